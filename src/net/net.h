@@ -1,0 +1,131 @@
+/*
+ * net: sockets and the event loop. UDP and TCP listeners on IPv4 and IPv6,
+ * a bounded connection table, stream framing by Content-Length (through
+ * sip_frame), idle and header-read deadlines, bounded buffers.
+ *
+ * One thread runs the loop (epoll). Every complete message, datagram or framed
+ * stream message, is handed to the upper layer's net_recv_fn together with
+ * where it came from; the upper layer answers with net_send(). Transports sit
+ * behind one operations table inside net/ so that TLS can join later without
+ * the layers above noticing.
+ */
+#ifndef BASTION_NET_H
+#define BASTION_NET_H
+
+#include <signal.h>
+#include <sys/socket.h>
+
+#include "../base/base.h"
+#include "../sip/sip.h"
+
+enum net_transport { NET_UDP = 0, NET_TCP, NET_TLS };
+
+const char *net_transport_name(enum net_transport tp); /* "udp", "tcp", "tls" */
+
+struct net_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+/* Numeric host and port of a, e.g. "127.0.0.1" / "::1", without brackets.
+ * host must hold INET6_ADDRSTRLEN bytes. */
+void net_addr_host(const struct net_addr *a, char *host, size_t cap);
+uint16_t net_addr_port(const struct net_addr *a);
+/* "udp:127.0.0.1:5060" / "tcp:[::1]:5060" into buf. */
+char *net_addr_fmt(char *buf, size_t cap, enum net_transport tp, const struct net_addr *a);
+
+struct net_listen_spec {
+	enum net_transport tp;
+	struct net_addr addr;
+};
+
+#define NET_MAX_LISTEN 16
+
+/*
+ * Parse a listen list like "udp:127.0.0.1:5060,tcp:127.0.0.1:5060,udp:[::1]:5060"
+ * (numeric addresses only; the port may be omitted and defaults to 5060).
+ * Returns 0 and sets *n, or EINVAL with a message naming the bad element in
+ * errbuf. Duplicates and more than cap elements are refused.
+ */
+int net_listen_parse(struct net_listen_spec *out, size_t cap, size_t *n, const char *list,
+		     char *errbuf, size_t errlen);
+
+struct net_conf {
+	struct sip_limits lim;         /* stream framing and buffer sizes */
+	uint32_t max_connections;      /* TCP/TLS connections, all sources */
+	uint32_t idle_timeout_ms;      /* close a connection silent this long */
+	uint32_t header_timeout_ms;    /* a started message must complete in this time */
+};
+
+struct net_conn;
+struct net;
+
+/* One received message. buf/len is exactly one framed message (stream) or the
+ * datagram (UDP); it stays valid only during the callback. */
+struct net_msg {
+	const char *buf;
+	size_t len;
+	enum net_transport tp;
+	struct net_addr src;           /* the peer */
+	struct net_addr local;         /* the local address it arrived on */
+	struct net_conn *conn;         /* stream connection, or NULL for UDP */
+	int udp_fd;                    /* the UDP socket it arrived on, or -1 */
+	bool truncated;                /* UDP: datagram exceeded lim.max_message */
+};
+
+typedef void(net_recv_fn)(void *arg, const struct net_msg *msg);
+
+/*
+ * Called by the loop on stream errors the upper layer must answer or count:
+ * a framing error on a connection (err is the sip_err; the loop closes the
+ * connection after the callback returns, so the callback may still send a 400
+ * on msg->conn; msg->buf holds the bytes received so far).
+ */
+typedef void(net_stream_error_fn)(void *arg, const struct net_msg *msg, enum sip_err err);
+
+/* Counters the loop keeps; read with net_stats(). */
+struct net_stats {
+	uint64_t udp_in, tcp_in;               /* messages delivered */
+	uint64_t udp_truncated;                /* datagrams over max_message */
+	uint64_t conn_accepted, conn_refused;  /* refused: over max_connections */
+	uint64_t conn_idle_closed, conn_header_timeout, conn_framing_error;
+	uint64_t send_errors;
+	uint32_t conn_open;
+};
+
+/* Create the loop. Returns 0 and *np, or an errno. conf is copied. */
+int net_new(struct net **np, const struct net_conf *conf, net_recv_fn *recv,
+	    net_stream_error_fn *stream_error, void *arg);
+/* Close every socket and connection and free the loop; *np becomes NULL. */
+void net_free(struct net **np);
+
+/* Apply new limits and timeouts (SIGHUP); listeners are unchanged. */
+void net_set_conf(struct net *n, const struct net_conf *conf);
+
+/* Open listeners. On failure nothing stays open and errbuf says which
+ * address failed and why. */
+int net_listen(struct net *n, const struct net_listen_spec *specs, size_t count, char *errbuf,
+	       size_t errlen);
+
+/*
+ * Run the loop until *stop or *wake becomes non-zero (set from a signal
+ * handler: epoll_wait returns EINTR) . Returns 0, or an errno on a fatal
+ * loop error.
+ */
+int net_run(struct net *n, volatile sig_atomic_t *stop, volatile sig_atomic_t *wake);
+
+/*
+ * Send buf on the transport the message `to` arrived on: a stream message
+ * goes back on its connection (buffered if the socket is full, bounded by
+ * lim.max_message; over that the connection is closed), a UDP reply goes from
+ * the receiving socket to `dst`. Returns 0 or an errno (counted in stats).
+ */
+int net_send(struct net *n, const struct net_msg *to, const struct net_addr *dst,
+	     const void *buf, size_t len);
+
+/* Close the stream connection of msg after what has been queued is sent. */
+void net_conn_close_after_send(struct net *n, struct net_conn *c);
+
+void net_stats(const struct net *n, struct net_stats *out);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * check: the unit-test runner. A test file lists its cases and calls
+ * check_main(); a failing CHECK prints file:line and the expression and ends
+ * that case. With BASTION_JUNIT_DIR set, a JUnit XML file per suite is
+ * written there so CI can count cases.
+ */
+#ifndef BASTION_CHECK_H
+#define BASTION_CHECK_H
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+struct check_case {
+	const char *name;
+	void (*fn)(void);
+};
+
+#define CASE(fn) { #fn, fn }
+
+extern bool check_failed;
+
+void check_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int check_main(const char *suite, const struct check_case *cases, size_t n, int argc,
+	       char **argv);
+/* Read a whole file into a malloc'd buffer (test data). Returns NULL on error. */
+char *check_read_file(const char *path, size_t *len);
+/* Path of a file under tests/data (from $BASTION_TESTDATA or the source tree). */
+const char *check_data_path(char *buf, size_t cap, const char *rel);
+
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) { \
+			check_fail(__FILE__, __LINE__, "%s", #cond); \
+			return; \
+		} \
+	} while (0)
+
+#define CHECK_INT(a, b) \
+	do { \
+		long long check_a_ = (long long)(a), check_b_ = (long long)(b); \
+		if (check_a_ != check_b_) { \
+			check_fail(__FILE__, __LINE__, "%s == %s (%lld != %lld)", #a, #b, check_a_, \
+				   check_b_); \
+			return; \
+		} \
+	} while (0)
+
+/* Compare a struct slice with a string literal or C string. */
+#define CHECK_SLICE(s, str) \
+	do { \
+		struct slice check_s_ = (s); \
+		const char *check_e_ = (str); \
+		if (check_s_.len != strlen(check_e_) || \
+		    (check_s_.len && memcmp(check_s_.p, check_e_, check_s_.len) != 0)) { \
+			check_fail(__FILE__, __LINE__, "%s == \"%s\" (got \"%.*s\")", #s, check_e_, \
+				   (int)check_s_.len, check_s_.p ? check_s_.p : ""); \
+			return; \
+		} \
+	} while (0)
+
+#endif
