@@ -31,19 +31,21 @@ static bool err_is_limit(enum sip_err e)
 
 /*
  * Find the CR of the CRLF ending the physical line that starts at i. Every
- * byte is checked. Returns 0 with *cr set, or the error code (framing
- * errors) with *bad set to the offending offset.
+ * byte is checked. Returns SIP_E_NONE with *cr set, or a framing error
+ * (bare LF, lone CR, no line end) with *bad set to the offending offset. A
+ * control byte inside the line does not break the framing: it is reported
+ * through *ctl (offset, or SIZE_MAX when none) and the scan goes on.
  */
-static enum sip_err line_end(const char *p, size_t n, size_t i, size_t *cr, size_t *bad)
+static enum sip_err line_end(const char *p, size_t n, size_t i, size_t *cr, size_t *bad,
+			     size_t *ctl)
 {
+	*ctl = SIZE_MAX;
 	for (; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
-		if (c >= 0x20 && c != 0x7f)
+		if ((c >= 0x20 && c != 0x7f) || c == '\t')
 			continue;
-		if (c == '\t')
-			continue;
-		*bad = i;
 		if (c == '\r') {
+			*bad = i;
 			if (i + 1 == n)
 				return SIP_E_INCOMPLETE;
 			if (p[i + 1] != '\n')
@@ -51,7 +53,12 @@ static enum sip_err line_end(const char *p, size_t n, size_t i, size_t *cr, size
 			*cr = i;
 			return SIP_E_NONE;
 		}
-		return c == '\n' ? SIP_E_BARE_LF : SIP_E_CONTROL_CHAR;
+		if (c == '\n') {
+			*bad = i;
+			return SIP_E_BARE_LF;
+		}
+		if (*ctl == SIZE_MAX)
+			*ctl = i;
 	}
 	*bad = n;
 	return SIP_E_INCOMPLETE;
@@ -275,7 +282,7 @@ int sip_msg_parse(struct sip_msg *m, struct sip_hdr *hdrs, uint32_t cap, const c
 		  size_t len, bool stream, const struct sip_limits *lim)
 {
 	struct sip_limits deflim = SIP_LIMITS_DEFAULT;
-	size_t off = 0, i, cr, bad, hend = 0;
+	size_t off = 0, i, cr, bad, ctl, hend = 0;
 	enum sip_err e;
 	const char *p;
 	size_t n;
@@ -299,12 +306,15 @@ int sip_msg_parse(struct sip_msg *m, struct sip_hdr *hdrs, uint32_t cap, const c
 		note(m, SIP_E_MESSAGE_TOO_LARGE, p + lim->max_message);
 
 	/* start line */
-	e = line_end(p, n, 0, &cr, &bad);
+	e = line_end(p, n, 0, &cr, &bad, &ctl);
 	if (e) {
 		note(m, e, p + bad);
 		goto out;
 	}
-	parse_start(m, slice_make(p, cr), lim);
+	if (ctl != SIZE_MAX)
+		note(m, SIP_E_CONTROL_CHAR, p + ctl);
+	else
+		parse_start(m, slice_make(p, cr), lim);
 	i = cr + 2;
 
 	/* header fields */
@@ -313,18 +323,25 @@ int sip_msg_parse(struct sip_msg *m, struct sip_hdr *hdrs, uint32_t cap, const c
 			hend = i + 2;
 			break;
 		}
-		size_t fs = i;
+		size_t fs = i, fctl = SIZE_MAX;
 		for (;;) {
-			e = line_end(p, n, i, &cr, &bad);
+			e = line_end(p, n, i, &cr, &bad, &ctl);
 			if (e) {
 				note(m, e, p + bad);
 				goto out;
 			}
+			if (fctl == SIZE_MAX)
+				fctl = ctl;
 			i = cr + 2;
 			if (i >= n || (p[i] != ' ' && p[i] != '\t'))
 				break;
 		}
 		struct slice field = slice_make(p + fs, cr - fs);
+		if (fctl != SIZE_MAX) {
+			/* the field is dropped, the framing is intact */
+			note(m, SIP_E_CONTROL_CHAR, p + fctl);
+			continue;
+		}
 		if (field.len > lim->max_header_line) {
 			note(m, SIP_E_HEADER_TOO_LONG, field.p + lim->max_header_line);
 			continue;
@@ -381,10 +398,12 @@ int sip_msg_parse(struct sip_msg *m, struct sip_hdr *hdrs, uint32_t cap, const c
 			m->body = slice_make(p + hend, avail);
 		}
 	} else if (m->have & SIP_HAVE_CONTENT_LENGTH) {
-		if (m->content_length > lim->max_body)
-			note(m, SIP_E_BODY_TOO_LARGE, p + hend);
-		else if (m->content_length > avail)
+		/* a short datagram is truncated whatever its claimed size
+		 * (RFC 4475 clerr); a stream's framer has checked max_body */
+		if (m->content_length > avail)
 			note(m, SIP_E_BODY_TRUNCATED, p + n);
+		else if (m->content_length > lim->max_body)
+			note(m, SIP_E_BODY_TOO_LARGE, p + hend);
 		else
 			m->body = slice_make(p + hend, m->content_length);
 	}
