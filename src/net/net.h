@@ -71,6 +71,8 @@ struct net_msg {
 	struct net_conn *conn;         /* stream connection, or NULL for UDP */
 	int udp_fd;                    /* the UDP socket it arrived on, or -1 */
 	bool truncated;                /* UDP: datagram exceeded lim.max_message */
+	uint32_t conn_gen;             /* generation of conn when msg was made: net_send
+	                                  refuses (EPIPE) a conn closed or reused since */
 };
 
 typedef void(net_recv_fn)(void *arg, const struct net_msg *msg);
