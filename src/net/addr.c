@@ -119,6 +119,10 @@ static int parse_one(struct net_listen_spec *spec, const char *p, size_t len, co
 		}
 	} else {
 		colon = memchr(h, ':', (size_t)(end - h));
+		if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1))) {
+			*why = "IPv6 address needs brackets";
+			goto out;
+		}
 		hlen = colon ? (size_t)(colon - h) : (size_t)(end - h);
 		if (colon)
 			port_s = colon + 1;
@@ -150,8 +154,7 @@ static int parse_one(struct net_listen_spec *spec, const char *p, size_t len, co
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&spec->addr.ss;
 
 		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
-			*why = memchr(host, ':', hlen) ? "IPv6 address needs brackets"
-						       : "bad IPv4 address";
+			*why = "bad IPv4 address";
 			goto out;
 		}
 		s4->sin_family = AF_INET;
