@@ -203,6 +203,7 @@ static int run_deadlines(struct net *n)
 	uint64_t wait = NET_MAX_WAIT_MS, due;
 	struct net_conn *c;
 
+	net_reap(n); /* nothing scheduled may be closed (and reused) twice */
 	if (n->conf.idle_timeout_ms) {
 		while (net_link_linked(&n->lru)) {
 			c = net_container(n->lru.next, struct net_conn, lru);
@@ -278,12 +279,10 @@ int net_send(struct net *n, const struct net_msg *to, const struct net_addr *dst
 	if (!to) {
 		rc = EINVAL;
 	} else if (to->conn) {
-		struct net_conn *c = to->conn;
-
-		if (c->io.fd < 0 || c->dead || c->gen != to->conn_gen)
+		if (!net_msg_conn_alive(to))
 			rc = EPIPE;
 		else
-			rc = net_conn_send(n, c, buf, len);
+			rc = net_conn_send(n, to->conn, buf, len);
 	} else if (to->udp_fd >= 0) {
 		rc = net_udp_send(n, to->udp_fd, dst ? dst : &to->src, buf, len);
 	} else {
@@ -304,6 +303,13 @@ void net_conn_close_after_send(struct net *n, struct net_conn *c)
 		net_conn_kill(n, c);
 	else
 		net_conn_events(n, c, true);
+}
+
+bool net_msg_conn_alive(const struct net_msg *m)
+{
+	const struct net_conn *c = m->conn;
+
+	return c && c->io.fd >= 0 && !c->dead && c->gen == m->conn_gen;
 }
 
 void net_stats(const struct net *n, struct net_stats *out)

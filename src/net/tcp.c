@@ -353,6 +353,8 @@ static void conn_process(struct net *n, struct net_conn *c)
 
 	c->busy = true;
 	while (off < c->in_len && !c->dead && !c->close_after_send) {
+		skip = mlen = 0;
+		err = SIP_E_NONE;
 		rc = sip_frame(c->in + off, c->in_len - off, &n->conf.lim, &skip, &mlen, &err);
 		if (skip > c->in_len - off)
 			skip = c->in_len - off;

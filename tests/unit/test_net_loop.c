@@ -363,6 +363,7 @@ static void test_tcp_keepalive_and_close_after_send(void)
 	CHECK_INT(s.nrecv, 1);
 	CHECK_INT(srv_stats(&s).conn_open, 0);
 	/* The connection is gone: a send on the old message is refused. */
+	CHECK(!net_msg_conn_alive(&s.last_tcp));
 	CHECK_INT(net_send(s.net, &s.last_tcp, NULL, "x", 1), EPIPE);
 	CHECK_INT(srv_stats(&s).send_errors, 1);
 	net_free(&s.net);
