@@ -30,6 +30,7 @@ struct srv {
 	unsigned nrecv, nerr;
 	enum sip_err last_err;
 	struct net_msg last_tcp; /* a copy; buf is dangling after the callback */
+	struct net_msg tcp_msgs[4]; /* the first four, copies as above */
 	bool last_local_ok;
 };
 
@@ -67,6 +68,8 @@ static void on_recv(void *arg, const struct net_msg *m)
 		return;
 	}
 	s->last_tcp = *m;
+	if (s->nrecv <= ARRAY_SIZE(s->tcp_msgs))
+		s->tcp_msgs[s->nrecv - 1] = *m;
 	l = snprintf(reply, sizeof(reply), "SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n");
 	net_send(s->net, m, NULL, reply, (size_t)l);
 	if (has_prefix(m, "BYE"))
@@ -564,6 +567,127 @@ static void test_listen_errors(void)
 	net_free(&n);
 }
 
+static void test_tcp_record_reuse(void)
+{
+	struct srv s;
+	struct net_conf c = test_conf();
+	char buf[1024] = "";
+	size_t len = 0;
+	int a, b, rc1, rc2;
+
+	CHECK_INT(srv_start(&s, &c), 0);
+	a = tcp_connect(s.port);
+	CHECK(a >= 0);
+	CHECK(send_all(a, "BYE sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n", 40));
+	rc1 = read_until(a, buf, sizeof(buf), &len, NULL, 0, 2000);
+	close(a);
+	b = tcp_connect(s.port);
+	CHECK(b >= 0);
+	CHECK(send_all(b, OPTIONS_MSG, sizeof(OPTIONS_MSG) - 1));
+	len = 0;
+	buf[0] = '\0';
+	rc2 = read_until(b, buf, sizeof(buf), &len, "200 OK", 1, 2000);
+	srv_stop(&s);
+	CHECK_INT(rc1, 1);
+	CHECK_INT(rc2, 0);
+	CHECK_INT(s.nrecv, 2);
+	/* The record of the first connection now serves the second one. */
+	CHECK(s.tcp_msgs[0].conn == s.tcp_msgs[1].conn);
+	CHECK(!net_msg_conn_alive(&s.tcp_msgs[0]));
+	CHECK(net_msg_conn_alive(&s.tcp_msgs[1]));
+	CHECK_INT(net_send(s.net, &s.tcp_msgs[0], NULL, "x", 1), EPIPE);
+	CHECK_INT(net_send(s.net, &s.tcp_msgs[1], NULL, "x\r\n", 3), 0);
+	len = 0;
+	buf[0] = '\0';
+	CHECK_INT(read_until(b, buf, sizeof(buf), &len, "x\r\n", 1, 2000), 0);
+	close(b);
+	net_free(&s.net);
+}
+
+/* Many peers misbehaving at once: resets mid-message, closing without
+ * reading the answer, half-closing; the server must stay up and serve. */
+static void test_tcp_flood_and_resets(void)
+{
+	struct srv s;
+	struct net_conf c = test_conf();
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	char buf[1024] = "";
+	size_t len = 0;
+	int fd, i, rc, made = 0;
+
+	c.max_connections = 64;
+	CHECK_INT(srv_start(&s, &c), 0);
+	for (i = 0; i < 60; i++) {
+		fd = tcp_connect(s.port);
+		if (fd < 0)
+			continue;
+		made++;
+		switch (i % 4) {
+		case 0: /* reset in the middle of a message */
+			send_all(fd, "OPTIONS sip:x SIP/2.0\r\n", 23);
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			break;
+		case 1: /* ask and leave without reading */
+			send_all(fd, OPTIONS_MSG OPTIONS_MSG, 2 * (sizeof(OPTIONS_MSG) - 1));
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			break;
+		case 2: /* half-close after a complete request */
+			send_all(fd, OPTIONS_MSG, sizeof(OPTIONS_MSG) - 1);
+			shutdown(fd, SHUT_WR);
+			break;
+		default: /* connect and go */
+			break;
+		}
+		close(fd);
+	}
+	fd = tcp_connect(s.port);
+	CHECK(fd >= 0);
+	CHECK(send_all(fd, OPTIONS_MSG, sizeof(OPTIONS_MSG) - 1));
+	rc = read_until(fd, buf, sizeof(buf), &len, "200 OK", 1, 3000);
+	close(fd);
+	srv_stop(&s);
+	CHECK_INT(rc, 0);
+	CHECK_INT(srv_stats(&s).conn_accepted + srv_stats(&s).conn_refused, made + 1);
+	CHECK(srv_stats(&s).conn_open <= 64);
+	net_free(&s.net);
+}
+
+static void test_ipv6_loopback(void)
+{
+	struct srv s;
+	struct net_conf c = test_conf();
+	struct net_listen_spec spec;
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	char list[64], err[256], buf[256] = "";
+	size_t n, len = 0;
+	int fd, rc;
+
+	CHECK_INT(srv_start(&s, &c), 0);
+	snprintf(list, sizeof(list), "tcp:[::1]:%u", s.port);
+	CHECK_INT(net_listen_parse(&spec, 1, &n, list, err, sizeof(err)), 0);
+	srv_stop(&s);
+	rc = net_listen(s.net, &spec, 1, err, sizeof(err));
+	if (rc == EADDRNOTAVAIL || rc == EAFNOSUPPORT) {
+		printf("  (no IPv6 loopback here: %s)\n", err);
+		net_free(&s.net);
+		return;
+	}
+	CHECK_INT(rc, 0);
+	s.stop = 0;
+	CHECK_INT(pthread_create(&s.thr, NULL, loop_main, &s), 0);
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	a.sin6_port = htons(s.port);
+	rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	if (rc == 0 && send_all(fd, OPTIONS_MSG, sizeof(OPTIONS_MSG) - 1))
+		rc = read_until(fd, buf, sizeof(buf), &len, "200 OK", 1, 2000);
+	close(fd);
+	srv_stop(&s);
+	CHECK_INT(rc, 0);
+	CHECK_INT(s.last_tcp.src.ss.ss_family, AF_INET6);
+	CHECK(s.last_local_ok);
+	net_free(&s.net);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -578,6 +702,9 @@ int main(int argc, char **argv)
 		CASE(test_tcp_idle_timeout),
 		CASE(test_udp_truncated),
 		CASE(test_listen_errors),
+		CASE(test_tcp_record_reuse),
+		CASE(test_tcp_flood_and_resets),
+		CASE(test_ipv6_loopback),
 	};
 
 	return check_main("net_loop", cases, ARRAY_SIZE(cases), argc, argv);
