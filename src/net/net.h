@@ -71,6 +71,8 @@ struct net_msg {
 	struct net_conn *conn;         /* stream connection, or NULL for UDP */
 	int udp_fd;                    /* the UDP socket it arrived on, or -1 */
 	bool truncated;                /* UDP: datagram exceeded lim.max_message */
+	uint32_t conn_gen;             /* generation of conn when msg was made: net_send
+	                                  refuses (EPIPE) a conn closed or reused since */
 };
 
 typedef void(net_recv_fn)(void *arg, const struct net_msg *msg);
@@ -117,14 +119,26 @@ int net_run(struct net *n, volatile sig_atomic_t *stop, volatile sig_atomic_t *w
 /*
  * Send buf on the transport the message `to` arrived on: a stream message
  * goes back on its connection (buffered if the socket is full, bounded by
- * lim.max_message; over that the connection is closed), a UDP reply goes from
- * the receiving socket to `dst`. Returns 0 or an errno (counted in stats).
+ * 4 * lim.max_message, at least 64 KiB; over that the connection is closed
+ * and EOVERFLOW returned), a UDP reply goes from the receiving socket to
+ * `dst` (NULL: to->src). Returns 0 or an errno (counted in stats); EPIPE when
+ * the connection has been closed since `to` was made (to->conn_gen no longer
+ * matches), so a copy of a net_msg may be kept and used later safely.
+ * Within a callback the connection is never closed under the caller: a
+ * failing send only schedules the close for after the callback.
  */
 int net_send(struct net *n, const struct net_msg *to, const struct net_addr *dst,
 	     const void *buf, size_t len);
 
-/* Close the stream connection of msg after what has been queued is sent. */
+/* Close the stream connection of msg after what has been queued is sent;
+ * no further input is read from it. c must be a live connection, e.g.
+ * msg->conn inside a callback (a closed one is ignored, but a stale pointer
+ * may by then name a reused record: check net_msg_conn_alive() first). */
 void net_conn_close_after_send(struct net *n, struct net_conn *c);
+
+/* True when m->conn is still the open connection m arrived on (false for
+ * UDP, or once it has been closed or its record reused). */
+bool net_msg_conn_alive(const struct net_msg *m);
 
 void net_stats(const struct net *n, struct net_stats *out);
 

@@ -1,0 +1,216 @@
+/*
+ * addr: socket addresses as text. Formatting for logs and Via/received=,
+ * and the parser of the listen list from the configuration. Only numeric
+ * addresses are accepted (inet_pton): resolving names at start-up would make
+ * the listen set depend on DNS.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+
+#include "net.h"
+
+const char *net_transport_name(enum net_transport tp)
+{
+	switch (tp) {
+	case NET_UDP:
+		return "udp";
+	case NET_TCP:
+		return "tcp";
+	case NET_TLS:
+		return "tls";
+	}
+	return "?";
+}
+
+void net_addr_host(const struct net_addr *a, char *host, size_t cap)
+{
+	const void *src = NULL;
+
+	if (cap == 0)
+		return;
+	host[0] = '\0';
+	if (a->ss.ss_family == AF_INET)
+		src = &((const struct sockaddr_in *)&a->ss)->sin_addr;
+	else if (a->ss.ss_family == AF_INET6)
+		src = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+	if (!src || !inet_ntop(a->ss.ss_family, src, host, (socklen_t)cap))
+		host[0] = '\0';
+}
+
+uint16_t net_addr_port(const struct net_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+	if (a->ss.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+	return 0;
+}
+
+char *net_addr_fmt(char *buf, size_t cap, enum net_transport tp, const struct net_addr *a)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (cap == 0)
+		return buf;
+	net_addr_host(a, host, sizeof(host));
+	if (a->ss.ss_family == AF_INET6)
+		snprintf(buf, cap, "%s:[%s]:%u", net_transport_name(tp), host,
+			 (unsigned)net_addr_port(a));
+	else
+		snprintf(buf, cap, "%s:%s:%u", net_transport_name(tp), host,
+			 (unsigned)net_addr_port(a));
+	return buf;
+}
+
+static bool addr_eq(const struct net_addr *a, const struct net_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+/* Parse one element "tp:host[:port]" (p, len) into *spec; on failure write
+ * the reason into why. */
+static int parse_one(struct net_listen_spec *spec, const char *p, size_t len, const char **why)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *h, *end = p + len, *port_s = NULL, *colon;
+	size_t hlen;
+	uint32_t port;
+	bool v6 = false;
+	int rc = EINVAL;
+
+	memset(spec, 0, sizeof(*spec));
+	colon = memchr(p, ':', len);
+	if (!colon) {
+		*why = "expected transport:address[:port]";
+		goto out;
+	}
+	if (slice_caseeq_cstr(slice_make(p, (size_t)(colon - p)), "udp")) {
+		spec->tp = NET_UDP;
+		port = 5060;
+	} else if (slice_caseeq_cstr(slice_make(p, (size_t)(colon - p)), "tcp")) {
+		spec->tp = NET_TCP;
+		port = 5060;
+	} else if (slice_caseeq_cstr(slice_make(p, (size_t)(colon - p)), "tls")) {
+		spec->tp = NET_TLS;
+		port = 5061;
+	} else {
+		*why = "unknown transport (udp, tcp or tls)";
+		goto out;
+	}
+	h = colon + 1;
+	if (h < end && *h == '[') {
+		const char *rb = memchr(h, ']', (size_t)(end - h));
+
+		if (!rb) {
+			*why = "missing ']' after IPv6 address";
+			goto out;
+		}
+		v6 = true;
+		hlen = (size_t)(rb - h - 1);
+		h++;
+		if (rb + 1 < end) {
+			if (rb[1] != ':') {
+				*why = "expected ':' after ']'";
+				goto out;
+			}
+			port_s = rb + 2;
+		}
+	} else {
+		colon = memchr(h, ':', (size_t)(end - h));
+		if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1))) {
+			*why = "IPv6 address needs brackets";
+			goto out;
+		}
+		hlen = colon ? (size_t)(colon - h) : (size_t)(end - h);
+		if (colon)
+			port_s = colon + 1;
+	}
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		*why = v6 ? "bad IPv6 address" : "bad IPv4 address";
+		goto out;
+	}
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	if (port_s) {
+		if (slice_to_u32(slice_make(port_s, (size_t)(end - port_s)), &port) != 0 ||
+		    port == 0 || port > 65535) {
+			*why = "bad port (1..65535)";
+			goto out;
+		}
+	}
+	if (v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&spec->addr.ss;
+
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1) {
+			*why = "bad IPv6 address";
+			goto out;
+		}
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		spec->addr.len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&spec->addr.ss;
+
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
+			*why = "bad IPv4 address";
+			goto out;
+		}
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		spec->addr.len = sizeof(*s4);
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int net_listen_parse(struct net_listen_spec *out, size_t cap, size_t *n, const char *list,
+		     char *errbuf, size_t errlen)
+{
+	const char *p = list, *comma, *why = NULL;
+	size_t count = 0, len, i;
+	struct net_listen_spec spec;
+	int rc = EINVAL;
+
+	if (errlen)
+		errbuf[0] = '\0';
+	if (!list || !*list) {
+		snprintf(errbuf, errlen, "empty listen list");
+		goto out;
+	}
+	for (;;) {
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == 0) {
+			snprintf(errbuf, errlen, "empty element in listen list");
+			goto out;
+		}
+		if (parse_one(&spec, p, len, &why) != 0) {
+			snprintf(errbuf, errlen, "\"%.*s\": %s", (int)(len > 200 ? 200 : len), p,
+				 why);
+			goto out;
+		}
+		for (i = 0; i < count; i++) {
+			if (out[i].tp == spec.tp && addr_eq(&out[i].addr, &spec.addr)) {
+				snprintf(errbuf, errlen, "\"%.*s\": duplicate",
+					 (int)(len > 200 ? 200 : len), p);
+				goto out;
+			}
+		}
+		if (count >= cap) {
+			snprintf(errbuf, errlen, "\"%.*s\": more than %zu listen addresses",
+				 (int)(len > 200 ? 200 : len), p, cap);
+			goto out;
+		}
+		out[count++] = spec;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	*n = count;
+	rc = 0;
+out:
+	return rc;
+}

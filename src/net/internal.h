@@ -1,0 +1,143 @@
+/*
+ * net internals shared by loop.c, udp.c and tcp.c: the loop object, the
+ * listener and connection records, the intrusive lists that carry the
+ * deadlines, and the operations table a stream transport fills in (TCP now,
+ * TLS later).
+ */
+#ifndef BASTION_NET_INTERNAL_H
+#define BASTION_NET_INTERNAL_H
+
+#include <sys/types.h>
+
+#include "net.h"
+
+/* What an epoll event points at: the first member of a listener or conn. */
+enum net_io_kind { NET_IO_UDP = 1, NET_IO_TCP_LISTEN, NET_IO_CONN };
+
+struct net_io {
+	enum net_io_kind kind;
+	int fd;
+};
+
+/* Intrusive doubly linked list; a detached node points at itself. */
+struct net_link {
+	struct net_link *prev, *next;
+};
+
+struct net_listener {
+	struct net_io io;
+	enum net_transport tp;
+	struct net_addr local;
+};
+
+/*
+ * A stream transport: read and write return a byte count, or -1 with errno
+ * (EAGAIN when the socket is not ready); close releases the transport state
+ * (the loop closes the fd).
+ */
+struct net_stream_ops {
+	enum net_transport tp;
+	ssize_t (*read)(struct net_conn *c, void *buf, size_t len);
+	ssize_t (*write)(struct net_conn *c, const void *buf, size_t len);
+	void (*close)(struct net_conn *c);
+};
+
+struct net_conn {
+	struct net_io io;               /* io.fd is -1 while the record is free */
+	const struct net_stream_ops *ops;
+	uint32_t gen;                   /* bumped on every close; see net_msg.conn_gen */
+	struct net_addr peer, local;
+
+	struct net_link lru;            /* n->lru, by last read */
+	struct net_link partial;        /* n->partial, by start of the pending message */
+	struct net_conn *next_free;     /* n->free, or n->reap */
+	uint64_t last_active_ms;
+	uint64_t msg_start_ms;
+
+	char *in;                       /* receive buffer, at most lim.max_message */
+	size_t in_len, in_cap;
+	char *out;                      /* queued output, at most net_out_cap() */
+	size_t out_off, out_len, out_cap;
+	unsigned crlf_run;              /* CRLFs seen since the last message (ping) */
+
+	bool want_out;                  /* EPOLLOUT armed */
+	bool close_after_send;          /* close when out drains; reads stopped */
+	bool dead;                      /* on n->reap: close after the current event */
+	bool busy;                      /* delivering messages of this conn */
+};
+
+struct net {
+	struct net_conf conf;
+	net_recv_fn *recv;
+	net_stream_error_fn *stream_error;
+	void *arg;
+	int epfd;
+	int spare_fd;                   /* released to accept-and-close on EMFILE */
+	uint64_t now_ms;
+
+	struct net_listener *lis[NET_MAX_LISTEN * 2];
+	size_t nlis;
+
+	char *udp_buf;
+	size_t udp_cap;
+
+	struct net_link lru, partial;
+	struct net_conn *free, *reap;
+	struct net_stats st;
+};
+
+uint64_t net_now_ms(void);
+
+static inline void net_link_init(struct net_link *l)
+{
+	l->prev = l->next = l;
+}
+
+static inline bool net_link_linked(const struct net_link *l)
+{
+	return l->next != l;
+}
+
+static inline void net_link_del(struct net_link *l)
+{
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	net_link_init(l);
+}
+
+static inline void net_link_tail(struct net_link *head, struct net_link *l)
+{
+	net_link_del(l);
+	l->prev = head->prev;
+	l->next = head;
+	head->prev->next = l;
+	head->prev = l;
+}
+
+#define net_container(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* Bound of a connection's output queue: 4 * max_message, at least 64 KiB. */
+size_t net_out_cap(const struct net *n);
+
+/* Arm or disarm EPOLLOUT for c. */
+int net_conn_events(struct net *n, struct net_conn *c, bool out);
+/* Schedule c for closing after the current event (safe inside callbacks). */
+void net_conn_kill(struct net *n, struct net_conn *c);
+/* Close the connections scheduled by net_conn_kill. */
+void net_reap(struct net *n);
+
+/* udp.c */
+int net_udp_open(struct net *n, struct net_listener *l);
+void net_udp_readable(struct net *n, struct net_listener *l);
+int net_udp_send(struct net *n, int fd, const struct net_addr *dst, const void *buf, size_t len);
+
+/* tcp.c */
+int net_tcp_open(struct net *n, struct net_listener *l);
+void net_tcp_acceptable(struct net *n, struct net_listener *l);
+void net_conn_event(struct net *n, struct net_conn *c, uint32_t events);
+int net_conn_send(struct net *n, struct net_conn *c, const void *buf, size_t len);
+/* Close now: unregister, free buffers, bump gen, put on the free list. */
+void net_conn_close_now(struct net *n, struct net_conn *c);
+void net_conn_free_all(struct net *n);
+
+#endif

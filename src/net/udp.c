@@ -1,0 +1,102 @@
+/*
+ * udp: datagram listeners. Each wakeup drains a bounded number of
+ * datagrams (so a UDP flood cannot starve TCP) into one shared buffer of
+ * max_message + 1 bytes; a datagram that does not fit is still delivered,
+ * cut to max_message and marked truncated, so the upper layer can count it
+ * and answer 513.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define NET_UDP_BURST 64
+#define NET_UDP_RCVBUF (4 * 1024 * 1024)
+
+int net_udp_open(struct net *n, struct net_listener *l)
+{
+	int fd, one = 1, rcv = NET_UDP_RCVBUF, rc = 0;
+	socklen_t len = sizeof(l->local.ss);
+
+	fd = socket(l->local.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	if (l->local.ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) {
+		rc = errno;
+		goto out;
+	}
+	/* A bigger receive buffer rides out bursts; the kernel may clamp it. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	if (bind(fd, (const struct sockaddr *)&l->local.ss, l->local.len) != 0) {
+		rc = errno;
+		goto out;
+	}
+	if (getsockname(fd, (struct sockaddr *)&l->local.ss, &len) == 0)
+		l->local.len = len;
+	l->io.kind = NET_IO_UDP;
+	l->io.fd = fd;
+out:
+	if (rc != 0)
+		close(fd);
+	return rc;
+}
+
+void net_udp_readable(struct net *n, struct net_listener *l)
+{
+	size_t need = (size_t)n->conf.lim.max_message + 1;
+	int i;
+
+	if (n->udp_cap < need) {
+		char *b = realloc(n->udp_buf, need);
+
+		if (!b)
+			return;
+		n->udp_buf = b;
+		n->udp_cap = need;
+	}
+	for (i = 0; i < NET_UDP_BURST; i++) {
+		struct net_msg m = { .tp = NET_UDP, .udp_fd = l->io.fd, .local = l->local };
+		struct iovec iov = { .iov_base = n->udp_buf, .iov_len = need };
+		struct msghdr mh = { .msg_name = &m.src.ss,
+				     .msg_namelen = sizeof(m.src.ss),
+				     .msg_iov = &iov,
+				     .msg_iovlen = 1 };
+		ssize_t r = recvmsg(l->io.fd, &mh, 0);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			/* EAGAIN: drained. Anything else (e.g. an ICMP error
+			 * reported as ECONNREFUSED) ends this round only. */
+			break;
+		}
+		m.src.len = mh.msg_namelen;
+		m.buf = n->udp_buf;
+		m.len = (size_t)r;
+		if (m.len > n->conf.lim.max_message || (mh.msg_flags & MSG_TRUNC)) {
+			m.truncated = true;
+			if (m.len > n->conf.lim.max_message)
+				m.len = n->conf.lim.max_message;
+			n->st.udp_truncated++;
+		}
+		n->st.udp_in++;
+		n->recv(n->arg, &m);
+	}
+}
+
+int net_udp_send(struct net *n, int fd, const struct net_addr *dst, const void *buf, size_t len)
+{
+	ssize_t r;
+
+	(void)n;
+	do {
+		r = sendto(fd, buf, len, MSG_NOSIGNAL, (const struct sockaddr *)&dst->ss, dst->len);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno;
+	return (size_t)r == len ? 0 : EMSGSIZE;
+}

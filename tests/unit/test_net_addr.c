@@ -1,0 +1,141 @@
+/*
+ * test_net_addr: the listen-list parser (valid lists and every refusal) and
+ * address formatting.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+
+#include "check.h"
+#include "net/net.h"
+
+static struct net_listen_spec specs[NET_MAX_LISTEN];
+static size_t nspecs;
+static char err[256];
+
+static int parse(const char *list)
+{
+	nspecs = 99;
+	return net_listen_parse(specs, NET_MAX_LISTEN, &nspecs, list, err, sizeof(err));
+}
+
+static void test_parse_valid(void)
+{
+	char buf[96];
+
+	CHECK_INT(parse("udp:127.0.0.1:5060,tcp:127.0.0.1:5060,udp:[::1]:5060"), 0);
+	CHECK_INT(nspecs, 3);
+	CHECK_INT(specs[0].tp, NET_UDP);
+	CHECK_INT(specs[1].tp, NET_TCP);
+	CHECK_INT(specs[2].tp, NET_UDP);
+	CHECK_INT(specs[0].addr.ss.ss_family, AF_INET);
+	CHECK_INT(specs[2].addr.ss.ss_family, AF_INET6);
+	CHECK_INT(specs[0].addr.len, sizeof(struct sockaddr_in));
+	CHECK_INT(specs[2].addr.len, sizeof(struct sockaddr_in6));
+	CHECK(strcmp(net_addr_fmt(buf, sizeof(buf), specs[2].tp, &specs[2].addr),
+		     "udp:[::1]:5060") == 0);
+	CHECK(strcmp(net_addr_fmt(buf, sizeof(buf), specs[1].tp, &specs[1].addr),
+		     "tcp:127.0.0.1:5060") == 0);
+}
+
+static void test_parse_defaults(void)
+{
+	char buf[96];
+
+	CHECK_INT(parse("udp:10.0.0.1,tcp:[2001:db8::1],tls:0.0.0.0,TCP:1.2.3.4:65535"), 0);
+	CHECK_INT(nspecs, 4);
+	CHECK_INT(net_addr_port(&specs[0].addr), 5060);
+	CHECK_INT(net_addr_port(&specs[1].addr), 5060);
+	CHECK_INT(specs[2].tp, NET_TLS);
+	CHECK_INT(net_addr_port(&specs[2].addr), 5061);
+	CHECK_INT(net_addr_port(&specs[3].addr), 65535);
+	CHECK(strcmp(net_addr_fmt(buf, sizeof(buf), specs[1].tp, &specs[1].addr),
+		     "tcp:[2001:db8::1]:5060") == 0);
+	/* Same address on different transports is not a duplicate. */
+	CHECK_INT(parse("udp:1.2.3.4:5060,tcp:1.2.3.4:5060,udp:1.2.3.4:5061"), 0);
+	CHECK_INT(nspecs, 3);
+}
+
+static void check_err(const char *list, const char *want)
+{
+	int rc = parse(list);
+
+	if (rc != EINVAL || strstr(err, want) == NULL)
+		check_fail(__FILE__, __LINE__, "list \"%s\": rc %d err \"%s\", want \"%s\"", list,
+			   rc, err, want);
+}
+
+static void test_parse_errors(void)
+{
+	char many[2048] = "";
+
+	check_err("udp:1.2.3:5060", "\"udp:1.2.3:5060\": bad IPv4 address");
+	check_err("", "empty");
+	check_err("udp:1.2.3.4,,tcp:1.2.3.4", "empty element");
+	check_err("udp:1.2.3.4,", "empty element");
+	check_err(",udp:1.2.3.4", "empty element");
+	check_err("sctp:1.2.3.4", "\"sctp:1.2.3.4\": unknown transport");
+	check_err("1.2.3.4", "\"1.2.3.4\"");
+	check_err("udp:1.2.3.4:0", "bad port");
+	check_err("udp:1.2.3.4:65536", "bad port");
+	check_err("udp:1.2.3.4:", "bad port");
+	check_err("udp:1.2.3.4:50x", "bad port");
+	check_err("udp:1.2.3.4:-1", "bad port");
+	check_err("udp:[::1", "missing ']'");
+	check_err("udp:[::1]x", "expected ':' after ']'");
+	check_err("udp:[1.2.3.4]:5060", "bad IPv6 address");
+	check_err("udp:[zz::1]:5060", "bad IPv6 address");
+	check_err("udp:::1", "\"udp:::1\": IPv6 address needs brackets");
+	check_err("tcp:fe80::1:5060", "brackets");
+	check_err("udp:", "bad IPv4 address");
+	check_err("udp:example.com:5060", "\"udp:example.com:5060\": bad IPv4 address");
+	check_err("udp:1.2.3.4:5060,tcp:1.1.1.1,udp:1.2.3.4", "\"udp:1.2.3.4\": duplicate");
+	check_err("udp:[::1]:5060,udp:[0::1]", "duplicate");
+	for (int i = 0; i <= NET_MAX_LISTEN; i++) {
+		char one[40];
+
+		snprintf(one, sizeof(one), "%sudp:127.0.0.1:%d", i ? "," : "", 5000 + i);
+		strcat(many, one);
+	}
+	check_err(many, "more than 16");
+	CHECK(net_listen_parse(specs, 2, &nspecs, "udp:1.1.1.1,udp:1.1.1.2,udp:1.1.1.3", err,
+			       sizeof(err)) == EINVAL);
+	CHECK(strstr(err, "\"udp:1.1.1.3\"") != NULL);
+}
+
+static void test_addr_format(void)
+{
+	struct net_addr a = { .len = sizeof(struct sockaddr_in) };
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a.ss;
+	char host[INET6_ADDRSTRLEN], buf[96];
+
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(5080);
+	inet_pton(AF_INET, "192.0.2.7", &s4->sin_addr);
+	net_addr_host(&a, host, sizeof(host));
+	CHECK(strcmp(host, "192.0.2.7") == 0);
+	CHECK_INT(net_addr_port(&a), 5080);
+	CHECK(strcmp(net_addr_fmt(buf, sizeof(buf), NET_TLS, &a), "tls:192.0.2.7:5080") == 0);
+	/* Truncation stays NUL-terminated. */
+	net_addr_fmt(buf, 8, NET_UDP, &a);
+	CHECK(strcmp(buf, "udp:192") == 0);
+	memset(&a, 0, sizeof(a));
+	net_addr_host(&a, host, sizeof(host));
+	CHECK(host[0] == '\0');
+	CHECK_INT(net_addr_port(&a), 0);
+	CHECK(strcmp(net_transport_name(NET_UDP), "udp") == 0);
+	CHECK(strcmp(net_transport_name(NET_TCP), "tcp") == 0);
+	CHECK(strcmp(net_transport_name(NET_TLS), "tls") == 0);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct check_case cases[] = {
+		CASE(test_parse_valid),
+		CASE(test_parse_defaults),
+		CASE(test_parse_errors),
+		CASE(test_addr_format),
+	};
+
+	return check_main("net_addr", cases, ARRAY_SIZE(cases), argc, argv);
+}
