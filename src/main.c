@@ -1,8 +1,7 @@
-/* main: wiring only (see admin/ for the command line). */
-#include <stdio.h>
+/* main: wiring only; the command line lives in admin/. */
+#include "admin/admin.h"
 
-int main(void)
+int main(int argc, char **argv)
 {
-	puts("bastion " BASTION_VERSION);
-	return 0;
+	return admin_main(argc, argv);
 }

@@ -45,11 +45,22 @@ int check_main(const char *suite, const struct check_case *cases, size_t n, int 
 	const char *only = argc > 1 ? argv[1] : NULL;
 	const char *dir = getenv("BASTION_JUNIT_DIR");
 	FILE *xml = NULL;
-	char path[1024];
+	char path[1024], tmp[1100];
 
 	if (dir && *dir) {
+		/* Until the suite finishes, its file says it failed: a crash or a
+		 * sanitizer abort must count as a failure, not vanish. */
 		snprintf(path, sizeof(path), "%s/unit-%s.xml", dir, suite);
 		xml = fopen(path, "w");
+		if (xml) {
+			fprintf(xml, "<testsuite name=\"%s\"><testcase classname=\"unit.%s\" "
+				     "name=\"suite_finished\"><failure message=\"the suite did "
+				     "not finish (crash or abort)\"/></testcase></testsuite>\n",
+				suite, suite);
+			fclose(xml);
+		}
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		xml = fopen(tmp, "w");
 		if (xml)
 			fprintf(xml, "<testsuite name=\"%s\">\n", suite);
 	}
@@ -76,7 +87,8 @@ int check_main(const char *suite, const struct check_case *cases, size_t n, int 
 	}
 	if (xml) {
 		fputs("</testsuite>\n", xml);
-		fclose(xml);
+		if (fclose(xml) == 0)
+			rename(tmp, path);
 	}
 	printf("%s: %zu run, %zu failed\n", suite, run, failed);
 	return failed || run == 0 ? 1 : 0;

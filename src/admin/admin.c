@@ -1,0 +1,345 @@
+/*
+ * admin: argument handling and the commands init, serve, config, help.
+ */
+#include "admin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../conf/conf.h"
+#include "../log/log.h"
+#include "../server/server.h"
+
+struct cmd {
+	const char *name;
+	int (*run)(const char *state, int argc, char **argv);
+	const char *usage;
+	const char *help;
+};
+
+static const struct cmd *find_cmd(const char *name);
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+/* Print "bastion: MESSAGE" and where to find the usage; returns exit status 2. */
+static int usage_error(const char *cmd, const char *msg, const char *arg)
+{
+	fprintf(stderr, "bastion: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
+	fprintf(stderr, "Run 'bastion %s --help' for usage.\n", cmd ? cmd : "help");
+	return 2;
+}
+
+static void conf_path_of(char *buf, size_t cap, const char *state)
+{
+	snprintf(buf, cap, "%s/%s", state, CONF_FILE_NAME);
+}
+
+/* mkdir -p with mode for the last component. */
+static int make_dirs(const char *path, mode_t mode)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return ENAMETOOLONG;
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+		return errno;
+	return 0;
+}
+
+/* Value of "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n) != 0)
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] == '\0' && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+/* ---- init ------------------------------------------------------------------- */
+
+static int cmd_init(const char *state, int argc, char **argv)
+{
+	const char *domain = "localhost", *listen = NULL;
+	char path[4200], err[600];
+	struct conf c;
+	FILE *f;
+	int fd, rc;
+
+	conf_defaults(&c);
+	listen = c.listen;
+	for (int i = 1; i < argc; i++) {
+		const char *v;
+		if ((v = opt_value(argc, argv, &i, "--domain")))
+			domain = v;
+		else if ((v = opt_value(argc, argv, &i, "--listen")))
+			listen = v;
+		else
+			return usage_error("init", "init: unknown argument", argv[i]);
+	}
+	if (conf_set(&c, "server", "domain", domain, err, sizeof(err)) ||
+	    conf_set(&c, "server", "listen", listen, err, sizeof(err))) {
+		fprintf(stderr, "bastion: init: %s\n", err);
+		return 1;
+	}
+	conf_path_of(path, sizeof(path), state);
+	if (access(path, F_OK) == 0) {
+		fprintf(stderr,
+			"bastion: init: %s already holds a state (%s exists); refusing to overwrite it\n",
+			state, CONF_FILE_NAME);
+		return 1;
+	}
+	rc = make_dirs(state, 0750);
+	if (rc) {
+		fprintf(stderr, "bastion: init: cannot create %s: %s\n", state, strerror(rc));
+		return 1;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		fprintf(stderr, "bastion: init: cannot create %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	rc = conf_write_initial(f, domain, listen);
+	if (fclose(f) != 0 || rc) {
+		fprintf(stderr, "bastion: init: cannot write %s\n", path);
+		unlink(path);
+		return 1;
+	}
+	printf("Created %s for domain %s, listening on %s.\n", path, domain, listen);
+	printf("Start the server with: bastion --state %s serve\n", state);
+	return 0;
+}
+
+/* ---- serve ------------------------------------------------------------------ */
+
+static volatile sig_atomic_t stop_flag, reload_flag;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_flag = 1;
+}
+
+static int install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop; /* no SA_RESTART: epoll_wait must return EINTR */
+	if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL))
+		return errno;
+	sa.sa_handler = on_hup;
+	if (sigaction(SIGHUP, &sa, NULL))
+		return errno;
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL))
+		return errno;
+	return 0;
+}
+
+static void log_stats(const struct server *s)
+{
+	struct server_stats st;
+	uint64_t refused = 0;
+
+	server_get_stats(s, &st);
+	for (int i = 0; i < SIP_E__COUNT; i++)
+		refused += st.refused[i];
+	log_info("stopped: %llu messages received, %llu malformed answered, %llu malformed "
+		 "dropped, %llu stray responses dropped",
+		 (unsigned long long)st.received, (unsigned long long)refused,
+		 (unsigned long long)st.dropped_malformed, (unsigned long long)st.dropped_responses);
+}
+
+static int cmd_serve(const char *state, int argc, char **argv)
+{
+	char path[4200], err[600], addr[80];
+	struct server *s = NULL;
+	struct conf c;
+	int rc;
+
+	if (argc > 1)
+		return usage_error("serve", "serve: unknown argument", argv[1]);
+	conf_path_of(path, sizeof(path), state);
+	if (access(path, F_OK) != 0) {
+		fprintf(stderr, "bastion: serve: no %s in %s; create it with 'bastion init --state %s'\n",
+			CONF_FILE_NAME, state, state);
+		return 1;
+	}
+	if (conf_load(&c, path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bastion: %s\n", err);
+		return 1;
+	}
+	log_set_level((enum log_level)c.log_level);
+	rc = install_signals();
+	if (rc) {
+		fprintf(stderr, "bastion: serve: signals: %s\n", strerror(rc));
+		return 1;
+	}
+	if (server_new(&s, &c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bastion: serve: %s\n", err);
+		return 1;
+	}
+	for (size_t i = 0; i < c.nlisteners; i++)
+		log_info("listening on %s",
+			 net_addr_fmt(addr, sizeof(addr), c.listeners[i].tp, &c.listeners[i].addr));
+	log_info("ready: domain %s, state %s", c.domain, state);
+	rc = server_run(s, path, &stop_flag, &reload_flag);
+	if (rc)
+		log_error("event loop failed: %s", strerror(rc));
+	log_stats(s);
+	server_free(&s);
+	return rc ? 1 : 0;
+}
+
+/* ---- config ------------------------------------------------------------------ */
+
+static int cmd_config(const char *state, int argc, char **argv)
+{
+	char path[4200], err[600];
+	struct conf c;
+
+	if (argc == 2 && strcmp(argv[1], "reference") == 0) {
+		conf_write_reference(stdout);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "check") == 0) {
+		conf_path_of(path, sizeof(path), state);
+		if (conf_load(&c, path, err, sizeof(err)) != 0) {
+			fprintf(stderr, "bastion: %s\n", err);
+			return 1;
+		}
+		printf("%s: ok\n", path);
+		return 0;
+	}
+	return usage_error("config", "config: expected 'check' or 'reference'", NULL);
+}
+
+/* ---- help ---------------------------------------------------------------------- */
+
+static const struct cmd commands[] = {
+	{ "init", cmd_init, "bastion init --state DIR [--domain D] [--listen LIST]",
+	  "Create the state directory DIR and its bastion.conf. Refuses to overwrite an\n"
+	  "existing state. LIST looks like udp:127.0.0.1:5060,tcp:127.0.0.1:5060,udp:[::1]:5060;\n"
+	  "the default listens on loopback only. The domain defaults to localhost." },
+	{ "serve", cmd_serve, "bastion --state DIR serve",
+	  "Run the server in the foreground. SIGTERM or SIGINT stops it cleanly; SIGHUP\n"
+	  "re-reads bastion.conf (a bad file is refused and the running configuration kept;\n"
+	  "listener changes need a restart)." },
+	{ "config", cmd_config, "bastion --state DIR config check | bastion config reference",
+	  "check: validate DIR/bastion.conf as the server would (use before SIGHUP).\n"
+	  "reference: print the reference of every setting (Markdown)." },
+	{ "help", NULL, "bastion help [COMMAND]", "Show the commands, or the usage of one." },
+};
+
+static const struct cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void print_cmd_help(const struct cmd *c)
+{
+	printf("usage: %s\n\n%s\n", c->usage, c->help);
+}
+
+static int cmd_help(const char *topic)
+{
+	const struct cmd *c;
+
+	if (topic) {
+		c = find_cmd(topic);
+		if (!c)
+			return usage_error(NULL, "help: unknown command", topic);
+		print_cmd_help(c);
+		return 0;
+	}
+	printf("Bastion %s, a hardened SIP server.\n\n"
+	       "usage: bastion [--state DIR] COMMAND [ARGS]\n\ncommands:\n",
+	       BASTION_VERSION);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		printf("  %s\n", commands[i].usage);
+	printf("\nThe state directory is --state DIR, else $BASTION_STATE, else %s.\n"
+	       "'bastion COMMAND --help' shows one command; docs/ has the manual.\n",
+	       ADMIN_DEFAULT_STATE);
+	return 0;
+}
+
+int admin_main(int argc, char **argv)
+{
+	const char *state = NULL;
+	char **args;
+	int nargs = 0, rc;
+	const struct cmd *c;
+
+	/* Take --state out wherever it is; what remains is COMMAND ARGS. */
+	args = calloc((size_t)argc + 1, sizeof(*args));
+	if (!args)
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		const char *v;
+		if (strcmp(argv[i], "--state") == 0 && i + 1 >= argc) {
+			free(args);
+			return usage_error(NULL, "--state needs a directory", NULL);
+		}
+		if ((v = opt_value(argc, argv, &i, "--state")))
+			state = v;
+		else
+			args[nargs++] = argv[i];
+	}
+	if (!state || !*state)
+		state = getenv("BASTION_STATE");
+	if (!state || !*state)
+		state = ADMIN_DEFAULT_STATE;
+
+	if (nargs == 0) {
+		cmd_help(NULL);
+		rc = 2;
+	} else if (strcmp(args[0], "--version") == 0 || strcmp(args[0], "version") == 0) {
+		printf("bastion %s\n", BASTION_VERSION);
+		rc = 0;
+	} else if (strcmp(args[0], "help") == 0 || strcmp(args[0], "--help") == 0 ||
+		   strcmp(args[0], "-h") == 0) {
+		rc = cmd_help(nargs > 1 ? args[1] : NULL);
+	} else if (!(c = find_cmd(args[0]))) {
+		rc = usage_error(NULL, "unknown command", args[0]);
+	} else if (nargs > 1 && (strcmp(args[1], "--help") == 0 || strcmp(args[1], "-h") == 0)) {
+		print_cmd_help(c);
+		rc = 0;
+	} else {
+		rc = c->run(state, nargs, args);
+	}
+	free(args);
+	return rc;
+}

@@ -1,0 +1,349 @@
+/*
+ * conf: the settings table and the one loader that reads, validates,
+ * documents and writes it. Adding a setting means adding a row here and a
+ * field in struct conf; the docs and the initial file follow by themselves.
+ */
+#include "conf.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum conf_type { CONF_U32, CONF_STR, CONF_ENUM, CONF_LISTEN, CONF_HOST };
+
+struct conf_setting {
+	const char *section;
+	const char *key;
+	enum conf_type type;
+	size_t offset;
+	size_t size;               /* CONF_STR/HOST/LISTEN: buffer size */
+	uint32_t min, max;         /* CONF_U32 */
+	const char *const *choices; /* CONF_ENUM, NULL-terminated; stored as index */
+	const char *def;           /* default, as it would be written in the file */
+	const char *unit;
+	const char *help;
+};
+
+static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+
+#define U32(sec, k, field, lo, hi, d, u, h) \
+	{ sec, k, CONF_U32, offsetof(struct conf, field), 0, lo, hi, NULL, d, u, h }
+#define STR(sec, k, field, type, d, h) \
+	{ sec, k, type, offsetof(struct conf, field), sizeof(((struct conf *)0)->field), 0, 0, \
+	  NULL, d, NULL, h }
+
+static const struct conf_setting settings[] = {
+	STR("server", "domain", domain, CONF_HOST, "localhost",
+	    "The SIP domain this server is responsible for (host name or IP address). "
+	    "Users are name@domain."),
+	STR("server", "listen", listen, CONF_LISTEN, "udp:127.0.0.1:5060,tcp:127.0.0.1:5060",
+	    "Comma-separated listeners, `transport:address:port`, e.g. "
+	    "`udp:127.0.0.1:5060,tcp:[::1]:5060`. Numeric addresses only. Loopback by default: "
+	    "exposing the server is a decision (guide, Network Services). Changes need a restart."),
+	STR("server", "server_header", server_header, CONF_STR, "",
+	    "Value of the Server header in responses. Empty (the default) sends none, so the "
+	    "server does not announce its software and version to scanners."),
+
+	U32("limits", "max_message", lim.max_message, 1024, 65535, "16384", "bytes",
+	    "Largest message accepted, header section plus body. A UDP datagram over it is "
+	    "answered 513 when it can be, a stream over it is closed."),
+	U32("limits", "max_headers", lim.max_headers, 8, 1000, "100", "fields",
+	    "Most header fields in one message; more gets 400 Too Many Header Fields."),
+	U32("limits", "max_header_line", lim.max_header_line, 128, 65535, "4096", "bytes",
+	    "Longest header field, folded continuation lines included; longer gets 400."),
+	U32("limits", "max_uri", lim.max_uri, 64, 8192, "1024", "bytes",
+	    "Longest URI (Request-URI: 414; in a header: 400)."),
+	U32("limits", "max_body", lim.max_body, 0, 65535, "8192", "bytes",
+	    "Largest message body (Content-Length); larger gets 413."),
+
+	U32("tcp", "max_connections", max_connections, 1, 1000000, "1024", "connections",
+	    "Most TCP connections open at once, all sources together; a connection over the "
+	    "cap is closed at once."),
+	U32("tcp", "idle_timeout", idle_timeout, 1, 86400, "300", "seconds",
+	    "A connection that sends nothing for this long is closed."),
+	U32("tcp", "header_timeout", header_timeout, 1, 3600, "10", "seconds",
+	    "Once the first byte of a message has arrived, the whole message must arrive "
+	    "within this time, or the connection is closed (slow senders)."),
+
+	{ "log", "level", CONF_ENUM, offsetof(struct conf, log_level), 0, 0, 0, log_levels,
+	  "info", NULL, "Diagnostic log level: error, warn, info or debug." },
+	U32("log", "refusal_log_rate", refusal_log_rate, 0, 100000, "10", "lines/s",
+	    "Most log lines per second about refused or dropped messages; the rest are "
+	    "counted and summarised, so a flood cannot fill the disk. 0 logs none."),
+};
+
+static const struct conf_setting *find_setting(const char *section, const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		if (strcmp(settings[i].section, section) == 0 && strcmp(settings[i].key, key) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+static bool section_known(const char *section)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		if (strcmp(settings[i].section, section) == 0)
+			return true;
+	return false;
+}
+
+/* A domain: a host name (letters, digits, '-', '.') or a numeric address. */
+static bool host_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == ':'))
+			return false;
+	}
+	return s[0] != '.' && s[0] != '-';
+}
+
+static int set_value(struct conf *c, const struct conf_setting *s, const char *value, char *err,
+		     size_t errlen)
+{
+	char *field = (char *)c + s->offset;
+
+	switch (s->type) {
+	case CONF_U32: {
+		uint32_t v;
+		int rc = slice_to_u32(slice_cstr(value), &v);
+		if (rc || v < s->min || v > s->max) {
+			snprintf(err, errlen, "%s: \"%s\" is not a whole number from %u to %u", s->key,
+				 value, s->min, s->max);
+			return EINVAL;
+		}
+		memcpy(field, &v, sizeof(v));
+		return 0;
+	}
+	case CONF_ENUM:
+		for (uint32_t i = 0; s->choices[i]; i++) {
+			if (strcmp(s->choices[i], value) == 0) {
+				memcpy(field, &i, sizeof(i));
+				return 0;
+			}
+		}
+		snprintf(err, errlen, "%s: \"%s\" is not one of the allowed values", s->key, value);
+		return EINVAL;
+	case CONF_HOST:
+		if (!host_valid(value)) {
+			snprintf(err, errlen, "%s: \"%s\" is not a host name or IP address", s->key,
+				 value);
+			return EINVAL;
+		}
+		break;
+	case CONF_LISTEN: {
+		char why[256];
+		if (net_listen_parse(c->listeners, NET_MAX_LISTEN, &c->nlisteners, value, why,
+				     sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: %s", s->key, why);
+			return EINVAL;
+		}
+		break;
+	}
+	case CONF_STR:
+		for (const char *p = value; *p; p++) {
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) {
+				snprintf(err, errlen, "%s: control characters are not allowed", s->key);
+				return EINVAL;
+			}
+		}
+		break;
+	}
+	if (strlen(value) >= s->size) {
+		snprintf(err, errlen, "%s: value longer than %zu characters", s->key, s->size - 1);
+		return EINVAL;
+	}
+	memcpy(field, value, strlen(value) + 1);
+	return 0;
+}
+
+int conf_set(struct conf *c, const char *section, const char *key, const char *value, char *err,
+	     size_t errlen)
+{
+	const struct conf_setting *s = find_setting(section, key);
+
+	if (!s) {
+		if (section_known(section))
+			snprintf(err, errlen, "unknown key \"%s\" in section [%s]", key, section);
+		else
+			snprintf(err, errlen, "unknown section [%s]", section);
+		return EINVAL;
+	}
+	return set_value(c, s, value, err, errlen);
+}
+
+void conf_defaults(struct conf *c)
+{
+	char err[256];
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+		int rc = set_value(c, &settings[i], settings[i].def, err, sizeof(err));
+		if (rc) {
+			/* A bad default is a programming error the unit tests catch. */
+			fprintf(stderr, "bastion: bad built-in default: %s\n", err);
+			abort();
+		}
+	}
+}
+
+struct load_ctx {
+	struct conf *c;
+	bool seen[ARRAY_SIZE(settings)];
+	char msg[512];
+	bool failed;
+};
+
+static int on_ini_line(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *ctx = user;
+	const struct conf_setting *s;
+
+	if (ctx->failed)
+		return 0;
+	if (conf_set(ctx->c, section, name, value, ctx->msg, sizeof(ctx->msg)) != 0) {
+		ctx->failed = true;
+		return 0;
+	}
+	s = find_setting(section, name);
+	if (ctx->seen[s - settings]) {
+		snprintf(ctx->msg, sizeof(ctx->msg), "\"%s\" is set twice in [%s]", name, section);
+		ctx->failed = true;
+		return 0;
+	}
+	ctx->seen[s - settings] = true;
+	return 1;
+}
+
+int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	struct load_ctx *ctx;
+	struct conf *tmp;
+	FILE *f;
+	int line, rc = 0;
+
+	f = fopen(path, "r");
+	if (!f) {
+		rc = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(rc));
+		return rc;
+	}
+	ctx = calloc(1, sizeof(*ctx));
+	tmp = malloc(sizeof(*tmp));
+	if (!ctx || !tmp) {
+		rc = ENOMEM;
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	conf_defaults(tmp);
+	ctx->c = tmp;
+
+	/* Lines up to 4 KiB, no multi-line continuation (an indented line is an
+	 * error, not a silent append), stop at the first error. */
+	ini_use_stack = false;
+	ini_allow_realloc = true;
+	ini_max_line = 4096;
+	ini_allow_multiline = false;
+	ini_stop_on_first_error = true;
+
+	line = ini_parse_file(f, on_ini_line, ctx);
+	if (line != 0) {
+		rc = EINVAL;
+		if (line < 0)
+			snprintf(err, errlen, "%s: cannot read the file", path);
+		else if (ctx->failed)
+			snprintf(err, errlen, "%s:%d: %s", path, line, ctx->msg);
+		else
+			snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
+				 path, line);
+		goto out;
+	}
+	*c = *tmp;
+out:
+	fclose(f);
+	free(ctx);
+	free(tmp);
+	return rc;
+}
+
+void conf_net(const struct conf *c, struct net_conf *out)
+{
+	out->lim = c->lim;
+	out->max_connections = c->max_connections;
+	out->idle_timeout_ms = c->idle_timeout * 1000u;
+	out->header_timeout_ms = c->header_timeout * 1000u;
+}
+
+static void write_range(FILE *f, const struct conf_setting *s)
+{
+	if (s->type == CONF_U32) {
+		fprintf(f, "%u to %u", s->min, s->max);
+		if (s->unit)
+			fprintf(f, " %s", s->unit);
+	} else if (s->type == CONF_ENUM) {
+		for (int i = 0; s->choices[i]; i++)
+			fprintf(f, "%s%s", i ? ", " : "", s->choices[i]);
+	} else if (s->type == CONF_LISTEN) {
+		fputs("listen list", f);
+	} else if (s->type == CONF_HOST) {
+		fputs("host name or IP", f);
+	} else {
+		fputs("text", f);
+	}
+}
+
+int conf_write_initial(FILE *f, const char *domain, const char *listen)
+{
+	const char *section = "";
+
+	fputs("; Bastion configuration. Every setting is listed; those commented out\n"
+	      "; show their default. Reference: docs/configuration.md.\n",
+	      f);
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+		const struct conf_setting *s = &settings[i];
+		const char *value = NULL;
+
+		if (strcmp(section, s->section) != 0) {
+			section = s->section;
+			fprintf(f, "\n[%s]\n", section);
+		}
+		if (strcmp(s->section, "server") == 0 && strcmp(s->key, "domain") == 0)
+			value = domain;
+		if (strcmp(s->section, "server") == 0 && strcmp(s->key, "listen") == 0)
+			value = listen;
+		fputs("; ", f);
+		write_range(f, s);
+		fputs(".\n", f);
+		if (value)
+			fprintf(f, "%s = %s\n", s->key, value);
+		else
+			fprintf(f, ";%s = %s\n", s->key, s->def);
+	}
+	return ferror(f) ? EIO : 0;
+}
+
+void conf_write_reference(FILE *f)
+{
+	const char *section = "";
+
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+		const struct conf_setting *s = &settings[i];
+
+		if (strcmp(section, s->section) != 0) {
+			section = s->section;
+			fprintf(f, "\n### [%s]\n\n| key | default | range | meaning |\n|---|---|---|---|\n",
+				section);
+		}
+		fprintf(f, "| `%s` | `%s` | ", s->key, *s->def ? s->def : "(empty)");
+		write_range(f, s);
+		fprintf(f, " | %s |\n", s->help);
+	}
+}

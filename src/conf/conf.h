@@ -1,0 +1,69 @@
+/*
+ * conf: the server's configuration, read from the INI file bastion.conf in
+ * the state directory (inih).
+ *
+ * Every setting is one row of a table (section, key, type, bounds, default,
+ * help). The same table loads and validates the file, fills the defaults,
+ * writes the commented bastion.conf that `bastion init` creates, and prints
+ * the reference that docs/configuration.md carries, so the three cannot
+ * drift apart. An unknown section or key, a duplicated key or a bad value
+ * stops loading with "file:line: what is wrong".
+ */
+#ifndef BASTION_CONF_H
+#define BASTION_CONF_H
+
+#include <stdio.h>
+
+#include "../net/net.h"
+#include "../sip/sip.h"
+
+enum conf_log_level { CONF_LOG_ERROR = 0, CONF_LOG_WARN, CONF_LOG_INFO, CONF_LOG_DEBUG };
+
+struct conf {
+	/* [server] */
+	char domain[256];
+	char listen[1024];
+	struct net_listen_spec listeners[NET_MAX_LISTEN];
+	size_t nlisteners;
+	char server_header[128];     /* empty: no Server header */
+
+	/* [limits] */
+	struct sip_limits lim;
+
+	/* [tcp] */
+	uint32_t max_connections;
+	uint32_t idle_timeout;       /* seconds */
+	uint32_t header_timeout;     /* seconds */
+
+	/* [log] */
+	uint32_t log_level;          /* enum conf_log_level */
+	uint32_t refusal_log_rate;   /* refusal log lines per second, 0 = none */
+};
+
+#define CONF_FILE_NAME "bastion.conf"
+
+/* Fill c with every default. */
+void conf_defaults(struct conf *c);
+
+/*
+ * Load path over the defaults into c. Returns 0, or EINVAL (bad content:
+ * err holds "path:line: message"), or an errno from opening the file (err
+ * names the file and the reason). c is only written on success.
+ */
+int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
+
+/* Set one value as the file would. Returns 0 or EINVAL with a message. */
+int conf_set(struct conf *c, const char *section, const char *key, const char *value, char *err,
+	     size_t errlen);
+
+/* The net/ settings derived from c. */
+void conf_net(const struct conf *c, struct net_conf *out);
+
+/* Write a complete, commented bastion.conf: domain and listen set, every other
+ * setting present as a comment showing its default. Returns 0 or an errno. */
+int conf_write_initial(FILE *f, const char *domain, const char *listen);
+
+/* Write the Markdown reference of every setting (docs/configuration.md). */
+void conf_write_reference(FILE *f);
+
+#endif

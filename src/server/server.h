@@ -1,0 +1,67 @@
+/*
+ * server: the request path. It owns the event loop (net/), receives every
+ * message, parses it (sip/), decides, answers and counts.
+ *
+ * The architecture sketch has no folder for this glue; it lives here rather
+ * than in main.c so that main.c stays wiring only, and rather than in proxy/
+ * because registrar and proxy will both hang off it. At this stage every
+ * request is handled statelessly (RFC 3261 8.2): OPTIONS is answered 200,
+ * other methods get 405 or 501, a malformed request 400 with a reason phrase
+ * naming the fault (when Via, From, To, Call-ID and CSeq can be read; dropped
+ * otherwise), and responses, having no transaction to match, are dropped.
+ */
+#ifndef BASTION_SERVER_H
+#define BASTION_SERVER_H
+
+#include <signal.h>
+
+#include "../conf/conf.h"
+#include "../sip/sip.h"
+
+/* The methods this server accepts at this stage (Allow header). */
+#define SERVER_ALLOW "OPTIONS"
+
+/* What the stateless layer does with a request: a status to answer with (0:
+ * send nothing) and its reason phrase. Extra headers that the status needs
+ * (Allow on 405/501/200, Unsupported on 420) are derived from the status by
+ * the caller. */
+struct server_verdict {
+	uint16_t status;
+	const char *reason;
+};
+
+/*
+ * Decide the stateless answer to a request that parsed (m->request). Pure:
+ * no I/O. The order is RFC 3261 8.2: method (405/501), Request-URI scheme
+ * (416), required extensions (420), then OPTIONS 200. ACK gets nothing,
+ * CANCEL 481 (there are no transactions to cancel yet).
+ */
+struct server_verdict server_decide(const struct sip_msg *m);
+
+/* Counters of everything the server refused or dropped. */
+struct server_stats {
+	uint64_t received;
+	uint64_t answered[7];               /* by status class, 1xx..6xx at [1..6] */
+	uint64_t refused[SIP_E__COUNT];     /* malformed requests answered, by error */
+	uint64_t dropped_malformed;         /* malformed, too broken to answer */
+	uint64_t dropped_responses;         /* stray responses (no transaction) */
+	uint64_t dropped_ack;
+};
+
+struct server;
+
+/* Create the server: the event loop and its listeners, per c. Returns 0, or
+ * an errno with err naming what failed (e.g. an address already in use). */
+int server_new(struct server **sp, const struct conf *c, char *err, size_t errlen);
+void server_free(struct server **sp);
+
+/* Run until *stop. Each time *reload is set (SIGHUP), re-read conf_path:
+ * a good file replaces the running configuration (listeners excepted: they
+ * need a restart, which is logged), a bad one is refused with its error
+ * logged and the old configuration kept. Returns 0 or a fatal errno. */
+int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *stop,
+	       volatile sig_atomic_t *reload);
+
+void server_get_stats(const struct server *s, struct server_stats *out);
+
+#endif

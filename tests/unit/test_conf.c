@@ -1,0 +1,176 @@
+/*
+ * Unit tests of conf/: defaults, loading, every kind of refusal with its
+ * file:line, the initial file and the reference generated from the table.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "conf/conf.h"
+
+static char tmpdir[] = "/tmp/bastion-conf-XXXXXX";
+static char path[256];
+
+static void write_file(const char *text)
+{
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Load `text`; returns rc, copies the error message into err. */
+static int load(const char *text, struct conf *c, char *err, size_t errlen)
+{
+	write_file(text);
+	return conf_load(c, path, err, errlen);
+}
+
+static void test_defaults(void)
+{
+	struct conf c;
+
+	conf_defaults(&c);
+	CHECK(strcmp(c.domain, "localhost") == 0);
+	CHECK_INT(c.nlisteners, 2);
+	CHECK_INT(c.listeners[0].tp, NET_UDP);
+	CHECK_INT(c.listeners[1].tp, NET_TCP);
+	CHECK_INT(c.lim.max_message, SIP_LIMITS_DEFAULT.max_message);
+	CHECK_INT(c.lim.max_headers, SIP_LIMITS_DEFAULT.max_headers);
+	CHECK_INT(c.lim.max_header_line, SIP_LIMITS_DEFAULT.max_header_line);
+	CHECK_INT(c.lim.max_uri, SIP_LIMITS_DEFAULT.max_uri);
+	CHECK_INT(c.lim.max_body, SIP_LIMITS_DEFAULT.max_body);
+	CHECK(c.server_header[0] == '\0'); /* no software banner by default */
+	CHECK_INT(c.log_level, CONF_LOG_INFO);
+}
+
+static void test_load_good(void)
+{
+	struct conf c;
+	char err[600];
+
+	CHECK_INT(load("; comment\n[server]\ndomain = example.org\n"
+		       "listen = udp:[::1]:5070\nserver_header = Bastion\n"
+		       "[limits]\nmax_headers = 50\n[tcp]\nheader_timeout=2\n[log]\nlevel=debug\n",
+		       &c, err, sizeof(err)),
+		  0);
+	CHECK(strcmp(c.domain, "example.org") == 0);
+	CHECK_INT(c.nlisteners, 1);
+	CHECK_INT(c.listeners[0].tp, NET_UDP);
+	CHECK(strcmp(c.server_header, "Bastion") == 0);
+	CHECK_INT(c.lim.max_headers, 50);
+	CHECK_INT(c.header_timeout, 2);
+	CHECK_INT(c.log_level, CONF_LOG_DEBUG);
+	/* untouched keys keep their defaults */
+	CHECK_INT(c.lim.max_uri, 1024);
+}
+
+/* Each refusal names the file and the line and leaves *c untouched. */
+static void expect_refused(const char *text, const char *line_tag, const char *words)
+{
+	struct conf c;
+	char err[600], want[300];
+
+	memset(&c, 0x5a, sizeof(c));
+	CHECK_INT(load(text, &c, err, sizeof(err)), EINVAL);
+	snprintf(want, sizeof(want), "%s:%s: ", path, line_tag);
+	if (strncmp(err, want, strlen(want)) != 0 || !strstr(err, words)) {
+		check_fail(__FILE__, __LINE__, "error \"%s\" lacks \"%s\" or \"%s\"", err, want,
+			   words);
+		return;
+	}
+	CHECK((unsigned char)c.domain[0] == 0x5a);
+}
+
+static void test_refusals(void)
+{
+	expect_refused("[server]\nnosuchkey = 1\n", "2", "unknown key \"nosuchkey\"");
+	expect_refused("[nosection]\na = 1\n", "2", "unknown section [nosection]");
+	expect_refused("[limits]\n\nmax_headers = 0\n", "3", "from 8 to 1000");
+	expect_refused("[limits]\nmax_headers = 1001\n", "2", "from 8 to 1000");
+	expect_refused("[limits]\nmax_headers = -5\n", "2", "not a whole number");
+	expect_refused("[limits]\nmax_headers = 99999999999999999999\n", "2", "not a whole number");
+	expect_refused("[limits]\nmax_headers = 10x\n", "2", "not a whole number");
+	expect_refused("[limits]\nmax_headers = 10\nmax_headers = 11\n", "3", "set twice");
+	expect_refused("[server]\nlisten = udp:1.2.3:5060\n", "2", "listen:");
+	expect_refused("[server]\nlisten = sctp:127.0.0.1:5060\n", "2", "listen:");
+	expect_refused("[server]\ndomain = bad domain\n", "2", "not a host name");
+	expect_refused("[log]\nlevel = loud\n", "2", "not one of the allowed values");
+	expect_refused("[server]\njunk line\n", "2", "syntax error");
+}
+
+static void test_missing_file(void)
+{
+	struct conf c;
+	char err[600];
+
+	CHECK_INT(conf_load(&c, "/nonexistent/bastion.conf", err, sizeof(err)), ENOENT);
+	CHECK(strstr(err, "/nonexistent/bastion.conf") != NULL);
+}
+
+/* The file init writes loads back to the defaults plus domain and listen. */
+static void test_initial_round_trip(void)
+{
+	struct conf c, d;
+	char err[600];
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	CHECK_INT(conf_write_initial(f, "pbx.example.com", "tcp:127.0.0.2:5080"), 0);
+	fclose(f);
+	CHECK_INT(conf_load(&c, path, err, sizeof(err)), 0);
+	conf_defaults(&d);
+	CHECK(strcmp(c.domain, "pbx.example.com") == 0);
+	CHECK(strcmp(c.listen, "tcp:127.0.0.2:5080") == 0);
+	CHECK_INT(c.lim.max_message, d.lim.max_message);
+	CHECK_INT(c.idle_timeout, d.idle_timeout);
+}
+
+/* Every setting appears in the reference; spot-check a few rows. */
+static void test_reference(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	conf_write_reference(f);
+	fclose(f);
+	CHECK(strstr(buf, "### [limits]") != NULL);
+	CHECK(strstr(buf, "| `max_headers` | `100` | 8 to 1000 fields |") != NULL);
+	CHECK(strstr(buf, "| `server_header` | `(empty)` |") != NULL);
+	CHECK(strstr(buf, "| `level` | `info` | error, warn, info, debug |") != NULL);
+	free(buf);
+}
+
+static void test_net_conf(void)
+{
+	struct conf c;
+	struct net_conf nc;
+
+	conf_defaults(&c);
+	c.idle_timeout = 7;
+	c.header_timeout = 3;
+	conf_net(&c, &nc);
+	CHECK_INT(nc.idle_timeout_ms, 7000);
+	CHECK_INT(nc.header_timeout_ms, 3000);
+	CHECK_INT(nc.max_connections, c.max_connections);
+	CHECK_INT(nc.lim.max_body, c.lim.max_body);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct check_case cases[] = {
+		CASE(test_defaults),   CASE(test_load_good),        CASE(test_refusals),
+		CASE(test_missing_file), CASE(test_initial_round_trip), CASE(test_reference),
+		CASE(test_net_conf),
+	};
+	int rc;
+
+	if (!mkdtemp(tmpdir))
+		return 1;
+	snprintf(path, sizeof(path), "%s/bastion.conf", tmpdir);
+	rc = check_main("conf", cases, ARRAY_SIZE(cases), argc, argv);
+	unlink(path);
+	rmdir(tmpdir);
+	return rc;
+}
