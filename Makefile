@@ -1,0 +1,62 @@
+# Bastion: the two commands of the README, and a few more.
+#   make          build build/bastion
+#   make run      install missing packages, build, create ./var once, serve on loopback
+#   make check    install missing packages, build with sanitizers, run every test
+#   make fuzz     run the parser fuzzer for FUZZ_SECONDS (default 60)
+# Everything is built by CMake; this file only wraps it.
+
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 60
+PYTHON      ?= /usr/bin/python3
+STATE       ?= var
+
+.PHONY: all run check unit system fuzz deps clean
+
+all:
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS)
+
+deps:
+	@sh scripts/deps.sh
+
+run: deps all
+	@if [ ! -f $(STATE)/bastion.conf ]; then build/bastion init --state $(STATE); fi
+	@echo "Bastion is starting with state in ./$(STATE) (stop it with Ctrl-C)."
+	@echo "Try it from another terminal: sipsak -s sip:ping@127.0.0.1   (UDP)"
+	@echo "                              sipsak -s sip:ping@127.0.0.1 -E tcp   (TCP)"
+	@exec build/bastion --state $(STATE) serve
+
+# The test build: sanitizers on, warnings are errors.
+build-check/bastion: FORCE
+	@cmake -S . -B build-check -DCMAKE_BUILD_TYPE=Debug -DBASTION_SANITIZE=ON \
+		-DBASTION_WERROR=ON >/dev/null
+	@cmake --build build-check -j $(JOBS)
+FORCE:
+
+export ASAN_OPTIONS  = detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
+
+unit: build-check/bastion
+	@rm -rf build-check/junit && mkdir -p build-check/junit
+	@cd build-check && BASTION_JUNIT_DIR=$(CURDIR)/build-check/junit \
+		ctest --output-on-failure -j $(JOBS) || true
+
+system: build-check/bastion
+	@mkdir -p build-check/junit
+	@BASTION_BIN=$(CURDIR)/build-check/bastion $(PYTHON) -m pytest -q -p no:cacheprovider \
+		--junitxml=build-check/junit/system.xml tests/system || true
+
+check: deps
+	@$(MAKE) --no-print-directory unit system
+	@$(PYTHON) scripts/junit_summary.py build-check/junit
+
+fuzz: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DBASTION_FUZZ=ON -DBASTION_SANITIZE=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_sip_parse
+	@mkdir -p build-fuzz/corpus
+	build-fuzz/fuzz/fuzz_sip_parse -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus fuzz/corpus/sip
+
+clean:
+	rm -rf build build-check build-fuzz
