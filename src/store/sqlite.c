@@ -449,9 +449,7 @@ static int sq_users_list(struct store *s, uint64_t *version, store_user_fn *fn, 
 		return ENOMEM;
 	if (version) {
 		/* One snapshot for the counter and the rows. */
-		if ((err = begin_read(ss)))
-			goto out;
-		if ((err = read_gen(ss, version)))
+		if ((err = begin_read(ss)) || (err = read_gen(ss, version)))
 			goto out;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -466,12 +464,8 @@ static int sq_users_list(struct store *s, uint64_t *version, store_user_fn *fn, 
 	if (!err && rc != SQLITE_DONE)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	done(st);
-	if (version) {
-		if (!err)
-			err = commit(ss);
-		if (err)
-			rollback(ss);
-	}
+	if (version && !err)
+		err = commit(ss);
 out:
 	if (err && version)
 		rollback(ss);

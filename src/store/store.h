@@ -51,8 +51,9 @@
 struct store;
 
 /*
- * Open the store named by url_or_path: "sqlite:PATH" or a plain PATH opens
- * (creating if needed, mode 0600) an SQLite file and brings its schema up to
+ * Open the store named by url_or_path: "sqlite:PATH", "sqlite://PATH" or a
+ * plain PATH opens an SQLite file (created mode 0600 whatever the umask; an
+ * existing file keeps its mode) and brings its schema up to
  * date, each migration in its own transaction. "postgres://" and
  * "postgresql://" give ENOTSUP until that backend exists.
  * On success *sp owns the handle (release with store_close()). On failure
@@ -202,10 +203,12 @@ int store_regs_expire(struct store *s, size_t *n, int64_t now);
  * and reloads the whole table only when the version moved, building the new
  * table aside and swapping it in, so a failed reload keeps the old one.
  *
- * Memory per user: one allocation of about 150 bytes (hash, id, flags, both
- * HA1 hex strings, link) plus the lengths of name, domain and realm, plus one
- * bucket pointer (the table keeps load factor <= 1). 100,000 users with
- * typical names take about 25 MB. The number of users is capped by max_users.
+ * Memory per user: one allocation of 136 bytes (link, hash, id, flag, both
+ * HA1 hex strings, string lengths) plus the lengths of name, domain and realm
+ * and malloc's overhead, plus 8 to 16 bytes of bucket array (a power of two
+ * >= the number of users): about 200 bytes for typical names, so 100,000
+ * users take about 20 MB. During a reload the old and the new table coexist
+ * for a moment (twice that). The number of users is capped by max_users.
  */
 
 struct store_cache;

@@ -700,6 +700,40 @@ static void concurrent_writer_waits(void)
 	store_close(&a);
 }
 
+/* A row written by other means with a value longer than our arrays is
+ * reported (EOVERFLOW), never truncated or overrun. */
+static void oversized_row_refused_on_read(void)
+{
+	char path[128], err[256], sql[3000];
+	struct store *s = NULL;
+	struct store_user u;
+	int64_t uid = 0;
+	size_t n = 0;
+	int len;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, &uid, &u), 0);
+	len = snprintf(sql, sizeof(sql),
+		       "INSERT INTO registrations (user_id, aor, contact, received, transport,"
+		       " expires_at, call_id, cseq) VALUES (%lld, 'sip:alice@example.com', 'sip:",
+		       (long long)uid);
+	while (len < 2000)
+		sql[len++] = 'x';
+	snprintf(sql + len, sizeof(sql) - (size_t)len, "', 'udp:1.2.3.4:5', 'udp', 9, 'c', 1)");
+	CHECK_INT(raw_exec(path, sql), SQLITE_OK);
+	CHECK_INT(store_regs_list_all(s, count_reg, &n), EOVERFLOW);
+	CHECK_INT(n, 0);
+	CHECK(store_errmsg(s)[0] != '\0');
+	CHECK_INT(store_regs_list_aor(s, "sip:alice@example.com", count_reg, &n), EOVERFLOW);
+	/* The handle is still usable. */
+	CHECK_INT(store_regs_delete_aor(s, &n, "sip:alice@example.com"), 0);
+	CHECK_INT(n, 1);
+	CHECK_INT(store_regs_list_all(s, count_reg, &n), 0);
+	store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -714,6 +748,7 @@ int main(int argc, char **argv)
 		CASE(registrations),
 		CASE(users_version_tracks_changes),
 		CASE(concurrent_writer_waits),
+		CASE(oversized_row_refused_on_read),
 	};
 	int rc;
 
