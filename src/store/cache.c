@@ -1,0 +1,232 @@
+/*
+ * cache.c: the in-memory credential cache. Digest authentication looks up
+ * (user, domain) on every REGISTER and INVITE; doing that in SQL would put a
+ * file lock and a b-tree walk on the hot path, so the server keeps this hash
+ * table and refreshes it when store_users_version() says the users table
+ * changed (from any process: the CLI, another node's writer).
+ *
+ * A reload builds a complete new table aside and swaps it in, so a failed
+ * reload (out of memory, more users than max_users, a locked database) leaves
+ * the previous one serving. Keys are admin-controlled rows, not attacker
+ * input, so a plain FNV-1a hash is enough; lookups hash untrusted bytes but
+ * cannot add keys.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+struct cache_node {
+	struct cache_node *next;
+	uint64_t hash;
+	int64_t user_id;
+	bool enabled;
+	char ha1_md5[STORE_HA1_MD5_LEN + 1];
+	char ha1_sha256[STORE_HA1_SHA256_LEN + 1];
+	uint16_t name_len, domain_len, realm_len;
+	char strs[]; /* name NUL domain NUL realm NUL */
+};
+
+struct cache_table {
+	struct cache_node **buckets;
+	size_t mask; /* buckets - 1, a power of two minus one */
+	size_t count;
+};
+
+struct store_cache {
+	struct cache_table t;
+	size_t max_users;
+	uint64_t version;
+	bool loaded;
+};
+
+static unsigned char lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+/* FNV-1a over the name, a separator, and the lowercased domain. */
+static uint64_t key_hash(struct slice name, struct slice domain)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < name.len; i++)
+		h = (h ^ (unsigned char)name.p[i]) * 0x100000001b3ULL;
+	h = (h ^ 0xff) * 0x100000001b3ULL; /* never part of a name: ends it */
+	for (i = 0; i < domain.len; i++)
+		h = (h ^ lower((unsigned char)domain.p[i])) * 0x100000001b3ULL;
+	return h;
+}
+
+static void table_clear(struct cache_table *t)
+{
+	size_t i;
+
+	if (!t->buckets)
+		return;
+	for (i = 0; i <= t->mask; i++) {
+		struct cache_node *n = t->buckets[i], *next;
+
+		for (; n; n = next) {
+			next = n->next;
+			free(n);
+		}
+	}
+	free(t->buckets);
+	memset(t, 0, sizeof(*t));
+}
+
+int store_cache_new(struct store_cache **cp, size_t max_users)
+{
+	struct store_cache *c;
+
+	if (!cp || max_users == 0)
+		return EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return ENOMEM;
+	c->max_users = max_users;
+	*cp = c;
+	return 0;
+}
+
+void store_cache_free(struct store_cache **cp)
+{
+	if (!cp || !*cp)
+		return;
+	table_clear(&(*cp)->t);
+	free(*cp);
+	*cp = NULL;
+}
+
+/* Rows collected during a load, before the bucket array is sized. */
+struct loader {
+	struct cache_node *head;
+	size_t count;
+	size_t max;
+};
+
+static int load_row(void *arg, const struct store_user *u)
+{
+	struct loader *l = arg;
+	struct cache_node *n;
+	size_t nl = strlen(u->name), dl = strlen(u->domain), rl = strlen(u->cred.realm);
+
+	if (l->count >= l->max)
+		return EOVERFLOW;
+	n = malloc(sizeof(*n) + nl + dl + rl + 3);
+	if (!n)
+		return ENOMEM;
+	n->hash = key_hash(slice_make(u->name, nl), slice_make(u->domain, dl));
+	n->user_id = u->id;
+	n->enabled = u->enabled;
+	memcpy(n->ha1_md5, u->cred.ha1_md5, sizeof(n->ha1_md5));
+	memcpy(n->ha1_sha256, u->cred.ha1_sha256, sizeof(n->ha1_sha256));
+	/* The store's limits keep these under 256. */
+	n->name_len = (uint16_t)nl;
+	n->domain_len = (uint16_t)dl;
+	n->realm_len = (uint16_t)rl;
+	memcpy(n->strs, u->name, nl + 1);
+	memcpy(n->strs + nl + 1, u->domain, dl + 1);
+	memcpy(n->strs + nl + dl + 2, u->cred.realm, rl + 1);
+	n->next = l->head;
+	l->head = n;
+	l->count++;
+	return 0;
+}
+
+static void free_list(struct cache_node *n)
+{
+	struct cache_node *next;
+
+	for (; n; n = next) {
+		next = n->next;
+		free(n);
+	}
+}
+
+int store_cache_refresh(struct store_cache *c, struct store *s, bool *reloaded)
+{
+	struct loader l = { NULL, 0, 0 };
+	struct cache_table t = { NULL, 0, 0 };
+	struct cache_node *n, *next;
+	uint64_t v = 0;
+	size_t nb = 16;
+	int err;
+
+	if (reloaded)
+		*reloaded = false;
+	if (!c || !s)
+		return EINVAL;
+	if ((err = store_users_version(s, &v)))
+		return err;
+	if (c->loaded && v == c->version)
+		return 0;
+
+	l.max = c->max_users;
+	/* load_all reports the version of the snapshot it read, which may be
+	 * newer than v: remember that one. */
+	if ((err = store_users_load_all(s, &v, load_row, &l)))
+		goto out;
+	while (nb < l.count)
+		nb *= 2;
+	t.buckets = calloc(nb, sizeof(*t.buckets));
+	if (!t.buckets) {
+		err = ENOMEM;
+		goto out;
+	}
+	t.mask = nb - 1;
+	for (n = l.head; n; n = next) {
+		next = n->next;
+		n->next = t.buckets[n->hash & t.mask];
+		t.buckets[n->hash & t.mask] = n;
+	}
+	t.count = l.count;
+	l.head = NULL;
+
+	table_clear(&c->t);
+	c->t = t;
+	c->version = v;
+	c->loaded = true;
+	if (reloaded)
+		*reloaded = true;
+out:
+	free_list(l.head);
+	return err;
+}
+
+int store_cache_lookup(const struct store_cache *c, struct store_cache_entry *out,
+		       struct slice name, struct slice domain)
+{
+	const struct cache_node *n;
+	uint64_t h;
+
+	if (!c || !out || !c->t.buckets)
+		return ENOENT;
+	h = key_hash(name, domain);
+	for (n = c->t.buckets[h & c->t.mask]; n; n = n->next) {
+		if (n->hash != h || n->name_len != name.len || n->domain_len != domain.len)
+			continue;
+		if (!slice_eq(slice_make(n->strs, n->name_len), name) ||
+		    !slice_caseeq(slice_make(n->strs + n->name_len + 1, n->domain_len), domain))
+			continue;
+		out->user_id = n->user_id;
+		out->enabled = n->enabled;
+		memcpy(out->realm, n->strs + n->name_len + n->domain_len + 2, n->realm_len + 1u);
+		memcpy(out->ha1_md5, n->ha1_md5, sizeof(out->ha1_md5));
+		memcpy(out->ha1_sha256, n->ha1_sha256, sizeof(out->ha1_sha256));
+		return 0;
+	}
+	return ENOENT;
+}
+
+size_t store_cache_count(const struct store_cache *c)
+{
+	return c ? c->t.count : 0;
+}
+
+uint64_t store_cache_version(const struct store_cache *c)
+{
+	return c ? c->version : 0;
+}

@@ -1,0 +1,51 @@
+/*
+ * store/internal.h: what the store layer keeps to itself, the operations
+ * table every backend fills in. store.c validates arguments and dispatches
+ * through it; a backend may assume its inputs are valid (strings
+ * NUL-terminated within their arrays, hex lowercase, q <= 1000).
+ */
+#ifndef BASTION_STORE_INTERNAL_H
+#define BASTION_STORE_INTERNAL_H
+
+#include "store.h"
+
+struct store_ops {
+	const char *name;
+	void (*close)(struct store *s);
+	int (*schema_version)(struct store *s, int *version);
+	int (*users_add)(struct store *s, int64_t *id, const struct store_user *u, int64_t now);
+	int (*users_get)(struct store *s, struct store_user *out, const char *name,
+			 const char *domain);
+	int (*users_list)(struct store *s, uint64_t *version, store_user_fn *fn, void *arg);
+	int (*users_set_password)(struct store *s, const char *name, const char *domain,
+				  const struct store_cred *cred, int64_t now);
+	int (*users_set_enabled)(struct store *s, const char *name, const char *domain,
+				 bool enabled);
+	int (*users_delete)(struct store *s, const char *name, const char *domain);
+	int (*users_import)(struct store *s, size_t *failed_at, const struct store_user *users,
+			    size_t n, int64_t now);
+	int (*users_version)(struct store *s, uint64_t *version);
+	int (*regs_upsert)(struct store *s, int64_t *id, const struct store_reg *r);
+	int (*regs_delete)(struct store *s, const char *aor, const char *contact);
+	int (*regs_delete_aor)(struct store *s, size_t *n, const char *aor);
+	int (*regs_list)(struct store *s, const char *aor, store_reg_fn *fn, void *arg);
+	int (*regs_expire)(struct store *s, size_t *n, int64_t now);
+};
+
+/* The part of every handle the dispatcher sees; a backend's handle embeds it
+ * as its first member. */
+struct store {
+	const struct store_ops *ops;
+	char errmsg[STORE_ERR_MAX];
+};
+
+/* Record an operator-facing message on s. */
+void store_set_err(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The SQLite backend: open or create path. Same contract as store_open(). */
+int store_sqlite_open(struct store **sp, const char *path, char *err, size_t errlen);
+
+/* The newest schema version the SQLite backend knows. */
+int store_sqlite_schema_latest(void);
+
+#endif

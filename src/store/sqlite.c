@@ -1,0 +1,900 @@
+/*
+ * sqlite.c: the SQLite backend of the store interface.
+ *
+ * One connection per handle, configured for a server and an admin tool that
+ * write the same file at once: WAL journal (readers never block the writer),
+ * busy_timeout 5 s (a writer waits for the other instead of failing),
+ * synchronous=NORMAL (durable across process crashes; a power cut may lose
+ * the last commits but never corrupts), foreign_keys=ON (registrations die
+ * with their user), defensive mode and untrusted schema (a tampered file
+ * cannot make us run its SQL functions or break the b-trees through SQL).
+ *
+ * The schema is versioned by PRAGMA user_version. migrations[i] brings a
+ * database from version i to i+1, in one IMMEDIATE transaction that re-reads
+ * the version first, so two processes opening a fresh file at once migrate it
+ * exactly once. A database with a version above ours is refused: its meaning
+ * is unknown to this build and writing to it could corrupt it.
+ *
+ * Every statement is prepared once at open with bound parameters; the only
+ * SQL run as text is the constant migration and pragma strings below.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* ---- schema --------------------------------------------------------------- */
+
+/* Append only: never edit a migration that has shipped, add the next one.
+ * Each must end by setting user_version to its index + 1. */
+static const char *const migrations[] = {
+	/* 0 -> 1: users, registrations, meta; the users change counter. */
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY NOT NULL,"
+	"  value NOT NULL"
+	");"
+	"INSERT INTO meta(key, value) VALUES ('users_gen', 0);"
+	"CREATE TABLE users ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 127),"
+	"  domain TEXT NOT NULL COLLATE NOCASE CHECK (length(domain) BETWEEN 1 AND 255),"
+	"  realm TEXT NOT NULL CHECK (length(realm) BETWEEN 1 AND 255),"
+	"  ha1_md5 TEXT NOT NULL CHECK (ha1_md5 = '' OR (length(ha1_md5) = 32"
+	"    AND ha1_md5 NOT GLOB '*[^0-9a-f]*')),"
+	"  ha1_sha256 TEXT NOT NULL CHECK (ha1_sha256 = '' OR (length(ha1_sha256) = 64"
+	"    AND ha1_sha256 NOT GLOB '*[^0-9a-f]*')),"
+	"  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),"
+	"  password_strength TEXT NOT NULL CHECK (password_strength IN ('checked', 'unknown')),"
+	"  created_at INTEGER NOT NULL,"
+	"  changed_at INTEGER NOT NULL,"
+	"  CHECK (ha1_md5 <> '' OR ha1_sha256 <> ''),"
+	"  UNIQUE (name, domain)"
+	");"
+	"CREATE TABLE registrations ("
+	"  id INTEGER PRIMARY KEY,"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  aor TEXT NOT NULL,"
+	"  contact TEXT NOT NULL,"
+	"  received TEXT NOT NULL,"
+	"  transport TEXT NOT NULL,"
+	"  expires_at INTEGER NOT NULL,"
+	"  call_id TEXT NOT NULL,"
+	"  cseq INTEGER NOT NULL CHECK (cseq BETWEEN 0 AND 4294967295),"
+	"  user_agent TEXT NOT NULL DEFAULT '',"
+	"  instance TEXT NOT NULL DEFAULT '',"
+	"  q INTEGER NOT NULL DEFAULT 1000 CHECK (q BETWEEN 0 AND 1000),"
+	"  UNIQUE (aor, contact)"
+	");"
+	"CREATE INDEX registrations_user ON registrations(user_id);"
+	"CREATE INDEX registrations_expires ON registrations(expires_at);"
+	"CREATE TRIGGER users_gen_insert AFTER INSERT ON users BEGIN"
+	"  UPDATE meta SET value = value + 1 WHERE key = 'users_gen'; END;"
+	"CREATE TRIGGER users_gen_update AFTER UPDATE ON users BEGIN"
+	"  UPDATE meta SET value = value + 1 WHERE key = 'users_gen'; END;"
+	"CREATE TRIGGER users_gen_delete AFTER DELETE ON users BEGIN"
+	"  UPDATE meta SET value = value + 1 WHERE key = 'users_gen'; END;"
+	"PRAGMA user_version = 1;",
+};
+
+int store_sqlite_schema_latest(void)
+{
+	return (int)ARRAY_SIZE(migrations);
+}
+
+/* ---- prepared statements ----------------------------------------------------- */
+
+enum stmt_id {
+	ST_BEGIN_READ,
+	ST_BEGIN_WRITE,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_USER_VERSION,
+	ST_DATA_VERSION,
+	ST_USERS_GEN,
+	ST_USER_ADD,
+	ST_USER_GET,
+	ST_USERS_LIST,
+	ST_USER_SET_PASSWORD,
+	ST_USER_SET_ENABLED,
+	ST_USER_DELETE,
+	ST_REG_UPSERT,
+	ST_REG_DELETE,
+	ST_REG_DELETE_AOR,
+	ST_REG_LIST_AOR,
+	ST_REG_LIST_ALL,
+	ST_REG_EXPIRE,
+	ST__COUNT
+};
+
+#define USER_COLS \
+	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
+	"created_at, changed_at"
+#define REG_COLS \
+	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
+	"user_agent, instance, q"
+
+static const char *const stmt_sql[ST__COUNT] = {
+	[ST_BEGIN_READ] = "BEGIN DEFERRED",
+	[ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_USER_VERSION] = "PRAGMA user_version",
+	[ST_DATA_VERSION] = "PRAGMA data_version",
+	[ST_USERS_GEN] = "SELECT value FROM meta WHERE key = 'users_gen'",
+	[ST_USER_ADD] = "INSERT INTO users (name, domain, realm, ha1_md5, ha1_sha256, enabled,"
+			" password_strength, created_at, changed_at)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+	[ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE name = ?1 AND domain = ?2",
+	[ST_USERS_LIST] = "SELECT " USER_COLS " FROM users ORDER BY domain, name",
+	[ST_USER_SET_PASSWORD] = "UPDATE users SET realm = ?3, ha1_md5 = ?4, ha1_sha256 = ?5,"
+				 " password_strength = ?6, changed_at = ?7"
+				 " WHERE name = ?1 AND domain = ?2",
+	[ST_USER_SET_ENABLED] = "UPDATE users SET enabled = ?3 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1 AND domain = ?2",
+	[ST_REG_UPSERT] = "INSERT INTO registrations (user_id, aor, contact, received, transport,"
+			  " expires_at, call_id, cseq, user_agent, instance, q)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+			  " ON CONFLICT (aor, contact) DO UPDATE SET"
+			  " user_id = excluded.user_id, received = excluded.received,"
+			  " transport = excluded.transport, expires_at = excluded.expires_at,"
+			  " call_id = excluded.call_id, cseq = excluded.cseq,"
+			  " user_agent = excluded.user_agent, instance = excluded.instance,"
+			  " q = excluded.q"
+			  " RETURNING id",
+	[ST_REG_DELETE] = "DELETE FROM registrations WHERE aor = ?1 AND contact = ?2",
+	[ST_REG_DELETE_AOR] = "DELETE FROM registrations WHERE aor = ?1",
+	[ST_REG_LIST_AOR] = "SELECT " REG_COLS " FROM registrations WHERE aor = ?1"
+			    " ORDER BY q DESC, expires_at DESC, id",
+	[ST_REG_LIST_ALL] = "SELECT " REG_COLS " FROM registrations ORDER BY id",
+	[ST_REG_EXPIRE] = "DELETE FROM registrations WHERE expires_at <= ?1",
+};
+
+struct sqlite_store {
+	struct store base; /* first: the dispatcher casts between the two */
+	sqlite3 *db;
+	sqlite3_stmt *st[ST__COUNT];
+	/* store_users_version() fast path; see store.h. */
+	int64_t data_version;
+	uint64_t users_gen;
+	bool gen_valid; /* false after a write through this handle */
+};
+
+static struct sqlite_store *sq(struct store *s)
+{
+	return (struct sqlite_store *)s;
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+/* Map an SQLite result code to our errno values and keep SQLite's words. */
+static int map_err(struct sqlite_store *ss, int rc)
+{
+	int e;
+
+	switch (rc) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		e = EEXIST;
+		break;
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		e = ENOENT;
+		break;
+	case SQLITE_NOMEM:
+		e = ENOMEM;
+		break;
+	case SQLITE_FULL:
+		e = ENOSPC;
+		break;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+	case SQLITE_CANTOPEN:
+		e = EACCES;
+		break;
+	default:
+		switch (rc & 0xff) {
+		case SQLITE_CONSTRAINT:
+		case SQLITE_MISMATCH:
+		case SQLITE_RANGE:
+			e = EINVAL;
+			break;
+		case SQLITE_BUSY:
+		case SQLITE_LOCKED:
+			e = EBUSY;
+			break;
+		case SQLITE_READONLY:
+			e = EROFS;
+			break;
+		case SQLITE_NOMEM:
+			e = ENOMEM;
+			break;
+		case SQLITE_FULL:
+			e = ENOSPC;
+			break;
+		case SQLITE_CANTOPEN:
+		case SQLITE_PERM:
+			e = EACCES;
+			break;
+		default:
+			e = EIO;
+		}
+	}
+	store_set_err(&ss->base, "sqlite: %s", ss->db ? sqlite3_errmsg(ss->db) : sqlite3_errstr(rc));
+	return e;
+}
+
+/* Reset a statement after use so it holds no read lock and no stale bindings. */
+static void done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Run a statement that returns no rows. */
+static int exec_st(struct sqlite_store *ss, enum stmt_id id)
+{
+	sqlite3_stmt *st = ss->st[id];
+	int rc = sqlite3_step(st);
+	int err = 0;
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	return err;
+}
+
+static int begin_write(struct sqlite_store *ss)
+{
+	return exec_st(ss, ST_BEGIN_WRITE);
+}
+
+static int begin_read(struct sqlite_store *ss)
+{
+	return exec_st(ss, ST_BEGIN_READ);
+}
+
+static int commit(struct sqlite_store *ss)
+{
+	return exec_st(ss, ST_COMMIT);
+}
+
+/* Roll back if a transaction is still open (SQLite rolls back by itself
+ * after some errors); keeps the error message of the original failure. */
+static void rollback(struct sqlite_store *ss)
+{
+	char keep[STORE_ERR_MAX];
+
+	if (sqlite3_get_autocommit(ss->db))
+		return;
+	memcpy(keep, ss->base.errmsg, sizeof(keep));
+	(void)exec_st(ss, ST_ROLLBACK);
+	memcpy(ss->base.errmsg, keep, sizeof(keep));
+}
+
+/* Read a single integer row (pragmas, the counter). */
+static int read_int(struct sqlite_store *ss, enum stmt_id id, int64_t *out)
+{
+	sqlite3_stmt *st = ss->st[id];
+	int rc = sqlite3_step(st);
+	int err = 0;
+
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		err = ENOENT;
+	else
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	if (err == ENOENT)
+		store_set_err(&ss->base, "sqlite: %s returned no row", stmt_sql[id]);
+	return err;
+}
+
+/* Copy a text column into a fixed array; EOVERFLOW if it does not fit. */
+static int col_str(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+	const unsigned char *p = sqlite3_column_text(st, col);
+	size_t len = (size_t)sqlite3_column_bytes(st, col);
+
+	if (!p) {
+		if (sqlite3_column_type(st, col) != SQLITE_NULL)
+			return ENOMEM;
+		dst[0] = '\0';
+		return 0;
+	}
+	if (len >= cap || memchr(p, '\0', len))
+		return EOVERFLOW;
+	memcpy(dst, p, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static const char *strength_name(enum store_pw_strength s)
+{
+	return s == STORE_PW_UNKNOWN ? "unknown" : "checked";
+}
+
+/* ---- schema and version ------------------------------------------------------ */
+
+static int sq_schema_version(struct store *s, int *version)
+{
+	int64_t v = 0;
+	int err = read_int(sq(s), ST_USER_VERSION, &v);
+
+	if (!err)
+		*version = (int)v;
+	return err;
+}
+
+/* ---- users ------------------------------------------------------------------ */
+
+static int bind_user_add(sqlite3_stmt *st, const struct store_user *u, int64_t now)
+{
+	int rc = SQLITE_OK;
+
+	rc |= bind_text(st, 1, u->name);
+	rc |= bind_text(st, 2, u->domain);
+	rc |= bind_text(st, 3, u->cred.realm);
+	rc |= bind_text(st, 4, u->cred.ha1_md5);
+	rc |= bind_text(st, 5, u->cred.ha1_sha256);
+	rc |= sqlite3_bind_int(st, 6, u->enabled ? 1 : 0);
+	rc |= bind_text(st, 7, strength_name(u->cred.strength));
+	rc |= sqlite3_bind_int64(st, 8, now);
+	return rc;
+}
+
+/* Insert one user with the prepared add statement. */
+static int user_insert(struct sqlite_store *ss, int64_t *id, const struct store_user *u,
+		       int64_t now)
+{
+	sqlite3_stmt *st = ss->st[ST_USER_ADD];
+	int err = 0;
+
+	ss->gen_valid = false;
+	if (bind_user_add(st, u, now) != SQLITE_OK) {
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+		goto out;
+	}
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+		goto out;
+	}
+	if (id)
+		*id = sqlite3_last_insert_rowid(ss->db);
+out:
+	done(st);
+	return err;
+}
+
+static int sq_users_add(struct store *s, int64_t *id, const struct store_user *u, int64_t now)
+{
+	return user_insert(sq(s), id, u, u->created_at > 0 ? u->created_at : now);
+}
+
+static int read_user(struct store_user *u, sqlite3_stmt *st)
+{
+	char strength[16];
+	int err = 0;
+
+	memset(u, 0, sizeof(*u));
+	u->id = sqlite3_column_int64(st, 0);
+	if ((err = col_str(u->name, sizeof(u->name), st, 1)) ||
+	    (err = col_str(u->domain, sizeof(u->domain), st, 2)) ||
+	    (err = col_str(u->cred.realm, sizeof(u->cred.realm), st, 3)) ||
+	    (err = col_str(u->cred.ha1_md5, sizeof(u->cred.ha1_md5), st, 4)) ||
+	    (err = col_str(u->cred.ha1_sha256, sizeof(u->cred.ha1_sha256), st, 5)) ||
+	    (err = col_str(strength, sizeof(strength), st, 7)))
+		return err;
+	u->enabled = sqlite3_column_int(st, 6) != 0;
+	u->cred.strength = strcmp(strength, "checked") == 0 ? STORE_PW_CHECKED : STORE_PW_UNKNOWN;
+	u->created_at = sqlite3_column_int64(st, 8);
+	u->changed_at = sqlite3_column_int64(st, 9);
+	return 0;
+}
+
+static int sq_users_get(struct store *s, struct store_user *out, const char *name,
+			const char *domain)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_GET];
+	int err = 0, rc;
+
+	bind_text(st, 1, name);
+	bind_text(st, 2, domain);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		err = read_user(out, st);
+		if (err == EOVERFLOW)
+			store_set_err(s, "user row %s@%s has a field too long", name, domain);
+	} else if (rc == SQLITE_DONE) {
+		err = ENOENT;
+	} else {
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	}
+	done(st);
+	return err;
+}
+
+static int read_gen(struct sqlite_store *ss, uint64_t *gen)
+{
+	int64_t v = 0;
+	int err = read_int(ss, ST_USERS_GEN, &v);
+
+	if (!err)
+		*gen = (uint64_t)v;
+	return err;
+}
+
+static int sq_users_list(struct store *s, uint64_t *version, store_user_fn *fn, void *arg)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USERS_LIST];
+	struct store_user *u = NULL;
+	int err = 0, rc;
+
+	u = malloc(sizeof(*u));
+	if (!u)
+		return ENOMEM;
+	if (version) {
+		/* One snapshot for the counter and the rows. */
+		if ((err = begin_read(ss)) || (err = read_gen(ss, version)))
+			goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = read_user(u, st))) {
+			store_set_err(s, "user row %lld has a field too long",
+				      (long long)sqlite3_column_int64(st, 0));
+			break;
+		}
+		if ((err = fn(arg, u)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	if (version && !err)
+		err = commit(ss);
+out:
+	if (err && version)
+		rollback(ss);
+	free(u);
+	return err;
+}
+
+/* Run a write statement keyed by (name, domain) in ?1, ?2; ENOENT when it
+ * touched no row. The caller has bound the other parameters. */
+static int step_user_write(struct sqlite_store *ss, sqlite3_stmt *st, const char *name,
+			   const char *domain)
+{
+	int err = 0;
+
+	ss->gen_valid = false;
+	bind_text(st, 1, name);
+	bind_text(st, 2, domain);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	else if (sqlite3_changes(ss->db) == 0)
+		err = ENOENT;
+	done(st);
+	return err;
+}
+
+static int sq_users_set_password(struct store *s, const char *name, const char *domain,
+				 const struct store_cred *cred, int64_t now)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_SET_PASSWORD];
+
+	bind_text(st, 3, cred->realm);
+	bind_text(st, 4, cred->ha1_md5);
+	bind_text(st, 5, cred->ha1_sha256);
+	bind_text(st, 6, strength_name(cred->strength));
+	sqlite3_bind_int64(st, 7, now);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_set_enabled(struct store *s, const char *name, const char *domain,
+				bool enabled)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_SET_ENABLED];
+
+	sqlite3_bind_int(st, 3, enabled ? 1 : 0);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_delete(struct store *s, const char *name, const char *domain)
+{
+	struct sqlite_store *ss = sq(s);
+
+	return step_user_write(ss, ss->st[ST_USER_DELETE], name, domain);
+}
+
+static int sq_users_import(struct store *s, size_t *failed_at, const struct store_user *users,
+			   size_t n, int64_t now)
+{
+	struct sqlite_store *ss = sq(s);
+	size_t i = n;
+	int err;
+
+	if ((err = begin_write(ss)))
+		goto out;
+	for (i = 0; i < n; i++) {
+		const struct store_user *u = &users[i];
+
+		if ((err = user_insert(ss, NULL, u, u->created_at > 0 ? u->created_at : now))) {
+			char why[STORE_ERR_MAX];
+
+			memcpy(why, s->errmsg, sizeof(why));
+			store_set_err(s, "import row %zu (%.64s@%.64s): %.150s", i, u->name,
+				      u->domain, why);
+			goto out;
+		}
+	}
+	err = commit(ss);
+out:
+	if (err) {
+		rollback(ss);
+		if (failed_at)
+			*failed_at = i;
+	}
+	return err;
+}
+
+static int sq_users_version(struct store *s, uint64_t *version)
+{
+	struct sqlite_store *ss = sq(s);
+	int64_t dv = 0;
+	int err;
+
+	/* data_version first: a commit by another connection after this read
+	 * makes the next call re-read the counter, so none is missed. */
+	if ((err = read_int(ss, ST_DATA_VERSION, &dv)))
+		return err;
+	if (!ss->gen_valid || dv != ss->data_version) {
+		if ((err = read_gen(ss, &ss->users_gen)))
+			return err;
+		ss->data_version = dv;
+		ss->gen_valid = true;
+	}
+	*version = ss->users_gen;
+	return 0;
+}
+
+/* ---- registrations ------------------------------------------------------------ */
+
+static int sq_regs_upsert(struct store *s, int64_t *id, const struct store_reg *r)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_REG_UPSERT];
+	int64_t rid = 0;
+	int err = 0, rc;
+
+	sqlite3_bind_int64(st, 1, r->user_id);
+	bind_text(st, 2, r->aor);
+	bind_text(st, 3, r->contact);
+	bind_text(st, 4, r->received);
+	bind_text(st, 5, r->transport);
+	sqlite3_bind_int64(st, 6, r->expires_at);
+	bind_text(st, 7, r->call_id);
+	sqlite3_bind_int64(st, 8, r->cseq);
+	bind_text(st, 9, r->user_agent);
+	bind_text(st, 10, r->instance);
+	sqlite3_bind_int(st, 11, r->q);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		rid = sqlite3_column_int64(st, 0);
+	if (rc != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	else if (id)
+		*id = rid;
+	done(st);
+	if (err == ENOENT)
+		store_set_err(s, "registration for %.200s: no user with id %lld", r->aor,
+			      (long long)r->user_id);
+	return err;
+}
+
+static int sq_regs_delete(struct store *s, const char *aor, const char *contact)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_REG_DELETE];
+	int err = 0;
+
+	bind_text(st, 1, aor);
+	bind_text(st, 2, contact);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	else if (sqlite3_changes(ss->db) == 0)
+		err = ENOENT;
+	done(st);
+	return err;
+}
+
+/* Run a DELETE and report the number of rows it removed. */
+static int delete_count(struct sqlite_store *ss, sqlite3_stmt *st, size_t *n)
+{
+	int err = 0;
+
+	if (sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	else
+		*n = (size_t)sqlite3_changes64(ss->db);
+	done(st);
+	return err;
+}
+
+static int sq_regs_delete_aor(struct store *s, size_t *n, const char *aor)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_REG_DELETE_AOR];
+
+	bind_text(st, 1, aor);
+	return delete_count(ss, st, n);
+}
+
+static int sq_regs_expire(struct store *s, size_t *n, int64_t now)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_REG_EXPIRE];
+
+	sqlite3_bind_int64(st, 1, now);
+	return delete_count(ss, st, n);
+}
+
+static int read_reg(struct store_reg *r, sqlite3_stmt *st)
+{
+	int64_t cseq, q;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(st, 0);
+	r->user_id = sqlite3_column_int64(st, 1);
+	if ((err = col_str(r->aor, sizeof(r->aor), st, 2)) ||
+	    (err = col_str(r->contact, sizeof(r->contact), st, 3)) ||
+	    (err = col_str(r->received, sizeof(r->received), st, 4)) ||
+	    (err = col_str(r->transport, sizeof(r->transport), st, 5)) ||
+	    (err = col_str(r->call_id, sizeof(r->call_id), st, 7)) ||
+	    (err = col_str(r->user_agent, sizeof(r->user_agent), st, 9)) ||
+	    (err = col_str(r->instance, sizeof(r->instance), st, 10)))
+		return err;
+	r->expires_at = sqlite3_column_int64(st, 6);
+	cseq = sqlite3_column_int64(st, 8);
+	q = sqlite3_column_int64(st, 11);
+	if (cseq < 0 || cseq > UINT32_MAX || q < 0 || q > 1000)
+		return EOVERFLOW;
+	r->cseq = (uint32_t)cseq;
+	r->q = (uint16_t)q;
+	return 0;
+}
+
+static int sq_regs_list(struct store *s, const char *aor, store_reg_fn *fn, void *arg)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[aor ? ST_REG_LIST_AOR : ST_REG_LIST_ALL];
+	struct store_reg *r;
+	int err = 0, rc;
+
+	r = malloc(sizeof(*r));
+	if (!r)
+		return ENOMEM;
+	if (aor)
+		bind_text(st, 1, aor);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = read_reg(r, st))) {
+			store_set_err(s, "registration row %lld has a field out of range",
+				      (long long)sqlite3_column_int64(st, 0));
+			break;
+		}
+		if ((err = fn(arg, r)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	free(r);
+	return err;
+}
+
+/* ---- open and close -------------------------------------------------------------- */
+
+static void sq_close(struct store *s)
+{
+	struct sqlite_store *ss = sq(s);
+	size_t i;
+
+	for (i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(ss->st[i]);
+	/* Closing the last connection checkpoints the WAL and removes it. */
+	sqlite3_close_v2(ss->db);
+	free(ss);
+}
+
+static const struct store_ops sqlite_ops = {
+	.name = "sqlite",
+	.close = sq_close,
+	.schema_version = sq_schema_version,
+	.users_add = sq_users_add,
+	.users_get = sq_users_get,
+	.users_list = sq_users_list,
+	.users_set_password = sq_users_set_password,
+	.users_set_enabled = sq_users_set_enabled,
+	.users_delete = sq_users_delete,
+	.users_import = sq_users_import,
+	.users_version = sq_users_version,
+	.regs_upsert = sq_regs_upsert,
+	.regs_delete = sq_regs_delete,
+	.regs_delete_aor = sq_regs_delete_aor,
+	.regs_list = sq_regs_list,
+	.regs_expire = sq_regs_expire,
+};
+
+/* One-row text pragma, e.g. journal_mode's answer, into buf. */
+static int pragma_text(struct sqlite_store *ss, const char *sql, char *buf, size_t cap)
+{
+	sqlite3_stmt *st = NULL;
+	int err = 0, rc;
+
+	buf[0] = '\0';
+	rc = sqlite3_prepare_v2(ss->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return map_err(ss, rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		err = col_str(buf, cap, st, 0);
+	else if (rc != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	sqlite3_finalize(st);
+	return err;
+}
+
+/* Bring the schema up to migrations' length; refuse a newer one. */
+static int migrate(struct sqlite_store *ss, const char *path)
+{
+	int latest = store_sqlite_schema_latest();
+	int v = 0, v2 = 0;
+	int err = 0;
+	char *msg = NULL;
+
+	for (;;) {
+		if ((err = begin_write(ss)))
+			return err;
+		/* Read inside the write lock: another process may have just migrated. */
+		if ((err = sq_schema_version(&ss->base, &v)))
+			goto out;
+		if (v > latest) {
+			store_set_err(&ss->base,
+				      "%s: database schema version %d is newer than this build "
+				      "supports (%d); upgrade bastion, do not downgrade it",
+				      path, v, latest);
+			err = EPROTO;
+			goto out;
+		}
+		if (v < 0) {
+			store_set_err(&ss->base, "%s: invalid schema version %d", path, v);
+			err = EPROTO;
+			goto out;
+		}
+		if (v == latest)
+			return commit(ss);
+		if (sqlite3_exec(ss->db, migrations[v], NULL, NULL, &msg) != SQLITE_OK) {
+			store_set_err(&ss->base, "%s: migration %d -> %d failed: %s", path, v,
+				      v + 1, msg ? msg : "?");
+			sqlite3_free(msg);
+			err = EIO;
+			goto out;
+		}
+		if ((err = sq_schema_version(&ss->base, &v2)))
+			goto out;
+		if (v2 != v + 1) {
+			store_set_err(&ss->base, "migration %d did not set user_version", v);
+			err = EIO;
+			goto out;
+		}
+		if ((err = commit(ss)))
+			goto out;
+	}
+out:
+	rollback(ss);
+	return err;
+}
+
+int store_sqlite_open(struct store **sp, const char *path, char *err, size_t errlen)
+{
+	struct sqlite_store *ss;
+	char mode[16];
+	int64_t fk = 0;
+	int e = 0, rc, fd;
+	size_t i;
+
+	ss = calloc(1, sizeof(*ss));
+	if (!ss) {
+		if (err && errlen)
+			snprintf(err, errlen, "store: out of memory");
+		return ENOMEM;
+	}
+	ss->base.ops = &sqlite_ops;
+
+	/* Create the file ourselves so that it starts life 0600 whatever the
+	 * umask; SQLite gives the -wal and -shm files the same mode. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		e = errno;
+		store_set_err(&ss->base, "%s: %s", path, strerror(e));
+		goto out;
+	}
+	close(fd);
+
+	rc = sqlite3_open_v2(path, &ss->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE, NULL);
+	if (rc != SQLITE_OK) {
+		e = map_err(ss, rc);
+		goto out;
+	}
+	sqlite3_busy_timeout(ss->db, BUSY_TIMEOUT_MS);
+	sqlite3_db_config(ss->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+	sqlite3_db_config(ss->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+	sqlite3_db_config(ss->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
+
+	rc = sqlite3_exec(ss->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		e = map_err(ss, sqlite3_extended_errcode(ss->db));
+		goto out;
+	}
+	if ((e = pragma_text(ss, "PRAGMA journal_mode = WAL", mode, sizeof(mode))))
+		goto out;
+	if (strcmp(mode, "wal") != 0) {
+		store_set_err(&ss->base, "%s: cannot switch to WAL journal (mode %s)", path, mode);
+		e = EIO;
+		goto out;
+	}
+	for (i = 0; i < ST__COUNT; i++) {
+		/* Prepare the transaction and pragma statements now, the rest after
+		 * migration, when their tables exist. */
+		if (i > ST_DATA_VERSION)
+			break;
+		rc = sqlite3_prepare_v3(ss->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					&ss->st[i], NULL);
+		if (rc != SQLITE_OK) {
+			e = map_err(ss, rc);
+			goto out;
+		}
+	}
+	if ((e = migrate(ss, path)))
+		goto out;
+	for (; i < ST__COUNT; i++) {
+		rc = sqlite3_prepare_v3(ss->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					&ss->st[i], NULL);
+		if (rc != SQLITE_OK) {
+			e = map_err(ss, rc);
+			goto out;
+		}
+	}
+	/* foreign_keys is silently ignored by builds without it: check. */
+	if ((e = pragma_text(ss, "PRAGMA foreign_keys", mode, sizeof(mode))))
+		goto out;
+	fk = strtoll(mode, NULL, 10);
+	if (fk != 1) {
+		store_set_err(&ss->base, "%s: foreign keys could not be enabled", path);
+		e = EIO;
+		goto out;
+	}
+	*sp = &ss->base;
+	return 0;
+out:
+	if (err && errlen)
+		snprintf(err, errlen, "store: %s", ss->base.errmsg);
+	sq_close(&ss->base);
+	return e;
+}

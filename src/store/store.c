@@ -1,0 +1,311 @@
+/*
+ * store.c: the storage interface. Picks a backend from the URL given to
+ * store_open(), validates every argument once here, and dispatches through
+ * the backend's operations table, so backends only ever see well-formed
+ * records and callers never see which backend they talk to.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+void store_set_err(struct store *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+	va_end(ap);
+}
+
+static void set_open_err(char *err, size_t errlen, const char *msg)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s", msg);
+}
+
+int store_open(struct store **sp, const char *url_or_path, char *err, size_t errlen)
+{
+	const char *path = url_or_path;
+	const char *colon;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!sp || !url_or_path || !*url_or_path) {
+		set_open_err(err, errlen, "store: no database path given");
+		return EINVAL;
+	}
+	if (strncmp(url_or_path, "sqlite:", 7) == 0) {
+		path = url_or_path + 7;
+		/* Accept sqlite:///abs/path too, the form other tools write. */
+		if (strncmp(path, "//", 2) == 0)
+			path += 2;
+		if (!*path) {
+			set_open_err(err, errlen, "store: sqlite: URL without a path");
+			return EINVAL;
+		}
+		return store_sqlite_open(sp, path, err, errlen);
+	}
+	if (strncmp(url_or_path, "postgres://", 11) == 0 ||
+	    strncmp(url_or_path, "postgresql://", 13) == 0) {
+		set_open_err(err, errlen, "store: the PostgreSQL backend is not built in");
+		return ENOTSUP;
+	}
+	/* Any other "scheme://" is a mistake, not a file name. */
+	colon = strstr(url_or_path, "://");
+	if (colon && strcspn(url_or_path, "/") > (size_t)(colon - url_or_path)) {
+		set_open_err(err, errlen, "store: unknown URL scheme (use a path or sqlite:PATH)");
+		return ENOTSUP;
+	}
+	return store_sqlite_open(sp, path, err, errlen);
+}
+
+void store_close(struct store **sp)
+{
+	if (!sp || !*sp)
+		return;
+	(*sp)->ops->close(*sp);
+	*sp = NULL;
+}
+
+const char *store_errmsg(const struct store *s)
+{
+	return s ? s->errmsg : "";
+}
+
+int store_schema_version(struct store *s, int *version)
+{
+	if (!s || !version)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->schema_version(s, version);
+}
+
+int store_schema_latest(void)
+{
+	return store_sqlite_schema_latest();
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+/* A NUL-terminated string within cap bytes; non-empty unless may_be_empty. */
+static bool str_ok(const char *p, size_t cap, bool may_be_empty)
+{
+	size_t len;
+
+	if (!p)
+		return false;
+	len = strnlen(p, cap);
+	if (len == cap)
+		return false;
+	return may_be_empty || len > 0;
+}
+
+/* No control bytes: these strings end up in logs and admin output. */
+static bool str_printable(const char *p)
+{
+	for (; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static bool field_ok(const char *p, size_t cap, bool may_be_empty)
+{
+	return str_ok(p, cap, may_be_empty) && str_printable(p);
+}
+
+/* Empty, or exactly len lowercase hex digits. */
+static bool hex_ok(const char *p, size_t len)
+{
+	size_t i;
+
+	if (!str_ok(p, len + 1, true))
+		return false;
+	if (!*p)
+		return true;
+	for (i = 0; p[i]; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return i == len;
+}
+
+static bool key_ok(const char *name, const char *domain)
+{
+	return field_ok(name, STORE_NAME_MAX, false) && field_ok(domain, STORE_DOMAIN_MAX, false);
+}
+
+static bool cred_ok(const struct store_cred *c)
+{
+	return c && field_ok(c->realm, STORE_REALM_MAX, false) &&
+	       hex_ok(c->ha1_md5, STORE_HA1_MD5_LEN) &&
+	       hex_ok(c->ha1_sha256, STORE_HA1_SHA256_LEN) &&
+	       (c->ha1_md5[0] || c->ha1_sha256[0]) &&
+	       (c->strength == STORE_PW_CHECKED || c->strength == STORE_PW_UNKNOWN);
+}
+
+static bool user_ok(const struct store_user *u)
+{
+	return u && key_ok(u->name, u->domain) && cred_ok(&u->cred) && u->created_at >= 0;
+}
+
+static bool reg_ok(const struct store_reg *r)
+{
+	return r && r->user_id > 0 && field_ok(r->aor, STORE_URI_MAX, false) &&
+	       field_ok(r->contact, STORE_URI_MAX, false) &&
+	       field_ok(r->received, STORE_RECEIVED_MAX, false) &&
+	       field_ok(r->transport, STORE_TRANSPORT_MAX, false) &&
+	       field_ok(r->call_id, STORE_CALLID_MAX, false) &&
+	       field_ok(r->user_agent, STORE_UA_MAX, true) &&
+	       field_ok(r->instance, STORE_INSTANCE_MAX, true) && r->q <= 1000;
+}
+
+static int64_t now_or(int64_t t)
+{
+	return t > 0 ? t : (int64_t)time(NULL);
+}
+
+/* ---- users ------------------------------------------------------------- */
+
+int store_users_add(struct store *s, int64_t *id, const struct store_user *u)
+{
+	if (!s || !user_ok(u))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_add(s, id, u, now_or(u->created_at));
+}
+
+int store_users_get(struct store *s, struct store_user *out, const char *name,
+		    const char *domain)
+{
+	if (!s || !out || !key_ok(name, domain))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_get(s, out, name, domain);
+}
+
+int store_users_list(struct store *s, store_user_fn *fn, void *arg)
+{
+	if (!s || !fn)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_list(s, NULL, fn, arg);
+}
+
+int store_users_set_password(struct store *s, const char *name, const char *domain,
+			     const struct store_cred *cred, int64_t now)
+{
+	if (!s || !key_ok(name, domain) || !cred_ok(cred) || now < 0)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_set_password(s, name, domain, cred, now_or(now));
+}
+
+int store_users_set_enabled(struct store *s, const char *name, const char *domain,
+			    bool enabled)
+{
+	if (!s || !key_ok(name, domain))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_set_enabled(s, name, domain, enabled);
+}
+
+int store_users_delete(struct store *s, const char *name, const char *domain)
+{
+	if (!s || !key_ok(name, domain))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_delete(s, name, domain);
+}
+
+int store_users_import(struct store *s, size_t *failed_at, const struct store_user *users,
+		       size_t n)
+{
+	size_t i;
+
+	if (!s || (!users && n))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	/* Validate everything before the transaction: no write for a bad file. */
+	for (i = 0; i < n; i++) {
+		if (!user_ok(&users[i])) {
+			if (failed_at)
+				*failed_at = i;
+			store_set_err(s, "import row %zu: invalid field", i);
+			return EINVAL;
+		}
+	}
+	return s->ops->users_import(s, failed_at, users, n, now_or(0));
+}
+
+int store_users_version(struct store *s, uint64_t *version)
+{
+	if (!s || !version)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_version(s, version);
+}
+
+int store_users_load_all(struct store *s, uint64_t *version, store_user_fn *fn, void *arg)
+{
+	if (!s || !version || !fn)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_list(s, version, fn, arg);
+}
+
+/* ---- registrations ------------------------------------------------------ */
+
+int store_regs_upsert(struct store *s, int64_t *id, const struct store_reg *r)
+{
+	if (!s || !reg_ok(r))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->regs_upsert(s, id, r);
+}
+
+int store_regs_delete(struct store *s, const char *aor, const char *contact)
+{
+	if (!s || !field_ok(aor, STORE_URI_MAX, false) || !field_ok(contact, STORE_URI_MAX, false))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->regs_delete(s, aor, contact);
+}
+
+int store_regs_delete_aor(struct store *s, size_t *n, const char *aor)
+{
+	size_t dummy;
+
+	if (!s || !field_ok(aor, STORE_URI_MAX, false))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->regs_delete_aor(s, n ? n : &dummy, aor);
+}
+
+int store_regs_list_aor(struct store *s, const char *aor, store_reg_fn *fn, void *arg)
+{
+	if (!s || !fn || !field_ok(aor, STORE_URI_MAX, false))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->regs_list(s, aor, fn, arg);
+}
+
+int store_regs_list_all(struct store *s, store_reg_fn *fn, void *arg)
+{
+	if (!s || !fn)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->regs_list(s, NULL, fn, arg);
+}
+
+int store_regs_expire(struct store *s, size_t *n, int64_t now)
+{
+	size_t dummy;
+
+	if (!s)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->regs_expire(s, n ? n : &dummy, now);
+}

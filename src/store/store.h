@@ -1,0 +1,248 @@
+/*
+ * store: persistent state behind one interface, and the in-memory credential
+ * cache that keeps SQL off the hot path.
+ *
+ * Callers see only struct store and the functions below; the backend sits
+ * behind an operations table (internal.h), so a PostgreSQL backend can join
+ * later without callers changing. store_open() picks the backend from its
+ * argument: a plain path or "sqlite:PATH" opens SQLite.
+ *
+ * Records travel as typed structs whose strings are NUL-terminated fixed
+ * arrays: a string that does not fit is refused with EOVERFLOW (on write, and
+ * on read if somebody stored a longer value by other means), never truncated.
+ * Every function validates its input before any backend sees it.
+ *
+ * Errors follow base.h, plus the ones storage needs: EEXIST a duplicate,
+ * ENOENT no such row, EBUSY the database stayed locked past the busy timeout,
+ * ENOTSUP a backend or URL scheme not built in, EPROTO a schema newer than
+ * this build knows, EIO any other database failure. store_errmsg() then holds
+ * the backend's words for the operator.
+ *
+ * A store handle belongs to one thread at a time. Callbacks run inside a read
+ * transaction and must not call back into the same store; a non-zero return
+ * from a callback stops the walk and is returned as is.
+ */
+#ifndef BASTION_STORE_H
+#define BASTION_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/base.h"
+
+/* ---- limits (array sizes, terminating NUL included) -------------------- */
+
+#define STORE_NAME_MAX 128     /* user name */
+#define STORE_DOMAIN_MAX 256   /* domain (compared case-insensitively) */
+#define STORE_REALM_MAX 256    /* digest realm the HA1 values were computed for */
+#define STORE_HA1_MD5_LEN 32   /* hex digits of an MD5 HA1 */
+#define STORE_HA1_SHA256_LEN 64
+#define STORE_URI_MAX 1024     /* address of record, contact (matches sip_limits.max_uri) */
+#define STORE_RECEIVED_MAX 64  /* "tcp:[ffff:...:ffff]:65535" */
+#define STORE_TRANSPORT_MAX 8  /* "udp", "tcp", "tls" */
+#define STORE_CALLID_MAX 256
+#define STORE_UA_MAX 256
+#define STORE_INSTANCE_MAX 256 /* +sip.instance, "<urn:uuid:...>" */
+#define STORE_ERR_MAX 256
+
+/* ---- opening ------------------------------------------------------------ */
+
+struct store;
+
+/*
+ * Open the store named by url_or_path: "sqlite:PATH", "sqlite://PATH" or a
+ * plain PATH opens an SQLite file (created mode 0600 whatever the umask; an
+ * existing file keeps its mode) and brings its schema up to
+ * date, each migration in its own transaction. "postgres://" and
+ * "postgresql://" give ENOTSUP until that backend exists.
+ * On success *sp owns the handle (release with store_close()). On failure
+ * *sp is untouched and err (if errlen > 0) holds a one-line reason: EINVAL bad
+ * argument, ENOTSUP unknown scheme, EPROTO the database has a newer schema
+ * than this build, EACCES/EROFS/EBUSY/EIO from the file or database, ENOMEM.
+ */
+int store_open(struct store **sp, const char *url_or_path, char *err, size_t errlen);
+
+/* Close the handle and set *sp to NULL; NULL or *sp == NULL is a no-op. */
+void store_close(struct store **sp);
+
+/* The backend's message for the last failure on s ("" when none); valid until
+ * the next call on s. For the operator, never for a SIP peer. */
+const char *store_errmsg(const struct store *s);
+
+/* The schema version of the open database, and the newest this build knows. */
+int store_schema_version(struct store *s, int *version);
+int store_schema_latest(void);
+
+/* ---- users -------------------------------------------------------------- */
+
+enum store_pw_strength {
+	STORE_PW_CHECKED = 0, /* set through our tools, which check strength */
+	STORE_PW_UNKNOWN = 1, /* imported HA1: the password was never seen */
+};
+
+/* The credential part of a user: digest HA1 values for one realm, in
+ * lowercase hex. Either may be empty (an import may bring only MD5), not both. */
+struct store_cred {
+	char realm[STORE_REALM_MAX];
+	char ha1_md5[STORE_HA1_MD5_LEN + 1];
+	char ha1_sha256[STORE_HA1_SHA256_LEN + 1];
+	enum store_pw_strength strength;
+};
+
+struct store_user {
+	int64_t id;           /* assigned by the store; ignored on add */
+	char name[STORE_NAME_MAX];
+	char domain[STORE_DOMAIN_MAX];
+	struct store_cred cred;
+	bool enabled;
+	int64_t created_at;   /* unix seconds; 0 on add means "now" */
+	int64_t changed_at;   /* last password change; set = created_at on add */
+};
+
+/* Called once per row; a non-zero return stops the walk and is returned. */
+typedef int(store_user_fn)(void *arg, const struct store_user *u);
+
+/* Add a user. Returns 0 and sets *id (if id is not NULL), EEXIST when
+ * (name, domain) exists (domain compared case-insensitively), EINVAL when a
+ * field is empty, not NUL-terminated within its array or not lowercase hex,
+ * EBUSY/EIO. */
+int store_users_add(struct store *s, int64_t *id, const struct store_user *u);
+
+/* Fetch one user into *out. Returns 0, ENOENT, EINVAL, EOVERFLOW (a stored
+ * string too long for the struct), EBUSY/EIO. *out is undefined on failure. */
+int store_users_get(struct store *s, struct store_user *out, const char *name,
+		    const char *domain);
+
+/* Call fn for every user, ordered by domain then name. */
+int store_users_list(struct store *s, store_user_fn *fn, void *arg);
+
+/* Replace the HA1 values, realm and strength of a user and set changed_at to
+ * now (0 means time(NULL)). Returns 0, ENOENT, EINVAL, EBUSY/EIO. */
+int store_users_set_password(struct store *s, const char *name, const char *domain,
+			     const struct store_cred *cred, int64_t now);
+
+/* Enable or disable a user. Returns 0, ENOENT, EINVAL, EBUSY/EIO. */
+int store_users_set_enabled(struct store *s, const char *name, const char *domain,
+			    bool enabled);
+
+/* Delete a user and, by cascade, its registrations. Returns 0, ENOENT,
+ * EINVAL, EBUSY/EIO. */
+int store_users_delete(struct store *s, const char *name, const char *domain);
+
+/* Add n users in one transaction: all or nothing. On failure nothing is
+ * added, *failed_at (if not NULL) is the index of the row that failed (n for
+ * a failure at begin or commit), and the return value is that row's error
+ * (EINVAL, EEXIST, ...). created_at 0 means now, as for add. */
+int store_users_import(struct store *s, size_t *failed_at, const struct store_user *users,
+		       size_t n);
+
+/*
+ * A number that changes whenever the users table changes, from any process.
+ * How: triggers on users bump the integer meta('users_gen') inside the very
+ * transaction that changes a row, so the counter moves with every committed
+ * change whoever made it (our tools, another server, the sqlite3 shell), and
+ * never moves for a rolled-back one. Reading it is one indexed row; as a fast
+ * path we first ask PRAGMA data_version, which changes only when another
+ * connection committed, and re-read the counter only then or after a write
+ * through this handle. A change to registrations alone costs one counter read
+ * but leaves the value alone, so caches do not reload for REGISTERs.
+ */
+int store_users_version(struct store *s, uint64_t *version);
+
+/* Call fn for every user and set *version to the store_users_version()
+ * value of the same snapshot (one read transaction), so a cache built from
+ * the rows can never be newer than the version it remembers. */
+int store_users_load_all(struct store *s, uint64_t *version, store_user_fn *fn, void *arg);
+
+/* ---- registrations (the location service) -------------------------------- */
+
+struct store_reg {
+	int64_t id;                         /* assigned by the store */
+	int64_t user_id;                    /* owner; the binding dies with the user */
+	char aor[STORE_URI_MAX];            /* address of record, canonical form */
+	char contact[STORE_URI_MAX];        /* the Contact URI */
+	char received[STORE_RECEIVED_MAX];  /* source "transport:ip:port" */
+	char transport[STORE_TRANSPORT_MAX];
+	int64_t expires_at;                 /* unix seconds */
+	char call_id[STORE_CALLID_MAX];
+	uint32_t cseq;
+	char user_agent[STORE_UA_MAX];      /* may be empty */
+	char instance[STORE_INSTANCE_MAX];  /* +sip.instance, may be empty */
+	uint16_t q;                         /* thousandths, 0..1000 */
+};
+
+typedef int(store_reg_fn)(void *arg, const struct store_reg *r);
+
+/* Insert or replace the binding (aor, contact); sets *id (if not NULL) to its
+ * row id. Returns 0, ENOENT when user_id names no user, EINVAL (empty aor,
+ * contact, received, transport or call_id; q > 1000), EBUSY/EIO. */
+int store_regs_upsert(struct store *s, int64_t *id, const struct store_reg *r);
+
+/* Delete one binding. Returns 0, ENOENT when absent, EINVAL, EBUSY/EIO. */
+int store_regs_delete(struct store *s, const char *aor, const char *contact);
+
+/* Delete every binding of aor; *n (if not NULL) is how many. 0 rows is not
+ * an error. */
+int store_regs_delete_aor(struct store *s, size_t *n, const char *aor);
+
+/* Call fn for the bindings of aor, highest q first, then latest expiry. */
+int store_regs_list_aor(struct store *s, const char *aor, store_reg_fn *fn, void *arg);
+
+/* Call fn for every binding (startup restore), ordered by id. */
+int store_regs_list_all(struct store *s, store_reg_fn *fn, void *arg);
+
+/* Delete bindings with expires_at <= now; *n (if not NULL) is how many. */
+int store_regs_expire(struct store *s, size_t *n, int64_t now);
+
+/* ---- credential cache ------------------------------------------------------
+ *
+ * A hash table (name, domain) -> credentials built from
+ * store_users_load_all(). Lookups never touch SQL. The server calls
+ * store_cache_refresh() every ~200 ms; it costs one store_users_version()
+ * and reloads the whole table only when the version moved, building the new
+ * table aside and swapping it in, so a failed reload keeps the old one.
+ *
+ * Memory per user: one allocation of 136 bytes (link, hash, id, flag, both
+ * HA1 hex strings, string lengths) plus the lengths of name, domain and realm
+ * and malloc's overhead, plus 8 to 16 bytes of bucket array (a power of two
+ * >= the number of users): about 200 bytes for typical names, so 100,000
+ * users take about 20 MB. During a reload the old and the new table coexist
+ * for a moment (twice that). The number of users is capped by max_users.
+ */
+
+struct store_cache;
+
+struct store_cache_entry {
+	int64_t user_id;
+	bool enabled;
+	char realm[STORE_REALM_MAX];
+	char ha1_md5[STORE_HA1_MD5_LEN + 1];
+	char ha1_sha256[STORE_HA1_SHA256_LEN + 1];
+};
+
+/* Make an empty cache that will hold at most max_users users (> 0).
+ * Returns 0, EINVAL, ENOMEM; *cp untouched on failure. */
+int store_cache_new(struct store_cache **cp, size_t max_users);
+
+/* Free the cache and set *cp to NULL; NULL-safe. */
+void store_cache_free(struct store_cache **cp);
+
+/* Reload from s if store_users_version() moved since the last load (or
+ * nothing was loaded yet). *reloaded (if not NULL) tells whether it did.
+ * Returns 0; EOVERFLOW when the store holds more than max_users; ENOMEM;
+ * store errors. On any failure the previous contents stay in place. */
+int store_cache_refresh(struct store_cache *c, struct store *s, bool *reloaded);
+
+/* Look up (name, domain); name byte-exact, domain ASCII case-insensitive.
+ * Copies the credentials into *out. Returns 0 or ENOENT. Disabled users are
+ * found (with enabled false) so the caller can tell "unknown" from
+ * "disabled" in its logs. */
+int store_cache_lookup(const struct store_cache *c, struct store_cache_entry *out,
+		       struct slice name, struct slice domain);
+
+/* Number of users held, and the store version they came from. */
+size_t store_cache_count(const struct store_cache *c);
+uint64_t store_cache_version(const struct store_cache *c);
+
+#endif

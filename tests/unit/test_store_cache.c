@@ -1,0 +1,249 @@
+/*
+ * Unit tests of the credential cache: lookups after a load, case rules of the
+ * key, reload only when the users table changed, changes made through a
+ * second store handle (the CLI process) seen after refresh, the max_users
+ * bound keeping the old contents, and a table large enough to chain.
+ */
+#include <errno.h>
+
+#include "check.h"
+#include "store/store.h"
+#include "store_tmp.h"
+
+#define MD5_A "0123456789abcdef0123456789abcdef"
+#define MD5_B "fedcba9876543210fedcba9876543210"
+#define SHA_A "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+static void make_user(struct store_user *u, const char *name, const char *domain)
+{
+	memset(u, 0, sizeof(*u));
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	snprintf(u->domain, sizeof(u->domain), "%s", domain);
+	snprintf(u->cred.realm, sizeof(u->cred.realm), "realm-%s", domain);
+	snprintf(u->cred.ha1_md5, sizeof(u->cred.ha1_md5), "%s", MD5_A);
+	snprintf(u->cred.ha1_sha256, sizeof(u->cred.ha1_sha256), "%s", SHA_A);
+	u->enabled = true;
+}
+
+static int lookup(const struct store_cache *c, struct store_cache_entry *e, const char *name,
+		  const char *domain)
+{
+	return store_cache_lookup(c, e, slice_cstr(name), slice_cstr(domain));
+}
+
+static void loads_and_looks_up(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	struct store_cache *c = NULL;
+	struct store_cache_entry e;
+	struct store_user u;
+	int64_t alice = 0;
+	bool reloaded = false;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	CHECK_INT(store_cache_new(&c, 100), 0);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), ENOENT); /* nothing loaded yet */
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, &alice, &u), 0);
+	make_user(&u, "bob", "example.com");
+	u.enabled = false;
+	u.cred.ha1_sha256[0] = '\0';
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	make_user(&u, "alice", "other.org");
+	snprintf(u.cred.ha1_md5, sizeof(u.cred.ha1_md5), "%s", MD5_B);
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+
+	CHECK_INT(store_cache_refresh(c, s, &reloaded), 0);
+	CHECK(reloaded);
+	CHECK_INT(store_cache_count(c), 3);
+
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK_INT(e.user_id, alice);
+	CHECK(e.enabled);
+	CHECK(strcmp(e.realm, "realm-example.com") == 0);
+	CHECK(strcmp(e.ha1_md5, MD5_A) == 0);
+	CHECK(strcmp(e.ha1_sha256, SHA_A) == 0);
+	CHECK_INT(lookup(c, &e, "alice", "EXAMPLE.Com"), 0); /* domain: any case */
+	CHECK_INT(e.user_id, alice);
+	CHECK_INT(lookup(c, &e, "Alice", "example.com"), ENOENT); /* name: exact */
+	CHECK_INT(lookup(c, &e, "alic", "example.com"), ENOENT);
+	CHECK_INT(lookup(c, &e, "alice", "example.co"), ENOENT);
+	CHECK_INT(lookup(c, &e, "alice", "other.org"), 0);
+	CHECK(strcmp(e.ha1_md5, MD5_B) == 0);
+	CHECK(strcmp(e.realm, "realm-other.org") == 0);
+	CHECK_INT(lookup(c, &e, "bob", "example.com"), 0);
+	CHECK(!e.enabled);
+	CHECK(e.ha1_sha256[0] == '\0');
+	/* Slices need no NUL: a name inside a larger buffer. */
+	CHECK_INT(store_cache_lookup(c, &e, slice_make("bobby", 3), slice_cstr("example.com")), 0);
+
+	/* No change, no reload. */
+	CHECK_INT(store_cache_refresh(c, s, &reloaded), 0);
+	CHECK(!reloaded);
+	store_cache_free(&c);
+	CHECK(c == NULL);
+	store_cache_free(&c);
+	store_close(&s);
+}
+
+static void sees_change_from_second_handle(void)
+{
+	char path[128], err[256];
+	struct store *server = NULL, *cli = NULL;
+	struct store_cache *c = NULL;
+	struct store_cache_entry e;
+	struct store_user u;
+	struct store_cred cred;
+	struct store_reg r;
+	int64_t alice = 0;
+	bool reloaded = false;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&server, path, err, sizeof(err)), 0);
+	CHECK_INT(store_open(&cli, path, err, sizeof(err)), 0);
+	CHECK_INT(store_cache_new(&c, 100), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(server, &alice, &u), 0);
+	CHECK_INT(store_cache_refresh(c, server, &reloaded), 0);
+	CHECK(reloaded);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK(strcmp(e.ha1_md5, MD5_A) == 0);
+
+	/* The CLI changes the password: seen after refresh, not before. */
+	memset(&cred, 0, sizeof(cred));
+	snprintf(cred.realm, sizeof(cred.realm), "new-realm");
+	snprintf(cred.ha1_md5, sizeof(cred.ha1_md5), "%s", MD5_B);
+	CHECK_INT(store_users_set_password(cli, "alice", "example.com", &cred, 0), 0);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK(strcmp(e.ha1_md5, MD5_A) == 0); /* lookup does not touch SQL */
+	CHECK_INT(store_cache_refresh(c, server, &reloaded), 0);
+	CHECK(reloaded);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK(strcmp(e.ha1_md5, MD5_B) == 0);
+	CHECK(strcmp(e.realm, "new-realm") == 0);
+	CHECK(e.ha1_sha256[0] == '\0');
+
+	/* Disable, add, delete through the CLI. */
+	CHECK_INT(store_users_set_enabled(cli, "alice", "example.com", false), 0);
+	CHECK_INT(store_cache_refresh(c, server, &reloaded), 0);
+	CHECK(reloaded);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK(!e.enabled);
+	make_user(&u, "bob", "example.com");
+	CHECK_INT(store_users_add(cli, NULL, &u), 0);
+	CHECK_INT(store_cache_refresh(c, server, &reloaded), 0);
+	CHECK(reloaded);
+	CHECK_INT(lookup(c, &e, "bob", "example.com"), 0);
+	CHECK_INT(store_users_delete(cli, "bob", "example.com"), 0);
+	CHECK_INT(store_cache_refresh(c, server, &reloaded), 0);
+	CHECK(reloaded);
+	CHECK_INT(lookup(c, &e, "bob", "example.com"), ENOENT);
+	CHECK_INT(store_cache_count(c), 1);
+
+	/* A registration written by the other handle does not force a reload. */
+	memset(&r, 0, sizeof(r));
+	r.user_id = alice;
+	snprintf(r.aor, sizeof(r.aor), "sip:alice@example.com");
+	snprintf(r.contact, sizeof(r.contact), "sip:alice@192.0.2.1");
+	snprintf(r.received, sizeof(r.received), "udp:192.0.2.1:5060");
+	snprintf(r.transport, sizeof(r.transport), "udp");
+	snprintf(r.call_id, sizeof(r.call_id), "abc");
+	r.expires_at = 100;
+	CHECK_INT(store_regs_upsert(cli, NULL, &r), 0);
+	CHECK_INT(store_cache_refresh(c, server, &reloaded), 0);
+	CHECK(!reloaded);
+
+	store_cache_free(&c);
+	store_close(&cli);
+	store_close(&server);
+}
+
+static void max_users_keeps_old_contents(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	struct store_cache *c = NULL;
+	struct store_cache_entry e;
+	struct store_user u;
+	bool reloaded = true;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	CHECK_INT(store_cache_new(&c, 2), 0);
+	CHECK_INT(store_cache_new(&c, 0), EINVAL);
+	make_user(&u, "a", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	make_user(&u, "b", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	CHECK_INT(store_cache_refresh(c, s, NULL), 0);
+	CHECK_INT(store_cache_count(c), 2);
+	uint64_t v = store_cache_version(c);
+
+	make_user(&u, "c", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	CHECK_INT(store_cache_refresh(c, s, &reloaded), EOVERFLOW);
+	CHECK(!reloaded);
+	CHECK_INT(store_cache_count(c), 2);
+	CHECK_INT(store_cache_version(c), v);
+	CHECK_INT(lookup(c, &e, "a", "example.com"), 0);
+	CHECK_INT(lookup(c, &e, "c", "example.com"), ENOENT);
+	/* Still over the limit: refused again, not silently accepted. */
+	CHECK_INT(store_cache_refresh(c, s, &reloaded), EOVERFLOW);
+	CHECK_INT(store_users_delete(s, "a", "example.com"), 0);
+	CHECK_INT(store_cache_refresh(c, s, &reloaded), 0);
+	CHECK(reloaded);
+	CHECK_INT(lookup(c, &e, "a", "example.com"), ENOENT);
+	CHECK_INT(lookup(c, &e, "c", "example.com"), 0);
+	store_cache_free(&c);
+	store_close(&s);
+}
+
+static void many_users(void)
+{
+	enum { N = 5000 };
+	char path[128], err[256], name[32];
+	struct store *s = NULL;
+	struct store_cache *c = NULL;
+	struct store_cache_entry e;
+	struct store_user *users = calloc(N, sizeof(*users));
+
+	CHECK(users != NULL);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "u%zu", i);
+		make_user(&users[i], name, i % 2 ? "a.example" : "b.example");
+	}
+	tmp_db(path, sizeof(path));
+	if (store_open(&s, path, err, sizeof(err)) == 0)
+		(void)store_users_import(s, NULL, users, N);
+	free(users);
+	CHECK(s != NULL);
+	CHECK_INT(store_cache_new(&c, N), 0);
+	CHECK_INT(store_cache_refresh(c, s, NULL), 0);
+	CHECK_INT(store_cache_count(c), N);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "u%zu", i);
+		CHECK_INT(lookup(c, &e, name, i % 2 ? "a.example" : "b.example"), 0);
+		CHECK_INT(lookup(c, &e, name, i % 2 ? "b.example" : "a.example"), ENOENT);
+	}
+	store_cache_free(&c);
+	store_close(&s);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct check_case cases[] = {
+		CASE(loads_and_looks_up),
+		CASE(sees_change_from_second_handle),
+		CASE(max_users_keeps_old_contents),
+		CASE(many_users),
+	};
+	int rc;
+
+	if (tmp_init())
+		return 1;
+	rc = check_main("store_cache", cases, ARRAY_SIZE(cases), argc, argv);
+	tmp_cleanup();
+	return rc;
+}

@@ -1,0 +1,760 @@
+/*
+ * Unit tests of the store interface on its SQLite backend: schema creation,
+ * migrations and refusal of newer schemas, file mode, WAL, the users and
+ * registrations operations, bulk import, and the users change counter. Each
+ * case works on a real database file in a scratch directory under /tmp.
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "check.h"
+#include "store/store.h"
+#include "store_tmp.h"
+
+#define MD5_A "0123456789abcdef0123456789abcdef"
+#define MD5_B "fedcba9876543210fedcba9876543210"
+#define SHA_A "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define SHA_B "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+
+static void make_user(struct store_user *u, const char *name, const char *domain)
+{
+	memset(u, 0, sizeof(*u));
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	snprintf(u->domain, sizeof(u->domain), "%s", domain);
+	snprintf(u->cred.realm, sizeof(u->cred.realm), "%s", domain);
+	snprintf(u->cred.ha1_md5, sizeof(u->cred.ha1_md5), "%s", MD5_A);
+	snprintf(u->cred.ha1_sha256, sizeof(u->cred.ha1_sha256), "%s", SHA_A);
+	u->cred.strength = STORE_PW_CHECKED;
+	u->enabled = true;
+	u->created_at = 1700000000;
+}
+
+static void make_reg(struct store_reg *r, int64_t user_id, const char *aor, const char *contact,
+		     int64_t expires_at, uint16_t q)
+{
+	memset(r, 0, sizeof(*r));
+	r->user_id = user_id;
+	snprintf(r->aor, sizeof(r->aor), "%s", aor);
+	snprintf(r->contact, sizeof(r->contact), "%s", contact);
+	snprintf(r->received, sizeof(r->received), "udp:192.0.2.1:5060");
+	snprintf(r->transport, sizeof(r->transport), "udp");
+	snprintf(r->call_id, sizeof(r->call_id), "call-%s", contact);
+	snprintf(r->user_agent, sizeof(r->user_agent), "test/1.0");
+	r->expires_at = expires_at;
+	r->cseq = 1;
+	r->q = q;
+}
+
+/* Raw SQLite access to inspect what the store wrote. */
+static int64_t raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static int raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+static int count_row(void *arg, const struct store_user *u)
+{
+	(void)u;
+	++*(size_t *)arg;
+	return 0;
+}
+
+static int count_reg(void *arg, const struct store_reg *r)
+{
+	(void)r;
+	++*(size_t *)arg;
+	return 0;
+}
+
+static void schema_create_and_reopen(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	int v = -1;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	CHECK(s != NULL);
+	CHECK_INT(store_schema_version(s, &v), 0);
+	CHECK(store_schema_latest() >= 1);
+	CHECK_INT(v, store_schema_latest());
+	store_close(&s);
+	CHECK(s == NULL);
+	store_close(&s); /* no-op on NULL */
+	CHECK_INT(raw_int(path, "PRAGMA user_version"), store_schema_latest());
+	CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+				"name IN ('users', 'registrations', 'meta')"),
+		  3);
+
+	/* Reopening does not migrate again (would fail: tables exist) and keeps data. */
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	CHECK_INT(store_schema_version(s, &v), 0);
+	CHECK_INT(v, store_schema_latest());
+	struct store_user u;
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	store_close(&s);
+	char url[160];
+	snprintf(url, sizeof(url), "sqlite://%s", path); /* sqlite:///abs/path */
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), 0);
+	CHECK_INT(store_users_get(s, &u, "alice", "example.com"), 0);
+	store_close(&s);
+}
+
+static void refuse_newer_schema(void)
+{
+	char path[128], err[256], sql[64];
+	struct store *s = NULL;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	store_close(&s);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_latest() + 1);
+	CHECK_INT(raw_exec(path, sql), SQLITE_OK);
+	err[0] = '\0';
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), EPROTO);
+	CHECK(s == NULL);
+	CHECK(strstr(err, "newer") != NULL);
+	printf("  refused as expected: %s\n", err);
+	/* Refusing did not touch it. */
+	CHECK_INT(raw_int(path, "PRAGMA user_version"), store_schema_latest() + 1);
+}
+
+static void bad_urls_and_files(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	FILE *f;
+
+	CHECK_INT(store_open(&s, "", err, sizeof(err)), EINVAL);
+	CHECK_INT(store_open(&s, "sqlite:", err, sizeof(err)), EINVAL);
+	CHECK_INT(store_open(&s, "postgres://db/bastion", err, sizeof(err)), ENOTSUP);
+	CHECK_INT(store_open(&s, "mysql://db/bastion", err, sizeof(err)), ENOTSUP);
+	CHECK(s == NULL);
+	CHECK(store_open(&s, "/nonexistent-dir/x/db.sqlite", err, sizeof(err)) != 0);
+	CHECK(s == NULL);
+	CHECK(err[0] != '\0');
+
+	/* A file that is not a database. */
+	tmp_db(path, sizeof(path));
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	for (int i = 0; i < 200; i++)
+		fputs("this is not an sqlite database\n", f);
+	fclose(f);
+	CHECK(store_open(&s, path, err, sizeof(err)) != 0);
+	CHECK(s == NULL);
+	printf("  garbage file refused: %s\n", err);
+}
+
+static void file_mode_0600_and_wal(void)
+{
+	char path[128], wal[160], err[256];
+	struct store *s = NULL;
+	struct store_user u;
+	struct stat stbuf;
+	mode_t old = umask(0);
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	umask(old);
+	make_user(&u, "bob", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	CHECK_INT(stat(path, &stbuf), 0);
+	CHECK_INT(stbuf.st_mode & 0777, 0600);
+	/* WAL: the -wal file exists while the handle is open, and has the mode too. */
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	CHECK_INT(stat(wal, &stbuf), 0);
+	CHECK_INT(stbuf.st_mode & 0777, 0600);
+	store_close(&s);
+	/* journal_mode=WAL is persistent in the file header. */
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	CHECK_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+	int is_wal = strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	CHECK(is_wal);
+}
+
+struct names {
+	char got[8][64];
+	size_t n;
+};
+
+static int collect_names(void *arg, const struct store_user *u)
+{
+	struct names *nm = arg;
+
+	if (nm->n < 8)
+		snprintf(nm->got[nm->n], sizeof(nm->got[0]), "%.30s@%.30s", u->name, u->domain);
+	nm->n++;
+	return 0;
+}
+
+static int stop_at_first(void *arg, const struct store_user *u)
+{
+	(void)u;
+	++*(size_t *)arg;
+	return 42;
+}
+
+static void users_crud(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	struct store_user u, g;
+	struct store_cred c;
+	struct names nm = { .n = 0 };
+	int64_t id = 0, id2 = 0;
+	size_t n = 0;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, &id, &u), 0);
+	CHECK(id > 0);
+	CHECK_INT(store_users_add(s, NULL, &u), EEXIST);
+	/* Domains compare case-insensitively, names do not. */
+	make_user(&u, "alice", "EXAMPLE.com");
+	CHECK_INT(store_users_add(s, NULL, &u), EEXIST);
+	make_user(&u, "Alice", "example.com");
+	CHECK_INT(store_users_add(s, &id2, &u), 0);
+	CHECK(id2 != id);
+	make_user(&u, "carol", "another.org");
+	u.cred.strength = STORE_PW_UNKNOWN;
+	u.cred.ha1_sha256[0] = '\0'; /* import with MD5 only */
+	u.enabled = false;
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+
+	/* Refused input. */
+	make_user(&u, "dave", "example.com");
+	u.cred.ha1_md5[5] = 'X';
+	CHECK_INT(store_users_add(s, NULL, &u), EINVAL);
+	make_user(&u, "dave", "example.com");
+	u.cred.ha1_md5[5] = 'A'; /* uppercase hex */
+	CHECK_INT(store_users_add(s, NULL, &u), EINVAL);
+	make_user(&u, "dave", "example.com");
+	u.cred.ha1_md5[31] = '\0'; /* too short */
+	CHECK_INT(store_users_add(s, NULL, &u), EINVAL);
+	make_user(&u, "dave", "example.com");
+	u.cred.ha1_md5[0] = u.cred.ha1_sha256[0] = '\0';
+	CHECK_INT(store_users_add(s, NULL, &u), EINVAL);
+	make_user(&u, "", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), EINVAL);
+	make_user(&u, "da\nve", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), EINVAL);
+	make_user(&u, "dave", "example.com");
+	memset(u.name, 'a', sizeof(u.name)); /* not NUL-terminated */
+	CHECK_INT(store_users_add(s, NULL, &u), EINVAL);
+	make_user(&u, "dave", "example.com");
+	u.cred.realm[0] = '\0';
+	CHECK_INT(store_users_add(s, NULL, &u), EINVAL);
+
+	/* Get returns every field. */
+	CHECK_INT(store_users_get(s, &g, "alice", "Example.COM"), 0);
+	CHECK_INT(g.id, id);
+	CHECK(strcmp(g.name, "alice") == 0);
+	CHECK(strcmp(g.domain, "example.com") == 0);
+	CHECK(strcmp(g.cred.realm, "example.com") == 0);
+	CHECK(strcmp(g.cred.ha1_md5, MD5_A) == 0);
+	CHECK(strcmp(g.cred.ha1_sha256, SHA_A) == 0);
+	CHECK(g.enabled);
+	CHECK_INT(g.cred.strength, STORE_PW_CHECKED);
+	CHECK_INT(g.created_at, 1700000000);
+	CHECK_INT(g.changed_at, 1700000000);
+	CHECK_INT(store_users_get(s, &g, "carol", "another.org"), 0);
+	CHECK(!g.enabled);
+	CHECK_INT(g.cred.strength, STORE_PW_UNKNOWN);
+	CHECK(g.cred.ha1_sha256[0] == '\0');
+	CHECK_INT(store_users_get(s, &g, "nobody", "example.com"), ENOENT);
+	CHECK_INT(store_users_get(s, &g, "ALICE", "example.com"), ENOENT);
+
+	/* List: every row once, ordered by domain then name. */
+	CHECK_INT(store_users_list(s, collect_names, &nm), 0);
+	CHECK_INT(nm.n, 3);
+	CHECK(strcmp(nm.got[0], "carol@another.org") == 0);
+	CHECK(strcmp(nm.got[1], "Alice@example.com") == 0);
+	CHECK(strcmp(nm.got[2], "alice@example.com") == 0);
+	CHECK_INT(store_users_list(s, stop_at_first, &n), 42);
+	CHECK_INT(n, 1);
+
+	/* Password change. */
+	memset(&c, 0, sizeof(c));
+	snprintf(c.realm, sizeof(c.realm), "sip.example.com");
+	snprintf(c.ha1_md5, sizeof(c.ha1_md5), MD5_B);
+	snprintf(c.ha1_sha256, sizeof(c.ha1_sha256), SHA_B);
+	c.strength = STORE_PW_UNKNOWN;
+	CHECK_INT(store_users_set_password(s, "alice", "example.com", &c, 1800000000), 0);
+	CHECK_INT(store_users_get(s, &g, "alice", "example.com"), 0);
+	CHECK(strcmp(g.cred.ha1_md5, MD5_B) == 0);
+	CHECK(strcmp(g.cred.ha1_sha256, SHA_B) == 0);
+	CHECK(strcmp(g.cred.realm, "sip.example.com") == 0);
+	CHECK_INT(g.cred.strength, STORE_PW_UNKNOWN);
+	CHECK_INT(g.changed_at, 1800000000);
+	CHECK_INT(g.created_at, 1700000000);
+	/* Other user untouched. */
+	CHECK_INT(store_users_get(s, &g, "Alice", "example.com"), 0);
+	CHECK(strcmp(g.cred.ha1_md5, MD5_A) == 0);
+	CHECK_INT(store_users_set_password(s, "nobody", "example.com", &c, 0), ENOENT);
+	c.ha1_md5[0] = 'z';
+	CHECK_INT(store_users_set_password(s, "alice", "example.com", &c, 0), EINVAL);
+
+	/* Enable / disable. */
+	CHECK_INT(store_users_set_enabled(s, "alice", "example.com", false), 0);
+	CHECK_INT(store_users_get(s, &g, "alice", "example.com"), 0);
+	CHECK(!g.enabled);
+	CHECK_INT(store_users_set_enabled(s, "alice", "example.com", true), 0);
+	CHECK_INT(store_users_get(s, &g, "alice", "example.com"), 0);
+	CHECK(g.enabled);
+	CHECK_INT(store_users_set_enabled(s, "nobody", "example.com", true), ENOENT);
+
+	/* Delete. */
+	CHECK_INT(store_users_delete(s, "alice", "example.com"), 0);
+	CHECK_INT(store_users_get(s, &g, "alice", "example.com"), ENOENT);
+	CHECK_INT(store_users_delete(s, "alice", "example.com"), ENOENT);
+	CHECK_INT(store_users_get(s, &g, "Alice", "example.com"), 0);
+	n = 0;
+	CHECK_INT(store_users_list(s, count_row, &n), 0);
+	CHECK_INT(n, 2);
+	store_close(&s);
+}
+
+static void delete_cascades_registrations(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	struct store_user u;
+	struct store_reg r;
+	int64_t alice = 0, bob = 0;
+	size_t n = 0;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, &alice, &u), 0);
+	make_user(&u, "bob", "example.com");
+	CHECK_INT(store_users_add(s, &bob, &u), 0);
+	make_reg(&r, alice, "sip:alice@example.com", "sip:alice@192.0.2.1", 2000000000, 1000);
+	CHECK_INT(store_regs_upsert(s, NULL, &r), 0);
+	make_reg(&r, alice, "sip:alice@example.com", "sip:alice@192.0.2.2", 2000000000, 500);
+	CHECK_INT(store_regs_upsert(s, NULL, &r), 0);
+	make_reg(&r, bob, "sip:bob@example.com", "sip:bob@192.0.2.3", 2000000000, 1000);
+	CHECK_INT(store_regs_upsert(s, NULL, &r), 0);
+	CHECK_INT(store_regs_list_all(s, count_reg, &n), 0);
+	CHECK_INT(n, 3);
+	CHECK_INT(store_users_delete(s, "alice", "example.com"), 0);
+	n = 0;
+	CHECK_INT(store_regs_list_all(s, count_reg, &n), 0);
+	CHECK_INT(n, 1);
+	n = 0;
+	CHECK_INT(store_regs_list_aor(s, "sip:alice@example.com", count_reg, &n), 0);
+	CHECK_INT(n, 0);
+	/* A binding for a user that does not exist is refused. */
+	make_reg(&r, alice, "sip:alice@example.com", "sip:alice@192.0.2.1", 2000000000, 1000);
+	CHECK_INT(store_regs_upsert(s, NULL, &r), ENOENT);
+	store_close(&s);
+}
+
+static struct store_user *make_many(size_t n, const char *prefix)
+{
+	struct store_user *users = calloc(n, sizeof(*users));
+	char name[64];
+
+	if (!users)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s%zu", prefix, i);
+		make_user(&users[i], name, "example.com");
+		users[i].cred.strength = STORE_PW_UNKNOWN;
+	}
+	return users;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void import_10k_fast(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	struct store_user *users = make_many(10000, "user");
+	struct store_user g;
+	size_t failed = 12345, n = 0;
+	uint64_t v0 = 0, v1 = 0;
+	double t0, t1;
+
+	CHECK(users != NULL);
+	tmp_db(path, sizeof(path));
+	if (store_open(&s, path, err, sizeof(err)) != 0) {
+		free(users);
+		CHECK(!"open");
+	}
+	CHECK_INT(store_users_version(s, &v0), 0);
+	t0 = now_s();
+	int rc = store_users_import(s, &failed, users, 10000);
+	t1 = now_s();
+	free(users);
+	printf("  imported 10000 users in %.1f ms\n", (t1 - t0) * 1e3);
+	CHECK_INT(rc, 0);
+	CHECK_INT(failed, 12345); /* untouched on success */
+	CHECK_INT(store_users_list(s, count_row, &n), 0);
+	CHECK_INT(n, 10000);
+	CHECK_INT(store_users_get(s, &g, "user9999", "example.com"), 0);
+	CHECK_INT(g.cred.strength, STORE_PW_UNKNOWN);
+	CHECK_INT(store_users_version(s, &v1), 0);
+	CHECK(v1 != v0);
+	store_close(&s);
+}
+
+static void import_rolls_back_on_bad_row(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	struct store_user *users = make_many(100, "imp");
+	struct store_user u;
+	size_t failed = 0, n = 0;
+	uint64_t v0 = 0, v1 = 0;
+
+	CHECK(users != NULL);
+	tmp_db(path, sizeof(path));
+	if (store_open(&s, path, err, sizeof(err)) != 0) {
+		free(users);
+		CHECK(!"open");
+	}
+	make_user(&u, "existing", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	CHECK_INT(store_users_version(s, &v0), 0);
+
+	/* A duplicate within the batch: found by the database mid-transaction. */
+	users[60] = users[10];
+	int rc = store_users_import(s, &failed, users, 100);
+	CHECK_INT(rc, EEXIST);
+	CHECK_INT(failed, 60);
+	printf("  %s\n", store_errmsg(s));
+	/* A duplicate of a row already stored. */
+	snprintf(users[60].name, sizeof(users[60].name), "existing");
+	rc = store_users_import(s, &failed, users, 100);
+	CHECK_INT(rc, EEXIST);
+	CHECK_INT(failed, 60);
+	/* An invalid row: refused before the transaction. */
+	snprintf(users[60].name, sizeof(users[60].name), "fresh60");
+	users[70].cred.ha1_md5[0] = 'Q';
+	rc = store_users_import(s, &failed, users, 100);
+	CHECK_INT(rc, EINVAL);
+	CHECK_INT(failed, 70);
+	free(users);
+
+	CHECK_INT(store_users_list(s, count_row, &n), 0);
+	CHECK_INT(n, 1); /* only "existing" */
+	CHECK_INT(store_users_get(s, &u, "imp0", "example.com"), ENOENT);
+	/* Rolled back: the change counter did not move either. */
+	CHECK_INT(store_users_version(s, &v1), 0);
+	CHECK_INT(v1, v0);
+	/* The handle still works after the rollbacks. */
+	make_user(&u, "after", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	store_close(&s);
+}
+
+struct regs {
+	struct store_reg r[4];
+	size_t n;
+};
+
+static int collect_reg(void *arg, const struct store_reg *r)
+{
+	struct regs *rs = arg;
+
+	if (rs->n < 4)
+		rs->r[rs->n] = *r;
+	rs->n++;
+	return 0;
+}
+
+static void registrations(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	struct store_user u;
+	struct store_reg r;
+	struct regs rs;
+	int64_t uid = 0, id1 = 0, id1b = 0, id2 = 0;
+	size_t n = 0;
+	const char *aor = "sip:alice@example.com";
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, &uid, &u), 0);
+
+	make_reg(&r, uid, aor, "sip:alice@192.0.2.1:5060", 1000, 500);
+	CHECK_INT(store_regs_upsert(s, &id1, &r), 0);
+	CHECK(id1 > 0);
+	make_reg(&r, uid, aor, "sip:alice@192.0.2.2:5060;transport=tcp", 3000, 900);
+	snprintf(r.instance, sizeof(r.instance), "<urn:uuid:00000000-0000-1000-8000-000000000001>");
+	snprintf(r.transport, sizeof(r.transport), "tcp");
+	snprintf(r.received, sizeof(r.received), "tcp:[2001:db8::1]:40000");
+	r.cseq = 4000000000u;
+	CHECK_INT(store_regs_upsert(s, &id2, &r), 0);
+	CHECK(id2 != id1);
+
+	/* Upsert of the same (aor, contact) updates in place. */
+	make_reg(&r, uid, aor, "sip:alice@192.0.2.1:5060", 2000, 500);
+	r.cseq = 7;
+	snprintf(r.call_id, sizeof(r.call_id), "new-call-id");
+	CHECK_INT(store_regs_upsert(s, &id1b, &r), 0);
+	CHECK_INT(id1b, id1);
+
+	memset(&rs, 0, sizeof(rs));
+	CHECK_INT(store_regs_list_aor(s, aor, collect_reg, &rs), 0);
+	CHECK_INT(rs.n, 2);
+	/* Highest q first. */
+	CHECK_INT(rs.r[0].id, id2);
+	CHECK_INT(rs.r[0].q, 900);
+	CHECK_INT(rs.r[0].cseq, 4000000000u);
+	CHECK_INT(rs.r[0].expires_at, 3000);
+	CHECK_INT(rs.r[0].user_id, uid);
+	CHECK(strcmp(rs.r[0].contact, "sip:alice@192.0.2.2:5060;transport=tcp") == 0);
+	CHECK(strcmp(rs.r[0].received, "tcp:[2001:db8::1]:40000") == 0);
+	CHECK(strcmp(rs.r[0].transport, "tcp") == 0);
+	CHECK(strcmp(rs.r[0].instance, "<urn:uuid:00000000-0000-1000-8000-000000000001>") == 0);
+	CHECK(strcmp(rs.r[0].user_agent, "test/1.0") == 0);
+	CHECK_INT(rs.r[1].id, id1);
+	CHECK_INT(rs.r[1].expires_at, 2000);
+	CHECK_INT(rs.r[1].cseq, 7);
+	CHECK(strcmp(rs.r[1].call_id, "new-call-id") == 0);
+	CHECK(rs.r[1].instance[0] == '\0');
+
+	/* Another AOR, then list all. */
+	make_reg(&r, uid, "sip:alice2@example.com", "sip:x@192.0.2.9", 500, 1000);
+	CHECK_INT(store_regs_upsert(s, NULL, &r), 0);
+	memset(&rs, 0, sizeof(rs));
+	CHECK_INT(store_regs_list_all(s, collect_reg, &rs), 0);
+	CHECK_INT(rs.n, 3);
+	CHECK(rs.r[0].id < rs.r[1].id && rs.r[1].id < rs.r[2].id);
+
+	/* Refused input. */
+	make_reg(&r, uid, aor, "sip:y@192.0.2.9", 500, 1001);
+	CHECK_INT(store_regs_upsert(s, NULL, &r), EINVAL);
+	make_reg(&r, uid, aor, "", 500, 100);
+	CHECK_INT(store_regs_upsert(s, NULL, &r), EINVAL);
+
+	/* Expire: only bindings with expires_at <= now. */
+	CHECK_INT(store_regs_expire(s, &n, 499), 0);
+	CHECK_INT(n, 0);
+	CHECK_INT(store_regs_expire(s, &n, 500), 0);
+	CHECK_INT(n, 1);
+	memset(&rs, 0, sizeof(rs));
+	CHECK_INT(store_regs_list_all(s, collect_reg, &rs), 0);
+	CHECK_INT(rs.n, 2);
+
+	/* Delete one. */
+	CHECK_INT(store_regs_delete(s, aor, "sip:alice@192.0.2.1:5060"), 0);
+	CHECK_INT(store_regs_delete(s, aor, "sip:alice@192.0.2.1:5060"), ENOENT);
+	memset(&rs, 0, sizeof(rs));
+	CHECK_INT(store_regs_list_aor(s, aor, collect_reg, &rs), 0);
+	CHECK_INT(rs.n, 1);
+	CHECK_INT(rs.r[0].id, id2);
+
+	/* Delete all of an AOR. */
+	make_reg(&r, uid, aor, "sip:alice@192.0.2.5", 9000, 100);
+	CHECK_INT(store_regs_upsert(s, NULL, &r), 0);
+	CHECK_INT(store_regs_delete_aor(s, &n, aor), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(store_regs_delete_aor(s, &n, aor), 0);
+	CHECK_INT(n, 0);
+	n = 0;
+	CHECK_INT(store_regs_list_all(s, count_reg, &n), 0);
+	CHECK_INT(n, 0);
+	store_close(&s);
+}
+
+static void users_version_tracks_changes(void)
+{
+	char path[128], err[256];
+	struct store *a = NULL, *b = NULL;
+	struct store_user u;
+	struct store_reg r;
+	uint64_t v0 = 0, v1 = 0, v2 = 0, v3 = 0, v4 = 0;
+	int64_t uid = 0;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&a, path, err, sizeof(err)), 0);
+	CHECK_INT(store_open(&b, path, err, sizeof(err)), 0);
+	CHECK_INT(store_users_version(a, &v0), 0);
+	CHECK_INT(store_users_version(a, &v1), 0);
+	CHECK_INT(v1, v0); /* stable without changes */
+
+	/* A write through the same handle. */
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(a, &uid, &u), 0);
+	CHECK_INT(store_users_version(a, &v1), 0);
+	CHECK(v1 != v0);
+
+	/* A write through another connection (the CLI). */
+	CHECK_INT(store_users_set_enabled(b, "alice", "example.com", false), 0);
+	CHECK_INT(store_users_version(a, &v2), 0);
+	CHECK(v2 != v1);
+
+	/* A registration write elsewhere does not move it. */
+	make_reg(&r, uid, "sip:alice@example.com", "sip:alice@192.0.2.1", 100, 1000);
+	CHECK_INT(store_regs_upsert(b, NULL, &r), 0);
+	CHECK_INT(store_users_version(a, &v3), 0);
+	CHECK_INT(v3, v2);
+
+	/* A change made outside our code (the sqlite3 shell) is seen too. */
+	CHECK_INT(raw_exec(path, "UPDATE users SET enabled = 1"), SQLITE_OK);
+	CHECK_INT(store_users_version(a, &v4), 0);
+	CHECK(v4 != v3);
+	store_close(&a);
+	store_close(&b);
+}
+
+/* Two processes writing at once: while another connection holds the write
+ * lock, a store in a child process waits (busy timeout) instead of failing. */
+static void concurrent_writer_waits(void)
+{
+	char path[128], err[256];
+	struct store *a = NULL;
+	struct store_user u;
+	sqlite3 *db = NULL;
+	size_t n = 0;
+	int status = 0, go[2];
+	pid_t pid;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&a, path, err, sizeof(err)), 0);
+	store_close(&a);
+	/* Fork before any connection exists in this process: SQLite's lock
+	 * bookkeeping must not be inherited across fork(). */
+	CHECK_INT(pipe(go), 0);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		struct store *c = NULL;
+		char byte;
+		int rc = EIO;
+
+		close(go[1]);
+		if (read(go[0], &byte, 1) == 1)
+			rc = store_open(&c, path, err, sizeof(err));
+		if (rc == 0) {
+			make_user(&u, "child", "example.com");
+			rc = store_users_add(c, NULL, &u);
+		}
+		if (rc)
+			fprintf(stderr, "child: %d %s %s\n", rc, err, c ? store_errmsg(c) : "");
+		store_close(&c);
+		_exit(rc);
+	}
+	close(go[0]);
+	CHECK_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO users (name, domain, realm,"
+				   " ha1_md5, ha1_sha256, password_strength, created_at, changed_at)"
+				   " VALUES ('held', 'example.com', 'r', '', '" SHA_A "', 'checked', 1, 1)",
+				   NULL, NULL, NULL),
+		  SQLITE_OK);
+	CHECK_INT(write(go[1], "x", 1), 1);
+	close(go[1]);
+	CHECK(pid > 0);
+	usleep(300 * 1000); /* the child is now waiting on the lock */
+	CHECK_INT(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_INT(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_INT(WEXITSTATUS(status), 0);
+	CHECK_INT(store_open(&a, path, err, sizeof(err)), 0);
+	CHECK_INT(store_users_list(a, count_row, &n), 0);
+	CHECK_INT(n, 2);
+	store_close(&a);
+}
+
+/* A row written by other means with a value longer than our arrays is
+ * reported (EOVERFLOW), never truncated or overrun. */
+static void oversized_row_refused_on_read(void)
+{
+	char path[128], err[256], sql[3000];
+	struct store *s = NULL;
+	struct store_user u;
+	int64_t uid = 0;
+	size_t n = 0;
+	int len;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, &uid, &u), 0);
+	len = snprintf(sql, sizeof(sql),
+		       "INSERT INTO registrations (user_id, aor, contact, received, transport,"
+		       " expires_at, call_id, cseq) VALUES (%lld, 'sip:alice@example.com', 'sip:",
+		       (long long)uid);
+	while (len < 2000)
+		sql[len++] = 'x';
+	snprintf(sql + len, sizeof(sql) - (size_t)len, "', 'udp:1.2.3.4:5', 'udp', 9, 'c', 1)");
+	CHECK_INT(raw_exec(path, sql), SQLITE_OK);
+	CHECK_INT(store_regs_list_all(s, count_reg, &n), EOVERFLOW);
+	CHECK_INT(n, 0);
+	CHECK(store_errmsg(s)[0] != '\0');
+	CHECK_INT(store_regs_list_aor(s, "sip:alice@example.com", count_reg, &n), EOVERFLOW);
+	/* The handle is still usable. */
+	CHECK_INT(store_regs_delete_aor(s, &n, "sip:alice@example.com"), 0);
+	CHECK_INT(n, 1);
+	CHECK_INT(store_regs_list_all(s, count_reg, &n), 0);
+	store_close(&s);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct check_case cases[] = {
+		CASE(schema_create_and_reopen),
+		CASE(refuse_newer_schema),
+		CASE(bad_urls_and_files),
+		CASE(file_mode_0600_and_wal),
+		CASE(users_crud),
+		CASE(delete_cascades_registrations),
+		CASE(import_10k_fast),
+		CASE(import_rolls_back_on_bad_row),
+		CASE(registrations),
+		CASE(users_version_tracks_changes),
+		CASE(concurrent_writer_waits),
+		CASE(oversized_row_refused_on_read),
+	};
+	int rc;
+
+	if (tmp_init())
+		return 1;
+	rc = check_main("store_sqlite", cases, ARRAY_SIZE(cases), argc, argv);
+	tmp_cleanup();
+	return rc;
+}
