@@ -223,6 +223,25 @@ static void test_verify_wrong_password(void)
 				     0, AUTH_ALGO_NONE, T0 + 2),
 		  0);
 	CHECK_INT(v.result, AUTH_WRONG_RESPONSE);
+	/* An attacker who signs with the all-zero stand-in HA1 gets nowhere. */
+	{
+		static const uint8_t zero[AUTH_HASH_MAX];
+
+		snprintf(f.nc, sizeof(f.nc), "%08x", 3u);
+		f.p.nc = slice_cstr(f.nc);
+		f.p.username = SLICE_LIT("mallory");
+		CHECK_INT(auth_response_hex(f.resp, sizeof(f.resp), f.algo, zero, f.ha1_len,
+					    SLICE_LIT("REGISTER"), f.p.uri, f.p.nonce, f.p.nc, f.p.cnonce,
+					    f.p.qop),
+			  0);
+		f.p.response = slice_cstr(f.resp);
+		CHECK_INT(auth_digest_verify(&v, &f.srv, &f.p, SLICE_LIT("REGISTER"), SLICE_LIT(RURI),
+					     NULL, 0, AUTH_ALGO_NONE, T0 + 2),
+			  0);
+		CHECK_INT(v.result, AUTH_WRONG_RESPONSE);
+		f.p.username = SLICE_LIT("alice");
+	}
+	CHECK(fx_sign(&f, 2, "s3cret"));
 	/* The method is part of HA2. */
 	CHECK_INT(auth_digest_verify(&v, &f.srv, &f.p, SLICE_LIT("INVITE"), SLICE_LIT(RURI), f.ha1,
 				     f.ha1_len, f.algo, T0 + 2),
@@ -418,6 +437,7 @@ static void test_uri_strict_equality(void)
 		{ "sip:Bob@example.com", "sip:bob@example.com", false },
 		{ "sip:bob@example.com", "sip:bob@example.com:5060", false },
 		{ "sip:bob@example.com:5060", "sip:bob@example.com:05060", true },
+		{ "sip:bob@example.com:0", "sip:bob@example.com", false },
 		{ "sip:bob@example.com", "sips:bob@example.com", false },
 		{ "sip:bob@example.com;transport=UDP", "sip:bob@example.com;transport=udp", true },
 		{ "sip:bob@example.com", "sip:bob@example.com;transport=udp", false },
