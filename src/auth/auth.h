@@ -144,7 +144,7 @@ struct auth_nc_table;
 
 #define AUTH_NC_CAPACITY_DEFAULT 65536u
 #define AUTH_NC_CAPACITY_MIN 8u
-#define AUTH_NC_CAPACITY_MAX (1u << 24)
+#define AUTH_NC_CAPACITY_MAX (1u << 22) /* 160 MiB */
 #define AUTH_NC_WAYS 8u         /* slots per bucket */
 
 /*
@@ -154,7 +154,7 @@ struct auth_nc_table;
  * its creation time, a use stamp, the highest nc accepted), so the default
  * 65536 holds 2.5 MiB. Each lookup or insert looks at one bucket: O(8).
  * The bucket index comes from the nonce's HMAC tag, which no peer can
- * choose, so buckets cannot be aimed at.
+ * choose, mixed with a random per-table secret, so buckets cannot be aimed at.
  *
  * When a bucket is full the least recently used slot in it is evicted and
  * the table remembers the newest creation time it has evicted (the floor).
@@ -166,10 +166,11 @@ struct auth_nc_table;
  * capacity >= (authentications per second) x (nonce lifetime), live nonces
  * are not evicted; under thrashing, clients see extra stale challenges.
  *
- * Returns 0, EINVAL (capacity outside MIN..MAX) or ENOMEM; *tp is untouched
- * on failure.
+ * Returns 0, EINVAL (capacity outside MIN..MAX), ENOMEM or EIO (RAND_bytes);
+ * *tp is untouched on failure.
  */
 int auth_nc_table_new(struct auth_nc_table **tp, uint32_t capacity, uint64_t now);
+/* Free the table and set *tp to NULL; NULL or *tp NULL is a no-op. */
 void auth_nc_table_free(struct auth_nc_table **tp);
 
 enum auth_nc_status {
@@ -192,6 +193,7 @@ struct auth_nc_stats {
 	uint64_t floor;         /* see auth_nc_table_new */
 };
 
+/* Counters for monitoring and tests; all zero for a NULL table. */
 void auth_nc_table_stats(const struct auth_nc_table *t, struct auth_nc_stats *st);
 
 /*

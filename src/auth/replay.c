@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <openssl/rand.h>
+
 struct nc_slot {
 	uint8_t id[AUTH_NONCE_TAG];
 	uint64_t created;   /* nonce creation time, seconds */
@@ -24,6 +26,7 @@ struct auth_nc_table {
 	struct nc_slot *slots;
 	uint32_t nbuckets;  /* power of two */
 	uint32_t used;
+	uint64_t secret;
 	uint64_t tick;
 	uint64_t floor;
 	uint64_t evictions, replays, unknown;
@@ -46,6 +49,11 @@ int auth_nc_table_new(struct auth_nc_table **tp, uint32_t capacity, uint64_t now
 		free(t);
 		return ENOMEM;
 	}
+	if (RAND_bytes((unsigned char *)&t->secret, sizeof(t->secret)) != 1) {
+		free(t->slots);
+		free(t);
+		return EIO;
+	}
 	t->nbuckets = nb;
 	t->floor = now;
 	*tp = t;
@@ -65,15 +73,19 @@ enum auth_nc_status auth_nc_use(struct auth_nc_table *t, struct slice nonce, uin
 {
 	struct auth_nonce_raw raw;
 	struct nc_slot *b, *victim = NULL;
-	uint32_t h;
+	uint64_t h = 0;
 
 	if (!t || nc == 0 || auth_nonce_decode(&raw, nonce) != 0) {
 		if (t)
 			t->unknown++;
 		return AUTH_NC_UNKNOWN;
 	}
-	h = (uint32_t)raw.tag[0] | (uint32_t)raw.tag[1] << 8 | (uint32_t)raw.tag[2] << 16 |
-	    (uint32_t)raw.tag[3] << 24;
+	for (int i = 0; i < 8; i++)
+		h = h << 8 | raw.tag[8 + i];
+	h = (h ^ t->secret) * 0x9e3779b97f4a7c15u;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9u;
+	h ^= h >> 32;
 	b = &t->slots[(size_t)(h & (t->nbuckets - 1)) * AUTH_NC_WAYS];
 
 	for (uint32_t i = 0; i < AUTH_NC_WAYS; i++) {
