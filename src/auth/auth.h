@@ -1,0 +1,318 @@
+/*
+ * auth: SIP digest authentication (RFC 3261 22, RFC 7616, RFC 8760), the
+ * server side: nonces, the replay table, verification, challenges, key file.
+ *
+ * What is stored per user is only HA1 = H(user ":" realm ":" password), one
+ * per algorithm; auth_ha1() computes it for the command-line tool. A request
+ * is verified from the digest parameters already extracted from its
+ * Authorization / Proxy-Authorization header (struct auth_params, slices
+ * into the receive buffer), so this layer does not depend on the header
+ * parser. Decisions are values: auth_digest_verify() fills a struct
+ * auth_verdict and the caller turns it into 401/407 (with a fresh challenge,
+ * stale=true for AUTH_STALE) or 400 (AUTH_BAD_PARAMS).
+ *
+ * Only qop=auth is accepted. Requests without qop (RFC 2069, kept by RFC
+ * 2617 for compatibility) are refused on purpose: without qop there is no
+ * cnonce and no nonce-count, so the only replay protection would be making
+ * every nonce single-use, and a client chosen cnonce is what stops a
+ * chosen-plaintext attacker from precomputing responses. Every SIP client in
+ * use today sends qop=auth when the challenge offers it. The "-sess"
+ * algorithms and qop=auth-int are refused too.
+ *
+ * Nonces are stateless: base64url of time(8) | random(8) | HMAC-SHA256 tag
+ * (16), the tag keyed with a 32-byte server key (auth_key_load). Their age
+ * is checked against a caller-given clock, so tests drive time. The replay
+ * table remembers, per nonce, the highest nonce-count accepted; it is filled
+ * only by requests whose response was correct, so a peer without a password
+ * cannot fill it. See auth_nc_table_new() for its bounds and eviction.
+ *
+ * Not thread-safe: one event loop owns an auth_nc_table.
+ */
+#ifndef BASTION_AUTH_H
+#define BASTION_AUTH_H
+
+#include "../base/base.h"
+
+/* ---- algorithms and digest maths --------------------------------------- */
+
+enum auth_algo {
+	AUTH_ALGO_NONE = 0,
+	AUTH_ALGO_MD5,      /* RFC 2617 / 3261; still what most phones send */
+	AUTH_ALGO_SHA256,   /* RFC 7616 / RFC 8760 "SHA-256" */
+};
+
+#define AUTH_ALGO_BIT(a) (1u << (a))
+#define AUTH_HASH_MAX 32               /* bytes of the longest digest (SHA-256) */
+#define AUTH_HEX_MAX (2 * AUTH_HASH_MAX + 1) /* lowercase hex plus NUL */
+
+/* Digest length in bytes (16, 32), 0 for AUTH_ALGO_NONE or junk. */
+size_t auth_algo_len(enum auth_algo a);
+/* Token as written in headers: "MD5", "SHA-256"; NULL for an unknown value. */
+const char *auth_algo_name(enum auth_algo a);
+/*
+ * Map an algorithm parameter (case-insensitive) to its value. An empty
+ * slice means MD5, the default of RFC 2617 and RFC 7616 3.3. Returns 0, or
+ * EPROTO for anything else ("MD5-sess", "SHA-512-256", junk); *out is left
+ * untouched on failure.
+ */
+int auth_algo_from(enum auth_algo *out, struct slice s);
+
+/*
+ * HA1 = H(user ":" realm ":" password), binary, into ha1 (cap bytes);
+ * *len is set to auth_algo_len(algo). The caller stores this, never the
+ * password, and should wipe the password afterwards. Returns 0, EINVAL (bad
+ * algo, NULL pointers), EOVERFLOW (cap too small) or ENOMEM/EIO (OpenSSL).
+ */
+int auth_ha1(uint8_t *ha1, size_t cap, size_t *len, enum auth_algo algo, struct slice user,
+	     struct slice realm, struct slice password);
+
+/*
+ * The expected qop=auth response as lowercase hex with a NUL into out (cap
+ * >= 2 * auth_algo_len(algo) + 1):
+ *   HA2 = H(method ":" uri), response = H(hex(HA1) ":" nonce ":" nc ":"
+ *   cnonce ":" qop ":" hex(HA2)).
+ * `uri` is the digest uri parameter as received, nc and qop as received
+ * (they are hashed byte for byte). ha1_len must equal auth_algo_len(algo).
+ * Returns 0, EINVAL, EOVERFLOW or ENOMEM/EIO.
+ */
+int auth_response_hex(char *out, size_t cap, enum auth_algo algo, const uint8_t *ha1,
+		      size_t ha1_len, struct slice method, struct slice uri, struct slice nonce,
+		      struct slice nc, struct slice cnonce, struct slice qop);
+
+/* Lowercase hex of n bytes into out (cap >= 2n + 1, NUL-terminated).
+ * Returns 0 or EOVERFLOW. */
+int auth_hex(char *out, size_t cap, const uint8_t *p, size_t n);
+
+/* ---- server key ---------------------------------------------------------- */
+
+#define AUTH_KEY_LEN 32
+
+/*
+ * Write AUTH_KEY_LEN bytes from RAND_bytes to a new file `path`, created
+ * with mode 0600 (O_CREAT | O_EXCL | O_NOFOLLOW: an existing file or link
+ * is never overwritten) and fsync'd. Returns 0, EEXIST, EIO (RAND_bytes
+ * failed), or the errno of open/write/fsync; on failure after creation the
+ * file is removed.
+ */
+int auth_key_generate(const char *path);
+
+/*
+ * Read the key from `path` into key. Refuses: a symlink (O_NOFOLLOW: ELOOP),
+ * anything but a regular file (EINVAL), a file with any group or other
+ * permission bit, or owned by another user than us or root (EACCES), a
+ * size other than AUTH_KEY_LEN (EBADMSG). Other errors are open/read's
+ * errno. key is wiped on failure.
+ */
+int auth_key_load(uint8_t key[AUTH_KEY_LEN], const char *path);
+
+/* ---- nonces -------------------------------------------------------------- */
+
+#define AUTH_NONCE_LEN 43       /* base64url, no padding, of 32 bytes */
+#define AUTH_NONCE_SKEW_S 5     /* a nonce up to this far in the future is OK */
+#define AUTH_NONCE_LIFETIME_DEFAULT 300
+
+enum auth_nonce_status {
+	AUTH_NONCE_OK = 0,
+	AUTH_NONCE_STALE,       /* genuine but older than the lifetime */
+	AUTH_NONCE_BAD,         /* not ours: length, alphabet, tag, or future time */
+};
+
+/*
+ * Make a fresh nonce for time `now` (seconds of the wall clock, so nonces
+ * survive a restart as long as the key does) into out, which receives
+ * AUTH_NONCE_LEN characters and a NUL. Layout before encoding:
+ * be64(now) | 8 random bytes | HMAC-SHA256(key, "bastion-nonce-1" |
+ * be64(now) | random)[0..16). Returns 0 or EIO (RAND_bytes or HMAC failed).
+ */
+int auth_nonce_make(const uint8_t key[AUTH_KEY_LEN], uint64_t now,
+		    char out[AUTH_NONCE_LEN + 1]);
+
+/*
+ * Check a nonce received back from a client. Decoding is strict: exactly
+ * AUTH_NONCE_LEN characters of the base64url alphabet in canonical form,
+ * then a constant-time tag comparison, then time: more than
+ * AUTH_NONCE_SKEW_S in the future is BAD, older than lifetime_s is STALE.
+ * *age (may be NULL) is set to now - created (0 for a future nonce) unless
+ * the result is BAD.
+ */
+enum auth_nonce_status auth_nonce_check(const uint8_t key[AUTH_KEY_LEN], struct slice nonce,
+					uint64_t now, uint32_t lifetime_s, uint64_t *age);
+
+/* ---- replay table (nonce-count) ----------------------------------------- */
+
+struct auth_nc_table;
+
+#define AUTH_NC_CAPACITY_DEFAULT 65536u
+#define AUTH_NC_CAPACITY_MIN 8u
+#define AUTH_NC_CAPACITY_MAX (1u << 22) /* 160 MiB */
+#define AUTH_NC_WAYS 8u         /* slots per bucket */
+
+/*
+ * A fixed-size, set-associative table: the capacity is rounded up so that
+ * it is a power of two number of buckets of AUTH_NC_WAYS slots, and nothing
+ * is allocated after creation. A slot is 40 bytes (the nonce's 128-bit tag,
+ * its creation time, a use stamp, the highest nc accepted), so the default
+ * 65536 holds 2.5 MiB. Each lookup or insert looks at one bucket: O(8).
+ * The bucket index comes from the nonce's HMAC tag, which no peer can
+ * choose, mixed with a random per-table secret, so buckets cannot be aimed at.
+ *
+ * When a bucket is full the least recently used slot in it is evicted and
+ * the table remembers the newest creation time it has evicted (the floor).
+ * A nonce not in the table whose creation time is at or below the floor may
+ * have been evicted, so it is UNKNOWN (the caller answers stale=true and
+ * the client retries with a fresh nonce), never silently accepted: its old
+ * nonce-counts could otherwise be replayed. The floor starts at `now` of
+ * creation, so nonces made before a restart are UNKNOWN too. Sizing: with
+ * capacity >= (authentications per second) x (nonce lifetime), live nonces
+ * are not evicted; under thrashing, clients see extra stale challenges.
+ *
+ * Returns 0, EINVAL (capacity outside MIN..MAX), ENOMEM or EIO (RAND_bytes);
+ * *tp is untouched on failure.
+ */
+int auth_nc_table_new(struct auth_nc_table **tp, uint32_t capacity, uint64_t now);
+/* Free the table and set *tp to NULL; NULL or *tp NULL is a no-op. */
+void auth_nc_table_free(struct auth_nc_table **tp);
+
+enum auth_nc_status {
+	AUTH_NC_OK = 0,         /* nc is greater than any accepted before; recorded */
+	AUTH_NC_REPLAY,         /* nc not greater than the highest accepted */
+	AUTH_NC_UNKNOWN,        /* evicted, older than the table, or not a nonce */
+};
+
+/*
+ * Record the use of nonce-count nc (>= 1) with `nonce` (which the caller
+ * has checked with auth_nonce_check). Call it only after the response was
+ * verified. Cost O(AUTH_NC_WAYS), no allocation.
+ */
+enum auth_nc_status auth_nc_use(struct auth_nc_table *t, struct slice nonce, uint32_t nc);
+
+struct auth_nc_stats {
+	uint32_t capacity;      /* slots, after rounding */
+	uint32_t used;          /* slots holding a nonce */
+	uint64_t evictions, replays, unknown;
+	uint64_t floor;         /* see auth_nc_table_new */
+};
+
+/* Counters for monitoring and tests; all zero for a NULL table. */
+void auth_nc_table_stats(const struct auth_nc_table *t, struct auth_nc_stats *st);
+
+/*
+ * Parse a nonce-count: exactly 8 hexadecimal digits (RFC 7616 nc-value;
+ * upper case is accepted since the digits are hashed as received), value
+ * >= 1. Returns 0 or EBADMSG; *out untouched on failure.
+ */
+int auth_nc_parse(uint32_t *out, struct slice s);
+
+/* ---- verification ---------------------------------------------------------- */
+
+/*
+ * How the digest uri parameter must relate to the Request-URI.
+ *
+ * AUTH_URI_STRICT: equal under RFC 3261 19.1.4, as far as implemented:
+ * byte-equal, or same scheme and host (case-insensitive), same userinfo
+ * (byte-equal, escapes not decoded), same port (an absent port differs from
+ * an explicit 5060), the parameters transport, user, ttl, method and maddr
+ * present in both or neither, any parameter present in both equal
+ * (case-insensitive), and the same headers. This binds the response to the
+ * request: a man in the middle cannot send the credentials of an INVITE to
+ * alice on to bob.
+ *
+ * AUTH_URI_RELAXED: only host[:port] counts (an absent port is 5060, 5061
+ * for sips): the digest uri's host[:port] must equal the Request-URI's, or
+ * one of the server's own addresses. SIPp 3.6's [authentication] puts
+ * "sip:HOST:PORT" of the server there, whatever the Request-URI, and some
+ * phones do the same for REGISTER. The price: the response no longer binds
+ * the user part, so a man in the middle who holds back a request can
+ * redirect it to another user on this server (nonce-count still stops a
+ * second use). Use it only for such clients.
+ */
+enum auth_uri_mode { AUTH_URI_STRICT = 0, AUTH_URI_RELAXED };
+
+/* The server's side of verification; set once from configuration. */
+struct auth_server {
+	const uint8_t *key;              /* AUTH_KEY_LEN bytes */
+	struct auth_nc_table *nc;        /* replay table, required */
+	struct slice realm;              /* must equal the realm parameter exactly */
+	uint32_t nonce_lifetime_s;       /* e.g. AUTH_NONCE_LIFETIME_DEFAULT */
+	unsigned algos;                  /* AUTH_ALGO_BIT(...) of the allowed algorithms */
+	enum auth_uri_mode uri_mode;
+	const struct slice *own_addrs;   /* relaxed mode: "host[:port]" of this server */
+	size_t n_own_addrs;
+	struct slice opaque;             /* when non-empty, the client must echo it */
+};
+
+/* The digest parameters of one Authorization header, without quotes;
+ * empty slices for absent ones. */
+struct auth_params {
+	struct slice username, realm, nonce, uri, response, algorithm, cnonce, nc, qop, opaque;
+};
+
+/* Limit on the length of any parameter above (they are slices of an
+ * untrusted message; the header parser has its own limit too). */
+#define AUTH_PARAM_MAX 512
+
+enum auth_result {
+	AUTH_OK = 0,
+	AUTH_STALE,             /* right response, nonce expired or forgotten: stale=true */
+	AUTH_BAD_NONCE,         /* nonce not made by us (or mangled) */
+	AUTH_REPLAY,            /* nonce-count not increasing */
+	AUTH_WRONG_RESPONSE,    /* wrong password (or HA1) */
+	AUTH_BAD_PARAMS,        /* missing/invalid field, qop, algorithm, realm, opaque */
+	AUTH_URI_MISMATCH,      /* digest uri does not match the Request-URI */
+};
+
+struct auth_verdict {
+	enum auth_result result;
+	const char *reason;     /* static text for logs and counters, no secrets */
+	enum auth_algo algo;    /* algorithm of the request, once known */
+	uint32_t nc;            /* parsed nonce-count, once known */
+	uint64_t nonce_age;     /* seconds, once the nonce was found genuine */
+};
+
+/* Stable short name of a result ("ok", "stale", ...), for counters. */
+const char *auth_result_name(enum auth_result r);
+
+/*
+ * Verify one request. The caller has looked up the user by p->username and
+ * p->realm, and passes the stored HA1 for algorithm `ha1_algo`, which must be
+ * the request's algorithm (auth_algo_from(p->algorithm)); NULL ha1 means the
+ * user is unknown, and the verdict is AUTH_WRONG_RESPONSE after the same
+ * checks, so the two cases look alike to the peer. `now` is the wall clock
+ * in seconds.
+ *
+ * Order: parameters (BAD_PARAMS), uri (URI_MISMATCH), nonce (BAD_NONCE),
+ * response (WRONG_RESPONSE, compared in constant time), nonce age (STALE),
+ * nonce-count (REPLAY, or STALE when the table does not know the nonce).
+ * The replay table is touched only once the response is right.
+ *
+ * Returns 0 with *out filled, or EINVAL (NULL arguments, server without key
+ * or table, ha1_len wrong for ha1_algo) or ENOMEM/EIO (OpenSSL) with
+ * out->result = AUTH_BAD_PARAMS; never "OK" on an error.
+ */
+int auth_digest_verify(struct auth_verdict *out, const struct auth_server *srv,
+		       const struct auth_params *p, struct slice method, struct slice request_uri,
+		       const uint8_t *ha1, size_t ha1_len, enum auth_algo ha1_algo, uint64_t now);
+
+/*
+ * Is digest uri `duri` acceptable for `ruri` under `mode` (see enum
+ * auth_uri_mode)? own_addrs are "host[:port]" slices, used in relaxed mode.
+ */
+bool auth_uri_match(struct slice duri, struct slice ruri, enum auth_uri_mode mode,
+		    const struct slice *own_addrs, size_t n_own_addrs);
+
+/* ---- challenges ------------------------------------------------------------ */
+
+/*
+ * Write the value of one WWW-Authenticate / Proxy-Authenticate header:
+ *   Digest realm="R", nonce="N", algorithm=A, qop="auth"[, opaque="O"][, stale=true]
+ * into buf (cap bytes, NUL-terminated), *len = bytes written without the NUL
+ * (len may be NULL). The caller emits one header per allowed algorithm,
+ * SHA-256 first (RFC 8760 2.4: the client uses the first it supports).
+ * realm, nonce and opaque must not contain '"', '\\' or control bytes
+ * (EINVAL; configuration should refuse such a realm). Returns 0, EINVAL or
+ * EOVERFLOW.
+ */
+int auth_challenge_write(char *buf, size_t cap, size_t *len, struct slice realm,
+			 struct slice nonce, enum auth_algo algo, bool stale, struct slice opaque);
+
+#endif

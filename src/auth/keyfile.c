@@ -1,0 +1,123 @@
+/*
+ * The server key file: 32 random bytes that key the nonce HMAC. Whoever
+ * reads it can mint nonces, so it is created 0600 and refused when group
+ * or others may read it (as ssh refuses a private key), or when it is owned
+ * by someone else.
+ */
+#include "auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+int auth_key_generate(const char *path)
+{
+	uint8_t key[AUTH_KEY_LEN];
+	size_t off = 0;
+	int fd, err = 0;
+
+	if (!path || !*path)
+		return EINVAL;
+	if (RAND_bytes(key, sizeof(key)) != 1)
+		return EIO;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = errno;
+		goto out;
+	}
+	/* The umask may only have removed bits; make the mode exact. */
+	if (fchmod(fd, 0600) != 0) {
+		err = errno;
+		goto out_unlink;
+	}
+	while (off < sizeof(key)) {
+		ssize_t w = write(fd, key + off, sizeof(key) - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			err = w < 0 ? errno : EIO;
+			goto out_unlink;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0) {
+		err = errno;
+		goto out_unlink;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		err = errno;
+		goto out_unlink;
+	}
+	fd = -1;
+	goto out;
+
+out_unlink:
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+	unlink(path);
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	return err;
+}
+
+int auth_key_load(uint8_t key[AUTH_KEY_LEN], const char *path)
+{
+	struct stat st;
+	uint8_t buf[AUTH_KEY_LEN + 1];
+	size_t off = 0;
+	int fd, err = 0;
+
+	if (!key || !path || !*path)
+		return EINVAL;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (fstat(fd, &st) != 0) {
+		err = errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = EINVAL;
+		goto out;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0 || (st.st_uid != geteuid() && st.st_uid != 0)) {
+		err = EACCES;
+		goto out;
+	}
+	if (st.st_size != AUTH_KEY_LEN) {
+		err = EBADMSG;
+		goto out;
+	}
+	/* Read one byte more than needed, in case the file grew since fstat. */
+	while (off < sizeof(buf)) {
+		ssize_t r = read(fd, buf + off, sizeof(buf) - off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		off += (size_t)r;
+	}
+	if (off != AUTH_KEY_LEN) {
+		err = EBADMSG;
+		goto out;
+	}
+	memcpy(key, buf, AUTH_KEY_LEN);
+out:
+	close(fd);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (err)
+		OPENSSL_cleanse(key, AUTH_KEY_LEN);
+	return err;
+}

@@ -1,0 +1,182 @@
+/*
+ * Server nonces and the challenge header value.
+ *
+ * A nonce is 32 bytes: the creation time (big-endian seconds), 8 random
+ * bytes, and the first 16 bytes of HMAC-SHA256 over a domain label, the
+ * time and the random bytes, keyed with the server key. It is sent as 43
+ * characters of unpadded base64url, which is fixed-length, safe inside a
+ * quoted-string, and decoded here in canonical form only, so one nonce has
+ * exactly one spelling (the replay table keys on its tag).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char nonce_label[] = "bastion-nonce-1";
+
+static int b64_val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+/* 32 bytes -> 43 characters; the last character carries 4 bits. */
+static void b64_encode32(char out[AUTH_NONCE_LEN + 1], const uint8_t in[AUTH_NONCE_RAW])
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+
+	for (size_t i = 0; i < AUTH_NONCE_RAW; i++) {
+		acc = (acc << 8) | in[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[o++] = b64url[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		out[o++] = b64url[(acc << (6 - bits)) & 63];
+	out[o] = '\0';
+}
+
+int auth_nonce_decode(struct auth_nonce_raw *raw, struct slice nonce)
+{
+	uint8_t b[AUTH_NONCE_RAW];
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+
+	if (nonce.len != AUTH_NONCE_LEN || !nonce.p)
+		return EBADMSG;
+	for (size_t i = 0; i < nonce.len; i++) {
+		int v = b64_val((unsigned char)nonce.p[i]);
+
+		if (v < 0)
+			return EBADMSG;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			b[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* 43 * 6 = 258 bits: the 2 left over must be zero (canonical form). */
+	if (o != AUTH_NONCE_RAW || bits != 2 || (acc & 3u) != 0)
+		return EBADMSG;
+
+	raw->created = 0;
+	for (int i = 0; i < 8; i++)
+		raw->created = (raw->created << 8) | b[i];
+	memcpy(raw->rnd, b + 8, 8);
+	memcpy(raw->tag, b + 16, AUTH_NONCE_TAG);
+	return 0;
+}
+
+static int nonce_tag(uint8_t tag[AUTH_NONCE_TAG], const uint8_t key[AUTH_KEY_LEN],
+		     const uint8_t body[16])
+{
+	uint8_t msg[sizeof(nonce_label) - 1 + 16];
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	memcpy(msg, nonce_label, sizeof(nonce_label) - 1);
+	memcpy(msg + sizeof(nonce_label) - 1, body, 16);
+	if (!HMAC(EVP_sha256(), key, AUTH_KEY_LEN, msg, sizeof(msg), md, &mdlen) || mdlen < 32)
+		return EIO;
+	memcpy(tag, md, AUTH_NONCE_TAG);
+	OPENSSL_cleanse(md, sizeof(md));
+	return 0;
+}
+
+int auth_nonce_make(const uint8_t key[AUTH_KEY_LEN], uint64_t now, char out[AUTH_NONCE_LEN + 1])
+{
+	uint8_t b[AUTH_NONCE_RAW];
+	int err;
+
+	if (!key || !out)
+		return EINVAL;
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(now >> (56 - 8 * i));
+	if (RAND_bytes(b + 8, 8) != 1)
+		return EIO;
+	err = nonce_tag(b + 16, key, b);
+	if (err)
+		return err;
+	b64_encode32(out, b);
+	return 0;
+}
+
+enum auth_nonce_status auth_nonce_check(const uint8_t key[AUTH_KEY_LEN], struct slice nonce,
+					uint64_t now, uint32_t lifetime_s, uint64_t *age)
+{
+	struct auth_nonce_raw raw;
+	uint8_t body[16], tag[AUTH_NONCE_TAG];
+	uint64_t a;
+
+	if (!key || auth_nonce_decode(&raw, nonce) != 0)
+		return AUTH_NONCE_BAD;
+	for (int i = 0; i < 8; i++)
+		body[i] = (uint8_t)(raw.created >> (56 - 8 * i));
+	memcpy(body + 8, raw.rnd, 8);
+	if (nonce_tag(tag, key, body) != 0 || CRYPTO_memcmp(tag, raw.tag, AUTH_NONCE_TAG) != 0)
+		return AUTH_NONCE_BAD;
+	if (raw.created > now && raw.created - now > AUTH_NONCE_SKEW_S)
+		return AUTH_NONCE_BAD;
+	a = raw.created > now ? 0 : now - raw.created;
+	if (age)
+		*age = a;
+	return a > lifetime_s ? AUTH_NONCE_STALE : AUTH_NONCE_OK;
+}
+
+/* Safe inside a quoted-string without escaping: no '"', '\\', controls. */
+static bool quotable(struct slice s)
+{
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned char c = (unsigned char)s.p[i];
+
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+			return false;
+	}
+	return true;
+}
+
+int auth_challenge_write(char *buf, size_t cap, size_t *len, struct slice realm,
+			 struct slice nonce, enum auth_algo algo, bool stale, struct slice opaque)
+{
+	const char *an = auth_algo_name(algo);
+	int n;
+
+	if (!buf || !an || slice_empty(realm) || slice_empty(nonce) || !quotable(realm) ||
+	    !quotable(nonce) || !quotable(opaque) || realm.len > AUTH_PARAM_MAX ||
+	    nonce.len > AUTH_PARAM_MAX || opaque.len > AUTH_PARAM_MAX)
+		return EINVAL;
+	n = snprintf(buf, cap, "Digest realm=\"%.*s\", nonce=\"%.*s\", algorithm=%s, qop=\"auth\"%s%.*s%s%s",
+		     (int)realm.len, realm.p, (int)nonce.len, nonce.p, an,
+		     opaque.len ? ", opaque=\"" : "", (int)opaque.len, opaque.len ? opaque.p : "",
+		     opaque.len ? "\"" : "", stale ? ", stale=true" : "");
+	if (n < 0 || (size_t)n >= cap) {
+		if (cap)
+			buf[0] = '\0';
+		return EOVERFLOW;
+	}
+	if (len)
+		*len = (size_t)n;
+	return 0;
+}
