@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum conf_type { CONF_U32, CONF_STR, CONF_ENUM, CONF_LISTEN, CONF_HOST };
+enum conf_type { CONF_U32, CONF_STR, CONF_ENUM, CONF_LISTEN, CONF_HOST, CONF_ALGOS, CONF_REALM };
 
 struct conf_setting {
 	const char *section;
@@ -27,6 +27,8 @@ struct conf_setting {
 };
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const yes_no[] = { "no", "yes", NULL };
+static const char *const uri_checks[] = { "strict", "relaxed", NULL };
 
 #define U32(sec, k, field, lo, hi, d, u, h) \
 	{ sec, k, CONF_U32, offsetof(struct conf, field), 0, lo, hi, NULL, d, u, h }
@@ -72,6 +74,50 @@ static const struct conf_setting settings[] = {
 	U32("log", "refusal_log_rate", refusal_log_rate, 0, 100000, "10", "lines/s",
 	    "Most log lines per second about refused or dropped messages; the rest are "
 	    "counted and summarised, so a flood cannot fill the disk. 0 logs none."),
+	STR("log", "security_log", security_log, CONF_STR, "security.log",
+	    "Security events (authentication failures, hijack attempts, registrations ...), "
+	    "one JSON object a line; relative to the state directory. Secrets never appear."),
+	{ "log", "syslog", CONF_ENUM, offsetof(struct conf, syslog), 0, 0, 0, yes_no, "yes", NULL,
+	  "Also send every security event to syslog (facility auth), so a copy leaves the "
+	  "host when syslog forwards (guide: logs on a hardened log server)." },
+
+	STR("store", "database", database, CONF_STR, "bastion.db",
+	    "Where users and registrations live: an SQLite file, relative to the state "
+	    "directory. Created mode 0600 by `bastion init`."),
+
+	{ "auth", "realm", CONF_REALM, offsetof(struct conf, realm), 256, 0, 0, NULL, "", NULL,
+	  "Digest realm. Empty (the default) uses the domain. HA1 values are computed for "
+	  "it: changing it invalidates every stored password." },
+	{ "auth", "algorithms", CONF_ALGOS, offsetof(struct conf, algorithms), 64, 0, 0, NULL,
+	  "SHA-256,MD5", NULL,
+	  "Digest algorithms offered, in challenge order: `SHA-256,MD5`, `SHA-256` or `MD5`. "
+	  "SHA-256 (RFC 8760) first; MD5 stays for the phones that know nothing else." },
+	U32("auth", "nonce_lifetime", nonce_lifetime, 10, 86400, "300", "seconds",
+	    "A nonce older than this is refused with stale=true and a fresh challenge."),
+	{ "auth", "uri_check", CONF_ENUM, offsetof(struct conf, uri_check), 0, 0, 0, uri_checks,
+	  "strict", NULL,
+	  "How the digest `uri` must match the Request-URI (RFC 3261 22.4). `strict` (default): "
+	  "the same URI (RFC 3261 19.1.4 comparison), so a response captured for one target "
+	  "cannot be replayed toward another; phones put the Request-URI there. `relaxed`: "
+	  "the same host and port, or this server's own address; for SIPp 3.6, which puts "
+	  "the server's address there. Nonce, realm, method and nonce-count still bind it." },
+	U32("auth", "nonce_table_size", nonce_table_size, 8, 4194304, "65536", "entries",
+	    "Nonces remembered for replay detection (nonce-count). Size it at least "
+	    "authentications per second times nonce_lifetime; a forgotten nonce gets a fresh "
+	    "challenge, never a silent accept."),
+
+	U32("registrar", "min_expires", min_expires, 1, 86400, "60", "seconds",
+	    "Shortest registration accepted; shorter gets 423 Interval Too Brief with "
+	    "Min-Expires."),
+	U32("registrar", "max_expires", max_expires, 1, 604800, "3600", "seconds",
+	    "Longest registration granted; longer requests are shortened to it."),
+	U32("registrar", "default_expires", default_expires, 1, 604800, "3600", "seconds",
+	    "Expiry of a binding whose REGISTER names none."),
+	U32("registrar", "max_contacts", max_contacts, 1, 100, "10", "contacts",
+	    "Most contacts bound to one address of record; more is refused (403)."),
+	U32("registrar", "max_bindings", max_bindings, 1, 10000000, "200000", "bindings",
+	    "Most bindings held in all, so registrations cannot exhaust memory; over it new "
+	    "bindings get 503."),
 };
 
 static const struct conf_setting *find_setting(const char *section, const char *key)
@@ -148,6 +194,21 @@ static int set_value(struct conf *c, const struct conf_setting *s, const char *v
 		}
 		break;
 	}
+	case CONF_REALM:
+		if (*value && !host_valid(value)) {
+			snprintf(err, errlen, "%s: \"%s\" is not a valid realm (letters, digits, '-', '.')",
+				 s->key, value);
+			return EINVAL;
+		}
+		break;
+	case CONF_ALGOS:
+		if (strcmp(value, "SHA-256,MD5") && strcmp(value, "MD5,SHA-256") &&
+		    strcmp(value, "SHA-256") && strcmp(value, "MD5")) {
+			snprintf(err, errlen, "%s: \"%s\" is not SHA-256,MD5 or MD5,SHA-256 or SHA-256 or MD5",
+				 s->key, value);
+			return EINVAL;
+		}
+		break;
 	case CONF_STR:
 		for (const char *p = value; *p; p++) {
 			if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) {
@@ -293,8 +354,10 @@ static void write_range(FILE *f, const struct conf_setting *s)
 			fprintf(f, "%s%s", i ? ", " : "", s->choices[i]);
 	} else if (s->type == CONF_LISTEN) {
 		fputs("listen list", f);
-	} else if (s->type == CONF_HOST) {
+	} else if (s->type == CONF_HOST || s->type == CONF_REALM) {
 		fputs("host name or IP", f);
+	} else if (s->type == CONF_ALGOS) {
+		fputs("SHA-256, MD5, in order", f);
 	} else {
 		fputs("text", f);
 	}
@@ -346,4 +409,34 @@ void conf_write_reference(FILE *f)
 		write_range(f, s);
 		fprintf(f, " | %s |\n", s->help);
 	}
+}
+
+int conf_state_path(char *out, size_t cap, const char *state, const char *setting)
+{
+	int n = setting[0] == '/' ? snprintf(out, cap, "%s", setting)
+				  : snprintf(out, cap, "%s/%s", state, setting);
+
+	return n < 0 || (size_t)n >= cap ? ENAMETOOLONG : 0;
+}
+
+size_t conf_algorithms(const struct conf *c, int *out, size_t cap)
+{
+	/* Values of enum auth_algo: MD5 = 1, SHA-256 = 2 (auth.h). */
+	const char *p = c->algorithms;
+	size_t n = 0;
+
+	while (*p && n < cap) {
+		if (strncmp(p, "SHA-256", 7) == 0) {
+			out[n++] = 2;
+			p += 7;
+		} else if (strncmp(p, "MD5", 3) == 0) {
+			out[n++] = 1;
+			p += 3;
+		} else {
+			break;
+		}
+		if (*p == ',')
+			p++;
+	}
+	return n;
 }

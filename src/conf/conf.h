@@ -38,7 +38,39 @@ struct conf {
 	/* [log] */
 	uint32_t log_level;          /* enum conf_log_level */
 	uint32_t refusal_log_rate;   /* refusal log lines per second, 0 = none */
+	char security_log[256];      /* security events, JSON lines; relative to the state dir */
+	uint32_t syslog;             /* enum conf_bool: also send security events to syslog */
+
+	/* [store] */
+	char database[1024];         /* SQLite file (relative to the state dir) or URL */
+
+	/* [auth] */
+	char realm[256];             /* empty: the domain */
+	char algorithms[64];         /* "SHA-256,MD5": challenge order */
+	uint32_t nonce_lifetime;     /* seconds */
+	uint32_t uri_check;          /* enum conf_uri_check */
+	uint32_t nonce_table_size;   /* nonce-count replay table entries */
+
+	/* [registrar] */
+	uint32_t min_expires, max_expires, default_expires; /* seconds */
+	uint32_t max_contacts;       /* per address of record */
+	uint32_t max_bindings;       /* all addresses of record together */
 };
+
+enum conf_bool { CONF_NO = 0, CONF_YES = 1 };
+enum conf_uri_check { CONF_URI_STRICT = 0, CONF_URI_RELAXED };
+
+/* Files in the state directory. */
+#define STATE_KEY_FILE "nonce.key"
+#define STATE_DEMO_FILE "demo-credentials"
+
+/* Resolve a path setting against the state directory (absolute paths are
+ * kept). Returns 0 or ENAMETOOLONG. */
+int conf_state_path(char *out, size_t cap, const char *state, const char *setting);
+
+/* The challenge algorithms of c in order (AUTH_ALGO values as ints), and
+ * their count. */
+size_t conf_algorithms(const struct conf *c, int *out, size_t cap);
 
 #define CONF_FILE_NAME "bastion.conf"
 
