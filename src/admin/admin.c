@@ -205,7 +205,7 @@ static int cmd_serve(const char *state, int argc, char **argv)
 		fprintf(stderr, "bastion: serve: signals: %s\n", strerror(rc));
 		return 1;
 	}
-	if (server_new(&s, &c, err, sizeof(err)) != 0) {
+	if (server_new(&s, &c, state, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bastion: serve: %s\n", err);
 		return 1;
 	}

@@ -32,6 +32,7 @@
 #define BASTION_AUTH_H
 
 #include "../base/base.h"
+#include "../sip/sip.h"
 
 /* ---- algorithms and digest maths --------------------------------------- */
 
@@ -314,5 +315,47 @@ bool auth_uri_match(struct slice duri, struct slice ruri, enum auth_uri_mode mod
  */
 int auth_challenge_write(char *buf, size_t cap, size_t *len, struct slice realm,
 			 struct slice nonce, enum auth_algo algo, bool stale, struct slice opaque);
+
+/* ---- requests ------------------------------------------------------------ */
+
+
+/*
+ * Where the credentials of a user come from (the in-memory cache, never SQL):
+ * fill ha1 (binary) for `algo` and return 0; ENOENT for an unknown user,
+ * EACCES for a disabled one, ENODATA when the user has no HA1 for that
+ * algorithm (e.g. imported with MD5 only).
+ */
+typedef int(auth_lookup_fn)(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1,
+			    size_t cap, size_t *len);
+
+/* What the request path does after auth_request. */
+enum auth_action {
+	AUTH_ACT_CHALLENGE = 0, /* no usable credentials: 401/407 with a fresh challenge */
+	AUTH_ACT_STALE,         /* good response on an old nonce: challenge with stale=true */
+	AUTH_ACT_MD5_ONLY,      /* the user has no SHA-256 HA1: challenge with MD5 only */
+	AUTH_ACT_FAIL,          /* wrong password, unknown or disabled user: 403 */
+	AUTH_ACT_OK,            /* authenticated as `user` */
+};
+
+struct auth_outcome {
+	enum auth_action action;
+	struct auth_verdict verdict;
+	struct slice user;      /* the digest username (as sent; valid with the message) */
+	bool had_credentials;   /* credentials for our realm were present */
+	bool unknown_user, disabled_user;
+	const char *reason;     /* for logs: no secrets */
+};
+
+/*
+ * Authenticate request m with the credentials in its Authorization (which =
+ * SIP_H_AUTHORIZATION, registrar) or Proxy-Authorization (proxy) headers for
+ * srv->realm; other schemes and realms are ignored (RFC 4475 3.3.7). An
+ * unknown or disabled user costs the same work and ends the same way as a
+ * wrong password, so a scanner cannot tell them apart. Returns 0 with *out
+ * set, or an errno on an internal failure (OpenSSL).
+ */
+int auth_request(struct auth_outcome *out, const struct auth_server *srv,
+		 const struct sip_msg *m, enum sip_hdr_id which, auth_lookup_fn *lookup,
+		 void *arg, uint64_t now);
 
 #endif

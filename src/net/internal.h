@@ -84,6 +84,11 @@ struct net {
 	struct net_link lru, partial;
 	struct net_conn *free, *reap;
 	struct net_stats st;
+
+	net_tick_fn *tick;              /* periodic work of the upper layer */
+	void *tick_arg;
+	uint32_t tick_ms;
+	uint64_t next_tick_ms;
 };
 
 uint64_t net_now_ms(void);

@@ -233,6 +233,29 @@ static int run_deadlines(struct net *n)
 	return (int)wait;
 }
 
+void net_set_tick(struct net *n, net_tick_fn *fn, void *arg, uint32_t interval_ms)
+{
+	n->tick = fn;
+	n->tick_arg = arg;
+	n->tick_ms = interval_ms ? interval_ms : 1;
+	n->next_tick_ms = net_now_ms() + n->tick_ms;
+}
+
+/* Run the tick when due; returns the milliseconds until the next one. */
+static int run_tick(struct net *n, int wait)
+{
+	if (!n->tick)
+		return wait;
+	if (n->now_ms >= n->next_tick_ms) {
+		n->tick(n->tick_arg, n->now_ms);
+		net_reap(n);
+		n->next_tick_ms = n->now_ms + n->tick_ms;
+	}
+	if (n->next_tick_ms - n->now_ms < (uint64_t)wait)
+		wait = (int)(n->next_tick_ms - n->now_ms);
+	return wait;
+}
+
 int net_run(struct net *n, volatile sig_atomic_t *stop, volatile sig_atomic_t *wake)
 {
 	struct epoll_event evs[NET_EVENTS];
@@ -242,7 +265,7 @@ int net_run(struct net *n, volatile sig_atomic_t *stop, volatile sig_atomic_t *w
 		if ((stop && *stop) || (wake && *wake))
 			break;
 		n->now_ms = net_now_ms();
-		timeout = run_deadlines(n);
+		timeout = run_tick(n, run_deadlines(n));
 		k = epoll_wait(n->epfd, evs, NET_EVENTS, timeout);
 		if (k < 0) {
 			if (errno == EINTR)

@@ -101,6 +101,12 @@ int net_new(struct net **np, const struct net_conf *conf, net_recv_fn *recv,
 /* Close every socket and connection and free the loop; *np becomes NULL. */
 void net_free(struct net **np);
 
+/* Periodic work of the upper layer (expiry sweeps, cache refresh): fn is
+ * called from the loop about every interval_ms, never from inside another
+ * callback. One tick per loop; setting it again replaces it. */
+typedef void(net_tick_fn)(void *arg, uint64_t now_ms);
+void net_set_tick(struct net *n, net_tick_fn *fn, void *arg, uint32_t interval_ms);
+
 /* Apply new limits and timeouts (SIGHUP); listeners are unchanged. */
 void net_set_conf(struct net *n, const struct net_conf *conf);
 

@@ -11,23 +11,9 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "../log/log.h"
-#include "../net/net.h"
+#include <openssl/crypto.h>
 
-/* Room for any response we build: the request's Vias and headers are bounded
- * by max_message (<= 65535) and we add a few hundred bytes. */
-#define SERVER_OUT_CAP (65536 + 2048)
-
-struct server {
-	struct conf conf;
-	struct net *net;
-	struct sip_hdr *hdrs;          /* conf.lim.max_headers entries */
-	uint32_t hdr_cap;
-	char *out;
-	uint8_t tag_key[16];           /* keys the To-tags of stateless replies */
-	struct server_stats stats;
-	struct log_limit refusal_log;
-};
+#include "internal.h"
 
 static uint64_t now_seconds(void)
 {
@@ -47,18 +33,20 @@ static bool has_required_extension(const struct sip_msg *m)
 struct server_verdict server_decide(const struct sip_msg *m)
 {
 	if (m->mid == SIP_M_ACK)
-		return (struct server_verdict){ 0, NULL };
+		return (struct server_verdict){ 0, NULL, false };
 	if (m->mid == SIP_M_OTHER)
-		return (struct server_verdict){ 501, "Not Implemented" };
-	if (m->mid != SIP_M_OPTIONS && m->mid != SIP_M_CANCEL)
-		return (struct server_verdict){ 405, "Method Not Allowed" };
+		return (struct server_verdict){ 501, "Not Implemented", false };
+	if (m->mid != SIP_M_OPTIONS && m->mid != SIP_M_CANCEL && m->mid != SIP_M_REGISTER)
+		return (struct server_verdict){ 405, "Method Not Allowed", false };
 	if (m->ruri.scheme == SIP_SCHEME_OTHER)
-		return (struct server_verdict){ 416, "Unsupported URI Scheme" };
+		return (struct server_verdict){ 416, "Unsupported URI Scheme", false };
 	if (m->mid == SIP_M_CANCEL)
-		return (struct server_verdict){ 481, "Call/Transaction Does Not Exist" };
+		return (struct server_verdict){ 481, "Call/Transaction Does Not Exist", false };
 	if (has_required_extension(m))
-		return (struct server_verdict){ 420, "Bad Extension" };
-	return (struct server_verdict){ 200, "OK" };
+		return (struct server_verdict){ 420, "Bad Extension", false };
+	if (m->mid == SIP_M_REGISTER)
+		return (struct server_verdict){ 0, NULL, true };
+	return (struct server_verdict){ 200, "OK", false };
 }
 
 /* ---- replies -------------------------------------------------------------- */
@@ -119,10 +107,10 @@ static void put_unsupported(struct sip_buf *b, const struct sip_msg *m)
 	sip_buf_str(b, "\r\n");
 }
 
-static void send_reply(struct server *s, const struct net_msg *in, const struct sip_msg *m,
-		       uint16_t status, const char *reason)
+void server_reply(struct server *s, const struct net_msg *in, const struct sip_msg *m,
+		  uint16_t status, const char *reason, struct slice more)
 {
-	char extra_mem[2048], tag[17], host[INET6_ADDRSTRLEN];
+	char extra_mem[8192], tag[17], host[INET6_ADDRSTRLEN];
 	struct sip_buf extra, out;
 	struct sip_reply_opts opts = { 0 };
 	struct net_addr dst;
@@ -132,8 +120,12 @@ static void send_reply(struct server *s, const struct net_msg *in, const struct 
 		sip_buf_str(&extra, "Allow: " SERVER_ALLOW "\r\n");
 	if (status == 420)
 		put_unsupported(&extra, m);
-	if (extra.overflow)
-		extra.len = 0;
+	sip_buf_slice(&extra, more);
+	if (extra.overflow) {
+		log_warn("response %u: extra headers over %zu bytes; not sent", status,
+			 sizeof(extra_mem));
+		return;
+	}
 
 	net_addr_host(&in->src, host, sizeof(host));
 	make_tag(s, m, tag);
@@ -185,9 +177,9 @@ static void refuse(struct server *s, const struct net_msg *in, const struct sip_
 	/* RFC 3261 8.2.1 inspects the method before anything else: an unknown
 	 * method is 501 however the rest is written (RFC 4475 3.1.1.2, 3.1.2.18). */
 	if ((m->have & SIP_HAVE_START) && m->mid == SIP_M_OTHER)
-		send_reply(s, in, m, 501, "Not Implemented");
+		server_reply(s, in, m, 501, "Not Implemented", SLICE_NULL);
 	else
-		send_reply(s, in, m, sip_err_status(err), sip_err_reason(err));
+		server_reply(s, in, m, sip_err_status(err), sip_err_reason(err), SLICE_NULL);
 }
 
 static void on_message(void *arg, const struct net_msg *in)
@@ -214,11 +206,15 @@ static void on_message(void *arg, const struct net_msg *in)
 		return;
 	}
 	v = server_decide(&m);
+	if (v.register_) {
+		server_register(s, in, &m);
+		return;
+	}
 	if (v.status == 0) {
 		s->stats.dropped_ack++;
 		return;
 	}
-	send_reply(s, in, &m, v.status, v.reason);
+	server_reply(s, in, &m, v.status, v.reason, SLICE_NULL);
 }
 
 /* A stream that cannot be framed: answer when the header section is readable
@@ -247,14 +243,124 @@ static int alloc_buffers(struct server *s, uint32_t max_headers)
 	return 0;
 }
 
+static void registrar_conf_of(const struct conf *c, struct registrar_conf *rc)
+{
+	rc->min_expires = c->min_expires;
+	rc->max_expires = c->max_expires;
+	rc->default_expires = c->default_expires;
+	rc->max_contacts = c->max_contacts;
+	rc->max_bindings = c->max_bindings;
+}
+
 static void apply_conf(struct server *s, const struct conf *c)
 {
+	int algos[2];
+	size_t n = conf_algorithms(c, algos, 2);
+
 	s->conf = *c;
 	log_set_level((enum log_level)c->log_level);
 	s->refusal_log.per_sec = c->refusal_log_rate;
+	snprintf(s->realm, sizeof(s->realm), "%s", s->conf.realm[0] ? s->conf.realm : s->conf.domain);
+	s->auth.realm = slice_cstr(s->realm);
+	s->auth.nonce_lifetime_s = c->nonce_lifetime;
+	s->auth.uri_mode = c->uri_check == CONF_URI_RELAXED ? AUTH_URI_RELAXED : AUTH_URI_STRICT;
+	s->auth.algos = 0;
+	for (size_t i = 0; i < n; i++)
+		s->auth.algos |= AUTH_ALGO_BIT((enum auth_algo)algos[i]);
+	if (s->reg) {
+		struct registrar_conf rc;
+		registrar_conf_of(c, &rc);
+		registrar_set_conf(s->reg, &rc);
+	}
 }
 
-int server_new(struct server **sp, const struct conf *c, char *err, size_t errlen)
+/* The addresses this server listens on, as host and host:port. */
+static void own_addresses(struct server *s)
+{
+	s->n_own = 0;
+	for (size_t i = 0; i < s->conf.nlisteners; i++) {
+		const struct net_addr *a = &s->conf.listeners[i].addr;
+		char h[INET6_ADDRSTRLEN], *hp = s->own_hostport[s->n_own];
+		bool dup = false;
+
+		net_addr_host(a, h, sizeof(h));
+		memcpy(s->own_host[s->n_own], h, sizeof(h));
+		if (a->ss.ss_family == AF_INET6)
+			snprintf(hp, INET6_ADDRSTRLEN + 8, "[%s]:%u", h, net_addr_port(a));
+		else
+			snprintf(hp, INET6_ADDRSTRLEN + 8, "%s:%u", h, net_addr_port(a));
+		for (size_t k = 0; k < s->n_own; k++)
+			dup |= strcmp(s->own_hostport[k], hp) == 0;
+		if (dup)
+			continue;
+		s->own_slices[s->n_own] = slice_cstr(hp);
+		s->n_own++;
+	}
+	s->auth.own_addrs = s->own_slices;
+	s->auth.n_own_addrs = s->n_own;
+}
+
+/* Periodic work: pick up user changes made by the CLI (within a second), and
+ * expire bindings once a second. */
+static void on_tick(void *arg, uint64_t now_ms)
+{
+	struct server *s = arg;
+	bool reloaded = false;
+	int rc = store_cache_refresh(s->cache, s->store, &reloaded);
+
+	if (rc)
+		log_warn("user cache refresh failed: %s", strerror(rc));
+	else if (reloaded)
+		log_info("users reloaded from the store: %zu", store_cache_count(s->cache));
+	if (now_ms >= s->next_expiry_ms) {
+		size_t n = registrar_expire(s->reg, (int64_t)time(NULL));
+		if (n)
+			log_debug("%zu bindings expired", n);
+		s->next_expiry_ms = now_ms + 1000;
+	}
+}
+
+/* Open what lives in the state directory: store, key, cache, bindings. */
+static int open_state(struct server *s, const struct conf *c, char *err, size_t errlen)
+{
+	char path[1100];
+	struct registrar_conf rc;
+	size_t n;
+	int e;
+
+	if ((e = conf_state_path(path, sizeof(path), s->state, STATE_KEY_FILE)) != 0 ||
+	    (e = auth_key_load(s->key, path)) != 0) {
+		snprintf(err, errlen,
+			 "%s: cannot load the nonce key (%s); a state made by 'bastion init' has one",
+			 path, strerror(e));
+		return e;
+	}
+	s->auth.key = s->key;
+	if ((e = auth_nc_table_new(&s->nc, c->nonce_table_size, (uint64_t)time(NULL))) != 0) {
+		snprintf(err, errlen, "nonce table: %s", strerror(e));
+		return e;
+	}
+	s->auth.nc = s->nc;
+	if ((e = conf_state_path(path, sizeof(path), s->state, c->database)) != 0 ||
+	    (e = store_open(&s->store, path, err, errlen)) != 0)
+		return e;
+	if ((e = store_cache_new(&s->cache, 10000000)) != 0 ||
+	    (e = store_cache_refresh(s->cache, s->store, NULL)) != 0) {
+		snprintf(err, errlen, "loading users: %s", strerror(e));
+		return e;
+	}
+	registrar_conf_of(c, &rc);
+	if ((e = registrar_new(&s->reg, &rc, s->store)) != 0 ||
+	    (e = registrar_restore(s->reg, (int64_t)time(NULL), &n)) != 0) {
+		snprintf(err, errlen, "restoring registrations: %s", strerror(e));
+		return e;
+	}
+	log_info("%zu users, %zu registrations restored", store_cache_count(s->cache), n);
+	return 0;
+}
+
+int server_new(struct server **sp, const struct conf *c, const char *state, char *err,
+	       size_t errlen)
 {
 	struct server *s;
 	struct net_conf nc;
@@ -263,8 +369,10 @@ int server_new(struct server **sp, const struct conf *c, char *err, size_t errle
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return ENOMEM;
+	snprintf(s->state, sizeof(s->state), "%s", state);
 	s->refusal_log.what = "refusal";
 	apply_conf(s, c);
+	own_addresses(s);
 	s->out = malloc(SERVER_OUT_CAP);
 	if (!s->out || alloc_buffers(s, c->lim.max_headers) != 0) {
 		rc = ENOMEM;
@@ -276,6 +384,8 @@ int server_new(struct server **sp, const struct conf *c, char *err, size_t errle
 		snprintf(err, errlen, "getrandom: %s", strerror(rc));
 		goto fail;
 	}
+	if ((rc = open_state(s, c, err, errlen)) != 0)
+		goto fail;
 	conf_net(c, &nc);
 	rc = net_new(&s->net, &nc, on_message, on_stream_error, s);
 	if (rc) {
@@ -285,6 +395,7 @@ int server_new(struct server **sp, const struct conf *c, char *err, size_t errle
 	rc = net_listen(s->net, c->listeners, c->nlisteners, err, errlen);
 	if (rc)
 		goto fail;
+	net_set_tick(s->net, on_tick, s, 200);
 	*sp = s;
 	return 0;
 fail:
@@ -299,6 +410,11 @@ void server_free(struct server **sp)
 	if (!s)
 		return;
 	net_free(&s->net);
+	registrar_free(&s->reg);
+	store_cache_free(&s->cache);
+	store_close(&s->store);
+	auth_nc_table_free(&s->nc);
+	OPENSSL_cleanse(s->key, sizeof(s->key));
 	free(s->hdrs);
 	free(s->out);
 	free(s);
@@ -317,14 +433,19 @@ static void reload(struct server *s, const char *conf_path)
 	}
 	if (strcmp(c.listen, s->conf.listen) != 0)
 		log_warn("reload: listen changed; the new listeners need a restart");
+	if (strcmp(c.database, s->conf.database) != 0 ||
+	    c.nonce_table_size != s->conf.nonce_table_size)
+		log_warn("reload: database and nonce_table_size changes need a restart");
 	if (c.lim.max_headers != s->hdr_cap && alloc_buffers(s, c.lim.max_headers) != 0) {
 		log_error("reload refused: out of memory");
 		return;
 	}
-	/* Keep the listeners we actually have open. */
+	/* Keep what only a restart changes. */
 	memcpy(c.listen, s->conf.listen, sizeof(c.listen));
 	memcpy(c.listeners, s->conf.listeners, sizeof(c.listeners));
 	c.nlisteners = s->conf.nlisteners;
+	memcpy(c.database, s->conf.database, sizeof(c.database));
+	c.nonce_table_size = s->conf.nonce_table_size;
 	apply_conf(s, &c);
 	conf_net(&c, &nc);
 	net_set_conf(s->net, &nc);

@@ -4,7 +4,8 @@
  *
  * The architecture sketch has no folder for this glue; it lives here rather
  * than in main.c so that main.c stays wiring only, and rather than in proxy/
- * because registrar and proxy will both hang off it. At this stage every
+ * because registrar and proxy will both hang off it. REGISTER goes through
+ * digest authentication and AOR ownership to the registrar; every other
  * request is handled statelessly (RFC 3261 8.2): OPTIONS is answered 200,
  * other methods get 405 or 501, a malformed request 400 with a reason phrase
  * naming the fault (when Via, From, To, Call-ID and CSeq can be read; dropped
@@ -19,15 +20,16 @@
 #include "../sip/sip.h"
 
 /* The methods this server accepts at this stage (Allow header). */
-#define SERVER_ALLOW "OPTIONS"
+#define SERVER_ALLOW "OPTIONS, REGISTER"
 
 /* What the stateless layer does with a request: a status to answer with (0:
  * send nothing) and its reason phrase. Extra headers that the status needs
  * (Allow on 405/501/200, Unsupported on 420) are derived from the status by
  * the caller. */
 struct server_verdict {
-	uint16_t status;
+	uint16_t status;        /* 0: no stateless answer (see register_) */
 	const char *reason;
+	bool register_;         /* hand the request to the registrar */
 };
 
 /*
@@ -50,9 +52,12 @@ struct server_stats {
 
 struct server;
 
-/* Create the server: the event loop and its listeners, per c. Returns 0, or
- * an errno with err naming what failed (e.g. an address already in use). */
-int server_new(struct server **sp, const struct conf *c, char *err, size_t errlen);
+/* Create the server for state directory `state`: open the store, the nonce
+ * key, the credential cache, restore bindings, then the event loop and its
+ * listeners, per c. Returns 0, or an errno with err naming what failed (e.g.
+ * an address already in use, or a missing nonce key). */
+int server_new(struct server **sp, const struct conf *c, const char *state, char *err,
+	       size_t errlen);
 void server_free(struct server **sp);
 
 /* Run until *stop. Each time *reload is set (SIGHUP), re-read conf_path:

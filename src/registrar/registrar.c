@@ -1,0 +1,601 @@
+/*
+ * registrar: the location service and REGISTER processing (RFC 3261 10.3).
+ *
+ * Memory: one allocation per AOR (its name inline) and one per binding (its
+ * strings inline, about 100 bytes of header plus the contact, Call-ID, user
+ * agent, instance and source address: a few hundred bytes, well under the
+ * 1 KiB per contact the product allows). AORs hang in a seeded hash table
+ * that doubles as it fills. Expiry is a sweep driven by the caller's tick.
+ */
+#include "registrar.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#define REG_UA_MAX 128          /* user agent text kept per binding */
+#define REG_REQ_CONTACTS_MAX 100 /* contacts looked at in one REGISTER */
+
+struct binding {
+	struct binding *next;
+	int64_t expires_at;
+	uint32_t cseq;
+	uint16_t q;
+	const char *contact, *call_id, *user_agent, *instance, *received;
+	char data[];
+};
+
+struct aor {
+	struct aor *next;
+	struct binding *bindings;
+	int64_t user_id;
+	uint32_t count;
+	size_t len;
+	char name[];
+};
+
+struct registrar {
+	struct registrar_conf conf;
+	struct store *store;
+	struct aor **buckets;
+	size_t nbuckets;           /* a power of two */
+	size_t naors, nbindings;
+	uint64_t seed;
+};
+
+/* ---- the table ------------------------------------------------------------- */
+
+static uint64_t hash(const struct registrar *r, struct slice s)
+{
+	uint64_t h = 1469598103934665603ull ^ r->seed;
+
+	for (size_t i = 0; i < s.len; i++)
+		h = (h ^ (unsigned char)s.p[i]) * 1099511628211ull;
+	return h ^ (h >> 29);
+}
+
+static struct aor **aor_slot(const struct registrar *r, struct slice name)
+{
+	struct aor **pp = &r->buckets[hash(r, name) & (r->nbuckets - 1)];
+
+	while (*pp && !((*pp)->len == name.len && memcmp((*pp)->name, name.p, name.len) == 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static int grow(struct registrar *r)
+{
+	size_t n = r->nbuckets * 2;
+	struct aor **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return ENOMEM;
+	for (size_t i = 0; i < r->nbuckets; i++) {
+		struct aor *a = r->buckets[i], *next;
+		for (; a; a = next) {
+			size_t k = hash(r, slice_make(a->name, a->len)) & (n - 1);
+			next = a->next;
+			a->next = b[k];
+			b[k] = a;
+		}
+	}
+	free(r->buckets);
+	r->buckets = b;
+	r->nbuckets = n;
+	return 0;
+}
+
+static struct aor *aor_get(struct registrar *r, struct slice name, int64_t user_id)
+{
+	struct aor **pp = aor_slot(r, name), *a;
+
+	if (*pp)
+		return *pp;
+	a = calloc(1, sizeof(*a) + name.len + 1);
+	if (!a)
+		return NULL;
+	memcpy(a->name, name.p, name.len);
+	a->len = name.len;
+	a->user_id = user_id;
+	*pp = a;
+	r->naors++;
+	if (r->naors > r->nbuckets)
+		(void)grow(r); /* a failed grow only makes chains longer */
+	return a;
+}
+
+static void aor_drop_if_empty(struct registrar *r, struct aor *a)
+{
+	struct aor **pp;
+
+	if (a->bindings)
+		return;
+	pp = aor_slot(r, slice_make(a->name, a->len));
+	*pp = a->next;
+	free(a);
+	r->naors--;
+}
+
+static struct binding *binding_new(struct slice contact, struct slice call_id, struct slice ua,
+				   struct slice instance, const char *received)
+{
+	size_t rl = strlen(received);
+	size_t n = contact.len + call_id.len + ua.len + instance.len + rl + 5;
+	struct binding *b = malloc(sizeof(*b) + n);
+	char *p;
+
+	if (!b)
+		return NULL;
+	memset(b, 0, sizeof(*b));
+	p = b->data;
+#define PUT(field, s) \
+	do { \
+		b->field = p; \
+		memcpy(p, (s).p ? (s).p : "", (s).len); \
+		p += (s).len; \
+		*p++ = '\0'; \
+	} while (0)
+	PUT(contact, contact);
+	PUT(call_id, call_id);
+	PUT(user_agent, ua);
+	PUT(instance, instance);
+	PUT(received, slice_make(received, rl));
+#undef PUT
+	return b;
+}
+
+static struct binding **binding_slot(struct aor *a, struct slice contact)
+{
+	struct binding **pp = &a->bindings;
+
+	while (*pp && !slice_eq(slice_cstr((*pp)->contact), contact))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* ---- life cycle --------------------------------------------------------------- */
+
+int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct store *st)
+{
+	struct registrar *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return ENOMEM;
+	r->nbuckets = 1024;
+	r->buckets = calloc(r->nbuckets, sizeof(*r->buckets));
+	if (!r->buckets) {
+		free(r);
+		return ENOMEM;
+	}
+	if (getrandom(&r->seed, sizeof(r->seed), 0) != (ssize_t)sizeof(r->seed))
+		r->seed = (uint64_t)(uintptr_t)r;
+	r->conf = *c;
+	r->store = st;
+	*rp = r;
+	return 0;
+}
+
+void registrar_free(struct registrar **rp)
+{
+	struct registrar *r = *rp;
+
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nbuckets; i++) {
+		struct aor *a = r->buckets[i], *an;
+		for (; a; a = an) {
+			struct binding *b = a->bindings, *bn;
+			for (; b; b = bn) {
+				bn = b->next;
+				free(b);
+			}
+			an = a->next;
+			free(a);
+		}
+	}
+	free(r->buckets);
+	free(r);
+	*rp = NULL;
+}
+
+void registrar_set_conf(struct registrar *r, const struct registrar_conf *c)
+{
+	r->conf = *c;
+}
+
+void registrar_counts(const struct registrar *r, size_t *aors, size_t *bindings)
+{
+	*aors = r->naors;
+	*bindings = r->nbindings;
+}
+
+/* Insert or replace binding b (already filled) of aor a. */
+static void binding_put(struct registrar *r, struct aor *a, struct binding *b)
+{
+	struct binding **pp = binding_slot(a, slice_cstr(b->contact));
+
+	if (*pp) {
+		b->next = (*pp)->next;
+		free(*pp);
+	} else {
+		b->next = NULL;
+		a->count++;
+		r->nbindings++;
+	}
+	*pp = b;
+}
+
+static void binding_remove(struct registrar *r, struct aor *a, struct binding **pp)
+{
+	struct binding *b = *pp;
+
+	*pp = b->next;
+	free(b);
+	a->count--;
+	r->nbindings--;
+}
+
+struct restore_ctx {
+	struct registrar *r;
+	int64_t now;
+	size_t n;
+	int err;
+};
+
+static int restore_one(void *arg, const struct store_reg *sr)
+{
+	struct restore_ctx *x = arg;
+	struct aor *a;
+	struct binding *b;
+
+	if (sr->expires_at <= x->now || x->r->nbindings >= x->r->conf.max_bindings)
+		return 0;
+	a = aor_get(x->r, slice_cstr(sr->aor), sr->user_id);
+	b = a ? binding_new(slice_cstr(sr->contact), slice_cstr(sr->call_id),
+			    slice_cstr(sr->user_agent), slice_cstr(sr->instance), sr->received)
+	      : NULL;
+	if (!b) {
+		x->err = ENOMEM;
+		return ENOMEM;
+	}
+	b->expires_at = sr->expires_at;
+	b->cseq = sr->cseq;
+	b->q = sr->q;
+	binding_put(x->r, a, b);
+	x->n++;
+	return 0;
+}
+
+int registrar_restore(struct registrar *r, int64_t now, size_t *n)
+{
+	struct restore_ctx x = { r, now, 0, 0 };
+	size_t gone;
+	int rc;
+
+	*n = 0;
+	if (!r->store)
+		return 0;
+	rc = store_regs_expire(r->store, &gone, now);
+	if (rc == 0)
+		rc = store_regs_list_all(r->store, restore_one, &x);
+	*n = x.n;
+	return rc ? rc : x.err;
+}
+
+size_t registrar_expire(struct registrar *r, int64_t now)
+{
+	size_t n = 0, gone;
+
+	for (size_t i = 0; i < r->nbuckets; i++) {
+		struct aor *a = r->buckets[i], *next;
+		for (; a; a = next) {
+			next = a->next;
+			for (struct binding **pp = &a->bindings; *pp;) {
+				if ((*pp)->expires_at <= now) {
+					binding_remove(r, a, pp);
+					n++;
+				} else {
+					pp = &(*pp)->next;
+				}
+			}
+			aor_drop_if_empty(r, a);
+		}
+	}
+	if (n && r->store)
+		(void)store_regs_expire(r->store, &gone, now);
+	return n;
+}
+
+/* ---- REGISTER ------------------------------------------------------------------- */
+
+/* One contact of the request, decided. */
+struct reg_op {
+	struct slice contact;   /* URI text */
+	struct slice instance;
+	uint32_t expires;       /* 0: remove */
+	uint16_t q;
+	bool exists;
+};
+
+/* "1", "0.5", "0.123", "1.000": thousandths, or -1. */
+static int parse_q(struct slice s)
+{
+	unsigned v = 0, digits = 0;
+
+	if (s.len == 0 || (s.p[0] != '0' && s.p[0] != '1'))
+		return -1;
+	if (s.len == 1)
+		return (s.p[0] - '0') * 1000;
+	if (s.p[1] != '.' || s.len > 5)
+		return -1;
+	for (size_t i = 2; i < s.len; i++) {
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned)(s.p[i] - '0');
+		digits++;
+	}
+	while (digits++ < 3)
+		v *= 10;
+	v += (unsigned)(s.p[0] - '0') * 1000;
+	return v > 1000 ? -1 : (int)v;
+}
+
+static void result(struct registrar_result *res, uint16_t status, const char *reason)
+{
+	res->status = status;
+	res->reason = reason;
+}
+
+/* Decide every contact of the request (no side effects). Returns false with
+ * res set when the request must be refused as a whole. */
+static bool plan(struct registrar *r, const struct registrar_req *q, struct aor *a,
+		 struct reg_op *ops, size_t *nops, bool *star, struct registrar_result *res)
+{
+	const struct sip_msg *m = q->m;
+	struct sip_limits lim = SIP_LIMITS_DEFAULT;
+	uint32_t hdr_expires = (m->have & SIP_HAVE_EXPIRES) ? m->expires : r->conf.default_expires;
+	size_t n = 0;
+
+	*star = false;
+	lim.max_uri = STORE_URI_MAX - 1;
+	for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_CONTACT); h; h = sip_msg_hdr_next(m, h)) {
+		struct slice rest = h->value;
+		struct sip_contact c;
+		int rc;
+
+		while ((rc = sip_contact_next(&c, &rest, &lim)) == 0) {
+			struct slice inst = SLICE_NULL;
+			int qq = 1000;
+			size_t k;
+
+			if (c.star) {
+				*star = true;
+				continue;
+			}
+			if (n == REG_REQ_CONTACTS_MAX || n >= r->conf.max_contacts * 2u + 1) {
+				result(res, 403, "Too Many Contacts");
+				return false;
+			}
+			if (c.na.uri.scheme != SIP_SCHEME_SIP && c.na.uri.scheme != SIP_SCHEME_SIPS) {
+				result(res, 400, "Contact Must Be a SIP or SIPS URI");
+				return false;
+			}
+			if (c.has_q && (qq = parse_q(c.q)) < 0) {
+				result(res, 400, "Malformed q Parameter");
+				return false;
+			}
+			if (sip_param_get(c.na.params, "+sip.instance", &inst) &&
+			    inst.len >= STORE_INSTANCE_MAX)
+				inst.len = 0;
+			/* a contact listed twice: the last one counts */
+			for (k = 0; k < n && !slice_eq(ops[k].contact, c.na.uri.raw); k++)
+				;
+			ops[k].contact = c.na.uri.raw;
+			ops[k].instance = inst;
+			ops[k].q = (uint16_t)qq;
+			ops[k].expires = c.has_expires ? c.expires_val : hdr_expires;
+			if (k == n)
+				n++;
+		}
+		if (rc != ENODATA) {
+			result(res, 400, rc == EOVERFLOW ? "Contact URI Too Long" : "Malformed Contact");
+			return false;
+		}
+	}
+	if (*star) {
+		/* RFC 3261 10.3 step 6: '*' alone, with Expires: 0 */
+		if (n != 0 || !(m->have & SIP_HAVE_EXPIRES) || m->expires != 0) {
+			result(res, 400, "Wildcard Contact Needs Expires 0 and No Other Contact");
+			return false;
+		}
+		for (struct binding *b = a ? a->bindings : NULL; b; b = b->next) {
+			if (slice_eq(slice_cstr(b->call_id), m->call_id) && m->cseq.num <= b->cseq) {
+				result(res, 500, "Out-of-order CSeq");
+				return false;
+			}
+		}
+		*nops = 0;
+		return true;
+	}
+	for (size_t k = 0; k < n; k++) {
+		struct binding *b = a ? *binding_slot(a, ops[k].contact) : NULL;
+
+		if (ops[k].expires && ops[k].expires < r->conf.min_expires) {
+			result(res, 423, "Interval Too Brief");
+			res->min_expires = r->conf.min_expires;
+			return false;
+		}
+		if (ops[k].expires > r->conf.max_expires)
+			ops[k].expires = r->conf.max_expires;
+		ops[k].exists = b != NULL;
+		/* RFC 3261 10.3 step 7: same Call-ID needs a higher CSeq */
+		if (b && slice_eq(slice_cstr(b->call_id), m->call_id) && m->cseq.num <= b->cseq) {
+			result(res, 500, "Out-of-order CSeq");
+			return false;
+		}
+	}
+	*nops = n;
+	return true;
+}
+
+static int persist(struct registrar *r, const struct registrar_req *q, const struct reg_op *op,
+		   const char *received, struct slice ua)
+{
+	struct store_reg *sr;
+	int64_t id;
+	int rc;
+
+	if (!r->store)
+		return 0;
+	if (op->expires == 0) {
+		char aor[STORE_URI_MAX], contact[STORE_URI_MAX];
+		snprintf(aor, sizeof(aor), "%.*s", (int)q->aor.len, q->aor.p);
+		snprintf(contact, sizeof(contact), "%.*s", (int)op->contact.len, op->contact.p);
+		rc = store_regs_delete(r->store, aor, contact);
+		return rc == ENOENT ? 0 : rc;
+	}
+	sr = calloc(1, sizeof(*sr));
+	if (!sr)
+		return ENOMEM;
+	sr->user_id = q->user_id;
+	snprintf(sr->aor, sizeof(sr->aor), "%.*s", (int)q->aor.len, q->aor.p);
+	snprintf(sr->contact, sizeof(sr->contact), "%.*s", (int)op->contact.len, op->contact.p);
+	snprintf(sr->received, sizeof(sr->received), "%s", received);
+	snprintf(sr->transport, sizeof(sr->transport), "%s", net_transport_name(q->tp));
+	sr->expires_at = q->now + op->expires;
+	snprintf(sr->call_id, sizeof(sr->call_id), "%.*s", (int)q->m->call_id.len, q->m->call_id.p);
+	sr->cseq = q->m->cseq.num;
+	snprintf(sr->user_agent, sizeof(sr->user_agent), "%.*s", (int)ua.len, ua.p);
+	snprintf(sr->instance, sizeof(sr->instance), "%.*s", (int)op->instance.len, op->instance.p);
+	sr->q = op->q;
+	rc = store_regs_upsert(r->store, &id, sr);
+	free(sr);
+	return rc;
+}
+
+/* User-Agent as kept: printable ASCII only, bounded. */
+static struct slice clean_ua(const struct sip_msg *m, char *buf, size_t cap)
+{
+	const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_USER_AGENT);
+	size_t n = 0;
+
+	if (!h)
+		return SLICE_NULL;
+	for (size_t i = 0; i < h->value.len && n + 1 < cap; i++) {
+		unsigned char c = (unsigned char)h->value.p[i];
+		buf[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	return slice_make(buf, n);
+}
+
+int registrar_register(struct registrar *r, const struct registrar_req *q,
+		       struct registrar_result *res)
+{
+	struct reg_op ops[REG_REQ_CONTACTS_MAX];
+	struct aor *a = *aor_slot(r, q->aor);
+	char received[STORE_RECEIVED_MAX], ua_buf[REG_UA_MAX];
+	struct slice ua = clean_ua(q->m, ua_buf, sizeof(ua_buf));
+	size_t nops = 0, adds = 0, removes = 0;
+	bool star;
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	result(res, 200, "OK");
+	if (!plan(r, q, a, ops, &nops, &star, res))
+		goto out;
+	for (size_t k = 0; k < nops; k++) {
+		adds += ops[k].expires && !ops[k].exists;
+		removes += !ops[k].expires && ops[k].exists;
+	}
+	if (star)
+		removes = a ? a->count : 0;
+	if ((a ? a->count : 0) + adds - removes > r->conf.max_contacts) {
+		result(res, 403, "Too Many Contacts");
+		goto out;
+	}
+	if (r->nbindings + adds - removes > r->conf.max_bindings && adds > removes) {
+		result(res, 503, "Registrar Full");
+		goto out;
+	}
+
+	net_addr_fmt(received, sizeof(received), q->tp, q->src);
+	if (star) {
+		size_t n;
+		if (a && r->store && (rc = store_regs_delete_aor(r->store, &n, a->name)) != 0)
+			goto out;
+		while (a && a->bindings)
+			binding_remove(r, a, &a->bindings);
+		res->removed = (uint32_t)removes;
+	}
+	for (size_t k = 0; k < nops; k++) {
+		const struct reg_op *op = &ops[k];
+
+		if (!op->expires && !op->exists)
+			continue;
+		rc = persist(r, q, op, received, ua);
+		if (rc)
+			goto out;
+		if (!a && !(a = aor_get(r, q->aor, q->user_id))) {
+			rc = ENOMEM;
+			goto out;
+		}
+		if (!op->expires) {
+			binding_remove(r, a, binding_slot(a, op->contact));
+			res->removed++;
+			continue;
+		}
+		struct binding *b = binding_new(op->contact, q->m->call_id, ua, op->instance, received);
+		if (!b) {
+			rc = ENOMEM;
+			goto out;
+		}
+		b->expires_at = q->now + op->expires;
+		b->cseq = q->m->cseq.num;
+		b->q = op->q;
+		if (op->exists)
+			res->refreshed++;
+		else
+			res->added++;
+		binding_put(r, a, b);
+	}
+out:
+	if (rc)
+		result(res, 500, "Registrar Storage Failure");
+	if (a) {
+		res->count = a->count;
+		aor_drop_if_empty(r, a);
+	}
+	return rc;
+}
+
+void registrar_print_contacts(const struct registrar *r, struct slice aor, int64_t now,
+			      struct sip_buf *b)
+{
+	struct aor *a = *aor_slot(r, aor);
+
+	for (struct binding *x = a ? a->bindings : NULL; x; x = x->next) {
+		if (x->expires_at <= now)
+			continue;
+		sip_buf_str(b, "Contact: <");
+		sip_buf_str(b, x->contact);
+		sip_buf_str(b, ">;expires=");
+		sip_buf_u32(b, (uint32_t)(x->expires_at - now));
+		sip_buf_str(b, "\r\n");
+	}
+}
+
+size_t registrar_lookup(const struct registrar *r, struct slice aor, registrar_binding_fn *fn,
+			void *arg)
+{
+	struct aor *a = *aor_slot(r, aor);
+	size_t n = 0;
+
+	for (struct binding *x = a ? a->bindings : NULL; x; x = x->next, n++) {
+		struct reg_binding_view v = { x->contact, x->call_id, x->user_agent, x->instance,
+					      x->received, x->expires_at, x->cseq, x->q };
+		if (fn)
+			fn(arg, &v);
+	}
+	return n;
+}

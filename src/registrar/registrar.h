@@ -1,0 +1,93 @@
+/*
+ * registrar: REGISTER handling (RFC 3261 10.3) and the location service.
+ *
+ * Bindings live in memory (a hash of addresses of record, each with its
+ * contacts), bounded per AOR and in total, and are written through to the
+ * store so that they survive a restart (registrar_restore). The request path
+ * authenticates first; by the time registrar_register runs, the user is known
+ * and owns the AOR. Everything here is a function of (request, current
+ * bindings, time, settings); the store is only written after a decision.
+ */
+#ifndef BASTION_REGISTRAR_H
+#define BASTION_REGISTRAR_H
+
+#include "../net/net.h"
+#include "../sip/sip.h"
+#include "../store/store.h"
+
+struct registrar_conf {
+	uint32_t min_expires, max_expires, default_expires; /* seconds */
+	uint32_t max_contacts;  /* per AOR */
+	uint32_t max_bindings;  /* in all */
+};
+
+struct registrar;
+
+/* A read-only view of one binding, for listings and (later) routing. */
+struct reg_binding_view {
+	const char *contact;    /* URI text */
+	const char *call_id;
+	const char *user_agent; /* "" when none */
+	const char *instance;   /* "" when none */
+	const char *received;   /* "udp:1.2.3.4:5060" */
+	int64_t expires_at;     /* unix seconds */
+	uint32_t cseq;
+	uint16_t q;             /* thousandths */
+};
+
+/* Create a registrar writing through to st (which it does not own; st may be
+ * NULL for unit tests, then nothing is persisted). */
+int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct store *st);
+void registrar_free(struct registrar **rp);
+void registrar_set_conf(struct registrar *r, const struct registrar_conf *c);
+
+/* Load unexpired bindings from the store (at startup). Returns 0 or an errno;
+ * *n is the number restored. */
+int registrar_restore(struct registrar *r, int64_t now, size_t *n);
+
+/* Drop bindings that expired by `now` (memory and store). Returns how many. */
+size_t registrar_expire(struct registrar *r, int64_t now);
+
+struct registrar_req {
+	const struct sip_msg *m;
+	struct slice aor;          /* canonical "sip:user@domain" */
+	int64_t user_id;           /* the authenticated owner */
+	const struct net_addr *src;
+	enum net_transport tp;
+	int64_t now;               /* unix seconds */
+};
+
+struct registrar_result {
+	uint16_t status;
+	const char *reason;
+	uint32_t min_expires;      /* with 423 */
+	uint32_t added, refreshed, removed;
+	uint32_t count;            /* bindings of the AOR afterwards */
+};
+
+/*
+ * Process an authenticated REGISTER for q->aor: Contact '*' with Expires 0
+ * removes all; each contact is added, refreshed or removed by its expiry
+ * (contact param, else Expires header, else default), with Call-ID/CSeq
+ * ordering; expiry below min_expires is 423, above max_expires shortened;
+ * more than max_contacts for the AOR is 403, more than max_bindings in all
+ * 503. Either the whole request applies or none of it. Returns 0 with *res
+ * (res->status is the response to send), or an errno on a store failure.
+ */
+int registrar_register(struct registrar *r, const struct registrar_req *q,
+		       struct registrar_result *res);
+
+/* Append "Contact: <uri>;expires=N" lines for every binding of aor to b
+ * (the 200 OK lists current bindings, RFC 3261 10.3 step 8). */
+void registrar_print_contacts(const struct registrar *r, struct slice aor, int64_t now,
+			      struct sip_buf *b);
+
+typedef void(registrar_binding_fn)(void *arg, const struct reg_binding_view *v);
+/* Call fn for each binding of aor; returns how many. */
+size_t registrar_lookup(const struct registrar *r, struct slice aor, registrar_binding_fn *fn,
+			void *arg);
+
+/* Totals, for logs and tests. */
+void registrar_counts(const struct registrar *r, size_t *aors, size_t *bindings);
+
+#endif

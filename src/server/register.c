@@ -1,0 +1,204 @@
+/*
+ * server/register.c: the REGISTER path. Every REGISTER is challenged and
+ * verified (guide, Access Control for IPT Clients > Authentication and
+ * Authorization: phones authenticate with HTTP digest); the authenticated
+ * user must own the address of record it registers (Cookbook: registration
+ * cloning; a valid user registering another's AOR is a hijack: 403 and an
+ * event); only users in the store exist (guide: Automatic Registration of End
+ * Points: none). Unknown users get the same challenge and the same 403 as a
+ * wrong password, so SIPVicious svwar cannot enumerate extensions.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "internal.h"
+
+/* A hex HA1 from the cache into binary. */
+static int unhex(uint8_t *out, size_t cap, size_t *len, const char *hex)
+{
+	size_t n = strlen(hex);
+
+	if (n == 0)
+		return ENODATA;
+	if (n % 2 || n / 2 > cap)
+		return EINVAL;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v = 0;
+		for (int k = 0; k < 2; k++) {
+			char c = hex[2 * i + (size_t)k];
+			v = v * 16 + (unsigned)(c >= '0' && c <= '9' ? c - '0'
+						: c >= 'a' && c <= 'f' ? c - 'a' + 10
+									: 99);
+		}
+		if (v > 255)
+			return EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	*len = n / 2;
+	return 0;
+}
+
+/* auth_lookup_fn over the credential cache (no SQL on this path). */
+static int lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1,
+		       size_t cap, size_t *len)
+{
+	struct server *s = arg;
+	struct store_cache_entry e;
+	int rc;
+
+	if (store_cache_lookup(s->cache, &e, user, slice_cstr(s->conf.domain)) != 0)
+		return ENOENT;
+	if (!e.enabled)
+		rc = EACCES;
+	else if (strcmp(e.realm, s->realm) != 0)
+		rc = ENOENT; /* HA1 made for another realm cannot verify here */
+	else
+		rc = unhex(ha1, cap, len, algo == AUTH_ALGO_SHA256 ? e.ha1_sha256 : e.ha1_md5);
+	OPENSSL_cleanse(&e, sizeof(e));
+	return rc;
+}
+
+void server_event(struct server *s, const char *kind, const struct net_msg *in,
+		  const struct sip_msg *m, struct slice user, struct slice aor,
+		  const char *reason, int status)
+{
+	char from[80], u[100], a[200], cid[100];
+
+	net_addr_fmt(from, sizeof(from), in->tp, &in->src);
+	slice_repr(u, sizeof(u), user, 64);
+	slice_repr(a, sizeof(a), aor, 128);
+	slice_repr(cid, sizeof(cid), (m->have & SIP_HAVE_CALL_ID) ? m->call_id : SLICE_NULL, 64);
+	log_info("event %s from %s user \"%s\" aor \"%s\" call-id \"%s\": %s (%d)", kind, from, u,
+		 a, cid, reason ? reason : "", status);
+}
+
+/* 401 with one WWW-Authenticate per offered algorithm, in configured order
+ * (or MD5 alone for a user who has no SHA-256 credentials). */
+static void challenge(struct server *s, const struct net_msg *in, const struct sip_msg *m,
+		      bool stale, bool md5_only)
+{
+	char nonce[AUTH_NONCE_LEN + 1], lines[1024], value[512];
+	struct sip_buf b;
+	int algos[2];
+	size_t n = conf_algorithms(&s->conf, algos, 2), len;
+
+	if (auth_nonce_make(s->key, (uint64_t)time(NULL), nonce) != 0) {
+		server_reply(s, in, m, 500, "Nonce Failure", SLICE_NULL);
+		return;
+	}
+	sip_buf_init(&b, lines, sizeof(lines));
+	for (size_t i = 0; i < n; i++) {
+		if (md5_only && algos[i] != AUTH_ALGO_MD5)
+			continue;
+		if (auth_challenge_write(value, sizeof(value), &len, s->auth.realm, slice_cstr(nonce),
+					 (enum auth_algo)algos[i], stale, SLICE_NULL) != 0)
+			continue;
+		sip_buf_str(&b, "WWW-Authenticate: ");
+		sip_buf_put(&b, value, len);
+		sip_buf_str(&b, "\r\n");
+	}
+	server_reply(s, in, m, 401, "Unauthorized", slice_make(b.p, b.overflow ? 0 : b.len));
+}
+
+/* Is host one of ours: the domain, or an address we listen on? */
+static bool host_is_ours(const struct server *s, struct slice host)
+{
+	if (slice_caseeq_cstr(host, s->conf.domain))
+		return true;
+	for (size_t i = 0; i < s->n_own; i++)
+		if (slice_caseeq_cstr(host, s->own_host[i]))
+			return true;
+	return false;
+}
+
+void server_register(struct server *s, const struct net_msg *in, const struct sip_msg *m)
+{
+	struct auth_outcome ao;
+	struct store_cache_entry e;
+	struct registrar_req rq;
+	struct registrar_result res;
+	const struct sip_uri *to = &m->to.uri;
+	char aor[STORE_URI_MAX], contacts[8192];
+	struct sip_buf b;
+	int n, rc;
+
+	/* RFC 3261 10.3 step 1: a domain we serve. */
+	if (!host_is_ours(s, m->ruri.host)) {
+		server_reply(s, in, m, 403, "Domain Not Served Here", SLICE_NULL);
+		return;
+	}
+	if ((to->scheme != SIP_SCHEME_SIP && to->scheme != SIP_SCHEME_SIPS) || to->user.len == 0 ||
+	    !host_is_ours(s, to->host)) {
+		server_reply(s, in, m, 403, "Address of Record Not Served Here", SLICE_NULL);
+		return;
+	}
+	rc = auth_request(&ao, &s->auth, m, SIP_H_AUTHORIZATION, lookup_user, s,
+			  (uint64_t)time(NULL));
+	if (rc) {
+		log_error("digest verification failed internally: %s", strerror(rc));
+		server_reply(s, in, m, 500, "Authentication Failure", SLICE_NULL);
+		return;
+	}
+	switch (ao.action) {
+	case AUTH_ACT_CHALLENGE:
+		if (ao.had_credentials && ao.verdict.result == AUTH_REPLAY)
+			server_event(s, "auth.replay", in, m, ao.user, to->raw, ao.reason, 401);
+		else if (ao.had_credentials && ao.verdict.result == AUTH_BAD_NONCE)
+			server_event(s, "auth.bad_nonce", in, m, ao.user, to->raw, ao.reason, 401);
+		challenge(s, in, m, false, false);
+		return;
+	case AUTH_ACT_STALE:
+		challenge(s, in, m, true, false);
+		return;
+	case AUTH_ACT_MD5_ONLY:
+		challenge(s, in, m, false, true);
+		return;
+	case AUTH_ACT_FAIL:
+		server_event(s, ao.unknown_user ? "register.unknown_user" : "auth.failure", in, m,
+			     ao.user, to->raw, ao.reason, 403);
+		server_reply(s, in, m, 403, "Forbidden", SLICE_NULL);
+		return;
+	case AUTH_ACT_OK:
+		break;
+	}
+	/* The authenticated user must own the AOR (registration hijacking). */
+	if (!slice_eq(ao.user, to->user)) {
+		server_event(s, "register.hijack", in, m, ao.user, to->raw,
+			     "authenticated user does not own the address of record", 403);
+		server_reply(s, in, m, 403, "Forbidden", SLICE_NULL);
+		return;
+	}
+	if (store_cache_lookup(s->cache, &e, ao.user, slice_cstr(s->conf.domain)) != 0) {
+		server_reply(s, in, m, 403, "Forbidden", SLICE_NULL); /* deleted meanwhile */
+		return;
+	}
+	n = snprintf(aor, sizeof(aor), "sip:%.*s@%s", (int)to->user.len, to->user.p,
+		     s->conf.domain);
+	if (n < 0 || (size_t)n >= sizeof(aor)) {
+		server_reply(s, in, m, 400, "Address of Record Too Long", SLICE_NULL);
+		return;
+	}
+	rq = (struct registrar_req){ m, slice_make(aor, (size_t)n), e.user_id, &in->src, in->tp,
+				     (int64_t)time(NULL) };
+	rc = registrar_register(s->reg, &rq, &res);
+	if (rc)
+		log_error("registration of %s not stored: %s", aor, strerror(rc));
+	sip_buf_init(&b, contacts, sizeof(contacts));
+	if (res.status == 200) {
+		registrar_print_contacts(s->reg, rq.aor, rq.now, &b);
+		server_event(s, res.added || res.removed ? "register.ok" : "register.refresh", in, m,
+			     ao.user, rq.aor, res.removed && !res.count ? "unregistered" : "registered",
+			     200);
+	} else if (res.status == 423) {
+		sip_buf_str(&b, "Min-Expires: ");
+		sip_buf_u32(&b, res.min_expires);
+		sip_buf_str(&b, "\r\n");
+	} else if (res.status == 503) {
+		sip_buf_str(&b, "Retry-After: 60\r\n");
+	}
+	server_reply(s, in, m, res.status, res.reason, slice_make(b.p, b.overflow ? 0 : b.len));
+}
