@@ -3,14 +3,20 @@
  * rate limiter that keeps floods of refusals from filling it.
  *
  * Untrusted bytes reach a log line only through slice_repr (escaped and
- * truncated). Security events and call records get their own structured log
- * in a later layer; this is the operator's running commentary.
+ * truncated). That is the operator's running commentary.
+ *
+ * The security event log (event.c) is the other half: one JSON object per line
+ * in its own file (mode 0600), optionally copied to syslog (LOG_AUTH), for the
+ * auditor and for tools like fail2ban. Call records get their own log later.
  */
 #ifndef BASTION_LOG_H
 #define BASTION_LOG_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "../base/base.h"
+#include "../net/net.h"
 
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -38,5 +44,89 @@ struct log_limit {
 };
 
 bool log_limit_allow(struct log_limit *l, uint64_t now_s);
+
+/*
+ * Security events.
+ *
+ * Each event is written as one line of compact JSON:
+ *   {"time":"2024-05-01T12:00:00.123Z","kind":"auth.failure","src":"192.0.2.7",
+ *    "port":5060,"transport":"udp","user":"alice","aor":"sip:alice@example.org",
+ *    "call_id":"...","user_agent":"...","reason":"bad response","status":403}
+ * Fields that are empty (NULL or zero-length, status 0, has_src false) are
+ * left out; "time" and "kind" are always present.
+ *
+ * Untrusted bytes: every string value goes through slice_repr, so bytes
+ * outside printable ASCII (NUL, CR, LF, invalid or even valid UTF-8) and the
+ * backslash appear as the four characters \xNN, and at most
+ * LOG_EVENT_FIELD_MAX input bytes of a value are kept ("..." marks the cut).
+ * The value is therefore always valid UTF-8 for Jansson and the line always
+ * one line.
+ *
+ * Secrets never reach the log. There is no field for a password, a digest
+ * response or a nonce, and as a second line of defence every value that looks
+ * like a digest credential (contains "response=", "nonce=" or "Digest ",
+ * ignoring case, after escaping and truncation) is replaced by "[redacted]"
+ * and counted. Callers must still pass only the fields named here: a raw hash
+ * without its "response=" label cannot be recognised.
+ *
+ * Each line is written with one write(2) on an O_APPEND descriptor, so lines
+ * of concurrent processes (the server and the admin CLI) never interleave.
+ * The state is per process and not locked: call these from one thread.
+ */
+#define LOG_EVENT_FIELD_MAX 256
+
+struct log_event {
+	const char *kind;              /* "auth.failure", "register.ok", ...: required */
+	const struct net_addr *src;    /* the peer, used when has_src */
+	enum net_transport tp;         /* used when has_src */
+	bool has_src;
+	struct slice user;             /* untrusted: escaped and truncated */
+	struct slice aor;              /* untrusted */
+	struct slice call_id;          /* untrusted */
+	struct slice user_agent;       /* untrusted */
+	const char *reason;            /* short text from the code, or NULL */
+	int status;                    /* SIP status answered, 0: none */
+};
+
+struct log_event_stats {
+	uint64_t written;   /* events recorded (file write done, or syslog only) */
+	uint64_t failed;    /* events lost: JSON not built or write(2) failed/short */
+	uint64_t redacted;  /* field values replaced by "[redacted]" */
+};
+
+/*
+ * Start the security event log: open (create, append) `path` with
+ * O_APPEND|O_CREAT|O_CLOEXEC and mode 0600 (an existing regular file with
+ * wider permissions is narrowed to 0600), and when to_syslog also
+ * openlog("bastion", LOG_PID|LOG_NDELAY, LOG_AUTH). path NULL or "" means no
+ * file (syslog only, or nothing). If the log is already open this is
+ * log_events_reopen(). Returns 0 or the errno of open(2).
+ */
+int log_events_open(const char *path, bool to_syslog);
+
+/*
+ * Switch to `path` and the syslog setting (SIGHUP, after logrotate moved the
+ * file): the new file is opened before the old one is closed, and on failure
+ * the old file and syslog setting stay in use and the errno is returned.
+ */
+int log_events_reopen(const char *path, bool to_syslog);
+
+/* Close the file and syslog; later events are dropped silently (not counted). */
+void log_events_close(void);
+
+/*
+ * Record one event (see above). Never fails visibly: a lost event is counted
+ * in `failed` and reported on the diagnostic log (rate limited). e->kind NULL
+ * counts as a failure. No-op when neither a file nor syslog is open.
+ * Syslog priority is LOG_WARNING for log_event_is_warning() kinds, else
+ * LOG_NOTICE.
+ */
+void log_event(const struct log_event *e);
+
+/* True for kinds that report a failure or an attack: the kind contains
+ * "failure", "hijack", "replay", "unknown", "spoof", "lockout" or "ban". */
+bool log_event_is_warning(const char *kind);
+
+void log_events_stats(struct log_event_stats *out);
 
 #endif

@@ -1,0 +1,226 @@
+/*
+ * event: the security event log. One JSON object per line (built with
+ * Jansson), appended with a single write(2) to a file of mode 0600 and
+ * optionally copied to syslog. Every string value is escaped with slice_repr
+ * and truncated, then scrubbed of anything that looks like a digest credential;
+ * log.h describes the format and the guarantees.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+/* slice_repr output for LOG_EVENT_FIELD_MAX input bytes: 4 per byte, "...", NUL. */
+#define FIELD_REPR_CAP (LOG_EVENT_FIELD_MAX * 4 + 4)
+/*
+ * Longest line: six string fields of at most FIELD_REPR_CAP characters, each
+ * backslash of \xNN doubled by JSON (5 characters per input byte), plus keys,
+ * time, numbers and the newline; 16 KiB is well above that.
+ */
+#define LINE_MAX_BYTES 16384
+
+static int ev_fd = -1;
+static bool ev_syslog;
+static struct log_event_stats ev_stats;
+static struct log_limit ev_fail_limit = { .per_sec = 1, .what = "security log failure" };
+
+static const char *const warning_words[] = {
+	"failure", "hijack", "replay", "unknown", "spoof", "lockout", "ban",
+};
+
+/* Values that look like (part of) a digest credential. */
+static const char *const secret_marks[] = { "response=", "nonce=", "Digest " };
+
+bool log_event_is_warning(const char *kind)
+{
+	if (!kind)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(warning_words); i++)
+		if (strstr(kind, warning_words[i]))
+			return true;
+	return false;
+}
+
+static int open_file(const char *path, int *fdp)
+{
+	struct stat st;
+	int fd;
+
+	do
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return errno;
+	/* A file created by someone else, or before umask was set, may be wider. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07077) &&
+	    fchmod(fd, 0600) != 0) {
+		int err = errno;
+		close(fd);
+		return err;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+int log_events_reopen(const char *path, bool to_syslog)
+{
+	int fd = -1, err;
+
+	if (path && path[0]) {
+		err = open_file(path, &fd);
+		if (err)
+			return err;
+	}
+	if (ev_fd >= 0)
+		close(ev_fd);
+	ev_fd = fd;
+	if (to_syslog && !ev_syslog)
+		openlog("bastion", LOG_PID | LOG_NDELAY, LOG_AUTH);
+	else if (!to_syslog && ev_syslog)
+		closelog();
+	ev_syslog = to_syslog;
+	return 0;
+}
+
+int log_events_open(const char *path, bool to_syslog)
+{
+	return log_events_reopen(path, to_syslog);
+}
+
+void log_events_close(void)
+{
+	if (ev_fd >= 0)
+		close(ev_fd);
+	ev_fd = -1;
+	if (ev_syslog)
+		closelog();
+	ev_syslog = false;
+}
+
+void log_events_stats(struct log_event_stats *out)
+{
+	*out = ev_stats;
+}
+
+/*
+ * Add key: the escaped, truncated and scrubbed value of s, unless s is empty.
+ * Returns 0 or ENOMEM.
+ */
+static int set_str(json_t *obj, const char *key, struct slice s)
+{
+	char buf[FIELD_REPR_CAP];
+
+	if (s.len == 0)
+		return 0;
+	slice_repr(buf, sizeof(buf), s, LOG_EVENT_FIELD_MAX);
+	for (size_t i = 0; i < ARRAY_SIZE(secret_marks); i++) {
+		if (strcasestr(buf, secret_marks[i])) {
+			snprintf(buf, sizeof(buf), "[redacted]");
+			ev_stats.redacted++;
+			break;
+		}
+	}
+	return json_object_set_new(obj, key, json_string(buf)) == 0 ? 0 : ENOMEM;
+}
+
+static void stamp_now(char *out, size_t cap)
+{
+	struct timespec ts;
+	struct tm tm;
+	char sec[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, cap, "%s.%03ldZ", sec, ts.tv_nsec / 1000000);
+}
+
+/* Build the JSON text of e, newline-terminated, into line. Returns its length,
+ * or 0 on failure (out of memory, or longer than cap). */
+static size_t build_line(char *line, size_t cap, const struct log_event *e)
+{
+	char stamp[48], host[INET6_ADDRSTRLEN];
+	json_t *obj;
+	size_t n = 0;
+	int err = 0;
+
+	stamp_now(stamp, sizeof(stamp));
+	obj = json_pack("{s:s}", "time", stamp);
+	if (!obj)
+		return 0;
+	err |= set_str(obj, "kind", slice_cstr(e->kind));
+	if (e->has_src && e->src) {
+		net_addr_host(e->src, host, sizeof(host));
+		err |= set_str(obj, "src", slice_cstr(host));
+		err |= json_object_set_new(obj, "port", json_integer(net_addr_port(e->src)));
+		err |= set_str(obj, "transport", slice_cstr(net_transport_name(e->tp)));
+	}
+	err |= set_str(obj, "user", e->user);
+	err |= set_str(obj, "aor", e->aor);
+	err |= set_str(obj, "call_id", e->call_id);
+	err |= set_str(obj, "user_agent", e->user_agent);
+	err |= set_str(obj, "reason", slice_cstr(e->reason));
+	if (e->status)
+		err |= json_object_set_new(obj, "status", json_integer(e->status));
+	if (!err) {
+		n = json_dumpb(obj, line, cap - 1, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (n == 0 || n > cap - 1)
+			n = 0;
+		else
+			line[n++] = '\n';
+	}
+	json_decref(obj);
+	return n;
+}
+
+static void lost(const char *kind, const char *why)
+{
+	char k[64];
+
+	ev_stats.failed++;
+	if (log_limit_allow(&ev_fail_limit, (uint64_t)time(NULL)))
+		log_error("security event %s lost: %s",
+			  kind ? slice_repr(k, sizeof(k), slice_cstr(kind), 32) : "(no kind)", why);
+}
+
+void log_event(const struct log_event *e)
+{
+	char line[LINE_MAX_BYTES];
+	size_t n;
+	ssize_t w;
+
+	if (ev_fd < 0 && !ev_syslog)
+		return;
+	if (!e || !e->kind || !e->kind[0]) {
+		lost(NULL, "no kind given");
+		return;
+	}
+	n = build_line(line, sizeof(line), e);
+	if (n == 0) {
+		lost(e->kind, "JSON not built");
+		return;
+	}
+	if (ev_syslog)
+		syslog(log_event_is_warning(e->kind) ? LOG_WARNING : LOG_NOTICE, "%.*s",
+		       (int)(n - 1), line);
+	if (ev_fd >= 0) {
+		/* One write: O_APPEND makes the line atomic against other writers.
+		 * A short write is not completed, which would split the line. */
+		do
+			w = write(ev_fd, line, n);
+		while (w < 0 && errno == EINTR);
+		if (w < 0 || (size_t)w != n) {
+			lost(e->kind, w < 0 ? strerror(errno) : "short write");
+			return;
+		}
+	}
+	ev_stats.written++;
+}
