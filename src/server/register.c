@@ -66,14 +66,22 @@ void server_event(struct server *s, const char *kind, const struct net_msg *in,
 		  const struct sip_msg *m, struct slice user, struct slice aor,
 		  const char *reason, int status)
 {
-	char from[80], u[100], a[200], cid[100];
+	const struct sip_hdr *ua = sip_msg_hdr(m, SIP_H_USER_AGENT);
+	struct log_event e = {
+		.kind = kind,
+		.src = &in->src,
+		.tp = in->tp,
+		.has_src = true,
+		.user = user,
+		.aor = aor,
+		.call_id = (m->have & SIP_HAVE_CALL_ID) ? m->call_id : SLICE_NULL,
+		.user_agent = ua ? ua->value : SLICE_NULL,
+		.reason = reason,
+		.status = status,
+	};
 
-	net_addr_fmt(from, sizeof(from), in->tp, &in->src);
-	slice_repr(u, sizeof(u), user, 64);
-	slice_repr(a, sizeof(a), aor, 128);
-	slice_repr(cid, sizeof(cid), (m->have & SIP_HAVE_CALL_ID) ? m->call_id : SLICE_NULL, 64);
-	log_info("event %s from %s user \"%s\" aor \"%s\" call-id \"%s\": %s (%d)", kind, from, u,
-		 a, cid, reason ? reason : "", status);
+	(void)s;
+	log_event(&e);
 }
 
 /* 401 with one WWW-Authenticate per offered algorithm, in configured order

@@ -328,6 +328,11 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	size_t n;
 	int e;
 
+	if ((e = conf_state_path(path, sizeof(path), s->state, c->security_log)) != 0 ||
+	    (e = log_events_open(path, c->syslog == CONF_YES)) != 0) {
+		snprintf(err, errlen, "%s: cannot open the security log: %s", path, strerror(e));
+		return e;
+	}
 	if ((e = conf_state_path(path, sizeof(path), s->state, STATE_KEY_FILE)) != 0 ||
 	    (e = auth_key_load(s->key, path)) != 0) {
 		snprintf(err, errlen,
@@ -415,6 +420,7 @@ void server_free(struct server **sp)
 	store_close(&s->store);
 	auth_nc_table_free(&s->nc);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
+	log_events_close();
 	free(s->hdrs);
 	free(s->out);
 	free(s);
@@ -446,6 +452,16 @@ static void reload(struct server *s, const char *conf_path)
 	c.nlisteners = s->conf.nlisteners;
 	memcpy(c.database, s->conf.database, sizeof(c.database));
 	c.nonce_table_size = s->conf.nonce_table_size;
+	/* Reopen the security log (its path may have changed; logrotate moves
+	 * the file and sends SIGHUP). A failure keeps the old one. */
+	{
+		char path[1100];
+		int e = conf_state_path(path, sizeof(path), s->state, c.security_log);
+		if (e == 0)
+			e = log_events_reopen(path, c.syslog == CONF_YES);
+		if (e)
+			log_error("reload: security log %s not reopened: %s", path, strerror(e));
+	}
 	apply_conf(s, &c);
 	conf_net(&c, &nc);
 	net_set_conf(s->net, &nc);

@@ -279,3 +279,122 @@ def make_server(tmp_path):
 @pytest.fixture
 def server(make_server):
     return make_server()
+
+
+# ---- digest authentication (RFC 7616 / 8760, qop=auth) -----------------------
+
+import hashlib  # noqa: E402
+
+DOMAIN = "example.test"
+
+
+def ha1(user, password, realm=DOMAIN, algo="MD5"):
+    h = hashlib.sha256 if algo == "SHA-256" else hashlib.md5
+    return h(f"{user}:{realm}:{password}".encode()).hexdigest()
+
+
+def import_users(server, users, tmp_path, name="users.csv"):
+    """Provision users {name: password} through `bastion user import`."""
+    path = tmp_path / name
+    with open(path, "w") as f:
+        for u, pw in users.items():
+            f.write(f"{u},{DOMAIN},{ha1(u, pw)},{ha1(u, pw, algo='SHA-256')}\n")
+    r = run_cli("--state", server.state, "user", "import", str(path), timeout=120)
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+def parse_challenges(reply):
+    """[(algorithm, {param: value})] of the WWW-Authenticate headers."""
+    out = []
+    for v in header(reply, "WWW-Authenticate"):
+        assert v.startswith("Digest ")
+        params = dict((k, a or b) for k, a, b in
+                      re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]+))', v[7:]))
+        out.append((params.get("algorithm", "MD5"), params))
+    return out
+
+
+def digest_header(user, password, params, method, uri, algo, nc=1, cnonce="0a4f113b"):
+    h = hashlib.sha256 if algo == "SHA-256" else hashlib.md5
+    a1 = h(f"{user}:{params['realm']}:{password}".encode()).hexdigest()
+    a2 = h(f"{method}:{uri}".encode()).hexdigest()
+    ncs = f"{nc:08x}"
+    resp = h(f"{a1}:{params['nonce']}:{ncs}:{cnonce}:auth:{a2}".encode()).hexdigest()
+    return (f'Authorization: Digest username="{user}", realm="{params["realm"]}", '
+            f'nonce="{params["nonce"]}", uri="{uri}", response="{resp}", '
+            f'algorithm={algo}, cnonce="{cnonce}", qop=auth, nc={ncs}')
+
+
+class Registrar:
+    """A phone registering over UDP from one socket: keeps Call-ID and CSeq."""
+
+    def __init__(self, server, user, password, to_user=None, host="127.0.0.1"):
+        self.server, self.user, self.password = server, user, password
+        self.to_user = to_user or user
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.call_id = uuid.uuid4().hex + "@test"
+        self.cseq = 0
+        self.tag = uuid.uuid4().hex[:8]
+        self.last_auth = None
+
+    def close(self):
+        self.sock.close()
+
+    def request(self, auth=None, expires=3600, contact=None, extra=""):
+        self.cseq += 1
+        contact = contact if contact is not None else f"<sip:{self.to_user}@127.0.0.1:{self.port}>"
+        lines = [
+            f"REGISTER sip:{DOMAIN} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{uuid.uuid4().hex};rport",
+            "Max-Forwards: 70",
+            f"From: <sip:{self.to_user}@{DOMAIN}>;tag={self.tag}",
+            f"To: <sip:{self.to_user}@{DOMAIN}>",
+            f"Call-ID: {self.call_id}",
+            f"CSeq: {self.cseq} REGISTER",
+        ]
+        if contact:
+            lines.append(f"Contact: {contact}")
+        if expires is not None:
+            lines.append(f"Expires: {expires}")
+        if auth:
+            lines.append(auth)
+        if extra:
+            lines.append(extra)
+        lines.append("User-Agent: bastion-tests")
+        lines.append("Content-Length: 0")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def send(self, data, timeout=2.0):
+        self.sock.settimeout(timeout)
+        self.sock.sendto(data, ("127.0.0.1", self.server.port))
+        try:
+            return self.sock.recv(70000)
+        except socket.timeout:
+            return None
+
+    def register(self, algo="SHA-256", expires=3600, contact=None, password=None, extra=""):
+        """REGISTER, answer the challenge for `algo`; returns the final reply."""
+        first = self.send(self.request(expires=expires, contact=contact, extra=extra))
+        if status_of(first)[0] != 401:
+            return first
+        chal = dict(parse_challenges(first))
+        params = chal.get(algo) or chal.get("MD5")
+        use = algo if algo in chal else "MD5"
+        self.last_auth = digest_header(self.user, password or self.password, params,
+                                       "REGISTER", f"sip:{DOMAIN}", use)
+        return self.send(self.request(auth=self.last_auth, expires=expires, contact=contact,
+                                      extra=extra))
+
+
+def events(server, kind=None):
+    """Security events (parsed JSON lines) of a server's state."""
+    import json
+    path = os.path.join(server.state, "security.log")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        evs = [json.loads(line) for line in f if line.strip()]
+    return [e for e in evs if kind is None or e["kind"] == kind]
