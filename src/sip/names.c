@@ -222,7 +222,7 @@ enum sip_hdr_id sip_hdr_lookup(struct slice name)
 		default: return SIP_H_OTHER;
 		}
 	}
-	if (name.len >= ARRAY_SIZE(hdr_by_len))
+	if (name.len == 0 || name.len >= ARRAY_SIZE(hdr_by_len))
 		return SIP_H_OTHER;
 	unsigned char c0 = (unsigned char)(name.p[0] | 0x20);
 	for (size_t i = 0; i < 6 && hdr_by_len[name.len][i]; i++) {
