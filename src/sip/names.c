@@ -98,6 +98,7 @@ const uint8_t sip_ctype[256] = {
 	['~'] = SIP_C_TOKEN | SIP_C_UNRES | SIP_C_WORD,
 };
 
+/* True when s is a non-empty RFC 3261 token. */
 bool sip_is_token(struct slice s)
 {
 	if (s.len == 0)

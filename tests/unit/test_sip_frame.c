@@ -142,6 +142,17 @@ static void limits(void)
 	CHECK_INT(sip_frame(msg1, 39, &l, &skip, &ml, &e), ENODATA);
 	CHECK_INT(sip_frame(msg1, 40, &l, &skip, &ml, &e), EOVERFLOW);
 	CHECK_INT(e, SIP_E_MESSAGE_TOO_LARGE);
+	/* one physical line past max_header_line: refused before the end */
+	l = SIP_LIMITS_DEFAULT;
+	l.max_header_line = 42; /* the Via line is the longest, 42 bytes */
+	CHECK_INT(sip_frame(msg1, n, &l, &skip, &ml, &e), 0);
+	l.max_header_line = 41;
+	CHECK_INT(sip_frame(msg1, n, &l, &skip, &ml, &e), EOVERFLOW);
+	CHECK_INT(e, SIP_E_HEADER_TOO_LONG);
+	l.max_header_line = 10;
+	CHECK_INT(sip_frame(msg1, 11, &l, &skip, &ml, &e), ENODATA);
+	CHECK_INT(sip_frame(msg1, 12, &l, &skip, &ml, &e), EOVERFLOW);
+	CHECK_INT(e, SIP_E_HEADER_TOO_LONG);
 	l = SIP_LIMITS_DEFAULT;
 	l.max_body = 5;
 	CHECK_INT(sip_frame(msg1, n, &l, &skip, &ml, &e), 0);
