@@ -12,6 +12,22 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Every slice of a parsed message lies inside the bytes it came from. */
+static void check_inside(const struct sip_msg *m, const char *buf, size_t size)
+{
+	const char *end = buf + size;
+
+	if (m->raw.p < buf || m->raw.p + m->raw.len > end)
+		abort();
+	if (m->body.len && (m->body.p < m->raw.p || m->body.p + m->body.len > m->raw.p + m->raw.len))
+		abort();
+	for (uint32_t k = 0; k < m->nhdrs; k++) {
+		struct slice v = m->hdrs[k].value;
+		if (v.len && (v.p < m->raw.p || v.p + v.len > m->raw.p + m->raw.len))
+			abort();
+	}
+}
+
 static void exercise(const struct sip_msg *m, const struct sip_limits *lim)
 {
 	static char out[70000];
@@ -87,8 +103,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (size)
 		memcpy(buf, data, size);
-	if (sip_msg_parse(&m, hdrs, 100, buf, size, false, &def) == 0)
+	if (sip_msg_parse(&m, hdrs, 100, buf, size, false, &def) == 0) {
+		check_inside(&m, buf, size);
 		exercise(&m, &def);
+	} else if ((m.have & SIP_HAVE_REPLY) == SIP_HAVE_REPLY && m.request) {
+		exercise(&m, &def); /* the 400 path */
+	}
 	if (sip_msg_parse(&m, hdrs, tiny.max_headers, buf, size, false, &tiny) == 0)
 		exercise(&m, &tiny);
 	int rc = sip_frame(buf, size, &def, &skip, &mlen, &e);
