@@ -68,6 +68,20 @@ static void run_one(char **col)
 				   sip_err_name(exact[k].err));
 	/* a refused request still carries what its 400 needs, unless the
 	 * refusal is about exactly that */
+	/* whatever was refused and can be answered gets a well-formed answer */
+	if (rc != 0 && m.request && (m.have & SIP_HAVE_REPLY) == SIP_HAVE_REPLY) {
+		static char out[4096];
+		struct sip_buf b;
+		struct sip_reply_opts o = { .to_tag = SLICE_LIT("x1"), .src_ip = "192.0.2.200",
+					    .src_port = 5999 };
+		struct sip_hdr h2[20];
+		struct sip_msg r;
+		sip_buf_init(&b, out, sizeof(out));
+		if (sip_reply_build(&b, &m, sip_err_status(m.err), sip_err_reason(m.err), &o) != 0 ||
+		    sip_msg_parse(&r, h2, 20, b.p, b.len, true, NULL) != 0 ||
+		    r.status != sip_err_status(m.err) || !slice_eq(r.call_id, m.call_id))
+			check_fail(__FILE__, __LINE__, "%s: answer to the refusal is broken", name);
+	}
 	bool about_routing = (m.err >= SIP_E_VIA && m.err <= SIP_E_CSEQ_MISSING) ||
 			     m.err == SIP_E_DUPLICATE_HEADER || m.err == SIP_E_INCOMPLETE;
 	if (rc != 0 && m.request && !about_routing && strcmp(name, "intmeth") != 0 &&
