@@ -1,8 +1,9 @@
 /*
  * sip/frame.c: cutting messages out of a byte stream (RFC 3261 18.3). The
  * header section ends at the first empty line; its Content-Length (long or
- * compact name) says where the body ends, and is mandatory on a stream. One
- * linear scan, no allocation; a caller that gets ENODATA calls again when
+ * compact name) says where the body ends, and is mandatory on a stream. A
+ * physical line longer than max_header_line stops the stream early (the
+ * parser checks whole folded fields). One linear scan, no allocation; a caller that gets ENODATA calls again when
  * more bytes have arrived.
  */
 #include "internal.h"
@@ -51,6 +52,8 @@ int sip_frame(const char *buf, size_t len, const struct sip_limits *lim, size_t 
 			rc = EBADMSG;
 			goto out;
 		}
+		if (i - 1 - line > lim->max_header_line)
+			goto too_long;
 		if (i - line == 1) { /* empty line: end of the header section */
 			hend = i + 1;
 			break;
@@ -81,6 +84,9 @@ int sip_frame(const char *buf, size_t len, const struct sip_limits *lim, size_t 
 		line = i + 1;
 	}
 	if (hend == 0) {
+		/* an unfinished physical line already past the limit */
+		if (scan - line > (size_t)lim->max_header_line + 1)
+			goto too_long;
 		if (n >= lim->max_message) {
 			e = SIP_E_MESSAGE_TOO_LARGE;
 			rc = EOVERFLOW;
@@ -113,6 +119,10 @@ int sip_frame(const char *buf, size_t len, const struct sip_limits *lim, size_t 
 		goto out;
 	*msg_len = hend + cl;
 	rc = 0;
+	goto out;
+too_long:
+	e = SIP_E_HEADER_TOO_LONG;
+	rc = EOVERFLOW;
 out:
 	if (err)
 		*err = e;

@@ -103,17 +103,6 @@ static int param_next(struct slice *rest, struct slice *name, struct slice *valu
 	return 0;
 }
 
-int sip_params_check(struct slice params)
-{
-	struct slice n, v;
-	bool eq;
-	int rc;
-
-	while ((rc = param_next(&params, &n, &v, &eq)) == 0)
-		;
-	return rc == ENODATA ? 0 : EBADMSG;
-}
-
 static bool digits_max(struct slice v, uint32_t max, uint32_t *out)
 {
 	uint32_t x;

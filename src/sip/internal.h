@@ -49,10 +49,6 @@ bool sip_is_token(struct slice s);
 int sip_hostport_parse(struct slice s, struct slice *host, enum sip_host_type *type,
 		       uint16_t *port, bool *has_port);
 
-/* Validate a ";name[=value]" generic-param list (LWS allowed around ';' and
- * '='; values token, host or quoted-string). Returns 0 or EBADMSG. */
-int sip_params_check(struct slice params);
-
 /* Length of a quoted-string starting at s.p[0] == '"', closing quote included.
  * Returns 0 when unterminated within s. */
 size_t sip_quoted_len(struct slice s);

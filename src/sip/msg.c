@@ -328,7 +328,7 @@ int sip_msg_parse(struct sip_msg *m, struct sip_hdr *hdrs, uint32_t cap, const c
 			e = line_end(p, n, i, &cr, &bad, &ctl);
 			if (e) {
 				note(m, e, p + bad);
-				goto out;
+				goto broken;
 			}
 			if (fctl == SIZE_MAX)
 				fctl = ctl;
@@ -356,7 +356,7 @@ int sip_msg_parse(struct sip_msg *m, struct sip_hdr *hdrs, uint32_t cap, const c
 		}
 		if (m->nhdrs >= cap) {
 			note(m, SIP_E_TOO_MANY_HEADERS, field.p);
-			goto out;
+			goto broken;
 		}
 		struct sip_hdr *h = &hdrs[m->nhdrs];
 		h->id = sip_hdr_lookup(name);
@@ -408,6 +408,10 @@ int sip_msg_parse(struct sip_msg *m, struct sip_hdr *hdrs, uint32_t cap, const c
 			m->body = slice_make(p + hend, m->content_length);
 	}
 	m->raw = slice_make(p, hend + m->body.len);
+	goto out;
+broken:
+	/* the fields stored so far are whole: still tell what is usable */
+	parse_typed(m, lim);
 out:
 	if (m->err == SIP_E_NONE)
 		return 0;

@@ -98,6 +98,7 @@ const uint8_t sip_ctype[256] = {
 	['~'] = SIP_C_TOKEN | SIP_C_UNRES | SIP_C_WORD,
 };
 
+/* True when s is a non-empty RFC 3261 token. */
 bool sip_is_token(struct slice s)
 {
 	if (s.len == 0)
@@ -222,7 +223,7 @@ enum sip_hdr_id sip_hdr_lookup(struct slice name)
 		default: return SIP_H_OTHER;
 		}
 	}
-	if (name.len >= ARRAY_SIZE(hdr_by_len))
+	if (name.len == 0 || name.len >= ARRAY_SIZE(hdr_by_len))
 		return SIP_H_OTHER;
 	unsigned char c0 = (unsigned char)(name.p[0] | 0x20);
 	for (size_t i = 0; i < 6 && hdr_by_len[name.len][i]; i++) {
