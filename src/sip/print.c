@@ -159,14 +159,17 @@ int sip_reply_build(struct sip_buf *b, const struct sip_msg *req, uint16_t statu
 		}
 		sip_buf_put(b, "\r\n", 2);
 	}
-	put_hdr(b, SLICE_LIT("From"), sip_msg_hdr(req, SIP_H_FROM)->value);
-	sip_buf_str(b, "To: ");
-	sip_buf_slice(b, sip_msg_hdr(req, SIP_H_TO)->value);
-	if (opts && opts->to_tag.len && !req->to.has_tag) {
-		sip_buf_str(b, ";tag=");
-		sip_buf_slice(b, opts->to_tag);
+	if ((h = sip_msg_hdr(req, SIP_H_FROM)))
+		put_hdr(b, SLICE_LIT("From"), h->value);
+	if ((h = sip_msg_hdr(req, SIP_H_TO))) {
+		sip_buf_str(b, "To: ");
+		sip_buf_slice(b, h->value);
+		if (opts && opts->to_tag.len && (req->have & SIP_HAVE_TO) && !req->to.has_tag) {
+			sip_buf_str(b, ";tag=");
+			sip_buf_slice(b, opts->to_tag);
+		}
+		sip_buf_put(b, "\r\n", 2);
 	}
-	sip_buf_put(b, "\r\n", 2);
 	put_hdr(b, SLICE_LIT("Call-ID"), req->call_id);
 	put_hdr(b, SLICE_LIT("CSeq"), sip_msg_hdr(req, SIP_H_CSEQ)->value);
 	if (opts)

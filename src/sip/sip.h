@@ -281,7 +281,8 @@ struct sip_hdr {
 
 /* Bits of sip_msg.have: the eagerly parsed fields that are valid. On a parse
  * failure the parser still fills what it could, so that a 400 can be routed
- * back (RFC 3261 8.2.6 needs Via, From, To, Call-ID and CSeq). */
+ * back: a response needs a readable top Via (where to send it), Call-ID and
+ * CSeq (how the client matches it); From and To are echoed as received. */
 enum {
 	SIP_HAVE_VIA = 1u << 0,
 	SIP_HAVE_FROM = 1u << 1,
@@ -294,7 +295,7 @@ enum {
 	SIP_HAVE_START = 1u << 8, /* start line parsed (method or status valid) */
 };
 
-#define SIP_HAVE_REPLY (SIP_HAVE_VIA | SIP_HAVE_FROM | SIP_HAVE_TO | SIP_HAVE_CALL_ID | SIP_HAVE_CSEQ)
+#define SIP_HAVE_REPLY (SIP_HAVE_VIA | SIP_HAVE_CALL_ID | SIP_HAVE_CSEQ)
 
 struct sip_msg {
 	struct slice raw;          /* exactly the bytes of this message */
@@ -402,7 +403,8 @@ struct sip_reply_opts {
 /*
  * Build a response to request `req` into b: status line, every Via of the
  * request in order (the top one with received= and, if it carried rport,
- * rport=), From, To (with to_tag added), Call-ID, CSeq, the extra lines,
+ * rport=), From and To as received when present (to_tag added to a To that
+ * parsed and has no tag), Call-ID, CSeq, the extra lines,
  * Server, Content-Length, body. `req` must have SIP_HAVE_REPLY. Returns 0 or
  * EOVERFLOW.
  */

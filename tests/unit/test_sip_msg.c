@@ -49,8 +49,8 @@ static void valid_invite(void)
 	CHECK_INT(parse(invite, false), 0);
 	CHECK_INT(m.err, SIP_E_NONE);
 	CHECK(m.request);
-	CHECK_INT(m.have, SIP_HAVE_REPLY | SIP_HAVE_START | SIP_HAVE_MAX_FORWARDS |
-				  SIP_HAVE_CONTENT_LENGTH | SIP_HAVE_EXPIRES);
+	CHECK_INT(m.have, SIP_HAVE_REPLY | SIP_HAVE_FROM | SIP_HAVE_TO | SIP_HAVE_START |
+				  SIP_HAVE_MAX_FORWARDS | SIP_HAVE_CONTENT_LENGTH | SIP_HAVE_EXPIRES);
 	CHECK_SLICE(m.method, "INVITE");
 	CHECK_INT(m.mid, SIP_M_INVITE);
 	CHECK_SLICE(m.ruri_raw, "sip:bob@biloxi.example.com");

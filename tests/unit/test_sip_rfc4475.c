@@ -77,10 +77,19 @@ static void run_one(char **col)
 		struct sip_hdr h2[20];
 		struct sip_msg r;
 		sip_buf_init(&b, out, sizeof(out));
+		char want[16];
+		bool echoes_fine = (m.have & (SIP_HAVE_FROM | SIP_HAVE_TO)) ==
+				   (SIP_HAVE_FROM | SIP_HAVE_TO);
+		snprintf(want, sizeof(want), "SIP/2.0 %u ", sip_err_status(m.err));
 		if (sip_reply_build(&b, &m, sip_err_status(m.err), sip_err_reason(m.err), &o) != 0 ||
-		    sip_msg_parse(&r, h2, 20, b.p, b.len, true, NULL) != 0 ||
-		    r.status != sip_err_status(m.err) || !slice_eq(r.call_id, m.call_id))
+		    b.len < strlen(want) || memcmp(b.p, want, strlen(want)) != 0)
 			check_fail(__FILE__, __LINE__, "%s: answer to the refusal is broken", name);
+		/* From and To are echoed as received: when they parsed, the whole
+		 * answer parses again */
+		else if (echoes_fine && (sip_msg_parse(&r, h2, 20, b.p, b.len, true, NULL) != 0 ||
+					 r.status != sip_err_status(m.err) ||
+					 !slice_eq(r.call_id, m.call_id)))
+			check_fail(__FILE__, __LINE__, "%s: answer to the refusal does not parse", name);
 	}
 	bool about_routing = (m.err >= SIP_E_VIA && m.err <= SIP_E_CSEQ_MISSING) ||
 			     m.err == SIP_E_DUPLICATE_HEADER || m.err == SIP_E_INCOMPLETE;
