@@ -173,7 +173,7 @@ int admin_name_check(const char *name, char *why, size_t cap)
 		if (ch == '@' || ch == ':')
 			snprintf(why, cap, "the user name must not contain '%c' (give the domain "
 				 "with --domain)", ch);
-		else if (ch > 0x20 && ch < 0x7f)
+		else if (ch >= 0x20 && ch < 0x7f)
 			snprintf(why, cap, "the user name must not contain '%c' (allowed: letters, "
 				 "digits and %s)", ch, extra);
 		else
