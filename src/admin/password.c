@@ -131,8 +131,12 @@ int admin_pw_read_line(char *out, size_t cap, int fd)
 			OPENSSL_cleanse(out, cap);
 			return e;
 		}
-		if (r == 0 || ch == '\n')
+		if (r == 0)
 			break;
+		if (ch == '\n') {
+			got = true; /* an empty line is an (empty) password, not no input */
+			break;
+		}
 		got = true;
 		if (n + 1 >= cap) {
 			OPENSSL_cleanse(out, cap);

@@ -111,6 +111,7 @@ static int make_cred(struct store_cred *cred, const char *name, const char *real
 }
 
 struct user_args {
+	const char *cmd;        /* "user" or "reg" */
 	const char *sub;        /* "add", "passwd", ... */
 	const char *name;
 	const char *domain;
@@ -125,6 +126,7 @@ static int parse_user_args(struct user_args *ua, int argc, char **argv, bool wan
 	char msg[128];
 
 	memset(ua, 0, sizeof(*ua));
+	ua->cmd = argv[0];
 	ua->sub = argv[1];
 	for (int i = 2; i < argc; i++) {
 		const char *v;
@@ -137,13 +139,13 @@ static int parse_user_args(struct user_args *ua, int argc, char **argv, bool wan
 		} else if (argv[i][0] != '-' && !ua->name) {
 			ua->name = argv[i];
 		} else {
-			snprintf(msg, sizeof(msg), "user %s: unexpected argument", ua->sub);
-			return admin_usage_error("user", msg, argv[i]);
+			snprintf(msg, sizeof(msg), "%s %s: unexpected argument", ua->cmd, ua->sub);
+			return admin_usage_error(ua->cmd, msg, argv[i]);
 		}
 	}
 	if (!ua->name) {
-		snprintf(msg, sizeof(msg), "user %s: a user NAME is needed", ua->sub);
-		return admin_usage_error("user", msg, NULL);
+		snprintf(msg, sizeof(msg), "%s %s: a user NAME is needed", ua->cmd, ua->sub);
+		return admin_usage_error(ua->cmd, msg, NULL);
 	}
 	if (want_pw && ua->generate == ua->pw_stdin) {
 		snprintf(msg, sizeof(msg), "user %s: give one of --generate or --password-stdin",
@@ -161,12 +163,9 @@ static int check_target(struct user_args *ua, const struct conf *c)
 
 	if (!ua->domain)
 		ua->domain = c->domain;
-	if (admin_name_check(ua->name, why, sizeof(why)) != 0) {
-		fprintf(stderr, "bastion: user %s: %s\n", ua->sub, why);
-		return 1;
-	}
-	if (domain_check(ua->domain, why, sizeof(why)) != 0) {
-		fprintf(stderr, "bastion: user %s: %s\n", ua->sub, why);
+	if (admin_name_check(ua->name, why, sizeof(why)) != 0 ||
+	    domain_check(ua->domain, why, sizeof(why)) != 0) {
+		fprintf(stderr, "bastion: %s %s: %s\n", ua->cmd, ua->sub, why);
 		return 1;
 	}
 	return 0;
@@ -218,7 +217,8 @@ static int store_failed(const char *what, const struct user_args *ua, struct sto
 	else if (rc == EEXIST)
 		fprintf(stderr, "bastion: user %s@%s already exists\n", ua->name, ua->domain);
 	else
-		fprintf(stderr, "bastion: user %s: %s: %s\n", what, strerror(rc), store_errmsg(s));
+		fprintf(stderr, "bastion: %s %s: %s: %s\n", ua->cmd, what, strerror(rc),
+			store_errmsg(s));
 	return 1;
 }
 
@@ -308,11 +308,12 @@ struct reg_walk {
 static int print_reg(void *arg, const struct store_reg *r)
 {
 	struct reg_walk *w = arg;
-	char contact[600], ua[300], exp[40];
+	char aor[600], contact[600], ua[300], exp[40];
 
 	if (w->user_id && r->user_id != w->user_id)
 		return 0;
 	/* Contact and User-Agent came from a SIP peer: print them escaped. */
+	slice_repr(aor, sizeof(aor), slice_cstr(r->aor), 512);
 	slice_repr(contact, sizeof(contact), slice_cstr(r->contact), 512);
 	slice_repr(ua, sizeof(ua), slice_cstr(r->user_agent), 200);
 	if (r->expires_at > w->now)
@@ -320,7 +321,7 @@ static int print_reg(void *arg, const struct store_reg *r)
 	else
 		snprintf(exp, sizeof(exp), "expired");
 	printf("%s%s  contact %s  received %s  transport %s  %s  user-agent \"%s\"\n", w->indent,
-	       r->aor, contact, r->received, r->transport, exp, ua);
+	       aor, contact, r->received, r->transport, exp, ua);
 	w->n++;
 	return 0;
 }
@@ -414,6 +415,7 @@ static bool hex_lower(char *s, size_t n)
 static int import_parse(struct store_user *u, char *line, const struct conf *c, char *why,
 			size_t cap)
 {
+	const char *domain;
 	char *f[5];
 	size_t n = 0;
 	char *p = line;
@@ -438,9 +440,8 @@ static int import_parse(struct store_user *u, char *line, const struct conf *c, 
 	memset(u, 0, sizeof(*u));
 	if (admin_name_check(f[0], why, cap))
 		return EINVAL;
-	if (!*f[1])
-		f[1] = (char *)c->domain;
-	else if (domain_check(f[1], why, cap))
+	domain = *f[1] ? f[1] : c->domain;
+	if (domain_check(domain, why, cap))
 		return EINVAL;
 	if (!hex_lower(f[2], STORE_HA1_MD5_LEN)) {
 		snprintf(why, cap, "ha1_md5 must be %d hex digits", STORE_HA1_MD5_LEN);
@@ -451,7 +452,7 @@ static int import_parse(struct store_user *u, char *line, const struct conf *c, 
 		return EINVAL;
 	}
 	snprintf(u->name, sizeof(u->name), "%s", f[0]);
-	snprintf(u->domain, sizeof(u->domain), "%s", f[1]);
+	snprintf(u->domain, sizeof(u->domain), "%s", domain);
 	snprintf(u->cred.realm, sizeof(u->cred.realm), "%s", admin_realm(c));
 	memcpy(u->cred.ha1_md5, f[2], STORE_HA1_MD5_LEN + 1);
 	if (n == 4 && *f[3])
@@ -608,6 +609,7 @@ int admin_cmd_reg(const char *state, int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "list") != 0)
 		return admin_usage_error("reg", "reg: expected 'list'", argc > 1 ? argv[1] : NULL);
 	memset(&ua, 0, sizeof(ua));
+	ua.cmd = "reg";
 	ua.sub = "list";
 	if (argc > 2) {
 		rc = parse_user_args(&ua, argc, argv, false);
@@ -645,7 +647,7 @@ out:
 int admin_demo_users(struct store *s, const struct conf *c, const char *demo_path)
 {
 	static const char *const names[] = { "1001", "1002" };
-	char pw[ARRAY_SIZE(names)][ADMIN_PW_GEN_LEN + 1], text[512], addr[80];
+	char pw[ARRAY_SIZE(names)][ADMIN_PW_GEN_LEN + 1], text[1024], addr[80];
 	struct store_user u;
 	char *host;
 	size_t len = 0;
@@ -657,9 +659,10 @@ int admin_demo_users(struct store *s, const struct conf *c, const char *demo_pat
 		fprintf(stderr, "bastion: init: cannot create %s: %s\n", demo_path, strerror(errno));
 		return 1;
 	}
-	len += (size_t)snprintf(text + len, sizeof(text) - len,
-				"# Demo users made by 'bastion init --demo'. Delete this file "
-				"once you have noted them.\n");
+	/* At most 2 * (4 + 1 + 255 + 10 + 20 + 1) + 90 bytes: fits text. */
+	len = (size_t)snprintf(text, sizeof(text),
+			       "# Demo users made by 'bastion init --demo'. Delete this file "
+			       "once you have noted them.\n");
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		rc = admin_pw_generate(pw[i], sizeof(pw[i]));
 		if (!rc)
@@ -677,8 +680,9 @@ int admin_demo_users(struct store *s, const struct conf *c, const char *demo_pat
 				strerror(rc), store_errmsg(s));
 			goto out;
 		}
-		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s@%s password=%s\n",
-					names[i], c->domain, pw[i]);
+		if (len < sizeof(text))
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+						"%s@%s password=%s\n", names[i], c->domain, pw[i]);
 	}
 	if (len >= sizeof(text) || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
 		fprintf(stderr, "bastion: init: cannot write %s\n", demo_path);

@@ -140,6 +140,12 @@ def test_password_rules(state, password, message):
     assert db_rows(state) == []
 
 
+def test_empty_line_is_too_short(state):
+    r = cli(state, "user", "add", "bob", "--password-stdin", input="\n")
+    assert r.returncode == 1 and "too short" in r.stderr
+    assert db_rows(state) == []
+
+
 @pytest.mark.parametrize("name,message", [
     ("bob@example.org", "must not contain '@'"),
     ("sip:bob", "must not contain ':'"),

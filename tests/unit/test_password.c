@@ -183,6 +183,12 @@ static void read_line(void)
 	CHECK_INT(admin_pw_read_line(buf, sizeof(buf), fd), ENODATA);
 	close(fd);
 
+	fd = pipe_with("\n");
+	CHECK(fd >= 0);
+	CHECK_INT(admin_pw_read_line(buf, sizeof(buf), fd), 0); /* empty, not absent */
+	CHECK(buf[0] == '\0');
+	close(fd);
+
 	fd = pipe_with("no newline");
 	CHECK(fd >= 0);
 	CHECK_INT(admin_pw_read_line(buf, sizeof(buf), fd), 0);
