@@ -1,5 +1,7 @@
 /*
  * admin: argument handling and the commands init, serve, config, help.
+ * The user and registration commands live in user.c, the password rules in
+ * password.c.
  */
 #include "admin.h"
 
@@ -12,9 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../auth/auth.h"
 #include "../conf/conf.h"
 #include "../log/log.h"
 #include "../server/server.h"
+#include "../store/store.h"
+#include "internal.h"
 
 struct cmd {
 	const char *name;
@@ -28,7 +33,7 @@ static const struct cmd *find_cmd(const char *name);
 /* ---- helpers ----------------------------------------------------------------- */
 
 /* Print "bastion: MESSAGE" and where to find the usage; returns exit status 2. */
-static int usage_error(const char *cmd, const char *msg, const char *arg)
+int admin_usage_error(const char *cmd, const char *msg, const char *arg)
 {
 	fprintf(stderr, "bastion: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
 	fprintf(stderr, "Run 'bastion %s --help' for usage.\n", cmd ? cmd : "help");
@@ -63,7 +68,7 @@ static int make_dirs(const char *path, mode_t mode)
 }
 
 /* Value of "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
+const char *admin_opt_value(int argc, char **argv, int *i, const char *name)
 {
 	size_t n = strlen(name);
 
@@ -78,10 +83,56 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
 
 /* ---- init ------------------------------------------------------------------- */
 
+/* Create the nonce key, the database and (with demo) the demo users of a
+ * state whose bastion.conf was just written. Returns the exit status; on
+ * failure what was created here is removed again. */
+static int init_state_files(const char *state, const struct conf *c, bool demo)
+{
+	char key[4200], db[4200], side[4300], demo_path[4200], err[600];
+	struct store *s = NULL;
+	int rc;
+
+	if (conf_state_path(key, sizeof(key), state, STATE_KEY_FILE) ||
+	    conf_state_path(db, sizeof(db), state, c->database) ||
+	    conf_state_path(demo_path, sizeof(demo_path), state, STATE_DEMO_FILE)) {
+		fprintf(stderr, "bastion: init: state path too long\n");
+		return 1;
+	}
+	rc = auth_key_generate(key);
+	if (rc) {
+		fprintf(stderr, "bastion: init: cannot create %s: %s\n", key, strerror(rc));
+		return 1;
+	}
+	if (access(db, F_OK) == 0) {
+		fprintf(stderr, "bastion: init: %s already exists; refusing to reuse it\n", db);
+		unlink(key);
+		return 1;
+	}
+	if (store_open(&s, db, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bastion: init: cannot create the database %s: %s\n", db, err);
+		unlink(key);
+		return 1;
+	}
+	printf("Created %s (nonce key) and %s (users and registrations).\n", key, db);
+	rc = demo ? admin_demo_users(s, c, demo_path) : 0;
+	store_close(&s);
+	if (rc) {
+		unlink(key);
+		unlink(db);
+		snprintf(side, sizeof(side), "%s-wal", db);
+		unlink(side);
+		snprintf(side, sizeof(side), "%s-shm", db);
+		unlink(side);
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_init(const char *state, int argc, char **argv)
 {
 	const char *domain = "localhost", *listen = NULL;
 	char path[4200], err[600];
+	bool demo = false;
 	struct conf c;
 	FILE *f;
 	int fd, rc;
@@ -90,12 +141,14 @@ static int cmd_init(const char *state, int argc, char **argv)
 	listen = c.listen;
 	for (int i = 1; i < argc; i++) {
 		const char *v;
-		if ((v = opt_value(argc, argv, &i, "--domain")))
+		if ((v = admin_opt_value(argc, argv, &i, "--domain")))
 			domain = v;
-		else if ((v = opt_value(argc, argv, &i, "--listen")))
+		else if ((v = admin_opt_value(argc, argv, &i, "--listen")))
 			listen = v;
+		else if (strcmp(argv[i], "--demo") == 0)
+			demo = true;
 		else
-			return usage_error("init", "init: unknown argument", argv[i]);
+			return admin_usage_error("init", "init: unknown argument", argv[i]);
 	}
 	if (conf_set(&c, "server", "domain", domain, err, sizeof(err)) ||
 	    conf_set(&c, "server", "listen", listen, err, sizeof(err))) {
@@ -128,6 +181,10 @@ static int cmd_init(const char *state, int argc, char **argv)
 		return 1;
 	}
 	printf("Created %s for domain %s, listening on %s.\n", path, domain, listen);
+	if (init_state_files(state, &c, demo) != 0) {
+		unlink(path);
+		return 1;
+	}
 	printf("Start the server with: bastion --state %s serve\n", state);
 	return 0;
 }
@@ -188,7 +245,7 @@ static int cmd_serve(const char *state, int argc, char **argv)
 	int rc;
 
 	if (argc > 1)
-		return usage_error("serve", "serve: unknown argument", argv[1]);
+		return admin_usage_error("serve", "serve: unknown argument", argv[1]);
 	conf_path_of(path, sizeof(path), state);
 	if (access(path, F_OK) != 0) {
 		fprintf(stderr, "bastion: serve: no %s in %s; create it with 'bastion init --state %s'\n",
@@ -241,16 +298,19 @@ static int cmd_config(const char *state, int argc, char **argv)
 		printf("%s: ok\n", path);
 		return 0;
 	}
-	return usage_error("config", "config: expected 'check' or 'reference'", NULL);
+	return admin_usage_error("config", "config: expected 'check' or 'reference'", NULL);
 }
 
 /* ---- help ---------------------------------------------------------------------- */
 
 static const struct cmd commands[] = {
-	{ "init", cmd_init, "bastion init --state DIR [--domain D] [--listen LIST]",
-	  "Create the state directory DIR and its bastion.conf. Refuses to overwrite an\n"
-	  "existing state. LIST looks like udp:127.0.0.1:5060,tcp:127.0.0.1:5060,udp:[::1]:5060;\n"
-	  "the default listens on loopback only. The domain defaults to localhost." },
+	{ "init", cmd_init, "bastion init --state DIR [--domain D] [--listen LIST] [--demo]",
+	  "Create the state directory DIR with its bastion.conf, the nonce key (nonce.key)\n"
+	  "and the database (bastion.db), both mode 0600. Refuses to overwrite an existing\n"
+	  "state. LIST looks like udp:127.0.0.1:5060,tcp:127.0.0.1:5060,udp:[::1]:5060;\n"
+	  "the default listens on loopback only. The domain defaults to localhost.\n"
+	  "--demo also creates the users 1001 and 1002 with generated passwords, printed\n"
+	  "once and kept in DIR/demo-credentials (mode 0600): for trying things out only." },
 	{ "serve", cmd_serve, "bastion --state DIR serve",
 	  "Run the server in the foreground. SIGTERM or SIGINT stops it cleanly; SIGHUP\n"
 	  "re-reads bastion.conf (a bad file is refused and the running configuration kept;\n"
@@ -258,6 +318,28 @@ static const struct cmd commands[] = {
 	{ "config", cmd_config, "bastion --state DIR config check | bastion config reference",
 	  "check: validate DIR/bastion.conf as the server would (use before SIGHUP).\n"
 	  "reference: print the reference of every setting (Markdown)." },
+	{ "user", admin_cmd_user,
+	  "bastion user add|passwd|show|list|enable|disable|del|import ...",
+	  "  user add NAME [--domain D] (--generate | --password-stdin)\n"
+	  "  user passwd NAME [--domain D] (--generate | --password-stdin)\n"
+	  "  user show NAME [--domain D]\n"
+	  "  user list\n"
+	  "  user enable NAME [--domain D]\n"
+	  "  user disable NAME [--domain D]\n"
+	  "  user del NAME [--domain D]\n"
+	  "  user import FILE\n\n"
+	  "Manage the users who may register. The domain defaults to the server's domain.\n"
+	  "--generate prints a random 20-character password once; --password-stdin reads\n"
+	  "one line and refuses passwords shorter than 12 characters, containing the user\n"
+	  "name, or in the list of common passwords. Only digest HA1 values (MD5 and\n"
+	  "SHA-256, for the configured realm) are stored, never the password.\n"
+	  "import reads CSV lines name,domain,ha1_md5[,ha1_sha256] (as Kamailio, OpenSIPS\n"
+	  "and Asterisk store them; computed for the configured realm) in one transaction:\n"
+	  "a bad line is named and nothing is imported. Works while the server runs; it\n"
+	  "picks up changes within a second. See docs/users.md." },
+	{ "reg", admin_cmd_reg, "bastion reg list [NAME [--domain D]]",
+	  "Show the current registrations (bindings): address of record, contact, source\n"
+	  "address, transport, time to expiry and user agent; of one user with NAME." },
 	{ "help", NULL, "bastion help [COMMAND]", "Show the commands, or the usage of one." },
 };
 
@@ -281,7 +363,7 @@ static int cmd_help(const char *topic)
 	if (topic) {
 		c = find_cmd(topic);
 		if (!c)
-			return usage_error(NULL, "help: unknown command", topic);
+			return admin_usage_error(NULL, "help: unknown command", topic);
 		print_cmd_help(c);
 		return 0;
 	}
@@ -294,6 +376,16 @@ static int cmd_help(const char *topic)
 	       "'bastion COMMAND --help' shows one command; docs/ has the manual.\n",
 	       ADMIN_DEFAULT_STATE);
 	return 0;
+}
+
+/* Is there a --help or -h among the arguments of a command ("bastion user
+ * add --help" as well as "bastion user --help")? */
+static bool wants_help(int nargs, char **args)
+{
+	for (int i = 1; i < nargs; i++)
+		if (strcmp(args[i], "--help") == 0 || strcmp(args[i], "-h") == 0)
+			return true;
+	return false;
 }
 
 int admin_main(int argc, char **argv)
@@ -311,9 +403,9 @@ int admin_main(int argc, char **argv)
 		const char *v;
 		if (strcmp(argv[i], "--state") == 0 && i + 1 >= argc) {
 			free(args);
-			return usage_error(NULL, "--state needs a directory", NULL);
+			return admin_usage_error(NULL, "--state needs a directory", NULL);
 		}
-		if ((v = opt_value(argc, argv, &i, "--state")))
+		if ((v = admin_opt_value(argc, argv, &i, "--state")))
 			state = v;
 		else
 			args[nargs++] = argv[i];
@@ -333,8 +425,8 @@ int admin_main(int argc, char **argv)
 		   strcmp(args[0], "-h") == 0) {
 		rc = cmd_help(nargs > 1 ? args[1] : NULL);
 	} else if (!(c = find_cmd(args[0]))) {
-		rc = usage_error(NULL, "unknown command", args[0]);
-	} else if (nargs > 1 && (strcmp(args[1], "--help") == 0 || strcmp(args[1], "-h") == 0)) {
+		rc = admin_usage_error(NULL, "unknown command", args[0]);
+	} else if (wants_help(nargs, args)) {
 		print_cmd_help(c);
 		rc = 0;
 	} else {

@@ -1,0 +1,106 @@
+/*
+ * admin/common_passwords: passwords that guessing tools try first, checked
+ * case-insensitively by admin_pw_check(). Written for Bastion from general
+ * knowledge of leaked-password rankings and of what SIP scanners try:
+ * everyday words, names, sports, keyboard walks, digit runs, dates,
+ * telephony words and extension-style numbers. Short entries stay (the
+ * length rule refuses them first, but the list stands on its own); the long
+ * ones are the point: they pass the length rule and are still guessed at once.
+ * Lowercase only; keep it so.
+ */
+#include "internal.h"
+
+const char *const admin_common_passwords[] = {
+	/* the classics */
+	"123456", "password", "12345678", "qwerty", "123456789", "12345", "1234", "111111",
+	"1234567", "dragon", "123123", "baseball", "abc123", "football", "monkey", "letmein",
+	"696969", "shadow", "master", "666666", "qwertyuiop", "123321", "mustang", "1234567890",
+	"michael", "654321", "superman", "1qaz2wsx", "7777777", "121212", "000000", "qazwsx",
+	"123qwe", "killer", "trustno1", "jordan", "jennifer", "zxcvbnm", "asdfgh", "hunter",
+	"buster", "soccer", "harley", "batman", "andrew", "tigger", "sunshine", "iloveyou",
+	"2000", "charlie", "robert", "thomas", "hockey", "ranger", "daniel", "starwars",
+	"klaster", "112233", "george", "computer", "michelle", "jessica", "pepper", "1111",
+	"zxcvbn", "555555", "11111111", "131313", "freedom", "777777", "pass", "maggie",
+	"159753", "aaaaaa", "ginger", "princess", "joshua", "cheese", "amanda", "summer",
+	"love", "ashley", "nicole", "chelsea", "biteme", "matthew", "access", "yankees",
+	"987654321", "dallas", "austin", "thunder", "taylor", "matrix", "minecraft", "william",
+	"corvette", "hello", "martin", "heather", "secret", "merlin", "diamond", "1234qwer",
+	"gfhjkm", "hammer", "silver", "222222", "88888888", "anthony", "justin", "test",
+	"bailey", "q1w2e3r4t5", "patrick", "internet", "scooter", "orange", "11111", "golfer",
+	"cookie", "richard", "samantha", "bigdog", "guitar", "jackson", "whatever", "mickey",
+	"chicken", "sparky", "snoopy", "maverick", "phoenix", "camaro", "peanut", "morgan",
+	"welcome", "falcon", "cowboy", "ferrari", "samsung", "andrea", "smokey", "steelers",
+	"joseph", "mercedes", "dakota", "arsenal", "eagles", "melissa", "boomer", "booboo",
+	"spider", "nascar", "monster", "tigers", "yellow", "xxxxxx", "123123123", "gateway",
+	"marina", "diablo", "bulldog", "qwer1234", "compaq", "purple", "hardcore", "banana",
+	"junior", "hannah", "123654", "porsche", "lakers", "iceman", "money", "cowboys",
+	"987654", "london", "tennis", "999999", "ncc1701", "coffee", "scooby", "0000",
+	"miller", "boston", "q1w2e3r4", "brandon", "yamaha", "chester", "mother",
+	"forever", "johnny", "edward", "333333", "oliver", "redsox", "player", "nikita",
+	"knight", "fender", "barney", "midnight", "please", "brandy", "chicago", "badboy",
+	"slayer", "rangers", "charles", "angel", "flower", "bigdaddy", "rabbit", "wizard",
+	"jasper", "enter", "rachel", "chris", "steven", "winner", "adidas", "victoria",
+	"natasha", "1q2w3e4r", "jasmine", "winter", "prince", "marine", "ghbdtn",
+	"fishing", "cocacola", "casper", "james", "232323", "raiders", "888888", "marlboro",
+	"gandalf", "asdfasdf", "crystal", "87654321", "12344321", "golden", "8675309",
+	"1q2w3e", "1qazxsw2", "password1", "password123", "passw0rd", "p@ssw0rd", "p@ssword",
+	"admin", "admin123", "administrator", "root", "toor", "changeme", "default", "guest",
+	"qwerty123", "qwerty1", "1q2w3e4r5t", "zaq12wsx", "abcd1234", "abcdef", "abc12345",
+	"aa123456", "iloveyou1", "princess1", "football1", "welcome1", "welcome123",
+	"sunshine1", "monkey1", "dragon1", "master1", "letmein1", "login", "starwars1",
+	"lovely", "babygirl", "qazwsxedc", "1qaz2wsx3edc", "asdf1234", "zxcv1234",
+	/* long ones that pass the length rule */
+	"passwordpassword", "password1234", "password12345", "password123456", "passw0rd1234",
+	"p@ssw0rd1234", "p@ssw0rd123!", "password!123", "mypassword123", "secretpassword",
+	"changemenow123", "changeme1234", "administrator1", "adminadmin123", "adminpassword",
+	"welcome12345", "welcome123456", "letmein12345", "letmeinletmein", "trustno1trustno1",
+	"iloveyou12345", "iloveyou123456", "iloveyouiloveyou", "ilovemyfamily", "ilovemymom",
+	"sunshine12345", "princess12345", "football12345", "baseball12345", "superman12345",
+	"monkey123456", "dragon123456", "starwars12345", "qwerty123456", "qwerty1234567",
+	"qwertyqwerty", "qwertyuiop12", "qwertyuiop123", "qwertyuiopasdf", "qwertyuiopasdfgh",
+	"qwertyuiopasdfghjkl", "asdfghjklzxcvbnm", "asdfghjkl123", "asdfasdfasdf",
+	"zxcvbnm12345", "zxcvbnmasdfghjkl", "1qaz2wsx3edc4rfv", "1q2w3e4r5t6y", "1q2w3e4r5t6y7u",
+	"1q2w3e4r5t6y7u8i", "q1w2e3r4t5y6", "q1w2e3r4t5y6u7i8", "zaq1xsw2cde3", "zaq12wsxcde3",
+	"qazwsxedcrfv", "qazwsxedcrfvtgb", "!qaz2wsx3edc", "abcdefghijkl", "abcdefghijklm",
+	"abcdefghijklmnop", "abcdefghijklmnopqrstuvwxyz", "abcd12345678", "abc123456789",
+	"abc123abc123", "aaaaaaaaaaaa", "aaaaaaaaaaaaaaaa", "xxxxxxxxxxxx", "zzzzzzzzzzzz",
+	"qqqqqqqqqqqq", "asdasdasdasd", "qweqweqweqwe", "azertyuiop12", "azertyuiopqsdf",
+	"qwertzuiop12", "qwertzuiopasdf",
+	/* digit runs and patterns */
+	"123456789012", "1234567890123", "12345678901234", "123456789012345",
+	"1234567890123456", "12345678900987654321", "123456654321", "123123123123",
+	"123451234512345", "121212121212", "112233445566", "111222333444", "098765432109",
+	"098765432112", "0987654321", "987654321098", "987654321987", "147258369147",
+	"147258369", "159357159357", "159753159753", "741852963", "789456123789", "789456123",
+	"963852741", "147852369", "258456", "111111111111", "000000000000", "222222222222",
+	"333333333333", "555555555555", "666666666666", "777777777777", "888888888888",
+	"999999999999", "101010101010", "123321123321", "135792468013", "246813579246",
+	"012345678901", "0123456789012", "1111111111111111", "1234512345", "1029384756",
+	"1029384756qp",
+	/* telephony: what SIP scanners try against extensions */
+	"voip", "voip123", "voip12345678", "voippassword", "sip", "sip123", "sippassword",
+	"sippassword123", "asterisk", "asterisk123", "asterisk1234", "asteriskasterisk",
+	"freepbx", "freepbx123", "freepbxadmin", "kamailio", "kamailio123", "opensips",
+	"opensips123", "telephone", "telephone123", "phonephone12", "extension", "extension123",
+	"mypassword", "mysecret", "secret123", "secret123456", "secretsecret", "password1001",
+	"password1002", "password2000", "1001password", "100110011001", "100210021002",
+	"200020002000", "100010001000", "101010101010101", "1000100010001000",
+	"welcome2023", "welcome2024", "welcome2025", "welcome2026", "password2023",
+	"password2024", "password2025", "password2026", "summer2024", "summer2025",
+	"winter2024", "winter2025", "spring2025", "autumn2025", "january2025",
+	/* phrases */
+	"letmeinplease", "openthedoor", "opensesame", "opensesame123", "nopassword",
+	"blahblahblah", "whatever1234", "thisismypassword", "ihateyou1234", "loveyou12345",
+	"myspace12345", "facebook1234", "facebook123456", "google123456", "linkedin1234",
+	"iloveyou2", "loveme", "loveyou", "jesus", "jesus12345678", "jesuschrist", "godisgood",
+	"blessed12345", "baseballbaseball", "footballfootball", "soccersoccer", "harleydavidson",
+	"mustang12345", "starwars123456", "pokemon12345", "minecraft123", "liverpool123",
+	"manchester12", "chelsea12345", "arsenal12345", "barcelona123", "realmadrid12",
+	"michael12345", "jennifer1234", "jessica12345", "charlie12345", "computer1234",
+	"computer12345", "internet1234", "superman1234", "batman123456", "spiderman123",
+	"testtesttest", "test12345678", "testing12345", "testpassword", "test1234test",
+	"demo12345678", "demodemodemo", "guest12345678", "guestguest12", "useruser1234",
+	"user12345678", "username1234", "rootroot1234", "toortoor1234",
+};
+
+const size_t admin_common_passwords_count = sizeof(admin_common_passwords) / sizeof(admin_common_passwords[0]);
