@@ -12,6 +12,9 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "internal.h"
 
@@ -176,7 +179,7 @@ static void refuse(struct server *s, const struct net_msg *in, const struct sip_
 	log_refusal(s, in, "refused malformed request", m);
 	/* RFC 3261 8.2.1 inspects the method before anything else: an unknown
 	 * method is 501 however the rest is written (RFC 4475 3.1.1.2, 3.1.2.18). */
-	if ((m->have & SIP_HAVE_START) && m->mid == SIP_M_OTHER)
+	if (m->method.len && m->err != SIP_E_METHOD && m->mid == SIP_M_OTHER)
 		server_reply(s, in, m, 501, "Not Implemented", SLICE_NULL);
 	else
 		server_reply(s, in, m, sip_err_status(err), sip_err_reason(err), SLICE_NULL);
@@ -320,6 +323,26 @@ static void on_tick(void *arg, uint64_t now_ms)
 	}
 }
 
+/*
+ * The key nonces are made with in this run: HMAC-SHA256(stored key, fresh
+ * random bytes). A nonce from before a restart then fails verification and
+ * gets a fresh challenge: its nonce-counts were never seen by this run's
+ * replay table, so accepting it could accept a replay.
+ */
+static int run_key(uint8_t key[AUTH_KEY_LEN])
+{
+	uint8_t salt[16], out[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+	    !HMAC(EVP_sha256(), key, AUTH_KEY_LEN, salt, sizeof(salt), out, &len) ||
+	    len < AUTH_KEY_LEN)
+		return EIO;
+	memcpy(key, out, AUTH_KEY_LEN);
+	OPENSSL_cleanse(out, sizeof(out));
+	return 0;
+}
+
 /* Open what lives in the state directory: store, key, cache, bindings. */
 static int open_state(struct server *s, const struct conf *c, char *err, size_t errlen)
 {
@@ -340,8 +363,13 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 			 path, strerror(e));
 		return e;
 	}
+	if ((e = run_key(s->key)) != 0) {
+		snprintf(err, errlen, "deriving the nonce key: %s", strerror(e));
+		return e;
+	}
 	s->auth.key = s->key;
-	if ((e = auth_nc_table_new(&s->nc, c->nonce_table_size, (uint64_t)time(NULL))) != 0) {
+	/* Nonces of this run only (see run_key): none is older than this second. */
+	if ((e = auth_nc_table_new(&s->nc, c->nonce_table_size, (uint64_t)time(NULL) - 1)) != 0) {
 		snprintf(err, errlen, "nonce table: %s", strerror(e));
 		return e;
 	}

@@ -71,14 +71,14 @@ def sanitizer_report(text):
 class Server:
     """One running bastion serve process."""
 
-    def __init__(self, state, port, extra_conf=""):
+    def __init__(self, state, port, extra_conf="", domain="example.test"):
         self.state = str(state)
         self.port = port
         self.log_path = os.path.join(self.state, "serve.log")
         listen = f"udp:127.0.0.1:{port},tcp:127.0.0.1:{port}"
         if HAVE_IPV6:
             listen += f",udp:[::1]:{port},tcp:[::1]:{port}"
-        r = run_cli("init", "--state", self.state, "--domain", "example.test",
+        r = run_cli("init", "--state", self.state, "--domain", domain,
                     "--listen", listen)
         assert r.returncode == 0, r.stderr
         if extra_conf:
@@ -119,10 +119,11 @@ class Server:
             f.write("\n".join(out) + "\n")
 
     def start(self):
+        before = self.log_text().count("ready:") if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([BIN, "--state", self.state, "serve"],
                                      stdout=self.log, stderr=self.log)
-        self.wait_log("ready:", timeout=15)
+        self.wait_log("ready:", timeout=15, count=before + 1)
         return self
 
     def log_text(self):
@@ -258,8 +259,8 @@ def make_server(tmp_path):
     """Factory: make_server(extra_conf="") -> started Server. Checks each one at teardown."""
     servers = []
 
-    def make(extra_conf="", start=True):
-        s = Server(tmp_path / f"state{len(servers)}", free_port(), extra_conf)
+    def make(extra_conf="", start=True, domain="example.test"):
+        s = Server(tmp_path / f"state{len(servers)}", free_port(), extra_conf, domain)
         servers.append(s)
         return s.start() if start else s
 

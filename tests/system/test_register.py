@@ -73,6 +73,7 @@ def test_unknown_user_indistinguishable(reg_server):
         text = reply.decode()
         text = re.sub(r'nonce="[^"]+"', 'nonce=""', text)
         text = re.sub(r"(tag|branch|rport)=[^;\r\n>]+", r"\1=", text)
+        text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:P", text)
         text = re.sub(r"Call-ID: .*", "Call-ID:", text)
         text = re.sub(r"sip:\d+@", "sip:X@", text)
         return text
@@ -155,8 +156,9 @@ def test_contact_cap(make_server, tmp_path):
 
 def test_out_of_order_cseq(reg_server):
     ph = Registrar(reg_server, "1001", USERS["1001"])
+    ph.cseq = 100
     assert status_of(ph.register())[0] == 200
-    ph.cseq -= 5  # same Call-ID, lower CSeq
+    ph.cseq = 50  # same Call-ID, lower CSeq
     assert status_of(ph.register())[0] == 500
 
 
@@ -166,8 +168,12 @@ def test_restart_keeps_bindings(make_server, tmp_path):
     wait_user_visible(s, "1001", USERS["1001"])
     ph = Registrar(s, "1001", USERS["1001"])
     assert status_of(ph.register(contact="<sip:1001@192.0.2.10:5060>"))[0] == 200
+    old_params = dict(parse_challenges(ph.send(ph.request())))["SHA-256"]
     assert s.stop() == 0
     s.start()
+    # a nonce from before the restart is not accepted (its nonce-counts are unknown)
+    auth = digest_header("1001", USERS["1001"], old_params, "REGISTER", f"sip:{DOMAIN}", "SHA-256")
+    assert status_of(ph.send(ph.request(auth=auth)))[0] == 401
     s.wait_log("1 registrations restored")
     # a new registration's 200 lists the restored binding too
     other = ph.register(contact="<sip:1001@192.0.2.11:5060>")
@@ -178,14 +184,14 @@ def test_restart_keeps_bindings(make_server, tmp_path):
 def test_cli_changes_reach_running_server(reg_server):
     # a user added while the server runs can register within a second or so
     r = run_cli("--state", reg_server.state, "user", "add", "1003", "--password-stdin",
-                input="a-long-enough-pass-1003\n")
+                input="a-long-enough-password-x\n")
     assert r.returncode == 0, r.stderr
-    wait_user_visible(reg_server, "1003", "a-long-enough-pass-1003", timeout=3)
+    wait_user_visible(reg_server, "1003", "a-long-enough-password-x", timeout=3)
     # disabled: refused like a wrong password
     assert run_cli("--state", reg_server.state, "user", "disable", "1003").returncode == 0
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
-        st = status_of(Registrar(reg_server, "1003", "a-long-enough-pass-1003").register())
+        st = status_of(Registrar(reg_server, "1003", "a-long-enough-password-x").register())
         if st[0] == 403:
             break
         time.sleep(0.2)
