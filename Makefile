@@ -20,10 +20,11 @@ deps:
 	@sh scripts/deps.sh
 
 run: deps all
-	@if [ ! -f $(STATE)/bastion.conf ]; then build/bastion init --state $(STATE); fi
+	@if [ ! -f $(STATE)/bastion.conf ]; then build/bastion init --state $(STATE) --demo; fi
 	@echo "Bastion is starting with state in ./$(STATE) (stop it with Ctrl-C)."
 	@echo "Try it from another terminal: sipsak -s sip:ping@127.0.0.1   (UDP)"
 	@echo "                              sipsak -s sip:ping@127.0.0.1 -E tcp   (TCP)"
+	@echo "Demo users and their passwords (for a softphone): $(STATE)/demo-credentials"
 	@exec build/bastion --state $(STATE) serve
 
 # The test build: sanitizers on, warnings are errors.

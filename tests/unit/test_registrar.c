@@ -1,0 +1,262 @@
+/*
+ * Unit tests of registrar/: each branch of REGISTER processing (RFC 3261
+ * 10.3) on parsed messages, with time given by the test; persistence and
+ * restore through a real SQLite file.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "registrar/registrar.h"
+
+#define AOR "sip:1001@example.test"
+
+static struct registrar_conf conf = { .min_expires = 60, .max_expires = 3600,
+				      .default_expires = 1800, .max_contacts = 3,
+				      .max_bindings = 5 };
+static struct sip_hdr hdrs[64];
+static struct sip_msg m;
+static char buf[4096];
+static struct net_addr src;
+static struct registrar *r;
+static struct registrar_result res;
+
+/* Parse a REGISTER with the given Call-ID, CSeq, extra header lines. */
+static int msg(const char *call_id, unsigned cseq, const char *extra)
+{
+	int n = snprintf(buf, sizeof(buf),
+			 "REGISTER sip:example.test SIP/2.0\r\n"
+			 "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK%u\r\n"
+			 "From: <" AOR ">;tag=a\r\nTo: <" AOR ">\r\n"
+			 "Call-ID: %s\r\nCSeq: %u REGISTER\r\n%s"
+			 "Content-Length: 0\r\n\r\n",
+			 cseq, call_id, cseq, extra);
+	return sip_msg_parse(&m, hdrs, 64, buf, (size_t)n, false, NULL);
+}
+
+static int do_register(const char *call_id, unsigned cseq, const char *extra, int64_t now)
+{
+	struct registrar_req q = { &m, SLICE_LIT(AOR), 1, &src, NET_UDP, now };
+
+	if (msg(call_id, cseq, extra) != 0)
+		return -1;
+	return registrar_register(r, &q, &res);
+}
+
+static size_t count(void)
+{
+	return registrar_lookup(r, SLICE_LIT(AOR), NULL, NULL);
+}
+
+static void setup(void)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&src.ss;
+
+	memset(&src, 0, sizeof(src));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(5060);
+	inet_pton(AF_INET, "192.0.2.1", &sin->sin_addr);
+	src.len = sizeof(*sin);
+	registrar_free(&r);
+	registrar_new(&r, &conf, NULL);
+}
+
+static void add_refresh_remove(void)
+{
+	setup();
+	CHECK_INT(do_register("c1", 1, "Contact: <sip:1001@192.0.2.1>\r\nExpires: 600\r\n", 1000), 0);
+	CHECK_INT(res.status, 200);
+	CHECK_INT(res.added, 1);
+	CHECK_INT(count(), 1);
+	CHECK_INT(do_register("c1", 2, "Contact: <sip:1001@192.0.2.1>;expires=900\r\n", 1010), 0);
+	CHECK_INT(res.refreshed, 1);
+	CHECK_INT(res.added, 0);
+	CHECK_INT(do_register("c1", 3, "Contact: <sip:1001@192.0.2.1>;expires=0\r\n", 1020), 0);
+	CHECK_INT(res.status, 200);
+	CHECK_INT(res.removed, 1);
+	CHECK_INT(count(), 0);
+}
+
+static void default_and_clamped_expiry(void)
+{
+	char out[512];
+	struct sip_buf b;
+
+	setup();
+	CHECK_INT(do_register("c1", 1, "Contact: <sip:1001@192.0.2.1>\r\n", 1000), 0);
+	sip_buf_init(&b, out, sizeof(out));
+	registrar_print_contacts(r, SLICE_LIT(AOR), 1000, &b);
+	CHECK(strstr(out, ";expires=1800\r\n") != NULL); /* default_expires */
+	CHECK_INT(do_register("c1", 2, "Contact: <sip:1001@192.0.2.1>\r\nExpires: 99999\r\n", 1000), 0);
+	sip_buf_init(&b, out, sizeof(out));
+	registrar_print_contacts(r, SLICE_LIT(AOR), 1000, &b);
+	CHECK(strstr(out, ";expires=3600\r\n") != NULL); /* max_expires */
+}
+
+static void too_brief_423(void)
+{
+	setup();
+	CHECK_INT(do_register("c1", 1, "Contact: <sip:1001@192.0.2.1>;expires=59\r\n", 1000), 0);
+	CHECK_INT(res.status, 423);
+	CHECK_INT(res.min_expires, 60);
+	CHECK_INT(count(), 0);
+	/* 0 is a removal, not "too brief" */
+	CHECK_INT(do_register("c1", 2, "Contact: <sip:1001@192.0.2.1>;expires=0\r\n", 1000), 0);
+	CHECK_INT(res.status, 200);
+}
+
+static void wildcard(void)
+{
+	setup();
+	CHECK_INT(do_register("c1", 1, "Contact: <sip:1001@192.0.2.1>, <sip:1001@192.0.2.2>\r\n", 1000), 0);
+	CHECK_INT(count(), 2);
+	CHECK_INT(do_register("c2", 1, "Contact: *\r\n", 1000), 0);
+	CHECK_INT(res.status, 400); /* no Expires: 0 */
+	CHECK_INT(do_register("c2", 1, "Contact: *\r\nExpires: 10\r\n", 1000), 0);
+	CHECK_INT(res.status, 400);
+	CHECK_INT(do_register("c2", 1, "Contact: *, <sip:1001@192.0.2.3>\r\nExpires: 0\r\n", 1000), 0);
+	CHECK_INT(res.status, 400);
+	CHECK_INT(count(), 2);
+	/* same Call-ID as the bindings, but an old CSeq: refused */
+	CHECK_INT(do_register("c1", 1, "Contact: *\r\nExpires: 0\r\n", 1000), 0);
+	CHECK_INT(res.status, 500);
+	CHECK_INT(do_register("c1", 2, "Contact: *\r\nExpires: 0\r\n", 1000), 0);
+	CHECK_INT(res.status, 200);
+	CHECK_INT(res.removed, 2);
+	CHECK_INT(count(), 0);
+}
+
+static void cseq_order(void)
+{
+	setup();
+	CHECK_INT(do_register("c1", 5, "Contact: <sip:1001@192.0.2.1>\r\n", 1000), 0);
+	CHECK_INT(do_register("c1", 5, "Contact: <sip:1001@192.0.2.1>\r\n", 1000), 0);
+	CHECK_INT(res.status, 500);
+	CHECK_INT(do_register("c1", 4, "Contact: <sip:1001@192.0.2.1>;expires=0\r\n", 1000), 0);
+	CHECK_INT(res.status, 500);
+	CHECK_INT(count(), 1);
+	/* another Call-ID (a rebooted phone) may update whatever its CSeq */
+	CHECK_INT(do_register("c9", 1, "Contact: <sip:1001@192.0.2.1>\r\n", 1000), 0);
+	CHECK_INT(res.status, 200);
+	CHECK_INT(res.refreshed, 1);
+}
+
+static void per_aor_cap(void)
+{
+	setup();
+	CHECK_INT(do_register("c1", 1, "Contact: <sip:a@192.0.2.1>, <sip:b@192.0.2.1>, <sip:c@192.0.2.1>\r\n", 1000), 0);
+	CHECK_INT(res.status, 200);
+	CHECK_INT(do_register("c1", 2, "Contact: <sip:d@192.0.2.1>\r\n", 1000), 0);
+	CHECK_INT(res.status, 403);
+	CHECK_INT(count(), 3);
+	/* replacing one within the cap in one request is fine */
+	CHECK_INT(do_register("c1", 3, "Contact: <sip:d@192.0.2.1>, <sip:a@192.0.2.1>;expires=0\r\n", 1000), 0);
+	CHECK_INT(res.status, 200);
+	CHECK_INT(count(), 3);
+}
+
+static void total_cap(void)
+{
+	struct registrar_req q = { &m, SLICE_LIT("sip:1002@example.test"), 2, &src, NET_UDP, 1000 };
+
+	setup();
+	CHECK_INT(do_register("c1", 1, "Contact: <sip:a@192.0.2.1>, <sip:b@192.0.2.1>, <sip:c@192.0.2.1>\r\n", 1000), 0);
+	CHECK_INT(msg("c2", 1, "Contact: <sip:x@192.0.2.9>, <sip:y@192.0.2.9>, <sip:z@192.0.2.9>\r\n"), 0);
+	CHECK_INT(registrar_register(r, &q, &res), 0);
+	CHECK_INT(res.status, 503); /* 3 + 3 > max_bindings 5 */
+	size_t aors, bindings;
+	registrar_counts(r, &aors, &bindings);
+	CHECK_INT(bindings, 3);
+	CHECK_INT(aors, 1);
+}
+
+static void bad_contacts(void)
+{
+	setup();
+	CHECK_INT(do_register("c1", 1, "Contact: <tel:+15551234>\r\n", 1000), 0);
+	CHECK_INT(res.status, 400);
+	CHECK_INT(do_register("c1", 2, "Contact: <sip:1001@192.0.2.1>;q=2\r\n", 1000), 0);
+	CHECK_INT(res.status, 400);
+	CHECK_INT(do_register("c1", 3, "Contact: <sip:1001@192.0.2.1;q=0.5\r\n", 1000), 0);
+	CHECK_INT(res.status, 400);
+	CHECK_INT(do_register("c1", 4, "Contact: <sip:1001@192.0.2.1>;q=0.5\r\n", 1000), 0);
+	CHECK_INT(res.status, 200);
+	CHECK_INT(count(), 1);
+}
+
+static void no_contact_lists(void)
+{
+	setup();
+	CHECK_INT(do_register("c1", 1, "Contact: <sip:1001@192.0.2.1>\r\n", 1000), 0);
+	CHECK_INT(do_register("c1", 2, "", 1000), 0); /* a query */
+	CHECK_INT(res.status, 200);
+	CHECK_INT(res.count, 1);
+}
+
+static void expiry_sweep(void)
+{
+	setup();
+	CHECK_INT(do_register("c1", 1, "Contact: <sip:a@192.0.2.1>;expires=60, <sip:b@192.0.2.1>;expires=120\r\n", 1000), 0);
+	CHECK_INT(registrar_expire(r, 1059), 0);
+	CHECK_INT(registrar_expire(r, 1060), 1);
+	CHECK_INT(count(), 1);
+	CHECK_INT(registrar_expire(r, 1120), 1);
+	size_t aors, bindings;
+	registrar_counts(r, &aors, &bindings);
+	CHECK_INT(aors, 0); /* an empty AOR is freed */
+}
+
+static void persist_and_restore(void)
+{
+	char dir[] = "/tmp/bastion-reg-XXXXXX", path[256], err[256];
+	struct store *st = NULL;
+	struct store_user u = { 0 };
+	int64_t uid;
+	size_t n;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/b.db", dir);
+	CHECK_INT(store_open(&st, path, err, sizeof(err)), 0);
+	strcpy(u.name, "1001");
+	strcpy(u.domain, "example.test");
+	strcpy(u.cred.realm, "example.test");
+	memset(u.cred.ha1_md5, 'a', 32);
+	u.enabled = true;
+	CHECK_INT(store_users_add(st, &uid, &u), 0);
+	setup();
+	registrar_free(&r);
+	CHECK_INT(registrar_new(&r, &conf, st), 0);
+	struct registrar_req q = { &m, SLICE_LIT(AOR), uid, &src, NET_UDP, 1000 };
+	CHECK_INT(msg("c1", 1, "Contact: <sip:a@192.0.2.1>;expires=60, <sip:b@192.0.2.1>;expires=600\r\n"), 0);
+	CHECK_INT(registrar_register(r, &q, &res), 0);
+	CHECK_INT(res.status, 200);
+	registrar_free(&r);
+	CHECK_INT(registrar_new(&r, &conf, st), 0);
+	/* at t=1100 the first binding has expired: one comes back */
+	CHECK_INT(registrar_restore(r, 1100, &n), 0);
+	CHECK_INT(n, 1);
+	CHECK_INT(count(), 1);
+	registrar_free(&r);
+	store_close(&st);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/b.db-wal", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/b.db-shm", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct check_case cases[] = {
+		CASE(add_refresh_remove), CASE(default_and_clamped_expiry), CASE(too_brief_423),
+		CASE(wildcard),		  CASE(cseq_order),		    CASE(per_aor_cap),
+		CASE(total_cap),	  CASE(bad_contacts),		    CASE(no_contact_lists),
+		CASE(expiry_sweep),	  CASE(persist_and_restore),
+	};
+	int rc = check_main("registrar", cases, ARRAY_SIZE(cases), argc, argv);
+
+	registrar_free(&r);
+	return rc;
+}
