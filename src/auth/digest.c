@@ -166,32 +166,6 @@ int auth_response_hex(char *out, size_t cap, enum auth_algo algo, const uint8_t 
 	return auth_hex(out, cap, r, n);
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode exactly n bytes of hex (either case) from s. */
-static bool hex_decode(uint8_t *out, size_t n, struct slice s)
-{
-	if (s.len != 2 * n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		int hi = hexval((unsigned char)s.p[2 * i]), lo = hexval((unsigned char)s.p[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return true;
-}
-
 const char *auth_result_name(enum auth_result r)
 {
 	switch (r) {

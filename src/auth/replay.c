@@ -141,17 +141,6 @@ void auth_nc_table_stats(const struct auth_nc_table *t, struct auth_nc_stats *st
 	st->floor = t->floor;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int auth_nc_parse(uint32_t *out, struct slice s)
 {
 	uint32_t v = 0;
@@ -159,7 +148,7 @@ int auth_nc_parse(uint32_t *out, struct slice s)
 	if (!s.p || s.len != 8)
 		return EBADMSG;
 	for (size_t i = 0; i < 8; i++) {
-		int d = hexval((unsigned char)s.p[i]);
+		int d = hex_digit((unsigned char)s.p[i]);
 
 		if (d < 0)
 			return EBADMSG;

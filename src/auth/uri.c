@@ -1,95 +1,22 @@
 /*
  * Comparing the digest uri parameter with the Request-URI (see enum
- * auth_uri_mode in auth.h). A small splitter of sip:/sips: URIs lives here
- * so this layer does not wait on the sip/ URI parser; it only cuts the URI
- * into scheme, userinfo, host, port, parameters and headers, and refuses
- * what it cannot cut (which then simply does not match).
+ * auth_uri_mode in auth.h), on the sip/ URI parser: strict is RFC 3261
+ * 19.1.4 equality (scheme, user, host, port, the parameters that must match,
+ * headers); relaxed compares host and port only, against the Request-URI or
+ * one of this server's own addresses. A URI that does not parse never matches.
  */
 #include "internal.h"
 
-struct uparts {
-	struct slice scheme, userinfo, host, params, headers;
-	bool has_user, has_port;
-	uint32_t port;
-};
+#include <stdio.h>
 
-static bool hostport_split(struct uparts *u, struct slice hp)
+static bool parse(struct sip_uri *u, struct slice s)
 {
-	const char *p = hp.p, *end = hp.p + hp.len;
-	const char *h_end;
+	struct sip_limits lim = SIP_LIMITS_DEFAULT;
+	enum sip_err e;
 
-	if (hp.len == 0)
-		return false;
-	if (*p == '[') {
-		h_end = memchr(p, ']', hp.len);
-		if (!h_end)
-			return false;
-		h_end++;
-	} else {
-		h_end = p;
-		while (h_end < end && *h_end != ':')
-			h_end++;
-	}
-	u->host = slice_make(p, (size_t)(h_end - p));
-	if (u->host.len == 0)
-		return false;
-	u->has_port = false;
-	u->port = 0;
-	if (h_end < end) {
-		struct slice port = slice_make(h_end + 1, (size_t)(end - h_end - 1));
-
-		if (*h_end != ':' || port.len == 0 || port.len > 5 || slice_to_u32(port, &u->port) != 0 ||
-		    u->port > 65535)
-			return false;
-		u->has_port = true;
-	}
-	return true;
-}
-
-static bool uri_split(struct uparts *u, struct slice s)
-{
-	const char *colon, *p, *end, *at, *hp_end;
-
-	memset(u, 0, sizeof(*u));
-	s = slice_trim(s);
-	colon = slice_chr(s, ':');
-	if (!colon || colon == s.p)
-		return false;
-	u->scheme = slice_make(s.p, (size_t)(colon - s.p));
-	if (!slice_caseeq_cstr(u->scheme, "sip") && !slice_caseeq_cstr(u->scheme, "sips"))
-		return false;
-	p = colon + 1;
-	end = s.p + s.len;
-	/* '@' cannot appear unescaped in parameters or headers (RFC 3261 25.1). */
-	at = memchr(p, '@', (size_t)(end - p));
-	if (at) {
-		u->userinfo = slice_make(p, (size_t)(at - p));
-		u->has_user = true;
-		p = at + 1;
-	}
-	hp_end = p;
-	if (hp_end < end && *hp_end == '[') {
-		const char *rb = memchr(hp_end, ']', (size_t)(end - hp_end));
-
-		if (!rb)
-			return false;
-		hp_end = rb;
-	}
-	while (hp_end < end && *hp_end != ';' && *hp_end != '?')
-		hp_end++;
-	if (!hostport_split(u, slice_make(p, (size_t)(hp_end - p))))
-		return false;
-	p = hp_end;
-	if (p < end && *p == ';') {
-		const char *q = memchr(p, '?', (size_t)(end - p));
-		const char *pe = q ? q : end;
-
-		u->params = slice_make(p, (size_t)(pe - p));
-		p = pe;
-	}
-	if (p < end && *p == '?')
-		u->headers = slice_make(p + 1, (size_t)(end - p - 1));
-	return true;
+	lim.max_uri = AUTH_PARAM_MAX;
+	return sip_uri_parse(u, slice_trim(s), &lim, &e) == 0 &&
+	       (u->scheme == SIP_SCHEME_SIP || u->scheme == SIP_SCHEME_SIPS);
 }
 
 /* Next ";name[=value]" of a parameter string; false at the end. */
@@ -100,10 +27,8 @@ static bool param_next(struct slice *rest, struct slice *name, struct slice *val
 	while (rest->len && rest->p[0] == ';') {
 		rest->p++;
 		rest->len--;
-		if (rest->len == 0 || rest->p[0] != ';')
-			break;
 	}
-	if (rest->len == 0)
+	if (!rest->len)
 		return false;
 	p = rest->p;
 	end = p + rest->len;
@@ -111,28 +36,10 @@ static bool param_next(struct slice *rest, struct slice *name, struct slice *val
 	if (!semi)
 		semi = end;
 	eq = memchr(p, '=', (size_t)(semi - p));
-	if (eq) {
-		*name = slice_make(p, (size_t)(eq - p));
-		*value = slice_make(eq + 1, (size_t)(semi - eq - 1));
-	} else {
-		*name = slice_make(p, (size_t)(semi - p));
-		*value = slice_make(p, 0);
-	}
+	*name = slice_make(p, (size_t)((eq ? eq : semi) - p));
+	*value = eq ? slice_make(eq + 1, (size_t)(semi - eq - 1)) : SLICE_NULL;
 	*rest = slice_make(semi, (size_t)(end - semi));
 	return true;
-}
-
-static bool param_find(struct slice params, struct slice want, struct slice *value)
-{
-	struct slice name, v;
-
-	while (param_next(&params, &name, &v)) {
-		if (slice_caseeq(name, want)) {
-			*value = v;
-			return true;
-		}
-	}
-	return false;
 }
 
 static const char *const special_params[] = { "transport", "user", "ttl", "method", "maddr" };
@@ -141,13 +48,18 @@ static const char *const special_params[] = { "transport", "user", "ttl", "metho
 static bool params_match_one_way(struct slice a, struct slice b)
 {
 	struct slice name, va, vb;
+	char key[64];
 
 	while (param_next(&a, &name, &va)) {
 		bool special = false;
 
 		for (size_t i = 0; i < ARRAY_SIZE(special_params); i++)
 			special |= slice_caseeq_cstr(name, special_params[i]);
-		if (!param_find(b, name, &vb)) {
+		if (name.len >= sizeof(key))
+			return false;
+		memcpy(key, name.p, name.len);
+		key[name.len] = '\0';
+		if (!sip_param_get(b, key, &vb)) {
 			if (special)
 				return false;
 			continue;
@@ -160,25 +72,24 @@ static bool params_match_one_way(struct slice a, struct slice b)
 
 static bool uri_equal(struct slice a, struct slice b)
 {
-	struct uparts ua, ub;
+	struct sip_uri ua, ub;
 
 	if (slice_eq(slice_trim(a), slice_trim(b)))
 		return true;
-	if (!uri_split(&ua, a) || !uri_split(&ub, b))
+	if (!parse(&ua, a) || !parse(&ub, b))
 		return false;
-	return slice_caseeq(ua.scheme, ub.scheme) && ua.has_user == ub.has_user &&
-	       slice_eq(ua.userinfo, ub.userinfo) && slice_caseeq(ua.host, ub.host) &&
-	       ua.has_port == ub.has_port && ua.port == ub.port &&
+	return ua.scheme == ub.scheme && slice_eq(ua.user, ub.user) &&
+	       slice_caseeq(ua.host, ub.host) && ua.has_port == ub.has_port && ua.port == ub.port &&
 	       params_match_one_way(ua.params, ub.params) &&
 	       params_match_one_way(ub.params, ua.params) && slice_eq(ua.headers, ub.headers);
 }
 
-static uint32_t port_or_default(const struct uparts *u, bool sips)
+static unsigned port_or_default(const struct sip_uri *u, bool sips)
 {
-	return u->has_port ? u->port : (sips ? 5061 : 5060);
+	return u->has_port ? u->port : (sips ? 5061u : 5060u);
 }
 
-static bool hostport_equal(const struct uparts *a, const struct uparts *b, bool sips)
+static bool hostport_equal(const struct sip_uri *a, const struct sip_uri *b, bool sips)
 {
 	return slice_caseeq(a->host, b->host) && port_or_default(a, sips) == port_or_default(b, sips);
 }
@@ -186,20 +97,23 @@ static bool hostport_equal(const struct uparts *a, const struct uparts *b, bool 
 bool auth_uri_match(struct slice duri, struct slice ruri, enum auth_uri_mode mode,
 		    const struct slice *own_addrs, size_t n_own_addrs)
 {
-	struct uparts d, r, own;
+	struct sip_uri d, r, own;
+	char buf[300];
 	bool sips;
 
 	if (mode == AUTH_URI_STRICT)
 		return uri_equal(duri, ruri);
-
-	if (!uri_split(&d, duri))
+	if (!parse(&d, duri))
 		return false;
-	sips = slice_caseeq_cstr(d.scheme, "sips");
-	if (uri_split(&r, ruri) && hostport_equal(&d, &r, sips))
+	sips = d.scheme == SIP_SCHEME_SIPS;
+	if (parse(&r, ruri) && hostport_equal(&d, &r, sips))
 		return true;
 	for (size_t i = 0; own_addrs && i < n_own_addrs; i++) {
-		memset(&own, 0, sizeof(own));
-		if (hostport_split(&own, slice_trim(own_addrs[i])) && hostport_equal(&d, &own, sips))
+		struct slice a = slice_trim(own_addrs[i]);
+		int n = snprintf(buf, sizeof(buf), "sip:%.*s", (int)a.len, a.p);
+
+		if (n > 0 && (size_t)n < sizeof(buf) && parse(&own, slice_make(buf, (size_t)n)) &&
+		    hostport_equal(&d, &own, sips))
 			return true;
 	}
 	return false;

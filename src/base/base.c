@@ -84,6 +84,32 @@ int slice_to_u32(struct slice s, uint32_t *out)
 	return 0;
 }
 
+int hex_digit(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool hex_decode(uint8_t *out, size_t n, struct slice s)
+{
+	if (s.len != 2 * n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_digit((unsigned char)s.p[2 * i]);
+		int lo = hex_digit((unsigned char)s.p[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
 char *slice_repr(char *dst, size_t cap, struct slice s, size_t max_in)
 {
 	size_t o = 0;

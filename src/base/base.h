@@ -66,6 +66,13 @@ const char *slice_chr(struct slice s, char c);
 int slice_to_u32(struct slice s, uint32_t *out);
 int slice_to_u64(struct slice s, uint64_t *out);
 
+/* Value of one hex digit (either case), or -1. */
+int hex_digit(unsigned char c);
+
+/* Decode exactly n bytes from the 2n hex digits (either case) of s. Returns
+ * true, or false (out partly written) when s is not exactly that. */
+bool hex_decode(uint8_t *out, size_t n, struct slice s);
+
 /*
  * Copy s into dst (of size cap) as a printable, escaped and truncated C string
  * for logs: bytes outside printable ASCII become \xNN, and the copy stops at

@@ -17,31 +17,6 @@
 
 #include "internal.h"
 
-/* A hex HA1 from the cache into binary. */
-static int unhex(uint8_t *out, size_t cap, size_t *len, const char *hex)
-{
-	size_t n = strlen(hex);
-
-	if (n == 0)
-		return ENODATA;
-	if (n % 2 || n / 2 > cap)
-		return EINVAL;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned v = 0;
-		for (int k = 0; k < 2; k++) {
-			char c = hex[2 * i + (size_t)k];
-			v = v * 16 + (unsigned)(c >= '0' && c <= '9' ? c - '0'
-						: c >= 'a' && c <= 'f' ? c - 'a' + 10
-									: 99);
-		}
-		if (v > 255)
-			return EINVAL;
-		out[i] = (uint8_t)v;
-	}
-	*len = n / 2;
-	return 0;
-}
-
 /* auth_lookup_fn over the credential cache (no SQL on this path). */
 static int lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1,
 		       size_t cap, size_t *len)
@@ -56,8 +31,12 @@ static int lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_
 		rc = EACCES;
 	else if (strcmp(e.realm, s->realm) != 0)
 		rc = ENOENT; /* HA1 made for another realm cannot verify here */
-	else
-		rc = unhex(ha1, cap, len, algo == AUTH_ALGO_SHA256 ? e.ha1_sha256 : e.ha1_md5);
+	else {
+		struct slice hex = slice_cstr(algo == AUTH_ALGO_SHA256 ? e.ha1_sha256 : e.ha1_md5);
+		*len = hex.len / 2;
+		rc = hex.len == 0 ? ENODATA
+				  : *len > cap || !hex_decode(ha1, *len, hex) ? EINVAL : 0;
+	}
 	OPENSSL_cleanse(&e, sizeof(e));
 	return rc;
 }
