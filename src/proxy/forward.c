@@ -1,0 +1,167 @@
+/*
+ * proxy/forward.c: the forwarded request and response, as bytes (RFC 3261
+ * 16.6 and 16.7). Pure functions of the parsed message and a description of
+ * the changes; nothing here decides anything.
+ */
+#include "proxy.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+static bool drops(const struct sip_hdr *h, const struct proxy_fwd *f)
+{
+	switch (h->id) {
+	case SIP_H_MAX_FORWARDS:
+	case SIP_H_CONTENT_LENGTH:
+		return true; /* rewritten */
+	case SIP_H_P_ASSERTED_IDENTITY:
+	case SIP_H_P_PREFERRED_IDENTITY:
+	case SIP_H_REMOTE_PARTY_ID:
+		return f->strip_identity;
+	case SIP_H_PROXY_AUTHORIZATION: {
+		struct sip_auth a;
+		struct slice realm;
+		/* credentials meant for us were consumed here (22.3); others go on */
+		return f->drop_credentials_realm.len && sip_auth_parse(&a, h->value) == 0 &&
+		       sip_auth_param(&a, "realm", &realm) &&
+		       slice_eq(realm, f->drop_credentials_realm);
+	}
+	default:
+		return false;
+	}
+}
+
+static void put_line(struct sip_buf *b, const char *name, struct slice value)
+{
+	sip_buf_str(b, name);
+	sip_buf_str(b, ": ");
+	sip_buf_slice(b, value);
+	sip_buf_str(b, "\r\n");
+}
+
+/* Route values after the first `skip` (which name us), one per line. */
+static void put_routes(struct sip_buf *b, const struct sip_hdr *h, uint32_t *skip)
+{
+	struct slice rest = h->value, item;
+
+	while (sip_list_next(&item, &rest) == 0) {
+		if (*skip) {
+			(*skip)--;
+			continue;
+		}
+		put_line(b, "Route", item);
+	}
+}
+
+int proxy_build_request(struct sip_buf *b, const struct sip_msg *m, const struct proxy_fwd *f)
+{
+	bool rr_done = f->record_route.len == 0;
+	uint32_t skip = f->skip_routes;
+
+	sip_buf_slice(b, m->method);
+	sip_buf_str(b, " ");
+	sip_buf_slice(b, f->ruri.len ? f->ruri : m->ruri_raw);
+	sip_buf_str(b, " SIP/2.0\r\n");
+	put_line(b, "Via", f->via);
+	sip_buf_str(b, "Max-Forwards: ");
+	sip_buf_u32(b, f->max_forwards);
+	sip_buf_str(b, "\r\n");
+	for (uint32_t i = 0; i < m->nhdrs; i++) {
+		const struct sip_hdr *h = &m->hdrs[i];
+
+		if (drops(h, f))
+			continue;
+		if (h->id == SIP_H_RECORD_ROUTE && !rr_done) {
+			sip_buf_slice(b, f->record_route);
+			rr_done = true;
+		}
+		if (h->id == SIP_H_ROUTE) {
+			put_routes(b, h, &skip);
+			continue;
+		}
+		sip_buf_slice(b, h->name);
+		sip_buf_str(b, ": ");
+		sip_buf_slice(b, h->value);
+		sip_buf_str(b, "\r\n");
+	}
+	if (!rr_done)
+		sip_buf_slice(b, f->record_route);
+	sip_buf_slice(b, f->extra);
+	sip_buf_str(b, "Content-Length: ");
+	sip_buf_u32(b, (uint32_t)m->body.len);
+	sip_buf_str(b, "\r\n\r\n");
+	sip_buf_slice(b, m->body);
+	return b->overflow ? EOVERFLOW : 0;
+}
+
+int proxy_build_response(struct sip_buf *b, const struct sip_msg *m)
+{
+	const struct sip_hdr *top = sip_msg_hdr(m, SIP_H_VIA);
+	size_t vias_left = 0;
+
+	if (!top || !(m->have & SIP_HAVE_VIA))
+		return EPROTO;
+	sip_buf_str(b, "SIP/2.0 ");
+	sip_buf_u32(b, m->status);
+	sip_buf_str(b, " ");
+	sip_buf_slice(b, m->reason);
+	sip_buf_str(b, "\r\n");
+	for (uint32_t i = 0; i < m->nhdrs; i++) {
+		const struct sip_hdr *h = &m->hdrs[i];
+
+		if (h->id == SIP_H_CONTENT_LENGTH)
+			continue;
+		if (h == top) {
+			/* drop the first via-parm; keep the rest of this line */
+			struct slice rest = h->value, item;
+			bool first = true;
+			(void)sip_list_next(&item, &rest);
+			while (sip_list_next(&item, &rest) == 0) {
+				vias_left++;
+				sip_buf_str(b, first ? "Via: " : ", ");
+				sip_buf_slice(b, item);
+				first = false;
+			}
+			if (!first)
+				sip_buf_str(b, "\r\n");
+			continue;
+		}
+		vias_left += h->id == SIP_H_VIA;
+		sip_buf_slice(b, h->name);
+		sip_buf_str(b, ": ");
+		sip_buf_slice(b, h->value);
+		sip_buf_str(b, "\r\n");
+	}
+	if (vias_left == 0)
+		return EPROTO; /* only our Via: nobody upstream to send it to */
+	sip_buf_str(b, "Content-Length: ");
+	sip_buf_u32(b, (uint32_t)m->body.len);
+	sip_buf_str(b, "\r\n\r\n");
+	sip_buf_slice(b, m->body);
+	return b->overflow ? EOVERFLOW : 0;
+}
+
+void proxy_loop_hash(const struct sip_msg *m, char out[17])
+{
+	const struct sip_hdr *route = sip_msg_hdr(m, SIP_H_ROUTE);
+	const struct sip_hdr *preq = sip_msg_hdr(m, SIP_H_PROXY_REQUIRE);
+	char num[12];
+	struct slice parts[8];
+	uint64_t h = 1469598103934665603ull;
+	int n = snprintf(num, sizeof(num), "%u", m->cseq.num);
+
+	parts[0] = m->ruri_raw;
+	parts[1] = m->from.tag;
+	parts[2] = m->call_id;
+	parts[3] = slice_make(num, n > 0 ? (size_t)n : 0);
+	parts[4] = m->via.raw;
+	parts[5] = route ? route->value : SLICE_NULL;
+	parts[6] = preq ? preq->value : SLICE_NULL;
+	parts[7] = m->to.tag;
+	for (size_t k = 0; k < ARRAY_SIZE(parts); k++) {
+		for (size_t i = 0; i < parts[k].len; i++)
+			h = (h ^ (unsigned char)parts[k].p[i]) * 1099511628211ull;
+		h = (h ^ 0x1f) * 1099511628211ull;
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
