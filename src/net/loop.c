@@ -339,3 +339,11 @@ void net_stats(const struct net *n, struct net_stats *out)
 {
 	*out = n->st;
 }
+
+int net_udp_fd(const struct net *n, int family)
+{
+	for (size_t i = 0; i < n->nlis; i++)
+		if (n->lis[i]->tp == NET_UDP && n->lis[i]->local.ss.ss_family == family)
+			return n->lis[i]->io.fd;
+	return -1;
+}

@@ -148,4 +148,9 @@ bool net_msg_conn_alive(const struct net_msg *m);
 
 void net_stats(const struct net *n, struct net_stats *out);
 
+/* A UDP listening socket of address family `family` (AF_INET, AF_INET6) to
+ * send from when no received message names one (e.g. a binding restored
+ * after a restart), or -1. */
+int net_udp_fd(const struct net *n, int family);
+
 #endif

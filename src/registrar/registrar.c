@@ -19,6 +19,7 @@
 
 struct binding {
 	struct binding *next;
+	struct net_msg way;     /* buf unused */
 	int64_t expires_at;
 	uint32_t cseq;
 	uint16_t q;
@@ -236,6 +237,22 @@ static void binding_remove(struct registrar *r, struct aor *a, struct binding **
 	r->nbindings--;
 }
 
+/* A way back rebuilt from stored "udp:1.2.3.4:5060" text: the address and
+ * transport, no socket or connection (see reg_binding_view.way). */
+static void way_from_text(struct net_msg *way, const char *received)
+{
+	struct net_listen_spec spec;
+	size_t n;
+	char err[128];
+
+	memset(way, 0, sizeof(*way));
+	way->udp_fd = -1;
+	if (net_listen_parse(&spec, 1, &n, received, err, sizeof(err)) == 0 && n == 1) {
+		way->tp = spec.tp;
+		way->src = spec.addr;
+	}
+}
+
 struct restore_ctx {
 	struct registrar *r;
 	int64_t now;
@@ -262,6 +279,7 @@ static int restore_one(void *arg, const struct store_reg *sr)
 	b->expires_at = sr->expires_at;
 	b->cseq = sr->cseq;
 	b->q = sr->q;
+	way_from_text(&b->way, sr->received);
 	binding_put(x->r, a, b);
 	x->n++;
 	return 0;
@@ -462,7 +480,7 @@ static int persist(struct registrar *r, const struct registrar_req *q, const str
 	snprintf(sr->aor, sizeof(sr->aor), "%.*s", (int)q->aor.len, q->aor.p);
 	snprintf(sr->contact, sizeof(sr->contact), "%.*s", (int)op->contact.len, op->contact.p);
 	snprintf(sr->received, sizeof(sr->received), "%s", received);
-	snprintf(sr->transport, sizeof(sr->transport), "%s", net_transport_name(q->tp));
+	snprintf(sr->transport, sizeof(sr->transport), "%s", net_transport_name(q->in->tp));
 	sr->expires_at = q->now + op->expires;
 	snprintf(sr->call_id, sizeof(sr->call_id), "%.*s", (int)q->m->call_id.len, q->m->call_id.p);
 	sr->cseq = q->m->cseq.num;
@@ -519,7 +537,7 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 		goto out;
 	}
 
-	net_addr_fmt(received, sizeof(received), q->tp, q->src);
+	net_addr_fmt(received, sizeof(received), q->in->tp, &q->in->src);
 	if (star) {
 		size_t n;
 		if (a && r->store && (rc = store_regs_delete_aor(r->store, &n, a->name)) != 0)
@@ -553,6 +571,9 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 		b->expires_at = q->now + op->expires;
 		b->cseq = q->m->cseq.num;
 		b->q = op->q;
+		b->way = *q->in;
+		b->way.buf = NULL;
+		b->way.len = 0;
 		if (op->exists)
 			res->refreshed++;
 		else
@@ -593,7 +614,7 @@ size_t registrar_lookup(const struct registrar *r, struct slice aor, registrar_b
 
 	for (struct binding *x = a ? a->bindings : NULL; x; x = x->next, n++) {
 		struct reg_binding_view v = { x->contact, x->call_id, x->user_agent, x->instance,
-					      x->received, x->expires_at, x->cseq, x->q };
+					      x->received, x->expires_at, x->cseq, x->q, &x->way };
 		if (fn)
 			fn(arg, &v);
 	}

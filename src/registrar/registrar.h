@@ -33,6 +33,11 @@ struct reg_binding_view {
 	int64_t expires_at;     /* unix seconds */
 	uint32_t cseq;
 	uint16_t q;             /* thousandths */
+	/* The way back to the phone: the socket or connection its REGISTER came
+	 * on and its source address (buf unused). A binding restored after a
+	 * restart has udp_fd -1 and no connection: UDP ones are reached from any
+	 * UDP socket of the family, TCP ones only once the phone reconnects. */
+	const struct net_msg *way;
 };
 
 /* Create a registrar writing through to st (which it does not own; st may be
@@ -52,8 +57,7 @@ struct registrar_req {
 	const struct sip_msg *m;
 	struct slice aor;          /* canonical "sip:user@domain" */
 	int64_t user_id;           /* the authenticated owner */
-	const struct net_addr *src;
-	enum net_transport tp;
+	const struct net_msg *in;  /* how it came: source, transport, socket or connection */
 	int64_t now;               /* unix seconds */
 };
 

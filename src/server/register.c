@@ -169,7 +169,7 @@ void server_register(struct server *s, const struct net_msg *in, const struct si
 		server_reply(s, in, m, 400, "Address of Record Too Long", SLICE_NULL);
 		return;
 	}
-	rq = (struct registrar_req){ m, slice_make(aor, (size_t)n), e.user_id, &in->src, in->tp,
+	rq = (struct registrar_req){ m, slice_make(aor, (size_t)n), e.user_id, in,
 				     (int64_t)time(NULL) };
 	rc = registrar_register(s->reg, &rq, &res);
 	if (rc)
