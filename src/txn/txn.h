@@ -68,6 +68,12 @@ struct txn_ops {
 
 int txn_layer_new(struct txn_layer **lp, const struct txn_conf *c, const struct txn_ops *ops,
 		  void *arg);
+/* Added: the limits messages handed to the layer may reach (default
+ * SIP_LIMITS_DEFAULT); max_headers sizes the scratch header array used to
+ * parse the requests and responses the user passes in (plus 32 for the Via
+ * and Record-Route a proxy adds). Returns 0, EINVAL or ENOMEM. */
+int txn_layer_set_limits(struct txn_layer *l, const struct sip_limits *lim);
+
 /* Free every transaction (no callbacks) and the layer; *lp becomes NULL. */
 void txn_layer_free(struct txn_layer **lp);
 
