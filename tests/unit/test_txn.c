@@ -1025,6 +1025,9 @@ static void odd_input(void)
 				  "Call-ID: x\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n";
 
 	CHECK_INT(setup(), 0);
+	struct sip_limits lim = SIP_LIMITS_DEFAULT;
+	lim.max_headers = 20;
+	CHECK_INT(txn_layer_set_limits(L, &lim), 0);
 	/* empty messages: dropped, not matched */
 	memset(&m, 0, sizeof(m));
 	m.request = true;
@@ -1112,6 +1115,46 @@ static void many_transactions(void)
 	finish();
 }
 
+/* The timer heap on its own: random arming and stopping keeps the heap
+ * ordered and every entry's index right. */
+static void heap_property(void)
+{
+	static struct txn fake[64];
+	uint32_t r = 12345;
+
+	CHECK_INT(setup_max(64), 0);
+	L->stats.servers = ARRAY_SIZE(fake); /* room for them all */
+	CHECK_INT(txn_reserve(L), 0);
+	L->stats.servers = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(fake); i++) {
+		memset(&fake[i], 0, sizeof(fake[i]));
+		fake[i].l = L;
+		for (int s = 0; s < 2; s++)
+			fake[i].tm[s] = (struct txn_timer){ .idx = UINT32_MAX, .slot = (uint8_t)s,
+							    .t = &fake[i] };
+	}
+	for (int op = 0; op < 20000; op++) {
+		r = r * 1103515245u + 12345u;
+		struct txn *t = &fake[(r >> 8) % ARRAY_SIZE(fake)];
+		int slot = (int)((r >> 4) & 1);
+		if ((r >> 20) % 3)
+			txn_timer_set(t, slot, (r >> 12) % 1000);
+		else
+			txn_timer_stop(t, slot);
+		for (uint32_t i = 0; i < L->heap_len; i++) {
+			CHECK_INT(L->heap[i]->idx, i);
+			if (i)
+				CHECK(L->heap[(i - 1) / 2]->due <= L->heap[i]->due);
+		}
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(fake); i++) {
+		txn_timer_stop(&fake[i], 0);
+		txn_timer_stop(&fake[i], 1);
+	}
+	CHECK_INT(L->heap_len, 0);
+	finish();
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -1133,6 +1176,7 @@ int main(int argc, char **argv)
 		CASE(table_full),
 		CASE(odd_input),
 		CASE(many_transactions),
+		CASE(heap_property),
 	};
 	int rc = check_main("txn", cases, ARRAY_SIZE(cases), argc, argv);
 
