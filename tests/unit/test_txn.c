@@ -1115,6 +1115,46 @@ static void many_transactions(void)
 	finish();
 }
 
+/* Mutated messages of every kind, fed in any order with the clock running:
+ * whatever parses must not crash the layer or leak (ASan). */
+static void mutated_input(void)
+{
+	char base[6][1024], b[1024];
+	uint32_t r = 777;
+	struct txn_client *ct;
+
+	CHECK_INT(setup_max(32), 0);
+	req(base[0], sizeof(base[0]), "INVITE", VIA_A, "INVITE", "ft", NULL);
+	req(base[1], sizeof(base[1]), "ACK", VIA_OLD, "ACK", "ft", "tt");
+	req(base[2], sizeof(base[2]), "CANCEL", VIA_A, "CANCEL", "ft", NULL);
+	resp(base[3], sizeof(base[3]), 180, CLI_BRANCH, 7, "INVITE", "rt");
+	resp(base[4], sizeof(base[4]), 486, CLI_BRANCH, 7, "INVITE", "rt");
+	resp(base[5], sizeof(base[5]), 200, CLI_BRANCH, 7, "CANCEL", "rt");
+	for (int i = 0; i < 20000; i++) {
+		r = r * 1103515245u + 12345u;
+		if (i % 500 == 0 &&
+		    txn_client_new(&ct, L, cli_invite, strlen(cli_invite), &udp, NULL, now) == 0) {
+			live_add(ct);
+			if (r & 1)
+				txn_client_cancel(ct, now);
+		}
+		memcpy(b, base[(r >> 8) % 6], sizeof(b));
+		size_t len = strlen(b);
+		for (int k = 0; k < 3; k++) {
+			r = r * 1103515245u + 12345u;
+			b[(r >> 10) % len] = (char)(" ;=:\r\nzZ9<>"[(r >> 4) % 12]);
+		}
+		last_st = NULL;
+		feed(b, (r >> 3) & 1 ? &udp : &tcp);
+		if (last_st && (r & 4))
+			respond(last_st, (uint16_t)(100 + (r >> 16) % 600), "X", "tt");
+		advance((r >> 20) % 50);
+	}
+	advance(100000);
+	CHECK_INT(bad_term, 0);
+	finish();
+}
+
 /* The timer heap on its own: random arming and stopping keeps the heap
  * ordered and every entry's index right. */
 static void heap_property(void)
@@ -1177,6 +1217,7 @@ int main(int argc, char **argv)
 		CASE(odd_input),
 		CASE(many_transactions),
 		CASE(heap_property),
+		CASE(mutated_input),
 	};
 	int rc = check_main("txn", cases, ARRAY_SIZE(cases), argc, argv);
 
