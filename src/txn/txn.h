@@ -62,7 +62,12 @@ struct txn_ops {
 	/* Client transaction ct ended without a final response: timer B or F
 	 * fired or its transport failed. The user treats it as a 408. */
 	void (*timeout)(void *arg, struct txn_client *ct);
-	/* A transaction is gone; pointers to it are now invalid. */
+	/* A transaction is gone; pointers to it are now invalid. Called only
+	 * from txn_tick, so a transaction never vanishes inside a call the user
+	 * made (one that ends there, e.g. by a 2xx to an INVITE, leaves matching
+	 * at once and is reported at the next tick). Reported once for every
+	 * transaction the user was given (ops->request, txn_client_new); the
+	 * layer's own CANCEL transactions end silently. */
 	void (*terminated)(void *arg, struct txn_server *st, struct txn_client *ct);
 };
 
