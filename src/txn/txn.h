@@ -62,12 +62,23 @@ struct txn_ops {
 	/* Client transaction ct ended without a final response: timer B or F
 	 * fired or its transport failed. The user treats it as a 408. */
 	void (*timeout)(void *arg, struct txn_client *ct);
-	/* A transaction is gone; pointers to it are now invalid. */
+	/* A transaction is gone; pointers to it are now invalid. Called only
+	 * from txn_tick, so a transaction never vanishes inside a call the user
+	 * made (one that ends there, e.g. by a 2xx to an INVITE, leaves matching
+	 * at once and is reported at the next tick). Reported once for every
+	 * transaction the user was given (ops->request, txn_client_new); the
+	 * layer's own CANCEL transactions end silently. */
 	void (*terminated)(void *arg, struct txn_server *st, struct txn_client *ct);
 };
 
 int txn_layer_new(struct txn_layer **lp, const struct txn_conf *c, const struct txn_ops *ops,
 		  void *arg);
+/* Added: the limits messages handed to the layer may reach (default
+ * SIP_LIMITS_DEFAULT); max_headers sizes the scratch header array used to
+ * parse the requests and responses the user passes in (plus 32 for the Via
+ * and Record-Route a proxy adds). Returns 0, EINVAL or ENOMEM. */
+int txn_layer_set_limits(struct txn_layer *l, const struct sip_limits *lim);
+
 /* Free every transaction (no callbacks) and the layer; *lp becomes NULL. */
 void txn_layer_free(struct txn_layer **lp);
 
