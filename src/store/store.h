@@ -138,7 +138,8 @@ int store_users_import(struct store *s, size_t *failed_at, const struct store_us
 		       size_t n);
 
 /*
- * A number that changes whenever the users table changes, from any process.
+ * A number that changes whenever the users table (or a user's extra
+ * identities) changes, from any process.
  * How: triggers on users bump the integer meta('users_gen') inside the very
  * transaction that changes a row, so the counter moves with every committed
  * change whoever made it (our tools, another server, the sqlite3 shell), and
