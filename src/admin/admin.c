@@ -319,7 +319,7 @@ static const struct cmd commands[] = {
 	  "check: validate DIR/bastion.conf as the server would (use before SIGHUP).\n"
 	  "reference: print the reference of every setting (Markdown)." },
 	{ "user", admin_cmd_user,
-	  "bastion user add|passwd|show|list|enable|disable|del|import ...",
+	  "bastion user add|passwd|show|list|enable|disable|del|import|identity ...",
 	  "  user add NAME [--domain D] (--generate | --password-stdin)\n"
 	  "  user passwd NAME [--domain D] (--generate | --password-stdin)\n"
 	  "  user show NAME [--domain D]\n"
@@ -327,7 +327,9 @@ static const struct cmd commands[] = {
 	  "  user enable NAME [--domain D]\n"
 	  "  user disable NAME [--domain D]\n"
 	  "  user del NAME [--domain D]\n"
-	  "  user import FILE\n\n"
+	  "  user import FILE\n"
+	  "  user identity add|del NAME URI [--domain D]\n"
+	  "  user identity list NAME [--domain D]\n\n"
 	  "Manage the users who may register. The domain defaults to the server's domain.\n"
 	  "--generate prints a random 20-character password once; --password-stdin reads\n"
 	  "one line and refuses passwords shorter than 12 characters, containing the user\n"
@@ -336,7 +338,9 @@ static const struct cmd commands[] = {
 	  "import reads CSV lines name,domain,ha1_md5[,ha1_sha256] (as Kamailio, OpenSIPS\n"
 	  "and Asterisk store them; computed for the configured realm) in one transaction:\n"
 	  "a bad line is named and nothing is imported. Works while the server runs; it\n"
-	  "picks up changes within a second. See docs/users.md." },
+	  "picks up changes within a second. See docs/users.md.\n"
+	  "identity: the URIs (sip:user@host, sips:, tel:+number) a user may put in From\n"
+	  "besides its own address; see docs/identity.md." },
 	{ "reg", admin_cmd_reg, "bastion reg list [NAME [--domain D]]",
 	  "Show the current registrations (bindings): address of record, contact, source\n"
 	  "address, transport, time to expiry and user agent; of one user with NAME." },

@@ -1,5 +1,6 @@
 /*
- * admin/user: the commands `bastion user ...` and `bastion reg list`, and the
+ * admin/user: the commands `bastion user ...` (with `user identity ...`, the
+ * extra identities a user may put in From) and `bastion reg list`, and the
  * demo users of `bastion init --demo`.
  *
  * They talk to the same store as the server (SQLite in WAL mode), so they
@@ -21,6 +22,7 @@
 
 #include "../auth/auth.h"
 #include "../conf/conf.h"
+#include "../sip/sip.h"
 #include "../store/store.h"
 #include "internal.h"
 
@@ -326,6 +328,39 @@ static int print_reg(void *arg, const struct store_reg *r)
 	return 0;
 }
 
+struct id_walk {
+	size_t n;
+	const char *indent;
+};
+
+static int print_identity(void *arg, const struct store_identity *id)
+{
+	struct id_walk *w = arg;
+
+	/* Validated by identity_canon before it was stored: no control bytes;
+	 * the store refuses those in any case. */
+	printf("%s%s\n", w->indent, id->uri);
+	w->n++;
+	return 0;
+}
+
+/* The "identities:" part of user show. */
+static int user_show_identities(struct store *s, const struct user_args *ua)
+{
+	struct id_walk w = { .indent = "  " };
+	int rc;
+
+	printf("identities (besides its own address):\n");
+	rc = store_identities_list(s, ua->name, ua->domain, print_identity, &w);
+	if (rc) {
+		fprintf(stderr, "bastion: user show: %s: %s\n", strerror(rc), store_errmsg(s));
+		return 1;
+	}
+	if (w.n == 0)
+		printf("  none\n");
+	return 0;
+}
+
 static int user_show(struct store *s, const struct conf *c, struct user_args *ua)
 {
 	struct reg_walk w = { .now = (int64_t)time(NULL), .indent = "  " };
@@ -358,7 +393,7 @@ static int user_show(struct store *s, const struct conf *c, struct user_args *ua
 	}
 	if (w.n == 0)
 		printf("  none\n");
-	return 0;
+	return user_show_identities(s, ua);
 }
 
 /* ---- user enable / disable / del ------------------------------------------- */
@@ -552,6 +587,164 @@ out:
 	return status;
 }
 
+/* ---- user identity add / del / list --------------------------------------------- */
+
+/*
+ * Validate an identity URI and write its canonical form into out: sip: or
+ * sips: user@host with scheme and host in lowercase (the user part as
+ * given: it compares case-sensitively), or tel:NUMBER without visual
+ * separators, letters in lowercase. Ports, parameters
+ * and headers are refused rather than dropped, so that what is stored is
+ * what the operator typed. Returns 0 or EINVAL with the reason in why.
+ */
+static int identity_canon(char *out, size_t cap, const char *in, char *why, size_t whycap)
+{
+	struct sip_limits lim = SIP_LIMITS_DEFAULT;
+	struct sip_uri u;
+	enum sip_err e;
+	bool v6;
+	int n;
+
+	if (sip_uri_parse(&u, slice_cstr(in), &lim, &e) != 0) {
+		snprintf(why, whycap, "not a valid URI (%s)", sip_err_reason(e));
+		return EINVAL;
+	}
+	if (u.scheme != SIP_SCHEME_SIP && u.scheme != SIP_SCHEME_SIPS &&
+	    u.scheme != SIP_SCHEME_TEL) {
+		snprintf(why, whycap, "only sip:, sips: and tel: URIs can be identities");
+		return EINVAL;
+	}
+	if (u.has_port || u.params.len || u.headers.len) {
+		snprintf(why, whycap, "give the identity alone (sip:user@host or tel:+number), "
+				      "without port, parameters or headers");
+		return EINVAL;
+	}
+	if (u.scheme == SIP_SCHEME_TEL) {
+		/* Visual separators carry nothing (RFC 3966 5.1.1) and the policy
+		 * ignores them: drop them, so that one number is stored once. */
+		size_t k = 4;
+		n = snprintf(out, cap, "tel:");
+		for (size_t i = 0; i < u.user.len && k + 1 < cap; i++) {
+			char ch = u.user.p[i];
+			if (ch == '-' || ch == '.' || ch == '(' || ch == ')')
+				continue;
+			out[k++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+		}
+		out[k] = '\0';
+		if (k == 4 || (k == 5 && out[4] == '+')) {
+			snprintf(why, whycap, "a tel: identity needs digits");
+			return EINVAL;
+		}
+		n = (int)k;
+	} else {
+		if (u.user.len == 0) {
+			snprintf(why, whycap, "a sip: identity needs a user part (sip:user@host)");
+			return EINVAL;
+		}
+		v6 = u.host_type == SIP_HOST_IPV6;
+		n = snprintf(out, cap, "%s:%.*s@%s%.*s%s",
+			     u.scheme == SIP_SCHEME_SIPS ? "sips" : "sip", (int)u.user.len, u.user.p,
+			     v6 ? "[" : "", (int)u.host.len, u.host.p, v6 ? "]" : "");
+		/* the host after '@' in lowercase */
+		for (char *p = strrchr(out, '@'); p && *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+	}
+	if (n < 0 || (size_t)n >= cap) {
+		snprintf(why, whycap, "longer than %zu bytes", cap - 1);
+		return EINVAL;
+	}
+	return 0;
+}
+
+/* bastion user identity add|del NAME URI [--domain D], list NAME [--domain D].
+ * argv[0] is "user", argv[1] "identity". */
+static int user_identity(const char *state, int argc, char **argv)
+{
+	const char *sub = argc > 2 ? argv[2] : NULL, *uri = NULL;
+	char canon[STORE_URI_MAX], why[300], msg[128];
+	struct store *s = NULL;
+	struct store_user u;
+	struct user_args ua;
+	struct conf c;
+	bool list;
+	int rc, status = 1;
+
+	if (!sub || (strcmp(sub, "add") && strcmp(sub, "del") && strcmp(sub, "list")))
+		return admin_usage_error("user", "user identity: expected add, del or list", sub);
+	list = strcmp(sub, "list") == 0;
+	memset(&ua, 0, sizeof(ua));
+	ua.cmd = "user";
+	ua.sub = "identity";
+	for (int i = 3; i < argc; i++) {
+		const char *v;
+		if ((v = admin_opt_value(argc, argv, &i, "--domain"))) {
+			ua.domain = v;
+		} else if (argv[i][0] != '-' && !ua.name) {
+			ua.name = argv[i];
+		} else if (argv[i][0] != '-' && !list && !uri) {
+			uri = argv[i];
+		} else {
+			snprintf(msg, sizeof(msg), "user identity %s: unexpected argument", sub);
+			return admin_usage_error("user", msg, argv[i]);
+		}
+	}
+	if (!ua.name || (!list && !uri)) {
+		snprintf(msg, sizeof(msg), "user identity %s: expected NAME%s", sub,
+			 list ? "" : " and URI");
+		return admin_usage_error("user", msg, NULL);
+	}
+	if (uri && identity_canon(canon, sizeof(canon), uri, why, sizeof(why)) != 0) {
+		fprintf(stderr, "bastion: user identity %s: %s\n", sub, why);
+		return 1;
+	}
+	if (admin_open_state(&c, &s, state))
+		return 1;
+	if (check_target(&ua, &c))
+		goto out;
+	/* Say "does not exist" for the user before anything about the URI. */
+	rc = store_users_get(s, &u, ua.name, ua.domain);
+	if (rc) {
+		store_failed(sub, &ua, s, rc);
+		goto out;
+	}
+	OPENSSL_cleanse(&u.cred, sizeof(u.cred));
+	if (list) {
+		struct id_walk w = { .indent = "" };
+		rc = store_identities_list(s, ua.name, ua.domain, print_identity, &w);
+		if (rc) {
+			fprintf(stderr, "bastion: user identity list: %s: %s\n", strerror(rc),
+				store_errmsg(s));
+			goto out;
+		}
+		if (w.n == 0)
+			printf("No extra identities for %s@%s.\n", ua.name, ua.domain);
+		status = 0;
+		goto out;
+	}
+	if (strcmp(sub, "add") == 0)
+		rc = store_identities_add(s, ua.name, ua.domain, canon);
+	else
+		rc = store_identities_delete(s, ua.name, ua.domain, canon);
+	if (rc == EEXIST) {
+		fprintf(stderr, "bastion: user %s@%s already has identity %s\n", ua.name, ua.domain,
+			canon);
+	} else if (rc == ENOENT) {
+		fprintf(stderr, "bastion: user %s@%s has no identity %s\n", ua.name, ua.domain,
+			canon);
+	} else if (rc) {
+		fprintf(stderr, "bastion: user identity %s: %s: %s\n", sub, strerror(rc),
+			store_errmsg(s));
+	} else {
+		printf("User %s@%s may %s use identity %s.\n", ua.name, ua.domain,
+		       strcmp(sub, "add") == 0 ? "now" : "no longer", canon);
+		status = 0;
+	}
+out:
+	store_close(&s);
+	return status;
+}
+
 /* ---- the commands ------------------------------------------------------------ */
 
 int admin_cmd_user(const char *state, int argc, char **argv)
@@ -565,6 +758,8 @@ int admin_cmd_user(const char *state, int argc, char **argv)
 
 	if (!sub)
 		return admin_usage_error("user", "user: a subcommand is needed", NULL);
+	if (strcmp(sub, "identity") == 0)
+		return user_identity(state, argc, argv);
 	pw_cmd = strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0;
 	simple = strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0 ||
 		 strcmp(sub, "del") == 0;

@@ -30,6 +30,11 @@ struct store_ops {
 	int (*regs_delete_aor)(struct store *s, size_t *n, const char *aor);
 	int (*regs_list)(struct store *s, const char *aor, store_reg_fn *fn, void *arg);
 	int (*regs_expire)(struct store *s, size_t *n, int64_t now);
+	int (*ids_add)(struct store *s, const char *name, const char *domain, const char *uri);
+	int (*ids_delete)(struct store *s, const char *name, const char *domain, const char *uri);
+	/* name and domain NULL: every user's, in one read transaction */
+	int (*ids_list)(struct store *s, const char *name, const char *domain,
+			store_identity_fn *fn, void *arg);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it

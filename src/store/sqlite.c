@@ -82,6 +82,21 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER users_gen_delete AFTER DELETE ON users BEGIN"
 	"  UPDATE meta SET value = value + 1 WHERE key = 'users_gen'; END;"
 	"PRAGMA user_version = 1;",
+	/* 1 -> 2: extra identities a user may put in From (policy/identity.c);
+	 * they count as a change of users, so credential caches reload them. */
+	"CREATE TABLE identities ("
+	"  id INTEGER PRIMARY KEY,"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  uri TEXT NOT NULL CHECK (length(uri) BETWEEN 1 AND 1023),"
+	"  UNIQUE (user_id, uri)"
+	");"
+	"CREATE TRIGGER identities_gen_insert AFTER INSERT ON identities BEGIN"
+	"  UPDATE meta SET value = value + 1 WHERE key = 'users_gen'; END;"
+	"CREATE TRIGGER identities_gen_update AFTER UPDATE ON identities BEGIN"
+	"  UPDATE meta SET value = value + 1 WHERE key = 'users_gen'; END;"
+	"CREATE TRIGGER identities_gen_delete AFTER DELETE ON identities BEGIN"
+	"  UPDATE meta SET value = value + 1 WHERE key = 'users_gen'; END;"
+	"PRAGMA user_version = 2;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -111,6 +126,10 @@ enum stmt_id {
 	ST_REG_LIST_AOR,
 	ST_REG_LIST_ALL,
 	ST_REG_EXPIRE,
+	ST_ID_ADD,
+	ST_ID_DELETE,
+	ST_ID_LIST,
+	ST_ID_LIST_ALL,
 	ST__COUNT
 };
 
@@ -155,6 +174,15 @@ static const char *const stmt_sql[ST__COUNT] = {
 			    " ORDER BY q DESC, expires_at DESC, id",
 	[ST_REG_LIST_ALL] = "SELECT " REG_COLS " FROM registrations ORDER BY id",
 	[ST_REG_EXPIRE] = "DELETE FROM registrations WHERE expires_at <= ?1",
+	[ST_ID_ADD] = "INSERT INTO identities (user_id, uri)"
+		      " SELECT id, ?3 FROM users WHERE name = ?1 AND domain = ?2",
+	[ST_ID_DELETE] = "DELETE FROM identities WHERE uri = ?3 AND user_id ="
+			 " (SELECT id FROM users WHERE name = ?1 AND domain = ?2)",
+	[ST_ID_LIST] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
+		       " JOIN users u ON u.id = i.user_id"
+		       " WHERE u.name = ?1 AND u.domain = ?2 ORDER BY i.uri",
+	[ST_ID_LIST_ALL] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
+			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
 };
 
 struct sqlite_store {
@@ -707,6 +735,70 @@ static int sq_regs_list(struct store *s, const char *aor, store_reg_fn *fn, void
 	return err;
 }
 
+/* ---- extra identities -------------------------------------------------------- */
+
+static int sq_ids_add(struct store *s, const char *name, const char *domain, const char *uri)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_ID_ADD];
+
+	/* INSERT ... SELECT adds no row for an unknown user: ENOENT. */
+	bind_text(st, 3, uri);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_ids_delete(struct store *s, const char *name, const char *domain,
+			 const char *uri)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_ID_DELETE];
+
+	bind_text(st, 3, uri);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_ids_list(struct store *s, const char *name, const char *domain,
+		       store_identity_fn *fn, void *arg)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[name ? ST_ID_LIST : ST_ID_LIST_ALL];
+	struct store_identity *id;
+	int err = 0, rc;
+
+	id = malloc(sizeof(*id));
+	if (!id)
+		return ENOMEM;
+	if (name) {
+		bind_text(st, 1, name);
+		bind_text(st, 2, domain);
+	} else if ((err = begin_read(ss))) {
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(id, 0, sizeof(*id));
+		id->user_id = sqlite3_column_int64(st, 0);
+		if ((err = col_str(id->name, sizeof(id->name), st, 1)) ||
+		    (err = col_str(id->domain, sizeof(id->domain), st, 2)) ||
+		    (err = col_str(id->uri, sizeof(id->uri), st, 3))) {
+			store_set_err(s, "identity row of user %lld has a field too long",
+				      (long long)id->user_id);
+			break;
+		}
+		if ((err = fn(arg, id)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	if (!name && !err)
+		err = commit(ss);
+out:
+	if (err && !name)
+		rollback(ss);
+	free(id);
+	return err;
+}
+
 /* ---- open and close -------------------------------------------------------------- */
 
 static void sq_close(struct store *s)
@@ -738,6 +830,9 @@ static const struct store_ops sqlite_ops = {
 	.regs_delete_aor = sq_regs_delete_aor,
 	.regs_list = sq_regs_list,
 	.regs_expire = sq_regs_expire,
+	.ids_add = sq_ids_add,
+	.ids_delete = sq_ids_delete,
+	.ids_list = sq_ids_list,
 };
 
 /* One-row text pragma, e.g. journal_mode's answer, into buf. */

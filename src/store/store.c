@@ -309,3 +309,40 @@ int store_regs_expire(struct store *s, size_t *n, int64_t now)
 	s->errmsg[0] = '\0';
 	return s->ops->regs_expire(s, n ? n : &dummy, now);
 }
+
+/* ---- extra identities ---------------------------------------------------- */
+
+int store_identities_add(struct store *s, const char *name, const char *domain,
+			 const char *uri)
+{
+	if (!s || !key_ok(name, domain) || !field_ok(uri, STORE_URI_MAX, false))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->ids_add(s, name, domain, uri);
+}
+
+int store_identities_delete(struct store *s, const char *name, const char *domain,
+			    const char *uri)
+{
+	if (!s || !key_ok(name, domain) || !field_ok(uri, STORE_URI_MAX, false))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->ids_delete(s, name, domain, uri);
+}
+
+int store_identities_list(struct store *s, const char *name, const char *domain,
+			  store_identity_fn *fn, void *arg)
+{
+	if (!s || !fn || !key_ok(name, domain))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->ids_list(s, name, domain, fn, arg);
+}
+
+int store_identities_load_all(struct store *s, store_identity_fn *fn, void *arg)
+{
+	if (!s || !fn)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->ids_list(s, NULL, NULL, fn, arg);
+}

@@ -126,7 +126,7 @@ int store_users_set_password(struct store *s, const char *name, const char *doma
 int store_users_set_enabled(struct store *s, const char *name, const char *domain,
 			    bool enabled);
 
-/* Delete a user and, by cascade, its registrations. Returns 0, ENOENT,
+/* Delete a user and, by cascade, its registrations and identities. Returns 0, ENOENT,
  * EINVAL, EBUSY/EIO. */
 int store_users_delete(struct store *s, const char *name, const char *domain);
 
@@ -138,7 +138,8 @@ int store_users_import(struct store *s, size_t *failed_at, const struct store_us
 		       size_t n);
 
 /*
- * A number that changes whenever the users table changes, from any process.
+ * A number that changes whenever the users table (or a user's extra
+ * identities) changes, from any process.
  * How: triggers on users bump the integer meta('users_gen') inside the very
  * transaction that changes a row, so the counter moves with every committed
  * change whoever made it (our tools, another server, the sqlite3 shell), and
@@ -194,6 +195,45 @@ int store_regs_list_all(struct store *s, store_reg_fn *fn, void *arg);
 
 /* Delete bindings with expires_at <= now; *n (if not NULL) is how many. */
 int store_regs_expire(struct store *s, size_t *n, int64_t now);
+
+/* ---- extra identities ------------------------------------------------------
+ *
+ * URIs besides its own AOR that a user may put in From (policy/identity.c):
+ * a shared line "sip:sales@example.test", a number "tel:+15551230000". The
+ * store keeps them as given (the admin tool validates and canonicalises
+ * them) and deletes them with their user. Adding or deleting one bumps the
+ * same counter as a change of users (store_users_version), so a cache that
+ * reloads users when the version moves reloads identities with them.
+ */
+
+struct store_identity {
+	int64_t user_id;
+	char name[STORE_NAME_MAX];     /* the owner, for callers keyed by name */
+	char domain[STORE_DOMAIN_MAX];
+	char uri[STORE_URI_MAX];
+};
+
+typedef int(store_identity_fn)(void *arg, const struct store_identity *id);
+
+/* Allow user (name, domain) the identity uri (non-empty, printable).
+ * Returns 0, ENOENT no such user, EEXIST the user has it already, EINVAL,
+ * EBUSY/EIO. */
+int store_identities_add(struct store *s, const char *name, const char *domain,
+			 const char *uri);
+
+/* Withdraw it. Returns 0, ENOENT (no such user, or the user does not have
+ * that identity), EINVAL, EBUSY/EIO. */
+int store_identities_delete(struct store *s, const char *name, const char *domain,
+			    const char *uri);
+
+/* Call fn for the identities of (name, domain), ordered by uri; none for an
+ * unknown user (check with store_users_get when it matters). */
+int store_identities_list(struct store *s, const char *name, const char *domain,
+			  store_identity_fn *fn, void *arg);
+
+/* Call fn for every identity of every user, ordered by user id then uri, in
+ * one read transaction (for a cache). */
+int store_identities_load_all(struct store *s, store_identity_fn *fn, void *arg);
 
 /* ---- credential cache ------------------------------------------------------
  *
