@@ -30,6 +30,10 @@ struct store_ops {
 	int (*regs_delete_aor)(struct store *s, size_t *n, const char *aor);
 	int (*regs_list)(struct store *s, const char *aor, store_reg_fn *fn, void *arg);
 	int (*regs_expire)(struct store *s, size_t *n, int64_t now);
+	/* duration_s of c is already the computed value */
+	int (*cdr_add)(struct store *s, int64_t *id, const struct store_cdr *c);
+	int (*cdr_list)(struct store *s, int64_t since, const char *user, store_cdr_fn *fn,
+			void *arg);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it
