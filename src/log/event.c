@@ -2,9 +2,9 @@
  * event: the security event log. One JSON object per line (built with
  * Jansson), appended with a single write(2) to a file of mode 0600 and
  * optionally copied to syslog; the file, JSON and write helpers are shared
- * with the CDR log (internal.h, json.c). Every string value is escaped with slice_repr
- * and truncated, then scrubbed of anything that looks like a digest credential;
- * log.h describes the format and the guarantees.
+ * with the CDR log (internal.h, json.c). Every string value is escaped with
+ * slice_repr and truncated, then scrubbed of anything that looks like a
+ * digest credential; log.h describes the format and the guarantees.
  */
 #include "internal.h"
 
@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 /*
- * Longest line: six string fields of at most LOG_FIELD_REPR_CAP characters, each
- * backslash of \xNN doubled by JSON (5 characters per input byte), plus keys,
+ * Longest line: six string fields of at most LOG_FIELD_REPR_CAP characters,
+ * each backslash of \xNN doubled by JSON (5 characters per input byte), plus keys,
  * time, numbers and the newline; 16 KiB is well above that.
  */
 #define LINE_MAX_BYTES 16384

@@ -11,7 +11,7 @@
 #include "store/store.h"
 #include "store_tmp.h"
 
-#define T0 1795000000000LL /* 2026-11-19T...Z in unix ms */
+#define T0 1795000000000LL /* 2026-11-18T11:06:40Z in unix ms */
 
 static void make_cdr(struct store_cdr *c, const char *call_id, const char *user, int64_t start,
 		     int64_t answer, int64_t end, int status, const char *hangup)
