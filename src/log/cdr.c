@@ -15,8 +15,9 @@
 
 #include "../store/store.h"
 
-/* Six strings of at most LOG_FIELD_REPR_CAP characters, each byte of an
- * escape doubled by JSON, plus keys, three stamps and numbers: under 16 KiB. */
+/* Seven strings of at most LOG_EVENT_FIELD_MAX input bytes, each at most 5
+ * characters once escaped ("\xNN", its backslash doubled by JSON), plus keys,
+ * four stamps and numbers: about 9 KiB, well under 16 KiB. */
 #define CDR_LINE_MAX 16384
 
 static int cdr_fd = -1;
