@@ -1,7 +1,7 @@
 /*
  * admin: argument handling and the commands init, serve, config, help.
  * The user and registration commands live in user.c, the password rules in
- * password.c.
+ * password.c, the call records in cdr.c.
  */
 #include "admin.h"
 
@@ -344,6 +344,15 @@ static const struct cmd commands[] = {
 	{ "reg", admin_cmd_reg, "bastion reg list [NAME [--domain D]]",
 	  "Show the current registrations (bindings): address of record, contact, source\n"
 	  "address, transport, time to expiry and user agent; of one user with NAME." },
+	{ "cdr", admin_cmd_cdr, "bastion cdr list [--since T] [--user U]",
+	  "Show the call detail records, one line per call attempt, oldest first: start\n"
+	  "time (UTC), caller (From) -> callee, authenticated user ('-' for none), final\n"
+	  "status, connected duration, who hung up, source address and Call-ID.\n"
+	  "--since T: only attempts that started at or after T, given as unix seconds,\n"
+	  "a UTC date 2026-11-23 or date-time 2026-11-23T10:00:00Z, or relative to now:\n"
+	  "-30m, -1h, -2d (s, m, h, d).\n"
+	  "--user U: only the attempts user U authenticated (the user name, exactly).\n"
+	  "The same records are appended to cdr.log as JSON lines. See docs/cdr.md." },
 	{ "help", NULL, "bastion help [COMMAND]", "Show the commands, or the usage of one." },
 };
 

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct conf;
 struct store;
@@ -38,6 +39,19 @@ int admin_cmd_reg(const char *state, int argc, char **argv);
  * with a hint on registering a softphone. Returns 0 or 1 (message printed).
  */
 int admin_demo_users(struct store *s, const struct conf *c, const char *demo_path);
+
+/* ---- call detail records (cdr.c) ------------------------------------------ */
+
+int admin_cmd_cdr(const char *state, int argc, char **argv);
+
+/*
+ * Parse a --since value into unix seconds: all digits (unix seconds),
+ * YYYY-MM-DD (midnight UTC), YYYY-MM-DDTHH:MM[:SS]Z (UTC; the Z is required
+ * so nobody mistakes it for local time), or -N followed by s, m, h or d (that
+ * long before now, floored at 0). Returns 0, or EINVAL with the reason, for
+ * the operator, in why.
+ */
+int admin_parse_since(const char *s, int64_t now, int64_t *out, char *why, size_t cap);
 
 /* ---- passwords (password.c) ---------------------------------------------- */
 

@@ -80,6 +80,10 @@ static const struct conf_setting settings[] = {
 	{ "log", "syslog", CONF_ENUM, offsetof(struct conf, syslog), 0, 0, 0, yes_no, "yes", NULL,
 	  "Also send every security event to syslog (facility auth), so a copy leaves the "
 	  "host when syslog forwards (guide: logs on a hardened log server)." },
+	STR("log", "cdr_log", cdr_log, CONF_STR, "cdr.log",
+	    "Call detail records, one JSON object a line per call attempt (docs/cdr.md); "
+	    "relative to the state directory, mode 0600. The same records go to the "
+	    "database for `bastion cdr list`; empty keeps them there only."),
 
 	STR("store", "database", database, CONF_STR, "bastion.db",
 	    "Where users and registrations live: an SQLite file, relative to the state "

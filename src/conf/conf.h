@@ -40,6 +40,7 @@ struct conf {
 	uint32_t refusal_log_rate;   /* refusal log lines per second, 0 = none */
 	char security_log[256];      /* security events, JSON lines; relative to the state dir */
 	uint32_t syslog;             /* enum conf_bool: also send security events to syslog */
+	char cdr_log[256];           /* call detail records, JSON lines; relative to the state dir */
 
 	/* [store] */
 	char database[1024];         /* SQLite file (relative to the state dir) or URL */

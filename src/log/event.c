@@ -1,28 +1,25 @@
 /*
  * event: the security event log. One JSON object per line (built with
  * Jansson), appended with a single write(2) to a file of mode 0600 and
- * optionally copied to syslog. Every string value is escaped with slice_repr
- * and truncated, then scrubbed of anything that looks like a digest credential;
- * log.h describes the format and the guarantees.
+ * optionally copied to syslog; the file, JSON and write helpers are shared
+ * with the CDR log (internal.h, json.c). Every string value is escaped with
+ * slice_repr and truncated, then scrubbed of anything that looks like a
+ * digest credential; log.h describes the format and the guarantees.
  */
-#include "log.h"
+#include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-/* slice_repr output for LOG_EVENT_FIELD_MAX input bytes: 4 per byte, "...", NUL. */
-#define FIELD_REPR_CAP (LOG_EVENT_FIELD_MAX * 4 + 4)
 /*
- * Longest line: six string fields of at most FIELD_REPR_CAP characters, each
- * backslash of \xNN doubled by JSON (5 characters per input byte), plus keys,
+ * Longest line: six string fields of at most LOG_FIELD_REPR_CAP characters,
+ * each backslash of \xNN doubled by JSON (5 characters per input byte), plus keys,
  * time, numbers and the newline; 16 KiB is well above that.
  */
 #define LINE_MAX_BYTES 16384
@@ -36,9 +33,6 @@ static const char *const warning_words[] = {
 	"failure", "hijack", "replay", "unknown", "spoof", "lockout", "ban",
 };
 
-/* Values that look like (part of) a digest credential. */
-static const char *const secret_marks[] = { "response=", "nonce=", "Digest " };
-
 bool log_event_is_warning(const char *kind)
 {
 	if (!kind)
@@ -49,33 +43,12 @@ bool log_event_is_warning(const char *kind)
 	return false;
 }
 
-static int open_file(const char *path, int *fdp)
-{
-	struct stat st;
-	int fd;
-
-	do
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0)
-		return errno;
-	/* A file created by someone else, or before umask was set, may be wider. */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07077) &&
-	    fchmod(fd, 0600) != 0) {
-		int err = errno;
-		close(fd);
-		return err;
-	}
-	*fdp = fd;
-	return 0;
-}
-
 int log_events_reopen(const char *path, bool to_syslog)
 {
 	int fd = -1, err;
 
 	if (path && path[0]) {
-		err = open_file(path, &fd);
+		err = log_file_open(path, &fd);
 		if (err)
 			return err;
 	}
@@ -110,37 +83,9 @@ void log_events_stats(struct log_event_stats *out)
 	*out = ev_stats;
 }
 
-/*
- * Add key: the escaped, truncated and scrubbed value of s, unless s is empty.
- * Returns 0 or ENOMEM.
- */
 static int set_str(json_t *obj, const char *key, struct slice s)
 {
-	char buf[FIELD_REPR_CAP];
-
-	if (s.len == 0)
-		return 0;
-	slice_repr(buf, sizeof(buf), s, LOG_EVENT_FIELD_MAX);
-	for (size_t i = 0; i < ARRAY_SIZE(secret_marks); i++) {
-		if (strcasestr(buf, secret_marks[i])) {
-			snprintf(buf, sizeof(buf), "[redacted]");
-			ev_stats.redacted++;
-			break;
-		}
-	}
-	return json_object_set_new(obj, key, json_string(buf)) == 0 ? 0 : ENOMEM;
-}
-
-static void stamp_now(char *out, size_t cap)
-{
-	struct timespec ts;
-	struct tm tm;
-	char sec[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, cap, "%s.%03ldZ", sec, ts.tv_nsec / 1000000);
+	return log_json_set_str(obj, key, s, false, &ev_stats.redacted);
 }
 
 /* Build the JSON text of e, newline-terminated, into line. Returns its length,
@@ -152,7 +97,7 @@ static size_t build_line(char *line, size_t cap, const struct log_event *e)
 	size_t n = 0;
 	int err = 0;
 
-	stamp_now(stamp, sizeof(stamp));
+	log_stamp_ms(stamp, sizeof(stamp), log_now_ms());
 	obj = json_pack("{s:s}", "time", stamp);
 	if (!obj)
 		return 0;
@@ -170,13 +115,8 @@ static size_t build_line(char *line, size_t cap, const struct log_event *e)
 	err |= set_str(obj, "reason", slice_cstr(e->reason));
 	if (e->status)
 		err |= json_object_set_new(obj, "status", json_integer(e->status));
-	if (!err) {
-		n = json_dumpb(obj, line, cap - 1, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (n == 0 || n > cap - 1)
-			n = 0;
-		else
-			line[n++] = '\n';
-	}
+	if (!err)
+		n = log_json_line(line, cap, obj);
 	json_decref(obj);
 	return n;
 }
@@ -195,7 +135,7 @@ void log_event(const struct log_event *e)
 {
 	char line[LINE_MAX_BYTES];
 	size_t n;
-	ssize_t w;
+	int err;
 
 	if (ev_fd < 0 && !ev_syslog)
 		return;
@@ -211,16 +151,9 @@ void log_event(const struct log_event *e)
 	if (ev_syslog)
 		syslog(log_event_is_warning(e->kind) ? LOG_WARNING : LOG_NOTICE, "%.*s",
 		       (int)(n - 1), line);
-	if (ev_fd >= 0) {
-		/* One write: O_APPEND makes the line atomic against other writers.
-		 * A short write is not completed, which would split the line. */
-		do
-			w = write(ev_fd, line, n);
-		while (w < 0 && errno == EINTR);
-		if (w < 0 || (size_t)w != n) {
-			lost(e->kind, w < 0 ? strerror(errno) : "short write");
-			return;
-		}
+	if (ev_fd >= 0 && (err = log_write_line(ev_fd, line, n)) != 0) {
+		lost(e->kind, strerror(err));
+		return;
 	}
 	ev_stats.written++;
 }

@@ -7,7 +7,9 @@
  *
  * The security event log (event.c) is the other half: one JSON object per line
  * in its own file (mode 0600), optionally copied to syslog (LOG_AUTH), for the
- * auditor and for tools like fail2ban. Call records get their own log later.
+ * auditor and for tools like fail2ban. Call detail records (cdr.c) have their
+ * own JSON-lines file, written with the same care; cdr_record() puts a record
+ * in the store and in that file at once.
  */
 #ifndef BASTION_LOG_H
 #define BASTION_LOG_H
@@ -128,5 +130,63 @@ void log_event(const struct log_event *e);
 bool log_event_is_warning(const char *kind);
 
 void log_events_stats(struct log_event_stats *out);
+
+/*
+ * Call detail records (CDRs): one JSON object per line, one line per call
+ * attempt, in a file of its own (mode 0600, O_APPEND, one write(2) a line):
+ *   {"time":"2026-11-23T10:01:05.120Z","call_id":"a84b4c76e66710",
+ *    "caller":"sip:1001@example.org","auth_user":"1001",
+ *    "callee":"sip:1002@example.org","src":"udp:192.0.2.7:5060",
+ *    "transport":"udp","start":"2026-11-23T10:00:00.000Z",
+ *    "answer":"2026-11-23T10:00:03.500Z","end":"2026-11-23T10:01:05.100Z",
+ *    "status":200,"duration_s":61,"hangup":"caller","id":17}
+ * Every key but "id" is always present: auth_user is "" for an attempt that
+ * did not authenticate, "answer" is null for one never answered, "id" (the
+ * store's row id) appears only when > 0. duration_s is computed from the
+ * times with store_cdr_duration_s(), whatever the record says. "time" is when
+ * the line was written; start, answer and end are the record's unix ms as
+ * UTC. String values are escaped, truncated and scrubbed exactly like the
+ * security events' (LOG_EVENT_FIELD_MAX input bytes; a string array of the
+ * record that lacks its NUL is read only up to its size).
+ * The state is per process and not locked: call these from one thread.
+ */
+struct store;
+struct store_cdr;
+
+struct log_cdr_stats {
+	uint64_t written;   /* lines written */
+	uint64_t failed;    /* records lost: JSON not built or write(2) failed/short */
+	uint64_t redacted;  /* field values replaced by "[redacted]" */
+};
+
+/* Open (create, append) the CDR file; if one is open, this is
+ * log_cdr_reopen(). path NULL or "" means no file. Returns 0 or an errno. */
+int log_cdr_open(const char *path);
+
+/* Switch to path (after logrotate moved the file): the new file is opened
+ * before the old one is closed; on failure the old one stays and the errno
+ * is returned. path NULL or "" closes the file. */
+int log_cdr_reopen(const char *path);
+
+/* Close the file; later records are dropped silently (not counted). */
+void log_cdr_close(void);
+
+/* Append the line of c. Never fails visibly: a lost record is counted in
+ * `failed` and reported on the diagnostic log (rate limited); c NULL counts
+ * as lost. No-op when no file is open. */
+void log_cdr(const struct store_cdr *c);
+
+void log_cdr_stats(struct log_cdr_stats *out);
+
+/*
+ * Record one finished call attempt: store_cdr_add(s, ...) and then log_cdr()
+ * with the row id the store gave (none if it failed). The JSON line is
+ * written even when the store refuses or fails, so a full disk under the
+ * database or a locked file does not lose the record, and s may be NULL (no
+ * database: the line only). Returns 0 or the error of store_cdr_add (EINVAL
+ * for a record it refuses, EBUSY/EIO ...); a store failure is also reported
+ * on the diagnostic log, rate limited.
+ */
+int cdr_record(struct store *s, const struct store_cdr *c);
 
 #endif

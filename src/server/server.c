@@ -356,6 +356,14 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		snprintf(err, errlen, "%s: cannot open the security log: %s", path, strerror(e));
 		return e;
 	}
+	/* An empty cdr_log keeps the records in the database only. */
+	path[0] = '\0';
+	if ((c->cdr_log[0] &&
+	     (e = conf_state_path(path, sizeof(path), s->state, c->cdr_log)) != 0) ||
+	    (e = log_cdr_open(path)) != 0) {
+		snprintf(err, errlen, "%s: cannot open the CDR log: %s", path, strerror(e));
+		return e;
+	}
 	if ((e = conf_state_path(path, sizeof(path), s->state, STATE_KEY_FILE)) != 0 ||
 	    (e = auth_key_load(s->key, path)) != 0) {
 		snprintf(err, errlen,
@@ -449,6 +457,7 @@ void server_free(struct server **sp)
 	auth_nc_table_free(&s->nc);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
 	log_events_close();
+	log_cdr_close();
 	free(s->hdrs);
 	free(s->out);
 	free(s);
@@ -489,6 +498,12 @@ static void reload(struct server *s, const char *conf_path)
 			e = log_events_reopen(path, c.syslog == CONF_YES);
 		if (e)
 			log_error("reload: security log %s not reopened: %s", path, strerror(e));
+		path[0] = '\0';
+		e = c.cdr_log[0] ? conf_state_path(path, sizeof(path), s->state, c.cdr_log) : 0;
+		if (e == 0)
+			e = log_cdr_reopen(path);
+		if (e)
+			log_error("reload: CDR log %s not reopened: %s", path, strerror(e));
 	}
 	apply_conf(s, &c);
 	conf_net(&c, &nc);

@@ -35,6 +35,10 @@ struct store_ops {
 	/* name and domain NULL: every user's, in one read transaction */
 	int (*ids_list)(struct store *s, const char *name, const char *domain,
 			store_identity_fn *fn, void *arg);
+	/* duration_s of c is already the computed value */
+	int (*cdr_add)(struct store *s, int64_t *id, const struct store_cdr *c);
+	int (*cdr_list)(struct store *s, int64_t since, const char *user, store_cdr_fn *fn,
+			void *arg);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it

@@ -97,6 +97,31 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER identities_gen_delete AFTER DELETE ON identities BEGIN"
 	"  UPDATE meta SET value = value + 1 WHERE key = 'users_gen'; END;"
 	"PRAGMA user_version = 2;",
+	/* 2 -> 3: call detail records, one row per call attempt, never updated.
+	 * Times in unix milliseconds. Not unique on call_id: a Call-ID may carry
+	 * several attempts (a retry after a challenge, a re-INVITE). */
+	"CREATE TABLE cdrs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  call_id TEXT NOT NULL CHECK (length(call_id) BETWEEN 1 AND 255),"
+	"  caller TEXT NOT NULL CHECK (length(caller) BETWEEN 1 AND 1023),"
+	"  auth_user TEXT NOT NULL DEFAULT '' CHECK (length(auth_user) <= 127),"
+	"  callee TEXT NOT NULL CHECK (length(callee) BETWEEN 1 AND 1023),"
+	"  src TEXT NOT NULL CHECK (length(src) BETWEEN 1 AND 63),"
+	"  transport TEXT NOT NULL CHECK (length(transport) BETWEEN 1 AND 7),"
+	"  start_at INTEGER NOT NULL CHECK (start_at > 0),"
+	"  answer_at INTEGER NOT NULL DEFAULT 0,"
+	"  end_at INTEGER NOT NULL,"
+	"  final_status INTEGER NOT NULL CHECK (final_status BETWEEN 200 AND 699),"
+	"  duration_s INTEGER NOT NULL DEFAULT 0 CHECK (duration_s >= 0),"
+	"  hangup TEXT NOT NULL"
+	"    CHECK (hangup IN ('caller', 'callee', 'none', 'timeout', 'server')),"
+	"  CHECK (end_at >= start_at),"
+	"  CHECK (answer_at = 0 OR answer_at BETWEEN start_at AND end_at),"
+	"  CHECK ((answer_at = 0) = (hangup = 'none'))"
+	");"
+	"CREATE INDEX cdrs_start ON cdrs(start_at);"
+	"CREATE INDEX cdrs_user ON cdrs(auth_user, start_at);"
+	"PRAGMA user_version = 3;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -130,8 +155,15 @@ enum stmt_id {
 	ST_ID_DELETE,
 	ST_ID_LIST,
 	ST_ID_LIST_ALL,
+	ST_CDR_ADD,
+	ST_CDR_LIST,
+	ST_CDR_LIST_USER,
 	ST__COUNT
 };
+
+#define CDR_COLS \
+	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
+	"end_at, final_status, duration_s, hangup"
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
@@ -183,6 +215,15 @@ static const char *const stmt_sql[ST__COUNT] = {
 		       " WHERE u.name = ?1 AND u.domain = ?2 ORDER BY i.uri",
 	[ST_ID_LIST_ALL] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
 			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
+	[ST_CDR_ADD] = "INSERT INTO cdrs (call_id, caller, auth_user, callee, src, transport,"
+		       " start_at, answer_at, end_at, final_status, duration_s, hangup)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	/* Two statements rather than "(?2 IS NULL OR auth_user = ?2)", so that
+	 * each can use its index. */
+	[ST_CDR_LIST] = "SELECT " CDR_COLS " FROM cdrs WHERE start_at >= ?1"
+			" ORDER BY start_at, id",
+	[ST_CDR_LIST_USER] = "SELECT " CDR_COLS " FROM cdrs WHERE auth_user = ?2"
+			     " AND start_at >= ?1 ORDER BY start_at, id",
 };
 
 struct sqlite_store {
@@ -813,6 +854,93 @@ static void sq_close(struct store *s)
 	free(ss);
 }
 
+/* ---- call detail records ------------------------------------------------------- */
+
+static int sq_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_CDR_ADD];
+	int err = 0, rc = SQLITE_OK;
+
+	rc |= bind_text(st, 1, c->call_id);
+	rc |= bind_text(st, 2, c->caller);
+	rc |= bind_text(st, 3, c->auth_user);
+	rc |= bind_text(st, 4, c->callee);
+	rc |= bind_text(st, 5, c->src);
+	rc |= bind_text(st, 6, c->transport);
+	rc |= sqlite3_bind_int64(st, 7, c->start_at);
+	rc |= sqlite3_bind_int64(st, 8, c->answer_at);
+	rc |= sqlite3_bind_int64(st, 9, c->end_at);
+	rc |= sqlite3_bind_int(st, 10, c->final_status);
+	rc |= sqlite3_bind_int64(st, 11, c->duration_s);
+	rc |= bind_text(st, 12, c->hangup);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	else if (id)
+		*id = sqlite3_last_insert_rowid(ss->db);
+	done(st);
+	return err;
+}
+
+static int read_cdr(struct store_cdr *c, sqlite3_stmt *st)
+{
+	int64_t status;
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	c->id = sqlite3_column_int64(st, 0);
+	if ((err = col_str(c->call_id, sizeof(c->call_id), st, 1)) ||
+	    (err = col_str(c->caller, sizeof(c->caller), st, 2)) ||
+	    (err = col_str(c->auth_user, sizeof(c->auth_user), st, 3)) ||
+	    (err = col_str(c->callee, sizeof(c->callee), st, 4)) ||
+	    (err = col_str(c->src, sizeof(c->src), st, 5)) ||
+	    (err = col_str(c->transport, sizeof(c->transport), st, 6)) ||
+	    (err = col_str(c->hangup, sizeof(c->hangup), st, 12)))
+		return err;
+	c->start_at = sqlite3_column_int64(st, 7);
+	c->answer_at = sqlite3_column_int64(st, 8);
+	c->end_at = sqlite3_column_int64(st, 9);
+	status = sqlite3_column_int64(st, 10);
+	c->duration_s = sqlite3_column_int64(st, 11);
+	if (status < 0 || status > 999)
+		return EOVERFLOW;
+	c->final_status = (int)status;
+	return 0;
+}
+
+static int sq_cdr_list(struct store *s, int64_t since, const char *user, store_cdr_fn *fn,
+		       void *arg)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[user ? ST_CDR_LIST_USER : ST_CDR_LIST];
+	struct store_cdr *c;
+	int err = 0, rc;
+
+	c = malloc(sizeof(*c));
+	if (!c)
+		return ENOMEM;
+	sqlite3_bind_int64(st, 1, since);
+	if (user)
+		bind_text(st, 2, user);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = read_cdr(c, st))) {
+			store_set_err(s, "call record row %lld has a field out of range",
+				      (long long)sqlite3_column_int64(st, 0));
+			break;
+		}
+		if ((err = fn(arg, c)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	free(c);
+	return err;
+}
+
+/* ---- open and close -------------------------------------------------------------- */
+
+
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -833,6 +961,8 @@ static const struct store_ops sqlite_ops = {
 	.ids_add = sq_ids_add,
 	.ids_delete = sq_ids_delete,
 	.ids_list = sq_ids_list,
+	.cdr_add = sq_cdr_add,
+	.cdr_list = sq_cdr_list,
 };
 
 /* One-row text pragma, e.g. journal_mode's answer, into buf. */

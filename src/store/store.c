@@ -162,6 +162,43 @@ static bool reg_ok(const struct store_reg *r)
 	       field_ok(r->instance, STORE_INSTANCE_MAX, true) && r->q <= 1000;
 }
 
+static bool hangup_ok(const char *h, bool answered)
+{
+	static const char *const answered_names[] = { "caller", "callee", "timeout", "server" };
+
+	if (!str_ok(h, STORE_HANGUP_MAX, false))
+		return false;
+	if (!answered)
+		return strcmp(h, "none") == 0;
+	for (size_t i = 0; i < ARRAY_SIZE(answered_names); i++)
+		if (strcmp(h, answered_names[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool cdr_ok(const struct store_cdr *c)
+{
+	bool answered;
+
+	if (!c || !field_ok(c->call_id, STORE_CALLID_MAX, false) ||
+	    !field_ok(c->caller, STORE_URI_MAX, false) ||
+	    !field_ok(c->auth_user, STORE_NAME_MAX, true) ||
+	    !field_ok(c->callee, STORE_URI_MAX, false) ||
+	    !field_ok(c->src, STORE_RECEIVED_MAX, false) ||
+	    !field_ok(c->transport, STORE_TRANSPORT_MAX, false))
+		return false;
+	if (c->start_at <= 0 || c->end_at < c->start_at)
+		return false;
+	if (c->answer_at != 0 && (c->answer_at < c->start_at || c->answer_at > c->end_at))
+		return false;
+	if (c->final_status < 200 || c->final_status > 699)
+		return false;
+	answered = c->answer_at != 0;
+	if (answered != (c->final_status / 100 == 2))
+		return false;
+	return hangup_ok(c->hangup, answered);
+}
+
 static int64_t now_or(int64_t t)
 {
 	return t > 0 ? t : (int64_t)time(NULL);
@@ -345,4 +382,28 @@ int store_identities_load_all(struct store *s, store_identity_fn *fn, void *arg)
 		return EINVAL;
 	s->errmsg[0] = '\0';
 	return s->ops->ids_list(s, NULL, NULL, fn, arg);
+}
+
+/* ---- call detail records -------------------------------------------------- */
+
+int store_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
+{
+	struct store_cdr copy;
+
+	if (!s || !cdr_ok(c))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	/* The duration is derived, never taken from the caller. */
+	copy = *c;
+	copy.duration_s = store_cdr_duration_s(c);
+	return s->ops->cdr_add(s, id, &copy);
+}
+
+int store_cdr_list(struct store *s, int64_t since, const char *user, store_cdr_fn *fn,
+		   void *arg)
+{
+	if (!s || !fn || (user && !field_ok(user, STORE_NAME_MAX, true)))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->cdr_list(s, since, user, fn, arg);
 }

@@ -45,6 +45,7 @@
 #define STORE_UA_MAX 256
 #define STORE_INSTANCE_MAX 256 /* +sip.instance, "<urn:uuid:...>" */
 #define STORE_ERR_MAX 256
+#define STORE_HANGUP_MAX 16    /* "caller", "callee", "none", "timeout", "server" */
 
 /* ---- opening ------------------------------------------------------------ */
 
@@ -234,6 +235,60 @@ int store_identities_list(struct store *s, const char *name, const char *domain,
 /* Call fn for every identity of every user, ordered by user id then uri, in
  * one read transaction (for a cache). */
 int store_identities_load_all(struct store *s, store_identity_fn *fn, void *arg);
+/* ---- call detail records ------------------------------------------------------
+ *
+ * One record per call attempt (an INVITE that got a final answer, or was
+ * given up), written by the proxy when the attempt ends and never changed
+ * afterwards. Times are unix milliseconds (UTC); duration_s is whole seconds.
+ */
+
+struct store_cdr {
+	int64_t id;                         /* assigned by the store; ignored on add */
+	char call_id[STORE_CALLID_MAX];
+	char caller[STORE_URI_MAX];         /* From URI */
+	char auth_user[STORE_NAME_MAX];     /* user name that authenticated; "" for none */
+	char callee[STORE_URI_MAX];         /* Request-URI (or To URI) as routed */
+	char src[STORE_RECEIVED_MAX];       /* "udp:127.0.0.1:5060", as store_reg.received */
+	char transport[STORE_TRANSPORT_MAX];
+	int64_t start_at;                   /* unix ms: INVITE received; > 0 */
+	int64_t answer_at;                  /* unix ms: 2xx sent; 0 = never answered */
+	int64_t end_at;                     /* unix ms: BYE, final failure or give-up */
+	int final_status;                   /* final SIP status, 200..699 */
+	int64_t duration_s;                 /* ignored on add: see store_cdr_duration_s() */
+	char hangup[STORE_HANGUP_MAX];      /* "caller", "callee", "timeout", "server";
+					       "none" exactly when never answered */
+};
+
+typedef int(store_cdr_fn)(void *arg, const struct store_cdr *c);
+
+/* Whole seconds the call was connected: (end_at - answer_at) / 1000, rounded
+ * down, when answered; else 0. The store and the CDR log both use this, so a
+ * caller's duration_s can never disagree with the times. */
+static inline int64_t store_cdr_duration_s(const struct store_cdr *c)
+{
+	return c->answer_at > 0 && c->end_at >= c->answer_at ? (c->end_at - c->answer_at) / 1000
+							       : 0;
+}
+
+/*
+ * Add one record; duration_s is computed (above), whatever the caller put
+ * there. Sets *id (if not NULL). Returns 0, EBUSY/EIO, or EINVAL when:
+ * call_id, caller, callee, src or transport is empty; a string is not
+ * NUL-terminated within its array or holds a control byte; start_at <= 0;
+ * end_at < start_at; answer_at is neither 0 nor within [start_at, end_at];
+ * final_status is outside 200..699; a 2xx status without answer_at or an
+ * answer_at without a 2xx; hangup is not one of the names above, or "none"
+ * for an answered call, or not "none" for an unanswered one.
+ */
+int store_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c);
+
+/* Call fn for every record with start_at >= since (unix ms; 0 or less for
+ * all), of auth_user == user only when user is not NULL (exact, byte-wise;
+ * "" selects the unauthenticated attempts), ordered by start_at then id.
+ * Returns 0, EINVAL, EOVERFLOW (a stored field too long for the struct),
+ * EBUSY/EIO, or fn's non-zero return. */
+int store_cdr_list(struct store *s, int64_t since, const char *user, store_cdr_fn *fn,
+		   void *arg);
 
 /* ---- credential cache ------------------------------------------------------
  *

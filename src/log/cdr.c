@@ -1,0 +1,168 @@
+/*
+ * cdr: the call detail record log, one JSON object per line (log.h has the
+ * format), and cdr_record(), which the proxy calls once per finished call
+ * attempt to put the record both in the store (for `bastion cdr list`) and
+ * in this file (for billing and audit tools that tail it, and as the copy
+ * that survives when the database cannot be written).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../store/store.h"
+
+/* Seven strings of at most LOG_EVENT_FIELD_MAX input bytes, each at most 5
+ * characters once escaped ("\xNN", its backslash doubled by JSON), plus keys,
+ * four stamps and numbers: about 9 KiB, well under 16 KiB. */
+#define CDR_LINE_MAX 16384
+
+static int cdr_fd = -1;
+static struct log_cdr_stats cdr_stats;
+static struct log_limit cdr_fail_limit = { .per_sec = 1, .what = "CDR log failure" };
+static struct log_limit cdr_store_limit = { .per_sec = 1, .what = "CDR store failure" };
+
+int log_cdr_reopen(const char *path)
+{
+	int fd = -1, err;
+
+	if (path && path[0]) {
+		err = log_file_open(path, &fd);
+		if (err)
+			return err;
+	}
+	if (cdr_fd >= 0)
+		close(cdr_fd);
+	cdr_fd = fd;
+	return 0;
+}
+
+int log_cdr_open(const char *path)
+{
+	return log_cdr_reopen(path);
+}
+
+void log_cdr_close(void)
+{
+	if (cdr_fd >= 0)
+		close(cdr_fd);
+	cdr_fd = -1;
+}
+
+void log_cdr_stats(struct log_cdr_stats *out)
+{
+	*out = cdr_stats;
+}
+
+/* A string array of the record as a slice, never past the array. */
+#define ARR(a) slice_make((a), strnlen((a), sizeof(a)))
+
+static int set_str(json_t *obj, const char *key, struct slice s)
+{
+	return log_json_set_str(obj, key, s, true, &cdr_stats.redacted);
+}
+
+static int set_time(json_t *obj, const char *key, int64_t unix_ms)
+{
+	char stamp[48];
+
+	if (unix_ms <= 0)
+		return json_object_set_new(obj, key, json_null()) == 0 ? 0 : ENOMEM;
+	log_stamp_ms(stamp, sizeof(stamp), unix_ms);
+	return json_object_set_new(obj, key, json_string(stamp)) == 0 ? 0 : ENOMEM;
+}
+
+static int set_int(json_t *obj, const char *key, int64_t v)
+{
+	return json_object_set_new(obj, key, json_integer((json_int_t)v)) == 0 ? 0 : ENOMEM;
+}
+
+/* The line of c into line; its length, or 0 on failure. */
+static size_t build_line(char *line, size_t cap, const struct store_cdr *c)
+{
+	char stamp[48];
+	json_t *obj;
+	size_t n = 0;
+	int err = 0;
+
+	log_stamp_ms(stamp, sizeof(stamp), log_now_ms());
+	obj = json_pack("{s:s}", "time", stamp);
+	if (!obj)
+		return 0;
+	err |= set_str(obj, "call_id", ARR(c->call_id));
+	err |= set_str(obj, "caller", ARR(c->caller));
+	err |= set_str(obj, "auth_user", ARR(c->auth_user));
+	err |= set_str(obj, "callee", ARR(c->callee));
+	err |= set_str(obj, "src", ARR(c->src));
+	err |= set_str(obj, "transport", ARR(c->transport));
+	err |= set_time(obj, "start", c->start_at);
+	err |= set_time(obj, "answer", c->answer_at);
+	err |= set_time(obj, "end", c->end_at);
+	err |= set_int(obj, "status", c->final_status);
+	err |= set_int(obj, "duration_s", store_cdr_duration_s(c));
+	err |= set_str(obj, "hangup", ARR(c->hangup));
+	if (c->id > 0)
+		err |= set_int(obj, "id", c->id);
+	if (!err)
+		n = log_json_line(line, cap, obj);
+	json_decref(obj);
+	return n;
+}
+
+static void lost(const char *why)
+{
+	cdr_stats.failed++;
+	if (log_limit_allow(&cdr_fail_limit, (uint64_t)time(NULL)))
+		log_error("call detail record lost: %s", why);
+}
+
+void log_cdr(const struct store_cdr *c)
+{
+	char line[CDR_LINE_MAX];
+	size_t n;
+	int err;
+
+	if (cdr_fd < 0)
+		return;
+	if (!c) {
+		lost("no record given");
+		return;
+	}
+	n = build_line(line, sizeof(line), c);
+	if (n == 0) {
+		lost("JSON not built");
+		return;
+	}
+	if ((err = log_write_line(cdr_fd, line, n)) != 0) {
+		lost(strerror(err));
+		return;
+	}
+	cdr_stats.written++;
+}
+
+int cdr_record(struct store *s, const struct store_cdr *c)
+{
+	struct store_cdr copy;
+	int64_t id = 0;
+	int err;
+
+	if (!c) {
+		log_cdr(NULL);
+		return EINVAL;
+	}
+	err = s ? store_cdr_add(s, &id, c) : 0;
+	if (err && log_limit_allow(&cdr_store_limit, (uint64_t)time(NULL))) {
+		char cid[80];
+
+		log_error("call record %s not stored: %s%s%s",
+			  slice_repr(cid, sizeof(cid), ARR(c->call_id), 16), strerror(err),
+			  s && store_errmsg(s)[0] ? ": " : "", s ? store_errmsg(s) : "");
+	}
+	copy = *c;
+	copy.id = err ? 0 : id;
+	log_cdr(&copy);
+	return err;
+}

@@ -1,0 +1,288 @@
+/*
+ * Unit tests of the call detail records in the store: add and read back
+ * every field, the derived duration, ordering by start time, the --since and
+ * user filters, the refusals of inconsistent records (nothing written), the
+ * migration of a version-1 database, and a callback stopping the walk.
+ */
+#include <errno.h>
+#include <sqlite3.h>
+
+#include "check.h"
+#include "store/store.h"
+#include "store_tmp.h"
+
+#define T0 1795000000000LL /* 2026-11-18T11:06:40Z in unix ms */
+
+static void make_cdr(struct store_cdr *c, const char *call_id, const char *user, int64_t start,
+		     int64_t answer, int64_t end, int status, const char *hangup)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->call_id, sizeof(c->call_id), "%s", call_id);
+	snprintf(c->caller, sizeof(c->caller), "sip:%s@example.test", user[0] ? user : "anon");
+	snprintf(c->auth_user, sizeof(c->auth_user), "%s", user);
+	snprintf(c->callee, sizeof(c->callee), "sip:1002@example.test");
+	snprintf(c->src, sizeof(c->src), "udp:192.0.2.1:5060");
+	snprintf(c->transport, sizeof(c->transport), "udp");
+	c->start_at = start;
+	c->answer_at = answer;
+	c->end_at = end;
+	c->final_status = status;
+	snprintf(c->hangup, sizeof(c->hangup), "%s", hangup);
+}
+
+/* Collects what store_cdr_list reports. */
+struct got {
+	size_t n;
+	struct store_cdr rec[8];
+	char ids[256]; /* call ids in order, comma-separated */
+	int stop_at;   /* return 42 at this (1-based) record; 0 never */
+};
+
+static int collect(void *arg, const struct store_cdr *c)
+{
+	struct got *g = arg;
+	size_t len = strlen(g->ids);
+
+	if (g->n < ARRAY_SIZE(g->rec))
+		g->rec[g->n] = *c;
+	g->n++;
+	snprintf(g->ids + len, sizeof(g->ids) - len, "%s%s", len ? "," : "", c->call_id);
+	return g->stop_at && (int)g->n == g->stop_at ? 42 : 0;
+}
+
+static int list(struct store *s, struct got *g, int64_t since, const char *user)
+{
+	memset(g, 0, sizeof(*g));
+	return store_cdr_list(s, since, user, collect, g);
+}
+
+static void add_and_read_back(void)
+{
+	char path[256];
+	struct store *s = NULL;
+	struct store_cdr c;
+	struct got g;
+	int64_t id1 = 0, id2 = 0;
+
+	CHECK_INT(store_open(&s, tmp_db(path, sizeof(path)), NULL, 0), 0);
+	/* Answered call: 65.999 s connected -> 65 s; a bogus duration_s is ignored. */
+	make_cdr(&c, "a@h", "alice", T0, T0 + 3000, T0 + 68999, 200, "callee");
+	c.duration_s = 999999;
+	snprintf(c.transport, sizeof(c.transport), "tcp");
+	snprintf(c.src, sizeof(c.src), "tcp:[2001:db8::1]:5070");
+	CHECK_INT(store_cdr_add(s, &id1, &c), 0);
+	CHECK(id1 > 0);
+	/* Unanswered, unauthenticated. */
+	make_cdr(&c, "b@h", "", T0 + 10, 0, T0 + 20, 486, "none");
+	c.duration_s = 5;
+	CHECK_INT(store_cdr_add(s, &id2, &c), 0);
+	CHECK(id2 > id1);
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0); /* a second attempt, same Call-ID: fine */
+
+	CHECK_INT(list(s, &g, 0, NULL), 0);
+	CHECK_INT(g.n, 3);
+	CHECK_INT(g.rec[0].id, id1);
+	CHECK(strcmp(g.rec[0].call_id, "a@h") == 0);
+	CHECK(strcmp(g.rec[0].caller, "sip:alice@example.test") == 0);
+	CHECK(strcmp(g.rec[0].auth_user, "alice") == 0);
+	CHECK(strcmp(g.rec[0].callee, "sip:1002@example.test") == 0);
+	CHECK(strcmp(g.rec[0].src, "tcp:[2001:db8::1]:5070") == 0);
+	CHECK(strcmp(g.rec[0].transport, "tcp") == 0);
+	CHECK_INT(g.rec[0].start_at, T0);
+	CHECK_INT(g.rec[0].answer_at, T0 + 3000);
+	CHECK_INT(g.rec[0].end_at, T0 + 68999);
+	CHECK_INT(g.rec[0].final_status, 200);
+	CHECK_INT(g.rec[0].duration_s, 65);
+	CHECK(strcmp(g.rec[0].hangup, "callee") == 0);
+	CHECK_INT(g.rec[1].id, id2);
+	CHECK(strcmp(g.rec[1].auth_user, "") == 0);
+	CHECK_INT(g.rec[1].answer_at, 0);
+	CHECK_INT(g.rec[1].duration_s, 0);
+	CHECK_INT(g.rec[1].final_status, 486);
+	CHECK(strcmp(g.rec[1].hangup, "none") == 0);
+	store_close(&s);
+}
+
+static void ordering_and_filters(void)
+{
+	char path[256];
+	struct store *s = NULL;
+	struct store_cdr c;
+	struct got g;
+
+	CHECK_INT(store_open(&s, tmp_db(path, sizeof(path)), NULL, 0), 0);
+	/* Inserted out of start order; two share a start time (then by id). */
+	make_cdr(&c, "c3", "bob", T0 + 3000, 0, T0 + 4000, 408, "none");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	make_cdr(&c, "c1", "alice", T0 + 1000, T0 + 1500, T0 + 9000, 200, "caller");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	make_cdr(&c, "c4", "alice", T0 + 3000, 0, T0 + 3100, 487, "none");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	make_cdr(&c, "c2", "", T0 + 2000, 0, T0 + 2000, 403, "none");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	make_cdr(&c, "c0", "alice", T0, T0 + 1, T0 + 2, 200, "timeout");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+
+	CHECK_INT(list(s, &g, 0, NULL), 0);
+	CHECK(strcmp(g.ids, "c0,c1,c2,c3,c4") == 0);
+	CHECK_INT(list(s, &g, -5, NULL), 0);
+	CHECK(strcmp(g.ids, "c0,c1,c2,c3,c4") == 0);
+	/* since is inclusive, in ms. */
+	CHECK_INT(list(s, &g, T0 + 2000, NULL), 0);
+	CHECK(strcmp(g.ids, "c2,c3,c4") == 0);
+	CHECK_INT(list(s, &g, T0 + 2001, NULL), 0);
+	CHECK(strcmp(g.ids, "c3,c4") == 0);
+	CHECK_INT(list(s, &g, T0 + 3001, NULL), 0);
+	CHECK_INT(g.n, 0);
+	/* user: exact, and combined with since. */
+	CHECK_INT(list(s, &g, 0, "alice"), 0);
+	CHECK(strcmp(g.ids, "c0,c1,c4") == 0);
+	CHECK_INT(list(s, &g, T0 + 1, "alice"), 0);
+	CHECK(strcmp(g.ids, "c1,c4") == 0);
+	CHECK_INT(list(s, &g, 0, "bob"), 0);
+	CHECK(strcmp(g.ids, "c3") == 0);
+	CHECK_INT(list(s, &g, 0, "Alice"), 0);
+	CHECK_INT(g.n, 0);
+	CHECK_INT(list(s, &g, 0, "ali"), 0);
+	CHECK_INT(g.n, 0);
+	CHECK_INT(list(s, &g, 0, ""), 0);
+	CHECK(strcmp(g.ids, "c2") == 0);
+	/* A callback's non-zero return stops the walk and comes back as is. */
+	memset(&g, 0, sizeof(g));
+	g.stop_at = 2;
+	CHECK_INT(store_cdr_list(s, 0, NULL, collect, &g), 42);
+	CHECK_INT(g.n, 2);
+	/* Bad arguments. */
+	CHECK_INT(store_cdr_list(s, 0, NULL, NULL, NULL), EINVAL);
+	CHECK_INT(store_cdr_list(NULL, 0, NULL, collect, &g), EINVAL);
+	CHECK_INT(store_cdr_list(s, 0, "a\nb", collect, &g), EINVAL);
+	store_close(&s);
+}
+
+static int count_rows(struct store *s)
+{
+	struct got g;
+
+	return list(s, &g, 0, NULL) == 0 ? (int)g.n : -1;
+}
+
+static void refusals(void)
+{
+	char path[256];
+	struct store *s = NULL;
+	struct store_cdr good, c;
+
+	CHECK_INT(store_open(&s, tmp_db(path, sizeof(path)), NULL, 0), 0);
+	make_cdr(&good, "x@h", "alice", T0, T0 + 100, T0 + 200, 200, "caller");
+	CHECK_INT(store_cdr_add(s, NULL, NULL), EINVAL);
+	CHECK_INT(store_cdr_add(NULL, NULL, &good), EINVAL);
+
+#define REFUSE(mutation) \
+	do { \
+		c = good; \
+		mutation; \
+		if (store_cdr_add(s, NULL, &c) != EINVAL) \
+			CHECK(!"refused: " #mutation); \
+	} while (0)
+
+	REFUSE(c.call_id[0] = '\0');
+	REFUSE(c.caller[0] = '\0');
+	REFUSE(c.callee[0] = '\0');
+	REFUSE(c.src[0] = '\0');
+	REFUSE(c.transport[0] = '\0');
+	REFUSE(c.hangup[0] = '\0');
+	REFUSE(memset(c.call_id, 'a', sizeof(c.call_id)));     /* not NUL-terminated */
+	REFUSE(memset(c.auth_user, 'a', sizeof(c.auth_user)));
+	REFUSE(memset(c.transport, 'u', sizeof(c.transport)));
+	REFUSE(snprintf(c.caller, sizeof(c.caller), "sip:a@b\r\nX: y"));
+	REFUSE(snprintf(c.auth_user, sizeof(c.auth_user), "al\x7fice"));
+	REFUSE(snprintf(c.call_id, sizeof(c.call_id), "a\tb"));
+	REFUSE(c.start_at = 0);
+	REFUSE(c.start_at = -1);
+	REFUSE(c.end_at = T0 - 1);                           /* ends before it starts */
+	REFUSE(c.answer_at = T0 - 1);                        /* answered before start */
+	REFUSE(c.answer_at = T0 + 201);                      /* answered after end */
+	REFUSE(c.final_status = 0);
+	REFUSE(c.final_status = 180);                        /* not final */
+	REFUSE(c.final_status = 700);
+	REFUSE(c.final_status = 486);                        /* answered but not 2xx */
+	REFUSE((c.answer_at = 0, snprintf(c.hangup, sizeof(c.hangup), "none"))); /* 2xx, no answer */
+	REFUSE(snprintf(c.hangup, sizeof(c.hangup), "none")); /* answered: someone hung up */
+	REFUSE(snprintf(c.hangup, sizeof(c.hangup), "Caller"));
+	REFUSE(snprintf(c.hangup, sizeof(c.hangup), "nobody"));
+	REFUSE((c.answer_at = 0, c.final_status = 404));     /* unanswered: hangup must be none */
+	REFUSE(memset(c.hangup, 'c', sizeof(c.hangup)));
+#undef REFUSE
+	CHECK_INT(count_rows(s), 0);
+
+	/* The edges that are fine. */
+	c = good;
+	c.answer_at = c.start_at;
+	c.end_at = c.answer_at;
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	c = good;
+	c.final_status = 699;
+	c.answer_at = 0;
+	snprintf(c.hangup, sizeof(c.hangup), "none");
+	c.auth_user[0] = '\0';
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	c = good;
+	c.final_status = 299;
+	snprintf(c.hangup, sizeof(c.hangup), "server");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	CHECK_INT(count_rows(s), 3);
+	store_close(&s);
+}
+
+/* A database made before CDRs (schema 1) gains the table and keeps its users. */
+static void migrates_version_1(void)
+{
+	char path[256];
+	struct store *s = NULL;
+	struct store_user u, out;
+	struct store_cdr c;
+	sqlite3 *db = NULL;
+	int v = 0, rc;
+
+	CHECK(store_schema_latest() >= 2);
+	CHECK_INT(store_open(&s, tmp_db(path, sizeof(path)), NULL, 0), 0);
+	memset(&u, 0, sizeof(u));
+	snprintf(u.name, sizeof(u.name), "alice");
+	snprintf(u.domain, sizeof(u.domain), "example.test");
+	snprintf(u.cred.realm, sizeof(u.cred.realm), "example.test");
+	snprintf(u.cred.ha1_md5, sizeof(u.cred.ha1_md5), "0123456789abcdef0123456789abcdef");
+	u.enabled = true;
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	store_close(&s);
+	/* Turn it back into a version-1 database. */
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	rc = sqlite3_exec(db, "DROP TABLE cdrs; PRAGMA user_version = 1;", NULL, NULL, NULL);
+	sqlite3_close(db);
+	CHECK_INT(rc, SQLITE_OK);
+
+	CHECK_INT(store_open(&s, path, NULL, 0), 0);
+	CHECK_INT(store_schema_version(s, &v), 0);
+	CHECK_INT(v, store_schema_latest());
+	CHECK_INT(store_users_get(s, &out, "alice", "example.test"), 0);
+	make_cdr(&c, "m@h", "alice", T0, 0, T0, 404, "none");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	CHECK_INT(count_rows(s), 1);
+	store_close(&s);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct check_case cases[] = {
+		CASE(add_and_read_back),
+		CASE(ordering_and_filters),
+		CASE(refusals),
+		CASE(migrates_version_1),
+	};
+	int rc;
+
+	if (tmp_init())
+		return 1;
+	rc = check_main("store_cdr", cases, ARRAY_SIZE(cases), argc, argv);
+	tmp_cleanup();
+	return rc;
+}
