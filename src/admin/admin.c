@@ -231,7 +231,7 @@ static void log_stats(const struct server *s)
 	server_get_stats(s, &st);
 	for (int i = 0; i < SIP_E__COUNT; i++)
 		refused += st.refused[i];
-	log_info("stopped: %llu messages received, %llu malformed answered, %llu malformed "
+	log_notice("stopped: %llu messages received, %llu malformed answered, %llu malformed "
 		 "dropped, %llu stray responses dropped",
 		 (unsigned long long)st.received, (unsigned long long)refused,
 		 (unsigned long long)st.dropped_malformed, (unsigned long long)st.dropped_responses);
@@ -267,9 +267,9 @@ static int cmd_serve(const char *state, int argc, char **argv)
 		return 1;
 	}
 	for (size_t i = 0; i < c.nlisteners; i++)
-		log_info("listening on %s",
+		log_notice("listening on %s",
 			 net_addr_fmt(addr, sizeof(addr), c.listeners[i].tp, &c.listeners[i].addr));
-	log_info("ready: domain %s, state %s", c.domain, state);
+	log_notice("ready: domain %s, state %s", c.domain, state);
 	rc = server_run(s, path, &stop_flag, &reload_flag);
 	if (rc)
 		log_error("event loop failed: %s", strerror(rc));

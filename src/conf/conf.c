@@ -122,6 +122,13 @@ static const struct conf_setting settings[] = {
 	U32("registrar", "max_bindings", max_bindings, 1, 10000000, "200000", "bindings",
 	    "Most bindings held in all, so registrations cannot exhaust memory; over it new "
 	    "bindings get 503."),
+
+	U32("proxy", "max_transactions", max_transactions, 16, 4000000, "65536", "transactions",
+	    "Most SIP transactions (server and client together) in progress at once; a new "
+	    "request beyond it gets 503 with Retry-After, statelessly."),
+	U32("proxy", "max_dialogs", max_dialogs, 1, 4000000, "100000", "dialogs",
+	    "Most confirmed calls tracked at once (in-dialog requests are checked against "
+	    "them); a call answered beyond it is not tracked, so its in-dialog requests get 481."),
 };
 
 static const struct conf_setting *find_setting(const char *section, const char *key)

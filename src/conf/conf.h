@@ -56,6 +56,10 @@ struct conf {
 	uint32_t min_expires, max_expires, default_expires; /* seconds */
 	uint32_t max_contacts;       /* per address of record */
 	uint32_t max_bindings;       /* all addresses of record together */
+
+	/* [proxy] */
+	uint32_t max_transactions;   /* server and client transactions together */
+	uint32_t max_dialogs;        /* confirmed calls tracked at once */
 };
 
 enum conf_bool { CONF_NO = 0, CONF_YES = 1 };

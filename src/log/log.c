@@ -21,27 +21,42 @@ bool log_enabled(enum log_level lvl)
 	return lvl <= current;
 }
 
-void log_msg(enum log_level lvl, const char *fmt, ...)
+static void vlog(const char *label, const char *fmt, va_list ap)
 {
 	char line[1024], stamp[32];
 	struct timespec ts;
 	struct tm tm;
-	va_list ap;
 	int n;
 
-	if (!log_enabled(lvl))
-		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(line, sizeof(line), "%s.%03ldZ bastion[%d] %s: ", stamp, ts.tv_nsec / 1000000,
-		     (int)getpid(), level_names[lvl]);
-	va_start(ap, fmt);
+		     (int)getpid(), label);
 	if (n > 0 && (size_t)n < sizeof(line))
 		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
 	/* One write per line so that concurrent writers do not interleave. */
 	fprintf(stderr, "%s\n", line);
+}
+
+void log_notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("notice", fmt, ap);
+	va_end(ap);
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_enabled(lvl))
+		return;
+	va_start(ap, fmt);
+	vlog(level_names[lvl], fmt, ap);
+	va_end(ap);
 }
 
 bool log_limit_allow(struct log_limit *l, uint64_t now_s)

@@ -9,9 +9,27 @@
 #include "../auth/auth.h"
 #include "../log/log.h"
 #include "../net/net.h"
+#include "../proxy/proxy.h"
 #include "../registrar/registrar.h"
 #include "../store/store.h"
+#include "../txn/txn.h"
 #include "server.h"
+
+struct dialog;
+struct call;
+
+/* One extra identity a user may present in From (policy/identity). */
+struct server_ident {
+	char *name;  /* user name (the domain is the served one) */
+	char *uri;
+};
+
+/* Reload the identities from the store (with the user cache). */
+int server_idents_reload(struct server *s);
+void server_idents_free(struct server *s);
+/* The identities of user `name`: *n entries as an array of URI strings in
+ * `out` (at most cap). */
+size_t server_idents_of(const struct server *s, struct slice name, const char **out, size_t cap);
 
 /* Room for any response we build: the request's Vias and headers are bounded
  * by max_message (<= 65535) and we add a few hundred bytes. */
@@ -39,20 +57,66 @@ struct server {
 	 * the relaxed digest-uri check */
 	char own_host[NET_MAX_LISTEN][INET6_ADDRSTRLEN];
 	char own_hostport[NET_MAX_LISTEN][INET6_ADDRSTRLEN + 8];
-	struct slice own_slices[NET_MAX_LISTEN];
+	struct slice own_slices[NET_MAX_LISTEN];      /* "host:port" */
+	struct slice own_host_slices[NET_MAX_LISTEN]; /* "host" */
 	size_t n_own;
-	uint64_t next_expiry_ms;
+	uint64_t next_expiry_ms, next_cache_ms;
+
+	struct server_ident *idents;   /* extra identities of users, sorted by name */
+	size_t nidents;
+
+	struct txn_layer *txn;
+	struct call *calls;            /* requests being proxied */
+	struct dialog **dialogs;       /* hash of confirmed dialogs by Call-ID */
+	size_t ndialog_buckets, ndialogs;
+	uint64_t branch_seq;           /* makes our Via branches unique */
 };
 
+/* How to answer a request: through its server transaction when it has one,
+ * else statelessly, the way it came. */
+struct server_ctx {
+	const struct net_msg *in;      /* where it came from (buf may be unused) */
+	struct txn_server *st;         /* NULL: stateless */
+};
 
-/* Send a response to request m (which has SIP_HAVE_REPLY) with `extra`
- * header lines (each ending in CRLF) besides those the status implies. */
-void server_reply(struct server *s, const struct net_msg *in, const struct sip_msg *m,
-		  uint16_t status, const char *reason, struct slice extra);
+uint64_t server_now_ms(void);
+
+
+/* Answer request m (which has SIP_HAVE_REPLY) with `extra` header lines
+ * (each ending in CRLF) besides those the status implies. */
+void server_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		   uint16_t status, const char *reason, struct slice extra);
+
+/* Send a 401 or 407 challenge (one header per offered algorithm, or MD5 only). */
+void server_challenge(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		      bool proxy, bool stale, bool md5_only);
+
+/* Is host one of ours: the domain, or an address we listen on? */
+bool server_host_is_ours(const struct server *s, struct slice host);
+
+/* auth_lookup_fn over the credential cache. */
+int server_lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1,
+		       size_t cap, size_t *len);
 
 /* REGISTER: authenticate, check ownership of the AOR, hand to the registrar,
  * answer. */
-void server_register(struct server *s, const struct net_msg *in, const struct sip_msg *m);
+void server_register(struct server *s, const struct server_ctx *x, const struct sip_msg *m);
+
+/* Requests other than REGISTER and OPTIONS: dialog-forming ones are
+ * authenticated and forked to the callee's contacts; in-dialog ones follow
+ * their dialog (server/call.c). */
+void server_call_request(struct server *s, struct txn_server *st, const struct sip_msg *m,
+			 const struct txn_peer *from);
+void server_call_cancel(struct server *s, struct txn_server *st);
+void server_call_response(struct server *s, struct txn_client *ct, const struct sip_msg *m);
+void server_call_timeout(struct server *s, struct txn_client *ct);
+void server_call_terminated(struct server *s, struct txn_server *st, struct txn_client *ct);
+/* An ACK for a 2xx, or a stray 2xx to an INVITE: forwarded along the dialog. */
+void server_call_ack(struct server *s, const struct sip_msg *m, const struct net_msg *in);
+void server_call_stray_2xx(struct server *s, const struct sip_msg *m);
+void server_dialogs_free(struct server *s);
+/* Drop dialogs nobody ended within their lifetime. */
+void server_dialogs_expire(struct server *s, uint64_t now_ms);
 
 /* Record a security event. */
 void server_event(struct server *s, const char *kind, const struct net_msg *in,

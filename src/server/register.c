@@ -18,7 +18,7 @@
 #include "internal.h"
 
 /* auth_lookup_fn over the credential cache (no SQL on this path). */
-static int lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1,
+int server_lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1,
 		       size_t cap, size_t *len)
 {
 	struct server *s = arg;
@@ -63,10 +63,11 @@ void server_event(struct server *s, const char *kind, const struct net_msg *in,
 	log_event(&e);
 }
 
-/* 401 with one WWW-Authenticate per offered algorithm, in configured order
- * (or MD5 alone for a user who has no SHA-256 credentials). */
-static void challenge(struct server *s, const struct net_msg *in, const struct sip_msg *m,
-		      bool stale, bool md5_only)
+/* 401 with one WWW-Authenticate (407: Proxy-Authenticate) per offered
+ * algorithm, in configured order (or MD5 alone for a user who has no
+ * SHA-256 credentials). */
+void server_challenge(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		      bool proxy, bool stale, bool md5_only)
 {
 	char nonce[AUTH_NONCE_LEN + 1], lines[1024], value[512];
 	struct sip_buf b;
@@ -74,7 +75,7 @@ static void challenge(struct server *s, const struct net_msg *in, const struct s
 	size_t n = conf_algorithms(&s->conf, algos, 2), len;
 
 	if (auth_nonce_make(s->key, (uint64_t)time(NULL), nonce) != 0) {
-		server_reply(s, in, m, 500, "Nonce Failure", SLICE_NULL);
+		server_answer(s, x, m, 500, "Nonce Failure", SLICE_NULL);
 		return;
 	}
 	sip_buf_init(&b, lines, sizeof(lines));
@@ -84,15 +85,16 @@ static void challenge(struct server *s, const struct net_msg *in, const struct s
 		if (auth_challenge_write(value, sizeof(value), &len, s->auth.realm, slice_cstr(nonce),
 					 (enum auth_algo)algos[i], stale, SLICE_NULL) != 0)
 			continue;
-		sip_buf_str(&b, "WWW-Authenticate: ");
+		sip_buf_str(&b, proxy ? "Proxy-Authenticate: " : "WWW-Authenticate: ");
 		sip_buf_put(&b, value, len);
 		sip_buf_str(&b, "\r\n");
 	}
-	server_reply(s, in, m, 401, "Unauthorized", slice_make(b.p, b.overflow ? 0 : b.len));
+	server_answer(s, x, m, proxy ? 407 : 401,
+		      proxy ? "Proxy Authentication Required" : "Unauthorized",
+		      slice_make(b.p, b.overflow ? 0 : b.len));
 }
 
-/* Is host one of ours: the domain, or an address we listen on? */
-static bool host_is_ours(const struct server *s, struct slice host)
+bool server_host_is_ours(const struct server *s, struct slice host)
 {
 	if (slice_caseeq_cstr(host, s->conf.domain))
 		return true;
@@ -102,8 +104,9 @@ static bool host_is_ours(const struct server *s, struct slice host)
 	return false;
 }
 
-void server_register(struct server *s, const struct net_msg *in, const struct sip_msg *m)
+void server_register(struct server *s, const struct server_ctx *x, const struct sip_msg *m)
 {
+	const struct net_msg *in = x->in;
 	struct auth_outcome ao;
 	struct store_cache_entry e;
 	struct registrar_req rq;
@@ -114,20 +117,20 @@ void server_register(struct server *s, const struct net_msg *in, const struct si
 	int n, rc;
 
 	/* RFC 3261 10.3 step 1: a domain we serve. */
-	if (!host_is_ours(s, m->ruri.host)) {
-		server_reply(s, in, m, 403, "Domain Not Served Here", SLICE_NULL);
+	if (!server_host_is_ours(s, m->ruri.host)) {
+		server_answer(s, x, m, 403, "Domain Not Served Here", SLICE_NULL);
 		return;
 	}
 	if ((to->scheme != SIP_SCHEME_SIP && to->scheme != SIP_SCHEME_SIPS) || to->user.len == 0 ||
-	    !host_is_ours(s, to->host)) {
-		server_reply(s, in, m, 403, "Address of Record Not Served Here", SLICE_NULL);
+	    !server_host_is_ours(s, to->host)) {
+		server_answer(s, x, m, 403, "Address of Record Not Served Here", SLICE_NULL);
 		return;
 	}
-	rc = auth_request(&ao, &s->auth, m, SIP_H_AUTHORIZATION, lookup_user, s,
+	rc = auth_request(&ao, &s->auth, m, SIP_H_AUTHORIZATION, server_lookup_user, s,
 			  (uint64_t)time(NULL));
 	if (rc) {
 		log_error("digest verification failed internally: %s", strerror(rc));
-		server_reply(s, in, m, 500, "Authentication Failure", SLICE_NULL);
+		server_answer(s, x, m, 500, "Authentication Failure", SLICE_NULL);
 		return;
 	}
 	switch (ao.action) {
@@ -136,18 +139,18 @@ void server_register(struct server *s, const struct net_msg *in, const struct si
 			server_event(s, "auth.replay", in, m, ao.user, to->raw, ao.reason, 401);
 		else if (ao.had_credentials && ao.verdict.result == AUTH_BAD_NONCE)
 			server_event(s, "auth.bad_nonce", in, m, ao.user, to->raw, ao.reason, 401);
-		challenge(s, in, m, false, false);
+		server_challenge(s, x, m, false, false, false);
 		return;
 	case AUTH_ACT_STALE:
-		challenge(s, in, m, true, false);
+		server_challenge(s, x, m, false, true, false);
 		return;
 	case AUTH_ACT_MD5_ONLY:
-		challenge(s, in, m, false, true);
+		server_challenge(s, x, m, false, false, true);
 		return;
 	case AUTH_ACT_FAIL:
 		server_event(s, ao.unknown_user ? "register.unknown_user" : "auth.failure", in, m,
 			     ao.user, to->raw, ao.reason, 403);
-		server_reply(s, in, m, 403, "Forbidden", SLICE_NULL);
+		server_answer(s, x, m, 403, "Forbidden", SLICE_NULL);
 		return;
 	case AUTH_ACT_OK:
 		break;
@@ -156,17 +159,17 @@ void server_register(struct server *s, const struct net_msg *in, const struct si
 	if (!slice_eq(ao.user, to->user)) {
 		server_event(s, "register.hijack", in, m, ao.user, to->raw,
 			     "authenticated user does not own the address of record", 403);
-		server_reply(s, in, m, 403, "Forbidden", SLICE_NULL);
+		server_answer(s, x, m, 403, "Forbidden", SLICE_NULL);
 		return;
 	}
 	if (store_cache_lookup(s->cache, &e, ao.user, slice_cstr(s->conf.domain)) != 0) {
-		server_reply(s, in, m, 403, "Forbidden", SLICE_NULL); /* deleted meanwhile */
+		server_answer(s, x, m, 403, "Forbidden", SLICE_NULL); /* deleted meanwhile */
 		return;
 	}
 	n = snprintf(aor, sizeof(aor), "sip:%.*s@%s", (int)to->user.len, to->user.p,
 		     s->conf.domain);
 	if (n < 0 || (size_t)n >= sizeof(aor)) {
-		server_reply(s, in, m, 400, "Address of Record Too Long", SLICE_NULL);
+		server_answer(s, x, m, 400, "Address of Record Too Long", SLICE_NULL);
 		return;
 	}
 	rq = (struct registrar_req){ m, slice_make(aor, (size_t)n), e.user_id, in,
@@ -187,5 +190,5 @@ void server_register(struct server *s, const struct net_msg *in, const struct si
 	} else if (res.status == 503) {
 		sip_buf_str(&b, "Retry-After: 60\r\n");
 	}
-	server_reply(s, in, m, res.status, res.reason, slice_make(b.p, b.overflow ? 0 : b.len));
+	server_answer(s, x, m, res.status, res.reason, slice_make(b.p, b.overflow ? 0 : b.len));
 }

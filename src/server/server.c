@@ -28,28 +28,41 @@ static uint64_t now_seconds(void)
 
 /* ---- decisions ------------------------------------------------------------ */
 
-static bool has_required_extension(const struct sip_msg *m)
+/* We support no extension. As the target of a request (REGISTER, OPTIONS)
+ * Require and Proxy-Require both apply; as a proxy only Proxy-Require does,
+ * Require is for the far end (RFC 3261 16.3 step 2). */
+static bool has_required_extension(const struct sip_msg *m, bool as_proxy)
 {
-	return m->count[SIP_H_REQUIRE] || m->count[SIP_H_PROXY_REQUIRE];
+	return m->count[SIP_H_PROXY_REQUIRE] || (!as_proxy && m->count[SIP_H_REQUIRE]);
 }
 
 struct server_verdict server_decide(const struct sip_msg *m)
 {
-	if (m->mid == SIP_M_ACK)
-		return (struct server_verdict){ 0, NULL, false };
-	if (m->mid == SIP_M_OTHER)
-		return (struct server_verdict){ 501, "Not Implemented", false };
-	if (m->mid != SIP_M_OPTIONS && m->mid != SIP_M_CANCEL && m->mid != SIP_M_REGISTER)
-		return (struct server_verdict){ 405, "Method Not Allowed", false };
+	struct server_verdict v = { 0, NULL, false, false };
+
+	switch (m->mid) {
+	case SIP_M_ACK:
+		return v; /* an ACK never gets a response */
+	case SIP_M_OTHER:
+		return (struct server_verdict){ 501, "Not Implemented", false, false };
+	case SIP_M_PUBLISH:
+		return (struct server_verdict){ 405, "Method Not Allowed", false, false };
+	default:
+		break;
+	}
 	if (m->ruri.scheme == SIP_SCHEME_OTHER)
-		return (struct server_verdict){ 416, "Unsupported URI Scheme", false };
-	if (m->mid == SIP_M_CANCEL)
-		return (struct server_verdict){ 481, "Call/Transaction Does Not Exist", false };
-	if (has_required_extension(m))
-		return (struct server_verdict){ 420, "Bad Extension", false };
+		return (struct server_verdict){ 416, "Unsupported URI Scheme", false, false };
+	if (m->mid == SIP_M_CANCEL) /* a matching CANCEL never gets here (txn/) */
+		return (struct server_verdict){ 481, "Call/Transaction Does Not Exist", false, false };
+	/* OPTIONS outside a dialog is for this server (keep-alive pings) */
+	bool ours = m->mid == SIP_M_REGISTER || (m->mid == SIP_M_OPTIONS && !m->to.has_tag);
+	if (has_required_extension(m, !ours))
+		return (struct server_verdict){ 420, "Bad Extension", false, false };
 	if (m->mid == SIP_M_REGISTER)
-		return (struct server_verdict){ 0, NULL, true };
-	return (struct server_verdict){ 200, "OK", false };
+		return (struct server_verdict){ 0, NULL, true, false };
+	if (ours)
+		return (struct server_verdict){ 200, "OK", false, false };
+	return (struct server_verdict){ 0, NULL, false, true };
 }
 
 /* ---- replies -------------------------------------------------------------- */
@@ -89,14 +102,17 @@ static void reply_destination(const struct net_msg *in, const struct sip_msg *m,
 		((struct sockaddr_in *)&dst->ss)->sin_port = htons(port);
 }
 
-/* Unsupported: every option of Require and Proxy-Require (we support none). */
+/* Unsupported: every option we were required to support (we support none):
+ * Proxy-Require, and Require when the request was for us. */
 static void put_unsupported(struct sip_buf *b, const struct sip_msg *m)
 {
-	const enum sip_hdr_id ids[] = { SIP_H_REQUIRE, SIP_H_PROXY_REQUIRE };
+	bool ours = m->mid == SIP_M_REGISTER || (m->mid == SIP_M_OPTIONS && !m->to.has_tag);
+	const enum sip_hdr_id ids[] = { ours ? SIP_H_REQUIRE : SIP_H_PROXY_REQUIRE,
+					SIP_H_PROXY_REQUIRE };
 	bool first = true;
 
 	sip_buf_str(b, "Unsupported: ");
-	for (size_t k = 0; k < ARRAY_SIZE(ids); k++) {
+	for (size_t k = 0; k < (ours ? 2u : 1u); k++) {
 		for (const struct sip_hdr *h = sip_msg_hdr(m, ids[k]); h; h = sip_msg_hdr_next(m, h)) {
 			struct slice rest = h->value, item;
 			while (sip_list_next(&item, &rest) == 0) {
@@ -110,16 +126,25 @@ static void put_unsupported(struct sip_buf *b, const struct sip_msg *m)
 	sip_buf_str(b, "\r\n");
 }
 
-void server_reply(struct server *s, const struct net_msg *in, const struct sip_msg *m,
-		  uint16_t status, const char *reason, struct slice more)
+uint64_t server_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void server_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		   uint16_t status, const char *reason, struct slice more)
 {
 	char extra_mem[8192], tag[17], host[INET6_ADDRSTRLEN];
 	struct sip_buf extra, out;
 	struct sip_reply_opts opts = { 0 };
 	struct net_addr dst;
+	int rc;
 
 	sip_buf_init(&extra, extra_mem, sizeof(extra_mem));
-	if (status == 200 || status == 405 || status == 501)
+	if (status == 405 || status == 501 || (status == 200 && m->mid == SIP_M_OPTIONS))
 		sip_buf_str(&extra, "Allow: " SERVER_ALLOW "\r\n");
 	if (status == 420)
 		put_unsupported(&extra, m);
@@ -130,11 +155,11 @@ void server_reply(struct server *s, const struct net_msg *in, const struct sip_m
 		return;
 	}
 
-	net_addr_host(&in->src, host, sizeof(host));
+	net_addr_host(&x->in->src, host, sizeof(host));
 	make_tag(s, m, tag);
-	opts.to_tag = slice_cstr(tag);
+	opts.to_tag = status > 100 ? slice_cstr(tag) : SLICE_NULL;
 	opts.src_ip = host;
-	opts.src_port = net_addr_port(&in->src);
+	opts.src_port = net_addr_port(&x->in->src);
 	opts.server = s->conf.server_header[0] ? s->conf.server_header : NULL;
 	opts.extra = slice_make(extra.p, extra.len);
 
@@ -143,8 +168,13 @@ void server_reply(struct server *s, const struct net_msg *in, const struct sip_m
 		log_warn("response %u did not fit in %d bytes; not sent", status, SERVER_OUT_CAP);
 		return;
 	}
-	reply_destination(in, m, &dst);
-	if (net_send(s->net, in, &dst, out.p, out.len) == 0)
+	if (x->st) {
+		rc = txn_server_respond(x->st, status, out.p, out.len, server_now_ms());
+	} else {
+		reply_destination(x->in, m, &dst);
+		rc = net_send(s->net, x->in, &dst, out.p, out.len);
+	}
+	if (rc == 0)
 		s->stats.answered[status / 100 <= 6 ? status / 100 : 0]++;
 }
 
@@ -179,17 +209,33 @@ static void refuse(struct server *s, const struct net_msg *in, const struct sip_
 	log_refusal(s, in, "refused malformed request", m);
 	/* RFC 3261 8.2.1 inspects the method before anything else: an unknown
 	 * method is 501 however the rest is written (RFC 4475 3.1.1.2, 3.1.2.18). */
+	struct server_ctx x = { in, NULL };
+
 	if (m->method.len && m->err != SIP_E_METHOD && m->mid == SIP_M_OTHER)
-		server_reply(s, in, m, 501, "Not Implemented", SLICE_NULL);
+		server_answer(s, &x, m, 501, "Not Implemented", SLICE_NULL);
 	else
-		server_reply(s, in, m, sip_err_status(err), sip_err_reason(err), SLICE_NULL);
+		server_answer(s, &x, m, sip_err_status(err), sip_err_reason(err), SLICE_NULL);
+}
+
+/* The transaction layer's view of where a message came from: the way it
+ * came, and the address a response goes to (reply_destination). */
+static void peer_of(struct txn_peer *p, const struct net_msg *in, const struct sip_msg *m)
+{
+	p->via = *in;
+	p->via.buf = NULL;
+	p->via.len = 0;
+	if (m->request && (m->have & SIP_HAVE_VIA))
+		reply_destination(in, m, &p->dst);
+	else
+		p->dst = in->src;
 }
 
 static void on_message(void *arg, const struct net_msg *in)
 {
 	struct server *s = arg;
 	struct sip_msg m;
-	struct server_verdict v;
+	struct txn_peer from;
+	struct server_ctx x = { in, NULL };
 	int rc;
 
 	s->stats.received++;
@@ -203,22 +249,85 @@ static void on_message(void *arg, const struct net_msg *in)
 		refuse(s, in, &m, m.err);
 		return;
 	}
-	if (!m.request) {
-		/* No transactions yet: every response is stray (RFC 3261 18.1.2). */
-		s->stats.dropped_responses++;
+	peer_of(&from, in, &m);
+	switch (txn_receive(s->txn, &m, &from, server_now_ms())) {
+	case TXN_NEW: /* on_txn_request has run */
+	case TXN_ABSORBED:
+	case TXN_RESPONSE:
+		return;
+	case TXN_ACK_2XX:
+		server_call_ack(s, &m, in);
+		return;
+	case TXN_STRAY_RESPONSE:
+		if (m.status >= 200 && m.status < 300 && m.cseq.mid == SIP_M_INVITE)
+			server_call_stray_2xx(s, &m);
+		else
+			s->stats.dropped_responses++;
+		return;
+	case TXN_CANCEL_UNMATCHED:
+		server_answer(s, &x, &m, 481, "Call/Transaction Does Not Exist", SLICE_NULL);
+		return;
+	case TXN_FULL:
+		server_answer(s, &x, &m, 503, "Service Unavailable", SLICE_LIT("Retry-After: 5\r\n"));
 		return;
 	}
-	v = server_decide(&m);
-	if (v.register_) {
-		server_register(s, in, &m);
-		return;
-	}
-	if (v.status == 0) {
-		s->stats.dropped_ack++;
-		return;
-	}
-	server_reply(s, in, &m, v.status, v.reason, SLICE_NULL);
 }
+
+/* ---- the transaction layer's callbacks --------------------------------------------- */
+
+static int on_txn_send(void *arg, const struct txn_peer *to, const char *buf, size_t len)
+{
+	struct server *s = arg;
+
+	return net_send(s->net, &to->via, &to->dst, buf, len);
+}
+
+/* A new request (never a retransmission): decide and dispatch. */
+static void on_txn_request(void *arg, struct txn_server *st, const struct sip_msg *m,
+			   const struct txn_peer *from)
+{
+	struct server *s = arg;
+	struct server_ctx x = { &from->via, st };
+	struct server_verdict v = server_decide(m);
+
+	if (v.register_)
+		server_register(s, &x, m);
+	else if (v.call)
+		server_call_request(s, st, m, from);
+	else if (v.status)
+		server_answer(s, &x, m, v.status, v.reason, SLICE_NULL);
+	else
+		s->stats.dropped_ack++;
+}
+
+static void on_txn_cancel(void *arg, struct txn_server *st)
+{
+	server_call_cancel(arg, st);
+}
+
+static void on_txn_response(void *arg, struct txn_client *ct, const struct sip_msg *m)
+{
+	server_call_response(arg, ct, m);
+}
+
+static void on_txn_timeout(void *arg, struct txn_client *ct)
+{
+	server_call_timeout(arg, ct);
+}
+
+static void on_txn_terminated(void *arg, struct txn_server *st, struct txn_client *ct)
+{
+	server_call_terminated(arg, st, ct);
+}
+
+static const struct txn_ops txn_ops = {
+	.send = on_txn_send,
+	.request = on_txn_request,
+	.cancel = on_txn_cancel,
+	.response = on_txn_response,
+	.timeout = on_txn_timeout,
+	.terminated = on_txn_terminated,
+};
 
 /* A stream that cannot be framed: answer when the header section is readable
  * (e.g. 400 for a missing Content-Length), then net/ closes the connection. */
@@ -297,6 +406,7 @@ static void own_addresses(struct server *s)
 		if (dup)
 			continue;
 		s->own_slices[s->n_own] = slice_cstr(hp);
+		s->own_host_slices[s->n_own] = slice_cstr(s->own_host[s->n_own]);
 		s->n_own++;
 	}
 	s->auth.own_addrs = s->own_slices;
@@ -309,14 +419,23 @@ static void on_tick(void *arg, uint64_t now_ms)
 {
 	struct server *s = arg;
 	bool reloaded = false;
-	int rc = store_cache_refresh(s->cache, s->store, &reloaded);
+	int rc;
 
-	if (rc)
-		log_warn("user cache refresh failed: %s", strerror(rc));
-	else if (reloaded)
-		log_info("users reloaded from the store: %zu", store_cache_count(s->cache));
+	txn_tick(s->txn, server_now_ms());
+	if (now_ms >= s->next_cache_ms) {
+		rc = store_cache_refresh(s->cache, s->store, &reloaded);
+		if (rc)
+			log_warn("user cache refresh failed: %s", strerror(rc));
+		else if (reloaded) {
+			log_info("users reloaded from the store: %zu", store_cache_count(s->cache));
+			if ((rc = server_idents_reload(s)) != 0)
+				log_warn("identities not reloaded: %s", strerror(rc));
+		}
+		s->next_cache_ms = now_ms + 200;
+	}
 	if (now_ms >= s->next_expiry_ms) {
 		size_t n = registrar_expire(s->reg, (int64_t)time(NULL));
+		server_dialogs_expire(s, server_now_ms());
 		if (n)
 			log_debug("%zu bindings expired", n);
 		s->next_expiry_ms = now_ms + 1000;
@@ -386,7 +505,8 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
 	if ((e = store_cache_new(&s->cache, 10000000)) != 0 ||
-	    (e = store_cache_refresh(s->cache, s->store, NULL)) != 0) {
+	    (e = store_cache_refresh(s->cache, s->store, NULL)) != 0 ||
+	    (e = server_idents_reload(s)) != 0) {
 		snprintf(err, errlen, "loading users: %s", strerror(e));
 		return e;
 	}
@@ -427,6 +547,14 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	}
 	if ((rc = open_state(s, c, err, errlen)) != 0)
 		goto fail;
+	{
+		struct txn_conf tc = TXN_CONF_DEFAULT;
+		tc.max_transactions = c->max_transactions;
+		if ((rc = txn_layer_new(&s->txn, &tc, &txn_ops, s)) != 0) {
+			snprintf(err, errlen, "transaction layer: %s", strerror(rc));
+			goto fail;
+		}
+	}
 	conf_net(c, &nc);
 	rc = net_new(&s->net, &nc, on_message, on_stream_error, s);
 	if (rc) {
@@ -436,7 +564,7 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	rc = net_listen(s->net, c->listeners, c->nlisteners, err, errlen);
 	if (rc)
 		goto fail;
-	net_set_tick(s->net, on_tick, s, 200);
+	net_set_tick(s->net, on_tick, s, 50);
 	*sp = s;
 	return 0;
 fail:
@@ -450,6 +578,9 @@ void server_free(struct server **sp)
 
 	if (!s)
 		return;
+	txn_layer_free(&s->txn);
+	server_dialogs_free(s);
+	server_idents_free(s);
 	net_free(&s->net);
 	registrar_free(&s->reg);
 	store_cache_free(&s->cache);
@@ -508,7 +639,7 @@ static void reload(struct server *s, const char *conf_path)
 	apply_conf(s, &c);
 	conf_net(&c, &nc);
 	net_set_conf(s->net, &nc);
-	log_info("configuration reloaded from %s", conf_path);
+	log_notice("configuration reloaded from %s", conf_path);
 }
 
 int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *stop,

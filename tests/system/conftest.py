@@ -399,3 +399,230 @@ def events(server, kind=None):
     with open(path) as f:
         evs = [json.loads(line) for line in f if line.strip()]
     return [e for e in evs if kind is None or e["kind"] == kind]
+
+
+# ---- a scriptable phone: registers, calls, answers, over UDP or TCP ----------
+
+def parse_msg(data):
+    """(start line, [(name, value)], body) of one SIP message."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("utf-8", "replace").split("\r\n")
+    hdrs = []
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            hdrs.append((k.strip(), v.strip()))
+    return lines[0], hdrs, body
+
+
+def hval(msg_hdrs, name):
+    return [v for k, v in msg_hdrs if k.lower() == name.lower()]
+
+
+class Phone:
+    """A SIP user agent on one socket (UDP) or one connection (TCP) to the
+    server: everything it sends and receives goes that way, as a real phone
+    behind NAT would. Messages received are queued and fetched with expect()."""
+
+    def __init__(self, server, user, password, transport="udp"):
+        self.server, self.user, self.password, self.tp = server, user, password, transport
+        if transport == "udp":
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.bind(("127.0.0.1", 0))
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        self.port = self.sock.getsockname()[1]
+        self.buf = b""
+        self.queue = []
+        self.cseq = 0
+        self.tag = uuid.uuid4().hex[:8]
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        if self.tp == "udp":
+            self.sock.sendto(data, ("127.0.0.1", self.server.port))
+        else:
+            self.sock.sendall(data)
+
+    def _read(self, timeout):
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(70000)
+        except (socket.timeout, BlockingIOError):
+            return False
+        if self.tp == "udp":
+            self.queue.append(data)
+            return True
+        if not data:
+            raise AssertionError("connection closed by the server")
+        self.buf += data
+        while b"\r\n\r\n" in self.buf:
+            head, _, rest = self.buf.partition(b"\r\n\r\n")
+            m = re.search(rb"(?im)^(?:content-length|l)\s*:\s*(\d+)", head)
+            n = int(m.group(1)) if m else 0
+            if len(rest) < n:
+                break
+            self.queue.append(head + b"\r\n\r\n" + rest[:n])
+            self.buf = rest[n:]
+        return True
+
+    def expect(self, pred, timeout=5.0, what="message"):
+        """The first queued or arriving message for which pred(start, hdrs) holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, data in enumerate(self.queue):
+                start, hdrs, body = parse_msg(data)
+                if pred(start, hdrs):
+                    del self.queue[i]
+                    return start, hdrs, body
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{self.user}: no {what} within {timeout}s; got "
+                                     f"{[parse_msg(q)[0] for q in self.queue]}")
+            self._read(min(left, 0.2))
+
+    def expect_status(self, code, method=None, timeout=5.0):
+        def pred(start, hdrs):
+            return start.startswith(f"SIP/2.0 {code} ") and (
+                method is None or hval(hdrs, "CSeq")[0].endswith(" " + method))
+        return self.expect(pred, timeout, f"{code} {method or ''}")
+
+    def expect_request(self, method, timeout=5.0):
+        return self.expect(lambda s, h: s.startswith(method + " "), timeout, method)
+
+    def nothing(self, seconds=0.7, keep=("SIP/2.0 1", "SIP/2.0 407")):
+        """Assert nothing new arrives for a moment: provisional responses and
+        407s already queued are dropped first (they are expected chatter)."""
+        self.queue = [q for q in self.queue if not parse_msg(q)[0].startswith(keep)]
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._read(0.1)
+        assert not self.queue, [parse_msg(q)[0] for q in self.queue]
+
+    # -- building requests -------------------------------------------------
+
+    @property
+    def contact(self):
+        t = ";transport=tcp" if self.tp == "tcp" else ""
+        return f"<sip:{self.user}@127.0.0.1:{self.port}{t}>"
+
+    def via(self, branch=None):
+        return (f"Via: SIP/2.0/{self.tp.upper()} 127.0.0.1:{self.port};"
+                f"branch={branch or 'z9hG4bK' + uuid.uuid4().hex};rport")
+
+    def request(self, method, ruri, to, call_id, cseq, extra=(), body=b"", from_user=None,
+                branch=None, to_tag=None, from_tag=None):
+        lines = [f"{method} {ruri} SIP/2.0", self.via(branch), "Max-Forwards: 70",
+                 f"From: <sip:{from_user or self.user}@{DOMAIN}>;tag={from_tag or self.tag}",
+                 f"To: <{to}>" + (f";tag={to_tag}" if to_tag else ""),
+                 f"Call-ID: {call_id}", f"CSeq: {cseq} {method}", f"Contact: {self.contact}"]
+        lines += list(extra)
+        lines.append(f"Content-Length: {len(body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    def register(self, expires=3600):
+        call_id = uuid.uuid4().hex
+        uri = f"sip:{DOMAIN}"
+        to = f"sip:{self.user}@{DOMAIN}"
+        self.cseq += 1
+        self.send(self.request("REGISTER", uri, to, call_id, self.cseq, [f"Expires: {expires}"]))
+        _, hdrs, _ = self.expect_status(401, "REGISTER")
+        chal = {}
+        for v in hval(hdrs, "WWW-Authenticate"):
+            params = dict((k, a or b) for k, a, b in
+                          re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]+))', v[7:]))
+            chal[params.get("algorithm", "MD5")] = params
+        auth = digest_header(self.user, self.password, chal["SHA-256"], "REGISTER", uri, "SHA-256")
+        self.cseq += 1
+        self.send(self.request("REGISTER", uri, to, call_id, self.cseq,
+                               [f"Expires: {expires}", auth]))
+        self.expect_status(200, "REGISTER")
+
+    def invite(self, callee, extra=(), from_user=None, password=None, body=b"v=0\r\n"):
+        """Send an INVITE, answer the 407; returns the Call-ID and the
+        authenticated INVITE's branch (for CANCEL)."""
+        call_id = uuid.uuid4().hex + "@test"
+        ruri = f"sip:{callee}@{DOMAIN}"
+        self.cseq += 1
+        sdp = ["Content-Type: application/sdp"]
+        first = "z9hG4bK" + uuid.uuid4().hex
+        self.send(self.request("INVITE", ruri, ruri, call_id, self.cseq, list(extra) + sdp,
+                               body, from_user=from_user, branch=first))
+        _, hdrs, _ = self.expect_status(407, "INVITE")
+        # the ACK for a non-2xx belongs to the INVITE's transaction: same branch
+        tag = re.search(r";tag=([^;>\s]+)", hval(hdrs, "To")[0]).group(1)
+        self.send(self.request("ACK", ruri, ruri, call_id, self.cseq, [], b"",
+                               from_user=from_user, branch=first, to_tag=tag))
+        chal = {}
+        for v in hval(hdrs, "Proxy-Authenticate"):
+            params = dict((k, a or b) for k, a, b in
+                          re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]+))', v[7:]))
+            chal[params.get("algorithm", "MD5")] = params
+        auth = digest_header(self.user, password or self.password, chal["SHA-256"], "INVITE",
+                             ruri, "SHA-256").replace("Authorization:", "Proxy-Authorization:")
+        self.cseq += 1
+        branch = "z9hG4bK" + uuid.uuid4().hex
+        self.last_invite = self.request("INVITE", ruri, ruri, call_id, self.cseq,
+                                        list(extra) + sdp + [auth], body,
+                                        from_user=from_user, branch=branch)
+        self.send(self.last_invite)
+        return call_id, branch, self.cseq
+
+    def answer(self, ring_only=False, code=200):
+        """Take an INVITE: 180, then (unless ring_only) a final `code`.
+        Returns (invite headers, our To tag)."""
+        start, hdrs, body = self.expect_request("INVITE")
+        totag = uuid.uuid4().hex[:8]
+        self.respond(hdrs, 180, "Ringing", totag)
+        if not ring_only:
+            self.respond(hdrs, code, "OK" if code == 200 else "Busy Here", totag,
+                         body=b"v=0\r\n" if code == 200 else b"")
+        return hdrs, totag
+
+    def respond(self, hdrs, code, reason, totag, body=b""):
+        lines = [f"SIP/2.0 {code} {reason}"]
+        lines += [f"Via: {v}" for v in hval(hdrs, "Via")]
+        lines += [f"Record-Route: {v}" for v in hval(hdrs, "Record-Route")]
+        lines.append(f"From: {hval(hdrs, 'From')[0]}")
+        to = hval(hdrs, "To")[0]
+        lines.append(f"To: {to}" + ("" if ";tag=" in to else f";tag={totag}"))
+        lines += [f"Call-ID: {hval(hdrs, 'Call-ID')[0]}", f"CSeq: {hval(hdrs, 'CSeq')[0]}",
+                  f"Contact: {self.contact}"]
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"Content-Length: {len(body)}")
+        self.send(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
+    def in_dialog(self, method, ok_hdrs, call_id, cseq, remote_tag, local_tag, from_me=True):
+        """A request inside the dialog: Request-URI the remote Contact, Route
+        the record-route set (reversed for the caller)."""
+        target = re.search(r"<([^>]+)>", hval(ok_hdrs, "Contact")[0]).group(1)
+        rr = hval(ok_hdrs, "Record-Route")
+        routes = list(reversed(rr)) if from_me else rr
+        lines = [f"{method} {target} SIP/2.0", self.via(), "Max-Forwards: 70",
+                 f"From: <sip:{self.user}@{DOMAIN}>;tag={local_tag}",
+                 f"To: <sip:peer@{DOMAIN}>;tag={remote_tag}",
+                 f"Call-ID: {call_id}", f"CSeq: {cseq} {method}"]
+        lines += [f"Route: {r}" for r in routes]
+        lines.append("Content-Length: 0")
+        self.send(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+
+def cdrs(server, wait_for=1, timeout=3.0):
+    """Call detail records (parsed JSON lines of cdr.log), waiting until at
+    least `wait_for` are there."""
+    import json
+    path = os.path.join(server.state, "cdr.log")
+    deadline = time.monotonic() + timeout
+    while True:
+        recs = []
+        if os.path.exists(path):
+            with open(path) as f:
+                recs = [json.loads(line) for line in f if line.strip()]
+        if len(recs) >= wait_for or time.monotonic() > deadline:
+            return recs
+        time.sleep(0.05)

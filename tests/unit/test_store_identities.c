@@ -247,7 +247,8 @@ static void migrates_version_1(void)
 	CHECK_INT(raw_exec(path, "DROP TRIGGER identities_gen_insert;"
 				 "DROP TRIGGER identities_gen_update;"
 				 "DROP TRIGGER identities_gen_delete;"
-				 "DROP TABLE identities; PRAGMA user_version = 1;"),
+				 "DROP TABLE identities; DROP TABLE cdrs;"
+				 "PRAGMA user_version = 1;"),
 		  SQLITE_OK);
 	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
 	CHECK_INT(store_schema_version(s, &v), 0);
