@@ -3,6 +3,8 @@
 #   make run      install missing packages, build, create ./var once, serve on loopback
 #   make check    install missing packages, build with sanitizers, run every test
 #   make fuzz     run the parser fuzzer for FUZZ_SECONDS (default 60)
+#   make bench    Bastion against Kamailio (docs/performance.md); not part of check
+#   make bench-smoke  a few hundred REGISTERs against Bastion (check runs it as a test)
 # Everything is built by CMake; this file only wraps it.
 
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
@@ -10,7 +12,7 @@ FUZZ_SECONDS ?= 60
 PYTHON      ?= /usr/bin/python3
 STATE       ?= var
 
-.PHONY: all run check unit system fuzz deps clean
+.PHONY: all run check unit system fuzz deps clean bench bench-smoke
 
 all:
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -58,6 +60,12 @@ fuzz: deps
 	@mkdir -p build-fuzz/corpus
 	build-fuzz/fuzz/fuzz_sip_parse -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus fuzz/corpus/sip
+
+bench: deps all
+	$(PYTHON) bench/run
+
+bench-smoke: all
+	$(PYTHON) bench/run --smoke
 
 clean:
 	rm -rf build build-check build-fuzz

@@ -1,0 +1,23 @@
+"""bench/run --smoke against the binary under test, so the benchmark scripts
+cannot rot: a few hundred REGISTERs with digest through SIPp from several
+127.0.0.x sources, a wrong password refused, the call workload's probe
+(n/a while the proxy does not route), clean exit, no sanitizer report.
+Nothing about speed is asserted."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BIN, ROOT
+
+
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (sip-tester) not installed")
+def test_bench_smoke():
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "run"), "--smoke",
+                        "--bin", BIN], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "smoke: ok" in r.stdout
+    assert "300 registrations ok, 0 failed" in r.stdout
+    assert "wrong password refused: True" in r.stdout
