@@ -36,9 +36,24 @@ struct aor {
 	char name[];
 };
 
+/* A binding change waiting for registrar_flush: strings inline. */
+enum pending_op { PENDING_UPSERT, PENDING_DELETE, PENDING_DELETE_AOR };
+
+struct pending {
+	struct pending *next;
+	enum pending_op op;
+	int64_t user_id, expires_at;
+	uint32_t cseq;
+	uint16_t q;
+	const char *aor, *contact, *received, *transport, *call_id, *ua, *instance;
+	char data[];
+};
+
 struct registrar {
 	struct registrar_conf conf;
 	struct store *store;
+	struct pending *head, **tail;
+	size_t npending;
 	struct aor **buckets;
 	size_t nbuckets;           /* a power of two */
 	size_t naors, nbindings;
@@ -173,6 +188,7 @@ int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct 
 		r->seed = (uint64_t)(uintptr_t)r;
 	r->conf = *c;
 	r->store = st;
+	r->tail = &r->head;
 	*rp = r;
 	return 0;
 }
@@ -183,6 +199,12 @@ void registrar_free(struct registrar **rp)
 
 	if (!r)
 		return;
+	(void)registrar_flush(r);
+	while (r->head) {
+		struct pending *p = r->head;
+		r->head = p->next;
+		free(p);
+	}
 	for (size_t i = 0; i < r->nbuckets; i++) {
 		struct aor *a = r->buckets[i], *an;
 		for (; a; a = an) {
@@ -457,39 +479,136 @@ static bool plan(struct registrar *r, const struct registrar_req *q, struct aor 
 	return true;
 }
 
-static int persist(struct registrar *r, const struct registrar_req *q, const struct reg_op *op,
-		   const char *received, struct slice ua)
+static void queue_push(struct registrar *r, struct pending *p)
 {
-	struct store_reg *sr;
-	int64_t id;
-	int rc;
+	p->next = NULL;
+	*r->tail = p;
+	r->tail = &p->next;
+	if (++r->npending > REGISTRAR_PENDING_MAX) {
+		struct pending *old = r->head;
+		r->head = old->next;
+		if (!r->head)
+			r->tail = &r->head;
+		free(old);
+		r->npending--;
+	}
+}
+
+/* Queue a change: strings copied inline, in one allocation. */
+static int queue(struct registrar *r, enum pending_op op, const struct registrar_req *q,
+		 const struct reg_op *rop, const char *received, struct slice ua)
+{
+	const char *tp = net_transport_name(q->in->tp);
+	struct slice parts[7] = { q->aor, rop ? rop->contact : SLICE_NULL,
+				  slice_cstr(received), slice_cstr(tp), q->m->call_id, ua,
+				  rop ? rop->instance : SLICE_NULL };
+	const char **dst[7];
+	size_t n = 0;
+	struct pending *p;
+	char *w;
 
 	if (!r->store)
 		return 0;
-	if (op->expires == 0) {
-		char aor[STORE_URI_MAX], contact[STORE_URI_MAX];
-		snprintf(aor, sizeof(aor), "%.*s", (int)q->aor.len, q->aor.p);
-		snprintf(contact, sizeof(contact), "%.*s", (int)op->contact.len, op->contact.p);
-		rc = store_regs_delete(r->store, aor, contact);
-		return rc == ENOENT ? 0 : rc;
-	}
-	sr = calloc(1, sizeof(*sr));
-	if (!sr)
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		n += parts[i].len + 1;
+	p = malloc(sizeof(*p) + n);
+	if (!p)
 		return ENOMEM;
-	sr->user_id = q->user_id;
-	snprintf(sr->aor, sizeof(sr->aor), "%.*s", (int)q->aor.len, q->aor.p);
-	snprintf(sr->contact, sizeof(sr->contact), "%.*s", (int)op->contact.len, op->contact.p);
-	snprintf(sr->received, sizeof(sr->received), "%s", received);
-	snprintf(sr->transport, sizeof(sr->transport), "%s", net_transport_name(q->in->tp));
-	sr->expires_at = q->now + op->expires;
-	snprintf(sr->call_id, sizeof(sr->call_id), "%.*s", (int)q->m->call_id.len, q->m->call_id.p);
-	sr->cseq = q->m->cseq.num;
-	snprintf(sr->user_agent, sizeof(sr->user_agent), "%.*s", (int)ua.len, ua.p);
-	snprintf(sr->instance, sizeof(sr->instance), "%.*s", (int)op->instance.len, op->instance.p);
-	sr->q = op->q;
-	rc = store_regs_upsert(r->store, &id, sr);
-	free(sr);
-	return rc;
+	p->op = op;
+	p->user_id = q->user_id;
+	p->expires_at = rop ? q->now + rop->expires : 0;
+	p->cseq = q->m->cseq.num;
+	p->q = rop ? rop->q : 0;
+	dst[0] = &p->aor;
+	dst[1] = &p->contact;
+	dst[2] = &p->received;
+	dst[3] = &p->transport;
+	dst[4] = &p->call_id;
+	dst[5] = &p->ua;
+	dst[6] = &p->instance;
+	w = p->data;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		*dst[i] = w;
+		if (parts[i].len)
+			memcpy(w, parts[i].p, parts[i].len);
+		w += parts[i].len;
+		*w++ = '\0';
+	}
+	queue_push(r, p);
+	return 0;
+}
+
+/* Copy a NUL-terminated string that fits (checked when queued) into a field. */
+static void put_field(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static int apply(struct registrar *r, const struct pending *p)
+{
+	static struct store_reg sr; /* a few KiB; one thread */
+	int64_t id;
+	size_t n;
+	int rc;
+
+	switch (p->op) {
+	case PENDING_DELETE:
+		rc = store_regs_delete(r->store, p->aor, p->contact);
+		return rc == ENOENT ? 0 : rc;
+	case PENDING_DELETE_AOR:
+		return store_regs_delete_aor(r->store, &n, p->aor);
+	case PENDING_UPSERT:
+		break;
+	}
+	sr.id = 0;
+	sr.user_id = p->user_id;
+	put_field(sr.aor, sizeof(sr.aor), p->aor);
+	put_field(sr.contact, sizeof(sr.contact), p->contact);
+	put_field(sr.received, sizeof(sr.received), p->received);
+	put_field(sr.transport, sizeof(sr.transport), p->transport);
+	sr.expires_at = p->expires_at;
+	put_field(sr.call_id, sizeof(sr.call_id), p->call_id);
+	sr.cseq = p->cseq;
+	put_field(sr.user_agent, sizeof(sr.user_agent), p->ua);
+	put_field(sr.instance, sizeof(sr.instance), p->instance);
+	sr.q = p->q;
+	rc = store_regs_upsert(r->store, &id, &sr);
+	return rc == ENOENT ? 0 : rc; /* the user was deleted meanwhile */
+}
+
+int registrar_flush(struct registrar *r)
+{
+	struct pending *batch = r->head;
+	int rc, first = 0;
+
+	if (!r->store || !batch)
+		return 0;
+	rc = store_batch_begin(r->store);
+	if (rc)
+		return rc; /* EBUSY: keep the queue for the next tick */
+	r->head = NULL;
+	r->tail = &r->head;
+	r->npending = 0;
+	while (batch) {
+		struct pending *p = batch;
+		batch = p->next;
+		rc = apply(r, p);
+		if (rc && !first)
+			first = rc; /* one bad row does not lose the others */
+		free(p);
+	}
+	rc = store_batch_end(r->store, true);
+	return rc ? rc : first;
+}
+
+size_t registrar_pending(const struct registrar *r)
+{
+	return r->npending;
 }
 
 /* User-Agent as kept: printable ASCII only, bounded. */
@@ -539,8 +658,7 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 
 	net_addr_fmt(received, sizeof(received), q->in->tp, &q->in->src);
 	if (star) {
-		size_t n;
-		if (a && r->store && (rc = store_regs_delete_aor(r->store, &n, a->name)) != 0)
+		if (a && (rc = queue(r, PENDING_DELETE_AOR, q, NULL, received, ua)) != 0)
 			goto out;
 		while (a && a->bindings)
 			binding_remove(r, a, &a->bindings);
@@ -551,7 +669,7 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 
 		if (!op->expires && !op->exists)
 			continue;
-		rc = persist(r, q, op, received, ua);
+		rc = queue(r, op->expires ? PENDING_UPSERT : PENDING_DELETE, q, op, received, ua);
 		if (rc)
 			goto out;
 		if (!a && !(a = aor_get(r, q->aor, q->user_id))) {

@@ -40,10 +40,26 @@ struct reg_binding_view {
 	const struct net_msg *way;
 };
 
-/* Create a registrar writing through to st (which it does not own; st may be
- * NULL for unit tests, then nothing is persisted). */
+/* Create a registrar writing to st (which it does not own; st may be NULL
+ * for unit tests, then nothing is persisted). Writes are queued and applied
+ * by registrar_flush in one transaction: a crash loses at most the changes
+ * since the last flush (the caller flushes every tick), and phones
+ * re-register anyway. */
 int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct store *st);
+/* Flush what is pending, then free; *rp becomes NULL. */
 void registrar_free(struct registrar **rp);
+
+/*
+ * Apply the queued binding changes to the store in one transaction. Returns
+ * 0, or the store's errno: EBUSY (another writer held the database) keeps
+ * the queue for the next call; any other failure drops the batch, since the
+ * bindings in memory stay right and phones refresh them. At most
+ * REGISTRAR_PENDING_MAX changes wait; beyond, the oldest are dropped.
+ */
+int registrar_flush(struct registrar *r);
+size_t registrar_pending(const struct registrar *r);
+
+#define REGISTRAR_PENDING_MAX 200000
 void registrar_set_conf(struct registrar *r, const struct registrar_conf *c);
 
 /* Load unexpired bindings from the store (at startup). Returns 0 or an errno;

@@ -422,6 +422,9 @@ static void on_tick(void *arg, uint64_t now_ms)
 	int rc;
 
 	txn_tick(s->txn, server_now_ms());
+	/* binding changes of this tick, in one transaction */
+	if (registrar_pending(s->reg) && (rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
+		log_warn("registrations not all stored: %s", strerror(rc));
 	if (now_ms >= s->next_cache_ms) {
 		rc = store_cache_refresh(s->cache, s->store, &reloaded);
 		if (rc)

@@ -25,6 +25,9 @@ struct store_ops {
 	int (*users_import)(struct store *s, size_t *failed_at, const struct store_user *users,
 			    size_t n, int64_t now);
 	int (*users_version)(struct store *s, uint64_t *version);
+	/* one write transaction around several registration writes */
+	int (*batch_begin)(struct store *s);
+	int (*batch_end)(struct store *s, bool commit);
 	int (*regs_upsert)(struct store *s, int64_t *id, const struct store_reg *r);
 	int (*regs_delete)(struct store *s, const char *aor, const char *contact);
 	int (*regs_delete_aor)(struct store *s, size_t *n, const char *aor);

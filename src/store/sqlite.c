@@ -941,6 +941,21 @@ static int sq_cdr_list(struct store *s, int64_t since, const char *user, store_c
 /* ---- open and close -------------------------------------------------------------- */
 
 
+static int sq_batch_begin(struct store *s)
+{
+	return begin_write(sq(s));
+}
+
+static int sq_batch_end(struct store *s, bool commit_it)
+{
+	struct sqlite_store *ss = sq(s);
+
+	if (commit_it)
+		return commit(ss);
+	rollback(ss);
+	return 0;
+}
+
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -953,6 +968,8 @@ static const struct store_ops sqlite_ops = {
 	.users_delete = sq_users_delete,
 	.users_import = sq_users_import,
 	.users_version = sq_users_version,
+	.batch_begin = sq_batch_begin,
+	.batch_end = sq_batch_end,
 	.regs_upsert = sq_regs_upsert,
 	.regs_delete = sq_regs_delete,
 	.regs_delete_aor = sq_regs_delete_aor,

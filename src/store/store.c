@@ -295,6 +295,21 @@ int store_users_load_all(struct store *s, uint64_t *version, store_user_fn *fn, 
 
 /* ---- registrations ------------------------------------------------------ */
 
+int store_batch_begin(struct store *s)
+{
+	if (!s)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->batch_begin(s);
+}
+
+int store_batch_end(struct store *s, bool commit)
+{
+	if (!s)
+		return EINVAL;
+	return s->ops->batch_end(s, commit);
+}
+
 int store_regs_upsert(struct store *s, int64_t *id, const struct store_reg *r)
 {
 	if (!s || !reg_ok(r))

@@ -176,6 +176,17 @@ struct store_reg {
 
 typedef int(store_reg_fn)(void *arg, const struct store_reg *r);
 
+/*
+ * Group registration writes (upsert, delete, delete_aor) into one write
+ * transaction: store_batch_begin, the writes, store_batch_end(commit true to
+ * keep them, false to drop them). One commit instead of one per REGISTER is
+ * what lets the registrar write behind at thousands of registrations a
+ * second. Returns 0 or an errno (EBUSY when another writer holds the
+ * database past the busy timeout).
+ */
+int store_batch_begin(struct store *s);
+int store_batch_end(struct store *s, bool commit);
+
 /* Insert or replace the binding (aor, contact); sets *id (if not NULL) to its
  * row id. Returns 0, ENOENT when user_id names no user, EINVAL (empty aor,
  * contact, received, transport or call_id; q > 1000), EBUSY/EIO. */
