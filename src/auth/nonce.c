@@ -15,7 +15,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -89,16 +89,48 @@ int auth_nonce_decode(struct auth_nonce_raw *raw, struct slice nonce)
 	return 0;
 }
 
+/*
+ * HMAC-SHA256 keyed once: fetching the algorithm and setting the key cost
+ * more than hashing 31 bytes, and every REGISTER and INVITE makes or checks
+ * a nonce. The context is kept for the last key used (one loop thread; a
+ * different key, as in the tests, re-keys it) and re-initialised per use.
+ */
+static EVP_MAC_CTX *mac_ctx;
+static uint8_t mac_key[AUTH_KEY_LEN];
+
+static EVP_MAC_CTX *keyed_mac(const uint8_t key[AUTH_KEY_LEN])
+{
+	if (mac_ctx && CRYPTO_memcmp(mac_key, key, AUTH_KEY_LEN) == 0)
+		return EVP_MAC_init(mac_ctx, NULL, 0, NULL) ? mac_ctx : NULL;
+	if (!mac_ctx) {
+		EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		mac_ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+		EVP_MAC_free(mac);
+		if (!mac_ctx)
+			return NULL;
+	}
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	if (!EVP_MAC_init(mac_ctx, key, AUTH_KEY_LEN, params)) {
+		OPENSSL_cleanse(mac_key, sizeof(mac_key));
+		return NULL;
+	}
+	memcpy(mac_key, key, AUTH_KEY_LEN);
+	return mac_ctx;
+}
+
 static int nonce_tag(uint8_t tag[AUTH_NONCE_TAG], const uint8_t key[AUTH_KEY_LEN],
 		     const uint8_t body[16])
 {
-	uint8_t msg[sizeof(nonce_label) - 1 + 16];
 	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	size_t mdlen = 0;
+	EVP_MAC_CTX *ctx = keyed_mac(key);
 
-	memcpy(msg, nonce_label, sizeof(nonce_label) - 1);
-	memcpy(msg + sizeof(nonce_label) - 1, body, 16);
-	if (!HMAC(EVP_sha256(), key, AUTH_KEY_LEN, msg, sizeof(msg), md, &mdlen) || mdlen < 32)
+	if (!ctx || !EVP_MAC_update(ctx, (const uint8_t *)nonce_label, sizeof(nonce_label) - 1) ||
+	    !EVP_MAC_update(ctx, body, 16) || !EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) ||
+	    mdlen < 32)
 		return EIO;
 	memcpy(tag, md, AUTH_NONCE_TAG);
 	OPENSSL_cleanse(md, sizeof(md));

@@ -28,6 +28,7 @@ static bool find_credentials(struct sip_auth *a, const struct sip_msg *m, enum s
 	return false;
 }
 
+/* The digest parameters, in one pass over the credentials. */
 static void get_params(struct auth_params *p, const struct sip_auth *a)
 {
 	static const struct {
@@ -45,10 +46,20 @@ static void get_params(struct auth_params *p, const struct sip_auth *a)
 		{ "qop", offsetof(struct auth_params, qop) },
 		{ "opaque", offsetof(struct auth_params, opaque) },
 	};
+	struct slice rest = a->params, name, value;
+	unsigned seen = 0;
 
 	memset(p, 0, sizeof(*p));
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		sip_auth_param(a, names[i].name, (struct slice *)(void *)((char *)p + names[i].off));
+	while (sip_auth_param_next(&rest, &name, &value)) {
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+			/* the first occurrence counts, as with sip_auth_param */
+			if (!(seen & (1u << i)) && slice_caseeq_cstr(name, names[i].name)) {
+				*(struct slice *)(void *)((char *)p + names[i].off) = value;
+				seen |= 1u << i;
+				break;
+			}
+		}
+	}
 }
 
 int auth_request(struct auth_outcome *out, const struct auth_server *srv,

@@ -448,6 +448,16 @@ int sip_auth_parse(struct sip_auth *a, struct slice in)
 }
 
 /* See sip.h. */
+bool sip_auth_param_next(struct slice *rest, struct slice *name, struct slice *value)
+{
+	struct slice item;
+
+	while (sip_list_next(&item, rest) == 0)
+		if (auth_split(item, name, value) == 0)
+			return true;
+	return false;
+}
+
 bool sip_auth_param(const struct sip_auth *a, const char *name, struct slice *value)
 {
 	struct slice rest = a->params, item, n, v;

@@ -264,6 +264,12 @@ int sip_auth_parse(struct sip_auth *a, struct slice in);
  * returned without its quotes but with escapes as received. */
 bool sip_auth_param(const struct sip_auth *a, const char *name, struct slice *value);
 
+/* Iterate the auth-params of a parsed credential or challenge: start with
+ * *rest = a->params; each call gives the next name and value (as
+ * sip_auth_param) and returns true, false at the end. One pass over the
+ * header, for callers that want several parameters. */
+bool sip_auth_param_next(struct slice *rest, struct slice *name, struct slice *value);
+
 /*
  * Split a comma-separated header value: the next element of *rest (trimmed,
  * commas inside quotes or <> respected) into *item, advancing *rest.
