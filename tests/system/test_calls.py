@@ -3,6 +3,7 @@ calls B (INVITE/407/INVITE/100/180/200/ACK/BYE) over UDP and TCP; CANCEL;
 forking to two contacts; busy with hop-by-hop ACK; retransmissions absorbed;
 unregistered and unknown callees; spoofed From; injected identity headers;
 in-dialog requests from outside the dialog."""
+import os
 import re
 import time
 import uuid
@@ -232,7 +233,7 @@ def sipp_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("calls", [2000])
+@pytest.mark.parametrize("calls", [int(os.environ.get("BASTION_SIPP_CALLS", "2000"))])
 def test_sipp_calls(make_server, tmp_path, calls):
     """SIPp caller and callee: the callee registers from its own port, then
     answers; every call completes (INVITE/407/INVITE/100/180/200/ACK/BYE)
