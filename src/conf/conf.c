@@ -129,6 +129,10 @@ static const struct conf_setting settings[] = {
 	U32("proxy", "max_dialogs", max_dialogs, 1, 4000000, "100000", "dialogs",
 	    "Most confirmed calls tracked at once (in-dialog requests are checked against "
 	    "them); a call answered beyond it is not tracked, so its in-dialog requests get 481."),
+	U32("proxy", "invite_timeout", invite_timeout, 1, 3600, "180", "seconds",
+	    "Timer C (RFC 3261 16.6): an INVITE with no final response this long after it was "
+	    "forwarded is cancelled toward the callee and answered 408 Request Timeout, so a "
+	    "phone that rings forever cannot hold a call (and its state) open."),
 };
 
 static const struct conf_setting *find_setting(const char *section, const char *key)

@@ -60,6 +60,7 @@ struct conf {
 	/* [proxy] */
 	uint32_t max_transactions;   /* server and client transactions together */
 	uint32_t max_dialogs;        /* confirmed calls tracked at once */
+	uint32_t invite_timeout;     /* timer C, seconds */
 };
 
 enum conf_bool { CONF_NO = 0, CONF_YES = 1 };

@@ -54,7 +54,8 @@ struct call {
 	struct txn_server *st;     /* NULL once terminated */
 	struct txn_peer upstream;  /* the caller: where responses go */
 	enum sip_method mid;
-	bool final_sent, cancelled, answered;
+	bool final_sent, cancelled, answered, timer_c;
+	uint64_t timer_c_ms;       /* INVITE: when timer C fires (monotonic) */
 	uint16_t best;             /* best final status so far */
 	char *best_buf;            /* its bytes, our Via removed */
 	size_t best_len;
@@ -72,6 +73,8 @@ struct dialog {
 	uint64_t expires_ms;
 	struct cdr_info *cdr;      /* the call's record, written when it ends */
 };
+
+static void maybe_send_best(struct call *c);
 
 /* ---- helpers -------------------------------------------------------------------- */
 
@@ -408,6 +411,34 @@ void server_dialogs_expire(struct server *s, uint64_t now_ms)
 	}
 }
 
+void server_calls_timer_c(struct server *s, uint64_t now_ms)
+{
+	for (struct call *c = s->calls; c; c = c->next) {
+		bool ringing = false;
+
+		if (c->mid != SIP_M_INVITE || c->final_sent || c->timer_c || !c->timer_c_ms ||
+		    now_ms < c->timer_c_ms)
+			continue;
+		c->timer_c = true;
+		for (size_t i = 0; i < c->nbr; i++) {
+			if (c->br[i].ct && !c->br[i].status) {
+				txn_client_cancel(c->br[i].ct, now_ms);
+				ringing |= c->br[i].provisional;
+			}
+		}
+		if (!ringing) {
+			/* no branch rang: nothing will answer the CANCELs soon */
+			for (size_t i = 0; i < c->nbr; i++) {
+				if (!c->br[i].status) {
+					c->br[i].status = 408;
+					c->nfinal++;
+				}
+			}
+			maybe_send_best(c);
+		}
+	}
+}
+
 void server_dialogs_free(struct server *s)
 {
 	struct call *c;
@@ -497,6 +528,11 @@ static void maybe_send_best(struct call *c)
 	if (c->final_sent || c->nfinal < c->nbr)
 		return;
 	c->final_sent = true;
+	if (c->timer_c && (!c->best_buf || c->best == 487)) {
+		/* timer C cancelled the branches: the caller hears a timeout */
+		free(c->best_buf);
+		c->best_buf = NULL;
+	}
 	cdr_write(c->s, c->cdr, c->best_buf ? c->best : c->cancelled ? 487 : 408, "none");
 	c->cdr = NULL;
 	if (c->best_buf) {
@@ -684,8 +720,10 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		server_answer(s, &x, m, 500, "Out of Memory", SLICE_NULL);
 		goto out;
 	}
-	if (m->mid == SIP_M_INVITE)
+	if (m->mid == SIP_M_INVITE) {
 		c->cdr = cdr_info_new(m, ao.user, x.in);
+		c->timer_c_ms = server_now_ms() + (uint64_t)s->conf.invite_timeout * 1000u;
+	}
 	/* RFC 3325: the identity we vouch for */
 	if (idv.add_pai)
 		snprintf(pai, sizeof(pai), "P-Asserted-Identity: %s\r\n", idv.pai);

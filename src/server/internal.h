@@ -115,8 +115,10 @@ void server_call_terminated(struct server *s, struct txn_server *st, struct txn_
 void server_call_ack(struct server *s, const struct sip_msg *m, const struct net_msg *in);
 void server_call_stray_2xx(struct server *s, const struct sip_msg *m);
 void server_dialogs_free(struct server *s);
-/* Drop dialogs nobody ended within their lifetime. */
+/* Drop dialogs nobody ended within their lifetime; cancel INVITEs whose
+ * timer C has fired. */
 void server_dialogs_expire(struct server *s, uint64_t now_ms);
+void server_calls_timer_c(struct server *s, uint64_t now_ms);
 
 /* Record a security event. */
 void server_event(struct server *s, const char *kind, const struct net_msg *in,

@@ -439,6 +439,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 	if (now_ms >= s->next_expiry_ms) {
 		size_t n = registrar_expire(s->reg, (int64_t)time(NULL));
 		server_dialogs_expire(s, server_now_ms());
+		server_calls_timer_c(s, server_now_ms());
 		if (n)
 			log_debug("%zu bindings expired", n);
 		s->next_expiry_ms = now_ms + 1000;

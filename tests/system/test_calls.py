@@ -276,3 +276,21 @@ def test_sipp_calls(make_server, tmp_path, calls):
     recs = [x for x in cdrs(s, wait_for=calls) if x["status"] == 200]
     assert len(recs) == calls
     assert all(x["hangup"] == "caller" and x["auth_user"] == "1001" for x in recs)
+
+
+def test_timer_c_ends_an_unanswered_call(make_server, tmp_path):
+    """[proxy] invite_timeout: a callee that rings and never answers is
+    cancelled, and the caller gets 408."""
+    s = make_server("[proxy]\ninvite_timeout = 2")
+    import_users(s, USERS, tmp_path)
+    time.sleep(0.6)
+    a, (b,) = phones(s)
+    call_id, _, _ = a.invite("1002")
+    inv, totag = b.answer(ring_only=True)
+    a.expect_status(180, "INVITE")
+    _, cancel, _ = b.expect_request("CANCEL", timeout=5)
+    b.respond(cancel, 200, "OK", totag)
+    b.respond(inv, 487, "Request Terminated", totag)
+    a.expect_status(408, "INVITE")
+    (rec,) = [r for r in cdrs(s) if r["call_id"] == call_id]
+    assert rec["status"] == 408
