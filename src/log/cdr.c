@@ -27,17 +27,7 @@ static struct log_limit cdr_store_limit = { .per_sec = 1, .what = "CDR store fai
 
 int log_cdr_reopen(const char *path)
 {
-	int fd = -1, err;
-
-	if (path && path[0]) {
-		err = log_file_open(path, &fd);
-		if (err)
-			return err;
-	}
-	if (cdr_fd >= 0)
-		close(cdr_fd);
-	cdr_fd = fd;
-	return 0;
+	return log_file_swap(&cdr_fd, path);
 }
 
 int log_cdr_open(const char *path)

@@ -45,16 +45,10 @@ bool log_event_is_warning(const char *kind)
 
 int log_events_reopen(const char *path, bool to_syslog)
 {
-	int fd = -1, err;
+	int err = log_file_swap(&ev_fd, path);
 
-	if (path && path[0]) {
-		err = log_file_open(path, &fd);
-		if (err)
-			return err;
-	}
-	if (ev_fd >= 0)
-		close(ev_fd);
-	ev_fd = fd;
+	if (err)
+		return err;
 	if (to_syslog && !ev_syslog)
 		openlog("bastion", LOG_PID | LOG_NDELAY, LOG_AUTH);
 	else if (!to_syslog && ev_syslog)

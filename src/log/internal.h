@@ -24,6 +24,11 @@
  */
 int log_file_open(const char *path, int *fdp);
 
+/* Replace the descriptor *fdp by a new one for path (none when path is NULL
+ * or empty), opening the new file before closing the old, so a failure
+ * keeps the old file. Returns 0 or the errno of open(2). */
+int log_file_swap(int *fdp, const char *path);
+
 /* "2024-05-01T12:00:00.123Z" for unix_ms (UTC), into out (cap >= 32). */
 void log_stamp_ms(char *out, size_t cap, int64_t unix_ms);
 

@@ -112,3 +112,18 @@ int log_write_line(int fd, const char *line, size_t n)
 		return errno;
 	return (size_t)w == n ? 0 : ENOSPC;
 }
+
+int log_file_swap(int *fdp, const char *path)
+{
+	int fd = -1, err;
+
+	if (path && path[0]) {
+		err = log_file_open(path, &fd);
+		if (err)
+			return err;
+	}
+	if (*fdp >= 0)
+		close(*fdp);
+	*fdp = fd;
+	return 0;
+}
