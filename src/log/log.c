@@ -21,7 +21,8 @@ bool log_enabled(enum log_level lvl)
 	return lvl <= current;
 }
 
-static void vlog(const char *label, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vlog(const char *label, const char *fmt,
+							   va_list ap)
 {
 	char line[1024], stamp[32];
 	struct timespec ts;
