@@ -1,8 +1,9 @@
 """bench/run --smoke against the binary under test, so the benchmark scripts
 cannot rot: a few hundred REGISTERs with digest through SIPp from several
-127.0.0.x sources, a wrong password refused, the call workload's probe
-(n/a while the proxy does not route), clean exit, no sanitizer report.
-Nothing about speed is asserted."""
+127.0.0.x sources, a wrong password refused, 50 authenticated calls through
+the proxy (probe INVITE, callees registered from their SIPp UAS's port, every
+call completed), clean exit, no sanitizer report. Nothing about speed is
+asserted."""
 import os
 import shutil
 import subprocess
@@ -21,3 +22,4 @@ def test_bench_smoke():
     assert "smoke: ok" in r.stdout
     assert "300 registrations ok, 0 failed" in r.stdout
     assert "wrong password refused: True" in r.stdout
+    assert "calls: 50 of 50 ok, 0 failed" in r.stdout
