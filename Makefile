@@ -7,6 +7,7 @@
 #   make bench-smoke  a few hundred REGISTERs against Bastion (check runs it as a test)
 # Everything is built by CMake; this file only wraps it.
 
+MAKEFLAGS   += --no-print-directory
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 PYTHON      ?= /usr/bin/python3
