@@ -249,6 +249,19 @@ static void on_message(void *arg, const struct net_msg *in)
 		refuse(s, in, &m, m.err);
 		return;
 	}
+	/* REGISTER is answered without a transaction, as a registrar that must
+	 * take thousands a second can afford: a retransmission is challenged
+	 * again (the nonce-count check refuses a replayed credential), which
+	 * costs a lost-200 phone one more round trip, instead of 32 s of
+	 * transaction state per REGISTER (timer J). */
+	if (m.request && m.mid == SIP_M_REGISTER) {
+		struct server_verdict v = server_decide(&m);
+		if (v.register_)
+			server_register(s, &x, &m);
+		else if (v.status)
+			server_answer(s, &x, &m, v.status, v.reason, SLICE_NULL);
+		return;
+	}
 	peer_of(&from, in, &m);
 	switch (txn_receive(s->txn, &m, &from, server_now_ms())) {
 	case TXN_NEW: /* on_txn_request has run */
