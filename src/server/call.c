@@ -829,6 +829,16 @@ void server_call_cancel(struct server *s, struct txn_server *st)
 
 /* ---- responses -------------------------------------------------------------------- */
 
+/* A BYE got its final response (or timed out): the dialog is over whatever
+ * the far end said, and its record names who hung up. */
+static void bye_answered(struct server *s, struct call *c)
+{
+	if (c->dlg && c->mid == SIP_M_BYE) {
+		dialog_remove(s, c->dlg, c->from_side == 0 ? "caller" : "callee");
+		c->dlg = NULL;
+	}
+}
+
 void server_call_response(struct server *s, struct txn_client *ct, const struct sip_msg *m)
 {
 	struct branch *b = txn_client_user(ct);
@@ -860,21 +870,14 @@ void server_call_response(struct server *s, struct txn_client *ct, const struct 
 		send_upstream(c, m->status, out.p, out.len);
 		if (c->mid == SIP_M_INVITE)
 			cancel_others(c, b);
-		if (c->dlg && c->mid == SIP_M_BYE) {
-			dialog_remove(s, c->dlg, c->from_side == 0 ? "caller" : "callee");
-			c->dlg = NULL;
-		}
+		bye_answered(s, c);
 		return;
 	}
 	if (b->status)
 		return; /* a retransmitted final */
 	b->status = m->status;
 	c->nfinal++;
-	if (c->dlg && c->mid == SIP_M_BYE) {
-		/* the dialog is over whatever the far end says */
-		dialog_remove(s, c->dlg, c->from_side == 0 ? "caller" : "callee");
-		c->dlg = NULL;
-	}
+	bye_answered(s, c);
 	if (better(m->status, c->best) && (copy = malloc(out.len))) {
 		memcpy(copy, out.p, out.len);
 		free(c->best_buf);
@@ -892,15 +895,11 @@ void server_call_timeout(struct server *s, struct txn_client *ct)
 	struct branch *b = txn_client_user(ct);
 	struct call *c = b ? b->call : NULL;
 
-	(void)s;
 	if (!c || b->status)
 		return;
 	b->status = 408;
 	c->nfinal++;
-	if (c->dlg && c->mid == SIP_M_BYE) {
-		dialog_remove(s, c->dlg, c->from_side == 0 ? "caller" : "callee");
-		c->dlg = NULL;
-	}
+	bye_answered(s, c);
 	maybe_send_best(c);
 }
 
@@ -908,7 +907,6 @@ void server_call_terminated(struct server *s, struct txn_server *st, struct txn_
 {
 	struct call *c = NULL;
 
-	(void)s;
 	if (st && (c = txn_server_user(st)) != NULL) {
 		c->st = NULL;
 		call_maybe_free(c);

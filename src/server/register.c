@@ -59,7 +59,6 @@ void server_event(struct server *s, const char *kind, const struct net_msg *in,
 		.status = status,
 	};
 
-	(void)s;
 	log_event(&e);
 }
 
