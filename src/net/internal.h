@@ -63,7 +63,6 @@ struct net_conn {
 	bool want_out;                  /* EPOLLOUT armed */
 	bool close_after_send;          /* close when out drains; reads stopped */
 	bool dead;                      /* on n->reap: close after the current event */
-	bool busy;                      /* delivering messages of this conn */
 };
 
 struct net {

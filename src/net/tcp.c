@@ -192,7 +192,7 @@ void net_conn_close_now(struct net *n, struct net_conn *c)
 	c->in = c->out = NULL;
 	c->in_len = c->in_cap = c->out_off = c->out_len = c->out_cap = 0;
 	c->crlf_run = 0;
-	c->want_out = c->close_after_send = c->dead = c->busy = false;
+	c->want_out = c->close_after_send = c->dead = false;
 	c->next_free = n->free;
 	n->free = c;
 	n->st.conn_open--;
@@ -351,7 +351,6 @@ static void conn_process(struct net *n, struct net_conn *c)
 	enum sip_err err;
 	int rc;
 
-	c->busy = true;
 	while (off < c->in_len && !c->dead && !c->close_after_send) {
 		skip = mlen = 0;
 		err = SIP_E_NONE;
@@ -400,7 +399,7 @@ static void conn_process(struct net *n, struct net_conn *c)
 		net_link_tail(&n->partial, &c->partial);
 	}
 out:
-	c->busy = false;
+	return;
 }
 
 /* Read what the socket has (bounded) and process it. */

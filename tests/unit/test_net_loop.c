@@ -34,6 +34,10 @@ struct srv {
 	bool last_local_ok;
 };
 
+static struct srv *running; /* the srv whose loop thread runs, if any */
+
+static void srv_stop(struct srv *s);
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -68,6 +72,13 @@ static void on_recv(void *arg, const struct net_msg *m)
 		return;
 	}
 	s->last_tcp = *m;
+	if (has_prefix(m, "BIG")) {
+		static char big[16384];
+
+		if (net_send(s->net, m, NULL, big, sizeof(big)) != 0)
+			s->nerr++;
+		return;
+	}
 	if (s->nrecv <= ARRAY_SIZE(s->tcp_msgs))
 		s->tcp_msgs[s->nrecv - 1] = *m;
 	l = snprintf(reply, sizeof(reply), "SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n");
@@ -131,6 +142,11 @@ static int srv_start(struct srv *s, const struct net_conf *conf)
 	size_t n;
 	int rc;
 
+	/* A failed CHECK returns before srv_stop: stop that loop thread now. */
+	if (running) {
+		srv_stop(running);
+		net_free(&running->net);
+	}
 	memset(s, 0, sizeof(*s));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sig; /* no SA_RESTART: epoll_wait returns EINTR */
@@ -147,6 +163,8 @@ static int srv_start(struct srv *s, const struct net_conf *conf)
 	if (rc != 0) {
 		fprintf(stderr, "srv_start: %s (%s)\n", strerror(rc), err);
 		net_free(&s->net);
+	} else {
+		running = s;
 	}
 	return rc;
 }
@@ -157,6 +175,8 @@ static void srv_stop(struct srv *s)
 	struct timespec ts;
 	int i;
 
+	if (running == s)
+		running = NULL;
 	s->stop = 1;
 	for (i = 0; i < 100; i++) {
 		pthread_kill(s->thr, SIGUSR1);
@@ -259,7 +279,7 @@ static int read_until(int fd, char *buf, size_t cap, size_t *len, const char *ne
 
 static void test_tcp_pipelined(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	char buf[4096] = "";
 	size_t len = 0;
 	const char two[] = OPTIONS_MSG MSG_BODY;
@@ -290,7 +310,7 @@ static void test_tcp_pipelined(void)
 
 static void test_tcp_bytewise(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	char buf[4096] = "";
 	size_t len = 0, i;
@@ -319,7 +339,7 @@ static void test_tcp_bytewise(void)
 
 static void test_tcp_many_pipelined(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	static char out[64 * sizeof(OPTIONS_MSG)], in[64 * 64];
 	size_t len = 0, olen = 0;
@@ -343,7 +363,7 @@ static void test_tcp_many_pipelined(void)
 
 static void test_tcp_keepalive_and_close_after_send(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	char buf[1024] = "";
 	size_t len = 0;
@@ -374,7 +394,7 @@ static void test_tcp_keepalive_and_close_after_send(void)
 
 static void test_tcp_missing_content_length(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	char buf[1024] = "";
 	size_t len = 0;
@@ -401,7 +421,7 @@ static void test_tcp_missing_content_length(void)
 
 static void test_tcp_too_large(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	static char big[3000], buf[1024];
 	size_t len = 0;
@@ -424,7 +444,7 @@ static void test_tcp_too_large(void)
 
 static void test_tcp_max_connections(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	char buf[256];
 	size_t len;
@@ -454,7 +474,7 @@ static void test_tcp_max_connections(void)
 
 static void test_tcp_header_timeout(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	const char *part = "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP host\r\n";
 	char buf[256] = "";
@@ -487,7 +507,7 @@ static void test_tcp_header_timeout(void)
 
 static void test_tcp_idle_timeout(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	char buf[256] = "";
 	size_t len = 0;
@@ -511,7 +531,7 @@ static void test_tcp_idle_timeout(void)
 
 static void test_udp_truncated(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	static char big[2000];
@@ -569,7 +589,7 @@ static void test_listen_errors(void)
 
 static void test_tcp_record_reuse(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	char buf[1024] = "";
 	size_t len = 0;
@@ -608,7 +628,7 @@ static void test_tcp_record_reuse(void)
  * reading the answer, half-closing; the server must stay up and serve. */
 static void test_tcp_flood_and_resets(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	char buf[1024] = "";
@@ -654,7 +674,7 @@ static void test_tcp_flood_and_resets(void)
 
 static void test_ipv6_loopback(void)
 {
-	struct srv s;
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
 	struct net_conf c = test_conf();
 	struct net_listen_spec spec;
 	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
@@ -675,6 +695,7 @@ static void test_ipv6_loopback(void)
 	CHECK_INT(rc, 0);
 	s.stop = 0;
 	CHECK_INT(pthread_create(&s.thr, NULL, loop_main, &s), 0);
+	running = &s;
 	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	a.sin6_port = htons(s.port);
 	rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
@@ -685,6 +706,51 @@ static void test_ipv6_loopback(void)
 	CHECK_INT(rc, 0);
 	CHECK_INT(s.last_tcp.src.ss.ss_family, AF_INET6);
 	CHECK(s.last_local_ok);
+	net_free(&s.net);
+}
+
+/* A peer that asks and never reads: the bounded output queue overflows and
+ * the connection is closed instead of memory growing. */
+static void test_tcp_output_overflow(void)
+{
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
+	struct net_conf c = test_conf();
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	static const char req[] = "BIG sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+	char buf[4096];
+	int fd, small = 4096, i, closed = 0;
+	uint64_t end;
+
+	CHECK_INT(srv_start(&s, &c), 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	a.sin_port = htons(s.port);
+	CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	for (i = 0; i < 1000; i++) {
+		if (!send_all(fd, req, sizeof(req) - 1))
+			break;
+	}
+	/* Now drain: the stream must end (reset or EOF) well before 16 MB. */
+	end = now_ms() + 3000;
+	while (now_ms() < end) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		r = recv(fd, buf, sizeof(buf), 0);
+		if (r <= 0) {
+			closed = 1;
+			break;
+		}
+	}
+	close(fd);
+	srv_stop(&s);
+	CHECK(closed);
+	CHECK(s.nerr >= 1);
+	CHECK(srv_stats(&s).send_errors >= 1);
+	CHECK_INT(srv_stats(&s).conn_open, 0);
 	net_free(&s.net);
 }
 
@@ -705,6 +771,7 @@ int main(int argc, char **argv)
 		CASE(test_tcp_record_reuse),
 		CASE(test_tcp_flood_and_resets),
 		CASE(test_ipv6_loopback),
+		CASE(test_tcp_output_overflow),
 	};
 
 	return check_main("net_loop", cases, ARRAY_SIZE(cases), argc, argv);
