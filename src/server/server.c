@@ -217,6 +217,24 @@ static void refuse(struct server *s, const struct net_msg *in, const struct sip_
 		server_answer(s, &x, m, sip_err_status(err), sip_err_reason(err), SLICE_NULL);
 }
 
+/* Decide and hand a new request on: to the registrar, to the proxy (which
+ * needs the transaction and its peer: `from` is NULL only for REGISTER,
+ * answered without one), or answer it here. */
+static void dispatch(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		     const struct txn_peer *from)
+{
+	struct server_verdict v = server_decide(m);
+
+	if (v.register_)
+		server_register(s, x, m);
+	else if (v.call && x->st && from)
+		server_call_request(s, x->st, m, from);
+	else if (v.status)
+		server_answer(s, x, m, v.status, v.reason, SLICE_NULL);
+	else
+		s->stats.dropped_ack++;
+}
+
 /* The transaction layer's view of where a message came from: the way it
  * came, and the address a response goes to (reply_destination). */
 static void peer_of(struct txn_peer *p, const struct net_msg *in, const struct sip_msg *m)
@@ -255,11 +273,7 @@ static void on_message(void *arg, const struct net_msg *in)
 	 * costs a lost-200 phone one more round trip, instead of 32 s of
 	 * transaction state per REGISTER (timer J). */
 	if (m.request && m.mid == SIP_M_REGISTER) {
-		struct server_verdict v = server_decide(&m);
-		if (v.register_)
-			server_register(s, &x, &m);
-		else if (v.status)
-			server_answer(s, &x, &m, v.status, v.reason, SLICE_NULL);
+		dispatch(s, &x, &m, NULL);
 		return;
 	}
 	peer_of(&from, in, &m);
@@ -299,18 +313,9 @@ static int on_txn_send(void *arg, const struct txn_peer *to, const char *buf, si
 static void on_txn_request(void *arg, struct txn_server *st, const struct sip_msg *m,
 			   const struct txn_peer *from)
 {
-	struct server *s = arg;
 	struct server_ctx x = { &from->via, st };
-	struct server_verdict v = server_decide(m);
 
-	if (v.register_)
-		server_register(s, &x, m);
-	else if (v.call)
-		server_call_request(s, st, m, from);
-	else if (v.status)
-		server_answer(s, &x, m, v.status, v.reason, SLICE_NULL);
-	else
-		s->stats.dropped_ack++;
+	dispatch(arg, &x, m, from);
 }
 
 static void on_txn_cancel(void *arg, struct txn_server *st)

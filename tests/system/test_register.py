@@ -105,6 +105,28 @@ def test_replayed_authorization_refused(reg_server):
     assert events(reg_server, "auth.replay")
 
 
+def test_retransmitted_register_is_challenged_again(reg_server):
+    """REGISTER has no transaction (docs/registrar.md): the same authenticated
+    REGISTER again, byte for byte, meets the nonce-count check and gets a
+    fresh challenge, never a second 200 or a second binding."""
+    ph = Registrar(reg_server, "1001", USERS["1001"])
+    params = dict(parse_challenges(ph.send(ph.request())))["SHA-256"]
+    auth = digest_header("1001", USERS["1001"], params, "REGISTER", f"sip:{DOMAIN}", "SHA-256")
+    req = ph.request(auth=auth)
+    assert status_of(ph.send(req))[0] == 200
+    reply = ph.send(req)  # a retransmission: the very same bytes, same branch
+    assert status_of(reply)[0] == 401
+    assert events(reg_server, "auth.replay")
+    deadline = time.monotonic() + 3  # bindings reach the database within a tick
+    while True:
+        out = run_cli("--state", reg_server.state, "reg", "list", "1001").stdout
+        n = len([line for line in out.splitlines() if " contact " in line])
+        if n or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert n == 1
+
+
 def test_expired_nonce_is_stale(make_server, tmp_path):
     s = make_server("[auth]\nnonce_lifetime = 10")
     import_users(s, USERS, tmp_path)
