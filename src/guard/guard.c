@@ -81,6 +81,10 @@ struct guard {
 	struct guard_stats stats;       /* counters only; active counts computed */
 };
 
+/* The per-source cost guard.h documents: entry, link and chain head. */
+_Static_assert(sizeof(struct src) + sizeof(struct link) + sizeof(uint32_t) <= 96,
+	       "a source must stay small");
+
 static const char *const default_scanners[] = {
 	"friendly-scanner", "sipcli", "sipvicious", "VaxSIPUserAgent", "sundayddr",
 	"iWar",             "SIVuS",  "smap",       "Ozeki",           "pplsip",
@@ -581,6 +585,8 @@ static bool ban(struct guard *g, struct src *s, uint64_t now, uint32_t seconds)
 	bool fresh = !src_banned(s, now);
 	uint64_t until;
 
+	if (!fresh && !seconds)
+		return false;
 	if (!seconds) {
 		uint64_t t = g->conf.ban_time;
 

@@ -188,7 +188,7 @@ bool guard_scanner(struct guard *g, struct slice user_agent, struct slice from_o
  * Ban src from now for seconds, or, with seconds 0, for the escalating time
  * (ban_time doubled per earlier ban, at most ban_max). Returns true when a
  * new ban started; false when src is allow-listed or already banned (an
- * existing ban is extended to the later end).
+ * existing ban is left alone with seconds 0, else extended to the later end).
  */
 bool guard_ban(struct guard *g, const struct net_addr *src, uint64_t now_ms, uint32_t seconds);
 
