@@ -773,7 +773,6 @@ void guard_auth_ok(struct guard *g, const struct net_addr *src, struct slice use
 		s->tok[b] = (uint32_t)t;
 	}
 	s->trust_until = now_ms + (uint64_t)g->conf.trust_window * 1000;
-	s->drops = 0;
 }
 
 unsigned guard_auth_failure(struct guard *g, const struct net_addr *src, struct slice user,
