@@ -703,7 +703,14 @@ void guard_list_bans(const struct guard *g, uint64_t now_ms, guard_ban_fn *fn, v
 
 /* ---- users and brute force ---- */
 
-static struct user *user_get(struct guard *g, struct slice name, bool create)
+/* A user's last good address and a running lock outlive a spray of made-up
+ * names (within the same bounded search as bans). */
+static bool keep_user(const struct guard *g, uint32_t i, uint64_t now)
+{
+	return g->user[i].has_good || g->user[i].lock_until > now;
+}
+
+static struct user *user_get(struct guard *g, struct slice name, bool create, uint64_t now)
 {
 	uint32_t h, i;
 	bool evicted, escaped;
@@ -722,7 +729,7 @@ static struct user *user_get(struct guard *g, struct slice name, bool create)
 	}
 	if (!create)
 		return NULL;
-	i = table_take(g, &g->ut, h, NULL, 0, &evicted, &escaped);
+	i = table_take(g, &g->ut, h, keep_user, now, &evicted, &escaped);
 	g->stats.user_evictions += evicted;
 	u = &g->user[i];
 	memset(u, 0, sizeof(*u));
@@ -753,7 +760,7 @@ void guard_auth_ok(struct guard *g, const struct net_addr *src, struct slice use
 
 	if (!addr_key(g, src, &k, &full))
 		return;
-	u = user_get(g, user, true);
+	u = user_get(g, user, true, now_ms);
 	if (u) {
 		u->good = k;
 		u->has_good = true;
@@ -786,7 +793,7 @@ unsigned guard_auth_failure(struct guard *g, const struct net_addr *src, struct 
 	g->stats.auth_failures++;
 	if (!addr_key(g, src, &k, &full))
 		return 0;
-	u = user_get(g, user, true);
+	u = user_get(g, user, true, now_ms);
 	if (u && count_fail(&u->fails, &u->fail_start, win, now_ms) > g->conf.user_fail_limit &&
 	    u->lock_until <= now_ms) {
 		u->lock_until = now_ms + (uint64_t)g->conf.lock_time * 1000;
@@ -807,7 +814,7 @@ unsigned guard_auth_failure(struct guard *g, const struct net_addr *src, struct 
 bool guard_user_locked(struct guard *g, struct slice user, const struct net_addr *src,
 		       uint64_t now_ms)
 {
-	struct user *u = user_get(g, user, false);
+	struct user *u = user_get(g, user, false, now_ms);
 	struct key k, full;
 
 	if (!u || u->lock_until <= now_ms)

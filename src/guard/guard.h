@@ -46,7 +46,10 @@
  * its phone out with ten wrong guesses; with it, an attacker sharing that
  * phone's address (same NAT, same IPv6 /64) can keep guessing, held back only
  * by the per-source limit, and a user whose address changes while locked
- * waits out the lock. User names longer than GUARD_USER_MAX bytes are not
+ * waits out the lock. A user entry with a good address or a running lock is
+ * skipped by eviction like a banned source, so spraying made-up names does
+ * not erase the exception (bounded by GUARD_EVICT_SCAN as above; escapes are
+ * counted in user_evictions only). User names longer than GUARD_USER_MAX bytes are not
  * tracked per user (no account has one; the per-source count still applies).
  *
  * Scanners. guard_scanner() matches case-insensitive substrings (well-known

@@ -519,6 +519,37 @@ static void test_bruteforce_user(void)
 	guard_free(&g);
 }
 
+static void test_user_table_spray(void)
+{
+	struct guard_conf c = GUARD_CONF_DEFAULT;
+	struct guard *g;
+	struct net_addr phone = addr("198.51.100.50"), x;
+	struct guard_stats st;
+	char user[16];
+
+	c.user_table_size = 4;
+	g = make(&c);
+	CHECK(g);
+	guard_auth_ok(g, &phone, SLICE_LIT("alice"), GUARD_REQ_REGISTER, 0);
+	/* Made-up names fill the table over and over... */
+	for (uint32_t i = 0; i < 40; i++) {
+		snprintf(user, sizeof(user), "spray%u", i);
+		x = addr_n(i);
+		guard_auth_failure(g, &x, slice_cstr(user), 10);
+	}
+	guard_stats(g, 10, &st);
+	CHECK_INT(st.users, 4);
+	CHECK(st.user_evictions >= 36);
+	/* ...yet alice's good address survives: locked elsewhere, not at home. */
+	for (uint32_t i = 0; i < 11; i++) {
+		x = addr_n(100 + i);
+		guard_auth_failure(g, &x, SLICE_LIT("alice"), 20);
+	}
+	CHECK(guard_user_locked(g, SLICE_LIT("alice"), &x, 21));
+	CHECK(!guard_user_locked(g, SLICE_LIT("alice"), &phone, 21));
+	guard_free(&g);
+}
+
 static void test_window_reset(void)
 {
 	struct guard_conf c = GUARD_CONF_DEFAULT;
@@ -632,6 +663,7 @@ int main(int argc, char **argv)
 		CASE(test_lru_eviction),
 		CASE(test_bruteforce_source),
 		CASE(test_bruteforce_user),
+		CASE(test_user_table_spray),
 		CASE(test_window_reset),
 		CASE(test_scanner),
 		CASE(test_conf_errors),
