@@ -42,6 +42,7 @@ struct src {
 	struct key key;
 	uint32_t tok[B_N];      /* millitokens */
 	uint16_t drops;         /* rate drops since the buckets were last full */
+	uint32_t drop_start;    /* (uint32_t)now_ms of the first of those drops */
 	uint16_t fails;         /* auth failures in the current window */
 	uint8_t ban_count;
 	uint64_t refill_ms;
@@ -379,6 +380,7 @@ static int conf_check(const struct guard_conf *c, const char **what)
 	RANGE(auth_ceiling, 2, 100);
 	MAX(trust_window, 86400);
 	RANGE(ban_drops, 1, UINT16_MAX);
+	MAX(ban_grace, 3600);
 	RANGE(ban_time, 1, 365u * 86400);
 	RANGE(ban_max, c->ban_time, 365u * 86400);
 	RANGE(fail_window, 1, 86400);
@@ -637,9 +639,14 @@ enum guard_verdict guard_admit(struct guard *g, const struct net_addr *src, enum
 		return GUARD_PASS;
 	}
 	g->stats.drop_rate++;
+	if (s->drops == 0)
+		s->drop_start = (uint32_t)now_ms;
 	if (s->drops < UINT16_MAX)
 		s->drops++;
-	if (s->trust_until <= now_ms && s->drops >= g->conf.ban_drops) {
+	/* Modular difference: drop_start keeps 32 bits (49 days) to keep the
+	 * entry small; a longer streak only makes it look shorter. */
+	if (s->trust_until <= now_ms && s->drops >= g->conf.ban_drops &&
+	    (uint32_t)now_ms - s->drop_start >= g->conf.ban_grace * 1000u) {
 		bool fresh = ban(g, s, now_ms, 0);
 
 		if (new_ban)

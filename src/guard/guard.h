@@ -28,8 +28,11 @@
  * authenticated retry therefore cost nothing net, which is what lets
  * hundreds of phones behind one NAT address re-register at once.
  * A request over budget is dropped (GUARD_DROP_RATE). A source that keeps
- * going over budget (conf.ban_drops drops since its buckets were last full)
- * is banned, but only when it has no recent successful authentication: a
+ * going over budget (conf.ban_drops drops since its buckets were last full,
+ * over at least conf.ban_grace seconds) is banned, but only when it has no
+ * recent successful authentication. The grace lets the first authenticated
+ * REGISTERs of a NAT address whose phones all start at once (after a power
+ * cut) arrive and earn trust before the wave of challenges bans it. A
  * flood from the NAT address of working phones loses its excess and no more,
  * so the phones keep working. A banned source is dropped silently; bans last
  * conf.ban_time, doubling with each repeat up to conf.ban_max (the entry
@@ -81,6 +84,7 @@ struct guard_conf {
 	uint32_t auth_ceiling;      /* credited buckets hold up to this x rate (>= 2) */
 	uint32_t trust_window;      /* s: a source with a good auth this recent is not banned for rate */
 	uint32_t ban_drops;         /* rate drops (since buckets were full) that ban; >= 1 */
+	uint32_t ban_grace;         /* s: ...and only once the drops have lasted this long */
 	uint32_t ban_time;          /* s: first ban */
 	uint32_t ban_max;           /* s: longest ban (doubling stops here) */
 	uint32_t fail_window;       /* s: brute-force counting window */
@@ -97,7 +101,7 @@ struct guard_conf {
 	((struct guard_conf){ .table_size = 65536, .user_table_size = 4096, .v6_prefix = 64, \
 			      .rate_all = 20, .rate_invite = 5, .rate_register = 10, \
 			      .auth_credit = 2, .auth_ceiling = 20, .trust_window = 300, \
-			      .ban_drops = 50, .ban_time = 60, .ban_max = 86400, \
+			      .ban_drops = 50, .ban_grace = 2, .ban_time = 60, .ban_max = 86400, \
 			      .fail_window = 300, .source_fail_limit = 10, \
 			      .user_fail_limit = 10, .lock_time = 600 })
 
@@ -158,6 +162,8 @@ int guard_allow_add(struct guard *g, const char *cidr);
  * GUARD_DROP_BANNED (src is banned: drop silently) or GUARD_DROP_RATE (over
  * budget: drop). *new_ban (may be NULL) is set true only on the request that
  * started a ban, so the caller logs one guard.ban per ban, not per packet.
+ * Allow-listed sources, and addresses of neither IPv4 nor IPv6 family,
+ * pass uncounted (passed_allowed).
  */
 enum guard_verdict guard_admit(struct guard *g, const struct net_addr *src, enum guard_req req,
 			       uint64_t now_ms, bool *new_ban);

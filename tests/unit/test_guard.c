@@ -185,12 +185,74 @@ static void test_nat_storm(void)
 			first_banned = t;
 	}
 	CHECK_INT(new_bans, 1);
-	CHECK(first_banned > 3000 && first_banned < 5000);
+	/* 50 drops, lasting the 2 s grace */
+	CHECK(first_banned >= 5000 && first_banned < 6000);
 	guard_stats(g, 8000, &st);
 	CHECK_INT(st.bans, 1);
 	CHECK_INT(st.bans_active, 1);
 	/* The NAT address still passes. */
 	CHECK_INT(guard_admit(g, &nat, GUARD_REQ_REGISTER, 8000, NULL), GUARD_PASS);
+	guard_free(&g);
+}
+
+/*
+ * 500 phones behind one address all start at once (power back after a cut):
+ * every one sends its unauthenticated REGISTER at t = 0, and retransmits
+ * what was dropped on RFC 3261 Timer E (500 ms doubling to 4 s). Most of the
+ * first wave is dropped, but the grace keeps the address from being banned
+ * until the first authenticated REGISTERs earn it trust; then every phone
+ * gets through.
+ */
+static void test_nat_power_cut(void)
+{
+	enum { PHONES = 500 };
+	struct guard_conf c = GUARD_CONF_DEFAULT;
+	struct guard *g = make(&c);
+	struct net_addr nat = addr("198.51.100.1");
+	static uint8_t state[PHONES];      /* 0 fresh, 1 challenged, 2 registered */
+	static uint64_t next[PHONES], backoff[PHONES];
+	unsigned done = 0, dropped = 0;
+	struct guard_stats st;
+	char user[32];
+	bool nb;
+
+	CHECK(g);
+	for (unsigned i = 0; i < PHONES; i++) {
+		state[i] = 0;
+		next[i] = 0;
+		backoff[i] = 500;
+	}
+	for (uint64_t t = 0; t <= 64000 && done < PHONES; t += 10) {
+		for (unsigned i = 0; i < PHONES; i++) {
+			enum guard_verdict v;
+
+			if (state[i] == 2 || next[i] > t)
+				continue;
+			v = guard_admit(g, &nat, GUARD_REQ_REGISTER, t, &nb);
+			CHECK(!nb);
+			CHECK(v != GUARD_DROP_BANNED);
+			if (v == GUARD_DROP_RATE) {
+				dropped++;
+				next[i] = t + backoff[i];
+				backoff[i] = backoff[i] * 2 > 4000 ? 4000 : backoff[i] * 2;
+				continue;
+			}
+			backoff[i] = 500;
+			if (state[i] == 0) {
+				state[i] = 1;
+				next[i] = t + 20; /* the 401 and the retry */
+			} else {
+				snprintf(user, sizeof(user), "phone%u", i);
+				guard_auth_ok(g, &nat, slice_cstr(user), GUARD_REQ_REGISTER, t);
+				state[i] = 2;
+				done++;
+			}
+		}
+	}
+	CHECK_INT(done, PHONES);
+	CHECK(dropped > 400);
+	guard_stats(g, 64000, &st);
+	CHECK_INT(st.bans, 0);
 	guard_free(&g);
 }
 
@@ -262,11 +324,39 @@ static void test_ban_escalation(void)
 static void test_rate_ban_expiry(void)
 {
 	struct guard_conf c = GUARD_CONF_DEFAULT;
-	struct guard *g = make(&c);
-	struct net_addr a = addr("203.0.113.10");
+	struct guard *g;
+	struct net_addr a = addr("203.0.113.10"), b = addr("203.0.113.11");
 	bool nb;
 	uint64_t t = 0, banned_at = 0;
 
+	/* With the default 2 s grace, 50 drops in an instant do not ban; drops
+	 * that go on for 2 s do. */
+	g = make(&c);
+	CHECK(g);
+	CHECK_INT(count_pass(g, &b, GUARD_REQ_OTHER, 0, 100), 40);
+	CHECK_INT(count_pass(g, &b, GUARD_REQ_OTHER, 1000, 21), 20);
+	for (int i = 0; i < 100; i++) {
+		guard_admit(g, &b, GUARD_REQ_OTHER, 1999, &nb);
+		CHECK(!nb);
+	}
+	CHECK_INT(guard_admit(g, &b, GUARD_REQ_OTHER, 1999, NULL), GUARD_DROP_RATE);
+	CHECK_INT(count_pass(g, &b, GUARD_REQ_OTHER, 2000, 1), 1); /* 0.98 + 0.02 */
+	CHECK_INT(guard_admit(g, &b, GUARD_REQ_OTHER, 2000, &nb), GUARD_DROP_RATE);
+	CHECK(nb);
+	CHECK_INT(guard_admit(g, &b, GUARD_REQ_OTHER, 2000, &nb), GUARD_DROP_BANNED);
+	guard_free(&g);
+
+	/* Refilled to full in between: the count starts again. */
+	g = make(&c);
+	CHECK(g);
+	CHECK_INT(count_pass(g, &b, GUARD_REQ_OTHER, 0, 100), 40);
+	CHECK_INT(count_pass(g, &b, GUARD_REQ_OTHER, 2000, 100), 40);
+	CHECK_INT(guard_admit(g, &b, GUARD_REQ_OTHER, 2000, &nb), GUARD_DROP_RATE);
+	CHECK(!nb);
+	guard_free(&g);
+
+	c.ban_grace = 0;
+	g = make(&c);
 	CHECK(g);
 	/* 40 pass, then 50 drops ban. */
 	for (int i = 0; i < 90; i++) {
@@ -656,6 +746,7 @@ int main(int argc, char **argv)
 		CASE(test_rate_refill),
 		CASE(test_buckets_independent),
 		CASE(test_nat_storm),
+		CASE(test_nat_power_cut),
 		CASE(test_ban_escalation),
 		CASE(test_rate_ban_expiry),
 		CASE(test_allow_list),
