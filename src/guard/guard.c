@@ -1,0 +1,867 @@
+/*
+ * guard: source table, token buckets, bans, brute-force counting and scanner
+ * fingerprints (see guard.h for the policy). Two bounded tables, one of
+ * sources and one of user names, share the same index: preallocated entries,
+ * hash chains and an LRU list kept as 32-bit indices in a side array of
+ * links, so nothing is allocated after guard_new().
+ */
+#include "guard.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include "../net/net.h"
+
+#define NIL UINT32_MAX
+#define MILLI 1000u /* tokens are kept in thousandths */
+
+enum { B_ALL = 0, B_INVITE, B_REGISTER, B_N };
+
+struct link {
+	uint32_t hash, hnext, prev, next;
+};
+
+/* A bounded hash table with LRU order over entries 0..cap-1 kept elsewhere. */
+struct table {
+	struct link *l;
+	uint32_t *heads;
+	uint32_t mask;
+	uint32_t head, tail; /* LRU: head most recent */
+	uint32_t used, cap;
+};
+
+struct key {
+	uint8_t b[16];
+};
+
+struct src {
+	struct key key;
+	uint32_t tok[B_N];      /* millitokens */
+	uint16_t drops;         /* rate drops since the buckets were last full */
+	uint32_t drop_start;    /* (uint32_t)now_ms of the first of those drops */
+	uint16_t fails;         /* auth failures in the current window */
+	uint8_t ban_count;
+	uint64_t refill_ms;
+	uint64_t ban_until;     /* 0: never banned or lifted */
+	uint64_t trust_until;
+	uint64_t fail_start;
+};
+
+struct user {
+	char name[GUARD_USER_MAX];
+	struct key good;        /* last address the user authenticated from */
+	uint64_t fail_start;
+	uint64_t lock_until;
+	uint16_t fails;
+	uint8_t len;
+	bool has_good;
+};
+
+struct prefix {
+	struct key net;
+	uint32_t bits;
+};
+
+struct guard {
+	struct guard_conf conf;         /* allow and scanners pointers cleared */
+	uint8_t sipkey[16];
+	uint32_t burst[B_N];            /* millitokens; 0: unlimited */
+	uint32_t ceiling[B_N];
+	struct table st, ut;
+	struct src *src;
+	struct user *user;
+	struct prefix allow[GUARD_ALLOW_MAX];
+	size_t allow_n;
+	struct slice scan[GUARD_SCANNER_MAX];
+	size_t scan_n;
+	char *scan_buf;
+	struct guard_stats stats;       /* counters only; active counts computed */
+};
+
+/* The per-source cost guard.h documents: entry, link and chain head. */
+_Static_assert(sizeof(struct src) + sizeof(struct link) + sizeof(uint32_t) <= 96,
+	       "a source must stay small");
+
+static const char *const default_scanners[] = {
+	"friendly-scanner", "sipcli", "sipvicious", "VaxSIPUserAgent", "sundayddr",
+	"iWar",             "SIVuS",  "smap",       "Ozeki",           "pplsip",
+};
+
+/* ---- SipHash-2-4 (Aumasson and Bernstein), keyed at creation ---- */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+#define SIPROUND \
+	do { \
+		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
+		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2; \
+		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0; \
+		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
+	} while (0)
+
+static uint64_t siphash(const uint8_t k[16], const uint8_t *in, size_t len)
+{
+	uint64_t k0 = le64(k), k1 = le64(k + 8);
+	uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+	uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+	uint64_t b = (uint64_t)len << 56, m;
+	size_t i, end = len - len % 8;
+
+	for (i = 0; i < end; i += 8) {
+		m = le64(in + i);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (size_t j = 0; j < len % 8; j++)
+		b |= (uint64_t)in[end + j] << (8 * j);
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* ---- the bounded table ---- */
+
+static int table_init(struct table *t, uint32_t cap)
+{
+	uint32_t n = 1;
+
+	while (n < cap && n < (1u << 30))
+		n <<= 1;
+	t->l = calloc(cap, sizeof(*t->l));
+	t->heads = malloc((size_t)n * sizeof(*t->heads));
+	if (!t->l || !t->heads)
+		return ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		t->heads[i] = NIL;
+	t->mask = n - 1;
+	t->head = t->tail = NIL;
+	t->used = 0;
+	t->cap = cap;
+	return 0;
+}
+
+static void table_fini(struct table *t)
+{
+	free(t->l);
+	free(t->heads);
+}
+
+static void lru_unlink(struct table *t, uint32_t i)
+{
+	struct link *e = &t->l[i];
+
+	if (e->prev != NIL)
+		t->l[e->prev].next = e->next;
+	else
+		t->head = e->next;
+	if (e->next != NIL)
+		t->l[e->next].prev = e->prev;
+	else
+		t->tail = e->prev;
+}
+
+static void lru_push(struct table *t, uint32_t i)
+{
+	t->l[i].prev = NIL;
+	t->l[i].next = t->head;
+	if (t->head != NIL)
+		t->l[t->head].prev = i;
+	t->head = i;
+	if (t->tail == NIL)
+		t->tail = i;
+}
+
+static void table_touch(struct table *t, uint32_t i)
+{
+	if (t->head == i)
+		return;
+	lru_unlink(t, i);
+	lru_push(t, i);
+}
+
+static void hash_unlink(struct table *t, uint32_t i)
+{
+	uint32_t *pp = &t->heads[t->l[i].hash & t->mask];
+
+	while (*pp != i)
+		pp = &t->l[*pp].hnext;
+	*pp = t->l[i].hnext;
+}
+
+typedef bool(keep_fn)(const struct guard *g, uint32_t i, uint64_t now);
+
+/*
+ * An entry index for a new key with this hash, linked in at the LRU front:
+ * a never-used one, or the least recently used entry that keep() does not
+ * protect among the GUARD_EVICT_SCAN oldest (protected ones move to the
+ * front); if all of those are protected the oldest goes anyway and
+ * *escaped is set.
+ */
+static uint32_t table_take(struct guard *g, struct table *t, uint32_t hash, keep_fn *keep,
+			   uint64_t now, bool *evicted, bool *escaped)
+{
+	uint32_t i;
+
+	*evicted = *escaped = false;
+	if (t->used < t->cap) {
+		i = t->used++;
+	} else {
+		int n;
+
+		for (n = 0; n < GUARD_EVICT_SCAN; n++) {
+			i = t->tail;
+			if (!keep || !keep(g, i, now))
+				break;
+			table_touch(t, i);
+		}
+		i = t->tail;
+		*escaped = n == GUARD_EVICT_SCAN;
+		*evicted = true;
+		lru_unlink(t, i);
+		hash_unlink(t, i);
+	}
+	t->l[i].hash = hash;
+	t->l[i].hnext = t->heads[hash & t->mask];
+	t->heads[hash & t->mask] = i;
+	lru_push(t, i);
+	return i;
+}
+
+/* ---- keys and the allow-list ---- */
+
+/* The table key of a: IPv4 (or IPv4-mapped) as ::ffff:a.b.c.d, IPv6 masked
+ * to v6_prefix bits. Returns false for another family. */
+static bool addr_key(const struct guard *g, const struct net_addr *a, struct key *k,
+		     struct key *full)
+{
+	memset(k, 0, sizeof(*k));
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+
+		k->b[10] = k->b[11] = 0xff;
+		memcpy(k->b + 12, &s4->sin_addr, 4);
+		*full = *k;
+		return true;
+	}
+	if (a->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+		uint32_t bits = g->conf.v6_prefix;
+
+		memcpy(full->b, &s6->sin6_addr, 16);
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			*k = *full;
+			return true;
+		}
+		memcpy(k->b, full->b, bits / 8);
+		if (bits % 8)
+			k->b[bits / 8] = full->b[bits / 8] & (uint8_t)(0xff00u >> (bits % 8));
+		return true;
+	}
+	return false;
+}
+
+static bool prefix_match(const struct prefix *p, const struct key *a)
+{
+	uint32_t whole = p->bits / 8, rest = p->bits % 8;
+
+	if (memcmp(p->net.b, a->b, whole) != 0)
+		return false;
+	if (rest) {
+		uint8_t m = (uint8_t)(0xff00u >> rest);
+
+		return (a->b[whole] & m) == p->net.b[whole];
+	}
+	return true;
+}
+
+static bool allowed(const struct guard *g, const struct key *full)
+{
+	for (size_t i = 0; i < g->allow_n; i++)
+		if (prefix_match(&g->allow[i], full))
+			return true;
+	return false;
+}
+
+static int parse_cidr(struct prefix *p, const char *s)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	uint32_t bits, maxbits;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (alen == 0 || alen >= sizeof(buf))
+		return EINVAL;
+	memcpy(buf, s, alen);
+	buf[alen] = '\0';
+	memset(p, 0, sizeof(*p));
+	if (inet_pton(AF_INET, buf, &a4) == 1) {
+		p->net.b[10] = p->net.b[11] = 0xff;
+		memcpy(p->net.b + 12, &a4, 4);
+		maxbits = 32;
+	} else if (inet_pton(AF_INET6, buf, &a6) == 1) {
+		memcpy(p->net.b, &a6, 16);
+		maxbits = 128;
+	} else {
+		return EINVAL;
+	}
+	bits = maxbits;
+	if (slash && (slice_to_u32(slice_cstr(slash + 1), &bits) != 0 || bits > maxbits))
+		return EINVAL;
+	if (maxbits == 32)
+		bits += 96;
+	p->bits = bits;
+	/* Clear host bits so prefix_match compares the network only. */
+	for (uint32_t i = bits; i < 128; i++)
+		p->net.b[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+	return 0;
+}
+
+int guard_allow_add(struct guard *g, const char *cidr)
+{
+	struct prefix p;
+
+	if (!cidr || parse_cidr(&p, cidr) != 0)
+		return EINVAL;
+	if (g->allow_n == GUARD_ALLOW_MAX)
+		return EOVERFLOW;
+	g->allow[g->allow_n++] = p;
+	return 0;
+}
+
+/* ---- creation ---- */
+
+static int conf_check(const struct guard_conf *c, const char **what)
+{
+#define RANGE(f, lo, hi) \
+	do { \
+		if (c->f < (lo) || c->f > (hi)) { \
+			*what = #f; \
+			return EINVAL; \
+		} \
+	} while (0)
+#define MAX(f, hi) \
+	do { \
+		if (c->f > (hi)) { \
+			*what = #f; \
+			return EINVAL; \
+		} \
+	} while (0)
+	RANGE(table_size, 1, 1u << 26);
+	RANGE(user_table_size, 1, 1u << 24);
+	RANGE(v6_prefix, 1, 128);
+	MAX(rate_all, GUARD_RATE_MAX);
+	MAX(rate_invite, GUARD_RATE_MAX);
+	MAX(rate_register, GUARD_RATE_MAX);
+	MAX(auth_credit, 1000);
+	RANGE(auth_ceiling, 2, 100);
+	MAX(trust_window, 86400);
+	RANGE(ban_drops, 1, UINT16_MAX);
+	MAX(ban_grace, 3600);
+	RANGE(ban_time, 1, 365u * 86400);
+	RANGE(ban_max, c->ban_time, 365u * 86400);
+	RANGE(fail_window, 1, 86400);
+	RANGE(source_fail_limit, 1, UINT16_MAX - 1);
+	RANGE(user_fail_limit, 1, UINT16_MAX - 1);
+	RANGE(lock_time, 1, 365u * 86400);
+#undef RANGE
+#undef MAX
+	return 0;
+}
+
+static int scanners_copy(struct guard *g, const char *const *list, size_t n)
+{
+	size_t total = 0, off = 0;
+
+	if (!list) {
+		list = default_scanners;
+		n = ARRAY_SIZE(default_scanners);
+	}
+	if (n > GUARD_SCANNER_MAX)
+		return EOVERFLOW;
+	for (size_t i = 0; i < n; i++) {
+		if (!list[i] || !list[i][0])
+			return EINVAL;
+		total += strlen(list[i]);
+	}
+	g->scan_buf = malloc(total + 1);
+	if (!g->scan_buf)
+		return ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(list[i]);
+
+		memcpy(g->scan_buf + off, list[i], len);
+		g->scan[i] = slice_make(g->scan_buf + off, len);
+		off += len;
+	}
+	g->scan_n = n;
+	return 0;
+}
+
+static void set_rate(struct guard *g, int b, uint32_t rate)
+{
+	g->burst[b] = 2 * rate * MILLI;
+	g->ceiling[b] = g->conf.auth_ceiling * rate * MILLI;
+}
+
+int guard_new(struct guard **gp, const struct guard_conf *conf, char *errbuf, size_t errlen)
+{
+	struct guard *g = NULL;
+	const char *what = NULL;
+	int err;
+
+	if (!gp || !conf)
+		return EINVAL;
+	err = conf_check(conf, &what);
+	if (err) {
+		if (errbuf && errlen)
+			snprintf(errbuf, errlen, "guard: %s out of range", what);
+		return err;
+	}
+	if (conf->allow_n > GUARD_ALLOW_MAX) {
+		if (errbuf && errlen)
+			snprintf(errbuf, errlen, "guard: more than %d allow-list entries",
+				 GUARD_ALLOW_MAX);
+		return EOVERFLOW;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return ENOMEM;
+	g->conf = *conf;
+	g->conf.allow = NULL;
+	g->conf.scanners = NULL;
+	for (size_t i = 0; i < conf->allow_n; i++) {
+		err = guard_allow_add(g, conf->allow[i]);
+		if (err) {
+			if (errbuf && errlen)
+				snprintf(errbuf, errlen, "guard: bad allow-list entry \"%s\"",
+					 conf->allow[i] ? conf->allow[i] : "(null)");
+			goto fail;
+		}
+	}
+	err = scanners_copy(g, conf->scanners, conf->scanners_n);
+	if (err) {
+		if (errbuf && errlen)
+			snprintf(errbuf, errlen, "guard: bad scanner list");
+		goto fail;
+	}
+	if (getrandom(g->sipkey, sizeof(g->sipkey), 0) != (ssize_t)sizeof(g->sipkey)) {
+		err = errno ? errno : EIO;
+		goto fail;
+	}
+	set_rate(g, B_ALL, conf->rate_all);
+	set_rate(g, B_INVITE, conf->rate_invite);
+	set_rate(g, B_REGISTER, conf->rate_register);
+	g->src = malloc((size_t)conf->table_size * sizeof(*g->src));
+	g->user = malloc((size_t)conf->user_table_size * sizeof(*g->user));
+	if (!g->src || !g->user) {
+		err = ENOMEM;
+		goto fail;
+	}
+	err = table_init(&g->st, conf->table_size);
+	if (!err)
+		err = table_init(&g->ut, conf->user_table_size);
+	if (err)
+		goto fail;
+	*gp = g;
+	return 0;
+fail:
+	guard_free(&g);
+	return err;
+}
+
+void guard_free(struct guard **gp)
+{
+	struct guard *g;
+
+	if (!gp || !*gp)
+		return;
+	g = *gp;
+	table_fini(&g->st);
+	table_fini(&g->ut);
+	free(g->src);
+	free(g->user);
+	free(g->scan_buf);
+	free(g);
+	*gp = NULL;
+}
+
+/* ---- sources ---- */
+
+static bool src_banned(const struct src *s, uint64_t now)
+{
+	return s->ban_until > now;
+}
+
+static bool keep_banned(const struct guard *g, uint32_t i, uint64_t now)
+{
+	return src_banned(&g->src[i], now);
+}
+
+static uint32_t src_hash(const struct guard *g, const struct key *k)
+{
+	return (uint32_t)siphash(g->sipkey, k->b, sizeof(k->b));
+}
+
+static struct src *src_find(struct guard *g, const struct key *k)
+{
+	uint32_t h = src_hash(g, k);
+
+	for (uint32_t i = g->st.heads[h & g->st.mask]; i != NIL; i = g->st.l[i].hnext)
+		if (g->st.l[i].hash == h && memcmp(g->src[i].key.b, k->b, 16) == 0) {
+			table_touch(&g->st, i);
+			return &g->src[i];
+		}
+	return NULL;
+}
+
+static struct src *src_get(struct guard *g, const struct key *k, uint64_t now)
+{
+	struct src *s = src_find(g, k);
+	bool evicted, escaped;
+	uint32_t i;
+
+	if (s)
+		return s;
+	i = table_take(g, &g->st, src_hash(g, k), keep_banned, now, &evicted, &escaped);
+	g->stats.evictions += evicted;
+	g->stats.evictions_banned += escaped;
+	s = &g->src[i];
+	memset(s, 0, sizeof(*s));
+	s->key = *k;
+	memcpy(s->tok, g->burst, sizeof(s->tok));
+	s->refill_ms = now;
+	return s;
+}
+
+static void refill(const struct guard *g, struct src *s, uint64_t now)
+{
+	uint64_t el;
+	bool full = true;
+
+	if (now <= s->refill_ms)
+		return;
+	el = now - s->refill_ms;
+	if (el > 1000000)
+		el = 1000000;
+	s->refill_ms = now;
+	for (int b = 0; b < B_N; b++) {
+		/* rate tokens per second = rate millitokens per millisecond */
+		uint64_t add = el * (g->burst[b] / 2 / MILLI);
+
+		if (s->tok[b] < g->burst[b])
+			s->tok[b] = (uint32_t)(s->tok[b] + add > g->burst[b] ? g->burst[b]
+									   : s->tok[b] + add);
+		full = full && s->tok[b] >= g->burst[b];
+	}
+	if (full)
+		s->drops = 0;
+}
+
+/* Start or extend a ban; true when a new one started. */
+static bool ban(struct guard *g, struct src *s, uint64_t now, uint32_t seconds)
+{
+	bool fresh = !src_banned(s, now);
+	uint64_t until;
+
+	if (!fresh && !seconds)
+		return false;
+	if (!seconds) {
+		uint64_t t = g->conf.ban_time;
+
+		for (uint8_t n = 0; n < s->ban_count && t < g->conf.ban_max; n++)
+			t *= 2;
+		seconds = (uint32_t)(t < g->conf.ban_max ? t : g->conf.ban_max);
+	}
+	until = now + (uint64_t)seconds * 1000;
+	if (fresh) {
+		if (s->ban_count < UINT8_MAX)
+			s->ban_count++;
+		g->stats.bans++;
+		s->drops = 0;
+	}
+	if (until > s->ban_until)
+		s->ban_until = until;
+	return fresh;
+}
+
+enum guard_verdict guard_admit(struct guard *g, const struct net_addr *src, enum guard_req req,
+			       uint64_t now_ms, bool *new_ban)
+{
+	struct key k, full;
+	struct src *s;
+	int mb = req == GUARD_REQ_INVITE ? B_INVITE : req == GUARD_REQ_REGISTER ? B_REGISTER : -1;
+	bool ok;
+
+	if (new_ban)
+		*new_ban = false;
+	if (!addr_key(g, src, &k, &full) || allowed(g, &full)) {
+		g->stats.passed_allowed++;
+		return GUARD_PASS;
+	}
+	s = src_get(g, &k, now_ms);
+	if (src_banned(s, now_ms)) {
+		g->stats.drop_banned++;
+		return GUARD_DROP_BANNED;
+	}
+	refill(g, s, now_ms);
+	ok = (!g->burst[B_ALL] || s->tok[B_ALL] >= MILLI) &&
+	     (mb < 0 || !g->burst[mb] || s->tok[mb] >= MILLI);
+	if (ok) {
+		if (g->burst[B_ALL])
+			s->tok[B_ALL] -= MILLI;
+		if (mb >= 0 && g->burst[mb])
+			s->tok[mb] -= MILLI;
+		g->stats.passed++;
+		return GUARD_PASS;
+	}
+	g->stats.drop_rate++;
+	if (s->drops == 0)
+		s->drop_start = (uint32_t)now_ms;
+	if (s->drops < UINT16_MAX)
+		s->drops++;
+	/* Modular difference: drop_start keeps 32 bits (49 days) to keep the
+	 * entry small; a longer streak only makes it look shorter. */
+	if (s->trust_until <= now_ms && s->drops >= g->conf.ban_drops &&
+	    (uint32_t)now_ms - s->drop_start >= g->conf.ban_grace * 1000u) {
+		bool fresh = ban(g, s, now_ms, 0);
+
+		if (new_ban)
+			*new_ban = fresh;
+	}
+	return GUARD_DROP_RATE;
+}
+
+bool guard_ban(struct guard *g, const struct net_addr *src, uint64_t now_ms, uint32_t seconds)
+{
+	struct key k, full;
+
+	if (!addr_key(g, src, &k, &full) || allowed(g, &full))
+		return false;
+	return ban(g, src_get(g, &k, now_ms), now_ms, seconds);
+}
+
+bool guard_unban(struct guard *g, const struct net_addr *src, uint64_t now_ms)
+{
+	struct key k, full;
+	struct src *s;
+	bool was;
+
+	if (!addr_key(g, src, &k, &full) || !(s = src_find(g, &k)))
+		return false;
+	was = src_banned(s, now_ms);
+	s->ban_until = 0;
+	s->ban_count = 0;
+	s->drops = 0;
+	return was;
+}
+
+static void key_fmt(char *buf, size_t cap, const struct key *k, uint32_t v6_prefix)
+{
+	static const uint8_t v4[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char a[INET6_ADDRSTRLEN];
+
+	if (memcmp(k->b, v4, 12) == 0) {
+		inet_ntop(AF_INET, k->b + 12, a, sizeof(a));
+		snprintf(buf, cap, "%s", a);
+	} else {
+		inet_ntop(AF_INET6, k->b, a, sizeof(a));
+		snprintf(buf, cap, "%s/%u", a, (unsigned)v6_prefix);
+	}
+}
+
+void guard_list_bans(const struct guard *g, uint64_t now_ms, guard_ban_fn *fn, void *arg)
+{
+	for (uint32_t i = 0; i < g->st.used; i++) {
+		const struct src *s = &g->src[i];
+		struct guard_ban_info bi;
+
+		if (!src_banned(s, now_ms))
+			continue;
+		key_fmt(bi.addr, sizeof(bi.addr), &s->key, g->conf.v6_prefix);
+		bi.until_ms = s->ban_until;
+		bi.count = s->ban_count;
+		fn(arg, &bi);
+	}
+}
+
+/* ---- users and brute force ---- */
+
+/* A user's last good address and a running lock outlive a spray of made-up
+ * names (within the same bounded search as bans). */
+static bool keep_user(const struct guard *g, uint32_t i, uint64_t now)
+{
+	return g->user[i].has_good || g->user[i].lock_until > now;
+}
+
+static struct user *user_get(struct guard *g, struct slice name, bool create, uint64_t now)
+{
+	uint32_t h, i;
+	bool evicted, escaped;
+	struct user *u;
+
+	if (name.len == 0 || name.len > GUARD_USER_MAX)
+		return NULL;
+	h = (uint32_t)siphash(g->sipkey, (const uint8_t *)name.p, name.len);
+	for (i = g->ut.heads[h & g->ut.mask]; i != NIL; i = g->ut.l[i].hnext) {
+		u = &g->user[i];
+		if (g->ut.l[i].hash == h && u->len == name.len &&
+		    memcmp(u->name, name.p, name.len) == 0) {
+			table_touch(&g->ut, i);
+			return u;
+		}
+	}
+	if (!create)
+		return NULL;
+	i = table_take(g, &g->ut, h, keep_user, now, &evicted, &escaped);
+	g->stats.user_evictions += evicted;
+	u = &g->user[i];
+	memset(u, 0, sizeof(*u));
+	memcpy(u->name, name.p, name.len);
+	u->len = (uint8_t)name.len;
+	return u;
+}
+
+/* Count one failure in a fixed window; returns the count. */
+static uint16_t count_fail(uint16_t *fails, uint64_t *start, uint64_t window_ms, uint64_t now)
+{
+	if (*fails == 0 || now - *start >= window_ms) {
+		*fails = 0;
+		*start = now;
+	}
+	if (*fails < UINT16_MAX)
+		(*fails)++;
+	return *fails;
+}
+
+void guard_auth_ok(struct guard *g, const struct net_addr *src, struct slice user,
+		   enum guard_req req, uint64_t now_ms)
+{
+	struct key k, full;
+	struct src *s;
+	struct user *u;
+	int mb = req == GUARD_REQ_INVITE ? B_INVITE : req == GUARD_REQ_REGISTER ? B_REGISTER : -1;
+
+	if (!addr_key(g, src, &k, &full))
+		return;
+	u = user_get(g, user, true, now_ms);
+	if (u) {
+		u->good = k;
+		u->has_good = true;
+	}
+	if (allowed(g, &full))
+		return;
+	s = src_get(g, &k, now_ms);
+	refill(g, s, now_ms);
+	for (int b = 0; b < B_N; b++) {
+		uint64_t t;
+
+		if (b != B_ALL && b != mb)
+			continue;
+		t = (uint64_t)s->tok[b] + (uint64_t)g->conf.auth_credit * MILLI;
+		if (t > g->ceiling[b])
+			t = s->tok[b] > g->ceiling[b] ? s->tok[b] : g->ceiling[b];
+		s->tok[b] = (uint32_t)t;
+	}
+	s->trust_until = now_ms + (uint64_t)g->conf.trust_window * 1000;
+}
+
+unsigned guard_auth_failure(struct guard *g, const struct net_addr *src, struct slice user,
+			    uint64_t now_ms)
+{
+	uint64_t win = (uint64_t)g->conf.fail_window * 1000;
+	struct key k, full;
+	struct user *u;
+	unsigned ev = 0;
+
+	g->stats.auth_failures++;
+	if (!addr_key(g, src, &k, &full))
+		return 0;
+	u = user_get(g, user, true, now_ms);
+	if (u && count_fail(&u->fails, &u->fail_start, win, now_ms) > g->conf.user_fail_limit &&
+	    u->lock_until <= now_ms) {
+		u->lock_until = now_ms + (uint64_t)g->conf.lock_time * 1000;
+		g->stats.locks++;
+		ev |= GUARD_EV_LOCK;
+	}
+	if (!allowed(g, &full)) {
+		struct src *s = src_get(g, &k, now_ms);
+
+		if (count_fail(&s->fails, &s->fail_start, win, now_ms) >
+			    g->conf.source_fail_limit &&
+		    ban(g, s, now_ms, 0))
+			ev |= GUARD_EV_BAN;
+	}
+	return ev;
+}
+
+bool guard_user_locked(struct guard *g, struct slice user, const struct net_addr *src,
+		       uint64_t now_ms)
+{
+	struct user *u = user_get(g, user, false, now_ms);
+	struct key k, full;
+
+	if (!u || u->lock_until <= now_ms)
+		return false;
+	if (u->has_good && addr_key(g, src, &k, &full) && memcmp(k.b, u->good.b, 16) == 0)
+		return false;
+	return true;
+}
+
+/* ---- scanners ---- */
+
+static bool contains_case(struct slice hay, struct slice needle)
+{
+	if (needle.len == 0 || hay.len < needle.len)
+		return false;
+	for (size_t i = 0; i + needle.len <= hay.len; i++)
+		if (slice_caseeq(slice_make(hay.p + i, needle.len), needle))
+			return true;
+	return false;
+}
+
+bool guard_scanner(struct guard *g, struct slice user_agent, struct slice from_or_to)
+{
+	for (size_t i = 0; i < g->scan_n; i++)
+		if (contains_case(user_agent, g->scan[i]) || contains_case(from_or_to, g->scan[i])) {
+			g->stats.scanners++;
+			return true;
+		}
+	return false;
+}
+
+void guard_stats(const struct guard *g, uint64_t now_ms, struct guard_stats *out)
+{
+	*out = g->stats;
+	out->sources = g->st.used;
+	out->users = g->ut.used;
+	out->bans_active = 0;
+	out->locks_active = 0;
+	for (uint32_t i = 0; i < g->st.used; i++)
+		out->bans_active += src_banned(&g->src[i], now_ms);
+	for (uint32_t i = 0; i < g->ut.used; i++)
+		out->locks_active += g->user[i].lock_until > now_ms;
+}
