@@ -1,8 +1,8 @@
 /*
- * net internals shared by loop.c, udp.c and tcp.c: the loop object, the
- * listener and connection records, the intrusive lists that carry the
- * deadlines, and the operations table a stream transport fills in (TCP now,
- * TLS later).
+ * net internals shared by loop.c, udp.c, tcp.c and tls.c: the loop object,
+ * the listener and connection records, the intrusive lists that carry the
+ * deadlines, and the operations table a stream transport fills in (TCP,
+ * TLS).
  */
 #ifndef BASTION_NET_INTERNAL_H
 #define BASTION_NET_INTERNAL_H
@@ -31,16 +31,24 @@ struct net_listener {
 };
 
 /*
- * A stream transport: read and write return a byte count, or -1 with errno
- * (EAGAIN when the socket is not ready); close releases the transport state
- * (the loop closes the fd).
+ * A stream transport: read and write return a byte count (read: 0 at the
+ * end of the stream), or -1 with errno (EAGAIN when the socket is not
+ * ready); close releases the transport state (the loop closes the fd).
+ * A transport with its own framing (TLS) may need the opposite readiness:
+ * a read that must first write sets c->rd_wants_out, a write that must
+ * first read sets c->wr_wants_in, and the loop retries on that event.
+ * pending, when set, tells how many bytes a read would return without
+ * touching the socket (TLS records already decrypted).
  */
 struct net_stream_ops {
 	enum net_transport tp;
-	ssize_t (*read)(struct net_conn *c, void *buf, size_t len);
-	ssize_t (*write)(struct net_conn *c, const void *buf, size_t len);
-	void (*close)(struct net_conn *c);
+	ssize_t (*read)(struct net *n, struct net_conn *c, void *buf, size_t len);
+	ssize_t (*write)(struct net *n, struct net_conn *c, const void *buf, size_t len);
+	void (*close)(struct net *n, struct net_conn *c);
+	size_t (*pending)(const struct net_conn *c);
 };
+
+struct ssl_st; /* OpenSSL's SSL */
 
 struct net_conn {
 	struct net_io io;               /* io.fd is -1 while the record is free */
@@ -63,7 +71,13 @@ struct net_conn {
 	bool want_out;                  /* EPOLLOUT armed */
 	bool close_after_send;          /* close when out drains; reads stopped */
 	bool dead;                      /* on n->reap: close after the current event */
+
+	struct ssl_st *ssl;             /* TLS state, or NULL */
+	bool tls_done;                  /* TLS handshake finished */
+	bool rd_wants_out, wr_wants_in; /* see struct net_stream_ops */
 };
+
+struct net_tls;                 /* tls.c: the server context and ticket keys */
 
 struct net {
 	struct net_conf conf;
@@ -83,6 +97,8 @@ struct net {
 	struct net_link lru, partial;
 	struct net_conn *free, *reap;
 	struct net_stats st;
+
+	struct net_tls *tls;            /* TLS context for new connections, or NULL */
 
 	net_tick_fn *tick;              /* periodic work of the upper layer */
 	void *tick_arg;
@@ -143,5 +159,39 @@ int net_conn_send(struct net *n, struct net_conn *c, const void *buf, size_t len
 /* Close now: unregister, free buffers, bump gen, put on the free list. */
 void net_conn_close_now(struct net *n, struct net_conn *c);
 void net_conn_free_all(struct net *n);
+
+/* tls.c */
+/* Start TLS on a connection just accepted (sets c->ops and c->ssl; the
+ * handshake deadline runs from now). Returns 0, EINVAL (no context loaded)
+ * or ENOMEM. */
+int net_tls_conn_start(struct net *n, struct net_conn *c);
+/* Rotate the session ticket keys when due; called by the loop. */
+void net_tls_tick(struct net *n);
+/* Free the context and the ticket keys (after every connection closed). */
+void net_tls_free(struct net *n);
+
+/* Session ticket keys: a ring of the current key and the one before it.
+ * Exposed for the unit tests. */
+#define NET_TLS_TICKET_NAME_LEN 16
+struct net_tls_ticket_key {
+	unsigned char name[NET_TLS_TICKET_NAME_LEN];
+	unsigned char aes[32], hmac[32];
+	bool set;
+};
+struct net_tls_keys {
+	struct net_tls_ticket_key cur, prev;
+	uint64_t next_rotate_ms;
+	uint32_t period_ms;
+};
+/* Make a fresh current key and forget every older one (renew = true), or
+ * move current to previous first (renew = false: tickets of the previous
+ * key still resume, and are re-issued). Returns 0 or EIO (RAND_bytes). */
+int net_tls_keys_rotate(struct net_tls_keys *k, uint64_t now_ms, bool renew);
+/* The key with this name: 1 the current one, 2 the previous one, 0 none. */
+int net_tls_keys_find(const struct net_tls_keys *k, const unsigned char *name,
+		      const struct net_tls_ticket_key **out);
+/* The names of a certificate (used by net_msg_peer_cert). x is an X509 *. */
+struct x509_st;
+void net_tls_cert_names(const struct x509_st *x, struct net_peer_cert *out);
 
 #endif

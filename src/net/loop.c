@@ -3,8 +3,9 @@
  * net.h. One thread; every socket is non-blocking and level-triggered.
  *
  * Deadlines need no per-connection timer: connections sit on an LRU list
- * ordered by their last read, and those holding part of a message sit on a
- * second list ordered by when that message started. Both lists are in time
+ * ordered by their last read, and those holding part of a message (or, for
+ * TLS, still in the handshake) sit on a second list ordered by when that
+ * message (or the connection) started. Both lists are in time
  * order by construction, so the expiry check looks at their heads only and
  * epoll_wait sleeps until the nearest deadline (at most 1 s).
  *
@@ -91,6 +92,7 @@ void net_free(struct net **np)
 		return;
 	n = *np;
 	net_conn_free_all(n);
+	net_tls_free(n);
 	for (i = 0; i < n->nlis; i++)
 		listener_close(n->lis[i]);
 	if (n->spare_fd >= 0)
@@ -122,9 +124,9 @@ int net_listen(struct net *n, const struct net_listen_spec *specs, size_t count,
 		struct epoll_event ev = { .events = EPOLLIN };
 
 		net_addr_fmt(where, sizeof(where), specs[i].tp, &specs[i].addr);
-		if (specs[i].tp == NET_TLS) {
-			rc = ENOTSUP;
-			snprintf(errbuf, errlen, "%s: TLS is not supported yet", where);
+		if (specs[i].tp == NET_TLS && !n->tls) {
+			rc = EINVAL;
+			snprintf(errbuf, errlen, "%s: no TLS certificate loaded", where);
 			goto fail;
 		}
 		if (n->nlis >= ARRAY_SIZE(n->lis)) {
@@ -165,7 +167,7 @@ int net_conn_events(struct net *n, struct net_conn *c, bool out)
 {
 	struct epoll_event ev = { .events = 0 };
 
-	if (!c->close_after_send)
+	if (!c->close_after_send || c->wr_wants_in)
 		ev.events |= EPOLLIN | EPOLLRDHUP;
 	if (out)
 		ev.events |= EPOLLOUT;
@@ -226,7 +228,10 @@ static int run_deadlines(struct net *n)
 					wait = due - n->now_ms;
 				break;
 			}
-			n->st.conn_header_timeout++;
+			if (c->ssl && !c->tls_done)
+				n->st.tls_handshake_timeout++;
+			else
+				n->st.conn_header_timeout++;
 			net_conn_close_now(n, c);
 		}
 	}
@@ -265,6 +270,8 @@ int net_run(struct net *n, volatile sig_atomic_t *stop, volatile sig_atomic_t *w
 		if ((stop && *stop) || (wake && *wake))
 			break;
 		n->now_ms = net_now_ms();
+		if (n->tls)
+			net_tls_tick(n);
 		timeout = run_tick(n, run_deadlines(n));
 		k = epoll_wait(n->epfd, evs, NET_EVENTS, timeout);
 		if (k < 0) {

@@ -1,13 +1,19 @@
 /*
- * net: sockets and the event loop. UDP and TCP listeners on IPv4 and IPv6,
- * a bounded connection table, stream framing by Content-Length (through
- * sip_frame), idle and header-read deadlines, bounded buffers.
+ * net: sockets and the event loop. UDP, TCP and TLS listeners on IPv4 and
+ * IPv6, a bounded connection table, stream framing by Content-Length
+ * (through sip_frame), idle and header-read deadlines, bounded buffers.
  *
  * One thread runs the loop (epoll). Every complete message, datagram or framed
  * stream message, is handed to the upper layer's net_recv_fn together with
- * where it came from; the upper layer answers with net_send(). Transports sit
- * behind one operations table inside net/ so that TLS can join later without
- * the layers above noticing.
+ * where it came from; the upper layer answers with net_send(). The stream
+ * transports (TCP, TLS) sit behind one operations table inside net/, so the
+ * layers above see a TLS message exactly as a TCP one, with tp == NET_TLS.
+ *
+ * TLS (OpenSSL 3, tls.c): TLS 1.2 and 1.3 only, forward-secret AEAD suites
+ * only, no compression, no renegotiation, session tickets under keys that
+ * rotate; the handshake is non-blocking, driven by the loop, and must finish
+ * within header_timeout_ms. A process that uses TLS must ignore SIGPIPE
+ * (OpenSSL writes to the socket with write(2)).
  */
 #ifndef BASTION_NET_H
 #define BASTION_NET_H
@@ -87,12 +93,16 @@ typedef void(net_stream_error_fn)(void *arg, const struct net_msg *msg, enum sip
 
 /* Counters the loop keeps; read with net_stats(). */
 struct net_stats {
-	uint64_t udp_in, tcp_in;               /* messages delivered */
+	uint64_t udp_in, tcp_in;               /* messages delivered (tcp_in: TCP and TLS) */
 	uint64_t udp_truncated;                /* datagrams over max_message */
 	uint64_t conn_accepted, conn_refused;  /* refused: over max_connections */
 	uint64_t conn_idle_closed, conn_header_timeout, conn_framing_error;
 	uint64_t send_errors;
 	uint32_t conn_open;
+	/* TLS handshakes completed (of which resumed from a session ticket),
+	 * failed (refused protocol or suite, bad client certificate, garbage,
+	 * peer gone), and cut off by the handshake deadline */
+	uint64_t tls_handshakes, tls_resumed, tls_handshake_failed, tls_handshake_timeout;
 };
 
 /* Create the loop. Returns 0 and *np, or an errno. conf is copied. */
@@ -111,7 +121,8 @@ void net_set_tick(struct net *n, net_tick_fn *fn, void *arg, uint32_t interval_m
 void net_set_conf(struct net *n, const struct net_conf *conf);
 
 /* Open listeners. On failure nothing stays open and errbuf says which
- * address failed and why. */
+ * address failed and why. A TLS listener needs a certificate loaded first
+ * (net_tls_load); without one it is refused with EINVAL. */
 int net_listen(struct net *n, const struct net_listen_spec *specs, size_t count, char *errbuf,
 	       size_t errlen);
 
@@ -152,5 +163,85 @@ void net_stats(const struct net *n, struct net_stats *out);
  * send from when no received message names one (e.g. a binding restored
  * after a restart), or -1. */
 int net_udp_fd(const struct net *n, int family);
+
+/* ---- TLS ------------------------------------------------------------------ */
+
+/* Whether and how a TLS client (a phone, a peer) must show a certificate. */
+enum net_tls_verify {
+	NET_TLS_VERIFY_NONE = 0,  /* do not ask */
+	NET_TLS_VERIFY_OPTIONAL,  /* ask; a client may send none, but one it sends
+	                             must verify against the CA, or the handshake fails */
+	NET_TLS_VERIFY_REQUIRE,   /* a verified certificate is required */
+};
+
+/* What net_tls_load reads. Paths are used as given (resolve them first). */
+struct net_tls_conf {
+	const char *cert_file;        /* PEM: the server certificate, then any chain */
+	const char *key_file;         /* PEM private key, plain or encrypted (PKCS#8) */
+	const char *passphrase;       /* for an encrypted key_file, or NULL */
+	const char *ca_file;          /* PEM CA certificates client certificates must
+	                                 chain to; needed unless verify is NONE */
+	enum net_tls_verify verify;
+	uint32_t ticket_lifetime_s;   /* session ticket lifetime and key rotation
+	                                 period; 0: no session tickets */
+};
+
+/*
+ * Build a TLS server context from conf and make it the one new TLS
+ * connections use. Connections already open keep the context they were made
+ * with (OpenSSL counts its references), so a reload never drops a call.
+ * Checks: the certificate and key parse, match and are strong enough
+ * (OpenSSL security level 2), the certificate is valid now, the key file
+ * is not readable by others. On success any previous
+ * context is released and the session ticket keys are renewed (tickets
+ * issued under the old certificate no longer resume). Returns 0, or an
+ * errno (EINVAL: the files are wrong; EACCES: a key readable by others;
+ * ENOMEM) with err saying which file and why; on failure the running
+ * context, if any, stays in use.
+ */
+int net_tls_load(struct net *n, const struct net_tls_conf *conf, char *err, size_t errlen);
+
+/* One line about the loaded server certificate for logs: subject, expiry
+ * and SHA-256 fingerprint; "none" when no certificate is loaded. */
+void net_tls_describe(const struct net *n, char *buf, size_t cap);
+
+#define NET_CERT_NAME_MAX 256  /* bytes of one name, NUL included */
+#define NET_CERT_MAX_SANS 8    /* URIs and DNS names kept, each */
+
+/* The client certificate of a TLS connection, as far as the server verified
+ * it. Names are bounded copies, NUL-terminated, printable ASCII only: a name
+ * with a NUL or a control byte, or too long, is left out and counted in
+ * `skipped`, as are names beyond NET_CERT_MAX_SANS. */
+struct net_peer_cert {
+	bool present;                 /* a certificate was presented and verified
+	                                 against the CA during the handshake */
+	char cn[NET_CERT_NAME_MAX];   /* subject commonName (the last one), or "" */
+	size_t n_uri, n_dns;
+	char uri[NET_CERT_MAX_SANS][NET_CERT_NAME_MAX];  /* subjectAltName URIs */
+	char dns[NET_CERT_MAX_SANS][NET_CERT_NAME_MAX];  /* subjectAltName DNS names */
+	unsigned skipped;
+};
+
+/*
+ * The verified client certificate of the TLS connection m arrived on
+ * (mutual TLS). Returns 0 with *out filled (out->present false when the
+ * client sent no certificate), EINVAL when m did not come over TLS, EPIPE
+ * when its connection has been closed since (net_msg_conn_alive). Decoded
+ * on each call; nothing is kept beyond OpenSSL's own session.
+ */
+int net_msg_peer_cert(const struct net_msg *m, struct net_peer_cert *out);
+
+/*
+ * The TLS library guard. Is the OpenSSL whose version number is `num`
+ * (OpenSSL_version_num(): 0xMNNFFPPS before 3.0, 0xMNN00PP0 since) fit to
+ * run? Pure: a table of releases with known critical flaws, and a floor
+ * (1.1.1, the first with TLS 1.3). Returns 0, or EPROTO with the reason
+ * (naming the CVE) in why.
+ */
+int net_tls_library_check(unsigned long num, char *why, size_t cap);
+
+/* The running library: OpenSSL_version_num() and OpenSSL_version(). */
+unsigned long net_tls_library_version(void);
+const char *net_tls_library_name(void);
 
 #endif

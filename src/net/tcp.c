@@ -7,8 +7,9 @@
  * net_out_cap(); a peer that does not read its responses loses the
  * connection rather than our memory.
  *
- * The socket calls go through struct net_stream_ops so that a TLS
- * transport can reuse everything here but the byte pump.
+ * The socket calls go through struct net_stream_ops: the TLS transport
+ * (tls.c) reuses everything here but the byte pump, so framing, deadlines,
+ * caps and buffer bounds are the same for TCP and TLS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,23 +27,26 @@
 #define NET_IN_FIRST 4096
 #define NET_BACKLOG 1024
 
-static ssize_t tcp_read(struct net_conn *c, void *buf, size_t len)
+static ssize_t tcp_read(struct net *n, struct net_conn *c, void *buf, size_t len)
 {
+	(void)n;
 	return recv(c->io.fd, buf, len, 0);
 }
 
-static ssize_t tcp_write(struct net_conn *c, const void *buf, size_t len)
+static ssize_t tcp_write(struct net *n, struct net_conn *c, const void *buf, size_t len)
 {
+	(void)n;
 	return send(c->io.fd, buf, len, MSG_NOSIGNAL);
 }
 
-static void tcp_close(struct net_conn *c)
+static void tcp_close(struct net *n, struct net_conn *c)
 {
+	(void)n;
 	(void)c;
 }
 
 static const struct net_stream_ops tcp_ops = {
-	.tp = NET_TCP, .read = tcp_read, .write = tcp_write, .close = tcp_close
+	.tp = NET_TCP, .read = tcp_read, .write = tcp_write, .close = tcp_close, .pending = NULL
 };
 
 int net_tcp_open(struct net *n, struct net_listener *l)
@@ -163,6 +167,10 @@ void net_tcp_acceptable(struct net *n, struct net_listener *l)
 		net_link_tail(&n->lru, &c->lru);
 		n->st.conn_open++;
 		n->st.conn_accepted++;
+		if (l->tp == NET_TLS && net_tls_conn_start(n, c) != 0) {
+			net_conn_close_now(n, c);
+			n->st.conn_refused++;
+		}
 	}
 }
 
@@ -174,7 +182,7 @@ void net_conn_close_now(struct net *n, struct net_conn *c)
 
 	if (c->io.fd < 0)
 		return;
-	c->ops->close(c);
+	c->ops->close(n, c);
 	(void)epoll_ctl(n->epfd, EPOLL_CTL_DEL, c->io.fd, NULL);
 	/* Unread input would turn close() into a reset that can destroy a
 	 * response still in flight to the peer; read a little of it first. */
@@ -193,6 +201,8 @@ void net_conn_close_now(struct net *n, struct net_conn *c)
 	c->in_len = c->in_cap = c->out_off = c->out_len = c->out_cap = 0;
 	c->crlf_run = 0;
 	c->want_out = c->close_after_send = c->dead = false;
+	c->ssl = NULL; /* freed by ops->close */
+	c->tls_done = c->rd_wants_out = c->wr_wants_in = false;
 	c->next_free = n->free;
 	n->free = c;
 	n->st.conn_open--;
@@ -211,11 +221,21 @@ void net_conn_free_all(struct net *n)
 	}
 }
 
+/* Arm EPOLLOUT exactly when something waits for it: queued output (unless
+ * the transport first needs to read), or a read that must first write. */
+static int conn_arm(struct net *n, struct net_conn *c)
+{
+	bool want = (c->out_len > 0 && !c->wr_wants_in) || c->rd_wants_out;
+
+	return want != c->want_out ? net_conn_events(n, c, want) : 0;
+}
+
 /* Write queued output. Returns 0, or an errno when the connection is lost. */
 static int conn_flush(struct net *n, struct net_conn *c)
 {
+	c->wr_wants_in = false;
 	while (c->out_len > 0) {
-		ssize_t w = c->ops->write(c, c->out + c->out_off, c->out_len);
+		ssize_t w = c->ops->write(n, c, c->out + c->out_off, c->out_len);
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -229,11 +249,7 @@ static int conn_flush(struct net *n, struct net_conn *c)
 	}
 	if (c->out_len == 0)
 		c->out_off = 0;
-	if (c->out_len > 0 && !c->want_out)
-		return net_conn_events(n, c, true);
-	if (c->out_len == 0 && c->want_out)
-		return net_conn_events(n, c, false);
-	return 0;
+	return conn_arm(n, c);
 }
 
 int net_conn_send(struct net *n, struct net_conn *c, const void *buf, size_t len)
@@ -243,8 +259,9 @@ int net_conn_send(struct net *n, struct net_conn *c, const void *buf, size_t len
 	int rc = 0;
 
 	if (c->out_len == 0) {
+		c->wr_wants_in = false;
 		while (len > 0) {
-			ssize_t w = c->ops->write(c, p, len);
+			ssize_t w = c->ops->write(n, c, p, len);
 
 			if (w < 0) {
 				if (errno == EINTR)
@@ -292,7 +309,7 @@ int net_conn_send(struct net *n, struct net_conn *c, const void *buf, size_t len
 	}
 	memcpy(c->out + c->out_off + c->out_len, p, len);
 	c->out_len += len;
-	if (!c->want_out && net_conn_events(n, c, true) != 0) {
+	if (conn_arm(n, c) != 0) {
 		rc = EIO;
 		net_conn_kill(n, c);
 	}
@@ -402,13 +419,22 @@ out:
 	return;
 }
 
+/* Bytes the transport holds already decrypted: a read must come back for
+ * them, as epoll will not. */
+static size_t conn_pending(const struct net_conn *c)
+{
+	return c->ops->pending ? c->ops->pending(c) : 0;
+}
+
 /* Read what the socket has (bounded) and process it. */
 static void conn_readable(struct net *n, struct net_conn *c)
 {
 	size_t max = n->conf.lim.max_message;
 	int i;
 
-	for (i = 0; i < NET_READ_BURST && !c->dead && !c->close_after_send; i++) {
+	c->rd_wants_out = false;
+	for (i = 0; (i < NET_READ_BURST || conn_pending(c) > 0) && !c->dead && !c->close_after_send;
+	     i++) {
 		ssize_t r;
 		size_t space;
 
@@ -432,11 +458,13 @@ static void conn_readable(struct net *n, struct net_conn *c)
 			c->in_cap = ncap;
 		}
 		space = c->in_cap - c->in_len;
-		r = c->ops->read(c, c->in + c->in_len, space);
+		r = c->ops->read(n, c, c->in + c->in_len, space);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				net_conn_kill(n, c);
+			else if (conn_arm(n, c) != 0) /* a TLS read may wait to write */
 				net_conn_kill(n, c);
 			break;
 		}
@@ -453,16 +481,21 @@ static void conn_readable(struct net *n, struct net_conn *c)
 		c->last_active_ms = n->now_ms;
 		net_link_tail(&n->lru, &c->lru);
 		conn_process(n, c);
-		if ((size_t)r < space)
+		if ((size_t)r < space && conn_pending(c) == 0)
 			break; /* drained for now; level-triggered epoll brings us back */
 	}
+	if (!c->dead && c->io.fd >= 0 && conn_arm(n, c) != 0)
+		net_conn_kill(n, c);
 }
 
 void net_conn_event(struct net *n, struct net_conn *c, uint32_t events)
 {
+	bool rd_retry = c->rd_wants_out && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP));
+
 	if (c->io.fd < 0 || c->dead)
 		return; /* stale event for a record closed earlier in this batch */
-	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+	if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) ||
+	    (c->wr_wants_in && (events & (EPOLLIN | EPOLLRDHUP)))) {
 		if (conn_flush(n, c) != 0) {
 			net_conn_kill(n, c);
 			return;
@@ -472,6 +505,7 @@ void net_conn_event(struct net *n, struct net_conn *c, uint32_t events)
 			return;
 		}
 	}
-	if (!c->close_after_send && (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)))
+	if (!c->close_after_send && !c->dead &&
+	    (rd_retry || (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))))
 		conn_readable(n, c);
 }
