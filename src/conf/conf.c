@@ -29,6 +29,7 @@ struct conf_setting {
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const yes_no[] = { "no", "yes", NULL };
 static const char *const uri_checks[] = { "strict", "relaxed", NULL };
+static const char *const tls_verify[] = { "none", "optional", "require", NULL };
 
 #define U32(sec, k, field, lo, hi, d, u, h) \
 	{ sec, k, CONF_U32, offsetof(struct conf, field), 0, lo, hi, NULL, d, u, h }
@@ -40,10 +41,12 @@ static const struct conf_setting settings[] = {
 	STR("server", "domain", domain, CONF_HOST, "localhost",
 	    "The SIP domain this server is responsible for (host name or IP address). "
 	    "Users are name@domain."),
-	STR("server", "listen", listen, CONF_LISTEN, "udp:127.0.0.1:5060,tcp:127.0.0.1:5060",
-	    "Comma-separated listeners, `transport:address:port`, e.g. "
-	    "`udp:127.0.0.1:5060,tcp:[::1]:5060`. Numeric addresses only. Loopback by default: "
-	    "exposing the server is a decision (guide, Network Services). Changes need a restart."),
+	STR("server", "listen", listen, CONF_LISTEN,
+	    "udp:127.0.0.1:5060,tcp:127.0.0.1:5060,tls:127.0.0.1:5061",
+	    "Comma-separated listeners, `transport:address:port` with transport udp, tcp or tls, "
+	    "e.g. `udp:127.0.0.1:5060,tcp:[::1]:5060,tls:[::1]:5061`. Numeric addresses only. "
+	    "Loopback by default: exposing the server is a decision (guide, Network Services). "
+	    "Changes need a restart."),
 	STR("server", "server_header", server_header, CONF_STR, "",
 	    "Value of the Server header in responses. Empty (the default) sends none, so the "
 	    "server does not announce its software and version to scanners."),
@@ -61,13 +64,41 @@ static const struct conf_setting settings[] = {
 	    "Largest message body (Content-Length); larger gets 413."),
 
 	U32("tcp", "max_connections", max_connections, 1, 1000000, "1024", "connections",
-	    "Most TCP connections open at once, all sources together; a connection over the "
-	    "cap is closed at once."),
+	    "Most TCP and TLS connections open at once, all sources together; a connection over "
+	    "the cap is closed at once."),
 	U32("tcp", "idle_timeout", idle_timeout, 1, 86400, "300", "seconds",
 	    "A connection that sends nothing for this long is closed."),
 	U32("tcp", "header_timeout", header_timeout, 1, 3600, "10", "seconds",
 	    "Once the first byte of a message has arrived, the whole message must arrive "
-	    "within this time, or the connection is closed (slow senders)."),
+	    "within this time, or the connection is closed (slow senders). A TLS handshake "
+	    "must finish within it too. These three settings apply to TCP and TLS alike."),
+
+	STR("tls", "certificate", tls_certificate, CONF_STR, "server.crt",
+	    "The server's certificate (PEM, then any intermediate CA certificates), relative "
+	    "to the state directory. `bastion init` issues one for the domain from a local CA. "
+	    "Reloaded on SIGHUP: a bad one is refused and the running one kept. Used when a "
+	    "`tls:` listener is configured (docs/tls.md)."),
+	STR("tls", "key", tls_key, CONF_STR, "server.key",
+	    "The certificate's private key (PEM), relative to the state directory; refused when "
+	    "others may read it."),
+	STR("tls", "ca", tls_ca, CONF_STR, "ca.crt",
+	    "CA certificate(s) client certificates must chain to (verify_client), relative to "
+	    "the state directory; `bastion init` creates this local CA, which phones import "
+	    "to trust the server."),
+	STR("tls", "key_passphrase_file", tls_key_passphrase_file, CONF_STR, "",
+	    "A file whose first line is the passphrase of an encrypted `key` (relative to the "
+	    "state directory; refused when others may read it). Empty: the key is not "
+	    "encrypted. The passphrase itself never goes in this file."),
+	{ "tls", "verify_client", CONF_ENUM, offsetof(struct conf, tls_verify_client), 0, 0, 0,
+	  tls_verify, "none", NULL,
+	  "Client certificates (mutual TLS): `none` does not ask; `optional` asks, and a "
+	  "certificate a client sends must verify against `ca` or the handshake fails; "
+	  "`require` also refuses clients without one." },
+	U32("tls", "ticket_lifetime", tls_ticket_lifetime, 0, 86400, "3600", "seconds",
+	    "Lifetime of TLS session tickets (fast reconnection without a full handshake). The "
+	    "key that encrypts them is random, kept in memory only, replaced every lifetime "
+	    "(the previous one is still accepted for one more) and on every certificate "
+	    "reload. 0 turns session tickets off."),
 
 	{ "log", "level", CONF_ENUM, offsetof(struct conf, log_level), 0, 0, 0, log_levels,
 	  "info", NULL, "Diagnostic log level: error, warn, info or debug." },

@@ -35,6 +35,14 @@ struct conf {
 	uint32_t idle_timeout;       /* seconds */
 	uint32_t header_timeout;     /* seconds */
 
+	/* [tls] */
+	char tls_certificate[256];   /* PEM, relative to the state dir */
+	char tls_key[256];
+	char tls_ca[256];
+	char tls_key_passphrase_file[256]; /* empty: the key is not encrypted */
+	uint32_t tls_verify_client;  /* enum conf_tls_verify */
+	uint32_t tls_ticket_lifetime; /* seconds, 0: no session tickets */
+
 	/* [log] */
 	uint32_t log_level;          /* enum conf_log_level */
 	uint32_t refusal_log_rate;   /* refusal log lines per second, 0 = none */
@@ -65,6 +73,7 @@ struct conf {
 
 enum conf_bool { CONF_NO = 0, CONF_YES = 1 };
 enum conf_uri_check { CONF_URI_STRICT = 0, CONF_URI_RELAXED };
+enum conf_tls_verify { CONF_TLS_VERIFY_NONE = 0, CONF_TLS_VERIFY_OPTIONAL, CONF_TLS_VERIFY_REQUIRE };
 
 /* Files in the state directory. */
 #define STATE_KEY_FILE "nonce.key"

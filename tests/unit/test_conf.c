@@ -32,9 +32,17 @@ static void test_defaults(void)
 
 	conf_defaults(&c);
 	CHECK(strcmp(c.domain, "localhost") == 0);
-	CHECK_INT(c.nlisteners, 2);
+	CHECK_INT(c.nlisteners, 3);
 	CHECK_INT(c.listeners[0].tp, NET_UDP);
 	CHECK_INT(c.listeners[1].tp, NET_TCP);
+	CHECK_INT(c.listeners[2].tp, NET_TLS);
+	CHECK_INT(net_addr_port(&c.listeners[2].addr), 5061);
+	CHECK(strcmp(c.tls_certificate, "server.crt") == 0);
+	CHECK(strcmp(c.tls_key, "server.key") == 0);
+	CHECK(strcmp(c.tls_ca, "ca.crt") == 0);
+	CHECK(c.tls_key_passphrase_file[0] == '\0');
+	CHECK_INT(c.tls_verify_client, CONF_TLS_VERIFY_NONE);
+	CHECK_INT(c.tls_ticket_lifetime, 3600);
 	CHECK_INT(c.lim.max_message, SIP_LIMITS_DEFAULT.max_message);
 	CHECK_INT(c.lim.max_headers, SIP_LIMITS_DEFAULT.max_headers);
 	CHECK_INT(c.lim.max_header_line, SIP_LIMITS_DEFAULT.max_header_line);
@@ -97,6 +105,29 @@ static void test_refusals(void)
 	expect_refused("[server]\ndomain = bad domain\n", "2", "not a host name");
 	expect_refused("[log]\nlevel = loud\n", "2", "not one of the allowed values");
 	expect_refused("[server]\njunk line\n", "2", "syntax error");
+	expect_refused("[tls]\nverify_client = maybe\n", "2", "not one of the allowed values");
+	expect_refused("[tls]\nticket_lifetime = 86401\n", "2", "from 0 to 86400");
+	expect_refused("[tls]\nkey_passphrase = secret\n", "2", "unknown key");
+}
+
+static void test_tls_settings(void)
+{
+	struct conf c;
+	char err[600];
+
+	CHECK_INT(load("[tls]\ncertificate = /etc/bastion/pbx.crt\nkey = pbx.key\n"
+		       "verify_client = optional\nticket_lifetime = 0\n"
+		       "key_passphrase_file = pass.txt\n",
+		       &c, err, sizeof(err)),
+		  0);
+	CHECK(strcmp(c.tls_certificate, "/etc/bastion/pbx.crt") == 0);
+	CHECK(strcmp(c.tls_key, "pbx.key") == 0);
+	CHECK(strcmp(c.tls_ca, "ca.crt") == 0);
+	CHECK(strcmp(c.tls_key_passphrase_file, "pass.txt") == 0);
+	CHECK_INT(c.tls_verify_client, CONF_TLS_VERIFY_OPTIONAL);
+	CHECK_INT(c.tls_ticket_lifetime, 0);
+	CHECK_INT(load("[tls]\nverify_client = require\n", &c, err, sizeof(err)), 0);
+	CHECK_INT(c.tls_verify_client, CONF_TLS_VERIFY_REQUIRE);
 }
 
 static void test_missing_file(void)
@@ -162,7 +193,7 @@ int main(int argc, char **argv)
 	static const struct check_case cases[] = {
 		CASE(test_defaults),   CASE(test_load_good),        CASE(test_refusals),
 		CASE(test_missing_file), CASE(test_initial_round_trip), CASE(test_reference),
-		CASE(test_net_conf),
+		CASE(test_net_conf),   CASE(test_tls_settings),
 	};
 	int rc;
 
