@@ -234,6 +234,14 @@ static const char *via_transport(enum net_transport tp)
 	return tp == NET_TCP ? "TCP" : tp == NET_TLS ? "TLS" : "UDP";
 }
 
+/* The end of a Record-Route URI naming our side on transport tp. */
+static const char *rr_params(enum net_transport tp)
+{
+	return tp == NET_TCP ? ";transport=tcp;lr>\r\n"
+	       : tp == NET_TLS ? ";transport=tls;lr>\r\n"
+			       : ";lr>\r\n";
+}
+
 /* The leading Route values that name this server (loose routing: ours are
  * consumed, 16.4). */
 static uint32_t own_routes(const struct server *s, const struct sip_msg *m)
@@ -495,12 +503,11 @@ static int forward(struct server *s, struct call *c, struct branch *b, const str
 		local_hostport(s, &c->upstream.via, up, sizeof(up));
 		sip_buf_str(&rrb, "Record-Route: <sip:");
 		sip_buf_str(&rrb, hostport);
-		sip_buf_str(&rrb, b->way.tp == NET_TCP ? ";transport=tcp;lr>\r\n" : ";lr>\r\n");
+		sip_buf_str(&rrb, rr_params(b->way.tp));
 		if (strcmp(up, hostport) != 0 || c->upstream.via.tp != b->way.tp) {
 			sip_buf_str(&rrb, "Record-Route: <sip:");
 			sip_buf_str(&rrb, up);
-			sip_buf_str(&rrb, c->upstream.via.tp == NET_TCP ? ";transport=tcp;lr>\r\n"
-									: ";lr>\r\n");
+			sip_buf_str(&rrb, rr_params(c->upstream.via.tp));
 		}
 	}
 	f.ruri = ruri;

@@ -120,6 +120,17 @@ void server_dialogs_free(struct server *s);
 void server_dialogs_expire(struct server *s, uint64_t now_ms);
 void server_calls_timer_c(struct server *s, uint64_t now_ms);
 
+/* TLS (server/tls.c). The library guard: log the OpenSSL in use and refuse
+ * one with a known critical flaw (EPROTO, err says which). */
+int server_tls_library_check(char *err, size_t errlen);
+/* Load [tls] certificate and key into s->net when a tls: listener is
+ * configured (before net_listen). Returns 0 or an errno with err. */
+int server_tls_start(struct server *s, const struct conf *c, char *err, size_t errlen);
+/* SIGHUP: load c's certificate and key; a failure is logged and the running
+ * ones kept. */
+void server_tls_reload(struct server *s, const struct conf *c);
+void server_tls_log_stats(const struct server *s);
+
 /* Record a security event. */
 void server_event(struct server *s, const char *kind, const struct net_msg *in,
 		  const struct sip_msg *m, struct slice user, struct slice aor,

@@ -554,6 +554,8 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 		return ENOMEM;
 	snprintf(s->state, sizeof(s->state), "%s", state);
 	s->refusal_log.what = "refusal";
+	if ((rc = server_tls_library_check(err, errlen)) != 0)
+		goto fail;
 	apply_conf(s, c);
 	own_addresses(s);
 	s->out = malloc(SERVER_OUT_CAP);
@@ -583,6 +585,8 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 		snprintf(err, errlen, "event loop: %s", strerror(rc));
 		goto fail;
 	}
+	if ((rc = server_tls_start(s, c, err, errlen)) != 0)
+		goto fail;
 	rc = net_listen(s->net, c->listeners, c->nlisteners, err, errlen);
 	if (rc)
 		goto fail;
@@ -661,6 +665,7 @@ static void reload(struct server *s, const char *conf_path)
 	apply_conf(s, &c);
 	conf_net(&c, &nc);
 	net_set_conf(s->net, &nc);
+	server_tls_reload(s, &c);
 	log_notice("configuration reloaded from %s", conf_path);
 }
 
@@ -678,6 +683,7 @@ int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *s
 			reload(s, conf_path);
 		}
 	}
+	server_tls_log_stats(s);
 	return rc;
 }
 
