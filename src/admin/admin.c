@@ -7,12 +7,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "../auth/auth.h"
 #include "../conf/conf.h"
@@ -83,10 +86,13 @@ const char *admin_opt_value(int argc, char **argv, int *i, const char *name)
 
 /* ---- init ------------------------------------------------------------------- */
 
-/* Create the nonce key, the database and (with demo) the demo users of a
- * state whose bastion.conf was just written. Returns the exit status; on
- * failure what was created here is removed again. */
-static int init_state_files(const char *state, const struct conf *c, bool demo)
+/* Create the nonce key, the database, the TLS CA and server certificate
+ * (passphrase: encrypts the CA key, and the server key when
+ * protect_server_key) and (with demo) the demo users of a state whose
+ * bastion.conf was just written. Returns the exit status; on failure what
+ * was created here is removed again. */
+static int init_state_files(const char *state, const struct conf *c, bool demo,
+			    const char *passphrase, bool protect_server_key)
 {
 	char key[4200], db[4200], side[4300], demo_path[4200], err[600];
 	struct store *s = NULL;
@@ -114,7 +120,9 @@ static int init_state_files(const char *state, const struct conf *c, bool demo)
 		return 1;
 	}
 	printf("Created %s (nonce key) and %s (users and registrations).\n", key, db);
-	rc = demo ? admin_demo_users(s, c, demo_path) : 0;
+	rc = admin_tls_setup(state, c, passphrase, protect_server_key);
+	if (rc == 0 && demo)
+		rc = admin_demo_users(s, c, demo_path);
 	store_close(&s);
 	if (rc) {
 		unlink(key);
@@ -130,9 +138,9 @@ static int init_state_files(const char *state, const struct conf *c, bool demo)
 
 static int cmd_init(const char *state, int argc, char **argv)
 {
-	const char *domain = "localhost", *listen = NULL;
-	char path[4200], err[600];
-	bool demo = false;
+	const char *domain = "localhost", *listen = NULL, *pass_file = NULL;
+	char path[4200], err[600], pass[ADMIN_PW_MAX + 1] = "", abs_pass[4200] = "";
+	bool demo = false, ask = false, protect = false;
 	struct conf c;
 	FILE *f;
 	int fd, rc;
@@ -147,8 +155,26 @@ static int cmd_init(const char *state, int argc, char **argv)
 			listen = v;
 		else if (strcmp(argv[i], "--demo") == 0)
 			demo = true;
+		else if ((v = admin_opt_value(argc, argv, &i, "--passphrase-file")))
+			pass_file = v;
+		else if (strcmp(argv[i], "--ask-passphrase") == 0)
+			ask = true;
+		else if (strcmp(argv[i], "--protect-server-key") == 0)
+			protect = true;
 		else
 			return admin_usage_error("init", "init: unknown argument", argv[i]);
+	}
+	/* The server reads an encrypted key's passphrase from a file at every
+	 * start: only a file can protect the server key. */
+	if (protect && !pass_file)
+		return admin_usage_error("init", "init: --protect-server-key needs --passphrase-file",
+					 NULL);
+	if (pass_file && ask)
+		return admin_usage_error("init", "init: --passphrase-file or --ask-passphrase, not both",
+					 NULL);
+	if (protect && !realpath(pass_file, abs_pass)) {
+		fprintf(stderr, "bastion: init: %s: %s\n", pass_file, strerror(errno));
+		return 1;
 	}
 	if (conf_set(&c, "server", "domain", domain, err, sizeof(err)) ||
 	    conf_set(&c, "server", "listen", listen, err, sizeof(err))) {
@@ -180,11 +206,27 @@ static int cmd_init(const char *state, int argc, char **argv)
 		unlink(path);
 		return 1;
 	}
+	if (protect) {
+		/* [tls] appears once more, with the one key init sets */
+		f = fopen(path, "a");
+		if (!f || fprintf(f, "\n; set by bastion init --protect-server-key\n[tls]\n"
+				     "key_passphrase_file = %s\n", abs_pass) < 0) {
+			fprintf(stderr, "bastion: init: cannot write %s\n", path);
+			if (f)
+				fclose(f);
+			unlink(path);
+			return 1;
+		}
+		fclose(f);
+	}
 	printf("Created %s for domain %s, listening on %s.\n", path, domain, listen);
-	if (init_state_files(state, &c, demo) != 0) {
+	if (admin_init_passphrase(pass, sizeof(pass), pass_file, ask) != 0 ||
+	    init_state_files(state, &c, demo, pass[0] ? pass : NULL, protect) != 0) {
+		OPENSSL_cleanse(pass, sizeof(pass));
 		unlink(path);
 		return 1;
 	}
+	OPENSSL_cleanse(pass, sizeof(pass));
 	printf("Start the server with: bastion --state %s serve\n", state);
 	return 0;
 }
@@ -304,11 +346,19 @@ static int cmd_config(const char *state, int argc, char **argv)
 /* ---- help ---------------------------------------------------------------------- */
 
 static const struct cmd commands[] = {
-	{ "init", cmd_init, "bastion init --state DIR [--domain D] [--listen LIST] [--demo]",
-	  "Create the state directory DIR with its bastion.conf, the nonce key (nonce.key)\n"
-	  "and the database (bastion.db), both mode 0600. Refuses to overwrite an existing\n"
-	  "state. LIST looks like udp:127.0.0.1:5060,tcp:127.0.0.1:5060,udp:[::1]:5060;\n"
-	  "the default listens on loopback only. The domain defaults to localhost.\n"
+	{ "init", cmd_init,
+	  "bastion init --state DIR [--domain D] [--listen LIST] [--demo]\n"
+	  "         [--passphrase-file F | --ask-passphrase] [--protect-server-key]",
+	  "Create the state directory DIR with its bastion.conf, the nonce key (nonce.key),\n"
+	  "the database (bastion.db), a local CA (ca.crt, ca.key) and a server certificate\n"
+	  "for the domain (server.crt, server.key; EC P-256; also valid for 127.0.0.1 and\n"
+	  "::1); keys mode 0600. Refuses to overwrite an existing state; TLS files already\n"
+	  "in DIR are kept. LIST looks like udp:127.0.0.1:5060,tcp:127.0.0.1:5060,\n"
+	  "tls:127.0.0.1:5061; the default listens on loopback only. The domain defaults\n"
+	  "to localhost.\n"
+	  "--passphrase-file F (its first line) or --ask-passphrase (the terminal) encrypts\n"
+	  "the CA key, at least 12 characters; --protect-server-key encrypts the server key\n"
+	  "too, and sets [tls] key_passphrase_file = F so the server can start.\n"
 	  "--demo also creates the users 1001 and 1002 with generated passwords, printed\n"
 	  "once and kept in DIR/demo-credentials (mode 0600): for trying things out only." },
 	{ "serve", cmd_serve, "bastion --state DIR serve",
@@ -353,6 +403,19 @@ static const struct cmd commands[] = {
 	  "-30m, -1h, -2d (s, m, h, d).\n"
 	  "--user U: only the attempts user U authenticated (the user name, exactly).\n"
 	  "The same records are appended to cdr.log as JSON lines. See docs/cdr.md." },
+	{ "tls", admin_cmd_tls, "bastion tls init|issue|show ...",
+	  "  tls issue NAME [--out DIR] [--days N] [--passphrase-file F]\n"
+	  "  tls show\n"
+	  "  tls init [--passphrase-file F | --ask-passphrase]\n\n"
+	  "issue: a client certificate for a phone or peer from the local CA: CN=NAME,\n"
+	  "subjectAltName URI sip:NAME@domain, clientAuth, EC P-256, N days (at most and\n"
+	  "by default 825), written as DIR/NAME.crt and DIR/NAME.key (mode 0600; DIR\n"
+	  "defaults to STATE/issued). An encrypted CA key is unlocked with the first\n"
+	  "line of F, else a passphrase asked on the terminal.\n"
+	  "show: the server and CA certificates (subject, validity, names, SHA-256\n"
+	  "fingerprint), whether keys are encrypted, the client certificate mode.\n"
+	  "init: create what is missing of the CA and the server certificate in an\n"
+	  "existing state (one made before TLS). See docs/tls.md." },
 	{ "help", NULL, "bastion help [COMMAND]", "Show the commands, or the usage of one." },
 };
 

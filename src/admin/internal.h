@@ -94,6 +94,80 @@ int admin_pw_read_line(char *out, size_t cap, int fd);
  */
 int admin_name_check(const char *name, char *why, size_t cap);
 
+/* ---- TLS certificates (tls.c) ------------------------------------------------ */
+
+#define STATE_CA_KEY_FILE "ca.key"   /* the local CA's key, in the state directory */
+#define ADMIN_TLS_CA_DAYS 3650
+#define ADMIN_TLS_CERT_DAYS 825      /* the most some clients accept for a TLS certificate */
+
+struct evp_pkey_st;                  /* EVP_PKEY */
+struct x509_st;                      /* X509 */
+
+enum admin_cert_kind { ADMIN_CERT_CA, ADMIN_CERT_SERVER, ADMIN_CERT_CLIENT };
+
+/* What a certificate says. Names are values, never configuration syntax. */
+struct admin_cert_spec {
+	enum admin_cert_kind kind;   /* CA: self-signed, CA:TRUE, pathlen 0, keyCertSign;
+	                                SERVER: serverAuth and clientAuth; CLIENT: clientAuth */
+	const char *cn, *org;        /* subject CN (required) and O (optional) */
+	int days;                    /* validity from an hour ago */
+	const char *const *dns;      /* subjectAltName DNS names (an IP address here
+	                                becomes an IP entry) */
+	size_t ndns;
+	const char *const *ip;       /* subjectAltName IP addresses */
+	size_t nip;
+	const char *const *uri;      /* subjectAltName URIs */
+	size_t nuri;
+};
+
+/* A new EC P-256 key. Returns 0 or ENOMEM. */
+int admin_tls_key_new(struct evp_pkey_st **out);
+
+/*
+ * Make and sign a certificate for key per spec: a CA signs itself (issuer
+ * and issuer_key NULL), others are signed by issuer/issuer_key. SHA-256,
+ * a random 128-bit serial. Returns 0 and *out (the caller frees it with
+ * X509_free), or EINVAL/ENOMEM/EIO.
+ */
+int admin_tls_cert_new(struct x509_st **out, struct evp_pkey_st *key,
+		       const struct admin_cert_spec *spec, struct x509_st *issuer,
+		       struct evp_pkey_st *issuer_key);
+
+/* Write key as PEM PKCS#8 to the new file path (O_EXCL, mode 0600 whatever
+ * the umask), encrypted under passphrase (PBES2, AES-256-CBC, PBKDF2 with
+ * HMAC-SHA256) unless it is NULL. Returns 0 or an errno (EEXIST ...); a
+ * half-written file is removed. */
+int admin_tls_write_key(const char *path, struct evp_pkey_st *key, const char *passphrase);
+/* Write a certificate as PEM to the new file path (O_EXCL, mode 0644). */
+int admin_tls_write_cert(const char *path, struct x509_st *x);
+/* Read a PEM private key, decrypting it with passphrase when it is
+ * encrypted. Returns 0 and *out, or an errno: EACCES when it is encrypted
+ * and the passphrase is wrong or missing (*needs_passphrase tells which),
+ * EINVAL when it is not a key. */
+int admin_tls_read_key(struct evp_pkey_st **out, const char *path, const char *passphrase,
+		       bool *needs_passphrase);
+
+/*
+ * Create what is missing of the local CA (ca.crt, ca.key) and the server
+ * certificate (c's tls_certificate and tls_key) in state: see tls.c. The
+ * CA key is encrypted under passphrase (NULL: not), the server key too
+ * when protect_server_key. Prints what it made; returns the exit status
+ * (0, or 1 with the reason printed, and whatever it made removed).
+ */
+int admin_tls_setup(const char *state, const struct conf *c, const char *passphrase,
+		    bool protect_server_key);
+
+/* A passphrase from the first line of file, else asked on the terminal
+ * (twice when confirm). Returns 0, or an errno with the reason printed. */
+int admin_passphrase_get(char *out, size_t cap, const char *file, const char *prompt,
+			 bool confirm);
+/* For init: the new CA passphrase from file, or the terminal when ask, or
+ * none (out = ""); at least ADMIN_PW_MIN characters. Returns the exit
+ * status (0, or 1 with the reason printed). */
+int admin_init_passphrase(char *out, size_t cap, const char *file, bool ask);
+
+int admin_cmd_tls(const char *state, int argc, char **argv);
+
 /* The bundled list (common_passwords.c), lowercase. */
 extern const char *const admin_common_passwords[];
 extern const size_t admin_common_passwords_count;
