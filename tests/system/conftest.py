@@ -71,13 +71,16 @@ def sanitizer_report(text):
 class Server:
     """One running bastion serve process."""
 
-    def __init__(self, state, port, extra_conf="", domain="example.test"):
+    def __init__(self, state, port, extra_conf="", domain="example.test", tls=False):
         self.state = str(state)
         self.port = port
+        self.tls_port = free_port() if tls else None
         self.log_path = os.path.join(self.state, "serve.log")
         listen = f"udp:127.0.0.1:{port},tcp:127.0.0.1:{port}"
         if HAVE_IPV6:
             listen += f",udp:[::1]:{port},tcp:[::1]:{port}"
+        if tls:
+            listen += f",tls:127.0.0.1:{self.tls_port}"
         r = run_cli("init", "--state", self.state, "--domain", domain,
                     "--listen", listen)
         assert r.returncode == 0, r.stderr
@@ -259,8 +262,8 @@ def make_server(tmp_path):
     """Factory: make_server(extra_conf="") -> started Server. Checks each one at teardown."""
     servers = []
 
-    def make(extra_conf="", start=True, domain="example.test"):
-        s = Server(tmp_path / f"state{len(servers)}", free_port(), extra_conf, domain)
+    def make(extra_conf="", start=True, domain="example.test", tls=False):
+        s = Server(tmp_path / f"state{len(servers)}", free_port(), extra_conf, domain, tls)
         servers.append(s)
         return s.start() if start else s
 
@@ -419,16 +422,31 @@ def hval(msg_hdrs, name):
     return [v for k, v in msg_hdrs if k.lower() == name.lower()]
 
 
-class Phone:
-    """A SIP user agent on one socket (UDP) or one connection (TCP) to the
-    server: everything it sends and receives goes that way, as a real phone
-    behind NAT would. Messages received are queued and fetched with expect()."""
+def tls_context(server, cert=None):
+    """A client context that trusts the server's local CA (and presents
+    `cert`, a (certfile, keyfile) pair, when given)."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=os.path.join(server.state, "ca.crt"))
+    if cert:
+        ctx.load_cert_chain(*cert)
+    return ctx
 
-    def __init__(self, server, user, password, transport="udp"):
+
+class Phone:
+    """A SIP user agent on one socket (UDP) or one connection (TCP, TLS) to
+    the server: everything it sends and receives goes that way, as a real
+    phone behind NAT would. Messages received are queued and fetched with
+    expect(). Over TLS it verifies the server's certificate for the domain
+    against the state's ca.crt."""
+
+    def __init__(self, server, user, password, transport="udp", cert=None):
         self.server, self.user, self.password, self.tp = server, user, password, transport
         if transport == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind(("127.0.0.1", 0))
+        elif transport == "tls":
+            raw = socket.create_connection(("127.0.0.1", server.tls_port), timeout=5)
+            self.sock = tls_context(server, cert).wrap_socket(raw, server_hostname=DOMAIN)
         else:
             self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
         self.port = self.sock.getsockname()[1]
@@ -507,7 +525,7 @@ class Phone:
 
     @property
     def contact(self):
-        t = ";transport=tcp" if self.tp == "tcp" else ""
+        t = f";transport={self.tp}" if self.tp != "udp" else ""
         return f"<sip:{self.user}@127.0.0.1:{self.port}{t}>"
 
     def via(self, branch=None):
