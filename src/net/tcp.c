@@ -89,6 +89,7 @@ static struct net_conn *conn_get(struct net *n)
 	c->gen = 1;
 	net_link_init(&c->lru);
 	net_link_init(&c->partial);
+	net_link_init(&c->bysrc);
 	return c;
 }
 
@@ -134,6 +135,11 @@ void net_tcp_acceptable(struct net *n, struct net_listener *l)
 			n->st.conn_refused++;
 			continue;
 		}
+		if (n->conf.max_per_source && net_conns_from(n, &peer) >= n->conf.max_per_source) {
+			close(fd);
+			n->st.conn_refused_source++;
+			continue;
+		}
 		c = conn_get(n);
 		if (!c) {
 			close(fd);
@@ -161,6 +167,7 @@ void net_tcp_acceptable(struct net *n, struct net_listener *l)
 		}
 		c->last_active_ms = n->now_ms;
 		net_link_tail(&n->lru, &c->lru);
+		net_conn_index(n, c);
 		n->st.conn_open++;
 		n->st.conn_accepted++;
 	}
@@ -187,6 +194,7 @@ void net_conn_close_now(struct net *n, struct net_conn *c)
 	c->gen++;
 	net_link_del(&c->lru);
 	net_link_del(&c->partial);
+	net_link_del(&c->bysrc);
 	free(c->in);
 	free(c->out);
 	c->in = c->out = NULL;

@@ -740,6 +740,78 @@ static void test_conf_errors(void)
 	guard_free(&g); /* NULL is fine */
 }
 
+/* Matched traffic gives its token back; unmatched traffic does not, and the
+ * refund never lifts the bucket over the credited ceiling. */
+static void test_refund(void)
+{
+	struct guard_conf c = GUARD_CONF_DEFAULT;
+	struct guard *g;
+	struct net_addr a = addr("192.0.2.7"), b = addr("192.0.2.8"), u = addr("192.0.2.9");
+	struct guard_stats st;
+
+	c.ban_drops = 1000;
+	g = make(&c);
+	CHECK(g);
+	/* 40 requests that each proved to be part of a call: nothing spent */
+	for (int i = 0; i < 400; i++) {
+		CHECK_INT(guard_admit(g, &a, GUARD_REQ_OTHER, 1000, NULL), GUARD_PASS);
+		guard_refund(g, &a, 1000);
+	}
+	/* the same volume unmatched runs dry after the burst */
+	CHECK_INT(count_pass(g, &b, GUARD_REQ_OTHER, 1000, 400), 40);
+	/* refunds to an idle source stop at the ceiling: 20 x 20/s */
+	for (int i = 0; i < 1000; i++)
+		guard_refund(g, &a, 1000);
+	CHECK_INT(count_pass(g, &a, GUARD_REQ_OTHER, 1000, 1000), 400);
+	/* an unknown source is not created by a refund */
+	guard_refund(g, &u, 1000);
+	guard_stats(g, 1000, &st);
+	CHECK_INT(st.sources, 2);
+	guard_free(&g);
+}
+
+static void test_cidr_check(void)
+{
+	CHECK_INT(guard_cidr_check("192.0.2.0/24"), 0);
+	CHECK_INT(guard_cidr_check("2001:db8::/32"), 0);
+	CHECK_INT(guard_cidr_check("::1"), 0);
+	CHECK_INT(guard_cidr_check("192.0.2.0/33"), EINVAL);
+	CHECK_INT(guard_cidr_check("example.com"), EINVAL);
+	CHECK_INT(guard_cidr_check(""), EINVAL);
+	CHECK_INT(guard_cidr_check(NULL), EINVAL);
+}
+
+static void test_key_parse(void)
+{
+	struct net_addr a;
+	char t[64];
+
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "192.0.2.1", 64), 0);
+	CHECK(strcmp(t, "192.0.2.1") == 0);
+	CHECK_INT(a.ss.ss_family, AF_INET);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "192.0.2.1/32", 64), 0);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "2001:db8:1:2:aa::5", 64), 0);
+	CHECK(strcmp(t, "2001:db8:1:2::/64") == 0);
+	CHECK_INT(a.ss.ss_family, AF_INET6);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "2001:db8:1:2::/64", 64), 0);
+	CHECK(strcmp(t, "2001:db8:1:2::/64") == 0);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "2001:db8:1:2::/48", 64), EINVAL);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "192.0.2.0/24", 64), EINVAL);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "banana", 64), EINVAL);
+	/* a key names the same ban as the address it came from */
+	{
+		struct guard_conf c = GUARD_CONF_DEFAULT;
+		struct guard *g = make(&c);
+		struct net_addr b = addr("2001:db8:1:2::77");
+
+		CHECK(g);
+		CHECK_INT(guard_key_parse(&a, t, sizeof(t), "2001:db8:1:2::/64", 64), 0);
+		CHECK(guard_ban(g, &a, 1000, 60));
+		CHECK_INT(guard_admit(g, &b, GUARD_REQ_OTHER, 2000, NULL), GUARD_DROP_BANNED);
+		guard_free(&g);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -758,6 +830,9 @@ int main(int argc, char **argv)
 		CASE(test_window_reset),
 		CASE(test_scanner),
 		CASE(test_conf_errors),
+		CASE(test_refund),
+		CASE(test_cidr_check),
+		CASE(test_key_parse),
 	};
 
 	return check_main("guard", cases, ARRAY_SIZE(cases), argc, argv);
