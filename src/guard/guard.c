@@ -342,6 +342,8 @@ static int parse_cidr(struct prefix *p, const char *s)
 
 static void key_fmt(char *buf, size_t cap, const struct key *k, uint32_t v6_prefix);
 
+static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
 int guard_key_parse(struct net_addr *out, char *text, size_t cap, const char *in,
 		    uint32_t v6_prefix)
 {
@@ -353,7 +355,9 @@ int guard_key_parse(struct net_addr *out, char *text, size_t cap, const char *in
 
 	if (!in || v6_prefix < 1 || v6_prefix > 128 || parse_cidr(&p, in) != 0)
 		return EINVAL;
-	v4 = !strchr(in, ':');
+	/* An IPv4-mapped address (::ffff:192.0.2.1) is the IPv4 source, as in
+	 * addr_key(): parse_cidr() stored both forms alike. */
+	v4 = !strchr(in, ':') || (!strchr(in, '/') && memcmp(p.net.b, v4_mapped, 12) == 0);
 	if (strchr(in, '/') && p.bits != (v4 ? 128 : v6_prefix))
 		return EINVAL;
 	memset(out, 0, sizeof(*out));
@@ -389,6 +393,26 @@ int guard_cidr_check(const char *cidr)
 	struct prefix p;
 
 	return cidr && parse_cidr(&p, cidr) == 0 ? 0 : EINVAL;
+}
+
+bool guard_cidr_contains(const char *cidr, const struct net_addr *a)
+{
+	struct prefix p;
+	struct key full;
+
+	if (!cidr || !a || parse_cidr(&p, cidr) != 0)
+		return false;
+	/* The full key of a, as addr_key() makes it, without the grouping. */
+	memset(&full, 0, sizeof(full));
+	if (a->ss.ss_family == AF_INET) {
+		memcpy(full.b, v4_mapped, sizeof(v4_mapped));
+		memcpy(full.b + 12, &((const struct sockaddr_in *)&a->ss)->sin_addr, 4);
+	} else if (a->ss.ss_family == AF_INET6) {
+		memcpy(full.b, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, 16);
+	} else {
+		return false;
+	}
+	return prefix_match(&p, &full);
 }
 
 int guard_allow_add(struct guard *g, const char *cidr)
