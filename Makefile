@@ -2,7 +2,7 @@
 #   make          build build/bastion
 #   make run      install missing packages, build, create ./var once, serve on loopback
 #   make check    install missing packages, build with sanitizers, run every test
-#   make fuzz     run the parser fuzzer for FUZZ_SECONDS (default 60)
+#   make fuzz     run the SIP and SDP parser fuzzers, FUZZ_SECONDS in all (default 60)
 #   make bench    Bastion against Kamailio (docs/performance.md); not part of check
 #   make bench-smoke  a few hundred REGISTERs against Bastion (check runs it as a test)
 # Everything is built by CMake; this file only wraps it.
@@ -56,13 +56,18 @@ check: deps
 	@$(MAKE) --no-print-directory unit system
 	@$(PYTHON) scripts/junit_summary.py build-check/junit
 
+# Two harnesses share FUZZ_SECONDS, half each (at least 1 s: libFuzzer reads
+# -max_total_time=0 as "no limit"). The SIP corpus stays in build-fuzz/corpus.
+FUZZ_HALF = $(shell s=$$(( $(FUZZ_SECONDS) / 2 )); [ $$s -ge 1 ] && echo $$s || echo 1)
+FUZZ_FLAGS = -max_total_time=$(FUZZ_HALF) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DBASTION_FUZZ=ON -DBASTION_SANITIZE=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_sip_parse
-	@mkdir -p build-fuzz/corpus
-	build-fuzz/fuzz/fuzz_sip_parse -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-		-rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus fuzz/corpus/sip
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_sip_parse fuzz_sdp_parse
+	@mkdir -p build-fuzz/corpus build-fuzz/corpus-sdp
+	build-fuzz/fuzz/fuzz_sip_parse $(FUZZ_FLAGS) build-fuzz/corpus fuzz/corpus/sip
+	build-fuzz/fuzz/fuzz_sdp_parse $(FUZZ_FLAGS) build-fuzz/corpus-sdp fuzz/corpus/sdp
 
 bench: deps all
 	$(PYTHON) bench/run

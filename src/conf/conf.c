@@ -11,7 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum conf_type { CONF_U32, CONF_STR, CONF_ENUM, CONF_LISTEN, CONF_HOST, CONF_ALGOS, CONF_REALM };
+enum conf_type {
+	CONF_U32,
+	CONF_STR,
+	CONF_ENUM,
+	CONF_LISTEN,
+	CONF_HOST,
+	CONF_ALGOS,
+	CONF_REALM,
+	CONF_CIDRS, /* comma-separated addresses or prefixes */
+	CONF_WORDS, /* comma-separated non-empty words */
+};
 
 struct conf_setting {
 	const char *section;
@@ -71,7 +81,14 @@ static const struct conf_setting settings[] = {
 	U32("tcp", "header_timeout", header_timeout, 1, 3600, "10", "seconds",
 	    "Once the first byte of a message has arrived, the whole message must arrive "
 	    "within this time, or the connection is closed (slow senders). A TLS handshake "
-	    "must finish within it too. These three settings apply to TCP and TLS alike."),
+	    "must finish within it too. Every [tcp] setting applies to TLS connections too."),
+	U32("tcp", "max_per_source", max_per_source, 1, 1000000, "32", "connections",
+	    "Most TCP and TLS connections open at once from one IP address (an IPv6 address "
+	    "counts alone); one over it is closed at once, so one host cannot take every slot."),
+	U32("tcp", "min_rate", min_rate, 0, 1000000, "256", "bytes/s",
+	    "A message being received must arrive at this average rate at least, measured "
+	    "from its first byte once a second has passed; a slower sender is cut off before "
+	    "header_timeout (slowloris). 0 leaves only header_timeout."),
 
 	STR("tls", "certificate", tls_certificate, CONF_STR, "server.crt",
 	    "The server's certificate (PEM, then any intermediate CA certificates), relative "
@@ -164,6 +181,69 @@ static const struct conf_setting settings[] = {
 	    "Timer C (RFC 3261 16.6): an INVITE with no final response this long after it was "
 	    "forwarded is cancelled toward the callee and answered 408 Request Timeout, so a "
 	    "phone that rings forever cannot hold a call (and its state) open."),
+
+	U32("guard", "sources", guard_sources, 1, 16777216, "65536", "sources",
+	    "Source addresses tracked for rates and bans (92 bytes each, allocated at start); "
+	    "when full the least recently seen unbanned source is forgotten."),
+	U32("guard", "users", guard_users, 1, 1048576, "4096", "users",
+	    "User names tracked for brute-force counting and locks (124 bytes each)."),
+	U32("guard", "ipv6_prefix", guard_v6_prefix, 1, 128, "64", "bits",
+	    "IPv6 sources are grouped by this prefix: one /64 is one source, so an attacker "
+	    "cannot escape a ban by changing the address inside its own network."),
+	U32("guard", "rate", rate, 0, 10000, "20", "requests/s",
+	    "Requests per second one source may send, all methods (burst twice that). A "
+	    "message that turns out to belong to an authenticated call (a response to it, an "
+	    "ACK or in-dialog request of its dialog) and an authenticated request give their "
+	    "tokens back, so this budget binds unauthenticated traffic. 0: unlimited."),
+	U32("guard", "invite_rate", invite_rate, 0, 10000, "5", "requests/s",
+	    "INVITEs per second one source may send before authentication credits."),
+	U32("guard", "register_rate", register_rate, 0, 10000, "10", "requests/s",
+	    "REGISTERs per second one source may send before authentication credits."),
+	U32("guard", "auth_credit", auth_credit, 0, 100, "2", "requests",
+	    "Tokens a successful digest authentication gives back to its source, so a "
+	    "challenge and its authenticated retry cost nothing: hundreds of phones behind "
+	    "one NAT address can register at once."),
+	U32("guard", "auth_ceiling", auth_ceiling, 2, 1000, "20", "x rate",
+	    "Credited tokens accumulate up to this multiple of each rate."),
+	U32("guard", "trust_window", trust_window, 0, 86400, "300", "seconds",
+	    "A source where some user authenticated this recently is never banned for its "
+	    "rate (its excess is still dropped): a NAT address of working phones is not cut "
+	    "off because one device misbehaves."),
+	U32("guard", "ban_drops", ban_drops, 1, 1000000, "50", "requests",
+	    "Requests dropped over budget (in a streak) that ban their source..."),
+	U32("guard", "ban_grace", ban_grace, 0, 3600, "2", "seconds",
+	    "...once the streak has lasted this long."),
+	U32("guard", "ban_time", ban_time, 1, 31536000, "60", "seconds",
+	    "First ban of a source; it doubles with every further ban of that source, up to "
+	    "ban_max. A banned source is dropped silently; one guard.ban event per ban."),
+	U32("guard", "ban_max", ban_max, 1, 31536000, "86400", "seconds",
+	    "Longest ban."),
+	U32("guard", "fail_window", fail_window, 1, 86400, "300", "seconds",
+	    "Window in which wrong digest responses are counted, per source and per user."),
+	U32("guard", "source_fail_limit", source_fail_limit, 1, 100000, "10", "failures",
+	    "Wrong digest responses from one source tolerated in a window; one more bans "
+	    "the source (guard.ban). A challenge, a stale nonce or a request without "
+	    "credentials is never a failure."),
+	U32("guard", "user_fail_limit", user_fail_limit, 1, 100000, "10", "failures",
+	    "Wrong digest responses for one user tolerated in a window; one more locks the "
+	    "user for lock_time (auth.lockout), except from the address the user last "
+	    "authenticated from (docs/guard.md explains the trade-off)."),
+	U32("guard", "lock_time", lock_time, 1, 86400, "600", "seconds",
+	    "How long a user stays locked."),
+	U32("guard", "overload_delay", overload_delay, 0, 60000, "200", "ms",
+	    "A new request that waited in the receive queue longer than this means the server "
+	    "is not keeping up: it is answered 503 with Retry-After, statelessly, while "
+	    "responses, ACKs, in-dialog requests and allow-listed sources are still served. "
+	    "0: off."),
+	{ "guard", "allow", CONF_CIDRS, offsetof(struct conf, allow), 1024, 0, 0, NULL, "", NULL,
+	  "Comma-separated addresses and prefixes (`192.0.2.0/24,2001:db8::/32`) never limited "
+	  "nor banned: trusted peers and monitoring. Empty: none." },
+	{ "guard", "scanners", CONF_WORDS, offsetof(struct conf, scanners), 1024, 0, 0, NULL,
+	  "friendly-scanner,sipcli,sipvicious,VaxSIPUserAgent,sundayddr,iWar,SIVuS,smap,pplsip",
+	  NULL,
+	  "Comma-separated fingerprints of known scanners, matched case-insensitively in "
+	  "User-Agent, From and To; a match is dropped silently and its source banned. A "
+	  "cheap first filter only (scanners can change them). Empty: off." },
 };
 
 static const struct conf_setting *find_setting(const char *section, const char *key)
@@ -255,6 +335,41 @@ static int set_value(struct conf *c, const struct conf_setting *s, const char *v
 			return EINVAL;
 		}
 		break;
+	case CONF_CIDRS:
+	case CONF_WORDS: {
+		char one[128];
+		size_t n = 0, max = s->type == CONF_CIDRS ? GUARD_ALLOW_MAX : GUARD_SCANNER_MAX;
+
+		for (const char *p = value; *value;) {
+			const char *end = strchr(p, ',');
+			size_t len = end ? (size_t)(end - p) : strlen(p);
+			struct slice w = slice_trim(slice_make(p, len));
+
+			if (w.len == 0 || w.len >= sizeof(one) || ++n > max) {
+				snprintf(err, errlen, "%s: %s", s->key,
+					 n > max ? "too many entries" : "empty or overlong entry");
+				return EINVAL;
+			}
+			memcpy(one, w.p, w.len);
+			one[w.len] = '\0';
+			for (size_t i = 0; i < w.len; i++) {
+				if ((unsigned char)one[i] <= 0x20 || (unsigned char)one[i] >= 0x7f) {
+					snprintf(err, errlen, "%s: \"%s\" has a space or control character",
+						 s->key, one);
+					return EINVAL;
+				}
+			}
+			if (s->type == CONF_CIDRS && guard_cidr_check(one) != 0) {
+				snprintf(err, errlen, "%s: \"%s\" is not an IP address or prefix",
+					 s->key, one);
+				return EINVAL;
+			}
+			if (!end)
+				break;
+			p = end + 1;
+		}
+		break;
+	}
 	case CONF_STR:
 		for (const char *p = value; *p; p++) {
 			if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) {
@@ -387,6 +502,62 @@ void conf_net(const struct conf *c, struct net_conf *out)
 	out->max_connections = c->max_connections;
 	out->idle_timeout_ms = c->idle_timeout * 1000u;
 	out->header_timeout_ms = c->header_timeout * 1000u;
+	out->max_per_source = c->max_per_source;
+	out->min_rate = c->min_rate;
+}
+
+/* Split a validated list into trimmed words in buf (NUL-separated). */
+static size_t split_list(const char *list, char **buf, size_t *room, const char **out,
+			 size_t cap)
+{
+	size_t n = 0;
+
+	for (const char *p = list; *list && n < cap;) {
+		const char *end = strchr(p, ',');
+		struct slice w = slice_trim(slice_make(p, end ? (size_t)(end - p) : strlen(p)));
+
+		if (w.len + 1 > *room)
+			break;
+		memcpy(*buf, w.p, w.len);
+		(*buf)[w.len] = '\0';
+		out[n++] = *buf;
+		*buf += w.len + 1;
+		*room -= w.len + 1;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return n;
+}
+
+void conf_guard(const struct conf *c, struct conf_guard *out)
+{
+	char *buf = out->buf;
+	size_t room = sizeof(out->buf);
+
+	out->gc = (struct guard_conf){
+		.table_size = c->guard_sources,
+		.user_table_size = c->guard_users,
+		.v6_prefix = c->guard_v6_prefix,
+		.rate_all = c->rate,
+		.rate_invite = c->invite_rate,
+		.rate_register = c->register_rate,
+		.auth_credit = c->auth_credit,
+		.auth_ceiling = c->auth_ceiling,
+		.trust_window = c->trust_window,
+		.ban_drops = c->ban_drops,
+		.ban_grace = c->ban_grace,
+		.ban_time = c->ban_time,
+		.ban_max = c->ban_max,
+		.fail_window = c->fail_window,
+		.source_fail_limit = c->source_fail_limit,
+		.user_fail_limit = c->user_fail_limit,
+		.lock_time = c->lock_time,
+		.allow = out->allow,
+		.scanners = out->scanners,
+	};
+	out->gc.allow_n = split_list(c->allow, &buf, &room, out->allow, GUARD_ALLOW_MAX);
+	out->gc.scanners_n = split_list(c->scanners, &buf, &room, out->scanners, GUARD_SCANNER_MAX);
 }
 
 static void write_range(FILE *f, const struct conf_setting *s)
@@ -404,6 +575,10 @@ static void write_range(FILE *f, const struct conf_setting *s)
 		fputs("host name or IP", f);
 	} else if (s->type == CONF_ALGOS) {
 		fputs("SHA-256, MD5, in order", f);
+	} else if (s->type == CONF_CIDRS) {
+		fputs("address or prefix list", f);
+	} else if (s->type == CONF_WORDS) {
+		fputs("word list", f);
 	} else {
 		fputs("text", f);
 	}

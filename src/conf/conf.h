@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 
+#include "../guard/guard.h"
 #include "../net/net.h"
 #include "../sip/sip.h"
 
@@ -34,6 +35,8 @@ struct conf {
 	uint32_t max_connections;
 	uint32_t idle_timeout;       /* seconds */
 	uint32_t header_timeout;     /* seconds */
+	uint32_t max_per_source;     /* connections from one address */
+	uint32_t min_rate;           /* bytes/s a started message must keep up */
 
 	/* [tls] */
 	char tls_certificate[256];   /* PEM, relative to the state dir */
@@ -69,7 +72,26 @@ struct conf {
 	uint32_t max_transactions;   /* server and client transactions together */
 	uint32_t max_dialogs;        /* confirmed calls tracked at once */
 	uint32_t invite_timeout;     /* timer C, seconds */
+
+	/* [guard] (guard.h says what each does) */
+	uint32_t guard_sources, guard_users, guard_v6_prefix;
+	uint32_t rate, invite_rate, register_rate;
+	uint32_t auth_credit, auth_ceiling, trust_window;
+	uint32_t ban_drops, ban_grace, ban_time, ban_max;
+	uint32_t fail_window, source_fail_limit, user_fail_limit, lock_time;
+	uint32_t overload_delay;     /* ms of queueing that means overload; 0: off */
+	char allow[1024];            /* CIDR list, never limited nor banned */
+	char scanners[1024];         /* User-Agent / From / To fingerprints */
 };
+
+/* guard_conf from c, with its lists split into storage the caller keeps. */
+struct conf_guard {
+	struct guard_conf gc;
+	char buf[2048];
+	const char *allow[GUARD_ALLOW_MAX];
+	const char *scanners[GUARD_SCANNER_MAX];
+};
+void conf_guard(const struct conf *c, struct conf_guard *out);
 
 enum conf_bool { CONF_NO = 0, CONF_YES = 1 };
 enum conf_uri_check { CONF_URI_STRICT = 0, CONF_URI_RELAXED };

@@ -340,6 +340,81 @@ static int parse_cidr(struct prefix *p, const char *s)
 	return 0;
 }
 
+static void key_fmt(char *buf, size_t cap, const struct key *k, uint32_t v6_prefix);
+
+static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+int guard_key_parse(struct net_addr *out, char *text, size_t cap, const char *in,
+		    uint32_t v6_prefix)
+{
+	struct prefix p;
+	struct key k;
+	struct sockaddr_in6 *s6;
+	struct sockaddr_in *s4;
+	bool v4;
+
+	if (!in || v6_prefix < 1 || v6_prefix > 128 || parse_cidr(&p, in) != 0)
+		return EINVAL;
+	/* An IPv4-mapped address (::ffff:192.0.2.1) is the IPv4 source, as in
+	 * addr_key(): parse_cidr() stored both forms alike. */
+	v4 = !strchr(in, ':') || (!strchr(in, '/') && memcmp(p.net.b, v4_mapped, 12) == 0);
+	if (strchr(in, '/') && p.bits != (v4 ? 128 : v6_prefix))
+		return EINVAL;
+	memset(out, 0, sizeof(*out));
+	memset(&k, 0, sizeof(k));
+	if (v4) {
+		s4 = (struct sockaddr_in *)&out->ss;
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, p.net.b + 12, 4);
+		out->len = sizeof(*s4);
+		k = p.net;
+	} else {
+		s6 = (struct sockaddr_in6 *)&out->ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, p.net.b, 16);
+		out->len = sizeof(*s6);
+		memcpy(k.b, p.net.b, v6_prefix / 8);
+		if (v6_prefix % 8)
+			k.b[v6_prefix / 8] = p.net.b[v6_prefix / 8] & (uint8_t)(0xff00u >> (v6_prefix % 8));
+	}
+	key_fmt(text, cap, &k, v6_prefix);
+	return 0;
+}
+
+bool guard_allowed(const struct guard *g, const struct net_addr *src)
+{
+	struct key k, full;
+
+	return !addr_key(g, src, &k, &full) || allowed(g, &full);
+}
+
+int guard_cidr_check(const char *cidr)
+{
+	struct prefix p;
+
+	return cidr && parse_cidr(&p, cidr) == 0 ? 0 : EINVAL;
+}
+
+bool guard_cidr_contains(const char *cidr, const struct net_addr *a)
+{
+	struct prefix p;
+	struct key full;
+
+	if (!cidr || !a || parse_cidr(&p, cidr) != 0)
+		return false;
+	/* The full key of a, as addr_key() makes it, without the grouping. */
+	memset(&full, 0, sizeof(full));
+	if (a->ss.ss_family == AF_INET) {
+		memcpy(full.b, v4_mapped, sizeof(v4_mapped));
+		memcpy(full.b + 12, &((const struct sockaddr_in *)&a->ss)->sin_addr, 4);
+	} else if (a->ss.ss_family == AF_INET6) {
+		memcpy(full.b, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, 16);
+	} else {
+		return false;
+	}
+	return prefix_match(&p, &full);
+}
+
 int guard_allow_add(struct guard *g, const char *cidr)
 {
 	struct prefix p;
@@ -787,6 +862,18 @@ void guard_auth_ok(struct guard *g, const struct net_addr *src, struct slice use
 		s->tok[b] = (uint32_t)t;
 	}
 	s->trust_until = now_ms + (uint64_t)g->conf.trust_window * 1000;
+}
+
+void guard_refund(struct guard *g, const struct net_addr *src, uint64_t now_ms)
+{
+	struct key k, full;
+	struct src *s;
+
+	if (!addr_key(g, src, &k, &full) || !g->burst[B_ALL] || !(s = src_find(g, &k)))
+		return;
+	refill(g, s, now_ms);
+	if (s->tok[B_ALL] + MILLI <= g->ceiling[B_ALL])
+		s->tok[B_ALL] += MILLI;
 }
 
 unsigned guard_auth_failure(struct guard *g, const struct net_addr *src, struct slice user,

@@ -185,6 +185,41 @@ void guard_auth_ok(struct guard *g, const struct net_addr *src, struct slice use
 unsigned guard_auth_failure(struct guard *g, const struct net_addr *src, struct slice user,
 			    uint64_t now_ms);
 
+/*
+ * A request or response from src proved to belong to work already admitted
+ * and authenticated: a response that matched a client transaction, an ACK or
+ * in-dialog request that matched a dialog from the right side. Gives back the
+ * overall token guard_admit() took (up to the credited ceiling), so the
+ * traffic of authenticated calls never eats the unauthenticated budget.
+ */
+void guard_refund(struct guard *g, const struct net_addr *src, uint64_t now_ms);
+
+/*
+ * The ban key of an address typed by an operator or read back from the
+ * store: `in` is an IPv4 or IPv6 address, optionally with "/bits" (only
+ * v6_prefix for IPv6, 32 for IPv4). Sets *out to an address of that source
+ * and text to its key as guard_ban_info.addr spells it ("192.0.2.1",
+ * "2001:db8:1:2::/64"), so a ban is found under one name whatever address
+ * of the prefix was typed. An IPv4-mapped address ("::ffff:192.0.2.1")
+ * without "/bits" is that IPv4 address. Returns 0 or EINVAL.
+ */
+int guard_key_parse(struct net_addr *out, char *text, size_t cap, const char *in,
+		    uint32_t v6_prefix);
+
+/* True when src is on the allow-list (never limited nor banned). */
+bool guard_allowed(const struct guard *g, const struct net_addr *src);
+
+/* 0 when cidr is an address or prefix the allow-list accepts ("192.0.2.0/24",
+ * "2001:db8::/32", "::1"), else EINVAL. */
+int guard_cidr_check(const char *cidr);
+
+/* True when cidr (as guard_cidr_check accepts) covers address a, with the
+ * allow-list's answer: IPv4 sits at ::ffff:0:0/96, so an IPv4 prefix covers
+ * the IPv4-mapped form of its addresses and "::/0" covers every IPv4 address.
+ * False for a bad cidr or an address of another family. Pure: for tools that
+ * check an address against the configured allow list without a guard. */
+bool guard_cidr_contains(const char *cidr, const struct net_addr *a);
+
 /* True when user is locked and src is not the user's last good address. */
 bool guard_user_locked(struct guard *g, struct slice user, const struct net_addr *src,
 		       uint64_t now_ms);

@@ -9,7 +9,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 
-#include "net.h"
+#include "internal.h"
 
 const char *net_transport_name(enum net_transport tp)
 {
@@ -213,4 +213,54 @@ int net_listen_parse(struct net_listen_spec *out, size_t cap, size_t *n, const c
 	rc = 0;
 out:
 	return rc;
+}
+
+/* ---- connections by source address (tcp.c's max_per_source) ---- */
+
+static bool same_ip(const struct net_addr *a, const struct net_addr *b)
+{
+	if (a->ss.ss_family != b->ss.ss_family)
+		return false;
+	if (a->ss.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)&b->ss)->sin_addr.s_addr;
+	if (a->ss.ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr,
+			      &((const struct sockaddr_in6 *)&b->ss)->sin6_addr, 16) == 0;
+	return false;
+}
+
+/* FNV-1a over the IP bytes, seeded per loop. A TCP peer needs a completed
+ * handshake to pick its address, so it cannot aim many at one bucket. */
+static size_t src_bucket(const struct net *n, const struct net_addr *a)
+{
+	const uint8_t *p = NULL;
+	uint64_t h = 0xcbf29ce484222325ull ^ n->src_seed;
+	size_t len = 0;
+
+	if (a->ss.ss_family == AF_INET) {
+		p = (const uint8_t *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
+		len = 4;
+	} else if (a->ss.ss_family == AF_INET6) {
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+		len = 16;
+	}
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return (size_t)(h ^ (h >> 32)) % NET_SRC_BUCKETS;
+}
+
+uint32_t net_conns_from(const struct net *n, const struct net_addr *a)
+{
+	const struct net_link *head = &n->src_buckets[src_bucket(n, a)];
+	uint32_t count = 0;
+
+	for (const struct net_link *l = head->next; l != head; l = l->next)
+		count += same_ip(&net_container(l, struct net_conn, bysrc)->peer, a);
+	return count;
+}
+
+void net_conn_index(struct net *n, struct net_conn *c)
+{
+	net_link_tail(&n->src_buckets[src_bucket(n, &c->peer)], &c->bysrc);
 }

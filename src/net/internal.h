@@ -58,6 +58,7 @@ struct net_conn {
 
 	struct net_link lru;            /* n->lru, by last read */
 	struct net_link partial;        /* n->partial, by start of the pending message */
+	struct net_link bysrc;          /* n->src_buckets[hash of the peer's IP] */
 	struct net_conn *next_free;     /* n->free, or n->reap */
 	uint64_t last_active_ms;
 	uint64_t msg_start_ms;
@@ -79,6 +80,8 @@ struct net_conn {
 
 struct net_tls;                 /* tls.c: the server context and ticket keys */
 
+#define NET_SRC_BUCKETS 1024
+
 struct net {
 	struct net_conf conf;
 	net_recv_fn *recv;
@@ -95,6 +98,9 @@ struct net {
 	size_t udp_cap;
 
 	struct net_link lru, partial;
+	struct net_link src_buckets[NET_SRC_BUCKETS]; /* open connections by peer IP */
+	uint64_t src_seed;
+	uint64_t next_slow_scan_ms;     /* min_rate is checked at most every 250 ms */
 	struct net_conn *free, *reap;
 	struct net_stats st;
 
@@ -145,6 +151,11 @@ int net_conn_events(struct net *n, struct net_conn *c, bool out);
 void net_conn_kill(struct net *n, struct net_conn *c);
 /* Close the connections scheduled by net_conn_kill. */
 void net_reap(struct net *n);
+
+/* Connections open from a's IP address (the port is ignored). */
+uint32_t net_conns_from(const struct net *n, const struct net_addr *a);
+/* Index c under its peer's IP; undone by net_link_del(&c->bysrc). */
+void net_conn_index(struct net *n, struct net_conn *c);
 
 /* udp.c */
 int net_udp_open(struct net *n, struct net_listener *l);

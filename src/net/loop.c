@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +64,10 @@ int net_new(struct net **np, const struct net_conf *conf, net_recv_fn *recv,
 	n->spare_fd = -1;
 	net_link_init(&n->lru);
 	net_link_init(&n->partial);
+	for (size_t i = 0; i < NET_SRC_BUCKETS; i++)
+		net_link_init(&n->src_buckets[i]);
+	if (getrandom(&n->src_seed, sizeof(n->src_seed), GRND_NONBLOCK) != sizeof(n->src_seed))
+		n->src_seed = (uint64_t)(uintptr_t)n ^ net_now_ms();
 	n->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (n->epfd < 0) {
 		rc = errno;
@@ -198,6 +203,31 @@ void net_reap(struct net *n)
 	}
 }
 
+#define NET_SLOW_SCAN_MS 250
+
+/* min_rate: a connection whose pending message, a second or more after its
+ * first byte, has averaged fewer bytes per second than min_rate is a slow
+ * sender (slowloris) and is closed without waiting for header_timeout. */
+static void slow_scan(struct net *n)
+{
+	struct net_link *l = n->partial.next;
+
+	while (l != &n->partial) {
+		struct net_conn *c = net_container(l, struct net_conn, partial);
+		uint64_t el = n->now_ms - c->msg_start_ms;
+
+		l = l->next;
+		if (el < 1000)
+			break; /* the list is in start order: the rest are younger */
+		if (c->ssl && !c->tls_done)
+			continue; /* a TLS handshake: header_timeout bounds it, not the rate */
+		if ((uint64_t)c->in_len * 1000 < (uint64_t)n->conf.min_rate * el) {
+			n->st.conn_slow_closed++;
+			net_conn_close_now(n, c);
+		}
+	}
+}
+
 /* Close connections whose idle or header deadline has passed, and return
  * the milliseconds until the next deadline (capped). */
 static int run_deadlines(struct net *n)
@@ -218,6 +248,14 @@ static int run_deadlines(struct net *n)
 			n->st.conn_idle_closed++;
 			net_conn_close_now(n, c);
 		}
+	}
+	if (n->conf.min_rate && net_link_linked(&n->partial)) {
+		if (n->now_ms >= n->next_slow_scan_ms) {
+			slow_scan(n);
+			n->next_slow_scan_ms = n->now_ms + NET_SLOW_SCAN_MS;
+		}
+		if (net_link_linked(&n->partial) && n->next_slow_scan_ms - n->now_ms < wait)
+			wait = n->next_slow_scan_ms - n->now_ms;
 	}
 	if (n->conf.header_timeout_ms) {
 		while (net_link_linked(&n->partial)) {

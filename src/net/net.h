@@ -61,6 +61,8 @@ struct net_conf {
 	uint32_t max_connections;      /* TCP/TLS connections, all sources */
 	uint32_t idle_timeout_ms;      /* close a connection silent this long */
 	uint32_t header_timeout_ms;    /* a started message must complete in this time */
+	uint32_t max_per_source;       /* connections from one IP address; 0: no cap */
+	uint32_t min_rate;             /* bytes/s a started message must average; 0: off */
 };
 
 struct net_conn;
@@ -79,6 +81,8 @@ struct net_msg {
 	bool truncated;                /* UDP: datagram exceeded lim.max_message */
 	uint32_t conn_gen;             /* generation of conn when msg was made: net_send
 	                                  refuses (EPIPE) a conn closed or reused since */
+	uint32_t queued_ms;            /* UDP: how long it waited in the socket's receive
+	                                  queue (kernel timestamp); 0 for streams */
 };
 
 typedef void(net_recv_fn)(void *arg, const struct net_msg *msg);
@@ -96,6 +100,8 @@ struct net_stats {
 	uint64_t udp_in, tcp_in;               /* messages delivered (tcp_in: TCP and TLS) */
 	uint64_t udp_truncated;                /* datagrams over max_message */
 	uint64_t conn_accepted, conn_refused;  /* refused: over max_connections */
+	uint64_t conn_refused_source;          /* refused: over max_per_source */
+	uint64_t conn_slow_closed;             /* a message slower than min_rate */
 	uint64_t conn_idle_closed, conn_header_timeout, conn_framing_error;
 	uint64_t send_errors;
 	uint32_t conn_open;

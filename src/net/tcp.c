@@ -93,6 +93,7 @@ static struct net_conn *conn_get(struct net *n)
 	c->gen = 1;
 	net_link_init(&c->lru);
 	net_link_init(&c->partial);
+	net_link_init(&c->bysrc);
 	return c;
 }
 
@@ -138,6 +139,11 @@ void net_tcp_acceptable(struct net *n, struct net_listener *l)
 			n->st.conn_refused++;
 			continue;
 		}
+		if (n->conf.max_per_source && net_conns_from(n, &peer) >= n->conf.max_per_source) {
+			close(fd);
+			n->st.conn_refused_source++;
+			continue;
+		}
 		c = conn_get(n);
 		if (!c) {
 			close(fd);
@@ -165,6 +171,7 @@ void net_tcp_acceptable(struct net *n, struct net_listener *l)
 		}
 		c->last_active_ms = n->now_ms;
 		net_link_tail(&n->lru, &c->lru);
+		net_conn_index(n, c);
 		n->st.conn_open++;
 		n->st.conn_accepted++;
 		if (l->tp == NET_TLS && net_tls_conn_start(n, c) != 0) {
@@ -195,6 +202,7 @@ void net_conn_close_now(struct net *n, struct net_conn *c)
 	c->gen++;
 	net_link_del(&c->lru);
 	net_link_del(&c->partial);
+	net_link_del(&c->bysrc);
 	free(c->in);
 	free(c->out);
 	c->in = c->out = NULL;

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,6 +33,8 @@ int net_udp_open(struct net *n, struct net_listener *l)
 	}
 	/* A bigger receive buffer rides out bursts; the kernel may clamp it. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	/* Arrival times, so the upper layer sees how far behind it is. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&l->local.ss, l->local.len) != 0) {
 		rc = errno;
 		goto out;
@@ -43,6 +47,25 @@ out:
 	if (rc != 0)
 		close(fd);
 	return rc;
+}
+
+/* Milliseconds since the kernel queued the datagram of mh (SO_TIMESTAMPNS,
+ * wall clock), or 0 when it carries no time or the clock went backwards. */
+static uint32_t queued_ms(struct msghdr *mh)
+{
+	struct timespec now, at;
+	int64_t ms;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&at, CMSG_DATA(c), sizeof(at));
+		if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+			return 0;
+		ms = ((int64_t)now.tv_sec - at.tv_sec) * 1000 + (now.tv_nsec - at.tv_nsec) / 1000000;
+		return ms <= 0 ? 0 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+	}
+	return 0;
 }
 
 void net_udp_readable(struct net *n, struct net_listener *l)
@@ -61,10 +84,16 @@ void net_udp_readable(struct net *n, struct net_listener *l)
 	for (i = 0; i < NET_UDP_BURST; i++) {
 		struct net_msg m = { .tp = NET_UDP, .udp_fd = l->io.fd, .local = l->local };
 		struct iovec iov = { .iov_base = n->udp_buf, .iov_len = need };
+		union {
+			char buf[CMSG_SPACE(sizeof(struct timespec))];
+			struct cmsghdr align;
+		} ctl;
 		struct msghdr mh = { .msg_name = &m.src.ss,
 				     .msg_namelen = sizeof(m.src.ss),
 				     .msg_iov = &iov,
-				     .msg_iovlen = 1 };
+				     .msg_iovlen = 1,
+				     .msg_control = ctl.buf,
+				     .msg_controllen = sizeof(ctl.buf) };
 		ssize_t r = recvmsg(l->io.fd, &mh, 0);
 
 		if (r < 0) {
@@ -75,6 +104,7 @@ void net_udp_readable(struct net *n, struct net_listener *l)
 			break;
 		}
 		m.src.len = mh.msg_namelen;
+		m.queued_ms = queued_ms(&mh);
 		m.buf = n->udp_buf;
 		m.len = (size_t)r;
 		if (m.len > n->conf.lim.max_message || (mh.msg_flags & MSG_TRUNC)) {

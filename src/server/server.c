@@ -295,6 +295,7 @@ static void on_message(void *arg, const struct net_msg *in)
 		server_answer(s, &x, &m, 481, "Call/Transaction Does Not Exist", SLICE_NULL);
 		return;
 	case TXN_FULL:
+	case TXN_SHED:
 		server_answer(s, &x, &m, 503, "Service Unavailable", SLICE_LIT("Retry-After: 5\r\n"));
 		return;
 	}

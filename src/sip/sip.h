@@ -14,6 +14,10 @@
  * Every failure has its own enum sip_err code, with a reason phrase that a
  * 400 (or 413, 414, 505, 513) response can carry, so a peer learns which
  * part of its message was refused.
+ *
+ * The SDP bodies that SIP carries are parsed here too, under the same rules
+ * (sdp.c), together with the pure SRTP policy check the proxy applies to
+ * them.
  */
 #ifndef BASTION_SIP_H
 #define BASTION_SIP_H
@@ -416,5 +420,97 @@ struct sip_reply_opts {
  */
 int sip_reply_build(struct sip_buf *b, const struct sip_msg *req, uint16_t status,
 		    const char *reason, const struct sip_reply_opts *opts);
+
+/* ---- SDP (RFC 8866) ------------------------------------------------------- */
+
+/* Size limits of one session description. Defaults in SDP_LIMITS_DEFAULT.
+ * max_media is capped at SDP_MAX_MEDIA, the size of struct sdp's array. */
+struct sdp_limits {
+	uint32_t max_lines; /* lines in the whole description, v= included */
+	uint32_t max_media; /* m= lines */
+	uint32_t max_attrs; /* a= lines at session level, and in each media section */
+};
+
+#define SDP_MAX_MEDIA 32
+
+#define SDP_LIMITS_DEFAULT \
+	((struct sdp_limits){ .max_lines = 256, .max_media = 16, .max_attrs = 64 })
+
+/* One media description: the m= line and what its attributes say about keys. */
+struct sdp_media {
+	struct slice line;      /* the m= value, e.g. "audio 49170 RTP/SAVP 0 8" */
+	struct slice media;     /* "audio", "video", "application", ... */
+	struct slice port;      /* as written, "49170" or "49170/2" */
+	struct slice proto;     /* "RTP/AVP", "RTP/SAVP", "UDP/TLS/RTP/SAVPF", ... */
+	struct slice fmts;      /* the format list, e.g. "0 8 101" */
+	uint16_t port_num;
+	bool port_zero;         /* port 0: a rejected or disabled stream */
+	bool has_crypto;        /* a well-formed a=crypto in this section (RFC 4568) */
+	bool has_fingerprint;   /* a well-formed a=fingerprint here or at session
+				   level (RFC 8122 5) */
+};
+
+struct sdp {
+	struct sdp_media media[SDP_MAX_MEDIA];
+	size_t nmedia;
+	bool session_fingerprint; /* a=fingerprint before the first m= */
+};
+
+/*
+ * Parse the session description in buf[0..len) (a message body) into *out.
+ * Pure: no allocation, every slice points into buf, no byte past len is read
+ * and no NUL terminator is needed. lim NULL means SDP_LIMITS_DEFAULT.
+ *
+ * Lines end in CRLF or a bare LF (RFC 8866 5 asks parsers to accept both);
+ * the last line may lack its line end, and empty lines are tolerated only at
+ * the very end. Each line must be "<letter>=<value>" with a letter RFC 8866
+ * defines; v=0 comes first; o= and s= appear once and t= at least once
+ * before the first m=; letters that belong to the session section (o s u e p
+ * t r z) are refused inside a media section. Values are checked only where
+ * the server uses them: m= fully (media, port[/n], proto, at least one fmt,
+ * single spaces), a= names as tokens, and the shape of a=crypto and
+ * a=fingerprint values (a malformed one is not an error, it just does not
+ * count as keys). A NUL or a CR not followed by LF anywhere is malformed.
+ *
+ * Returns 0; EBADMSG when malformed; EOVERFLOW when a limit is hit (too many
+ * lines, m= lines, or a= lines in one section); EINVAL when out is NULL or
+ * buf is NULL with len > 0. On EBADMSG and EOVERFLOW *err_off (when err_off
+ * is not NULL) is the offset in buf of the offending line or byte. *out is
+ * zeroed first and only meaningful after 0.
+ */
+int sdp_parse(struct sdp *out, const char *buf, size_t len, const struct sdp_limits *lim,
+	      size_t *err_off);
+
+/* Outcome of the SRTP policy check, worst first found. */
+enum sdp_srtp {
+	SDP_SRTP_OK = 0,
+	SDP_SRTP_NONE,    /* an active RTP stream is plain RTP (RTP/AVP, RTP/AVPF, ...) */
+	SDP_SRTP_NO_KEYS, /* RTP/SAVP(F) without a=crypto, or a DTLS-SRTP proto
+			     without a=fingerprint */
+};
+
+/*
+ * The SRTP-only policy on a parsed description. Pure. Every m= line with a
+ * non-zero port whose proto names RTP must be protected: RTP/SAVP or
+ * RTP/SAVPF with a=crypto in its own section (SDES, RFC 4568: a session-level
+ * a=crypto does not count), or UDP/TLS/RTP/SAVP(F) or TCP/DTLS/RTP/SAVP(F)
+ * (RFC 5764, RFC 7850) with a=fingerprint at media or session level. Protos
+ * are compared case-insensitively, and any proto containing "RTP" that is not
+ * one of these counts as plain RTP, so a lax endpoint's reading cannot turn a
+ * refused stream into an accepted one. Port-0 streams are ignored. Streams
+ * whose proto does not contain "RTP" (UDP/BFCP, TCP/MSRP, udptl for T.38,
+ * UDP/DTLS/SCTP) are not RTP media and are outside this check: a policy on
+ * them is a separate decision. A description without m= lines passes.
+ *
+ * Returns the outcome for the first offending stream in m= order, and sets
+ * *bad_media (when not NULL) to that stream's m= value, or to an empty slice
+ * on SDP_SRTP_OK. The slice points into the parsed buffer: escape it
+ * (slice_repr) before logging.
+ */
+enum sdp_srtp sdp_srtp_check(const struct sdp *s, struct slice *bad_media);
+
+/* A short human reason for each outcome, usable as the reason phrase of a
+ * 488 and in a log event. Never NULL. */
+const char *sdp_srtp_reason(enum sdp_srtp r);
 
 #endif

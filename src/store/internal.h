@@ -42,6 +42,12 @@ struct store_ops {
 	int (*cdr_add)(struct store *s, int64_t *id, const struct store_cdr *c);
 	int (*cdr_list)(struct store *s, int64_t since, const char *user, store_cdr_fn *fn,
 			void *arg);
+	/* created_at of b is already resolved (never 0) */
+	int (*bans_put)(struct store *s, const struct store_ban *b);
+	int (*bans_delete)(struct store *s, const char *addr);
+	int (*bans_list)(struct store *s, int64_t now, store_ban_fn *fn, void *arg);
+	int (*bans_expire)(struct store *s, size_t *n, int64_t now);
+	int (*data_version)(struct store *s, int64_t *v);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it

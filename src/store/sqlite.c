@@ -122,6 +122,18 @@ static const char *const migrations[] = {
 	"CREATE INDEX cdrs_start ON cdrs(start_at);"
 	"CREATE INDEX cdrs_user ON cdrs(auth_user, start_at);"
 	"PRAGMA user_version = 3;",
+	/* 3 -> 4: the guard's bans, one row per source key (guard_key_parse's
+	 * text), so they survive a restart and the CLI can change them while the
+	 * server runs. Rows outlive their ban until expired, keeping the count. */
+	"CREATE TABLE bans ("
+	"  addr TEXT PRIMARY KEY NOT NULL CHECK (length(addr) BETWEEN 1 AND 63),"
+	"  until INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL CHECK (count >= 1),"
+	"  reason TEXT NOT NULL CHECK (length(reason) <= 63),"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX bans_until ON bans(until);"
+	"PRAGMA user_version = 4;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -158,6 +170,10 @@ enum stmt_id {
 	ST_CDR_ADD,
 	ST_CDR_LIST,
 	ST_CDR_LIST_USER,
+	ST_BAN_PUT,
+	ST_BAN_DELETE,
+	ST_BAN_LIST,
+	ST_BAN_EXPIRE,
 	ST__COUNT
 };
 
@@ -224,6 +240,15 @@ static const char *const stmt_sql[ST__COUNT] = {
 			" ORDER BY start_at, id",
 	[ST_CDR_LIST_USER] = "SELECT " CDR_COLS " FROM cdrs WHERE auth_user = ?2"
 			     " AND start_at >= ?1 ORDER BY start_at, id",
+	[ST_BAN_PUT] = "INSERT INTO bans (addr, until, count, reason, created_at)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5)"
+		       " ON CONFLICT (addr) DO UPDATE SET until = excluded.until,"
+		       " count = excluded.count, reason = excluded.reason,"
+		       " created_at = excluded.created_at",
+	[ST_BAN_DELETE] = "DELETE FROM bans WHERE addr = ?1",
+	[ST_BAN_LIST] = "SELECT addr, until, count, reason, created_at FROM bans"
+			" WHERE until > ?1 ORDER BY until, addr",
+	[ST_BAN_EXPIRE] = "DELETE FROM bans WHERE until <= ?1",
 };
 
 struct sqlite_store {
@@ -938,8 +963,99 @@ static int sq_cdr_list(struct store *s, int64_t since, const char *user, store_c
 	return err;
 }
 
-/* ---- open and close -------------------------------------------------------------- */
+/* ---- bans -------------------------------------------------------------------------- */
 
+static int sq_bans_put(struct store *s, const struct store_ban *b)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_BAN_PUT];
+	int err = 0, rc = SQLITE_OK;
+
+	rc |= bind_text(st, 1, b->addr);
+	rc |= sqlite3_bind_int64(st, 2, b->until);
+	rc |= sqlite3_bind_int64(st, 3, b->count);
+	rc |= bind_text(st, 4, b->reason);
+	rc |= sqlite3_bind_int64(st, 5, b->created_at);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	return err;
+}
+
+static int sq_bans_delete(struct store *s, const char *addr)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_BAN_DELETE];
+	int err = 0;
+
+	bind_text(st, 1, addr);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	else if (sqlite3_changes(ss->db) == 0)
+		err = ENOENT;
+	done(st);
+	return err;
+}
+
+static int read_ban(struct store_ban *b, sqlite3_stmt *st)
+{
+	int64_t count;
+	int err;
+
+	memset(b, 0, sizeof(*b));
+	if ((err = col_str(b->addr, sizeof(b->addr), st, 0)) ||
+	    (err = col_str(b->reason, sizeof(b->reason), st, 3)))
+		return err;
+	b->until = sqlite3_column_int64(st, 1);
+	count = sqlite3_column_int64(st, 2);
+	b->created_at = sqlite3_column_int64(st, 4);
+	if (count < 1 || count > UINT32_MAX)
+		return EOVERFLOW;
+	b->count = (uint32_t)count;
+	return 0;
+}
+
+static int sq_bans_list(struct store *s, int64_t now, store_ban_fn *fn, void *arg)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_BAN_LIST];
+	struct store_ban b;
+	int err = 0, rc;
+
+	sqlite3_bind_int64(st, 1, now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = read_ban(&b, st))) {
+			/* Not the addr itself: it may be what did not fit. */
+			store_set_err(s, "a ban row has a field out of range (ends %lld)",
+				      (long long)sqlite3_column_int64(st, 1));
+			break;
+		}
+		if ((err = fn(arg, &b)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	return err;
+}
+
+static int sq_bans_expire(struct store *s, size_t *n, int64_t now)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_BAN_EXPIRE];
+
+	sqlite3_bind_int64(st, 1, now);
+	return delete_count(ss, st, n);
+}
+
+static int sq_data_version(struct store *s, int64_t *v)
+{
+	/* Per connection by definition: SQLite bumps it for commits made by
+	 * other connections only, which is exactly what a poller wants. */
+	return read_int(sq(s), ST_DATA_VERSION, v);
+}
+
+/* ---- transactions ----------------------------------------------------------------- */
 
 static int sq_batch_begin(struct store *s)
 {
@@ -980,6 +1096,11 @@ static const struct store_ops sqlite_ops = {
 	.ids_list = sq_ids_list,
 	.cdr_add = sq_cdr_add,
 	.cdr_list = sq_cdr_list,
+	.bans_put = sq_bans_put,
+	.bans_delete = sq_bans_delete,
+	.bans_list = sq_bans_list,
+	.bans_expire = sq_bans_expire,
+	.data_version = sq_data_version,
 };
 
 /* One-row text pragma, e.g. journal_mode's answer, into buf. */

@@ -422,3 +422,60 @@ int store_cdr_list(struct store *s, int64_t since, const char *user, store_cdr_f
 	s->errmsg[0] = '\0';
 	return s->ops->cdr_list(s, since, user, fn, arg);
 }
+
+/* ---- bans ------------------------------------------------------------------ */
+
+static bool ban_ok(const struct store_ban *b)
+{
+	return b && field_ok(b->addr, STORE_BAN_ADDR_MAX, false) &&
+	       field_ok(b->reason, STORE_BAN_REASON_MAX, true) && b->until > 0 && b->count >= 1 &&
+	       b->created_at >= 0;
+}
+
+int store_bans_put(struct store *s, const struct store_ban *b)
+{
+	struct store_ban copy;
+
+	if (!s || !ban_ok(b))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	copy = *b;
+	copy.created_at = now_or(b->created_at);
+	return s->ops->bans_put(s, &copy);
+}
+
+int store_bans_delete(struct store *s, const char *addr)
+{
+	if (!s || !field_ok(addr, STORE_BAN_ADDR_MAX, false))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->bans_delete(s, addr);
+}
+
+int store_bans_list(struct store *s, int64_t now, store_ban_fn *fn, void *arg)
+{
+	if (!s || !fn)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->bans_list(s, now, fn, arg);
+}
+
+int store_bans_expire(struct store *s, size_t *n, int64_t now)
+{
+	size_t dummy;
+
+	if (!s)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->bans_expire(s, n ? n : &dummy, now);
+}
+
+/* ---- change detection ------------------------------------------------------- */
+
+int store_data_version(struct store *s, int64_t *v)
+{
+	if (!s || !v)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->data_version(s, v);
+}

@@ -301,6 +301,58 @@ int store_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c);
 int store_cdr_list(struct store *s, int64_t since, const char *user, store_cdr_fn *fn,
 		   void *arg);
 
+/* ---- bans ------------------------------------------------------------------------
+ *
+ * The guard's bans of source addresses (guard/guard.h), kept so that they
+ * survive a restart and so that `bastion ban` can add and lift them while the
+ * server runs. One row per source, keyed by the text guard_key_parse() makes
+ * ("192.0.2.1", "2001:db8:1:2::/64"); the store does not parse it, it only
+ * refuses empty, overlong or control-character keys. Expired rows stay until
+ * store_bans_expire() removes them, so a source's count survives its ban.
+ *
+ * A server notices writes by other processes with store_data_version(): one
+ * pragma read, no query, cheap enough to call every few hundred ms.
+ */
+
+#define STORE_BAN_ADDR_MAX 64    /* key text as guard_key_parse makes it */
+#define STORE_BAN_REASON_MAX 64  /* "rate", "brute force", "scanner", "operator" */
+
+struct store_ban {
+	char addr[STORE_BAN_ADDR_MAX];
+	int64_t until;                   /* unix seconds the ban ends; > 0 */
+	uint32_t count;                  /* bans of this source so far (escalation); >= 1 */
+	char reason[STORE_BAN_REASON_MAX]; /* may be empty */
+	int64_t created_at;              /* unix seconds; 0 on put means now */
+};
+
+typedef int(store_ban_fn)(void *arg, const struct store_ban *b);
+
+/* Insert or replace (every field) the ban of b->addr. Returns 0, EBUSY/EIO, or
+ * EINVAL when addr is empty, a string is not NUL-terminated within its array
+ * or holds a control byte, until <= 0, count is 0 or created_at < 0. */
+int store_bans_put(struct store *s, const struct store_ban *b);
+
+/* Remove the ban of addr (exact text). Returns 0, ENOENT when there is none,
+ * EINVAL (NULL, empty, control bytes, or too long to be a key), EBUSY/EIO. */
+int store_bans_delete(struct store *s, const char *addr);
+
+/* Call fn for every ban with until > now, soonest end first (then by addr).
+ * Returns 0, EINVAL, EOVERFLOW (a stored field does not fit the struct, or a
+ * count outside 1..UINT32_MAX), EBUSY/EIO, or fn's non-zero return, which
+ * stops the walk. */
+int store_bans_list(struct store *s, int64_t now, store_ban_fn *fn, void *arg);
+
+/* Delete the bans with until <= now; *n (may be NULL) gets how many. */
+int store_bans_expire(struct store *s, size_t *n, int64_t now);
+
+/* ---- change detection ---------------------------------------------------------- */
+
+/* SQLite's PRAGMA data_version of this handle into *v: it changes exactly
+ * when ANOTHER connection (the CLI, another server) committed since the last
+ * call; this handle's own writes do not change it. Compare with the previous
+ * value; the number itself means nothing. Returns 0, EINVAL, EBUSY/EIO. */
+int store_data_version(struct store *s, int64_t *v);
+
 /* ---- credential cache ------------------------------------------------------
  *
  * A hash table (name, domain) -> credentials built from

@@ -89,6 +89,7 @@ struct txn_layer {
 	char *kbuf;                     /* key under construction */
 	size_t kbuf_cap;
 	struct txn_stats stats;
+	bool shed;                      /* txn_layer_shed(): refuse new dialog-less requests */
 };
 
 /* ---- layer.c ------------------------------------------------------------ */

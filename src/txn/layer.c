@@ -495,6 +495,11 @@ int txn_layer_set_limits(struct txn_layer *l, const struct sip_limits *lim)
 	return 0;
 }
 
+void txn_layer_shed(struct txn_layer *l, bool on)
+{
+	l->shed = on;
+}
+
 enum txn_recv txn_receive(struct txn_layer *l, const struct sip_msg *m,
 			  const struct txn_peer *from, uint64_t now_ms)
 {

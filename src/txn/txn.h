@@ -90,7 +90,15 @@ enum txn_recv {
 	TXN_STRAY_RESPONSE,    /* a response matching no client transaction */
 	TXN_CANCEL_UNMATCHED,  /* a CANCEL matching no INVITE transaction: the user answers 481 */
 	TXN_FULL,              /* no room: the user answers 503 statelessly */
+	TXN_SHED,              /* overload (txn_layer_shed): a new request outside any dialog
+	                          was not taken; the user answers 503 statelessly */
 };
+
+/* While on, a request that would open a new server transaction and has no
+ * To tag (outside a dialog) is not taken (TXN_SHED); retransmissions, ACK,
+ * CANCEL, in-dialog requests and responses are handled as usual, so work in
+ * progress finishes while new work is turned away. */
+void txn_layer_shed(struct txn_layer *l, bool on);
 
 /*
  * Feed one parsed message (request or response) received from `from`.
@@ -143,7 +151,7 @@ const struct txn_peer *txn_server_peer(const struct txn_server *st);
 
 struct txn_stats {
 	uint32_t servers, clients;         /* alive now */
-	uint64_t retransmissions_absorbed, retransmissions_sent, timeouts, full;
+	uint64_t retransmissions_absorbed, retransmissions_sent, timeouts, full, shed;
 };
 void txn_layer_stats(const struct txn_layer *l, struct txn_stats *out);
 

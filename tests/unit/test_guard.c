@@ -740,6 +740,161 @@ static void test_conf_errors(void)
 	guard_free(&g); /* NULL is fine */
 }
 
+/* Matched traffic gives its token back; unmatched traffic does not, and the
+ * refund never lifts the bucket over the credited ceiling. */
+static void test_refund(void)
+{
+	struct guard_conf c = GUARD_CONF_DEFAULT;
+	struct guard *g;
+	struct net_addr a = addr("192.0.2.7"), b = addr("192.0.2.8"), u = addr("192.0.2.9");
+	struct guard_stats st;
+
+	c.ban_drops = 1000;
+	g = make(&c);
+	CHECK(g);
+	/* 40 requests that each proved to be part of a call: nothing spent */
+	for (int i = 0; i < 400; i++) {
+		CHECK_INT(guard_admit(g, &a, GUARD_REQ_OTHER, 1000, NULL), GUARD_PASS);
+		guard_refund(g, &a, 1000);
+	}
+	/* the same volume unmatched runs dry after the burst */
+	CHECK_INT(count_pass(g, &b, GUARD_REQ_OTHER, 1000, 400), 40);
+	/* refunds to an idle source stop at the ceiling: 20 x 20/s */
+	for (int i = 0; i < 1000; i++)
+		guard_refund(g, &a, 1000);
+	CHECK_INT(count_pass(g, &a, GUARD_REQ_OTHER, 1000, 1000), 400);
+	/* an unknown source is not created by a refund */
+	guard_refund(g, &u, 1000);
+	guard_stats(g, 1000, &st);
+	CHECK_INT(st.sources, 2);
+	guard_free(&g);
+}
+
+static void test_cidr_check(void)
+{
+	CHECK_INT(guard_cidr_check("192.0.2.0/24"), 0);
+	CHECK_INT(guard_cidr_check("2001:db8::/32"), 0);
+	CHECK_INT(guard_cidr_check("::1"), 0);
+	CHECK_INT(guard_cidr_check("192.0.2.0/33"), EINVAL);
+	CHECK_INT(guard_cidr_check("example.com"), EINVAL);
+	CHECK_INT(guard_cidr_check(""), EINVAL);
+	CHECK_INT(guard_cidr_check(NULL), EINVAL);
+}
+
+static void test_cidr_contains(void)
+{
+	struct net_addr v4 = addr("192.0.2.77"), v6 = addr("2001:db8:1:2::5");
+	struct net_addr mapped = addr("::ffff:192.0.2.77"), other;
+
+	CHECK(guard_cidr_contains("192.0.2.0/24", &v4));
+	CHECK(guard_cidr_contains("192.0.2.77", &v4));
+	CHECK(guard_cidr_contains("192.0.2.77/32", &v4));
+	CHECK(guard_cidr_contains("192.0.2.64/26", &v4));
+	CHECK(!guard_cidr_contains("192.0.2.0/26", &v4));
+	CHECK(!guard_cidr_contains("192.0.2.78", &v4));
+	CHECK(guard_cidr_contains("0.0.0.0/0", &v4));
+	CHECK(guard_cidr_contains("192.0.2.5/24", &v4)); /* host bits ignored */
+	/* an IPv4 prefix covers the mapped form, and no IPv6 address */
+	CHECK(guard_cidr_contains("192.0.2.0/24", &mapped));
+	CHECK(!guard_cidr_contains("0.0.0.0/0", &v6));
+	/* IPv4 lives at ::ffff:0:0/96, for the allow-list as here */
+	CHECK(guard_cidr_contains("::ffff:0:0/96", &v4));
+	CHECK(guard_cidr_contains("::/0", &v4));
+	CHECK(!guard_cidr_contains("2000::/3", &v4));
+	CHECK(guard_cidr_contains("2001:db8::/32", &v6));
+	CHECK(guard_cidr_contains("2001:db8:1:2::/64", &v6));
+	CHECK(guard_cidr_contains("2001:db8:1:2::5", &v6));
+	CHECK(guard_cidr_contains("2001:db8:1:2::/127", &v6) == false);
+	CHECK(guard_cidr_contains("2001:db8:1:2::4/127", &v6));
+	CHECK(!guard_cidr_contains("2001:db8:1:3::/64", &v6));
+	CHECK(guard_cidr_contains("::/0", &v6));
+	/* refusals: bad CIDR, another family, NULL */
+	CHECK(!guard_cidr_contains("192.0.2.0/33", &v4));
+	CHECK(!guard_cidr_contains("example.com", &v4));
+	CHECK(!guard_cidr_contains("", &v4));
+	CHECK(!guard_cidr_contains(NULL, &v4));
+	CHECK(!guard_cidr_contains("0.0.0.0/0", NULL));
+	memset(&other, 0, sizeof(other));
+	other.ss.ss_family = AF_UNIX;
+	CHECK(!guard_cidr_contains("0.0.0.0/0", &other));
+	CHECK(!guard_cidr_contains("::/0", &other));
+	/* the same answers as a guard's allow-list */
+	{
+		static const char *const cidrs[] = { "192.0.2.64/26", "2001:db8:1:2::/64",
+						     "::ffff:0:0/96", "2001:db8:1:2::4/127" };
+		const struct net_addr *addrs[] = { &v4, &v6, &mapped };
+
+		for (size_t i = 0; i < ARRAY_SIZE(cidrs); i++) {
+			struct guard_conf c = GUARD_CONF_DEFAULT;
+			struct guard *g;
+
+			c.allow = &cidrs[i];
+			c.allow_n = 1;
+			g = make(&c);
+			CHECK(g);
+			for (size_t j = 0; j < ARRAY_SIZE(addrs); j++) {
+				if (guard_allowed(g, addrs[j]) != guard_cidr_contains(cidrs[i], addrs[j])) {
+					guard_free(&g);
+					CHECK(!"guard_cidr_contains disagrees with guard_allowed");
+				}
+			}
+			guard_free(&g);
+		}
+	}
+}
+
+static void test_key_parse(void)
+{
+	struct net_addr a;
+	char t[64];
+
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "192.0.2.1", 64), 0);
+	CHECK(strcmp(t, "192.0.2.1") == 0);
+	CHECK_INT(a.ss.ss_family, AF_INET);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "192.0.2.1/32", 64), 0);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "2001:db8:1:2:aa::5", 64), 0);
+	CHECK(strcmp(t, "2001:db8:1:2::/64") == 0);
+	CHECK_INT(a.ss.ss_family, AF_INET6);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "2001:db8:1:2::/64", 64), 0);
+	CHECK(strcmp(t, "2001:db8:1:2::/64") == 0);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "2001:db8:1:2::/48", 64), EINVAL);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "192.0.2.0/24", 64), EINVAL);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "banana", 64), EINVAL);
+	/* IPv4-mapped is the IPv4 source, as the live table keys it; with a
+	 * prefix it stays an IPv6 prefix. */
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "::ffff:192.0.2.1", 64), 0);
+	CHECK(strcmp(t, "192.0.2.1") == 0);
+	CHECK_INT(a.ss.ss_family, AF_INET);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "::ffff:192.0.2.1/64", 64), 0);
+	CHECK(strcmp(t, "::/64") == 0);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "::1", 64), 0);
+	CHECK(strcmp(t, "::/64") == 0);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "2001:db8:1:2:aa::5", 48), 0);
+	CHECK(strcmp(t, "2001:db8:1::/48") == 0);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "2001:db8:1:2:aa::5", 128), 0);
+	CHECK(strcmp(t, "2001:db8:1:2:aa::5/128") == 0);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), " 192.0.2.1", 64), EINVAL);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "192.0.2.1/", 64), EINVAL);
+	CHECK_INT(guard_key_parse(&a, t, sizeof(t), "fe80::1%eth0", 64), EINVAL);
+	/* a key names the same ban as the address it came from */
+	{
+		struct guard_conf c = GUARD_CONF_DEFAULT;
+		struct guard *g = make(&c);
+		struct net_addr b = addr("2001:db8:1:2::77");
+		struct net_addr m = addr("::ffff:198.51.100.7"), m4 = addr("198.51.100.7");
+
+		CHECK(g);
+		CHECK_INT(guard_key_parse(&a, t, sizeof(t), "2001:db8:1:2::/64", 64), 0);
+		CHECK(guard_ban(g, &a, 1000, 60));
+		CHECK_INT(guard_admit(g, &b, GUARD_REQ_OTHER, 2000, NULL), GUARD_DROP_BANNED);
+		CHECK_INT(guard_key_parse(&a, t, sizeof(t), "::ffff:198.51.100.7", 64), 0);
+		CHECK(guard_ban(g, &a, 1000, 60));
+		CHECK_INT(guard_admit(g, &m, GUARD_REQ_OTHER, 2000, NULL), GUARD_DROP_BANNED);
+		CHECK_INT(guard_admit(g, &m4, GUARD_REQ_OTHER, 2000, NULL), GUARD_DROP_BANNED);
+		guard_free(&g);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -758,6 +913,10 @@ int main(int argc, char **argv)
 		CASE(test_window_reset),
 		CASE(test_scanner),
 		CASE(test_conf_errors),
+		CASE(test_refund),
+		CASE(test_cidr_check),
+		CASE(test_cidr_contains),
+		CASE(test_key_parse),
 	};
 
 	return check_main("guard", cases, ARRAY_SIZE(cases), argc, argv);

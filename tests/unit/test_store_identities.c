@@ -247,7 +247,7 @@ static void migrates_version_1(void)
 	CHECK_INT(raw_exec(path, "DROP TRIGGER identities_gen_insert;"
 				 "DROP TRIGGER identities_gen_update;"
 				 "DROP TRIGGER identities_gen_delete;"
-				 "DROP TABLE identities; DROP TABLE cdrs;"
+				 "DROP TABLE identities; DROP TABLE cdrs; DROP TABLE bans;"
 				 "PRAGMA user_version = 1;"),
 		  SQLITE_OK);
 	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
