@@ -48,7 +48,8 @@ struct net_stream_ops {
 	size_t (*pending)(const struct net_conn *c);
 };
 
-struct ssl_st; /* OpenSSL's SSL */
+struct ssl_st;  /* OpenSSL's SSL */
+struct x509_st; /* OpenSSL's X509 */
 
 struct net_conn {
 	struct net_io io;               /* io.fd is -1 while the record is free */
@@ -76,6 +77,8 @@ struct net_conn {
 	struct ssl_st *ssl;             /* TLS state, or NULL */
 	bool tls_done;                  /* TLS handshake finished */
 	bool rd_wants_out, wr_wants_in; /* see struct net_stream_ops */
+	bool connecting;                /* outbound: connect() in progress */
+	char *peer_name;                /* outbound TLS: the name the peer must have */
 };
 
 struct net_tls;                 /* tls.c: the server context and ticket keys */
@@ -176,6 +179,11 @@ void net_conn_free_all(struct net *n);
  * handshake deadline runs from now). Returns 0, EINVAL (no context loaded)
  * or ENOMEM. */
 int net_tls_conn_start(struct net *n, struct net_conn *c);
+/* Start TLS as a client on an outbound connection to `host` (sets c->ops,
+ * c->ssl, c->peer_name). Returns 0, EINVAL (no context) or ENOMEM. */
+int net_tls_client_start(struct net *n, struct net_conn *c, const char *host);
+/* Does certificate x name host as RFC 5922 7.1 requires (see net_connect)? */
+bool net_tls_name_matches(const struct x509_st *x, const char *host);
 /* Rotate the session ticket keys when due; called by the loop. */
 void net_tls_tick(struct net *n);
 /* Free the context and the ticket keys (after every connection closed). */
@@ -202,7 +210,6 @@ int net_tls_keys_rotate(struct net_tls_keys *k, uint64_t now_ms, bool renew);
 int net_tls_keys_find(const struct net_tls_keys *k, const unsigned char *name,
 		      const struct net_tls_ticket_key **out);
 /* The names of a certificate (used by net_msg_peer_cert). x is an X509 *. */
-struct x509_st;
 void net_tls_cert_names(const struct x509_st *x, struct net_peer_cert *out);
 
 #endif

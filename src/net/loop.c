@@ -219,8 +219,8 @@ static void slow_scan(struct net *n)
 		l = l->next;
 		if (el < 1000)
 			break; /* the list is in start order: the rest are younger */
-		if (c->ssl && !c->tls_done)
-			continue; /* a TLS handshake: header_timeout bounds it, not the rate */
+		if (c->connecting || (c->ssl && !c->tls_done))
+			continue; /* connecting or a TLS handshake: header_timeout bounds it */
 		if ((uint64_t)c->in_len * 1000 < (uint64_t)n->conf.min_rate * el) {
 			n->st.conn_slow_closed++;
 			net_conn_close_now(n, c);
@@ -266,7 +266,9 @@ static int run_deadlines(struct net *n)
 					wait = due - n->now_ms;
 				break;
 			}
-			if (c->ssl && !c->tls_done)
+			if (c->connecting)
+				n->st.conn_connect_failed++;
+			else if (c->ssl && !c->tls_done)
 				n->st.tls_handshake_timeout++;
 			else
 				n->st.conn_header_timeout++;

@@ -109,6 +109,9 @@ struct net_stats {
 	 * failed (refused protocol or suite, bad client certificate, garbage,
 	 * peer gone), and cut off by the handshake deadline */
 	uint64_t tls_handshakes, tls_resumed, tls_handshake_failed, tls_handshake_timeout;
+	/* outbound connections (net_connect): opened, failed to connect, and
+	 * TLS peers refused for their certificate (chain or name) */
+	uint64_t conn_outbound, conn_connect_failed, tls_peer_refused;
 };
 
 /* Create the loop. Returns 0 and *np, or an errno. conf is copied. */
@@ -153,6 +156,31 @@ int net_run(struct net *n, volatile sig_atomic_t *stop, volatile sig_atomic_t *w
 int net_send(struct net *n, const struct net_msg *to, const struct net_addr *dst,
 	     const void *buf, size_t len);
 
+/*
+ * Open a stream connection to dst, TCP or TLS as a client, for requests this
+ * server originates (a trunk, a gateway, a peer proxy). On success *way is
+ * the net_msg to send on with net_send (tp, src = dst, conn, conn_gen;
+ * buf NULL): bytes queue until the connection is up, within the usual
+ * output bound. What the peer sends back arrives through net_recv_fn with
+ * msg->conn the same connection; idle_timeout, the framing and the limits
+ * apply as to accepted connections, and connecting (with the TLS handshake)
+ * must finish within header_timeout_ms. A connection that fails is closed
+ * and counted; what was queued is dropped (the transaction layer times out).
+ *
+ * TLS: TLS 1.2 or 1.3 with the server's suites; the server's certificate
+ * (net_tls_load) is offered for mutual TLS; the peer's certificate must
+ * chain to peer_ca_file (else the system's CAs) and name `host` as RFC 5922
+ * 7.1 says: a subjectAltName URI sip:host (or sips:host) or DNS name equal
+ * to host, case-insensitively, never a wildcard; the subject CN only when
+ * the certificate has neither; an IP literal host must be an IP entry.
+ * `host` also goes out as SNI unless it is an IP address.
+ *
+ * Returns 0, EINVAL (UDP, no host for TLS, or no TLS context loaded),
+ * EOVERFLOW (max_connections), ENOMEM, or the errno of socket/connect.
+ */
+int net_connect(struct net *n, enum net_transport tp, const struct net_addr *dst,
+		const char *host, struct net_msg *way);
+
 /* Close the stream connection of msg after what has been queued is sent;
  * no further input is read from it. c must be a live connection, e.g.
  * msg->conn inside a callback (a closed one is ignored, but a stale pointer
@@ -190,6 +218,8 @@ struct net_tls_conf {
 	enum net_tls_verify verify;
 	uint32_t ticket_lifetime_s;   /* session ticket lifetime and key rotation
 	                                 period; 0: no session tickets */
+	const char *peer_ca_file;     /* PEM CAs that outbound TLS peers (net_connect)
+	                                 must chain to; NULL: the system's store */
 };
 
 /*

@@ -7,6 +7,10 @@
  * net_out_cap(); a peer that does not read its responses loses the
  * connection rather than our memory.
  *
+ * Outbound connections (net_connect) are the same records, marked
+ * connecting until the socket is writable; they sit on the deadline list
+ * meanwhile, and output queues until they are up.
+ *
  * The socket calls go through struct net_stream_ops: the TLS transport
  * (tls.c) reuses everything here but the byte pump, so framing, deadlines,
  * caps and buffer bounds are the same for TCP and TLS.
@@ -209,8 +213,8 @@ void net_conn_close_now(struct net *n, struct net_conn *c)
 	c->in_len = c->in_cap = c->out_off = c->out_len = c->out_cap = 0;
 	c->crlf_run = 0;
 	c->want_out = c->close_after_send = c->dead = false;
-	c->ssl = NULL; /* freed by ops->close */
-	c->tls_done = c->rd_wants_out = c->wr_wants_in = false;
+	c->ssl = NULL; /* freed by ops->close, with peer_name */
+	c->tls_done = c->rd_wants_out = c->wr_wants_in = c->connecting = false;
 	c->next_free = n->free;
 	n->free = c;
 	n->st.conn_open--;
@@ -233,7 +237,7 @@ void net_conn_free_all(struct net *n)
  * the transport first needs to read), or a read that must first write. */
 static int conn_arm(struct net *n, struct net_conn *c)
 {
-	bool want = (c->out_len > 0 && !c->wr_wants_in) || c->rd_wants_out;
+	bool want = c->connecting || (c->out_len > 0 && !c->wr_wants_in) || c->rd_wants_out;
 
 	return want != c->want_out ? net_conn_events(n, c, want) : 0;
 }
@@ -266,7 +270,7 @@ int net_conn_send(struct net *n, struct net_conn *c, const void *buf, size_t len
 	size_t cap = net_out_cap(n);
 	int rc = 0;
 
-	if (c->out_len == 0) {
+	if (c->out_len == 0 && !c->connecting) {
 		c->wr_wants_in = false;
 		while (len > 0) {
 			ssize_t w = c->ops->write(n, c, p, len);
@@ -496,12 +500,43 @@ static void conn_readable(struct net *n, struct net_conn *c)
 		net_conn_kill(n, c);
 }
 
+/* An outbound connection became writable: connected, or failed. Returns 0
+ * or the connect error. */
+static int conn_connected(struct net *n, struct net_conn *c)
+{
+	socklen_t len = sizeof(int), llen = sizeof(c->local.ss);
+	int err = 0;
+
+	if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err)
+		return err;
+	c->connecting = false;
+	if (getsockname(c->io.fd, (struct sockaddr *)&c->local.ss, &llen) == 0)
+		c->local.len = llen;
+	/* TCP is up; TLS stays on the deadline list until its handshake ends */
+	if (!c->ssl && c->in_len == 0)
+		net_link_del(&c->partial);
+	return 0;
+}
+
 void net_conn_event(struct net *n, struct net_conn *c, uint32_t events)
 {
 	bool rd_retry = c->rd_wants_out && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP));
 
 	if (c->io.fd < 0 || c->dead)
 		return; /* stale event for a record closed earlier in this batch */
+	if (c->connecting) {
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (conn_connected(n, c) != 0) {
+			n->st.conn_connect_failed++;
+			net_conn_kill(n, c);
+			return;
+		}
+		/* a TLS client with nothing to send still starts its handshake */
+		rd_retry |= c->ssl != NULL && c->out_len == 0;
+	}
 	if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) ||
 	    (c->wr_wants_in && (events & (EPOLLIN | EPOLLRDHUP)))) {
 		if (conn_flush(n, c) != 0) {
@@ -516,4 +551,66 @@ void net_conn_event(struct net *n, struct net_conn *c, uint32_t events)
 	if (!c->close_after_send && !c->dead &&
 	    (rd_retry || (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))))
 		conn_readable(n, c);
+}
+
+int net_connect(struct net *n, enum net_transport tp, const struct net_addr *dst,
+		const char *host, struct net_msg *way)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP };
+	struct net_conn *c;
+	socklen_t llen;
+	uint64_t now;
+	int fd, one = 1, rc;
+
+	if (!n || !dst || !way || tp == NET_UDP || (tp == NET_TLS && (!host || !*host || !n->tls)))
+		return EINVAL;
+	if (n->st.conn_open >= n->conf.max_connections)
+		return EOVERFLOW;
+	fd = socket(dst->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	if (connect(fd, (const struct sockaddr *)&dst->ss, dst->len) != 0 && errno != EINPROGRESS) {
+		rc = errno;
+		close(fd);
+		n->st.conn_connect_failed++;
+		return rc;
+	}
+	c = conn_get(n);
+	if (!c) {
+		close(fd);
+		return ENOMEM;
+	}
+	c->io.fd = fd;
+	c->ops = &tcp_ops;
+	c->peer = *dst;
+	c->connecting = true;
+	llen = sizeof(c->local.ss);
+	c->local.len = getsockname(fd, (struct sockaddr *)&c->local.ss, &llen) == 0 ? llen : 0;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ev.data.ptr = &c->io;
+	if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		rc = errno;
+		close(fd);
+		c->io.fd = -1;
+		c->connecting = false;
+		c->next_free = n->free;
+		n->free = c;
+		return rc;
+	}
+	c->want_out = true;
+	now = net_now_ms(); /* may be called outside the loop's callbacks */
+	c->last_active_ms = now;
+	net_link_tail(&n->lru, &c->lru);
+	net_conn_index(n, c);
+	/* connecting (and the TLS handshake) must end within header_timeout */
+	c->msg_start_ms = now;
+	net_link_tail(&n->partial, &c->partial);
+	n->st.conn_open++;
+	n->st.conn_outbound++;
+	if (tp == NET_TLS && (rc = net_tls_client_start(n, c, host)) != 0) {
+		net_conn_close_now(n, c);
+		return rc;
+	}
+	conn_msg_init(way, c);
+	return 0;
 }

@@ -24,10 +24,19 @@
  * A reload builds a whole new SSL_CTX and only then swaps it in; each SSL
  * holds a reference on the context it was made from, so connections that
  * are open keep working on the old certificate until they close.
+ *
+ * Outbound connections (net_connect) use a client context built at the
+ * same time from the same policy: the peer's chain is verified against the
+ * peer CAs, and a verify callback refuses, before any byte of ours is
+ * sent, a leaf certificate that does not name the host dialled (RFC 5922
+ * 7.1: SIP URI or DNS subjectAltName, no wildcards, CN only without
+ * subjectAltName).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <openssl/bio.h>
@@ -57,6 +66,7 @@
 
 struct net_tls {
 	SSL_CTX *ctx;                   /* for new connections */
+	SSL_CTX *client_ctx;            /* for outbound connections (net_connect) */
 	struct net_tls_keys keys;       /* shared by every context of this loop */
 };
 
@@ -245,7 +255,8 @@ static int check_validity(SSL_CTX *ctx, const char *file, char *err, size_t errl
 	return 0;
 }
 
-/* Everything but the files: versions, suites, options, tickets. */
+/* Everything but the files: versions, suites, options, tickets (keys NULL:
+ * a client context, without tickets). */
 static int ctx_policy(SSL_CTX *ctx, const struct net_tls_conf *conf, struct net_tls_keys *keys,
 		      char *err, size_t errlen)
 {
@@ -253,7 +264,7 @@ static int ctx_policy(SSL_CTX *ctx, const struct net_tls_conf *conf, struct net_
 			SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
 			SSL_OP_IGNORE_UNEXPECTED_EOF;
 
-	if (conf->ticket_lifetime_s == 0)
+	if (conf->ticket_lifetime_s == 0 || !keys)
 		opts |= SSL_OP_NO_TICKET;
 	SSL_CTX_set_security_level(ctx, 2);
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
@@ -272,6 +283,8 @@ static int ctx_policy(SSL_CTX *ctx, const struct net_tls_conf *conf, struct net_
 				      SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (!keys)
+		return 0;
 	if (conf->ticket_lifetime_s) {
 		SSL_CTX_set_timeout(ctx, (long)conf->ticket_lifetime_s);
 		SSL_CTX_set_num_tickets(ctx, 1);
@@ -317,8 +330,59 @@ static int ctx_verify(SSL_CTX *ctx, const struct net_tls_conf *conf, char *err, 
 	return 0;
 }
 
+/* The peer's certificate at depth 0 must name the host we dialled. */
+static int client_verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	const struct net_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+
+	if (!ok || X509_STORE_CTX_get_error_depth(xs) != 0)
+		return ok;
+	if (!c || !c->peer_name || !net_tls_name_matches(X509_STORE_CTX_get_current_cert(xs),
+							  c->peer_name)) {
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_HOSTNAME_MISMATCH);
+		return 0;
+	}
+	return 1;
+}
+
+/* The context of outbound connections: the same versions and suites, the
+ * server's certificate for mutual TLS, peers verified for chain and name. */
+static int client_ctx_new(SSL_CTX **out, const struct net_tls_conf *conf, EVP_PKEY *key,
+			  char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	int rc;
+
+	if (!ctx) {
+		ssl_err(err, errlen, "SSL_CTX_new", NULL);
+		return ENOMEM;
+	}
+	if ((rc = ctx_policy(ctx, conf, NULL, err, errlen)) != 0)
+		goto fail;
+	rc = EINVAL;
+	if (conf->peer_ca_file ? SSL_CTX_load_verify_locations(ctx, conf->peer_ca_file, NULL) != 1
+			       : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		ssl_err(err, errlen, "cannot load the CAs of TLS peers", conf->peer_ca_file);
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, conf->cert_file) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+		ssl_err(err, errlen, "client certificate", conf->cert_file);
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, client_verify_cb);
+	SSL_CTX_set_verify_depth(ctx, TLS_VERIFY_DEPTH);
+	*out = ctx;
+	return 0;
+fail:
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
 int net_tls_load(struct net *n, const struct net_tls_conf *conf, char *err, size_t errlen)
 {
+	SSL_CTX *client = NULL;
 	struct net_tls *t = n->tls;
 	bool fresh = false;
 	EVP_PKEY *key = NULL;
@@ -362,22 +426,26 @@ int net_tls_load(struct net *n, const struct net_tls_conf *conf, char *err, size
 			conf->key_file);
 		goto fail;
 	}
-	if ((rc = ctx_verify(ctx, conf, err, errlen)) != 0)
+	if ((rc = ctx_verify(ctx, conf, err, errlen)) != 0 ||
+	    (rc = client_ctx_new(&client, conf, key, err, errlen)) != 0)
 		goto fail;
-	/* Committed: fresh ticket keys, the new context for new connections. */
+	/* Committed: fresh ticket keys, the new contexts for new connections. */
 	t->keys.period_ms = conf->ticket_lifetime_s * 1000u;
 	if ((rc = net_tls_keys_rotate(&t->keys, net_now_ms(), true)) != 0) {
 		snprintf(err, errlen, "session ticket keys: no random bytes");
 		goto fail;
 	}
 	SSL_CTX_free(t->ctx);
+	SSL_CTX_free(t->client_ctx);
 	t->ctx = ctx;
+	t->client_ctx = client;
 	n->tls = t;
 	EVP_PKEY_free(key);
 	return 0;
 fail:
 	EVP_PKEY_free(key);
 	SSL_CTX_free(ctx);
+	SSL_CTX_free(client);
 	if (fresh)
 		free(t);
 	ERR_clear_error();
@@ -391,6 +459,7 @@ void net_tls_free(struct net *n)
 	if (!t)
 		return;
 	SSL_CTX_free(t->ctx);
+	SSL_CTX_free(t->client_ctx);
 	OPENSSL_cleanse(&t->keys, sizeof(t->keys));
 	free(t);
 	n->tls = NULL;
@@ -441,6 +510,8 @@ static void tls_fatal(struct net *n, struct net_conn *c)
 {
 	if (!c->tls_done)
 		n->st.tls_handshake_failed++;
+	if (c->peer_name && SSL_get_verify_result(c->ssl) != X509_V_OK)
+		n->st.tls_peer_refused++;
 	SSL_set_quiet_shutdown(c->ssl, 1);
 	ERR_clear_error();
 }
@@ -514,6 +585,8 @@ static void tls_close(struct net *n, struct net_conn *c)
 	}
 	SSL_free(c->ssl);
 	c->ssl = NULL;
+	free(c->peer_name);
+	c->peer_name = NULL;
 	ERR_clear_error();
 }
 
@@ -553,6 +626,90 @@ int net_tls_conn_start(struct net *n, struct net_conn *c)
 	c->msg_start_ms = n->now_ms;
 	net_link_tail(&n->partial, &c->partial);
 	return 0;
+}
+
+static bool is_ip_literal(const char *h)
+{
+	unsigned char b[16];
+
+	return inet_pton(AF_INET, h, b) == 1 || inet_pton(AF_INET6, h, b) == 1;
+}
+
+int net_tls_client_start(struct net *n, struct net_conn *c, const char *host)
+{
+	SSL *ssl;
+
+	if (!n->tls || !n->tls->client_ctx)
+		return EINVAL;
+	c->peer_name = strdup(host);
+	ssl = c->peer_name ? SSL_new(n->tls->client_ctx) : NULL;
+	if (!ssl || SSL_set_fd(ssl, c->io.fd) != 1 ||
+	    (!is_ip_literal(host) && SSL_set_tlsext_host_name(ssl, host) != 1)) {
+		SSL_free(ssl);
+		free(c->peer_name);
+		c->peer_name = NULL;
+		ERR_clear_error();
+		return ENOMEM;
+	}
+	SSL_set_connect_state(ssl);
+	SSL_set_app_data(ssl, c);
+	c->ssl = ssl;
+	c->ops = &tls_ops;
+	c->tls_done = false;
+	return 0;
+}
+
+/* RFC 5922 7.1, see net_connect. */
+bool net_tls_name_matches(const struct x509_st *x, const char *host)
+{
+	size_t hl = strlen(host);
+	GENERAL_NAMES *gens;
+	bool any = false, match = false;
+
+	if (hl == 0 || strchr(host, '*'))
+		return false;
+	if (is_ip_literal(host)) {
+		match = X509_check_ip_asc((X509 *)(uintptr_t)x, host, 0) == 1;
+		ERR_clear_error();
+		return match;
+	}
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens) && !match; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const unsigned char *p;
+		size_t len, skip;
+
+		if (g->type == GEN_DNS) {
+			p = ASN1_STRING_get0_data(g->d.dNSName);
+			len = (size_t)ASN1_STRING_length(g->d.dNSName);
+			skip = 0;
+		} else if (g->type == GEN_URI) {
+			p = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+			len = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier);
+			if (len > 4 && strncasecmp((const char *)p, "sip:", 4) == 0)
+				skip = 4;
+			else if (len > 5 && strncasecmp((const char *)p, "sips:", 5) == 0)
+				skip = 5;
+			else {
+				any = true; /* a subjectAltName: the CN no longer counts */
+				continue;
+			}
+		} else {
+			continue;
+		}
+		any = true;
+		match = len - skip == hl && strncasecmp((const char *)p + skip, host, hl) == 0 &&
+			!memchr(p + skip, '\0', hl);
+	}
+	GENERAL_NAMES_free(gens);
+	if (!any && !match) {
+		struct net_peer_cert pc;
+
+		memset(&pc, 0, sizeof(pc));
+		net_tls_cert_names(x, &pc);
+		match = pc.cn[0] && strcasecmp(pc.cn, host) == 0;
+	}
+	return match;
 }
 
 /* ---- client certificates ------------------------------------------------------ */

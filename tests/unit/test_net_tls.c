@@ -82,10 +82,11 @@ static int issue(const char *stem, const struct admin_cert_spec *spec, X509 *ca,
 static int make_certs(void)
 {
 	static const char *const ips[] = { "127.0.0.1" };
+	static const char *const peer[] = { "peer.example.test" };
 	static const char *const alice[] = { "sip:alice@example.test" };
 	struct admin_cert_spec ca = { .kind = ADMIN_CERT_CA, .cn = "Test CA", .days = 30 };
 	struct admin_cert_spec srv = { .kind = ADMIN_CERT_SERVER, .cn = "server-one", .days = 30,
-				       .ip = ips, .nip = 1 };
+				       .ip = ips, .nip = 1, .dns = peer, .ndns = 1 };
 	struct admin_cert_spec cli = { .kind = ADMIN_CERT_CLIENT, .cn = "alice", .days = 30,
 				       .uri = alice, .nuri = 1 };
 	EVP_PKEY *cak = NULL, *sk = NULL, *xk = NULL;
@@ -171,6 +172,8 @@ struct srv {
 	uint16_t port;
 	unsigned nrecv;
 	struct net_msg last; /* a copy; buf dangles after the callback */
+	unsigned nreplies;   /* responses received (read with __atomic_load_n) */
+	struct net_msg last_reply;
 };
 
 static struct srv *running;
@@ -204,6 +207,11 @@ static void on_recv(void *arg, const struct net_msg *m)
 	char reply[1200];
 	int l, rc;
 
+	if (has_prefix(m, "SIP/2.0 ")) { /* on an outbound connection (net_connect) */
+		s->last_reply = *m;
+		__atomic_add_fetch(&s->nreplies, 1, __ATOMIC_SEQ_CST);
+		return;
+	}
 	s->nrecv++;
 	s->last = *m;
 	if (has_prefix(m, "BIG")) {
@@ -275,6 +283,7 @@ static struct net_tls_conf tls_conf(const char *stem, enum net_tls_verify v)
 	t.cert_file = file(crt);
 	t.key_file = file(key);
 	t.ca_file = file("ca.crt");
+	t.peer_ca_file = file("ca.crt");
 	return t;
 }
 
@@ -1015,6 +1024,141 @@ static void test_tls_max_connections(void)
 	net_free(&s.net);
 }
 
+/* RFC 5922 7.1 name checks on certificates of every shape. */
+static bool cert_matches(const struct admin_cert_spec *spec, const char *host)
+{
+	EVP_PKEY *k = NULL;
+	X509 *x = NULL;
+	bool m = false;
+
+	if (admin_tls_key_new(&k) == 0 && admin_tls_cert_new(&x, k, spec, NULL, NULL) == 0)
+		m = net_tls_name_matches(x, host);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return m;
+}
+
+static void test_name_matches(void)
+{
+	static const char *const dns[] = { "peer.example.test", "*.wild.example.test" };
+	static const char *const uris[] = { "sip:gw.example.test", "sips:sbc.example.test",
+					    "https://web.example.test" };
+	static const char *const ips[] = { "192.0.2.1", "2001:db8::1" };
+	struct admin_cert_spec a = { .kind = ADMIN_CERT_CA, .cn = "cn.example.test", .days = 1,
+				     .dns = dns, .ndns = 2, .uri = uris, .nuri = 3, .ip = ips,
+				     .nip = 2 };
+	struct admin_cert_spec cn_only = { .kind = ADMIN_CERT_CA, .cn = "cn.example.test",
+					   .days = 1 };
+	struct admin_cert_spec web_only = { .kind = ADMIN_CERT_CA, .cn = "cn.example.test",
+					    .days = 1, .uri = uris + 2, .nuri = 1 };
+
+	CHECK(cert_matches(&a, "peer.example.test"));
+	CHECK(cert_matches(&a, "PEER.Example.Test"));
+	CHECK(cert_matches(&a, "gw.example.test"));   /* URI sip: */
+	CHECK(cert_matches(&a, "sbc.example.test"));  /* URI sips: */
+	CHECK(cert_matches(&a, "192.0.2.1"));
+	CHECK(cert_matches(&a, "2001:db8::1"));
+	CHECK(!cert_matches(&a, "example.test"));
+	CHECK(!cert_matches(&a, "other.example.test"));
+	CHECK(!cert_matches(&a, "a.wild.example.test")); /* no wildcards */
+	CHECK(!cert_matches(&a, "*.wild.example.test"));
+	CHECK(!cert_matches(&a, "web.example.test"));    /* not a SIP URI */
+	CHECK(!cert_matches(&a, "cn.example.test"));     /* CN ignored beside SANs */
+	CHECK(!cert_matches(&a, "192.0.2.2"));
+	CHECK(!cert_matches(&a, ""));
+	CHECK(cert_matches(&cn_only, "cn.example.test")); /* no SAN: the CN counts */
+	CHECK(!cert_matches(&cn_only, "127.0.0.1"));
+	CHECK(!cert_matches(&web_only, "cn.example.test"));
+}
+
+/* Wait (bounded) until the loop thread has counted `want` replies. */
+static bool wait_replies(struct srv *s, unsigned want, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		if (__atomic_load_n(&s->nreplies, __ATOMIC_SEQ_CST) >= want)
+			return true;
+		usleep(10 * 1000);
+	}
+	return false;
+}
+
+/* Outbound connections: TLS to a peer whose certificate names the host we
+ * dialled (a request goes out, its answer comes back on the same
+ * connection), a peer with the wrong name (nothing is sent), plain TCP, and
+ * a refused connect. The loop connects to its own listeners. */
+static void test_connect(void)
+{
+	static struct srv s;
+	static const char req[] = "OPTIONS sip:peer.example.test SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+	struct net_conf conf = test_conf();
+	struct net_listen_spec tcp;
+	struct net_addr dst;
+	struct net_msg way, bad, plain;
+	char list[64], err[256];
+	size_t n;
+	uint16_t tport = free_port(), dead = free_port();
+
+	CHECK_INT(srv_start(&s, &conf, NET_TLS_VERIFY_OPTIONAL), 0);
+	srv_stop(&s);
+	snprintf(list, sizeof(list), "tcp:127.0.0.1:%u", tport);
+	CHECK_INT(net_listen_parse(&tcp, 1, &n, list, err, sizeof(err)), 0);
+	CHECK_INT(net_listen(s.net, &tcp, 1, err, sizeof(err)), 0);
+	snprintf(list, sizeof(list), "tcp:127.0.0.1:%u", s.port);
+	{
+		struct net_listen_spec d;
+		CHECK_INT(net_listen_parse(&d, 1, &n, list, err, sizeof(err)), 0);
+		dst = d.addr;
+	}
+	/* refused up front */
+	CHECK_INT(net_connect(s.net, NET_UDP, &dst, "x", &way), EINVAL);
+	CHECK_INT(net_connect(s.net, NET_TLS, &dst, "", &way), EINVAL);
+	/* TLS, the right name: the request is queued until the handshake is done */
+	CHECK_INT(net_connect(s.net, NET_TLS, &dst, "peer.example.test", &way), 0);
+	CHECK_INT(way.tp, NET_TLS);
+	CHECK_INT(net_send(s.net, &way, NULL, req, sizeof(req) - 1), 0);
+	CHECK_INT(srv_resume(&s), 0);
+	CHECK(wait_replies(&s, 1, 3000));
+	srv_stop(&s);
+	CHECK(s.last_reply.conn == way.conn && s.last_reply.tp == NET_TLS);
+	CHECK_INT(s.nrecv, 1);
+	CHECK_INT(s.last.tp, NET_TLS);
+	/* the peer saw our certificate (mutual TLS) */
+	CHECK_INT(srv_stats(&s).tls_handshakes, 2);
+	CHECK_INT(srv_stats(&s).conn_outbound, 1);
+	/* the connection stays for more */
+	CHECK_INT(net_send(s.net, &way, NULL, req, sizeof(req) - 1), 0);
+	CHECK_INT(srv_resume(&s), 0);
+	CHECK(wait_replies(&s, 2, 3000));
+	srv_stop(&s);
+	/* TLS, a name the certificate does not have: nothing reaches the peer */
+	CHECK_INT(net_connect(s.net, NET_TLS, &dst, "wrong.example.test", &bad), 0);
+	CHECK_INT(net_send(s.net, &bad, NULL, req, sizeof(req) - 1), 0);
+	CHECK_INT(srv_resume(&s), 0);
+	usleep(500 * 1000);
+	srv_stop(&s);
+	CHECK_INT(s.nrecv, 2);
+	CHECK_INT(srv_stats(&s).tls_peer_refused, 1);
+	CHECK(!net_msg_conn_alive(&bad));
+	/* plain TCP to the TCP listener */
+	((struct sockaddr_in *)&dst.ss)->sin_port = htons(tport);
+	CHECK_INT(net_connect(s.net, NET_TCP, &dst, NULL, &plain), 0);
+	CHECK_INT(net_send(s.net, &plain, NULL, req, sizeof(req) - 1), 0);
+	CHECK_INT(srv_resume(&s), 0);
+	CHECK(wait_replies(&s, 3, 3000));
+	srv_stop(&s);
+	CHECK(s.last_reply.conn == plain.conn && s.last_reply.tp == NET_TCP);
+	/* nobody listening */
+	((struct sockaddr_in *)&dst.ss)->sin_port = htons(dead);
+	if (net_connect(s.net, NET_TCP, &dst, NULL, &plain) == 0) {
+		CHECK_INT(srv_resume(&s), 0);
+		usleep(300 * 1000);
+		srv_stop(&s);
+	}
+	CHECK_INT(srv_stats(&s).conn_connect_failed, 1);
+	CHECK_INT(srv_stats(&s).conn_outbound, 4);
+	net_free(&s.net);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -1029,6 +1173,8 @@ int main(int argc, char **argv)
 		CASE(test_tls_load_refusals),
 		CASE(test_tls_resumption),
 		CASE(test_tls_max_connections),
+		CASE(test_name_matches),
+		CASE(test_connect),
 	};
 	int rc;
 
