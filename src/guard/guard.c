@@ -768,6 +768,20 @@ static void key_fmt(char *buf, size_t cap, const struct key *k, uint32_t v6_pref
 	}
 }
 
+bool guard_ban_of(struct guard *g, const struct net_addr *src, uint64_t now_ms,
+		  struct guard_ban_info *out)
+{
+	struct key k, full;
+	const struct src *s;
+
+	if (!addr_key(g, src, &k, &full) || !(s = src_find(g, &k)) || !src_banned(s, now_ms))
+		return false;
+	key_fmt(out->addr, sizeof(out->addr), &s->key, g->conf.v6_prefix);
+	out->until_ms = s->ban_until;
+	out->count = s->ban_count;
+	return true;
+}
+
 void guard_list_bans(const struct guard *g, uint64_t now_ms, guard_ban_fn *fn, void *arg)
 {
 	for (uint32_t i = 0; i < g->st.used; i++) {
