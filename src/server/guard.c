@@ -46,7 +46,8 @@ static const char *req_name(enum guard_req r)
 
 /* One guard.ban event, and the ban queued for the store. */
 static void ban_started(struct server *s, const struct net_addr *src, enum net_transport tp,
-			const char *reason, const struct sip_msg *m, uint64_t now_ms)
+			const char *code, const char *reason, const struct sip_msg *m,
+			uint64_t now_ms)
 {
 	struct guard_ban_info bi;
 	char why[160];
@@ -73,7 +74,7 @@ static void ban_started(struct server *s, const struct net_addr *src, enum net_t
 		memcpy(q->addr, bi.addr, sizeof(q->addr));
 		q->until_ms = bi.until_ms;
 		q->count = bi.count;
-		snprintf(q->reason, sizeof(q->reason), "%s", reason);
+		snprintf(q->reason, sizeof(q->reason), "%s", code);
 	} else {
 		s->stats.bans_unsaved++;
 	}
@@ -95,7 +96,7 @@ bool server_guard_admit(struct server *s, const struct net_msg *in, uint64_t now
 		s->stats.dropped_rate++;
 		if (new_ban) {
 			snprintf(why, sizeof(why), "request rate over budget (%s)", req_name(kind));
-			ban_started(s, &in->src, in->tp, why, NULL, now_ms);
+			ban_started(s, &in->src, in->tp, "rate", why, NULL, now_ms);
 		}
 		return false;
 	}
@@ -118,7 +119,7 @@ bool server_guard_scanner(struct server *s, const struct net_msg *in, const stru
 		return false;
 	s->stats.dropped_scanner++;
 	if (guard_ban(s->guard, &in->src, now, 0))
-		ban_started(s, &in->src, in->tp, "scanner fingerprint", m, now);
+		ban_started(s, &in->src, in->tp, "scanner", "scanner fingerprint", m, now);
 	return !guard_allowed(s->guard, &in->src);
 }
 
@@ -151,7 +152,8 @@ void server_guard_auth_failed(struct server *s, const struct net_msg *in, const 
 		server_event(s, "auth.lockout", in, m, user, aor, why, 403);
 	}
 	if (ev & GUARD_EV_BAN)
-		ban_started(s, &in->src, in->tp, "too many failed authentications", m, now);
+		ban_started(s, &in->src, in->tp, "brute force", "too many failed authentications", m,
+			    now);
 }
 
 /* ---- persistence ------------------------------------------------------------------- */
@@ -217,7 +219,8 @@ static int apply_stored(void *arg, const struct store_ban *b)
 		return 0;
 	}
 	if (left > 0)
-		(void)guard_ban(s->guard, &a, now, left > UINT32_MAX ? UINT32_MAX : (uint32_t)left);
+		guard_ban_restore(s->guard, &a, now, left > UINT32_MAX ? UINT32_MAX : (uint32_t)left,
+				  b->count);
 	if (set->n == set->cap) {
 		size_t cap = set->cap ? set->cap * 2 : 64;
 		void *p = realloc(set->addr, cap * sizeof(*set->addr));
@@ -287,14 +290,16 @@ void server_guard_tick(struct server *s, uint64_t now_ms)
 	if (now_ms < s->next_ban_sync_ms)
 		return;
 	s->next_ban_sync_ms = now_ms + 1000;
+	if (now_ms >= s->next_ban_expire_ms) {
+		s->next_ban_expire_ms = now_ms + 60000;
+		if ((rc = store_bans_expire(s->store, NULL, (int64_t)time(NULL))) != 0)
+			log_warn("ended bans not removed from the store: %s", strerror(rc));
+	}
 	if (store_data_version(s->store, &dv) != 0 || dv == s->ban_data_version)
 		return;
 	s->ban_data_version = dv;
 	if ((rc = sync_bans(s, true)) != 0)
 		log_warn("bans not reloaded from the store: %s", strerror(rc));
-	rc = store_bans_expire(s->store, NULL, (int64_t)time(NULL));
-	if (rc)
-		log_warn("expired bans not removed: %s", strerror(rc));
 }
 
 int server_guard_start(struct server *s, const struct conf *c, char *err, size_t errlen)

@@ -87,7 +87,7 @@ struct server {
 	struct server_ban_q ban_q[SERVER_BAN_QUEUE];
 	size_t nban_q;
 	int64_t ban_data_version;      /* store_data_version at the last ban sync */
-	uint64_t next_ban_sync_ms;
+	uint64_t next_ban_sync_ms, next_ban_expire_ms;
 };
 
 /* How to answer a request: through its server transaction when it has one,
