@@ -1,7 +1,7 @@
 /*
  * admin: argument handling and the commands init, serve, config, help.
  * The user and registration commands live in user.c, the password rules in
- * password.c, the call records in cdr.c.
+ * password.c, the call records in cdr.c, the bans in ban.c.
  */
 #include "admin.h"
 
@@ -416,6 +416,22 @@ static const struct cmd commands[] = {
 	  "fingerprint), whether keys are encrypted, the client certificate mode.\n"
 	  "init: create what is missing of the CA and the server certificate in an\n"
 	  "existing state (one made before TLS). See docs/tls.md." },
+	{ "ban", admin_cmd_ban, "bastion ban list | add ADDR [TIME] | del ADDR",
+	  "  ban list\n"
+	  "  ban add ADDR [TIME]\n"
+	  "  ban del ADDR\n\n"
+	  "The guard's bans of source addresses, kept in the database: they survive a\n"
+	  "restart, and a running server picks up changes made here.\n"
+	  "list: one line per active ban, soonest end first: address, end (UTC), time\n"
+	  "remaining, how often the source was banned, and why.\n"
+	  "add: ban ADDR, an IPv4 or IPv6 address, for TIME: seconds, or a number with s,\n"
+	  "m, h or d (90, 30m, 2h, 7d), 1 second to 10 years; default [guard] ban_max.\n"
+	  "An IPv6 address bans its whole [guard] ipv6_prefix (2001:db8:1:2::5 bans\n"
+	  "2001:db8:1:2::/64); the prefix may be typed as such. An existing ban of the\n"
+	  "source is replaced and its count goes up. Addresses on the [guard] allow list\n"
+	  "are refused.\n"
+	  "del: lift the ban of ADDR (same forms) and forget its count; a key exactly as\n"
+	  "list prints it is accepted too. See docs/guard.md." },
 	{ "help", NULL, "bastion help [COMMAND]", "Show the commands, or the usage of one." },
 };
 

@@ -1,5 +1,5 @@
 /*
- * admin internals: what the command files (admin.c, user.c, password.c)
+ * admin internals: what the command files (admin.c, user.c, password.c, ...)
  * share and nothing outside the layer needs. The unit tests include it to
  * reach the password rules and the generator.
  */
@@ -52,6 +52,23 @@ int admin_cmd_cdr(const char *state, int argc, char **argv);
  * the operator, in why.
  */
 int admin_parse_since(const char *s, int64_t now, int64_t *out, char *why, size_t cap);
+
+/* ---- bans (ban.c) ----------------------------------------------------------- */
+
+#define ADMIN_BAN_MAX_S (3650LL * 86400) /* longest ban `ban add` takes: 10 years */
+
+int admin_cmd_ban(const char *state, int argc, char **argv);
+
+/*
+ * Parse the TIME of `ban add` into seconds: digits (seconds) or digits
+ * followed by one of s, m, h, d; 1 s to ADMIN_BAN_MAX_S. No sign, space or
+ * fraction. Returns 0, or EINVAL with the reason, for the operator, in why.
+ */
+int admin_parse_duration(const char *s, int64_t *out, char *why, size_t cap);
+
+/* Format secs (negative counts as 0) as "59m58s", "1h0m0s", "7d0h0m0s":
+ * whole seconds, leading zero units left out. Returns buf. */
+char *admin_fmt_duration(char *buf, size_t cap, int64_t secs);
 
 /* ---- passwords (password.c) ---------------------------------------------- */
 

@@ -203,13 +203,13 @@ static const struct conf_setting settings[] = {
 	    "Tokens a successful digest authentication gives back to its source, so a "
 	    "challenge and its authenticated retry cost nothing: hundreds of phones behind "
 	    "one NAT address can register at once."),
-	U32("guard", "auth_ceiling", auth_ceiling, 2, 1000, "20", "x rate",
+	U32("guard", "auth_ceiling", auth_ceiling, 2, 100, "20", "x rate",
 	    "Credited tokens accumulate up to this multiple of each rate."),
 	U32("guard", "trust_window", trust_window, 0, 86400, "300", "seconds",
 	    "A source where some user authenticated this recently is never banned for its "
 	    "rate (its excess is still dropped): a NAT address of working phones is not cut "
 	    "off because one device misbehaves."),
-	U32("guard", "ban_drops", ban_drops, 1, 1000000, "50", "requests",
+	U32("guard", "ban_drops", ban_drops, 1, 65535, "50", "requests",
 	    "Requests dropped over budget (in a streak) that ban their source..."),
 	U32("guard", "ban_grace", ban_grace, 0, 3600, "2", "seconds",
 	    "...once the streak has lasted this long."),
@@ -217,14 +217,14 @@ static const struct conf_setting settings[] = {
 	    "First ban of a source; it doubles with every further ban of that source, up to "
 	    "ban_max. A banned source is dropped silently; one guard.ban event per ban."),
 	U32("guard", "ban_max", ban_max, 1, 31536000, "86400", "seconds",
-	    "Longest ban."),
+	    "Longest ban; at least ban_time."),
 	U32("guard", "fail_window", fail_window, 1, 86400, "300", "seconds",
 	    "Window in which wrong digest responses are counted, per source and per user."),
-	U32("guard", "source_fail_limit", source_fail_limit, 1, 100000, "10", "failures",
+	U32("guard", "source_fail_limit", source_fail_limit, 1, 65534, "10", "failures",
 	    "Wrong digest responses from one source tolerated in a window; one more bans "
 	    "the source (guard.ban). A challenge, a stale nonce or a request without "
 	    "credentials is never a failure."),
-	U32("guard", "user_fail_limit", user_fail_limit, 1, 100000, "10", "failures",
+	U32("guard", "user_fail_limit", user_fail_limit, 1, 65534, "10", "failures",
 	    "Wrong digest responses for one user tolerated in a window; one more locks the "
 	    "user for lock_time (auth.lockout), except from the address the user last "
 	    "authenticated from (docs/guard.md explains the trade-off)."),
@@ -486,6 +486,12 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		else
 			snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
 				 path, line);
+		goto out;
+	}
+	if (tmp->ban_max < tmp->ban_time) {
+		rc = EINVAL;
+		snprintf(err, errlen, "%s: [guard] ban_max (%u) is shorter than ban_time (%u)", path,
+			 tmp->ban_max, tmp->ban_time);
 		goto out;
 	}
 	*c = *tmp;

@@ -768,6 +768,34 @@ static void key_fmt(char *buf, size_t cap, const struct key *k, uint32_t v6_pref
 	}
 }
 
+void guard_ban_restore(struct guard *g, const struct net_addr *src, uint64_t now_ms,
+		       uint32_t seconds, uint32_t count)
+{
+	struct key k, full;
+	struct src *s;
+
+	if (!seconds || !addr_key(g, src, &k, &full) || allowed(g, &full))
+		return;
+	s = src_get(g, &k, now_ms);
+	(void)ban(g, s, now_ms, seconds);
+	if (count > s->ban_count)
+		s->ban_count = count > UINT8_MAX ? UINT8_MAX : (uint8_t)count;
+}
+
+bool guard_ban_of(struct guard *g, const struct net_addr *src, uint64_t now_ms,
+		  struct guard_ban_info *out)
+{
+	struct key k, full;
+	const struct src *s;
+
+	if (!addr_key(g, src, &k, &full) || !(s = src_find(g, &k)) || !src_banned(s, now_ms))
+		return false;
+	key_fmt(out->addr, sizeof(out->addr), &s->key, g->conf.v6_prefix);
+	out->until_ms = s->ban_until;
+	out->count = s->ban_count;
+	return true;
+}
+
 void guard_list_bans(const struct guard *g, uint64_t now_ms, guard_ban_fn *fn, void *arg)
 {
 	for (uint32_t i = 0; i < g->st.used; i++) {

@@ -236,6 +236,16 @@ bool guard_scanner(struct guard *g, struct slice user_agent, struct slice from_o
  */
 bool guard_ban(struct guard *g, const struct net_addr *src, uint64_t now_ms, uint32_t seconds);
 
+/* A stored ban read back (restart, CLI): src banned for seconds from now
+ * (or longer if it already is), its ban count at least count, so that the
+ * next ban doubles from where the last run left off. */
+void guard_ban_restore(struct guard *g, const struct net_addr *src, uint64_t now_ms,
+		       uint32_t seconds, uint32_t count);
+
+/* The ban of src active at now_ms into *out; false when src is not banned. */
+bool guard_ban_of(struct guard *g, const struct net_addr *src, uint64_t now_ms,
+		  struct guard_ban_info *out);
+
 /* Lift src's ban and forget its ban count. Returns true when it was banned. */
 bool guard_unban(struct guard *g, const struct net_addr *src, uint64_t now_ms);
 

@@ -673,11 +673,22 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		return;
 	case AUTH_ACT_FAIL:
 		server_event(s, "auth.failure", x.in, m, ao.user, m->from.uri.raw, ao.reason, 403);
+		if (ao.verdict.result == AUTH_WRONG_RESPONSE)
+			server_guard_auth_failed(s, x.in, m, ao.user, m->from.uri.raw,
+						 !ao.unknown_user);
 		server_answer(s, &x, m, 403, "Forbidden", SLICE_NULL);
 		return;
 	case AUTH_ACT_OK:
 		break;
 	}
+	if (server_guard_locked(s, x.in, ao.user)) {
+		server_event(s, "auth.failure", x.in, m, ao.user, m->from.uri.raw, "user locked",
+			     403);
+		server_guard_auth_failed(s, x.in, m, ao.user, m->from.uri.raw, true);
+		server_answer(s, &x, m, 403, "Forbidden", SLICE_NULL);
+		return;
+	}
+	server_guard_auth_ok(s, x.in, ao.user, m->mid);
 	/* identity (policy/): From must be the user's, PAI asserted, injected
 	 * identity headers removed. No trusted peers yet: every source and
 	 * destination is untrusted. */
@@ -779,6 +790,7 @@ static void in_dialog(struct server *s, struct txn_server *st, const struct sip_
 		server_answer(s, &x, m, 403, "Not a Party to This Dialog", SLICE_NULL);
 		return;
 	}
+	server_guard_refund(s, &from->via.src);
 	if ((m->have & SIP_HAVE_MAX_FORWARDS) && m->max_forwards == 0) {
 		server_answer(s, &x, m, 483, "Too Many Hops", SLICE_NULL);
 		return;
@@ -950,6 +962,7 @@ void server_call_ack(struct server *s, const struct sip_msg *m, const struct net
 		s->stats.dropped_ack++;
 		return;
 	}
+	server_guard_refund(s, &in->src);
 	to = peer_of_way(s, &d->way[1 - side]);
 	proxy_loop_hash(m, hash);
 	local_hostport(s, &d->way[1 - side], hostport, sizeof(hostport));

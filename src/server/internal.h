@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include "../auth/auth.h"
+#include "../guard/guard.h"
 #include "../log/log.h"
 #include "../net/net.h"
 #include "../proxy/proxy.h"
@@ -17,6 +18,15 @@
 
 struct dialog;
 struct call;
+
+#define SERVER_BAN_QUEUE 4096 /* bans started in one tick, to be stored */
+
+struct server_ban_q {
+	char addr[STORE_BAN_ADDR_MAX];
+	uint64_t until_ms;
+	uint32_t count;
+	char reason[STORE_BAN_REASON_MAX];
+};
 
 /* One extra identity a user may present in From (policy/identity). */
 struct server_ident {
@@ -70,6 +80,14 @@ struct server {
 	struct dialog **dialogs;       /* hash of confirmed dialogs by Call-ID */
 	size_t ndialog_buckets, ndialogs;
 	uint64_t branch_seq;           /* makes our Via branches unique */
+
+	struct guard *guard;           /* admission, bans, brute force (server/guard.c) */
+	uint32_t guard_prefix;         /* its IPv6 grouping, for ban keys */
+	char guard_err[256];           /* why the last reload kept the old guard */
+	struct server_ban_q ban_q[SERVER_BAN_QUEUE];
+	size_t nban_q;
+	int64_t ban_data_version;      /* store_data_version at the last ban sync */
+	uint64_t next_ban_sync_ms, next_ban_expire_ms;
 };
 
 /* How to answer a request: through its server transaction when it has one,
@@ -97,6 +115,33 @@ bool server_host_is_ours(const struct server *s, struct slice host);
 /* auth_lookup_fn over the credential cache. */
 int server_lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1,
 		       size_t cap, size_t *len);
+
+/* ---- guard.c ---- */
+enum guard_req server_guard_kind(const char *p, size_t len);
+/* Before parsing: false when the message is to be dropped (banned source,
+ * over budget); a ban that starts is logged and queued for the store. */
+bool server_guard_admit(struct server *s, const struct net_msg *in, uint64_t now_ms);
+/* The message from src proved to belong to authenticated work. */
+void server_guard_refund(struct server *s, const struct net_addr *src);
+/* After parsing a request: true when it carries a scanner fingerprint; its
+ * source is banned and the caller drops it silently. */
+bool server_guard_scanner(struct server *s, const struct net_msg *in, const struct sip_msg *m);
+void server_guard_auth_ok(struct server *s, const struct net_msg *in, struct slice user,
+			  enum sip_method mid);
+/* user is locked and in does not come from the user's last good address. */
+bool server_guard_locked(struct server *s, const struct net_msg *in, struct slice user);
+/* A wrong digest response (known_user false: the name is not an account). */
+void server_guard_auth_failed(struct server *s, const struct net_msg *in, const struct sip_msg *m,
+			      struct slice user, struct slice aor, bool known_user);
+/* Store the bans of this tick; pick up the CLI's changes (about every second). */
+void server_guard_tick(struct server *s, uint64_t now_ms);
+/* Store the bans started since the last tick now (at exit). */
+void server_guard_flush(struct server *s);
+/* Create the guard from c and load the stored bans. */
+int server_guard_start(struct server *s, const struct conf *c, char *err, size_t errlen);
+/* SIGHUP: a new guard when its settings changed (bans carried over through
+ * the store); on failure the old one stays and s->guard_err says why. */
+int server_guard_reload(struct server *s, const struct conf *c);
 
 /* REGISTER: authenticate, check ownership of the AOR, hand to the registrar,
  * answer. */

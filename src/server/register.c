@@ -149,11 +149,22 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 	case AUTH_ACT_FAIL:
 		server_event(s, ao.unknown_user ? "register.unknown_user" : "auth.failure", in, m,
 			     ao.user, to->raw, ao.reason, 403);
+		if (ao.verdict.result == AUTH_WRONG_RESPONSE)
+			server_guard_auth_failed(s, in, m, ao.user, to->raw, !ao.unknown_user);
 		server_answer(s, x, m, 403, "Forbidden", SLICE_NULL);
 		return;
 	case AUTH_ACT_OK:
 		break;
 	}
+	/* A locked user is refused from anywhere but its last good address,
+	 * right password or not, exactly like a wrong one (docs/guard.md). */
+	if (server_guard_locked(s, in, ao.user)) {
+		server_event(s, "auth.failure", in, m, ao.user, to->raw, "user locked", 403);
+		server_guard_auth_failed(s, in, m, ao.user, to->raw, true);
+		server_answer(s, x, m, 403, "Forbidden", SLICE_NULL);
+		return;
+	}
+	server_guard_auth_ok(s, in, ao.user, SIP_M_REGISTER);
 	/* The authenticated user must own the AOR (registration hijacking). */
 	if (!slice_eq(ao.user, to->user)) {
 		server_event(s, "register.hijack", in, m, ao.user, to->raw,

@@ -254,9 +254,12 @@ static void on_message(void *arg, const struct net_msg *in)
 	struct sip_msg m;
 	struct txn_peer from;
 	struct server_ctx x = { in, NULL };
+	bool shed;
 	int rc;
 
 	s->stats.received++;
+	if (!server_guard_admit(s, in, server_now_ms()))
+		return;
 	rc = sip_msg_parse(&m, s->hdrs, s->hdr_cap, in->buf, in->len, in->tp != NET_UDP,
 			   &s->conf.lim);
 	if (in->truncated) {
@@ -265,6 +268,19 @@ static void on_message(void *arg, const struct net_msg *in)
 	}
 	if (rc != 0) {
 		refuse(s, in, &m, m.err);
+		return;
+	}
+	if (m.request && server_guard_scanner(s, in, &m))
+		return;
+	/* Overload: this request waited in the socket's queue too long, so
+	 * the server is behind. New work is turned away with a stateless 503;
+	 * what is in progress (retransmissions, ACK, CANCEL, in-dialog
+	 * requests, responses) and allow-listed peers are still served. */
+	shed = s->conf.overload_delay && in->queued_ms > s->conf.overload_delay && m.request &&
+	       !m.to.has_tag && !guard_allowed(s->guard, &in->src);
+	if (shed && m.mid == SIP_M_REGISTER) {
+		s->stats.shed++;
+		server_answer(s, &x, &m, 503, "Service Unavailable", SLICE_LIT("Retry-After: 5\r\n"));
 		return;
 	}
 	/* REGISTER is answered without a transaction, as a registrar that must
@@ -277,10 +293,19 @@ static void on_message(void *arg, const struct net_msg *in)
 		return;
 	}
 	peer_of(&from, in, &m);
+	txn_layer_shed(s->txn, shed);
 	switch (txn_receive(s->txn, &m, &from, server_now_ms())) {
 	case TXN_NEW: /* on_txn_request has run */
+		return;
 	case TXN_ABSORBED:
-	case TXN_RESPONSE:
+		/* An ACK that completed one of our INVITE transactions is part of
+		 * admitted work; a retransmission is not refunded: it makes us
+		 * send our answer again. */
+		if (m.mid == SIP_M_ACK)
+			server_guard_refund(s, &in->src);
+		return;
+	case TXN_RESPONSE: /* to a request we forwarded: part of admitted work */
+		server_guard_refund(s, &in->src);
 		return;
 	case TXN_ACK_2XX:
 		server_call_ack(s, &m, in);
@@ -294,8 +319,10 @@ static void on_message(void *arg, const struct net_msg *in)
 	case TXN_CANCEL_UNMATCHED:
 		server_answer(s, &x, &m, 481, "Call/Transaction Does Not Exist", SLICE_NULL);
 		return;
-	case TXN_FULL:
 	case TXN_SHED:
+		s->stats.shed++;
+		/* fall through */
+	case TXN_FULL:
 		server_answer(s, &x, &m, 503, "Service Unavailable", SLICE_LIT("Retry-After: 5\r\n"));
 		return;
 	}
@@ -441,6 +468,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 	int rc;
 
 	txn_tick(s->txn, server_now_ms());
+	server_guard_tick(s, now_ms);
 	/* binding changes of this tick, in one transaction */
 	if (registrar_pending(s->reg) && (rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
 		log_warn("registrations not all stored: %s", strerror(rc));
@@ -572,6 +600,8 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	}
 	if ((rc = open_state(s, c, err, errlen)) != 0)
 		goto fail;
+	if ((rc = server_guard_start(s, c, err, errlen)) != 0)
+		goto fail;
 	{
 		struct txn_conf tc = TXN_CONF_DEFAULT;
 		tc.max_transactions = c->max_transactions;
@@ -605,6 +635,9 @@ void server_free(struct server **sp)
 
 	if (!s)
 		return;
+	if (s->guard && s->store)
+		server_guard_flush(s); /* the bans of the last tick */
+	guard_free(&s->guard);
 	txn_layer_free(&s->txn);
 	server_dialogs_free(s);
 	server_idents_free(s);
@@ -639,6 +672,10 @@ static void reload(struct server *s, const char *conf_path)
 		log_warn("reload: database and nonce_table_size changes need a restart");
 	if (c.lim.max_headers != s->hdr_cap && alloc_buffers(s, c.lim.max_headers) != 0) {
 		log_error("reload refused: out of memory");
+		return;
+	}
+	if (server_guard_reload(s, &c) != 0) {
+		log_error("reload refused, keeping the running configuration: %s", s->guard_err);
 		return;
 	}
 	/* Keep what only a restart changes. */

@@ -51,6 +51,11 @@ struct server_stats {
 	uint64_t dropped_malformed;         /* malformed, too broken to answer */
 	uint64_t dropped_responses;         /* stray responses (no transaction) */
 	uint64_t dropped_ack;
+	uint64_t dropped_banned;            /* from a banned source, before parsing */
+	uint64_t dropped_rate;              /* over the source's budget, before parsing */
+	uint64_t dropped_scanner;           /* scanner fingerprints */
+	uint64_t shed;                      /* new requests answered 503: overload */
+	uint64_t bans, bans_unsaved;        /* bans started; not written to the store */
 };
 
 struct server;

@@ -895,6 +895,29 @@ static void test_key_parse(void)
 	}
 }
 
+/* A ban read back from the store keeps its count: the next ban doubles on. */
+static void test_ban_restore(void)
+{
+	struct guard_conf c = GUARD_CONF_DEFAULT;
+	struct guard *g = make(&c);
+	struct net_addr a = addr("192.0.2.44");
+	struct guard_ban_info bi;
+
+	CHECK(g);
+	guard_ban_restore(g, &a, 1000, 30, 3);
+	CHECK(guard_ban_of(g, &a, 1000, &bi));
+	CHECK_INT(bi.until_ms, 31000);
+	CHECK_INT(bi.count, 3);
+	CHECK(strcmp(bi.addr, "192.0.2.44") == 0);
+	CHECK(!guard_ban_of(g, &a, 31000, &bi));
+	/* the fourth ban: 60 s doubled three times */
+	CHECK(guard_ban(g, &a, 40000, 0));
+	CHECK(guard_ban_of(g, &a, 40000, &bi));
+	CHECK_INT(bi.until_ms, 40000 + 480000);
+	CHECK_INT(bi.count, 4);
+	guard_free(&g);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -917,6 +940,7 @@ int main(int argc, char **argv)
 		CASE(test_cidr_check),
 		CASE(test_cidr_contains),
 		CASE(test_key_parse),
+		CASE(test_ban_restore),
 	};
 
 	return check_main("guard", cases, ARRAY_SIZE(cases), argc, argv);
