@@ -44,6 +44,7 @@
 #include "internal.h"
 
 #define KDF_ITERATIONS 600000   /* PBKDF2-HMAC-SHA256, as OWASP advises (2023) */
+#define ADMIN_CN_MAX 64         /* ub-common-name (RFC 5280) */
 
 /* ---- keys and certificates --------------------------------------------------- */
 
@@ -499,7 +500,11 @@ int admin_tls_setup(const char *state, const struct conf *c, const char *passphr
 		char cn[300];
 		struct admin_cert_spec spec = { .kind = ADMIN_CERT_CA, .cn = cn, .org = "Bastion",
 						.days = ADMIN_TLS_CA_DAYS };
+		/* X.509 allows 64 characters in a CN; the names that matter are
+		 * in subjectAltName */
 		snprintf(cn, sizeof(cn), "Bastion local CA for %s", c->domain);
+		if (strlen(cn) > ADMIN_CN_MAX)
+			snprintf(cn, sizeof(cn), "Bastion local CA");
 		if ((rc = admin_tls_key_new(&cak)) || (rc = admin_tls_cert_new(&cax, cak, &spec, NULL, NULL))) {
 			fprintf(stderr, "bastion: cannot make the CA: %s\n", strerror(rc));
 			goto out;
@@ -531,7 +536,9 @@ int admin_tls_setup(const char *state, const struct conf *c, const char *passphr
 	{
 		const char *ips[2 + NET_MAX_LISTEN];
 		char hosts[NET_MAX_LISTEN][INET6_ADDRSTRLEN];
-		struct admin_cert_spec spec = { .kind = ADMIN_CERT_SERVER, .cn = c->domain,
+		struct admin_cert_spec spec = { .kind = ADMIN_CERT_SERVER,
+						.cn = strlen(c->domain) <= ADMIN_CN_MAX
+							? c->domain : "Bastion SIP server",
 						.days = ADMIN_TLS_CERT_DAYS,
 						.dns = (const char *const[]){ c->domain }, .ndns = 1, .ip = ips, .nip = 2 };
 		ips[0] = "127.0.0.1";

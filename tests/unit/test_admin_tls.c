@@ -245,6 +245,18 @@ static void test_setup(void)
 	CHECK_INT(admin_tls_setup(st, &c, "a long CA passphrase", false), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		unlink(path(p, files[i]));
+	/* a domain longer than a CN may be: the CN says so, the name is in SAN */
+	memset(c.domain, 'a', 70);
+	snprintf(c.domain + 70, sizeof(c.domain) - 70, ".example.test");
+	CHECK_INT(admin_tls_setup(st, &c, NULL, false), 0);
+	srv = read_cert(path(p, "server.crt"));
+	CHECK(srv != NULL);
+	X509_NAME_get_text_by_NID(X509_get_subject_name(srv), NID_commonName, names, sizeof(names));
+	CHECK(strcmp(names, "Bastion SIP server") == 0);
+	CHECK(X509_check_host(srv, c.domain, 0, 0, NULL) == 1);
+	X509_free(srv);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		unlink(path(p, files[i]));
 }
 
 int main(int argc, char **argv)
