@@ -40,6 +40,8 @@ static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL
 static const char *const yes_no[] = { "no", "yes", NULL };
 static const char *const uri_checks[] = { "strict", "relaxed", NULL };
 static const char *const tls_verify[] = { "none", "optional", "require", NULL };
+static const char *const signalings[] = { "any", "tls-required", NULL };
+static const char *const medias[] = { "any", "srtp-required", NULL };
 
 #define U32(sec, k, field, lo, hi, d, u, h) \
 	{ sec, k, CONF_U32, offsetof(struct conf, field), 0, lo, hi, NULL, d, u, h }
@@ -244,6 +246,18 @@ static const struct conf_setting settings[] = {
 	  "Comma-separated fingerprints of known scanners, matched case-insensitively in "
 	  "User-Agent, From and To; a match is dropped silently and its source banned. A "
 	  "cheap first filter only (scanners can change them). Empty: off." },
+
+	{ "policy", "signaling", CONF_ENUM, offsetof(struct conf, signaling), 0, 0, 0, signalings,
+	  "any", NULL,
+	  "`tls-required`: a REGISTER, and any request outside a dialog but OPTIONS, must come "
+	  "over TLS, else 403 TLS Required (event policy.tls_required). `any`: every "
+	  "transport. A sips: "
+	  "request is held to TLS either way (docs/tls.md)." },
+	{ "policy", "media", CONF_ENUM, offsetof(struct conf, media), 0, 0, 0, medias, "any", NULL,
+	  "`srtp-required`: an SDP offer or answer with a plain RTP stream (not RTP/SAVP(F) "
+	  "with a=crypto, nor UDP/TLS/RTP/SAVP(F) with a fingerprint) is refused with 488 and "
+	  "event media.srtp_refused; a callee's 2xx answer like that ends its leg (ACK, BYE) "
+	  "and the caller gets 488. `any`: media is not checked." },
 };
 
 static const struct conf_setting *find_setting(const char *section, const char *key)

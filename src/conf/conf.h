@@ -82,7 +82,14 @@ struct conf {
 	uint32_t overload_delay;     /* ms of queueing that means overload; 0: off */
 	char allow[1024];            /* CIDR list, never limited nor banned */
 	char scanners[1024];         /* User-Agent / From / To fingerprints */
+
+	/* [policy] */
+	uint32_t signaling;          /* enum conf_signaling */
+	uint32_t media;              /* enum conf_media */
 };
+
+enum conf_signaling { CONF_SIGNALING_ANY = 0, CONF_SIGNALING_TLS };
+enum conf_media { CONF_MEDIA_ANY = 0, CONF_MEDIA_SRTP };
 
 /* guard_conf from c, with its lists split into storage the caller keeps. */
 struct conf_guard {

@@ -140,4 +140,42 @@ bool policy_identity_keeps(const struct policy_identity_verdict *v, const struct
 /* Parse the Privacy headers of m into POLICY_PRIV_* bits (0 when none). */
 unsigned policy_privacy(const struct sip_msg *m);
 
+
+/* ---- transport and media (issue 5: TLS, SIPS, SRTP) ----------------------- */
+
+#define POLICY_EVENT_SIPS_DOWNGRADE "sips.downgrade_refused"
+#define POLICY_EVENT_SRTP_REFUSED "media.srtp_refused"
+#define POLICY_EVENT_TLS_REQUIRED "policy.tls_required"
+
+/*
+ * May request m, which arrived over TLS or not, be taken at all?
+ * - a sips: Request-URI over anything but TLS: 416 (RFC 5630 4.1: SIPS
+ *   means TLS on every hop, so the hop it came over already broke that),
+ *   event sips.downgrade_refused;
+ * - with tls_required, a request outside a dialog (no To tag) over anything
+ *   but TLS: 403 "TLS Required", event policy.tls_required; except OPTIONS
+ *   (keep-alive and monitoring, answered by the server itself), and ACK and
+ *   CANCEL, which follow their INVITE.
+ * In-dialog requests of a dialog set up over TLS are held to it by their
+ * dialog, not here.
+ */
+void policy_transport(struct policy_verdict *v, const struct sip_msg *m, bool over_tls,
+		      bool tls_required);
+
+/* May a request go to a contact of scheme contact_scheme reached over TLS
+ * or not? A sips: request or a sips: contact goes over TLS only
+ * (RFC 5630 4.2, 4.3). */
+bool policy_target_ok(bool sips_request, enum sip_scheme contact_scheme, bool over_tls);
+
+/*
+ * With srtp_required: every active RTP stream of the SDP body of m (a
+ * request's offer, or a response's answer) must be SRTP with its keys
+ * (sdp_srtp_check); a body that is not SDP, or no body, passes. Denied:
+ * 488 with the sdp_srtp_reason() phrase (a malformed SDP: 488 "Malformed
+ * Session Description"), event media.srtp_refused; *bad (may be NULL) gets
+ * the offending m= line. Without srtp_required everything passes.
+ */
+void policy_media(struct policy_verdict *v, const struct sip_msg *m, bool srtp_required,
+		  struct slice *bad);
+
 #endif

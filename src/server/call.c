@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "../policy/policy.h"
+#include <strings.h>
 #include "internal.h"
 
 #define CALL_MAX_BRANCHES 100
@@ -55,6 +56,7 @@ struct call {
 	struct txn_peer upstream;  /* the caller: where responses go */
 	enum sip_method mid;
 	bool final_sent, cancelled, answered, timer_c;
+	bool media_refused;        /* a branch answered without SRTP: its leg was ended */
 	uint64_t timer_c_ms;       /* INVITE: when timer C fires (monotonic) */
 	uint16_t best;             /* best final status so far */
 	char *best_buf;            /* its bytes, our Via removed */
@@ -540,7 +542,12 @@ static void maybe_send_best(struct call *c)
 		free(c->best_buf);
 		c->best_buf = NULL;
 	}
-	cdr_write(c->s, c->cdr, c->best_buf ? c->best : c->cancelled ? 487 : 408, "none");
+	cdr_write(c->s, c->cdr,
+		  c->best_buf	      ? c->best
+		  : c->cancelled      ? 487
+		  : c->media_refused ? 488
+				      : 408,
+		  "none");
 	c->cdr = NULL;
 	if (c->best_buf) {
 		send_upstream(c, c->best, c->best_buf, c->best_len);
@@ -549,7 +556,9 @@ static void maybe_send_best(struct call *c)
 	req = c->st ? txn_server_request(c->st) : NULL;
 	if (req) {
 		struct server_ctx x = { &c->upstream.via, c->st };
-		if (c->cancelled)
+		if (c->media_refused && !c->cancelled)
+			server_answer(c->s, &x, req, 488, "SRTP Required", SLICE_NULL);
+		else if (c->cancelled)
 			server_answer(c->s, &x, req, 487, "Request Terminated", SLICE_NULL);
 		else
 			server_answer(c->s, &x, req, 408, "Request Timeout", SLICE_NULL);
@@ -603,6 +612,8 @@ struct target_ctx {
 	struct net_msg ways[CALL_MAX_BRANCHES];
 	char *contacts[CALL_MAX_BRANCHES];
 	size_t n;
+	bool sips;                 /* a sips: request: TLS targets only */
+	size_t refused;            /* targets left out: no TLS way to them */
 };
 
 static void collect_target(void *arg, const struct reg_binding_view *v)
@@ -611,6 +622,14 @@ static void collect_target(void *arg, const struct reg_binding_view *v)
 
 	if (t->n == CALL_MAX_BRANCHES || (v->way->tp != NET_UDP && !net_msg_conn_alive(v->way)))
 		return; /* a TCP phone is reachable only on its connection */
+	/* RFC 5630: no bid-down. A sips: request, or a contact registered as
+	 * sips:, is reached over TLS or not at all. */
+	if (!policy_target_ok(t->sips, strncasecmp(v->contact, "sips:", 5) ? SIP_SCHEME_SIP
+									 : SIP_SCHEME_SIPS,
+			      v->way->tp == NET_TLS)) {
+		t->refused++;
+		return;
+	}
 	t->ways[t->n] = *v->way;
 	t->contacts[t->n] = strdup(v->contact);
 	if (t->contacts[t->n])
@@ -624,6 +643,28 @@ static void refuse_attempt(struct server *s, const struct server_ctx *x, const s
 	if (m->mid == SIP_M_INVITE)
 		cdr_write(s, cdr_info_new(m, user, x->in), status, "none");
 	server_answer(s, x, m, status, reason, SLICE_NULL);
+}
+
+/* media = srtp-required: refuse request m (488, media.srtp_refused) when
+ * its SDP offers plain RTP. False when it was refused. */
+static bool media_allowed(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+			  struct slice user, bool attempt)
+{
+	struct policy_verdict pv;
+	struct slice bad;
+	char detail[160], line[64];
+
+	policy_media(&pv, m, s->conf.media == CONF_MEDIA_SRTP, &bad);
+	if (pv.allow)
+		return true;
+	snprintf(detail, sizeof(detail), "%s (m=%s)", pv.detail,
+		 slice_repr(line, sizeof(line), bad, 48));
+	server_event(s, pv.event, x->in, m, user, m->from.uri.raw, detail, pv.status);
+	if (attempt)
+		refuse_attempt(s, x, m, user, pv.status, pv.reason);
+	else
+		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
+	return false;
 }
 
 /* A request outside any dialog: authenticate, check identity, fork. */
@@ -728,7 +769,16 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		server_answer(s, &x, m, 414, "Request-URI Too Long", SLICE_NULL);
 		return;
 	}
+	if (!media_allowed(s, &x, m, ao.user, true))
+		return;
+	t.sips = m->ruri.scheme == SIP_SCHEME_SIPS;
 	registrar_lookup(s->reg, slice_make(aor, (size_t)n), collect_target, &t);
+	if (t.n == 0 && t.refused) {
+		server_event(s, POLICY_EVENT_SIPS_DOWNGRADE, x.in, m, ao.user, m->ruri_raw,
+			     "the callee can be reached only over a transport that is not TLS", 480);
+		refuse_attempt(s, &x, m, ao.user, 480, "No TLS Route to the Callee");
+		return;
+	}
 	if (t.n == 0) {
 		refuse_attempt(s, &x, m, ao.user, 480, "Temporarily Unavailable");
 		return;
@@ -795,6 +845,14 @@ static void in_dialog(struct server *s, struct txn_server *st, const struct sip_
 		server_answer(s, &x, m, 483, "Too Many Hops", SLICE_NULL);
 		return;
 	}
+	if (m->ruri.scheme == SIP_SCHEME_SIPS && d->way[1 - side].tp != NET_TLS) {
+		server_event(s, POLICY_EVENT_SIPS_DOWNGRADE, x.in, m, SLICE_NULL, m->ruri_raw,
+			     "the other side of the dialog is not reached over TLS", 480);
+		server_answer(s, &x, m, 480, "No TLS Route to the Callee", SLICE_NULL);
+		return;
+	}
+	if (!media_allowed(s, &x, m, SLICE_NULL, false))
+		return;
 	c = call_new(s, st, m, from, 1);
 	if (!c) {
 		server_answer(s, &x, m, 500, "Out of Memory", SLICE_NULL);
@@ -858,6 +916,83 @@ static void bye_answered(struct server *s, struct call *c)
 	}
 }
 
+/* End the callee's leg of a 2xx we will not pass on: ACK it, then BYE, both
+ * built from the response and sent statelessly the way the branch went. */
+static void end_callee_leg(struct server *s, struct branch *b, const struct sip_msg *resp)
+{
+	const struct sip_hdr *ch = sip_msg_hdr(resp, SIP_H_CONTACT);
+	struct txn_peer to = peer_of_way(s, &b->way);
+	char hostport[INET6_ADDRSTRLEN + 8], hash[17];
+	struct slice target = resp->to.uri.raw, rest;
+	struct sip_contact ct;
+	struct sip_buf out;
+
+	if (ch) {
+		rest = ch->value;
+		if (sip_contact_next(&ct, &rest, &s->conf.lim) == 0 && !ct.star)
+			target = ct.na.uri.raw;
+	}
+	proxy_loop_hash(resp, hash);
+	local_hostport(s, &b->way, hostport, sizeof(hostport));
+	for (int i = 0; i < 2; i++) {
+		const char *method = i ? "BYE" : "ACK";
+
+		sip_buf_init(&out, s->out, SERVER_OUT_CAP);
+		sip_buf_str(&out, method);
+		sip_buf_str(&out, " ");
+		sip_buf_slice(&out, target);
+		sip_buf_str(&out, " SIP/2.0\r\nVia: SIP/2.0/");
+		sip_buf_str(&out, via_transport(b->way.tp));
+		sip_buf_str(&out, " ");
+		sip_buf_str(&out, hostport);
+		sip_buf_str(&out, ";branch=z9hG4bK");
+		sip_buf_str(&out, hash);
+		sip_buf_str(&out, i ? ".bye;rport\r\n" : ".ack;rport\r\n");
+		sip_buf_str(&out, "Max-Forwards: 70\r\nFrom: ");
+		sip_buf_slice(&out, resp->from.raw);
+		sip_buf_str(&out, "\r\nTo: ");
+		sip_buf_slice(&out, resp->to.raw);
+		sip_buf_str(&out, "\r\nCall-ID: ");
+		sip_buf_slice(&out, resp->call_id);
+		sip_buf_str(&out, "\r\nCSeq: ");
+		sip_buf_u32(&out, resp->cseq.num + (uint32_t)i);
+		sip_buf_str(&out, " ");
+		sip_buf_str(&out, method);
+		sip_buf_str(&out, "\r\nReason: SIP;cause=488;text=\"SRTP Required\"\r\n"
+				  "Content-Length: 0\r\n\r\n");
+		if (!out.overflow)
+			(void)net_send(s->net, &to.via, &to.dst, out.p, out.len);
+	}
+}
+
+/* media = srtp-required: a 1xx or 2xx answer from a callee with plain RTP.
+ * True when the response was refused (and handled here). */
+static bool answer_refused(struct server *s, struct call *c, struct branch *b,
+			   const struct sip_msg *m)
+{
+	struct policy_verdict pv;
+	struct slice bad;
+	char detail[160], line[64];
+
+	policy_media(&pv, m, s->conf.media == CONF_MEDIA_SRTP, &bad);
+	if (pv.allow)
+		return false;
+	snprintf(detail, sizeof(detail), "%s in the callee's %u answer (m=%s)", pv.detail,
+		 m->status, slice_repr(line, sizeof(line), bad, 48));
+	server_event(s, pv.event, &b->way, m, SLICE_NULL, m->to.uri.raw, detail, 488);
+	if (m->status < 200)
+		return true; /* not passed on; the final answer decides */
+	if (c->mid == SIP_M_INVITE)
+		end_callee_leg(s, b, m);
+	if (!b->status) {
+		b->status = 488;
+		c->nfinal++;
+	}
+	c->media_refused = true;
+	maybe_send_best(c);
+	return true;
+}
+
 void server_call_response(struct server *s, struct txn_client *ct, const struct sip_msg *m)
 {
 	struct branch *b = txn_client_user(ct);
@@ -867,6 +1002,8 @@ void server_call_response(struct server *s, struct txn_client *ct, const struct 
 
 	if (!c || m->status == 100)
 		return; /* our own 100 Trying already went upstream */
+	if (m->status < 300 && m->body.len && answer_refused(s, c, b, m))
+		return;
 	sip_buf_init(&out, s->out, SERVER_OUT_CAP);
 	if (proxy_build_response(&out, m) != 0)
 		return;

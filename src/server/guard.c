@@ -267,7 +267,8 @@ static int sync_bans(struct server *s, bool lift)
 	if (rc == 0 && lift) {
 		struct lift_ctx lc = { s, &set, server_now_ms(), 0 };
 
-		qsort(set.addr, set.n, sizeof(*set.addr), cmp_addr);
+		if (set.n) /* (never hand qsort a NULL array) */
+			qsort(set.addr, set.n, sizeof(*set.addr), cmp_addr);
 		guard_list_bans(s->guard, lc.now, lift_if_deleted, &lc);
 		if (lc.lifted)
 			log_notice("%zu bans lifted from the store", lc.lifted);

@@ -8,6 +8,7 @@
 
 #include "../auth/auth.h"
 #include "../guard/guard.h"
+#include "../policy/policy.h"
 #include "../log/log.h"
 #include "../net/net.h"
 #include "../proxy/proxy.h"

@@ -224,7 +224,14 @@ static void dispatch(struct server *s, const struct server_ctx *x, const struct 
 		     const struct txn_peer *from)
 {
 	struct server_verdict v = server_decide(m);
+	struct policy_verdict pv;
 
+	policy_transport(&pv, m, x->in->tp == NET_TLS, s->conf.signaling == CONF_SIGNALING_TLS);
+	if (!pv.allow) {
+		server_event(s, pv.event, x->in, m, SLICE_NULL, m->ruri_raw, pv.detail, pv.status);
+		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
+		return;
+	}
 	if (v.register_)
 		server_register(s, x, m);
 	else if (v.call && x->st && from)
