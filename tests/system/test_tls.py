@@ -414,3 +414,69 @@ def test_refuses_to_start_on_heartbleed_openssl(make_server):
     r = run_cli("--state", s.state, "serve", env={"BASTION_TEST_TLS_VERSION": "30000060"},
                 timeout=20)
     assert r.returncode == 1 and "CVE-2022-3602" in r.stderr
+
+
+# ---- the transport policy with real TLS (the plain side is in test_policy.py) ----
+
+def invite_sips(ph, callee):
+    """Phone.invite with a sips: Request-URI and To (RFC 5630): INVITE, 407,
+    ACK, INVITE with credentials for that URI."""
+    call_id = uuid.uuid4().hex + "@test"
+    ruri = f"sips:{callee}@{DOMAIN}"
+    first = "z9hG4bK" + uuid.uuid4().hex
+    ph.cseq += 1
+    ph.send(ph.request("INVITE", ruri, ruri, call_id, ph.cseq, [], b"", branch=first))
+    _, hdrs, _ = ph.expect_status(407, "INVITE")
+    tag = re.search(r";tag=([^;>\s]+)", hval(hdrs, "To")[0]).group(1)
+    ph.send(ph.request("ACK", ruri, ruri, call_id, ph.cseq, [], b"", branch=first, to_tag=tag))
+    chal = {}
+    for v in hval(hdrs, "Proxy-Authenticate"):
+        params = dict((k, a or b) for k, a, b in
+                      re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]+))', v[7:]))
+        chal[params.get("algorithm", "MD5")] = params
+    from conftest import digest_header
+    auth = digest_header(ph.user, ph.password, chal["SHA-256"], "INVITE", ruri,
+                         "SHA-256").replace("Authorization:", "Proxy-Authorization:")
+    ph.cseq += 1
+    ph.send(ph.request("INVITE", ruri, ruri, call_id, ph.cseq, [auth], b""))
+    return call_id
+
+
+def test_tls_required_serves_tls_phones(make_server, tmp_path):
+    s = make_server("[policy]\nsignaling = tls-required", tls=True)
+    import_users(s, USERS, tmp_path)
+    time.sleep(0.6)
+    plain = Phone(s, "1001", USERS["1001"], "udp")
+    plain.send(plain.request("REGISTER", f"sip:{DOMAIN}", f"sip:1001@{DOMAIN}", "r1@test", 1,
+                             ["Expires: 60"]))
+    plain.expect_status(403, "REGISTER")
+    a = Phone(s, "1001", USERS["1001"], "tls")
+    a.register()
+    b = Phone(s, "1002", USERS["1002"], "tls")
+    b.register()
+    a.invite("1002")
+    b.answer()
+    a.expect_status(200, "INVITE")
+    assert len(events(s, "policy.tls_required")) == 1
+    for p in (plain, a, b):
+        p.close()
+
+
+def test_sips_call_stays_on_tls(tls_server):
+    a = Phone(tls_server, "1001", USERS["1001"], "tls")
+    a.register()
+    b = Phone(tls_server, "1002", USERS["1002"], "tls")
+    b.register()
+    invite_sips(a, "1002")
+    _, inv, _ = b.expect_request("INVITE")
+    assert hval(inv, "Via")[0].startswith("SIP/2.0/TLS ")
+    # a callee reachable only over UDP: the sips: call fails, never goes plain
+    c = Phone(tls_server, "1002", USERS["1002"], "udp")
+    b.close()
+    time.sleep(0.3)  # the server notices B's connection is gone
+    c.register()
+    invite_sips(a, "1002")
+    a.expect_status(480, "INVITE")
+    c.nothing(0.5)
+    a.close()
+    c.close()
