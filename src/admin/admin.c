@@ -277,6 +277,11 @@ static void log_stats(const struct server *s)
 		 "dropped, %llu stray responses dropped",
 		 (unsigned long long)st.received, (unsigned long long)refused,
 		 (unsigned long long)st.dropped_malformed, (unsigned long long)st.dropped_responses);
+	log_notice("guard: %llu dropped from banned sources, %llu over budget, %llu scanners, "
+		   "%llu shed (overload), %llu bans (%llu not stored)",
+		   (unsigned long long)st.dropped_banned, (unsigned long long)st.dropped_rate,
+		   (unsigned long long)st.dropped_scanner, (unsigned long long)st.shed,
+		   (unsigned long long)st.bans, (unsigned long long)st.bans_unsaved);
 }
 
 static int cmd_serve(const char *state, int argc, char **argv)

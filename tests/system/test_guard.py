@@ -141,6 +141,10 @@ def test_invite_flood_banned_while_other_source_registers(make_server, tmp_path)
     # the banned source is dropped silently
     assert udp_from(s, request("OPTIONS"), "127.0.0.2", timeout=0.5) is None
     assert options_ok(s, "127.0.0.4")
+    # the shutdown summary counts what the guard dropped
+    s.stop()
+    m = re.search(r"guard: (\d+) dropped from banned sources, (\d+) over budget", s.log_text())
+    assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, s.log_text()[-500:]
 
 
 def test_nat_storm_all_register_while_flood_is_cut(make_server, tmp_path):
