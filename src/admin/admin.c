@@ -374,7 +374,7 @@ static const struct cmd commands[] = {
 	  "check: validate DIR/bastion.conf as the server would (use before SIGHUP).\n"
 	  "reference: print the reference of every setting (Markdown)." },
 	{ "user", admin_cmd_user,
-	  "bastion user add|passwd|show|list|enable|disable|del|import|identity ...",
+	  "bastion user add|passwd|show|list|enable|disable|del|import|identity|cert ...",
 	  "  user add NAME [--domain D] (--generate | --password-stdin)\n"
 	  "  user passwd NAME [--domain D] (--generate | --password-stdin)\n"
 	  "  user show NAME [--domain D]\n"
@@ -384,7 +384,8 @@ static const struct cmd commands[] = {
 	  "  user del NAME [--domain D]\n"
 	  "  user import FILE\n"
 	  "  user identity add|del NAME URI [--domain D]\n"
-	  "  user identity list NAME [--domain D]\n\n"
+	  "  user identity list NAME [--domain D]\n"
+	  "  user cert NAME require|off [--domain D]\n\n"
 	  "Manage the users who may register. The domain defaults to the server's domain.\n"
 	  "--generate prints a random 20-character password once; --password-stdin reads\n"
 	  "one line and refuses passwords shorter than 12 characters, containing the user\n"
@@ -395,7 +396,11 @@ static const struct cmd commands[] = {
 	  "a bad line is named and nothing is imported. Works while the server runs; it\n"
 	  "picks up changes within a second. See docs/users.md.\n"
 	  "identity: the URIs (sip:user@host, sips:, tel:+number) a user may put in From\n"
-	  "besides its own address; see docs/identity.md." },
+	  "besides its own address; see docs/identity.md.\n"
+	  "cert require: the user may register and call only over TLS with a client\n"
+	  "certificate from the local CA naming it (bastion tls issue NAME; the [tls]\n"
+	  "verify_client setting must ask for certificates); cert off lifts that. See\n"
+	  "docs/tls.md." },
 	{ "reg", admin_cmd_reg, "bastion reg list [NAME [--domain D]]",
 	  "Show the current registrations (bindings): address of record, contact, source\n"
 	  "address, transport, time to expiry and user agent; of one user with NAME." },

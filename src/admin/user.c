@@ -1,7 +1,8 @@
 /*
  * admin/user: the commands `bastion user ...` (with `user identity ...`, the
- * extra identities a user may put in From) and `bastion reg list`, and the
- * demo users of `bastion init --demo`.
+ * extra identities a user may put in From, and `user cert ...`, the binding of
+ * a user to its client certificate) and `bastion reg list`, and the demo
+ * users of `bastion init --demo`.
  *
  * They talk to the same store as the server (SQLite in WAL mode), so they
  * work while it runs: the server notices a change of the users table by
@@ -279,9 +280,11 @@ static int print_user_line(void *arg, const struct store_user *u)
 	char cr[40], ch[40];
 	size_t *n = arg;
 
-	printf("%s@%s  %s  password %s  created %s  changed %s\n", u->name, u->domain,
-	       u->enabled ? "enabled" : "disabled", strength_name(u->cred.strength),
-	       fmt_time(cr, sizeof(cr), u->created_at), fmt_time(ch, sizeof(ch), u->changed_at));
+	/* client-cert last: scripts read the fields before it by position */
+	printf("%s@%s  %s  password %s  created %s  changed %s  client-cert %s\n", u->name,
+	       u->domain, u->enabled ? "enabled" : "disabled", strength_name(u->cred.strength),
+	       fmt_time(cr, sizeof(cr), u->created_at), fmt_time(ch, sizeof(ch), u->changed_at),
+	       u->require_client_cert ? "required" : "off");
 	++*n;
 	return 0;
 }
@@ -381,6 +384,10 @@ static int user_show(struct store *s, const struct conf *c, struct user_args *ua
 	printf("realm     %s\n", u.cred.realm);
 	printf("hashes    %s%s\n", u.cred.ha1_md5[0] ? "MD5 " : "",
 	       u.cred.ha1_sha256[0] ? "SHA-256" : "");
+	printf("cert      %s\n",
+	       u.require_client_cert
+		       ? "required (registers and calls only over TLS with its own certificate)"
+		       : "not required (bastion user cert NAME require binds it)");
 	printf("created   %s\n", fmt_time(t, sizeof(t), u.created_at));
 	printf("changed   %s\n", fmt_time(t, sizeof(t), u.changed_at));
 	OPENSSL_cleanse(&u.cred, sizeof(u.cred));
@@ -415,6 +422,66 @@ static int user_simple(struct store *s, const struct conf *c, struct user_args *
 	else
 		printf("User %s@%s is %s.\n", ua->name, ua->domain, enable ? "enabled" : "disabled");
 	return 0;
+}
+
+/* ---- user cert ------------------------------------------------------------- */
+
+/* bastion user cert NAME require|off [--domain D]. argv[0] is "user",
+ * argv[1] "cert". */
+static int user_cert(const char *state, int argc, char **argv)
+{
+	const char *mode = NULL;
+	struct store *s = NULL;
+	struct user_args ua;
+	struct conf c;
+	bool on;
+	int rc, status = 1;
+
+	memset(&ua, 0, sizeof(ua));
+	ua.cmd = "user";
+	ua.sub = "cert";
+	for (int i = 2; i < argc; i++) {
+		const char *v;
+		if ((v = admin_opt_value(argc, argv, &i, "--domain")))
+			ua.domain = v;
+		else if (argv[i][0] != '-' && !ua.name)
+			ua.name = argv[i];
+		else if (argv[i][0] != '-' && !mode)
+			mode = argv[i];
+		else
+			return admin_usage_error("user", "user cert: unexpected argument", argv[i]);
+	}
+	if (!ua.name || !mode)
+		return admin_usage_error("user", "user cert: expected NAME and require or off",
+					 NULL);
+	if (strcmp(mode, "require") != 0 && strcmp(mode, "off") != 0)
+		return admin_usage_error("user", "user cert: expected require or off", mode);
+	on = strcmp(mode, "require") == 0;
+	if (admin_open_state(&c, &s, state))
+		return 1;
+	if (check_target(&ua, &c))
+		goto out;
+	rc = store_users_set_client_cert(s, ua.name, ua.domain, on);
+	if (rc) {
+		store_failed("cert", &ua, s, rc);
+		goto out;
+	}
+	if (on && c.tls_verify_client == CONF_TLS_VERIFY_NONE)
+		fprintf(stderr, "bastion: warning: [tls] verify_client = none: the server asks "
+				"for no client certificates, so %s@%s can register and call from "
+				"nowhere until it is optional or require\n",
+			ua.name, ua.domain);
+	if (on)
+		printf("User %s@%s now registers and calls only over TLS with a client certificate "
+		       "naming it\n(CN=%s or URI sip:%s@%s; make one with 'bastion tls issue "
+		       "%s').\n",
+		       ua.name, ua.domain, ua.name, ua.name, ua.domain, ua.name);
+	else
+		printf("User %s@%s no longer needs a client certificate.\n", ua.name, ua.domain);
+	status = 0;
+out:
+	store_close(&s);
+	return status;
 }
 
 /* ---- user import ------------------------------------------------------------- */
@@ -760,6 +827,8 @@ int admin_cmd_user(const char *state, int argc, char **argv)
 		return admin_usage_error("user", "user: a subcommand is needed", NULL);
 	if (strcmp(sub, "identity") == 0)
 		return user_identity(state, argc, argv);
+	if (strcmp(sub, "cert") == 0)
+		return user_cert(state, argc, argv);
 	pw_cmd = strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0;
 	simple = strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0 ||
 		 strcmp(sub, "del") == 0;

@@ -178,4 +178,39 @@ bool policy_target_ok(bool sips_request, enum sip_scheme contact_scheme, bool ov
 void policy_media(struct policy_verdict *v, const struct sip_msg *m, bool srtp_required,
 		  struct slice *bad);
 
+/* ---- per-user mutual TLS (issue 5: client certificates) -------------------- */
+
+#define POLICY_EVENT_CLIENT_CERT "tls.client_cert_refused"
+
+/* What the caller knows of the connection a request came over and of the
+ * user who authenticated it. The names are the certificate's as decoded by
+ * net_msg_peer_cert(), NUL-terminated. */
+struct policy_client_cert_in {
+	bool required;             /* the user is bound to its certificate */
+	bool over_tls;             /* the request came over TLS */
+	bool present;              /* a client certificate verified against our CA */
+	const char *cn;            /* its subject commonName; NULL or "" for none */
+	const char *const *uris;   /* its subjectAltName URIs (n_uri of them) */
+	size_t n_uri;
+	struct slice user;         /* the user name that authenticated (digest) */
+	struct slice domain;       /* the served domain */
+};
+
+/*
+ * May user in->user, who proved its password, be served over this
+ * connection? Without in->required, always. With it, only over TLS with a
+ * verified client certificate naming the user: its subject CN equal to the
+ * user name (byte for byte), or one of its SAN URIs equal to sip:USER@DOMAIN
+ * or sips:USER@DOMAIN (scheme and host ASCII case-insensitive, the user part
+ * byte for byte, nothing after the host: no port, no parameters). This is
+ * what `bastion tls issue USER` puts in a certificate. Denied: 403 "Client
+ * Certificate Required", event tls.client_cert_refused, and detail saying
+ * which: not over TLS, no certificate, or a certificate of another identity.
+ * An empty user or domain never matches.
+ */
+void policy_client_cert(struct policy_verdict *v, const struct policy_client_cert_in *in);
+
+/* Does certificate URI uri name user@domain (the SAN rule above)? */
+bool policy_cert_uri_names(const char *uri, struct slice user, struct slice domain);
+
 #endif

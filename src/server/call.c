@@ -729,6 +729,9 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		server_answer(s, &x, m, 403, "Forbidden", SLICE_NULL);
 		return;
 	}
+	/* a user bound to its client certificate calls only with it */
+	if (!server_client_cert_ok(s, &x, m, ao.user, m->from.uri.raw))
+		return;
 	server_guard_auth_ok(s, x.in, ao.user, m->mid);
 	/* identity (policy/): From must be the user's, PAI asserted, injected
 	 * identity headers removed. No trusted peers yet: every source and

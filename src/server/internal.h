@@ -176,6 +176,17 @@ int server_tls_start(struct server *s, const struct conf *c, char *err, size_t e
  * ones kept. */
 void server_tls_reload(struct server *s, const struct conf *c);
 void server_tls_log_stats(const struct server *s);
+/*
+ * Per-user mutual TLS, after user proved its password for request m: when
+ * the user's cache entry says require_client_cert, m must have come over TLS
+ * with a verified client certificate naming the user (policy_client_cert).
+ * Returns true to go on. Otherwise the request has been answered (403
+ * "Client Certificate Required", or 403 "Forbidden" for a user gone from the
+ * cache meanwhile), the event tls.client_cert_refused recorded with aor, and
+ * false is returned.
+ */
+bool server_client_cert_ok(struct server *s, const struct server_ctx *x,
+			   const struct sip_msg *m, struct slice user, struct slice aor);
 
 /* Record a security event. */
 void server_event(struct server *s, const char *kind, const struct net_msg *in,

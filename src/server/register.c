@@ -164,6 +164,11 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 		server_answer(s, x, m, 403, "Forbidden", SLICE_NULL);
 		return;
 	}
+	/* A user bound to its client certificate registers only with it
+	 * (per-user mutual TLS); before auth_ok, so that a refused source does
+	 * not become the user's last good address. */
+	if (!server_client_cert_ok(s, x, m, ao.user, to->raw))
+		return;
 	server_guard_auth_ok(s, in, ao.user, SIP_M_REGISTER);
 	/* The authenticated user must own the AOR (registration hijacking). */
 	if (!slice_eq(ao.user, to->user)) {

@@ -2,8 +2,8 @@
  * server/tls: the server's side of TLS: the library guard at startup, the
  * certificate and key named by [tls] loaded into the loop (at startup and on
  * SIGHUP, where a bad file is refused and the running certificate kept),
- * and the TLS counters logged at shutdown. The transport itself is in
- * net/tls.c.
+ * the TLS counters logged at shutdown, and per-user mutual TLS (a user
+ * bound to its client certificate). The transport itself is in net/tls.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -158,4 +158,45 @@ void server_tls_log_stats(const struct server *s)
 		   (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_resumed,
 		   (unsigned long long)st.tls_handshake_failed,
 		   (unsigned long long)st.tls_handshake_timeout);
+}
+
+bool server_client_cert_ok(struct server *s, const struct server_ctx *x,
+			   const struct sip_msg *m, struct slice user, struct slice aor)
+{
+	static struct net_peer_cert pc; /* about 4 KB; one loop thread */
+	const char *uris[NET_CERT_MAX_SANS];
+	struct store_cache_entry e;
+	struct policy_client_cert_in in = {
+		.user = user,
+		.domain = slice_cstr(s->conf.domain),
+		.over_tls = x->in->tp == NET_TLS,
+		.uris = uris,
+	};
+	struct policy_verdict v;
+	bool found = store_cache_lookup(s->cache, &e, user, in.domain) == 0;
+
+	if (found) {
+		in.required = e.require_client_cert;
+		OPENSSL_cleanse(&e, sizeof(e));
+	}
+	if (!found) {
+		/* proved a password a moment ago, gone now: refuse, never pass */
+		server_answer(s, x, m, 403, "Forbidden", SLICE_NULL);
+		return false;
+	}
+	if (!in.required)
+		return true;
+	/* EPIPE (the connection closed since) leaves pc empty: no certificate */
+	if (in.over_tls && net_msg_peer_cert(x->in, &pc) == 0 && pc.present) {
+		in.present = true;
+		in.cn = pc.cn;
+		for (size_t i = 0; i < pc.n_uri && i < NET_CERT_MAX_SANS; i++)
+			uris[in.n_uri++] = pc.uri[i];
+	}
+	policy_client_cert(&v, &in);
+	if (v.allow)
+		return true;
+	server_event(s, v.event, x->in, m, user, aor, v.detail, v.status);
+	server_answer(s, x, m, v.status, v.reason, SLICE_NULL);
+	return false;
 }

@@ -21,6 +21,8 @@ struct store_ops {
 				  const struct store_cred *cred, int64_t now);
 	int (*users_set_enabled)(struct store *s, const char *name, const char *domain,
 				 bool enabled);
+	int (*users_set_client_cert)(struct store *s, const char *name, const char *domain,
+				     bool on);
 	int (*users_delete)(struct store *s, const char *name, const char *domain);
 	int (*users_import)(struct store *s, size_t *failed_at, const struct store_user *users,
 			    size_t n, int64_t now);

@@ -134,6 +134,13 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX bans_until ON bans(until);"
 	"PRAGMA user_version = 4;",
+	/* 4 -> 5: per-user mutual TLS (docs/tls.md): a user bound to its client
+	 * certificate may register and call only over TLS with that certificate.
+	 * Existing users stay unbound. An UPDATE of the flag fires
+	 * users_gen_update, so credential caches reload it. */
+	"ALTER TABLE users ADD COLUMN require_client_cert INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (require_client_cert IN (0, 1));"
+	"PRAGMA user_version = 5;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -156,6 +163,7 @@ enum stmt_id {
 	ST_USERS_LIST,
 	ST_USER_SET_PASSWORD,
 	ST_USER_SET_ENABLED,
+	ST_USER_SET_CLIENT_CERT,
 	ST_USER_DELETE,
 	ST_REG_UPSERT,
 	ST_REG_DELETE,
@@ -183,7 +191,7 @@ enum stmt_id {
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at"
+	"created_at, changed_at, require_client_cert"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
 	"user_agent, instance, q"
@@ -197,14 +205,16 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_DATA_VERSION] = "PRAGMA data_version",
 	[ST_USERS_GEN] = "SELECT value FROM meta WHERE key = 'users_gen'",
 	[ST_USER_ADD] = "INSERT INTO users (name, domain, realm, ha1_md5, ha1_sha256, enabled,"
-			" password_strength, created_at, changed_at)"
-			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+			" password_strength, created_at, changed_at, require_client_cert)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
 	[ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_USERS_LIST] = "SELECT " USER_COLS " FROM users ORDER BY domain, name",
 	[ST_USER_SET_PASSWORD] = "UPDATE users SET realm = ?3, ha1_md5 = ?4, ha1_sha256 = ?5,"
 				 " password_strength = ?6, changed_at = ?7"
 				 " WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_ENABLED] = "UPDATE users SET enabled = ?3 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = ?3"
+				    " WHERE name = ?1 AND domain = ?2",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_REG_UPSERT] = "INSERT INTO registrations (user_id, aor, contact, received, transport,"
 			  " expires_at, call_id, cseq, user_agent, instance, q)"
@@ -446,6 +456,7 @@ static int bind_user_add(sqlite3_stmt *st, const struct store_user *u, int64_t n
 	rc |= sqlite3_bind_int(st, 6, u->enabled ? 1 : 0);
 	rc |= bind_text(st, 7, strength_name(u->cred.strength));
 	rc |= sqlite3_bind_int64(st, 8, now);
+	rc |= sqlite3_bind_int(st, 9, u->require_client_cert ? 1 : 0);
 	return rc;
 }
 
@@ -495,6 +506,7 @@ static int read_user(struct store_user *u, sqlite3_stmt *st)
 	u->cred.strength = strcmp(strength, "checked") == 0 ? STORE_PW_CHECKED : STORE_PW_UNKNOWN;
 	u->created_at = sqlite3_column_int64(st, 8);
 	u->changed_at = sqlite3_column_int64(st, 9);
+	u->require_client_cert = sqlite3_column_int(st, 10) != 0;
 	return 0;
 }
 
@@ -606,6 +618,16 @@ static int sq_users_set_enabled(struct store *s, const char *name, const char *d
 	sqlite3_stmt *st = ss->st[ST_USER_SET_ENABLED];
 
 	sqlite3_bind_int(st, 3, enabled ? 1 : 0);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_set_client_cert(struct store *s, const char *name, const char *domain,
+				    bool on)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_SET_CLIENT_CERT];
+
+	sqlite3_bind_int(st, 3, on ? 1 : 0);
 	return step_user_write(ss, st, name, domain);
 }
 
@@ -1081,6 +1103,7 @@ static const struct store_ops sqlite_ops = {
 	.users_list = sq_users_list,
 	.users_set_password = sq_users_set_password,
 	.users_set_enabled = sq_users_set_enabled,
+	.users_set_client_cert = sq_users_set_client_cert,
 	.users_delete = sq_users_delete,
 	.users_import = sq_users_import,
 	.users_version = sq_users_version,

@@ -249,6 +249,15 @@ int store_users_set_enabled(struct store *s, const char *name, const char *domai
 	return s->ops->users_set_enabled(s, name, domain, enabled);
 }
 
+int store_users_set_client_cert(struct store *s, const char *name, const char *domain,
+				bool on)
+{
+	if (!s || !key_ok(name, domain))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_set_client_cert(s, name, domain, on);
+}
+
 int store_users_delete(struct store *s, const char *name, const char *domain)
 {
 	if (!s || !key_ok(name, domain))

@@ -99,6 +99,8 @@ struct store_user {
 	bool enabled;
 	int64_t created_at;   /* unix seconds; 0 on add means "now" */
 	int64_t changed_at;   /* last password change; set = created_at on add */
+	bool require_client_cert; /* mutual TLS: register and call only over TLS with a
+				     client certificate naming this user (docs/tls.md) */
 };
 
 /* Called once per row; a non-zero return stops the walk and is returned. */
@@ -126,6 +128,14 @@ int store_users_set_password(struct store *s, const char *name, const char *doma
 /* Enable or disable a user. Returns 0, ENOENT, EINVAL, EBUSY/EIO. */
 int store_users_set_enabled(struct store *s, const char *name, const char *domain,
 			    bool enabled);
+
+/* Bind a user to its client certificate (on) or release it (off): with the
+ * flag set the server accepts the user's REGISTER and calls only over TLS
+ * with a verified client certificate naming the user. Counts as a change of
+ * users (store_users_version), so running servers pick it up. Returns 0,
+ * ENOENT no such user, EINVAL, EBUSY/EIO. */
+int store_users_set_client_cert(struct store *s, const char *name, const char *domain,
+				bool on);
 
 /* Delete a user and, by cascade, its registrations and identities. Returns 0, ENOENT,
  * EINVAL, EBUSY/EIO. */
@@ -361,7 +371,7 @@ int store_data_version(struct store *s, int64_t *v);
  * and reloads the whole table only when the version moved, building the new
  * table aside and swapping it in, so a failed reload keeps the old one.
  *
- * Memory per user: one allocation of 136 bytes (link, hash, id, flag, both
+ * Memory per user: one allocation of 136 bytes (link, hash, id, flags, both
  * HA1 hex strings, string lengths) plus the lengths of name, domain and realm
  * and malloc's overhead, plus 8 to 16 bytes of bucket array (a power of two
  * >= the number of users): about 200 bytes for typical names, so 100,000
@@ -374,6 +384,7 @@ struct store_cache;
 struct store_cache_entry {
 	int64_t user_id;
 	bool enabled;
+	bool require_client_cert; /* store_user.require_client_cert */
 	char realm[STORE_REALM_MAX];
 	char ha1_md5[STORE_HA1_MD5_LEN + 1];
 	char ha1_sha256[STORE_HA1_SHA256_LEN + 1];

@@ -542,7 +542,9 @@ class Phone:
         lines.append(f"Content-Length: {len(body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
-    def register(self, expires=3600):
+    def register(self, expires=3600, code=200):
+        """REGISTER, answer the 401, expect `code` to that; returns its
+        (start line, headers, body)."""
         call_id = uuid.uuid4().hex
         uri = f"sip:{DOMAIN}"
         to = f"sip:{self.user}@{DOMAIN}"
@@ -558,7 +560,7 @@ class Phone:
         self.cseq += 1
         self.send(self.request("REGISTER", uri, to, call_id, self.cseq,
                                [f"Expires: {expires}", auth]))
-        self.expect_status(200, "REGISTER")
+        return self.expect_status(code, "REGISTER")
 
     def invite(self, callee, extra=(), from_user=None, password=None, body=b"v=0\r\n"):
         """Send an INVITE, answer the 407; returns the Call-ID and the

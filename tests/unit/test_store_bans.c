@@ -379,8 +379,11 @@ static void upgrades_version_3(void)
 	snprintf(c.hangup, sizeof(c.hangup), "none");
 	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
 	store_close(&s);
-	/* What version 3 made: everything but the bans. */
-	CHECK_INT(raw_exec(path, "DROP TABLE bans; PRAGMA user_version = 3;"), SQLITE_OK);
+	/* What version 3 made: everything but the bans and the users' client
+	 * certificate flag. */
+	CHECK_INT(raw_exec(path, "DROP TABLE bans;"
+			   "ALTER TABLE users DROP COLUMN require_client_cert;"
+			   "PRAGMA user_version = 3;"), SQLITE_OK);
 
 	CHECK_INT(store_open(&s, path, NULL, 0), 0);
 	CHECK_INT(store_schema_version(s, &v), 0);

@@ -2,7 +2,8 @@
  * Unit tests of the credential cache: lookups after a load, case rules of the
  * key, reload only when the users table changed, changes made through a
  * second store handle (the CLI process) seen after refresh, the max_users
- * bound keeping the old contents, and a table large enough to chain.
+ * bound keeping the old contents, a table large enough to chain, and the
+ * client certificate flag carried into the entries and reloaded when set.
  */
 #include <errno.h>
 
@@ -231,6 +232,44 @@ static void many_users(void)
 	store_close(&s);
 }
 
+static void carries_client_cert_flag(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL, *cli = NULL;
+	struct store_cache *c = NULL;
+	struct store_cache_entry e;
+	struct store_user u;
+	bool reloaded = false;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	CHECK_INT(store_open(&cli, path, err, sizeof(err)), 0);
+	CHECK_INT(store_cache_new(&c, 10), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	make_user(&u, "bob", "example.com");
+	u.require_client_cert = true; /* add keeps it */
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	CHECK_INT(store_cache_refresh(c, s, &reloaded), 0);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK(!e.require_client_cert);
+	CHECK_INT(lookup(c, &e, "bob", "EXAMPLE.com"), 0);
+	CHECK(e.require_client_cert);
+
+	/* set by another process (the CLI): the next refresh reloads it */
+	CHECK_INT(store_users_set_client_cert(cli, "alice", "example.com", true), 0);
+	CHECK_INT(store_users_set_client_cert(cli, "bob", "example.com", false), 0);
+	CHECK_INT(store_cache_refresh(c, s, &reloaded), 0);
+	CHECK(reloaded);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK(e.require_client_cert && e.enabled);
+	CHECK_INT(lookup(c, &e, "bob", "example.com"), 0);
+	CHECK(!e.require_client_cert);
+	store_cache_free(&c);
+	store_close(&cli);
+	store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -238,6 +277,7 @@ int main(int argc, char **argv)
 		CASE(sees_change_from_second_handle),
 		CASE(max_users_keeps_old_contents),
 		CASE(many_users),
+		CASE(carries_client_cert_flag),
 	};
 	int rc;
 

@@ -257,6 +257,7 @@ static void migrates_version_1(void)
 	/* Turn it back into a version-1 database. */
 	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
 	rc = sqlite3_exec(db, "DROP TABLE bans; DROP TABLE cdrs; DROP TABLE identities;"
+			  "ALTER TABLE users DROP COLUMN require_client_cert;"
 			  "PRAGMA user_version = 1;", NULL, NULL, NULL);
 	sqlite3_close(db);
 	CHECK_INT(rc, SQLITE_OK);

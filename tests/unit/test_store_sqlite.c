@@ -1,7 +1,8 @@
 /*
  * Unit tests of the store interface on its SQLite backend: schema creation,
  * migrations and refusal of newer schemas, file mode, WAL, the users and
- * registrations operations, bulk import, and the users change counter. Each
+ * registrations operations, bulk import, the users change counter, the
+ * client certificate flag and the upgrade that brought it. Each
  * case works on a real database file in a scratch directory under /tmp.
  */
 #include <errno.h>
@@ -734,6 +735,114 @@ static void oversized_row_refused_on_read(void)
 	store_close(&s);
 }
 
+static int find_flag(void *arg, const struct store_user *u)
+{
+	int *flags = arg; /* [0]: alice's, [1]: bob's; -1 when unseen */
+
+	if (strcmp(u->name, "alice") == 0)
+		flags[0] = u->require_client_cert;
+	else if (strcmp(u->name, "bob") == 0)
+		flags[1] = u->require_client_cert;
+	return 0;
+}
+
+static void client_cert_flag(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	struct store_user u;
+	uint64_t v0 = 0, v1 = 0;
+	int flags[2] = { -1, -1 };
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	make_user(&u, "bob", "example.com");
+	u.require_client_cert = true;
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	CHECK_INT(store_users_get(s, &u, "alice", "example.com"), 0);
+	CHECK(!u.require_client_cert); /* the default */
+	CHECK_INT(store_users_get(s, &u, "bob", "example.com"), 0);
+	CHECK(u.require_client_cert);
+
+	CHECK_INT(store_users_version(s, &v0), 0);
+	CHECK_INT(store_users_set_client_cert(s, "alice", "EXAMPLE.COM", true), 0);
+	CHECK_INT(store_users_version(s, &v1), 0);
+	CHECK(v1 != v0); /* the update trigger moved the counter */
+	CHECK_INT(store_users_get(s, &u, "alice", "example.com"), 0);
+	CHECK(u.require_client_cert);
+	CHECK(strcmp(u.cred.ha1_md5, MD5_A) == 0); /* nothing else changed */
+	CHECK_INT(store_users_set_client_cert(s, "bob", "example.com", false), 0);
+	CHECK_INT(store_users_list(s, find_flag, flags), 0);
+	CHECK_INT(flags[0], 1);
+	CHECK_INT(flags[1], 0);
+	flags[0] = flags[1] = -1;
+	CHECK_INT(store_users_load_all(s, &v1, find_flag, flags), 0);
+	CHECK_INT(flags[0], 1);
+	CHECK_INT(flags[1], 0);
+
+	CHECK_INT(store_users_set_client_cert(s, "carol", "example.com", true), ENOENT);
+	CHECK_INT(store_users_set_client_cert(s, "alice", "other.org", true), ENOENT);
+	CHECK_INT(store_users_set_client_cert(s, "", "example.com", true), EINVAL);
+	CHECK_INT(store_users_set_client_cert(s, "alice", NULL, true), EINVAL);
+	CHECK_INT(store_users_set_client_cert(NULL, "alice", "example.com", true), EINVAL);
+	/* the column takes 0 and 1 only, whoever writes it */
+	store_close(&s);
+	CHECK(raw_exec(path, "UPDATE users SET require_client_cert = 2") != SQLITE_OK);
+	CHECK_INT(raw_int(path, "SELECT count(*) FROM users WHERE require_client_cert = 1"), 1);
+}
+
+/* A database of schema version 4 (before the flag) with users, a
+ * registration and an identity: the upgrade adds the column, unset, and
+ * keeps every row. */
+static void upgrades_version_4(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	struct store_user u;
+	struct store_reg r;
+	int64_t alice = 0;
+	size_t n = 0;
+	int v = 0;
+
+	CHECK(store_schema_latest() >= 5);
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, &alice, &u), 0);
+	make_user(&u, "bob", "example.com");
+	u.enabled = false;
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	make_reg(&r, alice, "sip:alice@example.com", "sip:alice@192.0.2.1", 2000000000, 1000);
+	CHECK_INT(store_regs_upsert(s, NULL, &r), 0);
+	CHECK_INT(store_identities_add(s, "alice", "example.com", "tel:+15551230000"), 0);
+	store_close(&s);
+	/* What version 4 made: the same, without the column. */
+	CHECK_INT(raw_exec(path, "ALTER TABLE users DROP COLUMN require_client_cert;"
+				 "PRAGMA user_version = 4;"),
+		  SQLITE_OK);
+	CHECK_INT(raw_int(path, "SELECT count(*) FROM pragma_table_info('users')"
+				" WHERE name = 'require_client_cert'"),
+		  0);
+
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	CHECK_INT(store_schema_version(s, &v), 0);
+	CHECK_INT(v, 5);
+	CHECK_INT(store_users_get(s, &u, "alice", "example.com"), 0);
+	CHECK(!u.require_client_cert && u.enabled && u.id == alice);
+	CHECK(strcmp(u.cred.ha1_sha256, SHA_A) == 0 && u.created_at == 1700000000);
+	CHECK_INT(store_users_get(s, &u, "bob", "example.com"), 0);
+	CHECK(!u.require_client_cert && !u.enabled);
+	CHECK_INT(store_regs_list_all(s, count_reg, &n), 0);
+	CHECK_INT(n, 1);
+	CHECK_INT(store_identities_add(s, "alice", "example.com", "tel:+15551230000"), EEXIST);
+	CHECK_INT(store_users_set_client_cert(s, "alice", "example.com", true), 0);
+	CHECK_INT(store_users_get(s, &u, "alice", "example.com"), 0);
+	CHECK(u.require_client_cert);
+	store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -749,6 +858,8 @@ int main(int argc, char **argv)
 		CASE(users_version_tracks_changes),
 		CASE(concurrent_writer_waits),
 		CASE(oversized_row_refused_on_read),
+		CASE(client_cert_flag),
+		CASE(upgrades_version_4),
 	};
 	int rc;
 
