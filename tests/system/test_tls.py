@@ -136,7 +136,13 @@ def test_register_over_tls(tls_server):
     ph.register()
     ev = events(tls_server, "register.ok")
     assert ev and ev[-1]["user"] == "1001" and ev[-1]["transport"] == "tls"
-    r = run_cli("--state", tls_server.state, "reg", "list", "1001")
+    # bindings are written behind, within a tick or two of the 200
+    deadline = time.monotonic() + 3
+    while True:
+        r = run_cli("--state", tls_server.state, "reg", "list", "1001")
+        if "transport tls" in r.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert "transport tls" in r.stdout, r.stdout
     ph.close()
 
