@@ -201,10 +201,11 @@ static const struct conf_setting settings[] = {
 	    "INVITEs per second one source may send before authentication credits."),
 	U32("guard", "register_rate", register_rate, 0, 10000, "10", "requests/s",
 	    "REGISTERs per second one source may send before authentication credits."),
-	U32("guard", "auth_credit", auth_credit, 0, 100, "2", "requests",
-	    "Tokens a successful digest authentication gives back to its source, so a "
-	    "challenge and its authenticated retry cost nothing: hundreds of phones behind "
-	    "one NAT address can register at once."),
+	U32("guard", "auth_credit", auth_credit, 0, 100, "3", "requests",
+	    "Tokens a successful digest authentication gives back to its source: a challenge "
+	    "and its authenticated retry cost 2, so authenticated work gains a token each "
+	    "time, which absorbs retransmissions; hundreds of phones behind one NAT address "
+	    "can register at once."),
 	U32("guard", "auth_ceiling", auth_ceiling, 2, 100, "20", "x rate",
 	    "Credited tokens accumulate up to this multiple of each rate."),
 	U32("guard", "trust_window", trust_window, 0, 86400, "300", "seconds",
