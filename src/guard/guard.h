@@ -97,6 +97,9 @@ struct guard_conf {
 	size_t scanners_n;
 };
 
+/* The module's baseline, which its unit tests are written against. The
+ * server takes its values from [guard] in bastion.conf, whose defaults
+ * (docs/configuration.md) may differ: auth_credit is 3 there. */
 #define GUARD_CONF_DEFAULT \
 	((struct guard_conf){ .table_size = 65536, .user_table_size = 4096, .v6_prefix = 64, \
 			      .rate_all = 20, .rate_invite = 5, .rate_register = 10, \
