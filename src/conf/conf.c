@@ -293,6 +293,26 @@ static bool host_valid(const char *s)
 	return s[0] != '.' && s[0] != '-';
 }
 
+/* The next comma-separated word of a list, trimmed, into *w; *p moves past
+ * it (NULL after the last). Start with list_start(). "a,,b" and "a," have an
+ * empty word; an empty list has none. */
+static const char *list_start(const char *list)
+{
+	return *list ? list : NULL;
+}
+
+static bool list_next(const char **p, struct slice *w)
+{
+	const char *end;
+
+	if (!*p)
+		return false;
+	end = strchr(*p, ',');
+	*w = slice_trim(slice_make(*p, end ? (size_t)(end - *p) : strlen(*p)));
+	*p = end ? end + 1 : NULL;
+	return true;
+}
+
 static int set_value(struct conf *c, const struct conf_setting *s, const char *value, char *err,
 		     size_t errlen)
 {
@@ -355,11 +375,9 @@ static int set_value(struct conf *c, const struct conf_setting *s, const char *v
 		char one[128];
 		size_t n = 0, max = s->type == CONF_CIDRS ? GUARD_ALLOW_MAX : GUARD_SCANNER_MAX;
 
-		for (const char *p = value; *value;) {
-			const char *end = strchr(p, ',');
-			size_t len = end ? (size_t)(end - p) : strlen(p);
-			struct slice w = slice_trim(slice_make(p, len));
+		struct slice w;
 
+		for (const char *p = list_start(value); list_next(&p, &w);) {
 			if (w.len == 0 || w.len >= sizeof(one) || ++n > max) {
 				snprintf(err, errlen, "%s: %s", s->key,
 					 n > max ? "too many entries" : "empty or overlong entry");
@@ -379,9 +397,6 @@ static int set_value(struct conf *c, const struct conf_setting *s, const char *v
 					 s->key, one);
 				return EINVAL;
 			}
-			if (!end)
-				break;
-			p = end + 1;
 		}
 		break;
 	}
@@ -531,22 +546,15 @@ void conf_net(const struct conf *c, struct net_conf *out)
 static size_t split_list(const char *list, char **buf, size_t *room, const char **out,
 			 size_t cap)
 {
+	struct slice w;
 	size_t n = 0;
 
-	for (const char *p = list; *list && n < cap;) {
-		const char *end = strchr(p, ',');
-		struct slice w = slice_trim(slice_make(p, end ? (size_t)(end - p) : strlen(p)));
-
-		if (w.len + 1 > *room)
-			break;
+	for (const char *p = list_start(list); n < cap && list_next(&p, &w) && w.len + 1 <= *room;) {
 		memcpy(*buf, w.p, w.len);
 		(*buf)[w.len] = '\0';
 		out[n++] = *buf;
 		*buf += w.len + 1;
 		*room -= w.len + 1;
-		if (!end)
-			break;
-		p = end + 1;
 	}
 	return n;
 }
