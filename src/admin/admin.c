@@ -138,7 +138,8 @@ static int init_state_files(const char *state, const struct conf *c, bool demo,
 
 static int cmd_init(const char *state, int argc, char **argv)
 {
-	const char *domain = "localhost", *listen = NULL, *pass_file = NULL;
+	const char *domain = "localhost", *listen = NULL, *pass_file = NULL, *profile_s = NULL;
+	enum conf_profile profile = CONF_PROFILE_MINIMUM;
 	char path[4200], err[600], pass[ADMIN_PW_MAX + 1] = "", abs_pass[4200] = "";
 	bool demo = false, ask = false, protect = false;
 	struct conf c;
@@ -159,11 +160,16 @@ static int cmd_init(const char *state, int argc, char **argv)
 			pass_file = v;
 		else if (strcmp(argv[i], "--ask-passphrase") == 0)
 			ask = true;
+		else if ((v = admin_opt_value(argc, argv, &i, "--profile")))
+			profile_s = v;
 		else if (strcmp(argv[i], "--protect-server-key") == 0)
 			protect = true;
 		else
 			return admin_usage_error("init", "init: unknown argument", argv[i]);
 	}
+	if (profile_s && conf_profile_parse(profile_s, &profile) != 0)
+		return admin_usage_error("init", "init: --profile must be minimum, medium or highest; got",
+					 profile_s);
 	/* The server reads an encrypted key's passphrase from a file at every
 	 * start: only a file can protect the server key. */
 	if (protect && !pass_file)
@@ -177,10 +183,12 @@ static int cmd_init(const char *state, int argc, char **argv)
 		return 1;
 	}
 	if (conf_set(&c, "server", "domain", domain, err, sizeof(err)) ||
-	    conf_set(&c, "server", "listen", listen, err, sizeof(err))) {
+	    conf_set(&c, "server", "listen", listen, err, sizeof(err)) ||
+	    conf_set(&c, "server", "profile", conf_profile_name(profile), err, sizeof(err))) {
 		fprintf(stderr, "bastion: init: %s\n", err);
 		return 1;
 	}
+	conf_apply_profile(&c);
 	conf_path_of(path, sizeof(path), state);
 	if (access(path, F_OK) == 0) {
 		fprintf(stderr,
@@ -200,7 +208,7 @@ static int cmd_init(const char *state, int argc, char **argv)
 			close(fd);
 		return 1;
 	}
-	rc = conf_write_initial(f, domain, listen);
+	rc = conf_write_initial(f, domain, listen, profile);
 	if (fclose(f) != 0 || rc) {
 		fprintf(stderr, "bastion: init: cannot write %s\n", path);
 		unlink(path);
@@ -219,7 +227,8 @@ static int cmd_init(const char *state, int argc, char **argv)
 		}
 		fclose(f);
 	}
-	printf("Created %s for domain %s, listening on %s.\n", path, domain, listen);
+	printf("Created %s for domain %s, listening on %s, profile %s.\n", path, domain, listen,
+	       conf_profile_name(profile));
 	if (admin_init_passphrase(pass, sizeof(pass), pass_file, ask) != 0 ||
 	    init_state_files(state, &c, demo, pass[0] ? pass : NULL, protect) != 0) {
 		OPENSSL_cleanse(pass, sizeof(pass));
@@ -228,6 +237,8 @@ static int cmd_init(const char *state, int argc, char **argv)
 	}
 	OPENSSL_cleanse(pass, sizeof(pass));
 	printf("Start the server with: bastion --state %s serve\n", state);
+	printf("Check it against the guide's %s level with: bastion --state %s audit --level %s\n",
+	       conf_profile_name(profile), state, conf_profile_name(profile));
 	return 0;
 }
 
@@ -336,6 +347,18 @@ static int cmd_config(const char *state, int argc, char **argv)
 		conf_write_reference(stdout);
 		return 0;
 	}
+	if (argc == 2 && strcmp(argv[1], "show") == 0) {
+		conf_path_of(path, sizeof(path), state);
+		if (conf_load(&c, path, err, sizeof(err)) != 0) {
+			fprintf(stderr, "bastion: %s\n", err);
+			return 1;
+		}
+		printf("; effective configuration of %s (profile %s); after each value, where it\n"
+		       "; comes from: default, profile or file\n",
+		       path, conf_profile_name(c.profile));
+		conf_show(stdout, &c);
+		return 0;
+	}
 	if (argc == 2 && strcmp(argv[1], "check") == 0) {
 		conf_path_of(path, sizeof(path), state);
 		if (conf_load(&c, path, err, sizeof(err)) != 0) {
@@ -345,14 +368,14 @@ static int cmd_config(const char *state, int argc, char **argv)
 		printf("%s: ok\n", path);
 		return 0;
 	}
-	return admin_usage_error("config", "config: expected 'check' or 'reference'", NULL);
+	return admin_usage_error("config", "config: expected 'check', 'show' or 'reference'", NULL);
 }
 
 /* ---- help ---------------------------------------------------------------------- */
 
 static const struct cmd commands[] = {
 	{ "init", cmd_init,
-	  "bastion init --state DIR [--domain D] [--listen LIST] [--demo]\n"
+	  "bastion init --state DIR [--domain D] [--listen LIST] [--profile P] [--demo]\n"
 	  "         [--passphrase-file F | --ask-passphrase] [--protect-server-key]",
 	  "Create the state directory DIR with its bastion.conf, the nonce key (nonce.key),\n"
 	  "the database (bastion.db), a local CA (ca.crt, ca.key) and a server certificate\n"
@@ -361,6 +384,9 @@ static const struct cmd commands[] = {
 	  "in DIR are kept. LIST looks like udp:127.0.0.1:5060,tcp:127.0.0.1:5060,\n"
 	  "tls:127.0.0.1:5061; the default listens on loopback only. The domain defaults\n"
 	  "to localhost.\n"
+	  "--profile P (minimum, medium or highest; default minimum) writes [server]\n"
+	  "profile = P: the guide's robustness level, which sets the defaults of the\n"
+	  "encryption, client certificate and digest settings (docs/operations.md).\n"
 	  "--passphrase-file F (its first line) or --ask-passphrase (the terminal) encrypts\n"
 	  "the CA key, at least 12 characters; --protect-server-key encrypts the server key\n"
 	  "too, and sets [tls] key_passphrase_file = F so the server can start.\n"
@@ -370,8 +396,11 @@ static const struct cmd commands[] = {
 	  "Run the server in the foreground. SIGTERM or SIGINT stops it cleanly; SIGHUP\n"
 	  "re-reads bastion.conf (a bad file is refused and the running configuration kept;\n"
 	  "listener changes need a restart)." },
-	{ "config", cmd_config, "bastion --state DIR config check | bastion config reference",
+	{ "config", cmd_config,
+	  "bastion --state DIR config check | show | bastion config reference",
 	  "check: validate DIR/bastion.conf as the server would (use before SIGHUP).\n"
+	  "show: every effective setting, and where its value comes from: the built-in\n"
+	  "default, the robustness profile ([server] profile) or the file.\n"
 	  "reference: print the reference of every setting (Markdown)." },
 	{ "user", admin_cmd_user,
 	  "bastion user add|passwd|show|list|enable|disable|del|import|identity|cert ...",

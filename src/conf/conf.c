@@ -34,6 +34,9 @@ struct conf_setting {
 	const char *def;           /* default, as it would be written in the file */
 	const char *unit;
 	const char *help;
+	/* Another default per robustness profile (enum conf_profile), written
+	 * as in the file; NULL keeps def. The guide's levels, as data. */
+	const char *prof[CONF_PROFILE__COUNT];
 };
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
@@ -42,12 +45,17 @@ static const char *const uri_checks[] = { "strict", "relaxed", NULL };
 static const char *const tls_verify[] = { "none", "optional", "require", NULL };
 static const char *const signalings[] = { "any", "tls-required", NULL };
 static const char *const medias[] = { "any", "srtp-required", NULL };
+static const char *const profiles[] = { "minimum", "medium", "highest", NULL };
+
+/* Per-profile defaults: PROF(minimum, medium, highest). */
+#define PROF(a, b, c) .prof = { a, b, c }
+#define NOPROF { NULL, NULL, NULL }
 
 #define U32(sec, k, field, lo, hi, d, u, h) \
-	{ sec, k, CONF_U32, offsetof(struct conf, field), 0, lo, hi, NULL, d, u, h }
+	{ sec, k, CONF_U32, offsetof(struct conf, field), 0, lo, hi, NULL, d, u, h, NOPROF }
 #define STR(sec, k, field, type, d, h) \
 	{ sec, k, type, offsetof(struct conf, field), sizeof(((struct conf *)0)->field), 0, 0, \
-	  NULL, d, NULL, h }
+	  NULL, d, NULL, h, NOPROF }
 
 static const struct conf_setting settings[] = {
 	STR("server", "domain", domain, CONF_HOST, "localhost",
@@ -62,6 +70,13 @@ static const struct conf_setting settings[] = {
 	STR("server", "server_header", server_header, CONF_STR, "",
 	    "Value of the Server header in responses. Empty (the default) sends none, so the "
 	    "server does not announce its software and version to scanners."),
+	{ "server", "profile", CONF_ENUM, offsetof(struct conf, profile), 0, 0, 0, profiles,
+	  "minimum", NULL,
+	  "Robustness profile, after the guide's levels: it sets the defaults of the settings "
+	  "whose `profiles` column names a value (signaling and media encryption, client "
+	  "certificates, digest algorithms, nonce lifetime); a setting in the file still wins. "
+	  "`bastion config show` lists every value and where it came from; `bastion audit "
+	  "--level` checks the installation against a level (docs/operations.md).", NOPROF },
 
 	U32("limits", "max_message", lim.max_message, 1024, 65535, "16384", "bytes",
 	    "Largest message accepted, header section plus body. A UDP datagram over it is "
@@ -112,7 +127,8 @@ static const struct conf_setting settings[] = {
 	  tls_verify, "none", NULL,
 	  "Client certificates (mutual TLS): `none` does not ask; `optional` asks, and a "
 	  "certificate a client sends must verify against `ca` or the handshake fails; "
-	  "`require` also refuses clients without one." },
+	  "`require` also refuses clients without one.",
+	  PROF(NULL, "optional", "require") },
 	U32("tls", "ticket_lifetime", tls_ticket_lifetime, 0, 86400, "3600", "seconds",
 	    "Lifetime of TLS session tickets (fast reconnection without a full handshake). The "
 	    "key that encrypts them is random, kept in memory only, replaced every lifetime "
@@ -120,7 +136,7 @@ static const struct conf_setting settings[] = {
 	    "reload. 0 turns session tickets off."),
 
 	{ "log", "level", CONF_ENUM, offsetof(struct conf, log_level), 0, 0, 0, log_levels,
-	  "info", NULL, "Diagnostic log level: error, warn, info or debug." },
+	  "info", NULL, "Diagnostic log level: error, warn, info or debug.", NOPROF },
 	U32("log", "refusal_log_rate", refusal_log_rate, 0, 100000, "10", "lines/s",
 	    "Most log lines per second about refused or dropped messages; the rest are "
 	    "counted and summarised, so a flood cannot fill the disk. 0 logs none."),
@@ -129,7 +145,7 @@ static const struct conf_setting settings[] = {
 	    "one JSON object a line; relative to the state directory. Secrets never appear."),
 	{ "log", "syslog", CONF_ENUM, offsetof(struct conf, syslog), 0, 0, 0, yes_no, "yes", NULL,
 	  "Also send every security event to syslog (facility auth), so a copy leaves the "
-	  "host when syslog forwards (guide: logs on a hardened log server)." },
+	  "host when syslog forwards (guide: logs on a hardened log server).", NOPROF },
 	STR("log", "cdr_log", cdr_log, CONF_STR, "cdr.log",
 	    "Call detail records, one JSON object a line per call attempt (docs/cdr.md); "
 	    "relative to the state directory, mode 0600. The same records go to the "
@@ -141,20 +157,23 @@ static const struct conf_setting settings[] = {
 
 	{ "auth", "realm", CONF_REALM, offsetof(struct conf, realm), 256, 0, 0, NULL, "", NULL,
 	  "Digest realm. Empty (the default) uses the domain. HA1 values are computed for "
-	  "it: changing it invalidates every stored password." },
+	  "it: changing it invalidates every stored password.", NOPROF },
 	{ "auth", "algorithms", CONF_ALGOS, offsetof(struct conf, algorithms), 64, 0, 0, NULL,
 	  "SHA-256,MD5", NULL,
 	  "Digest algorithms offered, in challenge order: `SHA-256,MD5`, `SHA-256` or `MD5`. "
-	  "SHA-256 (RFC 8760) first; MD5 stays for the phones that know nothing else." },
-	U32("auth", "nonce_lifetime", nonce_lifetime, 10, 86400, "300", "seconds",
-	    "A nonce older than this is refused with stale=true and a fresh challenge."),
+	  "SHA-256 (RFC 8760) first; MD5 stays for the phones that know nothing else.",
+	  PROF(NULL, NULL, "SHA-256") },
+	{ "auth", "nonce_lifetime", CONF_U32, offsetof(struct conf, nonce_lifetime), 0, 10, 86400,
+	  NULL, "300", "seconds",
+	  "A nonce older than this is refused with stale=true and a fresh challenge.",
+	  PROF(NULL, NULL, "60") },
 	{ "auth", "uri_check", CONF_ENUM, offsetof(struct conf, uri_check), 0, 0, 0, uri_checks,
 	  "strict", NULL,
 	  "How the digest `uri` must match the Request-URI (RFC 3261 22.4). `strict` (default): "
 	  "the same URI (RFC 3261 19.1.4 comparison), so a response captured for one target "
 	  "cannot be replayed toward another; phones put the Request-URI there. `relaxed`: "
 	  "the same host and port, or this server's own address; for SIPp 3.6, which puts "
-	  "the server's address there. Nonce, realm, method and nonce-count still bind it." },
+	  "the server's address there. Nonce, realm, method and nonce-count still bind it.", NOPROF },
 	U32("auth", "nonce_table_size", nonce_table_size, 8, 4194304, "65536", "entries",
 	    "Nonces remembered for replay detection (nonce-count). Size it at least "
 	    "authentications per second times nonce_lifetime; a forgotten nonce gets a fresh "
@@ -240,26 +259,46 @@ static const struct conf_setting settings[] = {
 	    "0: off."),
 	{ "guard", "allow", CONF_CIDRS, offsetof(struct conf, allow), 1024, 0, 0, NULL, "", NULL,
 	  "Comma-separated addresses and prefixes (`192.0.2.0/24,2001:db8::/32`) never limited "
-	  "nor banned: trusted peers and monitoring. Empty: none." },
+	  "nor banned: trusted peers and monitoring. Empty: none.", NOPROF },
 	{ "guard", "scanners", CONF_WORDS, offsetof(struct conf, scanners), 1024, 0, 0, NULL,
 	  "friendly-scanner,sipcli,sipvicious,VaxSIPUserAgent,sundayddr,iWar,SIVuS,smap,pplsip",
 	  NULL,
 	  "Comma-separated fingerprints of known scanners, matched case-insensitively in "
 	  "User-Agent, From and To; a match is dropped silently and its source banned. A "
-	  "cheap first filter only (scanners can change them). Empty: off." },
+	  "cheap first filter only (scanners can change them). Empty: off.", NOPROF },
 
 	{ "policy", "signaling", CONF_ENUM, offsetof(struct conf, signaling), 0, 0, 0, signalings,
 	  "any", NULL,
 	  "`tls-required`: a REGISTER, and any request outside a dialog but OPTIONS, must come "
 	  "over TLS, else 403 TLS Required (event policy.tls_required). `any`: every "
 	  "transport. A sips: "
-	  "request is held to TLS either way (docs/tls.md)." },
+	  "request is held to TLS either way (docs/tls.md).",
+	  PROF(NULL, "tls-required", "tls-required") },
 	{ "policy", "media", CONF_ENUM, offsetof(struct conf, media), 0, 0, 0, medias, "any", NULL,
 	  "`srtp-required`: an SDP offer or answer with a plain RTP stream (not RTP/SAVP(F) "
 	  "with a=crypto, nor UDP/TLS/RTP/SAVP(F) with a fingerprint) is refused with 488 and "
 	  "event media.srtp_refused; a callee's 2xx answer like that ends its leg (ACK, BYE) "
-	  "and the caller gets 488. `any`: media is not checked." },
+	  "and the caller gets 488. `any`: media is not checked.",
+	  PROF(NULL, NULL, "srtp-required") },
 };
+
+_Static_assert(ARRAY_SIZE(settings) <= CONF_MAX_SETTINGS, "raise CONF_MAX_SETTINGS");
+
+const char *conf_profile_name(unsigned p)
+{
+	return p < CONF_PROFILE__COUNT ? profiles[p] : NULL;
+}
+
+int conf_profile_parse(const char *s, enum conf_profile *out)
+{
+	for (unsigned i = 0; i < CONF_PROFILE__COUNT; i++) {
+		if (strcmp(profiles[i], s) == 0) {
+			*out = (enum conf_profile)i;
+			return 0;
+		}
+	}
+	return EINVAL;
+}
 
 static const struct conf_setting *find_setting(const char *section, const char *key)
 {
@@ -429,7 +468,41 @@ int conf_set(struct conf *c, const char *section, const char *key, const char *v
 			snprintf(err, errlen, "unknown section [%s]", section);
 		return EINVAL;
 	}
-	return set_value(c, s, value, err, errlen);
+	if (set_value(c, s, value, err, errlen) != 0)
+		return EINVAL;
+	c->origin[s - settings] = CONF_FROM_FILE;
+	return 0;
+}
+
+/* The value setting s takes under profile p when the file leaves it out. */
+static const char *profile_value(const struct conf_setting *s, unsigned p, bool *from_profile)
+{
+	const char *v = p < CONF_PROFILE__COUNT ? s->prof[p] : NULL;
+
+	*from_profile = v != NULL;
+	return v ? v : s->def;
+}
+
+void conf_apply_profile(struct conf *c)
+{
+	char err[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+		bool prof;
+		const char *v;
+
+		/* the profile itself stays as the caller set it */
+		if (c->origin[i] == CONF_FROM_FILE ||
+		    settings[i].offset == offsetof(struct conf, profile))
+			continue;
+		v = profile_value(&settings[i], c->profile, &prof);
+		if (set_value(c, &settings[i], v, err, sizeof(err)) != 0) {
+			/* A bad profile value is a programming error the unit tests catch. */
+			fprintf(stderr, "bastion: bad built-in profile value: %s\n", err);
+			abort();
+		}
+		c->origin[i] = prof ? CONF_FROM_PROFILE : CONF_FROM_DEFAULT;
+	}
 }
 
 void conf_defaults(struct conf *c)
@@ -518,6 +591,7 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 				 path, line);
 		goto out;
 	}
+	conf_apply_profile(tmp);
 	if (tmp->ban_max < tmp->ban_time) {
 		rc = EINVAL;
 		snprintf(err, errlen, "%s: [guard] ban_max (%u) is shorter than ban_time (%u)", path,
@@ -613,7 +687,8 @@ static void write_range(FILE *f, const struct conf_setting *s)
 	}
 }
 
-int conf_write_initial(FILE *f, const char *domain, const char *listen)
+int conf_write_initial(FILE *f, const char *domain, const char *listen,
+		       enum conf_profile profile)
 {
 	const char *section = "";
 
@@ -632,13 +707,19 @@ int conf_write_initial(FILE *f, const char *domain, const char *listen)
 			value = domain;
 		if (strcmp(s->section, "server") == 0 && strcmp(s->key, "listen") == 0)
 			value = listen;
+		if (strcmp(s->section, "server") == 0 && strcmp(s->key, "profile") == 0)
+			value = profiles[profile];
 		fputs("; ", f);
 		write_range(f, s);
-		fputs(".\n", f);
+		fputs(".", f);
+		if (!value && s->prof[profile])
+			fprintf(f, " Set by profile %s (default %s).", profiles[profile],
+				*s->def ? s->def : "empty");
+		fputs("\n", f);
 		if (value)
 			fprintf(f, "%s = %s\n", s->key, value);
 		else
-			fprintf(f, ";%s = %s\n", s->key, s->def);
+			fprintf(f, ";%s = %s\n", s->key, s->prof[profile] ? s->prof[profile] : s->def);
 	}
 	return ferror(f) ? EIO : 0;
 }
@@ -652,11 +733,16 @@ void conf_write_reference(FILE *f)
 
 		if (strcmp(section, s->section) != 0) {
 			section = s->section;
-			fprintf(f, "\n### [%s]\n\n| key | default | range | meaning |\n|---|---|---|---|\n",
+			fprintf(f, "\n### [%s]\n\n| key | default | range | profiles | meaning |\n"
+				   "|---|---|---|---|---|\n",
 				section);
 		}
 		fprintf(f, "| `%s` | `%s` | ", s->key, *s->def ? s->def : "(empty)");
 		write_range(f, s);
+		fputs(" | ", f);
+		for (unsigned p = 0, n = 0; p < CONF_PROFILE__COUNT; p++)
+			if (s->prof[p])
+				fprintf(f, "%s%s: `%s`", n++ ? ", " : "", profiles[p], s->prof[p]);
 		fprintf(f, " | %s |\n", s->help);
 	}
 }
@@ -689,4 +775,47 @@ size_t conf_algorithms(const struct conf *c, int *out, size_t cap)
 			p++;
 	}
 	return n;
+}
+
+/* The effective value of s in c, as the file would spell it. */
+static void write_value(FILE *f, const struct conf *c, const struct conf_setting *s)
+{
+	const char *field = (const char *)c + s->offset;
+	uint32_t v;
+
+	switch (s->type) {
+	case CONF_U32:
+		memcpy(&v, field, sizeof(v));
+		fprintf(f, "%u", v);
+		break;
+	case CONF_ENUM:
+		memcpy(&v, field, sizeof(v));
+		fputs(s->choices[v], f);
+		break;
+	default:
+		fputs(field, f);
+		break;
+	}
+}
+
+void conf_show(FILE *f, const struct conf *c)
+{
+	const char *section = "";
+
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+		const struct conf_setting *s = &settings[i];
+
+		if (strcmp(section, s->section) != 0) {
+			section = s->section;
+			fprintf(f, "%s[%s]\n", i ? "\n" : "", section);
+		}
+		fprintf(f, "%s = ", s->key);
+		write_value(f, c, s);
+		if (c->origin[i] == CONF_FROM_FILE)
+			fputs("    ; file\n", f);
+		else if (c->origin[i] == CONF_FROM_PROFILE)
+			fprintf(f, "    ; profile %s\n", profiles[c->profile]);
+		else
+			fputs("    ; default\n", f);
+	}
 }

@@ -18,6 +18,8 @@
 #include "../net/net.h"
 #include "../sip/sip.h"
 
+#define CONF_MAX_SETTINGS 128 /* rows of the settings table, at most */
+
 enum conf_log_level { CONF_LOG_ERROR = 0, CONF_LOG_WARN, CONF_LOG_INFO, CONF_LOG_DEBUG };
 
 struct conf {
@@ -27,6 +29,7 @@ struct conf {
 	struct net_listen_spec listeners[NET_MAX_LISTEN];
 	size_t nlisteners;
 	char server_header[128];     /* empty: no Server header */
+	uint32_t profile;            /* enum conf_profile: the defaults in force */
 
 	/* [limits] */
 	struct sip_limits lim;
@@ -86,7 +89,22 @@ struct conf {
 	/* [policy] */
 	uint32_t signaling;          /* enum conf_signaling */
 	uint32_t media;              /* enum conf_media */
+
+	/* Where each setting's value came from (enum conf_origin), indexed like
+	 * the settings table; conf_show prints it. */
+	uint8_t origin[CONF_MAX_SETTINGS];
 };
+
+/* The guide's robustness levels. A profile gives some settings another
+ * default (a column of the settings table); a value in the file still wins. */
+enum conf_profile { CONF_PROFILE_MINIMUM = 0, CONF_PROFILE_MEDIUM, CONF_PROFILE_HIGHEST,
+		    CONF_PROFILE__COUNT };
+enum conf_origin { CONF_FROM_DEFAULT = 0, CONF_FROM_PROFILE, CONF_FROM_FILE };
+
+/* "minimum", "medium", "highest"; NULL out of range. */
+const char *conf_profile_name(unsigned p);
+/* The profile named s. Returns 0 or EINVAL. */
+int conf_profile_parse(const char *s, enum conf_profile *out);
 
 enum conf_signaling { CONF_SIGNALING_ANY = 0, CONF_SIGNALING_TLS };
 enum conf_media { CONF_MEDIA_ANY = 0, CONF_MEDIA_SRTP };
@@ -128,16 +146,30 @@ void conf_defaults(struct conf *c);
  */
 int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
 
-/* Set one value as the file would. Returns 0 or EINVAL with a message. */
+/* Set one value as the file would (its origin becomes "file"); setting
+ * [server] profile does not apply it: call conf_apply_profile. Returns 0 or
+ * EINVAL with a message. */
 int conf_set(struct conf *c, const char *section, const char *key, const char *value, char *err,
 	     size_t errlen);
+
+/* Give every setting that the file did not set the value of c's profile,
+ * or its default when the profile has none (conf_load does this). */
+void conf_apply_profile(struct conf *c);
+
+/*
+ * Print every effective setting of c, one "key = value ; origin" line under
+ * its [section], origin being "default", "profile NAME" or "file".
+ */
+void conf_show(FILE *f, const struct conf *c);
 
 /* The net/ settings derived from c. */
 void conf_net(const struct conf *c, struct net_conf *out);
 
-/* Write a complete, commented bastion.conf: domain and listen set, every other
- * setting present as a comment showing its default. Returns 0 or an errno. */
-int conf_write_initial(FILE *f, const char *domain, const char *listen);
+/* Write a complete, commented bastion.conf: domain, listen and profile set,
+ * every other setting present as a comment showing its value under that
+ * profile. Returns 0 or an errno. */
+int conf_write_initial(FILE *f, const char *domain, const char *listen,
+		       enum conf_profile profile);
 
 /* Write the Markdown reference of every setting (docs/configuration.md). */
 void conf_write_reference(FILE *f);

@@ -147,7 +147,7 @@ static void test_initial_round_trip(void)
 	FILE *f = fopen(path, "w");
 
 	CHECK(f != NULL);
-	CHECK_INT(conf_write_initial(f, "pbx.example.com", "tcp:127.0.0.2:5080"), 0);
+	CHECK_INT(conf_write_initial(f, "pbx.example.com", "tcp:127.0.0.2:5080", CONF_PROFILE_MINIMUM), 0);
 	fclose(f);
 	CHECK_INT(conf_load(&c, path, err, sizeof(err)), 0);
 	conf_defaults(&d);
@@ -188,12 +188,81 @@ static void test_net_conf(void)
 	CHECK_INT(nc.lim.max_body, c.lim.max_body);
 }
 
+/* A profile sets its column's defaults; the file still wins; origins say which. */
+static void test_profiles(void)
+{
+	struct conf c;
+	char err[600];
+	enum conf_profile p;
+
+	CHECK_INT(load("[server]\nprofile = highest\n[policy]\nsignaling = any\n", &c, err,
+		       sizeof(err)), 0);
+	CHECK_INT(c.profile, CONF_PROFILE_HIGHEST);
+	CHECK_INT(c.signaling, CONF_SIGNALING_ANY);       /* the file wins */
+	CHECK_INT(c.media, CONF_MEDIA_SRTP);              /* the profile */
+	CHECK_INT(c.tls_verify_client, CONF_TLS_VERIFY_REQUIRE);
+	CHECK(strcmp(c.algorithms, "SHA-256") == 0);
+	CHECK_INT(c.nonce_lifetime, 60);
+	CHECK_INT(c.max_contacts, 10);                    /* no profile value: default */
+
+	/* conf_show names each origin */
+	{
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		conf_show(f, &c);
+		fclose(f);
+		CHECK(strstr(buf, "signaling = any    ; file\n") != NULL);
+		CHECK(strstr(buf, "media = srtp-required    ; profile highest\n") != NULL);
+		CHECK(strstr(buf, "max_contacts = 10    ; default\n") != NULL);
+		CHECK(strstr(buf, "profile = highest    ; file\n") != NULL);
+		free(buf);
+	}
+
+	CHECK_INT(load("[server]\nprofile = medium\n", &c, err, sizeof(err)), 0);
+	CHECK_INT(c.signaling, CONF_SIGNALING_TLS);
+	CHECK_INT(c.media, CONF_MEDIA_ANY);
+	CHECK_INT(c.tls_verify_client, CONF_TLS_VERIFY_OPTIONAL);
+	CHECK(strcmp(c.algorithms, "SHA-256,MD5") == 0);
+
+	/* no profile line: minimum, which is the plain defaults */
+	CHECK_INT(load("[server]\ndomain = a.example\n", &c, err, sizeof(err)), 0);
+	CHECK_INT(c.profile, CONF_PROFILE_MINIMUM);
+	CHECK_INT(c.signaling, CONF_SIGNALING_ANY);
+	CHECK_INT(c.tls_verify_client, CONF_TLS_VERIFY_NONE);
+
+	CHECK_INT(load("[server]\nprofile = maximum\n", &c, err, sizeof(err)), EINVAL);
+	CHECK(strstr(err, ":2: profile") != NULL);
+
+	/* every profile's values are valid, and the initial file of each loads
+	 * back to the same settings */
+	for (unsigned i = 0; i < CONF_PROFILE__COUNT; i++) {
+		struct conf a, b;
+		FILE *f = fopen(path, "w");
+
+		CHECK(conf_profile_parse(conf_profile_name(i), &p) == 0 && p == i);
+		conf_defaults(&a);
+		a.profile = i;
+		conf_apply_profile(&a);
+		CHECK_INT(conf_write_initial(f, "localhost", a.listen, p), 0);
+		fclose(f);
+		CHECK_INT(conf_load(&b, path, err, sizeof(err)), 0);
+		CHECK_INT(b.profile, i);
+		CHECK_INT(b.signaling, a.signaling);
+		CHECK_INT(b.media, a.media);
+		CHECK_INT(b.tls_verify_client, a.tls_verify_client);
+		CHECK_INT(b.nonce_lifetime, a.nonce_lifetime);
+	}
+	CHECK(conf_profile_name(CONF_PROFILE__COUNT) == NULL);
+	CHECK_INT(conf_profile_parse("Highest", &p), EINVAL);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
 		CASE(test_defaults),   CASE(test_load_good),        CASE(test_refusals),
 		CASE(test_missing_file), CASE(test_initial_round_trip), CASE(test_reference),
-		CASE(test_net_conf),   CASE(test_tls_settings),
+		CASE(test_net_conf),   CASE(test_tls_settings),      CASE(test_profiles),
 	};
 	int rc;
 
