@@ -562,6 +562,7 @@ int admin_main(int argc, char **argv)
 		rc = 0;
 	} else {
 		rc = c->run(state, nargs, args);
+		admin_event_record(state, nargs, args, rc);
 	}
 	free(args);
 	return rc;

@@ -185,6 +185,21 @@ int admin_init_passphrase(char *out, size_t cap, const char *file, bool ask);
 
 int admin_cmd_tls(const char *state, int argc, char **argv);
 
+/* ---- admin events (events.c) -------------------------------------------------- */
+
+/* Does the command args[0..nargs) change something (and so write an
+ * admin.* event)? Read-only commands and sub-commands do not. */
+bool admin_event_wanted(int nargs, char **args);
+
+/* The operating-system user running us (name, else "uid N") and $SUDO_USER
+ * ("" when unset). Returns 0. */
+int admin_event_identity(char *user, size_t ucap, char *sudo, size_t scap);
+
+/* After a command ran with exit status rc: write its admin.* event to the
+ * security log of state (and syslog) when admin_event_wanted. Silent when
+ * the state has no loadable configuration. */
+void admin_event_record(const char *state, int nargs, char **args, int rc);
+
 /* The bundled list (common_passwords.c), lowercase. */
 extern const char *const admin_common_passwords[];
 extern const size_t admin_common_passwords_count;

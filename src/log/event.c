@@ -107,6 +107,8 @@ static size_t build_line(char *line, size_t cap, const struct log_event *e)
 	err |= set_str(obj, "call_id", e->call_id);
 	err |= set_str(obj, "user_agent", e->user_agent);
 	err |= set_str(obj, "reason", slice_cstr(e->reason));
+	err |= set_str(obj, "os_user", e->os_user);
+	err |= set_str(obj, "sudo_user", e->sudo_user);
 	if (e->status)
 		err |= json_object_set_new(obj, "status", json_integer(e->status));
 	if (!err)

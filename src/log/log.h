@@ -92,6 +92,8 @@ struct log_event {
 	struct slice user_agent;       /* untrusted */
 	const char *reason;            /* short text from the code, or NULL */
 	int status;                    /* SIP status answered, 0: none */
+	struct slice os_user;          /* admin.* events: the operating-system user */
+	struct slice sudo_user;        /* admin.* events: $SUDO_USER, when set */
 };
 
 struct log_event_stats {
