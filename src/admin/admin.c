@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -236,6 +237,9 @@ static int cmd_init(const char *state, int argc, char **argv)
 		return 1;
 	}
 	OPENSSL_cleanse(pass, sizeof(pass));
+	if (admin_hist_add(state, ADMIN_HIST_INIT, (int64_t)time(NULL)) != 0)
+		fprintf(stderr, "bastion: init: warning: cannot write %s/%s\n", state,
+			STATE_HISTORY_FILE);
 	printf("Start the server with: bastion --state %s serve\n", state);
 	printf("Check it against the guide's %s level with: bastion --state %s audit --level %s\n",
 	       conf_profile_name(profile), state, conf_profile_name(profile));
@@ -471,6 +475,16 @@ static const struct cmd commands[] = {
 	  "are refused.\n"
 	  "del: lift the ban of ADDR (same forms) and forget its count; a key exactly as\n"
 	  "list prints it is accepted too. See docs/guard.md." },
+	{ "audit", admin_cmd_audit, "bastion audit [--level minimum|medium|highest] [--json]",
+	  "Check the installation as it is against the guide's robustness levels: listeners\n"
+	  "and encryption policy, client certificates, passwords and digest algorithms,\n"
+	  "file modes, the CA key, certificate expiry, the OpenSSL in use, logging,\n"
+	  "backups and key rotation. Each check names the guide's section and level, says\n"
+	  "pass, warn, fail or n/a (feature absent), what it found and the setting or\n"
+	  "command that fixes it. --level defaults to [server] profile; checks of higher\n"
+	  "levels are shown but not counted. Exit status 1 when a counted check fails.\n"
+	  "--json prints the same as one JSON object. --reference prints the check table\n"
+	  "of docs/mitigations.md. See docs/operations.md." },
 	{ "help", NULL, "bastion help [COMMAND]", "Show the commands, or the usage of one." },
 };
 

@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdio.h>
+
+#include "../net/net.h"
+
 struct conf;
 struct store;
 
@@ -199,6 +203,89 @@ int admin_event_identity(char *user, size_t ucap, char *sudo, size_t scap);
  * security log of state (and syslog) when admin_event_wanted. Silent when
  * the state has no loadable configuration. */
 void admin_event_record(const char *state, int nargs, char **args, int rc);
+
+/* ---- history (history.c) ------------------------------------------------------- */
+
+#define STATE_HISTORY_FILE "history"
+
+enum admin_hist {
+	ADMIN_HIST_INIT = 0, ADMIN_HIST_BACKUP, ADMIN_HIST_RESTORE,
+	ADMIN_HIST_SERVER_KEY, ADMIN_HIST_CA, ADMIN_HIST_NONCE_KEY, ADMIN_HIST_TICKET_KEYS,
+	ADMIN_HIST_PASSWORDS, ADMIN_HIST_CLIENT_CERTS,
+	ADMIN_HIST__COUNT
+};
+
+/* "init", "backup", "server-key", ... */
+const char *admin_hist_name(enum admin_hist k);
+/* Append "T KIND" to DIR/history (created mode 0600). Returns 0 or an errno. */
+int admin_hist_add(const char *state, enum admin_hist k, int64_t t);
+/* The latest time of each kind into last (0: never; no file: all never).
+ * Returns 0 or an errno other than ENOENT. */
+int admin_hist_read(const char *state, int64_t last[ADMIN_HIST__COUNT]);
+
+/* ---- audit (audit.c) ----------------------------------------------------------- */
+
+enum audit_status { AUDIT_PASS = 0, AUDIT_WARN, AUDIT_FAIL, AUDIT_NA };
+
+#define AUDIT_MAX_FILES 16
+#define AUDIT_NAME_CAP 400
+
+/* A file the audit looked at. */
+struct audit_file {
+	const char *what;           /* "nonce key", "database", ... */
+	char path[1100];
+	bool exists;
+	uint32_t mode;              /* permission bits */
+	bool secret;                /* no group or other access allowed */
+};
+
+/* What the audit found, gathered once; each check is a pure function of it. */
+struct audit_facts {
+	const struct conf *c;
+	int64_t now;
+	bool store_ok;                 /* the users could be read */
+	size_t users, users_unknown, users_md5_only, users_no_cert;
+	char first_unknown[AUDIT_NAME_CAP], first_md5_only[AUDIT_NAME_CAP],
+		first_no_cert[AUDIT_NAME_CAP];
+	struct audit_file files[AUDIT_MAX_FILES];
+	size_t nfiles;
+	uint32_t state_mode;
+	bool ca_key_present, ca_key_encrypted, server_key_encrypted;
+	bool have_server_cert, have_ca_cert;
+	int64_t server_not_before, server_not_after, ca_not_after;
+	bool library_ok;
+	char library[256];             /* name, or why it is refused */
+	bool demo_credentials;         /* DIR/demo-credentials exists */
+	int64_t hist[ADMIN_HIST__COUNT];
+	int64_t created;               /* when the state was made (history, else the nonce key) */
+};
+
+struct audit_result {
+	enum audit_status status;
+	char found[700];
+	char fix[500];
+};
+
+struct audit_check {
+	const char *id;
+	unsigned level;               /* enum conf_profile: the guide's level */
+	const char *section;          /* the guide's section */
+	const char *mitigation;       /* the guide's words */
+	const char *checks;           /* what the check looks at (docs) */
+	void (*run)(const struct audit_facts *f, struct audit_result *r);
+};
+
+extern const struct audit_check audit_checks[];
+extern const size_t audit_checks_count;
+
+/* Is a listener's address loopback (0), private/link-local (1), public (2)
+ * or a wildcard (3)? */
+int audit_addr_scope(const struct net_addr *a);
+
+/* Write the Markdown table of every check (docs/mitigations.md). */
+void audit_write_reference(FILE *f);
+
+int admin_cmd_audit(const char *state, int argc, char **argv);
 
 /* The bundled list (common_passwords.c), lowercase. */
 extern const char *const admin_common_passwords[];
