@@ -485,6 +485,22 @@ static const struct cmd commands[] = {
 	  "levels are shown but not counted. Exit status 1 when a counted check fails.\n"
 	  "--json prints the same as one JSON object. --reference prints the check table\n"
 	  "of docs/mitigations.md. See docs/operations.md." },
+	{ "backup", admin_cmd_backup,
+	  "bastion backup --to FILE [--passphrase-file F] | backup verify FILE [--passphrase-file F]",
+	  "--to FILE: an encrypted backup of the state: a consistent snapshot of the\n"
+	  "database (SQLite's online backup API: safe while the server runs), the\n"
+	  "configuration, the nonce key, the TLS keys and certificates (the CA key if it\n"
+	  "is here), issued phone certificates and the history. AES-256-GCM under a key\n"
+	  "that scrypt derives from the passphrase (first line of F, else asked on the\n"
+	  "terminal; at least 12 characters). FILE is written atomically, mode 0600, and\n"
+	  "never overwritten.\n"
+	  "verify FILE: decrypt and authenticate it, list what it holds and run SQLite's\n"
+	  "integrity check on the database. A wrong passphrase, or a truncated, altered\n"
+	  "or foreign file, is refused. See docs/operations.md." },
+	{ "restore", admin_cmd_restore, "bastion restore --from FILE --state DIR [--passphrase-file F]",
+	  "Put a backup back into DIR, which must be new or empty. The whole file is\n"
+	  "decrypted and authenticated first: a wrong passphrase, or a truncated, altered\n"
+	  "or foreign file, is refused and nothing is written. Then serve from DIR." },
 	{ "help", NULL, "bastion help [COMMAND]", "Show the commands, or the usage of one." },
 };
 

@@ -287,6 +287,59 @@ void audit_write_reference(FILE *f);
 
 int admin_cmd_audit(const char *state, int argc, char **argv);
 
+/* ---- backups (backup.c) ---------------------------------------------------------- */
+
+#define STATE_CRL_FILE "crl.pem"          /* revoked client certificates (rotate) */
+#define ADMIN_ARCHIVE_NAME_MAX 255
+#define ADMIN_BACKUP_MAX ((size_t)1 << 31) /* bytes: a backup is read into memory */
+#define ADMIN_KDF_LOG2N 15                 /* scrypt N = 2^15, r = 8, p = 1: 32 MiB */
+#define ADMIN_KDF_LOG2N_MIN 10
+#define ADMIN_KDF_LOG2N_MAX 20             /* what a file may ask: 1 GiB at r = 8 */
+#define ADMIN_KDF_R_MAX 16
+#define ADMIN_KDF_P_MAX 4
+
+/* A growable byte buffer; admin_buf_free wipes it (it may hold secrets). */
+struct admin_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+void admin_buf_free(struct admin_buf *b);
+
+struct admin_kdf {
+	unsigned log2n, r, p;              /* scrypt parameters */
+};
+
+/* Is name (len bytes) a safe relative archive path: [A-Za-z0-9._-] parts
+ * joined by '/', no empty, "." or ".." part, at most ADMIN_ARCHIVE_NAME_MAX?
+ * Returns 0 or EINVAL. */
+int admin_archive_name_ok(const char *name, size_t len);
+/* Append one file to the archive in b. Returns 0, EINVAL (bad name), ENOMEM. */
+int admin_archive_add(struct admin_buf *b, const char *name, uint32_t mode, const uint8_t *data,
+		      size_t len);
+typedef int(admin_archive_fn)(void *arg, const char *name, uint32_t mode, const uint8_t *data,
+			      size_t len);
+/* Check the archive p[0..len) and call fn (may be NULL) for each file;
+ * fn's non-zero return stops the walk and is returned. Returns 0 or
+ * EBADMSG (malformed: lengths, names, trailing bytes). */
+int admin_archive_walk(const uint8_t *p, size_t len, admin_archive_fn *fn, void *arg);
+
+/* Encrypt plain into out (the file format of backup.c) under a key that
+ * scrypt derives from pass with kdf. Returns 0, EINVAL (parameters), ENOMEM,
+ * EIO. */
+int admin_backup_seal(struct admin_buf *out, const uint8_t *plain, size_t plen,
+		      const char *pass, const struct admin_kdf *kdf);
+/*
+ * Check and decrypt a backup in[0..len) into plain. Returns 0, or with the
+ * reason for the operator in why: ENOTSUP not a Bastion backup (or another
+ * version), EBADMSG truncated, altered or a malformed archive, EACCES wrong
+ * passphrase, EOVERFLOW/ENOMEM. plain is empty on failure.
+ */
+int admin_backup_open(struct admin_buf *plain, const uint8_t *in, size_t len, const char *pass,
+		      char *why, size_t cap);
+
+int admin_cmd_backup(const char *state, int argc, char **argv);
+int admin_cmd_restore(const char *state, int argc, char **argv);
+
 /* The bundled list (common_passwords.c), lowercase. */
 extern const char *const admin_common_passwords[];
 extern const size_t admin_common_passwords_count;

@@ -414,4 +414,19 @@ int store_cache_lookup(const struct store_cache *c, struct store_cache_entry *ou
 size_t store_cache_count(const struct store_cache *c);
 uint64_t store_cache_version(const struct store_cache *c);
 
+/* ---- snapshots (snapshot.c) ------------------------------------------------ */
+
+/*
+ * Copy the SQLite database src_path into the new file dst_path (created
+ * mode 0600, O_EXCL) with SQLite's online backup API: one consistent
+ * snapshot, safe while a server writes to the source. The copy is in
+ * rollback-journal mode, one self-contained file. Returns 0, or an errno
+ * with the reason in err (dst_path removed).
+ */
+int store_snapshot(const char *src_path, const char *dst_path, char *err, size_t errlen);
+
+/* PRAGMA integrity_check on the SQLite file path (read-only). Returns 0, or
+ * EBADMSG with SQLite's words in err. */
+int store_integrity_check(const char *path, char *err, size_t errlen);
+
 #endif
