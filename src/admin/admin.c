@@ -299,6 +299,33 @@ static void log_stats(const struct server *s)
 		   (unsigned long long)st.bans, (unsigned long long)st.bans_unsaved);
 }
 
+/* STATE/bastion.pid: how `bastion rotate` finds the running server to send
+ * it SIGHUP. Written once the server is up, removed when it stops (if it is
+ * still ours). A stale file is harmless: admin_server_pid checks the process. */
+static void write_pid_file(const char *state)
+{
+	char path[4200], line[32];
+	int fd, n;
+
+	if (conf_state_path(path, sizeof(path), state, STATE_PID_FILE) != 0)
+		return;
+	n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || write(fd, line, (size_t)n) != n)
+		log_warn("cannot write %s: bastion rotate will not find this server", path);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void remove_pid_file(const char *state)
+{
+	char path[4200];
+
+	if (conf_state_path(path, sizeof(path), state, STATE_PID_FILE) == 0 &&
+	    admin_server_pid(state) == (long)getpid())
+		unlink(path);
+}
+
 static int cmd_serve(const char *state, int argc, char **argv)
 {
 	char path[4200], err[600], addr[80];
@@ -328,6 +355,7 @@ static int cmd_serve(const char *state, int argc, char **argv)
 		fprintf(stderr, "bastion: serve: %s\n", err);
 		return 1;
 	}
+	write_pid_file(state);
 	for (size_t i = 0; i < c.nlisteners; i++)
 		log_notice("listening on %s",
 			 net_addr_fmt(addr, sizeof(addr), c.listeners[i].tp, &c.listeners[i].addr));
@@ -337,6 +365,7 @@ static int cmd_serve(const char *state, int argc, char **argv)
 		log_error("event loop failed: %s", strerror(rc));
 	log_stats(s);
 	server_free(&s);
+	remove_pid_file(state);
 	return rc ? 1 : 0;
 }
 
@@ -501,6 +530,25 @@ static const struct cmd commands[] = {
 	  "Put a backup back into DIR, which must be new or empty. The whole file is\n"
 	  "decrypted and authenticated first: a wrong passphrase, or a truncated, altered\n"
 	  "or foreign file, is refused and nothing is written. Then serve from DIR." },
+	{ "rotate", admin_cmd_rotate,
+	  "bastion rotate [--server-key] [--ca] [--nonce-key] [--ticket-keys]\n"
+	  "         [--passwords --out FILE] [--client-certs] [--passphrase-file F] [--ca-key K]",
+	  "Replace keys and credentials, e.g. after a flaw in the TLS library or a host\n"
+	  "compromise (all parts combine; each is recorded for 'bastion audit'):\n"
+	  "  --server-key    new server key and certificate from the CA; a running server\n"
+	  "                  loads them on the SIGHUP rotate sends, keeping open\n"
+	  "                  connections and calls\n"
+	  "  --ca            new local CA (and server certificate); lists the phone\n"
+	  "                  certificates to reissue; phones must trust the new ca.crt\n"
+	  "  --nonce-key     new nonce key: outstanding nonces are refused at once\n"
+	  "  --ticket-keys   the running server renews its TLS session ticket keys\n"
+	  "  --passwords     new generated password for every user, written to the new\n"
+	  "                  file --out FILE (mode 0600); old passwords stop at once\n"
+	  "  --client-certs  revoke every certificate in issued/ (crl.pem, checked by the\n"
+	  "                  TLS handshake); issue new ones with 'bastion tls issue'\n"
+	  "The CA key is STATE/ca.key or --ca-key K (one kept offline); an encrypted one\n"
+	  "is unlocked with the first line of F, else asked on the terminal; with --ca, F\n"
+	  "encrypts the new CA key. See docs/operations.md." },
 	{ "help", NULL, "bastion help [COMMAND]", "Show the commands, or the usage of one." },
 };
 

@@ -44,6 +44,11 @@ int admin_cmd_reg(const char *state, int argc, char **argv);
  */
 int admin_demo_users(struct store *s, const struct conf *c, const char *demo_path);
 
+/* The credentials of name for password pw in realm: both HA1 values in hex,
+ * strength "checked". Returns 0 or the error of auth_ha1/auth_hex. */
+struct store_cred;
+int admin_make_cred(struct store_cred *cred, const char *name, const char *realm, const char *pw);
+
 /* ---- call detail records (cdr.c) ------------------------------------------ */
 
 int admin_cmd_cdr(const char *state, int argc, char **argv);
@@ -168,6 +173,16 @@ int admin_tls_write_cert(const char *path, struct x509_st *x);
 int admin_tls_read_key(struct evp_pkey_st **out, const char *path, const char *passphrase,
 		       bool *needs_passphrase);
 
+/* The server certificate for c (CN and DNS name the domain; IP 127.0.0.1,
+ * ::1 and each specific listen address), signed by cax/cak, for key.
+ * Returns 0 and *out, or EINVAL/ENOMEM/EIO. */
+int admin_tls_issue_server(struct x509_st **out, struct evp_pkey_st *key, const struct conf *c,
+			   struct x509_st *cax, struct evp_pkey_st *cak);
+/* Read one PEM certificate. Returns 0 and *out, or EINVAL. */
+int admin_tls_read_cert(struct x509_st **out, const char *path);
+/* Is the PEM key file encrypted? */
+bool admin_tls_key_encrypted(const char *path);
+
 /*
  * Create what is missing of the local CA (ca.crt, ca.key) and the server
  * certificate (c's tls_certificate and tls_key) in state: see tls.c. The
@@ -203,6 +218,16 @@ int admin_event_identity(char *user, size_t ucap, char *sudo, size_t scap);
  * security log of state (and syslog) when admin_event_wanted. Silent when
  * the state has no loadable configuration. */
 void admin_event_record(const char *state, int nargs, char **args, int rc);
+
+/* ---- the running server (rotate.c) ---------------------------------------------- */
+
+#define STATE_PID_FILE "bastion.pid"
+
+/* The pid of the server serving state (from STATE/bastion.pid, checked to be
+ * a live `bastion ... serve` process), or 0. */
+long admin_server_pid(const char *state);
+
+int admin_cmd_rotate(const char *state, int argc, char **argv);
 
 /* ---- history (history.c) ------------------------------------------------------- */
 

@@ -343,7 +343,7 @@ int admin_tls_read_key(EVP_PKEY **out, const char *path, const char *passphrase,
 	return 0;
 }
 
-static int read_cert(X509 **out, const char *path)
+int admin_tls_read_cert(X509 **out, const char *path)
 {
 	BIO *b = BIO_new_file(path, "r");
 	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
@@ -358,7 +358,7 @@ static int read_cert(X509 **out, const char *path)
 
 /* Is the private key file encrypted (PKCS#8 "ENCRYPTED PRIVATE KEY" or a
  * legacy "Proc-Type: 4,ENCRYPTED" header)? */
-static bool key_file_encrypted(const char *path)
+bool admin_tls_key_encrypted(const char *path)
 {
 	char line[256];
 	bool enc = false;
@@ -459,6 +459,33 @@ static bool exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+int admin_tls_issue_server(X509 **out, EVP_PKEY *key, const struct conf *c, X509 *cax,
+			   EVP_PKEY *cak)
+{
+	const char *ips[2 + NET_MAX_LISTEN];
+	char hosts[NET_MAX_LISTEN][INET6_ADDRSTRLEN];
+	struct admin_cert_spec spec = { .kind = ADMIN_CERT_SERVER,
+					.cn = strlen(c->domain) <= ADMIN_CN_MAX ? c->domain
+										: "Bastion SIP server",
+					.days = ADMIN_TLS_CERT_DAYS,
+					.dns = (const char *const[]){ c->domain }, .ndns = 1, .ip = ips,
+					.nip = 2 };
+
+	ips[0] = "127.0.0.1";
+	ips[1] = "::1";
+	/* the specific addresses it listens on, for clients that dial them */
+	for (size_t i = 0; i < c->nlisteners && i < NET_MAX_LISTEN; i++) {
+		bool dup = false;
+		net_addr_host(&c->listeners[i].addr, hosts[i], sizeof(hosts[i]));
+		for (size_t k = 0; k < spec.nip; k++)
+			dup |= strcmp(ips[k], hosts[i]) == 0;
+		if (!dup && strcmp(hosts[i], "0.0.0.0") && strcmp(hosts[i], "::") &&
+		    strcmp(hosts[i], c->domain))
+			ips[spec.nip++] = hosts[i];
+	}
+	return admin_tls_cert_new(out, key, &spec, cax, cak);
+}
+
 int admin_tls_setup(const char *state, const struct conf *c, const char *passphrase,
 		    bool protect_server_key)
 {
@@ -486,7 +513,7 @@ int admin_tls_setup(const char *state, const struct conf *c, const char *passphr
 	}
 	/* The CA: reuse one that is there, else make one. */
 	if (exists(ca_crt)) {
-		if (read_cert(&cax, ca_crt) != 0) {
+		if (admin_tls_read_cert(&cax, ca_crt) != 0) {
 			fprintf(stderr, "bastion: %s: not a PEM certificate\n", ca_crt);
 			rc = EINVAL;
 			goto out;
@@ -533,31 +560,9 @@ int admin_tls_setup(const char *state, const struct conf *c, const char *passphr
 			goto out;
 		}
 	}
-	{
-		const char *ips[2 + NET_MAX_LISTEN];
-		char hosts[NET_MAX_LISTEN][INET6_ADDRSTRLEN];
-		struct admin_cert_spec spec = { .kind = ADMIN_CERT_SERVER,
-						.cn = strlen(c->domain) <= ADMIN_CN_MAX
-							? c->domain : "Bastion SIP server",
-						.days = ADMIN_TLS_CERT_DAYS,
-						.dns = (const char *const[]){ c->domain }, .ndns = 1, .ip = ips, .nip = 2 };
-		ips[0] = "127.0.0.1";
-		ips[1] = "::1";
-		/* the specific addresses it listens on, for clients that dial them */
-		for (size_t i = 0; i < c->nlisteners; i++) {
-			bool dup = false;
-			net_addr_host(&c->listeners[i].addr, hosts[i], sizeof(hosts[i]));
-			for (size_t k = 0; k < spec.nip; k++)
-				dup |= strcmp(ips[k], hosts[i]) == 0;
-			if (!dup && strcmp(hosts[i], "0.0.0.0") && strcmp(hosts[i], "::") &&
-			    strcmp(hosts[i], c->domain))
-				ips[spec.nip++] = hosts[i];
-		}
-		if ((rc = admin_tls_key_new(&sk)) || (rc = admin_tls_cert_new(&sx, sk, &spec, cax, cak))) {
-			fprintf(stderr, "bastion: cannot issue the server certificate: %s\n",
-				strerror(rc));
-			goto out;
-		}
+	if ((rc = admin_tls_key_new(&sk)) || (rc = admin_tls_issue_server(&sx, sk, c, cax, cak))) {
+		fprintf(stderr, "bastion: cannot issue the server certificate: %s\n", strerror(rc));
+		goto out;
 	}
 	if ((rc = admin_tls_write_key(srv_key, sk, protect_server_key ? passphrase : NULL)) != 0) {
 		fprintf(stderr, "bastion: cannot write %s: %s\n", srv_key, strerror(rc));
@@ -669,11 +674,11 @@ static int cmd_issue(const char *state, int argc, char **argv)
 		fprintf(stderr, "bastion: %s or %s exists; refusing to overwrite\n", crt, key);
 		return 1;
 	}
-	if (read_cert(&cax, ca_crt) != 0) {
+	if (admin_tls_read_cert(&cax, ca_crt) != 0) {
 		fprintf(stderr, "bastion: cannot read the CA certificate %s\n", ca_crt);
 		goto out;
 	}
-	if (pass_file || key_file_encrypted(ca_key)) {
+	if (pass_file || admin_tls_key_encrypted(ca_key)) {
 		if (admin_passphrase_get(pass, sizeof(pass), pass_file, "CA key passphrase: ", false))
 			goto out;
 	}
@@ -730,7 +735,7 @@ static void show_cert(const char *label, const char *path)
 	BIO *out = BIO_new_fp(stdout, BIO_NOCLOSE);
 
 	printf("%s: %s\n", label, path);
-	if (!out || read_cert(&x, path) != 0) {
+	if (!out || admin_tls_read_cert(&x, path) != 0) {
 		printf("  (missing or not a PEM certificate)\n");
 		BIO_free(out);
 		return;
@@ -773,7 +778,7 @@ static void show_key(const char *label, const char *path)
 		return;
 	}
 	printf("%s: %s (mode %04o%s)\n", label, path, (unsigned)(st.st_mode & 07777),
-	       key_file_encrypted(path) ? ", encrypted" : "");
+	       admin_tls_key_encrypted(path) ? ", encrypted" : "");
 }
 
 static int cmd_show(const char *state, int argc, char **argv)

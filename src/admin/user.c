@@ -90,7 +90,7 @@ static int domain_check(const char *domain, char *why, size_t cap)
 
 /* The credentials of name for password pw in realm: both HA1 values in hex.
  * Returns 0 or the error of auth_ha1/auth_hex. */
-static int make_cred(struct store_cred *cred, const char *name, const char *realm,
+int admin_make_cred(struct store_cred *cred, const char *name, const char *realm,
 		     const char *pw)
 {
 	uint8_t ha1[AUTH_HASH_MAX];
@@ -245,7 +245,7 @@ static int user_set_password(struct store *s, const struct conf *c, struct user_
 	}
 	if (get_password(pw, sizeof(pw), ua))
 		return 1;
-	rc = make_cred(&u.cred, ua->name, admin_realm(c), pw);
+	rc = admin_make_cred(&u.cred, ua->name, admin_realm(c), pw);
 	if (rc) {
 		fprintf(stderr, "bastion: user %s: computing HA1: %s\n", ua->sub, strerror(rc));
 		goto out;
@@ -930,7 +930,7 @@ int admin_demo_users(struct store *s, const struct conf *c, const char *demo_pat
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		rc = admin_pw_generate(pw[i], sizeof(pw[i]));
 		if (!rc)
-			rc = make_cred(&u.cred, names[i], admin_realm(c), pw[i]);
+			rc = admin_make_cred(&u.cred, names[i], admin_realm(c), pw[i]);
 		if (rc) {
 			fprintf(stderr, "bastion: init: demo password: %s\n", strerror(rc));
 			goto out;

@@ -129,6 +129,10 @@ static const struct conf_setting settings[] = {
 	  "certificate a client sends must verify against `ca` or the handshake fails; "
 	  "`require` also refuses clients without one.",
 	  PROF(NULL, "optional", "require") },
+	STR("tls", "crl", tls_crl, CONF_STR, "crl.pem",
+	    "Certificate revocation list (PEM) that client certificates are checked against "
+	    "during the handshake, relative to the state directory; `bastion rotate "
+	    "--client-certs` writes it. Used only when the file exists; reloaded on SIGHUP."),
 	U32("tls", "ticket_lifetime", tls_ticket_lifetime, 0, 86400, "3600", "seconds",
 	    "Lifetime of TLS session tickets (fast reconnection without a full handshake). The "
 	    "key that encrypts them is random, kept in memory only, replaced every lifetime "

@@ -48,6 +48,7 @@ struct conf {
 	char tls_key_passphrase_file[256]; /* empty: the key is not encrypted */
 	uint32_t tls_verify_client;  /* enum conf_tls_verify */
 	uint32_t tls_ticket_lifetime; /* seconds, 0: no session tickets */
+	char tls_crl[256];           /* revoked client certificates (PEM), used when it exists */
 
 	/* [log] */
 	uint32_t log_level;          /* enum conf_log_level */

@@ -216,6 +216,8 @@ struct net_tls_conf {
 	const char *ca_file;          /* PEM CA certificates client certificates must
 	                                 chain to; needed unless verify is NONE */
 	enum net_tls_verify verify;
+	const char *crl_file;         /* PEM revocation list(s) of ca_file's CA, checked
+	                                 for client certificates; NULL: none */
 	uint32_t ticket_lifetime_s;   /* session ticket lifetime and key rotation
 	                                 period; 0: no session tickets */
 	const char *peer_ca_file;     /* PEM CAs that outbound TLS peers (net_connect)

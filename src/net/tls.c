@@ -323,6 +323,16 @@ static int ctx_verify(SSL_CTX *ctx, const struct net_tls_conf *conf, char *err, 
 		return EINVAL;
 	}
 	SSL_CTX_set_client_CA_list(ctx, names);
+	/* revoked client certificates: checked for the leaf when a list is given */
+	if (conf->crl_file && *conf->crl_file) {
+		X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+		X509_LOOKUP *lk = st ? X509_STORE_add_lookup(st, X509_LOOKUP_file()) : NULL;
+		if (!lk || X509_load_crl_file(lk, conf->crl_file, X509_FILETYPE_PEM) < 1 ||
+		    X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK) != 1) {
+			ssl_err(err, errlen, "cannot load the revocation list", conf->crl_file);
+			return EINVAL;
+		}
+	}
 	if (conf->verify == NET_TLS_VERIFY_REQUIRE)
 		mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	SSL_CTX_set_verify(ctx, mode, NULL);

@@ -60,7 +60,10 @@ struct server {
 	struct store *store;
 	struct store_cache *cache;
 	struct registrar *reg;
-	uint8_t key[AUTH_KEY_LEN];     /* nonce HMAC key, from the state directory */
+	uint8_t key[AUTH_KEY_LEN];     /* nonce HMAC key of this run (derived, see run_key) */
+	uint8_t key_file[AUTH_KEY_LEN]; /* the stored key it came from: a reload that finds
+					   another one in the file (bastion rotate
+					   --nonce-key) derives a new run key */
 	struct auth_nc_table *nc;
 	struct auth_server auth;
 	char realm[256];

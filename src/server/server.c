@@ -548,6 +548,7 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 			 path, strerror(e));
 		return e;
 	}
+	memcpy(s->key_file, s->key, AUTH_KEY_LEN);
 	if ((e = run_key(s->key)) != 0) {
 		snprintf(err, errlen, "deriving the nonce key: %s", strerror(e));
 		return e;
@@ -654,12 +655,40 @@ void server_free(struct server **sp)
 	store_close(&s->store);
 	auth_nc_table_free(&s->nc);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
+	OPENSSL_cleanse(s->key_file, sizeof(s->key_file));
 	log_events_close();
 	log_cdr_close();
 	free(s->hdrs);
 	free(s->out);
 	free(s);
 	*sp = NULL;
+}
+
+/* On reload: a nonce key file that changed (bastion rotate --nonce-key)
+ * gives a new run key at once; every outstanding nonce then fails its HMAC
+ * and gets a fresh challenge. A file that cannot be read keeps the old key. */
+static void reload_nonce_key(struct server *s)
+{
+	uint8_t k[AUTH_KEY_LEN];
+	char path[1100];
+	int e;
+
+	if ((e = conf_state_path(path, sizeof(path), s->state, STATE_KEY_FILE)) != 0 ||
+	    (e = auth_key_load(k, path)) != 0) {
+		log_error("reload: nonce key %s not read, keeping the running one: %s", path,
+			  strerror(e));
+		return;
+	}
+	if (CRYPTO_memcmp(k, s->key_file, AUTH_KEY_LEN) != 0) {
+		memcpy(s->key_file, k, AUTH_KEY_LEN);
+		if (run_key(k) == 0) {
+			memcpy(s->key, k, AUTH_KEY_LEN);
+			log_notice("nonce key replaced from %s: outstanding nonces are refused", path);
+		} else {
+			log_error("reload: deriving the new nonce key failed; keeping the running one");
+		}
+	}
+	OPENSSL_cleanse(k, sizeof(k));
 }
 
 static void reload(struct server *s, const char *conf_path)
@@ -711,6 +740,7 @@ static void reload(struct server *s, const char *conf_path)
 	conf_net(&c, &nc);
 	net_set_conf(s->net, &nc);
 	server_tls_reload(s, &c);
+	reload_nonce_key(s);
 	log_notice("configuration reloaded from %s", conf_path);
 }
 

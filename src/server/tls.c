@@ -87,7 +87,7 @@ out:
 /* Load c's [tls] files into the loop. */
 static int load(struct server *s, const struct conf *c, char *err, size_t errlen)
 {
-	char cert[1100], key[1100], ca[1100], ppath[1100], pass[PASSPHRASE_MAX];
+	char cert[1100], key[1100], ca[1100], crl[1100], ppath[1100], pass[PASSPHRASE_MAX];
 	struct net_tls_conf tc = { 0 };
 	int rc;
 
@@ -104,6 +104,10 @@ static int load(struct server *s, const struct conf *c, char *err, size_t errlen
 		    : c->tls_verify_client == CONF_TLS_VERIFY_OPTIONAL ? NET_TLS_VERIFY_OPTIONAL
 								       : NET_TLS_VERIFY_NONE;
 	tc.ticket_lifetime_s = c->tls_ticket_lifetime;
+	/* the revocation list of `bastion rotate --client-certs`, once it exists */
+	if (c->tls_crl[0] && conf_state_path(crl, sizeof(crl), s->state, c->tls_crl) == 0 &&
+	    access(crl, F_OK) == 0)
+		tc.crl_file = crl;
 	if (c->tls_key_passphrase_file[0]) {
 		if (conf_state_path(ppath, sizeof(ppath), s->state, c->tls_key_passphrase_file)) {
 			snprintf(err, errlen, "TLS passphrase file path too long");
