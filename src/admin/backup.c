@@ -443,6 +443,33 @@ static int add_file(struct admin_buf *ar, const char *state, const char *name, b
 	return rc;
 }
 
+/* The history file, with this backup on it (the restored state then knows
+ * when its last backup was). */
+static int add_history(struct admin_buf *ar, const char *state, size_t *nfiles)
+{
+	char path[4200], line[64];
+	struct admin_buf b = { 0 };
+	int n, rc;
+
+	if (conf_state_path(path, sizeof(path), state, STATE_HISTORY_FILE) != 0)
+		return ENAMETOOLONG;
+	rc = read_all(&b, path, NULL);
+	if (rc && rc != ENOENT) {
+		fprintf(stderr, "bastion: backup: %s: %s\n", path, strerror(rc));
+		admin_buf_free(&b);
+		return rc;
+	}
+	n = snprintf(line, sizeof(line), "%lld %s\n", (long long)time(NULL),
+		     admin_hist_name(ADMIN_HIST_BACKUP));
+	rc = buf_put(&b, line, (size_t)n);
+	if (!rc)
+		rc = admin_archive_add(ar, STATE_HISTORY_FILE, 0600, b.p, b.len);
+	admin_buf_free(&b);
+	if (!rc)
+		(*nfiles)++;
+	return rc;
+}
+
 /* Every file of the state that a restore needs, into ar. */
 static int collect(struct admin_buf *ar, const char *state, const struct conf *c, size_t *nfiles)
 {
@@ -481,8 +508,10 @@ static int collect(struct admin_buf *ar, const char *state, const struct conf *c
 	(*nfiles)++;
 	if ((rc = add_file(ar, state, STATE_KEY_FILE, true, nfiles)) != 0)
 		return rc;
+	if ((rc = add_history(ar, state, nfiles)) != 0)
+		return rc;
 	const char *tls[] = { c->tls_certificate, c->tls_key, c->tls_ca, STATE_CA_KEY_FILE,
-			      c->tls_key_passphrase_file, STATE_HISTORY_FILE, STATE_CRL_FILE };
+			      c->tls_key_passphrase_file, c->tls_crl };
 	for (size_t i = 0; i < ARRAY_SIZE(tls); i++) {
 		if (!tls[i][0])
 			continue;

@@ -694,6 +694,8 @@ static void write_range(FILE *f, const struct conf_setting *s)
 int conf_write_initial(FILE *f, const char *domain, const char *listen,
 		       enum conf_profile profile)
 {
+	bool prof_set = profile != CONF_PROFILE_MINIMUM;
+
 	const char *section = "";
 
 	fputs("; Bastion configuration. Every setting is listed; those commented out\n"
@@ -711,7 +713,8 @@ int conf_write_initial(FILE *f, const char *domain, const char *listen,
 			value = domain;
 		if (strcmp(s->section, "server") == 0 && strcmp(s->key, "listen") == 0)
 			value = listen;
-		if (strcmp(s->section, "server") == 0 && strcmp(s->key, "profile") == 0)
+		/* the default profile stays a comment, like every default */
+		if (prof_set && strcmp(s->section, "server") == 0 && strcmp(s->key, "profile") == 0)
 			value = profiles[profile];
 		fputs("; ", f);
 		write_range(f, s);

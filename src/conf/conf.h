@@ -166,8 +166,8 @@ void conf_show(FILE *f, const struct conf *c);
 /* The net/ settings derived from c. */
 void conf_net(const struct conf *c, struct net_conf *out);
 
-/* Write a complete, commented bastion.conf: domain, listen and profile set,
- * every other setting present as a comment showing its value under that
+/* Write a complete, commented bastion.conf: domain, listen and (unless it
+ * is the default, minimum) profile set, every other setting present as a comment showing its value under that
  * profile. Returns 0 or an errno. */
 int conf_write_initial(FILE *f, const char *domain, const char *listen,
 		       enum conf_profile profile);

@@ -1,0 +1,456 @@
+"""Operations against the real binary (docs/operations.md): robustness profiles
+and `config show`; `bastion audit` against the guide's levels; encrypted
+backups taken from a running server, verified, refused when wrong, and
+restored into a state that serves the old phones again; `bastion rotate`
+against a live server (new server key without dropping a TLS connection, new
+nonce key, new passwords, revoked client certificates); admin.* events."""
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import time
+
+import pytest
+
+from conftest import (DOMAIN, BIN, Phone, Server, cdrs, events, free_port, import_users,
+                      run_cli, status_of, tls_context)
+
+USERS = {"1001": "correct-horse-1001", "1002": "battery-staple-1002"}
+PASSPHRASE = "a long backup passphrase, kept apart"
+
+
+def cli(state, *args, **kw):
+    return run_cli("--state", str(state), *args, **kw)
+
+
+def passfile(tmp_path, text=PASSPHRASE, name="pass"):
+    p = tmp_path / name
+    p.write_text(text + "\n")
+    os.chmod(p, 0o600)
+    return str(p)
+
+
+def wait_until(pred, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met within {timeout}s")
+
+
+def audit(state, *args):
+    r = cli(state, "audit", "--json", *args)
+    data = json.loads(r.stdout)
+    return r.returncode, data, {c["id"]: c for c in data["checks"]}
+
+
+# ---- profiles -----------------------------------------------------------------------
+
+def test_init_profile_highest_and_config_show(tmp_path):
+    st = tmp_path / "s"
+    r = run_cli("init", "--state", str(st), "--profile", "highest")
+    assert r.returncode == 0, r.stderr
+    assert "profile highest" in r.stdout and "audit --level highest" in r.stdout
+    show = cli(st, "config", "show").stdout
+    assert "profile = highest    ; file" in show
+    assert "signaling = tls-required    ; profile highest" in show
+    assert "media = srtp-required    ; profile highest" in show
+    assert "verify_client = require    ; profile highest" in show
+    assert "algorithms = SHA-256    ; profile highest" in show
+    assert "max_contacts = 10    ; default" in show
+    # an explicit setting in the file wins over the profile
+    with open(st / "bastion.conf", "a") as f:
+        f.write("\n[policy]\nmedia = any\n")
+    show = cli(st, "config", "show").stdout
+    assert "media = any    ; file" in show
+    assert "signaling = tls-required    ; profile highest" in show
+
+
+def test_init_profile_refuses_unknown_level(tmp_path):
+    r = run_cli("init", "--state", str(tmp_path / "s"), "--profile", "maximum")
+    assert r.returncode == 2
+    assert "minimum, medium or highest" in r.stderr and "maximum" in r.stderr
+    assert not os.path.exists(tmp_path / "s" / "bastion.conf")
+
+
+def test_profile_medium_enforced_by_the_server(make_server, tmp_path):
+    """[server] profile = medium makes a plain REGISTER get 403 TLS Required."""
+    s = make_server("[server]\nprofile = medium")
+    import_users(s, USERS, tmp_path)
+    time.sleep(0.6)
+    from conftest import Registrar
+    reg = Registrar(s, "1001", USERS["1001"])
+    reply = reg.register()
+    assert status_of(reply)[0] == 403 and b"TLS Required" in reply.split(b"\r\n")[0]
+    reg.close()
+
+
+# ---- audit ----------------------------------------------------------------------------
+
+def test_audit_minimum_passes_on_fresh_init(tmp_path):
+    st = tmp_path / "s"
+    assert run_cli("init", "--state", str(st)).returncode == 0
+    r = cli(st, "audit", "--level", "minimum")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASSED" in r.stdout
+    rc, data, checks = audit(st, "--level", "minimum")
+    assert rc == 0 and data["ok"] is True and data["level"] == "minimum"
+    # every check is reported, with the guide's section and level
+    assert set(checks) >= {"net.public_plain", "files.modes", "software.openssl",
+                           "backup.age", "policy.media", "users.client_certs",
+                           "peers.tls", "emergency.routes", "keys.rotation"}
+    for c in checks.values():
+        assert c["section"] and c["level"] in ("minimum", "medium", "highest")
+        assert c["status"] in ("pass", "warn", "fail", "n/a") and c["found"]
+        assert c["counted"] == (c["level"] == "minimum")
+    # features not in this build report themselves absent, not passed
+    assert checks["peers.tls"]["status"] == "n/a"
+    assert "feature absent" in checks["emergency.routes"]["found"]
+    # the same installation fails at medium: plain signaling is allowed
+    rc, _, checks = audit(st, "--level", "medium")
+    assert rc == 1 and checks["policy.signaling"]["status"] == "fail"
+    assert "signaling = tls-required" in checks["policy.signaling"]["fix"]
+
+
+def test_audit_highest_followed_to_a_pass(tmp_path):
+    """init --profile highest, audit, apply the fixes it names, pass."""
+    st = tmp_path / "s"
+    assert run_cli("init", "--state", str(st), "--profile", "highest").returncode == 0
+    r = cli(st, "audit", "--level", "highest")
+    assert r.returncode == 1
+    assert "FAIL  keys.ca_offline" in r.stdout and "fix:   move STATE/ca.key" in r.stdout
+    # a user without a client certificate fails the highest level
+    assert cli(st, "user", "add", "1001", "--generate").returncode == 0
+    rc, _, checks = audit(st)
+    assert rc == 1 and checks["users.client_certs"]["status"] == "fail"
+    assert "1001@localhost" in checks["users.client_certs"]["found"]
+    # follow the fixes: bind the user to a certificate, take the CA key offline
+    assert cli(st, "tls", "issue", "1001").returncode == 0
+    assert cli(st, "user", "cert", "1001", "require").returncode == 0
+    offline = tmp_path / "offline"
+    offline.mkdir()
+    shutil.move(str(st / "ca.key"), str(offline / "ca.key"))
+    rc, data, checks = audit(st)
+    assert rc == 0, [c for c in data["checks"] if c["status"] == "fail"]
+    assert checks["keys.ca_offline"]["status"] == "pass"
+
+
+def test_audit_finds_what_is_wrong(tmp_path):
+    st = tmp_path / "s"
+    assert run_cli("init", "--state", str(st), "--demo",
+                   "--listen", "udp:0.0.0.0:5999").returncode == 0
+    os.chmod(st / "nonce.key", 0o644)
+    with open(st / "bastion.conf", "a") as f:
+        f.write("\n[log]\nsyslog = no\n[server]\nserver_header = Bastion 1.0\n")
+    rc, data, checks = audit(st, "--level", "minimum")
+    assert rc == 1 and data["ok"] is False
+    assert checks["files.modes"]["status"] == "fail"
+    assert "nonce key" in checks["files.modes"]["found"] and "0644" in checks["files.modes"]["found"]
+    assert checks["users.default_passwords"]["status"] == "fail"
+    assert checks["net.public_plain"]["status"] == "fail"
+    assert "udp:0.0.0.0" in checks["net.public_plain"]["found"]
+    assert checks["config.server_header"]["status"] == "warn"
+    # a medium-level check is shown but not counted at minimum
+    assert checks["log.off_host"]["status"] == "fail" and checks["log.off_host"]["counted"] is False
+    # imported MD5-only users: strength unknown (warn), and they fail highest
+    csv = tmp_path / "u.csv"
+    csv.write_text("3001,localhost,0123456789abcdef0123456789abcdef\n")
+    assert cli(st, "user", "import", str(csv)).returncode == 0
+    _, _, checks = audit(st, "--level", "highest")
+    assert checks["users.password_strength"]["status"] == "warn"
+    assert checks["auth.md5"]["status"] == "fail" and "3001" in checks["auth.md5"]["found"]
+
+
+def test_audit_usage_errors(tmp_path):
+    r = run_cli("--state", str(tmp_path / "none"), "audit", "--level", "extreme")
+    assert r.returncode == 2 and "minimum, medium or highest" in r.stderr
+    r = run_cli("--state", str(tmp_path / "none"), "audit")
+    assert r.returncode == 1 and "bastion init" in r.stderr
+
+
+def test_mitigations_doc_matches_the_audit_table():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "docs", "mitigations.md")) as f:
+        doc = f.read()
+    start = doc.index("<!-- BEGIN GENERATED AUDIT -->")
+    end = doc.index("<!-- END GENERATED AUDIT -->")
+    ref = run_cli("audit", "--reference").stdout
+    assert doc[start:end].split("\n", 1)[1].strip() == ref.strip(), \
+        "docs/mitigations.md is stale: run scripts/regen_docs.py"
+
+
+# ---- backup and restore -----------------------------------------------------------------
+
+def restarted(old, state=None):
+    """A Server object for a state made by restore (same listeners as old)."""
+    s = Server.__new__(Server)
+    s.state = str(state or old.state)
+    s.port, s.tls_port = old.port, old.tls_port
+    s.log_path = os.path.join(s.state, "serve.log")
+    s.proc = None
+    return s
+
+
+def test_backup_restore_serves_the_old_phones(make_server, tmp_path):
+    s = make_server()
+    import_users(s, USERS, tmp_path)
+    time.sleep(0.6)
+    a, b = Phone(s, "1001", USERS["1001"]), Phone(s, "1002", USERS["1002"])
+    a.register()
+    b.register()
+    # a call, so there is a call record
+    call_id, _, cseq = a.invite("1002")
+    a.expect_status(100, "INVITE")
+    _, totag = b.answer()
+    _, ok, _ = a.expect_status(200, "INVITE")
+    a.in_dialog("ACK", ok, call_id, cseq, totag, a.tag)
+    a.in_dialog("BYE", ok, call_id, cseq + 1, totag, a.tag)
+    _, bye, _ = b.expect_request("BYE")
+    b.respond(bye, 200, "OK", totag)
+    a.expect_status(200, "BYE")
+    wait_until(lambda: [r for r in cdrs(s) if r["call_id"] == call_id], what="CDR")
+    assert cli(s.state, "ban", "add", "192.0.2.77", "2h").returncode == 0
+    wait_until(lambda: "1002" in cli(s.state, "reg", "list").stdout, what="bindings stored")
+
+    # back up while the server runs
+    pf = passfile(tmp_path)
+    bak = str(tmp_path / "site.bak")
+    r = cli(s.state, "backup", "--to", bak, "--passphrase-file", pf)
+    assert r.returncode == 0, r.stderr
+    assert "AES-256-GCM" in r.stdout and "backup verify" in r.stdout
+    assert os.stat(bak).st_mode & 0o777 == 0o600
+    r = run_cli("backup", "verify", bak, "--passphrase-file", pf)
+    assert r.returncode == 0, r.stderr
+    assert "integrity check" in r.stdout and "bastion.db" in r.stdout
+    # a second backup never overwrites the first
+    r = cli(s.state, "backup", "--to", bak, "--passphrase-file", pf)
+    assert r.returncode == 1 and "exists" in r.stderr
+    a.close()
+    b.close()
+
+    # lose the server and its state
+    assert s.stop() == 0
+    shutil.rmtree(s.state)
+    r = run_cli("restore", "--from", bak, "--state", s.state, "--passphrase-file", pf)
+    assert r.returncode == 0, r.stderr
+    assert "Restored" in r.stdout and "serve" in r.stdout
+    assert os.stat(os.path.join(s.state, "bastion.db")).st_mode & 0o777 == 0o600
+    assert os.stat(os.path.join(s.state, "nonce.key")).st_mode & 0o777 == 0o600
+    s2 = restarted(s)
+    s2.start()
+    try:
+        # bindings, bans and call records are back
+        assert "1002" in cli(s2.state, "reg", "list").stdout
+        assert "192.0.2.77" in cli(s2.state, "ban", "list").stdout
+        assert call_id in cli(s2.state, "cdr", "list").stdout
+        # phones register with their old passwords
+        p = Phone(s2, "1001", USERS["1001"])
+        p.register()
+        p.close()
+        # the restore and the backup are on record
+        _, _, checks = audit(s2.state)
+        assert checks["backup.age"]["status"] == "pass"
+        assert [e for e in events(s2, "admin.restore")]
+    finally:
+        assert s2.stop() == 0
+
+
+def test_backup_refusals_write_nothing(make_server, tmp_path):
+    s = make_server()
+    pf = passfile(tmp_path)
+    bak = tmp_path / "b.bak"
+    assert cli(s.state, "backup", "--to", str(bak), "--passphrase-file", pf).returncode == 0
+    data = bak.read_bytes()
+    target = tmp_path / "restored"
+
+    def refused(path, pfile, why):
+        r = run_cli("backup", "verify", str(path), "--passphrase-file", pfile)
+        assert r.returncode == 1 and why in r.stderr, r.stderr
+        r = run_cli("restore", "--from", str(path), "--state", str(target),
+                    "--passphrase-file", pfile)
+        assert r.returncode == 1 and why in r.stderr and "nothing was written" in r.stderr
+        assert not os.path.exists(target)
+        assert not [n for n in os.listdir(tmp_path) if n.startswith("restored")]
+
+    # one flipped byte, anywhere in the encrypted part
+    for off in (80, len(data) // 2, len(data) - 1):
+        flipped = bytearray(data)
+        flipped[off] ^= 0x01
+        (tmp_path / "flip.bak").write_bytes(bytes(flipped))
+        refused(tmp_path / "flip.bak", pf, "altered")
+    # truncated
+    (tmp_path / "trunc.bak").write_bytes(data[:len(data) - 100])
+    refused(tmp_path / "trunc.bak", pf, "truncated")
+    (tmp_path / "tiny.bak").write_bytes(data[:40])
+    refused(tmp_path / "tiny.bak", pf, "truncated")
+    # foreign
+    (tmp_path / "foreign.bak").write_bytes(b"SQLite format 3\0" + data[16:])
+    refused(tmp_path / "foreign.bak", pf, "not a Bastion backup")
+    # wrong passphrase
+    refused(bak, passfile(tmp_path, "another passphrase entirely", "wrong"), "wrong passphrase")
+    # a weak passphrase is refused for a new backup
+    r = cli(s.state, "backup", "--to", str(tmp_path / "weak.bak"),
+            "--passphrase-file", passfile(tmp_path, "short", "weak"))
+    assert r.returncode == 1 and "passphrase refused" in r.stderr
+    assert not os.path.exists(tmp_path / "weak.bak")
+    # restore never writes into a state that exists
+    r = run_cli("restore", "--from", str(bak), "--state", s.state, "--passphrase-file", pf)
+    assert r.returncode == 1 and "not empty" in r.stderr
+
+
+# ---- rotation -----------------------------------------------------------------------------
+
+def der_of(path):
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def tls_options(sock):
+    msg = (f"OPTIONS sip:{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK"
+           f"{os.urandom(6).hex()}\r\nMax-Forwards: 70\r\nFrom: <sip:t@{DOMAIN}>;tag=1\r\n"
+           f"To: <sip:{DOMAIN}>\r\nCall-ID: {os.urandom(8).hex()}\r\nCSeq: 1 OPTIONS\r\n"
+           "Content-Length: 0\r\n\r\n").encode()
+    sock.sendall(msg)
+    sock.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def tls_connect(server, cert=None):
+    raw = socket.create_connection(("127.0.0.1", server.tls_port), timeout=5)
+    return tls_context(server, cert).wrap_socket(raw, server_hostname=DOMAIN)
+
+
+def test_rotate_server_key_live_keeps_the_connection(make_server):
+    s = make_server(tls=True)
+    crt = os.path.join(s.state, "server.crt")
+    old = der_of(crt)
+    kept = tls_connect(s)
+    assert status_of(tls_options(kept))[0] == 200
+    r = cli(s.state, "rotate", "--server-key", "--ticket-keys")
+    assert r.returncode == 0, r.stderr
+    assert "Told the running server" in r.stdout
+    s.wait_log("TLS certificate reloaded", count=1)
+    new = der_of(crt)
+    assert new != old
+    # the connection made before goes on, a new one gets the new certificate
+    assert status_of(tls_options(kept))[0] == 200
+    with tls_connect(s) as c:
+        assert c.getpeercert(binary_form=True) == new
+        assert status_of(tls_options(c))[0] == 200
+    assert status_of(tls_options(kept))[0] == 200
+    kept.close()
+    _, _, checks = audit(s.state)
+    assert "server-key 20" in checks["keys.rotation"]["found"]
+    assert "ticket-keys 20" in checks["keys.rotation"]["found"]
+    ev = events(s, "admin.rotate")
+    assert ev and "--server-key" in ev[-1]["reason"] and ev[-1]["os_user"]
+
+
+def test_rotate_nonce_key_and_passwords_live(make_server, tmp_path):
+    s = make_server()
+    import_users(s, USERS, tmp_path)
+    time.sleep(0.6)
+    from conftest import Registrar
+    reg = Registrar(s, "1001", USERS["1001"])
+    assert status_of(reg.register())[0] == 200
+    out = tmp_path / "new-passwords"
+    r = cli(s.state, "rotate", "--nonce-key", "--passwords", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    s.wait_log("nonce key replaced")
+    assert os.stat(out).st_mode & 0o777 == 0o600
+    lines = dict(l.split(" ", 1) for l in out.read_text().splitlines() if not l.startswith("#"))
+    new = lines[f"1001@{DOMAIN}"].strip()
+    # the credentials captured before are refused: the nonce is from the old key
+    replay = reg.send(reg.request(auth=reg.last_auth))
+    assert status_of(replay)[0] == 401
+    # the old password stops working once the server has seen the change
+    wait_until(lambda: status_of(reg.register())[0] == 403, what="old password refused")
+    reg.password = new
+    assert status_of(reg.register())[0] == 200
+    reg.close()
+    # --passwords without --out is a usage error; --out never overwrites
+    assert cli(s.state, "rotate", "--passwords").returncode == 2
+    r = cli(s.state, "rotate", "--passwords", "--out", str(out))
+    assert r.returncode == 1 and "must not exist" in r.stderr
+
+
+def test_rotate_client_certs_revokes_in_the_handshake(make_server, tmp_path):
+    s = make_server("[tls]\nverify_client = optional", tls=True)
+    r = cli(s.state, "tls", "issue", "phone1")
+    assert r.returncode == 0, r.stderr
+    cert = (os.path.join(s.state, "issued", "phone1.crt"),
+            os.path.join(s.state, "issued", "phone1.key"))
+    shutil.copy(cert[0], tmp_path / "p.crt")
+    shutil.copy(cert[1], tmp_path / "p.key")
+    kept = (str(tmp_path / "p.crt"), str(tmp_path / "p.key"))
+    with tls_connect(s, kept) as c:
+        assert status_of(tls_options(c))[0] == 200
+    r = cli(s.state, "rotate", "--client-certs")
+    assert r.returncode == 0, r.stderr
+    assert "revoked phone1" in r.stdout
+    s.wait_log("TLS certificate reloaded")
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        with tls_connect(s, kept) as c:
+            data = tls_options(c)  # TLS 1.3: the refusal arrives with the first read
+            if not data:
+                raise ConnectionError("closed")
+    # a certificate issued afterwards is accepted
+    assert cli(s.state, "tls", "issue", "phone1").returncode == 0
+    with tls_connect(s, cert) as c:
+        assert status_of(tls_options(c))[0] == 200
+
+
+def test_rotate_usage_and_offline_ca(tmp_path):
+    st = tmp_path / "s"
+    assert run_cli("init", "--state", str(st)).returncode == 0
+    r = cli(st, "rotate")
+    assert r.returncode == 2 and "--server-key" in r.stderr
+    shutil.move(str(st / "ca.key"), str(tmp_path / "ca.key"))
+    r = cli(st, "rotate", "--server-key")
+    assert r.returncode == 1 and "--ca-key" in r.stderr
+    r = cli(st, "rotate", "--server-key", "--ca-key", str(tmp_path / "ca.key"))
+    assert r.returncode == 0, r.stderr
+    assert "No running server" in r.stdout
+    # a new CA: the server certificate is reissued from it
+    r = cli(st, "rotate", "--ca", "--passphrase-file", passfile(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "encrypted" in r.stdout
+    ca = ssl.PEM_cert_to_DER_cert((st / "ca.crt").read_text())
+    ctx = ssl.create_default_context(cafile=str(st / "ca.crt"))
+    assert ca and ctx  # the new CA parses
+    show = cli(st, "tls", "show").stdout
+    assert "encrypted" in show
+
+
+# ---- admin events ---------------------------------------------------------------------------
+
+def test_admin_events_name_the_os_user_and_never_a_secret(tmp_path):
+    st = tmp_path / "s"
+    assert run_cli("init", "--state", str(st)).returncode == 0
+    secret = "Unguessable-Pass-Phrase-42"
+    r = cli(st, "user", "add", "2001", "--password-stdin", input=secret + "\n",
+            env={"SUDO_USER": "alice"})
+    assert r.returncode == 0, r.stderr
+    assert cli(st, "ban", "add", "192.0.2.5", "1h").returncode == 0
+    assert cli(st, "user", "list").returncode == 0            # reads: no event
+    r = cli(st, "user", "del", "nobody")                        # refused: an event too
+    assert r.returncode == 1
+    text = (st / "security.log").read_text()
+    assert secret not in text
+    evs = [json.loads(l) for l in text.splitlines()]
+    kinds = [e["kind"] for e in evs]
+    assert kinds == ["admin.init", "admin.user_add", "admin.ban_add", "admin.user_del"], kinds
+    add = evs[1]
+    assert add["user"] == "2001" and add["sudo_user"] == "alice" and add["os_user"]
+    assert add["reason"].startswith("done: user add 2001")
+    assert evs[3]["reason"].startswith("refused (exit 1)")
