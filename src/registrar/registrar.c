@@ -4,7 +4,7 @@
  * Memory: one allocation per AOR (its name inline) and one per binding (its
  * strings inline, about 100 bytes of header plus the contact, Call-ID, user
  * agent, instance and source address: a few hundred bytes, well under the
- * 1 KiB per contact the product allows). AORs hang in a seeded hash table
+ * 1 KiB per contact the product allows). AORs hang in a keyed (SipHash) hash table
  * that doubles as it fills. Expiry is a sweep driven by the caller's tick.
  */
 #include "registrar.h"
@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
 #define REG_UA_MAX 128          /* user agent text kept per binding */
 #define REG_REQ_CONTACTS_MAX 100 /* contacts looked at in one REGISTER */
@@ -57,18 +56,14 @@ struct registrar {
 	struct aor **buckets;
 	size_t nbuckets;           /* a power of two */
 	size_t naors, nbindings;
-	uint64_t seed;
+	struct hash_key key;       /* base/hash, drawn at creation */
 };
 
 /* ---- the table ------------------------------------------------------------- */
 
 static uint64_t hash(const struct registrar *r, struct slice s)
 {
-	uint64_t h = 1469598103934665603ull ^ r->seed;
-
-	for (size_t i = 0; i < s.len; i++)
-		h = (h ^ (unsigned char)s.p[i]) * 1099511628211ull;
-	return h ^ (h >> 29);
+	return hash_siphash(&r->key, s.p, s.len);
 }
 
 static struct aor **aor_slot(const struct registrar *r, struct slice name)
@@ -184,8 +179,11 @@ int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct 
 		free(r);
 		return ENOMEM;
 	}
-	if (getrandom(&r->seed, sizeof(r->seed), 0) != (ssize_t)sizeof(r->seed))
-		r->seed = (uint64_t)(uintptr_t)r;
+	if (hash_key_random(&r->key) != 0) {
+		free(r->buckets);
+		free(r);
+		return EIO;
+	}
 	r->conf = *c;
 	r->store = st;
 	r->tail = &r->head;

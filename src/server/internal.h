@@ -52,7 +52,7 @@ struct server {
 	struct sip_hdr *hdrs;          /* conf.lim.max_headers entries */
 	uint32_t hdr_cap;
 	char *out;
-	uint8_t tag_key[16];           /* keys the To-tags of stateless replies */
+	struct hash_key tag_key;       /* keys the To-tags of stateless replies */
 	struct server_stats stats;
 	struct log_limit refusal_log;
 

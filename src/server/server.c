@@ -8,7 +8,6 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -68,21 +67,20 @@ struct server_verdict server_decide(const struct sip_msg *m)
 /* ---- replies -------------------------------------------------------------- */
 
 /* A To-tag that is the same for retransmissions of one request (RFC 3261
- * 8.2.6.2) and unpredictable across requests: a keyed FNV-1a over Call-ID,
- * From-tag and branch. Not a MAC; it only has to be stable and unique. */
+ * 8.2.6.2) and unpredictable across requests: SipHash under the server's
+ * key over Call-ID, From-tag and branch, each with its length. */
 static void make_tag(const struct server *s, const struct sip_msg *m, char out[17])
 {
-	uint64_t h = 1469598103934665603ull;
 	const struct slice parts[] = { m->call_id, m->from.tag, m->via.branch };
+	struct hash_state st;
 
-	for (size_t i = 0; i < sizeof(s->tag_key); i++)
-		h = (h ^ s->tag_key[i]) * 1099511628211ull;
+	hash_begin(&st, &s->tag_key);
 	for (size_t k = 0; k < ARRAY_SIZE(parts); k++) {
-		for (size_t i = 0; i < parts[k].len; i++)
-			h = (h ^ (unsigned char)parts[k].p[i]) * 1099511628211ull;
-		h = (h ^ 0xff) * 1099511628211ull;
+		uint32_t len = (uint32_t)parts[k].len;
+		hash_feed(&st, &len, sizeof(len));
+		hash_feed(&st, parts[k].p, parts[k].len);
 	}
-	snprintf(out, 17, "%016llx", (unsigned long long)h);
+	snprintf(out, 17, "%016llx", (unsigned long long)hash_end(&st));
 }
 
 /* Where a UDP response goes (RFC 3261 18.2.2 with RFC 3581): always the
@@ -600,8 +598,7 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (getrandom(s->tag_key, sizeof(s->tag_key), 0) != (ssize_t)sizeof(s->tag_key)) {
-		rc = errno ? errno : EIO;
+	if ((rc = hash_key_random(&s->tag_key)) != 0) {
 		snprintf(err, errlen, "getrandom: %s", strerror(rc));
 		goto fail;
 	}
