@@ -369,6 +369,15 @@ static int set_value(struct conf *c, const struct conf_setting *s, const char *v
 				 s->key, value);
 			return EINVAL;
 		}
+		/* parsed once, here: the challenge path reads c->algos */
+		c->nalgos = 0;
+		for (const char *p = value; *p && c->nalgos < ARRAY_SIZE(c->algos);) {
+			bool sha = strncmp(p, "SHA-256", 7) == 0;
+			c->algos[c->nalgos++] = sha ? 2 : 1; /* enum auth_algo: MD5 1, SHA-256 2 */
+			p += sha ? 7 : 3;
+			if (*p == ',')
+				p++;
+		}
 		break;
 	case CONF_CIDRS:
 	case CONF_WORDS: {
@@ -667,26 +676,4 @@ int conf_state_path(char *out, size_t cap, const char *state, const char *settin
 				  : snprintf(out, cap, "%s/%s", state, setting);
 
 	return n < 0 || (size_t)n >= cap ? ENAMETOOLONG : 0;
-}
-
-size_t conf_algorithms(const struct conf *c, int *out, size_t cap)
-{
-	/* Values of enum auth_algo: MD5 = 1, SHA-256 = 2 (auth.h). */
-	const char *p = c->algorithms;
-	size_t n = 0;
-
-	while (*p && n < cap) {
-		if (strncmp(p, "SHA-256", 7) == 0) {
-			out[n++] = 2;
-			p += 7;
-		} else if (strncmp(p, "MD5", 3) == 0) {
-			out[n++] = 1;
-			p += 3;
-		} else {
-			break;
-		}
-		if (*p == ',')
-			p++;
-	}
-	return n;
 }

@@ -313,12 +313,12 @@ static void on_message(void *arg, const struct net_msg *in)
 		server_guard_refund(s, &in->src);
 		return;
 	case TXN_ACK_2XX:
-		server_call_ack(s, &m, in);
+		if (!proxy_ack(s->proxy, &m, in))
+			s->stats.dropped_ack++;
 		return;
 	case TXN_STRAY_RESPONSE:
-		if (m.status >= 200 && m.status < 300 && m.cseq.mid == SIP_M_INVITE)
-			server_call_stray_2xx(s, &m);
-		else
+		if (!(m.status >= 200 && m.status < 300 && m.cseq.mid == SIP_M_INVITE &&
+		      proxy_stray_2xx(s->proxy, &m)))
 			s->stats.dropped_responses++;
 		return;
 	case TXN_CANCEL_UNMATCHED:
@@ -353,22 +353,22 @@ static void on_txn_request(void *arg, struct txn_server *st, const struct sip_ms
 
 static void on_txn_cancel(void *arg, struct txn_server *st)
 {
-	server_call_cancel(arg, st);
+	proxy_cancel(((struct server *)arg)->proxy, st);
 }
 
 static void on_txn_response(void *arg, struct txn_client *ct, const struct sip_msg *m)
 {
-	server_call_response(arg, ct, m);
+	proxy_response(((struct server *)arg)->proxy, ct, m);
 }
 
 static void on_txn_timeout(void *arg, struct txn_client *ct)
 {
-	server_call_timeout(arg, ct);
+	proxy_timeout(((struct server *)arg)->proxy, ct);
 }
 
 static void on_txn_terminated(void *arg, struct txn_server *st, struct txn_client *ct)
 {
-	server_call_terminated(arg, st, ct);
+	proxy_terminated(((struct server *)arg)->proxy, st, ct);
 }
 
 static const struct txn_ops txn_ops = {
@@ -417,9 +417,6 @@ static void registrar_conf_of(const struct conf *c, struct registrar_conf *rc)
 
 static void apply_conf(struct server *s, const struct conf *c)
 {
-	int algos[2];
-	size_t n = conf_algorithms(c, algos, 2);
-
 	s->conf = *c;
 	log_set_level((enum log_level)c->log_level);
 	s->refusal_log.per_sec = c->refusal_log_rate;
@@ -428,12 +425,17 @@ static void apply_conf(struct server *s, const struct conf *c)
 	s->auth.nonce_lifetime_s = c->nonce_lifetime;
 	s->auth.uri_mode = c->uri_check == CONF_URI_RELAXED ? AUTH_URI_RELAXED : AUTH_URI_STRICT;
 	s->auth.algos = 0;
-	for (size_t i = 0; i < n; i++)
-		s->auth.algos |= AUTH_ALGO_BIT((enum auth_algo)algos[i]);
+	for (size_t i = 0; i < c->nalgos; i++)
+		s->auth.algos |= AUTH_ALGO_BIT((enum auth_algo)c->algos[i]);
 	if (s->reg) {
 		struct registrar_conf rc;
 		registrar_conf_of(c, &rc);
 		registrar_set_conf(s->reg, &rc);
+	}
+	if (s->proxy) {
+		struct proxy_conf pc;
+		server_proxy_conf(s, c, &pc);
+		proxy_set_conf(s->proxy, &pc);
 	}
 }
 
@@ -473,6 +475,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 	int rc;
 
 	txn_tick(s->txn, server_now_ms());
+	proxy_tick(s->proxy, server_now_ms());
 	server_guard_tick(s, now_ms);
 	/* binding changes of this tick, in one transaction */
 	if (registrar_pending(s->reg) && (rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
@@ -490,8 +493,6 @@ static void on_tick(void *arg, uint64_t now_ms)
 	}
 	if (now_ms >= s->next_expiry_ms) {
 		size_t n = registrar_expire(s->reg, (int64_t)time(NULL));
-		server_dialogs_expire(s, server_now_ms());
-		server_calls_timer_c(s, server_now_ms());
 		if (n)
 			log_debug("%zu bindings expired", n);
 		s->next_expiry_ms = now_ms + 1000;
@@ -588,12 +589,16 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 		return ENOMEM;
 	snprintf(s->state, sizeof(s->state), "%s", state);
 	s->refusal_log.what = "refusal";
+	s->cdr_store_limit = (struct log_limit){ .per_sec = 1, .what = "CDR store failure" };
 	if ((rc = server_tls_library_check(err, errlen)) != 0)
 		goto fail;
 	apply_conf(s, c);
 	own_addresses(s);
 	s->out = malloc(SERVER_OUT_CAP);
-	if (!s->out || alloc_buffers(s, c->lim.max_headers) != 0) {
+	s->peer_cert = calloc(1, sizeof(*s->peer_cert));
+	s->idv = calloc(1, sizeof(*s->idv));
+	s->rec = calloc(1, sizeof(*s->rec));
+	if (!s->out || !s->peer_cert || !s->idv || !s->rec || alloc_buffers(s, c->lim.max_headers) != 0) {
 		rc = ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -614,6 +619,8 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 			goto fail;
 		}
 	}
+	if ((rc = server_proxy_start(s, c, err, errlen)) != 0)
+		goto fail;
 	conf_net(c, &nc);
 	rc = net_new(&s->net, &nc, on_message, on_stream_error, s);
 	if (rc) {
@@ -642,8 +649,8 @@ void server_free(struct server **sp)
 	if (s->guard && s->store)
 		server_guard_flush(s); /* the bans of the last tick */
 	guard_free(&s->guard);
+	proxy_free(&s->proxy); /* dialogs still up get their records */
 	txn_layer_free(&s->txn);
-	server_dialogs_free(s);
 	server_idents_free(s);
 	net_free(&s->net);
 	registrar_free(&s->reg);
@@ -655,6 +662,9 @@ void server_free(struct server **sp)
 	log_cdr_close();
 	free(s->hdrs);
 	free(s->out);
+	free(s->peer_cert);
+	free(s->idv);
+	free(s->rec);
 	free(s);
 	*sp = NULL;
 }
