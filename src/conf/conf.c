@@ -137,7 +137,7 @@ static const struct conf_setting settings[] = {
 
 	STR("store", "database", database, CONF_STR, "bastion.db",
 	    "Where users and registrations live: an SQLite file, relative to the state "
-	    "directory. Created mode 0600 by `bastion init`."),
+	    "directory. Created mode 0600 by `bastion init`. Takes effect on restart."),
 
 	{ "auth", "realm", CONF_REALM, offsetof(struct conf, realm), 256, 0, 0, NULL, "", NULL,
 	  "Digest realm. Empty (the default) uses the domain. HA1 values are computed for "
@@ -155,10 +155,14 @@ static const struct conf_setting settings[] = {
 	  "cannot be replayed toward another; phones put the Request-URI there. `relaxed`: "
 	  "the same host and port, or this server's own address; for SIPp 3.6, which puts "
 	  "the server's address there. Nonce, realm, method and nonce-count still bind it." },
+	U32("auth", "max_users", max_users, 1, 100000000, "1000000", "users",
+	    "Users the in-memory credential cache holds (every lookup is served from it). A "
+	    "store with more users is refused: at startup with an error naming this limit, on a "
+	    "later refresh by keeping the users already loaded. Takes effect on restart."),
 	U32("auth", "nonce_table_size", nonce_table_size, 8, 4194304, "65536", "entries",
 	    "Nonces remembered for replay detection (nonce-count). Size it at least "
 	    "authentications per second times nonce_lifetime; a forgotten nonce gets a fresh "
-	    "challenge, never a silent accept."),
+	    "challenge, never a silent accept. Takes effect on restart."),
 
 	U32("registrar", "min_expires", min_expires, 1, 86400, "60", "seconds",
 	    "Shortest registration accepted; shorter gets 423 Interval Too Brief with "

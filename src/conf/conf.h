@@ -64,6 +64,7 @@ struct conf {
 	uint32_t nonce_lifetime;     /* seconds */
 	uint32_t uri_check;          /* enum conf_uri_check */
 	uint32_t nonce_table_size;   /* nonce-count replay table entries */
+	uint32_t max_users;          /* credential cache bound */
 
 	/* [registrar] */
 	uint32_t min_expires, max_expires, default_expires; /* seconds */

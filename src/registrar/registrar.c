@@ -57,6 +57,7 @@ struct registrar {
 	size_t nbuckets;           /* a power of two */
 	size_t naors, nbindings;
 	struct hash_key key;       /* base/hash, drawn at creation */
+	struct store_reg *scratch; /* the row being written (apply) */
 };
 
 /* ---- the table ------------------------------------------------------------- */
@@ -175,12 +176,16 @@ int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct 
 		return ENOMEM;
 	r->nbuckets = 1024;
 	r->buckets = calloc(r->nbuckets, sizeof(*r->buckets));
-	if (!r->buckets) {
+	r->scratch = malloc(sizeof(*r->scratch));
+	if (!r->buckets || !r->scratch) {
+		free(r->buckets);
+		free(r->scratch);
 		free(r);
 		return ENOMEM;
 	}
 	if (hash_key_random(&r->key) != 0) {
 		free(r->buckets);
+		free(r->scratch);
 		free(r);
 		return EIO;
 	}
@@ -216,6 +221,7 @@ void registrar_free(struct registrar **rp)
 		}
 	}
 	free(r->buckets);
+	free(r->scratch);
 	free(r);
 	*rp = NULL;
 }
@@ -549,7 +555,7 @@ static void put_field(char *dst, size_t cap, const char *src)
 
 static int apply(struct registrar *r, const struct pending *p)
 {
-	static struct store_reg sr; /* a few KiB; one thread */
+	struct store_reg *srp = r->scratch; /* a few KiB, owned by r */
 	int64_t id;
 	size_t n;
 	int rc;
@@ -563,19 +569,19 @@ static int apply(struct registrar *r, const struct pending *p)
 	case PENDING_UPSERT:
 		break;
 	}
-	sr.id = 0;
-	sr.user_id = p->user_id;
-	put_field(sr.aor, sizeof(sr.aor), p->aor);
-	put_field(sr.contact, sizeof(sr.contact), p->contact);
-	put_field(sr.received, sizeof(sr.received), p->received);
-	put_field(sr.transport, sizeof(sr.transport), p->transport);
-	sr.expires_at = p->expires_at;
-	put_field(sr.call_id, sizeof(sr.call_id), p->call_id);
-	sr.cseq = p->cseq;
-	put_field(sr.user_agent, sizeof(sr.user_agent), p->ua);
-	put_field(sr.instance, sizeof(sr.instance), p->instance);
-	sr.q = p->q;
-	rc = store_regs_upsert(r->store, &id, &sr);
+	srp->id = 0;
+	srp->user_id = p->user_id;
+	put_field(srp->aor, sizeof(srp->aor), p->aor);
+	put_field(srp->contact, sizeof(srp->contact), p->contact);
+	put_field(srp->received, sizeof(srp->received), p->received);
+	put_field(srp->transport, sizeof(srp->transport), p->transport);
+	srp->expires_at = p->expires_at;
+	put_field(srp->call_id, sizeof(srp->call_id), p->call_id);
+	srp->cseq = p->cseq;
+	put_field(srp->user_agent, sizeof(srp->user_agent), p->ua);
+	put_field(srp->instance, sizeof(srp->instance), p->instance);
+	srp->q = p->q;
+	rc = store_regs_upsert(r->store, &id, srp);
 	return rc == ENOENT ? 0 : rc; /* the user was deleted meanwhile */
 }
 

@@ -83,7 +83,7 @@ struct server {
 	struct guard *guard;           /* admission, bans, brute force (server/guard.c) */
 	uint32_t guard_prefix;         /* its IPv6 grouping, for ban keys */
 	char guard_err[256];           /* why the last reload kept the old guard */
-	struct server_ban_q ban_q[SERVER_BAN_QUEUE];
+	struct server_ban_q *ban_q;    /* SERVER_BAN_QUEUE entries, allocated at start */
 	size_t nban_q;
 	int64_t ban_data_version;      /* store_data_version at the last ban sync */
 	uint64_t next_ban_sync_ms, next_ban_expire_ms;

@@ -482,7 +482,11 @@ static void on_tick(void *arg, uint64_t now_ms)
 		log_warn("registrations not all stored: %s", strerror(rc));
 	if (now_ms >= s->next_cache_ms) {
 		rc = store_cache_refresh(s->cache, s->store, &reloaded);
-		if (rc)
+		if (rc == EOVERFLOW)
+			log_warn("user cache refresh refused: the store has more than max_users "
+				 "(%u) users; the users already loaded keep serving",
+				 s->conf.max_users);
+		else if (rc)
 			log_warn("user cache refresh failed: %s", strerror(rc));
 		else if (reloaded) {
 			log_info("users reloaded from the store: %zu", store_cache_count(s->cache));
@@ -561,10 +565,15 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	if ((e = conf_state_path(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
-	if ((e = store_cache_new(&s->cache, 10000000)) != 0 ||
+	if ((e = store_cache_new(&s->cache, c->max_users)) != 0 ||
 	    (e = store_cache_refresh(s->cache, s->store, NULL)) != 0 ||
 	    (e = server_idents_reload(s)) != 0) {
-		snprintf(err, errlen, "loading users: %s", strerror(e));
+		if (e == EOVERFLOW)
+			snprintf(err, errlen,
+				 "loading users: the store has more than max_users (%u) users; "
+				 "raise [auth] max_users", c->max_users);
+		else
+			snprintf(err, errlen, "loading users: %s", strerror(e));
 		return e;
 	}
 	registrar_conf_of(c, &rc);
@@ -598,7 +607,8 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	s->peer_cert = calloc(1, sizeof(*s->peer_cert));
 	s->idv = calloc(1, sizeof(*s->idv));
 	s->rec = calloc(1, sizeof(*s->rec));
-	if (!s->out || !s->peer_cert || !s->idv || !s->rec || alloc_buffers(s, c->lim.max_headers) != 0) {
+	s->ban_q = calloc(SERVER_BAN_QUEUE, sizeof(*s->ban_q));
+	if (!s->out || !s->peer_cert || !s->idv || !s->rec || !s->ban_q || alloc_buffers(s, c->lim.max_headers) != 0) {
 		rc = ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -646,7 +656,7 @@ void server_free(struct server **sp)
 
 	if (!s)
 		return;
-	if (s->guard && s->store)
+	if (s->guard && s->store && s->ban_q)
 		server_guard_flush(s); /* the bans of the last tick */
 	guard_free(&s->guard);
 	proxy_free(&s->proxy); /* dialogs still up get their records */
@@ -665,6 +675,7 @@ void server_free(struct server **sp)
 	free(s->peer_cert);
 	free(s->idv);
 	free(s->rec);
+	free(s->ban_q);
 	free(s);
 	*sp = NULL;
 }
@@ -682,8 +693,8 @@ static void reload(struct server *s, const char *conf_path)
 	if (strcmp(c.listen, s->conf.listen) != 0)
 		log_warn("reload: listen changed; the new listeners need a restart");
 	if (strcmp(c.database, s->conf.database) != 0 ||
-	    c.nonce_table_size != s->conf.nonce_table_size)
-		log_warn("reload: database and nonce_table_size changes need a restart");
+	    c.nonce_table_size != s->conf.nonce_table_size || c.max_users != s->conf.max_users)
+		log_warn("reload: database, nonce_table_size and max_users changes need a restart");
 	if (c.lim.max_headers != s->hdr_cap && alloc_buffers(s, c.lim.max_headers) != 0) {
 		log_error("reload refused: out of memory");
 		return;
@@ -698,6 +709,7 @@ static void reload(struct server *s, const char *conf_path)
 	c.nlisteners = s->conf.nlisteners;
 	memcpy(c.database, s->conf.database, sizeof(c.database));
 	c.nonce_table_size = s->conf.nonce_table_size;
+	c.max_users = s->conf.max_users;
 	/* Reopen the security log (its path may have changed; logrotate moves
 	 * the file and sends SIGHUP). A failure keeps the old one. */
 	{
