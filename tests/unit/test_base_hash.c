@@ -166,6 +166,31 @@ static void colliding_keys_stay_short(void)
 	free(items);
 }
 
+/* One table's life under allocation failure: made, filled (growing), emptied. */
+static int htab_life(void *arg)
+{
+	static struct item items[200];
+	struct htab t;
+	int rc;
+
+	(void)arg;
+	if ((rc = htab_init(&t, 1000)) != 0)
+		return rc;
+	for (int i = 0; i < 200; i++) {
+		items[i].len = (size_t)snprintf(items[i].key, sizeof(items[i].key), "k%d", i);
+		if ((rc = htab_insert(&t, &items[i].node, htab_hash(&t, items[i].key, items[i].len))))
+			break;
+	}
+	htab_drain(&t, count_node, &(size_t){ 0 });
+	htab_fini(&t);
+	return rc;
+}
+
+static void allocation_failures(void)
+{
+	CHECK(CHECK_OOM_SWEEP(htab_life, NULL, 100) > 1);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -173,6 +198,7 @@ int main(int argc, char **argv)
 		CASE(streaming_equals_one_shot),
 		CASE(table_bound_find_remove_grow),
 		CASE(colliding_keys_stay_short),
+		CASE(allocation_failures),
 	};
 
 	return check_main("base_hash", cases, ARRAY_SIZE(cases), argc, argv);

@@ -553,6 +553,54 @@ static void colliding_call_ids_stay_short(void)
 	free(ids);
 }
 
+/* A whole call (fork to two, ring, answer, ACK, BYE, a CANCELled second
+ * call, a timer C) with CHECKs muted: under allocation failure anything may
+ * be refused, nothing may crash or leak. */
+static int call_life(void *arg)
+{
+	bool failed = check_failed;
+	char text[1024];
+	const char *r;
+	int rc;
+
+	(void)arg;
+	if ((rc = setup(10)) != 0) {
+		proxy_free(&P);
+		txn_layer_free(&L);
+		return rc;
+	}
+	feed(&A, invite_text("o1@a", text, sizeof(text)));
+	if ((r = last_to("192.0.2.21:5062", "INVITE ")))
+		respond(&B1, r, 180, "b1");
+	if ((r = last_to("192.0.2.22:5064", "INVITE ")))
+		respond(&B2, r, 180, "b2");
+	if ((r = last_to("192.0.2.21:5062", "INVITE ")))
+		respond(&B1, r, 200, "b1");
+	if ((r = last_to("192.0.2.22:5064", "INVITE ")))
+		respond(&B2, r, 487, "b2");
+	mode = ON_IN_DIALOG;
+	feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		 "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-obye;rport\n"
+		 "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		 "To: <sip:1002@bastion.test>;tag=b1\n"
+		 "Call-ID: o1@a\nCSeq: 2 BYE\nContent-Length: 0\n\n");
+	if ((r = last_to("192.0.2.21:5062", "BYE ")))
+		respond(&B1, r, 200, NULL);
+	mode = ON_FORK;
+	feed(&A, invite_text("o2@a", text, sizeof(text)));
+	now += 200 * 1000;
+	proxy_tick(P, now);
+	txn_tick(L, now);
+	teardown();
+	check_failed = failed; /* the muted CHECKs of this run */
+	return 0;
+}
+
+static void allocation_failures(void)
+{
+	CHECK(CHECK_OOM_SWEEP(call_life, NULL, 2000) > 10);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -563,6 +611,7 @@ int main(int argc, char **argv)
 		CASE(in_dialog_checks),
 		CASE(dialog_table_bound),
 		CASE(colliding_call_ids_stay_short),
+		CASE(allocation_failures),
 	};
 
 	return check_main("proxy_core", cases, ARRAY_SIZE(cases), argc, argv);
