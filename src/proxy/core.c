@@ -586,7 +586,7 @@ void proxy_tick(struct proxy *p, uint64_t now)
 static int forward(struct proxy *p, struct call *c, struct branch *b, const struct sip_msg *m,
 		   struct slice ruri, bool record_route, struct slice extra, uint32_t skip_routes)
 {
-	char via[300], hostport[INET6_ADDRSTRLEN + 8], rr[600], hash[17];
+	char via[300], hostport[INET6_ADDRSTRLEN + 8], rr[600], hash[17], branch[48];
 	struct sip_buf out, rrb;
 	struct proxy_fwd f = { 0 };
 	struct txn_peer to = peer_of_way(&b->way);
@@ -594,8 +594,10 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 
 	proxy_loop_hash(&p->loop_key, m, hash);
 	local_hostport(p, &b->way, hostport, sizeof(hostport));
-	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=z9hG4bK%s.%llx;rport",
-		 via_transport(b->way.tp), hostport, hash, (unsigned long long)++p->branch_seq);
+	snprintf(branch, sizeof(branch), "z9hG4bK%s.%llx", hash,
+		 (unsigned long long)++p->branch_seq);
+	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", via_transport(b->way.tp),
+		 hostport, branch);
 	sip_buf_init(&rrb, rr, sizeof(rr));
 	if (record_route) {
 		/* top: the side facing the target; and, when the caller's side
@@ -623,7 +625,9 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 	rc = proxy_build_request(&out, m, &f);
 	if (rc)
 		return rc;
-	return txn_client_new(&b->ct, p->txn, out.p, out.len, &to, b, now_ms(p));
+	/* we built it: the transaction layer need not parse it again */
+	return txn_client_start(&b->ct, p->txn, out.p, out.len, m->method, slice_cstr(branch), &to,
+				b, now_ms(p));
 }
 
 /* The best response so far goes upstream when every branch has answered

@@ -210,7 +210,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	struct server_auth a;
 	struct proxy_verdict v;
 	struct store_cache_entry e;
-	struct target_ctx t = { .s = s };
+	struct target_ctx t; /* 30 KB of targets: not zeroed, filled as found */
 	struct proxy_caller who;
 	char aor[STORE_URI_MAX], pai[POLICY_PAI_MAX + 32];
 	bool beyond;
@@ -252,6 +252,8 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		refuse_attempt(s, &x, m, a.user, v.status, v.reason);
 		return;
 	}
+	t.s = s;
+	t.n = t.refused = 0;
 	t.sips = m->ruri.scheme == SIP_SCHEME_SIPS;
 	registrar_lookup(s->reg, slice_make(aor, (size_t)n), collect_target, &t);
 	if (t.n == 0 && t.refused) {
