@@ -80,6 +80,8 @@ static const char *target_of(int nargs, char **args)
 
 	if (strcmp(args[0], "user") == 0 && nargs > 1 && strcmp(args[1], "identity") == 0)
 		i = 3;
+	if (strcmp(args[0], "user") == 0 && nargs > 1 && strcmp(args[1], "import") == 0)
+		return NULL; /* a file, not a user */
 	if (strcmp(args[0], "user") != 0 && strcmp(args[0], "ban") != 0 &&
 	    !(strcmp(args[0], "tls") == 0 && nargs > 1 && strcmp(args[1], "issue") == 0))
 		return NULL;
