@@ -532,7 +532,8 @@ static const struct cmd commands[] = {
 	  "or foreign file, is refused and nothing is written. Then serve from DIR." },
 	{ "rotate", admin_cmd_rotate,
 	  "bastion rotate [--server-key] [--ca] [--nonce-key] [--ticket-keys]\n"
-	  "         [--passwords --out FILE] [--client-certs] [--passphrase-file F] [--ca-key K]",
+	  "         [--passwords --out FILE] [--client-certs [--cert NAME]]\n"
+	  "         [--passphrase-file F] [--ca-key K]",
 	  "Replace keys and credentials, e.g. after a flaw in the TLS library or a host\n"
 	  "compromise (all parts combine; each is recorded for 'bastion audit'):\n"
 	  "  --server-key    new server key and certificate from the CA; a running server\n"
@@ -544,8 +545,9 @@ static const struct cmd commands[] = {
 	  "  --ticket-keys   the running server renews its TLS session ticket keys\n"
 	  "  --passwords     new generated password for every user, written to the new\n"
 	  "                  file --out FILE (mode 0600); old passwords stop at once\n"
-	  "  --client-certs  revoke every certificate in issued/ (crl.pem, checked by the\n"
-	  "                  TLS handshake); issue new ones with 'bastion tls issue'\n"
+	  "  --client-certs  revoke every certificate in issued/, or only NAME's with\n"
+	  "                  --cert NAME (crl.pem, checked by the TLS handshake); issue\n"
+	  "                  new ones with 'bastion tls issue'\n"
 	  "The CA key is STATE/ca.key or --ca-key K (one kept offline); an encrypted one\n"
 	  "is unlocked with the first line of F, else asked on the terminal; with --ca, F\n"
 	  "encrypts the new CA key. See docs/operations.md." },

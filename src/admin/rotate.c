@@ -16,8 +16,9 @@
  *   --passwords     a new generated password for every user, written to a new
  *                   0600 file (--out) for distribution; the old ones stop
  *                   working as soon as the server sees the change (a second);
- *   --client-certs  every certificate issued to phones (issued/) is revoked in
- *                   crl.pem, which the TLS handshake checks ([tls] crl).
+ *   --client-certs  every certificate issued to phones (issued/), or the one
+ *                   of --cert NAME, is revoked in crl.pem, which the TLS
+ *                   handshake checks ([tls] crl).
  * Files are replaced atomically (written beside, then renamed). Each part is
  * recorded in the history file (`bastion audit` shows the last of each
  * kind), and the command is an admin.rotate event.
@@ -413,9 +414,10 @@ out:
 
 /* ---- client certificates: the revocation list ---------------------------------- */
 
-/* Add every certificate in issued/ to crl (and rename it NAME.crt.revoked-T
- * with its key, so the name can be issued again). Returns the count. */
-static size_t revoke_issued(const char *state, X509_CRL *crl, int64_t now)
+/* Add every certificate in issued/ (only NAME.crt when only is not NULL)
+ * to crl, and rename it NAME.crt.revoked-T with its key, so the name can be
+ * issued again. Returns the count. */
+static size_t revoke_issued(const char *state, X509_CRL *crl, int64_t now, const char *only)
 {
 	char dir[4200], p[4600], q[4700];
 	DIR *d;
@@ -431,6 +433,8 @@ static size_t revoke_issued(const char *state, X509_CRL *crl, int64_t now)
 		ASN1_TIME *t;
 
 		if (len <= 4 || strcmp(e->d_name + len - 4, ".crt") != 0)
+			continue;
+		if (only && (strlen(only) != len - 4 || strncmp(e->d_name, only, len - 4) != 0))
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
 		if (admin_tls_read_cert(&x, p) != 0)
@@ -456,7 +460,7 @@ static size_t revoke_issued(const char *state, X509_CRL *crl, int64_t now)
 	return n;
 }
 
-static int rotate_client_certs(struct rot *r)
+static int rotate_client_certs(struct rot *r, const char *only)
 {
 	X509_CRL *crl = NULL, *old = NULL;
 	ASN1_TIME *t1 = NULL, *t2 = NULL;
@@ -491,8 +495,16 @@ static int rotate_client_certs(struct rot *r)
 	BIO_free(b);
 	b = NULL;
 	ERR_clear_error();
-	printf("client-certs: revoking every certificate issued to phones:\n");
-	n = revoke_issued(r->state, crl, now);
+	if (only)
+		printf("client-certs: revoking the certificate issued to %s:\n", only);
+	else
+		printf("client-certs: revoking every certificate issued to phones:\n");
+	n = revoke_issued(r->state, crl, now, only);
+	if (only && n == 0) {
+		fprintf(stderr, "bastion: rotate: no certificate %s/issued/%s.crt; nothing revoked\n",
+			r->state, only);
+		goto out;
+	}
 	if (X509_CRL_sort(crl) != 1 || X509_CRL_sign(crl, r->cak, EVP_sha256()) == 0 ||
 	    !(b = BIO_new(BIO_s_mem())) || PEM_write_bio_X509_CRL(b, crl) != 1)
 		goto out;
@@ -524,7 +536,7 @@ int admin_cmd_rotate(const char *state, int argc, char **argv)
 {
 	bool server_key = false, ca = false, nonce = false, tickets = false, pws = false,
 	     certs = false;
-	const char *out = NULL;
+	const char *out = NULL, *only = NULL;
 	struct rot r = { .state = state };
 	char path[4200], err[600];
 	long pid;
@@ -550,6 +562,8 @@ int admin_cmd_rotate(const char *state, int argc, char **argv)
 			r.pass_file = v;
 		else if ((v = admin_opt_value(argc, argv, &i, "--ca-key")))
 			r.ca_key_path = v;
+		else if ((v = admin_opt_value(argc, argv, &i, "--cert")))
+			only = v;
 		else
 			return admin_usage_error("rotate", "rotate: unknown argument", argv[i]);
 	}
@@ -561,6 +575,8 @@ int admin_cmd_rotate(const char *state, int argc, char **argv)
 				       "for the generated passwords)", NULL);
 	if (out && !pws)
 		return admin_usage_error("rotate", "rotate: --out goes with --passwords", NULL);
+	if (only && !certs)
+		return admin_usage_error("rotate", "rotate: --cert NAME goes with --client-certs", NULL);
 	snprintf(path, sizeof(path), "%s/%s", state, CONF_FILE_NAME);
 	if (conf_load(&r.c, path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bastion: %s\n", err);
@@ -577,7 +593,7 @@ int admin_cmd_rotate(const char *state, int argc, char **argv)
 		snprintf(r.ca_key, sizeof(r.ca_key), "%s", r.ca_key_path);
 	/* a new CA needs a new server certificate */
 	if ((ca && rotate_ca(&r)) || ((server_key || ca) && rotate_server_key(&r)) ||
-	    (certs && rotate_client_certs(&r)) || (nonce && rotate_nonce_key(&r)) ||
+	    (certs && rotate_client_certs(&r, only)) || (nonce && rotate_nonce_key(&r)) ||
 	    (pws && rotate_passwords(&r, out)))
 		goto out;
 	if (tickets)

@@ -384,29 +384,53 @@ def test_rotate_nonce_key_and_passwords_live(make_server, tmp_path):
     assert r.returncode == 1 and "must not exist" in r.stderr
 
 
+def issued_copy(server, tmp_path, name):
+    """Issue NAME's certificate into issued/ and keep a copy, as the phone would."""
+    r = cli(server.state, "tls", "issue", name)
+    assert r.returncode == 0, r.stderr
+    out = []
+    for ext in ("crt", "key"):
+        dst = tmp_path / f"{name}.{ext}"
+        shutil.copy(os.path.join(server.state, "issued", f"{name}.{ext}"), dst)
+        out.append(str(dst))
+    return tuple(out)
+
+
+def handshake_refused(server, cert):
+    try:
+        with tls_connect(server, cert) as c:
+            data = tls_options(c)  # TLS 1.3: the refusal arrives with the first read
+            return not data
+    except (ssl.SSLError, ConnectionError, OSError):
+        return True
+
+
 def test_rotate_client_certs_revokes_in_the_handshake(make_server, tmp_path):
     s = make_server("[tls]\nverify_client = optional", tls=True)
-    r = cli(s.state, "tls", "issue", "phone1")
+    p1, p2 = issued_copy(s, tmp_path, "phone1"), issued_copy(s, tmp_path, "phone2")
+    for cert in (p1, p2):
+        with tls_connect(s, cert) as c:
+            assert status_of(tls_options(c))[0] == 200
+    # one phone's certificate
+    r = cli(s.state, "rotate", "--client-certs", "--cert", "phone2")
     assert r.returncode == 0, r.stderr
-    cert = (os.path.join(s.state, "issued", "phone1.crt"),
-            os.path.join(s.state, "issued", "phone1.key"))
-    shutil.copy(cert[0], tmp_path / "p.crt")
-    shutil.copy(cert[1], tmp_path / "p.key")
-    kept = (str(tmp_path / "p.crt"), str(tmp_path / "p.key"))
-    with tls_connect(s, kept) as c:
+    assert "revoked phone2" in r.stdout and "phone1" not in r.stdout
+    s.wait_log("TLS certificate reloaded")
+    assert handshake_refused(s, p2)
+    with tls_connect(s, p1) as c:
         assert status_of(tls_options(c))[0] == 200
+    r = cli(s.state, "rotate", "--client-certs", "--cert", "phone2")
+    assert r.returncode == 1 and "nothing revoked" in r.stderr
+    # every phone's: the list keeps phone2 and adds phone1
     r = cli(s.state, "rotate", "--client-certs")
     assert r.returncode == 0, r.stderr
-    assert "revoked phone1" in r.stdout
-    s.wait_log("TLS certificate reloaded")
-    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-        with tls_connect(s, kept) as c:
-            data = tls_options(c)  # TLS 1.3: the refusal arrives with the first read
-            if not data:
-                raise ConnectionError("closed")
+    assert "revoked phone1" in r.stdout and "2 in" in r.stdout
+    s.wait_log("TLS certificate reloaded", count=2)
+    assert handshake_refused(s, p1) and handshake_refused(s, p2)
     # a certificate issued afterwards is accepted
-    assert cli(s.state, "tls", "issue", "phone1").returncode == 0
-    with tls_connect(s, cert) as c:
+    (tmp_path / "new").mkdir()
+    new = issued_copy(s, tmp_path / "new", "phone1")
+    with tls_connect(s, new) as c:
         assert status_of(tls_options(c))[0] == 200
 
 
