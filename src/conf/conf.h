@@ -30,6 +30,7 @@ struct conf {
 	size_t nlisteners;
 	char server_header[128];     /* empty: no Server header */
 	uint32_t profile;            /* enum conf_profile: the defaults in force */
+	uint32_t stop_grace;         /* seconds SIGTERM waits for work in progress */
 
 	/* [limits] */
 	struct sip_limits lim;
