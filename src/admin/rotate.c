@@ -348,7 +348,6 @@ static int rotate_passwords(struct rot *r, const char *out)
 	struct store *s = NULL;
 	char (*pw)[ADMIN_PW_GEN_LEN + 1] = NULL;
 	FILE *f = NULL;
-	size_t done = 0;
 	int fd = -1, rc, status = 1;
 
 	if (admin_open_state(&r->c, &s, r->state) != 0)
@@ -382,6 +381,14 @@ static int rotate_passwords(struct rot *r, const char *out)
 		goto out;
 	}
 	f = NULL;
+	/* one transaction: every user gets the password the file gives it, or
+	 * none does (the file is then removed) */
+	if ((rc = store_batch_begin(s)) != 0) {
+		fprintf(stderr, "bastion: rotate: the database is busy (%s); no password was "
+				"changed\n", strerror(rc));
+		unlink(out);
+		goto out;
+	}
 	for (size_t i = 0; i < l.n; i++) {
 		struct store_cred cred;
 		rc = admin_make_cred(&cred, l.u[i].name, admin_realm(&r->c), pw[i]);
@@ -389,12 +396,18 @@ static int rotate_passwords(struct rot *r, const char *out)
 			rc = store_users_set_password(s, l.u[i].name, l.u[i].domain, &cred, 0);
 		OPENSSL_cleanse(&cred, sizeof(cred));
 		if (rc) {
-			fprintf(stderr, "bastion: rotate: %s@%s: %s; %zu of %zu users have their new "
-					"password (the first %zu lines of %s)\n",
-				l.u[i].name, l.u[i].domain, strerror(rc), done, l.n, done, out);
+			store_batch_end(s, false);
+			fprintf(stderr, "bastion: rotate: %s@%s: %s; no password was changed\n",
+				l.u[i].name, l.u[i].domain, strerror(rc));
+			unlink(out);
 			goto out;
 		}
-		done++;
+	}
+	if ((rc = store_batch_end(s, true)) != 0) {
+		fprintf(stderr, "bastion: rotate: committing the new passwords: %s; no password was "
+				"changed\n", strerror(rc));
+		unlink(out);
+		goto out;
 	}
 	admin_hist_add(r->state, ADMIN_HIST_PASSWORDS, (int64_t)time(NULL));
 	printf("passwords: %zu users have new generated passwords, listed in %s (mode 0600). "
