@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import (DOMAIN, Registrar, digest_header, events, ha1, header, import_users,
+from conftest import (free_port, DOMAIN, Registrar, digest_header, events, ha1, header, import_users,
                       parse_challenges, run_cli, status_of)
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "scenarios")
@@ -266,6 +266,7 @@ def test_sipp_1000_users(make_server, tmp_path, transport):
             f.write(f"{u};{pw}\n")
     r = subprocess.run(["sipp", "-sf", os.path.join(SCENARIOS, "register_auth.xml"),
                         "-inf", str(inf), "-m", "1000", "-r", "250", "-l", "200",
+                        "-p", str(free_port()),
                         "-t", transport, "-nostdin", "-timeout", "60s", "-timeout_error",
                         "-trace_err", "-error_file", str(tmp_path / "err.log"),
                         f"127.0.0.1:{s.port}"],
