@@ -61,7 +61,8 @@ struct conf {
 	char algorithms[64];         /* "SHA-256,MD5": challenge order */
 	uint32_t nonce_lifetime;     /* seconds */
 	uint32_t uri_check;          /* enum conf_uri_check */
-	uint32_t nonce_table_size;   /* nonce-count replay table entries */
+	uint32_t nonce_window;       /* recent nonces whose first answer is remembered */
+	uint32_t nonce_table_size;   /* nonces reused (nc above 2) whose count is remembered */
 
 	/* [registrar] */
 	uint32_t min_expires, max_expires, default_expires; /* seconds */

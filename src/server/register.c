@@ -73,7 +73,7 @@ void server_challenge(struct server *s, const struct server_ctx *x, const struct
 	int algos[2];
 	size_t n = conf_algorithms(&s->conf, algos, 2), len;
 
-	if (auth_nonce_make(s->key, (uint64_t)time(NULL), nonce) != 0) {
+	if (auth_nonce_make(s->key, s->nc, (uint64_t)time(NULL), nonce) != 0) {
 		server_answer(s, x, m, 500, "Nonce Failure", SLICE_NULL);
 		return;
 	}

@@ -553,8 +553,8 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		return e;
 	}
 	s->auth.key = s->key;
-	/* Nonces of this run only (see run_key): none is older than this second. */
-	if ((e = auth_nc_table_new(&s->nc, c->nonce_table_size, (uint64_t)time(NULL) - 1)) != 0) {
+	/* Nonces of this run only: run_key, and the table issues their sequence numbers. */
+	if ((e = auth_nc_table_new(&s->nc, c->nonce_window, c->nonce_table_size)) != 0) {
 		snprintf(err, errlen, "nonce table: %s", strerror(e));
 		return e;
 	}
@@ -675,8 +675,8 @@ static void reload(struct server *s, const char *conf_path)
 	if (strcmp(c.listen, s->conf.listen) != 0)
 		log_warn("reload: listen changed; the new listeners need a restart");
 	if (strcmp(c.database, s->conf.database) != 0 ||
-	    c.nonce_table_size != s->conf.nonce_table_size)
-		log_warn("reload: database and nonce_table_size changes need a restart");
+	    c.nonce_table_size != s->conf.nonce_table_size || c.nonce_window != s->conf.nonce_window)
+		log_warn("reload: database, nonce_window and nonce_table_size changes need a restart");
 	if (c.lim.max_headers != s->hdr_cap && alloc_buffers(s, c.lim.max_headers) != 0) {
 		log_error("reload refused: out of memory");
 		return;
@@ -691,6 +691,7 @@ static void reload(struct server *s, const char *conf_path)
 	c.nlisteners = s->conf.nlisteners;
 	memcpy(c.database, s->conf.database, sizeof(c.database));
 	c.nonce_table_size = s->conf.nonce_table_size;
+	c.nonce_window = s->conf.nonce_window;
 	/* Reopen the security log (its path may have changed; logrotate moves
 	 * the file and sends SIGHUP). A failure keeps the old one. */
 	{
