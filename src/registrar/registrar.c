@@ -4,7 +4,7 @@
  * Memory: one allocation per AOR (its name inline) and one per binding (its
  * strings inline, about 100 bytes of header plus the contact, Call-ID, user
  * agent, instance and source address: a few hundred bytes, well under the
- * 1 KiB per contact the product allows). AORs hang in a seeded hash table
+ * 1 KiB per contact the product allows). AORs hang in a keyed (SipHash) hash table
  * that doubles as it fills. Expiry is a sweep driven by the caller's tick.
  */
 #include "registrar.h"
@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
 #define REG_UA_MAX 128          /* user agent text kept per binding */
 #define REG_REQ_CONTACTS_MAX 100 /* contacts looked at in one REGISTER */
@@ -57,18 +56,15 @@ struct registrar {
 	struct aor **buckets;
 	size_t nbuckets;           /* a power of two */
 	size_t naors, nbindings;
-	uint64_t seed;
+	struct hash_key key;       /* base/hash, drawn at creation */
+	struct store_reg *scratch; /* the row being written (apply) */
 };
 
 /* ---- the table ------------------------------------------------------------- */
 
 static uint64_t hash(const struct registrar *r, struct slice s)
 {
-	uint64_t h = 1469598103934665603ull ^ r->seed;
-
-	for (size_t i = 0; i < s.len; i++)
-		h = (h ^ (unsigned char)s.p[i]) * 1099511628211ull;
-	return h ^ (h >> 29);
+	return hash_siphash(&r->key, s.p, s.len);
 }
 
 static struct aor **aor_slot(const struct registrar *r, struct slice name)
@@ -180,12 +176,19 @@ int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct 
 		return ENOMEM;
 	r->nbuckets = 1024;
 	r->buckets = calloc(r->nbuckets, sizeof(*r->buckets));
-	if (!r->buckets) {
+	r->scratch = malloc(sizeof(*r->scratch));
+	if (!r->buckets || !r->scratch) {
+		free(r->buckets);
+		free(r->scratch);
 		free(r);
 		return ENOMEM;
 	}
-	if (getrandom(&r->seed, sizeof(r->seed), 0) != (ssize_t)sizeof(r->seed))
-		r->seed = (uint64_t)(uintptr_t)r;
+	if (hash_key_random(&r->key) != 0) {
+		free(r->buckets);
+		free(r->scratch);
+		free(r);
+		return EIO;
+	}
 	r->conf = *c;
 	r->store = st;
 	r->tail = &r->head;
@@ -218,6 +221,7 @@ void registrar_free(struct registrar **rp)
 		}
 	}
 	free(r->buckets);
+	free(r->scratch);
 	free(r);
 	*rp = NULL;
 }
@@ -551,7 +555,7 @@ static void put_field(char *dst, size_t cap, const char *src)
 
 static int apply(struct registrar *r, const struct pending *p)
 {
-	static struct store_reg sr; /* a few KiB; one thread */
+	struct store_reg *srp = r->scratch; /* a few KiB, owned by r */
 	int64_t id;
 	size_t n;
 	int rc;
@@ -565,19 +569,19 @@ static int apply(struct registrar *r, const struct pending *p)
 	case PENDING_UPSERT:
 		break;
 	}
-	sr.id = 0;
-	sr.user_id = p->user_id;
-	put_field(sr.aor, sizeof(sr.aor), p->aor);
-	put_field(sr.contact, sizeof(sr.contact), p->contact);
-	put_field(sr.received, sizeof(sr.received), p->received);
-	put_field(sr.transport, sizeof(sr.transport), p->transport);
-	sr.expires_at = p->expires_at;
-	put_field(sr.call_id, sizeof(sr.call_id), p->call_id);
-	sr.cseq = p->cseq;
-	put_field(sr.user_agent, sizeof(sr.user_agent), p->ua);
-	put_field(sr.instance, sizeof(sr.instance), p->instance);
-	sr.q = p->q;
-	rc = store_regs_upsert(r->store, &id, &sr);
+	srp->id = 0;
+	srp->user_id = p->user_id;
+	put_field(srp->aor, sizeof(srp->aor), p->aor);
+	put_field(srp->contact, sizeof(srp->contact), p->contact);
+	put_field(srp->received, sizeof(srp->received), p->received);
+	put_field(srp->transport, sizeof(srp->transport), p->transport);
+	srp->expires_at = p->expires_at;
+	put_field(srp->call_id, sizeof(srp->call_id), p->call_id);
+	srp->cseq = p->cseq;
+	put_field(srp->user_agent, sizeof(srp->user_agent), p->ua);
+	put_field(srp->instance, sizeof(srp->instance), p->instance);
+	srp->q = p->q;
+	rc = store_regs_upsert(r->store, &id, srp);
 	return rc == ENOENT ? 0 : rc; /* the user was deleted meanwhile */
 }
 

@@ -77,7 +77,7 @@ struct txn_layer {
 	struct txn_ops ops;
 	void *arg;
 	struct sip_limits lim;          /* for parsing copies of messages */
-	uint8_t seed[16];
+	struct hash_key seed;          /* base/hash: peers choose branches */
 	struct txn **buckets;
 	size_t mask;
 	struct txn *all;                /* every transaction, for txn_layer_free */
@@ -124,7 +124,6 @@ struct slice txn_key_client(struct txn_layer *l, struct slice method, struct sli
  * transaction must also agree on the To tag: its request's, or for an ACK
  * (ack true) the tag of the response it sent. */
 struct txn *txn_lookup(struct txn_layer *l, struct slice key, const struct slice *tag, bool ack);
-uint64_t txn_siphash(const uint8_t key[16], const void *p, size_t n);
 /* Duplicate the key for a transaction. */
 char *txn_key_dup(struct slice key);
 

@@ -22,58 +22,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
-/* ---- SipHash-2-4 ---------------------------------------------------------- */
-
-#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND \
-	do { \
-		v0 += v1; v1 = ROTL64(v1, 13); v1 ^= v0; v0 = ROTL64(v0, 32); \
-		v2 += v3; v3 = ROTL64(v3, 16); v3 ^= v2; \
-		v0 += v3; v3 = ROTL64(v3, 21); v3 ^= v0; \
-		v2 += v1; v1 = ROTL64(v1, 17); v1 ^= v2; v2 = ROTL64(v2, 32); \
-	} while (0)
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* SipHash-2-4 of p[0..n) under the 128-bit key. */
-uint64_t txn_siphash(const uint8_t key[16], const void *p, size_t n)
-{
-	const uint8_t *in = p;
-	uint64_t k0 = le64(key), k1 = le64(key + 8);
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
-	uint64_t b = (uint64_t)n << 56, m;
-	size_t i;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		m = le64(in + i);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t j = 0; i + j < n; j++)
-		b |= (uint64_t)in[i + j] << (8 * j);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* ---- parsing copies -------------------------------------------------------- */
 
@@ -216,7 +165,7 @@ struct txn *txn_lookup(struct txn_layer *l, struct slice key, const struct slice
 
 	if (!key.p)
 		return NULL;
-	h = txn_siphash(l->seed, key.p, key.len);
+	h = hash_siphash(&l->seed, key.p, key.len);
 	for (struct txn *t = l->buckets[h & l->mask]; t; t = t->hnext) {
 		if (t->hash != h || t->key_len != key.len || memcmp(t->key, key.p, key.len) != 0)
 			continue;
@@ -251,7 +200,7 @@ void txn_attach(struct txn_layer *l, struct txn *t)
 	else
 		l->stats.clients++;
 	if (t->key) {
-		t->hash = txn_siphash(l->seed, t->key, t->key_len);
+		t->hash = hash_siphash(&l->seed, t->key, t->key_len);
 		t->hnext = l->buckets[t->hash & l->mask];
 		l->buckets[t->hash & l->mask] = t;
 		t->linked = true;
@@ -450,9 +399,11 @@ int txn_layer_new(struct txn_layer **lp, const struct txn_conf *c, const struct 
 		free(l);
 		return ENOMEM;
 	}
-	if (getrandom(l->seed, sizeof(l->seed), 0) != (ssize_t)sizeof(l->seed)) {
-		uint64_t x = (uint64_t)(uintptr_t)l ^ (uint64_t)(uintptr_t)&nb;
-		memcpy(l->seed, &x, sizeof(x));
+	if (hash_key_random(&l->seed) != 0) {
+		free(l->buckets);
+		free(l->scratch);
+		free(l);
+		return EIO; /* no secret key: peers could flood one bucket */
 	}
 	*lp = l;
 	return 0;
