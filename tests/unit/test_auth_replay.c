@@ -315,6 +315,45 @@ static void test_overfill_never_accepts_replay(void)
 	auth_nc_table_free(&t);
 }
 
+/* A table's life under allocation failure: made, used, freed. */
+static int table_life(void *arg)
+{
+	struct auth_nc_table *t = NULL;
+	char n[AUTH_NONCE_LEN + 1];
+	int rc;
+
+	(void)arg;
+	if ((rc = auth_nc_table_new(&t, AUTH_NC_WINDOW_MIN, 64)) != 0)
+		return rc;
+	if ((rc = auth_nonce_make(key, t, T0, n)) == 0 &&
+	    auth_nc_use(t, slice_cstr(n), 3) != AUTH_NC_OK)
+		rc = EPROTO;
+	auth_nc_table_free(&t);
+	return rc;
+}
+
+static void test_allocation_failures(void)
+{
+	struct auth_nc_table *t = NULL;
+	bool allocated;
+
+	/* Creation allocates three blocks; each may fail, leaving nothing behind. */
+	CHECK(CHECK_OOM_SWEEP(table_life, NULL, 20) == 4);
+	/* After creation the table allocates nothing, whatever it is asked. */
+	CHECK_INT(auth_nc_table_new(&t, AUTH_NC_WINDOW_MIN, 8), 0);
+	check_oom_arm(1);
+	for (uint32_t i = 0; i < 5 * AUTH_NC_WINDOW_MIN; i++) {
+		uint64_t s = auth_nc_issue(t);
+
+		(void)auth_nc_use_seq(t, s, 3 + i % 5);
+		(void)auth_nc_use_seq(t, s - 100, 1);
+	}
+	allocated = check_oom_fired();
+	check_oom_arm(0);
+	auth_nc_table_free(&t);
+	CHECK(!allocated);
+}
+
 /* ---- the issue 11 target, on a simulated clock ----------------------------- */
 
 /* Deterministic pseudo-random numbers (xorshift64*): the same run every time. */
@@ -531,6 +570,7 @@ int main(int argc, char **argv)
 		CASE(test_reuse_table_limit),
 		CASE(test_reuse_slot_freed_by_window),
 		CASE(test_overfill_never_accepts_replay),
+		CASE(test_allocation_failures),
 		CASE(test_sustained_20000_per_s_for_600_s),
 	};
 
