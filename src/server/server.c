@@ -757,4 +757,5 @@ int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *s
 void server_get_stats(const struct server *s, struct server_stats *out)
 {
 	*out = s->stats;
+	auth_nc_table_stats(s->nc, &out->nonces);
 }

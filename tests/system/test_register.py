@@ -195,6 +195,12 @@ def test_nonce_window_limit(make_server, tmp_path):
     while not events(s, "auth.replay") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert events(s, "auth.replay")
+    # the replay table's counts, in the log at the stop
+    assert s.stop() == 0
+    m = re.search(r"nonces: (\d+) issued, (\d+) replays refused, (\d+) forgotten \(stale\): "
+                  r"(\d+) out of the window, (\d+) evicted", s.log_text())
+    assert m, s.log_text()[-2000:]
+    assert int(m.group(1)) >= 1103 and m.group(2, 3, 4, 5) == ("1", "1", "1", "0")
 
 
 def test_tampered_nonce_rechallenged(reg_server):
