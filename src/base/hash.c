@@ -181,31 +181,37 @@ void htab_remove(struct htab *t, struct htab_node *node)
 	}
 }
 
-static struct htab_node *scan(struct htab *t, uint64_t h, struct htab_node *n)
+static struct htab_node *scan(const struct htab *t, uint64_t h, struct htab_node *n)
 {
+	uint64_t *probes = &((struct htab *)t)->probes; /* never a const object: see hash.h */
+
 	for (; n; n = n->next) {
-		t->probes++;
+		(*probes)++;
 		if (n->hash == h)
 			return n;
 	}
 	return NULL;
 }
 
-struct htab_node *htab_find(struct htab *t, uint64_t h)
+struct htab_node *htab_find(const struct htab *t, uint64_t h)
 {
 	return t->b ? scan(t, h, t->b[h & t->mask]) : NULL;
 }
 
-struct htab_node *htab_next(struct htab *t, const struct htab_node *after)
+struct htab_node *htab_next(const struct htab *t, const struct htab_node *after)
 {
 	return scan(t, after->hash, after->next);
 }
 
 void htab_each(struct htab *t, void (*fn)(struct htab_node *node, void *arg), void *arg)
 {
-	for (size_t i = 0; t->b && i <= t->mask; i++)
-		for (struct htab_node *n = t->b[i]; n; n = n->next)
+	for (size_t i = 0; t->b && i <= t->mask; i++) {
+		struct htab_node *n = t->b[i], *next;
+		for (; n; n = next) {
+			next = n->next; /* fn may remove n */
 			fn(n, arg);
+		}
+	}
 }
 
 void htab_drain(struct htab *t, void (*fn)(struct htab_node *node, void *arg), void *arg)

@@ -58,7 +58,8 @@ struct htab {
 	size_t max;        /* bound on entries */
 	size_t max_buckets;
 	struct hash_key key;
-	uint64_t probes;   /* nodes examined by lookups (tests, metrics) */
+	uint64_t probes;   /* nodes examined by lookups (tests, metrics); a statistic that
+			      lookups through a const table update too */
 };
 
 /* A table for at most max entries (max >= 1), with a random key. Returns 0,
@@ -87,11 +88,12 @@ void htab_remove(struct htab *t, struct htab_node *node);
  *   for (n = htab_find(t, h); n; n = htab_next(t, n)) ...
  * Only nodes whose full hash equals h are returned; each node examined
  * counts as a probe. */
-struct htab_node *htab_find(struct htab *t, uint64_t h);
-struct htab_node *htab_next(struct htab *t, const struct htab_node *after);
+struct htab_node *htab_find(const struct htab *t, uint64_t h);
+struct htab_node *htab_next(const struct htab *t, const struct htab_node *after);
 
-/* Every entry, for teardown and rare maintenance (never on a request path):
- * call fn on each; fn may not touch the table. */
+/* Every entry, for periodic maintenance (never on a request path): call fn
+ * on each; fn may remove the node it is given with htab_remove, and nothing
+ * else (no insert, no other removal). */
 void htab_each(struct htab *t, void (*fn)(struct htab_node *node, void *arg), void *arg);
 
 /* Detach every entry, calling fn on each (fn may free it). */

@@ -37,9 +37,8 @@ struct txn_timer {
 /* What server and client transactions have in common (first member of both). */
 struct txn {
 	struct txn_layer *l;
-	struct txn *hnext;              /* hash chain */
+	struct htab_node hnode;         /* l->table (base/hash), keyed by key */
 	struct txn *prev, *next;        /* every transaction of the layer */
-	uint64_t hash;
 	bool server, invite, reliable, linked, internal;
 	enum txn_state state;
 	struct txn_timer tm[2];
@@ -77,9 +76,7 @@ struct txn_layer {
 	struct txn_ops ops;
 	void *arg;
 	struct sip_limits lim;          /* for parsing copies of messages */
-	struct hash_key seed;          /* base/hash: peers choose branches */
-	struct txn **buckets;
-	size_t mask;
+	struct htab table;              /* base/hash, keyed SipHash: peers choose branches */
 	struct txn *all;                /* every transaction, for txn_layer_free */
 	struct txn_timer **heap;
 	uint32_t heap_len, heap_cap;

@@ -165,9 +165,10 @@ struct txn *txn_lookup(struct txn_layer *l, struct slice key, const struct slice
 
 	if (!key.p)
 		return NULL;
-	h = hash_siphash(&l->seed, key.p, key.len);
-	for (struct txn *t = l->buckets[h & l->mask]; t; t = t->hnext) {
-		if (t->hash != h || t->key_len != key.len || memcmp(t->key, key.p, key.len) != 0)
+	h = htab_hash(&l->table, key.p, key.len);
+	for (struct htab_node *n = htab_find(&l->table, h); n; n = htab_next(&l->table, n)) {
+		struct txn *t = (struct txn *)((char *)n - offsetof(struct txn, hnode));
+		if (t->key_len != key.len || memcmp(t->key, key.p, key.len) != 0)
 			continue;
 		if (tag && t->server) {
 			const struct txn_server *st = (const struct txn_server *)t;
@@ -199,28 +200,18 @@ void txn_attach(struct txn_layer *l, struct txn *t)
 		l->stats.servers++;
 	else
 		l->stats.clients++;
-	if (t->key) {
-		t->hash = hash_siphash(&l->seed, t->key, t->key_len);
-		t->hnext = l->buckets[t->hash & l->mask];
-		l->buckets[t->hash & l->mask] = t;
-		t->linked = true;
-	}
+	/* txn_room bounds the table; an entry past its bound stays unmatched */
+	if (t->key)
+		t->linked = htab_insert(&l->table, &t->hnode,
+					htab_hash(&l->table, t->key, t->key_len)) == 0;
 }
 
 static void unlink_table(struct txn *t)
 {
-	struct txn **pp;
-
 	if (!t->linked)
 		return;
-	for (pp = &t->l->buckets[t->hash & t->l->mask]; *pp; pp = &(*pp)->hnext) {
-		if (*pp == t) {
-			*pp = t->hnext;
-			break;
-		}
-	}
+	htab_remove(&t->l->table, &t->hnode);
 	t->linked = false;
-	t->hnext = NULL;
 }
 
 /* ---- timer heap --------------------------------------------------------------- */
@@ -375,7 +366,7 @@ int txn_layer_new(struct txn_layer **lp, const struct txn_conf *c, const struct 
 		  void *arg)
 {
 	struct txn_layer *l;
-	size_t nb = 16;
+	int rc;
 
 	if (!lp || !c || !ops || !ops->send || !c->t1_ms || !c->t2_ms || !c->t4_ms ||
 	    !c->max_transactions || c->t1_ms > UINT32_MAX / 64)
@@ -387,23 +378,14 @@ int txn_layer_new(struct txn_layer **lp, const struct txn_conf *c, const struct 
 	l->ops = *ops;
 	l->arg = arg;
 	l->lim = SIP_LIMITS_DEFAULT;
-	while (nb < c->max_transactions && nb < (1u << 20))
-		nb *= 2;
-	l->buckets = calloc(nb, sizeof(*l->buckets));
-	l->mask = nb - 1;
 	l->scratch_cap = l->lim.max_headers + 32;
 	l->scratch = calloc(l->scratch_cap, sizeof(*l->scratch));
-	if (!l->buckets || !l->scratch) {
-		free(l->buckets);
+	/* the layer's own CANCELs come on top of max_transactions */
+	rc = l->scratch ? htab_init(&l->table, (size_t)c->max_transactions * 2) : ENOMEM;
+	if (rc) {
 		free(l->scratch);
 		free(l);
-		return ENOMEM;
-	}
-	if (hash_key_random(&l->seed) != 0) {
-		free(l->buckets);
-		free(l->scratch);
-		free(l);
-		return EIO; /* no secret key: peers could flood one bucket */
+		return rc; /* EIO: no secret key, and peers could flood one bucket */
 	}
 	*lp = l;
 	return 0;
@@ -419,7 +401,7 @@ void txn_layer_free(struct txn_layer **lp)
 	while (l->all)
 		destroy(l->all);
 	free(l->heap);
-	free(l->buckets);
+	htab_fini(&l->table);
 	free(l->scratch);
 	free(l->kbuf);
 	free(l);
