@@ -40,6 +40,12 @@ int admin_cmd_reg(const char *state, int argc, char **argv);
  */
 int admin_demo_users(struct store *s, const struct conf *c, const char *demo_path);
 
+/* ---- databases (store.c) ---------------------------------------------------- */
+
+/* `bastion store migrate [--database LOC]` and `bastion store copy --from LOC
+ * --to LOC`; returns the exit status. */
+int admin_cmd_store(const char *state, int argc, char **argv);
+
 /* ---- call detail records (cdr.c) ------------------------------------------ */
 
 int admin_cmd_cdr(const char *state, int argc, char **argv);

@@ -46,12 +46,13 @@ int admin_open_state(struct conf *c, struct store **sp, const char *state)
 		fprintf(stderr, "bastion: %s\n", err);
 		return 1;
 	}
-	if (conf_state_path(db, sizeof(db), state, c->database) != 0) {
+	if (store_location(db, sizeof(db), state, c->database) != 0) {
 		fprintf(stderr, "bastion: database path too long\n");
 		return 1;
 	}
 	if (store_open(sp, db, err, sizeof(err)) != 0) {
-		fprintf(stderr, "bastion: cannot open the database %s: %s\n", db, err);
+		fprintf(stderr, "bastion: cannot open the database %s: %s\n",
+			store_is_remote(db) ? "(PostgreSQL)" : db, err);
 		return 1;
 	}
 	return 0;

@@ -136,8 +136,16 @@ static const struct conf_setting settings[] = {
 	    "database for `bastion cdr list`; empty keeps them there only."),
 
 	STR("store", "database", database, CONF_STR, "bastion.db",
-	    "Where users and registrations live: an SQLite file, relative to the state "
-	    "directory. Created mode 0600 by `bastion init`."),
+	    "Where users, registrations, bans and call records live: an SQLite file, relative "
+	    "to the state directory (created mode 0600 by `bastion init`), for one node; or a "
+	    "PostgreSQL URL `postgresql://user@host:port/db?sslmode=verify-full` or libpq "
+	    "connection string, shared by several nodes (docs/scaling.md). The password never "
+	    "goes here: it comes from a pgpass file of mode 0600 (`passfile=` in the URL, "
+	    "`PGPASSFILE`, or `~/.pgpass`). Changes need a restart."),
+	U32("store", "write_queue_max", write_queue_max, 100, 10000000, "100000", "writes",
+	    "PostgreSQL only: how many writes (bindings, bans, call records) may wait, in "
+	    "order, while the database server is unreachable. Beyond it a REGISTER is answered "
+	    "503 rather than acknowledged without being stored (docs/scaling.md)."),
 
 	{ "auth", "realm", CONF_REALM, offsetof(struct conf, realm), 256, 0, 0, NULL, "", NULL,
 	  "Digest realm. Empty (the default) uses the domain. HA1 values are computed for "

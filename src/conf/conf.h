@@ -55,6 +55,7 @@ struct conf {
 
 	/* [store] */
 	char database[1024];         /* SQLite file (relative to the state dir) or URL */
+	uint32_t write_queue_max;    /* writes that may wait for an unreachable PostgreSQL */
 
 	/* [auth] */
 	char realm[256];             /* empty: the domain */

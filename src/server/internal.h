@@ -72,6 +72,7 @@ struct server {
 	struct slice own_host_slices[NET_MAX_LISTEN]; /* "host" */
 	size_t n_own;
 	uint64_t next_expiry_ms, next_cache_ms;
+	bool store_down;               /* nodes.c: the last tick saw the store unreachable */
 
 	struct server_ident *idents;   /* extra identities of users, sorted by name */
 	size_t nidents;
@@ -136,6 +137,11 @@ void server_guard_auth_failed(struct server *s, const struct net_msg *in, const 
 			      struct slice user, struct slice aor, bool known_user);
 /* Store the bans of this tick; pick up the CLI's changes (about every second). */
 void server_guard_tick(struct server *s, uint64_t now_ms);
+
+/* nodes.c: each tick, after the registrar's flush: take in the bindings other
+ * nodes changed (shared PostgreSQL store), and say when the store goes away
+ * and comes back (events store.failure / store.recovered, log lines). */
+void server_nodes_tick(struct server *s);
 /* Store the bans started since the last tick now (at exit). */
 void server_guard_flush(struct server *s);
 /* Create the guard from c and load the stored bans. */

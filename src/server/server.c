@@ -479,6 +479,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 	/* binding changes of this tick, in one transaction */
 	if (registrar_pending(s->reg) && (rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
 		log_warn("registrations not all stored: %s", strerror(rc));
+	server_nodes_tick(s);
 	if (now_ms >= s->next_cache_ms) {
 		rc = store_cache_refresh(s->cache, s->store, &reloaded);
 		if (rc)
@@ -559,9 +560,10 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		return e;
 	}
 	s->auth.nc = s->nc;
-	if ((e = conf_state_path(path, sizeof(path), s->state, c->database)) != 0 ||
+	if ((e = store_location(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
+	store_set_queue_max(s->store, c->write_queue_max);
 	if ((e = store_cache_new(&s->cache, 10000000)) != 0 ||
 	    (e = store_cache_refresh(s->cache, s->store, NULL)) != 0 ||
 	    (e = server_idents_reload(s)) != 0) {
