@@ -24,7 +24,7 @@ import uuid
 import pytest
 
 from conftest import (DOMAIN, Phone, Server, events, free_port, hval, import_users, parse_msg,
-                      run_cli, sanitizer_report)
+                      run_cli, sanitizer_report, status_of)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tools"))
@@ -253,3 +253,118 @@ def test_register_on_a_call_through_b(tmp_path, nodes):
     out = wait_for(lambda: [x for x in cli(a, "cdr", "list").stdout.splitlines()
                             if call_id in x], what="call record")
     assert "status 200" in out[0] and "user 1001" in out[0]
+
+
+def options_from(node, src_host, timeout=1.0):
+    """An OPTIONS from src_host to node; the reply's status, or None."""
+    import socket
+    from conftest import fill, request
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((src_host, 0))
+        s.settimeout(timeout)
+        s.sendto(fill(request("OPTIONS"), s.getsockname()[1], src_host), (node.host, node.port))
+        try:
+            return status_of(s.recv(70000))
+        except socket.timeout:
+            return None
+
+
+@needs_two
+@pytest.mark.skipif(not have_addr("127.0.0.3"), reason="no 127.0.0.3 on this host")
+def test_user_change_and_ban_reach_the_other_node(tmp_path, nodes):
+    from conftest import Registrar
+    a = nodes("127.0.0.1")
+    b = nodes("127.0.0.2")
+    import_users(a, USERS, tmp_path)
+    wait_for(lambda: "users reloaded" in b.log_text(), what="user reload on B")
+    r = Registrar(b, "1001", USERS["1001"])
+    assert status_of(r.register())[0] == 200
+    # disabled through A's command line: B refuses the user
+    assert cli(a, "user", "disable", "1001").returncode == 0
+    wait_for(lambda: status_of(r.register())[0] != 200, what="disabled user refused on B")
+    assert cli(a, "user", "enable", "1001").returncode == 0
+    wait_for(lambda: status_of(r.register())[0] == 200, what="enabled user accepted on B")
+    # a ban through A reaches B; others are still served
+    assert options_from(b, "127.0.0.3")[0] == 200
+    assert cli(a, "ban", "add", "127.0.0.3", "1h").returncode == 0
+    wait_for(lambda: options_from(b, "127.0.0.3", timeout=0.3) is None, what="ban on B")
+    assert options_from(b, "127.0.0.1")[0] == 200
+    assert cli(a, "ban", "del", "127.0.0.3").returncode == 0
+    wait_for(lambda: options_from(b, "127.0.0.3", timeout=0.3) is not None, what="unban on B")
+
+
+def stored_contacts(pg, url):
+    out = pg.psql(url.rsplit("/", 1)[1], "SELECT contact FROM registrations")
+    return set(out.split()) if out else set()
+
+
+def test_database_restart_during_registrations(tmp_path, pg, db, nodes):
+    """PostgreSQL stops and starts again while phones register: the node
+    answers from its caches, queues the writes, reconnects by itself and
+    writes them; every binding acknowledged with a 200 is in the database."""
+    from conftest import Registrar
+    url, _ = db
+    a = nodes("127.0.0.1")
+    users = {f"{2000 + i}": f"pass-word-{2000 + i}-xyz" for i in range(30)}
+    import_users(a, users, tmp_path)
+    wait_for(lambda: "users reloaded" in a.log_text(), what="user reload")
+    phones = [Registrar(a, u, pw) for u, pw in users.items()]
+    acked = set()
+
+    def register_round(tag):
+        for p in phones:
+            contact = f"sip:{p.user}-{tag}@127.0.0.1:{p.port}"
+            reply = p.register(contact=f"<{contact}>")
+            if status_of(reply)[0] == 200:
+                acked.add(contact)
+
+    register_round("before")
+    pg.stop()
+    try:
+        wait_for(lambda: events(a, "store.failure"), what="store.failure event")
+        register_round("during")
+        assert len(acked) == 2 * len(phones), "the node must answer from its caches"
+    finally:
+        pg.start()
+    register_round("after")
+    wait_for(lambda: events(a, "store.recovered"), timeout=60, what="store.recovered event")
+    missing = wait_for(lambda: not (acked - stored_contacts(pg, url)) or None, timeout=30,
+                       what="every acknowledged binding stored")
+    assert missing
+    assert "serving from caches" in a.log_text()
+
+
+@needs_two
+def test_node_killed_phone_moves_to_the_other(tmp_path, nodes):
+    a = nodes("127.0.0.1")
+    b = nodes("127.0.0.2")
+    import_users(a, USERS, tmp_path)
+    wait_for(lambda: "users reloaded" in b.log_text(), what="user reload on B")
+    callee = Phone(a, "1002", USERS["1002"])
+    callee.register()
+    caller = Phone(b, "1001", USERS["1001"])
+    caller.register()
+    wait_for(lambda: f"127.0.0.1:{callee.port}" in cli(b, "reg", "list", "1002").stdout,
+             what="binding in the shared store")
+    a.proc.kill()
+    a.proc.wait(timeout=10)
+    # B still knows the phone's binding (from the shared store) and routes to it
+    callee.server = b
+    call_id, cseq = invite_until_routed(caller, callee, "1002")
+    inv, totag = callee.answer()
+    _, ok, _ = caller.expect_status(200, "INVITE")
+    caller.in_dialog("ACK", ok, call_id, cseq, totag, caller.tag)
+    callee.expect_request("ACK")
+    caller.in_dialog("BYE", ok, call_id, cseq + 1, totag, caller.tag)
+    _, bye, _ = callee.expect_request("BYE")
+    callee.respond(bye, 200, "OK", totag)
+    caller.expect_status(200, "BYE")
+    # the phone fails over (its second SRV target) and re-registers on B
+    callee.register()
+    call_id, cseq = invite_until_routed(caller, callee, "1002")
+    inv, totag = callee.answer()
+    _, ok, _ = caller.expect_status(200, "INVITE")
+    caller.in_dialog("ACK", ok, call_id, cseq, totag, caller.tag)
+    callee.expect_request("ACK")
+    out = cli(b, "reg", "list", "1002").stdout
+    assert f"127.0.0.1:{callee.port}" in out
