@@ -339,7 +339,8 @@ def test_node_killed_phone_moves_to_the_other(tmp_path, nodes):
     a = nodes("127.0.0.1")
     b = nodes("127.0.0.2")
     import_users(a, USERS, tmp_path)
-    wait_for(lambda: "users reloaded" in b.log_text(), what="user reload on B")
+    for n in (a, b):
+        wait_for(lambda: "users reloaded" in n.log_text(), what="user reload")
     callee = Phone(a, "1002", USERS["1002"])
     callee.register()
     caller = Phone(b, "1001", USERS["1001"])
