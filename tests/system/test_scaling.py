@@ -145,6 +145,39 @@ def test_init_migrate_and_refusals(tmp_path, pg, db):
     assert r.returncode == 1 and "newer than this build" in r.stderr
 
 
+def test_tls_when_the_url_asks(tmp_path, pg, db):
+    """sslmode in the URL is obeyed: verify-full against the server's CA
+    connects (it cannot without TLS), against another CA it is refused with
+    the reason; the session the server sees is encrypted."""
+    import subprocess
+    url, env = db
+    good = f"{url}?sslmode=verify-full&sslrootcert={pg.ca}"
+    r = run_cli("store", "migrate", "--database", good, env=env)
+    assert r.returncode == 0, r.stderr
+    other = tmp_path / "other-ca.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=other",
+                    "-keyout", str(tmp_path / "other.key"), "-out", str(other)],
+                   check=True, capture_output=True, timeout=60)
+    r = run_cli("store", "migrate", "--database", f"{url}?sslmode=verify-full&sslrootcert={other}",
+                env=env)
+    assert r.returncode == 1 and "certificate" in r.stderr, r.stderr
+    # a node on TLS: its backend's session is encrypted
+    st = str(tmp_path / "n")
+    assert run_cli("init", "--state", st, "--domain", DOMAIN, "--listen",
+                   f"udp:127.0.0.1:{free_port()}", "--database", good,
+                   env=env).returncode == 0
+    s = Server.__new__(Server)
+    s.state, s.env, s.log_path, s.host = st, env, os.path.join(st, "serve.log"), "127.0.0.1"
+    s.start()
+    try:
+        out = pg.psql("postgres", "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN "
+                      "pg_stat_activity a USING (pid) WHERE a.application_name = 'bastion'")
+        assert out == "t", out
+    finally:
+        assert s.stop() == 0
+
+
 def test_store_copy_from_sqlite(tmp_path, pg, db, make_server):
     """An SQLite installation with users, an identity, a binding, a ban and a
     call record moves to PostgreSQL; the new node serves those users."""

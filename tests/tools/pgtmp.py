@@ -96,10 +96,30 @@ class PgTmp:
                    "--pwfile", pwfile, "--auth=scram-sha-256", "--encoding=UTF8",
                    "--locale=C", "--no-sync"])
         os.unlink(pwfile)
+        self._tls()
         # our pgpass: the tests and Bastion run as this process's user
         with open(self.pgpass, "w") as f:
             f.write("*:*:*:%s:%s\n" % (ROLE, self.password))
         os.chmod(self.pgpass, 0o600)
+
+    def _tls(self):
+        """A self-signed certificate for 127.0.0.1, so that clients may ask
+        for TLS (sslmode=require) and verify it (verify-full with
+        sslrootcert=self.ca). Plain connections stay allowed."""
+        self.ca = os.path.join(self.dir, "server.crt")
+        key = os.path.join(self.data, "server.key")
+        crt = os.path.join(self.data, "server.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", crt],
+                       check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        shutil.copy(crt, self.ca)
+        os.chmod(key, 0o600)
+        if self.owner:
+            for f in (key, crt):
+                os.chown(f, self.owner.pw_uid, self.owner.pw_gid)
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
 
     # -- life cycle --------------------------------------------------------------
     def start(self, deadline_s=120):
