@@ -1617,7 +1617,8 @@ static int pg_backend_stats(struct store *s, struct store_backend_stats *out)
 {
 	struct pg_store *ps = pgs(s);
 
-	service(ps);
+	/* No service() here: the registrar asks on every REGISTER, and a
+	 * reconnection attempt must not happen on that path. */
 	*out = ps->stats;
 	out->connected = ps->conn != NULL;
 	out->queued = ps->outbox.n + ps->batch.n;

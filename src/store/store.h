@@ -419,7 +419,9 @@ struct store_backend_stats {
 	uint64_t disconnects, reconnects, reconnect_attempts;
 };
 
-/* The connection and queue state, for events and metrics. Returns 0 or EINVAL. */
+/* The connection and queue state, for events and metrics; a plain read that
+ * never talks to the server (cheap enough for every REGISTER). Returns 0 or
+ * EINVAL. */
 int store_backend_stats(struct store *s, struct store_backend_stats *out);
 
 /* How many writes may wait for an unreachable server (> 0); beyond, a write

@@ -358,6 +358,8 @@ static void write_behind_across_restart(void)
 
 	CHECK_INT(pg_ctl("start"), 0);
 	for (i = 0; i < 6000; i++) { /* backoff is at most 8 s; bound 60 s */
+		/* the server's 200 ms poll: reconnects when the backoff allows */
+		CHECK_INT(store_users_version(a, &v), 0);
 		CHECK_INT(store_backend_stats(a, &st), 0);
 		if (st.connected && st.queued == 0)
 			break;
