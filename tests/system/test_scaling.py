@@ -402,3 +402,40 @@ def test_node_killed_phone_moves_to_the_other(tmp_path, nodes):
     callee.expect_request("ACK")
     out = cli(b, "reg", "list", "1002").stdout
     assert f"127.0.0.1:{callee.port}" in out
+
+
+def test_queue_bound_answers_503(tmp_path, pg, db, nodes):
+    """[store] write_queue_max hit: with the database away, REGISTERs are
+    answered 200 while their writes fit in the queue, then 503 (never a 200
+    that would not be kept); back, the acknowledged ones are all stored and
+    REGISTERs are accepted again."""
+    from conftest import Registrar
+    url, _ = db
+    a = nodes("127.0.0.1", extra_conf="[store]\nwrite_queue_max = 100")
+    users = {f"{3000 + i}": f"pass-word-{3000 + i}-xyz" for i in range(40)}
+    import_users(a, users, tmp_path)
+    wait_for(lambda: "users reloaded" in a.log_text(), what="user reload")
+    phones = [Registrar(a, u, pw) for u, pw in users.items()]
+    acked, refused = set(), []
+    pg.stop()
+    try:
+        wait_for(lambda: events(a, "store.failure"), what="store.failure event")
+        for k in range(4):  # 160 bindings, each one write: beyond the bound of 100
+            for p in phones:
+                contact = f"sip:{p.user}-{k}@127.0.0.1:{p.port}"
+                reply = p.register(contact=f"<{contact}>")
+                code = status_of(reply)
+                if code[0] == 200:
+                    acked.add(contact)
+                else:
+                    assert code == (503, "Location Store Unavailable"), code
+                    refused.append(contact)
+    finally:
+        pg.start()
+    assert refused and 0 < len(acked) <= 100, (len(acked), len(refused))
+    wait_for(lambda: events(a, "store.recovered"), timeout=60, what="store.recovered event")
+    wait_for(lambda: not (acked - stored_contacts(pg, url)), timeout=30,
+             what="every acknowledged binding stored")
+    assert not set(refused) & stored_contacts(pg, url)
+    assert status_of(phones[0].register(contact=f"<sip:{phones[0].user}-again@127.0.0.1:"
+                                                f"{phones[0].port}>"))[0] == 200

@@ -277,7 +277,7 @@ static void carries_client_cert_flag(void)
 	/* set by another process (the CLI): the next refresh reloads it */
 	CHECK_INT(store_users_set_client_cert(cli, "alice", "example.com", true), 0);
 	CHECK_INT(store_users_set_client_cert(cli, "bob", "example.com", false), 0);
-	CHECK_INT(store_cache_refresh(c, s, &reloaded), 0);
+	CHECK_INT(refresh_wait(c, s, &reloaded), 0);
 	CHECK(reloaded);
 	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
 	CHECK(e.require_client_cert && e.enabled);
