@@ -54,6 +54,14 @@ int admin_open_state(struct conf *c, struct store **sp, const char *state)
 		fprintf(stderr, "bastion: cannot open the database %s: %s\n", db, err);
 		return 1;
 	}
+	/* What a command reports done is durable as [store] durability says,
+	 * like the server's answers (a commit returns once it is). */
+	if (store_set_durability(*sp, (enum store_durability)c->durability) != 0) {
+		fprintf(stderr, "bastion: cannot set the database's durability: %s\n",
+			store_errmsg(*sp));
+		store_close(sp);
+		return 1;
+	}
 	return 0;
 }
 

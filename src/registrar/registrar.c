@@ -54,6 +54,10 @@ struct registrar {
 	struct store *store;
 	struct pending *head, **tail;
 	size_t npending;
+	struct reg_hold *hold;     /* answers waiting for their batch (hold.c) */
+	reg_hold_send_fn *send;
+	void *send_arg;
+	struct registrar_stats stats;
 	struct aor **buckets;
 	size_t nbuckets;           /* a power of two */
 	size_t naors, nbindings;
@@ -186,11 +190,22 @@ int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct 
 	}
 	if (getrandom(&r->seed, sizeof(r->seed), 0) != (ssize_t)sizeof(r->seed))
 		r->seed = (uint64_t)(uintptr_t)r;
+	if (reg_hold_new(&r->hold, c->queue_max ? c->queue_max : REGISTRAR_PENDING_MAX) != 0) {
+		free(r->buckets);
+		free(r);
+		return ENOMEM;
+	}
 	r->conf = *c;
 	r->store = st;
 	r->tail = &r->head;
 	*rp = r;
 	return 0;
+}
+
+void registrar_set_sender(struct registrar *r, reg_hold_send_fn *fn, void *arg)
+{
+	r->send = fn;
+	r->send_arg = arg;
 }
 
 void registrar_free(struct registrar **rp)
@@ -200,6 +215,8 @@ void registrar_free(struct registrar **rp)
 	if (!r)
 		return;
 	(void)registrar_flush(r);
+	r->stats.dropped += reg_hold_count(r->hold);
+	reg_hold_free(&r->hold);
 	while (r->head) {
 		struct pending *p = r->head;
 		r->head = p->next;
@@ -225,6 +242,7 @@ void registrar_free(struct registrar **rp)
 void registrar_set_conf(struct registrar *r, const struct registrar_conf *c)
 {
 	r->conf = *c;
+	reg_hold_set_max(r->hold, c->queue_max ? c->queue_max : REGISTRAR_PENDING_MAX);
 }
 
 void registrar_counts(const struct registrar *r, size_t *aors, size_t *bindings)
@@ -484,14 +502,7 @@ static void queue_push(struct registrar *r, struct pending *p)
 	p->next = NULL;
 	*r->tail = p;
 	r->tail = &p->next;
-	if (++r->npending > REGISTRAR_PENDING_MAX) {
-		struct pending *old = r->head;
-		r->head = old->next;
-		if (!r->head)
-			r->tail = &r->head;
-		free(old);
-		r->npending--;
-	}
+	r->npending++; /* bounded: registrar_register refuses past REGISTRAR_PENDING_MAX */
 }
 
 /* Queue a change: strings copied inline, in one allocation. */
@@ -581,29 +592,92 @@ static int apply(struct registrar *r, const struct pending *p)
 	return rc == ENOENT ? 0 : rc; /* the user was deleted meanwhile */
 }
 
-int registrar_flush(struct registrar *r)
+static void release(struct registrar *r)
+{
+	if (r->store)
+		r->stats.released +=
+			reg_hold_release(r->hold, store_durable_seq(r->store), r->send, r->send_arg);
+}
+
+/* Commit the queue as one batch. *kept tells whether the queue (and the
+ * answers waiting on it) is still there for the next try. */
+static int commit_batch(struct registrar *r, bool *kept)
 {
 	struct pending *batch = r->head;
+	uint64_t seq;
 	int rc, first = 0;
 
+	*kept = false;
 	if (!r->store || !batch)
 		return 0;
+	seq = store_batch_next_seq(r->store);
 	rc = store_batch_begin(r->store);
-	if (rc)
-		return rc; /* EBUSY: keep the queue for the next tick */
-	r->head = NULL;
-	r->tail = &r->head;
-	r->npending = 0;
+	if (rc) {
+		*kept = rc == EBUSY; /* another writer: keep all for the next tick */
+		if (!*kept)
+			goto failed;
+		return rc;
+	}
 	while (batch) {
-		struct pending *p = batch;
-		batch = p->next;
-		rc = apply(r, p);
+		rc = apply(r, batch);
 		if (rc && !first)
 			first = rc; /* one bad row does not lose the others */
-		free(p);
+		batch = batch->next;
 	}
 	rc = store_batch_end(r->store, true);
-	return rc ? rc : first;
+	if (rc == 0 && !first) {
+		r->stats.batches++;
+		goto out;
+	}
+	if (rc == 0)
+		r->stats.batches++;
+	rc = rc ? rc : first;
+failed:
+	/* Nobody is told about a change that may not be stored. */
+	r->stats.batch_failures++;
+	r->stats.dropped += reg_hold_drop(r->hold, seq);
+out:
+	while (r->head) {
+		struct pending *p = r->head;
+		r->head = p->next;
+		free(p);
+	}
+	r->tail = &r->head;
+	r->npending = 0;
+	return rc;
+}
+
+int registrar_flush(struct registrar *r)
+{
+	bool kept;
+	int rc = commit_batch(r, &kept);
+
+	release(r);
+	return rc;
+}
+
+int registrar_hold(struct registrar *r, uint64_t seq, uint16_t status, const struct net_msg *way,
+		   const struct net_addr *dst, const char *buf, size_t len)
+{
+	int rc;
+
+	if (!way || !dst || (!buf && len))
+		return EINVAL;
+	if (seq == 0 || !r->store || seq <= store_durable_seq(r->store)) {
+		if (r->send)
+			r->send(r->send_arg, status, way, dst, buf, len);
+		return 0;
+	}
+	rc = reg_hold_push(r->hold, seq, status, way, dst, buf, len);
+	if (rc == 0)
+		r->stats.held++;
+	return rc;
+}
+
+void registrar_stats(const struct registrar *r, struct registrar_stats *out)
+{
+	*out = r->stats;
+	out->holding = reg_hold_count(r->hold);
 }
 
 size_t registrar_pending(const struct registrar *r)
@@ -633,7 +707,7 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 	struct aor *a = *aor_slot(r, q->aor);
 	char received[STORE_RECEIVED_MAX], ua_buf[REG_UA_MAX];
 	struct slice ua = clean_ua(q->m, ua_buf, sizeof(ua_buf));
-	size_t nops = 0, adds = 0, removes = 0;
+	size_t nops = 0, adds = 0, removes = 0, queued0 = r->npending;
 	bool star;
 	int rc = 0;
 
@@ -653,6 +727,14 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 	}
 	if (r->nbindings + adds - removes > r->conf.max_bindings && adds > removes) {
 		result(res, 503, "Registrar Full");
+		goto out;
+	}
+	/* The store is behind: refuse rather than queue without bound (the
+	 * phone retries after Retry-After). */
+	if (r->store && r->npending + nops + (star ? 1 : 0) >
+			       (r->conf.queue_max ? r->conf.queue_max : REGISTRAR_PENDING_MAX)) {
+		r->stats.refused_full++;
+		result(res, 503, "Registrar Busy");
 		goto out;
 	}
 
@@ -699,11 +781,25 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 		binding_put(r, a, b);
 	}
 out:
-	if (rc)
-		result(res, 500, "Registrar Storage Failure");
 	if (a) {
 		res->count = a->count;
 		aor_drop_if_empty(r, a);
+	}
+	if (rc == 0 && r->store && r->npending > queued0) {
+		/* the answer waits for the batch these changes go in, which is
+		 * committed at the tick or now, when batch_max changes wait */
+		res->seq = store_batch_next_seq(r->store);
+		if (r->conf.batch_max && r->npending >= r->conf.batch_max) {
+			bool kept;
+			rc = commit_batch(r, &kept);
+			if (rc && kept)
+				rc = 0; /* EBUSY: waits for the next try */
+			release(r);
+		}
+	}
+	if (rc) {
+		res->seq = 0;
+		result(res, 500, "Registrar Storage Failure");
 	}
 	return rc;
 }

@@ -106,6 +106,14 @@ uint64_t server_now_ms(void);
 void server_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 		   uint16_t status, const char *reason, struct slice extra);
 
+/* As server_answer, but when seq is not 0 (registrar_result.seq) the answer
+ * is held until the batch holding the request's changes is durable (group
+ * commit, registrar_hold); requests with a server transaction are answered
+ * at once. */
+void server_answer_durable(struct server *s, const struct server_ctx *x,
+			   const struct sip_msg *m, uint16_t status, const char *reason,
+			   struct slice extra, uint64_t seq);
+
 /* Send a 401 or 407 challenge (one header per offered algorithm, or MD5 only). */
 void server_challenge(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 		      bool proxy, bool stale, bool md5_only);

@@ -207,5 +207,7 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 	} else if (res.status == 503) {
 		sip_buf_str(&b, "Retry-After: 60\r\n");
 	}
-	server_answer(s, x, m, res.status, res.reason, slice_make(b.p, b.overflow ? 0 : b.len));
+	/* the 200 goes out once the change is durable (group commit) */
+	server_answer_durable(s, x, m, res.status, res.reason,
+			      slice_make(b.p, b.overflow ? 0 : b.len), res.seq);
 }

@@ -134,14 +134,14 @@ uint64_t server_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void server_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-		   uint16_t status, const char *reason, struct slice more)
+/* Build the response to m into s->out; its length, or 0 when it could not
+ * be built (logged). */
+static size_t build_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+			   uint16_t status, const char *reason, struct slice more)
 {
 	char extra_mem[8192], tag[17], host[INET6_ADDRSTRLEN];
 	struct sip_buf extra, out;
 	struct sip_reply_opts opts = { 0 };
-	struct net_addr dst;
-	int rc;
 
 	sip_buf_init(&extra, extra_mem, sizeof(extra_mem));
 	if (status == 405 || status == 501 || (status == 200 && m->mid == SIP_M_OPTIONS))
@@ -152,7 +152,7 @@ void server_answer(struct server *s, const struct server_ctx *x, const struct si
 	if (extra.overflow) {
 		log_warn("response %u: extra headers over %zu bytes; not sent", status,
 			 sizeof(extra_mem));
-		return;
+		return 0;
 	}
 
 	net_addr_host(&x->in->src, host, sizeof(host));
@@ -166,15 +166,58 @@ void server_answer(struct server *s, const struct server_ctx *x, const struct si
 	sip_buf_init(&out, s->out, SERVER_OUT_CAP);
 	if (sip_reply_build(&out, m, status, reason, &opts) != 0 || out.overflow) {
 		log_warn("response %u did not fit in %d bytes; not sent", status, SERVER_OUT_CAP);
-		return;
+		return 0;
 	}
+	return out.len;
+}
+
+void server_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		   uint16_t status, const char *reason, struct slice more)
+{
+	struct net_addr dst;
+	size_t len = build_answer(s, x, m, status, reason, more);
+	int rc;
+
+	if (len == 0)
+		return;
 	if (x->st) {
-		rc = txn_server_respond(x->st, status, out.p, out.len, server_now_ms());
+		rc = txn_server_respond(x->st, status, s->out, len, server_now_ms());
 	} else {
 		reply_destination(x->in, m, &dst);
-		rc = net_send(s->net, x->in, &dst, out.p, out.len);
+		rc = net_send(s->net, x->in, &dst, s->out, len);
 	}
 	if (rc == 0)
+		s->stats.answered[status / 100 <= 6 ? status / 100 : 0]++;
+}
+
+void server_answer_durable(struct server *s, const struct server_ctx *x,
+			   const struct sip_msg *m, uint16_t status, const char *reason,
+			   struct slice more, uint64_t seq)
+{
+	struct net_addr dst;
+	size_t len;
+	int rc;
+
+	if (seq == 0 || x->st) {
+		server_answer(s, x, m, status, reason, more);
+		return;
+	}
+	if ((len = build_answer(s, x, m, status, reason, more)) == 0)
+		return;
+	reply_destination(x->in, m, &dst);
+	rc = registrar_hold(s->reg, seq, status, x->in, &dst, s->out, len);
+	if (rc && log_limit_allow(&s->refusal_log, now_seconds()))
+		log_warn("a %u answer waiting for its commit was not kept: %s", status,
+			 strerror(rc));
+}
+
+/* The registrar's sender: an answer whose change is now durable. */
+static void send_held(void *arg, uint16_t status, const struct net_msg *way,
+		      const struct net_addr *dst, const char *buf, size_t len)
+{
+	struct server *s = arg;
+
+	if (s->net && net_send(s->net, way, dst, buf, len) == 0)
 		s->stats.answered[status / 100 <= 6 ? status / 100 : 0]++;
 }
 
@@ -415,6 +458,8 @@ static void registrar_conf_of(const struct conf *c, struct registrar_conf *rc)
 	rc->default_expires = c->default_expires;
 	rc->max_contacts = c->max_contacts;
 	rc->max_bindings = c->max_bindings;
+	rc->batch_max = c->batch_max;
+	rc->queue_max = c->queue_max;
 }
 
 static void apply_conf(struct server *s, const struct conf *c)
@@ -437,6 +482,8 @@ static void apply_conf(struct server *s, const struct conf *c)
 		registrar_conf_of(c, &rc);
 		registrar_set_conf(s->reg, &rc);
 	}
+	if (s->store && store_set_durability(s->store, (enum store_durability)c->durability) != 0)
+		log_error("store durability not changed: %s", store_errmsg(s->store));
 }
 
 /* The addresses this server listens on, as host and host:port. */
@@ -476,9 +523,11 @@ static void on_tick(void *arg, uint64_t now_ms)
 
 	txn_tick(s->txn, server_now_ms());
 	server_guard_tick(s, now_ms);
-	/* binding changes of this tick, in one transaction */
-	if (registrar_pending(s->reg) && (rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
-		log_warn("registrations not all stored: %s", strerror(rc));
+	/* binding changes of this tick, in one transaction; then the answers
+	 * that waited for it */
+	if ((rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
+		log_warn("registrations not all stored (their REGISTERs are not answered): %s",
+			 strerror(rc));
 	if (now_ms >= s->next_cache_ms) {
 		rc = store_cache_refresh(s->cache, s->store, &reloaded);
 		if (rc)
@@ -562,6 +611,13 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	if ((e = conf_state_path(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
+	if ((e = store_set_durability(s->store, (enum store_durability)c->durability)) != 0) {
+		snprintf(err, errlen, "store durability: %s", strerror(e));
+		return e;
+	}
+	log_info("store durability: %s (acknowledged changes survive %s)",
+		 c->durability == CONF_DURABLE_POWER ? "power" : "process",
+		 c->durability == CONF_DURABLE_POWER ? "a power cut" : "a crash of the process");
 	if ((e = store_cache_new(&s->cache, 10000000)) != 0 ||
 	    (e = store_cache_refresh(s->cache, s->store, NULL)) != 0 ||
 	    (e = server_idents_reload(s)) != 0) {
@@ -574,6 +630,7 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		snprintf(err, errlen, "restoring registrations: %s", strerror(e));
 		return e;
 	}
+	registrar_set_sender(s->reg, send_held, s);
 	log_info("%zu users, %zu registrations restored", store_cache_count(s->cache), n);
 	return 0;
 }
@@ -648,6 +705,8 @@ void server_free(struct server **sp)
 	txn_layer_free(&s->txn);
 	server_dialogs_free(s);
 	server_idents_free(s);
+	if (s->reg)
+		(void)registrar_flush(s->reg); /* answers still held go out while net lives */
 	net_free(&s->net);
 	registrar_free(&s->reg);
 	store_cache_free(&s->cache);

@@ -1088,10 +1088,26 @@ static int sq_batch_end(struct store *s, bool commit_it)
 {
 	struct sqlite_store *ss = sq(s);
 
+	int rc = 0;
+
+	/* A COMMIT that fails (SQLITE_BUSY, an I/O error) leaves the
+	 * transaction open: roll it back, so that a failed batch is gone as a
+	 * whole and the next one can begin. */
 	if (commit_it)
-		return commit(ss);
+		rc = commit(ss);
 	rollback(ss);
-	return 0;
+	return rc;
+}
+
+static int sq_set_durability(struct store *s, enum store_durability d)
+{
+	struct sqlite_store *ss = sq(s);
+	int rc = sqlite3_exec(ss->db,
+			      d == STORE_DURABLE_POWER ? "PRAGMA synchronous = FULL"
+						       : "PRAGMA synchronous = NORMAL",
+			      NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : map_err(ss, sqlite3_extended_errcode(ss->db));
 }
 
 static const struct store_ops sqlite_ops = {
@@ -1124,6 +1140,7 @@ static const struct store_ops sqlite_ops = {
 	.bans_list = sq_bans_list,
 	.bans_expire = sq_bans_expire,
 	.data_version = sq_data_version,
+	.set_durability = sq_set_durability,
 };
 
 /* One-row text pragma, e.g. journal_mode's answer, into buf. */
