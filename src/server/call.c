@@ -1026,10 +1026,12 @@ void server_call_response(struct server *s, struct txn_client *ct, const struct 
 			dialog_create(s, m, c, b);
 		c->answered = true;
 		c->final_sent = true;
+		/* a BYE's record is stored (durably) before its 200 tells the
+		 * caller the call is over */
+		bye_answered(s, c);
 		send_upstream(c, m->status, out.p, out.len);
 		if (c->mid == SIP_M_INVITE)
 			cancel_others(c, b);
-		bye_answered(s, c);
 		return;
 	}
 	if (b->status)
