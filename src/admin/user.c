@@ -56,7 +56,8 @@ int admin_open_state(struct conf *c, struct store **sp, const char *state)
 	}
 	/* What a command reports done is durable as [store] durability says,
 	 * like the server's answers (a commit returns once it is). */
-	if (store_set_durability(*sp, (enum store_durability)c->durability) != 0) {
+	if (store_set_durability(*sp, c->durability == CONF_DURABLE_POWER ? STORE_DURABLE_POWER
+									   : STORE_DURABLE_PROCESS) != 0) {
 		fprintf(stderr, "bastion: cannot set the database's durability: %s\n",
 			store_errmsg(*sp));
 		store_close(sp);

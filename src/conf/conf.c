@@ -42,7 +42,7 @@ static const char *const uri_checks[] = { "strict", "relaxed", NULL };
 static const char *const tls_verify[] = { "none", "optional", "require", NULL };
 static const char *const signalings[] = { "any", "tls-required", NULL };
 static const char *const medias[] = { "any", "srtp-required", NULL };
-static const char *const durabilities[] = { "process", "power", NULL };
+static const char *const durabilities[] = { "process", "power", "none", NULL };
 
 #define U32(sec, k, field, lo, hi, d, u, h) \
 	{ sec, k, CONF_U32, offsetof(struct conf, field), 0, lo, hi, NULL, d, u, h }
@@ -144,7 +144,10 @@ static const struct conf_setting settings[] = {
 	  "What an acknowledged change survives (docs/registrar.md, Durability). `process`: "
 	  "a crash or kill of the server (SQLite WAL, synchronous=NORMAL); `power`: a power "
 	  "cut or kernel crash too (synchronous=FULL, an fsync per commit). A REGISTER's 200 "
-	  "OK, `bastion ban add` and a call's record are answered only once durable so." },
+	  "OK, `bastion ban add` and a call's record are answered only once durable so. "
+	  "`none`: the write-behind of earlier versions, for comparison (`bench/run "
+	  "--durability`): a REGISTER is answered before its binding is stored, so a crash "
+	  "loses up to 50 ms of acknowledged registrations." },
 	U32("store", "batch_max", batch_max, 1, 100000, "1000", "changes",
 	    "Most binding changes in one transaction (group commit): a batch is committed "
 	    "every 50 ms tick, or as soon as this many changes wait, whichever comes first; "

@@ -92,8 +92,8 @@ struct conf {
 };
 
 enum conf_signaling { CONF_SIGNALING_ANY = 0, CONF_SIGNALING_TLS };
-/* the same values as enum store_durability */
-enum conf_durability { CONF_DURABLE_PROCESS = 0, CONF_DURABLE_POWER };
+/* [store] durability; none is the old write-behind (registrar_conf.write_behind) */
+enum conf_durability { CONF_DURABLE_PROCESS = 0, CONF_DURABLE_POWER, CONF_DURABLE_NONE };
 enum conf_media { CONF_MEDIA_ANY = 0, CONF_MEDIA_SRTP };
 
 /* guard_conf from c, with its lists split into storage the caller keeps. */

@@ -785,7 +785,7 @@ out:
 		res->count = a->count;
 		aor_drop_if_empty(r, a);
 	}
-	if (rc == 0 && r->store && r->npending > queued0) {
+	if (rc == 0 && r->store && r->npending > queued0 && !r->conf.write_behind) {
 		/* the answer waits for the batch these changes go in, which is
 		 * committed at the tick or now, when batch_max changes wait */
 		res->seq = store_batch_next_seq(r->store);

@@ -25,6 +25,9 @@ struct registrar_conf {
 	uint32_t queue_max;     /* changes waiting for the store (and answers held):
 				   past it REGISTERs get 503; 0 means
 				   REGISTRAR_PENDING_MAX */
+	bool write_behind;      /* answers do not wait for the commit ([store]
+				   durability = none): a crash loses what the
+				   last tick had not stored */
 };
 
 struct registrar;

@@ -460,6 +460,7 @@ static void registrar_conf_of(const struct conf *c, struct registrar_conf *rc)
 	rc->max_bindings = c->max_bindings;
 	rc->batch_max = c->batch_max;
 	rc->queue_max = c->queue_max;
+	rc->write_behind = c->durability == CONF_DURABLE_NONE;
 }
 
 static void apply_conf(struct server *s, const struct conf *c)
@@ -482,7 +483,10 @@ static void apply_conf(struct server *s, const struct conf *c)
 		registrar_conf_of(c, &rc);
 		registrar_set_conf(s->reg, &rc);
 	}
-	if (s->store && store_set_durability(s->store, (enum store_durability)c->durability) != 0)
+	if (s->store &&
+	    store_set_durability(s->store, c->durability == CONF_DURABLE_POWER
+						   ? STORE_DURABLE_POWER
+						   : STORE_DURABLE_PROCESS) != 0)
 		log_error("store durability not changed: %s", store_errmsg(s->store));
 }
 
@@ -611,13 +615,20 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	if ((e = conf_state_path(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
-	if ((e = store_set_durability(s->store, (enum store_durability)c->durability)) != 0) {
+	if ((e = store_set_durability(s->store, c->durability == CONF_DURABLE_POWER
+							 ? STORE_DURABLE_POWER
+							 : STORE_DURABLE_PROCESS)) != 0) {
 		snprintf(err, errlen, "store durability: %s", strerror(e));
 		return e;
 	}
-	log_info("store durability: %s (acknowledged changes survive %s)",
-		 c->durability == CONF_DURABLE_POWER ? "power" : "process",
-		 c->durability == CONF_DURABLE_POWER ? "a power cut" : "a crash of the process");
+	if (c->durability == CONF_DURABLE_NONE)
+		log_warn("store durability: none (write-behind: REGISTERs are answered before "
+			 "their bindings are stored; a crash loses the last 50 ms of them)");
+	else
+		log_info("store durability: %s (acknowledged changes survive %s)",
+			 c->durability == CONF_DURABLE_POWER ? "power" : "process",
+			 c->durability == CONF_DURABLE_POWER ? "a power cut"
+							     : "a crash of the process");
 	if ((e = store_cache_new(&s->cache, 10000000)) != 0 ||
 	    (e = store_cache_refresh(s->cache, s->store, NULL)) != 0 ||
 	    (e = server_idents_reload(s)) != 0) {
