@@ -2,8 +2,10 @@
  * registrar: REGISTER handling (RFC 3261 10.3) and the location service.
  *
  * Bindings live in memory (a hash of addresses of record, each with its
- * contacts), bounded per AOR and in total, and are written through to the
- * store so that they survive a restart (registrar_restore). The request path
+ * contacts), bounded per AOR and in total, and are written to the store in
+ * batches (group commit) so that they survive a restart (registrar_restore);
+ * the answer to a REGISTER that changed them waits for its batch
+ * (registrar_hold). The request path
  * authenticates first; by the time registrar_register runs, the user is known
  * and owns the AOR. Everything here is a function of (request, current
  * bindings, time, settings); the store is only written after a decision.

@@ -4,8 +4,9 @@
  * One connection per handle, configured for a server and an admin tool that
  * write the same file at once: WAL journal (readers never block the writer),
  * busy_timeout 5 s (a writer waits for the other instead of failing),
- * synchronous=NORMAL (durable across process crashes; a power cut may lose
- * the last commits but never corrupts), foreign_keys=ON (registrations die
+ * synchronous=NORMAL by default (durable across process crashes; a power cut
+ * may lose the last commits but never corrupts; [store] durability = power
+ * sets FULL through store_set_durability), foreign_keys=ON (registrations die
  * with their user), defensive mode and untrusted schema (a tampered file
  * cannot make us run its SQL functions or break the b-trees through SQL).
  *
