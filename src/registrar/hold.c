@@ -22,6 +22,7 @@
 #include "registrar.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 struct held {
@@ -30,7 +31,7 @@ struct held {
 	struct net_msg way;     /* buf unused */
 	struct net_addr dst;
 	uint16_t status;
-	size_t len;
+	size_t len, note_len;   /* buf holds the answer, then the note */
 	char buf[];
 };
 
@@ -83,17 +84,19 @@ void reg_hold_free(struct reg_hold **hp)
 }
 
 int reg_hold_push(struct reg_hold *h, uint64_t seq, uint16_t status, const struct net_msg *way,
-		  const struct net_addr *dst, const char *buf, size_t len)
+		  const struct net_addr *dst, const char *buf, size_t len, const void *note,
+		  size_t note_len)
 {
 	struct held *e;
 
-	if (!h || !way || !dst || (!buf && len) || seq == 0)
+	if (!h || !way || !dst || (!buf && len) || (!note && note_len) || seq == 0 ||
+	    len > SIZE_MAX / 2 || note_len > SIZE_MAX / 2 - sizeof(*e) - len)
 		return EINVAL;
 	if (h->head && seq < h->last_seq)
 		return EINVAL;
 	if (h->n >= h->max)
 		return EOVERFLOW;
-	e = malloc(sizeof(*e) + len);
+	e = malloc(sizeof(*e) + len + note_len);
 	if (!e)
 		return ENOMEM;
 	e->next = NULL;
@@ -104,8 +107,11 @@ int reg_hold_push(struct reg_hold *h, uint64_t seq, uint16_t status, const struc
 	e->dst = *dst;
 	e->status = status;
 	e->len = len;
+	e->note_len = note_len;
 	if (len)
 		memcpy(e->buf, buf, len);
+	if (note_len)
+		memcpy(e->buf + len, note, note_len);
 	*h->tail = e;
 	h->tail = &e->next;
 	h->n++;
@@ -127,8 +133,24 @@ size_t reg_hold_release(struct reg_hold *h, uint64_t durable, reg_hold_send_fn *
 		h->n--;
 		h->bytes -= e->len;
 		if (fn)
-			fn(arg, e->status, &e->way, &e->dst, e->buf, e->len);
+			fn(arg, e->status, &e->way, &e->dst, e->buf, e->len, e->buf + e->len,
+			   e->note_len);
 		free(e);
+		n++;
+	}
+	return n;
+}
+
+size_t reg_hold_notes(struct reg_hold *h, uint64_t seq, reg_hold_note_fn *fn, void *arg)
+{
+	size_t n = 0;
+
+	for (struct held *e = h ? h->head : NULL; e; e = e->next) {
+		if (e->seq != seq || e->note_len == 0)
+			continue;
+		if (fn)
+			fn(arg, e->buf + e->len, e->note_len);
+		e->note_len = 0;
 		n++;
 	}
 	return n;

@@ -56,6 +56,7 @@ struct registrar {
 	size_t npending;
 	struct reg_hold *hold;     /* answers waiting for their batch (hold.c) */
 	reg_hold_send_fn *send;
+	reg_hold_note_fn *note;
 	void *send_arg;
 	struct registrar_stats stats;
 	struct aor **buckets;
@@ -202,9 +203,11 @@ int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct 
 	return 0;
 }
 
-void registrar_set_sender(struct registrar *r, reg_hold_send_fn *fn, void *arg)
+void registrar_set_sender(struct registrar *r, reg_hold_send_fn *fn, reg_hold_note_fn *note,
+			  void *arg)
 {
 	r->send = fn;
+	r->note = note;
 	r->send_arg = arg;
 }
 
@@ -624,6 +627,8 @@ static int commit_batch(struct registrar *r, bool *kept)
 			first = rc; /* one bad row does not lose the others */
 		batch = batch->next;
 	}
+	/* the answers' notes (security events) just before the commit */
+	(void)reg_hold_notes(r->hold, seq, r->note, r->send_arg);
 	rc = store_batch_end(r->store, true);
 	if (rc == 0 && !first) {
 		r->stats.batches++;
@@ -657,18 +662,19 @@ int registrar_flush(struct registrar *r)
 }
 
 int registrar_hold(struct registrar *r, uint64_t seq, uint16_t status, const struct net_msg *way,
-		   const struct net_addr *dst, const char *buf, size_t len)
+		   const struct net_addr *dst, const char *buf, size_t len, const void *note,
+		   size_t note_len)
 {
 	int rc;
 
-	if (!way || !dst || (!buf && len))
+	if (!way || !dst || (!buf && len) || (!note && note_len))
 		return EINVAL;
 	if (seq == 0 || !r->store || seq <= store_durable_seq(r->store)) {
 		if (r->send)
-			r->send(r->send_arg, status, way, dst, buf, len);
+			r->send(r->send_arg, status, way, dst, buf, len, note, note_len);
 		return 0;
 	}
-	rc = reg_hold_push(r->hold, seq, status, way, dst, buf, len);
+	rc = reg_hold_push(r->hold, seq, status, way, dst, buf, len, note, note_len);
 	if (rc == 0)
 		r->stats.held++;
 	return rc;

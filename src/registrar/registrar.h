@@ -86,23 +86,34 @@ size_t registrar_pending(const struct registrar *r);
 
 /* ---- group commit: answers held until their change is durable ---------------- */
 
-/* Send one held answer: buf (len bytes) to dst the way `way` names (a
- * connection that closed meanwhile makes net_send refuse it). */
+/* Send one answer: buf (len bytes) to dst the way `way` names (a
+ * connection that closed meanwhile makes net_send refuse it). note
+ * (note_len bytes) is what the caller attached to it, when it was not given
+ * to the note function already (an answer sent without waiting). */
 typedef void(reg_hold_send_fn)(void *arg, uint16_t status, const struct net_msg *way,
-			       const struct net_addr *dst, const char *buf, size_t len);
+			       const struct net_addr *dst, const char *buf, size_t len,
+			       const void *note, size_t note_len);
 
-/* Where released answers go (the server: net_send). Without one they are
- * released and dropped (unit tests count them). */
-void registrar_set_sender(struct registrar *r, reg_hold_send_fn *fn, void *arg);
+/* Record one note (the server: the security event of a change). */
+typedef void(reg_hold_note_fn)(void *arg, const void *note, size_t note_len);
+
+/* Where released answers go (the server: net_send), and where the notes of
+ * a batch's answers go just before the batch is committed (the server: the
+ * security log), so that the log names every change the store has; a kill
+ * during the commit can leave an event whose change was not stored, never
+ * the other way round. Without them answers and notes are dropped. */
+void registrar_set_sender(struct registrar *r, reg_hold_send_fn *fn, reg_hold_note_fn *note,
+			  void *arg);
 
 /*
  * Answer a REGISTER: when seq (registrar_result.seq) is 0 or already durable,
- * send buf now through the sender; else copy it and hold it until batch seq
- * is durable. Returns 0 (sent or held), EOVERFLOW (queue_max answers are
+ * send buf (with note) now through the sender; else copy both and hold them
+ * until batch seq is durable. Returns 0 (sent or held), EOVERFLOW (queue_max answers are
  * held: nothing is sent, the phone retries), ENOMEM, EINVAL.
  */
 int registrar_hold(struct registrar *r, uint64_t seq, uint16_t status, const struct net_msg *way,
-		   const struct net_addr *dst, const char *buf, size_t len);
+		   const struct net_addr *dst, const char *buf, size_t len, const void *note,
+		   size_t note_len);
 
 struct registrar_stats {
 	uint64_t batches;         /* committed */
@@ -125,8 +136,12 @@ struct reg_hold;
 int reg_hold_new(struct reg_hold **hp, size_t max);
 void reg_hold_free(struct reg_hold **hp);
 int reg_hold_push(struct reg_hold *h, uint64_t seq, uint16_t status, const struct net_msg *way,
-		  const struct net_addr *dst, const char *buf, size_t len);
+		  const struct net_addr *dst, const char *buf, size_t len, const void *note,
+		  size_t note_len);
 size_t reg_hold_release(struct reg_hold *h, uint64_t durable, reg_hold_send_fn *fn, void *arg);
+/* Give fn the notes of the answers of batch seq, once each: release then
+ * passes those answers without their note. Returns how many. */
+size_t reg_hold_notes(struct reg_hold *h, uint64_t seq, reg_hold_note_fn *fn, void *arg);
 size_t reg_hold_drop(struct reg_hold *h, uint64_t from_seq);
 size_t reg_hold_count(const struct reg_hold *h);
 /* Change the bound (held answers over a lowered one stay until released). */

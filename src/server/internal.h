@@ -46,6 +46,11 @@ size_t server_idents_of(const struct server *s, struct slice name, const char **
  * by max_message (<= 65535) and we add a few hundred bytes. */
 #define SERVER_OUT_CAP (65536 + 2048)
 
+/* A security event waiting to travel with a held answer (server.c): a
+ * header and four strings of at most LOG_EVENT_FIELD_MAX + 1 bytes (one more
+ * than the log keeps, so that it still marks a cut). */
+#define SERVER_EV_NOTE_MAX (256 + 4 * (LOG_EVENT_FIELD_MAX + 1))
+
 struct server {
 	struct conf conf;
 	struct net *net;
@@ -89,6 +94,9 @@ struct server {
 	size_t nban_q;
 	int64_t ban_data_version;      /* store_data_version at the last ban sync */
 	uint64_t next_ban_sync_ms, next_ban_expire_ms;
+
+	unsigned char ev_note[SERVER_EV_NOTE_MAX]; /* server_event_durable -> the held answer */
+	size_t ev_note_len;
 };
 
 /* How to answer a request: through its server transaction when it has one,
@@ -200,5 +208,14 @@ bool server_client_cert_ok(struct server *s, const struct server_ctx *x,
 void server_event(struct server *s, const char *kind, const struct net_msg *in,
 		  const struct sip_msg *m, struct slice user, struct slice aor,
 		  const char *reason, int status);
+
+/* Record a security event about a change that waits for batch seq
+ * (registrar_result.seq): at once when seq is 0 or durable, else with the
+ * answer that server_answer_durable holds next, just before its batch is
+ * committed, so that the log and the store agree (registrar_set_sender).
+ * kind and reason must be string literals (they travel as pointers). */
+void server_event_durable(struct server *s, uint64_t seq, const char *kind,
+			  const struct net_msg *in, const struct sip_msg *m, struct slice user,
+			  struct slice aor, const char *reason, int status);
 
 #endif

@@ -197,9 +197,11 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 		registrar_print_contacts(s->reg, rq.aor, rq.now, &b);
 		/* a binding added or removed is an event; a refresh of what is
 		 * there already (every phone, every few minutes) is not */
-		if (res.added || res.removed)
-			server_event(s, "register.ok", in, m, ao.user, rq.aor,
-				     res.removed && !res.count ? "unregistered" : "registered", 200);
+		if (res.added || res.removed) /* recorded once the change is durable */
+			server_event_durable(s, res.seq, "register.ok", in, m, ao.user, rq.aor,
+					     res.removed && !res.count ? "unregistered"
+								       : "registered",
+					     200);
 	} else if (res.status == 423) {
 		sip_buf_str(&b, "Min-Expires: ");
 		sip_buf_u32(&b, res.min_expires);

@@ -190,33 +190,122 @@ void server_answer(struct server *s, const struct server_ctx *x, const struct si
 		s->stats.answered[status / 100 <= 6 ? status / 100 : 0]++;
 }
 
+/* ---- answers and events held for their commit (group commit) ---------------- */
+
+/* The fixed part of a packed event; user, aor, call_id and user_agent follow. */
+struct ev_note_hdr {
+	const char *kind, *reason; /* string literals */
+	struct net_addr src;
+	enum net_transport tp;
+	int status;
+	bool has_src;
+	uint16_t len[4];
+};
+
+_Static_assert(sizeof(struct ev_note_hdr) <= 256, "SERVER_EV_NOTE_MAX leaves 256 for the header");
+
+static void ev_note_record(const void *note, size_t note_len)
+{
+	struct ev_note_hdr h;
+	struct log_event e = { 0 };
+	const char *p = (const char *)note + sizeof(h);
+	struct slice f[4];
+
+	if (note_len < sizeof(h))
+		return;
+	memcpy(&h, note, sizeof(h));
+	for (size_t i = 0; i < 4; i++) {
+		f[i] = slice_make(p, h.len[i]);
+		p += h.len[i];
+	}
+	e.kind = h.kind;
+	e.reason = h.reason;
+	e.src = &h.src;
+	e.tp = h.tp;
+	e.has_src = h.has_src;
+	e.status = h.status;
+	e.user = f[0];
+	e.aor = f[1];
+	e.call_id = f[2];
+	e.user_agent = f[3];
+	log_event(&e);
+}
+
+void server_event_durable(struct server *s, uint64_t seq, const char *kind,
+			  const struct net_msg *in, const struct sip_msg *m, struct slice user,
+			  struct slice aor, const char *reason, int status)
+{
+	const struct sip_hdr *ua = sip_msg_hdr(m, SIP_H_USER_AGENT);
+	struct ev_note_hdr h = { kind, reason, in->src, in->tp, status, true, { 0 } };
+	struct slice f[4] = { user, aor, (m->have & SIP_HAVE_CALL_ID) ? m->call_id : SLICE_NULL,
+			      ua ? ua->value : SLICE_NULL };
+	unsigned char *p = s->ev_note + sizeof(h);
+
+	if (seq == 0 || seq <= store_durable_seq(s->store)) {
+		server_event(s, kind, in, m, user, aor, reason, status);
+		return;
+	}
+	for (size_t i = 0; i < 4; i++) {
+		/* one byte more than the log keeps, so it still marks the cut */
+		h.len[i] = (uint16_t)(f[i].len > LOG_EVENT_FIELD_MAX ? LOG_EVENT_FIELD_MAX + 1
+								      : f[i].len);
+		if (h.len[i])
+			memcpy(p, f[i].p, h.len[i]);
+		p += h.len[i];
+	}
+	memcpy(s->ev_note, &h, sizeof(h));
+	s->ev_note_len = (size_t)(p - s->ev_note);
+}
+
 void server_answer_durable(struct server *s, const struct server_ctx *x,
 			   const struct sip_msg *m, uint16_t status, const char *reason,
 			   struct slice more, uint64_t seq)
 {
 	struct net_addr dst;
-	size_t len;
-	int rc;
+	size_t len, note_len = s->ev_note_len;
+	int rc = EINVAL;
 
+	s->ev_note_len = 0;
 	if (seq == 0 || x->st) {
+		if (note_len)
+			ev_note_record(s->ev_note, note_len);
 		server_answer(s, x, m, status, reason, more);
 		return;
 	}
-	if ((len = build_answer(s, x, m, status, reason, more)) == 0)
+	if ((len = build_answer(s, x, m, status, reason, more)) != 0) {
+		reply_destination(x->in, m, &dst);
+		rc = registrar_hold(s->reg, seq, status, x->in, &dst, s->out, len, s->ev_note,
+				    note_len);
+	}
+	if (rc == 0)
 		return;
-	reply_destination(x->in, m, &dst);
-	rc = registrar_hold(s->reg, seq, status, x->in, &dst, s->out, len);
-	if (rc && log_limit_allow(&s->refusal_log, now_seconds()))
+	/* Not held: the phone hears nothing and retries; the change itself is
+	 * queued and will be stored, so its event is recorded now. */
+	if (note_len)
+		ev_note_record(s->ev_note, note_len);
+	if (log_limit_allow(&s->refusal_log, now_seconds()))
 		log_warn("a %u answer waiting for its commit was not kept: %s", status,
 			 strerror(rc));
 }
 
-/* The registrar's sender: an answer whose change is now durable. */
+/* The registrar's note function: the event of a change about to be
+ * committed. */
+static void note_held(void *arg, const void *note, size_t note_len)
+{
+	(void)arg;
+	ev_note_record(note, note_len);
+}
+
+/* The registrar's sender: an answer whose change is durable (with its event
+ * when that was not recorded before the commit). */
 static void send_held(void *arg, uint16_t status, const struct net_msg *way,
-		      const struct net_addr *dst, const char *buf, size_t len)
+		      const struct net_addr *dst, const char *buf, size_t len, const void *note,
+		      size_t note_len)
 {
 	struct server *s = arg;
 
+	if (note_len)
+		ev_note_record(note, note_len);
 	if (s->net && net_send(s->net, way, dst, buf, len) == 0)
 		s->stats.answered[status / 100 <= 6 ? status / 100 : 0]++;
 }
@@ -641,7 +730,7 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		snprintf(err, errlen, "restoring registrations: %s", strerror(e));
 		return e;
 	}
-	registrar_set_sender(s->reg, send_held, s);
+	registrar_set_sender(s->reg, send_held, note_held, s);
 	log_info("%zu users, %zu registrations restored", store_cache_count(s->cache), n);
 	return 0;
 }

@@ -24,20 +24,36 @@ static char buf[4096];
 static struct net_msg src;
 static struct net_addr dst;
 
-/* What the sender saw, in order. */
-static char sent[16][64];
+/* What the sender saw, in order: the answer, and the note with it. */
+static char sent[16][64], notes[16][64];
 static size_t nsent;
 
 static void sender(void *arg, uint16_t status, const struct net_msg *way,
-		   const struct net_addr *to, const char *b, size_t len)
+		   const struct net_addr *to, const char *b, size_t len, const void *note,
+		   size_t note_len)
 {
 	(void)arg;
 	(void)way;
 	(void)to;
 	(void)status;
-	if (nsent < ARRAY_SIZE(sent))
+	if (nsent < ARRAY_SIZE(sent)) {
 		snprintf(sent[nsent], sizeof(sent[0]), "%.*s", (int)len, b);
+		snprintf(notes[nsent], sizeof(notes[0]), "%.*s", (int)note_len,
+			 note_len ? (const char *)note : "");
+	}
 	nsent++;
+}
+
+/* Notes given before the commit, and whether the batch was stored then. */
+static char noted[16][64];
+static size_t nnoted;
+
+static void noter(void *arg, const void *note, size_t len)
+{
+	(void)arg;
+	if (nnoted < ARRAY_SIZE(noted))
+		snprintf(noted[nnoted], sizeof(noted[0]), "%.*s", (int)len, (const char *)note);
+	nnoted++;
 }
 
 static void setup_src(void)
@@ -53,6 +69,7 @@ static void setup_src(void)
 	src.src.len = sizeof(*sin);
 	dst = src.src;
 	nsent = 0;
+	nnoted = 0;
 }
 
 /* ---- the list on its own ---------------------------------------------------- */
@@ -64,36 +81,43 @@ static void list_order_release_drop(void)
 	setup_src();
 	CHECK_INT(reg_hold_new(&h, 0), EINVAL);
 	CHECK_INT(reg_hold_new(&h, 4), 0);
-	CHECK_INT(reg_hold_push(h, 0, 200, &src, &dst, "x", 1), EINVAL);
-	CHECK_INT(reg_hold_push(h, 1, 200, &src, &dst, "a1", 2), 0);
-	CHECK_INT(reg_hold_push(h, 1, 200, &src, &dst, "b1", 2), 0);
-	CHECK_INT(reg_hold_push(h, 2, 200, &src, &dst, "c2", 2), 0);
-	CHECK_INT(reg_hold_push(h, 1, 200, &src, &dst, "late", 4), EINVAL); /* numbers only grow */
-	CHECK_INT(reg_hold_push(h, 3, 200, &src, &dst, "d3", 2), 0);
-	CHECK_INT(reg_hold_push(h, 3, 200, &src, &dst, "e3", 2), EOVERFLOW); /* max 4 */
+	CHECK_INT(reg_hold_push(h, 0, 200, &src, &dst, "x", 1, NULL, 0), EINVAL);
+	CHECK_INT(reg_hold_push(h, 1, 200, &src, &dst, "a1", 2, "note-a1", 7), 0);
+	CHECK_INT(reg_hold_push(h, 1, 200, &src, &dst, "b1", 2, NULL, 0), 0);
+	CHECK_INT(reg_hold_push(h, 2, 200, &src, &dst, "c2", 2, NULL, 0), 0);
+	CHECK_INT(reg_hold_push(h, 1, 200, &src, &dst, "late", 4, NULL, 0), EINVAL); /* numbers only grow */
+	CHECK_INT(reg_hold_push(h, 3, 200, &src, &dst, "d3", 2, NULL, 0), 0);
+	CHECK_INT(reg_hold_push(h, 3, 200, &src, &dst, "e3", 2, NULL, 0), EOVERFLOW); /* max 4 */
 	CHECK_INT(reg_hold_count(h), 4);
-	CHECK_INT(reg_hold_bytes(h), 8);
+	CHECK_INT(reg_hold_bytes(h), 8); /* answers' bytes */
 
+	/* batch 1's notes, once; its answers then go without them */
+	CHECK_INT(reg_hold_notes(h, 1, noter, NULL), 1);
+	CHECK_INT(reg_hold_notes(h, 1, noter, NULL), 0);
+	CHECK_INT(nnoted, 1);
+	CHECK(strcmp(noted[0], "note-a1") == 0);
 	/* nothing durable yet */
 	CHECK_INT(reg_hold_release(h, 0, sender, NULL), 0);
 	/* batch 1 durable: its two answers, in order */
 	CHECK_INT(reg_hold_release(h, 1, sender, NULL), 2);
 	CHECK_INT(nsent, 2);
 	CHECK(strcmp(sent[0], "a1") == 0 && strcmp(sent[1], "b1") == 0);
+	CHECK(strcmp(notes[0], "") == 0 && strcmp(notes[1], "") == 0);
 	/* batch 3 failed: its answer is forgotten, batch 2's stays */
 	CHECK_INT(reg_hold_drop(h, 3), 1);
 	CHECK_INT(reg_hold_count(h), 1);
 	/* a later batch may reuse the failed number */
-	CHECK_INT(reg_hold_push(h, 3, 200, &src, &dst, "f3", 2), 0);
+	CHECK_INT(reg_hold_push(h, 3, 200, &src, &dst, "f3", 2, "note-f3", 7), 0);
 	CHECK_INT(reg_hold_release(h, 10, sender, NULL), 2);
 	CHECK_INT(nsent, 4);
 	CHECK(strcmp(sent[2], "c2") == 0 && strcmp(sent[3], "f3") == 0);
+	CHECK(strcmp(notes[3], "note-f3") == 0);
 	CHECK_INT(reg_hold_count(h), 0);
 	CHECK_INT(reg_hold_bytes(h), 0);
 	/* an empty list takes entries again from the head */
-	CHECK_INT(reg_hold_push(h, 11, 200, &src, &dst, "g", 1), 0);
+	CHECK_INT(reg_hold_push(h, 11, 200, &src, &dst, "g", 1, NULL, 0), 0);
 	CHECK_INT(reg_hold_drop(h, 0), 1);
-	CHECK_INT(reg_hold_push(h, 12, 200, &src, &dst, "h", 1), 0);
+	CHECK_INT(reg_hold_push(h, 12, 200, &src, &dst, "h", 1, NULL, 0), 0);
 	reg_hold_free(&h); /* frees what is held */
 	CHECK(h == NULL);
 }
@@ -131,7 +155,8 @@ static int reg(const char *contact, unsigned cseq)
 	rc = registrar_register(r, &q, &res);
 	if (rc)
 		return rc;
-	return registrar_hold(r, res.seq, res.status, &src, &dst, contact, strlen(contact));
+	return registrar_hold(r, res.seq, res.status, &src, &dst, contact, strlen(contact), "ev",
+			      2);
 }
 
 static int count_stored(void *arg, const struct store_reg *sr)
@@ -173,7 +198,7 @@ static int open_all(uint32_t batch_max, uint32_t queue_max)
 	u.enabled = true;
 	if (store_users_add(st, &uid, &u) != 0 || registrar_new(&r, &c, st) != 0)
 		return -1;
-	registrar_set_sender(r, sender, NULL);
+	registrar_set_sender(r, sender, noter, NULL);
 	return 0;
 }
 
@@ -200,6 +225,10 @@ static void answer_waits_for_commit(void)
 	CHECK_INT(nsent, 2);
 	CHECK(strcmp(sent[0], "sip:a@192.0.2.1") == 0);
 	CHECK(strcmp(sent[1], "sip:b@192.0.2.1") == 0);
+	/* the events were given before the commit, once, not with the answers */
+	CHECK_INT(nnoted, 2);
+	CHECK(strcmp(noted[0], "ev") == 0);
+	CHECK(strcmp(notes[0], "") == 0);
 	/* a REGISTER that changes nothing (a query) is answered at once */
 	{
 		struct registrar_req q = { &m, SLICE_LIT(AOR), uid, &src, 1000 };
@@ -212,7 +241,7 @@ static void answer_waits_for_commit(void)
 		CHECK_INT(registrar_register(r, &q, &res), 0);
 		CHECK_INT(res.status, 200);
 		CHECK_INT(res.seq, 0);
-		CHECK_INT(registrar_hold(r, res.seq, 200, &src, &dst, "query", 5), 0);
+		CHECK_INT(registrar_hold(r, res.seq, 200, &src, &dst, "query", 5, NULL, 0), 0);
 		CHECK_INT(nsent, 3);
 	}
 	registrar_stats(r, &rs);
@@ -262,6 +291,7 @@ static void failed_batch_answers_nobody(void)
 	sqlite3_close(other);
 	CHECK(registrar_flush(r) != 0);
 	CHECK_INT(nsent, 0);
+	CHECK_INT(nnoted, 1); /* recorded before the commit, whatever its rows did */
 	registrar_stats(r, &rs);
 	CHECK_INT(rs.batch_failures, 1);
 	CHECK_INT(rs.dropped, 1);
