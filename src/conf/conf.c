@@ -154,8 +154,9 @@ static const struct conf_setting settings[] = {
 	    "the 200 OKs of its REGISTERs go out when it is committed."),
 	U32("store", "queue_max", queue_max, 1, 10000000, "200000", "changes",
 	    "Most binding changes waiting for the store (while it is slow or locked by "
-	    "another writer), and so most REGISTER answers held for their commit; a "
-	    "REGISTER beyond it gets 503 with Retry-After, and nothing is lost."),
+	    "another writer), and so most REGISTER answers held for their commit (and at "
+	    "most this many KiB of them); a REGISTER beyond it gets 503 with Retry-After, "
+	    "and nothing is lost."),
 
 	{ "auth", "realm", CONF_REALM, offsetof(struct conf, realm), 256, 0, 0, NULL, "", NULL,
 	  "Digest realm. Empty (the default) uses the domain. HA1 values are computed for "

@@ -66,7 +66,7 @@ static void cut_from(struct reg_hold *h, struct held **pp, size_t *n)
 	for (; e; e = next) {
 		next = e->next;
 		h->n--;
-		h->bytes -= e->len;
+		h->bytes -= e->len + e->note_len;
 		free(e);
 		(*n)++;
 	}
@@ -94,7 +94,9 @@ int reg_hold_push(struct reg_hold *h, uint64_t seq, uint16_t status, const struc
 		return EINVAL;
 	if (h->head && seq < h->last_seq)
 		return EINVAL;
-	if (h->n >= h->max)
+	/* bounded in count, and in bytes: REG_HOLD_AVG_MAX per answer on
+	 * average (an answer echoes the request's Vias: up to 64 KiB each) */
+	if (h->n >= h->max || len + note_len > h->max * REG_HOLD_AVG_MAX - h->bytes)
 		return EOVERFLOW;
 	e = malloc(sizeof(*e) + len + note_len);
 	if (!e)
@@ -115,7 +117,7 @@ int reg_hold_push(struct reg_hold *h, uint64_t seq, uint16_t status, const struc
 	*h->tail = e;
 	h->tail = &e->next;
 	h->n++;
-	h->bytes += len;
+	h->bytes += len + note_len;
 	h->last_seq = seq;
 	return 0;
 }
@@ -131,7 +133,7 @@ size_t reg_hold_release(struct reg_hold *h, uint64_t durable, reg_hold_send_fn *
 		if (!h->head)
 			h->tail = &h->head;
 		h->n--;
-		h->bytes -= e->len;
+		h->bytes -= e->len + e->note_len;
 		if (fn)
 			fn(arg, e->status, &e->way, &e->dst, e->buf, e->len, e->buf + e->len,
 			   e->note_len);
@@ -150,6 +152,7 @@ size_t reg_hold_notes(struct reg_hold *h, uint64_t seq, reg_hold_note_fn *fn, vo
 			continue;
 		if (fn)
 			fn(arg, e->buf + e->len, e->note_len);
+		h->bytes -= e->note_len;
 		e->note_len = 0;
 		n++;
 	}

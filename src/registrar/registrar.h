@@ -108,8 +108,9 @@ void registrar_set_sender(struct registrar *r, reg_hold_send_fn *fn, reg_hold_no
 /*
  * Answer a REGISTER: when seq (registrar_result.seq) is 0 or already durable,
  * send buf (with note) now through the sender; else copy both and hold them
- * until batch seq is durable. Returns 0 (sent or held), EOVERFLOW (queue_max answers are
- * held: nothing is sent, the phone retries), ENOMEM, EINVAL.
+ * until batch seq is durable. Returns 0 (sent or held), EOVERFLOW (queue_max
+ * answers, or queue_max KiB of them, are held: nothing is sent, the phone
+ * retries), ENOMEM, EINVAL.
  */
 int registrar_hold(struct registrar *r, uint64_t seq, uint16_t status, const struct net_msg *way,
 		   const struct net_addr *dst, const char *buf, size_t len, const void *note,
@@ -130,7 +131,8 @@ void registrar_stats(const struct registrar *r, struct registrar_stats *out);
  * tagged with non-decreasing batch numbers; release sends, in order, those
  * whose number is <= durable; drop forgets those whose number is >=
  * from_seq (the failed batch and later). push returns 0, EINVAL (seq 0, or
- * lower than the last one pushed), EOVERFLOW (max entries held), ENOMEM.
+ * lower than the last one pushed), EOVERFLOW (max entries, or
+ * max * REG_HOLD_AVG_MAX bytes, held), ENOMEM.
  */
 struct reg_hold;
 int reg_hold_new(struct reg_hold **hp, size_t max);
@@ -144,6 +146,11 @@ size_t reg_hold_release(struct reg_hold *h, uint64_t durable, reg_hold_send_fn *
 size_t reg_hold_notes(struct reg_hold *h, uint64_t seq, reg_hold_note_fn *fn, void *arg);
 size_t reg_hold_drop(struct reg_hold *h, uint64_t from_seq);
 size_t reg_hold_count(const struct reg_hold *h);
+/* Bytes held (answers and notes): at most max * REG_HOLD_AVG_MAX, so that
+ * large answers cannot make the bound on their number a bound of gigabytes;
+ * push refuses (EOVERFLOW) past it. */
+#define REG_HOLD_AVG_MAX 1024
+
 /* Change the bound (held answers over a lowered one stay until released). */
 void reg_hold_set_max(struct reg_hold *h, size_t max);
 size_t reg_hold_bytes(const struct reg_hold *h);

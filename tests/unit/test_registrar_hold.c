@@ -89,7 +89,7 @@ static void list_order_release_drop(void)
 	CHECK_INT(reg_hold_push(h, 3, 200, &src, &dst, "d3", 2, NULL, 0), 0);
 	CHECK_INT(reg_hold_push(h, 3, 200, &src, &dst, "e3", 2, NULL, 0), EOVERFLOW); /* max 4 */
 	CHECK_INT(reg_hold_count(h), 4);
-	CHECK_INT(reg_hold_bytes(h), 8); /* answers' bytes */
+	CHECK_INT(reg_hold_bytes(h), 15); /* answers and notes */
 
 	/* batch 1's notes, once; its answers then go without them */
 	CHECK_INT(reg_hold_notes(h, 1, noter, NULL), 1);
@@ -120,6 +120,29 @@ static void list_order_release_drop(void)
 	CHECK_INT(reg_hold_push(h, 12, 200, &src, &dst, "h", 1, NULL, 0), 0);
 	reg_hold_free(&h); /* frees what is held */
 	CHECK(h == NULL);
+}
+
+/* The bytes held are bounded too: max * REG_HOLD_AVG_MAX. */
+static void list_byte_bound(void)
+{
+	static char big[3 * REG_HOLD_AVG_MAX];
+	struct reg_hold *h = NULL;
+
+	setup_src();
+	memset(big, 'x', sizeof(big));
+	CHECK_INT(reg_hold_new(&h, 2), 0);
+	CHECK_INT(reg_hold_push(h, 1, 200, &src, &dst, big, 2 * REG_HOLD_AVG_MAX + 1, NULL, 0),
+		  EOVERFLOW);
+	CHECK_INT(reg_hold_push(h, 1, 200, &src, &dst, big, REG_HOLD_AVG_MAX, "n", 1), 0);
+	CHECK_INT(reg_hold_bytes(h), REG_HOLD_AVG_MAX + 1);
+	CHECK_INT(reg_hold_push(h, 1, 200, &src, &dst, big, REG_HOLD_AVG_MAX, NULL, 0),
+		  EOVERFLOW);
+	CHECK_INT(reg_hold_push(h, 1, 200, &src, &dst, big, REG_HOLD_AVG_MAX - 1, NULL, 0), 0);
+	CHECK_INT(reg_hold_notes(h, 1, NULL, NULL), 1); /* the note's byte is given back */
+	CHECK_INT(reg_hold_bytes(h), 2 * REG_HOLD_AVG_MAX - 1);
+	CHECK_INT(reg_hold_release(h, 1, NULL, NULL), 2);
+	CHECK_INT(reg_hold_bytes(h), 0);
+	reg_hold_free(&h);
 }
 
 /* ---- the registrar with a real store -------------------------------------------- */
@@ -377,7 +400,8 @@ static void durability_setting(void)
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
-		CASE(list_order_release_drop),	   CASE(answer_waits_for_commit),
+		CASE(list_order_release_drop),	   CASE(list_byte_bound),
+		CASE(answer_waits_for_commit),
 		CASE(batch_max_commits_at_once),   CASE(failed_batch_answers_nobody),
 		CASE(locked_store_keeps_answers), CASE(full_queue_refuses),
 		CASE(write_behind_answers_at_once), CASE(durability_setting),
