@@ -4,7 +4,7 @@
  * Memory: one allocation per AOR (its name inline) and one per binding (its
  * strings inline, about 100 bytes of header plus the contact, Call-ID, user
  * agent, instance and source address: a few hundred bytes, well under the
- * 1 KiB per contact the product allows). AORs hang in a seeded hash table
+ * 1 KiB per contact the product allows). AORs hang in a keyed (SipHash) hash table
  * that doubles as it fills. Expiry is a sweep driven by the caller's tick.
  */
 #include "registrar.h"
@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
 #define REG_UA_MAX 128          /* user agent text kept per binding */
 #define REG_REQ_CONTACTS_MAX 100 /* contacts looked at in one REGISTER */
@@ -28,7 +27,7 @@ struct binding {
 };
 
 struct aor {
-	struct aor *next;
+	struct htab_node node;     /* r->aors (base/hash), keyed by name */
 	struct binding *bindings;
 	int64_t user_id;
 	uint32_t count;
@@ -59,81 +58,59 @@ struct registrar {
 	reg_hold_note_fn *note;
 	void *send_arg;
 	struct registrar_stats stats;
-	struct aor **buckets;
-	size_t nbuckets;           /* a power of two */
+	/* Our batches are numbered 1, 2, ... (registrar_result.seq); the store
+	 * numbers every batch committed through its handle (call records'
+	 * too), so each of ours committed but not yet durable remembers the
+	 * store's number it got (a backend that becomes durable later). */
+	uint64_t batch_k;          /* our last committed batch */
+	uint64_t durable_k;        /* our last durable batch */
+	struct { uint64_t k, store_seq; } inflight[REG_INFLIGHT_MAX];
+	size_t ninflight;
+	struct htab aors;          /* bounded by max_bindings: an AOR has a binding */
 	size_t naors, nbindings;
-	uint64_t seed;
+	struct store_reg *scratch; /* the row being written (apply) */
 };
 
 /* ---- the table ------------------------------------------------------------- */
 
-static uint64_t hash(const struct registrar *r, struct slice s)
+/* The AOR named name, or NULL. */
+static struct aor *aor_find(const struct registrar *r, struct slice name)
 {
-	uint64_t h = 1469598103934665603ull ^ r->seed;
+	uint64_t h = htab_hash(&r->aors, name.p, name.len);
 
-	for (size_t i = 0; i < s.len; i++)
-		h = (h ^ (unsigned char)s.p[i]) * 1099511628211ull;
-	return h ^ (h >> 29);
-}
-
-static struct aor **aor_slot(const struct registrar *r, struct slice name)
-{
-	struct aor **pp = &r->buckets[hash(r, name) & (r->nbuckets - 1)];
-
-	while (*pp && !((*pp)->len == name.len && memcmp((*pp)->name, name.p, name.len) == 0))
-		pp = &(*pp)->next;
-	return pp;
-}
-
-static int grow(struct registrar *r)
-{
-	size_t n = r->nbuckets * 2;
-	struct aor **b = calloc(n, sizeof(*b));
-
-	if (!b)
-		return ENOMEM;
-	for (size_t i = 0; i < r->nbuckets; i++) {
-		struct aor *a = r->buckets[i], *next;
-		for (; a; a = next) {
-			size_t k = hash(r, slice_make(a->name, a->len)) & (n - 1);
-			next = a->next;
-			a->next = b[k];
-			b[k] = a;
-		}
+	for (struct htab_node *n = htab_find(&r->aors, h); n; n = htab_next(&r->aors, n)) {
+		struct aor *a = (struct aor *)n;
+		if (a->len == name.len && memcmp(a->name, name.p, name.len) == 0)
+			return a;
 	}
-	free(r->buckets);
-	r->buckets = b;
-	r->nbuckets = n;
-	return 0;
+	return NULL;
 }
 
 static struct aor *aor_get(struct registrar *r, struct slice name, int64_t user_id)
 {
-	struct aor **pp = aor_slot(r, name), *a;
+	struct aor *a = aor_find(r, name);
 
-	if (*pp)
-		return *pp;
+	if (a)
+		return a;
 	a = calloc(1, sizeof(*a) + name.len + 1);
 	if (!a)
 		return NULL;
 	memcpy(a->name, name.p, name.len);
 	a->len = name.len;
 	a->user_id = user_id;
-	*pp = a;
+	if (htab_insert(&r->aors, &a->node, htab_hash(&r->aors, name.p, name.len)) != 0) {
+		free(a);
+		return NULL;
+	}
 	r->naors++;
-	if (r->naors > r->nbuckets)
-		(void)grow(r); /* a failed grow only makes chains longer */
 	return a;
 }
 
 static void aor_drop_if_empty(struct registrar *r, struct aor *a)
 {
-	struct aor **pp;
-
 	if (a->bindings)
 		return;
-	pp = aor_slot(r, slice_make(a->name, a->len));
-	*pp = a->next;
+	htab_remove(&r->aors, &a->node);
 	free(a);
 	r->naors--;
 }
@@ -180,19 +157,22 @@ static struct binding **binding_slot(struct aor *a, struct slice contact)
 int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct store *st)
 {
 	struct registrar *r = calloc(1, sizeof(*r));
+	int rc;
 
 	if (!r)
 		return ENOMEM;
-	r->nbuckets = 1024;
-	r->buckets = calloc(r->nbuckets, sizeof(*r->buckets));
-	if (!r->buckets) {
+	r->scratch = malloc(sizeof(*r->scratch));
+	/* an AOR exists only while it has a binding; a few spare for the AOR
+	 * made just before its binding is refused at the bound */
+	rc = r->scratch ? htab_init(&r->aors, (size_t)c->max_bindings + 16) : ENOMEM;
+	if (rc) {
+		free(r->scratch);
 		free(r);
-		return ENOMEM;
+		return rc;
 	}
-	if (getrandom(&r->seed, sizeof(r->seed), 0) != (ssize_t)sizeof(r->seed))
-		r->seed = (uint64_t)(uintptr_t)r;
 	if (reg_hold_new(&r->hold, c->queue_max ? c->queue_max : REGISTRAR_PENDING_MAX) != 0) {
-		free(r->buckets);
+		htab_fini(&r->aors);
+		free(r->scratch);
 		free(r);
 		return ENOMEM;
 	}
@@ -211,6 +191,19 @@ void registrar_set_sender(struct registrar *r, reg_hold_send_fn *fn, reg_hold_no
 	r->send_arg = arg;
 }
 
+static void aor_free(struct htab_node *n, void *arg)
+{
+	struct aor *a = (struct aor *)n;
+	struct binding *b = a->bindings, *bn;
+
+	(void)arg;
+	for (; b; b = bn) {
+		bn = b->next;
+		free(b);
+	}
+	free(a);
+}
+
 void registrar_free(struct registrar **rp)
 {
 	struct registrar *r = *rp;
@@ -225,19 +218,9 @@ void registrar_free(struct registrar **rp)
 		r->head = p->next;
 		free(p);
 	}
-	for (size_t i = 0; i < r->nbuckets; i++) {
-		struct aor *a = r->buckets[i], *an;
-		for (; a; a = an) {
-			struct binding *b = a->bindings, *bn;
-			for (; b; b = bn) {
-				bn = b->next;
-				free(b);
-			}
-			an = a->next;
-			free(a);
-		}
-	}
-	free(r->buckets);
+	htab_drain(&r->aors, aor_free, NULL);
+	htab_fini(&r->aors);
+	free(r->scratch);
 	free(r);
 	*rp = NULL;
 }
@@ -246,6 +229,7 @@ void registrar_set_conf(struct registrar *r, const struct registrar_conf *c)
 {
 	r->conf = *c;
 	reg_hold_set_max(r->hold, c->queue_max ? c->queue_max : REGISTRAR_PENDING_MAX);
+	r->aors.max = (size_t)c->max_bindings + 16;
 }
 
 void registrar_counts(const struct registrar *r, size_t *aors, size_t *bindings)
@@ -344,25 +328,36 @@ int registrar_restore(struct registrar *r, int64_t now, size_t *n)
 	return rc ? rc : x.err;
 }
 
+struct expire_ctx {
+	struct registrar *r;
+	int64_t now;
+	size_t n;
+};
+
+static void expire_aor(struct htab_node *node, void *arg)
+{
+	struct expire_ctx *x = arg;
+	struct aor *a = (struct aor *)node;
+
+	for (struct binding **pp = &a->bindings; *pp;) {
+		if ((*pp)->expires_at <= x->now) {
+			binding_remove(x->r, a, pp);
+			x->n++;
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+	aor_drop_if_empty(x->r, a); /* htab_each allows removing this node */
+}
+
 size_t registrar_expire(struct registrar *r, int64_t now)
 {
 	size_t n = 0, gone;
 
-	for (size_t i = 0; i < r->nbuckets; i++) {
-		struct aor *a = r->buckets[i], *next;
-		for (; a; a = next) {
-			next = a->next;
-			for (struct binding **pp = &a->bindings; *pp;) {
-				if ((*pp)->expires_at <= now) {
-					binding_remove(r, a, pp);
-					n++;
-				} else {
-					pp = &(*pp)->next;
-				}
-			}
-			aor_drop_if_empty(r, a);
-		}
-	}
+	struct expire_ctx x = { r, now, 0 };
+
+	htab_each(&r->aors, expire_aor, &x);
+	n = x.n;
 	if (n && r->store)
 		(void)store_regs_expire(r->store, &gone, now);
 	return n;
@@ -565,7 +560,7 @@ static void put_field(char *dst, size_t cap, const char *src)
 
 static int apply(struct registrar *r, const struct pending *p)
 {
-	static struct store_reg sr; /* a few KiB; one thread */
+	struct store_reg *srp = r->scratch; /* a few KiB, owned by r */
 	int64_t id;
 	size_t n;
 	int rc;
@@ -579,27 +574,46 @@ static int apply(struct registrar *r, const struct pending *p)
 	case PENDING_UPSERT:
 		break;
 	}
-	sr.id = 0;
-	sr.user_id = p->user_id;
-	put_field(sr.aor, sizeof(sr.aor), p->aor);
-	put_field(sr.contact, sizeof(sr.contact), p->contact);
-	put_field(sr.received, sizeof(sr.received), p->received);
-	put_field(sr.transport, sizeof(sr.transport), p->transport);
-	sr.expires_at = p->expires_at;
-	put_field(sr.call_id, sizeof(sr.call_id), p->call_id);
-	sr.cseq = p->cseq;
-	put_field(sr.user_agent, sizeof(sr.user_agent), p->ua);
-	put_field(sr.instance, sizeof(sr.instance), p->instance);
-	sr.q = p->q;
-	rc = store_regs_upsert(r->store, &id, &sr);
+	srp->id = 0;
+	srp->user_id = p->user_id;
+	put_field(srp->aor, sizeof(srp->aor), p->aor);
+	put_field(srp->contact, sizeof(srp->contact), p->contact);
+	put_field(srp->received, sizeof(srp->received), p->received);
+	put_field(srp->transport, sizeof(srp->transport), p->transport);
+	srp->expires_at = p->expires_at;
+	put_field(srp->call_id, sizeof(srp->call_id), p->call_id);
+	srp->cseq = p->cseq;
+	put_field(srp->user_agent, sizeof(srp->user_agent), p->ua);
+	put_field(srp->instance, sizeof(srp->instance), p->instance);
+	srp->q = p->q;
+	rc = store_regs_upsert(r->store, &id, srp);
 	return rc == ENOENT ? 0 : rc; /* the user was deleted meanwhile */
+}
+
+/* Move durable_k up to what the store says is durable. */
+static void update_durable(struct registrar *r)
+{
+	uint64_t d = r->store ? store_durable_seq(r->store) : 0;
+	size_t i = 0;
+
+	while (i < r->ninflight && r->inflight[i].store_seq <= d)
+		r->durable_k = r->inflight[i++].k;
+	if (i) {
+		memmove(r->inflight, r->inflight + i, (r->ninflight - i) * sizeof(r->inflight[0]));
+		r->ninflight -= i;
+	}
 }
 
 static void release(struct registrar *r)
 {
-	if (r->store)
-		r->stats.released +=
-			reg_hold_release(r->hold, store_durable_seq(r->store), r->send, r->send_arg);
+	update_durable(r);
+	r->stats.released += reg_hold_release(r->hold, r->durable_k, r->send, r->send_arg);
+}
+
+bool registrar_is_durable(struct registrar *r, uint64_t seq)
+{
+	update_durable(r);
+	return seq <= r->durable_k;
 }
 
 /* Commit the queue as one batch. *kept tells whether the queue (and the
@@ -607,13 +621,16 @@ static void release(struct registrar *r)
 static int commit_batch(struct registrar *r, bool *kept)
 {
 	struct pending *batch = r->head;
-	uint64_t seq;
+	uint64_t seq = r->batch_k + 1, store_seq;
 	int rc, first = 0;
 
 	*kept = false;
 	if (!r->store || !batch)
 		return 0;
-	seq = store_batch_next_seq(r->store);
+	if (r->ninflight == REG_INFLIGHT_MAX) {
+		*kept = true; /* the store is that far behind making batches durable */
+		return EBUSY;
+	}
 	rc = store_batch_begin(r->store);
 	if (rc) {
 		*kept = rc == EBUSY; /* another writer: keep all for the next tick */
@@ -629,13 +646,16 @@ static int commit_batch(struct registrar *r, bool *kept)
 	}
 	/* the answers' notes (security events) just before the commit */
 	(void)reg_hold_notes(r->hold, seq, r->note, r->send_arg);
+	store_seq = store_batch_next_seq(r->store); /* the number this commit gets */
 	rc = store_batch_end(r->store, true);
-	if (rc == 0 && !first) {
+	if (rc == 0) {
 		r->stats.batches++;
-		goto out;
+		r->batch_k = seq;
+		r->inflight[r->ninflight].k = seq;
+		r->inflight[r->ninflight++].store_seq = store_seq;
+		if (!first)
+			goto out;
 	}
-	if (rc == 0)
-		r->stats.batches++;
 	rc = rc ? rc : first;
 failed:
 	/* Nobody is told about a change that may not be stored. */
@@ -669,7 +689,7 @@ int registrar_hold(struct registrar *r, uint64_t seq, uint16_t status, const str
 
 	if (!way || !dst || (!buf && len) || (!note && note_len))
 		return EINVAL;
-	if (seq == 0 || !r->store || seq <= store_durable_seq(r->store)) {
+	if (seq == 0 || !r->store || registrar_is_durable(r, seq)) {
 		if (r->send)
 			r->send(r->send_arg, status, way, dst, buf, len, note, note_len);
 		return 0;
@@ -710,7 +730,7 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 		       struct registrar_result *res)
 {
 	struct reg_op ops[REG_REQ_CONTACTS_MAX];
-	struct aor *a = *aor_slot(r, q->aor);
+	struct aor *a = aor_find(r, q->aor);
 	char received[STORE_RECEIVED_MAX], ua_buf[REG_UA_MAX];
 	struct slice ua = clean_ua(q->m, ua_buf, sizeof(ua_buf));
 	size_t nops = 0, adds = 0, removes = 0, queued0 = r->npending;
@@ -794,7 +814,7 @@ out:
 	if (rc == 0 && r->store && r->npending > queued0 && !r->conf.write_behind) {
 		/* the answer waits for the batch these changes go in, which is
 		 * committed at the tick or now, when batch_max changes wait */
-		res->seq = store_batch_next_seq(r->store);
+		res->seq = r->batch_k + 1;
 		if (r->conf.batch_max && r->npending >= r->conf.batch_max) {
 			bool kept;
 			rc = commit_batch(r, &kept);
@@ -813,7 +833,7 @@ out:
 void registrar_print_contacts(const struct registrar *r, struct slice aor, int64_t now,
 			      struct sip_buf *b)
 {
-	struct aor *a = *aor_slot(r, aor);
+	struct aor *a = aor_find(r, aor);
 
 	for (struct binding *x = a ? a->bindings : NULL; x; x = x->next) {
 		if (x->expires_at <= now)
@@ -829,7 +849,7 @@ void registrar_print_contacts(const struct registrar *r, struct slice aor, int64
 size_t registrar_lookup(const struct registrar *r, struct slice aor, registrar_binding_fn *fn,
 			void *arg)
 {
-	struct aor *a = *aor_slot(r, aor);
+	struct aor *a = aor_find(r, aor);
 	size_t n = 0;
 
 	for (struct binding *x = a ? a->bindings : NULL; x; x = x->next, n++) {

@@ -116,6 +116,13 @@ int registrar_hold(struct registrar *r, uint64_t seq, uint16_t status, const str
 		   const struct net_addr *dst, const char *buf, size_t len, const void *note,
 		   size_t note_len);
 
+/* Is batch seq (registrar_result.seq; 0 is) durable already? */
+bool registrar_is_durable(struct registrar *r, uint64_t seq);
+
+/* Our batches committed and not yet durable that we follow at once; past
+ * it the next batch waits (a backend that lags that far). */
+#define REG_INFLIGHT_MAX 64
+
 struct registrar_stats {
 	uint64_t batches;         /* committed */
 	uint64_t batch_failures;  /* batches that failed (other than EBUSY at the start) */
@@ -177,8 +184,8 @@ struct registrar_result {
 	uint32_t min_expires;      /* with 423 */
 	uint32_t added, refreshed, removed;
 	uint32_t count;            /* bindings of the AOR afterwards */
-	uint64_t seq;              /* the batch the changes wait on (registrar_hold);
-				      0: nothing to wait for */
+	uint64_t seq;              /* the registrar's batch the changes wait on
+				      (registrar_hold); 0: nothing to wait for */
 };
 
 /*

@@ -322,6 +322,27 @@ static void failed_batch_answers_nobody(void)
 	CHECK_INT(registrar_pending(r), 0);
 }
 
+/* Another user of the store commits its own batch (the server's call
+ * records): that says nothing about ours, whose answers keep waiting. */
+static void foreign_batch_releases_nothing(void)
+{
+	CHECK_INT(open_all(0, 0), 0);
+	CHECK_INT(reg("sip:a@192.0.2.1", 1), 0);
+	CHECK_INT(res.seq, 1);
+	CHECK_INT(store_batch_begin(st), 0);
+	CHECK_INT(store_batch_end(st, true), 0);
+	CHECK_INT(store_durable_seq(st), 1);
+	CHECK(!registrar_is_durable(r, 1));
+	CHECK_INT(reg("sip:b@192.0.2.1", 2), 0);
+	CHECK_INT(res.seq, 1);
+	CHECK_INT(nsent, 0);
+	CHECK_INT(stored(), 0);
+	CHECK_INT(registrar_flush(r), 0);
+	CHECK(registrar_is_durable(r, 1));
+	CHECK_INT(nsent, 2);
+	CHECK_INT(stored(), 2);
+}
+
 static void locked_store_keeps_answers(void)
 {
 	sqlite3 *other = NULL;
@@ -403,6 +424,7 @@ int main(int argc, char **argv)
 		CASE(list_order_release_drop),	   CASE(list_byte_bound),
 		CASE(answer_waits_for_commit),
 		CASE(batch_max_commits_at_once),   CASE(failed_batch_answers_nobody),
+		CASE(foreign_batch_releases_nothing),
 		CASE(locked_store_keeps_answers), CASE(full_queue_refuses),
 		CASE(write_behind_answers_at_once), CASE(durability_setting),
 	};
