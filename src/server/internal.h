@@ -76,6 +76,9 @@ struct server {
 	struct slice own_host_slices[NET_MAX_LISTEN]; /* "host" */
 	size_t n_own;
 	uint64_t next_expiry_ms, next_cache_ms;
+	bool draining;                 /* SIGTERM: finishing what is in progress */
+	uint64_t drain_until_ms;
+	volatile sig_atomic_t drain_done; /* set by the tick: nothing left */
 
 	struct server_ident *idents;   /* extra identities of users, sorted by name */
 	size_t nidents;

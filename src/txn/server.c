@@ -33,7 +33,7 @@ void txn_server_destroy(struct txn_server *st)
 
 /* Open a server transaction for request m with key (copied). Returns 0,
  * ENOMEM, or EBADMSG when the copy does not parse (m was not a clean parse). */
-static int server_new(struct txn_server **stp, struct txn_layer *l, const struct sip_msg *m,
+static int st_open(struct txn_server **stp, struct txn_layer *l, const struct sip_msg *m,
 		      const struct txn_peer *from, struct slice key, bool legacy, bool internal)
 {
 	struct txn_server *st;
@@ -149,7 +149,7 @@ static enum txn_recv receive_cancel(struct txn_layer *l, const struct sip_msg *m
 		return TXN_CANCEL_UNMATCHED;
 	inv = txn_to_server(t);
 	key = txn_key_server(l, m, m->method, &legacy);
-	if (!key.p || server_new(&cst, l, m, from, key, legacy, true) != 0)
+	if (!key.p || st_open(&cst, l, m, from, key, legacy, true) != 0)
 		return TXN_FULL;
 	answer_cancel(cst, m, inv, now_ms);
 	if (inv->status < 200 && l->ops.cancel)
@@ -188,7 +188,7 @@ enum txn_recv txn_server_receive(struct txn_layer *l, const struct sip_msg *m,
 		l->stats.full++;
 		return TXN_FULL;
 	}
-	rc = server_new(&st, l, m, from, key, legacy, false);
+	rc = st_open(&st, l, m, from, key, legacy, false);
 	if (rc)
 		return TXN_FULL;
 	if (l->ops.request)
