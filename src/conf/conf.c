@@ -155,8 +155,8 @@ static const struct conf_setting settings[] = {
 	  "loses up to 50 ms of acknowledged registrations." },
 	U32("store", "batch_max", batch_max, 1, 100000, "1000", "changes",
 	    "Most binding changes in one transaction (group commit): a batch is committed "
-	    "every 50 ms tick, or as soon as this many changes wait, whichever comes first; "
-	    "the 200 OKs of its REGISTERs go out when it is committed."),
+	    "every 50 ms tick, or when a REGISTER finds this many changes waiting, whichever "
+	    "comes first; the 200 OKs of its REGISTERs go out when it is committed."),
 	U32("store", "queue_max", queue_max, 1, 10000000, "200000", "changes",
 	    "Most binding changes waiting for the store (while it is slow or locked by "
 	    "another writer), and so most REGISTER answers held for their commit (and at "

@@ -739,6 +739,16 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 
 	memset(res, 0, sizeof(*res));
 	result(res, 200, "OK");
+	/* A full batch is committed before this request's changes join the
+	 * queue, so that they, and the answer and event that wait for them,
+	 * always go in a later batch (a failure here is the batch's, not this
+	 * request's: registrar_flush says the same at the next tick). */
+	if (r->store && r->conf.batch_max && r->npending >= r->conf.batch_max) {
+		bool kept;
+		(void)commit_batch(r, &kept);
+		release(r);
+		queued0 = r->npending;
+	}
 	if (!plan(r, q, a, ops, &nops, &star, res))
 		goto out;
 	for (size_t k = 0; k < nops; k++) {
@@ -812,16 +822,9 @@ out:
 		aor_drop_if_empty(r, a);
 	}
 	if (rc == 0 && r->store && r->npending > queued0 && !r->conf.write_behind) {
-		/* the answer waits for the batch these changes go in, which is
-		 * committed at the tick or now, when batch_max changes wait */
+		/* the answer waits for the batch these changes go in: committed
+		 * at the tick, or when the next request finds batch_max waiting */
 		res->seq = r->batch_k + 1;
-		if (r->conf.batch_max && r->npending >= r->conf.batch_max) {
-			bool kept;
-			rc = commit_batch(r, &kept);
-			if (rc && kept)
-				rc = 0; /* EBUSY: waits for the next try */
-			release(r);
-		}
 	}
 	if (rc) {
 		res->seq = 0;

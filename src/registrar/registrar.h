@@ -21,9 +21,10 @@ struct registrar_conf {
 	uint32_t min_expires, max_expires, default_expires; /* seconds */
 	uint32_t max_contacts;  /* per AOR */
 	uint32_t max_bindings;  /* in all */
-	uint32_t batch_max;     /* changes in one transaction: commit at once when
-				   reached, else at the next registrar_flush (tick);
-				   0 means only at the tick */
+	uint32_t batch_max;     /* changes in one transaction: the next REGISTER
+				   that finds this many waiting commits them
+				   first, else the next registrar_flush (tick)
+				   does; 0 means only at the tick */
 	uint32_t queue_max;     /* changes waiting for the store (and answers held):
 				   past it REGISTERs get 503; 0 means
 				   REGISTRAR_PENDING_MAX */
@@ -55,8 +56,8 @@ struct reg_binding_view {
  * Create a registrar writing to st (which it does not own; st may be NULL
  * for unit tests, then nothing is persisted and nothing waits). Writes are
  * queued and applied by registrar_flush in one transaction (group commit):
- * the caller flushes every tick, and the registrar itself as soon as
- * batch_max changes wait. An answer that tells a phone about a change is
+ * the caller flushes every tick, and the registrar itself when a REGISTER
+ * finds batch_max changes waiting. An answer that tells a phone about a change is
  * held (registrar_hold) until the batch holding the change is durable, so a
  * crash loses only changes nobody was told about.
  */

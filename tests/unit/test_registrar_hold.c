@@ -282,22 +282,24 @@ static void batch_max_commits_at_once(void)
 {
 	CHECK_INT(open_all(2, 0), 0);
 	CHECK_INT(reg("sip:a@192.0.2.1", 1), 0);
-	CHECK_INT(nsent, 0);
-	/* the second change fills the batch: committed inside the REGISTER,
-	 * so both answers go out without waiting for the tick */
 	CHECK_INT(reg("sip:b@192.0.2.1", 2), 0);
 	CHECK_INT(res.seq, 1);
-	CHECK_INT(registrar_pending(r), 0);
-	CHECK_INT(stored(), 2);
-	CHECK_INT(nsent, 2);
-	CHECK(strcmp(sent[0], "sip:a@192.0.2.1") == 0);
-	CHECK(strcmp(sent[1], "sip:b@192.0.2.1") == 0);
-	/* the next change goes in batch 2 */
+	CHECK_INT(nsent, 0);
+	CHECK_INT(registrar_pending(r), 2);
+	/* the next REGISTER finds the batch full: it is committed first, and
+	 * its answers go out without waiting for the tick; the new change
+	 * goes in batch 2 */
 	CHECK_INT(reg("sip:c@192.0.2.1", 3), 0);
 	CHECK_INT(res.seq, 2);
+	CHECK_INT(stored(), 2);
 	CHECK_INT(nsent, 2);
+	CHECK_INT(nnoted, 2); /* the events of batch 1, before its commit */
+	CHECK(strcmp(sent[0], "sip:a@192.0.2.1") == 0);
+	CHECK(strcmp(sent[1], "sip:b@192.0.2.1") == 0);
+	CHECK_INT(registrar_pending(r), 1);
 	CHECK_INT(registrar_flush(r), 0);
 	CHECK_INT(nsent, 3);
+	CHECK_INT(stored(), 3);
 }
 
 static void failed_batch_answers_nobody(void)
