@@ -57,6 +57,11 @@ struct store_ops {
 	 * returning 0 makes the batch durable (store.c then counts). The batch
 	 * being committed in batch_end has number s->committed_seq + 1. */
 	uint64_t (*durable_seq)(struct store *s);
+	/* optional: NULL means the backend keeps no dialogs (ENOSYS) */
+	int (*dialogs_put)(struct store *s, const struct store_dialog *d);
+	int (*dialogs_delete)(struct store *s, const char *call_id, const char *tag0,
+			      const char *tag1);
+	int (*dialogs_list)(struct store *s, store_dialog_fn *fn, void *arg);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it
