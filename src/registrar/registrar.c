@@ -229,7 +229,7 @@ void registrar_set_conf(struct registrar *r, const struct registrar_conf *c)
 {
 	r->conf = *c;
 	reg_hold_set_max(r->hold, c->queue_max ? c->queue_max : REGISTRAR_PENDING_MAX);
-	r->aors.max = (size_t)c->max_bindings + 16;
+	htab_set_max(&r->aors, (size_t)c->max_bindings + 16);
 }
 
 void registrar_counts(const struct registrar *r, size_t *aors, size_t *bindings)
