@@ -1643,6 +1643,16 @@ static int pg_backend_stats(struct store *s, struct store_backend_stats *out)
 	return 0;
 }
 
+/* Durability is the server's (synchronous_commit, fsync, a synchronous
+ * standby: docs/scaling.md); a commit we wait for is durable as it says.
+ * "process" and "power" both hold with the defaults. */
+static int pg_set_durability(struct store *s, enum store_durability d)
+{
+	(void)s;
+	(void)d;
+	return 0;
+}
+
 static void pg_set_queue_max(struct store *s, size_t n)
 {
 	pgs(s)->queue_max = n;
@@ -1701,6 +1711,7 @@ static const struct store_ops pg_ops = {
 	.regs_changes = pg_regs_changes,
 	.backend_stats = pg_backend_stats,
 	.set_queue_max = pg_set_queue_max,
+	.set_durability = pg_set_durability,
 };
 
 int store_pg_open(struct store **sp, const char *conninfo, int *from_version, char *err,
