@@ -435,6 +435,8 @@ int conf_set(struct conf *c, const char *section, const char *key, const char *v
 {
 	const struct conf_setting *s = find_setting(section, key);
 
+	if (!s && trunk_section(section))
+		return trunk_conf_set(&c->trunk, section, key, value, 0, err, errlen);
 	if (!s) {
 		if (section_known(section))
 			snprintf(err, errlen, "unknown key \"%s\" in section [%s]", key, section);
@@ -458,6 +460,11 @@ void conf_defaults(struct conf *c)
 			abort();
 		}
 	}
+	trunk_conf_init(&c->trunk);
+	{
+		unsigned line;
+		(void)trunk_conf_check(&c->trunk, &line, err, sizeof(err)); /* fills class defaults */
+	}
 }
 
 struct load_ctx {
@@ -465,7 +472,21 @@ struct load_ctx {
 	bool seen[ARRAY_SIZE(settings)];
 	char msg[512];
 	bool failed;
+	FILE *f;
+	unsigned line;             /* of the line being handed to on_ini_line */
 };
+
+/* inih's reader, counting lines: the dial-plan sections keep the line of
+ * each peer and route for the checks that need the whole file. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	char *r = fgets(str, num, ctx->f);
+
+	if (r)
+		ctx->line++;
+	return r;
+}
 
 static int on_ini_line(void *user, const char *section, const char *name, const char *value)
 {
@@ -474,6 +495,14 @@ static int on_ini_line(void *user, const char *section, const char *name, const 
 
 	if (ctx->failed)
 		return 0;
+	if (!find_setting(section, name) && trunk_section(section)) {
+		if (trunk_conf_set(&ctx->c->trunk, section, name, value, ctx->line, ctx->msg,
+				   sizeof(ctx->msg)) != 0) {
+			ctx->failed = true;
+			return 0;
+		}
+		return 1;
+	}
 	if (conf_set(ctx->c, section, name, value, ctx->msg, sizeof(ctx->msg)) != 0) {
 		ctx->failed = true;
 		return 0;
@@ -509,7 +538,9 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	conf_defaults(tmp);
+	trunk_conf_init(&tmp->trunk); /* the defaults come after the file's classes */
 	ctx->c = tmp;
+	ctx->f = f;
 
 	/* Lines up to 4 KiB, no multi-line continuation (an indented line is an
 	 * error, not a silent append), stop at the first error. */
@@ -519,7 +550,7 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	ini_allow_multiline = false;
 	ini_stop_on_first_error = true;
 
-	line = ini_parse_file(f, on_ini_line, ctx);
+	line = ini_parse_stream(read_line, ctx, on_ini_line, ctx);
 	if (line != 0) {
 		rc = EINVAL;
 		if (line < 0)
@@ -536,6 +567,17 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: [guard] ban_max (%u) is shorter than ban_time (%u)", path,
 			 tmp->ban_max, tmp->ban_time);
 		goto out;
+	}
+	{
+		unsigned tline;
+		if (trunk_conf_check(&tmp->trunk, &tline, ctx->msg, sizeof(ctx->msg)) != 0) {
+			rc = EINVAL;
+			if (tline)
+				snprintf(err, errlen, "%s:%u: %s", path, tline, ctx->msg);
+			else
+				snprintf(err, errlen, "%s: %s", path, ctx->msg);
+			goto out;
+		}
 	}
 	*c = *tmp;
 out:

@@ -635,6 +635,10 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	}
 	if ((rc = server_proxy_start(s, c, err, errlen)) != 0)
 		goto fail;
+	if ((rc = server_trunk_start(s)) != 0) {
+		snprintf(err, errlen, "trunks: %s", strerror(rc));
+		goto fail;
+	}
 	conf_net(c, &nc);
 	rc = net_new(&s->net, &nc, on_message, on_stream_error, s);
 	if (rc) {
@@ -666,6 +670,7 @@ void server_free(struct server **sp)
 	proxy_free(&s->proxy); /* dialogs still up get their records */
 	if (s->cdr_q)
 		server_cdr_flush(s);
+	server_trunk_free(s);
 	txn_layer_free(&s->txn);
 	server_idents_free(s);
 	net_free(&s->net);

@@ -393,6 +393,14 @@ static int peer_set(struct trunk_conf *c, const char *name, const char *key, con
 		*(key[0] == 's' ? &p->strip : key[10] == 'o' ? &p->max_calls_out : &p->max_calls_in) = u;
 		return 0;
 	}
+	if (strcmp(key, "tls_name") == 0) {
+		if (!*value || strlen(value) >= sizeof(p->tls_name) ||
+		    strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.:")
+			    != strlen(value))
+			goto bad_value;
+		strcpy(p->tls_name, value);
+		return 0;
+	}
 	if (strcmp(key, "prepend") == 0) {
 		if (strlen(value) >= sizeof(p->prepend) ||
 		    strspn(value, "+0123456789") != strlen(value))
@@ -592,6 +600,14 @@ int trunk_conf_check(struct trunk_conf *c, unsigned *line, char *err, size_t err
 			snprintf(err, errlen, "peer %s has no address (address = udp:HOST:PORT)",
 				 p->name);
 			return EINVAL;
+		}
+		for (size_t a = 0; a < p->naddr; a++) {
+			if (p->addr[a].tp == NET_TLS && !p->tls_name[0]) {
+				*line = p->line;
+				snprintf(err, errlen, "peer %s: a tls: address needs tls_name (the "
+					 "name its certificate must carry)", p->name);
+				return EINVAL;
+			}
 		}
 		for (size_t j = 0; j <= i; j++) {
 			const struct trunk_peer *q = &c->peer[j];

@@ -88,6 +88,7 @@ struct trunk_peer {
 	uint32_t max_calls_out, max_calls_in; /* concurrent; 0: no cap */
 	uint32_t strip;            /* leading characters of the E.164 number removed */
 	char prepend[TRUNK_PATTERN_MAX]; /* then this put in front */
+	char tls_name[128];        /* tls: addresses: the name its certificate must carry */
 };
 
 struct trunk_route {

@@ -363,6 +363,16 @@ static void test_conf_errors(void)
 	CHECK(strstr(err, "unknown peer \"gw9\"") != NULL);
 
 	trunk_conf_init(&c);
+	CHECK_INT(trunk_conf_set(&c, "peer carrier", "address", "tls:127.0.0.2:5061", 4, err,
+				 sizeof(err)), 0);
+	CHECK_INT(check_all(&line), EINVAL);
+	CHECK_INT(line, 4);
+	CHECK(strstr(err, "tls_name") != NULL);
+	CHECK_INT(set("peer carrier", "tls_name", "sip.carrier.example"), 0);
+	CHECK_INT(check_all(&line), 0);
+	CHECK_INT(set("peer carrier", "tls_name", "bad name"), EINVAL);
+
+	trunk_conf_init(&c);
 	CHECK_INT(set("classes", "expensive", "+1900"), EINVAL);
 	CHECK(strstr(err, "unknown class") != NULL);
 	CHECK_INT(set("classes", "premium", "1900"), EINVAL);
