@@ -442,6 +442,21 @@ static const struct cmd commands[] = {
 	  "are refused.\n"
 	  "del: lift the ban of ADDR (same forms) and forget its count; a key exactly as\n"
 	  "list prints it is accepted too. See docs/guard.md." },
+	{ "peer", admin_cmd_peer, "bastion peer list | show NAME | add NAME ... | del NAME",
+	  "  peer list\n"
+	  "  peer show NAME\n"
+	  "  peer add NAME --address udp:HOST:PORT[,tcp:HOST:PORT...] [--role gateway|trunk]\n"
+	  "           [--trust-pai yes|no] [--max-calls-out N] [--max-calls-in N]\n"
+	  "           [--sources CIDR,...] [--tls-name NAME] [--strip N] [--prepend DIGITS]\n"
+	  "  peer del NAME\n\n"
+	  "The PSTN gateways and SIP trunks calls beyond the building go to, as the\n"
+	  "[peer NAME] sections of bastion.conf. add and del rewrite the file only when\n"
+	  "the result loads as the server would load it (the error names file and line);\n"
+	  "a running server takes the change on SIGHUP. See docs/trunks.md." },
+	{ "firewall", admin_cmd_firewall, "bastion --state DIR firewall",
+	  "Print an nftables rule set for this configuration (load it with nft -f): the\n"
+	  "SIP and TLS ports reached only by the peers and the [network] phones networks,\n"
+	  "and the phone networks kept from reaching any peer directly. See docs/trunks.md." },
 	{ "help", NULL, "bastion help [COMMAND]", "Show the commands, or the usage of one." },
 };
 

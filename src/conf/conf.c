@@ -263,6 +263,12 @@ static const struct conf_setting settings[] = {
 	  "with a=crypto, nor UDP/TLS/RTP/SAVP(F) with a fingerprint) is refused with 488 and "
 	  "event media.srtp_refused; a callee's 2xx answer like that ends its leg (ACK, BYE) "
 	  "and the caller gets 488. `any`: media is not checked." },
+
+	{ "network", "phones", CONF_CIDRS, offsetof(struct conf, phones), 1024, 0, 0, NULL, "",
+	  NULL,
+	  "Comma-separated addresses and prefixes of the phone networks. `bastion firewall` "
+	  "lets them reach the SIP and TLS ports and stops them from reaching any peer "
+	  "(gateway, trunk) directly (docs/trunks.md). Empty: no phone network rules." },
 };
 
 static const struct conf_setting *find_setting(const char *section, const char *key)

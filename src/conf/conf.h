@@ -91,6 +91,9 @@ struct conf {
 	uint32_t signaling;          /* enum conf_signaling */
 	uint32_t media;              /* enum conf_media */
 
+	/* [network] */
+	char phones[1024];           /* CIDR list of the phone networks (bastion firewall) */
+
 	/* [peer NAME], [routes], [classes], [dialplan], [dids], [calling]:
 	 * peers and the dial plan (trunk/, docs/trunks.md) */
 	struct trunk_conf trunk;
