@@ -298,8 +298,8 @@ def test_class_of_service_refusals(make_server, users_of, number, cls):
     assert evs and cls in evs[-1]["reason"] and evs[-1]["user"] == "1001", evs
     # granted: the same number goes out
     if cls == "international":
-        with open(s.conf_path, "a") as f:
-            f.write("\n[calling]\n1001 = international\n")
+        r = run_cli("--state", s.state, "user", "set", "1001", "--calling", "international")
+        assert r.returncode == 0, r.stderr
         s.signal(signal.SIGHUP)
         s.wait_log("configuration reloaded", timeout=10)
         a2 = Phone(s, "1001", USERS["1001"])
@@ -333,6 +333,50 @@ def test_per_user_cap_on_outside_calls(make_server, users_of):
     gw.respond(s, third, 486, "Busy Here")
     c.expect_status(486, "INVITE")
     gw.close()
+
+
+def test_peer_caps(make_server, users_of):
+    """max_calls_out: a peer at its cap is skipped for the next one, and with
+    every peer of the route at its cap the call is refused; max_calls_in: a
+    peer's calls in beyond its cap get 503."""
+    g1, g2 = Gateway("127.0.0.2"), Gateway("127.0.0.3")
+    conf = trunk_conf([g1, g2], "\n[dialplan]\nmax_calls_per_user = 0\n")
+    conf = conf.replace("[peer gw1]\n", "[peer gw1]\nmax_calls_out = 1\nmax_calls_in = 1\n")
+    conf = conf.replace("[peer gw2]\n", "[peer gw2]\nmax_calls_out = 1\n")
+    s = users_of(make_server(conf))
+    a = Phone(s, "1001", USERS["1001"])
+    call(a, f"sip:+12125550100@{DOMAIN}")
+    _, h1, _ = g1.expect_invite()
+    g1.respond(s, h1, 180, "Ringing")
+    b = Phone(s, "1001", USERS["1001"])
+    call(b, f"sip:+12125550101@{DOMAIN}")
+    _, h2, _ = g2.expect_invite()          # gw1 is full: gw2 takes it
+    g2.respond(s, h2, 180, "Ringing")
+    c = Phone(s, "1001", USERS["1001"])
+    call(c, f"sip:+12125550102@{DOMAIN}")
+    start, _, _ = c.expect_status(403, "INVITE")
+    assert "Outside Call Limit Reached" in start
+    g1.no_invite(0.3)
+    g2.no_invite(0.3)
+    assert any("max_calls_out" in e["reason"] for e in events(s, "fraud.limit"))
+    # calls in: gw1 may hold one; its first rings at 1001, the second is refused
+    callee = Phone(s, "1001", USERS["1001"])
+    callee.register()
+    g1.invite(s, "+15551230001")
+    _, inv, _ = callee.expect_request("INVITE")
+    callee.respond(inv, 180, "Ringing", "callee")
+    # (calls out and calls in are counted apart: the call out to gw1 is no call in)
+    g1.invite(s, "+15551230001")
+    g1.expect_status(503)
+    assert any("max_calls_in" in e["reason"] for e in events(s, "fraud.limit"))
+    for g, h in ((g1, h1), (g2, h2)):
+        g.respond(s, h, 486, "Busy Here")
+    a.expect_status(486, "INVITE")
+    b.expect_status(486, "INVITE")
+    callee.respond(inv, 486, "Busy Here", "callee")
+    g1.expect_status(486)
+    g1.close()
+    g2.close()
 
 
 def test_inbound_from_the_gateway_by_did_only(make_server, users_of):
@@ -449,7 +493,7 @@ def test_bad_peer_configuration_on_sighup_keeps_running(make_server, users_of):
     gw.close()
 
 
-def test_peer_cli(make_server):
+def test_peer_cli(make_server, tmp_path):
     s = make_server(start=False)
     st = ["--state", s.state]
     r = run_cli(*st, "peer", "add", "gw1", "--address", "udp:127.0.0.2:5070", "--role",
@@ -486,6 +530,17 @@ def test_peer_cli(make_server):
     assert r.returncode == 0, r.stderr
     r = run_cli(*st, "peer", "list")
     assert "carrier" not in r.stdout and "gw1" in r.stdout
+    # calling classes: only known users, only known classes; a second set replaces
+    import_users(s, USERS, tmp_path)
+    r = run_cli(*st, "user", "set", "1001", "--calling", "international")
+    assert r.returncode == 0, r.stderr
+    r = run_cli(*st, "user", "set", "1001", "--calling", "local")
+    assert r.returncode == 0, r.stderr
+    assert re.findall(r"(?m)^1001 = \w+$", open(s.conf_path).read()) == ["1001 = local"]
+    r = run_cli(*st, "user", "set", "nobody", "--calling", "local")
+    assert r.returncode == 1 and "no such user" in r.stderr
+    r = run_cli(*st, "user", "set", "1001", "--calling", "galactic")
+    assert r.returncode == 2
     # the server starts with what the command line wrote
     s.start()
     assert s.options_ok()
