@@ -232,6 +232,14 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 			   const struct sip_msg *m, const struct txn_peer *from, struct slice user);
 /* A call ended (its record was written): release its caps. */
 void server_trunk_ended(struct server *s, const char *call_id);
+/* OPTIONS pings of the peers (ping_interval): sent from the tick; the
+ * transaction callbacks hand them here first (true: it was a ping). A peer
+ * that stops answering is marked down (event peer.down) and left out of
+ * routes while another peer of the route is up; peer.up when it answers. */
+void server_trunk_tick(struct server *s, uint64_t now_ms);
+bool server_trunk_response(struct server *s, struct txn_client *ct, const struct sip_msg *m);
+bool server_trunk_timeout(struct server *s, struct txn_client *ct);
+bool server_trunk_terminated(struct server *s, struct txn_client *ct);
 
 /* Write the dialogs and call records of this tick: the store in one
  * transaction, then the CDR log. */

@@ -44,8 +44,20 @@ struct tcount {
 	char key[TRUNK_USER_MAX + 2];
 };
 
+/* The OPTIONS ping of a peer (by its index in the configuration; the name
+ * tells whether a reload put another peer there since). */
+struct pstate {
+	char name[TRUNK_NAME_MAX];
+	struct txn_client *ct;     /* the ping in flight, until terminated */
+	bool down;
+	bool answered;             /* the ping in flight got a final response */
+	uint64_t next_ms;          /* when to ping next */
+};
+
 struct server_trunks {
 	struct htab calls, counts;
+	struct pstate ps[TRUNK_MAX_PEERS];
+	uint64_t seq;              /* makes ping branches and Call-IDs unique */
 };
 
 int server_trunk_start(struct server *s)
@@ -191,6 +203,186 @@ void server_trunk_ended(struct server *s, const char *call_id)
 	}
 }
 
+static int peer_way(struct server *s, const struct trunk_peer *p, const struct net_listen_spec *a,
+		    struct net_msg *way);
+
+/* ---- OPTIONS pings: peers up and down ------------------------------------------- */
+
+static void peer_event(struct server *s, const struct trunk_peer *p, const char *kind,
+		       const char *reason)
+{
+	struct log_event e = {
+		.kind = kind,
+		.src = &p->addr[0].addr,
+		.tp = p->addr[0].tp,
+		.has_src = true,
+		.user = slice_cstr(p->name),
+		.reason = reason,
+	};
+
+	log_event(&e);
+	log_notice("peer %s: %s", p->name, reason);
+}
+
+/* Our sent-by for way tp toward family fam: the first listener that fits. */
+static bool own_hostport(const struct server *s, enum net_transport tp, int fam, char *out,
+			 size_t cap)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	for (size_t i = 0; i < s->conf.nlisteners; i++) {
+		const struct net_listen_spec *l = &s->conf.listeners[i];
+		if (l->tp != tp || l->addr.ss.ss_family != fam)
+			continue;
+		net_addr_host(&l->addr, host, sizeof(host));
+		snprintf(out, cap, fam == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
+			 net_addr_port(&l->addr));
+		return true;
+	}
+	return false;
+}
+
+static void ping(struct server *s, size_t i, uint64_t now)
+{
+	const struct trunk_peer *p = &s->conf.trunk.peer[i];
+	struct pstate *ps = &s->trunks->ps[i];
+	const struct net_listen_spec *a = &p->addr[0];
+	char buf[1024], via[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN], branch[64];
+	struct txn_peer to;
+	int n;
+
+	ps->next_ms = now + (uint64_t)p->ping_interval * 1000u;
+	if (!own_hostport(s, a->tp, a->addr.ss.ss_family, via, sizeof(via)) ||
+	    peer_way(s, p, a, &to.via) != 0)
+		return;
+	to.dst = a->addr;
+	net_addr_host(&a->addr, host, sizeof(host));
+	s->trunks->seq++;
+	snprintf(branch, sizeof(branch), "z9hG4bKping%llx.%zu", (unsigned long long)s->trunks->seq, i);
+	n = snprintf(buf, sizeof(buf),
+		     "OPTIONS sip:%s%s%s:%u SIP/2.0\r\n"
+		     "Via: SIP/2.0/%s %s;branch=%s;rport\r\n"
+		     "Max-Forwards: 70\r\n"
+		     "From: <sip:bastion@%s>;tag=ping%llx\r\n"
+		     "To: <sip:%s%s%s:%u>\r\n"
+		     "Call-ID: ping.%llx.%zu@%s\r\n"
+		     "CSeq: 1 OPTIONS\r\n"
+		     "Content-Length: 0\r\n\r\n",
+		     a->addr.ss.ss_family == AF_INET6 ? "[" : "", host,
+		     a->addr.ss.ss_family == AF_INET6 ? "]" : "", net_addr_port(&a->addr),
+		     a->tp == NET_TCP ? "TCP" : a->tp == NET_TLS ? "TLS" : "UDP", via, branch,
+		     s->conf.domain, (unsigned long long)s->trunks->seq,
+		     a->addr.ss.ss_family == AF_INET6 ? "[" : "", host,
+		     a->addr.ss.ss_family == AF_INET6 ? "]" : "", net_addr_port(&a->addr),
+		     (unsigned long long)s->trunks->seq, i, s->conf.domain);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return;
+	ps->answered = false;
+	if (txn_client_start(&ps->ct, s->txn, buf, (size_t)n, SLICE_LIT("OPTIONS"), slice_cstr(branch), &to,
+			     ps, now) != 0)
+		ps->ct = NULL;
+}
+
+void server_trunk_tick(struct server *s, uint64_t now)
+{
+	struct server_trunks *t = s->trunks;
+
+	if (!t)
+		return;
+	for (size_t i = 0; i < s->conf.trunk.npeers; i++) {
+		const struct trunk_peer *p = &s->conf.trunk.peer[i];
+		struct pstate *ps = &t->ps[i];
+		if (strcmp(ps->name, p->name) != 0) {
+			/* a reload put another peer here: it starts up, pinged soon */
+			snprintf(ps->name, sizeof(ps->name), "%s", p->name);
+			ps->down = false;
+			ps->next_ms = now;
+		}
+		if (p->ping_interval && !ps->ct && now >= ps->next_ms)
+			ping(s, i, now);
+	}
+}
+
+/* The ping state ct belongs to, or NULL (not a ping: the proxy's). */
+static struct pstate *ping_of(struct server *s, struct txn_client *ct)
+{
+	struct server_trunks *t = s->trunks;
+
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i < TRUNK_MAX_PEERS; i++)
+		if (t->ps[i].ct == ct)
+			return &t->ps[i];
+	return NULL;
+}
+
+static const struct trunk_peer *peer_named(const struct server *s, const char *name)
+{
+	for (size_t i = 0; i < s->conf.trunk.npeers; i++)
+		if (strcmp(s->conf.trunk.peer[i].name, name) == 0)
+			return &s->conf.trunk.peer[i];
+	return NULL;
+}
+
+/* A ping's outcome: any final response means the peer is there. */
+static void ping_result(struct server *s, struct pstate *ps, bool answered, int status)
+{
+	const struct trunk_peer *p = peer_named(s, ps->name);
+	char why[96];
+
+	if (!p)
+		return;
+	if (answered && ps->down) {
+		ps->down = false;
+		snprintf(why, sizeof(why), "answers OPTIONS again (%d): up", status);
+		peer_event(s, p, TRUNK_EVENT_PEER_UP, why);
+	} else if (!answered && !ps->down) {
+		ps->down = true;
+		peer_event(s, p, TRUNK_EVENT_PEER_DOWN,
+			   "does not answer OPTIONS: down, calls fail over to the next peer");
+	}
+}
+
+bool server_trunk_response(struct server *s, struct txn_client *ct, const struct sip_msg *m)
+{
+	struct pstate *ps = ping_of(s, ct);
+
+	if (!ps)
+		return false;
+	if (m->status >= 200 && !ps->answered) {
+		ps->answered = true;
+		ping_result(s, ps, true, m->status);
+	}
+	return true;
+}
+
+bool server_trunk_timeout(struct server *s, struct txn_client *ct)
+{
+	struct pstate *ps = ping_of(s, ct);
+
+	if (!ps)
+		return false;
+	if (!ps->answered)
+		ping_result(s, ps, false, 0);
+	return true;
+}
+
+bool server_trunk_terminated(struct server *s, struct txn_client *ct)
+{
+	struct pstate *ps = ct ? ping_of(s, ct) : NULL;
+
+	if (!ps)
+		return false;
+	ps->ct = NULL;
+	return true;
+}
+
+static bool peer_down(const struct server *s, size_t i)
+{
+	return s->trunks && i < TRUNK_MAX_PEERS && s->trunks->ps[i].down &&
+	       strcmp(s->trunks->ps[i].name, s->conf.trunk.peer[i].name) == 0;
+}
+
 /* ---- no bypass ------------------------------------------------------------------- */
 
 bool server_trunk_bypass(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
@@ -290,6 +482,18 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		return true;
 	}
 	nroute = trunk_route(tc, e164, route);
+	{
+		/* peers marked down (OPTIONS) are left out, unless all are */
+		size_t up = 0;
+		uint8_t kept[TRUNK_MAX_ROUTE_PEERS];
+		for (size_t i = 0; i < nroute; i++)
+			if (!peer_down(s, route[i]))
+				kept[up++] = route[i];
+		if (up) {
+			memcpy(route, kept, up);
+			nroute = up;
+		}
+	}
 	if (nroute == 0) {
 		snprintf(detail, sizeof(detail), "no route in the dial plan for %s", e164);
 		refuse(s, x, m, user, 404, "No Route to the Number", TRUNK_EVENT_NO_ROUTE, detail);

@@ -368,6 +368,7 @@ static int peer_set(struct trunk_conf *c, const char *name, const char *key, con
 		strcpy(p->name, name);
 		p->line = line;
 		p->max_calls_out = p->max_calls_in = 30;
+		p->ping_interval = 30;
 	}
 	x.peer = p;
 	if (strcmp(key, "address") == 0)
@@ -386,6 +387,12 @@ static int peer_set(struct trunk_conf *c, const char *name, const char *key, con
 	if (strcmp(key, "trust_pai") == 0)
 		return yes_no(value, &p->trust_pai) ? 0 : (snprintf(err, errlen, "peer %s: "
 			"trust_pai must be yes or no", name), EINVAL);
+	if (strcmp(key, "ping_interval") == 0) {
+		if (slice_to_u32(slice_cstr(value), &u) != 0 || u > 3600)
+			goto bad_value;
+		p->ping_interval = u;
+		return 0;
+	}
 	if (strcmp(key, "max_calls_out") == 0 || strcmp(key, "max_calls_in") == 0 ||
 	    strcmp(key, "strip") == 0) {
 		if (slice_to_u32(slice_cstr(value), &u) != 0 || u > 100000)

@@ -42,6 +42,8 @@
 #define TRUNK_EVENT_FRAUD_LIMIT "fraud.limit"
 #define TRUNK_EVENT_BYPASS "call.gateway_bypass"
 #define TRUNK_EVENT_NO_ROUTE "call.no_route"
+#define TRUNK_EVENT_PEER_DOWN "peer.down"
+#define TRUNK_EVENT_PEER_UP "peer.up"
 
 /* Number classes, in the order of the calling level needed to dial them. */
 enum trunk_class {
@@ -89,6 +91,7 @@ struct trunk_peer {
 	uint32_t strip;            /* leading characters of the E.164 number removed */
 	char prepend[TRUNK_PATTERN_MAX]; /* then this put in front */
 	char tls_name[128];        /* tls: addresses: the name its certificate must carry */
+	uint32_t ping_interval;    /* seconds between OPTIONS pings; 0: not pinged */
 };
 
 struct trunk_route {

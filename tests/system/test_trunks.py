@@ -144,13 +144,14 @@ def call(phone, ruri, extra=()):
     return call_id
 
 
-def trunk_conf(gws, extra=""):
-    """[peer gwN] sections for Gateway objects or (ip, port) pairs."""
+def trunk_conf(gws, extra="", ping=0):
+    """[peer gwN] sections for Gateway objects or (ip, port) pairs; not pinged
+    unless ping (seconds) is given."""
     out = []
     for i, g in enumerate(gws, 1):
         ip, port = (g.ip, g.port) if isinstance(g, Gateway) else g
         out.append(f"[peer gw{i}]\naddress = udp:{ip}:{port}\nrole = gateway\n"
-                   f"trust_pai = yes\n")
+                   f"trust_pai = yes\nping_interval = {ping}\n")
     out.append("[dids]\n+15551230001 = 1001\n")
     return "\n".join(out) + extra
 
@@ -375,6 +376,45 @@ def test_peer_caps(make_server, users_of):
     b.expect_status(486, "INVITE")
     callee.respond(inv, 486, "Busy Here", "callee")
     g1.expect_status(486)
+    g1.close()
+    g2.close()
+
+
+def test_options_ping_marks_a_peer_down_and_up(make_server, users_of):
+    """A peer that stops answering OPTIONS is marked down (peer.down) after
+    the ping's transaction times out (timer F, 32 s), calls skip it for the
+    next peer; when it answers again it is up (peer.up)."""
+    g1, g2 = Gateway("127.0.0.2"), Gateway("127.0.0.3")
+    s = users_of(make_server(trunk_conf([g1, g2], "\n[routes]\n+1 = gw1, gw2\n", ping=1)))
+    # g1 answers a ping, then goes silent
+    _, opt, _ = g1.expect(lambda st, h: st.startswith("OPTIONS "), timeout=10, what="OPTIONS")
+    g1.respond(s, opt, 200, "OK")
+    deadline = time.monotonic() + 90
+    while not events(s, "peer.down") and time.monotonic() < deadline:
+        g1._read(0.5)
+        g2._read(0.1)
+        for g in (g2,):   # gw2 keeps answering its pings
+            for q in [q for q in g.queue if q.startswith(b"OPTIONS ")]:
+                g.queue.remove(q)
+                g.respond(s, parse_msg(q)[1], 200, "OK")
+    down = events(s, "peer.down")
+    assert down and down[0]["user"] == "gw1", down
+    assert not [e for e in down if e["user"] == "gw2"]
+    g1.queue.clear()
+    a = Phone(s, "1001", USERS["1001"])
+    call(a, f"sip:+12125550100@{DOMAIN}")
+    _, h2, _ = g2.expect_invite()            # straight to gw2
+    g1.no_invite(0.3)
+    g2.respond(s, h2, 486, "Busy Here")
+    a.expect_status(486, "INVITE")
+    # g1 answers again
+    _, opt, _ = g1.expect(lambda st, h: st.startswith("OPTIONS "), timeout=10, what="OPTIONS")
+    g1.respond(s, opt, 200, "OK")
+    deadline = time.monotonic() + 10
+    while not events(s, "peer.up") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    up = events(s, "peer.up")
+    assert up and up[0]["user"] == "gw1", up
     g1.close()
     g2.close()
 

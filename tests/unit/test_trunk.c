@@ -388,6 +388,8 @@ static void test_conf_errors(void)
 	CHECK_INT(set("peer gw1", "trust_pai", "maybe"), EINVAL);
 	CHECK_INT(set("peer gw1", "max_calls_out", "-1"), EINVAL);
 	CHECK_INT(set("peer gw1", "prepend", "abc"), EINVAL);
+	CHECK_INT(set("peer gw1", "ping_interval", "3601"), EINVAL);
+	CHECK_INT(set("peer gw1", "ping_interval", "0"), 0);
 	CHECK_INT(set("peer gw1", "colour", "red"), EINVAL);
 	CHECK_INT(set("peer bad/name", "role", "gateway"), EINVAL);
 	CHECK_INT(set("peer ", "role", "gateway"), EINVAL);
