@@ -591,6 +591,9 @@ bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct 
 		tp_ok |= p->addr[i].tp == from->via.tp;
 	if (!tp_ok)
 		return false;
+	/* a peer's traffic is admitted work: the guard gives its cost back, so
+	 * a busy gateway is not banned for its call rate (its caps limit it) */
+	server_guard_refund(s, &from->via.src);
 	if (beyond) {
 		server_answer(s, x, m, 403, "No Transit", SLICE_NULL);
 		return true;
