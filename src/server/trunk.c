@@ -457,6 +457,10 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 	size_t nroute, n = 0;
 	int first = -1, rc;
 
+	/* calls only: a MESSAGE or SUBSCRIBE to a number is not sent out
+	 * through a gateway (nothing would count or cap it) */
+	if (m->mid != SIP_M_INVITE)
+		return false;
 	rc = trunk_normalise(e164, &m->ruri, tc);
 	if (rc == ENOENT)
 		return false;
