@@ -402,7 +402,7 @@ static const struct cmd commands[] = {
 	  "check: validate DIR/bastion.conf as the server would (use before SIGHUP).\n"
 	  "reference: print the reference of every setting (Markdown)." },
 	{ "user", admin_cmd_user,
-	  "bastion user add|passwd|show|list|enable|disable|del|import|identity|cert ...",
+	  "bastion user add|passwd|show|list|enable|disable|del|import|identity|cert|set ...",
 	  "  user add NAME [--domain D] (--generate | --password-stdin)\n"
 	  "  user passwd NAME [--domain D] (--generate | --password-stdin)\n"
 	  "  user show NAME [--domain D]\n"
@@ -413,7 +413,8 @@ static const struct cmd commands[] = {
 	  "  user import FILE\n"
 	  "  user identity add|del NAME URI [--domain D]\n"
 	  "  user identity list NAME [--domain D]\n"
-	  "  user cert NAME require|off [--domain D]\n\n"
+	  "  user cert NAME require|off [--domain D]\n"
+	  "  user set NAME --calling internal|local|national|international|premium\n\n"
 	  "Manage the users who may register. The domain defaults to the server's domain.\n"
 	  "--generate prints a random 20-character password once; --password-stdin reads\n"
 	  "one line and refuses passwords shorter than 12 characters, containing the user\n"
@@ -428,7 +429,10 @@ static const struct cmd commands[] = {
 	  "cert require: the user may register and call only over TLS with a client\n"
 	  "certificate from the local CA naming it (bastion tls issue NAME; the [tls]\n"
 	  "verify_client setting must ask for certificates); cert off lifts that. See\n"
-	  "docs/tls.md." },
+	  "docs/tls.md.\n"
+	  "set --calling: the classes of numbers beyond the building the user may call\n"
+	  "(its [calling] line in bastion.conf; a running server takes it on SIGHUP).\n"
+	  "See docs/trunks.md." },
 	{ "reg", admin_cmd_reg, "bastion reg list [NAME [--domain D]]",
 	  "Show the current registrations (bindings): address of record, contact, source\n"
 	  "address, transport, time to expiry and user agent; of one user with NAME." },
@@ -482,6 +486,21 @@ static const struct cmd commands[] = {
 	  "identities, bindings, bans and call records from --from into --to, which must\n"
 	  "be empty. The users go in one transaction. Stop the server first. See\n"
 	  "docs/scaling.md." },
+	{ "peer", admin_cmd_peer, "bastion peer list | show NAME | add NAME ... | del NAME",
+	  "  peer list\n"
+	  "  peer show NAME\n"
+	  "  peer add NAME --address udp:HOST:PORT[,tcp:HOST:PORT...] [--role gateway|trunk]\n"
+	  "           [--trust-pai yes|no] [--max-calls-out N] [--max-calls-in N]\n"
+	  "           [--sources CIDR,...] [--tls-name NAME] [--strip N] [--prepend DIGITS]\n"
+	  "  peer del NAME\n\n"
+	  "The PSTN gateways and SIP trunks calls beyond the building go to, as the\n"
+	  "[peer NAME] sections of bastion.conf. add and del rewrite the file only when\n"
+	  "the result loads as the server would load it (the error names file and line);\n"
+	  "a running server takes the change on SIGHUP. See docs/trunks.md." },
+	{ "firewall", admin_cmd_firewall, "bastion --state DIR firewall",
+	  "Print an nftables rule set for this configuration (load it with nft -f): the\n"
+	  "SIP and TLS ports reached only by the peers and the [network] phones networks,\n"
+	  "and the phone networks kept from reaching any peer directly. See docs/trunks.md." },
 	{ "help", NULL, "bastion help [COMMAND]", "Show the commands, or the usage of one." },
 };
 

@@ -59,6 +59,14 @@ int admin_cmd_cdr(const char *state, int argc, char **argv);
  */
 int admin_parse_since(const char *s, int64_t now, int64_t *out, char *why, size_t cap);
 
+/* ---- peers and the firewall (peer.c) ----------------------------------------- */
+
+int admin_cmd_peer(const char *state, int argc, char **argv);
+int admin_cmd_firewall(const char *state, int argc, char **argv);
+/* `bastion user set NAME --calling CLASS`: the user's [calling] line in
+ * bastion.conf (docs/trunks.md). */
+int admin_user_set(const char *state, int argc, char **argv);
+
 /* ---- bans (ban.c) ----------------------------------------------------------- */
 
 #define ADMIN_BAN_MAX_S (3650LL * 86400) /* longest ban `ban add` takes: 10 years */

@@ -839,6 +839,8 @@ int admin_cmd_user(const char *state, int argc, char **argv)
 		return user_identity(state, argc, argv);
 	if (strcmp(sub, "cert") == 0)
 		return user_cert(state, argc, argv);
+	if (strcmp(sub, "set") == 0)
+		return admin_user_set(state, argc, argv);
 	pw_cmd = strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0;
 	simple = strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0 ||
 		 strcmp(sub, "del") == 0;

@@ -303,6 +303,12 @@ static const struct conf_setting settings[] = {
 	  "with a=crypto, nor UDP/TLS/RTP/SAVP(F) with a fingerprint) is refused with 488 and "
 	  "event media.srtp_refused; a callee's 2xx answer like that ends its leg (ACK, BYE) "
 	  "and the caller gets 488. `any`: media is not checked." },
+
+	{ "network", "phones", CONF_CIDRS, offsetof(struct conf, phones), 1024, 0, 0, NULL, "",
+	  NULL,
+	  "Comma-separated addresses and prefixes of the phone networks. `bastion firewall` "
+	  "lets them reach the SIP and TLS ports and stops them from reaching any peer "
+	  "(gateway, trunk) directly (docs/trunks.md). Empty: no phone network rules." },
 };
 
 static const struct conf_setting *find_setting(const char *section, const char *key)
@@ -475,6 +481,8 @@ int conf_set(struct conf *c, const char *section, const char *key, const char *v
 {
 	const struct conf_setting *s = find_setting(section, key);
 
+	if (!s && trunk_section(section))
+		return trunk_conf_set(&c->trunk, section, key, value, 0, err, errlen);
 	if (!s) {
 		if (section_known(section))
 			snprintf(err, errlen, "unknown key \"%s\" in section [%s]", key, section);
@@ -498,6 +506,11 @@ void conf_defaults(struct conf *c)
 			abort();
 		}
 	}
+	trunk_conf_init(&c->trunk);
+	{
+		unsigned line;
+		(void)trunk_conf_check(&c->trunk, &line, err, sizeof(err)); /* fills class defaults */
+	}
 }
 
 struct load_ctx {
@@ -505,7 +518,21 @@ struct load_ctx {
 	bool seen[ARRAY_SIZE(settings)];
 	char msg[512];
 	bool failed;
+	FILE *f;
+	unsigned line;             /* of the line being handed to on_ini_line */
 };
+
+/* inih's reader, counting lines: the dial-plan sections keep the line of
+ * each peer and route for the checks that need the whole file. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	char *r = fgets(str, num, ctx->f);
+
+	if (r)
+		ctx->line++;
+	return r;
+}
 
 static int on_ini_line(void *user, const char *section, const char *name, const char *value)
 {
@@ -514,6 +541,14 @@ static int on_ini_line(void *user, const char *section, const char *name, const 
 
 	if (ctx->failed)
 		return 0;
+	if (!find_setting(section, name) && trunk_section(section)) {
+		if (trunk_conf_set(&ctx->c->trunk, section, name, value, ctx->line, ctx->msg,
+				   sizeof(ctx->msg)) != 0) {
+			ctx->failed = true;
+			return 0;
+		}
+		return 1;
+	}
 	if (conf_set(ctx->c, section, name, value, ctx->msg, sizeof(ctx->msg)) != 0) {
 		ctx->failed = true;
 		return 0;
@@ -549,7 +584,9 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	conf_defaults(tmp);
+	trunk_conf_init(&tmp->trunk); /* the defaults come after the file's classes */
 	ctx->c = tmp;
+	ctx->f = f;
 
 	/* Lines up to 4 KiB, no multi-line continuation (an indented line is an
 	 * error, not a silent append), stop at the first error. */
@@ -559,7 +596,7 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	ini_allow_multiline = false;
 	ini_stop_on_first_error = true;
 
-	line = ini_parse_file(f, on_ini_line, ctx);
+	line = ini_parse_stream(read_line, ctx, on_ini_line, ctx);
 	if (line != 0) {
 		rc = EINVAL;
 		if (line < 0)
@@ -576,6 +613,17 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: [guard] ban_max (%u) is shorter than ban_time (%u)", path,
 			 tmp->ban_max, tmp->ban_time);
 		goto out;
+	}
+	{
+		unsigned tline;
+		if (trunk_conf_check(&tmp->trunk, &tline, ctx->msg, sizeof(ctx->msg)) != 0) {
+			rc = EINVAL;
+			if (tline)
+				snprintf(err, errlen, "%s:%u: %s", path, tline, ctx->msg);
+			else
+				snprintf(err, errlen, "%s: %s", path, ctx->msg);
+			goto out;
+		}
 	}
 	*c = *tmp;
 out:

@@ -507,16 +507,20 @@ static void on_txn_cancel(void *arg, struct txn_server *st)
 
 static void on_txn_response(void *arg, struct txn_client *ct, const struct sip_msg *m)
 {
-	proxy_response(((struct server *)arg)->proxy, ct, m);
+	if (!server_trunk_response(arg, ct, m)) /* a peer's OPTIONS ping, else a call's */
+		proxy_response(((struct server *)arg)->proxy, ct, m);
 }
 
 static void on_txn_timeout(void *arg, struct txn_client *ct)
 {
-	proxy_timeout(((struct server *)arg)->proxy, ct);
+	if (!server_trunk_timeout(arg, ct))
+		proxy_timeout(((struct server *)arg)->proxy, ct);
 }
 
 static void on_txn_terminated(void *arg, struct txn_server *st, struct txn_client *ct)
 {
+	if (!st && server_trunk_terminated(arg, ct))
+		return;
 	proxy_terminated(((struct server *)arg)->proxy, st, ct);
 }
 
@@ -642,6 +646,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 
 	txn_tick(s->txn, server_now_ms());
 	proxy_tick(s->proxy, server_now_ms());
+	server_trunk_tick(s, server_now_ms());
 	if (s->draining && drained(s, server_now_ms()))
 		s->drain_done = 1;
 	server_guard_tick(s, now_ms);
@@ -820,6 +825,10 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	}
 	if ((rc = server_proxy_start(s, c, err, errlen)) != 0)
 		goto fail;
+	if ((rc = server_trunk_start(s)) != 0) {
+		snprintf(err, errlen, "trunks: %s", strerror(rc));
+		goto fail;
+	}
 	conf_net(c, &nc);
 	rc = net_new(&s->net, &nc, on_message, on_stream_error, s);
 	if (rc) {
@@ -852,6 +861,7 @@ void server_free(struct server **sp)
 	proxy_free(&s->proxy); /* dialogs still up get their records */
 	if (s->cdr_q && s->dlg_q)
 		server_cdr_flush(s);
+	server_trunk_free(s);
 	txn_layer_free(&s->txn);
 	server_idents_free(s);
 	if (s->reg)
