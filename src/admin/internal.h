@@ -48,6 +48,11 @@ int admin_demo_users(struct store *s, const struct conf *c, const char *demo_pat
  * strength "checked". Returns 0 or the error of auth_ha1/auth_hex. */
 struct store_cred;
 int admin_make_cred(struct store_cred *cred, const char *name, const char *realm, const char *pw);
+/* ---- databases (store.c) ---------------------------------------------------- */
+
+/* `bastion store migrate [--database LOC]` and `bastion store copy --from LOC
+ * --to LOC`; returns the exit status. */
+int admin_cmd_store(const char *state, int argc, char **argv);
 
 /* ---- call detail records (cdr.c) ------------------------------------------ */
 
@@ -61,6 +66,14 @@ int admin_cmd_cdr(const char *state, int argc, char **argv);
  * the operator, in why.
  */
 int admin_parse_since(const char *s, int64_t now, int64_t *out, char *why, size_t cap);
+
+/* ---- peers and the firewall (peer.c) ----------------------------------------- */
+
+int admin_cmd_peer(const char *state, int argc, char **argv);
+int admin_cmd_firewall(const char *state, int argc, char **argv);
+/* `bastion user set NAME --calling CLASS`: the user's [calling] line in
+ * bastion.conf (docs/trunks.md). */
+int admin_user_set(const char *state, int argc, char **argv);
 
 /* ---- bans (ban.c) ----------------------------------------------------------- */
 

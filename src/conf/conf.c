@@ -50,6 +50,7 @@ static const char *const profiles[] = { "minimum", "medium", "highest", NULL };
 /* Per-profile defaults: PROF(minimum, medium, highest). */
 #define PROF(a, b, c) .prof = { a, b, c }
 #define NOPROF { NULL, NULL, NULL }
+static const char *const durabilities[] = { "process", "power", "none", NULL };
 
 #define U32(sec, k, field, lo, hi, d, u, h) \
 	{ sec, k, CONF_U32, offsetof(struct conf, field), 0, lo, hi, NULL, d, u, h, NOPROF }
@@ -161,8 +162,34 @@ static const struct conf_setting settings[] = {
 	    "database for `bastion cdr list`; empty keeps them there only."),
 
 	STR("store", "database", database, CONF_STR, "bastion.db",
-	    "Where users and registrations live: an SQLite file, relative to the state "
-	    "directory. Created mode 0600 by `bastion init`. Takes effect on restart."),
+	    "Where users, registrations, bans and call records live: an SQLite file, relative "
+	    "to the state directory (created mode 0600 by `bastion init`), for one node; or a "
+	    "PostgreSQL URL `postgresql://user@host:port/db?sslmode=verify-full` or libpq "
+	    "connection string, shared by several nodes (docs/scaling.md). The password never "
+	    "goes here: it comes from a pgpass file of mode 0600 (`passfile=` in the URL, "
+	    "`PGPASSFILE`, or `~/.pgpass`). Takes effect on restart."),
+	U32("store", "write_queue_max", write_queue_max, 100, 10000000, "100000", "writes",
+	    "PostgreSQL only: how many writes (bindings, bans, call records) may wait, in "
+	    "order, while the database server is unreachable. Beyond it a REGISTER is answered "
+	    "503 rather than acknowledged without being stored (docs/scaling.md)."),
+	{ "store", "durability", CONF_ENUM, offsetof(struct conf, durability), 0, 0, 0,
+	  durabilities, "process", NULL,
+	  "What an acknowledged change survives (docs/registrar.md, Durability). `process`: "
+	  "a crash or kill of the server (SQLite WAL, synchronous=NORMAL); `power`: a power "
+	  "cut or kernel crash too (synchronous=FULL, an fsync per commit). A REGISTER's 200 "
+	  "OK, `bastion ban add` and a call's record are answered only once durable so. "
+	  "`none`: the write-behind of earlier versions, for comparison (`bench/run "
+	  "--durability`): a REGISTER is answered before its binding is stored, so a crash "
+	  "loses up to 50 ms of acknowledged registrations.", NOPROF },
+	U32("store", "batch_max", batch_max, 1, 100000, "1000", "changes",
+	    "Most binding changes in one transaction (group commit): a batch is committed "
+	    "every 50 ms tick, or when a REGISTER finds this many changes waiting, whichever "
+	    "comes first; the 200 OKs of its REGISTERs go out when it is committed."),
+	U32("store", "queue_max", queue_max, 1, 10000000, "200000", "changes",
+	    "Most binding changes waiting for the store (while it is slow or locked by "
+	    "another writer), and so most REGISTER answers held for their commit (and at "
+	    "most this many KiB of them); a REGISTER beyond it gets 503 with Retry-After, "
+	    "and nothing is lost."),
 
 	{ "auth", "realm", CONF_REALM, offsetof(struct conf, realm), 256, 0, 0, NULL, "", NULL,
 	  "Digest realm. Empty (the default) uses the domain. HA1 values are computed for "
@@ -301,6 +328,12 @@ static const struct conf_setting settings[] = {
 	  "event media.srtp_refused; a callee's 2xx answer like that ends its leg (ACK, BYE) "
 	  "and the caller gets 488. `any`: media is not checked.",
 	  PROF(NULL, NULL, "srtp-required") },
+
+	{ "network", "phones", CONF_CIDRS, offsetof(struct conf, phones), 1024, 0, 0, NULL, "",
+	  NULL,
+	  "Comma-separated addresses and prefixes of the phone networks. `bastion firewall` "
+	  "lets them reach the SIP and TLS ports and stops them from reaching any peer "
+	  "(gateway, trunk) directly (docs/trunks.md). Empty: no phone network rules.", NOPROF },
 };
 
 _Static_assert(ARRAY_SIZE(settings) <= CONF_MAX_SETTINGS, "raise CONF_MAX_SETTINGS");
@@ -491,6 +524,8 @@ int conf_set(struct conf *c, const char *section, const char *key, const char *v
 {
 	const struct conf_setting *s = find_setting(section, key);
 
+	if (!s && trunk_section(section))
+		return trunk_conf_set(&c->trunk, section, key, value, 0, err, errlen);
 	if (!s) {
 		if (section_known(section))
 			snprintf(err, errlen, "unknown key \"%s\" in section [%s]", key, section);
@@ -548,6 +583,11 @@ void conf_defaults(struct conf *c)
 			abort();
 		}
 	}
+	trunk_conf_init(&c->trunk);
+	{
+		unsigned line;
+		(void)trunk_conf_check(&c->trunk, &line, err, sizeof(err)); /* fills class defaults */
+	}
 }
 
 struct load_ctx {
@@ -555,7 +595,21 @@ struct load_ctx {
 	bool seen[ARRAY_SIZE(settings)];
 	char msg[512];
 	bool failed;
+	FILE *f;
+	unsigned line;             /* of the line being handed to on_ini_line */
 };
+
+/* inih's reader, counting lines: the dial-plan sections keep the line of
+ * each peer and route for the checks that need the whole file. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	char *r = fgets(str, num, ctx->f);
+
+	if (r)
+		ctx->line++;
+	return r;
+}
 
 static int on_ini_line(void *user, const char *section, const char *name, const char *value)
 {
@@ -564,6 +618,14 @@ static int on_ini_line(void *user, const char *section, const char *name, const 
 
 	if (ctx->failed)
 		return 0;
+	if (!find_setting(section, name) && trunk_section(section)) {
+		if (trunk_conf_set(&ctx->c->trunk, section, name, value, ctx->line, ctx->msg,
+				   sizeof(ctx->msg)) != 0) {
+			ctx->failed = true;
+			return 0;
+		}
+		return 1;
+	}
 	if (conf_set(ctx->c, section, name, value, ctx->msg, sizeof(ctx->msg)) != 0) {
 		ctx->failed = true;
 		return 0;
@@ -599,7 +661,9 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	conf_defaults(tmp);
+	trunk_conf_init(&tmp->trunk); /* the defaults come after the file's classes */
 	ctx->c = tmp;
+	ctx->f = f;
 
 	/* Lines up to 4 KiB, no multi-line continuation (an indented line is an
 	 * error, not a silent append), stop at the first error. */
@@ -609,7 +673,7 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	ini_allow_multiline = false;
 	ini_stop_on_first_error = true;
 
-	line = ini_parse_file(f, on_ini_line, ctx);
+	line = ini_parse_stream(read_line, ctx, on_ini_line, ctx);
 	if (line != 0) {
 		rc = EINVAL;
 		if (line < 0)
@@ -627,6 +691,17 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: [guard] ban_max (%u) is shorter than ban_time (%u)", path,
 			 tmp->ban_max, tmp->ban_time);
 		goto out;
+	}
+	{
+		unsigned tline;
+		if (trunk_conf_check(&tmp->trunk, &tline, ctx->msg, sizeof(ctx->msg)) != 0) {
+			rc = EINVAL;
+			if (tline)
+				snprintf(err, errlen, "%s:%u: %s", path, tline, ctx->msg);
+			else
+				snprintf(err, errlen, "%s: %s", path, ctx->msg);
+			goto out;
+		}
 	}
 	*c = *tmp;
 out:

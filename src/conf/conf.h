@@ -17,6 +17,7 @@
 #include "../guard/guard.h"
 #include "../net/net.h"
 #include "../sip/sip.h"
+#include "../trunk/trunk.h"
 
 #define CONF_MAX_SETTINGS 128 /* rows of the settings table, at most */
 
@@ -60,6 +61,10 @@ struct conf {
 
 	/* [store] */
 	char database[1024];         /* SQLite file (relative to the state dir) or URL */
+	uint32_t write_queue_max;    /* writes that may wait for an unreachable PostgreSQL */
+	uint32_t durability;         /* enum conf_durability */
+	uint32_t batch_max;          /* binding changes per transaction (group commit) */
+	uint32_t queue_max;          /* binding changes waiting for the store */
 
 	/* [auth] */
 	char realm[256];             /* empty: the domain */
@@ -99,6 +104,12 @@ struct conf {
 	/* Where each setting's value came from (enum conf_origin), indexed like
 	 * the settings table; conf_show prints it. */
 	uint8_t origin[CONF_MAX_SETTINGS];
+	/* [network] */
+	char phones[1024];           /* CIDR list of the phone networks (bastion firewall) */
+
+	/* [peer NAME], [routes], [classes], [dialplan], [dids], [calling]:
+	 * peers and the dial plan (trunk/, docs/trunks.md) */
+	struct trunk_conf trunk;
 };
 
 /* The guide's robustness levels. A profile gives some settings another
@@ -113,6 +124,8 @@ const char *conf_profile_name(unsigned p);
 int conf_profile_parse(const char *s, enum conf_profile *out);
 
 enum conf_signaling { CONF_SIGNALING_ANY = 0, CONF_SIGNALING_TLS };
+/* [store] durability; none is the old write-behind (registrar_conf.write_behind) */
+enum conf_durability { CONF_DURABLE_PROCESS = 0, CONF_DURABLE_POWER, CONF_DURABLE_NONE };
 enum conf_media { CONF_MEDIA_ANY = 0, CONF_MEDIA_SRTP };
 
 /* guard_conf from c, with its lists split into storage the caller keeps. */
@@ -150,7 +163,8 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
 
 /* Set one value as the file would (its origin becomes "file"); setting
  * [server] profile does not apply it: call conf_apply_profile. Returns 0 or
- * EINVAL with a message. */
+ * EINVAL with a message. A dial-plan section (trunk_section) goes to trunk_conf_set; conf_load then
+ * checks the whole of it (trunk_conf_check). */
 int conf_set(struct conf *c, const char *section, const char *key, const char *value, char *err,
 	     size_t errlen);
 

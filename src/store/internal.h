@@ -50,11 +50,23 @@ struct store_ops {
 	int (*bans_list)(struct store *s, int64_t now, store_ban_fn *fn, void *arg);
 	int (*bans_expire)(struct store *s, size_t *n, int64_t now);
 	int (*data_version)(struct store *s, int64_t *v);
+	/* synchronous = NORMAL (process) or FULL (power); NULL: not settable */
+	int (*set_durability)(struct store *s, enum store_durability d);
+	/* The highest batch number that is durable, for a backend that makes
+	 * commits durable after batch_end returns; NULL means batch_end(commit)
+	 * returning 0 makes the batch durable (store.c then counts). The batch
+	 * being committed in batch_end has number s->committed_seq + 1. */
+	uint64_t (*durable_seq)(struct store *s);
 	/* optional: NULL means the backend keeps no dialogs (ENOSYS) */
 	int (*dialogs_put)(struct store *s, const struct store_dialog *d);
 	int (*dialogs_delete)(struct store *s, const char *call_id, const char *tag0,
 			      const char *tag1);
 	int (*dialogs_list)(struct store *s, store_dialog_fn *fn, void *arg);
+	/* NULL in a backend that serves one node (SQLite): no changes from
+	 * elsewhere, nothing queued */
+	int (*regs_changes)(struct store *s, bool *all, store_aor_fn *fn, void *arg);
+	int (*backend_stats)(struct store *s, struct store_backend_stats *out);
+	void (*set_queue_max)(struct store *s, size_t n);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it
@@ -62,13 +74,25 @@ struct store_ops {
 struct store {
 	const struct store_ops *ops;
 	char errmsg[STORE_ERR_MAX];
+	uint64_t committed_seq; /* batches committed through this handle (store.c counts) */
 };
 
 /* Record an operator-facing message on s. */
 void store_set_err(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The SQLite backend: open or create path. Same contract as store_open(). */
-int store_sqlite_open(struct store **sp, const char *path, char *err, size_t errlen);
+/* The SQLite backend: open or create path. Same contract as store_open();
+ * *from_version (if not NULL) gets the schema version found before migrating. */
+int store_sqlite_open(struct store **sp, const char *path, int *from_version, char *err,
+		      size_t errlen);
+
+/* The PostgreSQL backend (pg.c): connect with a libpq URL or connection
+ * string and migrate. Same contract as store_open(), plus ENOTCONN when the
+ * server cannot be reached or refuses us; *from_version as above. */
+int store_pg_open(struct store **sp, const char *conninfo, int *from_version, char *err,
+		  size_t errlen);
+
+/* The newest schema version the PostgreSQL backend knows (equal to SQLite's). */
+int store_pg_schema_latest(void);
 
 /* The newest schema version the SQLite backend knows. */
 int store_sqlite_schema_latest(void);
