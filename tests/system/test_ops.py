@@ -188,8 +188,8 @@ def test_mitigations_doc_matches_the_audit_table():
 def restarted(old, state=None):
     """A Server object for a state made by restore (same listeners as old)."""
     s = Server.__new__(Server)
+    s.__dict__.update(old.__dict__)  # listeners and whatever else the harness keeps
     s.state = str(state or old.state)
-    s.port, s.tls_port = old.port, old.tls_port
     s.log_path = os.path.join(s.state, "serve.log")
     s.proc = None
     return s
