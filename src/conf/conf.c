@@ -21,6 +21,7 @@ enum conf_type {
 	CONF_REALM,
 	CONF_CIDRS, /* comma-separated addresses or prefixes */
 	CONF_WORDS, /* comma-separated non-empty words */
+	CONF_ADDR,  /* host:port of a TCP listener, numeric; empty: off */
 };
 
 struct conf_setting {
@@ -134,6 +135,30 @@ static const struct conf_setting settings[] = {
 	    "Call detail records, one JSON object a line per call attempt (docs/cdr.md); "
 	    "relative to the state directory, mode 0600. The same records go to the "
 	    "database for `bastion cdr list`; empty keeps them there only."),
+
+	STR("log", "key", log_key, CONF_STR, "log.key",
+	    "The secret key (32 random bytes, mode 0600, made when missing) that signs the "
+	    "checkpoints of security_log and cdr_log with HMAC-SHA256, relative to the state "
+	    "directory. Each line of those logs carries the SHA-256 of the line before it; a "
+	    "checkpoint binds the chain so far to this key. `bastion log verify` checks both "
+	    "(docs/operations.md). Keep a copy off the server to verify there."),
+	U32("log", "checkpoint_interval", checkpoint_interval, 1, 86400, "300", "seconds",
+	    "A keyed checkpoint is written to each chained log at most this long after the "
+	    "last line that is not yet covered by one, and at every reopen (SIGHUP) and stop."),
+
+	{ "metrics", "listen", CONF_ADDR, offsetof(struct conf, metrics_listen), 128, 0, 0, NULL,
+	  "", NULL,
+	  "Where Prometheus scrapes the metrics (`GET /metrics`, text format), as "
+	  "`address:port` (numeric; `[::1]:9090` for IPv6), e.g. `127.0.0.1:9090`. Empty (the "
+	  "default): no listener. Plain HTTP without authentication: keep it on loopback or "
+	  "a management network. Changes need a restart." },
+	U32("metrics", "max_request", metrics_max_request, 256, 65536, "4096", "bytes",
+	    "Largest HTTP request line and headers; a longer request gets 431 and is closed."),
+	U32("metrics", "timeout", metrics_timeout, 1, 300, "5", "seconds",
+	    "A metrics connection must have sent its request and taken the answer within "
+	    "this time from its accept, or it is closed (slow clients)."),
+	U32("metrics", "max_connections", metrics_max_connections, 1, 1024, "8", "connections",
+	    "Most metrics connections open at once; more are closed at once."),
 
 	STR("store", "database", database, CONF_STR, "bastion.db",
 	    "Where users and registrations live: an SQLite file, relative to the state "
@@ -353,6 +378,30 @@ static int set_value(struct conf *c, const struct conf_setting *s, const char *v
 			snprintf(err, errlen, "%s: %s", s->key, why);
 			return EINVAL;
 		}
+		break;
+	}
+	case CONF_ADDR: {
+		char why[256], spec[200];
+		struct net_listen_spec one;
+		size_t n = 0, len = strlen(value);
+		const char *colon = strrchr(value, ':');
+
+		if (len == 0) {
+			memset(&c->metrics_addr, 0, sizeof(c->metrics_addr));
+			break;
+		}
+		if (len >= 128 || !colon || colon[1] == '\0' || (value[0] == '[' && colon[-1] != ']') ||
+		    (value[0] != '[' && strchr(value, ':') != colon)) {
+			snprintf(err, errlen, "%s: \"%.60s\" is not address:port ([v6]:port for IPv6)",
+				 s->key, value);
+			return EINVAL;
+		}
+		snprintf(spec, sizeof(spec), "tcp:%s", value);
+		if (net_listen_parse(&one, 1, &n, spec, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: %s", s->key, why);
+			return EINVAL;
+		}
+		c->metrics_addr = one.addr;
 		break;
 	}
 	case CONF_REALM:
@@ -608,6 +657,8 @@ static void write_range(FILE *f, const struct conf_setting *s)
 		fputs("address or prefix list", f);
 	} else if (s->type == CONF_WORDS) {
 		fputs("word list", f);
+	} else if (s->type == CONF_ADDR) {
+		fputs("address:port, or empty", f);
 	} else {
 		fputs("text", f);
 	}

@@ -52,6 +52,15 @@ struct conf {
 	char security_log[256];      /* security events, JSON lines; relative to the state dir */
 	uint32_t syslog;             /* enum conf_bool: also send security events to syslog */
 	char cdr_log[256];           /* call detail records, JSON lines; relative to the state dir */
+	char log_key[256];           /* HMAC key of the log checkpoints; relative to the state dir */
+	uint32_t checkpoint_interval; /* seconds between keyed checkpoints */
+
+	/* [metrics] */
+	char metrics_listen[128];    /* host:port; empty: no metrics listener */
+	struct net_addr metrics_addr; /* parsed metrics_listen */
+	uint32_t metrics_max_request; /* bytes */
+	uint32_t metrics_timeout;    /* seconds */
+	uint32_t metrics_max_connections;
 
 	/* [store] */
 	char database[1024];         /* SQLite file (relative to the state dir) or URL */

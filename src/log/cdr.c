@@ -21,6 +21,7 @@
 #define CDR_LINE_MAX 16384
 
 static int cdr_fd = -1;
+static uint64_t cdr_attempts[7];
 static struct log_cdr_stats cdr_stats;
 static struct log_limit cdr_fail_limit = { .per_sec = 1, .what = "CDR log failure" };
 static struct log_limit cdr_store_limit = { .per_sec = 1, .what = "CDR store failure" };
@@ -45,6 +46,11 @@ void log_cdr_close(void)
 void log_cdr_stats(struct log_cdr_stats *out)
 {
 	*out = cdr_stats;
+}
+
+void log_cdr_attempts(uint64_t out[7])
+{
+	memcpy(out, cdr_attempts, sizeof(cdr_attempts));
 }
 
 /* A string array of the record as a slice, never past the array. */
@@ -143,6 +149,7 @@ int cdr_record(struct store *s, const struct store_cdr *c)
 		log_cdr(NULL);
 		return EINVAL;
 	}
+	cdr_attempts[c->final_status >= 100 && c->final_status < 700 ? c->final_status / 100 : 0]++;
 	err = s ? store_cdr_add(s, &id, c) : 0;
 	if (err && log_limit_allow(&cdr_store_limit, (uint64_t)time(NULL))) {
 		char cid[80];

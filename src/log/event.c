@@ -29,6 +29,50 @@ static bool ev_syslog;
 static struct log_event_stats ev_stats;
 static struct log_limit ev_fail_limit = { .per_sec = 1, .what = "security log failure" };
 
+struct ev_count {
+	char kind[40], reason[48];
+	uint64_t n;
+};
+static struct ev_count ev_counts[LOG_EVENT_KINDS];
+static size_t ev_ncounts;
+
+/* Count e under (kind, reason); reasons only for auth.* kinds, whose
+ * reasons are a short fixed set. */
+static void count_event(const char *kind, const char *reason)
+{
+	const char *r = strncmp(kind, "auth.", 5) == 0 && reason ? reason : "";
+	size_t i;
+
+	for (i = 0; i < ev_ncounts; i++) {
+		if (strncmp(ev_counts[i].kind, kind, sizeof(ev_counts[i].kind) - 1) == 0 &&
+		    strncmp(ev_counts[i].reason, r, sizeof(ev_counts[i].reason) - 1) == 0) {
+			ev_counts[i].n++;
+			return;
+		}
+	}
+	if (ev_ncounts == LOG_EVENT_KINDS - 1) {
+		kind = "other";
+		r = "";
+		for (i = 0; i < ev_ncounts; i++) {
+			if (strcmp(ev_counts[i].kind, "other") == 0) {
+				ev_counts[i].n++;
+				return;
+			}
+		}
+	}
+	if (ev_ncounts >= LOG_EVENT_KINDS)
+		return;
+	snprintf(ev_counts[ev_ncounts].kind, sizeof(ev_counts[0].kind), "%s", kind);
+	snprintf(ev_counts[ev_ncounts].reason, sizeof(ev_counts[0].reason), "%s", r);
+	ev_counts[ev_ncounts++].n = 1;
+}
+
+void log_event_counts(log_event_count_fn *fn, void *arg)
+{
+	for (size_t i = 0; i < ev_ncounts; i++)
+		fn(arg, ev_counts[i].kind, ev_counts[i].reason, ev_counts[i].n);
+}
+
 static const char *const warning_words[] = {
 	"failure", "hijack", "replay", "unknown", "spoof", "lockout", "ban",
 };
@@ -131,6 +175,8 @@ void log_event(const struct log_event *e)
 	size_t n;
 	int err;
 
+	if (e && e->kind && e->kind[0])
+		count_event(e->kind, e->reason);
 	if (ev_fd < 0 && !ev_syslog)
 		return;
 	if (!e || !e->kind || !e->kind[0]) {

@@ -136,6 +136,16 @@ bool log_event_is_warning(const char *kind);
 void log_events_stats(struct log_event_stats *out);
 
 /*
+ * Events recorded so far by kind, and for "auth.*" kinds also by reason, for
+ * the metrics: fn(arg, kind, reason, count) once per pair ("" when there is
+ * no reason). At most LOG_EVENT_KINDS pairs are kept; later new pairs are
+ * counted under kind "other". Counted whether or not a file is open.
+ */
+#define LOG_EVENT_KINDS 96
+typedef void(log_event_count_fn)(void *arg, const char *kind, const char *reason, uint64_t n);
+void log_event_counts(log_event_count_fn *fn, void *arg);
+
+/*
  * Call detail records (CDRs): one JSON object per line, one line per call
  * attempt, in a file of its own (mode 0600, O_APPEND, one write(2) a line):
  *   {"time":"2026-11-23T10:01:05.120Z","call_id":"a84b4c76e66710",
@@ -181,6 +191,10 @@ void log_cdr_close(void);
 void log_cdr(const struct store_cdr *c);
 
 void log_cdr_stats(struct log_cdr_stats *out);
+
+/* Call attempts recorded by cdr_record(), by the class of their final status
+ * (index 1..6 for 1xx..6xx, 0 for anything else), for the metrics. */
+void log_cdr_attempts(uint64_t out[7]);
 
 /*
  * Record one finished call attempt: store_cdr_add(s, ...) and then log_cdr()

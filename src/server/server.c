@@ -277,6 +277,8 @@ static void on_message(void *arg, const struct net_msg *in)
 		refuse(s, in, &m, m.err);
 		return;
 	}
+	if (m.request)
+		s->stats.requests[m.mid][in->tp]++;
 	if (m.request && server_guard_scanner(s, in, &m))
 		return;
 	/* Overload: this request waited in the socket's queue too long, so
@@ -628,6 +630,8 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	rc = net_listen(s->net, c->listeners, c->nlisteners, err, errlen);
 	if (rc)
 		goto fail;
+	if ((rc = server_metrics_start(s, c, err, errlen)) != 0)
+		goto fail;
 	net_set_tick(s->net, on_tick, s, 50);
 	*sp = s;
 	return 0;
@@ -648,6 +652,7 @@ void server_free(struct server **sp)
 	txn_layer_free(&s->txn);
 	server_dialogs_free(s);
 	server_idents_free(s);
+	server_metrics_free(s);
 	net_free(&s->net);
 	registrar_free(&s->reg);
 	store_cache_free(&s->cache);
@@ -685,7 +690,10 @@ static void reload(struct server *s, const char *conf_path)
 		log_error("reload refused, keeping the running configuration: %s", s->guard_err);
 		return;
 	}
+	server_metrics_reload(s, &c); /* warns when its address changed */
 	/* Keep what only a restart changes. */
+	memcpy(c.metrics_listen, s->conf.metrics_listen, sizeof(c.metrics_listen));
+	c.metrics_addr = s->conf.metrics_addr;
 	memcpy(c.listen, s->conf.listen, sizeof(c.listen));
 	memcpy(c.listeners, s->conf.listeners, sizeof(c.listeners));
 	c.nlisteners = s->conf.nlisteners;
