@@ -53,6 +53,11 @@ int admin_cmd_cdr(const char *state, int argc, char **argv);
  */
 int admin_parse_since(const char *s, int64_t now, int64_t *out, char *why, size_t cap);
 
+/* ---- logs (logs.c) ----------------------------------------------------------- */
+
+int admin_cmd_log(const char *state, int argc, char **argv);
+int admin_cmd_events(const char *state, int argc, char **argv);
+
 /* ---- bans (ban.c) ----------------------------------------------------------- */
 
 #define ADMIN_BAN_MAX_S (3650LL * 86400) /* longest ban `ban add` takes: 10 years */

@@ -24,7 +24,7 @@
  */
 #define LINE_MAX_BYTES 16384
 
-static int ev_fd = -1;
+static struct log_chain ev_chain = LOG_CHAIN_INIT;
 static bool ev_syslog;
 static struct log_event_stats ev_stats;
 static struct log_limit ev_fail_limit = { .per_sec = 1, .what = "security log failure" };
@@ -89,7 +89,7 @@ bool log_event_is_warning(const char *kind)
 
 int log_events_reopen(const char *path, bool to_syslog)
 {
-	int err = log_file_swap(&ev_fd, path);
+	int err = log_chain_swap(&ev_chain, path);
 
 	if (err)
 		return err;
@@ -108,12 +108,15 @@ int log_events_open(const char *path, bool to_syslog)
 
 void log_events_close(void)
 {
-	if (ev_fd >= 0)
-		close(ev_fd);
-	ev_fd = -1;
+	log_chain_close(&ev_chain);
 	if (ev_syslog)
 		closelog();
 	ev_syslog = false;
+}
+
+void log_events_tick(int64_t now_ms)
+{
+	log_chain_tick(&ev_chain, now_ms);
 }
 
 void log_events_stats(struct log_event_stats *out)
@@ -126,19 +129,17 @@ static int set_str(json_t *obj, const char *key, struct slice s)
 	return log_json_set_str(obj, key, s, false, &ev_stats.redacted);
 }
 
-/* Build the JSON text of e, newline-terminated, into line. Returns its length,
- * or 0 on failure (out of memory, or longer than cap). */
-static size_t build_line(char *line, size_t cap, const struct log_event *e)
+/* The JSON object of e (the chain adds seq and prev), or NULL. */
+static json_t *build_obj(const struct log_event *e)
 {
 	char stamp[48], host[INET6_ADDRSTRLEN];
 	json_t *obj;
-	size_t n = 0;
 	int err = 0;
 
 	log_stamp_ms(stamp, sizeof(stamp), log_now_ms());
 	obj = json_pack("{s:s}", "time", stamp);
 	if (!obj)
-		return 0;
+		return NULL;
 	err |= set_str(obj, "kind", slice_cstr(e->kind));
 	if (e->has_src && e->src) {
 		net_addr_host(e->src, host, sizeof(host));
@@ -153,10 +154,11 @@ static size_t build_line(char *line, size_t cap, const struct log_event *e)
 	err |= set_str(obj, "reason", slice_cstr(e->reason));
 	if (e->status)
 		err |= json_object_set_new(obj, "status", json_integer(e->status));
-	if (!err)
-		n = log_json_line(line, cap, obj);
-	json_decref(obj);
-	return n;
+	if (err) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
 }
 
 static void lost(const char *kind, const char *why)
@@ -172,27 +174,36 @@ static void lost(const char *kind, const char *why)
 void log_event(const struct log_event *e)
 {
 	char line[LINE_MAX_BYTES];
-	size_t n;
-	int err;
+	size_t n = 0;
+	json_t *obj;
+	int err = 0;
 
 	if (e && e->kind && e->kind[0])
 		count_event(e->kind, e->reason);
-	if (ev_fd < 0 && !ev_syslog)
+	if (ev_chain.fd < 0 && !ev_syslog)
 		return;
 	if (!e || !e->kind || !e->kind[0]) {
 		lost(NULL, "no kind given");
 		return;
 	}
-	n = build_line(line, sizeof(line), e);
-	if (n == 0) {
+	obj = build_obj(e);
+	if (!obj) {
 		lost(e->kind, "JSON not built");
 		return;
 	}
-	if (ev_syslog)
+	/* the file's line carries the chain; syslog gets the same line */
+	if (ev_chain.fd >= 0)
+		err = log_chain_write(&ev_chain, obj, line, sizeof(line), &n);
+	else
+		n = log_json_line(line, sizeof(line), obj);
+	json_decref(obj);
+	if (n == 0 && !err)
+		err = ENOMEM;
+	if (n && ev_syslog)
 		syslog(log_event_is_warning(e->kind) ? LOG_WARNING : LOG_NOTICE, "%.*s",
 		       (int)(n - 1), line);
-	if (ev_fd >= 0 && (err = log_write_line(ev_fd, line, n)) != 0) {
-		lost(e->kind, strerror(err));
+	if (err) {
+		lost(e->kind, err == ENOMEM ? "JSON not built" : strerror(err));
 		return;
 	}
 	ev_stats.written++;

@@ -59,7 +59,9 @@ bool log_limit_allow(struct log_limit *l, uint64_t now_s);
  *    "port":5060,"transport":"udp","user":"alice","aor":"sip:alice@example.org",
  *    "call_id":"...","user_agent":"...","reason":"bad response","status":403}
  * Fields that are empty (NULL or zero-length, status 0, has_src false) are
- * left out; "time" and "kind" are always present.
+ * left out; "time" and "kind" are always present. A line written to the
+ * file ends with "seq" and "prev" (the hash chain, "Tamper-evident logs"
+ * below); syslog gets the same line.
  *
  * Untrusted bytes: every string value goes through slice_repr, so bytes
  * outside printable ASCII (NUL, CR, LF, invalid or even valid UTF-8) and the
@@ -154,7 +156,7 @@ void log_event_counts(log_event_count_fn *fn, void *arg);
  *    "transport":"udp","start":"2026-11-23T10:00:00.000Z",
  *    "answer":"2026-11-23T10:00:03.500Z","end":"2026-11-23T10:01:05.100Z",
  *    "status":200,"duration_s":61,"hangup":"caller","id":17}
- * Every key but "id" is always present: auth_user is "" for an attempt that
+ * followed by "seq" and "prev" (the hash chain). Every key but "id" is always present: auth_user is "" for an attempt that
  * did not authenticate, "answer" is null for one never answered, "id" (the
  * store's row id) appears only when > 0. duration_s is computed from the
  * times with store_cdr_duration_s(), whatever the record says. "time" is when
@@ -206,5 +208,82 @@ void log_cdr_attempts(uint64_t out[7]);
  * on the diagnostic log, rate limited.
  */
 int cdr_record(struct store *s, const struct store_cdr *c);
+
+/*
+ * Tamper-evident logs (chain.c, verify.c).
+ *
+ * Each line of security.log and cdr.log ends with "seq" (its number in the
+ * chain, continuing across rotated files) and "prev" (hex SHA-256 of the
+ * previous line's bytes without the newline; 64 zeros before the first).
+ * Checkpoint lines {"kind":"log.checkpoint","lines":N,"seq":S,"prev":H,
+ * "mac":M} are written every checkpoint interval (when lines were written
+ * since the last one), at each reopen and at close; M is
+ * HMAC-SHA256(key, "bastion-log-v1|S|H"), hex.
+ */
+#define LOG_KEY_LEN 32
+#define LOG_CHECKPOINT_KIND "log.checkpoint"
+
+/* Load the checkpoint key (exactly LOG_KEY_LEN bytes, a regular file not
+ * readable by group or others: EACCES; wrong size: EINVAL); with create, a
+ * missing file is made with random bytes, mode 0600. Returns 0 or an errno.
+ * Without a key, lines are still chained but no checkpoint is written. */
+int log_key_load(const char *path, bool create);
+/* Read a key file with the same checks into out (for the verifier). */
+int log_key_read(uint8_t out[LOG_KEY_LEN], const char *path);
+void log_key_forget(void);
+void log_set_checkpoint_interval(uint32_t seconds);
+/* Periodic work (the server's tick): checkpoints that are due. */
+void log_tick(void);
+
+/* Helpers shared with the verifier: hex of n bytes (out: 2n + 1), the hash
+ * of a line (a trailing newline is ignored), the checkpoint MAC. */
+void log_hex(char *out, const uint8_t *p, size_t n);
+void log_line_hash(uint8_t out[32], const char *line, size_t len);
+int log_checkpoint_mac(char out[65], const uint8_t *key, size_t keylen, uint64_t seq,
+		       const char *prev_hex);
+
+enum log_verify_problem {
+	LOG_VERIFY_OK = 0,
+	LOG_VERIFY_ALTERED,    /* line bad_line was changed (or is not a chained line) */
+	LOG_VERIFY_REMOVED,    /* `missing` lines were removed before line bad_line */
+	LOG_VERIFY_INSERTED,   /* line bad_line was inserted */
+	LOG_VERIFY_BAD_MAC,    /* the checkpoint at bad_line fails the key: a line before
+	                          it (after the last good checkpoint) was rewritten */
+	LOG_VERIFY_BROKEN,     /* a file does not continue the one before it */
+};
+
+/*
+ * The verifier: feed it every line of a log, file after file (oldest first,
+ * log_verify_next_file between files), and it stops at the first problem.
+ * Lines before the first chained line of the first file (written before the
+ * chain existed) are counted as legacy and not checked. With a key, every
+ * checkpoint's MAC is checked; without one (keylen 0), only the hashes.
+ */
+struct log_verify {
+	const uint8_t *key;
+	size_t keylen;
+	bool started;                  /* a chained line has been seen */
+	uint64_t seq, seq2;            /* seq of the last line and of the one before */
+	uint8_t h1[32], h2[32];        /* their hashes */
+	bool have_h2;
+	uint64_t line;                 /* line number in the current file */
+	/* results */
+	uint64_t lines, legacy, checkpoints, since_checkpoint;
+	uint64_t first_seq;            /* seq of the first chained line */
+	bool first_is_genesis;         /* ... and it starts a chain (prev all zeros) */
+	uint64_t last_checkpoint_line; /* in the current file; 0: none */
+	enum log_verify_problem problem;
+	uint64_t bad_line, missing;
+	char what[200];                /* the problem in words */
+};
+
+void log_verify_init(struct log_verify *v, const uint8_t *key, size_t keylen);
+void log_verify_next_file(struct log_verify *v);
+/* One line (len bytes, a trailing newline ignored). Returns 0, or EBADMSG
+ * with v->problem set (and from then on EBADMSG without looking). */
+int log_verify_line(struct log_verify *v, const char *line, size_t len);
+/* Every line of the file at path; lines longer than 64 KiB count as altered.
+ * Returns 0, EBADMSG (a problem: see v), or the errno of reading. */
+int log_verify_file(struct log_verify *v, const char *path);
 
 #endif

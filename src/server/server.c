@@ -478,6 +478,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 
 	txn_tick(s->txn, server_now_ms());
 	server_guard_tick(s, now_ms);
+	log_tick();
 	/* binding changes of this tick, in one transaction */
 	if (registrar_pending(s->reg) && (rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
 		log_warn("registrations not all stored: %s", strerror(rc));
@@ -530,6 +531,14 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	size_t n;
 	int e;
 
+	/* the key of the logs' checkpoints, made on first start (log.h) */
+	if ((e = conf_state_path(path, sizeof(path), s->state, c->log_key)) != 0 ||
+	    (e = log_key_load(path, true)) != 0) {
+		snprintf(err, errlen, "%s: cannot load the log key: %s%s", path, strerror(e),
+			 e == EACCES ? " (it must be mode 0600)" : "");
+		return e;
+	}
+	log_set_checkpoint_interval(c->checkpoint_interval);
 	if ((e = conf_state_path(path, sizeof(path), s->state, c->security_log)) != 0 ||
 	    (e = log_events_open(path, c->syslog == CONF_YES)) != 0) {
 		snprintf(err, errlen, "%s: cannot open the security log: %s", path, strerror(e));
@@ -661,6 +670,7 @@ void server_free(struct server **sp)
 	OPENSSL_cleanse(s->key, sizeof(s->key));
 	log_events_close();
 	log_cdr_close();
+	log_key_forget();
 	free(s->hdrs);
 	free(s->out);
 	free(s);
@@ -715,6 +725,7 @@ static void reload(struct server *s, const char *conf_path)
 		if (e)
 			log_error("reload: CDR log %s not reopened: %s", path, strerror(e));
 	}
+	log_set_checkpoint_interval(c.checkpoint_interval);
 	apply_conf(s, &c);
 	conf_net(&c, &nc);
 	net_set_conf(s->net, &nc);
