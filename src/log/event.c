@@ -116,6 +116,15 @@ void log_events_close(void)
 
 void log_events_tick(int64_t now_ms)
 {
+	uint64_t dropped = log_remote_take_dropped();
+
+	if (dropped) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "%llu event(s) dropped: the remote log queue was full",
+			 (unsigned long long)dropped);
+		log_event(&(struct log_event){ .kind = "log.remote_dropped", .reason = why });
+	}
 	log_chain_tick(&ev_chain, now_ms);
 }
 
@@ -180,7 +189,7 @@ void log_event(const struct log_event *e)
 
 	if (e && e->kind && e->kind[0])
 		count_event(e->kind, e->reason);
-	if (ev_chain.fd < 0 && !ev_syslog)
+	if (ev_chain.fd < 0 && !ev_syslog && !log_remote_running())
 		return;
 	if (!e || !e->kind || !e->kind[0]) {
 		lost(NULL, "no kind given");
@@ -199,6 +208,8 @@ void log_event(const struct log_event *e)
 	json_decref(obj);
 	if (n == 0 && !err)
 		err = ENOMEM;
+	if (n)
+		log_remote_send(log_event_is_warning(e->kind), e->kind, line, n);
 	if (n && ev_syslog)
 		syslog(log_event_is_warning(e->kind) ? LOG_WARNING : LOG_NOTICE, "%.*s",
 		       (int)(n - 1), line);

@@ -210,6 +210,51 @@ void log_cdr_attempts(uint64_t out[7]);
 int cdr_record(struct store *s, const struct store_cdr *c);
 
 /*
+ * Remote logging over TLS (remote.c): every security event also goes, as an
+ * RFC 5424 message (facility auth; MSGID the kind; MSG the JSON line with
+ * its seq and prev) with RFC 5425 octet-counting framing, to a log server
+ * over mutual TLS, through a bounded queue on disk (see remote.c for the
+ * guarantees). log_event() queues; a thread sends.
+ */
+#define LOG_REMOTE_QUEUE_MIN (256u * 1024u)
+
+struct log_remote_conf {
+	const char *host;              /* name or numeric address of the log server */
+	uint16_t port;
+	const char *name;              /* the name its certificate must carry; NULL: host */
+	const char *ca_file;           /* PEM CAs its certificate must chain to */
+	const char *cert_file;         /* our certificate (mutual TLS), PEM */
+	const char *key_file;          /* its key, PEM, not encrypted */
+	const char *queue_dir;         /* the queue (made 0700 when missing) */
+	uint64_t queue_max;            /* bytes, at least LOG_REMOTE_QUEUE_MIN */
+};
+
+struct log_remote_stats {
+	uint64_t queued;               /* messages queued */
+	uint64_t sent;                 /* messages written to the log server */
+	uint64_t dropped;              /* oldest messages dropped: queue full */
+	uint64_t connects;             /* connections established */
+	uint64_t connect_failures;     /* connect or handshake failed */
+	uint64_t refused_cert;         /* the server's certificate did not verify or name */
+	uint64_t garbage;              /* disconnected: the server sent data */
+	uint64_t queue_bytes;          /* bytes on disk now */
+	bool connected;
+};
+
+/* Check the files (CA, certificate, key), open the queue and start the
+ * sender. Returns 0, or EINVAL/ENOMEM/an errno with err naming the setting
+ * at fault. A running sender is stopped first. */
+int log_remote_start(const struct log_remote_conf *c, char *err, size_t errlen);
+/* Stop the sender (what is queued stays on disk for the next start). */
+void log_remote_stop(void);
+bool log_remote_running(void);
+void log_remote_stats(struct log_remote_stats *out);
+/* Drops since the last call (log_tick reports them as an event). */
+uint64_t log_remote_take_dropped(void);
+/* Queue one event line (log_event does this). */
+void log_remote_send(bool warning, const char *kind, const char *line, size_t len);
+
+/*
  * Tamper-evident logs (chain.c, verify.c).
  *
  * Each line of security.log and cdr.log ends with "seq" (its number in the

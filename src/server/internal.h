@@ -91,7 +91,7 @@ struct server {
 	int64_t ban_data_version;      /* store_data_version at the last ban sync */
 	uint64_t next_ban_sync_ms, next_ban_expire_ms;
 
-	struct metrics_server *metrics; /* [metrics] listen, or NULL (server/metrics.c) */
+	struct metrics_server *metrics; /* [metrics] listen, or NULL (server/observe.c) */
 };
 
 /* How to answer a request: through its server transaction when it has one,
@@ -191,11 +191,14 @@ void server_tls_log_stats(const struct server *s);
 bool server_client_cert_ok(struct server *s, const struct server_ctx *x,
 			   const struct sip_msg *m, struct slice user, struct slice aor);
 
-/* The metrics listener (server/metrics.c): start it when [metrics] listen
+/* The metrics listener (server/observe.c): start it when [metrics] listen
  * is set (after the SIP listeners); apply new limits on SIGHUP; close it. */
 int server_metrics_start(struct server *s, const struct conf *c, char *err, size_t errlen);
 void server_metrics_reload(struct server *s, const struct conf *c);
 void server_metrics_free(struct server *s);
+/* Start the remote log sender when [log] remote is set (server/observe.c).
+ * Returns 0 or an errno with err naming the setting at fault. */
+int server_remote_log_start(struct server *s, const struct conf *c, char *err, size_t errlen);
 
 /* Record a security event. */
 void server_event(struct server *s, const char *kind, const struct net_msg *in,

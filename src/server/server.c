@@ -544,6 +544,8 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		snprintf(err, errlen, "%s: cannot open the security log: %s", path, strerror(e));
 		return e;
 	}
+	if ((e = server_remote_log_start(s, c, err, errlen)) != 0)
+		return e;
 	/* An empty cdr_log keeps the records in the database only. */
 	path[0] = '\0';
 	if ((c->cdr_log[0] &&
@@ -670,6 +672,7 @@ void server_free(struct server **sp)
 	OPENSSL_cleanse(s->key, sizeof(s->key));
 	log_events_close();
 	log_cdr_close();
+	log_remote_stop();
 	log_key_forget();
 	free(s->hdrs);
 	free(s->out);
@@ -701,6 +704,13 @@ static void reload(struct server *s, const char *conf_path)
 		return;
 	}
 	server_metrics_reload(s, &c); /* warns when its address changed */
+	if (strcmp(c.remote, s->conf.remote) != 0)
+		log_warn("reload: [log] remote changed; it needs a restart");
+	/* the remote log sender keeps its settings until a restart */
+	memcpy(c.remote, s->conf.remote, sizeof(c.remote));
+	memcpy(c.remote_host, s->conf.remote_host, sizeof(c.remote_host));
+	c.remote_port = s->conf.remote_port;
+	c.remote_queue_size = s->conf.remote_queue_size;
 	/* Keep what only a restart changes. */
 	memcpy(c.metrics_listen, s->conf.metrics_listen, sizeof(c.metrics_listen));
 	c.metrics_addr = s->conf.metrics_addr;

@@ -1,10 +1,12 @@
 /*
- * server/metrics: what the metrics listener (src/metrics/) exposes. The
- * render callback reads the counters the layers already keep (server, net,
- * guard, registrar, transactions, dialogs, the logs) and writes them in
- * Prometheus' format; it changes nothing. docs/operations.md lists the
- * names.
+ * server/observe: what the operator watches. The metrics listener
+ * (src/metrics/): its render callback reads the counters the layers already
+ * keep (server, net, guard, registrar, transactions, dialogs, the logs) and
+ * writes them in Prometheus' format; it changes nothing. And the remote log
+ * sender (log/remote.c), started from [log] remote. docs/operations.md lists
+ * the metric names.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -191,6 +193,33 @@ static void render(void *arg, struct metrics_buf *b)
 	labelled(b, "bastion_log_lost_total", "log", "security", es.failed);
 	labelled(b, "bastion_log_lost_total", "log", "cdr", cs.failed);
 
+	/* the remote log server */
+	{
+		struct log_remote_stats rs;
+
+		log_remote_stats(&rs);
+		metrics_one(b, "bastion_remote_log_connected", METRICS_GAUGE,
+			    "1 while connected to the [log] remote log server.", rs.connected);
+		metrics_one(b, "bastion_remote_log_sent_total", METRICS_COUNTER,
+			    "Events written to the remote log server.", rs.sent);
+		metrics_one(b, "bastion_remote_log_dropped_total", METRICS_COUNTER,
+			    "Oldest queued events dropped because the remote log queue was full.",
+			    rs.dropped);
+		metrics_one(b, "bastion_remote_log_queue_bytes", METRICS_GAUGE,
+			    "Bytes queued on disk for the remote log server.", rs.queue_bytes);
+		metrics_one(b, "bastion_remote_log_queue_limit_bytes", METRICS_GAUGE,
+			    "The [log] remote_queue_size limit in bytes.",
+			    (uint64_t)s->conf.remote_queue_size * 1024u);
+		metrics_family(b, "bastion_remote_log_connect_failures_total", METRICS_COUNTER,
+			       "Connections to the remote log server that failed, by reason.");
+		labelled(b, "bastion_remote_log_connect_failures_total", "reason", "connect",
+			 rs.connect_failures);
+		labelled(b, "bastion_remote_log_connect_failures_total", "reason", "certificate",
+			 rs.refused_cert);
+		labelled(b, "bastion_remote_log_connect_failures_total", "reason", "server_sent_data",
+			 rs.garbage);
+	}
+
 	/* this listener */
 	metrics_one(b, "bastion_metrics_requests_total", METRICS_COUNTER,
 		    "HTTP requests answered by the metrics listener (this one included).",
@@ -247,4 +276,41 @@ void server_metrics_reload(struct server *s, const struct conf *c)
 void server_metrics_free(struct server *s)
 {
 	metrics_server_free(&s->metrics);
+}
+
+int server_remote_log_start(struct server *s, const struct conf *c, char *err, size_t errlen)
+{
+	char ca[1100], cert[1100], key[1100], dir[1100];
+	struct log_remote_conf rc = { 0 };
+	int e;
+
+	if (!c->remote[0])
+		return 0;
+	if (!c->remote_ca[0]) {
+		snprintf(err, errlen, "[log] remote needs remote_ca (the CA of the log server)");
+		return EINVAL;
+	}
+	if ((e = conf_state_path(ca, sizeof(ca), s->state, c->remote_ca)) != 0 ||
+	    (e = conf_state_path(cert, sizeof(cert), s->state,
+				 c->remote_certificate[0] ? c->remote_certificate
+							  : c->tls_certificate)) != 0 ||
+	    (e = conf_state_path(key, sizeof(key), s->state,
+				 c->remote_key[0] ? c->remote_key : c->tls_key)) != 0 ||
+	    (e = conf_state_path(dir, sizeof(dir), s->state, c->remote_queue)) != 0) {
+		snprintf(err, errlen, "[log] remote: a path is too long");
+		return e;
+	}
+	rc.host = c->remote_host;
+	rc.port = c->remote_port;
+	rc.name = c->remote_name[0] ? c->remote_name : NULL;
+	rc.ca_file = ca;
+	rc.cert_file = cert;
+	rc.key_file = key;
+	rc.queue_dir = dir;
+	rc.queue_max = (uint64_t)c->remote_queue_size * 1024u;
+	if ((e = log_remote_start(&rc, err, errlen)) != 0)
+		return e;
+	log_notice("security events also go to tls:%s:%u (queue %s)", c->remote_host,
+		   (unsigned)c->remote_port, dir);
+	return 0;
 }
