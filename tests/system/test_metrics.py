@@ -244,3 +244,20 @@ scrape_configs:
             proc.kill()
             proc.wait(timeout=10)
         log.close()
+
+
+def test_docs_prometheus_config_and_rules_are_valid(tmp_path):
+    """docs/operations.md: its prometheus.yml and alert rules pass promtool."""
+    from conftest import ROOT
+    doc = open(os.path.join(ROOT, "docs", "operations.md")).read()
+    blocks = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    config = [b for b in blocks if "scrape_configs:" in b]
+    rules = [b for b in blocks if "groups:" in b]
+    assert len(config) == 1 and len(rules) == 1
+    (tmp_path / "prometheus.yml").write_text(config[0])
+    (tmp_path / "bastion-rules.yml").write_text(rules[0])
+    assert PROMTOOL, "promtool missing: scripts/deps.sh installs prometheus"
+    r = subprocess.run([PROMTOOL, "check", "config", str(tmp_path / "prometheus.yml")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS: 9 rules found" in r.stdout, r.stdout
