@@ -52,6 +52,7 @@ static void render(void *arg, struct metrics_buf *b)
 	struct log_event_stats es;
 	struct log_cdr_stats cs;
 	struct metrics_stats ms;
+	struct proxy_stats ps;
 	uint64_t attempts[7], refused = 0;
 	size_t aors = 0, bindings = 0;
 	char cls[8];
@@ -60,6 +61,7 @@ static void render(void *arg, struct metrics_buf *b)
 	net_lag(s->net, &lag);
 	guard_stats(s->guard, server_now_ms(), &gs);
 	txn_layer_stats(s->txn, &ts);
+	proxy_stats(s->proxy, &ps);
 	registrar_counts(s->reg, &aors, &bindings);
 	log_events_stats(&es);
 	log_cdr_stats(&cs);
@@ -102,9 +104,14 @@ static void render(void *arg, struct metrics_buf *b)
 
 	/* calls */
 	metrics_one(b, "bastion_calls_active", METRICS_GAUGE,
-		    "Calls in progress: confirmed dialogs tracked.", s->ndialogs);
+		    "Calls in progress: confirmed dialogs tracked.", ps.dialogs);
 	metrics_one(b, "bastion_dialogs_limit", METRICS_GAUGE, "The [proxy] max_dialogs limit.",
 		    s->conf.max_dialogs);
+	metrics_one(b, "bastion_dialogs_refused_total", METRICS_COUNTER,
+		    "Answered calls not tracked because the dialog table was full.",
+		    ps.dialogs_refused);
+	metrics_one(b, "bastion_calls_proxied", METRICS_GAUGE,
+		    "Requests being proxied now (INVITEs ringing included).", ps.calls);
 	metrics_family(b, "bastion_call_attempts_total", METRICS_COUNTER,
 		       "Call attempts ended, by the class of their final status.");
 	for (int k = 1; k <= 6; k++) {
