@@ -27,6 +27,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ struct remote {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	int wake;                       /* eventfd */
-	volatile bool stop;
+	atomic_bool stop;
 
 	/* the queue (under mu) */
 	uint64_t head_seg, head_off;    /* next message to send */

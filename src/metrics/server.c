@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #define METRICS_ACCEPT_BURST 16
+#define METRICS_PAUSE_MS 250
 
 struct metrics_conn {
 	struct metrics_conn *prev, *next;
@@ -194,13 +195,23 @@ static void on_listen(void *arg, uint32_t events)
 {
 	struct metrics_server *m = arg;
 
-	(void)events;
+	if (events == 0) { /* the pause after running out of descriptors is over */
+		net_watch_events(m->net, m->w, true, false);
+		return;
+	}
 	for (int i = 0; i < METRICS_ACCEPT_BURST; i++) {
 		struct metrics_conn *c;
 		int fd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
-			return; /* EAGAIN, or a transient error: the next event retries */
+		if (fd < 0) {
+			/* out of descriptors or memory: the pending connection stays
+			 * and would wake the loop at once; pause the listener instead */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				net_watch_events(m->net, m->w, false, false);
+				net_watch_deadline(m->net, m->w, net_now(m->net) + METRICS_PAUSE_MS);
+			}
+			return; /* EAGAIN: all taken */
+		}
 		if (m->st.open >= m->conf.max_connections) {
 			m->st.refused++;
 			close(fd);
