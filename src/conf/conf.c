@@ -189,6 +189,15 @@ static const struct conf_setting settings[] = {
 	    "this time from its accept, or it is closed (slow clients)."),
 	U32("metrics", "max_connections", metrics_max_connections, 1, 1024, "8", "connections",
 	    "Most metrics connections open at once; more are closed at once."),
+	{ "metrics", "tls", CONF_ENUM, offsetof(struct conf, metrics_tls), 0, 0, 0, yes_no, "no",
+	  NULL,
+	  "`yes`: the metrics listener speaks HTTPS (TLS 1.2+) with the [tls] certificate and "
+	  "key (the key not encrypted), and requires a client certificate that chains to "
+	  "client_ca (e.g. one from `bastion tls issue prometheus`); a client without one is "
+	  "closed. Changes need a restart." },
+	STR("metrics", "client_ca", metrics_client_ca, CONF_STR, "ca.crt",
+	    "PEM CA certificate(s) that metrics clients' certificates must chain to when tls is "
+	    "`yes`, relative to the state directory; by default the local CA of `bastion init`."),
 
 	STR("store", "database", database, CONF_STR, "bastion.db",
 	    "Where users and registrations live: an SQLite file, relative to the state "

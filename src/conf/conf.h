@@ -67,6 +67,8 @@ struct conf {
 	uint32_t metrics_max_request; /* bytes */
 	uint32_t metrics_timeout;    /* seconds */
 	uint32_t metrics_max_connections;
+	uint32_t metrics_tls;        /* enum conf_bool: HTTPS with client certificates */
+	char metrics_client_ca[256]; /* CAs client certificates must chain to */
 
 	/* [store] */
 	char database[1024];         /* SQLite file (relative to the state dir) or URL */

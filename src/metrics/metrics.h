@@ -114,6 +114,10 @@ struct metrics_conf {
 	uint32_t timeout_ms;           /* the whole exchange, from accept */
 	uint32_t max_connections;      /* open at once; more are closed at once */
 	uint32_t max_response;         /* bytes of the exposition; more is cut (500) */
+	/* HTTPS with a client certificate: all three set, or all NULL (plain HTTP) */
+	const char *cert_file;         /* PEM certificate (and chain) the listener shows */
+	const char *key_file;          /* its key, PEM, not encrypted */
+	const char *client_ca;         /* PEM CAs a client certificate must chain to */
 };
 
 /* Fill b with the current figures. Must only read. */
@@ -126,17 +130,21 @@ struct metrics_stats {
 	uint64_t timeouts;             /* cut off by timeout_ms */
 	uint64_t too_large;            /* requests over max_request (431) */
 	uint64_t bad;                  /* 400, 404, 405, 505 */
+	uint64_t tls_failed;           /* HTTPS handshakes failed (no or bad client certificate) */
 	uint32_t open;                 /* connections open now */
 };
 
 struct metrics_server;
 
 /*
- * Listen on conf->addr (TCP, non-blocking, on n's loop). Returns 0 with *mp,
- * or an errno (EADDRINUSE ...). render is called once per GET /metrics.
+ * Listen on conf->addr (TCP, non-blocking, on n's loop). With cert_file,
+ * key_file and client_ca, every connection is TLS 1.2+ and must present a
+ * client certificate that chains to client_ca, or it is closed. Returns 0
+ * with *mp, or an errno (EADDRINUSE ...; EINVAL when a TLS file is wrong,
+ * with err saying which). render is called once per GET /metrics.
  */
 int metrics_server_new(struct metrics_server **mp, struct net *n, const struct metrics_conf *conf,
-		       metrics_render_fn *render, void *arg);
+		       metrics_render_fn *render, void *arg, char *err, size_t errlen);
 /* Close the listener and every connection; *mp becomes NULL. NULL is fine. */
 void metrics_server_free(struct metrics_server **mp);
 /* New limits (SIGHUP); the address needs a restart. */

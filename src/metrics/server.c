@@ -17,6 +17,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #define METRICS_ACCEPT_BURST 16
 #define METRICS_PAUSE_MS 250
 
@@ -30,6 +33,8 @@ struct metrics_conn {
 	struct metrics_buf out;        /* the response, once decided */
 	size_t out_off;
 	bool answering;
+	SSL *ssl;                      /* HTTPS, or NULL */
+	bool tls_done;                 /* handshake finished */
 };
 
 struct metrics_server {
@@ -42,6 +47,7 @@ struct metrics_server {
 	struct net_addr bound;
 	struct metrics_conn *conns;
 	struct metrics_stats st;
+	SSL_CTX *tls;                  /* HTTPS, or NULL */
 };
 
 static void conn_close(struct metrics_conn *c)
@@ -57,21 +63,75 @@ static void conn_close(struct metrics_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	metrics_buf_free(&c->out);
+	SSL_free(c->ssl);
 	free(c->in);
 	free(c);
 	m->st.open--;
 }
 
 /* Send what is left of the response; close when done or on error. */
+/* The byte pump: plain socket or TLS. Returns a count, 0 at the end of the
+ * stream, or -1 with errno (EAGAIN: wait for *want_out ? output : input). */
+static ssize_t io(struct metrics_conn *c, void *buf, size_t len, bool wr, bool *want_out)
+{
+	int n, e;
+
+	*want_out = wr;
+	if (!c->ssl)
+		return wr ? send(c->fd, buf, len, MSG_NOSIGNAL) : recv(c->fd, buf, len, 0);
+	ERR_clear_error();
+	n = wr ? SSL_write(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len))
+	       : SSL_read(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
+	if (n > 0)
+		return n;
+	e = SSL_get_error(c->ssl, n);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		*want_out = e == SSL_ERROR_WANT_WRITE;
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	errno = EPROTO;
+	return -1;
+}
+
+/* Drive the TLS handshake. true when done; false when waiting (events set)
+ * or failed (the connection is closed: *closed). */
+static bool handshake(struct metrics_conn *c, bool *closed)
+{
+	int n, e;
+
+	*closed = false;
+	if (!c->ssl || c->tls_done)
+		return true;
+	ERR_clear_error();
+	n = SSL_do_handshake(c->ssl);
+	if (n == 1) {
+		c->tls_done = true;
+		return true;
+	}
+	e = SSL_get_error(c->ssl, n);
+	if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) &&
+	    net_watch_events(c->m->net, c->w, e == SSL_ERROR_WANT_READ,
+			     e == SSL_ERROR_WANT_WRITE) == 0)
+		return false;
+	c->m->st.tls_failed++;
+	conn_close(c);
+	*closed = true;
+	return false;
+}
+
 static void conn_flush(struct metrics_conn *c)
 {
+	bool want_out;
+
 	while (c->out_off < c->out.len) {
-		ssize_t w = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off,
-				 MSG_NOSIGNAL);
+		ssize_t w = io(c, c->out.p + c->out_off, c->out.len - c->out_off, true, &want_out);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (net_watch_events(c->m->net, c->w, false, true) != 0)
+			if (net_watch_events(c->m->net, c->w, !want_out, want_out) != 0)
 				conn_close(c);
 			return;
 		}
@@ -81,6 +141,8 @@ static void conn_flush(struct metrics_conn *c)
 		}
 		c->out_off += (size_t)w;
 	}
+	if (c->ssl)
+		SSL_shutdown(c->ssl); /* our close_notify; the peer's is not awaited */
 	conn_close(c);
 }
 
@@ -148,17 +210,25 @@ static void conn_read(struct metrics_conn *c)
 {
 	struct metrics_http_verdict v;
 	size_t max = c->m->conf.max_request;
+	bool closed, want_out = false;
 	ssize_t r;
 	int rc;
 
+	if (!handshake(c, &closed))
+		return;
 	for (;;) {
 		if (c->in_len >= max)
 			break;
-		r = recv(c->fd, c->in + c->in_len, max - c->in_len, 0);
+		r = io(c, c->in + c->in_len, max - c->in_len, false, &want_out);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (c->ssl && net_watch_events(c->m->net, c->w, !want_out, want_out) != 0) {
+				conn_close(c);
+				return;
+			}
 			break;
+		}
 		if (r <= 0) {
 			conn_close(c); /* gone before asking anything complete */
 			return;
@@ -187,7 +257,7 @@ static void on_conn(void *arg, uint32_t events)
 			conn_flush(c);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+	if (events & (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP))
 		conn_read(c);
 }
 
@@ -220,9 +290,19 @@ static void on_listen(void *arg, uint32_t events)
 		c = calloc(1, sizeof(*c));
 		if (c)
 			c->in = malloc(m->conf.max_request);
+		if (c && m->tls && (!(c->ssl = SSL_new(m->tls)) || SSL_set_fd(c->ssl, fd) != 1)) {
+			SSL_free(c->ssl);
+			c->ssl = NULL;
+			free(c->in);
+			c->in = NULL;
+		}
+		if (c && c->ssl)
+			SSL_set_accept_state(c->ssl);
 		if (!c || !c->in || net_watch_add(m->net, &c->w, fd, false, on_conn, c) != 0) {
-			if (c)
+			if (c) {
+				SSL_free(c->ssl);
 				free(c->in);
+			}
 			free(c);
 			close(fd);
 			continue;
@@ -250,8 +330,56 @@ static void conf_sane(struct metrics_conf *c)
 		c->max_response = 4096;
 }
 
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return 0; /* an encrypted key is refused, never prompted for */
+}
+
+/* The HTTPS context: TLS 1.2+, a client certificate required. */
+static int tls_new(SSL_CTX **out, const struct metrics_conf *c, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	STACK_OF(X509_NAME) *names;
+
+	if (!ctx) {
+		snprintf(err, errlen, "out of memory");
+		return ENOMEM;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET |
+					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->cert_file) != 1) {
+		snprintf(err, errlen, "%s: not a readable PEM certificate", c->cert_file);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "%s: not the certificate's key, or encrypted", c->key_file);
+		goto fail;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, c->client_ca, NULL) != 1 ||
+	    !(names = SSL_load_client_CA_file(c->client_ca))) {
+		snprintf(err, errlen, "%s: not a readable PEM CA file", c->client_ca);
+		goto fail;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	*out = ctx;
+	return 0;
+fail:
+	SSL_CTX_free(ctx);
+	return EINVAL;
+}
+
 int metrics_server_new(struct metrics_server **mp, struct net *n, const struct metrics_conf *conf,
-		       metrics_render_fn *render, void *arg)
+		       metrics_render_fn *render, void *arg, char *err, size_t errlen)
 {
 	struct metrics_server *m;
 	socklen_t alen;
@@ -264,7 +392,14 @@ int metrics_server_new(struct metrics_server **mp, struct net *n, const struct m
 		return ENOMEM;
 	m->net = n;
 	m->conf = *conf;
+	m->fd = -1;
 	conf_sane(&m->conf);
+	if (conf->cert_file && conf->key_file && conf->client_ca &&
+	    (rc = tls_new(&m->tls, conf, err, errlen)) != 0) {
+		free(m);
+		return rc;
+	}
+	m->conf.cert_file = m->conf.key_file = m->conf.client_ca = NULL; /* loaded */
 	m->render = render;
 	m->arg = arg;
 	m->bound = conf->addr;
@@ -289,8 +424,10 @@ int metrics_server_new(struct metrics_server **mp, struct net *n, const struct m
 	*mp = m;
 	return 0;
 fail:
+	snprintf(err, errlen, "%s", strerror(rc));
 	if (m->fd >= 0)
 		close(m->fd);
+	SSL_CTX_free(m->tls);
 	free(m);
 	return rc;
 }
@@ -306,6 +443,7 @@ void metrics_server_free(struct metrics_server **mp)
 		conn_close(m->conns);
 	net_watch_del(m->net, &m->w);
 	close(m->fd);
+	SSL_CTX_free(m->tls);
 	free(m);
 	*mp = NULL;
 }
@@ -316,6 +454,7 @@ void metrics_server_set_conf(struct metrics_server *m, const struct metrics_conf
 
 	m->conf = *conf;
 	m->conf.addr = keep;
+	m->conf.cert_file = m->conf.key_file = m->conf.client_ca = NULL; /* start only */
 	conf_sane(&m->conf);
 }
 

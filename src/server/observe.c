@@ -236,10 +236,14 @@ static void render(void *arg, struct metrics_buf *b)
 		    ms.refused);
 	metrics_one(b, "bastion_metrics_timeouts_total", METRICS_COUNTER,
 		    "Metrics connections cut off by [metrics] timeout.", ms.timeouts);
+	metrics_one(b, "bastion_metrics_tls_failed_total", METRICS_COUNTER,
+		    "Metrics HTTPS handshakes that failed (no or a bad client certificate).",
+		    ms.tls_failed);
 }
 
 static void metrics_conf_of(const struct conf *c, struct metrics_conf *mc)
 {
+	*mc = (struct metrics_conf){ 0 }; /* plain HTTP unless the caller sets the files */
 	mc->addr = c->metrics_addr;
 	mc->max_request = c->metrics_max_request;
 	mc->timeout_ms = c->metrics_timeout * 1000u;
@@ -249,6 +253,7 @@ static void metrics_conf_of(const struct conf *c, struct metrics_conf *mc)
 
 int server_metrics_start(struct server *s, const struct conf *c, char *err, size_t errlen)
 {
+	char cert[1100], key[1100], ca[1100], why[1200];
 	struct metrics_conf mc;
 	struct net_addr a;
 	char where[80];
@@ -257,14 +262,27 @@ int server_metrics_start(struct server *s, const struct conf *c, char *err, size
 	if (!c->metrics_listen[0])
 		return 0;
 	metrics_conf_of(c, &mc);
-	rc = metrics_server_new(&s->metrics, s->net, &mc, render, s);
+	if (c->metrics_tls == CONF_YES) {
+		if (conf_state_path(cert, sizeof(cert), s->state, c->tls_certificate) != 0 ||
+		    conf_state_path(key, sizeof(key), s->state, c->tls_key) != 0 ||
+		    conf_state_path(ca, sizeof(ca), s->state, c->metrics_client_ca) != 0) {
+			snprintf(err, errlen, "[metrics] tls: a path is too long");
+			return ENAMETOOLONG;
+		}
+		mc.cert_file = cert;
+		mc.key_file = key;
+		mc.client_ca = ca;
+	}
+	rc = metrics_server_new(&s->metrics, s->net, &mc, render, s, why, sizeof(why));
 	if (rc) {
-		snprintf(err, errlen, "[metrics] listen %s: %s", c->metrics_listen, strerror(rc));
+		snprintf(err, errlen, "[metrics] %s %s: %s", mc.cert_file ? "tls" : "listen",
+			 c->metrics_listen, why);
 		return rc;
 	}
 	metrics_server_addr(s->metrics, &a);
 	net_addr_fmt(where, sizeof(where), NET_TCP, &a);
-	log_notice("metrics on http %s/metrics", where + 4);
+	log_notice("metrics on %s %s/metrics%s", mc.cert_file ? "https" : "http", where + 4,
+		   mc.cert_file ? " (client certificates required)" : "");
 	return 0;
 }
 

@@ -732,6 +732,7 @@ static void reload(struct server *s, const char *conf_path)
 	/* Keep what only a restart changes. */
 	memcpy(c.metrics_listen, s->conf.metrics_listen, sizeof(c.metrics_listen));
 	c.metrics_addr = s->conf.metrics_addr;
+	c.metrics_tls = s->conf.metrics_tls;
 	memcpy(c.listen, s->conf.listen, sizeof(c.listen));
 	memcpy(c.listeners, s->conf.listeners, sizeof(c.listeners));
 	c.nlisteners = s->conf.nlisteners;

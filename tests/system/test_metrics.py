@@ -192,19 +192,79 @@ def test_bad_listen_refused(tmp_path):
     assert r.returncode == 1 and "listen" in r.stderr and "address:port" in r.stderr
 
 
-def test_prometheus_scrapes_bastion(mserver, tmp_path):
-    """A real Prometheus server scrapes Bastion; its API returns our metric."""
+def issue_client_cert(server, tmp_path, name="prometheus"):
+    from conftest import run_cli
+    out = tmp_path / "issued"
+    r = run_cli("--state", server.state, "tls", "issue", name, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    return str(out / f"{name}.crt"), str(out / f"{name}.key")
+
+
+def tls_get(server, port, cert=None):
+    """GET /metrics over HTTPS, trusting the state's CA; returns the bytes."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=os.path.join(server.state, "ca.crt"))
+    if cert:
+        ctx.load_cert_chain(*cert)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        with ctx.wrap_socket(raw, server_hostname="example.test") as c:
+            c.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+            data = b""
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                data += b
+            return data
+
+
+def test_https_requires_a_client_certificate(make_server, tmp_path):
+    import ssl
+    port = free_port()
+    s = make_server(metrics_conf(port, "tls = yes"))
+    assert "metrics on https" in s.log_text()
+    cert = issue_client_cert(s, tmp_path)
+    r = tls_get(s, port, cert)
+    assert r.startswith(b"HTTP/1.1 200 OK\r\n") and b"bastion_metrics_tls_failed_total 0" in r
+    # no client certificate: the handshake fails, nothing is served
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        tls_get(s, port, None)
+    # plain HTTP to the HTTPS port gets no HTTP answer
+    assert not http(port, b"GET /metrics HTTP/1.1\r\n\r\n").startswith(b"HTTP/")
+    r = tls_get(s, port, cert)
+    m = re.search(rb"^bastion_metrics_tls_failed_total (\d+)$", r, re.M)
+    assert m and int(m.group(1)) >= 2
+    assert s.options_ok()
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_prometheus_scrapes_bastion(make_server, tmp_path, scheme):
+    """A real Prometheus server scrapes Bastion (over HTTPS with a client
+    certificate, too); its API returns our metric."""
     assert PROMETHEUS, "prometheus missing: scripts/deps.sh installs it"
+    port = free_port()
+    mserver = make_server(metrics_conf(port, "tls = yes" if scheme == "https" else ""))
+    mserver.metrics_port = port
     assert mserver.options_ok()
     assert mserver.options_ok()
     prom_port = free_port()
+    tls = ""
+    if scheme == "https":
+        crt, key = issue_client_cert(mserver, tmp_path)
+        tls = f"""    scheme: https
+    tls_config:
+      ca_file: {os.path.join(mserver.state, 'ca.crt')}
+      cert_file: {crt}
+      key_file: {key}
+      server_name: example.test
+"""
     cfg = tmp_path / "prometheus.yml"
     cfg.write_text(f"""global:
   scrape_interval: 1s
   scrape_timeout: 1s
 scrape_configs:
   - job_name: bastion
-    static_configs:
+{tls}    static_configs:
       - targets: ['127.0.0.1:{mserver.metrics_port}']
 """)
     log = open(tmp_path / "prometheus.log", "wb")
