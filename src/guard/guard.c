@@ -896,12 +896,21 @@ bool guard_user_locked(struct guard *g, struct slice user, const struct net_addr
 
 /* ---- scanners ---- */
 
+static unsigned char fold(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
 static bool contains_case(struct slice hay, struct slice needle)
 {
+	unsigned char first;
+
 	if (needle.len == 0 || hay.len < needle.len)
 		return false;
+	first = fold((unsigned char)needle.p[0]);
 	for (size_t i = 0; i + needle.len <= hay.len; i++)
-		if (slice_caseeq(slice_make(hay.p + i, needle.len), needle))
+		if (fold((unsigned char)hay.p[i]) == first &&
+		    slice_caseeq(slice_make(hay.p + i, needle.len), needle))
 			return true;
 	return false;
 }

@@ -67,6 +67,8 @@ struct call {
 	uint16_t best;             /* best final status so far */
 	char *best_buf;            /* its bytes, our Via removed */
 	size_t best_len;
+	char best_tag[64];         /* its To tag (longer ones: the layer finds it) */
+	size_t best_tag_len;
 	struct dialog *dlg;        /* an in-dialog request: its dialog */
 	struct cdr_info *cdr;      /* an INVITE out of dialog */
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
@@ -259,11 +261,14 @@ static void call_maybe_free(struct call *c)
 /* Send bytes upstream: through the server transaction while it lives, else
  * statelessly the way the request came (2xx retransmissions, late 2xx of
  * other forks). */
-static void send_upstream(struct call *c, uint16_t status, const char *buf, size_t len)
+static void send_upstream(struct call *c, uint16_t status, const char *buf, size_t len,
+			  struct slice to_tag)
 {
 	struct proxy *p = c->p;
 
-	if (c->st && txn_server_respond(c->st, status, buf, len, now_ms(p)) == 0)
+	if (c->st && (to_tag.len > 64 ? txn_server_respond(c->st, status, buf, len, now_ms(p))
+				       : txn_server_respond_tag(c->st, status, buf, len, to_tag,
+								now_ms(p))) == 0)
 		return;
 	(void)p->ops->send(p->arg, &c->upstream, buf, len);
 }
@@ -586,7 +591,7 @@ void proxy_tick(struct proxy *p, uint64_t now)
 static int forward(struct proxy *p, struct call *c, struct branch *b, const struct sip_msg *m,
 		   struct slice ruri, bool record_route, struct slice extra, uint32_t skip_routes)
 {
-	char via[300], hostport[INET6_ADDRSTRLEN + 8], rr[600], hash[17];
+	char via[300], hostport[INET6_ADDRSTRLEN + 8], rr[600], hash[17], branch[48];
 	struct sip_buf out, rrb;
 	struct proxy_fwd f = { 0 };
 	struct txn_peer to = peer_of_way(&b->way);
@@ -594,8 +599,10 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 
 	proxy_loop_hash(&p->loop_key, m, hash);
 	local_hostport(p, &b->way, hostport, sizeof(hostport));
-	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=z9hG4bK%s.%llx;rport",
-		 via_transport(b->way.tp), hostport, hash, (unsigned long long)++p->branch_seq);
+	snprintf(branch, sizeof(branch), "z9hG4bK%s.%llx", hash,
+		 (unsigned long long)++p->branch_seq);
+	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", via_transport(b->way.tp),
+		 hostport, branch);
 	sip_buf_init(&rrb, rr, sizeof(rr));
 	if (record_route) {
 		/* top: the side facing the target; and, when the caller's side
@@ -623,7 +630,9 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 	rc = proxy_build_request(&out, m, &f);
 	if (rc)
 		return rc;
-	return txn_client_new(&b->ct, p->txn, out.p, out.len, &to, b, now_ms(p));
+	/* we built it: the transaction layer need not parse it again */
+	return txn_client_start(&b->ct, p->txn, out.p, out.len, m->method, slice_cstr(branch), &to,
+				b, now_ms(p));
 }
 
 /* The best response so far goes upstream when every branch has answered
@@ -649,7 +658,8 @@ static void maybe_send_best(struct call *c)
 		  "none");
 	c->cdr = NULL;
 	if (c->best_buf) {
-		send_upstream(c, c->best, c->best_buf, c->best_len);
+		send_upstream(c, c->best, c->best_buf, c->best_len,
+			      slice_make(c->best_tag, c->best_tag_len));
 		return;
 	}
 	req = c->st ? txn_server_request(c->st) : NULL;
@@ -963,7 +973,7 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 	if (m->status < 200) {
 		b->provisional = true;
 		if (!c->final_sent)
-			send_upstream(c, m->status, out.p, out.len);
+			send_upstream(c, m->status, out.p, out.len, m->to.tag);
 		return;
 	}
 	if (m->status < 300) {
@@ -976,7 +986,7 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 			dialog_create(p, m, c, b);
 		c->answered = true;
 		c->final_sent = true;
-		send_upstream(c, m->status, out.p, out.len);
+		send_upstream(c, m->status, out.p, out.len, m->to.tag);
 		if (c->mid == SIP_M_INVITE)
 			cancel_others(c, b);
 		bye_answered(p, c);
@@ -993,6 +1003,10 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 		c->best_buf = copy;
 		c->best_len = out.len;
 		c->best = m->status;
+		/* a tag too long to keep here is found by the layer (len > 64) */
+		c->best_tag_len = m->to.tag.len;
+		if (m->to.tag.len <= sizeof(c->best_tag))
+			memcpy(c->best_tag, m->to.tag.p ? m->to.tag.p : "", m->to.tag.len);
 	}
 	if (m->status >= 600)
 		cancel_others(c, b);

@@ -54,12 +54,16 @@ struct txn_server {
 	struct txn t;
 	char *req;                      /* copy of the request bytes */
 	size_t req_len;
-	struct sip_hdr *hdrs;           /* exactly msg.nhdrs entries */
-	struct sip_msg msg;             /* parsed from req */
+	struct slice to_tag;            /* the request's To tag, in req */
+	uint32_t nhdrs;                 /* the request's header count */
+	bool parsed;                    /* msg and hdrs are made (txn_server_request) */
+	struct sip_hdr *hdrs;           /* exactly nhdrs entries, once parsed */
+	struct sip_msg msg;             /* parsed from req on first use */
 	char *resp;                     /* last response sent, for retransmission */
 	size_t resp_len;
 	uint16_t status;                /* of the last response, 0 for none */
-	struct slice resp_tag;          /* To tag of the last response (in resp) */
+	struct slice resp_tag;          /* To tag of the last response (in resp or tag_mem) */
+	char tag_mem[64];               /* a tag the user named (txn_server_respond_tag) */
 };
 
 struct txn_client {

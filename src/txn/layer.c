@@ -173,7 +173,7 @@ struct txn *txn_lookup(struct txn_layer *l, struct slice key, const struct slice
 		if (tag && t->server) {
 			const struct txn_server *st = (const struct txn_server *)t;
 			if (ack ? !st->status || !slice_eq(st->resp_tag, *tag)
-				: !slice_eq(st->msg.to.tag, *tag))
+				: !slice_eq(st->to_tag, *tag))
 				continue;
 		}
 		return t;
