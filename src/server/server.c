@@ -643,8 +643,9 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	s->peer_cert = calloc(1, sizeof(*s->peer_cert));
 	s->idv = calloc(1, sizeof(*s->idv));
 	s->cdr_q = calloc(SERVER_CDR_BATCH, sizeof(*s->cdr_q));
+	s->dlg_q = calloc(SERVER_CDR_BATCH, sizeof(*s->dlg_q));
 	s->ban_q = calloc(SERVER_BAN_QUEUE, sizeof(*s->ban_q));
-	if (!s->out || !s->peer_cert || !s->idv || !s->cdr_q || !s->ban_q || alloc_buffers(s, c->lim.max_headers) != 0) {
+	if (!s->out || !s->peer_cert || !s->idv || !s->cdr_q || !s->dlg_q || !s->ban_q || alloc_buffers(s, c->lim.max_headers) != 0) {
 		rc = ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -680,6 +681,7 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 		goto fail;
 	if ((rc = server_metrics_start(s, c, err, errlen)) != 0)
 		goto fail;
+	server_dialogs_restore(s); /* needs the UDP sockets */
 	net_set_tick(s->net, on_tick, s, 50);
 	*sp = s;
 	return 0;
@@ -698,7 +700,7 @@ void server_free(struct server **sp)
 		server_guard_flush(s); /* the bans of the last tick */
 	guard_free(&s->guard);
 	proxy_free(&s->proxy); /* dialogs still up get their records */
-	if (s->cdr_q)
+	if (s->cdr_q && s->dlg_q)
 		server_cdr_flush(s);
 	txn_layer_free(&s->txn);
 	server_idents_free(s);
@@ -718,6 +720,7 @@ void server_free(struct server **sp)
 	free(s->peer_cert);
 	free(s->idv);
 	free(s->cdr_q);
+	free(s->dlg_q);
 	free(s->ban_q);
 	free(s);
 	*sp = NULL;

@@ -333,3 +333,44 @@ def test_sigterm_finishes_a_call_in_progress(make_server, tmp_path):
     assert s.proc.returncode == 0
     (rec,) = [r for r in cdrs(s) if r["call_id"] == call_id]
     assert rec["status"] == 200 and rec["hangup"] == "caller"
+
+
+def test_restart_keeps_a_call(make_server, tmp_path):
+    """A confirmed dialog is written behind to the store, so a restart keeps
+    the call: after it, the caller's BYE is still routed to the callee, both
+    sides end, and the call's record gets its real end and who hung up."""
+    import sqlite3
+    s = make_server()
+    import_users(s, USERS, tmp_path)
+    time.sleep(0.6)
+    a, (b,) = phones(s)
+    call_id, _, cseq = a.invite("1002")
+    inv, totag = b.answer()
+    _, ok, _ = a.expect_status(200, "INVITE")
+    a.in_dialog("ACK", ok, call_id, cseq, totag, a.tag)
+    b.expect_request("ACK")
+    db = os.path.join(s.state, "bastion.db")
+
+    def stored():
+        with sqlite3.connect(db) as c:
+            return c.execute("SELECT count(*) FROM dialogs WHERE call_id = ?",
+                             (call_id,)).fetchone()[0]
+    deadline = time.monotonic() + 10
+    while stored() != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stored() == 1
+    assert s.stop() == 0
+    assert not [r for r in cdrs(s, wait_for=0) if r["call_id"] == call_id]  # not over
+    s.start()
+    s.wait_log("1 calls in progress restored")
+    a.in_dialog("BYE", ok, call_id, cseq + 1, totag, a.tag)
+    _, bye, _ = b.expect_request("BYE")
+    b.respond(bye, 200, "OK", totag)
+    a.expect_status(200, "BYE")
+    (rec,) = [r for r in cdrs(s) if r["call_id"] == call_id]
+    assert rec["status"] == 200 and rec["hangup"] == "caller" and rec["auth_user"] == "1001"
+    assert rec["answer"] and rec["end"] > rec["answer"]
+    deadline = time.monotonic() + 10
+    while stored() != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stored() == 0

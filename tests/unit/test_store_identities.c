@@ -249,7 +249,7 @@ static void migrates_version_1(void)
 				 "DROP TRIGGER identities_gen_delete;"
 				 "DROP TABLE identities; DROP TABLE cdrs; DROP TABLE bans;"
 				 "ALTER TABLE users DROP COLUMN require_client_cert;"
-				 "PRAGMA user_version = 1;"),
+				 "DROP TABLE IF EXISTS dialogs;" "PRAGMA user_version = 1;"),
 		  SQLITE_OK);
 	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
 	CHECK_INT(store_schema_version(s, &v), 0);
