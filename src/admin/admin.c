@@ -282,6 +282,12 @@ static void log_stats(const struct server *s)
 		   (unsigned long long)st.dropped_banned, (unsigned long long)st.dropped_rate,
 		   (unsigned long long)st.dropped_scanner, (unsigned long long)st.shed,
 		   (unsigned long long)st.bans, (unsigned long long)st.bans_unsaved);
+	/* forgotten nonces are answered stale=true (docs/registrar.md) */
+	log_notice("nonces: %llu issued, %llu replays refused, %llu forgotten (stale): %llu out "
+		   "of the window, %llu evicted from the reuse table",
+		   (unsigned long long)st.nonces.issued, (unsigned long long)st.nonces.replays,
+		   (unsigned long long)st.nonces.unknown, (unsigned long long)st.nonces.outside,
+		   (unsigned long long)st.nonces.forgotten);
 }
 
 static int cmd_serve(const char *state, int argc, char **argv)

@@ -228,10 +228,18 @@ static const struct conf_setting settings[] = {
 	    "Users the in-memory credential cache holds (every lookup is served from it). A "
 	    "store with more users is refused: at startup with an error naming this limit, on a "
 	    "later refresh by keeping the users already loaded. Takes effect on restart."),
+	U32("auth", "nonce_window", nonce_window, 1024, 268435456, "8388608", "nonces",
+	    "Replay detection (nonce-count) remembers exactly, for each of the last this many "
+	    "nonces issued (one per challenge, rounded up to a power of two, 2 bits each: 2 MiB "
+	    "by default), whether it was answered. A nonce answered after more newer ones were "
+	    "issued gets stale=true and a fresh challenge, never a silent accept. Size it at "
+	    "least challenges per second times nonce_lifetime: the default covers 20,000/s "
+	    "for 419 s. Takes effect on restart."),
 	U32("auth", "nonce_table_size", nonce_table_size, 8, 4194304, "65536", "entries",
-	    "Nonces remembered for replay detection (nonce-count). Size it at least "
-	    "authentications per second times nonce_lifetime; a forgotten nonce gets a fresh "
-	    "challenge, never a silent accept. Takes effect on restart."),
+	    "Nonces answered with a nonce-count above 2 (a client reusing a nonce) whose "
+	    "highest count is remembered, 24 bytes each. When full, the least recently used is "
+	    "forgotten: its next use gets stale=true and a fresh challenge, never a silent "
+	    "accept; other nonces are not affected. Takes effect on restart."),
 
 	U32("registrar", "min_expires", min_expires, 1, 86400, "60", "seconds",
 	    "Shortest registration accepted; shorter gets 423 Interval Too Brief with "

@@ -81,7 +81,8 @@ struct conf {
 	uint8_t nalgos;
 	uint32_t nonce_lifetime;     /* seconds */
 	uint32_t uri_check;          /* enum conf_uri_check */
-	uint32_t nonce_table_size;   /* nonce-count replay table entries */
+	uint32_t nonce_window;       /* recent nonces whose first answer is remembered */
+	uint32_t nonce_table_size;   /* nonces reused (nc above 2) whose count is remembered */
 	uint32_t max_users;          /* credential cache bound */
 
 	/* [registrar] */

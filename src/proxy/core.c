@@ -542,13 +542,7 @@ int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_
 void proxy_set_conf(struct proxy *p, const struct proxy_conf *c)
 {
 	p->conf = *c;
-	/* the table's bound follows; its buckets grow as needed */
-	p->dialogs.max = c->max_dialogs;
-	if (p->dialogs.max_buckets < c->max_dialogs) {
-		while (p->dialogs.max_buckets < c->max_dialogs &&
-		       p->dialogs.max_buckets < ((size_t)1 << 30))
-			p->dialogs.max_buckets <<= 1;
-	}
+	htab_set_max(&p->dialogs, c->max_dialogs); /* the buckets grow as needed */
 }
 
 static void end_at_shutdown(struct htab_node *n, void *arg)

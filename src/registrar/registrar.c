@@ -199,7 +199,7 @@ void registrar_free(struct registrar **rp)
 void registrar_set_conf(struct registrar *r, const struct registrar_conf *c)
 {
 	r->conf = *c;
-	r->aors.max = (size_t)c->max_bindings + 16;
+	htab_set_max(&r->aors, (size_t)c->max_bindings + 16);
 }
 
 void registrar_counts(const struct registrar *r, size_t *aors, size_t *bindings)

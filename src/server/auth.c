@@ -200,7 +200,7 @@ static void challenge(struct server *s, const struct server_ctx *x, const struct
 	struct sip_buf b;
 	size_t len;
 
-	if (auth_nonce_make(s->key, (uint64_t)time(NULL), nonce) != 0) {
+	if (auth_nonce_make(s->key, s->nc, (uint64_t)time(NULL), nonce) != 0) {
 		server_answer(s, x, m, 500, "Nonce Failure", SLICE_NULL);
 		return;
 	}

@@ -592,8 +592,8 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		return e;
 	}
 	s->auth.key = s->key;
-	/* Nonces of this run only (see run_key): none is older than this second. */
-	if ((e = auth_nc_table_new(&s->nc, c->nonce_table_size, (uint64_t)time(NULL) - 1)) != 0) {
+	/* Nonces of this run only: run_key, and the table issues their sequence numbers. */
+	if ((e = auth_nc_table_new(&s->nc, c->nonce_window, c->nonce_table_size)) != 0) {
 		snprintf(err, errlen, "nonce table: %s", strerror(e));
 		return e;
 	}
@@ -739,8 +739,10 @@ static void reload(struct server *s, const char *conf_path)
 	if (strcmp(c.listen, s->conf.listen) != 0)
 		log_warn("reload: listen changed; the new listeners need a restart");
 	if (strcmp(c.database, s->conf.database) != 0 ||
-	    c.nonce_table_size != s->conf.nonce_table_size || c.max_users != s->conf.max_users)
-		log_warn("reload: database, nonce_table_size and max_users changes need a restart");
+	    c.nonce_table_size != s->conf.nonce_table_size || c.nonce_window != s->conf.nonce_window ||
+	    c.max_users != s->conf.max_users)
+		log_warn("reload: database, nonce_window, nonce_table_size and max_users changes "
+			 "need a restart");
 	if (c.lim.max_headers != s->hdr_cap && alloc_buffers(s, c.lim.max_headers) != 0) {
 		log_error("reload refused: out of memory");
 		return;
@@ -767,6 +769,7 @@ static void reload(struct server *s, const char *conf_path)
 	memcpy(c.database, s->conf.database, sizeof(c.database));
 	c.nonce_table_size = s->conf.nonce_table_size;
 	c.max_users = s->conf.max_users;
+	c.nonce_window = s->conf.nonce_window;
 	/* Reopen the security log (its path may have changed; logrotate moves
 	 * the file and sends SIGHUP). A failure keeps the old one. */
 	{
@@ -831,4 +834,5 @@ int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *s
 void server_get_stats(const struct server *s, struct server_stats *out)
 {
 	*out = s->stats;
+	auth_nc_table_stats(s->nc, &out->nonces);
 }
