@@ -189,6 +189,7 @@ int log_chain_swap(struct log_chain *c, const char *path)
 		close(c->fd);
 	c->fd = fd;
 	c->torn = false;
+	snprintf(c->path, sizeof(c->path), "%s", fd >= 0 ? path : "");
 	if (fd >= 0) {
 		struct log_chain probe = { .fd = -1 };
 
@@ -227,10 +228,20 @@ int log_chain_write(struct log_chain *c, json_t *obj, char *line, size_t cap, si
 	if (c->fd < 0)
 		return EBADF;
 	if (c->torn) {
-		/* a line cut short (a crash mid-write): end it, so ours stays whole;
-		 * verify reports it */
-		if (log_write_line(c->fd, "\n", 1) == 0)
-			c->torn = false;
+		/* the file ended inside a line when it was opened (a crash mid-write,
+		 * or another process writing at that moment): if it still does, end
+		 * that line so ours stays whole (verify reports the cut one) */
+		struct stat st;
+		char last = '\n';
+		int rfd = -1;
+
+		if (fstat(c->fd, &st) == 0 && st.st_size > 0 && c->path[0] &&
+		    (rfd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) >= 0 &&
+		    pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+			log_write_line(c->fd, "\n", 1);
+		if (rfd >= 0)
+			close(rfd);
+		c->torn = false;
 	}
 	log_hex(prev, c->last, 32);
 	if (json_object_set_new(obj, "seq", json_integer((json_int_t)(c->seq + 1))) != 0 ||

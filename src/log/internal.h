@@ -63,7 +63,8 @@ struct log_chain {
 	uint64_t seq;                  /* seq of the last line (0: none yet) */
 	uint8_t last[32];              /* SHA-256 of the last line (zeros: none) */
 	bool have_last;                /* a line exists, in this file or the one before */
-	bool torn;                     /* the file ends without a newline */
+	bool torn;                     /* the file ended without a newline at open */
+	char path[1024];               /* the file's path (to re-check a torn end) */
 	uint64_t uncovered;            /* lines since the last checkpoint */
 	int64_t first_uncovered_ms;    /* when the first of them was written */
 };
