@@ -143,7 +143,9 @@ static int cmd_init(const char *state, int argc, char **argv)
 	bool demo = false, ask = false, protect = false;
 	struct conf c;
 	FILE *f;
-	int fd, rc;
+	char *text = NULL;
+	size_t text_len = 0;
+	int rc;
 
 	conf_defaults(&c);
 	listen = c.listen;
@@ -193,31 +195,27 @@ static int cmd_init(const char *state, int argc, char **argv)
 		fprintf(stderr, "bastion: init: cannot create %s: %s\n", state, strerror(rc));
 		return 1;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		fprintf(stderr, "bastion: init: cannot create %s: %s\n", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	/* Built in memory, then created in one piece: a crash never leaves
+	 * half a configuration (base_file_create). */
+	f = open_memstream(&text, &text_len);
+	if (!f) {
+		fprintf(stderr, "bastion: init: %s\n", strerror(errno));
 		return 1;
 	}
 	rc = conf_write_initial(f, domain, listen);
-	if (fclose(f) != 0 || rc) {
-		fprintf(stderr, "bastion: init: cannot write %s\n", path);
-		unlink(path);
+	/* [tls] appears once more, with the one key init sets */
+	if (!rc && protect &&
+	    fprintf(f, "\n; set by bastion init --protect-server-key\n[tls]\n"
+		       "key_passphrase_file = %s\n", abs_pass) < 0)
+		rc = EIO;
+	if (fclose(f) != 0 && !rc)
+		rc = EIO;
+	if (!rc)
+		rc = base_file_create(path, text, text_len, 0640);
+	free(text);
+	if (rc) {
+		fprintf(stderr, "bastion: init: cannot create %s: %s\n", path, strerror(rc));
 		return 1;
-	}
-	if (protect) {
-		/* [tls] appears once more, with the one key init sets */
-		f = fopen(path, "a");
-		if (!f || fprintf(f, "\n; set by bastion init --protect-server-key\n[tls]\n"
-				     "key_passphrase_file = %s\n", abs_pass) < 0) {
-			fprintf(stderr, "bastion: init: cannot write %s\n", path);
-			if (f)
-				fclose(f);
-			unlink(path);
-			return 1;
-		}
-		fclose(f);
 	}
 	printf("Created %s for domain %s, listening on %s.\n", path, domain, listen);
 	if (admin_init_passphrase(pass, sizeof(pass), pass_file, ask) != 0 ||

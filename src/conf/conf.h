@@ -73,6 +73,9 @@ struct conf {
 
 	/* [store] */
 	char database[1024];         /* SQLite file (relative to the state dir) or URL */
+	uint32_t durability;         /* enum conf_durability */
+	uint32_t batch_max;          /* binding changes per transaction (group commit) */
+	uint32_t queue_max;          /* binding changes waiting for the store */
 
 	/* [auth] */
 	char realm[256];             /* empty: the domain */
@@ -111,6 +114,8 @@ struct conf {
 };
 
 enum conf_signaling { CONF_SIGNALING_ANY = 0, CONF_SIGNALING_TLS };
+/* [store] durability; none is the old write-behind (registrar_conf.write_behind) */
+enum conf_durability { CONF_DURABLE_PROCESS = 0, CONF_DURABLE_POWER, CONF_DURABLE_NONE };
 enum conf_media { CONF_MEDIA_ANY = 0, CONF_MEDIA_SRTP };
 
 /* guard_conf from c, with its lists split into storage the caller keeps. */

@@ -1100,10 +1100,12 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 			dialog_create(p, m, c, b);
 		c->answered = true;
 		c->final_sent = true;
+		/* a BYE's call record is handed over (and stored: ops->record)
+		 * before its 200 tells the side that hung up that the call is over */
+		bye_answered(p, c);
 		send_upstream(c, m->status, out.p, out.len, m->to.tag);
 		if (c->mid == SIP_M_INVITE)
 			cancel_others(c, b);
-		bye_answered(p, c);
 		return;
 	}
 	if (b->status)
