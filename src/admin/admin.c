@@ -96,10 +96,11 @@ static int init_state_files(const char *state, const struct conf *c, bool demo,
 {
 	char key[4200], db[4200], side[4300], demo_path[4200], err[600];
 	struct store *s = NULL;
-	int rc;
+	bool remote = store_is_remote(c->database);
+	int rc, from = 0;
 
 	if (conf_state_path(key, sizeof(key), state, STATE_KEY_FILE) ||
-	    conf_state_path(db, sizeof(db), state, c->database) ||
+	    store_location(db, sizeof(db), state, c->database) ||
 	    conf_state_path(demo_path, sizeof(demo_path), state, STATE_DEMO_FILE)) {
 		fprintf(stderr, "bastion: init: state path too long\n");
 		return 1;
@@ -109,23 +110,34 @@ static int init_state_files(const char *state, const struct conf *c, bool demo,
 		fprintf(stderr, "bastion: init: cannot create %s: %s\n", key, strerror(rc));
 		return 1;
 	}
-	if (access(db, F_OK) == 0) {
+	if (!remote && access(db, F_OK) == 0) {
 		fprintf(stderr, "bastion: init: %s already exists; refusing to reuse it\n", db);
 		unlink(key);
 		return 1;
 	}
-	if (store_open(&s, db, err, sizeof(err)) != 0) {
-		fprintf(stderr, "bastion: init: cannot create the database %s: %s\n", db, err);
+	if (store_open_migrate(&s, db, &from, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bastion: init: cannot create the database %s: %s\n",
+			remote ? "(PostgreSQL)" : db, err);
 		unlink(key);
 		return 1;
 	}
-	printf("Created %s (nonce key) and %s (users and registrations).\n", key, db);
+	if (!remote)
+		printf("Created %s (nonce key) and %s (users and registrations).\n", key, db);
+	else if (from == 0)
+		printf("Created %s (nonce key) and the schema (version %d) in the PostgreSQL "
+		       "database.\n", key, store_schema_latest());
+	else
+		printf("Created %s (nonce key); the PostgreSQL database already has the schema "
+		       "(version %d, now %d): this node joins it.\n",
+		       key, from, store_schema_latest());
 	rc = admin_tls_setup(state, c, passphrase, protect_server_key);
 	if (rc == 0 && demo)
 		rc = admin_demo_users(s, c, demo_path);
 	store_close(&s);
 	if (rc) {
 		unlink(key);
+		if (remote)
+			return 1; /* the schema stays: it is complete, and may be shared */
 		unlink(db);
 		snprintf(side, sizeof(side), "%s-wal", db);
 		unlink(side);
@@ -138,7 +150,7 @@ static int init_state_files(const char *state, const struct conf *c, bool demo,
 
 static int cmd_init(const char *state, int argc, char **argv)
 {
-	const char *domain = "localhost", *listen = NULL, *pass_file = NULL;
+	const char *domain = "localhost", *listen = NULL, *pass_file = NULL, *database = NULL;
 	char path[4200], err[600], pass[ADMIN_PW_MAX + 1] = "", abs_pass[4200] = "";
 	bool demo = false, ask = false, protect = false;
 	struct conf c;
@@ -157,6 +169,8 @@ static int cmd_init(const char *state, int argc, char **argv)
 			listen = v;
 		else if (strcmp(argv[i], "--demo") == 0)
 			demo = true;
+		else if ((v = admin_opt_value(argc, argv, &i, "--database")))
+			database = v;
 		else if ((v = admin_opt_value(argc, argv, &i, "--passphrase-file")))
 			pass_file = v;
 		else if (strcmp(argv[i], "--ask-passphrase") == 0)
@@ -179,7 +193,8 @@ static int cmd_init(const char *state, int argc, char **argv)
 		return 1;
 	}
 	if (conf_set(&c, "server", "domain", domain, err, sizeof(err)) ||
-	    conf_set(&c, "server", "listen", listen, err, sizeof(err))) {
+	    conf_set(&c, "server", "listen", listen, err, sizeof(err)) ||
+	    (database && conf_set(&c, "store", "database", database, err, sizeof(err)))) {
 		fprintf(stderr, "bastion: init: %s\n", err);
 		return 1;
 	}
@@ -207,6 +222,10 @@ static int cmd_init(const char *state, int argc, char **argv)
 	if (!rc && protect &&
 	    fprintf(f, "\n; set by bastion init --protect-server-key\n[tls]\n"
 		       "key_passphrase_file = %s\n", abs_pass) < 0)
+		rc = EIO;
+	/* [store] likewise, with the database init was given */
+	if (!rc && database &&
+	    fprintf(f, "\n; set by bastion init --database\n[store]\ndatabase = %s\n", database) < 0)
 		rc = EIO;
 	if (fclose(f) != 0 && !rc)
 		rc = EIO;
@@ -357,7 +376,8 @@ static int cmd_config(const char *state, int argc, char **argv)
 static const struct cmd commands[] = {
 	{ "init", cmd_init,
 	  "bastion init --state DIR [--domain D] [--listen LIST] [--demo]\n"
-	  "         [--passphrase-file F | --ask-passphrase] [--protect-server-key]",
+	  "         [--passphrase-file F | --ask-passphrase] [--protect-server-key]\n"
+	  "         [--database postgresql://USER@HOST:PORT/DB?sslmode=...]",
 	  "Create the state directory DIR with its bastion.conf, the nonce key (nonce.key),\n"
 	  "the database (bastion.db), a local CA (ca.crt, ca.key) and a server certificate\n"
 	  "for the domain (server.crt, server.key; EC P-256; also valid for 127.0.0.1 and\n"
@@ -369,7 +389,11 @@ static const struct cmd commands[] = {
 	  "the CA key, at least 12 characters; --protect-server-key encrypts the server key\n"
 	  "too, and sets [tls] key_passphrase_file = F so the server can start.\n"
 	  "--demo also creates the users 1001 and 1002 with generated passwords, printed\n"
-	  "once and kept in DIR/demo-credentials (mode 0600): for trying things out only." },
+	  "once and kept in DIR/demo-credentials (mode 0600): for trying things out only.\n"
+	  "--database keeps users, bindings, bans and call records in PostgreSQL instead of\n"
+	  "DIR/bastion.db, shared by several nodes: init creates the schema there, or joins\n"
+	  "a database that has it. The password comes from a 0600 pgpass file (passfile=\n"
+	  "in the URL, PGPASSFILE or ~/.pgpass), never from the URL. See docs/scaling.md." },
 	{ "serve", cmd_serve, "bastion --state DIR serve",
 	  "Run the server in the foreground. SIGTERM or SIGINT stops it cleanly; SIGHUP\n"
 	  "re-reads bastion.conf (a bad file is refused and the running configuration kept;\n"
@@ -378,7 +402,7 @@ static const struct cmd commands[] = {
 	  "check: validate DIR/bastion.conf as the server would (use before SIGHUP).\n"
 	  "reference: print the reference of every setting (Markdown)." },
 	{ "user", admin_cmd_user,
-	  "bastion user add|passwd|show|list|enable|disable|del|import|identity|cert ...",
+	  "bastion user add|passwd|show|list|enable|disable|del|import|identity|cert|set ...",
 	  "  user add NAME [--domain D] (--generate | --password-stdin)\n"
 	  "  user passwd NAME [--domain D] (--generate | --password-stdin)\n"
 	  "  user show NAME [--domain D]\n"
@@ -389,7 +413,8 @@ static const struct cmd commands[] = {
 	  "  user import FILE\n"
 	  "  user identity add|del NAME URI [--domain D]\n"
 	  "  user identity list NAME [--domain D]\n"
-	  "  user cert NAME require|off [--domain D]\n\n"
+	  "  user cert NAME require|off [--domain D]\n"
+	  "  user set NAME --calling internal|local|national|international|premium\n\n"
 	  "Manage the users who may register. The domain defaults to the server's domain.\n"
 	  "--generate prints a random 20-character password once; --password-stdin reads\n"
 	  "one line and refuses passwords shorter than 12 characters, containing the user\n"
@@ -404,7 +429,10 @@ static const struct cmd commands[] = {
 	  "cert require: the user may register and call only over TLS with a client\n"
 	  "certificate from the local CA naming it (bastion tls issue NAME; the [tls]\n"
 	  "verify_client setting must ask for certificates); cert off lifts that. See\n"
-	  "docs/tls.md." },
+	  "docs/tls.md.\n"
+	  "set --calling: the classes of numbers beyond the building the user may call\n"
+	  "(its [calling] line in bastion.conf; a running server takes it on SIGHUP).\n"
+	  "See docs/trunks.md." },
 	{ "reg", admin_cmd_reg, "bastion reg list [NAME [--domain D]]",
 	  "Show the current registrations (bindings): address of record, contact, source\n"
 	  "address, transport, time to expiry and user agent; of one user with NAME." },
@@ -469,6 +497,33 @@ static const struct cmd commands[] = {
 	  "Prints 'intact' and exits 0, or names the first line that was altered, removed\n"
 	  "or inserted and exits 1. Without a key only the hashes are checked, which\n"
 	  "cannot catch a chain rewritten with fresh hashes. See docs/operations.md." },
+	{ "store", admin_cmd_store,
+	  "bastion store migrate [--database LOC] | store copy --from LOC --to LOC",
+	  "  store migrate [--database LOC]\n"
+	  "  store copy --from LOC --to LOC\n\n"
+	  "LOC is an SQLite file or a PostgreSQL URL (postgresql://USER@HOST:PORT/DB).\n"
+	  "migrate: bring the schema of the configured database (or LOC) to this build's\n"
+	  "version, in one transaction (PostgreSQL: under an advisory lock, so nodes that\n"
+	  "upgrade at once do it once). A schema newer than this build is refused.\n"
+	  "copy: move an installation: users (with their passwords' HA1 and age),\n"
+	  "identities, bindings, bans and call records from --from into --to, which must\n"
+	  "be empty. The users go in one transaction. Stop the server first. See\n"
+	  "docs/scaling.md." },
+	{ "peer", admin_cmd_peer, "bastion peer list | show NAME | add NAME ... | del NAME",
+	  "  peer list\n"
+	  "  peer show NAME\n"
+	  "  peer add NAME --address udp:HOST:PORT[,tcp:HOST:PORT...] [--role gateway|trunk]\n"
+	  "           [--trust-pai yes|no] [--max-calls-out N] [--max-calls-in N]\n"
+	  "           [--sources CIDR,...] [--tls-name NAME] [--strip N] [--prepend DIGITS]\n"
+	  "  peer del NAME\n\n"
+	  "The PSTN gateways and SIP trunks calls beyond the building go to, as the\n"
+	  "[peer NAME] sections of bastion.conf. add and del rewrite the file only when\n"
+	  "the result loads as the server would load it (the error names file and line);\n"
+	  "a running server takes the change on SIGHUP. See docs/trunks.md." },
+	{ "firewall", admin_cmd_firewall, "bastion --state DIR firewall",
+	  "Print an nftables rule set for this configuration (load it with nft -f): the\n"
+	  "SIP and TLS ports reached only by the peers and the [network] phones networks,\n"
+	  "and the phone networks kept from reaching any peer directly. See docs/trunks.md." },
 	{ "help", NULL, "bastion help [COMMAND]", "Show the commands, or the usage of one." },
 };
 

@@ -40,6 +40,12 @@ int admin_cmd_reg(const char *state, int argc, char **argv);
  */
 int admin_demo_users(struct store *s, const struct conf *c, const char *demo_path);
 
+/* ---- databases (store.c) ---------------------------------------------------- */
+
+/* `bastion store migrate [--database LOC]` and `bastion store copy --from LOC
+ * --to LOC`; returns the exit status. */
+int admin_cmd_store(const char *state, int argc, char **argv);
+
 /* ---- call detail records (cdr.c) ------------------------------------------ */
 
 int admin_cmd_cdr(const char *state, int argc, char **argv);
@@ -57,6 +63,14 @@ int admin_parse_since(const char *s, int64_t now, int64_t *out, char *why, size_
 
 int admin_cmd_log(const char *state, int argc, char **argv);
 int admin_cmd_events(const char *state, int argc, char **argv);
+
+/* ---- peers and the firewall (peer.c) ----------------------------------------- */
+
+int admin_cmd_peer(const char *state, int argc, char **argv);
+int admin_cmd_firewall(const char *state, int argc, char **argv);
+/* `bastion user set NAME --calling CLASS`: the user's [calling] line in
+ * bastion.conf (docs/trunks.md). */
+int admin_user_set(const char *state, int argc, char **argv);
 
 /* ---- bans (ban.c) ----------------------------------------------------------- */
 

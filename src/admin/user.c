@@ -46,12 +46,13 @@ int admin_open_state(struct conf *c, struct store **sp, const char *state)
 		fprintf(stderr, "bastion: %s\n", err);
 		return 1;
 	}
-	if (conf_state_path(db, sizeof(db), state, c->database) != 0) {
+	if (store_location(db, sizeof(db), state, c->database) != 0) {
 		fprintf(stderr, "bastion: database path too long\n");
 		return 1;
 	}
 	if (store_open(sp, db, err, sizeof(err)) != 0) {
-		fprintf(stderr, "bastion: cannot open the database %s: %s\n", db, err);
+		fprintf(stderr, "bastion: cannot open the database %s: %s\n",
+			store_is_remote(db) ? "(PostgreSQL)" : db, err);
 		return 1;
 	}
 	/* What a command reports done is durable as [store] durability says,
@@ -838,6 +839,8 @@ int admin_cmd_user(const char *state, int argc, char **argv)
 		return user_identity(state, argc, argv);
 	if (strcmp(sub, "cert") == 0)
 		return user_cert(state, argc, argv);
+	if (strcmp(sub, "set") == 0)
+		return admin_user_set(state, argc, argv);
 	pw_cmd = strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0;
 	simple = strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0 ||
 		 strcmp(sub, "del") == 0;

@@ -206,8 +206,16 @@ static const struct conf_setting settings[] = {
 	    "`yes`, relative to the state directory; by default the local CA of `bastion init`."),
 
 	STR("store", "database", database, CONF_STR, "bastion.db",
-	    "Where users and registrations live: an SQLite file, relative to the state "
-	    "directory. Created mode 0600 by `bastion init`. Takes effect on restart."),
+	    "Where users, registrations, bans and call records live: an SQLite file, relative "
+	    "to the state directory (created mode 0600 by `bastion init`), for one node; or a "
+	    "PostgreSQL URL `postgresql://user@host:port/db?sslmode=verify-full` or libpq "
+	    "connection string, shared by several nodes (docs/scaling.md). The password never "
+	    "goes here: it comes from a pgpass file of mode 0600 (`passfile=` in the URL, "
+	    "`PGPASSFILE`, or `~/.pgpass`). Takes effect on restart."),
+	U32("store", "write_queue_max", write_queue_max, 100, 10000000, "100000", "writes",
+	    "PostgreSQL only: how many writes (bindings, bans, call records) may wait, in "
+	    "order, while the database server is unreachable. Beyond it a REGISTER is answered "
+	    "503 rather than acknowledged without being stored (docs/scaling.md)."),
 	{ "store", "durability", CONF_ENUM, offsetof(struct conf, durability), 0, 0, 0,
 	  durabilities, "process", NULL,
 	  "What an acknowledged change survives (docs/registrar.md, Durability). `process`: "
@@ -359,6 +367,12 @@ static const struct conf_setting settings[] = {
 	  "with a=crypto, nor UDP/TLS/RTP/SAVP(F) with a fingerprint) is refused with 488 and "
 	  "event media.srtp_refused; a callee's 2xx answer like that ends its leg (ACK, BYE) "
 	  "and the caller gets 488. `any`: media is not checked." },
+
+	{ "network", "phones", CONF_CIDRS, offsetof(struct conf, phones), 1024, 0, 0, NULL, "",
+	  NULL,
+	  "Comma-separated addresses and prefixes of the phone networks. `bastion firewall` "
+	  "lets them reach the SIP and TLS ports and stops them from reaching any peer "
+	  "(gateway, trunk) directly (docs/trunks.md). Empty: no phone network rules." },
 };
 
 static const struct conf_setting *find_setting(const char *section, const char *key)
@@ -597,6 +611,8 @@ int conf_set(struct conf *c, const char *section, const char *key, const char *v
 {
 	const struct conf_setting *s = find_setting(section, key);
 
+	if (!s && trunk_section(section))
+		return trunk_conf_set(&c->trunk, section, key, value, 0, err, errlen);
 	if (!s) {
 		if (section_known(section))
 			snprintf(err, errlen, "unknown key \"%s\" in section [%s]", key, section);
@@ -620,6 +636,11 @@ void conf_defaults(struct conf *c)
 			abort();
 		}
 	}
+	trunk_conf_init(&c->trunk);
+	{
+		unsigned line;
+		(void)trunk_conf_check(&c->trunk, &line, err, sizeof(err)); /* fills class defaults */
+	}
 }
 
 struct load_ctx {
@@ -627,7 +648,21 @@ struct load_ctx {
 	bool seen[ARRAY_SIZE(settings)];
 	char msg[512];
 	bool failed;
+	FILE *f;
+	unsigned line;             /* of the line being handed to on_ini_line */
 };
+
+/* inih's reader, counting lines: the dial-plan sections keep the line of
+ * each peer and route for the checks that need the whole file. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	char *r = fgets(str, num, ctx->f);
+
+	if (r)
+		ctx->line++;
+	return r;
+}
 
 static int on_ini_line(void *user, const char *section, const char *name, const char *value)
 {
@@ -636,6 +671,14 @@ static int on_ini_line(void *user, const char *section, const char *name, const 
 
 	if (ctx->failed)
 		return 0;
+	if (!find_setting(section, name) && trunk_section(section)) {
+		if (trunk_conf_set(&ctx->c->trunk, section, name, value, ctx->line, ctx->msg,
+				   sizeof(ctx->msg)) != 0) {
+			ctx->failed = true;
+			return 0;
+		}
+		return 1;
+	}
 	if (conf_set(ctx->c, section, name, value, ctx->msg, sizeof(ctx->msg)) != 0) {
 		ctx->failed = true;
 		return 0;
@@ -671,7 +714,9 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	conf_defaults(tmp);
+	trunk_conf_init(&tmp->trunk); /* the defaults come after the file's classes */
 	ctx->c = tmp;
+	ctx->f = f;
 
 	/* Lines up to 4 KiB, no multi-line continuation (an indented line is an
 	 * error, not a silent append), stop at the first error. */
@@ -681,7 +726,7 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	ini_allow_multiline = false;
 	ini_stop_on_first_error = true;
 
-	line = ini_parse_file(f, on_ini_line, ctx);
+	line = ini_parse_stream(read_line, ctx, on_ini_line, ctx);
 	if (line != 0) {
 		rc = EINVAL;
 		if (line < 0)
@@ -698,6 +743,17 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: [guard] ban_max (%u) is shorter than ban_time (%u)", path,
 			 tmp->ban_max, tmp->ban_time);
 		goto out;
+	}
+	{
+		unsigned tline;
+		if (trunk_conf_check(&tmp->trunk, &tline, ctx->msg, sizeof(ctx->msg)) != 0) {
+			rc = EINVAL;
+			if (tline)
+				snprintf(err, errlen, "%s:%u: %s", path, tline, ctx->msg);
+			else
+				snprintf(err, errlen, "%s: %s", path, ctx->msg);
+			goto out;
+		}
 	}
 	*c = *tmp;
 out:

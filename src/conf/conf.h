@@ -17,6 +17,7 @@
 #include "../guard/guard.h"
 #include "../net/net.h"
 #include "../sip/sip.h"
+#include "../trunk/trunk.h"
 
 enum conf_log_level { CONF_LOG_ERROR = 0, CONF_LOG_WARN, CONF_LOG_INFO, CONF_LOG_DEBUG };
 
@@ -73,6 +74,7 @@ struct conf {
 
 	/* [store] */
 	char database[1024];         /* SQLite file (relative to the state dir) or URL */
+	uint32_t write_queue_max;    /* writes that may wait for an unreachable PostgreSQL */
 	uint32_t durability;         /* enum conf_durability */
 	uint32_t batch_max;          /* binding changes per transaction (group commit) */
 	uint32_t queue_max;          /* binding changes waiting for the store */
@@ -111,6 +113,13 @@ struct conf {
 	/* [policy] */
 	uint32_t signaling;          /* enum conf_signaling */
 	uint32_t media;              /* enum conf_media */
+
+	/* [network] */
+	char phones[1024];           /* CIDR list of the phone networks (bastion firewall) */
+
+	/* [peer NAME], [routes], [classes], [dialplan], [dids], [calling]:
+	 * peers and the dial plan (trunk/, docs/trunks.md) */
+	struct trunk_conf trunk;
 };
 
 enum conf_signaling { CONF_SIGNALING_ANY = 0, CONF_SIGNALING_TLS };
@@ -151,7 +160,9 @@ void conf_defaults(struct conf *c);
  */
 int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
 
-/* Set one value as the file would. Returns 0 or EINVAL with a message. */
+/* Set one value as the file would. Returns 0 or EINVAL with a message. A
+ * dial-plan section (trunk_section) goes to trunk_conf_set; conf_load then
+ * checks the whole of it (trunk_conf_check). */
 int conf_set(struct conf *c, const char *section, const char *key, const char *value, char *err,
 	     size_t errlen);
 

@@ -50,6 +50,7 @@ struct branch {
 	struct net_msg way;     /* how the target is reached */
 	uint16_t status;        /* final status, 0 while pending */
 	bool provisional;       /* a 1xx arrived */
+	char *contact;          /* serial: its Request-URI, kept until it is started */
 };
 
 struct call {
@@ -72,6 +73,9 @@ struct call {
 	struct dialog *dlg;        /* an in-dialog request: its dialog */
 	struct cdr_info *cdr;      /* an INVITE out of dialog */
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
+	bool serial;               /* branches tried one after another (proxy_fork_serial) */
+	size_t nstarted;           /* serial: branches started so far */
+	char *extra;               /* serial: the extra header lines, for later branches */
 	size_t nbr, nfinal;
 	struct branch br[];
 };
@@ -113,7 +117,8 @@ static char *dup_slice(struct slice v)
 	char *s = malloc(v.len + 1);
 
 	if (s) {
-		memcpy(s, v.p, v.len);
+		if (v.len)
+			memcpy(s, v.p, v.len);
 		s[v.len] = '\0';
 	}
 	return s;
@@ -244,6 +249,9 @@ static void call_free(struct call *c)
 	call_detach_dialog(c);
 	if (c->cdr)
 		cdr_write(p, c->cdr, c->best ? c->best : 500, "none");
+	for (size_t i = 0; i < c->nbr; i++)
+		free(c->br[i].contact);
+	free(c->extra);
 	free(c->best_buf);
 	free(c);
 }
@@ -800,6 +808,36 @@ static void cancel_others(struct call *c, const struct branch *keep)
 			txn_client_cancel(c->br[i].ct, now_ms(c->p));
 }
 
+/* Sequential forking: does a branch's final status let the next target
+ * try? A timeout, 408 or any 5xx does (the peer is down or busy); a 2xx,
+ * 3xx, another 4xx or a 6xx is the answer about the call itself. */
+static bool fails_over(uint16_t status)
+{
+	return status == 408 || (status >= 500 && status < 600);
+}
+
+/* A branch of a serial call ended with status: start the next target while
+ * the status fails over and the call is still wanted (not answered,
+ * cancelled or out of time); else close the branches never started, so the
+ * best response goes upstream. Call before maybe_send_best. */
+static void serial_next(struct call *c, uint16_t status)
+{
+	const struct sip_msg *req;
+
+	if (!c->serial)
+		return;
+	req = c->st ? txn_server_request(c->st) : NULL;
+	while (c->nstarted < c->nbr) {
+		struct branch *b = &c->br[c->nstarted++];
+		if (req && fails_over(status) && !c->final_sent && !c->cancelled && !c->timer_c &&
+		    forward(c->p, c, b, req, slice_cstr(b->contact), true,
+			    slice_cstr(c->extra), count_routes(c->p, req, NULL)) == 0)
+			return;
+		b->status = 503; /* not tried, or could not be sent */
+		c->nfinal++;
+	}
+}
+
 /* ---- requests -------------------------------------------------------------------- */
 
 static struct call *call_new(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
@@ -877,9 +915,10 @@ void proxy_record_refused(struct proxy *p, const struct sip_msg *m,
 		cdr_write(p, cdr_info_new(p, m, who), status, "none");
 }
 
-struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
-				const struct txn_peer *from, const struct proxy_target *t,
-				size_t n, struct slice extra, const struct proxy_caller *who)
+static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
+				    const struct sip_msg *m, const struct txn_peer *from,
+				    const struct proxy_target *t, size_t n, struct slice extra,
+				    const struct proxy_caller *who, bool serial)
 {
 	uint32_t skip = count_routes(p, m, NULL);
 	struct call *c;
@@ -889,6 +928,23 @@ struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const st
 	c = call_new(p, st, m, from, n);
 	if (!c)
 		return refusal(500, "Out of Memory", NULL, NULL);
+	if (serial) {
+		/* the later targets are started from the server transaction's copy
+		 * of the request: keep what else they need */
+		c->serial = true;
+		c->extra = dup_slice(extra);
+		for (size_t i = 1; i < n && c->extra; i++) {
+			if (!(c->br[i].contact = strdup(t[i].contact))) {
+				free(c->extra);
+				c->extra = NULL;
+			}
+		}
+		if (!c->extra) {
+			c->nfinal = c->nbr;
+			c->final_sent = true;
+			return refusal(500, "Out of Memory", NULL, NULL);
+		}
+	}
 	if (m->mid == SIP_M_INVITE) {
 		c->cdr = cdr_info_new(p, m, who);
 		c->timer_c_ms = now_ms(p) + (uint64_t)p->conf.invite_timeout_s * 1000u;
@@ -900,12 +956,16 @@ struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const st
 			p->tc_head = c;
 		p->tc_tail = c;
 	}
+	for (size_t i = 0; i < n; i++)
+		c->br[i].way = t[i].way;
 	for (size_t i = 0; i < n; i++) {
 		struct branch *b = &c->br[i];
-		b->way = t[i].way;
+		c->nstarted = i + 1;
 		if (forward(p, c, b, m, slice_cstr(t[i].contact), true, extra, skip) != 0) {
 			b->status = 503;
 			c->nfinal++;
+		} else if (serial) {
+			break; /* the others wait for this one to fail */
 		}
 	}
 	if (c->nfinal == c->nbr) {
@@ -915,6 +975,21 @@ struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const st
 		return refusal(503, "Service Unavailable", NULL, NULL);
 	}
 	return refusal(0, NULL, NULL, NULL);
+}
+
+struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
+				const struct txn_peer *from, const struct proxy_target *t,
+				size_t n, struct slice extra, const struct proxy_caller *who)
+{
+	return fork_to(p, st, m, from, t, n, extra, who, false);
+}
+
+struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
+				       const struct sip_msg *m, const struct txn_peer *from,
+				       const struct proxy_target *t, size_t n, struct slice extra,
+				       const struct proxy_caller *who)
+{
+	return fork_to(p, st, m, from, t, n, extra, who, true);
 }
 
 struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
@@ -1066,6 +1141,7 @@ static bool answer_refused(struct proxy *p, struct call *c, struct branch *b,
 		c->nfinal++;
 	}
 	c->media_refused = true;
+	serial_next(c, 488);
 	maybe_send_best(c);
 	return true;
 }
@@ -1126,6 +1202,7 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 	}
 	if (m->status >= 600)
 		cancel_others(c, b);
+	serial_next(c, m->status);
 	maybe_send_best(c);
 }
 
@@ -1139,6 +1216,7 @@ void proxy_timeout(struct proxy *p, struct txn_client *ct)
 	b->status = 408;
 	c->nfinal++;
 	bye_answered(p, c);
+	serial_next(c, 408);
 	maybe_send_best(c);
 }
 

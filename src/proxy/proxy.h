@@ -173,6 +173,20 @@ struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const st
 				const struct txn_peer *from, const struct proxy_target *t,
 				size_t n, struct slice extra, const struct proxy_caller *who);
 
+/*
+ * Like proxy_fork, but the targets are tried one after another (sequential
+ * search, RFC 3261 16.6): the next starts only when the one before ended
+ * with 408, a 5xx, a transaction timeout, or could not be sent; any other
+ * final response (2xx, 3xx, another 4xx, 6xx), a CANCEL or timer C ends the
+ * search, and the best response so far goes upstream (16.7). For peers
+ * (gateways, trunks): one call never rings two of them at once. The
+ * targets' contacts and extra are copied.
+ */
+struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
+				       const struct sip_msg *m, const struct txn_peer *from,
+				       const struct proxy_target *t, size_t n, struct slice extra,
+				       const struct proxy_caller *who);
+
 /* An authenticated INVITE that goes nowhere: write its record with status. */
 void proxy_record_refused(struct proxy *p, const struct sip_msg *m,
 			  const struct proxy_caller *who, uint16_t status);

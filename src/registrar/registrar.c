@@ -22,6 +22,7 @@ struct binding {
 	int64_t expires_at;
 	uint32_t cseq;
 	uint16_t q;
+	uint32_t gen;           /* registrar.sync_gen of the last reread that saw it */
 	const char *contact, *call_id, *user_agent, *instance, *received;
 	char data[];
 };
@@ -69,6 +70,8 @@ struct registrar {
 	struct htab aors;          /* bounded by max_bindings: an AOR has a binding */
 	size_t naors, nbindings;
 	struct store_reg *scratch; /* the row being written (apply) */
+	uint32_t sync_gen;         /* see registrar_sync */
+	uint64_t synced_aors, full_syncs;
 };
 
 /* ---- the table ------------------------------------------------------------- */
@@ -361,6 +364,123 @@ size_t registrar_expire(struct registrar *r, int64_t now)
 	if (n && r->store)
 		(void)store_regs_expire(r->store, &gone, now);
 	return n;
+}
+
+/* ---- several nodes ----------------------------------------------------------------- */
+
+struct sync_ctx {
+	struct registrar *r;
+	int64_t now;
+	int err;
+};
+
+/* One stored row into memory, marked with this reread's generation. A
+ * binding that keeps its contact, Call-ID and source keeps its way back
+ * (the socket or connection it came on, when it came to this node). */
+static int sync_one(void *arg, const struct store_reg *sr)
+{
+	struct sync_ctx *x = arg;
+	struct registrar *r = x->r;
+	struct aor *a;
+	struct binding *b, *old;
+
+	if (sr->expires_at <= x->now)
+		return 0;
+	a = aor_find(r, slice_cstr(sr->aor));
+	old = a ? *binding_slot(a, slice_cstr(sr->contact)) : NULL;
+	if (!old && r->nbindings >= r->conf.max_bindings)
+		return 0;
+	if (!a && !(a = aor_get(r, slice_cstr(sr->aor), sr->user_id))) {
+		x->err = ENOMEM;
+		return ENOMEM;
+	}
+	b = binding_new(slice_cstr(sr->contact), slice_cstr(sr->call_id),
+			slice_cstr(sr->user_agent), slice_cstr(sr->instance), sr->received);
+	if (!b) {
+		x->err = ENOMEM;
+		return ENOMEM;
+	}
+	b->expires_at = sr->expires_at;
+	b->cseq = sr->cseq;
+	b->q = sr->q;
+	b->gen = r->sync_gen;
+	if (old && strcmp(old->call_id, b->call_id) == 0 && strcmp(old->received, b->received) == 0)
+		b->way = old->way;
+	else
+		way_from_text(&b->way, sr->received);
+	a->user_id = sr->user_id;
+	binding_put(r, a, b);
+	return 0;
+}
+
+/* Drop the bindings of a that the last reread did not see. */
+static void sweep_aor(struct registrar *r, struct aor *a)
+{
+	for (struct binding **pp = &a->bindings; *pp;) {
+		if ((*pp)->gen != r->sync_gen)
+			binding_remove(r, a, pp);
+		else
+			pp = &(*pp)->next;
+	}
+	aor_drop_if_empty(r, a);
+}
+
+static void sweep_node(struct htab_node *node, void *arg)
+{
+	sweep_aor(arg, (struct aor *)node); /* htab_each allows removing this node */
+}
+
+static int sync_aor(void *arg, const char *aor)
+{
+	struct sync_ctx *x = arg;
+	struct registrar *r = x->r;
+	struct aor *a;
+	int rc;
+
+	r->sync_gen++;
+	if ((rc = store_regs_list_aor(r->store, aor, sync_one, x)) != 0)
+		return rc;
+	if ((a = aor_find(r, slice_cstr(aor))) != NULL)
+		sweep_aor(r, a);
+	r->synced_aors++;
+	return 0;
+}
+
+static int sync_all(struct sync_ctx *x)
+{
+	struct registrar *r = x->r;
+	int rc;
+
+	r->sync_gen++;
+	if ((rc = store_regs_list_all(r->store, sync_one, x)) != 0)
+		return rc;
+	htab_each(&r->aors, sweep_node, r);
+	r->full_syncs++;
+	return 0;
+}
+
+int registrar_sync(struct registrar *r, int64_t now, bool *full)
+{
+	struct store_backend_stats st;
+	struct sync_ctx x = { r, now, 0 };
+	bool all = false;
+	int rc;
+
+	if (full)
+		*full = false;
+	if (!r->store)
+		return 0;
+	/* Our own writes first: until they are in the store, a reread would
+	 * take them back. The changes wait in the store meanwhile. */
+	if (r->npending || store_backend_stats(r->store, &st) != 0 || st.queued || !st.connected)
+		return 0;
+	rc = store_regs_changes(r->store, &all, sync_aor, &x);
+	if (!rc && all) {
+		rc = sync_all(&x);
+		if (full)
+			*full = rc == 0;
+	}
+	return rc ? rc : x.err;
 }
 
 /* ---- REGISTER ------------------------------------------------------------------- */
@@ -771,6 +891,13 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 			       (r->conf.queue_max ? r->conf.queue_max : REGISTRAR_PENDING_MAX)) {
 		r->stats.refused_full++;
 		result(res, 503, "Registrar Busy");
+		goto out;
+	}
+	/* The shared store cannot take these writes now (PostgreSQL away and its
+	 * queue full): refuse rather than acknowledge what would not be kept. */
+	if (r->store && !store_write_room(r->store, r->npending + nops + (star ? 1 : 0))) {
+		r->stats.refused_full++;
+		result(res, 503, "Location Store Unavailable");
 		goto out;
 	}
 

@@ -168,6 +168,21 @@ void registrar_set_conf(struct registrar *r, const struct registrar_conf *c);
  * *n is the number restored. */
 int registrar_restore(struct registrar *r, int64_t now, size_t *n);
 
+/*
+ * Several nodes on one PostgreSQL store (docs/scaling.md): take in the
+ * bindings other nodes changed. The location service stays in memory, kept
+ * fresh by notification rather than read through on every lookup, so calls
+ * are routed without a query and go on while the database is away. For
+ * each AOR the store names (store_regs_changes) the stored rows replace the
+ * bindings in memory; when the store asks for everything (after a lost
+ * connection) every binding is reread and those no longer stored dropped.
+ * Nothing happens while this node's own writes are still pending or queued
+ * (they would be undone): the changes wait in the store until then. *full
+ * (may be NULL) tells whether everything was reread. Call it each tick,
+ * after registrar_flush. Returns 0 or the store's errno.
+ */
+int registrar_sync(struct registrar *r, int64_t now, bool *full);
+
 /* Drop bindings that expired by `now` (memory and store). Returns how many. */
 size_t registrar_expire(struct registrar *r, int64_t now);
 

@@ -134,6 +134,8 @@ static void op_record(void *arg, const struct store_cdr *rec)
 {
 	struct server *s = arg;
 
+	server_trunk_ended(s, rec->call_id);
+
 	if (s->ncdr_q == SERVER_CDR_BATCH)
 		server_cdr_flush(s);
 	s->cdr_q[s->ncdr_q++] = *rec;
@@ -264,17 +266,9 @@ void server_dialogs_restore(struct server *s)
 
 /* ---- out-of-dialog requests ---------------------------------------------------------- */
 
-struct target_ctx {
-	const struct server *s;
-	struct proxy_target t[100];
-	size_t n;
-	bool sips;                 /* a sips: request: TLS targets only */
-	size_t refused;            /* targets left out: no TLS way to them */
-};
-
 static void collect_target(void *arg, const struct reg_binding_view *v)
 {
-	struct target_ctx *t = arg;
+	struct server_targets *t = arg;
 	struct proxy_target *pt;
 
 	if (t->n == ARRAY_SIZE(t->t) || (v->way->tp != NET_UDP && !net_msg_conn_alive(v->way)))
@@ -297,8 +291,23 @@ static void collect_target(void *arg, const struct reg_binding_view *v)
 		t->n++;
 }
 
+void server_collect_targets(struct server *s, struct server_targets *t, struct slice aor, bool sips)
+{
+	t->s = s;
+	t->n = t->refused = 0;
+	t->sips = sips;
+	registrar_lookup(s->reg, aor, collect_target, t);
+}
+
+void server_targets_free(struct server_targets *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free((char *)t->t[i].contact);
+	t->n = 0;
+}
+
 /* Answer an authenticated request that goes nowhere, and record the attempt. */
-static void refuse_attempt(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+void server_refuse_attempt(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 			   struct slice user, uint16_t status, const char *reason)
 {
 	struct proxy_caller who = { user, x->in };
@@ -330,7 +339,7 @@ static bool identity_ok(struct server *s, const struct server_ctx *x, const stru
 	if (idv->v.event)
 		server_event(s, idv->v.event, x->in, m, user, m->from.uri.raw, idv->v.detail,
 			     idv->v.status ? idv->v.status : 403);
-	refuse_attempt(s, x, m, user, idv->v.status ? idv->v.status : 403,
+	server_refuse_attempt(s, x, m, user, idv->v.status ? idv->v.status : 403,
 		       idv->v.reason ? idv->v.reason : "Forbidden");
 	return false;
 }
@@ -342,7 +351,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	struct server_auth a;
 	struct proxy_verdict v;
 	struct store_cache_entry e;
-	struct target_ctx t; /* 30 KB of targets: not zeroed, filled as found */
+	struct server_targets t; /* 30 KB of targets: not zeroed, filled as found */
 	struct proxy_caller who;
 	char aor[STORE_URI_MAX], pai[POLICY_PAI_MAX + 32];
 	bool beyond;
@@ -355,6 +364,9 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		server_answer(s, &x, m, v.status, v.reason, SLICE_NULL);
 		return;
 	}
+	/* a peer (gateway, trunk): not challenged, to local users only */
+	if (server_trunk_inbound(s, st, &x, m, from, beyond))
+		return;
 	server_authenticate(s, &a, &x, m, true, m->from.uri.raw);
 	if (a.kind != SERVER_AUTH_ALLOW) {
 		server_auth_refuse(s, &x, m, &a, m->from.uri.raw);
@@ -362,14 +374,22 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	}
 	if (!identity_ok(s, &x, m, a.user))
 		return;
-	/* routes beyond this server: no trunks or peers yet */
+	/* no gateway bypass: a peer is reached through the dial plan only */
+	if (server_trunk_bypass(s, &x, m, a.user))
+		return;
+	/* routes beyond this server: only the dial plan picks a next hop */
 	if (beyond) {
-		refuse_attempt(s, &x, m, a.user, 403, "Routing Beyond This Server Not Allowed");
+		server_refuse_attempt(s, &x, m, a.user, 403, "Routing Beyond This Server Not Allowed");
 		return;
 	}
-	if (!server_host_is_ours(s, m->ruri.host) || m->ruri.user.len == 0 ||
+	if ((m->ruri.scheme != SIP_SCHEME_TEL && !server_host_is_ours(s, m->ruri.host)) ||
+	    m->ruri.user.len == 0 ||
 	    store_cache_lookup(s->cache, &e, m->ruri.user, slice_cstr(s->conf.domain)) != 0) {
-		refuse_attempt(s, &x, m, a.user, 404, "Not Found");
+		/* not a local user: a number beyond the building, through the
+		 * dial plan, or nobody */
+		if (server_trunk_outbound(s, st, &x, m, from, a.user))
+			return;
+		server_refuse_attempt(s, &x, m, a.user, 404, "Not Found");
 		return;
 	}
 	n = snprintf(aor, sizeof(aor), "sip:%.*s@%s", (int)m->ruri.user.len, m->ruri.user.p,
@@ -381,21 +401,18 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	v = proxy_media(s->proxy, m);
 	if (v.status) {
 		server_event(s, v.event, x.in, m, a.user, m->from.uri.raw, v.detail, v.status);
-		refuse_attempt(s, &x, m, a.user, v.status, v.reason);
+		server_refuse_attempt(s, &x, m, a.user, v.status, v.reason);
 		return;
 	}
-	t.s = s;
-	t.n = t.refused = 0;
-	t.sips = m->ruri.scheme == SIP_SCHEME_SIPS;
-	registrar_lookup(s->reg, slice_make(aor, (size_t)n), collect_target, &t);
+	server_collect_targets(s, &t, slice_make(aor, (size_t)n), m->ruri.scheme == SIP_SCHEME_SIPS);
 	if (t.n == 0 && t.refused) {
 		server_event(s, POLICY_EVENT_SIPS_DOWNGRADE, x.in, m, a.user, m->ruri_raw,
 			     "the callee can be reached only over a transport that is not TLS", 480);
-		refuse_attempt(s, &x, m, a.user, 480, "No TLS Route to the Callee");
+		server_refuse_attempt(s, &x, m, a.user, 480, "No TLS Route to the Callee");
 		return;
 	}
 	if (t.n == 0) {
-		refuse_attempt(s, &x, m, a.user, 480, "Temporarily Unavailable");
+		server_refuse_attempt(s, &x, m, a.user, 480, "Temporarily Unavailable");
 		return;
 	}
 	/* RFC 3325: the identity we vouch for */
@@ -410,8 +427,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 			server_event(s, v.event, x.in, m, a.user, m->from.uri.raw, v.detail, v.status);
 		server_answer(s, &x, m, v.status, v.reason, SLICE_NULL);
 	}
-	for (size_t i = 0; i < t.n; i++)
-		free((char *)t.t[i].contact);
+	server_targets_free(&t);
 }
 
 void server_call_request(struct server *s, struct txn_server *st, const struct sip_msg *m,

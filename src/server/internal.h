@@ -83,6 +83,7 @@ struct server {
 	struct slice own_host_slices[NET_MAX_LISTEN]; /* "host" */
 	size_t n_own;
 	uint64_t next_expiry_ms, next_cache_ms;
+	bool store_down;               /* nodes.c: the last tick saw the store unreachable */
 	bool draining;                 /* SIGTERM: finishing what is in progress */
 	uint64_t drain_until_ms;
 	volatile sig_atomic_t drain_done; /* set by the tick: nothing left */
@@ -93,6 +94,7 @@ struct server {
 	struct txn_layer *txn;
 	struct proxy *proxy;           /* calls and dialogs (proxy/) */
 	struct policy_identity_verdict *idv; /* scratch of server/call.c (large) */
+	struct server_trunks *trunks;  /* outside calls in progress, for the caps (trunk.c) */
 	struct store_cdr *cdr_q;       /* SERVER_CDR_BATCH records waiting for the tick */
 	size_t ncdr_q;
 	struct server_dlg_op *dlg_q;   /* SERVER_CDR_BATCH dialog writes waiting too */
@@ -190,6 +192,11 @@ void server_guard_auth_failed(struct server *s, const struct net_msg *in, const 
 			      struct slice user, struct slice aor, bool known_user);
 /* Store the bans of this tick; pick up the CLI's changes (about every second). */
 void server_guard_tick(struct server *s, uint64_t now_ms);
+
+/* nodes.c: each tick, after the registrar's flush: take in the bindings other
+ * nodes changed (shared PostgreSQL store), and say when the store goes away
+ * and comes back (events store.failure / store.recovered, log lines). */
+void server_nodes_tick(struct server *s);
 /* Store the bans started since the last tick now (at exit). */
 void server_guard_flush(struct server *s);
 /* Create the guard from c and load the stored bans. */
@@ -211,6 +218,53 @@ void server_call_request(struct server *s, struct txn_server *st, const struct s
 /* The proxy core's settings from c; start the core over s->txn. */
 void server_proxy_conf(const struct server *s, const struct conf *c, struct proxy_conf *pc);
 int server_proxy_start(struct server *s, const struct conf *c, char *err, size_t errlen);
+/* The contacts of aor from the registrar as proxy targets (each the way it
+ * registered; a sips: request or contact over TLS only, else counted in
+ * refused). Free the contacts with server_targets_free. */
+struct server_targets {
+	const struct server *s;
+	struct proxy_target t[100];
+	size_t n;
+	bool sips;                 /* a sips: request: TLS targets only */
+	size_t refused;            /* targets left out: no TLS way to them */
+};
+void server_collect_targets(struct server *s, struct server_targets *t, struct slice aor,
+			    bool sips);
+void server_targets_free(struct server_targets *t);
+/* Answer an authenticated request that goes nowhere, and record the attempt. */
+void server_refuse_attempt(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+			   struct slice user, uint16_t status, const char *reason);
+
+/* ---- trunk.c: peers, the dial plan, class of service (trunk/) ---- */
+struct server_trunks;
+int server_trunk_start(struct server *s);
+void server_trunk_free(struct server *s);
+/* A request out of dialog from a peer's address: routed to a local user by
+ * its DID, never challenged, never on to another peer. True when m came
+ * from a peer (and was handled); false: not a peer, carry on. */
+bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
+			  const struct sip_msg *m, const struct txn_peer *from, bool beyond);
+/* A phone's request whose Request-URI or Route names a peer: refused (403,
+ * call.gateway_bypass). True when refused. */
+bool server_trunk_bypass(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+			 struct slice user);
+/* An authenticated request for something that is no local user: when its
+ * Request-URI is an outside number, class of service, caps and the dial
+ * plan decide, and it goes to the peers in order. False when it is no
+ * outside number (the caller answers 404). */
+bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
+			   const struct sip_msg *m, const struct txn_peer *from, struct slice user);
+/* A call ended (its record was written): release its caps. */
+void server_trunk_ended(struct server *s, const char *call_id);
+/* OPTIONS pings of the peers (ping_interval): sent from the tick; the
+ * transaction callbacks hand them here first (true: it was a ping). A peer
+ * that stops answering is marked down (event peer.down) and left out of
+ * routes while another peer of the route is up; peer.up when it answers. */
+void server_trunk_tick(struct server *s, uint64_t now_ms);
+bool server_trunk_response(struct server *s, struct txn_client *ct, const struct sip_msg *m);
+bool server_trunk_timeout(struct server *s, struct txn_client *ct);
+bool server_trunk_terminated(struct server *s, struct txn_client *ct);
+
 /* Write the dialogs and call records of this tick: the store in one
  * transaction, then the CDR log. */
 void server_cdr_flush(struct server *s);

@@ -509,16 +509,20 @@ static void on_txn_cancel(void *arg, struct txn_server *st)
 
 static void on_txn_response(void *arg, struct txn_client *ct, const struct sip_msg *m)
 {
-	proxy_response(((struct server *)arg)->proxy, ct, m);
+	if (!server_trunk_response(arg, ct, m)) /* a peer's OPTIONS ping, else a call's */
+		proxy_response(((struct server *)arg)->proxy, ct, m);
 }
 
 static void on_txn_timeout(void *arg, struct txn_client *ct)
 {
-	proxy_timeout(((struct server *)arg)->proxy, ct);
+	if (!server_trunk_timeout(arg, ct))
+		proxy_timeout(((struct server *)arg)->proxy, ct);
 }
 
 static void on_txn_terminated(void *arg, struct txn_server *st, struct txn_client *ct)
 {
+	if (!st && server_trunk_terminated(arg, ct))
+		return;
 	proxy_terminated(((struct server *)arg)->proxy, st, ct);
 }
 
@@ -644,6 +648,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 
 	txn_tick(s->txn, server_now_ms());
 	proxy_tick(s->proxy, server_now_ms());
+	server_trunk_tick(s, server_now_ms());
 	if (s->draining && drained(s, server_now_ms()))
 		s->drain_done = 1;
 	server_guard_tick(s, now_ms);
@@ -654,6 +659,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 	if ((rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
 		log_warn("registrations not all stored (their REGISTERs are not answered): %s",
 			 strerror(rc));
+	server_nodes_tick(s);
 	if (now_ms >= s->next_cache_ms) {
 		rc = store_cache_refresh(s->cache, s->store, &reloaded);
 		if (rc == EOVERFLOW)
@@ -746,9 +752,10 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		return e;
 	}
 	s->auth.nc = s->nc;
-	if ((e = conf_state_path(path, sizeof(path), s->state, c->database)) != 0 ||
+	if ((e = store_location(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
+	store_set_queue_max(s->store, c->write_queue_max);
 	if ((e = store_set_durability(s->store, c->durability == CONF_DURABLE_POWER
 							 ? STORE_DURABLE_POWER
 							 : STORE_DURABLE_PROCESS)) != 0) {
@@ -831,6 +838,10 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	}
 	if ((rc = server_proxy_start(s, c, err, errlen)) != 0)
 		goto fail;
+	if ((rc = server_trunk_start(s)) != 0) {
+		snprintf(err, errlen, "trunks: %s", strerror(rc));
+		goto fail;
+	}
 	conf_net(c, &nc);
 	rc = net_new(&s->net, &nc, on_message, on_stream_error, s);
 	if (rc) {
@@ -865,6 +876,7 @@ void server_free(struct server **sp)
 	proxy_free(&s->proxy); /* dialogs still up get their records */
 	if (s->cdr_q && s->dlg_q)
 		server_cdr_flush(s);
+	server_trunk_free(s);
 	txn_layer_free(&s->txn);
 	server_idents_free(s);
 	if (s->reg)

@@ -62,6 +62,11 @@ struct store_ops {
 	int (*dialogs_delete)(struct store *s, const char *call_id, const char *tag0,
 			      const char *tag1);
 	int (*dialogs_list)(struct store *s, store_dialog_fn *fn, void *arg);
+	/* NULL in a backend that serves one node (SQLite): no changes from
+	 * elsewhere, nothing queued */
+	int (*regs_changes)(struct store *s, bool *all, store_aor_fn *fn, void *arg);
+	int (*backend_stats)(struct store *s, struct store_backend_stats *out);
+	void (*set_queue_max)(struct store *s, size_t n);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it
@@ -75,8 +80,19 @@ struct store {
 /* Record an operator-facing message on s. */
 void store_set_err(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The SQLite backend: open or create path. Same contract as store_open(). */
-int store_sqlite_open(struct store **sp, const char *path, char *err, size_t errlen);
+/* The SQLite backend: open or create path. Same contract as store_open();
+ * *from_version (if not NULL) gets the schema version found before migrating. */
+int store_sqlite_open(struct store **sp, const char *path, int *from_version, char *err,
+		      size_t errlen);
+
+/* The PostgreSQL backend (pg.c): connect with a libpq URL or connection
+ * string and migrate. Same contract as store_open(), plus ENOTCONN when the
+ * server cannot be reached or refuses us; *from_version as above. */
+int store_pg_open(struct store **sp, const char *conninfo, int *from_version, char *err,
+		  size_t errlen);
+
+/* The newest schema version the PostgreSQL backend knows (equal to SQLite's). */
+int store_pg_schema_latest(void);
 
 /* The newest schema version the SQLite backend knows. */
 int store_sqlite_schema_latest(void);

@@ -1267,8 +1267,10 @@ static int pragma_text(struct sqlite_store *ss, const char *sql, char *buf, size
 }
 
 /* Bring the schema up to migrations' length; refuse a newer one. */
-static int migrate(struct sqlite_store *ss, const char *path)
+static int migrate(struct sqlite_store *ss, const char *path, int *from)
 {
+	bool first = true;
+
 	int latest = store_sqlite_schema_latest();
 	int v = 0, v2 = 0;
 	int err = 0;
@@ -1280,6 +1282,9 @@ static int migrate(struct sqlite_store *ss, const char *path)
 		/* Read inside the write lock: another process may have just migrated. */
 		if ((err = sq_schema_version(&ss->base, &v)))
 			goto out;
+		if (first && from)
+			*from = v;
+		first = false;
 		if (v > latest) {
 			store_set_err(&ss->base,
 				      "%s: database schema version %d is newer than this build "
@@ -1317,7 +1322,8 @@ out:
 	return err;
 }
 
-int store_sqlite_open(struct store **sp, const char *path, char *err, size_t errlen)
+int store_sqlite_open(struct store **sp, const char *path, int *from_version, char *err,
+		      size_t errlen)
 {
 	struct sqlite_store *ss;
 	char mode[16];
@@ -1378,7 +1384,7 @@ int store_sqlite_open(struct store **sp, const char *path, char *err, size_t err
 			goto out;
 		}
 	}
-	if ((e = migrate(ss, path)))
+	if ((e = migrate(ss, path, from_version)))
 		goto out;
 	for (; i < ST__COUNT; i++) {
 		rc = sqlite3_prepare_v3(ss->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,

@@ -26,7 +26,42 @@ static void set_open_err(char *err, size_t errlen, const char *msg)
 		snprintf(err, errlen, "%s", msg);
 }
 
-int store_open(struct store **sp, const char *url_or_path, char *err, size_t errlen)
+/* A libpq "key=value" connection string: its first word is a keyword
+ * followed by '=' ("host=db1 dbname=bastion"). */
+static bool is_conninfo(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n] >= 'a' && s[n] <= 'z')
+		n++;
+	while (s[n] == '_' || (s[n] >= 'a' && s[n] <= 'z'))
+		n++;
+	if (n == 0)
+		return false;
+	while (s[n] == ' ')
+		n++;
+	return s[n] == '=';
+}
+
+bool store_is_remote(const char *u)
+{
+	return u && (strncmp(u, "postgres://", 11) == 0 || strncmp(u, "postgresql://", 13) == 0 ||
+		     is_conninfo(u));
+}
+
+int store_location(char *out, size_t cap, const char *dir, const char *setting)
+{
+	int n;
+
+	if (store_is_remote(setting) || setting[0] == '/' || strncmp(setting, "sqlite:", 7) == 0)
+		n = snprintf(out, cap, "%s", setting);
+	else
+		n = snprintf(out, cap, "%s/%s", dir, setting);
+	return n < 0 || (size_t)n >= cap ? ENAMETOOLONG : 0;
+}
+
+int store_open_migrate(struct store **sp, const char *url_or_path, int *from, char *err,
+		       size_t errlen)
 {
 	const char *path = url_or_path;
 	const char *colon;
@@ -46,20 +81,23 @@ int store_open(struct store **sp, const char *url_or_path, char *err, size_t err
 			set_open_err(err, errlen, "store: sqlite: URL without a path");
 			return EINVAL;
 		}
-		return store_sqlite_open(sp, path, err, errlen);
+		return store_sqlite_open(sp, path, from, err, errlen);
 	}
-	if (strncmp(url_or_path, "postgres://", 11) == 0 ||
-	    strncmp(url_or_path, "postgresql://", 13) == 0) {
-		set_open_err(err, errlen, "store: the PostgreSQL backend is not built in");
-		return ENOTSUP;
-	}
+	if (store_is_remote(url_or_path))
+		return store_pg_open(sp, url_or_path, from, err, errlen);
 	/* Any other "scheme://" is a mistake, not a file name. */
 	colon = strstr(url_or_path, "://");
 	if (colon && strcspn(url_or_path, "/") > (size_t)(colon - url_or_path)) {
-		set_open_err(err, errlen, "store: unknown URL scheme (use a path or sqlite:PATH)");
+		set_open_err(err, errlen,
+			     "store: unknown URL scheme (use a path, sqlite:PATH or postgresql://)");
 		return ENOTSUP;
 	}
-	return store_sqlite_open(sp, path, err, errlen);
+	return store_sqlite_open(sp, path, from, err, errlen);
+}
+
+int store_open(struct store **sp, const char *url_or_path, char *err, size_t errlen)
+{
+	return store_open_migrate(sp, url_or_path, NULL, err, errlen);
 }
 
 void store_close(struct store **sp)
@@ -86,6 +124,45 @@ int store_schema_version(struct store *s, int *version)
 int store_schema_latest(void)
 {
 	return store_sqlite_schema_latest();
+}
+
+/* ---- several nodes ------------------------------------------------------------ */
+
+int store_regs_changes(struct store *s, bool *all, store_aor_fn *fn, void *arg)
+{
+	if (!s || !all || !fn)
+		return EINVAL;
+	*all = false;
+	if (!s->ops->regs_changes)
+		return 0;
+	s->errmsg[0] = '\0';
+	return s->ops->regs_changes(s, all, fn, arg);
+}
+
+int store_backend_stats(struct store *s, struct store_backend_stats *out)
+{
+	if (!s || !out)
+		return EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->connected = true;
+	if (!s->ops->backend_stats)
+		return 0;
+	return s->ops->backend_stats(s, out);
+}
+
+void store_set_queue_max(struct store *s, size_t n)
+{
+	if (s && n > 0 && s->ops->set_queue_max)
+		s->ops->set_queue_max(s, n);
+}
+
+bool store_write_room(struct store *s, size_t n)
+{
+	struct store_backend_stats st;
+
+	if (!s || store_backend_stats(s, &st) != 0 || st.queue_max == 0)
+		return true;
+	return st.queued + n <= st.queue_max;
 }
 
 /* ---- validation ------------------------------------------------------- */

@@ -3,9 +3,10 @@
  * cache that keeps SQL off the hot path.
  *
  * Callers see only struct store and the functions below; the backend sits
- * behind an operations table (internal.h), so a PostgreSQL backend can join
- * later without callers changing. store_open() picks the backend from its
- * argument: a plain path or "sqlite:PATH" opens SQLite.
+ * behind an operations table (internal.h): SQLite (sqlite.c) for one node,
+ * PostgreSQL (pg.c) for several. store_open() picks the backend from its
+ * argument: a plain path or "sqlite:PATH" opens SQLite, a postgresql:// URL
+ * or a libpq connection string PostgreSQL.
  *
  * Records travel as typed structs whose strings are NUL-terminated fixed
  * arrays: a string that does not fit is refused with EOVERFLOW (on write, and
@@ -14,6 +15,8 @@
  *
  * Errors follow base.h, plus the ones storage needs: EEXIST a duplicate,
  * ENOENT no such row, EBUSY the database stayed locked past the busy timeout,
+ * ENOTCONN the database server is unreachable (PostgreSQL; reads and user
+ * changes fail, the server's writes wait in a queue: see "several nodes"),
  * ENOTSUP a backend or URL scheme not built in, EPROTO a schema newer than
  * this build knows, EIO any other database failure. store_errmsg() then holds
  * the backend's words for the operator.
@@ -53,17 +56,36 @@
 struct store;
 
 /*
- * Open the store named by url_or_path: "sqlite:PATH", "sqlite://PATH" or a
- * plain PATH opens an SQLite file (created mode 0600 whatever the umask; an
- * existing file keeps its mode) and brings its schema up to
- * date, each migration in its own transaction. "postgres://" and
- * "postgresql://" give ENOTSUP until that backend exists.
+ * Open the store named by url_or_path and bring its schema up to date:
+ * - "sqlite:PATH", "sqlite://PATH" or a plain PATH opens an SQLite file
+ *   (created mode 0600 whatever the umask; an existing file keeps its mode),
+ *   each migration in its own transaction;
+ * - "postgresql://..." or "postgres://..." (a libpq URL), or a libpq
+ *   "key=value ..." connection string, connects to PostgreSQL and runs the
+ *   pending migrations in one transaction under an advisory lock (src/store/pg.c,
+ *   docs/scaling.md). A password in the URL is refused (EINVAL): it comes from
+ *   a pgpass file of mode 0600 (passfile=, PGPASSFILE or ~/.pgpass).
  * On success *sp owns the handle (release with store_close()). On failure
  * *sp is untouched and err (if errlen > 0) holds a one-line reason: EINVAL bad
  * argument, ENOTSUP unknown scheme, EPROTO the database has a newer schema
- * than this build, EACCES/EROFS/EBUSY/EIO from the file or database, ENOMEM.
+ * than this build, ENOTCONN the PostgreSQL server is unreachable or refused
+ * the login, EACCES/EROFS/EBUSY/EIO from the file or database, ENOMEM.
  */
 int store_open(struct store **sp, const char *url_or_path, char *err, size_t errlen);
+
+/* store_open(), and *from_version (if not NULL) gets the schema version the
+ * database had before this open migrated it (0 for a new one). */
+int store_open_migrate(struct store **sp, const char *url_or_path, int *from_version, char *err,
+		       size_t errlen);
+
+/* Whether a [store] database setting names a server (a PostgreSQL URL or
+ * connection string) rather than a file. */
+bool store_is_remote(const char *url_or_path);
+
+/* Resolve the [store] database setting against the state directory into
+ * out: a remote name is copied as is, a relative SQLite path is joined to
+ * dir. Returns 0 or ENAMETOOLONG. */
+int store_location(char *out, size_t cap, const char *dir, const char *setting);
 
 /* Close the handle and set *sp to NULL; NULL or *sp == NULL is a no-op. */
 void store_close(struct store **sp);
@@ -427,6 +449,56 @@ int store_bans_expire(struct store *s, size_t *n, int64_t now);
  * call; this handle's own writes do not change it. Compare with the previous
  * value; the number itself means nothing. Returns 0, EINVAL, EBUSY/EIO. */
 int store_data_version(struct store *s, int64_t *v);
+
+/* ---- several nodes (PostgreSQL) ------------------------------------------------
+ *
+ * With PostgreSQL, nodes share the store and learn of each other's commits
+ * through LISTEN/NOTIFY (src/store/pg.c): store_users_version() moves within
+ * a poll of a change by any node, store_data_version() moves on users and
+ * bans changes, and store_regs_changes() names the addresses of record whose
+ * bindings another node changed. The server's writes (bindings, bans, call
+ * records) are written behind: when the server is unreachable they wait in a
+ * bounded queue, in order, and are written when the connection returns
+ * (reconnect with backoff). SQLite serves one node: no changes to report,
+ * nothing ever queued.
+ */
+
+typedef int(store_aor_fn)(void *arg, const char *aor);
+
+/* Call fn once for each AOR whose bindings another node changed since the
+ * last call (any order, each once). *all is set instead when changes could
+ * not be followed one by one (the connection was lost, or too many at once):
+ * the caller should reread every binding. Returns 0, EINVAL, or fn's
+ * non-zero return. */
+int store_regs_changes(struct store *s, bool *all, store_aor_fn *fn, void *arg);
+
+struct store_backend_stats {
+	bool connected;               /* false while the server is unreachable */
+	size_t queued;                /* writes waiting for the server */
+	size_t queue_max;             /* 0: no queue (SQLite writes at once) */
+	uint64_t down_ms;             /* how long it has been unreachable */
+	uint64_t writes_queued;       /* writes that had to wait, in all */
+	uint64_t writes_done;         /* queued writes written */
+	uint64_t writes_refused;      /* queued writes the server refused (bad row) */
+	uint64_t writes_dropped;      /* refused with ENOSPC: the queue was full */
+	uint64_t disconnects, reconnects, reconnect_attempts;
+};
+
+/* The connection and queue state, for events and metrics; a plain read that
+ * never talks to the server (cheap enough for every REGISTER). Returns 0 or
+ * EINVAL. */
+int store_backend_stats(struct store *s, struct store_backend_stats *out);
+
+/* How many writes may wait for an unreachable server (> 0); beyond, a write
+ * gets ENOSPC and the caller must refuse what it would have acknowledged.
+ * No effect on SQLite. */
+#define STORE_QUEUE_MAX_DEFAULT 100000
+void store_set_queue_max(struct store *s, size_t n);
+
+/* Whether n more writes fit in the queue: true when nothing is queued below
+ * the bound (always with SQLite). The registrar asks before it acknowledges
+ * a REGISTER, and answers 503 when they would not fit. */
+bool store_write_room(struct store *s, size_t n);
 
 /* ---- credential cache ------------------------------------------------------
  *

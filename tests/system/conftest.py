@@ -71,18 +71,26 @@ def sanitizer_report(text):
 class Server:
     """One running bastion serve process."""
 
-    def __init__(self, state, port, extra_conf="", domain="example.test", tls=False):
+    def __init__(self, state, port, extra_conf="", domain="example.test", tls=False,
+                 host="127.0.0.1", database=None, env=None):
+        """host: the loopback address it listens on (and phones talk to);
+        database: a PostgreSQL URL for `init --database`; env: extra
+        environment for init and serve (PGPASSFILE)."""
         self.state = str(state)
         self.port = port
+        self.host = host
+        self.env = dict(env or {})
         self.tls_port = free_port() if tls else None
         self.log_path = os.path.join(self.state, "serve.log")
-        listen = f"udp:127.0.0.1:{port},tcp:127.0.0.1:{port}"
-        if HAVE_IPV6:
+        listen = f"udp:{host}:{port},tcp:{host}:{port}"
+        if HAVE_IPV6 and host == "127.0.0.1":
             listen += f",udp:[::1]:{port},tcp:[::1]:{port}"
         if tls:
-            listen += f",tls:127.0.0.1:{self.tls_port}"
-        r = run_cli("init", "--state", self.state, "--domain", domain,
-                    "--listen", listen)
+            listen += f",tls:{host}:{self.tls_port}"
+        args = ["init", "--state", self.state, "--domain", domain, "--listen", listen]
+        if database:
+            args += ["--database", database]
+        r = run_cli(*args, env=self.env)
         assert r.returncode == 0, r.stderr
         if extra_conf:
             self.append_conf(extra_conf)
@@ -124,8 +132,11 @@ class Server:
     def start(self):
         before = self.log_text().count("ready:") if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
+        env = dict(os.environ)
+        env.pop("BASTION_STATE", None)
+        env.update(self.env)
         self.proc = subprocess.Popen([BIN, "--state", self.state, "serve"],
-                                     stdout=self.log, stderr=self.log)
+                                     stdout=self.log, stderr=self.log, env=env)
         self.wait_log("ready:", timeout=15, count=before + 1)
         return self
 
@@ -312,7 +323,8 @@ def import_users(server, users, tmp_path, name="users.csv"):
     with open(path, "w") as f:
         for u, pw in users.items():
             f.write(f"{u},{DOMAIN},{ha1(u, pw)},{ha1(u, pw, algo='SHA-256')}\n")
-    r = run_cli("--state", server.state, "user", "import", str(path), timeout=120)
+    r = run_cli("--state", server.state, "user", "import", str(path), timeout=120,
+                env=getattr(server, "env", None))
     assert r.returncode == 0, r.stderr
     return path
 
@@ -382,7 +394,7 @@ class Registrar:
 
     def send(self, data, timeout=2.0):
         self.sock.settimeout(timeout)
-        self.sock.sendto(data, ("127.0.0.1", self.server.port))
+        self.sock.sendto(data, (self.server.host, self.server.port))
         try:
             return self.sock.recv(70000)
         except socket.timeout:
@@ -456,10 +468,10 @@ class Phone:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind(("127.0.0.1", 0))
         elif transport == "tls":
-            raw = socket.create_connection(("127.0.0.1", server.tls_port), timeout=5)
+            raw = socket.create_connection((server.host, server.tls_port), timeout=5)
             self.sock = tls_context(server, cert).wrap_socket(raw, server_hostname=DOMAIN)
         else:
-            self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            self.sock = socket.create_connection((server.host, server.port), timeout=5)
         self.port = self.sock.getsockname()[1]
         self.buf = b""
         self.queue = []
@@ -473,7 +485,7 @@ class Phone:
         if isinstance(data, str):
             data = data.encode()
         if self.tp == "udp":
-            self.sock.sendto(data, ("127.0.0.1", self.server.port))
+            self.sock.sendto(data, (self.server.host, self.server.port))
         else:
             self.sock.sendall(data)
 

@@ -45,7 +45,14 @@ int check_main(const char *suite, const struct check_case *cases, size_t n, int 
 	const char *only = argc > 1 ? argv[1] : NULL;
 	const char *dir = getenv("BASTION_JUNIT_DIR");
 	FILE *xml = NULL;
-	char path[1024], tmp[1100];
+	char path[1024], tmp[1100], named[128];
+	const char *suffix = getenv("BASTION_SUITE_SUFFIX");
+
+	/* The same suite run against another backend ("_pg") reports apart. */
+	if (suffix && *suffix) {
+		snprintf(named, sizeof(named), "%s%s", suite, suffix);
+		suite = named;
+	}
 
 	if (dir && *dir) {
 		/* Until the suite finishes, its file says it failed: a crash or a

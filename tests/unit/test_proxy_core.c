@@ -48,6 +48,7 @@ static struct txn_peer A, B1, B2, X; /* caller, two callee contacts, an outsider
 static enum { ON_FORK, ON_IN_DIALOG } mode;
 static struct proxy_verdict last_verdict;
 static size_t ntargets = 2;
+static bool serial;              /* proxy_fork_serial, with an extra header */
 
 static void peer_init(struct txn_peer *p, const char *ip, uint16_t port)
 {
@@ -106,7 +107,10 @@ static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m
 	struct proxy_caller who = { SLICE_LIT("1001"), &in };
 
 	(void)arg;
-	if (mode == ON_FORK)
+	if (mode == ON_FORK && serial)
+		last_verdict = proxy_fork_serial(P, st, m, from, t, ntargets,
+						 SLICE_LIT("X-Extra: kept\r\n"), &who);
+	else if (mode == ON_FORK)
 		last_verdict = proxy_fork(P, st, m, from, t, ntargets, SLICE_NULL, &who);
 	else
 		last_verdict = proxy_in_dialog(P, st, m, from);
@@ -234,6 +238,7 @@ static int setup(uint32_t max_dialogs)
 	pc.lim = SIP_LIMITS_DEFAULT;
 	mode = ON_FORK;
 	ntargets = 2;
+	serial = false;
 	if ((rc = txn_layer_new(&L, &tc, &tops, NULL)) != 0)
 		return rc;
 	return proxy_new(&P, &pc, keep_dialogs ? &pops_keep : &pops, NULL, L);
@@ -457,6 +462,78 @@ static void timer_c_gives_up(void)
 	teardown();
 }
 
+/* Sequential search (peers): one target at a time; a 503 or a timeout
+ * starts the next with the same extra headers; the best answer goes up. */
+static void serial_fails_over(void)
+{
+	char text[1024], tmp[64];
+	const char *r2;
+
+	CHECK_INT(setup(100), 0);
+	serial = true;
+	CHECK(feed(&A, invite_text("s1@a", text, sizeof(text))) == TXN_NEW);
+	CHECK_INT(last_verdict.status, 0);
+	CHECK(last_to("192.0.2.21:5062", "INVITE ") != NULL);
+	CHECK(last_to("192.0.2.22:5064", "INVITE ") == NULL); /* waits its turn */
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 503, "b1");
+	r2 = last_to("192.0.2.22:5064", "INVITE sip:1002@192.0.2.22:5064");
+	CHECK(r2 != NULL);
+	CHECK(hdr(r2, "X-Extra", tmp, sizeof(tmp)) && strcmp(tmp, "kept") == 0);
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 503") == NULL); /* not yet */
+	respond(&B2, r2, 200, "b2");
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 200") != NULL);
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 503") == NULL);
+	teardown();
+
+	/* a transaction timeout fails over too (timer B) */
+	CHECK_INT(setup(100), 0);
+	serial = true;
+	CHECK(feed(&A, invite_text("s2@a", text, sizeof(text))) == TXN_NEW);
+	for (int i = 0; i < 70 && !last_to("192.0.2.22:5064", "INVITE "); i++) {
+		now += 1000;
+		txn_tick(L, now);
+	}
+	CHECK(last_to("192.0.2.22:5064", "INVITE ") != NULL);
+	respond(&B2, last_to("192.0.2.22:5064", "INVITE "), 486, "b2");
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 486") != NULL);
+	CHECK_INT(nrecs, 1);
+	CHECK_INT(recs[0].final_status, 486);
+	teardown();
+}
+
+/* Any answer about the call itself ends the search: a 404 or a 6xx. */
+static void serial_stops_on_answer(void)
+{
+	static const int stops[] = { 404, 603, 486 };
+	char text[1024];
+
+	for (size_t i = 0; i < ARRAY_SIZE(stops); i++) {
+		CHECK_INT(setup(100), 0);
+		serial = true;
+		CHECK(feed(&A, invite_text("s3@a", text, sizeof(text))) == TXN_NEW);
+		respond(&B1, last_to("192.0.2.21:5062", "INVITE "), stops[i], "b1");
+		CHECK(last_to("192.0.2.22:5064", "INVITE ") == NULL);
+		CHECK_INT(nrecs, 1);
+		CHECK_INT(recs[0].final_status, stops[i]);
+		teardown();
+	}
+	/* a CANCEL while the first rings: the second is never tried */
+	CHECK_INT(setup(100), 0);
+	serial = true;
+	CHECK(feed(&A, invite_text("s4@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 180, "b1");
+	CHECK(feed(&A, "CANCEL sip:1002@bastion.test SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-s4.a;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>\nCall-ID: s4@a\nCSeq: 1 CANCEL\n"
+		       "Content-Length: 0\n\n") == TXN_ABSORBED);
+	CHECK(last_to("192.0.2.21:5062", "CANCEL ") != NULL);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 487, "b1");
+	CHECK(last_to("192.0.2.22:5064", "INVITE ") == NULL);
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 487") != NULL);
+	teardown();
+}
+
 static void in_dialog_checks(void)
 {
 	char text[1024];
@@ -659,6 +736,8 @@ int main(int argc, char **argv)
 		CASE(first_2xx_cancels_the_others),
 		CASE(cancel_before_ringing),
 		CASE(timer_c_gives_up),
+		CASE(serial_fails_over),
+		CASE(serial_stops_on_answer),
 		CASE(in_dialog_checks),
 		CASE(dialog_table_bound),
 		CASE(colliding_call_ids_stay_short),

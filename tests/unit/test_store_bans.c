@@ -282,6 +282,8 @@ static void stored_values_that_do_not_fit(void)
 	struct store *s = NULL;
 	struct got g;
 
+	SQLITE_ONLY();
+
 	CHECK_INT(store_open(&s, tmp_db(path, sizeof(path)), NULL, 0), 0);
 	/* The schema's own checks refuse what the C checks refuse. */
 	CHECK(raw_exec(path, "INSERT INTO bans VALUES ('x', 1, 0, '', 1)") != SQLITE_OK);
@@ -314,6 +316,8 @@ static void data_version_sees_other_handles(void)
 	struct store *a = NULL, *b = NULL;
 	struct store_ban ban;
 	int64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0;
+
+	SQLITE_ONLY();
 
 	tmp_db(path, sizeof(path));
 	CHECK_INT(store_open(&a, path, NULL, 0), 0);
@@ -356,6 +360,8 @@ static void upgrades_version_3(void)
 	struct store_ban b;
 	struct got g;
 	int v = 0;
+
+	SQLITE_ONLY();
 
 	CHECK(store_schema_latest() >= 4);
 	CHECK_INT(store_open(&s, tmp_db(path, sizeof(path)), NULL, 0), 0);

@@ -244,6 +244,8 @@ static void migrates_version_1(void)
 	sqlite3 *db = NULL;
 	int v = 0, rc;
 
+	SQLITE_ONLY();
+
 	CHECK(store_schema_latest() >= 2);
 	CHECK_INT(store_open(&s, tmp_db(path, sizeof(path)), NULL, 0), 0);
 	memset(&u, 0, sizeof(u));

@@ -1,0 +1,661 @@
+/*
+ * server/trunk.c: the request path's side of trunk/ (docs/trunks.md).
+ *
+ * - Outbound: a phone's authenticated call to something that is no local
+ *   user is normalised to E.164, classified, checked against the caller's
+ *   calling class (403, call.class_denied) and the caps on outside calls
+ *   (403, fraud.limit), routed by the dial plan, and sent to the route's
+ *   peers one after another (proxy_fork_serial: failover on 408, 5xx and
+ *   timeouts; a 6xx ends it). Only this path ever picks a peer as next hop.
+ * - No bypass: a phone's request whose Request-URI or Route names a peer's
+ *   address is refused (403, call.gateway_bypass): phones never reach a
+ *   gateway except through the dial plan (SIP security paper: the
+ *   gateway-bypass ACL; guide, PSTN gateway: signaling only from the call
+ *   server).
+ * - Inbound: a request from a peer's address (and transport) is not
+ *   challenged (peers don't answer digest); it reaches a local user through
+ *   the DID map only, never another peer (no transit). A trusted peer's
+ *   P-Asserted-Identity is passed on, anyone else's removed.
+ *
+ * The caps count calls in progress in a table keyed by Call-ID (base/hash),
+ * released when the call's record is written (op_record), which happens
+ * exactly once per call that proxy_fork took.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+/* An outside call in progress. */
+struct tcall {
+	struct htab_node node;     /* calls, keyed by Call-ID */
+	char *call_id;
+	char user_key[TRUNK_USER_MAX + 2]; /* "u:NAME" or "" */
+	char peer_key[TRUNK_NAME_MAX + 2]; /* "o:PEER" or "i:PEER" */
+};
+
+/* A count of calls in progress, keyed by "u:USER", "o:PEER", "i:PEER". */
+struct tcount {
+	struct htab_node node;
+	uint32_t n;
+	char key[TRUNK_USER_MAX + 2];
+};
+
+/* The OPTIONS ping of a peer (by its index in the configuration; the name
+ * tells whether a reload put another peer there since). */
+struct pstate {
+	char name[TRUNK_NAME_MAX];
+	struct txn_client *ct;     /* the ping in flight, until terminated */
+	bool down;
+	bool answered;             /* the ping in flight got a final response */
+	uint64_t next_ms;          /* when to ping next */
+};
+
+struct server_trunks {
+	struct htab calls, counts;
+	struct pstate ps[TRUNK_MAX_PEERS];
+	uint64_t seq;              /* makes ping branches and Call-IDs unique */
+};
+
+int server_trunk_start(struct server *s)
+{
+	struct server_trunks *t = calloc(1, sizeof(*t));
+	size_t max = s->conf.max_dialogs ? s->conf.max_dialogs : 1;
+	int rc;
+
+	if (!t)
+		return ENOMEM;
+	if ((rc = htab_init(&t->calls, max)) != 0 || (rc = htab_init(&t->counts, max)) != 0) {
+		htab_fini(&t->calls);
+		free(t);
+		return rc;
+	}
+	s->trunks = t;
+	return 0;
+}
+
+static void free_call(struct htab_node *n, void *arg)
+{
+	struct tcall *c = (struct tcall *)n;
+
+	(void)arg;
+	free(c->call_id);
+	free(c);
+}
+
+static void free_count(struct htab_node *n, void *arg)
+{
+	(void)arg;
+	free(n);
+}
+
+void server_trunk_free(struct server *s)
+{
+	struct server_trunks *t = s->trunks;
+
+	if (!t)
+		return;
+	htab_drain(&t->calls, free_call, NULL);
+	htab_drain(&t->counts, free_count, NULL);
+	htab_fini(&t->calls);
+	htab_fini(&t->counts);
+	free(t);
+	s->trunks = NULL;
+}
+
+static struct tcount *count_find(struct server_trunks *t, const char *key)
+{
+	size_t len = strlen(key);
+
+	for (struct htab_node *n = htab_find(&t->counts, htab_hash(&t->counts, key, len)); n;
+	     n = htab_next(&t->counts, n)) {
+		struct tcount *c = (struct tcount *)n;
+		if (strcmp(c->key, key) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static uint32_t count_of(struct server_trunks *t, const char *key)
+{
+	struct tcount *c = t ? count_find(t, key) : NULL;
+
+	return c ? c->n : 0;
+}
+
+/* Add delta (+1 or -1) to key's count; an entry at 0 is removed. */
+static int count_add(struct server_trunks *t, const char *key, int delta)
+{
+	struct tcount *c = count_find(t, key);
+	int rc;
+
+	if (!c) {
+		if (delta < 0)
+			return 0;
+		if (!(c = calloc(1, sizeof(*c))))
+			return ENOMEM;
+		snprintf(c->key, sizeof(c->key), "%s", key);
+		if ((rc = htab_insert(&t->counts, &c->node,
+				      htab_hash(&t->counts, c->key, strlen(c->key)))) != 0) {
+			free(c);
+			return rc;
+		}
+	}
+	if (delta < 0 && c->n > 0)
+		c->n--;
+	else if (delta > 0)
+		c->n++;
+	if (c->n == 0) {
+		htab_remove(&t->counts, &c->node);
+		free(c);
+	}
+	return 0;
+}
+
+/* A call proxy_fork took: count it until its record is written. */
+static void track(struct server *s, const struct sip_msg *m, const char *user_key,
+		  const char *peer_key)
+{
+	struct server_trunks *t = s->trunks;
+	struct tcall *c;
+
+	if (!t || m->mid != SIP_M_INVITE || !(c = calloc(1, sizeof(*c))))
+		return;
+	c->call_id = malloc(m->call_id.len + 1);
+	if (!c->call_id) {
+		free(c);
+		return;
+	}
+	memcpy(c->call_id, m->call_id.p, m->call_id.len);
+	c->call_id[m->call_id.len] = '\0';
+	snprintf(c->user_key, sizeof(c->user_key), "%s", user_key);
+	snprintf(c->peer_key, sizeof(c->peer_key), "%s", peer_key);
+	if (htab_insert(&t->calls, &c->node, htab_hash(&t->calls, c->call_id, m->call_id.len))) {
+		free_call(&c->node, NULL);
+		return;
+	}
+	if (user_key[0])
+		(void)count_add(t, user_key, 1);
+	(void)count_add(t, peer_key, 1);
+}
+
+void server_trunk_ended(struct server *s, const char *call_id)
+{
+	struct server_trunks *t = s->trunks;
+	size_t len = strlen(call_id);
+
+	if (!t || !t->calls.n)
+		return;
+	for (struct htab_node *n = htab_find(&t->calls, htab_hash(&t->calls, call_id, len)); n;
+	     n = htab_next(&t->calls, n)) {
+		struct tcall *c = (struct tcall *)n;
+		if (strcmp(c->call_id, call_id) != 0)
+			continue;
+		if (c->user_key[0])
+			(void)count_add(t, c->user_key, -1);
+		(void)count_add(t, c->peer_key, -1);
+		htab_remove(&t->calls, n);
+		free_call(n, NULL);
+		return;
+	}
+}
+
+static int peer_way(struct server *s, const struct trunk_peer *p, const struct net_listen_spec *a,
+		    struct net_msg *way);
+
+/* ---- OPTIONS pings: peers up and down ------------------------------------------- */
+
+static void peer_event(struct server *s, const struct trunk_peer *p, const char *kind,
+		       const char *reason)
+{
+	struct log_event e = {
+		.kind = kind,
+		.src = &p->addr[0].addr,
+		.tp = p->addr[0].tp,
+		.has_src = true,
+		.user = slice_cstr(p->name),
+		.reason = reason,
+	};
+
+	log_event(&e);
+	log_notice("peer %s: %s", p->name, reason);
+}
+
+/* Our sent-by for way tp toward family fam: the first listener that fits. */
+static bool own_hostport(const struct server *s, enum net_transport tp, int fam, char *out,
+			 size_t cap)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	for (size_t i = 0; i < s->conf.nlisteners; i++) {
+		const struct net_listen_spec *l = &s->conf.listeners[i];
+		if (l->tp != tp || l->addr.ss.ss_family != fam)
+			continue;
+		net_addr_host(&l->addr, host, sizeof(host));
+		snprintf(out, cap, fam == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
+			 net_addr_port(&l->addr));
+		return true;
+	}
+	return false;
+}
+
+static void ping(struct server *s, size_t i, uint64_t now)
+{
+	const struct trunk_peer *p = &s->conf.trunk.peer[i];
+	struct pstate *ps = &s->trunks->ps[i];
+	const struct net_listen_spec *a = &p->addr[0];
+	char buf[1024], via[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN], branch[64];
+	struct txn_peer to;
+	int n;
+
+	ps->next_ms = now + (uint64_t)p->ping_interval * 1000u;
+	if (!own_hostport(s, a->tp, a->addr.ss.ss_family, via, sizeof(via)) ||
+	    peer_way(s, p, a, &to.via) != 0)
+		return;
+	to.dst = a->addr;
+	net_addr_host(&a->addr, host, sizeof(host));
+	s->trunks->seq++;
+	snprintf(branch, sizeof(branch), "z9hG4bKping%llx.%zu", (unsigned long long)s->trunks->seq, i);
+	n = snprintf(buf, sizeof(buf),
+		     "OPTIONS sip:%s%s%s:%u SIP/2.0\r\n"
+		     "Via: SIP/2.0/%s %s;branch=%s;rport\r\n"
+		     "Max-Forwards: 70\r\n"
+		     "From: <sip:bastion@%s>;tag=ping%llx\r\n"
+		     "To: <sip:%s%s%s:%u>\r\n"
+		     "Call-ID: ping.%llx.%zu@%s\r\n"
+		     "CSeq: 1 OPTIONS\r\n"
+		     "Content-Length: 0\r\n\r\n",
+		     a->addr.ss.ss_family == AF_INET6 ? "[" : "", host,
+		     a->addr.ss.ss_family == AF_INET6 ? "]" : "", net_addr_port(&a->addr),
+		     a->tp == NET_TCP ? "TCP" : a->tp == NET_TLS ? "TLS" : "UDP", via, branch,
+		     s->conf.domain, (unsigned long long)s->trunks->seq,
+		     a->addr.ss.ss_family == AF_INET6 ? "[" : "", host,
+		     a->addr.ss.ss_family == AF_INET6 ? "]" : "", net_addr_port(&a->addr),
+		     (unsigned long long)s->trunks->seq, i, s->conf.domain);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return;
+	ps->answered = false;
+	if (txn_client_start(&ps->ct, s->txn, buf, (size_t)n, SLICE_LIT("OPTIONS"), slice_cstr(branch), &to,
+			     ps, now) != 0)
+		ps->ct = NULL;
+}
+
+void server_trunk_tick(struct server *s, uint64_t now)
+{
+	struct server_trunks *t = s->trunks;
+
+	if (!t)
+		return;
+	for (size_t i = 0; i < s->conf.trunk.npeers; i++) {
+		const struct trunk_peer *p = &s->conf.trunk.peer[i];
+		struct pstate *ps = &t->ps[i];
+		if (strcmp(ps->name, p->name) != 0) {
+			/* a reload put another peer here: it starts up, pinged soon */
+			snprintf(ps->name, sizeof(ps->name), "%s", p->name);
+			ps->down = false;
+			ps->next_ms = now;
+		}
+		if (p->ping_interval && !ps->ct && now >= ps->next_ms)
+			ping(s, i, now);
+	}
+}
+
+/* The ping state ct belongs to, or NULL (not a ping: the proxy's). */
+static struct pstate *ping_of(struct server *s, struct txn_client *ct)
+{
+	struct server_trunks *t = s->trunks;
+
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i < TRUNK_MAX_PEERS; i++)
+		if (t->ps[i].ct == ct)
+			return &t->ps[i];
+	return NULL;
+}
+
+static const struct trunk_peer *peer_named(const struct server *s, const char *name)
+{
+	for (size_t i = 0; i < s->conf.trunk.npeers; i++)
+		if (strcmp(s->conf.trunk.peer[i].name, name) == 0)
+			return &s->conf.trunk.peer[i];
+	return NULL;
+}
+
+/* A ping's outcome: any final response means the peer is there. */
+static void ping_result(struct server *s, struct pstate *ps, bool answered, int status)
+{
+	const struct trunk_peer *p = peer_named(s, ps->name);
+	char why[96];
+
+	if (!p)
+		return;
+	if (answered && ps->down) {
+		ps->down = false;
+		snprintf(why, sizeof(why), "answers OPTIONS again (%d): up", status);
+		peer_event(s, p, TRUNK_EVENT_PEER_UP, why);
+	} else if (!answered && !ps->down) {
+		ps->down = true;
+		peer_event(s, p, TRUNK_EVENT_PEER_DOWN,
+			   "does not answer OPTIONS: down, calls fail over to the next peer");
+	}
+}
+
+bool server_trunk_response(struct server *s, struct txn_client *ct, const struct sip_msg *m)
+{
+	struct pstate *ps = ping_of(s, ct);
+
+	if (!ps)
+		return false;
+	if (m->status >= 200 && !ps->answered) {
+		ps->answered = true;
+		ping_result(s, ps, true, m->status);
+	}
+	return true;
+}
+
+bool server_trunk_timeout(struct server *s, struct txn_client *ct)
+{
+	struct pstate *ps = ping_of(s, ct);
+
+	if (!ps)
+		return false;
+	if (!ps->answered)
+		ping_result(s, ps, false, 0);
+	return true;
+}
+
+bool server_trunk_terminated(struct server *s, struct txn_client *ct)
+{
+	struct pstate *ps = ct ? ping_of(s, ct) : NULL;
+
+	if (!ps)
+		return false;
+	ps->ct = NULL;
+	return true;
+}
+
+static bool peer_down(const struct server *s, size_t i)
+{
+	return s->trunks && i < TRUNK_MAX_PEERS && s->trunks->ps[i].down &&
+	       strcmp(s->trunks->ps[i].name, s->conf.trunk.peer[i].name) == 0;
+}
+
+/* ---- no bypass ------------------------------------------------------------------- */
+
+bool server_trunk_bypass(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+			 struct slice user)
+{
+	const struct trunk_conf *tc = &s->conf.trunk;
+	bool names = tc->npeers && m->ruri.scheme != SIP_SCHEME_TEL &&
+		     trunk_names_peer(tc, m->ruri.host);
+
+	for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_ROUTE); h && !names && tc->npeers;
+	     h = sip_msg_hdr_next(m, h)) {
+		struct slice rest = h->value, item;
+		while (!names && sip_list_next(&item, &rest) == 0) {
+			struct sip_nameaddr na;
+			enum sip_err e;
+			if (sip_nameaddr_parse(&na, item, &s->conf.lim, &e) == 0 &&
+			    trunk_names_peer(tc, na.uri.host))
+				names = true;
+		}
+	}
+	if (!names)
+		return false;
+	server_event(s, TRUNK_EVENT_BYPASS, x->in, m, user, m->ruri_raw,
+		     "a phone named a peer's address: peers are reached through the dial plan",
+		     403);
+	server_refuse_attempt(s, x, m, user, 403, "Peers Are Reached Through the Dial Plan");
+	return true;
+}
+
+/* ---- outbound ---------------------------------------------------------------------- */
+
+/* The way to reach address a of peer p: UDP on our socket of its family, a
+ * stream through a connection of our own (TLS checks tls_name). */
+static int peer_way(struct server *s, const struct trunk_peer *p, const struct net_listen_spec *a,
+		    struct net_msg *way)
+{
+	memset(way, 0, sizeof(*way));
+	if (a->tp == NET_UDP) {
+		way->tp = NET_UDP;
+		way->src = a->addr;
+		way->udp_fd = net_udp_fd(s->net, a->addr.ss.ss_family);
+		return way->udp_fd >= 0 ? 0 : EAFNOSUPPORT;
+	}
+	way->udp_fd = -1;
+	return net_connect(s->net, a->tp, &a->addr, a->tp == NET_TLS ? p->tls_name : NULL, way);
+}
+
+static void refuse(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		   struct slice user, uint16_t status, const char *reason, const char *event,
+		   const char *detail)
+{
+	if (event)
+		server_event(s, event, x->in, m, user, m->ruri_raw, detail, status);
+	server_refuse_attempt(s, x, m, user, status, reason);
+}
+
+bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
+			   const struct sip_msg *m, const struct txn_peer *from, struct slice user)
+{
+	const struct trunk_conf *tc = &s->conf.trunk;
+	char e164[TRUNK_NUM_MAX], detail[160], ukey[TRUNK_USER_MAX + 2], pkey[TRUNK_NAME_MAX + 2];
+	char pai[TRUNK_NUM_MAX + 64];
+	struct proxy_target t[TRUNK_MAX_ROUTE_PEERS * TRUNK_MAX_ADDRS];
+	char contact[TRUNK_MAX_ROUTE_PEERS * TRUNK_MAX_ADDRS][200];
+	uint8_t route[TRUNK_MAX_ROUTE_PEERS];
+	struct trunk_verdict v;
+	enum trunk_class k;
+	enum trunk_level lv;
+	struct proxy_verdict pv;
+	struct proxy_caller who = { user, x->in };
+	bool tls_only, all_trusted = true, at_cap = false;
+	size_t nroute, n = 0;
+	int first = -1, rc;
+
+	/* calls only: a MESSAGE or SUBSCRIBE to a number is not sent out
+	 * through a gateway (nothing would count or cap it) */
+	if (m->mid != SIP_M_INVITE)
+		return false;
+	rc = trunk_normalise(e164, &m->ruri, tc);
+	if (rc == ENOENT)
+		return false;
+	if (rc) {
+		refuse(s, x, m, user, 484, "Address Incomplete", NULL, NULL);
+		return true;
+	}
+	k = trunk_classify(tc, e164);
+	lv = trunk_user_level(tc, user);
+	trunk_cos(&v, lv, k);
+	if (!v.allow) {
+		snprintf(detail, sizeof(detail), "%s is %s; the caller's calling class is %s", e164,
+			 trunk_class_name(k), trunk_level_name(lv));
+		refuse(s, x, m, user, v.status, v.reason, v.event, detail);
+		return true;
+	}
+	snprintf(ukey, sizeof(ukey), "u:%.*s", (int)(user.len < TRUNK_USER_MAX ? user.len : 0),
+		 user.p ? user.p : "");
+	trunk_cap(&v, count_of(s->trunks, ukey), tc->max_calls_per_user,
+		  "the caller's outside calls in progress reached [dialplan] max_calls_per_user");
+	if (!v.allow) {
+		refuse(s, x, m, user, v.status, v.reason, v.event, v.detail);
+		return true;
+	}
+	nroute = trunk_route(tc, e164, route);
+	{
+		/* peers marked down (OPTIONS) are left out, unless all are */
+		size_t up = 0;
+		uint8_t kept[TRUNK_MAX_ROUTE_PEERS];
+		for (size_t i = 0; i < nroute; i++)
+			if (!peer_down(s, route[i]))
+				kept[up++] = route[i];
+		if (up) {
+			memcpy(route, kept, up);
+			nroute = up;
+		}
+	}
+	if (nroute == 0) {
+		snprintf(detail, sizeof(detail), "no route in the dial plan for %s", e164);
+		refuse(s, x, m, user, 404, "No Route to the Number", TRUNK_EVENT_NO_ROUTE, detail);
+		return true;
+	}
+	/* RFC 5630, no bid-down: a sips: call, or any call under tls-required,
+	 * leaves over TLS (its certificate name checked) or not at all */
+	tls_only = m->ruri.scheme == SIP_SCHEME_SIPS || s->conf.signaling == CONF_SIGNALING_TLS;
+	for (size_t i = 0; i < nroute; i++) {
+		const struct trunk_peer *p = &tc->peer[route[i]];
+		char user_part[TRUNK_NUM_MAX + TRUNK_PATTERN_MAX], host[INET6_ADDRSTRLEN];
+
+		snprintf(pkey, sizeof(pkey), "o:%s", p->name);
+		trunk_cap(&v, count_of(s->trunks, pkey), p->max_calls_out, "peer");
+		if (!v.allow) {
+			at_cap = true;
+			continue;
+		}
+		if (trunk_rewrite(user_part, sizeof(user_part), p, e164) != 0)
+			continue;
+		for (size_t a = 0; a < p->naddr && n < ARRAY_SIZE(t); a++) {
+			const struct net_listen_spec *ad = &p->addr[a];
+			if (tls_only && ad->tp != NET_TLS)
+				continue;
+			if (peer_way(s, p, ad, &t[n].way) != 0)
+				continue;
+			net_addr_host(&ad->addr, host, sizeof(host));
+			snprintf(contact[n], sizeof(contact[n]), "sip:%s@%s%s%s:%u;user=phone%s",
+				 user_part, ad->addr.ss.ss_family == AF_INET6 ? "[" : "", host,
+				 ad->addr.ss.ss_family == AF_INET6 ? "]" : "", net_addr_port(&ad->addr),
+				 ad->tp == NET_TCP ? ";transport=tcp" : ad->tp == NET_TLS ? ";transport=tls" : "");
+			t[n].contact = contact[n];
+			if (first < 0)
+				first = route[i];
+			all_trusted &= p->trust_pai;
+			n++;
+		}
+	}
+	if (n == 0) {
+		if (at_cap)
+			refuse(s, x, m, user, 403, "Outside Call Limit Reached", TRUNK_EVENT_FRAUD_LIMIT,
+			       "every peer of the route is at its max_calls_out");
+		else if (tls_only)
+			refuse(s, x, m, user, 480, "No TLS Route to the Number",
+			       POLICY_EVENT_SIPS_DOWNGRADE,
+			       "a sips: or tls-required call and no TLS peer on its route");
+		else
+			refuse(s, x, m, user, 503, "No Peer Reachable", NULL, NULL);
+		return true;
+	}
+	/* RFC 3325: our assertion of the caller, as its external number (DID),
+	 * to peers that are trusted with it only; Privacy travels with it. */
+	pai[0] = '\0';
+	if (all_trusted) {
+		const char *did = trunk_user_did(tc, user);
+		if (did)
+			snprintf(pai, sizeof(pai), "P-Asserted-Identity: <tel:%s>\r\n", did);
+	}
+	pv = proxy_fork_serial(s->proxy, st, m, from, t, n, slice_cstr(pai), &who);
+	if (pv.status) {
+		if (pv.event)
+			server_event(s, pv.event, x->in, m, user, m->from.uri.raw, pv.detail, pv.status);
+		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
+		return true;
+	}
+	snprintf(pkey, sizeof(pkey), "o:%s", tc->peer[first].name);
+	track(s, m, user.len < TRUNK_USER_MAX ? ukey : "", pkey);
+	log_info("outside call %s (%s) by %.*s to peer %s", e164, trunk_class_name(k),
+		 (int)(user.len < 64 ? user.len : 64), user.p ? user.p : "", tc->peer[first].name);
+	return true;
+}
+
+/* ---- inbound ------------------------------------------------------------------------ */
+
+bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
+			  const struct sip_msg *m, const struct txn_peer *from, bool beyond)
+{
+	const struct trunk_conf *tc = &s->conf.trunk;
+	char e164[TRUNK_NUM_MAX], aor[STORE_URI_MAX], extra[POLICY_PAI_MAX + 32], pkey[TRUNK_NAME_MAX + 2];
+	const struct trunk_peer *p;
+	const char *local;
+	struct server_targets *t = NULL;
+	struct proxy_verdict pv;
+	struct proxy_caller who = { SLICE_NULL, x->in };
+	struct trunk_verdict v;
+	bool tp_ok = false;
+	int pi, n;
+
+	if (!tc->npeers || (pi = trunk_peer_of(tc, &from->via.src)) < 0)
+		return false;
+	p = &tc->peer[pi];
+	/* the address alone is not the peer: it also speaks the transport we
+	 * have for it (a spoofed UDP datagram does not pass for a TLS peer) */
+	for (size_t i = 0; i < p->naddr; i++)
+		tp_ok |= p->addr[i].tp == from->via.tp;
+	if (!tp_ok)
+		return false;
+	/* a peer's traffic is admitted work: the guard gives its cost back, so
+	 * a busy gateway is not banned for its call rate (its caps limit it) */
+	server_guard_refund(s, &from->via.src);
+	if (beyond) {
+		server_answer(s, x, m, 403, "No Transit", SLICE_NULL);
+		return true;
+	}
+	if (trunk_normalise(e164, &m->ruri, tc) != 0 || !(local = trunk_did_user(tc, e164))) {
+		/* no transit: a peer reaches our users through their DIDs only */
+		proxy_record_refused(s->proxy, m, &who, 404);
+		server_answer(s, x, m, 404, "Not Found", SLICE_NULL);
+		return true;
+	}
+	snprintf(pkey, sizeof(pkey), "i:%s", p->name);
+	trunk_cap(&v, count_of(s->trunks, pkey), p->max_calls_in, "peer max_calls_in");
+	if (!v.allow) {
+		server_event(s, v.event, x->in, m, SLICE_NULL, m->ruri_raw,
+			     "the peer's calls in progress reached its max_calls_in", 503);
+		proxy_record_refused(s->proxy, m, &who, 503);
+		server_answer(s, x, m, 503, "Peer Call Limit Reached", SLICE_NULL);
+		return true;
+	}
+	n = snprintf(aor, sizeof(aor), "sip:%s@%s", local, s->conf.domain);
+	if (n < 0 || (size_t)n >= sizeof(aor) || !(t = malloc(sizeof(*t)))) {
+		server_answer(s, x, m, 500, "Server Internal Error", SLICE_NULL);
+		return true;
+	}
+	pv = proxy_media(s->proxy, m);
+	if (pv.status) {
+		server_event(s, pv.event, x->in, m, SLICE_NULL, m->from.uri.raw, pv.detail, pv.status);
+		proxy_record_refused(s->proxy, m, &who, pv.status);
+		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
+		goto out;
+	}
+	server_collect_targets(s, t, slice_make(aor, (size_t)n), m->ruri.scheme == SIP_SCHEME_SIPS);
+	if (t->n == 0) {
+		proxy_record_refused(s->proxy, m, &who, 480);
+		server_answer(s, x, m, 480, "Temporarily Unavailable", SLICE_NULL);
+		goto out;
+	}
+	/* RFC 3325: a trusted peer's assertion is passed on (the core removes
+	 * every received identity header); an untrusted one's is dropped */
+	extra[0] = '\0';
+	if (p->trust_pai) {
+		const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_P_ASSERTED_IDENTITY);
+		bool clean = h != NULL;
+		for (size_t i = 0; h && i < h->value.len; i++)
+			clean &= (unsigned char)h->value.p[i] >= 0x20 || h->value.p[i] == '\t';
+		if (clean && h->value.len < sizeof(extra) - 32)
+			snprintf(extra, sizeof(extra), "P-Asserted-Identity: %.*s\r\n",
+				 (int)h->value.len, h->value.p);
+	}
+	pv = proxy_fork(s->proxy, st, m, from, t->t, t->n, slice_cstr(extra), &who);
+	if (pv.status) {
+		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
+	} else {
+		track(s, m, "", pkey);
+		log_info("inbound call from peer %s to %s (DID %s)", p->name, local, e164);
+	}
+	server_targets_free(t);
+out:
+	free(t);
+	return true;
+}

@@ -1,0 +1,244 @@
+/*
+ * trunk: calls beyond the building (docs/trunks.md). Peers (PSTN gateways and
+ * carriers' SIP trunks), the dial plan that picks them, number classes and
+ * the class of service that decides who may dial what, and the toll-fraud
+ * caps on outside calls.
+ *
+ * Everything here is a pure decision over a struct trunk_conf (filled from
+ * bastion.conf's [peer NAME], [routes], [classes], [dialplan], [dids] and
+ * [calling] sections by conf/, line by line, then checked as a whole by
+ * trunk_conf_check) and values the caller hands in: no I/O, no clock, no
+ * allocation. server/call.c turns the verdicts into answers, events and
+ * proxy_fork targets; unit tests drive every rule without a network
+ * (tests/unit/test_trunk.c).
+ *
+ * Numbers: every form of a dialed number (sip: user part, tel: URI,
+ * %-escapes, visual separators, the outside-line prefix, 00/011, national
+ * and local dialing) is normalised to E.164 ("+" and up to 15 digits) before
+ * anything is decided, so one number cannot slip past a rule by being
+ * written another way.
+ */
+#ifndef BASTION_TRUNK_H
+#define BASTION_TRUNK_H
+
+#include "../base/base.h"
+#include "../net/net.h"
+#include "../sip/sip.h"
+
+#define TRUNK_MAX_PEERS 16
+#define TRUNK_MAX_ADDRS 4          /* addresses a peer is called at (failover in order) */
+#define TRUNK_MAX_SOURCES 8        /* extra source prefixes of a peer */
+#define TRUNK_MAX_ROUTES 32
+#define TRUNK_MAX_ROUTE_PEERS 8
+#define TRUNK_MAX_PATTERNS 32      /* per class */
+#define TRUNK_PATTERN_MAX 17       /* "+" and 15 digits or X, NUL */
+#define TRUNK_MAX_DIDS 64
+#define TRUNK_MAX_CALLING 64       /* [calling] user grants */
+#define TRUNK_NAME_MAX 32
+#define TRUNK_NUM_MAX 24           /* a normalised number with its NUL ("+" 15 digits) */
+#define TRUNK_USER_MAX 128
+
+#define TRUNK_EVENT_CLASS_DENIED "call.class_denied"
+#define TRUNK_EVENT_FRAUD_LIMIT "fraud.limit"
+#define TRUNK_EVENT_BYPASS "call.gateway_bypass"
+#define TRUNK_EVENT_NO_ROUTE "call.no_route"
+#define TRUNK_EVENT_PEER_DOWN "peer.down"
+#define TRUNK_EVENT_PEER_UP "peer.up"
+
+/* Number classes, in the order of the calling level needed to dial them. */
+enum trunk_class {
+	TRUNK_CLASS_INTERNAL = 0,
+	TRUNK_CLASS_LOCAL,
+	TRUNK_CLASS_TOLL_FREE,
+	TRUNK_CLASS_NATIONAL,
+	TRUNK_CLASS_MOBILE,
+	TRUNK_CLASS_INTERNATIONAL,
+	TRUNK_CLASS_PREMIUM,
+	TRUNK_CLASS_COUNT
+};
+
+/* A user's calling level (bastion.conf [calling], default [policy] calling):
+ * each grants the classes of the levels at and below it. */
+enum trunk_level {
+	TRUNK_LEVEL_INTERNAL = 0,  /* internal */
+	TRUNK_LEVEL_LOCAL,         /* + local, toll-free */
+	TRUNK_LEVEL_NATIONAL,      /* + national, mobile */
+	TRUNK_LEVEL_INTERNATIONAL, /* + international */
+	TRUNK_LEVEL_PREMIUM,       /* + premium */
+	TRUNK_LEVEL_COUNT
+};
+
+enum trunk_role { TRUNK_ROLE_GATEWAY = 0, TRUNK_ROLE_TRUNK };
+
+/* An address prefix (IPv4 or IPv6). */
+struct trunk_prefix {
+	int family;                /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	uint8_t bits;
+};
+
+struct trunk_peer {
+	char name[TRUNK_NAME_MAX];
+	unsigned line;             /* of its [peer NAME] header, for errors */
+	enum trunk_role role;
+	struct net_listen_spec addr[TRUNK_MAX_ADDRS]; /* transport + address:port we call */
+	size_t naddr;
+	struct trunk_prefix src[TRUNK_MAX_ADDRS + TRUNK_MAX_SOURCES]; /* where it may send
+				      * from: each address's host, then `sources` */
+	size_t nsrc;
+	bool trust_pai;            /* its P-Asserted-Identity is kept; ours goes to it */
+	uint32_t max_calls_out, max_calls_in; /* concurrent; 0: no cap */
+	uint32_t strip;            /* leading characters of the E.164 number removed */
+	char prepend[TRUNK_PATTERN_MAX]; /* then this put in front */
+	char tls_name[128];        /* tls: addresses: the name its certificate must carry */
+	uint32_t ping_interval;    /* seconds between OPTIONS pings; 0: not pinged */
+};
+
+struct trunk_route {
+	char pattern[TRUNK_PATTERN_MAX];
+	unsigned line;
+	char peer_names[TRUNK_MAX_ROUTE_PEERS][TRUNK_NAME_MAX]; /* as written, checked later */
+	uint8_t peers[TRUNK_MAX_ROUTE_PEERS];                   /* indices, after the check */
+	size_t npeers;
+};
+
+struct trunk_did {
+	char number[TRUNK_NUM_MAX];     /* E.164 */
+	char user[TRUNK_USER_MAX];
+};
+
+struct trunk_grant {
+	char user[TRUNK_USER_MAX];
+	enum trunk_level level;
+};
+
+struct trunk_conf {
+	/* [dialplan] */
+	char country_code[4];        /* "1": NANP */
+	char area_code[8];           /* "" none: local 7-digit dialing off */
+	char outside_prefix[4];      /* "" none, else "9" or "0" */
+	char international_prefix[5]; /* "" : 011 under country code 1, else 00 */
+	char national_prefix[3];     /* "" : 1 under country code 1, else 0 */
+	/* [classes]: per class, patterns; a class not written keeps its defaults */
+	char patterns[TRUNK_CLASS_COUNT][TRUNK_MAX_PATTERNS][TRUNK_PATTERN_MAX];
+	size_t npatterns[TRUNK_CLASS_COUNT];
+	bool class_set[TRUNK_CLASS_COUNT];
+	struct trunk_peer peer[TRUNK_MAX_PEERS];
+	size_t npeers;
+	struct trunk_route route[TRUNK_MAX_ROUTES];
+	size_t nroutes;
+	struct trunk_did did[TRUNK_MAX_DIDS];
+	size_t ndids;
+	struct trunk_grant grant[TRUNK_MAX_CALLING];
+	size_t ngrants;
+	/* [policy] / [trunks] */
+	enum trunk_level default_level;
+	uint32_t max_calls_per_user;  /* concurrent outside calls; 0: no cap */
+};
+
+/* ---- configuration ---------------------------------------------------------- */
+
+/* Empty configuration: no peers, NANP defaults, national calling. */
+void trunk_conf_init(struct trunk_conf *c);
+
+/* Is section one of ours ("peer NAME", "routes", "classes", "dialplan",
+ * "dids", "calling")? */
+bool trunk_section(const char *section);
+
+/*
+ * One line of the file: key = value in section, at line. Returns 0, or
+ * EINVAL with err saying what is wrong (the caller adds file:line). A new
+ * "peer NAME" section starts a peer on its first key.
+ */
+int trunk_conf_set(struct trunk_conf *c, const char *section, const char *key, const char *value,
+		   unsigned line, char *err, size_t errlen);
+
+/*
+ * The checks that need the whole file: a peer without an address; two peers
+ * whose source prefixes overlap (a source must name one peer); a route to
+ * an unknown peer. Fills the route peer indices and the class defaults.
+ * Returns 0 or EINVAL with *line (may be 0) and err.
+ */
+int trunk_conf_check(struct trunk_conf *c, unsigned *line, char *err, size_t errlen);
+
+const char *trunk_class_name(enum trunk_class k);
+const char *trunk_level_name(enum trunk_level l);
+/* Parse a level name. Returns 0 or EINVAL. */
+int trunk_level_parse(enum trunk_level *out, const char *name);
+/* Parse "192.0.2.0/24", "2001:db8::/32" or a bare address. Returns 0 or EINVAL. */
+int trunk_prefix_parse(struct trunk_prefix *out, const char *s);
+bool trunk_prefix_contains(const struct trunk_prefix *p, const struct net_addr *a);
+/* Does pattern ("+", digits, X for any digit) parse? */
+bool trunk_pattern_ok(const char *pat);
+
+/* ---- numbers ------------------------------------------------------------------ */
+
+/*
+ * Normalise the number a request dials: uri is the Request-URI. A tel: URI
+ * gives its number; a sip:/sips: URI its user part, %-unescaped. Visual
+ * separators (- . ( ) and space) are removed; then "+" digits is E.164; with
+ * an outside-line prefix set, a number without it is not an outside number;
+ * the international prefix gives "+"; the national prefix + number, or (with
+ * country code 1) ten digits, the national number; (with an area code) a
+ * seven-digit number, a local one.
+ *
+ * Returns 0 with out an E.164 number ("+" 1..15 digits, NUL-terminated),
+ * ENOENT when it is not an outside number (a name, an extension, no
+ * outside prefix), EBADMSG for a malformed escape or a number of the wrong
+ * length.
+ */
+int trunk_normalise(char out[TRUNK_NUM_MAX], const struct sip_uri *uri, const struct trunk_conf *c);
+
+/* Same, from the user part alone (already taken from a URI, still escaped). */
+int trunk_normalise_user(char out[TRUNK_NUM_MAX], struct slice user, const struct trunk_conf *c);
+
+/* The class of an E.164 number: the class with the longest matching
+ * pattern; on a tie the dearer class. International when nothing matches. */
+enum trunk_class trunk_classify(const struct trunk_conf *c, const char *e164);
+
+/* ---- decisions ---------------------------------------------------------------- */
+
+struct trunk_verdict {
+	bool allow;
+	uint16_t status;
+	const char *reason;
+	const char *event;
+	const char *detail;
+};
+
+/* The calling level of user (its [calling] grant, else the default). */
+enum trunk_level trunk_user_level(const struct trunk_conf *c, struct slice user);
+
+/* May a user of level lv dial a number of class k? Refused: 403 "Calling
+ * Class Not Allowed", event call.class_denied. */
+void trunk_cos(struct trunk_verdict *v, enum trunk_level lv, enum trunk_class k);
+
+/*
+ * The peers a number goes to, in failover order: the route with the
+ * longest matching pattern; with no routes configured, every peer in file
+ * order. Returns how many (0: no route).
+ */
+size_t trunk_route(const struct trunk_conf *c, const char *e164,
+		   uint8_t out[TRUNK_MAX_ROUTE_PEERS]);
+
+/* The Request-URI user for peer p: e164 with p's strip and prepend.
+ * Returns 0 or EOVERFLOW. */
+int trunk_rewrite(char *out, size_t cap, const struct trunk_peer *p, const char *e164);
+
+/* The peer whose source prefixes hold address a, or -1. */
+int trunk_peer_of(const struct trunk_conf *c, const struct net_addr *a);
+
+/* Does host (an address literal from a Request-URI or Route, brackets
+ * allowed) name one of the peers' addresses or prefixes? */
+bool trunk_names_peer(const struct trunk_conf *c, struct slice host);
+
+/* The local user a DID (E.164) reaches, or NULL. */
+const char *trunk_did_user(const struct trunk_conf *c, const char *e164);
+/* The first DID of user (its external number), or NULL. */
+const char *trunk_user_did(const struct trunk_conf *c, struct slice user);
+
+/* A concurrency cap: used calls against cap (0: none). Refused: 403
+ * "Outside Call Limit Reached", event fraud.limit, detail what. */
+void trunk_cap(struct trunk_verdict *v, uint32_t used, uint32_t cap, const char *what);
+
+#endif

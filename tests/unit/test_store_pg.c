@@ -1,0 +1,402 @@
+/*
+ * Unit tests of what only the PostgreSQL backend does (src/store/pg.c):
+ * versioned migrations under an advisory lock and refusal of a newer schema,
+ * the connection rules (no password in the URL, a 0600 password file, clear
+ * errors for a wrong password or an unreachable server), change
+ * notification between handles (the nodes of docs/scaling.md), and the
+ * write-behind queue across a server restart with its bound.
+ *
+ * Runs under tests/tools/pgtmp.py, which starts a real server and sets
+ * BASTION_TEST_PG and BASTION_TEST_PG_CTL; without them every case passes
+ * vacuously on SQLite-only machines (the _pg CTest entry is what runs it).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "check.h"
+#include "store/store.h"
+#include "store_tmp.h"
+
+#define MD5_A "0123456789abcdef0123456789abcdef"
+
+#define PG_ONLY() \
+	do { \
+		if (!tmp_pg()) \
+			return; \
+	} while (0)
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void make_user(struct store_user *u, const char *name, const char *domain)
+{
+	memset(u, 0, sizeof(*u));
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	snprintf(u->domain, sizeof(u->domain), "%s", domain);
+	snprintf(u->cred.realm, sizeof(u->cred.realm), "%s", domain);
+	snprintf(u->cred.ha1_md5, sizeof(u->cred.ha1_md5), "%s", MD5_A);
+	u->cred.strength = STORE_PW_CHECKED;
+	u->enabled = true;
+}
+
+static void make_reg(struct store_reg *r, int64_t uid, const char *aor, const char *contact)
+{
+	memset(r, 0, sizeof(*r));
+	r->user_id = uid;
+	snprintf(r->aor, sizeof(r->aor), "%s", aor);
+	snprintf(r->contact, sizeof(r->contact), "%s", contact);
+	snprintf(r->received, sizeof(r->received), "udp:192.0.2.1:5060");
+	snprintf(r->transport, sizeof(r->transport), "udp");
+	snprintf(r->call_id, sizeof(r->call_id), "c-%s", contact);
+	r->expires_at = 4000000000;
+	r->cseq = 1;
+	r->q = 1000;
+}
+
+static int count_reg(void *arg, const struct store_reg *r)
+{
+	(void)r;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int count_aor(void *arg, const char *aor)
+{
+	if (strcmp(aor, "sip:alice@example.test") == 0)
+		(*(size_t *)arg)++;
+	return 0;
+}
+
+/* The database name at the end of a test URL. */
+static const char *db_name(const char *url)
+{
+	const char *p = strrchr(url, '/');
+
+	return p ? p + 1 : url;
+}
+
+static void migrates_once_and_reopens(void)
+{
+	char url[512], err[512];
+	struct store *s = NULL;
+	int from = -1, v = 0;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	if (store_open_migrate(&s, url, &from, err, sizeof(err)) != 0)
+		printf("  %s\n", err);
+	CHECK(s != NULL);
+	CHECK_INT(from, 0);
+	CHECK_INT(store_schema_version(s, &v), 0);
+	CHECK_INT(v, store_schema_latest());
+	store_close(&s);
+	CHECK_INT(store_open_migrate(&s, url, &from, err, sizeof(err)), 0);
+	CHECK_INT(from, store_schema_latest());
+	store_close(&s);
+}
+
+static void refuses_newer_schema(void)
+{
+	char url[512], err[512], sql[96];
+	struct store *s = NULL;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), 0);
+	store_close(&s);
+	snprintf(sql, sizeof(sql), "UPDATE bastion_schema SET version = %d",
+		 store_schema_latest() + 1);
+	CHECK_INT(tmp_pg_exec(db_name(url), sql), 0);
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), EPROTO);
+	CHECK(s == NULL);
+	CHECK(strstr(err, "newer than this build") != NULL);
+}
+
+/* Several processes migrate a fresh database at once: the advisory lock
+ * serialises them, every one succeeds, the schema is built once. */
+static void concurrent_migrations_serialised(void)
+{
+	char url[512], err[512];
+	struct store *s = NULL;
+	pid_t kids[4];
+	int v = 0, status;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	for (size_t i = 0; i < ARRAY_SIZE(kids); i++) {
+		kids[i] = fork();
+		CHECK(kids[i] >= 0);
+		if (kids[i] == 0) {
+			struct store *k = NULL;
+			char e[512];
+			int rc = store_open(&k, url, e, sizeof(e));
+
+			if (rc)
+				fprintf(stderr, "child: %s\n", e);
+			store_close(&k);
+			_exit(rc ? 1 : 0);
+		}
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(kids); i++) {
+		CHECK(waitpid(kids[i], &status, 0) == kids[i]);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), 0);
+	CHECK_INT(store_schema_version(s, &v), 0);
+	CHECK_INT(v, store_schema_latest());
+	store_close(&s);
+}
+
+static void connection_errors_are_clear(void)
+{
+	char url[600], err[512], pass[256], bad[300];
+	const char *passfile = getenv("PGPASSFILE");
+	struct store *s = NULL;
+	int fd;
+
+	PG_ONLY();
+	CHECK(passfile != NULL);
+	/* A password in the URL never gets to the server. */
+	snprintf(url, sizeof(url), "postgresql://bastion:secret@127.0.0.1:1/x");
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), EINVAL);
+	CHECK(strstr(err, "password file") != NULL);
+	CHECK(strstr(err, "secret") == NULL);
+	CHECK_INT(store_open(&s, "host=127.0.0.1 password=secret dbname=x", err, sizeof(err)),
+		  EINVAL);
+	/* Not a connection string libpq understands. */
+	CHECK_INT(store_open(&s, "host=127.0.0.1 nonsense_key=1", err, sizeof(err)), EINVAL);
+	/* A password file others can read is refused, naming it. */
+	snprintf(pass, sizeof(pass), "%s/pgpass-open", tmp_dir);
+	fd = open(pass, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(write(fd, "*:*:*:bastion:wrong\n", 20) == 20);
+	fchmod(fd, 0644);
+	close(fd);
+	snprintf(url, sizeof(url), "%spostgres?passfile=%s", tmp_pg(), pass);
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), EACCES);
+	CHECK(strstr(err, "chmod 600") != NULL);
+	/* 0600 but the wrong password: the server's words. */
+	CHECK_INT(chmod(pass, 0600), 0);
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), ENOTCONN);
+	CHECK(strstr(err, "password authentication failed") != NULL);
+	unlink(pass);
+	/* A missing password file named explicitly. */
+	snprintf(bad, sizeof(bad), "%s/none", tmp_dir);
+	snprintf(url, sizeof(url), "%spostgres?passfile=%s", tmp_pg(), bad);
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), ENOENT);
+	/* Nobody listens on port 1. */
+	CHECK_INT(store_open(&s, "postgresql://bastion@127.0.0.1:1/x", err, sizeof(err)), ENOTCONN);
+	CHECK(strstr(err, "127.0.0.1") != NULL || strstr(err, "connect") != NULL);
+	CHECK(s == NULL);
+}
+
+/* What another handle commits reaches this one through NOTIFY: the users
+ * version, the data version (bans) and the AORs of changed bindings. Own
+ * writes do not count. Notifications are asynchronous: wait, bounded. */
+static void notifications_between_handles(void)
+{
+	char url[512], err[512];
+	struct store *a = NULL, *b = NULL;
+	struct store_user u;
+	struct store_reg r;
+	struct store_ban ban;
+	uint64_t va0 = 0, va = 0, vb0 = 0, vb = 0;
+	int64_t da0 = 0, da = 0, db0 = 0, db = 0, uid = 0;
+	bool all = true;
+	size_t n = 0;
+	int i;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK_INT(store_open(&a, url, err, sizeof(err)), 0);
+	CHECK_INT(store_open(&b, url, err, sizeof(err)), 0);
+	CHECK_INT(store_users_version(a, &va0), 0);
+	CHECK_INT(store_users_version(b, &vb0), 0);
+	CHECK_INT(store_data_version(a, &da0), 0);
+	CHECK_INT(store_data_version(b, &db0), 0);
+
+	make_user(&u, "alice", "example.test");
+	CHECK_INT(store_users_add(a, &uid, &u), 0);
+	CHECK_INT(store_users_version(a, &va), 0);
+	CHECK(va != va0); /* own write: re-read at once */
+	for (i = 0; i < 1000; i++) {
+		CHECK_INT(store_users_version(b, &vb), 0);
+		if (vb != vb0)
+			break;
+		sleep_ms(10);
+	}
+	CHECK_INT(vb, va);
+	CHECK_INT(store_data_version(a, &da), 0);
+	CHECK_INT(da, da0); /* own writes do not move it */
+
+	/* A ban by b reaches a. */
+	memset(&ban, 0, sizeof(ban));
+	snprintf(ban.addr, sizeof(ban.addr), "192.0.2.9");
+	ban.until = 4000000000;
+	ban.count = 1;
+	CHECK_INT(store_bans_put(b, &ban), 0);
+	for (i = 0; i < 1000; i++) {
+		CHECK_INT(store_data_version(a, &da), 0);
+		if (da != da0)
+			break;
+		sleep_ms(10);
+	}
+	CHECK(da != da0);
+	CHECK_INT(store_data_version(b, &db), 0);
+	CHECK_INT(db, db0 + 1); /* b saw a's user change, not its own ban */
+
+	/* A binding written by a (in a batch, as the registrar does) is named
+	 * to b, once. */
+	CHECK_INT(store_regs_changes(b, &all, count_aor, &n), 0);
+	CHECK_INT(n, 0);
+	make_reg(&r, uid, "sip:alice@example.test", "sip:alice@192.0.2.1");
+	CHECK_INT(store_batch_begin(a), 0);
+	CHECK_INT(store_regs_upsert(a, NULL, &r), 0);
+	CHECK_INT(store_batch_end(a, true), 0);
+	for (i = 0; i < 1000 && n == 0; i++) {
+		CHECK_INT(store_regs_changes(b, &all, count_aor, &n), 0);
+		CHECK(!all);
+		if (!n)
+			sleep_ms(10);
+	}
+	CHECK_INT(n, 1);
+	n = 0;
+	CHECK_INT(store_regs_list_aor(b, "sip:alice@example.test", count_reg, &n), 0);
+	CHECK_INT(n, 1);
+	store_close(&a);
+	store_close(&b);
+}
+
+static int count_cdr(void *arg, const struct store_cdr *c)
+{
+	(void)c;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int pg_ctl(const char *what)
+{
+	char cmd[4096];
+	const char *ctl = getenv("BASTION_TEST_PG_CTL");
+
+	if (!ctl)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s %s >/dev/null 2>&1", ctl, what);
+	return system(cmd);
+}
+
+/* The server stops: the server's writes wait in order in the bounded
+ * queue (ENOSPC beyond it), reads and user changes say ENOTCONN, the users
+ * version stays (caches keep serving). It starts again: the handle
+ * reconnects by itself, writes the queue, and asks for a full reload of
+ * bindings since notifications were lost meanwhile. */
+static void write_behind_across_restart(void)
+{
+	char url[512], err[512];
+	struct store *a = NULL, *b = NULL;
+	struct store_backend_stats st;
+	struct store_user u, got;
+	struct store_reg r;
+	struct store_cdr c;
+	uint64_t v0 = 0, v = 0;
+	int64_t uid = 0;
+	bool all = false;
+	size_t n = 0;
+	int i;
+
+	PG_ONLY();
+	CHECK(getenv("BASTION_TEST_PG_CTL") != NULL);
+	tmp_db(url, sizeof(url));
+	CHECK_INT(store_open(&a, url, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.test");
+	CHECK_INT(store_users_add(a, &uid, &u), 0);
+	CHECK_INT(store_users_version(a, &v0), 0);
+	store_set_queue_max(a, 3);
+	CHECK_INT(store_backend_stats(a, &st), 0);
+	CHECK(st.connected);
+	CHECK_INT(st.queue_max, 3);
+
+	CHECK_INT(pg_ctl("stop -m fast"), 0);
+	make_reg(&r, uid, "sip:alice@example.test", "sip:alice@192.0.2.1");
+	CHECK_INT(store_batch_begin(a), 0);
+	CHECK_INT(store_regs_upsert(a, NULL, &r), 0);
+	make_reg(&r, uid, "sip:alice@example.test", "sip:alice@192.0.2.2");
+	CHECK_INT(store_regs_upsert(a, NULL, &r), 0);
+	CHECK_INT(store_batch_end(a, true), 0);
+	CHECK_INT(store_backend_stats(a, &st), 0);
+	CHECK(!st.connected);
+	CHECK_INT(st.queued, 2);
+	CHECK(store_write_room(a, 1));
+	CHECK(!store_write_room(a, 2));
+	memset(&c, 0, sizeof(c));
+	snprintf(c.call_id, sizeof(c.call_id), "call-1");
+	snprintf(c.caller, sizeof(c.caller), "sip:alice@example.test");
+	snprintf(c.callee, sizeof(c.callee), "sip:bob@example.test");
+	snprintf(c.src, sizeof(c.src), "udp:192.0.2.1:5060");
+	snprintf(c.transport, sizeof(c.transport), "udp");
+	snprintf(c.hangup, sizeof(c.hangup), "none");
+	c.start_at = 1700000000000;
+	c.end_at = 1700000001000;
+	c.final_status = 486;
+	CHECK_INT(store_cdr_add(a, NULL, &c), 0);
+	CHECK_INT(store_cdr_add(a, NULL, &c), ENOSPC); /* the bound */
+	CHECK(strstr(store_errmsg(a), "queue full") != NULL);
+	CHECK_INT(store_users_get(a, &got, "alice", "example.test"), ENOTCONN);
+	CHECK_INT(store_users_version(a, &v), 0);
+	CHECK_INT(v, v0);
+	CHECK_INT(store_backend_stats(a, &st), 0);
+	CHECK_INT(st.queued, 3);
+	CHECK_INT(st.writes_dropped, 1);
+
+	CHECK_INT(pg_ctl("start"), 0);
+	for (i = 0; i < 6000; i++) { /* backoff is at most 8 s; bound 60 s */
+		/* the server's 200 ms poll: reconnects when the backoff allows */
+		CHECK_INT(store_users_version(a, &v), 0);
+		CHECK_INT(store_backend_stats(a, &st), 0);
+		if (st.connected && st.queued == 0)
+			break;
+		sleep_ms(10);
+	}
+	CHECK(st.connected);
+	CHECK_INT(st.queued, 0);
+	CHECK(st.reconnects >= 1);
+	CHECK_INT(store_regs_changes(a, &all, count_aor, &n), 0);
+	CHECK(all);
+
+	CHECK_INT(store_open(&b, url, err, sizeof(err)), 0);
+	n = 0;
+	CHECK_INT(store_regs_list_aor(b, "sip:alice@example.test", count_reg, &n), 0);
+	CHECK_INT(n, 2);
+	n = 0;
+	CHECK_INT(store_cdr_list(b, 0, NULL, count_cdr, &n), 0);
+	CHECK_INT(n, 1);
+	store_close(&b);
+	store_close(&a);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct check_case cases[] = {
+		CASE(migrates_once_and_reopens),
+		CASE(refuses_newer_schema),
+		CASE(concurrent_migrations_serialised),
+		CASE(connection_errors_are_clear),
+		CASE(notifications_between_handles),
+		CASE(write_behind_across_restart),
+	};
+	int rc;
+
+	if (tmp_init() != 0)
+		return 1;
+	rc = check_main("store_pg", cases, ARRAY_SIZE(cases), argc, argv);
+	tmp_cleanup();
+	return rc;
+}

@@ -1,0 +1,444 @@
+/*
+ * test_trunk: the pure decisions of trunk/: number normalisation (every
+ * form: +, 00/011, outside-line prefix, %-escapes, separators, tel:,
+ * user=phone), classes (NANP defaults, generic E.164, site overrides), the
+ * dial plan (longest route, failover order, the one-gateway default,
+ * strip/prepend), class of service, caps, peers by source address, and the
+ * configuration errors refused with their line.
+ */
+#include "check.h"
+#include "trunk/trunk.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct trunk_conf c;
+static char err[256];
+
+static int set(const char *sec, const char *k, const char *v)
+{
+	return trunk_conf_set(&c, sec, k, v, 7, err, sizeof(err));
+}
+
+static int check_all(unsigned *line)
+{
+	return trunk_conf_check(&c, line, err, sizeof(err));
+}
+
+static void reset(void)
+{
+	unsigned line;
+
+	trunk_conf_init(&c);
+	(void)check_all(&line);
+}
+
+static const char *norm(const char *user)
+{
+	static char out[TRUNK_NUM_MAX];
+	int rc = trunk_normalise_user(out, slice_cstr(user), &c);
+
+	if (rc == ENOENT)
+		return "ENOENT";
+	if (rc == EBADMSG)
+		return "EBADMSG";
+	return rc ? "?" : out;
+}
+
+#define CHECK_STR(a, b) \
+	do { \
+		const char *check_x_ = (a), *check_y_ = (b); \
+		if (strcmp(check_x_, check_y_) != 0) { \
+			check_fail(__FILE__, __LINE__, "%s == %s (\"%s\" != \"%s\")", #a, #b, \
+				   check_x_, check_y_); \
+			return; \
+		} \
+	} while (0)
+
+static void test_normalise_nanp(void)
+{
+	reset();
+	CHECK_STR(norm("+15551230000"), "+15551230000");
+	CHECK_STR(norm("%2B15551230000"), "+15551230000");
+	CHECK_STR(norm("+1-555-123-0000"), "+15551230000");
+	CHECK_STR(norm("(555)%20123.0000"), "+15551230000");
+	CHECK_STR(norm("15551230000"), "+15551230000");
+	CHECK_STR(norm("5551230000"), "+15551230000");
+	CHECK_STR(norm("011442079460000"), "+442079460000");
+	CHECK_STR(norm("0114420-7946-0000"), "+442079460000");
+	/* names and extensions are not outside numbers */
+	CHECK_STR(norm("alice"), "ENOENT");
+	CHECK_STR(norm("1001"), "ENOENT");
+	CHECK_STR(norm(""), "ENOENT");
+	/* malformed */
+	CHECK_STR(norm("%2"), "EBADMSG");
+	CHECK_STR(norm("%zz1"), "EBADMSG");
+	CHECK_STR(norm("+1234567890123456"), "EBADMSG"); /* 16 digits */
+	CHECK_STR(norm("+0441234"), "EBADMSG");
+	CHECK_STR(norm("+12"), "EBADMSG");
+	CHECK_STR(norm("0123456789"), "EBADMSG"); /* NANP area codes start 2-9 */
+	/* a %-escaped letter is a letter */
+	CHECK_STR(norm("555%41230000"), "ENOENT");
+	/* a second + is no number */
+	CHECK_STR(norm("+1+5551230000"), "ENOENT");
+	/* an overlong string of digits is refused, never cut */
+	CHECK_STR(norm("+1555123000011111111111111111111"), "EBADMSG");
+}
+
+static void test_normalise_outside_prefix(void)
+{
+	unsigned line;
+
+	trunk_conf_init(&c);
+	CHECK_INT(set("dialplan", "outside_prefix", "9"), 0);
+	CHECK_INT(set("dialplan", "area_code", "555"), 0);
+	CHECK_INT(check_all(&line), 0);
+	CHECK_STR(norm("95551230000"), "+15551230000");
+	CHECK_STR(norm("915551230000"), "+15551230000");
+	CHECK_STR(norm("9011442079460000"), "+442079460000");
+	CHECK_STR(norm("91230000"), "+15551230000"); /* seven digits: local */
+	CHECK_STR(norm("+15551230000"), "+15551230000"); /* E.164 needs no prefix */
+	CHECK_STR(norm("5551230000"), "ENOENT");          /* no outside line asked */
+	CHECK_STR(norm("9"), "ENOENT");
+	CHECK_STR(norm("9123"), "EBADMSG");
+}
+
+static void test_normalise_generic(void)
+{
+	unsigned line;
+
+	trunk_conf_init(&c);
+	CHECK_INT(set("dialplan", "country_code", "44"), 0);
+	CHECK_INT(set("dialplan", "outside_prefix", "0"), 0);
+	CHECK_INT(check_all(&line), 0);
+	CHECK_STR(norm("0020 7946 0000"), "+442079460000");   /* 0 line, 0 national */
+	CHECK_STR(norm("00015551230000"), "+15551230000");    /* 0 line, 00 international */
+	CHECK_STR(norm("+33 1 23 45 67 89"), "+33123456789");
+	CHECK_INT(trunk_classify(&c, "+442079460000"), TRUNK_CLASS_NATIONAL);
+	CHECK_INT(trunk_classify(&c, "+33123456789"), TRUNK_CLASS_INTERNATIONAL);
+	CHECK_INT(trunk_classify(&c, "+19005551234"), TRUNK_CLASS_INTERNATIONAL);
+}
+
+static void test_normalise_uris(void)
+{
+	struct sip_limits lim = SIP_LIMITS_DEFAULT;
+	struct sip_uri u;
+	enum sip_err e;
+	char out[TRUNK_NUM_MAX];
+	static const char *const forms[] = {
+		"tel:+1-555-123-0000",
+		"tel:+15551230000;phone-context=example.test",
+		"sip:+15551230000@example.test;user=phone",
+		"sip:%2B1%20555%20123%200000@example.test",
+		"sips:1-555-123-0000@example.test",
+	};
+
+	reset();
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		CHECK_INT(sip_uri_parse(&u, slice_cstr(forms[i]), &lim, &e), 0);
+		CHECK_INT(trunk_normalise(out, &u, &c), 0);
+		CHECK_STR(out, "+15551230000");
+	}
+	CHECK_INT(sip_uri_parse(&u, slice_cstr("sip:alice@example.test"), &lim, &e), 0);
+	CHECK_INT(trunk_normalise(out, &u, &c), ENOENT);
+}
+
+static void test_classes_nanp(void)
+{
+	unsigned line;
+
+	reset();
+	CHECK_INT(trunk_classify(&c, "+12125550100"), TRUNK_CLASS_NATIONAL);
+	CHECK_INT(trunk_classify(&c, "+18005550100"), TRUNK_CLASS_TOLL_FREE);
+	CHECK_INT(trunk_classify(&c, "+19005550100"), TRUNK_CLASS_PREMIUM);
+	CHECK_INT(trunk_classify(&c, "+18765550100"), TRUNK_CLASS_INTERNATIONAL); /* Jamaica */
+	CHECK_INT(trunk_classify(&c, "+18095550100"), TRUNK_CLASS_INTERNATIONAL);
+	CHECK_INT(trunk_classify(&c, "+442079460000"), TRUNK_CLASS_INTERNATIONAL);
+	/* the site: a local area, mobiles, its own premium list */
+	trunk_conf_init(&c);
+	CHECK_INT(set("dialplan", "area_code", "555"), 0);
+	CHECK_INT(set("classes", "mobile", "+1555X9"), 0);
+	CHECK_INT(set("classes", "premium", "+1900, +1555976"), 0);
+	CHECK_INT(check_all(&line), 0);
+	CHECK_INT(trunk_classify(&c, "+15551230000"), TRUNK_CLASS_LOCAL);
+	CHECK_INT(trunk_classify(&c, "+15552930000"), TRUNK_CLASS_MOBILE);
+	CHECK_INT(trunk_classify(&c, "+15559760000"), TRUNK_CLASS_PREMIUM);
+	CHECK_INT(trunk_classify(&c, "+18005550100"), TRUNK_CLASS_TOLL_FREE);
+	/* "none" empties a class */
+	trunk_conf_init(&c);
+	CHECK_INT(set("classes", "toll-free", "none"), 0);
+	CHECK_INT(check_all(&line), 0);
+	CHECK_INT(trunk_classify(&c, "+18005550100"), TRUNK_CLASS_NATIONAL);
+}
+
+static void test_cos(void)
+{
+	struct trunk_verdict v;
+
+	trunk_cos(&v, TRUNK_LEVEL_NATIONAL, TRUNK_CLASS_NATIONAL);
+	CHECK(v.allow);
+	trunk_cos(&v, TRUNK_LEVEL_NATIONAL, TRUNK_CLASS_TOLL_FREE);
+	CHECK(v.allow);
+	trunk_cos(&v, TRUNK_LEVEL_NATIONAL, TRUNK_CLASS_MOBILE);
+	CHECK(v.allow);
+	trunk_cos(&v, TRUNK_LEVEL_NATIONAL, TRUNK_CLASS_INTERNATIONAL);
+	CHECK(!v.allow);
+	CHECK_INT(v.status, 403);
+	CHECK_STR(v.event, "call.class_denied");
+	CHECK_STR(v.detail, "international");
+	trunk_cos(&v, TRUNK_LEVEL_INTERNATIONAL, TRUNK_CLASS_PREMIUM);
+	CHECK(!v.allow);
+	trunk_cos(&v, TRUNK_LEVEL_PREMIUM, TRUNK_CLASS_PREMIUM);
+	CHECK(v.allow);
+	trunk_cos(&v, TRUNK_LEVEL_INTERNAL, TRUNK_CLASS_LOCAL);
+	CHECK(!v.allow);
+	trunk_cos(&v, TRUNK_LEVEL_LOCAL, TRUNK_CLASS_NATIONAL);
+	CHECK(!v.allow);
+	trunk_cos(&v, TRUNK_LEVEL_LOCAL, TRUNK_CLASS_TOLL_FREE);
+	CHECK(v.allow);
+}
+
+static void test_levels(void)
+{
+	unsigned line;
+
+	trunk_conf_init(&c);
+	CHECK_INT(trunk_user_level(&c, slice_cstr("alice")), TRUNK_LEVEL_NATIONAL);
+	CHECK_INT(set("calling", "alice", "international"), 0);
+	CHECK_INT(set("dialplan", "calling", "local"), 0);
+	CHECK_INT(set("calling", "bob", "premium-plus"), EINVAL);
+	CHECK(strstr(err, "unknown calling class") != NULL);
+	CHECK_INT(check_all(&line), 0);
+	CHECK_INT(trunk_user_level(&c, slice_cstr("alice")), TRUNK_LEVEL_INTERNATIONAL);
+	CHECK_INT(trunk_user_level(&c, slice_cstr("bob")), TRUNK_LEVEL_LOCAL);
+	CHECK_INT(trunk_user_level(&c, slice_cstr("alic")), TRUNK_LEVEL_LOCAL);
+}
+
+static void two_gateways(void)
+{
+	unsigned line;
+
+	trunk_conf_init(&c);
+	CHECK_INT(set("peer gw1", "address", "udp:127.0.0.2:5060"), 0);
+	CHECK_INT(set("peer gw1", "role", "gateway"), 0);
+	CHECK_INT(set("peer gw2", "address", "udp:127.0.0.3:5070, tcp:127.0.0.3:5070"), 0);
+	CHECK_INT(set("peer gw2", "sources", "10.1.0.0/16"), 0);
+	CHECK_INT(set("peer gw2", "strip", "1"), 0);
+	CHECK_INT(set("peer gw2", "prepend", "011"), 0);
+	CHECK_INT(check_all(&line), 0);
+}
+
+static void test_dialplan(void)
+{
+	uint8_t p[TRUNK_MAX_ROUTE_PEERS];
+	char out[64];
+	unsigned line;
+
+	two_gateways();
+	if (check_failed)
+		return;
+	/* no routes: every peer, in file order */
+	CHECK_INT(trunk_route(&c, "+15551230000", p), 2);
+	CHECK_INT(p[0], 0);
+	CHECK_INT(p[1], 1);
+	CHECK_INT(set("routes", "+", "gw1"), 0);
+	CHECK_INT(set("routes", "+44", "gw2, gw1"), 0);
+	CHECK_INT(set("routes", "+4420X", "gw2"), 0);
+	CHECK_INT(set("routes", "+44", "gw1"), EINVAL); /* twice */
+	CHECK_INT(check_all(&line), 0);
+	CHECK_INT(trunk_route(&c, "+15551230000", p), 1);
+	CHECK_INT(p[0], 0);
+	CHECK_INT(trunk_route(&c, "+441234567890", p), 2);
+	CHECK_INT(p[0], 1);
+	CHECK_INT(p[1], 0);
+	CHECK_INT(trunk_route(&c, "+442079460000", p), 1);
+	CHECK_INT(p[0], 1);
+	/* per-peer rewriting */
+	CHECK_INT(trunk_rewrite(out, sizeof(out), &c.peer[0], "+442079460000"), 0);
+	CHECK_STR(out, "+442079460000");
+	CHECK_INT(trunk_rewrite(out, sizeof(out), &c.peer[1], "+442079460000"), 0);
+	CHECK_STR(out, "011442079460000");
+	CHECK_INT(trunk_rewrite(out, 8, &c.peer[1], "+442079460000"), EOVERFLOW);
+	/* a route set with no catch-all: no route */
+	trunk_conf_init(&c);
+	CHECK_INT(set("peer gw1", "address", "udp:127.0.0.2:5060"), 0);
+	CHECK_INT(set("routes", "+1", "gw1"), 0);
+	CHECK_INT(check_all(&line), 0);
+	CHECK_INT(trunk_route(&c, "+442079460000", p), 0);
+}
+
+static struct net_addr addr4(const char *s)
+{
+	struct net_addr a = { 0 };
+	struct sockaddr_in *in = (struct sockaddr_in *)&a.ss;
+
+	in->sin_family = AF_INET;
+	inet_pton(AF_INET, s, &in->sin_addr);
+	a.len = sizeof(*in);
+	return a;
+}
+
+static void test_peer_sources(void)
+{
+	struct net_addr a;
+
+	two_gateways();
+	if (check_failed)
+		return;
+	a = addr4("127.0.0.2");
+	CHECK_INT(trunk_peer_of(&c, &a), 0);
+	a = addr4("127.0.0.3");
+	CHECK_INT(trunk_peer_of(&c, &a), 1);
+	a = addr4("10.1.200.7");
+	CHECK_INT(trunk_peer_of(&c, &a), 1);
+	a = addr4("127.0.0.1");
+	CHECK_INT(trunk_peer_of(&c, &a), -1);
+	CHECK(trunk_names_peer(&c, slice_cstr("127.0.0.2")));
+	CHECK(trunk_names_peer(&c, slice_cstr("10.1.0.9")));
+	CHECK(!trunk_names_peer(&c, slice_cstr("127.0.0.1")));
+	CHECK(!trunk_names_peer(&c, slice_cstr("gw.example.test")));
+	CHECK(!trunk_names_peer(&c, slice_cstr("[::1]")));
+}
+
+static void test_dids(void)
+{
+	unsigned line;
+
+	trunk_conf_init(&c);
+	CHECK_INT(set("dids", "+15551230001", "alice"), 0);
+	CHECK_INT(set("dids", "+15551230002", "alice"), 0);
+	CHECK_INT(set("dids", "+15551230001", "bob"), EINVAL);
+	CHECK_INT(set("dids", "5551230003", "bob"), EINVAL);
+	CHECK_INT(check_all(&line), 0);
+	CHECK_STR(trunk_did_user(&c, "+15551230002"), "alice");
+	CHECK(trunk_did_user(&c, "+15551230003") == NULL);
+	CHECK_STR(trunk_user_did(&c, slice_cstr("alice")), "+15551230001");
+	CHECK(trunk_user_did(&c, slice_cstr("bob")) == NULL);
+}
+
+static void test_caps(void)
+{
+	struct trunk_verdict v;
+
+	trunk_cap(&v, 0, 1, "user");
+	CHECK(v.allow);
+	trunk_cap(&v, 1, 1, "user");
+	CHECK(!v.allow);
+	CHECK_INT(v.status, 403);
+	CHECK_STR(v.event, "fraud.limit");
+	trunk_cap(&v, 1000, 0, "user");
+	CHECK(v.allow);
+}
+
+/* Every configuration error the issue lists, with the line it names. */
+static void test_conf_errors(void)
+{
+	unsigned line;
+
+	trunk_conf_init(&c);
+	CHECK_INT(trunk_conf_set(&c, "peer gw1", "role", "gateway", 3, err, sizeof(err)), 0);
+	CHECK_INT(check_all(&line), EINVAL);
+	CHECK_INT(line, 3);
+	CHECK(strstr(err, "no address") != NULL);
+
+	trunk_conf_init(&c);
+	CHECK_INT(trunk_conf_set(&c, "peer gw1", "address", "udp:127.0.0.2:5060", 3, err,
+				 sizeof(err)), 0);
+	CHECK_INT(trunk_conf_set(&c, "peer gw2", "address", "udp:127.0.0.9:5060", 9, err,
+				 sizeof(err)), 0);
+	CHECK_INT(trunk_conf_set(&c, "peer gw2", "sources", "127.0.0.0/24", 10, err,
+				 sizeof(err)), 0);
+	CHECK_INT(check_all(&line), EINVAL);
+	CHECK_INT(line, 9);
+	CHECK(strstr(err, "overlap") != NULL);
+
+	trunk_conf_init(&c);
+	CHECK_INT(trunk_conf_set(&c, "peer gw1", "address", "udp:127.0.0.2:5060", 3, err,
+				 sizeof(err)), 0);
+	CHECK_INT(trunk_conf_set(&c, "routes", "+1", "gw1, gw9", 12, err, sizeof(err)), 0);
+	CHECK_INT(check_all(&line), EINVAL);
+	CHECK_INT(line, 12);
+	CHECK(strstr(err, "unknown peer \"gw9\"") != NULL);
+
+	trunk_conf_init(&c);
+	CHECK_INT(trunk_conf_set(&c, "peer carrier", "address", "tls:127.0.0.2:5061", 4, err,
+				 sizeof(err)), 0);
+	CHECK_INT(check_all(&line), EINVAL);
+	CHECK_INT(line, 4);
+	CHECK(strstr(err, "tls_name") != NULL);
+	CHECK_INT(set("peer carrier", "tls_name", "sip.carrier.example"), 0);
+	CHECK_INT(check_all(&line), 0);
+	CHECK_INT(set("peer carrier", "tls_name", "bad name"), EINVAL);
+
+	trunk_conf_init(&c);
+	CHECK_INT(set("classes", "expensive", "+1900"), EINVAL);
+	CHECK(strstr(err, "unknown class") != NULL);
+	CHECK_INT(set("classes", "premium", "1900"), EINVAL);
+	CHECK(strstr(err, "does not parse") != NULL);
+	CHECK_INT(set("classes", "premium", "+19*"), EINVAL);
+	CHECK_INT(set("classes", "premium", "+1900,,+1976"), EINVAL);
+	CHECK_INT(set("routes", "+1-800", "gw1"), EINVAL);
+	CHECK_INT(set("peer gw1", "address", "udp:gw.example.test:5060"), EINVAL);
+	CHECK_INT(set("peer gw1", "address", "udp:127.0.0.2:0"), EINVAL);
+	CHECK_INT(set("peer gw1", "address", "sctp:127.0.0.2:5060"), EINVAL);
+	CHECK_INT(set("peer gw1", "sources", "127.0.0.0/33"), EINVAL);
+	CHECK_INT(set("peer gw1", "role", "carrier"), EINVAL);
+	CHECK_INT(set("peer gw1", "trust_pai", "maybe"), EINVAL);
+	CHECK_INT(set("peer gw1", "max_calls_out", "-1"), EINVAL);
+	CHECK_INT(set("peer gw1", "prepend", "abc"), EINVAL);
+	CHECK_INT(set("peer gw1", "ping_interval", "3601"), EINVAL);
+	CHECK_INT(set("peer gw1", "ping_interval", "0"), 0);
+	CHECK_INT(set("peer gw1", "colour", "red"), EINVAL);
+	CHECK_INT(set("peer bad/name", "role", "gateway"), EINVAL);
+	CHECK_INT(set("peer ", "role", "gateway"), EINVAL);
+	CHECK_INT(set("dialplan", "country_code", "1a"), EINVAL);
+	CHECK_INT(set("dialplan", "country_code", ""), EINVAL);
+	CHECK_INT(set("dialplan", "outside_prefix", "99999"), EINVAL);
+	/* a peer section that comes back later is a second definition */
+	trunk_conf_init(&c);
+	CHECK_INT(set("peer a", "address", "udp:127.0.0.2:5060"), 0);
+	CHECK_INT(set("peer b", "address", "udp:127.0.0.3:5060"), 0);
+	CHECK_INT(set("peer a", "role", "trunk"), EINVAL);
+	CHECK(strstr(err, "defined twice") != NULL);
+}
+
+static void test_limits_of_tables(void)
+{
+	char name[32], addr[64];
+
+	trunk_conf_init(&c);
+	for (int i = 0; i < TRUNK_MAX_PEERS; i++) {
+		snprintf(name, sizeof(name), "peer p%d", i);
+		snprintf(addr, sizeof(addr), "udp:10.0.%d.1:5060", i);
+		CHECK_INT(set(name, "address", addr), 0);
+	}
+	CHECK_INT(set("peer one-more", "address", "udp:10.9.0.1:5060"), EINVAL);
+	/* the last section read is p15: more addresses for it, up to the cap */
+	CHECK_INT(set("peer p15", "address",
+		      "udp:10.0.15.1:5061,udp:10.0.15.1:5062,udp:10.0.15.1:5063"), 0);
+	CHECK_INT(set("peer p15", "address", "udp:10.0.15.1:5064"), EINVAL);
+	CHECK(strstr(err, "more than") != NULL);
+}
+
+static const struct check_case cases[] = {
+	CASE(test_normalise_nanp),
+	CASE(test_normalise_outside_prefix),
+	CASE(test_normalise_generic),
+	CASE(test_normalise_uris),
+	CASE(test_classes_nanp),
+	CASE(test_cos),
+	CASE(test_levels),
+	CASE(test_dialplan),
+	CASE(test_peer_sources),
+	CASE(test_dids),
+	CASE(test_caps),
+	CASE(test_conf_errors),
+	CASE(test_limits_of_tables),
+};
+
+int main(int argc, char **argv)
+{
+	return check_main("trunk", cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
+}
