@@ -584,6 +584,29 @@ static const struct cmd commands[] = {
 	  "The CA key is STATE/ca.key or --ca-key K (one kept offline); an encrypted one\n"
 	  "is unlocked with the first line of F, else asked on the terminal; with --ca, F\n"
 	  "encrypts the new CA key. See docs/operations.md." },
+	{ "events", admin_cmd_events,
+	  "bastion events [--since T] [--type PATTERN] [--user U] [--source ADDR] [--json]\n"
+	  "               [--file F] [--key K]",
+	  "Show the security events of security.log, oldest first: time (UTC), kind, source,\n"
+	  "status, user, address of record, reason, Call-ID, User-Agent. The hash chain and\n"
+	  "the checkpoints are checked while reading: a line that was altered, removed or\n"
+	  "inserted is named on stderr and the exit status is 1 (the events are still shown).\n"
+	  "--since T: events at or after T (as for 'cdr list': unix seconds, 2026-11-23,\n"
+	  "2026-11-23T10:00:00Z, -30m, -1h, -2d).\n"
+	  "--type PATTERN: kinds matching a shell pattern, e.g. 'auth.*' or register.hijack.\n"
+	  "--user U: events of user U (exactly). --source ADDR: from IP address ADDR.\n"
+	  "--json: the matching lines as written (JSON, with seq and prev).\n"
+	  "--file F: read F (a rotated file, a copy) instead of the state's security log.\n"
+	  "--key K: the checkpoint key (default: the state's [log] key). See\n"
+	  "docs/monitoring.md." },
+	{ "log", admin_cmd_log, "bastion log verify FILE... [--key K | --no-key]",
+	  "Check that security.log or cdr.log files are intact: every line carries the\n"
+	  "SHA-256 of the line before it, and keyed checkpoints (HMAC-SHA256 with the\n"
+	  "state's [log] key, or --key K) bind the chain. Give rotated files oldest first\n"
+	  "(security.log.2 security.log.1 security.log): the chain continues across them.\n"
+	  "Prints 'intact' and exits 0, or names the first line that was altered, removed\n"
+	  "or inserted and exits 1. Without a key only the hashes are checked, which\n"
+	  "cannot catch a chain rewritten with fresh hashes. See docs/monitoring.md." },
 	{ "store", admin_cmd_store,
 	  "bastion store migrate [--database LOC] | store copy --from LOC --to LOC",
 	  "  store migrate [--database LOC]\n"

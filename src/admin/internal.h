@@ -67,6 +67,11 @@ int admin_cmd_cdr(const char *state, int argc, char **argv);
  */
 int admin_parse_since(const char *s, int64_t now, int64_t *out, char *why, size_t cap);
 
+/* ---- logs (logs.c) ----------------------------------------------------------- */
+
+int admin_cmd_log(const char *state, int argc, char **argv);
+int admin_cmd_events(const char *state, int argc, char **argv);
+
 /* ---- peers and the firewall (peer.c) ----------------------------------------- */
 
 int admin_cmd_peer(const char *state, int argc, char **argv);

@@ -21,6 +21,8 @@ enum conf_type {
 	CONF_REALM,
 	CONF_CIDRS, /* comma-separated addresses or prefixes */
 	CONF_WORDS, /* comma-separated non-empty words */
+	CONF_ADDR,  /* host:port of a TCP listener, numeric; empty: off */
+	CONF_REMOTE, /* tls:HOST:PORT; empty: off */
 };
 
 struct conf_setting {
@@ -160,6 +162,68 @@ static const struct conf_setting settings[] = {
 	    "Call detail records, one JSON object a line per call attempt (docs/cdr.md); "
 	    "relative to the state directory, mode 0600. The same records go to the "
 	    "database for `bastion cdr list`; empty keeps them there only."),
+
+	STR("log", "key", log_key, CONF_STR, "log.key",
+	    "The secret key (32 random bytes, mode 0600, made when missing) that signs the "
+	    "checkpoints of security_log and cdr_log with HMAC-SHA256, relative to the state "
+	    "directory. Each line of those logs carries the SHA-256 of the line before it; a "
+	    "checkpoint binds the chain so far to this key. `bastion log verify` checks both "
+	    "(docs/monitoring.md). Keep a copy off the server to verify there."),
+	U32("log", "checkpoint_interval", checkpoint_interval, 1, 86400, "300", "seconds",
+	    "A keyed checkpoint is written to each chained log at most this long after the "
+	    "last line that is not yet covered by one, and at every reopen (SIGHUP) and stop."),
+	{ "log", "remote", CONF_REMOTE, offsetof(struct conf, remote), 300, 0, 0, NULL, "", NULL,
+	  "Send every security event to a log server over TLS (RFC 5425, octet counting; "
+	  "RFC 5424 messages, facility auth, MSGID the event kind), as `tls:HOST:PORT` "
+	  "(HOST a name or an address, `[v6]` in brackets), e.g. `tls:logs.example.org:6514`. "
+	  "Mutual TLS: the server's certificate must chain to remote_ca and carry "
+	  "remote_name; ours is remote_certificate. Events queue on disk while the server is "
+	  "unreachable (guide: logs kept on a hardened log server). Empty: off. Changes need "
+	  "a restart.", NOPROF },
+	STR("log", "remote_ca", remote_ca, CONF_STR, "",
+	    "PEM CA certificate(s) the log server's certificate must chain to, relative to the "
+	    "state directory. Required with remote."),
+	STR("log", "remote_name", remote_name, CONF_STR, "",
+	    "The name (DNS name or IP address in subjectAltName) the log server's certificate "
+	    "must carry. Empty: the HOST of remote."),
+	STR("log", "remote_certificate", remote_certificate, CONF_STR, "",
+	    "Our client certificate for the log server (PEM), relative to the state directory. "
+	    "Empty: the [tls] certificate (issued by `bastion init` for serverAuth and "
+	    "clientAuth)."),
+	STR("log", "remote_key", remote_key, CONF_STR, "",
+	    "The key of remote_certificate (PEM, not encrypted). Empty: the [tls] key, which "
+	    "must then not be encrypted."),
+	STR("log", "remote_queue", remote_queue, CONF_STR, "remote-queue",
+	    "Directory (mode 0700) of the on-disk queue of events not yet sent, relative to the "
+	    "state directory. Survives restarts."),
+	U32("log", "remote_queue_size", remote_queue_size, 256, 4194304, "16384", "KiB",
+	    "Most bytes queued for the log server. When full, the oldest events (an eighth of "
+	    "the queue at a time) are dropped, counted (metric "
+	    "bastion_remote_log_dropped_total) and reported as a log.remote_dropped event; the "
+	    "SIP path never waits."),
+
+	{ "metrics", "listen", CONF_ADDR, offsetof(struct conf, metrics_listen), 128, 0, 0, NULL,
+	  "", NULL,
+	  "Where Prometheus scrapes the metrics (`GET /metrics`, text format), as "
+	  "`address:port` (numeric; `[::1]:9090` for IPv6), e.g. `127.0.0.1:9090`. Empty (the "
+	  "default): no listener. Plain HTTP without authentication: keep it on loopback or "
+	  "a management network. Changes need a restart.", NOPROF },
+	U32("metrics", "max_request", metrics_max_request, 256, 65536, "4096", "bytes",
+	    "Largest HTTP request line and headers; a longer request gets 431 and is closed."),
+	U32("metrics", "timeout", metrics_timeout, 1, 300, "5", "seconds",
+	    "A metrics connection must have sent its request and taken the answer within "
+	    "this time from its accept, or it is closed (slow clients)."),
+	U32("metrics", "max_connections", metrics_max_connections, 1, 1024, "8", "connections",
+	    "Most metrics connections open at once; more are closed at once."),
+	{ "metrics", "tls", CONF_ENUM, offsetof(struct conf, metrics_tls), 0, 0, 0, yes_no, "no",
+	  NULL,
+	  "`yes`: the metrics listener speaks HTTPS (TLS 1.2+) with the [tls] certificate and "
+	  "key (the key not encrypted), and requires a client certificate that chains to "
+	  "client_ca (e.g. one from `bastion tls issue prometheus`); a client without one is "
+	  "closed. Changes need a restart.", NOPROF },
+	STR("metrics", "client_ca", metrics_client_ca, CONF_STR, "ca.crt",
+	    "PEM CA certificate(s) that metrics clients' certificates must chain to when tls is "
+	    "`yes`, relative to the state directory; by default the local CA of `bastion init`."),
 
 	STR("store", "database", database, CONF_STR, "bastion.db",
 	    "Where users, registrations, bans and call records live: an SQLite file, relative "
@@ -447,6 +511,72 @@ static int set_value(struct conf *c, const struct conf_setting *s, const char *v
 			return EINVAL;
 		}
 		break;
+	}
+	case CONF_ADDR: {
+		char why[256], spec[200];
+		struct net_listen_spec one;
+		size_t n = 0, len = strlen(value);
+		const char *colon = strrchr(value, ':');
+
+		if (len == 0) {
+			memset(&c->metrics_addr, 0, sizeof(c->metrics_addr));
+			break;
+		}
+		if (len >= 128 || !colon || colon[1] == '\0' || (value[0] == '[' && colon[-1] != ']') ||
+		    (value[0] != '[' && strchr(value, ':') != colon)) {
+			snprintf(err, errlen, "%s: \"%.60s\" is not address:port ([v6]:port for IPv6)",
+				 s->key, value);
+			return EINVAL;
+		}
+		snprintf(spec, sizeof(spec), "tcp:%s", value);
+		if (net_listen_parse(&one, 1, &n, spec, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: %s", s->key, why);
+			return EINVAL;
+		}
+		c->metrics_addr = one.addr;
+		break;
+	}
+	case CONF_REMOTE: {
+		const char *h, *colon;
+		size_t hlen, len = strlen(value);
+		uint32_t port;
+
+		c->remote_host[0] = '\0';
+		c->remote_port = 0;
+		if (len == 0)
+			break;
+		if (len >= 300 || strncmp(value, "tls:", 4) != 0)
+			goto bad_remote;
+		h = value + 4;
+		if (*h == '[') {
+			const char *rb = strchr(h, ']');
+			if (!rb || rb[1] != ':')
+				goto bad_remote;
+			hlen = (size_t)(rb - h - 1);
+			h++;
+			colon = rb + 1;
+		} else {
+			colon = strrchr(h, ':');
+			if (!colon || memchr(h, ':', (size_t)(colon - h)))
+				goto bad_remote;
+			hlen = (size_t)(colon - h);
+		}
+		if (hlen == 0 || hlen >= sizeof(c->remote_host) ||
+		    slice_to_u32(slice_cstr(colon + 1), &port) != 0 || port == 0 || port > 65535)
+			goto bad_remote;
+		for (size_t i = 0; i < hlen; i++) {
+			char ch = h[i];
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == ':'))
+				goto bad_remote;
+		}
+		memcpy(c->remote_host, h, hlen);
+		c->remote_host[hlen] = '\0';
+		c->remote_port = (uint16_t)port;
+		break;
+	bad_remote:
+		snprintf(err, errlen, "%s: \"%.80s\" is not tls:HOST:PORT", s->key, value);
+		return EINVAL;
 	}
 	case CONF_REALM:
 		if (*value && !host_valid(value)) {
@@ -787,6 +917,10 @@ static void write_range(FILE *f, const struct conf_setting *s)
 		fputs("address or prefix list", f);
 	} else if (s->type == CONF_WORDS) {
 		fputs("word list", f);
+	} else if (s->type == CONF_REMOTE) {
+		fputs("tls:HOST:PORT, or empty", f);
+	} else if (s->type == CONF_ADDR) {
+		fputs("address:port, or empty", f);
 	} else {
 		fputs("text", f);
 	}

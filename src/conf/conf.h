@@ -58,6 +58,23 @@ struct conf {
 	char security_log[256];      /* security events, JSON lines; relative to the state dir */
 	uint32_t syslog;             /* enum conf_bool: also send security events to syslog */
 	char cdr_log[256];           /* call detail records, JSON lines; relative to the state dir */
+	char log_key[256];           /* HMAC key of the log checkpoints; relative to the state dir */
+	uint32_t checkpoint_interval; /* seconds between keyed checkpoints */
+	char remote[300];            /* "tls:HOST:PORT" or empty */
+	char remote_host[256];       /* parsed from remote */
+	uint16_t remote_port;
+	char remote_ca[256], remote_name[256], remote_certificate[256], remote_key[256];
+	char remote_queue[256];      /* directory, relative to the state dir */
+	uint32_t remote_queue_size;  /* KiB */
+
+	/* [metrics] */
+	char metrics_listen[128];    /* host:port; empty: no metrics listener */
+	struct net_addr metrics_addr; /* parsed metrics_listen */
+	uint32_t metrics_max_request; /* bytes */
+	uint32_t metrics_timeout;    /* seconds */
+	uint32_t metrics_max_connections;
+	uint32_t metrics_tls;        /* enum conf_bool: HTTPS with client certificates */
+	char metrics_client_ca[256]; /* CAs client certificates must chain to */
 
 	/* [store] */
 	char database[1024];         /* SQLite file (relative to the state dir) or URL */

@@ -20,13 +20,14 @@
  * four stamps and numbers: about 9 KiB, well under 16 KiB. */
 #define CDR_LINE_MAX 16384
 
-static int cdr_fd = -1;
+static struct log_chain cdr_chain = LOG_CHAIN_INIT;
+static uint64_t cdr_attempts[7];
 static struct log_cdr_stats cdr_stats;
 static struct log_limit cdr_fail_limit = { .per_sec = 1, .what = "CDR log failure" };
 
 int log_cdr_reopen(const char *path)
 {
-	return log_file_swap(&cdr_fd, path);
+	return log_chain_swap(&cdr_chain, path);
 }
 
 int log_cdr_open(const char *path)
@@ -36,14 +37,25 @@ int log_cdr_open(const char *path)
 
 void log_cdr_close(void)
 {
-	if (cdr_fd >= 0)
-		close(cdr_fd);
-	cdr_fd = -1;
+	log_chain_close(&cdr_chain);
+}
+
+void log_tick(void)
+{
+	int64_t now = log_now_ms();
+
+	log_chain_tick(&cdr_chain, now);
+	log_events_tick(now);
 }
 
 void log_cdr_stats(struct log_cdr_stats *out)
 {
 	*out = cdr_stats;
+}
+
+void log_cdr_attempts(uint64_t out[7])
+{
+	memcpy(out, cdr_attempts, sizeof(cdr_attempts));
 }
 
 /* A string array of the record as a slice, never past the array. */
@@ -69,18 +81,17 @@ static int set_int(json_t *obj, const char *key, int64_t v)
 	return json_object_set_new(obj, key, json_integer((json_int_t)v)) == 0 ? 0 : ENOMEM;
 }
 
-/* The line of c into line; its length, or 0 on failure. */
-static size_t build_line(char *line, size_t cap, const struct store_cdr *c)
+/* The JSON object of c (the chain adds seq and prev), or NULL. */
+static json_t *build_obj(const struct store_cdr *c)
 {
 	char stamp[48];
 	json_t *obj;
-	size_t n = 0;
 	int err = 0;
 
 	log_stamp_ms(stamp, sizeof(stamp), log_now_ms());
 	obj = json_pack("{s:s}", "time", stamp);
 	if (!obj)
-		return 0;
+		return NULL;
 	err |= set_str(obj, "call_id", ARR(c->call_id));
 	err |= set_str(obj, "caller", ARR(c->caller));
 	err |= set_str(obj, "auth_user", ARR(c->auth_user));
@@ -95,10 +106,11 @@ static size_t build_line(char *line, size_t cap, const struct store_cdr *c)
 	err |= set_str(obj, "hangup", ARR(c->hangup));
 	if (c->id > 0)
 		err |= set_int(obj, "id", c->id);
-	if (!err)
-		n = log_json_line(line, cap, obj);
-	json_decref(obj);
-	return n;
+	if (err) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
 }
 
 static void lost(const char *why)
@@ -111,22 +123,28 @@ static void lost(const char *why)
 void log_cdr(const struct store_cdr *c)
 {
 	char line[CDR_LINE_MAX];
-	size_t n;
+	size_t n = 0;
+	json_t *obj;
 	int err;
 
-	if (cdr_fd < 0)
+	if (c)
+		cdr_attempts[c->final_status >= 100 && c->final_status < 700 ? c->final_status / 100
+									       : 0]++;
+	if (cdr_chain.fd < 0)
 		return;
 	if (!c) {
 		lost("no record given");
 		return;
 	}
-	n = build_line(line, sizeof(line), c);
-	if (n == 0) {
+	obj = build_obj(c);
+	if (!obj) {
 		lost("JSON not built");
 		return;
 	}
-	if ((err = log_write_line(cdr_fd, line, n)) != 0) {
-		lost(strerror(err));
+	err = log_chain_write(&cdr_chain, obj, line, sizeof(line), &n);
+	json_decref(obj);
+	if (err) {
+		lost(err == ENOMEM ? "JSON not built" : strerror(err));
 		return;
 	}
 	cdr_stats.written++;

@@ -24,10 +24,54 @@
  */
 #define LINE_MAX_BYTES 16384
 
-static int ev_fd = -1;
+static struct log_chain ev_chain = LOG_CHAIN_INIT;
 static bool ev_syslog;
 static struct log_event_stats ev_stats;
 static struct log_limit ev_fail_limit = { .per_sec = 1, .what = "security log failure" };
+
+struct ev_count {
+	char kind[40], reason[48];
+	uint64_t n;
+};
+static struct ev_count ev_counts[LOG_EVENT_KINDS];
+static size_t ev_ncounts;
+
+/* Count e under (kind, reason); reasons only for auth.* kinds, whose
+ * reasons are a short fixed set. */
+static void count_event(const char *kind, const char *reason)
+{
+	const char *r = strncmp(kind, "auth.", 5) == 0 && reason ? reason : "";
+	size_t i;
+
+	for (i = 0; i < ev_ncounts; i++) {
+		if (strncmp(ev_counts[i].kind, kind, sizeof(ev_counts[i].kind) - 1) == 0 &&
+		    strncmp(ev_counts[i].reason, r, sizeof(ev_counts[i].reason) - 1) == 0) {
+			ev_counts[i].n++;
+			return;
+		}
+	}
+	if (ev_ncounts == LOG_EVENT_KINDS - 1) {
+		kind = "other";
+		r = "";
+		for (i = 0; i < ev_ncounts; i++) {
+			if (strcmp(ev_counts[i].kind, "other") == 0) {
+				ev_counts[i].n++;
+				return;
+			}
+		}
+	}
+	if (ev_ncounts >= LOG_EVENT_KINDS)
+		return;
+	snprintf(ev_counts[ev_ncounts].kind, sizeof(ev_counts[0].kind), "%s", kind);
+	snprintf(ev_counts[ev_ncounts].reason, sizeof(ev_counts[0].reason), "%s", r);
+	ev_counts[ev_ncounts++].n = 1;
+}
+
+void log_event_counts(log_event_count_fn *fn, void *arg)
+{
+	for (size_t i = 0; i < ev_ncounts; i++)
+		fn(arg, ev_counts[i].kind, ev_counts[i].reason, ev_counts[i].n);
+}
 
 static const char *const warning_words[] = {
 	"failure", "hijack", "replay", "unknown", "spoof", "lockout", "ban",
@@ -45,7 +89,7 @@ bool log_event_is_warning(const char *kind)
 
 int log_events_reopen(const char *path, bool to_syslog)
 {
-	int err = log_file_swap(&ev_fd, path);
+	int err = log_chain_swap(&ev_chain, path);
 
 	if (err)
 		return err;
@@ -64,12 +108,24 @@ int log_events_open(const char *path, bool to_syslog)
 
 void log_events_close(void)
 {
-	if (ev_fd >= 0)
-		close(ev_fd);
-	ev_fd = -1;
+	log_chain_close(&ev_chain);
 	if (ev_syslog)
 		closelog();
 	ev_syslog = false;
+}
+
+void log_events_tick(int64_t now_ms)
+{
+	uint64_t dropped = log_remote_take_dropped();
+
+	if (dropped) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "%llu event(s) dropped: the remote log queue was full",
+			 (unsigned long long)dropped);
+		log_event(&(struct log_event){ .kind = "log.remote_dropped", .reason = why });
+	}
+	log_chain_tick(&ev_chain, now_ms);
 }
 
 void log_events_stats(struct log_event_stats *out)
@@ -82,19 +138,17 @@ static int set_str(json_t *obj, const char *key, struct slice s)
 	return log_json_set_str(obj, key, s, false, &ev_stats.redacted);
 }
 
-/* Build the JSON text of e, newline-terminated, into line. Returns its length,
- * or 0 on failure (out of memory, or longer than cap). */
-static size_t build_line(char *line, size_t cap, const struct log_event *e)
+/* The JSON object of e (the chain adds seq and prev), or NULL. */
+static json_t *build_obj(const struct log_event *e)
 {
 	char stamp[48], host[INET6_ADDRSTRLEN];
 	json_t *obj;
-	size_t n = 0;
 	int err = 0;
 
 	log_stamp_ms(stamp, sizeof(stamp), log_now_ms());
 	obj = json_pack("{s:s}", "time", stamp);
 	if (!obj)
-		return 0;
+		return NULL;
 	err |= set_str(obj, "kind", slice_cstr(e->kind));
 	if (e->has_src && e->src) {
 		net_addr_host(e->src, host, sizeof(host));
@@ -111,10 +165,11 @@ static size_t build_line(char *line, size_t cap, const struct log_event *e)
 	err |= set_str(obj, "sudo_user", e->sudo_user);
 	if (e->status)
 		err |= json_object_set_new(obj, "status", json_integer(e->status));
-	if (!err)
-		n = log_json_line(line, cap, obj);
-	json_decref(obj);
-	return n;
+	if (err) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
 }
 
 static void lost(const char *kind, const char *why)
@@ -130,25 +185,38 @@ static void lost(const char *kind, const char *why)
 void log_event(const struct log_event *e)
 {
 	char line[LINE_MAX_BYTES];
-	size_t n;
-	int err;
+	size_t n = 0;
+	json_t *obj;
+	int err = 0;
 
-	if (ev_fd < 0 && !ev_syslog)
+	if (e && e->kind && e->kind[0])
+		count_event(e->kind, e->reason);
+	if (ev_chain.fd < 0 && !ev_syslog && !log_remote_running())
 		return;
 	if (!e || !e->kind || !e->kind[0]) {
 		lost(NULL, "no kind given");
 		return;
 	}
-	n = build_line(line, sizeof(line), e);
-	if (n == 0) {
+	obj = build_obj(e);
+	if (!obj) {
 		lost(e->kind, "JSON not built");
 		return;
 	}
-	if (ev_syslog)
+	/* the file's line carries the chain; syslog gets the same line */
+	if (ev_chain.fd >= 0)
+		err = log_chain_write(&ev_chain, obj, line, sizeof(line), &n);
+	else
+		n = log_json_line(line, sizeof(line), obj);
+	json_decref(obj);
+	if (n == 0 && !err)
+		err = ENOMEM;
+	if (n)
+		log_remote_send(log_event_is_warning(e->kind), e->kind, line, n);
+	if (n && ev_syslog)
 		syslog(log_event_is_warning(e->kind) ? LOG_WARNING : LOG_NOTICE, "%.*s",
 		       (int)(n - 1), line);
-	if (ev_fd >= 0 && (err = log_write_line(ev_fd, line, n)) != 0) {
-		lost(e->kind, strerror(err));
+	if (err) {
+		lost(e->kind, err == ENOMEM ? "JSON not built" : strerror(err));
 		return;
 	}
 	ev_stats.written++;

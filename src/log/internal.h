@@ -55,4 +55,40 @@ size_t log_json_line(char *line, size_t cap, json_t *obj);
  */
 int log_write_line(int fd, const char *line, size_t n);
 
+/* ---- the hash chain (chain.c) ---- */
+
+/* One chained log file: its descriptor and where the chain stands. */
+struct log_chain {
+	int fd;                        /* -1: closed */
+	uint64_t seq;                  /* seq of the last line (0: none yet) */
+	uint8_t last[32];              /* SHA-256 of the last line (zeros: none) */
+	bool have_last;                /* a line exists, in this file or the one before */
+	bool torn;                     /* the file ended without a newline at open */
+	char path[1024];               /* the file's path (to re-check a torn end) */
+	uint64_t uncovered;            /* lines since the last checkpoint */
+	int64_t first_uncovered_ms;    /* when the first of them was written */
+};
+
+#define LOG_CHAIN_INIT { .fd = -1 }
+
+/* Switch c to path (NULL or "": close), opening before closing so a failure
+ * keeps the old file (and returns the errno). The old file gets a checkpoint
+ * when it has uncovered lines. A file with lines resumes the chain from its
+ * last line; an empty one continues the chain of the previous file. */
+int log_chain_swap(struct log_chain *c, const char *path);
+/* Checkpoint (when needed) and close; the chain state is reset (a later
+ * open of a file with lines resumes from its last line). */
+void log_chain_close(struct log_chain *c);
+/* Add seq and prev to obj, dump it into line (cap) and append it. Returns 0
+ * with *np the line length, ENOMEM (too long or no memory), EBADF (closed),
+ * or the errno of write. */
+int log_chain_write(struct log_chain *c, json_t *obj, char *line, size_t cap, size_t *np);
+/* Append a checkpoint line now. Returns 0, EBADF, ENOKEY (no key loaded) or
+ * an errno. */
+int log_chain_checkpoint(struct log_chain *c);
+/* The security log's chain tick (event.c), called by log_tick. */
+void log_events_tick(int64_t now_ms);
+/* Checkpoint when the oldest uncovered line is checkpoint_interval old. */
+void log_chain_tick(struct log_chain *c, int64_t now_ms);
+
 #endif

@@ -59,7 +59,9 @@ bool log_limit_allow(struct log_limit *l, uint64_t now_s);
  *    "port":5060,"transport":"udp","user":"alice","aor":"sip:alice@example.org",
  *    "call_id":"...","user_agent":"...","reason":"bad response","status":403}
  * Fields that are empty (NULL or zero-length, status 0, has_src false) are
- * left out; "time" and "kind" are always present.
+ * left out; "time" and "kind" are always present. A line written to the
+ * file ends with "seq" and "prev" (the hash chain, "Tamper-evident logs"
+ * below); syslog gets the same line.
  *
  * Untrusted bytes: every string value goes through slice_repr, so bytes
  * outside printable ASCII (NUL, CR, LF, invalid or even valid UTF-8) and the
@@ -138,6 +140,16 @@ bool log_event_is_warning(const char *kind);
 void log_events_stats(struct log_event_stats *out);
 
 /*
+ * Events recorded so far by kind, and for "auth.*" kinds also by reason, for
+ * the metrics: fn(arg, kind, reason, count) once per pair ("" when there is
+ * no reason). At most LOG_EVENT_KINDS pairs are kept; later new pairs are
+ * counted under kind "other". Counted whether or not a file is open.
+ */
+#define LOG_EVENT_KINDS 96
+typedef void(log_event_count_fn)(void *arg, const char *kind, const char *reason, uint64_t n);
+void log_event_counts(log_event_count_fn *fn, void *arg);
+
+/*
  * Call detail records (CDRs): one JSON object per line, one line per call
  * attempt, in a file of its own (mode 0600, O_APPEND, one write(2) a line):
  *   {"time":"2026-11-23T10:01:05.120Z","call_id":"a84b4c76e66710",
@@ -146,7 +158,7 @@ void log_events_stats(struct log_event_stats *out);
  *    "transport":"udp","start":"2026-11-23T10:00:00.000Z",
  *    "answer":"2026-11-23T10:00:03.500Z","end":"2026-11-23T10:01:05.100Z",
  *    "status":200,"duration_s":61,"hangup":"caller","id":17}
- * Every key but "id" is always present: auth_user is "" for an attempt that
+ * followed by "seq" and "prev" (the hash chain). Every key but "id" is always present: auth_user is "" for an attempt that
  * did not authenticate, "answer" is null for one never answered, "id" (the
  * store's row id) appears only when > 0. duration_s is computed from the
  * times with store_cdr_duration_s(), whatever the record says. "time" is when
@@ -184,5 +196,131 @@ void log_cdr(const struct store_cdr *c);
 
 void log_cdr_stats(struct log_cdr_stats *out);
 
+/* Call attempts passed to log_cdr() (whether or not a file is open), by
+ * the class of their final status (index 1..6 for 1xx..6xx, 0 for anything
+ * else), for the metrics. */
+void log_cdr_attempts(uint64_t out[7]);
+
+/*
+ * Remote logging over TLS (remote.c): every security event also goes, as an
+ * RFC 5424 message (facility auth; MSGID the kind; MSG the JSON line with
+ * its seq and prev) with RFC 5425 octet-counting framing, to a log server
+ * over mutual TLS, through a bounded queue on disk (see remote.c for the
+ * guarantees). log_event() queues; a thread sends.
+ */
+#define LOG_REMOTE_QUEUE_MIN (256u * 1024u)
+
+struct log_remote_conf {
+	const char *host;              /* name or numeric address of the log server */
+	uint16_t port;
+	const char *name;              /* the name its certificate must carry; NULL: host */
+	const char *ca_file;           /* PEM CAs its certificate must chain to */
+	const char *cert_file;         /* our certificate (mutual TLS), PEM */
+	const char *key_file;          /* its key, PEM, not encrypted */
+	const char *queue_dir;         /* the queue (made 0700 when missing) */
+	uint64_t queue_max;            /* bytes, at least LOG_REMOTE_QUEUE_MIN */
+};
+
+struct log_remote_stats {
+	uint64_t queued;               /* messages queued */
+	uint64_t sent;                 /* messages written to the log server */
+	uint64_t dropped;              /* oldest messages dropped: queue full */
+	uint64_t connects;             /* connections established */
+	uint64_t connect_failures;     /* connect or handshake failed */
+	uint64_t refused_cert;         /* the server's certificate did not verify or name */
+	uint64_t garbage;              /* disconnected: the server sent data */
+	uint64_t queue_bytes;          /* bytes on disk now */
+	bool connected;
+};
+
+/* Check the files (CA, certificate, key), open the queue and start the
+ * sender. Returns 0, or EINVAL/ENOMEM/an errno with err naming the setting
+ * at fault. A running sender is stopped first. */
+int log_remote_start(const struct log_remote_conf *c, char *err, size_t errlen);
+/* Stop the sender (what is queued stays on disk for the next start). */
+void log_remote_stop(void);
+bool log_remote_running(void);
+void log_remote_stats(struct log_remote_stats *out);
+/* Drops since the last call (log_tick reports them as an event). */
+uint64_t log_remote_take_dropped(void);
+/* Queue one event line (log_event does this). */
+void log_remote_send(bool warning, const char *kind, const char *line, size_t len);
+
+/*
+ * Tamper-evident logs (chain.c, verify.c).
+ *
+ * Each line of security.log and cdr.log ends with "seq" (its number in the
+ * chain, continuing across rotated files) and "prev" (hex SHA-256 of the
+ * previous line's bytes without the newline; 64 zeros before the first).
+ * Checkpoint lines {"kind":"log.checkpoint","lines":N,"seq":S,"prev":H,
+ * "mac":M} are written every checkpoint interval (when lines were written
+ * since the last one), at each reopen and at close; M is
+ * HMAC-SHA256(key, "bastion-log-v1|S|H"), hex.
+ */
+#define LOG_KEY_LEN 32
+#define LOG_CHECKPOINT_KIND "log.checkpoint"
+
+/* Load the checkpoint key (exactly LOG_KEY_LEN bytes, a regular file not
+ * readable by group or others: EACCES; wrong size: EINVAL); with create, a
+ * missing file is made with random bytes, mode 0600. Returns 0 or an errno.
+ * Without a key, lines are still chained but no checkpoint is written. */
+int log_key_load(const char *path, bool create);
+/* Read a key file with the same checks into out (for the verifier). */
+int log_key_read(uint8_t out[LOG_KEY_LEN], const char *path);
+void log_key_forget(void);
+void log_set_checkpoint_interval(uint32_t seconds);
+/* Periodic work (the server's tick): checkpoints that are due. */
+void log_tick(void);
+
+/* Helpers shared with the verifier: hex of n bytes (out: 2n + 1), the hash
+ * of a line (a trailing newline is ignored), the checkpoint MAC. */
+void log_hex(char *out, const uint8_t *p, size_t n);
+void log_line_hash(uint8_t out[32], const char *line, size_t len);
+int log_checkpoint_mac(char out[65], const uint8_t *key, size_t keylen, uint64_t seq,
+		       const char *prev_hex);
+
+enum log_verify_problem {
+	LOG_VERIFY_OK = 0,
+	LOG_VERIFY_ALTERED,    /* line bad_line was changed (or is not a chained line) */
+	LOG_VERIFY_REMOVED,    /* `missing` lines were removed before line bad_line */
+	LOG_VERIFY_INSERTED,   /* line bad_line was inserted */
+	LOG_VERIFY_BAD_MAC,    /* the checkpoint at bad_line fails the key: a line before
+	                          it (after the last good checkpoint) was rewritten */
+	LOG_VERIFY_BROKEN,     /* a file does not continue the one before it */
+};
+
+/*
+ * The verifier: feed it every line of a log, file after file (oldest first,
+ * log_verify_next_file between files), and it stops at the first problem.
+ * Lines before the first chained line of the first file (written before the
+ * chain existed) are counted as legacy and not checked. With a key, every
+ * checkpoint's MAC is checked; without one (keylen 0), only the hashes.
+ */
+struct log_verify {
+	const uint8_t *key;
+	size_t keylen;
+	bool started;                  /* a chained line has been seen */
+	uint64_t seq, seq2;            /* seq of the last line and of the one before */
+	uint8_t h1[32], h2[32];        /* their hashes */
+	bool have_h2;
+	uint64_t line;                 /* line number in the current file */
+	/* results */
+	uint64_t lines, legacy, checkpoints, since_checkpoint;
+	uint64_t first_seq;            /* seq of the first chained line */
+	bool first_is_genesis;         /* ... and it starts a chain (prev all zeros) */
+	uint64_t last_checkpoint_line; /* in the current file; 0: none */
+	enum log_verify_problem problem;
+	uint64_t bad_line, missing;
+	char what[200];                /* the problem in words */
+};
+
+void log_verify_init(struct log_verify *v, const uint8_t *key, size_t keylen);
+void log_verify_next_file(struct log_verify *v);
+/* One line (len bytes, a trailing newline ignored). Returns 0, or EBADMSG
+ * with v->problem set (and from then on EBADMSG without looking). */
+int log_verify_line(struct log_verify *v, const char *line, size_t len);
+/* Every line of the file at path; lines longer than 64 KiB count as altered.
+ * Returns 0, EBADMSG (a problem: see v), or the errno of reading. */
+int log_verify_file(struct log_verify *v, const char *path);
 
 #endif

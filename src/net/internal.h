@@ -12,7 +12,7 @@
 #include "net.h"
 
 /* What an epoll event points at: the first member of a listener or conn. */
-enum net_io_kind { NET_IO_UDP = 1, NET_IO_TCP_LISTEN, NET_IO_CONN };
+enum net_io_kind { NET_IO_UDP = 1, NET_IO_TCP_LISTEN, NET_IO_CONN, NET_IO_WATCH };
 
 struct net_io {
 	enum net_io_kind kind;
@@ -108,6 +108,10 @@ struct net {
 	struct net_stats st;
 
 	struct net_tls *tls;            /* TLS context for new connections, or NULL */
+
+	struct net_watch *watches;      /* net_watch_add, in a list */
+	struct net_watch *watch_reap;   /* deleted, freed after the batch */
+	struct net_lag lag;
 
 	net_tick_fn *tick;              /* periodic work of the upper layer */
 	void *tick_arg;

@@ -30,6 +30,8 @@
 #define NET_EVENTS 64
 #define NET_MAX_WAIT_MS 1000
 
+static void watch_reap(struct net *n);
+
 uint64_t net_now_ms(void)
 {
 	struct timespec ts;
@@ -99,6 +101,11 @@ void net_free(struct net **np)
 	n = *np;
 	net_conn_free_all(n);
 	net_tls_free(n);
+	while (n->watches) {
+		struct net_watch *w = n->watches;
+		net_watch_del(n, &w);
+	}
+	watch_reap(n);
 	for (i = 0; i < n->nlis; i++)
 		listener_close(n->lis[i]);
 	if (n->spare_fd >= 0)
@@ -279,6 +286,132 @@ static int run_deadlines(struct net *n)
 	return (int)wait;
 }
 
+/* ---- watches ---- */
+
+struct net_watch {
+	struct net_io io;               /* first: epoll data points here */
+	struct net_watch *next;         /* n->watches or n->watch_reap */
+	net_watch_fn *fn;
+	void *arg;
+	uint64_t due_ms;                /* 0: no deadline */
+	bool dead;
+};
+
+const uint32_t NET_LAG_BOUNDS_MS[NET_LAG_BUCKETS - 1] = { 1, 5, 10, 25, 50, 100, 250, 1000 };
+
+int net_watch_add(struct net *n, struct net_watch **wp, int fd, bool out, net_watch_fn *fn,
+		  void *arg)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (out ? EPOLLOUT : 0) };
+	struct net_watch *w;
+
+	if (!wp || fd < 0 || !fn)
+		return EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return ENOMEM;
+	w->io.kind = NET_IO_WATCH;
+	w->io.fd = fd;
+	w->fn = fn;
+	w->arg = arg;
+	ev.data.ptr = &w->io;
+	if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		int err = errno;
+		free(w);
+		return err;
+	}
+	w->next = n->watches;
+	n->watches = w;
+	*wp = w;
+	return 0;
+}
+
+int net_watch_events(struct net *n, struct net_watch *w, bool in, bool out)
+{
+	struct epoll_event ev = { .events = (in ? EPOLLIN : 0) | (out ? EPOLLOUT : 0) };
+
+	ev.data.ptr = &w->io;
+	return epoll_ctl(n->epfd, EPOLL_CTL_MOD, w->io.fd, &ev) == 0 ? 0 : errno;
+}
+
+void net_watch_deadline(struct net *n, struct net_watch *w, uint64_t due_ms)
+{
+	(void)n;
+	w->due_ms = due_ms;
+}
+
+void net_watch_del(struct net *n, struct net_watch **wp)
+{
+	struct net_watch *w, **pp;
+
+	if (!wp || !*wp)
+		return;
+	w = *wp;
+	*wp = NULL;
+	for (pp = &n->watches; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	epoll_ctl(n->epfd, EPOLL_CTL_DEL, w->io.fd, NULL);
+	w->dead = true;
+	w->next = n->watch_reap;
+	n->watch_reap = w;
+}
+
+static void watch_reap(struct net *n)
+{
+	struct net_watch *w;
+
+	while ((w = n->watch_reap)) {
+		n->watch_reap = w->next;
+		free(w);
+	}
+}
+
+/* Fire the watches whose deadline has passed; return the ms to the next one. */
+static int run_watch_deadlines(struct net *n, int wait)
+{
+	struct net_watch *w, *next;
+
+	for (w = n->watches; w; w = next) {
+		next = w->next;
+		if (!w->due_ms)
+			continue;
+		if (w->due_ms <= n->now_ms) {
+			w->due_ms = 0;
+			w->fn(w->arg, 0);
+			/* fn may have deleted any watch: start over next time round */
+			return 0;
+		}
+		if (w->due_ms - n->now_ms < (uint64_t)wait)
+			wait = (int)(w->due_ms - n->now_ms);
+	}
+	return wait;
+}
+
+uint64_t net_now(const struct net *n)
+{
+	return n->now_ms;
+}
+
+void net_lag(const struct net *n, struct net_lag *out)
+{
+	*out = n->lag;
+}
+
+static void lag_count(struct net *n, uint64_t lag_ms)
+{
+	size_t i = 0;
+
+	while (i < NET_LAG_BUCKETS - 1 && lag_ms > NET_LAG_BOUNDS_MS[i])
+		i++;
+	n->lag.bucket[i]++;
+	n->lag.sum_ms += lag_ms;
+	n->lag.count++;
+}
+
 void net_set_tick(struct net *n, net_tick_fn *fn, void *arg, uint32_t interval_ms)
 {
 	n->tick = fn;
@@ -293,6 +426,7 @@ static int run_tick(struct net *n, int wait)
 	if (!n->tick)
 		return wait;
 	if (n->now_ms >= n->next_tick_ms) {
+		lag_count(n, n->now_ms - n->next_tick_ms);
 		n->tick(n->tick_arg, n->now_ms);
 		net_reap(n);
 		n->next_tick_ms = n->now_ms + n->tick_ms;
@@ -314,6 +448,8 @@ int net_run(struct net *n, volatile sig_atomic_t *stop, volatile sig_atomic_t *w
 		if (n->tls)
 			net_tls_tick(n);
 		timeout = run_tick(n, run_deadlines(n));
+		timeout = run_watch_deadlines(n, timeout);
+		watch_reap(n);
 		k = epoll_wait(n->epfd, evs, NET_EVENTS, timeout);
 		if (k < 0) {
 			if (errno == EINTR)
@@ -335,9 +471,16 @@ int net_run(struct net *n, volatile sig_atomic_t *stop, volatile sig_atomic_t *w
 			case NET_IO_CONN:
 				net_conn_event(n, (struct net_conn *)(void *)io, evs[i].events);
 				break;
+			case NET_IO_WATCH: {
+				struct net_watch *w = (struct net_watch *)(void *)io;
+				if (!w->dead)
+					w->fn(w->arg, evs[i].events);
+				break;
+			}
 			}
 			net_reap(n);
 		}
+		watch_reap(n);
 	}
 	return rc;
 }

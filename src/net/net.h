@@ -198,6 +198,50 @@ void net_stats(const struct net *n, struct net_stats *out);
  * after a restart), or -1. */
 int net_udp_fd(const struct net *n, int family);
 
+/* ---- watches: other sockets on the same loop -------------------------------- */
+
+/*
+ * A watch puts a descriptor that is not SIP (the metrics HTTP listener and
+ * its connections) on this loop, so that it needs no thread and shares the
+ * loop's clock. fn(arg, events) runs with the epoll events (EPOLLIN,
+ * EPOLLOUT, EPOLLERR, EPOLLHUP ...) when the descriptor is ready, and with
+ * events 0 when the watch's deadline (net_watch_deadline) has passed. fn may
+ * delete its own watch or any other: the record is freed only after the
+ * current batch of events. The loop never closes the descriptor.
+ */
+struct net_watch;
+typedef void(net_watch_fn)(void *arg, uint32_t events);
+
+/* Watch fd for input (and output when `out`). Returns 0 with *wp, ENOMEM, or
+ * the errno of epoll_ctl. */
+int net_watch_add(struct net *n, struct net_watch **wp, int fd, bool out, net_watch_fn *fn,
+		  void *arg);
+/* Change the events: input unless !in, output when out. Returns 0 or an errno. */
+int net_watch_events(struct net *n, struct net_watch *w, bool in, bool out);
+/* Call fn with events 0 once the monotonic clock (net_now) reaches due_ms;
+ * 0 clears the deadline. */
+void net_watch_deadline(struct net *n, struct net_watch *w, uint64_t due_ms);
+/* Stop watching (the descriptor stays open: the caller closes it after);
+ * *wp becomes NULL. NULL is accepted. */
+void net_watch_del(struct net *n, struct net_watch **wp);
+/* The loop's monotonic clock in ms, as deadlines use it. */
+uint64_t net_now(const struct net *n);
+
+/*
+ * Event-loop lag: how late the periodic tick ran against when it was due, a
+ * sign of a loop kept busy (or a host starved of CPU). Counted per bucket
+ * of NET_LAG_BOUNDS_MS (a tick is counted in the first bucket whose bound
+ * is >= its lag; the last bucket is everything above), with sum and count,
+ * as a Prometheus histogram wants.
+ */
+#define NET_LAG_BUCKETS 9
+extern const uint32_t NET_LAG_BOUNDS_MS[NET_LAG_BUCKETS - 1];
+struct net_lag {
+	uint64_t bucket[NET_LAG_BUCKETS];  /* not cumulative */
+	uint64_t sum_ms, count;
+};
+void net_lag(const struct net *n, struct net_lag *out);
+
 /* ---- TLS ------------------------------------------------------------------ */
 
 /* Whether and how a TLS client (a phone, a peer) must show a certificate. */

@@ -10,6 +10,7 @@
 #include "../guard/guard.h"
 #include "../policy/policy.h"
 #include "../log/log.h"
+#include "../metrics/metrics.h"
 #include "../net/net.h"
 #include "../proxy/proxy.h"
 #include "../registrar/registrar.h"
@@ -114,6 +115,7 @@ struct server {
 
 	unsigned char ev_note[SERVER_EV_NOTE_MAX]; /* server_event_durable -> the held answer */
 	size_t ev_note_len;
+	struct metrics_server *metrics; /* [metrics] listen, or NULL (server/observe.c) */
 };
 
 /* How to answer a request: through its server transaction when it has one,
@@ -282,6 +284,15 @@ int server_tls_start(struct server *s, const struct conf *c, char *err, size_t e
  * ones kept. */
 void server_tls_reload(struct server *s, const struct conf *c);
 void server_tls_log_stats(const struct server *s);
+/* The metrics listener (server/observe.c): start it when [metrics] listen
+ * is set (after the SIP listeners); apply new limits on SIGHUP; close it. */
+int server_metrics_start(struct server *s, const struct conf *c, char *err, size_t errlen);
+void server_metrics_reload(struct server *s, const struct conf *c);
+void server_metrics_free(struct server *s);
+/* Start the remote log sender when [log] remote is set (server/observe.c).
+ * Returns 0 or an errno with err naming the setting at fault. */
+int server_remote_log_start(struct server *s, const struct conf *c, char *err, size_t errlen);
+
 /* Record a security event. */
 void server_event(struct server *s, const char *kind, const struct net_msg *in,
 		  const struct sip_msg *m, struct slice user, struct slice aor,

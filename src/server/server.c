@@ -416,6 +416,8 @@ static void on_message(void *arg, const struct net_msg *in)
 		refuse(s, in, &m, m.err);
 		return;
 	}
+	if (m.request)
+		s->stats.requests[m.mid][in->tp]++;
 	if (m.request && server_guard_scanner(s, in, &m))
 		return;
 	/* Overload: this request waited in the socket's queue too long, so
@@ -651,6 +653,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 		s->drain_done = 1;
 	server_guard_tick(s, now_ms);
 	server_cdr_flush(s);
+	log_tick();
 	/* binding changes of this tick, in one transaction; then the answers
 	 * that waited for it */
 	if ((rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
@@ -708,11 +711,21 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	size_t n;
 	int e;
 
+	/* the key of the logs' checkpoints, made on first start (log.h) */
+	if ((e = conf_state_path(path, sizeof(path), s->state, c->log_key)) != 0 ||
+	    (e = log_key_load(path, true)) != 0) {
+		snprintf(err, errlen, "%s: cannot load the log key: %s%s", path, strerror(e),
+			 e == EACCES ? " (it must be mode 0600)" : "");
+		return e;
+	}
+	log_set_checkpoint_interval(c->checkpoint_interval);
 	if ((e = conf_state_path(path, sizeof(path), s->state, c->security_log)) != 0 ||
 	    (e = log_events_open(path, c->syslog == CONF_YES)) != 0) {
 		snprintf(err, errlen, "%s: cannot open the security log: %s", path, strerror(e));
 		return e;
 	}
+	if ((e = server_remote_log_start(s, c, err, errlen)) != 0)
+		return e;
 	/* An empty cdr_log keeps the records in the database only. */
 	path[0] = '\0';
 	if ((c->cdr_log[0] &&
@@ -841,6 +854,8 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	rc = net_listen(s->net, c->listeners, c->nlisteners, err, errlen);
 	if (rc)
 		goto fail;
+	if ((rc = server_metrics_start(s, c, err, errlen)) != 0)
+		goto fail;
 	server_dialogs_restore(s); /* needs the UDP sockets */
 	net_set_tick(s->net, on_tick, s, 50);
 	*sp = s;
@@ -867,6 +882,7 @@ void server_free(struct server **sp)
 	server_idents_free(s);
 	if (s->reg)
 		(void)registrar_flush(s->reg); /* answers still held go out while net lives */
+	server_metrics_free(s);
 	net_free(&s->net);
 	registrar_free(&s->reg);
 	store_cache_free(&s->cache);
@@ -876,6 +892,8 @@ void server_free(struct server **sp)
 	OPENSSL_cleanse(s->key_file, sizeof(s->key_file));
 	log_events_close();
 	log_cdr_close();
+	log_remote_stop();
+	log_key_forget();
 	free(s->hdrs);
 	free(s->out);
 	free(s->peer_cert);
@@ -939,7 +957,18 @@ static void reload(struct server *s, const char *conf_path)
 		log_error("reload refused, keeping the running configuration: %s", s->guard_err);
 		return;
 	}
+	server_metrics_reload(s, &c); /* warns when its address changed */
+	if (strcmp(c.remote, s->conf.remote) != 0)
+		log_warn("reload: [log] remote changed; it needs a restart");
+	/* the remote log sender keeps its settings until a restart */
+	memcpy(c.remote, s->conf.remote, sizeof(c.remote));
+	memcpy(c.remote_host, s->conf.remote_host, sizeof(c.remote_host));
+	c.remote_port = s->conf.remote_port;
+	c.remote_queue_size = s->conf.remote_queue_size;
 	/* Keep what only a restart changes. */
+	memcpy(c.metrics_listen, s->conf.metrics_listen, sizeof(c.metrics_listen));
+	c.metrics_addr = s->conf.metrics_addr;
+	c.metrics_tls = s->conf.metrics_tls;
 	memcpy(c.listen, s->conf.listen, sizeof(c.listen));
 	memcpy(c.listeners, s->conf.listeners, sizeof(c.listeners));
 	c.nlisteners = s->conf.nlisteners;
@@ -963,6 +992,7 @@ static void reload(struct server *s, const char *conf_path)
 		if (e)
 			log_error("reload: CDR log %s not reopened: %s", path, strerror(e));
 	}
+	log_set_checkpoint_interval(c.checkpoint_interval);
 	apply_conf(s, &c);
 	conf_net(&c, &nc);
 	net_set_conf(s->net, &nc);

@@ -44,8 +44,10 @@ struct server_verdict {
 struct server_verdict server_decide(const struct sip_msg *m);
 
 /* Counters of everything the server refused or dropped. */
+#define SERVER_METHODS (SIP_M_UPDATE + 1)
 struct server_stats {
 	uint64_t received;
+	uint64_t requests[SERVER_METHODS][3]; /* parsed requests by method and transport */
 	uint64_t answered[7];               /* by status class, 1xx..6xx at [1..6] */
 	uint64_t refused[SIP_E__COUNT];     /* malformed requests answered, by error */
 	uint64_t dropped_malformed;         /* malformed, too broken to answer */

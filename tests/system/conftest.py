@@ -415,13 +415,15 @@ class Registrar:
 
 
 def events(server, kind=None):
-    """Security events (parsed JSON lines) of a server's state."""
+    """Security events (parsed JSON lines) of a server's state; the hash
+    chain's checkpoint lines (docs/monitoring.md) are not events."""
     import json
     path = os.path.join(server.state, "security.log")
     if not os.path.exists(path):
         return []
     with open(path) as f:
         evs = [json.loads(line) for line in f if line.strip()]
+    evs = [e for e in evs if e.get("kind") != "log.checkpoint"]
     return [e for e in evs if kind is None or e["kind"] == kind]
 
 
@@ -655,7 +657,8 @@ class Phone:
 
 def cdrs(server, wait_for=1, timeout=3.0):
     """Call detail records (parsed JSON lines of cdr.log), waiting until at
-    least `wait_for` are there."""
+    least `wait_for` are there; checkpoint lines of the hash chain are not
+    records."""
     import json
     path = os.path.join(server.state, "cdr.log")
     deadline = time.monotonic() + timeout
@@ -664,6 +667,7 @@ def cdrs(server, wait_for=1, timeout=3.0):
         if os.path.exists(path):
             with open(path) as f:
                 recs = [json.loads(line) for line in f if line.strip()]
+            recs = [r for r in recs if r.get("kind") != "log.checkpoint"]
         if len(recs) >= wait_for or time.monotonic() > deadline:
             return recs
         time.sleep(0.05)

@@ -171,7 +171,7 @@ static void test_fields(void)
 	n = read_lines(path_a, l, 4, &bad);
 	CHECK_INT(n, 2);
 	CHECK_INT(bad, 0);
-	ok0 = l[0] && json_object_size(l[0]) == 14 &&
+	ok0 = l[0] && json_object_size(l[0]) == 16 &&
 	      time_ok(json_string_value(json_object_get(l[0], "time"))) &&
 	      str_is(l[0], "call_id", "a84b4c76e66710@pc33") &&
 	      str_is(l[0], "caller", "sip:1001@example.test") && str_is(l[0], "auth_user", "1001") &&
@@ -182,7 +182,7 @@ static void test_fields(void)
 	      str_is(l[0], "end", "2026-11-18T11:07:45.100Z") && int_is(l[0], "status", 200) &&
 	      int_is(l[0], "duration_s", 61) && str_is(l[0], "hangup", "caller") &&
 	      int_is(l[0], "id", 17);
-	ok1 = l[1] && json_object_size(l[1]) == 13 && str_is(l[1], "auth_user", "") &&
+	ok1 = l[1] && json_object_size(l[1]) == 15 && str_is(l[1], "auth_user", "") &&
 	      json_is_null(json_object_get(l[1], "answer")) &&
 	      str_is(l[1], "end", "2026-11-18T11:06:40.250Z") && int_is(l[1], "status", 486) &&
 	      int_is(l[1], "duration_s", 0) && str_is(l[1], "hangup", "none") &&

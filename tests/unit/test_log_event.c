@@ -175,7 +175,7 @@ static void test_fields(void)
 			CHECK(!"line is an object with a good time");
 		}
 	}
-	bool ok0 = json_object_size(l[0]) == 11 && strcmp(str(l[0], "kind"), "auth.failure") == 0 &&
+	bool ok0 = json_object_size(l[0]) == 13 && strcmp(str(l[0], "kind"), "auth.failure") == 0 &&
 		   strcmp(str(l[0], "src"), "192.0.2.7") == 0 && num(l[0], "port") == 5070 &&
 		   strcmp(str(l[0], "transport"), "tcp") == 0 &&
 		   strcmp(str(l[0], "user"), "alice") == 0 &&
@@ -183,12 +183,12 @@ static void test_fields(void)
 		   strcmp(str(l[0], "call_id"), "abc@192.0.2.7") == 0 &&
 		   strcmp(str(l[0], "user_agent"), "Linphone/5.2") == 0 &&
 		   strcmp(str(l[0], "reason"), "wrong password") == 0 && num(l[0], "status") == 403;
-	bool ok1 = json_object_size(l[1]) == 6 && strcmp(str(l[1], "kind"), "register.ok") == 0 &&
+	bool ok1 = json_object_size(l[1]) == 8 && strcmp(str(l[1], "kind"), "register.ok") == 0 &&
 		   strcmp(str(l[1], "src"), "2001:db8::1") == 0 && num(l[1], "port") == 5060 &&
 		   strcmp(str(l[1], "transport"), "udp") == 0 &&
 		   strcmp(str(l[1], "user"), "bob") == 0 && !json_object_get(l[1], "status") &&
 		   !json_object_get(l[1], "aor") && !json_object_get(l[1], "reason");
-	bool ok2 = json_object_size(l[2]) == 4 &&
+	bool ok2 = json_object_size(l[2]) == 6 &&
 		   strcmp(str(l[2], "kind"), "admin.user_added") == 0 &&
 		   strcmp(str(l[2], "user"), "carol") == 0 && strcmp(str(l[2], "reason"), "cli") == 0 &&
 		   !json_object_get(l[2], "src") && !json_object_get(l[2], "port") &&

@@ -1,0 +1,156 @@
+/*
+ * metrics: live figures in Prometheus' text exposition format (version
+ * 0.0.4), served over HTTP by an opt-in listener on the server's own event
+ * loop.
+ *
+ * Three parts, each usable alone:
+ * - struct metrics_buf renders families and samples (render.c). It escapes
+ *   label values and refuses names that are not valid metric or label names,
+ *   so nothing a peer sent can break the format; a family is announced (HELP,
+ *   TYPE) once, before its samples. The buffer is bounded: past its cap the
+ *   rest is dropped and `overflow` set.
+ * - metrics_http_parse() decides what to answer to the bytes of one HTTP
+ *   request (http.c). Pure: no I/O. Only `GET /metrics` (a query string is
+ *   ignored) is served; HEAD gets the headers only.
+ * - struct metrics_server listens, reads one request per connection with the
+ *   same discipline as SIP: bounded request size, a deadline for the whole
+ *   request, a cap on connections, and answers through a render callback
+ *   that only reads counters (server.c). It never touches SIP state: the
+ *   callback gets a buffer to fill, nothing else.
+ */
+#ifndef BASTION_METRICS_H
+#define BASTION_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/base.h"
+#include "../net/net.h"
+
+/* ---- rendering -------------------------------------------------------------- */
+
+enum metrics_type { METRICS_COUNTER = 0, METRICS_GAUGE, METRICS_HISTOGRAM };
+
+struct metrics_buf {
+	char *p;
+	size_t len, cap, max;          /* max: the most it may grow to */
+	bool overflow;                 /* something did not fit (or a bad name) */
+	char family[128];              /* the family announced last */
+};
+
+/* An empty buffer that may grow to max bytes (at least 4096). Returns 0 or
+ * ENOMEM. */
+int metrics_buf_init(struct metrics_buf *b, size_t max);
+void metrics_buf_free(struct metrics_buf *b);
+
+/* A label: name (a valid label name, from the code) and value (any bytes:
+ * escaped as the format says, `\` `"` and newline; other bytes outside
+ * printable ASCII become `\xNN` text so the output stays valid UTF-8). */
+struct metrics_label {
+	const char *name;
+	struct slice value;
+};
+
+/*
+ * Announce family `name` (HELP and TYPE lines) unless it is the one
+ * announced last. A name that is not [a-zA-Z_:][a-zA-Z0-9_:]* sets overflow
+ * and writes nothing. help is from the code (newlines and backslashes are
+ * escaped anyway).
+ */
+void metrics_family(struct metrics_buf *b, const char *name, enum metrics_type type,
+		    const char *help);
+
+/* One sample line `name{labels} value`; name may carry a suffix of the
+ * family (_bucket, _sum, _count). */
+void metrics_sample(struct metrics_buf *b, const char *name, const struct metrics_label *labels,
+		    size_t nlabels, uint64_t value);
+/* The same with a floating value (printed with %.17g; +Inf/-Inf/NaN as the
+ * format spells them). */
+void metrics_sample_f(struct metrics_buf *b, const char *name,
+		      const struct metrics_label *labels, size_t nlabels, double value);
+
+/* Family, HELP and one unlabelled sample in one call. */
+void metrics_one(struct metrics_buf *b, const char *name, enum metrics_type type,
+		 const char *help, uint64_t value);
+
+/*
+ * A histogram: family `name` with `_bucket{le="..."}` lines, cumulative,
+ * ending with le="+Inf", then _sum and _count. counts[i] are the
+ * non-cumulative counts of the buckets with upper bounds bounds[i] (in the
+ * unit of the samples), counts[nbounds] those above the last bound; sum is
+ * in the same unit. scale divides bounds and sum on output (1000 turns
+ * milliseconds into the seconds Prometheus expects).
+ */
+void metrics_histogram(struct metrics_buf *b, const char *name, const char *help,
+		       const uint32_t *bounds, size_t nbounds, const uint64_t *counts,
+		       uint64_t sum, double scale);
+
+/* ---- HTTP requests --------------------------------------------------------------- */
+
+struct metrics_http_verdict {
+	int status;                    /* 200, 400, 404, 405, 431, 505 */
+	bool head;                     /* HEAD: headers only */
+	const char *reason;            /* reason phrase */
+};
+
+/*
+ * What to answer to the request in buf[0..len): 0 with *v once the header
+ * section is complete (CRLF CRLF, or LF LF); ENODATA when more bytes are
+ * needed and len < max; EOVERFLOW when len >= max without a complete header
+ * section (v says 431). The request line must be `METHOD SP TARGET SP
+ * HTTP/1.x`: other shapes get 400, another HTTP version 505, a method other
+ * than GET or HEAD 405, a target other than /metrics (with an optional
+ * query) 404. Headers are not interpreted; a body is never read (the
+ * connection closes after the answer).
+ */
+int metrics_http_parse(struct metrics_http_verdict *v, const char *buf, size_t len, size_t max);
+
+/* ---- the listener ---------------------------------------------------------------- */
+
+struct metrics_conf {
+	struct net_addr addr;          /* where to listen (TCP) */
+	uint32_t max_request;          /* bytes of request line and headers */
+	uint32_t timeout_ms;           /* the whole exchange, from accept */
+	uint32_t max_connections;      /* open at once; more are closed at once */
+	uint32_t max_response;         /* bytes of the exposition; more is cut (500) */
+	/* HTTPS with a client certificate: all three set, or all NULL (plain HTTP) */
+	const char *cert_file;         /* PEM certificate (and chain) the listener shows */
+	const char *key_file;          /* its key, PEM, not encrypted */
+	const char *client_ca;         /* PEM CAs a client certificate must chain to */
+};
+
+/* Fill b with the current figures. Must only read. */
+typedef void(metrics_render_fn)(void *arg, struct metrics_buf *b);
+
+struct metrics_stats {
+	uint64_t requests;             /* answered, any status */
+	uint64_t scrapes;              /* answered 200 */
+	uint64_t refused;              /* over max_connections */
+	uint64_t timeouts;             /* cut off by timeout_ms */
+	uint64_t too_large;            /* requests over max_request (431) */
+	uint64_t bad;                  /* 400, 404, 405, 505 */
+	uint64_t tls_failed;           /* HTTPS handshakes failed (no or bad client certificate) */
+	uint32_t open;                 /* connections open now */
+};
+
+struct metrics_server;
+
+/*
+ * Listen on conf->addr (TCP, non-blocking, on n's loop). With cert_file,
+ * key_file and client_ca, every connection is TLS 1.2+ and must present a
+ * client certificate that chains to client_ca, or it is closed. Returns 0
+ * with *mp, or an errno (EADDRINUSE ...; EINVAL when a TLS file is wrong,
+ * with err saying which). render is called once per GET /metrics.
+ */
+int metrics_server_new(struct metrics_server **mp, struct net *n, const struct metrics_conf *conf,
+		       metrics_render_fn *render, void *arg, char *err, size_t errlen);
+/* Close the listener and every connection; *mp becomes NULL. NULL is fine. */
+void metrics_server_free(struct metrics_server **mp);
+/* New limits (SIGHUP); the address needs a restart. */
+void metrics_server_set_conf(struct metrics_server *m, const struct metrics_conf *conf);
+/* The address bound (with the port the kernel chose for port 0). */
+void metrics_server_addr(const struct metrics_server *m, struct net_addr *out);
+void metrics_server_stats(const struct metrics_server *m, struct metrics_stats *out);
+
+#endif
