@@ -374,7 +374,7 @@ static const struct cmd commands[] = {
 	  "check: validate DIR/bastion.conf as the server would (use before SIGHUP).\n"
 	  "reference: print the reference of every setting (Markdown)." },
 	{ "user", admin_cmd_user,
-	  "bastion user add|passwd|show|list|enable|disable|del|import|identity|cert ...",
+	  "bastion user add|passwd|show|list|enable|disable|del|import|identity|cert|set ...",
 	  "  user add NAME [--domain D] (--generate | --password-stdin)\n"
 	  "  user passwd NAME [--domain D] (--generate | --password-stdin)\n"
 	  "  user show NAME [--domain D]\n"
@@ -385,7 +385,8 @@ static const struct cmd commands[] = {
 	  "  user import FILE\n"
 	  "  user identity add|del NAME URI [--domain D]\n"
 	  "  user identity list NAME [--domain D]\n"
-	  "  user cert NAME require|off [--domain D]\n\n"
+	  "  user cert NAME require|off [--domain D]\n"
+	  "  user set NAME --digest sha256|md5|both|site [--domain D]\n\n"
 	  "Manage the users who may register. The domain defaults to the server's domain.\n"
 	  "--generate prints a random 20-character password once; --password-stdin reads\n"
 	  "one line and refuses passwords shorter than 12 characters, containing the user\n"
@@ -400,7 +401,10 @@ static const struct cmd commands[] = {
 	  "cert require: the user may register and call only over TLS with a client\n"
 	  "certificate from the local CA naming it (bastion tls issue NAME; the [tls]\n"
 	  "verify_client setting must ask for certificates); cert off lifts that. See\n"
-	  "docs/tls.md." },
+	  "docs/tls.md.\n"
+	  "set --digest: the digest algorithms the user is challenged with: sha256, md5\n"
+	  "(phones that fail on a SHA-256 challenge, such as baresip 1.0), both (SHA-256\n"
+	  "first), or site ([auth] algorithms, the default). See docs/users.md." },
 	{ "reg", admin_cmd_reg, "bastion reg list [NAME [--domain D]]",
 	  "Show the current registrations (bindings): address of record, contact, source\n"
 	  "address, transport, time to expiry and user agent; of one user with NAME." },

@@ -146,6 +146,11 @@ static const struct conf_setting settings[] = {
 	  "SHA-256,MD5", NULL,
 	  "Digest algorithms offered, in challenge order: `SHA-256,MD5`, `SHA-256` or `MD5`. "
 	  "SHA-256 (RFC 8760) first; MD5 stays for the phones that know nothing else." },
+	U32("auth", "sha256_unanswered", sha256_unanswered, 0, 1000, "3", "challenges",
+	    "After this many challenges offering SHA-256 in a row to a known user without a "
+	    "successful login, the event `auth.sha256_unanswered` names the user once: its "
+	    "phone may take MD5 only (`bastion user set NAME --digest md5`, docs/users.md). "
+	    "0 turns the note off."),
 	U32("auth", "nonce_lifetime", nonce_lifetime, 10, 86400, "300", "seconds",
 	    "A nonce older than this is refused with stale=true and a fresh challenge."),
 	{ "auth", "uri_check", CONF_ENUM, offsetof(struct conf, uri_check), 0, 0, 0, uri_checks,

@@ -693,24 +693,22 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		server_answer(s, &x, m, 482, "Loop Detected", SLICE_NULL);
 		return;
 	}
-	rc = auth_request(&ao, &s->auth, m, SIP_H_PROXY_AUTHORIZATION, server_lookup_user, s,
-			  (uint64_t)time(NULL));
+	rc = auth_request(&ao, &s->auth, m, SIP_H_PROXY_AUTHORIZATION, server_lookup_user,
+			  server_offer_user, s, (uint64_t)time(NULL));
 	if (rc) {
 		server_answer(s, &x, m, 500, "Authentication Failure", SLICE_NULL);
 		return;
 	}
+	server_auth_watch(s, x.in, m, &ao);
 	switch (ao.action) {
 	case AUTH_ACT_CHALLENGE:
 		if (ao.had_credentials && ao.verdict.result == AUTH_REPLAY)
 			server_event(s, "auth.replay", x.in, m, ao.user, m->from.uri.raw, ao.reason,
 				     407);
-		server_challenge(s, &x, m, true, false, false);
+		server_challenge(s, &x, m, true, false, ao.offer);
 		return;
 	case AUTH_ACT_STALE:
-		server_challenge(s, &x, m, true, true, false);
-		return;
-	case AUTH_ACT_MD5_ONLY:
-		server_challenge(s, &x, m, true, false, true);
+		server_challenge(s, &x, m, true, true, ao.offer);
 		return;
 	case AUTH_ACT_FAIL:
 		server_event(s, "auth.failure", x.in, m, ao.user, m->from.uri.raw, ao.reason, 403);

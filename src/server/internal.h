@@ -62,6 +62,7 @@ struct server {
 	struct registrar *reg;
 	uint8_t key[AUTH_KEY_LEN];     /* nonce HMAC key, from the state directory */
 	struct auth_nc_table *nc;
+	struct auth_watch *watch;      /* phones that do not take SHA-256 */
 	struct auth_server auth;
 	char realm[256];
 	/* this server's addresses as "host" and "host:port", for AOR checks and
@@ -106,9 +107,18 @@ uint64_t server_now_ms(void);
 void server_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 		   uint16_t status, const char *reason, struct slice extra);
 
-/* Send a 401 or 407 challenge (one header per offered algorithm, or MD5 only). */
+/* Send a 401 or 407 challenge: one header per algorithm in `offer`
+ * (AUTH_ALGO_BIT()s, auth_outcome.offer), SHA-256 first. */
 void server_challenge(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-		      bool proxy, bool stale, bool md5_only);
+		      bool proxy, bool stale, unsigned offer);
+
+/* auth_offer_fn over the credential cache: the user's digest setting. */
+unsigned server_offer_user(void *arg, struct slice user);
+
+/* After auth_request: note (event auth.sha256_unanswered / auth.md5_answer,
+ * once per user) phones that do not take SHA-256 (auth/watch.c). */
+void server_auth_watch(struct server *s, const struct net_msg *in, const struct sip_msg *m,
+		       const struct auth_outcome *ao);
 
 /* Is host one of ours: the domain, or an address we listen on? */
 bool server_host_is_ours(const struct server *s, struct slice host);

@@ -41,6 +41,45 @@ int server_lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_
 	return rc;
 }
 
+unsigned server_offer_user(void *arg, struct slice user)
+{
+	struct server *s = arg;
+	struct store_cache_entry e;
+	unsigned have = 0, offer;
+
+	if (store_cache_lookup(s->cache, &e, user, slice_cstr(s->conf.domain)) != 0)
+		return 0;
+	if (e.ha1_md5[0])
+		have |= AUTH_ALGO_BIT(AUTH_ALGO_MD5);
+	if (e.ha1_sha256[0])
+		have |= AUTH_ALGO_BIT(AUTH_ALGO_SHA256);
+	offer = auth_offer(s->auth.algos, (enum auth_digest)e.digest, have);
+	OPENSSL_cleanse(&e, sizeof(e));
+	return offer;
+}
+
+void server_auth_watch(struct server *s, const struct net_msg *in, const struct sip_msg *m,
+		       const struct auth_outcome *ao)
+{
+	enum auth_watch_note n = AUTH_WATCH_NONE;
+
+	if (!ao->offer_known)
+		return; /* only known users: names a scanner sends are not tracked */
+	if (ao->action == AUTH_ACT_CHALLENGE)
+		n = auth_watch_challenged(s->watch, ao->offer_user, ao->offer,
+					  s->conf.sha256_unanswered);
+	else if (ao->action == AUTH_ACT_OK)
+		n = auth_watch_ok(s->watch, ao->offer_user, ao->verdict.algo, ao->offer);
+	if (n == AUTH_WATCH_SHA256_UNANSWERED)
+		server_event(s, "auth.sha256_unanswered", in, m, ao->offer_user, SLICE_NULL,
+			     "the device never answered a SHA-256 challenge: if it is an MD5-only "
+			     "phone, bastion user set NAME --digest md5",
+			     0);
+	else if (n == AUTH_WATCH_MD5_ANSWER)
+		server_event(s, "auth.md5_answer", in, m, ao->offer_user, SLICE_NULL,
+			     "offered SHA-256, the device answered with MD5", 0);
+}
+
 void server_event(struct server *s, const char *kind, const struct net_msg *in,
 		  const struct sip_msg *m, struct slice user, struct slice aor,
 		  const char *reason, int status)
@@ -63,15 +102,19 @@ void server_event(struct server *s, const char *kind, const struct net_msg *in,
 }
 
 /* 401 with one WWW-Authenticate (407: Proxy-Authenticate) per offered
- * algorithm, in configured order (or MD5 alone for a user who has no
- * SHA-256 credentials). */
+ * algorithm: in the order of [auth] algorithms (SHA-256 first by default,
+ * RFC 8760 2.4), then any the site does not list (a user's own setting),
+ * SHA-256 first. */
 void server_challenge(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-		      bool proxy, bool stale, bool md5_only)
+		      bool proxy, bool stale, unsigned offer)
 {
 	char nonce[AUTH_NONCE_LEN + 1], lines[1024], value[512];
 	struct sip_buf b;
-	int algos[2];
-	size_t n = conf_algorithms(&s->conf, algos, 2), len;
+	int order[4];
+	size_t len, n = conf_algorithms(&s->conf, order, 2);
+
+	order[n++] = AUTH_ALGO_SHA256;
+	order[n++] = AUTH_ALGO_MD5;
 
 	if (auth_nonce_make(s->key, (uint64_t)time(NULL), nonce) != 0) {
 		server_answer(s, x, m, 500, "Nonce Failure", SLICE_NULL);
@@ -79,10 +122,13 @@ void server_challenge(struct server *s, const struct server_ctx *x, const struct
 	}
 	sip_buf_init(&b, lines, sizeof(lines));
 	for (size_t i = 0; i < n; i++) {
-		if (md5_only && algos[i] != AUTH_ALGO_MD5)
+		unsigned bit = AUTH_ALGO_BIT((enum auth_algo)order[i]);
+
+		if (!(offer & bit))
 			continue;
+		offer &= ~bit; /* each once */
 		if (auth_challenge_write(value, sizeof(value), &len, s->auth.realm, slice_cstr(nonce),
-					 (enum auth_algo)algos[i], stale, SLICE_NULL) != 0)
+					 (enum auth_algo)order[i], stale, SLICE_NULL) != 0)
 			continue;
 		sip_buf_str(&b, proxy ? "Proxy-Authenticate: " : "WWW-Authenticate: ");
 		sip_buf_put(&b, value, len);
@@ -125,26 +171,24 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 		server_answer(s, x, m, 403, "Address of Record Not Served Here", SLICE_NULL);
 		return;
 	}
-	rc = auth_request(&ao, &s->auth, m, SIP_H_AUTHORIZATION, server_lookup_user, s,
-			  (uint64_t)time(NULL));
+	rc = auth_request(&ao, &s->auth, m, SIP_H_AUTHORIZATION, server_lookup_user,
+			  server_offer_user, s, (uint64_t)time(NULL));
 	if (rc) {
 		log_error("digest verification failed internally: %s", strerror(rc));
 		server_answer(s, x, m, 500, "Authentication Failure", SLICE_NULL);
 		return;
 	}
+	server_auth_watch(s, in, m, &ao);
 	switch (ao.action) {
 	case AUTH_ACT_CHALLENGE:
 		if (ao.had_credentials && ao.verdict.result == AUTH_REPLAY)
 			server_event(s, "auth.replay", in, m, ao.user, to->raw, ao.reason, 401);
 		else if (ao.had_credentials && ao.verdict.result == AUTH_BAD_NONCE)
 			server_event(s, "auth.bad_nonce", in, m, ao.user, to->raw, ao.reason, 401);
-		server_challenge(s, x, m, false, false, false);
+		server_challenge(s, x, m, false, false, ao.offer);
 		return;
 	case AUTH_ACT_STALE:
-		server_challenge(s, x, m, false, true, false);
-		return;
-	case AUTH_ACT_MD5_ONLY:
-		server_challenge(s, x, m, false, false, true);
+		server_challenge(s, x, m, false, true, ao.offer);
 		return;
 	case AUTH_ACT_FAIL:
 		server_event(s, ao.unknown_user ? "register.unknown_user" : "auth.failure", in, m,

@@ -559,6 +559,10 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		return e;
 	}
 	s->auth.nc = s->nc;
+	if ((e = auth_watch_new(&s->watch)) != 0) {
+		snprintf(err, errlen, "digest watch table: %s", strerror(e));
+		return e;
+	}
 	if ((e = conf_state_path(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
@@ -653,6 +657,7 @@ void server_free(struct server **sp)
 	store_cache_free(&s->cache);
 	store_close(&s->store);
 	auth_nc_table_free(&s->nc);
+	auth_watch_free(&s->watch);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
 	log_events_close();
 	log_cdr_close();

@@ -141,6 +141,13 @@ static const char *const migrations[] = {
 	"ALTER TABLE users ADD COLUMN require_client_cert INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (require_client_cert IN (0, 1));"
 	"PRAGMA user_version = 5;",
+	/* 5 -> 6: the digest algorithms each user is challenged with (`bastion
+	 * user set NAME --digest`): 0 the site's [auth] algorithms, 1 MD5, 2
+	 * SHA-256, 3 both. Existing users follow the site. The UPDATE fires
+	 * users_gen_update, so credential caches reload it. */
+	"ALTER TABLE users ADD COLUMN digest INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (digest BETWEEN 0 AND 3);"
+	"PRAGMA user_version = 6;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -164,6 +171,7 @@ enum stmt_id {
 	ST_USER_SET_PASSWORD,
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
+	ST_USER_SET_DIGEST,
 	ST_USER_DELETE,
 	ST_REG_UPSERT,
 	ST_REG_DELETE,
@@ -191,7 +199,7 @@ enum stmt_id {
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert"
+	"created_at, changed_at, require_client_cert, digest"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
 	"user_agent, instance, q"
@@ -205,8 +213,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_DATA_VERSION] = "PRAGMA data_version",
 	[ST_USERS_GEN] = "SELECT value FROM meta WHERE key = 'users_gen'",
 	[ST_USER_ADD] = "INSERT INTO users (name, domain, realm, ha1_md5, ha1_sha256, enabled,"
-			" password_strength, created_at, changed_at, require_client_cert)"
-			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+			" password_strength, created_at, changed_at, require_client_cert, digest)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
 	[ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_USERS_LIST] = "SELECT " USER_COLS " FROM users ORDER BY domain, name",
 	[ST_USER_SET_PASSWORD] = "UPDATE users SET realm = ?3, ha1_md5 = ?4, ha1_sha256 = ?5,"
@@ -215,6 +223,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_SET_ENABLED] = "UPDATE users SET enabled = ?3 WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = ?3"
 				    " WHERE name = ?1 AND domain = ?2",
+	[ST_USER_SET_DIGEST] = "UPDATE users SET digest = ?3 WHERE name = ?1 AND domain = ?2",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_REG_UPSERT] = "INSERT INTO registrations (user_id, aor, contact, received, transport,"
 			  " expires_at, call_id, cseq, user_agent, instance, q)"
@@ -457,6 +466,7 @@ static int bind_user_add(sqlite3_stmt *st, const struct store_user *u, int64_t n
 	rc |= bind_text(st, 7, strength_name(u->cred.strength));
 	rc |= sqlite3_bind_int64(st, 8, now);
 	rc |= sqlite3_bind_int(st, 9, u->require_client_cert ? 1 : 0);
+	rc |= sqlite3_bind_int(st, 10, u->digest & 3);
 	return rc;
 }
 
@@ -507,6 +517,7 @@ static int read_user(struct store_user *u, sqlite3_stmt *st)
 	u->created_at = sqlite3_column_int64(st, 8);
 	u->changed_at = sqlite3_column_int64(st, 9);
 	u->require_client_cert = sqlite3_column_int(st, 10) != 0;
+	u->digest = (uint8_t)(sqlite3_column_int(st, 11) & 3); /* CHECK keeps it 0..3 */
 	return 0;
 }
 
@@ -628,6 +639,16 @@ static int sq_users_set_client_cert(struct store *s, const char *name, const cha
 	sqlite3_stmt *st = ss->st[ST_USER_SET_CLIENT_CERT];
 
 	sqlite3_bind_int(st, 3, on ? 1 : 0);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_set_digest(struct store *s, const char *name, const char *domain,
+			       unsigned digest)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_SET_DIGEST];
+
+	sqlite3_bind_int(st, 3, (int)digest);
 	return step_user_write(ss, st, name, domain);
 }
 
@@ -1104,6 +1125,7 @@ static const struct store_ops sqlite_ops = {
 	.users_set_password = sq_users_set_password,
 	.users_set_enabled = sq_users_set_enabled,
 	.users_set_client_cert = sq_users_set_client_cert,
+	.users_set_digest = sq_users_set_digest,
 	.users_delete = sq_users_delete,
 	.users_import = sq_users_import,
 	.users_version = sq_users_version,

@@ -258,6 +258,15 @@ int store_users_set_client_cert(struct store *s, const char *name, const char *d
 	return s->ops->users_set_client_cert(s, name, domain, on);
 }
 
+int store_users_set_digest(struct store *s, const char *name, const char *domain,
+			   unsigned digest)
+{
+	if (!s || !key_ok(name, domain) || digest > STORE_DIGEST_BOTH)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_set_digest(s, name, domain, digest);
+}
+
 int store_users_delete(struct store *s, const char *name, const char *domain)
 {
 	if (!s || !key_ok(name, domain))
