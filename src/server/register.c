@@ -73,7 +73,7 @@ void server_auth_watch(struct server *s, const struct net_msg *in, const struct 
 	if (n == AUTH_WATCH_SHA256_UNANSWERED)
 		server_event(s, "auth.sha256_unanswered", in, m, ao->offer_user, SLICE_NULL,
 			     "the device never answered a SHA-256 challenge: if it is an MD5-only "
-			     "phone, bastion user set NAME --digest md5",
+			     "phone, set the user to md5 (bastion user set, docs/users.md)",
 			     0);
 	else if (n == AUTH_WATCH_MD5_ANSWER)
 		server_event(s, "auth.md5_answer", in, m, ao->offer_user, SLICE_NULL,
