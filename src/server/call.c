@@ -749,8 +749,9 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 			if (idv.v.event)
 				server_event(s, idv.v.event, x.in, m, ao.user, m->from.uri.raw,
 					     idv.v.detail, idv.v.status ? idv.v.status : 403);
-			server_answer(s, &x, m, idv.v.status ? idv.v.status : 403,
-				      idv.v.reason ? idv.v.reason : "Forbidden", SLICE_NULL);
+			/* authenticated, so a call attempt: it gets its record */
+			refuse_attempt(s, &x, m, ao.user, idv.v.status ? idv.v.status : 403,
+				       idv.v.reason ? idv.v.reason : "Forbidden");
 			return;
 		}
 	}

@@ -243,7 +243,10 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 		 * there already (every phone, every few minutes) is not */
 		if (res.added || res.removed)
 			server_event(s, "register.ok", in, m, ao.user, rq.aor,
-				     res.removed && !res.count ? "unregistered" : "registered", 200);
+				     res.added && res.removed ? "replaced"
+				     : res.added	      ? "registered"
+							      : "unregistered",
+				     200);
 	} else if (res.status == 423) {
 		sip_buf_str(&b, "Min-Expires: ");
 		sip_buf_u32(&b, res.min_expires);
