@@ -618,6 +618,58 @@ static void write_range(FILE *f, const struct conf_setting *s)
 	}
 }
 
+/* Length of the first sentence of a help text: up to the first ". " that
+ * does not end "e.g." or "i.e.", or the whole text. */
+static size_t first_sentence(const char *h)
+{
+	size_t n = strlen(h);
+
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (h[i] != '.' || h[i + 1] != ' ')
+			continue;
+		if (i >= 3 && (strncmp(h + i - 3, "e.g", 3) == 0 || strncmp(h + i - 3, "i.e", 3) == 0))
+			continue;
+		return i + 1;
+	}
+	return n;
+}
+
+/* Write the first sentence of s->help as "; " comment lines of at most
+ * about 78 columns, without the Markdown backquotes of the reference. */
+static void write_meaning(FILE *f, const struct conf_setting *s)
+{
+	const char *h = s->help;
+	size_t n = first_sentence(h), col = 0, i = 0;
+
+	while (i < n) {
+		size_t w = i;
+
+		while (w < n && h[w] != ' ')
+			w++;
+		if (col == 0) {
+			fputs(";", f);
+			col = 1;
+		}
+		if (col > 1 && col + 1 + (w - i) > 78) {
+			fputs("\n;", f);
+			col = 1;
+		}
+		fputc(' ', f);
+		col++;
+		for (size_t k = i; k < w; k++) {
+			if (h[k] != '`') {
+				fputc(h[k], f);
+				col++;
+			}
+		}
+		i = w;
+		while (i < n && h[i] == ' ')
+			i++;
+	}
+	if (col)
+		fputc('\n', f);
+}
+
 int conf_write_initial(FILE *f, const char *domain, const char *listen)
 {
 	const char *section = "";
@@ -637,9 +689,10 @@ int conf_write_initial(FILE *f, const char *domain, const char *listen)
 			value = domain;
 		if (strcmp(s->section, "server") == 0 && strcmp(s->key, "listen") == 0)
 			value = listen;
-		fputs("; ", f);
+		write_meaning(f, s);
+		fputs(";   (", f);
 		write_range(f, s);
-		fputs(".\n", f);
+		fputs(")\n", f);
 		if (value)
 			fprintf(f, "%s = %s\n", s->key, value);
 		else
