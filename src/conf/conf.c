@@ -177,6 +177,15 @@ static const struct conf_setting settings[] = {
 	U32("registrar", "max_bindings", max_bindings, 1, 10000000, "200000", "bindings",
 	    "Most bindings held in all, so registrations cannot exhaust memory; over it new "
 	    "bindings get 503."),
+	U32("registrar", "flow_grace", flow_grace, 0, 86400, "60", "seconds",
+	    "How long a TCP or TLS binding outlives its connection (RFC 5626 flows): calls are "
+	    "not forked to it meanwhile, and it is removed unless the phone connects and "
+	    "registers again within this time. 0 removes it at the next second."),
+	U32("registrar", "flow_timer", flow_timer, 0, 3600, "120", "seconds",
+	    "Flow-Timer sent in the 200 to a REGISTER that asked for outbound (RFC 5626: "
+	    "Supported: outbound and a reg-id): the phone sends a keep-alive (CRLF CRLF on TCP "
+	    "and TLS, answered with CRLF) at least this often. Keep it below [tcp] idle_timeout. "
+	    "0 sends none."),
 
 	U32("proxy", "max_transactions", max_transactions, 16, 4000000, "65536", "transactions",
 	    "Most SIP transactions (server and client together) in progress at once; a new "

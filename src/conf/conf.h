@@ -61,6 +61,8 @@ struct conf {
 	char algorithms[64];         /* "SHA-256,MD5": challenge order */
 	uint32_t nonce_lifetime;     /* seconds */
 	uint32_t sha256_unanswered;  /* challenges; 0 = no note */
+	uint32_t flow_grace;         /* seconds */
+	uint32_t flow_timer;         /* seconds; 0 = none sent */
 	uint32_t uri_check;          /* enum conf_uri_check */
 	uint32_t nonce_table_size;   /* nonce-count replay table entries */
 

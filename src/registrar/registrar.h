@@ -19,6 +19,7 @@ struct registrar_conf {
 	uint32_t min_expires, max_expires, default_expires; /* seconds */
 	uint32_t max_contacts;  /* per AOR */
 	uint32_t max_bindings;  /* in all */
+	uint32_t flow_grace;    /* seconds a TCP/TLS binding outlives its connection */
 };
 
 struct registrar;
@@ -66,7 +67,11 @@ void registrar_set_conf(struct registrar *r, const struct registrar_conf *c);
  * *n is the number restored. */
 int registrar_restore(struct registrar *r, int64_t now, size_t *n);
 
-/* Drop bindings that expired by `now` (memory and store). Returns how many. */
+/* Drop bindings that expired by `now` (memory and store), and TCP/TLS
+ * bindings whose connection has been closed for flow_grace seconds (RFC
+ * 5626: a phone that reconnects and registers again within the grace
+ * keeps its binding; a closed flow is never forked to meanwhile). Call it
+ * about once a second. Returns how many. */
 size_t registrar_expire(struct registrar *r, int64_t now);
 
 struct registrar_req {
@@ -81,8 +86,11 @@ struct registrar_result {
 	uint16_t status;
 	const char *reason;
 	uint32_t min_expires;      /* with 423 */
-	uint32_t added, refreshed, removed;
+	uint32_t added, refreshed, removed; /* a device's binding taken over by a
+					       new contact counts as added and removed */
 	uint32_t count;            /* bindings of the AOR afterwards */
+	bool outbound_reg;         /* a binding with a reg-id (RFC 5626) was added or
+				      refreshed: the 200 says Require: outbound */
 };
 
 /*
@@ -91,7 +99,11 @@ struct registrar_result {
  * (contact param, else Expires header, else default), with Call-ID/CSeq
  * ordering; expiry below min_expires is 423, above max_expires shortened;
  * more than max_contacts for the AOR is 403, more than max_bindings in all
- * 503. Either the whole request applies or none of it. Returns 0 with *res
+ * 503. A contact with a +sip.instance (and reg-id, RFC 5626) that no
+ * binding has under its URI takes over, or with expiry 0 removes, the
+ * binding of the same instance and reg-id: one binding per device flow.
+ * A reg-id that is not a number 1..2^31-1 is 400; without an instance it
+ * is ignored. Either the whole request applies or none of it. Returns 0 with *res
  * (res->status is the response to send), or an errno on a store failure.
  */
 int registrar_register(struct registrar *r, const struct registrar_req *q,

@@ -415,6 +415,7 @@ static void registrar_conf_of(const struct conf *c, struct registrar_conf *rc)
 	rc->default_expires = c->default_expires;
 	rc->max_contacts = c->max_contacts;
 	rc->max_bindings = c->max_bindings;
+	rc->flow_grace = c->flow_grace;
 }
 
 static void apply_conf(struct server *s, const struct conf *c)

@@ -147,6 +147,10 @@ static const char *const migrations[] = {
 	 * users_gen_update, so credential caches reload it. */
 	"ALTER TABLE users ADD COLUMN digest INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (digest BETWEEN 0 AND 3);"
+	/* and the RFC 5626 reg-id of a binding (0: none), which with its
+	 * +sip.instance names one flow of one device. */
+	"ALTER TABLE registrations ADD COLUMN reg_id INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (reg_id BETWEEN 0 AND 2147483647);"
 	"PRAGMA user_version = 6;",
 };
 
@@ -202,7 +206,7 @@ enum stmt_id {
 	"created_at, changed_at, require_client_cert, digest"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
-	"user_agent, instance, q"
+	"user_agent, instance, q, reg_id"
 
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN_READ] = "BEGIN DEFERRED",
@@ -226,13 +230,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_SET_DIGEST] = "UPDATE users SET digest = ?3 WHERE name = ?1 AND domain = ?2",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_REG_UPSERT] = "INSERT INTO registrations (user_id, aor, contact, received, transport,"
-			  " expires_at, call_id, cseq, user_agent, instance, q)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+			  " expires_at, call_id, cseq, user_agent, instance, q, reg_id)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
 			  " ON CONFLICT (aor, contact) DO UPDATE SET"
 			  " user_id = excluded.user_id, received = excluded.received,"
 			  " transport = excluded.transport, expires_at = excluded.expires_at,"
 			  " call_id = excluded.call_id, cseq = excluded.cseq,"
 			  " user_agent = excluded.user_agent, instance = excluded.instance,"
+			  " reg_id = excluded.reg_id,"
 			  " q = excluded.q"
 			  " RETURNING id",
 	[ST_REG_DELETE] = "DELETE FROM registrations WHERE aor = ?1 AND contact = ?2",
@@ -729,6 +734,7 @@ static int sq_regs_upsert(struct store *s, int64_t *id, const struct store_reg *
 	sqlite3_bind_int64(st, 8, r->cseq);
 	bind_text(st, 9, r->user_agent);
 	bind_text(st, 10, r->instance);
+	sqlite3_bind_int64(st, 12, r->reg_id);
 	sqlite3_bind_int(st, 11, r->q);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		rid = sqlite3_column_int64(st, 0);
@@ -792,7 +798,7 @@ static int sq_regs_expire(struct store *s, size_t *n, int64_t now)
 
 static int read_reg(struct store_reg *r, sqlite3_stmt *st)
 {
-	int64_t cseq, q;
+	int64_t cseq, q, reg_id;
 	int err;
 
 	memset(r, 0, sizeof(*r));
@@ -809,8 +815,11 @@ static int read_reg(struct store_reg *r, sqlite3_stmt *st)
 	r->expires_at = sqlite3_column_int64(st, 6);
 	cseq = sqlite3_column_int64(st, 8);
 	q = sqlite3_column_int64(st, 11);
-	if (cseq < 0 || cseq > UINT32_MAX || q < 0 || q > 1000)
+	reg_id = sqlite3_column_int64(st, 12);
+	if (cseq < 0 || cseq > UINT32_MAX || q < 0 || q > 1000 || reg_id < 0 ||
+	    reg_id > STORE_REG_ID_MAX)
 		return EOVERFLOW;
+	r->reg_id = (uint32_t)reg_id;
 	r->cseq = (uint32_t)cseq;
 	r->q = (uint16_t)q;
 	return 0;

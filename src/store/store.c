@@ -159,7 +159,8 @@ static bool reg_ok(const struct store_reg *r)
 	       field_ok(r->transport, STORE_TRANSPORT_MAX, false) &&
 	       field_ok(r->call_id, STORE_CALLID_MAX, false) &&
 	       field_ok(r->user_agent, STORE_UA_MAX, true) &&
-	       field_ok(r->instance, STORE_INSTANCE_MAX, true) && r->q <= 1000;
+	       field_ok(r->instance, STORE_INSTANCE_MAX, true) && r->q <= 1000 &&
+	       r->reg_id <= STORE_REG_ID_MAX;
 }
 
 static bool hangup_ok(const char *h, bool answered)

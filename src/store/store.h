@@ -196,7 +196,10 @@ struct store_reg {
 	char user_agent[STORE_UA_MAX];      /* may be empty */
 	char instance[STORE_INSTANCE_MAX];  /* +sip.instance, may be empty */
 	uint16_t q;                         /* thousandths, 0..1000 */
+	uint32_t reg_id;                    /* RFC 5626 reg-id, 0 for none */
 };
+
+#define STORE_REG_ID_MAX 2147483647u
 
 typedef int(store_reg_fn)(void *arg, const struct store_reg *r);
 

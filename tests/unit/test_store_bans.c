@@ -383,6 +383,8 @@ static void upgrades_version_3(void)
 	 * certificate flag. */
 	CHECK_INT(raw_exec(path, "DROP TABLE bans;"
 			   "ALTER TABLE users DROP COLUMN require_client_cert;"
+			   "ALTER TABLE users DROP COLUMN digest;"
+			   "ALTER TABLE registrations DROP COLUMN reg_id;"
 			   "PRAGMA user_version = 3;"), SQLITE_OK);
 
 	CHECK_INT(store_open(&s, path, NULL, 0), 0);

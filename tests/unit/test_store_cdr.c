@@ -258,6 +258,8 @@ static void migrates_version_1(void)
 	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
 	rc = sqlite3_exec(db, "DROP TABLE bans; DROP TABLE cdrs; DROP TABLE identities;"
 			  "ALTER TABLE users DROP COLUMN require_client_cert;"
+			  "ALTER TABLE users DROP COLUMN digest;"
+			  "ALTER TABLE registrations DROP COLUMN reg_id;"
 			  "PRAGMA user_version = 1;", NULL, NULL, NULL);
 	sqlite3_close(db);
 	CHECK_INT(rc, SQLITE_OK);

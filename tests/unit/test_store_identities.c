@@ -249,6 +249,8 @@ static void migrates_version_1(void)
 				 "DROP TRIGGER identities_gen_delete;"
 				 "DROP TABLE identities; DROP TABLE cdrs; DROP TABLE bans;"
 				 "ALTER TABLE users DROP COLUMN require_client_cert;"
+				 "ALTER TABLE users DROP COLUMN digest;"
+				 "ALTER TABLE registrations DROP COLUMN reg_id;"
 				 "PRAGMA user_version = 1;"),
 		  SQLITE_OK);
 	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);

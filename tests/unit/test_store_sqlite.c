@@ -861,6 +861,7 @@ static void upgrades_version_4(void)
 	/* What version 4 made: the same, without the columns of 5 and 6. */
 	CHECK_INT(raw_exec(path, "ALTER TABLE users DROP COLUMN require_client_cert;"
 				 "ALTER TABLE users DROP COLUMN digest;"
+				 "ALTER TABLE registrations DROP COLUMN reg_id;"
 				 "PRAGMA user_version = 4;"),
 		  SQLITE_OK);
 	CHECK_INT(raw_int(path, "SELECT count(*) FROM pragma_table_info('users')"
