@@ -343,6 +343,12 @@ class Linphone:
     def terminate(self):
         self.send("terminate")
 
+    def kill(self):
+        """Die without a word (SIGKILL): the kernel closes its connections."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
     def stop(self):
         if self.proc.poll() is None:
             try:

@@ -69,8 +69,11 @@ def phones(tmp_path):
         made.append(p)
         return p
 
-    def linphone(s, user, transport="udp", **kw):
-        host, port = ("localhost", s.tls_port) if transport == "tls" else ("127.0.0.1", s.port)
+    def linphone(s, user, transport="udp", host=None, **kw):
+        """host: the server's name in the proxy URI (localhost for TLS:
+        Linphone checks it against the certificate's DNS names)."""
+        port = s.tls_port if transport == "tls" else s.port
+        host = host or ("localhost" if transport == "tls" else "127.0.0.1")
         p = Linphone(tmp_path / f"linphone-{user}-{len(made)}", user, PASSWORDS[user], DOMAIN,
                      f"sip:{host}:{port};transport={transport}",
                      ca=os.path.join(s.state, "ca.crt"), **kw)
@@ -246,3 +249,56 @@ def test_cancel_and_busy_records(pbx, phones):
     rec = records(s, 1)[0]
     assert rec["status"] == 487 and rec["answer"] in (None, "", 0), rec
     assert rec["auth_user"] == "alice"
+
+
+def bob_contacts(s):
+    out = run_cli("--state", s.state, "reg", "list", "bob").stdout
+    return re.findall(r"sip:bob@127\.0\.0\.1:\d+[^\s>]*", out)
+
+
+def wait_until(pred, what, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not true after {timeout}s: {what}")
+
+
+def test_linphone_tcp_flows(pbx, phones):
+    """Linphone over TCP: quitting unregisters its binding (matched by its
+    +sip.instance); when it dies, calls are not forked to the closed
+    connection and the binding is removed after flow_grace."""
+    baresip, linphone = phones
+    s = pbx("[registrar]\nflow_grace = 2")
+    lb = linphone(s, "bob", "tcp")
+    lb.wait_registered()
+    wait_until(lambda: len(bob_contacts(s)) == 1, "Linphone's binding stored")
+    lb.stop()  # quit: Linphone unregisters
+    wait_until(lambda: bob_contacts(s) == [], "binding removed by the unregister")
+
+    lb = linphone(s, "bob", "tcp")
+    lb.wait_registered()
+    wait_until(lambda: len(bob_contacts(s)) == 1, "registered again")
+    a = baresip(s, "alice", "udp")
+    a.register()
+    lb.kill()
+    m = a.mark()
+    a.dial(f"sip:bob@{DOMAIN}")
+    _, e = a.wait_event("CALL_CLOSED", since=m)
+    assert "480" in e.get("param", ""), e
+    wait_until(lambda: bob_contacts(s) == [], "dead flow removed after the grace")
+
+
+def test_linphone_tls_needs_a_host_name(pbx, phones):
+    """Linphone 5.1 checks the server's name only against DNS names: with
+    server 127.0.0.1 it refuses the certificate (although its subjectAltName
+    has IP 127.0.0.1); with localhost it registers (README says so)."""
+    _, linphone = phones
+    s = pbx()
+    bad = linphone(s, "carol", "tls", host="127.0.0.1")
+    bad.wait_state("LinphoneRegistrationFailed", timeout=30)
+    assert bad.count_state("LinphoneRegistrationOk") == 0
+    assert "CN-mismatch" in bad.log_text() or "mismatch" in bad.log_text().lower()
+    good = linphone(s, "bob", "tls")
+    good.wait_registered()
