@@ -79,6 +79,7 @@ class Baresip:
             "module ausine.so",
             "module srtp.so",
             "module dtls_srtp.so",
+            "module uuid.so",
             "module_app account.so",
             "module_app menu.so",
             "module_app ctrl_tcp.so",
@@ -222,6 +223,12 @@ class Baresip:
 
     def hangup(self):
         return self.command("hangup")
+
+    def kill(self):
+        """Die without a word (SIGKILL): the kernel closes its connections."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
     def stop(self):
         if self.sock:

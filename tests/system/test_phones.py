@@ -61,9 +61,10 @@ def phones(tmp_path):
     """Factory for phones; stops them all (by PID) at teardown."""
     made = []
 
-    def baresip(s, user, transport="udp", **kw):
+    def baresip(s, user, transport="udp", home=None, **kw):
+        """home: reuse a phone's directory (its +sip.instance UUID is there)."""
         port = s.tls_port if transport == "tls" else s.port
-        p = Baresip(tmp_path / f"baresip-{user}-{len(made)}", user, PASSWORDS[user], DOMAIN,
+        p = Baresip(home or tmp_path / f"baresip-{user}-{len(made)}", user, PASSWORDS[user], DOMAIN,
                     f"127.0.0.1:{port}", transport=transport,
                     ca=os.path.join(s.state, "ca.crt"), **kw)
         made.append(p)
@@ -251,9 +252,9 @@ def test_cancel_and_busy_records(pbx, phones):
     assert rec["auth_user"] == "alice"
 
 
-def bob_contacts(s):
-    out = run_cli("--state", s.state, "reg", "list", "bob").stdout
-    return re.findall(r"sip:bob@127\.0\.0\.1:\d+[^\s>]*", out)
+def contacts_of(s, user="bob"):
+    out = run_cli("--state", s.state, "reg", "list", user).stdout
+    return re.findall(rf"contact (sips?:{user}[^@\s]*@127\.0\.0\.1:\d+\S*)", out)
 
 
 def wait_until(pred, what, timeout=20):
@@ -273,13 +274,13 @@ def test_linphone_tcp_flows(pbx, phones):
     s = pbx("[registrar]\nflow_grace = 2")
     lb = linphone(s, "bob", "tcp")
     lb.wait_registered()
-    wait_until(lambda: len(bob_contacts(s)) == 1, "Linphone's binding stored")
+    wait_until(lambda: len(contacts_of(s)) == 1, "Linphone's binding stored")
     lb.stop()  # quit: Linphone unregisters
-    wait_until(lambda: bob_contacts(s) == [], "binding removed by the unregister")
+    wait_until(lambda: contacts_of(s) == [], "binding removed by the unregister")
 
     lb = linphone(s, "bob", "tcp")
     lb.wait_registered()
-    wait_until(lambda: len(bob_contacts(s)) == 1, "registered again")
+    wait_until(lambda: len(contacts_of(s)) == 1, "registered again")
     a = baresip(s, "alice", "udp")
     a.register()
     lb.kill()
@@ -287,7 +288,7 @@ def test_linphone_tcp_flows(pbx, phones):
     a.dial(f"sip:bob@{DOMAIN}")
     _, e = a.wait_event("CALL_CLOSED", since=m)
     assert "480" in e.get("param", ""), e
-    wait_until(lambda: bob_contacts(s) == [], "dead flow removed after the grace")
+    wait_until(lambda: contacts_of(s) == [], "dead flow removed after the grace")
 
 
 def test_linphone_tls_needs_a_host_name(pbx, phones):
@@ -302,3 +303,22 @@ def test_linphone_tls_needs_a_host_name(pbx, phones):
     assert "CN-mismatch" in bad.log_text() or "mismatch" in bad.log_text().lower()
     good = linphone(s, "bob", "tls")
     good.wait_registered()
+
+
+def test_baresip_outbound_flow_replaced(pbx, phones):
+    """baresip with sipnat=outbound (RFC 5626: +sip.instance, reg-id 1,
+    keep-alives) over TCP: it dies and comes back from a new connection with
+    the same instance; its new flow replaces the old binding at once."""
+    baresip, _ = phones
+    s = pbx()
+    a = baresip(s, "alice", "tcp", extra_account=";sipnat=outbound")
+    a.register()
+    wait_until(lambda: len(contacts_of(s, "alice")) == 1, "baresip's flow stored")
+    first = contacts_of(s, "alice")
+    a.kill()
+    b = baresip(s, "alice", "tcp", home=a.home, extra_account=";sipnat=outbound")
+    b.register()
+    wait_until(lambda: contacts_of(s, "alice") not in ([], first), "the new flow stored")
+    assert len(contacts_of(s, "alice")) == 1, contacts_of(s, "alice")
+    ev = [e for e in events(s, "register.ok") if e["user"] == "alice"]
+    assert ev[-1]["reason"] == "replaced", ev
