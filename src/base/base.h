@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "hash.h"
+
 struct slice {
 	const char *p;
 	size_t len;

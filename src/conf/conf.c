@@ -137,7 +137,7 @@ static const struct conf_setting settings[] = {
 
 	STR("store", "database", database, CONF_STR, "bastion.db",
 	    "Where users and registrations live: an SQLite file, relative to the state "
-	    "directory. Created mode 0600 by `bastion init`."),
+	    "directory. Created mode 0600 by `bastion init`. Takes effect on restart."),
 
 	{ "auth", "realm", CONF_REALM, offsetof(struct conf, realm), 256, 0, 0, NULL, "", NULL,
 	  "Digest realm. Empty (the default) uses the domain. HA1 values are computed for "
@@ -160,10 +160,14 @@ static const struct conf_setting settings[] = {
 	  "cannot be replayed toward another; phones put the Request-URI there. `relaxed`: "
 	  "the same host and port, or this server's own address; for SIPp 3.6, which puts "
 	  "the server's address there. Nonce, realm, method and nonce-count still bind it." },
+	U32("auth", "max_users", max_users, 1, 100000000, "1000000", "users",
+	    "Users the in-memory credential cache holds (every lookup is served from it). A "
+	    "store with more users is refused: at startup with an error naming this limit, on a "
+	    "later refresh by keeping the users already loaded. Takes effect on restart."),
 	U32("auth", "nonce_table_size", nonce_table_size, 8, 4194304, "65536", "entries",
 	    "Nonces remembered for replay detection (nonce-count). Size it at least "
 	    "authentications per second times nonce_lifetime; a forgotten nonce gets a fresh "
-	    "challenge, never a silent accept."),
+	    "challenge, never a silent accept. Takes effect on restart."),
 
 	U32("registrar", "min_expires", min_expires, 1, 86400, "60", "seconds",
 	    "Shortest registration accepted; shorter gets 423 Interval Too Brief with "
@@ -382,6 +386,15 @@ static int set_value(struct conf *c, const struct conf_setting *s, const char *v
 			snprintf(err, errlen, "%s: \"%s\" is not SHA-256,MD5 or MD5,SHA-256 or SHA-256 or MD5",
 				 s->key, value);
 			return EINVAL;
+		}
+		/* parsed once, here: the challenge path reads c->algos */
+		c->nalgos = 0;
+		for (const char *p = value; *p && c->nalgos < ARRAY_SIZE(c->algos);) {
+			bool sha = strncmp(p, "SHA-256", 7) == 0;
+			c->algos[c->nalgos++] = sha ? 2 : 1; /* enum auth_algo: MD5 1, SHA-256 2 */
+			p += sha ? 7 : 3;
+			if (*p == ',')
+				p++;
 		}
 		break;
 	case CONF_CIDRS:
@@ -734,26 +747,4 @@ int conf_state_path(char *out, size_t cap, const char *state, const char *settin
 				  : snprintf(out, cap, "%s/%s", state, setting);
 
 	return n < 0 || (size_t)n >= cap ? ENAMETOOLONG : 0;
-}
-
-size_t conf_algorithms(const struct conf *c, int *out, size_t cap)
-{
-	/* Values of enum auth_algo: MD5 = 1, SHA-256 = 2 (auth.h). */
-	const char *p = c->algorithms;
-	size_t n = 0;
-
-	while (*p && n < cap) {
-		if (strncmp(p, "SHA-256", 7) == 0) {
-			out[n++] = 2;
-			p += 7;
-		} else if (strncmp(p, "MD5", 3) == 0) {
-			out[n++] = 1;
-			p += 3;
-		} else {
-			break;
-		}
-		if (*p == ',')
-			p++;
-	}
-	return n;
 }

@@ -58,13 +58,16 @@ struct conf {
 
 	/* [auth] */
 	char realm[256];             /* empty: the domain */
-	char algorithms[64];         /* "SHA-256,MD5": challenge order */
+	char algorithms[64];         /* "SHA-256,MD5": challenge order, as written */
+	uint8_t algos[2];            /* the same parsed at load: enum auth_algo values */
+	uint8_t nalgos;
 	uint32_t nonce_lifetime;     /* seconds */
 	uint32_t sha256_unanswered;  /* challenges; 0 = no note */
 	uint32_t flow_grace;         /* seconds */
 	uint32_t flow_timer;         /* seconds; 0 = none sent */
 	uint32_t uri_check;          /* enum conf_uri_check */
 	uint32_t nonce_table_size;   /* nonce-count replay table entries */
+	uint32_t max_users;          /* credential cache bound */
 
 	/* [registrar] */
 	uint32_t min_expires, max_expires, default_expires; /* seconds */
@@ -114,10 +117,6 @@ enum conf_tls_verify { CONF_TLS_VERIFY_NONE = 0, CONF_TLS_VERIFY_OPTIONAL, CONF_
 /* Resolve a path setting against the state directory (absolute paths are
  * kept). Returns 0 or ENAMETOOLONG. */
 int conf_state_path(char *out, size_t cap, const char *state, const char *setting);
-
-/* The challenge algorithms of c in order (AUTH_ALGO values as ints), and
- * their count. */
-size_t conf_algorithms(const struct conf *c, int *out, size_t cap);
 
 #define CONF_FILE_NAME "bastion.conf"
 

@@ -12,7 +12,6 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
 #include "../net/net.h"
 
@@ -68,7 +67,7 @@ struct prefix {
 
 struct guard {
 	struct guard_conf conf;         /* allow and scanners pointers cleared */
-	uint8_t sipkey[16];
+	struct hash_key sipkey;      /* base/hash: peers choose addresses and names */
 	uint32_t burst[B_N];            /* millitokens; 0: unlimited */
 	uint32_t ceiling[B_N];
 	struct table st, ut;
@@ -91,55 +90,6 @@ static const char *const default_scanners[] = {
 	"iWar",             "SIVuS",  "smap",       "Ozeki",           "pplsip",
 };
 
-/* ---- SipHash-2-4 (Aumasson and Bernstein), keyed at creation ---- */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-#define SIPROUND \
-	do { \
-		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
-		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2; \
-		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0; \
-		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
-	} while (0)
-
-static uint64_t siphash(const uint8_t k[16], const uint8_t *in, size_t len)
-{
-	uint64_t k0 = le64(k), k1 = le64(k + 8);
-	uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-	uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-	uint64_t b = (uint64_t)len << 56, m;
-	size_t i, end = len - len % 8;
-
-	for (i = 0; i < end; i += 8) {
-		m = le64(in + i);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t j = 0; j < len % 8; j++)
-		b |= (uint64_t)in[end + j] << (8 * j);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* ---- the bounded table ---- */
 
@@ -543,10 +493,8 @@ int guard_new(struct guard **gp, const struct guard_conf *conf, char *errbuf, si
 			snprintf(errbuf, errlen, "guard: bad scanner list");
 		goto fail;
 	}
-	if (getrandom(g->sipkey, sizeof(g->sipkey), 0) != (ssize_t)sizeof(g->sipkey)) {
-		err = errno ? errno : EIO;
+	if ((err = hash_key_random(&g->sipkey)) != 0)
 		goto fail;
-	}
 	set_rate(g, B_ALL, conf->rate_all);
 	set_rate(g, B_INVITE, conf->rate_invite);
 	set_rate(g, B_REGISTER, conf->rate_register);
@@ -598,7 +546,7 @@ static bool keep_banned(const struct guard *g, uint32_t i, uint64_t now)
 
 static uint32_t src_hash(const struct guard *g, const struct key *k)
 {
-	return (uint32_t)siphash(g->sipkey, k->b, sizeof(k->b));
+	return (uint32_t)hash_siphash(&g->sipkey, k->b, sizeof(k->b));
 }
 
 static struct src *src_find(struct guard *g, const struct key *k)
@@ -828,7 +776,7 @@ static struct user *user_get(struct guard *g, struct slice name, bool create, ui
 
 	if (name.len == 0 || name.len > GUARD_USER_MAX)
 		return NULL;
-	h = (uint32_t)siphash(g->sipkey, (const uint8_t *)name.p, name.len);
+	h = (uint32_t)hash_siphash(&g->sipkey, name.p, name.len);
 	for (i = g->ut.heads[h & g->ut.mask]; i != NIL; i = g->ut.l[i].hnext) {
 		u = &g->user[i];
 		if (g->ut.l[i].hash == h && u->len == name.len &&
@@ -948,12 +896,21 @@ bool guard_user_locked(struct guard *g, struct slice user, const struct net_addr
 
 /* ---- scanners ---- */
 
+static unsigned char fold(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
 static bool contains_case(struct slice hay, struct slice needle)
 {
+	unsigned char first;
+
 	if (needle.len == 0 || hay.len < needle.len)
 		return false;
+	first = fold((unsigned char)needle.p[0]);
 	for (size_t i = 0; i + needle.len <= hay.len; i++)
-		if (slice_caseeq(slice_make(hay.p + i, needle.len), needle))
+		if (fold((unsigned char)hay.p[i]) == first &&
+		    slice_caseeq(slice_make(hay.p + i, needle.len), needle))
 			return true;
 	return false;
 }

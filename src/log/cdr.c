@@ -1,9 +1,9 @@
 /*
  * cdr: the call detail record log, one JSON object per line (log.h has the
- * format), and cdr_record(), which the proxy calls once per finished call
- * attempt to put the record both in the store (for `bastion cdr list`) and
- * in this file (for billing and audit tools that tail it, and as the copy
- * that survives when the database cannot be written).
+ * format), for billing and audit tools that tail it, and as the copy that
+ * survives when the database cannot be written. The proxy hands each record
+ * to the store and to log_cdr() (server/call.c); log/ never writes the
+ * store.
  */
 #include "internal.h"
 
@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../store/store.h"
+#include "../store/store.h" /* struct store_cdr: the record's shape */
 
 /* Seven strings of at most LOG_EVENT_FIELD_MAX input bytes, each at most 5
  * characters once escaped ("\xNN", its backslash doubled by JSON), plus keys,
@@ -23,7 +23,6 @@
 static int cdr_fd = -1;
 static struct log_cdr_stats cdr_stats;
 static struct log_limit cdr_fail_limit = { .per_sec = 1, .what = "CDR log failure" };
-static struct log_limit cdr_store_limit = { .per_sec = 1, .what = "CDR store failure" };
 
 int log_cdr_reopen(const char *path)
 {
@@ -131,28 +130,4 @@ void log_cdr(const struct store_cdr *c)
 		return;
 	}
 	cdr_stats.written++;
-}
-
-int cdr_record(struct store *s, const struct store_cdr *c)
-{
-	struct store_cdr copy;
-	int64_t id = 0;
-	int err;
-
-	if (!c) {
-		log_cdr(NULL);
-		return EINVAL;
-	}
-	err = s ? store_cdr_add(s, &id, c) : 0;
-	if (err && log_limit_allow(&cdr_store_limit, (uint64_t)time(NULL))) {
-		char cid[80];
-
-		log_error("call record %s not stored: %s%s%s",
-			  slice_repr(cid, sizeof(cid), ARR(c->call_id), 16), strerror(err),
-			  s && store_errmsg(s)[0] ? ": " : "", s ? store_errmsg(s) : "");
-	}
-	copy = *c;
-	copy.id = err ? 0 : id;
-	log_cdr(&copy);
-	return err;
 }

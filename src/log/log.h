@@ -182,15 +182,5 @@ void log_cdr(const struct store_cdr *c);
 
 void log_cdr_stats(struct log_cdr_stats *out);
 
-/*
- * Record one finished call attempt: store_cdr_add(s, ...) and then log_cdr()
- * with the row id the store gave (none if it failed). The JSON line is
- * written even when the store refuses or fails, so a full disk under the
- * database or a locked file does not lose the record, and s may be NULL (no
- * database: the line only). Returns 0 or the error of store_cdr_add (EINVAL
- * for a record it refuses, EBUSY/EIO ...); a store failure is also reported
- * on the diagnostic log, rate limited.
- */
-int cdr_record(struct store *s, const struct store_cdr *c);
 
 #endif

@@ -230,12 +230,12 @@ static bool same_ip(const struct net_addr *a, const struct net_addr *b)
 	return false;
 }
 
-/* FNV-1a over the IP bytes, seeded per loop. A TCP peer needs a completed
- * handshake to pick its address, so it cannot aim many at one bucket. */
+/* SipHash over the IP bytes under the loop's key (base/hash): a UDP source
+ * address is the sender's choice, so the bucket must not be predictable. */
 static size_t src_bucket(const struct net *n, const struct net_addr *a)
 {
 	const uint8_t *p = NULL;
-	uint64_t h = 0xcbf29ce484222325ull ^ n->src_seed;
+	uint64_t h;
 	size_t len = 0;
 
 	if (a->ss.ss_family == AF_INET) {
@@ -245,8 +245,7 @@ static size_t src_bucket(const struct net *n, const struct net_addr *a)
 		p = (const uint8_t *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
 		len = 16;
 	}
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
+	h = hash_siphash(&n->src_key, p, len);
 	return (size_t)(h ^ (h >> 32)) % NET_SRC_BUCKETS;
 }
 

@@ -102,7 +102,7 @@ struct net {
 
 	struct net_link lru, partial;
 	struct net_link src_buckets[NET_SRC_BUCKETS]; /* open connections by peer IP */
-	uint64_t src_seed;
+	struct hash_key src_key;       /* base/hash: sources are the peer's choice */
 	uint64_t next_slow_scan_ms;     /* min_rate is checked at most every 250 ms */
 	struct net_conn *free, *reap;
 	struct net_stats st;

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,8 +65,10 @@ int net_new(struct net **np, const struct net_conf *conf, net_recv_fn *recv,
 	net_link_init(&n->partial);
 	for (size_t i = 0; i < NET_SRC_BUCKETS; i++)
 		net_link_init(&n->src_buckets[i]);
-	if (getrandom(&n->src_seed, sizeof(n->src_seed), GRND_NONBLOCK) != sizeof(n->src_seed))
-		n->src_seed = (uint64_t)(uintptr_t)n ^ net_now_ms();
+	if (hash_key_random(&n->src_key) != 0) {
+		free(n);
+		return EIO;
+	}
 	n->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (n->epfd < 0) {
 		rc = errno;

@@ -141,13 +141,13 @@ int proxy_build_response(struct sip_buf *b, const struct sip_msg *m)
 	return b->overflow ? EOVERFLOW : 0;
 }
 
-void proxy_loop_hash(const struct sip_msg *m, char out[17])
+void proxy_loop_hash(const struct hash_key *k, const struct sip_msg *m, char out[17])
 {
 	const struct sip_hdr *route = sip_msg_hdr(m, SIP_H_ROUTE);
 	const struct sip_hdr *preq = sip_msg_hdr(m, SIP_H_PROXY_REQUIRE);
 	char num[12];
 	struct slice parts[8];
-	uint64_t h = 1469598103934665603ull;
+	struct hash_state st;
 	int n = snprintf(num, sizeof(num), "%u", m->cseq.num);
 
 	parts[0] = m->ruri_raw;
@@ -158,10 +158,11 @@ void proxy_loop_hash(const struct sip_msg *m, char out[17])
 	parts[5] = route ? route->value : SLICE_NULL;
 	parts[6] = preq ? preq->value : SLICE_NULL;
 	parts[7] = m->to.tag;
-	for (size_t k = 0; k < ARRAY_SIZE(parts); k++) {
-		for (size_t i = 0; i < parts[k].len; i++)
-			h = (h ^ (unsigned char)parts[k].p[i]) * 1099511628211ull;
-		h = (h ^ 0x1f) * 1099511628211ull;
+	hash_begin(&st, k);
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		uint32_t len = (uint32_t)parts[i].len;
+		hash_feed(&st, &len, sizeof(len));
+		hash_feed(&st, parts[i].p, parts[i].len);
 	}
-	snprintf(out, 17, "%016llx", (unsigned long long)h);
+	snprintf(out, 17, "%016llx", (unsigned long long)hash_end(&st));
 }

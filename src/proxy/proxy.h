@@ -1,17 +1,35 @@
 /*
- * proxy: stateful proxying (RFC 3261 16). Calls between registered users:
- * every dialog-forming request is authenticated (407), its From checked by
- * policy/, forked in parallel to every contact of the callee, and answered
- * with the best response; in-dialog requests follow the dialog they claim.
+ * proxy: stateful proxying (RFC 3261 16).
  *
  * This header has two parts: the pure message builders (forwarded requests
- * and responses, unit-tested without a network) and the proxy core that the
- * request path (server/) drives from the transaction layer's callbacks.
+ * and responses), and the proxy core (struct proxy): calls, their branches
+ * and forking, the best-response choice (16.7), CANCEL, timer C, confirmed
+ * dialogs, the call detail record of every attempt, and the ACK, BYE and Via
+ * it builds itself. server/ authenticates and decides who may call whom,
+ * then hands the request and its targets to the core; the transaction
+ * layer's callbacks drive it from there.
+ *
+ * The core owns no socket and no clock: it sends, answers, records and
+ * reports through struct proxy_ops, and its checks return values (struct
+ * proxy_verdict) that the caller turns into answers, so unit tests drive it
+ * with a real transaction layer and no network (tests/unit/test_proxy_core.c).
+ *
+ * Every piece of state is reached by its key, never by walking a list on a
+ * request path: a call through its transactions (txn/ matches by branch), a
+ * dialog through a keyed hash table on Call-ID (base/hash, bounded by
+ * max_dialogs), and the calls of a dialog through the dialog. Timer C and the
+ * dialog lifetime are FIFO queues (every entry has the same timeout), so a
+ * tick costs what is due. That keeps the cost of a request flat however many
+ * calls and dialogs are held, and lets several workers each own a shard
+ * (by Call-ID) later.
  */
 #ifndef BASTION_PROXY_H
 #define BASTION_PROXY_H
 
+#include "../net/net.h"
 #include "../sip/sip.h"
+#include "../store/store.h"
+#include "../txn/txn.h"
 
 /* ---- building forwarded messages (pure) ------------------------------------ */
 
@@ -41,11 +59,144 @@ int proxy_build_request(struct sip_buf *b, const struct sip_msg *m, const struct
 int proxy_build_response(struct sip_buf *b, const struct sip_msg *m);
 
 /*
- * The loop-detection hash of request m (16.6 step 8): a hex digest of the
- * fields that identify the request as it arrived (Request-URI, From tag,
- * Call-ID, CSeq number, top Via, Proxy-Require, Route), written into out
- * (17 bytes). Two arrivals of the same request have the same hash.
+ * The loop-detection hash of request m (16.6 step 8): SipHash under k of
+ * the fields that identify the request as it arrived (Request-URI, From
+ * tag, Call-ID, CSeq number, top Via, Proxy-Require, Route), as 16 hex
+ * digits in out. Two arrivals of the same request have the same hash; under
+ * a secret key nobody can make two different requests collide on purpose.
  */
-void proxy_loop_hash(const struct sip_msg *m, char out[17]);
+void proxy_loop_hash(const struct hash_key *k, const struct sip_msg *m, char out[17]);
+
+/* ---- the proxy core ------------------------------------------------------------ */
+
+struct proxy;
+
+struct proxy_conf {
+	uint32_t max_dialogs;        /* confirmed dialogs held at once */
+	uint32_t invite_timeout_s;   /* timer C */
+	bool srtp_required;          /* media = srtp-required (policy_media) */
+	char realm[256];             /* our digest realm: its credentials stay here */
+	struct net_listen_spec listeners[NET_MAX_LISTEN]; /* Via and Record-Route sent-by */
+	size_t nlisteners;
+	struct sip_limits lim;
+};
+
+/* What the core asks of its owner (server/). arg is proxy_new's. */
+struct proxy_ops {
+	/* Answer request m, which came from `from`, with a generated response:
+	 * through st when not NULL, else statelessly. */
+	void (*answer)(void *arg, const struct txn_peer *from, struct txn_server *st,
+		       const struct sip_msg *m, uint16_t status, const char *reason);
+	/* Send bytes statelessly (ACK and 2xx retransmissions along a dialog,
+	 * the ACK and BYE that end a refused leg). */
+	int (*send)(void *arg, const struct txn_peer *to, const char *buf, size_t len);
+	/* A call attempt ended: its record (valid during the call). */
+	void (*record)(void *arg, const struct store_cdr *rec);
+	/* A security event about m, received as `in`. */
+	void (*event)(void *arg, const char *kind, const struct net_msg *in,
+		      const struct sip_msg *m, struct slice user, struct slice aor,
+		      const char *reason, int status);
+	/* Traffic from src proved to be part of admitted work (guard refund). */
+	void (*refund)(void *arg, const struct net_addr *src);
+	/* Is host ours (the domain, or an address we listen on)? */
+	bool (*ours)(void *arg, struct slice host);
+	uint64_t (*now_ms)(void *arg);   /* monotonic milliseconds */
+	int64_t (*wall_ms)(void *arg);   /* unix milliseconds, for records */
+};
+
+/* A refusal as a value: status 0 means the core took the request. The
+ * caller records event (when set) and answers status/reason. */
+struct proxy_verdict {
+	uint16_t status;
+	const char *reason;
+	const char *event;
+	char detail[192];
+};
+
+/* A place to fork to: how it is reached, and the Request-URI it gets. */
+struct proxy_target {
+	struct net_msg way;          /* UDP ways carry a socket (udp_fd >= 0) */
+	const char *contact;
+};
+
+struct proxy_stats {
+	size_t calls, dialogs;
+	uint64_t dialog_probes;      /* dialog table entries examined by lookups */
+	uint64_t dialogs_refused;    /* not tracked: the table was full */
+};
+
+/* A core over transaction layer txn (which the caller owns and drives).
+ * Returns 0, ENOMEM, EINVAL, or EIO (no random key). */
+int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_ops *ops,
+	      void *arg, struct txn_layer *txn);
+/* SIGHUP: new settings; a smaller max_dialogs refuses new dialogs until
+ * enough have ended, and a shorter invite_timeout applies to new calls. */
+void proxy_set_conf(struct proxy *p, const struct proxy_conf *c);
+/* End every call and dialog (dialogs get their record, hangup "server") and
+ * free the core. Call before freeing the transaction layer. */
+void proxy_free(struct proxy **pp);
+
+/*
+ * The checks of 16.3 before anything else is spent on an out-of-dialog
+ * request: Max-Forwards (483) and loops (482). Also fills *own_routes with
+ * the leading Route values naming us and *beyond with whether m has routes
+ * past them.
+ */
+struct proxy_verdict proxy_check(struct proxy *p, const struct sip_msg *m, uint32_t *own_routes,
+				 bool *beyond);
+
+/* Who placed an out-of-dialog request, for its record. */
+struct proxy_caller {
+	struct slice user;           /* the authenticated user */
+	const struct net_msg *in;    /* where it came from */
+};
+
+/* media = srtp-required (policy_media) for request m: 488 with its event
+ * when m offers plain RTP. The caller checks an out-of-dialog request before
+ * looking for targets (and records the refused attempt). */
+struct proxy_verdict proxy_media(const struct proxy *p, const struct sip_msg *m);
+
+/*
+ * Fork request m (server transaction st, from `from`) to targets t[0..n),
+ * 1 <= n <= 100, with `extra` header lines (e.g. P-Asserted-Identity). An
+ * INVITE gets timer C and a call record. Refused with 503 when no branch
+ * could be started (the record of an INVITE is written). The caller answers
+ * a refusal.
+ */
+struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
+				const struct txn_peer *from, const struct proxy_target *t,
+				size_t n, struct slice extra, const struct proxy_caller *who);
+
+/* An authenticated INVITE that goes nowhere: write its record with status. */
+void proxy_record_refused(struct proxy *p, const struct sip_msg *m,
+			  const struct proxy_caller *who, uint16_t status);
+
+/*
+ * A request inside a dialog (To tag): it must name a dialog we confirmed
+ * (481), come from where that side is (403, call.foreign_in_dialog), pass
+ * Max-Forwards, SIPS and media policy; then it is relayed to the other side.
+ */
+struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
+				     const struct sip_msg *m, const struct txn_peer *from);
+
+/* The transaction layer's callbacks, passed on. */
+void proxy_cancel(struct proxy *p, struct txn_server *st);
+void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg *m);
+void proxy_timeout(struct proxy *p, struct txn_client *ct);
+void proxy_terminated(struct proxy *p, struct txn_server *st, struct txn_client *ct);
+
+/* An ACK for a 2xx (matching no transaction), received as `in`: relayed
+ * along its dialog. False when it belongs to none (dropped). */
+bool proxy_ack(struct proxy *p, const struct sip_msg *m, const struct net_msg *in);
+/* A 2xx to an INVITE matching no transaction (a retransmission from the
+ * callee): relayed to the caller. False when dropped. */
+bool proxy_stray_2xx(struct proxy *p, const struct sip_msg *m);
+
+/* Fire timer C of INVITEs unanswered for invite_timeout (their branches
+ * are cancelled), and end dialogs nobody ended within their lifetime. The
+ * cost is what is due. */
+void proxy_tick(struct proxy *p, uint64_t now_ms);
+
+void proxy_stats(const struct proxy *p, struct proxy_stats *out);
 
 #endif

@@ -4,7 +4,7 @@
  * Memory: one allocation per AOR (its name inline) and one per binding (its
  * strings inline, about 100 bytes of header plus the contact, Call-ID, user
  * agent, instance and source address: a few hundred bytes, well under the
- * 1 KiB per contact the product allows). AORs hang in a seeded hash table
+ * 1 KiB per contact the product allows). AORs hang in a keyed (SipHash) hash table
  * that doubles as it fills. Expiry is a sweep driven by the caller's tick.
  */
 #include "registrar.h"
@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
 #define REG_UA_MAX 128          /* user agent text kept per binding */
 #define REG_REQ_CONTACTS_MAX 100 /* contacts looked at in one REGISTER */
@@ -30,7 +29,7 @@ struct binding {
 };
 
 struct aor {
-	struct aor *next;
+	struct htab_node node;     /* r->aors (base/hash), keyed by name */
 	struct binding *bindings;
 	int64_t user_id;
 	uint32_t count;
@@ -56,81 +55,51 @@ struct registrar {
 	struct store *store;
 	struct pending *head, **tail;
 	size_t npending;
-	struct aor **buckets;
-	size_t nbuckets;           /* a power of two */
+	struct htab aors;          /* bounded by max_bindings: an AOR has a binding */
 	size_t naors, nbindings;
-	uint64_t seed;
+	struct store_reg *scratch; /* the row being written (apply) */
 };
 
 /* ---- the table ------------------------------------------------------------- */
 
-static uint64_t hash(const struct registrar *r, struct slice s)
+/* The AOR named name, or NULL. */
+static struct aor *aor_find(const struct registrar *r, struct slice name)
 {
-	uint64_t h = 1469598103934665603ull ^ r->seed;
+	uint64_t h = htab_hash(&r->aors, name.p, name.len);
 
-	for (size_t i = 0; i < s.len; i++)
-		h = (h ^ (unsigned char)s.p[i]) * 1099511628211ull;
-	return h ^ (h >> 29);
-}
-
-static struct aor **aor_slot(const struct registrar *r, struct slice name)
-{
-	struct aor **pp = &r->buckets[hash(r, name) & (r->nbuckets - 1)];
-
-	while (*pp && !((*pp)->len == name.len && memcmp((*pp)->name, name.p, name.len) == 0))
-		pp = &(*pp)->next;
-	return pp;
-}
-
-static int grow(struct registrar *r)
-{
-	size_t n = r->nbuckets * 2;
-	struct aor **b = calloc(n, sizeof(*b));
-
-	if (!b)
-		return ENOMEM;
-	for (size_t i = 0; i < r->nbuckets; i++) {
-		struct aor *a = r->buckets[i], *next;
-		for (; a; a = next) {
-			size_t k = hash(r, slice_make(a->name, a->len)) & (n - 1);
-			next = a->next;
-			a->next = b[k];
-			b[k] = a;
-		}
+	for (struct htab_node *n = htab_find(&r->aors, h); n; n = htab_next(&r->aors, n)) {
+		struct aor *a = (struct aor *)n;
+		if (a->len == name.len && memcmp(a->name, name.p, name.len) == 0)
+			return a;
 	}
-	free(r->buckets);
-	r->buckets = b;
-	r->nbuckets = n;
-	return 0;
+	return NULL;
 }
 
 static struct aor *aor_get(struct registrar *r, struct slice name, int64_t user_id)
 {
-	struct aor **pp = aor_slot(r, name), *a;
+	struct aor *a = aor_find(r, name);
 
-	if (*pp)
-		return *pp;
+	if (a)
+		return a;
 	a = calloc(1, sizeof(*a) + name.len + 1);
 	if (!a)
 		return NULL;
 	memcpy(a->name, name.p, name.len);
 	a->len = name.len;
 	a->user_id = user_id;
-	*pp = a;
+	if (htab_insert(&r->aors, &a->node, htab_hash(&r->aors, name.p, name.len)) != 0) {
+		free(a);
+		return NULL;
+	}
 	r->naors++;
-	if (r->naors > r->nbuckets)
-		(void)grow(r); /* a failed grow only makes chains longer */
 	return a;
 }
 
 static void aor_drop_if_empty(struct registrar *r, struct aor *a)
 {
-	struct aor **pp;
-
 	if (a->bindings)
 		return;
-	pp = aor_slot(r, slice_make(a->name, a->len));
-	*pp = a->next;
+	htab_remove(&r->aors, &a->node);
 	free(a);
 	r->naors--;
 }
@@ -177,22 +146,37 @@ static struct binding **binding_slot(struct aor *a, struct slice contact)
 int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct store *st)
 {
 	struct registrar *r = calloc(1, sizeof(*r));
+	int rc;
 
 	if (!r)
 		return ENOMEM;
-	r->nbuckets = 1024;
-	r->buckets = calloc(r->nbuckets, sizeof(*r->buckets));
-	if (!r->buckets) {
+	r->scratch = malloc(sizeof(*r->scratch));
+	/* an AOR exists only while it has a binding; a few spare for the AOR
+	 * made just before its binding is refused at the bound */
+	rc = r->scratch ? htab_init(&r->aors, (size_t)c->max_bindings + 16) : ENOMEM;
+	if (rc) {
+		free(r->scratch);
 		free(r);
-		return ENOMEM;
+		return rc;
 	}
-	if (getrandom(&r->seed, sizeof(r->seed), 0) != (ssize_t)sizeof(r->seed))
-		r->seed = (uint64_t)(uintptr_t)r;
 	r->conf = *c;
 	r->store = st;
 	r->tail = &r->head;
 	*rp = r;
 	return 0;
+}
+
+static void aor_free(struct htab_node *n, void *arg)
+{
+	struct aor *a = (struct aor *)n;
+	struct binding *b = a->bindings, *bn;
+
+	(void)arg;
+	for (; b; b = bn) {
+		bn = b->next;
+		free(b);
+	}
+	free(a);
 }
 
 void registrar_free(struct registrar **rp)
@@ -207,19 +191,9 @@ void registrar_free(struct registrar **rp)
 		r->head = p->next;
 		free(p);
 	}
-	for (size_t i = 0; i < r->nbuckets; i++) {
-		struct aor *a = r->buckets[i], *an;
-		for (; a; a = an) {
-			struct binding *b = a->bindings, *bn;
-			for (; b; b = bn) {
-				bn = b->next;
-				free(b);
-			}
-			an = a->next;
-			free(a);
-		}
-	}
-	free(r->buckets);
+	htab_drain(&r->aors, aor_free, NULL);
+	htab_fini(&r->aors);
+	free(r->scratch);
 	free(r);
 	*rp = NULL;
 }
@@ -227,6 +201,7 @@ void registrar_free(struct registrar **rp)
 void registrar_set_conf(struct registrar *r, const struct registrar_conf *c)
 {
 	r->conf = *c;
+	r->aors.max = (size_t)c->max_bindings + 16;
 }
 
 void registrar_counts(const struct registrar *r, size_t *aors, size_t *bindings)
@@ -335,39 +310,51 @@ static bool flow_dead(const struct binding *b)
 
 static int queue_delete(struct registrar *r, const struct aor *a, const char *contact);
 
+struct expire_ctx {
+	struct registrar *r;
+	int64_t now;
+	size_t n;
+};
+
+static void expire_aor(struct htab_node *node, void *arg)
+{
+	struct expire_ctx *x = arg;
+	struct aor *a = (struct aor *)node;
+
+	for (struct binding **pp = &a->bindings; *pp;) {
+		struct binding *b = *pp;
+		bool dead = flow_dead(b);
+
+		if (dead && !b->dead_since)
+			b->dead_since = x->now;
+		else if (!dead)
+			b->dead_since = 0;
+		if (dead && x->now - b->dead_since >= (int64_t)x->r->conf.flow_grace &&
+		    b->expires_at > x->now) {
+			/* RFC 5626 flows: the phone did not come back within the
+			 * grace period; forget the binding (the store too: it has
+			 * not expired there) */
+			(void)queue_delete(x->r, a, b->contact);
+			binding_remove(x->r, a, pp);
+			x->n++;
+		} else if (b->expires_at <= x->now) {
+			binding_remove(x->r, a, pp);
+			x->n++;
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+	aor_drop_if_empty(x->r, a); /* htab_each allows removing this node */
+}
+
 size_t registrar_expire(struct registrar *r, int64_t now)
 {
 	size_t n = 0, gone;
 
-	for (size_t i = 0; i < r->nbuckets; i++) {
-		struct aor *a = r->buckets[i], *next;
-		for (; a; a = next) {
-			next = a->next;
-			for (struct binding **pp = &a->bindings; *pp;) {
-				struct binding *b = *pp;
-				bool dead = flow_dead(b);
+	struct expire_ctx x = { r, now, 0 };
 
-				if (dead && !b->dead_since)
-					b->dead_since = now;
-				else if (!dead)
-					b->dead_since = 0;
-				if (dead && now - b->dead_since >= (int64_t)r->conf.flow_grace &&
-				    b->expires_at > now) {
-					/* RFC 5626 flows: the phone did not come back
-					 * within the grace period; forget the binding */
-					(void)queue_delete(r, a, b->contact);
-					binding_remove(r, a, pp);
-					n++;
-				} else if (b->expires_at <= now) {
-					binding_remove(r, a, pp);
-					n++;
-				} else {
-					pp = &(*pp)->next;
-				}
-			}
-			aor_drop_if_empty(r, a);
-		}
-	}
+	htab_each(&r->aors, expire_aor, &x);
+	n = x.n;
 	if (n && r->store)
 		(void)store_regs_expire(r->store, &gone, now);
 	return n;
@@ -642,7 +629,7 @@ static void put_field(char *dst, size_t cap, const char *src)
 
 static int apply(struct registrar *r, const struct pending *p)
 {
-	static struct store_reg sr; /* a few KiB; one thread */
+	struct store_reg *srp = r->scratch; /* a few KiB, owned by r */
 	int64_t id;
 	size_t n;
 	int rc;
@@ -656,20 +643,20 @@ static int apply(struct registrar *r, const struct pending *p)
 	case PENDING_UPSERT:
 		break;
 	}
-	sr.id = 0;
-	sr.user_id = p->user_id;
-	put_field(sr.aor, sizeof(sr.aor), p->aor);
-	put_field(sr.contact, sizeof(sr.contact), p->contact);
-	put_field(sr.received, sizeof(sr.received), p->received);
-	put_field(sr.transport, sizeof(sr.transport), p->transport);
-	sr.expires_at = p->expires_at;
-	put_field(sr.call_id, sizeof(sr.call_id), p->call_id);
-	sr.cseq = p->cseq;
-	put_field(sr.user_agent, sizeof(sr.user_agent), p->ua);
-	put_field(sr.instance, sizeof(sr.instance), p->instance);
-	sr.q = p->q;
-	sr.reg_id = p->reg_id;
-	rc = store_regs_upsert(r->store, &id, &sr);
+	srp->id = 0;
+	srp->user_id = p->user_id;
+	put_field(srp->aor, sizeof(srp->aor), p->aor);
+	put_field(srp->contact, sizeof(srp->contact), p->contact);
+	put_field(srp->received, sizeof(srp->received), p->received);
+	put_field(srp->transport, sizeof(srp->transport), p->transport);
+	srp->expires_at = p->expires_at;
+	put_field(srp->call_id, sizeof(srp->call_id), p->call_id);
+	srp->cseq = p->cseq;
+	put_field(srp->user_agent, sizeof(srp->user_agent), p->ua);
+	put_field(srp->instance, sizeof(srp->instance), p->instance);
+	srp->q = p->q;
+	srp->reg_id = p->reg_id;
+	rc = store_regs_upsert(r->store, &id, srp);
 	return rc == ENOENT ? 0 : rc; /* the user was deleted meanwhile */
 }
 
@@ -722,7 +709,7 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 		       struct registrar_result *res)
 {
 	struct reg_op ops[REG_REQ_CONTACTS_MAX];
-	struct aor *a = *aor_slot(r, q->aor);
+	struct aor *a = aor_find(r, q->aor);
 	char received[STORE_RECEIVED_MAX], ua_buf[REG_UA_MAX];
 	struct slice ua = clean_ua(q->m, ua_buf, sizeof(ua_buf));
 	size_t nops = 0, adds = 0, removes = 0;
@@ -817,7 +804,7 @@ out:
 void registrar_print_contacts(const struct registrar *r, struct slice aor, int64_t now,
 			      struct sip_buf *b)
 {
-	struct aor *a = *aor_slot(r, aor);
+	struct aor *a = aor_find(r, aor);
 
 	for (struct binding *x = a ? a->bindings : NULL; x; x = x->next) {
 		if (x->expires_at <= now)
@@ -833,7 +820,7 @@ void registrar_print_contacts(const struct registrar *r, struct slice aor, int64
 size_t registrar_lookup(const struct registrar *r, struct slice aor, registrar_binding_fn *fn,
 			void *arg)
 {
-	struct aor *a = *aor_slot(r, aor);
+	struct aor *a = aor_find(r, aor);
 	size_t n = 0;
 
 	for (struct binding *x = a ? a->bindings : NULL; x; x = x->next, n++) {

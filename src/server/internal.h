@@ -17,9 +17,6 @@
 #include "../txn/txn.h"
 #include "server.h"
 
-struct dialog;
-struct call;
-
 #define SERVER_BAN_QUEUE 4096 /* bans started in one tick, to be stored */
 
 struct server_ban_q {
@@ -52,7 +49,7 @@ struct server {
 	struct sip_hdr *hdrs;          /* conf.lim.max_headers entries */
 	uint32_t hdr_cap;
 	char *out;
-	uint8_t tag_key[16];           /* keys the To-tags of stateless replies */
+	struct hash_key tag_key;       /* keys the To-tags of stateless replies */
 	struct server_stats stats;
 	struct log_limit refusal_log;
 
@@ -64,6 +61,7 @@ struct server {
 	struct auth_nc_table *nc;
 	struct auth_watch *watch;      /* phones that do not take SHA-256 */
 	struct auth_server auth;
+	struct net_peer_cert *peer_cert; /* scratch for per-user mutual TLS (about 4 KB) */
 	char realm[256];
 	/* this server's addresses as "host" and "host:port", for AOR checks and
 	 * the relaxed digest-uri check */
@@ -78,15 +76,15 @@ struct server {
 	size_t nidents;
 
 	struct txn_layer *txn;
-	struct call *calls;            /* requests being proxied */
-	struct dialog **dialogs;       /* hash of confirmed dialogs by Call-ID */
-	size_t ndialog_buckets, ndialogs;
-	uint64_t branch_seq;           /* makes our Via branches unique */
+	struct proxy *proxy;           /* calls and dialogs (proxy/) */
+	struct policy_identity_verdict *idv; /* scratch of server/call.c (large) */
+	struct store_cdr *rec;         /* scratch: a record as the CDR log gets it */
+	struct log_limit cdr_store_limit;
 
 	struct guard *guard;           /* admission, bans, brute force (server/guard.c) */
 	uint32_t guard_prefix;         /* its IPv6 grouping, for ban keys */
 	char guard_err[256];           /* why the last reload kept the old guard */
-	struct server_ban_q ban_q[SERVER_BAN_QUEUE];
+	struct server_ban_q *ban_q;    /* SERVER_BAN_QUEUE entries, allocated at start */
 	size_t nban_q;
 	int64_t ban_data_version;      /* store_data_version at the last ban sync */
 	uint64_t next_ban_sync_ms, next_ban_expire_ms;
@@ -107,25 +105,41 @@ uint64_t server_now_ms(void);
 void server_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 		   uint16_t status, const char *reason, struct slice extra);
 
-/* Send a 401 or 407 challenge: one header per algorithm in `offer`
- * (AUTH_ALGO_BIT()s, auth_outcome.offer), SHA-256 first. */
-void server_challenge(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-		      bool proxy, bool stale, unsigned offer);
-
-/* auth_offer_fn over the credential cache: the user's digest setting. */
-unsigned server_offer_user(void *arg, struct slice user);
-
-/* After auth_request: note (event auth.sha256_unanswered / auth.md5_answer,
- * once per user) phones that do not take SHA-256 (auth/watch.c). */
-void server_auth_watch(struct server *s, const struct net_msg *in, const struct sip_msg *m,
-		       const struct auth_outcome *ao);
-
 /* Is host one of ours: the domain, or an address we listen on? */
 bool server_host_is_ours(const struct server *s, struct slice host);
 
-/* auth_lookup_fn over the credential cache. */
-int server_lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1,
-		       size_t cap, size_t *len);
+/* ---- auth.c: one authentication step for every method ---- */
+enum server_auth_kind {
+	SERVER_AUTH_DENY = 0,      /* answer status/reason */
+	SERVER_AUTH_CHALLENGE,     /* 401/407 with a fresh nonce (stale, offer) */
+	SERVER_AUTH_ALLOW,         /* authenticated as user (user_id) */
+};
+
+struct server_auth {
+	enum server_auth_kind kind;
+	bool proxy;                /* 407 and Proxy-Authorization, else 401 */
+	struct slice user;         /* the digest username (valid with the message) */
+	int64_t user_id;           /* ALLOW: the user's row */
+	bool stale;                /* CHALLENGE */
+	unsigned offer;            /* CHALLENGE: AUTH_ALGO_BIT()s, from the user's setting */
+	uint16_t status;           /* the answer's status */
+	const char *reason;        /* DENY: its reason phrase */
+	const char *event, *detail; /* a security event to record, or NULL */
+};
+
+/*
+ * Authenticate request m (as a registrar: 401, Authorization; as a proxy:
+ * 407, Proxy-Authorization) into v: digest verification over the
+ * credential cache (read once), the brute-force lock, per-user mutual TLS,
+ * and the guard's failure and success counting. aor names the address the
+ * request is about, for the guard and events. Pure of answers: the caller
+ * sends server_auth_refuse() for anything but ALLOW.
+ */
+void server_authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
+			 const struct sip_msg *m, bool proxy, struct slice aor);
+/* Record v's event (if any) and answer: the challenge, or the refusal. */
+void server_auth_refuse(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+			const struct server_auth *v, struct slice aor);
 
 /* ---- guard.c ---- */
 enum guard_req server_guard_kind(const char *p, size_t len);
@@ -158,23 +172,15 @@ int server_guard_reload(struct server *s, const struct conf *c);
  * answer. */
 void server_register(struct server *s, const struct server_ctx *x, const struct sip_msg *m);
 
+/* ---- call.c ---- */
 /* Requests other than REGISTER and OPTIONS: dialog-forming ones are
  * authenticated and forked to the callee's contacts; in-dialog ones follow
- * their dialog (server/call.c). */
+ * their dialog (proxy/). */
 void server_call_request(struct server *s, struct txn_server *st, const struct sip_msg *m,
 			 const struct txn_peer *from);
-void server_call_cancel(struct server *s, struct txn_server *st);
-void server_call_response(struct server *s, struct txn_client *ct, const struct sip_msg *m);
-void server_call_timeout(struct server *s, struct txn_client *ct);
-void server_call_terminated(struct server *s, struct txn_server *st, struct txn_client *ct);
-/* An ACK for a 2xx, or a stray 2xx to an INVITE: forwarded along the dialog. */
-void server_call_ack(struct server *s, const struct sip_msg *m, const struct net_msg *in);
-void server_call_stray_2xx(struct server *s, const struct sip_msg *m);
-void server_dialogs_free(struct server *s);
-/* Drop dialogs nobody ended within their lifetime; cancel INVITEs whose
- * timer C has fired. */
-void server_dialogs_expire(struct server *s, uint64_t now_ms);
-void server_calls_timer_c(struct server *s, uint64_t now_ms);
+/* The proxy core's settings from c; start the core over s->txn. */
+void server_proxy_conf(const struct server *s, const struct conf *c, struct proxy_conf *pc);
+int server_proxy_start(struct server *s, const struct conf *c, char *err, size_t errlen);
 
 /* TLS (server/tls.c). The library guard: log the OpenSSL in use and refuse
  * one with a known critical flaw (EPROTO, err says which). */
@@ -186,18 +192,6 @@ int server_tls_start(struct server *s, const struct conf *c, char *err, size_t e
  * ones kept. */
 void server_tls_reload(struct server *s, const struct conf *c);
 void server_tls_log_stats(const struct server *s);
-/*
- * Per-user mutual TLS, after user proved its password for request m: when
- * the user's cache entry says require_client_cert, m must have come over TLS
- * with a verified client certificate naming the user (policy_client_cert).
- * Returns true to go on. Otherwise the request has been answered (403
- * "Client Certificate Required", or 403 "Forbidden" for a user gone from the
- * cache meanwhile), the event tls.client_cert_refused recorded with aor, and
- * false is returned.
- */
-bool server_client_cert_ok(struct server *s, const struct server_ctx *x,
-			   const struct sip_msg *m, struct slice user, struct slice aor);
-
 /* Record a security event. */
 void server_event(struct server *s, const char *kind, const struct net_msg *in,
 		  const struct sip_msg *m, struct slice user, struct slice aor,

@@ -8,7 +8,6 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -68,21 +67,20 @@ struct server_verdict server_decide(const struct sip_msg *m)
 /* ---- replies -------------------------------------------------------------- */
 
 /* A To-tag that is the same for retransmissions of one request (RFC 3261
- * 8.2.6.2) and unpredictable across requests: a keyed FNV-1a over Call-ID,
- * From-tag and branch. Not a MAC; it only has to be stable and unique. */
+ * 8.2.6.2) and unpredictable across requests: SipHash under the server's
+ * key over Call-ID, From-tag and branch, each with its length. */
 static void make_tag(const struct server *s, const struct sip_msg *m, char out[17])
 {
-	uint64_t h = 1469598103934665603ull;
 	const struct slice parts[] = { m->call_id, m->from.tag, m->via.branch };
+	struct hash_state st;
 
-	for (size_t i = 0; i < sizeof(s->tag_key); i++)
-		h = (h ^ s->tag_key[i]) * 1099511628211ull;
+	hash_begin(&st, &s->tag_key);
 	for (size_t k = 0; k < ARRAY_SIZE(parts); k++) {
-		for (size_t i = 0; i < parts[k].len; i++)
-			h = (h ^ (unsigned char)parts[k].p[i]) * 1099511628211ull;
-		h = (h ^ 0xff) * 1099511628211ull;
+		uint32_t len = (uint32_t)parts[k].len;
+		hash_feed(&st, &len, sizeof(len));
+		hash_feed(&st, parts[k].p, parts[k].len);
 	}
-	snprintf(out, 17, "%016llx", (unsigned long long)h);
+	snprintf(out, 17, "%016llx", (unsigned long long)hash_end(&st));
 }
 
 /* Where a UDP response goes (RFC 3261 18.2.2 with RFC 3581): always the
@@ -315,12 +313,12 @@ static void on_message(void *arg, const struct net_msg *in)
 		server_guard_refund(s, &in->src);
 		return;
 	case TXN_ACK_2XX:
-		server_call_ack(s, &m, in);
+		if (!proxy_ack(s->proxy, &m, in))
+			s->stats.dropped_ack++;
 		return;
 	case TXN_STRAY_RESPONSE:
-		if (m.status >= 200 && m.status < 300 && m.cseq.mid == SIP_M_INVITE)
-			server_call_stray_2xx(s, &m);
-		else
+		if (!(m.status >= 200 && m.status < 300 && m.cseq.mid == SIP_M_INVITE &&
+		      proxy_stray_2xx(s->proxy, &m)))
 			s->stats.dropped_responses++;
 		return;
 	case TXN_CANCEL_UNMATCHED:
@@ -355,22 +353,22 @@ static void on_txn_request(void *arg, struct txn_server *st, const struct sip_ms
 
 static void on_txn_cancel(void *arg, struct txn_server *st)
 {
-	server_call_cancel(arg, st);
+	proxy_cancel(((struct server *)arg)->proxy, st);
 }
 
 static void on_txn_response(void *arg, struct txn_client *ct, const struct sip_msg *m)
 {
-	server_call_response(arg, ct, m);
+	proxy_response(((struct server *)arg)->proxy, ct, m);
 }
 
 static void on_txn_timeout(void *arg, struct txn_client *ct)
 {
-	server_call_timeout(arg, ct);
+	proxy_timeout(((struct server *)arg)->proxy, ct);
 }
 
 static void on_txn_terminated(void *arg, struct txn_server *st, struct txn_client *ct)
 {
-	server_call_terminated(arg, st, ct);
+	proxy_terminated(((struct server *)arg)->proxy, st, ct);
 }
 
 static const struct txn_ops txn_ops = {
@@ -420,9 +418,6 @@ static void registrar_conf_of(const struct conf *c, struct registrar_conf *rc)
 
 static void apply_conf(struct server *s, const struct conf *c)
 {
-	int algos[2];
-	size_t n = conf_algorithms(c, algos, 2);
-
 	s->conf = *c;
 	log_set_level((enum log_level)c->log_level);
 	s->refusal_log.per_sec = c->refusal_log_rate;
@@ -431,12 +426,17 @@ static void apply_conf(struct server *s, const struct conf *c)
 	s->auth.nonce_lifetime_s = c->nonce_lifetime;
 	s->auth.uri_mode = c->uri_check == CONF_URI_RELAXED ? AUTH_URI_RELAXED : AUTH_URI_STRICT;
 	s->auth.algos = 0;
-	for (size_t i = 0; i < n; i++)
-		s->auth.algos |= AUTH_ALGO_BIT((enum auth_algo)algos[i]);
+	for (size_t i = 0; i < c->nalgos; i++)
+		s->auth.algos |= AUTH_ALGO_BIT((enum auth_algo)c->algos[i]);
 	if (s->reg) {
 		struct registrar_conf rc;
 		registrar_conf_of(c, &rc);
 		registrar_set_conf(s->reg, &rc);
+	}
+	if (s->proxy) {
+		struct proxy_conf pc;
+		server_proxy_conf(s, c, &pc);
+		proxy_set_conf(s->proxy, &pc);
 	}
 }
 
@@ -476,13 +476,18 @@ static void on_tick(void *arg, uint64_t now_ms)
 	int rc;
 
 	txn_tick(s->txn, server_now_ms());
+	proxy_tick(s->proxy, server_now_ms());
 	server_guard_tick(s, now_ms);
 	/* binding changes of this tick, in one transaction */
 	if (registrar_pending(s->reg) && (rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
 		log_warn("registrations not all stored: %s", strerror(rc));
 	if (now_ms >= s->next_cache_ms) {
 		rc = store_cache_refresh(s->cache, s->store, &reloaded);
-		if (rc)
+		if (rc == EOVERFLOW)
+			log_warn("user cache refresh refused: the store has more than max_users "
+				 "(%u) users; the users already loaded keep serving",
+				 s->conf.max_users);
+		else if (rc)
 			log_warn("user cache refresh failed: %s", strerror(rc));
 		else if (reloaded) {
 			log_info("users reloaded from the store: %zu", store_cache_count(s->cache));
@@ -493,8 +498,6 @@ static void on_tick(void *arg, uint64_t now_ms)
 	}
 	if (now_ms >= s->next_expiry_ms) {
 		size_t n = registrar_expire(s->reg, (int64_t)time(NULL));
-		server_dialogs_expire(s, server_now_ms());
-		server_calls_timer_c(s, server_now_ms());
 		if (n)
 			log_debug("%zu bindings expired", n);
 		s->next_expiry_ms = now_ms + 1000;
@@ -567,10 +570,15 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	if ((e = conf_state_path(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
-	if ((e = store_cache_new(&s->cache, 10000000)) != 0 ||
+	if ((e = store_cache_new(&s->cache, c->max_users)) != 0 ||
 	    (e = store_cache_refresh(s->cache, s->store, NULL)) != 0 ||
 	    (e = server_idents_reload(s)) != 0) {
-		snprintf(err, errlen, "loading users: %s", strerror(e));
+		if (e == EOVERFLOW)
+			snprintf(err, errlen,
+				 "loading users: the store has more than max_users (%u) users; "
+				 "raise [auth] max_users", c->max_users);
+		else
+			snprintf(err, errlen, "loading users: %s", strerror(e));
 		return e;
 	}
 	registrar_conf_of(c, &rc);
@@ -595,18 +603,22 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 		return ENOMEM;
 	snprintf(s->state, sizeof(s->state), "%s", state);
 	s->refusal_log.what = "refusal";
+	s->cdr_store_limit = (struct log_limit){ .per_sec = 1, .what = "CDR store failure" };
 	if ((rc = server_tls_library_check(err, errlen)) != 0)
 		goto fail;
 	apply_conf(s, c);
 	own_addresses(s);
 	s->out = malloc(SERVER_OUT_CAP);
-	if (!s->out || alloc_buffers(s, c->lim.max_headers) != 0) {
+	s->peer_cert = calloc(1, sizeof(*s->peer_cert));
+	s->idv = calloc(1, sizeof(*s->idv));
+	s->rec = calloc(1, sizeof(*s->rec));
+	s->ban_q = calloc(SERVER_BAN_QUEUE, sizeof(*s->ban_q));
+	if (!s->out || !s->peer_cert || !s->idv || !s->rec || !s->ban_q || alloc_buffers(s, c->lim.max_headers) != 0) {
 		rc = ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (getrandom(s->tag_key, sizeof(s->tag_key), 0) != (ssize_t)sizeof(s->tag_key)) {
-		rc = errno ? errno : EIO;
+	if ((rc = hash_key_random(&s->tag_key)) != 0) {
 		snprintf(err, errlen, "getrandom: %s", strerror(rc));
 		goto fail;
 	}
@@ -622,6 +634,8 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 			goto fail;
 		}
 	}
+	if ((rc = server_proxy_start(s, c, err, errlen)) != 0)
+		goto fail;
 	conf_net(c, &nc);
 	rc = net_new(&s->net, &nc, on_message, on_stream_error, s);
 	if (rc) {
@@ -647,11 +661,11 @@ void server_free(struct server **sp)
 
 	if (!s)
 		return;
-	if (s->guard && s->store)
+	if (s->guard && s->store && s->ban_q)
 		server_guard_flush(s); /* the bans of the last tick */
 	guard_free(&s->guard);
+	proxy_free(&s->proxy); /* dialogs still up get their records */
 	txn_layer_free(&s->txn);
-	server_dialogs_free(s);
 	server_idents_free(s);
 	net_free(&s->net);
 	registrar_free(&s->reg);
@@ -664,6 +678,10 @@ void server_free(struct server **sp)
 	log_cdr_close();
 	free(s->hdrs);
 	free(s->out);
+	free(s->peer_cert);
+	free(s->idv);
+	free(s->rec);
+	free(s->ban_q);
 	free(s);
 	*sp = NULL;
 }
@@ -681,8 +699,8 @@ static void reload(struct server *s, const char *conf_path)
 	if (strcmp(c.listen, s->conf.listen) != 0)
 		log_warn("reload: listen changed; the new listeners need a restart");
 	if (strcmp(c.database, s->conf.database) != 0 ||
-	    c.nonce_table_size != s->conf.nonce_table_size)
-		log_warn("reload: database and nonce_table_size changes need a restart");
+	    c.nonce_table_size != s->conf.nonce_table_size || c.max_users != s->conf.max_users)
+		log_warn("reload: database, nonce_table_size and max_users changes need a restart");
 	if (c.lim.max_headers != s->hdr_cap && alloc_buffers(s, c.lim.max_headers) != 0) {
 		log_error("reload refused: out of memory");
 		return;
@@ -697,6 +715,7 @@ static void reload(struct server *s, const char *conf_path)
 	c.nlisteners = s->conf.nlisteners;
 	memcpy(c.database, s->conf.database, sizeof(c.database));
 	c.nonce_table_size = s->conf.nonce_table_size;
+	c.max_users = s->conf.max_users;
 	/* Reopen the security log (its path may have changed; logrotate moves
 	 * the file and sends SIGHUP). A failure keeps the old one. */
 	{

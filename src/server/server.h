@@ -1,15 +1,14 @@
 /*
- * server: the request path. It owns the event loop (net/), receives every
- * message, parses it (sip/), decides, answers and counts.
- *
- * The architecture sketch has no folder for this glue; it lives here rather
- * than in main.c so that main.c stays wiring only, and rather than in proxy/
- * because registrar and proxy will both hang off it. REGISTER goes through
- * digest authentication and AOR ownership to the registrar; every other
- * request is handled statelessly (RFC 3261 8.2): OPTIONS is answered 200,
- * other methods get 405 or 501, a malformed request 400 with a reason phrase
- * naming the fault (when Via, From, To, Call-ID and CSeq can be read; dropped
- * otherwise), and responses, having no transaction to match, are dropped.
+ * server: the dispatcher. It owns the event loop (net/) and the objects of
+ * the other layers, receives every message, runs the guard, parses (sip/),
+ * hands requests to the transaction layer, decides (server_decide), and
+ * routes: REGISTER through the one authentication step (auth.c) to the
+ * registrar (register.c), other requests through admission (call.c: the
+ * same authentication step with 407, identity policy, targets) to the proxy
+ * core (proxy/). OPTIONS outside a dialog is answered 200 here; other methods
+ * get 405 or 501, a malformed request 400 with a reason phrase naming the
+ * fault (when Via, From, To, Call-ID and CSeq can be read; dropped otherwise).
+ * It counts everything it refused or dropped (server_get_stats).
  */
 #ifndef BASTION_SERVER_H
 #define BASTION_SERVER_H

@@ -7,9 +7,10 @@
  *
  * A reload builds a complete new table aside and swaps it in, so a failed
  * reload (out of memory, more users than max_users, a locked database) leaves
- * the previous one serving. Keys are admin-controlled rows, not attacker
- * input, so a plain FNV-1a hash is enough; lookups hash untrusted bytes but
- * cannot add keys.
+ * the previous one serving. Keys are admin-controlled rows, but lookups
+ * hash names a peer chooses, so the hash is base's SipHash under a key of
+ * this cache's (an unkeyed hash would let anyone who can guess user names
+ * predict the buckets).
  */
 #include "store.h"
 
@@ -37,6 +38,7 @@ struct cache_table {
 
 struct store_cache {
 	struct cache_table t;
+	struct hash_key key;
 	size_t max_users;
 	uint64_t version;
 	bool loaded;
@@ -47,18 +49,25 @@ static unsigned char lower(unsigned char c)
 	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
 }
 
-/* FNV-1a over the name, a separator, and the lowercased domain. */
-static uint64_t key_hash(struct slice name, struct slice domain)
+/* SipHash over the name, a separator, and the lowercased domain. */
+static uint64_t key_hash(const struct hash_key *k, struct slice name, struct slice domain)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
+	struct hash_state st;
+	unsigned char sep = 0xff, buf[64];
+	size_t i, n = 0;
 
-	for (i = 0; i < name.len; i++)
-		h = (h ^ (unsigned char)name.p[i]) * 0x100000001b3ULL;
-	h = (h ^ 0xff) * 0x100000001b3ULL; /* never part of a name: ends it */
-	for (i = 0; i < domain.len; i++)
-		h = (h ^ lower((unsigned char)domain.p[i])) * 0x100000001b3ULL;
-	return h;
+	hash_begin(&st, k);
+	hash_feed(&st, name.p, name.len);
+	hash_feed(&st, &sep, 1); /* never part of a name: ends it */
+	for (i = 0; i < domain.len; i++) {
+		buf[n++] = lower((unsigned char)domain.p[i]);
+		if (n == sizeof(buf)) {
+			hash_feed(&st, buf, n);
+			n = 0;
+		}
+	}
+	hash_feed(&st, buf, n);
+	return hash_end(&st);
 }
 
 static void table_clear(struct cache_table *t)
@@ -88,6 +97,10 @@ int store_cache_new(struct store_cache **cp, size_t max_users)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return ENOMEM;
+	if (hash_key_random(&c->key) != 0) {
+		free(c);
+		return EIO;
+	}
 	c->max_users = max_users;
 	*cp = c;
 	return 0;
@@ -104,6 +117,7 @@ void store_cache_free(struct store_cache **cp)
 
 /* Rows collected during a load, before the bucket array is sized. */
 struct loader {
+	const struct hash_key *key;
 	struct cache_node *head;
 	size_t count;
 	size_t max;
@@ -120,7 +134,7 @@ static int load_row(void *arg, const struct store_user *u)
 	n = malloc(sizeof(*n) + nl + dl + rl + 3);
 	if (!n)
 		return ENOMEM;
-	n->hash = key_hash(slice_make(u->name, nl), slice_make(u->domain, dl));
+	n->hash = key_hash(l->key, slice_make(u->name, nl), slice_make(u->domain, dl));
 	n->user_id = u->id;
 	n->enabled = u->enabled;
 	n->require_client_cert = u->require_client_cert;
@@ -152,7 +166,7 @@ static void free_list(struct cache_node *n)
 
 int store_cache_refresh(struct store_cache *c, struct store *s, bool *reloaded)
 {
-	struct loader l = { NULL, 0, 0 };
+	struct loader l = { &c->key, NULL, 0, 0 };
 	struct cache_table t = { NULL, 0, 0 };
 	struct cache_node *n, *next;
 	uint64_t v = 0;
@@ -163,6 +177,7 @@ int store_cache_refresh(struct store_cache *c, struct store *s, bool *reloaded)
 		*reloaded = false;
 	if (!c || !s)
 		return EINVAL;
+	l.key = &c->key;
 	if ((err = store_users_version(s, &v)))
 		return err;
 	if (c->loaded && v == c->version)
@@ -208,7 +223,7 @@ int store_cache_lookup(const struct store_cache *c, struct store_cache_entry *ou
 
 	if (!c || !out || !c->t.buckets)
 		return ENOENT;
-	h = key_hash(name, domain);
+	h = key_hash(&c->key, name, domain);
 	for (n = c->t.buckets[h & c->t.mask]; n; n = n->next) {
 		if (n->hash != h || n->name_len != name.len || n->domain_len != domain.len)
 			continue;

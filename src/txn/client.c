@@ -28,19 +28,17 @@ void txn_client_destroy(struct txn_client *ct)
 
 /* Start a client transaction for buf (copied). See txn_client_new; internal
  * ones skip the room check. */
-static int client_start(struct txn_client **ctp, struct txn_layer *l, const char *buf,
-			size_t len, const struct txn_peer *to, void *user, uint64_t now_ms,
-			bool internal)
+static int client_start_known(struct txn_client **ctp, struct txn_layer *l, const char *buf,
+			      size_t len, struct slice method, struct slice branch,
+			      const struct txn_peer *to, void *user, uint64_t now_ms, bool internal)
 {
-	struct sip_msg m;
 	struct txn_client *ct;
 	struct slice key;
 	int rc;
 
-	if (txn_parse_scratch(l, &m, buf, len) != 0 || !m.request || m.mid == SIP_M_ACK ||
-	    !(m.have & SIP_HAVE_VIA) || !m.via.has_branch || !m.via.branch.len)
+	if (!method.len || !branch.len || slice_eq(method, SLICE_LIT("ACK")))
 		return EINVAL;
-	key = txn_key_client(l, m.method, m.via.branch);
+	key = txn_key_client(l, method, branch);
 	if (!key.p)
 		return ENOMEM;
 	if (txn_lookup(l, key, NULL, false))
@@ -61,7 +59,7 @@ static int client_start(struct txn_client **ctp, struct txn_layer *l, const char
 	ct->req_len = len;
 	ct->t.key_len = key.len;
 	ct->t.l = l;
-	ct->t.invite = m.mid == SIP_M_INVITE;
+	ct->t.invite = slice_eq(method, SLICE_LIT("INVITE"));
 	ct->t.reliable = to->via.tp != NET_UDP;
 	ct->t.internal = internal;
 	ct->t.state = ct->t.invite ? TXN_S_CALLING : TXN_S_TRYING;
@@ -82,6 +80,32 @@ static int client_start(struct txn_client **ctp, struct txn_layer *l, const char
 	txn_timer_set(&ct->t, TXN_T_END, now_ms + 64ULL * l->conf.t1_ms);
 	*ctp = ct;
 	return 0;
+}
+
+static int client_start(struct txn_client **ctp, struct txn_layer *l, const char *buf,
+			size_t len, const struct txn_peer *to, void *user, uint64_t now_ms,
+			bool internal)
+{
+	struct sip_msg m;
+
+	if (txn_parse_scratch(l, &m, buf, len) != 0 || !m.request || m.mid == SIP_M_ACK ||
+	    !(m.have & SIP_HAVE_VIA) || !m.via.has_branch || !m.via.branch.len)
+		return EINVAL;
+	return client_start_known(ctp, l, buf, len, m.method, m.via.branch, to, user, now_ms,
+				  internal);
+}
+
+int txn_client_start(struct txn_client **ctp, struct txn_layer *l, const char *buf, size_t len,
+		     struct slice method, struct slice branch, const struct txn_peer *to,
+		     void *user, uint64_t now_ms)
+{
+	if (!ctp || !l || !buf || !len || !to)
+		return EINVAL;
+	if (!txn_room(l)) {
+		l->stats.full++;
+		return ENOSPC;
+	}
+	return client_start_known(ctp, l, buf, len, method, branch, to, user, now_ms, false);
 }
 
 /* See txn.h. Also EINVAL when buf is not a request with a branch in its top

@@ -37,9 +37,8 @@ struct txn_timer {
 /* What server and client transactions have in common (first member of both). */
 struct txn {
 	struct txn_layer *l;
-	struct txn *hnext;              /* hash chain */
+	struct htab_node hnode;         /* l->table (base/hash), keyed by key */
 	struct txn *prev, *next;        /* every transaction of the layer */
-	uint64_t hash;
 	bool server, invite, reliable, linked, internal;
 	enum txn_state state;
 	struct txn_timer tm[2];
@@ -55,8 +54,11 @@ struct txn_server {
 	struct txn t;
 	char *req;                      /* copy of the request bytes */
 	size_t req_len;
-	struct sip_hdr *hdrs;           /* exactly msg.nhdrs entries */
-	struct sip_msg msg;             /* parsed from req */
+	struct slice to_tag;            /* the request's To tag, in req */
+	uint32_t nhdrs;                 /* the request's header count */
+	bool parsed;                    /* msg and hdrs are made (txn_server_request) */
+	struct sip_hdr *hdrs;           /* exactly nhdrs entries, once parsed */
+	struct sip_msg msg;             /* parsed from req on first use */
 	char *resp;                     /* last response sent, for retransmission */
 	size_t resp_len;
 	uint16_t status;                /* of the last response, 0 for none */
@@ -77,9 +79,7 @@ struct txn_layer {
 	struct txn_ops ops;
 	void *arg;
 	struct sip_limits lim;          /* for parsing copies of messages */
-	uint8_t seed[16];
-	struct txn **buckets;
-	size_t mask;
+	struct htab table;              /* base/hash, keyed SipHash: peers choose branches */
 	struct txn *all;                /* every transaction, for txn_layer_free */
 	struct txn_timer **heap;
 	uint32_t heap_len, heap_cap;
@@ -124,7 +124,6 @@ struct slice txn_key_client(struct txn_layer *l, struct slice method, struct sli
  * transaction must also agree on the To tag: its request's, or for an ACK
  * (ack true) the tag of the response it sent. */
 struct txn *txn_lookup(struct txn_layer *l, struct slice key, const struct slice *tag, bool ack);
-uint64_t txn_siphash(const uint8_t key[16], const void *p, size_t n);
 /* Duplicate the key for a transaction. */
 char *txn_key_dup(struct slice key);
 

@@ -22,58 +22,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
-/* ---- SipHash-2-4 ---------------------------------------------------------- */
-
-#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND \
-	do { \
-		v0 += v1; v1 = ROTL64(v1, 13); v1 ^= v0; v0 = ROTL64(v0, 32); \
-		v2 += v3; v3 = ROTL64(v3, 16); v3 ^= v2; \
-		v0 += v3; v3 = ROTL64(v3, 21); v3 ^= v0; \
-		v2 += v1; v1 = ROTL64(v1, 17); v1 ^= v2; v2 = ROTL64(v2, 32); \
-	} while (0)
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* SipHash-2-4 of p[0..n) under the 128-bit key. */
-uint64_t txn_siphash(const uint8_t key[16], const void *p, size_t n)
-{
-	const uint8_t *in = p;
-	uint64_t k0 = le64(key), k1 = le64(key + 8);
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
-	uint64_t b = (uint64_t)n << 56, m;
-	size_t i;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		m = le64(in + i);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t j = 0; i + j < n; j++)
-		b |= (uint64_t)in[i + j] << (8 * j);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* ---- parsing copies -------------------------------------------------------- */
 
@@ -220,14 +169,15 @@ struct txn *txn_lookup(struct txn_layer *l, struct slice key, const struct slice
 
 	if (!key.p)
 		return NULL;
-	h = txn_siphash(l->seed, key.p, key.len);
-	for (struct txn *t = l->buckets[h & l->mask]; t; t = t->hnext) {
-		if (t->hash != h || t->key_len != key.len || memcmp(t->key, key.p, key.len) != 0)
+	h = htab_hash(&l->table, key.p, key.len);
+	for (struct htab_node *n = htab_find(&l->table, h); n; n = htab_next(&l->table, n)) {
+		struct txn *t = (struct txn *)((char *)n - offsetof(struct txn, hnode));
+		if (t->key_len != key.len || memcmp(t->key, key.p, key.len) != 0)
 			continue;
 		if (tag && t->server) {
 			const struct txn_server *st = (const struct txn_server *)t;
 			if (ack ? !st->status || !slice_eq(st->resp_tag, *tag)
-				: !slice_eq(st->msg.to.tag, *tag))
+				: !slice_eq(st->to_tag, *tag))
 				continue;
 		}
 		return t;
@@ -254,28 +204,18 @@ void txn_attach(struct txn_layer *l, struct txn *t)
 		l->stats.servers++;
 	else
 		l->stats.clients++;
-	if (t->key) {
-		t->hash = txn_siphash(l->seed, t->key, t->key_len);
-		t->hnext = l->buckets[t->hash & l->mask];
-		l->buckets[t->hash & l->mask] = t;
-		t->linked = true;
-	}
+	/* txn_room bounds the table; an entry past its bound stays unmatched */
+	if (t->key)
+		t->linked = htab_insert(&l->table, &t->hnode,
+					htab_hash(&l->table, t->key, t->key_len)) == 0;
 }
 
 static void unlink_table(struct txn *t)
 {
-	struct txn **pp;
-
 	if (!t->linked)
 		return;
-	for (pp = &t->l->buckets[t->hash & t->l->mask]; *pp; pp = &(*pp)->hnext) {
-		if (*pp == t) {
-			*pp = t->hnext;
-			break;
-		}
-	}
+	htab_remove(&t->l->table, &t->hnode);
 	t->linked = false;
-	t->hnext = NULL;
 }
 
 /* ---- timer heap --------------------------------------------------------------- */
@@ -430,7 +370,7 @@ int txn_layer_new(struct txn_layer **lp, const struct txn_conf *c, const struct 
 		  void *arg)
 {
 	struct txn_layer *l;
-	size_t nb = 16;
+	int rc;
 
 	if (!lp || !c || !ops || !ops->send || !c->t1_ms || !c->t2_ms || !c->t4_ms ||
 	    !c->max_transactions || c->t1_ms > UINT32_MAX / 64)
@@ -442,21 +382,14 @@ int txn_layer_new(struct txn_layer **lp, const struct txn_conf *c, const struct 
 	l->ops = *ops;
 	l->arg = arg;
 	l->lim = SIP_LIMITS_DEFAULT;
-	while (nb < c->max_transactions && nb < (1u << 20))
-		nb *= 2;
-	l->buckets = calloc(nb, sizeof(*l->buckets));
-	l->mask = nb - 1;
 	l->scratch_cap = l->lim.max_headers + 32;
 	l->scratch = calloc(l->scratch_cap, sizeof(*l->scratch));
-	if (!l->buckets || !l->scratch) {
-		free(l->buckets);
+	/* the layer's own CANCELs come on top of max_transactions */
+	rc = l->scratch ? htab_init(&l->table, (size_t)c->max_transactions * 2) : ENOMEM;
+	if (rc) {
 		free(l->scratch);
 		free(l);
-		return ENOMEM;
-	}
-	if (getrandom(l->seed, sizeof(l->seed), 0) != (ssize_t)sizeof(l->seed)) {
-		uint64_t x = (uint64_t)(uintptr_t)l ^ (uint64_t)(uintptr_t)&nb;
-		memcpy(l->seed, &x, sizeof(x));
+		return rc; /* EIO: no secret key, and peers could flood one bucket */
 	}
 	*lp = l;
 	return 0;
@@ -472,7 +405,7 @@ void txn_layer_free(struct txn_layer **lp)
 	while (l->all)
 		destroy(l->all);
 	free(l->heap);
-	free(l->buckets);
+	htab_fini(&l->table);
 	free(l->scratch);
 	free(l->kbuf);
 	free(l);

@@ -47,8 +47,9 @@ struct txn_ops {
 	 * ends a client transaction like a timeout (17.1.4). */
 	int (*send)(void *arg, const struct txn_peer *to, const char *buf, size_t len);
 	/* A new request opened server transaction st (never a retransmission,
-	 * never an ACK or a matched CANCEL). The user answers with
-	 * txn_server_respond, now or later. */
+	 * never an ACK or a matched CANCEL). m is the message as received,
+	 * valid during the call; txn_server_request(st) gives a copy that lives
+	 * with st. The user answers with txn_server_respond, now or later. */
 	void (*request)(void *arg, struct txn_server *st, const struct sip_msg *m,
 			const struct txn_peer *from);
 	/* A CANCEL matched INVITE server transaction st (9.2). The layer has
@@ -132,6 +133,16 @@ int txn_client_new(struct txn_client **ctp, struct txn_layer *l, const char *buf
 		   const struct txn_peer *to, void *user, uint64_t now_ms);
 
 /*
+ * txn_client_new for a request whose method (its request line's, case
+ * preserved) and top Via branch the caller knows because it built the
+ * request: no parse. The caller guarantees they are buf's; an ACK or an
+ * empty method or branch is EINVAL.
+ */
+int txn_client_start(struct txn_client **ctp, struct txn_layer *l, const char *buf, size_t len,
+		     struct slice method, struct slice branch, const struct txn_peer *to,
+		     void *user, uint64_t now_ms);
+
+/*
  * Cancel INVITE client transaction ct (9.1): send a CANCEL built from the
  * request, at once if a provisional response has arrived, else as soon as
  * one does; if none does before timer B, ct just times out. Idempotent.
@@ -145,8 +156,10 @@ void txn_tick(struct txn_layer *l, uint64_t now_ms);
 void *txn_client_user(const struct txn_client *ct);
 void txn_server_set_user(struct txn_server *st, void *user);
 void *txn_server_user(const struct txn_server *st);
-/* The request that opened st, as received (valid while st lives). */
-const struct sip_msg *txn_server_request(const struct txn_server *st);
+/* The request that opened st, as received (valid while st lives), parsed
+ * from the transaction's copy on first use; NULL when that parse has no
+ * memory. */
+const struct sip_msg *txn_server_request(struct txn_server *st);
 const struct txn_peer *txn_server_peer(const struct txn_server *st);
 
 struct txn_stats {

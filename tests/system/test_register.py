@@ -92,8 +92,23 @@ def test_hijack_refused_and_logged(reg_server):
     assert status_of(reply) == (403, "Forbidden")
     ev = events(reg_server, "register.hijack")
     assert ev and ev[-1]["user"] == "1001" and "1002" in ev[-1]["aor"]
+    # Bindings are written behind: register 1001 properly afterwards and wait
+    # until the CLI sees it; whatever the hijack had written would be in the
+    # store by then (one queue, written in order).
+    ok = Registrar(reg_server, "1001", USERS["1001"])
+    assert status_of(ok.register())[0] == 200
+    deadline = time.monotonic() + 15
+    while True:
+        r = run_cli("--state", reg_server.state, "reg", "list")
+        assert r.returncode == 0, r.stderr
+        if f"127.0.0.1:{ok.port}" in r.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert f"127.0.0.1:{ok.port}" in r.stdout, r.stdout
+    assert f"127.0.0.1:{ph.port}" not in r.stdout, r.stdout   # no binding from the hijack
     r = run_cli("--state", reg_server.state, "reg", "list", "1002")
-    assert "127.0.0.1" not in r.stdout
+    assert r.returncode == 0, r.stderr
+    assert f"127.0.0.1:{ph.port}" not in r.stdout and "sip:1002@" not in r.stdout, r.stdout
 
 
 def test_replayed_authorization_refused(reg_server):
@@ -391,3 +406,22 @@ def test_bare_cookie_branch_is_no_transaction_key(server):
             assert status_of(reply)[0] == 200
             assert f"tag=bare{n}" in header(reply, "From")[0]
             assert header(reply, "CSeq")[0] == f"{n + 1} OPTIONS"
+
+
+def test_max_users_bounds_the_credential_cache(make_server, tmp_path):
+    """[auth] max_users: a store with more users than the credential cache
+    may hold is refused at startup with an error naming the setting; a
+    refresh that would pass it keeps the users already loaded serving."""
+    three = dict(USERS, **{"1003": "purple-monkey-1003"})
+    s = make_server("[auth]\nmax_users = 2", start=False)
+    import_users(s, three, tmp_path, name="three.csv")
+    r = run_cli("--state", s.state, "serve", timeout=30)
+    assert r.returncode != 0
+    assert "max_users (2)" in r.stderr, r.stderr
+
+    s2 = make_server("[auth]\nmax_users = 2")
+    import_users(s2, USERS, tmp_path)
+    wait_user_visible(s2, "1001", USERS["1001"])
+    import_users(s2, {"1003": three["1003"]}, tmp_path, name="one.csv")
+    s2.wait_log("user cache refresh refused", timeout=15)
+    assert status_of(Registrar(s2, "1002", USERS["1002"]).register())[0] == 200

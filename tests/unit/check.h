@@ -49,6 +49,21 @@ const char *check_data_path(char *buf, size_t cap, const char *rel);
 		} \
 	} while (0)
 
+/*
+ * Allocation-failure injection (tests/unit/oom.c). check_oom_arm(n): the nth
+ * allocation from now fails (0: none). check_oom_sweep runs fn(arg) with the
+ * 1st, 2nd, ... allocation failing until a run completes with none failing
+ * (which must then return 0), reporting a failure at file:line when a run
+ * leaks (LeakSanitizer) or the scenario needs more than max_runs runs. fn
+ * must undo everything it made: a failing run may return any value, but may
+ * not crash, hang or leak. Returns the number of runs.
+ */
+void check_oom_arm(unsigned long n);
+bool check_oom_fired(void);
+unsigned long check_oom_sweep(const char *file, int line, int (*fn)(void *arg), void *arg,
+			      unsigned long max_runs);
+#define CHECK_OOM_SWEEP(fn, arg, max) check_oom_sweep(__FILE__, __LINE__, (fn), (arg), (max))
+
 /* Compare a struct slice with a string literal or C string. */
 #define CHECK_SLICE(s, str) \
 	do { \

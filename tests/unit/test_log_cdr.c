@@ -297,59 +297,11 @@ static void test_reopen(void)
 	CHECK_INT(nb, 2);
 }
 
-static int count_row(void *arg, const struct store_cdr *r)
-{
-	int *rows = arg;
-
-	if (strcmp(r->call_id, "a84b4c76e66710@pc33") != 0 || r->duration_s != 61)
-		return EBADMSG;
-	++*rows;
-	return 0;
-}
-
-static void test_record(void)
-{
-	struct store *s = NULL;
-	struct store_cdr c;
-	json_t *l[4] = { 0 };
-	bool ok;
-	int n, bad, rows = 0;
-
-	fresh_paths();
-	CHECK_INT(store_open(&s, path_db, NULL, 0), 0);
-	CHECK_INT(log_cdr_open(path_a), 0);
-	make_cdr(&c);
-	CHECK_INT(cdr_record(s, &c), 0);
-	/* Refused by the store (2xx without an answer time): the line is still written. */
-	c.answer_at = 0;
-	snprintf(c.call_id, sizeof(c.call_id), "refused@h");
-	CHECK_INT(cdr_record(s, &c), EINVAL);
-	/* No database at all: the line only. */
-	make_cdr(&c);
-	snprintf(c.call_id, sizeof(c.call_id), "nostore@h");
-	CHECK_INT(cdr_record(NULL, &c), 0);
-	CHECK_INT(cdr_record(s, NULL), EINVAL);
-	log_cdr_close();
-
-	n = read_lines(path_a, l, 4, &bad);
-	ok = n == 3 && bad == 0 && l[0] && l[1] && l[2] &&
-	     str_is(l[0], "call_id", "a84b4c76e66710@pc33") && int_is(l[0], "id", 1) &&
-	     str_is(l[1], "call_id", "refused@h") && !json_object_get(l[1], "id") &&
-	     json_is_null(json_object_get(l[1], "answer")) &&
-	     str_is(l[2], "call_id", "nostore@h") && !json_object_get(l[2], "id");
-	free_lines(l, n > 0 ? n : 0);
-	CHECK(ok);
-	/* Exactly one row, the accepted one. */
-	CHECK_INT(store_cdr_list(s, 0, NULL, count_row, &rows), 0);
-	store_close(&s);
-	CHECK_INT(rows, 1);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
 		CASE(test_fields), CASE(test_hostile), CASE(test_mode),
-		CASE(test_reopen), CASE(test_record),
+		CASE(test_reopen),
 	};
 	int rc;
 

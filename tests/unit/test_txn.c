@@ -289,18 +289,6 @@ static size_t count_of(const char *s, const char *needle)
 
 /* ---- cases ------------------------------------------------------------------ */
 
-static void siphash_vectors(void)
-{
-	uint8_t key[16], msg[15];
-
-	for (int i = 0; i < 16; i++)
-		key[i] = (uint8_t)i;
-	for (int i = 0; i < 15; i++)
-		msg[i] = (uint8_t)i;
-	CHECK(txn_siphash(key, msg, 0) == 0x726fdb47dd0e0e31ULL);
-	CHECK(txn_siphash(key, msg, 15) == 0xa129ca6149be45e5ULL);
-}
-
 static void non_invite_server(void)
 {
 	char b[1024];
@@ -1207,7 +1195,6 @@ static void heap_property(void)
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
-		CASE(siphash_vectors),
 		CASE(non_invite_server),
 		CASE(invite_server_486_ack),
 		CASE(invite_server_no_ack),

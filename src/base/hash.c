@@ -1,0 +1,229 @@
+/*
+ * base/hash.c: SipHash-2-4 (Aumasson and Bernstein, 2012) and the bounded
+ * intrusive hash table. See hash.h.
+ */
+#include "hash.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static inline void sipround(struct hash_state *s)
+{
+	s->v0 += s->v1; s->v1 = ROTL64(s->v1, 13); s->v1 ^= s->v0; s->v0 = ROTL64(s->v0, 32);
+	s->v2 += s->v3; s->v3 = ROTL64(s->v3, 16); s->v3 ^= s->v2;
+	s->v0 += s->v3; s->v3 = ROTL64(s->v3, 21); s->v3 ^= s->v0;
+	s->v2 += s->v1; s->v1 = ROTL64(s->v1, 17); s->v1 ^= s->v2; s->v2 = ROTL64(s->v2, 32);
+}
+
+static inline uint64_t le64(const uint8_t *p)
+{
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+	       (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+	       (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+static inline void compress(struct hash_state *s, uint64_t m)
+{
+	s->v3 ^= m;
+	sipround(s);
+	sipround(s);
+	s->v0 ^= m;
+}
+
+int hash_key_random(struct hash_key *k)
+{
+	uint8_t b[16];
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return EIO;
+	k->k0 = le64(b);
+	k->k1 = le64(b + 8);
+	return 0;
+}
+
+void hash_begin(struct hash_state *st, const struct hash_key *k)
+{
+	st->v0 = k->k0 ^ 0x736f6d6570736575ULL;
+	st->v1 = k->k1 ^ 0x646f72616e646f6dULL;
+	st->v2 = k->k0 ^ 0x6c7967656e657261ULL;
+	st->v3 = k->k1 ^ 0x7465646279746573ULL;
+	st->tail = 0;
+	st->total = 0;
+}
+
+void hash_feed(struct hash_state *st, const void *p, size_t n)
+{
+	const uint8_t *in = p;
+	size_t have = st->total & 7, i = 0;
+
+	st->total += n;
+	/* complete a pending word */
+	if (have) {
+		for (; i < n && have < 8; i++, have++)
+			st->tail |= (uint64_t)in[i] << (8 * have);
+		if (have < 8)
+			return;
+		compress(st, st->tail);
+		st->tail = 0;
+	}
+	for (; i + 8 <= n; i += 8)
+		compress(st, le64(in + i));
+	for (size_t j = 0; i < n; i++, j++)
+		st->tail |= (uint64_t)in[i] << (8 * j);
+}
+
+uint64_t hash_end(struct hash_state *st)
+{
+	uint64_t b = ((uint64_t)st->total << 56) | st->tail;
+
+	compress(st, b);
+	st->v2 ^= 0xff;
+	sipround(st);
+	sipround(st);
+	sipround(st);
+	sipround(st);
+	return st->v0 ^ st->v1 ^ st->v2 ^ st->v3;
+}
+
+uint64_t hash_siphash(const struct hash_key *k, const void *p, size_t n)
+{
+	struct hash_state st;
+
+	hash_begin(&st, k);
+	hash_feed(&st, p, n);
+	return hash_end(&st);
+}
+
+/* ---- the table ------------------------------------------------------------------- */
+
+#define HTAB_MIN_BUCKETS 16u
+
+int htab_init(struct htab *t, size_t max)
+{
+	size_t cap = HTAB_MIN_BUCKETS;
+	int rc;
+
+	if (max == 0)
+		return EINVAL;
+	*t = (struct htab){ 0 };
+	if ((rc = hash_key_random(&t->key)) != 0)
+		return rc;
+	t->max = max;
+	t->max_buckets = HTAB_MIN_BUCKETS;
+	while (t->max_buckets < max && t->max_buckets < ((size_t)1 << 30))
+		t->max_buckets <<= 1;
+	if (cap > t->max_buckets)
+		cap = t->max_buckets;
+	t->b = calloc(cap, sizeof(*t->b));
+	if (!t->b)
+		return ENOMEM;
+	t->mask = cap - 1;
+	return 0;
+}
+
+void htab_fini(struct htab *t)
+{
+	free(t->b);
+	t->b = NULL;
+	t->n = 0;
+	t->mask = 0;
+}
+
+/* Double the buckets: rehash every chain into the new array. */
+static void grow(struct htab *t)
+{
+	size_t cap = (t->mask + 1) * 2;
+	struct htab_node **nb;
+
+	if (cap > t->max_buckets || !(nb = calloc(cap, sizeof(*nb))))
+		return; /* stay at this size: longer chains, still correct */
+	for (size_t i = 0; i <= t->mask; i++) {
+		struct htab_node *n = t->b[i], *next;
+		for (; n; n = next) {
+			next = n->next;
+			n->next = nb[n->hash & (cap - 1)];
+			nb[n->hash & (cap - 1)] = n;
+		}
+	}
+	free(t->b);
+	t->b = nb;
+	t->mask = cap - 1;
+}
+
+int htab_insert(struct htab *t, struct htab_node *node, uint64_t h)
+{
+	struct htab_node **head;
+
+	if (t->n >= t->max)
+		return EOVERFLOW;
+	if (t->n >= t->mask + 1)
+		grow(t);
+	node->hash = h;
+	head = &t->b[h & t->mask];
+	node->next = *head;
+	*head = node;
+	t->n++;
+	return 0;
+}
+
+void htab_remove(struct htab *t, struct htab_node *node)
+{
+	for (struct htab_node **pp = &t->b[node->hash & t->mask]; *pp; pp = &(*pp)->next) {
+		if (*pp == node) {
+			*pp = node->next;
+			node->next = NULL;
+			t->n--;
+			return;
+		}
+	}
+}
+
+static struct htab_node *scan(const struct htab *t, uint64_t h, struct htab_node *n)
+{
+	uint64_t *probes = &((struct htab *)t)->probes; /* never a const object: see hash.h */
+
+	for (; n; n = n->next) {
+		(*probes)++;
+		if (n->hash == h)
+			return n;
+	}
+	return NULL;
+}
+
+struct htab_node *htab_find(const struct htab *t, uint64_t h)
+{
+	return t->b ? scan(t, h, t->b[h & t->mask]) : NULL;
+}
+
+struct htab_node *htab_next(const struct htab *t, const struct htab_node *after)
+{
+	return scan(t, after->hash, after->next);
+}
+
+void htab_each(struct htab *t, void (*fn)(struct htab_node *node, void *arg), void *arg)
+{
+	for (size_t i = 0; t->b && i <= t->mask; i++) {
+		struct htab_node *n = t->b[i], *next;
+		for (; n; n = next) {
+			next = n->next; /* fn may remove n */
+			fn(n, arg);
+		}
+	}
+}
+
+void htab_drain(struct htab *t, void (*fn)(struct htab_node *node, void *arg), void *arg)
+{
+	for (size_t i = 0; t->b && i <= t->mask; i++) {
+		struct htab_node *n = t->b[i], *next;
+		t->b[i] = NULL;
+		for (; n; n = next) {
+			next = n->next;
+			n->next = NULL;
+			fn(n, arg);
+		}
+	}
+	t->n = 0;
+}

@@ -1,0 +1,1086 @@
+/*
+ * proxy/core.c: the proxy core (RFC 3261 16). See proxy.h.
+ *
+ * A `struct call` is one proxied request: its server transaction, its
+ * branches (one client transaction each), the best final response so far,
+ * and for an INVITE its timer C and call record. It lives while its server
+ * transaction or any client transaction does (txn/ reports each end through
+ * proxy_terminated), and is reached only through them.
+ *
+ * A `struct dialog` is a confirmed call: from the first 2xx to the final
+ * response of a BYE (or the lifetime cap). In-dialog requests are checked
+ * against it: the tags must name one side, and the request must come from
+ * where that side is. They go to the other side the way it is reachable (its
+ * registration, or the connection of its INVITE), which works behind NAT and
+ * over TCP. The dialog carries the call record on to its end.
+ *
+ * Guide: caller-ID manipulation (Cookbook) is refused before a request
+ * reaches here (server/, policy/identity); media = srtp-required is enforced
+ * here on the offer and on every answer (policy_media), and a sips: dialog
+ * is never continued over plain transport (RFC 5630, no bid-down).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#include "../log/log.h"
+#include "../policy/policy.h"
+#include "proxy.h"
+
+#define CALL_MAX_BRANCHES 100
+#define DIALOG_LIFETIME_MS (12ull * 3600 * 1000) /* a dialog nobody ends */
+#define PROXY_OUT_CAP (65536 + 2048)             /* max_message plus what we add */
+
+struct call;
+struct dialog;
+
+/* What a call detail record needs, kept compact while the call lives (a
+ * struct store_cdr is a few KiB of fixed arrays). */
+struct cdr_info {
+	char *call_id, *caller, *auth_user, *callee, *src;
+	char transport[8];
+	int64_t start_ms, answer_ms; /* unix milliseconds */
+};
+
+struct branch {
+	struct call *call;
+	struct txn_client *ct;  /* NULL once terminated */
+	struct net_msg way;     /* how the target is reached */
+	uint16_t status;        /* final status, 0 while pending */
+	bool provisional;       /* a 1xx arrived */
+};
+
+struct call {
+	struct call *prev, *next;  /* p->calls: for teardown only */
+	struct call *tc_prev, *tc_next; /* timer C queue (INVITE) */
+	bool in_tc;
+	struct call *d_prev, *d_next; /* the calls of dlg */
+	struct proxy *p;
+	struct txn_server *st;     /* NULL once terminated */
+	struct txn_peer upstream;  /* the caller: where responses go */
+	enum sip_method mid;
+	bool final_sent, cancelled, answered, timer_c;
+	bool media_refused;        /* a branch answered without SRTP: its leg was ended */
+	uint64_t timer_c_ms;       /* INVITE: when timer C fires (monotonic) */
+	uint16_t best;             /* best final status so far */
+	char *best_buf;            /* its bytes, our Via removed */
+	size_t best_len;
+	struct dialog *dlg;        /* an in-dialog request: its dialog */
+	struct cdr_info *cdr;      /* an INVITE out of dialog */
+	int from_side;             /* which side sent it (0 caller, 1 callee) */
+	size_t nbr, nfinal;
+	struct branch br[];
+};
+
+struct dialog {
+	struct htab_node node;     /* p->dialogs, keyed by Call-ID */
+	struct dialog *exp_prev, *exp_next; /* lifetime queue */
+	struct call *calls;        /* in-dialog requests in flight */
+	char *call_id, *tag[2];    /* tag[0]: the caller's From tag, tag[1]: the callee's */
+	struct net_msg way[2];     /* how each side is reached */
+	uint64_t expires_ms;
+	struct cdr_info *cdr;      /* the call's record, written when it ends */
+};
+
+struct proxy {
+	struct proxy_conf conf;
+	const struct proxy_ops *ops;
+	void *arg;
+	struct txn_layer *txn;
+	struct hash_key loop_key;  /* proxy_loop_hash */
+	char *out;                 /* PROXY_OUT_CAP: every message we build */
+	struct store_cdr *rec;     /* the record being handed over */
+	uint64_t branch_seq;       /* makes our Via branches unique */
+	struct call *calls;
+	size_t ncalls;
+	struct call *tc_head, *tc_tail;       /* timer C, in deadline order */
+	struct htab dialogs;
+	struct dialog *exp_head, *exp_tail;   /* dialog lifetime, in expiry order */
+	uint64_t dialogs_refused;
+};
+
+static void maybe_send_best(struct call *c);
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+static char *dup_slice(struct slice v)
+{
+	char *s = malloc(v.len + 1);
+
+	if (s) {
+		memcpy(s, v.p, v.len);
+		s[v.len] = '\0';
+	}
+	return s;
+}
+
+static uint64_t now_ms(const struct proxy *p)
+{
+	return p->ops->now_ms(p->arg);
+}
+
+static void cdr_info_free(struct cdr_info *ci)
+{
+	if (!ci)
+		return;
+	free(ci->call_id);
+	free(ci->caller);
+	free(ci->auth_user);
+	free(ci->callee);
+	free(ci->src);
+	free(ci);
+}
+
+static struct cdr_info *cdr_info_new(struct proxy *p, const struct sip_msg *m,
+				     const struct proxy_caller *who)
+{
+	struct cdr_info *ci = calloc(1, sizeof(*ci));
+	char src[80];
+
+	if (!ci)
+		return NULL;
+	net_addr_fmt(src, sizeof(src), who->in->tp, &who->in->src);
+	ci->call_id = dup_slice(m->call_id);
+	ci->caller = dup_slice(m->from.uri.raw);
+	ci->auth_user = dup_slice(who->user);
+	ci->callee = dup_slice(m->ruri_raw);
+	ci->src = dup_slice(slice_cstr(src));
+	snprintf(ci->transport, sizeof(ci->transport), "%s", net_transport_name(who->in->tp));
+	ci->start_ms = p->ops->wall_ms(p->arg);
+	if (!ci->call_id || !ci->caller || !ci->auth_user || !ci->callee || !ci->src) {
+		cdr_info_free(ci);
+		return NULL;
+	}
+	return ci;
+}
+
+/* Hand over the record of a call attempt that ended with `status` (the
+ * final response of the INVITE) and free it. hangup: "none" when never
+ * answered. */
+static void cdr_write(struct proxy *p, struct cdr_info *ci, int status, const char *hangup)
+{
+	struct store_cdr *c = p->rec;
+
+	if (!ci)
+		return;
+	memset(c, 0, sizeof(*c));
+	snprintf(c->call_id, sizeof(c->call_id), "%s", ci->call_id);
+	snprintf(c->caller, sizeof(c->caller), "%s", ci->caller);
+	snprintf(c->auth_user, sizeof(c->auth_user), "%s", ci->auth_user);
+	snprintf(c->callee, sizeof(c->callee), "%s", ci->callee);
+	snprintf(c->src, sizeof(c->src), "%s", ci->src);
+	snprintf(c->transport, sizeof(c->transport), "%s", ci->transport);
+	c->start_at = ci->start_ms;
+	c->answer_at = ci->answer_ms;
+	c->end_at = p->ops->wall_ms(p->arg);
+	if (c->end_at < c->start_at)
+		c->end_at = c->start_at; /* the clock stepped back */
+	if (c->answer_at > c->end_at)
+		c->answer_at = c->end_at;
+	c->final_status = status;
+	snprintf(c->hangup, sizeof(c->hangup), "%s", ci->answer_ms ? hangup : "none");
+	p->ops->record(p->arg, c);
+	cdr_info_free(ci);
+}
+
+/* Take c out of the timer C queue. */
+static void tc_unlink(struct proxy *p, struct call *c)
+{
+	if (c->tc_prev)
+		c->tc_prev->tc_next = c->tc_next;
+	else
+		p->tc_head = c->tc_next;
+	if (c->tc_next)
+		c->tc_next->tc_prev = c->tc_prev;
+	else
+		p->tc_tail = c->tc_prev;
+	c->tc_prev = c->tc_next = NULL;
+	c->in_tc = false;
+}
+
+/* Unlink c from its dialog's list. */
+static void call_detach_dialog(struct call *c)
+{
+	if (!c->dlg)
+		return;
+	if (c->d_prev)
+		c->d_prev->d_next = c->d_next;
+	else
+		c->dlg->calls = c->d_next;
+	if (c->d_next)
+		c->d_next->d_prev = c->d_prev;
+	c->d_prev = c->d_next = NULL;
+	c->dlg = NULL;
+}
+
+static void call_attach_dialog(struct call *c, struct dialog *d)
+{
+	c->dlg = d;
+	c->d_prev = NULL;
+	c->d_next = d->calls;
+	if (d->calls)
+		d->calls->d_prev = c;
+	d->calls = c;
+}
+
+static void call_free(struct call *c)
+{
+	struct proxy *p = c->p;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		p->calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	p->ncalls--;
+	if (c->in_tc)
+		tc_unlink(p, c);
+	call_detach_dialog(c);
+	if (c->cdr)
+		cdr_write(p, c->cdr, c->best ? c->best : 500, "none");
+	free(c->best_buf);
+	free(c);
+}
+
+/* A call ends when nothing refers to it: server and client transactions gone. */
+static void call_maybe_free(struct call *c)
+{
+	if (c->st)
+		return;
+	for (size_t i = 0; i < c->nbr; i++)
+		if (c->br[i].ct)
+			return;
+	call_free(c);
+}
+
+/* Send bytes upstream: through the server transaction while it lives, else
+ * statelessly the way the request came (2xx retransmissions, late 2xx of
+ * other forks). */
+static void send_upstream(struct call *c, uint16_t status, const char *buf, size_t len)
+{
+	struct proxy *p = c->p;
+
+	if (c->st && txn_server_respond(c->st, status, buf, len, now_ms(p)) == 0)
+		return;
+	(void)p->ops->send(p->arg, &c->upstream, buf, len);
+}
+
+static void answer(struct call *c, const struct sip_msg *req, uint16_t status, const char *reason)
+{
+	c->p->ops->answer(c->p->arg, &c->upstream, c->st, req, status, reason);
+}
+
+/* The Via sent-by for sending on `way`: the local address it uses, or our
+ * first listener of that transport. */
+static void local_hostport(const struct proxy *p, const struct net_msg *way, char *out,
+			   size_t cap)
+{
+	char host[INET6_ADDRSTRLEN];
+	const struct net_addr *a = &way->local;
+
+	if (a->ss.ss_family != AF_INET && a->ss.ss_family != AF_INET6) {
+		for (size_t i = 0; i < p->conf.nlisteners; i++) {
+			if (p->conf.listeners[i].tp == way->tp &&
+			    p->conf.listeners[i].addr.ss.ss_family == way->src.ss.ss_family) {
+				a = &p->conf.listeners[i].addr;
+				break;
+			}
+		}
+	}
+	net_addr_host(a, host, sizeof(host));
+	snprintf(out, cap, a->ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
+		 net_addr_port(a));
+}
+
+static const char *via_transport(enum net_transport tp)
+{
+	return tp == NET_TCP ? "TCP" : tp == NET_TLS ? "TLS" : "UDP";
+}
+
+/* The end of a Record-Route URI naming our side on transport tp. */
+static const char *rr_params(enum net_transport tp)
+{
+	return tp == NET_TCP ? ";transport=tcp;lr>\r\n"
+	       : tp == NET_TLS ? ";transport=tls;lr>\r\n"
+			       : ";lr>\r\n";
+}
+
+/* The leading Route values that name this server (loose routing: ours are
+ * consumed, 16.4), and all of them. */
+static uint32_t count_routes(const struct proxy *p, const struct sip_msg *m, uint32_t *total)
+{
+	uint32_t own = 0, n = 0;
+	bool leading = true;
+
+	for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_ROUTE); h; h = sip_msg_hdr_next(m, h)) {
+		struct slice rest = h->value, item;
+		while (sip_list_next(&item, &rest) == 0) {
+			struct sip_nameaddr na;
+			enum sip_err e;
+			n++;
+			if (leading && sip_nameaddr_parse(&na, item, &p->conf.lim, &e) == 0 &&
+			    p->ops->ours(p->arg, na.uri.host))
+				own++;
+			else
+				leading = false;
+		}
+	}
+	if (total)
+		*total = n;
+	return own;
+}
+
+/* Loop detection (16.3 step 4): one of our Vias carrying this request's hash. */
+static bool looped(const struct proxy *p, const struct sip_msg *m, const char *hash)
+{
+	for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_VIA); h; h = sip_msg_hdr_next(m, h)) {
+		struct slice rest = h->value;
+		struct sip_via v;
+		while (sip_via_next(&v, &rest, &p->conf.lim) == 0) {
+			if (p->ops->ours(p->arg, v.host) && v.branch.len > 7 + 16 &&
+			    memcmp(v.branch.p + 7, hash, 16) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+static struct txn_peer peer_of_way(const struct net_msg *way)
+{
+	return (struct txn_peer){ *way, way->src };
+}
+
+/* Is `from` where side `side` of d is? (Same host: a phone may use another
+ * port for a new connection.) */
+static bool same_host(const struct net_addr *a, const struct net_addr *b)
+{
+	char x[INET6_ADDRSTRLEN], y[INET6_ADDRSTRLEN];
+
+	net_addr_host(a, x, sizeof(x));
+	net_addr_host(b, y, sizeof(y));
+	return strcmp(x, y) == 0;
+}
+
+/* ---- dialogs -------------------------------------------------------------------- */
+
+/* The dialog of m and which side sent it, or NULL. */
+static struct dialog *dialog_find(struct proxy *p, const struct sip_msg *m, int *side)
+{
+	uint64_t h = htab_hash(&p->dialogs, m->call_id.p, m->call_id.len);
+
+	for (struct htab_node *n = htab_find(&p->dialogs, h); n; n = htab_next(&p->dialogs, n)) {
+		struct dialog *d = (struct dialog *)n;
+		if (!slice_eq(slice_cstr(d->call_id), m->call_id))
+			continue;
+		for (int k = 0; k < 2; k++) {
+			if (slice_eq(slice_cstr(d->tag[k]), m->from.tag) &&
+			    slice_eq(slice_cstr(d->tag[1 - k]), m->to.tag)) {
+				*side = k;
+				return d;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void dialog_free(struct dialog *d)
+{
+	cdr_info_free(d->cdr);
+	free(d->call_id);
+	free(d->tag[0]);
+	free(d->tag[1]);
+	free(d);
+}
+
+/* End dialog d: its record says who hung up; calls in flight forget it. */
+static void dialog_end(struct proxy *p, struct dialog *d, const char *hangup)
+{
+	cdr_write(p, d->cdr, 200, hangup);
+	d->cdr = NULL;
+	while (d->calls)
+		call_detach_dialog(d->calls);
+	htab_remove(&p->dialogs, &d->node);
+	if (d->exp_prev)
+		d->exp_prev->exp_next = d->exp_next;
+	else
+		p->exp_head = d->exp_next;
+	if (d->exp_next)
+		d->exp_next->exp_prev = d->exp_prev;
+	else
+		p->exp_tail = d->exp_prev;
+	dialog_free(d);
+}
+
+static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct call *c,
+			  const struct branch *b)
+{
+	const struct sip_msg *req = c->st ? txn_server_request(c->st) : NULL;
+	struct dialog *d;
+	int side;
+
+	if (!req || !resp->to.has_tag || dialog_find(p, resp, &side))
+		return;
+	if (p->dialogs.n >= p->conf.max_dialogs) {
+		p->dialogs_refused++;
+		log_warn("dialog table full (%u): %.*s not tracked", p->conf.max_dialogs,
+			 (int)(resp->call_id.len > 64 ? 64 : resp->call_id.len), resp->call_id.p);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return;
+	d->call_id = dup_slice(resp->call_id);
+	d->tag[0] = dup_slice(req->from.tag);
+	d->tag[1] = dup_slice(resp->to.tag);
+	if (!d->call_id || !d->tag[0] || !d->tag[1] ||
+	    htab_insert(&p->dialogs, &d->node,
+			htab_hash(&p->dialogs, resp->call_id.p, resp->call_id.len)) != 0) {
+		dialog_free(d);
+		return;
+	}
+	d->way[0] = c->upstream.via;
+	d->way[1] = b->way;
+	d->cdr = c->cdr; /* the record goes on with the dialog */
+	c->cdr = NULL;
+	if (d->cdr)
+		d->cdr->answer_ms = p->ops->wall_ms(p->arg);
+	d->expires_ms = now_ms(p) + DIALOG_LIFETIME_MS;
+	d->exp_prev = p->exp_tail;
+	if (p->exp_tail)
+		p->exp_tail->exp_next = d;
+	else
+		p->exp_head = d;
+	p->exp_tail = d;
+}
+
+/* ---- life cycle -------------------------------------------------------------------- */
+
+int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_ops *ops,
+	      void *arg, struct txn_layer *txn)
+{
+	struct proxy *p;
+	int rc;
+
+	if (!pp || !c || !ops || !txn || c->max_dialogs == 0)
+		return EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return ENOMEM;
+	p->conf = *c;
+	p->ops = ops;
+	p->arg = arg;
+	p->txn = txn;
+	p->out = malloc(PROXY_OUT_CAP);
+	p->rec = malloc(sizeof(*p->rec));
+	rc = !p->out || !p->rec ? ENOMEM : 0;
+	if (!rc)
+		rc = htab_init(&p->dialogs, c->max_dialogs);
+	if (!rc)
+		rc = hash_key_random(&p->loop_key);
+	if (rc) {
+		htab_fini(&p->dialogs);
+		free(p->out);
+		free(p->rec);
+		free(p);
+		return rc;
+	}
+	*pp = p;
+	return 0;
+}
+
+void proxy_set_conf(struct proxy *p, const struct proxy_conf *c)
+{
+	p->conf = *c;
+	/* the table's bound follows; its buckets grow as needed */
+	p->dialogs.max = c->max_dialogs;
+	if (p->dialogs.max_buckets < c->max_dialogs) {
+		while (p->dialogs.max_buckets < c->max_dialogs &&
+		       p->dialogs.max_buckets < ((size_t)1 << 30))
+			p->dialogs.max_buckets <<= 1;
+	}
+}
+
+static void end_at_shutdown(struct htab_node *n, void *arg)
+{
+	struct proxy *p = arg;
+	struct dialog *d = (struct dialog *)n;
+
+	cdr_write(p, d->cdr, 200, "server"); /* shutting down */
+	d->cdr = NULL;
+	while (d->calls)
+		call_detach_dialog(d->calls);
+	dialog_free(d);
+}
+
+void proxy_free(struct proxy **pp)
+{
+	struct proxy *p = *pp;
+
+	if (!p)
+		return;
+	while (p->calls)
+		call_free(p->calls);
+	htab_drain(&p->dialogs, end_at_shutdown, p);
+	htab_fini(&p->dialogs);
+	free(p->out);
+	free(p->rec);
+	free(p);
+	*pp = NULL;
+}
+
+void proxy_stats(const struct proxy *p, struct proxy_stats *out)
+{
+	out->calls = p->ncalls;
+	out->dialogs = p->dialogs.n;
+	out->dialog_probes = p->dialogs.probes;
+	out->dialogs_refused = p->dialogs_refused;
+}
+
+/* ---- timers ------------------------------------------------------------------------ */
+
+static void timer_c_fire(struct call *c, uint64_t now)
+{
+	bool ringing = false;
+
+	c->timer_c = true;
+	for (size_t i = 0; i < c->nbr; i++) {
+		if (c->br[i].ct && !c->br[i].status) {
+			txn_client_cancel(c->br[i].ct, now);
+			ringing |= c->br[i].provisional;
+		}
+	}
+	if (!ringing) {
+		/* no branch rang: nothing will answer the CANCELs soon */
+		for (size_t i = 0; i < c->nbr; i++) {
+			if (!c->br[i].status) {
+				c->br[i].status = 408;
+				c->nfinal++;
+			}
+		}
+		maybe_send_best(c);
+	}
+}
+
+void proxy_tick(struct proxy *p, uint64_t now)
+{
+	/* Timer C: one timeout for all, so the queue is in deadline order
+	 * (after a reload that shortens it, newer calls wait for older ones
+	 * at most the old timeout). Calls answered meanwhile leave here. */
+	while (p->tc_head && (p->tc_head->final_sent || p->tc_head->timer_c_ms <= now)) {
+		struct call *c = p->tc_head;
+		tc_unlink(p, c);
+		if (!c->final_sent && !c->timer_c)
+			timer_c_fire(c, now);
+	}
+	while (p->exp_head && p->exp_head->expires_ms <= now)
+		dialog_end(p, p->exp_head, "timeout");
+}
+
+/* ---- forwarding ------------------------------------------------------------------ */
+
+/* Build request m as forwarded toward b->way and start a client transaction
+ * for it. ruri: the new Request-URI (or empty). */
+static int forward(struct proxy *p, struct call *c, struct branch *b, const struct sip_msg *m,
+		   struct slice ruri, bool record_route, struct slice extra, uint32_t skip_routes)
+{
+	char via[300], hostport[INET6_ADDRSTRLEN + 8], rr[600], hash[17], branch[48];
+	struct sip_buf out, rrb;
+	struct proxy_fwd f = { 0 };
+	struct txn_peer to = peer_of_way(&b->way);
+	int rc;
+
+	proxy_loop_hash(&p->loop_key, m, hash);
+	local_hostport(p, &b->way, hostport, sizeof(hostport));
+	snprintf(branch, sizeof(branch), "z9hG4bK%s.%llx", hash,
+		 (unsigned long long)++p->branch_seq);
+	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", via_transport(b->way.tp),
+		 hostport, branch);
+	sip_buf_init(&rrb, rr, sizeof(rr));
+	if (record_route) {
+		/* top: the side facing the target; and, when the caller's side
+		 * differs (transport or address), the side facing the caller */
+		char up[INET6_ADDRSTRLEN + 8];
+		local_hostport(p, &c->upstream.via, up, sizeof(up));
+		sip_buf_str(&rrb, "Record-Route: <sip:");
+		sip_buf_str(&rrb, hostport);
+		sip_buf_str(&rrb, rr_params(b->way.tp));
+		if (strcmp(up, hostport) != 0 || c->upstream.via.tp != b->way.tp) {
+			sip_buf_str(&rrb, "Record-Route: <sip:");
+			sip_buf_str(&rrb, up);
+			sip_buf_str(&rrb, rr_params(c->upstream.via.tp));
+		}
+	}
+	f.ruri = ruri;
+	f.via = slice_cstr(via);
+	f.record_route = slice_make(rrb.p, rrb.overflow ? 0 : rrb.len);
+	f.skip_routes = skip_routes;
+	f.max_forwards = ((m->have & SIP_HAVE_MAX_FORWARDS) ? m->max_forwards : 70) - 1;
+	f.strip_identity = true; /* no trusted peers yet: every source is untrusted */
+	f.drop_credentials_realm = slice_cstr(p->conf.realm);
+	f.extra = extra;
+	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
+	rc = proxy_build_request(&out, m, &f);
+	if (rc)
+		return rc;
+	/* we built it: the transaction layer need not parse it again */
+	return txn_client_start(&b->ct, p->txn, out.p, out.len, m->method, slice_cstr(branch), &to,
+				b, now_ms(p));
+}
+
+/* The best response so far goes upstream when every branch has answered
+ * (16.7 step 6): 6xx over anything, else the lowest class; 408 when all
+ * timed out. */
+static void maybe_send_best(struct call *c)
+{
+	const struct sip_msg *req;
+
+	if (c->final_sent || c->nfinal < c->nbr)
+		return;
+	c->final_sent = true;
+	if (c->timer_c && (!c->best_buf || c->best == 487)) {
+		/* timer C cancelled the branches: the caller hears a timeout */
+		free(c->best_buf);
+		c->best_buf = NULL;
+	}
+	cdr_write(c->p, c->cdr,
+		  c->best_buf	      ? c->best
+		  : c->cancelled      ? 487
+		  : c->media_refused ? 488
+				      : 408,
+		  "none");
+	c->cdr = NULL;
+	if (c->best_buf) {
+		send_upstream(c, c->best, c->best_buf, c->best_len);
+		return;
+	}
+	req = c->st ? txn_server_request(c->st) : NULL;
+	if (!req)
+		return;
+	if (c->media_refused && !c->cancelled)
+		answer(c, req, 488, "SRTP Required");
+	else if (c->cancelled)
+		answer(c, req, 487, "Request Terminated");
+	else
+		answer(c, req, 408, "Request Timeout");
+}
+
+static bool better(uint16_t cand, uint16_t best)
+{
+	if (best == 0)
+		return true;
+	if (cand / 100 == 6)
+		return best / 100 != 6;
+	if (best / 100 == 6)
+		return false;
+	return cand / 100 < best / 100;
+}
+
+static void cancel_others(struct call *c, const struct branch *keep)
+{
+	for (size_t i = 0; i < c->nbr; i++)
+		if (&c->br[i] != keep && c->br[i].ct && !c->br[i].status)
+			txn_client_cancel(c->br[i].ct, now_ms(c->p));
+}
+
+/* ---- requests -------------------------------------------------------------------- */
+
+static struct call *call_new(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
+			     const struct txn_peer *from, size_t nbranches)
+{
+	struct call *c = calloc(1, sizeof(*c) + nbranches * sizeof(struct branch));
+
+	if (!c)
+		return NULL;
+	c->p = p;
+	c->st = st;
+	c->upstream = *from;
+	c->mid = m->mid;
+	c->nbr = nbranches;
+	for (size_t i = 0; i < nbranches; i++)
+		c->br[i].call = c;
+	c->next = p->calls;
+	if (p->calls)
+		p->calls->prev = c;
+	p->calls = c;
+	p->ncalls++;
+	txn_server_set_user(st, c);
+	return c;
+}
+
+static struct proxy_verdict refusal(uint16_t status, const char *reason, const char *event,
+				    const char *detail)
+{
+	struct proxy_verdict v = { status, reason, event, "" };
+
+	if (detail)
+		snprintf(v.detail, sizeof(v.detail), "%s", detail);
+	return v;
+}
+
+struct proxy_verdict proxy_check(struct proxy *p, const struct sip_msg *m, uint32_t *own_routes,
+				 bool *beyond)
+{
+	char hash[17];
+	uint32_t total = 0, own = count_routes(p, m, &total);
+
+	if (own_routes)
+		*own_routes = own;
+	if (beyond)
+		*beyond = total > own;
+	/* 16.3: Max-Forwards and loops */
+	if ((m->have & SIP_HAVE_MAX_FORWARDS) && m->max_forwards == 0)
+		return refusal(483, "Too Many Hops", NULL, NULL);
+	proxy_loop_hash(&p->loop_key, m, hash);
+	if (looped(p, m, hash))
+		return refusal(482, "Loop Detected", NULL, NULL);
+	return refusal(0, NULL, NULL, NULL);
+}
+
+struct proxy_verdict proxy_media(const struct proxy *p, const struct sip_msg *m)
+{
+	struct policy_verdict pv;
+	struct proxy_verdict v;
+	struct slice bad;
+	char line[64];
+
+	policy_media(&pv, m, p->conf.srtp_required, &bad);
+	if (pv.allow)
+		return refusal(0, NULL, NULL, NULL);
+	v = refusal(pv.status, pv.reason, pv.event, NULL);
+	snprintf(v.detail, sizeof(v.detail), "%s (m=%s)", pv.detail,
+		 slice_repr(line, sizeof(line), bad, 48));
+	return v;
+}
+
+void proxy_record_refused(struct proxy *p, const struct sip_msg *m,
+			  const struct proxy_caller *who, uint16_t status)
+{
+	if (m->mid == SIP_M_INVITE)
+		cdr_write(p, cdr_info_new(p, m, who), status, "none");
+}
+
+struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
+				const struct txn_peer *from, const struct proxy_target *t,
+				size_t n, struct slice extra, const struct proxy_caller *who)
+{
+	uint32_t skip = count_routes(p, m, NULL);
+	struct call *c;
+
+	if (n == 0 || n > CALL_MAX_BRANCHES)
+		return refusal(500, "Server Internal Error", NULL, NULL);
+	c = call_new(p, st, m, from, n);
+	if (!c)
+		return refusal(500, "Out of Memory", NULL, NULL);
+	if (m->mid == SIP_M_INVITE) {
+		c->cdr = cdr_info_new(p, m, who);
+		c->timer_c_ms = now_ms(p) + (uint64_t)p->conf.invite_timeout_s * 1000u;
+		c->in_tc = true;
+		c->tc_prev = p->tc_tail;
+		if (p->tc_tail)
+			p->tc_tail->tc_next = c;
+		else
+			p->tc_head = c;
+		p->tc_tail = c;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct branch *b = &c->br[i];
+		b->way = t[i].way;
+		if (forward(p, c, b, m, slice_cstr(t[i].contact), true, extra, skip) != 0) {
+			b->status = 503;
+			c->nfinal++;
+		}
+	}
+	if (c->nfinal == c->nbr) {
+		c->final_sent = true;
+		cdr_write(p, c->cdr, 503, "none");
+		c->cdr = NULL;
+		return refusal(503, "Service Unavailable", NULL, NULL);
+	}
+	return refusal(0, NULL, NULL, NULL);
+}
+
+struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
+				     const struct sip_msg *m, const struct txn_peer *from)
+{
+	struct proxy_verdict v;
+	struct dialog *d;
+	struct call *c;
+	int side;
+
+	d = dialog_find(p, m, &side);
+	if (!d)
+		return refusal(481, "Call/Transaction Does Not Exist", NULL, NULL);
+	if (!same_host(&from->via.src, &d->way[side].src))
+		return refusal(403, "Not a Party to This Dialog", "call.foreign_in_dialog",
+			       "in-dialog request from outside the dialog");
+	p->ops->refund(p->arg, &from->via.src);
+	if ((m->have & SIP_HAVE_MAX_FORWARDS) && m->max_forwards == 0)
+		return refusal(483, "Too Many Hops", NULL, NULL);
+	if (m->ruri.scheme == SIP_SCHEME_SIPS && d->way[1 - side].tp != NET_TLS)
+		return refusal(480, "No TLS Route to the Callee", POLICY_EVENT_SIPS_DOWNGRADE,
+			       "the other side of the dialog is not reached over TLS");
+	v = proxy_media(p, m);
+	if (v.status)
+		return v;
+	c = call_new(p, st, m, from, 1);
+	if (!c)
+		return refusal(500, "Out of Memory", NULL, NULL);
+	call_attach_dialog(c, d);
+	c->from_side = side;
+	c->br[0].way = d->way[1 - side];
+	if (forward(p, c, &c->br[0], m, SLICE_NULL, false, SLICE_NULL,
+		    count_routes(p, m, NULL)) != 0) {
+		c->br[0].status = 503;
+		c->nfinal = 1;
+		c->final_sent = true;
+		return refusal(503, "Service Unavailable", NULL, NULL);
+	}
+	return refusal(0, NULL, NULL, NULL);
+}
+
+void proxy_cancel(struct proxy *p, struct txn_server *st)
+{
+	struct call *c = txn_server_user(st);
+	bool any_ringing = false;
+
+	if (!c)
+		return;
+	c->cancelled = true;
+	for (size_t i = 0; i < c->nbr; i++) {
+		if (c->br[i].ct && !c->br[i].status) {
+			txn_client_cancel(c->br[i].ct, now_ms(p));
+			any_ringing |= c->br[i].provisional;
+		}
+	}
+	/* Nobody rang yet: nothing will answer the CANCEL soon; end it now. */
+	if (!any_ringing && !c->final_sent) {
+		const struct sip_msg *req = txn_server_request(st);
+		c->final_sent = true;
+		cdr_write(p, c->cdr, 487, "none");
+		c->cdr = NULL;
+		if (req)
+			answer(c, req, 487, "Request Terminated");
+	}
+}
+
+/* ---- responses -------------------------------------------------------------------- */
+
+/* A BYE got its final response (or timed out): the dialog is over whatever
+ * the far end said, and its record names who hung up. */
+static void bye_answered(struct proxy *p, struct call *c)
+{
+	if (c->dlg && c->mid == SIP_M_BYE)
+		dialog_end(p, c->dlg, c->from_side == 0 ? "caller" : "callee");
+}
+
+/* End the callee's leg of a 2xx we will not pass on: ACK it, then BYE, both
+ * built from the response and sent statelessly the way the branch went. */
+static void end_callee_leg(struct proxy *p, struct branch *b, const struct sip_msg *resp)
+{
+	const struct sip_hdr *ch = sip_msg_hdr(resp, SIP_H_CONTACT);
+	struct txn_peer to = peer_of_way(&b->way);
+	char hostport[INET6_ADDRSTRLEN + 8], hash[17];
+	struct slice target = resp->to.uri.raw, rest;
+	struct sip_contact ct;
+	struct sip_buf out;
+
+	if (ch) {
+		rest = ch->value;
+		if (sip_contact_next(&ct, &rest, &p->conf.lim) == 0 && !ct.star)
+			target = ct.na.uri.raw;
+	}
+	proxy_loop_hash(&p->loop_key, resp, hash);
+	local_hostport(p, &b->way, hostport, sizeof(hostport));
+	for (int i = 0; i < 2; i++) {
+		const char *method = i ? "BYE" : "ACK";
+
+		sip_buf_init(&out, p->out, PROXY_OUT_CAP);
+		sip_buf_str(&out, method);
+		sip_buf_str(&out, " ");
+		sip_buf_slice(&out, target);
+		sip_buf_str(&out, " SIP/2.0\r\nVia: SIP/2.0/");
+		sip_buf_str(&out, via_transport(b->way.tp));
+		sip_buf_str(&out, " ");
+		sip_buf_str(&out, hostport);
+		sip_buf_str(&out, ";branch=z9hG4bK");
+		sip_buf_str(&out, hash);
+		sip_buf_str(&out, i ? ".bye;rport\r\n" : ".ack;rport\r\n");
+		sip_buf_str(&out, "Max-Forwards: 70\r\nFrom: ");
+		sip_buf_slice(&out, resp->from.raw);
+		sip_buf_str(&out, "\r\nTo: ");
+		sip_buf_slice(&out, resp->to.raw);
+		sip_buf_str(&out, "\r\nCall-ID: ");
+		sip_buf_slice(&out, resp->call_id);
+		sip_buf_str(&out, "\r\nCSeq: ");
+		sip_buf_u32(&out, resp->cseq.num + (uint32_t)i);
+		sip_buf_str(&out, " ");
+		sip_buf_str(&out, method);
+		sip_buf_str(&out, "\r\nReason: SIP;cause=488;text=\"SRTP Required\"\r\n"
+				  "Content-Length: 0\r\n\r\n");
+		if (!out.overflow)
+			(void)p->ops->send(p->arg, &to, out.p, out.len);
+	}
+}
+
+/* media = srtp-required: a 1xx or 2xx answer from a callee with plain RTP.
+ * True when the response was refused (and handled here). */
+static bool answer_refused(struct proxy *p, struct call *c, struct branch *b,
+			   const struct sip_msg *m)
+{
+	char full[240];
+	struct proxy_verdict v = proxy_media(p, m);
+
+	if (!v.status)
+		return false;
+	snprintf(full, sizeof(full), "%s in the callee's %u answer", v.detail, m->status);
+	p->ops->event(p->arg, v.event, &b->way, m, SLICE_NULL, m->to.uri.raw, full, 488);
+	if (m->status < 200)
+		return true; /* not passed on; the final answer decides */
+	if (c->mid == SIP_M_INVITE)
+		end_callee_leg(p, b, m);
+	if (!b->status) {
+		b->status = 488;
+		c->nfinal++;
+	}
+	c->media_refused = true;
+	maybe_send_best(c);
+	return true;
+}
+
+void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg *m)
+{
+	struct branch *b = txn_client_user(ct);
+	struct call *c = b ? b->call : NULL;
+	struct sip_buf out;
+	char *copy;
+
+	if (!c || m->status == 100)
+		return; /* our own 100 Trying already went upstream */
+	if (m->status < 300 && m->body.len && answer_refused(p, c, b, m))
+		return;
+	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
+	if (proxy_build_response(&out, m) != 0)
+		return;
+	if (m->status < 200) {
+		b->provisional = true;
+		if (!c->final_sent)
+			send_upstream(c, m->status, out.p, out.len);
+		return;
+	}
+	if (m->status < 300) {
+		/* every 2xx goes upstream at once (16.7 step 5) */
+		if (!b->status) {
+			b->status = m->status;
+			c->nfinal++;
+		}
+		if (c->mid == SIP_M_INVITE && !c->answered && !c->dlg)
+			dialog_create(p, m, c, b);
+		c->answered = true;
+		c->final_sent = true;
+		send_upstream(c, m->status, out.p, out.len);
+		if (c->mid == SIP_M_INVITE)
+			cancel_others(c, b);
+		bye_answered(p, c);
+		return;
+	}
+	if (b->status)
+		return; /* a retransmitted final */
+	b->status = m->status;
+	c->nfinal++;
+	bye_answered(p, c);
+	if (better(m->status, c->best) && (copy = malloc(out.len))) {
+		memcpy(copy, out.p, out.len);
+		free(c->best_buf);
+		c->best_buf = copy;
+		c->best_len = out.len;
+		c->best = m->status;
+	}
+	if (m->status >= 600)
+		cancel_others(c, b);
+	maybe_send_best(c);
+}
+
+void proxy_timeout(struct proxy *p, struct txn_client *ct)
+{
+	struct branch *b = txn_client_user(ct);
+	struct call *c = b ? b->call : NULL;
+
+	if (!c || b->status)
+		return;
+	b->status = 408;
+	c->nfinal++;
+	bye_answered(p, c);
+	maybe_send_best(c);
+}
+
+void proxy_terminated(struct proxy *p, struct txn_server *st, struct txn_client *ct)
+{
+	struct call *c = NULL;
+
+	(void)p;
+	if (st && (c = txn_server_user(st)) != NULL) {
+		c->st = NULL;
+		call_maybe_free(c);
+	}
+	if (ct) {
+		struct branch *b = txn_client_user(ct);
+		if (b) {
+			b->ct = NULL;
+			call_maybe_free(b->call);
+		}
+	}
+}
+
+/* ---- ACK for 2xx and 2xx retransmissions: stateless, along the dialog ---- */
+
+bool proxy_ack(struct proxy *p, const struct sip_msg *m, const struct net_msg *in)
+{
+	char via[300], hostport[INET6_ADDRSTRLEN + 8], hash[17];
+	struct proxy_fwd f = { 0 };
+	struct sip_buf out;
+	struct txn_peer to;
+	struct dialog *d;
+	int side;
+
+	d = dialog_find(p, m, &side);
+	if (!d || !same_host(&in->src, &d->way[side].src))
+		return false;
+	p->ops->refund(p->arg, &in->src);
+	to = peer_of_way(&d->way[1 - side]);
+	proxy_loop_hash(&p->loop_key, m, hash);
+	local_hostport(p, &d->way[1 - side], hostport, sizeof(hostport));
+	/* a stateless forward: the branch is a function of the ACK (16.11) */
+	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=z9hG4bK%s.ack;rport",
+		 via_transport(d->way[1 - side].tp), hostport, hash);
+	f.via = slice_cstr(via);
+	f.skip_routes = count_routes(p, m, NULL);
+	f.max_forwards = ((m->have & SIP_HAVE_MAX_FORWARDS) ? m->max_forwards : 70);
+	f.max_forwards = f.max_forwards ? f.max_forwards - 1 : 0;
+	f.strip_identity = true;
+	f.drop_credentials_realm = slice_cstr(p->conf.realm);
+	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
+	if (proxy_build_request(&out, m, &f) == 0)
+		(void)p->ops->send(p->arg, &to, out.p, out.len);
+	return true;
+}
+
+bool proxy_stray_2xx(struct proxy *p, const struct sip_msg *m)
+{
+	struct sip_buf out;
+	struct txn_peer to;
+	struct dialog *d;
+	int side;
+
+	/* a 2xx retransmission travels from the callee (side 1) to the caller */
+	d = dialog_find(p, m, &side);
+	if (!d || side != 0)
+		return false;
+	to = peer_of_way(&d->way[0]);
+	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
+	if (proxy_build_response(&out, m) == 0)
+		(void)p->ops->send(p->arg, &to, out.p, out.len);
+	return true;
+}

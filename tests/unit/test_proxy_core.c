@@ -1,0 +1,618 @@
+/*
+ * test_proxy_core: the proxy core (proxy/core.c) driven through a real
+ * transaction layer with a fake clock and captured sends, no sockets. The
+ * test plays the server: it parses the messages each side sends, feeds them
+ * to txn_receive, and hands new requests to proxy_fork or proxy_in_dialog.
+ *
+ * Cases: a fork to two contacts where the best final response wins and the
+ * 2xx confirms a dialog whose ACK and BYE follow it, with the record naming
+ * who hung up; the first 2xx cancelling the other ringing branch; CANCEL
+ * before anyone rang; timer C; in-dialog requests that name no dialog (481)
+ * or come from outside it (403 and an event); the dialog table's bound; and
+ * thousands of dialogs whose Call-IDs all collide under the old unkeyed
+ * table, where every in-dialog lookup stays short (counted, not timed).
+ */
+#include "check.h"
+#include "proxy/proxy.h"
+#include "sip/sip.h"
+#include "txn/txn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---- the world around the core ------------------------------------------------------ */
+
+struct sent {
+	char *buf;
+	size_t len;
+	char to[64];      /* "host:port" it went to */
+};
+
+static struct txn_layer *L;
+static struct proxy *P;
+static uint64_t now = 1000;
+static struct sent sent[256];
+static size_t nsent;
+static uint16_t answered[32];
+static size_t nanswered;
+static struct store_cdr recs[8];
+static size_t nrecs;
+static const char *events[8];
+static size_t nevents, nrefunds;
+static struct txn_peer A, B1, B2, X; /* caller, two callee contacts, an outsider */
+
+/* what to do with the next new request (the test's "server") */
+static enum { ON_FORK, ON_IN_DIALOG } mode;
+static struct proxy_verdict last_verdict;
+static size_t ntargets = 2;
+
+static void peer_init(struct txn_peer *p, const char *ip, uint16_t port)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&p->via.src.ss;
+
+	memset(p, 0, sizeof(*p));
+	p->via.tp = NET_UDP;
+	p->via.udp_fd = 3;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	inet_pton(AF_INET, ip, &sin->sin_addr);
+	p->via.src.len = sizeof(*sin);
+	sin = (struct sockaddr_in *)&p->via.local.ss;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(5060);
+	inet_pton(AF_INET, "10.0.0.1", &sin->sin_addr);
+	p->via.local.len = sizeof(*sin);
+	p->dst = p->via.src;
+}
+
+static void note_send(const struct txn_peer *to, const char *buf, size_t len)
+{
+	if (nsent < ARRAY_SIZE(sent)) {
+		char *c = malloc(len + 1);
+		if (!c)
+			return;
+		memcpy(c, buf, len);
+		c[len] = '\0';
+		sent[nsent].buf = c;
+		sent[nsent].len = len;
+		net_addr_fmt(sent[nsent].to, sizeof(sent[nsent].to), NET_UDP, &to->dst);
+		nsent++;
+	}
+}
+
+static void clear(void)
+{
+	for (size_t i = 0; i < nsent; i++)
+		free(sent[i].buf);
+	nsent = nanswered = nrecs = nevents = nrefunds = 0;
+}
+
+static int txn_send(void *arg, const struct txn_peer *to, const char *buf, size_t len)
+{
+	(void)arg;
+	note_send(to, buf, len);
+	return 0;
+}
+
+static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m,
+		       const struct txn_peer *from)
+{
+	struct proxy_target t[2] = { { B1.via, "sip:1002@192.0.2.21:5062" },
+				     { B2.via, "sip:1002@192.0.2.22:5064" } };
+	struct net_msg in = from->via;
+	struct proxy_caller who = { SLICE_LIT("1001"), &in };
+
+	(void)arg;
+	if (mode == ON_FORK)
+		last_verdict = proxy_fork(P, st, m, from, t, ntargets, SLICE_NULL, &who);
+	else
+		last_verdict = proxy_in_dialog(P, st, m, from);
+}
+
+static void on_cancel(void *arg, struct txn_server *st)
+{
+	(void)arg;
+	proxy_cancel(P, st);
+}
+
+static void on_response(void *arg, struct txn_client *ct, const struct sip_msg *m)
+{
+	(void)arg;
+	proxy_response(P, ct, m);
+}
+
+static void on_timeout(void *arg, struct txn_client *ct)
+{
+	(void)arg;
+	proxy_timeout(P, ct);
+}
+
+static void on_terminated(void *arg, struct txn_server *st, struct txn_client *ct)
+{
+	(void)arg;
+	proxy_terminated(P, st, ct);
+}
+
+static const struct txn_ops tops = { txn_send, on_request, on_cancel, on_response, on_timeout,
+				     on_terminated };
+
+/* The core's ops: generated answers are recorded by status only. */
+static void op_answer(void *arg, const struct txn_peer *from, struct txn_server *st,
+		      const struct sip_msg *m, uint16_t status, const char *reason)
+{
+	(void)arg, (void)from, (void)st, (void)m, (void)reason;
+	if (nanswered < ARRAY_SIZE(answered))
+		answered[nanswered++] = status;
+}
+
+static int op_send(void *arg, const struct txn_peer *to, const char *buf, size_t len)
+{
+	(void)arg;
+	note_send(to, buf, len);
+	return 0;
+}
+
+static void op_record(void *arg, const struct store_cdr *rec)
+{
+	(void)arg;
+	if (nrecs < ARRAY_SIZE(recs))
+		recs[nrecs++] = *rec;
+}
+
+static void op_event(void *arg, const char *kind, const struct net_msg *in,
+		     const struct sip_msg *m, struct slice user, struct slice aor,
+		     const char *reason, int status)
+{
+	(void)arg, (void)in, (void)m, (void)user, (void)aor, (void)reason, (void)status;
+	if (nevents < ARRAY_SIZE(events))
+		events[nevents++] = kind;
+}
+
+static void op_refund(void *arg, const struct net_addr *src)
+{
+	(void)arg, (void)src;
+	nrefunds++;
+}
+
+static bool op_ours(void *arg, struct slice host)
+{
+	(void)arg;
+	return slice_caseeq_cstr(host, "bastion.test") || slice_caseeq_cstr(host, "10.0.0.1");
+}
+
+static uint64_t op_now(void *arg)
+{
+	(void)arg;
+	return now;
+}
+
+static int64_t op_wall(void *arg)
+{
+	(void)arg;
+	return 1700000000000 + (int64_t)now;
+}
+
+static const struct proxy_ops pops = { op_answer, op_send,  op_record, op_event,
+				       op_refund, op_ours,  op_now,    op_wall };
+
+static int setup(uint32_t max_dialogs)
+{
+	struct txn_conf tc = TXN_CONF_DEFAULT;
+	struct proxy_conf pc = { .max_dialogs = max_dialogs, .invite_timeout_s = 180 };
+	int rc;
+
+	clear();
+	peer_init(&A, "192.0.2.10", 5061);
+	peer_init(&B1, "192.0.2.21", 5062);
+	peer_init(&B2, "192.0.2.22", 5064);
+	peer_init(&X, "198.51.100.7", 5066);
+	snprintf(pc.realm, sizeof(pc.realm), "bastion.test");
+	pc.lim = SIP_LIMITS_DEFAULT;
+	mode = ON_FORK;
+	ntargets = 2;
+	if ((rc = txn_layer_new(&L, &tc, &tops, NULL)) != 0)
+		return rc;
+	return proxy_new(&P, &pc, &pops, NULL, L);
+}
+
+static void teardown(void)
+{
+	proxy_free(&P);
+	txn_layer_free(&L);
+	clear();
+}
+
+/* Parse text (with \n line ends turned into CRLF) and feed it as from. */
+static enum txn_recv feed(const struct txn_peer *from, const char *text)
+{
+	static char buf[4096];
+	struct sip_hdr hdrs[64];
+	struct sip_msg m;
+	size_t n = 0;
+
+	for (const char *p = text; *p && n + 2 < sizeof(buf); p++) {
+		if (*p == '\n')
+			buf[n++] = '\r';
+		buf[n++] = *p;
+	}
+	if (sip_msg_parse(&m, hdrs, ARRAY_SIZE(hdrs), buf, n, false, NULL) != 0)
+		return (enum txn_recv)-1;
+	if (!m.request || m.mid != SIP_M_ACK)
+		return txn_receive(L, &m, from, now);
+	{
+		enum txn_recv r = txn_receive(L, &m, from, now);
+		struct net_msg in = from->via;
+		if (r == TXN_ACK_2XX)
+			proxy_ack(P, &m, &in);
+		return r;
+	}
+}
+
+/* The last message sent to "ip:port" whose first line starts with start. */
+static const char *last_to(const char *to, const char *start)
+{
+	for (size_t i = nsent; i-- > 0;)
+		if (strstr(sent[i].to, to) && strncmp(sent[i].buf, start, strlen(start)) == 0)
+			return sent[i].buf;
+	return NULL;
+}
+
+/* The value of header name in msg, into out. */
+static const char *hdr(const char *msg, const char *name, char *out, size_t cap)
+{
+	char key[64];
+	const char *p;
+	size_t n;
+
+	snprintf(key, sizeof(key), "\r\n%s: ", name);
+	if (!msg || !(p = strstr(msg, key)))
+		return NULL;
+	p += strlen(key);
+	n = strcspn(p, "\r");
+	snprintf(out, cap, "%.*s", (int)n, p);
+	return out;
+}
+
+/* The callee's response to the request r (as forwarded to it): status line,
+ * its Vias, From, To with tag, Call-ID, CSeq. */
+static void respond(const struct txn_peer *from, const char *r, int status, const char *totag)
+{
+	char via[512], via2[512], fr[256], to[256], cid[256], cseq[64], text[2048];
+	const char *p = r, *second;
+	size_t n;
+
+	CHECK(hdr(r, "Via", via, sizeof(via)));
+	second = strstr(strstr(p, "\r\nVia: ") + 7, "\r\nVia: ");
+	CHECK(second);
+	n = strcspn(second + 7, "\r");
+	snprintf(via2, sizeof(via2), "%.*s", (int)n, second + 7);
+	CHECK(hdr(r, "From", fr, sizeof(fr)) && hdr(r, "To", to, sizeof(to)) &&
+	      hdr(r, "Call-ID", cid, sizeof(cid)) && hdr(r, "CSeq", cseq, sizeof(cseq)));
+	snprintf(text, sizeof(text),
+		 "SIP/2.0 %d X\nVia: %s\nVia: %s\nFrom: %s\nTo: %s%s%s\nCall-ID: %s\nCSeq: %s\n"
+		 "Contact: <sip:1002@192.0.2.21:5062>\nContent-Length: 0\n\n",
+		 status, via, via2, fr, to, totag ? ";tag=" : "", totag ? totag : "", cid, cseq);
+	CHECK(feed(from, text) == TXN_RESPONSE);
+}
+
+static const char *invite_text(const char *call_id, char *buf, size_t cap)
+{
+	char branch[64];
+
+	snprintf(branch, sizeof(branch), "%s", call_id);
+	for (char *q = branch; *q; q++)
+		if (*q == '@')
+			*q = '.';
+	snprintf(buf, cap,
+		 "INVITE sip:1002@bastion.test SIP/2.0\n"
+		 "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-%s;rport\n"
+		 "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		 "To: <sip:1002@bastion.test>\nCall-ID: %s\nCSeq: 1 INVITE\n"
+		 "Contact: <sip:1001@192.0.2.10:5061>\nContent-Length: 0\n\n",
+		 branch, call_id);
+	return buf;
+}
+
+/* ---- cases ---------------------------------------------------------------------------- */
+
+static void fork_best_response_dialog_bye(void)
+{
+	char text[1024], tmp[256];
+	const char *r1, *r2;
+	struct proxy_stats st;
+
+	CHECK_INT(setup(100), 0);
+	CHECK(feed(&A, invite_text("c1@a", text, sizeof(text))) == TXN_NEW);
+	CHECK_INT(last_verdict.status, 0);
+	r1 = last_to("192.0.2.21:5062", "INVITE sip:1002@192.0.2.21:5062");
+	r2 = last_to("192.0.2.22:5064", "INVITE sip:1002@192.0.2.22:5064");
+	CHECK(r1 && r2);
+	CHECK(strstr(r1, "Record-Route: <sip:10.0.0.1:5060;lr>"));
+	CHECK(hdr(r1, "Max-Forwards", tmp, sizeof(tmp)) && strcmp(tmp, "69") == 0);
+	respond(&B2, r2, 486, "b2");                 /* busy: held, not passed on yet */
+	CHECK(!last_to("192.0.2.10:5061", "SIP/2.0 486"));
+	respond(&B1, r1, 180, "b1");
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 180"));
+	respond(&B1, r1, 200, "b1");                 /* the 2xx wins over the 486 */
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 200"));
+	CHECK(!last_to("192.0.2.10:5061", "SIP/2.0 486"));
+	proxy_stats(P, &st);
+	CHECK_INT(st.dialogs, 1);
+	/* the caller's ACK follows the dialog to B1 */
+	CHECK(feed(&A, "ACK sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-ack1;rport\n"
+		       "Route: <sip:10.0.0.1:5060;lr>\nMax-Forwards: 70\n"
+		       "From: <sip:1001@bastion.test>;tag=ta\nTo: <sip:1002@bastion.test>;tag=b1\n"
+		       "Call-ID: c1@a\nCSeq: 1 ACK\nContent-Length: 0\n\n") == TXN_ACK_2XX);
+	CHECK(last_to("192.0.2.21:5062", "ACK "));
+	/* the caller hangs up */
+	mode = ON_IN_DIALOG;
+	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-bye1;rport\n"
+		       "Route: <sip:10.0.0.1:5060;lr>\nMax-Forwards: 70\n"
+		       "From: <sip:1001@bastion.test>;tag=ta\nTo: <sip:1002@bastion.test>;tag=b1\n"
+		       "Call-ID: c1@a\nCSeq: 2 BYE\nContent-Length: 0\n\n") == TXN_NEW);
+	CHECK_INT(last_verdict.status, 0);
+	CHECK(nrefunds >= 2);
+	r1 = last_to("192.0.2.21:5062", "BYE ");
+	CHECK(r1);
+	CHECK(!strstr(r1, "Route:")); /* our own Route was consumed */
+	respond(&B1, r1, 200, NULL);
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 200"));
+	proxy_stats(P, &st);
+	CHECK_INT(st.dialogs, 0);
+	CHECK_INT(nrecs, 1);
+	CHECK(strcmp(recs[0].call_id, "c1@a") == 0);
+	CHECK_INT(recs[0].final_status, 200);
+	CHECK(strcmp(recs[0].hangup, "caller") == 0);
+	CHECK(strcmp(recs[0].auth_user, "1001") == 0);
+	/* a BYE for the ended dialog names none */
+	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-bye2;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>;tag=b1\n"
+		       "Call-ID: c1@a\nCSeq: 3 BYE\nContent-Length: 0\n\n") == TXN_NEW);
+	CHECK_INT(last_verdict.status, 481);
+	teardown();
+}
+
+static void first_2xx_cancels_the_others(void)
+{
+	char text[1024];
+	const char *r1, *r2;
+
+	CHECK_INT(setup(100), 0);
+	CHECK(feed(&A, invite_text("c2@a", text, sizeof(text))) == TXN_NEW);
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	r2 = last_to("192.0.2.22:5064", "INVITE ");
+	CHECK(r1 && r2);
+	respond(&B1, r1, 180, "b1");
+	respond(&B2, r2, 180, "b2");
+	respond(&B1, r1, 200, "b1");
+	CHECK(last_to("192.0.2.22:5064", "CANCEL "));
+	CHECK(!last_to("192.0.2.21:5062", "CANCEL "));
+	teardown();
+}
+
+static void cancel_before_ringing(void)
+{
+	char text[1024];
+
+	CHECK_INT(setup(100), 0);
+	CHECK(feed(&A, invite_text("c3@a", text, sizeof(text))) == TXN_NEW);
+	CHECK(feed(&A, "CANCEL sip:1002@bastion.test SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-c3.a;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>\nCall-ID: c3@a\nCSeq: 1 CANCEL\n"
+		       "Content-Length: 0\n\n") == TXN_ABSORBED);
+	CHECK_INT(nanswered, 1);
+	CHECK_INT(answered[0], 487);
+	CHECK_INT(nrecs, 1);
+	CHECK_INT(recs[0].final_status, 487);
+	CHECK(strcmp(recs[0].hangup, "none") == 0);
+	teardown();
+}
+
+static void timer_c_gives_up(void)
+{
+	char text[1024];
+
+	CHECK_INT(setup(100), 0);
+	ntargets = 1;
+	CHECK(feed(&A, invite_text("c4@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 100, NULL);
+	now += 179 * 1000;
+	proxy_tick(P, now);
+	CHECK_INT(nanswered, 0);
+	now += 2 * 1000;
+	proxy_tick(P, now);
+	CHECK_INT(nanswered, 1);
+	CHECK_INT(answered[0], 408);
+	CHECK_INT(nrecs, 1);
+	CHECK_INT(recs[0].final_status, 408);
+	teardown();
+}
+
+static void in_dialog_checks(void)
+{
+	char text[1024];
+	const char *r1;
+
+	CHECK_INT(setup(100), 0);
+	ntargets = 1;
+	CHECK(feed(&A, invite_text("c5@a", text, sizeof(text))) == TXN_NEW);
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	respond(&B1, r1, 200, "b1");
+	mode = ON_IN_DIALOG;
+	/* an outsider who knows the Call-ID and both tags */
+	CHECK(feed(&X, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 198.51.100.7:5066;branch=z9hG4bK-evil;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>;tag=b1\n"
+		       "Call-ID: c5@a\nCSeq: 2 BYE\nContent-Length: 0\n\n") == TXN_NEW);
+	CHECK_INT(last_verdict.status, 403);
+	CHECK(last_verdict.event && strcmp(last_verdict.event, "call.foreign_in_dialog") == 0);
+	/* wrong tags: no such dialog */
+	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-bye9;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>;tag=zz\n"
+		       "Call-ID: c5@a\nCSeq: 2 BYE\nContent-Length: 0\n\n") == TXN_NEW);
+	CHECK_INT(last_verdict.status, 481);
+	teardown();
+}
+
+/* Confirm a dialog with Call-ID cid (one target, straight 200). */
+static int confirm(const char *cid)
+{
+	char text[1024];
+	const char *r1;
+
+	if (feed(&A, invite_text(cid, text, sizeof(text))) != TXN_NEW || last_verdict.status)
+		return EPROTO;
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	if (!r1)
+		return EPROTO;
+	respond(&B1, r1, 200, "b1");
+	clear();
+	return check_failed ? EPROTO : 0;
+}
+
+static void dialog_table_bound(void)
+{
+	struct proxy_stats st;
+
+	CHECK_INT(setup(2), 0);
+	ntargets = 1;
+	CHECK_INT(confirm("d1@a"), 0);
+	CHECK_INT(confirm("d2@a"), 0);
+	CHECK_INT(confirm("d3@a"), 0);
+	proxy_stats(P, &st);
+	CHECK_INT(st.dialogs, 2);
+	CHECK_INT(st.dialogs_refused, 1);
+	teardown();
+}
+
+/* FNV-1a, the old dialog table's hash (4,096 buckets on the Call-ID). */
+static uint64_t fnv(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+	return h;
+}
+
+static void colliding_call_ids_stay_short(void)
+{
+	enum { N = 2000 };
+	char (*ids)[32] = calloc(N, 32);
+	struct proxy_stats st;
+	uint64_t target = 0, before;
+	size_t made = 0;
+
+	CHECK(ids);
+	for (unsigned long i = 0; made < N && i < 100000000ul; i++) {
+		size_t len = (size_t)snprintf(ids[made], 32, "%lx@evil", i);
+		uint64_t h = fnv(ids[made], len) & 4095;
+		if (made == 0)
+			target = h;
+		if (h == target)
+			made++;
+	}
+	CHECK_INT(made, N);
+	CHECK_INT(setup(100000), 0);
+	ntargets = 1;
+	for (size_t i = 0; i < N; i++)
+		CHECK_INT(confirm(ids[i]), 0);
+	proxy_stats(P, &st);
+	CHECK_INT(st.dialogs, N);
+	/* an in-dialog request for each: a short walk, not the whole table */
+	mode = ON_IN_DIALOG;
+	proxy_stats(P, &st);
+	before = st.dialog_probes;
+	for (size_t i = 0; i < N; i++) {
+		char text[1024];
+		snprintf(text, sizeof(text),
+			 "INFO sip:1002@192.0.2.21:5062 SIP/2.0\n"
+			 "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-i%zu;rport\n"
+			 "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+			 "To: <sip:1002@bastion.test>;tag=b1\n"
+			 "Call-ID: %s\nCSeq: 5 INFO\nContent-Length: 0\n\n", i, ids[i]);
+		CHECK(feed(&A, text) == TXN_NEW);
+		CHECK_INT(last_verdict.status, 0);
+		clear();
+	}
+	proxy_stats(P, &st);
+	/* The old table walked a chain of all N for each: N*N/2 probes. */
+	CHECK(st.dialog_probes - before < (uint64_t)N * 8);
+	teardown();
+	free(ids);
+}
+
+/* A whole call (fork to two, ring, answer, ACK, BYE, a CANCELled second
+ * call, a timer C) with CHECKs muted: under allocation failure anything may
+ * be refused, nothing may crash or leak. */
+static int call_life(void *arg)
+{
+	bool failed = check_failed;
+	char text[1024];
+	const char *r;
+	int rc;
+
+	(void)arg;
+	if ((rc = setup(10)) != 0) {
+		proxy_free(&P);
+		txn_layer_free(&L);
+		return rc;
+	}
+	feed(&A, invite_text("o1@a", text, sizeof(text)));
+	if ((r = last_to("192.0.2.21:5062", "INVITE ")))
+		respond(&B1, r, 180, "b1");
+	if ((r = last_to("192.0.2.22:5064", "INVITE ")))
+		respond(&B2, r, 180, "b2");
+	if ((r = last_to("192.0.2.21:5062", "INVITE ")))
+		respond(&B1, r, 200, "b1");
+	if ((r = last_to("192.0.2.22:5064", "INVITE ")))
+		respond(&B2, r, 487, "b2");
+	mode = ON_IN_DIALOG;
+	feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		 "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-obye;rport\n"
+		 "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		 "To: <sip:1002@bastion.test>;tag=b1\n"
+		 "Call-ID: o1@a\nCSeq: 2 BYE\nContent-Length: 0\n\n");
+	if ((r = last_to("192.0.2.21:5062", "BYE ")))
+		respond(&B1, r, 200, NULL);
+	mode = ON_FORK;
+	feed(&A, invite_text("o2@a", text, sizeof(text)));
+	now += 200 * 1000;
+	proxy_tick(P, now);
+	txn_tick(L, now);
+	teardown();
+	check_failed = failed; /* the muted CHECKs of this run */
+	return 0;
+}
+
+static void allocation_failures(void)
+{
+	CHECK(CHECK_OOM_SWEEP(call_life, NULL, 2000) > 10);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct check_case cases[] = {
+		CASE(fork_best_response_dialog_bye),
+		CASE(first_2xx_cancels_the_others),
+		CASE(cancel_before_ringing),
+		CASE(timer_c_gives_up),
+		CASE(in_dialog_checks),
+		CASE(dialog_table_bound),
+		CASE(colliding_call_ids_stay_short),
+		CASE(allocation_failures),
+	};
+
+	return check_main("proxy_core", cases, ARRAY_SIZE(cases), argc, argv);
+}
