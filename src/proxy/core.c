@@ -67,6 +67,8 @@ struct call {
 	uint16_t best;             /* best final status so far */
 	char *best_buf;            /* its bytes, our Via removed */
 	size_t best_len;
+	char best_tag[64];         /* its To tag (longer ones: the layer finds it) */
+	size_t best_tag_len;
 	struct dialog *dlg;        /* an in-dialog request: its dialog */
 	struct cdr_info *cdr;      /* an INVITE out of dialog */
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
@@ -259,11 +261,14 @@ static void call_maybe_free(struct call *c)
 /* Send bytes upstream: through the server transaction while it lives, else
  * statelessly the way the request came (2xx retransmissions, late 2xx of
  * other forks). */
-static void send_upstream(struct call *c, uint16_t status, const char *buf, size_t len)
+static void send_upstream(struct call *c, uint16_t status, const char *buf, size_t len,
+			  struct slice to_tag)
 {
 	struct proxy *p = c->p;
 
-	if (c->st && txn_server_respond(c->st, status, buf, len, now_ms(p)) == 0)
+	if (c->st && (to_tag.len > 64 ? txn_server_respond(c->st, status, buf, len, now_ms(p))
+				       : txn_server_respond_tag(c->st, status, buf, len, to_tag,
+								now_ms(p))) == 0)
 		return;
 	(void)p->ops->send(p->arg, &c->upstream, buf, len);
 }
@@ -653,7 +658,8 @@ static void maybe_send_best(struct call *c)
 		  "none");
 	c->cdr = NULL;
 	if (c->best_buf) {
-		send_upstream(c, c->best, c->best_buf, c->best_len);
+		send_upstream(c, c->best, c->best_buf, c->best_len,
+			      slice_make(c->best_tag, c->best_tag_len));
 		return;
 	}
 	req = c->st ? txn_server_request(c->st) : NULL;
@@ -967,7 +973,7 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 	if (m->status < 200) {
 		b->provisional = true;
 		if (!c->final_sent)
-			send_upstream(c, m->status, out.p, out.len);
+			send_upstream(c, m->status, out.p, out.len, m->to.tag);
 		return;
 	}
 	if (m->status < 300) {
@@ -980,7 +986,7 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 			dialog_create(p, m, c, b);
 		c->answered = true;
 		c->final_sent = true;
-		send_upstream(c, m->status, out.p, out.len);
+		send_upstream(c, m->status, out.p, out.len, m->to.tag);
 		if (c->mid == SIP_M_INVITE)
 			cancel_others(c, b);
 		bye_answered(p, c);
@@ -997,6 +1003,10 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 		c->best_buf = copy;
 		c->best_len = out.len;
 		c->best = m->status;
+		/* a tag too long to keep here is found by the layer (len > 64) */
+		c->best_tag_len = m->to.tag.len;
+		if (m->to.tag.len <= sizeof(c->best_tag))
+			memcpy(c->best_tag, m->to.tag.p ? m->to.tag.p : "", m->to.tag.len);
 	}
 	if (m->status >= 600)
 		cancel_others(c, b);

@@ -41,26 +41,54 @@ static int op_send(void *arg, const struct txn_peer *to, const char *buf, size_t
 	return net_send(s->net, &to->via, &to->dst, buf, len);
 }
 
-/* A finished call attempt: into the store (for `bastion cdr list`) and the
- * CDR log (for billing and audit tools, and the copy that survives when the
- * database cannot be written). */
+/* Call records are written behind, like bindings: queued as the calls end
+ * and written at the next tick (or when SERVER_CDR_BATCH are waiting), all of
+ * a tick in one transaction, each then appended to the CDR log with the row
+ * id the store gave. One commit per call was a sixth of a call's cost. */
+void server_cdr_flush(struct server *s)
+{
+	bool batch = false;
+	int rc;
+
+	if (!s->ncdr_q)
+		return;
+	if (s->store)
+		batch = store_batch_begin(s->store) == 0; /* else: one transaction each */
+	for (size_t i = 0; i < s->ncdr_q; i++) {
+		struct store_cdr *c = &s->cdr_q[i];
+		int64_t id = 0;
+
+		rc = s->store ? store_cdr_add(s->store, &id, c) : 0;
+		if (rc && log_limit_allow(&s->cdr_store_limit, (uint64_t)time(NULL))) {
+			char cid[80];
+			log_error("call record %s not stored: %s%s%s",
+				  slice_repr(cid, sizeof(cid), slice_cstr(c->call_id), 16),
+				  strerror(rc), store_errmsg(s->store)[0] ? ": " : "",
+				  store_errmsg(s->store));
+		}
+		c->id = rc ? 0 : id;
+	}
+	if (batch && (rc = store_batch_end(s->store, true)) != 0) {
+		log_error("%zu call records not stored: %s", s->ncdr_q, strerror(rc));
+		for (size_t i = 0; i < s->ncdr_q; i++)
+			s->cdr_q[i].id = 0;
+	}
+	/* the line is written even when the store failed: that copy survives */
+	for (size_t i = 0; i < s->ncdr_q; i++)
+		log_cdr(&s->cdr_q[i]);
+	s->ncdr_q = 0;
+}
+
+/* A finished call attempt: for the store (`bastion cdr list`) and the CDR
+ * log (billing and audit tools; the copy that survives when the database
+ * cannot be written). */
 static void op_record(void *arg, const struct store_cdr *rec)
 {
 	struct server *s = arg;
-	struct store_cdr *c = s->rec;
-	int64_t id = 0;
-	int rc = store_cdr_add(s->store, &id, rec);
 
-	if (rc && log_limit_allow(&s->cdr_store_limit, (uint64_t)time(NULL))) {
-		char cid[80];
-		log_error("call record %s not stored: %s%s%s",
-			  slice_repr(cid, sizeof(cid), slice_cstr(rec->call_id), 16), strerror(rc),
-			  store_errmsg(s->store)[0] ? ": " : "", store_errmsg(s->store));
-	}
-	/* the line is written even when the store failed: that copy survives */
-	*c = *rec;
-	c->id = rc ? 0 : id;
-	log_cdr(c);
+	if (s->ncdr_q == SERVER_CDR_BATCH)
+		server_cdr_flush(s);
+	s->cdr_q[s->ncdr_q++] = *rec;
 }
 
 static void op_event(void *arg, const char *kind, const struct net_msg *in,

@@ -18,6 +18,7 @@
 #include "server.h"
 
 #define SERVER_BAN_QUEUE 4096 /* bans started in one tick, to be stored */
+#define SERVER_CDR_BATCH 256  /* call records written in one transaction at most */
 
 struct server_ban_q {
 	char addr[STORE_BAN_ADDR_MAX];
@@ -78,7 +79,8 @@ struct server {
 	struct txn_layer *txn;
 	struct proxy *proxy;           /* calls and dialogs (proxy/) */
 	struct policy_identity_verdict *idv; /* scratch of server/call.c (large) */
-	struct store_cdr *rec;         /* scratch: a record as the CDR log gets it */
+	struct store_cdr *cdr_q;       /* SERVER_CDR_BATCH records waiting for the tick */
+	size_t ncdr_q;
 	struct log_limit cdr_store_limit;
 
 	struct guard *guard;           /* admission, bans, brute force (server/guard.c) */
@@ -181,6 +183,9 @@ void server_call_request(struct server *s, struct txn_server *st, const struct s
 /* The proxy core's settings from c; start the core over s->txn. */
 void server_proxy_conf(const struct server *s, const struct conf *c, struct proxy_conf *pc);
 int server_proxy_start(struct server *s, const struct conf *c, char *err, size_t errlen);
+/* Write the call records of this tick: the store in one transaction, then
+ * the CDR log. */
+void server_cdr_flush(struct server *s);
 
 /* TLS (server/tls.c). The library guard: log the OpenSSL in use and refuse
  * one with a known critical flaw (EPROTO, err says which). */

@@ -167,7 +167,10 @@ void server_answer(struct server *s, const struct server_ctx *x, const struct si
 		return;
 	}
 	if (x->st) {
-		rc = txn_server_respond(x->st, status, out.p, out.len, server_now_ms());
+		/* the To tag the reply carries: the request's, else ours */
+		rc = txn_server_respond_tag(x->st, status, out.p, out.len,
+					    m->to.has_tag ? m->to.tag : opts.to_tag,
+					    server_now_ms());
 	} else {
 		reply_destination(x->in, m, &dst);
 		rc = net_send(s->net, x->in, &dst, out.p, out.len);
@@ -478,6 +481,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 	txn_tick(s->txn, server_now_ms());
 	proxy_tick(s->proxy, server_now_ms());
 	server_guard_tick(s, now_ms);
+	server_cdr_flush(s);
 	/* binding changes of this tick, in one transaction */
 	if (registrar_pending(s->reg) && (rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
 		log_warn("registrations not all stored: %s", strerror(rc));
@@ -611,9 +615,9 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	s->out = malloc(SERVER_OUT_CAP);
 	s->peer_cert = calloc(1, sizeof(*s->peer_cert));
 	s->idv = calloc(1, sizeof(*s->idv));
-	s->rec = calloc(1, sizeof(*s->rec));
+	s->cdr_q = calloc(SERVER_CDR_BATCH, sizeof(*s->cdr_q));
 	s->ban_q = calloc(SERVER_BAN_QUEUE, sizeof(*s->ban_q));
-	if (!s->out || !s->peer_cert || !s->idv || !s->rec || !s->ban_q || alloc_buffers(s, c->lim.max_headers) != 0) {
+	if (!s->out || !s->peer_cert || !s->idv || !s->cdr_q || !s->ban_q || alloc_buffers(s, c->lim.max_headers) != 0) {
 		rc = ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -665,6 +669,8 @@ void server_free(struct server **sp)
 		server_guard_flush(s); /* the bans of the last tick */
 	guard_free(&s->guard);
 	proxy_free(&s->proxy); /* dialogs still up get their records */
+	if (s->cdr_q)
+		server_cdr_flush(s);
 	txn_layer_free(&s->txn);
 	server_idents_free(s);
 	net_free(&s->net);
@@ -680,7 +686,7 @@ void server_free(struct server **sp)
 	free(s->out);
 	free(s->peer_cert);
 	free(s->idv);
-	free(s->rec);
+	free(s->cdr_q);
 	free(s->ban_q);
 	free(s);
 	*sp = NULL;

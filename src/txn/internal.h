@@ -62,7 +62,8 @@ struct txn_server {
 	char *resp;                     /* last response sent, for retransmission */
 	size_t resp_len;
 	uint16_t status;                /* of the last response, 0 for none */
-	struct slice resp_tag;          /* To tag of the last response (in resp) */
+	struct slice resp_tag;          /* To tag of the last response (in resp or tag_mem) */
+	char tag_mem[64];               /* a tag the user named (txn_server_respond_tag) */
 };
 
 struct txn_client {

@@ -33,7 +33,7 @@ void txn_server_destroy(struct txn_server *st)
 
 /* Open a server transaction for request m with key (copied). Returns 0,
  * ENOMEM, or EBADMSG when the copy does not parse (m was not a clean parse). */
-static int server_new(struct txn_server **stp, struct txn_layer *l, const struct sip_msg *m,
+static int st_open(struct txn_server **stp, struct txn_layer *l, const struct sip_msg *m,
 		      const struct txn_peer *from, struct slice key, bool legacy, bool internal)
 {
 	struct txn_server *st;
@@ -149,7 +149,7 @@ static enum txn_recv receive_cancel(struct txn_layer *l, const struct sip_msg *m
 		return TXN_CANCEL_UNMATCHED;
 	inv = txn_to_server(t);
 	key = txn_key_server(l, m, m->method, &legacy);
-	if (!key.p || server_new(&cst, l, m, from, key, legacy, true) != 0)
+	if (!key.p || st_open(&cst, l, m, from, key, legacy, true) != 0)
 		return TXN_FULL;
 	answer_cancel(cst, m, inv, now_ms);
 	if (inv->status < 200 && l->ops.cancel)
@@ -188,7 +188,7 @@ enum txn_recv txn_server_receive(struct txn_layer *l, const struct sip_msg *m,
 		l->stats.full++;
 		return TXN_FULL;
 	}
-	rc = server_new(&st, l, m, from, key, legacy, false);
+	rc = st_open(&st, l, m, from, key, legacy, false);
 	if (rc)
 		return TXN_FULL;
 	if (l->ops.request)
@@ -198,7 +198,8 @@ enum txn_recv txn_server_receive(struct txn_layer *l, const struct sip_msg *m,
 
 /* Keep a copy of response buf and, for an INVITE, where its To tag is (for
  * RFC 2543 ACK matching and the To tag of a 200 to CANCEL). */
-static int keep_response(struct txn_server *st, const char *buf, size_t len)
+static int keep_response(struct txn_server *st, const char *buf, size_t len,
+			 const struct slice *tag)
 {
 	struct sip_msg r;
 	char *copy = malloc(len);
@@ -210,16 +211,24 @@ static int keep_response(struct txn_server *st, const char *buf, size_t len)
 	st->resp = copy;
 	st->resp_len = len;
 	st->resp_tag = SLICE_NULL;
-	if (st->t.invite && txn_parse_scratch(st->t.l, &r, copy, len) == 0 &&
-	    (r.have & SIP_HAVE_TO) && r.to.has_tag)
+	if (!st->t.invite)
+		return 0;
+	if (tag && tag->len <= sizeof(st->tag_mem)) {
+		/* the user said which: no parse */
+		if (tag->len)
+			memcpy(st->tag_mem, tag->p, tag->len);
+		st->resp_tag = slice_make(st->tag_mem, tag->len);
+	} else if (txn_parse_scratch(st->t.l, &r, copy, len) == 0 && (r.have & SIP_HAVE_TO) &&
+		   r.to.has_tag) {
 		st->resp_tag = r.to.tag;
+	}
 	return 0;
 }
 
 /* See txn.h. A send error on a reliable transport ends the transaction (at
  * the next tick: st stays valid until this call returns). */
-int txn_server_respond(struct txn_server *st, uint16_t status, const char *buf, size_t len,
-		       uint64_t now_ms)
+static int respond(struct txn_server *st, uint16_t status, const char *buf, size_t len,
+		   const struct slice *tag, uint64_t now_ms)
 {
 	struct txn *t;
 	struct txn_layer *l;
@@ -239,7 +248,7 @@ int txn_server_respond(struct txn_server *st, uint16_t status, const char *buf, 
 		txn_end(t, now_ms);
 		return rc;
 	}
-	if ((rc = keep_response(st, buf, len)))
+	if ((rc = keep_response(st, buf, len, tag)))
 		return rc;
 	st->status = status;
 	rc = txn_send(t, buf, len);
@@ -261,6 +270,18 @@ int txn_server_respond(struct txn_server *st, uint16_t status, const char *buf, 
 	if (rc && t->reliable)
 		txn_end(t, now_ms);
 	return rc;
+}
+
+int txn_server_respond(struct txn_server *st, uint16_t status, const char *buf, size_t len,
+		       uint64_t now_ms)
+{
+	return respond(st, status, buf, len, NULL, now_ms);
+}
+
+int txn_server_respond_tag(struct txn_server *st, uint16_t status, const char *buf, size_t len,
+			   struct slice to_tag, uint64_t now_ms)
+{
+	return respond(st, status, buf, len, &to_tag, now_ms);
 }
 
 void txn_server_timer(struct txn_server *st, int slot, uint64_t now_ms)

@@ -121,6 +121,11 @@ enum txn_recv txn_receive(struct txn_layer *l, const struct sip_msg *m,
 int txn_server_respond(struct txn_server *st, uint16_t status, const char *buf, size_t len,
 		       uint64_t now_ms);
 
+/* txn_server_respond for a response whose To tag the caller knows (empty:
+ * none), so the layer need not parse it to remember the tag. */
+int txn_server_respond_tag(struct txn_server *st, uint16_t status, const char *buf, size_t len,
+			   struct slice to_tag, uint64_t now_ms);
+
 /*
  * Start a client transaction: send request buf (complete, with our top Via
  * carrying `branch`) to `to`, retransmit it (timers A/E on UDP), time it out

@@ -94,6 +94,31 @@ int check_main(const char *suite, const struct check_case *cases, size_t n, int 
 	return failed || run == 0 ? 1 : 0;
 }
 
+static uint64_t fnv1a(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+	return h;
+}
+
+size_t check_fnv_collisions(char (*out)[32], size_t n)
+{
+	uint64_t target = 0;
+	size_t made = 0;
+
+	for (unsigned long i = 0; made < n && i < 100000000ul; i++) {
+		int len = snprintf(out[made], 32, "%lx@evil", i);
+		uint64_t h = fnv1a(out[made], (size_t)len) & 4095;
+		if (made == 0)
+			target = h;
+		if (h == target)
+			made++;
+	}
+	return made;
+}
+
 char *check_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");

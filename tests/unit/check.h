@@ -50,6 +50,13 @@ const char *check_data_path(char *buf, size_t cap, const char *rel);
 	} while (0)
 
 /*
+ * n keys (NUL-terminated, under 32 bytes, into out[n][32]) that all fall in
+ * one bucket of the old unkeyed tables: FNV-1a, low 12 bits (4,096 buckets),
+ * as an attacker choosing Call-IDs would send. Returns how many were made.
+ */
+size_t check_fnv_collisions(char (*out)[32], size_t n);
+
+/*
  * Allocation-failure injection (tests/unit/oom.c). check_oom_arm(n): the nth
  * allocation from now fails (0: none). check_oom_sweep runs fn(arg) with the
  * 1st, 2nd, ... allocation failing until a run completes with none failing

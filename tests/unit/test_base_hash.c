@@ -117,40 +117,23 @@ static void table_bound_find_remove_grow(void)
 	free(items);
 }
 
-/* The old dialog table: FNV-1a of the Call-ID, low 12 bits. */
-static uint64_t fnv(const char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-	return h;
-}
-
 static void colliding_keys_stay_short(void)
 {
 	enum { N = 3000 };
 	struct htab t;
 	struct item *items = calloc(N, sizeof(*items));
-	uint64_t target = 0, probes;
-	size_t made = 0;
+	char (*keys)[32] = calloc(N, 32);
+	uint64_t probes;
+	size_t made;
 
-	CHECK(items);
-	/* Keys that all fall in one bucket of the old unkeyed 4,096-bucket
-	 * table: what an attacker choosing Call-IDs would send. */
-	for (unsigned long i = 0; made < N && i < 100000000ul; i++) {
-		char k[32];
-		size_t len = (size_t)snprintf(k, sizeof(k), "%lx@evil", i);
-		uint64_t h = fnv(k, len) & 4095;
-		if (made == 0)
-			target = h;
-		if (h != target)
-			continue;
-		memcpy(items[made].key, k, len + 1);
-		items[made].len = len;
-		made++;
-	}
+	CHECK(items && keys);
+	made = check_fnv_collisions(keys, N);
 	CHECK_INT(made, N);
+	for (size_t i = 0; i < N; i++) {
+		items[i].len = strlen(keys[i]);
+		memcpy(items[i].key, keys[i], items[i].len + 1);
+	}
+	free(keys);
 	CHECK_INT(htab_init(&t, 1000000), 0);
 	for (size_t i = 0; i < N; i++)
 		CHECK_INT(htab_insert(&t, &items[i].node,

@@ -478,6 +478,40 @@ static void non_ascii(void)
 	EXPECT("INVITE sip:bob@", "INVITE sip:b\xc3\xb6" "b@", SIP_E_REQUEST_URI);
 }
 
+/* The line scan takes eight plain bytes at a time: a control byte, a lone
+ * CR, DEL or a bare LF at every position of a line, and every alignment, is
+ * still found at its exact offset; a high byte (UTF-8) and a tab are not
+ * faults. */
+static void control_byte_every_offset(void)
+{
+	static const unsigned char bad[] = { 0x00, 0x01, 0x1f, 0x7f, '\r', '\n' };
+	static char base[sizeof(invite) + 64], buf[sizeof(invite) + 64];
+	const char *x = strstr(invite, "X-Custom: ") + 10, *eol = strstr(x, "\r\n");
+	size_t at0 = (size_t)(x - invite), n;
+
+	/* the X-Custom value becomes 48 plain bytes */
+	memcpy(base, invite, at0);
+	memset(base + at0, 'a', 48);
+	memcpy(base + at0 + 48, eol, strlen(eol));
+	n = at0 + 48 + strlen(eol);
+	CHECK_INT(parse_lim(base, n, false, &SIP_LIMITS_DEFAULT), 0);
+	for (size_t k = 0; k < ARRAY_SIZE(bad); k++) {
+		for (size_t off = 0; off < 48; off++) {
+			memcpy(buf, base, n);
+			buf[at0 + off] = (char)bad[k];
+			CHECK_INT(parse_lim(buf, n, false, &SIP_LIMITS_DEFAULT), EBADMSG);
+			CHECK_INT(m.err_offset, at0 + off);
+		}
+	}
+	for (size_t off = 0; off < 48; off++) {
+		memcpy(buf, base, n);
+		buf[at0 + off] = off % 2 ? '\t' : (char)0xc3;
+		if (off % 2 == 0)
+			buf[at0 + off + 1] = (char)0xa9; /* a whole UTF-8 character */
+		CHECK_INT(parse_lim(buf, n, false, &SIP_LIMITS_DEFAULT), 0);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -485,6 +519,7 @@ int main(int argc, char **argv)
 		CASE(malformed_headers), CASE(malformed_headers2), CASE(duplicates),
 		CASE(lexical),	     CASE(body_modes),	   CASE(limits),
 		CASE(header_flood),  CASE(truncation),	   CASE(non_ascii),
+		CASE(control_byte_every_offset),
 	};
 	return check_main("sip_msg", cases, ARRAY_SIZE(cases), argc, argv);
 }
