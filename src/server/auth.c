@@ -92,7 +92,12 @@ static void watch(struct server *s, const struct server_ctx *x, const struct sip
 		n = auth_watch_challenged(s->watch, ao->offer_user, ao->offer,
 					  s->conf.sha256_unanswered);
 	else if (ao->action == AUTH_ACT_OK)
-		n = auth_watch_ok(s->watch, ao->offer_user, ao->verdict.algo, ao->offer);
+		/* with MD5 listed first ([auth] algorithms = MD5,SHA-256) an MD5
+		 * answer is what RFC 8760 asks for: no news */
+		n = auth_watch_ok(s->watch, ao->offer_user, ao->verdict.algo,
+				  s->conf.nalgos && s->conf.algos[0] == AUTH_ALGO_MD5
+					  ? ao->offer & ~AUTH_ALGO_BIT(AUTH_ALGO_SHA256)
+					  : ao->offer);
 	if (n == AUTH_WATCH_SHA256_UNANSWERED)
 		server_event(s, "auth.sha256_unanswered", x->in, m, ao->offer_user, SLICE_NULL,
 			     "the device never answered a SHA-256 challenge: if it is an MD5-only "
