@@ -62,6 +62,11 @@ static const struct conf_setting settings[] = {
 	STR("server", "server_header", server_header, CONF_STR, "",
 	    "Value of the Server header in responses. Empty (the default) sends none, so the "
 	    "server does not announce its software and version to scanners."),
+	U32("server", "stop_grace", stop_grace, 0, 600, "5", "seconds",
+	    "On SIGTERM, how long the server goes on finishing what is in progress (transactions, "
+	    "in-dialog requests) while it answers new calls and registrations with 503 and "
+	    "Retry-After; it exits as soon as nothing is left. 0 stops at once. A second signal "
+	    "stops at once too."),
 
 	U32("limits", "max_message", lim.max_message, 1024, 65535, "16384", "bytes",
 	    "Largest message accepted, header section plus body. A UDP datagram over it is "

@@ -27,6 +27,7 @@ struct conf {
 	struct net_listen_spec listeners[NET_MAX_LISTEN];
 	size_t nlisteners;
 	char server_header[128];     /* empty: no Server header */
+	uint32_t stop_grace;         /* seconds SIGTERM waits for work in progress */
 
 	/* [limits] */
 	struct sip_limits lim;

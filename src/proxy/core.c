@@ -94,6 +94,7 @@ struct proxy {
 	struct hash_key loop_key;  /* proxy_loop_hash */
 	char *out;                 /* PROXY_OUT_CAP: every message we build */
 	struct store_cdr *rec;     /* the record being handed over */
+	struct store_dialog *dlg_rec; /* a dialog being handed over (dialog_up) */
 	uint64_t branch_seq;       /* makes our Via branches unique */
 	struct call *calls;
 	size_t ncalls;
@@ -400,9 +401,48 @@ static void dialog_free(struct dialog *d)
 	free(d);
 }
 
+/* "udp:1.2.3.4:5060" of an address reached over tp ("" when none). */
+static void addr_text(char *out, size_t cap, enum net_transport tp, const struct net_addr *a)
+{
+	if (a->ss.ss_family == AF_INET || a->ss.ss_family == AF_INET6)
+		net_addr_fmt(out, cap, tp, a);
+	else
+		out[0] = '\0';
+}
+
+/* Hand a confirmed dialog to ops->dialog_up in its stored form. */
+static void dialog_keep(struct proxy *p, const struct dialog *d)
+{
+	struct store_dialog *sd = p->dlg_rec;
+	int64_t wall = p->ops->wall_ms(p->arg);
+
+	if (!p->ops->dialog_up)
+		return;
+	memset(sd, 0, sizeof(*sd));
+	snprintf(sd->call_id, sizeof(sd->call_id), "%s", d->call_id);
+	for (int k = 0; k < 2; k++) {
+		snprintf(sd->tag[k], sizeof(sd->tag[k]), "%s", d->tag[k]);
+		addr_text(sd->way[k], sizeof(sd->way[k]), d->way[k].tp, &d->way[k].src);
+		addr_text(sd->local[k], sizeof(sd->local[k]), d->way[k].tp, &d->way[k].local);
+	}
+	if (d->cdr) {
+		snprintf(sd->caller, sizeof(sd->caller), "%s", d->cdr->caller);
+		snprintf(sd->auth_user, sizeof(sd->auth_user), "%s", d->cdr->auth_user);
+		snprintf(sd->callee, sizeof(sd->callee), "%s", d->cdr->callee);
+		snprintf(sd->src, sizeof(sd->src), "%s", d->cdr->src);
+		snprintf(sd->transport, sizeof(sd->transport), "%s", d->cdr->transport);
+		sd->start_at = d->cdr->start_ms;
+		sd->answer_at = d->cdr->answer_ms;
+	}
+	sd->expires_at = wall + (int64_t)(d->expires_ms - now_ms(p));
+	p->ops->dialog_up(p->arg, sd);
+}
+
 /* End dialog d: its record says who hung up; calls in flight forget it. */
 static void dialog_end(struct proxy *p, struct dialog *d, const char *hangup)
 {
+	if (p->ops->dialog_down)
+		p->ops->dialog_down(p->arg, d->call_id, d->tag[0], d->tag[1]);
 	cdr_write(p, d->cdr, 200, hangup);
 	d->cdr = NULL;
 	while (d->calls)
@@ -453,6 +493,7 @@ static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct ca
 	if (d->cdr)
 		d->cdr->answer_ms = p->ops->wall_ms(p->arg);
 	d->expires_ms = now_ms(p) + DIALOG_LIFETIME_MS;
+	dialog_keep(p, d);
 	d->exp_prev = p->exp_tail;
 	if (p->exp_tail)
 		p->exp_tail->exp_next = d;
@@ -480,7 +521,8 @@ int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_
 	p->txn = txn;
 	p->out = malloc(PROXY_OUT_CAP);
 	p->rec = malloc(sizeof(*p->rec));
-	rc = !p->out || !p->rec ? ENOMEM : 0;
+	p->dlg_rec = malloc(sizeof(*p->dlg_rec));
+	rc = !p->out || !p->rec || !p->dlg_rec ? ENOMEM : 0;
 	if (!rc)
 		rc = htab_init(&p->dialogs, c->max_dialogs);
 	if (!rc)
@@ -489,6 +531,7 @@ int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_
 		htab_fini(&p->dialogs);
 		free(p->out);
 		free(p->rec);
+		free(p->dlg_rec);
 		free(p);
 		return rc;
 	}
@@ -513,7 +556,11 @@ static void end_at_shutdown(struct htab_node *n, void *arg)
 	struct proxy *p = arg;
 	struct dialog *d = (struct dialog *)n;
 
-	cdr_write(p, d->cdr, 200, "server"); /* shutting down */
+	/* kept dialogs go on in the next run (proxy_restore); others end here */
+	if (!p->ops->dialog_up)
+		cdr_write(p, d->cdr, 200, "server"); /* frees it */
+	else
+		cdr_info_free(d->cdr);
 	d->cdr = NULL;
 	while (d->calls)
 		call_detach_dialog(d->calls);
@@ -532,6 +579,7 @@ void proxy_free(struct proxy **pp)
 	htab_fini(&p->dialogs);
 	free(p->out);
 	free(p->rec);
+	free(p->dlg_rec);
 	free(p);
 	*pp = NULL;
 }
@@ -542,6 +590,73 @@ void proxy_stats(const struct proxy *p, struct proxy_stats *out)
 	out->dialogs = p->dialogs.n;
 	out->dialog_probes = p->dialogs.probes;
 	out->dialogs_refused = p->dialogs_refused;
+}
+
+int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct net_msg way[2])
+{
+	struct dialog *d;
+	struct cdr_info *ci;
+	int64_t wall = p->ops->wall_ms(p->arg);
+	struct sip_msg key;
+	int side;
+
+	memset(&key, 0, sizeof(key));
+	key.call_id = slice_cstr(sd->call_id);
+	key.from.tag = slice_cstr(sd->tag[0]);
+	key.to.tag = slice_cstr(sd->tag[1]);
+	if (dialog_find(p, &key, &side))
+		return EEXIST;
+	ci = calloc(1, sizeof(*ci));
+	if (!ci)
+		return ENOMEM;
+	ci->call_id = dup_slice(slice_cstr(sd->call_id));
+	ci->caller = dup_slice(slice_cstr(sd->caller));
+	ci->auth_user = dup_slice(slice_cstr(sd->auth_user));
+	ci->callee = dup_slice(slice_cstr(sd->callee));
+	ci->src = dup_slice(slice_cstr(sd->src));
+	snprintf(ci->transport, sizeof(ci->transport), "%s", sd->transport);
+	ci->start_ms = sd->start_at;
+	ci->answer_ms = sd->answer_at;
+	if (!ci->call_id || !ci->caller || !ci->auth_user || !ci->callee || !ci->src) {
+		cdr_info_free(ci);
+		return ENOMEM;
+	}
+	if (sd->expires_at <= wall) {
+		/* over while nobody ran: its record ends at its lifetime */
+		if (p->ops->dialog_down)
+			p->ops->dialog_down(p->arg, sd->call_id, sd->tag[0], sd->tag[1]);
+		cdr_write(p, ci, 200, "timeout");
+		return 0;
+	}
+	if (p->dialogs.n >= p->conf.max_dialogs) {
+		cdr_info_free(ci);
+		return EOVERFLOW;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		cdr_info_free(ci);
+		return ENOMEM;
+	}
+	d->cdr = ci;
+	d->call_id = dup_slice(key.call_id);
+	d->tag[0] = dup_slice(key.from.tag);
+	d->tag[1] = dup_slice(key.to.tag);
+	if (!d->call_id || !d->tag[0] || !d->tag[1] ||
+	    htab_insert(&p->dialogs, &d->node, htab_hash(&p->dialogs, key.call_id.p,
+							   key.call_id.len)) != 0) {
+		dialog_free(d);
+		return ENOMEM;
+	}
+	d->way[0] = way[0];
+	d->way[1] = way[1];
+	d->expires_ms = now_ms(p) + (uint64_t)(sd->expires_at - wall);
+	d->exp_prev = p->exp_tail; /* the store lists them by expiry */
+	if (p->exp_tail)
+		p->exp_tail->exp_next = d;
+	else
+		p->exp_head = d;
+	p->exp_tail = d;
+	return 0;
 }
 
 /* ---- timers ------------------------------------------------------------------------ */
@@ -823,6 +938,11 @@ struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
 		return refusal(403, "Not a Party to This Dialog", "call.foreign_in_dialog",
 			       "in-dialog request from outside the dialog");
 	p->ops->refund(p->arg, &from->via.src);
+	/* a side over TCP or TLS whose connection is gone (closed, or a dialog
+	 * restored after a restart) is reached again on the one it uses now */
+	if (from->via.tp == d->way[side].tp && from->via.tp != NET_UDP &&
+	    !net_msg_conn_alive(&d->way[side]) && net_msg_conn_alive(&from->via))
+		d->way[side] = from->via;
 	if ((m->have & SIP_HAVE_MAX_FORWARDS) && m->max_forwards == 0)
 		return refusal(483, "Too Many Hops", NULL, NULL);
 	if (m->ruri.scheme == SIP_SCHEME_SIPS && d->way[1 - side].tp != NET_TLS)

@@ -102,6 +102,12 @@ struct proxy_ops {
 	bool (*ours)(void *arg, struct slice host);
 	uint64_t (*now_ms)(void *arg);   /* monotonic milliseconds */
 	int64_t (*wall_ms)(void *arg);   /* unix milliseconds, for records */
+	/* Optional (both NULL: dialogs live in memory only): a dialog was
+	 * confirmed, in its stored form (valid during the call); a dialog
+	 * ended. With them, proxy_free leaves the dialogs up for the next run
+	 * (proxy_restore) instead of closing their records. */
+	void (*dialog_up)(void *arg, const struct store_dialog *d);
+	void (*dialog_down)(void *arg, const char *call_id, const char *tag0, const char *tag1);
 };
 
 /* A refusal as a value: status 0 means the core took the request. The
@@ -198,5 +204,15 @@ bool proxy_stray_2xx(struct proxy *p, const struct sip_msg *m);
 void proxy_tick(struct proxy *p, uint64_t now_ms);
 
 void proxy_stats(const struct proxy *p, struct proxy_stats *out);
+
+/*
+ * A dialog kept by an earlier run (ops->dialog_up), with its two ways
+ * rebuilt by the caller (UDP ways with a socket). One whose lifetime is over
+ * gets its record (hangup "timeout") and ops->dialog_down; otherwise it is
+ * confirmed again, so its in-dialog requests are routed and its BYE ends
+ * both sides and writes the record with the real end. Returns 0, EEXIST (it
+ * is here already), EOVERFLOW (the table is full), ENOMEM.
+ */
+int proxy_restore(struct proxy *p, const struct store_dialog *d, const struct net_msg way[2]);
 
 #endif

@@ -41,6 +41,42 @@ static int op_send(void *arg, const struct txn_peer *to, const char *buf, size_t
 	return net_send(s->net, &to->via, &to->dst, buf, len);
 }
 
+/* Confirmed dialogs are written behind too: a put when the 2xx confirms
+ * one, a delete when it ends; a dialog that ends within the tick it began
+ * (a short call) never reaches the store. */
+static void op_dialog_up(void *arg, const struct store_dialog *d)
+{
+	struct server *s = arg;
+
+	if (s->ndlg_q == SERVER_CDR_BATCH)
+		server_cdr_flush(s);
+	s->dlg_q[s->ndlg_q].put = true;
+	s->dlg_q[s->ndlg_q++].d = *d;
+}
+
+static void op_dialog_down(void *arg, const char *call_id, const char *tag0, const char *tag1)
+{
+	struct server *s = arg;
+	struct server_dlg_op *o;
+
+	for (size_t i = s->ndlg_q; i-- > 0;) {
+		o = &s->dlg_q[i];
+		if (o->put && !strcmp(o->d.call_id, call_id) && !strcmp(o->d.tag[0], tag0) &&
+		    !strcmp(o->d.tag[1], tag1)) {
+			/* never stored: forget the put */
+			s->dlg_q[i] = s->dlg_q[--s->ndlg_q];
+			return;
+		}
+	}
+	if (s->ndlg_q == SERVER_CDR_BATCH)
+		server_cdr_flush(s);
+	o = &s->dlg_q[s->ndlg_q++];
+	o->put = false;
+	snprintf(o->d.call_id, sizeof(o->d.call_id), "%s", call_id);
+	snprintf(o->d.tag[0], sizeof(o->d.tag[0]), "%s", tag0);
+	snprintf(o->d.tag[1], sizeof(o->d.tag[1]), "%s", tag1);
+}
+
 /* Call records are written behind, like bindings: queued as the calls end
  * and written at the next tick (or when SERVER_CDR_BATCH are waiting), all of
  * a tick in one transaction, each then appended to the CDR log with the row
@@ -50,10 +86,19 @@ void server_cdr_flush(struct server *s)
 	bool batch = false;
 	int rc;
 
-	if (!s->ncdr_q)
+	if (!s->ncdr_q && !s->ndlg_q)
 		return;
 	if (s->store)
 		batch = store_batch_begin(s->store) == 0; /* else: one transaction each */
+	for (size_t i = 0; s->store && i < s->ndlg_q; i++) {
+		const struct store_dialog *d = &s->dlg_q[i].d;
+		rc = s->dlg_q[i].put ? store_dialogs_put(s->store, d)
+				     : store_dialogs_delete(s->store, d->call_id, d->tag[0], d->tag[1]);
+		if (rc && rc != ENOSYS && log_limit_allow(&s->cdr_store_limit, (uint64_t)time(NULL)))
+			log_error("dialog %s not %s: %s", d->call_id,
+				  s->dlg_q[i].put ? "stored" : "removed", strerror(rc));
+	}
+	s->ndlg_q = 0;
 	for (size_t i = 0; i < s->ncdr_q; i++) {
 		struct store_cdr *c = &s->cdr_q[i];
 		int64_t id = 0;
@@ -132,6 +177,8 @@ static const struct proxy_ops proxy_ops = {
 	.ours = op_ours,
 	.now_ms = op_now_ms,
 	.wall_ms = op_wall_ms,
+	.dialog_up = op_dialog_up,
+	.dialog_down = op_dialog_down,
 };
 
 void server_proxy_conf(const struct server *s, const struct conf *c, struct proxy_conf *pc)
@@ -146,6 +193,44 @@ void server_proxy_conf(const struct server *s, const struct conf *c, struct prox
 	pc->lim = c->lim;
 }
 
+/* A stored way ("udp:1.2.3.4:5060") back as a net_msg: address and
+ * transport, a UDP socket of ours, no connection (a TCP or TLS side is
+ * reached again once it reconnects). */
+static void way_from_text(const struct server *s, struct net_msg *way, const char *text,
+			  const char *local)
+{
+	struct net_listen_spec spec;
+	size_t n;
+	char err[128];
+
+	memset(way, 0, sizeof(*way));
+	way->udp_fd = -1;
+	if (net_listen_parse(&spec, 1, &n, text, err, sizeof(err)) == 0 && n == 1) {
+		way->tp = spec.tp;
+		way->src = spec.addr;
+	}
+	if (local[0] && net_listen_parse(&spec, 1, &n, local, err, sizeof(err)) == 0 && n == 1)
+		way->local = spec.addr;
+	if (way->tp == NET_UDP && way->src.ss.ss_family)
+		way->udp_fd = net_udp_fd(s->net, way->src.ss.ss_family);
+}
+
+static int restore_dialog(void *arg, const struct store_dialog *d)
+{
+	struct server *s = arg;
+	struct net_msg way[2];
+	int rc;
+
+	way_from_text(s, &way[0], d->way[0], d->local[0]);
+	way_from_text(s, &way[1], d->way[1], d->local[1]);
+	rc = proxy_restore(s->proxy, d, way);
+	if (rc == 0)
+		s->restored_dialogs++;
+	else if (rc != EEXIST)
+		log_warn("dialog %s not restored: %s", d->call_id, strerror(rc));
+	return 0;
+}
+
 int server_proxy_start(struct server *s, const struct conf *c, char *err, size_t errlen)
 {
 	struct proxy_conf pc;
@@ -153,9 +238,22 @@ int server_proxy_start(struct server *s, const struct conf *c, char *err, size_t
 
 	server_proxy_conf(s, c, &pc);
 	rc = proxy_new(&s->proxy, &pc, &proxy_ops, s, s->txn);
-	if (rc)
+	if (rc) {
 		snprintf(err, errlen, "proxy: %s", strerror(rc));
-	return rc;
+		return rc;
+	}
+	return 0;
+}
+
+void server_dialogs_restore(struct server *s)
+{
+	int rc = store_dialogs_list(s->store, restore_dialog, s);
+
+	if (rc && rc != ENOSYS)
+		log_warn("dialogs not restored: %s", strerror(rc));
+	else if (s->restored_dialogs)
+		log_info("%zu calls in progress restored", s->restored_dialogs);
+	server_cdr_flush(s); /* the ones that ended meanwhile */
 }
 
 /* ---- out-of-dialog requests ---------------------------------------------------------- */

@@ -20,6 +20,12 @@
 #define SERVER_BAN_QUEUE 4096 /* bans started in one tick, to be stored */
 #define SERVER_CDR_BATCH 256  /* call records written in one transaction at most */
 
+/* A dialog write waiting for the tick (server/call.c). */
+struct server_dlg_op {
+	bool put;                      /* else delete (d's key only) */
+	struct store_dialog d;
+};
+
 struct server_ban_q {
 	char addr[STORE_BAN_ADDR_MAX];
 	uint64_t until_ms;
@@ -72,6 +78,9 @@ struct server {
 	struct slice own_host_slices[NET_MAX_LISTEN]; /* "host" */
 	size_t n_own;
 	uint64_t next_expiry_ms, next_cache_ms;
+	bool draining;                 /* SIGTERM: finishing what is in progress */
+	uint64_t drain_until_ms;
+	volatile sig_atomic_t drain_done; /* set by the tick: nothing left */
 
 	struct server_ident *idents;   /* extra identities of users, sorted by name */
 	size_t nidents;
@@ -81,6 +90,9 @@ struct server {
 	struct policy_identity_verdict *idv; /* scratch of server/call.c (large) */
 	struct store_cdr *cdr_q;       /* SERVER_CDR_BATCH records waiting for the tick */
 	size_t ncdr_q;
+	struct server_dlg_op *dlg_q;   /* SERVER_CDR_BATCH dialog writes waiting too */
+	size_t ndlg_q;
+	size_t restored_dialogs;
 	struct log_limit cdr_store_limit;
 
 	struct guard *guard;           /* admission, bans, brute force (server/guard.c) */
@@ -183,9 +195,11 @@ void server_call_request(struct server *s, struct txn_server *st, const struct s
 /* The proxy core's settings from c; start the core over s->txn. */
 void server_proxy_conf(const struct server *s, const struct conf *c, struct proxy_conf *pc);
 int server_proxy_start(struct server *s, const struct conf *c, char *err, size_t errlen);
-/* Write the call records of this tick: the store in one transaction, then
- * the CDR log. */
+/* Write the dialogs and call records of this tick: the store in one
+ * transaction, then the CDR log. */
 void server_cdr_flush(struct server *s);
+/* At start: the dialogs an earlier run kept, back in the proxy. */
+void server_dialogs_restore(struct server *s);
 
 /* TLS (server/tls.c). The library guard: log the OpenSSL in use and refuse
  * one with a known critical flaw (EPROTO, err says which). */

@@ -286,6 +286,14 @@ static void on_message(void *arg, const struct net_msg *in)
 	 * requests, responses) and allow-listed peers are still served. */
 	shed = s->conf.overload_delay && in->queued_ms > s->conf.overload_delay && m.request &&
 	       !m.to.has_tag && !guard_allowed(s->guard, &in->src);
+	/* stopping: no new calls or registrations (RFC 3261 21.5.4: 503 with
+	 * Retry-After, so a phone tries again or another node) */
+	if (s->draining && m.request && !m.to.has_tag && m.mid != SIP_M_ACK &&
+	    m.mid != SIP_M_CANCEL) {
+		s->stats.shed++;
+		server_answer(s, &x, &m, 503, "Shutting Down", SLICE_LIT("Retry-After: 30\r\n"));
+		return;
+	}
 	if (shed && m.mid == SIP_M_REGISTER) {
 		s->stats.shed++;
 		server_answer(s, &x, &m, 503, "Service Unavailable", SLICE_LIT("Retry-After: 5\r\n"));
@@ -470,6 +478,15 @@ static void own_addresses(struct server *s)
 	s->auth.n_own_addrs = s->n_own;
 }
 
+/* Is the graceful stop over: nothing in progress, or the grace spent? */
+static bool drained(struct server *s, uint64_t now_ms)
+{
+	struct txn_stats ts;
+
+	txn_layer_stats(s->txn, &ts);
+	return (ts.servers == 0 && ts.clients == 0) || now_ms >= s->drain_until_ms;
+}
+
 /* Periodic work: pick up user changes made by the CLI (within a second), and
  * expire bindings once a second. */
 static void on_tick(void *arg, uint64_t now_ms)
@@ -480,6 +497,8 @@ static void on_tick(void *arg, uint64_t now_ms)
 
 	txn_tick(s->txn, server_now_ms());
 	proxy_tick(s->proxy, server_now_ms());
+	if (s->draining && drained(s, server_now_ms()))
+		s->drain_done = 1;
 	server_guard_tick(s, now_ms);
 	server_cdr_flush(s);
 	/* binding changes of this tick, in one transaction */
@@ -616,8 +635,9 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	s->peer_cert = calloc(1, sizeof(*s->peer_cert));
 	s->idv = calloc(1, sizeof(*s->idv));
 	s->cdr_q = calloc(SERVER_CDR_BATCH, sizeof(*s->cdr_q));
+	s->dlg_q = calloc(SERVER_CDR_BATCH, sizeof(*s->dlg_q));
 	s->ban_q = calloc(SERVER_BAN_QUEUE, sizeof(*s->ban_q));
-	if (!s->out || !s->peer_cert || !s->idv || !s->cdr_q || !s->ban_q || alloc_buffers(s, c->lim.max_headers) != 0) {
+	if (!s->out || !s->peer_cert || !s->idv || !s->cdr_q || !s->dlg_q || !s->ban_q || alloc_buffers(s, c->lim.max_headers) != 0) {
 		rc = ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -651,6 +671,7 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	rc = net_listen(s->net, c->listeners, c->nlisteners, err, errlen);
 	if (rc)
 		goto fail;
+	server_dialogs_restore(s); /* needs the UDP sockets */
 	net_set_tick(s->net, on_tick, s, 50);
 	*sp = s;
 	return 0;
@@ -669,7 +690,7 @@ void server_free(struct server **sp)
 		server_guard_flush(s); /* the bans of the last tick */
 	guard_free(&s->guard);
 	proxy_free(&s->proxy); /* dialogs still up get their records */
-	if (s->cdr_q)
+	if (s->cdr_q && s->dlg_q)
 		server_cdr_flush(s);
 	txn_layer_free(&s->txn);
 	server_idents_free(s);
@@ -687,6 +708,7 @@ void server_free(struct server **sp)
 	free(s->peer_cert);
 	free(s->idv);
 	free(s->cdr_q);
+	free(s->dlg_q);
 	free(s->ban_q);
 	free(s);
 	*sp = NULL;
@@ -758,6 +780,25 @@ int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *s
 			*reload_flag = 0;
 			reload(s, conf_path);
 		}
+	}
+	/* Graceful stop: new calls and registrations get 503 with Retry-After;
+	 * what is in progress (transactions, in-dialog requests, ACKs, CANCELs,
+	 * responses) goes on until it is done or stop_grace has passed. A
+	 * second signal ends it at once. */
+	if (!rc && s->conf.stop_grace) {
+		s->drain_until_ms = server_now_ms() + (uint64_t)s->conf.stop_grace * 1000u;
+		s->draining = true;
+		*stop = 0;
+		log_notice("stopping: finishing what is in progress (at most %u s; signal again to "
+			   "stop now)", s->conf.stop_grace);
+		while (!*stop && !drained(s, server_now_ms())) {
+			rc = net_run(s->net, &s->drain_done, stop);
+			if (rc)
+				break;
+			s->drain_done = 0;
+		}
+		if (!rc && !drained(s, server_now_ms()))
+			log_notice("stopping now: a second signal");
 	}
 	server_tls_log_stats(s);
 	return rc;

@@ -52,6 +52,11 @@ struct store_ops {
 	int (*bans_list)(struct store *s, int64_t now, store_ban_fn *fn, void *arg);
 	int (*bans_expire)(struct store *s, size_t *n, int64_t now);
 	int (*data_version)(struct store *s, int64_t *v);
+	/* optional: NULL means the backend keeps no dialogs (ENOSYS) */
+	int (*dialogs_put)(struct store *s, const struct store_dialog *d);
+	int (*dialogs_delete)(struct store *s, const char *call_id, const char *tag0,
+			      const char *tag1);
+	int (*dialogs_list)(struct store *s, store_dialog_fn *fn, void *arg);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it

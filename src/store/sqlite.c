@@ -141,7 +141,23 @@ static const char *const migrations[] = {
 	"ALTER TABLE users ADD COLUMN require_client_cert INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (require_client_cert IN (0, 1));"
 	"PRAGMA user_version = 5;",
-	/* 5 -> 6: the digest algorithms each user is challenged with (`bastion
+	/* 5 -> 6: confirmed dialogs, so that a restart keeps the calls in
+	 * progress (docs/proxy.md). One row per dialog, written when the 2xx
+	 * confirms it, deleted when a BYE ends it. */
+	"CREATE TABLE dialogs ("
+	"  call_id TEXT NOT NULL CHECK (length(call_id) BETWEEN 1 AND 255),"
+	"  tag0 TEXT NOT NULL CHECK (length(tag0) BETWEEN 1 AND 127),"
+	"  tag1 TEXT NOT NULL CHECK (length(tag1) BETWEEN 1 AND 127),"
+	"  way0 TEXT NOT NULL, way1 TEXT NOT NULL,"
+	"  local0 TEXT NOT NULL, local1 TEXT NOT NULL,"
+	"  caller TEXT NOT NULL, auth_user TEXT NOT NULL, callee TEXT NOT NULL,"
+	"  src TEXT NOT NULL, transport TEXT NOT NULL,"
+	"  start_at INTEGER NOT NULL, answer_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (call_id, tag0, tag1)"
+	");"
+	"PRAGMA user_version = 6;",
+	/* 6 -> 7: the digest algorithms each user is challenged with (`bastion
 	 * user set NAME --digest`): 0 the site's [auth] algorithms, 1 MD5, 2
 	 * SHA-256, 3 both. Existing users follow the site. The UPDATE fires
 	 * users_gen_update, so credential caches reload it. */
@@ -151,7 +167,7 @@ static const char *const migrations[] = {
 	 * +sip.instance names one flow of one device. */
 	"ALTER TABLE registrations ADD COLUMN reg_id INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (reg_id BETWEEN 0 AND 2147483647);"
-	"PRAGMA user_version = 6;",
+	"PRAGMA user_version = 7;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -194,6 +210,9 @@ enum stmt_id {
 	ST_BAN_DELETE,
 	ST_BAN_LIST,
 	ST_BAN_EXPIRE,
+	ST_DLG_PUT,
+	ST_DLG_DELETE,
+	ST_DLG_LIST,
 	ST__COUNT
 };
 
@@ -273,6 +292,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BAN_LIST] = "SELECT addr, until, count, reason, created_at FROM bans"
 			" WHERE until > ?1 ORDER BY until, addr",
 	[ST_BAN_EXPIRE] = "DELETE FROM bans WHERE until <= ?1",
+	[ST_DLG_PUT] = "INSERT OR REPLACE INTO dialogs (call_id, tag0, tag1, way0, way1, local0,"
+		       " local1, caller, auth_user, callee, src, transport, start_at, answer_at,"
+		       " expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+		       " ?13, ?14, ?15)",
+	[ST_DLG_DELETE] = "DELETE FROM dialogs WHERE call_id = ?1 AND tag0 = ?2 AND tag1 = ?3",
+	[ST_DLG_LIST] = "SELECT call_id, tag0, tag1, way0, way1, local0, local1, caller,"
+			" auth_user, callee, src, transport, start_at, answer_at, expires_at"
+			" FROM dialogs ORDER BY expires_at",
 };
 
 struct sqlite_store {
@@ -1091,6 +1118,79 @@ static int sq_bans_list(struct store *s, int64_t now, store_ban_fn *fn, void *ar
 	return err;
 }
 
+static int sq_dialogs_put(struct store *s, const struct store_dialog *d)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_DLG_PUT];
+	const char *text[] = { d->call_id, d->tag[0], d->tag[1], d->way[0], d->way[1],
+			       d->local[0], d->local[1], d->caller, d->auth_user, d->callee,
+			       d->src, d->transport };
+	int err = 0, rc = SQLITE_OK;
+
+	for (int i = 0; i < (int)ARRAY_SIZE(text); i++)
+		rc |= bind_text(st, i + 1, text[i]);
+	rc |= sqlite3_bind_int64(st, 13, d->start_at);
+	rc |= sqlite3_bind_int64(st, 14, d->answer_at);
+	rc |= sqlite3_bind_int64(st, 15, d->expires_at);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	return err;
+}
+
+static int sq_dialogs_delete(struct store *s, const char *call_id, const char *tag0,
+			     const char *tag1)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_DLG_DELETE];
+	int err = 0;
+
+	bind_text(st, 1, call_id);
+	bind_text(st, 2, tag0);
+	bind_text(st, 3, tag1);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	return err;
+}
+
+static int sq_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_DLG_LIST];
+	struct store_dialog *d = calloc(1, sizeof(*d)); /* a few KiB */
+	int err = 0, rc;
+
+	if (!d)
+		return ENOMEM;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char *text[] = { d->call_id, d->tag[0], d->tag[1], d->way[0], d->way[1],
+				 d->local[0], d->local[1], d->caller, d->auth_user, d->callee,
+				 d->src, d->transport };
+		size_t cap[] = { sizeof(d->call_id), sizeof(d->tag[0]), sizeof(d->tag[1]),
+				 sizeof(d->way[0]), sizeof(d->way[1]), sizeof(d->local[0]),
+				 sizeof(d->local[1]), sizeof(d->caller), sizeof(d->auth_user),
+				 sizeof(d->callee), sizeof(d->src), sizeof(d->transport) };
+
+		for (int i = 0; i < (int)ARRAY_SIZE(text) && !err; i++)
+			err = col_str(text[i], cap[i], st, i);
+		if (err) {
+			store_set_err(s, "a dialog row has a field out of range");
+			break;
+		}
+		d->start_at = sqlite3_column_int64(st, 12);
+		d->answer_at = sqlite3_column_int64(st, 13);
+		d->expires_at = sqlite3_column_int64(st, 14);
+		if ((err = fn(arg, d)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	free(d);
+	return err;
+}
+
 static int sq_bans_expire(struct store *s, size_t *n, int64_t now)
 {
 	struct sqlite_store *ss = sq(s);
@@ -1155,6 +1255,9 @@ static const struct store_ops sqlite_ops = {
 	.bans_list = sq_bans_list,
 	.bans_expire = sq_bans_expire,
 	.data_version = sq_data_version,
+	.dialogs_put = sq_dialogs_put,
+	.dialogs_delete = sq_dialogs_delete,
+	.dialogs_list = sq_dialogs_list,
 };
 
 /* One-row text pragma, e.g. journal_mode's answer, into buf. */

@@ -489,6 +489,50 @@ int store_bans_expire(struct store *s, size_t *n, int64_t now)
 	return s->ops->bans_expire(s, n ? n : &dummy, now);
 }
 
+/* ---- dialogs ------------------------------------------------------------------- */
+
+static bool dialog_ok(const struct store_dialog *d)
+{
+	return d && field_ok(d->call_id, sizeof(d->call_id), false) &&
+	       field_ok(d->tag[0], sizeof(d->tag[0]), false) &&
+	       field_ok(d->tag[1], sizeof(d->tag[1]), false) &&
+	       field_ok(d->way[0], sizeof(d->way[0]), false) &&
+	       field_ok(d->way[1], sizeof(d->way[1]), false) &&
+	       field_ok(d->local[0], sizeof(d->local[0]), true) &&
+	       field_ok(d->local[1], sizeof(d->local[1]), true) &&
+	       field_ok(d->caller, sizeof(d->caller), true) &&
+	       field_ok(d->auth_user, sizeof(d->auth_user), true) &&
+	       field_ok(d->callee, sizeof(d->callee), true) &&
+	       field_ok(d->src, sizeof(d->src), true) &&
+	       field_ok(d->transport, sizeof(d->transport), true) && d->expires_at > 0;
+}
+
+int store_dialogs_put(struct store *s, const struct store_dialog *d)
+{
+	if (!s || !dialog_ok(d))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->dialogs_put ? s->ops->dialogs_put(s, d) : ENOSYS;
+}
+
+int store_dialogs_delete(struct store *s, const char *call_id, const char *tag0,
+			 const char *tag1)
+{
+	if (!s || !field_ok(call_id, STORE_CALLID_MAX, false) ||
+	    !field_ok(tag0, STORE_TAG_MAX, false) || !field_ok(tag1, STORE_TAG_MAX, false))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->dialogs_delete ? s->ops->dialogs_delete(s, call_id, tag0, tag1) : ENOSYS;
+}
+
+int store_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
+{
+	if (!s || !fn)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->dialogs_list ? s->ops->dialogs_list(s, fn, arg) : ENOSYS;
+}
+
 /* ---- change detection ------------------------------------------------------- */
 
 int store_data_version(struct store *s, int64_t *v)

@@ -42,6 +42,7 @@
 #define STORE_RECEIVED_MAX 64  /* "tcp:[ffff:...:ffff]:65535" */
 #define STORE_TRANSPORT_MAX 8  /* "udp", "tcp", "tls" */
 #define STORE_CALLID_MAX 256
+#define STORE_TAG_MAX 128      /* a dialog's From or To tag */
 #define STORE_UA_MAX 256
 #define STORE_INSTANCE_MAX 256 /* +sip.instance, "<urn:uuid:...>" */
 #define STORE_ERR_MAX 256
@@ -298,6 +299,42 @@ struct store_cdr {
 };
 
 typedef int(store_cdr_fn)(void *arg, const struct store_cdr *c);
+
+/*
+ * A confirmed dialog (docs/proxy.md), kept so that a restart does not break
+ * the calls in progress: the proxy writes it behind when the 2xx confirms it
+ * and deletes it when a BYE ends it. It carries the two sides (their tags and
+ * the way each is reached, as store_reg.received text: "udp:1.2.3.4:5060",
+ * and the local address that side was reached on) and the call record so
+ * far, so that the BYE after a restart ends both sides and writes the record
+ * with its real end.
+ */
+struct store_dialog {
+	char call_id[STORE_CALLID_MAX];
+	char tag[2][STORE_TAG_MAX];           /* [0] the caller's From tag, [1] the callee's */
+	char way[2][STORE_RECEIVED_MAX];      /* how each side is reached */
+	char local[2][STORE_RECEIVED_MAX];    /* the local address on that side ("" unknown) */
+	char caller[STORE_URI_MAX];           /* the record so far (struct store_cdr) */
+	char auth_user[STORE_NAME_MAX];
+	char callee[STORE_URI_MAX];
+	char src[STORE_RECEIVED_MAX];
+	char transport[STORE_TRANSPORT_MAX];
+	int64_t start_at, answer_at;          /* unix ms; answer_at > 0 */
+	int64_t expires_at;                   /* unix ms: the lifetime cap */
+};
+
+typedef int(store_dialog_fn)(void *arg, const struct store_dialog *d);
+
+/* Insert or replace the dialog (call_id, tag[0], tag[1]). Returns 0, EINVAL
+ * (an empty call_id, tag or way, a string not NUL-terminated in its array),
+ * EBUSY/EIO, or ENOSYS for a backend without dialogs. */
+int store_dialogs_put(struct store *s, const struct store_dialog *d);
+/* Delete one dialog; 0 also when there was none. */
+int store_dialogs_delete(struct store *s, const char *call_id, const char *tag0,
+			 const char *tag1);
+/* Every stored dialog, in one read transaction; fn's non-zero return stops
+ * the walk and is returned. */
+int store_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg);
 
 /* Whole seconds the call was connected: (end_at - answer_at) / 1000, rounded
  * down, when answered; else 0. The store and the CDR log both use this, so a

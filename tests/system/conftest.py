@@ -154,7 +154,16 @@ class Server:
         if self.proc is None:
             return 0
         if self.proc.poll() is None:
+            before = self.log_text().count("stopping: finishing")
             self.proc.send_signal(signal.SIGTERM)
+            # A graceful stop waits up to stop_grace for work in progress;
+            # at teardown, a second signal ends it at once.
+            deadline = time.monotonic() + 10
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                if self.log_text().count("stopping: finishing") > before:
+                    self.proc.send_signal(signal.SIGTERM)
+                    break
+                time.sleep(0.02)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from conftest import DOMAIN, Phone, cdrs, events, hval, import_users, run_cli
+from conftest import (DOMAIN, Phone, Registrar, cdrs, events, header, hval, import_users,
+                      run_cli, status_of)
 
 USERS = {"1001": "correct-horse-1001", "1002": "battery-staple-1002",
          "1003": "purple-monkey-1003"}
@@ -299,3 +300,80 @@ def test_timer_c_ends_an_unanswered_call(make_server, tmp_path):
     a.expect_status(408, "INVITE")
     (rec,) = [r for r in cdrs(s) if r["call_id"] == call_id]
     assert rec["status"] == 408
+
+
+def test_sigterm_finishes_a_call_in_progress(make_server, tmp_path):
+    """[server] stop_grace: on SIGTERM new registrations and calls get 503 with
+    Retry-After, a call that is ringing still completes (its 200, ACK and
+    BYE pass), and the server exits once nothing is left, before the grace."""
+    import signal
+    s = make_server("[server]\nstop_grace = 60")
+    import_users(s, USERS, tmp_path)
+    time.sleep(0.6)
+    a, (b,) = phones(s)
+    call_id, _, cseq = a.invite("1002")
+    inv, totag = b.answer(ring_only=True)
+    a.expect_status(180, "INVITE")
+    s.signal(signal.SIGTERM)
+    s.wait_log("stopping: finishing what is in progress")
+    # a new registration is turned away, with a time to come back
+    late = Registrar(s, "1002", USERS["1002"])
+    r = late.send(late.request())
+    assert status_of(r) == (503, "Shutting Down")
+    assert header(r, "Retry-After") == ["30"]
+    # the call in progress goes on: answered, acknowledged, ended
+    b.respond(inv, 200, "OK", totag, body=b"v=0\r\n")
+    _, ok, _ = a.expect_status(200, "INVITE")
+    a.in_dialog("ACK", ok, call_id, cseq, totag, a.tag)
+    b.expect_request("ACK")
+    a.in_dialog("BYE", ok, call_id, cseq + 1, totag, a.tag)
+    _, bye, _ = b.expect_request("BYE")
+    b.respond(bye, 200, "OK", totag)
+    a.expect_status(200, "BYE")
+    # the last client transaction lingers for its timer; well before the
+    # 60 s grace the server is gone, having written the call's record
+    s.proc.wait(timeout=45)
+    assert s.proc.returncode == 0
+    (rec,) = [r for r in cdrs(s) if r["call_id"] == call_id]
+    assert rec["status"] == 200 and rec["hangup"] == "caller"
+
+
+def test_restart_keeps_a_call(make_server, tmp_path):
+    """A confirmed dialog is written behind to the store, so a restart keeps
+    the call: after it, the caller's BYE is still routed to the callee, both
+    sides end, and the call's record gets its real end and who hung up."""
+    import sqlite3
+    s = make_server()
+    import_users(s, USERS, tmp_path)
+    time.sleep(0.6)
+    a, (b,) = phones(s)
+    call_id, _, cseq = a.invite("1002")
+    inv, totag = b.answer()
+    _, ok, _ = a.expect_status(200, "INVITE")
+    a.in_dialog("ACK", ok, call_id, cseq, totag, a.tag)
+    b.expect_request("ACK")
+    db = os.path.join(s.state, "bastion.db")
+
+    def stored():
+        with sqlite3.connect(db) as c:
+            return c.execute("SELECT count(*) FROM dialogs WHERE call_id = ?",
+                             (call_id,)).fetchone()[0]
+    deadline = time.monotonic() + 10
+    while stored() != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stored() == 1
+    assert s.stop() == 0
+    assert not [r for r in cdrs(s, wait_for=0) if r["call_id"] == call_id]  # not over
+    s.start()
+    s.wait_log("1 calls in progress restored")
+    a.in_dialog("BYE", ok, call_id, cseq + 1, totag, a.tag)
+    _, bye, _ = b.expect_request("BYE")
+    b.respond(bye, 200, "OK", totag)
+    a.expect_status(200, "BYE")
+    (rec,) = [r for r in cdrs(s) if r["call_id"] == call_id]
+    assert rec["status"] == 200 and rec["hangup"] == "caller" and rec["auth_user"] == "1001"
+    assert rec["answer"] and rec["end"] > rec["answer"]
+    deadline = time.monotonic() + 10
+    while stored() != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stored() == 0

@@ -195,8 +195,29 @@ static int64_t op_wall(void *arg)
 	return 1700000000000 + (int64_t)now;
 }
 
-static const struct proxy_ops pops = { op_answer, op_send,  op_record, op_event,
-				       op_refund, op_ours,  op_now,    op_wall };
+static const struct proxy_ops pops = { op_answer, op_send, op_record, op_event, op_refund,
+				       op_ours,   op_now,  op_wall,   NULL,     NULL };
+
+/* With dialogs kept: the last one handed up, and the count of ends. */
+static struct store_dialog kept;
+static size_t nup, ndown;
+
+static void op_up(void *arg, const struct store_dialog *d)
+{
+	(void)arg;
+	kept = *d;
+	nup++;
+}
+
+static void op_down(void *arg, const char *call_id, const char *tag0, const char *tag1)
+{
+	(void)arg, (void)call_id, (void)tag0, (void)tag1;
+	ndown++;
+}
+
+static const struct proxy_ops pops_keep = { op_answer, op_send, op_record, op_event, op_refund,
+					    op_ours,   op_now,  op_wall,   op_up,    op_down };
+static bool keep_dialogs;
 
 static int setup(uint32_t max_dialogs)
 {
@@ -215,7 +236,7 @@ static int setup(uint32_t max_dialogs)
 	ntargets = 2;
 	if ((rc = txn_layer_new(&L, &tc, &tops, NULL)) != 0)
 		return rc;
-	return proxy_new(&P, &pc, &pops, NULL, L);
+	return proxy_new(&P, &pc, keep_dialogs ? &pops_keep : &pops, NULL, L);
 }
 
 static void teardown(void)
@@ -534,6 +555,55 @@ static void colliding_call_ids_stay_short(void)
 	free(ids);
 }
 
+static void restored_dialog_ends_with_its_record(void)
+{
+	char text[1024];
+	struct net_msg way[2];
+	struct store_dialog d;
+
+	keep_dialogs = true;
+	nup = ndown = 0;
+	CHECK_INT(setup(10), 0);
+	ntargets = 1;
+	CHECK(feed(&A, invite_text("k1@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 200, "b1");
+	CHECK_INT(nup, 1);
+	CHECK(strcmp(kept.call_id, "k1@a") == 0 && strcmp(kept.tag[1], "b1") == 0);
+	CHECK(strstr(kept.way[1], "192.0.2.21:5062") && kept.answer_at > 0);
+	d = kept;
+	proxy_free(&P);              /* a stop: the kept dialog writes no record */
+	CHECK_INT(nrecs, 0);
+	CHECK_INT(ndown, 0);
+	teardown();
+
+	CHECK_INT(setup(10), 0);     /* the next run */
+	way[0] = A.via;
+	way[1] = B1.via;
+	CHECK_INT(proxy_restore(P, &d, way), 0);
+	CHECK_INT(proxy_restore(P, &d, way), EEXIST);
+	mode = ON_IN_DIALOG;
+	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-kbye;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>;tag=b1\n"
+		       "Call-ID: k1@a\nCSeq: 2 BYE\nContent-Length: 0\n\n") == TXN_NEW);
+	CHECK_INT(last_verdict.status, 0);
+	respond(&B1, last_to("192.0.2.21:5062", "BYE "), 200, NULL);
+	CHECK_INT(nrecs, 1);
+	CHECK(strcmp(recs[0].hangup, "caller") == 0 && recs[0].answer_at == d.answer_at);
+	CHECK_INT(ndown, 1);
+	teardown();
+
+	/* one whose lifetime ran out while nobody ran: a timeout record */
+	CHECK_INT(setup(10), 0);
+	d.expires_at = op_wall(NULL) - 1;
+	CHECK_INT(proxy_restore(P, &d, way), 0);
+	CHECK_INT(nrecs, 1);
+	CHECK(strcmp(recs[0].hangup, "timeout") == 0);
+	teardown();
+	keep_dialogs = false;
+}
+
 /* A whole call (fork to two, ring, answer, ACK, BYE, a CANCELled second
  * call, a timer C) with CHECKs muted: under allocation failure anything may
  * be refused, nothing may crash or leak. */
@@ -593,6 +663,7 @@ int main(int argc, char **argv)
 		CASE(dialog_table_bound),
 		CASE(colliding_call_ids_stay_short),
 		CASE(allocation_failures),
+		CASE(restored_dialog_ends_with_its_record),
 	};
 
 	return check_main("proxy_core", cases, ARRAY_SIZE(cases), argc, argv);

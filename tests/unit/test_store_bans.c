@@ -385,6 +385,7 @@ static void upgrades_version_3(void)
 			   "ALTER TABLE users DROP COLUMN require_client_cert;"
 			   "ALTER TABLE users DROP COLUMN digest;"
 			   "ALTER TABLE registrations DROP COLUMN reg_id;"
+			   "DROP TABLE IF EXISTS dialogs;"
 			   "PRAGMA user_version = 3;"), SQLITE_OK);
 
 	CHECK_INT(store_open(&s, path, NULL, 0), 0);

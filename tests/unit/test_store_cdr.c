@@ -260,6 +260,7 @@ static void migrates_version_1(void)
 			  "ALTER TABLE users DROP COLUMN require_client_cert;"
 			  "ALTER TABLE users DROP COLUMN digest;"
 			  "ALTER TABLE registrations DROP COLUMN reg_id;"
+			  "DROP TABLE IF EXISTS dialogs;"
 			  "PRAGMA user_version = 1;", NULL, NULL, NULL);
 	sqlite3_close(db);
 	CHECK_INT(rc, SQLITE_OK);

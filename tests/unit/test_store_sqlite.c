@@ -862,6 +862,7 @@ static void upgrades_version_4(void)
 	CHECK_INT(raw_exec(path, "ALTER TABLE users DROP COLUMN require_client_cert;"
 				 "ALTER TABLE users DROP COLUMN digest;"
 				 "ALTER TABLE registrations DROP COLUMN reg_id;"
+				 "DROP TABLE IF EXISTS dialogs;"
 				 "PRAGMA user_version = 4;"),
 		  SQLITE_OK);
 	CHECK_INT(raw_int(path, "SELECT count(*) FROM pragma_table_info('users')"
