@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev
 libinih-dev libjansson-dev libsqlite3-dev sqlite3 libssl-dev
-sip-tester sipsak sipvicious python3 python3-pytest testssl.sh
+sip-tester sipsak sipvicious python3 python3-pytest testssl.sh strace
 baresip-core linphone-cli"
 
 missing=""

@@ -143,7 +143,9 @@ static int cmd_init(const char *state, int argc, char **argv)
 	bool demo = false, ask = false, protect = false;
 	struct conf c;
 	FILE *f;
-	int fd, rc;
+	char *text = NULL;
+	size_t text_len = 0;
+	int rc;
 
 	conf_defaults(&c);
 	listen = c.listen;
@@ -193,31 +195,27 @@ static int cmd_init(const char *state, int argc, char **argv)
 		fprintf(stderr, "bastion: init: cannot create %s: %s\n", state, strerror(rc));
 		return 1;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		fprintf(stderr, "bastion: init: cannot create %s: %s\n", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	/* Built in memory, then created in one piece: a crash never leaves
+	 * half a configuration (base_file_create). */
+	f = open_memstream(&text, &text_len);
+	if (!f) {
+		fprintf(stderr, "bastion: init: %s\n", strerror(errno));
 		return 1;
 	}
 	rc = conf_write_initial(f, domain, listen);
-	if (fclose(f) != 0 || rc) {
-		fprintf(stderr, "bastion: init: cannot write %s\n", path);
-		unlink(path);
+	/* [tls] appears once more, with the one key init sets */
+	if (!rc && protect &&
+	    fprintf(f, "\n; set by bastion init --protect-server-key\n[tls]\n"
+		       "key_passphrase_file = %s\n", abs_pass) < 0)
+		rc = EIO;
+	if (fclose(f) != 0 && !rc)
+		rc = EIO;
+	if (!rc)
+		rc = base_file_create(path, text, text_len, 0640);
+	free(text);
+	if (rc) {
+		fprintf(stderr, "bastion: init: cannot create %s: %s\n", path, strerror(rc));
 		return 1;
-	}
-	if (protect) {
-		/* [tls] appears once more, with the one key init sets */
-		f = fopen(path, "a");
-		if (!f || fprintf(f, "\n; set by bastion init --protect-server-key\n[tls]\n"
-				     "key_passphrase_file = %s\n", abs_pass) < 0) {
-			fprintf(stderr, "bastion: init: cannot write %s\n", path);
-			if (f)
-				fclose(f);
-			unlink(path);
-			return 1;
-		}
-		fclose(f);
 	}
 	printf("Created %s for domain %s, listening on %s.\n", path, domain, listen);
 	if (admin_init_passphrase(pass, sizeof(pass), pass_file, ask) != 0 ||
@@ -282,6 +280,12 @@ static void log_stats(const struct server *s)
 		   (unsigned long long)st.dropped_banned, (unsigned long long)st.dropped_rate,
 		   (unsigned long long)st.dropped_scanner, (unsigned long long)st.shed,
 		   (unsigned long long)st.bans, (unsigned long long)st.bans_unsaved);
+	/* forgotten nonces are answered stale=true (docs/registrar.md) */
+	log_notice("nonces: %llu issued, %llu replays refused, %llu forgotten (stale): %llu out "
+		   "of the window, %llu evicted from the reuse table",
+		   (unsigned long long)st.nonces.issued, (unsigned long long)st.nonces.replays,
+		   (unsigned long long)st.nonces.unknown, (unsigned long long)st.nonces.outside,
+		   (unsigned long long)st.nonces.forgotten);
 }
 
 static int cmd_serve(const char *state, int argc, char **argv)

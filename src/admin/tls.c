@@ -208,39 +208,16 @@ out:
 
 /* ---- files ------------------------------------------------------------------- */
 
-/* Write the bytes of b to a new file (O_EXCL) of exactly `mode`. */
+/* Write the bytes of b to a new file of exactly `mode`, crash-safely: a
+ * crash never leaves half a key or certificate (base_file_create). */
 static int write_new(const char *path, BIO *b, mode_t mode)
 {
 	char *data = NULL;
 	long len = BIO_get_mem_data(b, &data);
-	size_t off = 0;
-	int fd, rc = 0;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0)
-		return errno;
-	if (fchmod(fd, mode) != 0) {
-		rc = errno;
-		goto out;
-	}
-	while (len > 0 && off < (size_t)len) {
-		ssize_t w = write(fd, data + off, (size_t)len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = w < 0 ? errno : EIO;
-			goto out;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) != 0)
-		rc = errno;
-out:
-	if (close(fd) != 0 && !rc)
-		rc = errno;
-	if (rc)
-		unlink(path);
-	return rc;
+	if (len < 0)
+		return EIO;
+	return base_file_create(path, data, (size_t)len, (unsigned)mode);
 }
 
 int admin_tls_write_key(const char *path, EVP_PKEY *key, const char *passphrase)

@@ -54,6 +54,15 @@ int admin_open_state(struct conf *c, struct store **sp, const char *state)
 		fprintf(stderr, "bastion: cannot open the database %s: %s\n", db, err);
 		return 1;
 	}
+	/* What a command reports done is durable as [store] durability says,
+	 * like the server's answers (a commit returns once it is). */
+	if (store_set_durability(*sp, c->durability == CONF_DURABLE_POWER ? STORE_DURABLE_POWER
+									   : STORE_DURABLE_PROCESS) != 0) {
+		fprintf(stderr, "bastion: cannot set the database's durability: %s\n",
+			store_errmsg(*sp));
+		store_close(sp);
+		return 1;
+	}
 	return 0;
 }
 
@@ -975,12 +984,12 @@ int admin_demo_users(struct store *s, const struct conf *c, const char *demo_pat
 	struct store_user u;
 	char *host;
 	size_t len = 0;
-	int fd, rc, status = 1;
+	int rc, status = 1;
 
 	memset(&u, 0, sizeof(u));
-	fd = open(demo_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		fprintf(stderr, "bastion: init: cannot create %s: %s\n", demo_path, strerror(errno));
+	if (access(demo_path, F_OK) == 0) { /* refused before any user is added */
+		fprintf(stderr, "bastion: init: cannot create %s: %s\n", demo_path,
+			strerror(EEXIST));
 		return 1;
 	}
 	/* At most 2 * (4 + 1 + 255 + 10 + 20 + 1) + 90 bytes: fits text. */
@@ -1008,17 +1017,15 @@ int admin_demo_users(struct store *s, const struct conf *c, const char *demo_pat
 			len += (size_t)snprintf(text + len, sizeof(text) - len,
 						"%s@%s password=%s\n", names[i], c->domain, pw[i]);
 	}
-	if (len >= sizeof(text) || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
-		fprintf(stderr, "bastion: init: cannot write %s\n", demo_path);
+	/* created in one piece: a crash never leaves half of it */
+	rc = len >= sizeof(text) ? EOVERFLOW : base_file_create(demo_path, text, len, 0600);
+	if (rc) {
+		fprintf(stderr, "bastion: init: cannot create %s: %s\n", demo_path, strerror(rc));
 		goto out;
 	}
 	status = 0;
 out:
-	if (close(fd) != 0)
-		status = 1;
-	if (status) {
-		unlink(demo_path);
-	} else {
+	if (!status) {
 		/* "udp:127.0.0.1:5060" -> transport and address */
 		net_addr_fmt(addr, sizeof(addr), c->listeners[0].tp, &c->listeners[0].addr);
 		host = strchr(addr, ':');

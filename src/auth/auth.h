@@ -19,12 +19,13 @@
  * use today sends qop=auth when the challenge offers it. The "-sess"
  * algorithms and qop=auth-int are refused too.
  *
- * Nonces are stateless: base64url of time(8) | random(8) | HMAC-SHA256 tag
- * (16), the tag keyed with a 32-byte server key (auth_key_load). Their age
- * is checked against a caller-given clock, so tests drive time. The replay
- * table remembers, per nonce, the highest nonce-count accepted; it is filled
- * only by requests whose response was correct, so a peer without a password
- * cannot fill it. See auth_nc_table_new() for its bounds and eviction.
+ * Nonces are base64url of time(8) | sequence(8) | HMAC-SHA256 tag (16), the
+ * tag keyed with a 32-byte server key (auth_key_load), the sequence number
+ * issued by the replay table. Their age is checked against a caller-given
+ * clock, so tests drive time. The replay table remembers, per nonce, the
+ * highest nonce-count accepted, exactly for the last `window` nonces issued;
+ * it records only requests whose response was correct. See
+ * auth_nc_table_new() for its bounds.
  *
  * Not thread-safe: one event loop owns an auth_nc_table.
  */
@@ -108,6 +109,8 @@ int auth_key_load(uint8_t key[AUTH_KEY_LEN], const char *path);
 
 /* ---- nonces -------------------------------------------------------------- */
 
+struct auth_nc_table;
+
 #define AUTH_NONCE_LEN 43       /* base64url, no padding, of 32 bytes */
 #define AUTH_NONCE_SKEW_S 5     /* a nonce up to this far in the future is OK */
 #define AUTH_NONCE_LIFETIME_DEFAULT 300
@@ -119,13 +122,15 @@ enum auth_nonce_status {
 };
 
 /*
- * Make a fresh nonce for time `now` (seconds of the wall clock, so nonces
- * survive a restart as long as the key does) into out, which receives
- * AUTH_NONCE_LEN characters and a NUL. Layout before encoding:
- * be64(now) | 8 random bytes | HMAC-SHA256(key, "bastion-nonce-1" |
- * be64(now) | random)[0..16). Returns 0 or EIO (RAND_bytes or HMAC failed).
+ * Make a fresh nonce for time `now` (seconds of the wall clock) into out,
+ * which receives AUTH_NONCE_LEN characters and a NUL. The replay table t
+ * issues its sequence number, so t must be the table that will check the
+ * answers (auth_server.nc). Layout before encoding: be64(now) | be64(seq) |
+ * HMAC-SHA256(key, "bastion-nonce-2" | be64(now) | be64(seq))[0..16).
+ * Returns 0, EINVAL (NULL argument) or EIO (HMAC failed; the sequence
+ * number is then used up, which is harmless).
  */
-int auth_nonce_make(const uint8_t key[AUTH_KEY_LEN], uint64_t now,
+int auth_nonce_make(const uint8_t key[AUTH_KEY_LEN], struct auth_nc_table *t, uint64_t now,
 		    char out[AUTH_NONCE_LEN + 1]);
 
 /*
@@ -141,43 +146,52 @@ enum auth_nonce_status auth_nonce_check(const uint8_t key[AUTH_KEY_LEN], struct 
 
 /* ---- replay table (nonce-count) ----------------------------------------- */
 
-struct auth_nc_table;
-
-#define AUTH_NC_CAPACITY_DEFAULT 65536u
+#define AUTH_NC_WINDOW_DEFAULT (1u << 23)  /* 2 MiB: 20,000 nonces/s for 419 s */
+#define AUTH_NC_WINDOW_MIN 1024u
+#define AUTH_NC_WINDOW_MAX (1u << 28)      /* 64 MiB */
+#define AUTH_NC_CAPACITY_DEFAULT 65536u    /* 1.5 MiB */
 #define AUTH_NC_CAPACITY_MIN 8u
-#define AUTH_NC_CAPACITY_MAX (1u << 22) /* 160 MiB */
-#define AUTH_NC_WAYS 8u         /* slots per bucket */
+#define AUTH_NC_CAPACITY_MAX (1u << 22)    /* 96 MiB */
+#define AUTH_NC_WAYS 8u         /* slots per reuse-table bucket */
 
 /*
- * A fixed-size, set-associative table: the capacity is rounded up so that
- * it is a power of two number of buckets of AUTH_NC_WAYS slots, and nothing
- * is allocated after creation. A slot is 40 bytes (the nonce's 128-bit tag,
- * its creation time, a use stamp, the highest nc accepted), so the default
- * 65536 holds 2.5 MiB. Each lookup or insert looks at one bucket: O(8).
- * The bucket index comes from the nonce's HMAC tag, which no peer can
- * choose, mixed with a random per-table secret, so buckets cannot be aimed at.
+ * Two fixed-size parts, allocated here and never after:
  *
- * When a bucket is full the least recently used slot in it is evicted and
- * the table remembers the newest creation time it has evicted (the floor).
- * A nonce not in the table whose creation time is at or below the floor may
- * have been evicted, so it is UNKNOWN (the caller answers stale=true and
- * the client retries with a fresh nonce), never silently accepted: its old
- * nonce-counts could otherwise be replayed. The floor starts at `now` of
- * creation, so nonces made before a restart are UNKNOWN too. Sizing: with
- * capacity >= (authentications per second) x (nonce lifetime), live nonces
- * are not evicted; under thrashing, clients see extra stale challenges.
+ * The window: 2 bits for each of the last `window` nonces issued
+ * (auth_nonce_make takes a sequence number from the table), rounded up to
+ * a power of two: never answered, answered with nc 1, with nc 2, or with a
+ * higher nc held in the reuse table. A nonce answered for the first time
+ * is therefore accepted however busy the server is, as long as fewer than
+ * `window` nonces were issued after it; an older one is UNKNOWN (the caller
+ * answers stale=true, the client retries with a fresh nonce), never
+ * accepted afresh. Size it at least challenges per second times the nonce
+ * lifetime: the default, 8,388,608 (2 MiB), covers 20,000 per second for
+ * 419 s. Every challenge issues a nonce, answered or not, so a peer that
+ * asks for many challenges shortens how long the window lasts, but cannot
+ * make a replay succeed.
  *
- * Returns 0, EINVAL (capacity outside MIN..MAX), ENOMEM or EIO (RAND_bytes);
- * *tp is untouched on failure.
+ * The reuse table: for nonces answered with nc above 2 (clients reusing a
+ * nonce), their highest nc; `capacity` slots of 24 bytes (rounded up to a
+ * power of two number of buckets of AUTH_NC_WAYS slots). A full bucket
+ * forgets its least recently used nonce, whose next use is UNKNOWN; no
+ * other nonce is affected. The bucket comes from the sequence number mixed
+ * with a random per-table secret, so buckets cannot be aimed at.
+ *
+ * Sequence numbers start at a random value, so a nonce of another table
+ * (same key) is UNKNOWN here too. Each lookup touches one 2-bit state and
+ * at most one bucket: O(AUTH_NC_WAYS).
+ *
+ * Returns 0, EINVAL (window or capacity outside MIN..MAX), ENOMEM or EIO
+ * (RAND_bytes); *tp is untouched on failure.
  */
-int auth_nc_table_new(struct auth_nc_table **tp, uint32_t capacity, uint64_t now);
+int auth_nc_table_new(struct auth_nc_table **tp, uint32_t window, uint32_t capacity);
 /* Free the table and set *tp to NULL; NULL or *tp NULL is a no-op. */
 void auth_nc_table_free(struct auth_nc_table **tp);
 
 enum auth_nc_status {
 	AUTH_NC_OK = 0,         /* nc is greater than any accepted before; recorded */
 	AUTH_NC_REPLAY,         /* nc not greater than the highest accepted */
-	AUTH_NC_UNKNOWN,        /* evicted, older than the table, or not a nonce */
+	AUTH_NC_UNKNOWN,        /* out of the window, evicted, not this table's, not a nonce */
 };
 
 /*
@@ -188,10 +202,16 @@ enum auth_nc_status {
 enum auth_nc_status auth_nc_use(struct auth_nc_table *t, struct slice nonce, uint32_t nc);
 
 struct auth_nc_stats {
-	uint32_t capacity;      /* slots, after rounding */
-	uint32_t used;          /* slots holding a nonce */
-	uint64_t evictions, replays, unknown;
-	uint64_t floor;         /* see auth_nc_table_new */
+	uint32_t window;        /* nonces the window holds, after rounding */
+	uint32_t capacity;      /* reuse-table slots, after rounding */
+	uint32_t used;          /* reuse-table slots holding a nonce */
+	uint64_t issued;        /* sequence numbers issued */
+	uint64_t evictions;     /* reuse-table slots taken from a nonce still in the window */
+	uint64_t replays;       /* AUTH_NC_REPLAY answers */
+	uint64_t unknown;       /* AUTH_NC_UNKNOWN answers, of which: */
+	uint64_t outside;       /*   not in the window (slid out, or not issued here) */
+	uint64_t forgotten;     /*   evicted from the reuse table */
+	size_t bytes;           /* memory the table holds; fixed at creation */
 };
 
 /* Counters for monitoring and tests; all zero for a NULL table. */

@@ -17,52 +17,15 @@
 int auth_key_generate(const char *path)
 {
 	uint8_t key[AUTH_KEY_LEN];
-	size_t off = 0;
-	int fd, err = 0;
+	int err;
 
 	if (!path || !*path)
 		return EINVAL;
 	if (RAND_bytes(key, sizeof(key)) != 1)
 		return EIO;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err = errno;
-		goto out;
-	}
-	/* The umask may only have removed bits; make the mode exact. */
-	if (fchmod(fd, 0600) != 0) {
-		err = errno;
-		goto out_unlink;
-	}
-	while (off < sizeof(key)) {
-		ssize_t w = write(fd, key + off, sizeof(key) - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			err = w < 0 ? errno : EIO;
-			goto out_unlink;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) != 0) {
-		err = errno;
-		goto out_unlink;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		err = errno;
-		goto out_unlink;
-	}
-	fd = -1;
-	goto out;
-
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	fd = -1;
-	unlink(path);
-out:
+	/* mode exactly 0600, never over an existing file or through a link,
+	 * and a crash never leaves a short key (base_file_create) */
+	err = base_file_create(path, key, sizeof(key), 0600);
 	OPENSSL_cleanse(key, sizeof(key));
 	return err;
 }

@@ -1,12 +1,16 @@
 /*
  * Server nonces and the challenge header value.
  *
- * A nonce is 32 bytes: the creation time (big-endian seconds), 8 random
- * bytes, and the first 16 bytes of HMAC-SHA256 over a domain label, the
- * time and the random bytes, keyed with the server key. It is sent as 43
- * characters of unpadded base64url, which is fixed-length, safe inside a
+ * A nonce is 32 bytes: the creation time (big-endian seconds), the
+ * sequence number the replay table issued for it (big-endian), and the
+ * first 16 bytes of HMAC-SHA256 over a domain label, the time and the
+ * sequence number, keyed with the server key. The sequence number is what
+ * lets the replay table remember every recent nonce exactly in 2 bits
+ * (replay.c); the key is derived afresh for each run, so the nonce needs no
+ * random bytes to be unpredictable or unique. It is sent as 43 characters
+ * of unpadded base64url, which is fixed-length, safe inside a
  * quoted-string, and decoded here in canonical form only, so one nonce has
- * exactly one spelling (the replay table keys on its tag).
+ * exactly one spelling.
  */
 #include "internal.h"
 
@@ -16,10 +20,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <openssl/rand.h>
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-static const char nonce_label[] = "bastion-nonce-1";
+static const char nonce_label[] = "bastion-nonce-2";
 
 static int b64_val(unsigned char c)
 {
@@ -84,7 +87,9 @@ int auth_nonce_decode(struct auth_nonce_raw *raw, struct slice nonce)
 	raw->created = 0;
 	for (int i = 0; i < 8; i++)
 		raw->created = (raw->created << 8) | b[i];
-	memcpy(raw->rnd, b + 8, 8);
+	raw->seq = 0;
+	for (int i = 8; i < 16; i++)
+		raw->seq = (raw->seq << 8) | b[i];
 	memcpy(raw->tag, b + 16, AUTH_NONCE_TAG);
 	return 0;
 }
@@ -137,17 +142,22 @@ static int nonce_tag(uint8_t tag[AUTH_NONCE_TAG], const uint8_t key[AUTH_KEY_LEN
 	return 0;
 }
 
-int auth_nonce_make(const uint8_t key[AUTH_KEY_LEN], uint64_t now, char out[AUTH_NONCE_LEN + 1])
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+int auth_nonce_make(const uint8_t key[AUTH_KEY_LEN], struct auth_nc_table *t, uint64_t now,
+		    char out[AUTH_NONCE_LEN + 1])
 {
 	uint8_t b[AUTH_NONCE_RAW];
 	int err;
 
-	if (!key || !out)
+	if (!key || !t || !out)
 		return EINVAL;
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(now >> (56 - 8 * i));
-	if (RAND_bytes(b + 8, 8) != 1)
-		return EIO;
+	put_be64(b, now);
+	put_be64(b + 8, auth_nc_issue(t));
 	err = nonce_tag(b + 16, key, b);
 	if (err)
 		return err;
@@ -164,9 +174,8 @@ enum auth_nonce_status auth_nonce_check(const uint8_t key[AUTH_KEY_LEN], struct 
 
 	if (!key || auth_nonce_decode(&raw, nonce) != 0)
 		return AUTH_NONCE_BAD;
-	for (int i = 0; i < 8; i++)
-		body[i] = (uint8_t)(raw.created >> (56 - 8 * i));
-	memcpy(body + 8, raw.rnd, 8);
+	put_be64(body, raw.created);
+	put_be64(body + 8, raw.seq);
 	if (nonce_tag(tag, key, body) != 0 || CRYPTO_memcmp(tag, raw.tag, AUTH_NONCE_TAG) != 0)
 		return AUTH_NONCE_BAD;
 	if (raw.created > now && raw.created - now > AUTH_NONCE_SKEW_S)

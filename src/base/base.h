@@ -68,6 +68,19 @@ const char *slice_chr(struct slice s, char c);
 int slice_to_u32(struct slice s, uint32_t *out);
 int slice_to_u64(struct slice s, uint64_t *out);
 
+/*
+ * Write a whole file so that a crash at any moment leaves path either as it
+ * was (absent) or complete, never a part of it (file.c): the bytes go to a
+ * temporary file beside it (".NAME.tmp-XXXXXX", created exclusively), which
+ * gets exactly `mode`, is written, fsynced and closed, then linked to path
+ * (which must not exist: EEXIST, and a symbolic link there is never
+ * followed), unlinked, and the directory is fsynced so that the name
+ * survives a power cut too. On any failure the temporary file is removed and
+ * path is untouched. Returns 0, EINVAL, EEXIST, ENAMETOOLONG, or the errno
+ * of the failing call.
+ */
+int base_file_create(const char *path, const void *data, size_t len, unsigned mode);
+
 /* Value of one hex digit (either case), or -1. */
 int hex_digit(unsigned char c);
 

@@ -111,10 +111,8 @@ int htab_init(struct htab *t, size_t max)
 	*t = (struct htab){ 0 };
 	if ((rc = hash_key_random(&t->key)) != 0)
 		return rc;
-	t->max = max;
 	t->max_buckets = HTAB_MIN_BUCKETS;
-	while (t->max_buckets < max && t->max_buckets < ((size_t)1 << 30))
-		t->max_buckets <<= 1;
+	htab_set_max(t, max);
 	if (cap > t->max_buckets)
 		cap = t->max_buckets;
 	t->b = calloc(cap, sizeof(*t->b));
@@ -122,6 +120,15 @@ int htab_init(struct htab *t, size_t max)
 		return ENOMEM;
 	t->mask = cap - 1;
 	return 0;
+}
+
+void htab_set_max(struct htab *t, size_t max)
+{
+	if (max == 0)
+		return;
+	t->max = max;
+	while (t->max_buckets < max && t->max_buckets < ((size_t)1 << 30))
+		t->max_buckets <<= 1;
 }
 
 void htab_fini(struct htab *t)

@@ -65,6 +65,10 @@ struct htab {
 /* A table for at most max entries (max >= 1), with a random key. Returns 0,
  * EINVAL, ENOMEM, or EIO when no random key could be drawn. */
 int htab_init(struct htab *t, size_t max);
+/* A new bound (>= 1; SIGHUP): a smaller one refuses inserts until enough
+ * entries are gone; the buckets may grow up to the new bound. */
+void htab_set_max(struct htab *t, size_t max);
+
 /* Free the buckets (not the entries); t may be zeroed or initialised. */
 void htab_fini(struct htab *t);
 

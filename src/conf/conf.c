@@ -42,6 +42,7 @@ static const char *const uri_checks[] = { "strict", "relaxed", NULL };
 static const char *const tls_verify[] = { "none", "optional", "require", NULL };
 static const char *const signalings[] = { "any", "tls-required", NULL };
 static const char *const medias[] = { "any", "srtp-required", NULL };
+static const char *const durabilities[] = { "process", "power", "none", NULL };
 
 #define U32(sec, k, field, lo, hi, d, u, h) \
 	{ sec, k, CONF_U32, offsetof(struct conf, field), 0, lo, hi, NULL, d, u, h }
@@ -143,6 +144,24 @@ static const struct conf_setting settings[] = {
 	STR("store", "database", database, CONF_STR, "bastion.db",
 	    "Where users and registrations live: an SQLite file, relative to the state "
 	    "directory. Created mode 0600 by `bastion init`. Takes effect on restart."),
+	{ "store", "durability", CONF_ENUM, offsetof(struct conf, durability), 0, 0, 0,
+	  durabilities, "process", NULL,
+	  "What an acknowledged change survives (docs/registrar.md, Durability). `process`: "
+	  "a crash or kill of the server (SQLite WAL, synchronous=NORMAL); `power`: a power "
+	  "cut or kernel crash too (synchronous=FULL, an fsync per commit). A REGISTER's 200 "
+	  "OK, `bastion ban add` and a call's record are answered only once durable so. "
+	  "`none`: the write-behind of earlier versions, for comparison (`bench/run "
+	  "--durability`): a REGISTER is answered before its binding is stored, so a crash "
+	  "loses up to 50 ms of acknowledged registrations." },
+	U32("store", "batch_max", batch_max, 1, 100000, "1000", "changes",
+	    "Most binding changes in one transaction (group commit): a batch is committed "
+	    "every 50 ms tick, or when a REGISTER finds this many changes waiting, whichever "
+	    "comes first; the 200 OKs of its REGISTERs go out when it is committed."),
+	U32("store", "queue_max", queue_max, 1, 10000000, "200000", "changes",
+	    "Most binding changes waiting for the store (while it is slow or locked by "
+	    "another writer), and so most REGISTER answers held for their commit (and at "
+	    "most this many KiB of them); a REGISTER beyond it gets 503 with Retry-After, "
+	    "and nothing is lost."),
 
 	{ "auth", "realm", CONF_REALM, offsetof(struct conf, realm), 256, 0, 0, NULL, "", NULL,
 	  "Digest realm. Empty (the default) uses the domain. HA1 values are computed for "
@@ -169,10 +188,18 @@ static const struct conf_setting settings[] = {
 	    "Users the in-memory credential cache holds (every lookup is served from it). A "
 	    "store with more users is refused: at startup with an error naming this limit, on a "
 	    "later refresh by keeping the users already loaded. Takes effect on restart."),
+	U32("auth", "nonce_window", nonce_window, 1024, 268435456, "8388608", "nonces",
+	    "Replay detection (nonce-count) remembers exactly, for each of the last this many "
+	    "nonces issued (one per challenge, rounded up to a power of two, 2 bits each: 2 MiB "
+	    "by default), whether it was answered. A nonce answered after more newer ones were "
+	    "issued gets stale=true and a fresh challenge, never a silent accept. Size it at "
+	    "least challenges per second times nonce_lifetime: the default covers 20,000/s "
+	    "for 419 s. Takes effect on restart."),
 	U32("auth", "nonce_table_size", nonce_table_size, 8, 4194304, "65536", "entries",
-	    "Nonces remembered for replay detection (nonce-count). Size it at least "
-	    "authentications per second times nonce_lifetime; a forgotten nonce gets a fresh "
-	    "challenge, never a silent accept. Takes effect on restart."),
+	    "Nonces answered with a nonce-count above 2 (a client reusing a nonce) whose "
+	    "highest count is remembered, 24 bytes each. When full, the least recently used is "
+	    "forgotten: its next use gets stale=true and a fresh challenge, never a silent "
+	    "accept; other nonces are not affected. Takes effect on restart."),
 
 	U32("registrar", "min_expires", min_expires, 1, 86400, "60", "seconds",
 	    "Shortest registration accepted; shorter gets 423 Interval Too Brief with "

@@ -56,6 +56,9 @@ struct conf {
 
 	/* [store] */
 	char database[1024];         /* SQLite file (relative to the state dir) or URL */
+	uint32_t durability;         /* enum conf_durability */
+	uint32_t batch_max;          /* binding changes per transaction (group commit) */
+	uint32_t queue_max;          /* binding changes waiting for the store */
 
 	/* [auth] */
 	char realm[256];             /* empty: the domain */
@@ -67,7 +70,8 @@ struct conf {
 	uint32_t flow_grace;         /* seconds */
 	uint32_t flow_timer;         /* seconds; 0 = none sent */
 	uint32_t uri_check;          /* enum conf_uri_check */
-	uint32_t nonce_table_size;   /* nonce-count replay table entries */
+	uint32_t nonce_window;       /* recent nonces whose first answer is remembered */
+	uint32_t nonce_table_size;   /* nonces reused (nc above 2) whose count is remembered */
 	uint32_t max_users;          /* credential cache bound */
 
 	/* [registrar] */
@@ -96,6 +100,8 @@ struct conf {
 };
 
 enum conf_signaling { CONF_SIGNALING_ANY = 0, CONF_SIGNALING_TLS };
+/* [store] durability; none is the old write-behind (registrar_conf.write_behind) */
+enum conf_durability { CONF_DURABLE_PROCESS = 0, CONF_DURABLE_POWER, CONF_DURABLE_NONE };
 enum conf_media { CONF_MEDIA_ANY = 0, CONF_MEDIA_SRTP };
 
 /* guard_conf from c, with its lists split into storage the caller keeps. */

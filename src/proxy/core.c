@@ -542,13 +542,7 @@ int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_
 void proxy_set_conf(struct proxy *p, const struct proxy_conf *c)
 {
 	p->conf = *c;
-	/* the table's bound follows; its buckets grow as needed */
-	p->dialogs.max = c->max_dialogs;
-	if (p->dialogs.max_buckets < c->max_dialogs) {
-		while (p->dialogs.max_buckets < c->max_dialogs &&
-		       p->dialogs.max_buckets < ((size_t)1 << 30))
-			p->dialogs.max_buckets <<= 1;
-	}
+	htab_set_max(&p->dialogs, c->max_dialogs); /* the buckets grow as needed */
 }
 
 static void end_at_shutdown(struct htab_node *n, void *arg)
@@ -1106,10 +1100,12 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 			dialog_create(p, m, c, b);
 		c->answered = true;
 		c->final_sent = true;
+		/* a BYE's call record is handed over (and stored: ops->record)
+		 * before its 200 tells the side that hung up that the call is over */
+		bye_answered(p, c);
 		send_upstream(c, m->status, out.p, out.len, m->to.tag);
 		if (c->mid == SIP_M_INVITE)
 			cancel_others(c, b);
-		bye_answered(p, c);
 		return;
 	}
 	if (b->status)

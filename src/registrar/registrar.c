@@ -55,6 +55,19 @@ struct registrar {
 	struct store *store;
 	struct pending *head, **tail;
 	size_t npending;
+	struct reg_hold *hold;     /* answers waiting for their batch (hold.c) */
+	reg_hold_send_fn *send;
+	reg_hold_note_fn *note;
+	void *send_arg;
+	struct registrar_stats stats;
+	/* Our batches are numbered 1, 2, ... (registrar_result.seq); the store
+	 * numbers every batch committed through its handle (call records'
+	 * too), so each of ours committed but not yet durable remembers the
+	 * store's number it got (a backend that becomes durable later). */
+	uint64_t batch_k;          /* our last committed batch */
+	uint64_t durable_k;        /* our last durable batch */
+	struct { uint64_t k, store_seq; } inflight[REG_INFLIGHT_MAX];
+	size_t ninflight;
 	struct htab aors;          /* bounded by max_bindings: an AOR has a binding */
 	size_t naors, nbindings;
 	struct store_reg *scratch; /* the row being written (apply) */
@@ -159,11 +172,25 @@ int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct 
 		free(r);
 		return rc;
 	}
+	if (reg_hold_new(&r->hold, c->queue_max ? c->queue_max : REGISTRAR_PENDING_MAX) != 0) {
+		htab_fini(&r->aors);
+		free(r->scratch);
+		free(r);
+		return ENOMEM;
+	}
 	r->conf = *c;
 	r->store = st;
 	r->tail = &r->head;
 	*rp = r;
 	return 0;
+}
+
+void registrar_set_sender(struct registrar *r, reg_hold_send_fn *fn, reg_hold_note_fn *note,
+			  void *arg)
+{
+	r->send = fn;
+	r->note = note;
+	r->send_arg = arg;
 }
 
 static void aor_free(struct htab_node *n, void *arg)
@@ -186,6 +213,8 @@ void registrar_free(struct registrar **rp)
 	if (!r)
 		return;
 	(void)registrar_flush(r);
+	r->stats.dropped += reg_hold_count(r->hold);
+	reg_hold_free(&r->hold);
 	while (r->head) {
 		struct pending *p = r->head;
 		r->head = p->next;
@@ -201,7 +230,8 @@ void registrar_free(struct registrar **rp)
 void registrar_set_conf(struct registrar *r, const struct registrar_conf *c)
 {
 	r->conf = *c;
-	r->aors.max = (size_t)c->max_bindings + 16;
+	reg_hold_set_max(r->hold, c->queue_max ? c->queue_max : REGISTRAR_PENDING_MAX);
+	htab_set_max(&r->aors, (size_t)c->max_bindings + 16);
 }
 
 void registrar_counts(const struct registrar *r, size_t *aors, size_t *bindings)
@@ -539,14 +569,7 @@ static void queue_push(struct registrar *r, struct pending *p)
 	p->next = NULL;
 	*r->tail = p;
 	r->tail = &p->next;
-	if (++r->npending > REGISTRAR_PENDING_MAX) {
-		struct pending *old = r->head;
-		r->head = old->next;
-		if (!r->head)
-			r->tail = &r->head;
-		free(old);
-		r->npending--;
-	}
+	r->npending++; /* bounded: registrar_register refuses past REGISTRAR_PENDING_MAX */
 }
 
 /* Queue a change: strings copied inline, in one allocation. */
@@ -660,29 +683,120 @@ static int apply(struct registrar *r, const struct pending *p)
 	return rc == ENOENT ? 0 : rc; /* the user was deleted meanwhile */
 }
 
-int registrar_flush(struct registrar *r)
+/* Move durable_k up to what the store says is durable. */
+static void update_durable(struct registrar *r)
+{
+	uint64_t d = r->store ? store_durable_seq(r->store) : 0;
+	size_t i = 0;
+
+	while (i < r->ninflight && r->inflight[i].store_seq <= d)
+		r->durable_k = r->inflight[i++].k;
+	if (i) {
+		memmove(r->inflight, r->inflight + i, (r->ninflight - i) * sizeof(r->inflight[0]));
+		r->ninflight -= i;
+	}
+}
+
+static void release(struct registrar *r)
+{
+	update_durable(r);
+	r->stats.released += reg_hold_release(r->hold, r->durable_k, r->send, r->send_arg);
+}
+
+bool registrar_is_durable(struct registrar *r, uint64_t seq)
+{
+	update_durable(r);
+	return seq <= r->durable_k;
+}
+
+/* Commit the queue as one batch. *kept tells whether the queue (and the
+ * answers waiting on it) is still there for the next try. */
+static int commit_batch(struct registrar *r, bool *kept)
 {
 	struct pending *batch = r->head;
+	uint64_t seq = r->batch_k + 1, store_seq;
 	int rc, first = 0;
 
+	*kept = false;
 	if (!r->store || !batch)
 		return 0;
+	if (r->ninflight == REG_INFLIGHT_MAX) {
+		*kept = true; /* the store is that far behind making batches durable */
+		return EBUSY;
+	}
 	rc = store_batch_begin(r->store);
-	if (rc)
-		return rc; /* EBUSY: keep the queue for the next tick */
-	r->head = NULL;
-	r->tail = &r->head;
-	r->npending = 0;
+	if (rc) {
+		*kept = rc == EBUSY; /* another writer: keep all for the next tick */
+		if (!*kept)
+			goto failed;
+		return rc;
+	}
 	while (batch) {
-		struct pending *p = batch;
-		batch = p->next;
-		rc = apply(r, p);
+		rc = apply(r, batch);
 		if (rc && !first)
 			first = rc; /* one bad row does not lose the others */
+		batch = batch->next;
+	}
+	/* the answers' notes (security events) just before the commit */
+	(void)reg_hold_notes(r->hold, seq, r->note, r->send_arg);
+	store_seq = store_batch_next_seq(r->store); /* the number this commit gets */
+	rc = store_batch_end(r->store, true);
+	if (rc == 0) {
+		r->stats.batches++;
+		r->batch_k = seq;
+		r->inflight[r->ninflight].k = seq;
+		r->inflight[r->ninflight++].store_seq = store_seq;
+		if (!first)
+			goto out;
+	}
+	rc = rc ? rc : first;
+failed:
+	/* Nobody is told about a change that may not be stored. */
+	r->stats.batch_failures++;
+	r->stats.dropped += reg_hold_drop(r->hold, seq);
+out:
+	while (r->head) {
+		struct pending *p = r->head;
+		r->head = p->next;
 		free(p);
 	}
-	rc = store_batch_end(r->store, true);
-	return rc ? rc : first;
+	r->tail = &r->head;
+	r->npending = 0;
+	return rc;
+}
+
+int registrar_flush(struct registrar *r)
+{
+	bool kept;
+	int rc = commit_batch(r, &kept);
+
+	release(r);
+	return rc;
+}
+
+int registrar_hold(struct registrar *r, uint64_t seq, uint16_t status, const struct net_msg *way,
+		   const struct net_addr *dst, const char *buf, size_t len, const void *note,
+		   size_t note_len)
+{
+	int rc;
+
+	if (!way || !dst || (!buf && len) || (!note && note_len))
+		return EINVAL;
+	if (seq == 0 || !r->store || registrar_is_durable(r, seq)) {
+		if (r->send)
+			r->send(r->send_arg, status, way, dst, buf, len, note, note_len);
+		return 0;
+	}
+	rc = reg_hold_push(r->hold, seq, status, way, dst, buf, len, note, note_len);
+	if (rc == 0)
+		r->stats.held++;
+	return rc;
+}
+
+void registrar_stats(const struct registrar *r, struct registrar_stats *out)
+{
+	*out = r->stats;
+	out->holding = reg_hold_count(r->hold);
 }
 
 size_t registrar_pending(const struct registrar *r)
@@ -712,12 +826,22 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 	struct aor *a = aor_find(r, q->aor);
 	char received[STORE_RECEIVED_MAX], ua_buf[REG_UA_MAX];
 	struct slice ua = clean_ua(q->m, ua_buf, sizeof(ua_buf));
-	size_t nops = 0, adds = 0, removes = 0;
+	size_t nops = 0, adds = 0, removes = 0, queued0 = r->npending;
 	bool star;
 	int rc = 0;
 
 	memset(res, 0, sizeof(*res));
 	result(res, 200, "OK");
+	/* A full batch is committed before this request's changes join the
+	 * queue, so that they, and the answer and event that wait for them,
+	 * always go in a later batch (a failure here is the batch's, not this
+	 * request's: registrar_flush says the same at the next tick). */
+	if (r->store && r->conf.batch_max && r->npending >= r->conf.batch_max) {
+		bool kept;
+		(void)commit_batch(r, &kept);
+		release(r);
+		queued0 = r->npending;
+	}
 	if (!plan(r, q, a, ops, &nops, &star, res))
 		goto out;
 	for (size_t k = 0; k < nops; k++) {
@@ -732,6 +856,14 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 	}
 	if (r->nbindings + adds - removes > r->conf.max_bindings && adds > removes) {
 		result(res, 503, "Registrar Full");
+		goto out;
+	}
+	/* The store is behind: refuse rather than queue without bound (the
+	 * phone retries after Retry-After). */
+	if (r->store && r->npending + nops + (star ? 1 : 0) >
+			       (r->conf.queue_max ? r->conf.queue_max : REGISTRAR_PENDING_MAX)) {
+		r->stats.refused_full++;
+		result(res, 503, "Registrar Busy");
 		goto out;
 	}
 
@@ -792,11 +924,18 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 		binding_put(r, a, b);
 	}
 out:
-	if (rc)
-		result(res, 500, "Registrar Storage Failure");
 	if (a) {
 		res->count = a->count;
 		aor_drop_if_empty(r, a);
+	}
+	if (rc == 0 && r->store && r->npending > queued0 && !r->conf.write_behind) {
+		/* the answer waits for the batch these changes go in: committed
+		 * at the tick, or when the next request finds batch_max waiting */
+		res->seq = r->batch_k + 1;
+	}
+	if (rc) {
+		res->seq = 0;
+		result(res, 500, "Registrar Storage Failure");
 	}
 	return rc;
 }

@@ -2,8 +2,10 @@
  * registrar: REGISTER handling (RFC 3261 10.3) and the location service.
  *
  * Bindings live in memory (a hash of addresses of record, each with its
- * contacts), bounded per AOR and in total, and are written through to the
- * store so that they survive a restart (registrar_restore). The request path
+ * contacts), bounded per AOR and in total, and are written to the store in
+ * batches (group commit) so that they survive a restart (registrar_restore);
+ * the answer to a REGISTER that changed them waits for its batch
+ * (registrar_hold). The request path
  * authenticates first; by the time registrar_register runs, the user is known
  * and owns the AOR. Everything here is a function of (request, current
  * bindings, time, settings); the store is only written after a decision.
@@ -20,6 +22,16 @@ struct registrar_conf {
 	uint32_t max_contacts;  /* per AOR */
 	uint32_t max_bindings;  /* in all */
 	uint32_t flow_grace;    /* seconds a TCP/TLS binding outlives its connection */
+	uint32_t batch_max;     /* changes in one transaction: the next REGISTER
+				   that finds this many waiting commits them
+				   first, else the next registrar_flush (tick)
+				   does; 0 means only at the tick */
+	uint32_t queue_max;     /* changes waiting for the store (and answers held):
+				   past it REGISTERs get 503; 0 means
+				   REGISTRAR_PENDING_MAX */
+	bool write_behind;      /* answers do not wait for the commit ([store]
+				   durability = none): a crash loses what the
+				   last tick had not stored */
 };
 
 struct registrar;
@@ -41,26 +53,116 @@ struct reg_binding_view {
 	const struct net_msg *way;
 };
 
-/* Create a registrar writing to st (which it does not own; st may be NULL
- * for unit tests, then nothing is persisted). Writes are queued and applied
- * by registrar_flush in one transaction: a crash loses at most the changes
- * since the last flush (the caller flushes every tick), and phones
- * re-register anyway. */
+/*
+ * Create a registrar writing to st (which it does not own; st may be NULL
+ * for unit tests, then nothing is persisted and nothing waits). Writes are
+ * queued and applied by registrar_flush in one transaction (group commit):
+ * the caller flushes every tick, and the registrar itself when a REGISTER
+ * finds batch_max changes waiting. An answer that tells a phone about a change is
+ * held (registrar_hold) until the batch holding the change is durable, so a
+ * crash loses only changes nobody was told about.
+ */
 int registrar_new(struct registrar **rp, const struct registrar_conf *c, struct store *st);
-/* Flush what is pending, then free; *rp becomes NULL. */
+/* Flush what is pending (sending the answers that become durable), drop the
+ * answers still held, then free; *rp becomes NULL. */
 void registrar_free(struct registrar **rp);
 
 /*
- * Apply the queued binding changes to the store in one transaction. Returns
- * 0, or the store's errno: EBUSY (another writer held the database) keeps
- * the queue for the next call; any other failure drops the batch, since the
- * bindings in memory stay right and phones refresh them. At most
- * REGISTRAR_PENDING_MAX changes wait; beyond, the oldest are dropped.
+ * Apply the queued binding changes to the store in one transaction, then
+ * send the held answers whose batch is durable (store_durable_seq), through
+ * the function given to registrar_set_sender. Called with nothing queued it
+ * only releases (for a backend that becomes durable later). Returns 0, or
+ * the store's errno: EBUSY at the start (another writer held the database)
+ * keeps the queue and the answers for the next call; any other failure
+ * drops the batch and the answers that waited on it (counted in
+ * registrar_stats: those phones hear nothing and retry, while their bindings
+ * in memory stay right). A row that fails inside a batch does not stop the
+ * others, but the batch's answers are dropped too: none of them is sent
+ * for a change that may not be stored. At most queue_max changes wait; a
+ * REGISTER that would queue more gets 503 "Registrar Busy".
  */
 int registrar_flush(struct registrar *r);
 size_t registrar_pending(const struct registrar *r);
 
 #define REGISTRAR_PENDING_MAX 200000
+
+/* ---- group commit: answers held until their change is durable ---------------- */
+
+/* Send one answer: buf (len bytes) to dst the way `way` names (a
+ * connection that closed meanwhile makes net_send refuse it). note
+ * (note_len bytes) is what the caller attached to it, when it was not given
+ * to the note function already (an answer sent without waiting). */
+typedef void(reg_hold_send_fn)(void *arg, uint16_t status, const struct net_msg *way,
+			       const struct net_addr *dst, const char *buf, size_t len,
+			       const void *note, size_t note_len);
+
+/* Record one note (the server: the security event of a change). */
+typedef void(reg_hold_note_fn)(void *arg, const void *note, size_t note_len);
+
+/* Where released answers go (the server: net_send), and where the notes of
+ * a batch's answers go just before the batch is committed (the server: the
+ * security log), so that the log names every change the store has; a kill
+ * during the commit can leave an event whose change was not stored, never
+ * the other way round. Without them answers and notes are dropped. */
+void registrar_set_sender(struct registrar *r, reg_hold_send_fn *fn, reg_hold_note_fn *note,
+			  void *arg);
+
+/*
+ * Answer a REGISTER: when seq (registrar_result.seq) is 0 or already durable,
+ * send buf (with note) now through the sender; else copy both and hold them
+ * until batch seq is durable. Returns 0 (sent or held), EOVERFLOW (queue_max
+ * answers, or queue_max KiB of them, are held: nothing is sent, the phone
+ * retries), ENOMEM, EINVAL.
+ */
+int registrar_hold(struct registrar *r, uint64_t seq, uint16_t status, const struct net_msg *way,
+		   const struct net_addr *dst, const char *buf, size_t len, const void *note,
+		   size_t note_len);
+
+/* Is batch seq (registrar_result.seq; 0 is) durable already? */
+bool registrar_is_durable(struct registrar *r, uint64_t seq);
+
+/* Our batches committed and not yet durable that we follow at once; past
+ * it the next batch waits (a backend that lags that far). */
+#define REG_INFLIGHT_MAX 64
+
+struct registrar_stats {
+	uint64_t batches;         /* committed */
+	uint64_t batch_failures;  /* batches that failed (other than EBUSY at the start) */
+	uint64_t held, released;  /* answers held; sent once durable */
+	uint64_t dropped;         /* held answers never sent: their batch failed, or at exit */
+	uint64_t refused_full;    /* REGISTERs refused: queue_max changes waited */
+	size_t holding;           /* answers held now */
+};
+void registrar_stats(const struct registrar *r, struct registrar_stats *out);
+
+/*
+ * The list behind registrar_hold (hold.c), usable on its own: answers
+ * tagged with non-decreasing batch numbers; release sends, in order, those
+ * whose number is <= durable; drop forgets those whose number is >=
+ * from_seq (the failed batch and later). push returns 0, EINVAL (seq 0, or
+ * lower than the last one pushed), EOVERFLOW (max entries, or
+ * max * REG_HOLD_AVG_MAX bytes, held), ENOMEM.
+ */
+struct reg_hold;
+int reg_hold_new(struct reg_hold **hp, size_t max);
+void reg_hold_free(struct reg_hold **hp);
+int reg_hold_push(struct reg_hold *h, uint64_t seq, uint16_t status, const struct net_msg *way,
+		  const struct net_addr *dst, const char *buf, size_t len, const void *note,
+		  size_t note_len);
+size_t reg_hold_release(struct reg_hold *h, uint64_t durable, reg_hold_send_fn *fn, void *arg);
+/* Give fn the notes of the answers of batch seq, once each: release then
+ * passes those answers without their note. Returns how many. */
+size_t reg_hold_notes(struct reg_hold *h, uint64_t seq, reg_hold_note_fn *fn, void *arg);
+size_t reg_hold_drop(struct reg_hold *h, uint64_t from_seq);
+size_t reg_hold_count(const struct reg_hold *h);
+/* Bytes held (answers and notes): at most max * REG_HOLD_AVG_MAX, so that
+ * large answers cannot make the bound on their number a bound of gigabytes;
+ * push refuses (EOVERFLOW) past it. */
+#define REG_HOLD_AVG_MAX 1024
+
+/* Change the bound (held answers over a lowered one stay until released). */
+void reg_hold_set_max(struct reg_hold *h, size_t max);
+size_t reg_hold_bytes(const struct reg_hold *h);
 void registrar_set_conf(struct registrar *r, const struct registrar_conf *c);
 
 /* Load unexpired bindings from the store (at startup). Returns 0 or an errno;
@@ -89,6 +191,8 @@ struct registrar_result {
 	uint32_t added, refreshed, removed; /* a device's binding taken over by a
 					       new contact counts as added and removed */
 	uint32_t count;            /* bindings of the AOR afterwards */
+	uint64_t seq;              /* the registrar's batch the changes wait on
+				      (registrar_hold); 0: nothing to wait for */
 	bool outbound_reg;         /* a binding with a reg-id (RFC 5626) was added or
 				      refreshed: the 200 says Require: outbound */
 };
@@ -99,11 +203,12 @@ struct registrar_result {
  * (contact param, else Expires header, else default), with Call-ID/CSeq
  * ordering; expiry below min_expires is 423, above max_expires shortened;
  * more than max_contacts for the AOR is 403, more than max_bindings in all
- * 503. A contact with a +sip.instance (and reg-id, RFC 5626) that no
- * binding has under its URI takes over, or with expiry 0 removes, the
- * binding of the same instance and reg-id: one binding per device flow.
- * A reg-id that is not a number 1..2^31-1 is 400; without an instance it
- * is ignored. Either the whole request applies or none of it. Returns 0 with *res
+ * 503 (and 503 too when queue_max changes wait for the store). A contact
+ * with a +sip.instance (and reg-id, RFC 5626) that no binding has under its
+ * URI takes over, or with expiry 0 removes, the binding of the same instance
+ * and reg-id: one binding per device flow. A reg-id that is not a number
+ * 1..2^31-1 is 400; without an instance it is ignored.
+ * Either the whole request applies or none of it. Returns 0 with *res
  * (res->status is the response to send), or an errno on a store failure.
  */
 int registrar_register(struct registrar *r, const struct registrar_req *q,

@@ -257,7 +257,7 @@ static void challenge(struct server *s, const struct server_ctx *x, const struct
 	order[n++] = AUTH_ALGO_SHA256;
 	order[n++] = AUTH_ALGO_MD5;
 
-	if (auth_nonce_make(s->key, (uint64_t)time(NULL), nonce) != 0) {
+	if (auth_nonce_make(s->key, s->nc, (uint64_t)time(NULL), nonce) != 0) {
 		server_answer(s, x, m, 500, "Nonce Failure", SLICE_NULL);
 		return;
 	}

@@ -126,7 +126,10 @@ void server_cdr_flush(struct server *s)
 
 /* A finished call attempt: for the store (`bastion cdr list`) and the CDR
  * log (billing and audit tools; the copy that survives when the database
- * cannot be written). */
+ * cannot be written). A call that ended with a BYE is the one whose end a
+ * peer is told about (the 200 to the BYE goes out right after this): its
+ * record is committed now, with the ones waiting, so that a crash after
+ * that 200 cannot lose it (issue 18; docs/registrar.md, Durability). */
 static void op_record(void *arg, const struct store_cdr *rec)
 {
 	struct server *s = arg;
@@ -134,6 +137,9 @@ static void op_record(void *arg, const struct store_cdr *rec)
 	if (s->ncdr_q == SERVER_CDR_BATCH)
 		server_cdr_flush(s);
 	s->cdr_q[s->ncdr_q++] = *rec;
+	if (s->conf.durability != CONF_DURABLE_NONE &&
+	    (strcmp(rec->hangup, "caller") == 0 || strcmp(rec->hangup, "callee") == 0))
+		server_cdr_flush(s);
 }
 
 static void op_event(void *arg, const char *kind, const struct net_msg *in,

@@ -50,6 +50,11 @@ size_t server_idents_of(const struct server *s, struct slice name, const char **
  * by max_message (<= 65535) and we add a few hundred bytes. */
 #define SERVER_OUT_CAP (65536 + 2048)
 
+/* A security event waiting to travel with a held answer (server.c): a
+ * header and four strings of at most LOG_EVENT_FIELD_MAX + 1 bytes (one more
+ * than the log keeps, so that it still marks a cut). */
+#define SERVER_EV_NOTE_MAX (256 + 4 * (LOG_EVENT_FIELD_MAX + 1))
+
 struct server {
 	struct conf conf;
 	struct net *net;
@@ -102,6 +107,9 @@ struct server {
 	size_t nban_q;
 	int64_t ban_data_version;      /* store_data_version at the last ban sync */
 	uint64_t next_ban_sync_ms, next_ban_expire_ms;
+
+	unsigned char ev_note[SERVER_EV_NOTE_MAX]; /* server_event_durable -> the held answer */
+	size_t ev_note_len;
 };
 
 /* How to answer a request: through its server transaction when it has one,
@@ -118,6 +126,14 @@ uint64_t server_now_ms(void);
  * (each ending in CRLF) besides those the status implies. */
 void server_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 		   uint16_t status, const char *reason, struct slice extra);
+
+/* As server_answer, but when seq is not 0 (registrar_result.seq) the answer
+ * is held until the batch holding the request's changes is durable (group
+ * commit, registrar_hold); requests with a server transaction are answered
+ * at once. */
+void server_answer_durable(struct server *s, const struct server_ctx *x,
+			   const struct sip_msg *m, uint16_t status, const char *reason,
+			   struct slice extra, uint64_t seq);
 
 /* Is host one of ours: the domain, or an address we listen on? */
 bool server_host_is_ours(const struct server *s, struct slice host);
@@ -215,5 +231,14 @@ void server_tls_log_stats(const struct server *s);
 void server_event(struct server *s, const char *kind, const struct net_msg *in,
 		  const struct sip_msg *m, struct slice user, struct slice aor,
 		  const char *reason, int status);
+
+/* Record a security event about a change that waits for batch seq
+ * (registrar_result.seq): at once when seq is 0 or durable, else with the
+ * answer that server_answer_durable holds next, just before its batch is
+ * committed, so that the log and the store agree (registrar_set_sender).
+ * kind and reason must be string literals (they travel as pointers). */
+void server_event_durable(struct server *s, uint64_t seq, const char *kind,
+			  const struct net_msg *in, const struct sip_msg *m, struct slice user,
+			  struct slice aor, const char *reason, int status);
 
 #endif

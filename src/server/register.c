@@ -112,12 +112,12 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 		outbound_headers(s, m, &res, &b);
 		/* a binding added or removed is an event; a refresh of what is
 		 * there already (every phone, every few minutes) is not */
-		if (res.added || res.removed)
-			server_event(s, "register.ok", in, m, v.user, rq.aor,
-				     res.added && res.removed ? "replaced"
-				     : res.added	      ? "registered"
-							      : "unregistered",
-				     200);
+		if (res.added || res.removed) /* recorded once the change is durable */
+			server_event_durable(s, res.seq, "register.ok", in, m, v.user, rq.aor,
+					     res.added && res.removed ? "replaced"
+					     : res.added	      ? "registered"
+								      : "unregistered",
+					     200);
 	} else if (res.status == 423) {
 		sip_buf_str(&b, "Min-Expires: ");
 		sip_buf_u32(&b, res.min_expires);
@@ -125,5 +125,7 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 	} else if (res.status == 503) {
 		sip_buf_str(&b, "Retry-After: 60\r\n");
 	}
-	server_answer(s, x, m, res.status, res.reason, slice_make(b.p, b.overflow ? 0 : b.len));
+	/* the 200 goes out once the change is durable (group commit) */
+	server_answer_durable(s, x, m, res.status, res.reason,
+			      slice_make(b.p, b.overflow ? 0 : b.len), res.seq);
 }

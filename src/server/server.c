@@ -132,14 +132,16 @@ uint64_t server_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void server_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-		   uint16_t status, const char *reason, struct slice more)
+/* Build the response to m into s->out; its length, or 0 when it could not
+ * be built (logged). *to_tag is the To tag it carries (in tag, or the
+ * request's). */
+static size_t build_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+			   uint16_t status, const char *reason, struct slice more, char tag[17],
+			   struct slice *to_tag)
 {
-	char extra_mem[8192], tag[17], host[INET6_ADDRSTRLEN];
+	char extra_mem[8192], host[INET6_ADDRSTRLEN];
 	struct sip_buf extra, out;
 	struct sip_reply_opts opts = { 0 };
-	struct net_addr dst;
-	int rc;
 
 	sip_buf_init(&extra, extra_mem, sizeof(extra_mem));
 	if (status == 405 || status == 501 || (status == 200 && m->mid == SIP_M_OPTIONS))
@@ -150,7 +152,7 @@ void server_answer(struct server *s, const struct server_ctx *x, const struct si
 	if (extra.overflow) {
 		log_warn("response %u: extra headers over %zu bytes; not sent", status,
 			 sizeof(extra_mem));
-		return;
+		return 0;
 	}
 
 	net_addr_host(&x->in->src, host, sizeof(host));
@@ -164,18 +166,154 @@ void server_answer(struct server *s, const struct server_ctx *x, const struct si
 	sip_buf_init(&out, s->out, SERVER_OUT_CAP);
 	if (sip_reply_build(&out, m, status, reason, &opts) != 0 || out.overflow) {
 		log_warn("response %u did not fit in %d bytes; not sent", status, SERVER_OUT_CAP);
-		return;
+		return 0;
 	}
+	/* the To tag the reply carries: the request's, else ours */
+	*to_tag = m->to.has_tag ? m->to.tag : opts.to_tag;
+	return out.len;
+}
+
+void server_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		   uint16_t status, const char *reason, struct slice more)
+{
+	struct net_addr dst;
+	struct slice to_tag;
+	char tag[17];
+	size_t len = build_answer(s, x, m, status, reason, more, tag, &to_tag);
+	int rc;
+
+	if (len == 0)
+		return;
 	if (x->st) {
-		/* the To tag the reply carries: the request's, else ours */
-		rc = txn_server_respond_tag(x->st, status, out.p, out.len,
-					    m->to.has_tag ? m->to.tag : opts.to_tag,
-					    server_now_ms());
+		rc = txn_server_respond_tag(x->st, status, s->out, len, to_tag, server_now_ms());
 	} else {
 		reply_destination(x->in, m, &dst);
-		rc = net_send(s->net, x->in, &dst, out.p, out.len);
+		rc = net_send(s->net, x->in, &dst, s->out, len);
 	}
 	if (rc == 0)
+		s->stats.answered[status / 100 <= 6 ? status / 100 : 0]++;
+}
+
+/* ---- answers and events held for their commit (group commit) ---------------- */
+
+/* The fixed part of a packed event; user, aor, call_id and user_agent follow. */
+struct ev_note_hdr {
+	const char *kind, *reason; /* string literals */
+	struct net_addr src;
+	enum net_transport tp;
+	int status;
+	bool has_src;
+	uint16_t len[4];
+};
+
+_Static_assert(sizeof(struct ev_note_hdr) <= 256, "SERVER_EV_NOTE_MAX leaves 256 for the header");
+
+static void ev_note_record(const void *note, size_t note_len)
+{
+	struct ev_note_hdr h;
+	struct log_event e = { 0 };
+	const char *p = (const char *)note + sizeof(h);
+	struct slice f[4];
+
+	if (note_len < sizeof(h))
+		return;
+	memcpy(&h, note, sizeof(h));
+	for (size_t i = 0; i < 4; i++) {
+		f[i] = slice_make(p, h.len[i]);
+		p += h.len[i];
+	}
+	e.kind = h.kind;
+	e.reason = h.reason;
+	e.src = &h.src;
+	e.tp = h.tp;
+	e.has_src = h.has_src;
+	e.status = h.status;
+	e.user = f[0];
+	e.aor = f[1];
+	e.call_id = f[2];
+	e.user_agent = f[3];
+	log_event(&e);
+}
+
+void server_event_durable(struct server *s, uint64_t seq, const char *kind,
+			  const struct net_msg *in, const struct sip_msg *m, struct slice user,
+			  struct slice aor, const char *reason, int status)
+{
+	const struct sip_hdr *ua = sip_msg_hdr(m, SIP_H_USER_AGENT);
+	struct ev_note_hdr h = { kind, reason, in->src, in->tp, status, true, { 0 } };
+	struct slice f[4] = { user, aor, (m->have & SIP_HAVE_CALL_ID) ? m->call_id : SLICE_NULL,
+			      ua ? ua->value : SLICE_NULL };
+	unsigned char *p = s->ev_note + sizeof(h);
+
+	if (seq == 0 || registrar_is_durable(s->reg, seq)) {
+		server_event(s, kind, in, m, user, aor, reason, status);
+		return;
+	}
+	for (size_t i = 0; i < 4; i++) {
+		/* one byte more than the log keeps, so it still marks the cut */
+		h.len[i] = (uint16_t)(f[i].len > LOG_EVENT_FIELD_MAX ? LOG_EVENT_FIELD_MAX + 1
+								      : f[i].len);
+		if (h.len[i])
+			memcpy(p, f[i].p, h.len[i]);
+		p += h.len[i];
+	}
+	memcpy(s->ev_note, &h, sizeof(h));
+	s->ev_note_len = (size_t)(p - s->ev_note);
+}
+
+void server_answer_durable(struct server *s, const struct server_ctx *x,
+			   const struct sip_msg *m, uint16_t status, const char *reason,
+			   struct slice more, uint64_t seq)
+{
+	struct net_addr dst;
+	size_t len, note_len = s->ev_note_len;
+	int rc = EINVAL;
+
+	s->ev_note_len = 0;
+	if (seq == 0 || x->st) {
+		if (note_len)
+			ev_note_record(s->ev_note, note_len);
+		server_answer(s, x, m, status, reason, more);
+		return;
+	}
+	struct slice to_tag;
+	char tag[17];
+
+	if ((len = build_answer(s, x, m, status, reason, more, tag, &to_tag)) != 0) {
+		reply_destination(x->in, m, &dst);
+		rc = registrar_hold(s->reg, seq, status, x->in, &dst, s->out, len, s->ev_note,
+				    note_len);
+	}
+	if (rc == 0)
+		return;
+	/* Not held: the phone hears nothing and retries; the change itself is
+	 * queued and will be stored, so its event is recorded now. */
+	if (note_len)
+		ev_note_record(s->ev_note, note_len);
+	if (log_limit_allow(&s->refusal_log, now_seconds()))
+		log_warn("a %u answer waiting for its commit was not kept: %s", status,
+			 strerror(rc));
+}
+
+/* The registrar's note function: the event of a change about to be
+ * committed. */
+static void note_held(void *arg, const void *note, size_t note_len)
+{
+	(void)arg;
+	ev_note_record(note, note_len);
+}
+
+/* The registrar's sender: an answer whose change is durable (with its event
+ * when that was not recorded before the commit). */
+static void send_held(void *arg, uint16_t status, const struct net_msg *way,
+		      const struct net_addr *dst, const char *buf, size_t len, const void *note,
+		      size_t note_len)
+{
+	struct server *s = arg;
+
+	if (note_len)
+		ev_note_record(note, note_len);
+	if (s->net && net_send(s->net, way, dst, buf, len) == 0)
 		s->stats.answered[status / 100 <= 6 ? status / 100 : 0]++;
 }
 
@@ -425,6 +563,9 @@ static void registrar_conf_of(const struct conf *c, struct registrar_conf *rc)
 	rc->max_contacts = c->max_contacts;
 	rc->max_bindings = c->max_bindings;
 	rc->flow_grace = c->flow_grace;
+	rc->batch_max = c->batch_max;
+	rc->queue_max = c->queue_max;
+	rc->write_behind = c->durability == CONF_DURABLE_NONE;
 }
 
 static void apply_conf(struct server *s, const struct conf *c)
@@ -444,6 +585,11 @@ static void apply_conf(struct server *s, const struct conf *c)
 		registrar_conf_of(c, &rc);
 		registrar_set_conf(s->reg, &rc);
 	}
+	if (s->store &&
+	    store_set_durability(s->store, c->durability == CONF_DURABLE_POWER
+						   ? STORE_DURABLE_POWER
+						   : STORE_DURABLE_PROCESS) != 0)
+		log_error("store durability not changed: %s", store_errmsg(s->store));
 	if (s->proxy) {
 		struct proxy_conf pc;
 		server_proxy_conf(s, c, &pc);
@@ -501,9 +647,11 @@ static void on_tick(void *arg, uint64_t now_ms)
 		s->drain_done = 1;
 	server_guard_tick(s, now_ms);
 	server_cdr_flush(s);
-	/* binding changes of this tick, in one transaction */
-	if (registrar_pending(s->reg) && (rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
-		log_warn("registrations not all stored: %s", strerror(rc));
+	/* binding changes of this tick, in one transaction; then the answers
+	 * that waited for it */
+	if ((rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
+		log_warn("registrations not all stored (their REGISTERs are not answered): %s",
+			 strerror(rc));
 	if (now_ms >= s->next_cache_ms) {
 		rc = store_cache_refresh(s->cache, s->store, &reloaded);
 		if (rc == EOVERFLOW)
@@ -580,8 +728,8 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		return e;
 	}
 	s->auth.key = s->key;
-	/* Nonces of this run only (see run_key): none is older than this second. */
-	if ((e = auth_nc_table_new(&s->nc, c->nonce_table_size, (uint64_t)time(NULL) - 1)) != 0) {
+	/* Nonces of this run only: run_key, and the table issues their sequence numbers. */
+	if ((e = auth_nc_table_new(&s->nc, c->nonce_window, c->nonce_table_size)) != 0) {
 		snprintf(err, errlen, "nonce table: %s", strerror(e));
 		return e;
 	}
@@ -593,6 +741,20 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	if ((e = conf_state_path(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
+	if ((e = store_set_durability(s->store, c->durability == CONF_DURABLE_POWER
+							 ? STORE_DURABLE_POWER
+							 : STORE_DURABLE_PROCESS)) != 0) {
+		snprintf(err, errlen, "store durability: %s", strerror(e));
+		return e;
+	}
+	if (c->durability == CONF_DURABLE_NONE)
+		log_warn("store durability: none (write-behind: REGISTERs are answered before "
+			 "their bindings are stored; a crash loses the last 50 ms of them)");
+	else
+		log_info("store durability: %s (acknowledged changes survive %s)",
+			 c->durability == CONF_DURABLE_POWER ? "power" : "process",
+			 c->durability == CONF_DURABLE_POWER ? "a power cut"
+							     : "a crash of the process");
 	if ((e = store_cache_new(&s->cache, c->max_users)) != 0 ||
 	    (e = store_cache_refresh(s->cache, s->store, NULL)) != 0 ||
 	    (e = server_idents_reload(s)) != 0) {
@@ -610,6 +772,7 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		snprintf(err, errlen, "restoring registrations: %s", strerror(e));
 		return e;
 	}
+	registrar_set_sender(s->reg, send_held, note_held, s);
 	log_info("%zu users, %zu registrations restored", store_cache_count(s->cache), n);
 	return 0;
 }
@@ -694,6 +857,8 @@ void server_free(struct server **sp)
 		server_cdr_flush(s);
 	txn_layer_free(&s->txn);
 	server_idents_free(s);
+	if (s->reg)
+		(void)registrar_flush(s->reg); /* answers still held go out while net lives */
 	net_free(&s->net);
 	registrar_free(&s->reg);
 	store_cache_free(&s->cache);
@@ -727,8 +892,10 @@ static void reload(struct server *s, const char *conf_path)
 	if (strcmp(c.listen, s->conf.listen) != 0)
 		log_warn("reload: listen changed; the new listeners need a restart");
 	if (strcmp(c.database, s->conf.database) != 0 ||
-	    c.nonce_table_size != s->conf.nonce_table_size || c.max_users != s->conf.max_users)
-		log_warn("reload: database, nonce_table_size and max_users changes need a restart");
+	    c.nonce_table_size != s->conf.nonce_table_size || c.nonce_window != s->conf.nonce_window ||
+	    c.max_users != s->conf.max_users)
+		log_warn("reload: database, nonce_window, nonce_table_size and max_users changes "
+			 "need a restart");
 	if (c.lim.max_headers != s->hdr_cap && alloc_buffers(s, c.lim.max_headers) != 0) {
 		log_error("reload refused: out of memory");
 		return;
@@ -744,6 +911,7 @@ static void reload(struct server *s, const char *conf_path)
 	memcpy(c.database, s->conf.database, sizeof(c.database));
 	c.nonce_table_size = s->conf.nonce_table_size;
 	c.max_users = s->conf.max_users;
+	c.nonce_window = s->conf.nonce_window;
 	/* Reopen the security log (its path may have changed; logrotate moves
 	 * the file and sends SIGHUP). A failure keeps the old one. */
 	{
@@ -807,4 +975,5 @@ int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *s
 void server_get_stats(const struct server *s, struct server_stats *out)
 {
 	*out = s->stats;
+	auth_nc_table_stats(s->nc, &out->nonces);
 }

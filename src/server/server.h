@@ -15,6 +15,7 @@
 
 #include <signal.h>
 
+#include "../auth/auth.h"
 #include "../conf/conf.h"
 #include "../sip/sip.h"
 
@@ -55,6 +56,7 @@ struct server_stats {
 	uint64_t dropped_scanner;           /* scanner fingerprints */
 	uint64_t shed;                      /* new requests answered 503: overload */
 	uint64_t bans, bans_unsaved;        /* bans started; not written to the store */
+	struct auth_nc_stats nonces;        /* the nonce-count replay table's counters */
 };
 
 struct server;

@@ -52,6 +52,13 @@ struct store_ops {
 	int (*bans_list)(struct store *s, int64_t now, store_ban_fn *fn, void *arg);
 	int (*bans_expire)(struct store *s, size_t *n, int64_t now);
 	int (*data_version)(struct store *s, int64_t *v);
+	/* synchronous = NORMAL (process) or FULL (power); NULL: not settable */
+	int (*set_durability)(struct store *s, enum store_durability d);
+	/* The highest batch number that is durable, for a backend that makes
+	 * commits durable after batch_end returns; NULL means batch_end(commit)
+	 * returning 0 makes the batch durable (store.c then counts). The batch
+	 * being committed in batch_end has number s->committed_seq + 1. */
+	uint64_t (*durable_seq)(struct store *s);
 	/* optional: NULL means the backend keeps no dialogs (ENOSYS) */
 	int (*dialogs_put)(struct store *s, const struct store_dialog *d);
 	int (*dialogs_delete)(struct store *s, const char *call_id, const char *tag0,
@@ -64,6 +71,7 @@ struct store_ops {
 struct store {
 	const struct store_ops *ops;
 	char errmsg[STORE_ERR_MAX];
+	uint64_t committed_seq; /* batches committed through this handle (store.c counts) */
 };
 
 /* Record an operator-facing message on s. */

@@ -4,8 +4,9 @@
  * One connection per handle, configured for a server and an admin tool that
  * write the same file at once: WAL journal (readers never block the writer),
  * busy_timeout 5 s (a writer waits for the other instead of failing),
- * synchronous=NORMAL (durable across process crashes; a power cut may lose
- * the last commits but never corrupts), foreign_keys=ON (registrations die
+ * synchronous=NORMAL by default (durable across process crashes; a power cut
+ * may lose the last commits but never corrupts; [store] durability = power
+ * sets FULL through store_set_durability), foreign_keys=ON (registrations die
  * with their user), defensive mode and untrusted schema (a tampered file
  * cannot make us run its SQL functions or break the b-trees through SQL).
  *
@@ -1218,10 +1219,26 @@ static int sq_batch_end(struct store *s, bool commit_it)
 {
 	struct sqlite_store *ss = sq(s);
 
+	int rc = 0;
+
+	/* A COMMIT that fails (SQLITE_BUSY, an I/O error) leaves the
+	 * transaction open: roll it back, so that a failed batch is gone as a
+	 * whole and the next one can begin. */
 	if (commit_it)
-		return commit(ss);
+		rc = commit(ss);
 	rollback(ss);
-	return 0;
+	return rc;
+}
+
+static int sq_set_durability(struct store *s, enum store_durability d)
+{
+	struct sqlite_store *ss = sq(s);
+	int rc = sqlite3_exec(ss->db,
+			      d == STORE_DURABLE_POWER ? "PRAGMA synchronous = FULL"
+						       : "PRAGMA synchronous = NORMAL",
+			      NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : map_err(ss, sqlite3_extended_errcode(ss->db));
 }
 
 static const struct store_ops sqlite_ops = {
@@ -1255,6 +1272,7 @@ static const struct store_ops sqlite_ops = {
 	.bans_list = sq_bans_list,
 	.bans_expire = sq_bans_expire,
 	.data_version = sq_data_version,
+	.set_durability = sq_set_durability,
 	.dialogs_put = sq_dialogs_put,
 	.dialogs_delete = sq_dialogs_delete,
 	.dialogs_list = sq_dialogs_list,

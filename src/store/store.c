@@ -324,9 +324,34 @@ int store_batch_begin(struct store *s)
 
 int store_batch_end(struct store *s, bool commit)
 {
+	int rc;
+
 	if (!s)
 		return EINVAL;
-	return s->ops->batch_end(s, commit);
+	rc = s->ops->batch_end(s, commit);
+	if (rc == 0 && commit)
+		s->committed_seq++;
+	return rc;
+}
+
+int store_set_durability(struct store *s, enum store_durability d)
+{
+	if (!s || (d != STORE_DURABLE_PROCESS && d != STORE_DURABLE_POWER))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->set_durability ? s->ops->set_durability(s, d) : ENOTSUP;
+}
+
+uint64_t store_batch_next_seq(const struct store *s)
+{
+	return s ? s->committed_seq + 1 : 0;
+}
+
+uint64_t store_durable_seq(struct store *s)
+{
+	if (!s)
+		return 0;
+	return s->ops->durable_seq ? s->ops->durable_seq(s) : s->committed_seq;
 }
 
 int store_regs_upsert(struct store *s, int64_t *id, const struct store_reg *r)

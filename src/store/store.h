@@ -215,6 +215,34 @@ typedef int(store_reg_fn)(void *arg, const struct store_reg *r);
 int store_batch_begin(struct store *s);
 int store_batch_end(struct store *s, bool commit);
 
+/*
+ * Durability of batches (group commit). The batches a handle commits are
+ * numbered 1, 2, 3, ... in commit order; a batch that fails or is rolled
+ * back takes no number. store_batch_next_seq() is the number the next
+ * committed batch will get, so a caller can tag what waits on the writes it
+ * is about to queue; store_durable_seq() is the highest number that is
+ * durable under the handle's durability (store_set_durability): every batch
+ * up to it survives a crash of the process (or a power cut with
+ * STORE_DURABLE_POWER). A caller that promises something to a peer (a 200
+ * OK for a REGISTER) waits until its batch's number is at most
+ * store_durable_seq().
+ *
+ * SQLite commits synchronously: when store_batch_end(s, true) returns 0 the
+ * batch is durable and store_durable_seq() has moved to it. A backend that
+ * makes batches durable later (a remote database, a local on-disk queue)
+ * moves store_durable_seq() later; callers poll it (the server does every
+ * tick), and must not treat an in-memory queue as durable.
+ */
+enum store_durability {
+	STORE_DURABLE_PROCESS = 0, /* survives a crash of the process: WAL, synchronous=NORMAL */
+	STORE_DURABLE_POWER = 1,   /* survives a power cut: WAL, synchronous=FULL */
+};
+
+/* Set the durability of s's later commits. Returns 0, EINVAL, EBUSY/EIO. */
+int store_set_durability(struct store *s, enum store_durability d);
+uint64_t store_batch_next_seq(const struct store *s);
+uint64_t store_durable_seq(struct store *s);
+
 /* Insert or replace the binding (aor, contact); sets *id (if not NULL) to its
  * row id. Returns 0, ENOENT when user_id names no user, EINVAL (empty aor,
  * contact, received, transport or call_id; q > 1000), EBUSY/EIO. */

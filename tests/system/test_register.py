@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import (DOMAIN, Registrar, digest_header, events, ha1, header, import_users,
+from conftest import (free_port, DOMAIN, Registrar, digest_header, events, ha1, header, import_users,
                       parse_challenges, run_cli, status_of)
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "scenarios")
@@ -158,6 +158,53 @@ def test_expired_nonce_is_stale(make_server, tmp_path):
     assert all(p.get("stale") == "true" for _, p in parse_challenges(reply))
 
 
+def test_nonce_window_limit(make_server, tmp_path):
+    """[auth] nonce_window at its minimum (1024): a nonce is accepted on its
+    first answer however many challenges were sent and answered since, while
+    fewer than 1024 newer nonces were issued; one answered after more gets
+    stale=true and a fresh challenge (never an accept), the fresh one works,
+    and a replay inside the window is still refused (not stale)."""
+    s = make_server("[auth]\nnonce_window = 1024\n[guard]\nallow = 127.0.0.1")
+    import_users(s, USERS, tmp_path)
+    wait_user_visible(s, "1001", USERS["1001"])
+    ph, noise = Registrar(s, "1001", USERS["1001"]), Registrar(s, "1002", USERS["1002"])
+
+    def challenges(n):
+        for _ in range(n):
+            assert status_of(noise.send(noise.request()))[0] == 401
+
+    def answer(params):
+        auth = digest_header("1001", USERS["1001"], params, "REGISTER", f"sip:{DOMAIN}", "SHA-256")
+        return auth, ph.send(ph.request(auth=auth))
+
+    old = dict(parse_challenges(ph.send(ph.request())))["SHA-256"]
+    challenges(900)
+    kept = dict(parse_challenges(ph.send(ph.request())))["SHA-256"]
+    auth, reply = answer(kept)
+    assert status_of(reply)[0] == 200
+    challenges(200)        # `old` now has 1,101 newer nonces: out of the window
+    _, reply = answer(old)
+    assert status_of(reply)[0] == 401
+    chal = parse_challenges(reply)
+    assert chal and all(p.get("stale") == "true" for _, p in chal)
+    _, reply = answer(dict(chal)["SHA-256"])
+    assert status_of(reply)[0] == 200
+    # `kept` (201 newer nonces) is still known: its count cannot be replayed
+    reply = ph.send(ph.request(auth=auth))
+    assert status_of(reply)[0] == 401
+    assert all("stale" not in p for _, p in parse_challenges(reply))
+    deadline = time.monotonic() + 10
+    while not events(s, "auth.replay") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert events(s, "auth.replay")
+    # the replay table's counts, in the log at the stop
+    assert s.stop() == 0
+    m = re.search(r"nonces: (\d+) issued, (\d+) replays refused, (\d+) forgotten \(stale\): "
+                  r"(\d+) out of the window, (\d+) evicted", s.log_text())
+    assert m, s.log_text()[-2000:]
+    assert int(m.group(1)) >= 1103 and m.group(2, 3, 4, 5) == ("1", "1", "1", "0")
+
+
 def test_tampered_nonce_rechallenged(reg_server):
     ph = Registrar(reg_server, "1001", USERS["1001"])
     params = dict(parse_challenges(ph.send(ph.request())))["SHA-256"]
@@ -266,6 +313,7 @@ def test_sipp_1000_users(make_server, tmp_path, transport):
             f.write(f"{u};{pw}\n")
     r = subprocess.run(["sipp", "-sf", os.path.join(SCENARIOS, "register_auth.xml"),
                         "-inf", str(inf), "-m", "1000", "-r", "250", "-l", "200",
+                        "-p", str(free_port()),
                         "-t", transport, "-nostdin", "-timeout", "60s", "-timeout_error",
                         "-trace_err", "-error_file", str(tmp_path / "err.log"),
                         f"127.0.0.1:{s.port}"],

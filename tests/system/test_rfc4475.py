@@ -3,9 +3,11 @@ judged by the manifest (tests/data/rfc4475/MANIFEST.tsv): valid requests are
 answered (never 400), malformed ones refused with 400 (or their preferred
 code) or dropped, responses never answered; the server survives them all."""
 import csv
+import errno
 import os
 import re
 import socket
+import time
 
 import pytest
 
@@ -33,7 +35,18 @@ def send_udp(server, msg, timeout):
     """Send from SOURCE_IP, bound where a reply without rport will arrive."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((SOURCE_IP, via_port(msg)))
+        # The reply goes to the Via's port (no rport in these messages), so
+        # that port it must be. Another program on the machine may hold it
+        # for a moment (a SIP client on its default 5060): wait for it.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                s.bind((SOURCE_IP, via_port(msg)))
+                break
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         s.settimeout(timeout)
         s.sendto(msg, ("127.0.0.1", server.port))
         replies = []

@@ -123,9 +123,9 @@ static bool fx_init(struct fixture *f, enum auth_algo algo)
 	f->srv.algos = AUTH_ALGO_BIT(AUTH_ALGO_MD5) | AUTH_ALGO_BIT(AUTH_ALGO_SHA256);
 	f->srv.own_addrs = own_addr;
 	f->srv.n_own_addrs = 1;
-	if (auth_nc_table_new(&f->srv.nc, 64, T0) != 0)
+	if (auth_nc_table_new(&f->srv.nc, AUTH_NC_WINDOW_MIN, 64) != 0)
 		return false;
-	if (auth_nonce_make(key, T0 + 1, f->nonce) != 0)
+	if (auth_nonce_make(key, f->srv.nc, T0 + 1, f->nonce) != 0)
 		return false;
 	if (auth_ha1(f->ha1, sizeof(f->ha1), &f->ha1_len, algo, SLICE_LIT("alice"), SLICE_LIT(REALM),
 		     SLICE_LIT("s3cret")) != 0)

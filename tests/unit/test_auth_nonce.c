@@ -17,22 +17,27 @@ static const uint8_t key[AUTH_KEY_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 #define T0 1700000000u
 
+/* The replay table that issues the nonces' sequence numbers. */
+static struct auth_nc_table *nc;
+
 static void test_nonce_round_trip(void)
 {
 	char n1[AUTH_NONCE_LEN + 1], n2[AUTH_NONCE_LEN + 1];
 	uint64_t age = 99;
 
-	CHECK_INT(auth_nonce_make(key, T0, n1), 0);
+	CHECK_INT(auth_nonce_make(key, nc, T0, n1), 0);
 	CHECK_INT(strlen(n1), AUTH_NONCE_LEN);
 	CHECK_INT(strspn(n1, alphabet), AUTH_NONCE_LEN);
 	CHECK_INT(auth_nonce_check(key, slice_cstr(n1), T0, 300, &age), AUTH_NONCE_OK);
 	CHECK_INT(age, 0);
 	CHECK_INT(auth_nonce_check(key, slice_cstr(n1), T0 + 42, 300, &age), AUTH_NONCE_OK);
 	CHECK_INT(age, 42);
-	/* Same second, different nonce: the random part. */
-	CHECK_INT(auth_nonce_make(key, T0, n2), 0);
+	/* Same second, different nonce: the sequence number. */
+	CHECK_INT(auth_nonce_make(key, nc, T0, n2), 0);
 	CHECK(strcmp(n1, n2) != 0);
 	CHECK_INT(auth_nonce_check(key, slice_cstr(n2), T0, 300, NULL), AUTH_NONCE_OK);
+	/* A table is required: it issues the sequence number. */
+	CHECK_INT(auth_nonce_make(key, NULL, T0, n2), EINVAL);
 }
 
 static void test_nonce_expiry(void)
@@ -40,7 +45,7 @@ static void test_nonce_expiry(void)
 	char n[AUTH_NONCE_LEN + 1];
 	uint64_t age = 0;
 
-	CHECK_INT(auth_nonce_make(key, T0, n), 0);
+	CHECK_INT(auth_nonce_make(key, nc, T0, n), 0);
 	CHECK_INT(auth_nonce_check(key, slice_cstr(n), T0 + 300, 300, &age), AUTH_NONCE_OK);
 	CHECK_INT(auth_nonce_check(key, slice_cstr(n), T0 + 301, 300, &age), AUTH_NONCE_STALE);
 	CHECK_INT(age, 301);
@@ -53,15 +58,15 @@ static void test_nonce_future(void)
 	char n[AUTH_NONCE_LEN + 1];
 	uint64_t age = 7;
 
-	CHECK_INT(auth_nonce_make(key, T0 + AUTH_NONCE_SKEW_S, n), 0);
+	CHECK_INT(auth_nonce_make(key, nc, T0 + AUTH_NONCE_SKEW_S, n), 0);
 	CHECK_INT(auth_nonce_check(key, slice_cstr(n), T0, 300, &age), AUTH_NONCE_OK);
 	CHECK_INT(age, 0);
-	CHECK_INT(auth_nonce_make(key, T0 + AUTH_NONCE_SKEW_S + 1, n), 0);
+	CHECK_INT(auth_nonce_make(key, nc, T0 + AUTH_NONCE_SKEW_S + 1, n), 0);
 	CHECK_INT(auth_nonce_check(key, slice_cstr(n), T0, 300, NULL), AUTH_NONCE_BAD);
 	/* Time zero and the far future both round-trip through the encoding. */
-	CHECK_INT(auth_nonce_make(key, 0, n), 0);
+	CHECK_INT(auth_nonce_make(key, nc, 0, n), 0);
 	CHECK_INT(auth_nonce_check(key, slice_cstr(n), 0, 300, NULL), AUTH_NONCE_OK);
-	CHECK_INT(auth_nonce_make(key, UINT64_MAX, n), 0);
+	CHECK_INT(auth_nonce_make(key, nc, UINT64_MAX, n), 0);
 	CHECK_INT(auth_nonce_check(key, slice_cstr(n), UINT64_MAX, 300, NULL), AUTH_NONCE_OK);
 }
 
@@ -69,7 +74,7 @@ static void test_nonce_tamper_every_char(void)
 {
 	char n[AUTH_NONCE_LEN + 1], m[AUTH_NONCE_LEN + 1];
 
-	CHECK_INT(auth_nonce_make(key, T0, n), 0);
+	CHECK_INT(auth_nonce_make(key, nc, T0, n), 0);
 	for (size_t i = 0; i < AUTH_NONCE_LEN; i++) {
 		/* Every other character of the alphabet at position i. */
 		for (size_t a = 0; a < sizeof(alphabet) - 1; a++) {
@@ -94,7 +99,7 @@ static void test_nonce_garbage(void)
 	char n[AUTH_NONCE_LEN + 2];
 	uint8_t other[AUTH_KEY_LEN];
 
-	CHECK_INT(auth_nonce_make(key, T0, n), 0);
+	CHECK_INT(auth_nonce_make(key, nc, T0, n), 0);
 	CHECK_INT(auth_nonce_check(key, slice_make(n, AUTH_NONCE_LEN - 1), T0, 300, NULL),
 		  AUTH_NONCE_BAD);
 	n[AUTH_NONCE_LEN] = 'A';
@@ -296,5 +301,13 @@ int main(int argc, char **argv)
 		CASE(test_key_refusals),
 	};
 
-	return check_main("auth_nonce", cases, ARRAY_SIZE(cases), argc, argv);
+	int rc;
+
+	if (auth_nc_table_new(&nc, AUTH_NC_WINDOW_MIN, AUTH_NC_CAPACITY_MIN) != 0) {
+		fprintf(stderr, "auth_nonce: cannot make the replay table\n");
+		return 1;
+	}
+	rc = check_main("auth_nonce", cases, ARRAY_SIZE(cases), argc, argv);
+	auth_nc_table_free(&nc);
+	return rc;
 }

@@ -85,7 +85,7 @@ struct fixture {
 static void fixture_init(struct fixture *f)
 {
 	memset(f, 0, sizeof(*f));
-	CHECK_INT(auth_nc_table_new(&f->nc, 64, 1000), 0);
+	CHECK_INT(auth_nc_table_new(&f->nc, AUTH_NC_WINDOW_MIN, 64), 0);
 	f->srv = (struct auth_server){ .key = key, .nc = f->nc,
 				       .realm = SLICE_LIT("example.test"),
 				       .nonce_lifetime_s = 300, .algos = SHA | MD5 };
@@ -144,13 +144,14 @@ static void test_request_offer_without_credentials(void)
 }
 
 /* Authorization header for user with algorithm algo on a fresh nonce. */
-static void credentials(char *out, size_t cap, const char *user, enum auth_algo algo)
+static void credentials(struct fixture *f, char *out, size_t cap, const char *user,
+			enum auth_algo algo)
 {
 	char nonce[AUTH_NONCE_LEN + 1], resp[AUTH_HEX_MAX];
 	uint8_t ha1[AUTH_HASH_MAX];
 	size_t n;
 
-	CHECK_INT(auth_nonce_make(key, 2000, nonce), 0);
+	CHECK_INT(auth_nonce_make(key, f->nc, 2000, nonce), 0);
 	CHECK_INT(auth_ha1(ha1, sizeof(ha1), &n, algo, slice_cstr(user), SLICE_LIT("example.test"),
 			   SLICE_LIT("a-long-password-1")), 0);
 	CHECK_INT(auth_response_hex(resp, sizeof(resp), algo, ha1, n, SLICE_LIT("REGISTER"),
@@ -172,19 +173,19 @@ static void test_request_algorithm_must_be_offered(void)
 
 	fixture_init(&f);
 	/* md5user answering SHA-256 (not offered to it): a fresh MD5 challenge */
-	credentials(cred, sizeof(cred), "md5user", AUTH_ALGO_SHA256);
+	credentials(&f, cred, sizeof(cred), "md5user", AUTH_ALGO_SHA256);
 	run(&f, &ao, request(buf, sizeof(buf), "REGISTER", "md5user", "md5user", cred),
 	    SIP_H_AUTHORIZATION);
 	CHECK_INT(ao.action, AUTH_ACT_CHALLENGE);
 	CHECK_INT(ao.offer, MD5);
 	CHECK(strcmp(ao.reason, "algorithm not offered") == 0);
 	/* with MD5 it is in */
-	credentials(cred, sizeof(cred), "md5user", AUTH_ALGO_MD5);
+	credentials(&f, cred, sizeof(cred), "md5user", AUTH_ALGO_MD5);
 	run(&f, &ao, request(buf, sizeof(buf), "REGISTER", "md5user", "md5user", cred),
 	    SIP_H_AUTHORIZATION);
 	CHECK_INT(ao.action, AUTH_ACT_OK);
 	/* anyuser may use either */
-	credentials(cred, sizeof(cred), "anyuser", AUTH_ALGO_SHA256);
+	credentials(&f, cred, sizeof(cred), "anyuser", AUTH_ALGO_SHA256);
 	run(&f, &ao, request(buf, sizeof(buf), "REGISTER", "anyuser", "anyuser", cred),
 	    SIP_H_AUTHORIZATION);
 	CHECK_INT(ao.action, AUTH_ACT_OK);
