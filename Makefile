@@ -25,10 +25,10 @@ deps:
 run: deps all
 	@if [ ! -f $(STATE)/bastion.conf ]; then build/bastion init --state $(STATE) --demo; fi
 	@echo "Bastion is starting with state in ./$(STATE) (stop it with Ctrl-C)."
-	@echo "Try it from another terminal: sipsak -s sip:ping@127.0.0.1   (UDP)"
-	@echo "                              sipsak -s sip:ping@127.0.0.1 -E tcp   (TCP)"
-	@echo "    openssl s_client -connect 127.0.0.1:5061 -CAfile $(STATE)/ca.crt   (TLS)"
-	@echo "TLS softphones: trust $(STATE)/ca.crt (import it as a root CA), server 127.0.0.1:5061."
+	@echo "Try it from another terminal: sipsak -v -s sip:ping@127.0.0.1   (UDP)"
+	@echo "                              sipsak -v -s sip:ping@127.0.0.1 -E tcp   (TCP)"
+	@echo "    openssl s_client -connect 127.0.0.1:5061 -CAfile $(STATE)/ca.crt -verify_hostname localhost   (TLS)"
+	@echo "TLS softphones: trust $(STATE)/ca.crt (import it as a root CA), server localhost:5061."
 	@echo "Demo users and their passwords (for a softphone): $(STATE)/demo-credentials"
 	@exec build/bastion --state $(STATE) serve
 

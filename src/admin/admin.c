@@ -477,7 +477,8 @@ static const struct cmd commands[] = {
 	  "  user identity add|del NAME URI [--domain D]\n"
 	  "  user identity list NAME [--domain D]\n"
 	  "  user cert NAME require|off [--domain D]\n"
-	  "  user set NAME --calling internal|local|national|international|premium\n\n"
+	  "  user set NAME --calling internal|local|national|international|premium\n"
+	  "  user set NAME --digest sha256|md5|both|site [--domain D]\n\n"
 	  "Manage the users who may register. The domain defaults to the server's domain.\n"
 	  "--generate prints a random 20-character password once; --password-stdin reads\n"
 	  "one line and refuses passwords shorter than 12 characters, containing the user\n"
@@ -495,7 +496,10 @@ static const struct cmd commands[] = {
 	  "docs/tls.md.\n"
 	  "set --calling: the classes of numbers beyond the building the user may call\n"
 	  "(its [calling] line in bastion.conf; a running server takes it on SIGHUP).\n"
-	  "See docs/trunks.md." },
+	  "See docs/trunks.md.\n"
+	  "set --digest: the digest algorithms the user is challenged with: sha256, md5\n"
+	  "(phones that fail on a SHA-256 challenge, such as baresip 1.0), both (SHA-256\n"
+	  "first), or site ([auth] algorithms, the default). See docs/users.md." },
 	{ "reg", admin_cmd_reg, "bastion reg list [NAME [--domain D]]",
 	  "Show the current registrations (bindings): address of record, contact, source\n"
 	  "address, transport, time to expiry and user agent; of one user with NAME." },

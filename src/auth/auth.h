@@ -336,6 +336,77 @@ bool auth_uri_match(struct slice duri, struct slice ruri, enum auth_uri_mode mod
 int auth_challenge_write(char *buf, size_t cap, size_t *len, struct slice realm,
 			 struct slice nonce, enum auth_algo algo, bool stale, struct slice opaque);
 
+/* ---- per-user algorithms --------------------------------------------------- */
+
+/*
+ * Which digest algorithms a user is challenged with (`bastion user set NAME
+ * --digest`). AUTH_DIGEST_SITE follows [auth] algorithms. Stored as these
+ * numbers, so the order is fixed.
+ *
+ * The trade-off (docs/users.md): the first challenge for a REGISTER or INVITE
+ * names the user only in To/From, before any password. A user set to md5 or
+ * sha256 gets a different challenge than an unknown name, which gets the site's
+ * set, so a scanner can tell such users exist. Users left at the site default
+ * (every user, by default) answer exactly like unknown names; set only the
+ * phones that need it.
+ */
+enum auth_digest {
+	AUTH_DIGEST_SITE = 0,
+	AUTH_DIGEST_MD5 = 1,
+	AUTH_DIGEST_SHA256 = 2,
+	AUTH_DIGEST_BOTH = 3,
+};
+
+/* "site", "md5", "sha256", "both"; NULL for junk. */
+const char *auth_digest_name(enum auth_digest d);
+/* Parse one of the names above (case-insensitive, "default" = "site").
+ * Returns 0 or EINVAL; *out untouched on failure. */
+int auth_digest_from(enum auth_digest *out, struct slice s);
+
+/*
+ * The algorithms to offer a user, as AUTH_ALGO_BIT()s (challenges list
+ * SHA-256 first, RFC 8760 2.4). `site` is the server's set, `pref` the
+ * user's setting, `have` the AUTH_ALGO_BIT()s of the HA1 values stored for
+ * the user. The preference picks the set (SITE: site); algorithms the user
+ * has no HA1 for are dropped (an MD5-only import is challenged with MD5);
+ * when nothing is left, the site's set, so the answer is that of an unknown
+ * name. Pure: unit-tested.
+ */
+unsigned auth_offer(unsigned site, enum auth_digest pref, unsigned have);
+
+/* ---- phones that do not take SHA-256 (watch.c) ------------------------------ */
+
+struct auth_watch;
+
+#define AUTH_WATCH_SLOTS 4096u  /* users tracked at once (a power of two), 24 B each */
+
+enum auth_watch_note {
+	AUTH_WATCH_NONE = 0,
+	AUTH_WATCH_SHA256_UNANSWERED, /* `limit` SHA-256 challenges in a row, no success */
+	AUTH_WATCH_MD5_ANSWER,        /* offered SHA-256, authenticated with MD5 */
+};
+
+/* Make (ENOMEM, EINVAL) and free (NULL-safe; *wp becomes NULL) the table. */
+int auth_watch_new(struct auth_watch **wp);
+void auth_watch_free(struct auth_watch **wp);
+
+/*
+ * A challenge offering `offer` went to the known user `user` (no credentials,
+ * or none usable). Returns AUTH_WATCH_SHA256_UNANSWERED once when `limit`
+ * (>= 1) such challenges offering SHA-256 came in a row without a success;
+ * else AUTH_WATCH_NONE (also for limit 0, which turns the note off).
+ */
+enum auth_watch_note auth_watch_challenged(struct auth_watch *w, struct slice user,
+					   unsigned offer, uint32_t limit);
+
+/*
+ * `user` authenticated with `algo` after being offered `offer`: resets its
+ * count; returns AUTH_WATCH_MD5_ANSWER the first time (per process) it
+ * chose MD5 though SHA-256 was offered, else AUTH_WATCH_NONE.
+ */
+enum auth_watch_note auth_watch_ok(struct auth_watch *w, struct slice user, enum auth_algo algo,
+				   unsigned offer);
+
 /* ---- requests ------------------------------------------------------------ */
 
 
@@ -348,11 +419,17 @@ int auth_challenge_write(char *buf, size_t cap, size_t *len, struct slice realm,
 typedef int(auth_lookup_fn)(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1,
 			    size_t cap, size_t *len);
 
-/* What the request path does after auth_request. */
+/*
+ * The algorithms to offer the user named `user` (auth_offer() of its
+ * setting), or 0 when the name is unknown: the site's set is offered then.
+ */
+typedef unsigned(auth_offer_fn)(void *arg, struct slice user);
+
+/* What the request path does after auth_request. A challenge offers
+ * outcome.offer. */
 enum auth_action {
 	AUTH_ACT_CHALLENGE = 0, /* no usable credentials: 401/407 with a fresh challenge */
 	AUTH_ACT_STALE,         /* good response on an old nonce: challenge with stale=true */
-	AUTH_ACT_MD5_ONLY,      /* the user has no SHA-256 HA1: challenge with MD5 only */
 	AUTH_ACT_FAIL,          /* wrong password, unknown or disabled user: 403 */
 	AUTH_ACT_OK,            /* authenticated as `user` */
 };
@@ -364,6 +441,10 @@ struct auth_outcome {
 	bool had_credentials;   /* credentials for our realm were present */
 	bool unknown_user, disabled_user;
 	const char *reason;     /* for logs: no secrets */
+	unsigned offer;         /* AUTH_ALGO_BIT()s to challenge with, never 0 */
+	bool offer_known;       /* offer_user is a known user (the callback answered) */
+	struct slice offer_user; /* whose setting chose `offer`: the digest username,
+				    else the To (REGISTER) or From (proxy) user */
 };
 
 /*
@@ -371,11 +452,15 @@ struct auth_outcome {
  * SIP_H_AUTHORIZATION, registrar) or Proxy-Authorization (proxy) headers for
  * srv->realm; other schemes and realms are ignored (RFC 4475 3.3.7). An
  * unknown or disabled user costs the same work and ends the same way as a
- * wrong password, so a scanner cannot tell them apart. Returns 0 with *out
- * set, or an errno on an internal failure (OpenSSL).
+ * wrong password, so a scanner cannot tell them apart. out->offer is what a
+ * challenge must offer: offer(arg, user) for the digest username (or, with
+ * no credentials, the To user for a REGISTER, the From user otherwise),
+ * srv->algos when that is 0 (unknown) or when offer is NULL. Credentials in
+ * an algorithm outside out->offer are answered with a fresh challenge.
+ * Returns 0 with *out set, or an errno on an internal failure (OpenSSL).
  */
 int auth_request(struct auth_outcome *out, const struct auth_server *srv,
 		 const struct sip_msg *m, enum sip_hdr_id which, auth_lookup_fn *lookup,
-		 void *arg, uint64_t now);
+		 auth_offer_fn *offer, void *arg, uint64_t now);
 
 #endif

@@ -62,9 +62,90 @@ static void get_params(struct auth_params *p, const struct sip_auth *a)
 	}
 }
 
+const char *auth_digest_name(enum auth_digest d)
+{
+	switch (d) {
+	case AUTH_DIGEST_SITE:
+		return "site";
+	case AUTH_DIGEST_MD5:
+		return "md5";
+	case AUTH_DIGEST_SHA256:
+		return "sha256";
+	case AUTH_DIGEST_BOTH:
+		return "both";
+	}
+	return NULL;
+}
+
+int auth_digest_from(enum auth_digest *out, struct slice s)
+{
+	static const enum auth_digest all[] = { AUTH_DIGEST_SITE, AUTH_DIGEST_MD5,
+						AUTH_DIGEST_SHA256, AUTH_DIGEST_BOTH };
+
+	if (!out)
+		return EINVAL;
+	if (slice_caseeq_cstr(s, "default")) {
+		*out = AUTH_DIGEST_SITE;
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+		if (slice_caseeq_cstr(s, auth_digest_name(all[i]))) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return EINVAL;
+}
+
+unsigned auth_offer(unsigned site, enum auth_digest pref, unsigned have)
+{
+	const unsigned known = AUTH_ALGO_BIT(AUTH_ALGO_MD5) | AUTH_ALGO_BIT(AUTH_ALGO_SHA256);
+	unsigned want;
+
+	site &= known;
+	switch (pref) {
+	case AUTH_DIGEST_MD5:
+		want = AUTH_ALGO_BIT(AUTH_ALGO_MD5);
+		break;
+	case AUTH_DIGEST_SHA256:
+		want = AUTH_ALGO_BIT(AUTH_ALGO_SHA256);
+		break;
+	case AUTH_DIGEST_BOTH:
+		want = known;
+		break;
+	case AUTH_DIGEST_SITE:
+	default:
+		want = site;
+		break;
+	}
+	want &= have;
+	return want ? want : site;
+}
+
+/* The user name a challenge is for when the request carries no credentials:
+ * the To user of a REGISTER (the AOR being registered), else the From user
+ * (the caller). Empty when the header did not parse. */
+static struct slice challenge_user(const struct sip_msg *m, enum sip_hdr_id which)
+{
+	if (which == SIP_H_AUTHORIZATION)
+		return (m->have & SIP_HAVE_TO) ? m->to.uri.user : SLICE_NULL;
+	return (m->have & SIP_HAVE_FROM) ? m->from.uri.user : SLICE_NULL;
+}
+
+/* The offer for `user`: its own, else (unknown, no name, no callback) the
+ * site's. */
+static unsigned offer_for(const struct auth_server *srv, auth_offer_fn *offer, void *arg,
+			  struct slice user, bool *known)
+{
+	unsigned o = offer && user.len && user.len <= AUTH_PARAM_MAX ? offer(arg, user) : 0;
+
+	*known = o != 0;
+	return o ? o : srv->algos;
+}
+
 int auth_request(struct auth_outcome *out, const struct auth_server *srv,
 		 const struct sip_msg *m, enum sip_hdr_id which, auth_lookup_fn *lookup,
-		 void *arg, uint64_t now)
+		 auth_offer_fn *offer, void *arg, uint64_t now)
 {
 	uint8_t ha1[AUTH_HASH_MAX];
 	size_t ha1_len = 0;
@@ -76,25 +157,25 @@ int auth_request(struct auth_outcome *out, const struct auth_server *srv,
 	memset(out, 0, sizeof(*out));
 	out->action = AUTH_ACT_CHALLENGE;
 	out->reason = "no credentials";
-	if (!find_credentials(&a, m, which, srv->realm))
+	out->offer = srv->algos;
+	if (!find_credentials(&a, m, which, srv->realm)) {
+		out->offer_user = challenge_user(m, which);
+		out->offer = offer_for(srv, offer, arg, out->offer_user, &out->offer_known);
 		return 0;
+	}
 	out->had_credentials = true;
 	get_params(&p, &a);
 	out->user = p.username;
+	out->offer_user = p.username;
+	out->offer = offer_for(srv, offer, arg, p.username, &out->offer_known);
 
-	if (auth_algo_from(&algo, p.algorithm) != 0 || !(srv->algos & AUTH_ALGO_BIT(algo))) {
+	if (auth_algo_from(&algo, p.algorithm) != 0 || !(out->offer & AUTH_ALGO_BIT(algo))) {
 		out->reason = "algorithm not offered";
 		return 0; /* a fresh challenge names the ones we take */
 	}
 	found = p.username.len && p.username.len <= AUTH_PARAM_MAX
 			? lookup(arg, p.username, algo, ha1, sizeof(ha1), &ha1_len)
 			: ENOENT;
-	if (found == ENODATA && algo == AUTH_ALGO_SHA256 && (srv->algos & AUTH_ALGO_BIT(AUTH_ALGO_MD5))) {
-		/* Imported from a server that kept MD5 only: ask for MD5. */
-		out->action = AUTH_ACT_MD5_ONLY;
-		out->reason = "no SHA-256 credentials for this user";
-		return 0;
-	}
 	out->unknown_user = found == ENOENT || found == ENODATA;
 	out->disabled_user = found == EACCES;
 	rc = auth_digest_verify(&out->verdict, srv, &p, m->method, m->ruri_raw,

@@ -267,6 +267,11 @@ static const struct conf_setting settings[] = {
 	  NULL, "300", "seconds",
 	  "A nonce older than this is refused with stale=true and a fresh challenge.",
 	  PROF(NULL, NULL, "60") },
+	U32("auth", "sha256_unanswered", sha256_unanswered, 0, 1000, "3", "challenges",
+	    "After this many challenges offering SHA-256 in a row to a known user without a "
+	    "successful login, the event `auth.sha256_unanswered` names the user once: its "
+	    "phone may take MD5 only (`bastion user set NAME --digest md5`, docs/users.md). "
+	    "0 turns the note off."),
 	{ "auth", "uri_check", CONF_ENUM, offsetof(struct conf, uri_check), 0, 0, 0, uri_checks,
 	  "strict", NULL,
 	  "How the digest `uri` must match the Request-URI (RFC 3261 22.4). `strict` (default): "
@@ -303,6 +308,15 @@ static const struct conf_setting settings[] = {
 	U32("registrar", "max_bindings", max_bindings, 1, 10000000, "200000", "bindings",
 	    "Most bindings held in all, so registrations cannot exhaust memory; over it new "
 	    "bindings get 503."),
+	U32("registrar", "flow_grace", flow_grace, 0, 86400, "60", "seconds",
+	    "How long a TCP or TLS binding outlives its connection (RFC 5626 flows): calls are "
+	    "not forked to it meanwhile, and it is removed unless the phone connects and "
+	    "registers again within this time. 0 removes it at the next second."),
+	U32("registrar", "flow_timer", flow_timer, 0, 3600, "120", "seconds",
+	    "Flow-Timer sent in the 200 to a REGISTER that asked for outbound (RFC 5626: "
+	    "Supported: outbound and a reg-id): the phone sends a keep-alive (CRLF CRLF on TCP "
+	    "and TLS, answered with CRLF) at least this often. Keep it below [tcp] idle_timeout. "
+	    "0 sends none."),
 
 	U32("proxy", "max_transactions", max_transactions, 16, 4000000, "65536", "transactions",
 	    "Most SIP transactions (server and client together) in progress at once; a new "
@@ -926,6 +940,58 @@ static void write_range(FILE *f, const struct conf_setting *s)
 	}
 }
 
+/* Length of the first sentence of a help text: up to the first ". " that
+ * does not end "e.g." or "i.e.", or the whole text. */
+static size_t first_sentence(const char *h)
+{
+	size_t n = strlen(h);
+
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (h[i] != '.' || h[i + 1] != ' ')
+			continue;
+		if (i >= 3 && (strncmp(h + i - 3, "e.g", 3) == 0 || strncmp(h + i - 3, "i.e", 3) == 0))
+			continue;
+		return i + 1;
+	}
+	return n;
+}
+
+/* Write the first sentence of s->help as "; " comment lines of at most
+ * about 78 columns, without the Markdown backquotes of the reference. */
+static void write_meaning(FILE *f, const struct conf_setting *s)
+{
+	const char *h = s->help;
+	size_t n = first_sentence(h), col = 0, i = 0;
+
+	while (i < n) {
+		size_t w = i;
+
+		while (w < n && h[w] != ' ')
+			w++;
+		if (col == 0) {
+			fputs(";", f);
+			col = 1;
+		}
+		if (col > 1 && col + 1 + (w - i) > 78) {
+			fputs("\n;", f);
+			col = 1;
+		}
+		fputc(' ', f);
+		col++;
+		for (size_t k = i; k < w; k++) {
+			if (h[k] != '`') {
+				fputc(h[k], f);
+				col++;
+			}
+		}
+		i = w;
+		while (i < n && h[i] == ' ')
+			i++;
+	}
+	if (col)
+		fputc('\n', f);
+}
+
 int conf_write_initial(FILE *f, const char *domain, const char *listen,
 		       enum conf_profile profile)
 {
@@ -951,9 +1017,10 @@ int conf_write_initial(FILE *f, const char *domain, const char *listen,
 		/* the default profile stays a comment, like every default */
 		if (prof_set && strcmp(s->section, "server") == 0 && strcmp(s->key, "profile") == 0)
 			value = profiles[profile];
-		fputs("; ", f);
+		write_meaning(f, s);
+		fputs(";   (", f);
 		write_range(f, s);
-		fputs(".", f);
+		fputs(")", f);
 		if (!value && s->prof[profile])
 			fprintf(f, " Set by profile %s (default %s).", profiles[profile],
 				*s->def ? s->def : "empty");

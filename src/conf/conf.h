@@ -89,6 +89,9 @@ struct conf {
 	uint8_t algos[2];            /* the same parsed at load: enum auth_algo values */
 	uint8_t nalgos;
 	uint32_t nonce_lifetime;     /* seconds */
+	uint32_t sha256_unanswered;  /* challenges; 0 = no note */
+	uint32_t flow_grace;         /* seconds */
+	uint32_t flow_timer;         /* seconds; 0 = none sent */
 	uint32_t uri_check;          /* enum conf_uri_check */
 	uint32_t nonce_window;       /* recent nonces whose first answer is remembered */
 	uint32_t nonce_table_size;   /* nonces reused (nc above 2) whose count is remembered */

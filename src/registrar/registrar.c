@@ -20,7 +20,9 @@ struct binding {
 	struct binding *next;
 	struct net_msg way;     /* buf unused */
 	int64_t expires_at;
+	int64_t dead_since;     /* TCP/TLS: when its connection was first seen closed, or 0 */
 	uint32_t cseq;
+	uint32_t reg_id;        /* RFC 5626 reg-id, 0 for none */
 	uint16_t q;
 	uint32_t gen;           /* registrar.sync_gen of the last reread that saw it */
 	const char *contact, *call_id, *user_agent, *instance, *received;
@@ -43,7 +45,7 @@ struct pending {
 	struct pending *next;
 	enum pending_op op;
 	int64_t user_id, expires_at;
-	uint32_t cseq;
+	uint32_t cseq, reg_id;
 	uint16_t q;
 	const char *aor, *contact, *received, *transport, *call_id, *ua, *instance;
 	char data[];
@@ -309,6 +311,7 @@ static int restore_one(void *arg, const struct store_reg *sr)
 	b->expires_at = sr->expires_at;
 	b->cseq = sr->cseq;
 	b->q = sr->q;
+	b->reg_id = sr->reg_id;
 	way_from_text(&b->way, sr->received);
 	binding_put(x->r, a, b);
 	x->n++;
@@ -331,6 +334,15 @@ int registrar_restore(struct registrar *r, int64_t now, size_t *n)
 	return rc ? rc : x.err;
 }
 
+/* A TCP or TLS binding whose connection is gone (closed, or never there
+ * since a restart): the phone is unreachable until it connects again. */
+static bool flow_dead(const struct binding *b)
+{
+	return b->way.tp != NET_UDP && !net_msg_conn_alive(&b->way);
+}
+
+static int queue_delete(struct registrar *r, const struct aor *a, const char *contact);
+
 struct expire_ctx {
 	struct registrar *r;
 	int64_t now;
@@ -343,7 +355,22 @@ static void expire_aor(struct htab_node *node, void *arg)
 	struct aor *a = (struct aor *)node;
 
 	for (struct binding **pp = &a->bindings; *pp;) {
-		if ((*pp)->expires_at <= x->now) {
+		struct binding *b = *pp;
+		bool dead = flow_dead(b);
+
+		if (dead && !b->dead_since)
+			b->dead_since = x->now;
+		else if (!dead)
+			b->dead_since = 0;
+		if (dead && x->now - b->dead_since >= (int64_t)x->r->conf.flow_grace &&
+		    b->expires_at > x->now) {
+			/* RFC 5626 flows: the phone did not come back within the
+			 * grace period; forget the binding (the store too: it has
+			 * not expired there) */
+			(void)queue_delete(x->r, a, b->contact);
+			binding_remove(x->r, a, pp);
+			x->n++;
+		} else if (b->expires_at <= x->now) {
 			binding_remove(x->r, a, pp);
 			x->n++;
 		} else {
@@ -489,10 +516,30 @@ int registrar_sync(struct registrar *r, int64_t now, bool *full)
 struct reg_op {
 	struct slice contact;   /* URI text */
 	struct slice instance;
+	uint32_t reg_id;        /* 0: none (or no instance, RFC 5626 6: ignored) */
 	uint32_t expires;       /* 0: remove */
 	uint16_t q;
 	bool exists;
+	const char *replaces;   /* contact of the binding of the same device
+				   (instance, reg-id) it takes over, or NULL */
 };
+
+/* The binding of device (instance, reg_id) in a, other than the one with
+ * `contact`: RFC 5626 6 (and RFC 5627 for a bare instance) make the
+ * instance, not the contact URI, name the device, so a phone that builds
+ * another contact (new port, new connection) replaces its old binding and
+ * can remove it without knowing it. */
+static struct binding *binding_of_device(struct aor *a, struct slice instance, uint32_t reg_id,
+					 struct slice contact)
+{
+	if (!a || instance.len == 0)
+		return NULL;
+	for (struct binding *b = a->bindings; b; b = b->next)
+		if (b->reg_id == reg_id && slice_eq(slice_cstr(b->instance), instance) &&
+		    !slice_eq(slice_cstr(b->contact), contact))
+			return b;
+	return NULL;
+}
 
 /* "1", "0.5", "0.123", "1.000": thousandths, or -1. */
 static int parse_q(struct slice s)
@@ -541,7 +588,8 @@ static bool plan(struct registrar *r, const struct registrar_req *q, struct aor 
 		int rc;
 
 		while ((rc = sip_contact_next(&c, &rest, &lim)) == 0) {
-			struct slice inst = SLICE_NULL;
+			struct slice inst = SLICE_NULL, rid = SLICE_NULL;
+			uint32_t reg_id = 0;
 			int qq = 1000;
 			size_t k;
 
@@ -564,11 +612,21 @@ static bool plan(struct registrar *r, const struct registrar_req *q, struct aor 
 			if (sip_param_get(c.na.params, "+sip.instance", &inst) &&
 			    inst.len >= STORE_INSTANCE_MAX)
 				inst.len = 0;
+			if (sip_param_get(c.na.params, "reg-id", &rid) &&
+			    (slice_to_u32(rid, &reg_id) != 0 || reg_id == 0 ||
+			     reg_id > STORE_REG_ID_MAX)) {
+				result(res, 400, "Malformed reg-id Parameter");
+				return false;
+			}
+			if (inst.len == 0)
+				reg_id = 0; /* RFC 5626 6: reg-id without an instance is ignored */
 			/* a contact listed twice: the last one counts */
 			for (k = 0; k < n && !slice_eq(ops[k].contact, c.na.uri.raw); k++)
 				;
 			ops[k].contact = c.na.uri.raw;
 			ops[k].instance = inst;
+			ops[k].reg_id = reg_id;
+			ops[k].replaces = NULL;
 			ops[k].q = (uint16_t)qq;
 			ops[k].expires = c.has_expires ? c.expires_val : hdr_expires;
 			if (k == n)
@@ -596,6 +654,17 @@ static bool plan(struct registrar *r, const struct registrar_req *q, struct aor 
 	}
 	for (size_t k = 0; k < n; k++) {
 		struct binding *b = a ? *binding_slot(a, ops[k].contact) : NULL;
+
+		if (!b && (b = binding_of_device(a, ops[k].instance, ops[k].reg_id,
+						 ops[k].contact)) != NULL) {
+			/* the same device under another contact: take it over, or
+			 * remove it (an unregister naming a contact built anew) */
+			for (size_t j = 0; j < k; j++)
+				if (ops[j].replaces == b->contact)
+					b = NULL; /* another contact of this request has it */
+			if (b)
+				ops[k].replaces = b->contact;
+		}
 
 		if (ops[k].expires && ops[k].expires < r->conf.min_expires) {
 			result(res, 423, "Interval Too Brief");
@@ -648,6 +717,7 @@ static int queue(struct registrar *r, enum pending_op op, const struct registrar
 	p->expires_at = rop ? q->now + rop->expires : 0;
 	p->cseq = q->m->cseq.num;
 	p->q = rop ? rop->q : 0;
+	p->reg_id = rop ? rop->reg_id : 0;
 	dst[0] = &p->aor;
 	dst[1] = &p->contact;
 	dst[2] = &p->received;
@@ -663,6 +733,28 @@ static int queue(struct registrar *r, enum pending_op op, const struct registrar
 		w += parts[i].len;
 		*w++ = '\0';
 	}
+	queue_push(r, p);
+	return 0;
+}
+
+/* Queue the deletion of one stored binding of a, outside any REGISTER. */
+static int queue_delete(struct registrar *r, const struct aor *a, const char *contact)
+{
+	size_t al = a->len, cl = strlen(contact);
+	struct pending *p;
+
+	if (!r->store)
+		return 0;
+	p = calloc(1, sizeof(*p) + al + cl + 2);
+	if (!p)
+		return ENOMEM;
+	p->op = PENDING_DELETE;
+	p->user_id = a->user_id;
+	memcpy(p->data, a->name, al);
+	memcpy(p->data + al + 1, contact, cl);
+	p->aor = p->data;
+	p->contact = p->data + al + 1;
+	p->received = p->transport = p->call_id = p->ua = p->instance = "";
 	queue_push(r, p);
 	return 0;
 }
@@ -706,6 +798,7 @@ static int apply(struct registrar *r, const struct pending *p)
 	put_field(srp->user_agent, sizeof(srp->user_agent), p->ua);
 	put_field(srp->instance, sizeof(srp->instance), p->instance);
 	srp->q = p->q;
+	srp->reg_id = p->reg_id;
 	rc = store_regs_upsert(r->store, &id, srp);
 	return rc == ENOENT ? 0 : rc; /* the user was deleted meanwhile */
 }
@@ -914,6 +1007,17 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 
 		if (!op->expires && !op->exists)
 			continue;
+		if (op->replaces) {
+			/* the device's old binding goes, whatever happens to the new */
+			struct binding **old = binding_slot(a, slice_cstr(op->replaces));
+
+			if ((rc = queue_delete(r, a, op->replaces)) != 0)
+				goto out;
+			binding_remove(r, a, old);
+			res->removed++;
+			if (!op->expires)
+				continue;
+		}
 		rc = queue(r, op->expires ? PENDING_UPSERT : PENDING_DELETE, q, op, received, ua);
 		if (rc)
 			goto out;
@@ -926,6 +1030,8 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 			res->removed++;
 			continue;
 		}
+		if (op->reg_id)
+			res->outbound_reg = true;
 		struct binding *b = binding_new(op->contact, q->m->call_id, ua, op->instance, received);
 		if (!b) {
 			rc = ENOMEM;
@@ -934,10 +1040,11 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 		b->expires_at = q->now + op->expires;
 		b->cseq = q->m->cseq.num;
 		b->q = op->q;
+		b->reg_id = op->reg_id;
 		b->way = *q->in;
 		b->way.buf = NULL;
 		b->way.len = 0;
-		if (op->exists)
+		if (op->exists && !op->replaces)
 			res->refreshed++;
 		else
 			res->added++;

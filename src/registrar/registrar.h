@@ -21,6 +21,7 @@ struct registrar_conf {
 	uint32_t min_expires, max_expires, default_expires; /* seconds */
 	uint32_t max_contacts;  /* per AOR */
 	uint32_t max_bindings;  /* in all */
+	uint32_t flow_grace;    /* seconds a TCP/TLS binding outlives its connection */
 	uint32_t batch_max;     /* changes in one transaction: the next REGISTER
 				   that finds this many waiting commits them
 				   first, else the next registrar_flush (tick)
@@ -183,7 +184,11 @@ int registrar_restore(struct registrar *r, int64_t now, size_t *n);
  */
 int registrar_sync(struct registrar *r, int64_t now, bool *full);
 
-/* Drop bindings that expired by `now` (memory and store). Returns how many. */
+/* Drop bindings that expired by `now` (memory and store), and TCP/TLS
+ * bindings whose connection has been closed for flow_grace seconds (RFC
+ * 5626: a phone that reconnects and registers again within the grace
+ * keeps its binding; a closed flow is never forked to meanwhile). Call it
+ * about once a second. Returns how many. */
 size_t registrar_expire(struct registrar *r, int64_t now);
 
 struct registrar_req {
@@ -198,10 +203,13 @@ struct registrar_result {
 	uint16_t status;
 	const char *reason;
 	uint32_t min_expires;      /* with 423 */
-	uint32_t added, refreshed, removed;
+	uint32_t added, refreshed, removed; /* a device's binding taken over by a
+					       new contact counts as added and removed */
 	uint32_t count;            /* bindings of the AOR afterwards */
 	uint64_t seq;              /* the registrar's batch the changes wait on
 				      (registrar_hold); 0: nothing to wait for */
+	bool outbound_reg;         /* a binding with a reg-id (RFC 5626) was added or
+				      refreshed: the 200 says Require: outbound */
 };
 
 /*
@@ -210,7 +218,11 @@ struct registrar_result {
  * (contact param, else Expires header, else default), with Call-ID/CSeq
  * ordering; expiry below min_expires is 423, above max_expires shortened;
  * more than max_contacts for the AOR is 403, more than max_bindings in all
- * 503 (and 503 too when queue_max changes wait for the store).
+ * 503 (and 503 too when queue_max changes wait for the store). A contact
+ * with a +sip.instance (and reg-id, RFC 5626) that no binding has under its
+ * URI takes over, or with expiry 0 removes, the binding of the same instance
+ * and reg-id: one binding per device flow. A reg-id that is not a number
+ * 1..2^31-1 is 400; without an instance it is ignored.
  * Either the whole request applies or none of it. Returns 0 with *res
  * (res->status is the response to send), or an errno on a store failure.
  */

@@ -5,7 +5,8 @@
  * Proxy-Authorization) go through server_authenticate(), which turns the
  * digest outcome, the brute-force lock, per-user mutual TLS and the guard's
  * bookkeeping into one value: allow (with the user's id), challenge (stale or
- * not, MD5 only or not), or deny (status and reason). Every refusal carries
+ * not, with the algorithms the user's digest setting offers), or deny
+ * (status and reason). Every refusal carries
  * the security event to record, so both paths log the same events
  * (auth.replay, auth.bad_nonce, auth.failure, register.unknown_user,
  * tls.client_cert_refused). The credential cache is read once per request:
@@ -54,6 +55,57 @@ static int lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_
 	hex = slice_cstr(algo == AUTH_ALGO_SHA256 ? lc->e.ha1_sha256 : lc->e.ha1_md5);
 	*len = hex.len / 2;
 	return hex.len == 0 ? ENODATA : *len > cap || !hex_decode(ha1, *len, hex) ? EINVAL : 0;
+}
+
+/* auth_offer_fn over the same cache lookup: the algorithms the user's
+ * digest setting offers (auth_offer), 0 for an unknown name. */
+static unsigned offer_user(void *arg, struct slice user)
+{
+	struct lookup_ctx *lc = arg;
+	struct server *s = lc->s;
+	unsigned have = 0;
+
+	if (!lc->found || !slice_eq(lc->user, user)) {
+		lc->found = store_cache_lookup(s->cache, &lc->e, user,
+					       slice_cstr(s->conf.domain)) == 0;
+		lc->user = user;
+	}
+	if (!lc->found)
+		return 0;
+	if (lc->e.ha1_md5[0])
+		have |= AUTH_ALGO_BIT(AUTH_ALGO_MD5);
+	if (lc->e.ha1_sha256[0])
+		have |= AUTH_ALGO_BIT(AUTH_ALGO_SHA256);
+	return auth_offer(s->auth.algos, (enum auth_digest)lc->e.digest, have);
+}
+
+/* Note, once per user and run, phones that do not take SHA-256
+ * (auth/watch.c): events auth.sha256_unanswered and auth.md5_answer. */
+static void watch(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		  const struct auth_outcome *ao)
+{
+	enum auth_watch_note n = AUTH_WATCH_NONE;
+
+	if (!ao->offer_known)
+		return; /* only known users: names a scanner sends are not tracked */
+	if (ao->action == AUTH_ACT_CHALLENGE)
+		n = auth_watch_challenged(s->watch, ao->offer_user, ao->offer,
+					  s->conf.sha256_unanswered);
+	else if (ao->action == AUTH_ACT_OK)
+		/* with MD5 listed first ([auth] algorithms = MD5,SHA-256) an MD5
+		 * answer is what RFC 8760 asks for: no news */
+		n = auth_watch_ok(s->watch, ao->offer_user, ao->verdict.algo,
+				  s->conf.nalgos && s->conf.algos[0] == AUTH_ALGO_MD5
+					  ? ao->offer & ~AUTH_ALGO_BIT(AUTH_ALGO_SHA256)
+					  : ao->offer);
+	if (n == AUTH_WATCH_SHA256_UNANSWERED)
+		server_event(s, "auth.sha256_unanswered", x->in, m, ao->offer_user, SLICE_NULL,
+			     "the device never answered a SHA-256 challenge: if it is an MD5-only "
+			     "phone, set the user to md5 (bastion user set, docs/users.md)",
+			     0);
+	else if (n == AUTH_WATCH_MD5_ANSWER)
+		server_event(s, "auth.md5_answer", x->in, m, ao->offer_user, SLICE_NULL,
+			     "offered SHA-256, the device answered with MD5", 0);
 }
 
 void server_event(struct server *s, const char *kind, const struct net_msg *in,
@@ -127,13 +179,15 @@ void server_authenticate(struct server *s, struct server_auth *v, const struct s
 	memset(v, 0, sizeof(*v));
 	v->proxy = proxy;
 	rc = auth_request(&ao, &s->auth, m, proxy ? SIP_H_PROXY_AUTHORIZATION : SIP_H_AUTHORIZATION,
-			  lookup_user, &lc, (uint64_t)time(NULL));
+			  lookup_user, offer_user, &lc, (uint64_t)time(NULL));
 	if (rc) {
 		log_error("digest verification failed internally: %s", strerror(rc));
 		deny(v, 500, "Authentication Failure", NULL, NULL);
 		goto out;
 	}
+	watch(s, x, m, &ao);
 	v->user = ao.user;
+	v->offer = ao.offer;
 	switch (ao.action) {
 	case AUTH_ACT_CHALLENGE:
 		v->kind = SERVER_AUTH_CHALLENGE;
@@ -148,11 +202,6 @@ void server_authenticate(struct server *s, struct server_auth *v, const struct s
 		v->kind = SERVER_AUTH_CHALLENGE;
 		v->status = proxy ? 407 : 401;
 		v->stale = true;
-		goto out;
-	case AUTH_ACT_MD5_ONLY:
-		v->kind = SERVER_AUTH_CHALLENGE;
-		v->status = proxy ? 407 : 401;
-		v->md5_only = true;
 		goto out;
 	case AUTH_ACT_FAIL:
 		deny(v, 403, "Forbidden",
@@ -190,25 +239,35 @@ out:
 	OPENSSL_cleanse(&lc.e, sizeof(lc.e));
 }
 
-/* 401 with one WWW-Authenticate (407: Proxy-Authenticate) per offered
- * algorithm, in configured order (or MD5 alone for a user who has no
- * SHA-256 credentials). */
+/* 401 with one WWW-Authenticate (407: Proxy-Authenticate) per algorithm in
+ * v->offer: in the order of [auth] algorithms (SHA-256 first by default,
+ * RFC 8760 2.4), then any the site does not list (a user's own setting),
+ * SHA-256 first. */
 static void challenge(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 		      const struct server_auth *v)
 {
 	char nonce[AUTH_NONCE_LEN + 1], lines[1024], value[512];
+	enum auth_algo order[4];
+	unsigned offer = v->offer;
 	struct sip_buf b;
-	size_t len;
+	size_t len, n = 0;
+
+	for (size_t i = 0; i < s->conf.nalgos && i < 2; i++)
+		order[n++] = (enum auth_algo)s->conf.algos[i];
+	order[n++] = AUTH_ALGO_SHA256;
+	order[n++] = AUTH_ALGO_MD5;
 
 	if (auth_nonce_make(s->key, s->nc, (uint64_t)time(NULL), nonce) != 0) {
 		server_answer(s, x, m, 500, "Nonce Failure", SLICE_NULL);
 		return;
 	}
 	sip_buf_init(&b, lines, sizeof(lines));
-	for (size_t i = 0; i < s->conf.nalgos; i++) {
-		enum auth_algo a = (enum auth_algo)s->conf.algos[i];
-		if (v->md5_only && a != AUTH_ALGO_MD5)
+	for (size_t i = 0; i < n; i++) {
+		enum auth_algo a = order[i];
+
+		if (!(offer & AUTH_ALGO_BIT(a)))
 			continue;
+		offer &= ~AUTH_ALGO_BIT(a); /* each once */
 		if (auth_challenge_write(value, sizeof(value), &len, s->auth.realm, slice_cstr(nonce),
 					 a, v->stale, SLICE_NULL) != 0)
 			continue;

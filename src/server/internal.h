@@ -75,6 +75,7 @@ struct server {
 					   another one in the file (bastion rotate
 					   --nonce-key) derives a new run key */
 	struct auth_nc_table *nc;
+	struct auth_watch *watch;      /* phones that do not take SHA-256 */
 	struct auth_server auth;
 	struct net_peer_cert *peer_cert; /* scratch for per-user mutual TLS (about 4 KB) */
 	char realm[256];
@@ -147,7 +148,7 @@ bool server_host_is_ours(const struct server *s, struct slice host);
 /* ---- auth.c: one authentication step for every method ---- */
 enum server_auth_kind {
 	SERVER_AUTH_DENY = 0,      /* answer status/reason */
-	SERVER_AUTH_CHALLENGE,     /* 401/407 with a fresh nonce (stale, md5_only) */
+	SERVER_AUTH_CHALLENGE,     /* 401/407 with a fresh nonce (stale, offer) */
 	SERVER_AUTH_ALLOW,         /* authenticated as user (user_id) */
 };
 
@@ -156,7 +157,8 @@ struct server_auth {
 	bool proxy;                /* 407 and Proxy-Authorization, else 401 */
 	struct slice user;         /* the digest username (valid with the message) */
 	int64_t user_id;           /* ALLOW: the user's row */
-	bool stale, md5_only;      /* CHALLENGE */
+	bool stale;                /* CHALLENGE */
+	unsigned offer;            /* CHALLENGE: AUTH_ALGO_BIT()s, from the user's setting */
 	uint16_t status;           /* the answer's status */
 	const char *reason;        /* DENY: its reason phrase */
 	const char *event, *detail; /* a security event to record, or NULL */

@@ -15,6 +15,43 @@
 
 #include "internal.h"
 
+/* Does a Supported or Require header of m list option tag `tag`? */
+static bool lists_option(const struct sip_msg *m, const char *tag)
+{
+	static const enum sip_hdr_id ids[] = { SIP_H_SUPPORTED, SIP_H_REQUIRE };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		for (const struct sip_hdr *h = sip_msg_hdr(m, ids[i]); h;
+		     h = sip_msg_hdr_next(m, h)) {
+			struct slice rest = h->value, item;
+
+			while (sip_list_next(&item, &rest) == 0)
+				if (slice_caseeq_cstr(item, tag))
+					return true;
+		}
+	}
+	return false;
+}
+
+/* RFC 5626 6: a 2xx to a REGISTER that asked for outbound and bound a flow
+ * (a reg-id) says Require: outbound, and how often to send keep-alives. */
+static void outbound_headers(const struct server *s, const struct sip_msg *m,
+			     const struct registrar_result *res, struct sip_buf *b)
+{
+	uint32_t ft = s->conf.flow_timer;
+
+	if (!res->outbound_reg || !lists_option(m, "outbound"))
+		return;
+	sip_buf_str(b, "Require: outbound\r\n");
+	if (ft == 0)
+		return;
+	if (ft >= s->conf.idle_timeout)
+		ft = s->conf.idle_timeout / 2 ? s->conf.idle_timeout / 2 : 1; /* before we cut it */
+	sip_buf_str(b, "Flow-Timer: ");
+	sip_buf_u32(b, ft);
+	sip_buf_str(b, "\r\n");
+}
+
 bool server_host_is_ours(const struct server *s, struct slice host)
 {
 	if (slice_caseeq_cstr(host, s->conf.domain))
@@ -72,12 +109,14 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 	sip_buf_init(&b, contacts, sizeof(contacts));
 	if (res.status == 200) {
 		registrar_print_contacts(s->reg, rq.aor, rq.now, &b);
+		outbound_headers(s, m, &res, &b);
 		/* a binding added or removed is an event; a refresh of what is
 		 * there already (every phone, every few minutes) is not */
 		if (res.added || res.removed) /* recorded once the change is durable */
 			server_event_durable(s, res.seq, "register.ok", in, m, v.user, rq.aor,
-					     res.removed && !res.count ? "unregistered"
-								       : "registered",
+					     res.added && res.removed ? "replaced"
+					     : res.added	      ? "registered"
+								      : "unregistered",
 					     200);
 	} else if (res.status == 423) {
 		sip_buf_str(&b, "Min-Expires: ");

@@ -568,6 +568,7 @@ static void registrar_conf_of(const struct conf *c, struct registrar_conf *rc)
 	rc->default_expires = c->default_expires;
 	rc->max_contacts = c->max_contacts;
 	rc->max_bindings = c->max_bindings;
+	rc->flow_grace = c->flow_grace;
 	rc->batch_max = c->batch_max;
 	rc->queue_max = c->queue_max;
 	rc->write_behind = c->durability == CONF_DURABLE_NONE;
@@ -753,6 +754,10 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		return e;
 	}
 	s->auth.nc = s->nc;
+	if ((e = auth_watch_new(&s->watch)) != 0) {
+		snprintf(err, errlen, "digest watch table: %s", strerror(e));
+		return e;
+	}
 	if ((e = store_location(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
@@ -888,6 +893,7 @@ void server_free(struct server **sp)
 	store_cache_free(&s->cache);
 	store_close(&s->store);
 	auth_nc_table_free(&s->nc);
+	auth_watch_free(&s->watch);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
 	OPENSSL_cleanse(s->key_file, sizeof(s->key_file));
 	log_events_close();

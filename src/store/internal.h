@@ -21,6 +21,8 @@ struct store_ops {
 				  const struct store_cred *cred, int64_t now);
 	int (*users_set_enabled)(struct store *s, const char *name, const char *domain,
 				 bool enabled);
+	int (*users_set_digest)(struct store *s, const char *name, const char *domain,
+				unsigned digest);
 	int (*users_set_client_cert)(struct store *s, const char *name, const char *domain,
 				     bool on);
 	int (*users_delete)(struct store *s, const char *name, const char *domain);

@@ -158,6 +158,17 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (call_id, tag0, tag1)"
 	");"
 	"PRAGMA user_version = 6;",
+	/* 6 -> 7: the digest algorithms each user is challenged with (`bastion
+	 * user set NAME --digest`): 0 the site's [auth] algorithms, 1 MD5, 2
+	 * SHA-256, 3 both. Existing users follow the site. The UPDATE fires
+	 * users_gen_update, so credential caches reload it. */
+	"ALTER TABLE users ADD COLUMN digest INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (digest BETWEEN 0 AND 3);"
+	/* and the RFC 5626 reg-id of a binding (0: none), which with its
+	 * +sip.instance names one flow of one device. */
+	"ALTER TABLE registrations ADD COLUMN reg_id INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (reg_id BETWEEN 0 AND 2147483647);"
+	"PRAGMA user_version = 7;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -181,6 +192,7 @@ enum stmt_id {
 	ST_USER_SET_PASSWORD,
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
+	ST_USER_SET_DIGEST,
 	ST_USER_DELETE,
 	ST_REG_UPSERT,
 	ST_REG_DELETE,
@@ -211,10 +223,10 @@ enum stmt_id {
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert"
+	"created_at, changed_at, require_client_cert, digest"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
-	"user_agent, instance, q"
+	"user_agent, instance, q, reg_id"
 
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN_READ] = "BEGIN DEFERRED",
@@ -225,8 +237,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_DATA_VERSION] = "PRAGMA data_version",
 	[ST_USERS_GEN] = "SELECT value FROM meta WHERE key = 'users_gen'",
 	[ST_USER_ADD] = "INSERT INTO users (name, domain, realm, ha1_md5, ha1_sha256, enabled,"
-			" password_strength, created_at, changed_at, require_client_cert)"
-			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+			" password_strength, created_at, changed_at, require_client_cert, digest)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
 	[ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_USERS_LIST] = "SELECT " USER_COLS " FROM users ORDER BY domain, name",
 	[ST_USER_SET_PASSWORD] = "UPDATE users SET realm = ?3, ha1_md5 = ?4, ha1_sha256 = ?5,"
@@ -235,15 +247,17 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_SET_ENABLED] = "UPDATE users SET enabled = ?3 WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = ?3"
 				    " WHERE name = ?1 AND domain = ?2",
+	[ST_USER_SET_DIGEST] = "UPDATE users SET digest = ?3 WHERE name = ?1 AND domain = ?2",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_REG_UPSERT] = "INSERT INTO registrations (user_id, aor, contact, received, transport,"
-			  " expires_at, call_id, cseq, user_agent, instance, q)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+			  " expires_at, call_id, cseq, user_agent, instance, q, reg_id)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
 			  " ON CONFLICT (aor, contact) DO UPDATE SET"
 			  " user_id = excluded.user_id, received = excluded.received,"
 			  " transport = excluded.transport, expires_at = excluded.expires_at,"
 			  " call_id = excluded.call_id, cseq = excluded.cseq,"
 			  " user_agent = excluded.user_agent, instance = excluded.instance,"
+			  " reg_id = excluded.reg_id,"
 			  " q = excluded.q"
 			  " RETURNING id",
 	[ST_REG_DELETE] = "DELETE FROM registrations WHERE aor = ?1 AND contact = ?2",
@@ -485,6 +499,7 @@ static int bind_user_add(sqlite3_stmt *st, const struct store_user *u, int64_t n
 	rc |= bind_text(st, 7, strength_name(u->cred.strength));
 	rc |= sqlite3_bind_int64(st, 8, now);
 	rc |= sqlite3_bind_int(st, 9, u->require_client_cert ? 1 : 0);
+	rc |= sqlite3_bind_int(st, 10, u->digest & 3);
 	return rc;
 }
 
@@ -535,6 +550,7 @@ static int read_user(struct store_user *u, sqlite3_stmt *st)
 	u->created_at = sqlite3_column_int64(st, 8);
 	u->changed_at = sqlite3_column_int64(st, 9);
 	u->require_client_cert = sqlite3_column_int(st, 10) != 0;
+	u->digest = (uint8_t)(sqlite3_column_int(st, 11) & 3); /* CHECK keeps it 0..3 */
 	return 0;
 }
 
@@ -659,6 +675,16 @@ static int sq_users_set_client_cert(struct store *s, const char *name, const cha
 	return step_user_write(ss, st, name, domain);
 }
 
+static int sq_users_set_digest(struct store *s, const char *name, const char *domain,
+			       unsigned digest)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_SET_DIGEST];
+
+	sqlite3_bind_int(st, 3, (int)digest);
+	return step_user_write(ss, st, name, domain);
+}
+
 static int sq_users_delete(struct store *s, const char *name, const char *domain)
 {
 	struct sqlite_store *ss = sq(s);
@@ -736,6 +762,7 @@ static int sq_regs_upsert(struct store *s, int64_t *id, const struct store_reg *
 	sqlite3_bind_int64(st, 8, r->cseq);
 	bind_text(st, 9, r->user_agent);
 	bind_text(st, 10, r->instance);
+	sqlite3_bind_int64(st, 12, r->reg_id);
 	sqlite3_bind_int(st, 11, r->q);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		rid = sqlite3_column_int64(st, 0);
@@ -799,7 +826,7 @@ static int sq_regs_expire(struct store *s, size_t *n, int64_t now)
 
 static int read_reg(struct store_reg *r, sqlite3_stmt *st)
 {
-	int64_t cseq, q;
+	int64_t cseq, q, reg_id;
 	int err;
 
 	memset(r, 0, sizeof(*r));
@@ -816,8 +843,11 @@ static int read_reg(struct store_reg *r, sqlite3_stmt *st)
 	r->expires_at = sqlite3_column_int64(st, 6);
 	cseq = sqlite3_column_int64(st, 8);
 	q = sqlite3_column_int64(st, 11);
-	if (cseq < 0 || cseq > UINT32_MAX || q < 0 || q > 1000)
+	reg_id = sqlite3_column_int64(st, 12);
+	if (cseq < 0 || cseq > UINT32_MAX || q < 0 || q > 1000 || reg_id < 0 ||
+	    reg_id > STORE_REG_ID_MAX)
 		return EOVERFLOW;
+	r->reg_id = (uint32_t)reg_id;
 	r->cseq = (uint32_t)cseq;
 	r->q = (uint16_t)q;
 	return 0;
@@ -1221,6 +1251,7 @@ static const struct store_ops sqlite_ops = {
 	.users_set_password = sq_users_set_password,
 	.users_set_enabled = sq_users_set_enabled,
 	.users_set_client_cert = sq_users_set_client_cert,
+	.users_set_digest = sq_users_set_digest,
 	.users_delete = sq_users_delete,
 	.users_import = sq_users_import,
 	.users_version = sq_users_version,

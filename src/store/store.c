@@ -236,7 +236,8 @@ static bool reg_ok(const struct store_reg *r)
 	       field_ok(r->transport, STORE_TRANSPORT_MAX, false) &&
 	       field_ok(r->call_id, STORE_CALLID_MAX, false) &&
 	       field_ok(r->user_agent, STORE_UA_MAX, true) &&
-	       field_ok(r->instance, STORE_INSTANCE_MAX, true) && r->q <= 1000;
+	       field_ok(r->instance, STORE_INSTANCE_MAX, true) && r->q <= 1000 &&
+	       r->reg_id <= STORE_REG_ID_MAX;
 }
 
 static bool hangup_ok(const char *h, bool answered)
@@ -333,6 +334,17 @@ int store_users_set_client_cert(struct store *s, const char *name, const char *d
 		return EINVAL;
 	s->errmsg[0] = '\0';
 	return s->ops->users_set_client_cert(s, name, domain, on);
+}
+
+int store_users_set_digest(struct store *s, const char *name, const char *domain,
+			   unsigned digest)
+{
+	if (!s || !key_ok(name, domain) || digest > STORE_DIGEST_BOTH)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	/* a backend without per-user digest (PostgreSQL, for now) says so */
+	return s->ops->users_set_digest ? s->ops->users_set_digest(s, name, domain, digest)
+					: ENOSYS;
 }
 
 int store_users_delete(struct store *s, const char *name, const char *domain)

@@ -122,6 +122,7 @@ struct store_user {
 	bool enabled;
 	int64_t created_at;   /* unix seconds; 0 on add means "now" */
 	int64_t changed_at;   /* last password change; set = created_at on add */
+	uint8_t digest;       /* STORE_DIGEST_*: the algorithms the user is challenged with */
 	bool require_client_cert; /* mutual TLS: register and call only over TLS with a
 				     client certificate naming this user (docs/tls.md) */
 };
@@ -159,6 +160,19 @@ int store_users_set_enabled(struct store *s, const char *name, const char *domai
  * ENOENT no such user, EINVAL, EBUSY/EIO. */
 int store_users_set_client_cert(struct store *s, const char *name, const char *domain,
 				bool on);
+
+/* The digest algorithms a user is challenged with; the values are those of
+ * auth.h's enum auth_digest. */
+#define STORE_DIGEST_SITE 0    /* the server's [auth] algorithms */
+#define STORE_DIGEST_MD5 1
+#define STORE_DIGEST_SHA256 2
+#define STORE_DIGEST_BOTH 3
+
+/* Set a user's digest algorithms (STORE_DIGEST_*). Counts as a change of
+ * users, so running servers pick it up. Returns 0, ENOENT no such user,
+ * EINVAL (bad value or key), EBUSY/EIO. */
+int store_users_set_digest(struct store *s, const char *name, const char *domain,
+			   unsigned digest);
 
 /* Delete a user and, by cascade, its registrations and identities. Returns 0, ENOENT,
  * EINVAL, EBUSY/EIO. */
@@ -205,7 +219,10 @@ struct store_reg {
 	char user_agent[STORE_UA_MAX];      /* may be empty */
 	char instance[STORE_INSTANCE_MAX];  /* +sip.instance, may be empty */
 	uint16_t q;                         /* thousandths, 0..1000 */
+	uint32_t reg_id;                    /* RFC 5626 reg-id, 0 for none */
 };
+
+#define STORE_REG_ID_MAX 2147483647u
 
 typedef int(store_reg_fn)(void *arg, const struct store_reg *r);
 
@@ -522,6 +539,7 @@ struct store_cache_entry {
 	int64_t user_id;
 	bool enabled;
 	bool require_client_cert; /* store_user.require_client_cert */
+	uint8_t digest;           /* store_user.digest */
 	char realm[STORE_REALM_MAX];
 	char ha1_md5[STORE_HA1_MD5_LEN + 1];
 	char ha1_sha256[STORE_HA1_SHA256_LEN + 1];

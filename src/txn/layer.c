@@ -98,9 +98,13 @@ static struct slice kb_done(struct kb *k)
 	return k->fail ? SLICE_NULL : slice_make(k->l->kbuf, k->n);
 }
 
+/* An RFC 3261 branch: the magic cookie and something after it. A branch
+ * that is the bare cookie (RFC 4475 3.2.1) identifies nothing: every sender
+ * of such requests would share one key, and an unrelated request would be
+ * taken for a retransmission, so it is matched by the RFC 2543 rules. */
 static bool has_cookie(const struct sip_via *v)
 {
-	return v->has_branch && v->branch.len >= 7 && memcmp(v->branch.p, "z9hG4bK", 7) == 0;
+	return v->has_branch && v->branch.len > 7 && memcmp(v->branch.p, "z9hG4bK", 7) == 0;
 }
 
 /* See internal.h. `method` is the method the transaction was opened with

@@ -184,11 +184,14 @@ def test_wrong_password_on_invite(proxy):
 def test_spoofed_from_refused(proxy):
     a, (b,) = phones(proxy)
     # A's own credentials, but claiming to be 1003
-    a.invite("1002", from_user="1003")
+    call_id, _, _ = a.invite("1002", from_user="1003")
     a.expect_status(403, "INVITE")
     b.nothing()
     ev = events(proxy, "call.spoofed_from")
     assert ev and ev[-1]["user"] == "1001" and "1003" in ev[-1]["aor"]
+    # it passed authentication, so it is a call attempt with a record (docs/proxy.md)
+    (rec,) = [r for r in cdrs(proxy) if r["call_id"] == call_id]
+    assert rec["status"] == 403 and rec["auth_user"] == "1001" and rec["hangup"] == "none"
 
 
 def test_in_dialog_request_from_outsider(proxy):

@@ -133,3 +133,27 @@ def test_docs_reference_matches_the_binary():
     generated = doc[start:end].split("\n", 1)[1]
     assert generated.strip() == ref.strip(), \
         "docs/configuration.md is stale: regenerate with 'bastion config reference'"
+
+
+def test_initial_conf_explains_each_setting(tmp_path):
+    """bastion init writes, above each setting, the first sentence of its
+    meaning from the settings table (as in docs/configuration.md), then its
+    range, so the file explains itself."""
+    state = tmp_path / "st"
+    assert run_cli("init", "--state", str(state)).returncode == 0
+    lines = (state / "bastion.conf").read_text().splitlines()
+    ref = run_cli("config", "reference").stdout
+    rows = re.findall(r"^\| `(\w+)` \| [^|]* \| ([^|]*) \| (.*) \|$", ref, re.M)
+    assert len(rows) > 30
+    for key, rng, meaning in rows:
+        (at,) = [i for i, l in enumerate(lines) if re.match(rf";?{key} = ", l)]
+        assert lines[at - 1].startswith(";   (") and lines[at - 1].endswith(")"), key
+        # the comment block above the range line, joined
+        j = at - 2
+        block = []
+        while j >= 0 and lines[j].startswith("; ") and not lines[j].startswith(";   ("):
+            block.insert(0, lines[j][2:])
+            j -= 1
+        text = " ".join(block)
+        first = meaning.replace("`", "")
+        assert text and first.startswith(text), (key, text, first)

@@ -350,6 +350,114 @@ def test_svwar_cannot_enumerate(reg_server, tmp_path, force):
     assert received >= 1  # svwar did talk to the server
 
 
+def wait_offer(server, user, algos, timeout=10):
+    """The first challenge for `user` once the server has the user's setting."""
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        ph = Registrar(server, user, "x")
+        got = [a for a, _ in parse_challenges(ph.send(ph.request()))]
+        ph.close()
+        if got == algos:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"{user}: offered {got}, expected {algos}")
+
+
+def test_digest_per_user(reg_server):
+    """user set --digest: md5 and sha256 users get their own challenge; a
+    user at the site's default gets exactly what an unknown name gets (the
+    answer does not tell them apart); credentials in an algorithm not
+    offered are challenged again; MD5 users register with MD5."""
+    s = reg_server
+    unknown = wait_offer(s, "no-such-user", ["SHA-256", "MD5"])
+    assert wait_offer(s, "1002", ["SHA-256", "MD5"]) == unknown
+    r = run_cli("--state", s.state, "user", "set", "1001", "--digest", "md5")
+    assert r.returncode == 0 and "MD5 only" in r.stdout, r.stderr
+    assert "told apart" in r.stderr  # the trade-off is said
+    wait_offer(s, "1001", ["MD5"])
+    ph = Registrar(s, "1001", USERS["1001"])
+    assert status_of(ph.register(algo="MD5"))[0] == 200
+    # SHA-256 credentials from an md5 user: a fresh MD5-only challenge
+    first = ph.send(ph.request())
+    chal = dict(parse_challenges(first))
+    sha = dict(chal["MD5"], algorithm="SHA-256")
+    auth = digest_header("1001", USERS["1001"], sha, "REGISTER", f"sip:{DOMAIN}", "SHA-256")
+    again = ph.send(ph.request(auth=auth))
+    assert status_of(again)[0] == 401 and [a for a, _ in parse_challenges(again)] == ["MD5"]
+    # the INVITE side uses the same setting (From user): covered by test_phones
+    r = run_cli("--state", s.state, "user", "set", "1001", "--digest", "sha256")
+    assert r.returncode == 0
+    wait_offer(s, "1001", ["SHA-256"])
+    r = run_cli("--state", s.state, "user", "set", "1001", "--digest", "site")
+    assert r.returncode == 0 and "told apart" not in r.stderr
+    wait_offer(s, "1001", ["SHA-256", "MD5"])
+    r = run_cli("--state", s.state, "user", "set", "1001", "--digest", "sha1")
+    assert r.returncode != 0 and "sha256, md5, both or site" in r.stderr
+    r = run_cli("--state", s.state, "user", "set", "nobody", "--digest", "md5")
+    assert r.returncode != 0
+
+
+def test_sha256_unanswered_event(make_server, tmp_path):
+    """A known user's device that never answers SHA-256 challenges is named
+    once, after [auth] sha256_unanswered of them; an unknown name never."""
+    s = make_server("[auth]\nsha256_unanswered = 2")
+    import_users(s, USERS, tmp_path)
+    wait_user_visible(s, "1001", USERS["1001"])
+    for user in ("1002", "1002", "1002", "ghost", "ghost", "ghost"):
+        ph = Registrar(s, user, "x")
+        assert status_of(ph.send(ph.request()))[0] == 401
+        ph.close()
+    ev = events(s, "auth.sha256_unanswered")
+    assert [e["user"] for e in ev] == ["1002"], ev
+    # a phone that answers (SHA-256) is never named; one that answers with MD5
+    # although SHA-256 was offered is, once
+    ph = Registrar(s, "1001", USERS["1001"])
+    for _ in range(3):
+        assert status_of(ph.register(algo="SHA-256"))[0] == 200
+    assert status_of(ph.register(algo="MD5"))[0] == 200
+    assert status_of(ph.register(algo="MD5"))[0] == 200
+    assert [e["user"] for e in events(s, "auth.md5_answer")] == ["1001"]
+    assert [e["user"] for e in events(s, "auth.sha256_unanswered")] == ["1002"]
+
+
+def test_unregister_one_of_two_is_logged_as_unregistered(reg_server):
+    ph = Registrar(reg_server, "1001", USERS["1001"])
+    c1, c2 = f"<sip:1001@127.0.0.1:{ph.port}>", "<sip:1001@127.0.0.1:9>"
+    assert status_of(ph.register(contact=c1))[0] == 200
+    assert status_of(ph.register(contact=c2))[0] == 200
+    reply = ph.register(contact=c2, expires=0)
+    assert status_of(reply)[0] == 200 and len(header(reply, "Contact")) == 1
+    reasons = [e["reason"] for e in events(reg_server, "register.ok") if e["user"] == "1001"]
+    assert reasons[-3:] == ["registered", "registered", "unregistered"], reasons
+
+
+def test_bare_cookie_branch_is_no_transaction_key(server):
+    """RFC 4475 3.2.1: a branch that is only z9hG4bK identifies nothing. Two
+    different requests with that branch and the same sent-by are two
+    transactions (RFC 2543 matching): each gets its own answer."""
+    import socket
+    import uuid
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sk:
+        sk.bind(("127.0.0.1", 0))
+        sk.settimeout(3)
+        port = sk.getsockname()[1]
+        for n in range(2):
+            msg = (f"OPTIONS sip:ping@{DOMAIN} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK\r\n"
+                   "Max-Forwards: 70\r\n"
+                   f"From: <sip:t@{DOMAIN}>;tag=bare{n}\r\n"
+                   f"To: <sip:ping@{DOMAIN}>\r\n"
+                   f"Call-ID: {uuid.uuid4().hex}\r\n"
+                   f"CSeq: {n + 1} OPTIONS\r\n"
+                   "Content-Length: 0\r\n\r\n").encode()
+            sk.sendto(msg, ("127.0.0.1", server.port))
+            reply = sk.recv(70000)
+            assert status_of(reply)[0] == 200
+            assert f"tag=bare{n}" in header(reply, "From")[0]
+            assert header(reply, "CSeq")[0] == f"{n + 1} OPTIONS"
+
+
 def test_max_users_bounds_the_credential_cache(make_server, tmp_path):
     """[auth] max_users: a store with more users than the credential cache
     may hold is refused at startup with an error naming the setting; a

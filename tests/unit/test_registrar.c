@@ -209,6 +209,83 @@ static void expiry_sweep(void)
 	CHECK_INT(aors, 0); /* an empty AOR is freed */
 }
 
+/* RFC 5626 / 5627: the instance (and reg-id) names the device. */
+#define INST "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000a95a0e128>\""
+
+static void instance_replaces_and_unregisters(void)
+{
+	setup();
+	/* Linphone's case: registered with one contact, unregisters with another */
+	CHECK_INT(do_register("c1", 1, "Contact: <sip:1001@192.0.2.1:5070;transport=tcp>;" INST "\r\n", 1000), 0);
+	CHECK_INT(res.added, 1);
+	CHECK_INT(do_register("c1", 2, "Contact: <sip:1001@192.0.2.1:6000;transport=tcp>;" INST ";expires=0\r\n", 1010), 0);
+	CHECK_INT(res.status, 200);
+	CHECK_INT(res.removed, 1);
+	CHECK_INT(count(), 0);
+	/* a new contact of the same device replaces its binding: still one */
+	CHECK_INT(do_register("c2", 1, "Contact: <sip:1001@192.0.2.1:5070>;" INST "\r\n", 1020), 0);
+	CHECK_INT(do_register("c3", 1, "Contact: <sip:1001@192.0.2.1:5071>;" INST "\r\n", 1030), 0);
+	CHECK_INT(res.added, 1);
+	CHECK_INT(res.removed, 1);
+	CHECK_INT(res.count, 1);
+	CHECK_INT(count(), 1);
+	/* reg-id: the same instance with two reg-ids is two flows; each is
+	 * replaced by its own; no instance, no flow (reg-id ignored) */
+	CHECK_INT(do_register("c4", 1, "Contact: <sip:1001@192.0.2.1:7001>;" INST ";reg-id=1\r\n", 1040), 0);
+	CHECK_INT(do_register("c4", 2, "Contact: <sip:1001@192.0.2.1:7002>;" INST ";reg-id=2\r\n", 1041), 0);
+	CHECK_INT(count(), 3);
+	CHECK(res.outbound_reg);
+	CHECK_INT(do_register("c5", 1, "Contact: <sip:1001@192.0.2.1:7003>;" INST ";reg-id=1\r\n", 1042), 0);
+	CHECK_INT(count(), 3);
+	CHECK_INT(res.added, 1);
+	CHECK_INT(res.removed, 1);
+	/* flow 2 unregisters under a contact of its own: only it goes */
+	CHECK_INT(do_register("c5", 2, "Contact: <sip:1001@192.0.2.1:1>;" INST ";reg-id=2;expires=0\r\n", 1043), 0);
+	CHECK_INT(res.removed, 1);
+	CHECK_INT(count(), 2);
+	CHECK_INT(do_register("c6", 1, "Contact: <sip:1001@192.0.2.1:7004>;reg-id=1\r\n", 1043), 0);
+	CHECK_INT(res.added, 1);
+	CHECK_INT(res.removed, 0);
+	CHECK_INT(count(), 3);
+	CHECK(!res.outbound_reg);
+	/* bad reg-ids */
+	CHECK_INT(do_register("c7", 1, "Contact: <sip:1001@192.0.2.1:7005>;" INST ";reg-id=0\r\n", 1044), 0);
+	CHECK_INT(res.status, 400);
+	CHECK_INT(do_register("c7", 2, "Contact: <sip:1001@192.0.2.1:7005>;" INST ";reg-id=x\r\n", 1044), 0);
+	CHECK_INT(res.status, 400);
+	CHECK_INT(do_register("c7", 3, "Contact: <sip:1001@192.0.2.1:7005>;" INST ";reg-id=4294967296\r\n", 1044), 0);
+	CHECK_INT(res.status, 400);
+	CHECK_INT(count(), 3);
+	/* a replacing REGISTER still obeys Call-ID/CSeq order */
+	CHECK_INT(do_register("c5", 1, "Contact: <sip:1001@192.0.2.1:7009>;" INST ";reg-id=1\r\n", 1045), 0);
+	CHECK_INT(res.status, 500);
+}
+
+/* A TCP binding whose connection is gone is removed after flow_grace. */
+static void dead_flow_grace(void)
+{
+	struct registrar_conf c = conf;
+
+	setup();
+	c.flow_grace = 30;
+	registrar_set_conf(r, &c);
+	src.tp = NET_TCP; /* no live connection behind it: as after a close */
+	CHECK_INT(do_register("c1", 1, "Contact: <sip:1001@192.0.2.1:5070;transport=tcp>\r\n", 1000), 0);
+	src.tp = NET_UDP;
+	CHECK_INT(do_register("c2", 1, "Contact: <sip:1001@192.0.2.1:5080>\r\n", 1000), 0);
+	CHECK_INT(count(), 2);
+	CHECK_INT(registrar_expire(r, 1001), 0); /* first seen dead */
+	CHECK_INT(registrar_expire(r, 1030), 0);
+	CHECK_INT(registrar_expire(r, 1031), 1); /* 30 s later: gone */
+	CHECK_INT(count(), 1);                 /* the UDP one stays */
+	c.flow_grace = 0;
+	registrar_set_conf(r, &c);
+	src.tp = NET_TLS;
+	CHECK_INT(do_register("c3", 1, "Contact: <sip:1001@192.0.2.1:5090;transport=tls>\r\n", 1040), 0);
+	CHECK_INT(registrar_expire(r, 1040), 1);
+	src.tp = NET_UDP;
+}
+
 static struct net_msg seen_way;
 
 static void keep_way(void *arg, const struct reg_binding_view *v)
@@ -269,6 +346,7 @@ int main(int argc, char **argv)
 		CASE(wildcard),		  CASE(cseq_order),		    CASE(per_aor_cap),
 		CASE(total_cap),	  CASE(bad_contacts),		    CASE(no_contact_lists),
 		CASE(expiry_sweep),	  CASE(persist_and_restore),
+		CASE(instance_replaces_and_unregisters), CASE(dead_flow_grace),
 	};
 	int rc = check_main("registrar", cases, ARRAY_SIZE(cases), argc, argv);
 

@@ -389,7 +389,10 @@ static void upgrades_version_3(void)
 	 * certificate flag. */
 	CHECK_INT(raw_exec(path, "DROP TABLE bans;"
 			   "ALTER TABLE users DROP COLUMN require_client_cert;"
-			   "DROP TABLE IF EXISTS dialogs;" "PRAGMA user_version = 3;"), SQLITE_OK);
+			   "ALTER TABLE users DROP COLUMN digest;"
+			   "ALTER TABLE registrations DROP COLUMN reg_id;"
+			   "DROP TABLE IF EXISTS dialogs;"
+			   "PRAGMA user_version = 3;"), SQLITE_OK);
 
 	CHECK_INT(store_open(&s, path, NULL, 0), 0);
 	CHECK_INT(store_schema_version(s, &v), 0);

@@ -260,7 +260,10 @@ static void migrates_version_1(void)
 	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
 	rc = sqlite3_exec(db, "DROP TABLE bans; DROP TABLE cdrs; DROP TABLE identities;"
 			  "ALTER TABLE users DROP COLUMN require_client_cert;"
-			  "DROP TABLE IF EXISTS dialogs;" "PRAGMA user_version = 1;", NULL, NULL, NULL);
+			  "ALTER TABLE users DROP COLUMN digest;"
+			  "ALTER TABLE registrations DROP COLUMN reg_id;"
+			  "DROP TABLE IF EXISTS dialogs;"
+			  "PRAGMA user_version = 1;", NULL, NULL, NULL);
 	sqlite3_close(db);
 	CHECK_INT(rc, SQLITE_OK);
 

@@ -267,7 +267,10 @@ static void migrates_version_1(void)
 				 "DROP TRIGGER identities_gen_delete;"
 				 "DROP TABLE identities; DROP TABLE cdrs; DROP TABLE bans;"
 				 "ALTER TABLE users DROP COLUMN require_client_cert;"
-				 "DROP TABLE IF EXISTS dialogs;" "PRAGMA user_version = 1;"),
+				 "ALTER TABLE users DROP COLUMN digest;"
+				 "ALTER TABLE registrations DROP COLUMN reg_id;"
+				 "DROP TABLE IF EXISTS dialogs;"
+				 "PRAGMA user_version = 1;"),
 		  SQLITE_OK);
 	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
 	CHECK_INT(store_schema_version(s, &v), 0);

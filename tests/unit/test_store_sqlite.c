@@ -795,6 +795,46 @@ static void client_cert_flag(void)
 	CHECK_INT(raw_int(path, "SELECT count(*) FROM users WHERE require_client_cert = 1"), 1);
 }
 
+/* The per-user digest setting: default site, set and read back through the
+ * store and the credential cache, counted as a change of users, 0..3 only. */
+static void digest_setting(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	struct store_cache *c = NULL;
+	struct store_cache_entry e;
+	struct store_user u;
+	uint64_t v0 = 0, v1 = 0;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	make_user(&u, "bob", "example.com");
+	u.digest = STORE_DIGEST_SHA256;
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	CHECK_INT(store_users_get(s, &u, "alice", "example.com"), 0);
+	CHECK_INT(u.digest, STORE_DIGEST_SITE);
+	CHECK_INT(store_users_get(s, &u, "bob", "example.com"), 0);
+	CHECK_INT(u.digest, STORE_DIGEST_SHA256);
+	CHECK_INT(store_users_version(s, &v0), 0);
+	CHECK_INT(store_users_set_digest(s, "alice", "example.com", STORE_DIGEST_MD5), 0);
+	CHECK_INT(store_users_version(s, &v1), 0);
+	CHECK(v1 != v0);
+	CHECK_INT(store_cache_new(&c, 10), 0);
+	CHECK_INT(store_cache_refresh(c, s, NULL), 0);
+	CHECK_INT(store_cache_lookup(c, &e, SLICE_LIT("alice"), SLICE_LIT("example.com")), 0);
+	CHECK_INT(e.digest, STORE_DIGEST_MD5);
+	CHECK_INT(store_cache_lookup(c, &e, SLICE_LIT("bob"), SLICE_LIT("example.com")), 0);
+	CHECK_INT(e.digest, STORE_DIGEST_SHA256);
+	store_cache_free(&c);
+	CHECK_INT(store_users_set_digest(s, "alice", "example.com", 4), EINVAL);
+	CHECK_INT(store_users_set_digest(s, "carol", "example.com", 1), ENOENT);
+	CHECK_INT(store_users_set_digest(NULL, "alice", "example.com", 1), EINVAL);
+	store_close(&s);
+	CHECK(raw_exec(path, "UPDATE users SET digest = 4") != SQLITE_OK);
+}
+
 /* A database of schema version 4 (before the flag) with users, a
  * registration and an identity: the upgrade adds the column, unset, and
  * keeps every row. */
@@ -820,9 +860,12 @@ static void upgrades_version_4(void)
 	CHECK_INT(store_regs_upsert(s, NULL, &r), 0);
 	CHECK_INT(store_identities_add(s, "alice", "example.com", "tel:+15551230000"), 0);
 	store_close(&s);
-	/* What version 4 made: the same, without the column. */
+	/* What version 4 made: the same, without the columns of 5 and 6. */
 	CHECK_INT(raw_exec(path, "ALTER TABLE users DROP COLUMN require_client_cert;"
-				 "DROP TABLE IF EXISTS dialogs;" "PRAGMA user_version = 4;"),
+				 "ALTER TABLE users DROP COLUMN digest;"
+				 "ALTER TABLE registrations DROP COLUMN reg_id;"
+				 "DROP TABLE IF EXISTS dialogs;"
+				 "PRAGMA user_version = 4;"),
 		  SQLITE_OK);
 	CHECK_INT(raw_int(path, "SELECT count(*) FROM pragma_table_info('users')"
 				" WHERE name = 'require_client_cert'"),
@@ -833,6 +876,7 @@ static void upgrades_version_4(void)
 	CHECK_INT(v, store_schema_latest());
 	CHECK_INT(store_users_get(s, &u, "alice", "example.com"), 0);
 	CHECK(!u.require_client_cert && u.enabled && u.id == alice);
+	CHECK_INT(u.digest, STORE_DIGEST_SITE); /* 5 -> 6: existing users follow the site */
 	CHECK(strcmp(u.cred.ha1_sha256, SHA_A) == 0 && u.created_at == 1700000000);
 	CHECK_INT(store_users_get(s, &u, "bob", "example.com"), 0);
 	CHECK(!u.require_client_cert && !u.enabled);
@@ -862,6 +906,7 @@ int main(int argc, char **argv)
 		CASE(oversized_row_refused_on_read),
 		CASE(client_cert_flag),
 		CASE(upgrades_version_4),
+		CASE(digest_setting),
 	};
 	int rc;
 

@@ -821,6 +821,15 @@ static void rfc2543_matching(void)
 	CHECK_INT(feed(b2, &udp), TXN_NEW);
 	CHECK_INT(feed(b2, &udp), TXN_ABSORBED);
 	CHECK_INT(nreq, 3);
+	/* a branch that is only the cookie (RFC 4475 3.2.1) too: two requests
+	 * with the same bare branch and sent-by but other From tags are two
+	 * transactions, not a retransmission */
+	req(b2, sizeof(b2), "OPTIONS", VIA_OLD ";branch=z9hG4bK", "OPTIONS", "bare1", NULL);
+	CHECK_INT(feed(b2, &udp), TXN_NEW);
+	CHECK_INT(feed(b2, &udp), TXN_ABSORBED);
+	req(b2, sizeof(b2), "OPTIONS", VIA_OLD ";branch=z9hG4bK", "OPTIONS", "bare2", NULL);
+	CHECK_INT(feed(b2, &udp), TXN_NEW);
+	CHECK_INT(nreq, 5);
 	/* CANCEL matches the INVITE by the same fields */
 	req(c, sizeof(c), "CANCEL", VIA_OLD, "CANCEL", "ft", NULL);
 	CHECK_INT(feed(c, &udp), TXN_ABSORBED);
