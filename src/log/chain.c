@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -173,6 +174,41 @@ out:
 	close(fd);
 }
 
+/*
+ * Several processes append to one log: the server, and the command line
+ * (its admin.* events). Each append holds an exclusive flock on the file and
+ * first checks that the file still ends where this process's last line
+ * ended; when another process wrote since, the chain goes on from the file's
+ * last line (its seq and hash), so the lines of both stay one chain.
+ */
+static void lock_and_sync(struct log_chain *c)
+{
+	struct stat st;
+
+	(void)flock(c->fd, LOCK_EX); /* fails only on a bad fd: then unlocked, as before */
+	if (fstat(c->fd, &st) != 0 || st.st_size == c->end)
+		return;
+	if (c->path[0]) {
+		struct log_chain probe = LOG_CHAIN_INIT;
+
+		resume(&probe, c->path);
+		if (probe.have_last) {
+			c->seq = probe.seq;
+			memcpy(c->last, probe.last, sizeof(c->last));
+			c->have_last = true;
+			c->torn = probe.torn;
+		}
+	}
+}
+
+static void note_end_and_unlock(struct log_chain *c)
+{
+	struct stat st;
+
+	c->end = fstat(c->fd, &st) == 0 ? st.st_size : -1;
+	(void)flock(c->fd, LOCK_UN);
+}
+
 int log_chain_swap(struct log_chain *c, const char *path)
 {
 	struct log_chain old = *c;
@@ -204,6 +240,10 @@ int log_chain_swap(struct log_chain *c, const char *path)
 			c->seq = 0;
 			memset(c->last, 0, sizeof(c->last));
 		} /* else: an empty file after a rotation continues the chain */
+		{
+			struct stat st;
+			c->end = fstat(fd, &st) == 0 ? st.st_size : -1;
+		}
 	}
 	c->uncovered = 0;
 	return 0;
@@ -227,6 +267,7 @@ int log_chain_write(struct log_chain *c, json_t *obj, char *line, size_t cap, si
 
 	if (c->fd < 0)
 		return EBADF;
+	lock_and_sync(c);
 	if (c->torn) {
 		/* the file ended inside a line when it was opened (a crash mid-write,
 		 * or another process writing at that moment): if it still does, end
@@ -245,12 +286,14 @@ int log_chain_write(struct log_chain *c, json_t *obj, char *line, size_t cap, si
 	}
 	log_hex(prev, c->last, 32);
 	if (json_object_set_new(obj, "seq", json_integer((json_int_t)(c->seq + 1))) != 0 ||
-	    json_object_set_new(obj, "prev", json_string(prev)) != 0)
+	    json_object_set_new(obj, "prev", json_string(prev)) != 0) {
+		note_end_and_unlock(c);
 		return ENOMEM;
+	}
 	n = log_json_line(line, cap, obj);
-	if (n == 0)
-		return ENOMEM;
-	if ((err = log_write_line(c->fd, line, n)) != 0)
+	err = n == 0 ? ENOMEM : log_write_line(c->fd, line, n);
+	note_end_and_unlock(c);
+	if (err)
 		return err;
 	c->seq++;
 	log_line_hash(c->last, line, n);
@@ -270,20 +313,21 @@ int log_chain_checkpoint(struct log_chain *c)
 
 	if (c->fd < 0 || !chain_key_set)
 		return c->fd < 0 ? EBADF : ENOKEY;
+	lock_and_sync(c);
 	log_hex(prev, c->last, 32);
-	if ((err = log_checkpoint_mac(mac, chain_key, sizeof(chain_key), c->seq + 1, prev)) != 0)
+	if ((err = log_checkpoint_mac(mac, chain_key, sizeof(chain_key), c->seq + 1, prev)) != 0) {
+		note_end_and_unlock(c);
 		return err;
+	}
 	log_stamp_ms(stamp, sizeof(stamp), log_now_ms());
 	obj = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "time", stamp, "kind", LOG_CHECKPOINT_KIND,
 			"lines", (json_int_t)c->uncovered, "seq", (json_int_t)(c->seq + 1), "prev",
 			prev, "mac", mac);
-	if (!obj)
-		return ENOMEM;
-	n = log_json_line(line, sizeof(line), obj);
+	n = obj ? log_json_line(line, sizeof(line), obj) : 0;
 	json_decref(obj);
-	if (n == 0)
-		return ENOMEM;
-	if ((err = log_write_line(c->fd, line, n)) != 0)
+	err = n == 0 ? ENOMEM : log_write_line(c->fd, line, n);
+	note_end_and_unlock(c);
+	if (err)
 		return err;
 	c->seq++;
 	log_line_hash(c->last, line, n);

@@ -65,11 +65,12 @@ struct log_chain {
 	bool have_last;                /* a line exists, in this file or the one before */
 	bool torn;                     /* the file ended without a newline at open */
 	char path[1024];               /* the file's path (to re-check a torn end) */
+	off_t end;                     /* the file's size after our last line (-1: unknown) */
 	uint64_t uncovered;            /* lines since the last checkpoint */
 	int64_t first_uncovered_ms;    /* when the first of them was written */
 };
 
-#define LOG_CHAIN_INIT { .fd = -1 }
+#define LOG_CHAIN_INIT { .fd = -1, .end = -1 }
 
 /* Switch c to path (NULL or "": close), opening before closing so a failure
  * keeps the old file (and returns the errno). The old file gets a checkpoint
