@@ -143,11 +143,27 @@ def test_initial_conf_explains_each_setting(tmp_path):
     assert run_cli("init", "--state", str(state)).returncode == 0
     lines = (state / "bastion.conf").read_text().splitlines()
     ref = run_cli("config", "reference").stdout
-    rows = re.findall(r"^\| `(\w+)` \| [^|]* \| ([^|]*) \| (.*) \|$", ref, re.M)
+    # | key | default | range | profiles | meaning |, under "### [section]"
+    rows, section = [], None
+    for line in ref.splitlines():
+        m = re.match(r"^### \[(\w+)\]", line)
+        if m:
+            section = m.group(1)
+        m = re.match(r"^\| `(\w+)` \| [^|]* \| ([^|]*) \| [^|]* \| (.*) \|$", line)
+        if m:
+            rows.append((section,) + m.groups())
     assert len(rows) > 30
-    for key, rng, meaning in rows:
-        (at,) = [i for i, l in enumerate(lines) if re.match(rf";?{key} = ", l)]
-        assert lines[at - 1].startswith(";   (") and lines[at - 1].endswith(")"), key
+    where, cur = {}, None
+    for i, l in enumerate(lines):
+        m = re.match(r"^\[(\w+)\]", l)
+        if m:
+            cur = m.group(1)
+        m = re.match(r";?(\w+) = ", l)
+        if m:
+            where[(cur, m.group(1))] = i
+    for sec, key, rng, meaning in rows:
+        at = where[(sec, key)]
+        assert lines[at - 1].startswith(";   (") and ")" in lines[at - 1], key
         # the comment block above the range line, joined
         j = at - 2
         block = []
