@@ -18,6 +18,7 @@
 #include "../net/net.h"
 #include "../sip/sip.h"
 #include "../trunk/trunk.h"
+#include "../emerg/emerg.h"
 
 #define CONF_MAX_SETTINGS 128 /* rows of the settings table, at most */
 
@@ -130,6 +131,9 @@ struct conf {
 	/* [peer NAME], [routes], [classes], [dialplan], [dids], [calling]:
 	 * peers and the dial plan (trunk/, docs/trunks.md) */
 	struct trunk_conf trunk;
+	/* [emergency], [emergency_routes], [location NAME]: emergency calls
+	 * (emerg/, docs/emergency.md) */
+	struct emerg_conf emerg;
 };
 
 /* The guide's robustness levels. A profile gives some settings another
