@@ -169,9 +169,16 @@ static int print_cdr(void *arg, const struct store_cdr *c)
 	slice_repr(src, sizeof(src), slice_cstr(c->src), 24);
 	slice_repr(hangup, sizeof(hangup), slice_cstr(c->hangup), 16);
 	printf("%s  %s -> %s  user %s  status %d  duration %llds  hangup %s  src %s  "
-	       "call-id %s\n",
+	       "call-id %s",
 	       fmt_utc(start, sizeof(start), c->start_at), caller, callee, user, c->final_status,
 	       (long long)c->duration_s, hangup, src, cid);
+	if (c->emergency) {
+		char loc[1200];
+		slice_repr(loc, sizeof(loc), slice_cstr(c->location[0] ? c->location : "unknown"),
+			   STORE_LOCATION_MAX);
+		printf("  EMERGENCY location %s", loc);
+	}
+	printf("\n");
 	w->n++;
 	return 0;
 }

@@ -104,6 +104,11 @@ static json_t *build_obj(const struct store_cdr *c)
 	err |= set_int(obj, "status", c->final_status);
 	err |= set_int(obj, "duration_s", store_cdr_duration_s(c));
 	err |= set_str(obj, "hangup", ARR(c->hangup));
+	if (c->emergency) {
+		/* docs/emergency.md: the call and the location sent with it */
+		err |= json_object_set_new(obj, "emergency", json_true()) != 0;
+		err |= set_str(obj, "location", ARR(c->location));
+	}
 	if (c->id > 0)
 		err |= set_int(obj, "id", c->id);
 	if (err) {

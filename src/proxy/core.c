@@ -76,6 +76,8 @@ struct call {
 	bool serial;               /* branches tried one after another (proxy_fork_serial) */
 	size_t nstarted;           /* serial: branches started so far */
 	char *extra;               /* serial: the extra header lines, for later branches */
+	char *body, *body_type;    /* a body that replaces the request's (proxy_fork_serial_body) */
+	size_t body_len;
 	size_t nbr, nfinal;
 	struct branch br[];
 };
@@ -252,6 +254,8 @@ static void call_free(struct call *c)
 	for (size_t i = 0; i < c->nbr; i++)
 		free(c->br[i].contact);
 	free(c->extra);
+	free(c->body);
+	free(c->body_type);
 	free(c->best_buf);
 	free(c);
 }
@@ -743,6 +747,11 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 	f.strip_identity = true; /* no trusted peers yet: every source is untrusted */
 	f.drop_credentials_realm = slice_cstr(p->conf.realm);
 	f.extra = extra;
+	if (c->body_type) {
+		f.replace_body = true;
+		f.body = slice_make(c->body, c->body_len);
+		f.content_type = slice_cstr(c->body_type);
+	}
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
 	rc = proxy_build_request(&out, m, &f);
 	if (rc)
@@ -918,7 +927,8 @@ void proxy_record_refused(struct proxy *p, const struct sip_msg *m,
 static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 				    const struct sip_msg *m, const struct txn_peer *from,
 				    const struct proxy_target *t, size_t n, struct slice extra,
-				    const struct proxy_caller *who, bool serial)
+				    const struct proxy_caller *who, bool serial,
+				    const struct proxy_body *pb)
 {
 	uint32_t skip = count_routes(p, m, NULL);
 	struct call *c;
@@ -944,6 +954,18 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 			c->final_sent = true;
 			return refusal(500, "Out of Memory", NULL, NULL);
 		}
+	}
+	if (pb) {
+		c->body = malloc(pb->body.len ? pb->body.len : 1);
+		c->body_type = dup_slice(pb->content_type);
+		if (!c->body || !c->body_type) {
+			c->nfinal = c->nbr;
+			c->final_sent = true;
+			return refusal(500, "Out of Memory", NULL, NULL);
+		}
+		if (pb->body.len)
+			memcpy(c->body, pb->body.p, pb->body.len);
+		c->body_len = pb->body.len;
 	}
 	if (m->mid == SIP_M_INVITE) {
 		c->cdr = cdr_info_new(p, m, who);
@@ -981,7 +1003,7 @@ struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const st
 				const struct txn_peer *from, const struct proxy_target *t,
 				size_t n, struct slice extra, const struct proxy_caller *who)
 {
-	return fork_to(p, st, m, from, t, n, extra, who, false);
+	return fork_to(p, st, m, from, t, n, extra, who, false, NULL);
 }
 
 struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
@@ -989,7 +1011,16 @@ struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
 				       const struct proxy_target *t, size_t n, struct slice extra,
 				       const struct proxy_caller *who)
 {
-	return fork_to(p, st, m, from, t, n, extra, who, true);
+	return fork_to(p, st, m, from, t, n, extra, who, true, NULL);
+}
+
+struct proxy_verdict proxy_fork_serial_body(struct proxy *p, struct txn_server *st,
+					    const struct sip_msg *m, const struct txn_peer *from,
+					    const struct proxy_target *t, size_t n, struct slice extra,
+					    const struct proxy_body *body,
+					    const struct proxy_caller *who)
+{
+	return fork_to(p, st, m, from, t, n, extra, who, true, body);
 }
 
 struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,

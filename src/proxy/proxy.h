@@ -43,6 +43,10 @@ struct proxy_fwd {
 	bool strip_identity;        /* drop P-Asserted-Identity, P-Preferred-Identity, Remote-Party-ID */
 	struct slice drop_credentials_realm; /* drop Proxy-Authorization for this realm (22.3) */
 	struct slice extra;         /* header lines to add (e.g. P-Asserted-Identity), CRLF each */
+	bool replace_body;          /* send body with content_type instead of m's body; m's
+				       Content-Type, Content-Encoding, Geolocation and
+				       Geolocation-Routing are dropped */
+	struct slice body, content_type;
 };
 
 /*
@@ -186,6 +190,24 @@ struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
 				       const struct sip_msg *m, const struct txn_peer *from,
 				       const struct proxy_target *t, size_t n, struct slice extra,
 				       const struct proxy_caller *who);
+
+/* A body that replaces the request's: its Content-Type value and bytes. */
+struct proxy_body {
+	struct slice content_type;
+	struct slice body;
+};
+
+/*
+ * proxy_fork_serial, with the request's body replaced by body (copied) on
+ * every branch: the emergency INVITE's multipart SDP and PIDF-LO (RFC 6442).
+ * The request's own Content-Type, Content-Encoding and Geolocation headers
+ * do not go out; the caller's extra lines carry the new Geolocation.
+ */
+struct proxy_verdict proxy_fork_serial_body(struct proxy *p, struct txn_server *st,
+					    const struct sip_msg *m, const struct txn_peer *from,
+					    const struct proxy_target *t, size_t n, struct slice extra,
+					    const struct proxy_body *body,
+					    const struct proxy_caller *who);
 
 /* An authenticated INVITE that goes nowhere: write its record with status. */
 void proxy_record_refused(struct proxy *p, const struct sip_msg *m,

@@ -168,8 +168,8 @@ static void deny(struct server_auth *v, uint16_t status, const char *reason, con
 	v->detail = detail;
 }
 
-void server_authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
-			 const struct sip_msg *m, bool proxy, struct slice aor)
+static void authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
+			 const struct sip_msg *m, bool proxy, struct slice aor, bool lock_applies)
 {
 	struct lookup_ctx lc = { .s = s };
 	struct auth_outcome ao;
@@ -216,7 +216,7 @@ void server_authenticate(struct server *s, struct server_auth *v, const struct s
 	}
 	/* A locked user is refused from anywhere but its last good address,
 	 * right password or not, exactly like a wrong one (docs/guard.md). */
-	if (server_guard_locked(s, x->in, ao.user)) {
+	if (lock_applies && server_guard_locked(s, x->in, ao.user)) {
 		deny(v, 403, "Forbidden", "auth.failure", "user locked");
 		server_guard_auth_failed(s, x->in, m, ao.user, aor, true);
 		goto out;
@@ -237,6 +237,19 @@ void server_authenticate(struct server *s, struct server_auth *v, const struct s
 	v->user_id = lc.e.user_id;
 out:
 	OPENSSL_cleanse(&lc.e, sizeof(lc.e));
+}
+
+void server_authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
+			 const struct sip_msg *m, bool proxy, struct slice aor)
+{
+	authenticate(s, v, x, m, proxy, aor, true);
+}
+
+void server_authenticate_emergency(struct server *s, struct server_auth *v,
+				   const struct server_ctx *x, const struct sip_msg *m,
+				   struct slice aor)
+{
+	authenticate(s, v, x, m, true, aor, false);
 }
 
 /* 401 with one WWW-Authenticate (407: Proxy-Authenticate) per algorithm in

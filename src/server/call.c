@@ -138,7 +138,8 @@ static void op_record(void *arg, const struct store_cdr *rec)
 
 	if (s->ncdr_q == SERVER_CDR_BATCH)
 		server_cdr_flush(s);
-	s->cdr_q[s->ncdr_q++] = *rec;
+	s->cdr_q[s->ncdr_q] = *rec;
+	server_emerg_ended(s, &s->cdr_q[s->ncdr_q++]); /* marks an emergency call's record */
 	if (s->conf.durability != CONF_DURABLE_NONE &&
 	    (strcmp(rec->hangup, "caller") == 0 || strcmp(rec->hangup, "callee") == 0))
 		server_cdr_flush(s);
@@ -366,6 +367,9 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	}
 	/* a peer (gateway, trunk): not challenged, to local users only */
 	if (server_trunk_inbound(s, st, &x, m, from, beyond))
+		return;
+	/* an emergency number: always connected (docs/emergency.md) */
+	if (server_emerg_call(s, st, &x, m, from, beyond))
 		return;
 	server_authenticate(s, &a, &x, m, true, m->from.uri.raw);
 	if (a.kind != SERVER_AUTH_ALLOW) {

@@ -90,9 +90,14 @@ bool server_guard_admit(struct server *s, const struct net_msg *in, uint64_t now
 	case GUARD_PASS:
 		return true;
 	case GUARD_DROP_BANNED:
+		/* an emergency INVITE is admitted first (server/emerg.c) */
+		if (kind == GUARD_REQ_INVITE && server_emerg_admit(s, in, now_ms))
+			return true;
 		s->stats.dropped_banned++;
 		return false;
 	case GUARD_DROP_RATE:
+		if (kind == GUARD_REQ_INVITE && server_emerg_admit(s, in, now_ms))
+			return true;
 		s->stats.dropped_rate++;
 		if (new_ban) {
 			snprintf(why, sizeof(why), "request rate over budget (%s)", req_name(kind));

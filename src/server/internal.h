@@ -117,6 +117,7 @@ struct server {
 	unsigned char ev_note[SERVER_EV_NOTE_MAX]; /* server_event_durable -> the held answer */
 	size_t ev_note_len;
 	struct metrics_server *metrics; /* [metrics] listen, or NULL (server/observe.c) */
+	struct server_emerg *emerg;    /* emergency calls in progress (server/emerg.c) */
 };
 
 /* How to answer a request: through its server transaction when it has one,
@@ -174,6 +175,11 @@ struct server_auth {
  */
 void server_authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
 			 const struct sip_msg *m, bool proxy, struct slice aor);
+/* The same for an emergency call (server/emerg.c): a brute-force lock of
+ * the user does not refuse it (the digest must still be right). */
+void server_authenticate_emergency(struct server *s, struct server_auth *v,
+				   const struct server_ctx *x, const struct sip_msg *m,
+				   struct slice aor);
 /* Record v's event (if any) and answer: the challenge, or the refusal. */
 void server_auth_refuse(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 			const struct server_auth *v, struct slice aor);
@@ -269,6 +275,39 @@ void server_trunk_tick(struct server *s, uint64_t now_ms);
 bool server_trunk_response(struct server *s, struct txn_client *ct, const struct sip_msg *m);
 bool server_trunk_timeout(struct server *s, struct txn_client *ct);
 bool server_trunk_terminated(struct server *s, struct txn_client *ct);
+
+/* Peer i is marked down by its OPTIONS pings. */
+bool server_trunk_peer_down(const struct server *s, size_t i);
+/* The way to reach address a of peer p (UDP socket, or a connection of
+ * ours; TLS checks tls_name). Returns 0 or an errno. */
+int server_trunk_peer_way(struct server *s, const struct trunk_peer *p,
+			  const struct net_listen_spec *a, struct net_msg *way);
+/* Count INVITE m (proxy_fork took it) against user_key ("" none) and
+ * peer_key ("o:PEER") until its record is written. */
+void server_trunk_track(struct server *s, const struct sip_msg *m, const char *user_key,
+			const char *peer_key);
+
+/* ---- emerg.c: emergency calls (emerg/, docs/emergency.md) ---- */
+struct server_emerg;
+int server_emerg_start(struct server *s);
+void server_emerg_free(struct server *s);
+/* Before parsing, for a message the guard would drop: true when it is an
+ * emergency INVITE and the server-wide emergency bucket has a token. */
+bool server_emerg_admit(struct server *s, const struct net_msg *in, uint64_t now_ms);
+/* Is m an INVITE out of a dialog to an emergency number? */
+bool server_emerg_is(const struct server *s, const struct sip_msg *m);
+/* Emergency calls are in progress (their failover may use the reserve). */
+bool server_emerg_active(const struct server *s);
+/* An ordinary call must not take a slot of peer (used in progress): its
+ * last [emergency] reserved_slots are kept for emergency calls. */
+bool server_emerg_keeps(const struct server *s, size_t peer, uint32_t used);
+/* An out-of-dialog request: when it is an emergency INVITE, authenticate,
+ * route, send and notify (true: handled, answered). */
+bool server_emerg_call(struct server *s, struct txn_server *st, const struct server_ctx *x,
+		       const struct sip_msg *m, const struct txn_peer *from, bool beyond);
+/* A call record is being written: an emergency call's is marked with the
+ * location sent, and the call no longer counts. */
+void server_emerg_ended(struct server *s, struct store_cdr *rec);
 
 /* Write the dialogs and call records of this tick: the store in one
  * transaction, then the CDR log. */

@@ -23,6 +23,10 @@ struct store_ops {
 				 bool enabled);
 	int (*users_set_digest)(struct store *s, const char *name, const char *domain,
 				unsigned digest);
+	int (*users_set_location)(struct store *s, const char *name, const char *domain,
+				  const char *location);
+	int (*users_get_location)(struct store *s, char *out, size_t cap, const char *name,
+				  const char *domain);
 	int (*users_set_client_cert)(struct store *s, const char *name, const char *domain,
 				     bool on);
 	int (*users_delete)(struct store *s, const char *name, const char *domain);

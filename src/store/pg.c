@@ -194,9 +194,15 @@ static const char *const migrations[] = {
 	"ALTER TABLE users ADD COLUMN digest integer NOT NULL DEFAULT 0"
 	"  CHECK (digest BETWEEN 0 AND 3);"
 	"ALTER TABLE registrations ADD COLUMN reg_id bigint NOT NULL DEFAULT 0;",
+	/* 7 -> 8: emergency calls, as sqlite.c: the users' civic locations and
+	 * the emergency mark and location of call records. */
+	"ALTER TABLE users ADD COLUMN location text NOT NULL DEFAULT '';"
+	"ALTER TABLE cdrs ADD COLUMN emergency smallint NOT NULL DEFAULT 0"
+	"  CHECK (emergency IN (0, 1));"
+	"ALTER TABLE cdrs ADD COLUMN location text NOT NULL DEFAULT '';",
 };
 
-_Static_assert(ARRAY_SIZE(migrations) == 7, "keep pg.c's migrations in step with sqlite.c's");
+_Static_assert(ARRAY_SIZE(migrations) == 8, "keep pg.c's migrations in step with sqlite.c's");
 
 int store_pg_schema_latest(void)
 {
@@ -214,6 +220,8 @@ enum stmt_id {
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
 	ST_USER_DELETE,
+	ST_USER_SET_LOCATION,
+	ST_USER_GET_LOCATION,
 	ST_REG_UPSERT,
 	ST_REG_DELETE,
 	ST_REG_DELETE_AOR,
@@ -242,7 +250,7 @@ enum stmt_id {
 	"user_agent, instance, q"
 #define CDR_COLS \
 	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
-	"end_at, final_status, duration_s, hangup"
+	"end_at, final_status, duration_s, hangup, emergency, location"
 #define USER_KEY "name = $1::text AND lower(domain) = lower($2::text COLLATE \"C\")"
 
 static const char *const stmt_sql[ST__COUNT] = {
@@ -260,6 +268,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = $3::smallint"
 				    " WHERE " USER_KEY,
 	[ST_USER_DELETE] = "DELETE FROM users WHERE " USER_KEY,
+	[ST_USER_SET_LOCATION] = "UPDATE users SET location = $3::text WHERE " USER_KEY,
+	[ST_USER_GET_LOCATION] = "SELECT location FROM users WHERE " USER_KEY,
 	/* No row for an unknown user, rather than a foreign-key error that
 	 * would abort the whole batch's transaction. */
 	[ST_REG_UPSERT] = "INSERT INTO registrations (user_id, aor, contact, received, transport,"
@@ -291,9 +301,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ID_LIST_ALL] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
 			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
 	[ST_CDR_ADD] = "INSERT INTO cdrs (call_id, caller, auth_user, callee, src, transport,"
-		       " start_at, answer_at, end_at, final_status, duration_s, hangup)"
+		       " start_at, answer_at, end_at, final_status, duration_s, hangup,"
+		       " emergency, location)"
 		       " VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text,"
-		       " $7::bigint, $8::bigint, $9::bigint, $10::integer, $11::bigint, $12::text)"
+		       " $7::bigint, $8::bigint, $9::bigint, $10::integer, $11::bigint, $12::text,"
+		       " $13::smallint, $14::text)"
 		       " RETURNING id",
 	[ST_CDR_LIST] = "SELECT " CDR_COLS " FROM cdrs WHERE start_at >= $1::bigint"
 			" ORDER BY start_at, id",
@@ -1206,6 +1218,33 @@ static int pg_users_set_client_cert(struct store *s, const char *name, const cha
 	return user_write(pgs(s), ST_USER_SET_CLIENT_CERT, 3, p);
 }
 
+static int pg_users_set_location(struct store *s, const char *name, const char *domain,
+				 const char *location)
+{
+	const char *p[3] = { name, domain, location };
+
+	return user_write(pgs(s), ST_USER_SET_LOCATION, 3, p);
+}
+
+static int pg_users_get_location(struct store *s, char *out, size_t cap, const char *name,
+				 const char *domain)
+{
+	struct pg_store *ps = pgs(s);
+	const char *p[2] = { name, domain };
+	PGresult *res;
+	int e;
+
+	service(ps);
+	if ((e = run(ps, ST_USER_GET_LOCATION, 2, p, &res)) != 0)
+		return e;
+	if (PQntuples(res) == 0)
+		e = ENOENT;
+	else
+		e = col_str(out, cap, res, 0, 0);
+	PQclear(res);
+	return e;
+}
+
 static int pg_users_delete(struct store *s, const char *name, const char *domain)
 {
 	const char *p[2] = { name, domain };
@@ -1455,12 +1494,13 @@ static int pg_ids_list(struct store *s, const char *name, const char *domain,
 static int pg_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 {
 	char t1[24], t2[24], t3[24], st[24], d[24];
-	const char *p[12] = { c->call_id, c->caller, c->auth_user, c->callee, c->src,
+	const char *p[14] = { c->call_id, c->caller, c->auth_user, c->callee, c->src,
 			      c->transport, i64s(t1, c->start_at), i64s(t2, c->answer_at),
 			      i64s(t3, c->end_at), i64s(st, c->final_status),
-			      i64s(d, c->duration_s), c->hangup };
+			      i64s(d, c->duration_s), c->hangup, c->emergency ? "1" : "0",
+			      c->location };
 	PGresult *res;
-	int e = write_op(pgs(s), ST_CDR_ADD, 12, p, &res);
+	int e = write_op(pgs(s), ST_CDR_ADD, 14, p, &res);
 
 	if (id)
 		*id = 0;
@@ -1474,7 +1514,7 @@ static int pg_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 
 static int read_cdr(struct store_cdr *c, const PGresult *res, int row)
 {
-	int64_t status = 0;
+	int64_t status = 0, emergency = 0;
 	int e;
 
 	memset(c, 0, sizeof(*c));
@@ -1488,8 +1528,11 @@ static int read_cdr(struct store_cdr *c, const PGresult *res, int row)
 	    (e = col_i64(&c->start_at, res, row, 7)) || (e = col_i64(&c->answer_at, res, row, 8)) ||
 	    (e = col_i64(&c->end_at, res, row, 9)) || (e = col_i64(&status, res, row, 10)) ||
 	    (e = col_i64(&c->duration_s, res, row, 11)) ||
-	    (e = col_str(c->hangup, sizeof(c->hangup), res, row, 12)))
+	    (e = col_str(c->hangup, sizeof(c->hangup), res, row, 12)) ||
+	    (e = col_i64(&emergency, res, row, 13)) ||
+	    (e = col_str(c->location, sizeof(c->location), res, row, 14)))
 		return e;
+	c->emergency = emergency != 0;
 	if (status < 0 || status > 999)
 		return EOVERFLOW;
 	c->final_status = (int)status;
@@ -1694,6 +1737,8 @@ static const struct store_ops pg_ops = {
 	.users_list = pg_users_list,
 	.users_set_password = pg_users_set_password,
 	.users_set_enabled = pg_users_set_enabled,
+	.users_set_location = pg_users_set_location,
+	.users_get_location = pg_users_get_location,
 	.users_set_client_cert = pg_users_set_client_cert,
 	.users_delete = pg_users_delete,
 	.users_import = pg_users_import,

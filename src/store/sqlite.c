@@ -169,6 +169,14 @@ static const char *const migrations[] = {
 	"ALTER TABLE registrations ADD COLUMN reg_id INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (reg_id BETWEEN 0 AND 2147483647);"
 	"PRAGMA user_version = 7;",
+	/* 7 -> 8: emergency calls (docs/emergency.md): each user's civic
+	 * location (`bastion user set NAME --location`), and the call records
+	 * of emergency calls marked, with the location that was sent. */
+	"ALTER TABLE users ADD COLUMN location TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE cdrs ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (emergency IN (0, 1));"
+	"ALTER TABLE cdrs ADD COLUMN location TEXT NOT NULL DEFAULT '';"
+	"PRAGMA user_version = 8;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -193,6 +201,8 @@ enum stmt_id {
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
 	ST_USER_SET_DIGEST,
+	ST_USER_SET_LOCATION,
+	ST_USER_GET_LOCATION,
 	ST_USER_DELETE,
 	ST_REG_UPSERT,
 	ST_REG_DELETE,
@@ -219,7 +229,7 @@ enum stmt_id {
 
 #define CDR_COLS \
 	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
-	"end_at, final_status, duration_s, hangup"
+	"end_at, final_status, duration_s, hangup, emergency, location"
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
@@ -248,6 +258,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = ?3"
 				    " WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_DIGEST] = "UPDATE users SET digest = ?3 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_SET_LOCATION] = "UPDATE users SET location = ?3 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_GET_LOCATION] = "SELECT location FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_REG_UPSERT] = "INSERT INTO registrations (user_id, aor, contact, received, transport,"
 			  " expires_at, call_id, cseq, user_agent, instance, q, reg_id)"
@@ -276,8 +288,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ID_LIST_ALL] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
 			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
 	[ST_CDR_ADD] = "INSERT INTO cdrs (call_id, caller, auth_user, callee, src, transport,"
-		       " start_at, answer_at, end_at, final_status, duration_s, hangup)"
-		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		       " start_at, answer_at, end_at, final_status, duration_s, hangup,"
+		       " emergency, location)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	/* Two statements rather than "(?2 IS NULL OR auth_user = ?2)", so that
 	 * each can use its index. */
 	[ST_CDR_LIST] = "SELECT " CDR_COLS " FROM cdrs WHERE start_at >= ?1"
@@ -685,6 +698,36 @@ static int sq_users_set_digest(struct store *s, const char *name, const char *do
 	return step_user_write(ss, st, name, domain);
 }
 
+static int sq_users_set_location(struct store *s, const char *name, const char *domain,
+				 const char *location)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_SET_LOCATION];
+
+	bind_text(st, 3, location);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_get_location(struct store *s, char *out, size_t cap, const char *name,
+				 const char *domain)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_GET_LOCATION];
+	int rc, err = 0;
+
+	bind_text(st, 1, name);
+	bind_text(st, 2, domain);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		err = col_str(out, cap, st, 0);
+	else if (rc == SQLITE_DONE)
+		err = ENOENT;
+	else
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	return err;
+}
+
 static int sq_users_delete(struct store *s, const char *name, const char *domain)
 {
 	struct sqlite_store *ss = sq(s);
@@ -979,6 +1022,8 @@ static int sq_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 	rc |= sqlite3_bind_int(st, 10, c->final_status);
 	rc |= sqlite3_bind_int64(st, 11, c->duration_s);
 	rc |= bind_text(st, 12, c->hangup);
+	rc |= sqlite3_bind_int(st, 13, c->emergency ? 1 : 0);
+	rc |= bind_text(st, 14, c->location);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	else if (id)
@@ -1000,8 +1045,10 @@ static int read_cdr(struct store_cdr *c, sqlite3_stmt *st)
 	    (err = col_str(c->callee, sizeof(c->callee), st, 4)) ||
 	    (err = col_str(c->src, sizeof(c->src), st, 5)) ||
 	    (err = col_str(c->transport, sizeof(c->transport), st, 6)) ||
-	    (err = col_str(c->hangup, sizeof(c->hangup), st, 12)))
+	    (err = col_str(c->hangup, sizeof(c->hangup), st, 12)) ||
+	    (err = col_str(c->location, sizeof(c->location), st, 14)))
 		return err;
+	c->emergency = sqlite3_column_int(st, 13) != 0;
 	c->start_at = sqlite3_column_int64(st, 7);
 	c->answer_at = sqlite3_column_int64(st, 8);
 	c->end_at = sqlite3_column_int64(st, 9);
@@ -1252,6 +1299,8 @@ static const struct store_ops sqlite_ops = {
 	.users_set_enabled = sq_users_set_enabled,
 	.users_set_client_cert = sq_users_set_client_cert,
 	.users_set_digest = sq_users_set_digest,
+	.users_set_location = sq_users_set_location,
+	.users_get_location = sq_users_get_location,
 	.users_delete = sq_users_delete,
 	.users_import = sq_users_import,
 	.users_version = sq_users_version,

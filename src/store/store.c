@@ -336,6 +336,29 @@ int store_users_set_client_cert(struct store *s, const char *name, const char *d
 	return s->ops->users_set_client_cert(s, name, domain, on);
 }
 
+int store_users_set_location(struct store *s, const char *name, const char *domain,
+			     const char *location)
+{
+	size_t len = location ? strlen(location) : STORE_LOCATION_MAX;
+
+	if (!s || !key_ok(name, domain) || len >= STORE_LOCATION_MAX)
+		return EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)location[i] < 0x20 || location[i] == 0x7f)
+			return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_set_location(s, name, domain, location);
+}
+
+int store_users_get_location(struct store *s, char *out, size_t cap, const char *name,
+			     const char *domain)
+{
+	if (!s || !out || !cap || !key_ok(name, domain))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_get_location(s, out, cap, name, domain);
+}
+
 int store_users_set_digest(struct store *s, const char *name, const char *domain,
 			   unsigned digest)
 {

@@ -38,6 +38,7 @@
 
 #define STORE_NAME_MAX 128     /* user name */
 #define STORE_DOMAIN_MAX 256   /* domain (compared case-insensitively) */
+#define STORE_LOCATION_MAX 512 /* a civic location as text (emerg/: EMERG_LOC_TEXT_MAX) */
 #define STORE_REALM_MAX 256    /* digest realm the HA1 values were computed for */
 #define STORE_HA1_MD5_LEN 32   /* hex digits of an MD5 HA1 */
 #define STORE_HA1_SHA256_LEN 64
@@ -167,6 +168,15 @@ int store_users_set_client_cert(struct store *s, const char *name, const char *d
 #define STORE_DIGEST_MD5 1
 #define STORE_DIGEST_SHA256 2
 #define STORE_DIGEST_BOTH 3
+
+/* A user's civic location for emergency calls, as emerg_civic_format
+ * writes it ("" none; the caller checks it with emerg_civic_parse). Set:
+ * 0, ENOENT, EINVAL (too long, a control character), EBUSY/EIO. Get: 0 with
+ * out filled, ENOENT, EOVERFLOW, EBUSY/EIO. */
+int store_users_set_location(struct store *s, const char *name, const char *domain,
+			     const char *location);
+int store_users_get_location(struct store *s, char *out, size_t cap, const char *name,
+			     const char *domain);
 
 /* Set a user's digest algorithms (STORE_DIGEST_*). Counts as a change of
  * users, so running servers pick it up. Returns 0, ENOENT no such user,
@@ -346,6 +356,9 @@ struct store_cdr {
 	int64_t duration_s;                 /* ignored on add: see store_cdr_duration_s() */
 	char hangup[STORE_HANGUP_MAX];      /* "caller", "callee", "timeout", "server";
 					       "none" exactly when never answered */
+	bool emergency;                     /* a call to an emergency number (docs/emergency.md) */
+	char location[STORE_LOCATION_MAX];  /* emergency: the civic location sent, as
+					       emerg_civic_format writes it; "" none */
 };
 
 typedef int(store_cdr_fn)(void *arg, const struct store_cdr *c);

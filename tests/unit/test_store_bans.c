@@ -390,6 +390,9 @@ static void upgrades_version_3(void)
 	CHECK_INT(raw_exec(path, "DROP TABLE bans;"
 			   "ALTER TABLE users DROP COLUMN require_client_cert;"
 			   "ALTER TABLE users DROP COLUMN digest;"
+			   "ALTER TABLE users DROP COLUMN location;"
+			   "ALTER TABLE cdrs DROP COLUMN emergency;"
+			   "ALTER TABLE cdrs DROP COLUMN location;"
 			   "ALTER TABLE registrations DROP COLUMN reg_id;"
 			   "DROP TABLE IF EXISTS dialogs;"
 			   "PRAGMA user_version = 3;"), SQLITE_OK);

@@ -75,7 +75,11 @@ static void add_and_read_back(void)
 	/* Unanswered, unauthenticated. */
 	make_cdr(&c, "b@h", "", T0 + 10, 0, T0 + 20, 486, "none");
 	c.duration_s = 5;
+	c.emergency = true; /* an emergency call, with the location sent */
+	snprintf(c.location, sizeof(c.location), "country=US;ROOM=101");
 	CHECK_INT(store_cdr_add(s, &id2, &c), 0);
+	c.emergency = false;
+	c.location[0] = '\0';
 	CHECK(id2 > id1);
 	CHECK_INT(store_cdr_add(s, NULL, &c), 0); /* a second attempt, same Call-ID: fine */
 
@@ -94,7 +98,10 @@ static void add_and_read_back(void)
 	CHECK_INT(g.rec[0].final_status, 200);
 	CHECK_INT(g.rec[0].duration_s, 65);
 	CHECK(strcmp(g.rec[0].hangup, "callee") == 0);
+	CHECK(!g.rec[0].emergency && !g.rec[0].location[0]);
 	CHECK_INT(g.rec[1].id, id2);
+	CHECK(g.rec[1].emergency && strcmp(g.rec[1].location, "country=US;ROOM=101") == 0);
+	CHECK(!g.rec[2].emergency);
 	CHECK(strcmp(g.rec[1].auth_user, "") == 0);
 	CHECK_INT(g.rec[1].answer_at, 0);
 	CHECK_INT(g.rec[1].duration_s, 0);
@@ -261,6 +268,7 @@ static void migrates_version_1(void)
 	rc = sqlite3_exec(db, "DROP TABLE bans; DROP TABLE cdrs; DROP TABLE identities;"
 			  "ALTER TABLE users DROP COLUMN require_client_cert;"
 			  "ALTER TABLE users DROP COLUMN digest;"
+			  "ALTER TABLE users DROP COLUMN location;"
 			  "ALTER TABLE registrations DROP COLUMN reg_id;"
 			  "DROP TABLE IF EXISTS dialogs;"
 			  "PRAGMA user_version = 1;", NULL, NULL, NULL);
