@@ -634,6 +634,18 @@ static const struct cmd commands[] = {
 	  "[peer NAME] sections of bastion.conf. add and del rewrite the file only when\n"
 	  "the result loads as the server would load it (the error names file and line);\n"
 	  "a running server takes the change on SIGHUP. See docs/trunks.md." },
+	{ "location", admin_cmd_location, "bastion location list | add NAME ... | del NAME",
+	  "  location list\n"
+	  "  location add NAME --prefix CIDR[,CIDR...] --civic 'country=US;A1=NY;A3=New York;\n"
+	  "               RD=Main Street;HNO=100;FLR=2;BLD=North;ROOM=201' [--elin +1NNNNNNNNNN]\n"
+	  "  location del NAME\n\n"
+	  "The places emergency calls are sent from: a phone registering from one of the\n"
+	  "prefixes is there, unless its user has a location of its own (bastion user set\n"
+	  "NAME --location ...). The ELIN is the callback number sent for a user without a\n"
+	  "DID. Fields (RFC 5139): country, A1 region, A3 city, RD street, HNO number, FLR\n"
+	  "floor, BLD building, ROOM room; each has a length limit. [location NAME] sections\n"
+	  "of bastion.conf, rewritten only when the result loads; a running server takes the\n"
+	  "change on SIGHUP. See docs/emergency.md." },
 	{ "firewall", admin_cmd_firewall, "bastion --state DIR firewall",
 	  "Print an nftables rule set for this configuration (load it with nft -f): the\n"
 	  "SIP and TLS ports reached only by the peers and the [network] phones networks,\n"

@@ -489,11 +489,96 @@ static void run_peers(const struct audit_facts *f, struct audit_result *r)
 	FOUND("feature absent: this build has no configured peers (gateways, trunks)");
 }
 
+/* Can the server send to address a at all: a UDP peer needs a UDP
+ * listener of its family (the socket it is sent from); TCP and TLS are
+ * connections of our own. */
+static bool peer_addr_usable(const struct conf *c, const struct net_listen_spec *a)
+{
+	if (a->tp != NET_UDP)
+		return true;
+	for (size_t i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].tp == NET_UDP &&
+		    c->listeners[i].addr.ss.ss_family == a->addr.ss.ss_family)
+			return true;
+	return false;
+}
+
 static void run_emergency(const struct audit_facts *f, struct audit_result *r)
 {
-	(void)f;
-	r->status = AUDIT_NA;
-	FOUND("feature absent: this build has no emergency routes");
+	const struct emerg_conf *ec = &f->c->emerg;
+	const struct trunk_conf *tc = &f->c->trunk;
+	bool down[TRUNK_MAX_PEERS] = { false };
+	size_t len = 0, gateway_only = 0;
+
+	if (ec->nnumbers == 0) {
+		r->status = AUDIT_FAIL;
+		FOUND("[emergency] numbers is empty: no number is an emergency call");
+		FIX("set [emergency] numbers (default 911, 112, 933)");
+		return;
+	}
+	if (tc->npeers == 0) {
+		/* a site with no way to the telephone network at all: a warning,
+		 * so that a fresh installation is told, not failed */
+		r->status = AUDIT_WARN;
+		FOUND("no peers: emergency numbers (%s) cannot be reached from this installation",
+		      ec->numbers_text);
+		FIX("add a gateway ('bastion peer add') and [emergency_routes] (docs/emergency.md)");
+		return;
+	}
+	r->status = AUDIT_PASS;
+	for (size_t k = 0; k < ec->nnumbers; k++) {
+		uint8_t route[TRUNK_MAX_PEERS];
+		size_t n = emerg_route(ec, tc, k, down, route), usable = 0, own_usable = 0;
+		const struct emerg_route *own = NULL;
+
+		for (size_t i = 0; i < ec->nroutes; i++)
+			if (strcmp(ec->route[i].number, ec->numbers[k]) == 0)
+				own = &ec->route[i];
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < tc->peer[route[i]].naddr; j++)
+				usable += peer_addr_usable(f->c, &tc->peer[route[i]].addr[j]);
+		for (size_t i = 0; own && i < own->npeers; i++)
+			for (size_t j = 0; j < tc->peer[own->peers[i]].naddr; j++)
+				own_usable += peer_addr_usable(f->c, &tc->peer[own->peers[i]].addr[j]);
+		if (usable == 0 || (own && own_usable == 0)) {
+			r->status = AUDIT_FAIL;
+			len += (size_t)snprintf(r->found + len, len < sizeof(r->found)
+							       ? sizeof(r->found) - len : 0,
+						"%s%s has no reachable peer", len ? "; " : "",
+						ec->numbers[k]);
+		} else if (!own) {
+			gateway_only++;
+		}
+	}
+	if (r->status == AUDIT_FAIL) {
+		FIX("add peers ('bastion peer add') and [emergency_routes] NUMBER = PEER, ... "
+		    "(docs/emergency.md)");
+		return;
+	}
+	if (gateway_only) {
+		r->status = AUDIT_WARN;
+		FOUND("%zu of %zu emergency numbers have no [emergency_routes] entry and go to any "
+		      "gateway", gateway_only, ec->nnumbers);
+		FIX("route each emergency number to the emergency service's peers in "
+		    "[emergency_routes]");
+		return;
+	}
+	FOUND("every emergency number (%s) routes to a reachable peer", ec->numbers_text);
+}
+
+static void run_emergency_unauth(const struct audit_facts *f, struct audit_result *r)
+{
+	if (f->c->emerg.allow_unauthenticated) {
+		r->status = AUDIT_WARN;
+		FOUND("[emergency] allow_unauthenticated = yes: devices that do not authenticate may "
+		      "call the emergency numbers (bounded by [emergency] rate and max_calls)");
+		FIX("set [emergency] allow_unauthenticated = no unless a rule of the jurisdiction "
+		    "requires unregistered devices to reach emergency services");
+		return;
+	}
+	r->status = AUDIT_PASS;
+	FOUND("emergency calls need an authenticated user ([emergency] allow_unauthenticated = "
+	      "no)");
 }
 
 #define MIN CONF_PROFILE_MINIMUM
@@ -569,7 +654,12 @@ const struct audit_check audit_checks[] = {
 	  "peers reached without TLS (when peers exist)", run_peers },
 	{ "emergency.routes", MIN, "Service Availability > Emergency Services",
 	  "Emergency calls must always be possible.",
-	  "emergency routes without a reachable peer (when routes exist)", run_emergency },
+	  "emergency numbers without a reachable peer (an emergency route, else a gateway)",
+	  run_emergency },
+	{ "emergency.unauthenticated", MIN, "Service Availability > Emergency Services",
+	  "Emergency calls must always be possible.",
+	  "devices that do not authenticate allowed to call emergency numbers "
+	  "([emergency] allow_unauthenticated)", run_emergency_unauth },
 };
 const size_t audit_checks_count = ARRAY_SIZE(audit_checks);
 

@@ -76,6 +76,16 @@ int admin_cmd_events(const char *state, int argc, char **argv);
 
 int admin_cmd_peer(const char *state, int argc, char **argv);
 int admin_cmd_firewall(const char *state, int argc, char **argv);
+/* bastion.conf of state as text (malloc'd, NUL-terminated), or NULL. */
+char *admin_conf_read(const char *state, size_t *len);
+/* Write text as the new bastion.conf if it loads with the server's own
+ * loader; else say why (what names the command). Returns 0 or 1. */
+int admin_conf_replace(const char *state, const char *text, size_t len, const char *what);
+
+/* ---- emergency locations (location.c) ---------------------------------------- */
+/* bastion location add NAME --prefix P[,P] [--civic TEXT] [--elin E164] |
+ * list | del NAME: [location NAME] sections of bastion.conf. */
+int admin_cmd_location(const char *state, int argc, char **argv);
 /* `bastion user set NAME --calling CLASS`: the user's [calling] line in
  * bastion.conf (docs/trunks.md). */
 int admin_user_set(const char *state, int argc, char **argv);

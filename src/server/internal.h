@@ -291,6 +291,9 @@ void server_trunk_track(struct server *s, const struct sip_msg *m, const char *u
 struct server_emerg;
 int server_emerg_start(struct server *s);
 void server_emerg_free(struct server *s);
+/* At start and on SIGHUP: a warning for each emergency number with no peer
+ * to go to (audit check emergency.routes). */
+void server_emerg_check(const struct server *s);
 /* Before parsing, for a message the guard would drop: true when it is an
  * emergency INVITE and the server-wide emergency bucket has a token. */
 bool server_emerg_admit(struct server *s, const struct net_msg *in, uint64_t now_ms);

@@ -872,6 +872,7 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 		snprintf(err, errlen, "emergency calls: %s", strerror(rc));
 		goto fail;
 	}
+	server_emerg_check(s);
 	conf_net(c, &nc);
 	rc = net_new(&s->net, &nc, on_message, on_stream_error, s);
 	if (rc) {
@@ -1025,6 +1026,7 @@ static void reload(struct server *s, const char *conf_path)
 	}
 	log_set_checkpoint_interval(c.checkpoint_interval);
 	apply_conf(s, &c);
+	server_emerg_check(s);
 	conf_net(&c, &nc);
 	net_set_conf(s->net, &nc);
 	server_tls_reload(s, &c);
