@@ -653,11 +653,14 @@ const struct audit_check audit_checks[] = {
 	  "All VoIP traffic over public IP networks is encrypted (peers: gateways and trunks).",
 	  "peers reached without TLS (when peers exist)", run_peers },
 	{ "emergency.routes", MIN, "Service Availability > Emergency Services",
-	  "Emergency calls must always be possible.",
+	  "IPT systems must route 911 calls over a PSTN connection to ensure 911 operators "
+	  "receive correct location information.",
 	  "emergency numbers without a reachable peer (an emergency route, else a gateway)",
 	  run_emergency },
-	{ "emergency.unauthenticated", MIN, "Service Availability > Emergency Services",
-	  "Emergency calls must always be possible.",
+	{ "emergency.unauthenticated", MIN,
+	  "Access Control for IPT Clients > Automatic Registration of End Points",
+	  "Disable automatic registration capabilities (a device that does not authenticate "
+	  "gets no service, emergency calls included, unless the site decides otherwise).",
 	  "devices that do not authenticate allowed to call emergency numbers "
 	  "([emergency] allow_unauthenticated)", run_emergency_unauth },
 };

@@ -74,6 +74,7 @@ struct call {
 	struct cdr_info *cdr;      /* an INVITE out of dialog */
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
 	bool serial;               /* branches tried one after another (proxy_fork_serial) */
+	bool any_media;            /* answers are not held to the media policy (emergency) */
 	size_t nstarted;           /* serial: branches started so far */
 	char *extra;               /* serial: the extra header lines, for later branches */
 	char *body, *body_type;    /* a body that replaces the request's (proxy_fork_serial_body) */
@@ -938,6 +939,7 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 	c = call_new(p, st, m, from, n);
 	if (!c)
 		return refusal(500, "Out of Memory", NULL, NULL);
+	c->any_media = pb && pb->any_media;
 	if (serial) {
 		/* the later targets are started from the server transaction's copy
 		 * of the request: keep what else they need */
@@ -955,7 +957,7 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 			return refusal(500, "Out of Memory", NULL, NULL);
 		}
 	}
-	if (pb) {
+	if (pb && pb->content_type.len) {
 		c->body = malloc(pb->body.len ? pb->body.len : 1);
 		c->body_type = dup_slice(pb->content_type);
 		if (!c->body || !c->body_type) {
@@ -1186,7 +1188,7 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 
 	if (!c || m->status == 100)
 		return; /* our own 100 Trying already went upstream */
-	if (m->status < 300 && m->body.len && answer_refused(p, c, b, m))
+	if (m->status < 300 && m->body.len && !c->any_media && answer_refused(p, c, b, m))
 		return;
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
 	if (proxy_build_response(&out, m) != 0)

@@ -191,15 +191,18 @@ struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
 				       const struct proxy_target *t, size_t n, struct slice extra,
 				       const struct proxy_caller *who);
 
-/* A body that replaces the request's: its Content-Type value and bytes. */
+/* A body that replaces the request's: its Content-Type value and bytes
+ * (content_type empty: the request's own body goes on). */
 struct proxy_body {
 	struct slice content_type;
 	struct slice body;
+	bool any_media;              /* answers are not held to the media policy (an
+					emergency call is never refused for its media) */
 };
 
 /*
  * proxy_fork_serial, with the request's body replaced by body (copied) on
- * every branch: the emergency INVITE's multipart SDP and PIDF-LO (RFC 6442).
+ * every branch when its content_type is set: the emergency INVITE's multipart SDP and PIDF-LO (RFC 6442).
  * The request's own Content-Type, Content-Encoding and Geolocation headers
  * do not go out; the caller's extra lines carry the new Geolocation.
  */

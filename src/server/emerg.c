@@ -488,11 +488,11 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 		snprintf(extra + l, 1024 - l, "Priority: emergency\r\n");
 	}
 	pc = (struct proxy_caller){ user, x->in };
-	if (ctype[0]) {
-		struct proxy_body pb = { slice_cstr(ctype), slice_make(body, body_len) };
+	{
+		/* the location goes with the SDP (without a place: the phone's body
+		 * as it is); the media policy does not refuse the service's answer */
+		struct proxy_body pb = { slice_cstr(ctype), slice_make(body, body_len), true };
 		pv = proxy_fork_serial_body(s->proxy, st, m, from, t, n, slice_cstr(extra), &pb, &pc);
-	} else {
-		pv = proxy_fork_serial(s->proxy, st, m, from, t, n, slice_cstr(extra), &pc);
 	}
 	if (pv.status) {
 		if (pv.event)

@@ -976,6 +976,10 @@ static void reload(struct server *s, const char *conf_path)
 	}
 	if (strcmp(c.listen, s->conf.listen) != 0)
 		log_warn("reload: listen changed; the new listeners need a restart");
+	if (c.emerg.reserved_transactions != s->conf.emerg.reserved_transactions) {
+		log_warn("reload: [emergency] reserved_transactions changes need a restart");
+		c.emerg.reserved_transactions = s->conf.emerg.reserved_transactions;
+	}
 	if (strcmp(c.database, s->conf.database) != 0 ||
 	    c.nonce_table_size != s->conf.nonce_table_size || c.nonce_window != s->conf.nonce_window ||
 	    c.max_users != s->conf.max_users)

@@ -50,7 +50,7 @@
 /* Transaction-scoped advisory lock key for migrations: "bastion" in ASCII. */
 #define MIGRATE_LOCK_KEY "27691696219844462"
 #define NOTIFY_CHANNEL "bastion"
-#define PARAMS_MAX 12
+#define PARAMS_MAX 14
 #define CHANGED_AORS_MAX 1024 /* beyond, the registrar reloads everything */
 #define BATCH_ROWS_MAX 500     /* writes per transaction when draining the queue */
 #define BACKOFF_MIN_MS 250

@@ -382,6 +382,52 @@ static void write_behind_across_restart(void)
 	store_close(&a);
 }
 
+static int keep_cdr(void *arg, const struct store_cdr *c)
+{
+	*(struct store_cdr *)arg = *c;
+	return 0;
+}
+
+/* Schema 8 (issue 13): a user's location and the emergency mark of a call
+ * record, as on SQLite. */
+static void emergency_columns(void)
+{
+	char url[512], err[512], loc[STORE_LOCATION_MAX];
+	struct store *s = NULL;
+	struct store_user u;
+	struct store_cdr c, got;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.test");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	CHECK_INT(store_users_get_location(s, loc, sizeof(loc), "alice", "example.test"), 0);
+	CHECK(loc[0] == '\0');
+	CHECK_INT(store_users_set_location(s, "alice", "example.test", "country=US;ROOM=12"), 0);
+	CHECK_INT(store_users_get_location(s, loc, sizeof(loc), "alice", "example.test"), 0);
+	CHECK(strcmp(loc, "country=US;ROOM=12") == 0);
+	CHECK_INT(store_users_set_location(s, "bob", "example.test", "ROOM=1"), ENOENT);
+	CHECK_INT(store_users_get_location(s, loc, sizeof(loc), "bob", "example.test"), ENOENT);
+	memset(&c, 0, sizeof(c));
+	snprintf(c.call_id, sizeof(c.call_id), "e-1");
+	snprintf(c.caller, sizeof(c.caller), "sip:alice@example.test");
+	snprintf(c.callee, sizeof(c.callee), "sip:911@example.test");
+	snprintf(c.src, sizeof(c.src), "udp:192.0.2.1:5060");
+	snprintf(c.transport, sizeof(c.transport), "udp");
+	snprintf(c.hangup, sizeof(c.hangup), "none");
+	c.start_at = 1700000000000;
+	c.end_at = 1700000001000;
+	c.final_status = 486;
+	c.emergency = true;
+	snprintf(c.location, sizeof(c.location), "country=US;ROOM=12");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	memset(&got, 0, sizeof(got));
+	CHECK_INT(store_cdr_list(s, 0, NULL, keep_cdr, &got), 0);
+	CHECK(got.emergency && strcmp(got.location, "country=US;ROOM=12") == 0);
+	store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -391,6 +437,7 @@ int main(int argc, char **argv)
 		CASE(connection_errors_are_clear),
 		CASE(notifications_between_handles),
 		CASE(write_behind_across_restart),
+		CASE(emergency_columns),
 	};
 	int rc;
 
