@@ -38,7 +38,7 @@ from conftest import (BIN, DOMAIN, Phone, cdrs, digest_header, events, hval, imp
 from test_trunks import Gateway, call, kernel_port, sipp_done
 
 USERS = {"1001": "correct-horse-1001", "1002": "battery-staple-1002",
-         "desk": "front-desk-secret-9"}
+         "desk": "front-desk-secret-9", "probe": "probe-only-secret-7"}
 SCEN = os.path.join(os.path.dirname(__file__), "scenarios")
 
 HQ = ("[location hq]\nprefix = 127.0.0.1/32\ncountry = US\nA1 = NY\nA3 = New York\n"
@@ -66,10 +66,11 @@ def emerg_conf(peers, routes="911 = psap1, psap2\n933 = psap1\n", extra=""):
 def users_of(tmp_path):
     def add(server):
         import_users(server, USERS, tmp_path)
-        # the server takes the new users within a second: wait until it knows 1001
+        # the server takes the new users within a second: wait until it knows
+        # them (a user of its own, so no test's user has a binding it did not make)
         deadline = time.monotonic() + 10
         while True:
-            p = Phone(server, "1001", USERS["1001"])
+            p = Phone(server, "probe", USERS["probe"])
             try:
                 p.register(code=200)
                 return server
@@ -673,4 +674,30 @@ def test_bad_emergency_configuration(make_server):
     checks = {c["id"]: c for c in json.loads(r.stdout)["checks"]}
     assert checks["emergency.routes"]["status"] == "fail", checks["emergency.routes"]
     assert "911 has no reachable peer" in checks["emergency.routes"]["found"]
+    g1.close()
+
+
+def test_the_network_a_phone_registers_from_places_it(make_server, users_of, tmp_path):
+    """A softphone that moves is located where it registers from: 1001's
+    phone registers from 127.0.0.8 (the lab); its call, sent from
+    127.0.0.1 (hq), carries the lab's location and ELIN."""
+    g1 = Gateway("127.0.0.2")
+    lab = ("[location lab]\nprefix = 127.0.0.8/32\ncountry = US\nA3 = Boston\nFLR = 3\n"
+           "ROOM = Lab 3\nelin = +15551230300\n")
+    s = users_of(make_server(emerg_conf([g1], routes="911 = psap1\n", extra=lab)))
+    soft = Phone(s, "1001", USERS["1001"])
+    soft.sock.close()
+    soft.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    soft.sock.bind(("127.0.0.8", 0))
+    soft.port = soft.sock.getsockname()[1]
+    soft.register()
+    a = Phone(s, "1001", USERS["1001"])   # the INVITE comes from hq's address
+    emergency_call(a)
+    _, hdrs, body = g1.expect_invite(timeout=10)
+    pidf = check_location_invite(tmp_path, hdrs, body, "Lab 3", "+15551230300")
+    assert civic(tmp_path, pidf, "A3") == "Boston"
+    g1.respond(s, hdrs, 486, "Busy Here")
+    a.expect_status(486, "INVITE", timeout=10)
+    ev = events(s, "emergency.call")
+    assert "(network)" in ev[-1]["reason"], ev[-1]
     g1.close()
