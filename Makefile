@@ -56,18 +56,19 @@ check: deps
 	@$(MAKE) --no-print-directory unit system
 	@$(PYTHON) scripts/junit_summary.py build-check/junit
 
-# Two harnesses share FUZZ_SECONDS, half each (at least 1 s: libFuzzer reads
+# Three harnesses share FUZZ_SECONDS, a third each (at least 1 s: libFuzzer reads
 # -max_total_time=0 as "no limit"). The SIP corpus stays in build-fuzz/corpus.
-FUZZ_HALF = $(shell s=$$(( $(FUZZ_SECONDS) / 2 )); [ $$s -ge 1 ] && echo $$s || echo 1)
-FUZZ_FLAGS = -max_total_time=$(FUZZ_HALF) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+FUZZ_PART = $(shell s=$$(( $(FUZZ_SECONDS) / 3 )); [ $$s -ge 1 ] && echo $$s || echo 1)
+FUZZ_FLAGS = -max_total_time=$(FUZZ_PART) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DBASTION_FUZZ=ON -DBASTION_SANITIZE=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_sip_parse fuzz_sdp_parse
-	@mkdir -p build-fuzz/corpus build-fuzz/corpus-sdp
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_sip_parse fuzz_sdp_parse fuzz_emerg_inputs
+	@mkdir -p build-fuzz/corpus build-fuzz/corpus-sdp build-fuzz/corpus-emerg
 	build-fuzz/fuzz/fuzz_sip_parse $(FUZZ_FLAGS) build-fuzz/corpus fuzz/corpus/sip
 	build-fuzz/fuzz/fuzz_sdp_parse $(FUZZ_FLAGS) build-fuzz/corpus-sdp fuzz/corpus/sdp
+	build-fuzz/fuzz/fuzz_emerg_inputs $(FUZZ_FLAGS) build-fuzz/corpus-emerg fuzz/corpus/emerg
 
 bench: deps all
 	$(PYTHON) bench/run

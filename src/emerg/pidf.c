@@ -106,7 +106,8 @@ int emerg_civic_set(struct emerg_civic *c, const char *key, const char *value, c
 				 "digits)", value);
 			return EINVAL;
 		}
-		snprintf(c->elin, sizeof(c->elin), "%s", value);
+		memset(c->elin, 0, sizeof(c->elin)); /* no bytes of an old value left */
+		memcpy(c->elin, value, len + 1);
 		return 0;
 	}
 	for (f = 0; f < EMERG_FIELD_COUNT; f++)
@@ -133,6 +134,7 @@ int emerg_civic_set(struct emerg_civic *c, const char *key, const char *value, c
 			 "(ISO 3166, e.g. US)");
 		return EINVAL;
 	}
+	memset(c->f[f], 0, sizeof(c->f[f]));
 	memcpy(c->f[f], value, len + 1);
 	return 0;
 }
