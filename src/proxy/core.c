@@ -40,6 +40,8 @@ struct dialog;
  * struct store_cdr is a few KiB of fixed arrays). */
 struct cdr_info {
 	char *call_id, *caller, *auth_user, *callee, *src;
+	char *location;            /* an emergency call's location sent, or NULL */
+	bool emergency;
 	char transport[8];
 	int64_t start_ms, answer_ms; /* unix milliseconds */
 };
@@ -141,6 +143,7 @@ static void cdr_info_free(struct cdr_info *ci)
 	free(ci->auth_user);
 	free(ci->callee);
 	free(ci->src);
+	free(ci->location);
 	free(ci);
 }
 
@@ -185,6 +188,9 @@ static void cdr_write(struct proxy *p, struct cdr_info *ci, int status, const ch
 	snprintf(c->transport, sizeof(c->transport), "%s", ci->transport);
 	c->start_at = ci->start_ms;
 	c->answer_at = ci->answer_ms;
+	c->emergency = ci->emergency;
+	if (ci->location)
+		snprintf(c->location, sizeof(c->location), "%s", ci->location);
 	c->end_at = p->ops->wall_ms(p->arg);
 	if (c->end_at < c->start_at)
 		c->end_at = c->start_at; /* the clock stepped back */
@@ -971,6 +977,10 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 	}
 	if (m->mid == SIP_M_INVITE) {
 		c->cdr = cdr_info_new(p, m, who);
+		if (c->cdr && pb && pb->emergency) {
+			c->cdr->emergency = true;
+			c->cdr->location = pb->location ? strdup(pb->location) : NULL;
+		}
 		c->timer_c_ms = now_ms(p) + (uint64_t)p->conf.invite_timeout_s * 1000u;
 		c->in_tc = true;
 		c->tc_prev = p->tc_tail;

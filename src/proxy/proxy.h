@@ -198,6 +198,8 @@ struct proxy_body {
 	struct slice body;
 	bool any_media;              /* answers are not held to the media policy (an
 					emergency call is never refused for its media) */
+	bool emergency;              /* the call's record is marked emergency, */
+	const char *location;        /* with this location (copied; may be NULL) */
 };
 
 /*

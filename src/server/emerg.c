@@ -39,7 +39,6 @@ struct ecall {
 	struct ecall *prev, *next;   /* all of them (at most max_calls) */
 	char *call_id;
 	char who[TRUNK_USER_MAX + 2]; /* "u:NAME" or "a:ADDRESS" */
-	char location[EMERG_LOC_TEXT_MAX];
 };
 
 struct server_emerg {
@@ -47,6 +46,7 @@ struct server_emerg {
 	struct ecall *head;
 	size_t n;
 	struct emerg_bucket bucket;
+	bool mark_next;              /* the record written next is a refused emergency call's */
 	uint64_t seq;                /* Content-IDs, MESSAGE branches and Call-IDs */
 	uint64_t admitted, refused;  /* past the guard; refused for capacity */
 };
@@ -153,10 +153,18 @@ void server_emerg_ended(struct server *s, struct store_cdr *rec)
 	struct server_emerg *e = s->emerg;
 	struct ecall *c;
 
-	if (!e || !e->n || !(c = ecall_find(e, rec->call_id, strlen(rec->call_id))))
+	if (!e)
 		return;
-	rec->emergency = true;
-	snprintf(rec->location, sizeof(rec->location), "%s", c->location);
+	if (e->mark_next) {
+		/* a refused emergency call (refuse() below): marked, never counted */
+		e->mark_next = false;
+		rec->emergency = true;
+		return;
+	}
+	/* only the records of the calls we sent carry the mark (proxy/): a
+	 * refused INVITE that reuses a Call-ID cannot release a call's count */
+	if (!rec->emergency || !e->n || !(c = ecall_find(e, rec->call_id, strlen(rec->call_id))))
+		return;
 	htab_remove(&e->calls, &c->node);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -176,8 +184,7 @@ static bool busy(const struct server_emerg *e, const char *who)
 	return false;
 }
 
-static void ecall_add(struct server_emerg *e, const struct sip_msg *m, const char *who,
-		      const char *location)
+static void ecall_add(struct server_emerg *e, const struct sip_msg *m, const char *who)
 {
 	struct ecall *c = calloc(1, sizeof(*c));
 
@@ -188,7 +195,6 @@ static void ecall_add(struct server_emerg *e, const struct sip_msg *m, const cha
 	memcpy(c->call_id, m->call_id.p, m->call_id.len);
 	c->call_id[m->call_id.len] = '\0';
 	snprintf(c->who, sizeof(c->who), "%s", who);
-	snprintf(c->location, sizeof(c->location), "%s", location);
 	if (htab_insert(&e->calls, &c->node, htab_hash(&e->calls, c->call_id, m->call_id.len))) {
 		ecall_free(c);
 		return;
@@ -346,7 +352,10 @@ static void refuse(struct server *s, const struct server_ctx *x, const struct si
 {
 	s->emerg->refused++;
 	server_event(s, EMERG_EVENT_REFUSED, x->in, m, user, m->ruri_raw, detail, status);
+	/* its record (written at once, by the call below) is marked too */
+	s->emerg->mark_next = m->mid == SIP_M_INVITE;
 	server_refuse_attempt(s, x, m, user, status, reason);
+	s->emerg->mark_next = false;
 }
 
 bool server_emerg_call(struct server *s, struct txn_server *st, const struct server_ctx *x,
@@ -491,7 +500,8 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 	{
 		/* the location goes with the SDP (without a place: the phone's body
 		 * as it is); the media policy does not refuse the service's answer */
-		struct proxy_body pb = { slice_cstr(ctype), slice_make(body, body_len), true };
+		struct proxy_body pb = { slice_cstr(ctype), slice_make(body, body_len), true, true,
+					 loc_text };
 		pv = proxy_fork_serial_body(s->proxy, st, m, from, t, n, slice_cstr(extra), &pb, &pc);
 	}
 	if (pv.status) {
@@ -500,7 +510,7 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
 		goto out;
 	}
-	ecall_add(e, m, who, loc_text);
+	ecall_add(e, m, who);
 	{
 		char pkey[TRUNK_NAME_MAX + 2];
 		snprintf(pkey, sizeof(pkey), "o:%s", tc->peer[first].name);

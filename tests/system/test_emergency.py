@@ -487,6 +487,14 @@ def test_emergency_calls_in_progress_are_bounded(make_server, users_of):
     for h, p in ((h2, b), (h3, d2)):
         g1.respond(s, h, 486, "Busy Here")
         p.expect_status(486, "INVITE", timeout=10)
+    # every record is marked, the refused ones too
+    deadline = time.monotonic() + 10
+    while True:
+        recs = [r for r in cdrs(s, wait_for=5) if r.get("emergency")]
+        if len(recs) >= 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)  # polling the file for the condition above
+    assert sorted(r["status"] for r in recs) == [486, 486, 486, 486, 503], recs
     g1.close()
 
 
