@@ -402,6 +402,9 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 			return true;
 		}
 	}
+	/* RFC 3261 17.2.1: it may be forwarded now (server/call.c does the same
+	 * once a user is authenticated) */
+	server_answer(s, x, m, 100, "Trying", SLICE_NULL);
 	if (beyond) {
 		refuse(s, x, m, user, 403, "Routing Beyond This Server Not Allowed",
 		       "an emergency INVITE with Route headers beyond this server");

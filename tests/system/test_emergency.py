@@ -246,6 +246,7 @@ def test_every_form_of_the_number_connects(make_server, users_of, dialed):
     s = users_of(make_server(emerg_conf([g1, g2])))
     b = Phone(s, "1002", USERS["1002"])
     emergency_call(b, dialed)
+    b.expect_status(100, "INVITE", timeout=10)  # authenticated: it goes on
     start, hdrs, _ = g1.expect_invite(timeout=10)
     number = "933" if "933" in dialed else "911"
     assert start.startswith(f"INVITE sip:{number}@127.0.0.2:{g1.port};user=phone "), start
