@@ -489,25 +489,10 @@ static void run_peers(const struct audit_facts *f, struct audit_result *r)
 	FOUND("feature absent: this build has no configured peers (gateways, trunks)");
 }
 
-/* Can the server send to address a at all: a UDP peer needs a UDP
- * listener of its family (the socket it is sent from); TCP and TLS are
- * connections of our own. */
-static bool peer_addr_usable(const struct conf *c, const struct net_listen_spec *a)
-{
-	if (a->tp != NET_UDP)
-		return true;
-	for (size_t i = 0; i < c->nlisteners; i++)
-		if (c->listeners[i].tp == NET_UDP &&
-		    c->listeners[i].addr.ss.ss_family == a->addr.ss.ss_family)
-			return true;
-	return false;
-}
-
 static void run_emergency(const struct audit_facts *f, struct audit_result *r)
 {
 	const struct emerg_conf *ec = &f->c->emerg;
 	const struct trunk_conf *tc = &f->c->trunk;
-	bool down[TRUNK_MAX_PEERS] = { false };
 	size_t len = 0, gateway_only = 0;
 
 	if (ec->nnumbers == 0) {
@@ -527,20 +512,11 @@ static void run_emergency(const struct audit_facts *f, struct audit_result *r)
 	}
 	r->status = AUDIT_PASS;
 	for (size_t k = 0; k < ec->nnumbers; k++) {
-		uint8_t route[TRUNK_MAX_PEERS];
-		size_t n = emerg_route(ec, tc, k, down, route), usable = 0, own_usable = 0;
-		const struct emerg_route *own = NULL;
+		bool own = false;
 
 		for (size_t i = 0; i < ec->nroutes; i++)
-			if (strcmp(ec->route[i].number, ec->numbers[k]) == 0)
-				own = &ec->route[i];
-		for (size_t i = 0; i < n; i++)
-			for (size_t j = 0; j < tc->peer[route[i]].naddr; j++)
-				usable += peer_addr_usable(f->c, &tc->peer[route[i]].addr[j]);
-		for (size_t i = 0; own && i < own->npeers; i++)
-			for (size_t j = 0; j < tc->peer[own->peers[i]].naddr; j++)
-				own_usable += peer_addr_usable(f->c, &tc->peer[own->peers[i]].addr[j]);
-		if (usable == 0 || (own && own_usable == 0)) {
+			own |= strcmp(ec->route[i].number, ec->numbers[k]) == 0;
+		if (!emerg_reachable(ec, tc, k, f->c->listeners, f->c->nlisteners)) {
 			r->status = AUDIT_FAIL;
 			len += (size_t)snprintf(r->found + len, len < sizeof(r->found)
 							       ? sizeof(r->found) - len : 0,

@@ -152,6 +152,17 @@ bool emerg_request_line(const struct emerg_conf *c, const struct trunk_conf *tc,
 size_t emerg_route(const struct emerg_conf *c, const struct trunk_conf *tc, size_t n,
 		   const bool down[TRUNK_MAX_PEERS], uint8_t out[TRUNK_MAX_PEERS]);
 
+/*
+ * Can emergency number n reach a peer with the listeners l[0..nl)? A UDP
+ * address needs a UDP listener of its family (the socket it is sent from);
+ * TCP and TLS are connections of our own. False when no peer the number
+ * would go to (emerg_route, all up) has such an address, or when its own
+ * [emergency_routes] entry names only peers without one (the gateways would
+ * then take the calls meant for the emergency service).
+ */
+bool emerg_reachable(const struct emerg_conf *c, const struct trunk_conf *tc, size_t n,
+		     const struct net_listen_spec *l, size_t nl);
+
 /* Is peer i on some emergency route (its last reserved_slots calls are
  * kept from ordinary traffic)? */
 bool emerg_peer_reserved(const struct emerg_conf *c, size_t i);

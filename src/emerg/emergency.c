@@ -429,6 +429,41 @@ size_t emerg_route(const struct emerg_conf *c, const struct trunk_conf *tc, size
 	return k;
 }
 
+static size_t usable_addrs(const struct trunk_peer *p, const struct net_listen_spec *l, size_t nl)
+{
+	size_t k = 0;
+
+	for (size_t j = 0; j < p->naddr; j++) {
+		bool ok = p->addr[j].tp != NET_UDP;
+		for (size_t i = 0; !ok && i < nl; i++)
+			ok = l[i].tp == NET_UDP && l[i].addr.ss.ss_family == p->addr[j].addr.ss.ss_family;
+		k += ok;
+	}
+	return k;
+}
+
+bool emerg_reachable(const struct emerg_conf *c, const struct trunk_conf *tc, size_t n,
+		     const struct net_listen_spec *l, size_t nl)
+{
+	bool down[TRUNK_MAX_PEERS] = { false };
+	uint8_t route[TRUNK_MAX_PEERS];
+	size_t nr = emerg_route(c, tc, n, down, route), usable = 0;
+
+	for (size_t i = 0; i < nr; i++)
+		usable += usable_addrs(&tc->peer[route[i]], l, nl);
+	if (!usable)
+		return false;
+	for (size_t r = 0; n < c->nnumbers && r < c->nroutes; r++) {
+		size_t own = 0;
+		if (strcmp(c->route[r].number, c->numbers[n]) != 0)
+			continue;
+		for (size_t i = 0; i < c->route[r].npeers; i++)
+			own += usable_addrs(&tc->peer[c->route[r].peers[i]], l, nl);
+		return own > 0;
+	}
+	return true;
+}
+
 bool emerg_peer_reserved(const struct emerg_conf *c, size_t i)
 {
 	for (size_t r = 0; r < c->nroutes; r++)

@@ -93,16 +93,15 @@ void server_emerg_free(struct server *s)
 void server_emerg_check(const struct server *s)
 {
 	const struct emerg_conf *ec = &s->conf.emerg;
-	bool down[TRUNK_MAX_PEERS] = { false };
-	uint8_t route[TRUNK_MAX_PEERS];
 
 	if (ec->nnumbers == 0)
 		log_warn("[emergency] numbers is empty: no number is treated as an emergency call");
 	for (size_t k = 0; k < ec->nnumbers; k++)
-		if (emerg_route(ec, &s->conf.trunk, k, down, route) == 0)
-			log_warn("emergency number %s has no peer to go to: no [emergency_routes] "
-				 "entry reaches a peer and there is no gateway; such calls get 503 "
-				 "(docs/emergency.md)", ec->numbers[k]);
+		if (!emerg_reachable(ec, &s->conf.trunk, k, s->conf.listeners, s->conf.nlisteners))
+			log_warn("emergency number %s has no peer to go to: its [emergency_routes] "
+				 "entry, or with none every gateway, has no address this server can "
+				 "reach (a UDP peer needs a UDP listener of its family); such calls "
+				 "fail (docs/emergency.md)", ec->numbers[k]);
 }
 
 bool server_emerg_admit(struct server *s, const struct net_msg *in, uint64_t now_ms)

@@ -276,6 +276,24 @@ def test_failover_to_the_second_emergency_peer(make_server, users_of, tmp_path):
     sipp_done(up, tmp_path, "127.0.0.3")
 
 
+def test_onto_any_gateway_when_the_emergency_peers_fail(make_server, users_of):
+    """911's route names psap1 only; when it fails (503) the call goes on to
+    psap2, a gateway on no emergency route: the last resort."""
+    g1, g2 = Gateway("127.0.0.2"), Gateway("127.0.0.3")
+    s = users_of(make_server(emerg_conf([g1, g2], routes="911 = psap1\n")))
+    a = Phone(s, "1001", USERS["1001"])
+    emergency_call(a)
+    _, h1, _ = g1.expect_invite(timeout=10)
+    g1.respond(s, h1, 503, "Service Unavailable")
+    start, h2, body = g2.expect_invite(timeout=10)
+    assert start.startswith(f"INVITE sip:911@127.0.0.3:{g2.port};user=phone "), start
+    assert hval(h2, "Geolocation") == hval(h1, "Geolocation")
+    g2.respond(s, h2, 486, "Busy Here")
+    a.expect_status(486, "INVITE", timeout=10)
+    g1.close()
+    g2.close()
+
+
 # ---- always connected ---------------------------------------------------------------
 
 def test_connects_while_the_class_of_service_denies_outside_calls(make_server, users_of):

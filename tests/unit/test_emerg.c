@@ -178,6 +178,35 @@ static void test_route_choice(void)
 	CHECK(!emerg_peer_reserved(&ec, 3));
 }
 
+static void test_reachable(void)
+{
+	struct net_listen_spec l[2];
+	size_t n;
+	char e[128];
+
+	routed();
+	/* no UDP listener of IPv4: no peer can be sent to */
+	CHECK_INT(net_listen_parse(l, 2, &n, "tcp:127.0.0.1:5060", e, sizeof(e)), 0);
+	CHECK(!emerg_reachable(&ec, &tc, 0, l, n));
+	CHECK_INT(net_listen_parse(l, 2, &n, "udp:127.0.0.1:5060", e, sizeof(e)), 0);
+	CHECK(emerg_reachable(&ec, &tc, 0, l, n));
+	CHECK(emerg_reachable(&ec, &tc, 1, l, n)); /* 112: the gateways */
+	/* only a trunk: 911 has no route of its own that works, 112 no gateway */
+	trunk_conf_init(&tc);
+	add_peer("peer psap1", "tcp:127.0.0.2:5060", "trunk");
+	{
+		unsigned line;
+		CHECK_INT(trunk_conf_check(&tc, &line, err, sizeof(err)), 0);
+		memset(&ec, 0, sizeof(ec));
+		snprintf(ec.numbers_text, sizeof(ec.numbers_text), "911, 112");
+		CHECK_INT(emerg_conf_set(&ec, "emergency_routes", "911", "psap1", 1, err,
+					 sizeof(err)), 0);
+		CHECK_INT(emerg_conf_check(&ec, &tc, &line, err, sizeof(err)), 0);
+	}
+	CHECK(emerg_reachable(&ec, &tc, 0, l, n));   /* a TCP peer: a connection of ours */
+	CHECK(!emerg_reachable(&ec, &tc, 1, l, n));  /* no route, no gateway */
+}
+
 static void test_conf_errors(void)
 {
 	unsigned line = 0;
@@ -396,7 +425,7 @@ static void test_bucket(void)
 
 static const struct check_case cases[] = {
 	CASE(test_recognition_forms), CASE(test_recognition_not), CASE(test_request_line),
-	CASE(test_route_choice),      CASE(test_conf_errors),     CASE(test_location_of),
+	CASE(test_route_choice),      CASE(test_reachable),       CASE(test_conf_errors),     CASE(test_location_of),
 	CASE(test_civic_fields),      CASE(test_civic_text),      CASE(test_pidf_escaped),
 	CASE(test_multipart),         CASE(test_bucket),
 };
