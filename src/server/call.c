@@ -41,10 +41,17 @@ static int op_send(void *arg, const struct txn_peer *to, const char *buf, size_t
 	return net_send(s->net, &to->via, &to->dst, buf, len);
 }
 
-/* Confirmed dialogs are written behind too: a put when the 2xx confirms
- * one, a delete when it ends; a dialog that ends within the tick it began
- * (a short call) never reaches the store. */
-static void op_dialog_up(void *arg, const struct store_dialog *d)
+/* Do answers wait for the batch of what they tell about (group commit)? */
+static bool commit_waits(const struct server *s)
+{
+	return s->store && s->conf.durability != CONF_DURABLE_NONE;
+}
+
+/* Confirmed dialogs are stored in the tick's batch: a put when the 2xx
+ * confirms one (the 2xx waits for the batch: the proxy holds it), a delete
+ * when it ends; a dialog that ends within the tick it began never reaches
+ * the store. */
+static uint64_t op_dialog_up(void *arg, const struct store_dialog *d)
 {
 	struct server *s = arg;
 
@@ -52,6 +59,7 @@ static void op_dialog_up(void *arg, const struct store_dialog *d)
 		server_cdr_flush(s);
 	s->dlg_q[s->ndlg_q].put = true;
 	s->dlg_q[s->ndlg_q++].d = *d;
+	return commit_waits(s) && !s->dialogs_unstored ? s->cdr_k + 1 : 0;
 }
 
 static void op_dialog_down(void *arg, const char *call_id, const char *tag0, const char *tag1)
@@ -77,23 +85,70 @@ static void op_dialog_down(void *arg, const char *call_id, const char *tag0, con
 	snprintf(o->d.tag[1], sizeof(o->d.tag[1]), "%s", tag1);
 }
 
-/* Call records are written behind, like bindings: queued as the calls end
- * and written at the next tick (or when SERVER_CDR_BATCH are waiting), all of
- * a tick in one transaction, each then appended to the CDR log with the row
- * id the store gave. One commit per call was a sixth of a call's cost. */
+/* Move cdr_durable_k up to what the store says is durable, and send the
+ * answers the proxy held for those batches. */
+static void cdr_release(struct server *s)
+{
+	uint64_t d = s->store ? store_durable_seq(s->store) : 0;
+	size_t i = 0;
+
+	while (i < s->ncdr_inflight && s->cdr_inflight[i].store_seq <= d)
+		s->cdr_durable_k = s->cdr_inflight[i++].k;
+	if (i) {
+		memmove(s->cdr_inflight, s->cdr_inflight + i,
+			(s->ncdr_inflight - i) * sizeof(s->cdr_inflight[0]));
+		s->ncdr_inflight -= i;
+	}
+	proxy_durable(s->proxy, s->cdr_durable_k);
+}
+
+/* Batch k is committed as the store's store_seq (0: each write was its own
+ * transaction, durable when it returned). */
+static void cdr_committed(struct server *s, uint64_t k, uint64_t store_seq)
+{
+	size_t n = s->ncdr_inflight;
+
+	if (n == ARRAY_SIZE(s->cdr_inflight)) {
+		/* a backend that far behind: the newest entry stands for both
+		 * (answers of the older batch wait a little longer) */
+		s->cdr_inflight[n - 1].k = k;
+		s->cdr_inflight[n - 1].store_seq = store_seq;
+		return;
+	}
+	s->cdr_inflight[n].k = k;
+	s->cdr_inflight[n].store_seq = store_seq;
+	s->ncdr_inflight++;
+}
+
+/* Dialogs and call records are written in batches, like bindings: queued as
+ * calls are confirmed and end, and written at the next tick (or when
+ * SERVER_CDR_BATCH are waiting), all of a tick in one transaction; each
+ * record is then appended to the CDR log with the row id the store gave.
+ * One commit per call was a sixth of a call's cost. The answers that tell
+ * about a dialog or a BYE-ended call wait for their batch (group commit:
+ * proxy_durable); a batch whose dialogs may not be stored is reported to
+ * the proxy (proxy_not_stored), which refuses those calls. */
 void server_cdr_flush(struct server *s)
 {
-	bool batch = false;
+	bool batch = false, dialogs_failed = false;
+	uint64_t k, store_seq = 0;
 	int rc;
 
-	if (!s->ncdr_q && !s->ndlg_q)
+	if (!s->ncdr_q && !s->ndlg_q) {
+		cdr_release(s); /* a backend that becomes durable later */
 		return;
+	}
+	k = ++s->cdr_k;
 	if (s->store)
 		batch = store_batch_begin(s->store) == 0; /* else: one transaction each */
 	for (size_t i = 0; s->store && i < s->ndlg_q; i++) {
 		const struct store_dialog *d = &s->dlg_q[i].d;
 		rc = s->dlg_q[i].put ? store_dialogs_put(s->store, d)
 				     : store_dialogs_delete(s->store, d->call_id, d->tag[0], d->tag[1]);
+		if (rc == ENOSYS)
+			s->dialogs_unstored = true; /* later 2xx do not wait */
+		else if (rc && s->dlg_q[i].put)
+			dialogs_failed = true;
 		if (rc && rc != ENOSYS && log_limit_allow(&s->cdr_store_limit, (uint64_t)time(NULL)))
 			log_error("dialog %s not %s: %s", d->call_id,
 				  s->dlg_q[i].put ? "stored" : "removed", strerror(rc));
@@ -113,24 +168,36 @@ void server_cdr_flush(struct server *s)
 		}
 		c->id = rc ? 0 : id;
 	}
-	if (batch && (rc = store_batch_end(s->store, true)) != 0) {
-		log_error("%zu call records not stored: %s", s->ncdr_q, strerror(rc));
-		for (size_t i = 0; i < s->ncdr_q; i++)
-			s->cdr_q[i].id = 0;
+	if (batch) {
+		store_seq = store_batch_next_seq(s->store); /* the number this commit gets */
+		if ((rc = store_batch_end(s->store, true)) != 0) {
+			log_error("%zu call records and dialogs not stored: %s", s->ncdr_q,
+				  strerror(rc));
+			dialogs_failed = true;
+			for (size_t i = 0; i < s->ncdr_q; i++)
+				s->cdr_q[i].id = 0;
+		}
 	}
 	/* the line is written even when the store failed: that copy survives */
 	for (size_t i = 0; i < s->ncdr_q; i++)
 		log_cdr(&s->cdr_q[i]);
 	s->ncdr_q = 0;
+	/* the queues are empty again: what the proxy does now may queue more */
+	if (dialogs_failed)
+		proxy_not_stored(s->proxy, k);
+	else if (s->store)
+		cdr_committed(s, k, store_seq);
+	cdr_release(s);
 }
 
 /* A finished call attempt: for the store (`bastion cdr list`) and the CDR
  * log (billing and audit tools; the copy that survives when the database
- * cannot be written). A call that ended with a BYE is the one whose end a
- * peer is told about (the 200 to the BYE goes out right after this): its
- * record is committed now, with the ones waiting, so that a crash after
- * that 200 cannot lose it (issue 18; docs/registrar.md, Durability). */
-static void op_record(void *arg, const struct store_cdr *rec)
+ * cannot be written), in the tick's batch. A call that ended with a BYE is
+ * the one whose end a peer is told about: the answer to the BYE waits until
+ * the record's batch is durable (the proxy holds it), so that a crash after
+ * that answer cannot lose the record (issue 18; docs/registrar.md,
+ * Durability) while many calls still share one commit. */
+static uint64_t op_record(void *arg, const struct store_cdr *rec)
 {
 	struct server *s = arg;
 
@@ -139,9 +206,16 @@ static void op_record(void *arg, const struct store_cdr *rec)
 	if (s->ncdr_q == SERVER_CDR_BATCH)
 		server_cdr_flush(s);
 	s->cdr_q[s->ncdr_q++] = *rec;
-	if (s->conf.durability != CONF_DURABLE_NONE &&
+	if (commit_waits(s) &&
 	    (strcmp(rec->hangup, "caller") == 0 || strcmp(rec->hangup, "callee") == 0))
-		server_cdr_flush(s);
+		return s->cdr_k + 1;
+	return 0;
+}
+
+/* The proxy cannot hold an answer (hold_max): commit its batch now. */
+static void op_commit(void *arg)
+{
+	server_cdr_flush(arg);
 }
 
 static void op_event(void *arg, const char *kind, const struct net_msg *in,
@@ -187,6 +261,7 @@ static const struct proxy_ops proxy_ops = {
 	.wall_ms = op_wall_ms,
 	.dialog_up = op_dialog_up,
 	.dialog_down = op_dialog_down,
+	.commit = op_commit,
 };
 
 void server_proxy_conf(const struct server *s, const struct conf *c, struct proxy_conf *pc)
@@ -199,6 +274,7 @@ void server_proxy_conf(const struct server *s, const struct conf *c, struct prox
 	memcpy(pc->listeners, c->listeners, sizeof(pc->listeners));
 	pc->nlisteners = c->nlisteners;
 	pc->lim = c->lim;
+	pc->hold_max = c->queue_max; /* like REGISTER answers: [store] queue_max */
 }
 
 /* A stored way ("udp:1.2.3.4:5060") back as a net_msg: address and
@@ -257,6 +333,8 @@ void server_dialogs_restore(struct server *s)
 {
 	int rc = store_dialogs_list(s->store, restore_dialog, s);
 
+	if (rc == ENOSYS)
+		s->dialogs_unstored = true; /* the 2xx of a call has nothing to wait for */
 	if (rc && rc != ENOSYS)
 		log_warn("dialogs not restored: %s", strerror(rc));
 	else if (s->restored_dialogs)
@@ -425,7 +503,8 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	if (v.status) {
 		if (v.event)
 			server_event(s, v.event, x.in, m, a.user, m->from.uri.raw, v.detail, v.status);
-		server_answer(s, &x, m, v.status, v.reason, SLICE_NULL);
+		server_answer(s, &x, m, v.status, v.reason,
+			      v.status == 503 ? SLICE_LIT("Retry-After: 5\r\n") : SLICE_NULL);
 	}
 	server_targets_free(&t);
 }
