@@ -96,6 +96,7 @@ struct dialog {
 	char *call_id, *tag[2];    /* tag[0]: the caller's From tag, tag[1]: the callee's */
 	struct net_msg way[2];     /* how each side is reached */
 	uint64_t expires_ms;
+	char *contact[2];          /* a stream side's registered contact (ops->reach), or NULL */
 	uint64_t seq;              /* the batch its row goes in: until it is durable
 				      the callee's 2xx retransmissions are absorbed */
 	struct cdr_info *cdr;      /* the call's record, written when it ends */
@@ -445,6 +446,8 @@ static struct dialog *dialog_find(struct proxy *p, const struct sip_msg *m, int 
 static void dialog_free(struct dialog *d)
 {
 	cdr_info_free(d->cdr);
+	free(d->contact[0]);
+	free(d->contact[1]);
 	free(d->call_id);
 	free(d->tag[0]);
 	free(d->tag[1]);
@@ -654,7 +657,8 @@ void proxy_stats(const struct proxy *p, struct proxy_stats *out)
 	out->unstored = p->unstored;
 }
 
-int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct net_msg way[2])
+int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct net_msg way[2],
+		  const char *const contact[2])
 {
 	struct dialog *d;
 	struct cdr_info *ci;
@@ -711,6 +715,9 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 	}
 	d->way[0] = way[0];
 	d->way[1] = way[1];
+	for (int k = 0; k < 2 && contact; k++)
+		if (contact[k] && contact[k][0])
+			d->contact[k] = strdup(contact[k]); /* NULL: found by its way */
 	d->expires_ms = now_ms(p) + (uint64_t)(sd->expires_at - wall);
 	d->exp_prev = p->exp_tail; /* the store lists them by expiry */
 	if (p->exp_tail)
@@ -1058,6 +1065,30 @@ struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
 	return fork_to(p, st, m, from, t, n, extra, who, true);
 }
 
+/* Side k of d is reached over TCP or TLS on a connection that is gone (a
+ * restart, or the phone's connection closed): ask the owner to find it again
+ * (its new flow, or a connection to its contact; ops->reach). */
+static void dialog_reach(struct proxy *p, struct dialog *d, int k)
+{
+	char contact[STORE_URI_MAX];
+	struct net_msg way = d->way[k];
+	struct proxy_reach r = { k, d->cdr ? d->cdr->auth_user : "", d->cdr ? d->cdr->callee : "",
+				 d->contact[k] };
+
+	if (way.tp == NET_UDP || net_msg_conn_alive(&way) || !p->ops->reach)
+		return;
+	contact[0] = '\0';
+	if (p->ops->reach(p->arg, &r, &way, contact, sizeof(contact)) == 0)
+		d->way[k] = way;
+	if (contact[0] && (!d->contact[k] || strcmp(d->contact[k], contact) != 0)) {
+		char *c = strdup(contact);
+		if (c) {
+			free(d->contact[k]);
+			d->contact[k] = c;
+		}
+	}
+}
+
 struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
 				     const struct sip_msg *m, const struct txn_peer *from)
 {
@@ -1086,6 +1117,7 @@ struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
 	v = proxy_media(p, m);
 	if (v.status)
 		return v;
+	dialog_reach(p, d, 1 - side);
 	c = call_new(p, st, m, from, 1);
 	if (!c)
 		return refusal(500, "Out of Memory", NULL, NULL);

@@ -84,6 +84,15 @@ struct proxy_conf {
 					503 and an answer's batch is committed at once */
 };
 
+/* A side of a dialog to be reached again (proxy_ops.reach). */
+struct proxy_reach {
+	int side;                    /* 0 the caller, 1 the callee */
+	const char *auth_user;       /* the caller's authenticated user ("" unknown) */
+	const char *callee;          /* the callee's Request-URI ("" unknown) */
+	const char *contact;         /* what the owner gave as this side's registered
+					contact (its key) before, or NULL */
+};
+
 /* What the core asks of its owner (server/). arg is proxy_new's. */
 struct proxy_ops {
 	/* Answer request m, which came from `from`, with a generated response:
@@ -121,6 +130,15 @@ struct proxy_ops {
 	 * answer cannot be held (hold_max reached): its batch is committed at
 	 * once instead of the answer going out before it. */
 	void (*commit)(void *arg);
+	/* Optional: side r->side of a dialog is reached over TCP or TLS and its
+	 * connection is gone (the server restarted, or the phone's connection
+	 * closed), and a request must go to it. Find that side again: replace
+	 * *way and return 0, or return an errno (the request then fails
+	 * there: 503). Either way contact (cap bytes) may be given the
+	 * registered contact the side was found at, which the core passes back
+	 * as r->contact next time (the phone may register a new flow meanwhile). */
+	int (*reach)(void *arg, const struct proxy_reach *r, struct net_msg *way, char *contact,
+		     size_t cap);
 };
 
 /* A refusal as a value: status 0 means the core took the request. The
@@ -257,12 +275,15 @@ void proxy_not_stored(struct proxy *p, uint64_t seq);
 
 /*
  * A dialog kept by an earlier run (ops->dialog_up), with its two ways
- * rebuilt by the caller (UDP ways with a socket). One whose lifetime is over
- * gets its record (hangup "timeout") and ops->dialog_down; otherwise it is
- * confirmed again, so its in-dialog requests are routed and its BYE ends
- * both sides and writes the record with the real end. Returns 0, EEXIST (it
- * is here already), EOVERFLOW (the table is full), ENOMEM.
+ * rebuilt by the caller (UDP ways with a socket) and, for a side reached
+ * over TCP or TLS, the registered contact of that side if the caller knows
+ * it (contact[k] NULL or "": not known; see ops->reach). One whose lifetime
+ * is over gets its record (hangup "timeout") and ops->dialog_down;
+ * otherwise it is confirmed again, so its in-dialog requests are routed and
+ * its BYE ends both sides and writes the record with the real end. Returns
+ * 0, EEXIST (it is here already), EOVERFLOW (the table is full), ENOMEM.
  */
-int proxy_restore(struct proxy *p, const struct store_dialog *d, const struct net_msg way[2]);
+int proxy_restore(struct proxy *p, const struct store_dialog *d, const struct net_msg way[2],
+		  const char *const contact[2]);
 
 #endif

@@ -218,6 +218,122 @@ static void op_commit(void *arg)
 	server_cdr_flush(arg);
 }
 
+/* ---- reaching a dialog's TCP or TLS side again ----------------------------------- */
+
+/* The registered binding of a dialog's side: by the key found before when
+ * known ("i:" and the device's +sip.instance, which stays when a phone
+ * registers a new flow with a new contact, RFC 5626; else "c:" and the
+ * contact URI), else the binding registered over the way the dialog used
+ * (its received). */
+struct side_find {
+	const char *want;              /* the key, or NULL */
+	char old[STORE_RECEIVED_MAX];  /* the dialog's way, as a binding's received */
+	bool found, alive;
+	struct net_msg way;
+	char contact[STORE_URI_MAX];
+	char key[STORE_URI_MAX + 2];
+};
+
+static void side_match(void *arg, const struct reg_binding_view *v)
+{
+	struct side_find *f = arg;
+	bool alive = v->way->tp != NET_UDP && net_msg_conn_alive(v->way);
+
+	if (!f->want ? strcmp(v->received, f->old) != 0
+	    : strncmp(f->want, "i:", 2) == 0 ? strcmp(v->instance, f->want + 2) != 0
+					     : strcmp(v->contact, f->want + 2) != 0)
+		return;
+	if (f->found && (f->alive || !alive))
+		return; /* the first live flow wins */
+	f->found = true;
+	f->alive = alive;
+	f->way = *v->way;
+	snprintf(f->contact, sizeof(f->contact), "%s", v->contact);
+	snprintf(f->key, sizeof(f->key), "%s%s", v->instance[0] ? "i:" : "c:",
+		 v->instance[0] ? v->instance : v->contact);
+}
+
+/* Find side `side` of a dialog in the registrar: f->old (the way) or
+ * want_contact must be set. False when that side is no registered phone. */
+static bool side_find(struct server *s, struct side_find *f, int side, const char *auth_user,
+		      const char *callee)
+{
+	char aor[STORE_URI_MAX];
+	struct sip_uri u;
+	enum sip_err e;
+	int n;
+
+	if (side == 0) {
+		n = snprintf(aor, sizeof(aor), "sip:%s@%s", auth_user, s->conf.domain);
+	} else {
+		if (sip_uri_parse(&u, slice_cstr(callee), &s->conf.lim, &e) != 0 || !u.user.len)
+			return false;
+		n = snprintf(aor, sizeof(aor), "sip:%.*s@%s", (int)u.user.len, u.user.p,
+			     s->conf.domain);
+	}
+	if (n < 0 || (size_t)n >= sizeof(aor) || (side == 0 && !auth_user[0]))
+		return false;
+	registrar_lookup(s->reg, slice_make(aor, (size_t)n), side_match, f);
+	return f->found;
+}
+
+/*
+ * A dialog's side over TCP or TLS whose connection is gone (after a
+ * restart, every one). RFC 5626 5.3 and RFC 3261 18.1.1, in that order:
+ * - the phone's registered flow, when it is open again (a phone that lost
+ *   its connection re-registers over a new one; outbound phones at once);
+ * - over TCP, a new connection to the registered contact's address, where
+ *   the phone listens (RFC 3261 18.1.1), unless that contact carries `ob`
+ *   (RFC 5626: it is reached only through its flow);
+ * - over TLS not: a phone is no TLS server whose certificate we could
+ *   check, so its side is reached once it registers again.
+ * docs/proxy.md, Restarts.
+ */
+static int op_reach(void *arg, const struct proxy_reach *r, struct net_msg *way, char *contact,
+		    size_t cap)
+{
+	struct server *s = arg;
+	struct side_find *f = calloc(1, sizeof(*f));
+	struct net_listen_spec spec;
+	struct sip_uri u;
+	struct slice v;
+	enum sip_err e;
+	char host[INET6_ADDRSTRLEN + 2], text[INET6_ADDRSTRLEN + 16], err[128];
+	size_t n;
+	int rc = ENOENT;
+
+	if (!f)
+		return ENOMEM;
+	f->want = r->contact;
+	net_addr_fmt(f->old, sizeof(f->old), way->tp, &way->src);
+	if (!side_find(s, f, r->side, r->auth_user, r->callee))
+		goto out;
+	snprintf(contact, cap, "%s", f->key);
+	if (f->alive && f->way.tp == way->tp) {
+		*way = f->way; /* its flow is back */
+		rc = 0;
+		goto out;
+	}
+	rc = ENOTCONN;
+	if (way->tp != NET_TCP ||
+	    sip_uri_parse(&u, slice_cstr(f->contact), &s->conf.lim, &e) != 0 ||
+	    (u.host_type != SIP_HOST_IPV4 && u.host_type != SIP_HOST_IPV6) ||
+	    sip_param_get(u.params, "ob", &v) || u.host.len >= INET6_ADDRSTRLEN)
+		goto out;
+	snprintf(host, sizeof(host), u.host_type == SIP_HOST_IPV6 ? "[%.*s]" : "%.*s",
+		 (int)u.host.len, u.host.p);
+	snprintf(text, sizeof(text), "tcp:%s:%u", host, u.has_port ? u.port : 5060);
+	if (net_listen_parse(&spec, 1, &n, text, err, sizeof(err)) != 0 || n != 1)
+		goto out;
+	rc = net_connect(s->net, NET_TCP, &spec.addr, NULL, way);
+	if (rc == 0)
+		log_info("a restored call's %s reached at its contact %s", r->side ? "callee" : "caller",
+			 text);
+out:
+	free(f);
+	return rc;
+}
+
 static void op_event(void *arg, const char *kind, const struct net_msg *in,
 		     const struct sip_msg *m, struct slice user, struct slice aor,
 		     const char *reason, int status)
@@ -262,6 +378,7 @@ static const struct proxy_ops proxy_ops = {
 	.dialog_up = op_dialog_up,
 	.dialog_down = op_dialog_down,
 	.commit = op_commit,
+	.reach = op_reach,
 };
 
 void server_proxy_conf(const struct server *s, const struct conf *c, struct proxy_conf *pc)
@@ -303,11 +420,22 @@ static int restore_dialog(void *arg, const struct store_dialog *d)
 {
 	struct server *s = arg;
 	struct net_msg way[2];
+	struct side_find *f = calloc(2, sizeof(*f));
+	const char *contact[2] = { NULL, NULL };
 	int rc;
 
 	way_from_text(s, &way[0], d->way[0], d->local[0]);
 	way_from_text(s, &way[1], d->way[1], d->local[1]);
-	rc = proxy_restore(s->proxy, d, way);
+	/* a TCP or TLS side: its registered contact now, while its binding
+	 * still names the way the dialog used (the phone may register a new
+	 * flow before the call's next request) */
+	for (int k = 0; k < 2 && f; k++) {
+		snprintf(f[k].old, sizeof(f[k].old), "%s", d->way[k]);
+		if (way[k].tp != NET_UDP && side_find(s, &f[k], k, d->auth_user, d->callee))
+			contact[k] = f[k].key;
+	}
+	rc = proxy_restore(s->proxy, d, way, contact);
+	free(f);
 	if (rc == 0)
 		s->restored_dialogs++;
 	else if (rc != EEXIST)

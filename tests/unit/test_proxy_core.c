@@ -208,7 +208,7 @@ static int64_t op_wall(void *arg)
 
 static const struct proxy_ops pops = { op_answer, op_send, op_record, op_event, op_refund,
 				       op_ours,   op_now,  op_wall,   NULL,     NULL,
-				       NULL };
+				       NULL,      NULL };
 
 /* With dialogs kept: the last one handed up, and the count of ends. */
 static struct store_dialog kept;
@@ -237,9 +237,28 @@ static void op_commit(void *arg)
 	wait_seq++;
 }
 
+/* A TCP side found again (ops->reach): what it was asked, and its answer. */
+static struct proxy_reach reach_asked;
+static char reach_contact[64];
+static size_t nreach;
+static int reach_rc;
+
+static int op_reach(void *arg, const struct proxy_reach *r, struct net_msg *way, char *contact,
+		    size_t cap)
+{
+	(void)arg;
+	nreach++;
+	reach_asked = *r;
+	snprintf(reach_contact, sizeof(reach_contact), "%s", r->contact ? r->contact : "");
+	snprintf(contact, cap, "sip:1002@192.0.2.22:5064");
+	if (reach_rc == 0)
+		*way = B2.via; /* found: a way of its own */
+	return reach_rc;
+}
+
 static const struct proxy_ops pops_keep = { op_answer, op_send, op_record, op_event, op_refund,
 					    op_ours,   op_now,  op_wall,   op_up,    op_down,
-					    op_commit };
+					    op_commit, op_reach };
 static bool keep_dialogs;
 static uint32_t hold_max;
 
@@ -679,8 +698,8 @@ static void restored_dialog_ends_with_its_record(void)
 	CHECK_INT(setup(10), 0);     /* the next run */
 	way[0] = A.via;
 	way[1] = B1.via;
-	CHECK_INT(proxy_restore(P, &d, way), 0);
-	CHECK_INT(proxy_restore(P, &d, way), EEXIST);
+	CHECK_INT(proxy_restore(P, &d, way, NULL), 0);
+	CHECK_INT(proxy_restore(P, &d, way, NULL), EEXIST);
 	mode = ON_IN_DIALOG;
 	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
 		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-kbye;rport\n"
@@ -697,7 +716,7 @@ static void restored_dialog_ends_with_its_record(void)
 	/* one whose lifetime ran out while nobody ran: a timeout record */
 	CHECK_INT(setup(10), 0);
 	d.expires_at = op_wall(NULL) - 1;
-	CHECK_INT(proxy_restore(P, &d, way), 0);
+	CHECK_INT(proxy_restore(P, &d, way, NULL), 0);
 	CHECK_INT(nrecs, 1);
 	CHECK(strcmp(recs[0].hangup, "timeout") == 0);
 	teardown();
@@ -862,6 +881,54 @@ static void unstored_dialog_is_refused(void)
 	keep_dialogs = false;
 }
 
+/* A restored dialog whose callee was on TCP: its connection is gone, so the
+ * BYE asks the owner to find the callee again (ops->reach) with the contact
+ * known at restore, and goes the way found; when none is found the BYE gets
+ * 503 and the owner is asked again next time, with the contact it gave. */
+static void restored_tcp_side_is_reached_again(void)
+{
+	char text[1024];
+	struct net_msg way[2];
+	struct store_dialog d;
+	const char *contact[2] = { NULL, "sip:1002@192.0.2.21:5070;transport=tcp" };
+
+	keep_dialogs = true;
+	CHECK_INT(setup(10), 0);
+	ntargets = 1;
+	CHECK(feed(&A, invite_text("t1@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 200, "b1");
+	d = kept;
+	teardown();
+
+	CHECK_INT(setup(10), 0);
+	way[0] = A.via;
+	way[1] = B1.via;
+	way[1].tp = NET_TCP; /* its connection died with the last run */
+	way[1].udp_fd = -1;
+	CHECK_INT(proxy_restore(P, &d, way, contact), 0);
+	mode = ON_IN_DIALOG;
+	nreach = 0;
+	reach_rc = ENOTCONN;
+	CHECK(feed(&A, "INFO sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-tinfo;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>;tag=b1\n"
+		       "Call-ID: t1@a\nCSeq: 2 INFO\nContent-Length: 0\n\n") == TXN_NEW);
+	CHECK_INT((int)nreach, 1);
+	CHECK_INT(reach_asked.side, 1);
+	CHECK(strcmp(reach_asked.auth_user, "1001") == 0);
+	CHECK(strcmp(reach_asked.callee, "sip:1002@bastion.test") == 0);
+	CHECK(strcmp(reach_contact, contact[1]) == 0);
+	reach_rc = 0;
+	CHECK(feed(&A, bye_from_a("t1@a", text, sizeof(text))) == TXN_NEW);
+	CHECK_INT(last_verdict.status, 0);
+	CHECK_INT((int)nreach, 2);
+	CHECK(strcmp(reach_contact, "sip:1002@192.0.2.22:5064") == 0); /* as given last time */
+	CHECK(last_to("192.0.2.22:5064", "BYE "));
+	teardown();
+	keep_dialogs = false;
+}
+
 /* A whole call (fork to two, ring, answer, ACK, BYE, a CANCELled second
  * call, a timer C) with CHECKs muted: under allocation failure anything may
  * be refused, nothing may crash or leak. */
@@ -935,6 +1002,7 @@ int main(int argc, char **argv)
 		CASE(answers_wait_for_their_batch),
 		CASE(hold_bound),
 		CASE(unstored_dialog_is_refused),
+		CASE(restored_tcp_side_is_reached_again),
 	};
 
 	return check_main("proxy_core", cases, ARRAY_SIZE(cases), argc, argv);
