@@ -412,6 +412,36 @@ static const struct conf_setting settings[] = {
 	  "Comma-separated addresses and prefixes of the phone networks. `bastion firewall` "
 	  "lets them reach the SIP and TLS ports and stops them from reaching any peer "
 	  "(gateway, trunk) directly (docs/trunks.md). Empty: no phone network rules.", NOPROF },
+
+	U32("fraud", "calls_per_hour", fraud.user.calls_per_hour, 0, 1000000, "60", "calls",
+	    "Outside calls (through a peer) one user may place in any hour; beyond, new ones get "
+	    "403 Outside Call Limit Reached and event fraud.limit. Counted in 5-minute slots. "
+	    "0: no limit. A peer has its own `calls_per_hour` (docs/trunks.md)."),
+	U32("fraud", "minutes_per_day", fraud.user.minutes_per_day, 0, 1000000, "480", "minutes",
+	    "Minutes of connected outside calls to domestic classes (local, toll-free, national, "
+	    "mobile) one user may make in any 24 hours; beyond, new domestic calls get 403 and "
+	    "fraud.limit. A call counts when it ends; hourly slots. 0: no limit."),
+	U32("fraud", "international_minutes_per_day", fraud.user.intl_minutes_per_day, 0, 1000000,
+	    "60", "minutes",
+	    "The same for international and premium numbers, counted on their own: a user "
+	    "over this budget may still call national numbers. 0: no limit."),
+	U32("fraud", "alert_window", fraud.alert_window, 60, 86400, "600", "seconds",
+	    "The window the burst alert looks at (in six slices)."),
+	U32("fraud", "alert_short_calls", fraud.alert_short_calls, 0, 200, "10", "calls",
+	    "International (or premium) calls of one user shorter than `short_call` (unanswered "
+	    "ones too) within `alert_window` that raise event fraud.alert. 0: off."),
+	U32("fraud", "short_call", fraud.short_call, 1, 3600, "10", "seconds",
+	    "A call connected for less than this is short (alert_short_calls)."),
+	U32("fraud", "alert_destinations", fraud.alert_destinations, 0, 200, "20", "numbers",
+	    "Different outside numbers one user calls within `alert_window` that raise event "
+	    "fraud.alert (estimated from a fixed-size map: exact while few, within a few "
+	    "percent near 200). 0: off."),
+	{ "fraud", "suspend", CONF_ENUM, offsetof(struct conf, fraud.suspend), 0, 0, 0, yes_no,
+	  "no", NULL,
+	  "`yes`: a fraud.alert also puts the user's outside calling on hold, stored with the "
+	  "user (it survives restarts and holds on every node) until an administrator runs "
+	  "`bastion fraud clear NAME`; held calls get 403 Outside Calling Suspended and "
+	  "fraud.limit. Calls to local users go on.", NOPROF },
 };
 
 _Static_assert(ARRAY_SIZE(settings) <= CONF_MAX_SETTINGS, "raise CONF_MAX_SETTINGS");

@@ -130,6 +130,8 @@ struct conf {
 	/* [peer NAME], [routes], [classes], [dialplan], [dids], [calling]:
 	 * peers and the dial plan (trunk/, docs/trunks.md) */
 	struct trunk_conf trunk;
+	/* [fraud]: the users' toll-fraud limits and the burst alert (trunk/fraud.c) */
+	struct trunk_fraud_conf fraud;
 };
 
 /* The guide's robustness levels. A profile gives some settings another

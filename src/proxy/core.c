@@ -42,6 +42,10 @@ struct cdr_info {
 	char *call_id, *caller, *auth_user, *callee, *src;
 	char transport[8];
 	int64_t start_ms, answer_ms; /* unix milliseconds */
+	char peer[STORE_PEER_MAX];   /* calls beyond the building (proxy_outside) */
+	char klass[STORE_CLASS_MAX];
+	char dialed[STORE_DIALED_MAX];
+	char number[STORE_NUMBER_MAX];
 };
 
 struct branch {
@@ -51,6 +55,7 @@ struct branch {
 	uint16_t status;        /* final status, 0 while pending */
 	bool provisional;       /* a 1xx arrived */
 	char *contact;          /* serial: its Request-URI, kept until it is started */
+	char label[STORE_PEER_MAX]; /* proxy_target.label ("" none) */
 };
 
 struct call {
@@ -156,6 +161,13 @@ static struct cdr_info *cdr_info_new(struct proxy *p, const struct sip_msg *m,
 	ci->callee = dup_slice(m->ruri_raw);
 	ci->src = dup_slice(slice_cstr(src));
 	snprintf(ci->transport, sizeof(ci->transport), "%s", net_transport_name(who->in->tp));
+	if (who->outside) {
+		const struct proxy_outside *o = who->outside;
+		snprintf(ci->peer, sizeof(ci->peer), "%s", o->peer ? o->peer : "");
+		snprintf(ci->klass, sizeof(ci->klass), "%s", o->klass ? o->klass : "");
+		snprintf(ci->dialed, sizeof(ci->dialed), "%s", o->dialed ? o->dialed : "");
+		snprintf(ci->number, sizeof(ci->number), "%s", o->number ? o->number : "");
+	}
 	ci->start_ms = p->ops->wall_ms(p->arg);
 	if (!ci->call_id || !ci->caller || !ci->auth_user || !ci->callee || !ci->src) {
 		cdr_info_free(ci);
@@ -189,6 +201,10 @@ static void cdr_write(struct proxy *p, struct cdr_info *ci, int status, const ch
 		c->answer_at = c->end_at;
 	c->final_status = status;
 	snprintf(c->hangup, sizeof(c->hangup), "%s", ci->answer_ms ? hangup : "none");
+	memcpy(c->peer, ci->peer, sizeof(c->peer));
+	memcpy(c->klass, ci->klass, sizeof(c->klass));
+	memcpy(c->dialed, ci->dialed, sizeof(c->dialed));
+	memcpy(c->number, ci->number, sizeof(c->number));
 	p->ops->record(p->arg, c);
 	cdr_info_free(ci);
 }
@@ -441,6 +457,10 @@ static void dialog_keep(struct proxy *p, const struct dialog *d)
 		snprintf(sd->transport, sizeof(sd->transport), "%s", d->cdr->transport);
 		sd->start_at = d->cdr->start_ms;
 		sd->answer_at = d->cdr->answer_ms;
+		memcpy(sd->peer, d->cdr->peer, sizeof(sd->peer));
+		memcpy(sd->klass, d->cdr->klass, sizeof(sd->klass));
+		memcpy(sd->dialed, d->cdr->dialed, sizeof(sd->dialed));
+		memcpy(sd->number, d->cdr->number, sizeof(sd->number));
 	}
 	sd->expires_at = wall + (int64_t)(d->expires_ms - now_ms(p));
 	p->ops->dialog_up(p->arg, sd);
@@ -619,6 +639,10 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 	snprintf(ci->transport, sizeof(ci->transport), "%s", sd->transport);
 	ci->start_ms = sd->start_at;
 	ci->answer_ms = sd->answer_at;
+	memcpy(ci->peer, sd->peer, sizeof(ci->peer));
+	memcpy(ci->klass, sd->klass, sizeof(ci->klass));
+	memcpy(ci->dialed, sd->dialed, sizeof(ci->dialed));
+	memcpy(ci->number, sd->number, sizeof(ci->number));
 	if (!ci->call_id || !ci->caller || !ci->auth_user || !ci->callee || !ci->src) {
 		cdr_info_free(ci);
 		return ENOMEM;
@@ -659,6 +683,15 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 		p->exp_head = d;
 	p->exp_tail = d;
 	return 0;
+}
+
+/* The record names the peer of branch b (one with a label): the one that
+ * answered, else the one whose response the caller gets, else the last one
+ * tried. */
+static void note_peer(struct call *c, const struct branch *b)
+{
+	if (c->cdr && b->label[0])
+		memcpy(c->cdr->peer, b->label, sizeof(c->cdr->peer));
 }
 
 /* ---- timers ------------------------------------------------------------------------ */
@@ -831,8 +864,10 @@ static void serial_next(struct call *c, uint16_t status)
 		struct branch *b = &c->br[c->nstarted++];
 		if (req && fails_over(status) && !c->final_sent && !c->cancelled && !c->timer_c &&
 		    forward(c->p, c, b, req, slice_cstr(b->contact), true,
-			    slice_cstr(c->extra), count_routes(c->p, req, NULL)) == 0)
+			    slice_cstr(c->extra), count_routes(c->p, req, NULL)) == 0) {
+			note_peer(c, b);
 			return;
+		}
 		b->status = 503; /* not tried, or could not be sent */
 		c->nfinal++;
 	}
@@ -956,16 +991,20 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 			p->tc_head = c;
 		p->tc_tail = c;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		c->br[i].way = t[i].way;
+		snprintf(c->br[i].label, sizeof(c->br[i].label), "%s", t[i].label ? t[i].label : "");
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct branch *b = &c->br[i];
 		c->nstarted = i + 1;
 		if (forward(p, c, b, m, slice_cstr(t[i].contact), true, extra, skip) != 0) {
 			b->status = 503;
 			c->nfinal++;
-		} else if (serial) {
-			break; /* the others wait for this one to fail */
+		} else {
+			note_peer(c, b);
+			if (serial)
+				break; /* the others wait for this one to fail */
 		}
 	}
 	if (c->nfinal == c->nbr) {
@@ -1172,8 +1211,10 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 			b->status = m->status;
 			c->nfinal++;
 		}
-		if (c->mid == SIP_M_INVITE && !c->answered && !c->dlg)
+		if (c->mid == SIP_M_INVITE && !c->answered && !c->dlg) {
+			note_peer(c, b);
 			dialog_create(p, m, c, b);
+		}
 		c->answered = true;
 		c->final_sent = true;
 		/* a BYE's call record is handed over (and stored: ops->record)
@@ -1195,6 +1236,7 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 		c->best_buf = copy;
 		c->best_len = out.len;
 		c->best = m->status;
+		note_peer(c, b);
 		/* a tag too long to keep here is found by the layer (len > 64) */
 		c->best_tag_len = m->to.tag.len;
 		if (m->to.tag.len <= sizeof(c->best_tag))

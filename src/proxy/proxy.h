@@ -123,6 +123,7 @@ struct proxy_verdict {
 struct proxy_target {
 	struct net_msg way;          /* UDP ways carry a socket (udp_fd >= 0) */
 	const char *contact;
+	const char *label;           /* a peer's name for the call record, or NULL */
 };
 
 struct proxy_stats {
@@ -151,10 +152,21 @@ void proxy_free(struct proxy **pp);
 struct proxy_verdict proxy_check(struct proxy *p, const struct sip_msg *m, uint32_t *own_routes,
 				 bool *beyond);
 
+/* What the record of a call beyond the building says besides (store_cdr:
+ * peer, class, numbers); NULL strings are empty. */
+struct proxy_outside {
+	const char *peer;            /* inbound: the peer it came from (outbound: the
+					target's label that answered, else the last tried) */
+	const char *klass;
+	const char *dialed;
+	const char *number;
+};
+
 /* Who placed an out-of-dialog request, for its record. */
 struct proxy_caller {
 	struct slice user;           /* the authenticated user */
 	const struct net_msg *in;    /* where it came from */
+	const struct proxy_outside *outside; /* NULL: a call between local users */
 };
 
 /* media = srtp-required (policy_media) for request m: 488 with its event

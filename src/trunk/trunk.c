@@ -400,6 +400,14 @@ static int peer_set(struct trunk_conf *c, const char *name, const char *key, con
 		*(key[0] == 's' ? &p->strip : key[10] == 'o' ? &p->max_calls_out : &p->max_calls_in) = u;
 		return 0;
 	}
+	if (strcmp(key, "calls_per_hour") == 0 || strcmp(key, "minutes_per_day") == 0 ||
+	    strcmp(key, "international_minutes_per_day") == 0) {
+		if (slice_to_u32(slice_cstr(value), &u) != 0 || u > 1000000)
+			goto bad_value;
+		*(key[0] == 'c' ? &p->calls_per_hour : key[0] == 'm' ? &p->minutes_per_day
+								      : &p->intl_minutes_per_day) = u;
+		return 0;
+	}
 	if (strcmp(key, "tls_name") == 0) {
 		if (!*value || strlen(value) >= sizeof(p->tls_name) ||
 		    strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.:")

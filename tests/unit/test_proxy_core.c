@@ -101,10 +101,17 @@ static int txn_send(void *arg, const struct txn_peer *to, const char *buf, size_
 static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m,
 		       const struct txn_peer *from)
 {
-	struct proxy_target t[2] = { { B1.via, "sip:1002@192.0.2.21:5062" },
-				     { B2.via, "sip:1002@192.0.2.22:5064" } };
+	struct proxy_target t[2] = { { B1.via, "sip:1002@192.0.2.21:5062", NULL },
+				     { B2.via, "sip:1002@192.0.2.22:5064", NULL } };
 	struct net_msg in = from->via;
-	struct proxy_caller who = { SLICE_LIT("1001"), &in };
+	/* serial: peers, whose record carries the peer, class and numbers */
+	struct proxy_outside out = { NULL, "national", "1-212-555-0100", "+12125550100" };
+	struct proxy_caller who = { SLICE_LIT("1001"), &in, serial ? &out : NULL };
+
+	if (serial) {
+		t[0].label = "gw1";
+		t[1].label = "gw2";
+	}
 
 	(void)arg;
 	if (mode == ON_FORK && serial)
@@ -498,6 +505,11 @@ static void serial_fails_over(void)
 	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 486") != NULL);
 	CHECK_INT(nrecs, 1);
 	CHECK_INT(recs[0].final_status, 486);
+	/* the record names the peer whose answer the caller got, and the number */
+	CHECK(strcmp(recs[0].peer, "gw2") == 0);
+	CHECK(strcmp(recs[0].klass, "national") == 0);
+	CHECK(strcmp(recs[0].dialed, "1-212-555-0100") == 0);
+	CHECK(strcmp(recs[0].number, "+12125550100") == 0);
 	teardown();
 }
 
@@ -515,6 +527,7 @@ static void serial_stops_on_answer(void)
 		CHECK(last_to("192.0.2.22:5064", "INVITE ") == NULL);
 		CHECK_INT(nrecs, 1);
 		CHECK_INT(recs[0].final_status, stops[i]);
+		CHECK(strcmp(recs[0].peer, "gw1") == 0);
 		teardown();
 	}
 	/* a CANCEL while the first rings: the second is never tried */
