@@ -84,6 +84,7 @@ struct server_trunks {
 	uint64_t seq;              /* makes ping branches and Call-IDs unique */
 	uint64_t next_sweep_ms;
 	struct hash_key dest_key;  /* keys the destination map of the burst alert */
+	uint64_t tls_refused_seen; /* net_stats' tls_peer_refused at the last tick */
 };
 
 int server_trunk_start(struct server *s)
@@ -512,6 +513,33 @@ static void ping(struct server *s, size_t i, uint64_t now)
 		ps->ct = NULL;
 }
 
+/* A TLS peer whose certificate was refused since the last tick (net/:
+ * chain, or a name that is not its tls_name, RFC 5922 7.1): event
+ * peer.tls_refused naming it. Nothing was sent to it; the call's
+ * transaction times out and fails over to the route's next peer. */
+static void tls_refusals(struct server *s)
+{
+	struct server_trunks *t = s->trunks;
+	struct net_stats ns;
+	struct net_tls_refusal r;
+	char why[400];
+	int pi;
+
+	net_stats(s->net, &ns);
+	if (ns.tls_peer_refused == t->tls_refused_seen)
+		return;
+	net_tls_last_refusal(s->net, &r);
+	snprintf(why, sizeof(why), "certificate refused (%s; it must name %s)%s: nothing sent, "
+		 "calls fail over to the next peer", r.why, r.name,
+		 ns.tls_peer_refused - t->tls_refused_seen > 1 ? ", and earlier refusals" : "");
+	t->tls_refused_seen = ns.tls_peer_refused;
+	if ((pi = trunk_peer_of(&s->conf.trunk, &r.addr)) < 0) {
+		log_warn("outbound TLS connection refused: %s", why);
+		return;
+	}
+	peer_event(s, &s->conf.trunk.peer[pi], TRUNK_EVENT_PEER_TLS_REFUSED, why);
+}
+
 void server_trunk_tick(struct server *s, uint64_t now)
 {
 	struct server_trunks *t = s->trunks;
@@ -519,6 +547,7 @@ void server_trunk_tick(struct server *s, uint64_t now)
 	if (!t)
 		return;
 	usage_sweep(s, now);
+	tls_refusals(s);
 	for (size_t i = 0; i < s->conf.trunk.npeers; i++) {
 		const struct trunk_peer *p = &s->conf.trunk.peer[i];
 		struct pstate *ps = &t->ps[i];

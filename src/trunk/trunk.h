@@ -45,6 +45,7 @@
 #define TRUNK_EVENT_PEER_DOWN "peer.down"
 #define TRUNK_EVENT_PEER_UP "peer.up"
 #define TRUNK_EVENT_FRAUD_ALERT "fraud.alert"
+#define TRUNK_EVENT_PEER_TLS_REFUSED "peer.tls_refused"
 
 /* Number classes, in the order of the calling level needed to dial them. */
 enum trunk_class {
