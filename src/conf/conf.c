@@ -141,6 +141,11 @@ static const struct conf_setting settings[] = {
 	    "Certificate revocation list (PEM) that client certificates are checked against "
 	    "during the handshake, relative to the state directory; `bastion rotate "
 	    "--client-certs` writes it. Used only when the file exists; reloaded on SIGHUP."),
+	STR("tls", "peer_ca", tls_peer_ca, CONF_STR, "",
+	    "CA certificate(s) (PEM) the certificates of TLS peers (gateways, trunks: "
+	    "docs/trunks.md) must chain to, relative to the state directory. Empty: the "
+	    "system's trusted CAs. Either way a peer's certificate must also name its "
+	    "`tls_name`, or nothing is sent to it (event peer.tls_refused)."),
 	U32("tls", "ticket_lifetime", tls_ticket_lifetime, 0, 86400, "3600", "seconds",
 	    "Lifetime of TLS session tickets (fast reconnection without a full handshake). The "
 	    "key that encrypts them is random, kept in memory only, replaced every lifetime "
