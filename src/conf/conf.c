@@ -418,6 +418,13 @@ static const struct conf_setting settings[] = {
 	  "lets them reach the SIP and TLS ports and stops them from reaching any peer "
 	  "(gateway, trunk) directly (docs/trunks.md). Empty: no phone network rules.", NOPROF },
 
+	STR("trunks", "secrets", trunk_secrets, CONF_STR, "peers.secret",
+	    "The file (relative to the state directory) with the digest credentials of "
+	    "peers that challenge us: a `[NAME]` section per peer with `username`, "
+	    "`password` and optionally `realm` (answer only that realm's challenges). It "
+	    "must be a regular file that only its owner may read (0600), or it is refused; "
+	    "a missing file means no credentials. Read again within a second of a change. "
+	    "Never shown by `bastion peer show`, never logged (docs/trunks.md)."),
 	U32("fraud", "calls_per_hour", fraud.user.calls_per_hour, 0, 1000000, "60", "calls",
 	    "Outside calls (through a peer) one user may place in any hour; beyond, new ones get "
 	    "403 Outside Call Limit Reached and event fraud.limit. Counted in 5-minute slots. "

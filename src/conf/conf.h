@@ -131,6 +131,8 @@ struct conf {
 	/* [peer NAME], [routes], [classes], [dialplan], [dids], [calling]:
 	 * peers and the dial plan (trunk/, docs/trunks.md) */
 	struct trunk_conf trunk;
+	/* [trunks] secrets: the peers' credentials file (server/trunk.c) */
+	char trunk_secrets[256];
 	/* [fraud]: the users' toll-fraud limits and the burst alert (trunk/fraud.c) */
 	struct trunk_fraud_conf fraud;
 };

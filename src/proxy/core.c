@@ -25,6 +25,10 @@
 #include <stdlib.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "../auth/auth.h"
 #include "../log/log.h"
 #include "../policy/policy.h"
 #include "proxy.h"
@@ -56,6 +60,14 @@ struct branch {
 	bool provisional;       /* a 1xx arrived */
 	char *contact;          /* serial: its Request-URI, kept until it is started */
 	char label[STORE_PEER_MAX]; /* proxy_target.label ("" none) */
+	struct branch_cred *cred;  /* proxy_target.cred, copied; NULL none */
+	bool auth_sent;            /* resubmitted with our credentials (once) */
+	int32_t cseq_delta;        /* 1 once resubmitted: our CSeq is the caller's + 1 */
+};
+
+/* A copy of a target's credentials, wiped when freed. */
+struct branch_cred {
+	char *user, *password, *realm;
 };
 
 struct call {
@@ -78,6 +90,7 @@ struct call {
 	struct dialog *dlg;        /* an in-dialog request: its dialog */
 	struct cdr_info *cdr;      /* an INVITE out of dialog */
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
+	int32_t cseq_delta;        /* in-dialog: added toward the callee, taken back upstream */
 	bool serial;               /* branches tried one after another (proxy_fork_serial) */
 	size_t nstarted;           /* serial: branches started so far */
 	char *extra;               /* serial: the extra header lines, for later branches */
@@ -93,6 +106,7 @@ struct dialog {
 	struct net_msg way[2];     /* how each side is reached */
 	uint64_t expires_ms;
 	struct cdr_info *cdr;      /* the call's record, written when it ends */
+	int32_t cseq_delta;        /* added to the caller's CSeqs toward the callee */
 };
 
 struct proxy {
@@ -265,8 +279,18 @@ static void call_free(struct call *c)
 	call_detach_dialog(c);
 	if (c->cdr)
 		cdr_write(p, c->cdr, c->best ? c->best : 500, "none");
-	for (size_t i = 0; i < c->nbr; i++)
+	for (size_t i = 0; i < c->nbr; i++) {
+		struct branch_cred *bc = c->br[i].cred;
 		free(c->br[i].contact);
+		if (bc) {
+			if (bc->password)
+				OPENSSL_cleanse(bc->password, strlen(bc->password));
+			free(bc->user);
+			free(bc->password);
+			free(bc->realm);
+			free(bc);
+		}
+	}
 	free(c->extra);
 	free(c->best_buf);
 	free(c);
@@ -516,6 +540,7 @@ static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct ca
 	}
 	d->way[0] = c->upstream.via;
 	d->way[1] = b->way;
+	d->cseq_delta = b->cseq_delta;
 	d->cdr = c->cdr; /* the record goes on with the dialog */
 	c->cdr = NULL;
 	if (d->cdr)
@@ -776,6 +801,7 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 	f.strip_identity = true; /* no trusted peers yet: every source is untrusted */
 	f.drop_credentials_realm = slice_cstr(p->conf.realm);
 	f.extra = extra;
+	f.cseq_delta = c->dlg ? c->cseq_delta : b->cseq_delta;
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
 	rc = proxy_build_request(&out, m, &f);
 	if (rc)
@@ -950,6 +976,27 @@ void proxy_record_refused(struct proxy *p, const struct sip_msg *m,
 		cdr_write(p, cdr_info_new(p, m, who), status, "none");
 }
 
+static struct branch_cred *cred_copy(const struct proxy_cred *pc)
+{
+	struct branch_cred *bc = calloc(1, sizeof(*bc));
+
+	if (!bc)
+		return NULL;
+	bc->user = strdup(pc->user ? pc->user : "");
+	bc->password = strdup(pc->password ? pc->password : "");
+	bc->realm = strdup(pc->realm ? pc->realm : "");
+	if (!bc->user || !bc->password || !bc->realm) {
+		if (bc->password)
+			OPENSSL_cleanse(bc->password, strlen(bc->password));
+		free(bc->user);
+		free(bc->password);
+		free(bc->realm);
+		free(bc);
+		return NULL;
+	}
+	return bc;
+}
+
 static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 				    const struct sip_msg *m, const struct txn_peer *from,
 				    const struct proxy_target *t, size_t n, struct slice extra,
@@ -968,8 +1015,10 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 		 * of the request: keep what else they need */
 		c->serial = true;
 		c->extra = dup_slice(extra);
-		for (size_t i = 1; i < n && c->extra; i++) {
-			if (!(c->br[i].contact = strdup(t[i].contact))) {
+		/* every contact: a later target, or one resubmitted with credentials */
+		for (size_t i = 0; i < n && c->extra; i++) {
+			if (!(c->br[i].contact = strdup(t[i].contact)) ||
+			    (t[i].cred && !(c->br[i].cred = cred_copy(t[i].cred)))) {
 				free(c->extra);
 				c->extra = NULL;
 			}
@@ -1064,6 +1113,7 @@ struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
 		return refusal(500, "Out of Memory", NULL, NULL);
 	call_attach_dialog(c, d);
 	c->from_side = side;
+	c->cseq_delta = side == 0 ? d->cseq_delta : 0;
 	c->br[0].way = d->way[1 - side];
 	if (forward(p, c, &c->br[0], m, SLICE_NULL, false, SLICE_NULL,
 		    count_routes(p, m, NULL)) != 0) {
@@ -1185,6 +1235,64 @@ static bool answer_refused(struct proxy *p, struct call *c, struct branch *b,
 	return true;
 }
 
+/*
+ * A target with credentials challenged our INVITE (401 or 407): answer
+ * once (RFC 3261 22.2), on the same branch, as a new transaction with the
+ * next CSeq; the transaction layer ACKs the challenge. True when the
+ * request went out again (the challenge goes no further); false passes the
+ * challenge on as a final answer (no credentials, a second challenge, one
+ * we do not answer).
+ */
+static bool challenge_answered(struct proxy *p, struct call *c, struct branch *b,
+			       const struct sip_msg *m)
+{
+	const struct sip_msg *req = c->st ? txn_server_request(c->st) : NULL;
+	enum sip_hdr_id want = m->status == 401 ? SIP_H_WWW_AUTHENTICATE : SIP_H_PROXY_AUTHENTICATE;
+	const char *name = m->status == 401 ? "Authorization: " : "Proxy-Authorization: ";
+	char value[1024], cnonce_hex[33], *extra = NULL;
+	uint8_t cn[16];
+	size_t vlen = 0, elen;
+	struct txn_client *old = b->ct;
+	int rc = EPROTO;
+
+	if (!b->cred || b->auth_sent || !c->serial || c->mid != SIP_M_INVITE || !req ||
+	    c->final_sent || c->cancelled || c->timer_c || !b->contact)
+		return false;
+	if (RAND_bytes(cn, sizeof(cn)) != 1 || auth_hex(cnonce_hex, sizeof(cnonce_hex), cn,
+							 sizeof(cn)) != 0)
+		return false;
+	for (const struct sip_hdr *h = sip_msg_hdr(m, want); h && rc; h = sip_msg_hdr_next(m, h))
+		rc = auth_client_answer(value, sizeof(value), &vlen, h->value, req->method,
+					slice_cstr(b->contact), slice_cstr(b->cred->user),
+					slice_cstr(b->cred->password), slice_cstr(b->cred->realm),
+					slice_cstr(cnonce_hex), 1);
+	if (rc) {
+		log_warn("a peer's %u challenge not answered: %s", m->status,
+			 rc == EACCES ? "another realm than the credentials'"
+				      : "no Digest challenge with qop=auth and MD5 or SHA-256");
+		return false;
+	}
+	elen = strlen(c->extra ? c->extra : "") + strlen(name) + vlen + 3;
+	if (!(extra = malloc(elen))) {
+		OPENSSL_cleanse(value, sizeof(value));
+		return false;
+	}
+	snprintf(extra, elen, "%s%s%s\r\n", c->extra ? c->extra : "", name, value);
+	OPENSSL_cleanse(value, sizeof(value));
+	b->auth_sent = true;
+	b->cseq_delta = 1;
+	b->provisional = false;
+	rc = forward(p, c, b, req, slice_cstr(b->contact), true, slice_cstr(extra),
+		     count_routes(p, req, NULL));
+	free(extra);
+	if (rc) {
+		b->ct = old; /* still the challenged transaction's until it ends */
+		b->cseq_delta = 0;
+		return false;
+	}
+	return true;
+}
+
 void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg *m)
 {
 	struct branch *b = txn_client_user(ct);
@@ -1192,12 +1300,14 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 	struct sip_buf out;
 	char *copy;
 
-	if (!c || m->status == 100)
-		return; /* our own 100 Trying already went upstream */
+	if (!c || m->status == 100 || b->ct != ct)
+		return; /* our own 100 went upstream; or the branch was resubmitted since */
 	if (m->status < 300 && m->body.len && answer_refused(p, c, b, m))
 		return;
+	if ((m->status == 401 || m->status == 407) && !b->status && challenge_answered(p, c, b, m))
+		return;
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
-	if (proxy_build_response(&out, m) != 0)
+	if (proxy_build_response_cseq(&out, m, c->dlg ? -c->cseq_delta : -b->cseq_delta) != 0)
 		return;
 	if (m->status < 200) {
 		b->provisional = true;
@@ -1253,7 +1363,7 @@ void proxy_timeout(struct proxy *p, struct txn_client *ct)
 	struct branch *b = txn_client_user(ct);
 	struct call *c = b ? b->call : NULL;
 
-	if (!c || b->status)
+	if (!c || b->status || b->ct != ct)
 		return;
 	b->status = 408;
 	c->nfinal++;
@@ -1274,7 +1384,8 @@ void proxy_terminated(struct proxy *p, struct txn_server *st, struct txn_client 
 	if (ct) {
 		struct branch *b = txn_client_user(ct);
 		if (b) {
-			b->ct = NULL;
+			if (b->ct == ct) /* else: the transaction a resubmission replaced */
+				b->ct = NULL;
 			call_maybe_free(b->call);
 		}
 	}
@@ -1307,6 +1418,7 @@ bool proxy_ack(struct proxy *p, const struct sip_msg *m, const struct net_msg *i
 	f.max_forwards = f.max_forwards ? f.max_forwards - 1 : 0;
 	f.strip_identity = true;
 	f.drop_credentials_realm = slice_cstr(p->conf.realm);
+	f.cseq_delta = side == 0 ? d->cseq_delta : 0;
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
 	if (proxy_build_request(&out, m, &f) == 0)
 		(void)p->ops->send(p->arg, &to, out.p, out.len);
@@ -1326,7 +1438,7 @@ bool proxy_stray_2xx(struct proxy *p, const struct sip_msg *m)
 		return false;
 	to = peer_of_way(&d->way[0]);
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
-	if (proxy_build_response(&out, m) == 0)
+	if (proxy_build_response_cseq(&out, m, -d->cseq_delta) == 0)
 		(void)p->ops->send(p->arg, &to, out.p, out.len);
 	return true;
 }

@@ -287,6 +287,7 @@ static void collect_target(void *arg, const struct reg_binding_view *v)
 	if (pt->way.tp == NET_UDP && pt->way.udp_fd < 0)
 		pt->way.udp_fd = net_udp_fd(t->s->net, pt->way.src.ss.ss_family);
 	pt->label = NULL;
+	pt->cred = NULL;
 	pt->contact = strdup(v->contact);
 	if (pt->contact)
 		t->n++;

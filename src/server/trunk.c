@@ -33,8 +33,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <ini.h>
+#include <openssl/crypto.h>
 
 #include "internal.h"
 
@@ -85,7 +91,17 @@ struct server_trunks {
 	uint64_t next_sweep_ms;
 	struct hash_key dest_key;  /* keys the destination map of the burst alert */
 	uint64_t tls_refused_seen; /* net_stats' tls_peer_refused at the last tick */
+	/* [trunks] secrets: the peers' credentials, and which file they came from */
+	struct trunk_secrets secrets;
+	struct stat secrets_st;    /* st_ino 0: none loaded (absent or refused) */
+	bool secrets_tried;
+	uint64_t next_secrets_ms;
 };
+
+#define SECRETS_FILE_MAX 65536
+#define SECRETS_CHECK_MS 1000
+
+static void secrets_load(struct server *s);
 
 int server_trunk_start(struct server *s)
 {
@@ -105,6 +121,7 @@ int server_trunk_start(struct server *s)
 		return rc;
 	}
 	s->trunks = t;
+	secrets_load(s);
 	return 0;
 }
 
@@ -123,12 +140,113 @@ static void free_count(struct htab_node *n, void *arg)
 	free(n);
 }
 
+/* ---- peers' credentials ([trunks] secrets) ---------------------------------------- */
+
+struct secrets_parse {
+	struct trunk_secrets *into;
+	char err[200];
+	bool failed;
+};
+
+static int secrets_line(void *arg, const char *section, const char *key, const char *value)
+{
+	struct secrets_parse *sp = arg;
+
+	if (sp->failed)
+		return 0;
+	if (trunk_secret_set(sp->into, section, key, value, sp->err, sizeof(sp->err)) != 0) {
+		sp->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+/* Read the secrets file when it changed (or first): a regular file only its
+ * owner may read; a missing one means no credentials. A refused file keeps
+ * what was loaded, and says why once. Nothing of its content is logged. */
+static void secrets_load(struct server *s)
+{
+	struct server_trunks *t = s->trunks;
+	char path[1100], *buf = NULL;
+	struct trunk_secrets *tmp = NULL;
+	struct secrets_parse sp = { 0 };
+	struct stat st;
+	ssize_t got;
+	size_t len = 0;
+	int fd, line;
+
+	if (!s->conf.trunk_secrets[0] ||
+	    conf_state_path(path, sizeof(path), s->state, s->conf.trunk_secrets) != 0)
+		return;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT && t->secrets_st.st_ino) {
+			log_notice("%s is gone: no peer credentials", path);
+			trunk_secrets_wipe(&t->secrets);
+			memset(&t->secrets_st, 0, sizeof(t->secrets_st));
+		} else if (errno != ENOENT && !t->secrets_tried) {
+			log_error("%s: %s: peer credentials not loaded", path, strerror(errno));
+		}
+		t->secrets_tried = true;
+		return;
+	}
+	if (fstat(fd, &st) != 0)
+		goto out;
+	if (t->secrets_st.st_ino == st.st_ino && t->secrets_st.st_dev == st.st_dev &&
+	    t->secrets_st.st_size == st.st_size && t->secrets_st.st_mode == st.st_mode &&
+	    t->secrets_st.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+	    t->secrets_st.st_mtim.tv_nsec == st.st_mtim.tv_nsec)
+		goto out; /* unchanged */
+	t->secrets_tried = true;
+	t->secrets_st = st; /* tried: not again until it changes */
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_size > SECRETS_FILE_MAX) {
+		log_error("%s: refused: it must be a regular file of at most %d bytes that only "
+			  "its owner may read (chmod 600); the peer credentials stay as they were",
+			  path, SECRETS_FILE_MAX);
+		goto out;
+	}
+	if (!(buf = malloc((size_t)st.st_size + 1)) || !(tmp = calloc(1, sizeof(*tmp))))
+		goto out;
+	while (len < (size_t)st.st_size &&
+	       (got = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)got;
+	buf[len] = '\0';
+	sp.into = tmp;
+	line = ini_parse_string(buf, secrets_line, &sp);
+	if (line != 0 || sp.failed || trunk_secrets_check(tmp, sp.err, sizeof(sp.err)) != 0) {
+		log_error("%s:%d: %s; the peer credentials stay as they were", path, line,
+			  sp.err[0] ? sp.err : "not an INI file");
+		goto out;
+	}
+	trunk_secrets_wipe(&t->secrets);
+	t->secrets = *tmp;
+	log_info("%s: credentials of %zu peer(s) loaded", path, tmp->n);
+	for (size_t i = 0; i < tmp->n; i++) {
+		bool known = false;
+		for (size_t j = 0; j < s->conf.trunk.npeers; j++)
+			known |= strcmp(s->conf.trunk.peer[j].name, tmp->s[i].peer) == 0;
+		if (!known)
+			log_warn("%s: [%s] names no peer of bastion.conf", path, tmp->s[i].peer);
+	}
+out:
+	if (buf) {
+		OPENSSL_cleanse(buf, len);
+		free(buf);
+	}
+	if (tmp) {
+		trunk_secrets_wipe(tmp);
+		free(tmp);
+	}
+	close(fd);
+}
+
 void server_trunk_free(struct server *s)
 {
 	struct server_trunks *t = s->trunks;
 
 	if (!t)
 		return;
+	trunk_secrets_wipe(&t->secrets);
 	htab_drain(&t->calls, free_call, NULL);
 	htab_drain(&t->counts, free_count, NULL);
 	htab_drain(&t->usage, free_count, NULL);
@@ -548,6 +666,10 @@ void server_trunk_tick(struct server *s, uint64_t now)
 		return;
 	usage_sweep(s, now);
 	tls_refusals(s);
+	if (now >= t->next_secrets_ms) {
+		t->next_secrets_ms = now + SECRETS_CHECK_MS;
+		secrets_load(s);
+	}
 	for (size_t i = 0; i < s->conf.trunk.npeers; i++) {
 		const struct trunk_peer *p = &s->conf.trunk.peer[i];
 		struct pstate *ps = &t->ps[i];
@@ -724,6 +846,7 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 	char e164[TRUNK_NUM_MAX], detail[160], ukey[TRUNK_USER_MAX + 2], pkey[TRUNK_NAME_MAX + 2];
 	char pai[TRUNK_NUM_MAX + 64], dialed[STORE_DIALED_MAX];
 	struct proxy_target t[TRUNK_MAX_ROUTE_PEERS * TRUNK_MAX_ADDRS];
+	struct proxy_cred cred[TRUNK_MAX_ROUTE_PEERS];
 	char contact[TRUNK_MAX_ROUTE_PEERS * TRUNK_MAX_ADDRS][200];
 	uint8_t route[TRUNK_MAX_ROUTE_PEERS];
 	struct trunk_verdict v;
@@ -819,6 +942,12 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		}
 		if (trunk_rewrite(user_part, sizeof(user_part), p, e164) != 0)
 			continue;
+		{
+			const struct trunk_secret *sec = trunk_secret_of(&s->trunks->secrets, p->name);
+			cred[i] = (struct proxy_cred){ sec ? sec->user : NULL,
+						       sec ? sec->password : NULL,
+						       sec ? sec->realm : NULL };
+		}
 		for (size_t a = 0; a < p->naddr && n < ARRAY_SIZE(t); a++) {
 			const struct net_listen_spec *ad = &p->addr[a];
 			if (tls_only && ad->tp != NET_TLS)
@@ -832,6 +961,7 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 				 ad->tp == NET_TCP ? ";transport=tcp" : ad->tp == NET_TLS ? ";transport=tls" : "");
 			t[n].contact = contact[n];
 			t[n].label = p->name;
+			t[n].cred = cred[i].user ? &cred[i] : NULL;
 			if (first < 0)
 				first = route[i];
 			all_trusted &= p->trust_pai;

@@ -247,6 +247,38 @@ const char *trunk_user_did(const struct trunk_conf *c, struct slice user);
  * "Outside Call Limit Reached", event fraud.limit, detail what. */
 void trunk_cap(struct trunk_verdict *v, uint32_t used, uint32_t cap, const char *what);
 
+/* ---- peers' credentials ([trunks] secrets) ---------------------------------------- */
+
+#define TRUNK_SECRET_MAX 128
+
+/* A peer's digest credentials for when it challenges us. */
+struct trunk_secret {
+	char peer[TRUNK_NAME_MAX];
+	char user[TRUNK_SECRET_MAX];
+	char password[TRUNK_SECRET_MAX];
+	char realm[TRUNK_SECRET_MAX];  /* "" any */
+};
+
+struct trunk_secrets {
+	struct trunk_secret s[TRUNK_MAX_PEERS];
+	size_t n;
+};
+
+/*
+ * One line of the secrets file: key (username, password, realm) = value in
+ * section (a peer's name). Values must be printable without quotes or
+ * backslashes and shorter than TRUNK_SECRET_MAX. Returns 0 or EINVAL with
+ * err (which never repeats a password).
+ */
+int trunk_secret_set(struct trunk_secrets *t, const char *section, const char *key,
+		     const char *value, char *err, size_t errlen);
+/* Each section has username and password? Returns 0 or EINVAL with err. */
+int trunk_secrets_check(const struct trunk_secrets *t, char *err, size_t errlen);
+/* The credentials of peer name, or NULL. */
+const struct trunk_secret *trunk_secret_of(const struct trunk_secrets *t, const char *name);
+/* Wipe every password. */
+void trunk_secrets_wipe(struct trunk_secrets *t);
+
 /* ---- toll-fraud counters (fraud.c) -----------------------------------------------
  *
  * Per user and per peer, in fixed time slots so that counting costs the same
