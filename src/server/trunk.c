@@ -41,6 +41,7 @@
 
 #include <ini.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "internal.h"
 
@@ -82,7 +83,20 @@ struct pstate {
 	uint64_t next_ms;          /* when to ping next */
 	/* metrics (server_trunk_metrics) */
 	uint64_t calls_out, calls_in, failed_out;
+	struct preg {
+		struct txn_client *ct; /* the REGISTER in flight (its user is this struct) */
+		bool registered;       /* the last REGISTER got its 2xx */
+		bool failed;           /* the last one failed (reported once) */
+		bool auth_sent;        /* the one in flight carries our credentials */
+		uint32_t cseq, nc;
+		uint64_t next_ms;      /* when to register (again) */
+		char call_id[64];
+		char chal[512];        /* the last challenge, for the refreshes */
+		bool chal_proxy;       /* it was a 407 */
+	} reg;
 };
+
+#define REG_RETRY_MS (60u * 1000u) /* after a failed registration */
 
 struct server_trunks {
 	struct htab calls, counts, usage;
@@ -631,6 +645,9 @@ static void ping(struct server *s, size_t i, uint64_t now)
 		ps->ct = NULL;
 }
 
+static void reg_send(struct server *s, size_t i, uint64_t now);
+static const struct trunk_peer *peer_named(const struct server *s, const char *name);
+
 /* A TLS peer whose certificate was refused since the last tick (net/:
  * chain, or a name that is not its tls_name, RFC 5922 7.1): event
  * peer.tls_refused naming it. Nothing was sent to it; the call's
@@ -679,10 +696,197 @@ void server_trunk_tick(struct server *s, uint64_t now)
 			ps->down = false;
 			ps->next_ms = now;
 			ps->calls_out = ps->calls_in = ps->failed_out = 0;
+			if (!ps->reg.ct)
+				memset(&ps->reg, 0, sizeof(ps->reg));
+			else
+				ps->reg.registered = ps->reg.failed = false;
+			ps->reg.next_ms = now;
 		}
 		if (p->ping_interval && !ps->ct && now >= ps->next_ms)
 			ping(s, i, now);
+		if (p->do_register && !ps->reg.ct && now >= ps->reg.next_ms)
+			reg_send(s, i, now);
 	}
+}
+
+/* ---- outbound registration to a carrier ---------------------------------------- */
+
+/* Send peer i's REGISTER (RFC 3261 10.2) to its first address, answering
+ * the saved challenge when there is one (nc counts up on it). */
+static void reg_send(struct server *s, size_t i, uint64_t now)
+{
+	const struct trunk_peer *p = &s->conf.trunk.peer[i];
+	struct pstate *ps = &s->trunks->ps[i];
+	const struct net_listen_spec *a = &p->addr[0];
+	const struct trunk_secret *sec = trunk_secret_of(&s->trunks->secrets, p->name);
+	char buf[2048], via[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN + 2], branch[64];
+	char ruri[INET6_ADDRSTRLEN + 16], authz[1100], val[1024], cn_hex[33];
+	uint8_t cn[16];
+	size_t vlen = 0;
+	struct txn_peer to;
+	int n;
+
+	ps->reg.next_ms = now + REG_RETRY_MS;
+	if (!sec) {
+		if (!ps->reg.failed)
+			peer_event(s, p, TRUNK_EVENT_PEER_REGISTER_FAILED,
+				   "register = yes but no credentials for it in [trunks] secrets");
+		ps->reg.failed = true;
+		ps->reg.registered = false;
+		return;
+	}
+	if (!own_hostport(s, a->tp, a->addr.ss.ss_family, via, sizeof(via)) ||
+	    peer_way(s, p, a, &to.via) != 0)
+		return;
+	to.dst = a->addr;
+	net_addr_host(&a->addr, host + 1, sizeof(host) - 2);
+	if (a->addr.ss.ss_family == AF_INET6) {
+		host[0] = '[';
+		strcat(host, "]");
+	} else {
+		memmove(host, host + 1, strlen(host + 1) + 1);
+	}
+	snprintf(ruri, sizeof(ruri), "sip:%s:%u", host, net_addr_port(&a->addr));
+	authz[0] = '\0';
+	ps->reg.auth_sent = false;
+	if (ps->reg.chal[0] && RAND_bytes(cn, sizeof(cn)) == 1 &&
+	    auth_hex(cn_hex, sizeof(cn_hex), cn, sizeof(cn)) == 0 &&
+	    auth_client_answer(val, sizeof(val), &vlen, slice_cstr(ps->reg.chal),
+			       SLICE_LIT("REGISTER"), slice_cstr(ruri), slice_cstr(sec->user),
+			       slice_cstr(sec->password), slice_cstr(sec->realm), slice_cstr(cn_hex),
+			       ++ps->reg.nc) == 0) {
+		snprintf(authz, sizeof(authz), "%s: %s\r\n",
+			 ps->reg.chal_proxy ? "Proxy-Authorization" : "Authorization", val);
+		ps->reg.auth_sent = true;
+	}
+	OPENSSL_cleanse(val, sizeof(val));
+	if (!ps->reg.call_id[0])
+		snprintf(ps->reg.call_id, sizeof(ps->reg.call_id), "reg.%llx.%zu@%.32s",
+			 (unsigned long long)++s->trunks->seq, i, s->conf.domain);
+	s->trunks->seq++;
+	snprintf(branch, sizeof(branch), "z9hG4bKreg%llx.%zu", (unsigned long long)s->trunks->seq, i);
+	n = snprintf(buf, sizeof(buf),
+		     "REGISTER %s SIP/2.0\r\n"
+		     "Via: SIP/2.0/%s %s;branch=%s;rport\r\n"
+		     "Max-Forwards: 70\r\n"
+		     "From: <sip:%s@%s>;tag=reg%zu\r\n"
+		     "To: <sip:%s@%s>\r\n"
+		     "Call-ID: %s\r\n"
+		     "CSeq: %u REGISTER\r\n"
+		     "Contact: <sip:%s@%s>\r\n"
+		     "Expires: %u\r\n"
+		     "%s"
+		     "Content-Length: 0\r\n\r\n",
+		     ruri, a->tp == NET_TCP ? "TCP" : a->tp == NET_TLS ? "TLS" : "UDP", via, branch,
+		     sec->user, host, i, sec->user, host, ps->reg.call_id, ++ps->reg.cseq, sec->user,
+		     via, p->register_expires, authz);
+	OPENSSL_cleanse(authz, sizeof(authz));
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return;
+	if (txn_client_start(&ps->reg.ct, s->txn, buf, (size_t)n, SLICE_LIT("REGISTER"),
+			     slice_cstr(branch), &to, &ps->reg, now) != 0)
+		ps->reg.ct = NULL;
+	OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+static void reg_failed(struct server *s, struct pstate *ps, const char *why)
+{
+	const struct trunk_peer *p = peer_named(s, ps->name);
+
+	ps->reg.next_ms = server_now_ms() + REG_RETRY_MS;
+	if (p && (!ps->reg.failed || ps->reg.registered))
+		peer_event(s, p, TRUNK_EVENT_PEER_REGISTER_FAILED, why);
+	ps->reg.failed = true;
+	ps->reg.registered = false;
+}
+
+/* The expiry the registrar granted: our Contact's expires, else Expires. */
+static uint32_t reg_granted(const struct sip_msg *m, uint32_t asked)
+{
+	const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_EXPIRES);
+	uint32_t v = asked;
+
+	for (const struct sip_hdr *c = sip_msg_hdr(m, SIP_H_CONTACT); c; c = sip_msg_hdr_next(m, c)) {
+		const char *e = memmem(c->value.p, c->value.len, "expires=", 8);
+		if (e) {
+			size_t off = (size_t)(e - c->value.p) + 8, k = off;
+			while (k < c->value.len && c->value.p[k] >= '0' && c->value.p[k] <= '9')
+				k++;
+			if (slice_to_u32(slice_make(c->value.p + off, k - off), &v) == 0)
+				return v;
+		}
+	}
+	if (h && slice_to_u32(slice_trim(h->value), &v) == 0)
+		return v;
+	return asked;
+}
+
+static void reg_response(struct server *s, struct pstate *ps, const struct sip_msg *m)
+{
+	const struct trunk_peer *p = peer_named(s, ps->name);
+	char why[160];
+	size_t i = (size_t)(ps - s->trunks->ps);
+
+	if (m->status < 200 || !p)
+		return;
+	if (m->status < 300) {
+		uint32_t g = reg_granted(m, p->register_expires);
+		uint64_t wait = g ? (uint64_t)g * 500u : REG_RETRY_MS; /* refresh at half */
+		ps->reg.next_ms = server_now_ms() + (wait < 1000 ? 1000 : wait);
+		if (!ps->reg.registered) {
+			snprintf(why, sizeof(why), "registered for %u s; refreshed every %u s", g,
+				 (unsigned)((wait < 1000 ? 1000 : wait) / 1000));
+			peer_event(s, p, TRUNK_EVENT_PEER_REGISTERED, why);
+		}
+		ps->reg.registered = true;
+		ps->reg.failed = false;
+		return;
+	}
+	if ((m->status == 401 || m->status == 407) && !ps->reg.auth_sent) {
+		const struct sip_hdr *h = sip_msg_hdr(m, m->status == 401 ? SIP_H_WWW_AUTHENTICATE
+									   : SIP_H_PROXY_AUTHENTICATE);
+		if (h && h->value.len < sizeof(ps->reg.chal)) {
+			memcpy(ps->reg.chal, h->value.p, h->value.len);
+			ps->reg.chal[h->value.len] = '\0';
+			ps->reg.chal_proxy = m->status == 407;
+			ps->reg.nc = 0;
+			reg_send(s, i, server_now_ms()); /* answered at once */
+			if (ps->reg.auth_sent)
+				return;
+		}
+		reg_failed(s, ps, "the registrar's challenge could not be answered (its realm, "
+			   "algorithm or qop)");
+		return;
+	}
+	if (m->status == 401 || m->status == 407) {
+		/* our credentials were refused, or the nonce went stale: one fresh try */
+		const struct sip_hdr *h = sip_msg_hdr(m, m->status == 401 ? SIP_H_WWW_AUTHENTICATE
+									   : SIP_H_PROXY_AUTHENTICATE);
+		bool stale = h && memmem(h->value.p, h->value.len, "stale=true", 10);
+		if (stale && h->value.len < sizeof(ps->reg.chal)) {
+			memcpy(ps->reg.chal, h->value.p, h->value.len);
+			ps->reg.chal[h->value.len] = '\0';
+			ps->reg.nc = 0;
+			reg_send(s, i, server_now_ms());
+			return;
+		}
+		ps->reg.chal[0] = '\0';
+	}
+	snprintf(why, sizeof(why), "the registrar answered %u: retried in %u s", m->status,
+		 REG_RETRY_MS / 1000);
+	reg_failed(s, ps, why);
+}
+
+/* The peer whose REGISTER ct is (current or replaced), or NULL. */
+static struct pstate *reg_of(struct server *s, struct txn_client *ct)
+{
+	struct server_trunks *t = s->trunks;
+	void *u = ct ? txn_client_user(ct) : NULL;
+
+	for (size_t i = 0; t && u && i < TRUNK_MAX_PEERS; i++)
+		if (u == (void *)&t->ps[i].reg)
+			return &t->ps[i];
+	return NULL;
 }
 
 /* The ping state ct belongs to, or NULL (not a ping: the proxy's). */
@@ -727,8 +931,14 @@ static void ping_result(struct server *s, struct pstate *ps, bool answered, int 
 
 bool server_trunk_response(struct server *s, struct txn_client *ct, const struct sip_msg *m)
 {
-	struct pstate *ps = ping_of(s, ct);
+	struct pstate *ps = reg_of(s, ct);
 
+	if (ps) {
+		if (ps->reg.ct == ct)
+			reg_response(s, ps, m);
+		return true;
+	}
+	ps = ping_of(s, ct);
 	if (!ps)
 		return false;
 	if (m->status >= 200 && !ps->answered) {
@@ -740,7 +950,14 @@ bool server_trunk_response(struct server *s, struct txn_client *ct, const struct
 
 bool server_trunk_timeout(struct server *s, struct txn_client *ct)
 {
-	struct pstate *ps = ping_of(s, ct);
+	struct pstate *ps = reg_of(s, ct);
+
+	if (ps) {
+		if (ps->reg.ct == ct)
+			reg_failed(s, ps, "the registrar did not answer (timer F)");
+		return true;
+	}
+	ps = ping_of(s, ct);
 
 	if (!ps)
 		return false;
@@ -751,7 +968,14 @@ bool server_trunk_timeout(struct server *s, struct txn_client *ct)
 
 bool server_trunk_terminated(struct server *s, struct txn_client *ct)
 {
-	struct pstate *ps = ct ? ping_of(s, ct) : NULL;
+	struct pstate *ps = reg_of(s, ct);
+
+	if (ps) {
+		if (ps->reg.ct == ct)
+			ps->reg.ct = NULL;
+		return true;
+	}
+	ps = ct ? ping_of(s, ct) : NULL;
 
 	if (!ps)
 		return false;

@@ -46,6 +46,8 @@
 #define TRUNK_EVENT_PEER_UP "peer.up"
 #define TRUNK_EVENT_FRAUD_ALERT "fraud.alert"
 #define TRUNK_EVENT_PEER_TLS_REFUSED "peer.tls_refused"
+#define TRUNK_EVENT_PEER_REGISTERED "peer.registered"
+#define TRUNK_EVENT_PEER_REGISTER_FAILED "peer.register_failed"
 
 /* Number classes, in the order of the calling level needed to dial them. */
 enum trunk_class {
@@ -98,6 +100,10 @@ struct trunk_peer {
 	 * hour, minutes of calls ended in the last day, domestic and
 	 * international (with premium) apart */
 	uint32_t calls_per_hour, minutes_per_day, intl_minutes_per_day;
+	/* outbound registration to it (a carrier that wants one), with the
+	 * credentials of [trunks] secrets */
+	bool do_register;
+	uint32_t register_expires;  /* seconds asked for */
 };
 
 struct trunk_route {

@@ -133,3 +133,63 @@ def test_secrets_file_others_may_read_is_refused(make_server, users_of, tmp_path
     gw.respond(s, again, 486, "Busy Here")
     b.expect_status(486, "INVITE")
     gw.close()
+
+
+def test_outbound_registration_to_a_carrier(make_server, users_of, tmp_path):
+    """register = yes: REGISTER to the carrier, answered challenge, granted
+    4 s, refreshed before it expires with the next nonce-count; event
+    peer.registered once."""
+    port = kernel_port("127.0.0.2")
+    conf = trunk_conf([("127.0.0.2", port)]).replace(
+        "[peer gw1]\n", "[peer gw1]\nregister = yes\nregister_expires = 600\n")
+    s = make_server(conf, start=False)
+    write_secrets(s)
+    path = tmp_path / "registrar_auth.xml"
+    path.write_text(open(os.path.join(SCEN, "registrar_auth.xml")).read())
+    reg = subprocess.Popen(["sipp", "-sf", str(path), "-i", "127.0.0.2", "-p", str(port),
+                            "-m", "1", "-t", "u1", "-nostdin", "-timeout", "60s",
+                            "-timeout_error", "-trace_err", "-error_file",
+                            str(tmp_path / "err.127.0.0.2.log"), "-trace_logs", "-log_file",
+                            str(tmp_path / "registrar.log")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.2", port))
+            except OSError:
+                break
+        time.sleep(0.05)
+    s.start()
+    sipp_done(reg, tmp_path, "127.0.0.2")
+    log = (tmp_path / "registrar.log").read_text()
+    auth = re.search(r"AUTH (Digest .*)", log).group(1)
+    ruri = re.search(r"RURI (\S+)", log).group(1)
+    p = dict((k, a or b) for k, a, b in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]+))', auth[7:]))
+    md5 = lambda x: hashlib.md5(x.encode()).hexdigest()  # noqa: E731
+    ha1, ha2 = md5(f"{ACCOUNT}:carrier.test:{PASSWORD}"), md5(f"REGISTER:{ruri}")
+    assert p["username"] == ACCOUNT and p["uri"] == ruri == f"sip:127.0.0.2:{port}"
+    assert p["response"] == md5(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:auth:{ha2}")
+    from conftest import events
+    ev = events(s, "peer.registered")
+    assert len(ev) == 1 and ev[0]["user"] == "gw1" and "4 s" in ev[0]["reason"], ev
+    assert not events(s, "peer.register_failed")
+    assert PASSWORD not in s.log_text()
+
+
+def test_outbound_registration_refused_raises_an_event(make_server, users_of):
+    from conftest import events
+    from test_trunks import Gateway
+    gw = Gateway("127.0.0.2")
+    conf = trunk_conf([gw]).replace("[peer gw1]\n", "[peer gw1]\nregister = yes\n")
+    s = make_server(conf, start=False)
+    write_secrets(s)
+    s.start()
+    _, hdrs, _ = gw.expect(lambda st, h: st.startswith("REGISTER "), timeout=10, what="REGISTER")
+    gw.respond(s, hdrs, 403, "Forbidden")
+    deadline = time.monotonic() + 10
+    while not events(s, "peer.register_failed") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ev = events(s, "peer.register_failed")
+    assert ev and ev[0]["user"] == "gw1" and "403" in ev[0]["reason"], ev
+    gw.close()
