@@ -487,6 +487,7 @@ static void dialog_keep(struct proxy *p, const struct dialog *d)
 		memcpy(sd->number, d->cdr->number, sizeof(sd->number));
 	}
 	sd->expires_at = wall + (int64_t)(d->expires_ms - now_ms(p));
+	sd->cseq_delta = d->cseq_delta;
 	p->ops->dialog_up(p->arg, sd);
 }
 
@@ -700,6 +701,7 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 	}
 	d->way[0] = way[0];
 	d->way[1] = way[1];
+	d->cseq_delta = sd->cseq_delta;
 	d->expires_ms = now_ms(p) + (uint64_t)(sd->expires_at - wall);
 	d->exp_prev = p->exp_tail; /* the store lists them by expiry */
 	if (p->exp_tail)

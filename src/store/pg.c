@@ -211,7 +211,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE dialogs ADD COLUMN peer text NOT NULL DEFAULT '';"
 	"ALTER TABLE dialogs ADD COLUMN class text NOT NULL DEFAULT '';"
 	"ALTER TABLE dialogs ADD COLUMN dialed text NOT NULL DEFAULT '';"
-	"ALTER TABLE dialogs ADD COLUMN number text NOT NULL DEFAULT '';",
+	"ALTER TABLE dialogs ADD COLUMN number text NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN cseq_delta integer NOT NULL DEFAULT 0"
+	"  CHECK (cseq_delta BETWEEN 0 AND 1000);",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == 8, "keep pg.c's migrations in step with sqlite.c's");

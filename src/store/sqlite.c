@@ -188,6 +188,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE dialogs ADD COLUMN class TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE dialogs ADD COLUMN dialed TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE dialogs ADD COLUMN number TEXT NOT NULL DEFAULT '';"
+	/* a dialog whose INVITE we resubmitted with a carrier's credentials
+	 * shifts the caller's CSeqs by this much toward the callee */
+	"ALTER TABLE dialogs ADD COLUMN cseq_delta INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (cseq_delta BETWEEN 0 AND 1000);"
 	"PRAGMA user_version = 8;",
 };
 
@@ -322,12 +326,13 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BAN_EXPIRE] = "DELETE FROM bans WHERE until <= ?1",
 	[ST_DLG_PUT] = "INSERT OR REPLACE INTO dialogs (call_id, tag0, tag1, way0, way1, local0,"
 		       " local1, caller, auth_user, callee, src, transport, start_at, answer_at,"
-		       " expires_at, peer, class, dialed, number) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-		       " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+		       " expires_at, peer, class, dialed, number, cseq_delta) VALUES (?1, ?2, ?3,"
+		       " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+		       " ?20)",
 	[ST_DLG_DELETE] = "DELETE FROM dialogs WHERE call_id = ?1 AND tag0 = ?2 AND tag1 = ?3",
 	[ST_DLG_LIST] = "SELECT call_id, tag0, tag1, way0, way1, local0, local1, caller,"
 			" auth_user, callee, src, transport, start_at, answer_at, expires_at,"
-			" peer, class, dialed, number FROM dialogs ORDER BY expires_at",
+			" peer, class, dialed, number, cseq_delta FROM dialogs ORDER BY expires_at",
 };
 
 struct sqlite_store {
@@ -1197,6 +1202,7 @@ static int sq_dialogs_put(struct store *s, const struct store_dialog *d)
 	rc |= bind_text(st, 17, d->klass);
 	rc |= bind_text(st, 18, d->dialed);
 	rc |= bind_text(st, 19, d->number);
+	rc |= sqlite3_bind_int(st, 20, d->cseq_delta);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	done(st);
@@ -1253,6 +1259,7 @@ static int sq_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 			store_set_err(s, "a dialog row has a field out of range");
 			break;
 		}
+		d->cseq_delta = sqlite3_column_int(st, 19);
 		if ((err = fn(arg, d)))
 			break;
 	}

@@ -404,6 +404,8 @@ struct store_dialog {
 	char klass[STORE_CLASS_MAX];
 	char dialed[STORE_DIALED_MAX];
 	char number[STORE_NUMBER_MAX];
+	int32_t cseq_delta;                   /* added to the caller's CSeqs toward the callee
+						 (a carrier's challenge answered), 0..1000 */
 };
 
 typedef int(store_dialog_fn)(void *arg, const struct store_dialog *d);

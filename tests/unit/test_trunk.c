@@ -538,6 +538,32 @@ static void test_fraud_burst(void)
 	CHECK(trunk_usage_idle(&u, t0 + 2 * 86400, 600));
 }
 
+/* The peers' credentials file, line by line: sections name peers, values
+ * are checked, errors never repeat a password. */
+static void test_secrets(void)
+{
+	struct trunk_secrets t;
+	char err[200];
+
+	memset(&t, 0, sizeof(t));
+	CHECK_INT(trunk_secret_set(&t, "carrier", "username", "acct-1", err, sizeof(err)), 0);
+	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "Secret-99", err, sizeof(err)), 0);
+	CHECK_INT(trunk_secrets_check(&t, err, sizeof(err)), 0);
+	CHECK(trunk_secret_of(&t, "carrier") && strcmp(trunk_secret_of(&t, "carrier")->user,
+						       "acct-1") == 0);
+	CHECK(trunk_secret_of(&t, "gw9") == NULL);
+	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "has space", err, sizeof(err)),
+		  EINVAL);
+	CHECK(!strstr(err, "has space"));
+	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "quo\"te", err, sizeof(err)), EINVAL);
+	CHECK_INT(trunk_secret_set(&t, "carrier", "colour", "red", err, sizeof(err)), EINVAL);
+	CHECK_INT(trunk_secret_set(&t, "gw2", "username", "u", err, sizeof(err)), 0);
+	CHECK_INT(trunk_secrets_check(&t, err, sizeof(err)), EINVAL); /* gw2 has no password */
+	CHECK(strstr(err, "gw2") != NULL);
+	trunk_secrets_wipe(&t);
+	CHECK(t.n == 0 && t.s[0].password[0] == '\0');
+}
+
 static const struct check_case cases[] = {
 	CASE(test_normalise_nanp),
 	CASE(test_normalise_outside_prefix),
@@ -554,6 +580,7 @@ static const struct check_case cases[] = {
 	CASE(test_limits_of_tables),
 	CASE(test_fraud_limits),
 	CASE(test_fraud_burst),
+	CASE(test_secrets),
 };
 
 int main(int argc, char **argv)
