@@ -543,23 +543,23 @@ static void test_fraud_burst(void)
 static void test_secrets(void)
 {
 	struct trunk_secrets t;
-	char err[200];
+	char why[200];
 
 	memset(&t, 0, sizeof(t));
-	CHECK_INT(trunk_secret_set(&t, "carrier", "username", "acct-1", err, sizeof(err)), 0);
-	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "Secret-99", err, sizeof(err)), 0);
-	CHECK_INT(trunk_secrets_check(&t, err, sizeof(err)), 0);
+	CHECK_INT(trunk_secret_set(&t, "carrier", "username", "acct-1", why, sizeof(why)), 0);
+	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "Secret-99", why, sizeof(why)), 0);
+	CHECK_INT(trunk_secrets_check(&t, why, sizeof(why)), 0);
 	CHECK(trunk_secret_of(&t, "carrier") && strcmp(trunk_secret_of(&t, "carrier")->user,
 						       "acct-1") == 0);
 	CHECK(trunk_secret_of(&t, "gw9") == NULL);
-	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "has space", err, sizeof(err)),
+	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "has space", why, sizeof(why)),
 		  EINVAL);
-	CHECK(!strstr(err, "has space"));
-	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "quo\"te", err, sizeof(err)), EINVAL);
-	CHECK_INT(trunk_secret_set(&t, "carrier", "colour", "red", err, sizeof(err)), EINVAL);
-	CHECK_INT(trunk_secret_set(&t, "gw2", "username", "u", err, sizeof(err)), 0);
-	CHECK_INT(trunk_secrets_check(&t, err, sizeof(err)), EINVAL); /* gw2 has no password */
-	CHECK(strstr(err, "gw2") != NULL);
+	CHECK(!strstr(why, "has space"));
+	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "quo\"te", why, sizeof(why)), EINVAL);
+	CHECK_INT(trunk_secret_set(&t, "carrier", "colour", "red", why, sizeof(why)), EINVAL);
+	CHECK_INT(trunk_secret_set(&t, "gw2", "username", "u", why, sizeof(why)), 0);
+	CHECK_INT(trunk_secrets_check(&t, why, sizeof(why)), EINVAL); /* gw2 has no password */
+	CHECK(strstr(why, "gw2") != NULL);
 	trunk_secrets_wipe(&t);
 	CHECK(t.n == 0 && t.s[0].password[0] == '\0');
 }
