@@ -86,9 +86,15 @@ int admin_conf_replace(const char *state, const char *text, size_t len, const ch
 /* bastion location add NAME --prefix P[,P] [--civic TEXT] [--elin E164] |
  * list | del NAME: [location NAME] sections of bastion.conf. */
 int admin_cmd_location(const char *state, int argc, char **argv);
-/* `bastion user set NAME --calling CLASS`: the user's [calling] line in
- * bastion.conf (docs/trunks.md). */
+/* `bastion user set NAME --calling CLASS`: the user's calling class, stored
+ * with the user ("default": bastion.conf's; docs/trunks.md). */
 int admin_user_set(const char *state, int argc, char **argv);
+
+/* ---- toll-fraud holds (fraud.c) ----------------------------------------------- */
+
+/* `bastion fraud list | clear NAME [--domain D]`: the users whose outside
+ * calling a fraud.alert put on hold ([fraud] suspend), and lifting a hold. */
+int admin_cmd_fraud(const char *state, int argc, char **argv);
 
 /* ---- bans (ban.c) ----------------------------------------------------------- */
 

@@ -401,6 +401,11 @@ static int user_show(struct store *s, const struct conf *c, struct user_args *ua
 	       u.require_client_cert
 		       ? "required (registers and calls only over TLS with its own certificate)"
 		       : "not required (bastion user cert NAME require binds it)");
+	printf("calling   %s\n", u.calling[0] ? u.calling
+					   : "bastion.conf's ([calling] line, else [dialplan] calling)");
+	if (u.fraud_hold[0])
+		printf("hold      outside calling on hold since %s: %s (bastion fraud clear %s)\n",
+		       fmt_time(t, sizeof(t), u.fraud_hold_at), u.fraud_hold, u.name);
 	{
 		char loc[STORE_LOCATION_MAX];
 		if (store_users_get_location(s, loc, sizeof(loc), ua->name, ua->domain) == 0)

@@ -87,6 +87,110 @@ int log_json_set_str(json_t *obj, const char *key, struct slice s, bool keep_emp
 	return json_object_set_new(obj, key, json_string(buf)) == 0 ? 0 : ENOMEM;
 }
 
+static void jw_put(struct log_jw *w, const char *s, size_t n)
+{
+	if (w->err || n > w->cap - w->len) {
+		w->err = true;
+		return;
+	}
+	memcpy(w->p + w->len, s, n);
+	w->len += n;
+}
+
+static void jw_key(struct log_jw *w, const char *key)
+{
+	if (w->len > 1)
+		jw_put(w, ",", 1);
+	jw_put(w, "\"", 1);
+	jw_put(w, key, strlen(key)); /* keys are ours: plain ASCII */
+	jw_put(w, "\":", 2);
+}
+
+void log_jw_begin(struct log_jw *w, char *buf, size_t cap)
+{
+	*w = (struct log_jw){ buf, cap, 0, cap == 0 };
+	jw_put(w, "{", 1);
+}
+
+void log_jw_str(struct log_jw *w, const char *key, struct slice s, uint64_t *redacted)
+{
+	char buf[LOG_FIELD_REPR_CAP];
+	const char *v = buf;
+
+	buf[0] = '\0';
+	if (s.len) {
+		slice_repr(buf, sizeof(buf), s, LOG_EVENT_FIELD_MAX);
+		for (size_t i = 0; i < ARRAY_SIZE(secret_marks); i++) {
+			if (strcasestr(buf, secret_marks[i])) {
+				v = "[redacted]";
+				if (redacted)
+					++*redacted;
+				break;
+			}
+		}
+	}
+	jw_key(w, key);
+	jw_put(w, "\"", 1);
+	/* slice_repr leaves printable ASCII; of it JSON escapes " and \ */
+	for (const char *q = v; *q; q++) {
+		size_t run = strcspn(q, "\"\\");
+
+		jw_put(w, q, run);
+		q += run;
+		if (!*q)
+			break;
+		jw_put(w, "\\", 1);
+		jw_put(w, q, 1);
+	}
+	jw_put(w, "\"", 1);
+}
+
+void log_jw_time(struct log_jw *w, const char *key, int64_t unix_ms)
+{
+	char stamp[48];
+
+	jw_key(w, key);
+	if (unix_ms <= 0) {
+		jw_put(w, "null", 4);
+		return;
+	}
+	log_stamp_ms(stamp, sizeof(stamp), unix_ms);
+	jw_put(w, "\"", 1);
+	jw_put(w, stamp, strlen(stamp)); /* digits, '-', ':', 'T', '.', 'Z', '@' */
+	jw_put(w, "\"", 1);
+}
+
+void log_jw_int(struct log_jw *w, const char *key, int64_t v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do
+		d[--i] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		d[--i] = '-';
+	jw_key(w, key);
+	jw_put(w, d + i, sizeof(d) - i);
+}
+
+void log_jw_bool(struct log_jw *w, const char *key, bool v)
+{
+	jw_key(w, key);
+	jw_put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+size_t log_jw_end(struct log_jw *w, uint64_t seq, const char *prev_hex)
+{
+	log_jw_int(w, "seq", (int64_t)seq);
+	jw_key(w, "prev");
+	jw_put(w, "\"", 1);
+	jw_put(w, prev_hex, strlen(prev_hex));
+	jw_put(w, "\"}\n", 3);
+	return w->err ? 0 : w->len;
+}
+
 size_t log_json_line(char *line, size_t cap, json_t *obj)
 {
 	size_t n;

@@ -14,6 +14,10 @@
  * registration, or the connection of its INVITE), which works behind NAT and
  * over TCP. The dialog carries the call record on to its end.
  *
+ * Group commit: the 2xx that confirms a dialog and the final response to a
+ * BYE that ended a call are held (hold.c) until the row they tell about is
+ * durable (proxy_durable); see proxy.h.
+ *
  * Guide: caller-ID manipulation (Cookbook) is refused before a request
  * reaches here (server/, policy/identity); media = srtp-required is enforced
  * here on the offer and on every answer (policy_media), and a sips: dialog
@@ -25,13 +29,18 @@
 #include <stdlib.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "../auth/auth.h"
 #include "../log/log.h"
 #include "../policy/policy.h"
-#include "proxy.h"
+#include "internal.h"
 
 #define CALL_MAX_BRANCHES 100
 #define DIALOG_LIFETIME_MS (12ull * 3600 * 1000) /* a dialog nobody ends */
 #define PROXY_OUT_CAP (65536 + 2048)             /* max_message plus what we add */
+#define PROXY_HOLD_MAX_DEFAULT 200000            /* hold_max 0 */
 
 struct call;
 struct dialog;
@@ -44,6 +53,10 @@ struct cdr_info {
 	bool emergency;
 	char transport[8];
 	int64_t start_ms, answer_ms; /* unix milliseconds */
+	char peer[STORE_PEER_MAX];   /* calls beyond the building (proxy_outside) */
+	char klass[STORE_CLASS_MAX];
+	char dialed[STORE_DIALED_MAX];
+	char number[STORE_NUMBER_MAX];
 };
 
 struct branch {
@@ -53,6 +66,15 @@ struct branch {
 	uint16_t status;        /* final status, 0 while pending */
 	bool provisional;       /* a 1xx arrived */
 	char *contact;          /* serial: its Request-URI, kept until it is started */
+	char label[STORE_PEER_MAX]; /* proxy_target.label ("" none) */
+	struct branch_cred *cred;  /* proxy_target.cred, copied; NULL none */
+	bool auth_sent;            /* resubmitted with our credentials (once) */
+	int32_t cseq_delta;        /* 1 once resubmitted: our CSeq is the caller's + 1 */
+};
+
+/* A copy of a target's credentials, wiped when freed. */
+struct branch_cred {
+	char *user, *password, *realm;
 };
 
 struct call {
@@ -75,9 +97,14 @@ struct call {
 	struct dialog *dlg;        /* an in-dialog request: its dialog */
 	struct cdr_info *cdr;      /* an INVITE out of dialog */
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
+	int32_t cseq_delta;        /* in-dialog: added toward the callee, taken back upstream */
 	bool serial;               /* branches tried one after another (proxy_fork_serial) */
 	bool any_media;            /* answers are not held to the media policy (emergency) */
 	size_t nstarted;           /* serial: branches started so far */
+	uint64_t wait_seq;         /* the batch its final answer waits on (a dialog's
+				      row, a BYE's record); 0: none */
+	uint32_t nheld;            /* its answers in p->hold */
+	bool unstored;             /* refused: its dialog's row was not stored */
 	char *extra;               /* serial: the extra header lines, for later branches */
 	char *body, *body_type;    /* a body that replaces the request's (proxy_fork_serial_body) */
 	size_t body_len;
@@ -92,7 +119,11 @@ struct dialog {
 	char *call_id, *tag[2];    /* tag[0]: the caller's From tag, tag[1]: the callee's */
 	struct net_msg way[2];     /* how each side is reached */
 	uint64_t expires_ms;
+	char *contact[2];          /* a stream side's registered contact (ops->reach), or NULL */
+	uint64_t seq;              /* the batch its row goes in: until it is durable
+				      the callee's 2xx retransmissions are absorbed */
 	struct cdr_info *cdr;      /* the call's record, written when it ends */
+	int32_t cseq_delta;        /* added to the caller's CSeqs toward the callee */
 };
 
 struct proxy {
@@ -111,9 +142,15 @@ struct proxy {
 	struct htab dialogs;
 	struct dialog *exp_head, *exp_tail;   /* dialog lifetime, in expiry order */
 	uint64_t dialogs_refused;
+	struct proxy_hold hold;    /* answers waiting for their batch (hold.c) */
+	uint64_t durable;          /* every batch up to this one is durable */
+	uint64_t held, released, hold_full, unstored;
+	struct log_limit hold_log;
 };
 
 static void maybe_send_best(struct call *c);
+static bool hold_answer(struct call *c, uint16_t status, const char *reason, const char *buf,
+			size_t len, struct slice to_tag);
 
 /* ---- helpers -------------------------------------------------------------------- */
 
@@ -162,6 +199,13 @@ static struct cdr_info *cdr_info_new(struct proxy *p, const struct sip_msg *m,
 	ci->callee = dup_slice(m->ruri_raw);
 	ci->src = dup_slice(slice_cstr(src));
 	snprintf(ci->transport, sizeof(ci->transport), "%s", net_transport_name(who->in->tp));
+	if (who->outside) {
+		const struct proxy_outside *o = who->outside;
+		snprintf(ci->peer, sizeof(ci->peer), "%s", o->peer ? o->peer : "");
+		snprintf(ci->klass, sizeof(ci->klass), "%s", o->klass ? o->klass : "");
+		snprintf(ci->dialed, sizeof(ci->dialed), "%s", o->dialed ? o->dialed : "");
+		snprintf(ci->number, sizeof(ci->number), "%s", o->number ? o->number : "");
+	}
 	ci->start_ms = p->ops->wall_ms(p->arg);
 	if (!ci->call_id || !ci->caller || !ci->auth_user || !ci->callee || !ci->src) {
 		cdr_info_free(ci);
@@ -173,12 +217,13 @@ static struct cdr_info *cdr_info_new(struct proxy *p, const struct sip_msg *m,
 /* Hand over the record of a call attempt that ended with `status` (the
  * final response of the INVITE) and free it. hangup: "none" when never
  * answered. */
-static void cdr_write(struct proxy *p, struct cdr_info *ci, int status, const char *hangup)
+static uint64_t cdr_write(struct proxy *p, struct cdr_info *ci, int status, const char *hangup)
 {
 	struct store_cdr *c = p->rec;
+	uint64_t seq;
 
 	if (!ci)
-		return;
+		return 0;
 	memset(c, 0, sizeof(*c));
 	snprintf(c->call_id, sizeof(c->call_id), "%s", ci->call_id);
 	snprintf(c->caller, sizeof(c->caller), "%s", ci->caller);
@@ -198,8 +243,13 @@ static void cdr_write(struct proxy *p, struct cdr_info *ci, int status, const ch
 		c->answer_at = c->end_at;
 	c->final_status = status;
 	snprintf(c->hangup, sizeof(c->hangup), "%s", ci->answer_ms ? hangup : "none");
-	p->ops->record(p->arg, c);
+	memcpy(c->peer, ci->peer, sizeof(c->peer));
+	memcpy(c->klass, ci->klass, sizeof(c->klass));
+	memcpy(c->dialed, ci->dialed, sizeof(c->dialed));
+	memcpy(c->number, ci->number, sizeof(c->number));
+	seq = p->ops->record(p->arg, c);
 	cdr_info_free(ci);
+	return seq;
 }
 
 /* Take c out of the timer C queue. */
@@ -255,11 +305,23 @@ static void call_free(struct call *c)
 	p->ncalls--;
 	if (c->in_tc)
 		tc_unlink(p, c);
+	if (c->nheld)
+		proxy_hold_forget(&p->hold, c); /* they go on statelessly */
 	call_detach_dialog(c);
 	if (c->cdr)
 		cdr_write(p, c->cdr, c->best ? c->best : 500, "none");
-	for (size_t i = 0; i < c->nbr; i++)
+	for (size_t i = 0; i < c->nbr; i++) {
+		struct branch_cred *bc = c->br[i].cred;
 		free(c->br[i].contact);
+		if (bc) {
+			if (bc->password)
+				OPENSSL_cleanse(bc->password, strlen(bc->password));
+			free(bc->user);
+			free(bc->password);
+			free(bc->realm);
+			free(bc);
+		}
+	}
 	free(c->extra);
 	free(c->body);
 	free(c->body_type);
@@ -278,11 +340,18 @@ static void call_maybe_free(struct call *c)
 	call_free(c);
 }
 
-/* Send bytes upstream: through the server transaction while it lives, else
- * statelessly the way the request came (2xx retransmissions, late 2xx of
- * other forks). */
-static void send_upstream(struct call *c, uint16_t status, const char *buf, size_t len,
-			  struct slice to_tag)
+/* Does a final answer of c wait for its batch (or for answers held before
+ * it, so that they go out in order)? */
+static bool must_wait(const struct call *c, uint16_t status)
+{
+	return status >= 200 && (c->nheld || (c->wait_seq && c->wait_seq > c->p->durable));
+}
+
+/* Send bytes upstream now: through the server transaction while it lives,
+ * else statelessly the way the request came (2xx retransmissions, late 2xx
+ * of other forks). */
+static void send_now(struct call *c, uint16_t status, const char *buf, size_t len,
+		     struct slice to_tag)
 {
 	struct proxy *p = c->p;
 
@@ -293,8 +362,22 @@ static void send_upstream(struct call *c, uint16_t status, const char *buf, size
 	(void)p->ops->send(p->arg, &c->upstream, buf, len);
 }
 
+/* Send bytes upstream, or hold them until the batch they tell about is
+ * durable. */
+static void send_upstream(struct call *c, uint16_t status, const char *buf, size_t len,
+			  struct slice to_tag)
+{
+	if (c->unstored || (must_wait(c, status) && hold_answer(c, status, NULL, buf, len, to_tag)))
+		return;
+	send_now(c, status, buf, len, to_tag);
+}
+
+/* Answer with a generated response, now or once its batch is durable. */
 static void answer(struct call *c, const struct sip_msg *req, uint16_t status, const char *reason)
 {
+	if (c->unstored ||
+	    (must_wait(c, status) && hold_answer(c, status, reason, NULL, 0, SLICE_NULL)))
+		return;
 	c->p->ops->answer(c->p->arg, &c->upstream, c->st, req, status, reason);
 }
 
@@ -414,6 +497,8 @@ static struct dialog *dialog_find(struct proxy *p, const struct sip_msg *m, int 
 static void dialog_free(struct dialog *d)
 {
 	cdr_info_free(d->cdr);
+	free(d->contact[0]);
+	free(d->contact[1]);
 	free(d->call_id);
 	free(d->tag[0]);
 	free(d->tag[1]);
@@ -430,13 +515,13 @@ static void addr_text(char *out, size_t cap, enum net_transport tp, const struct
 }
 
 /* Hand a confirmed dialog to ops->dialog_up in its stored form. */
-static void dialog_keep(struct proxy *p, const struct dialog *d)
+static uint64_t dialog_keep(struct proxy *p, const struct dialog *d)
 {
 	struct store_dialog *sd = p->dlg_rec;
 	int64_t wall = p->ops->wall_ms(p->arg);
 
 	if (!p->ops->dialog_up)
-		return;
+		return 0;
 	memset(sd, 0, sizeof(*sd));
 	snprintf(sd->call_id, sizeof(sd->call_id), "%s", d->call_id);
 	for (int k = 0; k < 2; k++) {
@@ -452,17 +537,25 @@ static void dialog_keep(struct proxy *p, const struct dialog *d)
 		snprintf(sd->transport, sizeof(sd->transport), "%s", d->cdr->transport);
 		sd->start_at = d->cdr->start_ms;
 		sd->answer_at = d->cdr->answer_ms;
+		memcpy(sd->peer, d->cdr->peer, sizeof(sd->peer));
+		memcpy(sd->klass, d->cdr->klass, sizeof(sd->klass));
+		memcpy(sd->dialed, d->cdr->dialed, sizeof(sd->dialed));
+		memcpy(sd->number, d->cdr->number, sizeof(sd->number));
 	}
 	sd->expires_at = wall + (int64_t)(d->expires_ms - now_ms(p));
-	p->ops->dialog_up(p->arg, sd);
+	sd->cseq_delta = d->cseq_delta;
+	return p->ops->dialog_up(p->arg, sd);
 }
 
-/* End dialog d: its record says who hung up; calls in flight forget it. */
-static void dialog_end(struct proxy *p, struct dialog *d, const char *hangup)
+/* End dialog d: its record says who hung up; calls in flight forget it.
+ * Returns the batch the record waits on (ops->record). */
+static uint64_t dialog_end(struct proxy *p, struct dialog *d, const char *hangup)
 {
+	uint64_t seq;
+
 	if (p->ops->dialog_down)
 		p->ops->dialog_down(p->arg, d->call_id, d->tag[0], d->tag[1]);
-	cdr_write(p, d->cdr, 200, hangup);
+	seq = cdr_write(p, d->cdr, 200, hangup);
 	d->cdr = NULL;
 	while (d->calls)
 		call_detach_dialog(d->calls);
@@ -476,6 +569,7 @@ static void dialog_end(struct proxy *p, struct dialog *d, const char *hangup)
 	else
 		p->exp_tail = d->exp_prev;
 	dialog_free(d);
+	return seq;
 }
 
 static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct call *c,
@@ -507,12 +601,16 @@ static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct ca
 	}
 	d->way[0] = c->upstream.via;
 	d->way[1] = b->way;
+	d->cseq_delta = b->cseq_delta;
 	d->cdr = c->cdr; /* the record goes on with the dialog */
 	c->cdr = NULL;
 	if (d->cdr)
 		d->cdr->answer_ms = p->ops->wall_ms(p->arg);
 	d->expires_ms = now_ms(p) + DIALOG_LIFETIME_MS;
-	dialog_keep(p, d);
+	/* the 2xx waits until the dialog's row is durable */
+	d->seq = dialog_keep(p, d);
+	if (d->seq > c->wait_seq)
+		c->wait_seq = d->seq;
 	d->exp_prev = p->exp_tail;
 	if (p->exp_tail)
 		p->exp_tail->exp_next = d;
@@ -538,6 +636,8 @@ int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_
 	p->ops = ops;
 	p->arg = arg;
 	p->txn = txn;
+	proxy_hold_init(&p->hold, c->hold_max ? c->hold_max : PROXY_HOLD_MAX_DEFAULT);
+	p->hold_log = (struct log_limit){ .per_sec = 1, .what = "group commit" };
 	p->out = malloc(PROXY_OUT_CAP);
 	p->rec = malloc(sizeof(*p->rec));
 	p->dlg_rec = malloc(sizeof(*p->dlg_rec));
@@ -562,6 +662,7 @@ void proxy_set_conf(struct proxy *p, const struct proxy_conf *c)
 {
 	p->conf = *c;
 	htab_set_max(&p->dialogs, c->max_dialogs); /* the buckets grow as needed */
+	proxy_hold_set_max(&p->hold, c->hold_max ? c->hold_max : PROXY_HOLD_MAX_DEFAULT);
 }
 
 static void end_at_shutdown(struct htab_node *n, void *arg)
@@ -590,6 +691,9 @@ void proxy_free(struct proxy **pp)
 		call_free(p->calls);
 	htab_drain(&p->dialogs, end_at_shutdown, p);
 	htab_fini(&p->dialogs);
+	/* answers still held: their calls are gone; the owner committed what
+	 * it could before (server_free flushes first) */
+	(void)proxy_hold_fini(&p->hold);
 	free(p->out);
 	free(p->rec);
 	free(p->dlg_rec);
@@ -603,9 +707,15 @@ void proxy_stats(const struct proxy *p, struct proxy_stats *out)
 	out->dialogs = p->dialogs.n;
 	out->dialog_probes = p->dialogs.probes;
 	out->dialogs_refused = p->dialogs_refused;
+	out->holding = p->hold.n;
+	out->held = p->held;
+	out->released = p->released;
+	out->hold_full = p->hold_full;
+	out->unstored = p->unstored;
 }
 
-int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct net_msg way[2])
+int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct net_msg way[2],
+		  const char *const contact[2])
 {
 	struct dialog *d;
 	struct cdr_info *ci;
@@ -630,6 +740,10 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 	snprintf(ci->transport, sizeof(ci->transport), "%s", sd->transport);
 	ci->start_ms = sd->start_at;
 	ci->answer_ms = sd->answer_at;
+	memcpy(ci->peer, sd->peer, sizeof(ci->peer));
+	memcpy(ci->klass, sd->klass, sizeof(ci->klass));
+	memcpy(ci->dialed, sd->dialed, sizeof(ci->dialed));
+	memcpy(ci->number, sd->number, sizeof(ci->number));
 	if (!ci->call_id || !ci->caller || !ci->auth_user || !ci->callee || !ci->src) {
 		cdr_info_free(ci);
 		return ENOMEM;
@@ -662,6 +776,10 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 	}
 	d->way[0] = way[0];
 	d->way[1] = way[1];
+	for (int k = 0; k < 2 && contact; k++)
+		if (contact[k] && contact[k][0])
+			d->contact[k] = strdup(contact[k]); /* NULL: found by its way */
+	d->cseq_delta = sd->cseq_delta;
 	d->expires_ms = now_ms(p) + (uint64_t)(sd->expires_at - wall);
 	d->exp_prev = p->exp_tail; /* the store lists them by expiry */
 	if (p->exp_tail)
@@ -670,6 +788,15 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 		p->exp_head = d;
 	p->exp_tail = d;
 	return 0;
+}
+
+/* The record names the peer of branch b (one with a label): the one that
+ * answered, else the one whose response the caller gets, else the last one
+ * tried. */
+static void note_peer(struct call *c, const struct branch *b)
+{
+	if (c->cdr && b->label[0])
+		memcpy(c->cdr->peer, b->label, sizeof(c->cdr->peer));
 }
 
 /* ---- timers ------------------------------------------------------------------------ */
@@ -759,6 +886,7 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 		f.body = slice_make(c->body, c->body_len);
 		f.content_type = slice_cstr(c->body_type);
 	}
+	f.cseq_delta = c->dlg ? c->cseq_delta : b->cseq_delta;
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
 	rc = proxy_build_request(&out, m, &f);
 	if (rc)
@@ -847,8 +975,10 @@ static void serial_next(struct call *c, uint16_t status)
 		struct branch *b = &c->br[c->nstarted++];
 		if (req && fails_over(status) && !c->final_sent && !c->cancelled && !c->timer_c &&
 		    forward(c->p, c, b, req, slice_cstr(b->contact), true,
-			    slice_cstr(c->extra), count_routes(c->p, req, NULL)) == 0)
+			    slice_cstr(c->extra), count_routes(c->p, req, NULL)) == 0) {
+			note_peer(c, b);
 			return;
+		}
 		b->status = 503; /* not tried, or could not be sent */
 		c->nfinal++;
 	}
@@ -931,6 +1061,27 @@ void proxy_record_refused(struct proxy *p, const struct sip_msg *m,
 		cdr_write(p, cdr_info_new(p, m, who), status, "none");
 }
 
+static struct branch_cred *cred_copy(const struct proxy_cred *pc)
+{
+	struct branch_cred *bc = calloc(1, sizeof(*bc));
+
+	if (!bc)
+		return NULL;
+	bc->user = strdup(pc->user ? pc->user : "");
+	bc->password = strdup(pc->password ? pc->password : "");
+	bc->realm = strdup(pc->realm ? pc->realm : "");
+	if (!bc->user || !bc->password || !bc->realm) {
+		if (bc->password)
+			OPENSSL_cleanse(bc->password, strlen(bc->password));
+		free(bc->user);
+		free(bc->password);
+		free(bc->realm);
+		free(bc);
+		return NULL;
+	}
+	return bc;
+}
+
 static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 				    const struct sip_msg *m, const struct txn_peer *from,
 				    const struct proxy_target *t, size_t n, struct slice extra,
@@ -942,6 +1093,12 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 
 	if (n == 0 || n > CALL_MAX_BRANCHES)
 		return refusal(500, "Server Internal Error", NULL, NULL);
+	if (m->mid == SIP_M_INVITE && proxy_hold_full(&p->hold)) {
+		/* as REGISTER beyond [store] queue_max: busy, come back */
+		p->hold_full++;
+		cdr_write(p, cdr_info_new(p, m, who), 503, "none");
+		return refusal(503, "Server Busy", NULL, NULL);
+	}
 	c = call_new(p, st, m, from, n);
 	if (!c)
 		return refusal(500, "Out of Memory", NULL, NULL);
@@ -951,8 +1108,10 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 		 * of the request: keep what else they need */
 		c->serial = true;
 		c->extra = dup_slice(extra);
-		for (size_t i = 1; i < n && c->extra; i++) {
-			if (!(c->br[i].contact = strdup(t[i].contact))) {
+		/* every contact: a later target, or one resubmitted with credentials */
+		for (size_t i = 0; i < n && c->extra; i++) {
+			if (!(c->br[i].contact = strdup(t[i].contact)) ||
+			    (t[i].cred && !(c->br[i].cred = cred_copy(t[i].cred)))) {
 				free(c->extra);
 				c->extra = NULL;
 			}
@@ -990,16 +1149,20 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 			p->tc_head = c;
 		p->tc_tail = c;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		c->br[i].way = t[i].way;
+		snprintf(c->br[i].label, sizeof(c->br[i].label), "%s", t[i].label ? t[i].label : "");
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct branch *b = &c->br[i];
 		c->nstarted = i + 1;
 		if (forward(p, c, b, m, slice_cstr(t[i].contact), true, extra, skip) != 0) {
 			b->status = 503;
 			c->nfinal++;
-		} else if (serial) {
-			break; /* the others wait for this one to fail */
+		} else {
+			note_peer(c, b);
+			if (serial)
+				break; /* the others wait for this one to fail */
 		}
 	}
 	if (c->nfinal == c->nbr) {
@@ -1035,6 +1198,30 @@ struct proxy_verdict proxy_fork_serial_body(struct proxy *p, struct txn_server *
 	return fork_to(p, st, m, from, t, n, extra, who, true, body);
 }
 
+/* Side k of d is reached over TCP or TLS on a connection that is gone (a
+ * restart, or the phone's connection closed): ask the owner to find it again
+ * (its new flow, or a connection to its contact; ops->reach). */
+static void dialog_reach(struct proxy *p, struct dialog *d, int k)
+{
+	char contact[STORE_URI_MAX];
+	struct net_msg way = d->way[k];
+	struct proxy_reach r = { k, d->cdr ? d->cdr->auth_user : "", d->cdr ? d->cdr->callee : "",
+				 d->contact[k] };
+
+	if (way.tp == NET_UDP || net_msg_conn_alive(&way) || !p->ops->reach)
+		return;
+	contact[0] = '\0';
+	if (p->ops->reach(p->arg, &r, &way, contact, sizeof(contact)) == 0)
+		d->way[k] = way;
+	if (contact[0] && (!d->contact[k] || strcmp(d->contact[k], contact) != 0)) {
+		char *c = strdup(contact);
+		if (c) {
+			free(d->contact[k]);
+			d->contact[k] = c;
+		}
+	}
+}
+
 struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
 				     const struct sip_msg *m, const struct txn_peer *from)
 {
@@ -1063,11 +1250,13 @@ struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
 	v = proxy_media(p, m);
 	if (v.status)
 		return v;
+	dialog_reach(p, d, 1 - side);
 	c = call_new(p, st, m, from, 1);
 	if (!c)
 		return refusal(500, "Out of Memory", NULL, NULL);
 	call_attach_dialog(c, d);
 	c->from_side = side;
+	c->cseq_delta = side == 0 ? d->cseq_delta : 0;
 	c->br[0].way = d->way[1 - side];
 	if (forward(p, c, &c->br[0], m, SLICE_NULL, false, SLICE_NULL,
 		    count_routes(p, m, NULL)) != 0) {
@@ -1110,13 +1299,20 @@ void proxy_cancel(struct proxy *p, struct txn_server *st)
  * the far end said, and its record names who hung up. */
 static void bye_answered(struct proxy *p, struct call *c)
 {
-	if (c->dlg && c->mid == SIP_M_BYE)
-		dialog_end(p, c->dlg, c->from_side == 0 ? "caller" : "callee");
+	uint64_t seq;
+
+	if (c->dlg && c->mid == SIP_M_BYE) {
+		/* its answer waits for the record's batch */
+		seq = dialog_end(p, c->dlg, c->from_side == 0 ? "caller" : "callee");
+		if (seq > c->wait_seq)
+			c->wait_seq = seq;
+	}
 }
 
 /* End the callee's leg of a 2xx we will not pass on: ACK it, then BYE, both
  * built from the response and sent statelessly the way the branch went. */
-static void end_callee_leg(struct proxy *p, struct branch *b, const struct sip_msg *resp)
+static void end_callee_leg(struct proxy *p, const struct branch *b, const struct sip_msg *resp,
+			   const char *reason)
 {
 	const struct sip_hdr *ch = sip_msg_hdr(resp, SIP_H_CONTACT);
 	struct txn_peer to = peer_of_way(&b->way);
@@ -1156,8 +1352,9 @@ static void end_callee_leg(struct proxy *p, struct branch *b, const struct sip_m
 		sip_buf_u32(&out, resp->cseq.num + (uint32_t)i);
 		sip_buf_str(&out, " ");
 		sip_buf_str(&out, method);
-		sip_buf_str(&out, "\r\nReason: SIP;cause=488;text=\"SRTP Required\"\r\n"
-				  "Content-Length: 0\r\n\r\n");
+		sip_buf_str(&out, "\r\nReason: ");
+		sip_buf_str(&out, reason);
+		sip_buf_str(&out, "\r\nContent-Length: 0\r\n\r\n");
 		if (!out.overflow)
 			(void)p->ops->send(p->arg, &to, out.p, out.len);
 	}
@@ -1178,7 +1375,7 @@ static bool answer_refused(struct proxy *p, struct call *c, struct branch *b,
 	if (m->status < 200)
 		return true; /* not passed on; the final answer decides */
 	if (c->mid == SIP_M_INVITE)
-		end_callee_leg(p, b, m);
+		end_callee_leg(p, b, m, "SIP;cause=488;text=\"SRTP Required\"");
 	if (!b->status) {
 		b->status = 488;
 		c->nfinal++;
@@ -1189,6 +1386,64 @@ static bool answer_refused(struct proxy *p, struct call *c, struct branch *b,
 	return true;
 }
 
+/*
+ * A target with credentials challenged our INVITE (401 or 407): answer
+ * once (RFC 3261 22.2), on the same branch, as a new transaction with the
+ * next CSeq; the transaction layer ACKs the challenge. True when the
+ * request went out again (the challenge goes no further); false passes the
+ * challenge on as a final answer (no credentials, a second challenge, one
+ * we do not answer).
+ */
+static bool challenge_answered(struct proxy *p, struct call *c, struct branch *b,
+			       const struct sip_msg *m)
+{
+	const struct sip_msg *req = c->st ? txn_server_request(c->st) : NULL;
+	enum sip_hdr_id want = m->status == 401 ? SIP_H_WWW_AUTHENTICATE : SIP_H_PROXY_AUTHENTICATE;
+	const char *name = m->status == 401 ? "Authorization: " : "Proxy-Authorization: ";
+	char value[1024], cnonce_hex[33], *extra = NULL;
+	uint8_t cn[16];
+	size_t vlen = 0, elen;
+	struct txn_client *old = b->ct;
+	int rc = EPROTO;
+
+	if (!b->cred || b->auth_sent || !c->serial || c->mid != SIP_M_INVITE || !req ||
+	    c->final_sent || c->cancelled || c->timer_c || !b->contact)
+		return false;
+	if (RAND_bytes(cn, sizeof(cn)) != 1 || auth_hex(cnonce_hex, sizeof(cnonce_hex), cn,
+							 sizeof(cn)) != 0)
+		return false;
+	for (const struct sip_hdr *h = sip_msg_hdr(m, want); h && rc; h = sip_msg_hdr_next(m, h))
+		rc = auth_client_answer(value, sizeof(value), &vlen, h->value, req->method,
+					slice_cstr(b->contact), slice_cstr(b->cred->user),
+					slice_cstr(b->cred->password), slice_cstr(b->cred->realm),
+					slice_cstr(cnonce_hex), 1);
+	if (rc) {
+		log_warn("a peer's %u challenge not answered: %s", m->status,
+			 rc == EACCES ? "another realm than the credentials'"
+				      : "no Digest challenge with qop=auth and MD5 or SHA-256");
+		return false;
+	}
+	elen = strlen(c->extra ? c->extra : "") + strlen(name) + vlen + 3;
+	if (!(extra = malloc(elen))) {
+		OPENSSL_cleanse(value, sizeof(value));
+		return false;
+	}
+	snprintf(extra, elen, "%s%s%s\r\n", c->extra ? c->extra : "", name, value);
+	OPENSSL_cleanse(value, sizeof(value));
+	b->auth_sent = true;
+	b->cseq_delta = 1;
+	b->provisional = false;
+	rc = forward(p, c, b, req, slice_cstr(b->contact), true, slice_cstr(extra),
+		     count_routes(p, req, NULL));
+	free(extra);
+	if (rc) {
+		b->ct = old; /* still the challenged transaction's until it ends */
+		b->cseq_delta = 0;
+		return false;
+	}
+	return true;
+}
+
 void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg *m)
 {
 	struct branch *b = txn_client_user(ct);
@@ -1196,12 +1451,14 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 	struct sip_buf out;
 	char *copy;
 
-	if (!c || m->status == 100)
-		return; /* our own 100 Trying already went upstream */
+	if (!c || m->status == 100 || b->ct != ct)
+		return; /* our own 100 went upstream; or the branch was resubmitted since */
 	if (m->status < 300 && m->body.len && !c->any_media && answer_refused(p, c, b, m))
 		return;
+	if ((m->status == 401 || m->status == 407) && !b->status && challenge_answered(p, c, b, m))
+		return;
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
-	if (proxy_build_response(&out, m) != 0)
+	if (proxy_build_response_cseq(&out, m, c->dlg ? -c->cseq_delta : -b->cseq_delta) != 0)
 		return;
 	if (m->status < 200) {
 		b->provisional = true;
@@ -1215,8 +1472,10 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 			b->status = m->status;
 			c->nfinal++;
 		}
-		if (c->mid == SIP_M_INVITE && !c->answered && !c->dlg)
+		if (c->mid == SIP_M_INVITE && !c->answered && !c->dlg) {
+			note_peer(c, b);
 			dialog_create(p, m, c, b);
+		}
 		c->answered = true;
 		c->final_sent = true;
 		/* a BYE's call record is handed over (and stored: ops->record)
@@ -1238,6 +1497,7 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 		c->best_buf = copy;
 		c->best_len = out.len;
 		c->best = m->status;
+		note_peer(c, b);
 		/* a tag too long to keep here is found by the layer (len > 64) */
 		c->best_tag_len = m->to.tag.len;
 		if (m->to.tag.len <= sizeof(c->best_tag))
@@ -1254,7 +1514,7 @@ void proxy_timeout(struct proxy *p, struct txn_client *ct)
 	struct branch *b = txn_client_user(ct);
 	struct call *c = b ? b->call : NULL;
 
-	if (!c || b->status)
+	if (!c || b->status || b->ct != ct)
 		return;
 	b->status = 408;
 	c->nfinal++;
@@ -1275,7 +1535,8 @@ void proxy_terminated(struct proxy *p, struct txn_server *st, struct txn_client 
 	if (ct) {
 		struct branch *b = txn_client_user(ct);
 		if (b) {
-			b->ct = NULL;
+			if (b->ct == ct) /* else: the transaction a resubmission replaced */
+				b->ct = NULL;
 			call_maybe_free(b->call);
 		}
 	}
@@ -1308,6 +1569,7 @@ bool proxy_ack(struct proxy *p, const struct sip_msg *m, const struct net_msg *i
 	f.max_forwards = f.max_forwards ? f.max_forwards - 1 : 0;
 	f.strip_identity = true;
 	f.drop_credentials_realm = slice_cstr(p->conf.realm);
+	f.cseq_delta = side == 0 ? d->cseq_delta : 0;
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
 	if (proxy_build_request(&out, m, &f) == 0)
 		(void)p->ops->send(p->arg, &to, out.p, out.len);
@@ -1325,9 +1587,174 @@ bool proxy_stray_2xx(struct proxy *p, const struct sip_msg *m)
 	d = dialog_find(p, m, &side);
 	if (!d || side != 0)
 		return false;
+	if (d->seq > p->durable)
+		return true; /* the caller hears the 2xx once the dialog is stored */
 	to = peer_of_way(&d->way[0]);
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
-	if (proxy_build_response(&out, m) == 0)
+	if (proxy_build_response_cseq(&out, m, -d->cseq_delta) == 0)
 		(void)p->ops->send(p->arg, &to, out.p, out.len);
 	return true;
+}
+
+/* ---- group commit: answers held until their batch is durable ------------------- */
+
+static void refuse_unstored(struct proxy *p, struct proxy_held *e);
+
+static bool hold_log_allow(struct proxy *p)
+{
+	return log_limit_allow(&p->hold_log, (uint64_t)(p->ops->wall_ms(p->arg) / 1000));
+}
+
+/* Hold a final answer of c until c->wait_seq is durable. True when held or
+ * dealt with; false: send it now (durable already, or a BYE's answer whose
+ * batch failed: the record is in the CDR log and the call is over anyway). */
+static bool hold_answer(struct call *c, uint16_t status, const char *reason, const char *buf,
+			size_t len, struct slice to_tag)
+{
+	struct proxy *p = c->p;
+	bool confirms = c->mid == SIP_M_INVITE && !c->dlg && status / 100 == 2;
+	uint64_t seq = c->wait_seq > p->hold.last_seq ? c->wait_seq : p->hold.last_seq;
+	int rc;
+
+	/* an answer behind held ones waits with them: never overtakes them */
+	if (seq == 0)
+		return false;
+	rc = proxy_hold_push(&p->hold, seq, c, &c->upstream, status, reason, to_tag, buf, len,
+			     confirms);
+	if (rc == 0) {
+		c->nheld++;
+		p->held++;
+		return true;
+	}
+	/* Not held (hold_max, or no memory): commit the batch now rather than
+	 * tell the peer before its change is durable. */
+	p->hold_full++;
+	if (rc == EOVERFLOW && hold_log_allow(p))
+		log_warn("%zu answers held for their commit (hold_max): committing at once",
+			 p->hold.n);
+	if (p->ops->commit)
+		p->ops->commit(p->arg); /* reports proxy_durable or proxy_not_stored */
+	if (c->unstored)
+		return true;
+	if (c->nheld == 0 && c->wait_seq <= p->durable)
+		return false; /* durable now */
+	if (!confirms)
+		return false;
+	/* the dialog's row is not durable and the 2xx cannot wait: refuse */
+	{
+		struct proxy_held *e = malloc(sizeof(*e) + len);
+		if (!e)
+			return true; /* the caller hears nothing; its INVITE times out */
+		memset(e, 0, sizeof(*e));
+		e->owner = c;
+		e->len = len;
+		if (len)
+			memcpy(e->buf, buf, len);
+		refuse_unstored(p, e);
+		free(e);
+	}
+	return true;
+}
+
+/* Send a held answer whose batch is durable. */
+static void deliver(struct proxy *p, struct proxy_held *e)
+{
+	struct call *c = e->owner;
+	const struct sip_msg *req;
+
+	if (c)
+		c->nheld--;
+	if (c && c->unstored)
+		return;
+	p->released++;
+	if (e->len == 0) {
+		/* a generated answer: built from the request its call holds */
+		req = c && c->st ? txn_server_request(c->st) : NULL;
+		if (req)
+			p->ops->answer(p->arg, &c->upstream, c->st, req, e->status, e->reason);
+		return;
+	}
+	/* a tag too long to keep: only 2xx and BYE answers are held, which
+	 * nothing matches by To tag */
+	if (c)
+		send_now(c, e->status, e->buf, e->len,
+			 e->tag_len <= sizeof(e->tag) ? slice_make(e->tag, e->tag_len) : SLICE_NULL);
+	else
+		(void)p->ops->send(p->arg, &e->to, e->buf, e->len);
+}
+
+void proxy_durable(struct proxy *p, uint64_t durable)
+{
+	struct proxy_held *e;
+
+	if (!p)
+		return;
+	if (durable > p->durable)
+		p->durable = durable;
+	while ((e = proxy_hold_take(&p->hold, p->durable)) != NULL) {
+		deliver(p, e);
+		free(e);
+	}
+}
+
+/* The 2xx of e would confirm a dialog whose row is not stored: end the
+ * callee's leg (ACK and BYE, as for a refused answer), answer the caller
+ * 500, and write a record of an unanswered attempt. */
+static void refuse_unstored(struct proxy *p, struct proxy_held *e)
+{
+	struct call *c = e->owner;
+	struct sip_hdr *hdrs = NULL;
+	struct sip_msg m;
+	struct dialog *d;
+	int side;
+
+	p->unstored++;
+	if (c) {
+		if (c->unstored)
+			return; /* a later fork's 2xx of a call refused already */
+		c->unstored = true;
+	}
+	hdrs = calloc(p->conf.lim.max_headers ? p->conf.lim.max_headers : 64, sizeof(*hdrs));
+	if (hdrs && e->len &&
+	    sip_msg_parse(&m, hdrs, p->conf.lim.max_headers ? p->conf.lim.max_headers : 64, e->buf,
+			  e->len, false, &p->conf.lim) == 0 &&
+	    !m.request && (d = dialog_find(p, &m, &side)) != NULL) {
+		struct branch b = { .way = d->way[1] };
+
+		end_callee_leg(p, &b, &m, "SIP;cause=500;text=\"Call Not Stored\"");
+		if (d->cdr) {
+			d->cdr->answer_ms = 0; /* the caller was never told */
+			(void)cdr_write(p, d->cdr, 500, "none");
+			d->cdr = NULL;
+		}
+		(void)dialog_end(p, d, "server");
+	}
+	free(hdrs);
+	if (hold_log_allow(p))
+		log_warn("a call's dialog was not stored: refused with 500 (the callee's leg ended)");
+	if (c && c->st) {
+		const struct sip_msg *req = txn_server_request(c->st);
+		if (req)
+			p->ops->answer(p->arg, &c->upstream, c->st, req, 500, "Call Not Stored");
+	}
+}
+
+void proxy_not_stored(struct proxy *p, uint64_t seq)
+{
+	struct proxy_held *list, *e;
+
+	if (!p)
+		return;
+	list = proxy_hold_cut(&p->hold, seq);
+	while ((e = list) != NULL) {
+		list = e->next;
+		if (e->confirms) {
+			if (e->owner)
+				((struct call *)e->owner)->nheld--;
+			refuse_unstored(p, e);
+		} else {
+			deliver(p, e);
+		}
+		free(e);
+	}
 }

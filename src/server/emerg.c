@@ -376,7 +376,9 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 	const char *how, *callback = NULL;
 	size_t nroute, n = 0, pidf_len = 0, body_len = 0, body_cap;
 	struct proxy_verdict pv;
+	struct proxy_outside out;
 	struct proxy_caller pc;
+	char dialed[STORE_DIALED_MAX]; /* out.dialed: lives until the fork has copied it */
 	int k, first = -1;
 
 	if (!e || m->mid != SIP_M_INVITE || (k = emerg_match(ec, tc, &m->ruri)) < 0)
@@ -442,6 +444,8 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 				 ad->tp == NET_TCP ? ";transport=tcp"
 				 : ad->tp == NET_TLS ? ";transport=tls" : "");
 			t[n].contact = contact[n];
+			t[n].label = p->name;     /* the call record names the peer */
+			t[n].cred = NULL;
 			if (first < 0)
 				first = route[i];
 			n++;
@@ -498,7 +502,14 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 		size_t l = strlen(extra);
 		snprintf(extra + l, 1024 - l, "Priority: emergency\r\n");
 	}
-	pc = (struct proxy_caller){ user, x->in };
+	{
+		/* the record: class "emergency", the number as dialed and as routed */
+		snprintf(dialed, sizeof(dialed), "%.*s",
+			 (int)(m->ruri.user.len < sizeof(dialed) ? m->ruri.user.len : 0),
+			 m->ruri.user.p ? m->ruri.user.p : "");
+		out = (struct proxy_outside){ NULL, "emergency", dialed, ec->numbers[k] };
+		pc = (struct proxy_caller){ user, x->in, &out };
+	}
 	{
 		/* the location goes with the SDP (without a place: the phone's body
 		 * as it is); the media policy does not refuse the service's answer */
