@@ -234,6 +234,8 @@ def test_pidf_lo_geolocation_and_callback_to_a_sipp_psap(make_server, users_of, 
     assert "ROOM=201" in ev[-1]["reason"] and "+15551239999" in ev[-1]["reason"]
     recs = [r for r in cdrs(s, wait_for=1) if r.get("emergency")]
     assert recs and recs[-1]["status"] == 200 and "ROOM=201" in recs[-1]["location"], recs
+    assert recs[-1]["class"] == "emergency" and recs[-1]["number"] == "911", recs[-1]
+    assert recs[-1]["peer"] == "psap1" and recs[-1]["dialed"] == "911", recs[-1]
     r = run_cli("--state", s.state, "cdr", "list")
     assert r.returncode == 0 and "EMERGENCY location country=US" in r.stdout, r.stdout
 
