@@ -372,6 +372,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		server_auth_refuse(s, &x, m, &a, m->from.uri.raw);
 		return;
 	}
+	server_auth_note(s, &x, m, &a, m->from.uri.raw);
 	if (!identity_ok(s, &x, m, a.user))
 		return;
 	/* no gateway bypass: a peer is reached through the dial plan only */

@@ -194,9 +194,16 @@ static const char *const migrations[] = {
 	"ALTER TABLE users ADD COLUMN digest integer NOT NULL DEFAULT 0"
 	"  CHECK (digest BETWEEN 0 AND 3);"
 	"ALTER TABLE registrations ADD COLUMN reg_id bigint NOT NULL DEFAULT 0;",
+	/* 7 -> 8: sqlite.c's password-rotation columns (old password, deadline).
+	 * Not read or written here yet: `rotate --passwords --deadline` answers
+	 * ENOSYS on PostgreSQL, and no user has a deadline. */
+	"ALTER TABLE users ADD COLUMN old_realm text NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN old_ha1_md5 text NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN old_ha1_sha256 text NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN pw_deadline bigint NOT NULL DEFAULT 0;",
 };
 
-_Static_assert(ARRAY_SIZE(migrations) == 7, "keep pg.c's migrations in step with sqlite.c's");
+_Static_assert(ARRAY_SIZE(migrations) == 8, "keep pg.c's migrations in step with sqlite.c's");
 
 int store_pg_schema_latest(void)
 {

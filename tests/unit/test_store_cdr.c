@@ -261,6 +261,10 @@ static void migrates_version_1(void)
 	rc = sqlite3_exec(db, "DROP TABLE bans; DROP TABLE cdrs; DROP TABLE identities;"
 			  "ALTER TABLE users DROP COLUMN require_client_cert;"
 			  "ALTER TABLE users DROP COLUMN digest;"
+			  "ALTER TABLE users DROP COLUMN old_realm;"
+			  "ALTER TABLE users DROP COLUMN old_ha1_md5;"
+			  "ALTER TABLE users DROP COLUMN old_ha1_sha256;"
+			  "ALTER TABLE users DROP COLUMN pw_deadline;"
 			  "ALTER TABLE registrations DROP COLUMN reg_id;"
 			  "DROP TABLE IF EXISTS dialogs;"
 			  "PRAGMA user_version = 1;", NULL, NULL, NULL);

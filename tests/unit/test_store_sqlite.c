@@ -863,6 +863,10 @@ static void upgrades_version_4(void)
 	/* What version 4 made: the same, without the columns of 5 and 6. */
 	CHECK_INT(raw_exec(path, "ALTER TABLE users DROP COLUMN require_client_cert;"
 				 "ALTER TABLE users DROP COLUMN digest;"
+				 "ALTER TABLE users DROP COLUMN old_realm;"
+				 "ALTER TABLE users DROP COLUMN old_ha1_md5;"
+				 "ALTER TABLE users DROP COLUMN old_ha1_sha256;"
+				 "ALTER TABLE users DROP COLUMN pw_deadline;"
 				 "ALTER TABLE registrations DROP COLUMN reg_id;"
 				 "DROP TABLE IF EXISTS dialogs;"
 				 "PRAGMA user_version = 4;"),
