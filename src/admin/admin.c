@@ -569,8 +569,9 @@ static const struct cmd commands[] = {
 	  "or foreign file, is refused and nothing is written. Then serve from DIR." },
 	{ "rotate", admin_cmd_rotate,
 	  "bastion rotate [--server-key] [--ca] [--nonce-key] [--ticket-keys]\n"
-	  "         [--passwords --out FILE] [--client-certs [--cert NAME]]\n"
-	  "         [--passphrase-file F] [--ca-key K]",
+	  "         [--passwords [--out FILE] [--deadline T]] [--client-certs [--cert NAME]]\n"
+	  "         [--passphrase-file F] [--ca-key K]\n"
+	  "       bastion rotate --move-deadline T",
 	  "Replace keys and credentials, e.g. after a flaw in the TLS library or a host\n"
 	  "compromise (all parts combine; each is recorded for 'bastion audit'):\n"
 	  "  --server-key    new server key and certificate from the CA; a running server\n"
@@ -580,8 +581,15 @@ static const struct cmd commands[] = {
 	  "                  certificates to reissue; phones must trust the new ca.crt\n"
 	  "  --nonce-key     new nonce key: outstanding nonces are refused at once\n"
 	  "  --ticket-keys   the running server renews its TLS session ticket keys\n"
-	  "  --passwords     new generated password for every user, written to the new\n"
-	  "                  file --out FILE (mode 0600); old passwords stop at once\n"
+	  "  --passwords     every user must change password. --out FILE: a new generated\n"
+	  "                  password for each, in the new file FILE (mode 0600).\n"
+	  "                  --deadline T: the old passwords keep working until T (phones\n"
+	  "                  using one are told), then get 403 Password Expired; without\n"
+	  "                  it they stop at once. --deadline without --out generates\n"
+	  "                  nothing: set each password with 'user passwd' by T.\n"
+	  "                  T: now, +7d, +12h, 2026-12-20T10:00:00Z, unix seconds\n"
+	  "  --move-deadline T  move the deadline of every user still pending (now: end\n"
+	  "                  the grace at once; later: more time)\n"
 	  "  --client-certs  revoke every certificate in issued/, or only NAME's with\n"
 	  "                  --cert NAME (crl.pem, checked by the TLS handshake); issue\n"
 	  "                  new ones with 'bastion tls issue'\n"

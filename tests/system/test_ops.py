@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from conftest import (DOMAIN, BIN, Phone, Server, cdrs, events, free_port, import_users,
-                      run_cli, status_of, tls_context)
+from conftest import (DOMAIN, BIN, Phone, Server, cdrs, events, free_port, header,
+                      import_users, run_cli, status_of, tls_context)
 
 USERS = {"1001": "correct-horse-1001", "1002": "battery-staple-1002"}
 PASSPHRASE = "a long backup passphrase, kept apart"
@@ -382,6 +382,109 @@ def test_rotate_nonce_key_and_passwords_live(make_server, tmp_path):
     assert cli(s.state, "rotate", "--passwords").returncode == 2
     r = cli(s.state, "rotate", "--passwords", "--out", str(out))
     assert r.returncode == 1 and "must not exist" in r.stderr
+
+
+def reg_status(reg, password=None):
+    r = reg.register(password=password)
+    return (status_of(r) or (None, ""))[0], r
+
+
+def warning_of(reply):
+    return " ".join(header(reply, "Warning"))
+
+
+def test_rotate_passwords_deadline_old_ones_work_until_then(make_server, tmp_path):
+    """--out and --deadline: new passwords work at once, the old ones until the
+    deadline (the phone is told: Warning header, event), then 403 Password
+    Expired. The deadline is moved to now with a second command."""
+    s = make_server()
+    import_users(s, USERS, tmp_path)
+    from conftest import Registrar
+    reg = Registrar(s, "1001", USERS["1001"])
+    wait_until(lambda: reg_status(reg)[0] == 200, what="the imported user registers")
+    # nothing pending: moving a deadline is refused, nothing changed
+    r = cli(s.state, "rotate", "--move-deadline", "now")
+    assert r.returncode == 1 and "no user has a password deadline" in r.stderr
+    out = tmp_path / "new-passwords"
+    r = cli(s.state, "rotate", "--passwords", "--out", str(out), "--deadline", "+1d")
+    assert r.returncode == 0, r.stderr
+    assert "keep working until" in r.stdout and "--move-deadline" in r.stdout
+    lines = dict(l.split(" ", 1) for l in out.read_text().splitlines() if not l.startswith("#"))
+    new = lines[f"1001@{DOMAIN}"].strip()
+    # once the server has the change, both work; the old one is told
+    wait_until(lambda: reg_status(reg, password=new)[0] == 200, what="new password accepted")
+    assert "stops working" not in warning_of(reg.register(password=new))
+    code, reply = reg_status(reg)
+    assert code == 200
+    assert "This password stops working at" in warning_of(reply), reply
+    ev = wait_until(lambda: [e for e in events(s, "auth.old_password") if e["user"] == "1001"],
+                    what="auth.old_password event")
+    assert "new password" in ev[-1]["reason"]
+    show = cli(s.state, "user", "show", "1001")
+    assert "before the last rotation works until" in show.stdout
+    assert "old-password-until" in cli(s.state, "user", "list").stdout
+    # the deadline moves to now: from then on the old password is refused
+    r = cli(s.state, "rotate", "--move-deadline", "now")
+    assert r.returncode == 0, r.stderr
+    assert "the deadline of 2 users" in r.stdout and "passed" in r.stdout
+    code, reply = wait_until(lambda: (lambda c: c if c[0] == 403 else None)(reg_status(reg)),
+                             what="old password refused")
+    assert status_of(reply) == (403, "Password Expired")
+    ev = [e for e in events(s, "auth.password_expired") if e["user"] == "1001"]
+    assert ev and ev[-1]["status"] == 403 and "deadline" in ev[-1]["reason"]
+    # the new one goes on, without a warning
+    code, reply = reg_status(reg, password=new)
+    assert code == 200 and not warning_of(reply)
+    # an INVITE with the old password is refused the same way
+    reg.close()
+    ph = Phone(s, "1001", USERS["1001"])
+    ph.invite("1002")
+    start, _, _ = ph.expect_status(403, "INVITE")
+    assert start == "SIP/2.0 403 Password Expired"
+    ph.close()
+    # a wrong password is still a plain 403 Forbidden, not "expired"
+    bad = Registrar(s, "1002", "not-the-password-at-all")
+    assert status_of(bad.register()) == (403, "Forbidden")
+    bad.close()
+    # refused usages
+    assert cli(s.state, "rotate", "--passwords", "--deadline", "tomorrow").returncode == 2
+    assert cli(s.state, "rotate", "--deadline", "+1d").returncode == 2
+    assert cli(s.state, "rotate", "--passwords", "--deadline", "+1d",
+               "--move-deadline", "now").returncode == 2
+
+
+def test_rotate_passwords_deadline_must_change(make_server, tmp_path):
+    """--deadline without --out: nothing generated; each user is told to change
+    its password until the deadline; one changed by the administrator is done;
+    the others get 403 Password Expired after it."""
+    s = make_server()
+    import_users(s, USERS, tmp_path)
+    from conftest import Registrar
+    a = Registrar(s, "1001", USERS["1001"])
+    b = Registrar(s, "1002", USERS["1002"])
+    wait_until(lambda: reg_status(a)[0] == 200, what="the imported user registers")
+    r = cli(s.state, "rotate", "--passwords", "--deadline", "+2h")
+    assert r.returncode == 0, r.stderr
+    assert "2 users must change their password by" in r.stdout
+    wait_until(lambda: "stops working" in warning_of(reg_status(a)[1]),
+               what="the phone is told to change")
+    assert [e for e in events(s, "auth.password_change_due") if e["user"] == "1001"]
+    assert "change-password-by" in cli(s.state, "user", "list").stdout
+    # the administrator sets 1002's new password: its mark ends
+    new = "a brand new passphrase, changed"
+    r = cli(s.state, "user", "passwd", "1002", "--password-stdin", input=new + "\n")
+    assert r.returncode == 0, r.stderr
+    assert "rotation" not in cli(s.state, "user", "show", "1002").stdout
+    r = cli(s.state, "rotate", "--move-deadline", "now")
+    assert r.returncode == 0 and "the deadline of 1 users" in r.stdout, r.stdout + r.stderr
+    code, reply = wait_until(lambda: (lambda c: c if c[0] == 403 else None)(reg_status(a)),
+                             what="unchanged password refused")
+    assert status_of(reply) == (403, "Password Expired")
+    code, reply = wait_until(lambda: (lambda c: c if c[0] == 200 else None)(
+        reg_status(b, password=new)), what="the changed password works")
+    assert not warning_of(reply)
+    a.close()
+    b.close()
 
 
 def issued_copy(server, tmp_path, name):
