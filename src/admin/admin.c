@@ -552,21 +552,26 @@ static const struct cmd commands[] = {
 	  "--json prints the same as one JSON object. --reference prints the check table\n"
 	  "of docs/mitigations.md. See docs/operations.md." },
 	{ "backup", admin_cmd_backup,
-	  "bastion backup --to FILE [--passphrase-file F] | backup verify FILE [--passphrase-file F]",
+	  "bastion backup --to FILE [--passphrase-file F | --to-public-key PUB]\n"
+	  "       bastion backup verify FILE [--passphrase-file F] [--private-key KEY]",
 	  "--to FILE: an encrypted backup of the state: a consistent snapshot of the\n"
 	  "database (SQLite's online backup API: safe while the server runs), the\n"
 	  "configuration, the nonce key, the TLS keys and certificates (the CA key if it\n"
 	  "is here), issued phone certificates and the history. AES-256-GCM under a key\n"
 	  "that scrypt derives from the passphrase (first line of F, else asked on the\n"
-	  "terminal; at least 12 characters). FILE is written atomically, mode 0600, and\n"
-	  "never overwritten.\n"
-	  "verify FILE: decrypt and authenticate it, list what it holds and run SQLite's\n"
-	  "integrity check on the database. A wrong passphrase, or a truncated, altered\n"
-	  "or foreign file, is refused. See docs/operations.md." },
-	{ "restore", admin_cmd_restore, "bastion restore --from FILE --state DIR [--passphrase-file F]",
+	  "terminal; at least 12 characters), or, with --to-public-key PUB, under a key\n"
+	  "agreed with that X25519 public key (PEM): the server then never holds what\n"
+	  "decrypts it. FILE is written atomically, mode 0600, and never overwritten.\n"
+	  "verify FILE: decrypt and authenticate it (with the passphrase, or the private\n"
+	  "key KEY, unlocked with F if encrypted), list what it holds and run SQLite's\n"
+	  "integrity check on the database. A wrong passphrase or key, or a truncated,\n"
+	  "altered or foreign file, is refused. See docs/operations.md." },
+	{ "restore", admin_cmd_restore,
+	  "bastion restore --from FILE --state DIR [--passphrase-file F] [--private-key KEY]",
 	  "Put a backup back into DIR, which must be new or empty. The whole file is\n"
-	  "decrypted and authenticated first: a wrong passphrase, or a truncated, altered\n"
-	  "or foreign file, is refused and nothing is written. Then serve from DIR." },
+	  "decrypted and authenticated first: a wrong passphrase or private key, or a\n"
+	  "truncated, altered or foreign file, is refused and nothing is written. Then\n"
+	  "serve from DIR." },
 	{ "rotate", admin_cmd_rotate,
 	  "bastion rotate [--server-key] [--ca] [--nonce-key] [--ticket-keys]\n"
 	  "         [--passwords [--out FILE] [--deadline T]] [--client-certs [--cert NAME]]\n"

@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -300,6 +301,111 @@ def test_backup_refusals_write_nothing(make_server, tmp_path):
     # restore never writes into a state that exists
     r = run_cli("restore", "--from", str(bak), "--state", s.state, "--passphrase-file", pf)
     assert r.returncode == 1 and "not empty" in r.stderr
+
+
+def x25519_pair(tmp_path, name="backup", passphrase=None):
+    """An X25519 key pair made with the openssl command, as docs/operations.md says
+    (the private key would be made and kept on another machine)."""
+    key, pub = tmp_path / f"{name}.key", tmp_path / f"{name}.pub"
+    cmd = ["openssl", "genpkey", "-algorithm", "X25519", "-out", str(key)]
+    if passphrase:
+        cmd[2:2] = ["-aes-256-cbc", "-pass", f"pass:{passphrase}"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    extra = ["-passin", f"pass:{passphrase}"] if passphrase else []
+    subprocess.run(["openssl", "pkey", "-in", str(key), *extra, "-pubout", "-out", str(pub)],
+                   check=True, capture_output=True)
+    return str(key), str(pub)
+
+
+def test_backup_to_public_key_restore_with_private_key(make_server, tmp_path):
+    """backup --to-public-key: the server holds only the public key; verify and
+    restore need the private one; the restored state serves the old phones."""
+    s = make_server()
+    import_users(s, USERS, tmp_path)
+    from conftest import Registrar
+    reg = Registrar(s, "1001", USERS["1001"])
+    wait_until(lambda: reg_status(reg)[0] == 200, what="the imported user registers")
+    reg.close()
+    assert cli(s.state, "ban", "add", "192.0.2.78", "2h").returncode == 0
+    key, pub = x25519_pair(tmp_path)
+    bak = str(tmp_path / "pub.bak")
+    r = cli(s.state, "backup", "--to", bak, "--to-public-key", pub)
+    assert r.returncode == 0, r.stderr
+    assert "X25519" in r.stdout and "cannot decrypt" in r.stdout and "--private-key" in r.stdout
+    assert os.stat(bak).st_mode & 0o777 == 0o600
+    # no passphrase opens it; the private key does
+    r = run_cli("backup", "verify", bak, "--passphrase-file", passfile(tmp_path))
+    assert r.returncode == 1 and "encrypted to a public key" in r.stderr
+    r = run_cli("backup", "verify", bak, "--private-key", key)
+    assert r.returncode == 0, r.stderr
+    assert "private key" in r.stdout and "integrity check" in r.stdout
+    # the private key given to a backup command is refused: it stays off the server
+    r = cli(s.state, "backup", "--to", str(tmp_path / "x.bak"), "--to-public-key", key)
+    assert r.returncode == 1 and "private key" in r.stderr
+    assert not os.path.exists(tmp_path / "x.bak")
+    assert s.stop() == 0
+    shutil.rmtree(s.state)
+    r = run_cli("restore", "--from", bak, "--state", s.state, "--private-key", key)
+    assert r.returncode == 0, r.stderr
+    s2 = restarted(s)
+    s2.start()
+    try:
+        assert "192.0.2.78" in cli(s2.state, "ban", "list").stdout
+        p = Phone(s2, "1002", USERS["1002"])
+        p.register()
+        p.close()
+    finally:
+        assert s2.stop() == 0
+
+
+def test_backup_to_public_key_refusals_write_nothing(make_server, tmp_path):
+    s = make_server()
+    key, pub = x25519_pair(tmp_path)
+    other, _ = x25519_pair(tmp_path, "other")
+    locked, locked_pub = x25519_pair(tmp_path, "locked", passphrase="locked key passphrase 1")
+    bak = tmp_path / "p.bak"
+    assert cli(s.state, "backup", "--to", str(bak), "--to-public-key", pub).returncode == 0
+    data = bak.read_bytes()
+    target = tmp_path / "restored"
+
+    def refused(path, why, k=key, *extra):
+        for args in (["backup", "verify", str(path)],
+                     ["restore", "--from", str(path), "--state", str(target)]):
+            r = run_cli(*args, "--private-key", k, *extra)
+            assert r.returncode == 1 and why in r.stderr, (args, r.stderr)
+            assert not os.path.exists(target)
+            assert not [n for n in os.listdir(tmp_path) if n.startswith("restored")]
+
+    refused(bak, "wrong private key", other)
+    for off in (20, 50, 70, 100, len(data) // 2, len(data) - 1):
+        flipped = bytearray(data)
+        flipped[off] ^= 0x01
+        (tmp_path / "flip.bak").write_bytes(bytes(flipped))
+        refused(tmp_path / "flip.bak", "altered" if off != 50 else "wrong private key")
+    (tmp_path / "trunc.bak").write_bytes(data[:len(data) - 50])
+    refused(tmp_path / "trunc.bak", "truncated")
+    (tmp_path / "foreign.bak").write_bytes(b"-----BEGIN PGP MESSAGE-----\n" + data[28:])
+    refused(tmp_path / "foreign.bak", "not a Bastion backup")
+    # a passphrase backup wants its passphrase, not a key
+    pf = passfile(tmp_path)
+    assert cli(s.state, "backup", "--to", str(tmp_path / "pp.bak"),
+               "--passphrase-file", pf).returncode == 0
+    refused(tmp_path / "pp.bak", "not to a public key")
+    # an encrypted private key is unlocked with --passphrase-file
+    lb = tmp_path / "l.bak"
+    assert cli(s.state, "backup", "--to", str(lb), "--to-public-key", locked_pub).returncode == 0
+    refused(lb, "give --passphrase-file", locked)
+    r = run_cli("backup", "verify", str(lb), "--private-key", locked, "--passphrase-file",
+                passfile(tmp_path, "locked key passphrase 1", "lk"))
+    assert r.returncode == 0, r.stderr
+    # what is not an X25519 public key
+    for bad, why in ((s.state + "/ca.crt", "not a PEM public key"),
+                     (s.state + "/server.key", "private key")):
+        r = cli(s.state, "backup", "--to", str(tmp_path / "n.bak"), "--to-public-key", bad)
+        assert r.returncode == 1 and why in r.stderr, r.stderr
+        assert not os.path.exists(tmp_path / "n.bak")
+    assert cli(s.state, "backup", "--to", str(tmp_path / "n.bak"), "--to-public-key", pub,
+               "--passphrase-file", pf).returncode == 2
 
 
 # ---- rotation -----------------------------------------------------------------------------
