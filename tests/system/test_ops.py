@@ -103,14 +103,17 @@ def test_audit_minimum_passes_on_fresh_init(tmp_path):
     # every check is reported, with the guide's section and level
     assert set(checks) >= {"net.public_plain", "files.modes", "software.openssl",
                            "backup.age", "policy.media", "users.client_certs",
-                           "peers.tls", "emergency.routes", "keys.rotation"}
+                           "peers.tls", "emergency.routes", "keys.rotation",
+                           "store.durability"}
     for c in checks.values():
         assert c["section"] and c["level"] in ("minimum", "medium", "highest")
         assert c["status"] in ("pass", "warn", "fail", "n/a") and c["found"]
         assert c["counted"] == (c["level"] == "minimum")
-    # features not in this build report themselves absent, not passed
-    assert checks["peers.tls"]["status"] == "n/a"
-    assert "feature absent" in checks["emergency.routes"]["found"]
+    # no peers configured: nothing to encrypt; the durability choice is shown
+    assert checks["peers.tls"]["status"] == "pass"
+    assert "no peers" in checks["peers.tls"]["found"]
+    assert checks["store.durability"]["status"] == "pass"
+    assert "durability = process" in checks["store.durability"]["found"]
     # the same installation fails at medium: plain signaling is allowed
     rc, _, checks = audit(st, "--level", "medium")
     assert rc == 1 and checks["policy.signaling"]["status"] == "fail"
@@ -157,6 +160,15 @@ def test_audit_finds_what_is_wrong(tmp_path):
     assert checks["config.server_header"]["status"] == "warn"
     # a medium-level check is shown but not counted at minimum
     assert checks["log.off_host"]["status"] == "fail" and checks["log.off_host"]["counted"] is False
+    # a gateway reached in clear over a public address fails medium (not counted at
+    # minimum); [store] durability = power is shown as such
+    with open(st / "bastion.conf", "a") as f:
+        f.write("\n[store]\ndurability = power\n"
+                "[peer carrier]\naddress = udp:198.51.100.20:5060\n")
+    _, _, checks = audit(st, "--level", "minimum")
+    assert checks["peers.tls"]["status"] == "fail" and checks["peers.tls"]["counted"] is False
+    assert "carrier" in checks["peers.tls"]["found"] and "tls_name" in checks["peers.tls"]["fix"]
+    assert "durability = power" in checks["store.durability"]["found"]
     # imported MD5-only users: strength unknown (warn), and they fail highest
     csv = tmp_path / "u.csv"
     csv.write_text("3001,localhost,0123456789abcdef0123456789abcdef\n")

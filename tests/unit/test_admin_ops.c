@@ -292,7 +292,35 @@ static void test_audit_checks(void)
 	CHECK_INT(run("policy.media", &f, &r), AUDIT_FAIL);
 	CHECK_INT(run("tls.two_way", &f, &r), AUDIT_FAIL);
 	CHECK_INT(run("auth.md5", &f, &r), AUDIT_FAIL);
-	CHECK_INT(run("peers.tls", &f, &r), AUDIT_NA);
+	/* peers: none passes; plain on public fails, on private warns; TLS passes */
+	CHECK_INT(run("peers.tls", &f, &r), AUDIT_PASS);
+	CHECK(strstr(r.found, "no peers") != NULL);
+	CHECK_INT(conf_set(&c, "peer gw1", "address", "tls:192.0.2.9:5061", err, sizeof(err)), 0);
+	CHECK_INT(conf_set(&c, "peer gw1", "tls_name", "gw1.example.net", err, sizeof(err)), 0);
+	CHECK_INT(run("peers.tls", &f, &r), AUDIT_PASS);
+	CHECK(strstr(r.found, "1 of 1 addresses over TLS") != NULL);
+	CHECK_INT(conf_set(&c, "peer gw2", "address", "udp:127.0.0.1:5999", err, sizeof(err)), 0);
+	CHECK_INT(run("peers.tls", &f, &r), AUDIT_PASS); /* loopback */
+	CHECK_INT(conf_set(&c, "peer gw3", "address", "udp:10.1.2.3:5060", err, sizeof(err)), 0);
+	CHECK_INT(run("peers.tls", &f, &r), AUDIT_WARN);
+	CHECK(strstr(r.found, "gw3") != NULL && strstr(r.fix, "[peer gw3]") != NULL);
+	CHECK_INT(conf_set(&c, "peer gw4", "address", "tcp:198.51.100.7:5060", err, sizeof(err)),
+		  0);
+	CHECK_INT(run("peers.tls", &f, &r), AUDIT_FAIL);
+	CHECK(strstr(r.found, "tcp:198.51.100.7:5060") != NULL);
+	CHECK(strstr(r.found, "1 of 4 peer addresses are TLS") != NULL);
+	c.trunk.npeers = 0;
+
+	/* durability: the choice is shown; none fails */
+	CHECK_INT(run("store.durability", &f, &r), AUDIT_PASS);
+	CHECK(strstr(r.found, "durability = process") != NULL);
+	c.durability = CONF_DURABLE_POWER;
+	CHECK_INT(run("store.durability", &f, &r), AUDIT_PASS);
+	CHECK(strstr(r.found, "power cut") != NULL);
+	c.durability = CONF_DURABLE_NONE;
+	CHECK_INT(run("store.durability", &f, &r), AUDIT_FAIL);
+	CHECK(strstr(r.fix, "durability = process") != NULL);
+	c.durability = CONF_DURABLE_PROCESS;
 
 	/* a public plain listener with signaling any fails minimum; tls-required mends it */
 	CHECK_INT(conf_set(&c, "server", "listen", "udp:192.0.2.1:5060,tls:192.0.2.1:5061", err,
@@ -383,8 +411,14 @@ static void test_audit_checks(void)
 	CHECK(strstr(r.found, "server-key never") == NULL);
 
 	/* logging */
+	CHECK_INT(run("log.off_host", &f, &r), AUDIT_WARN); /* syslog: cannot be seen */
+	snprintf(c.remote, sizeof(c.remote), "tls:127.0.0.1:6514");
+	CHECK_INT(run("log.off_host", &f, &r), AUDIT_PASS);
+	CHECK(strstr(r.found, "RFC 5425") != NULL);
+	c.remote[0] = '\0';
 	c.syslog = CONF_NO;
 	CHECK_INT(run("log.off_host", &f, &r), AUDIT_FAIL);
+	CHECK(strstr(r.fix, "[log] remote") != NULL);
 	c.security_log[0] = '\0';
 	CHECK_INT(run("log.enabled", &f, &r), AUDIT_FAIL);
 	f.demo_credentials = true;
