@@ -8,7 +8,8 @@
  * with SQLite's online backup API (safe while the server runs), the nonce
  * key, the TLS certificate, key and CA certificate, the CA key when it is on
  * the server, the key passphrase file when it lives in the state directory,
- * the certificates issued to phones (issued/) and the history file. Logs are
+ * the log checkpoint key, the remote log's certificate, key and CA, the
+ * certificates issued to phones (issued/) and the history file. Logs are
  * not: call records are in the database, security events belong on a log
  * server.
  *
@@ -797,10 +798,17 @@ static int collect(struct admin_buf *ar, const char *state, const struct conf *c
 		return rc;
 	if ((rc = add_history(ar, state, nfiles)) != 0)
 		return rc;
+	/* every key and certificate a setting names: TLS, the log checkpoint key,
+	 * the remote log's client pair and CA, the metrics clients' CA */
 	const char *tls[] = { c->tls_certificate, c->tls_key, c->tls_ca, STATE_CA_KEY_FILE,
-			      c->tls_key_passphrase_file, c->tls_crl };
+			      c->tls_key_passphrase_file, c->tls_crl, c->log_key,
+			      c->remote_ca, c->remote_certificate, c->remote_key,
+			      c->metrics_client_ca };
 	for (size_t i = 0; i < ARRAY_SIZE(tls); i++) {
-		if (!tls[i][0])
+		bool seen = false;
+		for (size_t k = 0; k < i; k++)
+			seen |= strcmp(tls[k], tls[i]) == 0; /* client_ca is ca.crt by default */
+		if (!tls[i][0] || seen)
 			continue;
 		if (!(name = archive_name(tls[i]))) {
 			printf("Note: %s is outside the state directory; it is not in the backup.\n",

@@ -355,10 +355,14 @@ def test_backup_to_public_key_restore_with_private_key(make_server, tmp_path):
     r = cli(s.state, "backup", "--to", str(tmp_path / "x.bak"), "--to-public-key", key)
     assert r.returncode == 1 and "private key" in r.stderr
     assert not os.path.exists(tmp_path / "x.bak")
+    log_key = open(os.path.join(s.state, "log.key"), "rb").read()
     assert s.stop() == 0
     shutil.rmtree(s.state)
     r = run_cli("restore", "--from", bak, "--state", s.state, "--private-key", key)
     assert r.returncode == 0, r.stderr
+    # every key comes back, the log checkpoint key too (old logs still verify)
+    assert open(os.path.join(s.state, "log.key"), "rb").read() == log_key
+    assert os.stat(os.path.join(s.state, "log.key")).st_mode & 0o777 == 0o600
     s2 = restarted(s)
     s2.start()
     try:
