@@ -703,3 +703,12 @@ def test_admin_events_name_the_os_user_and_never_a_secret(tmp_path):
     assert add["user"] == "2001" and add["sudo_user"] == "alice" and add["os_user"]
     assert add["reason"].startswith("done: user add 2001")
     assert evs[3]["reason"].startswith("refused (exit 1)")
+    # peers: add and del are events naming the peer; list and show read only
+    r = cli(st, "peer", "add", "gw1", "--address", "udp:192.0.2.10:5060")
+    assert r.returncode == 0, r.stderr
+    assert cli(st, "peer", "list").returncode == 0
+    assert cli(st, "peer", "show", "gw1").returncode == 0
+    assert cli(st, "peer", "del", "gw1").returncode == 0
+    evs = [json.loads(l) for l in (st / "security.log").read_text().splitlines()][4:]
+    assert [(e["kind"], e.get("user")) for e in evs] == [("admin.peer_add", "gw1"),
+                                                        ("admin.peer_del", "gw1")], evs

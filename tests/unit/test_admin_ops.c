@@ -460,7 +460,10 @@ static void test_event_selection(void)
 	char *add[] = { "user", "add", "1001" }, *list[] = { "user", "list" },
 	     *idl[] = { "user", "identity", "list", "1001" }, *rot[] = { "rotate", "--ca" },
 	     *ver[] = { "backup", "verify", "f" }, *bak[] = { "backup", "--to", "f" },
-	     *aud[] = { "audit" }, *cfg[] = { "config", "show" };
+	     *aud[] = { "audit" }, *cfg[] = { "config", "show" },
+	     *padd[] = { "peer", "add", "gw1" }, *plist[] = { "peer", "list" },
+	     *pshow[] = { "peer", "show", "gw1" }, *mig[] = { "store", "migrate" },
+	     *uset[] = { "user", "set", "1001", "--digest", "md5" };
 
 	CHECK(admin_event_wanted(3, add));
 	CHECK(!admin_event_wanted(2, list));
@@ -470,6 +473,12 @@ static void test_event_selection(void)
 	CHECK(admin_event_wanted(3, bak));
 	CHECK(!admin_event_wanted(1, aud));
 	CHECK(!admin_event_wanted(2, cfg));
+	/* peers change the configuration, store migrate/copy the database */
+	CHECK(admin_event_wanted(3, padd));
+	CHECK(!admin_event_wanted(2, plist));
+	CHECK(!admin_event_wanted(3, pshow));
+	CHECK(admin_event_wanted(2, mig));
+	CHECK(admin_event_wanted(5, uset));
 }
 
 int main(int argc, char **argv)
