@@ -46,23 +46,69 @@ int64_t log_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Two digits of v (0..99) at p. */
+static char *two(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10);
+	p[1] = (char)('0' + v % 10);
+	return p + 2;
+}
+
+/*
+ * Written digit by digit (a call's record has four stamps; gmtime_r,
+ * strftime and snprintf cost thousands of instructions each). The date is
+ * the proleptic Gregorian calendar of the days since 1970-01-01, by the
+ * usual era arithmetic (an era is 400 years, 146097 days); years 0 to 9999
+ * only, else the "@<ms>" form as before.
+ */
 void log_stamp_ms(char *out, size_t cap, int64_t unix_ms)
 {
-	int64_t ms = unix_ms % 1000, secs = unix_ms / 1000;
-	time_t t;
-	struct tm tm;
-	char sec[32];
+	int64_t ms = unix_ms % 1000, secs = unix_ms / 1000, days, sod, z, era, doe, yoe, y, doy, mp;
+	unsigned d, m;
+	char buf[32], *p = buf;
 
 	if (ms < 0) {
 		ms += 1000;
 		secs--;
 	}
-	t = (time_t)secs;
-	if (!gmtime_r(&t, &tm) || strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+	days = secs / 86400;
+	sod = secs % 86400;
+	if (sod < 0) {
+		sod += 86400;
+		days--;
+	}
+	z = days + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	y += m <= 2;
+	if (y < 0 || y > 9999 || cap < 25) {
 		snprintf(out, cap, "@%lld", (long long)unix_ms);
 		return;
 	}
-	snprintf(out, cap, "%s.%03dZ", sec, (int)ms);
+	p = two(p, (unsigned)(y / 100));
+	p = two(p, (unsigned)(y % 100));
+	*p++ = '-';
+	p = two(p, m);
+	*p++ = '-';
+	p = two(p, d);
+	*p++ = 'T';
+	p = two(p, (unsigned)(sod / 3600));
+	*p++ = ':';
+	p = two(p, (unsigned)(sod / 60 % 60));
+	*p++ = ':';
+	p = two(p, (unsigned)(sod % 60));
+	*p++ = '.';
+	*p++ = (char)('0' + ms / 100);
+	p = two(p, (unsigned)(ms % 100));
+	*p++ = 'Z';
+	*p = '\0';
+	memcpy(out, buf, (size_t)(p - buf) + 1);
 }
 
 int log_json_set_str(json_t *obj, const char *key, struct slice s, bool keep_empty,

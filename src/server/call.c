@@ -589,6 +589,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		server_auth_refuse(s, &x, m, &a, m->from.uri.raw);
 		return;
 	}
+	server_auth_note(s, &x, m, &a, m->from.uri.raw);
 	if (m->mid == SIP_M_INVITE)
 		server_answer(s, &x, m, 100, "Trying", SLICE_NULL);
 	if (!identity_ok(s, &x, m, a.user))

@@ -171,7 +171,10 @@ struct server_auth {
 	unsigned offer;            /* CHALLENGE: AUTH_ALGO_BIT()s, from the user's setting */
 	uint16_t status;           /* the answer's status */
 	const char *reason;        /* DENY: its reason phrase */
-	const char *event, *detail; /* a security event to record, or NULL */
+	const char *event, *detail; /* a security event to record, or NULL; with ALLOW, the
+				       password deadline's warning (the caller records it) */
+	int64_t pw_deadline;       /* ALLOW: > 0 when the user must be told to change its
+				      password by then (auth_deadline_check) */
 };
 
 /*
@@ -189,6 +192,14 @@ void server_authenticate(struct server *s, struct server_auth *v, const struct s
 void server_authenticate_emergency(struct server *s, struct server_auth *v,
 				   const struct server_ctx *x, const struct sip_msg *m,
 				   struct slice aor);
+/* For an ALLOW: record the password deadline's warning event, if any. */
+void server_auth_note(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		      const struct server_auth *v, struct slice aor);
+/* For an ALLOW whose user must change its password: the Warning header line
+ * (CRLF included) telling it by when, into out; returns its length, 0 when
+ * there is nothing to say (or it does not fit). */
+int server_auth_warning(char *out, size_t cap, const struct server *s,
+			const struct server_auth *v);
 /* Record v's event (if any) and answer: the challenge, or the refusal. */
 void server_auth_refuse(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 			const struct server_auth *v, struct slice aor);

@@ -19,6 +19,10 @@ struct store_ops {
 	int (*users_list)(struct store *s, uint64_t *version, store_user_fn *fn, void *arg);
 	int (*users_set_password)(struct store *s, const char *name, const char *domain,
 				  const struct store_cred *cred, int64_t now);
+	/* optional (NULL: ENOSYS): password rotation with a deadline */
+	int (*users_rotate_password)(struct store *s, const char *name, const char *domain,
+				     const struct store_cred *cred, int64_t deadline, int64_t now);
+	int (*users_move_deadline)(struct store *s, size_t *n, int64_t deadline);
 	int (*users_set_enabled)(struct store *s, const char *name, const char *domain,
 				 bool enabled);
 	int (*users_set_digest)(struct store *s, const char *name, const char *domain,

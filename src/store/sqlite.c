@@ -193,14 +193,30 @@ static const char *const migrations[] = {
 	"ALTER TABLE dialogs ADD COLUMN cseq_delta INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (cseq_delta BETWEEN 0 AND 1000);"
 	"PRAGMA user_version = 8;",
-	/* 8 -> 9: emergency calls (docs/emergency.md): each user's civic
+	/* 8 -> 9: password rotation with a deadline (`bastion rotate --passwords
+	 * --deadline`): the password before the rotation (old_*), accepted until
+	 * pw_deadline; without an old HA1, the current password must be changed
+	 * by pw_deadline. 0: no deadline. The UPDATEs fire users_gen_update, so
+	 * credential caches reload them. */
+	"ALTER TABLE users ADD COLUMN old_realm TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(old_realm) <= 255);"
+	"ALTER TABLE users ADD COLUMN old_ha1_md5 TEXT NOT NULL DEFAULT ''"
+	"  CHECK (old_ha1_md5 = '' OR (length(old_ha1_md5) = 32"
+	"    AND old_ha1_md5 NOT GLOB '*[^0-9a-f]*'));"
+	"ALTER TABLE users ADD COLUMN old_ha1_sha256 TEXT NOT NULL DEFAULT ''"
+	"  CHECK (old_ha1_sha256 = '' OR (length(old_ha1_sha256) = 64"
+	"    AND old_ha1_sha256 NOT GLOB '*[^0-9a-f]*'));"
+	"ALTER TABLE users ADD COLUMN pw_deadline INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (pw_deadline >= 0);"
+	"PRAGMA user_version = 9;",
+	/* 9 -> 10: emergency calls (docs/emergency.md): each user's civic
 	 * location (`bastion user set NAME --location`), and the call records
 	 * of emergency calls marked, with the location that was sent. */
 	"ALTER TABLE users ADD COLUMN location TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE cdrs ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (emergency IN (0, 1));"
 	"ALTER TABLE cdrs ADD COLUMN location TEXT NOT NULL DEFAULT '';"
-	"PRAGMA user_version = 9;",
+	"PRAGMA user_version = 10;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -222,6 +238,9 @@ enum stmt_id {
 	ST_USER_GET,
 	ST_USERS_LIST,
 	ST_USER_SET_PASSWORD,
+	ST_USER_ROTATE,
+	ST_USER_MUST_CHANGE,
+	ST_USERS_MOVE_DEADLINE,
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
 	ST_USER_SET_DIGEST,
@@ -259,7 +278,8 @@ enum stmt_id {
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert, digest, calling, fraud_hold, fraud_hold_at"
+	"created_at, changed_at, require_client_cert, digest, calling, fraud_hold, fraud_hold_at, " \
+	"old_realm, old_ha1_md5, old_ha1_sha256, pw_deadline"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
 	"user_agent, instance, q, reg_id"
@@ -278,8 +298,19 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_USERS_LIST] = "SELECT " USER_COLS " FROM users ORDER BY domain, name",
 	[ST_USER_SET_PASSWORD] = "UPDATE users SET realm = ?3, ha1_md5 = ?4, ha1_sha256 = ?5,"
-				 " password_strength = ?6, changed_at = ?7"
+				 " password_strength = ?6, changed_at = ?7, old_realm = '',"
+				 " old_ha1_md5 = '', old_ha1_sha256 = '', pw_deadline = 0"
 				 " WHERE name = ?1 AND domain = ?2",
+	/* the right-hand sides read the row as it was: old_* get the password
+	 * being replaced */
+	[ST_USER_ROTATE] = "UPDATE users SET old_realm = realm, old_ha1_md5 = ha1_md5,"
+			   " old_ha1_sha256 = ha1_sha256, realm = ?3, ha1_md5 = ?4,"
+			   " ha1_sha256 = ?5, password_strength = ?6, changed_at = ?7,"
+			   " pw_deadline = ?8 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_MUST_CHANGE] = "UPDATE users SET old_realm = '', old_ha1_md5 = '',"
+				" old_ha1_sha256 = '', pw_deadline = ?8"
+				" WHERE name = ?1 AND domain = ?2",
+	[ST_USERS_MOVE_DEADLINE] = "UPDATE users SET pw_deadline = ?1 WHERE pw_deadline <> 0",
 	[ST_USER_SET_ENABLED] = "UPDATE users SET enabled = ?3 WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = ?3"
 				    " WHERE name = ?1 AND domain = ?2",
@@ -599,6 +630,12 @@ static int read_user(struct store_user *u, sqlite3_stmt *st)
 	    (err = col_str(u->fraud_hold, sizeof(u->fraud_hold), st, 13)))
 		return err;
 	u->fraud_hold_at = sqlite3_column_int64(st, 14);
+	if ((err = col_str(u->old_cred.realm, sizeof(u->old_cred.realm), st, 15)) ||
+	    (err = col_str(u->old_cred.ha1_md5, sizeof(u->old_cred.ha1_md5), st, 16)) ||
+	    (err = col_str(u->old_cred.ha1_sha256, sizeof(u->old_cred.ha1_sha256), st, 17)))
+		return err;
+	u->old_cred.strength = STORE_PW_CHECKED;
+	u->pw_deadline = sqlite3_column_int64(st, 18);
 	return 0;
 }
 
@@ -701,6 +738,39 @@ static int sq_users_set_password(struct store *s, const char *name, const char *
 	bind_text(st, 6, strength_name(cred->strength));
 	sqlite3_bind_int64(st, 7, now);
 	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_rotate_password(struct store *s, const char *name, const char *domain,
+				    const struct store_cred *cred, int64_t deadline, int64_t now)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[cred ? ST_USER_ROTATE : ST_USER_MUST_CHANGE];
+
+	if (cred) {
+		bind_text(st, 3, cred->realm);
+		bind_text(st, 4, cred->ha1_md5);
+		bind_text(st, 5, cred->ha1_sha256);
+		bind_text(st, 6, strength_name(cred->strength));
+		sqlite3_bind_int64(st, 7, now);
+	}
+	sqlite3_bind_int64(st, 8, deadline);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_move_deadline(struct store *s, size_t *n, int64_t deadline)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USERS_MOVE_DEADLINE];
+	int err = 0;
+
+	ss->gen_valid = false;
+	sqlite3_bind_int64(st, 1, deadline);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	else if (n)
+		*n = (size_t)sqlite3_changes(ss->db);
+	done(st);
+	return err;
 }
 
 static int sq_users_set_enabled(struct store *s, const char *name, const char *domain,
@@ -1373,6 +1443,8 @@ static const struct store_ops sqlite_ops = {
 	.users_get = sq_users_get,
 	.users_list = sq_users_list,
 	.users_set_password = sq_users_set_password,
+	.users_rotate_password = sq_users_rotate_password,
+	.users_move_deadline = sq_users_move_deadline,
 	.users_set_enabled = sq_users_set_enabled,
 	.users_set_client_cert = sq_users_set_client_cert,
 	.users_set_digest = sq_users_set_digest,

@@ -321,6 +321,27 @@ int store_users_set_password(struct store *s, const char *name, const char *doma
 	return s->ops->users_set_password(s, name, domain, cred, now_or(now));
 }
 
+int store_users_rotate_password(struct store *s, const char *name, const char *domain,
+				const struct store_cred *cred, int64_t deadline, int64_t now)
+{
+	if (!s || !key_ok(name, domain) || (cred && !cred_ok(cred)) || deadline <= 0 || now < 0)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_rotate_password
+		       ? s->ops->users_rotate_password(s, name, domain, cred, deadline, now_or(now))
+		       : ENOSYS;
+}
+
+int store_users_move_deadline(struct store *s, size_t *n, int64_t deadline)
+{
+	if (n)
+		*n = 0;
+	if (!s || deadline <= 0)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_move_deadline ? s->ops->users_move_deadline(s, n, deadline) : ENOSYS;
+}
+
 int store_users_set_enabled(struct store *s, const char *name, const char *domain,
 			    bool enabled)
 {

@@ -135,6 +135,14 @@ struct store_user {
 	char calling[STORE_CALLING_MAX]; /* calling class (docs/trunks.md); "" the site's */
 	char fraud_hold[STORE_FRAUD_HOLD_MAX]; /* why outside calls are held; "" none */
 	int64_t fraud_hold_at;  /* unix seconds the hold began; 0 with none */
+	/* A password rotation with a deadline (`bastion rotate --passwords
+	 * --deadline T`, docs/operations.md). pw_deadline 0: none. With an
+	 * old_cred (an HA1 not empty): the password before the rotation, still
+	 * accepted until pw_deadline, refused from then on. Without one: the
+	 * current password must be changed by pw_deadline and is refused from
+	 * then on. Read-only here: set with store_users_rotate_password. */
+	struct store_cred old_cred;
+	int64_t pw_deadline;  /* unix seconds */
 };
 
 /* Called once per row; a non-zero return stops the walk and is returned. */
@@ -158,6 +166,25 @@ int store_users_list(struct store *s, store_user_fn *fn, void *arg);
  * now (0 means time(NULL)). Returns 0, ENOENT, EINVAL, EBUSY/EIO. */
 int store_users_set_password(struct store *s, const char *name, const char *domain,
 			     const struct store_cred *cred, int64_t now);
+
+/*
+ * Start a password rotation with a deadline for one user.
+ * - cred not NULL: the user's password becomes cred (changed_at = now), and
+ *   the one it replaces is kept as old_cred, accepted until deadline;
+ * - cred NULL: the password stays, and must be changed by deadline (a
+ *   later store_users_set_password ends the mark).
+ * deadline > 0. store_users_set_password clears both (old_cred and
+ * pw_deadline): a password the administrator sets ends any grace.
+ * Returns 0, ENOENT, EINVAL, EBUSY/EIO, ENOSYS for a backend without it.
+ */
+int store_users_rotate_password(struct store *s, const char *name, const char *domain,
+				const struct store_cred *cred, int64_t deadline, int64_t now);
+
+/* Move the deadline of every user whose pw_deadline is set to deadline
+ * (> 0): earlier to end the grace now, later to give phones more time.
+ * *n (may be NULL) gets how many users. Returns 0, EINVAL, EBUSY/EIO,
+ * ENOSYS. */
+int store_users_move_deadline(struct store *s, size_t *n, int64_t deadline);
 
 /* Enable or disable a user. Returns 0, ENOENT, EINVAL, EBUSY/EIO. */
 int store_users_set_enabled(struct store *s, const char *name, const char *domain,
@@ -573,9 +600,11 @@ bool store_write_room(struct store *s, size_t n);
  * and reloads the whole table only when the version moved, building the new
  * table aside and swapping it in, so a failed reload keeps the old one.
  *
- * Memory per user: one allocation of 152 bytes (link, hash, id, flags, calling class, both
- * HA1 hex strings, string lengths) plus the lengths of name, domain and realm
- * and malloc's overhead, plus 8 to 16 bytes of bucket array (a power of two
+ * Memory per user: one allocation of 160 bytes (link, hash, id, flags, calling
+ * class, both HA1 hex strings, the password deadline, string lengths) plus the
+ * lengths of name, domain and realm (and 98 bytes for the old HA1s of a user in
+ * a password rotation's grace) and malloc's overhead, plus 8 to 16 bytes of
+ * bucket array (a power of two
  * >= the number of users): about 200 bytes for typical names, so 100,000
  * users take about 20 MB. During a reload the old and the new table coexist
  * for a moment (twice that). The number of users is capped by max_users.
@@ -593,6 +622,11 @@ struct store_cache_entry {
 	char realm[STORE_REALM_MAX];
 	char ha1_md5[STORE_HA1_MD5_LEN + 1];
 	char ha1_sha256[STORE_HA1_SHA256_LEN + 1];
+	/* store_user.old_cred's HA1s (empty: none; kept only when made for the
+	 * same realm) and pw_deadline */
+	char old_ha1_md5[STORE_HA1_MD5_LEN + 1];
+	char old_ha1_sha256[STORE_HA1_SHA256_LEN + 1];
+	int64_t pw_deadline;
 };
 
 /* Make an empty cache that will hold at most max_users users (> 0).

@@ -284,6 +284,10 @@ static void migrates_version_1(void)
 			  "ALTER TABLE users DROP COLUMN calling;"
 			  "ALTER TABLE users DROP COLUMN fraud_hold;"
 			  "ALTER TABLE users DROP COLUMN fraud_hold_at;"
+			  "ALTER TABLE users DROP COLUMN old_realm;"
+			  "ALTER TABLE users DROP COLUMN old_ha1_md5;"
+			  "ALTER TABLE users DROP COLUMN old_ha1_sha256;"
+			  "ALTER TABLE users DROP COLUMN pw_deadline;"
 			  "ALTER TABLE registrations DROP COLUMN reg_id;"
 			  "DROP TABLE IF EXISTS dialogs;"
 			  "PRAGMA user_version = 1;", NULL, NULL, NULL);

@@ -899,6 +899,10 @@ static void upgrades_version_4(void)
 				 "ALTER TABLE users DROP COLUMN fraud_hold_at;"
 				 "ALTER TABLE cdrs DROP COLUMN peer; ALTER TABLE cdrs DROP COLUMN class;"
 				 "ALTER TABLE cdrs DROP COLUMN dialed; ALTER TABLE cdrs DROP COLUMN number;"
+				 "ALTER TABLE users DROP COLUMN old_realm;"
+				 "ALTER TABLE users DROP COLUMN old_ha1_md5;"
+				 "ALTER TABLE users DROP COLUMN old_ha1_sha256;"
+				 "ALTER TABLE users DROP COLUMN pw_deadline;"
 				 "ALTER TABLE registrations DROP COLUMN reg_id;"
 				 "DROP TABLE IF EXISTS dialogs;"
 				 "PRAGMA user_version = 4;"),
