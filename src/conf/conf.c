@@ -456,8 +456,8 @@ static const struct conf_setting settings[] = {
 	    "A call connected for less than this is short (alert_short_calls)."),
 	U32("fraud", "alert_destinations", fraud.alert_destinations, 0, 200, "20", "numbers",
 	    "Different outside numbers one user calls within `alert_window` that raise event "
-	    "fraud.alert (estimated from a fixed-size map: exact while few, within a few "
-	    "percent near 200). 0: off."),
+	    "fraud.alert (counted in a fixed-size map, where two numbers may share a bit: "
+	    "the count may fall short by one or two, within a few percent near 200). 0: off."),
 	{ "fraud", "suspend", CONF_ENUM, offsetof(struct conf, fraud.suspend), 0, 0, 0, yes_no,
 	  "no", NULL,
 	  "`yes`: a fraud.alert also puts the user's outside calling on hold, stored with the "
