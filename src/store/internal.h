@@ -69,6 +69,13 @@ struct store_ops {
 	int (*regs_changes)(struct store *s, bool *all, store_aor_fn *fn, void *arg);
 	int (*backend_stats)(struct store *s, struct store_backend_stats *out);
 	void (*set_queue_max)(struct store *s, size_t n);
+	/* optional (NULL: one node, nothing to do): name the node, open and
+	 * replay its on-disk queue (store_node_attach) */
+	int (*node_attach)(struct store *s, const char *node, const char *journal,
+			   size_t *replayed);
+	/* user locks (store_locks_*) */
+	int (*locks_put)(struct store *s, const char *name, int64_t until, int64_t now);
+	int (*locks_list)(struct store *s, int64_t now, store_lock_fn *fn, void *arg);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it
@@ -98,5 +105,43 @@ int store_pg_schema_latest(void);
 
 /* The newest schema version the SQLite backend knows. */
 int store_sqlite_schema_latest(void);
+
+/* ---- the on-disk queue (journal.c) -------------------------------------------
+ *
+ * An append-only file of writes waiting for a remote database: records of
+ * (sequence number, statement number, text parameters), each appended with
+ * one write() and made durable by store_journal_sync() (fdatasync). Replay
+ * returns them in order and cuts a torn tail (an append a crash
+ * interrupted, which was never synced, so never acknowledged). One process
+ * at a time (flock: EBUSY for the second).
+ */
+#define STORE_JOURNAL_PARAMS_MAX 16
+
+struct store_journal;
+
+typedef int(store_journal_fn)(void *arg, uint64_t seq, unsigned st, int n,
+			      const char *const *params);
+
+/* Open or create path (mode 0600). stamp identifies the statement set of
+ * the build: a file with another stamp is refused (EPROTO) rather than
+ * replayed into the wrong statements. Call store_journal_replay() before the
+ * first append. Returns 0, EBUSY (locked by another process), EPROTO,
+ * ENOMEM, or open()'s errno; err gets a one-line reason. */
+int store_journal_open(struct store_journal **jp, const char *path, uint64_t stamp, char *err,
+		       size_t errlen);
+void store_journal_close(struct store_journal **jp);
+/* Call fn for every complete record in order; a non-zero return stops the
+ * walk and is returned. Later appends continue after the last good record
+ * with the next sequence number. */
+int store_journal_replay(struct store_journal *j, store_journal_fn *fn, void *arg);
+/* Append one record (written, not yet synced); *seq gets its number. */
+int store_journal_append(struct store_journal *j, uint64_t *seq, unsigned st, int n,
+			 const char *const *params);
+/* fdatasync what was appended since the last sync. */
+int store_journal_sync(struct store_journal *j);
+/* Empty the file (every record is in the database). Sequence numbers go on. */
+int store_journal_reset(struct store_journal *j);
+/* Records in the file. */
+size_t store_journal_records(const struct store_journal *j);
 
 #endif

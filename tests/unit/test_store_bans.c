@@ -391,7 +391,8 @@ static void upgrades_version_3(void)
 			   "ALTER TABLE users DROP COLUMN require_client_cert;"
 			   "ALTER TABLE users DROP COLUMN digest;"
 			   "ALTER TABLE registrations DROP COLUMN reg_id;"
-			   "DROP TABLE IF EXISTS dialogs;"
+			   "DROP TABLE IF EXISTS dialogs; DROP TABLE IF EXISTS locks;"
+				 "DROP TABLE IF EXISTS journal_marks;"
 			   "PRAGMA user_version = 3;"), SQLITE_OK);
 
 	CHECK_INT(store_open(&s, path, NULL, 0), 0);

@@ -269,7 +269,8 @@ static void migrates_version_1(void)
 				 "ALTER TABLE users DROP COLUMN require_client_cert;"
 				 "ALTER TABLE users DROP COLUMN digest;"
 				 "ALTER TABLE registrations DROP COLUMN reg_id;"
-				 "DROP TABLE IF EXISTS dialogs;"
+				 "DROP TABLE IF EXISTS dialogs; DROP TABLE IF EXISTS locks;"
+				 "DROP TABLE IF EXISTS journal_marks;"
 				 "PRAGMA user_version = 1;"),
 		  SQLITE_OK);
 	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
