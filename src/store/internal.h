@@ -141,6 +141,10 @@ int store_journal_append(struct store_journal *j, uint64_t *seq, unsigned st, in
 int store_journal_sync(struct store_journal *j);
 /* Empty the file (every record is in the database). Sequence numbers go on. */
 int store_journal_reset(struct store_journal *j);
+/* Number the next append seq or higher: the numbers must keep growing
+ * across runs (an emptied file starts again at 1), so the caller raises
+ * them past the last one the database has (pg.c's journal mark). */
+void store_journal_seq_at_least(struct store_journal *j, uint64_t seq);
 /* Records in the file. */
 size_t store_journal_records(const struct store_journal *j);
 

@@ -140,6 +140,15 @@ int store_journal_open(struct store_journal **jp, const char *path, uint64_t sta
 			snprintf(err, errlen, "journal %s: cannot write: %s", path, strerror(e));
 			goto fail;
 		}
+	} else if (st.st_size == HDR_LEN && pread(j->fd, hdr, HDR_LEN, 0) == (ssize_t)HDR_LEN &&
+		   memcmp(hdr, want, 18) == 0 && memcmp(hdr, want, HDR_LEN) != 0) {
+		/* An empty queue of another build: nothing to replay, take it over. */
+		if (ftruncate(j->fd, 0) != 0 || (e = write_all(j->fd, want, HDR_LEN)) != 0 ||
+		    fdatasync(j->fd) != 0) {
+			e = e ? e : errno;
+			snprintf(err, errlen, "journal %s: cannot write: %s", path, strerror(e));
+			goto fail;
+		}
 	} else if (pread(j->fd, hdr, HDR_LEN, 0) != (ssize_t)HDR_LEN ||
 		   memcmp(hdr, want, HDR_LEN) != 0) {
 		e = EPROTO;
@@ -298,6 +307,12 @@ int store_journal_reset(struct store_journal *j)
 	j->records = 0;
 	j->dirty = false;
 	return 0;
+}
+
+void store_journal_seq_at_least(struct store_journal *j, uint64_t seq)
+{
+	if (j && j->next_seq < seq)
+		j->next_seq = seq;
 }
 
 size_t store_journal_records(const struct store_journal *j)

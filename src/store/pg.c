@@ -1991,6 +1991,9 @@ static int pg_node_attach(struct store *s, const char *node, const char *journal
 		store_journal_close(&ps->journal);
 		return e;
 	}
+	/* An emptied journal starts numbering at 1 again: go on past the
+	 * database's mark, or new records would be taken for written ones. */
+	store_journal_seq_at_least(ps->journal, rc.done + 1);
 	before = ps->outbox.n;
 	if (ps->outbox.head) {
 		e = flush_outbox(ps);
