@@ -52,7 +52,7 @@
 /* Transaction-scoped advisory lock key for migrations: "bastion" in ASCII. */
 #define MIGRATE_LOCK_KEY "27691696219844462"
 #define NOTIFY_CHANNEL "bastion"
-#define PARAMS_MAX 12
+#define PARAMS_MAX 16 /* the most a statement takes (ST_DLG_PUT); <= STORE_JOURNAL_PARAMS_MAX */
 #define CHANGED_AORS_MAX 1024 /* beyond, the registrar reloads everything */
 #define BATCH_ROWS_MAX 500     /* writes per transaction when draining the queue */
 #define BACKOFF_MIN_MS 250
@@ -460,6 +460,10 @@ static void list_append(struct op_list *dst, struct op_list *src)
 	list_init(src);
 }
 
+_Static_assert(PARAMS_MAX <= STORE_JOURNAL_PARAMS_MAX, "a queued write fits a journal record");
+
+/* n <= PARAMS_MAX (every caller passes its statement's count; a journal
+ * record is checked before it gets here). */
 static struct pg_op *op_new(enum stmt_id st, int n, const char *const *params)
 {
 	size_t len = 0;

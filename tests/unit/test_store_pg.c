@@ -623,7 +623,9 @@ static void digest_dialogs_and_locks(void)
 	d.start_at = 1700000000000;
 	d.answer_at = 1700000001000;
 	d.expires_at = 1700003600000;
+	CHECK_INT(store_batch_begin(a), 0); /* queued with its batch: 16 parameters */
 	CHECK_INT(store_dialogs_put(a, &d), 0);
+	CHECK_INT(store_batch_end(a, true), 0);
 	memset(&got, 0, sizeof(got));
 	CHECK_INT(store_dialogs_list(a, keep_dialog, &got), 0);
 	CHECK_INT(got.start_at, d.start_at + 1); /* exactly one */
