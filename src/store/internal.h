@@ -86,6 +86,16 @@ struct store {
 	uint64_t committed_seq; /* batches committed through this handle (store.c counts) */
 };
 
+/* The text columns of a dialog, in the order both backends' statements
+ * bind and read them: call_id, tag0, tag1, way0, way1, local0, local1,
+ * caller, auth_user, callee, src, transport (then start_at, answer_at,
+ * expires_at as integers). Offset and array size in struct store_dialog. */
+#define STORE_DIALOG_TEXTS 12
+struct store_field {
+	size_t off, cap;
+};
+extern const struct store_field store_dialog_texts[STORE_DIALOG_TEXTS];
+
 /* Record an operator-facing message on s. */
 void store_set_err(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

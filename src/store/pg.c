@@ -1802,13 +1802,17 @@ static int pg_dialogs_put(struct store *s, const struct store_dialog *d)
 {
 	struct pg_store *ps = pgs(s);
 	char t1[24], t2[24], t3[24];
-	const char *p[16] = { d->call_id, d->tag[0], d->tag[1], d->way[0], d->way[1],
-			      d->local[0], d->local[1], d->caller, d->auth_user, d->callee,
-			      d->src, d->transport, i64s(t1, d->start_at), i64s(t2, d->answer_at),
-			      i64s(t3, d->expires_at), ps->node };
+	const char *p[STORE_DIALOG_TEXTS + 4];
 	PGresult *res;
-	int e = write_op(ps, ST_DLG_PUT, 16, p, &res);
+	int e;
 
+	for (int i = 0; i < STORE_DIALOG_TEXTS; i++)
+		p[i] = (const char *)d + store_dialog_texts[i].off;
+	p[STORE_DIALOG_TEXTS] = i64s(t1, d->start_at);
+	p[STORE_DIALOG_TEXTS + 1] = i64s(t2, d->answer_at);
+	p[STORE_DIALOG_TEXTS + 2] = i64s(t3, d->expires_at);
+	p[STORE_DIALOG_TEXTS + 3] = ps->node;
+	e = write_op(ps, ST_DLG_PUT, STORE_DIALOG_TEXTS + 4, p, &res);
 	PQclear(res);
 	return e;
 }
@@ -1842,17 +1846,10 @@ static int pg_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 	}
 	n = PQntuples(res);
 	for (int i = 0; i < n && !e; i++) {
-		char *text[] = { d->call_id, d->tag[0], d->tag[1], d->way[0], d->way[1],
-				 d->local[0], d->local[1], d->caller, d->auth_user, d->callee,
-				 d->src, d->transport };
-		size_t cap[] = { sizeof(d->call_id), sizeof(d->tag[0]), sizeof(d->tag[1]),
-				 sizeof(d->way[0]), sizeof(d->way[1]), sizeof(d->local[0]),
-				 sizeof(d->local[1]), sizeof(d->caller), sizeof(d->auth_user),
-				 sizeof(d->callee), sizeof(d->src), sizeof(d->transport) };
-
 		memset(d, 0, sizeof(*d));
-		for (int c = 0; c < (int)ARRAY_SIZE(text) && !e; c++)
-			e = col_str(text[c], cap[c], res, i, c);
+		for (int c = 0; c < STORE_DIALOG_TEXTS && !e; c++)
+			e = col_str((char *)d + store_dialog_texts[c].off, store_dialog_texts[c].cap,
+				    res, i, c);
 		if (!e && ((e = col_i64(&d->start_at, res, i, 12)) ||
 			   (e = col_i64(&d->answer_at, res, i, 13)) ||
 			   (e = col_i64(&d->expires_at, res, i, 14))))

@@ -1146,13 +1146,10 @@ static int sq_dialogs_put(struct store *s, const struct store_dialog *d)
 {
 	struct sqlite_store *ss = sq(s);
 	sqlite3_stmt *st = ss->st[ST_DLG_PUT];
-	const char *text[] = { d->call_id, d->tag[0], d->tag[1], d->way[0], d->way[1],
-			       d->local[0], d->local[1], d->caller, d->auth_user, d->callee,
-			       d->src, d->transport };
 	int err = 0, rc = SQLITE_OK;
 
-	for (int i = 0; i < (int)ARRAY_SIZE(text); i++)
-		rc |= bind_text(st, i + 1, text[i]);
+	for (int i = 0; i < STORE_DIALOG_TEXTS; i++)
+		rc |= bind_text(st, i + 1, (const char *)d + store_dialog_texts[i].off);
 	rc |= sqlite3_bind_int64(st, 13, d->start_at);
 	rc |= sqlite3_bind_int64(st, 14, d->answer_at);
 	rc |= sqlite3_bind_int64(st, 15, d->expires_at);
@@ -1188,16 +1185,9 @@ static int sq_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 	if (!d)
 		return ENOMEM;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char *text[] = { d->call_id, d->tag[0], d->tag[1], d->way[0], d->way[1],
-				 d->local[0], d->local[1], d->caller, d->auth_user, d->callee,
-				 d->src, d->transport };
-		size_t cap[] = { sizeof(d->call_id), sizeof(d->tag[0]), sizeof(d->tag[1]),
-				 sizeof(d->way[0]), sizeof(d->way[1]), sizeof(d->local[0]),
-				 sizeof(d->local[1]), sizeof(d->caller), sizeof(d->auth_user),
-				 sizeof(d->callee), sizeof(d->src), sizeof(d->transport) };
-
-		for (int i = 0; i < (int)ARRAY_SIZE(text) && !err; i++)
-			err = col_str(text[i], cap[i], st, i);
+		for (int i = 0; i < STORE_DIALOG_TEXTS && !err; i++)
+			err = col_str((char *)d + store_dialog_texts[i].off, store_dialog_texts[i].cap,
+				      st, i);
 		if (err) {
 			store_set_err(s, "a dialog row has a field out of range");
 			break;

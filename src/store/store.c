@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -594,6 +595,14 @@ int store_bans_expire(struct store *s, size_t *n, int64_t now)
 }
 
 /* ---- dialogs ------------------------------------------------------------------- */
+
+#define DLG_FIELD(f) { offsetof(struct store_dialog, f), sizeof(((struct store_dialog *)0)->f) }
+const struct store_field store_dialog_texts[STORE_DIALOG_TEXTS] = {
+	DLG_FIELD(call_id), DLG_FIELD(tag[0]),	 DLG_FIELD(tag[1]),    DLG_FIELD(way[0]),
+	DLG_FIELD(way[1]),  DLG_FIELD(local[0]), DLG_FIELD(local[1]),  DLG_FIELD(caller),
+	DLG_FIELD(auth_user), DLG_FIELD(callee), DLG_FIELD(src),       DLG_FIELD(transport),
+};
+#undef DLG_FIELD
 
 static bool dialog_ok(const struct store_dialog *d)
 {
