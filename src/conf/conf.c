@@ -249,8 +249,15 @@ static const struct conf_setting settings[] = {
 	  "loses up to 50 ms of acknowledged registrations.", NOPROF },
 	U32("store", "batch_max", batch_max, 1, 100000, "1000", "changes",
 	    "Most binding changes in one transaction (group commit): a batch is committed "
-	    "every 50 ms tick, or when a REGISTER finds this many changes waiting, whichever "
-	    "comes first; the 200 OKs of its REGISTERs go out when it is committed."),
+	    "once its oldest change has waited `batch_wait`, or when a REGISTER finds this "
+	    "many changes waiting, whichever comes first; the 200 OKs of its REGISTERs go out "
+	    "when it is committed."),
+	U32("store", "batch_wait", batch_wait, 0, 50, "5", "ms",
+	    "Longest a binding change waits for its batch's commit (and its REGISTER for its "
+	    "200 OK): checked after each round of network events, so under load a batch holds "
+	    "whatever arrived meanwhile. 0 commits after every round. Longer batches cost "
+	    "less CPU per REGISTER at light load and add latency; a phone that keeps many "
+	    "requests in flight waits for it."),
 	U32("store", "queue_max", queue_max, 1, 10000000, "200000", "changes",
 	    "Most binding changes waiting for the store (while it is slow or locked by "
 	    "another writer), and so most REGISTER answers held for their commit (and at "

@@ -81,6 +81,7 @@ struct conf {
 	uint32_t write_queue_max;    /* writes that may wait for an unreachable PostgreSQL */
 	uint32_t durability;         /* enum conf_durability */
 	uint32_t batch_max;          /* binding changes per transaction (group commit) */
+	uint32_t batch_wait;         /* ms the oldest change of a batch may wait */
 	uint32_t queue_max;          /* binding changes waiting for the store */
 
 	/* [auth] */

@@ -117,6 +117,8 @@ struct net {
 	void *tick_arg;
 	uint32_t tick_ms;
 	uint64_t next_tick_ms;
+	net_round_fn *round;            /* after each round of events */
+	void *round_arg;
 };
 
 uint64_t net_now_ms(void);

@@ -420,6 +420,26 @@ void net_set_tick(struct net *n, net_tick_fn *fn, void *arg, uint32_t interval_m
 	n->next_tick_ms = net_now_ms() + n->tick_ms;
 }
 
+void net_set_round(struct net *n, net_round_fn *fn, void *arg)
+{
+	n->round = fn;
+	n->round_arg = arg;
+}
+
+/* The upper layer's work after a round of events; it may shorten the wait. */
+static int run_round(struct net *n, int wait)
+{
+	int w;
+
+	if (!n->round)
+		return wait;
+	w = n->round(n->round_arg, n->now_ms);
+	net_reap(n);
+	if (w >= 0 && (wait < 0 || w < wait))
+		wait = w;
+	return wait;
+}
+
 /* Run the tick when due; returns the milliseconds until the next one. */
 static int run_tick(struct net *n, int wait)
 {
@@ -449,6 +469,7 @@ int net_run(struct net *n, volatile sig_atomic_t *stop, volatile sig_atomic_t *w
 			net_tls_tick(n);
 		timeout = run_tick(n, run_deadlines(n));
 		timeout = run_watch_deadlines(n, timeout);
+		timeout = run_round(n, timeout);
 		watch_reap(n);
 		k = epoll_wait(n->epfd, evs, NET_EVENTS, timeout);
 		if (k < 0) {

@@ -126,6 +126,13 @@ void net_free(struct net **np);
 typedef void(net_tick_fn)(void *arg, uint64_t now_ms);
 void net_set_tick(struct net *n, net_tick_fn *fn, void *arg, uint32_t interval_ms);
 
+/* Work of the upper layer after each round of events (group commit): fn is
+ * called before the loop waits for events again, never from inside another
+ * callback, and returns the most milliseconds the loop may sleep before
+ * calling it again (-1: no limit of its own). One per loop. */
+typedef int(net_round_fn)(void *arg, uint64_t now_ms);
+void net_set_round(struct net *n, net_round_fn *fn, void *arg);
+
 /* Apply new limits and timeouts (SIGHUP); listeners are unchanged. */
 void net_set_conf(struct net *n, const struct net_conf *conf);
 

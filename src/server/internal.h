@@ -88,6 +88,7 @@ struct server {
 	struct slice own_host_slices[NET_MAX_LISTEN]; /* "host" */
 	size_t n_own;
 	uint64_t next_expiry_ms, next_cache_ms;
+	uint64_t batch_since_ms;        /* when the registrar's batch began waiting; 0: none */
 	bool store_down;               /* nodes.c: the last tick saw the store unreachable */
 	bool draining;                 /* SIGTERM: finishing what is in progress */
 	uint64_t drain_until_ms;

@@ -36,6 +36,10 @@ struct srv {
 
 static struct srv *running; /* the srv whose loop thread runs, if any */
 
+/* The round hook srv_start installs before the loop thread starts. */
+static net_round_fn *start_round;
+static void *start_round_arg;
+
 static void srv_stop(struct srv *s);
 
 static uint64_t now_ms(void)
@@ -158,6 +162,8 @@ static int srv_start(struct srv *s, const struct net_conf *conf)
 		rc = net_new(&s->net, conf, on_recv, on_stream_error, s);
 	if (rc == 0)
 		rc = net_listen(s->net, specs, n, err, sizeof(err));
+	if (rc == 0 && start_round)
+		net_set_round(s->net, start_round, start_round_arg);
 	if (rc == 0)
 		rc = pthread_create(&s->thr, NULL, loop_main, s);
 	if (rc != 0) {
@@ -306,6 +312,81 @@ static void test_tcp_pipelined(void)
 	CHECK_INT(srv_stats(&s).conn_accepted, 1);
 	net_free(&s.net);
 	CHECK(s.net == NULL);
+}
+
+struct rounds {
+	struct srv *srv;
+	volatile unsigned calls;        /* written by the loop thread */
+	volatile unsigned seen_recv;    /* s->nrecv at the last call */
+	volatile int want;              /* what the hook returns */
+};
+
+static int count_round(void *arg, uint64_t now)
+{
+	struct rounds *r = arg;
+
+	(void)now;
+	r->calls++;
+	r->seen_recv = r->srv->nrecv;
+	return r->want;
+}
+
+/* Wait (bounded) until cond holds; the loop thread moves it. */
+#define WAIT_UNTIL(cond, ms)                                                  \
+	do {                                                                  \
+		uint64_t until_ = now_ms() + (ms);                            \
+		while (!(cond) && now_ms() < until_)                          \
+			usleep(1000);                                         \
+	} while (0)
+
+/* The round hook runs after the events of a round, outside any callback,
+ * and what it returns bounds the loop's sleep: returning 0 keeps calling it
+ * (group commit polls it that way), -1 leaves the loop its own deadlines
+ * (up to a second asleep when idle). */
+static void test_round_hook(void)
+{
+	static struct srv s;
+	static struct rounds r;
+	char buf[256];
+	unsigned before;
+	int fd;
+
+	memset(&r, 0, sizeof(r));
+	r.srv = &s;
+	r.want = -1;
+	start_round = count_round;
+	start_round_arg = &r;
+	{
+		struct net_conf c = test_conf();
+		int rc = srv_start(&s, &c);
+
+		start_round = NULL;
+		CHECK_INT(rc, 0);
+	}
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	CHECK(fd >= 0);
+	{
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(s.port),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		struct timeval tv = { 5, 0 };
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		CHECK(sendto(fd, "ping", 4, 0, (struct sockaddr *)&a, sizeof(a)) == 4);
+		CHECK(recv(fd, buf, sizeof(buf), 0) > 0);
+	}
+	close(fd);
+	/* after the round that received the datagram, the hook saw it */
+	WAIT_UNTIL(r.seen_recv == 1, 10000);
+	CHECK_INT(r.seen_recv, 1);
+	/* a hook that asks for 0 ms is called again at once, not after the
+	 * loop's own (up to 1 s) sleep: 200 calls well within 10 s */
+	before = r.calls;
+	r.want = 0;
+	WAIT_UNTIL(r.calls - before >= 200, 10000);
+	CHECK(r.calls - before >= 200);
+	r.want = -1;
+	srv_stop(&s);
+	net_free(&s.net);
 }
 
 static void test_tcp_bytewise(void)
@@ -760,6 +841,7 @@ int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
 		CASE(test_tcp_pipelined),
+		CASE(test_round_hook),
 		CASE(test_tcp_bytewise),
 		CASE(test_tcp_many_pipelined),
 		CASE(test_tcp_keepalive_and_close_after_send),
