@@ -2046,6 +2046,7 @@ static int pg_backend_stats(struct store *s, struct store_backend_stats *out)
 	out->connected = ps->conn != NULL;
 	out->queued = ps->outbox.n + ps->batch.n;
 	out->queue_max = ps->queue_max;
+	out->queued_on_disk = store_journal_records(ps->journal);
 	out->down_ms = ps->down_since_ms ? mono_ms() - ps->down_since_ms : 0;
 	return 0;
 }

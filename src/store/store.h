@@ -493,6 +493,7 @@ struct store_backend_stats {
 	bool connected;               /* false while the server is unreachable */
 	size_t queued;                /* writes waiting for the server */
 	size_t queue_max;             /* 0: no queue (SQLite writes at once) */
+	size_t queued_on_disk;        /* of those, records in the on-disk queue (journal) */
 	uint64_t down_ms;             /* how long it has been unreachable */
 	uint64_t writes_queued;       /* writes that had to wait, in all */
 	uint64_t writes_done;         /* queued writes written */

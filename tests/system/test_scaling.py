@@ -452,8 +452,10 @@ def test_node_killed_while_database_away_loses_nothing(tmp_path, pg, db, nodes):
     restarted node writes the queue of the dead run, and every binding
     acknowledged with a 200 is in the database, each once."""
     from conftest import Registrar
+    from test_metrics import scrape, value
     url, _ = db
-    a = nodes("127.0.0.1")
+    mport = free_port()
+    a = nodes("127.0.0.1", extra_conf=f"[metrics]\nlisten = 127.0.0.1:{mport}")
     users = {f"{4000 + i}": f"pass-word-{4000 + i}-xyz" for i in range(30)}
     import_users(a, users, tmp_path)
     wait_for(lambda: "users reloaded" in a.log_text(), what="user reload")
@@ -470,6 +472,10 @@ def test_node_killed_while_database_away_loses_nothing(tmp_path, pg, db, nodes):
                 if status_of(p.register(contact=f"<{contact}>"))[0] == 200:
                     acked.add(contact)
         assert len(acked) == 2 * len(phones), "the node answers from its caches"
+        m = scrape(mport)
+        assert value(m, "bastion_store_connected") == 0
+        assert value(m, "bastion_store_queued_on_disk") >= len(acked)
+        assert value(m, "bastion_store_queued_writes") >= value(m, "bastion_store_queued_on_disk")
         a.proc.kill()
         a.proc.wait(timeout=10)
         assert os.path.getsize(journal) > 35, "the acknowledged writes are on disk"
@@ -488,6 +494,9 @@ def test_node_killed_while_database_away_loses_nothing(tmp_path, pg, db, nodes):
                    "registrations").split("|")
     assert rows[0] == rows[1]
     wait_for(lambda: os.path.getsize(journal) == 35, what="the journal emptied")
+    m = scrape(mport)
+    assert value(m, "bastion_store_connected") == 1
+    assert value(m, "bastion_store_queued_on_disk") == 0
 
 
 @needs_two
