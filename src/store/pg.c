@@ -851,6 +851,28 @@ static int connect_now(struct pg_store *ps, bool prepare)
 }
 
 static int flush_outbox(struct pg_store *ps);
+static int read_mark(struct pg_store *ps, uint64_t *done);
+
+/* After a reconnection: a COMMIT whose answer was lost with the connection
+ * may have happened. Queued writes of the on-disk queue up to the
+ * database's mark are in it: drop them rather than write them twice. */
+static void skip_marked(struct pg_store *ps)
+{
+	uint64_t done = 0;
+
+	if (!ps->journal || !ps->outbox.head || read_mark(ps, &done) != 0)
+		return;
+	while (ps->outbox.head && ps->outbox.head->jseq && ps->outbox.head->jseq <= done) {
+		struct pg_op *op = ps->outbox.head;
+
+		ps->outbox.head = op->next;
+		free(op);
+		ps->outbox.n--;
+		ps->stats.writes_done++;
+	}
+	if (!ps->outbox.head)
+		ps->outbox.tail = &ps->outbox.head;
+}
 
 /* While disconnected: try again when the backoff allows. Called at the
  * start of every operation and by the polls the server makes each tick. */
@@ -874,6 +896,7 @@ static void service(struct pg_store *ps)
 		return;
 	}
 	/* Notifications sent while we were away are lost: reread everything. */
+	skip_marked(ps);
 	ps->stats.reconnects++;
 	ps->down_since_ms = 0;
 	ps->gen_valid = false;
@@ -1953,14 +1976,32 @@ static int replay_one(void *arg, uint64_t seq, unsigned st, int n, const char *c
 	return 0;
 }
 
+/* This node's journal mark: the last record the database has (0: none). */
+static int read_mark(struct pg_store *ps, uint64_t *done)
+{
+	const char *p[1] = { ps->node };
+	PGresult *res;
+	int e;
+
+	*done = 0;
+	if ((e = run(ps, ST_JOURNAL_DONE, 1, p, &res)) != 0)
+		return e;
+	if (PQntuples(res) == 1) {
+		int64_t v = 0;
+
+		if (col_i64(&v, res, 0, 0) == 0 && v > 0)
+			*done = (uint64_t)v;
+	}
+	PQclear(res);
+	return 0;
+}
+
 static int pg_node_attach(struct store *s, const char *node, const char *journal,
 			  size_t *replayed)
 {
 	struct pg_store *ps = pgs(s);
 	struct replay_ctx rc = { .ps = ps };
 	char err[STORE_ERR_MAX];
-	const char *p[1] = { node };
-	PGresult *res;
 	size_t before;
 	int e;
 
@@ -1975,18 +2016,11 @@ static int pg_node_attach(struct store *s, const char *node, const char *journal
 		return e;
 	}
 	service(ps);
-	if ((e = run(ps, ST_JOURNAL_DONE, 1, p, &res)) != 0) {
+	if ((e = read_mark(ps, &rc.done)) != 0) {
 		/* without the mark a replay could write records twice */
 		store_journal_close(&ps->journal);
 		return e;
 	}
-	if (PQntuples(res) == 1) {
-		int64_t v = 0;
-
-		if (col_i64(&v, res, 0, 0) == 0 && v > 0)
-			rc.done = (uint64_t)v;
-	}
-	PQclear(res);
 	if ((e = store_journal_replay(ps->journal, replay_one, &rc)) != 0) {
 		list_free(&ps->outbox);
 		store_journal_close(&ps->journal);

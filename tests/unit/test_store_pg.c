@@ -663,6 +663,58 @@ static void digest_dialogs_and_locks(void)
 	store_close(&a);
 }
 
+
+/*
+ * A COMMIT whose answer is lost with the connection may have happened:
+ * after reconnecting, queued records of the on-disk queue up to the
+ * database's mark are dropped, not written twice. Simulated: while the
+ * server is down the batch waits (in the journal); the "lost commit" is
+ * made by hand (the row and the mark) before the handle reconnects.
+ */
+static void reconnect_skips_what_the_mark_has(void)
+{
+	char url[512], err[512], jpath[600], sql[4096];
+	struct store *a = NULL;
+	struct store_backend_stats st;
+	struct store_cdr c;
+	size_t n = 0;
+
+	PG_ONLY();
+	CHECK(getenv("BASTION_TEST_PG_CTL") != NULL);
+	tmp_db(url, sizeof(url));
+	snprintf(jpath, sizeof(jpath), "%s/amb.journal", tmp_dir);
+	CHECK_INT(store_open(&a, url, err, sizeof(err)), 0);
+	CHECK_INT(store_node_attach(a, "node-amb", jpath, NULL), 0);
+	CHECK_INT(pg_ctl("stop -m fast"), 0);
+	make_cdr(&c, "call-amb");
+	CHECK_INT(store_batch_begin(a), 0);
+	CHECK_INT(store_cdr_add(a, NULL, &c), 0);
+	CHECK_INT(store_batch_end(a, true), 0);
+	CHECK_INT(pg_ctl("start"), 0);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO cdrs (call_id, caller, callee, src, transport, start_at, answer_at,"
+		 " end_at, final_status, duration_s, hangup) VALUES ('call-amb', '%s', '%s', '%s',"
+		 " 'udp', %lld, 0, %lld, 486, 0, 'none');"
+		 "INSERT INTO journal_marks (node, done) VALUES ('node-amb', 1)",
+		 c.caller, c.callee, c.src, (long long)c.start_at, (long long)c.end_at);
+	for (int i = 0; i < 300 && tmp_pg_exec(db_name(url), sql) != 0; i++)
+		sleep_ms(100);
+	for (int i = 0; i < 6000; i++) {
+		uint64_t v;
+
+		(void)store_users_version(a, &v); /* the server's poll */
+		CHECK_INT(store_backend_stats(a, &st), 0);
+		if (st.connected && st.queued == 0)
+			break;
+		sleep_ms(10);
+	}
+	CHECK(st.connected && st.queued == 0);
+	CHECK_INT(store_cdr_list(a, 0, NULL, count_cdr, &n), 0);
+	CHECK_INT(n, 1);
+	store_close(&a);
+	unlink(jpath);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -674,6 +726,7 @@ int main(int argc, char **argv)
 		CASE(write_behind_across_restart),
 		CASE(journal_replayed_exactly_once),
 		CASE(digest_dialogs_and_locks),
+		CASE(reconnect_skips_what_the_mark_has),
 	};
 	int rc;
 
