@@ -243,7 +243,8 @@ static const struct conf_setting settings[] = {
 	  "What an acknowledged change survives (docs/registrar.md, Durability). `process`: "
 	  "a crash or kill of the server (SQLite WAL, synchronous=NORMAL); `power`: a power "
 	  "cut or kernel crash too (synchronous=FULL, an fsync per commit). A REGISTER's 200 "
-	  "OK, `bastion ban add` and a call's record are answered only once durable so. "
+	  "OK, `bastion ban add`, the 2xx that confirms a call and the answer to the BYE that "
+	  "ends it are sent only once durable so. "
 	  "`none`: the write-behind of earlier versions, for comparison (`bench/run "
 	  "--durability`): a REGISTER is answered before its binding is stored, so a crash "
 	  "loses up to 50 ms of acknowledged registrations.", NOPROF },
@@ -262,7 +263,9 @@ static const struct conf_setting settings[] = {
 	    "Most binding changes waiting for the store (while it is slow or locked by "
 	    "another writer), and so most REGISTER answers held for their commit (and at "
 	    "most this many KiB of them); a REGISTER beyond it gets 503 with Retry-After, "
-	    "and nothing is lost."),
+	    "and nothing is lost. Also most call answers held for theirs (the 2xx that "
+	    "confirms a dialog, the answer to a BYE; docs/proxy.md): a new INVITE beyond "
+	    "it gets 503, and an answer beyond it has its batch committed at once."),
 
 	{ "auth", "realm", CONF_REALM, offsetof(struct conf, realm), 256, 0, 0, NULL, "", NULL,
 	  "Digest realm. Empty (the default) uses the domain. HA1 values are computed for "

@@ -14,6 +14,10 @@
  * registration, or the connection of its INVITE), which works behind NAT and
  * over TCP. The dialog carries the call record on to its end.
  *
+ * Group commit: the 2xx that confirms a dialog and the final response to a
+ * BYE that ended a call are held (hold.c) until the row they tell about is
+ * durable (proxy_durable); see proxy.h.
+ *
  * Guide: caller-ID manipulation (Cookbook) is refused before a request
  * reaches here (server/, policy/identity); media = srtp-required is enforced
  * here on the offer and on every answer (policy_media), and a sips: dialog
@@ -27,11 +31,12 @@
 
 #include "../log/log.h"
 #include "../policy/policy.h"
-#include "proxy.h"
+#include "internal.h"
 
 #define CALL_MAX_BRANCHES 100
 #define DIALOG_LIFETIME_MS (12ull * 3600 * 1000) /* a dialog nobody ends */
 #define PROXY_OUT_CAP (65536 + 2048)             /* max_message plus what we add */
+#define PROXY_HOLD_MAX_DEFAULT 200000            /* hold_max 0 */
 
 struct call;
 struct dialog;
@@ -75,6 +80,10 @@ struct call {
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
 	bool serial;               /* branches tried one after another (proxy_fork_serial) */
 	size_t nstarted;           /* serial: branches started so far */
+	uint64_t wait_seq;         /* the batch its final answer waits on (a dialog's
+				      row, a BYE's record); 0: none */
+	uint32_t nheld;            /* its answers in p->hold */
+	bool unstored;             /* refused: its dialog's row was not stored */
 	char *extra;               /* serial: the extra header lines, for later branches */
 	size_t nbr, nfinal;
 	struct branch br[];
@@ -87,6 +96,9 @@ struct dialog {
 	char *call_id, *tag[2];    /* tag[0]: the caller's From tag, tag[1]: the callee's */
 	struct net_msg way[2];     /* how each side is reached */
 	uint64_t expires_ms;
+	char *contact[2];          /* a stream side's registered contact (ops->reach), or NULL */
+	uint64_t seq;              /* the batch its row goes in: until it is durable
+				      the callee's 2xx retransmissions are absorbed */
 	struct cdr_info *cdr;      /* the call's record, written when it ends */
 };
 
@@ -106,9 +118,15 @@ struct proxy {
 	struct htab dialogs;
 	struct dialog *exp_head, *exp_tail;   /* dialog lifetime, in expiry order */
 	uint64_t dialogs_refused;
+	struct proxy_hold hold;    /* answers waiting for their batch (hold.c) */
+	uint64_t durable;          /* every batch up to this one is durable */
+	uint64_t held, released, hold_full, unstored;
+	struct log_limit hold_log;
 };
 
 static void maybe_send_best(struct call *c);
+static bool hold_answer(struct call *c, uint16_t status, const char *reason, const char *buf,
+			size_t len, struct slice to_tag);
 
 /* ---- helpers -------------------------------------------------------------------- */
 
@@ -167,12 +185,13 @@ static struct cdr_info *cdr_info_new(struct proxy *p, const struct sip_msg *m,
 /* Hand over the record of a call attempt that ended with `status` (the
  * final response of the INVITE) and free it. hangup: "none" when never
  * answered. */
-static void cdr_write(struct proxy *p, struct cdr_info *ci, int status, const char *hangup)
+static uint64_t cdr_write(struct proxy *p, struct cdr_info *ci, int status, const char *hangup)
 {
 	struct store_cdr *c = p->rec;
+	uint64_t seq;
 
 	if (!ci)
-		return;
+		return 0;
 	memset(c, 0, sizeof(*c));
 	snprintf(c->call_id, sizeof(c->call_id), "%s", ci->call_id);
 	snprintf(c->caller, sizeof(c->caller), "%s", ci->caller);
@@ -189,8 +208,9 @@ static void cdr_write(struct proxy *p, struct cdr_info *ci, int status, const ch
 		c->answer_at = c->end_at;
 	c->final_status = status;
 	snprintf(c->hangup, sizeof(c->hangup), "%s", ci->answer_ms ? hangup : "none");
-	p->ops->record(p->arg, c);
+	seq = p->ops->record(p->arg, c);
 	cdr_info_free(ci);
+	return seq;
 }
 
 /* Take c out of the timer C queue. */
@@ -246,6 +266,8 @@ static void call_free(struct call *c)
 	p->ncalls--;
 	if (c->in_tc)
 		tc_unlink(p, c);
+	if (c->nheld)
+		proxy_hold_forget(&p->hold, c); /* they go on statelessly */
 	call_detach_dialog(c);
 	if (c->cdr)
 		cdr_write(p, c->cdr, c->best ? c->best : 500, "none");
@@ -267,11 +289,18 @@ static void call_maybe_free(struct call *c)
 	call_free(c);
 }
 
-/* Send bytes upstream: through the server transaction while it lives, else
- * statelessly the way the request came (2xx retransmissions, late 2xx of
- * other forks). */
-static void send_upstream(struct call *c, uint16_t status, const char *buf, size_t len,
-			  struct slice to_tag)
+/* Does a final answer of c wait for its batch (or for answers held before
+ * it, so that they go out in order)? */
+static bool must_wait(const struct call *c, uint16_t status)
+{
+	return status >= 200 && (c->nheld || (c->wait_seq && c->wait_seq > c->p->durable));
+}
+
+/* Send bytes upstream now: through the server transaction while it lives,
+ * else statelessly the way the request came (2xx retransmissions, late 2xx
+ * of other forks). */
+static void send_now(struct call *c, uint16_t status, const char *buf, size_t len,
+		     struct slice to_tag)
 {
 	struct proxy *p = c->p;
 
@@ -282,8 +311,22 @@ static void send_upstream(struct call *c, uint16_t status, const char *buf, size
 	(void)p->ops->send(p->arg, &c->upstream, buf, len);
 }
 
+/* Send bytes upstream, or hold them until the batch they tell about is
+ * durable. */
+static void send_upstream(struct call *c, uint16_t status, const char *buf, size_t len,
+			  struct slice to_tag)
+{
+	if (c->unstored || (must_wait(c, status) && hold_answer(c, status, NULL, buf, len, to_tag)))
+		return;
+	send_now(c, status, buf, len, to_tag);
+}
+
+/* Answer with a generated response, now or once its batch is durable. */
 static void answer(struct call *c, const struct sip_msg *req, uint16_t status, const char *reason)
 {
+	if (c->unstored ||
+	    (must_wait(c, status) && hold_answer(c, status, reason, NULL, 0, SLICE_NULL)))
+		return;
 	c->p->ops->answer(c->p->arg, &c->upstream, c->st, req, status, reason);
 }
 
@@ -403,6 +446,8 @@ static struct dialog *dialog_find(struct proxy *p, const struct sip_msg *m, int 
 static void dialog_free(struct dialog *d)
 {
 	cdr_info_free(d->cdr);
+	free(d->contact[0]);
+	free(d->contact[1]);
 	free(d->call_id);
 	free(d->tag[0]);
 	free(d->tag[1]);
@@ -419,13 +464,13 @@ static void addr_text(char *out, size_t cap, enum net_transport tp, const struct
 }
 
 /* Hand a confirmed dialog to ops->dialog_up in its stored form. */
-static void dialog_keep(struct proxy *p, const struct dialog *d)
+static uint64_t dialog_keep(struct proxy *p, const struct dialog *d)
 {
 	struct store_dialog *sd = p->dlg_rec;
 	int64_t wall = p->ops->wall_ms(p->arg);
 
 	if (!p->ops->dialog_up)
-		return;
+		return 0;
 	memset(sd, 0, sizeof(*sd));
 	snprintf(sd->call_id, sizeof(sd->call_id), "%s", d->call_id);
 	for (int k = 0; k < 2; k++) {
@@ -443,15 +488,18 @@ static void dialog_keep(struct proxy *p, const struct dialog *d)
 		sd->answer_at = d->cdr->answer_ms;
 	}
 	sd->expires_at = wall + (int64_t)(d->expires_ms - now_ms(p));
-	p->ops->dialog_up(p->arg, sd);
+	return p->ops->dialog_up(p->arg, sd);
 }
 
-/* End dialog d: its record says who hung up; calls in flight forget it. */
-static void dialog_end(struct proxy *p, struct dialog *d, const char *hangup)
+/* End dialog d: its record says who hung up; calls in flight forget it.
+ * Returns the batch the record waits on (ops->record). */
+static uint64_t dialog_end(struct proxy *p, struct dialog *d, const char *hangup)
 {
+	uint64_t seq;
+
 	if (p->ops->dialog_down)
 		p->ops->dialog_down(p->arg, d->call_id, d->tag[0], d->tag[1]);
-	cdr_write(p, d->cdr, 200, hangup);
+	seq = cdr_write(p, d->cdr, 200, hangup);
 	d->cdr = NULL;
 	while (d->calls)
 		call_detach_dialog(d->calls);
@@ -465,6 +513,7 @@ static void dialog_end(struct proxy *p, struct dialog *d, const char *hangup)
 	else
 		p->exp_tail = d->exp_prev;
 	dialog_free(d);
+	return seq;
 }
 
 static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct call *c,
@@ -501,7 +550,10 @@ static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct ca
 	if (d->cdr)
 		d->cdr->answer_ms = p->ops->wall_ms(p->arg);
 	d->expires_ms = now_ms(p) + DIALOG_LIFETIME_MS;
-	dialog_keep(p, d);
+	/* the 2xx waits until the dialog's row is durable */
+	d->seq = dialog_keep(p, d);
+	if (d->seq > c->wait_seq)
+		c->wait_seq = d->seq;
 	d->exp_prev = p->exp_tail;
 	if (p->exp_tail)
 		p->exp_tail->exp_next = d;
@@ -527,6 +579,8 @@ int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_
 	p->ops = ops;
 	p->arg = arg;
 	p->txn = txn;
+	proxy_hold_init(&p->hold, c->hold_max ? c->hold_max : PROXY_HOLD_MAX_DEFAULT);
+	p->hold_log = (struct log_limit){ .per_sec = 1, .what = "group commit" };
 	p->out = malloc(PROXY_OUT_CAP);
 	p->rec = malloc(sizeof(*p->rec));
 	p->dlg_rec = malloc(sizeof(*p->dlg_rec));
@@ -551,6 +605,7 @@ void proxy_set_conf(struct proxy *p, const struct proxy_conf *c)
 {
 	p->conf = *c;
 	htab_set_max(&p->dialogs, c->max_dialogs); /* the buckets grow as needed */
+	proxy_hold_set_max(&p->hold, c->hold_max ? c->hold_max : PROXY_HOLD_MAX_DEFAULT);
 }
 
 static void end_at_shutdown(struct htab_node *n, void *arg)
@@ -579,6 +634,9 @@ void proxy_free(struct proxy **pp)
 		call_free(p->calls);
 	htab_drain(&p->dialogs, end_at_shutdown, p);
 	htab_fini(&p->dialogs);
+	/* answers still held: their calls are gone; the owner committed what
+	 * it could before (server_free flushes first) */
+	(void)proxy_hold_fini(&p->hold);
 	free(p->out);
 	free(p->rec);
 	free(p->dlg_rec);
@@ -592,9 +650,15 @@ void proxy_stats(const struct proxy *p, struct proxy_stats *out)
 	out->dialogs = p->dialogs.n;
 	out->dialog_probes = p->dialogs.probes;
 	out->dialogs_refused = p->dialogs_refused;
+	out->holding = p->hold.n;
+	out->held = p->held;
+	out->released = p->released;
+	out->hold_full = p->hold_full;
+	out->unstored = p->unstored;
 }
 
-int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct net_msg way[2])
+int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct net_msg way[2],
+		  const char *const contact[2])
 {
 	struct dialog *d;
 	struct cdr_info *ci;
@@ -651,6 +715,9 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 	}
 	d->way[0] = way[0];
 	d->way[1] = way[1];
+	for (int k = 0; k < 2 && contact; k++)
+		if (contact[k] && contact[k][0])
+			d->contact[k] = strdup(contact[k]); /* NULL: found by its way */
 	d->expires_ms = now_ms(p) + (uint64_t)(sd->expires_at - wall);
 	d->exp_prev = p->exp_tail; /* the store lists them by expiry */
 	if (p->exp_tail)
@@ -925,6 +992,12 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 
 	if (n == 0 || n > CALL_MAX_BRANCHES)
 		return refusal(500, "Server Internal Error", NULL, NULL);
+	if (m->mid == SIP_M_INVITE && proxy_hold_full(&p->hold)) {
+		/* as REGISTER beyond [store] queue_max: busy, come back */
+		p->hold_full++;
+		cdr_write(p, cdr_info_new(p, m, who), 503, "none");
+		return refusal(503, "Server Busy", NULL, NULL);
+	}
 	c = call_new(p, st, m, from, n);
 	if (!c)
 		return refusal(500, "Out of Memory", NULL, NULL);
@@ -992,6 +1065,30 @@ struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
 	return fork_to(p, st, m, from, t, n, extra, who, true);
 }
 
+/* Side k of d is reached over TCP or TLS on a connection that is gone (a
+ * restart, or the phone's connection closed): ask the owner to find it again
+ * (its new flow, or a connection to its contact; ops->reach). */
+static void dialog_reach(struct proxy *p, struct dialog *d, int k)
+{
+	char contact[STORE_URI_MAX];
+	struct net_msg way = d->way[k];
+	struct proxy_reach r = { k, d->cdr ? d->cdr->auth_user : "", d->cdr ? d->cdr->callee : "",
+				 d->contact[k] };
+
+	if (way.tp == NET_UDP || net_msg_conn_alive(&way) || !p->ops->reach)
+		return;
+	contact[0] = '\0';
+	if (p->ops->reach(p->arg, &r, &way, contact, sizeof(contact)) == 0)
+		d->way[k] = way;
+	if (contact[0] && (!d->contact[k] || strcmp(d->contact[k], contact) != 0)) {
+		char *c = strdup(contact);
+		if (c) {
+			free(d->contact[k]);
+			d->contact[k] = c;
+		}
+	}
+}
+
 struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
 				     const struct sip_msg *m, const struct txn_peer *from)
 {
@@ -1020,6 +1117,7 @@ struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
 	v = proxy_media(p, m);
 	if (v.status)
 		return v;
+	dialog_reach(p, d, 1 - side);
 	c = call_new(p, st, m, from, 1);
 	if (!c)
 		return refusal(500, "Out of Memory", NULL, NULL);
@@ -1067,13 +1165,20 @@ void proxy_cancel(struct proxy *p, struct txn_server *st)
  * the far end said, and its record names who hung up. */
 static void bye_answered(struct proxy *p, struct call *c)
 {
-	if (c->dlg && c->mid == SIP_M_BYE)
-		dialog_end(p, c->dlg, c->from_side == 0 ? "caller" : "callee");
+	uint64_t seq;
+
+	if (c->dlg && c->mid == SIP_M_BYE) {
+		/* its answer waits for the record's batch */
+		seq = dialog_end(p, c->dlg, c->from_side == 0 ? "caller" : "callee");
+		if (seq > c->wait_seq)
+			c->wait_seq = seq;
+	}
 }
 
 /* End the callee's leg of a 2xx we will not pass on: ACK it, then BYE, both
  * built from the response and sent statelessly the way the branch went. */
-static void end_callee_leg(struct proxy *p, struct branch *b, const struct sip_msg *resp)
+static void end_callee_leg(struct proxy *p, const struct branch *b, const struct sip_msg *resp,
+			   const char *reason)
 {
 	const struct sip_hdr *ch = sip_msg_hdr(resp, SIP_H_CONTACT);
 	struct txn_peer to = peer_of_way(&b->way);
@@ -1113,8 +1218,9 @@ static void end_callee_leg(struct proxy *p, struct branch *b, const struct sip_m
 		sip_buf_u32(&out, resp->cseq.num + (uint32_t)i);
 		sip_buf_str(&out, " ");
 		sip_buf_str(&out, method);
-		sip_buf_str(&out, "\r\nReason: SIP;cause=488;text=\"SRTP Required\"\r\n"
-				  "Content-Length: 0\r\n\r\n");
+		sip_buf_str(&out, "\r\nReason: ");
+		sip_buf_str(&out, reason);
+		sip_buf_str(&out, "\r\nContent-Length: 0\r\n\r\n");
 		if (!out.overflow)
 			(void)p->ops->send(p->arg, &to, out.p, out.len);
 	}
@@ -1135,7 +1241,7 @@ static bool answer_refused(struct proxy *p, struct call *c, struct branch *b,
 	if (m->status < 200)
 		return true; /* not passed on; the final answer decides */
 	if (c->mid == SIP_M_INVITE)
-		end_callee_leg(p, b, m);
+		end_callee_leg(p, b, m, "SIP;cause=488;text=\"SRTP Required\"");
 	if (!b->status) {
 		b->status = 488;
 		c->nfinal++;
@@ -1282,9 +1388,174 @@ bool proxy_stray_2xx(struct proxy *p, const struct sip_msg *m)
 	d = dialog_find(p, m, &side);
 	if (!d || side != 0)
 		return false;
+	if (d->seq > p->durable)
+		return true; /* the caller hears the 2xx once the dialog is stored */
 	to = peer_of_way(&d->way[0]);
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
 	if (proxy_build_response(&out, m) == 0)
 		(void)p->ops->send(p->arg, &to, out.p, out.len);
 	return true;
+}
+
+/* ---- group commit: answers held until their batch is durable ------------------- */
+
+static void refuse_unstored(struct proxy *p, struct proxy_held *e);
+
+static bool hold_log_allow(struct proxy *p)
+{
+	return log_limit_allow(&p->hold_log, (uint64_t)(p->ops->wall_ms(p->arg) / 1000));
+}
+
+/* Hold a final answer of c until c->wait_seq is durable. True when held or
+ * dealt with; false: send it now (durable already, or a BYE's answer whose
+ * batch failed: the record is in the CDR log and the call is over anyway). */
+static bool hold_answer(struct call *c, uint16_t status, const char *reason, const char *buf,
+			size_t len, struct slice to_tag)
+{
+	struct proxy *p = c->p;
+	bool confirms = c->mid == SIP_M_INVITE && !c->dlg && status / 100 == 2;
+	uint64_t seq = c->wait_seq > p->hold.last_seq ? c->wait_seq : p->hold.last_seq;
+	int rc;
+
+	/* an answer behind held ones waits with them: never overtakes them */
+	if (seq == 0)
+		return false;
+	rc = proxy_hold_push(&p->hold, seq, c, &c->upstream, status, reason, to_tag, buf, len,
+			     confirms);
+	if (rc == 0) {
+		c->nheld++;
+		p->held++;
+		return true;
+	}
+	/* Not held (hold_max, or no memory): commit the batch now rather than
+	 * tell the peer before its change is durable. */
+	p->hold_full++;
+	if (rc == EOVERFLOW && hold_log_allow(p))
+		log_warn("%zu answers held for their commit (hold_max): committing at once",
+			 p->hold.n);
+	if (p->ops->commit)
+		p->ops->commit(p->arg); /* reports proxy_durable or proxy_not_stored */
+	if (c->unstored)
+		return true;
+	if (c->nheld == 0 && c->wait_seq <= p->durable)
+		return false; /* durable now */
+	if (!confirms)
+		return false;
+	/* the dialog's row is not durable and the 2xx cannot wait: refuse */
+	{
+		struct proxy_held *e = malloc(sizeof(*e) + len);
+		if (!e)
+			return true; /* the caller hears nothing; its INVITE times out */
+		memset(e, 0, sizeof(*e));
+		e->owner = c;
+		e->len = len;
+		if (len)
+			memcpy(e->buf, buf, len);
+		refuse_unstored(p, e);
+		free(e);
+	}
+	return true;
+}
+
+/* Send a held answer whose batch is durable. */
+static void deliver(struct proxy *p, struct proxy_held *e)
+{
+	struct call *c = e->owner;
+	const struct sip_msg *req;
+
+	if (c)
+		c->nheld--;
+	if (c && c->unstored)
+		return;
+	p->released++;
+	if (e->len == 0) {
+		/* a generated answer: built from the request its call holds */
+		req = c && c->st ? txn_server_request(c->st) : NULL;
+		if (req)
+			p->ops->answer(p->arg, &c->upstream, c->st, req, e->status, e->reason);
+		return;
+	}
+	/* a tag too long to keep: only 2xx and BYE answers are held, which
+	 * nothing matches by To tag */
+	if (c)
+		send_now(c, e->status, e->buf, e->len,
+			 e->tag_len <= sizeof(e->tag) ? slice_make(e->tag, e->tag_len) : SLICE_NULL);
+	else
+		(void)p->ops->send(p->arg, &e->to, e->buf, e->len);
+}
+
+void proxy_durable(struct proxy *p, uint64_t durable)
+{
+	struct proxy_held *e;
+
+	if (!p)
+		return;
+	if (durable > p->durable)
+		p->durable = durable;
+	while ((e = proxy_hold_take(&p->hold, p->durable)) != NULL) {
+		deliver(p, e);
+		free(e);
+	}
+}
+
+/* The 2xx of e would confirm a dialog whose row is not stored: end the
+ * callee's leg (ACK and BYE, as for a refused answer), answer the caller
+ * 500, and write a record of an unanswered attempt. */
+static void refuse_unstored(struct proxy *p, struct proxy_held *e)
+{
+	struct call *c = e->owner;
+	struct sip_hdr *hdrs = NULL;
+	struct sip_msg m;
+	struct dialog *d;
+	int side;
+
+	p->unstored++;
+	if (c) {
+		if (c->unstored)
+			return; /* a later fork's 2xx of a call refused already */
+		c->unstored = true;
+	}
+	hdrs = calloc(p->conf.lim.max_headers ? p->conf.lim.max_headers : 64, sizeof(*hdrs));
+	if (hdrs && e->len &&
+	    sip_msg_parse(&m, hdrs, p->conf.lim.max_headers ? p->conf.lim.max_headers : 64, e->buf,
+			  e->len, false, &p->conf.lim) == 0 &&
+	    !m.request && (d = dialog_find(p, &m, &side)) != NULL) {
+		struct branch b = { .way = d->way[1] };
+
+		end_callee_leg(p, &b, &m, "SIP;cause=500;text=\"Call Not Stored\"");
+		if (d->cdr) {
+			d->cdr->answer_ms = 0; /* the caller was never told */
+			(void)cdr_write(p, d->cdr, 500, "none");
+			d->cdr = NULL;
+		}
+		(void)dialog_end(p, d, "server");
+	}
+	free(hdrs);
+	if (hold_log_allow(p))
+		log_warn("a call's dialog was not stored: refused with 500 (the callee's leg ended)");
+	if (c && c->st) {
+		const struct sip_msg *req = txn_server_request(c->st);
+		if (req)
+			p->ops->answer(p->arg, &c->upstream, c->st, req, 500, "Call Not Stored");
+	}
+}
+
+void proxy_not_stored(struct proxy *p, uint64_t seq)
+{
+	struct proxy_held *list, *e;
+
+	if (!p)
+		return;
+	list = proxy_hold_cut(&p->hold, seq);
+	while ((e = list) != NULL) {
+		list = e->next;
+		if (e->confirms) {
+			if (e->owner)
+				((struct call *)e->owner)->nheld--;
+			refuse_unstored(p, e);
+		} else {
+			deliver(p, e);
+		}
+		free(e);
+	}
 }

@@ -79,6 +79,18 @@ struct proxy_conf {
 	struct net_listen_spec listeners[NET_MAX_LISTEN]; /* Via and Record-Route sent-by */
 	size_t nlisteners;
 	struct sip_limits lim;
+	uint32_t hold_max;           /* answers held for their commit at most (group
+					commit: proxy_durable); past it a new call gets
+					503 and an answer's batch is committed at once */
+};
+
+/* A side of a dialog to be reached again (proxy_ops.reach). */
+struct proxy_reach {
+	int side;                    /* 0 the caller, 1 the callee */
+	const char *auth_user;       /* the caller's authenticated user ("" unknown) */
+	const char *callee;          /* the callee's Request-URI ("" unknown) */
+	const char *contact;         /* what the owner gave as this side's registered
+					contact (its key) before, or NULL */
 };
 
 /* What the core asks of its owner (server/). arg is proxy_new's. */
@@ -90,8 +102,11 @@ struct proxy_ops {
 	/* Send bytes statelessly (ACK and 2xx retransmissions along a dialog,
 	 * the ACK and BYE that end a refused leg). */
 	int (*send)(void *arg, const struct txn_peer *to, const char *buf, size_t len);
-	/* A call attempt ended: its record (valid during the call). */
-	void (*record)(void *arg, const struct store_cdr *rec);
+	/* A call attempt ended: its record (valid during the call). Returns
+	 * the number of the batch the record is stored in when the answer
+	 * that tells a peer about the end (the final response to the BYE)
+	 * must wait until that batch is durable (proxy_durable), else 0. */
+	uint64_t (*record)(void *arg, const struct store_cdr *rec);
 	/* A security event about m, received as `in`. */
 	void (*event)(void *arg, const char *kind, const struct net_msg *in,
 		      const struct sip_msg *m, struct slice user, struct slice aor,
@@ -105,9 +120,25 @@ struct proxy_ops {
 	/* Optional (both NULL: dialogs live in memory only): a dialog was
 	 * confirmed, in its stored form (valid during the call); a dialog
 	 * ended. With them, proxy_free leaves the dialogs up for the next run
-	 * (proxy_restore) instead of closing their records. */
-	void (*dialog_up)(void *arg, const struct store_dialog *d);
+	 * (proxy_restore) instead of closing their records. dialog_up returns
+	 * the batch the dialog's row goes in: the 2xx that confirms it waits
+	 * until that batch is durable (0: it goes at once). */
+	uint64_t (*dialog_up)(void *arg, const struct store_dialog *d);
 	void (*dialog_down)(void *arg, const char *call_id, const char *tag0, const char *tag1);
+	/* Optional: commit what was handed over now and report it
+	 * (proxy_durable or proxy_not_stored) before returning. Used when an
+	 * answer cannot be held (hold_max reached): its batch is committed at
+	 * once instead of the answer going out before it. */
+	void (*commit)(void *arg);
+	/* Optional: side r->side of a dialog is reached over TCP or TLS and its
+	 * connection is gone (the server restarted, or the phone's connection
+	 * closed), and a request must go to it. Find that side again: replace
+	 * *way and return 0, or return an errno (the request then fails
+	 * there: 503). Either way contact (cap bytes) may be given the
+	 * registered contact the side was found at, which the core passes back
+	 * as r->contact next time (the phone may register a new flow meanwhile). */
+	int (*reach)(void *arg, const struct proxy_reach *r, struct net_msg *way, char *contact,
+		     size_t cap);
 };
 
 /* A refusal as a value: status 0 means the core took the request. The
@@ -129,6 +160,12 @@ struct proxy_stats {
 	size_t calls, dialogs;
 	uint64_t dialog_probes;      /* dialog table entries examined by lookups */
 	uint64_t dialogs_refused;    /* not tracked: the table was full */
+	size_t holding;              /* answers held for their commit now */
+	uint64_t held, released;     /* answers held; sent once durable */
+	uint64_t hold_full;          /* calls refused (503) and answers whose batch
+					was committed at once: hold_max reached */
+	uint64_t unstored;           /* calls refused because their dialog's row was
+					not stored (proxy_not_stored) */
 };
 
 /* A core over transaction layer txn (which the caller owns and drives).
@@ -220,13 +257,33 @@ void proxy_tick(struct proxy *p, uint64_t now_ms);
 void proxy_stats(const struct proxy *p, struct proxy_stats *out);
 
 /*
- * A dialog kept by an earlier run (ops->dialog_up), with its two ways
- * rebuilt by the caller (UDP ways with a socket). One whose lifetime is over
- * gets its record (hangup "timeout") and ops->dialog_down; otherwise it is
- * confirmed again, so its in-dialog requests are routed and its BYE ends
- * both sides and writes the record with the real end. Returns 0, EEXIST (it
- * is here already), EOVERFLOW (the table is full), ENOMEM.
+ * Group commit (like registrar_hold for REGISTER). An answer that tells a
+ * peer about a change the owner stores - the 2xx confirming a dialog
+ * (ops->dialog_up), the final response to a BYE that ended a call
+ * (ops->record) - is held until the batch the op named is durable; until
+ * then a retransmitted 2xx from the callee is absorbed. The owner reports
+ * each batch: proxy_durable(durable) once every batch up to `durable` is
+ * durable (the answers that waited on them go out, in order), and
+ * proxy_not_stored(seq) when batch seq failed: a dialog whose row may not be
+ * stored is not confirmed - the callee's leg is ended (ACK, BYE) and the
+ * caller gets 500 "Call Not Stored", with a record of that - while a BYE's
+ * answer goes out (its record is in the CDR log; the call is over either
+ * way). A new INVITE finds hold_max answers held: 503.
  */
-int proxy_restore(struct proxy *p, const struct store_dialog *d, const struct net_msg way[2]);
+void proxy_durable(struct proxy *p, uint64_t durable);
+void proxy_not_stored(struct proxy *p, uint64_t seq);
+
+/*
+ * A dialog kept by an earlier run (ops->dialog_up), with its two ways
+ * rebuilt by the caller (UDP ways with a socket) and, for a side reached
+ * over TCP or TLS, the registered contact of that side if the caller knows
+ * it (contact[k] NULL or "": not known; see ops->reach). One whose lifetime
+ * is over gets its record (hangup "timeout") and ops->dialog_down;
+ * otherwise it is confirmed again, so its in-dialog requests are routed and
+ * its BYE ends both sides and writes the record with the real end. Returns
+ * 0, EEXIST (it is here already), EOVERFLOW (the table is full), ENOMEM.
+ */
+int proxy_restore(struct proxy *p, const struct store_dialog *d, const struct net_msg way[2],
+		  const char *const contact[2]);
 
 #endif

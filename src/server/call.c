@@ -41,10 +41,17 @@ static int op_send(void *arg, const struct txn_peer *to, const char *buf, size_t
 	return net_send(s->net, &to->via, &to->dst, buf, len);
 }
 
-/* Confirmed dialogs are written behind too: a put when the 2xx confirms
- * one, a delete when it ends; a dialog that ends within the tick it began
- * (a short call) never reaches the store. */
-static void op_dialog_up(void *arg, const struct store_dialog *d)
+/* Do answers wait for the batch of what they tell about (group commit)? */
+static bool commit_waits(const struct server *s)
+{
+	return s->store && s->conf.durability != CONF_DURABLE_NONE;
+}
+
+/* Confirmed dialogs are stored in the tick's batch: a put when the 2xx
+ * confirms one (the 2xx waits for the batch: the proxy holds it), a delete
+ * when it ends; a dialog that ends within the tick it began never reaches
+ * the store. */
+static uint64_t op_dialog_up(void *arg, const struct store_dialog *d)
 {
 	struct server *s = arg;
 
@@ -52,6 +59,7 @@ static void op_dialog_up(void *arg, const struct store_dialog *d)
 		server_cdr_flush(s);
 	s->dlg_q[s->ndlg_q].put = true;
 	s->dlg_q[s->ndlg_q++].d = *d;
+	return commit_waits(s) && !s->dialogs_unstored ? s->cdr_k + 1 : 0;
 }
 
 static void op_dialog_down(void *arg, const char *call_id, const char *tag0, const char *tag1)
@@ -77,23 +85,70 @@ static void op_dialog_down(void *arg, const char *call_id, const char *tag0, con
 	snprintf(o->d.tag[1], sizeof(o->d.tag[1]), "%s", tag1);
 }
 
-/* Call records are written behind, like bindings: queued as the calls end
- * and written at the next tick (or when SERVER_CDR_BATCH are waiting), all of
- * a tick in one transaction, each then appended to the CDR log with the row
- * id the store gave. One commit per call was a sixth of a call's cost. */
+/* Move cdr_durable_k up to what the store says is durable, and send the
+ * answers the proxy held for those batches. */
+static void cdr_release(struct server *s)
+{
+	uint64_t d = s->store ? store_durable_seq(s->store) : 0;
+	size_t i = 0;
+
+	while (i < s->ncdr_inflight && s->cdr_inflight[i].store_seq <= d)
+		s->cdr_durable_k = s->cdr_inflight[i++].k;
+	if (i) {
+		memmove(s->cdr_inflight, s->cdr_inflight + i,
+			(s->ncdr_inflight - i) * sizeof(s->cdr_inflight[0]));
+		s->ncdr_inflight -= i;
+	}
+	proxy_durable(s->proxy, s->cdr_durable_k);
+}
+
+/* Batch k is committed as the store's store_seq (0: each write was its own
+ * transaction, durable when it returned). */
+static void cdr_committed(struct server *s, uint64_t k, uint64_t store_seq)
+{
+	size_t n = s->ncdr_inflight;
+
+	if (n == ARRAY_SIZE(s->cdr_inflight)) {
+		/* a backend that far behind: the newest entry stands for both
+		 * (answers of the older batch wait a little longer) */
+		s->cdr_inflight[n - 1].k = k;
+		s->cdr_inflight[n - 1].store_seq = store_seq;
+		return;
+	}
+	s->cdr_inflight[n].k = k;
+	s->cdr_inflight[n].store_seq = store_seq;
+	s->ncdr_inflight++;
+}
+
+/* Dialogs and call records are written in batches, like bindings: queued as
+ * calls are confirmed and end, and written at the next tick (or when
+ * SERVER_CDR_BATCH are waiting), all of a tick in one transaction; each
+ * record is then appended to the CDR log with the row id the store gave.
+ * One commit per call was a sixth of a call's cost. The answers that tell
+ * about a dialog or a BYE-ended call wait for their batch (group commit:
+ * proxy_durable); a batch whose dialogs may not be stored is reported to
+ * the proxy (proxy_not_stored), which refuses those calls. */
 void server_cdr_flush(struct server *s)
 {
-	bool batch = false;
+	bool batch = false, dialogs_failed = false;
+	uint64_t k, store_seq = 0;
 	int rc;
 
-	if (!s->ncdr_q && !s->ndlg_q)
+	if (!s->ncdr_q && !s->ndlg_q) {
+		cdr_release(s); /* a backend that becomes durable later */
 		return;
+	}
+	k = ++s->cdr_k;
 	if (s->store)
 		batch = store_batch_begin(s->store) == 0; /* else: one transaction each */
 	for (size_t i = 0; s->store && i < s->ndlg_q; i++) {
 		const struct store_dialog *d = &s->dlg_q[i].d;
 		rc = s->dlg_q[i].put ? store_dialogs_put(s->store, d)
 				     : store_dialogs_delete(s->store, d->call_id, d->tag[0], d->tag[1]);
+		if (rc == ENOSYS)
+			s->dialogs_unstored = true; /* later 2xx do not wait */
+		else if (rc && s->dlg_q[i].put)
+			dialogs_failed = true;
 		if (rc && rc != ENOSYS && log_limit_allow(&s->cdr_store_limit, (uint64_t)time(NULL)))
 			log_error("dialog %s not %s: %s", d->call_id,
 				  s->dlg_q[i].put ? "stored" : "removed", strerror(rc));
@@ -113,24 +168,36 @@ void server_cdr_flush(struct server *s)
 		}
 		c->id = rc ? 0 : id;
 	}
-	if (batch && (rc = store_batch_end(s->store, true)) != 0) {
-		log_error("%zu call records not stored: %s", s->ncdr_q, strerror(rc));
-		for (size_t i = 0; i < s->ncdr_q; i++)
-			s->cdr_q[i].id = 0;
+	if (batch) {
+		store_seq = store_batch_next_seq(s->store); /* the number this commit gets */
+		if ((rc = store_batch_end(s->store, true)) != 0) {
+			log_error("%zu call records and dialogs not stored: %s", s->ncdr_q,
+				  strerror(rc));
+			dialogs_failed = true;
+			for (size_t i = 0; i < s->ncdr_q; i++)
+				s->cdr_q[i].id = 0;
+		}
 	}
 	/* the line is written even when the store failed: that copy survives */
 	for (size_t i = 0; i < s->ncdr_q; i++)
 		log_cdr(&s->cdr_q[i]);
 	s->ncdr_q = 0;
+	/* the queues are empty again: what the proxy does now may queue more */
+	if (dialogs_failed)
+		proxy_not_stored(s->proxy, k);
+	else if (s->store)
+		cdr_committed(s, k, store_seq);
+	cdr_release(s);
 }
 
 /* A finished call attempt: for the store (`bastion cdr list`) and the CDR
  * log (billing and audit tools; the copy that survives when the database
- * cannot be written). A call that ended with a BYE is the one whose end a
- * peer is told about (the 200 to the BYE goes out right after this): its
- * record is committed now, with the ones waiting, so that a crash after
- * that 200 cannot lose it (issue 18; docs/registrar.md, Durability). */
-static void op_record(void *arg, const struct store_cdr *rec)
+ * cannot be written), in the tick's batch. A call that ended with a BYE is
+ * the one whose end a peer is told about: the answer to the BYE waits until
+ * the record's batch is durable (the proxy holds it), so that a crash after
+ * that answer cannot lose the record (issue 18; docs/registrar.md,
+ * Durability) while many calls still share one commit. */
+static uint64_t op_record(void *arg, const struct store_cdr *rec)
 {
 	struct server *s = arg;
 
@@ -139,9 +206,132 @@ static void op_record(void *arg, const struct store_cdr *rec)
 	if (s->ncdr_q == SERVER_CDR_BATCH)
 		server_cdr_flush(s);
 	s->cdr_q[s->ncdr_q++] = *rec;
-	if (s->conf.durability != CONF_DURABLE_NONE &&
+	if (commit_waits(s) &&
 	    (strcmp(rec->hangup, "caller") == 0 || strcmp(rec->hangup, "callee") == 0))
-		server_cdr_flush(s);
+		return s->cdr_k + 1;
+	return 0;
+}
+
+/* The proxy cannot hold an answer (hold_max): commit its batch now. */
+static void op_commit(void *arg)
+{
+	server_cdr_flush(arg);
+}
+
+/* ---- reaching a dialog's TCP or TLS side again ----------------------------------- */
+
+/* The registered binding of a dialog's side: by the key found before when
+ * known ("i:" and the device's +sip.instance, which stays when a phone
+ * registers a new flow with a new contact, RFC 5626; else "c:" and the
+ * contact URI), else the binding registered over the way the dialog used
+ * (its received). */
+struct side_find {
+	const char *want;              /* the key, or NULL */
+	char old[STORE_RECEIVED_MAX];  /* the dialog's way, as a binding's received */
+	bool found, alive;
+	struct net_msg way;
+	char contact[STORE_URI_MAX];
+	char key[STORE_URI_MAX + 2];
+};
+
+static void side_match(void *arg, const struct reg_binding_view *v)
+{
+	struct side_find *f = arg;
+	bool alive = v->way->tp != NET_UDP && net_msg_conn_alive(v->way);
+
+	if (!f->want ? strcmp(v->received, f->old) != 0
+	    : strncmp(f->want, "i:", 2) == 0 ? strcmp(v->instance, f->want + 2) != 0
+					     : strcmp(v->contact, f->want + 2) != 0)
+		return;
+	if (f->found && (f->alive || !alive))
+		return; /* the first live flow wins */
+	f->found = true;
+	f->alive = alive;
+	f->way = *v->way;
+	snprintf(f->contact, sizeof(f->contact), "%s", v->contact);
+	snprintf(f->key, sizeof(f->key), "%s%s", v->instance[0] ? "i:" : "c:",
+		 v->instance[0] ? v->instance : v->contact);
+}
+
+/* Find side `side` of a dialog in the registrar: f->old (the way) or
+ * want_contact must be set. False when that side is no registered phone. */
+static bool side_find(struct server *s, struct side_find *f, int side, const char *auth_user,
+		      const char *callee)
+{
+	char aor[STORE_URI_MAX];
+	struct sip_uri u;
+	enum sip_err e;
+	int n;
+
+	if (side == 0) {
+		n = snprintf(aor, sizeof(aor), "sip:%s@%s", auth_user, s->conf.domain);
+	} else {
+		if (sip_uri_parse(&u, slice_cstr(callee), &s->conf.lim, &e) != 0 || !u.user.len)
+			return false;
+		n = snprintf(aor, sizeof(aor), "sip:%.*s@%s", (int)u.user.len, u.user.p,
+			     s->conf.domain);
+	}
+	if (n < 0 || (size_t)n >= sizeof(aor) || (side == 0 && !auth_user[0]))
+		return false;
+	registrar_lookup(s->reg, slice_make(aor, (size_t)n), side_match, f);
+	return f->found;
+}
+
+/*
+ * A dialog's side over TCP or TLS whose connection is gone (after a
+ * restart, every one). RFC 5626 5.3 and RFC 3261 18.1.1, in that order:
+ * - the phone's registered flow, when it is open again (a phone that lost
+ *   its connection re-registers over a new one; outbound phones at once);
+ * - over TCP, a new connection to the registered contact's address, where
+ *   the phone listens (RFC 3261 18.1.1), unless that contact carries `ob`
+ *   (RFC 5626: it is reached only through its flow);
+ * - over TLS not: a phone is no TLS server whose certificate we could
+ *   check, so its side is reached once it registers again.
+ * docs/proxy.md, Restarts.
+ */
+static int op_reach(void *arg, const struct proxy_reach *r, struct net_msg *way, char *contact,
+		    size_t cap)
+{
+	struct server *s = arg;
+	struct side_find *f = calloc(1, sizeof(*f));
+	struct net_listen_spec spec;
+	struct sip_uri u;
+	struct slice v;
+	enum sip_err e;
+	char host[INET6_ADDRSTRLEN + 2], text[INET6_ADDRSTRLEN + 16], err[128];
+	size_t n;
+	int rc = ENOENT;
+
+	if (!f)
+		return ENOMEM;
+	f->want = r->contact;
+	net_addr_fmt(f->old, sizeof(f->old), way->tp, &way->src);
+	if (!side_find(s, f, r->side, r->auth_user, r->callee))
+		goto out;
+	snprintf(contact, cap, "%s", f->key);
+	if (f->alive && f->way.tp == way->tp) {
+		*way = f->way; /* its flow is back */
+		rc = 0;
+		goto out;
+	}
+	rc = ENOTCONN;
+	if (way->tp != NET_TCP ||
+	    sip_uri_parse(&u, slice_cstr(f->contact), &s->conf.lim, &e) != 0 ||
+	    (u.host_type != SIP_HOST_IPV4 && u.host_type != SIP_HOST_IPV6) ||
+	    sip_param_get(u.params, "ob", &v) || u.host.len >= INET6_ADDRSTRLEN)
+		goto out;
+	snprintf(host, sizeof(host), u.host_type == SIP_HOST_IPV6 ? "[%.*s]" : "%.*s",
+		 (int)u.host.len, u.host.p);
+	snprintf(text, sizeof(text), "tcp:%s:%u", host, u.has_port ? u.port : 5060);
+	if (net_listen_parse(&spec, 1, &n, text, err, sizeof(err)) != 0 || n != 1)
+		goto out;
+	rc = net_connect(s->net, NET_TCP, &spec.addr, NULL, way);
+	if (rc == 0)
+		log_info("a restored call's %s reached at its contact %s", r->side ? "callee" : "caller",
+			 text);
+out:
+	free(f);
+	return rc;
 }
 
 static void op_event(void *arg, const char *kind, const struct net_msg *in,
@@ -187,6 +377,8 @@ static const struct proxy_ops proxy_ops = {
 	.wall_ms = op_wall_ms,
 	.dialog_up = op_dialog_up,
 	.dialog_down = op_dialog_down,
+	.commit = op_commit,
+	.reach = op_reach,
 };
 
 void server_proxy_conf(const struct server *s, const struct conf *c, struct proxy_conf *pc)
@@ -199,6 +391,7 @@ void server_proxy_conf(const struct server *s, const struct conf *c, struct prox
 	memcpy(pc->listeners, c->listeners, sizeof(pc->listeners));
 	pc->nlisteners = c->nlisteners;
 	pc->lim = c->lim;
+	pc->hold_max = c->queue_max; /* like REGISTER answers: [store] queue_max */
 }
 
 /* A stored way ("udp:1.2.3.4:5060") back as a net_msg: address and
@@ -227,11 +420,22 @@ static int restore_dialog(void *arg, const struct store_dialog *d)
 {
 	struct server *s = arg;
 	struct net_msg way[2];
+	struct side_find *f = calloc(2, sizeof(*f));
+	const char *contact[2] = { NULL, NULL };
 	int rc;
 
 	way_from_text(s, &way[0], d->way[0], d->local[0]);
 	way_from_text(s, &way[1], d->way[1], d->local[1]);
-	rc = proxy_restore(s->proxy, d, way);
+	/* a TCP or TLS side: its registered contact now, while its binding
+	 * still names the way the dialog used (the phone may register a new
+	 * flow before the call's next request) */
+	for (int k = 0; k < 2 && f; k++) {
+		snprintf(f[k].old, sizeof(f[k].old), "%s", d->way[k]);
+		if (way[k].tp != NET_UDP && side_find(s, &f[k], k, d->auth_user, d->callee))
+			contact[k] = f[k].key;
+	}
+	rc = proxy_restore(s->proxy, d, way, contact);
+	free(f);
 	if (rc == 0)
 		s->restored_dialogs++;
 	else if (rc != EEXIST)
@@ -257,6 +461,8 @@ void server_dialogs_restore(struct server *s)
 {
 	int rc = store_dialogs_list(s->store, restore_dialog, s);
 
+	if (rc == ENOSYS)
+		s->dialogs_unstored = true; /* the 2xx of a call has nothing to wait for */
 	if (rc && rc != ENOSYS)
 		log_warn("dialogs not restored: %s", strerror(rc));
 	else if (s->restored_dialogs)
@@ -357,13 +563,18 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	bool beyond;
 	int n;
 
-	if (m->mid == SIP_M_INVITE)
-		server_answer(s, &x, m, 100, "Trying", SLICE_NULL);
 	v = proxy_check(s->proxy, m, NULL, &beyond);
 	if (v.status) {
 		server_answer(s, &x, m, v.status, v.reason, SLICE_NULL);
 		return;
 	}
+	/* RFC 3261 17.2.1: a 100 (Trying) unless the answer comes within
+	 * 200 ms. A challenge or a refusal comes at once, so an INVITE gets
+	 * its 100 only once it may be forwarded: a peer's before its routing,
+	 * a user's once authenticated (one datagram less per challenged call) */
+	if (m->mid == SIP_M_INVITE && s->conf.trunk.npeers &&
+	    trunk_peer_of(&s->conf.trunk, &from->via.src) >= 0)
+		server_answer(s, &x, m, 100, "Trying", SLICE_NULL);
 	/* a peer (gateway, trunk): not challenged, to local users only */
 	if (server_trunk_inbound(s, st, &x, m, from, beyond))
 		return;
@@ -372,6 +583,8 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		server_auth_refuse(s, &x, m, &a, m->from.uri.raw);
 		return;
 	}
+	if (m->mid == SIP_M_INVITE)
+		server_answer(s, &x, m, 100, "Trying", SLICE_NULL);
 	if (!identity_ok(s, &x, m, a.user))
 		return;
 	/* no gateway bypass: a peer is reached through the dial plan only */
@@ -425,7 +638,8 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	if (v.status) {
 		if (v.event)
 			server_event(s, v.event, x.in, m, a.user, m->from.uri.raw, v.detail, v.status);
-		server_answer(s, &x, m, v.status, v.reason, SLICE_NULL);
+		server_answer(s, &x, m, v.status, v.reason,
+			      v.status == 503 ? SLICE_LIT("Retry-After: 5\r\n") : SLICE_NULL);
 	}
 	server_targets_free(&t);
 }

@@ -881,6 +881,8 @@ void server_free(struct server **sp)
 	if (s->guard && s->store && s->ban_q)
 		server_guard_flush(s); /* the bans of the last tick */
 	guard_free(&s->guard);
+	if (s->cdr_q && s->dlg_q)
+		server_cdr_flush(s); /* answers held for it go out while txn and net live */
 	proxy_free(&s->proxy); /* dialogs still up get their records */
 	if (s->cdr_q && s->dlg_q)
 		server_cdr_flush(s);

@@ -57,7 +57,8 @@ class Baresip:
     (netstring-framed JSON commands, responses and events)."""
 
     def __init__(self, home, user, password, domain, proxy, transport="udp", ca=None,
-                 mediaenc=None, answer="auto", extra_account=""):
+                 mediaenc=None, answer="auto", extra_account="", tone_seconds=5):
+        """tone_seconds: the audio file it sends; baresip hangs up when it ends."""
         self.home = str(home)
         os.makedirs(self.home, exist_ok=True)
         self.user, self.domain = user, domain
@@ -68,7 +69,7 @@ class Baresip:
         self.responses = queue.Queue()
         self.log_path = os.path.join(self.home, "baresip.log")
         tone = os.path.join(self.home, "tone.wav")
-        write_tone(tone, seconds=5)
+        write_tone(tone, seconds=tone_seconds)
         conf = [
             "poll_method epoll",
             "net_interface 127.0.0.1",

@@ -13,6 +13,7 @@ These tests skip, saying why, only when the packages are not installed
 (scripts/deps.sh installs them)."""
 import os
 import re
+import signal
 import time
 
 import pytest
@@ -322,3 +323,68 @@ def test_baresip_outbound_flow_replaced(pbx, phones):
     assert len(contacts_of(s, "alice")) == 1, contacts_of(s, "alice")
     ev = [e for e in events(s, "register.ok") if e["user"] == "alice"]
     assert ev[-1]["reason"] == "replaced", ev
+
+
+def stop_gracefully(s):
+    """One SIGTERM (a graceful stop: the established call needs no work)."""
+    s.proc.send_signal(signal.SIGTERM)
+    s.proc.wait(timeout=30)
+    s.log.close()
+    assert s.proc.returncode == 0, s.log_text()[-3000:]
+
+
+def kill9(s):
+    s.proc.send_signal(signal.SIGKILL)
+    s.proc.wait(timeout=30)
+    s.log.close()
+
+
+@pytest.mark.parametrize("how,transport", [("sigterm", "udp"), ("sigkill", "udp"),
+                                           ("sigkill", "tcp")])
+def test_restart_keeps_a_call_between_real_phones(pbx, phones, how, transport):
+    """Issue 14: a call between two real phones is up, the server restarts
+    (a graceful SIGTERM, or SIGKILL), one phone hangs up, the other sees the
+    BYE and the record gets the real end. UDP: baresip calls Linphone and
+    Linphone (the callee) hangs up after a graceful stop, baresip (the
+    caller) after a kill. TCP: Linphone calls baresip and hangs up; baresip
+    said nothing since the restart and its connection is gone, so the server
+    opens one to baresip's registered contact (docs/proxy.md, Restarts)."""
+    baresip, linphone = phones
+    s = pbx()
+    # a graceful stop may wait stop_grace (5 s) for transactions in
+    # progress; baresip hangs up when its audio file ends: a long one
+    b = baresip(s, "alice", transport, tone_seconds=120)
+    b.register()
+    lb = linphone(s, "bob", transport)
+    lb.wait_registered()
+    m = b.mark()
+    running = lb.count_state("LinphoneCallStreamsRunning")
+    released = lb.count_state("LinphoneCallReleased")
+    if transport == "udp":
+        b.dial(f"sip:bob@{DOMAIN}")
+    else:
+        lb.call(f"sip:alice@{DOMAIN}")
+    b.wait_event("CALL_ESTABLISHED", since=m)
+    lb.wait_state("LinphoneCallStreamsRunning", count=running + 1)
+    # the caller had its 200 only once the dialog was stored: a kill now
+    # loses nothing
+    if how == "sigterm":
+        stop_gracefully(s)
+    else:
+        kill9(s)
+    assert not [r for r in records(s, 0) if r.get("status")]  # no record: not over
+    s.start()
+    s.wait_log("1 calls in progress restored")
+    if transport == "udp" and how == "sigkill":
+        b.hangup()
+        hangup_by = "caller"
+    else:
+        lb.terminate()
+        hangup_by = "caller" if transport == "tcp" else "callee"
+    b.wait_event("CALL_CLOSED", since=m)
+    lb.wait_state("LinphoneCallReleased", count=released + 1)
+    (rec,) = records(s, 1)
+    assert rec["status"] == 200 and rec["hangup"] == hangup_by, rec
+    assert rec["answer"] and rec["end"] > rec["answer"], rec
+    if transport == "tcp":
+        assert "a restored call's callee reached at its contact tcp:" in s.log_text()

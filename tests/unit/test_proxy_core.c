@@ -159,11 +159,18 @@ static int op_send(void *arg, const struct txn_peer *to, const char *buf, size_t
 	return 0;
 }
 
-static void op_record(void *arg, const struct store_cdr *rec)
+/* Group commit: the batch the next dialog row and BYE-ended record go in
+ * (0: nothing waits), and how often the core asked for a commit at once. */
+static uint64_t wait_seq;
+static size_t ncommits;
+
+static uint64_t op_record(void *arg, const struct store_cdr *rec)
 {
 	(void)arg;
 	if (nrecs < ARRAY_SIZE(recs))
 		recs[nrecs++] = *rec;
+	return strcmp(rec->hangup, "caller") == 0 || strcmp(rec->hangup, "callee") == 0 ? wait_seq
+											 : 0;
 }
 
 static void op_event(void *arg, const char *kind, const struct net_msg *in,
@@ -200,17 +207,19 @@ static int64_t op_wall(void *arg)
 }
 
 static const struct proxy_ops pops = { op_answer, op_send, op_record, op_event, op_refund,
-				       op_ours,   op_now,  op_wall,   NULL,     NULL };
+				       op_ours,   op_now,  op_wall,   NULL,     NULL,
+				       NULL,      NULL };
 
 /* With dialogs kept: the last one handed up, and the count of ends. */
 static struct store_dialog kept;
 static size_t nup, ndown;
 
-static void op_up(void *arg, const struct store_dialog *d)
+static uint64_t op_up(void *arg, const struct store_dialog *d)
 {
 	(void)arg;
 	kept = *d;
 	nup++;
+	return wait_seq;
 }
 
 static void op_down(void *arg, const char *call_id, const char *tag0, const char *tag1)
@@ -219,14 +228,45 @@ static void op_down(void *arg, const char *call_id, const char *tag0, const char
 	ndown++;
 }
 
+/* The owner commits at once: everything handed over is durable. */
+static void op_commit(void *arg)
+{
+	(void)arg;
+	ncommits++;
+	proxy_durable(P, wait_seq);
+	wait_seq++;
+}
+
+/* A TCP side found again (ops->reach): what it was asked, and its answer. */
+static struct proxy_reach reach_asked;
+static char reach_contact[64];
+static size_t nreach;
+static int reach_rc;
+
+static int op_reach(void *arg, const struct proxy_reach *r, struct net_msg *way, char *contact,
+		    size_t cap)
+{
+	(void)arg;
+	nreach++;
+	reach_asked = *r;
+	snprintf(reach_contact, sizeof(reach_contact), "%s", r->contact ? r->contact : "");
+	snprintf(contact, cap, "sip:1002@192.0.2.22:5064");
+	if (reach_rc == 0)
+		*way = B2.via; /* found: a way of its own */
+	return reach_rc;
+}
+
 static const struct proxy_ops pops_keep = { op_answer, op_send, op_record, op_event, op_refund,
-					    op_ours,   op_now,  op_wall,   op_up,    op_down };
+					    op_ours,   op_now,  op_wall,   op_up,    op_down,
+					    op_commit, op_reach };
 static bool keep_dialogs;
+static uint32_t hold_max;
 
 static int setup(uint32_t max_dialogs)
 {
 	struct txn_conf tc = TXN_CONF_DEFAULT;
-	struct proxy_conf pc = { .max_dialogs = max_dialogs, .invite_timeout_s = 180 };
+	struct proxy_conf pc = { .max_dialogs = max_dialogs, .invite_timeout_s = 180,
+				 .hold_max = hold_max };
 	int rc;
 
 	clear();
@@ -239,6 +279,8 @@ static int setup(uint32_t max_dialogs)
 	mode = ON_FORK;
 	ntargets = 2;
 	serial = false;
+	wait_seq = 0;
+	ncommits = 0;
 	if ((rc = txn_layer_new(&L, &tc, &tops, NULL)) != 0)
 		return rc;
 	return proxy_new(&P, &pc, keep_dialogs ? &pops_keep : &pops, NULL, L);
@@ -656,8 +698,8 @@ static void restored_dialog_ends_with_its_record(void)
 	CHECK_INT(setup(10), 0);     /* the next run */
 	way[0] = A.via;
 	way[1] = B1.via;
-	CHECK_INT(proxy_restore(P, &d, way), 0);
-	CHECK_INT(proxy_restore(P, &d, way), EEXIST);
+	CHECK_INT(proxy_restore(P, &d, way, NULL), 0);
+	CHECK_INT(proxy_restore(P, &d, way, NULL), EEXIST);
 	mode = ON_IN_DIALOG;
 	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
 		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-kbye;rport\n"
@@ -674,9 +716,215 @@ static void restored_dialog_ends_with_its_record(void)
 	/* one whose lifetime ran out while nobody ran: a timeout record */
 	CHECK_INT(setup(10), 0);
 	d.expires_at = op_wall(NULL) - 1;
-	CHECK_INT(proxy_restore(P, &d, way), 0);
+	CHECK_INT(proxy_restore(P, &d, way, NULL), 0);
 	CHECK_INT(nrecs, 1);
 	CHECK(strcmp(recs[0].hangup, "timeout") == 0);
+	teardown();
+	keep_dialogs = false;
+}
+
+/* How many messages went to "ip:port" with a first line starting with start. */
+static size_t count_to(const char *to, const char *start)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nsent; i++)
+		n += strstr(sent[i].to, to) && strncmp(sent[i].buf, start, strlen(start)) == 0;
+	return n;
+}
+
+static const char *bye_from_a(const char *cid, char *buf, size_t cap)
+{
+	char branch[64];
+
+	snprintf(branch, sizeof(branch), "%s", cid);
+	for (char *q = branch; *q; q++)
+		if (*q == '@')
+			*q = '.';
+	snprintf(buf, cap,
+		 "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		 "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-bye-%s;rport\n"
+		 "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		 "To: <sip:1002@bastion.test>;tag=b1\n"
+		 "Call-ID: %s\nCSeq: 2 BYE\nContent-Length: 0\n\n", branch, cid);
+	return buf;
+}
+
+/* Group commit: the 2xx that confirms a dialog waits until the batch its
+ * row goes in is durable, and so does the answer to the BYE that ends it
+ * (its record's batch). Many calls, one commit: the owner says which batch
+ * is durable, the answers of that batch and older go out in order. */
+static void answers_wait_for_their_batch(void)
+{
+	char text[1024];
+	struct proxy_stats st;
+	const char *ok;
+
+	keep_dialogs = true;
+	CHECK_INT(setup(10), 0);
+	ntargets = 1;
+	wait_seq = 7;
+	CHECK(feed(&A, invite_text("g1@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 180, "b1");
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 180")); /* provisional: at once */
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 200, "b1");
+	CHECK(!last_to("192.0.2.10:5061", "SIP/2.0 200")); /* the row is not durable */
+	proxy_stats(P, &st);
+	CHECK_INT(st.holding, 1);
+	CHECK_INT(st.dialogs, 1);
+	proxy_durable(P, 6);
+	CHECK(!last_to("192.0.2.10:5061", "SIP/2.0 200"));
+	proxy_durable(P, 7);
+	ok = last_to("192.0.2.10:5061", "SIP/2.0 200");
+	CHECK(ok && strstr(ok, "CSeq: 1 INVITE"));
+	proxy_stats(P, &st);
+	CHECK_INT(st.holding, 0);
+	CHECK_INT((int)st.released, 1);
+	/* the caller hangs up; the BYE's answer waits for the record */
+	wait_seq = 8;
+	mode = ON_IN_DIALOG;
+	CHECK(feed(&A, bye_from_a("g1@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "BYE "), 200, NULL);
+	CHECK_INT(nrecs, 1);
+	CHECK(strcmp(recs[0].hangup, "caller") == 0);
+	CHECK_INT(count_to("192.0.2.10:5061", "SIP/2.0 200"), 1);
+	proxy_durable(P, 8);
+	CHECK_INT(count_to("192.0.2.10:5061", "SIP/2.0 200"), 2);
+	ok = last_to("192.0.2.10:5061", "SIP/2.0 200");
+	CHECK(ok && strstr(ok, "CSeq: 2 BYE"));
+	teardown();
+	keep_dialogs = false;
+}
+
+/* hold_max: a new INVITE that finds it reached gets 503 (and a record); an
+ * answer that cannot be held has its batch committed at once (ops->commit)
+ * and goes out after the ones held before it, never before its batch. */
+static void hold_bound(void)
+{
+	char text[1024];
+	struct proxy_stats st;
+	const char *r;
+
+	keep_dialogs = true;
+	hold_max = 1;
+	CHECK_INT(setup(10), 0);
+	ntargets = 1;
+	wait_seq = 1;
+	CHECK(feed(&A, invite_text("h1@a", text, sizeof(text))) == TXN_NEW);
+	CHECK(feed(&A, invite_text("h2@a", text, sizeof(text))) == TXN_NEW);
+	CHECK_INT(last_verdict.status, 0);
+	CHECK_INT(count_to("192.0.2.21:5062", "INVITE "), 2);
+	for (size_t i = 0; i < nsent; i++)
+		if (strstr(sent[i].to, "192.0.2.21:5062") && strstr(sent[i].buf, "Call-ID: h1@a"))
+			respond(&B1, sent[i].buf, 200, "b1");
+	CHECK_INT(count_to("192.0.2.10:5061", "SIP/2.0 200"), 0); /* held */
+	for (size_t i = 0; i < nsent; i++)
+		if (strstr(sent[i].to, "192.0.2.21:5062") && strstr(sent[i].buf, "Call-ID: h2@a") &&
+		    strncmp(sent[i].buf, "INVITE ", 7) == 0) {
+			respond(&B1, sent[i].buf, 200, "b1");
+			break;
+		}
+	CHECK_INT(ncommits, 1);
+	CHECK_INT(count_to("192.0.2.10:5061", "SIP/2.0 200"), 2);
+	r = last_to("192.0.2.10:5061", "SIP/2.0 200");
+	CHECK(r && strstr(r, "Call-ID: h2@a")); /* h1's went first */
+	/* one held again (batch 2), then a new call finds the bound */
+	CHECK(feed(&A, invite_text("h3@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 200, "b1");
+	proxy_stats(P, &st);
+	CHECK_INT(st.holding, 1);
+	nrecs = 0;
+	CHECK(feed(&A, invite_text("h4@a", text, sizeof(text))) == TXN_NEW);
+	CHECK_INT(last_verdict.status, 503);
+	CHECK(strcmp(last_verdict.reason, "Server Busy") == 0);
+	CHECK_INT(nrecs, 1);
+	CHECK_INT(recs[0].final_status, 503);
+	proxy_stats(P, &st);
+	CHECK_INT((int)st.hold_full, 2);
+	teardown();
+	hold_max = 0;
+	keep_dialogs = false;
+}
+
+/* A batch that failed: its dialog is not confirmed. The callee's leg is
+ * ended (ACK, BYE with a Reason), the caller gets 500, the record says the
+ * call was never answered, and the dialog is gone. */
+static void unstored_dialog_is_refused(void)
+{
+	char text[1024];
+	struct proxy_stats st;
+	const char *bye;
+
+	keep_dialogs = true;
+	CHECK_INT(setup(10), 0);
+	ntargets = 1;
+	wait_seq = 3;
+	CHECK(feed(&A, invite_text("n1@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 200, "b1");
+	proxy_not_stored(P, 3);
+	CHECK(last_to("192.0.2.21:5062", "ACK "));
+	bye = last_to("192.0.2.21:5062", "BYE ");
+	CHECK(bye && strstr(bye, "Call Not Stored") && strstr(bye, "tag=b1"));
+	CHECK_INT(nanswered, 1);
+	CHECK_INT(answered[0], 500);
+	CHECK(!last_to("192.0.2.10:5061", "SIP/2.0 200"));
+	CHECK_INT(nrecs, 1);
+	CHECK_INT(recs[0].final_status, 500);
+	CHECK(strcmp(recs[0].hangup, "none") == 0);
+	proxy_stats(P, &st);
+	CHECK_INT(st.dialogs, 0);
+	CHECK_INT(st.holding, 0);
+	CHECK_INT((int)st.unstored, 1);
+	proxy_durable(P, 10); /* nothing left to send */
+	CHECK(!last_to("192.0.2.10:5061", "SIP/2.0 200"));
+	teardown();
+	keep_dialogs = false;
+}
+
+/* A restored dialog whose callee was on TCP: its connection is gone, so the
+ * BYE asks the owner to find the callee again (ops->reach) with the contact
+ * known at restore, and goes the way found; when none is found the BYE gets
+ * 503 and the owner is asked again next time, with the contact it gave. */
+static void restored_tcp_side_is_reached_again(void)
+{
+	char text[1024];
+	struct net_msg way[2];
+	struct store_dialog d;
+	const char *contact[2] = { NULL, "sip:1002@192.0.2.21:5070;transport=tcp" };
+
+	keep_dialogs = true;
+	CHECK_INT(setup(10), 0);
+	ntargets = 1;
+	CHECK(feed(&A, invite_text("t1@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 200, "b1");
+	d = kept;
+	teardown();
+
+	CHECK_INT(setup(10), 0);
+	way[0] = A.via;
+	way[1] = B1.via;
+	way[1].tp = NET_TCP; /* its connection died with the last run */
+	way[1].udp_fd = -1;
+	CHECK_INT(proxy_restore(P, &d, way, contact), 0);
+	mode = ON_IN_DIALOG;
+	nreach = 0;
+	reach_rc = ENOTCONN;
+	CHECK(feed(&A, "INFO sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-tinfo;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>;tag=b1\n"
+		       "Call-ID: t1@a\nCSeq: 2 INFO\nContent-Length: 0\n\n") == TXN_NEW);
+	CHECK_INT((int)nreach, 1);
+	CHECK_INT(reach_asked.side, 1);
+	CHECK(strcmp(reach_asked.auth_user, "1001") == 0);
+	CHECK(strcmp(reach_asked.callee, "sip:1002@bastion.test") == 0);
+	CHECK(strcmp(reach_contact, contact[1]) == 0);
+	reach_rc = 0;
+	CHECK(feed(&A, bye_from_a("t1@a", text, sizeof(text))) == TXN_NEW);
+	CHECK_INT(last_verdict.status, 0);
+	CHECK_INT((int)nreach, 2);
+	CHECK(strcmp(reach_contact, "sip:1002@192.0.2.22:5064") == 0); /* as given last time */
+	CHECK(last_to("192.0.2.22:5064", "BYE "));
 	teardown();
 	keep_dialogs = false;
 }
@@ -691,12 +939,14 @@ static int call_life(void *arg)
 	const char *r;
 	int rc;
 
-	(void)arg;
+	keep_dialogs = arg != NULL; /* with group commit: answers held */
 	if ((rc = setup(10)) != 0) {
 		proxy_free(&P);
 		txn_layer_free(&L);
+		keep_dialogs = false;
 		return rc;
 	}
+	wait_seq = keep_dialogs ? 1 : 0;
 	feed(&A, invite_text("o1@a", text, sizeof(text)));
 	if ((r = last_to("192.0.2.21:5062", "INVITE ")))
 		respond(&B1, r, 180, "b1");
@@ -706,6 +956,7 @@ static int call_life(void *arg)
 		respond(&B1, r, 200, "b1");
 	if ((r = last_to("192.0.2.22:5064", "INVITE ")))
 		respond(&B2, r, 487, "b2");
+	proxy_durable(P, wait_seq++);
 	mode = ON_IN_DIALOG;
 	feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
 		 "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-obye;rport\n"
@@ -714,19 +965,24 @@ static int call_life(void *arg)
 		 "Call-ID: o1@a\nCSeq: 2 BYE\nContent-Length: 0\n\n");
 	if ((r = last_to("192.0.2.21:5062", "BYE ")))
 		respond(&B1, r, 200, NULL);
+	proxy_not_stored(P, wait_seq); /* a failed batch: the BYE's answer goes anyway */
 	mode = ON_FORK;
 	feed(&A, invite_text("o2@a", text, sizeof(text)));
 	now += 200 * 1000;
 	proxy_tick(P, now);
 	txn_tick(L, now);
 	teardown();
+	keep_dialogs = false;
 	check_failed = failed; /* the muted CHECKs of this run */
 	return 0;
 }
 
 static void allocation_failures(void)
 {
+	static int keep;
+
 	CHECK(CHECK_OOM_SWEEP(call_life, NULL, 2000) > 10);
+	CHECK(CHECK_OOM_SWEEP(call_life, &keep, 2000) > 10);
 }
 
 int main(int argc, char **argv)
@@ -743,6 +999,10 @@ int main(int argc, char **argv)
 		CASE(colliding_call_ids_stay_short),
 		CASE(allocation_failures),
 		CASE(restored_dialog_ends_with_its_record),
+		CASE(answers_wait_for_their_batch),
+		CASE(hold_bound),
+		CASE(unstored_dialog_is_refused),
+		CASE(restored_tcp_side_is_reached_again),
 	};
 
 	return check_main("proxy_core", cases, ARRAY_SIZE(cases), argc, argv);
