@@ -477,7 +477,7 @@ static const struct cmd commands[] = {
 	  "  user identity add|del NAME URI [--domain D]\n"
 	  "  user identity list NAME [--domain D]\n"
 	  "  user cert NAME require|off [--domain D]\n"
-	  "  user set NAME --calling internal|local|national|international|premium\n"
+	  "  user set NAME --calling internal|local|national|international|premium|default\n"
 	  "  user set NAME --digest sha256|md5|both|site [--domain D]\n\n"
 	  "Manage the users who may register. The domain defaults to the server's domain.\n"
 	  "--generate prints a random 20-character password once; --password-stdin reads\n"
@@ -494,9 +494,10 @@ static const struct cmd commands[] = {
 	  "certificate from the local CA naming it (bastion tls issue NAME; the [tls]\n"
 	  "verify_client setting must ask for certificates); cert off lifts that. See\n"
 	  "docs/tls.md.\n"
-	  "set --calling: the classes of numbers beyond the building the user may call\n"
-	  "(its [calling] line in bastion.conf; a running server takes it on SIGHUP).\n"
-	  "See docs/trunks.md.\n"
+	  "set --calling: the classes of numbers beyond the building the user may call,\n"
+	  "stored with the user (running servers use it within a second); default\n"
+	  "returns to bastion.conf's ([calling] line, else [dialplan] calling). See\n"
+	  "docs/trunks.md.\n"
 	  "set --digest: the digest algorithms the user is challenged with: sha256, md5\n"
 	  "(phones that fail on a SHA-256 challenge, such as baresip 1.0), both (SHA-256\n"
 	  "first), or site ([auth] algorithms, the default). See docs/users.md." },
@@ -552,25 +553,31 @@ static const struct cmd commands[] = {
 	  "--json prints the same as one JSON object. --reference prints the check table\n"
 	  "of docs/mitigations.md. See docs/operations.md." },
 	{ "backup", admin_cmd_backup,
-	  "bastion backup --to FILE [--passphrase-file F] | backup verify FILE [--passphrase-file F]",
+	  "bastion backup --to FILE [--passphrase-file F | --to-public-key PUB]\n"
+	  "       bastion backup verify FILE [--passphrase-file F] [--private-key KEY]",
 	  "--to FILE: an encrypted backup of the state: a consistent snapshot of the\n"
 	  "database (SQLite's online backup API: safe while the server runs), the\n"
 	  "configuration, the nonce key, the TLS keys and certificates (the CA key if it\n"
 	  "is here), issued phone certificates and the history. AES-256-GCM under a key\n"
 	  "that scrypt derives from the passphrase (first line of F, else asked on the\n"
-	  "terminal; at least 12 characters). FILE is written atomically, mode 0600, and\n"
-	  "never overwritten.\n"
-	  "verify FILE: decrypt and authenticate it, list what it holds and run SQLite's\n"
-	  "integrity check on the database. A wrong passphrase, or a truncated, altered\n"
-	  "or foreign file, is refused. See docs/operations.md." },
-	{ "restore", admin_cmd_restore, "bastion restore --from FILE --state DIR [--passphrase-file F]",
+	  "terminal; at least 12 characters), or, with --to-public-key PUB, under a key\n"
+	  "agreed with that X25519 public key (PEM): the server then never holds what\n"
+	  "decrypts it. FILE is written atomically, mode 0600, and never overwritten.\n"
+	  "verify FILE: decrypt and authenticate it (with the passphrase, or the private\n"
+	  "key KEY, unlocked with F if encrypted), list what it holds and run SQLite's\n"
+	  "integrity check on the database. A wrong passphrase or key, or a truncated,\n"
+	  "altered or foreign file, is refused. See docs/operations.md." },
+	{ "restore", admin_cmd_restore,
+	  "bastion restore --from FILE --state DIR [--passphrase-file F] [--private-key KEY]",
 	  "Put a backup back into DIR, which must be new or empty. The whole file is\n"
-	  "decrypted and authenticated first: a wrong passphrase, or a truncated, altered\n"
-	  "or foreign file, is refused and nothing is written. Then serve from DIR." },
+	  "decrypted and authenticated first: a wrong passphrase or private key, or a\n"
+	  "truncated, altered or foreign file, is refused and nothing is written. Then\n"
+	  "serve from DIR." },
 	{ "rotate", admin_cmd_rotate,
 	  "bastion rotate [--server-key] [--ca] [--nonce-key] [--ticket-keys]\n"
-	  "         [--passwords --out FILE] [--client-certs [--cert NAME]]\n"
-	  "         [--passphrase-file F] [--ca-key K]",
+	  "         [--passwords [--out FILE] [--deadline T]] [--client-certs [--cert NAME]]\n"
+	  "         [--passphrase-file F] [--ca-key K]\n"
+	  "       bastion rotate --move-deadline T",
 	  "Replace keys and credentials, e.g. after a flaw in the TLS library or a host\n"
 	  "compromise (all parts combine; each is recorded for 'bastion audit'):\n"
 	  "  --server-key    new server key and certificate from the CA; a running server\n"
@@ -580,8 +587,15 @@ static const struct cmd commands[] = {
 	  "                  certificates to reissue; phones must trust the new ca.crt\n"
 	  "  --nonce-key     new nonce key: outstanding nonces are refused at once\n"
 	  "  --ticket-keys   the running server renews its TLS session ticket keys\n"
-	  "  --passwords     new generated password for every user, written to the new\n"
-	  "                  file --out FILE (mode 0600); old passwords stop at once\n"
+	  "  --passwords     every user must change password. --out FILE: a new generated\n"
+	  "                  password for each, in the new file FILE (mode 0600).\n"
+	  "                  --deadline T: the old passwords keep working until T (phones\n"
+	  "                  using one are told), then get 403 Password Expired; without\n"
+	  "                  it they stop at once. --deadline without --out generates\n"
+	  "                  nothing: set each password with 'user passwd' by T.\n"
+	  "                  T: now, +7d, +12h, 2026-12-20T10:00:00Z, unix seconds\n"
+	  "  --move-deadline T  move the deadline of every user still pending (now: end\n"
+	  "                  the grace at once; later: more time)\n"
 	  "  --client-certs  revoke every certificate in issued/, or only NAME's with\n"
 	  "                  --cert NAME (crl.pem, checked by the TLS handshake); issue\n"
 	  "                  new ones with 'bastion tls issue'\n"
@@ -634,6 +648,13 @@ static const struct cmd commands[] = {
 	  "[peer NAME] sections of bastion.conf. add and del rewrite the file only when\n"
 	  "the result loads as the server would load it (the error names file and line);\n"
 	  "a running server takes the change on SIGHUP. See docs/trunks.md." },
+	{ "fraud", admin_cmd_fraud, "bastion fraud list | clear NAME [--domain D]",
+	  "  fraud list\n"
+	  "  fraud clear NAME [--domain D]\n\n"
+	  "The users whose outside calling is on hold after a fraud.alert (with [fraud]\n"
+	  "suspend = yes), with why and since when; clear lifts a user's hold, and every\n"
+	  "running server lets its outside calls through again within a second. The hold\n"
+	  "is stored with the user, so it survives restarts. See docs/trunks.md." },
 	{ "firewall", admin_cmd_firewall, "bastion --state DIR firewall",
 	  "Print an nftables rule set for this configuration (load it with nft -f): the\n"
 	  "SIP and TLS ports reached only by the peers and the [network] phones networks,\n"

@@ -291,10 +291,16 @@ static int print_user_line(void *arg, const struct store_user *u)
 	size_t *n = arg;
 
 	/* client-cert last: scripts read the fields before it by position */
-	printf("%s@%s  %s  password %s  created %s  changed %s  client-cert %s\n", u->name,
+	printf("%s@%s  %s  password %s  created %s  changed %s  client-cert %s", u->name,
 	       u->domain, u->enabled ? "enabled" : "disabled", strength_name(u->cred.strength),
 	       fmt_time(cr, sizeof(cr), u->created_at), fmt_time(ch, sizeof(ch), u->changed_at),
 	       u->require_client_cert ? "required" : "off");
+	/* a password rotation still pending for this user (rotate --deadline) */
+	if (u->pw_deadline > 0)
+		printf("  %s %s", u->old_cred.ha1_md5[0] || u->old_cred.ha1_sha256[0]
+					  ? "old-password-until" : "change-password-by",
+		       fmt_time(cr, sizeof(cr), u->pw_deadline));
+	printf("\n");
 	++*n;
 	return 0;
 }
@@ -401,9 +407,22 @@ static int user_show(struct store *s, const struct conf *c, struct user_args *ua
 	       u.require_client_cert
 		       ? "required (registers and calls only over TLS with its own certificate)"
 		       : "not required (bastion user cert NAME require binds it)");
+	printf("calling   %s\n", u.calling[0] ? u.calling
+					   : "bastion.conf's ([calling] line, else [dialplan] calling)");
+	if (u.fraud_hold[0])
+		printf("hold      outside calling on hold since %s: %s (bastion fraud clear %s)\n",
+		       fmt_time(t, sizeof(t), u.fraud_hold_at), u.fraud_hold, u.name);
 	printf("created   %s\n", fmt_time(t, sizeof(t), u.created_at));
 	printf("changed   %s\n", fmt_time(t, sizeof(t), u.changed_at));
+	if (u.pw_deadline > 0 && (u.old_cred.ha1_md5[0] || u.old_cred.ha1_sha256[0]))
+		printf("rotation  the password before the last rotation works until %s "
+		       "(bastion rotate --passwords --deadline)\n",
+		       fmt_time(t, sizeof(t), u.pw_deadline));
+	else if (u.pw_deadline > 0)
+		printf("rotation  the password must be changed by %s (bastion user passwd %s)\n",
+		       fmt_time(t, sizeof(t), u.pw_deadline), u.name);
 	OPENSSL_cleanse(&u.cred, sizeof(u.cred));
+	OPENSSL_cleanse(&u.old_cred, sizeof(u.old_cred));
 	printf("bindings:\n");
 	w.user_id = u.id;
 	rc = store_regs_list_all(s, print_reg, &w);

@@ -201,7 +201,7 @@ static uint64_t op_record(void *arg, const struct store_cdr *rec)
 {
 	struct server *s = arg;
 
-	server_trunk_ended(s, rec->call_id);
+	server_trunk_ended(s, rec);
 
 	if (s->ncdr_q == SERVER_CDR_BATCH)
 		server_cdr_flush(s);
@@ -492,6 +492,8 @@ static void collect_target(void *arg, const struct reg_binding_view *v)
 	/* a binding restored from the store has no socket yet */
 	if (pt->way.tp == NET_UDP && pt->way.udp_fd < 0)
 		pt->way.udp_fd = net_udp_fd(t->s->net, pt->way.src.ss.ss_family);
+	pt->label = NULL;
+	pt->cred = NULL;
 	pt->contact = strdup(v->contact);
 	if (pt->contact)
 		t->n++;
@@ -516,7 +518,7 @@ void server_targets_free(struct server_targets *t)
 void server_refuse_attempt(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 			   struct slice user, uint16_t status, const char *reason)
 {
-	struct proxy_caller who = { user, x->in };
+	struct proxy_caller who = { user, x->in, NULL };
 
 	proxy_record_refused(s->proxy, m, &who, status);
 	server_answer(s, x, m, status, reason, SLICE_NULL);
@@ -583,6 +585,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		server_auth_refuse(s, &x, m, &a, m->from.uri.raw);
 		return;
 	}
+	server_auth_note(s, &x, m, &a, m->from.uri.raw);
 	if (m->mid == SIP_M_INVITE)
 		server_answer(s, &x, m, 100, "Trying", SLICE_NULL);
 	if (!identity_ok(s, &x, m, a.user))
@@ -633,7 +636,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		snprintf(pai, sizeof(pai), "P-Asserted-Identity: %s\r\n", s->idv->pai);
 	else
 		pai[0] = '\0';
-	who = (struct proxy_caller){ a.user, x.in };
+	who = (struct proxy_caller){ a.user, x.in, NULL };
 	v = proxy_fork(s->proxy, st, m, from, t.t, t.n, slice_cstr(pai), &who);
 	if (v.status) {
 		if (v.event)

@@ -176,7 +176,10 @@ struct server_auth {
 	unsigned offer;            /* CHALLENGE: AUTH_ALGO_BIT()s, from the user's setting */
 	uint16_t status;           /* the answer's status */
 	const char *reason;        /* DENY: its reason phrase */
-	const char *event, *detail; /* a security event to record, or NULL */
+	const char *event, *detail; /* a security event to record, or NULL; with ALLOW, the
+				       password deadline's warning (the caller records it) */
+	int64_t pw_deadline;       /* ALLOW: > 0 when the user must be told to change its
+				      password by then (auth_deadline_check) */
 };
 
 /*
@@ -189,6 +192,14 @@ struct server_auth {
  */
 void server_authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
 			 const struct sip_msg *m, bool proxy, struct slice aor);
+/* For an ALLOW: record the password deadline's warning event, if any. */
+void server_auth_note(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		      const struct server_auth *v, struct slice aor);
+/* For an ALLOW whose user must change its password: the Warning header line
+ * (CRLF included) telling it by when, into out; returns its length, 0 when
+ * there is nothing to say (or it does not fit). */
+int server_auth_warning(char *out, size_t cap, const struct server *s,
+			const struct server_auth *v);
 /* Record v's event (if any) and answer: the challenge, or the refusal. */
 void server_auth_refuse(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 			const struct server_auth *v, struct slice aor);
@@ -278,8 +289,17 @@ bool server_trunk_bypass(struct server *s, const struct server_ctx *x, const str
  * outside number (the caller answers 404). */
 bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
 			   const struct sip_msg *m, const struct txn_peer *from, struct slice user);
-/* A call ended (its record was written): release its caps. */
-void server_trunk_ended(struct server *s, const char *call_id);
+/* A call ended (its record rec was written): release its caps, count its
+ * minutes to the caller and the peer, look for a burst of short calls. */
+void server_trunk_ended(struct server *s, const struct store_cdr *rec);
+/* Per-peer metrics (server/observe.c): calls out and in, failed calls out,
+ * up (1) or down (0), for peer i of the configuration. False past the last. */
+struct server_trunk_peer_stats {
+	const char *name;
+	uint64_t calls_out, calls_in, failed_out;
+	bool up;
+};
+bool server_trunk_peer_stats(const struct server *s, size_t i, struct server_trunk_peer_stats *out);
 /* OPTIONS pings of the peers (ping_interval): sent from the tick; the
  * transaction callbacks hand them here first (true: it was a ping). A peer
  * that stops answering is marked down (event peer.down) and left out of

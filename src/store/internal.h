@@ -19,12 +19,20 @@ struct store_ops {
 	int (*users_list)(struct store *s, uint64_t *version, store_user_fn *fn, void *arg);
 	int (*users_set_password)(struct store *s, const char *name, const char *domain,
 				  const struct store_cred *cred, int64_t now);
+	/* optional (NULL: ENOSYS): password rotation with a deadline */
+	int (*users_rotate_password)(struct store *s, const char *name, const char *domain,
+				     const struct store_cred *cred, int64_t deadline, int64_t now);
+	int (*users_move_deadline)(struct store *s, size_t *n, int64_t deadline);
 	int (*users_set_enabled)(struct store *s, const char *name, const char *domain,
 				 bool enabled);
 	int (*users_set_digest)(struct store *s, const char *name, const char *domain,
 				unsigned digest);
 	int (*users_set_client_cert)(struct store *s, const char *name, const char *domain,
 				     bool on);
+	int (*users_set_calling)(struct store *s, const char *name, const char *domain,
+				 const char *calling);
+	int (*users_set_fraud_hold)(struct store *s, const char *name, const char *domain,
+				    const char *reason, int64_t at);
 	int (*users_delete)(struct store *s, const char *name, const char *domain);
 	int (*users_import)(struct store *s, size_t *failed_at, const struct store_user *users,
 			    size_t n, int64_t now);
@@ -125,7 +133,7 @@ int store_sqlite_schema_latest(void);
  * interrupted, which was never synced, so never acknowledged). One process
  * at a time (flock: EBUSY for the second).
  */
-#define STORE_JOURNAL_PARAMS_MAX 16
+#define STORE_JOURNAL_PARAMS_MAX 24
 
 struct store_journal;
 

@@ -52,7 +52,7 @@
 /* Transaction-scoped advisory lock key for migrations: "bastion" in ASCII. */
 #define MIGRATE_LOCK_KEY "27691696219844462"
 #define NOTIFY_CHANNEL "bastion"
-#define PARAMS_MAX 16 /* the most a statement takes (ST_DLG_PUT); <= STORE_JOURNAL_PARAMS_MAX */
+#define PARAMS_MAX 24 /* the most a statement takes (ST_DLG_PUT: 21); <= STORE_JOURNAL_PARAMS_MAX */
 #define CHANGED_AORS_MAX 1024 /* beyond, the registrar reloads everything */
 #define BATCH_ROWS_MAX 500     /* writes per transaction when draining the queue */
 #define BACKOFF_MIN_MS 250
@@ -191,7 +191,34 @@ static const char *const migrations[] = {
 	"ALTER TABLE users ADD COLUMN digest integer NOT NULL DEFAULT 0"
 	"  CHECK (digest BETWEEN 0 AND 3);"
 	"ALTER TABLE registrations ADD COLUMN reg_id bigint NOT NULL DEFAULT 0;",
-	/* 7 -> 8: several nodes (docs/scaling.md). A dialog belongs to the node
+	/* 7 -> 8: sqlite.c's calling class and toll-fraud hold of a user (read
+	 * and written here: every node must agree on them), and the call
+	 * record's peer, class and numbers (the dialogs' copies stay unused, as
+	 * the table). An UPDATE of users fires users_gen, so every node's cache
+	 * reloads. */
+	"ALTER TABLE users ADD COLUMN calling text NOT NULL DEFAULT ''"
+	"  CHECK (calling IN ('', 'internal', 'local', 'national', 'international', 'premium'));"
+	"ALTER TABLE users ADD COLUMN fraud_hold text NOT NULL DEFAULT ''"
+	"  CHECK (length(fraud_hold) <= 255);"
+	"ALTER TABLE users ADD COLUMN fraud_hold_at bigint NOT NULL DEFAULT 0;"
+	"ALTER TABLE cdrs ADD COLUMN peer text NOT NULL DEFAULT '' CHECK (length(peer) <= 31);"
+	"ALTER TABLE cdrs ADD COLUMN class text NOT NULL DEFAULT '' CHECK (length(class) <= 15);"
+	"ALTER TABLE cdrs ADD COLUMN dialed text NOT NULL DEFAULT '' CHECK (length(dialed) <= 127);"
+	"ALTER TABLE cdrs ADD COLUMN number text NOT NULL DEFAULT '' CHECK (length(number) <= 23);"
+	"ALTER TABLE dialogs ADD COLUMN peer text NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN class text NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN dialed text NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN number text NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN cseq_delta integer NOT NULL DEFAULT 0"
+	"  CHECK (cseq_delta BETWEEN 0 AND 1000);",
+	/* 8 -> 9: sqlite.c's password-rotation columns (old password, deadline).
+	 * Not read or written here yet: `rotate --passwords --deadline` answers
+	 * ENOSYS on PostgreSQL, and no user has a deadline. */
+	"ALTER TABLE users ADD COLUMN old_realm text NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN old_ha1_md5 text NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN old_ha1_sha256 text NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN pw_deadline bigint NOT NULL DEFAULT 0;",
+	/* 9 -> 10: several nodes (docs/scaling.md). A dialog belongs to the node
 	 * that wrote it (a restarting node takes in its own calls only); the
 	 * guard's user locks, shared like the bans (a row trigger: a delete of
 	 * nothing notifies nobody); and, per node, the last record of its
@@ -219,7 +246,7 @@ static const char *const migrations[] = {
 	");",
 };
 
-_Static_assert(ARRAY_SIZE(migrations) == 8, "keep pg.c's migrations in step with sqlite.c's");
+_Static_assert(ARRAY_SIZE(migrations) == 10, "keep pg.c's migrations in step with sqlite.c's");
 
 int store_pg_schema_latest(void)
 {
@@ -237,6 +264,8 @@ enum stmt_id {
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
 	ST_USER_SET_DIGEST,
+	ST_USER_SET_CALLING,
+	ST_USER_SET_FRAUD_HOLD,
 	ST_USER_DELETE,
 	ST_REG_UPSERT,
 	ST_REG_DELETE,
@@ -268,16 +297,16 @@ enum stmt_id {
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert, digest"
+	"created_at, changed_at, require_client_cert, calling, fraud_hold, fraud_hold_at, digest"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
 	"user_agent, instance, q, reg_id"
 #define DLG_COLS \
 	"call_id, tag0, tag1, way0, way1, local0, local1, caller, auth_user, callee, src, " \
-	"transport, start_at, answer_at, expires_at"
+	"transport, start_at, answer_at, expires_at, peer, class, dialed, number, cseq_delta"
 #define CDR_COLS \
 	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
-	"end_at, final_status, duration_s, hangup"
+	"end_at, final_status, duration_s, hangup, peer, class, dialed, number"
 #define USER_KEY "name = $1::text AND lower(domain) = lower($2::text COLLATE \"C\")"
 
 static const char *const stmt_sql[ST__COUNT] = {
@@ -295,6 +324,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = $3::smallint"
 				    " WHERE " USER_KEY,
 	[ST_USER_SET_DIGEST] = "UPDATE users SET digest = $3::integer WHERE " USER_KEY,
+	[ST_USER_SET_CALLING] = "UPDATE users SET calling = $3::text WHERE " USER_KEY,
+	[ST_USER_SET_FRAUD_HOLD] = "UPDATE users SET fraud_hold = $3::text,"
+				   " fraud_hold_at = $4::bigint WHERE " USER_KEY,
 	[ST_USER_DELETE] = "DELETE FROM users WHERE " USER_KEY,
 	/* No row for an unknown user, rather than a foreign-key error that
 	 * would abort the whole batch's transaction. */
@@ -328,9 +360,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ID_LIST_ALL] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
 			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
 	[ST_CDR_ADD] = "INSERT INTO cdrs (call_id, caller, auth_user, callee, src, transport,"
-		       " start_at, answer_at, end_at, final_status, duration_s, hangup)"
+		       " start_at, answer_at, end_at, final_status, duration_s, hangup, peer,"
+		       " class, dialed, number)"
 		       " VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text,"
-		       " $7::bigint, $8::bigint, $9::bigint, $10::integer, $11::bigint, $12::text)"
+		       " $7::bigint, $8::bigint, $9::bigint, $10::integer, $11::bigint, $12::text,"
+		       " $13::text, $14::text, $15::text, $16::text)"
 		       " RETURNING id",
 	[ST_CDR_LIST] = "SELECT " CDR_COLS " FROM cdrs WHERE start_at >= $1::bigint"
 			" ORDER BY start_at, id",
@@ -348,13 +382,17 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_DLG_PUT] = "INSERT INTO dialogs (" DLG_COLS ", node) VALUES ($1::text, $2::text,"
 		       " $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,"
 		       " $10::text, $11::text, $12::text, $13::bigint, $14::bigint, $15::bigint,"
-		       " $16::text) ON CONFLICT (call_id, tag0, tag1) DO UPDATE SET"
+		       " $16::text, $17::text, $18::text, $19::text, $20::integer, $21::text)"
+		       " ON CONFLICT (call_id, tag0, tag1) DO UPDATE SET"
 		       " way0 = excluded.way0, way1 = excluded.way1, local0 = excluded.local0,"
 		       " local1 = excluded.local1, caller = excluded.caller,"
 		       " auth_user = excluded.auth_user, callee = excluded.callee,"
 		       " src = excluded.src, transport = excluded.transport,"
 		       " start_at = excluded.start_at, answer_at = excluded.answer_at,"
-		       " expires_at = excluded.expires_at, node = excluded.node",
+		       " expires_at = excluded.expires_at, peer = excluded.peer,"
+		       " class = excluded.class, dialed = excluded.dialed,"
+		       " number = excluded.number, cseq_delta = excluded.cseq_delta,"
+		       " node = excluded.node",
 	[ST_DLG_DELETE] = "DELETE FROM dialogs WHERE call_id = $1::text AND tag0 = $2::text"
 			  " AND tag1 = $3::text",
 	[ST_DLG_LIST] = "SELECT " DLG_COLS " FROM dialogs WHERE node = $1::text"
@@ -1280,7 +1318,10 @@ static int read_user(struct store_user *u, const PGresult *res, int row)
 	    (e = col_str(strength, sizeof(strength), res, row, 7)) ||
 	    (e = col_i64(&u->created_at, res, row, 8)) ||
 	    (e = col_i64(&u->changed_at, res, row, 9)) || (e = col_i64(&cc, res, row, 10)) ||
-	    (e = col_i64(&dg, res, row, 11)))
+	    (e = col_str(u->calling, sizeof(u->calling), res, row, 11)) ||
+	    (e = col_str(u->fraud_hold, sizeof(u->fraud_hold), res, row, 12)) ||
+	    (e = col_i64(&u->fraud_hold_at, res, row, 13)) ||
+	    (e = col_i64(&dg, res, row, 14)))
 		return e;
 	if (dg < 0 || dg > 3)
 		return EOVERFLOW;
@@ -1412,6 +1453,23 @@ static int pg_users_set_digest(struct store *s, const char *name, const char *do
 	const char *p[3] = { name, domain, i64s(d, digest) };
 
 	return user_write(pgs(s), ST_USER_SET_DIGEST, 3, p);
+}
+
+static int pg_users_set_calling(struct store *s, const char *name, const char *domain,
+				const char *calling)
+{
+	const char *p[3] = { name, domain, calling };
+
+	return user_write(pgs(s), ST_USER_SET_CALLING, 3, p);
+}
+
+static int pg_users_set_fraud_hold(struct store *s, const char *name, const char *domain,
+				   const char *reason, int64_t at)
+{
+	char t[24];
+	const char *p[4] = { name, domain, reason, i64s(t, at) };
+
+	return user_write(pgs(s), ST_USER_SET_FRAUD_HOLD, 4, p);
 }
 
 static int pg_users_delete(struct store *s, const char *name, const char *domain)
@@ -1666,12 +1724,13 @@ static int pg_ids_list(struct store *s, const char *name, const char *domain,
 static int pg_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 {
 	char t1[24], t2[24], t3[24], st[24], d[24];
-	const char *p[12] = { c->call_id, c->caller, c->auth_user, c->callee, c->src,
+	const char *p[16] = { c->call_id, c->caller, c->auth_user, c->callee, c->src,
 			      c->transport, i64s(t1, c->start_at), i64s(t2, c->answer_at),
 			      i64s(t3, c->end_at), i64s(st, c->final_status),
-			      i64s(d, c->duration_s), c->hangup };
+			      i64s(d, c->duration_s), c->hangup, c->peer, c->klass, c->dialed,
+			      c->number };
 	PGresult *res;
-	int e = write_op(pgs(s), ST_CDR_ADD, 12, p, &res);
+	int e = write_op(pgs(s), ST_CDR_ADD, 16, p, &res);
 
 	if (id)
 		*id = 0;
@@ -1699,7 +1758,11 @@ static int read_cdr(struct store_cdr *c, const PGresult *res, int row)
 	    (e = col_i64(&c->start_at, res, row, 7)) || (e = col_i64(&c->answer_at, res, row, 8)) ||
 	    (e = col_i64(&c->end_at, res, row, 9)) || (e = col_i64(&status, res, row, 10)) ||
 	    (e = col_i64(&c->duration_s, res, row, 11)) ||
-	    (e = col_str(c->hangup, sizeof(c->hangup), res, row, 12)))
+	    (e = col_str(c->hangup, sizeof(c->hangup), res, row, 12)) ||
+	    (e = col_str(c->peer, sizeof(c->peer), res, row, 13)) ||
+	    (e = col_str(c->klass, sizeof(c->klass), res, row, 14)) ||
+	    (e = col_str(c->dialed, sizeof(c->dialed), res, row, 15)) ||
+	    (e = col_str(c->number, sizeof(c->number), res, row, 16)))
 		return e;
 	if (status < 0 || status > 999)
 		return EOVERFLOW;
@@ -1824,8 +1887,8 @@ static int pg_bans_expire(struct store *s, size_t *n, int64_t now)
 static int pg_dialogs_put(struct store *s, const struct store_dialog *d)
 {
 	struct pg_store *ps = pgs(s);
-	char t1[24], t2[24], t3[24];
-	const char *p[STORE_DIALOG_TEXTS + 4];
+	char t1[24], t2[24], t3[24], t4[24];
+	const char *p[STORE_DIALOG_TEXTS + 9];
 	PGresult *res;
 	int e;
 
@@ -1834,8 +1897,13 @@ static int pg_dialogs_put(struct store *s, const struct store_dialog *d)
 	p[STORE_DIALOG_TEXTS] = i64s(t1, d->start_at);
 	p[STORE_DIALOG_TEXTS + 1] = i64s(t2, d->answer_at);
 	p[STORE_DIALOG_TEXTS + 2] = i64s(t3, d->expires_at);
-	p[STORE_DIALOG_TEXTS + 3] = ps->node;
-	e = write_op(ps, ST_DLG_PUT, STORE_DIALOG_TEXTS + 4, p, &res);
+	p[STORE_DIALOG_TEXTS + 3] = d->peer;
+	p[STORE_DIALOG_TEXTS + 4] = d->klass;
+	p[STORE_DIALOG_TEXTS + 5] = d->dialed;
+	p[STORE_DIALOG_TEXTS + 6] = d->number;
+	p[STORE_DIALOG_TEXTS + 7] = i64s(t4, d->cseq_delta);
+	p[STORE_DIALOG_TEXTS + 8] = ps->node;
+	e = write_op(ps, ST_DLG_PUT, STORE_DIALOG_TEXTS + 9, p, &res);
 	PQclear(res);
 	return e;
 }
@@ -1858,6 +1926,7 @@ static int pg_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 	const char *p[1] = { ps->node };
 	struct store_dialog *d;
 	PGresult *res;
+	int64_t delta = 0;
 	int e, n;
 
 	service(ps);
@@ -1875,8 +1944,14 @@ static int pg_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 				    res, i, c);
 		if (!e && ((e = col_i64(&d->start_at, res, i, 12)) ||
 			   (e = col_i64(&d->answer_at, res, i, 13)) ||
-			   (e = col_i64(&d->expires_at, res, i, 14))))
+			   (e = col_i64(&d->expires_at, res, i, 14)) ||
+			   (e = col_str(d->peer, sizeof(d->peer), res, i, 15)) ||
+			   (e = col_str(d->klass, sizeof(d->klass), res, i, 16)) ||
+			   (e = col_str(d->dialed, sizeof(d->dialed), res, i, 17)) ||
+			   (e = col_str(d->number, sizeof(d->number), res, i, 18)) ||
+			   (e = col_i64(&delta, res, i, 19)) || delta < 0 || delta > 1000))
 			e = EOVERFLOW;
+		d->cseq_delta = (int32_t)delta;
 		if (e) {
 			store_set_err(s, "a dialog row has a field out of range");
 			break;
@@ -2131,6 +2206,8 @@ static const struct store_ops pg_ops = {
 	.users_set_password = pg_users_set_password,
 	.users_set_enabled = pg_users_set_enabled,
 	.users_set_client_cert = pg_users_set_client_cert,
+	.users_set_calling = pg_users_set_calling,
+	.users_set_fraud_hold = pg_users_set_fraud_hold,
 	.users_delete = pg_users_delete,
 	.users_import = pg_users_import,
 	.users_version = pg_users_version,

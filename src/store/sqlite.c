@@ -169,7 +169,47 @@ static const char *const migrations[] = {
 	"ALTER TABLE registrations ADD COLUMN reg_id INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (reg_id BETWEEN 0 AND 2147483647);"
 	"PRAGMA user_version = 7;",
-	/* 7 -> 8: several nodes, in step with pg.c (one node here): a dialog's
+	/* 7 -> 8: calls beyond the building (docs/trunks.md). A user's calling
+	 * class ('' follows bastion.conf) and toll-fraud hold (a reason, '' for
+	 * none) live with the user, so every node agrees and a restart keeps a
+	 * hold; an UPDATE fires users_gen_update, so caches reload them. Call
+	 * records (and the dialogs that carry one) gain the peer, the number's
+	 * class, the number as dialed and in E.164. */
+	"ALTER TABLE users ADD COLUMN calling TEXT NOT NULL DEFAULT ''"
+	"  CHECK (calling IN ('', 'internal', 'local', 'national', 'international', 'premium'));"
+	"ALTER TABLE users ADD COLUMN fraud_hold TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(fraud_hold) <= 255);"
+	"ALTER TABLE users ADD COLUMN fraud_hold_at INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cdrs ADD COLUMN peer TEXT NOT NULL DEFAULT '' CHECK (length(peer) <= 31);"
+	"ALTER TABLE cdrs ADD COLUMN class TEXT NOT NULL DEFAULT '' CHECK (length(class) <= 15);"
+	"ALTER TABLE cdrs ADD COLUMN dialed TEXT NOT NULL DEFAULT '' CHECK (length(dialed) <= 127);"
+	"ALTER TABLE cdrs ADD COLUMN number TEXT NOT NULL DEFAULT '' CHECK (length(number) <= 23);"
+	"ALTER TABLE dialogs ADD COLUMN peer TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN class TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN dialed TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN number TEXT NOT NULL DEFAULT '';"
+	/* a dialog whose INVITE we resubmitted with a carrier's credentials
+	 * shifts the caller's CSeqs by this much toward the callee */
+	"ALTER TABLE dialogs ADD COLUMN cseq_delta INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (cseq_delta BETWEEN 0 AND 1000);"
+	"PRAGMA user_version = 8;",
+	/* 8 -> 9: password rotation with a deadline (`bastion rotate --passwords
+	 * --deadline`): the password before the rotation (old_*), accepted until
+	 * pw_deadline; without an old HA1, the current password must be changed
+	 * by pw_deadline. 0: no deadline. The UPDATEs fire users_gen_update, so
+	 * credential caches reload them. */
+	"ALTER TABLE users ADD COLUMN old_realm TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(old_realm) <= 255);"
+	"ALTER TABLE users ADD COLUMN old_ha1_md5 TEXT NOT NULL DEFAULT ''"
+	"  CHECK (old_ha1_md5 = '' OR (length(old_ha1_md5) = 32"
+	"    AND old_ha1_md5 NOT GLOB '*[^0-9a-f]*'));"
+	"ALTER TABLE users ADD COLUMN old_ha1_sha256 TEXT NOT NULL DEFAULT ''"
+	"  CHECK (old_ha1_sha256 = '' OR (length(old_ha1_sha256) = 64"
+	"    AND old_ha1_sha256 NOT GLOB '*[^0-9a-f]*'));"
+	"ALTER TABLE users ADD COLUMN pw_deadline INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (pw_deadline >= 0);"
+	"PRAGMA user_version = 9;",
+	/* 9 -> 10: several nodes, in step with pg.c (one node here): a dialog's
 	 * owning node (always '' here), the guard's user locks (kept across a
 	 * restart), and the journal marks of a remote store's on-disk queue
 	 * (unused here). */
@@ -183,7 +223,7 @@ static const char *const migrations[] = {
 	"  node TEXT PRIMARY KEY CHECK (length(node) BETWEEN 1 AND 64),"
 	"  done INTEGER NOT NULL CHECK (done >= 0)"
 	");"
-	"PRAGMA user_version = 8;",
+	"PRAGMA user_version = 10;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -205,9 +245,14 @@ enum stmt_id {
 	ST_USER_GET,
 	ST_USERS_LIST,
 	ST_USER_SET_PASSWORD,
+	ST_USER_ROTATE,
+	ST_USER_MUST_CHANGE,
+	ST_USERS_MOVE_DEADLINE,
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
 	ST_USER_SET_DIGEST,
+	ST_USER_SET_CALLING,
+	ST_USER_SET_FRAUD_HOLD,
 	ST_USER_DELETE,
 	ST_REG_UPSERT,
 	ST_REG_DELETE,
@@ -237,11 +282,12 @@ enum stmt_id {
 
 #define CDR_COLS \
 	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
-	"end_at, final_status, duration_s, hangup"
+	"end_at, final_status, duration_s, hangup, peer, class, dialed, number"
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert, digest"
+	"created_at, changed_at, require_client_cert, digest, calling, fraud_hold, fraud_hold_at, " \
+	"old_realm, old_ha1_md5, old_ha1_sha256, pw_deadline"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
 	"user_agent, instance, q, reg_id"
@@ -260,12 +306,26 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_USERS_LIST] = "SELECT " USER_COLS " FROM users ORDER BY domain, name",
 	[ST_USER_SET_PASSWORD] = "UPDATE users SET realm = ?3, ha1_md5 = ?4, ha1_sha256 = ?5,"
-				 " password_strength = ?6, changed_at = ?7"
+				 " password_strength = ?6, changed_at = ?7, old_realm = '',"
+				 " old_ha1_md5 = '', old_ha1_sha256 = '', pw_deadline = 0"
 				 " WHERE name = ?1 AND domain = ?2",
+	/* the right-hand sides read the row as it was: old_* get the password
+	 * being replaced */
+	[ST_USER_ROTATE] = "UPDATE users SET old_realm = realm, old_ha1_md5 = ha1_md5,"
+			   " old_ha1_sha256 = ha1_sha256, realm = ?3, ha1_md5 = ?4,"
+			   " ha1_sha256 = ?5, password_strength = ?6, changed_at = ?7,"
+			   " pw_deadline = ?8 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_MUST_CHANGE] = "UPDATE users SET old_realm = '', old_ha1_md5 = '',"
+				" old_ha1_sha256 = '', pw_deadline = ?8"
+				" WHERE name = ?1 AND domain = ?2",
+	[ST_USERS_MOVE_DEADLINE] = "UPDATE users SET pw_deadline = ?1 WHERE pw_deadline <> 0",
 	[ST_USER_SET_ENABLED] = "UPDATE users SET enabled = ?3 WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = ?3"
 				    " WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_DIGEST] = "UPDATE users SET digest = ?3 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_SET_CALLING] = "UPDATE users SET calling = ?3 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_SET_FRAUD_HOLD] = "UPDATE users SET fraud_hold = ?3, fraud_hold_at = ?4"
+				   " WHERE name = ?1 AND domain = ?2",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_REG_UPSERT] = "INSERT INTO registrations (user_id, aor, contact, received, transport,"
 			  " expires_at, call_id, cseq, user_agent, instance, q, reg_id)"
@@ -294,8 +354,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ID_LIST_ALL] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
 			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
 	[ST_CDR_ADD] = "INSERT INTO cdrs (call_id, caller, auth_user, callee, src, transport,"
-		       " start_at, answer_at, end_at, final_status, duration_s, hangup)"
-		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		       " start_at, answer_at, end_at, final_status, duration_s, hangup, peer, class,"
+		       " dialed, number)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+		       " ?16)",
 	/* Two statements rather than "(?2 IS NULL OR auth_user = ?2)", so that
 	 * each can use its index. */
 	[ST_CDR_LIST] = "SELECT " CDR_COLS " FROM cdrs WHERE start_at >= ?1"
@@ -313,12 +375,13 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BAN_EXPIRE] = "DELETE FROM bans WHERE until <= ?1",
 	[ST_DLG_PUT] = "INSERT OR REPLACE INTO dialogs (call_id, tag0, tag1, way0, way1, local0,"
 		       " local1, caller, auth_user, callee, src, transport, start_at, answer_at,"
-		       " expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-		       " ?13, ?14, ?15)",
+		       " expires_at, peer, class, dialed, number, cseq_delta) VALUES (?1, ?2, ?3,"
+		       " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+		       " ?20)",
 	[ST_DLG_DELETE] = "DELETE FROM dialogs WHERE call_id = ?1 AND tag0 = ?2 AND tag1 = ?3",
 	[ST_DLG_LIST] = "SELECT call_id, tag0, tag1, way0, way1, local0, local1, caller,"
-			" auth_user, callee, src, transport, start_at, answer_at, expires_at"
-			" FROM dialogs ORDER BY expires_at",
+			" auth_user, callee, src, transport, start_at, answer_at, expires_at,"
+			" peer, class, dialed, number, cseq_delta FROM dialogs ORDER BY expires_at",
 	[ST_LOCK_PUT] = "INSERT INTO locks (name, until, created_at) VALUES (?1, ?2, ?3)"
 			" ON CONFLICT (name) DO UPDATE SET until = excluded.until"
 			" WHERE locks.until < excluded.until",
@@ -574,6 +637,16 @@ static int read_user(struct store_user *u, sqlite3_stmt *st)
 	u->changed_at = sqlite3_column_int64(st, 9);
 	u->require_client_cert = sqlite3_column_int(st, 10) != 0;
 	u->digest = (uint8_t)(sqlite3_column_int(st, 11) & 3); /* CHECK keeps it 0..3 */
+	if ((err = col_str(u->calling, sizeof(u->calling), st, 12)) ||
+	    (err = col_str(u->fraud_hold, sizeof(u->fraud_hold), st, 13)))
+		return err;
+	u->fraud_hold_at = sqlite3_column_int64(st, 14);
+	if ((err = col_str(u->old_cred.realm, sizeof(u->old_cred.realm), st, 15)) ||
+	    (err = col_str(u->old_cred.ha1_md5, sizeof(u->old_cred.ha1_md5), st, 16)) ||
+	    (err = col_str(u->old_cred.ha1_sha256, sizeof(u->old_cred.ha1_sha256), st, 17)))
+		return err;
+	u->old_cred.strength = STORE_PW_CHECKED;
+	u->pw_deadline = sqlite3_column_int64(st, 18);
 	return 0;
 }
 
@@ -678,6 +751,39 @@ static int sq_users_set_password(struct store *s, const char *name, const char *
 	return step_user_write(ss, st, name, domain);
 }
 
+static int sq_users_rotate_password(struct store *s, const char *name, const char *domain,
+				    const struct store_cred *cred, int64_t deadline, int64_t now)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[cred ? ST_USER_ROTATE : ST_USER_MUST_CHANGE];
+
+	if (cred) {
+		bind_text(st, 3, cred->realm);
+		bind_text(st, 4, cred->ha1_md5);
+		bind_text(st, 5, cred->ha1_sha256);
+		bind_text(st, 6, strength_name(cred->strength));
+		sqlite3_bind_int64(st, 7, now);
+	}
+	sqlite3_bind_int64(st, 8, deadline);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_move_deadline(struct store *s, size_t *n, int64_t deadline)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USERS_MOVE_DEADLINE];
+	int err = 0;
+
+	ss->gen_valid = false;
+	sqlite3_bind_int64(st, 1, deadline);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	else if (n)
+		*n = (size_t)sqlite3_changes(ss->db);
+	done(st);
+	return err;
+}
+
 static int sq_users_set_enabled(struct store *s, const char *name, const char *domain,
 				bool enabled)
 {
@@ -705,6 +811,27 @@ static int sq_users_set_digest(struct store *s, const char *name, const char *do
 	sqlite3_stmt *st = ss->st[ST_USER_SET_DIGEST];
 
 	sqlite3_bind_int(st, 3, (int)digest);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_set_calling(struct store *s, const char *name, const char *domain,
+				const char *calling)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_SET_CALLING];
+
+	bind_text(st, 3, calling);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_set_fraud_hold(struct store *s, const char *name, const char *domain,
+				   const char *reason, int64_t at)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_SET_FRAUD_HOLD];
+
+	bind_text(st, 3, reason);
+	sqlite3_bind_int64(st, 4, at);
 	return step_user_write(ss, st, name, domain);
 }
 
@@ -1002,6 +1129,10 @@ static int sq_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 	rc |= sqlite3_bind_int(st, 10, c->final_status);
 	rc |= sqlite3_bind_int64(st, 11, c->duration_s);
 	rc |= bind_text(st, 12, c->hangup);
+	rc |= bind_text(st, 13, c->peer);
+	rc |= bind_text(st, 14, c->klass);
+	rc |= bind_text(st, 15, c->dialed);
+	rc |= bind_text(st, 16, c->number);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	else if (id)
@@ -1023,7 +1154,11 @@ static int read_cdr(struct store_cdr *c, sqlite3_stmt *st)
 	    (err = col_str(c->callee, sizeof(c->callee), st, 4)) ||
 	    (err = col_str(c->src, sizeof(c->src), st, 5)) ||
 	    (err = col_str(c->transport, sizeof(c->transport), st, 6)) ||
-	    (err = col_str(c->hangup, sizeof(c->hangup), st, 12)))
+	    (err = col_str(c->hangup, sizeof(c->hangup), st, 12)) ||
+	    (err = col_str(c->peer, sizeof(c->peer), st, 13)) ||
+	    (err = col_str(c->klass, sizeof(c->klass), st, 14)) ||
+	    (err = col_str(c->dialed, sizeof(c->dialed), st, 15)) ||
+	    (err = col_str(c->number, sizeof(c->number), st, 16)))
 		return err;
 	c->start_at = sqlite3_column_int64(st, 7);
 	c->answer_at = sqlite3_column_int64(st, 8);
@@ -1153,6 +1288,11 @@ static int sq_dialogs_put(struct store *s, const struct store_dialog *d)
 	rc |= sqlite3_bind_int64(st, 13, d->start_at);
 	rc |= sqlite3_bind_int64(st, 14, d->answer_at);
 	rc |= sqlite3_bind_int64(st, 15, d->expires_at);
+	rc |= bind_text(st, 16, d->peer);
+	rc |= bind_text(st, 17, d->klass);
+	rc |= bind_text(st, 18, d->dialed);
+	rc |= bind_text(st, 19, d->number);
+	rc |= sqlite3_bind_int(st, 20, d->cseq_delta);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	done(st);
@@ -1195,6 +1335,14 @@ static int sq_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 		d->start_at = sqlite3_column_int64(st, 12);
 		d->answer_at = sqlite3_column_int64(st, 13);
 		d->expires_at = sqlite3_column_int64(st, 14);
+		if ((err = col_str(d->peer, sizeof(d->peer), st, 15)) ||
+		    (err = col_str(d->klass, sizeof(d->klass), st, 16)) ||
+		    (err = col_str(d->dialed, sizeof(d->dialed), st, 17)) ||
+		    (err = col_str(d->number, sizeof(d->number), st, 18))) {
+			store_set_err(s, "a dialog row has a field out of range");
+			break;
+		}
+		d->cseq_delta = sqlite3_column_int(st, 19);
 		if ((err = fn(arg, d)))
 			break;
 	}
@@ -1305,9 +1453,13 @@ static const struct store_ops sqlite_ops = {
 	.users_get = sq_users_get,
 	.users_list = sq_users_list,
 	.users_set_password = sq_users_set_password,
+	.users_rotate_password = sq_users_rotate_password,
+	.users_move_deadline = sq_users_move_deadline,
 	.users_set_enabled = sq_users_set_enabled,
 	.users_set_client_cert = sq_users_set_client_cert,
 	.users_set_digest = sq_users_set_digest,
+	.users_set_calling = sq_users_set_calling,
+	.users_set_fraud_hold = sq_users_set_fraud_hold,
 	.users_delete = sq_users_delete,
 	.users_import = sq_users_import,
 	.users_version = sq_users_version,

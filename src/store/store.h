@@ -50,6 +50,12 @@
 #define STORE_INSTANCE_MAX 256 /* +sip.instance, "<urn:uuid:...>" */
 #define STORE_ERR_MAX 256
 #define STORE_HANGUP_MAX 16    /* "caller", "callee", "none", "timeout", "server" */
+#define STORE_CALLING_MAX 16   /* a calling class name, "" for the site's */
+#define STORE_FRAUD_HOLD_MAX 256 /* why a user's outside calling is held */
+#define STORE_PEER_MAX 32      /* a peer's name (trunk/) */
+#define STORE_CLASS_MAX 16     /* a number's class */
+#define STORE_DIALED_MAX 128   /* the number as dialed */
+#define STORE_NUMBER_MAX 24    /* E.164: "+" and up to 15 digits */
 
 /* ---- opening ------------------------------------------------------------ */
 
@@ -125,6 +131,17 @@ struct store_user {
 	uint8_t digest;       /* STORE_DIGEST_*: the algorithms the user is challenged with */
 	bool require_client_cert; /* mutual TLS: register and call only over TLS with a
 				     client certificate naming this user (docs/tls.md) */
+	char calling[STORE_CALLING_MAX]; /* calling class (docs/trunks.md); "" the site's */
+	char fraud_hold[STORE_FRAUD_HOLD_MAX]; /* why outside calls are held; "" none */
+	int64_t fraud_hold_at;  /* unix seconds the hold began; 0 with none */
+	/* A password rotation with a deadline (`bastion rotate --passwords
+	 * --deadline T`, docs/operations.md). pw_deadline 0: none. With an
+	 * old_cred (an HA1 not empty): the password before the rotation, still
+	 * accepted until pw_deadline, refused from then on. Without one: the
+	 * current password must be changed by pw_deadline and is refused from
+	 * then on. Read-only here: set with store_users_rotate_password. */
+	struct store_cred old_cred;
+	int64_t pw_deadline;  /* unix seconds */
 };
 
 /* Called once per row; a non-zero return stops the walk and is returned. */
@@ -148,6 +165,25 @@ int store_users_list(struct store *s, store_user_fn *fn, void *arg);
  * now (0 means time(NULL)). Returns 0, ENOENT, EINVAL, EBUSY/EIO. */
 int store_users_set_password(struct store *s, const char *name, const char *domain,
 			     const struct store_cred *cred, int64_t now);
+
+/*
+ * Start a password rotation with a deadline for one user.
+ * - cred not NULL: the user's password becomes cred (changed_at = now), and
+ *   the one it replaces is kept as old_cred, accepted until deadline;
+ * - cred NULL: the password stays, and must be changed by deadline (a
+ *   later store_users_set_password ends the mark).
+ * deadline > 0. store_users_set_password clears both (old_cred and
+ * pw_deadline): a password the administrator sets ends any grace.
+ * Returns 0, ENOENT, EINVAL, EBUSY/EIO, ENOSYS for a backend without it.
+ */
+int store_users_rotate_password(struct store *s, const char *name, const char *domain,
+				const struct store_cred *cred, int64_t deadline, int64_t now);
+
+/* Move the deadline of every user whose pw_deadline is set to deadline
+ * (> 0): earlier to end the grace now, later to give phones more time.
+ * *n (may be NULL) gets how many users. Returns 0, EINVAL, EBUSY/EIO,
+ * ENOSYS. */
+int store_users_move_deadline(struct store *s, size_t *n, int64_t deadline);
 
 /* Enable or disable a user. Returns 0, ENOENT, EINVAL, EBUSY/EIO. */
 int store_users_set_enabled(struct store *s, const char *name, const char *domain,
@@ -173,6 +209,20 @@ int store_users_set_client_cert(struct store *s, const char *name, const char *d
  * EINVAL (bad value or key), EBUSY/EIO. */
 int store_users_set_digest(struct store *s, const char *name, const char *domain,
 			   unsigned digest);
+
+/* Set a user's calling class (docs/trunks.md): "internal", "local",
+ * "national", "international", "premium", or "" for the site's default.
+ * Counts as a change of users. Returns 0, ENOENT no such user, EINVAL (an
+ * unknown class), EBUSY/EIO/ENOTCONN. */
+int store_users_set_calling(struct store *s, const char *name, const char *domain,
+			    const char *calling);
+
+/* Put a user's outside calling on hold for reason (printable, non-empty,
+ * < STORE_FRAUD_HOLD_MAX) from unix second at (0: now), or lift the hold
+ * (reason ""). Counts as a change of users, so every server's cache sees it.
+ * Returns 0, ENOENT no such user, EINVAL, EBUSY/EIO/ENOTCONN. */
+int store_users_set_fraud_hold(struct store *s, const char *name, const char *domain,
+			       const char *reason, int64_t at);
 
 /* Delete a user and, by cascade, its registrations and identities. Returns 0, ENOENT,
  * EINVAL, EBUSY/EIO. */
@@ -346,6 +396,12 @@ struct store_cdr {
 	int64_t duration_s;                 /* ignored on add: see store_cdr_duration_s() */
 	char hangup[STORE_HANGUP_MAX];      /* "caller", "callee", "timeout", "server";
 					       "none" exactly when never answered */
+	/* calls beyond the building (docs/trunks.md); "" for a call between
+	 * local users */
+	char peer[STORE_PEER_MAX];          /* the peer it went to or came from */
+	char klass[STORE_CLASS_MAX];        /* the number's class ("international", ...) */
+	char dialed[STORE_DIALED_MAX];      /* the number as dialed (Request-URI user) */
+	char number[STORE_NUMBER_MAX];      /* the same in E.164 */
 };
 
 typedef int(store_cdr_fn)(void *arg, const struct store_cdr *c);
@@ -371,6 +427,12 @@ struct store_dialog {
 	char transport[STORE_TRANSPORT_MAX];
 	int64_t start_at, answer_at;          /* unix ms; answer_at > 0 */
 	int64_t expires_at;                   /* unix ms: the lifetime cap */
+	char peer[STORE_PEER_MAX];            /* the record's fields of an outside call */
+	char klass[STORE_CLASS_MAX];
+	char dialed[STORE_DIALED_MAX];
+	char number[STORE_NUMBER_MAX];
+	int32_t cseq_delta;                   /* added to the caller's CSeqs toward the callee
+						 (a carrier's challenge answered), 0..1000 */
 };
 
 typedef int(store_dialog_fn)(void *arg, const struct store_dialog *d);
@@ -564,9 +626,11 @@ int store_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg)
  * and reloads the whole table only when the version moved, building the new
  * table aside and swapping it in, so a failed reload keeps the old one.
  *
- * Memory per user: one allocation of 136 bytes (link, hash, id, flags, both
- * HA1 hex strings, string lengths) plus the lengths of name, domain and realm
- * and malloc's overhead, plus 8 to 16 bytes of bucket array (a power of two
+ * Memory per user: one allocation of 160 bytes (link, hash, id, flags, calling
+ * class, both HA1 hex strings, the password deadline, string lengths) plus the
+ * lengths of name, domain and realm (and 98 bytes for the old HA1s of a user in
+ * a password rotation's grace) and malloc's overhead, plus 8 to 16 bytes of
+ * bucket array (a power of two
  * >= the number of users): about 200 bytes for typical names, so 100,000
  * users take about 20 MB. During a reload the old and the new table coexist
  * for a moment (twice that). The number of users is capped by max_users.
@@ -577,11 +641,18 @@ struct store_cache;
 struct store_cache_entry {
 	int64_t user_id;
 	bool enabled;
+	bool fraud_hold;          /* store_user.fraud_hold is not empty */
+	char calling[STORE_CALLING_MAX]; /* store_user.calling */
 	bool require_client_cert; /* store_user.require_client_cert */
 	uint8_t digest;           /* store_user.digest */
 	char realm[STORE_REALM_MAX];
 	char ha1_md5[STORE_HA1_MD5_LEN + 1];
 	char ha1_sha256[STORE_HA1_SHA256_LEN + 1];
+	/* store_user.old_cred's HA1s (empty: none; kept only when made for the
+	 * same realm) and pw_deadline */
+	char old_ha1_md5[STORE_HA1_MD5_LEN + 1];
+	char old_ha1_sha256[STORE_HA1_SHA256_LEN + 1];
+	int64_t pw_deadline;
 };
 
 /* Make an empty cache that will hold at most max_users users (> 0).
