@@ -43,6 +43,7 @@ struct store_journal {
 	off_t size;         /* bytes written, header included */
 	size_t records;     /* records in the file */
 	bool dirty;         /* appended since the last sync */
+	bool broken;        /* a torn record could not be cut: no more appends */
 };
 
 static const struct hash_key journal_key = { 0x6a6f75726e616cULL, 0x6261737469ULL };
@@ -248,6 +249,8 @@ int store_journal_append(struct store_journal *j, uint64_t *seq, unsigned st, in
 
 	if (!j || n < 0 || n > STORE_JOURNAL_PARAMS_MAX || st > 255)
 		return EINVAL;
+	if (j->broken)
+		return EIO;
 	for (int i = 0; i < n; i++)
 		len += strlen(params[i]) + 1;
 	if (len > BODY_MAX)
@@ -270,9 +273,11 @@ int store_journal_append(struct store_journal *j, uint64_t *seq, unsigned st, in
 	e = write_all(j->fd, rec, REC_HEAD + len);
 	free(rec);
 	if (e) {
-		/* Leave no partial record behind for the next append to follow. */
-		(void)ftruncate(j->fd, j->size);
-		(void)lseek(j->fd, j->size, SEEK_SET);
+		/* Leave no partial record behind for the next append to follow;
+		 * when it cannot be cut, append nothing more (the reader stops at
+		 * the torn record, so a record after it would be lost) */
+		if (ftruncate(j->fd, j->size) != 0 || lseek(j->fd, j->size, SEEK_SET) < 0)
+			j->broken = true;
 		return e;
 	}
 	j->size += (off_t)(REC_HEAD + len);
