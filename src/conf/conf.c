@@ -238,9 +238,11 @@ static const struct conf_setting settings[] = {
 	    "goes here: it comes from a pgpass file of mode 0600 (`passfile=` in the URL, "
 	    "`PGPASSFILE`, or `~/.pgpass`). Takes effect on restart."),
 	U32("store", "write_queue_max", write_queue_max, 100, 10000000, "100000", "writes",
-	    "PostgreSQL only: how many writes (bindings, bans, call records) may wait, in "
-	    "order, while the database server is unreachable. Beyond it a REGISTER is answered "
-	    "503 rather than acknowledged without being stored (docs/scaling.md)."),
+	    "PostgreSQL only: how many writes (bindings, bans, locks, call records, dialogs) "
+	    "may wait, in order, while the database server is unreachable; they wait in memory "
+	    "and in the node's on-disk queue STATE/store-queue.journal, so a crash loses none. "
+	    "Beyond it a REGISTER is answered 503 rather than acknowledged without being stored "
+	    "(docs/scaling.md)."),
 	{ "store", "durability", CONF_ENUM, offsetof(struct conf, durability), 0, 0, 0,
 	  durabilities, "process", NULL,
 	  "What an acknowledged change survives (docs/registrar.md, Durability). `process`: "
@@ -491,8 +493,8 @@ static const struct conf_setting settings[] = {
 	    "A call connected for less than this is short (alert_short_calls)."),
 	U32("fraud", "alert_destinations", fraud.alert_destinations, 0, 200, "20", "numbers",
 	    "Different outside numbers one user calls within `alert_window` that raise event "
-	    "fraud.alert (estimated from a fixed-size map: exact while few, within a few "
-	    "percent near 200). 0: off."),
+	    "fraud.alert (counted in a fixed-size map, where two numbers may share a bit: "
+	    "the count may fall short by one or two, within a few percent near 200). 0: off."),
 	{ "fraud", "suspend", CONF_ENUM, offsetof(struct conf, fraud.suspend), 0, 0, 0, yes_no,
 	  "no", NULL,
 	  "`yes`: a fraud.alert also puts the user's outside calling on hold, stored with the "

@@ -19,6 +19,7 @@
 #include "server.h"
 
 #define SERVER_BAN_QUEUE 4096 /* bans started in one tick, to be stored */
+#define SERVER_LOCK_QUEUE 64  /* user locks started in one tick, to be stored */
 #define SERVER_CDR_BATCH 256  /* call records written in one transaction at most */
 
 /* A dialog write waiting for the tick (server/call.c). */
@@ -121,6 +122,11 @@ struct server {
 	struct server_ban_q *ban_q;    /* SERVER_BAN_QUEUE entries, allocated at start */
 	size_t nban_q;
 	int64_t ban_data_version;      /* store_data_version at the last ban sync */
+	struct server_lock_q {         /* user locks started this tick, to be stored */
+		char name[STORE_NAME_MAX];
+		int64_t until;         /* unix seconds */
+	} lock_q[SERVER_LOCK_QUEUE];
+	size_t nlock_q;
 	uint64_t next_ban_sync_ms, next_ban_expire_ms;
 
 	unsigned char ev_note[SERVER_EV_NOTE_MAX]; /* server_event_durable -> the held answer */
@@ -228,6 +234,10 @@ void server_guard_tick(struct server *s, uint64_t now_ms);
  * nodes changed (shared PostgreSQL store), and say when the store goes away
  * and comes back (events store.failure / store.recovered, log lines). */
 void server_nodes_tick(struct server *s);
+/* With a remote store: name this node (the id in STATE/node-id, made on
+ * first start) and open its on-disk write queue (STATE/store-queue.journal),
+ * replaying what an earlier run left there. Nothing with SQLite. */
+int server_nodes_attach(struct server *s, const char *store_path, char *err, size_t errlen);
 /* Store the bans started since the last tick now (at exit). */
 void server_guard_flush(struct server *s);
 /* Create the guard from c and load the stored bans. */

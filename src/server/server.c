@@ -780,6 +780,8 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	if ((e = store_location(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
+	if ((e = server_nodes_attach(s, path, err, errlen)) != 0)
+		return e;
 	store_set_queue_max(s->store, c->write_queue_max);
 	if ((e = store_set_durability(s->store, c->durability == CONF_DURABLE_POWER
 							 ? STORE_DURABLE_POWER

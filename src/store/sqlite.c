@@ -209,14 +209,29 @@ static const char *const migrations[] = {
 	"ALTER TABLE users ADD COLUMN pw_deadline INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (pw_deadline >= 0);"
 	"PRAGMA user_version = 9;",
-	/* 9 -> 10: emergency calls (docs/emergency.md): each user's civic
+	/* 9 -> 10: several nodes, in step with pg.c (one node here): a dialog's
+	 * owning node (always '' here), the guard's user locks (kept across a
+	 * restart), and the journal marks of a remote store's on-disk queue
+	 * (unused here). */
+	"ALTER TABLE dialogs ADD COLUMN node TEXT NOT NULL DEFAULT '';"
+	"CREATE TABLE locks ("
+	"  name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 127),"
+	"  until INTEGER NOT NULL CHECK (until > 0),"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE journal_marks ("
+	"  node TEXT PRIMARY KEY CHECK (length(node) BETWEEN 1 AND 64),"
+	"  done INTEGER NOT NULL CHECK (done >= 0)"
+	");"
+	"PRAGMA user_version = 10;",
+	/* 10 -> 11: emergency calls (docs/emergency.md): each user's civic
 	 * location (`bastion user set NAME --location`), and the call records
 	 * of emergency calls marked, with the location that was sent. */
 	"ALTER TABLE users ADD COLUMN location TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE cdrs ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (emergency IN (0, 1));"
 	"ALTER TABLE cdrs ADD COLUMN location TEXT NOT NULL DEFAULT '';"
-	"PRAGMA user_version = 10;",
+	"PRAGMA user_version = 11;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -269,6 +284,9 @@ enum stmt_id {
 	ST_DLG_PUT,
 	ST_DLG_DELETE,
 	ST_DLG_LIST,
+	ST_LOCK_PUT,
+	ST_LOCK_LIST,
+	ST_LOCK_EXPIRE,
 	ST__COUNT
 };
 
@@ -376,6 +394,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_DLG_LIST] = "SELECT call_id, tag0, tag1, way0, way1, local0, local1, caller,"
 			" auth_user, callee, src, transport, start_at, answer_at, expires_at,"
 			" peer, class, dialed, number, cseq_delta FROM dialogs ORDER BY expires_at",
+	[ST_LOCK_PUT] = "INSERT INTO locks (name, until, created_at) VALUES (?1, ?2, ?3)"
+			" ON CONFLICT (name) DO UPDATE SET until = excluded.until"
+			" WHERE locks.until < excluded.until",
+	[ST_LOCK_LIST] = "SELECT name, until FROM locks WHERE until > ?1 ORDER BY name",
+	[ST_LOCK_EXPIRE] = "DELETE FROM locks WHERE until <= ?1",
 };
 
 struct sqlite_store {
@@ -1304,13 +1327,10 @@ static int sq_dialogs_put(struct store *s, const struct store_dialog *d)
 {
 	struct sqlite_store *ss = sq(s);
 	sqlite3_stmt *st = ss->st[ST_DLG_PUT];
-	const char *text[] = { d->call_id, d->tag[0], d->tag[1], d->way[0], d->way[1],
-			       d->local[0], d->local[1], d->caller, d->auth_user, d->callee,
-			       d->src, d->transport };
 	int err = 0, rc = SQLITE_OK;
 
-	for (int i = 0; i < (int)ARRAY_SIZE(text); i++)
-		rc |= bind_text(st, i + 1, text[i]);
+	for (int i = 0; i < STORE_DIALOG_TEXTS; i++)
+		rc |= bind_text(st, i + 1, (const char *)d + store_dialog_texts[i].off);
 	rc |= sqlite3_bind_int64(st, 13, d->start_at);
 	rc |= sqlite3_bind_int64(st, 14, d->answer_at);
 	rc |= sqlite3_bind_int64(st, 15, d->expires_at);
@@ -1351,16 +1371,9 @@ static int sq_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 	if (!d)
 		return ENOMEM;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char *text[] = { d->call_id, d->tag[0], d->tag[1], d->way[0], d->way[1],
-				 d->local[0], d->local[1], d->caller, d->auth_user, d->callee,
-				 d->src, d->transport };
-		size_t cap[] = { sizeof(d->call_id), sizeof(d->tag[0]), sizeof(d->tag[1]),
-				 sizeof(d->way[0]), sizeof(d->way[1]), sizeof(d->local[0]),
-				 sizeof(d->local[1]), sizeof(d->caller), sizeof(d->auth_user),
-				 sizeof(d->callee), sizeof(d->src), sizeof(d->transport) };
-
-		for (int i = 0; i < (int)ARRAY_SIZE(text) && !err; i++)
-			err = col_str(text[i], cap[i], st, i);
+		for (int i = 0; i < STORE_DIALOG_TEXTS && !err; i++)
+			err = col_str((char *)d + store_dialog_texts[i].off, store_dialog_texts[i].cap,
+				      st, i);
 		if (err) {
 			store_set_err(s, "a dialog row has a field out of range");
 			break;
@@ -1383,6 +1396,49 @@ static int sq_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	done(st);
 	free(d);
+	return err;
+}
+
+static int sq_locks_put(struct store *s, const char *name, int64_t until, int64_t now)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_LOCK_PUT];
+	int err = 0, rc = SQLITE_OK;
+
+	rc |= bind_text(st, 1, name);
+	rc |= sqlite3_bind_int64(st, 2, until);
+	rc |= sqlite3_bind_int64(st, 3, now);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	return err;
+}
+
+#define LOCK_KEEP_S 3600 /* an ended lock stays this long before it is deleted */
+
+static int sq_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_LOCK_EXPIRE];
+	char name[STORE_NAME_MAX];
+	int err = 0, rc;
+
+	sqlite3_bind_int64(st, 1, now - LOCK_KEEP_S);
+	(void)sqlite3_step(st);
+	done(st);
+	st = ss->st[ST_LOCK_LIST];
+	sqlite3_bind_int64(st, 1, now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = col_str(name, sizeof(name), st, 0)) != 0) {
+			store_set_err(s, "a lock row has a field out of range");
+			break;
+		}
+		if ((err = fn(arg, name, sqlite3_column_int64(st, 1))))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
 	return err;
 }
 
@@ -1476,6 +1532,8 @@ static const struct store_ops sqlite_ops = {
 	.dialogs_put = sq_dialogs_put,
 	.dialogs_delete = sq_dialogs_delete,
 	.dialogs_list = sq_dialogs_list,
+	.locks_put = sq_locks_put,
+	.locks_list = sq_locks_list,
 };
 
 /* One-row text pragma, e.g. journal_mode's answer, into buf. */

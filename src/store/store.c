@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -676,6 +677,14 @@ int store_bans_expire(struct store *s, size_t *n, int64_t now)
 
 /* ---- dialogs ------------------------------------------------------------------- */
 
+#define DLG_FIELD(f) { offsetof(struct store_dialog, f), sizeof(((struct store_dialog *)0)->f) }
+const struct store_field store_dialog_texts[STORE_DIALOG_TEXTS] = {
+	DLG_FIELD(call_id), DLG_FIELD(tag[0]),	 DLG_FIELD(tag[1]),    DLG_FIELD(way[0]),
+	DLG_FIELD(way[1]),  DLG_FIELD(local[0]), DLG_FIELD(local[1]),  DLG_FIELD(caller),
+	DLG_FIELD(auth_user), DLG_FIELD(callee), DLG_FIELD(src),       DLG_FIELD(transport),
+};
+#undef DLG_FIELD
+
 static bool dialog_ok(const struct store_dialog *d)
 {
 	return d && field_ok(d->call_id, sizeof(d->call_id), false) &&
@@ -730,4 +739,50 @@ int store_data_version(struct store *s, int64_t *v)
 		return EINVAL;
 	s->errmsg[0] = '\0';
 	return s->ops->data_version(s, v);
+}
+
+/* ---- node, journal and user locks ---------------------------------------------- */
+
+static bool node_ok(const char *node)
+{
+	size_t i;
+
+	if (!node)
+		return false;
+	for (i = 0; node[i]; i++)
+		if (!((node[i] >= '0' && node[i] <= '9') || (node[i] >= 'a' && node[i] <= 'z') ||
+		      node[i] == '-') ||
+		    i >= 64)
+			return false;
+	return i > 0;
+}
+
+int store_node_attach(struct store *s, const char *node, const char *journal, size_t *replayed)
+{
+	size_t dummy;
+
+	if (!s || !node_ok(node) || (journal && !*journal))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	*(replayed ? replayed : &dummy) = 0;
+	return s->ops->node_attach ? s->ops->node_attach(s, node, journal,
+							 replayed ? replayed : &dummy)
+				   : 0;
+}
+
+int store_locks_put(struct store *s, const char *name, int64_t until)
+{
+	if (!s || !field_ok(name, STORE_NAME_MAX, false) || until <= 0)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->locks_put ? s->ops->locks_put(s, name, until, (int64_t)time(NULL))
+				 : ENOSYS;
+}
+
+int store_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg)
+{
+	if (!s || !fn)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->locks_list ? s->ops->locks_list(s, now, fn, arg) : ENOSYS;
 }

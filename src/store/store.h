@@ -568,6 +568,7 @@ struct store_backend_stats {
 	bool connected;               /* false while the server is unreachable */
 	size_t queued;                /* writes waiting for the server */
 	size_t queue_max;             /* 0: no queue (SQLite writes at once) */
+	size_t queued_on_disk;        /* of those, records in the on-disk queue (journal) */
 	uint64_t down_ms;             /* how long it has been unreachable */
 	uint64_t writes_queued;       /* writes that had to wait, in all */
 	uint64_t writes_done;         /* queued writes written */
@@ -591,6 +592,44 @@ void store_set_queue_max(struct store *s, size_t n);
  * the bound (always with SQLite). The registrar asks before it acknowledges
  * a REGISTER, and answers 503 when they would not fit. */
 bool store_write_room(struct store *s, size_t n);
+
+/*
+ * Name this handle's node and give it its on-disk queue (PostgreSQL;
+ * docs/scaling.md). node is a stable id of the node, 1 to 64 characters of
+ * [0-9a-z-]: the dialogs it writes are its own, and only its own are listed
+ * (a restarting node takes in its calls, not those of the others).
+ * journal is the path of a file (NULL: none) that makes the write queue
+ * durable: while the database is unreachable, every write that waits is
+ * appended there and fsynced before its batch counts as committed
+ * (store_durable_seq), and the file is emptied once the database has them.
+ * Attaching replays a journal left by an earlier run into the database, in
+ * order and exactly once (the database keeps, per node, the last record it
+ * committed, in the same transaction as the writes), before it returns;
+ * *replayed (may be NULL) gets how many records it wrote.
+ * Returns 0 (SQLite: nothing to do), EINVAL, EBUSY (another process has
+ * the journal), EPROTO (a journal written by a build with other
+ * statements), ENOTCONN (the database is unreachable and the journal holds
+ * records: they are queued, and written on reconnection), EIO.
+ */
+int store_node_attach(struct store *s, const char *node, const char *journal, size_t *replayed);
+
+/* ---- user locks --------------------------------------------------------------------
+ *
+ * The guard's lock of a user after too many wrong digest responses
+ * (guard/guard.h), shared so that a lock on one node applies on every node
+ * (docs/scaling.md): a node writes the lock when it starts, the others read
+ * the locks when store_data_version() moves. Key: the user name.
+ */
+typedef int(store_lock_fn)(void *arg, const char *name, int64_t until);
+
+/* Insert or extend the lock of name until `until` (unix seconds; the later
+ * end wins). Returns 0, EINVAL (empty or overlong name, control bytes,
+ * until <= 0), EBUSY/EIO, ENOSYS for a backend without locks. */
+int store_locks_put(struct store *s, const char *name, int64_t until);
+
+/* Call fn for every lock with until > now, by name; locks ended long ago
+ * are removed on the way. */
+int store_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg);
 
 /* ---- credential cache ------------------------------------------------------
  *

@@ -289,7 +289,8 @@ static void migrates_version_1(void)
 			  "ALTER TABLE users DROP COLUMN old_ha1_sha256;"
 			  "ALTER TABLE users DROP COLUMN pw_deadline;"
 			  "ALTER TABLE registrations DROP COLUMN reg_id;"
-			  "DROP TABLE IF EXISTS dialogs;"
+			  "DROP TABLE IF EXISTS dialogs; DROP TABLE IF EXISTS locks;"
+				 "DROP TABLE IF EXISTS journal_marks;"
 			  "PRAGMA user_version = 1;", NULL, NULL, NULL);
 	sqlite3_close(db);
 	CHECK_INT(rc, SQLITE_OK);

@@ -904,7 +904,8 @@ static void upgrades_version_4(void)
 				 "ALTER TABLE users DROP COLUMN old_ha1_sha256;"
 				 "ALTER TABLE users DROP COLUMN pw_deadline;"
 				 "ALTER TABLE registrations DROP COLUMN reg_id;"
-				 "DROP TABLE IF EXISTS dialogs;"
+				 "DROP TABLE IF EXISTS dialogs; DROP TABLE IF EXISTS locks;"
+				 "DROP TABLE IF EXISTS journal_marks;"
 				 "PRAGMA user_version = 4;"),
 		  SQLITE_OK);
 	CHECK_INT(raw_int(path, "SELECT count(*) FROM pragma_table_info('users')"
