@@ -362,7 +362,7 @@ static void test_multipart(void)
 {
 	const char *sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n";
 	const char *pidf = "<presence/>";
-	char out[2048], ctype[128], boundary[64], *b;
+	char out[2048], ctype[128], boundary[160], *b;
 	size_t len = 0;
 
 	CHECK_INT(emerg_multipart(out, sizeof(out), &len, ctype, sizeof(ctype),
