@@ -477,7 +477,7 @@ static const struct cmd commands[] = {
 	  "  user identity add|del NAME URI [--domain D]\n"
 	  "  user identity list NAME [--domain D]\n"
 	  "  user cert NAME require|off [--domain D]\n"
-	  "  user set NAME --calling internal|local|national|international|premium\n"
+	  "  user set NAME --calling internal|local|national|international|premium|default\n"
 	  "  user set NAME --digest sha256|md5|both|site [--domain D]\n\n"
 	  "Manage the users who may register. The domain defaults to the server's domain.\n"
 	  "--generate prints a random 20-character password once; --password-stdin reads\n"
@@ -494,9 +494,10 @@ static const struct cmd commands[] = {
 	  "certificate from the local CA naming it (bastion tls issue NAME; the [tls]\n"
 	  "verify_client setting must ask for certificates); cert off lifts that. See\n"
 	  "docs/tls.md.\n"
-	  "set --calling: the classes of numbers beyond the building the user may call\n"
-	  "(its [calling] line in bastion.conf; a running server takes it on SIGHUP).\n"
-	  "See docs/trunks.md.\n"
+	  "set --calling: the classes of numbers beyond the building the user may call,\n"
+	  "stored with the user (running servers use it within a second); default\n"
+	  "returns to bastion.conf's ([calling] line, else [dialplan] calling). See\n"
+	  "docs/trunks.md.\n"
 	  "set --digest: the digest algorithms the user is challenged with: sha256, md5\n"
 	  "(phones that fail on a SHA-256 challenge, such as baresip 1.0), both (SHA-256\n"
 	  "first), or site ([auth] algorithms, the default). See docs/users.md." },
@@ -634,6 +635,13 @@ static const struct cmd commands[] = {
 	  "[peer NAME] sections of bastion.conf. add and del rewrite the file only when\n"
 	  "the result loads as the server would load it (the error names file and line);\n"
 	  "a running server takes the change on SIGHUP. See docs/trunks.md." },
+	{ "fraud", admin_cmd_fraud, "bastion fraud list | clear NAME [--domain D]",
+	  "  fraud list\n"
+	  "  fraud clear NAME [--domain D]\n\n"
+	  "The users whose outside calling is on hold after a fraud.alert (with [fraud]\n"
+	  "suspend = yes), with why and since when; clear lifts a user's hold, and every\n"
+	  "running server lets its outside calls through again within a second. The hold\n"
+	  "is stored with the user, so it survives restarts. See docs/trunks.md." },
 	{ "firewall", admin_cmd_firewall, "bastion --state DIR firewall",
 	  "Print an nftables rule set for this configuration (load it with nft -f): the\n"
 	  "SIP and TLS ports reached only by the peers and the [network] phones networks,\n"

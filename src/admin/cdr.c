@@ -169,9 +169,19 @@ static int print_cdr(void *arg, const struct store_cdr *c)
 	slice_repr(src, sizeof(src), slice_cstr(c->src), 24);
 	slice_repr(hangup, sizeof(hangup), slice_cstr(c->hangup), 16);
 	printf("%s  %s -> %s  user %s  status %d  duration %llds  hangup %s  src %s  "
-	       "call-id %s\n",
+	       "call-id %s",
 	       fmt_utc(start, sizeof(start), c->start_at), caller, callee, user, c->final_status,
 	       (long long)c->duration_s, hangup, src, cid);
+	if (c->peer[0] || c->number[0]) {
+		/* an outside call: the dialed number came from a phone (escaped) */
+		char peer[100], klass[40], dialed[300], number[60];
+		slice_repr(peer, sizeof(peer), slice_cstr(c->peer[0] ? c->peer : "-"), 32);
+		slice_repr(klass, sizeof(klass), slice_cstr(c->klass[0] ? c->klass : "-"), 16);
+		slice_repr(dialed, sizeof(dialed), slice_cstr(c->dialed[0] ? c->dialed : "-"), 64);
+		slice_repr(number, sizeof(number), slice_cstr(c->number[0] ? c->number : "-"), 24);
+		printf("  peer %s  class %s  dialed %s  number %s", peer, klass, dialed, number);
+	}
+	putchar('\n');
 	w->n++;
 	return 0;
 }

@@ -76,9 +76,15 @@ int admin_cmd_events(const char *state, int argc, char **argv);
 
 int admin_cmd_peer(const char *state, int argc, char **argv);
 int admin_cmd_firewall(const char *state, int argc, char **argv);
-/* `bastion user set NAME --calling CLASS`: the user's [calling] line in
- * bastion.conf (docs/trunks.md). */
+/* `bastion user set NAME --calling CLASS`: the user's calling class, stored
+ * with the user ("default": bastion.conf's; docs/trunks.md). */
 int admin_user_set(const char *state, int argc, char **argv);
+
+/* ---- toll-fraud holds (fraud.c) ----------------------------------------------- */
+
+/* `bastion fraud list | clear NAME [--domain D]`: the users whose outside
+ * calling a fraud.alert put on hold ([fraud] suspend), and lifting a hold. */
+int admin_cmd_fraud(const char *state, int argc, char **argv);
 
 /* ---- bans (ban.c) ----------------------------------------------------------- */
 

@@ -341,13 +341,8 @@ int admin_user_set(const char *state, int argc, char **argv)
 	enum trunk_level lv;
 	struct conf *c = NULL;
 	struct store *st = NULL;
-	struct store_user *u = NULL;
-	char path[4200], line[300];
-	const char *name, *cls = NULL, *p;
-	char *old = NULL, *text = NULL, *w;
-	size_t len = 0;
-	bool in_calling = false, placed = false;
-	int rc = 1;
+	const char *name, *cls = NULL, *stored;
+	int rc = 1, e;
 
 	if (argc < 3)
 		return admin_usage_error("user", "user set: expected NAME --calling CLASS", NULL);
@@ -357,62 +352,36 @@ int admin_user_set(const char *state, int argc, char **argv)
 			return admin_usage_error("user", "user set: unknown argument", argv[i]);
 	if (!cls)
 		return admin_usage_error("user", "user set: --calling CLASS is needed", NULL);
-	if (trunk_level_parse(&lv, cls) != 0)
+	if (strcmp(cls, "default") != 0 && trunk_level_parse(&lv, cls) != 0)
 		return admin_usage_error("user", "user set: --calling takes internal, local, "
-					 "national, international or premium, not", cls);
-	if (!safe_value(name) || strpbrk(name, " []=") || strlen(name) >= TRUNK_USER_MAX)
+					 "national, international, premium or default, not", cls);
+	if (!safe_value(name) || strlen(name) >= TRUNK_USER_MAX)
 		return admin_usage_error("user", "user set: bad user name", name);
-	if (!(c = malloc(sizeof(*c))) || !(u = malloc(sizeof(*u))))
+	stored = strcmp(cls, "default") == 0 ? "" : trunk_level_name(lv);
+	if (!(c = malloc(sizeof(*c))))
 		goto out;
 	if (admin_open_state(c, &st, state) != 0)
 		goto out;
-	if (store_users_get(st, u, name, c->domain) != 0) {
+	/* stored with the user (schema 8): every node sees it, the file is
+	 * not rewritten; a [calling] line in bastion.conf is only a fallback */
+	e = store_users_set_calling(st, name, c->domain, stored);
+	if (e == ENOENT) {
 		fprintf(stderr, "bastion: user %s@%s: no such user\n", name, c->domain);
 		goto out;
 	}
-	/* the file, with the user's [calling] line replaced (or added) */
-	path_of(path, sizeof(path), state);
-	snprintf(line, sizeof(line), "%s = %s\n", name, trunk_level_name(lv));
-	if (!(old = read_all(path, &len)) || !(text = malloc(len + strlen(line) + 16))) {
-		fprintf(stderr, "bastion: %s: cannot read\n", path);
+	if (e) {
+		fprintf(stderr, "bastion: user set: %s: %s\n", strerror(e), store_errmsg(st));
 		goto out;
 	}
-	w = text;
-	for (p = old; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
-		struct slice l = slice_trim(slice_make(p, n));
-		const char *eq = slice_chr(l, '=');
-		bool drop = false;
-		if (l.len && l.p[0] == '[') {
-			in_calling = slice_eq(l, SLICE_LIT("[calling]"));
-		} else if (in_calling && eq &&
-			   slice_eq(slice_trim(slice_make(l.p, (size_t)(eq - l.p))), slice_cstr(name))) {
-			drop = true;
-		}
-		if (!drop) {
-			memcpy(w, p, n);
-			w += n;
-			if (n && p[n - 1] != '\n')
-				*w++ = '\n';
-		}
-		if (l.len && l.p[0] == '[' && in_calling && !placed) {
-			w += sprintf(w, "%s", line);
-			placed = true;
-		}
-		p += n;
-	}
-	if (!placed)
-		w += sprintf(w, "\n[calling]\n%s", line);
-	rc = replace_conf(state, text, (size_t)(w - text), "user set");
-	if (rc == 0)
-		printf("user %s: calling class %s (bastion.conf [calling]); a running server takes "
-		       "it on SIGHUP\n", name, trunk_level_name(lv));
+	if (stored[0])
+		printf("user %s: calling class %s (stored with the user; running servers use it "
+		       "within a second)\n", name, stored);
+	else
+		printf("user %s: calling class from bastion.conf ([calling] line, else [dialplan] "
+		       "calling)\n", name);
+	rc = 0;
 out:
 	store_close(&st);
-	free(old);
-	free(text);
-	free(u);
 	free(c);
 	return rc;
 }

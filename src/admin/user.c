@@ -401,6 +401,11 @@ static int user_show(struct store *s, const struct conf *c, struct user_args *ua
 	       u.require_client_cert
 		       ? "required (registers and calls only over TLS with its own certificate)"
 		       : "not required (bastion user cert NAME require binds it)");
+	printf("calling   %s\n", u.calling[0] ? u.calling
+					   : "bastion.conf's ([calling] line, else [dialplan] calling)");
+	if (u.fraud_hold[0])
+		printf("hold      outside calling on hold since %s: %s (bastion fraud clear %s)\n",
+		       fmt_time(t, sizeof(t), u.fraud_hold_at), u.fraud_hold, u.name);
 	printf("created   %s\n", fmt_time(t, sizeof(t), u.created_at));
 	printf("changed   %s\n", fmt_time(t, sizeof(t), u.changed_at));
 	OPENSSL_cleanse(&u.cred, sizeof(u.cred));

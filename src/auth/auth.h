@@ -81,6 +81,22 @@ int auth_response_hex(char *out, size_t cap, enum auth_algo algo, const uint8_t 
 		      size_t ha1_len, struct slice method, struct slice uri, struct slice nonce,
 		      struct slice nc, struct slice cnonce, struct slice qop);
 
+/*
+ * The client side (auth/client.c): our answer to a peer's challenge (the
+ * value of a WWW-Authenticate or Proxy-Authenticate header) for a request
+ * of method to uri, with user and password: the credentials value
+ * ("Digest username=..., response=...") into out (NUL-terminated, *len its
+ * length), qop=auth with cnonce and nonce-count nc. Returns 0; EPROTO for a
+ * challenge we do not answer (not Digest, no qop=auth offered, an unknown
+ * or -sess algorithm, a parameter with quotes, backslashes or control
+ * bytes); EACCES when realm_wanted is not empty and the challenge's realm
+ * is another; EOVERFLOW; ENOMEM/EIO. The password is not kept.
+ */
+int auth_client_answer(char *out, size_t cap, size_t *len, struct slice challenge,
+		       struct slice method, struct slice uri, struct slice user,
+		       struct slice password, struct slice realm_wanted, struct slice cnonce,
+		       uint32_t nc);
+
 /* Lowercase hex of n bytes into out (cap >= 2n + 1, NUL-terminated).
  * Returns 0 or EOVERFLOW. */
 int auth_hex(char *out, size_t cap, const uint8_t *p, size_t n);

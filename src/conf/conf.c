@@ -141,6 +141,11 @@ static const struct conf_setting settings[] = {
 	    "Certificate revocation list (PEM) that client certificates are checked against "
 	    "during the handshake, relative to the state directory; `bastion rotate "
 	    "--client-certs` writes it. Used only when the file exists; reloaded on SIGHUP."),
+	STR("tls", "peer_ca", tls_peer_ca, CONF_STR, "",
+	    "CA certificate(s) (PEM) the certificates of TLS peers (gateways, trunks: "
+	    "docs/trunks.md) must chain to, relative to the state directory. Empty: the "
+	    "system's trusted CAs. Either way a peer's certificate must also name its "
+	    "`tls_name`, or nothing is sent to it (event peer.tls_refused)."),
 	U32("tls", "ticket_lifetime", tls_ticket_lifetime, 0, 86400, "3600", "seconds",
 	    "Lifetime of TLS session tickets (fast reconnection without a full handshake). The "
 	    "key that encrypts them is random, kept in memory only, replaced every lifetime "
@@ -422,6 +427,43 @@ static const struct conf_setting settings[] = {
 	  "Comma-separated addresses and prefixes of the phone networks. `bastion firewall` "
 	  "lets them reach the SIP and TLS ports and stops them from reaching any peer "
 	  "(gateway, trunk) directly (docs/trunks.md). Empty: no phone network rules.", NOPROF },
+
+	STR("trunks", "secrets", trunk_secrets, CONF_STR, "peers.secret",
+	    "The file (relative to the state directory) with the digest credentials of "
+	    "peers that challenge us: a `[NAME]` section per peer with `username`, "
+	    "`password` and optionally `realm` (answer only that realm's challenges). It "
+	    "must be a regular file that only its owner may read (0600), or it is refused; "
+	    "a missing file means no credentials. Read again within a second of a change. "
+	    "Never shown by `bastion peer show`, never logged (docs/trunks.md)."),
+	U32("fraud", "calls_per_hour", fraud.user.calls_per_hour, 0, 1000000, "60", "calls",
+	    "Outside calls (through a peer) one user may place in any hour; beyond, new ones get "
+	    "403 Outside Call Limit Reached and event fraud.limit. Counted in 5-minute slots. "
+	    "0: no limit. A peer has its own `calls_per_hour` (docs/trunks.md)."),
+	U32("fraud", "minutes_per_day", fraud.user.minutes_per_day, 0, 1000000, "480", "minutes",
+	    "Minutes of connected outside calls to domestic classes (local, toll-free, national, "
+	    "mobile) one user may make in any 24 hours; beyond, new domestic calls get 403 and "
+	    "fraud.limit. A call counts when it ends; hourly slots. 0: no limit."),
+	U32("fraud", "international_minutes_per_day", fraud.user.intl_minutes_per_day, 0, 1000000,
+	    "60", "minutes",
+	    "The same for international and premium numbers, counted on their own: a user "
+	    "over this budget may still call national numbers. 0: no limit."),
+	U32("fraud", "alert_window", fraud.alert_window, 60, 86400, "600", "seconds",
+	    "The window the burst alert looks at (in six slices)."),
+	U32("fraud", "alert_short_calls", fraud.alert_short_calls, 0, 200, "10", "calls",
+	    "International (or premium) calls of one user shorter than `short_call` (unanswered "
+	    "ones too) within `alert_window` that raise event fraud.alert. 0: off."),
+	U32("fraud", "short_call", fraud.short_call, 1, 3600, "10", "seconds",
+	    "A call connected for less than this is short (alert_short_calls)."),
+	U32("fraud", "alert_destinations", fraud.alert_destinations, 0, 200, "20", "numbers",
+	    "Different outside numbers one user calls within `alert_window` that raise event "
+	    "fraud.alert (estimated from a fixed-size map: exact while few, within a few "
+	    "percent near 200). 0: off."),
+	{ "fraud", "suspend", CONF_ENUM, offsetof(struct conf, fraud.suspend), 0, 0, 0, yes_no,
+	  "no", NULL,
+	  "`yes`: a fraud.alert also puts the user's outside calling on hold, stored with the "
+	  "user (it survives restarts and holds on every node) until an administrator runs "
+	  "`bastion fraud clear NAME`; held calls get 403 Outside Calling Suspended and "
+	  "fraud.limit. Calls to local users go on.", NOPROF },
 };
 
 _Static_assert(ARRAY_SIZE(settings) <= CONF_MAX_SETTINGS, "raise CONF_MAX_SETTINGS");

@@ -50,6 +50,7 @@ struct conf {
 	char tls_key_passphrase_file[256]; /* empty: the key is not encrypted */
 	uint32_t tls_verify_client;  /* enum conf_tls_verify */
 	uint32_t tls_ticket_lifetime; /* seconds, 0: no session tickets */
+	char tls_peer_ca[256];       /* CAs of TLS peers; "" the system's */
 	char tls_crl[256];           /* revoked client certificates (PEM), used when it exists */
 
 	/* [log] */
@@ -131,6 +132,10 @@ struct conf {
 	/* [peer NAME], [routes], [classes], [dialplan], [dids], [calling]:
 	 * peers and the dial plan (trunk/, docs/trunks.md) */
 	struct trunk_conf trunk;
+	/* [trunks] secrets: the peers' credentials file (server/trunk.c) */
+	char trunk_secrets[256];
+	/* [fraud]: the users' toll-fraud limits and the burst alert (trunk/fraud.c) */
+	struct trunk_fraud_conf fraud;
 };
 
 /* The guide's robustness levels. A profile gives some settings another

@@ -77,6 +77,7 @@ struct guard {
 	size_t allow_n;
 	struct slice scan[GUARD_SCANNER_MAX];
 	size_t scan_n;
+	uint8_t scan_first[256];        /* folded first byte -> 1 when a name starts so */
 	char *scan_buf;
 	struct guard_stats stats;       /* counters only; active counts computed */
 };
@@ -417,6 +418,11 @@ static int conf_check(const struct guard_conf *c, const char **what)
 	return 0;
 }
 
+static unsigned char fold(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
 static int scanners_copy(struct guard *g, const char *const *list, size_t n)
 {
 	size_t total = 0, off = 0;
@@ -440,6 +446,7 @@ static int scanners_copy(struct guard *g, const char *const *list, size_t n)
 
 		memcpy(g->scan_buf + off, list[i], len);
 		g->scan[i] = slice_make(g->scan_buf + off, len);
+		g->scan_first[fold((unsigned char)list[i][0])] = 1;
 		off += len;
 	}
 	g->scan_n = n;
@@ -896,32 +903,33 @@ bool guard_user_locked(struct guard *g, struct slice user, const struct net_addr
 
 /* ---- scanners ---- */
 
-static unsigned char fold(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-}
 
-static bool contains_case(struct slice hay, struct slice needle)
+/* Does hay hold any scanner name (ASCII case folded)? One pass over hay: only
+ * where a name could start are the names compared. */
+static bool contains_any(const struct guard *g, struct slice hay)
 {
-	unsigned char first;
+	for (size_t i = 0; i < hay.len; i++) {
+		unsigned char c = fold((unsigned char)hay.p[i]);
 
-	if (needle.len == 0 || hay.len < needle.len)
-		return false;
-	first = fold((unsigned char)needle.p[0]);
-	for (size_t i = 0; i + needle.len <= hay.len; i++)
-		if (fold((unsigned char)hay.p[i]) == first &&
-		    slice_caseeq(slice_make(hay.p + i, needle.len), needle))
-			return true;
+		if (!g->scan_first[c])
+			continue;
+		for (size_t k = 0; k < g->scan_n; k++) {
+			struct slice nd = g->scan[k];
+
+			if (nd.len <= hay.len - i && fold((unsigned char)nd.p[0]) == c &&
+			    slice_caseeq(slice_make(hay.p + i, nd.len), nd))
+				return true;
+		}
+	}
 	return false;
 }
 
 bool guard_scanner(struct guard *g, struct slice user_agent, struct slice from_or_to)
 {
-	for (size_t i = 0; i < g->scan_n; i++)
-		if (contains_case(user_agent, g->scan[i]) || contains_case(from_or_to, g->scan[i])) {
-			g->stats.scanners++;
-			return true;
-		}
+	if (contains_any(g, user_agent) || contains_any(g, from_or_to)) {
+		g->stats.scanners++;
+		return true;
+	}
 	return false;
 }
 

@@ -104,6 +104,13 @@ static json_t *build_obj(const struct store_cdr *c)
 	err |= set_int(obj, "status", c->final_status);
 	err |= set_int(obj, "duration_s", store_cdr_duration_s(c));
 	err |= set_str(obj, "hangup", ARR(c->hangup));
+	/* a call beyond the building (docs/trunks.md) */
+	if (c->peer[0] || c->number[0]) {
+		err |= set_str(obj, "peer", ARR(c->peer));
+		err |= set_str(obj, "class", ARR(c->klass));
+		err |= set_str(obj, "dialed", ARR(c->dialed));
+		err |= set_str(obj, "number", ARR(c->number));
+	}
 	if (c->id > 0)
 		err |= set_int(obj, "id", c->id);
 	if (err) {

@@ -186,8 +186,13 @@ static void lock_and_sync(struct log_chain *c)
 	struct stat st;
 
 	(void)flock(c->fd, LOCK_EX); /* fails only on a bad fd: then unlocked, as before */
-	if (fstat(c->fd, &st) != 0 || st.st_size == c->end)
+	if (fstat(c->fd, &st) != 0) {
+		c->end = -1;
 		return;
+	}
+	if (st.st_size == c->end)
+		return;
+	c->end = st.st_size;
 	if (c->path[0]) {
 		struct log_chain probe = LOG_CHAIN_INIT;
 
@@ -201,11 +206,15 @@ static void lock_and_sync(struct log_chain *c)
 	}
 }
 
-static void note_end_and_unlock(struct log_chain *c)
+/* The file (O_APPEND, and locked) now ends `written` bytes further on: no
+ * second fstat per line. A failed write leaves the end unknown (-1), so the
+ * next append reads the file's last line again. */
+static void note_end_and_unlock(struct log_chain *c, size_t written, int err)
 {
-	struct stat st;
-
-	c->end = fstat(c->fd, &st) == 0 ? st.st_size : -1;
+	if (err)
+		c->end = -1;
+	else if (c->end >= 0)
+		c->end += (off_t)written;
 	(void)flock(c->fd, LOCK_UN);
 }
 
@@ -279,7 +288,7 @@ int log_chain_write(struct log_chain *c, json_t *obj, char *line, size_t cap, si
 		if (fstat(c->fd, &st) == 0 && st.st_size > 0 && c->path[0] &&
 		    (rfd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) >= 0 &&
 		    pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n')
-			log_write_line(c->fd, "\n", 1);
+			c->end = log_write_line(c->fd, "\n", 1) == 0 && c->end >= 0 ? c->end + 1 : -1;
 		if (rfd >= 0)
 			close(rfd);
 		c->torn = false;
@@ -287,12 +296,12 @@ int log_chain_write(struct log_chain *c, json_t *obj, char *line, size_t cap, si
 	log_hex(prev, c->last, 32);
 	if (json_object_set_new(obj, "seq", json_integer((json_int_t)(c->seq + 1))) != 0 ||
 	    json_object_set_new(obj, "prev", json_string(prev)) != 0) {
-		note_end_and_unlock(c);
+		note_end_and_unlock(c, 0, 0);
 		return ENOMEM;
 	}
 	n = log_json_line(line, cap, obj);
 	err = n == 0 ? ENOMEM : log_write_line(c->fd, line, n);
-	note_end_and_unlock(c);
+	note_end_and_unlock(c, n, err);
 	if (err)
 		return err;
 	c->seq++;
@@ -316,7 +325,7 @@ int log_chain_checkpoint(struct log_chain *c)
 	lock_and_sync(c);
 	log_hex(prev, c->last, 32);
 	if ((err = log_checkpoint_mac(mac, chain_key, sizeof(chain_key), c->seq + 1, prev)) != 0) {
-		note_end_and_unlock(c);
+		note_end_and_unlock(c, 0, 0);
 		return err;
 	}
 	log_stamp_ms(stamp, sizeof(stamp), log_now_ms());
@@ -326,7 +335,7 @@ int log_chain_checkpoint(struct log_chain *c)
 	n = obj ? log_json_line(line, sizeof(line), obj) : 0;
 	json_decref(obj);
 	err = n == 0 ? ENOMEM : log_write_line(c->fd, line, n);
-	note_end_and_unlock(c);
+	note_end_and_unlock(c, n, err);
 	if (err)
 		return err;
 	c->seq++;

@@ -24,6 +24,26 @@ const char *net_transport_name(enum net_transport tp)
 	return "?";
 }
 
+/* Dotted quad of a (network order) into host, which has room for 16 bytes:
+ * what inet_ntop writes, without its sprintf (a few thousand instructions,
+ * and every forwarded request and answer formats addresses). */
+static void ipv4_text(const struct in_addr *in, char host[static 16])
+{
+	const unsigned char *b = (const unsigned char *)&in->s_addr;
+	char *p = host;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
+}
+
 void net_addr_host(const struct net_addr *a, char *host, size_t cap)
 {
 	const void *src = NULL;
@@ -31,6 +51,10 @@ void net_addr_host(const struct net_addr *a, char *host, size_t cap)
 	if (cap == 0)
 		return;
 	host[0] = '\0';
+	if (a->ss.ss_family == AF_INET && cap >= 16) {
+		ipv4_text(&((const struct sockaddr_in *)&a->ss)->sin_addr, host);
+		return;
+	}
 	if (a->ss.ss_family == AF_INET)
 		src = &((const struct sockaddr_in *)&a->ss)->sin_addr;
 	else if (a->ss.ss_family == AF_INET6)

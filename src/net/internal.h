@@ -106,6 +106,7 @@ struct net {
 	uint64_t next_slow_scan_ms;     /* min_rate is checked at most every 250 ms */
 	struct net_conn *free, *reap;
 	struct net_stats st;
+	struct net_tls_refusal last_refusal; /* the latest tls_peer_refused */
 
 	struct net_tls *tls;            /* TLS context for new connections, or NULL */
 

@@ -200,6 +200,16 @@ bool net_msg_conn_alive(const struct net_msg *m);
 
 void net_stats(const struct net *n, struct net_stats *out);
 
+/* The latest outbound TLS peer refused for its certificate (what
+ * net_stats' tls_peer_refused counts): where it was, the name it had to
+ * carry, and OpenSSL's reason. For the upper layer's event about it. */
+struct net_tls_refusal {
+	struct net_addr addr;          /* unset (family 0) before the first */
+	char name[128];
+	char why[96];
+};
+void net_tls_last_refusal(const struct net *n, struct net_tls_refusal *out);
+
 /* A UDP listening socket of address family `family` (AF_INET, AF_INET6) to
  * send from when no received message names one (e.g. a binding restored
  * after a restart), or -1. */

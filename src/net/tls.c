@@ -520,8 +520,14 @@ static void tls_fatal(struct net *n, struct net_conn *c)
 {
 	if (!c->tls_done)
 		n->st.tls_handshake_failed++;
-	if (c->peer_name && SSL_get_verify_result(c->ssl) != X509_V_OK)
+	if (c->peer_name && SSL_get_verify_result(c->ssl) != X509_V_OK) {
+		long v = SSL_get_verify_result(c->ssl);
 		n->st.tls_peer_refused++;
+		n->last_refusal.addr = c->peer;
+		snprintf(n->last_refusal.name, sizeof(n->last_refusal.name), "%s", c->peer_name);
+		snprintf(n->last_refusal.why, sizeof(n->last_refusal.why), "%s",
+			 X509_verify_cert_error_string(v));
+	}
 	SSL_set_quiet_shutdown(c->ssl, 1);
 	ERR_clear_error();
 }
@@ -870,4 +876,9 @@ unsigned long net_tls_library_version(void)
 const char *net_tls_library_name(void)
 {
 	return OpenSSL_version(OPENSSL_VERSION);
+}
+
+void net_tls_last_refusal(const struct net *n, struct net_tls_refusal *out)
+{
+	*out = n->last_refusal;
 }

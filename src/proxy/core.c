@@ -29,6 +29,10 @@
 #include <stdlib.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "../auth/auth.h"
 #include "../log/log.h"
 #include "../policy/policy.h"
 #include "internal.h"
@@ -47,6 +51,10 @@ struct cdr_info {
 	char *call_id, *caller, *auth_user, *callee, *src;
 	char transport[8];
 	int64_t start_ms, answer_ms; /* unix milliseconds */
+	char peer[STORE_PEER_MAX];   /* calls beyond the building (proxy_outside) */
+	char klass[STORE_CLASS_MAX];
+	char dialed[STORE_DIALED_MAX];
+	char number[STORE_NUMBER_MAX];
 };
 
 struct branch {
@@ -56,6 +64,15 @@ struct branch {
 	uint16_t status;        /* final status, 0 while pending */
 	bool provisional;       /* a 1xx arrived */
 	char *contact;          /* serial: its Request-URI, kept until it is started */
+	char label[STORE_PEER_MAX]; /* proxy_target.label ("" none) */
+	struct branch_cred *cred;  /* proxy_target.cred, copied; NULL none */
+	bool auth_sent;            /* resubmitted with our credentials (once) */
+	int32_t cseq_delta;        /* 1 once resubmitted: our CSeq is the caller's + 1 */
+};
+
+/* A copy of a target's credentials, wiped when freed. */
+struct branch_cred {
+	char *user, *password, *realm;
 };
 
 struct call {
@@ -78,6 +95,7 @@ struct call {
 	struct dialog *dlg;        /* an in-dialog request: its dialog */
 	struct cdr_info *cdr;      /* an INVITE out of dialog */
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
+	int32_t cseq_delta;        /* in-dialog: added toward the callee, taken back upstream */
 	bool serial;               /* branches tried one after another (proxy_fork_serial) */
 	size_t nstarted;           /* serial: branches started so far */
 	uint64_t wait_seq;         /* the batch its final answer waits on (a dialog's
@@ -100,6 +118,7 @@ struct dialog {
 	uint64_t seq;              /* the batch its row goes in: until it is durable
 				      the callee's 2xx retransmissions are absorbed */
 	struct cdr_info *cdr;      /* the call's record, written when it ends */
+	int32_t cseq_delta;        /* added to the caller's CSeqs toward the callee */
 };
 
 struct proxy {
@@ -174,6 +193,13 @@ static struct cdr_info *cdr_info_new(struct proxy *p, const struct sip_msg *m,
 	ci->callee = dup_slice(m->ruri_raw);
 	ci->src = dup_slice(slice_cstr(src));
 	snprintf(ci->transport, sizeof(ci->transport), "%s", net_transport_name(who->in->tp));
+	if (who->outside) {
+		const struct proxy_outside *o = who->outside;
+		snprintf(ci->peer, sizeof(ci->peer), "%s", o->peer ? o->peer : "");
+		snprintf(ci->klass, sizeof(ci->klass), "%s", o->klass ? o->klass : "");
+		snprintf(ci->dialed, sizeof(ci->dialed), "%s", o->dialed ? o->dialed : "");
+		snprintf(ci->number, sizeof(ci->number), "%s", o->number ? o->number : "");
+	}
 	ci->start_ms = p->ops->wall_ms(p->arg);
 	if (!ci->call_id || !ci->caller || !ci->auth_user || !ci->callee || !ci->src) {
 		cdr_info_free(ci);
@@ -208,6 +234,10 @@ static uint64_t cdr_write(struct proxy *p, struct cdr_info *ci, int status, cons
 		c->answer_at = c->end_at;
 	c->final_status = status;
 	snprintf(c->hangup, sizeof(c->hangup), "%s", ci->answer_ms ? hangup : "none");
+	memcpy(c->peer, ci->peer, sizeof(c->peer));
+	memcpy(c->klass, ci->klass, sizeof(c->klass));
+	memcpy(c->dialed, ci->dialed, sizeof(c->dialed));
+	memcpy(c->number, ci->number, sizeof(c->number));
 	seq = p->ops->record(p->arg, c);
 	cdr_info_free(ci);
 	return seq;
@@ -271,8 +301,18 @@ static void call_free(struct call *c)
 	call_detach_dialog(c);
 	if (c->cdr)
 		cdr_write(p, c->cdr, c->best ? c->best : 500, "none");
-	for (size_t i = 0; i < c->nbr; i++)
+	for (size_t i = 0; i < c->nbr; i++) {
+		struct branch_cred *bc = c->br[i].cred;
 		free(c->br[i].contact);
+		if (bc) {
+			if (bc->password)
+				OPENSSL_cleanse(bc->password, strlen(bc->password));
+			free(bc->user);
+			free(bc->password);
+			free(bc->realm);
+			free(bc);
+		}
+	}
 	free(c->extra);
 	free(c->best_buf);
 	free(c);
@@ -486,8 +526,13 @@ static uint64_t dialog_keep(struct proxy *p, const struct dialog *d)
 		snprintf(sd->transport, sizeof(sd->transport), "%s", d->cdr->transport);
 		sd->start_at = d->cdr->start_ms;
 		sd->answer_at = d->cdr->answer_ms;
+		memcpy(sd->peer, d->cdr->peer, sizeof(sd->peer));
+		memcpy(sd->klass, d->cdr->klass, sizeof(sd->klass));
+		memcpy(sd->dialed, d->cdr->dialed, sizeof(sd->dialed));
+		memcpy(sd->number, d->cdr->number, sizeof(sd->number));
 	}
 	sd->expires_at = wall + (int64_t)(d->expires_ms - now_ms(p));
+	sd->cseq_delta = d->cseq_delta;
 	return p->ops->dialog_up(p->arg, sd);
 }
 
@@ -545,6 +590,7 @@ static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct ca
 	}
 	d->way[0] = c->upstream.via;
 	d->way[1] = b->way;
+	d->cseq_delta = b->cseq_delta;
 	d->cdr = c->cdr; /* the record goes on with the dialog */
 	c->cdr = NULL;
 	if (d->cdr)
@@ -683,6 +729,10 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 	snprintf(ci->transport, sizeof(ci->transport), "%s", sd->transport);
 	ci->start_ms = sd->start_at;
 	ci->answer_ms = sd->answer_at;
+	memcpy(ci->peer, sd->peer, sizeof(ci->peer));
+	memcpy(ci->klass, sd->klass, sizeof(ci->klass));
+	memcpy(ci->dialed, sd->dialed, sizeof(ci->dialed));
+	memcpy(ci->number, sd->number, sizeof(ci->number));
 	if (!ci->call_id || !ci->caller || !ci->auth_user || !ci->callee || !ci->src) {
 		cdr_info_free(ci);
 		return ENOMEM;
@@ -718,6 +768,7 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 	for (int k = 0; k < 2 && contact; k++)
 		if (contact[k] && contact[k][0])
 			d->contact[k] = strdup(contact[k]); /* NULL: found by its way */
+	d->cseq_delta = sd->cseq_delta;
 	d->expires_ms = now_ms(p) + (uint64_t)(sd->expires_at - wall);
 	d->exp_prev = p->exp_tail; /* the store lists them by expiry */
 	if (p->exp_tail)
@@ -726,6 +777,15 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 		p->exp_head = d;
 	p->exp_tail = d;
 	return 0;
+}
+
+/* The record names the peer of branch b (one with a label): the one that
+ * answered, else the one whose response the caller gets, else the last one
+ * tried. */
+static void note_peer(struct call *c, const struct branch *b)
+{
+	if (c->cdr && b->label[0])
+		memcpy(c->cdr->peer, b->label, sizeof(c->cdr->peer));
 }
 
 /* ---- timers ------------------------------------------------------------------------ */
@@ -810,6 +870,7 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 	f.strip_identity = true; /* no trusted peers yet: every source is untrusted */
 	f.drop_credentials_realm = slice_cstr(p->conf.realm);
 	f.extra = extra;
+	f.cseq_delta = c->dlg ? c->cseq_delta : b->cseq_delta;
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
 	rc = proxy_build_request(&out, m, &f);
 	if (rc)
@@ -898,8 +959,10 @@ static void serial_next(struct call *c, uint16_t status)
 		struct branch *b = &c->br[c->nstarted++];
 		if (req && fails_over(status) && !c->final_sent && !c->cancelled && !c->timer_c &&
 		    forward(c->p, c, b, req, slice_cstr(b->contact), true,
-			    slice_cstr(c->extra), count_routes(c->p, req, NULL)) == 0)
+			    slice_cstr(c->extra), count_routes(c->p, req, NULL)) == 0) {
+			note_peer(c, b);
 			return;
+		}
 		b->status = 503; /* not tried, or could not be sent */
 		c->nfinal++;
 	}
@@ -982,6 +1045,27 @@ void proxy_record_refused(struct proxy *p, const struct sip_msg *m,
 		cdr_write(p, cdr_info_new(p, m, who), status, "none");
 }
 
+static struct branch_cred *cred_copy(const struct proxy_cred *pc)
+{
+	struct branch_cred *bc = calloc(1, sizeof(*bc));
+
+	if (!bc)
+		return NULL;
+	bc->user = strdup(pc->user ? pc->user : "");
+	bc->password = strdup(pc->password ? pc->password : "");
+	bc->realm = strdup(pc->realm ? pc->realm : "");
+	if (!bc->user || !bc->password || !bc->realm) {
+		if (bc->password)
+			OPENSSL_cleanse(bc->password, strlen(bc->password));
+		free(bc->user);
+		free(bc->password);
+		free(bc->realm);
+		free(bc);
+		return NULL;
+	}
+	return bc;
+}
+
 static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 				    const struct sip_msg *m, const struct txn_peer *from,
 				    const struct proxy_target *t, size_t n, struct slice extra,
@@ -1006,8 +1090,10 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 		 * of the request: keep what else they need */
 		c->serial = true;
 		c->extra = dup_slice(extra);
-		for (size_t i = 1; i < n && c->extra; i++) {
-			if (!(c->br[i].contact = strdup(t[i].contact))) {
+		/* every contact: a later target, or one resubmitted with credentials */
+		for (size_t i = 0; i < n && c->extra; i++) {
+			if (!(c->br[i].contact = strdup(t[i].contact)) ||
+			    (t[i].cred && !(c->br[i].cred = cred_copy(t[i].cred)))) {
 				free(c->extra);
 				c->extra = NULL;
 			}
@@ -1029,16 +1115,20 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 			p->tc_head = c;
 		p->tc_tail = c;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		c->br[i].way = t[i].way;
+		snprintf(c->br[i].label, sizeof(c->br[i].label), "%s", t[i].label ? t[i].label : "");
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct branch *b = &c->br[i];
 		c->nstarted = i + 1;
 		if (forward(p, c, b, m, slice_cstr(t[i].contact), true, extra, skip) != 0) {
 			b->status = 503;
 			c->nfinal++;
-		} else if (serial) {
-			break; /* the others wait for this one to fail */
+		} else {
+			note_peer(c, b);
+			if (serial)
+				break; /* the others wait for this one to fail */
 		}
 	}
 	if (c->nfinal == c->nbr) {
@@ -1123,6 +1213,7 @@ struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
 		return refusal(500, "Out of Memory", NULL, NULL);
 	call_attach_dialog(c, d);
 	c->from_side = side;
+	c->cseq_delta = side == 0 ? d->cseq_delta : 0;
 	c->br[0].way = d->way[1 - side];
 	if (forward(p, c, &c->br[0], m, SLICE_NULL, false, SLICE_NULL,
 		    count_routes(p, m, NULL)) != 0) {
@@ -1252,6 +1343,64 @@ static bool answer_refused(struct proxy *p, struct call *c, struct branch *b,
 	return true;
 }
 
+/*
+ * A target with credentials challenged our INVITE (401 or 407): answer
+ * once (RFC 3261 22.2), on the same branch, as a new transaction with the
+ * next CSeq; the transaction layer ACKs the challenge. True when the
+ * request went out again (the challenge goes no further); false passes the
+ * challenge on as a final answer (no credentials, a second challenge, one
+ * we do not answer).
+ */
+static bool challenge_answered(struct proxy *p, struct call *c, struct branch *b,
+			       const struct sip_msg *m)
+{
+	const struct sip_msg *req = c->st ? txn_server_request(c->st) : NULL;
+	enum sip_hdr_id want = m->status == 401 ? SIP_H_WWW_AUTHENTICATE : SIP_H_PROXY_AUTHENTICATE;
+	const char *name = m->status == 401 ? "Authorization: " : "Proxy-Authorization: ";
+	char value[1024], cnonce_hex[33], *extra = NULL;
+	uint8_t cn[16];
+	size_t vlen = 0, elen;
+	struct txn_client *old = b->ct;
+	int rc = EPROTO;
+
+	if (!b->cred || b->auth_sent || !c->serial || c->mid != SIP_M_INVITE || !req ||
+	    c->final_sent || c->cancelled || c->timer_c || !b->contact)
+		return false;
+	if (RAND_bytes(cn, sizeof(cn)) != 1 || auth_hex(cnonce_hex, sizeof(cnonce_hex), cn,
+							 sizeof(cn)) != 0)
+		return false;
+	for (const struct sip_hdr *h = sip_msg_hdr(m, want); h && rc; h = sip_msg_hdr_next(m, h))
+		rc = auth_client_answer(value, sizeof(value), &vlen, h->value, req->method,
+					slice_cstr(b->contact), slice_cstr(b->cred->user),
+					slice_cstr(b->cred->password), slice_cstr(b->cred->realm),
+					slice_cstr(cnonce_hex), 1);
+	if (rc) {
+		log_warn("a peer's %u challenge not answered: %s", m->status,
+			 rc == EACCES ? "another realm than the credentials'"
+				      : "no Digest challenge with qop=auth and MD5 or SHA-256");
+		return false;
+	}
+	elen = strlen(c->extra ? c->extra : "") + strlen(name) + vlen + 3;
+	if (!(extra = malloc(elen))) {
+		OPENSSL_cleanse(value, sizeof(value));
+		return false;
+	}
+	snprintf(extra, elen, "%s%s%s\r\n", c->extra ? c->extra : "", name, value);
+	OPENSSL_cleanse(value, sizeof(value));
+	b->auth_sent = true;
+	b->cseq_delta = 1;
+	b->provisional = false;
+	rc = forward(p, c, b, req, slice_cstr(b->contact), true, slice_cstr(extra),
+		     count_routes(p, req, NULL));
+	free(extra);
+	if (rc) {
+		b->ct = old; /* still the challenged transaction's until it ends */
+		b->cseq_delta = 0;
+		return false;
+	}
+	return true;
+}
+
 void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg *m)
 {
 	struct branch *b = txn_client_user(ct);
@@ -1259,12 +1408,14 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 	struct sip_buf out;
 	char *copy;
 
-	if (!c || m->status == 100)
-		return; /* our own 100 Trying already went upstream */
+	if (!c || m->status == 100 || b->ct != ct)
+		return; /* our own 100 went upstream; or the branch was resubmitted since */
 	if (m->status < 300 && m->body.len && answer_refused(p, c, b, m))
 		return;
+	if ((m->status == 401 || m->status == 407) && !b->status && challenge_answered(p, c, b, m))
+		return;
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
-	if (proxy_build_response(&out, m) != 0)
+	if (proxy_build_response_cseq(&out, m, c->dlg ? -c->cseq_delta : -b->cseq_delta) != 0)
 		return;
 	if (m->status < 200) {
 		b->provisional = true;
@@ -1278,8 +1429,10 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 			b->status = m->status;
 			c->nfinal++;
 		}
-		if (c->mid == SIP_M_INVITE && !c->answered && !c->dlg)
+		if (c->mid == SIP_M_INVITE && !c->answered && !c->dlg) {
+			note_peer(c, b);
 			dialog_create(p, m, c, b);
+		}
 		c->answered = true;
 		c->final_sent = true;
 		/* a BYE's call record is handed over (and stored: ops->record)
@@ -1301,6 +1454,7 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 		c->best_buf = copy;
 		c->best_len = out.len;
 		c->best = m->status;
+		note_peer(c, b);
 		/* a tag too long to keep here is found by the layer (len > 64) */
 		c->best_tag_len = m->to.tag.len;
 		if (m->to.tag.len <= sizeof(c->best_tag))
@@ -1317,7 +1471,7 @@ void proxy_timeout(struct proxy *p, struct txn_client *ct)
 	struct branch *b = txn_client_user(ct);
 	struct call *c = b ? b->call : NULL;
 
-	if (!c || b->status)
+	if (!c || b->status || b->ct != ct)
 		return;
 	b->status = 408;
 	c->nfinal++;
@@ -1338,7 +1492,8 @@ void proxy_terminated(struct proxy *p, struct txn_server *st, struct txn_client 
 	if (ct) {
 		struct branch *b = txn_client_user(ct);
 		if (b) {
-			b->ct = NULL;
+			if (b->ct == ct) /* else: the transaction a resubmission replaced */
+				b->ct = NULL;
 			call_maybe_free(b->call);
 		}
 	}
@@ -1371,6 +1526,7 @@ bool proxy_ack(struct proxy *p, const struct sip_msg *m, const struct net_msg *i
 	f.max_forwards = f.max_forwards ? f.max_forwards - 1 : 0;
 	f.strip_identity = true;
 	f.drop_credentials_realm = slice_cstr(p->conf.realm);
+	f.cseq_delta = side == 0 ? d->cseq_delta : 0;
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
 	if (proxy_build_request(&out, m, &f) == 0)
 		(void)p->ops->send(p->arg, &to, out.p, out.len);
@@ -1392,7 +1548,7 @@ bool proxy_stray_2xx(struct proxy *p, const struct sip_msg *m)
 		return true; /* the caller hears the 2xx once the dialog is stored */
 	to = peer_of_way(&d->way[0]);
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
-	if (proxy_build_response(&out, m) == 0)
+	if (proxy_build_response_cseq(&out, m, -d->cseq_delta) == 0)
 		(void)p->ops->send(p->arg, &to, out.p, out.len);
 	return true;
 }

@@ -53,6 +53,18 @@ static void put_routes(struct sip_buf *b, const struct sip_hdr *h, uint32_t *ski
 	}
 }
 
+/* CSeq with delta added to its number (RFC 3261 8.1.3.5: a request
+ * resubmitted with credentials takes the next number; the dialog's later
+ * requests and their responses are shifted by the same). */
+static void put_cseq(struct sip_buf *b, const struct sip_msg *m, int32_t delta)
+{
+	sip_buf_str(b, "CSeq: ");
+	sip_buf_u32(b, (uint32_t)((int64_t)m->cseq.num + delta));
+	sip_buf_str(b, " ");
+	sip_buf_slice(b, m->cseq.method);
+	sip_buf_str(b, "\r\n");
+}
+
 int proxy_build_request(struct sip_buf *b, const struct sip_msg *m, const struct proxy_fwd *f)
 {
 	bool rr_done = f->record_route.len == 0;
@@ -79,6 +91,10 @@ int proxy_build_request(struct sip_buf *b, const struct sip_msg *m, const struct
 			put_routes(b, h, &skip);
 			continue;
 		}
+		if (h->id == SIP_H_CSEQ && f->cseq_delta && (m->have & SIP_HAVE_CSEQ)) {
+			put_cseq(b, m, f->cseq_delta);
+			continue;
+		}
 		sip_buf_slice(b, h->name);
 		sip_buf_str(b, ": ");
 		sip_buf_slice(b, h->value);
@@ -95,6 +111,11 @@ int proxy_build_request(struct sip_buf *b, const struct sip_msg *m, const struct
 }
 
 int proxy_build_response(struct sip_buf *b, const struct sip_msg *m)
+{
+	return proxy_build_response_cseq(b, m, 0);
+}
+
+int proxy_build_response_cseq(struct sip_buf *b, const struct sip_msg *m, int32_t cseq_delta)
 {
 	const struct sip_hdr *top = sip_msg_hdr(m, SIP_H_VIA);
 	size_t vias_left = 0;
@@ -127,6 +148,10 @@ int proxy_build_response(struct sip_buf *b, const struct sip_msg *m)
 			continue;
 		}
 		vias_left += h->id == SIP_H_VIA;
+		if (h->id == SIP_H_CSEQ && cseq_delta && (m->have & SIP_HAVE_CSEQ)) {
+			put_cseq(b, m, cseq_delta);
+			continue;
+		}
 		sip_buf_slice(b, h->name);
 		sip_buf_str(b, ": ");
 		sip_buf_slice(b, h->value);

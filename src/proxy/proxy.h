@@ -43,6 +43,8 @@ struct proxy_fwd {
 	bool strip_identity;        /* drop P-Asserted-Identity, P-Preferred-Identity, Remote-Party-ID */
 	struct slice drop_credentials_realm; /* drop Proxy-Authorization for this realm (22.3) */
 	struct slice extra;         /* header lines to add (e.g. P-Asserted-Identity), CRLF each */
+	int32_t cseq_delta;         /* added to the CSeq number (a request we resubmitted
+				       with credentials, and its dialog); 0 keeps it */
 };
 
 /*
@@ -57,6 +59,9 @@ int proxy_build_request(struct sip_buf *b, const struct sip_msg *m, const struct
 /* Write response m without its top Via value (ours), for sending upstream
  * (16.7 step 3). Returns 0, EOVERFLOW, or EPROTO when m has a single Via. */
 int proxy_build_response(struct sip_buf *b, const struct sip_msg *m);
+/* The same with cseq_delta added to the CSeq number (the inverse of the
+ * request's proxy_fwd.cseq_delta, so the caller sees its own numbers). */
+int proxy_build_response_cseq(struct sip_buf *b, const struct sip_msg *m, int32_t cseq_delta);
 
 /*
  * The loop-detection hash of request m (16.6 step 8): SipHash under k of
@@ -154,6 +159,17 @@ struct proxy_verdict {
 struct proxy_target {
 	struct net_msg way;          /* UDP ways carry a socket (udp_fd >= 0) */
 	const char *contact;
+	const char *label;           /* a peer's name for the call record, or NULL */
+	const struct proxy_cred *cred; /* a peer's credentials, or NULL (copied) */
+};
+
+/* Credentials for a target that challenges us (a carrier's trunk): a
+ * serial call's INVITE that gets 401 or 407 from it is sent once more with
+ * our answer (RFC 3261 22.2), its CSeq one higher; the dialog it makes
+ * shifts the caller's later CSeqs by one on the way (and back in responses). */
+struct proxy_cred {
+	const char *user, *password;
+	const char *realm;           /* answer only this realm's challenges; NULL or "": any */
 };
 
 struct proxy_stats {
@@ -188,10 +204,21 @@ void proxy_free(struct proxy **pp);
 struct proxy_verdict proxy_check(struct proxy *p, const struct sip_msg *m, uint32_t *own_routes,
 				 bool *beyond);
 
+/* What the record of a call beyond the building says besides (store_cdr:
+ * peer, class, numbers); NULL strings are empty. */
+struct proxy_outside {
+	const char *peer;            /* inbound: the peer it came from (outbound: the
+					target's label that answered, else the last tried) */
+	const char *klass;
+	const char *dialed;
+	const char *number;
+};
+
 /* Who placed an out-of-dialog request, for its record. */
 struct proxy_caller {
 	struct slice user;           /* the authenticated user */
 	const struct net_msg *in;    /* where it came from */
+	const struct proxy_outside *outside; /* NULL: a call between local users */
 };
 
 /* media = srtp-required (policy_media) for request m: 488 with its event

@@ -201,7 +201,7 @@ static uint64_t op_record(void *arg, const struct store_cdr *rec)
 {
 	struct server *s = arg;
 
-	server_trunk_ended(s, rec->call_id);
+	server_trunk_ended(s, rec);
 
 	if (s->ncdr_q == SERVER_CDR_BATCH)
 		server_cdr_flush(s);
@@ -492,6 +492,8 @@ static void collect_target(void *arg, const struct reg_binding_view *v)
 	/* a binding restored from the store has no socket yet */
 	if (pt->way.tp == NET_UDP && pt->way.udp_fd < 0)
 		pt->way.udp_fd = net_udp_fd(t->s->net, pt->way.src.ss.ss_family);
+	pt->label = NULL;
+	pt->cred = NULL;
 	pt->contact = strdup(v->contact);
 	if (pt->contact)
 		t->n++;
@@ -516,7 +518,7 @@ void server_targets_free(struct server_targets *t)
 void server_refuse_attempt(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 			   struct slice user, uint16_t status, const char *reason)
 {
-	struct proxy_caller who = { user, x->in };
+	struct proxy_caller who = { user, x->in, NULL };
 
 	proxy_record_refused(s->proxy, m, &who, status);
 	server_answer(s, x, m, status, reason, SLICE_NULL);
@@ -563,13 +565,18 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	bool beyond;
 	int n;
 
-	if (m->mid == SIP_M_INVITE)
-		server_answer(s, &x, m, 100, "Trying", SLICE_NULL);
 	v = proxy_check(s->proxy, m, NULL, &beyond);
 	if (v.status) {
 		server_answer(s, &x, m, v.status, v.reason, SLICE_NULL);
 		return;
 	}
+	/* RFC 3261 17.2.1: a 100 (Trying) unless the answer comes within
+	 * 200 ms. A challenge or a refusal comes at once, so an INVITE gets
+	 * its 100 only once it may be forwarded: a peer's before its routing,
+	 * a user's once authenticated (one datagram less per challenged call) */
+	if (m->mid == SIP_M_INVITE && s->conf.trunk.npeers &&
+	    trunk_peer_of(&s->conf.trunk, &from->via.src) >= 0)
+		server_answer(s, &x, m, 100, "Trying", SLICE_NULL);
 	/* a peer (gateway, trunk): not challenged, to local users only */
 	if (server_trunk_inbound(s, st, &x, m, from, beyond))
 		return;
@@ -578,6 +585,8 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		server_auth_refuse(s, &x, m, &a, m->from.uri.raw);
 		return;
 	}
+	if (m->mid == SIP_M_INVITE)
+		server_answer(s, &x, m, 100, "Trying", SLICE_NULL);
 	if (!identity_ok(s, &x, m, a.user))
 		return;
 	/* no gateway bypass: a peer is reached through the dial plan only */
@@ -626,7 +635,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		snprintf(pai, sizeof(pai), "P-Asserted-Identity: %s\r\n", s->idv->pai);
 	else
 		pai[0] = '\0';
-	who = (struct proxy_caller){ a.user, x.in };
+	who = (struct proxy_caller){ a.user, x.in, NULL };
 	v = proxy_fork(s->proxy, st, m, from, t.t, t.n, slice_cstr(pai), &who);
 	if (v.status) {
 		if (v.event)

@@ -268,8 +268,17 @@ bool server_trunk_bypass(struct server *s, const struct server_ctx *x, const str
  * outside number (the caller answers 404). */
 bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
 			   const struct sip_msg *m, const struct txn_peer *from, struct slice user);
-/* A call ended (its record was written): release its caps. */
-void server_trunk_ended(struct server *s, const char *call_id);
+/* A call ended (its record rec was written): release its caps, count its
+ * minutes to the caller and the peer, look for a burst of short calls. */
+void server_trunk_ended(struct server *s, const struct store_cdr *rec);
+/* Per-peer metrics (server/observe.c): calls out and in, failed calls out,
+ * up (1) or down (0), for peer i of the configuration. False past the last. */
+struct server_trunk_peer_stats {
+	const char *name;
+	uint64_t calls_out, calls_in, failed_out;
+	bool up;
+};
+bool server_trunk_peer_stats(const struct server *s, size_t i, struct server_trunk_peer_stats *out);
 /* OPTIONS pings of the peers (ping_interval): sent from the tick; the
  * transaction callbacks hand them here first (true: it was a ping). A peer
  * that stops answering is marked down (event peer.down) and left out of

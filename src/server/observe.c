@@ -177,6 +177,35 @@ static void render(void *arg, struct metrics_buf *b)
 		 ns.conn_header_timeout);
 	labelled(b, "bastion_connections_closed_total", "reason", "slow", ns.conn_slow_closed);
 	labelled(b, "bastion_connections_closed_total", "reason", "framing", ns.conn_framing_error);
+	/* peers (docs/trunks.md): a peer's name is from bastion.conf (letters,
+	 * digits, - _ .), never from the network */
+	{
+		struct server_trunk_peer_stats p;
+
+		metrics_family(b, "bastion_peer_up", METRICS_GAUGE,
+			       "1 while a peer answers its OPTIONS pings (or is not pinged), 0 "
+			       "when marked down.");
+		for (size_t i = 0; server_trunk_peer_stats(s, i, &p); i++) {
+			struct metrics_label l = { "peer", slice_cstr(p.name) };
+			metrics_sample(b, "bastion_peer_up", &l, 1, p.up);
+		}
+		metrics_family(b, "bastion_peer_calls_total", METRICS_COUNTER,
+			       "Calls sent to a peer (out: its route's first try) or taken from it "
+			       "(in).");
+		for (size_t i = 0; server_trunk_peer_stats(s, i, &p); i++) {
+			struct metrics_label l[2] = { { "peer", slice_cstr(p.name) },
+						      { "direction", SLICE_LIT("out") } };
+			metrics_sample(b, "bastion_peer_calls_total", l, 2, p.calls_out);
+			l[1].value = SLICE_LIT("in");
+			metrics_sample(b, "bastion_peer_calls_total", l, 2, p.calls_in);
+		}
+		metrics_family(b, "bastion_peer_failed_calls_total", METRICS_COUNTER,
+			       "Outside calls whose final answer through a peer was not a 2xx.");
+		for (size_t i = 0; server_trunk_peer_stats(s, i, &p); i++) {
+			struct metrics_label l = { "peer", slice_cstr(p.name) };
+			metrics_sample(b, "bastion_peer_failed_calls_total", &l, 1, p.failed_out);
+		}
+	}
 	metrics_family(b, "bastion_tls_handshakes_total", METRICS_COUNTER,
 		       "TLS handshakes on accepted connections, by result.");
 	labelled(b, "bastion_tls_handshakes_total", "result", "ok", ns.tls_handshakes);

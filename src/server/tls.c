@@ -88,6 +88,7 @@ out:
 static int load(struct server *s, const struct conf *c, char *err, size_t errlen)
 {
 	char cert[1100], key[1100], ca[1100], crl[1100], ppath[1100], pass[PASSPHRASE_MAX];
+	char peer_ca[1100];
 	struct net_tls_conf tc = { 0 };
 	int rc;
 
@@ -104,6 +105,13 @@ static int load(struct server *s, const struct conf *c, char *err, size_t errlen
 		    : c->tls_verify_client == CONF_TLS_VERIFY_OPTIONAL ? NET_TLS_VERIFY_OPTIONAL
 								       : NET_TLS_VERIFY_NONE;
 	tc.ticket_lifetime_s = c->tls_ticket_lifetime;
+	if (c->tls_peer_ca[0]) {
+		if (conf_state_path(peer_ca, sizeof(peer_ca), s->state, c->tls_peer_ca)) {
+			snprintf(err, errlen, "TLS peer_ca path too long");
+			return ENAMETOOLONG;
+		}
+		tc.peer_ca_file = peer_ca;
+	}
 	/* the revocation list of `bastion rotate --client-certs`, once it exists */
 	if (c->tls_crl[0] && conf_state_path(crl, sizeof(crl), s->state, c->tls_crl) == 0 &&
 	    access(crl, F_OK) == 0)

@@ -20,12 +20,28 @@
  * The caps count calls in progress in a table keyed by Call-ID (base/hash),
  * released when the call's record is written (op_record), which happens
  * exactly once per call that proxy_fork took.
+ *
+ * Toll fraud: each user and peer that places or takes outside calls has a
+ * fixed-size counter (struct trunk_usage: calls per hour, minutes per day,
+ * the burst window) in a table bounded by [auth] max_users plus the peers;
+ * idle ones are dropped every few minutes. The limits are checked in one
+ * place (user_limits) before a call leaves; a burst raises fraud.alert and,
+ * with [fraud] suspend, puts the user's outside calling on hold in the
+ * store (users.fraud_hold), where the cache and every node see it.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ini.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "internal.h"
 
@@ -35,7 +51,20 @@ struct tcall {
 	char *call_id;
 	char user_key[TRUNK_USER_MAX + 2]; /* "u:NAME" or "" */
 	char peer_key[TRUNK_NAME_MAX + 2]; /* "o:PEER" or "i:PEER" */
+	bool intl;                 /* an international (or premium) number */
 };
+
+/* The toll-fraud counters of a user ("u:NAME") or a peer ("p:NAME"). */
+struct tusage {
+	struct htab_node node;
+	struct trunk_usage u;
+	bool held;                 /* we put the user on hold; the cache may not know yet */
+	uint64_t held_version;     /* the cache's version when we did */
+	bool was_held;             /* on hold when last looked at: a lifted hold forgives */
+	char key[TRUNK_USER_MAX + 2];
+};
+
+#define USAGE_SWEEP_MS (300u * 1000u) /* idle counters dropped this often */
 
 /* A count of calls in progress, keyed by "u:USER", "o:PEER", "i:PEER". */
 struct tcount {
@@ -52,13 +81,41 @@ struct pstate {
 	bool down;
 	bool answered;             /* the ping in flight got a final response */
 	uint64_t next_ms;          /* when to ping next */
+	/* metrics (server_trunk_metrics) */
+	uint64_t calls_out, calls_in, failed_out;
+	struct preg {
+		struct txn_client *ct; /* the REGISTER in flight (its user is this struct) */
+		bool registered;       /* the last REGISTER got its 2xx */
+		bool failed;           /* the last one failed (reported once) */
+		bool auth_sent;        /* the one in flight carries our credentials */
+		uint32_t cseq, nc;
+		uint64_t next_ms;      /* when to register (again) */
+		char call_id[64];
+		char chal[512];        /* the last challenge, for the refreshes */
+		bool chal_proxy;       /* it was a 407 */
+	} reg;
 };
 
+#define REG_RETRY_MS (60u * 1000u) /* after a failed registration */
+
 struct server_trunks {
-	struct htab calls, counts;
+	struct htab calls, counts, usage;
 	struct pstate ps[TRUNK_MAX_PEERS];
 	uint64_t seq;              /* makes ping branches and Call-IDs unique */
+	uint64_t next_sweep_ms;
+	struct hash_key dest_key;  /* keys the destination map of the burst alert */
+	uint64_t tls_refused_seen; /* net_stats' tls_peer_refused at the last tick */
+	/* [trunks] secrets: the peers' credentials, and which file they came from */
+	struct trunk_secrets secrets;
+	struct stat secrets_st;    /* st_ino 0: none loaded (absent or refused) */
+	bool secrets_tried;
+	uint64_t next_secrets_ms;
 };
+
+#define SECRETS_FILE_MAX 65536
+#define SECRETS_CHECK_MS 1000
+
+static void secrets_load(struct server *s);
 
 int server_trunk_start(struct server *s)
 {
@@ -68,12 +125,17 @@ int server_trunk_start(struct server *s)
 
 	if (!t)
 		return ENOMEM;
-	if ((rc = htab_init(&t->calls, max)) != 0 || (rc = htab_init(&t->counts, max)) != 0) {
+	if ((rc = htab_init(&t->calls, max)) != 0 || (rc = htab_init(&t->counts, max)) != 0 ||
+	    (rc = htab_init(&t->usage, (size_t)s->conf.max_users + TRUNK_MAX_PEERS)) != 0 ||
+	    (rc = hash_key_random(&t->dest_key)) != 0) {
 		htab_fini(&t->calls);
+		htab_fini(&t->counts);
+		htab_fini(&t->usage);
 		free(t);
 		return rc;
 	}
 	s->trunks = t;
+	secrets_load(s);
 	return 0;
 }
 
@@ -92,16 +154,119 @@ static void free_count(struct htab_node *n, void *arg)
 	free(n);
 }
 
+/* ---- peers' credentials ([trunks] secrets) ---------------------------------------- */
+
+struct secrets_parse {
+	struct trunk_secrets *into;
+	char err[200];
+	bool failed;
+};
+
+static int secrets_line(void *arg, const char *section, const char *key, const char *value)
+{
+	struct secrets_parse *sp = arg;
+
+	if (sp->failed)
+		return 0;
+	if (trunk_secret_set(sp->into, section, key, value, sp->err, sizeof(sp->err)) != 0) {
+		sp->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+/* Read the secrets file when it changed (or first): a regular file only its
+ * owner may read; a missing one means no credentials. A refused file keeps
+ * what was loaded, and says why once. Nothing of its content is logged. */
+static void secrets_load(struct server *s)
+{
+	struct server_trunks *t = s->trunks;
+	char path[1100], *buf = NULL;
+	struct trunk_secrets *tmp = NULL;
+	struct secrets_parse sp = { 0 };
+	struct stat st;
+	ssize_t got;
+	size_t len = 0;
+	int fd, line;
+
+	if (!s->conf.trunk_secrets[0] ||
+	    conf_state_path(path, sizeof(path), s->state, s->conf.trunk_secrets) != 0)
+		return;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT && t->secrets_st.st_ino) {
+			log_notice("%s is gone: no peer credentials", path);
+			trunk_secrets_wipe(&t->secrets);
+			memset(&t->secrets_st, 0, sizeof(t->secrets_st));
+		} else if (errno != ENOENT && !t->secrets_tried) {
+			log_error("%s: %s: peer credentials not loaded", path, strerror(errno));
+		}
+		t->secrets_tried = true;
+		return;
+	}
+	if (fstat(fd, &st) != 0)
+		goto out;
+	if (t->secrets_st.st_ino == st.st_ino && t->secrets_st.st_dev == st.st_dev &&
+	    t->secrets_st.st_size == st.st_size && t->secrets_st.st_mode == st.st_mode &&
+	    t->secrets_st.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+	    t->secrets_st.st_mtim.tv_nsec == st.st_mtim.tv_nsec)
+		goto out; /* unchanged */
+	t->secrets_tried = true;
+	t->secrets_st = st; /* tried: not again until it changes */
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_size > SECRETS_FILE_MAX) {
+		log_error("%s: refused: it must be a regular file of at most %d bytes that only "
+			  "its owner may read (chmod 600); the peer credentials stay as they were",
+			  path, SECRETS_FILE_MAX);
+		goto out;
+	}
+	if (!(buf = malloc((size_t)st.st_size + 1)) || !(tmp = calloc(1, sizeof(*tmp))))
+		goto out;
+	while (len < (size_t)st.st_size &&
+	       (got = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)got;
+	buf[len] = '\0';
+	sp.into = tmp;
+	line = ini_parse_string(buf, secrets_line, &sp);
+	if (line != 0 || sp.failed || trunk_secrets_check(tmp, sp.err, sizeof(sp.err)) != 0) {
+		log_error("%s:%d: %s; the peer credentials stay as they were", path, line,
+			  sp.err[0] ? sp.err : "not an INI file");
+		goto out;
+	}
+	trunk_secrets_wipe(&t->secrets);
+	t->secrets = *tmp;
+	log_info("%s: credentials of %zu peer(s) loaded", path, tmp->n);
+	for (size_t i = 0; i < tmp->n; i++) {
+		bool known = false;
+		for (size_t j = 0; j < s->conf.trunk.npeers; j++)
+			known |= strcmp(s->conf.trunk.peer[j].name, tmp->s[i].peer) == 0;
+		if (!known)
+			log_warn("%s: [%s] names no peer of bastion.conf", path, tmp->s[i].peer);
+	}
+out:
+	if (buf) {
+		OPENSSL_cleanse(buf, len);
+		free(buf);
+	}
+	if (tmp) {
+		trunk_secrets_wipe(tmp);
+		free(tmp);
+	}
+	close(fd);
+}
+
 void server_trunk_free(struct server *s)
 {
 	struct server_trunks *t = s->trunks;
 
 	if (!t)
 		return;
+	trunk_secrets_wipe(&t->secrets);
 	htab_drain(&t->calls, free_call, NULL);
 	htab_drain(&t->counts, free_count, NULL);
+	htab_drain(&t->usage, free_count, NULL);
 	htab_fini(&t->calls);
 	htab_fini(&t->counts);
+	htab_fini(&t->usage);
 	free(t);
 	s->trunks = NULL;
 }
@@ -155,9 +320,174 @@ static int count_add(struct server_trunks *t, const char *key, int delta)
 	return 0;
 }
 
+/* ---- toll-fraud counters ------------------------------------------------------- */
+
+static int64_t wall_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* The counters of key ("u:NAME", "p:NAME"); made when create. NULL when
+ * absent, or when the table is full (max_users plus the peers: it cannot
+ * be, unless users were replaced faster than the sweep drops idle ones). */
+static struct tusage *usage_of(struct server_trunks *t, const char *key, bool create)
+{
+	size_t len = strlen(key);
+	uint64_t h;
+	struct tusage *u;
+
+	if (!t || len >= sizeof(u->key))
+		return NULL;
+	h = htab_hash(&t->usage, key, len);
+	for (struct htab_node *n = htab_find(&t->usage, h); n; n = htab_next(&t->usage, n))
+		if (strcmp(((struct tusage *)n)->key, key) == 0)
+			return (struct tusage *)n;
+	if (!create || !(u = calloc(1, sizeof(*u))))
+		return NULL;
+	trunk_usage_init(&u->u);
+	memcpy(u->key, key, len + 1);
+	if (htab_insert(&t->usage, &u->node, h) != 0) {
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+struct sweep {
+	struct server *s;
+	int64_t now;
+};
+
+static void sweep_one(struct htab_node *n, void *arg)
+{
+	struct sweep *w = arg;
+	struct tusage *u = (struct tusage *)n;
+
+	if (!u->held && !u->was_held && trunk_usage_idle(&u->u, w->now, w->s->conf.fraud.alert_window)) {
+		htab_remove(&w->s->trunks->usage, n);
+		free(u);
+	}
+}
+
+/* Every USAGE_SWEEP_MS: drop counters with nothing left in them. */
+static void usage_sweep(struct server *s, uint64_t now_ms)
+{
+	struct sweep w = { s, wall_s() };
+
+	if (now_ms < s->trunks->next_sweep_ms)
+		return;
+	s->trunks->next_sweep_ms = now_ms + USAGE_SWEEP_MS;
+	htab_set_max(&s->trunks->usage, (size_t)s->conf.max_users + TRUNK_MAX_PEERS);
+	htab_each(&s->trunks->usage, sweep_one, &w);
+}
+
+/* Is user's outside calling on hold? The store's word (through the cache)
+ * once the cache has moved past our own hold; ours until then. A hold the
+ * administrator lifted forgives the user's burst window. */
+static bool held(struct server *s, struct tusage *u, const struct store_cache_entry *e)
+{
+	bool h = e->fraud_hold;
+
+	if (!u)
+		return h;
+	if (u->held && store_cache_version(s->cache) == u->held_version)
+		h = true;
+	else
+		u->held = false;
+	if (u->was_held && !h)
+		trunk_usage_forgive(&u->u); /* an administrator lifted the hold */
+	u->was_held = h;
+	return h;
+}
+
+/* A burst on user's counters: fraud.alert, and with [fraud] suspend the
+ * hold, stored with the user. in and m are NULL at a call's end. */
+static void burst_check(struct server *s, struct tusage *u, struct slice user,
+			const struct net_msg *in, const struct sip_msg *m)
+{
+	char why[200], full[300], name[TRUNK_USER_MAX];
+	int rc;
+
+	if (!u || !trunk_burst(&u->u, &s->conf.fraud, wall_s(), why, sizeof(why)))
+		return;
+	snprintf(full, sizeof(full), "%s%s", why,
+		 s->conf.fraud.suspend ? "; outside calling on hold until `bastion fraud clear`"
+				       : "");
+	if (in && m) {
+		server_event(s, TRUNK_EVENT_FRAUD_ALERT, in, m, user, m->ruri_raw, full, 0);
+	} else {
+		struct log_event e = { .kind = TRUNK_EVENT_FRAUD_ALERT, .user = user, .reason = full };
+		log_event(&e);
+	}
+	log_warn("fraud alert for %.*s: %s", (int)(user.len < 64 ? user.len : 64),
+		 user.p ? user.p : "", full);
+	if (!s->conf.fraud.suspend || user.len == 0 || user.len >= sizeof(name))
+		return;
+	memcpy(name, user.p, user.len);
+	name[user.len] = '\0';
+	u->held = u->was_held = true;
+	u->held_version = store_cache_version(s->cache);
+	rc = s->store ? store_users_set_fraud_hold(s->store, name, s->conf.domain, why, 0) : EINVAL;
+	if (rc)
+		log_error("fraud hold of %s not stored (%s): held by this server until its users "
+			  "change", name, strerror(rc));
+}
+
+/*
+ * The user's side of an outside call's limits (docs/trunks.md, Limits): the
+ * fraud hold, the calls in progress ([dialplan] max_calls_per_user), calls
+ * per hour and minutes per day ([fraud]). One verdict, in one place, so
+ * that a call the limits do not apply to skips them with one test. *up gets
+ * the user's counters (to count the call once placed), or NULL.
+ */
+static void user_limits(struct server *s, struct trunk_verdict *v, struct slice user,
+			const struct store_cache_entry *e, bool intl, struct tusage **up)
+{
+	char ukey[TRUNK_USER_MAX + 2];
+	struct tusage *u = NULL;
+
+	*up = NULL;
+	if (user.len >= TRUNK_USER_MAX) {
+		trunk_cap(v, 1, 1, "the caller's name is too long to count its calls");
+		return;
+	}
+	snprintf(ukey, sizeof(ukey), "u:%.*s", (int)user.len, user.p ? user.p : "");
+	u = usage_of(s->trunks, ukey, true);
+	if (held(s, u, e)) {
+		memset(v, 0, sizeof(*v));
+		v->status = 403;
+		v->reason = "Outside Calling Suspended";
+		v->event = TRUNK_EVENT_FRAUD_LIMIT;
+		v->detail = "the caller's outside calling is on hold after a fraud.alert "
+			    "(bastion fraud clear NAME lifts it)";
+		return;
+	}
+	trunk_cap(v, count_of(s->trunks, ukey), s->conf.trunk.max_calls_per_user,
+		  "the caller's outside calls in progress reached [dialplan] max_calls_per_user");
+	if (!v->allow)
+		return;
+	if (!u) {
+		trunk_cap(v, 1, 1, "the toll-fraud counters are full ([auth] max_users)");
+		return;
+	}
+	trunk_limits_check(v, &u->u, &s->conf.fraud.user, intl, wall_s(), false);
+	if (v->allow)
+		*up = u;
+}
+
+static const struct trunk_limits *peer_limits(const struct trunk_peer *p)
+{
+	_Static_assert(offsetof(struct trunk_peer, minutes_per_day) ==
+			       offsetof(struct trunk_peer, calls_per_hour) + sizeof(uint32_t) &&
+		       offsetof(struct trunk_peer, intl_minutes_per_day) ==
+			       offsetof(struct trunk_peer, minutes_per_day) + sizeof(uint32_t),
+		       "a peer's limits are laid out as struct trunk_limits");
+	return (const struct trunk_limits *)(const void *)&p->calls_per_hour;
+}
+
 /* A call proxy_fork took: count it until its record is written. */
 static void track(struct server *s, const struct sip_msg *m, const char *user_key,
-		  const char *peer_key)
+		  const char *peer_key, bool intl)
 {
 	struct server_trunks *t = s->trunks;
 	struct tcall *c;
@@ -173,6 +503,7 @@ static void track(struct server *s, const struct sip_msg *m, const char *user_ke
 	c->call_id[m->call_id.len] = '\0';
 	snprintf(c->user_key, sizeof(c->user_key), "%s", user_key);
 	snprintf(c->peer_key, sizeof(c->peer_key), "%s", peer_key);
+	c->intl = intl;
 	if (htab_insert(&t->calls, &c->node, htab_hash(&t->calls, c->call_id, m->call_id.len))) {
 		free_call(&c->node, NULL);
 		return;
@@ -182,20 +513,51 @@ static void track(struct server *s, const struct sip_msg *m, const char *user_ke
 	(void)count_add(t, peer_key, 1);
 }
 
-void server_trunk_ended(struct server *s, const char *call_id)
+/* Metrics: a peer's calls and failures (by name: a reload may move it). */
+static struct pstate *pstate_named(struct server *s, const char *name)
+{
+	for (size_t i = 0; s->trunks && i < s->conf.trunk.npeers && i < TRUNK_MAX_PEERS; i++)
+		if (strcmp(s->conf.trunk.peer[i].name, name) == 0)
+			return &s->trunks->ps[i];
+	return NULL;
+}
+
+void server_trunk_ended(struct server *s, const struct store_cdr *rec)
 {
 	struct server_trunks *t = s->trunks;
-	size_t len = strlen(call_id);
+	size_t len = strlen(rec->call_id);
+	int64_t now = wall_s();
+	uint64_t secs = (uint64_t)store_cdr_duration_s(rec);
+	const struct trunk_fraud_conf *f = &s->conf.fraud;
 
 	if (!t || !t->calls.n)
 		return;
-	for (struct htab_node *n = htab_find(&t->calls, htab_hash(&t->calls, call_id, len)); n;
-	     n = htab_next(&t->calls, n)) {
+	for (struct htab_node *n = htab_find(&t->calls, htab_hash(&t->calls, rec->call_id, len));
+	     n; n = htab_next(&t->calls, n)) {
 		struct tcall *c = (struct tcall *)n;
-		if (strcmp(c->call_id, call_id) != 0)
+		struct tusage *u;
+		char pkey[TRUNK_NAME_MAX + 2];
+		if (strcmp(c->call_id, rec->call_id) != 0)
 			continue;
-		if (c->user_key[0])
+		if (c->user_key[0]) {
 			(void)count_add(t, c->user_key, -1);
+			/* the minutes, and a short international call, to the caller */
+			if ((u = usage_of(t, c->user_key, true)) != NULL) {
+				trunk_usage_ended(&u->u, c->intl, secs, now, f->alert_window,
+						  f->short_call);
+				burst_check(s, u, slice_cstr(c->user_key + 2), NULL, NULL);
+			}
+			/* and to the peer that took it */
+			if (rec->peer[0]) {
+				struct pstate *ps = pstate_named(s, rec->peer);
+				snprintf(pkey, sizeof(pkey), "p:%s", rec->peer);
+				if ((u = usage_of(t, pkey, true)) != NULL)
+					trunk_usage_ended(&u->u, c->intl, secs, now, f->alert_window,
+							  f->short_call);
+				if (ps && rec->final_status / 100 != 2)
+					ps->failed_out++;
+			}
+		}
 		(void)count_add(t, c->peer_key, -1);
 		htab_remove(&t->calls, n);
 		free_call(n, NULL);
@@ -283,12 +645,48 @@ static void ping(struct server *s, size_t i, uint64_t now)
 		ps->ct = NULL;
 }
 
+static void reg_send(struct server *s, size_t i, uint64_t now);
+static const struct trunk_peer *peer_named(const struct server *s, const char *name);
+
+/* A TLS peer whose certificate was refused since the last tick (net/:
+ * chain, or a name that is not its tls_name, RFC 5922 7.1): event
+ * peer.tls_refused naming it. Nothing was sent to it; the call's
+ * transaction times out and fails over to the route's next peer. */
+static void tls_refusals(struct server *s)
+{
+	struct server_trunks *t = s->trunks;
+	struct net_stats ns;
+	struct net_tls_refusal r;
+	char why[400];
+	int pi;
+
+	net_stats(s->net, &ns);
+	if (ns.tls_peer_refused == t->tls_refused_seen)
+		return;
+	net_tls_last_refusal(s->net, &r);
+	snprintf(why, sizeof(why), "certificate refused (%s; it must name %s)%s: nothing sent, "
+		 "calls fail over to the next peer", r.why, r.name,
+		 ns.tls_peer_refused - t->tls_refused_seen > 1 ? ", and earlier refusals" : "");
+	t->tls_refused_seen = ns.tls_peer_refused;
+	if ((pi = trunk_peer_of(&s->conf.trunk, &r.addr)) < 0) {
+		log_warn("outbound TLS connection refused: %s", why);
+		return;
+	}
+	peer_event(s, &s->conf.trunk.peer[pi], TRUNK_EVENT_PEER_TLS_REFUSED, why);
+}
+
 void server_trunk_tick(struct server *s, uint64_t now)
 {
 	struct server_trunks *t = s->trunks;
 
 	if (!t)
 		return;
+	usage_sweep(s, now);
+	tls_refusals(s);
+	if (now >= t->next_secrets_ms) {
+		t->next_secrets_ms = now + SECRETS_CHECK_MS;
+		secrets_load(s);
+	}
 	for (size_t i = 0; i < s->conf.trunk.npeers; i++) {
 		const struct trunk_peer *p = &s->conf.trunk.peer[i];
 		struct pstate *ps = &t->ps[i];
@@ -297,10 +695,198 @@ void server_trunk_tick(struct server *s, uint64_t now)
 			snprintf(ps->name, sizeof(ps->name), "%s", p->name);
 			ps->down = false;
 			ps->next_ms = now;
+			ps->calls_out = ps->calls_in = ps->failed_out = 0;
+			if (!ps->reg.ct)
+				memset(&ps->reg, 0, sizeof(ps->reg));
+			else
+				ps->reg.registered = ps->reg.failed = false;
+			ps->reg.next_ms = now;
 		}
 		if (p->ping_interval && !ps->ct && now >= ps->next_ms)
 			ping(s, i, now);
+		if (p->do_register && !ps->reg.ct && now >= ps->reg.next_ms)
+			reg_send(s, i, now);
 	}
+}
+
+/* ---- outbound registration to a carrier ---------------------------------------- */
+
+/* Send peer i's REGISTER (RFC 3261 10.2) to its first address, answering
+ * the saved challenge when there is one (nc counts up on it). */
+static void reg_send(struct server *s, size_t i, uint64_t now)
+{
+	const struct trunk_peer *p = &s->conf.trunk.peer[i];
+	struct pstate *ps = &s->trunks->ps[i];
+	const struct net_listen_spec *a = &p->addr[0];
+	const struct trunk_secret *sec = trunk_secret_of(&s->trunks->secrets, p->name);
+	char buf[2048], via[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN + 2], branch[64];
+	char ruri[INET6_ADDRSTRLEN + 16], authz[1100], val[1024], cn_hex[33];
+	uint8_t cn[16];
+	size_t vlen = 0;
+	struct txn_peer to;
+	int n;
+
+	ps->reg.next_ms = now + REG_RETRY_MS;
+	if (!sec) {
+		if (!ps->reg.failed)
+			peer_event(s, p, TRUNK_EVENT_PEER_REGISTER_FAILED,
+				   "register = yes but no credentials for it in [trunks] secrets");
+		ps->reg.failed = true;
+		ps->reg.registered = false;
+		return;
+	}
+	if (!own_hostport(s, a->tp, a->addr.ss.ss_family, via, sizeof(via)) ||
+	    peer_way(s, p, a, &to.via) != 0)
+		return;
+	to.dst = a->addr;
+	net_addr_host(&a->addr, host + 1, sizeof(host) - 2);
+	if (a->addr.ss.ss_family == AF_INET6) {
+		host[0] = '[';
+		strcat(host, "]");
+	} else {
+		memmove(host, host + 1, strlen(host + 1) + 1);
+	}
+	snprintf(ruri, sizeof(ruri), "sip:%s:%u", host, net_addr_port(&a->addr));
+	authz[0] = '\0';
+	ps->reg.auth_sent = false;
+	if (ps->reg.chal[0] && RAND_bytes(cn, sizeof(cn)) == 1 &&
+	    auth_hex(cn_hex, sizeof(cn_hex), cn, sizeof(cn)) == 0 &&
+	    auth_client_answer(val, sizeof(val), &vlen, slice_cstr(ps->reg.chal),
+			       SLICE_LIT("REGISTER"), slice_cstr(ruri), slice_cstr(sec->user),
+			       slice_cstr(sec->password), slice_cstr(sec->realm), slice_cstr(cn_hex),
+			       ++ps->reg.nc) == 0) {
+		snprintf(authz, sizeof(authz), "%s: %s\r\n",
+			 ps->reg.chal_proxy ? "Proxy-Authorization" : "Authorization", val);
+		ps->reg.auth_sent = true;
+	}
+	OPENSSL_cleanse(val, sizeof(val));
+	if (!ps->reg.call_id[0])
+		snprintf(ps->reg.call_id, sizeof(ps->reg.call_id), "reg.%llx.%zu@%.32s",
+			 (unsigned long long)++s->trunks->seq, i, s->conf.domain);
+	s->trunks->seq++;
+	snprintf(branch, sizeof(branch), "z9hG4bKreg%llx.%zu", (unsigned long long)s->trunks->seq, i);
+	n = snprintf(buf, sizeof(buf),
+		     "REGISTER %s SIP/2.0\r\n"
+		     "Via: SIP/2.0/%s %s;branch=%s;rport\r\n"
+		     "Max-Forwards: 70\r\n"
+		     "From: <sip:%s@%s>;tag=reg%zu\r\n"
+		     "To: <sip:%s@%s>\r\n"
+		     "Call-ID: %s\r\n"
+		     "CSeq: %u REGISTER\r\n"
+		     "Contact: <sip:%s@%s>\r\n"
+		     "Expires: %u\r\n"
+		     "%s"
+		     "Content-Length: 0\r\n\r\n",
+		     ruri, a->tp == NET_TCP ? "TCP" : a->tp == NET_TLS ? "TLS" : "UDP", via, branch,
+		     sec->user, host, i, sec->user, host, ps->reg.call_id, ++ps->reg.cseq, sec->user,
+		     via, p->register_expires, authz);
+	OPENSSL_cleanse(authz, sizeof(authz));
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return;
+	if (txn_client_start(&ps->reg.ct, s->txn, buf, (size_t)n, SLICE_LIT("REGISTER"),
+			     slice_cstr(branch), &to, &ps->reg, now) != 0)
+		ps->reg.ct = NULL;
+	OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+static void reg_failed(struct server *s, struct pstate *ps, const char *why)
+{
+	const struct trunk_peer *p = peer_named(s, ps->name);
+
+	ps->reg.next_ms = server_now_ms() + REG_RETRY_MS;
+	if (p && (!ps->reg.failed || ps->reg.registered))
+		peer_event(s, p, TRUNK_EVENT_PEER_REGISTER_FAILED, why);
+	ps->reg.failed = true;
+	ps->reg.registered = false;
+}
+
+/* The expiry the registrar granted: our Contact's expires, else Expires. */
+static uint32_t reg_granted(const struct sip_msg *m, uint32_t asked)
+{
+	const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_EXPIRES);
+	uint32_t v = asked;
+
+	for (const struct sip_hdr *c = sip_msg_hdr(m, SIP_H_CONTACT); c; c = sip_msg_hdr_next(m, c)) {
+		const char *e = memmem(c->value.p, c->value.len, "expires=", 8);
+		if (e) {
+			size_t off = (size_t)(e - c->value.p) + 8, k = off;
+			while (k < c->value.len && c->value.p[k] >= '0' && c->value.p[k] <= '9')
+				k++;
+			if (slice_to_u32(slice_make(c->value.p + off, k - off), &v) == 0)
+				return v;
+		}
+	}
+	if (h && slice_to_u32(slice_trim(h->value), &v) == 0)
+		return v;
+	return asked;
+}
+
+static void reg_response(struct server *s, struct pstate *ps, const struct sip_msg *m)
+{
+	const struct trunk_peer *p = peer_named(s, ps->name);
+	char why[160];
+	size_t i = (size_t)(ps - s->trunks->ps);
+
+	if (m->status < 200 || !p)
+		return;
+	if (m->status < 300) {
+		uint32_t g = reg_granted(m, p->register_expires);
+		uint64_t wait = g ? (uint64_t)g * 500u : REG_RETRY_MS; /* refresh at half */
+		ps->reg.next_ms = server_now_ms() + (wait < 1000 ? 1000 : wait);
+		if (!ps->reg.registered) {
+			snprintf(why, sizeof(why), "registered for %u s; refreshed every %u s", g,
+				 (unsigned)((wait < 1000 ? 1000 : wait) / 1000));
+			peer_event(s, p, TRUNK_EVENT_PEER_REGISTERED, why);
+		}
+		ps->reg.registered = true;
+		ps->reg.failed = false;
+		return;
+	}
+	if ((m->status == 401 || m->status == 407) && !ps->reg.auth_sent) {
+		const struct sip_hdr *h = sip_msg_hdr(m, m->status == 401 ? SIP_H_WWW_AUTHENTICATE
+									   : SIP_H_PROXY_AUTHENTICATE);
+		if (h && h->value.len < sizeof(ps->reg.chal)) {
+			memcpy(ps->reg.chal, h->value.p, h->value.len);
+			ps->reg.chal[h->value.len] = '\0';
+			ps->reg.chal_proxy = m->status == 407;
+			ps->reg.nc = 0;
+			reg_send(s, i, server_now_ms()); /* answered at once */
+			if (ps->reg.auth_sent)
+				return;
+		}
+		reg_failed(s, ps, "the registrar's challenge could not be answered (its realm, "
+			   "algorithm or qop)");
+		return;
+	}
+	if (m->status == 401 || m->status == 407) {
+		/* our credentials were refused, or the nonce went stale: one fresh try */
+		const struct sip_hdr *h = sip_msg_hdr(m, m->status == 401 ? SIP_H_WWW_AUTHENTICATE
+									   : SIP_H_PROXY_AUTHENTICATE);
+		bool stale = h && memmem(h->value.p, h->value.len, "stale=true", 10);
+		if (stale && h->value.len < sizeof(ps->reg.chal)) {
+			memcpy(ps->reg.chal, h->value.p, h->value.len);
+			ps->reg.chal[h->value.len] = '\0';
+			ps->reg.nc = 0;
+			reg_send(s, i, server_now_ms());
+			return;
+		}
+		ps->reg.chal[0] = '\0';
+	}
+	snprintf(why, sizeof(why), "the registrar answered %u: retried in %u s", m->status,
+		 REG_RETRY_MS / 1000);
+	reg_failed(s, ps, why);
+}
+
+/* The peer whose REGISTER ct is (current or replaced), or NULL. */
+static struct pstate *reg_of(struct server *s, struct txn_client *ct)
+{
+	struct server_trunks *t = s->trunks;
+	void *u = ct ? txn_client_user(ct) : NULL;
+
+	for (size_t i = 0; t && u && i < TRUNK_MAX_PEERS; i++)
+		if (u == (void *)&t->ps[i].reg)
+			return &t->ps[i];
+	return NULL;
 }
 
 /* The ping state ct belongs to, or NULL (not a ping: the proxy's). */
@@ -345,8 +931,14 @@ static void ping_result(struct server *s, struct pstate *ps, bool answered, int 
 
 bool server_trunk_response(struct server *s, struct txn_client *ct, const struct sip_msg *m)
 {
-	struct pstate *ps = ping_of(s, ct);
+	struct pstate *ps = reg_of(s, ct);
 
+	if (ps) {
+		if (ps->reg.ct == ct)
+			reg_response(s, ps, m);
+		return true;
+	}
+	ps = ping_of(s, ct);
 	if (!ps)
 		return false;
 	if (m->status >= 200 && !ps->answered) {
@@ -358,7 +950,14 @@ bool server_trunk_response(struct server *s, struct txn_client *ct, const struct
 
 bool server_trunk_timeout(struct server *s, struct txn_client *ct)
 {
-	struct pstate *ps = ping_of(s, ct);
+	struct pstate *ps = reg_of(s, ct);
+
+	if (ps) {
+		if (ps->reg.ct == ct)
+			reg_failed(s, ps, "the registrar did not answer (timer F)");
+		return true;
+	}
+	ps = ping_of(s, ct);
 
 	if (!ps)
 		return false;
@@ -369,7 +968,14 @@ bool server_trunk_timeout(struct server *s, struct txn_client *ct)
 
 bool server_trunk_terminated(struct server *s, struct txn_client *ct)
 {
-	struct pstate *ps = ct ? ping_of(s, ct) : NULL;
+	struct pstate *ps = reg_of(s, ct);
+
+	if (ps) {
+		if (ps->reg.ct == ct)
+			ps->reg.ct = NULL;
+		return true;
+	}
+	ps = ct ? ping_of(s, ct) : NULL;
 
 	if (!ps)
 		return false;
@@ -430,13 +1036,31 @@ static int peer_way(struct server *s, const struct trunk_peer *p, const struct n
 	return net_connect(s->net, a->tp, &a->addr, a->tp == NET_TLS ? p->tls_name : NULL, way);
 }
 
-static void refuse(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-		   struct slice user, uint16_t status, const char *reason, const char *event,
-		   const char *detail)
+/* The Request-URI's user part as dialed, for the call record: printable
+ * bytes only, cut to fit. */
+static void dialed_of(char out[STORE_DIALED_MAX], const struct sip_msg *m)
 {
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->ruri.user.len && n < STORE_DIALED_MAX - 1; i++) {
+		unsigned char ch = (unsigned char)m->ruri.user.p[i];
+		out[n++] = ch > 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	out[n] = '\0';
+}
+
+/* Refuse an outside call: the event, the record (with its class and
+ * numbers, so that refused attempts show in `bastion cdr list`), the answer. */
+static void refuse(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		   struct slice user, const struct proxy_outside *o, uint16_t status,
+		   const char *reason, const char *event, const char *detail)
+{
+	struct proxy_caller who = { user, x->in, o };
+
 	if (event)
 		server_event(s, event, x->in, m, user, m->ruri_raw, detail, status);
-	server_refuse_attempt(s, x, m, user, status, reason);
+	proxy_record_refused(s->proxy, m, &who, status);
+	server_answer(s, x, m, status, reason, SLICE_NULL);
 }
 
 bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
@@ -444,18 +1068,24 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 {
 	const struct trunk_conf *tc = &s->conf.trunk;
 	char e164[TRUNK_NUM_MAX], detail[160], ukey[TRUNK_USER_MAX + 2], pkey[TRUNK_NAME_MAX + 2];
-	char pai[TRUNK_NUM_MAX + 64];
+	char pai[TRUNK_NUM_MAX + 64], dialed[STORE_DIALED_MAX];
 	struct proxy_target t[TRUNK_MAX_ROUTE_PEERS * TRUNK_MAX_ADDRS];
+	struct proxy_cred cred[TRUNK_MAX_ROUTE_PEERS];
 	char contact[TRUNK_MAX_ROUTE_PEERS * TRUNK_MAX_ADDRS][200];
 	uint8_t route[TRUNK_MAX_ROUTE_PEERS];
 	struct trunk_verdict v;
 	enum trunk_class k;
 	enum trunk_level lv;
 	struct proxy_verdict pv;
-	struct proxy_caller who = { user, x->in };
-	bool tls_only, all_trusted = true, at_cap = false;
+	struct proxy_outside out = { NULL, NULL, NULL, NULL };
+	struct proxy_caller who = { user, x->in, &out };
+	struct store_cache_entry e;
+	struct tusage *uu = NULL, *pu;
+	const char *limit_detail = NULL;
+	bool tls_only, all_trusted = true, at_cap = false, intl;
 	size_t nroute, n = 0;
 	int first = -1, rc;
+	int64_t now = wall_s();
 
 	/* calls only: a MESSAGE or SUBSCRIBE to a number is not sent out
 	 * through a gateway (nothing would count or cap it) */
@@ -464,27 +1094,35 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 	rc = trunk_normalise(e164, &m->ruri, tc);
 	if (rc == ENOENT)
 		return false;
+	dialed_of(dialed, m);
+	out.dialed = dialed;
 	if (rc) {
-		refuse(s, x, m, user, 484, "Address Incomplete", NULL, NULL);
+		refuse(s, x, m, user, &out, 484, "Address Incomplete", NULL, NULL);
 		return true;
 	}
 	k = trunk_classify(tc, e164);
-	lv = trunk_user_level(tc, user);
+	intl = trunk_class_intl(k);
+	out.klass = trunk_class_name(k);
+	out.number = e164;
+	/* the calling class: the user's in the store, else its [calling] line
+	 * in bastion.conf (kept as a fallback), else [dialplan] calling */
+	if (store_cache_lookup(s->cache, &e, user, slice_cstr(s->conf.domain)) != 0)
+		memset(&e, 0, sizeof(e));
+	if (!e.calling[0] || trunk_level_parse(&lv, e.calling) != 0)
+		lv = trunk_user_level(tc, user);
 	trunk_cos(&v, lv, k);
 	if (!v.allow) {
 		snprintf(detail, sizeof(detail), "%s is %s; the caller's calling class is %s", e164,
 			 trunk_class_name(k), trunk_level_name(lv));
-		refuse(s, x, m, user, v.status, v.reason, v.event, detail);
+		refuse(s, x, m, user, &out, v.status, v.reason, v.event, detail);
 		return true;
 	}
-	snprintf(ukey, sizeof(ukey), "u:%.*s", (int)(user.len < TRUNK_USER_MAX ? user.len : 0),
-		 user.p ? user.p : "");
-	trunk_cap(&v, count_of(s->trunks, ukey), tc->max_calls_per_user,
-		  "the caller's outside calls in progress reached [dialplan] max_calls_per_user");
+	user_limits(s, &v, user, &e, intl, &uu);
 	if (!v.allow) {
-		refuse(s, x, m, user, v.status, v.reason, v.event, v.detail);
+		refuse(s, x, m, user, &out, v.status, v.reason, v.event, v.detail);
 		return true;
 	}
+	snprintf(ukey, sizeof(ukey), "u:%.*s", (int)user.len, user.p ? user.p : "");
 	nroute = trunk_route(tc, e164, route);
 	{
 		/* peers marked down (OPTIONS) are left out, unless all are */
@@ -500,7 +1138,8 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 	}
 	if (nroute == 0) {
 		snprintf(detail, sizeof(detail), "no route in the dial plan for %s", e164);
-		refuse(s, x, m, user, 404, "No Route to the Number", TRUNK_EVENT_NO_ROUTE, detail);
+		refuse(s, x, m, user, &out, 404, "No Route to the Number", TRUNK_EVENT_NO_ROUTE,
+		       detail);
 		return true;
 	}
 	/* RFC 5630, no bid-down: a sips: call, or any call under tls-required,
@@ -514,10 +1153,25 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		trunk_cap(&v, count_of(s->trunks, pkey), p->max_calls_out, "peer");
 		if (!v.allow) {
 			at_cap = true;
+			limit_detail = "every peer of the route is at its max_calls_out";
+			continue;
+		}
+		snprintf(pkey, sizeof(pkey), "p:%s", p->name);
+		pu = usage_of(s->trunks, pkey, false);
+		trunk_limits_check(&v, pu ? &pu->u : NULL, peer_limits(p), intl, now, true);
+		if (!v.allow) {
+			at_cap = true;
+			limit_detail = v.detail;
 			continue;
 		}
 		if (trunk_rewrite(user_part, sizeof(user_part), p, e164) != 0)
 			continue;
+		{
+			const struct trunk_secret *sec = trunk_secret_of(&s->trunks->secrets, p->name);
+			cred[i] = (struct proxy_cred){ sec ? sec->user : NULL,
+						       sec ? sec->password : NULL,
+						       sec ? sec->realm : NULL };
+		}
 		for (size_t a = 0; a < p->naddr && n < ARRAY_SIZE(t); a++) {
 			const struct net_listen_spec *ad = &p->addr[a];
 			if (tls_only && ad->tp != NET_TLS)
@@ -530,6 +1184,8 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 				 ad->addr.ss.ss_family == AF_INET6 ? "]" : "", net_addr_port(&ad->addr),
 				 ad->tp == NET_TCP ? ";transport=tcp" : ad->tp == NET_TLS ? ";transport=tls" : "");
 			t[n].contact = contact[n];
+			t[n].label = p->name;
+			t[n].cred = cred[i].user ? &cred[i] : NULL;
 			if (first < 0)
 				first = route[i];
 			all_trusted &= p->trust_pai;
@@ -538,14 +1194,14 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 	}
 	if (n == 0) {
 		if (at_cap)
-			refuse(s, x, m, user, 403, "Outside Call Limit Reached", TRUNK_EVENT_FRAUD_LIMIT,
-			       "every peer of the route is at its max_calls_out");
+			refuse(s, x, m, user, &out, 403, "Outside Call Limit Reached",
+			       TRUNK_EVENT_FRAUD_LIMIT, limit_detail);
 		else if (tls_only)
-			refuse(s, x, m, user, 480, "No TLS Route to the Number",
+			refuse(s, x, m, user, &out, 480, "No TLS Route to the Number",
 			       POLICY_EVENT_SIPS_DOWNGRADE,
 			       "a sips: or tls-required call and no TLS peer on its route");
 		else
-			refuse(s, x, m, user, 503, "No Peer Reachable", NULL, NULL);
+			refuse(s, x, m, user, &out, 503, "No Peer Reachable", NULL, NULL);
 		return true;
 	}
 	/* RFC 3325: our assertion of the caller, as its external number (DID),
@@ -564,7 +1220,22 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		return true;
 	}
 	snprintf(pkey, sizeof(pkey), "o:%s", tc->peer[first].name);
-	track(s, m, user.len < TRUNK_USER_MAX ? ukey : "", pkey);
+	track(s, m, user.len < TRUNK_USER_MAX ? ukey : "", pkey, intl);
+	/* counted: the call per hour and its destination, to the caller and
+	 * the first peer (which got the INVITE) */
+	{
+		uint64_t dh = hash_siphash(&s->trunks->dest_key, e164, strlen(e164));
+		struct pstate *ps = first < TRUNK_MAX_PEERS ? &s->trunks->ps[first] : NULL;
+		if (uu) {
+			trunk_usage_placed(&uu->u, dh, now, s->conf.fraud.alert_window);
+			burst_check(s, uu, user, x->in, m);
+		}
+		snprintf(pkey, sizeof(pkey), "p:%s", tc->peer[first].name);
+		if ((pu = usage_of(s->trunks, pkey, true)) != NULL)
+			trunk_usage_placed(&pu->u, dh, now, s->conf.fraud.alert_window);
+		if (ps)
+			ps->calls_out++;
+	}
 	log_info("outside call %s (%s) by %.*s to peer %s", e164, trunk_class_name(k),
 		 (int)(user.len < 64 ? user.len : 64), user.p ? user.p : "", tc->peer[first].name);
 	return true;
@@ -581,8 +1252,10 @@ bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct 
 	const char *local;
 	struct server_targets *t = NULL;
 	struct proxy_verdict pv;
-	struct proxy_caller who = { SLICE_NULL, x->in };
+	struct proxy_outside out = { NULL, NULL, NULL, NULL };
+	struct proxy_caller who = { SLICE_NULL, x->in, &out };
 	struct trunk_verdict v;
+	char dialed[STORE_DIALED_MAX];
 	bool tp_ok = false;
 	int pi, n;
 
@@ -602,12 +1275,16 @@ bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct 
 		server_answer(s, x, m, 403, "No Transit", SLICE_NULL);
 		return true;
 	}
+	out.peer = p->name;
+	dialed_of(dialed, m);
+	out.dialed = dialed;
 	if (trunk_normalise(e164, &m->ruri, tc) != 0 || !(local = trunk_did_user(tc, e164))) {
 		/* no transit: a peer reaches our users through their DIDs only */
 		proxy_record_refused(s->proxy, m, &who, 404);
 		server_answer(s, x, m, 404, "Not Found", SLICE_NULL);
 		return true;
 	}
+	out.number = e164;
 	snprintf(pkey, sizeof(pkey), "i:%s", p->name);
 	trunk_cap(&v, count_of(s->trunks, pkey), p->max_calls_in, "peer max_calls_in");
 	if (!v.allow) {
@@ -651,11 +1328,34 @@ bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct 
 	if (pv.status) {
 		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
 	} else {
-		track(s, m, "", pkey);
+		track(s, m, "", pkey, false);
+		if (pi < TRUNK_MAX_PEERS)
+			s->trunks->ps[pi].calls_in++;
 		log_info("inbound call from peer %s to %s (DID %s)", p->name, local, e164);
 	}
 	server_targets_free(t);
 out:
 	free(t);
+	return true;
+}
+
+bool server_trunk_peer_stats(const struct server *s, size_t i, struct server_trunk_peer_stats *out)
+{
+	const struct pstate *ps;
+
+	if (!s->trunks || i >= s->conf.trunk.npeers || i >= TRUNK_MAX_PEERS)
+		return false;
+	ps = &s->trunks->ps[i];
+	out->name = s->conf.trunk.peer[i].name;
+	/* counters of another peer a reload put here (before the tick noticed) are not its own */
+	if (strcmp(ps->name, out->name) != 0) {
+		out->calls_out = out->calls_in = out->failed_out = 0;
+		out->up = true;
+		return true;
+	}
+	out->calls_out = ps->calls_out;
+	out->calls_in = ps->calls_in;
+	out->failed_out = ps->failed_out;
+	out->up = !ps->down;
 	return true;
 }

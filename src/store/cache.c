@@ -23,7 +23,9 @@ struct cache_node {
 	int64_t user_id;
 	bool enabled;
 	bool require_client_cert;
+	bool fraud_hold;
 	uint8_t digest;
+	char calling[STORE_CALLING_MAX];
 	char ha1_md5[STORE_HA1_MD5_LEN + 1];
 	char ha1_sha256[STORE_HA1_SHA256_LEN + 1];
 	uint16_t name_len, domain_len, realm_len;
@@ -139,6 +141,8 @@ static int load_row(void *arg, const struct store_user *u)
 	n->enabled = u->enabled;
 	n->require_client_cert = u->require_client_cert;
 	n->digest = u->digest;
+	n->fraud_hold = u->fraud_hold[0] != '\0';
+	memcpy(n->calling, u->calling, sizeof(n->calling));
 	memcpy(n->ha1_md5, u->cred.ha1_md5, sizeof(n->ha1_md5));
 	memcpy(n->ha1_sha256, u->cred.ha1_sha256, sizeof(n->ha1_sha256));
 	/* The store's limits keep these under 256. */
@@ -234,6 +238,8 @@ int store_cache_lookup(const struct store_cache *c, struct store_cache_entry *ou
 		out->enabled = n->enabled;
 		out->require_client_cert = n->require_client_cert;
 		out->digest = n->digest;
+		out->fraud_hold = n->fraud_hold;
+		memcpy(out->calling, n->calling, sizeof(out->calling));
 		memcpy(out->realm, n->strs + n->name_len + n->domain_len + 2, n->realm_len + 1u);
 		memcpy(out->ha1_md5, n->ha1_md5, sizeof(out->ha1_md5));
 		memcpy(out->ha1_sha256, n->ha1_sha256, sizeof(out->ha1_sha256));

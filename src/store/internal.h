@@ -25,6 +25,10 @@ struct store_ops {
 				unsigned digest);
 	int (*users_set_client_cert)(struct store *s, const char *name, const char *domain,
 				     bool on);
+	int (*users_set_calling)(struct store *s, const char *name, const char *domain,
+				 const char *calling);
+	int (*users_set_fraud_hold)(struct store *s, const char *name, const char *domain,
+				    const char *reason, int64_t at);
 	int (*users_delete)(struct store *s, const char *name, const char *domain);
 	int (*users_import)(struct store *s, size_t *failed_at, const struct store_user *users,
 			    size_t n, int64_t now);

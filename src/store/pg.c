@@ -50,7 +50,7 @@
 /* Transaction-scoped advisory lock key for migrations: "bastion" in ASCII. */
 #define MIGRATE_LOCK_KEY "27691696219844462"
 #define NOTIFY_CHANNEL "bastion"
-#define PARAMS_MAX 12
+#define PARAMS_MAX 16
 #define CHANGED_AORS_MAX 1024 /* beyond, the registrar reloads everything */
 #define BATCH_ROWS_MAX 500     /* writes per transaction when draining the queue */
 #define BACKOFF_MIN_MS 250
@@ -194,9 +194,29 @@ static const char *const migrations[] = {
 	"ALTER TABLE users ADD COLUMN digest integer NOT NULL DEFAULT 0"
 	"  CHECK (digest BETWEEN 0 AND 3);"
 	"ALTER TABLE registrations ADD COLUMN reg_id bigint NOT NULL DEFAULT 0;",
+	/* 7 -> 8: sqlite.c's calling class and toll-fraud hold of a user (read
+	 * and written here: every node must agree on them), and the call
+	 * record's peer, class and numbers (the dialogs' copies stay unused, as
+	 * the table). An UPDATE of users fires users_gen, so every node's cache
+	 * reloads. */
+	"ALTER TABLE users ADD COLUMN calling text NOT NULL DEFAULT ''"
+	"  CHECK (calling IN ('', 'internal', 'local', 'national', 'international', 'premium'));"
+	"ALTER TABLE users ADD COLUMN fraud_hold text NOT NULL DEFAULT ''"
+	"  CHECK (length(fraud_hold) <= 255);"
+	"ALTER TABLE users ADD COLUMN fraud_hold_at bigint NOT NULL DEFAULT 0;"
+	"ALTER TABLE cdrs ADD COLUMN peer text NOT NULL DEFAULT '' CHECK (length(peer) <= 31);"
+	"ALTER TABLE cdrs ADD COLUMN class text NOT NULL DEFAULT '' CHECK (length(class) <= 15);"
+	"ALTER TABLE cdrs ADD COLUMN dialed text NOT NULL DEFAULT '' CHECK (length(dialed) <= 127);"
+	"ALTER TABLE cdrs ADD COLUMN number text NOT NULL DEFAULT '' CHECK (length(number) <= 23);"
+	"ALTER TABLE dialogs ADD COLUMN peer text NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN class text NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN dialed text NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN number text NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN cseq_delta integer NOT NULL DEFAULT 0"
+	"  CHECK (cseq_delta BETWEEN 0 AND 1000);",
 };
 
-_Static_assert(ARRAY_SIZE(migrations) == 7, "keep pg.c's migrations in step with sqlite.c's");
+_Static_assert(ARRAY_SIZE(migrations) == 8, "keep pg.c's migrations in step with sqlite.c's");
 
 int store_pg_schema_latest(void)
 {
@@ -213,6 +233,8 @@ enum stmt_id {
 	ST_USER_SET_PASSWORD,
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
+	ST_USER_SET_CALLING,
+	ST_USER_SET_FRAUD_HOLD,
 	ST_USER_DELETE,
 	ST_REG_UPSERT,
 	ST_REG_DELETE,
@@ -236,13 +258,13 @@ enum stmt_id {
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert"
+	"created_at, changed_at, require_client_cert, calling, fraud_hold, fraud_hold_at"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
 	"user_agent, instance, q"
 #define CDR_COLS \
 	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
-	"end_at, final_status, duration_s, hangup"
+	"end_at, final_status, duration_s, hangup, peer, class, dialed, number"
 #define USER_KEY "name = $1::text AND lower(domain) = lower($2::text COLLATE \"C\")"
 
 static const char *const stmt_sql[ST__COUNT] = {
@@ -259,6 +281,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_SET_ENABLED] = "UPDATE users SET enabled = $3::smallint WHERE " USER_KEY,
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = $3::smallint"
 				    " WHERE " USER_KEY,
+	[ST_USER_SET_CALLING] = "UPDATE users SET calling = $3::text WHERE " USER_KEY,
+	[ST_USER_SET_FRAUD_HOLD] = "UPDATE users SET fraud_hold = $3::text,"
+				   " fraud_hold_at = $4::bigint WHERE " USER_KEY,
 	[ST_USER_DELETE] = "DELETE FROM users WHERE " USER_KEY,
 	/* No row for an unknown user, rather than a foreign-key error that
 	 * would abort the whole batch's transaction. */
@@ -291,9 +316,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ID_LIST_ALL] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
 			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
 	[ST_CDR_ADD] = "INSERT INTO cdrs (call_id, caller, auth_user, callee, src, transport,"
-		       " start_at, answer_at, end_at, final_status, duration_s, hangup)"
+		       " start_at, answer_at, end_at, final_status, duration_s, hangup, peer,"
+		       " class, dialed, number)"
 		       " VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text,"
-		       " $7::bigint, $8::bigint, $9::bigint, $10::integer, $11::bigint, $12::text)"
+		       " $7::bigint, $8::bigint, $9::bigint, $10::integer, $11::bigint, $12::text,"
+		       " $13::text, $14::text, $15::text, $16::text)"
 		       " RETURNING id",
 	[ST_CDR_LIST] = "SELECT " CDR_COLS " FROM cdrs WHERE start_at >= $1::bigint"
 			" ORDER BY start_at, id",
@@ -1084,7 +1111,10 @@ static int read_user(struct store_user *u, const PGresult *res, int row)
 	    (e = col_i64(&en, res, row, 6)) ||
 	    (e = col_str(strength, sizeof(strength), res, row, 7)) ||
 	    (e = col_i64(&u->created_at, res, row, 8)) ||
-	    (e = col_i64(&u->changed_at, res, row, 9)) || (e = col_i64(&cc, res, row, 10)))
+	    (e = col_i64(&u->changed_at, res, row, 9)) || (e = col_i64(&cc, res, row, 10)) ||
+	    (e = col_str(u->calling, sizeof(u->calling), res, row, 11)) ||
+	    (e = col_str(u->fraud_hold, sizeof(u->fraud_hold), res, row, 12)) ||
+	    (e = col_i64(&u->fraud_hold_at, res, row, 13)))
 		return e;
 	u->enabled = en != 0;
 	u->cred.strength = strcmp(strength, "checked") == 0 ? STORE_PW_CHECKED : STORE_PW_UNKNOWN;
@@ -1204,6 +1234,23 @@ static int pg_users_set_client_cert(struct store *s, const char *name, const cha
 	const char *p[3] = { name, domain, on ? "1" : "0" };
 
 	return user_write(pgs(s), ST_USER_SET_CLIENT_CERT, 3, p);
+}
+
+static int pg_users_set_calling(struct store *s, const char *name, const char *domain,
+				const char *calling)
+{
+	const char *p[3] = { name, domain, calling };
+
+	return user_write(pgs(s), ST_USER_SET_CALLING, 3, p);
+}
+
+static int pg_users_set_fraud_hold(struct store *s, const char *name, const char *domain,
+				   const char *reason, int64_t at)
+{
+	char t[24];
+	const char *p[4] = { name, domain, reason, i64s(t, at) };
+
+	return user_write(pgs(s), ST_USER_SET_FRAUD_HOLD, 4, p);
 }
 
 static int pg_users_delete(struct store *s, const char *name, const char *domain)
@@ -1455,12 +1502,13 @@ static int pg_ids_list(struct store *s, const char *name, const char *domain,
 static int pg_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 {
 	char t1[24], t2[24], t3[24], st[24], d[24];
-	const char *p[12] = { c->call_id, c->caller, c->auth_user, c->callee, c->src,
+	const char *p[16] = { c->call_id, c->caller, c->auth_user, c->callee, c->src,
 			      c->transport, i64s(t1, c->start_at), i64s(t2, c->answer_at),
 			      i64s(t3, c->end_at), i64s(st, c->final_status),
-			      i64s(d, c->duration_s), c->hangup };
+			      i64s(d, c->duration_s), c->hangup, c->peer, c->klass, c->dialed,
+			      c->number };
 	PGresult *res;
-	int e = write_op(pgs(s), ST_CDR_ADD, 12, p, &res);
+	int e = write_op(pgs(s), ST_CDR_ADD, 16, p, &res);
 
 	if (id)
 		*id = 0;
@@ -1488,7 +1536,11 @@ static int read_cdr(struct store_cdr *c, const PGresult *res, int row)
 	    (e = col_i64(&c->start_at, res, row, 7)) || (e = col_i64(&c->answer_at, res, row, 8)) ||
 	    (e = col_i64(&c->end_at, res, row, 9)) || (e = col_i64(&status, res, row, 10)) ||
 	    (e = col_i64(&c->duration_s, res, row, 11)) ||
-	    (e = col_str(c->hangup, sizeof(c->hangup), res, row, 12)))
+	    (e = col_str(c->hangup, sizeof(c->hangup), res, row, 12)) ||
+	    (e = col_str(c->peer, sizeof(c->peer), res, row, 13)) ||
+	    (e = col_str(c->klass, sizeof(c->klass), res, row, 14)) ||
+	    (e = col_str(c->dialed, sizeof(c->dialed), res, row, 15)) ||
+	    (e = col_str(c->number, sizeof(c->number), res, row, 16)))
 		return e;
 	if (status < 0 || status > 999)
 		return EOVERFLOW;
@@ -1695,6 +1747,8 @@ static const struct store_ops pg_ops = {
 	.users_set_password = pg_users_set_password,
 	.users_set_enabled = pg_users_set_enabled,
 	.users_set_client_cert = pg_users_set_client_cert,
+	.users_set_calling = pg_users_set_calling,
+	.users_set_fraud_hold = pg_users_set_fraud_hold,
 	.users_delete = pg_users_delete,
 	.users_import = pg_users_import,
 	.users_version = pg_users_version,

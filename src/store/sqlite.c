@@ -169,6 +169,30 @@ static const char *const migrations[] = {
 	"ALTER TABLE registrations ADD COLUMN reg_id INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (reg_id BETWEEN 0 AND 2147483647);"
 	"PRAGMA user_version = 7;",
+	/* 7 -> 8: calls beyond the building (docs/trunks.md). A user's calling
+	 * class ('' follows bastion.conf) and toll-fraud hold (a reason, '' for
+	 * none) live with the user, so every node agrees and a restart keeps a
+	 * hold; an UPDATE fires users_gen_update, so caches reload them. Call
+	 * records (and the dialogs that carry one) gain the peer, the number's
+	 * class, the number as dialed and in E.164. */
+	"ALTER TABLE users ADD COLUMN calling TEXT NOT NULL DEFAULT ''"
+	"  CHECK (calling IN ('', 'internal', 'local', 'national', 'international', 'premium'));"
+	"ALTER TABLE users ADD COLUMN fraud_hold TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(fraud_hold) <= 255);"
+	"ALTER TABLE users ADD COLUMN fraud_hold_at INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cdrs ADD COLUMN peer TEXT NOT NULL DEFAULT '' CHECK (length(peer) <= 31);"
+	"ALTER TABLE cdrs ADD COLUMN class TEXT NOT NULL DEFAULT '' CHECK (length(class) <= 15);"
+	"ALTER TABLE cdrs ADD COLUMN dialed TEXT NOT NULL DEFAULT '' CHECK (length(dialed) <= 127);"
+	"ALTER TABLE cdrs ADD COLUMN number TEXT NOT NULL DEFAULT '' CHECK (length(number) <= 23);"
+	"ALTER TABLE dialogs ADD COLUMN peer TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN class TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN dialed TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE dialogs ADD COLUMN number TEXT NOT NULL DEFAULT '';"
+	/* a dialog whose INVITE we resubmitted with a carrier's credentials
+	 * shifts the caller's CSeqs by this much toward the callee */
+	"ALTER TABLE dialogs ADD COLUMN cseq_delta INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (cseq_delta BETWEEN 0 AND 1000);"
+	"PRAGMA user_version = 8;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -193,6 +217,8 @@ enum stmt_id {
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
 	ST_USER_SET_DIGEST,
+	ST_USER_SET_CALLING,
+	ST_USER_SET_FRAUD_HOLD,
 	ST_USER_DELETE,
 	ST_REG_UPSERT,
 	ST_REG_DELETE,
@@ -219,11 +245,11 @@ enum stmt_id {
 
 #define CDR_COLS \
 	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
-	"end_at, final_status, duration_s, hangup"
+	"end_at, final_status, duration_s, hangup, peer, class, dialed, number"
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert, digest"
+	"created_at, changed_at, require_client_cert, digest, calling, fraud_hold, fraud_hold_at"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
 	"user_agent, instance, q, reg_id"
@@ -248,6 +274,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = ?3"
 				    " WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_DIGEST] = "UPDATE users SET digest = ?3 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_SET_CALLING] = "UPDATE users SET calling = ?3 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_SET_FRAUD_HOLD] = "UPDATE users SET fraud_hold = ?3, fraud_hold_at = ?4"
+				   " WHERE name = ?1 AND domain = ?2",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_REG_UPSERT] = "INSERT INTO registrations (user_id, aor, contact, received, transport,"
 			  " expires_at, call_id, cseq, user_agent, instance, q, reg_id)"
@@ -276,8 +305,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ID_LIST_ALL] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
 			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
 	[ST_CDR_ADD] = "INSERT INTO cdrs (call_id, caller, auth_user, callee, src, transport,"
-		       " start_at, answer_at, end_at, final_status, duration_s, hangup)"
-		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		       " start_at, answer_at, end_at, final_status, duration_s, hangup, peer, class,"
+		       " dialed, number)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+		       " ?16)",
 	/* Two statements rather than "(?2 IS NULL OR auth_user = ?2)", so that
 	 * each can use its index. */
 	[ST_CDR_LIST] = "SELECT " CDR_COLS " FROM cdrs WHERE start_at >= ?1"
@@ -295,12 +326,13 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BAN_EXPIRE] = "DELETE FROM bans WHERE until <= ?1",
 	[ST_DLG_PUT] = "INSERT OR REPLACE INTO dialogs (call_id, tag0, tag1, way0, way1, local0,"
 		       " local1, caller, auth_user, callee, src, transport, start_at, answer_at,"
-		       " expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-		       " ?13, ?14, ?15)",
+		       " expires_at, peer, class, dialed, number, cseq_delta) VALUES (?1, ?2, ?3,"
+		       " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+		       " ?20)",
 	[ST_DLG_DELETE] = "DELETE FROM dialogs WHERE call_id = ?1 AND tag0 = ?2 AND tag1 = ?3",
 	[ST_DLG_LIST] = "SELECT call_id, tag0, tag1, way0, way1, local0, local1, caller,"
-			" auth_user, callee, src, transport, start_at, answer_at, expires_at"
-			" FROM dialogs ORDER BY expires_at",
+			" auth_user, callee, src, transport, start_at, answer_at, expires_at,"
+			" peer, class, dialed, number, cseq_delta FROM dialogs ORDER BY expires_at",
 };
 
 struct sqlite_store {
@@ -551,6 +583,10 @@ static int read_user(struct store_user *u, sqlite3_stmt *st)
 	u->changed_at = sqlite3_column_int64(st, 9);
 	u->require_client_cert = sqlite3_column_int(st, 10) != 0;
 	u->digest = (uint8_t)(sqlite3_column_int(st, 11) & 3); /* CHECK keeps it 0..3 */
+	if ((err = col_str(u->calling, sizeof(u->calling), st, 12)) ||
+	    (err = col_str(u->fraud_hold, sizeof(u->fraud_hold), st, 13)))
+		return err;
+	u->fraud_hold_at = sqlite3_column_int64(st, 14);
 	return 0;
 }
 
@@ -682,6 +718,27 @@ static int sq_users_set_digest(struct store *s, const char *name, const char *do
 	sqlite3_stmt *st = ss->st[ST_USER_SET_DIGEST];
 
 	sqlite3_bind_int(st, 3, (int)digest);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_set_calling(struct store *s, const char *name, const char *domain,
+				const char *calling)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_SET_CALLING];
+
+	bind_text(st, 3, calling);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_set_fraud_hold(struct store *s, const char *name, const char *domain,
+				   const char *reason, int64_t at)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_SET_FRAUD_HOLD];
+
+	bind_text(st, 3, reason);
+	sqlite3_bind_int64(st, 4, at);
 	return step_user_write(ss, st, name, domain);
 }
 
@@ -979,6 +1036,10 @@ static int sq_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 	rc |= sqlite3_bind_int(st, 10, c->final_status);
 	rc |= sqlite3_bind_int64(st, 11, c->duration_s);
 	rc |= bind_text(st, 12, c->hangup);
+	rc |= bind_text(st, 13, c->peer);
+	rc |= bind_text(st, 14, c->klass);
+	rc |= bind_text(st, 15, c->dialed);
+	rc |= bind_text(st, 16, c->number);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	else if (id)
@@ -1000,7 +1061,11 @@ static int read_cdr(struct store_cdr *c, sqlite3_stmt *st)
 	    (err = col_str(c->callee, sizeof(c->callee), st, 4)) ||
 	    (err = col_str(c->src, sizeof(c->src), st, 5)) ||
 	    (err = col_str(c->transport, sizeof(c->transport), st, 6)) ||
-	    (err = col_str(c->hangup, sizeof(c->hangup), st, 12)))
+	    (err = col_str(c->hangup, sizeof(c->hangup), st, 12)) ||
+	    (err = col_str(c->peer, sizeof(c->peer), st, 13)) ||
+	    (err = col_str(c->klass, sizeof(c->klass), st, 14)) ||
+	    (err = col_str(c->dialed, sizeof(c->dialed), st, 15)) ||
+	    (err = col_str(c->number, sizeof(c->number), st, 16)))
 		return err;
 	c->start_at = sqlite3_column_int64(st, 7);
 	c->answer_at = sqlite3_column_int64(st, 8);
@@ -1133,6 +1198,11 @@ static int sq_dialogs_put(struct store *s, const struct store_dialog *d)
 	rc |= sqlite3_bind_int64(st, 13, d->start_at);
 	rc |= sqlite3_bind_int64(st, 14, d->answer_at);
 	rc |= sqlite3_bind_int64(st, 15, d->expires_at);
+	rc |= bind_text(st, 16, d->peer);
+	rc |= bind_text(st, 17, d->klass);
+	rc |= bind_text(st, 18, d->dialed);
+	rc |= bind_text(st, 19, d->number);
+	rc |= sqlite3_bind_int(st, 20, d->cseq_delta);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	done(st);
@@ -1182,6 +1252,14 @@ static int sq_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 		d->start_at = sqlite3_column_int64(st, 12);
 		d->answer_at = sqlite3_column_int64(st, 13);
 		d->expires_at = sqlite3_column_int64(st, 14);
+		if ((err = col_str(d->peer, sizeof(d->peer), st, 15)) ||
+		    (err = col_str(d->klass, sizeof(d->klass), st, 16)) ||
+		    (err = col_str(d->dialed, sizeof(d->dialed), st, 17)) ||
+		    (err = col_str(d->number, sizeof(d->number), st, 18))) {
+			store_set_err(s, "a dialog row has a field out of range");
+			break;
+		}
+		d->cseq_delta = sqlite3_column_int(st, 19);
 		if ((err = fn(arg, d)))
 			break;
 	}
@@ -1252,6 +1330,8 @@ static const struct store_ops sqlite_ops = {
 	.users_set_enabled = sq_users_set_enabled,
 	.users_set_client_cert = sq_users_set_client_cert,
 	.users_set_digest = sq_users_set_digest,
+	.users_set_calling = sq_users_set_calling,
+	.users_set_fraud_hold = sq_users_set_fraud_hold,
 	.users_delete = sq_users_delete,
 	.users_import = sq_users_import,
 	.users_version = sq_users_version,

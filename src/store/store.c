@@ -263,7 +263,10 @@ static bool cdr_ok(const struct store_cdr *c)
 	    !field_ok(c->auth_user, STORE_NAME_MAX, true) ||
 	    !field_ok(c->callee, STORE_URI_MAX, false) ||
 	    !field_ok(c->src, STORE_RECEIVED_MAX, false) ||
-	    !field_ok(c->transport, STORE_TRANSPORT_MAX, false))
+	    !field_ok(c->transport, STORE_TRANSPORT_MAX, false) ||
+	    !field_ok(c->peer, STORE_PEER_MAX, true) || !field_ok(c->klass, STORE_CLASS_MAX, true) ||
+	    !field_ok(c->dialed, STORE_DIALED_MAX, true) ||
+	    !field_ok(c->number, STORE_NUMBER_MAX, true))
 		return false;
 	if (c->start_at <= 0 || c->end_at < c->start_at)
 		return false;
@@ -345,6 +348,40 @@ int store_users_set_digest(struct store *s, const char *name, const char *domain
 	/* a backend without per-user digest (PostgreSQL, for now) says so */
 	return s->ops->users_set_digest ? s->ops->users_set_digest(s, name, domain, digest)
 					: ENOSYS;
+}
+
+static bool calling_ok(const char *c)
+{
+	static const char *const names[] = { "", "internal", "local", "national",
+					      "international", "premium" };
+
+	for (size_t i = 0; c && i < ARRAY_SIZE(names); i++)
+		if (strcmp(c, names[i]) == 0)
+			return true;
+	return false;
+}
+
+int store_users_set_calling(struct store *s, const char *name, const char *domain,
+			    const char *calling)
+{
+	if (!s || !key_ok(name, domain) || !calling_ok(calling))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_set_calling ? s->ops->users_set_calling(s, name, domain, calling)
+					 : ENOSYS;
+}
+
+int store_users_set_fraud_hold(struct store *s, const char *name, const char *domain,
+			       const char *reason, int64_t at)
+{
+	if (!s || !key_ok(name, domain) || !field_ok(reason, STORE_FRAUD_HOLD_MAX, true) ||
+	    at < 0)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	if (!s->ops->users_set_fraud_hold)
+		return ENOSYS;
+	return s->ops->users_set_fraud_hold(s, name, domain, reason,
+					    reason[0] ? now_or(at) : 0);
 }
 
 int store_users_delete(struct store *s, const char *name, const char *domain)
@@ -608,7 +645,11 @@ static bool dialog_ok(const struct store_dialog *d)
 	       field_ok(d->auth_user, sizeof(d->auth_user), true) &&
 	       field_ok(d->callee, sizeof(d->callee), true) &&
 	       field_ok(d->src, sizeof(d->src), true) &&
-	       field_ok(d->transport, sizeof(d->transport), true) && d->expires_at > 0;
+	       field_ok(d->transport, sizeof(d->transport), true) &&
+	       field_ok(d->peer, sizeof(d->peer), true) && field_ok(d->klass, sizeof(d->klass), true) &&
+	       field_ok(d->dialed, sizeof(d->dialed), true) &&
+	       field_ok(d->number, sizeof(d->number), true) && d->expires_at > 0 &&
+	       d->cseq_delta >= 0 && d->cseq_delta <= 1000;
 }
 
 int store_dialogs_put(struct store *s, const struct store_dialog *d)

@@ -50,6 +50,12 @@
 #define STORE_INSTANCE_MAX 256 /* +sip.instance, "<urn:uuid:...>" */
 #define STORE_ERR_MAX 256
 #define STORE_HANGUP_MAX 16    /* "caller", "callee", "none", "timeout", "server" */
+#define STORE_CALLING_MAX 16   /* a calling class name, "" for the site's */
+#define STORE_FRAUD_HOLD_MAX 256 /* why a user's outside calling is held */
+#define STORE_PEER_MAX 32      /* a peer's name (trunk/) */
+#define STORE_CLASS_MAX 16     /* a number's class */
+#define STORE_DIALED_MAX 128   /* the number as dialed */
+#define STORE_NUMBER_MAX 24    /* E.164: "+" and up to 15 digits */
 
 /* ---- opening ------------------------------------------------------------ */
 
@@ -125,6 +131,9 @@ struct store_user {
 	uint8_t digest;       /* STORE_DIGEST_*: the algorithms the user is challenged with */
 	bool require_client_cert; /* mutual TLS: register and call only over TLS with a
 				     client certificate naming this user (docs/tls.md) */
+	char calling[STORE_CALLING_MAX]; /* calling class (docs/trunks.md); "" the site's */
+	char fraud_hold[STORE_FRAUD_HOLD_MAX]; /* why outside calls are held; "" none */
+	int64_t fraud_hold_at;  /* unix seconds the hold began; 0 with none */
 };
 
 /* Called once per row; a non-zero return stops the walk and is returned. */
@@ -173,6 +182,20 @@ int store_users_set_client_cert(struct store *s, const char *name, const char *d
  * EINVAL (bad value or key), EBUSY/EIO. */
 int store_users_set_digest(struct store *s, const char *name, const char *domain,
 			   unsigned digest);
+
+/* Set a user's calling class (docs/trunks.md): "internal", "local",
+ * "national", "international", "premium", or "" for the site's default.
+ * Counts as a change of users. Returns 0, ENOENT no such user, EINVAL (an
+ * unknown class), EBUSY/EIO/ENOTCONN. */
+int store_users_set_calling(struct store *s, const char *name, const char *domain,
+			    const char *calling);
+
+/* Put a user's outside calling on hold for reason (printable, non-empty,
+ * < STORE_FRAUD_HOLD_MAX) from unix second at (0: now), or lift the hold
+ * (reason ""). Counts as a change of users, so every server's cache sees it.
+ * Returns 0, ENOENT no such user, EINVAL, EBUSY/EIO/ENOTCONN. */
+int store_users_set_fraud_hold(struct store *s, const char *name, const char *domain,
+			       const char *reason, int64_t at);
 
 /* Delete a user and, by cascade, its registrations and identities. Returns 0, ENOENT,
  * EINVAL, EBUSY/EIO. */
@@ -346,6 +369,12 @@ struct store_cdr {
 	int64_t duration_s;                 /* ignored on add: see store_cdr_duration_s() */
 	char hangup[STORE_HANGUP_MAX];      /* "caller", "callee", "timeout", "server";
 					       "none" exactly when never answered */
+	/* calls beyond the building (docs/trunks.md); "" for a call between
+	 * local users */
+	char peer[STORE_PEER_MAX];          /* the peer it went to or came from */
+	char klass[STORE_CLASS_MAX];        /* the number's class ("international", ...) */
+	char dialed[STORE_DIALED_MAX];      /* the number as dialed (Request-URI user) */
+	char number[STORE_NUMBER_MAX];      /* the same in E.164 */
 };
 
 typedef int(store_cdr_fn)(void *arg, const struct store_cdr *c);
@@ -371,6 +400,12 @@ struct store_dialog {
 	char transport[STORE_TRANSPORT_MAX];
 	int64_t start_at, answer_at;          /* unix ms; answer_at > 0 */
 	int64_t expires_at;                   /* unix ms: the lifetime cap */
+	char peer[STORE_PEER_MAX];            /* the record's fields of an outside call */
+	char klass[STORE_CLASS_MAX];
+	char dialed[STORE_DIALED_MAX];
+	char number[STORE_NUMBER_MAX];
+	int32_t cseq_delta;                   /* added to the caller's CSeqs toward the callee
+						 (a carrier's challenge answered), 0..1000 */
 };
 
 typedef int(store_dialog_fn)(void *arg, const struct store_dialog *d);
@@ -525,7 +560,7 @@ bool store_write_room(struct store *s, size_t n);
  * and reloads the whole table only when the version moved, building the new
  * table aside and swapping it in, so a failed reload keeps the old one.
  *
- * Memory per user: one allocation of 136 bytes (link, hash, id, flags, both
+ * Memory per user: one allocation of 152 bytes (link, hash, id, flags, calling class, both
  * HA1 hex strings, string lengths) plus the lengths of name, domain and realm
  * and malloc's overhead, plus 8 to 16 bytes of bucket array (a power of two
  * >= the number of users): about 200 bytes for typical names, so 100,000
@@ -538,6 +573,8 @@ struct store_cache;
 struct store_cache_entry {
 	int64_t user_id;
 	bool enabled;
+	bool fraud_hold;          /* store_user.fraud_hold is not empty */
+	char calling[STORE_CALLING_MAX]; /* store_user.calling */
 	bool require_client_cert; /* store_user.require_client_cert */
 	uint8_t digest;           /* store_user.digest */
 	char realm[STORE_REALM_MAX];

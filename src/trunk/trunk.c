@@ -369,6 +369,7 @@ static int peer_set(struct trunk_conf *c, const char *name, const char *key, con
 		p->line = line;
 		p->max_calls_out = p->max_calls_in = 30;
 		p->ping_interval = 30;
+		p->register_expires = 600;
 	}
 	x.peer = p;
 	if (strcmp(key, "address") == 0)
@@ -382,6 +383,15 @@ static int peer_set(struct trunk_conf *c, const char *name, const char *key, con
 			p->role = TRUNK_ROLE_TRUNK;
 		else
 			goto bad_value;
+		return 0;
+	}
+	if (strcmp(key, "register") == 0)
+		return yes_no(value, &p->do_register) ? 0 : (snprintf(err, errlen, "peer %s: "
+			"register must be yes or no", name), EINVAL);
+	if (strcmp(key, "register_expires") == 0) {
+		if (slice_to_u32(slice_cstr(value), &u) != 0 || u < 60 || u > 86400)
+			goto bad_value;
+		p->register_expires = u;
 		return 0;
 	}
 	if (strcmp(key, "trust_pai") == 0)
@@ -398,6 +408,14 @@ static int peer_set(struct trunk_conf *c, const char *name, const char *key, con
 		if (slice_to_u32(slice_cstr(value), &u) != 0 || u > 100000)
 			goto bad_value;
 		*(key[0] == 's' ? &p->strip : key[10] == 'o' ? &p->max_calls_out : &p->max_calls_in) = u;
+		return 0;
+	}
+	if (strcmp(key, "calls_per_hour") == 0 || strcmp(key, "minutes_per_day") == 0 ||
+	    strcmp(key, "international_minutes_per_day") == 0) {
+		if (slice_to_u32(slice_cstr(value), &u) != 0 || u > 1000000)
+			goto bad_value;
+		*(key[0] == 'c' ? &p->calls_per_hour : key[0] == 'm' ? &p->minutes_per_day
+								      : &p->intl_minutes_per_day) = u;
 		return 0;
 	}
 	if (strcmp(key, "tls_name") == 0) {

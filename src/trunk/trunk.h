@@ -44,6 +44,10 @@
 #define TRUNK_EVENT_NO_ROUTE "call.no_route"
 #define TRUNK_EVENT_PEER_DOWN "peer.down"
 #define TRUNK_EVENT_PEER_UP "peer.up"
+#define TRUNK_EVENT_FRAUD_ALERT "fraud.alert"
+#define TRUNK_EVENT_PEER_TLS_REFUSED "peer.tls_refused"
+#define TRUNK_EVENT_PEER_REGISTERED "peer.registered"
+#define TRUNK_EVENT_PEER_REGISTER_FAILED "peer.register_failed"
 
 /* Number classes, in the order of the calling level needed to dial them. */
 enum trunk_class {
@@ -92,6 +96,14 @@ struct trunk_peer {
 	char prepend[TRUNK_PATTERN_MAX]; /* then this put in front */
 	char tls_name[128];        /* tls: addresses: the name its certificate must carry */
 	uint32_t ping_interval;    /* seconds between OPTIONS pings; 0: not pinged */
+	/* toll-fraud limits of calls to it (0: none): calls placed in the last
+	 * hour, minutes of calls ended in the last day, domestic and
+	 * international (with premium) apart */
+	uint32_t calls_per_hour, minutes_per_day, intl_minutes_per_day;
+	/* outbound registration to it (a carrier that wants one), with the
+	 * credentials of [trunks] secrets */
+	bool do_register;
+	uint32_t register_expires;  /* seconds asked for */
 };
 
 struct trunk_route {
@@ -240,5 +252,130 @@ const char *trunk_user_did(const struct trunk_conf *c, struct slice user);
 /* A concurrency cap: used calls against cap (0: none). Refused: 403
  * "Outside Call Limit Reached", event fraud.limit, detail what. */
 void trunk_cap(struct trunk_verdict *v, uint32_t used, uint32_t cap, const char *what);
+
+/* ---- peers' credentials ([trunks] secrets) ---------------------------------------- */
+
+#define TRUNK_SECRET_MAX 128
+
+/* A peer's digest credentials for when it challenges us. */
+struct trunk_secret {
+	char peer[TRUNK_NAME_MAX];
+	char user[TRUNK_SECRET_MAX];
+	char password[TRUNK_SECRET_MAX];
+	char realm[TRUNK_SECRET_MAX];  /* "" any */
+};
+
+struct trunk_secrets {
+	struct trunk_secret s[TRUNK_MAX_PEERS];
+	size_t n;
+};
+
+/*
+ * One line of the secrets file: key (username, password, realm) = value in
+ * section (a peer's name). Values must be printable without quotes or
+ * backslashes and shorter than TRUNK_SECRET_MAX. Returns 0 or EINVAL with
+ * err (which never repeats a password).
+ */
+int trunk_secret_set(struct trunk_secrets *t, const char *section, const char *key,
+		     const char *value, char *err, size_t errlen);
+/* Each section has username and password? Returns 0 or EINVAL with err. */
+int trunk_secrets_check(const struct trunk_secrets *t, char *err, size_t errlen);
+/* The credentials of peer name, or NULL. */
+const struct trunk_secret *trunk_secret_of(const struct trunk_secrets *t, const char *name);
+/* Wipe every password. */
+void trunk_secrets_wipe(struct trunk_secrets *t);
+
+/* ---- toll-fraud counters (fraud.c) -----------------------------------------------
+ *
+ * Per user and per peer, in fixed time slots so that counting costs the same
+ * whatever the history (a step advances at most a slot ring's length) and a
+ * counter has a fixed size: no per-call history list.
+ * - calls placed in the last hour: 12 slots of 5 minutes;
+ * - seconds of connected calls in the last day: 24 slots of an hour, the
+ *   domestic classes (local, toll-free, national, mobile) and the
+ *   international ones (international and premium) apart;
+ * - the burst window ([fraud] alert_window) in 6 slices: short international
+ *   calls, and the destinations as bits of a 512-bit map per slice (distinct
+ *   destinations are estimated by linear counting over the union of the
+ *   slices: exact while few, within a few percent at 200).
+ */
+
+#define TRUNK_HOUR_SLOTS 12
+#define TRUNK_HOUR_SLOT_S 300
+#define TRUNK_DAY_SLOTS 24
+#define TRUNK_DAY_SLOT_S 3600
+#define TRUNK_BURST_SLOTS 6
+#define TRUNK_DEST_WORDS 8        /* 512 bits */
+#define TRUNK_ALERT_MAX 200       /* largest alert threshold (the map's useful range) */
+
+/* The limits of one user or peer; 0: none. */
+struct trunk_limits {
+	uint32_t calls_per_hour;
+	uint32_t minutes_per_day;      /* domestic classes */
+	uint32_t intl_minutes_per_day; /* international and premium */
+};
+
+/* [fraud]: the users' limits and the burst alert. */
+struct trunk_fraud_conf {
+	struct trunk_limits user;
+	uint32_t alert_window;         /* seconds, divided in TRUNK_BURST_SLOTS */
+	uint32_t alert_short_calls;    /* short international calls in the window; 0 off */
+	uint32_t short_call;           /* seconds: a call connected for less is short */
+	uint32_t alert_destinations;   /* distinct outside numbers in the window; 0 off */
+	uint32_t suspend;              /* 1: an alert puts the user's outside calling on hold */
+};
+
+struct trunk_usage {
+	int64_t hour_slot, day_slot, burst_slot;   /* the current slot of each ring */
+	uint16_t calls[TRUNK_HOUR_SLOTS];
+	uint32_t calls_sum;
+	uint32_t secs[TRUNK_DAY_SLOTS][2];          /* [0] domestic, [1] international */
+	uint64_t secs_sum[2];
+	uint16_t short_intl[TRUNK_BURST_SLOTS];
+	uint32_t short_sum;
+	uint64_t dest[TRUNK_BURST_SLOTS][TRUNK_DEST_WORDS];
+	bool alerted;                  /* an alert was raised and the burst has not ebbed */
+};
+
+/* Is a number of class k counted as international (with premium)? */
+bool trunk_class_intl(enum trunk_class k);
+
+/* Zero counters. */
+void trunk_usage_init(struct trunk_usage *u);
+
+/*
+ * The limits of a new outside call of class intl (international budget or
+ * domestic) at unix second now against u and lim. Refused: 403 "Outside
+ * Call Limit Reached", event fraud.limit, detail naming the setting (a
+ * [fraud] one for a user, a [peer] one when peer). Allowed when u is NULL.
+ */
+void trunk_limits_check(struct trunk_verdict *v, struct trunk_usage *u,
+			const struct trunk_limits *lim, bool intl, int64_t now, bool peer);
+
+/* A call was placed to the destination whose keyed hash is dest_hash. */
+void trunk_usage_placed(struct trunk_usage *u, uint64_t dest_hash, int64_t now,
+			uint32_t window);
+
+/* A call ended after connected seconds (0: never answered). */
+void trunk_usage_ended(struct trunk_usage *u, bool intl, uint64_t connected_s, int64_t now,
+		       uint32_t window, uint32_t short_call);
+
+/* The distinct destinations of the burst window (estimated; see above). */
+uint32_t trunk_usage_destinations(struct trunk_usage *u, int64_t now, uint32_t window);
+
+/*
+ * Does u show a burst ([fraud] alert_short_calls, alert_destinations) at
+ * now? True once per burst: the first time a threshold is reached, with why
+ * (a sentence naming the threshold); false again until the counts fell
+ * below the thresholds. Forget the burst with trunk_usage_forgive.
+ */
+bool trunk_burst(struct trunk_usage *u, const struct trunk_fraud_conf *f, int64_t now,
+		 char *why, size_t cap);
+
+/* An administrator cleared the user: the burst window starts empty. */
+void trunk_usage_forgive(struct trunk_usage *u);
+
+/* Nothing counted any more (the entry may be dropped). */
+bool trunk_usage_idle(struct trunk_usage *u, int64_t now, uint32_t window);
 
 #endif

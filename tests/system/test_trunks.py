@@ -297,12 +297,12 @@ def test_class_of_service_refusals(make_server, users_of, number, cls):
     gw.no_invite(1.0)
     evs = events(s, "call.class_denied")
     assert evs and cls in evs[-1]["reason"] and evs[-1]["user"] == "1001", evs
-    # granted: the same number goes out
+    # granted (stored with the user: the server sees it without SIGHUP)
     if cls == "international":
+        before = s.log_text().count("users reloaded from the store")
         r = run_cli("--state", s.state, "user", "set", "1001", "--calling", "international")
         assert r.returncode == 0, r.stderr
-        s.signal(signal.SIGHUP)
-        s.wait_log("configuration reloaded", timeout=10)
+        s.wait_log("users reloaded from the store", timeout=10, count=before + 1)
         a2 = Phone(s, "1001", USERS["1001"])
         call(a2, f"sip:{number}@{DOMAIN}")
         _, hdrs, _ = gw.expect_invite()
@@ -570,13 +570,17 @@ def test_peer_cli(make_server, tmp_path):
     assert r.returncode == 0, r.stderr
     r = run_cli(*st, "peer", "list")
     assert "carrier" not in r.stdout and "gw1" in r.stdout
-    # calling classes: only known users, only known classes; a second set replaces
+    # calling classes: only known users, only known classes; a second set
+    # replaces; stored with the user, the file untouched
     import_users(s, USERS, tmp_path)
+    before = open(s.conf_path).read()
     r = run_cli(*st, "user", "set", "1001", "--calling", "international")
     assert r.returncode == 0, r.stderr
     r = run_cli(*st, "user", "set", "1001", "--calling", "local")
     assert r.returncode == 0, r.stderr
-    assert re.findall(r"(?m)^1001 = \w+$", open(s.conf_path).read()) == ["1001 = local"]
+    assert open(s.conf_path).read() == before
+    r = run_cli(*st, "user", "show", "1001")
+    assert re.search(r"(?m)^calling\s+local$", r.stdout), r.stdout
     r = run_cli(*st, "user", "set", "nobody", "--calling", "local")
     assert r.returncode == 1 and "no such user" in r.stderr
     r = run_cli(*st, "user", "set", "1001", "--calling", "galactic")

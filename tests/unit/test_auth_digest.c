@@ -483,6 +483,63 @@ static void test_uri_relaxed(void)
 			      AUTH_URI_RELAXED, own, 2));
 }
 
+/* The client side: our answer to a carrier's challenge, against responses
+ * computed independently (Python hashlib), and the challenges we refuse. */
+static void test_client_answer(void)
+{
+	char out[1024];
+	size_t len = 0;
+
+	CHECK_INT(auth_client_answer(out, sizeof(out), &len,
+				     SLICE_LIT("Digest realm=\"carrier\", nonce=\"abc\", qop=\"auth,auth-int\", "
+					       "opaque=\"op1\""),
+				     SLICE_LIT("INVITE"), SLICE_LIT("sip:+12125550100@192.0.2.1:5060;user=phone"),
+				     SLICE_LIT("acct"), SLICE_LIT("pw"), SLICE_NULL, SLICE_LIT("0a4f113b"), 1),
+		  0);
+	CHECK_INT(len, strlen(out));
+	CHECK(strstr(out, "response=\"8fc15d24b34ed2108564bfedf36ffd13\"") != NULL);
+	CHECK(strstr(out, "username=\"acct\"") && strstr(out, "nc=00000001") &&
+	      strstr(out, "qop=auth,") && strstr(out, "opaque=\"op1\"") && strstr(out, "algorithm=MD5"));
+	CHECK(!strstr(out, "pw\""));
+	CHECK_INT(auth_client_answer(out, sizeof(out), &len,
+				     SLICE_LIT("Digest realm=\"carrier\", nonce=\"abc\", qop=\"auth\", "
+					       "algorithm=SHA-256"),
+				     SLICE_LIT("REGISTER"), SLICE_LIT("sip:192.0.2.1:5060"), SLICE_LIT("acct"),
+				     SLICE_LIT("pw"), SLICE_LIT("carrier"), SLICE_LIT("0a4f113b"), 2),
+		  0);
+	CHECK(strstr(out, "response=\"15f4b1bcfa307db733831558628c85341a6c2cdf099755d63bd221029cf29851\"") != NULL);
+	CHECK(strstr(out, "algorithm=SHA-256") && !strstr(out, "opaque"));
+	/* refused: another realm, no qop=auth, -sess, not Digest, a quote in a value, too small */
+	CHECK_INT(auth_client_answer(out, sizeof(out), &len,
+				     SLICE_LIT("Digest realm=\"evil\", nonce=\"abc\", qop=\"auth\""),
+				     SLICE_LIT("INVITE"), SLICE_LIT("sip:x@y"), SLICE_LIT("acct"),
+				     SLICE_LIT("pw"), SLICE_LIT("carrier"), SLICE_LIT("c"), 1), EACCES);
+	CHECK_INT(auth_client_answer(out, sizeof(out), &len,
+				     SLICE_LIT("Digest realm=\"carrier\", nonce=\"abc\""),
+				     SLICE_LIT("INVITE"), SLICE_LIT("sip:x@y"), SLICE_LIT("acct"),
+				     SLICE_LIT("pw"), SLICE_NULL, SLICE_LIT("c"), 1), EPROTO);
+	CHECK_INT(auth_client_answer(out, sizeof(out), &len,
+				     SLICE_LIT("Digest realm=\"carrier\", nonce=\"abc\", qop=\"auth-int\""),
+				     SLICE_LIT("INVITE"), SLICE_LIT("sip:x@y"), SLICE_LIT("acct"),
+				     SLICE_LIT("pw"), SLICE_NULL, SLICE_LIT("c"), 1), EPROTO);
+	CHECK_INT(auth_client_answer(out, sizeof(out), &len,
+				     SLICE_LIT("Digest realm=\"carrier\", nonce=\"abc\", qop=\"auth\", "
+					       "algorithm=MD5-sess"),
+				     SLICE_LIT("INVITE"), SLICE_LIT("sip:x@y"), SLICE_LIT("acct"),
+				     SLICE_LIT("pw"), SLICE_NULL, SLICE_LIT("c"), 1), EPROTO);
+	CHECK_INT(auth_client_answer(out, sizeof(out), &len, SLICE_LIT("Basic realm=\"carrier\""),
+				     SLICE_LIT("INVITE"), SLICE_LIT("sip:x@y"), SLICE_LIT("acct"),
+				     SLICE_LIT("pw"), SLICE_NULL, SLICE_LIT("c"), 1), EPROTO);
+	CHECK_INT(auth_client_answer(out, sizeof(out), &len,
+				     SLICE_LIT("Digest realm=\"carrier\", nonce=\"a\\\"b\", qop=\"auth\""),
+				     SLICE_LIT("INVITE"), SLICE_LIT("sip:x@y"), SLICE_LIT("acct"),
+				     SLICE_LIT("pw"), SLICE_NULL, SLICE_LIT("c"), 1), EPROTO);
+	CHECK_INT(auth_client_answer(out, 40, &len,
+				     SLICE_LIT("Digest realm=\"carrier\", nonce=\"abc\", qop=\"auth\""),
+				     SLICE_LIT("INVITE"), SLICE_LIT("sip:x@y"), SLICE_LIT("acct"),
+				     SLICE_LIT("pw"), SLICE_NULL, SLICE_LIT("c"), 1), EOVERFLOW);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -503,6 +560,7 @@ int main(int argc, char **argv)
 		CASE(test_verify_uri_modes),
 		CASE(test_uri_strict_equality),
 		CASE(test_uri_relaxed),
+		CASE(test_client_answer),
 	};
 
 	return check_main("auth_digest", cases, ARRAY_SIZE(cases), argc, argv);

@@ -407,6 +407,48 @@ static void key_file_rules(void)
 	cleanup();
 }
 
+/* Two processes append to one file (the server and the CLI's admin.*
+ * events): each goes on from the other's last line, so the file stays one
+ * chain with consecutive seq, whoever wrote last. Two chain states on two
+ * descriptors stand for the two processes. */
+static void two_writers_one_chain(void)
+{
+	static const char order[] = "AABABBBAAB";
+	struct log_chain a = LOG_CHAIN_INIT, b = LOG_CHAIN_INIT;
+	struct log_verify v;
+	char line[1024], **l;
+	size_t n;
+	int nl;
+
+	setup();
+	CHECK_INT(log_chain_swap(&a, logp), 0);
+	CHECK_INT(log_chain_swap(&b, logp), 0);
+	for (size_t i = 0; i < sizeof(order) - 1; i++) {
+		struct log_chain *c = order[i] == 'A' ? &a : &b;
+		json_t *o = json_pack("{s:s,s:s}", "kind", "test.line", "who",
+				      order[i] == 'A' ? "a" : "b");
+
+		CHECK(o != NULL);
+		CHECK_INT(log_chain_write(c, o, line, sizeof(line), &n), 0);
+		json_decref(o);
+	}
+	CHECK_INT(verify(&v, NULL), 0);
+	CHECK_INT(v.lines, (long)(sizeof(order) - 1));
+	l = lines_of(logp, &nl);
+	CHECK_INT(nl, (int)(sizeof(order) - 1));
+	for (int i = 0; i < nl; i++) {
+		json_t *o = json_loads(l[i], 0, NULL);
+
+		CHECK(o != NULL);
+		CHECK_INT(json_integer_value(json_object_get(o, "seq")), i + 1);
+		json_decref(o);
+	}
+	free_lines(l, nl);
+	log_chain_close(&a);
+	log_chain_close(&b);
+	cleanup();
+}
+
 static void verify_line_edge_cases(void)
 {
 	struct log_verify v;
@@ -442,6 +484,7 @@ int main(int argc, char **argv)
 		CASE(checkpoint_when_due),
 		CASE(key_file_rules),
 		CASE(verify_line_edge_cases),
+		CASE(two_writers_one_chain),
 	};
 
 	return check_main("log_chain", cases, ARRAY_SIZE(cases), argc, argv);

@@ -128,6 +128,42 @@ static void test_addr_format(void)
 	CHECK(strcmp(net_transport_name(NET_TLS), "tls") == 0);
 }
 
+/* The dotted quad written without inet_ntop says what inet_ntop says: every
+ * value of every byte, and a walk through the rest; a small buffer falls
+ * back to inet_ntop's own checks (nothing written past cap). */
+static void test_ipv4_text_as_inet_ntop(void)
+{
+	struct net_addr a = { .len = sizeof(struct sockaddr_in) };
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a.ss;
+	char host[INET6_ADDRSTRLEN], want[INET_ADDRSTRLEN], small[8];
+	uint32_t x = 0x12345678u;
+
+	s4->sin_family = AF_INET;
+	for (unsigned pos = 0; pos < 4; pos++) {
+		for (unsigned v = 0; v < 256; v++) {
+			unsigned char b[4] = { 10, 0, 0, 1 };
+
+			b[pos] = (unsigned char)v;
+			memcpy(&s4->sin_addr, b, 4);
+			net_addr_host(&a, host, sizeof(host));
+			inet_ntop(AF_INET, &s4->sin_addr, want, sizeof(want));
+			CHECK(strcmp(host, want) == 0);
+		}
+	}
+	for (int i = 0; i < 10000; i++) {
+		x = x * 1103515245u + 12345u;
+		s4->sin_addr.s_addr = x;
+		net_addr_host(&a, host, sizeof(host));
+		inet_ntop(AF_INET, &s4->sin_addr, want, sizeof(want));
+		CHECK(strcmp(host, want) == 0);
+	}
+	inet_pton(AF_INET, "255.255.255.255", &s4->sin_addr);
+	net_addr_host(&a, host, 16);
+	CHECK(strcmp(host, "255.255.255.255") == 0);
+	net_addr_host(&a, small, sizeof(small));
+	CHECK(small[0] == '\0');
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -135,6 +171,7 @@ int main(int argc, char **argv)
 		CASE(test_parse_defaults),
 		CASE(test_parse_errors),
 		CASE(test_addr_format),
+		CASE(test_ipv4_text_as_inet_ntop),
 	};
 
 	return check_main("net_addr", cases, ARRAY_SIZE(cases), argc, argv);

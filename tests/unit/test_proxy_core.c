@@ -49,6 +49,7 @@ static enum { ON_FORK, ON_IN_DIALOG } mode;
 static struct proxy_verdict last_verdict;
 static size_t ntargets = 2;
 static bool serial;              /* proxy_fork_serial, with an extra header */
+static bool with_cred;           /* serial: the first target has credentials */
 
 static void peer_init(struct txn_peer *p, const char *ip, uint16_t port)
 {
@@ -101,10 +102,19 @@ static int txn_send(void *arg, const struct txn_peer *to, const char *buf, size_
 static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m,
 		       const struct txn_peer *from)
 {
-	struct proxy_target t[2] = { { B1.via, "sip:1002@192.0.2.21:5062" },
-				     { B2.via, "sip:1002@192.0.2.22:5064" } };
+	struct proxy_target t[2] = { { B1.via, "sip:1002@192.0.2.21:5062", NULL, NULL },
+				     { B2.via, "sip:1002@192.0.2.22:5064", NULL, NULL } };
+	static const struct proxy_cred cred = { "acct", "carrier-secret", NULL };
 	struct net_msg in = from->via;
-	struct proxy_caller who = { SLICE_LIT("1001"), &in };
+	/* serial: peers, whose record carries the peer, class and numbers */
+	struct proxy_outside out = { NULL, "national", "1-212-555-0100", "+12125550100" };
+	struct proxy_caller who = { SLICE_LIT("1001"), &in, serial ? &out : NULL };
+
+	if (serial) {
+		t[0].label = "gw1";
+		t[1].label = "gw2";
+		t[0].cred = with_cred ? &cred : NULL;
+	}
 
 	(void)arg;
 	if (mode == ON_FORK && serial)
@@ -278,7 +288,7 @@ static int setup(uint32_t max_dialogs)
 	pc.lim = SIP_LIMITS_DEFAULT;
 	mode = ON_FORK;
 	ntargets = 2;
-	serial = false;
+	serial = with_cred = false;
 	wait_seq = 0;
 	ncommits = 0;
 	if ((rc = txn_layer_new(&L, &tc, &tops, NULL)) != 0)
@@ -346,7 +356,17 @@ static const char *hdr(const char *msg, const char *name, char *out, size_t cap)
 
 /* The callee's response to the request r (as forwarded to it): status line,
  * its Vias, From, To with tag, Call-ID, CSeq. */
+static void respond_x(const struct txn_peer *from, const char *r, int status, const char *totag,
+		      const char *extra);
+
 static void respond(const struct txn_peer *from, const char *r, int status, const char *totag)
+{
+	respond_x(from, r, status, totag, "");
+}
+
+/* The same with extra header lines (each ending in \n). */
+static void respond_x(const struct txn_peer *from, const char *r, int status, const char *totag,
+		      const char *extra)
 {
 	char via[512], via2[512], fr[256], to[256], cid[256], cseq[64], text[2048];
 	const char *p = r, *second;
@@ -361,8 +381,9 @@ static void respond(const struct txn_peer *from, const char *r, int status, cons
 	      hdr(r, "Call-ID", cid, sizeof(cid)) && hdr(r, "CSeq", cseq, sizeof(cseq)));
 	snprintf(text, sizeof(text),
 		 "SIP/2.0 %d X\nVia: %s\nVia: %s\nFrom: %s\nTo: %s%s%s\nCall-ID: %s\nCSeq: %s\n"
-		 "Contact: <sip:1002@192.0.2.21:5062>\nContent-Length: 0\n\n",
-		 status, via, via2, fr, to, totag ? ";tag=" : "", totag ? totag : "", cid, cseq);
+		 "Contact: <sip:1002@192.0.2.21:5062>\n%sContent-Length: 0\n\n",
+		 status, via, via2, fr, to, totag ? ";tag=" : "", totag ? totag : "", cid, cseq,
+		 extra);
 	CHECK(feed(from, text) == TXN_RESPONSE);
 }
 
@@ -540,6 +561,11 @@ static void serial_fails_over(void)
 	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 486") != NULL);
 	CHECK_INT(nrecs, 1);
 	CHECK_INT(recs[0].final_status, 486);
+	/* the record names the peer whose answer the caller got, and the number */
+	CHECK(strcmp(recs[0].peer, "gw2") == 0);
+	CHECK(strcmp(recs[0].klass, "national") == 0);
+	CHECK(strcmp(recs[0].dialed, "1-212-555-0100") == 0);
+	CHECK(strcmp(recs[0].number, "+12125550100") == 0);
 	teardown();
 }
 
@@ -557,6 +583,7 @@ static void serial_stops_on_answer(void)
 		CHECK(last_to("192.0.2.22:5064", "INVITE ") == NULL);
 		CHECK_INT(nrecs, 1);
 		CHECK_INT(recs[0].final_status, stops[i]);
+		CHECK(strcmp(recs[0].peer, "gw1") == 0);
 		teardown();
 	}
 	/* a CANCEL while the first rings: the second is never tried */
@@ -573,6 +600,79 @@ static void serial_stops_on_answer(void)
 	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 487, "b1");
 	CHECK(last_to("192.0.2.22:5064", "INVITE ") == NULL);
 	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 487") != NULL);
+	teardown();
+}
+
+/* A peer with credentials answers 407: the INVITE goes to it once more
+ * with our Proxy-Authorization and the next CSeq; the caller sees its own
+ * CSeq on the 200, and its ACK and BYE are shifted by one toward the peer.
+ * A second challenge goes upstream. Without credentials the 407 is final. */
+static void serial_answers_a_challenge(void)
+{
+	char text[1024], tmp[512];
+	const char *r1, *r2, *ok;
+	static const char chal[] = "Proxy-Authenticate: Digest realm=\"carrier\", "
+				   "nonce=\"abc123\", qop=\"auth\", algorithm=MD5\n";
+
+	CHECK_INT(setup(100), 0);
+	serial = with_cred = true;
+	CHECK(feed(&A, invite_text("sa@a", text, sizeof(text))) == TXN_NEW);
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	CHECK(r1 && hdr(r1, "CSeq", tmp, sizeof(tmp)) && strcmp(tmp, "1 INVITE") == 0);
+	respond_x(&B1, r1, 407, "b1", chal);
+	r2 = last_to("192.0.2.21:5062", "INVITE ");
+	CHECK(r2 != r1 && r2 != NULL);
+	CHECK(hdr(r2, "CSeq", tmp, sizeof(tmp)) && strcmp(tmp, "2 INVITE") == 0);
+	CHECK(hdr(r2, "Proxy-Authorization", tmp, sizeof(tmp)) &&
+	      strstr(tmp, "username=\"acct\"") && strstr(tmp, "realm=\"carrier\"") &&
+	      strstr(tmp, "uri=\"sip:1002@192.0.2.21:5062\"") && strstr(tmp, "qop=auth"));
+	CHECK(!strstr(r2, "carrier-secret"));                 /* never the password */
+	CHECK(hdr(r2, "X-Extra", tmp, sizeof(tmp)) && strcmp(tmp, "kept") == 0);
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 407") == NULL); /* not passed on */
+	CHECK(last_to("192.0.2.22:5064", "INVITE ") == NULL);  /* no failover */
+	respond(&B1, r2, 200, "b1");
+	ok = last_to("192.0.2.10:5061", "SIP/2.0 200");
+	CHECK(ok && hdr(ok, "CSeq", tmp, sizeof(tmp)) && strcmp(tmp, "1 INVITE") == 0);
+	/* the caller's ACK (CSeq 1) and BYE (CSeq 2) reach the peer as 2 and 3 */
+	CHECK(feed(&A, "ACK sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-sa-ack;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>;tag=b1\nCall-ID: sa@a\nCSeq: 1 ACK\n"
+		       "Content-Length: 0\n\n") != TXN_NEW);
+	CHECK(last_to("192.0.2.21:5062", "ACK ") && hdr(last_to("192.0.2.21:5062", "ACK "), "CSeq",
+							  tmp, sizeof(tmp)) &&
+	      strcmp(tmp, "2 ACK") == 0);
+	mode = ON_IN_DIALOG;
+	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-sa-bye;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>;tag=b1\nCall-ID: sa@a\nCSeq: 2 BYE\n"
+		       "Content-Length: 0\n\n") == TXN_NEW);
+	r1 = last_to("192.0.2.21:5062", "BYE ");
+	CHECK(r1 && hdr(r1, "CSeq", tmp, sizeof(tmp)) && strcmp(tmp, "3 BYE") == 0);
+	respond(&B1, r1, 200, NULL);
+	ok = last_to("192.0.2.10:5061", "SIP/2.0 200");
+	CHECK(ok && hdr(ok, "CSeq", tmp, sizeof(tmp)) && strcmp(tmp, "2 BYE") == 0);
+	mode = ON_FORK;
+	teardown();
+
+	/* challenged again: the second 407 is the answer */
+	CHECK_INT(setup(100), 0);
+	serial = with_cred = true;
+	CHECK(feed(&A, invite_text("sb@a", text, sizeof(text))) == TXN_NEW);
+	respond_x(&B1, last_to("192.0.2.21:5062", "INVITE "), 407, "b1", chal);
+	respond_x(&B1, last_to("192.0.2.21:5062", "INVITE "), 407, "b1", chal);
+	ok = last_to("192.0.2.10:5061", "SIP/2.0 407");
+	CHECK(ok && hdr(ok, "CSeq", tmp, sizeof(tmp)) && strcmp(tmp, "1 INVITE") == 0);
+	teardown();
+
+	/* no credentials: the 407 goes upstream as it came */
+	CHECK_INT(setup(100), 0);
+	serial = true;
+	with_cred = false;
+	CHECK(feed(&A, invite_text("sc@a", text, sizeof(text))) == TXN_NEW);
+	respond_x(&B1, last_to("192.0.2.21:5062", "INVITE "), 407, "b1", chal);
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 407") != NULL);
 	teardown();
 }
 
@@ -994,6 +1094,7 @@ int main(int argc, char **argv)
 		CASE(timer_c_gives_up),
 		CASE(serial_fails_over),
 		CASE(serial_stops_on_answer),
+		CASE(serial_answers_a_challenge),
 		CASE(in_dialog_checks),
 		CASE(dialog_table_bound),
 		CASE(colliding_call_ids_stay_short),

@@ -390,6 +390,11 @@ static void upgrades_version_3(void)
 	CHECK_INT(raw_exec(path, "DROP TABLE bans;"
 			   "ALTER TABLE users DROP COLUMN require_client_cert;"
 			   "ALTER TABLE users DROP COLUMN digest;"
+			   "ALTER TABLE users DROP COLUMN calling;"
+			   "ALTER TABLE users DROP COLUMN fraud_hold;"
+			   "ALTER TABLE users DROP COLUMN fraud_hold_at;"
+			   "ALTER TABLE cdrs DROP COLUMN peer; ALTER TABLE cdrs DROP COLUMN class;"
+			   "ALTER TABLE cdrs DROP COLUMN dialed; ALTER TABLE cdrs DROP COLUMN number;"
 			   "ALTER TABLE registrations DROP COLUMN reg_id;"
 			   "DROP TABLE IF EXISTS dialogs;"
 			   "PRAGMA user_version = 3;"), SQLITE_OK);

@@ -250,6 +250,63 @@ static void many_users(void)
 	store_close(&s);
 }
 
+/* The calling class and the toll-fraud hold live with the user
+ * (docs/trunks.md): another handle's change reaches the cache, a hold
+ * survives closing the store, and bad values are refused. */
+static void carries_calling_and_fraud_hold(void)
+{
+	char path[128], err[256];
+	struct store *server = NULL, *cli = NULL;
+	struct store_cache *c = NULL;
+	struct store_cache_entry e;
+	struct store_user u;
+	bool reloaded = false;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&server, path, err, sizeof(err)), 0);
+	CHECK_INT(store_open(&cli, path, err, sizeof(err)), 0);
+	CHECK_INT(store_cache_new(&c, 100), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(server, NULL, &u), 0);
+	CHECK_INT(refresh_wait(c, server, &reloaded), 0);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK(e.calling[0] == '\0' && !e.fraud_hold); /* the site's class, no hold */
+
+	CHECK_INT(store_users_set_calling(cli, "alice", "example.com", "international"), 0);
+	CHECK_INT(store_users_set_fraud_hold(cli, "alice", "example.com",
+					     "12 short international calls", 1700000000), 0);
+	CHECK_INT(refresh_wait(c, server, &reloaded), 0);
+	CHECK(reloaded);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK(strcmp(e.calling, "international") == 0);
+	CHECK(e.fraud_hold);
+	CHECK_INT(store_users_get(cli, &u, "alice", "example.com"), 0);
+	CHECK(strcmp(u.fraud_hold, "12 short international calls") == 0);
+	CHECK_INT(u.fraud_hold_at, 1700000000);
+
+	/* refused: an unknown class, a reason with a control byte, nobody */
+	CHECK_INT(store_users_set_calling(cli, "alice", "example.com", "galactic"), EINVAL);
+	CHECK_INT(store_users_set_fraud_hold(cli, "alice", "example.com", "a\nb", 0), EINVAL);
+	CHECK_INT(store_users_set_calling(cli, "nobody", "example.com", "local"), ENOENT);
+	CHECK_INT(store_users_set_fraud_hold(cli, "nobody", "example.com", "x", 0), ENOENT);
+
+	/* a restart keeps the hold; lifting it clears reason and time */
+	store_close(&cli);
+	CHECK_INT(store_open(&cli, path, err, sizeof(err)), 0);
+	CHECK_INT(store_users_get(cli, &u, "alice", "example.com"), 0);
+	CHECK(u.fraud_hold[0] != '\0');
+	CHECK_INT(store_users_set_fraud_hold(cli, "alice", "example.com", "", 0), 0);
+	CHECK_INT(store_users_set_calling(cli, "alice", "example.com", ""), 0);
+	CHECK_INT(refresh_wait(c, server, &reloaded), 0);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK(!e.fraud_hold && e.calling[0] == '\0');
+	CHECK_INT(store_users_get(cli, &u, "alice", "example.com"), 0);
+	CHECK(u.fraud_hold[0] == '\0' && u.fraud_hold_at == 0);
+	store_cache_free(&c);
+	store_close(&cli);
+	store_close(&server);
+}
+
 static void carries_client_cert_flag(void)
 {
 	char path[128], err[256];
@@ -296,6 +353,7 @@ int main(int argc, char **argv)
 		CASE(max_users_keeps_old_contents),
 		CASE(many_users),
 		CASE(carries_client_cert_flag),
+		CASE(carries_calling_and_fraud_hold),
 	};
 	int rc;
 

@@ -70,6 +70,11 @@ static void add_and_read_back(void)
 	c.duration_s = 999999;
 	snprintf(c.transport, sizeof(c.transport), "tcp");
 	snprintf(c.src, sizeof(c.src), "tcp:[2001:db8::1]:5070");
+	/* an outside call: its peer, class, and the number as dialed and normalised */
+	snprintf(c.peer, sizeof(c.peer), "gw1");
+	snprintf(c.klass, sizeof(c.klass), "international");
+	snprintf(c.dialed, sizeof(c.dialed), "011442079460000");
+	snprintf(c.number, sizeof(c.number), "+442079460000");
 	CHECK_INT(store_cdr_add(s, &id1, &c), 0);
 	CHECK(id1 > 0);
 	/* Unanswered, unauthenticated. */
@@ -94,6 +99,10 @@ static void add_and_read_back(void)
 	CHECK_INT(g.rec[0].final_status, 200);
 	CHECK_INT(g.rec[0].duration_s, 65);
 	CHECK(strcmp(g.rec[0].hangup, "callee") == 0);
+	CHECK(strcmp(g.rec[0].peer, "gw1") == 0 && strcmp(g.rec[0].klass, "international") == 0);
+	CHECK(strcmp(g.rec[0].dialed, "011442079460000") == 0);
+	CHECK(strcmp(g.rec[0].number, "+442079460000") == 0);
+	CHECK(g.rec[1].peer[0] == '\0' && g.rec[1].number[0] == '\0'); /* a local call */
 	CHECK_INT(g.rec[1].id, id2);
 	CHECK(strcmp(g.rec[1].auth_user, "") == 0);
 	CHECK_INT(g.rec[1].answer_at, 0);
@@ -212,6 +221,9 @@ static void refusals(void)
 	REFUSE(snprintf(c.hangup, sizeof(c.hangup), "nobody"));
 	REFUSE((c.answer_at = 0, c.final_status = 404));     /* unanswered: hangup must be none */
 	REFUSE(memset(c.hangup, 'c', sizeof(c.hangup)));
+	REFUSE(memset(c.peer, 'p', sizeof(c.peer)));          /* not NUL-terminated */
+	REFUSE(memset(c.number, '1', sizeof(c.number)));
+	REFUSE(snprintf(c.dialed, sizeof(c.dialed), "1\r\n2"));
 #undef REFUSE
 	CHECK_INT(count_rows(s), 0);
 
@@ -261,6 +273,9 @@ static void migrates_version_1(void)
 	rc = sqlite3_exec(db, "DROP TABLE bans; DROP TABLE cdrs; DROP TABLE identities;"
 			  "ALTER TABLE users DROP COLUMN require_client_cert;"
 			  "ALTER TABLE users DROP COLUMN digest;"
+			  "ALTER TABLE users DROP COLUMN calling;"
+			  "ALTER TABLE users DROP COLUMN fraud_hold;"
+			  "ALTER TABLE users DROP COLUMN fraud_hold_at;"
 			  "ALTER TABLE registrations DROP COLUMN reg_id;"
 			  "DROP TABLE IF EXISTS dialogs;"
 			  "PRAGMA user_version = 1;", NULL, NULL, NULL);

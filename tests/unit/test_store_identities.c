@@ -268,6 +268,9 @@ static void migrates_version_1(void)
 				 "DROP TABLE identities; DROP TABLE cdrs; DROP TABLE bans;"
 				 "ALTER TABLE users DROP COLUMN require_client_cert;"
 				 "ALTER TABLE users DROP COLUMN digest;"
+				 "ALTER TABLE users DROP COLUMN calling;"
+				 "ALTER TABLE users DROP COLUMN fraud_hold;"
+				 "ALTER TABLE users DROP COLUMN fraud_hold_at;"
 				 "ALTER TABLE registrations DROP COLUMN reg_id;"
 				 "DROP TABLE IF EXISTS dialogs;"
 				 "PRAGMA user_version = 1;"),

@@ -863,6 +863,11 @@ static void upgrades_version_4(void)
 	/* What version 4 made: the same, without the columns of 5 and 6. */
 	CHECK_INT(raw_exec(path, "ALTER TABLE users DROP COLUMN require_client_cert;"
 				 "ALTER TABLE users DROP COLUMN digest;"
+				 "ALTER TABLE users DROP COLUMN calling;"
+				 "ALTER TABLE users DROP COLUMN fraud_hold;"
+				 "ALTER TABLE users DROP COLUMN fraud_hold_at;"
+				 "ALTER TABLE cdrs DROP COLUMN peer; ALTER TABLE cdrs DROP COLUMN class;"
+				 "ALTER TABLE cdrs DROP COLUMN dialed; ALTER TABLE cdrs DROP COLUMN number;"
 				 "ALTER TABLE registrations DROP COLUMN reg_id;"
 				 "DROP TABLE IF EXISTS dialogs;"
 				 "PRAGMA user_version = 4;"),
@@ -889,6 +894,50 @@ static void upgrades_version_4(void)
 	store_close(&s);
 }
 
+/* A kept dialog carries its record's outside-call fields and the CSeq
+ * shift of an INVITE resubmitted with a carrier's credentials (schema 8). */
+static int got_dialog(void *arg, const struct store_dialog *d)
+{
+	*(struct store_dialog *)arg = *d;
+	return 0;
+}
+
+static void dialogs_keep_outside_fields(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL;
+	static struct store_dialog d, back;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	memset(&d, 0, sizeof(d));
+	snprintf(d.call_id, sizeof(d.call_id), "c1");
+	snprintf(d.tag[0], sizeof(d.tag[0]), "t0");
+	snprintf(d.tag[1], sizeof(d.tag[1]), "t1");
+	snprintf(d.way[0], sizeof(d.way[0]), "udp:127.0.0.1:5062");
+	snprintf(d.way[1], sizeof(d.way[1]), "udp:127.0.0.2:5060");
+	snprintf(d.peer, sizeof(d.peer), "carrier");
+	snprintf(d.klass, sizeof(d.klass), "national");
+	snprintf(d.dialed, sizeof(d.dialed), "2125550100");
+	snprintf(d.number, sizeof(d.number), "+12125550100");
+	d.start_at = 1000;
+	d.answer_at = 2000;
+	d.expires_at = 4000000000000LL;
+	d.cseq_delta = 1;
+	CHECK_INT(store_dialogs_put(s, &d), 0);
+	memset(&back, 0, sizeof(back));
+	CHECK_INT(store_dialogs_list(s, got_dialog, &back), 0);
+	CHECK(strcmp(back.peer, "carrier") == 0 && strcmp(back.klass, "national") == 0);
+	CHECK(strcmp(back.dialed, "2125550100") == 0 && strcmp(back.number, "+12125550100") == 0);
+	CHECK_INT(back.cseq_delta, 1);
+	d.cseq_delta = -1;
+	CHECK_INT(store_dialogs_put(s, &d), EINVAL);
+	d.cseq_delta = 0;
+	memset(d.peer, 'p', sizeof(d.peer));
+	CHECK_INT(store_dialogs_put(s, &d), EINVAL);
+	store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -906,6 +955,7 @@ int main(int argc, char **argv)
 		CASE(oversized_row_refused_on_read),
 		CASE(client_cert_flag),
 		CASE(upgrades_version_4),
+		CASE(dialogs_keep_outside_fields),
 		CASE(digest_setting),
 	};
 	int rc;

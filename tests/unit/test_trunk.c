@@ -7,6 +7,7 @@
  * configuration errors refused with their line.
  */
 #include "check.h"
+#include "base/hash.h"
 #include "trunk/trunk.h"
 
 #include <arpa/inet.h>
@@ -422,6 +423,147 @@ static void test_limits_of_tables(void)
 	CHECK(strstr(err, "more than") != NULL);
 }
 
+/* Toll-fraud counters (trunk/fraud.c): calls per hour in 5-minute slots,
+ * minutes per day in hourly slots with international apart, each limit
+ * refusing at its value and ageing out; a peer's detail names its own
+ * settings. */
+static void test_fraud_limits(void)
+{
+	struct trunk_usage u;
+	struct trunk_limits lim = { 3, 2, 1 };
+	struct trunk_verdict v;
+	int64_t t0 = 1700000000; /* a multiple of 300 and of 3600 plus 800 */
+
+	trunk_usage_init(&u);
+	for (int i = 0; i < 3; i++) {
+		trunk_limits_check(&v, &u, &lim, false, t0 + i, false);
+		CHECK(v.allow);
+		trunk_usage_placed(&u, (uint64_t)i, t0 + i, 600);
+	}
+	trunk_limits_check(&v, &u, &lim, false, t0 + 10, false);
+	CHECK(!v.allow && v.status == 403 && strcmp(v.event, "fraud.limit") == 0);
+	CHECK(strstr(v.detail, "[fraud] calls_per_hour") != NULL);
+	trunk_limits_check(&v, &u, &lim, false, t0 + 10, true);
+	CHECK(!v.allow && strstr(v.detail, "the peer's") != NULL && !strstr(v.detail, "[fraud]"));
+	/* an hour later (plus a slot: the ring is in 5-minute slots) they aged out */
+	trunk_limits_check(&v, &u, &lim, false, t0 + 3600 + 300, false);
+	CHECK(v.allow);
+	/* a long gap costs no more than a ring: counters simply empty */
+	trunk_limits_check(&v, &u, &lim, false, t0 + 400LL * 86400, false);
+	CHECK(v.allow);
+	CHECK_INT(u.calls_sum, 0);
+
+	/* minutes: domestic and international apart; a call counts when it ends */
+	trunk_usage_init(&u);
+	lim.calls_per_hour = 0;
+	trunk_usage_ended(&u, true, 59, t0, 600, 10);      /* 59 s international */
+	trunk_limits_check(&v, &u, &lim, true, t0, false);
+	CHECK(v.allow);                                    /* under a minute */
+	trunk_usage_ended(&u, true, 1, t0, 600, 10);
+	trunk_limits_check(&v, &u, &lim, true, t0, false);
+	CHECK(!v.allow && strstr(v.detail, "international_minutes_per_day") != NULL);
+	trunk_limits_check(&v, &u, &lim, false, t0, false);
+	CHECK(v.allow);                                    /* national is on its own */
+	trunk_usage_ended(&u, false, 120, t0 + 7200, 600, 10);
+	trunk_limits_check(&v, &u, &lim, false, t0 + 7200, false);
+	CHECK(!v.allow && strstr(v.detail, "[fraud] minutes_per_day") != NULL);
+	/* a day later, both budgets are back */
+	trunk_limits_check(&v, &u, &lim, false, t0 + 7200 + 86400 + 3600, false);
+	CHECK(v.allow);
+	trunk_limits_check(&v, &u, &lim, true, t0 + 7200 + 86400 + 3600, false);
+	CHECK(v.allow);
+	/* no counters (NULL), no limits (0): allowed */
+	trunk_limits_check(&v, NULL, &lim, true, t0, false);
+	CHECK(v.allow);
+	CHECK(trunk_class_intl(TRUNK_CLASS_PREMIUM) && trunk_class_intl(TRUNK_CLASS_INTERNATIONAL));
+	CHECK(!trunk_class_intl(TRUNK_CLASS_NATIONAL) && !trunk_class_intl(TRUNK_CLASS_TOLL_FREE));
+}
+
+/* The burst alert: short international calls, or many destinations, in
+ * the window; once per burst; forgiven after a hold is lifted. */
+static void test_fraud_burst(void)
+{
+	struct trunk_fraud_conf f = { { 0, 0, 0 }, 600, 3, 10, 5, 1 };
+	struct trunk_usage u;
+	char why[200];
+	int64_t t0 = 1700000000;
+	struct hash_key k = { 1, 2 };
+
+	trunk_usage_init(&u);
+	trunk_usage_ended(&u, true, 3, t0, 600, 10);
+	trunk_usage_ended(&u, true, 0, t0 + 1, 600, 10);   /* unanswered counts */
+	trunk_usage_ended(&u, true, 60, t0 + 2, 600, 10);  /* long: not short */
+	trunk_usage_ended(&u, false, 1, t0 + 3, 600, 10);  /* national: not counted */
+	CHECK(!trunk_burst(&u, &f, t0 + 3, why, sizeof(why)));
+	trunk_usage_ended(&u, true, 9, t0 + 4, 600, 10);
+	CHECK(trunk_burst(&u, &f, t0 + 4, why, sizeof(why)));
+	CHECK(strstr(why, "alert_short_calls") != NULL);
+	trunk_usage_ended(&u, true, 1, t0 + 5, 600, 10);
+	CHECK(!trunk_burst(&u, &f, t0 + 5, why, sizeof(why))); /* once per burst */
+	/* the window passes: it ebbs, and the next burst is news again */
+	CHECK(!trunk_burst(&u, &f, t0 + 700, why, sizeof(why)));
+	for (int i = 0; i < 3; i++)
+		trunk_usage_ended(&u, true, 1, t0 + 701 + i, 600, 10);
+	CHECK(trunk_burst(&u, &f, t0 + 704, why, sizeof(why)));
+	trunk_usage_forgive(&u);
+	CHECK(!trunk_burst(&u, &f, t0 + 705, why, sizeof(why)));
+
+	/* destinations: the same number over and over is one */
+	trunk_usage_init(&u);
+	for (int i = 0; i < 50; i++)
+		trunk_usage_placed(&u, hash_siphash(&k, "+12125550100", 12), t0 + i, 600);
+	CHECK_INT(trunk_usage_destinations(&u, t0 + 50, 600), 1);
+	CHECK(!trunk_burst(&u, &f, t0 + 50, why, sizeof(why)));
+	for (int i = 0; i < 5; i++) {
+		char num[16];
+		snprintf(num, sizeof(num), "+4420794600%02d", i);
+		trunk_usage_placed(&u, hash_siphash(&k, num, strlen(num)), t0 + 60, 600);
+	}
+	CHECK(trunk_usage_destinations(&u, t0 + 60, 600) >= 5);
+	CHECK(trunk_burst(&u, &f, t0 + 60, why, sizeof(why)));
+	CHECK(strstr(why, "alert_destinations") != NULL);
+	/* the estimate tracks a larger count within a few percent */
+	trunk_usage_init(&u);
+	for (int i = 0; i < 200; i++) {
+		char num[16];
+		snprintf(num, sizeof(num), "+1212555%04d", i);
+		trunk_usage_placed(&u, hash_siphash(&k, num, strlen(num)), t0, 600);
+	}
+	{
+		uint32_t d = trunk_usage_destinations(&u, t0, 600);
+		CHECK(d >= 180 && d <= 220);
+	}
+	/* idle once everything aged out */
+	CHECK(!trunk_usage_idle(&u, t0, 600));
+	CHECK(trunk_usage_idle(&u, t0 + 2 * 86400, 600));
+}
+
+/* The peers' credentials file, line by line: sections name peers, values
+ * are checked, errors never repeat a password. */
+static void test_secrets(void)
+{
+	struct trunk_secrets t;
+	char why[200];
+
+	memset(&t, 0, sizeof(t));
+	CHECK_INT(trunk_secret_set(&t, "carrier", "username", "acct-1", why, sizeof(why)), 0);
+	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "Secret-99", why, sizeof(why)), 0);
+	CHECK_INT(trunk_secrets_check(&t, why, sizeof(why)), 0);
+	CHECK(trunk_secret_of(&t, "carrier") && strcmp(trunk_secret_of(&t, "carrier")->user,
+						       "acct-1") == 0);
+	CHECK(trunk_secret_of(&t, "gw9") == NULL);
+	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "has space", why, sizeof(why)),
+		  EINVAL);
+	CHECK(!strstr(why, "has space"));
+	CHECK_INT(trunk_secret_set(&t, "carrier", "password", "quo\"te", why, sizeof(why)), EINVAL);
+	CHECK_INT(trunk_secret_set(&t, "carrier", "colour", "red", why, sizeof(why)), EINVAL);
+	CHECK_INT(trunk_secret_set(&t, "gw2", "username", "u", why, sizeof(why)), 0);
+	CHECK_INT(trunk_secrets_check(&t, why, sizeof(why)), EINVAL); /* gw2 has no password */
+	CHECK(strstr(why, "gw2") != NULL);
+	trunk_secrets_wipe(&t);
+	CHECK(t.n == 0 && t.s[0].password[0] == '\0');
+}
+
 static const struct check_case cases[] = {
 	CASE(test_normalise_nanp),
 	CASE(test_normalise_outside_prefix),
@@ -436,6 +578,9 @@ static const struct check_case cases[] = {
 	CASE(test_caps),
 	CASE(test_conf_errors),
 	CASE(test_limits_of_tables),
+	CASE(test_fraud_limits),
+	CASE(test_fraud_burst),
+	CASE(test_secrets),
 };
 
 int main(int argc, char **argv)
