@@ -3,6 +3,8 @@
 #   make run      install missing packages, build, create ./var once, serve on loopback
 #   make check    install missing packages, build with sanitizers, run every test
 #   make fuzz     run the SIP and SDP parser fuzzers, FUZZ_SECONDS in all (default 60)
+#   make fuzz-log run the observability inputs' fuzzer (metrics HTTP, log verify,
+#                 RFC 5425 framing) for FUZZ_LOG_SECONDS (default 20)
 #   make bench    Bastion against Kamailio (docs/performance.md); not part of check
 #   make bench-smoke  a few hundred REGISTERs against Bastion (check runs it as a test)
 # Everything is built by CMake; this file only wraps it.
@@ -10,10 +12,11 @@
 MAKEFLAGS   += --no-print-directory
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
+FUZZ_LOG_SECONDS ?= 20
 PYTHON      ?= /usr/bin/python3
 STATE       ?= var
 
-.PHONY: all run check unit system fuzz deps clean bench bench-smoke
+.PHONY: all run check unit system fuzz fuzz-log deps clean bench bench-smoke
 
 all:
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -56,18 +59,29 @@ check: deps
 	@$(MAKE) --no-print-directory unit system
 	@$(PYTHON) scripts/junit_summary.py build-check/junit
 
-# Two harnesses share FUZZ_SECONDS, half each (at least 1 s: libFuzzer reads
+# Three harnesses share FUZZ_SECONDS, a third each (at least 1 s: libFuzzer reads
 # -max_total_time=0 as "no limit"). The SIP corpus stays in build-fuzz/corpus.
-FUZZ_HALF = $(shell s=$$(( $(FUZZ_SECONDS) / 2 )); [ $$s -ge 1 ] && echo $$s || echo 1)
-FUZZ_FLAGS = -max_total_time=$(FUZZ_HALF) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+FUZZ_PART = $(shell s=$$(( $(FUZZ_SECONDS) / 3 )); [ $$s -ge 1 ] && echo $$s || echo 1)
+FUZZ_FLAGS = -max_total_time=$(FUZZ_PART) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DBASTION_FUZZ=ON -DBASTION_SANITIZE=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_sip_parse fuzz_sdp_parse
-	@mkdir -p build-fuzz/corpus build-fuzz/corpus-sdp
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_sip_parse fuzz_sdp_parse fuzz_emerg_inputs
+	@mkdir -p build-fuzz/corpus build-fuzz/corpus-sdp build-fuzz/corpus-emerg
 	build-fuzz/fuzz/fuzz_sip_parse $(FUZZ_FLAGS) build-fuzz/corpus fuzz/corpus/sip
 	build-fuzz/fuzz/fuzz_sdp_parse $(FUZZ_FLAGS) build-fuzz/corpus-sdp fuzz/corpus/sdp
+	build-fuzz/fuzz/fuzz_emerg_inputs $(FUZZ_FLAGS) build-fuzz/corpus-emerg fuzz/corpus/emerg
+
+# The parsers of what a stranger can write to the observability side: the
+# metrics listener's requests, an edited log file, octet-counted frames.
+fuzz-log: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DBASTION_FUZZ=ON -DBASTION_SANITIZE=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_log_inputs
+	@mkdir -p build-fuzz/corpus-log
+	build-fuzz/fuzz/fuzz_log_inputs -max_total_time=$(FUZZ_LOG_SECONDS) -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus-log fuzz/corpus/log
 
 bench: deps all
 	$(PYTHON) bench/run

@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev
 libinih-dev libjansson-dev libsqlite3-dev sqlite3 libssl-dev libpq-dev postgresql
-sip-tester sipsak sipvicious python3 python3-pytest testssl.sh strace nftables
+sip-tester sipsak sipvicious python3 python3-pytest testssl.sh strace nftables libxml2-utils
 prometheus rsyslog rsyslog-gnutls baresip-core linphone-cli"
 
 missing=""

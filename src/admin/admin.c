@@ -553,25 +553,31 @@ static const struct cmd commands[] = {
 	  "--json prints the same as one JSON object. --reference prints the check table\n"
 	  "of docs/mitigations.md. See docs/operations.md." },
 	{ "backup", admin_cmd_backup,
-	  "bastion backup --to FILE [--passphrase-file F] | backup verify FILE [--passphrase-file F]",
+	  "bastion backup --to FILE [--passphrase-file F | --to-public-key PUB]\n"
+	  "       bastion backup verify FILE [--passphrase-file F] [--private-key KEY]",
 	  "--to FILE: an encrypted backup of the state: a consistent snapshot of the\n"
 	  "database (SQLite's online backup API: safe while the server runs), the\n"
 	  "configuration, the nonce key, the TLS keys and certificates (the CA key if it\n"
 	  "is here), issued phone certificates and the history. AES-256-GCM under a key\n"
 	  "that scrypt derives from the passphrase (first line of F, else asked on the\n"
-	  "terminal; at least 12 characters). FILE is written atomically, mode 0600, and\n"
-	  "never overwritten.\n"
-	  "verify FILE: decrypt and authenticate it, list what it holds and run SQLite's\n"
-	  "integrity check on the database. A wrong passphrase, or a truncated, altered\n"
-	  "or foreign file, is refused. See docs/operations.md." },
-	{ "restore", admin_cmd_restore, "bastion restore --from FILE --state DIR [--passphrase-file F]",
+	  "terminal; at least 12 characters), or, with --to-public-key PUB, under a key\n"
+	  "agreed with that X25519 public key (PEM): the server then never holds what\n"
+	  "decrypts it. FILE is written atomically, mode 0600, and never overwritten.\n"
+	  "verify FILE: decrypt and authenticate it (with the passphrase, or the private\n"
+	  "key KEY, unlocked with F if encrypted), list what it holds and run SQLite's\n"
+	  "integrity check on the database. A wrong passphrase or key, or a truncated,\n"
+	  "altered or foreign file, is refused. See docs/operations.md." },
+	{ "restore", admin_cmd_restore,
+	  "bastion restore --from FILE --state DIR [--passphrase-file F] [--private-key KEY]",
 	  "Put a backup back into DIR, which must be new or empty. The whole file is\n"
-	  "decrypted and authenticated first: a wrong passphrase, or a truncated, altered\n"
-	  "or foreign file, is refused and nothing is written. Then serve from DIR." },
+	  "decrypted and authenticated first: a wrong passphrase or private key, or a\n"
+	  "truncated, altered or foreign file, is refused and nothing is written. Then\n"
+	  "serve from DIR." },
 	{ "rotate", admin_cmd_rotate,
 	  "bastion rotate [--server-key] [--ca] [--nonce-key] [--ticket-keys]\n"
-	  "         [--passwords --out FILE] [--client-certs [--cert NAME]]\n"
-	  "         [--passphrase-file F] [--ca-key K]",
+	  "         [--passwords [--out FILE] [--deadline T]] [--client-certs [--cert NAME]]\n"
+	  "         [--passphrase-file F] [--ca-key K]\n"
+	  "       bastion rotate --move-deadline T",
 	  "Replace keys and credentials, e.g. after a flaw in the TLS library or a host\n"
 	  "compromise (all parts combine; each is recorded for 'bastion audit'):\n"
 	  "  --server-key    new server key and certificate from the CA; a running server\n"
@@ -581,8 +587,15 @@ static const struct cmd commands[] = {
 	  "                  certificates to reissue; phones must trust the new ca.crt\n"
 	  "  --nonce-key     new nonce key: outstanding nonces are refused at once\n"
 	  "  --ticket-keys   the running server renews its TLS session ticket keys\n"
-	  "  --passwords     new generated password for every user, written to the new\n"
-	  "                  file --out FILE (mode 0600); old passwords stop at once\n"
+	  "  --passwords     every user must change password. --out FILE: a new generated\n"
+	  "                  password for each, in the new file FILE (mode 0600).\n"
+	  "                  --deadline T: the old passwords keep working until T (phones\n"
+	  "                  using one are told), then get 403 Password Expired; without\n"
+	  "                  it they stop at once. --deadline without --out generates\n"
+	  "                  nothing: set each password with 'user passwd' by T.\n"
+	  "                  T: now, +7d, +12h, 2026-12-20T10:00:00Z, unix seconds\n"
+	  "  --move-deadline T  move the deadline of every user still pending (now: end\n"
+	  "                  the grace at once; later: more time)\n"
 	  "  --client-certs  revoke every certificate in issued/, or only NAME's with\n"
 	  "                  --cert NAME (crl.pem, checked by the TLS handshake); issue\n"
 	  "                  new ones with 'bastion tls issue'\n"
@@ -635,6 +648,18 @@ static const struct cmd commands[] = {
 	  "[peer NAME] sections of bastion.conf. add and del rewrite the file only when\n"
 	  "the result loads as the server would load it (the error names file and line);\n"
 	  "a running server takes the change on SIGHUP. See docs/trunks.md." },
+	{ "location", admin_cmd_location, "bastion location list | add NAME ... | del NAME",
+	  "  location list\n"
+	  "  location add NAME --prefix CIDR[,CIDR...] --civic 'country=US;A1=NY;A3=New York;\n"
+	  "               RD=Main Street;HNO=100;FLR=2;BLD=North;ROOM=201' [--elin +1NNNNNNNNNN]\n"
+	  "  location del NAME\n\n"
+	  "The places emergency calls are sent from: a phone registering from one of the\n"
+	  "prefixes is there, unless its user has a location of its own (bastion user set\n"
+	  "NAME --location ...). The ELIN is the callback number sent for a user without a\n"
+	  "DID. Fields (RFC 5139): country, A1 region, A3 city, RD street, HNO number, FLR\n"
+	  "floor, BLD building, ROOM room; each has a length limit. [location NAME] sections\n"
+	  "of bastion.conf, rewritten only when the result loads; a running server takes the\n"
+	  "change on SIGHUP. See docs/emergency.md." },
 	{ "fraud", admin_cmd_fraud, "bastion fraud list | clear NAME [--domain D]",
 	  "  fraud list\n"
 	  "  fraud clear NAME [--domain D]\n\n"

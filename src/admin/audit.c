@@ -401,18 +401,26 @@ static void run_logging(const struct audit_facts *f, struct audit_result *r)
 
 static void run_offhost(const struct audit_facts *f, struct audit_result *r)
 {
+	if (f->c->remote[0]) {
+		r->status = AUDIT_PASS;
+		FOUND("security events go to the log server %s over mutual TLS (RFC 5425), queued "
+		      "on disk while it is down ([log] remote)", f->c->remote);
+		return;
+	}
 	if (f->c->syslog != CONF_YES) {
 		r->status = AUDIT_FAIL;
 		FOUND("[log] syslog = no: security events stay in a file on this host");
-		FIX("set [log] syslog = yes and have the host's syslog forward facility auth to a "
-		    "log server");
+		FIX("set [log] remote = tls:HOST:PORT with remote_ca, remote_certificate and "
+		    "remote_key (docs/monitoring.md), or [log] syslog = yes with the host's syslog "
+		    "forwarding facility auth to a log server");
 		return;
 	}
 	r->status = AUDIT_WARN;
-	FOUND("security events go to the local syslog (facility auth); whether it forwards them "
-	      "cannot be seen from here, and Bastion's own remote forwarding (RFC 5425) is not "
-	      "in this build");
-	FIX("configure the host's syslog to forward facility auth to the log server over TLS");
+	FOUND("security events go to the local syslog (facility auth) only; whether it forwards "
+	      "them cannot be seen from here");
+	FIX("set [log] remote = tls:HOST:PORT (Bastion's own forwarding over mutual TLS, "
+	    "docs/monitoring.md), or configure the host's syslog to forward facility auth to the "
+	    "log server over TLS");
 }
 
 static void run_backup(const struct audit_facts *f, struct audit_result *r)
@@ -482,18 +490,157 @@ static void run_server_header(const struct audit_facts *f, struct audit_result *
 	FOUND("no Server header: software and version are not announced");
 }
 
+/* Peers ([peer NAME], docs/trunks.md) reached over UDP or TCP: on a public
+ * (or wildcard) address a failure, on a private one a warning (the guide
+ * asks for encryption over public networks; a LAN gateway is tolerated),
+ * on loopback nothing. A tls: address always has its certificate name
+ * checked (tls_name is required by the configuration). */
 static void run_peers(const struct audit_facts *f, struct audit_result *r)
 {
-	(void)f;
-	r->status = AUDIT_NA;
-	FOUND("feature absent: this build has no configured peers (gateways, trunks)");
+	const struct trunk_conf *t = &f->c->trunk;
+	const struct trunk_peer *worst_p = NULL;
+	const struct net_listen_spec *worst = NULL;
+	int worst_scope = -1;
+	size_t naddr = 0, ntls = 0;
+	char a[80];
+
+	for (size_t i = 0; i < t->npeers; i++) {
+		for (size_t j = 0; j < t->peer[i].naddr; j++) {
+			const struct net_listen_spec *l = &t->peer[i].addr[j];
+			int sc;
+
+			naddr++;
+			if (l->tp == NET_TLS) {
+				ntls++;
+				continue;
+			}
+			sc = audit_addr_scope(&l->addr);
+			if (sc > worst_scope) {
+				worst_scope = sc;
+				worst = l;
+				worst_p = &t->peer[i];
+			}
+		}
+	}
+	if (t->npeers == 0) {
+		r->status = AUDIT_PASS;
+		FOUND("no peers (gateways, trunks) configured");
+		return;
+	}
+	if (!worst || worst_scope == 0) {
+		r->status = AUDIT_PASS;
+		FOUND("%zu peers, %zu of %zu addresses over TLS with their certificate name "
+		      "checked%s", t->npeers, ntls, naddr,
+		      worst ? "; the others on loopback" : "");
+		return;
+	}
+	net_addr_fmt(a, sizeof(a), worst->tp, &worst->addr);
+	r->status = worst_scope >= 2 ? AUDIT_FAIL : AUDIT_WARN;
+	FOUND("peer %s is reached at %s without TLS (a %s address)%s; %zu of %zu peer addresses "
+	      "are TLS", worst_p->name, a, scope_name(worst_scope),
+	      worst_scope >= 2 ? ": signaling to it crosses networks in clear" : "", ntls, naddr);
+	FIX("give [peer %s] a tls: address and tls_name (the name its certificate carries, "
+	    "docs/trunks.md)%s", worst_p->name,
+	    worst_scope >= 2 ? "" : ", or keep it on a network only you control");
+}
+
+/* [store] durability: what an acknowledged change survives (issue 18). */
+static void run_durability(const struct audit_facts *f, struct audit_result *r)
+{
+	if (store_is_remote(f->c->database)) {
+		r->status = AUDIT_PASS;
+		FOUND("PostgreSQL: a change is acknowledged once committed there (or queued on "
+		      "disk while it is unreachable); its own settings (synchronous_commit, fsync) "
+		      "say what a commit survives");
+		return;
+	}
+	switch (f->c->durability) {
+	case CONF_DURABLE_POWER:
+		r->status = AUDIT_PASS;
+		FOUND("[store] durability = power: an acknowledged registration, ban or call "
+		      "record survives a crash of the server and a power cut (synchronous=FULL)");
+		return;
+	case CONF_DURABLE_PROCESS:
+		r->status = AUDIT_PASS;
+		FOUND("[store] durability = process: an acknowledged registration, ban or call "
+		      "record survives a crash or kill of the server, not a power cut or kernel "
+		      "crash (synchronous=NORMAL); set power for that, at an fsync per commit");
+		return;
+	default:
+		r->status = AUDIT_FAIL;
+		FOUND("[store] durability = none: registrations are acknowledged before they are "
+		      "stored; a crash loses up to 50 ms of them");
+		FIX("set [store] durability = process (the default) or power");
+		return;
+	}
 }
 
 static void run_emergency(const struct audit_facts *f, struct audit_result *r)
 {
-	(void)f;
-	r->status = AUDIT_NA;
-	FOUND("feature absent: this build has no emergency routes");
+	const struct emerg_conf *ec = &f->c->emerg;
+	const struct trunk_conf *tc = &f->c->trunk;
+	size_t len = 0, gateway_only = 0;
+
+	if (ec->nnumbers == 0) {
+		r->status = AUDIT_FAIL;
+		FOUND("[emergency] numbers is empty: no number is an emergency call");
+		FIX("set [emergency] numbers (default 911, 112, 933)");
+		return;
+	}
+	if (tc->npeers == 0) {
+		/* a site with no way to the telephone network at all: a warning,
+		 * so that a fresh installation is told, not failed */
+		r->status = AUDIT_WARN;
+		FOUND("no peers: emergency numbers (%s) cannot be reached from this installation",
+		      ec->numbers_text);
+		FIX("add a gateway ('bastion peer add') and [emergency_routes] (docs/emergency.md)");
+		return;
+	}
+	r->status = AUDIT_PASS;
+	for (size_t k = 0; k < ec->nnumbers; k++) {
+		bool own = false;
+
+		for (size_t i = 0; i < ec->nroutes; i++)
+			own |= strcmp(ec->route[i].number, ec->numbers[k]) == 0;
+		if (!emerg_reachable(ec, tc, k, f->c->listeners, f->c->nlisteners)) {
+			r->status = AUDIT_FAIL;
+			len += (size_t)snprintf(r->found + len, len < sizeof(r->found)
+							       ? sizeof(r->found) - len : 0,
+						"%s%s has no reachable peer", len ? "; " : "",
+						ec->numbers[k]);
+		} else if (!own) {
+			gateway_only++;
+		}
+	}
+	if (r->status == AUDIT_FAIL) {
+		FIX("add peers ('bastion peer add') and [emergency_routes] NUMBER = PEER, ... "
+		    "(docs/emergency.md)");
+		return;
+	}
+	if (gateway_only) {
+		r->status = AUDIT_WARN;
+		FOUND("%zu of %zu emergency numbers have no [emergency_routes] entry and go to any "
+		      "gateway", gateway_only, ec->nnumbers);
+		FIX("route each emergency number to the emergency service's peers in "
+		    "[emergency_routes]");
+		return;
+	}
+	FOUND("every emergency number (%s) routes to a reachable peer", ec->numbers_text);
+}
+
+static void run_emergency_unauth(const struct audit_facts *f, struct audit_result *r)
+{
+	if (f->c->emerg.allow_unauthenticated) {
+		r->status = AUDIT_WARN;
+		FOUND("[emergency] allow_unauthenticated = yes: devices that do not authenticate may "
+		      "call the emergency numbers (bounded by [emergency] rate and max_calls)");
+		FIX("set [emergency] allow_unauthenticated = no unless a rule of the jurisdiction "
+		    "requires unregistered devices to reach emergency services");
+		return;
+	}
+	r->status = AUDIT_PASS;
+	FOUND("emergency calls need an authenticated user ([emergency] allow_unauthenticated = "
+	      "no)");
 }
 
 #define MIN CONF_PROFILE_MINIMUM
@@ -566,10 +713,23 @@ const struct audit_check audit_checks[] = {
 	  "the Server header announcing software and version", run_server_header },
 	{ "peers.tls", MED, "Network Guidelines > PSTN gateways",
 	  "All VoIP traffic over public IP networks is encrypted (peers: gateways and trunks).",
-	  "peers reached without TLS (when peers exist)", run_peers },
+	  "peers ([peer NAME]) reached over UDP or TCP beyond loopback", run_peers },
+	{ "store.durability", MIN, "Service Availability > Data Loss",
+	  "Such failures will require quick recovery of servers to a known good state (a crash "
+	  "must not lose what the server acknowledged).",
+	  "[store] durability: what an acknowledged registration, ban or call record survives",
+	  run_durability },
 	{ "emergency.routes", MIN, "Service Availability > Emergency Services",
-	  "Emergency calls must always be possible.",
-	  "emergency routes without a reachable peer (when routes exist)", run_emergency },
+	  "IPT systems must route 911 calls over a PSTN connection to ensure 911 operators "
+	  "receive correct location information.",
+	  "emergency numbers without a reachable peer (an emergency route, else a gateway)",
+	  run_emergency },
+	{ "emergency.unauthenticated", MIN,
+	  "Access Control for IPT Clients > Automatic Registration of End Points",
+	  "Disable automatic registration capabilities (a device that does not authenticate "
+	  "gets no service, emergency calls included, unless the site decides otherwise).",
+	  "devices that do not authenticate allowed to call emergency numbers "
+	  "([emergency] allow_unauthenticated)", run_emergency_unauth },
 };
 const size_t audit_checks_count = ARRAY_SIZE(audit_checks);
 

@@ -8,7 +8,8 @@
  * with SQLite's online backup API (safe while the server runs), the nonce
  * key, the TLS certificate, key and CA certificate, the CA key when it is on
  * the server, the key passphrase file when it lives in the state directory,
- * the certificates issued to phones (issued/) and the history file. Logs are
+ * the log checkpoint key, the remote log's certificate, key and CA, the
+ * certificates issued to phones (issued/) and the history file. Logs are
  * not: call records are in the database, security events belong on a log
  * server.
  *
@@ -28,8 +29,25 @@
  * (relative, no ".." part), a 4-byte mode and an 8-byte length and the
  * bytes.
  *
- * Every refusal (foreign file, truncated, altered, wrong passphrase, bad
- * archive) happens before anything is written: restore decrypts and checks
+ * Version 2, encrypted to a public key (`backup --to-public-key PUB`), so
+ * the server never holds what decrypts its backups:
+ *   magic "BASTION-BACKUP" 0x00 0x02      16 bytes
+ *   ephemeral X25519 public key           32
+ *   recipient key id                      16  SHA-256(recipient's public key), cut
+ *   nonce                                 12
+ *   zero                                  4
+ *   plaintext length                      8
+ *   ciphertext (AES-256-GCM)              plaintext length
+ *   tag                                   16
+ * The 88 header bytes are the additional authenticated data. The AES key is
+ * HKDF-SHA256 (RFC 5869) of the X25519 shared secret of a fresh ephemeral
+ * key and the recipient's, salted with both public keys. The key id tells a
+ * wrong private key apart from an altered file; the archive is version 1's.
+ * The private key (PEM, X25519, encrypted or not) stays off the server: it
+ * is needed only to verify or restore.
+ *
+ * Every refusal (foreign file, truncated, altered, wrong passphrase or key,
+ * bad archive) happens before anything is written: restore decrypts and checks
  * the whole file first, then writes into a new directory next to DIR and
  * renames it into place.
  */
@@ -48,6 +66,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "../conf/conf.h"
@@ -55,8 +75,12 @@
 #include "internal.h"
 
 #define MAGIC "BASTION-BACKUP\0\1"
+#define MAGIC2 "BASTION-BACKUP\0\2"
 #define MAGIC_LEN 16
 #define HDR_LEN 72
+#define HDR2_LEN 88
+#define X25519_LEN 32
+#define HKDF_INFO "bastion backup v2 AES-256-GCM"
 #define TAG_LEN 16
 #define CHECK_LABEL "bastion backup key check"
 
@@ -276,8 +300,10 @@ int admin_backup_open(struct admin_buf *plain, const uint8_t *in, size_t len, co
 		return ENOTSUP;
 	}
 	if (in[MAGIC_LEN - 1] != 1) {
-		snprintf(why, cap, "backup format version %u; this bastion reads version 1",
-			 in[MAGIC_LEN - 1]);
+		snprintf(why, cap, "backup format version %u%s", in[MAGIC_LEN - 1],
+			 in[MAGIC_LEN - 1] == 2 ? ", encrypted to a public key: it takes "
+						  "--private-key, not a passphrase"
+						: "; this bastion reads versions 1 and 2");
 		return ENOTSUP;
 	}
 	if (len < HDR_LEN + TAG_LEN) {
@@ -343,6 +369,268 @@ out:
 	EVP_CIPHER_CTX_free(ctx);
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
+}
+
+/* ---- encryption to a public key (version 2) ------------------------------------- */
+
+int admin_backup_key_id(uint8_t id[ADMIN_KEY_ID_LEN], EVP_PKEY *k)
+{
+	uint8_t raw[X25519_LEN], md[32];
+	size_t n = sizeof(raw);
+
+	if (!k || EVP_PKEY_get_id(k) != EVP_PKEY_X25519 ||
+	    EVP_PKEY_get_raw_public_key(k, raw, &n) != 1 || n != X25519_LEN) {
+		ERR_clear_error();
+		return EINVAL;
+	}
+	if (EVP_Digest(raw, n, md, NULL, EVP_sha256(), NULL) != 1) {
+		ERR_clear_error();
+		return EIO;
+	}
+	memcpy(id, md, ADMIN_KEY_ID_LEN);
+	return 0;
+}
+
+/* The AES key of our X25519 key `mine` and the peer's public key: HKDF of
+ * the shared secret, salted with eph_pub | recipient_pub. */
+static int derive_pub(uint8_t key[32], EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t *eph_pub,
+		      const uint8_t *rcpt_pub)
+{
+	uint8_t secret[X25519_LEN], salt[2 * X25519_LEN];
+	size_t slen = sizeof(secret);
+	EVP_PKEY_CTX *dc = NULL, *kc = NULL;
+	int rc = EIO;
+
+	memcpy(salt, eph_pub, X25519_LEN);
+	memcpy(salt + X25519_LEN, rcpt_pub, X25519_LEN);
+	/* OpenSSL refuses an all-zero secret (a low-order point) */
+	if (!(dc = EVP_PKEY_CTX_new(mine, NULL)) || EVP_PKEY_derive_init(dc) != 1 ||
+	    EVP_PKEY_derive_set_peer(dc, peer) != 1 || EVP_PKEY_derive(dc, secret, &slen) != 1 ||
+	    slen != sizeof(secret))
+		goto out;
+	if (!(kc = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL)) || EVP_PKEY_derive_init(kc) != 1 ||
+	    EVP_PKEY_CTX_set_hkdf_md(kc, EVP_sha256()) != 1 ||
+	    EVP_PKEY_CTX_set1_hkdf_salt(kc, salt, sizeof(salt)) != 1 ||
+	    EVP_PKEY_CTX_set1_hkdf_key(kc, secret, (int)slen) != 1 ||
+	    EVP_PKEY_CTX_add1_hkdf_info(kc, (const unsigned char *)HKDF_INFO,
+					 (int)strlen(HKDF_INFO)) != 1)
+		goto out;
+	slen = 32;
+	if (EVP_PKEY_derive(kc, key, &slen) != 1 || slen != 32)
+		goto out;
+	rc = 0;
+out:
+	ERR_clear_error();
+	OPENSSL_cleanse(secret, sizeof(secret));
+	EVP_PKEY_CTX_free(dc);
+	EVP_PKEY_CTX_free(kc);
+	return rc;
+}
+
+int admin_backup_seal_pub(struct admin_buf *out, const uint8_t *plain, size_t plen,
+			  EVP_PKEY *recipient)
+{
+	uint8_t hdr[HDR2_LEN] = { 0 }, key[32], tag[TAG_LEN], rpub[X25519_LEN];
+	size_t n2 = sizeof(rpub);
+	EVP_PKEY *eph = NULL;
+	EVP_PKEY_CTX *kg = NULL;
+	EVP_CIPHER_CTX *ctx = NULL;
+	int n = 0, rc;
+
+	if (plen > INT_MAX || (rc = admin_backup_key_id(hdr + 48, recipient)) != 0)
+		return EINVAL;
+	rc = EIO;
+	if (EVP_PKEY_get_raw_public_key(recipient, rpub, &n2) != 1 ||
+	    !(kg = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, NULL)) || EVP_PKEY_keygen_init(kg) != 1 ||
+	    EVP_PKEY_keygen(kg, &eph) != 1)
+		goto out;
+	n2 = X25519_LEN;
+	memcpy(hdr, MAGIC2, MAGIC_LEN);
+	if (EVP_PKEY_get_raw_public_key(eph, hdr + 16, &n2) != 1 || RAND_bytes(hdr + 64, 12) != 1)
+		goto out;
+	be_put(hdr + 80, plen, 8);
+	if ((rc = derive_pub(key, eph, recipient, hdr + 16, rpub)) != 0)
+		goto out;
+	out->len = 0;
+	if ((rc = buf_put(out, hdr, HDR2_LEN)) != 0 || (rc = buf_put(out, plain, plen)) != 0)
+		goto out;
+	rc = EIO;
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx || EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
+	    EVP_EncryptInit_ex(ctx, NULL, NULL, key, hdr + 64) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &n, hdr, HDR2_LEN) != 1 ||
+	    EVP_EncryptUpdate(ctx, out->p + HDR2_LEN, &n, plain, (int)plen) != 1 ||
+	    EVP_EncryptFinal_ex(ctx, out->p + HDR2_LEN + n, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) != 1)
+		goto out;
+	rc = buf_put(out, tag, TAG_LEN);
+out:
+	ERR_clear_error();
+	EVP_CIPHER_CTX_free(ctx);
+	EVP_PKEY_CTX_free(kg);
+	EVP_PKEY_free(eph);
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+int admin_backup_open_pub(struct admin_buf *plain, const uint8_t *in, size_t len, EVP_PKEY *priv,
+			  char *why, size_t cap)
+{
+	uint8_t key[32], id[ADMIN_KEY_ID_LEN], rpub[X25519_LEN];
+	size_t n2 = sizeof(rpub);
+	EVP_PKEY *eph = NULL;
+	EVP_CIPHER_CTX *ctx = NULL;
+	uint64_t plen;
+	int n = 0, rc;
+
+	if (plain->p) /* empty on every failure, whatever it held */
+		OPENSSL_cleanse(plain->p, plain->len);
+	plain->len = 0;
+	if (len < MAGIC_LEN || memcmp(in, MAGIC2, MAGIC_LEN - 1) != 0) {
+		snprintf(why, cap, "not a Bastion backup (no BASTION-BACKUP header)");
+		return ENOTSUP;
+	}
+	if (in[MAGIC_LEN - 1] != 2) {
+		snprintf(why, cap, "backup format version %u, not one encrypted to a public key "
+			 "(version 2)%s", in[MAGIC_LEN - 1],
+			 in[MAGIC_LEN - 1] == 1 ? ": it takes --passphrase-file, not --private-key" : "");
+		return ENOTSUP;
+	}
+	if (len < HDR2_LEN + TAG_LEN) {
+		snprintf(why, cap, "truncated: %zu bytes, shorter than a header", len);
+		return EBADMSG;
+	}
+	if (admin_backup_key_id(id, priv) != 0 ||
+	    EVP_PKEY_get_raw_public_key(priv, rpub, &n2) != 1) {
+		ERR_clear_error();
+		snprintf(why, cap, "the private key is not an X25519 key");
+		return EINVAL;
+	}
+	if (CRYPTO_memcmp(id, in + 48, ADMIN_KEY_ID_LEN) != 0) {
+		snprintf(why, cap, "wrong private key: the backup was encrypted to another key "
+			 "(or its header was altered)");
+		return EACCES;
+	}
+	if (in[76] | in[77] | in[78] | in[79]) {
+		snprintf(why, cap, "altered: reserved header bytes are not zero");
+		return EBADMSG;
+	}
+	plen = be_get(in + 80, 8);
+	if (plen != len - HDR2_LEN - TAG_LEN) {
+		snprintf(why, cap, "%s: the header announces %llu bytes of data, the file has %zu",
+			 plen > len - HDR2_LEN - TAG_LEN ? "truncated" : "altered or extended",
+			 (unsigned long long)plen, len - HDR2_LEN - TAG_LEN);
+		return EBADMSG;
+	}
+	if (plen > INT_MAX) {
+		snprintf(why, cap, "too large for this bastion (%llu bytes)", (unsigned long long)plen);
+		return EOVERFLOW;
+	}
+	eph = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, in + 16, X25519_LEN);
+	if (!eph || derive_pub(key, priv, eph, in + 16, rpub) != 0) {
+		ERR_clear_error();
+		EVP_PKEY_free(eph);
+		snprintf(why, cap, "altered: the ephemeral key in the header is not usable");
+		return EBADMSG;
+	}
+	EVP_PKEY_free(eph);
+	plain->len = 0;
+	if ((rc = buf_put(plain, in + HDR2_LEN, (size_t)plen)) != 0) {
+		snprintf(why, cap, "out of memory");
+		goto out;
+	}
+	rc = EBADMSG;
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
+	    EVP_DecryptInit_ex(ctx, NULL, NULL, key, in + 64) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &n, in, HDR2_LEN) != 1 ||
+	    EVP_DecryptUpdate(ctx, plain->p, &n, in + HDR2_LEN, (int)plen) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
+				(void *)(in + HDR2_LEN + plen)) != 1 ||
+	    EVP_DecryptFinal_ex(ctx, plain->p + n, &n) != 1) {
+		snprintf(why, cap, "altered or corrupted: the authentication tag does not match");
+		OPENSSL_cleanse(plain->p, plain->len);
+		plain->len = 0;
+		goto out;
+	}
+	rc = admin_archive_walk(plain->p, plain->len, NULL, NULL);
+	if (rc)
+		snprintf(why, cap, "the archive inside is malformed");
+out:
+	if (rc)
+		admin_buf_free(plain);
+	ERR_clear_error();
+	EVP_CIPHER_CTX_free(ctx);
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+/* A PEM file holding only an X25519 public key, or why not. */
+static EVP_PKEY *read_public_key(const char *path)
+{
+	char buf[8192];
+	size_t n;
+	FILE *f = fopen(path, "re");
+	BIO *b;
+	EVP_PKEY *k;
+
+	if (!f) {
+		fprintf(stderr, "bastion: backup: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (strstr(buf, "PRIVATE KEY")) {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		fprintf(stderr, "bastion: backup: %s holds a private key; give its public half "
+				"('openssl pkey -in KEY -pubout -out PUB') and keep the private key off "
+				"this server\n", path);
+		return NULL;
+	}
+	b = BIO_new_mem_buf(buf, (int)n);
+	k = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	ERR_clear_error();
+	if (!k || EVP_PKEY_get_id(k) != EVP_PKEY_X25519) {
+		fprintf(stderr, "bastion: backup: %s: %s; make one with 'openssl genpkey -algorithm "
+				"X25519 -out backup.key' and 'openssl pkey -in backup.key -pubout -out "
+				"backup.pub'\n", path,
+			k ? "not an X25519 public key" : "not a PEM public key");
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	return k;
+}
+
+/* The private key of --private-key (PEM; an encrypted one is unlocked with
+ * the first line of pass_file, else the terminal). */
+static EVP_PKEY *read_private_key(const char *path, const char *pass_file)
+{
+	char pass[ADMIN_PW_MAX + 1] = "";
+	bool need = false;
+	EVP_PKEY *k = NULL;
+	int rc;
+
+	if ((pass_file || admin_tls_key_encrypted(path)) &&
+	    admin_passphrase_get(pass, sizeof(pass), pass_file, "Private key passphrase: ", false))
+		return NULL;
+	rc = admin_tls_read_key(&k, path, pass[0] ? pass : NULL, &need);
+	OPENSSL_cleanse(pass, sizeof(pass));
+	if (rc) {
+		fprintf(stderr, "bastion: %s: cannot read the private key: %s\n", path,
+			need ? "it is encrypted; give --passphrase-file FILE"
+			: rc == EACCES ? "wrong passphrase" : strerror(rc));
+		return NULL;
+	}
+	if (EVP_PKEY_get_id(k) != EVP_PKEY_X25519) {
+		fprintf(stderr, "bastion: %s: not an X25519 private key\n", path);
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	return k;
 }
 
 /* ---- files ---------------------------------------------------------------------- */
@@ -510,10 +798,17 @@ static int collect(struct admin_buf *ar, const char *state, const struct conf *c
 		return rc;
 	if ((rc = add_history(ar, state, nfiles)) != 0)
 		return rc;
+	/* every key and certificate a setting names: TLS, the log checkpoint key,
+	 * the remote log's client pair and CA, the metrics clients' CA */
 	const char *tls[] = { c->tls_certificate, c->tls_key, c->tls_ca, STATE_CA_KEY_FILE,
-			      c->tls_key_passphrase_file, c->tls_crl };
+			      c->tls_key_passphrase_file, c->tls_crl, c->log_key,
+			      c->remote_ca, c->remote_certificate, c->remote_key,
+			      c->metrics_client_ca };
 	for (size_t i = 0; i < ARRAY_SIZE(tls); i++) {
-		if (!tls[i][0])
+		bool seen = false;
+		for (size_t k = 0; k < i; k++)
+			seen |= strcmp(tls[k], tls[i]) == 0; /* client_ca is ca.crt by default */
+		if (!tls[i][0] || seen)
 			continue;
 		if (!(name = archive_name(tls[i]))) {
 			printf("Note: %s is outside the state directory; it is not in the backup.\n",
@@ -561,13 +856,22 @@ static int backup_pass(char *out, size_t cap, const char *file, bool confirm)
 	return 0;
 }
 
-static int cmd_backup_to(const char *state, const char *to, const char *pass_file)
+static void hex_id(char out[2 * ADMIN_KEY_ID_LEN + 1], const uint8_t *id)
 {
-	char tmp[4200], pass[ADMIN_PW_MAX + 1] = "";
+	for (size_t i = 0; i < ADMIN_KEY_ID_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", id[i]);
+}
+
+static int cmd_backup_to(const char *state, const char *to, const char *pass_file,
+			 const char *pub_file)
+{
+	char tmp[4200], pass[ADMIN_PW_MAX + 1] = "", idhex[2 * ADMIN_KEY_ID_LEN + 1] = "";
 	struct admin_buf ar = { 0 }, out = { 0 };
 	struct admin_kdf kdf;
 	struct store *s = NULL;
 	struct conf c;
+	EVP_PKEY *pub = NULL;
+	uint8_t id[ADMIN_KEY_ID_LEN];
 	size_t nfiles = 0;
 	int fd = -1, rc, status = 1;
 
@@ -579,12 +883,19 @@ static int cmd_backup_to(const char *state, const char *to, const char *pass_fil
 	if (admin_open_state(&c, &s, state) != 0)
 		return 1;
 	store_close(&s);
-	if (backup_pass(pass, sizeof(pass), pass_file, true) != 0)
+	if (pub_file) {
+		if (!(pub = read_public_key(pub_file)) || admin_backup_key_id(id, pub) != 0)
+			goto out;
+		hex_id(idhex, id);
+	} else if (backup_pass(pass, sizeof(pass), pass_file, true) != 0) {
 		goto out;
+	}
 	if (collect(&ar, state, &c, &nfiles) != 0)
 		goto out;
 	kdf_default(&kdf);
-	if ((rc = admin_backup_seal(&out, ar.p, ar.len, pass, &kdf)) != 0) {
+	rc = pub ? admin_backup_seal_pub(&out, ar.p, ar.len, pub)
+		 : admin_backup_seal(&out, ar.p, ar.len, pass, &kdf);
+	if (rc) {
 		fprintf(stderr, "bastion: backup: encryption failed: %s\n", strerror(rc));
 		goto out;
 	}
@@ -609,26 +920,40 @@ static int cmd_backup_to(const char *state, const char *to, const char *pass_fil
 	}
 	unlink(tmp);
 	admin_hist_add(state, ADMIN_HIST_BACKUP, (int64_t)time(NULL));
-	printf("Wrote %s: %zu files of %s (database snapshot, configuration, keys and "
-	       "certificates), %zu bytes, AES-256-GCM, key from the passphrase by scrypt, "
-	       "mode 0600.\n"
-	       "Check it with: bastion backup verify %s%s%s\n"
-	       "Keep the passphrase apart from the backup; without it nothing can be restored.\n",
-	       to, nfiles, state, out.len, to, pass_file ? " --passphrase-file " : "",
-	       pass_file ? pass_file : "");
+	if (pub)
+		printf("Wrote %s: %zu files of %s (database snapshot, configuration, keys and "
+		       "certificates), %zu bytes, AES-256-GCM under a key agreed with the X25519 "
+		       "public key %s (key id %s), mode 0600.\n"
+		       "This server cannot decrypt it: only that key's private half can. Check it "
+		       "where the private key is kept with: bastion backup verify %s --private-key "
+		       "KEY\n",
+		       to, nfiles, state, out.len, pub_file, idhex, to);
+	else
+		printf("Wrote %s: %zu files of %s (database snapshot, configuration, keys and "
+		       "certificates), %zu bytes, AES-256-GCM, key from the passphrase by scrypt, "
+		       "mode 0600.\n"
+		       "Check it with: bastion backup verify %s%s%s\n"
+		       "Keep the passphrase apart from the backup; without it nothing can be "
+		       "restored.\n",
+		       to, nfiles, state, out.len, to, pass_file ? " --passphrase-file " : "",
+		       pass_file ? pass_file : "");
 	status = 0;
 out:
+	EVP_PKEY_free(pub);
 	OPENSSL_cleanse(pass, sizeof(pass));
 	admin_buf_free(&ar);
 	admin_buf_free(&out);
 	return status;
 }
 
-/* Read FILE and open it with the passphrase; prints the reason on failure. */
-static int load_backup(struct admin_buf *plain, const char *file, const char *pass_file)
+/* Read FILE and open it with the passphrase (version 1) or the private key
+ * (version 2); prints the reason on failure. */
+static int load_backup(struct admin_buf *plain, const char *file, const char *pass_file,
+		       const char *priv_file)
 {
 	char pass[ADMIN_PW_MAX + 1] = "", why[300];
 	struct admin_buf raw = { 0 };
+	EVP_PKEY *priv = NULL;
 	int rc;
 
 	if ((rc = read_all(&raw, file, NULL)) != 0) {
@@ -643,12 +968,37 @@ static int load_backup(struct admin_buf *plain, const char *file, const char *pa
 		admin_buf_free(&raw);
 		return 1;
 	}
-	if (backup_pass(pass, sizeof(pass), pass_file, false) != 0) {
+	if (raw.p[MAGIC_LEN - 1] == 2 && !priv_file) {
+		char idhex[2 * ADMIN_KEY_ID_LEN + 1] = "?";
+		if (raw.len >= HDR2_LEN)
+			hex_id(idhex, raw.p + 48);
+		fprintf(stderr, "bastion: %s: refused: it is encrypted to a public key (key id %s); "
+				"give --private-key FILE; nothing was written\n", file, idhex);
 		admin_buf_free(&raw);
 		return 1;
 	}
-	rc = admin_backup_open(plain, raw.p, raw.len, pass, why, sizeof(why));
-	OPENSSL_cleanse(pass, sizeof(pass));
+	if (raw.p[MAGIC_LEN - 1] == 1 && priv_file) {
+		fprintf(stderr, "bastion: %s: refused: it is encrypted with a passphrase, not to a "
+				"public key; give --passphrase-file, not --private-key; nothing was "
+				"written\n", file);
+		admin_buf_free(&raw);
+		return 1;
+	}
+	if (priv_file) {
+		if (!(priv = read_private_key(priv_file, pass_file))) {
+			admin_buf_free(&raw);
+			return 1;
+		}
+		rc = admin_backup_open_pub(plain, raw.p, raw.len, priv, why, sizeof(why));
+		EVP_PKEY_free(priv);
+	} else {
+		if (backup_pass(pass, sizeof(pass), pass_file, false) != 0) {
+			admin_buf_free(&raw);
+			return 1;
+		}
+		rc = admin_backup_open(plain, raw.p, raw.len, pass, why, sizeof(why));
+		OPENSSL_cleanse(pass, sizeof(pass));
+	}
 	admin_buf_free(&raw);
 	if (rc) {
 		fprintf(stderr, "bastion: %s: refused: %s; nothing was written\n", file, why);
@@ -717,7 +1067,7 @@ static int on_find_conf(void *arg, const char *name, uint32_t mode, const uint8_
 	return fd ? EINVAL : 0;
 }
 
-static int cmd_backup_verify(const char *file, const char *pass_file)
+static int cmd_backup_verify(const char *file, const char *pass_file, const char *priv_file)
 {
 	char tmpdir[] = "/tmp/bastion-verify-XXXXXX";
 	struct admin_buf plain = { 0 };
@@ -725,7 +1075,7 @@ static int cmd_backup_verify(const char *file, const char *pass_file)
 	struct conf c;
 	int status = 1;
 
-	if (load_backup(&plain, file, pass_file) != 0)
+	if (load_backup(&plain, file, pass_file, priv_file) != 0)
 		return 1;
 	if (admin_archive_walk(plain.p, plain.len, on_find_conf, &c) != 0) {
 		fprintf(stderr, "bastion: %s: the archived configuration does not load\n", file);
@@ -736,7 +1086,8 @@ static int cmd_backup_verify(const char *file, const char *pass_file)
 		fprintf(stderr, "bastion: %s: %s\n", tmpdir, strerror(errno));
 		goto out;
 	}
-	printf("%s: authentic (AES-256-GCM tag verified with the passphrase). Contents:\n", file);
+	printf("%s: authentic (AES-256-GCM tag verified with the %s). Contents:\n", file,
+	       priv_file ? "private key" : "passphrase");
 	admin_archive_walk(plain.p, plain.len, on_verify, &v);
 	rmdir(tmpdir);
 	if (!v.has_conf || !v.has_db || !v.has_key) {
@@ -750,8 +1101,8 @@ static int cmd_backup_verify(const char *file, const char *pass_file)
 		goto out;
 	}
 	printf("OK: %zu files, %llu bytes; the database passes SQLite's integrity check.\n"
-	       "Restore it with: bastion restore --from %s --state NEW_DIR\n",
-	       v.files, (unsigned long long)v.bytes, file);
+	       "Restore it with: bastion restore --from %s --state NEW_DIR%s\n",
+	       v.files, (unsigned long long)v.bytes, file, priv_file ? " --private-key KEY" : "");
 	status = 0;
 out:
 	admin_buf_free(&plain);
@@ -760,13 +1111,17 @@ out:
 
 int admin_cmd_backup(const char *state, int argc, char **argv)
 {
-	const char *to = NULL, *pass_file = NULL, *file = NULL;
+	const char *to = NULL, *pass_file = NULL, *file = NULL, *pub = NULL, *priv = NULL;
 	bool verify = argc > 1 && strcmp(argv[1], "verify") == 0;
 
 	for (int i = verify ? 2 : 1; i < argc; i++) {
 		const char *v;
 		if (!verify && (v = admin_opt_value(argc, argv, &i, "--to")))
 			to = v;
+		else if (!verify && (v = admin_opt_value(argc, argv, &i, "--to-public-key")))
+			pub = v;
+		else if (verify && (v = admin_opt_value(argc, argv, &i, "--private-key")))
+			priv = v;
 		else if ((v = admin_opt_value(argc, argv, &i, "--passphrase-file")))
 			pass_file = v;
 		else if (verify && argv[i][0] != '-' && !file)
@@ -775,11 +1130,14 @@ int admin_cmd_backup(const char *state, int argc, char **argv)
 			return admin_usage_error("backup", "backup: unexpected argument", argv[i]);
 	}
 	if (verify)
-		return file ? cmd_backup_verify(file, pass_file)
+		return file ? cmd_backup_verify(file, pass_file, priv)
 			    : admin_usage_error("backup", "backup verify: which FILE?", NULL);
 	if (!to)
 		return admin_usage_error("backup", "backup: --to FILE is needed", NULL);
-	return cmd_backup_to(state, to, pass_file);
+	if (pub && pass_file)
+		return admin_usage_error("backup", "backup: --to-public-key and --passphrase-file "
+				       "exclude each other (one way to encrypt)", NULL);
+	return cmd_backup_to(state, to, pass_file, pub);
 }
 
 /* ---- restore -------------------------------------------------------------------- */
@@ -859,7 +1217,7 @@ static void remove_tree(const char *dir, int depth)
 
 int admin_cmd_restore(const char *state, int argc, char **argv)
 {
-	const char *from = NULL, *pass_file = NULL;
+	const char *from = NULL, *pass_file = NULL, *priv = NULL;
 	char tmp[4300];
 	struct admin_buf plain = { 0 };
 	struct restore_ctx r = { 0 };
@@ -871,6 +1229,8 @@ int admin_cmd_restore(const char *state, int argc, char **argv)
 			from = v;
 		else if ((v = admin_opt_value(argc, argv, &i, "--passphrase-file")))
 			pass_file = v;
+		else if ((v = admin_opt_value(argc, argv, &i, "--private-key")))
+			priv = v;
 		else
 			return admin_usage_error("restore", "restore: unexpected argument", argv[i]);
 	}
@@ -881,7 +1241,7 @@ int admin_cmd_restore(const char *state, int argc, char **argv)
 				"directory (--state DIR). Nothing was written.\n", state);
 		return 1;
 	}
-	if (load_backup(&plain, from, pass_file) != 0)
+	if (load_backup(&plain, from, pass_file, priv) != 0)
 		return 1;
 	/* everything into a new directory beside DIR, then one rename */
 	if (snprintf(tmp, sizeof(tmp), "%s.restore-XXXXXX", state) >= (int)sizeof(tmp) ||

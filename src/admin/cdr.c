@@ -181,7 +181,13 @@ static int print_cdr(void *arg, const struct store_cdr *c)
 		slice_repr(number, sizeof(number), slice_cstr(c->number[0] ? c->number : "-"), 24);
 		printf("  peer %s  class %s  dialed %s  number %s", peer, klass, dialed, number);
 	}
-	putchar('\n');
+	if (c->emergency) {
+		char loc[1200];
+		slice_repr(loc, sizeof(loc), slice_cstr(c->location[0] ? c->location : "unknown"),
+			   STORE_LOCATION_MAX);
+		printf("  EMERGENCY location %s", loc);
+	}
+	printf("\n");
 	w->n++;
 	return 0;
 }

@@ -26,13 +26,13 @@
 /* Sub-commands that only read: no event. */
 static const char *const readers[][2] = {
 	{ "user", "show" }, { "user", "list" }, { "ban", "list" }, { "tls", "show" },
-	{ "backup", "verify" },
+	{ "backup", "verify" }, { "peer", "list" }, { "peer", "show" },
 };
 
 /* Commands that may change something; any other (serve, config, audit, reg,
  * cdr, help) never writes an admin event. */
 static const char *const writers[] = { "init", "user", "ban", "tls", "rotate",
-				       "backup", "restore", "peer" };
+				       "backup", "restore", "peer", "store" };
 
 bool admin_event_wanted(int nargs, char **args)
 {
@@ -73,7 +73,8 @@ static void kind_of(char *out, size_t cap, int nargs, char **args)
 }
 
 /* The object of the command: NAME of "user add NAME", ADDR of "ban add
- * ADDR", NAME of "tls issue NAME", "user identity add NAME URI". */
+ * ADDR", NAME of "tls issue NAME", "user identity add NAME URI", "peer add
+ * NAME". */
 static const char *target_of(int nargs, char **args)
 {
 	int i = 2;
@@ -83,6 +84,7 @@ static const char *target_of(int nargs, char **args)
 	if (strcmp(args[0], "user") == 0 && nargs > 1 && strcmp(args[1], "import") == 0)
 		return NULL; /* a file, not a user */
 	if (strcmp(args[0], "user") != 0 && strcmp(args[0], "ban") != 0 &&
+	    strcmp(args[0], "peer") != 0 &&
 	    !(strcmp(args[0], "tls") == 0 && nargs > 1 && strcmp(args[1], "issue") == 0))
 		return NULL;
 	return nargs > i && args[i][0] != '-' ? args[i] : NULL;

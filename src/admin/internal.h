@@ -76,6 +76,16 @@ int admin_cmd_events(const char *state, int argc, char **argv);
 
 int admin_cmd_peer(const char *state, int argc, char **argv);
 int admin_cmd_firewall(const char *state, int argc, char **argv);
+/* bastion.conf of state as text (malloc'd, NUL-terminated), or NULL. */
+char *admin_conf_read(const char *state, size_t *len);
+/* Write text as the new bastion.conf if it loads with the server's own
+ * loader; else say why (what names the command). Returns 0 or 1. */
+int admin_conf_replace(const char *state, const char *text, size_t len, const char *what);
+
+/* ---- emergency locations (location.c) ---------------------------------------- */
+/* bastion location add NAME --prefix P[,P] [--civic TEXT] [--elin E164] |
+ * list | del NAME: [location NAME] sections of bastion.conf. */
+int admin_cmd_location(const char *state, int argc, char **argv);
 /* `bastion user set NAME --calling CLASS`: the user's calling class, stored
  * with the user ("default": bastion.conf's; docs/trunks.md). */
 int admin_user_set(const char *state, int argc, char **argv);
@@ -385,6 +395,24 @@ int admin_backup_seal(struct admin_buf *out, const uint8_t *plain, size_t plen,
  */
 int admin_backup_open(struct admin_buf *plain, const uint8_t *in, size_t len, const char *pass,
 		      char *why, size_t cap);
+
+/* Encrypted to a public key (version 2 of the format, backup.c): X25519
+ * with a fresh ephemeral key, HKDF-SHA256, AES-256-GCM. */
+#define ADMIN_KEY_ID_LEN 16
+/* The id of an X25519 key (public or private): the first bytes of SHA-256
+ * of its raw public key. Returns 0, EINVAL (not X25519), EIO. */
+int admin_backup_key_id(uint8_t id[ADMIN_KEY_ID_LEN], struct evp_pkey_st *k);
+/* Encrypt plain into out for the X25519 public key recipient. Returns 0,
+ * EINVAL (not an X25519 key, too large), ENOMEM, EIO. */
+int admin_backup_seal_pub(struct admin_buf *out, const uint8_t *plain, size_t plen,
+			  struct evp_pkey_st *recipient);
+/* Check and decrypt a version-2 backup with the X25519 private key priv.
+ * Returns 0, or with the reason in why: ENOTSUP not a version-2 Bastion
+ * backup, EACCES encrypted to another key, EBADMSG truncated, altered or a
+ * malformed archive, EINVAL priv not X25519, EOVERFLOW/ENOMEM. plain is
+ * empty on failure. */
+int admin_backup_open_pub(struct admin_buf *plain, const uint8_t *in, size_t len,
+			  struct evp_pkey_st *priv, char *why, size_t cap);
 
 int admin_cmd_backup(const char *state, int argc, char **argv);
 int admin_cmd_restore(const char *state, int argc, char **argv);

@@ -208,6 +208,19 @@ static bool safe_value(const char *v)
 	return *v != '\0';
 }
 
+char *admin_conf_read(const char *state, size_t *len)
+{
+	char path[4200];
+
+	path_of(path, sizeof(path), state);
+	return read_all(path, len);
+}
+
+int admin_conf_replace(const char *state, const char *text, size_t len, const char *what)
+{
+	return replace_conf(state, text, len, what);
+}
+
 static int peer_add(const char *state, int argc, char **argv)
 {
 	static const char *const opts[][2] = {

@@ -13,9 +13,16 @@
  *                   and every outstanding nonce is refused (fresh challenge);
  *   --ticket-keys   the running server's session ticket keys (memory only)
  *                   are renewed: no session resumes from an old ticket;
- *   --passwords     a new generated password for every user, written to a new
- *                   0600 file (--out) for distribution; the old ones stop
- *                   working as soon as the server sees the change (a second);
+ *   --passwords     every user must change password: with --out FILE a new
+ *                   generated password for every user, written to a new 0600
+ *                   file for distribution; with --deadline T the old ones
+ *                   keep working until T (the phone is told: event and
+ *                   Warning), then get 403 "Password Expired"; without
+ *                   --deadline they stop as soon as the server sees the
+ *                   change (a second). --deadline without --out generates
+ *                   nothing: each user's password must be changed (`user
+ *                   passwd`) by T. --move-deadline T moves the deadline of
+ *                   every user still pending (to the past: at once);
  *   --client-certs  every certificate issued to phones (issued/), or the one
  *                   of --cert NAME, is revoked in crl.pem, which the TLS
  *                   handshake checks ([tls] crl).
@@ -342,14 +349,133 @@ static int on_user(void *arg, const struct store_user *u)
 	return 0;
 }
 
-static int rotate_passwords(struct rot *r, const char *out)
+/* A deadline: "now", "+N" with s, m, h or d (from now), or what --since
+ * takes (unix seconds, 2026-12-20, 2026-12-20T10:00:00Z, -1h). */
+static int parse_deadline(const char *v, int64_t now, int64_t *out, char *why, size_t cap)
+{
+	int64_t d;
+	int rc;
+
+	if (strcmp(v, "now") == 0) {
+		*out = now;
+		return 0;
+	}
+	if (v[0] == '+') {
+		if ((rc = admin_parse_duration(v + 1, &d, why, cap)) != 0)
+			return rc;
+		*out = now + d;
+		return 0;
+	}
+	if ((rc = admin_parse_since(v, now, out, why, cap)) != 0)
+		return rc;
+	if (*out <= 0) {
+		snprintf(why, cap, "a deadline before 1970");
+		return EINVAL;
+	}
+	return 0;
+}
+
+static const char *fmt_utc(char *buf, size_t cap, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, cap, "%lld", (long long)t);
+	return buf;
+}
+
+/* --passwords --deadline T without --out: every user must change its
+ * password by T; nothing is generated. */
+static int mark_passwords(struct rot *r, int64_t deadline)
 {
 	struct pw_list l = { 0 };
 	struct store *s = NULL;
-	char (*pw)[ADMIN_PW_GEN_LEN + 1] = NULL;
+	char when[40];
+	int rc, status = 1;
+
+	if (admin_open_state(&r->c, &s, r->state) != 0)
+		return 1;
+	if ((rc = store_users_list(s, on_user, &l)) != 0) {
+		fprintf(stderr, "bastion: rotate: cannot list the users: %s\n", strerror(rc));
+		goto out;
+	}
+	if ((rc = store_batch_begin(s)) != 0) {
+		fprintf(stderr, "bastion: rotate: the database is busy (%s); nothing was changed\n",
+			strerror(rc));
+		goto out;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		rc = store_users_rotate_password(s, l.u[i].name, l.u[i].domain, NULL, deadline, 0);
+		if (rc) {
+			store_batch_end(s, false);
+			fprintf(stderr, "bastion: rotate: %s@%s: %s; nothing was changed\n", l.u[i].name,
+				l.u[i].domain,
+				rc == ENOSYS ? "this database (PostgreSQL) has no password deadlines yet"
+					     : strerror(rc));
+			goto out;
+		}
+	}
+	if ((rc = store_batch_end(s, true)) != 0) {
+		fprintf(stderr, "bastion: rotate: committing: %s; nothing was changed\n",
+			strerror(rc));
+		goto out;
+	}
+	admin_hist_add(r->state, ADMIN_HIST_PASSWORDS, (int64_t)time(NULL));
+	printf("passwords: %zu users must change their password by %s. Until then each is "
+	       "told when it registers (a Warning header, event auth.password_change_due); from "
+	       "then on its password gets 403 \"Password Expired\" (event "
+	       "auth.password_expired). Set each new one with 'bastion user passwd NAME'; "
+	       "'bastion user list' shows who is still pending; 'bastion rotate --move-deadline "
+	       "T' moves the deadline.\n",
+	       l.n, fmt_utc(when, sizeof(when), deadline));
+	status = 0;
+out:
+	free(l.u);
+	store_close(&s);
+	return status;
+}
+
+/* --move-deadline T: every user still in a rotation's grace. */
+static int move_deadline(struct rot *r, int64_t deadline)
+{
+	struct store *s = NULL;
+	char when[40];
+	size_t n = 0;
+	int rc, status = 1;
+
+	if (admin_open_state(&r->c, &s, r->state) != 0)
+		return 1;
+	rc = store_users_move_deadline(s, &n, deadline);
+	if (rc) {
+		fprintf(stderr, "bastion: rotate: moving the deadline: %s\n",
+			rc == ENOSYS ? "this database (PostgreSQL) has no password deadlines yet"
+				     : strerror(rc));
+	} else if (n == 0) {
+		fprintf(stderr, "bastion: rotate: no user has a password deadline (no 'rotate "
+				"--passwords --deadline' is pending); nothing was changed\n");
+	} else {
+		printf("passwords: the deadline of %zu users is now %s%s.\n", n,
+		       fmt_utc(when, sizeof(when), deadline),
+		       deadline <= (int64_t)time(NULL)
+			       ? " (passed: their old passwords are refused from now on)"
+			       : "");
+		status = 0;
+	}
+	store_close(&s);
+	return status;
+}
+
+static int rotate_passwords(struct rot *r, const char *out, int64_t deadline)
+{
+	struct pw_list l = { 0 };
+	struct store *s = NULL;
+	char (*pw)[ADMIN_PW_GEN_LEN + 1] = NULL, when[40];
 	FILE *f = NULL;
 	int fd = -1, rc, status = 1;
 
+	if (!out)
+		return mark_passwords(r, deadline);
 	if (admin_open_state(&r->c, &s, r->state) != 0)
 		return 1;
 	if ((rc = store_users_list(s, on_user, &l)) != 0) {
@@ -393,12 +519,17 @@ static int rotate_passwords(struct rot *r, const char *out)
 		struct store_cred cred;
 		rc = admin_make_cred(&cred, l.u[i].name, admin_realm(&r->c), pw[i]);
 		if (!rc)
-			rc = store_users_set_password(s, l.u[i].name, l.u[i].domain, &cred, 0);
+			rc = deadline ? store_users_rotate_password(s, l.u[i].name, l.u[i].domain,
+								    &cred, deadline, 0)
+				      : store_users_set_password(s, l.u[i].name, l.u[i].domain,
+								 &cred, 0);
 		OPENSSL_cleanse(&cred, sizeof(cred));
 		if (rc) {
 			store_batch_end(s, false);
 			fprintf(stderr, "bastion: rotate: %s@%s: %s; no password was changed\n",
-				l.u[i].name, l.u[i].domain, strerror(rc));
+				l.u[i].name, l.u[i].domain,
+				rc == ENOSYS ? "this database (PostgreSQL) has no password deadlines yet"
+					     : strerror(rc));
 			unlink(out);
 			goto out;
 		}
@@ -410,9 +541,19 @@ static int rotate_passwords(struct rot *r, const char *out)
 		goto out;
 	}
 	admin_hist_add(r->state, ADMIN_HIST_PASSWORDS, (int64_t)time(NULL));
-	printf("passwords: %zu users have new generated passwords, listed in %s (mode 0600). "
-	       "Their old passwords stop working as soon as the server sees the change (about "
-	       "a second). Give each phone its line, then delete the file.\n", l.n, out);
+	if (deadline)
+		printf("passwords: %zu users have new generated passwords, listed in %s (mode "
+		       "0600); they work now. The old passwords keep working until %s: a phone "
+		       "that still uses one is told (a Warning header, event auth.old_password), "
+		       "and from then on gets 403 \"Password Expired\" (event "
+		       "auth.password_expired). Give each phone its line, then delete the file; "
+		       "'bastion rotate --move-deadline now' ends the grace early.\n",
+		       l.n, out, fmt_utc(when, sizeof(when), deadline));
+	else
+		printf("passwords: %zu users have new generated passwords, listed in %s (mode "
+		       "0600). Their old passwords stop working as soon as the server sees the "
+		       "change (about a second). Give each phone its line, then delete the "
+		       "file.\n", l.n, out);
 	status = 0;
 out:
 	if (f)
@@ -549,9 +690,10 @@ int admin_cmd_rotate(const char *state, int argc, char **argv)
 {
 	bool server_key = false, ca = false, nonce = false, tickets = false, pws = false,
 	     certs = false;
-	const char *out = NULL, *only = NULL;
+	const char *out = NULL, *only = NULL, *deadline_arg = NULL, *move_arg = NULL;
 	struct rot r = { .state = state };
 	char path[4200], err[600];
+	int64_t deadline = 0, moved = 0, now = (int64_t)time(NULL);
 	long pid;
 	int status = 1;
 
@@ -577,15 +719,31 @@ int admin_cmd_rotate(const char *state, int argc, char **argv)
 			r.ca_key_path = v;
 		else if ((v = admin_opt_value(argc, argv, &i, "--cert")))
 			only = v;
+		else if ((v = admin_opt_value(argc, argv, &i, "--deadline")))
+			deadline_arg = v;
+		else if ((v = admin_opt_value(argc, argv, &i, "--move-deadline")))
+			move_arg = v;
 		else
 			return admin_usage_error("rotate", "rotate: unknown argument", argv[i]);
 	}
-	if (!(server_key || ca || nonce || tickets || pws || certs))
+	if (deadline_arg && parse_deadline(deadline_arg, now, &deadline, err, sizeof(err)) != 0)
+		return admin_usage_error("rotate", "rotate --deadline: bad time (now, +7d, "
+				       "2026-12-20T10:00:00Z, unix seconds)", deadline_arg);
+	if (move_arg && parse_deadline(move_arg, now, &moved, err, sizeof(err)) != 0)
+		return admin_usage_error("rotate", "rotate --move-deadline: bad time (now, +7d, "
+				       "2026-12-20T10:00:00Z, unix seconds)", move_arg);
+	if (move_arg && (server_key || ca || nonce || tickets || pws || certs || deadline_arg))
+		return admin_usage_error("rotate", "rotate --move-deadline T goes alone (it moves "
+				       "the deadline of the last --passwords rotation)", NULL);
+	if (!(server_key || ca || nonce || tickets || pws || certs || move_arg))
 		return admin_usage_error("rotate", "rotate: name what to rotate: --server-key, --ca, "
 				       "--nonce-key, --ticket-keys, --passwords, --client-certs", NULL);
-	if (pws && !out)
-		return admin_usage_error("rotate", "rotate --passwords needs --out FILE (a new file "
-				       "for the generated passwords)", NULL);
+	if (pws && !out && !deadline_arg)
+		return admin_usage_error("rotate", "rotate --passwords needs --out FILE (new "
+				       "generated passwords) and/or --deadline T (when the old ones "
+				       "stop working)", NULL);
+	if (deadline_arg && !pws)
+		return admin_usage_error("rotate", "rotate: --deadline goes with --passwords", NULL);
 	if (out && !pws)
 		return admin_usage_error("rotate", "rotate: --out goes with --passwords", NULL);
 	if (only && !certs)
@@ -604,10 +762,12 @@ int admin_cmd_rotate(const char *state, int argc, char **argv)
 		return 1;
 	if (r.ca_key_path)
 		snprintf(r.ca_key, sizeof(r.ca_key), "%s", r.ca_key_path);
+	if (move_arg)
+		return move_deadline(&r, moved);
 	/* a new CA needs a new server certificate */
 	if ((ca && rotate_ca(&r)) || ((server_key || ca) && rotate_server_key(&r)) ||
 	    (certs && rotate_client_certs(&r, only)) || (nonce && rotate_nonce_key(&r)) ||
-	    (pws && rotate_passwords(&r, out)))
+	    (pws && rotate_passwords(&r, out, deadline)))
 		goto out;
 	if (tickets)
 		admin_hist_add(state, ADMIN_HIST_TICKET_KEYS, (int64_t)time(NULL));

@@ -291,10 +291,16 @@ static int print_user_line(void *arg, const struct store_user *u)
 	size_t *n = arg;
 
 	/* client-cert last: scripts read the fields before it by position */
-	printf("%s@%s  %s  password %s  created %s  changed %s  client-cert %s\n", u->name,
+	printf("%s@%s  %s  password %s  created %s  changed %s  client-cert %s", u->name,
 	       u->domain, u->enabled ? "enabled" : "disabled", strength_name(u->cred.strength),
 	       fmt_time(cr, sizeof(cr), u->created_at), fmt_time(ch, sizeof(ch), u->changed_at),
 	       u->require_client_cert ? "required" : "off");
+	/* a password rotation still pending for this user (rotate --deadline) */
+	if (u->pw_deadline > 0)
+		printf("  %s %s", u->old_cred.ha1_md5[0] || u->old_cred.ha1_sha256[0]
+					  ? "old-password-until" : "change-password-by",
+		       fmt_time(cr, sizeof(cr), u->pw_deadline));
+	printf("\n");
 	++*n;
 	return 0;
 }
@@ -406,9 +412,23 @@ static int user_show(struct store *s, const struct conf *c, struct user_args *ua
 	if (u.fraud_hold[0])
 		printf("hold      outside calling on hold since %s: %s (bastion fraud clear %s)\n",
 		       fmt_time(t, sizeof(t), u.fraud_hold_at), u.fraud_hold, u.name);
+	{
+		char loc[STORE_LOCATION_MAX];
+		if (store_users_get_location(s, loc, sizeof(loc), ua->name, ua->domain) == 0)
+			printf("location  %s\n", loc[0] ? loc : "none (placed by the network it registers "
+							     "from)");
+	}
 	printf("created   %s\n", fmt_time(t, sizeof(t), u.created_at));
 	printf("changed   %s\n", fmt_time(t, sizeof(t), u.changed_at));
+	if (u.pw_deadline > 0 && (u.old_cred.ha1_md5[0] || u.old_cred.ha1_sha256[0]))
+		printf("rotation  the password before the last rotation works until %s "
+		       "(bastion rotate --passwords --deadline)\n",
+		       fmt_time(t, sizeof(t), u.pw_deadline));
+	else if (u.pw_deadline > 0)
+		printf("rotation  the password must be changed by %s (bastion user passwd %s)\n",
+		       fmt_time(t, sizeof(t), u.pw_deadline), u.name);
 	OPENSSL_cleanse(&u.cred, sizeof(u.cred));
+	OPENSSL_cleanse(&u.old_cred, sizeof(u.old_cred));
 	printf("bindings:\n");
 	w.user_id = u.id;
 	rc = store_regs_list_all(s, print_reg, &w);
@@ -508,10 +528,12 @@ out:
  * is "user", argv[1] "set". */
 static int user_set(const char *state, int argc, char **argv)
 {
-	const char *digest = NULL;
+	const char *digest = NULL, *location = NULL;
 	struct store *s = NULL;
 	struct user_args ua;
-	enum auth_digest d;
+	enum auth_digest d = AUTH_DIGEST_SITE;
+	struct emerg_civic civ;
+	char loc[EMERG_LOC_TEXT_MAX], err[256];
 	struct conf c;
 	int rc, status = 1;
 
@@ -524,20 +546,50 @@ static int user_set(const char *state, int argc, char **argv)
 			ua.domain = v;
 		else if ((v = admin_opt_value(argc, argv, &i, "--digest")))
 			digest = v;
+		else if ((v = admin_opt_value(argc, argv, &i, "--location")))
+			location = v;
 		else if (argv[i][0] != '-' && !ua.name)
 			ua.name = argv[i];
 		else
 			return admin_usage_error("user", "user set: unexpected argument", argv[i]);
 	}
-	if (!ua.name || !digest)
-		return admin_usage_error("user", "user set: expected NAME and --digest", NULL);
-	if (auth_digest_from(&d, slice_cstr(digest)) != 0)
+	if (!ua.name || (!digest && !location))
+		return admin_usage_error("user", "user set: expected NAME and --digest or --location",
+					 NULL);
+	if (digest && auth_digest_from(&d, slice_cstr(digest)) != 0)
 		return admin_usage_error("user", "user set: --digest takes sha256, md5, both or site",
 					 digest);
+	/* a location is checked as a whole before anything is written: field
+	 * limits, control characters, UTF-8 (docs/emergency.md) */
+	if (location && strcmp(location, "none") != 0 &&
+	    (emerg_civic_parse(&civ, location, err, sizeof(err)) != 0 ||
+	     emerg_civic_format(loc, sizeof(loc), &civ) != 0)) {
+		fprintf(stderr, "bastion: user set: --location: %s\n", err);
+		return 2;
+	}
+	if (location && strcmp(location, "none") == 0)
+		loc[0] = '\0';
 	if (admin_open_state(&c, &s, state))
 		return 1;
 	if (check_target(&ua, &c))
 		goto out;
+	if (location) {
+		rc = store_users_set_location(s, ua.name, ua.domain, loc);
+		if (rc) {
+			store_failed("set", &ua, s, rc);
+			goto out;
+		}
+		if (loc[0])
+			printf("User %s@%s is located at %s (sent with emergency calls).\n", ua.name,
+			       ua.domain, loc);
+		else
+			printf("User %s@%s has no location of its own: the network it registers from "
+			       "([location] prefixes) places it.\n", ua.name, ua.domain);
+		if (!digest) {
+			status = 0;
+			goto out;
+		}
+	}
 	rc = store_users_set_digest(s, ua.name, ua.domain, (unsigned)d);
 	if (rc) {
 		store_failed("set", &ua, s, rc);

@@ -426,14 +426,18 @@ enum auth_watch_note auth_watch_ok(struct auth_watch *w, struct slice user, enum
 /* ---- requests ------------------------------------------------------------ */
 
 
+/* Which of a user's passwords a lookup asks for: the current one, or the
+ * one a password rotation replaced, still accepted until its deadline. */
+enum auth_cred_slot { AUTH_CRED_CURRENT = 0, AUTH_CRED_OLD };
+
 /*
  * Where the credentials of a user come from (the in-memory cache, never SQL):
- * fill ha1 (binary) for `algo` and return 0; ENOENT for an unknown user,
- * EACCES for a disabled one, ENODATA when the user has no HA1 for that
- * algorithm (e.g. imported with MD5 only).
+ * fill ha1 (binary) for `algo` and `slot` and return 0; ENOENT for an
+ * unknown user, EACCES for a disabled one, ENODATA when the user has no HA1
+ * for that algorithm (e.g. imported with MD5 only) or slot (no rotation).
  */
-typedef int(auth_lookup_fn)(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1,
-			    size_t cap, size_t *len);
+typedef int(auth_lookup_fn)(void *arg, struct slice user, enum auth_algo algo,
+			    enum auth_cred_slot slot, uint8_t *ha1, size_t cap, size_t *len);
 
 /*
  * The algorithms to offer the user named `user` (auth_offer() of its
@@ -456,6 +460,8 @@ struct auth_outcome {
 	struct slice user;      /* the digest username (as sent; valid with the message) */
 	bool had_credentials;   /* credentials for our realm were present */
 	bool unknown_user, disabled_user;
+	bool old_password;      /* OK or STALE with the password a rotation replaced
+				   (AUTH_CRED_OLD): the caller checks its deadline */
 	const char *reason;     /* for logs: no secrets */
 	unsigned offer;         /* AUTH_ALGO_BIT()s to challenge with, never 0 */
 	bool offer_known;       /* offer_user is a known user (the callback answered) */
@@ -473,10 +479,41 @@ struct auth_outcome {
  * no credentials, the To user for a REGISTER, the From user otherwise),
  * srv->algos when that is 0 (unknown) or when offer is NULL. Credentials in
  * an algorithm outside out->offer are answered with a fresh challenge.
+ * A response that does not verify with the current password is tried with
+ * the user's old one (slot AUTH_CRED_OLD; out->old_password when it
+ * verifies); that second verification is done for every wrong response,
+ * with a stand-in HA1 when there is no old password, so the work does not
+ * tell which users are in a rotation's grace.
  * Returns 0 with *out set, or an errno on an internal failure (OpenSSL).
  */
 int auth_request(struct auth_outcome *out, const struct auth_server *srv,
 		 const struct sip_msg *m, enum sip_hdr_id which, auth_lookup_fn *lookup,
 		 auth_offer_fn *offer, void *arg, uint64_t now);
+
+/* ---- password deadlines (deadline.c) ---------------------------------------- */
+
+/*
+ * What a password rotation's deadline (`bastion rotate --passwords
+ * --deadline`, docs/operations.md) means for a request that authenticated.
+ * deadline 0: none. has_old: the user has an old password (new ones were
+ * generated; the old one is accepted until the deadline); without one, the
+ * current password itself must be changed by the deadline. used_old: the
+ * request proved the old password. Pure: unit-tested.
+ */
+enum auth_deadline_action {
+	AUTH_DEADLINE_OK = 0,   /* nothing to say */
+	AUTH_DEADLINE_WARN,     /* allowed, and the user is told to change (event, Warning) */
+	AUTH_DEADLINE_EXPIRED,  /* refused: 403 with reason, event */
+};
+
+struct auth_deadline_verdict {
+	enum auth_deadline_action action;
+	const char *event;      /* the security event, NULL for OK */
+	const char *detail;     /* its reason text, no secrets */
+	const char *phrase;     /* EXPIRED: the 403's reason phrase */
+};
+
+void auth_deadline_check(struct auth_deadline_verdict *v, int64_t deadline, bool has_old,
+			 bool used_old, int64_t now);
 
 #endif

@@ -174,7 +174,7 @@ int auth_request(struct auth_outcome *out, const struct auth_server *srv,
 		return 0; /* a fresh challenge names the ones we take */
 	}
 	found = p.username.len && p.username.len <= AUTH_PARAM_MAX
-			? lookup(arg, p.username, algo, ha1, sizeof(ha1), &ha1_len)
+			? lookup(arg, p.username, algo, AUTH_CRED_CURRENT, ha1, sizeof(ha1), &ha1_len)
 			: ENOENT;
 	out->unknown_user = found == ENOENT || found == ENODATA;
 	out->disabled_user = found == EACCES;
@@ -183,6 +183,24 @@ int auth_request(struct auth_outcome *out, const struct auth_server *srv,
 	OPENSSL_cleanse(ha1, sizeof(ha1));
 	if (rc)
 		return rc;
+	if (out->verdict.result == AUTH_WRONG_RESPONSE) {
+		/* the password a rotation replaced, until its deadline (the
+		 * caller checks it); the same work whether there is one or not */
+		struct auth_verdict v2;
+		int old = found == 0 ? lookup(arg, p.username, algo, AUTH_CRED_OLD, ha1, sizeof(ha1),
+					      &ha1_len)
+				     : ENOENT;
+
+		rc = auth_digest_verify(&v2, srv, &p, m->method, m->ruri_raw, old == 0 ? ha1 : NULL,
+					old == 0 ? ha1_len : 0, algo, now);
+		OPENSSL_cleanse(ha1, sizeof(ha1));
+		if (rc)
+			return rc;
+		if (old == 0 && v2.result != AUTH_WRONG_RESPONSE) {
+			out->verdict = v2;
+			out->old_password = true;
+		}
+	}
 	out->reason = out->verdict.reason;
 	switch (out->verdict.result) {
 	case AUTH_OK:

@@ -238,9 +238,11 @@ static const struct conf_setting settings[] = {
 	    "goes here: it comes from a pgpass file of mode 0600 (`passfile=` in the URL, "
 	    "`PGPASSFILE`, or `~/.pgpass`). Takes effect on restart."),
 	U32("store", "write_queue_max", write_queue_max, 100, 10000000, "100000", "writes",
-	    "PostgreSQL only: how many writes (bindings, bans, call records) may wait, in "
-	    "order, while the database server is unreachable. Beyond it a REGISTER is answered "
-	    "503 rather than acknowledged without being stored (docs/scaling.md)."),
+	    "PostgreSQL only: how many writes (bindings, bans, locks, call records, dialogs) "
+	    "may wait, in order, while the database server is unreachable; they wait in memory "
+	    "and in the node's on-disk queue STATE/store-queue.journal, so a crash loses none. "
+	    "Beyond it a REGISTER is answered 503 rather than acknowledged without being stored "
+	    "(docs/scaling.md)."),
 	{ "store", "durability", CONF_ENUM, offsetof(struct conf, durability), 0, 0, 0,
 	  durabilities, "process", NULL,
 	  "What an acknowledged change survives (docs/registrar.md, Durability). `process`: "
@@ -422,6 +424,41 @@ static const struct conf_setting settings[] = {
 	  "and the caller gets 488. `any`: media is not checked.",
 	  PROF(NULL, NULL, "srtp-required") },
 
+	STR("emergency", "numbers", emerg.numbers_text, CONF_STR, "911, 112, 933",
+	    "Comma-separated emergency numbers (digits, at most 8 numbers of 7 digits). Each is "
+	    "recognised in every form the dial plan reads (with the outside-line prefix, as + "
+	    "country code and number, tel:, %-escaped) and routed by [emergency_routes] "
+	    "(docs/emergency.md). 933 is the US test number."),
+	{ "emergency", "allow_unauthenticated", CONF_ENUM,
+	  offsetof(struct conf, emerg.allow_unauthenticated), 0, 0, 0, yes_no, "no", NULL,
+	  "`yes`: a device that does not authenticate may still call an emergency number (its "
+	  "source address picks the location; no callback number but the location's ELIN). "
+	  "`no`: emergency calls need a user's digest like any other call; `bastion audit` "
+	  "reports the choice.", NOPROF },
+	{ "emergency", "geolocation_routing", CONF_ENUM,
+	  offsetof(struct conf, emerg.geolocation_routing), 0, 0, 0, yes_no, "yes", NULL,
+	  "The Geolocation-Routing header of the emergency INVITE (RFC 6442): `yes` lets the "
+	  "peers route on the location sent.", NOPROF },
+	U32("emergency", "reserved_slots", emerg.reserved_slots, 0, 1000, "2", "calls",
+	    "Call slots of each peer on an emergency route that ordinary calls may not take: such a "
+	    "peer takes at most max_calls_out minus this many ordinary calls; emergency calls "
+	    "ignore the cap."),
+	U32("emergency", "max_calls", emerg.max_calls, 1, 10000, "10", "calls",
+	    "Emergency calls in progress at once, server-wide; one more gets 503 Emergency Capacity "
+	    "Reached and event emergency.refused. Bounds what a flood of emergency calls from "
+	    "authenticated accounts can hold (each account: one at a time)."),
+	U32("emergency", "rate", emerg.rate, 0, 1000, "10", "INVITE/s",
+	    "Emergency INVITEs per second, server-wide (burst twice that), admitted past the "
+	    "guard's per-source budgets and bans. Beyond it they go through the budgets like any "
+	    "request. 0: no bypass."),
+	U32("emergency", "reserved_transactions", emerg.reserved_transactions, 0, 100000, "64",
+	    "transactions",
+	    "Transactions beyond [proxy] max_transactions that only emergency calls may open, so "
+	    "a full table never refuses one. Needs a restart."),
+	STR("emergency", "notify", emerg.notify_text, CONF_STR, "",
+	    "Comma-separated local users told of each emergency call by a SIP MESSAGE (RFC 3428) "
+	    "to their registered phones, e.g. the front desk and security (at most 8)."),
+
 	{ "network", "phones", CONF_CIDRS, offsetof(struct conf, phones), 1024, 0, 0, NULL, "",
 	  NULL,
 	  "Comma-separated addresses and prefixes of the phone networks. `bastion firewall` "
@@ -456,8 +493,8 @@ static const struct conf_setting settings[] = {
 	    "A call connected for less than this is short (alert_short_calls)."),
 	U32("fraud", "alert_destinations", fraud.alert_destinations, 0, 200, "20", "numbers",
 	    "Different outside numbers one user calls within `alert_window` that raise event "
-	    "fraud.alert (estimated from a fixed-size map: exact while few, within a few "
-	    "percent near 200). 0: off."),
+	    "fraud.alert (counted in a fixed-size map, where two numbers may share a bit: "
+	    "the count may fall short by one or two, within a few percent near 200). 0: off."),
 	{ "fraud", "suspend", CONF_ENUM, offsetof(struct conf, fraud.suspend), 0, 0, 0, yes_no,
 	  "no", NULL,
 	  "`yes`: a fraud.alert also puts the user's outside calling on hold, stored with the "
@@ -722,6 +759,8 @@ int conf_set(struct conf *c, const char *section, const char *key, const char *v
 
 	if (!s && trunk_section(section))
 		return trunk_conf_set(&c->trunk, section, key, value, 0, err, errlen);
+	if (!s && emerg_section(section))
+		return emerg_conf_set(&c->emerg, section, key, value, 0, err, errlen);
 	if (!s) {
 		if (section_known(section))
 			snprintf(err, errlen, "unknown key \"%s\" in section [%s]", key, section);
@@ -783,6 +822,8 @@ void conf_defaults(struct conf *c)
 	{
 		unsigned line;
 		(void)trunk_conf_check(&c->trunk, &line, err, sizeof(err)); /* fills class defaults */
+		emerg_conf_init(&c->emerg);
+		(void)emerg_conf_check(&c->emerg, &c->trunk, &line, err, sizeof(err));
 	}
 }
 
@@ -816,6 +857,14 @@ static int on_ini_line(void *user, const char *section, const char *name, const 
 		return 0;
 	if (!find_setting(section, name) && trunk_section(section)) {
 		if (trunk_conf_set(&ctx->c->trunk, section, name, value, ctx->line, ctx->msg,
+				   sizeof(ctx->msg)) != 0) {
+			ctx->failed = true;
+			return 0;
+		}
+		return 1;
+	}
+	if (!find_setting(section, name) && emerg_section(section)) {
+		if (emerg_conf_set(&ctx->c->emerg, section, name, value, ctx->line, ctx->msg,
 				   sizeof(ctx->msg)) != 0) {
 			ctx->failed = true;
 			return 0;
@@ -891,6 +940,15 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	{
 		unsigned tline;
 		if (trunk_conf_check(&tmp->trunk, &tline, ctx->msg, sizeof(ctx->msg)) != 0) {
+			rc = EINVAL;
+			if (tline)
+				snprintf(err, errlen, "%s:%u: %s", path, tline, ctx->msg);
+			else
+				snprintf(err, errlen, "%s: %s", path, ctx->msg);
+			goto out;
+		}
+		if (emerg_conf_check(&tmp->emerg, &tmp->trunk, &tline, ctx->msg,
+				     sizeof(ctx->msg)) != 0) {
 			rc = EINVAL;
 			if (tline)
 				snprintf(err, errlen, "%s:%u: %s", path, tline, ctx->msg);

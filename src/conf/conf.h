@@ -18,6 +18,7 @@
 #include "../net/net.h"
 #include "../sip/sip.h"
 #include "../trunk/trunk.h"
+#include "../emerg/emerg.h"
 
 #define CONF_MAX_SETTINGS 128 /* rows of the settings table, at most */
 
@@ -136,6 +137,9 @@ struct conf {
 	char trunk_secrets[256];
 	/* [fraud]: the users' toll-fraud limits and the burst alert (trunk/fraud.c) */
 	struct trunk_fraud_conf fraud;
+	/* [emergency], [emergency_routes], [location NAME]: emergency calls
+	 * (emerg/, docs/emergency.md) */
+	struct emerg_conf emerg;
 };
 
 /* The guide's robustness levels. A profile gives some settings another

@@ -888,6 +888,20 @@ unsigned guard_auth_failure(struct guard *g, const struct net_addr *src, struct 
 	return ev;
 }
 
+bool guard_lock_restore(struct guard *g, struct slice user, uint64_t now_ms, uint32_t seconds)
+{
+	struct user *u = user_get(g, user, true, now_ms);
+	uint64_t until = now_ms + (uint64_t)seconds * 1000;
+	bool fresh;
+
+	if (!u || seconds == 0)
+		return false;
+	fresh = u->lock_until <= now_ms;
+	if (u->lock_until < until)
+		u->lock_until = until;
+	return fresh;
+}
+
 bool guard_user_locked(struct guard *g, struct slice user, const struct net_addr *src,
 		       uint64_t now_ms)
 {

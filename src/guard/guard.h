@@ -223,6 +223,12 @@ int guard_cidr_check(const char *cidr);
  * check an address against the configured allow list without a guard. */
 bool guard_cidr_contains(const char *cidr, const struct net_addr *a);
 
+/* A lock read back from the store (another node's, or an earlier run's):
+ * user locked for seconds from now_ms, or longer if it already is; the
+ * exception for the user's last good address (as this guard knows it) holds
+ * as for a lock of its own. Returns true when the user was not locked. */
+bool guard_lock_restore(struct guard *g, struct slice user, uint64_t now_ms, uint32_t seconds);
+
 /* True when user is locked and src is not the user's last good address. */
 bool guard_user_locked(struct guard *g, struct slice user, const struct net_addr *src,
 		       uint64_t now_ms);

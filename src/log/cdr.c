@@ -61,63 +61,38 @@ void log_cdr_attempts(uint64_t out[7])
 /* A string array of the record as a slice, never past the array. */
 #define ARR(a) slice_make((a), strnlen((a), sizeof(a)))
 
-static int set_str(json_t *obj, const char *key, struct slice s)
+/* The record as an open JSON object in w (the chain adds seq and prev). */
+static void build_line(struct log_jw *w, const struct store_cdr *c)
 {
-	return log_json_set_str(obj, key, s, true, &cdr_stats.redacted);
-}
+	uint64_t *red = &cdr_stats.redacted;
 
-static int set_time(json_t *obj, const char *key, int64_t unix_ms)
-{
-	char stamp[48];
-
-	if (unix_ms <= 0)
-		return json_object_set_new(obj, key, json_null()) == 0 ? 0 : ENOMEM;
-	log_stamp_ms(stamp, sizeof(stamp), unix_ms);
-	return json_object_set_new(obj, key, json_string(stamp)) == 0 ? 0 : ENOMEM;
-}
-
-static int set_int(json_t *obj, const char *key, int64_t v)
-{
-	return json_object_set_new(obj, key, json_integer((json_int_t)v)) == 0 ? 0 : ENOMEM;
-}
-
-/* The JSON object of c (the chain adds seq and prev), or NULL. */
-static json_t *build_obj(const struct store_cdr *c)
-{
-	char stamp[48];
-	json_t *obj;
-	int err = 0;
-
-	log_stamp_ms(stamp, sizeof(stamp), log_now_ms());
-	obj = json_pack("{s:s}", "time", stamp);
-	if (!obj)
-		return NULL;
-	err |= set_str(obj, "call_id", ARR(c->call_id));
-	err |= set_str(obj, "caller", ARR(c->caller));
-	err |= set_str(obj, "auth_user", ARR(c->auth_user));
-	err |= set_str(obj, "callee", ARR(c->callee));
-	err |= set_str(obj, "src", ARR(c->src));
-	err |= set_str(obj, "transport", ARR(c->transport));
-	err |= set_time(obj, "start", c->start_at);
-	err |= set_time(obj, "answer", c->answer_at);
-	err |= set_time(obj, "end", c->end_at);
-	err |= set_int(obj, "status", c->final_status);
-	err |= set_int(obj, "duration_s", store_cdr_duration_s(c));
-	err |= set_str(obj, "hangup", ARR(c->hangup));
+	log_jw_time(w, "time", log_now_ms());
+	log_jw_str(w, "call_id", ARR(c->call_id), red);
+	log_jw_str(w, "caller", ARR(c->caller), red);
+	log_jw_str(w, "auth_user", ARR(c->auth_user), red);
+	log_jw_str(w, "callee", ARR(c->callee), red);
+	log_jw_str(w, "src", ARR(c->src), red);
+	log_jw_str(w, "transport", ARR(c->transport), red);
+	log_jw_time(w, "start", c->start_at);
+	log_jw_time(w, "answer", c->answer_at);
+	log_jw_time(w, "end", c->end_at);
+	log_jw_int(w, "status", c->final_status);
+	log_jw_int(w, "duration_s", store_cdr_duration_s(c));
+	log_jw_str(w, "hangup", ARR(c->hangup), red);
 	/* a call beyond the building (docs/trunks.md) */
 	if (c->peer[0] || c->number[0]) {
-		err |= set_str(obj, "peer", ARR(c->peer));
-		err |= set_str(obj, "class", ARR(c->klass));
-		err |= set_str(obj, "dialed", ARR(c->dialed));
-		err |= set_str(obj, "number", ARR(c->number));
+		log_jw_str(w, "peer", ARR(c->peer), red);
+		log_jw_str(w, "class", ARR(c->klass), red);
+		log_jw_str(w, "dialed", ARR(c->dialed), red);
+		log_jw_str(w, "number", ARR(c->number), red);
+	}
+	if (c->emergency) {
+		/* docs/emergency.md: the call and the location sent with it */
+		log_jw_bool(w, "emergency", true);
+		log_jw_str(w, "location", ARR(c->location), red);
 	}
 	if (c->id > 0)
-		err |= set_int(obj, "id", c->id);
-	if (err) {
-		json_decref(obj);
-		return NULL;
-	}
-	return obj;
+		log_jw_int(w, "id", c->id);
 }
 
 static void lost(const char *why)
@@ -130,8 +105,8 @@ static void lost(const char *why)
 void log_cdr(const struct store_cdr *c)
 {
 	char line[CDR_LINE_MAX];
+	struct log_jw w;
 	size_t n = 0;
-	json_t *obj;
 	int err;
 
 	if (c)
@@ -143,13 +118,13 @@ void log_cdr(const struct store_cdr *c)
 		lost("no record given");
 		return;
 	}
-	obj = build_obj(c);
-	if (!obj) {
+	log_jw_begin(&w, line, sizeof(line));
+	build_line(&w, c);
+	if (w.err) {
 		lost("JSON not built");
 		return;
 	}
-	err = log_chain_write(&cdr_chain, obj, line, sizeof(line), &n);
-	json_decref(obj);
+	err = log_chain_write_jw(&cdr_chain, &w, &n);
 	if (err) {
 		lost(err == ENOMEM ? "JSON not built" : strerror(err));
 		return;

@@ -44,6 +44,30 @@ int64_t log_now_ms(void);
 int log_json_set_str(json_t *obj, const char *key, struct slice s, bool keep_empty,
 		     uint64_t *redacted);
 
+/*
+ * A JSON object written straight into a caller's buffer, for the lines
+ * written once per call (the CDR): building a jansson object and dumping it
+ * was a sixth of a call's instructions. Strings go through the same
+ * escaping, truncation and scrubbing as log_json_set_str. The object is
+ * left open: the chain adds seq and prev and closes it. Any overflow sets
+ * err and the line is not written.
+ */
+struct log_jw {
+	char *p;
+	size_t cap, len;
+	bool err;
+};
+void log_jw_begin(struct log_jw *w, char *buf, size_t cap);
+/* key: s escaped and scrubbed ("" when empty); *redacted counts scrubs */
+void log_jw_str(struct log_jw *w, const char *key, struct slice s, uint64_t *redacted);
+/* key: a timestamp (log_stamp_ms), or null for unix_ms <= 0 */
+void log_jw_time(struct log_jw *w, const char *key, int64_t unix_ms);
+void log_jw_int(struct log_jw *w, const char *key, int64_t v);
+void log_jw_bool(struct log_jw *w, const char *key, bool v);
+/* Add seq and prev, close the object and end the line; its length, or 0
+ * when it did not fit (the chain calls it). */
+size_t log_jw_end(struct log_jw *w, uint64_t seq, const char *prev_hex);
+
 /* Dump obj compactly (keys in insertion order) into line, newline-terminated.
  * Returns the length, or 0 when out of memory or longer than cap - 1. */
 size_t log_json_line(char *line, size_t cap, json_t *obj);
@@ -84,6 +108,9 @@ void log_chain_close(struct log_chain *c);
  * with *np the line length, ENOMEM (too long or no memory), EBADF (closed),
  * or the errno of write. */
 int log_chain_write(struct log_chain *c, json_t *obj, char *line, size_t cap, size_t *np);
+/* The same for an open object written with log_jw (its buffer is the line:
+ * seq, prev and the closing brace are added to it). */
+int log_chain_write_jw(struct log_chain *c, struct log_jw *w, size_t *np);
 /* Append a checkpoint line now. Returns 0, EBADF, ENOKEY (no key loaded) or
  * an errno. */
 int log_chain_checkpoint(struct log_chain *c);

@@ -247,6 +247,34 @@ uint64_t log_remote_take_dropped(void);
 void log_remote_send(bool warning, const char *kind, const char *line, size_t len);
 
 /*
+ * RFC 5425 octet-counting framing (frame.c), pure: "LEN SP MSG" per message.
+ * LOG_FRAME_MSG_MAX bounds a message (the queue's lines are far shorter).
+ */
+#define LOG_FRAME_MSG_MAX 65536u
+
+/* Frame the whole lines ("MSG\n", MSG not empty, at most LOG_FRAME_MSG_MAX)
+ * at the start of in[0..len) into out[0..cap), as many as fit, in order.
+ * *outlen gets the bytes written, *consumed the input bytes framed
+ * (newlines included), *nmsgs how many. An unfinished last line is left.
+ * Returns 0, EINVAL (NULL), or EBADMSG when the first line is empty or too
+ * long (*consumed then 0: the caller must skip or drop it). */
+int log_frame_lines(char *out, size_t cap, size_t *outlen, size_t *consumed, size_t *nmsgs,
+		    const char *in, size_t len);
+
+struct log_frame {
+	struct slice msg;      /* the message, a slice of the input */
+	size_t consumed;       /* bytes of the frame, header included */
+	size_t error_at;       /* EBADMSG/EOVERFLOW: offset of the fault */
+};
+
+/* Parse the frame at the start of p[0..len). Returns 0 (f->msg,
+ * f->consumed), ENODATA (a frame may follow with more bytes), EBADMSG (not
+ * octet counting: a length without digits, with a leading zero, or not
+ * followed by SP), EOVERFLOW (a length above LOG_FRAME_MSG_MAX), EINVAL.
+ * Never reads beyond p + len. */
+int log_frame_parse(struct log_frame *f, const char *p, size_t len);
+
+/*
  * Tamper-evident logs (chain.c, verify.c).
  *
  * Each line of security.log and cdr.log ends with "seq" (its number in the

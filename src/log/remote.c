@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -45,6 +46,7 @@
 #define SEG_PREFIX "seg-"
 #define POS_FILE "pos"
 #define READ_BATCH 65536
+#define FRAME_CAP (2 * READ_BATCH) /* "LEN SP" adds at most 5 bytes to a 2-byte line */
 #define IO_TIMEOUT_S 10
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
@@ -463,23 +465,29 @@ static size_t read_batch(struct remote *r, char *buf, uint64_t *seg, uint64_t *o
 	return len;
 }
 
-/* Frame and send the messages in buf[0..len). 0 or -1. */
-static int send_batch(struct remote *r, const char *buf, size_t len, uint64_t *nsent)
+/* Frame (frame.c) and send the messages in buf[0..len), one write per
+ * framed batch, through out (FRAME_CAP bytes). A line that cannot be framed
+ * (empty) is skipped. 0 or -1. */
+static int send_batch(struct remote *r, const char *buf, size_t len, char *out, uint64_t *nsent)
 {
-	char head[24];
 	size_t i = 0;
 
 	*nsent = 0;
 	while (i < len) {
-		const char *nl = memchr(buf + i, '\n', len - i);
-		size_t mlen = (size_t)(nl - (buf + i));
-		int hn = snprintf(head, sizeof(head), "%zu ", mlen);
+		size_t olen, used, n;
+		int rc = log_frame_lines(out, FRAME_CAP, &olen, &used, &n, buf + i, len - i);
 
-		if (SSL_write(r->ssl, head, hn) != hn ||
-		    (mlen && SSL_write(r->ssl, buf + i, (int)mlen) != (int)mlen))
+		if (rc == EBADMSG) {
+			const char *nl = memchr(buf + i, '\n', len - i);
+			i += nl ? (size_t)(nl - (buf + i)) + 1 : len - i;
+			continue;
+		}
+		if (rc || used == 0 || olen > INT_MAX)
 			return -1;
-		i += mlen + 1;
-		(*nsent)++;
+		if (SSL_write(r->ssl, out, (int)olen) != (int)olen)
+			return -1;
+		i += used;
+		*nsent += n;
 	}
 	return 0;
 }
@@ -496,10 +504,13 @@ static void *sender(void *arg)
 {
 	struct remote *r = arg;
 	uint64_t backoff = BACKOFF_MIN_MS, next_try = 0, seg, off, nsent, v;
-	char *buf = malloc(READ_BATCH);
+	char *buf = malloc(READ_BATCH), *out = malloc(FRAME_CAP);
 
-	if (!buf)
+	if (!buf || !out) {
+		free(buf);
+		free(out);
 		return NULL;
+	}
 	while (!r->stop) {
 		struct pollfd p[2] = { { .fd = r->wake, .events = POLLIN }, { .fd = -1 } };
 		size_t len;
@@ -520,7 +531,7 @@ static void *sender(void *arg)
 			continue;
 		}
 		if (r->fd >= 0 && (len = read_batch(r, buf, &seg, &off)) > 0) {
-			if (send_batch(r, buf, len, &nsent) != 0) {
+			if (send_batch(r, buf, len, out, &nsent) != 0) {
 				warn(r, "send failed; will retry", NULL);
 				disconnect(r);
 				next_try = mono_ms() + backoff;
@@ -546,6 +557,7 @@ static void *sender(void *arg)
 	}
 	disconnect(r);
 	free(buf);
+	free(out);
 	return NULL;
 }
 

@@ -49,6 +49,8 @@ struct dialog;
  * struct store_cdr is a few KiB of fixed arrays). */
 struct cdr_info {
 	char *call_id, *caller, *auth_user, *callee, *src;
+	char *location;            /* an emergency call's location sent, or NULL */
+	bool emergency;
 	char transport[8];
 	int64_t start_ms, answer_ms; /* unix milliseconds */
 	char peer[STORE_PEER_MAX];   /* calls beyond the building (proxy_outside) */
@@ -97,12 +99,15 @@ struct call {
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
 	int32_t cseq_delta;        /* in-dialog: added toward the callee, taken back upstream */
 	bool serial;               /* branches tried one after another (proxy_fork_serial) */
+	bool any_media;            /* answers are not held to the media policy (emergency) */
 	size_t nstarted;           /* serial: branches started so far */
 	uint64_t wait_seq;         /* the batch its final answer waits on (a dialog's
 				      row, a BYE's record); 0: none */
 	uint32_t nheld;            /* its answers in p->hold */
 	bool unstored;             /* refused: its dialog's row was not stored */
 	char *extra;               /* serial: the extra header lines, for later branches */
+	char *body, *body_type;    /* a body that replaces the request's (proxy_fork_serial_body) */
+	size_t body_len;
 	size_t nbr, nfinal;
 	struct branch br[];
 };
@@ -175,6 +180,7 @@ static void cdr_info_free(struct cdr_info *ci)
 	free(ci->auth_user);
 	free(ci->callee);
 	free(ci->src);
+	free(ci->location);
 	free(ci);
 }
 
@@ -227,6 +233,9 @@ static uint64_t cdr_write(struct proxy *p, struct cdr_info *ci, int status, cons
 	snprintf(c->transport, sizeof(c->transport), "%s", ci->transport);
 	c->start_at = ci->start_ms;
 	c->answer_at = ci->answer_ms;
+	c->emergency = ci->emergency;
+	if (ci->location)
+		snprintf(c->location, sizeof(c->location), "%s", ci->location);
 	c->end_at = p->ops->wall_ms(p->arg);
 	if (c->end_at < c->start_at)
 		c->end_at = c->start_at; /* the clock stepped back */
@@ -314,6 +323,8 @@ static void call_free(struct call *c)
 		}
 	}
 	free(c->extra);
+	free(c->body);
+	free(c->body_type);
 	free(c->best_buf);
 	free(c);
 }
@@ -870,6 +881,11 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 	f.strip_identity = true; /* no trusted peers yet: every source is untrusted */
 	f.drop_credentials_realm = slice_cstr(p->conf.realm);
 	f.extra = extra;
+	if (c->body_type) {
+		f.replace_body = true;
+		f.body = slice_make(c->body, c->body_len);
+		f.content_type = slice_cstr(c->body_type);
+	}
 	f.cseq_delta = c->dlg ? c->cseq_delta : b->cseq_delta;
 	sip_buf_init(&out, p->out, PROXY_OUT_CAP);
 	rc = proxy_build_request(&out, m, &f);
@@ -1069,7 +1085,8 @@ static struct branch_cred *cred_copy(const struct proxy_cred *pc)
 static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 				    const struct sip_msg *m, const struct txn_peer *from,
 				    const struct proxy_target *t, size_t n, struct slice extra,
-				    const struct proxy_caller *who, bool serial)
+				    const struct proxy_caller *who, bool serial,
+				    const struct proxy_body *pb)
 {
 	uint32_t skip = count_routes(p, m, NULL);
 	struct call *c;
@@ -1085,6 +1102,7 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 	c = call_new(p, st, m, from, n);
 	if (!c)
 		return refusal(500, "Out of Memory", NULL, NULL);
+	c->any_media = pb && pb->any_media;
 	if (serial) {
 		/* the later targets are started from the server transaction's copy
 		 * of the request: keep what else they need */
@@ -1104,8 +1122,24 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 			return refusal(500, "Out of Memory", NULL, NULL);
 		}
 	}
+	if (pb && pb->content_type.len) {
+		c->body = malloc(pb->body.len ? pb->body.len : 1);
+		c->body_type = dup_slice(pb->content_type);
+		if (!c->body || !c->body_type) {
+			c->nfinal = c->nbr;
+			c->final_sent = true;
+			return refusal(500, "Out of Memory", NULL, NULL);
+		}
+		if (pb->body.len)
+			memcpy(c->body, pb->body.p, pb->body.len);
+		c->body_len = pb->body.len;
+	}
 	if (m->mid == SIP_M_INVITE) {
 		c->cdr = cdr_info_new(p, m, who);
+		if (c->cdr && pb && pb->emergency) {
+			c->cdr->emergency = true;
+			c->cdr->location = pb->location ? strdup(pb->location) : NULL;
+		}
 		c->timer_c_ms = now_ms(p) + (uint64_t)p->conf.invite_timeout_s * 1000u;
 		c->in_tc = true;
 		c->tc_prev = p->tc_tail;
@@ -1144,7 +1178,7 @@ struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const st
 				const struct txn_peer *from, const struct proxy_target *t,
 				size_t n, struct slice extra, const struct proxy_caller *who)
 {
-	return fork_to(p, st, m, from, t, n, extra, who, false);
+	return fork_to(p, st, m, from, t, n, extra, who, false, NULL);
 }
 
 struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
@@ -1152,7 +1186,16 @@ struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
 				       const struct proxy_target *t, size_t n, struct slice extra,
 				       const struct proxy_caller *who)
 {
-	return fork_to(p, st, m, from, t, n, extra, who, true);
+	return fork_to(p, st, m, from, t, n, extra, who, true, NULL);
+}
+
+struct proxy_verdict proxy_fork_serial_body(struct proxy *p, struct txn_server *st,
+					    const struct sip_msg *m, const struct txn_peer *from,
+					    const struct proxy_target *t, size_t n, struct slice extra,
+					    const struct proxy_body *body,
+					    const struct proxy_caller *who)
+{
+	return fork_to(p, st, m, from, t, n, extra, who, true, body);
 }
 
 /* Side k of d is reached over TCP or TLS on a connection that is gone (a
@@ -1410,7 +1453,7 @@ void proxy_response(struct proxy *p, struct txn_client *ct, const struct sip_msg
 
 	if (!c || m->status == 100 || b->ct != ct)
 		return; /* our own 100 went upstream; or the branch was resubmitted since */
-	if (m->status < 300 && m->body.len && answer_refused(p, c, b, m))
+	if (m->status < 300 && m->body.len && !c->any_media && answer_refused(p, c, b, m))
 		return;
 	if ((m->status == 401 || m->status == 407) && !b->status && challenge_answered(p, c, b, m))
 		return;

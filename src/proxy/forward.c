@@ -14,6 +14,13 @@ static bool drops(const struct sip_hdr *h, const struct proxy_fwd *f)
 	case SIP_H_MAX_FORWARDS:
 	case SIP_H_CONTENT_LENGTH:
 		return true; /* rewritten */
+	case SIP_H_CONTENT_TYPE:
+	case SIP_H_CONTENT_ENCODING:
+		return f->replace_body;
+	case SIP_H_OTHER:
+		/* the phone's own location claims give way to ours */
+		return f->replace_body && (slice_caseeq_cstr(h->name, "Geolocation") ||
+					   slice_caseeq_cstr(h->name, "Geolocation-Routing"));
 	case SIP_H_P_ASSERTED_IDENTITY:
 	case SIP_H_P_PREFERRED_IDENTITY:
 	case SIP_H_REMOTE_PARTY_ID:
@@ -103,10 +110,12 @@ int proxy_build_request(struct sip_buf *b, const struct sip_msg *m, const struct
 	if (!rr_done)
 		sip_buf_slice(b, f->record_route);
 	sip_buf_slice(b, f->extra);
+	if (f->replace_body)
+		put_line(b, "Content-Type", f->content_type);
 	sip_buf_str(b, "Content-Length: ");
-	sip_buf_u32(b, (uint32_t)m->body.len);
+	sip_buf_u32(b, (uint32_t)(f->replace_body ? f->body.len : m->body.len));
 	sip_buf_str(b, "\r\n\r\n");
-	sip_buf_slice(b, m->body);
+	sip_buf_slice(b, f->replace_body ? f->body : m->body);
 	return b->overflow ? EOVERFLOW : 0;
 }
 

@@ -43,6 +43,10 @@ struct proxy_fwd {
 	bool strip_identity;        /* drop P-Asserted-Identity, P-Preferred-Identity, Remote-Party-ID */
 	struct slice drop_credentials_realm; /* drop Proxy-Authorization for this realm (22.3) */
 	struct slice extra;         /* header lines to add (e.g. P-Asserted-Identity), CRLF each */
+	bool replace_body;          /* send body with content_type instead of m's body; m's
+				       Content-Type, Content-Encoding, Geolocation and
+				       Geolocation-Routing are dropped */
+	struct slice body, content_type;
 	int32_t cseq_delta;         /* added to the CSeq number (a request we resubmitted
 				       with credentials, and its dialog); 0 keeps it */
 };
@@ -250,6 +254,29 @@ struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
 				       const struct sip_msg *m, const struct txn_peer *from,
 				       const struct proxy_target *t, size_t n, struct slice extra,
 				       const struct proxy_caller *who);
+
+/* A body that replaces the request's: its Content-Type value and bytes
+ * (content_type empty: the request's own body goes on). */
+struct proxy_body {
+	struct slice content_type;
+	struct slice body;
+	bool any_media;              /* answers are not held to the media policy (an
+					emergency call is never refused for its media) */
+	bool emergency;              /* the call's record is marked emergency, */
+	const char *location;        /* with this location (copied; may be NULL) */
+};
+
+/*
+ * proxy_fork_serial, with the request's body replaced by body (copied) on
+ * every branch when its content_type is set: the emergency INVITE's multipart SDP and PIDF-LO (RFC 6442).
+ * The request's own Content-Type, Content-Encoding and Geolocation headers
+ * do not go out; the caller's extra lines carry the new Geolocation.
+ */
+struct proxy_verdict proxy_fork_serial_body(struct proxy *p, struct txn_server *st,
+					    const struct sip_msg *m, const struct txn_peer *from,
+					    const struct proxy_target *t, size_t n, struct slice extra,
+					    const struct proxy_body *body,
+					    const struct proxy_caller *who);
 
 /* An authenticated INVITE that goes nowhere: write its record with status. */
 void proxy_record_refused(struct proxy *p, const struct sip_msg *m,

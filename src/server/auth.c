@@ -34,8 +34,8 @@ struct lookup_ctx {
 
 /* auth_lookup_fn over the credential cache (no SQL on this path); looks the
  * user up once and answers a second algorithm from the same entry. */
-static int lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1,
-		       size_t cap, size_t *len)
+static int lookup_user(void *arg, struct slice user, enum auth_algo algo,
+		       enum auth_cred_slot slot, uint8_t *ha1, size_t cap, size_t *len)
 {
 	struct lookup_ctx *lc = arg;
 	struct server *s = lc->s;
@@ -52,7 +52,10 @@ static int lookup_user(void *arg, struct slice user, enum auth_algo algo, uint8_
 		return EACCES;
 	if (strcmp(lc->e.realm, s->realm) != 0)
 		return ENOENT; /* HA1 made for another realm cannot verify here */
-	hex = slice_cstr(algo == AUTH_ALGO_SHA256 ? lc->e.ha1_sha256 : lc->e.ha1_md5);
+	if (slot == AUTH_CRED_OLD)
+		hex = slice_cstr(algo == AUTH_ALGO_SHA256 ? lc->e.old_ha1_sha256 : lc->e.old_ha1_md5);
+	else
+		hex = slice_cstr(algo == AUTH_ALGO_SHA256 ? lc->e.ha1_sha256 : lc->e.ha1_md5);
 	*len = hex.len / 2;
 	return hex.len == 0 ? ENODATA : *len > cap || !hex_decode(ha1, *len, hex) ? EINVAL : 0;
 }
@@ -168,11 +171,12 @@ static void deny(struct server_auth *v, uint16_t status, const char *reason, con
 	v->detail = detail;
 }
 
-void server_authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
-			 const struct sip_msg *m, bool proxy, struct slice aor)
+static void authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
+			 const struct sip_msg *m, bool proxy, struct slice aor, bool lock_applies)
 {
 	struct lookup_ctx lc = { .s = s };
 	struct auth_outcome ao;
+	struct auth_deadline_verdict dv;
 	struct policy_verdict pv;
 	int rc;
 
@@ -216,13 +220,21 @@ void server_authenticate(struct server *s, struct server_auth *v, const struct s
 	}
 	/* A locked user is refused from anywhere but its last good address,
 	 * right password or not, exactly like a wrong one (docs/guard.md). */
-	if (server_guard_locked(s, x->in, ao.user)) {
+	if (lock_applies && server_guard_locked(s, x->in, ao.user)) {
 		deny(v, 403, "Forbidden", "auth.failure", "user locked");
 		server_guard_auth_failed(s, x->in, m, ao.user, aor, true);
 		goto out;
 	}
 	if (!lc.found) { /* proved a password a moment ago, gone now */
 		deny(v, 403, "Forbidden", NULL, NULL);
+		goto out;
+	}
+	/* a password rotation's deadline (auth/deadline.c) */
+	auth_deadline_check(&dv, lc.e.pw_deadline,
+			    lc.e.old_ha1_md5[0] != '\0' || lc.e.old_ha1_sha256[0] != '\0',
+			    ao.old_password, (int64_t)time(NULL));
+	if (dv.action == AUTH_DEADLINE_EXPIRED) {
+		deny(v, 403, dv.phrase, dv.event, dv.detail);
 		goto out;
 	}
 	/* A user bound to its client certificate authenticates only with it;
@@ -235,8 +247,27 @@ void server_authenticate(struct server *s, struct server_auth *v, const struct s
 	server_guard_auth_ok(s, x->in, ao.user, m->mid);
 	v->kind = SERVER_AUTH_ALLOW;
 	v->user_id = lc.e.user_id;
+	if (dv.action == AUTH_DEADLINE_WARN) {
+		/* allowed, and told: the event now, a Warning on the REGISTER's 200 */
+		v->event = dv.event;
+		v->detail = dv.detail;
+		v->pw_deadline = lc.e.pw_deadline;
+	}
 out:
 	OPENSSL_cleanse(&lc.e, sizeof(lc.e));
+}
+
+void server_authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
+			 const struct sip_msg *m, bool proxy, struct slice aor)
+{
+	authenticate(s, v, x, m, proxy, aor, true);
+}
+
+void server_authenticate_emergency(struct server *s, struct server_auth *v,
+				   const struct server_ctx *x, const struct sip_msg *m,
+				   struct slice aor)
+{
+	authenticate(s, v, x, m, true, aor, false);
 }
 
 /* 401 with one WWW-Authenticate (407: Proxy-Authenticate) per algorithm in
@@ -289,4 +320,28 @@ void server_auth_refuse(struct server *s, const struct server_ctx *x, const stru
 		challenge(s, x, m, v);
 	else
 		server_answer(s, x, m, v->status, v->reason, SLICE_NULL);
+}
+
+void server_auth_note(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		      const struct server_auth *v, struct slice aor)
+{
+	if (v->kind == SERVER_AUTH_ALLOW && v->event)
+		server_event(s, v->event, x->in, m, v->user, aor, v->detail, 0);
+}
+
+int server_auth_warning(char *out, size_t cap, const struct server *s,
+			const struct server_auth *v)
+{
+	char when[32];
+	time_t t = (time_t)v->pw_deadline;
+	struct tm tm;
+	int n;
+
+	if (v->kind != SERVER_AUTH_ALLOW || v->pw_deadline <= 0 || !gmtime_r(&t, &tm) ||
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return 0;
+	/* RFC 3261 20.43: warn-code 399 (miscellaneous), our domain as agent */
+	n = snprintf(out, cap, "Warning: 399 %s \"This password stops working at %s: ask the "
+		     "administrator for the new one\"\r\n", s->conf.domain, when);
+	return n > 0 && (size_t)n < cap ? n : 0;
 }

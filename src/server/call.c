@@ -205,7 +205,8 @@ static uint64_t op_record(void *arg, const struct store_cdr *rec)
 
 	if (s->ncdr_q == SERVER_CDR_BATCH)
 		server_cdr_flush(s);
-	s->cdr_q[s->ncdr_q++] = *rec;
+	s->cdr_q[s->ncdr_q] = *rec;
+	server_emerg_ended(s, &s->cdr_q[s->ncdr_q++]); /* marks an emergency call's record */
 	if (commit_waits(s) &&
 	    (strcmp(rec->hangup, "caller") == 0 || strcmp(rec->hangup, "callee") == 0))
 		return s->cdr_k + 1;
@@ -580,11 +581,15 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	/* a peer (gateway, trunk): not challenged, to local users only */
 	if (server_trunk_inbound(s, st, &x, m, from, beyond))
 		return;
+	/* an emergency number: always connected (docs/emergency.md) */
+	if (server_emerg_call(s, st, &x, m, from, beyond))
+		return;
 	server_authenticate(s, &a, &x, m, true, m->from.uri.raw);
 	if (a.kind != SERVER_AUTH_ALLOW) {
 		server_auth_refuse(s, &x, m, &a, m->from.uri.raw);
 		return;
 	}
+	server_auth_note(s, &x, m, &a, m->from.uri.raw);
 	if (m->mid == SIP_M_INVITE)
 		server_answer(s, &x, m, 100, "Trying", SLICE_NULL);
 	if (!identity_ok(s, &x, m, a.user))

@@ -14,7 +14,10 @@
  * Bans are written to the store on the next tick and read back at start, so
  * they survive a restart; a change another process (`bastion ban`) commits
  * is picked up within a second: bans it added are applied, bans it deleted
- * are lifted.
+ * are lifted. User locks go the same way (written on the next tick, read
+ * back at start and whenever the store changed), so a lock started on one
+ * node applies on every node sharing the store within a second
+ * (docs/scaling.md); each node counts the failures it sees.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -90,9 +93,14 @@ bool server_guard_admit(struct server *s, const struct net_msg *in, uint64_t now
 	case GUARD_PASS:
 		return true;
 	case GUARD_DROP_BANNED:
+		/* an emergency INVITE is admitted first (server/emerg.c) */
+		if (kind == GUARD_REQ_INVITE && server_emerg_admit(s, in, now_ms))
+			return true;
 		s->stats.dropped_banned++;
 		return false;
 	case GUARD_DROP_RATE:
+		if (kind == GUARD_REQ_INVITE && server_emerg_admit(s, in, now_ms))
+			return true;
 		s->stats.dropped_rate++;
 		if (new_ban) {
 			snprintf(why, sizeof(why), "request rate over budget (%s)", req_name(kind));
@@ -147,6 +155,15 @@ void server_guard_auth_failed(struct server *s, const struct net_msg *in, const 
 	if (ev & GUARD_EV_LOCK) {
 		char why[96];
 
+		if (s->nlock_q < SERVER_LOCK_QUEUE && user.len < STORE_NAME_MAX) {
+			struct server_lock_q *q = &s->lock_q[s->nlock_q++];
+
+			memcpy(q->name, user.p, user.len);
+			q->name[user.len] = '\0';
+			q->until = (int64_t)time(NULL) + s->conf.lock_time;
+		} else {
+			log_warn("user lock not stored (it holds on this node only)");
+		}
 		snprintf(why, sizeof(why), "more than %u wrong responses in %u s; locked %u s",
 			 s->conf.user_fail_limit, s->conf.fail_window, s->conf.lock_time);
 		server_event(s, "auth.lockout", in, m, user, aor, why, 403);
@@ -164,14 +181,19 @@ static int64_t wall_until(uint64_t until_ms, uint64_t now_ms)
 	return (int64_t)time(NULL) + (int64_t)((until_ms - now_ms + 999) / 1000);
 }
 
-/* Write the bans started since the last tick, in one transaction. */
+/* Write the bans and user locks started since the last tick, in one
+ * transaction. */
 static void flush_bans(struct server *s, uint64_t now_ms)
 {
 	int rc = 0;
 
-	if (!s->nban_q)
+	if (!s->nban_q && !s->nlock_q)
 		return;
 	if (store_batch_begin(s->store) == 0) {
+		for (size_t i = 0; i < s->nlock_q && !rc; i++)
+			if ((rc = store_locks_put(s->store, s->lock_q[i].name, s->lock_q[i].until)) ==
+			    ENOSYS)
+				rc = 0;
 		for (size_t i = 0; i < s->nban_q && !rc; i++) {
 			struct store_ban b = { .count = s->ban_q[i].count };
 
@@ -186,11 +208,35 @@ static void flush_bans(struct server *s, uint64_t now_ms)
 		rc = EIO;
 	}
 	if (rc) {
-		log_warn("%zu bans not stored (they hold until restart): %s", s->nban_q,
-			 strerror(rc));
+		log_warn("%zu bans and %zu user locks not stored (they hold on this node until "
+			 "restart): %s",
+			 s->nban_q, s->nlock_q, strerror(rc));
 		s->stats.bans_unsaved += s->nban_q;
 	}
 	s->nban_q = 0;
+	s->nlock_q = 0;
+}
+
+/* Apply one stored user lock to the guard. */
+static int apply_lock(void *arg, const char *name, int64_t until)
+{
+	struct server *s = arg;
+	int64_t left = until - (int64_t)time(NULL);
+
+	if (left > 0 &&
+	    guard_lock_restore(s->guard, slice_cstr(name), server_now_ms(),
+			       left > UINT32_MAX ? UINT32_MAX : (uint32_t)left))
+		log_notice("user %s locked for %lld s (a lock from the store)", name,
+			   (long long)left);
+	return 0;
+}
+
+/* Take in the user locks of the store (other nodes', or an earlier run's). */
+static int sync_locks(struct server *s)
+{
+	int rc = store_locks_list(s->store, (int64_t)time(NULL), apply_lock, s);
+
+	return rc == ENOSYS ? 0 : rc;
 }
 
 struct ban_set {
@@ -301,6 +347,8 @@ void server_guard_tick(struct server *s, uint64_t now_ms)
 	s->ban_data_version = dv;
 	if ((rc = sync_bans(s, true)) != 0)
 		log_warn("bans not reloaded from the store: %s", strerror(rc));
+	if ((rc = sync_locks(s)) != 0)
+		log_warn("user locks not reloaded from the store: %s", strerror(rc));
 }
 
 int server_guard_start(struct server *s, const struct conf *c, char *err, size_t errlen)
@@ -320,8 +368,9 @@ int server_guard_start(struct server *s, const struct conf *c, char *err, size_t
 	}
 	s->guard_prefix = c->guard_v6_prefix;
 	if ((rc = store_data_version(s->store, &s->ban_data_version)) != 0 ||
-	    (rc = sync_bans(s, false)) != 0) {
-		snprintf(err, errlen, "bans not loaded from the store: %s", strerror(rc));
+	    (rc = sync_bans(s, false)) != 0 || (rc = sync_locks(s)) != 0) {
+		snprintf(err, errlen, "bans and locks not loaded from the store: %s",
+			 strerror(rc));
 		return rc;
 	}
 	return 0;

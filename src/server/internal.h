@@ -19,6 +19,7 @@
 #include "server.h"
 
 #define SERVER_BAN_QUEUE 4096 /* bans started in one tick, to be stored */
+#define SERVER_LOCK_QUEUE 64  /* user locks started in one tick, to be stored */
 #define SERVER_CDR_BATCH 256  /* call records written in one transaction at most */
 
 /* A dialog write waiting for the tick (server/call.c). */
@@ -121,11 +122,17 @@ struct server {
 	struct server_ban_q *ban_q;    /* SERVER_BAN_QUEUE entries, allocated at start */
 	size_t nban_q;
 	int64_t ban_data_version;      /* store_data_version at the last ban sync */
+	struct server_lock_q {         /* user locks started this tick, to be stored */
+		char name[STORE_NAME_MAX];
+		int64_t until;         /* unix seconds */
+	} lock_q[SERVER_LOCK_QUEUE];
+	size_t nlock_q;
 	uint64_t next_ban_sync_ms, next_ban_expire_ms;
 
 	unsigned char ev_note[SERVER_EV_NOTE_MAX]; /* server_event_durable -> the held answer */
 	size_t ev_note_len;
 	struct metrics_server *metrics; /* [metrics] listen, or NULL (server/observe.c) */
+	struct server_emerg *emerg;    /* emergency calls in progress (server/emerg.c) */
 };
 
 /* How to answer a request: through its server transaction when it has one,
@@ -170,7 +177,10 @@ struct server_auth {
 	unsigned offer;            /* CHALLENGE: AUTH_ALGO_BIT()s, from the user's setting */
 	uint16_t status;           /* the answer's status */
 	const char *reason;        /* DENY: its reason phrase */
-	const char *event, *detail; /* a security event to record, or NULL */
+	const char *event, *detail; /* a security event to record, or NULL; with ALLOW, the
+				       password deadline's warning (the caller records it) */
+	int64_t pw_deadline;       /* ALLOW: > 0 when the user must be told to change its
+				      password by then (auth_deadline_check) */
 };
 
 /*
@@ -183,6 +193,19 @@ struct server_auth {
  */
 void server_authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
 			 const struct sip_msg *m, bool proxy, struct slice aor);
+/* The same for an emergency call (server/emerg.c): a brute-force lock of
+ * the user does not refuse it (the digest must still be right). */
+void server_authenticate_emergency(struct server *s, struct server_auth *v,
+				   const struct server_ctx *x, const struct sip_msg *m,
+				   struct slice aor);
+/* For an ALLOW: record the password deadline's warning event, if any. */
+void server_auth_note(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
+		      const struct server_auth *v, struct slice aor);
+/* For an ALLOW whose user must change its password: the Warning header line
+ * (CRLF included) telling it by when, into out; returns its length, 0 when
+ * there is nothing to say (or it does not fit). */
+int server_auth_warning(char *out, size_t cap, const struct server *s,
+			const struct server_auth *v);
 /* Record v's event (if any) and answer: the challenge, or the refusal. */
 void server_auth_refuse(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 			const struct server_auth *v, struct slice aor);
@@ -211,6 +234,10 @@ void server_guard_tick(struct server *s, uint64_t now_ms);
  * nodes changed (shared PostgreSQL store), and say when the store goes away
  * and comes back (events store.failure / store.recovered, log lines). */
 void server_nodes_tick(struct server *s);
+/* With a remote store: name this node (the id in STATE/node-id, made on
+ * first start) and open its on-disk write queue (STATE/store-queue.journal),
+ * replaying what an earlier run left there. Nothing with SQLite. */
+int server_nodes_attach(struct server *s, const char *store_path, char *err, size_t errlen);
 /* Store the bans started since the last tick now (at exit). */
 void server_guard_flush(struct server *s);
 /* Create the guard from c and load the stored bans. */
@@ -287,6 +314,42 @@ void server_trunk_tick(struct server *s, uint64_t now_ms);
 bool server_trunk_response(struct server *s, struct txn_client *ct, const struct sip_msg *m);
 bool server_trunk_timeout(struct server *s, struct txn_client *ct);
 bool server_trunk_terminated(struct server *s, struct txn_client *ct);
+
+/* Peer i is marked down by its OPTIONS pings. */
+bool server_trunk_peer_down(const struct server *s, size_t i);
+/* The way to reach address a of peer p (UDP socket, or a connection of
+ * ours; TLS checks tls_name). Returns 0 or an errno. */
+int server_trunk_peer_way(struct server *s, const struct trunk_peer *p,
+			  const struct net_listen_spec *a, struct net_msg *way);
+/* Count INVITE m (proxy_fork took it) against user_key ("" none) and
+ * peer_key ("o:PEER") until its record is written. */
+void server_trunk_track(struct server *s, const struct sip_msg *m, const char *user_key,
+			const char *peer_key);
+
+/* ---- emerg.c: emergency calls (emerg/, docs/emergency.md) ---- */
+struct server_emerg;
+int server_emerg_start(struct server *s);
+void server_emerg_free(struct server *s);
+/* At start and on SIGHUP: a warning for each emergency number with no peer
+ * to go to (audit check emergency.routes). */
+void server_emerg_check(const struct server *s);
+/* Before parsing, for a message the guard would drop: true when it is an
+ * emergency INVITE and the server-wide emergency bucket has a token. */
+bool server_emerg_admit(struct server *s, const struct net_msg *in, uint64_t now_ms);
+/* Is m an INVITE out of a dialog to an emergency number? */
+bool server_emerg_is(const struct server *s, const struct sip_msg *m);
+/* Emergency calls are in progress (their failover may use the reserve). */
+bool server_emerg_active(const struct server *s);
+/* An ordinary call must not take a slot of peer (used in progress): its
+ * last [emergency] reserved_slots are kept for emergency calls. */
+bool server_emerg_keeps(const struct server *s, size_t peer, uint32_t used);
+/* An out-of-dialog request: when it is an emergency INVITE, authenticate,
+ * route, send and notify (true: handled, answered). */
+bool server_emerg_call(struct server *s, struct txn_server *st, const struct server_ctx *x,
+		       const struct sip_msg *m, const struct txn_peer *from, bool beyond);
+/* A call record is being written: an emergency call's is marked with the
+ * location sent, and the call no longer counts. */
+void server_emerg_ended(struct server *s, struct store_cdr *rec);
 
 /* Write the dialogs and call records of this tick: the store in one
  * transaction, then the CDR log. */

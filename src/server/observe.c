@@ -229,6 +229,26 @@ static void render(void *arg, struct metrics_buf *b)
 	labelled(b, "bastion_log_lost_total", "log", "security", es.failed);
 	labelled(b, "bastion_log_lost_total", "log", "cdr", cs.failed);
 
+	/* a remote store (PostgreSQL): its connection and write queue */
+	{
+		struct store_backend_stats bs;
+
+		if (store_backend_stats(s->store, &bs) == 0 && bs.queue_max > 0) {
+			metrics_one(b, "bastion_store_connected", METRICS_GAUGE,
+				    "1 while connected to the PostgreSQL store.", bs.connected);
+			metrics_one(b, "bastion_store_queued_writes", METRICS_GAUGE,
+				    "Writes waiting for the store.", bs.queued);
+			metrics_one(b, "bastion_store_queued_on_disk", METRICS_GAUGE,
+				    "Records in the on-disk write queue (STATE/store-queue.journal).",
+				    bs.queued_on_disk);
+			metrics_one(b, "bastion_store_queue_limit", METRICS_GAUGE,
+				    "The [store] write_queue_max limit.", bs.queue_max);
+			metrics_one(b, "bastion_store_writes_refused_total", METRICS_COUNTER,
+				    "Writes refused: the queue was full (REGISTERs got 503).",
+				    bs.writes_dropped);
+		}
+	}
+
 	/* the remote log server */
 	{
 		struct log_remote_stats rs;

@@ -88,6 +88,7 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 		server_auth_refuse(s, x, m, &v, to->raw);
 		return;
 	}
+	server_auth_note(s, x, m, &v, to->raw);
 	/* The authenticated user must own the AOR (registration hijacking). */
 	if (!slice_eq(v.user, to->user)) {
 		server_event(s, "register.hijack", in, m, v.user, to->raw,
@@ -108,8 +109,13 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 		log_error("registration of %s not stored: %s", aor, strerror(rc));
 	sip_buf_init(&b, contacts, sizeof(contacts));
 	if (res.status == 200) {
+		char warning[300];
+		int wn = server_auth_warning(warning, sizeof(warning), s, &v);
+
 		registrar_print_contacts(s->reg, rq.aor, rq.now, &b);
 		outbound_headers(s, m, &res, &b);
+		if (wn > 0) /* a password rotation's deadline: the phone is told */
+			sip_buf_put(&b, warning, (size_t)wn);
 		/* a binding added or removed is an event; a refresh of what is
 		 * there already (every phone, every few minutes) is not */
 		if (res.added || res.removed) /* recorded once the change is durable */

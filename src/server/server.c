@@ -400,7 +400,8 @@ static void on_message(void *arg, const struct net_msg *in)
 	struct sip_msg m;
 	struct txn_peer from;
 	struct server_ctx x = { in, NULL };
-	bool shed;
+	enum txn_recv tr;
+	bool shed, emerg;
 	int rc;
 
 	s->stats.received++;
@@ -426,6 +427,10 @@ static void on_message(void *arg, const struct net_msg *in)
 	 * requests, responses) and allow-listed peers are still served. */
 	shed = s->conf.overload_delay && in->queued_ms > s->conf.overload_delay && m.request &&
 	       !m.to.has_tag && !guard_allowed(s->guard, &in->src);
+	/* an emergency call is never shed, and may use the reserved
+	 * transactions (docs/emergency.md) */
+	emerg = server_emerg_is(s, &m);
+	shed &= !emerg;
 	/* stopping: no new calls or registrations (RFC 3261 21.5.4: 503 with
 	 * Retry-After, so a phone tries again or another node) */
 	if (s->draining && m.request && !m.to.has_tag && m.mid != SIP_M_ACK &&
@@ -450,7 +455,10 @@ static void on_message(void *arg, const struct net_msg *in)
 	}
 	peer_of(&from, in, &m);
 	txn_layer_shed(s->txn, shed);
-	switch (txn_receive(s->txn, &m, &from, server_now_ms())) {
+	txn_layer_priority(s->txn, emerg);
+	tr = txn_receive(s->txn, &m, &from, server_now_ms());
+	txn_layer_priority(s->txn, false);
+	switch (tr) {
 	case TXN_NEW: /* on_txn_request has run */
 		return;
 	case TXN_ABSORBED:
@@ -509,14 +517,25 @@ static void on_txn_cancel(void *arg, struct txn_server *st)
 
 static void on_txn_response(void *arg, struct txn_client *ct, const struct sip_msg *m)
 {
-	if (!server_trunk_response(arg, ct, m)) /* a peer's OPTIONS ping, else a call's */
-		proxy_response(((struct server *)arg)->proxy, ct, m);
+	struct server *s = arg;
+
+	if (server_trunk_response(s, ct, m)) /* a peer's OPTIONS ping, else a call's */
+		return;
+	/* an emergency call's failover to its next peer may use the reserve */
+	txn_layer_priority(s->txn, server_emerg_active(s));
+	proxy_response(s->proxy, ct, m);
+	txn_layer_priority(s->txn, false);
 }
 
 static void on_txn_timeout(void *arg, struct txn_client *ct)
 {
-	if (!server_trunk_timeout(arg, ct))
-		proxy_timeout(((struct server *)arg)->proxy, ct);
+	struct server *s = arg;
+
+	if (server_trunk_timeout(s, ct))
+		return;
+	txn_layer_priority(s->txn, server_emerg_active(s));
+	proxy_timeout(s->proxy, ct);
+	txn_layer_priority(s->txn, false);
 }
 
 static void on_txn_terminated(void *arg, struct txn_server *st, struct txn_client *ct)
@@ -761,6 +780,8 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	if ((e = store_location(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
+	if ((e = server_nodes_attach(s, path, err, errlen)) != 0)
+		return e;
 	store_set_queue_max(s->store, c->write_queue_max);
 	if ((e = store_set_durability(s->store, c->durability == CONF_DURABLE_POWER
 							 ? STORE_DURABLE_POWER
@@ -837,6 +858,7 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	{
 		struct txn_conf tc = TXN_CONF_DEFAULT;
 		tc.max_transactions = c->max_transactions;
+		tc.reserve = c->emerg.reserved_transactions;
 		if ((rc = txn_layer_new(&s->txn, &tc, &txn_ops, s)) != 0) {
 			snprintf(err, errlen, "transaction layer: %s", strerror(rc));
 			goto fail;
@@ -848,6 +870,11 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 		snprintf(err, errlen, "trunks: %s", strerror(rc));
 		goto fail;
 	}
+	if ((rc = server_emerg_start(s)) != 0) {
+		snprintf(err, errlen, "emergency calls: %s", strerror(rc));
+		goto fail;
+	}
+	server_emerg_check(s);
 	conf_net(c, &nc);
 	rc = net_new(&s->net, &nc, on_message, on_stream_error, s);
 	if (rc) {
@@ -885,6 +912,7 @@ void server_free(struct server **sp)
 	if (s->cdr_q && s->dlg_q)
 		server_cdr_flush(s);
 	server_trunk_free(s);
+	server_emerg_free(s);
 	txn_layer_free(&s->txn);
 	server_idents_free(s);
 	if (s->reg)
@@ -952,6 +980,10 @@ static void reload(struct server *s, const char *conf_path)
 	}
 	if (strcmp(c.listen, s->conf.listen) != 0)
 		log_warn("reload: listen changed; the new listeners need a restart");
+	if (c.emerg.reserved_transactions != s->conf.emerg.reserved_transactions) {
+		log_warn("reload: [emergency] reserved_transactions changes need a restart");
+		c.emerg.reserved_transactions = s->conf.emerg.reserved_transactions;
+	}
 	if (strcmp(c.database, s->conf.database) != 0 ||
 	    c.nonce_table_size != s->conf.nonce_table_size || c.nonce_window != s->conf.nonce_window ||
 	    c.max_users != s->conf.max_users)
@@ -1002,6 +1034,7 @@ static void reload(struct server *s, const char *conf_path)
 	}
 	log_set_checkpoint_interval(c.checkpoint_interval);
 	apply_conf(s, &c);
+	server_emerg_check(s);
 	conf_net(&c, &nc);
 	net_set_conf(s->net, &nc);
 	server_tls_reload(s, &c);

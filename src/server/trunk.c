@@ -513,6 +513,12 @@ static void track(struct server *s, const struct sip_msg *m, const char *user_ke
 	(void)count_add(t, peer_key, 1);
 }
 
+void server_trunk_track(struct server *s, const struct sip_msg *m, const char *user_key,
+			const char *peer_key)
+{
+	track(s, m, user_key, peer_key, false); /* emergency calls: no class */
+}
+
 /* Metrics: a peer's calls and failures (by name: a reload may move it). */
 static struct pstate *pstate_named(struct server *s, const char *name)
 {
@@ -989,6 +995,17 @@ static bool peer_down(const struct server *s, size_t i)
 	       strcmp(s->trunks->ps[i].name, s->conf.trunk.peer[i].name) == 0;
 }
 
+bool server_trunk_peer_down(const struct server *s, size_t i)
+{
+	return peer_down(s, i);
+}
+
+int server_trunk_peer_way(struct server *s, const struct trunk_peer *p,
+			  const struct net_listen_spec *a, struct net_msg *way)
+{
+	return peer_way(s, p, a, way);
+}
+
 /* ---- no bypass ------------------------------------------------------------------- */
 
 bool server_trunk_bypass(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
@@ -1151,7 +1168,8 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 
 		snprintf(pkey, sizeof(pkey), "o:%s", p->name);
 		trunk_cap(&v, count_of(s->trunks, pkey), p->max_calls_out, "peer");
-		if (!v.allow) {
+		/* the last slots of a peer on an emergency route are not for us */
+		if (!v.allow || server_emerg_keeps(s, route[i], count_of(s->trunks, pkey))) {
 			at_cap = true;
 			limit_detail = "every peer of the route is at its max_calls_out";
 			continue;

@@ -24,13 +24,17 @@ struct cache_node {
 	bool enabled;
 	bool require_client_cert;
 	bool fraud_hold;
+	bool has_old;        /* old HA1s follow the strings (a rotation's grace) */
 	uint8_t digest;
 	char calling[STORE_CALLING_MAX];
+	int64_t pw_deadline;
 	char ha1_md5[STORE_HA1_MD5_LEN + 1];
 	char ha1_sha256[STORE_HA1_SHA256_LEN + 1];
 	uint16_t name_len, domain_len, realm_len;
-	char strs[]; /* name NUL domain NUL realm NUL */
+	char strs[]; /* name NUL domain NUL realm NUL [old md5 [33] old sha256 [65]] */
 };
+
+#define OLD_LEN (STORE_HA1_MD5_LEN + 1 + STORE_HA1_SHA256_LEN + 1)
 
 struct cache_table {
 	struct cache_node **buckets;
@@ -130,10 +134,13 @@ static int load_row(void *arg, const struct store_user *u)
 	struct loader *l = arg;
 	struct cache_node *n;
 	size_t nl = strlen(u->name), dl = strlen(u->domain), rl = strlen(u->cred.realm);
+	/* an old HA1 made for another realm cannot verify here: not kept */
+	bool has_old = (u->old_cred.ha1_md5[0] || u->old_cred.ha1_sha256[0]) &&
+		       strcmp(u->old_cred.realm, u->cred.realm) == 0;
 
 	if (l->count >= l->max)
 		return EOVERFLOW;
-	n = malloc(sizeof(*n) + nl + dl + rl + 3);
+	n = malloc(sizeof(*n) + nl + dl + rl + 3 + (has_old ? OLD_LEN : 0));
 	if (!n)
 		return ENOMEM;
 	n->hash = key_hash(l->key, slice_make(u->name, nl), slice_make(u->domain, dl));
@@ -152,6 +159,13 @@ static int load_row(void *arg, const struct store_user *u)
 	memcpy(n->strs, u->name, nl + 1);
 	memcpy(n->strs + nl + 1, u->domain, dl + 1);
 	memcpy(n->strs + nl + dl + 2, u->cred.realm, rl + 1);
+	n->has_old = has_old;
+	n->pw_deadline = u->pw_deadline;
+	if (has_old) {
+		memcpy(n->strs + nl + dl + rl + 3, u->old_cred.ha1_md5, STORE_HA1_MD5_LEN + 1);
+		memcpy(n->strs + nl + dl + rl + 3 + STORE_HA1_MD5_LEN + 1, u->old_cred.ha1_sha256,
+		       STORE_HA1_SHA256_LEN + 1);
+	}
 	n->next = l->head;
 	l->head = n;
 	l->count++;
@@ -243,6 +257,14 @@ int store_cache_lookup(const struct store_cache *c, struct store_cache_entry *ou
 		memcpy(out->realm, n->strs + n->name_len + n->domain_len + 2, n->realm_len + 1u);
 		memcpy(out->ha1_md5, n->ha1_md5, sizeof(out->ha1_md5));
 		memcpy(out->ha1_sha256, n->ha1_sha256, sizeof(out->ha1_sha256));
+		out->pw_deadline = n->pw_deadline;
+		out->old_ha1_md5[0] = out->old_ha1_sha256[0] = '\0';
+		if (n->has_old) {
+			const char *o = n->strs + n->name_len + n->domain_len + n->realm_len + 3;
+			memcpy(out->old_ha1_md5, o, sizeof(out->old_ha1_md5));
+			memcpy(out->old_ha1_sha256, o + STORE_HA1_MD5_LEN + 1,
+			       sizeof(out->old_ha1_sha256));
+		}
 		return 0;
 	}
 	return ENOENT;

@@ -19,10 +19,18 @@ struct store_ops {
 	int (*users_list)(struct store *s, uint64_t *version, store_user_fn *fn, void *arg);
 	int (*users_set_password)(struct store *s, const char *name, const char *domain,
 				  const struct store_cred *cred, int64_t now);
+	/* optional (NULL: ENOSYS): password rotation with a deadline */
+	int (*users_rotate_password)(struct store *s, const char *name, const char *domain,
+				     const struct store_cred *cred, int64_t deadline, int64_t now);
+	int (*users_move_deadline)(struct store *s, size_t *n, int64_t deadline);
 	int (*users_set_enabled)(struct store *s, const char *name, const char *domain,
 				 bool enabled);
 	int (*users_set_digest)(struct store *s, const char *name, const char *domain,
 				unsigned digest);
+	int (*users_set_location)(struct store *s, const char *name, const char *domain,
+				  const char *location);
+	int (*users_get_location)(struct store *s, char *out, size_t cap, const char *name,
+				  const char *domain);
 	int (*users_set_client_cert)(struct store *s, const char *name, const char *domain,
 				     bool on);
 	int (*users_set_calling)(struct store *s, const char *name, const char *domain,
@@ -73,6 +81,13 @@ struct store_ops {
 	int (*regs_changes)(struct store *s, bool *all, store_aor_fn *fn, void *arg);
 	int (*backend_stats)(struct store *s, struct store_backend_stats *out);
 	void (*set_queue_max)(struct store *s, size_t n);
+	/* optional (NULL: one node, nothing to do): name the node, open and
+	 * replay its on-disk queue (store_node_attach) */
+	int (*node_attach)(struct store *s, const char *node, const char *journal,
+			   size_t *replayed);
+	/* user locks (store_locks_*) */
+	int (*locks_put)(struct store *s, const char *name, int64_t until, int64_t now);
+	int (*locks_list)(struct store *s, int64_t now, store_lock_fn *fn, void *arg);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it
@@ -82,6 +97,16 @@ struct store {
 	char errmsg[STORE_ERR_MAX];
 	uint64_t committed_seq; /* batches committed through this handle (store.c counts) */
 };
+
+/* The text columns of a dialog, in the order both backends' statements
+ * bind and read them: call_id, tag0, tag1, way0, way1, local0, local1,
+ * caller, auth_user, callee, src, transport (then start_at, answer_at,
+ * expires_at as integers). Offset and array size in struct store_dialog. */
+#define STORE_DIALOG_TEXTS 12
+struct store_field {
+	size_t off, cap;
+};
+extern const struct store_field store_dialog_texts[STORE_DIALOG_TEXTS];
 
 /* Record an operator-facing message on s. */
 void store_set_err(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -102,5 +127,47 @@ int store_pg_schema_latest(void);
 
 /* The newest schema version the SQLite backend knows. */
 int store_sqlite_schema_latest(void);
+
+/* ---- the on-disk queue (journal.c) -------------------------------------------
+ *
+ * An append-only file of writes waiting for a remote database: records of
+ * (sequence number, statement number, text parameters), each appended with
+ * one write() and made durable by store_journal_sync() (fdatasync). Replay
+ * returns them in order and cuts a torn tail (an append a crash
+ * interrupted, which was never synced, so never acknowledged). One process
+ * at a time (flock: EBUSY for the second).
+ */
+#define STORE_JOURNAL_PARAMS_MAX 24
+
+struct store_journal;
+
+typedef int(store_journal_fn)(void *arg, uint64_t seq, unsigned st, int n,
+			      const char *const *params);
+
+/* Open or create path (mode 0600). stamp identifies the statement set of
+ * the build: a file with another stamp is refused (EPROTO) rather than
+ * replayed into the wrong statements. Call store_journal_replay() before the
+ * first append. Returns 0, EBUSY (locked by another process), EPROTO,
+ * ENOMEM, or open()'s errno; err gets a one-line reason. */
+int store_journal_open(struct store_journal **jp, const char *path, uint64_t stamp, char *err,
+		       size_t errlen);
+void store_journal_close(struct store_journal **jp);
+/* Call fn for every complete record in order; a non-zero return stops the
+ * walk and is returned. Later appends continue after the last good record
+ * with the next sequence number. */
+int store_journal_replay(struct store_journal *j, store_journal_fn *fn, void *arg);
+/* Append one record (written, not yet synced); *seq gets its number. */
+int store_journal_append(struct store_journal *j, uint64_t *seq, unsigned st, int n,
+			 const char *const *params);
+/* fdatasync what was appended since the last sync. */
+int store_journal_sync(struct store_journal *j);
+/* Empty the file (every record is in the database). Sequence numbers go on. */
+int store_journal_reset(struct store_journal *j);
+/* Number the next append seq or higher: the numbers must keep growing
+ * across runs (an emptied file starts again at 1), so the caller raises
+ * them past the last one the database has (pg.c's journal mark). */
+void store_journal_seq_at_least(struct store_journal *j, uint64_t seq);
+/* Records in the file. */
+size_t store_journal_records(const struct store_journal *j);
 
 #endif

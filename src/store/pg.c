@@ -47,10 +47,12 @@
 
 #include <libpq-fe.h>
 
+#include "../base/hash.h"
+
 /* Transaction-scoped advisory lock key for migrations: "bastion" in ASCII. */
 #define MIGRATE_LOCK_KEY "27691696219844462"
 #define NOTIFY_CHANNEL "bastion"
-#define PARAMS_MAX 16
+#define PARAMS_MAX 24 /* the most a statement takes (ST_DLG_PUT: 21); <= STORE_JOURNAL_PARAMS_MAX */
 #define CHANGED_AORS_MAX 1024 /* beyond, the registrar reloads everything */
 #define BATCH_ROWS_MAX 500     /* writes per transaction when draining the queue */
 #define BACKOFF_MIN_MS 250
@@ -171,10 +173,8 @@ static const char *const migrations[] = {
 	/* 4 -> 5: per-user mutual TLS (docs/tls.md). */
 	"ALTER TABLE users ADD COLUMN require_client_cert smallint NOT NULL DEFAULT 0"
 	"  CHECK (require_client_cert IN (0, 1));",
-	/* 5 -> 6: confirmed dialogs (sqlite.c's table, so that the numbers keep
-	 * meaning the same tables). This backend does not use it yet: with
-	 * several nodes a row needs an owner, or a node that restarts would take
-	 * in the calls of the others (docs/scaling.md); dialogs_* stay ENOSYS. */
+	/* 5 -> 6: confirmed dialogs (sqlite.c's table); 7 -> 8 gives each row
+	 * its node. */
 	"CREATE TABLE dialogs ("
 	"  call_id text NOT NULL CHECK (length(call_id) BETWEEN 1 AND 255),"
 	"  tag0 text NOT NULL CHECK (length(tag0) BETWEEN 1 AND 127),"
@@ -187,10 +187,7 @@ static const char *const migrations[] = {
 	"  expires_at bigint NOT NULL,"
 	"  PRIMARY KEY (call_id, tag0, tag1)"
 	");",
-	/* 6 -> 7: sqlite.c's per-user digest and RFC 5626 reg-id columns, so the
-	 * numbers keep meaning the same tables. This backend does not read or
-	 * write them yet: users_set_digest is ENOSYS here and every user is
-	 * challenged with the site's algorithms; a reg-id is not kept. */
+	/* 6 -> 7: the per-user digest and RFC 5626 reg-id columns (sqlite.c). */
 	"ALTER TABLE users ADD COLUMN digest integer NOT NULL DEFAULT 0"
 	"  CHECK (digest BETWEEN 0 AND 3);"
 	"ALTER TABLE registrations ADD COLUMN reg_id bigint NOT NULL DEFAULT 0;",
@@ -214,9 +211,48 @@ static const char *const migrations[] = {
 	"ALTER TABLE dialogs ADD COLUMN number text NOT NULL DEFAULT '';"
 	"ALTER TABLE dialogs ADD COLUMN cseq_delta integer NOT NULL DEFAULT 0"
 	"  CHECK (cseq_delta BETWEEN 0 AND 1000);",
+	/* 8 -> 9: sqlite.c's password-rotation columns (old password, deadline).
+	 * Not read or written here yet: `rotate --passwords --deadline` answers
+	 * ENOSYS on PostgreSQL, and no user has a deadline. */
+	"ALTER TABLE users ADD COLUMN old_realm text NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN old_ha1_md5 text NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN old_ha1_sha256 text NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN pw_deadline bigint NOT NULL DEFAULT 0;",
+	/* 9 -> 10: several nodes (docs/scaling.md). A dialog belongs to the node
+	 * that wrote it (a restarting node takes in its own calls only); the
+	 * guard's user locks, shared like the bans (a row trigger: a delete of
+	 * nothing notifies nobody); and, per node, the last record of its
+	 * on-disk queue that is in the database, written in the same
+	 * transaction as the records, so a replay after a crash writes each
+	 * record exactly once. */
+	"ALTER TABLE dialogs ADD COLUMN node text COLLATE \"C\" NOT NULL DEFAULT '';"
+	"CREATE INDEX dialogs_node ON dialogs(node);"
+	"ALTER TABLE registrations ADD CHECK (reg_id BETWEEN 0 AND 2147483647);"
+	"CREATE TABLE locks ("
+	"  name text COLLATE \"C\" PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 127),"
+	"  until bigint NOT NULL CHECK (until > 0),"
+	"  created_at bigint NOT NULL"
+	");"
+	"CREATE FUNCTION bastion_locks_changed() RETURNS trigger LANGUAGE plpgsql AS $f$"
+	" BEGIN"
+	"  PERFORM pg_notify('" NOTIFY_CHANNEL "', 'b');"
+	"  RETURN NULL;"
+	" END $f$;"
+	"CREATE TRIGGER locks_changed AFTER INSERT OR UPDATE OR DELETE ON locks"
+	"  FOR EACH ROW EXECUTE FUNCTION bastion_locks_changed();"
+	"CREATE TABLE journal_marks ("
+	"  node text COLLATE \"C\" PRIMARY KEY CHECK (length(node) BETWEEN 1 AND 64),"
+	"  done bigint NOT NULL CHECK (done >= 0)"
+	");",
+	/* 10 -> 11: emergency calls, as sqlite.c: the users' civic locations and
+	 * the emergency mark and location of call records. */
+	"ALTER TABLE users ADD COLUMN location text NOT NULL DEFAULT '';"
+	"ALTER TABLE cdrs ADD COLUMN emergency smallint NOT NULL DEFAULT 0"
+	"  CHECK (emergency IN (0, 1));"
+	"ALTER TABLE cdrs ADD COLUMN location text NOT NULL DEFAULT '';",
 };
 
-_Static_assert(ARRAY_SIZE(migrations) == 8, "keep pg.c's migrations in step with sqlite.c's");
+_Static_assert(ARRAY_SIZE(migrations) == 11, "keep pg.c's migrations in step with sqlite.c's");
 
 int store_pg_schema_latest(void)
 {
@@ -233,9 +269,12 @@ enum stmt_id {
 	ST_USER_SET_PASSWORD,
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
+	ST_USER_SET_DIGEST,
 	ST_USER_SET_CALLING,
 	ST_USER_SET_FRAUD_HOLD,
 	ST_USER_DELETE,
+	ST_USER_SET_LOCATION,
+	ST_USER_GET_LOCATION,
 	ST_REG_UPSERT,
 	ST_REG_DELETE,
 	ST_REG_DELETE_AOR,
@@ -253,26 +292,37 @@ enum stmt_id {
 	ST_BAN_DELETE,
 	ST_BAN_LIST,
 	ST_BAN_EXPIRE,
+	ST_DLG_PUT,
+	ST_DLG_DELETE,
+	ST_DLG_LIST,
+	ST_LOCK_PUT,
+	ST_LOCK_LIST,
+	ST_LOCK_EXPIRE,
+	ST_JOURNAL_MARK,
+	ST_JOURNAL_DONE,
 	ST__COUNT
 };
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert, calling, fraud_hold, fraud_hold_at"
+	"created_at, changed_at, require_client_cert, calling, fraud_hold, fraud_hold_at, digest"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
-	"user_agent, instance, q"
+	"user_agent, instance, q, reg_id"
+#define DLG_COLS \
+	"call_id, tag0, tag1, way0, way1, local0, local1, caller, auth_user, callee, src, " \
+	"transport, start_at, answer_at, expires_at, peer, class, dialed, number, cseq_delta"
 #define CDR_COLS \
 	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
-	"end_at, final_status, duration_s, hangup, peer, class, dialed, number"
+	"end_at, final_status, duration_s, hangup, peer, class, dialed, number, emergency, location"
 #define USER_KEY "name = $1::text AND lower(domain) = lower($2::text COLLATE \"C\")"
 
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USERS_GEN] = "SELECT value FROM meta WHERE key = 'users_gen'",
 	[ST_USER_ADD] = "INSERT INTO users (name, domain, realm, ha1_md5, ha1_sha256, enabled,"
-			" password_strength, created_at, changed_at, require_client_cert)"
+			" password_strength, created_at, changed_at, require_client_cert, digest)"
 			" VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::smallint,"
-			" $7::text, $8::bigint, $8::bigint, $9::smallint) RETURNING id",
+			" $7::text, $8::bigint, $8::bigint, $9::smallint, $10::integer) RETURNING id",
 	[ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE " USER_KEY,
 	[ST_USERS_LIST] = "SELECT " USER_COLS " FROM users ORDER BY lower(domain), name",
 	[ST_USER_SET_PASSWORD] = "UPDATE users SET realm = $3::text, ha1_md5 = $4::text,"
@@ -281,23 +331,27 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_SET_ENABLED] = "UPDATE users SET enabled = $3::smallint WHERE " USER_KEY,
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = $3::smallint"
 				    " WHERE " USER_KEY,
+	[ST_USER_SET_DIGEST] = "UPDATE users SET digest = $3::integer WHERE " USER_KEY,
 	[ST_USER_SET_CALLING] = "UPDATE users SET calling = $3::text WHERE " USER_KEY,
 	[ST_USER_SET_FRAUD_HOLD] = "UPDATE users SET fraud_hold = $3::text,"
 				   " fraud_hold_at = $4::bigint WHERE " USER_KEY,
 	[ST_USER_DELETE] = "DELETE FROM users WHERE " USER_KEY,
+	[ST_USER_SET_LOCATION] = "UPDATE users SET location = $3::text WHERE " USER_KEY,
+	[ST_USER_GET_LOCATION] = "SELECT location FROM users WHERE " USER_KEY,
 	/* No row for an unknown user, rather than a foreign-key error that
 	 * would abort the whole batch's transaction. */
 	[ST_REG_UPSERT] = "INSERT INTO registrations (user_id, aor, contact, received, transport,"
-			  " expires_at, call_id, cseq, user_agent, instance, q)"
+			  " expires_at, call_id, cseq, user_agent, instance, q, reg_id)"
 			  " SELECT $1::bigint, $2::text, $3::text, $4::text, $5::text,"
-			  " $6::bigint, $7::text, $8::bigint, $9::text, $10::text, $11::integer"
+			  " $6::bigint, $7::text, $8::bigint, $9::text, $10::text, $11::integer,"
+			  " $12::bigint"
 			  " WHERE EXISTS (SELECT 1 FROM users WHERE id = $1::bigint)"
 			  " ON CONFLICT (aor, contact) DO UPDATE SET"
 			  " user_id = excluded.user_id, received = excluded.received,"
 			  " transport = excluded.transport, expires_at = excluded.expires_at,"
 			  " call_id = excluded.call_id, cseq = excluded.cseq,"
 			  " user_agent = excluded.user_agent, instance = excluded.instance,"
-			  " q = excluded.q"
+			  " q = excluded.q, reg_id = excluded.reg_id"
 			  " RETURNING id",
 	[ST_REG_DELETE] = "DELETE FROM registrations WHERE aor = $1::text AND contact = $2::text",
 	[ST_REG_DELETE_AOR] = "DELETE FROM registrations WHERE aor = $1::text",
@@ -317,10 +371,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
 	[ST_CDR_ADD] = "INSERT INTO cdrs (call_id, caller, auth_user, callee, src, transport,"
 		       " start_at, answer_at, end_at, final_status, duration_s, hangup, peer,"
-		       " class, dialed, number)"
+		       " class, dialed, number, emergency, location)"
 		       " VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text,"
 		       " $7::bigint, $8::bigint, $9::bigint, $10::integer, $11::bigint, $12::text,"
-		       " $13::text, $14::text, $15::text, $16::text)"
+		       " $13::text, $14::text, $15::text, $16::text, $17::smallint, $18::text)"
 		       " RETURNING id",
 	[ST_CDR_LIST] = "SELECT " CDR_COLS " FROM cdrs WHERE start_at >= $1::bigint"
 			" ORDER BY start_at, id",
@@ -335,6 +389,33 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BAN_LIST] = "SELECT addr, until, count, reason, created_at FROM bans"
 			" WHERE until > $1::bigint ORDER BY until, addr",
 	[ST_BAN_EXPIRE] = "DELETE FROM bans WHERE until <= $1::bigint",
+	[ST_DLG_PUT] = "INSERT INTO dialogs (" DLG_COLS ", node) VALUES ($1::text, $2::text,"
+		       " $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,"
+		       " $10::text, $11::text, $12::text, $13::bigint, $14::bigint, $15::bigint,"
+		       " $16::text, $17::text, $18::text, $19::text, $20::integer, $21::text)"
+		       " ON CONFLICT (call_id, tag0, tag1) DO UPDATE SET"
+		       " way0 = excluded.way0, way1 = excluded.way1, local0 = excluded.local0,"
+		       " local1 = excluded.local1, caller = excluded.caller,"
+		       " auth_user = excluded.auth_user, callee = excluded.callee,"
+		       " src = excluded.src, transport = excluded.transport,"
+		       " start_at = excluded.start_at, answer_at = excluded.answer_at,"
+		       " expires_at = excluded.expires_at, peer = excluded.peer,"
+		       " class = excluded.class, dialed = excluded.dialed,"
+		       " number = excluded.number, cseq_delta = excluded.cseq_delta,"
+		       " node = excluded.node",
+	[ST_DLG_DELETE] = "DELETE FROM dialogs WHERE call_id = $1::text AND tag0 = $2::text"
+			  " AND tag1 = $3::text",
+	[ST_DLG_LIST] = "SELECT " DLG_COLS " FROM dialogs WHERE node = $1::text"
+			" ORDER BY expires_at",
+	[ST_LOCK_PUT] = "INSERT INTO locks (name, until, created_at)"
+			" VALUES ($1::text, $2::bigint, $3::bigint)"
+			" ON CONFLICT (name) DO UPDATE SET until = excluded.until"
+			" WHERE locks.until < excluded.until",
+	[ST_LOCK_LIST] = "SELECT name, until FROM locks WHERE until > $1::bigint ORDER BY name",
+	[ST_LOCK_EXPIRE] = "DELETE FROM locks WHERE until <= $1::bigint",
+	[ST_JOURNAL_MARK] = "INSERT INTO journal_marks (node, done) VALUES ($1::text, $2::bigint)"
+			    " ON CONFLICT (node) DO UPDATE SET done = excluded.done",
+	[ST_JOURNAL_DONE] = "SELECT done FROM journal_marks WHERE node = $1::text",
 };
 
 /* ---- the handle ----------------------------------------------------------------- */
@@ -343,6 +424,8 @@ static const char *const stmt_sql[ST__COUNT] = {
  * one allocation. */
 struct pg_op {
 	struct pg_op *next;
+	uint64_t jseq;  /* its record in the on-disk queue; 0: not written there */
+	uint64_t bseq;  /* the batch it belongs to (store.h numbering); 0: none */
 	enum stmt_id st;
 	int n;
 	const char *params[PARAMS_MAX];
@@ -377,6 +460,10 @@ struct pg_store {
 	struct op_list outbox; /* writes waiting for the server, oldest first */
 	size_t queue_max;
 	struct store_backend_stats stats;
+	/* this node (store_node_attach) and its on-disk queue */
+	char node[72];
+	struct store_journal *journal;
+	bool journal_failed;    /* logged once per failure run */
 };
 
 static struct pg_store *pgs(struct store *s)
@@ -421,6 +508,10 @@ static void list_append(struct op_list *dst, struct op_list *src)
 	list_init(src);
 }
 
+_Static_assert(PARAMS_MAX <= STORE_JOURNAL_PARAMS_MAX, "a queued write fits a journal record");
+
+/* n <= PARAMS_MAX (every caller passes its statement's count; a journal
+ * record is checked before it gets here). */
 static struct pg_op *op_new(enum stmt_id st, int n, const char *const *params)
 {
 	size_t len = 0;
@@ -433,6 +524,8 @@ static struct pg_op *op_new(enum stmt_id st, int n, const char *const *params)
 	if (!op)
 		return NULL;
 	op->next = NULL;
+	op->jseq = 0;
+	op->bseq = 0;
 	op->st = st;
 	op->n = n;
 	w = op->data;
@@ -806,6 +899,28 @@ static int connect_now(struct pg_store *ps, bool prepare)
 }
 
 static int flush_outbox(struct pg_store *ps);
+static int read_mark(struct pg_store *ps, uint64_t *done);
+
+/* After a reconnection: a COMMIT whose answer was lost with the connection
+ * may have happened. Queued writes of the on-disk queue up to the
+ * database's mark are in it: drop them rather than write them twice. */
+static void skip_marked(struct pg_store *ps)
+{
+	uint64_t done = 0;
+
+	if (!ps->journal || !ps->outbox.head || read_mark(ps, &done) != 0)
+		return;
+	while (ps->outbox.head && ps->outbox.head->jseq && ps->outbox.head->jseq <= done) {
+		struct pg_op *op = ps->outbox.head;
+
+		ps->outbox.head = op->next;
+		free(op);
+		ps->outbox.n--;
+		ps->stats.writes_done++;
+	}
+	if (!ps->outbox.head)
+		ps->outbox.tail = &ps->outbox.head;
+}
 
 /* While disconnected: try again when the backoff allows. Called at the
  * start of every operation and by the polls the server makes each tick. */
@@ -829,6 +944,7 @@ static void service(struct pg_store *ps)
 		return;
 	}
 	/* Notifications sent while we were away are lost: reread everything. */
+	skip_marked(ps);
 	ps->stats.reconnects++;
 	ps->down_since_ms = 0;
 	ps->gen_valid = false;
@@ -844,35 +960,77 @@ static void service(struct pg_store *ps)
  * whose user was deleted meanwhile) is dropped alone: the batch is rolled
  * back and replayed one statement at a time. Returns 0 when the queue is
  * empty, ENOTCONN when the server went away (the queue stays). */
+/* Record, inside the open transaction, that the on-disk queue's records up
+ * to jseq are in the database (0: nothing to record). */
+static int mark_done(struct pg_store *ps, uint64_t jseq)
+{
+	char t[24];
+	const char *p[2] = { ps->node, t };
+
+	if (!jseq)
+		return 0;
+	snprintf(t, sizeof(t), "%" PRIu64, jseq);
+	return run(ps, ST_JOURNAL_MARK, 2, p, NULL);
+}
+
+/* One queued write on its own (after a batch failed on a bad row): with
+ * its journal mark in the same transaction, so that it is neither lost nor
+ * written twice. Returns 0 when done (written, or refused for its content
+ * and counted), ENOTCONN. */
+static int run_alone(struct pg_store *ps, const struct pg_op *op)
+{
+	int e;
+
+	if (!op->jseq) {
+		e = run(ps, op->st, op->n, op->params, NULL);
+	} else if ((e = run_text(ps, "BEGIN")) == 0 &&
+		   (e = run(ps, op->st, op->n, op->params, NULL)) == 0 &&
+		   (e = mark_done(ps, op->jseq)) == 0) {
+		e = run_text(ps, "COMMIT");
+	}
+	if (e == ENOTCONN)
+		return e;
+	if (e) {
+		rollback(ps);
+		ps->stats.writes_refused++;
+		if (op->jseq) {
+			/* skip it for good: a replay must not try it again */
+			e = mark_done(ps, op->jseq);
+			return e == ENOTCONN ? e : 0;
+		}
+	}
+	return 0;
+}
+
 static int flush_outbox(struct pg_store *ps)
 {
 	while (ps->outbox.head) {
 		struct pg_op *op = ps->outbox.head;
+		uint64_t jmax = 0;
 		size_t k = 0;
 		int e;
 
 		if ((e = run_text(ps, "BEGIN")) != 0)
 			return e;
-		for (; op && k < BATCH_ROWS_MAX; op = op->next, k++)
+		for (; op && k < BATCH_ROWS_MAX; op = op->next, k++) {
 			if ((e = run(ps, op->st, op->n, op->params, NULL)) != 0)
 				break;
+			if (op->jseq > jmax)
+				jmax = op->jseq;
+		}
+		if (!e)
+			e = mark_done(ps, jmax);
 		if (!e)
 			e = run_text(ps, "COMMIT");
 		if (e == ENOTCONN)
 			return e;
 		if (e) {
-			/* A bad row: replay these one by one, outside a transaction. */
+			/* A bad row: replay these one by one. */
 			rollback(ps);
 			k = 0;
-			for (op = ps->outbox.head; op && k < BATCH_ROWS_MAX; op = op->next, k++) {
-				e = run(ps, op->st, op->n, op->params, NULL);
-				if (e == ENOTCONN) {
-					/* Those before op are written: drop them from the queue. */
-					break;
-				}
-				if (e)
-					ps->stats.writes_refused++;
-			}
+			for (op = ps->outbox.head; op && k < BATCH_ROWS_MAX; op = op->next, k++)
+				if ((e = run_alone(ps, op)) == ENOTCONN)
+					break; /* those before op are done: drop them */
 		}
 		/* The first k are done (written, or refused for their content). */
 		for (size_t i = 0; i < k; i++) {
@@ -887,7 +1045,57 @@ static int flush_outbox(struct pg_store *ps)
 		if (e == ENOTCONN)
 			return e;
 	}
+	/* Everything is in the database: the on-disk queue can be emptied. */
+	ps->journal_failed = false;
+	if (ps->journal && store_journal_records(ps->journal) > 0) {
+		int e = store_journal_reset(ps->journal);
+
+		if (e)
+			store_set_err(&ps->base, "journal not emptied: %s", strerror(e));
+	}
 	return 0;
+}
+
+/*
+ * Make every queued write durable on disk: append those not yet in the
+ * journal, then one fdatasync. A write that could not be appended stays
+ * in memory only, and store_durable_seq() does not pass its batch until
+ * the database has it.
+ */
+static void journal_outbox(struct pg_store *ps)
+{
+	int e = 0;
+
+	if (!ps->journal || ps->journal_failed)
+		return;
+	for (struct pg_op *op = ps->outbox.head; op && !e; op = op->next)
+		if (!op->jseq)
+			e = store_journal_append(ps->journal, &op->jseq, (unsigned)op->st, op->n,
+						 op->params);
+	if (!e)
+		e = store_journal_sync(ps->journal);
+	if (e) {
+		/* After a failed fdatasync the appended records are of unknown
+		 * fate (a later sync may report success for pages the kernel
+		 * dropped): nothing queued counts as durable until the database
+		 * has it all. */
+		store_set_err(&ps->base, "journal: %s; queued writes are in memory only",
+			      strerror(e));
+		ps->journal_failed = true;
+	}
+}
+
+/* The highest batch number all of whose writes are in the database or in
+ * the synced journal (store.h): one less than the batch of the first
+ * queued write that is in neither. */
+static uint64_t pg_durable_seq(struct store *s)
+{
+	struct pg_store *ps = pgs(s);
+
+	for (struct pg_op *op = ps->outbox.head; op; op = op->next)
+		if (op->bseq && (!op->jseq || ps->journal_failed))
+			return op->bseq - 1;
+	return s->committed_seq;
 }
 
 /*
@@ -931,6 +1139,8 @@ static int write_op(struct pg_store *ps, enum stmt_id st, int n, const char *con
 	ps->stats.writes_queued++;
 	if (ps->conn)
 		(void)flush_outbox(ps);
+	if (ps->outbox.head)
+		journal_outbox(ps);
 	return 0;
 }
 
@@ -959,9 +1169,15 @@ static int pg_batch_end(struct store *s, bool commit)
 	}
 	if (!ps->conn)
 		ps->stats.writes_queued += ps->batch.n;
+	for (struct pg_op *op = ps->batch.head; op; op = op->next)
+		op->bseq = ps->base.committed_seq + 1;
 	list_append(&ps->outbox, &ps->batch);
 	e = ps->conn ? flush_outbox(ps) : 0;
-	/* Queued is as good as written for the caller: it will be, in order. */
+	/* What still waits goes to the on-disk queue before the batch counts
+	 * as durable (pg_durable_seq). Queued is as good as written for the
+	 * caller: it will be, in order. */
+	if (ps->outbox.head)
+		journal_outbox(ps);
 	return e == ENOTCONN ? 0 : e;
 }
 
@@ -1072,13 +1288,13 @@ static int user_run(struct pg_store *ps, enum stmt_id st, int n, const char *con
 static int user_insert(struct pg_store *ps, int64_t *id, const struct store_user *u,
 		       int64_t now)
 {
-	char t[24];
-	const char *p[9] = { u->name, u->domain, u->cred.realm, u->cred.ha1_md5,
-			     u->cred.ha1_sha256, u->enabled ? "1" : "0",
-			     strength_name(u->cred.strength), i64s(t, now),
-			     u->require_client_cert ? "1" : "0" };
+	char t[24], d[24];
+	const char *p[10] = { u->name, u->domain, u->cred.realm, u->cred.ha1_md5,
+			      u->cred.ha1_sha256, u->enabled ? "1" : "0",
+			      strength_name(u->cred.strength), i64s(t, now),
+			      u->require_client_cert ? "1" : "0", i64s(d, u->digest & 3) };
 	PGresult *res;
-	int e = user_run(ps, ST_USER_ADD, 9, p, &res);
+	int e = user_run(ps, ST_USER_ADD, 10, p, &res);
 
 	if (e == EEXIST)
 		store_set_err(&ps->base, "user %.100s@%.100s exists", u->name, u->domain);
@@ -1098,7 +1314,7 @@ static int pg_users_add(struct store *s, int64_t *id, const struct store_user *u
 static int read_user(struct store_user *u, const PGresult *res, int row)
 {
 	char strength[16];
-	int64_t en = 0, cc = 0;
+	int64_t en = 0, cc = 0, dg = 0;
 	int e;
 
 	memset(u, 0, sizeof(*u));
@@ -1114,8 +1330,12 @@ static int read_user(struct store_user *u, const PGresult *res, int row)
 	    (e = col_i64(&u->changed_at, res, row, 9)) || (e = col_i64(&cc, res, row, 10)) ||
 	    (e = col_str(u->calling, sizeof(u->calling), res, row, 11)) ||
 	    (e = col_str(u->fraud_hold, sizeof(u->fraud_hold), res, row, 12)) ||
-	    (e = col_i64(&u->fraud_hold_at, res, row, 13)))
+	    (e = col_i64(&u->fraud_hold_at, res, row, 13)) ||
+	    (e = col_i64(&dg, res, row, 14)))
 		return e;
+	if (dg < 0 || dg > 3)
+		return EOVERFLOW;
+	u->digest = (uint8_t)dg;
 	u->enabled = en != 0;
 	u->cred.strength = strcmp(strength, "checked") == 0 ? STORE_PW_CHECKED : STORE_PW_UNKNOWN;
 	u->require_client_cert = cc != 0;
@@ -1236,6 +1456,42 @@ static int pg_users_set_client_cert(struct store *s, const char *name, const cha
 	return user_write(pgs(s), ST_USER_SET_CLIENT_CERT, 3, p);
 }
 
+static int pg_users_set_location(struct store *s, const char *name, const char *domain,
+				 const char *location)
+{
+	const char *p[3] = { name, domain, location };
+
+	return user_write(pgs(s), ST_USER_SET_LOCATION, 3, p);
+}
+
+static int pg_users_get_location(struct store *s, char *out, size_t cap, const char *name,
+				 const char *domain)
+{
+	struct pg_store *ps = pgs(s);
+	const char *p[2] = { name, domain };
+	PGresult *res;
+	int e;
+
+	service(ps);
+	if ((e = run(ps, ST_USER_GET_LOCATION, 2, p, &res)) != 0)
+		return e;
+	if (PQntuples(res) == 0)
+		e = ENOENT;
+	else
+		e = col_str(out, cap, res, 0, 0);
+	PQclear(res);
+	return e;
+}
+
+static int pg_users_set_digest(struct store *s, const char *name, const char *domain,
+			       unsigned digest)
+{
+	char d[24];
+	const char *p[3] = { name, domain, i64s(d, digest) };
+
+	return user_write(pgs(s), ST_USER_SET_DIGEST, 3, p);
+}
+
 static int pg_users_set_calling(struct store *s, const char *name, const char *domain,
 				const char *calling)
 {
@@ -1322,12 +1578,13 @@ static int pg_users_version(struct store *s, uint64_t *version)
 static int pg_regs_upsert(struct store *s, int64_t *id, const struct store_reg *r)
 {
 	struct pg_store *ps = pgs(s);
-	char uid[24], exp[24], cseq[24], q[24];
-	const char *p[11] = { i64s(uid, r->user_id), r->aor, r->contact, r->received,
+	char uid[24], exp[24], cseq[24], q[24], rid[24];
+	const char *p[12] = { i64s(uid, r->user_id), r->aor, r->contact, r->received,
 			      r->transport, i64s(exp, r->expires_at), r->call_id,
-			      i64s(cseq, r->cseq), r->user_agent, r->instance, i64s(q, r->q) };
+			      i64s(cseq, r->cseq), r->user_agent, r->instance, i64s(q, r->q),
+			      i64s(rid, r->reg_id) };
 	PGresult *res;
-	int e = write_op(ps, ST_REG_UPSERT, 11, p, &res);
+	int e = write_op(ps, ST_REG_UPSERT, 12, p, &res);
 
 	if (id)
 		*id = 0; /* queued: the id is not known yet */
@@ -1390,7 +1647,7 @@ static int pg_regs_expire(struct store *s, size_t *n, int64_t now)
 
 static int read_reg(struct store_reg *r, const PGresult *res, int row)
 {
-	int64_t cseq = 0, q = 0;
+	int64_t cseq = 0, q = 0, rid = 0;
 	int e;
 
 	memset(r, 0, sizeof(*r));
@@ -1404,10 +1661,12 @@ static int read_reg(struct store_reg *r, const PGresult *res, int row)
 	    (e = col_i64(&cseq, res, row, 8)) ||
 	    (e = col_str(r->user_agent, sizeof(r->user_agent), res, row, 9)) ||
 	    (e = col_str(r->instance, sizeof(r->instance), res, row, 10)) ||
-	    (e = col_i64(&q, res, row, 11)))
+	    (e = col_i64(&q, res, row, 11)) || (e = col_i64(&rid, res, row, 12)))
 		return e;
-	if (cseq < 0 || cseq > UINT32_MAX || q < 0 || q > 1000)
+	if (cseq < 0 || cseq > UINT32_MAX || q < 0 || q > 1000 || rid < 0 ||
+	    rid > STORE_REG_ID_MAX)
 		return EOVERFLOW;
+	r->reg_id = (uint32_t)rid;
 	r->cseq = (uint32_t)cseq;
 	r->q = (uint16_t)q;
 	return 0;
@@ -1502,13 +1761,13 @@ static int pg_ids_list(struct store *s, const char *name, const char *domain,
 static int pg_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 {
 	char t1[24], t2[24], t3[24], st[24], d[24];
-	const char *p[16] = { c->call_id, c->caller, c->auth_user, c->callee, c->src,
+	const char *p[18] = { c->call_id, c->caller, c->auth_user, c->callee, c->src,
 			      c->transport, i64s(t1, c->start_at), i64s(t2, c->answer_at),
 			      i64s(t3, c->end_at), i64s(st, c->final_status),
 			      i64s(d, c->duration_s), c->hangup, c->peer, c->klass, c->dialed,
-			      c->number };
+			      c->number, c->emergency ? "1" : "0", c->location };
 	PGresult *res;
-	int e = write_op(pgs(s), ST_CDR_ADD, 16, p, &res);
+	int e = write_op(pgs(s), ST_CDR_ADD, 18, p, &res);
 
 	if (id)
 		*id = 0;
@@ -1522,7 +1781,7 @@ static int pg_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 
 static int read_cdr(struct store_cdr *c, const PGresult *res, int row)
 {
-	int64_t status = 0;
+	int64_t status = 0, emergency = 0;
 	int e;
 
 	memset(c, 0, sizeof(*c));
@@ -1540,8 +1799,11 @@ static int read_cdr(struct store_cdr *c, const PGresult *res, int row)
 	    (e = col_str(c->peer, sizeof(c->peer), res, row, 13)) ||
 	    (e = col_str(c->klass, sizeof(c->klass), res, row, 14)) ||
 	    (e = col_str(c->dialed, sizeof(c->dialed), res, row, 15)) ||
-	    (e = col_str(c->number, sizeof(c->number), res, row, 16)))
+	    (e = col_str(c->number, sizeof(c->number), res, row, 16)) ||
+	    (e = col_i64(&emergency, res, row, 17)) ||
+	    (e = col_str(c->location, sizeof(c->location), res, row, 18)))
 		return e;
+	c->emergency = emergency != 0;
 	if (status < 0 || status > 999)
 		return EOVERFLOW;
 	c->final_status = (int)status;
@@ -1660,6 +1922,241 @@ static int pg_bans_expire(struct store *s, size_t *n, int64_t now)
 	return delete_count(pgs(s), ST_BAN_EXPIRE, 1, p, n);
 }
 
+/* ---- dialogs ------------------------------------------------------------------------------ */
+
+static int pg_dialogs_put(struct store *s, const struct store_dialog *d)
+{
+	struct pg_store *ps = pgs(s);
+	char t1[24], t2[24], t3[24], t4[24];
+	const char *p[STORE_DIALOG_TEXTS + 9];
+	PGresult *res;
+	int e;
+
+	for (int i = 0; i < STORE_DIALOG_TEXTS; i++)
+		p[i] = (const char *)d + store_dialog_texts[i].off;
+	p[STORE_DIALOG_TEXTS] = i64s(t1, d->start_at);
+	p[STORE_DIALOG_TEXTS + 1] = i64s(t2, d->answer_at);
+	p[STORE_DIALOG_TEXTS + 2] = i64s(t3, d->expires_at);
+	p[STORE_DIALOG_TEXTS + 3] = d->peer;
+	p[STORE_DIALOG_TEXTS + 4] = d->klass;
+	p[STORE_DIALOG_TEXTS + 5] = d->dialed;
+	p[STORE_DIALOG_TEXTS + 6] = d->number;
+	p[STORE_DIALOG_TEXTS + 7] = i64s(t4, d->cseq_delta);
+	p[STORE_DIALOG_TEXTS + 8] = ps->node;
+	e = write_op(ps, ST_DLG_PUT, STORE_DIALOG_TEXTS + 9, p, &res);
+	PQclear(res);
+	return e;
+}
+
+static int pg_dialogs_delete(struct store *s, const char *call_id, const char *tag0,
+			     const char *tag1)
+{
+	const char *p[3] = { call_id, tag0, tag1 };
+	PGresult *res;
+	int e = write_op(pgs(s), ST_DLG_DELETE, 3, p, &res);
+
+	PQclear(res);
+	return e;
+}
+
+/* This node's dialogs only: the others' calls are theirs to take in. */
+static int pg_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
+{
+	struct pg_store *ps = pgs(s);
+	const char *p[1] = { ps->node };
+	struct store_dialog *d;
+	PGresult *res;
+	int64_t delta = 0;
+	int e, n;
+
+	service(ps);
+	if ((e = run(ps, ST_DLG_LIST, 1, p, &res)) != 0)
+		return e;
+	if (!(d = malloc(sizeof(*d)))) {
+		PQclear(res);
+		return ENOMEM;
+	}
+	n = PQntuples(res);
+	for (int i = 0; i < n && !e; i++) {
+		memset(d, 0, sizeof(*d));
+		for (int c = 0; c < STORE_DIALOG_TEXTS && !e; c++)
+			e = col_str((char *)d + store_dialog_texts[c].off, store_dialog_texts[c].cap,
+				    res, i, c);
+		if (!e && ((e = col_i64(&d->start_at, res, i, 12)) ||
+			   (e = col_i64(&d->answer_at, res, i, 13)) ||
+			   (e = col_i64(&d->expires_at, res, i, 14)) ||
+			   (e = col_str(d->peer, sizeof(d->peer), res, i, 15)) ||
+			   (e = col_str(d->klass, sizeof(d->klass), res, i, 16)) ||
+			   (e = col_str(d->dialed, sizeof(d->dialed), res, i, 17)) ||
+			   (e = col_str(d->number, sizeof(d->number), res, i, 18)) ||
+			   (e = col_i64(&delta, res, i, 19)) || delta < 0 || delta > 1000))
+			e = EOVERFLOW;
+		d->cseq_delta = (int32_t)delta;
+		if (e) {
+			store_set_err(s, "a dialog row has a field out of range");
+			break;
+		}
+		e = fn(arg, d);
+	}
+	free(d);
+	PQclear(res);
+	return e;
+}
+
+/* ---- user locks ----------------------------------------------------------------------------- */
+
+static int pg_locks_put(struct store *s, const char *name, int64_t until, int64_t now)
+{
+	char u[24], t[24];
+	const char *p[3] = { name, i64s(u, until), i64s(t, now) };
+	PGresult *res;
+	int e = write_op(pgs(s), ST_LOCK_PUT, 3, p, &res);
+
+	PQclear(res);
+	return e;
+}
+
+#define LOCK_KEEP_S 3600 /* an ended lock stays this long before it is deleted */
+
+static int pg_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg)
+{
+	struct pg_store *ps = pgs(s);
+	char t[24], old[24];
+	const char *p[1] = { i64s(t, now) };
+	const char *q[1] = { i64s(old, now - LOCK_KEEP_S) };
+	char name[STORE_NAME_MAX];
+	PGresult *res;
+	int64_t until;
+	int e, n;
+
+	service(ps);
+	/* a row trigger: deleting nothing notifies nobody */
+	(void)run(ps, ST_LOCK_EXPIRE, 1, q, NULL);
+	if ((e = run(ps, ST_LOCK_LIST, 1, p, &res)) != 0)
+		return e;
+	n = PQntuples(res);
+	for (int i = 0; i < n && !e; i++) {
+		if (col_str(name, sizeof(name), res, i, 0) || col_i64(&until, res, i, 1)) {
+			store_set_err(s, "a lock row has a field out of range");
+			e = EOVERFLOW;
+			break;
+		}
+		e = fn(arg, name, until);
+	}
+	PQclear(res);
+	return e;
+}
+
+/* ---- this node and its on-disk queue ------------------------------------------------------- */
+
+/* The statements of this build, in a number: a journal written by a build
+ * with other statements is not replayed into these. */
+static uint64_t statements_stamp(void)
+{
+	static const struct hash_key k = { 0x73746d7473ULL, 0x6a6f75726e616cULL };
+	struct hash_state h;
+
+	hash_begin(&h, &k);
+	for (int i = 0; i < ST__COUNT; i++)
+		hash_feed(&h, stmt_sql[i], strlen(stmt_sql[i]) + 1);
+	return hash_end(&h);
+}
+
+struct replay_ctx {
+	struct pg_store *ps;
+	uint64_t done;    /* the database has the records up to this one */
+	size_t queued;
+};
+
+static int replay_one(void *arg, uint64_t seq, unsigned st, int n, const char *const *params)
+{
+	struct replay_ctx *rc = arg;
+	struct pg_store *ps = rc->ps;
+	struct pg_op *op;
+
+	if (seq <= rc->done)
+		return 0; /* written before the crash: exactly once */
+	if (st >= ST__COUNT || n > PARAMS_MAX) {
+		store_set_err(&ps->base, "journal record %" PRIu64 " names no statement", seq);
+		return EPROTO;
+	}
+	if (!(op = op_new((enum stmt_id)st, n, params)))
+		return ENOMEM;
+	op->jseq = seq;
+	*ps->outbox.tail = op;
+	ps->outbox.tail = &op->next;
+	ps->outbox.n++;
+	ps->stats.writes_queued++;
+	rc->queued++;
+	return 0;
+}
+
+/* This node's journal mark: the last record the database has (0: none). */
+static int read_mark(struct pg_store *ps, uint64_t *done)
+{
+	const char *p[1] = { ps->node };
+	PGresult *res;
+	int e;
+
+	*done = 0;
+	if ((e = run(ps, ST_JOURNAL_DONE, 1, p, &res)) != 0)
+		return e;
+	if (PQntuples(res) == 1) {
+		int64_t v = 0;
+
+		if (col_i64(&v, res, 0, 0) == 0 && v > 0)
+			*done = (uint64_t)v;
+	}
+	PQclear(res);
+	return 0;
+}
+
+static int pg_node_attach(struct store *s, const char *node, const char *journal,
+			  size_t *replayed)
+{
+	struct pg_store *ps = pgs(s);
+	struct replay_ctx rc = { .ps = ps };
+	char err[STORE_ERR_MAX];
+	size_t before;
+	int e;
+
+	if (ps->journal || ps->outbox.head || ps->in_batch)
+		return EINVAL; /* once, before any write */
+	snprintf(ps->node, sizeof(ps->node), "%s", node);
+	if (!journal)
+		return 0;
+	if ((e = store_journal_open(&ps->journal, journal, statements_stamp(), err,
+				    sizeof(err))) != 0) {
+		store_set_err(s, "%s", err);
+		return e;
+	}
+	service(ps);
+	if ((e = read_mark(ps, &rc.done)) != 0) {
+		/* without the mark a replay could write records twice */
+		store_journal_close(&ps->journal);
+		return e;
+	}
+	if ((e = store_journal_replay(ps->journal, replay_one, &rc)) != 0) {
+		list_free(&ps->outbox);
+		store_journal_close(&ps->journal);
+		return e;
+	}
+	/* An emptied journal starts numbering at 1 again: go on past the
+	 * database's mark, or new records would be taken for written ones. */
+	store_journal_seq_at_least(ps->journal, rc.done + 1);
+	before = ps->outbox.n;
+	if (ps->outbox.head) {
+		e = flush_outbox(ps);
+		*replayed = before - ps->outbox.n;
+		if (e)
+			return e;
+	} else if (store_journal_records(ps->journal) > 0) {
+		/* every record was in the database already */
+		(void)store_journal_reset(ps->journal);
+	}
+	return 0;
+}
+
 static int pg_data_version(struct store *s, int64_t *v)
 {
 	struct pg_store *ps = pgs(s);
@@ -1698,6 +2195,7 @@ static int pg_backend_stats(struct store *s, struct store_backend_stats *out)
 	out->connected = ps->conn != NULL;
 	out->queued = ps->outbox.n + ps->batch.n;
 	out->queue_max = ps->queue_max;
+	out->queued_on_disk = store_journal_records(ps->journal);
 	out->down_ms = ps->down_since_ms ? mono_ms() - ps->down_since_ms : 0;
 	return 0;
 }
@@ -1729,6 +2227,7 @@ static void pg_close(struct store *s)
 		(void)flush_outbox(ps);
 	list_free(&ps->batch);
 	list_free(&ps->outbox);
+	store_journal_close(&ps->journal);
 	for (size_t i = 0; i < ps->n_changed; i++)
 		free(ps->changed_aors[i]);
 	if (ps->conn)
@@ -1746,6 +2245,8 @@ static const struct store_ops pg_ops = {
 	.users_list = pg_users_list,
 	.users_set_password = pg_users_set_password,
 	.users_set_enabled = pg_users_set_enabled,
+	.users_set_location = pg_users_set_location,
+	.users_get_location = pg_users_get_location,
 	.users_set_client_cert = pg_users_set_client_cert,
 	.users_set_calling = pg_users_set_calling,
 	.users_set_fraud_hold = pg_users_set_fraud_hold,
@@ -1773,6 +2274,14 @@ static const struct store_ops pg_ops = {
 	.backend_stats = pg_backend_stats,
 	.set_queue_max = pg_set_queue_max,
 	.set_durability = pg_set_durability,
+	.durable_seq = pg_durable_seq,
+	.users_set_digest = pg_users_set_digest,
+	.dialogs_put = pg_dialogs_put,
+	.dialogs_delete = pg_dialogs_delete,
+	.dialogs_list = pg_dialogs_list,
+	.node_attach = pg_node_attach,
+	.locks_put = pg_locks_put,
+	.locks_list = pg_locks_list,
 };
 
 int store_pg_open(struct store **sp, const char *conninfo, int *from_version, char *err,

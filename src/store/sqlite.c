@@ -193,6 +193,45 @@ static const char *const migrations[] = {
 	"ALTER TABLE dialogs ADD COLUMN cseq_delta INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (cseq_delta BETWEEN 0 AND 1000);"
 	"PRAGMA user_version = 8;",
+	/* 8 -> 9: password rotation with a deadline (`bastion rotate --passwords
+	 * --deadline`): the password before the rotation (old_*), accepted until
+	 * pw_deadline; without an old HA1, the current password must be changed
+	 * by pw_deadline. 0: no deadline. The UPDATEs fire users_gen_update, so
+	 * credential caches reload them. */
+	"ALTER TABLE users ADD COLUMN old_realm TEXT NOT NULL DEFAULT ''"
+	"  CHECK (length(old_realm) <= 255);"
+	"ALTER TABLE users ADD COLUMN old_ha1_md5 TEXT NOT NULL DEFAULT ''"
+	"  CHECK (old_ha1_md5 = '' OR (length(old_ha1_md5) = 32"
+	"    AND old_ha1_md5 NOT GLOB '*[^0-9a-f]*'));"
+	"ALTER TABLE users ADD COLUMN old_ha1_sha256 TEXT NOT NULL DEFAULT ''"
+	"  CHECK (old_ha1_sha256 = '' OR (length(old_ha1_sha256) = 64"
+	"    AND old_ha1_sha256 NOT GLOB '*[^0-9a-f]*'));"
+	"ALTER TABLE users ADD COLUMN pw_deadline INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (pw_deadline >= 0);"
+	"PRAGMA user_version = 9;",
+	/* 9 -> 10: several nodes, in step with pg.c (one node here): a dialog's
+	 * owning node (always '' here), the guard's user locks (kept across a
+	 * restart), and the journal marks of a remote store's on-disk queue
+	 * (unused here). */
+	"ALTER TABLE dialogs ADD COLUMN node TEXT NOT NULL DEFAULT '';"
+	"CREATE TABLE locks ("
+	"  name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 127),"
+	"  until INTEGER NOT NULL CHECK (until > 0),"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE journal_marks ("
+	"  node TEXT PRIMARY KEY CHECK (length(node) BETWEEN 1 AND 64),"
+	"  done INTEGER NOT NULL CHECK (done >= 0)"
+	");"
+	"PRAGMA user_version = 10;",
+	/* 10 -> 11: emergency calls (docs/emergency.md): each user's civic
+	 * location (`bastion user set NAME --location`), and the call records
+	 * of emergency calls marked, with the location that was sent. */
+	"ALTER TABLE users ADD COLUMN location TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE cdrs ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (emergency IN (0, 1));"
+	"ALTER TABLE cdrs ADD COLUMN location TEXT NOT NULL DEFAULT '';"
+	"PRAGMA user_version = 11;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -214,9 +253,14 @@ enum stmt_id {
 	ST_USER_GET,
 	ST_USERS_LIST,
 	ST_USER_SET_PASSWORD,
+	ST_USER_ROTATE,
+	ST_USER_MUST_CHANGE,
+	ST_USERS_MOVE_DEADLINE,
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
 	ST_USER_SET_DIGEST,
+	ST_USER_SET_LOCATION,
+	ST_USER_GET_LOCATION,
 	ST_USER_SET_CALLING,
 	ST_USER_SET_FRAUD_HOLD,
 	ST_USER_DELETE,
@@ -240,16 +284,20 @@ enum stmt_id {
 	ST_DLG_PUT,
 	ST_DLG_DELETE,
 	ST_DLG_LIST,
+	ST_LOCK_PUT,
+	ST_LOCK_LIST,
+	ST_LOCK_EXPIRE,
 	ST__COUNT
 };
 
 #define CDR_COLS \
 	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
-	"end_at, final_status, duration_s, hangup, peer, class, dialed, number"
+	"end_at, final_status, duration_s, hangup, peer, class, dialed, number, emergency, location"
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert, digest, calling, fraud_hold, fraud_hold_at"
+	"created_at, changed_at, require_client_cert, digest, calling, fraud_hold, fraud_hold_at, " \
+	"old_realm, old_ha1_md5, old_ha1_sha256, pw_deadline"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
 	"user_agent, instance, q, reg_id"
@@ -268,12 +316,25 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_USERS_LIST] = "SELECT " USER_COLS " FROM users ORDER BY domain, name",
 	[ST_USER_SET_PASSWORD] = "UPDATE users SET realm = ?3, ha1_md5 = ?4, ha1_sha256 = ?5,"
-				 " password_strength = ?6, changed_at = ?7"
+				 " password_strength = ?6, changed_at = ?7, old_realm = '',"
+				 " old_ha1_md5 = '', old_ha1_sha256 = '', pw_deadline = 0"
 				 " WHERE name = ?1 AND domain = ?2",
+	/* the right-hand sides read the row as it was: old_* get the password
+	 * being replaced */
+	[ST_USER_ROTATE] = "UPDATE users SET old_realm = realm, old_ha1_md5 = ha1_md5,"
+			   " old_ha1_sha256 = ha1_sha256, realm = ?3, ha1_md5 = ?4,"
+			   " ha1_sha256 = ?5, password_strength = ?6, changed_at = ?7,"
+			   " pw_deadline = ?8 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_MUST_CHANGE] = "UPDATE users SET old_realm = '', old_ha1_md5 = '',"
+				" old_ha1_sha256 = '', pw_deadline = ?8"
+				" WHERE name = ?1 AND domain = ?2",
+	[ST_USERS_MOVE_DEADLINE] = "UPDATE users SET pw_deadline = ?1 WHERE pw_deadline <> 0",
 	[ST_USER_SET_ENABLED] = "UPDATE users SET enabled = ?3 WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = ?3"
 				    " WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_DIGEST] = "UPDATE users SET digest = ?3 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_SET_LOCATION] = "UPDATE users SET location = ?3 WHERE name = ?1 AND domain = ?2",
+	[ST_USER_GET_LOCATION] = "SELECT location FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_CALLING] = "UPDATE users SET calling = ?3 WHERE name = ?1 AND domain = ?2",
 	[ST_USER_SET_FRAUD_HOLD] = "UPDATE users SET fraud_hold = ?3, fraud_hold_at = ?4"
 				   " WHERE name = ?1 AND domain = ?2",
@@ -306,9 +367,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
 	[ST_CDR_ADD] = "INSERT INTO cdrs (call_id, caller, auth_user, callee, src, transport,"
 		       " start_at, answer_at, end_at, final_status, duration_s, hangup, peer, class,"
-		       " dialed, number)"
+		       " dialed, number, emergency, location)"
 		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-		       " ?16)",
+		       " ?16, ?17, ?18)",
 	/* Two statements rather than "(?2 IS NULL OR auth_user = ?2)", so that
 	 * each can use its index. */
 	[ST_CDR_LIST] = "SELECT " CDR_COLS " FROM cdrs WHERE start_at >= ?1"
@@ -333,6 +394,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_DLG_LIST] = "SELECT call_id, tag0, tag1, way0, way1, local0, local1, caller,"
 			" auth_user, callee, src, transport, start_at, answer_at, expires_at,"
 			" peer, class, dialed, number, cseq_delta FROM dialogs ORDER BY expires_at",
+	[ST_LOCK_PUT] = "INSERT INTO locks (name, until, created_at) VALUES (?1, ?2, ?3)"
+			" ON CONFLICT (name) DO UPDATE SET until = excluded.until"
+			" WHERE locks.until < excluded.until",
+	[ST_LOCK_LIST] = "SELECT name, until FROM locks WHERE until > ?1 ORDER BY name",
+	[ST_LOCK_EXPIRE] = "DELETE FROM locks WHERE until <= ?1",
 };
 
 struct sqlite_store {
@@ -587,6 +653,12 @@ static int read_user(struct store_user *u, sqlite3_stmt *st)
 	    (err = col_str(u->fraud_hold, sizeof(u->fraud_hold), st, 13)))
 		return err;
 	u->fraud_hold_at = sqlite3_column_int64(st, 14);
+	if ((err = col_str(u->old_cred.realm, sizeof(u->old_cred.realm), st, 15)) ||
+	    (err = col_str(u->old_cred.ha1_md5, sizeof(u->old_cred.ha1_md5), st, 16)) ||
+	    (err = col_str(u->old_cred.ha1_sha256, sizeof(u->old_cred.ha1_sha256), st, 17)))
+		return err;
+	u->old_cred.strength = STORE_PW_CHECKED;
+	u->pw_deadline = sqlite3_column_int64(st, 18);
 	return 0;
 }
 
@@ -691,6 +763,39 @@ static int sq_users_set_password(struct store *s, const char *name, const char *
 	return step_user_write(ss, st, name, domain);
 }
 
+static int sq_users_rotate_password(struct store *s, const char *name, const char *domain,
+				    const struct store_cred *cred, int64_t deadline, int64_t now)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[cred ? ST_USER_ROTATE : ST_USER_MUST_CHANGE];
+
+	if (cred) {
+		bind_text(st, 3, cred->realm);
+		bind_text(st, 4, cred->ha1_md5);
+		bind_text(st, 5, cred->ha1_sha256);
+		bind_text(st, 6, strength_name(cred->strength));
+		sqlite3_bind_int64(st, 7, now);
+	}
+	sqlite3_bind_int64(st, 8, deadline);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_move_deadline(struct store *s, size_t *n, int64_t deadline)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USERS_MOVE_DEADLINE];
+	int err = 0;
+
+	ss->gen_valid = false;
+	sqlite3_bind_int64(st, 1, deadline);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	else if (n)
+		*n = (size_t)sqlite3_changes(ss->db);
+	done(st);
+	return err;
+}
+
 static int sq_users_set_enabled(struct store *s, const char *name, const char *domain,
 				bool enabled)
 {
@@ -719,6 +824,36 @@ static int sq_users_set_digest(struct store *s, const char *name, const char *do
 
 	sqlite3_bind_int(st, 3, (int)digest);
 	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_set_location(struct store *s, const char *name, const char *domain,
+				 const char *location)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_SET_LOCATION];
+
+	bind_text(st, 3, location);
+	return step_user_write(ss, st, name, domain);
+}
+
+static int sq_users_get_location(struct store *s, char *out, size_t cap, const char *name,
+				 const char *domain)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_USER_GET_LOCATION];
+	int rc, err = 0;
+
+	bind_text(st, 1, name);
+	bind_text(st, 2, domain);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		err = col_str(out, cap, st, 0);
+	else if (rc == SQLITE_DONE)
+		err = ENOENT;
+	else
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	return err;
 }
 
 static int sq_users_set_calling(struct store *s, const char *name, const char *domain,
@@ -1040,6 +1175,8 @@ static int sq_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 	rc |= bind_text(st, 14, c->klass);
 	rc |= bind_text(st, 15, c->dialed);
 	rc |= bind_text(st, 16, c->number);
+	rc |= sqlite3_bind_int(st, 17, c->emergency ? 1 : 0);
+	rc |= bind_text(st, 18, c->location);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	else if (id)
@@ -1065,8 +1202,10 @@ static int read_cdr(struct store_cdr *c, sqlite3_stmt *st)
 	    (err = col_str(c->peer, sizeof(c->peer), st, 13)) ||
 	    (err = col_str(c->klass, sizeof(c->klass), st, 14)) ||
 	    (err = col_str(c->dialed, sizeof(c->dialed), st, 15)) ||
-	    (err = col_str(c->number, sizeof(c->number), st, 16)))
+	    (err = col_str(c->number, sizeof(c->number), st, 16)) ||
+	    (err = col_str(c->location, sizeof(c->location), st, 18)))
 		return err;
+	c->emergency = sqlite3_column_int(st, 17) != 0;
 	c->start_at = sqlite3_column_int64(st, 7);
 	c->answer_at = sqlite3_column_int64(st, 8);
 	c->end_at = sqlite3_column_int64(st, 9);
@@ -1188,13 +1327,10 @@ static int sq_dialogs_put(struct store *s, const struct store_dialog *d)
 {
 	struct sqlite_store *ss = sq(s);
 	sqlite3_stmt *st = ss->st[ST_DLG_PUT];
-	const char *text[] = { d->call_id, d->tag[0], d->tag[1], d->way[0], d->way[1],
-			       d->local[0], d->local[1], d->caller, d->auth_user, d->callee,
-			       d->src, d->transport };
 	int err = 0, rc = SQLITE_OK;
 
-	for (int i = 0; i < (int)ARRAY_SIZE(text); i++)
-		rc |= bind_text(st, i + 1, text[i]);
+	for (int i = 0; i < STORE_DIALOG_TEXTS; i++)
+		rc |= bind_text(st, i + 1, (const char *)d + store_dialog_texts[i].off);
 	rc |= sqlite3_bind_int64(st, 13, d->start_at);
 	rc |= sqlite3_bind_int64(st, 14, d->answer_at);
 	rc |= sqlite3_bind_int64(st, 15, d->expires_at);
@@ -1235,16 +1371,9 @@ static int sq_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 	if (!d)
 		return ENOMEM;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char *text[] = { d->call_id, d->tag[0], d->tag[1], d->way[0], d->way[1],
-				 d->local[0], d->local[1], d->caller, d->auth_user, d->callee,
-				 d->src, d->transport };
-		size_t cap[] = { sizeof(d->call_id), sizeof(d->tag[0]), sizeof(d->tag[1]),
-				 sizeof(d->way[0]), sizeof(d->way[1]), sizeof(d->local[0]),
-				 sizeof(d->local[1]), sizeof(d->caller), sizeof(d->auth_user),
-				 sizeof(d->callee), sizeof(d->src), sizeof(d->transport) };
-
-		for (int i = 0; i < (int)ARRAY_SIZE(text) && !err; i++)
-			err = col_str(text[i], cap[i], st, i);
+		for (int i = 0; i < STORE_DIALOG_TEXTS && !err; i++)
+			err = col_str((char *)d + store_dialog_texts[i].off, store_dialog_texts[i].cap,
+				      st, i);
 		if (err) {
 			store_set_err(s, "a dialog row has a field out of range");
 			break;
@@ -1267,6 +1396,49 @@ static int sq_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	done(st);
 	free(d);
+	return err;
+}
+
+static int sq_locks_put(struct store *s, const char *name, int64_t until, int64_t now)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_LOCK_PUT];
+	int err = 0, rc = SQLITE_OK;
+
+	rc |= bind_text(st, 1, name);
+	rc |= sqlite3_bind_int64(st, 2, until);
+	rc |= sqlite3_bind_int64(st, 3, now);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	return err;
+}
+
+#define LOCK_KEEP_S 3600 /* an ended lock stays this long before it is deleted */
+
+static int sq_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_LOCK_EXPIRE];
+	char name[STORE_NAME_MAX];
+	int err = 0, rc;
+
+	sqlite3_bind_int64(st, 1, now - LOCK_KEEP_S);
+	(void)sqlite3_step(st);
+	done(st);
+	st = ss->st[ST_LOCK_LIST];
+	sqlite3_bind_int64(st, 1, now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = col_str(name, sizeof(name), st, 0)) != 0) {
+			store_set_err(s, "a lock row has a field out of range");
+			break;
+		}
+		if ((err = fn(arg, name, sqlite3_column_int64(st, 1))))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
 	return err;
 }
 
@@ -1327,9 +1499,13 @@ static const struct store_ops sqlite_ops = {
 	.users_get = sq_users_get,
 	.users_list = sq_users_list,
 	.users_set_password = sq_users_set_password,
+	.users_rotate_password = sq_users_rotate_password,
+	.users_move_deadline = sq_users_move_deadline,
 	.users_set_enabled = sq_users_set_enabled,
 	.users_set_client_cert = sq_users_set_client_cert,
 	.users_set_digest = sq_users_set_digest,
+	.users_set_location = sq_users_set_location,
+	.users_get_location = sq_users_get_location,
 	.users_set_calling = sq_users_set_calling,
 	.users_set_fraud_hold = sq_users_set_fraud_hold,
 	.users_delete = sq_users_delete,
@@ -1356,6 +1532,8 @@ static const struct store_ops sqlite_ops = {
 	.dialogs_put = sq_dialogs_put,
 	.dialogs_delete = sq_dialogs_delete,
 	.dialogs_list = sq_dialogs_list,
+	.locks_put = sq_locks_put,
+	.locks_list = sq_locks_list,
 };
 
 /* One-row text pragma, e.g. journal_mode's answer, into buf. */

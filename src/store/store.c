@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -321,6 +322,27 @@ int store_users_set_password(struct store *s, const char *name, const char *doma
 	return s->ops->users_set_password(s, name, domain, cred, now_or(now));
 }
 
+int store_users_rotate_password(struct store *s, const char *name, const char *domain,
+				const struct store_cred *cred, int64_t deadline, int64_t now)
+{
+	if (!s || !key_ok(name, domain) || (cred && !cred_ok(cred)) || deadline <= 0 || now < 0)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_rotate_password
+		       ? s->ops->users_rotate_password(s, name, domain, cred, deadline, now_or(now))
+		       : ENOSYS;
+}
+
+int store_users_move_deadline(struct store *s, size_t *n, int64_t deadline)
+{
+	if (n)
+		*n = 0;
+	if (!s || deadline <= 0)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_move_deadline ? s->ops->users_move_deadline(s, n, deadline) : ENOSYS;
+}
+
 int store_users_set_enabled(struct store *s, const char *name, const char *domain,
 			    bool enabled)
 {
@@ -337,6 +359,29 @@ int store_users_set_client_cert(struct store *s, const char *name, const char *d
 		return EINVAL;
 	s->errmsg[0] = '\0';
 	return s->ops->users_set_client_cert(s, name, domain, on);
+}
+
+int store_users_set_location(struct store *s, const char *name, const char *domain,
+			     const char *location)
+{
+	size_t len = location ? strlen(location) : STORE_LOCATION_MAX;
+
+	if (!s || !key_ok(name, domain) || len >= STORE_LOCATION_MAX)
+		return EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)location[i] < 0x20 || location[i] == 0x7f)
+			return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_set_location(s, name, domain, location);
+}
+
+int store_users_get_location(struct store *s, char *out, size_t cap, const char *name,
+			     const char *domain)
+{
+	if (!s || !out || !cap || !key_ok(name, domain))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->users_get_location(s, out, cap, name, domain);
 }
 
 int store_users_set_digest(struct store *s, const char *name, const char *domain,
@@ -632,6 +677,14 @@ int store_bans_expire(struct store *s, size_t *n, int64_t now)
 
 /* ---- dialogs ------------------------------------------------------------------- */
 
+#define DLG_FIELD(f) { offsetof(struct store_dialog, f), sizeof(((struct store_dialog *)0)->f) }
+const struct store_field store_dialog_texts[STORE_DIALOG_TEXTS] = {
+	DLG_FIELD(call_id), DLG_FIELD(tag[0]),	 DLG_FIELD(tag[1]),    DLG_FIELD(way[0]),
+	DLG_FIELD(way[1]),  DLG_FIELD(local[0]), DLG_FIELD(local[1]),  DLG_FIELD(caller),
+	DLG_FIELD(auth_user), DLG_FIELD(callee), DLG_FIELD(src),       DLG_FIELD(transport),
+};
+#undef DLG_FIELD
+
 static bool dialog_ok(const struct store_dialog *d)
 {
 	return d && field_ok(d->call_id, sizeof(d->call_id), false) &&
@@ -686,4 +739,50 @@ int store_data_version(struct store *s, int64_t *v)
 		return EINVAL;
 	s->errmsg[0] = '\0';
 	return s->ops->data_version(s, v);
+}
+
+/* ---- node, journal and user locks ---------------------------------------------- */
+
+static bool node_ok(const char *node)
+{
+	size_t i;
+
+	if (!node)
+		return false;
+	for (i = 0; node[i]; i++)
+		if (!((node[i] >= '0' && node[i] <= '9') || (node[i] >= 'a' && node[i] <= 'z') ||
+		      node[i] == '-') ||
+		    i >= 64)
+			return false;
+	return i > 0;
+}
+
+int store_node_attach(struct store *s, const char *node, const char *journal, size_t *replayed)
+{
+	size_t dummy;
+
+	if (!s || !node_ok(node) || (journal && !*journal))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	*(replayed ? replayed : &dummy) = 0;
+	return s->ops->node_attach ? s->ops->node_attach(s, node, journal,
+							 replayed ? replayed : &dummy)
+				   : 0;
+}
+
+int store_locks_put(struct store *s, const char *name, int64_t until)
+{
+	if (!s || !field_ok(name, STORE_NAME_MAX, false) || until <= 0)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->locks_put ? s->ops->locks_put(s, name, until, (int64_t)time(NULL))
+				 : ENOSYS;
+}
+
+int store_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg)
+{
+	if (!s || !fn)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->locks_list ? s->ops->locks_list(s, now, fn, arg) : ENOSYS;
 }

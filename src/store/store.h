@@ -38,6 +38,7 @@
 
 #define STORE_NAME_MAX 128     /* user name */
 #define STORE_DOMAIN_MAX 256   /* domain (compared case-insensitively) */
+#define STORE_LOCATION_MAX 512 /* a civic location as text (emerg/: EMERG_LOC_TEXT_MAX) */
 #define STORE_REALM_MAX 256    /* digest realm the HA1 values were computed for */
 #define STORE_HA1_MD5_LEN 32   /* hex digits of an MD5 HA1 */
 #define STORE_HA1_SHA256_LEN 64
@@ -134,6 +135,14 @@ struct store_user {
 	char calling[STORE_CALLING_MAX]; /* calling class (docs/trunks.md); "" the site's */
 	char fraud_hold[STORE_FRAUD_HOLD_MAX]; /* why outside calls are held; "" none */
 	int64_t fraud_hold_at;  /* unix seconds the hold began; 0 with none */
+	/* A password rotation with a deadline (`bastion rotate --passwords
+	 * --deadline T`, docs/operations.md). pw_deadline 0: none. With an
+	 * old_cred (an HA1 not empty): the password before the rotation, still
+	 * accepted until pw_deadline, refused from then on. Without one: the
+	 * current password must be changed by pw_deadline and is refused from
+	 * then on. Read-only here: set with store_users_rotate_password. */
+	struct store_cred old_cred;
+	int64_t pw_deadline;  /* unix seconds */
 };
 
 /* Called once per row; a non-zero return stops the walk and is returned. */
@@ -158,6 +167,25 @@ int store_users_list(struct store *s, store_user_fn *fn, void *arg);
 int store_users_set_password(struct store *s, const char *name, const char *domain,
 			     const struct store_cred *cred, int64_t now);
 
+/*
+ * Start a password rotation with a deadline for one user.
+ * - cred not NULL: the user's password becomes cred (changed_at = now), and
+ *   the one it replaces is kept as old_cred, accepted until deadline;
+ * - cred NULL: the password stays, and must be changed by deadline (a
+ *   later store_users_set_password ends the mark).
+ * deadline > 0. store_users_set_password clears both (old_cred and
+ * pw_deadline): a password the administrator sets ends any grace.
+ * Returns 0, ENOENT, EINVAL, EBUSY/EIO, ENOSYS for a backend without it.
+ */
+int store_users_rotate_password(struct store *s, const char *name, const char *domain,
+				const struct store_cred *cred, int64_t deadline, int64_t now);
+
+/* Move the deadline of every user whose pw_deadline is set to deadline
+ * (> 0): earlier to end the grace now, later to give phones more time.
+ * *n (may be NULL) gets how many users. Returns 0, EINVAL, EBUSY/EIO,
+ * ENOSYS. */
+int store_users_move_deadline(struct store *s, size_t *n, int64_t deadline);
+
 /* Enable or disable a user. Returns 0, ENOENT, EINVAL, EBUSY/EIO. */
 int store_users_set_enabled(struct store *s, const char *name, const char *domain,
 			    bool enabled);
@@ -176,6 +204,15 @@ int store_users_set_client_cert(struct store *s, const char *name, const char *d
 #define STORE_DIGEST_MD5 1
 #define STORE_DIGEST_SHA256 2
 #define STORE_DIGEST_BOTH 3
+
+/* A user's civic location for emergency calls, as emerg_civic_format
+ * writes it ("" none; the caller checks it with emerg_civic_parse). Set:
+ * 0, ENOENT, EINVAL (too long, a control character), EBUSY/EIO. Get: 0 with
+ * out filled, ENOENT, EOVERFLOW, EBUSY/EIO. */
+int store_users_set_location(struct store *s, const char *name, const char *domain,
+			     const char *location);
+int store_users_get_location(struct store *s, char *out, size_t cap, const char *name,
+			     const char *domain);
 
 /* Set a user's digest algorithms (STORE_DIGEST_*). Counts as a change of
  * users, so running servers pick it up. Returns 0, ENOENT no such user,
@@ -375,6 +412,9 @@ struct store_cdr {
 	char klass[STORE_CLASS_MAX];        /* the number's class ("international", ...) */
 	char dialed[STORE_DIALED_MAX];      /* the number as dialed (Request-URI user) */
 	char number[STORE_NUMBER_MAX];      /* the same in E.164 */
+	bool emergency;                     /* a call to an emergency number (docs/emergency.md) */
+	char location[STORE_LOCATION_MAX];  /* emergency: the civic location sent, as
+					       emerg_civic_format writes it; "" none */
 };
 
 typedef int(store_cdr_fn)(void *arg, const struct store_cdr *c);
@@ -528,6 +568,7 @@ struct store_backend_stats {
 	bool connected;               /* false while the server is unreachable */
 	size_t queued;                /* writes waiting for the server */
 	size_t queue_max;             /* 0: no queue (SQLite writes at once) */
+	size_t queued_on_disk;        /* of those, records in the on-disk queue (journal) */
 	uint64_t down_ms;             /* how long it has been unreachable */
 	uint64_t writes_queued;       /* writes that had to wait, in all */
 	uint64_t writes_done;         /* queued writes written */
@@ -552,6 +593,44 @@ void store_set_queue_max(struct store *s, size_t n);
  * a REGISTER, and answers 503 when they would not fit. */
 bool store_write_room(struct store *s, size_t n);
 
+/*
+ * Name this handle's node and give it its on-disk queue (PostgreSQL;
+ * docs/scaling.md). node is a stable id of the node, 1 to 64 characters of
+ * [0-9a-z-]: the dialogs it writes are its own, and only its own are listed
+ * (a restarting node takes in its calls, not those of the others).
+ * journal is the path of a file (NULL: none) that makes the write queue
+ * durable: while the database is unreachable, every write that waits is
+ * appended there and fsynced before its batch counts as committed
+ * (store_durable_seq), and the file is emptied once the database has them.
+ * Attaching replays a journal left by an earlier run into the database, in
+ * order and exactly once (the database keeps, per node, the last record it
+ * committed, in the same transaction as the writes), before it returns;
+ * *replayed (may be NULL) gets how many records it wrote.
+ * Returns 0 (SQLite: nothing to do), EINVAL, EBUSY (another process has
+ * the journal), EPROTO (a journal written by a build with other
+ * statements), ENOTCONN (the database is unreachable and the journal holds
+ * records: they are queued, and written on reconnection), EIO.
+ */
+int store_node_attach(struct store *s, const char *node, const char *journal, size_t *replayed);
+
+/* ---- user locks --------------------------------------------------------------------
+ *
+ * The guard's lock of a user after too many wrong digest responses
+ * (guard/guard.h), shared so that a lock on one node applies on every node
+ * (docs/scaling.md): a node writes the lock when it starts, the others read
+ * the locks when store_data_version() moves. Key: the user name.
+ */
+typedef int(store_lock_fn)(void *arg, const char *name, int64_t until);
+
+/* Insert or extend the lock of name until `until` (unix seconds; the later
+ * end wins). Returns 0, EINVAL (empty or overlong name, control bytes,
+ * until <= 0), EBUSY/EIO, ENOSYS for a backend without locks. */
+int store_locks_put(struct store *s, const char *name, int64_t until);
+
+/* Call fn for every lock with until > now, by name; locks ended long ago
+ * are removed on the way. */
+int store_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg);
+
 /* ---- credential cache ------------------------------------------------------
  *
  * A hash table (name, domain) -> credentials built from
@@ -560,9 +639,11 @@ bool store_write_room(struct store *s, size_t n);
  * and reloads the whole table only when the version moved, building the new
  * table aside and swapping it in, so a failed reload keeps the old one.
  *
- * Memory per user: one allocation of 152 bytes (link, hash, id, flags, calling class, both
- * HA1 hex strings, string lengths) plus the lengths of name, domain and realm
- * and malloc's overhead, plus 8 to 16 bytes of bucket array (a power of two
+ * Memory per user: one allocation of 160 bytes (link, hash, id, flags, calling
+ * class, both HA1 hex strings, the password deadline, string lengths) plus the
+ * lengths of name, domain and realm (and 98 bytes for the old HA1s of a user in
+ * a password rotation's grace) and malloc's overhead, plus 8 to 16 bytes of
+ * bucket array (a power of two
  * >= the number of users): about 200 bytes for typical names, so 100,000
  * users take about 20 MB. During a reload the old and the new table coexist
  * for a moment (twice that). The number of users is capped by max_users.
@@ -580,6 +661,11 @@ struct store_cache_entry {
 	char realm[STORE_REALM_MAX];
 	char ha1_md5[STORE_HA1_MD5_LEN + 1];
 	char ha1_sha256[STORE_HA1_SHA256_LEN + 1];
+	/* store_user.old_cred's HA1s (empty: none; kept only when made for the
+	 * same realm) and pw_deadline */
+	char old_ha1_md5[STORE_HA1_MD5_LEN + 1];
+	char old_ha1_sha256[STORE_HA1_SHA256_LEN + 1];
+	int64_t pw_deadline;
 };
 
 /* Make an empty cache that will hold at most max_users users (> 0).

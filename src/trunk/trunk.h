@@ -297,7 +297,8 @@ void trunk_secrets_wipe(struct trunk_secrets *t);
  * - the burst window ([fraud] alert_window) in 6 slices: short international
  *   calls, and the destinations as bits of a 512-bit map per slice (distinct
  *   destinations are estimated by linear counting over the union of the
- *   slices: exact while few, within a few percent at 200).
+ *   slices: two may share a bit, about 1 in 100 with 4, so a count may fall
+ *   short by one or two; within a few percent at 200).
  */
 
 #define TRUNK_HOUR_SLOTS 12

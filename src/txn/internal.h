@@ -91,6 +91,7 @@ struct txn_layer {
 	size_t kbuf_cap;
 	struct txn_stats stats;
 	bool shed;                      /* txn_layer_shed(): refuse new dialog-less requests */
+	bool priority;                  /* txn_layer_priority(): the reserve is open */
 };
 
 /* ---- layer.c ------------------------------------------------------------ */

@@ -187,7 +187,8 @@ struct txn *txn_lookup(struct txn_layer *l, struct slice key, const struct slice
 
 bool txn_room(const struct txn_layer *l)
 {
-	return (uint64_t)l->stats.servers + l->stats.clients < l->conf.max_transactions;
+	return (uint64_t)l->stats.servers + l->stats.clients <
+	       (uint64_t)l->conf.max_transactions + (l->priority ? l->conf.reserve : 0);
 }
 
 void txn_attach(struct txn_layer *l, struct txn *t)
@@ -385,7 +386,8 @@ int txn_layer_new(struct txn_layer **lp, const struct txn_conf *c, const struct 
 	l->scratch_cap = l->lim.max_headers + 32;
 	l->scratch = calloc(l->scratch_cap, sizeof(*l->scratch));
 	/* the layer's own CANCELs come on top of max_transactions */
-	rc = l->scratch ? htab_init(&l->table, (size_t)c->max_transactions * 2) : ENOMEM;
+	rc = l->scratch ? htab_init(&l->table, ((size_t)c->max_transactions + c->reserve) * 2)
+			: ENOMEM;
 	if (rc) {
 		free(l->scratch);
 		free(l);
@@ -430,6 +432,11 @@ int txn_layer_set_limits(struct txn_layer *l, const struct sip_limits *lim)
 	l->scratch_cap = cap;
 	l->lim = *lim;
 	return 0;
+}
+
+void txn_layer_priority(struct txn_layer *l, bool on)
+{
+	l->priority = on;
 }
 
 void txn_layer_shed(struct txn_layer *l, bool on)

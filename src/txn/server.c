@@ -180,7 +180,7 @@ enum txn_recv txn_server_receive(struct txn_layer *l, const struct sip_msg *m,
 		return TXN_FULL;
 	if ((t = txn_lookup(l, key, legacy ? &m->to.tag : NULL, false)))
 		return retransmission(txn_to_server(t));
-	if (l->shed && !m->to.has_tag) {
+	if (l->shed && !l->priority && !m->to.has_tag) {
 		l->stats.shed++;
 		return TXN_SHED;
 	}

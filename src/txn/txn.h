@@ -33,6 +33,7 @@ struct txn_conf {
 	uint32_t t2_ms;            /* max retransmit interval for non-INVITE, 4000 */
 	uint32_t t4_ms;            /* max time a message stays in the network, 5000 */
 	uint32_t max_transactions; /* server and client together */
+	uint32_t reserve;          /* more that only priority work may open (txn_layer_priority) */
 };
 
 #define TXN_CONF_DEFAULT \
@@ -100,6 +101,12 @@ enum txn_recv {
  * CANCEL, in-dialog requests and responses are handled as usual, so work in
  * progress finishes while new work is turned away. */
 void txn_layer_shed(struct txn_layer *l, bool on);
+
+/* While on, new transactions (server and client) may also take the
+ * txn_conf.reserve slots beyond max_transactions, and a new request is not
+ * shed: the owner turns it on around the work of an emergency call only,
+ * so ordinary traffic never takes the last slots. */
+void txn_layer_priority(struct txn_layer *l, bool on);
 
 /*
  * Feed one parsed message (request or response) received from `from`.

@@ -320,4 +320,4 @@ def test_docs_prometheus_config_and_rules_are_valid(tmp_path):
     r = subprocess.run([PROMTOOL, "check", "config", str(tmp_path / "prometheus.yml")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS: 9 rules found" in r.stdout, r.stdout
+    assert "SUCCESS: 11 rules found" in r.stdout, r.stdout

@@ -10,12 +10,13 @@ import re
 import shutil
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
 
-from conftest import (DOMAIN, BIN, Phone, Server, cdrs, events, free_port, import_users,
-                      run_cli, status_of, tls_context)
+from conftest import (DOMAIN, BIN, Phone, Server, cdrs, events, free_port, header,
+                      import_users, run_cli, status_of, tls_context)
 
 USERS = {"1001": "correct-horse-1001", "1002": "battery-staple-1002"}
 PASSPHRASE = "a long backup passphrase, kept apart"
@@ -102,14 +103,21 @@ def test_audit_minimum_passes_on_fresh_init(tmp_path):
     # every check is reported, with the guide's section and level
     assert set(checks) >= {"net.public_plain", "files.modes", "software.openssl",
                            "backup.age", "policy.media", "users.client_certs",
-                           "peers.tls", "emergency.routes", "keys.rotation"}
+                           "peers.tls", "emergency.routes", "keys.rotation",
+                           "store.durability"}
     for c in checks.values():
         assert c["section"] and c["level"] in ("minimum", "medium", "highest")
         assert c["status"] in ("pass", "warn", "fail", "n/a") and c["found"]
         assert c["counted"] == (c["level"] == "minimum")
-    # features not in this build report themselves absent, not passed
-    assert checks["peers.tls"]["status"] == "n/a"
-    assert "feature absent" in checks["emergency.routes"]["found"]
+    # no peers configured: nothing to encrypt; the durability choice is shown
+    assert checks["peers.tls"]["status"] == "pass"
+    assert "no peers" in checks["peers.tls"]["found"]
+    assert checks["store.durability"]["status"] == "pass"
+    assert "durability = process" in checks["store.durability"]["found"]
+    # no peers yet: emergency numbers cannot be reached, and the audit says so
+    assert checks["emergency.routes"]["status"] == "warn"
+    assert "no peers" in checks["emergency.routes"]["found"]
+    assert checks["emergency.unauthenticated"]["status"] == "pass"
     # the same installation fails at medium: plain signaling is allowed
     rc, _, checks = audit(st, "--level", "medium")
     assert rc == 1 and checks["policy.signaling"]["status"] == "fail"
@@ -156,6 +164,15 @@ def test_audit_finds_what_is_wrong(tmp_path):
     assert checks["config.server_header"]["status"] == "warn"
     # a medium-level check is shown but not counted at minimum
     assert checks["log.off_host"]["status"] == "fail" and checks["log.off_host"]["counted"] is False
+    # a gateway reached in clear over a public address fails medium (not counted at
+    # minimum); [store] durability = power is shown as such
+    with open(st / "bastion.conf", "a") as f:
+        f.write("\n[store]\ndurability = power\n"
+                "[peer carrier]\naddress = udp:198.51.100.20:5060\n")
+    _, _, checks = audit(st, "--level", "minimum")
+    assert checks["peers.tls"]["status"] == "fail" and checks["peers.tls"]["counted"] is False
+    assert "carrier" in checks["peers.tls"]["found"] and "tls_name" in checks["peers.tls"]["fix"]
+    assert "durability = power" in checks["store.durability"]["found"]
     # imported MD5-only users: strength unknown (warn), and they fail highest
     csv = tmp_path / "u.csv"
     csv.write_text("3001,localhost,0123456789abcdef0123456789abcdef\n")
@@ -302,6 +319,115 @@ def test_backup_refusals_write_nothing(make_server, tmp_path):
     assert r.returncode == 1 and "not empty" in r.stderr
 
 
+def x25519_pair(tmp_path, name="backup", passphrase=None):
+    """An X25519 key pair made with the openssl command, as docs/operations.md says
+    (the private key would be made and kept on another machine)."""
+    key, pub = tmp_path / f"{name}.key", tmp_path / f"{name}.pub"
+    cmd = ["openssl", "genpkey", "-algorithm", "X25519", "-out", str(key)]
+    if passphrase:
+        cmd[2:2] = ["-aes-256-cbc", "-pass", f"pass:{passphrase}"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    extra = ["-passin", f"pass:{passphrase}"] if passphrase else []
+    subprocess.run(["openssl", "pkey", "-in", str(key), *extra, "-pubout", "-out", str(pub)],
+                   check=True, capture_output=True)
+    return str(key), str(pub)
+
+
+def test_backup_to_public_key_restore_with_private_key(make_server, tmp_path):
+    """backup --to-public-key: the server holds only the public key; verify and
+    restore need the private one; the restored state serves the old phones."""
+    s = make_server()
+    import_users(s, USERS, tmp_path)
+    from conftest import Registrar
+    reg = Registrar(s, "1001", USERS["1001"])
+    wait_until(lambda: reg_status(reg)[0] == 200, what="the imported user registers")
+    reg.close()
+    assert cli(s.state, "ban", "add", "192.0.2.78", "2h").returncode == 0
+    key, pub = x25519_pair(tmp_path)
+    bak = str(tmp_path / "pub.bak")
+    r = cli(s.state, "backup", "--to", bak, "--to-public-key", pub)
+    assert r.returncode == 0, r.stderr
+    assert "X25519" in r.stdout and "cannot decrypt" in r.stdout and "--private-key" in r.stdout
+    assert os.stat(bak).st_mode & 0o777 == 0o600
+    # no passphrase opens it; the private key does
+    r = run_cli("backup", "verify", bak, "--passphrase-file", passfile(tmp_path))
+    assert r.returncode == 1 and "encrypted to a public key" in r.stderr
+    r = run_cli("backup", "verify", bak, "--private-key", key)
+    assert r.returncode == 0, r.stderr
+    assert "private key" in r.stdout and "integrity check" in r.stdout
+    # the private key given to a backup command is refused: it stays off the server
+    r = cli(s.state, "backup", "--to", str(tmp_path / "x.bak"), "--to-public-key", key)
+    assert r.returncode == 1 and "private key" in r.stderr
+    assert not os.path.exists(tmp_path / "x.bak")
+    log_key = open(os.path.join(s.state, "log.key"), "rb").read()
+    assert s.stop() == 0
+    shutil.rmtree(s.state)
+    r = run_cli("restore", "--from", bak, "--state", s.state, "--private-key", key)
+    assert r.returncode == 0, r.stderr
+    # every key comes back, the log checkpoint key too (old logs still verify)
+    assert open(os.path.join(s.state, "log.key"), "rb").read() == log_key
+    assert os.stat(os.path.join(s.state, "log.key")).st_mode & 0o777 == 0o600
+    s2 = restarted(s)
+    s2.start()
+    try:
+        assert "192.0.2.78" in cli(s2.state, "ban", "list").stdout
+        p = Phone(s2, "1002", USERS["1002"])
+        p.register()
+        p.close()
+    finally:
+        assert s2.stop() == 0
+
+
+def test_backup_to_public_key_refusals_write_nothing(make_server, tmp_path):
+    s = make_server()
+    key, pub = x25519_pair(tmp_path)
+    other, _ = x25519_pair(tmp_path, "other")
+    locked, locked_pub = x25519_pair(tmp_path, "locked", passphrase="locked key passphrase 1")
+    bak = tmp_path / "p.bak"
+    assert cli(s.state, "backup", "--to", str(bak), "--to-public-key", pub).returncode == 0
+    data = bak.read_bytes()
+    target = tmp_path / "restored"
+
+    def refused(path, why, k=key, *extra):
+        for args in (["backup", "verify", str(path)],
+                     ["restore", "--from", str(path), "--state", str(target)]):
+            r = run_cli(*args, "--private-key", k, *extra)
+            assert r.returncode == 1 and why in r.stderr, (args, r.stderr)
+            assert not os.path.exists(target)
+            assert not [n for n in os.listdir(tmp_path) if n.startswith("restored")]
+
+    refused(bak, "wrong private key", other)
+    for off in (20, 50, 70, 100, len(data) // 2, len(data) - 1):
+        flipped = bytearray(data)
+        flipped[off] ^= 0x01
+        (tmp_path / "flip.bak").write_bytes(bytes(flipped))
+        refused(tmp_path / "flip.bak", "altered" if off != 50 else "wrong private key")
+    (tmp_path / "trunc.bak").write_bytes(data[:len(data) - 50])
+    refused(tmp_path / "trunc.bak", "truncated")
+    (tmp_path / "foreign.bak").write_bytes(b"-----BEGIN PGP MESSAGE-----\n" + data[28:])
+    refused(tmp_path / "foreign.bak", "not a Bastion backup")
+    # a passphrase backup wants its passphrase, not a key
+    pf = passfile(tmp_path)
+    assert cli(s.state, "backup", "--to", str(tmp_path / "pp.bak"),
+               "--passphrase-file", pf).returncode == 0
+    refused(tmp_path / "pp.bak", "not to a public key")
+    # an encrypted private key is unlocked with --passphrase-file
+    lb = tmp_path / "l.bak"
+    assert cli(s.state, "backup", "--to", str(lb), "--to-public-key", locked_pub).returncode == 0
+    refused(lb, "give --passphrase-file", locked)
+    r = run_cli("backup", "verify", str(lb), "--private-key", locked, "--passphrase-file",
+                passfile(tmp_path, "locked key passphrase 1", "lk"))
+    assert r.returncode == 0, r.stderr
+    # what is not an X25519 public key
+    for bad, why in ((s.state + "/ca.crt", "not a PEM public key"),
+                     (s.state + "/server.key", "private key")):
+        r = cli(s.state, "backup", "--to", str(tmp_path / "n.bak"), "--to-public-key", bad)
+        assert r.returncode == 1 and why in r.stderr, r.stderr
+        assert not os.path.exists(tmp_path / "n.bak")
+    assert cli(s.state, "backup", "--to", str(tmp_path / "n.bak"), "--to-public-key", pub,
+               "--passphrase-file", pf).returncode == 2
+
+
 # ---- rotation -----------------------------------------------------------------------------
 
 def der_of(path):
@@ -382,6 +508,109 @@ def test_rotate_nonce_key_and_passwords_live(make_server, tmp_path):
     assert cli(s.state, "rotate", "--passwords").returncode == 2
     r = cli(s.state, "rotate", "--passwords", "--out", str(out))
     assert r.returncode == 1 and "must not exist" in r.stderr
+
+
+def reg_status(reg, password=None):
+    r = reg.register(password=password)
+    return (status_of(r) or (None, ""))[0], r
+
+
+def warning_of(reply):
+    return " ".join(header(reply, "Warning"))
+
+
+def test_rotate_passwords_deadline_old_ones_work_until_then(make_server, tmp_path):
+    """--out and --deadline: new passwords work at once, the old ones until the
+    deadline (the phone is told: Warning header, event), then 403 Password
+    Expired. The deadline is moved to now with a second command."""
+    s = make_server()
+    import_users(s, USERS, tmp_path)
+    from conftest import Registrar
+    reg = Registrar(s, "1001", USERS["1001"])
+    wait_until(lambda: reg_status(reg)[0] == 200, what="the imported user registers")
+    # nothing pending: moving a deadline is refused, nothing changed
+    r = cli(s.state, "rotate", "--move-deadline", "now")
+    assert r.returncode == 1 and "no user has a password deadline" in r.stderr
+    out = tmp_path / "new-passwords"
+    r = cli(s.state, "rotate", "--passwords", "--out", str(out), "--deadline", "+1d")
+    assert r.returncode == 0, r.stderr
+    assert "keep working until" in r.stdout and "--move-deadline" in r.stdout
+    lines = dict(l.split(" ", 1) for l in out.read_text().splitlines() if not l.startswith("#"))
+    new = lines[f"1001@{DOMAIN}"].strip()
+    # once the server has the change, both work; the old one is told
+    wait_until(lambda: reg_status(reg, password=new)[0] == 200, what="new password accepted")
+    assert "stops working" not in warning_of(reg.register(password=new))
+    code, reply = reg_status(reg)
+    assert code == 200
+    assert "This password stops working at" in warning_of(reply), reply
+    ev = wait_until(lambda: [e for e in events(s, "auth.old_password") if e["user"] == "1001"],
+                    what="auth.old_password event")
+    assert "new password" in ev[-1]["reason"]
+    show = cli(s.state, "user", "show", "1001")
+    assert "before the last rotation works until" in show.stdout
+    assert "old-password-until" in cli(s.state, "user", "list").stdout
+    # the deadline moves to now: from then on the old password is refused
+    r = cli(s.state, "rotate", "--move-deadline", "now")
+    assert r.returncode == 0, r.stderr
+    assert "the deadline of 2 users" in r.stdout and "passed" in r.stdout
+    code, reply = wait_until(lambda: (lambda c: c if c[0] == 403 else None)(reg_status(reg)),
+                             what="old password refused")
+    assert status_of(reply) == (403, "Password Expired")
+    ev = [e for e in events(s, "auth.password_expired") if e["user"] == "1001"]
+    assert ev and ev[-1]["status"] == 403 and "deadline" in ev[-1]["reason"]
+    # the new one goes on, without a warning
+    code, reply = reg_status(reg, password=new)
+    assert code == 200 and not warning_of(reply)
+    # an INVITE with the old password is refused the same way
+    reg.close()
+    ph = Phone(s, "1001", USERS["1001"])
+    ph.invite("1002")
+    start, _, _ = ph.expect_status(403, "INVITE")
+    assert start == "SIP/2.0 403 Password Expired"
+    ph.close()
+    # a wrong password is still a plain 403 Forbidden, not "expired"
+    bad = Registrar(s, "1002", "not-the-password-at-all")
+    assert status_of(bad.register()) == (403, "Forbidden")
+    bad.close()
+    # refused usages
+    assert cli(s.state, "rotate", "--passwords", "--deadline", "tomorrow").returncode == 2
+    assert cli(s.state, "rotate", "--deadline", "+1d").returncode == 2
+    assert cli(s.state, "rotate", "--passwords", "--deadline", "+1d",
+               "--move-deadline", "now").returncode == 2
+
+
+def test_rotate_passwords_deadline_must_change(make_server, tmp_path):
+    """--deadline without --out: nothing generated; each user is told to change
+    its password until the deadline; one changed by the administrator is done;
+    the others get 403 Password Expired after it."""
+    s = make_server()
+    import_users(s, USERS, tmp_path)
+    from conftest import Registrar
+    a = Registrar(s, "1001", USERS["1001"])
+    b = Registrar(s, "1002", USERS["1002"])
+    wait_until(lambda: reg_status(a)[0] == 200, what="the imported user registers")
+    r = cli(s.state, "rotate", "--passwords", "--deadline", "+2h")
+    assert r.returncode == 0, r.stderr
+    assert "2 users must change their password by" in r.stdout
+    wait_until(lambda: "stops working" in warning_of(reg_status(a)[1]),
+               what="the phone is told to change")
+    assert [e for e in events(s, "auth.password_change_due") if e["user"] == "1001"]
+    assert "change-password-by" in cli(s.state, "user", "list").stdout
+    # the administrator sets 1002's new password: its mark ends
+    new = "a brand new passphrase, changed"
+    r = cli(s.state, "user", "passwd", "1002", "--password-stdin", input=new + "\n")
+    assert r.returncode == 0, r.stderr
+    assert "rotation" not in cli(s.state, "user", "show", "1002").stdout
+    r = cli(s.state, "rotate", "--move-deadline", "now")
+    assert r.returncode == 0 and "the deadline of 1 users" in r.stdout, r.stdout + r.stderr
+    code, reply = wait_until(lambda: (lambda c: c if c[0] == 403 else None)(reg_status(a)),
+                             what="unchanged password refused")
+    assert status_of(reply) == (403, "Password Expired")
+    code, reply = wait_until(lambda: (lambda c: c if c[0] == 200 else None)(
+        reg_status(b, password=new)), what="the changed password works")
+    assert not warning_of(reply)
+    a.close()
+    b.close()
 
 
 def issued_copy(server, tmp_path, name):
@@ -478,3 +707,12 @@ def test_admin_events_name_the_os_user_and_never_a_secret(tmp_path):
     assert add["user"] == "2001" and add["sudo_user"] == "alice" and add["os_user"]
     assert add["reason"].startswith("done: user add 2001")
     assert evs[3]["reason"].startswith("refused (exit 1)")
+    # peers: add and del are events naming the peer; list and show read only
+    r = cli(st, "peer", "add", "gw1", "--address", "udp:192.0.2.10:5060")
+    assert r.returncode == 0, r.stderr
+    assert cli(st, "peer", "list").returncode == 0
+    assert cli(st, "peer", "show", "gw1").returncode == 0
+    assert cli(st, "peer", "del", "gw1").returncode == 0
+    evs = [json.loads(l) for l in (st / "security.log").read_text().splitlines()][4:]
+    assert [(e["kind"], e.get("user")) for e in evs] == [("admin.peer_add", "gw1"),
+                                                        ("admin.peer_del", "gw1")], evs

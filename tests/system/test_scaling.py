@@ -439,3 +439,139 @@ def test_queue_bound_answers_503(tmp_path, pg, db, nodes):
     assert not set(refused) & stored_contacts(pg, url)
     assert status_of(phones[0].register(contact=f"<sip:{phones[0].user}-again@127.0.0.1:"
                                                 f"{phones[0].port}>"))[0] == 200
+
+
+# ---- durable queue, dialogs, digest and locks on PostgreSQL (wip-pg2) ------------------------
+
+
+def test_node_killed_while_database_away_loses_nothing(tmp_path, pg, db, nodes):
+    """The write queue is on disk (STATE/store-queue.journal): PostgreSQL
+    stopped, REGISTERs acknowledged from the node's caches, the node killed
+    with SIGKILL; a start while the database is still away is refused with
+    the reason and leaves the queue alone; once the database is back the
+    restarted node writes the queue of the dead run, and every binding
+    acknowledged with a 200 is in the database, each once."""
+    from conftest import Registrar
+    from test_metrics import scrape, value
+    url, _ = db
+    mport = free_port()
+    a = nodes("127.0.0.1", extra_conf=f"[metrics]\nlisten = 127.0.0.1:{mport}")
+    users = {f"{4000 + i}": f"pass-word-{4000 + i}-xyz" for i in range(30)}
+    import_users(a, users, tmp_path)
+    wait_for(lambda: "users reloaded" in a.log_text(), what="user reload")
+    phones = [Registrar(a, u, pw) for u, pw in users.items()]
+    journal = os.path.join(a.state, "store-queue.journal")
+    assert os.path.exists(journal) and os.stat(journal).st_mode & 0o777 == 0o600
+    acked = set()
+    pg.stop()
+    try:
+        wait_for(lambda: events(a, "store.failure"), what="store.failure event")
+        for k in range(2):
+            for p in phones:
+                contact = f"sip:{p.user}-{k}@127.0.0.1:{p.port}"
+                if status_of(p.register(contact=f"<{contact}>"))[0] == 200:
+                    acked.add(contact)
+        assert len(acked) == 2 * len(phones), "the node answers from its caches"
+        m = scrape(mport)
+        assert value(m, "bastion_store_connected") == 0
+        assert value(m, "bastion_store_queued_on_disk") >= len(acked)
+        assert value(m, "bastion_store_queued_writes") >= value(m, "bastion_store_queued_on_disk")
+        a.proc.kill()
+        a.proc.wait(timeout=10)
+        assert os.path.getsize(journal) > 35, "the acknowledged writes are on disk"
+        # a start while the database is away: a clear refusal, queue untouched
+        size = os.path.getsize(journal)
+        r = run_cli("--state", a.state, "serve", env=a.env, timeout=60)
+        assert r.returncode != 0 and "postgresql" in r.stderr.lower(), r.stderr
+        assert os.path.getsize(journal) == size
+    finally:
+        pg.start()
+    a.start()
+    a.wait_log("queued writes of the last run written")
+    stored = stored_contacts(pg, url)
+    assert not (acked - stored), sorted(acked - stored)[:5]
+    rows = pg.psql(url.rsplit("/", 1)[1], "SELECT count(*), count(DISTINCT contact) FROM "
+                   "registrations").split("|")
+    assert rows[0] == rows[1]
+    wait_for(lambda: os.path.getsize(journal) == 35, what="the journal emptied")
+    m = scrape(mport)
+    assert value(m, "bastion_store_connected") == 1
+    assert value(m, "bastion_store_queued_on_disk") == 0
+
+
+@needs_two
+def test_lockout_reaches_the_other_node(tmp_path, nodes):
+    """A user locked on A after too many wrong passwords is locked on B
+    within a second: B refuses even the right password from a source B has
+    never seen the user authenticate from."""
+    from conftest import Registrar
+    conf = "[guard]\nuser_fail_limit = 3\nsource_fail_limit = 1000"
+    a = nodes("127.0.0.1", extra_conf=conf)
+    b = nodes("127.0.0.2", extra_conf=conf)
+    import_users(a, USERS, tmp_path)
+    for n in (a, b):
+        wait_for(lambda: "users reloaded" in n.log_text(), what="user reload")
+    assert status_of(Registrar(b, "1002", USERS["1002"]).register())[0] == 200
+    bad = Registrar(a, "1001", USERS["1001"])
+    for _ in range(4):
+        assert status_of(bad.register(password="wrong-password"))[0] == 403
+    wait_for(lambda: events(a, "auth.lockout"), what="auth.lockout on A")
+    b.wait_log("user 1001 locked", timeout=15)
+    r = Registrar(b, "1001", USERS["1001"])
+    assert status_of(r.register()) == (403, "Forbidden")
+    assert [e for e in events(b, "auth.failure") if e.get("reason") == "user locked"]
+    # other users are not touched
+    assert status_of(Registrar(b, "1002", USERS["1002"]).register())[0] == 200
+
+
+@needs_two
+def test_digest_and_restart_keeps_a_call_on_postgresql(tmp_path, nodes, pg, db):
+    """Per-user digest and confirmed dialogs live in PostgreSQL: `user set
+    --digest md5` on A changes B's challenge; a call through A survives A's
+    restart (its dialog row is A's: B, restarting too, does not take it in),
+    the BYE after it ends both sides and the record gets its real end."""
+    from conftest import Registrar, parse_challenges
+    url, _ = db
+    dbname = url.rsplit("/", 1)[1]
+    a = nodes("127.0.0.1")
+    b = nodes("127.0.0.2")
+    import_users(a, USERS, tmp_path)
+    for n in (a, b):
+        wait_for(lambda: "users reloaded" in n.log_text(), what="user reload")
+    r = cli(a, "user", "set", "1003", "--digest", "md5")
+    assert r.returncode == 0 and "MD5 only" in r.stdout, r.stderr
+    ph = Registrar(b, "1003", USERS["1003"])
+
+    def offered():
+        first = ph.send(ph.request())
+        return [x for x, _ in parse_challenges(first)]
+    wait_for(lambda: offered() == ["MD5"], what="B challenges 1003 with MD5 only")
+    assert status_of(ph.register(algo="MD5"))[0] == 200
+
+    caller = Phone(a, "1001", USERS["1001"])
+    callee = Phone(a, "1002", USERS["1002"])
+    caller.register()
+    callee.register()
+    call_id, cseq = invite_until_routed(caller, callee, "1002")
+    inv, totag = callee.answer()
+    _, ok, _ = caller.expect_status(200, "INVITE")
+    caller.in_dialog("ACK", ok, call_id, cseq, totag, caller.tag)
+    callee.expect_request("ACK")
+    with open(os.path.join(a.state, "node-id")) as f:
+        node_a = f.read().strip()
+    q = f"SELECT node FROM dialogs WHERE call_id = '{call_id}'"
+    wait_for(lambda: pg.psql(dbname, q) == node_a, what="the dialog row, A's")
+    assert b.stop() == 0
+    b.start()
+    assert "calls in progress restored" not in b.log_text()
+    assert a.stop() == 0
+    a.start()
+    a.wait_log("1 calls in progress restored")
+    caller.in_dialog("BYE", ok, call_id, cseq + 1, totag, caller.tag)
+    _, bye, _ = callee.expect_request("BYE")
+    callee.respond(bye, 200, "OK", totag)
+    caller.expect_status(200, "BYE")
+    wait_for(lambda: pg.psql(dbname, q) == "", what="the dialog row deleted")
+    out = wait_for(lambda: [x for x in cli(b, "cdr", "list").stdout.splitlines()
+                            if call_id in x], what="call record")
+    assert "status 200" in out[0] and "caller" in out[0], out

@@ -105,9 +105,8 @@ def test_dialog_forming_requests_are_challenged(server):
             s.sendto(fill(request(method), s.getsockname()[1], "127.0.0.1"),
                      ("127.0.0.1", server.port))
             reply = s.recv(70000)
-            if method == "INVITE":  # 100 Trying first
-                assert status_of(reply)[0] == 100
-                reply = s.recv(70000)
+            # no 100 Trying before the challenge: an INVITE gets it only once
+            # it may be forwarded (main 2c90beb)
         assert status_of(reply)[0] == 407, method
 
 

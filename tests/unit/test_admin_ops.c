@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+
 #include "admin/internal.h"
 #include "check.h"
 #include "conf/conf.h"
@@ -117,6 +120,89 @@ static void test_seal_and_open(void)
 	admin_buf_free(&plain);
 }
 
+static EVP_PKEY *x25519_new(void)
+{
+	EVP_PKEY *k = NULL;
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, NULL);
+
+	if (!c || EVP_PKEY_keygen_init(c) != 1 || EVP_PKEY_keygen(c, &k) != 1)
+		k = NULL; /* the caller checks */
+	EVP_PKEY_CTX_free(c);
+	return k;
+}
+
+/* Version 2: encrypted to an X25519 public key; opens only with its private
+ * half, and refuses every flipped byte and truncation. */
+static void test_seal_and_open_public_key(void)
+{
+	struct admin_buf ar = { 0 }, sealed = { 0 }, plain = { 0 }, v1 = { 0 };
+	EVP_PKEY *k = x25519_new(), *other = x25519_new(), *pub = NULL, *ec = NULL;
+	uint8_t raw[32], id[ADMIN_KEY_ID_LEN], id2[ADMIN_KEY_ID_LEN];
+	size_t n = sizeof(raw);
+	char why[300];
+
+	CHECK(k && other);
+	/* the recipient is given only the public half */
+	CHECK(EVP_PKEY_get_raw_public_key(k, raw, &n) == 1);
+	pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, raw, n);
+	CHECK(pub != NULL);
+	CHECK_INT(admin_backup_key_id(id, pub), 0);
+	CHECK_INT(admin_backup_key_id(id2, k), 0);
+	CHECK(memcmp(id, id2, sizeof(id)) == 0);
+	CHECK_INT(admin_archive_add(&ar, "nonce.key", 0600, (const uint8_t *)"0123456789abcdef", 16),
+		  0);
+	CHECK_INT(admin_backup_seal_pub(&sealed, ar.p, ar.len, pub), 0);
+	CHECK(sealed.len == ar.len + 88 + 16);
+	CHECK(memmem(sealed.p, sealed.len, "0123456789abcdef", 16) == NULL);
+	CHECK_INT(admin_backup_open_pub(&plain, sealed.p, sealed.len, k, why, sizeof(why)), 0);
+	CHECK(plain.len == ar.len && memcmp(plain.p, ar.p, ar.len) == 0);
+	/* another key: refused as such */
+	CHECK_INT(admin_backup_open_pub(&plain, sealed.p, sealed.len, other, why, sizeof(why)),
+		  EACCES);
+	CHECK(strstr(why, "wrong private key") != NULL);
+	CHECK(plain.len == 0);
+	/* every single flipped bit after the magic is refused */
+	for (size_t i = 16; i < sealed.len; i++) {
+		int rc;
+		sealed.p[i] ^= 0x01;
+		rc = admin_backup_open_pub(&plain, sealed.p, sealed.len, k, why, sizeof(why));
+		sealed.p[i] ^= 0x01;
+		if (rc == 0) {
+			check_fail(__FILE__, __LINE__, "flipped byte %zu accepted", i);
+			break;
+		}
+		CHECK(plain.len == 0);
+	}
+	for (size_t m = 0; m < sealed.len; m++)
+		CHECK(admin_backup_open_pub(&plain, sealed.p, m, k, why, sizeof(why)) != 0);
+	CHECK_INT(admin_backup_open_pub(&plain, sealed.p, sealed.len - 1, k, why, sizeof(why)),
+		  EBADMSG);
+	CHECK(strstr(why, "truncated") != NULL);
+	/* a passphrase backup is not one for a key, and the other way round */
+	CHECK_INT(admin_backup_seal(&v1, ar.p, ar.len, "a long enough passphrase", &fast), 0);
+	CHECK_INT(admin_backup_open_pub(&plain, v1.p, v1.len, k, why, sizeof(why)), ENOTSUP);
+	CHECK(strstr(why, "--passphrase-file") != NULL);
+	CHECK_INT(admin_backup_open(&plain, sealed.p, sealed.len, "a long enough passphrase", why,
+				    sizeof(why)), ENOTSUP);
+	CHECK(strstr(why, "--private-key") != NULL);
+	/* foreign data; a key of another type */
+	CHECK_INT(admin_backup_open_pub(&plain, (const uint8_t *)"SQLite format 3\0 and more",
+				    26, k, why, sizeof(why)), ENOTSUP);
+	ec = EVP_EC_gen("P-256");
+	CHECK(ec != NULL);
+	CHECK_INT(admin_backup_seal_pub(&plain, ar.p, ar.len, ec), EINVAL);
+	CHECK_INT(admin_backup_open_pub(&plain, sealed.p, sealed.len, ec, why, sizeof(why)),
+		  EINVAL);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(other);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(ec);
+	admin_buf_free(&ar);
+	admin_buf_free(&sealed);
+	admin_buf_free(&plain);
+	admin_buf_free(&v1);
+}
+
 static void test_addr_scope(void)
 {
 	struct net_listen_spec l[8];
@@ -206,7 +292,35 @@ static void test_audit_checks(void)
 	CHECK_INT(run("policy.media", &f, &r), AUDIT_FAIL);
 	CHECK_INT(run("tls.two_way", &f, &r), AUDIT_FAIL);
 	CHECK_INT(run("auth.md5", &f, &r), AUDIT_FAIL);
-	CHECK_INT(run("peers.tls", &f, &r), AUDIT_NA);
+	/* peers: none passes; plain on public fails, on private warns; TLS passes */
+	CHECK_INT(run("peers.tls", &f, &r), AUDIT_PASS);
+	CHECK(strstr(r.found, "no peers") != NULL);
+	CHECK_INT(conf_set(&c, "peer gw1", "address", "tls:192.0.2.9:5061", err, sizeof(err)), 0);
+	CHECK_INT(conf_set(&c, "peer gw1", "tls_name", "gw1.example.net", err, sizeof(err)), 0);
+	CHECK_INT(run("peers.tls", &f, &r), AUDIT_PASS);
+	CHECK(strstr(r.found, "1 of 1 addresses over TLS") != NULL);
+	CHECK_INT(conf_set(&c, "peer gw2", "address", "udp:127.0.0.1:5999", err, sizeof(err)), 0);
+	CHECK_INT(run("peers.tls", &f, &r), AUDIT_PASS); /* loopback */
+	CHECK_INT(conf_set(&c, "peer gw3", "address", "udp:10.1.2.3:5060", err, sizeof(err)), 0);
+	CHECK_INT(run("peers.tls", &f, &r), AUDIT_WARN);
+	CHECK(strstr(r.found, "gw3") != NULL && strstr(r.fix, "[peer gw3]") != NULL);
+	CHECK_INT(conf_set(&c, "peer gw4", "address", "tcp:198.51.100.7:5060", err, sizeof(err)),
+		  0);
+	CHECK_INT(run("peers.tls", &f, &r), AUDIT_FAIL);
+	CHECK(strstr(r.found, "tcp:198.51.100.7:5060") != NULL);
+	CHECK(strstr(r.found, "1 of 4 peer addresses are TLS") != NULL);
+	c.trunk.npeers = 0;
+
+	/* durability: the choice is shown; none fails */
+	CHECK_INT(run("store.durability", &f, &r), AUDIT_PASS);
+	CHECK(strstr(r.found, "durability = process") != NULL);
+	c.durability = CONF_DURABLE_POWER;
+	CHECK_INT(run("store.durability", &f, &r), AUDIT_PASS);
+	CHECK(strstr(r.found, "power cut") != NULL);
+	c.durability = CONF_DURABLE_NONE;
+	CHECK_INT(run("store.durability", &f, &r), AUDIT_FAIL);
+	CHECK(strstr(r.fix, "durability = process") != NULL);
+	c.durability = CONF_DURABLE_PROCESS;
 
 	/* a public plain listener with signaling any fails minimum; tls-required mends it */
 	CHECK_INT(conf_set(&c, "server", "listen", "udp:192.0.2.1:5060,tls:192.0.2.1:5061", err,
@@ -297,8 +411,14 @@ static void test_audit_checks(void)
 	CHECK(strstr(r.found, "server-key never") == NULL);
 
 	/* logging */
+	CHECK_INT(run("log.off_host", &f, &r), AUDIT_WARN); /* syslog: cannot be seen */
+	snprintf(c.remote, sizeof(c.remote), "tls:127.0.0.1:6514");
+	CHECK_INT(run("log.off_host", &f, &r), AUDIT_PASS);
+	CHECK(strstr(r.found, "RFC 5425") != NULL);
+	c.remote[0] = '\0';
 	c.syslog = CONF_NO;
 	CHECK_INT(run("log.off_host", &f, &r), AUDIT_FAIL);
+	CHECK(strstr(r.fix, "[log] remote") != NULL);
 	c.security_log[0] = '\0';
 	CHECK_INT(run("log.enabled", &f, &r), AUDIT_FAIL);
 	f.demo_credentials = true;
@@ -340,7 +460,10 @@ static void test_event_selection(void)
 	char *add[] = { "user", "add", "1001" }, *list[] = { "user", "list" },
 	     *idl[] = { "user", "identity", "list", "1001" }, *rot[] = { "rotate", "--ca" },
 	     *ver[] = { "backup", "verify", "f" }, *bak[] = { "backup", "--to", "f" },
-	     *aud[] = { "audit" }, *cfg[] = { "config", "show" };
+	     *aud[] = { "audit" }, *cfg[] = { "config", "show" },
+	     *padd[] = { "peer", "add", "gw1" }, *plist[] = { "peer", "list" },
+	     *pshow[] = { "peer", "show", "gw1" }, *mig[] = { "store", "migrate" },
+	     *uset[] = { "user", "set", "1001", "--digest", "md5" };
 
 	CHECK(admin_event_wanted(3, add));
 	CHECK(!admin_event_wanted(2, list));
@@ -350,12 +473,19 @@ static void test_event_selection(void)
 	CHECK(admin_event_wanted(3, bak));
 	CHECK(!admin_event_wanted(1, aud));
 	CHECK(!admin_event_wanted(2, cfg));
+	/* peers change the configuration, store migrate/copy the database */
+	CHECK(admin_event_wanted(3, padd));
+	CHECK(!admin_event_wanted(2, plist));
+	CHECK(!admin_event_wanted(3, pshow));
+	CHECK(admin_event_wanted(2, mig));
+	CHECK(admin_event_wanted(5, uset));
 }
 
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
 		CASE(test_archive),     CASE(test_seal_and_open), CASE(test_addr_scope),
+		CASE(test_seal_and_open_public_key),
 		CASE(test_audit_checks), CASE(test_history),      CASE(test_event_selection),
 	};
 

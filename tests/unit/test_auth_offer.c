@@ -67,12 +67,14 @@ static unsigned offer_fn(void *arg, struct slice user)
 	return 0;
 }
 
-static int lookup_fn(void *arg, struct slice user, enum auth_algo algo, uint8_t *ha1, size_t cap,
-		     size_t *len)
+static int lookup_fn(void *arg, struct slice user, enum auth_algo algo, enum auth_cred_slot slot,
+		     uint8_t *ha1, size_t cap, size_t *len)
 {
 	(void)arg;
 	if (!slice_eq(user, SLICE_LIT("md5user")) && !slice_eq(user, SLICE_LIT("anyuser")))
 		return ENOENT;
+	if (slot != AUTH_CRED_CURRENT)
+		return ENODATA; /* no rotation in progress */
 	return auth_ha1(ha1, cap, len, algo, user, SLICE_LIT("example.test"),
 			SLICE_LIT("a-long-password-1"));
 }

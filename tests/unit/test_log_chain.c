@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -449,6 +451,58 @@ static void two_writers_one_chain(void)
 	cleanup();
 }
 
+/* The stamp written digit by digit says what gmtime_r and strftime say:
+ * edges (the epoch, a millisecond before it, leap days of 1900, 2000 and
+ * 2100, the last millisecond of 9999) and 200,000 instants from year 0 to
+ * 9999; outside them, the "@<ms>" form. */
+static void stamps_as_gmtime(void)
+{
+	static const int64_t edges[] = {
+		0, -1, 999, 1000, 86399999, 86400000, -86400000, -86400001,
+		951782400000,  /* 2000-02-29 */
+		-2203891200000, /* 1900-03-01 */
+		4107456000000, /* 2100-02-28 */
+		4107542400000, /* 2100-03-01 */
+		253402300799999, /* 9999-12-31T23:59:59.999 */
+		-62167219200000, /* 0000-01-01 */
+	};
+	char got[48], want[64];
+	uint64_t x = 88172645463325252ull;
+	int bad = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(edges) + 200000; i++) {
+		int64_t ms;
+		time_t t;
+		struct tm tm;
+		char sec[40];
+		int64_t r;
+
+		if (i < ARRAY_SIZE(edges)) {
+			ms = edges[i];
+		} else {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			ms = (int64_t)(x % (253402300800000ull + 62167219200000ull)) - 62167219200000;
+		}
+		r = ((ms % 1000) + 1000) % 1000;
+		t = (time_t)((ms - r) / 1000);
+		log_stamp_ms(got, sizeof(got), ms);
+		if (!gmtime_r(&t, &tm) || strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+			continue;
+		if (tm.tm_year + 1900 < 1000) /* strftime's %Y has no leading zeros */
+			snprintf(want, sizeof(want), "%04d%s.%03dZ", tm.tm_year + 1900,
+				 sec + strcspn(sec, "-"), (int)r);
+		else
+			snprintf(want, sizeof(want), "%s.%03dZ", sec, (int)r);
+		if (strcmp(got, want) != 0 && bad++ < 5)
+			fprintf(stderr, "stamp %lld: %s, gmtime says %s\n", (long long)ms, got, want);
+	}
+	CHECK_INT(bad, 0);
+	log_stamp_ms(got, sizeof(got), 253402300800000); /* year 10000 */
+	CHECK(strcmp(got, "@253402300800000") == 0);
+}
+
 static void verify_line_edge_cases(void)
 {
 	struct log_verify v;
@@ -485,6 +539,7 @@ int main(int argc, char **argv)
 		CASE(key_file_rules),
 		CASE(verify_line_edge_cases),
 		CASE(two_writers_one_chain),
+		CASE(stamps_as_gmtime),
 	};
 
 	return check_main("log_chain", cases, ARRAY_SIZE(cases), argc, argv);

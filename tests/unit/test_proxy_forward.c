@@ -78,6 +78,53 @@ static void forwarded_request(void)
 	CHECK_SLICE(out.body, "v=0\n");
 }
 
+/* The emergency INVITE (issue 13): the body replaced (multipart with the
+ * PIDF-LO), the request's own Content-Type and location headers gone, the
+ * new Content-Type and length written. */
+static void body_replaced(void)
+{
+	static const char req[] =
+		"INVITE sip:911@example.test SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKa1;rport\r\n"
+		"From: <sip:1001@example.test>;tag=f1\r\n"
+		"To: <sip:911@example.test>\r\n"
+		"Call-ID: c1@test\r\n"
+		"CSeq: 2 INVITE\r\n"
+		"Geolocation: <https://evil.example/loc>\r\n"
+		"geolocation-routing: no\r\n"
+		"Content-Type: application/sdp\r\n"
+		"Content-Length: 4\r\n\r\nv=0\n";
+	struct sip_buf b;
+	struct proxy_fwd f = {
+		.via = SLICE_LIT("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKbst.1"),
+		.max_forwards = 69,
+		.extra = SLICE_LIT("Geolocation: <cid:x@y>\r\n"),
+		.replace_body = true,
+		.content_type = SLICE_LIT("multipart/mixed;boundary=b1"),
+		.body = SLICE_LIT("--b1\r\n\r\nx\r\n--b1--\r\n"),
+	};
+	const struct sip_hdr *h;
+	int geo = 0;
+
+	CHECK_INT(sip_msg_parse(&in, h1, 64, req, sizeof(req) - 1, false, NULL), 0);
+	sip_buf_init(&b, buf, sizeof(buf));
+	CHECK_INT(proxy_build_request(&b, &in, &f), 0);
+	CHECK_INT(sip_msg_parse(&out, h2, 64, b.p, b.len, true, NULL), 0);
+	CHECK_INT(out.count[SIP_H_CONTENT_TYPE], 1);
+	CHECK_SLICE(sip_msg_hdr(&out, SIP_H_CONTENT_TYPE)->value, "multipart/mixed;boundary=b1");
+	CHECK_SLICE(out.body, "--b1\r\n\r\nx\r\n--b1--\r\n");
+	CHECK_INT(out.content_length, out.body.len);
+	for (uint32_t i = 0; i < out.nhdrs; i++) {
+		h = &out.hdrs[i];
+		if (slice_caseeq_cstr(h->name, "Geolocation")) {
+			geo++;
+			CHECK_SLICE(h->value, "<cid:x@y>");
+		}
+		CHECK(!slice_caseeq_cstr(h->name, "Geolocation-Routing"));
+	}
+	CHECK_INT(geo, 1);
+}
+
 static void no_record_route_yet(void)
 {
 	static const char opt[] = "MESSAGE sip:1002@example.test SIP/2.0\r\n"
@@ -173,7 +220,7 @@ static void loop_hash_stable(void)
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
-		CASE(forwarded_request), CASE(no_record_route_yet), CASE(overflow_reported),
+		CASE(forwarded_request), CASE(body_replaced), CASE(no_record_route_yet), CASE(overflow_reported),
 		CASE(response_without_our_via), CASE(loop_hash_stable),
 	};
 	return check_main("proxy_forward", cases, ARRAY_SIZE(cases), argc, argv);

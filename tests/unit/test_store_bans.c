@@ -390,13 +390,21 @@ static void upgrades_version_3(void)
 	CHECK_INT(raw_exec(path, "DROP TABLE bans;"
 			   "ALTER TABLE users DROP COLUMN require_client_cert;"
 			   "ALTER TABLE users DROP COLUMN digest;"
+			   "ALTER TABLE users DROP COLUMN location;"
+			   "ALTER TABLE cdrs DROP COLUMN emergency;"
+			   "ALTER TABLE cdrs DROP COLUMN location;"
 			   "ALTER TABLE users DROP COLUMN calling;"
 			   "ALTER TABLE users DROP COLUMN fraud_hold;"
 			   "ALTER TABLE users DROP COLUMN fraud_hold_at;"
 			   "ALTER TABLE cdrs DROP COLUMN peer; ALTER TABLE cdrs DROP COLUMN class;"
 			   "ALTER TABLE cdrs DROP COLUMN dialed; ALTER TABLE cdrs DROP COLUMN number;"
+			   "ALTER TABLE users DROP COLUMN old_realm;"
+			   "ALTER TABLE users DROP COLUMN old_ha1_md5;"
+			   "ALTER TABLE users DROP COLUMN old_ha1_sha256;"
+			   "ALTER TABLE users DROP COLUMN pw_deadline;"
 			   "ALTER TABLE registrations DROP COLUMN reg_id;"
-			   "DROP TABLE IF EXISTS dialogs;"
+			   "DROP TABLE IF EXISTS dialogs; DROP TABLE IF EXISTS locks;"
+				 "DROP TABLE IF EXISTS journal_marks;"
 			   "PRAGMA user_version = 3;"), SQLITE_OK);
 
 	CHECK_INT(store_open(&s, path, NULL, 0), 0);

@@ -6,6 +6,7 @@
  * client certificate flag carried into the entries and reloaded when set.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "check.h"
@@ -345,6 +346,91 @@ static void carries_client_cert_flag(void)
 	store_close(&s);
 }
 
+/* A rotation with a deadline: the old HA1s and the deadline reach the
+ * entries; move_deadline moves every pending one; set_password ends it.
+ * PostgreSQL does not have it yet: ENOSYS, nothing changed. */
+static void carries_password_rotation(void)
+{
+	char path[128], err[256];
+	struct store *s = NULL, *cli = NULL;
+	struct store_cache *c = NULL;
+	struct store_cache_entry e;
+	struct store_user u, got;
+	struct store_cred nc;
+	bool reloaded = false;
+	size_t n = 99;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	CHECK_INT(store_open(&cli, path, err, sizeof(err)), 0);
+	CHECK_INT(store_cache_new(&c, 10), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	make_user(&u, "bob", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	make_user(&u, "carol", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	CHECK_INT(store_cache_refresh(c, s, &reloaded), 0);
+	memset(&nc, 0, sizeof(nc));
+	snprintf(nc.realm, sizeof(nc.realm), "realm-example.com");
+	snprintf(nc.ha1_md5, sizeof(nc.ha1_md5), "%s", MD5_B);
+	if (tmp_pg()) { /* PostgreSQL */
+		CHECK_INT(store_users_rotate_password(cli, "alice", "example.com", &nc, 5000, 0),
+			  ENOSYS);
+		CHECK_INT(store_users_move_deadline(cli, &n, 5000), ENOSYS);
+		goto out;
+	}
+	CHECK_INT(store_users_rotate_password(cli, "alice", "example.com", &nc, 0, 0), EINVAL);
+	CHECK_INT(store_users_rotate_password(cli, "nobody", "example.com", &nc, 5000, 0), ENOENT);
+	/* alice: a new password, the old one until 5000; bob: must change by 5000 */
+	CHECK_INT(store_users_rotate_password(cli, "alice", "example.com", &nc, 5000, 0), 0);
+	CHECK_INT(store_users_rotate_password(cli, "bob", "example.com", NULL, 5000, 0), 0);
+	CHECK_INT(store_users_get(cli, &got, "alice", "example.com"), 0);
+	CHECK(strcmp(got.cred.ha1_md5, MD5_B) == 0 && got.cred.ha1_sha256[0] == '\0');
+	CHECK(strcmp(got.old_cred.ha1_md5, MD5_A) == 0);
+	CHECK(strcmp(got.old_cred.ha1_sha256, SHA_A) == 0);
+	CHECK(strcmp(got.old_cred.realm, "realm-example.com") == 0);
+	CHECK_INT(got.pw_deadline, 5000);
+	CHECK_INT(refresh_wait(c, s, &reloaded), 0);
+	CHECK(reloaded);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK(strcmp(e.ha1_md5, MD5_B) == 0);
+	CHECK(strcmp(e.old_ha1_md5, MD5_A) == 0 && strcmp(e.old_ha1_sha256, SHA_A) == 0);
+	CHECK_INT(e.pw_deadline, 5000);
+	CHECK_INT(lookup(c, &e, "bob", "example.com"), 0);
+	CHECK(e.old_ha1_md5[0] == '\0' && e.old_ha1_sha256[0] == '\0');
+	CHECK_INT(e.pw_deadline, 5000);
+	CHECK_INT(lookup(c, &e, "carol", "example.com"), 0);
+	CHECK(e.old_ha1_md5[0] == '\0');
+	CHECK_INT(e.pw_deadline, 0);
+
+	/* the deadline moves for the two pending users only */
+	CHECK_INT(store_users_move_deadline(cli, &n, 42), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(store_users_move_deadline(cli, NULL, 0), EINVAL);
+	/* bob changes his password: his mark ends */
+	CHECK_INT(store_users_set_password(cli, "bob", "example.com", &nc, 0), 0);
+	CHECK_INT(refresh_wait(c, s, &reloaded), 0);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK_INT(e.pw_deadline, 42);
+	CHECK(strcmp(e.old_ha1_md5, MD5_A) == 0);
+	CHECK_INT(lookup(c, &e, "bob", "example.com"), 0);
+	CHECK_INT(e.pw_deadline, 0);
+	CHECK_INT(lookup(c, &e, "carol", "example.com"), 0);
+	CHECK_INT(e.pw_deadline, 0);
+	/* an old HA1 of another realm cannot verify: not carried */
+	snprintf(nc.realm, sizeof(nc.realm), "another-realm");
+	CHECK_INT(store_users_rotate_password(cli, "carol", "example.com", &nc, 5000, 0), 0);
+	CHECK_INT(refresh_wait(c, s, &reloaded), 0);
+	CHECK_INT(lookup(c, &e, "carol", "example.com"), 0);
+	CHECK(e.old_ha1_md5[0] == '\0' && e.old_ha1_sha256[0] == '\0');
+	CHECK_INT(e.pw_deadline, 5000);
+out:
+	store_cache_free(&c);
+	store_close(&cli);
+	store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -354,6 +440,7 @@ int main(int argc, char **argv)
 		CASE(many_users),
 		CASE(carries_client_cert_flag),
 		CASE(carries_calling_and_fraud_hold),
+		CASE(carries_password_rotation),
 	};
 	int rc;
 

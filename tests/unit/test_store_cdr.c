@@ -80,7 +80,11 @@ static void add_and_read_back(void)
 	/* Unanswered, unauthenticated. */
 	make_cdr(&c, "b@h", "", T0 + 10, 0, T0 + 20, 486, "none");
 	c.duration_s = 5;
+	c.emergency = true; /* an emergency call, with the location sent */
+	snprintf(c.location, sizeof(c.location), "country=US;ROOM=101");
 	CHECK_INT(store_cdr_add(s, &id2, &c), 0);
+	c.emergency = false;
+	c.location[0] = '\0';
 	CHECK(id2 > id1);
 	CHECK_INT(store_cdr_add(s, NULL, &c), 0); /* a second attempt, same Call-ID: fine */
 
@@ -99,11 +103,14 @@ static void add_and_read_back(void)
 	CHECK_INT(g.rec[0].final_status, 200);
 	CHECK_INT(g.rec[0].duration_s, 65);
 	CHECK(strcmp(g.rec[0].hangup, "callee") == 0);
+	CHECK(!g.rec[0].emergency && !g.rec[0].location[0]);
 	CHECK(strcmp(g.rec[0].peer, "gw1") == 0 && strcmp(g.rec[0].klass, "international") == 0);
 	CHECK(strcmp(g.rec[0].dialed, "011442079460000") == 0);
 	CHECK(strcmp(g.rec[0].number, "+442079460000") == 0);
 	CHECK(g.rec[1].peer[0] == '\0' && g.rec[1].number[0] == '\0'); /* a local call */
 	CHECK_INT(g.rec[1].id, id2);
+	CHECK(g.rec[1].emergency && strcmp(g.rec[1].location, "country=US;ROOM=101") == 0);
+	CHECK(!g.rec[2].emergency);
 	CHECK(strcmp(g.rec[1].auth_user, "") == 0);
 	CHECK_INT(g.rec[1].answer_at, 0);
 	CHECK_INT(g.rec[1].duration_s, 0);
@@ -273,11 +280,17 @@ static void migrates_version_1(void)
 	rc = sqlite3_exec(db, "DROP TABLE bans; DROP TABLE cdrs; DROP TABLE identities;"
 			  "ALTER TABLE users DROP COLUMN require_client_cert;"
 			  "ALTER TABLE users DROP COLUMN digest;"
+			  "ALTER TABLE users DROP COLUMN location;"
 			  "ALTER TABLE users DROP COLUMN calling;"
 			  "ALTER TABLE users DROP COLUMN fraud_hold;"
 			  "ALTER TABLE users DROP COLUMN fraud_hold_at;"
+			  "ALTER TABLE users DROP COLUMN old_realm;"
+			  "ALTER TABLE users DROP COLUMN old_ha1_md5;"
+			  "ALTER TABLE users DROP COLUMN old_ha1_sha256;"
+			  "ALTER TABLE users DROP COLUMN pw_deadline;"
 			  "ALTER TABLE registrations DROP COLUMN reg_id;"
-			  "DROP TABLE IF EXISTS dialogs;"
+			  "DROP TABLE IF EXISTS dialogs; DROP TABLE IF EXISTS locks;"
+				 "DROP TABLE IF EXISTS journal_marks;"
 			  "PRAGMA user_version = 1;", NULL, NULL, NULL);
 	sqlite3_close(db);
 	CHECK_INT(rc, SQLITE_OK);

@@ -68,6 +68,12 @@ static int count_reg(void *arg, const struct store_reg *r)
 	return 0;
 }
 
+static int keep_reg(void *arg, const struct store_reg *r)
+{
+	**(struct store_reg **)arg = *r;
+	return 0;
+}
+
 static int count_aor(void *arg, const char *aor)
 {
 	if (strcmp(aor, "sip:alice@example.test") == 0)
@@ -382,6 +388,378 @@ static void write_behind_across_restart(void)
 	store_close(&a);
 }
 
+static int keep_cdr(void *arg, const struct store_cdr *c)
+{
+	*(struct store_cdr *)arg = *c;
+	return 0;
+}
+
+/* The emergency columns (issue 13): a user's location and the emergency mark of a call
+ * record, as on SQLite. */
+static void emergency_columns(void)
+{
+	char url[512], err[512], loc[STORE_LOCATION_MAX];
+	struct store *s = NULL;
+	struct store_user u;
+	struct store_cdr c, got;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.test");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	CHECK_INT(store_users_get_location(s, loc, sizeof(loc), "alice", "example.test"), 0);
+	CHECK(loc[0] == '\0');
+	CHECK_INT(store_users_set_location(s, "alice", "example.test", "country=US;ROOM=12"), 0);
+	CHECK_INT(store_users_get_location(s, loc, sizeof(loc), "alice", "example.test"), 0);
+	CHECK(strcmp(loc, "country=US;ROOM=12") == 0);
+	CHECK_INT(store_users_set_location(s, "bob", "example.test", "ROOM=1"), ENOENT);
+	CHECK_INT(store_users_get_location(s, loc, sizeof(loc), "bob", "example.test"), ENOENT);
+	memset(&c, 0, sizeof(c));
+	snprintf(c.call_id, sizeof(c.call_id), "e-1");
+	snprintf(c.caller, sizeof(c.caller), "sip:alice@example.test");
+	snprintf(c.callee, sizeof(c.callee), "sip:911@example.test");
+	snprintf(c.src, sizeof(c.src), "udp:192.0.2.1:5060");
+	snprintf(c.transport, sizeof(c.transport), "udp");
+	snprintf(c.hangup, sizeof(c.hangup), "none");
+	c.start_at = 1700000000000;
+	c.end_at = 1700000001000;
+	c.final_status = 486;
+	c.emergency = true;
+	snprintf(c.location, sizeof(c.location), "country=US;ROOM=12");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	memset(&got, 0, sizeof(got));
+	CHECK_INT(store_cdr_list(s, 0, NULL, keep_cdr, &got), 0);
+	CHECK(got.emergency && strcmp(got.location, "country=US;ROOM=12") == 0);
+	store_close(&s);
+}
+
+static void make_cdr(struct store_cdr *c, const char *call_id)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->call_id, sizeof(c->call_id), "%s", call_id);
+	snprintf(c->caller, sizeof(c->caller), "sip:alice@example.test");
+	snprintf(c->callee, sizeof(c->callee), "sip:bob@example.test");
+	snprintf(c->src, sizeof(c->src), "udp:192.0.2.1:5060");
+	snprintf(c->transport, sizeof(c->transport), "udp");
+	snprintf(c->hangup, sizeof(c->hangup), "none");
+	c->start_at = 1700000000000;
+	c->end_at = 1700000001000;
+	c->final_status = 486;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	size_t n;
+	int rc = 0;
+
+	if (!in || !out)
+		rc = -1;
+	while (!rc && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			rc = -1;
+	if (in)
+		fclose(in);
+	if (out && fclose(out) != 0)
+		rc = -1;
+	return rc;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * The on-disk queue: while the server is down a committed batch is durable
+ * (store_durable_seq reaches it) only because it is in the journal; a
+ * handle that ends without the server (a crash, as far as the database
+ * knows) leaves it there; the next attach writes it, exactly once, even
+ * when the file is replayed again after a crash between the database's
+ * commit and the emptying of the file. Without a journal the same batch is
+ * not durable until the server has it.
+ */
+static void journal_replayed_exactly_once(void)
+{
+	char url[512], err[512], jpath[600], copy[600];
+	struct store *a = NULL, *b = NULL;
+	struct store_user u;
+	struct store_reg r;
+	struct store_cdr c;
+	int64_t uid = 0;
+	uint64_t seq;
+	size_t n = 0, replayed = 9;
+
+	PG_ONLY();
+	CHECK(getenv("BASTION_TEST_PG_CTL") != NULL);
+	tmp_db(url, sizeof(url));
+	snprintf(jpath, sizeof(jpath), "%s/queue.journal", tmp_dir);
+	snprintf(copy, sizeof(copy), "%s/queue.copy", tmp_dir);
+	CHECK_INT(store_open(&a, url, err, sizeof(err)), 0);
+	CHECK_INT(store_node_attach(a, "Bad id", jpath, NULL), EINVAL);
+	CHECK_INT(store_node_attach(a, "node-1", jpath, &replayed), 0);
+	CHECK_INT(replayed, 0);
+	CHECK_INT(file_size(jpath), 35); /* the header only */
+	make_user(&u, "alice", "example.test");
+	CHECK_INT(store_users_add(a, &uid, &u), 0);
+
+	CHECK_INT(pg_ctl("stop -m fast"), 0);
+	seq = store_batch_next_seq(a);
+	CHECK_INT(store_batch_begin(a), 0);
+	make_reg(&r, uid, "sip:alice@example.test", "sip:alice@192.0.2.1");
+	CHECK_INT(store_regs_upsert(a, NULL, &r), 0);
+	make_reg(&r, uid, "sip:alice@example.test", "sip:alice@192.0.2.2");
+	r.reg_id = 7;
+	CHECK_INT(store_regs_upsert(a, NULL, &r), 0);
+	make_cdr(&c, "call-j");
+	CHECK_INT(store_cdr_add(a, NULL, &c), 0);
+	CHECK_INT(store_batch_end(a, true), 0);
+	CHECK_INT(store_durable_seq(a), seq); /* in the journal, synced */
+	CHECK(file_size(jpath) > 35);
+	store_close(&a); /* the server is away: the queue stays on disk */
+	CHECK(file_size(jpath) > 35);
+	CHECK_INT(copy_file(jpath, copy), 0);
+
+	CHECK_INT(pg_ctl("start"), 0);
+	for (int i = 0; i < 300 && store_open(&b, url, err, sizeof(err)) != 0; i++)
+		sleep_ms(100);
+	CHECK(b != NULL);
+	CHECK_INT(store_node_attach(b, "node-1", jpath, &replayed), 0);
+	CHECK_INT(replayed, 3);
+	CHECK_INT(file_size(jpath), 35); /* emptied once the database has it */
+	n = 0;
+	CHECK_INT(store_regs_list_aor(b, "sip:alice@example.test", count_reg, &n), 0);
+	CHECK_INT(n, 2);
+	n = 0;
+	CHECK_INT(store_cdr_list(b, 0, NULL, count_cdr, &n), 0);
+	CHECK_INT(n, 1);
+	store_close(&b);
+
+	/* A crash after the commit, before the file was emptied: the same
+	 * records again are skipped (the call record is not doubled). */
+	CHECK_INT(copy_file(copy, jpath), 0);
+	CHECK_INT(store_open(&b, url, err, sizeof(err)), 0);
+	CHECK_INT(store_node_attach(b, "node-1", jpath, &replayed), 0);
+	CHECK_INT(replayed, 0);
+	CHECK_INT(file_size(jpath), 35);
+	n = 0;
+	CHECK_INT(store_cdr_list(b, 0, NULL, count_cdr, &n), 0);
+	CHECK_INT(n, 1);
+	/* and new records are numbered past the mark, so a later replay of
+	 * them is not mistaken for the old ones */
+	CHECK_INT(pg_ctl("stop -m fast"), 0);
+	make_cdr(&c, "call-k");
+	CHECK_INT(store_batch_begin(b), 0);
+	CHECK_INT(store_cdr_add(b, NULL, &c), 0);
+	CHECK_INT(store_batch_end(b, true), 0);
+	store_close(&b);
+	CHECK_INT(pg_ctl("start"), 0);
+	for (int i = 0; i < 300 && store_open(&b, url, err, sizeof(err)) != 0; i++)
+		sleep_ms(100);
+	CHECK(b != NULL);
+	CHECK_INT(store_node_attach(b, "node-1", jpath, &replayed), 0);
+	CHECK_INT(replayed, 1);
+	n = 0;
+	CHECK_INT(store_cdr_list(b, 0, NULL, count_cdr, &n), 0);
+	CHECK_INT(n, 2);
+	/* a second process may not share the journal */
+	CHECK_INT(store_open(&a, url, err, sizeof(err)), 0);
+	CHECK_INT(store_node_attach(a, "node-1", jpath, NULL), EBUSY);
+	store_close(&a);
+	store_close(&b);
+
+	/* Without a journal, a batch queued in memory is not durable. */
+	CHECK_INT(store_open(&a, url, err, sizeof(err)), 0);
+	CHECK_INT(pg_ctl("stop -m fast"), 0);
+	seq = store_batch_next_seq(a);
+	CHECK_INT(store_batch_begin(a), 0);
+	make_cdr(&c, "call-m");
+	CHECK_INT(store_cdr_add(a, NULL, &c), 0);
+	CHECK_INT(store_batch_end(a, true), 0);
+	CHECK_INT(store_durable_seq(a), seq - 1);
+	CHECK_INT(pg_ctl("start"), 0);
+	for (int i = 0; i < 6000 && store_durable_seq(a) < seq; i++) {
+		uint64_t v;
+
+		(void)store_users_version(a, &v); /* the server's poll */
+		sleep_ms(10);
+	}
+	CHECK_INT(store_durable_seq(a), seq);
+	store_close(&a);
+	unlink(jpath);
+	unlink(copy);
+}
+
+static int keep_dialog(void *arg, const struct store_dialog *d)
+{
+	struct store_dialog *out = arg;
+
+	*out = *d;
+	out->start_at++; /* counts calls in start_at's spare room: see the caller */
+	return 0;
+}
+
+static int count_dialog(void *arg, const struct store_dialog *d)
+{
+	(void)d;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int count_lock(void *arg, const char *name, int64_t until)
+{
+	if (strcmp(name, "alice") == 0 && until > 0)
+		(*(size_t *)arg)++;
+	return 0;
+}
+
+/* Per-user digest, reg-id, node-owned dialogs and shared user locks. */
+static void digest_dialogs_and_locks(void)
+{
+	char url[512], err[512];
+	struct store *a = NULL, *b = NULL;
+	struct store_user u;
+	struct store_reg r;
+	struct store_dialog d, got;
+	int64_t uid = 0, v0 = 0, v1 = 0;
+	size_t n = 0;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK_INT(store_open(&a, url, err, sizeof(err)), 0);
+	CHECK_INT(store_open(&b, url, err, sizeof(err)), 0);
+	CHECK_INT(store_node_attach(a, "node-a", NULL, NULL), 0);
+	CHECK_INT(store_node_attach(b, "node-b", NULL, NULL), 0);
+	make_user(&u, "alice", "example.test");
+	u.digest = STORE_DIGEST_MD5;
+	CHECK_INT(store_users_add(a, &uid, &u), 0);
+	CHECK_INT(store_users_get(b, &u, "alice", "example.test"), 0);
+	CHECK_INT(u.digest, STORE_DIGEST_MD5);
+	CHECK_INT(store_users_set_digest(a, "alice", "example.test", STORE_DIGEST_SHA256), 0);
+	CHECK_INT(store_users_get(b, &u, "alice", "example.test"), 0);
+	CHECK_INT(u.digest, STORE_DIGEST_SHA256);
+	CHECK_INT(store_users_set_digest(a, "nobody", "example.test", STORE_DIGEST_MD5), ENOENT);
+
+	make_reg(&r, uid, "sip:alice@example.test", "sip:alice@192.0.2.9");
+	r.reg_id = 2147483647u;
+	CHECK_INT(store_regs_upsert(a, NULL, &r), 0);
+	memset(&r, 0, sizeof(r));
+	{
+		struct store_reg *rp = &r;
+
+		CHECK_INT(store_regs_list_aor(b, "sip:alice@example.test", keep_reg, &rp), 0);
+	}
+	CHECK_INT(r.reg_id, 2147483647u);
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.call_id, sizeof(d.call_id), "dlg-1");
+	snprintf(d.tag[0], sizeof(d.tag[0]), "from-tag");
+	snprintf(d.tag[1], sizeof(d.tag[1]), "to-tag");
+	snprintf(d.way[0], sizeof(d.way[0]), "udp:192.0.2.1:5060");
+	snprintf(d.way[1], sizeof(d.way[1]), "udp:192.0.2.2:5060");
+	snprintf(d.caller, sizeof(d.caller), "sip:alice@example.test");
+	snprintf(d.callee, sizeof(d.callee), "sip:bob@example.test");
+	snprintf(d.src, sizeof(d.src), "udp:192.0.2.1:5060");
+	snprintf(d.transport, sizeof(d.transport), "udp");
+	d.start_at = 1700000000000;
+	d.answer_at = 1700000001000;
+	d.expires_at = 1700003600000;
+	CHECK_INT(store_batch_begin(a), 0); /* queued with its batch: 16 parameters */
+	CHECK_INT(store_dialogs_put(a, &d), 0);
+	CHECK_INT(store_batch_end(a, true), 0);
+	memset(&got, 0, sizeof(got));
+	CHECK_INT(store_dialogs_list(a, keep_dialog, &got), 0);
+	CHECK_INT(got.start_at, d.start_at + 1); /* exactly one */
+	CHECK(strcmp(got.way[1], d.way[1]) == 0 && got.expires_at == d.expires_at &&
+	      got.answer_at == d.answer_at && strcmp(got.tag[1], "to-tag") == 0);
+	n = 0;
+	CHECK_INT(store_dialogs_list(b, count_dialog, &n), 0);
+	CHECK_INT(n, 0); /* node-a's call: node-b does not take it in */
+	CHECK_INT(store_dialogs_delete(a, "dlg-1", "from-tag", "to-tag"), 0);
+	n = 0;
+	CHECK_INT(store_dialogs_list(a, count_dialog, &n), 0);
+	CHECK_INT(n, 0);
+
+	CHECK_INT(store_data_version(b, &v0), 0);
+	CHECK_INT(store_locks_put(a, "alice", (int64_t)time(NULL) + 600), 0);
+	CHECK_INT(store_locks_put(a, "alice", (int64_t)time(NULL) + 60), 0); /* later end wins */
+	CHECK_INT(store_locks_put(a, "", 5), EINVAL);
+	for (int i = 0; i < 500; i++) {
+		CHECK_INT(store_data_version(b, &v1), 0);
+		if (v1 != v0)
+			break;
+		sleep_ms(10);
+	}
+	CHECK(v1 != v0); /* node-b heard of the lock */
+	n = 0;
+	CHECK_INT(store_locks_list(b, (int64_t)time(NULL), count_lock, &n), 0);
+	CHECK_INT(n, 1);
+	n = 0;
+	CHECK_INT(store_locks_list(b, (int64_t)time(NULL) + 300, count_lock, &n), 0);
+	CHECK_INT(n, 1); /* 600 s, not 60 */
+	n = 0;
+	CHECK_INT(store_locks_list(b, (int64_t)time(NULL) + 700, count_lock, &n), 0);
+	CHECK_INT(n, 0);
+	store_close(&b);
+	store_close(&a);
+}
+
+
+/*
+ * A COMMIT whose answer is lost with the connection may have happened:
+ * after reconnecting, queued records of the on-disk queue up to the
+ * database's mark are dropped, not written twice. Simulated: while the
+ * server is down the batch waits (in the journal); the "lost commit" is
+ * made by hand (the row and the mark) before the handle reconnects.
+ */
+static void reconnect_skips_what_the_mark_has(void)
+{
+	char url[512], err[512], jpath[600], sql[4096];
+	struct store *a = NULL;
+	struct store_backend_stats st;
+	struct store_cdr c;
+	size_t n = 0;
+
+	PG_ONLY();
+	CHECK(getenv("BASTION_TEST_PG_CTL") != NULL);
+	tmp_db(url, sizeof(url));
+	snprintf(jpath, sizeof(jpath), "%s/amb.journal", tmp_dir);
+	CHECK_INT(store_open(&a, url, err, sizeof(err)), 0);
+	CHECK_INT(store_node_attach(a, "node-amb", jpath, NULL), 0);
+	CHECK_INT(pg_ctl("stop -m fast"), 0);
+	make_cdr(&c, "call-amb");
+	CHECK_INT(store_batch_begin(a), 0);
+	CHECK_INT(store_cdr_add(a, NULL, &c), 0);
+	CHECK_INT(store_batch_end(a, true), 0);
+	CHECK_INT(pg_ctl("start"), 0);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO cdrs (call_id, caller, callee, src, transport, start_at, answer_at,"
+		 " end_at, final_status, duration_s, hangup) VALUES ('call-amb', '%s', '%s', '%s',"
+		 " 'udp', %lld, 0, %lld, 486, 0, 'none');"
+		 "INSERT INTO journal_marks (node, done) VALUES ('node-amb', 1)",
+		 c.caller, c.callee, c.src, (long long)c.start_at, (long long)c.end_at);
+	for (int i = 0; i < 300 && tmp_pg_exec(db_name(url), sql) != 0; i++)
+		sleep_ms(100);
+	for (int i = 0; i < 6000; i++) {
+		uint64_t v;
+
+		(void)store_users_version(a, &v); /* the server's poll */
+		CHECK_INT(store_backend_stats(a, &st), 0);
+		if (st.connected && st.queued == 0)
+			break;
+		sleep_ms(10);
+	}
+	CHECK(st.connected && st.queued == 0);
+	CHECK_INT(store_cdr_list(a, 0, NULL, count_cdr, &n), 0);
+	CHECK_INT(n, 1);
+	store_close(&a);
+	unlink(jpath);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -391,6 +769,10 @@ int main(int argc, char **argv)
 		CASE(connection_errors_are_clear),
 		CASE(notifications_between_handles),
 		CASE(write_behind_across_restart),
+		CASE(emergency_columns),
+		CASE(journal_replayed_exactly_once),
+		CASE(digest_dialogs_and_locks),
+		CASE(reconnect_skips_what_the_mark_has),
 	};
 	int rc;
 

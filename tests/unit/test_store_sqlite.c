@@ -797,6 +797,34 @@ static void client_cert_flag(void)
 
 /* The per-user digest setting: default site, set and read back through the
  * store and the credential cache, counted as a change of users, 0..3 only. */
+static void location_setting(void)
+{
+	char path[128], err[256], loc[STORE_LOCATION_MAX], big[STORE_LOCATION_MAX + 1];
+	struct store *s = NULL;
+	struct store_user u;
+
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.com");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	CHECK_INT(store_users_get_location(s, loc, sizeof(loc), "alice", "example.com"), 0);
+	CHECK(loc[0] == '\0');
+	CHECK_INT(store_users_set_location(s, "alice", "example.com", "country=US;ROOM=12"), 0);
+	CHECK_INT(store_users_get_location(s, loc, sizeof(loc), "alice", "example.com"), 0);
+	CHECK(strcmp(loc, "country=US;ROOM=12") == 0);
+	CHECK_INT(store_users_get_location(s, loc, 5, "alice", "example.com"), EOVERFLOW);
+	CHECK_INT(store_users_set_location(s, "nobody", "example.com", "ROOM=1"), ENOENT);
+	CHECK_INT(store_users_get_location(s, loc, sizeof(loc), "nobody", "example.com"), ENOENT);
+	CHECK_INT(store_users_set_location(s, "alice", "example.com", "ROOM=1\n"), EINVAL);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK_INT(store_users_set_location(s, "alice", "example.com", big), EINVAL);
+	CHECK_INT(store_users_set_location(s, "alice", "example.com", ""), 0);
+	CHECK_INT(store_users_get_location(s, loc, sizeof(loc), "alice", "example.com"), 0);
+	CHECK(loc[0] == '\0');
+	store_close(&s);
+}
+
 static void digest_setting(void)
 {
 	char path[128], err[256];
@@ -863,13 +891,21 @@ static void upgrades_version_4(void)
 	/* What version 4 made: the same, without the columns of 5 and 6. */
 	CHECK_INT(raw_exec(path, "ALTER TABLE users DROP COLUMN require_client_cert;"
 				 "ALTER TABLE users DROP COLUMN digest;"
+				 "ALTER TABLE users DROP COLUMN location;"
+				 "ALTER TABLE cdrs DROP COLUMN emergency;"
+				 "ALTER TABLE cdrs DROP COLUMN location;"
 				 "ALTER TABLE users DROP COLUMN calling;"
 				 "ALTER TABLE users DROP COLUMN fraud_hold;"
 				 "ALTER TABLE users DROP COLUMN fraud_hold_at;"
 				 "ALTER TABLE cdrs DROP COLUMN peer; ALTER TABLE cdrs DROP COLUMN class;"
 				 "ALTER TABLE cdrs DROP COLUMN dialed; ALTER TABLE cdrs DROP COLUMN number;"
+				 "ALTER TABLE users DROP COLUMN old_realm;"
+				 "ALTER TABLE users DROP COLUMN old_ha1_md5;"
+				 "ALTER TABLE users DROP COLUMN old_ha1_sha256;"
+				 "ALTER TABLE users DROP COLUMN pw_deadline;"
 				 "ALTER TABLE registrations DROP COLUMN reg_id;"
-				 "DROP TABLE IF EXISTS dialogs;"
+				 "DROP TABLE IF EXISTS dialogs; DROP TABLE IF EXISTS locks;"
+				 "DROP TABLE IF EXISTS journal_marks;"
 				 "PRAGMA user_version = 4;"),
 		  SQLITE_OK);
 	CHECK_INT(raw_int(path, "SELECT count(*) FROM pragma_table_info('users')"
@@ -956,7 +992,7 @@ int main(int argc, char **argv)
 		CASE(client_cert_flag),
 		CASE(upgrades_version_4),
 		CASE(dialogs_keep_outside_fields),
-		CASE(digest_setting),
+		CASE(digest_setting), CASE(location_setting),
 	};
 	int rc;
 

@@ -969,6 +969,42 @@ static void reliable_transport(void)
 	finish();
 }
 
+/* The reserve (issue 13): ordinary requests stop at max_transactions; with
+ * priority on (an emergency call) the reserve's slots open, and shedding
+ * does not refuse it; with priority off again, the ordinary bound holds. */
+static void table_reserve(void)
+{
+	char b[1024];
+	struct txn_conf c = TXN_CONF_DEFAULT;
+	struct txn_client *ct = NULL;
+
+	CHECK_INT(setup_max(2), 0);
+	txn_layer_free(&L);
+	c.max_transactions = 2;
+	c.reserve = 2;
+	CHECK_INT(txn_layer_new(&L, &c, &ops, NULL), 0);
+	req(b, sizeof(b), "OPTIONS", VIA_A, "OPTIONS", "ft", NULL);
+	CHECK_INT(feed(b, &udp), TXN_NEW);
+	req(b, sizeof(b), "OPTIONS", VIA_B, "OPTIONS", "ft", NULL);
+	CHECK_INT(feed(b, &udp), TXN_NEW);
+	req(b, sizeof(b), "OPTIONS", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKccc", "OPTIONS", "ft",
+	    NULL);
+	CHECK_INT(feed(b, &udp), TXN_FULL);
+	txn_layer_shed(L, true);
+	txn_layer_priority(L, true);
+	CHECK_INT(feed(b, &udp), TXN_NEW); /* neither full nor shed */
+	CHECK_INT(txn_client_new(&ct, L, cli_message, strlen(cli_message), &udp, NULL, now), 0);
+	req(b, sizeof(b), "OPTIONS", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKddd", "OPTIONS", "ft",
+	    NULL);
+	CHECK_INT(feed(b, &udp), TXN_FULL); /* the reserve is bounded too */
+	txn_layer_priority(L, false);
+	txn_layer_shed(L, false);
+	req(b, sizeof(b), "OPTIONS", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKeee", "OPTIONS", "ft",
+	    NULL);
+	CHECK_INT(feed(b, &udp), TXN_FULL);
+	finish();
+}
+
 static void table_full(void)
 {
 	char b[1024];
@@ -1210,6 +1246,7 @@ int main(int argc, char **argv)
 		CASE(sent_by_matching),
 		CASE(reliable_transport),
 		CASE(table_full),
+		CASE(table_reserve),
 		CASE(odd_input),
 		CASE(many_transactions),
 		CASE(heap_property),

@@ -1,0 +1,235 @@
+/*
+ * emerg: emergency calls (docs/emergency.md; guide: Service Availability >
+ * Emergency Services; issue 13).
+ *
+ * Pure decisions and builders, no I/O, no clock (callers pass the time), no
+ * allocation:
+ * - recognition: is a dialed number (a sip:/sips: user part or a tel:
+ *   number, %-escaped or not, with visual separators, with the outside-line
+ *   prefix, as "+" country code and number) one of the configured emergency
+ *   numbers ([emergency] numbers, default 911, 112, 933);
+ * - route choice: the route of that number ([emergency_routes]), its peers
+ *   that are up first, then any gateway as the last resort;
+ * - location: civic addresses (RFC 5139 elements) of users and of the
+ *   networks phones register from ([location NAME] sections: prefixes, the
+ *   address, an ELIN), checked when they are set (field limits, no control
+ *   characters, valid UTF-8), kept as one line of text in the store;
+ * - the PIDF-LO document (RFC 4119, civic per RFC 5139), XML-escaped, and
+ *   the multipart/mixed body (RFC 2046) that carries it next to the SDP,
+ *   referenced by the Geolocation header (RFC 6442);
+ * - a token bucket that bounds what emergency INVITEs may take past the
+ *   guard's budgets.
+ *
+ * server/emerg.c does the sending; tests/unit/test_emerg.c drives all of it.
+ */
+#ifndef BASTION_EMERG_H
+#define BASTION_EMERG_H
+
+#include "../base/base.h"
+#include "../net/net.h"
+#include "../sip/sip.h"
+#include "../trunk/trunk.h"
+
+#define EMERG_MAX_NUMBERS 8        /* [emergency] numbers */
+#define EMERG_NUMBER_MAX 8         /* digits of one emergency number, with NUL */
+#define EMERG_MAX_LOCATIONS 64     /* [location NAME] sections */
+#define EMERG_MAX_PREFIXES 8       /* prefixes of one location */
+#define EMERG_MAX_NOTIFY 8         /* [emergency] notify users */
+#define EMERG_LOC_TEXT_MAX 512     /* a civic address as stored text, with NUL */
+#define EMERG_PIDF_MAX 2048        /* the PIDF-LO document */
+
+#define EMERG_EVENT_CALL "emergency.call"
+#define EMERG_EVENT_REFUSED "emergency.refused"
+#define EMERG_EVENT_NO_PEER "emergency.no_peer"
+
+/* The civic elements kept (RFC 5139 names), in the schema's order. */
+enum emerg_field {
+	EMERG_COUNTRY = 0, /* country: ISO 3166 alpha-2, two letters */
+	EMERG_A1,          /* region, state */
+	EMERG_A3,          /* city */
+	EMERG_RD,          /* street */
+	EMERG_HNO,         /* house number */
+	EMERG_FLR,         /* floor */
+	EMERG_BLD,         /* building */
+	EMERG_ROOM,        /* room */
+	EMERG_FIELD_COUNT
+};
+
+/* A civic address; "" for a field not set. Sizes are the field limits. */
+struct emerg_civic {
+	char f[EMERG_FIELD_COUNT][72];
+	char elin[TRUNK_NUM_MAX];  /* callback number for this place (E.164), or "" */
+};
+
+struct emerg_location {
+	char name[TRUNK_NAME_MAX];
+	unsigned line;
+	struct trunk_prefix prefix[EMERG_MAX_PREFIXES];
+	size_t nprefixes;
+	struct emerg_civic civic;
+};
+
+struct emerg_route {
+	char number[EMERG_NUMBER_MAX];
+	unsigned line;
+	char peer_names[TRUNK_MAX_ROUTE_PEERS][TRUNK_NAME_MAX];
+	uint8_t peers[TRUNK_MAX_ROUTE_PEERS]; /* indices into trunk_conf.peer, after the check */
+	size_t npeers;
+};
+
+struct emerg_conf {
+	/* [emergency], from the settings table (conf/) */
+	char numbers_text[128];    /* "911, 112, 933" */
+	char notify_text[512];     /* local users told of each call */
+	uint32_t allow_unauthenticated; /* 0 no, 1 yes */
+	uint32_t geolocation_routing;   /* 0 no, 1 yes */
+	uint32_t reserved_slots;   /* per emergency peer, kept from ordinary calls */
+	uint32_t max_calls;        /* emergency calls in progress at once */
+	uint32_t rate;             /* emergency INVITEs/s admitted past the guard */
+	uint32_t reserved_transactions; /* transactions only emergency calls may use */
+	/* filled by emerg_conf_check from the texts */
+	char numbers[EMERG_MAX_NUMBERS][EMERG_NUMBER_MAX];
+	size_t nnumbers;
+	char notify[EMERG_MAX_NOTIFY][TRUNK_USER_MAX];
+	size_t nnotify;
+	/* [emergency_routes] and [location NAME] */
+	struct emerg_route route[EMERG_MAX_NUMBERS];
+	size_t nroutes;
+	struct emerg_location loc[EMERG_MAX_LOCATIONS];
+	size_t nlocs;
+};
+
+/* ---- configuration ---------------------------------------------------------- */
+
+/* No routes, no locations (the settings table fills the rest). */
+void emerg_conf_init(struct emerg_conf *c);
+
+/* Is section one of ours ("emergency_routes", "location NAME")? */
+bool emerg_section(const char *section);
+
+/* One line: key = value in section, at line. Returns 0 or EINVAL with err. */
+int emerg_conf_set(struct emerg_conf *c, const char *section, const char *key, const char *value,
+		   unsigned line, char *err, size_t errlen);
+
+/*
+ * The checks of the whole file, after trunk_conf_check: the numbers and
+ * notify lists parse; a route is for a configured number and names known
+ * peers (filled as indices); two locations' prefixes do not overlap.
+ * Returns 0 or EINVAL with *line (may be 0) and err.
+ */
+int emerg_conf_check(struct emerg_conf *c, const struct trunk_conf *tc, unsigned *line, char *err,
+		     size_t errlen);
+
+/* ---- recognition -------------------------------------------------------------- */
+
+/*
+ * Is uri (a Request-URI) a call to an emergency number? Its user part (or
+ * tel: number) is %-unescaped and stripped of visual separators; then the
+ * outside-line prefix of tc, when set, may come first, and "+" with tc's
+ * country code may too. Returns the index into c->numbers, or -1.
+ */
+int emerg_match(const struct emerg_conf *c, const struct trunk_conf *tc, const struct sip_uri *uri);
+/* The same from a user part or number alone (still escaped). */
+int emerg_match_user(const struct emerg_conf *c, const struct trunk_conf *tc, struct slice user);
+
+/*
+ * Before parsing: is the datagram or stream chunk p[0..len) an INVITE whose
+ * Request-URI is an emergency number? Reads the request line only (at most
+ * its first 512 bytes), so the guard can admit it first. A false answer
+ * costs nothing but the normal path.
+ */
+bool emerg_request_line(const struct emerg_conf *c, const struct trunk_conf *tc, const char *p,
+			size_t len);
+
+/*
+ * The peers an emergency call to number n goes to, in order: the number's
+ * route's peers that are not down; then every other gateway that is not
+ * down (the last resort); with none of those up, the route's peers and the
+ * gateways all the same (a peer marked down may still answer). Without a
+ * route for n: every gateway. down[i] says whether peer i is marked down.
+ * Returns how many (0: no peer at all).
+ */
+size_t emerg_route(const struct emerg_conf *c, const struct trunk_conf *tc, size_t n,
+		   const bool down[TRUNK_MAX_PEERS], uint8_t out[TRUNK_MAX_PEERS]);
+
+/*
+ * Can emergency number n reach a peer with the listeners l[0..nl)? A UDP
+ * address needs a UDP listener of its family (the socket it is sent from);
+ * TCP and TLS are connections of our own. False when no peer the number
+ * would go to (emerg_route, all up) has such an address, or when its own
+ * [emergency_routes] entry names only peers without one (the gateways would
+ * then take the calls meant for the emergency service).
+ */
+bool emerg_reachable(const struct emerg_conf *c, const struct trunk_conf *tc, size_t n,
+		     const struct net_listen_spec *l, size_t nl);
+
+/* Is peer i on some emergency route (its last reserved_slots calls are
+ * kept from ordinary traffic)? */
+bool emerg_peer_reserved(const struct emerg_conf *c, size_t i);
+
+/* ---- locations ----------------------------------------------------------------- */
+
+const char *emerg_field_name(enum emerg_field f);
+/* The limit of field f in bytes (without the NUL). */
+size_t emerg_field_limit(enum emerg_field f);
+
+/*
+ * Set field `key` (an RFC 5139 name, any case: country, A1, A3, RD, HNO,
+ * FLR, BLD, ROOM, or ELIN) of c to value. Refused with EINVAL and err: an
+ * unknown name, a value over the field's limit (EOVERFLOW), a control
+ * character or invalid UTF-8, a country that is not two letters, an ELIN
+ * that is not E.164.
+ */
+int emerg_civic_set(struct emerg_civic *c, const char *key, const char *value, char *err,
+		    size_t errlen);
+
+/*
+ * The stored text form: "country=US;A1=NY;RD=Main Street", fields in order,
+ * '%', ';' and '=' written %25, %3B, %3D. emerg_civic_parse reads it back
+ * (and what an administrator types), checking every field as
+ * emerg_civic_set does. Returns 0, EOVERFLOW, or EINVAL with err.
+ */
+int emerg_civic_format(char *out, size_t cap, const struct emerg_civic *c);
+int emerg_civic_parse(struct emerg_civic *c, const char *text, char *err, size_t errlen);
+bool emerg_civic_empty(const struct emerg_civic *c);
+
+/* The location whose prefixes hold a, or NULL. */
+const struct emerg_location *emerg_location_of(const struct emerg_conf *c, const struct net_addr *a);
+
+/* ---- what goes to the PSAP --------------------------------------------------------- */
+
+/*
+ * The PIDF-LO document (RFC 4119) of civic address c for entity (a
+ * "pres:user@domain" URI; escaped here too), tuple id `id`, at unix time
+ * `when`: presence / tuple / status / geopriv / location-info /
+ * civicAddress with c's fields in RFC 5139 order, usage-rules, method,
+ * timestamp. Every text is XML-escaped. Returns 0 and *len, or EOVERFLOW.
+ */
+int emerg_pidf(char *out, size_t cap, size_t *len, const struct emerg_civic *c,
+	       const char *entity, const char *id, int64_t when);
+
+/*
+ * A multipart/mixed body (RFC 2046 5.1): the first part sdp (Content-Type
+ * sdp_type, skipped when sdp is empty), then the PIDF-LO with Content-Type
+ * application/pidf+xml and Content-ID <cid>. boundary is chosen from seed
+ * so that it occurs in neither part; its Content-Type header value
+ * ("multipart/mixed;boundary=...") goes to ctype. Returns 0, EOVERFLOW, or
+ * EINVAL (sdp_type has a control character, cid is unusable).
+ */
+int emerg_multipart(char *out, size_t cap, size_t *len, char *ctype, size_t ctype_cap,
+		    struct slice sdp_type, struct slice sdp, const char *cid, struct slice pidf,
+		    uint64_t seed);
+
+/* ---- the bypass budget -------------------------------------------------------------- */
+
+/* Emergency INVITEs admitted past the guard's budgets: rate per second,
+ * burst 2 x rate. rate 0: none. */
+struct emerg_bucket {
+	uint64_t last_ms;
+	uint64_t milli;            /* tokens x 1000 */
+	bool started;
+};
+
+bool emerg_bucket_take(struct emerg_bucket *b, uint32_t rate, uint64_t now_ms);
+
+#endif
