@@ -164,3 +164,32 @@ def test_restored_tls_callee_is_reached_on_its_new_flow(make_server, tmp_path, h
     check_record(s, call_id)
     a.close()
     b2.close()
+
+
+def test_restored_tcp_caller_is_reached_at_its_contact(make_server, tmp_path):
+    """The other direction: the caller was on TCP; after a kill the callee
+    hangs up, and the server opens a connection to the caller's contact."""
+    s = start_server(make_server, tmp_path)
+    a = ListeningPhone(s, "1001", USERS["1001"])
+    a.register()
+    b = Phone(s, "1002", USERS["1002"], "udp")
+    b.register()
+    call_id, _, cseq = a.invite("1002")
+    inv, totag = b.answer()
+    _, ok, _ = a.expect_status(200, "INVITE")
+    a.in_dialog("ACK", ok, call_id, cseq, totag, a.tag)
+    b.expect_request("ACK")
+    assert dialog_stored(s, call_id) == 1
+    restart(s, "sigkill")
+    b.in_dialog("BYE", inv, call_id, 1, a.tag, totag, from_me=False)
+    a.accept()
+    _, bye, _ = a.expect_request("BYE", timeout=10)
+    a.respond(bye, 200, "OK", a.tag)
+    b.expect_status(200, "BYE", timeout=10)
+    assert "a restored call's caller reached at its contact tcp:127.0.0.1:%d" % a.lport \
+        in s.log_text()
+    (rec,) = [r for r in cdrs(s, timeout=10) if r["call_id"] == call_id]
+    assert rec["status"] == 200 and rec["hangup"] == "callee", rec
+    wait_until(lambda: dialog_stored(s, call_id) == 0, "the dialog's row removed")
+    a.close()
+    b.close()
