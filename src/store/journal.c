@@ -144,6 +144,7 @@ int store_journal_open(struct store_journal **jp, const char *path, uint64_t sta
 	} else if (st.st_size == HDR_LEN && pread(j->fd, hdr, HDR_LEN, 0) == (ssize_t)HDR_LEN &&
 		   memcmp(hdr, want, 18) == 0 && memcmp(hdr, want, HDR_LEN) != 0) {
 		/* An empty queue of another build: nothing to replay, take it over. */
+		e = 0;
 		if (ftruncate(j->fd, 0) != 0 || (e = write_all(j->fd, want, HDR_LEN)) != 0 ||
 		    fdatasync(j->fd) != 0) {
 			e = e ? e : errno;
