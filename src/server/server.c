@@ -658,6 +658,42 @@ static bool drained(struct server *s, uint64_t now_ms)
 	return (ts.servers == 0 && ts.clients == 0) || now_ms >= s->drain_until_ms;
 }
 
+/* The binding changes waiting, in one transaction; then the answers that
+ * waited for it. */
+static void flush_registrations(struct server *s)
+{
+	int rc;
+
+	s->batch_since_ms = 0;
+	if ((rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
+		log_warn("registrations not all stored (their REGISTERs are not answered): %s",
+			 strerror(rc));
+}
+
+/* Group commit after a round of events: once the oldest binding change has
+ * waited batch_wait ms, commit. Under load a round holds many REGISTERs, so
+ * a batch grows with the load and no phone waits for the tick (a client with
+ * 200 REGISTERs in flight could not pass 4,000/s on the 50 ms tick). Calls'
+ * rows (dialogs, records) stay on the tick: their answers wait at most
+ * 50 ms, once per call, and a batch per tick costs less at light load. The
+ * write-behind of durability none keeps its batch per tick too. */
+static int on_round(void *arg, uint64_t now_ms)
+{
+	struct server *s = arg;
+
+	if (s->conf.durability == CONF_DURABLE_NONE || registrar_pending(s->reg) == 0) {
+		s->batch_since_ms = 0;
+		return -1;
+	}
+	if (!s->batch_since_ms)
+		s->batch_since_ms = now_ms;
+	if (now_ms - s->batch_since_ms >= s->conf.batch_wait) {
+		flush_registrations(s);
+		return -1;
+	}
+	return (int)(s->batch_since_ms + s->conf.batch_wait - now_ms);
+}
+
 /* Periodic work: pick up user changes made by the CLI (within a second), and
  * expire bindings once a second. */
 static void on_tick(void *arg, uint64_t now_ms)
@@ -674,11 +710,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 	server_guard_tick(s, now_ms);
 	server_cdr_flush(s);
 	log_tick();
-	/* binding changes of this tick, in one transaction; then the answers
-	 * that waited for it */
-	if ((rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
-		log_warn("registrations not all stored (their REGISTERs are not answered): %s",
-			 strerror(rc));
+	flush_registrations(s); /* what on_round has not committed yet */
 	server_nodes_tick(s);
 	if (now_ms >= s->next_cache_ms) {
 		rc = store_cache_refresh(s->cache, s->store, &reloaded);
@@ -890,6 +922,7 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 		goto fail;
 	server_dialogs_restore(s); /* needs the UDP sockets */
 	net_set_tick(s->net, on_tick, s, 50);
+	net_set_round(s->net, on_round, s);
 	*sp = s;
 	return 0;
 fail:
