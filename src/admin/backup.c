@@ -286,14 +286,54 @@ out:
 	return rc;
 }
 
+/* The AES-256-GCM body after a header of hdr_len bytes (authenticated as
+ * associated data), its IV at in + iv_off, the tag after the plen bytes: into
+ * plain, which must then be a well-formed archive. Both versions end so; on
+ * failure plain is freed and why says what was wrong. */
+static int open_body(const uint8_t *key, const uint8_t *in, size_t hdr_len, size_t iv_off,
+		     size_t plen, struct admin_buf *plain, char *why, size_t cap)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	int n = 0, rc;
+
+	plain->len = 0;
+	if ((rc = buf_put(plain, in + hdr_len, plen)) != 0) {
+		snprintf(why, cap, "out of memory");
+		goto out;
+	}
+	rc = EBADMSG;
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
+	    EVP_DecryptInit_ex(ctx, NULL, NULL, key, in + iv_off) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &n, in, (int)hdr_len) != 1 ||
+	    EVP_DecryptUpdate(ctx, plain->p, &n, in + hdr_len, (int)plen) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
+				(void *)(in + hdr_len + plen)) != 1 ||
+	    EVP_DecryptFinal_ex(ctx, plain->p + n, &n) != 1) {
+		snprintf(why, cap, "altered or corrupted: the authentication tag does not match");
+		OPENSSL_cleanse(plain->p, plain->len);
+		plain->len = 0;
+		goto out;
+	}
+	rc = admin_archive_walk(plain->p, plain->len, NULL, NULL);
+	if (rc)
+		snprintf(why, cap, "the archive inside is malformed");
+out:
+	if (rc)
+		admin_buf_free(plain);
+	ERR_clear_error();
+	EVP_CIPHER_CTX_free(ctx);
+	return rc;
+}
+
 int admin_backup_open(struct admin_buf *plain, const uint8_t *in, size_t len, const char *pass,
 		      char *why, size_t cap)
 {
 	uint8_t key[64], check[16];
 	struct admin_kdf kdf;
-	EVP_CIPHER_CTX *ctx = NULL;
 	uint64_t plen;
-	int n = 0, rc;
+	int rc;
 
 	if (len < MAGIC_LEN || memcmp(in, MAGIC, MAGIC_LEN - 1) != 0) {
 		snprintf(why, cap, "not a Bastion backup (no BASTION-BACKUP header)");
@@ -339,34 +379,10 @@ int admin_backup_open(struct admin_buf *plain, const uint8_t *in, size_t len, co
 		rc = EACCES;
 		goto out;
 	}
-	plain->len = 0;
-	if ((rc = buf_put(plain, in + HDR_LEN, (size_t)plen)) != 0) {
-		snprintf(why, cap, "out of memory");
-		goto out;
-	}
-	rc = EBADMSG;
-	ctx = EVP_CIPHER_CTX_new();
-	if (!ctx || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
-	    EVP_DecryptInit_ex(ctx, NULL, NULL, key, in + 52) != 1 ||
-	    EVP_DecryptUpdate(ctx, NULL, &n, in, HDR_LEN) != 1 ||
-	    EVP_DecryptUpdate(ctx, plain->p, &n, in + HDR_LEN, (int)plen) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
-				(void *)(in + HDR_LEN + plen)) != 1 ||
-	    EVP_DecryptFinal_ex(ctx, plain->p + n, &n) != 1) {
-		snprintf(why, cap, "altered or corrupted: the authentication tag does not match");
-		OPENSSL_cleanse(plain->p, plain->len);
-		plain->len = 0;
-		goto out;
-	}
-	rc = admin_archive_walk(plain->p, plain->len, NULL, NULL);
-	if (rc)
-		snprintf(why, cap, "the archive inside is malformed");
+	rc = open_body(key, in, HDR_LEN, 52, (size_t)plen, plain, why, cap);
 out:
 	if (rc)
 		admin_buf_free(plain);
-	ERR_clear_error();
-	EVP_CIPHER_CTX_free(ctx);
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
 }
@@ -480,9 +496,8 @@ int admin_backup_open_pub(struct admin_buf *plain, const uint8_t *in, size_t len
 	uint8_t key[32], id[ADMIN_KEY_ID_LEN], rpub[X25519_LEN];
 	size_t n2 = sizeof(rpub);
 	EVP_PKEY *eph = NULL;
-	EVP_CIPHER_CTX *ctx = NULL;
 	uint64_t plen;
-	int n = 0, rc;
+	int rc;
 
 	if (plain->p) /* empty on every failure, whatever it held */
 		OPENSSL_cleanse(plain->p, plain->len);
@@ -535,34 +550,7 @@ int admin_backup_open_pub(struct admin_buf *plain, const uint8_t *in, size_t len
 		return EBADMSG;
 	}
 	EVP_PKEY_free(eph);
-	plain->len = 0;
-	if ((rc = buf_put(plain, in + HDR2_LEN, (size_t)plen)) != 0) {
-		snprintf(why, cap, "out of memory");
-		goto out;
-	}
-	rc = EBADMSG;
-	ctx = EVP_CIPHER_CTX_new();
-	if (!ctx || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
-	    EVP_DecryptInit_ex(ctx, NULL, NULL, key, in + 64) != 1 ||
-	    EVP_DecryptUpdate(ctx, NULL, &n, in, HDR2_LEN) != 1 ||
-	    EVP_DecryptUpdate(ctx, plain->p, &n, in + HDR2_LEN, (int)plen) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
-				(void *)(in + HDR2_LEN + plen)) != 1 ||
-	    EVP_DecryptFinal_ex(ctx, plain->p + n, &n) != 1) {
-		snprintf(why, cap, "altered or corrupted: the authentication tag does not match");
-		OPENSSL_cleanse(plain->p, plain->len);
-		plain->len = 0;
-		goto out;
-	}
-	rc = admin_archive_walk(plain->p, plain->len, NULL, NULL);
-	if (rc)
-		snprintf(why, cap, "the archive inside is malformed");
-out:
-	if (rc)
-		admin_buf_free(plain);
-	ERR_clear_error();
-	EVP_CIPHER_CTX_free(ctx);
+	rc = open_body(key, in, HDR2_LEN, 64, (size_t)plen, plain, why, cap);
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
 }
