@@ -82,12 +82,25 @@ int auth_response_hex(char *out, size_t cap, enum auth_algo algo, const uint8_t 
 		      struct slice nc, struct slice cnonce, struct slice qop);
 
 /*
+ * The RFC 2069 response (RFC 2617 3.2.2.1, a challenge without qop), for
+ * the client side only: response = H(hex(HA1) ":" nonce ":" hex(HA2)),
+ * lowercase hex with a NUL into out (cap >= 2 * auth_algo_len(algo) + 1).
+ * The server side never accepts it (see the top of this file). Returns 0,
+ * EINVAL, EOVERFLOW or ENOMEM/EIO.
+ */
+int auth_response_noqop_hex(char *out, size_t cap, enum auth_algo algo, const uint8_t *ha1,
+			    size_t ha1_len, struct slice method, struct slice uri,
+			    struct slice nonce);
+
+/*
  * The client side (auth/client.c): our answer to a peer's challenge (the
  * value of a WWW-Authenticate or Proxy-Authenticate header) for a request
  * of method to uri, with user and password: the credentials value
  * ("Digest username=..., response=...") into out (NUL-terminated, *len its
- * length), qop=auth with cnonce and nonce-count nc. Returns 0; EPROTO for a
- * challenge we do not answer (not Digest, no qop=auth offered, an unknown
+ * length), qop=auth with cnonce and nonce-count nc. A challenge without qop
+ * (a carrier still on RFC 2069, RFC 2617 3.2.2.1) is answered in that
+ * form: no cnonce, nc or qop in the answer. Returns 0; EPROTO for a
+ * challenge we do not answer (not Digest, a qop list without auth, an unknown
  * or -sess algorithm, a parameter with quotes, backslashes or control
  * bytes); EACCES when realm_wanted is not empty and the challenge's realm
  * is another; EOVERFLOW; ENOMEM/EIO. The password is not kept.

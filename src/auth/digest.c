@@ -166,6 +166,39 @@ int auth_response_hex(char *out, size_t cap, enum auth_algo algo, const uint8_t 
 	return auth_hex(out, cap, r, n);
 }
 
+int auth_response_noqop_hex(char *out, size_t cap, enum auth_algo algo, const uint8_t *ha1,
+			    size_t ha1_len, struct slice method, struct slice uri,
+			    struct slice nonce)
+{
+	size_t n = auth_algo_len(algo);
+	uint8_t ha2[AUTH_HASH_MAX], r[AUTH_HASH_MAX];
+	char ha1x[AUTH_HEX_MAX], ha2x[AUTH_HEX_MAX];
+	struct slice a2[2] = { method, uri };
+	int err;
+
+	if (!out || !ha1 || n == 0 || ha1_len != n)
+		return EINVAL;
+	if (cap < 2 * n + 1)
+		return EOVERFLOW;
+	err = hash_parts(ha2, algo, a2, 2);
+	if (err)
+		goto out;
+	auth_hex(ha1x, sizeof(ha1x), ha1, n);
+	auth_hex(ha2x, sizeof(ha2x), ha2, n);
+	{
+		/* RFC 2617 3.2.2.1, no qop: H(hex(HA1) ":" nonce ":" hex(HA2)) */
+		struct slice rp[3] = { slice_make(ha1x, 2 * n), nonce, slice_make(ha2x, 2 * n) };
+
+		err = hash_parts(r, algo, rp, 3);
+	}
+	if (!err)
+		err = auth_hex(out, cap, r, n);
+out:
+	OPENSSL_cleanse(ha1x, sizeof(ha1x));
+	OPENSSL_cleanse(r, sizeof(r));
+	return err;
+}
+
 const char *auth_result_name(enum auth_result r)
 {
 	switch (r) {

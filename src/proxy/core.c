@@ -1420,7 +1420,7 @@ static bool challenge_answered(struct proxy *p, struct call *c, struct branch *b
 	if (rc) {
 		log_warn("a peer's %u challenge not answered: %s", m->status,
 			 rc == EACCES ? "another realm than the credentials'"
-				      : "no Digest challenge with qop=auth and MD5 or SHA-256");
+				      : "no Digest challenge with qop=auth (or no qop) and MD5 or SHA-256");
 		return false;
 	}
 	elen = strlen(c->extra ? c->extra : "") + strlen(name) + vlen + 3;

@@ -14,6 +14,7 @@ from conftest import DOMAIN, Phone, hval, run_cli
 from test_trunks import (SCEN, USERS, call, finish_call, kernel_port, sipp_done,
                          trunk_conf, users_of)  # noqa: F401 (fixture)
 import hashlib
+import pytest
 import socket
 import subprocess
 import time
@@ -21,10 +22,14 @@ import time
 ACCOUNT, PASSWORD = "acct-5551", "Carrier-Pass-77"
 
 
-def sipp_carrier(tmp_path, ip, port, invite_cseq):
+def sipp_carrier(tmp_path, ip, port, invite_cseq, challenge=None):
     """invite_cseq: the CSeq of the phone's INVITE, which reaches the
-    carrier one higher after the challenge (and its BYE, one higher still)."""
+    carrier one higher after the challenge (and its BYE, one higher still).
+    challenge: the parameters after the nonce in the 407 (default qop=auth, MD5)."""
     text = open(os.path.join(SCEN, "carrier_auth.xml")).read()
+    if challenge is not None:
+        assert ', qop="auth", algorithm=MD5' in text
+        text = text.replace(', qop="auth", algorithm=MD5', challenge)
     text = text.replace("@INVITE@", str(invite_cseq + 1)).replace("@BYE@", str(invite_cseq + 2))
     path = tmp_path / "carrier_auth.xml"
     path.write_text(text)
@@ -88,6 +93,37 @@ def test_carrier_challenge_answered_from_the_secrets_file(make_server, users_of,
             assert PASSWORD not in open(p, errors="replace").read(), name
     r = run_cli("--state", s.state, "peer", "show", "gw1")
     assert r.returncode == 0 and PASSWORD not in r.stdout and ACCOUNT not in r.stdout
+
+
+@pytest.mark.parametrize("algo,h", [("MD5", hashlib.md5), ("SHA-256", hashlib.sha256)])
+def test_carrier_challenge_without_qop_answered(make_server, users_of, tmp_path, algo, h):
+    """A carrier still on RFC 2069 (no qop in its challenge; RFC 2617
+    3.2.2.1): the answer is H(HA1:nonce:HA2), with no cnonce, nc or qop, and
+    the call goes through."""
+    port = kernel_port("127.0.0.2")
+    s = make_server(trunk_conf([("127.0.0.2", port)]), start=False)
+    write_secrets(s)
+    s.start()
+    users_of(s)
+    carrier = sipp_carrier(tmp_path, "127.0.0.2", port, 2,
+                           challenge=f', opaque="op-[call_number]", algorithm={algo}')
+    a = Phone(s, "1001", USERS["1001"])
+    cid = call(a, f"sip:+12125550100@{DOMAIN}")
+    _, hdrs, _ = a.expect_status(200, "INVITE", timeout=15)
+    finish_call(a, hdrs, cid)
+    sipp_done(carrier, tmp_path, "127.0.0.2")
+    log = (tmp_path / "carrier.log").read_text()
+    auth = re.search(r"AUTH (Digest .*)", log).group(1)
+    ruri = re.search(r"RURI (\S+)", log).group(1)
+    p = dict((k, a or b) for k, a, b in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]+))', auth[7:]))
+    assert "qop" not in p and "cnonce" not in p and "nc" not in p, auth
+    assert p["username"] == ACCOUNT and p["realm"] == "carrier.test" and p["uri"] == ruri
+    assert p["algorithm"] == algo and p["opaque"] == "op-1", auth
+    hx = lambda x: h(x.encode()).hexdigest()  # noqa: E731
+    ha1 = hx(f"{ACCOUNT}:carrier.test:{PASSWORD}")
+    ha2 = hx(f"INVITE:{ruri}")
+    assert p["response"] == hx(f"{ha1}:{p['nonce']}:{ha2}"), auth
+    assert PASSWORD not in s.log_text()
 
 
 def test_secrets_file_others_may_read_is_refused(make_server, users_of, tmp_path):

@@ -514,8 +514,50 @@ static void test_client_answer(void)
 				     SLICE_LIT("Digest realm=\"evil\", nonce=\"abc\", qop=\"auth\""),
 				     SLICE_LIT("INVITE"), SLICE_LIT("sip:x@y"), SLICE_LIT("acct"),
 				     SLICE_LIT("pw"), SLICE_LIT("carrier"), SLICE_LIT("c"), 1), EACCES);
+	/* a challenge without qop (RFC 2617 3.2.2.1, RFC 2069's form): RFC 2617
+	 * 3.5's credentials, answered H(HA1:nonce:HA2); the expected values
+	 * from Python: h=lambda a,x: hashlib.new(a,x.encode()).hexdigest();
+	 * h(a, h(a,"Mufasa:testrealm@host.com:Circle Of Life") +
+	 * ":dcd98b7102dd2f0e8b11d0f600bfb0c093:" + h(a,"GET:/dir/index.html")) */
 	CHECK_INT(auth_client_answer(out, sizeof(out), &len,
-				     SLICE_LIT("Digest realm=\"carrier\", nonce=\"abc\""),
+				     SLICE_LIT("Digest realm=\"testrealm@host.com\", "
+					       "nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", "
+					       "opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""),
+				     SLICE_LIT("GET"), SLICE_LIT("/dir/index.html"), SLICE_LIT("Mufasa"),
+				     SLICE_LIT("Circle Of Life"), SLICE_NULL, SLICE_LIT("0a4f113b"), 7),
+		  0);
+	CHECK_INT(len, strlen(out));
+	CHECK(strstr(out, "response=\"670fd8c2df070c60b045671b8b24ff02\"") != NULL);
+	CHECK(!strstr(out, "cnonce") && !strstr(out, "nc=") && !strstr(out, "qop"));
+	CHECK(strstr(out, "opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"") &&
+	      strstr(out, "uri=\"/dir/index.html\"") && strstr(out, "algorithm=MD5"));
+	CHECK_INT(auth_client_answer(out, sizeof(out), &len,
+				     SLICE_LIT("Digest realm=\"testrealm@host.com\", algorithm=SHA-256, "
+					       "nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\""),
+				     SLICE_LIT("GET"), SLICE_LIT("/dir/index.html"), SLICE_LIT("Mufasa"),
+				     SLICE_LIT("Circle Of Life"), SLICE_NULL, SLICE_NULL, 1),
+		  0);
+	CHECK(strstr(out, "response=\"e71f89d8267982ee1cd4dfb3637698eaf2f55848fe056aee7be175262aab5d2a\"") != NULL);
+	CHECK(strstr(out, "algorithm=SHA-256") && !strstr(out, "cnonce") && !strstr(out, "opaque"));
+	{
+		/* the maths alone, on the same vector */
+		uint8_t ha1[AUTH_HASH_MAX];
+		size_t hl = 0;
+		char r[AUTH_HEX_MAX];
+		CHECK_INT(auth_ha1(ha1, sizeof(ha1), &hl, AUTH_ALGO_MD5, SLICE_LIT("Mufasa"),
+				   SLICE_LIT("testrealm@host.com"), SLICE_LIT("Circle Of Life")), 0);
+		CHECK_INT(auth_response_noqop_hex(r, sizeof(r), AUTH_ALGO_MD5, ha1, hl, SLICE_LIT("GET"),
+						  SLICE_LIT("/dir/index.html"),
+						  SLICE_LIT("dcd98b7102dd2f0e8b11d0f600bfb0c093")), 0);
+		CHECK(strcmp(r, "670fd8c2df070c60b045671b8b24ff02") == 0);
+		CHECK_INT(auth_response_noqop_hex(r, 32, AUTH_ALGO_MD5, ha1, hl, SLICE_LIT("GET"),
+						  SLICE_LIT("/"), SLICE_LIT("n")), EOVERFLOW);
+		CHECK_INT(auth_response_noqop_hex(r, sizeof(r), AUTH_ALGO_SHA256, ha1, hl,
+						  SLICE_LIT("GET"), SLICE_LIT("/"), SLICE_LIT("n")), EINVAL);
+	}
+	/* a qop list without auth is still refused, and so is an empty nonce */
+	CHECK_INT(auth_client_answer(out, sizeof(out), &len,
+				     SLICE_LIT("Digest realm=\"carrier\", nonce=\"\""),
 				     SLICE_LIT("INVITE"), SLICE_LIT("sip:x@y"), SLICE_LIT("acct"),
 				     SLICE_LIT("pw"), SLICE_NULL, SLICE_LIT("c"), 1), EPROTO);
 	CHECK_INT(auth_client_answer(out, sizeof(out), &len,
