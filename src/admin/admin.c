@@ -641,7 +641,7 @@ static const struct cmd commands[] = {
 	  "  peer list\n"
 	  "  peer show NAME\n"
 	  "  peer add NAME --address udp:HOST:PORT[,tcp:HOST:PORT...] [--role gateway|trunk]\n"
-	  "           [--trust-pai yes|no] [--max-calls-out N] [--max-calls-in N]\n"
+	  "           [--trust-pai yes|no] [--max-calls-out N] [--max-calls-in N] [--cps N]\n"
 	  "           [--sources CIDR,...] [--tls-name NAME] [--strip N] [--prepend DIGITS]\n"
 	  "  peer del NAME\n\n"
 	  "The PSTN gateways and SIP trunks calls beyond the building go to, as the\n"

@@ -120,6 +120,11 @@ static int peer_show(const struct conf *c, const char *name)
 		       p->max_calls_out ? "" : " (0: no cap)");
 		printf("calls in:      at most %u at once%s\n", p->max_calls_in,
 		       p->max_calls_in ? "" : " (0: no cap)");
+		if (p->calls_per_second)
+			printf("call rate:     at most %u new calls a second each way\n",
+			       p->calls_per_second);
+		else
+			printf("call rate:     no cap (calls_per_second 0)\n");
 		printf("rewrite:       strip %u, prepend \"%s\"\n", p->strip, p->prepend);
 		printf("routes:       ");
 		if (tc->nroutes == 0)
@@ -228,7 +233,7 @@ static int peer_add(const char *state, int argc, char **argv)
 		{ "--trust-pai", "trust_pai" }, { "--max-calls-out", "max_calls_out" },
 		{ "--max-calls-in", "max_calls_in" }, { "--sources", "sources" },
 		{ "--tls-name", "tls_name" },   { "--strip", "strip" },
-		{ "--prepend", "prepend" },
+		{ "--prepend", "prepend" },     { "--cps", "calls_per_second" },
 	};
 	char path[4200], section[2048];
 	size_t used, len = 0;

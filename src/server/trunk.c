@@ -83,6 +83,8 @@ struct pstate {
 	uint64_t next_ms;          /* when to ping next */
 	/* metrics (server_trunk_metrics) */
 	uint64_t calls_out, calls_in, failed_out;
+	/* calls_per_second, each way */
+	struct trunk_bucket cps_out, cps_in;
 	struct preg {
 		struct txn_client *ct; /* the REGISTER in flight (its user is this struct) */
 		bool registered;       /* the last REGISTER got its 2xx */
@@ -702,6 +704,8 @@ void server_trunk_tick(struct server *s, uint64_t now)
 			ps->down = false;
 			ps->next_ms = now;
 			ps->calls_out = ps->calls_in = ps->failed_out = 0;
+			memset(&ps->cps_out, 0, sizeof(ps->cps_out));
+			memset(&ps->cps_in, 0, sizeof(ps->cps_in));
 			if (!ps->reg.ct)
 				memset(&ps->reg, 0, sizeof(ps->reg));
 			else
@@ -1099,7 +1103,9 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 	struct store_cache_entry e;
 	struct tusage *uu = NULL, *pu;
 	const char *limit_detail = NULL;
-	bool tls_only, all_trusted = true, at_cap = false, intl;
+	bool tls_only, all_trusted = true, at_cap = false, at_rate = false, intl;
+	uint32_t rate_wait = 0;
+	uint64_t now_ms = server_now_ms();
 	size_t nroute, n = 0;
 	int first = -1, rc;
 	int64_t now = wall_s();
@@ -1182,6 +1188,17 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 			limit_detail = v.detail;
 			continue;
 		}
+		/* its new calls a second: over it, the peer is passed over like
+		 * one that is down (its token is taken once it gets the INVITE) */
+		if (route[i] < TRUNK_MAX_PEERS) {
+			uint32_t w = trunk_bucket_check(&s->trunks->ps[route[i]].cps_out,
+							p->calls_per_second, now_ms, false);
+			if (w) {
+				at_rate = true;
+				rate_wait = rate_wait && rate_wait < w ? rate_wait : w;
+				continue;
+			}
+		}
 		if (trunk_rewrite(user_part, sizeof(user_part), p, e164) != 0)
 			continue;
 		{
@@ -1211,7 +1228,17 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		}
 	}
 	if (n == 0) {
-		if (at_cap)
+		if (at_rate) {
+			/* a rate passes within the second: 503, try again (RFC 3261 21.5.4) */
+			struct proxy_caller rw = { user, x->in, &out };
+			char ra[40];
+			snprintf(detail, sizeof(detail), "every peer of the route for %s left is at its "
+				 "calls_per_second", e164);
+			snprintf(ra, sizeof(ra), "Retry-After: %u\r\n", (rate_wait + 999) / 1000);
+			server_event(s, TRUNK_EVENT_PEER_RATE, x->in, m, user, m->ruri_raw, detail, 503);
+			proxy_record_refused(s->proxy, m, &rw, 503);
+			server_answer(s, x, m, 503, "Peer Call Rate Reached", slice_cstr(ra));
+		} else if (at_cap)
 			refuse(s, x, m, user, &out, 403, "Outside Call Limit Reached",
 			       TRUNK_EVENT_FRAUD_LIMIT, limit_detail);
 		else if (tls_only)
@@ -1251,8 +1278,11 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		snprintf(pkey, sizeof(pkey), "p:%s", tc->peer[first].name);
 		if ((pu = usage_of(s->trunks, pkey, true)) != NULL)
 			trunk_usage_placed(&pu->u, dh, now, s->conf.fraud.alert_window);
-		if (ps)
+		if (ps) {
 			ps->calls_out++;
+			(void)trunk_bucket_check(&ps->cps_out, tc->peer[first].calls_per_second,
+						 now_ms, true);
+		}
 	}
 	log_info("outside call %s (%s) by %.*s to peer %s", e164, trunk_class_name(k),
 		 (int)(user.len < 64 ? user.len : 64), user.p ? user.p : "", tc->peer[first].name);
@@ -1296,6 +1326,21 @@ bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct 
 	out.peer = p->name;
 	dialed_of(dialed, m);
 	out.dialed = dialed;
+	/* its new calls a second (calls_per_second): each INVITE it sends
+	 * takes a token, whatever becomes of it */
+	if (m->mid == SIP_M_INVITE && pi < TRUNK_MAX_PEERS) {
+		uint32_t w = trunk_bucket_check(&s->trunks->ps[pi].cps_in, p->calls_per_second,
+						server_now_ms(), true);
+		if (w) {
+			char ra[40];
+			snprintf(ra, sizeof(ra), "Retry-After: %u\r\n", (w + 999) / 1000);
+			server_event(s, TRUNK_EVENT_PEER_RATE, x->in, m, SLICE_NULL, m->ruri_raw,
+				     "the peer's new calls reached its calls_per_second", 503);
+			proxy_record_refused(s->proxy, m, &who, 503);
+			server_answer(s, x, m, 503, "Peer Call Rate Reached", slice_cstr(ra));
+			return true;
+		}
+	}
 	if (trunk_normalise(e164, &m->ruri, tc) != 0 || !(local = trunk_did_user(tc, e164))) {
 		/* no transit: a peer reaches our users through their DIDs only */
 		proxy_record_refused(s->proxy, m, &who, 404);

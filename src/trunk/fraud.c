@@ -3,6 +3,7 @@
  * limits over them and the burst alert (trunk.h says what each decides,
  * docs/trunks.md why). Pure: the caller hands in the time.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -81,13 +82,16 @@ void trunk_limits_check(struct trunk_verdict *v, struct trunk_usage *u,
 	if (!u)
 		return;
 	advance(u, now, 0);
-	if (lim->calls_per_hour && u->calls_sum >= lim->calls_per_hour) {
+	if (lim->calls_per_hour && (uint64_t)u->calls_sum + u->calls_ext >= lim->calls_per_hour) {
 		v->detail = peer ? "the peer's calls in the last hour reached its calls_per_hour"
 				 : "the caller's outside calls in the last hour reached [fraud] "
 				   "calls_per_hour";
 		goto refuse;
 	}
-	mins = (uint32_t)(u->secs_sum[intl] / 60 > UINT32_MAX ? UINT32_MAX : u->secs_sum[intl] / 60);
+	{
+		uint64_t secs = u->secs_sum[intl] + u->secs_ext[intl];
+		mins = (uint32_t)(secs / 60 > UINT32_MAX ? UINT32_MAX : secs / 60);
+	}
 	if (intl && lim->intl_minutes_per_day && mins >= lim->intl_minutes_per_day) {
 		v->detail = peer ? "the peer's international minutes in the last day reached its "
 				   "international_minutes_per_day"
@@ -222,4 +226,130 @@ bool trunk_usage_idle(struct trunk_usage *u, int64_t now, uint32_t window)
 			if (u->dest[s][w])
 				return false;
 	return true;
+}
+
+uint32_t trunk_bucket_check(struct trunk_bucket *b, uint32_t rate, uint64_t now_ms, bool take)
+{
+	uint64_t cap = (uint64_t)rate * 1000u, need;
+
+	if (!rate)
+		return 0;
+	if (!b->started || b->rate != rate) {
+		b->started = true;
+		b->rate = rate;
+		b->milli = cap;
+		b->at_ms = now_ms;
+	}
+	if (now_ms > b->at_ms) {
+		/* rate calls a second is rate thousandths a millisecond */
+		uint64_t dt = now_ms - b->at_ms;
+		b->milli = dt >= 1000u ? cap : b->milli + dt * rate;
+		if (b->milli > cap)
+			b->milli = cap;
+		b->at_ms = now_ms;
+	}
+	if (b->milli >= 1000u) {
+		if (take)
+			b->milli -= 1000u;
+		return 0;
+	}
+	need = 1000u - b->milli;
+	return (uint32_t)((need + rate - 1) / rate); /* >= 1: need > 0 */
+}
+
+int trunk_usage_encode(char *out, size_t cap, const struct trunk_usage *u)
+{
+	size_t used;
+	int n;
+
+	n = snprintf(out, cap, "1;%lld;", (long long)u->hour_slot);
+	if (n < 0 || (size_t)n >= cap)
+		return EOVERFLOW;
+	used = (size_t)n;
+	for (size_t i = 0; i < TRUNK_HOUR_SLOTS; i++) {
+		n = snprintf(out + used, cap - used, "%s%u", i ? "," : "", u->calls[i]);
+		if (n < 0 || (size_t)n >= cap - used)
+			return EOVERFLOW;
+		used += (size_t)n;
+	}
+	n = snprintf(out + used, cap - used, ";%lld", (long long)u->day_slot);
+	if (n < 0 || (size_t)n >= cap - used)
+		return EOVERFLOW;
+	used += (size_t)n;
+	for (size_t c = 0; c < 2; c++)
+		for (size_t i = 0; i < TRUNK_DAY_SLOTS; i++) {
+			n = snprintf(out + used, cap - used, "%s%u", i ? "," : ";", u->secs[i][c]);
+			if (n < 0 || (size_t)n >= cap - used)
+				return EOVERFLOW;
+			used += (size_t)n;
+		}
+	return 0;
+}
+
+/* The next decimal field of *in up to sep (or the end when sep is 0) as an
+ * integer in [lo, hi]; the separator is consumed. */
+static bool next_num(struct slice *in, char sep, int64_t lo, int64_t hi, int64_t *out)
+{
+	size_t i = 0;
+	bool neg = false;
+	uint64_t v = 0;
+
+	if (i < in->len && in->p[i] == '-') {
+		neg = true;
+		i++;
+	}
+	if (i == in->len || in->p[i] < '0' || in->p[i] > '9')
+		return false;
+	for (; i < in->len && in->p[i] >= '0' && in->p[i] <= '9'; i++) {
+		if (v > (uint64_t)INT64_MAX / 10)
+			return false;
+		v = v * 10 + (uint64_t)(in->p[i] - '0');
+		if (v > (uint64_t)INT64_MAX)
+			return false;
+	}
+	if (sep ? (i == in->len || in->p[i] != sep) : i != in->len)
+		return false;
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	if (*out < lo || *out > hi)
+		return false;
+	*in = slice_make(in->p + i + (sep ? 1 : 0), in->len - i - (sep ? 1 : 0));
+	return true;
+}
+
+int trunk_usage_decode(struct trunk_usage *u, struct slice in, int64_t now)
+{
+	const int64_t slot_max = INT64_MAX / TRUNK_DAY_SLOT_S;
+	int64_t v;
+
+	trunk_usage_init(u);
+	if (!in.p || !next_num(&in, ';', 1, 1, &v) ||
+	    !next_num(&in, ';', 0, slot_max, &u->hour_slot))
+		goto bad;
+	for (size_t i = 0; i < TRUNK_HOUR_SLOTS; i++) {
+		if (!next_num(&in, i + 1 < TRUNK_HOUR_SLOTS ? ',' : ';', 0, UINT16_MAX, &v))
+			goto bad;
+		u->calls[i] = (uint16_t)v;
+		u->calls_sum += (uint32_t)v;
+	}
+	if (!next_num(&in, ';', 0, slot_max, &u->day_slot))
+		goto bad;
+	for (size_t c = 0; c < 2; c++)
+		for (size_t i = 0; i < TRUNK_DAY_SLOTS; i++) {
+			bool last = c == 1 && i + 1 == TRUNK_DAY_SLOTS;
+			if (!next_num(&in, last ? 0 : i + 1 < TRUNK_DAY_SLOTS ? ',' : ';', 0,
+				      UINT32_MAX / 2, &v))
+				goto bad;
+			u->secs[i][c] = (uint32_t)v;
+			u->secs_sum[c] += (uint64_t)v;
+		}
+	/* a ring from the future (a clock that went back, another node's
+	 * clock ahead) would hold its counts until now caught up: refused */
+	if (u->hour_slot > floor_div(now, TRUNK_HOUR_SLOT_S) + 1 ||
+	    u->day_slot > floor_div(now, TRUNK_DAY_SLOT_S) + 1)
+		goto bad;
+	advance(u, now, 0); /* window 0: the burst ring (not stored) stays empty */
+	return 0;
+bad:
+	trunk_usage_init(u);
+	return EBADMSG;
 }

@@ -410,6 +410,12 @@ static int peer_set(struct trunk_conf *c, const char *name, const char *key, con
 		*(key[0] == 's' ? &p->strip : key[10] == 'o' ? &p->max_calls_out : &p->max_calls_in) = u;
 		return 0;
 	}
+	if (strcmp(key, "calls_per_second") == 0) {
+		if (slice_to_u32(slice_cstr(value), &u) != 0 || u > 10000)
+			goto bad_value;
+		p->calls_per_second = u;
+		return 0;
+	}
 	if (strcmp(key, "calls_per_hour") == 0 || strcmp(key, "minutes_per_day") == 0 ||
 	    strcmp(key, "international_minutes_per_day") == 0) {
 		if (slice_to_u32(slice_cstr(value), &u) != 0 || u > 1000000)

@@ -48,6 +48,7 @@
 #define TRUNK_EVENT_PEER_TLS_REFUSED "peer.tls_refused"
 #define TRUNK_EVENT_PEER_REGISTERED "peer.registered"
 #define TRUNK_EVENT_PEER_REGISTER_FAILED "peer.register_failed"
+#define TRUNK_EVENT_PEER_RATE "peer.rate_limit"
 
 /* Number classes, in the order of the calling level needed to dial them. */
 enum trunk_class {
@@ -92,6 +93,8 @@ struct trunk_peer {
 	size_t nsrc;
 	bool trust_pai;            /* its P-Asserted-Identity is kept; ours goes to it */
 	uint32_t max_calls_out, max_calls_in; /* concurrent; 0: no cap */
+	uint32_t calls_per_second; /* new calls a second, each way apart (token
+				      * bucket, burst one second's worth); 0: no cap */
 	uint32_t strip;            /* leading characters of the E.164 number removed */
 	char prepend[TRUNK_PATTERN_MAX]; /* then this put in front */
 	char tls_name[128];        /* tls: addresses: the name its certificate must carry */
@@ -253,6 +256,29 @@ const char *trunk_user_did(const struct trunk_conf *c, struct slice user);
  * "Outside Call Limit Reached", event fraud.limit, detail what. */
 void trunk_cap(struct trunk_verdict *v, uint32_t used, uint32_t cap, const char *what);
 
+/* ---- a peer's new calls per second (calls_per_second) --------------------------------
+ *
+ * A token bucket: it holds up to rate calls (one second's worth, so a burst
+ * of rate calls passes at once), refilled at rate a second, counted in
+ * thousandths of a call so that rates below one a millisecond refill
+ * exactly. O(1) and a fixed size per peer and way.
+ */
+struct trunk_bucket {
+	uint64_t milli;            /* tokens * 1000 */
+	uint64_t at_ms;            /* when milli was last brought up to date */
+	uint32_t rate;             /* the rate milli was filled for (a reload resets) */
+	bool started;
+};
+
+/*
+ * May a new call pass peer's bucket b (rate calls a second; 0: no cap) at
+ * monotonic now_ms? Returns 0 and takes a token when take; else the
+ * milliseconds until a token is there (>= 1), and takes nothing. A bucket
+ * first used, or whose rate changed, starts full. A clock that went back
+ * refills nothing.
+ */
+uint32_t trunk_bucket_check(struct trunk_bucket *b, uint32_t rate, uint64_t now_ms, bool take);
+
 /* ---- peers' credentials ([trunks] secrets) ---------------------------------------- */
 
 #define TRUNK_SECRET_MAX 128
@@ -336,6 +362,10 @@ struct trunk_usage {
 	uint32_t short_sum;
 	uint64_t dest[TRUNK_BURST_SLOTS][TRUNK_DEST_WORDS];
 	bool alerted;                  /* an alert was raised and the burst has not ebbed */
+	/* counted by other nodes (their rows in the store, as of the last
+	 * reread): added to the sums above when the limits are checked */
+	uint32_t calls_ext;
+	uint64_t secs_ext[2];
 };
 
 /* Is a number of class k counted as international (with premium)? */
@@ -375,6 +405,23 @@ bool trunk_burst(struct trunk_usage *u, const struct trunk_fraud_conf *f, int64_
 
 /* An administrator cleared the user: the burst window starts empty. */
 void trunk_usage_forgive(struct trunk_usage *u);
+
+/*
+ * The hour and day rings of u as text, for the store ("1;" hour slot ";" 12
+ * counts ";" day slot ";" 24 domestic seconds ";" 24 international seconds,
+ * counts comma-separated), NUL-terminated into out. The burst window and
+ * the other nodes' counts are not in it. Returns 0 or EOVERFLOW.
+ */
+#define TRUNK_USAGE_TEXT_MAX 1024
+int trunk_usage_encode(char *out, size_t cap, const struct trunk_usage *u);
+
+/*
+ * The inverse: u (initialised here) gets the hour and day rings of in,
+ * brought to now (slots that have passed since are empty). Returns 0, or
+ * EBADMSG for anything but exactly what trunk_usage_encode writes (a count
+ * out of range, a missing or extra field), with u zeroed.
+ */
+int trunk_usage_decode(struct trunk_usage *u, struct slice in, int64_t now);
 
 /* Nothing counted any more (the entry may be dropped). */
 bool trunk_usage_idle(struct trunk_usage *u, int64_t now, uint32_t window);

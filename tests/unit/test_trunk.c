@@ -564,6 +564,113 @@ static void test_secrets(void)
 	CHECK(t.n == 0 && t.s[0].password[0] == '\0');
 }
 
+/* calls_per_second: a token bucket that starts full (a burst of rate), is
+ * refilled at rate a second, answers how long to wait, and takes nothing
+ * when it refuses or when only asked. */
+static void test_rate_bucket(void)
+{
+	struct trunk_bucket b;
+	uint64_t t = 5000;
+
+	memset(&b, 0, sizeof(b));
+	CHECK_INT(trunk_bucket_check(&b, 0, t, true), 0);      /* 0: no cap, ever */
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(trunk_bucket_check(&b, 3, t, true), 0); /* a burst of 3 */
+	CHECK_INT(trunk_bucket_check(&b, 3, t, true), 334);      /* a third of a second */
+	CHECK_INT(trunk_bucket_check(&b, 3, t, false), 334);     /* nothing taken either way */
+	CHECK_INT(trunk_bucket_check(&b, 3, t + 333, true), 1);  /* 999 thousandths */
+	CHECK_INT(trunk_bucket_check(&b, 3, t + 334, false), 0); /* there: a peek keeps it */
+	CHECK_INT(trunk_bucket_check(&b, 3, t + 334, true), 0);
+	CHECK_INT(trunk_bucket_check(&b, 3, t + 334, true), 333);
+	/* a clock that went back refills nothing */
+	CHECK(trunk_bucket_check(&b, 3, t, true) > 0);
+	/* a long pause fills it, never beyond one second's worth */
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(trunk_bucket_check(&b, 3, t + 100000, true), 0);
+	CHECK(trunk_bucket_check(&b, 3, t + 100000, true) > 0);
+	/* a new rate (a reload) starts full at that rate */
+	for (int i = 0; i < 10; i++)
+		CHECK_INT(trunk_bucket_check(&b, 10, t + 100000, true), 0);
+	CHECK_INT(trunk_bucket_check(&b, 10, t + 100000, true), 100);
+	/* steady state: at rate 10, tries every 50 ms pass every other time */
+	{
+		int passed = 0;
+		for (int i = 1; i <= 40; i++)
+			passed += trunk_bucket_check(&b, 10, t + 100000 + 50u * (uint64_t)i, true) == 0;
+		CHECK_INT(passed, 20);
+	}
+	/* a high rate and large times do not overflow */
+	memset(&b, 0, sizeof(b));
+	CHECK_INT(trunk_bucket_check(&b, 10000, UINT64_MAX / 2, true), 0);
+	CHECK_INT(trunk_bucket_check(&b, 10000, UINT64_MAX - 1, true), 0);
+}
+
+/* The hour and day rings as text for the store: what comes back is what
+ * went, brought to the reader's now; anything else is refused. Other
+ * nodes' counts (the _ext fields) count against the limits. */
+static void test_usage_text(void)
+{
+	struct trunk_usage u, r;
+	struct trunk_limits lim = { 5, 2, 0 };
+	struct trunk_verdict v;
+	char text[TRUNK_USAGE_TEXT_MAX], t2[TRUNK_USAGE_TEXT_MAX + 8];
+	const char *days;
+	int64_t t0 = 1700000000;
+	static const char *const bad[] = { "", "2;1;", "1;x", "1;5666666;1,2,3", "junk" };
+
+	trunk_usage_init(&u);
+	for (int i = 0; i < 4; i++)
+		trunk_usage_placed(&u, (uint64_t)i, t0 + 400 * i, 600);
+	trunk_usage_ended(&u, false, 90, t0 + 1700, 600, 10);
+	trunk_usage_ended(&u, true, 30, t0 + 1700, 600, 10);
+	CHECK_INT(trunk_usage_encode(text, sizeof(text), &u), 0);
+	CHECK(strncmp(text, "1;", 2) == 0);
+	CHECK_INT(trunk_usage_decode(&r, slice_cstr(text), t0 + 1800), 0);
+	CHECK_INT(r.calls_sum, 4);
+	CHECK(r.secs_sum[0] == 90 && r.secs_sum[1] == 30);
+	CHECK(memcmp(r.calls, u.calls, sizeof(u.calls)) == 0);
+	CHECK(memcmp(r.secs, u.secs, sizeof(u.secs)) == 0);
+	/* restored, the limits see the same totals: the 5th call passes, the 6th not */
+	trunk_limits_check(&v, &r, &lim, false, t0 + 1800, false);
+	CHECK(v.allow);
+	trunk_usage_placed(&r, 9, t0 + 1800, 600);
+	trunk_limits_check(&v, &r, &lim, false, t0 + 1800, false);
+	CHECK(!v.allow && strstr(v.detail, "calls_per_hour"));
+	/* read an hour later: the early calls aged out while stored */
+	CHECK_INT(trunk_usage_decode(&r, slice_cstr(text), t0 + 3600 + 700), 0);
+	CHECK(r.calls_sum < 4);
+	CHECK_INT(r.secs_sum[0], 90);
+	CHECK_INT(trunk_usage_decode(&r, slice_cstr(text), t0 + 3 * 86400), 0);
+	CHECK(r.calls_sum == 0 && r.secs_sum[0] == 0 && r.secs_sum[1] == 0);
+	/* other nodes' counts */
+	trunk_usage_init(&r);
+	r.calls_ext = 5;
+	trunk_limits_check(&v, &r, &lim, false, t0, true);
+	CHECK(!v.allow);
+	r.calls_ext = 0;
+	r.secs_ext[0] = 120;
+	trunk_limits_check(&v, &r, &lim, false, t0, false);
+	CHECK(!v.allow && strstr(v.detail, "minutes_per_day"));
+	trunk_limits_check(&v, &r, &lim, true, t0, false);
+	CHECK(v.allow);
+	/* refused: junk, an extra or a missing field, out of range, from the future */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_INT(trunk_usage_decode(&r, slice_cstr(bad[i]), t0), EBADMSG);
+	snprintf(t2, sizeof(t2), "%s,1", text);
+	CHECK_INT(trunk_usage_decode(&r, slice_cstr(t2), t0 + 1800), EBADMSG);
+	snprintf(t2, sizeof(t2), "%.*s", (int)(strrchr(text, ',') - text + 1), text);
+	CHECK_INT(trunk_usage_decode(&r, slice_cstr(t2), t0 + 1800), EBADMSG);
+	days = strchr(strchr(strchr(text, ';') + 1, ';') + 1, ';') + 1; /* the day slot on */
+	snprintf(t2, sizeof(t2), "1;%lld;70000,0,0,0,0,0,0,0,0,0,0,0;%s", (long long)(t0 / 300), days);
+	CHECK_INT(trunk_usage_decode(&r, slice_cstr(t2), t0), EBADMSG);
+	snprintf(t2, sizeof(t2), "1;%lld;0,0,0,0,0,0,0,0,0,0,0,0;%s", (long long)(t0 / 300), days);
+	CHECK_INT(trunk_usage_decode(&r, slice_cstr(t2), t0 + 1800), 0);
+	snprintf(t2, sizeof(t2), "1;%lld;0,0,0,0,0,0,0,0,0,0,0,0;%s", (long long)(t0 / 300 + 5), days);
+	CHECK_INT(trunk_usage_decode(&r, slice_cstr(t2), t0), EBADMSG);
+	CHECK_INT(r.calls_sum, 0);
+	CHECK_INT(trunk_usage_encode(t2, 20, &u), EOVERFLOW);
+}
+
 static const struct check_case cases[] = {
 	CASE(test_normalise_nanp),
 	CASE(test_normalise_outside_prefix),
@@ -581,6 +688,8 @@ static const struct check_case cases[] = {
 	CASE(test_fraud_limits),
 	CASE(test_fraud_burst),
 	CASE(test_secrets),
+	CASE(test_rate_bucket),
+	CASE(test_usage_text),
 };
 
 int main(int argc, char **argv)
