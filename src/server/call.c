@@ -134,7 +134,7 @@ void server_cdr_flush(struct server *s)
 	uint64_t k, store_seq = 0;
 	int rc;
 
-	if (!s->ncdr_q && !s->ndlg_q) {
+	if (!s->ncdr_q && !s->ndlg_q && !server_trunk_fraud_pending(s)) {
 		cdr_release(s); /* a backend that becomes durable later */
 		return;
 	}
@@ -168,6 +168,7 @@ void server_cdr_flush(struct server *s)
 		}
 		c->id = rc ? 0 : id;
 	}
+	server_trunk_fraud_write(s); /* the toll-fraud counters ride in the same batch */
 	if (batch) {
 		store_seq = store_batch_next_seq(s->store); /* the number this commit gets */
 		if ((rc = store_batch_end(s->store, true)) != 0) {

@@ -298,6 +298,10 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 /* A call ended (its record rec was written): release its caps, count its
  * minutes to the caller and the peer, look for a burst of short calls. */
 void server_trunk_ended(struct server *s, const struct store_cdr *rec);
+/* The toll-fraud counters that changed since the last write: any? Write
+ * them (inside the caller's batch; server_cdr_flush). */
+bool server_trunk_fraud_pending(const struct server *s);
+void server_trunk_fraud_write(struct server *s);
 /* Per-peer metrics (server/observe.c): calls out and in, failed calls out,
  * up (1) or down (0), for peer i of the configuration. False past the last. */
 struct server_trunk_peer_stats {

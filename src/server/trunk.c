@@ -28,6 +28,12 @@
  * place (user_limits) before a call leaves; a burst raises fraud.alert and,
  * with [fraud] suspend, puts the user's outside calling on hold in the
  * store (users.fraud_hold), where the cache and every node see it.
+ * The hour and day rings are kept in the store too (store_fraud_*): a
+ * counter that changed is written in the next batch of call records
+ * (server_trunk_fraud_write, from server_cdr_flush: never a write on the
+ * call's path), this node's rows are read back at startup, and on a shared
+ * store (PostgreSQL) the other nodes' rows are reread every FRAUD_SYNC_MS
+ * and counted against the same limits.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -61,8 +67,12 @@ struct tusage {
 	bool held;                 /* we put the user on hold; the cache may not know yet */
 	uint64_t held_version;     /* the cache's version when we did */
 	bool was_held;             /* on hold when last looked at: a lifted hold forgives */
+	bool dirty;                /* its rings changed since they were last stored */
+	struct tusage *next_dirty;
 	char key[TRUNK_USER_MAX + 2];
 };
+
+#define FRAUD_SYNC_MS 2000u /* a shared store: other nodes' counts reread this often */
 
 #define USAGE_SWEEP_MS (300u * 1000u) /* idle counters dropped this often */
 
@@ -112,12 +122,18 @@ struct server_trunks {
 	struct stat secrets_st;    /* st_ino 0: none loaded (absent or refused) */
 	bool secrets_tried;
 	uint64_t next_secrets_ms;
+	/* the toll-fraud counters in the store (server_trunk_fraud_write) */
+	struct tusage *dirty;      /* changed since the last write, a list through next_dirty */
+	bool shared;               /* PostgreSQL: other nodes count too */
+	uint64_t others_seen;      /* their calls of the last hour at the last reread */
+	uint64_t next_fraud_sync_ms;
 };
 
 #define SECRETS_FILE_MAX 65536
 #define SECRETS_CHECK_MS 1000
 
 static void secrets_load(struct server *s);
+static void fraud_sync(struct server *s, bool own);
 
 int server_trunk_start(struct server *s)
 {
@@ -138,6 +154,8 @@ int server_trunk_start(struct server *s)
 	}
 	s->trunks = t;
 	secrets_load(s);
+	t->shared = store_is_remote(s->conf.database);
+	fraud_sync(s, true);
 	return 0;
 }
 
@@ -365,7 +383,8 @@ static void sweep_one(struct htab_node *n, void *arg)
 	struct sweep *w = arg;
 	struct tusage *u = (struct tusage *)n;
 
-	if (!u->held && !u->was_held && trunk_usage_idle(&u->u, w->now, w->s->conf.fraud.alert_window)) {
+	if (!u->held && !u->was_held && !u->dirty &&
+	    trunk_usage_idle(&u->u, w->now, w->s->conf.fraud.alert_window)) {
 		htab_remove(&w->s->trunks->usage, n);
 		free(u);
 	}
@@ -381,6 +400,123 @@ static void usage_sweep(struct server *s, uint64_t now_ms)
 	s->trunks->next_sweep_ms = now_ms + USAGE_SWEEP_MS;
 	htab_set_max(&s->trunks->usage, (size_t)s->conf.max_users + TRUNK_MAX_PEERS);
 	htab_each(&s->trunks->usage, sweep_one, &w);
+}
+
+/* u's rings changed: written at the next batch (server_trunk_fraud_write). */
+static void usage_dirty(struct server_trunks *t, struct tusage *u)
+{
+	if (!u || u->dirty)
+		return;
+	u->dirty = true;
+	u->next_dirty = t->dirty;
+	t->dirty = u;
+}
+
+bool server_trunk_fraud_pending(const struct server *s)
+{
+	return s->trunks && s->trunks->dirty;
+}
+
+void server_trunk_fraud_write(struct server *s)
+{
+	struct server_trunks *t = s->trunks;
+	char text[TRUNK_USAGE_TEXT_MAX];
+	int64_t now = wall_s();
+	size_t failed = 0;
+	int rc = 0;
+
+	if (!t)
+		return;
+	while (t->dirty) {
+		struct tusage *u = t->dirty;
+		t->dirty = u->next_dirty;
+		u->next_dirty = NULL;
+		u->dirty = false;
+		if (!s->store)
+			continue;
+		if ((rc = trunk_usage_encode(text, sizeof(text), &u->u)) != 0 ||
+		    (rc = store_fraud_put(s->store, u->key, text, now)) != 0)
+			failed++;
+	}
+	if (failed && rc != ENOSYS && log_limit_allow(&s->cdr_store_limit, (uint64_t)now))
+		log_error("toll-fraud counters of %zu users and peers not stored (%s): a restart "
+			  "would forget their calls since the last write", failed, strerror(rc));
+}
+
+struct fraud_rows {
+	struct server *s;
+	int64_t now;
+	bool own;
+	size_t bad;
+	uint64_t others;           /* the other nodes' calls of the last hour, to all peers */
+};
+
+static void zero_ext(struct htab_node *n, void *arg)
+{
+	struct tusage *u = (struct tusage *)n;
+
+	(void)arg;
+	u->u.calls_ext = 0;
+	u->u.secs_ext[0] = u->u.secs_ext[1] = 0;
+}
+
+/* One stored row: this node's own rings (at startup only: ours are the
+ * truth afterwards), or another node's counts added as _ext. */
+static int fraud_row(void *arg, const char *key, bool own, const char *counts)
+{
+	struct fraud_rows *c = arg;
+	struct trunk_usage r;
+	struct tusage *u;
+
+	if (own && !c->own)
+		return 0;
+	if (trunk_usage_decode(&r, slice_cstr(counts), c->now) != 0) {
+		c->bad++;
+		return 0;
+	}
+	if (!r.calls_sum && !r.secs_sum[0] && !r.secs_sum[1])
+		return 0; /* all aged out */
+	if (!(u = usage_of(c->s->trunks, key, true)))
+		return 0; /* the table is full: the calls of this one are not seen */
+	if (own) {
+		r.calls_ext = u->u.calls_ext;
+		r.secs_ext[0] = u->u.secs_ext[0];
+		r.secs_ext[1] = u->u.secs_ext[1];
+		u->u = r;
+	} else {
+		if (key[0] == 'p')
+			c->others += r.calls_sum; /* each call counts to its peer once */
+		u->u.calls_ext = r.calls_sum > UINT32_MAX - u->u.calls_ext ? UINT32_MAX
+									  : u->u.calls_ext + r.calls_sum;
+		u->u.secs_ext[0] += r.secs_sum[0];
+		u->u.secs_ext[1] += r.secs_sum[1];
+	}
+	return 0;
+}
+
+/* Read the counters of the store: with own (at startup), this node's rings
+ * of an earlier run, so that a restart goes on counting where it stopped;
+ * always the other nodes' counts (a shared store). */
+static void fraud_sync(struct server *s, bool own)
+{
+	struct fraud_rows c = { s, wall_s(), own, 0, 0 };
+	int rc;
+
+	if (!s->store || !s->trunks)
+		return;
+	htab_each(&s->trunks->usage, zero_ext, NULL);
+	rc = store_fraud_list(s->store, c.now, fraud_row, &c);
+	if (rc && rc != ENOSYS)
+		log_warn("toll-fraud counters not read from the store (%s%s%s)%s", strerror(rc),
+			 store_errmsg(s->store)[0] ? ": " : "", store_errmsg(s->store),
+			 own ? ": counting starts from zero" : "");
+	if (c.bad)
+		log_warn("%zu stored toll-fraud counters ignored: not in this build's format", c.bad);
+	if (!rc && c.others != s->trunks->others_seen) {
+		s->trunks->others_seen = c.others;
+		log_info("toll-fraud counters: other nodes placed %llu outside calls in the last "
+			 "hour", (unsigned long long)c.others);
+	}
 }
 
 /* Is user's outside calling on hold? The store's word (through the cache)
@@ -553,15 +689,18 @@ void server_trunk_ended(struct server *s, const struct store_cdr *rec)
 			if ((u = usage_of(t, c->user_key, true)) != NULL) {
 				trunk_usage_ended(&u->u, c->intl, secs, now, f->alert_window,
 						  f->short_call);
+				usage_dirty(t, u);
 				burst_check(s, u, slice_cstr(c->user_key + 2), NULL, NULL);
 			}
 			/* and to the peer that took it */
 			if (rec->peer[0]) {
 				struct pstate *ps = pstate_named(s, rec->peer);
 				snprintf(pkey, sizeof(pkey), "p:%s", rec->peer);
-				if ((u = usage_of(t, pkey, true)) != NULL)
+				if ((u = usage_of(t, pkey, true)) != NULL) {
 					trunk_usage_ended(&u->u, c->intl, secs, now, f->alert_window,
 							  f->short_call);
+					usage_dirty(t, u);
+				}
 				if (ps && rec->final_status / 100 != 2)
 					ps->failed_out++;
 			}
@@ -690,6 +829,10 @@ void server_trunk_tick(struct server *s, uint64_t now)
 	if (!t)
 		return;
 	usage_sweep(s, now);
+	if (t->shared && now >= t->next_fraud_sync_ms) {
+		t->next_fraud_sync_ms = now + FRAUD_SYNC_MS;
+		fraud_sync(s, false);
+	}
 	tls_refusals(s);
 	if (now >= t->next_secrets_ms) {
 		t->next_secrets_ms = now + SECRETS_CHECK_MS;
@@ -1273,11 +1416,14 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		struct pstate *ps = first < TRUNK_MAX_PEERS ? &s->trunks->ps[first] : NULL;
 		if (uu) {
 			trunk_usage_placed(&uu->u, dh, now, s->conf.fraud.alert_window);
+			usage_dirty(s->trunks, uu);
 			burst_check(s, uu, user, x->in, m);
 		}
 		snprintf(pkey, sizeof(pkey), "p:%s", tc->peer[first].name);
-		if ((pu = usage_of(s->trunks, pkey, true)) != NULL)
+		if ((pu = usage_of(s->trunks, pkey, true)) != NULL) {
 			trunk_usage_placed(&pu->u, dh, now, s->conf.fraud.alert_window);
+			usage_dirty(s->trunks, pu);
+		}
 		if (ps) {
 			ps->calls_out++;
 			(void)trunk_bucket_check(&ps->cps_out, tc->peer[first].calls_per_second,

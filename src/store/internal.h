@@ -88,6 +88,9 @@ struct store_ops {
 	/* user locks (store_locks_*) */
 	int (*locks_put)(struct store *s, const char *name, int64_t until, int64_t now);
 	int (*locks_list)(struct store *s, int64_t now, store_lock_fn *fn, void *arg);
+	/* toll-fraud counters (store_fraud_*) */
+	int (*fraud_put)(struct store *s, const char *key, const char *counts, int64_t now);
+	int (*fraud_list)(struct store *s, int64_t now, store_fraud_fn *fn, void *arg);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it

@@ -250,9 +250,21 @@ static const char *const migrations[] = {
 	"ALTER TABLE cdrs ADD COLUMN emergency smallint NOT NULL DEFAULT 0"
 	"  CHECK (emergency IN (0, 1));"
 	"ALTER TABLE cdrs ADD COLUMN location text NOT NULL DEFAULT '';",
+	/* 11 -> 12: the toll-fraud counters, as sqlite.c, one row per key and
+	 * node: each node writes its own counts and reads the others' (no
+	 * trigger: every node rereads them every few seconds instead of being
+	 * told of each call). */
+	"CREATE TABLE fraud_counts ("
+	"  key text COLLATE \"C\" NOT NULL CHECK (length(key) BETWEEN 1 AND 159),"
+	"  node text COLLATE \"C\" NOT NULL DEFAULT '' CHECK (length(node) <= 64),"
+	"  counts text NOT NULL CHECK (length(counts) BETWEEN 1 AND 1023),"
+	"  updated_at bigint NOT NULL,"
+	"  PRIMARY KEY (key, node)"
+	");"
+	"CREATE INDEX fraud_counts_updated ON fraud_counts(updated_at);",
 };
 
-_Static_assert(ARRAY_SIZE(migrations) == 11, "keep pg.c's migrations in step with sqlite.c's");
+_Static_assert(ARRAY_SIZE(migrations) == 12, "keep pg.c's migrations in step with sqlite.c's");
 
 int store_pg_schema_latest(void)
 {
@@ -300,6 +312,9 @@ enum stmt_id {
 	ST_LOCK_EXPIRE,
 	ST_JOURNAL_MARK,
 	ST_JOURNAL_DONE,
+	ST_FRAUD_PUT,
+	ST_FRAUD_LIST,
+	ST_FRAUD_EXPIRE,
 	ST__COUNT
 };
 
@@ -416,6 +431,13 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_JOURNAL_MARK] = "INSERT INTO journal_marks (node, done) VALUES ($1::text, $2::bigint)"
 			    " ON CONFLICT (node) DO UPDATE SET done = excluded.done",
 	[ST_JOURNAL_DONE] = "SELECT done FROM journal_marks WHERE node = $1::text",
+	[ST_FRAUD_PUT] = "INSERT INTO fraud_counts (key, node, counts, updated_at)"
+			 " VALUES ($1::text, $2::text, $3::text, $4::bigint)"
+			 " ON CONFLICT (key, node) DO UPDATE SET counts = excluded.counts,"
+			 " updated_at = excluded.updated_at",
+	[ST_FRAUD_LIST] = "SELECT key, node = $1::text, counts FROM fraud_counts"
+			  " WHERE updated_at > $2::bigint ORDER BY key, node",
+	[ST_FRAUD_EXPIRE] = "DELETE FROM fraud_counts WHERE updated_at <= $1::bigint",
 };
 
 /* ---- the handle ----------------------------------------------------------------- */
@@ -2047,6 +2069,46 @@ static int pg_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *
 	return e;
 }
 
+/* ---- toll-fraud counters ------------------------------------------------------------------- */
+
+static int pg_fraud_put(struct store *s, const char *key, const char *counts, int64_t now)
+{
+	char t[24];
+	const char *p[4] = { key, pgs(s)->node, counts, i64s(t, now) };
+	PGresult *res;
+	int e = write_op(pgs(s), ST_FRAUD_PUT, 4, p, &res);
+
+	PQclear(res);
+	return e;
+}
+
+static int pg_fraud_list(struct store *s, int64_t now, store_fraud_fn *fn, void *arg)
+{
+	struct pg_store *ps = pgs(s);
+	char t[24];
+	const char *p[2] = { ps->node, i64s(t, now - STORE_FRAUD_KEEP_S) };
+	char key[STORE_FRAUD_KEY_MAX], counts[STORE_FRAUD_COUNTS_MAX];
+	PGresult *res;
+	int e, n;
+
+	service(ps);
+	(void)run(ps, ST_FRAUD_EXPIRE, 1, p + 1, NULL);
+	if ((e = run(ps, ST_FRAUD_LIST, 2, p, &res)) != 0)
+		return e;
+	n = PQntuples(res);
+	for (int i = 0; i < n && !e; i++) {
+		const char *own = PQgetvalue(res, i, 1);
+		if (col_str(key, sizeof(key), res, i, 0) || col_str(counts, sizeof(counts), res, i, 2)) {
+			store_set_err(s, "a fraud_counts row has a field out of range");
+			e = EOVERFLOW;
+			break;
+		}
+		e = fn(arg, key, own && own[0] == 't', counts);
+	}
+	PQclear(res);
+	return e;
+}
+
 /* ---- this node and its on-disk queue ------------------------------------------------------- */
 
 /* The statements of this build, in a number: a journal written by a build
@@ -2282,6 +2344,8 @@ static const struct store_ops pg_ops = {
 	.node_attach = pg_node_attach,
 	.locks_put = pg_locks_put,
 	.locks_list = pg_locks_list,
+	.fraud_put = pg_fraud_put,
+	.fraud_list = pg_fraud_list,
 };
 
 int store_pg_open(struct store **sp, const char *conninfo, int *from_version, char *err,

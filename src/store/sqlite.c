@@ -232,6 +232,18 @@ static const char *const migrations[] = {
 	"  CHECK (emergency IN (0, 1));"
 	"ALTER TABLE cdrs ADD COLUMN location TEXT NOT NULL DEFAULT '';"
 	"PRAGMA user_version = 11;",
+	/* 11 -> 12: the toll-fraud counters of users and peers (calls per
+	 * hour, minutes per day; docs/trunks.md, Limits), kept across a
+	 * restart: one row per key and node ('' here), the counts as text
+	 * (trunk_usage_encode), written behind in the call records' batches. */
+	"CREATE TABLE fraud_counts ("
+	"  key TEXT NOT NULL CHECK (length(key) BETWEEN 1 AND 159),"
+	"  node TEXT NOT NULL DEFAULT '' CHECK (length(node) <= 64),"
+	"  counts TEXT NOT NULL CHECK (length(counts) BETWEEN 1 AND 1023),"
+	"  updated_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (key, node)"
+	");"
+	"PRAGMA user_version = 12;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -287,6 +299,9 @@ enum stmt_id {
 	ST_LOCK_PUT,
 	ST_LOCK_LIST,
 	ST_LOCK_EXPIRE,
+	ST_FRAUD_PUT,
+	ST_FRAUD_LIST,
+	ST_FRAUD_EXPIRE,
 	ST__COUNT
 };
 
@@ -399,6 +414,12 @@ static const char *const stmt_sql[ST__COUNT] = {
 			" WHERE locks.until < excluded.until",
 	[ST_LOCK_LIST] = "SELECT name, until FROM locks WHERE until > ?1 ORDER BY name",
 	[ST_LOCK_EXPIRE] = "DELETE FROM locks WHERE until <= ?1",
+	[ST_FRAUD_PUT] = "INSERT INTO fraud_counts (key, node, counts, updated_at)"
+			 " VALUES (?1, '', ?2, ?3) ON CONFLICT (key, node) DO UPDATE SET"
+			 " counts = excluded.counts, updated_at = excluded.updated_at",
+	[ST_FRAUD_LIST] = "SELECT key, node = '', counts FROM fraud_counts WHERE updated_at > ?1"
+			  " ORDER BY key, node",
+	[ST_FRAUD_EXPIRE] = "DELETE FROM fraud_counts WHERE updated_at <= ?1",
 };
 
 struct sqlite_store {
@@ -1442,6 +1463,48 @@ static int sq_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *
 	return err;
 }
 
+static int sq_fraud_put(struct store *s, const char *key, const char *counts, int64_t now)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_FRAUD_PUT];
+	int err = 0, rc = SQLITE_OK;
+
+	rc |= bind_text(st, 1, key);
+	rc |= bind_text(st, 2, counts);
+	rc |= sqlite3_bind_int64(st, 3, now);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	return err;
+}
+
+static int sq_fraud_list(struct store *s, int64_t now, store_fraud_fn *fn, void *arg)
+{
+	struct sqlite_store *ss = sq(s);
+	sqlite3_stmt *st = ss->st[ST_FRAUD_EXPIRE];
+	char key[STORE_FRAUD_KEY_MAX], counts[STORE_FRAUD_COUNTS_MAX];
+	int err = 0, rc;
+
+	sqlite3_bind_int64(st, 1, now - STORE_FRAUD_KEEP_S);
+	(void)sqlite3_step(st);
+	done(st);
+	st = ss->st[ST_FRAUD_LIST];
+	sqlite3_bind_int64(st, 1, now - STORE_FRAUD_KEEP_S);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = col_str(key, sizeof(key), st, 0)) != 0 ||
+		    (err = col_str(counts, sizeof(counts), st, 2)) != 0) {
+			store_set_err(s, "a fraud_counts row has a field out of range");
+			break;
+		}
+		if ((err = fn(arg, key, sqlite3_column_int64(st, 1) != 0, counts)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = map_err(ss, sqlite3_extended_errcode(ss->db));
+	done(st);
+	return err;
+}
+
 static int sq_bans_expire(struct store *s, size_t *n, int64_t now)
 {
 	struct sqlite_store *ss = sq(s);
@@ -1534,6 +1597,8 @@ static const struct store_ops sqlite_ops = {
 	.dialogs_list = sq_dialogs_list,
 	.locks_put = sq_locks_put,
 	.locks_list = sq_locks_list,
+	.fraud_put = sq_fraud_put,
+	.fraud_list = sq_fraud_list,
 };
 
 /* One-row text pragma, e.g. journal_mode's answer, into buf. */

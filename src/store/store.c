@@ -786,3 +786,22 @@ int store_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg)
 	s->errmsg[0] = '\0';
 	return s->ops->locks_list ? s->ops->locks_list(s, now, fn, arg) : ENOSYS;
 }
+
+/* ---- toll-fraud counters ------------------------------------------------------------ */
+
+int store_fraud_put(struct store *s, const char *key, const char *counts, int64_t now)
+{
+	if (!s || !field_ok(key, STORE_FRAUD_KEY_MAX, false) ||
+	    !field_ok(counts, STORE_FRAUD_COUNTS_MAX, false))
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->fraud_put ? s->ops->fraud_put(s, key, counts, now) : ENOSYS;
+}
+
+int store_fraud_list(struct store *s, int64_t now, store_fraud_fn *fn, void *arg)
+{
+	if (!s || !fn)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->fraud_list ? s->ops->fraud_list(s, now, fn, arg) : ENOSYS;
+}

@@ -631,6 +631,33 @@ int store_locks_put(struct store *s, const char *name, int64_t until);
  * are removed on the way. */
 int store_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg);
 
+/* ---- toll-fraud counters ------------------------------------------------------------
+ *
+ * The calls per hour and minutes per day of each user and peer that places
+ * outside calls (trunk/trunk.h, struct trunk_usage), kept so that a restart
+ * or a second node does not hand a caller a fresh budget (docs/trunks.md,
+ * Limits). One row per key ("u:NAME", "p:PEER") and node: each node writes
+ * only its own counts (the handle's node, store_node_attach; '' on SQLite)
+ * as trunk_usage_encode's text, and reads everyone's.
+ */
+#define STORE_FRAUD_KEY_MAX 160    /* with its NUL */
+#define STORE_FRAUD_COUNTS_MAX 1024 /* with its NUL (TRUNK_USAGE_TEXT_MAX) */
+#define STORE_FRAUD_KEEP_S 90000   /* a row not written for this long counts nothing: dropped */
+
+/* One row: own is true for this handle's node. Return non-zero to stop. */
+typedef int(store_fraud_fn)(void *arg, const char *key, bool own, const char *counts);
+
+/* Insert or replace this node's counts of key, written at now (unix
+ * seconds). Joins the open batch (store_batch_begin) like every write.
+ * Returns 0, EINVAL (empty, overlong or unprintable key or counts),
+ * EBUSY/EIO, ENOSPC (a remote store's queue is full), ENOSYS. */
+int store_fraud_put(struct store *s, const char *key, const char *counts, int64_t now);
+
+/* Call fn for every row written after now - STORE_FRAUD_KEEP_S, by key;
+ * older rows are deleted on the way. Returns 0, fn's non-zero, or a store
+ * error; ENOSYS for a backend without them. */
+int store_fraud_list(struct store *s, int64_t now, store_fraud_fn *fn, void *arg);
+
 /* ---- credential cache ------------------------------------------------------
  *
  * A hash table (name, domain) -> credentials built from

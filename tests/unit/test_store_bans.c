@@ -351,6 +351,77 @@ static void data_version_sees_other_handles(void)
 }
 
 /* A database from before bans (schema 3) gains the table and keeps its data. */
+/* The toll-fraud counters (store_fraud_*): one row per key and node,
+ * replaced in place, written in a batch, listed with whether the row is the
+ * handle's own node's; rows not written for a day are dropped. On
+ * PostgreSQL two nodes write the same key apart; SQLite is one node. */
+struct fraud_got {
+	char rows[8][STORE_FRAUD_KEY_MAX + STORE_FRAUD_COUNTS_MAX + 8];
+	size_t n;
+};
+
+static int keep_fraud(void *arg, const char *key, bool own, const char *counts)
+{
+	struct fraud_got *g = arg;
+
+	if (g->n < 8)
+		snprintf(g->rows[g->n], sizeof(g->rows[0]), "%s %s %s", key, own ? "own" : "other",
+			 counts);
+	g->n++;
+	return 0;
+}
+
+static void fraud_counts(void)
+{
+	char path[256], err[256], longkey[STORE_FRAUD_KEY_MAX + 1];
+	struct store *a = NULL, *b = NULL;
+	struct fraud_got g;
+	bool pg = tmp_pg() != NULL;
+
+	CHECK_INT(store_open(&a, tmp_db(path, sizeof(path)), err, sizeof(err)), 0);
+	CHECK_INT(store_open(&b, path, err, sizeof(err)), 0);
+	CHECK_INT(store_node_attach(a, "node-a", NULL, NULL), 0);
+	CHECK_INT(store_node_attach(b, "node-b", NULL, NULL), 0);
+	CHECK_INT(store_batch_begin(a), 0);
+	CHECK_INT(store_fraud_put(a, "u:alice", "1;1;a", NOW), 0);
+	CHECK_INT(store_fraud_put(a, "p:gw1", "1;2;b", NOW), 0);
+	CHECK_INT(store_fraud_put(a, "u:alice", "1;3;c", NOW + 1), 0); /* replaced */
+	CHECK_INT(store_batch_end(a, true), 0);
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(store_fraud_list(a, NOW + 2, keep_fraud, &g), 0);
+	CHECK_INT(g.n, 2);
+	CHECK(strcmp(g.rows[0], "p:gw1 own 1;2;b") == 0);
+	CHECK(strcmp(g.rows[1], "u:alice own 1;3;c") == 0);
+	if (pg) {
+		/* another node: its own row apart, and a's seen as another's */
+		CHECK_INT(store_fraud_put(b, "u:alice", "1;4;d", NOW + 2), 0);
+		memset(&g, 0, sizeof(g));
+		CHECK_INT(store_fraud_list(b, NOW + 2, keep_fraud, &g), 0);
+		CHECK_INT(g.n, 3);
+		CHECK(strcmp(g.rows[1], "u:alice other 1;3;c") == 0 ||
+		      strcmp(g.rows[2], "u:alice other 1;3;c") == 0);
+		CHECK(strcmp(g.rows[1], "u:alice own 1;4;d") == 0 ||
+		      strcmp(g.rows[2], "u:alice own 1;4;d") == 0);
+	}
+	/* a day and more later nothing is listed, and the rows are gone */
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(store_fraud_list(a, NOW + 3 + STORE_FRAUD_KEEP_S, keep_fraud, &g), 0);
+	CHECK_INT(g.n, 0);
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(store_fraud_list(a, NOW, keep_fraud, &g), 0);
+	CHECK_INT(g.n, 0);
+	/* refused before the database: empty, overlong, control bytes */
+	memset(longkey, 'k', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	CHECK_INT(store_fraud_put(a, "", "1", NOW), EINVAL);
+	CHECK_INT(store_fraud_put(a, "u:x", "", NOW), EINVAL);
+	CHECK_INT(store_fraud_put(a, longkey, "1", NOW), EINVAL);
+	CHECK_INT(store_fraud_put(a, "u:\nx", "1", NOW), EINVAL);
+	CHECK_INT(store_fraud_list(a, NOW, NULL, NULL), EINVAL);
+	store_close(&b);
+	store_close(&a);
+}
+
 static void upgrades_version_3(void)
 {
 	char path[256];
@@ -404,7 +475,7 @@ static void upgrades_version_3(void)
 			   "ALTER TABLE users DROP COLUMN pw_deadline;"
 			   "ALTER TABLE registrations DROP COLUMN reg_id;"
 			   "DROP TABLE IF EXISTS dialogs; DROP TABLE IF EXISTS locks;"
-				 "DROP TABLE IF EXISTS journal_marks;"
+				 "DROP TABLE IF EXISTS journal_marks; DROP TABLE IF EXISTS fraud_counts;"
 			   "PRAGMA user_version = 3;"), SQLITE_OK);
 
 	CHECK_INT(store_open(&s, path, NULL, 0), 0);
@@ -451,6 +522,7 @@ int main(int argc, char **argv)
 		CASE(stored_values_that_do_not_fit),
 		CASE(data_version_sees_other_handles),
 		CASE(upgrades_version_3),
+		CASE(fraud_counts),
 	};
 	int rc;
 

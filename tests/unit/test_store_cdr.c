@@ -290,7 +290,7 @@ static void migrates_version_1(void)
 			  "ALTER TABLE users DROP COLUMN pw_deadline;"
 			  "ALTER TABLE registrations DROP COLUMN reg_id;"
 			  "DROP TABLE IF EXISTS dialogs; DROP TABLE IF EXISTS locks;"
-				 "DROP TABLE IF EXISTS journal_marks;"
+				 "DROP TABLE IF EXISTS journal_marks; DROP TABLE IF EXISTS fraud_counts;"
 			  "PRAGMA user_version = 1;", NULL, NULL, NULL);
 	sqlite3_close(db);
 	CHECK_INT(rc, SQLITE_OK);

@@ -278,7 +278,7 @@ static void migrates_version_1(void)
 				 "ALTER TABLE users DROP COLUMN pw_deadline;"
 				 "ALTER TABLE registrations DROP COLUMN reg_id;"
 				 "DROP TABLE IF EXISTS dialogs; DROP TABLE IF EXISTS locks;"
-				 "DROP TABLE IF EXISTS journal_marks;"
+				 "DROP TABLE IF EXISTS journal_marks; DROP TABLE IF EXISTS fraud_counts;"
 				 "PRAGMA user_version = 1;"),
 		  SQLITE_OK);
 	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);

@@ -905,7 +905,7 @@ static void upgrades_version_4(void)
 				 "ALTER TABLE users DROP COLUMN pw_deadline;"
 				 "ALTER TABLE registrations DROP COLUMN reg_id;"
 				 "DROP TABLE IF EXISTS dialogs; DROP TABLE IF EXISTS locks;"
-				 "DROP TABLE IF EXISTS journal_marks;"
+				 "DROP TABLE IF EXISTS journal_marks; DROP TABLE IF EXISTS fraud_counts;"
 				 "PRAGMA user_version = 4;"),
 		  SQLITE_OK);
 	CHECK_INT(raw_int(path, "SELECT count(*) FROM pragma_table_info('users')"
