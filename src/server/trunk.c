@@ -69,6 +69,10 @@ struct tusage {
 	bool was_held;             /* on hold when last looked at: a lifted hold forgives */
 	bool dirty;                /* its rings changed since they were last stored */
 	struct tusage *next_dirty;
+	/* the other nodes' counts being reread (fraud_sync): made the _ext of
+	 * u only once the whole reread worked */
+	uint32_t ext_calls;
+	uint64_t ext_secs[2];
 	char key[TRUNK_USER_MAX + 2];
 };
 
@@ -126,6 +130,7 @@ struct server_trunks {
 	struct tusage *dirty;      /* changed since the last write, a list through next_dirty */
 	bool shared;               /* PostgreSQL: other nodes count too */
 	uint64_t others_seen;      /* their calls of the last hour at the last reread */
+	bool sync_failed;          /* the last reread failed (logged once) */
 	uint64_t next_fraud_sync_ms;
 };
 
@@ -456,8 +461,18 @@ static void zero_ext(struct htab_node *n, void *arg)
 	struct tusage *u = (struct tusage *)n;
 
 	(void)arg;
-	u->u.calls_ext = 0;
-	u->u.secs_ext[0] = u->u.secs_ext[1] = 0;
+	u->ext_calls = 0;
+	u->ext_secs[0] = u->ext_secs[1] = 0;
+}
+
+static void take_ext(struct htab_node *n, void *arg)
+{
+	struct tusage *u = (struct tusage *)n;
+
+	(void)arg;
+	u->u.calls_ext = u->ext_calls;
+	u->u.secs_ext[0] = u->ext_secs[0];
+	u->u.secs_ext[1] = u->ext_secs[1];
 }
 
 /* One stored row: this node's own rings (at startup only: ours are the
@@ -486,10 +501,10 @@ static int fraud_row(void *arg, const char *key, bool own, const char *counts)
 	} else {
 		if (key[0] == 'p')
 			c->others += r.calls_sum; /* each call counts to its peer once */
-		u->u.calls_ext = r.calls_sum > UINT32_MAX - u->u.calls_ext ? UINT32_MAX
-									  : u->u.calls_ext + r.calls_sum;
-		u->u.secs_ext[0] += r.secs_sum[0];
-		u->u.secs_ext[1] += r.secs_sum[1];
+		u->ext_calls = r.calls_sum > UINT32_MAX - u->ext_calls ? UINT32_MAX
+								      : u->ext_calls + r.calls_sum;
+		u->ext_secs[0] += r.secs_sum[0];
+		u->ext_secs[1] += r.secs_sum[1];
 	}
 	return 0;
 }
@@ -505,11 +520,17 @@ static void fraud_sync(struct server *s, bool own)
 	if (!s->store || !s->trunks)
 		return;
 	htab_each(&s->trunks->usage, zero_ext, NULL);
-	rc = store_fraud_list(s->store, c.now, fraud_row, &c);
-	if (rc && rc != ENOSYS)
+	rc = store_fraud_list(s->store, c.now, !own, fraud_row, &c);
+	if (rc && rc != ENOSYS && !s->trunks->sync_failed)
 		log_warn("toll-fraud counters not read from the store (%s%s%s)%s", strerror(rc),
 			 store_errmsg(s->store)[0] ? ": " : "", store_errmsg(s->store),
-			 own ? ": counting starts from zero" : "");
+			 own ? ": counting starts from zero"
+			     : ": the other nodes' counts of the last reread stand until it works");
+	else if (!rc && s->trunks->sync_failed)
+		log_notice("toll-fraud counters read from the store again");
+	s->trunks->sync_failed = rc && rc != ENOSYS;
+	if (!rc)
+		htab_each(&s->trunks->usage, take_ext, NULL); /* a failed reread keeps the last */
 	if (c.bad)
 		log_warn("%zu stored toll-fraud counters ignored: not in this build's format", c.bad);
 	if (!rc && c.others != s->trunks->others_seen) {
@@ -1373,13 +1394,12 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 	if (n == 0) {
 		if (at_rate) {
 			/* a rate passes within the second: 503, try again (RFC 3261 21.5.4) */
-			struct proxy_caller rw = { user, x->in, &out };
 			char ra[40];
 			snprintf(detail, sizeof(detail), "every peer of the route for %s left is at its "
 				 "calls_per_second", e164);
 			snprintf(ra, sizeof(ra), "Retry-After: %u\r\n", (rate_wait + 999) / 1000);
 			server_event(s, TRUNK_EVENT_PEER_RATE, x->in, m, user, m->ruri_raw, detail, 503);
-			proxy_record_refused(s->proxy, m, &rw, 503);
+			proxy_record_refused(s->proxy, m, &who, 503);
 			server_answer(s, x, m, 503, "Peer Call Rate Reached", slice_cstr(ra));
 		} else if (at_cap)
 			refuse(s, x, m, user, &out, 403, "Outside Call Limit Reached",

@@ -90,7 +90,8 @@ struct store_ops {
 	int (*locks_list)(struct store *s, int64_t now, store_lock_fn *fn, void *arg);
 	/* toll-fraud counters (store_fraud_*) */
 	int (*fraud_put)(struct store *s, const char *key, const char *counts, int64_t now);
-	int (*fraud_list)(struct store *s, int64_t now, store_fraud_fn *fn, void *arg);
+	int (*fraud_list)(struct store *s, int64_t now, bool others_only, store_fraud_fn *fn,
+			  void *arg);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it

@@ -436,7 +436,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 			 " ON CONFLICT (key, node) DO UPDATE SET counts = excluded.counts,"
 			 " updated_at = excluded.updated_at",
 	[ST_FRAUD_LIST] = "SELECT key, node = $1::text, counts FROM fraud_counts"
-			  " WHERE updated_at > $2::bigint ORDER BY key, node",
+			  " WHERE updated_at > $2::bigint AND ($3::integer = 0 OR node <> $1::text)"
+			  " ORDER BY key, node",
 	[ST_FRAUD_EXPIRE] = "DELETE FROM fraud_counts WHERE updated_at <= $1::bigint",
 };
 
@@ -2082,18 +2083,19 @@ static int pg_fraud_put(struct store *s, const char *key, const char *counts, in
 	return e;
 }
 
-static int pg_fraud_list(struct store *s, int64_t now, store_fraud_fn *fn, void *arg)
+static int pg_fraud_list(struct store *s, int64_t now, bool others_only, store_fraud_fn *fn,
+			 void *arg)
 {
 	struct pg_store *ps = pgs(s);
 	char t[24];
-	const char *p[2] = { ps->node, i64s(t, now - STORE_FRAUD_KEEP_S) };
+	const char *p[3] = { ps->node, i64s(t, now - STORE_FRAUD_KEEP_S), others_only ? "1" : "0" };
 	char key[STORE_FRAUD_KEY_MAX], counts[STORE_FRAUD_COUNTS_MAX];
 	PGresult *res;
 	int e, n;
 
 	service(ps);
 	(void)run(ps, ST_FRAUD_EXPIRE, 1, p + 1, NULL);
-	if ((e = run(ps, ST_FRAUD_LIST, 2, p, &res)) != 0)
+	if ((e = run(ps, ST_FRAUD_LIST, 3, p, &res)) != 0)
 		return e;
 	n = PQntuples(res);
 	for (int i = 0; i < n && !e; i++) {

@@ -418,7 +418,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 			 " VALUES (?1, '', ?2, ?3) ON CONFLICT (key, node) DO UPDATE SET"
 			 " counts = excluded.counts, updated_at = excluded.updated_at",
 	[ST_FRAUD_LIST] = "SELECT key, node = '', counts FROM fraud_counts WHERE updated_at > ?1"
-			  " ORDER BY key, node",
+			  " AND (?2 = 0 OR node <> '') ORDER BY key, node",
 	[ST_FRAUD_EXPIRE] = "DELETE FROM fraud_counts WHERE updated_at <= ?1",
 };
 
@@ -1478,7 +1478,8 @@ static int sq_fraud_put(struct store *s, const char *key, const char *counts, in
 	return err;
 }
 
-static int sq_fraud_list(struct store *s, int64_t now, store_fraud_fn *fn, void *arg)
+static int sq_fraud_list(struct store *s, int64_t now, bool others_only, store_fraud_fn *fn,
+			 void *arg)
 {
 	struct sqlite_store *ss = sq(s);
 	sqlite3_stmt *st = ss->st[ST_FRAUD_EXPIRE];
@@ -1490,6 +1491,7 @@ static int sq_fraud_list(struct store *s, int64_t now, store_fraud_fn *fn, void 
 	done(st);
 	st = ss->st[ST_FRAUD_LIST];
 	sqlite3_bind_int64(st, 1, now - STORE_FRAUD_KEEP_S);
+	sqlite3_bind_int(st, 2, others_only);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((err = col_str(key, sizeof(key), st, 0)) != 0 ||
 		    (err = col_str(counts, sizeof(counts), st, 2)) != 0) {

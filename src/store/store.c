@@ -798,10 +798,11 @@ int store_fraud_put(struct store *s, const char *key, const char *counts, int64_
 	return s->ops->fraud_put ? s->ops->fraud_put(s, key, counts, now) : ENOSYS;
 }
 
-int store_fraud_list(struct store *s, int64_t now, store_fraud_fn *fn, void *arg)
+int store_fraud_list(struct store *s, int64_t now, bool others_only, store_fraud_fn *fn,
+		     void *arg)
 {
 	if (!s || !fn)
 		return EINVAL;
 	s->errmsg[0] = '\0';
-	return s->ops->fraud_list ? s->ops->fraud_list(s, now, fn, arg) : ENOSYS;
+	return s->ops->fraud_list ? s->ops->fraud_list(s, now, others_only, fn, arg) : ENOSYS;
 }

@@ -653,10 +653,12 @@ typedef int(store_fraud_fn)(void *arg, const char *key, bool own, const char *co
  * EBUSY/EIO, ENOSPC (a remote store's queue is full), ENOSYS. */
 int store_fraud_put(struct store *s, const char *key, const char *counts, int64_t now);
 
-/* Call fn for every row written after now - STORE_FRAUD_KEEP_S, by key;
- * older rows are deleted on the way. Returns 0, fn's non-zero, or a store
- * error; ENOSYS for a backend without them. */
-int store_fraud_list(struct store *s, int64_t now, store_fraud_fn *fn, void *arg);
+/* Call fn for every row written after now - STORE_FRAUD_KEEP_S (with
+ * others_only, only the other nodes' rows), by key; older rows are deleted
+ * on the way. Returns 0, fn's non-zero, or a store error; ENOSYS for a
+ * backend without them. */
+int store_fraud_list(struct store *s, int64_t now, bool others_only, store_fraud_fn *fn,
+		     void *arg);
 
 /* ---- credential cache ------------------------------------------------------
  *

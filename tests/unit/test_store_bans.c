@@ -388,7 +388,7 @@ static void fraud_counts(void)
 	CHECK_INT(store_fraud_put(a, "u:alice", "1;3;c", NOW + 1), 0); /* replaced */
 	CHECK_INT(store_batch_end(a, true), 0);
 	memset(&g, 0, sizeof(g));
-	CHECK_INT(store_fraud_list(a, NOW + 2, keep_fraud, &g), 0);
+	CHECK_INT(store_fraud_list(a, NOW + 2, false, keep_fraud, &g), 0);
 	CHECK_INT(g.n, 2);
 	CHECK(strcmp(g.rows[0], "p:gw1 own 1;2;b") == 0);
 	CHECK(strcmp(g.rows[1], "u:alice own 1;3;c") == 0);
@@ -396,19 +396,30 @@ static void fraud_counts(void)
 		/* another node: its own row apart, and a's seen as another's */
 		CHECK_INT(store_fraud_put(b, "u:alice", "1;4;d", NOW + 2), 0);
 		memset(&g, 0, sizeof(g));
-		CHECK_INT(store_fraud_list(b, NOW + 2, keep_fraud, &g), 0);
+		CHECK_INT(store_fraud_list(b, NOW + 2, false, keep_fraud, &g), 0);
 		CHECK_INT(g.n, 3);
 		CHECK(strcmp(g.rows[1], "u:alice other 1;3;c") == 0 ||
 		      strcmp(g.rows[2], "u:alice other 1;3;c") == 0);
 		CHECK(strcmp(g.rows[1], "u:alice own 1;4;d") == 0 ||
 		      strcmp(g.rows[2], "u:alice own 1;4;d") == 0);
+		/* the others' rows only: a's two, not b's own */
+		memset(&g, 0, sizeof(g));
+		CHECK_INT(store_fraud_list(b, NOW + 2, true, keep_fraud, &g), 0);
+		CHECK_INT(g.n, 2);
+		CHECK(strcmp(g.rows[0], "p:gw1 other 1;2;b") == 0);
+		CHECK(strcmp(g.rows[1], "u:alice other 1;3;c") == 0);
+	} else {
+		/* one node: nothing is another's */
+		memset(&g, 0, sizeof(g));
+		CHECK_INT(store_fraud_list(a, NOW + 2, true, keep_fraud, &g), 0);
+		CHECK_INT(g.n, 0);
 	}
 	/* a day and more later nothing is listed, and the rows are gone */
 	memset(&g, 0, sizeof(g));
-	CHECK_INT(store_fraud_list(a, NOW + 3 + STORE_FRAUD_KEEP_S, keep_fraud, &g), 0);
+	CHECK_INT(store_fraud_list(a, NOW + 3 + STORE_FRAUD_KEEP_S, false, keep_fraud, &g), 0);
 	CHECK_INT(g.n, 0);
 	memset(&g, 0, sizeof(g));
-	CHECK_INT(store_fraud_list(a, NOW, keep_fraud, &g), 0);
+	CHECK_INT(store_fraud_list(a, NOW, false, keep_fraud, &g), 0);
 	CHECK_INT(g.n, 0);
 	/* refused before the database: empty, overlong, control bytes */
 	memset(longkey, 'k', sizeof(longkey) - 1);
@@ -417,7 +428,7 @@ static void fraud_counts(void)
 	CHECK_INT(store_fraud_put(a, "u:x", "", NOW), EINVAL);
 	CHECK_INT(store_fraud_put(a, longkey, "1", NOW), EINVAL);
 	CHECK_INT(store_fraud_put(a, "u:\nx", "1", NOW), EINVAL);
-	CHECK_INT(store_fraud_list(a, NOW, NULL, NULL), EINVAL);
+	CHECK_INT(store_fraud_list(a, NOW, false, NULL, NULL), EINVAL);
 	store_close(&b);
 	store_close(&a);
 }
