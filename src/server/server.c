@@ -649,13 +649,16 @@ static void own_addresses(struct server *s)
 	s->auth.n_own_addrs = s->n_own;
 }
 
-/* Is the graceful stop over: nothing in progress, or the grace spent? */
+/* Is the graceful stop over: nothing in progress, or the grace spent? A
+ * transaction that has its final response only absorbs retransmissions
+ * (an INVITE client's does for 32 s after the 2xx, RFC 6026): it is not in
+ * progress, and does not hold the stop for its timer. */
 static bool drained(struct server *s, uint64_t now_ms)
 {
 	struct txn_stats ts;
 
 	txn_layer_stats(s->txn, &ts);
-	return (ts.servers == 0 && ts.clients == 0) || now_ms >= s->drain_until_ms;
+	return ts.servers + ts.clients == ts.settled || now_ms >= s->drain_until_ms;
 }
 
 /* The binding changes waiting, in one transaction; then the answers that
@@ -1134,6 +1137,17 @@ int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *s
 		}
 		if (!rc && !drained(s, server_now_ms()))
 			log_notice("stopping now: a second signal");
+		else if (!rc) {
+			struct txn_stats ts;
+
+			txn_layer_stats(s->txn, &ts);
+			if (ts.servers + ts.clients > ts.settled)
+				log_notice("stopping now: stop_grace spent, %u transactions unfinished",
+					   ts.servers + ts.clients - ts.settled);
+			else
+				log_notice("stopping: nothing left in progress (%u transactions only "
+					   "absorbing retransmissions)", ts.settled);
+		}
 	}
 	server_tls_log_stats(s);
 	return rc;
