@@ -388,8 +388,10 @@ static void sweep_one(struct htab_node *n, void *arg)
 	struct sweep *w = arg;
 	struct tusage *u = (struct tusage *)n;
 
-	if (!u->held && !u->was_held && !u->dirty &&
-	    trunk_usage_idle(&u->u, w->now, w->s->conf.fraud.alert_window)) {
+	/* kept while other nodes count for it: a new entry would not know
+	 * their counts until the next reread */
+	if (!u->held && !u->was_held && !u->dirty && !u->u.calls_ext && !u->u.secs_ext[0] &&
+	    !u->u.secs_ext[1] && trunk_usage_idle(&u->u, w->now, w->s->conf.fraud.alert_window)) {
 		htab_remove(&w->s->trunks->usage, n);
 		free(u);
 	}
@@ -428,7 +430,7 @@ void server_trunk_fraud_write(struct server *s)
 	char text[TRUNK_USAGE_TEXT_MAX];
 	int64_t now = wall_s();
 	size_t failed = 0;
-	int rc = 0;
+	int rc = 0, first = 0;
 
 	if (!t)
 		return;
@@ -440,12 +442,14 @@ void server_trunk_fraud_write(struct server *s)
 		if (!s->store)
 			continue;
 		if ((rc = trunk_usage_encode(text, sizeof(text), &u->u)) != 0 ||
-		    (rc = store_fraud_put(s->store, u->key, text, now)) != 0)
+		    (rc = store_fraud_put(s->store, u->key, text, now)) != 0) {
 			failed++;
+			first = first ? first : rc;
+		}
 	}
-	if (failed && rc != ENOSYS && log_limit_allow(&s->cdr_store_limit, (uint64_t)now))
+	if (failed && first != ENOSYS && log_limit_allow(&s->cdr_store_limit, (uint64_t)now))
 		log_error("toll-fraud counters of %zu users and peers not stored (%s): a restart "
-			  "would forget their calls since the last write", failed, strerror(rc));
+			  "would forget their calls since the last write", failed, strerror(first));
 }
 
 struct fraud_rows {
