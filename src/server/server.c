@@ -72,15 +72,8 @@ struct server_verdict server_decide(const struct sip_msg *m)
 static void make_tag(const struct server *s, const struct sip_msg *m, char out[17])
 {
 	const struct slice parts[] = { m->call_id, m->from.tag, m->via.branch };
-	struct hash_state st;
 
-	hash_begin(&st, &s->tag_key);
-	for (size_t k = 0; k < ARRAY_SIZE(parts); k++) {
-		uint32_t len = (uint32_t)parts[k].len;
-		hash_feed(&st, &len, sizeof(len));
-		hash_feed(&st, parts[k].p, parts[k].len);
-	}
-	snprintf(out, 17, "%016llx", (unsigned long long)hash_end(&st));
+	hash_parts_hex(&s->tag_key, parts, ARRAY_SIZE(parts), out);
 }
 
 /* Where a UDP response goes (RFC 3261 18.2.2 with RFC 3581): always the
