@@ -347,10 +347,10 @@ static const struct conf_setting settings[] = {
 	    "phone that rings forever cannot hold a call (and its state) open."),
 
 	U32("guard", "sources", guard_sources, 1, 16777216, "65536", "sources",
-	    "Source addresses tracked for rates and bans (92 bytes each, allocated at start); "
+	    "Source addresses tracked for rates and bans (104 bytes each, allocated at start); "
 	    "when full the least recently seen unbanned source is forgotten."),
 	U32("guard", "users", guard_users, 1, 1048576, "4096", "users",
-	    "User names tracked for brute-force counting and locks (124 bytes each)."),
+	    "User names tracked for brute-force counting and locks (136 bytes each)."),
 	U32("guard", "ipv6_prefix", guard_v6_prefix, 1, 128, "64", "bits",
 	    "IPv6 sources are grouped by this prefix: one /64 is one source, so an attacker "
 	    "cannot escape a ban by changing the address inside its own network."),
