@@ -41,11 +41,12 @@ const struct conf_row conf_store_rows[] = {
 	    "committed. Under load batches fill before `batch_wait`, so a client with more "
 	    "requests in flight than this never waits for the clock; one with fewer does. "
 	    "`bastion_store_batches_total` counts batches by why they were committed."),
-	U32("store", "batch_wait", batch_wait, 0, 50, "20", "ms",
+	U32("store", "batch_wait", batch_wait, 0, 50, "50", "ms",
 	    "Longest a change waits for its batch's commit (and its answer with it): "
 	    "checked after each round of network events. 0 commits after every round. At "
 	    "light load a longer wait shares a commit among more REGISTERs and calls (less "
-	    "CPU each) and adds that much latency to their answers."),
+	    "CPU each: a commit writes each page it changed once, whatever the rows) and "
+	    "adds that much latency to their answers."),
 	U32("store", "queue_max", queue_max, 1, 10000000, "200000", "changes",
 	    "Most binding changes waiting for the store (while it is slow or locked by "
 	    "another writer), and so most REGISTER answers held for their commit (and at "
