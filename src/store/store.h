@@ -633,7 +633,8 @@ int store_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg)
 
 /* ---- credential cache ------------------------------------------------------
  *
- * A hash table (name, domain) -> credentials built from
+ * A hash table (base/hash's htab, SipHash-keyed, bounded by max_users)
+ * (name, domain) -> credentials built from
  * store_users_load_all(). Lookups never touch SQL. The server calls
  * store_cache_refresh() every ~200 ms; it costs one store_users_version()
  * and reloads the whole table only when the version moved, building the new
@@ -678,7 +679,7 @@ void store_cache_free(struct store_cache **cp);
 /* Reload from s if store_users_version() moved since the last load (or
  * nothing was loaded yet). *reloaded (if not NULL) tells whether it did.
  * Returns 0; EOVERFLOW when the store holds more than max_users; ENOMEM;
- * store errors. On any failure the previous contents stay in place. */
+ * EIO when no random key could be drawn for the new table; store errors. On any failure the previous contents stay in place. */
 int store_cache_refresh(struct store_cache *c, struct store *s, bool *reloaded);
 
 /* Look up (name, domain); name byte-exact, domain ASCII case-insensitive.
@@ -691,6 +692,9 @@ int store_cache_lookup(const struct store_cache *c, struct store_cache_entry *ou
 /* Number of users held, and the store version they came from. */
 size_t store_cache_count(const struct store_cache *c);
 uint64_t store_cache_version(const struct store_cache *c);
+/* Entries examined by lookups since the last load (base/hash's probes): lets
+ * a test show that lookups stay short whatever names a peer sends. */
+uint64_t store_cache_probes(const struct store_cache *c);
 
 /* ---- snapshots (snapshot.c) ------------------------------------------------ */
 

@@ -251,6 +251,44 @@ static void many_users(void)
 	store_close(&s);
 }
 
+/* Thousands of users whose names collide under the old unkeyed hash (FNV-1a,
+ * low 12 bits): each lookup, found or not, examines a handful of entries, not
+ * a chain of all of them. Counted in probes (entries examined), not time. */
+static void colliding_names_stay_short(void)
+{
+	enum { N = 2000 };
+	char path[128], err[256];
+	char (*names)[32] = calloc(N, 32);
+	struct store *s = NULL;
+	struct store_cache *c = NULL;
+	struct store_cache_entry e;
+	struct store_user *users = calloc(N, sizeof(*users));
+	uint64_t before;
+
+	CHECK(names && users);
+	CHECK_INT(check_fnv_collisions(names, N), N);
+	for (size_t i = 0; i < N; i++)
+		make_user(&users[i], names[i], "example.com");
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	CHECK_INT(store_users_import(s, NULL, users, N), 0);
+	free(users);
+	CHECK_INT(store_cache_new(&c, N), 0);
+	CHECK_INT(store_cache_refresh(c, s, NULL), 0);
+	CHECK_INT(store_cache_count(c), N);
+	before = store_cache_probes(c);
+	for (size_t i = 0; i < N; i++) {
+		CHECK_INT(lookup(c, &e, names[i], "example.com"), 0);
+		CHECK_INT(lookup(c, &e, names[i], "example.org"), ENOENT);
+	}
+	/* Chained on the old hash, each of the 2N lookups walked about N entries. */
+	CHECK(store_cache_probes(c) - before < (uint64_t)N * 2 * 8);
+	CHECK(store_cache_probes(c) - before >= (uint64_t)N); /* the found ones were examined */
+	store_cache_free(&c);
+	store_close(&s);
+	free(names);
+}
+
 /* The calling class and the toll-fraud hold live with the user
  * (docs/trunks.md): another handle's change reaches the cache, a hold
  * survives closing the store, and bad values are refused. */
@@ -438,6 +476,7 @@ int main(int argc, char **argv)
 		CASE(sees_change_from_second_handle),
 		CASE(max_users_keeps_old_contents),
 		CASE(many_users),
+		CASE(colliding_names_stay_short),
 		CASE(carries_client_cert_flag),
 		CASE(carries_calling_and_fraud_hold),
 		CASE(carries_password_rotation),
