@@ -212,8 +212,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE dialogs ADD COLUMN cseq_delta integer NOT NULL DEFAULT 0"
 	"  CHECK (cseq_delta BETWEEN 0 AND 1000);",
 	/* 8 -> 9: sqlite.c's password-rotation columns (old password, deadline).
-	 * Not read or written here yet: `rotate --passwords --deadline` answers
-	 * ENOSYS on PostgreSQL, and no user has a deadline. */
+	 * Without sqlite.c's CHECKs (this migration shipped before the columns
+	 * were used here): the shared row reader refuses an old HA1 that is not
+	 * lowercase hex of its length and a negative deadline instead. */
 	"ALTER TABLE users ADD COLUMN old_realm text NOT NULL DEFAULT '';"
 	"ALTER TABLE users ADD COLUMN old_ha1_md5 text NOT NULL DEFAULT '';"
 	"ALTER TABLE users ADD COLUMN old_ha1_sha256 text NOT NULL DEFAULT '';"
@@ -267,6 +268,9 @@ enum stmt_id {
 	ST_USER_GET,
 	ST_USERS_LIST,
 	ST_USER_SET_PASSWORD,
+	ST_USER_ROTATE,
+	ST_USER_MUST_CHANGE,
+	ST_USERS_MOVE_DEADLINE,
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
 	ST_USER_SET_DIGEST,
@@ -305,7 +309,8 @@ enum stmt_id {
 
 #define USER_COLS \
 	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert, calling, fraud_hold, fraud_hold_at, digest"
+	"created_at, changed_at, require_client_cert, calling, fraud_hold, fraud_hold_at, digest, " \
+	"old_realm, old_ha1_md5, old_ha1_sha256, pw_deadline"
 #define REG_COLS \
 	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
 	"user_agent, instance, q, reg_id"
@@ -327,7 +332,18 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USERS_LIST] = "SELECT " USER_COLS " FROM users ORDER BY lower(domain), name",
 	[ST_USER_SET_PASSWORD] = "UPDATE users SET realm = $3::text, ha1_md5 = $4::text,"
 				 " ha1_sha256 = $5::text, password_strength = $6::text,"
-				 " changed_at = $7::bigint WHERE " USER_KEY,
+				 " changed_at = $7::bigint, old_realm = '', old_ha1_md5 = '',"
+				 " old_ha1_sha256 = '', pw_deadline = 0 WHERE " USER_KEY,
+	/* as in sqlite.c: the right-hand sides read the row as it was, so
+	 * old_* get the password being replaced */
+	[ST_USER_ROTATE] = "UPDATE users SET old_realm = realm, old_ha1_md5 = ha1_md5,"
+			   " old_ha1_sha256 = ha1_sha256, realm = $3::text, ha1_md5 = $4::text,"
+			   " ha1_sha256 = $5::text, password_strength = $6::text,"
+			   " changed_at = $7::bigint, pw_deadline = $8::bigint WHERE " USER_KEY,
+	[ST_USER_MUST_CHANGE] = "UPDATE users SET old_realm = '', old_ha1_md5 = '',"
+				" old_ha1_sha256 = '', pw_deadline = $3::bigint WHERE " USER_KEY,
+	[ST_USERS_MOVE_DEADLINE] = "UPDATE users SET pw_deadline = $1::bigint"
+				   " WHERE pw_deadline <> 0",
 	[ST_USER_SET_ENABLED] = "UPDATE users SET enabled = $3::smallint WHERE " USER_KEY,
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = $3::smallint"
 				    " WHERE " USER_KEY,
@@ -456,6 +472,12 @@ struct pg_store {
 	bool regs_all;     /* changes lost or too many: reload every binding */
 	/* write-behind */
 	bool in_batch;
+	/* user-table writes made inside a batch (the CLI's `rotate
+	 * --passwords`): one transaction, committed or rolled back by
+	 * batch_end, all or nothing as on SQLite. user_err: the first failure
+	 * in it (the transaction is then lost: later ones fail with it). */
+	bool user_txn;
+	int user_err;
 	struct op_list batch;  /* writes of the open batch, sent at its end */
 	struct op_list outbox; /* writes waiting for the server, oldest first */
 	size_t queue_max;
@@ -928,6 +950,8 @@ static void service(struct pg_store *ps)
 {
 	uint64_t now;
 
+	if (ps->user_txn)
+		return; /* flush_outbox's transactions wait for batch_end */
 	if (ps->conn) {
 		if (ps->outbox.head)
 			(void)flush_outbox(ps);
@@ -1163,6 +1187,19 @@ static int pg_batch_end(struct store *s, bool commit)
 	if (!ps->in_batch)
 		return EINVAL;
 	ps->in_batch = false;
+	if (ps->user_txn) {
+		/* the user writes first: a failure drops the whole batch */
+		ps->user_txn = false;
+		e = commit && !ps->user_err ? run_text(ps, "COMMIT") : ps->user_err;
+		if (e || !commit)
+			rollback(ps);
+		if (commit && e) {
+			ps->user_err = 0;
+			list_free(&ps->batch);
+			return e;
+		}
+	}
+	ps->user_err = 0;
 	if (!commit) {
 		list_free(&ps->batch);
 		return 0;
@@ -1276,13 +1313,29 @@ static const char *strength_name(enum store_pw_strength s)
 	return s == STORE_PW_UNKNOWN ? "unknown" : "checked";
 }
 
-/* Run a user-table statement now (never queued: the CLI must know). */
+/* Run a user-table statement now (never queued: the CLI must know). Inside
+ * a batch it joins the batch's user transaction (opened by the first one),
+ * which batch_end commits or rolls back. */
 static int user_run(struct pg_store *ps, enum stmt_id st, int n, const char *const *params,
 		    PGresult **out)
 {
+	int e;
+
+	if (out)
+		*out = NULL;
+	if (ps->in_batch && ps->user_err)
+		return ps->user_err;
 	service(ps);
 	ps->gen_valid = false;
-	return run(ps, st, n, params, out);
+	if (ps->in_batch && !ps->user_txn) {
+		if ((e = run_text(ps, "BEGIN")) != 0)
+			return ps->user_err = e;
+		ps->user_txn = true;
+	}
+	e = run(ps, st, n, params, out);
+	if (e && ps->user_txn)
+		ps->user_err = e;
+	return e;
 }
 
 static int user_insert(struct pg_store *ps, int64_t *id, const struct store_user *u,
@@ -1331,10 +1384,15 @@ static int read_user(struct store_user *u, const PGresult *res, int row)
 	    (e = col_str(u->calling, sizeof(u->calling), res, row, 11)) ||
 	    (e = col_str(u->fraud_hold, sizeof(u->fraud_hold), res, row, 12)) ||
 	    (e = col_i64(&u->fraud_hold_at, res, row, 13)) ||
-	    (e = col_i64(&dg, res, row, 14)))
+	    (e = col_i64(&dg, res, row, 14)) ||
+	    (e = col_str(u->old_cred.realm, sizeof(u->old_cred.realm), res, row, 15)) ||
+	    (e = col_str(u->old_cred.ha1_md5, sizeof(u->old_cred.ha1_md5), res, row, 16)) ||
+	    (e = col_str(u->old_cred.ha1_sha256, sizeof(u->old_cred.ha1_sha256), res, row, 17)) ||
+	    (e = col_i64(&u->pw_deadline, res, row, 18)))
 		return e;
-	if (dg < 0 || dg > 3)
+	if (dg < 0 || dg > 3 || u->pw_deadline < 0)
 		return EOVERFLOW;
+	u->old_cred.strength = STORE_PW_CHECKED;
 	u->digest = (uint8_t)dg;
 	u->enabled = en != 0;
 	u->cred.strength = strcmp(strength, "checked") == 0 ? STORE_PW_CHECKED : STORE_PW_UNKNOWN;
@@ -1438,6 +1496,44 @@ static int pg_users_set_password(struct store *s, const char *name, const char *
 			     strength_name(cred->strength), i64s(t, now) };
 
 	return user_write(pgs(s), ST_USER_SET_PASSWORD, 7, p);
+}
+
+static int pg_users_rotate_password(struct store *s, const char *name, const char *domain,
+				    const struct store_cred *cred, int64_t deadline, int64_t now)
+{
+	char t[24], d[24];
+	const char *p[8];
+
+	if (!cred) {
+		p[0] = name;
+		p[1] = domain;
+		p[2] = i64s(d, deadline);
+		return user_write(pgs(s), ST_USER_MUST_CHANGE, 3, p);
+	}
+	p[0] = name;
+	p[1] = domain;
+	p[2] = cred->realm;
+	p[3] = cred->ha1_md5;
+	p[4] = cred->ha1_sha256;
+	p[5] = strength_name(cred->strength);
+	p[6] = i64s(t, now);
+	p[7] = i64s(d, deadline);
+	return user_write(pgs(s), ST_USER_ROTATE, 8, p);
+}
+
+static int pg_users_move_deadline(struct store *s, size_t *n, int64_t deadline)
+{
+	char d[24];
+	const char *p[1] = { i64s(d, deadline) };
+	PGresult *res;
+	int e = user_run(pgs(s), ST_USERS_MOVE_DEADLINE, 1, p, &res);
+
+	if (e)
+		return e;
+	if (n)
+		*n = (size_t)rows_changed(res);
+	PQclear(res);
+	return 0;
 }
 
 static int pg_users_set_enabled(struct store *s, const char *name, const char *domain,
@@ -2244,6 +2340,8 @@ static const struct store_ops pg_ops = {
 	.users_get = pg_users_get,
 	.users_list = pg_users_list,
 	.users_set_password = pg_users_set_password,
+	.users_rotate_password = pg_users_rotate_password,
+	.users_move_deadline = pg_users_move_deadline,
 	.users_set_enabled = pg_users_set_enabled,
 	.users_set_location = pg_users_set_location,
 	.users_get_location = pg_users_get_location,
