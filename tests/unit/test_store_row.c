@@ -208,10 +208,10 @@ struct seen {
 static int on_ban(void *arg, const struct store_ban *b)
 {
 	struct seen *s = arg;
+	size_t len = strlen(s->addrs);
 
 	s->n++;
-	strncat(s->addrs, b->addr, sizeof(s->addrs) - strlen(s->addrs) - 1);
-	strncat(s->addrs, " ", sizeof(s->addrs) - strlen(s->addrs) - 1);
+	snprintf(s->addrs + len, sizeof(s->addrs) - len, "%s ", b->addr);
 	return s->stop_at && (int)s->n == s->stop_at ? 99 : 0;
 }
 
