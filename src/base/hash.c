@@ -3,6 +3,7 @@
  * intrusive hash table. See hash.h.
  */
 #include "hash.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -86,6 +87,24 @@ uint64_t hash_end(struct hash_state *st)
 	sipround(st);
 	sipround(st);
 	return st->v0 ^ st->v1 ^ st->v2 ^ st->v3;
+}
+
+void hash_parts_hex(const struct hash_key *k, const struct slice *parts, size_t n, char out[17])
+{
+	static const char digits[] = "0123456789abcdef";
+	struct hash_state st;
+	uint64_t h;
+
+	hash_begin(&st, k);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t len = (uint32_t)parts[i].len;
+		hash_feed(&st, &len, sizeof(len));
+		hash_feed(&st, parts[i].p, parts[i].len);
+	}
+	h = hash_end(&st);
+	for (int i = 15; i >= 0; i--, h >>= 4)
+		out[i] = digits[h & 15];
+	out[16] = '\0';
 }
 
 uint64_t hash_siphash(const struct hash_key *k, const void *p, size_t n)

@@ -46,6 +46,12 @@ void hash_begin(struct hash_state *st, const struct hash_key *k);
 void hash_feed(struct hash_state *st, const void *p, size_t n);
 uint64_t hash_end(struct hash_state *st);
 
+/* SipHash of n parts, each fed after its 32-bit length (so that no two
+ * lists of parts feed the same bytes), as 16 lowercase hex digits and a
+ * NUL: tags and loop-detection hashes a peer cannot predict. */
+struct slice;
+void hash_parts_hex(const struct hash_key *k, const struct slice *parts, size_t n, char out[17]);
+
 struct htab_node {
 	struct htab_node *next;
 	uint64_t hash;

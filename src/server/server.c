@@ -72,15 +72,8 @@ struct server_verdict server_decide(const struct sip_msg *m)
 static void make_tag(const struct server *s, const struct sip_msg *m, char out[17])
 {
 	const struct slice parts[] = { m->call_id, m->from.tag, m->via.branch };
-	struct hash_state st;
 
-	hash_begin(&st, &s->tag_key);
-	for (size_t k = 0; k < ARRAY_SIZE(parts); k++) {
-		uint32_t len = (uint32_t)parts[k].len;
-		hash_feed(&st, &len, sizeof(len));
-		hash_feed(&st, parts[k].p, parts[k].len);
-	}
-	snprintf(out, 17, "%016llx", (unsigned long long)hash_end(&st));
+	hash_parts_hex(&s->tag_key, parts, ARRAY_SIZE(parts), out);
 }
 
 /* Where a UDP response goes (RFC 3261 18.2.2 with RFC 3581): always the
@@ -649,49 +642,79 @@ static void own_addresses(struct server *s)
 	s->auth.n_own_addrs = s->n_own;
 }
 
-/* Is the graceful stop over: nothing in progress, or the grace spent? */
+/* Is the graceful stop over: nothing in progress, or the grace spent? A
+ * transaction that has its final response only absorbs retransmissions
+ * (an INVITE client's does for 32 s after the 2xx, RFC 6026): it is not in
+ * progress, and does not hold the stop for its timer. */
 static bool drained(struct server *s, uint64_t now_ms)
 {
 	struct txn_stats ts;
 
 	txn_layer_stats(s->txn, &ts);
-	return (ts.servers == 0 && ts.clients == 0) || now_ms >= s->drain_until_ms;
+	return ts.servers + ts.clients == ts.settled || now_ms >= s->drain_until_ms;
 }
 
 /* The binding changes waiting, in one transaction; then the answers that
  * waited for it. */
-static void flush_registrations(struct server *s)
+static void flush_registrations(struct server *s, enum server_batch_why why)
 {
+	struct registrar_stats before, after;
 	int rc;
 
 	s->batch_since_ms = 0;
+	registrar_stats(s->reg, &before);
 	if ((rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
 		log_warn("registrations not all stored (their REGISTERs are not answered): %s",
 			 strerror(rc));
+	registrar_stats(s->reg, &after);
+	s->batches[0][why] += after.batches - before.batches;
 }
 
-/* Group commit after a round of events: once the oldest binding change has
- * waited batch_wait ms, commit. Under load a round holds many REGISTERs, so
- * a batch grows with the load and no phone waits for the tick (a client with
- * 200 REGISTERs in flight could not pass 4,000/s on the 50 ms tick). Calls'
- * rows (dialogs, records) stay on the tick: their answers wait at most
- * 50 ms, once per call, and a batch per tick costs less at light load. The
- * write-behind of durability none keeps its batch per tick too. */
+/* When a batch that began waiting at *since (set here on the first round
+ * that sees it) is due: 0 now, else the ms left; -1 with nothing waiting. */
+static int batch_due(uint64_t *since, bool waiting, uint32_t wait_ms, uint64_t now_ms)
+{
+	if (!waiting) {
+		*since = 0;
+		return -1;
+	}
+	if (!*since)
+		*since = now_ms;
+	if (now_ms - *since >= wait_ms)
+		return 0;
+	return (int)(*since + wait_ms - now_ms);
+}
+
+/* Group commit after a round of events, for the registrar's batch and for
+ * calls' (dialogs and call records, call.c): a batch is committed once its
+ * oldest change has waited batch_wait ms, or at once when it reaches
+ * batch_max (registrar_register, call.c's cdr_room). At light load a batch
+ * gathers batch_wait's worth of changes, so a commit is shared by many
+ * REGISTERs and calls; under load batch_max fills first and no answer waits
+ * for the clock (a client with 200 requests in flight is not held to 200
+ * per batch_wait). The write-behind of durability none keeps its batches
+ * per tick. */
 static int on_round(void *arg, uint64_t now_ms)
 {
 	struct server *s = arg;
+	bool behind = s->conf.durability == CONF_DURABLE_NONE;
+	int reg, calls;
 
-	if (s->conf.durability == CONF_DURABLE_NONE || registrar_pending(s->reg) == 0) {
-		s->batch_since_ms = 0;
-		return -1;
+	reg = batch_due(&s->batch_since_ms, !behind && registrar_pending(s->reg) > 0,
+			s->conf.batch_wait, now_ms);
+	if (reg == 0) {
+		flush_registrations(s, SERVER_BATCH_WAITED);
+		reg = -1;
 	}
-	if (!s->batch_since_ms)
-		s->batch_since_ms = now_ms;
-	if (now_ms - s->batch_since_ms >= s->conf.batch_wait) {
-		flush_registrations(s);
-		return -1;
+	calls = batch_due(&s->cdr_since_ms, !behind && (s->ncdr_q || s->ndlg_q),
+			  s->conf.batch_wait, now_ms);
+	if (calls == 0) {
+		server_cdr_flush(s, SERVER_BATCH_WAITED);
+		calls = -1;
 	}
-	return (int)(s->batch_since_ms + s->conf.batch_wait - now_ms);
+	if (reg < 0 || (calls >= 0 && calls < reg))
+		return calls;
+	return reg;
 }
 
 /* Periodic work: pick up user changes made by the CLI (within a second), and
@@ -708,9 +731,9 @@ static void on_tick(void *arg, uint64_t now_ms)
 	if (s->draining && drained(s, server_now_ms()))
 		s->drain_done = 1;
 	server_guard_tick(s, now_ms);
-	server_cdr_flush(s);
+	server_cdr_flush(s, SERVER_BATCH_TICK);
 	log_tick();
-	flush_registrations(s); /* what on_round has not committed yet */
+	flush_registrations(s, SERVER_BATCH_TICK); /* what on_round has not committed yet */
 	server_nodes_tick(s);
 	if (now_ms >= s->next_cache_ms) {
 		rc = store_cache_refresh(s->cache, s->store, &reloaded);
@@ -940,10 +963,10 @@ void server_free(struct server **sp)
 		server_guard_flush(s); /* the bans of the last tick */
 	guard_free(&s->guard);
 	if (s->cdr_q && s->dlg_q)
-		server_cdr_flush(s); /* answers held for it go out while txn and net live */
+		server_cdr_flush(s, SERVER_BATCH_TICK); /* answers held for it go out while txn and net live */
 	proxy_free(&s->proxy); /* dialogs still up get their records */
 	if (s->cdr_q && s->dlg_q)
-		server_cdr_flush(s);
+		server_cdr_flush(s, SERVER_BATCH_TICK);
 	server_trunk_free(s);
 	server_emerg_free(s);
 	txn_layer_free(&s->txn);
@@ -1107,6 +1130,17 @@ int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *s
 		}
 		if (!rc && !drained(s, server_now_ms()))
 			log_notice("stopping now: a second signal");
+		else if (!rc) {
+			struct txn_stats ts;
+
+			txn_layer_stats(s->txn, &ts);
+			if (ts.servers + ts.clients > ts.settled)
+				log_notice("stopping now: stop_grace spent, %u transactions unfinished",
+					   ts.servers + ts.clients - ts.settled);
+			else
+				log_notice("stopping: nothing left in progress (%u transactions only "
+					   "absorbing retransmissions)", ts.settled);
+		}
 	}
 	server_tls_log_stats(s);
 	return rc;

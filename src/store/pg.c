@@ -1069,6 +1069,90 @@ static int run_alone(struct pg_store *ps, const struct pg_op *op)
 	return 0;
 }
 
+/* Read the results of nq pipelined queries and of their sync. Returns 0,
+ * or the errno of the first that failed (the later ones were skipped by
+ * the server); ENOTCONN when the connection went away meanwhile. */
+static int pipeline_results(struct pg_store *ps, size_t nq)
+{
+	PGresult *r;
+	int e = 0;
+
+	for (size_t q = 0; q < nq && ps->conn; q++) {
+		while (ps->conn && (r = PQgetResult(ps->conn)) != NULL) {
+			ExecStatusType t = PQresultStatus(r);
+
+			if (!e && t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK &&
+			    t != PGRES_PIPELINE_ABORTED)
+				e = fail(ps, r); /* may drop the connection */
+			PQclear(r);
+		}
+	}
+	if (!ps->conn)
+		return ENOTCONN;
+	r = PQgetResult(ps->conn); /* the sync's */
+	if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+		if (!e)
+			e = fail(ps, r);
+		PQclear(r);
+		drop_connection(ps); /* out of step with the server: start afresh */
+		return ENOTCONN;
+	}
+	PQclear(r);
+	if (!PQexitPipelineMode(ps->conn)) {
+		set_pg_err(ps, PQerrorMessage(ps->conn));
+		drop_connection(ps);
+		return ENOTCONN;
+	}
+	return e;
+}
+
+/* The first k writes from op, and the on-disk queue's mark up to jmax, in
+ * one transaction and one round trip: libpq's pipeline mode sends BEGIN,
+ * the statements, the mark and COMMIT, then reads every result. A round
+ * trip per statement (a send, a wait and a receive each) made a REGISTER
+ * cost more CPU on PostgreSQL than on SQLite (issue 17). Returns 0,
+ * ENOTCONN, or the errno of the first statement that failed (the
+ * transaction is then left aborted: the caller rolls it back). */
+static int run_batch(struct pg_store *ps, const struct pg_op *op, size_t k, uint64_t jmax)
+{
+	PGconn *c = ps->conn;
+	char name[16], t[24];
+	const char *mark[2] = { ps->node, t };
+	size_t nq = 0;
+	bool ok;
+
+	if (!c)
+		return ENOTCONN;
+	if (!PQenterPipelineMode(c)) {
+		set_pg_err(ps, PQerrorMessage(c));
+		return EIO;
+	}
+	ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
+	nq += ok;
+	for (size_t i = 0; ok && i < k; i++, op = op->next) {
+		snprintf(name, sizeof(name), "b%d", (int)op->st);
+		ok = PQsendQueryPrepared(c, name, op->n, op->params, NULL, NULL, 0) == 1;
+		nq += ok;
+	}
+	if (ok && jmax) {
+		snprintf(t, sizeof(t), "%" PRIu64, jmax);
+		snprintf(name, sizeof(name), "b%d", (int)ST_JOURNAL_MARK);
+		ok = PQsendQueryPrepared(c, name, 2, mark, NULL, NULL, 0) == 1;
+		nq += ok;
+	}
+	if (ok) {
+		ok = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
+		nq += ok;
+	}
+	if (!ok || PQpipelineSync(c) != 1) {
+		/* nothing was committed: COMMIT never went, or not its sync */
+		set_pg_err(ps, PQerrorMessage(c));
+		drop_connection(ps);
+		return ENOTCONN;
+	}
+	return pipeline_results(ps, nq);
+}
+
 static int flush_outbox(struct pg_store *ps)
 {
 	while (ps->outbox.head) {
@@ -1077,18 +1161,11 @@ static int flush_outbox(struct pg_store *ps)
 		size_t k = 0;
 		int e;
 
-		if ((e = run_text(ps, "BEGIN")) != 0)
-			return e;
-		for (; op && k < BATCH_ROWS_MAX; op = op->next, k++) {
-			if ((e = run(ps, op->st, op->n, op->params, NULL)) != 0)
-				break;
+		for (; op && k < BATCH_ROWS_MAX; op = op->next, k++)
 			if (op->jseq > jmax)
 				jmax = op->jseq;
-		}
-		if (!e)
-			e = mark_done(ps, jmax);
-		if (!e)
-			e = run_text(ps, "COMMIT");
+		e = run_batch(ps, ps->outbox.head, k, jmax);
+		drain_notifies(ps);
 		if (e == ENOTCONN)
 			return e;
 		if (e) {

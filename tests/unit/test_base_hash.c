@@ -6,7 +6,9 @@
  * stay short for keys an attacker made collide under an unkeyed hash.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "base/base.h"
@@ -26,6 +28,27 @@ static void siphash_vectors(void)
 	CHECK(hash_siphash(&k, msg, 0) == 0x726fdb47dd0e0e31ULL);
 	CHECK(hash_siphash(&k, msg, 15) == 0xa129ca6149be45e5ULL);
 	CHECK(hash_siphash(&k, msg, 8) == 0x93f5f5799a932462ULL);
+}
+
+/* hash_parts_hex: the hex of SipHash over each part's 32-bit length and
+ * bytes; moving a byte between parts changes it. */
+static void parts_hex(void)
+{
+	struct hash_key k = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
+	const struct slice ab_c[] = { SLICE_LIT("ab"), SLICE_LIT("c") };
+	const struct slice a_bc[] = { SLICE_LIT("a"), SLICE_LIT("bc") };
+	uint8_t flat[4 + 2 + 4 + 1] = { 2, 0, 0, 0, 'a', 'b', 1, 0, 0, 0, 'c' };
+	char out[17], other[17], want[17];
+
+	hash_parts_hex(&k, ab_c, 2, out);
+	snprintf(want, sizeof(want), "%016llx",
+		 (unsigned long long)hash_siphash(&k, flat, sizeof(flat)));
+	CHECK(strcmp(out, want) == 0);
+	hash_parts_hex(&k, a_bc, 2, other);
+	CHECK(strlen(other) == 16 && strcmp(out, other) != 0);
+	hash_parts_hex(&k, NULL, 0, out);
+	snprintf(want, sizeof(want), "%016llx", (unsigned long long)hash_siphash(&k, "", 0));
+	CHECK(strcmp(out, want) == 0);
 }
 
 static void streaming_equals_one_shot(void)
@@ -179,6 +202,7 @@ int main(int argc, char **argv)
 	static const struct check_case cases[] = {
 		CASE(siphash_vectors),
 		CASE(streaming_equals_one_shot),
+		CASE(parts_hex),
 		CASE(table_bound_find_remove_grow),
 		CASE(colliding_keys_stay_short),
 		CASE(allocation_failures),

@@ -388,6 +388,49 @@ static void write_behind_across_restart(void)
 	store_close(&a);
 }
 
+/* A batch goes in one round trip (pipeline mode); a row the server refuses
+ * (a binding of a user that does not exist) is dropped alone and counted,
+ * and the rest of its batch is written, in order. */
+static void batch_with_a_refused_row(void)
+{
+	char url[512], err[512];
+	struct store *a = NULL, *b = NULL;
+	struct store_backend_stats st;
+	struct store_user u;
+	struct store_reg r;
+	int64_t uid = 0;
+	size_t n = 0;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK_INT(store_open(&a, url, err, sizeof(err)), 0);
+	make_user(&u, "carol", "example.test");
+	CHECK_INT(store_users_add(a, &uid, &u), 0);
+	CHECK_INT(store_batch_begin(a), 0);
+	for (int i = 0; i < 40; i++) {
+		char contact[64];
+
+		snprintf(contact, sizeof(contact), "sip:carol@192.0.2.%d", i + 1);
+		make_reg(&r, i == 17 ? uid + 1000 : uid, "sip:carol@example.test", contact);
+		CHECK_INT(store_regs_upsert(a, NULL, &r), 0);
+	}
+	CHECK_INT(store_batch_end(a, true), 0);
+	CHECK_INT(store_backend_stats(a, &st), 0);
+	CHECK(st.connected);
+	CHECK_INT(st.queued, 0);
+	CHECK_INT(st.writes_refused, 1);
+	/* the connection is usable afterwards: no transaction left open */
+	make_reg(&r, uid, "sip:carol@example.test", "sip:carol@192.0.2.200");
+	CHECK_INT(store_batch_begin(a), 0);
+	CHECK_INT(store_regs_upsert(a, NULL, &r), 0);
+	CHECK_INT(store_batch_end(a, true), 0);
+	CHECK_INT(store_open(&b, url, err, sizeof(err)), 0);
+	CHECK_INT(store_regs_list_aor(b, "sip:carol@example.test", count_reg, &n), 0);
+	CHECK_INT(n, 40);
+	store_close(&b);
+	store_close(&a);
+}
+
 static int keep_cdr(void *arg, const struct store_cdr *c)
 {
 	*(struct store_cdr *)arg = *c;
@@ -825,6 +868,7 @@ int main(int argc, char **argv)
 		CASE(connection_errors_are_clear),
 		CASE(notifications_between_handles),
 		CASE(write_behind_across_restart),
+		CASE(batch_with_a_refused_row),
 		CASE(emergency_columns),
 		CASE(journal_replayed_exactly_once),
 		CASE(digest_dialogs_and_locks),
