@@ -346,34 +346,47 @@ static void carries_client_cert_flag(void)
 	store_close(&s);
 }
 
+/* The rotation cases' start: a server handle s with its cache c (loaded),
+ * a CLI handle cli on the same database, the users named, and nc a new
+ * credential (MD5_B) for the same realm. */
+static int rotation_setup(struct store **s, struct store **cli, struct store_cache **c,
+			  struct store_cred *nc, const char *const *names, size_t n)
+{
+	char path[128], err[256];
+	struct store_user u;
+	bool reloaded = false;
+	int rc;
+
+	tmp_db(path, sizeof(path));
+	if ((rc = store_open(s, path, err, sizeof(err))) ||
+	    (rc = store_open(cli, path, err, sizeof(err))) || (rc = store_cache_new(c, 10)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		make_user(&u, names[i], "example.com");
+		if ((rc = store_users_add(*s, NULL, &u)))
+			return rc;
+	}
+	memset(nc, 0, sizeof(*nc));
+	snprintf(nc->realm, sizeof(nc->realm), "realm-example.com");
+	snprintf(nc->ha1_md5, sizeof(nc->ha1_md5), "%s", MD5_B);
+	return store_cache_refresh(*c, *s, &reloaded);
+}
+
 /* A rotation with a deadline: the old HA1s and the deadline reach the
  * entries; move_deadline moves every pending one; set_password ends it.
  * The same on both backends (the _pg run). */
 static void carries_password_rotation(void)
 {
-	char path[128], err[256];
+	static const char *const names[] = { "alice", "bob", "carol" };
 	struct store *s = NULL, *cli = NULL;
 	struct store_cache *c = NULL;
 	struct store_cache_entry e;
-	struct store_user u, got;
+	struct store_user got;
 	struct store_cred nc;
 	bool reloaded = false;
 	size_t n = 99;
 
-	tmp_db(path, sizeof(path));
-	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
-	CHECK_INT(store_open(&cli, path, err, sizeof(err)), 0);
-	CHECK_INT(store_cache_new(&c, 10), 0);
-	make_user(&u, "alice", "example.com");
-	CHECK_INT(store_users_add(s, NULL, &u), 0);
-	make_user(&u, "bob", "example.com");
-	CHECK_INT(store_users_add(s, NULL, &u), 0);
-	make_user(&u, "carol", "example.com");
-	CHECK_INT(store_users_add(s, NULL, &u), 0);
-	CHECK_INT(store_cache_refresh(c, s, &reloaded), 0);
-	memset(&nc, 0, sizeof(nc));
-	snprintf(nc.realm, sizeof(nc.realm), "realm-example.com");
-	snprintf(nc.ha1_md5, sizeof(nc.ha1_md5), "%s", MD5_B);
+	CHECK_INT(rotation_setup(&s, &cli, &c, &nc, names, ARRAY_SIZE(names)), 0);
 	CHECK_INT(store_users_rotate_password(cli, "alice", "example.com", &nc, 0, 0), EINVAL);
 	CHECK_INT(store_users_rotate_password(cli, "nobody", "example.com", &nc, 5000, 0), ENOENT);
 	/* alice: a new password, the old one until 5000; bob: must change by 5000 */
@@ -429,26 +442,15 @@ static void carries_password_rotation(void)
  * committed batch keeps them all, and the other handle's cache sees them. */
 static void password_rotation_in_a_batch_is_all_or_nothing(void)
 {
-	char path[128], err[256];
+	static const char *const names[] = { "alice", "bob" };
 	struct store *s = NULL, *cli = NULL;
 	struct store_cache *c = NULL;
 	struct store_cache_entry e;
-	struct store_user u, got;
+	struct store_user got;
 	struct store_cred nc;
 	bool reloaded = false;
 
-	tmp_db(path, sizeof(path));
-	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
-	CHECK_INT(store_open(&cli, path, err, sizeof(err)), 0);
-	CHECK_INT(store_cache_new(&c, 10), 0);
-	make_user(&u, "alice", "example.com");
-	CHECK_INT(store_users_add(s, NULL, &u), 0);
-	make_user(&u, "bob", "example.com");
-	CHECK_INT(store_users_add(s, NULL, &u), 0);
-	CHECK_INT(store_cache_refresh(c, s, &reloaded), 0);
-	memset(&nc, 0, sizeof(nc));
-	snprintf(nc.realm, sizeof(nc.realm), "realm-example.com");
-	snprintf(nc.ha1_md5, sizeof(nc.ha1_md5), "%s", MD5_B);
+	CHECK_INT(rotation_setup(&s, &cli, &c, &nc, names, ARRAY_SIZE(names)), 0);
 
 	/* a failure half-way, then the batch is dropped: nothing changed */
 	CHECK_INT(store_batch_begin(cli), 0);
