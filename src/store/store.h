@@ -293,6 +293,12 @@ typedef int(store_reg_fn)(void *arg, const struct store_reg *r);
  * what lets the registrar write behind at thousands of registrations a
  * second. Returns 0 or an errno (EBUSY when another writer holds the
  * database past the busy timeout).
+ * User changes made inside a batch (the CLI's `rotate --passwords`) commit or
+ * roll back with it on both backends; PostgreSQL runs them at once, in one
+ * transaction that store_batch_end ends first. Drop a batch in which a write
+ * failed (store_batch_end(s, false)): on PostgreSQL the failure has spoilt
+ * that transaction, so later user changes return the same error and
+ * store_batch_end(s, true) drops the whole batch and returns it.
  */
 int store_batch_begin(struct store *s);
 int store_batch_end(struct store *s, bool commit);

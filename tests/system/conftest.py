@@ -293,8 +293,11 @@ def make_server(tmp_path):
     """Factory: make_server(extra_conf="") -> started Server. Checks each one at teardown."""
     servers = []
 
-    def make(extra_conf="", start=True, domain="example.test", tls=False):
-        s = Server(tmp_path / f"state{len(servers)}", free_port(), extra_conf, domain, tls)
+    def make(extra_conf="", start=True, domain="example.test", tls=False, database=None,
+             env=None):
+        """database, env: as Server's (a PostgreSQL URL and its PGPASSFILE)."""
+        s = Server(tmp_path / f"state{len(servers)}", free_port(), extra_conf, domain, tls,
+                   database=database, env=env)
         servers.append(s)
         return s.start() if start else s
 
