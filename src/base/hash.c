@@ -158,14 +158,13 @@ void htab_fini(struct htab *t)
 	t->mask = 0;
 }
 
-/* Double the buckets: rehash every chain into the new array. */
-static void grow(struct htab *t)
+/* Rehash every chain into a new array of cap buckets (a power of two). */
+static int resize(struct htab *t, size_t cap)
 {
-	size_t cap = (t->mask + 1) * 2;
-	struct htab_node **nb;
+	struct htab_node **nb = calloc(cap, sizeof(*nb));
 
-	if (cap > t->max_buckets || !(nb = calloc(cap, sizeof(*nb))))
-		return; /* stay at this size: longer chains, still correct */
+	if (!nb)
+		return ENOMEM;
 	for (size_t i = 0; i <= t->mask; i++) {
 		struct htab_node *n = t->b[i], *next;
 		for (; n; n = next) {
@@ -177,6 +176,21 @@ static void grow(struct htab *t)
 	free(t->b);
 	t->b = nb;
 	t->mask = cap - 1;
+	return 0;
+}
+
+/* Double the buckets, up to max_buckets. */
+static void grow(struct htab *t)
+{
+	size_t cap = (t->mask + 1) * 2;
+
+	if (cap <= t->max_buckets)
+		(void)resize(t, cap); /* on failure: stay at this size, longer chains, still correct */
+}
+
+int htab_reserve(struct htab *t)
+{
+	return t->mask + 1 >= t->max_buckets ? 0 : resize(t, t->max_buckets);
 }
 
 int htab_insert(struct htab *t, struct htab_node *node, uint64_t h)

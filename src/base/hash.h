@@ -75,6 +75,12 @@ int htab_init(struct htab *t, size_t max);
  * entries are gone; the buckets may grow up to the new bound. */
 void htab_set_max(struct htab *t, size_t max);
 
+/* Allocate the buckets for the whole bound now (the power of two at or above
+ * max), so that no later insert allocates: for a table that must not allocate
+ * after it is made (the guard's, filled by floods). Returns 0 or ENOMEM (the
+ * table is then unchanged and still usable). */
+int htab_reserve(struct htab *t);
+
 /* Free the buckets (not the entries); t may be zeroed or initialised. */
 void htab_fini(struct htab *t);
 

@@ -172,6 +172,45 @@ static void colliding_keys_stay_short(void)
 	free(items);
 }
 
+/* htab_reserve sizes the buckets for the whole bound at once: filling the
+ * table up to its bound then allocates nothing (the first allocation from
+ * then on is armed to fail, and never fires), and every entry is found. */
+static void reserve_allocates_once(void)
+{
+	enum { N = 1000 };
+	struct htab t;
+	struct item *items = calloc(N, sizeof(*items));
+
+	CHECK(items);
+	CHECK_INT(htab_init(&t, N), 0);
+	CHECK_INT(t.mask + 1, 16);
+	CHECK_INT(htab_reserve(&t), 0);
+	CHECK_INT(t.mask + 1, 1024);
+	CHECK_INT(htab_reserve(&t), 0); /* already there: nothing to do */
+	check_oom_arm(1);
+	for (int i = 0; i < N; i++) {
+		items[i].len = (size_t)snprintf(items[i].key, sizeof(items[i].key), "r%d", i);
+		CHECK_INT(htab_insert(&t, &items[i].node,
+				      htab_hash(&t, items[i].key, items[i].len)), 0);
+	}
+	CHECK(!check_oom_fired());
+	check_oom_arm(0);
+	CHECK_INT(t.mask + 1, 1024);
+	for (int i = 0; i < N; i++)
+		CHECK(find(&t, items[i].key) == &items[i]);
+	/* a failed reserve leaves the table as it was */
+	htab_fini(&t);
+	CHECK_INT(htab_init(&t, 4096), 0);
+	CHECK_INT(htab_insert(&t, &items[0].node, htab_hash(&t, items[0].key, items[0].len)), 0);
+	check_oom_arm(1);
+	CHECK_INT(htab_reserve(&t), ENOMEM);
+	check_oom_arm(0);
+	CHECK_INT(t.mask + 1, 16);
+	CHECK(find(&t, items[0].key) == &items[0]);
+	htab_fini(&t);
+	free(items);
+}
+
 /* One table's life under allocation failure: made, filled (growing), emptied. */
 static int htab_life(void *arg)
 {
@@ -205,6 +244,7 @@ int main(int argc, char **argv)
 		CASE(parts_hex),
 		CASE(table_bound_find_remove_grow),
 		CASE(colliding_keys_stay_short),
+		CASE(reserve_allocates_once),
 		CASE(allocation_failures),
 	};
 
