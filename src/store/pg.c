@@ -250,9 +250,13 @@ static const char *const migrations[] = {
 	"ALTER TABLE cdrs ADD COLUMN emergency smallint NOT NULL DEFAULT 0"
 	"  CHECK (emergency IN (0, 1));"
 	"ALTER TABLE cdrs ADD COLUMN location text NOT NULL DEFAULT '';",
+	/* 11 -> 12: as sqlite.c, a kept dialog's emergency mark and location. */
+	"ALTER TABLE dialogs ADD COLUMN emergency smallint NOT NULL DEFAULT 0"
+	"  CHECK (emergency IN (0, 1));"
+	"ALTER TABLE dialogs ADD COLUMN location text NOT NULL DEFAULT '';",
 };
 
-_Static_assert(ARRAY_SIZE(migrations) == 11, "keep pg.c's migrations in step with sqlite.c's");
+_Static_assert(ARRAY_SIZE(migrations) == 12, "keep pg.c's migrations in step with sqlite.c's");
 
 int store_pg_schema_latest(void)
 {
@@ -311,7 +315,8 @@ enum stmt_id {
 	"user_agent, instance, q, reg_id"
 #define DLG_COLS \
 	"call_id, tag0, tag1, way0, way1, local0, local1, caller, auth_user, callee, src, " \
-	"transport, start_at, answer_at, expires_at, peer, class, dialed, number, cseq_delta"
+	"transport, start_at, answer_at, expires_at, peer, class, dialed, number, cseq_delta, " \
+	"emergency, location"
 #define CDR_COLS \
 	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
 	"end_at, final_status, duration_s, hangup, peer, class, dialed, number, emergency, location"
@@ -392,7 +397,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_DLG_PUT] = "INSERT INTO dialogs (" DLG_COLS ", node) VALUES ($1::text, $2::text,"
 		       " $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,"
 		       " $10::text, $11::text, $12::text, $13::bigint, $14::bigint, $15::bigint,"
-		       " $16::text, $17::text, $18::text, $19::text, $20::integer, $21::text)"
+		       " $16::text, $17::text, $18::text, $19::text, $20::integer, $21::smallint,"
+		       " $22::text, $23::text)"
 		       " ON CONFLICT (call_id, tag0, tag1) DO UPDATE SET"
 		       " way0 = excluded.way0, way1 = excluded.way1, local0 = excluded.local0,"
 		       " local1 = excluded.local1, caller = excluded.caller,"
@@ -402,6 +408,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		       " expires_at = excluded.expires_at, peer = excluded.peer,"
 		       " class = excluded.class, dialed = excluded.dialed,"
 		       " number = excluded.number, cseq_delta = excluded.cseq_delta,"
+		       " emergency = excluded.emergency, location = excluded.location,"
 		       " node = excluded.node",
 	[ST_DLG_DELETE] = "DELETE FROM dialogs WHERE call_id = $1::text AND tag0 = $2::text"
 			  " AND tag1 = $3::text",
@@ -1928,7 +1935,7 @@ static int pg_dialogs_put(struct store *s, const struct store_dialog *d)
 {
 	struct pg_store *ps = pgs(s);
 	char t1[24], t2[24], t3[24], t4[24];
-	const char *p[STORE_DIALOG_TEXTS + 9];
+	const char *p[STORE_DIALOG_TEXTS + 11];
 	PGresult *res;
 	int e;
 
@@ -1942,8 +1949,10 @@ static int pg_dialogs_put(struct store *s, const struct store_dialog *d)
 	p[STORE_DIALOG_TEXTS + 5] = d->dialed;
 	p[STORE_DIALOG_TEXTS + 6] = d->number;
 	p[STORE_DIALOG_TEXTS + 7] = i64s(t4, d->cseq_delta);
-	p[STORE_DIALOG_TEXTS + 8] = ps->node;
-	e = write_op(ps, ST_DLG_PUT, STORE_DIALOG_TEXTS + 9, p, &res);
+	p[STORE_DIALOG_TEXTS + 8] = d->emergency ? "1" : "0";
+	p[STORE_DIALOG_TEXTS + 9] = d->location;
+	p[STORE_DIALOG_TEXTS + 10] = ps->node;
+	e = write_op(ps, ST_DLG_PUT, STORE_DIALOG_TEXTS + 11, p, &res);
 	PQclear(res);
 	return e;
 }
@@ -1966,7 +1975,7 @@ static int pg_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 	const char *p[1] = { ps->node };
 	struct store_dialog *d;
 	PGresult *res;
-	int64_t delta = 0;
+	int64_t delta = 0, emerg = 0;
 	int e, n;
 
 	service(ps);
@@ -1989,9 +1998,12 @@ static int pg_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 			   (e = col_str(d->klass, sizeof(d->klass), res, i, 16)) ||
 			   (e = col_str(d->dialed, sizeof(d->dialed), res, i, 17)) ||
 			   (e = col_str(d->number, sizeof(d->number), res, i, 18)) ||
-			   (e = col_i64(&delta, res, i, 19)) || delta < 0 || delta > 1000))
+			   (e = col_i64(&delta, res, i, 19)) || delta < 0 || delta > 1000 ||
+			   (e = col_i64(&emerg, res, i, 20)) || emerg < 0 || emerg > 1 ||
+			   (e = col_str(d->location, sizeof(d->location), res, i, 21))))
 			e = EOVERFLOW;
 		d->cseq_delta = (int32_t)delta;
+		d->emergency = emerg == 1;
 		if (e) {
 			store_set_err(s, "a dialog row has a field out of range");
 			break;

@@ -232,6 +232,13 @@ static const char *const migrations[] = {
 	"  CHECK (emergency IN (0, 1));"
 	"ALTER TABLE cdrs ADD COLUMN location TEXT NOT NULL DEFAULT '';"
 	"PRAGMA user_version = 11;",
+	/* 11 -> 12: a kept dialog of an emergency call keeps its mark and the
+	 * location sent, so the call restored after a restart is still an
+	 * emergency call (its record, [emergency] max_calls, the dialog reserve). */
+	"ALTER TABLE dialogs ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (emergency IN (0, 1));"
+	"ALTER TABLE dialogs ADD COLUMN location TEXT NOT NULL DEFAULT '';"
+	"PRAGMA user_version = 12;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -387,13 +394,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BAN_EXPIRE] = "DELETE FROM bans WHERE until <= ?1",
 	[ST_DLG_PUT] = "INSERT OR REPLACE INTO dialogs (call_id, tag0, tag1, way0, way1, local0,"
 		       " local1, caller, auth_user, callee, src, transport, start_at, answer_at,"
-		       " expires_at, peer, class, dialed, number, cseq_delta) VALUES (?1, ?2, ?3,"
-		       " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
-		       " ?20)",
+		       " expires_at, peer, class, dialed, number, cseq_delta, emergency, location)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+		       " ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
 	[ST_DLG_DELETE] = "DELETE FROM dialogs WHERE call_id = ?1 AND tag0 = ?2 AND tag1 = ?3",
 	[ST_DLG_LIST] = "SELECT call_id, tag0, tag1, way0, way1, local0, local1, caller,"
 			" auth_user, callee, src, transport, start_at, answer_at, expires_at,"
-			" peer, class, dialed, number, cseq_delta FROM dialogs ORDER BY expires_at",
+			" peer, class, dialed, number, cseq_delta, emergency, location FROM dialogs"
+			" ORDER BY expires_at",
 	[ST_LOCK_PUT] = "INSERT INTO locks (name, until, created_at) VALUES (?1, ?2, ?3)"
 			" ON CONFLICT (name) DO UPDATE SET until = excluded.until"
 			" WHERE locks.until < excluded.until",
@@ -1339,6 +1347,8 @@ static int sq_dialogs_put(struct store *s, const struct store_dialog *d)
 	rc |= bind_text(st, 18, d->dialed);
 	rc |= bind_text(st, 19, d->number);
 	rc |= sqlite3_bind_int(st, 20, d->cseq_delta);
+	rc |= sqlite3_bind_int(st, 21, d->emergency ? 1 : 0);
+	rc |= bind_text(st, 22, d->location);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	done(st);
@@ -1389,6 +1399,11 @@ static int sq_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 			break;
 		}
 		d->cseq_delta = sqlite3_column_int(st, 19);
+		d->emergency = sqlite3_column_int(st, 20) != 0;
+		if ((err = col_str(d->location, sizeof(d->location), st, 21))) {
+			store_set_err(s, "a dialog row has a field out of range");
+			break;
+		}
 		if ((err = fn(arg, d)))
 			break;
 	}
