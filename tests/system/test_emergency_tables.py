@@ -283,6 +283,12 @@ def test_an_emergency_call_restored_after_a_kill_keeps_its_mark(make_server, use
             time.sleep(0.05)  # polling the store for the row
         (row,) = stored()
         assert row[0] == 1 and "ROOM=201" in row[1], row
+        # the ACK is relayed statelessly, never stored: psap1 (SIPp) must
+        # have it before the kill, or it takes the BYE for a protocol error
+        deadline = time.monotonic() + 15
+        while b"\nACK sip:" not in log.read_bytes():
+            assert time.monotonic() < deadline, "psap1 got no ACK"
+            time.sleep(0.05)  # polling SIPp's message log
 
         s.proc.send_signal(signal.SIGKILL)
         s.proc.wait(timeout=30)
