@@ -253,17 +253,20 @@ static const struct conf_setting settings[] = {
 	  "`none`: the write-behind of earlier versions, for comparison (`bench/run "
 	  "--durability`): a REGISTER is answered before its binding is stored, so a crash "
 	  "loses up to 50 ms of acknowledged registrations.", NOPROF },
-	U32("store", "batch_max", batch_max, 1, 100000, "1000", "changes",
-	    "Most binding changes in one transaction (group commit): a batch is committed "
-	    "once its oldest change has waited `batch_wait`, or when a REGISTER finds this "
-	    "many changes waiting, whichever comes first; the 200 OKs of its REGISTERs go out "
-	    "when it is committed."),
-	U32("store", "batch_wait", batch_wait, 0, 50, "5", "ms",
-	    "Longest a binding change waits for its batch's commit (and its REGISTER for its "
-	    "200 OK): checked after each round of network events, so under load a batch holds "
-	    "whatever arrived meanwhile. 0 commits after every round. Longer batches cost "
-	    "less CPU per REGISTER at light load and add latency; a phone that keeps many "
-	    "requests in flight waits for it."),
+	U32("store", "batch_max", batch_max, 1, 100000, "64", "changes",
+	    "Most changes in one transaction (group commit), for binding changes and, "
+	    "apart, for calls' dialogs and call records: a batch is committed once its "
+	    "oldest change has waited `batch_wait`, or at once when this many changes "
+	    "wait, whichever comes first; the answers that wait for it (a REGISTER's 200 "
+	    "OK, the 2xx that confirms a call, the answer to a BYE) go out when it is "
+	    "committed. Under load batches fill before `batch_wait`, so a client with more "
+	    "requests in flight than this never waits for the clock; one with fewer does. "
+	    "`bastion_store_batches_total` counts batches by why they were committed."),
+	U32("store", "batch_wait", batch_wait, 0, 50, "20", "ms",
+	    "Longest a change waits for its batch's commit (and its answer with it): "
+	    "checked after each round of network events. 0 commits after every round. At "
+	    "light load a longer wait shares a commit among more REGISTERs and calls (less "
+	    "CPU each) and adds that much latency to their answers."),
 	U32("store", "queue_max", queue_max, 1, 10000000, "200000", "changes",
 	    "Most binding changes waiting for the store (while it is slow or locked by "
 	    "another writer), and so most REGISTER answers held for their commit (and at "

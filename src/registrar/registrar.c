@@ -957,8 +957,10 @@ int registrar_register(struct registrar *r, const struct registrar_req *q,
 	 * always go in a later batch (a failure here is the batch's, not this
 	 * request's: registrar_flush says the same at the next tick). */
 	if (r->store && r->conf.batch_max && r->npending >= r->conf.batch_max) {
+		uint64_t before = r->stats.batches;
 		bool kept;
 		(void)commit_batch(r, &kept);
+		r->stats.batches_full += r->stats.batches - before;
 		release(r);
 		queued0 = r->npending;
 	}

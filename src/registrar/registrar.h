@@ -127,6 +127,7 @@ bool registrar_is_durable(struct registrar *r, uint64_t seq);
 
 struct registrar_stats {
 	uint64_t batches;         /* committed */
+	uint64_t batches_full;    /* of those, committed because batch_max waited */
 	uint64_t batch_failures;  /* batches that failed (other than EBUSY at the start) */
 	uint64_t held, released;  /* answers held; sent once durable */
 	uint64_t dropped;         /* held answers never sent: their batch failed, or at exit */

@@ -47,16 +47,25 @@ static bool commit_waits(const struct server *s)
 	return s->store && s->conf.durability != CONF_DURABLE_NONE;
 }
 
-/* Confirmed dialogs are stored in the tick's batch: a put when the 2xx
+/* Room in calls' batch for one more row: a batch is committed first when
+ * its queue is full or holds batch_max rows, so that the new row (and the
+ * answer that waits for it) always goes in the next one. */
+static void cdr_room(struct server *s)
+{
+	if (s->ncdr_q == SERVER_CDR_BATCH || s->ndlg_q == SERVER_CDR_BATCH ||
+	    (s->conf.batch_max && s->ncdr_q + s->ndlg_q >= s->conf.batch_max))
+		server_cdr_flush(s, SERVER_BATCH_FULL);
+}
+
+/* Confirmed dialogs are stored in calls' batch: a put when the 2xx
  * confirms one (the 2xx waits for the batch: the proxy holds it), a delete
- * when it ends; a dialog that ends within the tick it began never reaches
- * the store. */
+ * when it ends; a dialog that ends within the batch it began in never
+ * reaches the store. */
 static uint64_t op_dialog_up(void *arg, const struct store_dialog *d)
 {
 	struct server *s = arg;
 
-	if (s->ndlg_q == SERVER_CDR_BATCH)
-		server_cdr_flush(s);
+	cdr_room(s);
 	s->dlg_q[s->ndlg_q].put = true;
 	s->dlg_q[s->ndlg_q++].d = *d;
 	return commit_waits(s) && !s->dialogs_unstored ? s->cdr_k + 1 : 0;
@@ -76,8 +85,7 @@ static void op_dialog_down(void *arg, const char *call_id, const char *tag0, con
 			return;
 		}
 	}
-	if (s->ndlg_q == SERVER_CDR_BATCH)
-		server_cdr_flush(s);
+	cdr_room(s);
 	o = &s->dlg_q[s->ndlg_q++];
 	o->put = false;
 	snprintf(o->d.call_id, sizeof(o->d.call_id), "%s", call_id);
@@ -121,24 +129,27 @@ static void cdr_committed(struct server *s, uint64_t k, uint64_t store_seq)
 }
 
 /* Dialogs and call records are written in batches, like bindings: queued as
- * calls are confirmed and end, and written at the next tick (or when
- * SERVER_CDR_BATCH are waiting), all of a tick in one transaction; each
+ * calls are confirmed and end, and written in one transaction once the
+ * oldest has waited [store] batch_wait (server.c's on_round; durability
+ * none: at the tick) or when batch_max are waiting (cdr_room); each
  * record is then appended to the CDR log with the row id the store gave.
  * One commit per call was a sixth of a call's cost. The answers that tell
  * about a dialog or a BYE-ended call wait for their batch (group commit:
  * proxy_durable); a batch whose dialogs may not be stored is reported to
  * the proxy (proxy_not_stored), which refuses those calls. */
-void server_cdr_flush(struct server *s)
+void server_cdr_flush(struct server *s, enum server_batch_why why)
 {
 	bool batch = false, dialogs_failed = false;
 	uint64_t k, store_seq = 0;
 	int rc;
 
+	s->cdr_since_ms = 0;
 	if (!s->ncdr_q && !s->ndlg_q) {
 		cdr_release(s); /* a backend that becomes durable later */
 		return;
 	}
 	k = ++s->cdr_k;
+	s->batches[1][why]++;
 	if (s->store)
 		batch = store_batch_begin(s->store) == 0; /* else: one transaction each */
 	for (size_t i = 0; s->store && i < s->ndlg_q; i++) {
@@ -192,7 +203,7 @@ void server_cdr_flush(struct server *s)
 
 /* A finished call attempt: for the store (`bastion cdr list`) and the CDR
  * log (billing and audit tools; the copy that survives when the database
- * cannot be written), in the tick's batch. A call that ended with a BYE is
+ * cannot be written), in calls' batch. A call that ended with a BYE is
  * the one whose end a peer is told about: the answer to the BYE waits until
  * the record's batch is durable (the proxy holds it), so that a crash after
  * that answer cannot lose the record (issue 18; docs/registrar.md,
@@ -203,8 +214,7 @@ static uint64_t op_record(void *arg, const struct store_cdr *rec)
 
 	server_trunk_ended(s, rec);
 
-	if (s->ncdr_q == SERVER_CDR_BATCH)
-		server_cdr_flush(s);
+	cdr_room(s);
 	s->cdr_q[s->ncdr_q] = *rec;
 	server_emerg_ended(s, &s->cdr_q[s->ncdr_q++]); /* marks an emergency call's record */
 	if (commit_waits(s) &&
@@ -216,7 +226,7 @@ static uint64_t op_record(void *arg, const struct store_cdr *rec)
 /* The proxy cannot hold an answer (hold_max): commit its batch now. */
 static void op_commit(void *arg)
 {
-	server_cdr_flush(arg);
+	server_cdr_flush(arg, SERVER_BATCH_FULL);
 }
 
 /* ---- reaching a dialog's TCP or TLS side again ----------------------------------- */
@@ -474,7 +484,7 @@ void server_dialogs_restore(struct server *s)
 		log_warn("dialogs not restored: %s", strerror(rc));
 	else if (s->restored_dialogs)
 		log_info("%zu calls in progress restored", s->restored_dialogs);
-	server_cdr_flush(s); /* the ones that ended meanwhile */
+	server_cdr_flush(s, SERVER_BATCH_TICK); /* the ones that ended meanwhile */
 }
 
 /* ---- out-of-dialog requests ---------------------------------------------------------- */

@@ -20,6 +20,14 @@
 
 #define SERVER_BAN_QUEUE 4096 /* bans started in one tick, to be stored */
 #define SERVER_LOCK_QUEUE 64  /* user locks started in one tick, to be stored */
+/* Why a batch of the store was committed (bastion_store_batches_total). */
+enum server_batch_why {
+	SERVER_BATCH_WAITED, /* its oldest change waited [store] batch_wait */
+	SERVER_BATCH_FULL,   /* batch_max changes waited, or an answer found hold_max held */
+	SERVER_BATCH_TICK,   /* the tick: durability none's write-behind, drain, exit */
+	SERVER_BATCH_WHYS
+};
+
 #define SERVER_CDR_BATCH 256  /* call records written in one transaction at most */
 
 /* A dialog write waiting for the tick (server/call.c). */
@@ -89,6 +97,10 @@ struct server {
 	size_t n_own;
 	uint64_t next_expiry_ms, next_cache_ms;
 	uint64_t batch_since_ms;        /* when the registrar's batch began waiting; 0: none */
+	uint64_t cdr_since_ms;          /* when calls' batch (cdr_q, dlg_q) did; 0: none */
+	/* Batches committed, registrations' [0] and calls' [1], by why (the
+	 * registrar counts its batch_max ones itself) */
+	uint64_t batches[2][SERVER_BATCH_WHYS];
 	bool store_down;               /* nodes.c: the last tick saw the store unreachable */
 	bool draining;                 /* SIGTERM: finishing what is in progress */
 	uint64_t drain_until_ms;
@@ -101,7 +113,7 @@ struct server {
 	struct proxy *proxy;           /* calls and dialogs (proxy/) */
 	struct policy_identity_verdict *idv; /* scratch of server/call.c (large) */
 	struct server_trunks *trunks;  /* outside calls in progress, for the caps (trunk.c) */
-	struct store_cdr *cdr_q;       /* SERVER_CDR_BATCH records waiting for the tick */
+	struct store_cdr *cdr_q;       /* SERVER_CDR_BATCH records waiting for their batch */
 	size_t ncdr_q;
 	struct server_dlg_op *dlg_q;   /* SERVER_CDR_BATCH dialog writes waiting too */
 	size_t ndlg_q;
@@ -362,7 +374,7 @@ void server_emerg_forget(struct server *s, const char *call_id);
 
 /* Write the dialogs and call records of this tick: the store in one
  * transaction, then the CDR log. */
-void server_cdr_flush(struct server *s);
+void server_cdr_flush(struct server *s, enum server_batch_why why);
 /* At start: the dialogs an earlier run kept, back in the proxy. */
 void server_dialogs_restore(struct server *s);
 

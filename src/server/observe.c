@@ -41,6 +41,31 @@ static void labelled(struct metrics_buf *b, const char *name, const char *label,
 	metrics_sample(b, name, &l, 1, n);
 }
 
+/* The group commit's batches (docs/registrar.md, Durability): what they
+ * held and why each was committed, so an operator can see whether answers
+ * wait for batch_wait or batches fill to batch_max. */
+static void store_batches(const struct server *s, struct metrics_buf *b)
+{
+	static const char *const kinds[2] = { "registrations", "calls" };
+	static const char *const whys[SERVER_BATCH_WHYS] = { "waited", "full", "tick" };
+	struct registrar_stats rs;
+	uint64_t n[2][SERVER_BATCH_WHYS];
+
+	registrar_stats(s->reg, &rs);
+	memcpy(n, s->batches, sizeof(n));
+	n[0][SERVER_BATCH_FULL] += rs.batches_full; /* committed inside the registrar */
+	metrics_family(b, "bastion_store_batches_total", METRICS_COUNTER,
+		       "Store batches committed, by what they held (registrations; calls: "
+		       "dialogs and call records) and why: the oldest change waited "
+		       "batch_wait, batch_max changes waited, or the tick.");
+	for (size_t k = 0; k < 2; k++)
+		for (size_t w = 0; w < SERVER_BATCH_WHYS; w++) {
+			struct metrics_label l[2] = { { "kind", slice_cstr(kinds[k]) },
+						      { "why", slice_cstr(whys[w]) } };
+			metrics_sample(b, "bastion_store_batches_total", l, 2, n[k][w]);
+		}
+}
+
 static void render(void *arg, struct metrics_buf *b)
 {
 	struct server *s = arg;
@@ -101,6 +126,7 @@ static void render(void *arg, struct metrics_buf *b)
 		    "The [registrar] max_bindings limit.", s->conf.max_bindings);
 	metrics_one(b, "bastion_registrar_users_online", METRICS_GAUGE,
 		    "Addresses of record with at least one binding.", aors);
+	store_batches(s, b);
 
 	/* calls */
 	metrics_one(b, "bastion_calls_active", METRICS_GAUGE,

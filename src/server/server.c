@@ -660,38 +660,65 @@ static bool drained(struct server *s, uint64_t now_ms)
 
 /* The binding changes waiting, in one transaction; then the answers that
  * waited for it. */
-static void flush_registrations(struct server *s)
+static void flush_registrations(struct server *s, enum server_batch_why why)
 {
+	struct registrar_stats before, after;
 	int rc;
 
 	s->batch_since_ms = 0;
+	registrar_stats(s->reg, &before);
 	if ((rc = registrar_flush(s->reg)) != 0 && rc != EBUSY)
 		log_warn("registrations not all stored (their REGISTERs are not answered): %s",
 			 strerror(rc));
+	registrar_stats(s->reg, &after);
+	s->batches[0][why] += after.batches - before.batches;
 }
 
-/* Group commit after a round of events: once the oldest binding change has
- * waited batch_wait ms, commit. Under load a round holds many REGISTERs, so
- * a batch grows with the load and no phone waits for the tick (a client with
- * 200 REGISTERs in flight could not pass 4,000/s on the 50 ms tick). Calls'
- * rows (dialogs, records) stay on the tick: their answers wait at most
- * 50 ms, once per call, and a batch per tick costs less at light load. The
- * write-behind of durability none keeps its batch per tick too. */
+/* When a batch that began waiting at *since (set here on the first round
+ * that sees it) is due: 0 now, else the ms left; -1 with nothing waiting. */
+static int batch_due(uint64_t *since, bool waiting, uint32_t wait_ms, uint64_t now_ms)
+{
+	if (!waiting) {
+		*since = 0;
+		return -1;
+	}
+	if (!*since)
+		*since = now_ms;
+	if (now_ms - *since >= wait_ms)
+		return 0;
+	return (int)(*since + wait_ms - now_ms);
+}
+
+/* Group commit after a round of events, for the registrar's batch and for
+ * calls' (dialogs and call records, call.c): a batch is committed once its
+ * oldest change has waited batch_wait ms, or at once when it reaches
+ * batch_max (registrar_register, call.c's cdr_room). At light load a batch
+ * gathers batch_wait's worth of changes, so a commit is shared by many
+ * REGISTERs and calls; under load batch_max fills first and no answer waits
+ * for the clock (a client with 200 requests in flight is not held to 200
+ * per batch_wait). The write-behind of durability none keeps its batches
+ * per tick. */
 static int on_round(void *arg, uint64_t now_ms)
 {
 	struct server *s = arg;
+	bool behind = s->conf.durability == CONF_DURABLE_NONE;
+	int reg, calls;
 
-	if (s->conf.durability == CONF_DURABLE_NONE || registrar_pending(s->reg) == 0) {
-		s->batch_since_ms = 0;
-		return -1;
+	reg = batch_due(&s->batch_since_ms, !behind && registrar_pending(s->reg) > 0,
+			s->conf.batch_wait, now_ms);
+	if (reg == 0) {
+		flush_registrations(s, SERVER_BATCH_WAITED);
+		reg = -1;
 	}
-	if (!s->batch_since_ms)
-		s->batch_since_ms = now_ms;
-	if (now_ms - s->batch_since_ms >= s->conf.batch_wait) {
-		flush_registrations(s);
-		return -1;
+	calls = batch_due(&s->cdr_since_ms, !behind && (s->ncdr_q || s->ndlg_q),
+			  s->conf.batch_wait, now_ms);
+	if (calls == 0) {
+		server_cdr_flush(s, SERVER_BATCH_WAITED);
+		calls = -1;
 	}
-	return (int)(s->batch_since_ms + s->conf.batch_wait - now_ms);
+	if (reg < 0 || (calls >= 0 && calls < reg))
+		return calls;
+	return reg;
 }
 
 /* Periodic work: pick up user changes made by the CLI (within a second), and
@@ -708,9 +735,9 @@ static void on_tick(void *arg, uint64_t now_ms)
 	if (s->draining && drained(s, server_now_ms()))
 		s->drain_done = 1;
 	server_guard_tick(s, now_ms);
-	server_cdr_flush(s);
+	server_cdr_flush(s, SERVER_BATCH_TICK);
 	log_tick();
-	flush_registrations(s); /* what on_round has not committed yet */
+	flush_registrations(s, SERVER_BATCH_TICK); /* what on_round has not committed yet */
 	server_nodes_tick(s);
 	if (now_ms >= s->next_cache_ms) {
 		rc = store_cache_refresh(s->cache, s->store, &reloaded);
@@ -940,10 +967,10 @@ void server_free(struct server **sp)
 		server_guard_flush(s); /* the bans of the last tick */
 	guard_free(&s->guard);
 	if (s->cdr_q && s->dlg_q)
-		server_cdr_flush(s); /* answers held for it go out while txn and net live */
+		server_cdr_flush(s, SERVER_BATCH_TICK); /* answers held for it go out while txn and net live */
 	proxy_free(&s->proxy); /* dialogs still up get their records */
 	if (s->cdr_q && s->dlg_q)
-		server_cdr_flush(s);
+		server_cdr_flush(s, SERVER_BATCH_TICK);
 	server_trunk_free(s);
 	server_emerg_free(s);
 	txn_layer_free(&s->txn);

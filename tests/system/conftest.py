@@ -157,6 +157,17 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    RELOADED = "users reloaded from the store"
+
+    def reloads(self):
+        """How many times the running server has reloaded its users (and
+        identities) from the store: take it before a CLI change, then
+        wait_reload(it), a condition rather than a fixed sleep."""
+        return self.log_text().count(self.RELOADED) if os.path.exists(self.log_path) else 0
+
+    def wait_reload(self, before, timeout=30):
+        self.wait_log(self.RELOADED, timeout=timeout, count=before + 1)
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 
@@ -323,10 +334,32 @@ def import_users(server, users, tmp_path, name="users.csv"):
     with open(path, "w") as f:
         for u, pw in users.items():
             f.write(f"{u},{DOMAIN},{ha1(u, pw)},{ha1(u, pw, algo='SHA-256')}\n")
+    running = isinstance(server, Server) and server.alive()
+    logs_info = running and not re.search(r"^level\s*=\s*(warn|error)", open(server.conf_path).read(),
+                                          re.M)
+    before = server.reloads() if logs_info else 0
     r = run_cli("--state", server.state, "user", "import", str(path), timeout=120,
                 env=getattr(server, "env", None))
     assert r.returncode == 0, r.stderr
+    if logs_info:
+        server.wait_reload(before)  # the running server serves them now
+    elif running:
+        wait_registers(server, *next(iter(users.items())))
     return path
+
+
+def wait_registers(server, user, password, timeout=30):
+    """Wait until `user` can register (a removal of no binding: nothing
+    changes), i.e. the running server has loaded the user."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ph = Registrar(server, user, password)
+        st = status_of(ph.register(expires=0, contact="*"))
+        ph.close()
+        if st and st[0] == 200:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{user} never became able to register")
 
 
 def parse_challenges(reply):

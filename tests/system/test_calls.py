@@ -21,7 +21,6 @@ USERS = {"1001": "correct-horse-1001", "1002": "battery-staple-1002",
 def proxy(make_server, tmp_path):
     s = make_server()
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)  # the server reloads users within a second
     return s
 
 
@@ -218,9 +217,10 @@ def test_allowed_extra_identity(proxy):
     """A shared line allowed for 1001 from the command line: calls from it
     pass, and the asserted identity is that line."""
     from conftest import run_cli
+    before = proxy.reloads()
     r = run_cli("--state", proxy.state, "user", "identity", "add", "1001", f"sip:sales@{DOMAIN}")
     assert r.returncode == 0, r.stderr
-    time.sleep(0.6)  # reloaded with the users
+    proxy.wait_reload(before)  # identities are reloaded with the users
     a, (b,) = phones(proxy)
     a.invite("1002", from_user="sales")
     inv, _ = b.answer(ring_only=True)
@@ -250,7 +250,6 @@ def test_sipp_calls(make_server, tmp_path, calls):
     s = make_server("[auth]\nalgorithms = MD5,SHA-256\nuri_check = relaxed\n"
                     "[log]\nlevel = warn\n[guard]\noverload_delay = 0")
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)
     (tmp_path / "callee.csv").write_text("SEQUENTIAL\n1002;battery-staple-1002\n")
     (tmp_path / "caller.csv").write_text("SEQUENTIAL\n1001;correct-horse-1001;1002\n")
     uas_port, uac_port = sipp_port(), sipp_port()
@@ -289,7 +288,6 @@ def test_timer_c_ends_an_unanswered_call(make_server, tmp_path):
     cancelled, and the caller gets 408."""
     s = make_server("[proxy]\ninvite_timeout = 2")
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)
     a, (b,) = phones(s)
     call_id, _, _ = a.invite("1002")
     inv, totag = b.answer(ring_only=True)
@@ -309,7 +307,6 @@ def test_sigterm_finishes_a_call_in_progress(make_server, tmp_path):
     import signal
     s = make_server("[server]\nstop_grace = 60")
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)
     a, (b,) = phones(s)
     call_id, _, cseq = a.invite("1002")
     inv, totag = b.answer(ring_only=True)
@@ -345,7 +342,6 @@ def test_restart_keeps_a_call(make_server, tmp_path):
     import sqlite3
     s = make_server()
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)
     a, (b,) = phones(s)
     call_id, _, cseq = a.invite("1002")
     inv, totag = b.answer()

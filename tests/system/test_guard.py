@@ -199,7 +199,6 @@ def test_svcrack_locked_out(make_server, tmp_path, limits, outcome):
     here, to test the real defences, not the User-Agent filter."""
     s = make_server(CRACK + "[guard]\nscanners =\n" + limits)
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)
     home = Registrar(s, "1001", USERS["1001"], host="127.0.0.8")
     assert status_of(home.register())[0] == 200
     r = svcrack(s, tmp_path, WORDS)
@@ -225,7 +224,6 @@ def test_user_lock_spares_the_users_own_phone(make_server, tmp_path):
     at the address it last authenticated from keeps registering."""
     s = make_server("[guard]\nuser_fail_limit = 3\nsource_fail_limit = 100\n")
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)
     home = Registrar(s, "1001", USERS["1001"], host="127.0.1.1")
     assert status_of(home.register())[0] == 200
     for i in range(4):
@@ -263,7 +261,6 @@ def test_slow_tcp_senders_do_not_stop_registration(make_server, tmp_path):
     before header_timeout, and a phone at 127.0.0.11 registers meanwhile."""
     s = make_server("[tcp]\nmax_per_source = 32\nmin_rate = 256\nheader_timeout = 60\n")
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)
     socks, refused = [], 0
     try:
         for _ in range(500):

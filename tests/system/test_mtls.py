@@ -36,10 +36,11 @@ def mtls(make_server, tmp_path):
     import_users(s, USERS, tmp_path)
     out = str(tmp_path / "certs")
     certs = {n: issue(s, n, out) for n in ("1001", "1002")}
+    before = s.reloads()
     r = cli(s, "user", "cert", "1001", "require")
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""  # verify_client asks: no warning
-    time.sleep(0.6)  # the server reloads users within a second
+    s.wait_reload(before)
     return s, certs
 
 
@@ -151,8 +152,9 @@ def test_cert_off_releases_the_user(mtls):
     s, _ = mtls
     ph = Phone(s, "1001", USERS["1001"], "udp")
     refused(ph, "did not come over TLS")
+    before = s.reloads()
     r = cli(s, "user", "cert", "1001", "off")
     assert r.returncode == 0, r.stderr
-    time.sleep(0.6)
+    s.wait_reload(before)
     ph.register()
     ph.close()

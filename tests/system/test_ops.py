@@ -82,7 +82,6 @@ def test_profile_medium_enforced_by_the_server(make_server, tmp_path):
     """[server] profile = medium makes a plain REGISTER get 403 TLS Required."""
     s = make_server("[server]\nprofile = medium")
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)
     from conftest import Registrar
     reg = Registrar(s, "1001", USERS["1001"])
     reply = reg.register()
@@ -215,7 +214,6 @@ def restarted(old, state=None):
 def test_backup_restore_serves_the_old_phones(make_server, tmp_path):
     s = make_server()
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)
     a, b = Phone(s, "1001", USERS["1001"]), Phone(s, "1002", USERS["1002"])
     a.register()
     b.register()
@@ -485,7 +483,6 @@ def test_rotate_server_key_live_keeps_the_connection(make_server):
 def test_rotate_nonce_key_and_passwords_live(make_server, tmp_path):
     s = make_server()
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)
     from conftest import Registrar
     reg = Registrar(s, "1001", USERS["1001"])
     assert status_of(reg.register())[0] == 200

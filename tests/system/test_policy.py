@@ -19,7 +19,6 @@ SDES = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\
 def start(make_server, tmp_path, conf=""):
     s = make_server(conf)
     import_users(s, USERS, tmp_path)
-    time.sleep(0.6)
     return s
 
 
