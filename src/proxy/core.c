@@ -630,6 +630,15 @@ static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct ca
 	p->exp_tail = d;
 }
 
+bool proxy_emergency_in_dialog(struct proxy *p, const struct sip_msg *m,
+			       const struct net_addr *src)
+{
+	int side;
+	struct dialog *d = m->to.has_tag ? dialog_find(p, m, &side) : NULL;
+
+	return d && d->emergency && same_host(src, &d->way[side].src);
+}
+
 bool proxy_dialog_room(size_t n, uint32_t max, uint32_t reserve, bool emergency)
 {
 	return n < (size_t)max + (emergency ? reserve : 0);

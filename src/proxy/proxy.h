@@ -203,6 +203,12 @@ int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_
  */
 bool proxy_dialog_room(size_t n, uint32_t max, uint32_t reserve, bool emergency);
 
+/* Is m a request inside a confirmed emergency call's dialog (restored ones
+ * too), from the address of one of its sides (src)? Such a request (the BYE)
+ * may use the emergency reserves: a caller can hang up whatever the load. */
+bool proxy_emergency_in_dialog(struct proxy *p, const struct sip_msg *m,
+			       const struct net_addr *src);
+
 /* SIGHUP: new settings; a smaller max_dialogs refuses new dialogs until
  * enough have ended, and a shorter invite_timeout applies to new calls. */
 void proxy_set_conf(struct proxy *p, const struct proxy_conf *c);

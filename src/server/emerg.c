@@ -118,13 +118,18 @@ bool server_emerg_admit(struct server *s, const struct net_msg *in, uint64_t now
 static struct ecall *ecall_find(struct server_emerg *e, const char *call_id, size_t len);
 static void ecall_remove(struct server_emerg *e, struct ecall *c);
 
-bool server_emerg_is(const struct server *s, const struct sip_msg *m)
+bool server_emerg_is(const struct server *s, const struct sip_msg *m, const struct net_msg *in)
 {
 	if (!s->emerg || !m->request)
 		return false;
-	/* a request inside an emergency call in progress (its BYE, re-INVITE):
-	 * hanging up must not wait for room in a full table either */
+	/* a request inside an emergency call's dialog from one of its sides
+	 * (its BYE, a re-INVITE): hanging up must not wait for room in a full
+	 * table either */
 	if (m->to.has_tag)
+		return s->proxy && proxy_emergency_in_dialog(s->proxy, m, &in->src);
+	/* the CANCEL of an emergency INVITE being sent (matched by Call-ID only:
+	 * the transaction layer then matches it to its INVITE or answers 481) */
+	if (m->mid == SIP_M_CANCEL)
 		return s->emerg->n && ecall_find(s->emerg, m->call_id.p, m->call_id.len) != NULL;
 	return m->mid == SIP_M_INVITE && emerg_match(&s->conf.emerg, &s->conf.trunk, &m->ruri) >= 0;
 }

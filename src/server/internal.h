@@ -348,9 +348,10 @@ void server_emerg_check(const struct server *s);
 /* Before parsing, for a message the guard would drop: true when it is an
  * emergency INVITE and the server-wide emergency bucket has a token. */
 bool server_emerg_admit(struct server *s, const struct net_msg *in, uint64_t now_ms);
-/* Is m an INVITE out of a dialog to an emergency number, or a request
- * inside an emergency call in progress (both may use the reserves)? */
-bool server_emerg_is(const struct server *s, const struct sip_msg *m);
+/* Is m (received as in) an INVITE out of a dialog to an emergency number,
+ * the CANCEL of one in progress, or a request inside an emergency call's
+ * dialog from one of its sides? All may use the transaction reserve. */
+bool server_emerg_is(const struct server *s, const struct sip_msg *m, const struct net_msg *in);
 /* Emergency calls are in progress (their failover may use the reserve). */
 bool server_emerg_active(const struct server *s);
 /* An ordinary call must not take a slot of peer (used in progress): its

@@ -787,6 +787,28 @@ static void emergency_dialog_uses_the_reserve(void)
 	CHECK_INT(st.dialogs, 3);
 	CHECK_INT(st.dialogs_refused, 2);
 	emergency = false;
+	/* its in-dialog requests from its sides may use the reserves
+	 * (proxy_emergency_in_dialog); an ordinary dialog's, or an outsider's, not */
+	{
+		static const char bye[] =
+			"BYE sip:1002@192.0.2.21:5062 SIP/2.0\r\n"
+			"Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-q;rport\r\n"
+			"Max-Forwards: 70\r\nFrom: <sip:1001@bastion.test>;tag=ta\r\n"
+			"To: <sip:1002@bastion.test>;tag=b1\r\n"
+			"Call-ID: %s\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+		char buf[512];
+		struct sip_hdr hdrs[16];
+		struct sip_msg m;
+		int n;
+
+		n = snprintf(buf, sizeof(buf), bye, "e1@a");
+		CHECK_INT(sip_msg_parse(&m, hdrs, ARRAY_SIZE(hdrs), buf, (size_t)n, false, NULL), 0);
+		CHECK(proxy_emergency_in_dialog(P, &m, &A.via.src));
+		CHECK(!proxy_emergency_in_dialog(P, &m, &X.via.src));
+		n = snprintf(buf, sizeof(buf), bye, "o1@a");
+		CHECK_INT(sip_msg_parse(&m, hdrs, ARRAY_SIZE(hdrs), buf, (size_t)n, false, NULL), 0);
+		CHECK(!proxy_emergency_in_dialog(P, &m, &A.via.src));
+	}
 	/* the emergency call's BYE is routed, its record marked with the location */
 	mode = ON_IN_DIALOG;
 	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
