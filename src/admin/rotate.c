@@ -410,9 +410,7 @@ static int mark_passwords(struct rot *r, int64_t deadline)
 		if (rc) {
 			store_batch_end(s, false);
 			fprintf(stderr, "bastion: rotate: %s@%s: %s; nothing was changed\n", l.u[i].name,
-				l.u[i].domain,
-				rc == ENOSYS ? "this database (PostgreSQL) has no password deadlines yet"
-					     : strerror(rc));
+				l.u[i].domain, strerror(rc));
 			goto out;
 		}
 	}
@@ -448,9 +446,7 @@ static int move_deadline(struct rot *r, int64_t deadline)
 		return 1;
 	rc = store_users_move_deadline(s, &n, deadline);
 	if (rc) {
-		fprintf(stderr, "bastion: rotate: moving the deadline: %s\n",
-			rc == ENOSYS ? "this database (PostgreSQL) has no password deadlines yet"
-				     : strerror(rc));
+		fprintf(stderr, "bastion: rotate: moving the deadline: %s\n", strerror(rc));
 	} else if (n == 0) {
 		fprintf(stderr, "bastion: rotate: no user has a password deadline (no 'rotate "
 				"--passwords --deadline' is pending); nothing was changed\n");
@@ -527,9 +523,7 @@ static int rotate_passwords(struct rot *r, const char *out, int64_t deadline)
 		if (rc) {
 			store_batch_end(s, false);
 			fprintf(stderr, "bastion: rotate: %s@%s: %s; no password was changed\n",
-				l.u[i].name, l.u[i].domain,
-				rc == ENOSYS ? "this database (PostgreSQL) has no password deadlines yet"
-					     : strerror(rc));
+				l.u[i].name, l.u[i].domain, strerror(rc));
 			unlink(out);
 			goto out;
 		}

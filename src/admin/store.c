@@ -225,6 +225,24 @@ static int dst_empty(struct store *dst, bool *empty)
 	return 0;
 }
 
+/* A password rotation in its grace (docs/operations.md, "Passwords with a
+ * deadline") moves with its user: without an old password, the mark that
+ * the password must change by the deadline; with one, the old password put
+ * back, then rotated to the current one, so both work until the deadline
+ * as they did. */
+static int copy_rotation(struct store *dst, const struct store_user *u)
+{
+	int rc;
+
+	if (!u->old_cred.ha1_md5[0] && !u->old_cred.ha1_sha256[0])
+		return store_users_rotate_password(dst, u->name, u->domain, NULL, u->pw_deadline, 0);
+	if ((rc = store_users_set_password(dst, u->name, u->domain, &u->old_cred,
+					   u->changed_at)) != 0)
+		return rc;
+	return store_users_rotate_password(dst, u->name, u->domain, &u->cred, u->pw_deadline,
+					   u->changed_at);
+}
+
 static int do_copy(struct store *src, struct store *dst, const char *dst_name)
 {
 	struct user_vec users = { 0 };
@@ -273,6 +291,12 @@ static int do_copy(struct store *src, struct store *dst, const char *dst_name)
 						   users.v[i].changed_at)) != 0) {
 			fprintf(stderr, "bastion: store copy: %s@%s: %s\n", got.name, got.domain,
 				store_errmsg(dst));
+			goto out;
+		}
+		if (users.v[i].pw_deadline > 0 && (rc = copy_rotation(dst, &users.v[i])) != 0) {
+			fprintf(stderr, "bastion: store copy: %s@%s: its password rotation: %s\n",
+				got.name, got.domain,
+				store_errmsg(dst)[0] ? store_errmsg(dst) : strerror(rc));
 			goto out;
 		}
 		x.map[x.nmap].src = users.v[i].id;

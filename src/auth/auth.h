@@ -402,7 +402,8 @@ enum auth_watch_note {
 	AUTH_WATCH_MD5_ANSWER,        /* offered SHA-256, authenticated with MD5 */
 };
 
-/* Make (ENOMEM, EINVAL) and free (NULL-safe; *wp becomes NULL) the table. */
+/* Make (ENOMEM, EINVAL, EIO when no random hash key could be drawn) and
+ * free (NULL-safe; *wp becomes NULL) the table. */
 int auth_watch_new(struct auth_watch **wp);
 void auth_watch_free(struct auth_watch **wp);
 

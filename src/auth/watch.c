@@ -14,7 +14,10 @@
  * names cannot fill the table; a known user's name in To/From is not proof
  * of anything, so these are hints for the operator, never decisions. The
  * table is direct-mapped with AUTH_WATCH_SLOTS slots: a colliding user takes
- * the slot over, which at worst delays or repeats a note.
+ * the slot over, which at worst delays or repeats a note. The slot is chosen
+ * by base's SipHash under a key of the table's: the peer chooses which known
+ * name it sends, and under an unkeyed hash it could pick names that share a
+ * slot and keep every phone's count from ever reaching its note.
  */
 #include "auth.h"
 
@@ -28,6 +31,7 @@ struct watch_slot {
 };
 
 struct auth_watch {
+	struct hash_key key;
 	struct watch_slot slot[AUTH_WATCH_SLOTS];
 };
 
@@ -40,6 +44,10 @@ int auth_watch_new(struct auth_watch **wp)
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return ENOMEM;
+	if (hash_key_random(&w->key) != 0) {
+		free(w);
+		return EIO;
+	}
 	*wp = w;
 	return 0;
 }
@@ -52,19 +60,17 @@ void auth_watch_free(struct auth_watch **wp)
 	*wp = NULL;
 }
 
-/* FNV-1a, never 0 (0 marks an empty slot). */
-static uint64_t name_hash(struct slice user)
+/* Keyed SipHash, never 0 (0 marks an empty slot). */
+static uint64_t name_hash(const struct auth_watch *w, struct slice user)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = hash_siphash(&w->key, user.p, user.len);
 
-	for (size_t i = 0; i < user.len; i++)
-		h = (h ^ (unsigned char)user.p[i]) * 0x100000001b3ULL;
 	return h ? h : 1;
 }
 
 static struct watch_slot *slot_for(struct auth_watch *w, struct slice user)
 {
-	uint64_t h = name_hash(user);
+	uint64_t h = name_hash(w, user);
 	struct watch_slot *s = &w->slot[h & (AUTH_WATCH_SLOTS - 1)];
 
 	if (s->hash != h)

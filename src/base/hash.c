@@ -3,6 +3,7 @@
  * intrusive hash table. See hash.h.
  */
 #include "hash.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -88,6 +89,24 @@ uint64_t hash_end(struct hash_state *st)
 	return st->v0 ^ st->v1 ^ st->v2 ^ st->v3;
 }
 
+void hash_parts_hex(const struct hash_key *k, const struct slice *parts, size_t n, char out[17])
+{
+	static const char digits[] = "0123456789abcdef";
+	struct hash_state st;
+	uint64_t h;
+
+	hash_begin(&st, k);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t len = (uint32_t)parts[i].len;
+		hash_feed(&st, &len, sizeof(len));
+		hash_feed(&st, parts[i].p, parts[i].len);
+	}
+	h = hash_end(&st);
+	for (int i = 15; i >= 0; i--, h >>= 4)
+		out[i] = digits[h & 15];
+	out[16] = '\0';
+}
+
 uint64_t hash_siphash(const struct hash_key *k, const void *p, size_t n)
 {
 	struct hash_state st;
@@ -139,14 +158,13 @@ void htab_fini(struct htab *t)
 	t->mask = 0;
 }
 
-/* Double the buckets: rehash every chain into the new array. */
-static void grow(struct htab *t)
+/* Rehash every chain into a new array of cap buckets (a power of two). */
+static int resize(struct htab *t, size_t cap)
 {
-	size_t cap = (t->mask + 1) * 2;
-	struct htab_node **nb;
+	struct htab_node **nb = calloc(cap, sizeof(*nb));
 
-	if (cap > t->max_buckets || !(nb = calloc(cap, sizeof(*nb))))
-		return; /* stay at this size: longer chains, still correct */
+	if (!nb)
+		return ENOMEM;
 	for (size_t i = 0; i <= t->mask; i++) {
 		struct htab_node *n = t->b[i], *next;
 		for (; n; n = next) {
@@ -158,6 +176,21 @@ static void grow(struct htab *t)
 	free(t->b);
 	t->b = nb;
 	t->mask = cap - 1;
+	return 0;
+}
+
+/* Double the buckets, up to max_buckets. */
+static void grow(struct htab *t)
+{
+	size_t cap = (t->mask + 1) * 2;
+
+	if (cap <= t->max_buckets)
+		(void)resize(t, cap); /* on failure: stay at this size, longer chains, still correct */
+}
+
+int htab_reserve(struct htab *t)
+{
+	return t->mask + 1 >= t->max_buckets ? 0 : resize(t, t->max_buckets);
 }
 
 int htab_insert(struct htab *t, struct htab_node *node, uint64_t h)

@@ -46,6 +46,12 @@ void hash_begin(struct hash_state *st, const struct hash_key *k);
 void hash_feed(struct hash_state *st, const void *p, size_t n);
 uint64_t hash_end(struct hash_state *st);
 
+/* SipHash of n parts, each fed after its 32-bit length (so that no two
+ * lists of parts feed the same bytes), as 16 lowercase hex digits and a
+ * NUL: tags and loop-detection hashes a peer cannot predict. */
+struct slice;
+void hash_parts_hex(const struct hash_key *k, const struct slice *parts, size_t n, char out[17]);
+
 struct htab_node {
 	struct htab_node *next;
 	uint64_t hash;
@@ -68,6 +74,12 @@ int htab_init(struct htab *t, size_t max);
 /* A new bound (>= 1; SIGHUP): a smaller one refuses inserts until enough
  * entries are gone; the buckets may grow up to the new bound. */
 void htab_set_max(struct htab *t, size_t max);
+
+/* Allocate the buckets for the whole bound now (the power of two at or above
+ * max), so that no later insert allocates: for a table that must not allocate
+ * after it is made (the guard's, filled by floods). Returns 0 or ENOMEM (the
+ * table is then unchanged and still usable). */
+int htab_reserve(struct htab *t);
 
 /* Free the buckets (not the entries); t may be zeroed or initialised. */
 void htab_fini(struct htab *t);

@@ -1,9 +1,10 @@
 /*
  * guard: source table, token buckets, bans, brute-force counting and scanner
  * fingerprints (see guard.h for the policy). Two bounded tables, one of
- * sources and one of user names, share the same index: preallocated entries,
- * hash chains and an LRU list kept as 32-bit indices in a side array of
- * links, so nothing is allocated after guard_new().
+ * sources and one of user names, work alike: preallocated entries that embed
+ * their node of base/hash's htab (SipHash-keyed, buckets reserved for the
+ * whole bound by guard_new()), and an LRU order kept as 32-bit indices in a
+ * side array of links, so nothing is allocated after guard_new().
  */
 #include "guard.h"
 
@@ -21,14 +22,16 @@
 enum { B_ALL = 0, B_INVITE, B_REGISTER, B_N };
 
 struct link {
-	uint32_t hash, hnext, prev, next;
+	uint32_t prev, next;
 };
 
-/* A bounded hash table with LRU order over entries 0..cap-1 kept elsewhere. */
+/* A bounded table with LRU order over entries 0..cap-1 kept elsewhere: the
+ * entry i is at items + i * stride and starts with its htab_node. */
 struct table {
+	struct htab h;
 	struct link *l;
-	uint32_t *heads;
-	uint32_t mask;
+	char *items;
+	size_t stride;
 	uint32_t head, tail; /* LRU: head most recent */
 	uint32_t used, cap;
 };
@@ -38,6 +41,7 @@ struct key {
 };
 
 struct src {
+	struct htab_node hn;    /* first: see struct table */
 	struct key key;
 	uint32_t tok[B_N];      /* millitokens */
 	uint16_t drops;         /* rate drops since the buckets were last full */
@@ -51,6 +55,7 @@ struct src {
 };
 
 struct user {
+	struct htab_node hn;    /* first: see struct table */
 	char name[GUARD_USER_MAX];
 	struct key good;        /* last address the user authenticated from */
 	uint64_t fail_start;
@@ -67,7 +72,6 @@ struct prefix {
 
 struct guard {
 	struct guard_conf conf;         /* allow and scanners pointers cleared */
-	struct hash_key sipkey;      /* base/hash: peers choose addresses and names */
 	uint32_t burst[B_N];            /* millitokens; 0: unlimited */
 	uint32_t ceiling[B_N];
 	struct table st, ut;
@@ -82,8 +86,9 @@ struct guard {
 	struct guard_stats stats;       /* counters only; active counts computed */
 };
 
-/* The per-source cost guard.h documents: entry, link and chain head. */
-_Static_assert(sizeof(struct src) + sizeof(struct link) + sizeof(uint32_t) <= 96,
+/* The per-source cost guard.h documents: entry (with its table node), LRU
+ * link and a bucket (one pointer a source when the bound is a power of two). */
+_Static_assert(sizeof(struct src) + sizeof(struct link) + sizeof(void *) <= 104,
 	       "a source must stay small");
 
 static const char *const default_scanners[] = {
@@ -94,19 +99,20 @@ static const char *const default_scanners[] = {
 
 /* ---- the bounded table ---- */
 
-static int table_init(struct table *t, uint32_t cap)
+static int table_init(struct table *t, void *items, size_t stride, uint32_t cap)
 {
-	uint32_t n = 1;
+	int err;
 
-	while (n < cap && n < (1u << 30))
-		n <<= 1;
+	memset(t, 0, sizeof(*t));
+	if ((err = htab_init(&t->h, cap)) != 0)
+		return err;
+	if ((err = htab_reserve(&t->h)) != 0)
+		return err;
 	t->l = calloc(cap, sizeof(*t->l));
-	t->heads = malloc((size_t)n * sizeof(*t->heads));
-	if (!t->l || !t->heads)
+	if (!t->l)
 		return ENOMEM;
-	for (uint32_t i = 0; i < n; i++)
-		t->heads[i] = NIL;
-	t->mask = n - 1;
+	t->items = items;
+	t->stride = stride;
 	t->head = t->tail = NIL;
 	t->used = 0;
 	t->cap = cap;
@@ -115,8 +121,18 @@ static int table_init(struct table *t, uint32_t cap)
 
 static void table_fini(struct table *t)
 {
+	htab_fini(&t->h);
 	free(t->l);
-	free(t->heads);
+}
+
+static struct htab_node *table_node(const struct table *t, uint32_t i)
+{
+	return (struct htab_node *)(void *)(t->items + (size_t)i * t->stride);
+}
+
+static uint32_t table_index(const struct table *t, const struct htab_node *n)
+{
+	return (uint32_t)(((const char *)n - t->items) / t->stride);
 }
 
 static void lru_unlink(struct table *t, uint32_t i)
@@ -152,25 +168,17 @@ static void table_touch(struct table *t, uint32_t i)
 	lru_push(t, i);
 }
 
-static void hash_unlink(struct table *t, uint32_t i)
-{
-	uint32_t *pp = &t->heads[t->l[i].hash & t->mask];
-
-	while (*pp != i)
-		pp = &t->l[*pp].hnext;
-	*pp = t->l[i].hnext;
-}
-
 typedef bool(keep_fn)(const struct guard *g, uint32_t i, uint64_t now);
 
 /*
- * An entry index for a new key with this hash, linked in at the LRU front:
+ * An entry index for a new key with this hash, linked in at the LRU front and
+ * into the hash table:
  * a never-used one, or the least recently used entry that keep() does not
  * protect among the GUARD_EVICT_SCAN oldest (protected ones move to the
  * front); if all of those are protected the oldest goes anyway and
  * *escaped is set.
  */
-static uint32_t table_take(struct guard *g, struct table *t, uint32_t hash, keep_fn *keep,
+static uint32_t table_take(struct guard *g, struct table *t, uint64_t hash, keep_fn *keep,
 			   uint64_t now, bool *evicted, bool *escaped)
 {
 	uint32_t i;
@@ -191,11 +199,10 @@ static uint32_t table_take(struct guard *g, struct table *t, uint32_t hash, keep
 		*escaped = n == GUARD_EVICT_SCAN;
 		*evicted = true;
 		lru_unlink(t, i);
-		hash_unlink(t, i);
+		htab_remove(&t->h, table_node(t, i));
 	}
-	t->l[i].hash = hash;
-	t->l[i].hnext = t->heads[hash & t->mask];
-	t->heads[hash & t->mask] = i;
+	/* never EOVERFLOW: at most cap entries, the table's bound, are linked */
+	(void)htab_insert(&t->h, table_node(t, i), hash);
 	lru_push(t, i);
 	return i;
 }
@@ -500,8 +507,6 @@ int guard_new(struct guard **gp, const struct guard_conf *conf, char *errbuf, si
 			snprintf(errbuf, errlen, "guard: bad scanner list");
 		goto fail;
 	}
-	if ((err = hash_key_random(&g->sipkey)) != 0)
-		goto fail;
 	set_rate(g, B_ALL, conf->rate_all);
 	set_rate(g, B_INVITE, conf->rate_invite);
 	set_rate(g, B_REGISTER, conf->rate_register);
@@ -511,9 +516,9 @@ int guard_new(struct guard **gp, const struct guard_conf *conf, char *errbuf, si
 		err = ENOMEM;
 		goto fail;
 	}
-	err = table_init(&g->st, conf->table_size);
+	err = table_init(&g->st, g->src, sizeof(*g->src), conf->table_size);
 	if (!err)
-		err = table_init(&g->ut, conf->user_table_size);
+		err = table_init(&g->ut, g->user, sizeof(*g->user), conf->user_table_size);
 	if (err)
 		goto fail;
 	*gp = g;
@@ -551,20 +556,22 @@ static bool keep_banned(const struct guard *g, uint32_t i, uint64_t now)
 	return src_banned(&g->src[i], now);
 }
 
-static uint32_t src_hash(const struct guard *g, const struct key *k)
+static uint64_t src_hash(const struct guard *g, const struct key *k)
 {
-	return (uint32_t)hash_siphash(&g->sipkey, k->b, sizeof(k->b));
+	return htab_hash(&g->st.h, k->b, sizeof(k->b));
 }
 
 static struct src *src_find(struct guard *g, const struct key *k)
 {
-	uint32_t h = src_hash(g, k);
+	for (struct htab_node *n = htab_find(&g->st.h, src_hash(g, k)); n;
+	     n = htab_next(&g->st.h, n)) {
+		struct src *s = (struct src *)(void *)n;
 
-	for (uint32_t i = g->st.heads[h & g->st.mask]; i != NIL; i = g->st.l[i].hnext)
-		if (g->st.l[i].hash == h && memcmp(g->src[i].key.b, k->b, 16) == 0) {
-			table_touch(&g->st, i);
-			return &g->src[i];
+		if (memcmp(s->key.b, k->b, 16) == 0) {
+			table_touch(&g->st, table_index(&g->st, n));
+			return s;
 		}
+	}
 	return NULL;
 }
 
@@ -580,7 +587,7 @@ static struct src *src_get(struct guard *g, const struct key *k, uint64_t now)
 	g->stats.evictions += evicted;
 	g->stats.evictions_banned += escaped;
 	s = &g->src[i];
-	memset(s, 0, sizeof(*s));
+	memset((char *)s + sizeof(s->hn), 0, sizeof(*s) - sizeof(s->hn)); /* hn is linked */
 	s->key = *k;
 	memcpy(s->tok, g->burst, sizeof(s->tok));
 	s->refill_ms = now;
@@ -777,18 +784,18 @@ static bool keep_user(const struct guard *g, uint32_t i, uint64_t now)
 
 static struct user *user_get(struct guard *g, struct slice name, bool create, uint64_t now)
 {
-	uint32_t h, i;
+	uint64_t h;
+	uint32_t i;
 	bool evicted, escaped;
 	struct user *u;
 
 	if (name.len == 0 || name.len > GUARD_USER_MAX)
 		return NULL;
-	h = (uint32_t)hash_siphash(&g->sipkey, name.p, name.len);
-	for (i = g->ut.heads[h & g->ut.mask]; i != NIL; i = g->ut.l[i].hnext) {
-		u = &g->user[i];
-		if (g->ut.l[i].hash == h && u->len == name.len &&
-		    memcmp(u->name, name.p, name.len) == 0) {
-			table_touch(&g->ut, i);
+	h = htab_hash(&g->ut.h, name.p, name.len);
+	for (struct htab_node *n = htab_find(&g->ut.h, h); n; n = htab_next(&g->ut.h, n)) {
+		u = (struct user *)(void *)n;
+		if (u->len == name.len && memcmp(u->name, name.p, name.len) == 0) {
+			table_touch(&g->ut, table_index(&g->ut, n));
 			return u;
 		}
 	}
@@ -797,7 +804,7 @@ static struct user *user_get(struct guard *g, struct slice name, bool create, ui
 	i = table_take(g, &g->ut, h, keep_user, now, &evicted, &escaped);
 	g->stats.user_evictions += evicted;
 	u = &g->user[i];
-	memset(u, 0, sizeof(*u));
+	memset((char *)u + sizeof(u->hn), 0, sizeof(*u) - sizeof(u->hn)); /* hn is linked */
 	memcpy(u->name, name.p, name.len);
 	u->len = (uint8_t)name.len;
 	return u;
@@ -952,6 +959,7 @@ void guard_stats(const struct guard *g, uint64_t now_ms, struct guard_stats *out
 	*out = g->stats;
 	out->sources = g->st.used;
 	out->users = g->ut.used;
+	out->probes = g->st.h.probes + g->ut.h.probes;
 	out->bans_active = 0;
 	out->locks_active = 0;
 	for (uint32_t i = 0; i < g->st.used; i++)

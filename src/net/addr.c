@@ -72,19 +72,38 @@ uint16_t net_addr_port(const struct net_addr *a)
 	return 0;
 }
 
+/* Append s to buf[*o..cap-1), truncating; buf stays NUL-terminated. */
+static void put(char *buf, size_t cap, size_t *o, const char *s, size_t n)
+{
+	if (*o + n >= cap)
+		n = cap - 1 - *o;
+	memcpy(buf + *o, s, n);
+	*o += n;
+	buf[*o] = '\0';
+}
+
+/* "tp:host:port" ("tp:[v6]:port"), written piece by piece: snprintf cost
+ * more than a thousand instructions, and every call formats a few. */
 char *net_addr_fmt(char *buf, size_t cap, enum net_transport tp, const struct net_addr *a)
 {
-	char host[INET6_ADDRSTRLEN];
+	char host[INET6_ADDRSTRLEN], port[6];
+	const char *name = net_transport_name(tp);
+	bool v6 = a->ss.ss_family == AF_INET6;
+	unsigned v = net_addr_port(a);
+	size_t o = 0, np = sizeof(port);
 
 	if (cap == 0)
 		return buf;
+	buf[0] = '\0';
 	net_addr_host(a, host, sizeof(host));
-	if (a->ss.ss_family == AF_INET6)
-		snprintf(buf, cap, "%s:[%s]:%u", net_transport_name(tp), host,
-			 (unsigned)net_addr_port(a));
-	else
-		snprintf(buf, cap, "%s:%s:%u", net_transport_name(tp), host,
-			 (unsigned)net_addr_port(a));
+	do
+		port[--np] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	put(buf, cap, &o, name, strlen(name));
+	put(buf, cap, &o, v6 ? ":[" : ":", v6 ? 2 : 1);
+	put(buf, cap, &o, host, strlen(host));
+	put(buf, cap, &o, v6 ? "]:" : ":", v6 ? 2 : 1);
+	put(buf, cap, &o, port + np, sizeof(port) - np);
 	return buf;
 }
 

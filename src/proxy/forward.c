@@ -179,24 +179,12 @@ void proxy_loop_hash(const struct hash_key *k, const struct sip_msg *m, char out
 {
 	const struct sip_hdr *route = sip_msg_hdr(m, SIP_H_ROUTE);
 	const struct sip_hdr *preq = sip_msg_hdr(m, SIP_H_PROXY_REQUIRE);
-	char num[12];
-	struct slice parts[8];
-	struct hash_state st;
-	int n = snprintf(num, sizeof(num), "%u", m->cseq.num);
+	uint32_t cseq = m->cseq.num; /* as bytes: the key is ours, the order fixed */
+	const struct slice parts[] = {
+		m->ruri_raw, m->from.tag, m->call_id, slice_make((const char *)&cseq, sizeof(cseq)),
+		m->via.raw, route ? route->value : SLICE_NULL, preq ? preq->value : SLICE_NULL,
+		m->to.tag,
+	};
 
-	parts[0] = m->ruri_raw;
-	parts[1] = m->from.tag;
-	parts[2] = m->call_id;
-	parts[3] = slice_make(num, n > 0 ? (size_t)n : 0);
-	parts[4] = m->via.raw;
-	parts[5] = route ? route->value : SLICE_NULL;
-	parts[6] = preq ? preq->value : SLICE_NULL;
-	parts[7] = m->to.tag;
-	hash_begin(&st, k);
-	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
-		uint32_t len = (uint32_t)parts[i].len;
-		hash_feed(&st, &len, sizeof(len));
-		hash_feed(&st, parts[i].p, parts[i].len);
-	}
-	snprintf(out, 17, "%016llx", (unsigned long long)hash_end(&st));
+	hash_parts_hex(k, parts, ARRAY_SIZE(parts), out);
 }

@@ -72,15 +72,8 @@ struct server_verdict server_decide(const struct sip_msg *m)
 static void make_tag(const struct server *s, const struct sip_msg *m, char out[17])
 {
 	const struct slice parts[] = { m->call_id, m->from.tag, m->via.branch };
-	struct hash_state st;
 
-	hash_begin(&st, &s->tag_key);
-	for (size_t k = 0; k < ARRAY_SIZE(parts); k++) {
-		uint32_t len = (uint32_t)parts[k].len;
-		hash_feed(&st, &len, sizeof(len));
-		hash_feed(&st, parts[k].p, parts[k].len);
-	}
-	snprintf(out, 17, "%016llx", (unsigned long long)hash_end(&st));
+	hash_parts_hex(&s->tag_key, parts, ARRAY_SIZE(parts), out);
 }
 
 /* Where a UDP response goes (RFC 3261 18.2.2 with RFC 3581): always the
@@ -649,13 +642,16 @@ static void own_addresses(struct server *s)
 	s->auth.n_own_addrs = s->n_own;
 }
 
-/* Is the graceful stop over: nothing in progress, or the grace spent? */
+/* Is the graceful stop over: nothing in progress, or the grace spent? A
+ * transaction that has its final response only absorbs retransmissions
+ * (an INVITE client's does for 32 s after the 2xx, RFC 6026): it is not in
+ * progress, and does not hold the stop for its timer. */
 static bool drained(struct server *s, uint64_t now_ms)
 {
 	struct txn_stats ts;
 
 	txn_layer_stats(s->txn, &ts);
-	return (ts.servers == 0 && ts.clients == 0) || now_ms >= s->drain_until_ms;
+	return ts.servers + ts.clients == ts.settled || now_ms >= s->drain_until_ms;
 }
 
 /* The binding changes waiting, in one transaction; then the answers that
@@ -1134,6 +1130,17 @@ int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *s
 		}
 		if (!rc && !drained(s, server_now_ms()))
 			log_notice("stopping now: a second signal");
+		else if (!rc) {
+			struct txn_stats ts;
+
+			txn_layer_stats(s->txn, &ts);
+			if (ts.servers + ts.clients > ts.settled)
+				log_notice("stopping now: stop_grace spent, %u transactions unfinished",
+					   ts.servers + ts.clients - ts.settled);
+			else
+				log_notice("stopping: nothing left in progress (%u transactions only "
+					   "absorbing retransmissions)", ts.settled);
+		}
 	}
 	server_tls_log_stats(s);
 	return rc;

@@ -8,9 +8,9 @@
  * A reload builds a complete new table aside and swaps it in, so a failed
  * reload (out of memory, more users than max_users, a locked database) leaves
  * the previous one serving. Keys are admin-controlled rows, but lookups
- * hash names a peer chooses, so the hash is base's SipHash under a key of
- * this cache's (an unkeyed hash would let anyone who can guess user names
- * predict the buckets).
+ * hash names a peer chooses, so the table is base's htab (SipHash under a key
+ * drawn for each loaded table; an unkeyed hash would let anyone who can guess
+ * user names predict the buckets), bounded by max_users.
  */
 #include "store.h"
 
@@ -18,8 +18,7 @@
 #include <stdlib.h>
 
 struct cache_node {
-	struct cache_node *next;
-	uint64_t hash;
+	struct htab_node hn; /* first: the table's node is the entry */
 	int64_t user_id;
 	bool enabled;
 	bool require_client_cert;
@@ -36,15 +35,9 @@ struct cache_node {
 
 #define OLD_LEN (STORE_HA1_MD5_LEN + 1 + STORE_HA1_SHA256_LEN + 1)
 
-struct cache_table {
-	struct cache_node **buckets;
-	size_t mask; /* buckets - 1, a power of two minus one */
-	size_t count;
-};
-
 struct store_cache {
-	struct cache_table t;
-	struct hash_key key;
+	struct htab t;       /* bounded by max_users; its key hashes the lookups */
+	bool has_t;          /* t initialised (after the first load) */
 	size_t max_users;
 	uint64_t version;
 	bool loaded;
@@ -76,22 +69,17 @@ static uint64_t key_hash(const struct hash_key *k, struct slice name, struct sli
 	return hash_end(&st);
 }
 
-static void table_clear(struct cache_table *t)
+static void node_free(struct htab_node *n, void *arg)
 {
-	size_t i;
+	(void)arg;
+	free(n);
+}
 
-	if (!t->buckets)
-		return;
-	for (i = 0; i <= t->mask; i++) {
-		struct cache_node *n = t->buckets[i], *next;
-
-		for (; n; n = next) {
-			next = n->next;
-			free(n);
-		}
-	}
-	free(t->buckets);
-	memset(t, 0, sizeof(*t));
+/* Free every entry and the buckets of t. */
+static void table_clear(struct htab *t)
+{
+	htab_drain(t, node_free, NULL);
+	htab_fini(t);
 }
 
 int store_cache_new(struct store_cache **cp, size_t max_users)
@@ -103,10 +91,6 @@ int store_cache_new(struct store_cache **cp, size_t max_users)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return ENOMEM;
-	if (hash_key_random(&c->key) != 0) {
-		free(c);
-		return EIO;
-	}
 	c->max_users = max_users;
 	*cp = c;
 	return 0;
@@ -116,17 +100,15 @@ void store_cache_free(struct store_cache **cp)
 {
 	if (!cp || !*cp)
 		return;
-	table_clear(&(*cp)->t);
+	if ((*cp)->has_t)
+		table_clear(&(*cp)->t);
 	free(*cp);
 	*cp = NULL;
 }
 
-/* Rows collected during a load, before the bucket array is sized. */
+/* A load fills a new table aside, bounded by max_users. */
 struct loader {
-	const struct hash_key *key;
-	struct cache_node *head;
-	size_t count;
-	size_t max;
+	struct htab *t;
 };
 
 static int load_row(void *arg, const struct store_user *u)
@@ -138,12 +120,11 @@ static int load_row(void *arg, const struct store_user *u)
 	bool has_old = (u->old_cred.ha1_md5[0] || u->old_cred.ha1_sha256[0]) &&
 		       strcmp(u->old_cred.realm, u->cred.realm) == 0;
 
-	if (l->count >= l->max)
+	if (l->t->n >= l->t->max)
 		return EOVERFLOW;
 	n = malloc(sizeof(*n) + nl + dl + rl + 3 + (has_old ? OLD_LEN : 0));
 	if (!n)
 		return ENOMEM;
-	n->hash = key_hash(l->key, slice_make(u->name, nl), slice_make(u->domain, dl));
 	n->user_id = u->id;
 	n->enabled = u->enabled;
 	n->require_client_cert = u->require_client_cert;
@@ -166,84 +147,65 @@ static int load_row(void *arg, const struct store_user *u)
 		memcpy(n->strs + nl + dl + rl + 3 + STORE_HA1_MD5_LEN + 1, u->old_cred.ha1_sha256,
 		       STORE_HA1_SHA256_LEN + 1);
 	}
-	n->next = l->head;
-	l->head = n;
-	l->count++;
-	return 0;
-}
-
-static void free_list(struct cache_node *n)
-{
-	struct cache_node *next;
-
-	for (; n; n = next) {
-		next = n->next;
-		free(n);
-	}
+	/* the bound was checked above: this insert cannot fail */
+	return htab_insert(l->t, &n->hn,
+			   key_hash(&l->t->key, slice_make(u->name, nl), slice_make(u->domain, dl)));
 }
 
 int store_cache_refresh(struct store_cache *c, struct store *s, bool *reloaded)
 {
-	struct loader l = { &c->key, NULL, 0, 0 };
-	struct cache_table t = { NULL, 0, 0 };
-	struct cache_node *n, *next;
+	struct htab t = { 0 };
+	struct loader l = { &t };
+	bool made = false;
 	uint64_t v = 0;
-	size_t nb = 16;
 	int err;
 
 	if (reloaded)
 		*reloaded = false;
 	if (!c || !s)
 		return EINVAL;
-	l.key = &c->key;
 	if ((err = store_users_version(s, &v)))
 		return err;
 	if (c->loaded && v == c->version)
 		return 0;
 
-	l.max = c->max_users;
+	/* A new table with a key of its own; its buckets double as rows come. */
+	if ((err = htab_init(&t, c->max_users)))
+		goto out;
+	made = true;
 	/* load_all reports the version of the snapshot it read, which may be
 	 * newer than v: remember that one. */
 	if ((err = store_users_load_all(s, &v, load_row, &l)))
 		goto out;
-	while (nb < l.count)
-		nb *= 2;
-	t.buckets = calloc(nb, sizeof(*t.buckets));
-	if (!t.buckets) {
-		err = ENOMEM;
-		goto out;
-	}
-	t.mask = nb - 1;
-	for (n = l.head; n; n = next) {
-		next = n->next;
-		n->next = t.buckets[n->hash & t.mask];
-		t.buckets[n->hash & t.mask] = n;
-	}
-	t.count = l.count;
-	l.head = NULL;
 
-	table_clear(&c->t);
+	if (c->has_t)
+		table_clear(&c->t);
 	c->t = t;
+	c->has_t = true;
+	made = false;
 	c->version = v;
 	c->loaded = true;
 	if (reloaded)
 		*reloaded = true;
 out:
-	free_list(l.head);
+	if (made)
+		table_clear(&t);
 	return err;
 }
 
 int store_cache_lookup(const struct store_cache *c, struct store_cache_entry *out,
 		       struct slice name, struct slice domain)
 {
-	const struct cache_node *n;
+	const struct htab_node *hn;
 	uint64_t h;
 
-	if (!c || !out || !c->t.buckets)
+	if (!c || !out || !c->has_t)
 		return ENOENT;
-	h = key_hash(&c->key, name, domain);
-	for (n = c->t.buckets[h & c->t.mask]; n; n = n->next) {
-		if (n->hash != h || n->name_len != name.len || n->domain_len != domain.len)
+	h = key_hash(&c->t.key, name, domain);
+	for (hn = htab_find(&c->t, h); hn; hn = htab_next(&c->t, hn)) {
+		const struct cache_node *n = (const struct cache_node *)hn;
+
+		if (n->name_len != name.len || n->domain_len != domain.len)
 			continue;
 		if (!slice_eq(slice_make(n->strs, n->name_len), name) ||
 		    !slice_caseeq(slice_make(n->strs + n->name_len + 1, n->domain_len), domain))
@@ -272,7 +234,12 @@ int store_cache_lookup(const struct store_cache *c, struct store_cache_entry *ou
 
 size_t store_cache_count(const struct store_cache *c)
 {
-	return c ? c->t.count : 0;
+	return c && c->has_t ? c->t.n : 0;
+}
+
+uint64_t store_cache_probes(const struct store_cache *c)
+{
+	return c && c->has_t ? c->t.probes : 0;
 }
 
 uint64_t store_cache_version(const struct store_cache *c)

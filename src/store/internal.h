@@ -108,6 +108,83 @@ struct store_field {
 };
 extern const struct store_field store_dialog_texts[STORE_DIALOG_TEXTS];
 
+/* ---- rows (row.c) -------------------------------------------------------------
+ *
+ * One mapping from a result row to a record for both backends. Each kind's
+ * SELECTs list exactly these columns, in this order (row.c holds the same
+ * list with each column's struct field and range, and checks the names on
+ * the first row of a walk). The names are plain SQL, valid in both
+ * dialects; a statement that joins (identities) must keep them as they are.
+ */
+#define STORE_USER_COLS \
+	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
+	"created_at, changed_at, require_client_cert, digest, calling, fraud_hold, fraud_hold_at, " \
+	"old_realm, old_ha1_md5, old_ha1_sha256, pw_deadline"
+#define STORE_REG_COLS \
+	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
+	"user_agent, instance, q, reg_id"
+#define STORE_IDENTITY_COLS \
+	"i.user_id AS user_id, u.name AS name, u.domain AS domain, i.uri AS uri"
+#define STORE_CDR_COLS \
+	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
+	"end_at, final_status, duration_s, hangup, peer, class, dialed, number, emergency, location"
+#define STORE_BAN_COLS "addr, until, count, reason, created_at"
+#define STORE_DIALOG_COLS \
+	"call_id, tag0, tag1, way0, way1, local0, local1, caller, auth_user, callee, src, " \
+	"transport, start_at, answer_at, expires_at, peer, class, dialed, number, cseq_delta, " \
+	"emergency, location"
+
+enum store_rec {
+	STORE_REC_USER,     /* struct store_user, STORE_USER_COLS */
+	STORE_REC_REG,      /* struct store_reg, STORE_REG_COLS */
+	STORE_REC_IDENTITY, /* struct store_identity, STORE_IDENTITY_COLS */
+	STORE_REC_CDR,      /* struct store_cdr, STORE_CDR_COLS */
+	STORE_REC_BAN,      /* struct store_ban, STORE_BAN_COLS */
+	STORE_REC_DIALOG,   /* struct store_dialog, STORE_DIALOG_COLS */
+};
+
+/* The callback of a walk, as the kind's type. */
+union store_rec_fn {
+	store_user_fn *user;
+	store_reg_fn *reg;
+	store_identity_fn *identity;
+	store_cdr_fn *cdr;
+	store_ban_fn *ban;
+	store_dialog_fn *dialog;
+};
+
+/* A backend's access to the current row of its result (ctx: the backend's
+ * cursor). Each returns 0 or an errno. */
+struct store_row_ops {
+	/* step to the next row: *have false at the end */
+	int (*next)(void *ctx, bool *have);
+	/* column col as text into dst[cap], NUL-terminated; EOVERFLOW when it
+	 * does not fit or holds a NUL byte */
+	int (*text)(void *ctx, int col, char *dst, size_t cap);
+	/* column col as an integer; EOVERFLOW when it is not one */
+	int (*i64)(void *ctx, int col, int64_t *out);
+	/* the name of column col; NULL past the last one */
+	const char *(*name)(void *ctx, int col);
+};
+
+/* Fill rec (a struct of kind, zeroed first) from the current row. Returns
+ * 0, EOVERFLOW (a string that does not fit, a number out of its range, an
+ * HA1 that is not lowercase hex of its length), or a getter's errno. */
+int store_row_fill(enum store_rec kind, void *rec, const struct store_row_ops *ops, void *ctx);
+
+/* Whether the current row's columns are kind's, by name and count: 0, or
+ * EIO with the difference in s's message (a statement and row.c apart). */
+int store_row_check_columns(struct store *s, enum store_rec kind,
+			    const struct store_row_ops *ops, void *ctx);
+
+/* For every row (ops->next), fill a record of kind and call fn with it.
+ * Stops at the first failure: a getter's or next's errno, EIO (columns not
+ * kind's), EOVERFLOW (with s's message naming the row), ENOMEM, or fn's
+ * non-zero return, which is returned as is. The backend resets or frees its
+ * result afterwards. */
+int store_row_walk(struct store *s, enum store_rec kind, const struct store_row_ops *ops,
+		   void *ctx, union store_rec_fn fn, void *arg);
+
 /* Record an operator-facing message on s. */
 void store_set_err(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -212,8 +212,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE dialogs ADD COLUMN cseq_delta integer NOT NULL DEFAULT 0"
 	"  CHECK (cseq_delta BETWEEN 0 AND 1000);",
 	/* 8 -> 9: sqlite.c's password-rotation columns (old password, deadline).
-	 * Not read or written here yet: `rotate --passwords --deadline` answers
-	 * ENOSYS on PostgreSQL, and no user has a deadline. */
+	 * Without sqlite.c's CHECKs (this migration shipped before the columns
+	 * were used here): the shared row reader refuses an old HA1 that is not
+	 * lowercase hex of its length and a negative deadline instead. */
 	"ALTER TABLE users ADD COLUMN old_realm text NOT NULL DEFAULT '';"
 	"ALTER TABLE users ADD COLUMN old_ha1_md5 text NOT NULL DEFAULT '';"
 	"ALTER TABLE users ADD COLUMN old_ha1_sha256 text NOT NULL DEFAULT '';"
@@ -271,6 +272,9 @@ enum stmt_id {
 	ST_USER_GET,
 	ST_USERS_LIST,
 	ST_USER_SET_PASSWORD,
+	ST_USER_ROTATE,
+	ST_USER_MUST_CHANGE,
+	ST_USERS_MOVE_DEADLINE,
 	ST_USER_SET_ENABLED,
 	ST_USER_SET_CLIENT_CERT,
 	ST_USER_SET_DIGEST,
@@ -307,19 +311,11 @@ enum stmt_id {
 	ST__COUNT
 };
 
-#define USER_COLS \
-	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert, calling, fraud_hold, fraud_hold_at, digest"
-#define REG_COLS \
-	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
-	"user_agent, instance, q, reg_id"
-#define DLG_COLS \
-	"call_id, tag0, tag1, way0, way1, local0, local1, caller, auth_user, callee, src, " \
-	"transport, start_at, answer_at, expires_at, peer, class, dialed, number, cseq_delta, " \
-	"emergency, location"
-#define CDR_COLS \
-	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
-	"end_at, final_status, duration_s, hangup, peer, class, dialed, number, emergency, location"
+/* the columns of each kind of record: internal.h, read by row.c */
+#define USER_COLS STORE_USER_COLS
+#define REG_COLS STORE_REG_COLS
+#define DLG_COLS STORE_DIALOG_COLS
+#define CDR_COLS STORE_CDR_COLS
 #define USER_KEY "name = $1::text AND lower(domain) = lower($2::text COLLATE \"C\")"
 
 static const char *const stmt_sql[ST__COUNT] = {
@@ -332,7 +328,18 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_USERS_LIST] = "SELECT " USER_COLS " FROM users ORDER BY lower(domain), name",
 	[ST_USER_SET_PASSWORD] = "UPDATE users SET realm = $3::text, ha1_md5 = $4::text,"
 				 " ha1_sha256 = $5::text, password_strength = $6::text,"
-				 " changed_at = $7::bigint WHERE " USER_KEY,
+				 " changed_at = $7::bigint, old_realm = '', old_ha1_md5 = '',"
+				 " old_ha1_sha256 = '', pw_deadline = 0 WHERE " USER_KEY,
+	/* as in sqlite.c: the right-hand sides read the row as it was, so
+	 * old_* get the password being replaced */
+	[ST_USER_ROTATE] = "UPDATE users SET old_realm = realm, old_ha1_md5 = ha1_md5,"
+			   " old_ha1_sha256 = ha1_sha256, realm = $3::text, ha1_md5 = $4::text,"
+			   " ha1_sha256 = $5::text, password_strength = $6::text,"
+			   " changed_at = $7::bigint, pw_deadline = $8::bigint WHERE " USER_KEY,
+	[ST_USER_MUST_CHANGE] = "UPDATE users SET old_realm = '', old_ha1_md5 = '',"
+				" old_ha1_sha256 = '', pw_deadline = $3::bigint WHERE " USER_KEY,
+	[ST_USERS_MOVE_DEADLINE] = "UPDATE users SET pw_deadline = $1::bigint"
+				   " WHERE pw_deadline <> 0",
 	[ST_USER_SET_ENABLED] = "UPDATE users SET enabled = $3::smallint WHERE " USER_KEY,
 	[ST_USER_SET_CLIENT_CERT] = "UPDATE users SET require_client_cert = $3::smallint"
 				    " WHERE " USER_KEY,
@@ -368,11 +375,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 		      " SELECT id, $3::text FROM users WHERE " USER_KEY,
 	[ST_ID_DELETE] = "DELETE FROM identities WHERE uri = $3::text AND user_id ="
 			 " (SELECT id FROM users WHERE " USER_KEY ")",
-	[ST_ID_LIST] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
+	[ST_ID_LIST] = "SELECT " STORE_IDENTITY_COLS " FROM identities i"
 		       " JOIN users u ON u.id = i.user_id"
 		       " WHERE u.name = $1::text AND lower(u.domain) = lower($2::text COLLATE \"C\")"
 		       " ORDER BY i.uri",
-	[ST_ID_LIST_ALL] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
+	[ST_ID_LIST_ALL] = "SELECT " STORE_IDENTITY_COLS " FROM identities i"
 			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
 	[ST_CDR_ADD] = "INSERT INTO cdrs (call_id, caller, auth_user, callee, src, transport,"
 		       " start_at, answer_at, end_at, final_status, duration_s, hangup, peer,"
@@ -391,7 +398,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		       " count = excluded.count, reason = excluded.reason,"
 		       " created_at = excluded.created_at",
 	[ST_BAN_DELETE] = "DELETE FROM bans WHERE addr = $1::text",
-	[ST_BAN_LIST] = "SELECT addr, until, count, reason, created_at FROM bans"
+	[ST_BAN_LIST] = "SELECT " STORE_BAN_COLS " FROM bans"
 			" WHERE until > $1::bigint ORDER BY until, addr",
 	[ST_BAN_EXPIRE] = "DELETE FROM bans WHERE until <= $1::bigint",
 	[ST_DLG_PUT] = "INSERT INTO dialogs (" DLG_COLS ", node) VALUES ($1::text, $2::text,"
@@ -463,6 +470,12 @@ struct pg_store {
 	bool regs_all;     /* changes lost or too many: reload every binding */
 	/* write-behind */
 	bool in_batch;
+	/* user-table writes made inside a batch (the CLI's `rotate
+	 * --passwords`): one transaction, committed or rolled back by
+	 * batch_end, all or nothing as on SQLite. user_err: the first failure
+	 * in it (the transaction is then lost: later ones fail with it). */
+	bool user_txn;
+	int user_err;
 	struct op_list batch;  /* writes of the open batch, sent at its end */
 	struct op_list outbox; /* writes waiting for the server, oldest first */
 	size_t queue_max;
@@ -762,6 +775,57 @@ static int col_i64(int64_t *out, const PGresult *res, int row, int col)
 	return 0;
 }
 
+/* ---- rows: row.c's getters over a result ------------------------------------------ */
+
+struct pg_rows {
+	const PGresult *res;
+	int row, n; /* row: the current one, -1 before the first */
+};
+
+static int rows_next(void *ctx, bool *have)
+{
+	struct pg_rows *r = ctx;
+
+	if (r->row < r->n)
+		r->row++;
+	*have = r->row < r->n;
+	return 0;
+}
+
+static int rows_text(void *ctx, int col, char *dst, size_t cap)
+{
+	const struct pg_rows *r = ctx;
+
+	return col_str(dst, cap, r->res, r->row, col);
+}
+
+static int rows_i64(void *ctx, int col, int64_t *out)
+{
+	const struct pg_rows *r = ctx;
+
+	return col_i64(out, r->res, r->row, col);
+}
+
+static const char *rows_name(void *ctx, int col)
+{
+	const struct pg_rows *r = ctx;
+
+	return col < PQnfields(r->res) ? PQfname(r->res, col) : NULL;
+}
+
+static const struct store_row_ops pg_row_ops = { rows_next, rows_text, rows_i64, rows_name };
+
+/* Walk the rows of res as records of kind into fn, then free res. */
+static int walk(struct pg_store *ps, PGresult *res, enum store_rec kind, union store_rec_fn fn,
+		void *arg)
+{
+	struct pg_rows r = { res, -1, PQntuples(res) };
+	int e = store_row_walk(&ps->base, kind, &pg_row_ops, &r, fn, arg);
+
+	PQclear(res);
+	return e;
+}
+
 /* Decimal text of v in buf (at least 24 bytes). */
 static const char *i64s(char *buf, int64_t v)
 {
@@ -935,6 +999,8 @@ static void service(struct pg_store *ps)
 {
 	uint64_t now;
 
+	if (ps->user_txn)
+		return; /* flush_outbox's transactions wait for batch_end */
 	if (ps->conn) {
 		if (ps->outbox.head)
 			(void)flush_outbox(ps);
@@ -1009,6 +1075,90 @@ static int run_alone(struct pg_store *ps, const struct pg_op *op)
 	return 0;
 }
 
+/* Read the results of nq pipelined queries and of their sync. Returns 0,
+ * or the errno of the first that failed (the later ones were skipped by
+ * the server); ENOTCONN when the connection went away meanwhile. */
+static int pipeline_results(struct pg_store *ps, size_t nq)
+{
+	PGresult *r;
+	int e = 0;
+
+	for (size_t q = 0; q < nq && ps->conn; q++) {
+		while (ps->conn && (r = PQgetResult(ps->conn)) != NULL) {
+			ExecStatusType t = PQresultStatus(r);
+
+			if (!e && t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK &&
+			    t != PGRES_PIPELINE_ABORTED)
+				e = fail(ps, r); /* may drop the connection */
+			PQclear(r);
+		}
+	}
+	if (!ps->conn)
+		return ENOTCONN;
+	r = PQgetResult(ps->conn); /* the sync's */
+	if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+		if (!e)
+			e = fail(ps, r);
+		PQclear(r);
+		drop_connection(ps); /* out of step with the server: start afresh */
+		return ENOTCONN;
+	}
+	PQclear(r);
+	if (!PQexitPipelineMode(ps->conn)) {
+		set_pg_err(ps, PQerrorMessage(ps->conn));
+		drop_connection(ps);
+		return ENOTCONN;
+	}
+	return e;
+}
+
+/* The first k writes from op, and the on-disk queue's mark up to jmax, in
+ * one transaction and one round trip: libpq's pipeline mode sends BEGIN,
+ * the statements, the mark and COMMIT, then reads every result. A round
+ * trip per statement (a send, a wait and a receive each) made a REGISTER
+ * cost more CPU on PostgreSQL than on SQLite (issue 17). Returns 0,
+ * ENOTCONN, or the errno of the first statement that failed (the
+ * transaction is then left aborted: the caller rolls it back). */
+static int run_batch(struct pg_store *ps, const struct pg_op *op, size_t k, uint64_t jmax)
+{
+	PGconn *c = ps->conn;
+	char name[16], t[24];
+	const char *mark[2] = { ps->node, t };
+	size_t nq = 0;
+	bool ok;
+
+	if (!c)
+		return ENOTCONN;
+	if (!PQenterPipelineMode(c)) {
+		set_pg_err(ps, PQerrorMessage(c));
+		return EIO;
+	}
+	ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
+	nq += ok;
+	for (size_t i = 0; ok && i < k; i++, op = op->next) {
+		snprintf(name, sizeof(name), "b%d", (int)op->st);
+		ok = PQsendQueryPrepared(c, name, op->n, op->params, NULL, NULL, 0) == 1;
+		nq += ok;
+	}
+	if (ok && jmax) {
+		snprintf(t, sizeof(t), "%" PRIu64, jmax);
+		snprintf(name, sizeof(name), "b%d", (int)ST_JOURNAL_MARK);
+		ok = PQsendQueryPrepared(c, name, 2, mark, NULL, NULL, 0) == 1;
+		nq += ok;
+	}
+	if (ok) {
+		ok = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
+		nq += ok;
+	}
+	if (!ok || PQpipelineSync(c) != 1) {
+		/* nothing was committed: COMMIT never went, or not its sync */
+		set_pg_err(ps, PQerrorMessage(c));
+		drop_connection(ps);
+		return ENOTCONN;
+	}
+	return pipeline_results(ps, nq);
+}
+
 static int flush_outbox(struct pg_store *ps)
 {
 	while (ps->outbox.head) {
@@ -1017,18 +1167,11 @@ static int flush_outbox(struct pg_store *ps)
 		size_t k = 0;
 		int e;
 
-		if ((e = run_text(ps, "BEGIN")) != 0)
-			return e;
-		for (; op && k < BATCH_ROWS_MAX; op = op->next, k++) {
-			if ((e = run(ps, op->st, op->n, op->params, NULL)) != 0)
-				break;
+		for (; op && k < BATCH_ROWS_MAX; op = op->next, k++)
 			if (op->jseq > jmax)
 				jmax = op->jseq;
-		}
-		if (!e)
-			e = mark_done(ps, jmax);
-		if (!e)
-			e = run_text(ps, "COMMIT");
+		e = run_batch(ps, ps->outbox.head, k, jmax);
+		drain_notifies(ps);
 		if (e == ENOTCONN)
 			return e;
 		if (e) {
@@ -1170,6 +1313,19 @@ static int pg_batch_end(struct store *s, bool commit)
 	if (!ps->in_batch)
 		return EINVAL;
 	ps->in_batch = false;
+	if (ps->user_txn) {
+		/* the user writes first: a failure drops the whole batch */
+		ps->user_txn = false;
+		e = commit && !ps->user_err ? run_text(ps, "COMMIT") : ps->user_err;
+		if (e || !commit)
+			rollback(ps);
+		if (commit && e) {
+			ps->user_err = 0;
+			list_free(&ps->batch);
+			return e;
+		}
+	}
+	ps->user_err = 0;
 	if (!commit) {
 		list_free(&ps->batch);
 		return 0;
@@ -1283,13 +1439,29 @@ static const char *strength_name(enum store_pw_strength s)
 	return s == STORE_PW_UNKNOWN ? "unknown" : "checked";
 }
 
-/* Run a user-table statement now (never queued: the CLI must know). */
+/* Run a user-table statement now (never queued: the CLI must know). Inside
+ * a batch it joins the batch's user transaction (opened by the first one),
+ * which batch_end commits or rolls back. */
 static int user_run(struct pg_store *ps, enum stmt_id st, int n, const char *const *params,
 		    PGresult **out)
 {
+	int e;
+
+	if (out)
+		*out = NULL;
+	if (ps->in_batch && ps->user_err)
+		return ps->user_err;
 	service(ps);
 	ps->gen_valid = false;
-	return run(ps, st, n, params, out);
+	if (ps->in_batch && !ps->user_txn) {
+		if ((e = run_text(ps, "BEGIN")) != 0)
+			return ps->user_err = e;
+		ps->user_txn = true;
+	}
+	e = run(ps, st, n, params, out);
+	if (e && ps->user_txn)
+		ps->user_err = e;
+	return e;
 }
 
 static int user_insert(struct pg_store *ps, int64_t *id, const struct store_user *u,
@@ -1318,37 +1490,6 @@ static int pg_users_add(struct store *s, int64_t *id, const struct store_user *u
 	return user_insert(pgs(s), id, u, u->created_at > 0 ? u->created_at : now);
 }
 
-static int read_user(struct store_user *u, const PGresult *res, int row)
-{
-	char strength[16];
-	int64_t en = 0, cc = 0, dg = 0;
-	int e;
-
-	memset(u, 0, sizeof(*u));
-	if ((e = col_i64(&u->id, res, row, 0)) ||
-	    (e = col_str(u->name, sizeof(u->name), res, row, 1)) ||
-	    (e = col_str(u->domain, sizeof(u->domain), res, row, 2)) ||
-	    (e = col_str(u->cred.realm, sizeof(u->cred.realm), res, row, 3)) ||
-	    (e = col_str(u->cred.ha1_md5, sizeof(u->cred.ha1_md5), res, row, 4)) ||
-	    (e = col_str(u->cred.ha1_sha256, sizeof(u->cred.ha1_sha256), res, row, 5)) ||
-	    (e = col_i64(&en, res, row, 6)) ||
-	    (e = col_str(strength, sizeof(strength), res, row, 7)) ||
-	    (e = col_i64(&u->created_at, res, row, 8)) ||
-	    (e = col_i64(&u->changed_at, res, row, 9)) || (e = col_i64(&cc, res, row, 10)) ||
-	    (e = col_str(u->calling, sizeof(u->calling), res, row, 11)) ||
-	    (e = col_str(u->fraud_hold, sizeof(u->fraud_hold), res, row, 12)) ||
-	    (e = col_i64(&u->fraud_hold_at, res, row, 13)) ||
-	    (e = col_i64(&dg, res, row, 14)))
-		return e;
-	if (dg < 0 || dg > 3)
-		return EOVERFLOW;
-	u->digest = (uint8_t)dg;
-	u->enabled = en != 0;
-	u->cred.strength = strcmp(strength, "checked") == 0 ? STORE_PW_CHECKED : STORE_PW_UNKNOWN;
-	u->require_client_cert = cc != 0;
-	return 0;
-}
-
 static int pg_users_get(struct store *s, struct store_user *out, const char *name,
 			const char *domain)
 {
@@ -1360,10 +1501,15 @@ static int pg_users_get(struct store *s, struct store_user *out, const char *nam
 	service(ps);
 	if ((e = run(ps, ST_USER_GET, 2, p, &res)) != 0)
 		return e;
-	if (PQntuples(res) == 0)
+	if (PQntuples(res) == 0) {
 		e = ENOENT;
-	else if ((e = read_user(out, res, 0)) == EOVERFLOW)
-		store_set_err(s, "user row %.100s@%.100s has a field too long", name, domain);
+	} else {
+		struct pg_rows r = { res, 0, 1 };
+
+		if (!(e = store_row_check_columns(s, STORE_REC_USER, &pg_row_ops, &r)) &&
+		    (e = store_row_fill(STORE_REC_USER, out, &pg_row_ops, &r)) == EOVERFLOW)
+			store_set_err(s, "user row %.100s@%.100s has a field too long", name, domain);
+	}
 	PQclear(res);
 	return e;
 }
@@ -1389,14 +1535,10 @@ static int read_gen(struct pg_store *ps, uint64_t *gen)
 static int pg_users_list(struct store *s, uint64_t *version, store_user_fn *fn, void *arg)
 {
 	struct pg_store *ps = pgs(s);
-	struct store_user *u;
 	PGresult *res = NULL;
-	int e, n;
+	int e;
 
 	service(ps);
-	u = malloc(sizeof(*u));
-	if (!u)
-		return ENOMEM;
 	/* One snapshot for the counter and the rows. */
 	if (version && (e = run_text(ps, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")) != 0)
 		goto out;
@@ -1406,20 +1548,12 @@ static int pg_users_list(struct store *s, uint64_t *version, store_user_fn *fn, 
 		goto out;
 	if (version && (e = run_text(ps, "COMMIT")) != 0)
 		goto out;
-	n = PQntuples(res);
-	for (int i = 0; i < n; i++) {
-		if ((e = read_user(u, res, i)) != 0) {
-			store_set_err(s, "user row %.30s has a field too long", PQgetvalue(res, i, 0));
-			break;
-		}
-		if ((e = fn(arg, u)) != 0)
-			break;
-	}
+	e = walk(ps, res, STORE_REC_USER, (union store_rec_fn){ .user = fn }, arg);
+	res = NULL;
 out:
 	if (e && version)
 		rollback(ps);
 	PQclear(res);
-	free(u);
 	return e;
 }
 
@@ -1445,6 +1579,44 @@ static int pg_users_set_password(struct store *s, const char *name, const char *
 			     strength_name(cred->strength), i64s(t, now) };
 
 	return user_write(pgs(s), ST_USER_SET_PASSWORD, 7, p);
+}
+
+static int pg_users_rotate_password(struct store *s, const char *name, const char *domain,
+				    const struct store_cred *cred, int64_t deadline, int64_t now)
+{
+	char t[24], d[24];
+	const char *p[8];
+
+	if (!cred) {
+		p[0] = name;
+		p[1] = domain;
+		p[2] = i64s(d, deadline);
+		return user_write(pgs(s), ST_USER_MUST_CHANGE, 3, p);
+	}
+	p[0] = name;
+	p[1] = domain;
+	p[2] = cred->realm;
+	p[3] = cred->ha1_md5;
+	p[4] = cred->ha1_sha256;
+	p[5] = strength_name(cred->strength);
+	p[6] = i64s(t, now);
+	p[7] = i64s(d, deadline);
+	return user_write(pgs(s), ST_USER_ROTATE, 8, p);
+}
+
+static int pg_users_move_deadline(struct store *s, size_t *n, int64_t deadline)
+{
+	char d[24];
+	const char *p[1] = { i64s(d, deadline) };
+	PGresult *res;
+	int e = user_run(pgs(s), ST_USERS_MOVE_DEADLINE, 1, p, &res);
+
+	if (e)
+		return e;
+	if (n)
+		*n = (size_t)rows_changed(res);
+	PQclear(res);
+	return 0;
 }
 
 static int pg_users_set_enabled(struct store *s, const char *name, const char *domain,
@@ -1652,62 +1824,17 @@ static int pg_regs_expire(struct store *s, size_t *n, int64_t now)
 	return delete_count(pgs(s), ST_REG_EXPIRE, 1, p, n);
 }
 
-static int read_reg(struct store_reg *r, const PGresult *res, int row)
-{
-	int64_t cseq = 0, q = 0, rid = 0;
-	int e;
-
-	memset(r, 0, sizeof(*r));
-	if ((e = col_i64(&r->id, res, row, 0)) || (e = col_i64(&r->user_id, res, row, 1)) ||
-	    (e = col_str(r->aor, sizeof(r->aor), res, row, 2)) ||
-	    (e = col_str(r->contact, sizeof(r->contact), res, row, 3)) ||
-	    (e = col_str(r->received, sizeof(r->received), res, row, 4)) ||
-	    (e = col_str(r->transport, sizeof(r->transport), res, row, 5)) ||
-	    (e = col_i64(&r->expires_at, res, row, 6)) ||
-	    (e = col_str(r->call_id, sizeof(r->call_id), res, row, 7)) ||
-	    (e = col_i64(&cseq, res, row, 8)) ||
-	    (e = col_str(r->user_agent, sizeof(r->user_agent), res, row, 9)) ||
-	    (e = col_str(r->instance, sizeof(r->instance), res, row, 10)) ||
-	    (e = col_i64(&q, res, row, 11)) || (e = col_i64(&rid, res, row, 12)))
-		return e;
-	if (cseq < 0 || cseq > UINT32_MAX || q < 0 || q > 1000 || rid < 0 ||
-	    rid > STORE_REG_ID_MAX)
-		return EOVERFLOW;
-	r->reg_id = (uint32_t)rid;
-	r->cseq = (uint32_t)cseq;
-	r->q = (uint16_t)q;
-	return 0;
-}
-
 static int pg_regs_list(struct store *s, const char *aor, store_reg_fn *fn, void *arg)
 {
 	struct pg_store *ps = pgs(s);
 	const char *p[1] = { aor };
-	struct store_reg *r;
 	PGresult *res;
-	int e, n;
+	int e;
 
 	service(ps);
 	if ((e = run(ps, aor ? ST_REG_LIST_AOR : ST_REG_LIST_ALL, aor ? 1 : 0, p, &res)) != 0)
 		return e;
-	r = malloc(sizeof(*r));
-	if (!r) {
-		PQclear(res);
-		return ENOMEM;
-	}
-	n = PQntuples(res);
-	for (int i = 0; i < n; i++) {
-		if ((e = read_reg(r, res, i)) != 0) {
-			store_set_err(s, "registration row %.30s has a field out of range",
-				      PQgetvalue(res, i, 0));
-			break;
-		}
-		if ((e = fn(arg, r)) != 0)
-			break;
-	}
-	free(r);
-	PQclear(res);
-	return e;
+	return walk(ps, res, STORE_REC_REG, (union store_rec_fn){ .reg = fn }, arg);
 }
 
 /* ---- extra identities -------------------------------------------------------------------- */
@@ -1732,35 +1859,13 @@ static int pg_ids_list(struct store *s, const char *name, const char *domain,
 {
 	struct pg_store *ps = pgs(s);
 	const char *p[2] = { name, domain };
-	struct store_identity *id;
 	PGresult *res;
-	int e, n;
+	int e;
 
 	service(ps);
 	if ((e = run(ps, name ? ST_ID_LIST : ST_ID_LIST_ALL, name ? 2 : 0, p, &res)) != 0)
 		return e;
-	id = malloc(sizeof(*id));
-	if (!id) {
-		PQclear(res);
-		return ENOMEM;
-	}
-	n = PQntuples(res);
-	for (int i = 0; i < n; i++) {
-		memset(id, 0, sizeof(*id));
-		if ((e = col_i64(&id->user_id, res, i, 0)) ||
-		    (e = col_str(id->name, sizeof(id->name), res, i, 1)) ||
-		    (e = col_str(id->domain, sizeof(id->domain), res, i, 2)) ||
-		    (e = col_str(id->uri, sizeof(id->uri), res, i, 3))) {
-			store_set_err(s, "identity row of user %.30s has a field too long",
-				      PQgetvalue(res, i, 0));
-			break;
-		}
-		if ((e = fn(arg, id)) != 0)
-			break;
-	}
-	free(id);
-	PQclear(res);
-	return e;
+	return walk(ps, res, STORE_REC_IDENTITY, (union store_rec_fn){ .identity = fn }, arg);
 }
 
 /* ---- call detail records ------------------------------------------------------------------- */
@@ -1786,68 +1891,19 @@ static int pg_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 	return 0;
 }
 
-static int read_cdr(struct store_cdr *c, const PGresult *res, int row)
-{
-	int64_t status = 0, emergency = 0;
-	int e;
-
-	memset(c, 0, sizeof(*c));
-	if ((e = col_i64(&c->id, res, row, 0)) ||
-	    (e = col_str(c->call_id, sizeof(c->call_id), res, row, 1)) ||
-	    (e = col_str(c->caller, sizeof(c->caller), res, row, 2)) ||
-	    (e = col_str(c->auth_user, sizeof(c->auth_user), res, row, 3)) ||
-	    (e = col_str(c->callee, sizeof(c->callee), res, row, 4)) ||
-	    (e = col_str(c->src, sizeof(c->src), res, row, 5)) ||
-	    (e = col_str(c->transport, sizeof(c->transport), res, row, 6)) ||
-	    (e = col_i64(&c->start_at, res, row, 7)) || (e = col_i64(&c->answer_at, res, row, 8)) ||
-	    (e = col_i64(&c->end_at, res, row, 9)) || (e = col_i64(&status, res, row, 10)) ||
-	    (e = col_i64(&c->duration_s, res, row, 11)) ||
-	    (e = col_str(c->hangup, sizeof(c->hangup), res, row, 12)) ||
-	    (e = col_str(c->peer, sizeof(c->peer), res, row, 13)) ||
-	    (e = col_str(c->klass, sizeof(c->klass), res, row, 14)) ||
-	    (e = col_str(c->dialed, sizeof(c->dialed), res, row, 15)) ||
-	    (e = col_str(c->number, sizeof(c->number), res, row, 16)) ||
-	    (e = col_i64(&emergency, res, row, 17)) ||
-	    (e = col_str(c->location, sizeof(c->location), res, row, 18)))
-		return e;
-	c->emergency = emergency != 0;
-	if (status < 0 || status > 999)
-		return EOVERFLOW;
-	c->final_status = (int)status;
-	return 0;
-}
-
 static int pg_cdr_list(struct store *s, int64_t since, const char *user, store_cdr_fn *fn,
 		       void *arg)
 {
 	struct pg_store *ps = pgs(s);
 	char t[24];
 	const char *p[2] = { i64s(t, since), user };
-	struct store_cdr *c;
 	PGresult *res;
-	int e, n;
+	int e;
 
 	service(ps);
 	if ((e = run(ps, user ? ST_CDR_LIST_USER : ST_CDR_LIST, user ? 2 : 1, p, &res)) != 0)
 		return e;
-	c = malloc(sizeof(*c));
-	if (!c) {
-		PQclear(res);
-		return ENOMEM;
-	}
-	n = PQntuples(res);
-	for (int i = 0; i < n; i++) {
-		if ((e = read_cdr(c, res, i)) != 0) {
-			store_set_err(s, "call record row %.30s has a field out of range",
-				      PQgetvalue(res, i, 0));
-			break;
-		}
-		if ((e = fn(arg, c)) != 0)
-			break;
-	}
-	free(c);
-	PQclear(res);
-	return e;
+	return walk(ps, res, STORE_REC_CDR, (union store_rec_fn){ .cdr = fn }, arg);
 }
 
 /* ---- bans --------------------------------------------------------------------------------- */
@@ -1878,47 +1934,18 @@ static int pg_bans_delete(struct store *s, const char *addr)
 	return e;
 }
 
-static int read_ban(struct store_ban *b, const PGresult *res, int row)
-{
-	int64_t count = 0;
-	int e;
-
-	memset(b, 0, sizeof(*b));
-	if ((e = col_str(b->addr, sizeof(b->addr), res, row, 0)) ||
-	    (e = col_i64(&b->until, res, row, 1)) || (e = col_i64(&count, res, row, 2)) ||
-	    (e = col_str(b->reason, sizeof(b->reason), res, row, 3)) ||
-	    (e = col_i64(&b->created_at, res, row, 4)))
-		return e;
-	if (count < 1 || count > UINT32_MAX)
-		return EOVERFLOW;
-	b->count = (uint32_t)count;
-	return 0;
-}
-
 static int pg_bans_list(struct store *s, int64_t now, store_ban_fn *fn, void *arg)
 {
 	struct pg_store *ps = pgs(s);
 	char t[24];
 	const char *p[1] = { i64s(t, now) };
-	struct store_ban b;
 	PGresult *res;
-	int e, n;
+	int e;
 
 	service(ps);
 	if ((e = run(ps, ST_BAN_LIST, 1, p, &res)) != 0)
 		return e;
-	n = PQntuples(res);
-	for (int i = 0; i < n; i++) {
-		if ((e = read_ban(&b, res, i)) != 0) {
-			store_set_err(s, "a ban row has a field out of range (ends %.30s)",
-				      PQgetvalue(res, i, 1));
-			break;
-		}
-		if ((e = fn(arg, &b)) != 0)
-			break;
-	}
-	PQclear(res);
-	return e;
+	return walk(ps, res, STORE_REC_BAN, (union store_rec_fn){ .ban = fn }, arg);
 }
 
 static int pg_bans_expire(struct store *s, size_t *n, int64_t now)
@@ -1973,46 +2000,13 @@ static int pg_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 {
 	struct pg_store *ps = pgs(s);
 	const char *p[1] = { ps->node };
-	struct store_dialog *d;
 	PGresult *res;
-	int64_t delta = 0, emerg = 0;
-	int e, n;
+	int e;
 
 	service(ps);
 	if ((e = run(ps, ST_DLG_LIST, 1, p, &res)) != 0)
 		return e;
-	if (!(d = malloc(sizeof(*d)))) {
-		PQclear(res);
-		return ENOMEM;
-	}
-	n = PQntuples(res);
-	for (int i = 0; i < n && !e; i++) {
-		memset(d, 0, sizeof(*d));
-		for (int c = 0; c < STORE_DIALOG_TEXTS && !e; c++)
-			e = col_str((char *)d + store_dialog_texts[c].off, store_dialog_texts[c].cap,
-				    res, i, c);
-		if (!e && ((e = col_i64(&d->start_at, res, i, 12)) ||
-			   (e = col_i64(&d->answer_at, res, i, 13)) ||
-			   (e = col_i64(&d->expires_at, res, i, 14)) ||
-			   (e = col_str(d->peer, sizeof(d->peer), res, i, 15)) ||
-			   (e = col_str(d->klass, sizeof(d->klass), res, i, 16)) ||
-			   (e = col_str(d->dialed, sizeof(d->dialed), res, i, 17)) ||
-			   (e = col_str(d->number, sizeof(d->number), res, i, 18)) ||
-			   (e = col_i64(&delta, res, i, 19)) || delta < 0 || delta > 1000 ||
-			   (e = col_i64(&emerg, res, i, 20)) || emerg < 0 || emerg > 1 ||
-			   (e = col_str(d->location, sizeof(d->location), res, i, 21))))
-			e = EOVERFLOW;
-		d->cseq_delta = (int32_t)delta;
-		d->emergency = emerg == 1;
-		if (e) {
-			store_set_err(s, "a dialog row has a field out of range");
-			break;
-		}
-		e = fn(arg, d);
-	}
-	free(d);
-	PQclear(res);
-	return e;
+	return walk(ps, res, STORE_REC_DIALOG, (union store_rec_fn){ .dialog = fn }, arg);
 }
 
 /* ---- user locks ----------------------------------------------------------------------------- */
@@ -2256,6 +2250,8 @@ static const struct store_ops pg_ops = {
 	.users_get = pg_users_get,
 	.users_list = pg_users_list,
 	.users_set_password = pg_users_set_password,
+	.users_rotate_password = pg_users_rotate_password,
+	.users_move_deadline = pg_users_move_deadline,
 	.users_set_enabled = pg_users_set_enabled,
 	.users_set_location = pg_users_set_location,
 	.users_get_location = pg_users_get_location,

@@ -297,17 +297,10 @@ enum stmt_id {
 	ST__COUNT
 };
 
-#define CDR_COLS \
-	"id, call_id, caller, auth_user, callee, src, transport, start_at, answer_at, " \
-	"end_at, final_status, duration_s, hangup, peer, class, dialed, number, emergency, location"
-
-#define USER_COLS \
-	"id, name, domain, realm, ha1_md5, ha1_sha256, enabled, password_strength, " \
-	"created_at, changed_at, require_client_cert, digest, calling, fraud_hold, fraud_hold_at, " \
-	"old_realm, old_ha1_md5, old_ha1_sha256, pw_deadline"
-#define REG_COLS \
-	"id, user_id, aor, contact, received, transport, expires_at, call_id, cseq, " \
-	"user_agent, instance, q, reg_id"
+/* the columns of each kind of record: internal.h, read by row.c */
+#define CDR_COLS STORE_CDR_COLS
+#define USER_COLS STORE_USER_COLS
+#define REG_COLS STORE_REG_COLS
 
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN_READ] = "BEGIN DEFERRED",
@@ -367,10 +360,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 		      " SELECT id, ?3 FROM users WHERE name = ?1 AND domain = ?2",
 	[ST_ID_DELETE] = "DELETE FROM identities WHERE uri = ?3 AND user_id ="
 			 " (SELECT id FROM users WHERE name = ?1 AND domain = ?2)",
-	[ST_ID_LIST] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
+	[ST_ID_LIST] = "SELECT " STORE_IDENTITY_COLS " FROM identities i"
 		       " JOIN users u ON u.id = i.user_id"
 		       " WHERE u.name = ?1 AND u.domain = ?2 ORDER BY i.uri",
-	[ST_ID_LIST_ALL] = "SELECT i.user_id, u.name, u.domain, i.uri FROM identities i"
+	[ST_ID_LIST_ALL] = "SELECT " STORE_IDENTITY_COLS " FROM identities i"
 			   " JOIN users u ON u.id = i.user_id ORDER BY i.user_id, i.uri",
 	[ST_CDR_ADD] = "INSERT INTO cdrs (call_id, caller, auth_user, callee, src, transport,"
 		       " start_at, answer_at, end_at, final_status, duration_s, hangup, peer, class,"
@@ -389,7 +382,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		       " count = excluded.count, reason = excluded.reason,"
 		       " created_at = excluded.created_at",
 	[ST_BAN_DELETE] = "DELETE FROM bans WHERE addr = ?1",
-	[ST_BAN_LIST] = "SELECT addr, until, count, reason, created_at FROM bans"
+	[ST_BAN_LIST] = "SELECT " STORE_BAN_COLS " FROM bans"
 			" WHERE until > ?1 ORDER BY until, addr",
 	[ST_BAN_EXPIRE] = "DELETE FROM bans WHERE until <= ?1",
 	[ST_DLG_PUT] = "INSERT OR REPLACE INTO dialogs (call_id, tag0, tag1, way0, way1, local0,"
@@ -398,10 +391,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
 		       " ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
 	[ST_DLG_DELETE] = "DELETE FROM dialogs WHERE call_id = ?1 AND tag0 = ?2 AND tag1 = ?3",
-	[ST_DLG_LIST] = "SELECT call_id, tag0, tag1, way0, way1, local0, local1, caller,"
-			" auth_user, callee, src, transport, start_at, answer_at, expires_at,"
-			" peer, class, dialed, number, cseq_delta, emergency, location FROM dialogs"
-			" ORDER BY expires_at",
+	[ST_DLG_LIST] = "SELECT " STORE_DIALOG_COLS " FROM dialogs ORDER BY expires_at",
 	[ST_LOCK_PUT] = "INSERT INTO locks (name, until, created_at) VALUES (?1, ?2, ?3)"
 			" ON CONFLICT (name) DO UPDATE SET until = excluded.until"
 			" WHERE locks.until < excluded.until",
@@ -573,6 +563,55 @@ static int bind_text(sqlite3_stmt *st, int i, const char *s)
 	return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
+/* ---- rows: row.c's getters over a stepped statement ---------------------------- */
+
+struct sq_rows {
+	struct sqlite_store *ss;
+	sqlite3_stmt *st;
+};
+
+static int rows_next(void *ctx, bool *have)
+{
+	struct sq_rows *r = ctx;
+	int rc = sqlite3_step(r->st);
+
+	*have = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return 0;
+	return map_err(r->ss, sqlite3_extended_errcode(r->ss->db));
+}
+
+static int rows_text(void *ctx, int col, char *dst, size_t cap)
+{
+	return col_str(dst, cap, ((struct sq_rows *)ctx)->st, col);
+}
+
+static int rows_i64(void *ctx, int col, int64_t *out)
+{
+	*out = sqlite3_column_int64(((struct sq_rows *)ctx)->st, col);
+	return 0;
+}
+
+static const char *rows_name(void *ctx, int col)
+{
+	sqlite3_stmt *st = ((struct sq_rows *)ctx)->st;
+
+	return col < sqlite3_column_count(st) ? sqlite3_column_name(st, col) : NULL;
+}
+
+static const struct store_row_ops sq_row_ops = { rows_next, rows_text, rows_i64, rows_name };
+
+/* Walk the rows of st (bound) as records of kind into fn, then reset st. */
+static int walk(struct sqlite_store *ss, sqlite3_stmt *st, enum store_rec kind,
+		union store_rec_fn fn, void *arg)
+{
+	struct sq_rows r = { ss, st };
+	int err = store_row_walk(&ss->base, kind, &sq_row_ops, &r, fn, arg);
+
+	done(st);
+	return err;
+}
+
 static const char *strength_name(enum store_pw_strength s)
 {
 	return s == STORE_PW_UNKNOWN ? "unknown" : "checked";
@@ -637,39 +676,6 @@ static int sq_users_add(struct store *s, int64_t *id, const struct store_user *u
 	return user_insert(sq(s), id, u, u->created_at > 0 ? u->created_at : now);
 }
 
-static int read_user(struct store_user *u, sqlite3_stmt *st)
-{
-	char strength[16];
-	int err = 0;
-
-	memset(u, 0, sizeof(*u));
-	u->id = sqlite3_column_int64(st, 0);
-	if ((err = col_str(u->name, sizeof(u->name), st, 1)) ||
-	    (err = col_str(u->domain, sizeof(u->domain), st, 2)) ||
-	    (err = col_str(u->cred.realm, sizeof(u->cred.realm), st, 3)) ||
-	    (err = col_str(u->cred.ha1_md5, sizeof(u->cred.ha1_md5), st, 4)) ||
-	    (err = col_str(u->cred.ha1_sha256, sizeof(u->cred.ha1_sha256), st, 5)) ||
-	    (err = col_str(strength, sizeof(strength), st, 7)))
-		return err;
-	u->enabled = sqlite3_column_int(st, 6) != 0;
-	u->cred.strength = strcmp(strength, "checked") == 0 ? STORE_PW_CHECKED : STORE_PW_UNKNOWN;
-	u->created_at = sqlite3_column_int64(st, 8);
-	u->changed_at = sqlite3_column_int64(st, 9);
-	u->require_client_cert = sqlite3_column_int(st, 10) != 0;
-	u->digest = (uint8_t)(sqlite3_column_int(st, 11) & 3); /* CHECK keeps it 0..3 */
-	if ((err = col_str(u->calling, sizeof(u->calling), st, 12)) ||
-	    (err = col_str(u->fraud_hold, sizeof(u->fraud_hold), st, 13)))
-		return err;
-	u->fraud_hold_at = sqlite3_column_int64(st, 14);
-	if ((err = col_str(u->old_cred.realm, sizeof(u->old_cred.realm), st, 15)) ||
-	    (err = col_str(u->old_cred.ha1_md5, sizeof(u->old_cred.ha1_md5), st, 16)) ||
-	    (err = col_str(u->old_cred.ha1_sha256, sizeof(u->old_cred.ha1_sha256), st, 17)))
-		return err;
-	u->old_cred.strength = STORE_PW_CHECKED;
-	u->pw_deadline = sqlite3_column_int64(st, 18);
-	return 0;
-}
-
 static int sq_users_get(struct store *s, struct store_user *out, const char *name,
 			const char *domain)
 {
@@ -681,8 +687,10 @@ static int sq_users_get(struct store *s, struct store_user *out, const char *nam
 	bind_text(st, 2, domain);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		err = read_user(out, st);
-		if (err == EOVERFLOW)
+		struct sq_rows r = { ss, st };
+
+		if (!(err = store_row_check_columns(s, STORE_REC_USER, &sq_row_ops, &r)) &&
+		    (err = store_row_fill(STORE_REC_USER, out, &sq_row_ops, &r)) == EOVERFLOW)
 			store_set_err(s, "user row %s@%s has a field too long", name, domain);
 	} else if (rc == SQLITE_DONE) {
 		err = ENOENT;
@@ -706,36 +714,20 @@ static int read_gen(struct sqlite_store *ss, uint64_t *gen)
 static int sq_users_list(struct store *s, uint64_t *version, store_user_fn *fn, void *arg)
 {
 	struct sqlite_store *ss = sq(s);
-	sqlite3_stmt *st = ss->st[ST_USERS_LIST];
-	struct store_user *u = NULL;
-	int err = 0, rc;
+	int err = 0;
 
-	u = malloc(sizeof(*u));
-	if (!u)
-		return ENOMEM;
 	if (version) {
 		/* One snapshot for the counter and the rows. */
 		if ((err = begin_read(ss)) || (err = read_gen(ss, version)))
 			goto out;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((err = read_user(u, st))) {
-			store_set_err(s, "user row %lld has a field too long",
-				      (long long)sqlite3_column_int64(st, 0));
-			break;
-		}
-		if ((err = fn(arg, u)))
-			break;
-	}
-	if (!err && rc != SQLITE_DONE)
-		err = map_err(ss, sqlite3_extended_errcode(ss->db));
-	done(st);
+	err = walk(ss, ss->st[ST_USERS_LIST], STORE_REC_USER, (union store_rec_fn){ .user = fn },
+		   arg);
 	if (version && !err)
 		err = commit(ss);
 out:
 	if (err && version)
 		rollback(ss);
-	free(u);
 	return err;
 }
 
@@ -1024,61 +1016,14 @@ static int sq_regs_expire(struct store *s, size_t *n, int64_t now)
 	return delete_count(ss, st, n);
 }
 
-static int read_reg(struct store_reg *r, sqlite3_stmt *st)
-{
-	int64_t cseq, q, reg_id;
-	int err;
-
-	memset(r, 0, sizeof(*r));
-	r->id = sqlite3_column_int64(st, 0);
-	r->user_id = sqlite3_column_int64(st, 1);
-	if ((err = col_str(r->aor, sizeof(r->aor), st, 2)) ||
-	    (err = col_str(r->contact, sizeof(r->contact), st, 3)) ||
-	    (err = col_str(r->received, sizeof(r->received), st, 4)) ||
-	    (err = col_str(r->transport, sizeof(r->transport), st, 5)) ||
-	    (err = col_str(r->call_id, sizeof(r->call_id), st, 7)) ||
-	    (err = col_str(r->user_agent, sizeof(r->user_agent), st, 9)) ||
-	    (err = col_str(r->instance, sizeof(r->instance), st, 10)))
-		return err;
-	r->expires_at = sqlite3_column_int64(st, 6);
-	cseq = sqlite3_column_int64(st, 8);
-	q = sqlite3_column_int64(st, 11);
-	reg_id = sqlite3_column_int64(st, 12);
-	if (cseq < 0 || cseq > UINT32_MAX || q < 0 || q > 1000 || reg_id < 0 ||
-	    reg_id > STORE_REG_ID_MAX)
-		return EOVERFLOW;
-	r->reg_id = (uint32_t)reg_id;
-	r->cseq = (uint32_t)cseq;
-	r->q = (uint16_t)q;
-	return 0;
-}
-
 static int sq_regs_list(struct store *s, const char *aor, store_reg_fn *fn, void *arg)
 {
 	struct sqlite_store *ss = sq(s);
 	sqlite3_stmt *st = ss->st[aor ? ST_REG_LIST_AOR : ST_REG_LIST_ALL];
-	struct store_reg *r;
-	int err = 0, rc;
 
-	r = malloc(sizeof(*r));
-	if (!r)
-		return ENOMEM;
 	if (aor)
 		bind_text(st, 1, aor);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((err = read_reg(r, st))) {
-			store_set_err(s, "registration row %lld has a field out of range",
-				      (long long)sqlite3_column_int64(st, 0));
-			break;
-		}
-		if ((err = fn(arg, r)))
-			break;
-	}
-	if (!err && rc != SQLITE_DONE)
-		err = map_err(ss, sqlite3_extended_errcode(ss->db));
-	done(st);
-	free(r);
-	return err;
+	return walk(ss, st, STORE_REC_REG, (union store_rec_fn){ .reg = fn }, arg);
 }
 
 /* ---- extra identities -------------------------------------------------------- */
@@ -1108,40 +1053,20 @@ static int sq_ids_list(struct store *s, const char *name, const char *domain,
 {
 	struct sqlite_store *ss = sq(s);
 	sqlite3_stmt *st = ss->st[name ? ST_ID_LIST : ST_ID_LIST_ALL];
-	struct store_identity *id;
-	int err = 0, rc;
+	int err = 0;
 
-	id = malloc(sizeof(*id));
-	if (!id)
-		return ENOMEM;
 	if (name) {
 		bind_text(st, 1, name);
 		bind_text(st, 2, domain);
 	} else if ((err = begin_read(ss))) {
 		goto out;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		memset(id, 0, sizeof(*id));
-		id->user_id = sqlite3_column_int64(st, 0);
-		if ((err = col_str(id->name, sizeof(id->name), st, 1)) ||
-		    (err = col_str(id->domain, sizeof(id->domain), st, 2)) ||
-		    (err = col_str(id->uri, sizeof(id->uri), st, 3))) {
-			store_set_err(s, "identity row of user %lld has a field too long",
-				      (long long)id->user_id);
-			break;
-		}
-		if ((err = fn(arg, id)))
-			break;
-	}
-	if (!err && rc != SQLITE_DONE)
-		err = map_err(ss, sqlite3_extended_errcode(ss->db));
-	done(st);
+	err = walk(ss, st, STORE_REC_IDENTITY, (union store_rec_fn){ .identity = fn }, arg);
 	if (!name && !err)
 		err = commit(ss);
 out:
 	if (err && !name)
 		rollback(ss);
-	free(id);
 	return err;
 }
 
@@ -1193,66 +1118,16 @@ static int sq_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c)
 	return err;
 }
 
-static int read_cdr(struct store_cdr *c, sqlite3_stmt *st)
-{
-	int64_t status;
-	int err;
-
-	memset(c, 0, sizeof(*c));
-	c->id = sqlite3_column_int64(st, 0);
-	if ((err = col_str(c->call_id, sizeof(c->call_id), st, 1)) ||
-	    (err = col_str(c->caller, sizeof(c->caller), st, 2)) ||
-	    (err = col_str(c->auth_user, sizeof(c->auth_user), st, 3)) ||
-	    (err = col_str(c->callee, sizeof(c->callee), st, 4)) ||
-	    (err = col_str(c->src, sizeof(c->src), st, 5)) ||
-	    (err = col_str(c->transport, sizeof(c->transport), st, 6)) ||
-	    (err = col_str(c->hangup, sizeof(c->hangup), st, 12)) ||
-	    (err = col_str(c->peer, sizeof(c->peer), st, 13)) ||
-	    (err = col_str(c->klass, sizeof(c->klass), st, 14)) ||
-	    (err = col_str(c->dialed, sizeof(c->dialed), st, 15)) ||
-	    (err = col_str(c->number, sizeof(c->number), st, 16)) ||
-	    (err = col_str(c->location, sizeof(c->location), st, 18)))
-		return err;
-	c->emergency = sqlite3_column_int(st, 17) != 0;
-	c->start_at = sqlite3_column_int64(st, 7);
-	c->answer_at = sqlite3_column_int64(st, 8);
-	c->end_at = sqlite3_column_int64(st, 9);
-	status = sqlite3_column_int64(st, 10);
-	c->duration_s = sqlite3_column_int64(st, 11);
-	if (status < 0 || status > 999)
-		return EOVERFLOW;
-	c->final_status = (int)status;
-	return 0;
-}
-
 static int sq_cdr_list(struct store *s, int64_t since, const char *user, store_cdr_fn *fn,
 		       void *arg)
 {
 	struct sqlite_store *ss = sq(s);
 	sqlite3_stmt *st = ss->st[user ? ST_CDR_LIST_USER : ST_CDR_LIST];
-	struct store_cdr *c;
-	int err = 0, rc;
 
-	c = malloc(sizeof(*c));
-	if (!c)
-		return ENOMEM;
 	sqlite3_bind_int64(st, 1, since);
 	if (user)
 		bind_text(st, 2, user);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((err = read_cdr(c, st))) {
-			store_set_err(s, "call record row %lld has a field out of range",
-				      (long long)sqlite3_column_int64(st, 0));
-			break;
-		}
-		if ((err = fn(arg, c)))
-			break;
-	}
-	if (!err && rc != SQLITE_DONE)
-		err = map_err(ss, sqlite3_extended_errcode(ss->db));
-	done(st);
-	free(c);
-	return err;
+	return walk(ss, st, STORE_REC_CDR, (union store_rec_fn){ .cdr = fn }, arg);
 }
 
 /* ---- bans -------------------------------------------------------------------------- */
@@ -1289,46 +1164,13 @@ static int sq_bans_delete(struct store *s, const char *addr)
 	return err;
 }
 
-static int read_ban(struct store_ban *b, sqlite3_stmt *st)
-{
-	int64_t count;
-	int err;
-
-	memset(b, 0, sizeof(*b));
-	if ((err = col_str(b->addr, sizeof(b->addr), st, 0)) ||
-	    (err = col_str(b->reason, sizeof(b->reason), st, 3)))
-		return err;
-	b->until = sqlite3_column_int64(st, 1);
-	count = sqlite3_column_int64(st, 2);
-	b->created_at = sqlite3_column_int64(st, 4);
-	if (count < 1 || count > UINT32_MAX)
-		return EOVERFLOW;
-	b->count = (uint32_t)count;
-	return 0;
-}
-
 static int sq_bans_list(struct store *s, int64_t now, store_ban_fn *fn, void *arg)
 {
 	struct sqlite_store *ss = sq(s);
 	sqlite3_stmt *st = ss->st[ST_BAN_LIST];
-	struct store_ban b;
-	int err = 0, rc;
 
 	sqlite3_bind_int64(st, 1, now);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((err = read_ban(&b, st))) {
-			/* Not the addr itself: it may be what did not fit. */
-			store_set_err(s, "a ban row has a field out of range (ends %lld)",
-				      (long long)sqlite3_column_int64(st, 1));
-			break;
-		}
-		if ((err = fn(arg, &b)))
-			break;
-	}
-	if (!err && rc != SQLITE_DONE)
-		err = map_err(ss, sqlite3_extended_errcode(ss->db));
-	done(st);
-	return err;
+	return walk(ss, st, STORE_REC_BAN, (union store_rec_fn){ .ban = fn }, arg);
 }
 
 static int sq_dialogs_put(struct store *s, const struct store_dialog *d)
@@ -1374,44 +1216,9 @@ static int sq_dialogs_delete(struct store *s, const char *call_id, const char *t
 static int sq_dialogs_list(struct store *s, store_dialog_fn *fn, void *arg)
 {
 	struct sqlite_store *ss = sq(s);
-	sqlite3_stmt *st = ss->st[ST_DLG_LIST];
-	struct store_dialog *d = calloc(1, sizeof(*d)); /* a few KiB */
-	int err = 0, rc;
 
-	if (!d)
-		return ENOMEM;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		for (int i = 0; i < STORE_DIALOG_TEXTS && !err; i++)
-			err = col_str((char *)d + store_dialog_texts[i].off, store_dialog_texts[i].cap,
-				      st, i);
-		if (err) {
-			store_set_err(s, "a dialog row has a field out of range");
-			break;
-		}
-		d->start_at = sqlite3_column_int64(st, 12);
-		d->answer_at = sqlite3_column_int64(st, 13);
-		d->expires_at = sqlite3_column_int64(st, 14);
-		if ((err = col_str(d->peer, sizeof(d->peer), st, 15)) ||
-		    (err = col_str(d->klass, sizeof(d->klass), st, 16)) ||
-		    (err = col_str(d->dialed, sizeof(d->dialed), st, 17)) ||
-		    (err = col_str(d->number, sizeof(d->number), st, 18))) {
-			store_set_err(s, "a dialog row has a field out of range");
-			break;
-		}
-		d->cseq_delta = sqlite3_column_int(st, 19);
-		d->emergency = sqlite3_column_int(st, 20) != 0;
-		if ((err = col_str(d->location, sizeof(d->location), st, 21))) {
-			store_set_err(s, "a dialog row has a field out of range");
-			break;
-		}
-		if ((err = fn(arg, d)))
-			break;
-	}
-	if (!err && rc != SQLITE_DONE)
-		err = map_err(ss, sqlite3_extended_errcode(ss->db));
-	done(st);
-	free(d);
-	return err;
+	return walk(ss, ss->st[ST_DLG_LIST], STORE_REC_DIALOG, (union store_rec_fn){ .dialog = fn },
+		    arg);
 }
 
 static int sq_locks_put(struct store *s, const char *name, int64_t until, int64_t now)

@@ -293,6 +293,12 @@ typedef int(store_reg_fn)(void *arg, const struct store_reg *r);
  * what lets the registrar write behind at thousands of registrations a
  * second. Returns 0 or an errno (EBUSY when another writer holds the
  * database past the busy timeout).
+ * User changes made inside a batch (the CLI's `rotate --passwords`) commit or
+ * roll back with it on both backends; PostgreSQL runs them at once, in one
+ * transaction that store_batch_end ends first. Drop a batch in which a write
+ * failed (store_batch_end(s, false)): on PostgreSQL the failure has spoilt
+ * that transaction, so later user changes return the same error and
+ * store_batch_end(s, true) drops the whole batch and returns it.
  */
 int store_batch_begin(struct store *s);
 int store_batch_end(struct store *s, bool commit);
@@ -636,7 +642,8 @@ int store_locks_list(struct store *s, int64_t now, store_lock_fn *fn, void *arg)
 
 /* ---- credential cache ------------------------------------------------------
  *
- * A hash table (name, domain) -> credentials built from
+ * A hash table (base/hash's htab, SipHash-keyed, bounded by max_users)
+ * (name, domain) -> credentials built from
  * store_users_load_all(). Lookups never touch SQL. The server calls
  * store_cache_refresh() every ~200 ms; it costs one store_users_version()
  * and reloads the whole table only when the version moved, building the new
@@ -681,7 +688,7 @@ void store_cache_free(struct store_cache **cp);
 /* Reload from s if store_users_version() moved since the last load (or
  * nothing was loaded yet). *reloaded (if not NULL) tells whether it did.
  * Returns 0; EOVERFLOW when the store holds more than max_users; ENOMEM;
- * store errors. On any failure the previous contents stay in place. */
+ * EIO when no random key could be drawn for the new table; store errors. On any failure the previous contents stay in place. */
 int store_cache_refresh(struct store_cache *c, struct store *s, bool *reloaded);
 
 /* Look up (name, domain); name byte-exact, domain ASCII case-insensitive.
@@ -694,6 +701,9 @@ int store_cache_lookup(const struct store_cache *c, struct store_cache_entry *ou
 /* Number of users held, and the store version they came from. */
 size_t store_cache_count(const struct store_cache *c);
 uint64_t store_cache_version(const struct store_cache *c);
+/* Entries examined by lookups since the last load (base/hash's probes): lets
+ * a test show that lookups stay short whatever names a peer sends. */
+uint64_t store_cache_probes(const struct store_cache *c);
 
 /* ---- snapshots (snapshot.c) ------------------------------------------------ */
 

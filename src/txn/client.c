@@ -226,7 +226,7 @@ static enum txn_recv invite_response(struct txn_client *ct, const struct sip_msg
 	case TXN_S_PROCEEDING:
 		if (s < 200) {
 			if (t->state == TXN_S_CALLING) {
-				t->state = TXN_S_PROCEEDING;
+				txn_set_state(t, TXN_S_PROCEEDING);
 				txn_timer_stop(t, TXN_T_RETX);
 				txn_timer_stop(t, TXN_T_END);
 			}
@@ -234,12 +234,12 @@ static enum txn_recv invite_response(struct txn_client *ct, const struct sip_msg
 			if (ct->cancel_wanted && !ct->cancel_sent && t->state == TXN_S_PROCEEDING)
 				send_cancel(ct, now_ms);
 		} else if (s < 300) {
-			t->state = TXN_S_ACCEPTED;
+			txn_set_state(t, TXN_S_ACCEPTED);
 			txn_timer_stop(t, TXN_T_RETX);
 			txn_timer_set(t, TXN_T_END, now_ms + 64ULL * l->conf.t1_ms);
 			pass_up(ct, m);
 		} else {
-			t->state = TXN_S_COMPLETED;
+			txn_set_state(t, TXN_S_COMPLETED);
 			txn_timer_stop(t, TXN_T_RETX);
 			ct->ack = build_hop(ct, "ACK", sip_msg_hdr(m, SIP_H_TO), &ct->ack_len);
 			if (ct->ack)
@@ -278,9 +278,9 @@ static enum txn_recv non_invite_response(struct txn_client *ct, const struct sip
 		return TXN_ABSORBED;
 	}
 	if (m->status < 200) {
-		t->state = TXN_S_PROCEEDING;
+		txn_set_state(t, TXN_S_PROCEEDING);
 	} else {
-		t->state = TXN_S_COMPLETED;
+		txn_set_state(t, TXN_S_COMPLETED);
 		txn_timer_stop(t, TXN_T_RETX);
 		txn_timer_set(t, TXN_T_END, now_ms + (t->reliable ? 0 : l->conf.t4_ms));
 	}

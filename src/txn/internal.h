@@ -112,6 +112,9 @@ void txn_attach(struct txn_layer *l, struct txn *t);
 /* Leave the table (no more matching) and schedule the free + ops->terminated
  * for the next txn_tick. Idempotent. */
 void txn_end(struct txn *t, uint64_t now_ms);
+/* Move t to state st, keeping txn_stats.settled: a transaction that has
+ * its final response and only absorbs retransmissions (or is ending). */
+void txn_set_state(struct txn *t, enum txn_state st);
 
 void txn_timer_set(struct txn *t, int slot, uint64_t due);
 void txn_timer_stop(struct txn *t, int slot);

@@ -324,11 +324,23 @@ int txn_reserve(struct txn_layer *l)
 
 /* ---- ending -------------------------------------------------------------------- */
 
+static bool settled(enum txn_state st)
+{
+	return st == TXN_S_COMPLETED || st == TXN_S_CONFIRMED || st == TXN_S_ACCEPTED ||
+	       st == TXN_S_TERMINATED;
+}
+
+void txn_set_state(struct txn *t, enum txn_state st)
+{
+	t->l->stats.settled += (uint32_t)settled(st) - (uint32_t)settled(t->state);
+	t->state = st;
+}
+
 void txn_end(struct txn *t, uint64_t now_ms)
 {
 	if (t->state == TXN_S_TERMINATED)
 		return;
-	t->state = TXN_S_TERMINATED;
+	txn_set_state(t, TXN_S_TERMINATED);
 	unlink_table(t);
 	txn_timer_stop(t, TXN_T_RETX);
 	txn_timer_set(t, TXN_T_END, now_ms);
@@ -351,6 +363,8 @@ static void destroy(struct txn *t)
 		l->stats.servers--;
 	else
 		l->stats.clients--;
+	if (settled(t->state))
+		l->stats.settled--;
 	free(t->key);
 	if (t->server)
 		txn_server_destroy(txn_to_server(t));

@@ -122,7 +122,7 @@ static enum txn_recv receive_ack(struct txn_layer *l, const struct sip_msg *m, u
 	if (!t || !t->server || !t->invite)
 		return TXN_ACK_2XX;
 	if (t->state == TXN_S_COMPLETED) {
-		t->state = TXN_S_CONFIRMED;
+		txn_set_state(t, TXN_S_CONFIRMED);
 		txn_timer_stop(t, TXN_T_RETX);
 		txn_timer_set(t, TXN_T_END, now_ms + (t->reliable ? 0 : l->conf.t4_ms));
 	} else {
@@ -253,9 +253,9 @@ static int respond(struct txn_server *st, uint16_t status, const char *buf, size
 	st->status = status;
 	rc = txn_send(t, buf, len);
 	if (status < 200) {
-		t->state = TXN_S_PROCEEDING;
+		txn_set_state(t, TXN_S_PROCEEDING);
 	} else {
-		t->state = TXN_S_COMPLETED;
+		txn_set_state(t, TXN_S_COMPLETED);
 		if (t->invite) {
 			if (!t->reliable) {
 				t->retx_ivl = l->conf.t1_ms;

@@ -176,6 +176,8 @@ const struct txn_peer *txn_server_peer(const struct txn_server *st);
 
 struct txn_stats {
 	uint32_t servers, clients;         /* alive now */
+	uint32_t settled;                  /* of those, with their final response: only
+					      absorbing retransmissions, or ending */
 	uint64_t retransmissions_absorbed, retransmissions_sent, timeouts, full, shed;
 };
 void txn_layer_stats(const struct txn_layer *l, struct txn_stats *out);

@@ -293,8 +293,11 @@ def make_server(tmp_path):
     """Factory: make_server(extra_conf="") -> started Server. Checks each one at teardown."""
     servers = []
 
-    def make(extra_conf="", start=True, domain="example.test", tls=False):
-        s = Server(tmp_path / f"state{len(servers)}", free_port(), extra_conf, domain, tls)
+    def make(extra_conf="", start=True, domain="example.test", tls=False, database=None,
+             env=None):
+        """database, env: as Server's (a PostgreSQL URL and its PGPASSFILE)."""
+        s = Server(tmp_path / f"state{len(servers)}", free_port(), extra_conf, domain, tls,
+                   database=database, env=env)
         servers.append(s)
         return s.start() if start else s
 
@@ -328,13 +331,14 @@ def ha1(user, password, realm=DOMAIN, algo="MD5"):
     return h(f"{user}:{realm}:{password}".encode()).hexdigest()
 
 
-def import_users(server, users, tmp_path, name="users.csv"):
-    """Provision users {name: password} through `bastion user import`."""
+def import_users(server, users, tmp_path, name="users.csv", wait=True):
+    """Provision users {name: password} through `bastion user import`; with a
+    running server and `wait`, return once it has reloaded them."""
     path = tmp_path / name
     with open(path, "w") as f:
         for u, pw in users.items():
             f.write(f"{u},{DOMAIN},{ha1(u, pw)},{ha1(u, pw, algo='SHA-256')}\n")
-    running = isinstance(server, Server) and server.alive()
+    running = wait and isinstance(server, Server) and server.alive()
     logs_info = running and not re.search(r"^level\s*=\s*(warn|error)", open(server.conf_path).read(),
                                           re.M)
     before = server.reloads() if logs_info else 0

@@ -3,7 +3,9 @@ and `config show`; `bastion audit` against the guide's levels; encrypted
 backups taken from a running server, verified, refused when wrong, and
 restored into a state that serves the old phones again; `bastion rotate`
 against a live server (new server key without dropping a TLS connection, new
-nonce key, new passwords, revoked client certificates); admin.* events."""
+nonce key, new passwords, revoked client certificates); admin.* events.
+The password-deadline tests run on both backends: SQLite and a real
+PostgreSQL (tests/tools/pgtmp.py), so the two are proven equal."""
 import json
 import os
 import re
@@ -11,12 +13,18 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
+import uuid
 
 import pytest
 
 from conftest import (DOMAIN, BIN, Phone, Server, cdrs, events, free_port, header,
                       import_users, run_cli, status_of, tls_context)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tools"))
+import pgtmp  # noqa: E402
 
 USERS = {"1001": "correct-horse-1001", "1002": "battery-staple-1002"}
 PASSPHRASE = "a long backup passphrase, kept apart"
@@ -24,6 +32,31 @@ PASSPHRASE = "a long backup passphrase, kept apart"
 
 def cli(state, *args, **kw):
     return run_cli("--state", str(state), *args, **kw)
+
+
+def scli(server, *args, **kw):
+    """The CLI on server's state, with its environment (PGPASSFILE)."""
+    return run_cli("--state", server.state, *args, env=server.env, **kw)
+
+
+@pytest.fixture(scope="module")
+def pg_server():
+    if not pgtmp.available():
+        pytest.skip("PostgreSQL not installed (scripts/deps.sh)")
+    with pgtmp.PgTmp() as p:
+        yield p
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_server(request, make_server):
+    """make_server on either backend: SQLite, or a fresh database on the
+    module's PostgreSQL server."""
+    if request.param == "sqlite":
+        return make_server
+    pg = request.getfixturevalue("pg_server")
+    name = "o" + uuid.uuid4().hex[:12]
+    pg.createdb(name)
+    return lambda **kw: make_server(database=pg.url(name), env={"PGPASSFILE": pg.pgpass}, **kw)
 
 
 def passfile(tmp_path, text=PASSPHRASE, name="pass"):
@@ -516,20 +549,20 @@ def warning_of(reply):
     return " ".join(header(reply, "Warning"))
 
 
-def test_rotate_passwords_deadline_old_ones_work_until_then(make_server, tmp_path):
+def test_rotate_passwords_deadline_old_ones_work_until_then(store_server, tmp_path):
     """--out and --deadline: new passwords work at once, the old ones until the
     deadline (the phone is told: Warning header, event), then 403 Password
     Expired. The deadline is moved to now with a second command."""
-    s = make_server()
+    s = store_server()
     import_users(s, USERS, tmp_path)
     from conftest import Registrar
     reg = Registrar(s, "1001", USERS["1001"])
     wait_until(lambda: reg_status(reg)[0] == 200, what="the imported user registers")
     # nothing pending: moving a deadline is refused, nothing changed
-    r = cli(s.state, "rotate", "--move-deadline", "now")
+    r = scli(s, "rotate", "--move-deadline", "now")
     assert r.returncode == 1 and "no user has a password deadline" in r.stderr
     out = tmp_path / "new-passwords"
-    r = cli(s.state, "rotate", "--passwords", "--out", str(out), "--deadline", "+1d")
+    r = scli(s, "rotate", "--passwords", "--out", str(out), "--deadline", "+1d")
     assert r.returncode == 0, r.stderr
     assert "keep working until" in r.stdout and "--move-deadline" in r.stdout
     lines = dict(l.split(" ", 1) for l in out.read_text().splitlines() if not l.startswith("#"))
@@ -543,11 +576,11 @@ def test_rotate_passwords_deadline_old_ones_work_until_then(make_server, tmp_pat
     ev = wait_until(lambda: [e for e in events(s, "auth.old_password") if e["user"] == "1001"],
                     what="auth.old_password event")
     assert "new password" in ev[-1]["reason"]
-    show = cli(s.state, "user", "show", "1001")
+    show = scli(s, "user", "show", "1001")
     assert "before the last rotation works until" in show.stdout
-    assert "old-password-until" in cli(s.state, "user", "list").stdout
+    assert "old-password-until" in scli(s, "user", "list").stdout
     # the deadline moves to now: from then on the old password is refused
-    r = cli(s.state, "rotate", "--move-deadline", "now")
+    r = scli(s, "rotate", "--move-deadline", "now")
     assert r.returncode == 0, r.stderr
     assert "the deadline of 2 users" in r.stdout and "passed" in r.stdout
     code, reply = wait_until(lambda: (lambda c: c if c[0] == 403 else None)(reg_status(reg)),
@@ -570,35 +603,35 @@ def test_rotate_passwords_deadline_old_ones_work_until_then(make_server, tmp_pat
     assert status_of(bad.register()) == (403, "Forbidden")
     bad.close()
     # refused usages
-    assert cli(s.state, "rotate", "--passwords", "--deadline", "tomorrow").returncode == 2
-    assert cli(s.state, "rotate", "--deadline", "+1d").returncode == 2
-    assert cli(s.state, "rotate", "--passwords", "--deadline", "+1d",
+    assert scli(s, "rotate", "--passwords", "--deadline", "tomorrow").returncode == 2
+    assert scli(s, "rotate", "--deadline", "+1d").returncode == 2
+    assert scli(s, "rotate", "--passwords", "--deadline", "+1d",
                "--move-deadline", "now").returncode == 2
 
 
-def test_rotate_passwords_deadline_must_change(make_server, tmp_path):
+def test_rotate_passwords_deadline_must_change(store_server, tmp_path):
     """--deadline without --out: nothing generated; each user is told to change
     its password until the deadline; one changed by the administrator is done;
     the others get 403 Password Expired after it."""
-    s = make_server()
+    s = store_server()
     import_users(s, USERS, tmp_path)
     from conftest import Registrar
     a = Registrar(s, "1001", USERS["1001"])
     b = Registrar(s, "1002", USERS["1002"])
     wait_until(lambda: reg_status(a)[0] == 200, what="the imported user registers")
-    r = cli(s.state, "rotate", "--passwords", "--deadline", "+2h")
+    r = scli(s, "rotate", "--passwords", "--deadline", "+2h")
     assert r.returncode == 0, r.stderr
     assert "2 users must change their password by" in r.stdout
     wait_until(lambda: "stops working" in warning_of(reg_status(a)[1]),
                what="the phone is told to change")
     assert [e for e in events(s, "auth.password_change_due") if e["user"] == "1001"]
-    assert "change-password-by" in cli(s.state, "user", "list").stdout
+    assert "change-password-by" in scli(s, "user", "list").stdout
     # the administrator sets 1002's new password: its mark ends
     new = "a brand new passphrase, changed"
-    r = cli(s.state, "user", "passwd", "1002", "--password-stdin", input=new + "\n")
+    r = scli(s, "user", "passwd", "1002", "--password-stdin", input=new + "\n")
     assert r.returncode == 0, r.stderr
-    assert "rotation" not in cli(s.state, "user", "show", "1002").stdout
-    r = cli(s.state, "rotate", "--move-deadline", "now")
+    assert "rotation" not in scli(s, "user", "show", "1002").stdout
+    r = scli(s, "rotate", "--move-deadline", "now")
     assert r.returncode == 0 and "the deadline of 1 users" in r.stdout, r.stdout + r.stderr
     code, reply = wait_until(lambda: (lambda c: c if c[0] == 403 else None)(reg_status(a)),
                              what="unchanged password refused")

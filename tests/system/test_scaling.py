@@ -23,8 +23,8 @@ import uuid
 
 import pytest
 
-from conftest import (DOMAIN, Phone, Server, events, free_port, hval, import_users, parse_msg,
-                      run_cli, sanitizer_report, status_of)
+from conftest import (DOMAIN, Phone, Server, events, free_port, header, hval, import_users,
+                      parse_msg, run_cli, sanitizer_report, status_of)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tools"))
@@ -180,7 +180,9 @@ def test_tls_when_the_url_asks(tmp_path, pg, db):
 
 def test_store_copy_from_sqlite(tmp_path, pg, db, make_server):
     """An SQLite installation with users, an identity, a binding, a ban and a
-    call record moves to PostgreSQL; the new node serves those users."""
+    call record moves to PostgreSQL; the new node serves those users. A
+    password rotation in its grace moves too: the new and the old password
+    both work on the PostgreSQL node until the deadline."""
     url, env = db
     old = make_server()
     import_users(old, USERS, tmp_path)
@@ -189,6 +191,11 @@ def test_store_copy_from_sqlite(tmp_path, pg, db, make_server):
     wait_for(lambda: old.log_text().count("users reloaded") >= 1, what="user reload")
     p = Phone(old, "1001", USERS["1001"])
     p.register()
+    newpw = tmp_path / "new-passwords"
+    r = cli(old, "rotate", "--passwords", "--out", str(newpw), "--deadline", "+1d")
+    assert r.returncode == 0, r.stderr
+    lines = dict(l.split(" ", 1) for l in newpw.read_text().splitlines()
+                 if not l.startswith("#"))
     old.stop()
     r = run_cli("store", "copy", "--from", os.path.join(old.state, "bastion.db"), "--to", url,
                 env=env)
@@ -210,6 +217,22 @@ def test_store_copy_from_sqlite(tmp_path, pg, db, make_server):
     assert "192.0.2.7" in out
     out = run_cli("--state", st, "user", "identity", "list", "1001", env=env).stdout
     assert "sip:sales@" + DOMAIN in out
+    out = run_cli("--state", st, "user", "list", env=env).stdout
+    assert out.count("old-password-until") == len(USERS), out
+    # a node on the copy takes both passwords of 1002 until the deadline
+    node = Server(tmp_path / "node", free_port(), "", DOMAIN, False, database=url, env=env)
+    node.start()
+    try:
+        from conftest import Registrar
+        reg = Registrar(node, "1002", USERS["1002"])
+        r = wait_for(lambda: (lambda x: x if (status_of(x) or (0,))[0] == 200 else None)(
+            reg.register()), what="the old password accepted")
+        assert "stops working" in " ".join(header(r, "Warning")), r
+        r = reg.register(password=lines[f"1002@{DOMAIN}"].strip())
+        assert status_of(r)[0] == 200 and not header(r, "Warning"), r
+        reg.close()
+    finally:
+        node.stop()
 
 
 # ---- two nodes, one service ----------------------------------------------------------------

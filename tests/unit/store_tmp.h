@@ -71,6 +71,34 @@ static int tmp_pg_exec(const char *db, const char *sql)
 	return rc;
 }
 
+/* One integer from SQL on the test server's database db; -1 on failure. */
+__attribute__((unused)) static long long tmp_pg_int(const char *db, const char *sql)
+{
+	char url[512];
+	PGconn *c;
+	PGresult *r;
+	long long v = -1;
+
+	snprintf(url, sizeof(url), "%s%s", tmp_pg(), db);
+	c = PQconnectdb(url);
+	if (PQstatus(c) == CONNECTION_OK) {
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+			v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+	}
+	PQfinish(c);
+	return v;
+}
+
+/* The database name at the end of a test URL from tmp_db(). */
+__attribute__((unused)) static const char *tmp_pg_dbname(const char *url)
+{
+	const char *p = strrchr(url, '/');
+
+	return p ? p + 1 : url;
+}
+
 /* A new database path in the scratch directory, or a new PostgreSQL
  * database (its URL) when testing that backend. */
 static const char *tmp_db(char *buf, size_t cap)

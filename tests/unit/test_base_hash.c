@@ -6,7 +6,9 @@
  * stay short for keys an attacker made collide under an unkeyed hash.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "base/base.h"
@@ -26,6 +28,27 @@ static void siphash_vectors(void)
 	CHECK(hash_siphash(&k, msg, 0) == 0x726fdb47dd0e0e31ULL);
 	CHECK(hash_siphash(&k, msg, 15) == 0xa129ca6149be45e5ULL);
 	CHECK(hash_siphash(&k, msg, 8) == 0x93f5f5799a932462ULL);
+}
+
+/* hash_parts_hex: the hex of SipHash over each part's 32-bit length and
+ * bytes; moving a byte between parts changes it. */
+static void parts_hex(void)
+{
+	struct hash_key k = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
+	const struct slice ab_c[] = { SLICE_LIT("ab"), SLICE_LIT("c") };
+	const struct slice a_bc[] = { SLICE_LIT("a"), SLICE_LIT("bc") };
+	uint8_t flat[4 + 2 + 4 + 1] = { 2, 0, 0, 0, 'a', 'b', 1, 0, 0, 0, 'c' };
+	char out[17], other[17], want[17];
+
+	hash_parts_hex(&k, ab_c, 2, out);
+	snprintf(want, sizeof(want), "%016llx",
+		 (unsigned long long)hash_siphash(&k, flat, sizeof(flat)));
+	CHECK(strcmp(out, want) == 0);
+	hash_parts_hex(&k, a_bc, 2, other);
+	CHECK(strlen(other) == 16 && strcmp(out, other) != 0);
+	hash_parts_hex(&k, NULL, 0, out);
+	snprintf(want, sizeof(want), "%016llx", (unsigned long long)hash_siphash(&k, "", 0));
+	CHECK(strcmp(out, want) == 0);
 }
 
 static void streaming_equals_one_shot(void)
@@ -149,6 +172,45 @@ static void colliding_keys_stay_short(void)
 	free(items);
 }
 
+/* htab_reserve sizes the buckets for the whole bound at once: filling the
+ * table up to its bound then allocates nothing (the first allocation from
+ * then on is armed to fail, and never fires), and every entry is found. */
+static void reserve_allocates_once(void)
+{
+	enum { N = 1000 };
+	struct htab t;
+	struct item *items = calloc(N, sizeof(*items));
+
+	CHECK(items);
+	CHECK_INT(htab_init(&t, N), 0);
+	CHECK_INT(t.mask + 1, 16);
+	CHECK_INT(htab_reserve(&t), 0);
+	CHECK_INT(t.mask + 1, 1024);
+	CHECK_INT(htab_reserve(&t), 0); /* already there: nothing to do */
+	check_oom_arm(1);
+	for (int i = 0; i < N; i++) {
+		items[i].len = (size_t)snprintf(items[i].key, sizeof(items[i].key), "r%d", i);
+		CHECK_INT(htab_insert(&t, &items[i].node,
+				      htab_hash(&t, items[i].key, items[i].len)), 0);
+	}
+	CHECK(!check_oom_fired());
+	check_oom_arm(0);
+	CHECK_INT(t.mask + 1, 1024);
+	for (int i = 0; i < N; i++)
+		CHECK(find(&t, items[i].key) == &items[i]);
+	/* a failed reserve leaves the table as it was */
+	htab_fini(&t);
+	CHECK_INT(htab_init(&t, 4096), 0);
+	CHECK_INT(htab_insert(&t, &items[0].node, htab_hash(&t, items[0].key, items[0].len)), 0);
+	check_oom_arm(1);
+	CHECK_INT(htab_reserve(&t), ENOMEM);
+	check_oom_arm(0);
+	CHECK_INT(t.mask + 1, 16);
+	CHECK(find(&t, items[0].key) == &items[0]);
+	htab_fini(&t);
+	free(items);
+}
+
 /* One table's life under allocation failure: made, filled (growing), emptied. */
 static int htab_life(void *arg)
 {
@@ -179,8 +241,10 @@ int main(int argc, char **argv)
 	static const struct check_case cases[] = {
 		CASE(siphash_vectors),
 		CASE(streaming_equals_one_shot),
+		CASE(parts_hex),
 		CASE(table_bound_find_remove_grow),
 		CASE(colliding_keys_stay_short),
+		CASE(reserve_allocates_once),
 		CASE(allocation_failures),
 	};
 

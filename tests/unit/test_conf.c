@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "conf/conf.h"
+#include "conf/internal.h"
 
 static char tmpdir[] = "/tmp/bastion-conf-XXXXXX";
 static char path[256];
@@ -189,6 +190,32 @@ static void test_net_conf(void)
 }
 
 /* A profile sets its column's defaults; the file still wins; origins say which. */
+/* The table assembled from each layer's rows: within CONF_MAX_SETTINGS (the
+ * origins are indexed by row), every section in one run (the reference and
+ * bastion.conf print a section's heading where the section changes), no key
+ * twice, and every row reachable by index. */
+static void test_rows_assembled(void)
+{
+	size_t n = conf_rows_count();
+
+	CHECK(n > 100);
+	CHECK(n <= CONF_MAX_SETTINGS);
+	CHECK(conf_row_at(n) == NULL);
+	for (size_t i = 0; i < n; i++) {
+		const struct conf_row *r = conf_row_at(i);
+
+		CHECK(r != NULL && r->section && r->key && r->def && r->help);
+		for (size_t j = 0; j < i; j++) {
+			const struct conf_row *q = conf_row_at(j);
+
+			CHECK(strcmp(q->section, r->section) != 0 || strcmp(q->key, r->key) != 0);
+			/* an earlier row of the same section: every row between is of it too */
+			if (strcmp(q->section, r->section) == 0)
+				CHECK(strcmp(conf_row_at(i - 1)->section, r->section) == 0);
+		}
+	}
+}
+
 static void test_profiles(void)
 {
 	struct conf c;
@@ -263,6 +290,7 @@ int main(int argc, char **argv)
 		CASE(test_defaults),   CASE(test_load_good),        CASE(test_refusals),
 		CASE(test_missing_file), CASE(test_initial_round_trip), CASE(test_reference),
 		CASE(test_net_conf),   CASE(test_tls_settings),      CASE(test_profiles),
+		CASE(test_rows_assembled),
 	};
 	int rc;
 

@@ -896,6 +896,72 @@ static void test_key_parse(void)
 }
 
 /* A ban read back from the store keeps its count: the next ban doubles on. */
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+/* Thousands of sources whose table keys (::ffff:10.x.y.z) all collide under
+ * an unkeyed hash (FNV-1a, low 12 bits), and as many user names that do:
+ * every lookup examines a handful of entries, not a chain of all of them.
+ * Counted in probes (entries examined), not time. */
+static void test_colliding_keys_stay_short(void)
+{
+	enum { N = 2000 };
+	struct guard_conf c = GUARD_CONF_DEFAULT;
+	struct guard *g = NULL;
+	struct guard_stats st;
+	uint32_t *ids = calloc(N, sizeof(*ids));
+	char (*names)[32] = calloc(N, 32);
+	uint64_t target = 0, before;
+	size_t made = 0;
+
+	CHECK(ids && names);
+	for (uint32_t n = 0; made < N && n < (1u << 24); n++) {
+		uint8_t k[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10,
+				  (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
+		uint64_t h = fnv1a(k, sizeof(k)) & 4095;
+
+		if (made == 0)
+			target = h;
+		if (h == target)
+			ids[made++] = n;
+	}
+	CHECK_INT(made, N);
+	CHECK_INT(check_fnv_collisions(names, N), N);
+	c.table_size = 4 * N;
+	c.user_table_size = 4 * N;
+	CHECK_INT(guard_new(&g, &c, NULL, 0), 0);
+	for (size_t i = 0; i < N; i++) {
+		struct net_addr a = addr_n(ids[i]);
+
+		CHECK_INT(guard_admit(g, &a, GUARD_REQ_OTHER, 1000, NULL), GUARD_PASS);
+		(void)guard_auth_failure(g, &a, slice_cstr(names[i]), 1000);
+	}
+	guard_stats(g, 1000, &st);
+	CHECK_INT(st.sources, N);
+	CHECK_INT(st.users, N);
+	before = st.probes;
+	for (size_t i = 0; i < N; i++) {
+		struct net_addr a = addr_n(ids[i]);
+
+		CHECK_INT(guard_admit(g, &a, GUARD_REQ_OTHER, 1000, NULL), GUARD_PASS);
+		CHECK(!guard_user_locked(g, slice_cstr(names[i]), &a, 1000));
+	}
+	guard_stats(g, 1000, &st);
+	/* Chained on the old hash, each of the 2N lookups walked about N entries. */
+	CHECK(st.probes - before < (uint64_t)N * 2 * 8);
+	CHECK(st.probes - before >= (uint64_t)N * 2); /* each found entry was examined */
+	CHECK_INT(st.evictions, 0);
+	guard_free(&g);
+	free(ids);
+	free(names);
+}
+
 static void test_ban_restore(void)
 {
 	struct guard_conf c = GUARD_CONF_DEFAULT;
@@ -941,6 +1007,7 @@ int main(int argc, char **argv)
 		CASE(test_cidr_contains),
 		CASE(test_key_parse),
 		CASE(test_ban_restore),
+		CASE(test_colliding_keys_stay_short),
 	};
 
 	return check_main("guard", cases, ARRAY_SIZE(cases), argc, argv);

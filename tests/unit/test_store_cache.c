@@ -251,6 +251,44 @@ static void many_users(void)
 	store_close(&s);
 }
 
+/* Thousands of users whose names collide under the old unkeyed hash (FNV-1a,
+ * low 12 bits): each lookup, found or not, examines a handful of entries, not
+ * a chain of all of them. Counted in probes (entries examined), not time. */
+static void colliding_names_stay_short(void)
+{
+	enum { N = 2000 };
+	char path[128], err[256];
+	char (*names)[32] = calloc(N, 32);
+	struct store *s = NULL;
+	struct store_cache *c = NULL;
+	struct store_cache_entry e;
+	struct store_user *users = calloc(N, sizeof(*users));
+	uint64_t before;
+
+	CHECK(names && users);
+	CHECK_INT(check_fnv_collisions(names, N), N);
+	for (size_t i = 0; i < N; i++)
+		make_user(&users[i], names[i], "example.com");
+	tmp_db(path, sizeof(path));
+	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
+	CHECK_INT(store_users_import(s, NULL, users, N), 0);
+	free(users);
+	CHECK_INT(store_cache_new(&c, N), 0);
+	CHECK_INT(store_cache_refresh(c, s, NULL), 0);
+	CHECK_INT(store_cache_count(c), N);
+	before = store_cache_probes(c);
+	for (size_t i = 0; i < N; i++) {
+		CHECK_INT(lookup(c, &e, names[i], "example.com"), 0);
+		CHECK_INT(lookup(c, &e, names[i], "example.org"), ENOENT);
+	}
+	/* Chained on the old hash, each of the 2N lookups walked about N entries. */
+	CHECK(store_cache_probes(c) - before < (uint64_t)N * 2 * 8);
+	CHECK(store_cache_probes(c) - before >= (uint64_t)N); /* the found ones were examined */
+	store_cache_free(&c);
+	store_close(&s);
+	free(names);
+}
+
 /* The calling class and the toll-fraud hold live with the user
  * (docs/trunks.md): another handle's change reaches the cache, a hold
  * survives closing the store, and bad values are refused. */
@@ -346,40 +384,47 @@ static void carries_client_cert_flag(void)
 	store_close(&s);
 }
 
-/* A rotation with a deadline: the old HA1s and the deadline reach the
- * entries; move_deadline moves every pending one; set_password ends it.
- * PostgreSQL does not have it yet: ENOSYS, nothing changed. */
-static void carries_password_rotation(void)
+/* The rotation cases' start: a server handle s with its cache c (loaded),
+ * a CLI handle cli on the same database, the users named, and nc a new
+ * credential (MD5_B) for the same realm. */
+static int rotation_setup(struct store **s, struct store **cli, struct store_cache **c,
+			  struct store_cred *nc, const char *const *names, size_t n)
 {
 	char path[128], err[256];
+	struct store_user u;
+	bool reloaded = false;
+	int rc;
+
+	tmp_db(path, sizeof(path));
+	if ((rc = store_open(s, path, err, sizeof(err))) ||
+	    (rc = store_open(cli, path, err, sizeof(err))) || (rc = store_cache_new(c, 10)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		make_user(&u, names[i], "example.com");
+		if ((rc = store_users_add(*s, NULL, &u)))
+			return rc;
+	}
+	memset(nc, 0, sizeof(*nc));
+	snprintf(nc->realm, sizeof(nc->realm), "realm-example.com");
+	snprintf(nc->ha1_md5, sizeof(nc->ha1_md5), "%s", MD5_B);
+	return store_cache_refresh(*c, *s, &reloaded);
+}
+
+/* A rotation with a deadline: the old HA1s and the deadline reach the
+ * entries; move_deadline moves every pending one; set_password ends it.
+ * The same on both backends (the _pg run). */
+static void carries_password_rotation(void)
+{
+	static const char *const names[] = { "alice", "bob", "carol" };
 	struct store *s = NULL, *cli = NULL;
 	struct store_cache *c = NULL;
 	struct store_cache_entry e;
-	struct store_user u, got;
+	struct store_user got;
 	struct store_cred nc;
 	bool reloaded = false;
 	size_t n = 99;
 
-	tmp_db(path, sizeof(path));
-	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
-	CHECK_INT(store_open(&cli, path, err, sizeof(err)), 0);
-	CHECK_INT(store_cache_new(&c, 10), 0);
-	make_user(&u, "alice", "example.com");
-	CHECK_INT(store_users_add(s, NULL, &u), 0);
-	make_user(&u, "bob", "example.com");
-	CHECK_INT(store_users_add(s, NULL, &u), 0);
-	make_user(&u, "carol", "example.com");
-	CHECK_INT(store_users_add(s, NULL, &u), 0);
-	CHECK_INT(store_cache_refresh(c, s, &reloaded), 0);
-	memset(&nc, 0, sizeof(nc));
-	snprintf(nc.realm, sizeof(nc.realm), "realm-example.com");
-	snprintf(nc.ha1_md5, sizeof(nc.ha1_md5), "%s", MD5_B);
-	if (tmp_pg()) { /* PostgreSQL */
-		CHECK_INT(store_users_rotate_password(cli, "alice", "example.com", &nc, 5000, 0),
-			  ENOSYS);
-		CHECK_INT(store_users_move_deadline(cli, &n, 5000), ENOSYS);
-		goto out;
-	}
+	CHECK_INT(rotation_setup(&s, &cli, &c, &nc, names, ARRAY_SIZE(names)), 0);
 	CHECK_INT(store_users_rotate_password(cli, "alice", "example.com", &nc, 0, 0), EINVAL);
 	CHECK_INT(store_users_rotate_password(cli, "nobody", "example.com", &nc, 5000, 0), ENOENT);
 	/* alice: a new password, the old one until 5000; bob: must change by 5000 */
@@ -425,7 +470,56 @@ static void carries_password_rotation(void)
 	CHECK_INT(lookup(c, &e, "carol", "example.com"), 0);
 	CHECK(e.old_ha1_md5[0] == '\0' && e.old_ha1_sha256[0] == '\0');
 	CHECK_INT(e.pw_deadline, 5000);
-out:
+	store_cache_free(&c);
+	store_close(&cli);
+	store_close(&s);
+}
+
+/* `bastion rotate --passwords` rotates every user inside one batch: all or
+ * nothing on both backends. A failure drops the rotations before it; a
+ * committed batch keeps them all, and the other handle's cache sees them. */
+static void password_rotation_in_a_batch_is_all_or_nothing(void)
+{
+	static const char *const names[] = { "alice", "bob" };
+	struct store *s = NULL, *cli = NULL;
+	struct store_cache *c = NULL;
+	struct store_cache_entry e;
+	struct store_user got;
+	struct store_cred nc;
+	bool reloaded = false;
+
+	CHECK_INT(rotation_setup(&s, &cli, &c, &nc, names, ARRAY_SIZE(names)), 0);
+
+	/* a failure half-way, then the batch is dropped: nothing changed */
+	CHECK_INT(store_batch_begin(cli), 0);
+	CHECK_INT(store_users_rotate_password(cli, "alice", "example.com", &nc, 5000, 0), 0);
+	CHECK_INT(store_users_rotate_password(cli, "nobody", "example.com", NULL, 5000, 0), ENOENT);
+	CHECK_INT(store_batch_end(cli, false), 0);
+	CHECK_INT(store_users_get(cli, &got, "alice", "example.com"), 0);
+	CHECK(strcmp(got.cred.ha1_md5, MD5_A) == 0);
+	CHECK(got.old_cred.ha1_md5[0] == '\0');
+	CHECK_INT(got.pw_deadline, 0);
+
+	/* a rolled-back batch of good rotations: nothing changed either */
+	CHECK_INT(store_batch_begin(cli), 0);
+	CHECK_INT(store_users_rotate_password(cli, "alice", "example.com", NULL, 5000, 0), 0);
+	CHECK_INT(store_batch_end(cli, false), 0);
+	CHECK_INT(store_users_get(s, &got, "alice", "example.com"), 0);
+	CHECK_INT(got.pw_deadline, 0);
+
+	/* committed: every rotation of the batch, seen by the other handle */
+	CHECK_INT(store_batch_begin(cli), 0);
+	CHECK_INT(store_users_rotate_password(cli, "alice", "example.com", &nc, 5000, 0), 0);
+	CHECK_INT(store_users_rotate_password(cli, "bob", "example.com", NULL, 6000, 0), 0);
+	CHECK_INT(store_batch_end(cli, true), 0);
+	CHECK_INT(refresh_wait(c, s, &reloaded), 0);
+	CHECK(reloaded);
+	CHECK_INT(lookup(c, &e, "alice", "example.com"), 0);
+	CHECK(strcmp(e.ha1_md5, MD5_B) == 0 && strcmp(e.old_ha1_md5, MD5_A) == 0);
+	CHECK_INT(e.pw_deadline, 5000);
+	CHECK_INT(lookup(c, &e, "bob", "example.com"), 0);
+	CHECK(strcmp(e.ha1_md5, MD5_A) == 0 && e.old_ha1_md5[0] == '\0');
+	CHECK_INT(e.pw_deadline, 6000);
 	store_cache_free(&c);
 	store_close(&cli);
 	store_close(&s);
@@ -438,9 +532,11 @@ int main(int argc, char **argv)
 		CASE(sees_change_from_second_handle),
 		CASE(max_users_keeps_old_contents),
 		CASE(many_users),
+		CASE(colliding_names_stay_short),
 		CASE(carries_client_cert_flag),
 		CASE(carries_calling_and_fraud_hold),
 		CASE(carries_password_rotation),
+		CASE(password_rotation_in_a_batch_is_all_or_nothing),
 	};
 	int rc;
 

@@ -388,6 +388,53 @@ static void write_behind_across_restart(void)
 	store_close(&a);
 }
 
+/* A batch goes in one round trip (pipeline mode); a row the server refuses
+ * (here a contact a constraint added for the test forbids: the store's own
+ * checks let it through) is dropped alone and counted, and the rest of its
+ * batch is written, in order. */
+static void batch_with_a_refused_row(void)
+{
+	char url[512], err[512];
+	struct store *a = NULL, *b = NULL;
+	struct store_backend_stats st;
+	struct store_user u;
+	struct store_reg r;
+	int64_t uid = 0;
+	size_t n = 0;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK_INT(store_open(&a, url, err, sizeof(err)), 0);
+	make_user(&u, "carol", "example.test");
+	CHECK_INT(store_users_add(a, &uid, &u), 0);
+	CHECK_INT(tmp_pg_exec(db_name(url), "ALTER TABLE registrations ADD CONSTRAINT no_18 "
+					    "CHECK (contact <> 'sip:carol@192.0.2.18')"),
+		  0);
+	CHECK_INT(store_batch_begin(a), 0);
+	for (int i = 0; i < 40; i++) {
+		char contact[64];
+
+		snprintf(contact, sizeof(contact), "sip:carol@192.0.2.%d", i + 1);
+		make_reg(&r, uid, "sip:carol@example.test", contact);
+		CHECK_INT(store_regs_upsert(a, NULL, &r), 0);
+	}
+	CHECK_INT(store_batch_end(a, true), 0);
+	CHECK_INT(store_backend_stats(a, &st), 0);
+	CHECK(st.connected);
+	CHECK_INT(st.queued, 0);
+	CHECK_INT(st.writes_refused, 1);
+	/* the connection is usable afterwards: no transaction left open */
+	make_reg(&r, uid, "sip:carol@example.test", "sip:carol@192.0.2.200");
+	CHECK_INT(store_batch_begin(a), 0);
+	CHECK_INT(store_regs_upsert(a, NULL, &r), 0);
+	CHECK_INT(store_batch_end(a, true), 0);
+	CHECK_INT(store_open(&b, url, err, sizeof(err)), 0);
+	CHECK_INT(store_regs_list_aor(b, "sip:carol@example.test", count_reg, &n), 0);
+	CHECK_INT(n, 40); /* 39 of the batch and the one after it */
+	store_close(&b);
+	store_close(&a);
+}
+
 static int keep_cdr(void *arg, const struct store_cdr *c)
 {
 	*(struct store_cdr *)arg = *c;
@@ -763,6 +810,62 @@ static void reconnect_skips_what_the_mark_has(void)
 	unlink(jpath);
 }
 
+static int count_ban(void *arg, const struct store_ban *b)
+{
+	(void)b;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* User changes inside a batch are one transaction here: a statement the
+ * server refuses spoils it, so the later ones fail with the same error, and
+ * committing the batch drops everything in it (the rotation made before the
+ * failure and the batch's other writes) and returns that error. The next
+ * batch starts clean. */
+static void user_writes_in_a_batch_share_one_transaction(void)
+{
+	char url[512], err[512];
+	struct store *s = NULL;
+	struct store_user u, got;
+	struct store_ban b;
+	size_t n = 0;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.test");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	make_user(&u, "bob", "example.test");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	/* a constraint of the site's own that no rotation here can meet */
+	CHECK_INT(tmp_pg_exec(db_name(url), "ALTER TABLE users ADD CONSTRAINT site_limit"
+					    " CHECK (pw_deadline < 100000)"), 0);
+	memset(&b, 0, sizeof(b));
+	snprintf(b.addr, sizeof(b.addr), "192.0.2.9");
+	b.until = 4000000000;
+	b.count = 1;
+	CHECK_INT(store_batch_begin(s), 0);
+	CHECK_INT(store_users_rotate_password(s, "alice", "example.test", NULL, 5000, 0), 0);
+	CHECK_INT(store_bans_put(s, &b), 0);
+	CHECK_INT(store_users_rotate_password(s, "bob", "example.test", NULL, 200000, 0), EINVAL);
+	CHECK_INT(store_users_rotate_password(s, "bob", "example.test", NULL, 6000, 0), EINVAL);
+	CHECK_INT(store_batch_end(s, true), EINVAL);
+	CHECK_INT(store_users_get(s, &got, "alice", "example.test"), 0);
+	CHECK_INT(got.pw_deadline, 0);
+	CHECK_INT(store_bans_list(s, 0, count_ban, &n), 0);
+	CHECK_INT(n, 0);
+	/* a clean batch afterwards */
+	CHECK_INT(store_batch_begin(s), 0);
+	CHECK_INT(store_users_rotate_password(s, "bob", "example.test", NULL, 6000, 0), 0);
+	CHECK_INT(store_bans_put(s, &b), 0);
+	CHECK_INT(store_batch_end(s, true), 0);
+	CHECK_INT(store_users_get(s, &got, "bob", "example.test"), 0);
+	CHECK_INT(got.pw_deadline, 6000);
+	CHECK_INT(store_bans_list(s, 0, count_ban, &n), 0);
+	CHECK_INT(n, 1);
+	store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -772,10 +875,12 @@ int main(int argc, char **argv)
 		CASE(connection_errors_are_clear),
 		CASE(notifications_between_handles),
 		CASE(write_behind_across_restart),
+		CASE(batch_with_a_refused_row),
 		CASE(emergency_columns),
 		CASE(journal_replayed_exactly_once),
 		CASE(digest_dialogs_and_locks),
 		CASE(reconnect_skips_what_the_mark_has),
+		CASE(user_writes_in_a_batch_share_one_transaction),
 	};
 	int rc;
 

@@ -560,13 +560,19 @@ static void invite_client_2xx_accepted(void)
 {
 	char b[1024];
 	struct txn_client *ct;
+	struct txn_stats s;
 
 	CHECK_INT(setup(), 0);
 	CHECK_INT(txn_client_new(&ct, L, cli_invite, strlen(cli_invite), &udp, NULL, now), 0);
 	live_add(ct);
+	txn_layer_stats(L, &s);
+	CHECK_INT(s.clients, 1);
+	CHECK_INT(s.settled, 0); /* calling: in progress */
 	resp(b, sizeof(b), 200, CLI_BRANCH, 7, "INVITE", "rt");
 	CHECK_INT(feed(b, &udp), TXN_RESPONSE);
 	uint64_t t0 = now;
+	txn_layer_stats(L, &s);
+	CHECK_INT(s.settled, 1); /* accepted: only absorbing (a graceful stop ends it) */
 	CHECK_INT(nsent, 1); /* no ACK from the layer for a 2xx */
 	/* RFC 6026 Accepted: 2xx retransmissions are passed up */
 	advance(1000);
@@ -580,6 +586,8 @@ static void invite_client_2xx_accepted(void)
 	CHECK_INT(nterm, 0);
 	advance(1);
 	CHECK_INT(nterm, 1); /* timer M */
+	txn_layer_stats(L, &s);
+	CHECK_INT(s.settled, s.clients + s.servers); /* nothing unsettled */
 	CHECK_INT(ntimeout, 0);
 	CHECK_INT(bad_term, 0);
 	finish();
