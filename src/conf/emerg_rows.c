@@ -38,6 +38,10 @@ const struct conf_row conf_emergency_rows[] = {
 	    "transactions",
 	    "Transactions beyond [proxy] max_transactions that only emergency calls may open, so "
 	    "a full table never refuses one. Needs a restart."),
+	U32("emergency", "reserved_dialogs", emerg.reserved_dialogs, 0, 100000, "10", "dialogs",
+	    "Dialogs beyond [proxy] max_dialogs that only emergency calls may use, so an emergency "
+	    "call answered while the dialog table is full of ordinary calls is still tracked (its "
+	    "BYE routed, its record written). The default covers [emergency] max_calls' default."),
 	STR("emergency", "notify", emerg.notify_text, CONF_STR, "",
 	    "Comma-separated local users told of each emergency call by a SIP MESSAGE (RFC 3428) "
 	    "to their registered phones, e.g. the front desk and security (at most 8)."),

@@ -87,6 +87,7 @@ struct emerg_conf {
 	uint32_t max_calls;        /* emergency calls in progress at once */
 	uint32_t rate;             /* emergency INVITEs/s admitted past the guard */
 	uint32_t reserved_transactions; /* transactions only emergency calls may use */
+	uint32_t reserved_dialogs; /* dialogs beyond [proxy] max_dialogs only emergency calls use */
 	/* filled by emerg_conf_check from the texts */
 	char numbers[EMERG_MAX_NUMBERS][EMERG_NUMBER_MAX];
 	size_t nnumbers;

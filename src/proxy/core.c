@@ -100,6 +100,7 @@ struct call {
 	int32_t cseq_delta;        /* in-dialog: added toward the callee, taken back upstream */
 	bool serial;               /* branches tried one after another (proxy_fork_serial) */
 	bool any_media;            /* answers are not held to the media policy (emergency) */
+	bool emergency;            /* an emergency call: its dialog may use the reserve */
 	size_t nstarted;           /* serial: branches started so far */
 	uint64_t wait_seq;         /* the batch its final answer waits on (a dialog's
 				      row, a BYE's record); 0: none */
@@ -124,6 +125,7 @@ struct dialog {
 				      the callee's 2xx retransmissions are absorbed */
 	struct cdr_info *cdr;      /* the call's record, written when it ends */
 	int32_t cseq_delta;        /* added to the caller's CSeqs toward the callee */
+	bool emergency;            /* an emergency call's (kept with it: proxy_restore) */
 };
 
 struct proxy {
@@ -142,6 +144,7 @@ struct proxy {
 	struct htab dialogs;
 	struct dialog *exp_head, *exp_tail;   /* dialog lifetime, in expiry order */
 	uint64_t dialogs_refused;
+	uint64_t dialogs_reserve_used; /* emergency dialogs beyond max_dialogs */
 	struct proxy_hold hold;    /* answers waiting for their batch (hold.c) */
 	uint64_t durable;          /* every batch up to this one is durable */
 	uint64_t held, released, hold_full, unstored;
@@ -541,7 +544,10 @@ static uint64_t dialog_keep(struct proxy *p, const struct dialog *d)
 		memcpy(sd->klass, d->cdr->klass, sizeof(sd->klass));
 		memcpy(sd->dialed, d->cdr->dialed, sizeof(sd->dialed));
 		memcpy(sd->number, d->cdr->number, sizeof(sd->number));
+		if (d->cdr->location)
+			snprintf(sd->location, sizeof(sd->location), "%s", d->cdr->location);
 	}
+	sd->emergency = d->emergency;
 	sd->expires_at = wall + (int64_t)(d->expires_ms - now_ms(p));
 	sd->cseq_delta = d->cseq_delta;
 	return p->ops->dialog_up(p->arg, sd);
@@ -581,12 +587,16 @@ static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct ca
 
 	if (!req || !resp->to.has_tag || dialog_find(p, resp, &side))
 		return;
-	if (p->dialogs.n >= p->conf.max_dialogs) {
+	if (!proxy_dialog_room(p->dialogs.n, p->conf.max_dialogs, p->conf.reserved_dialogs,
+			       c->emergency)) {
 		p->dialogs_refused++;
-		log_warn("dialog table full (%u): %.*s not tracked", p->conf.max_dialogs,
+		log_warn("dialog table full (%u%s): %.*s not tracked", p->conf.max_dialogs,
+			 c->emergency ? " and the emergency reserve" : "",
 			 (int)(resp->call_id.len > 64 ? 64 : resp->call_id.len), resp->call_id.p);
 		return;
 	}
+	if (p->dialogs.n >= p->conf.max_dialogs)
+		p->dialogs_reserve_used++;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return;
@@ -602,6 +612,7 @@ static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct ca
 	d->way[0] = c->upstream.via;
 	d->way[1] = b->way;
 	d->cseq_delta = b->cseq_delta;
+	d->emergency = c->emergency;
 	d->cdr = c->cdr; /* the record goes on with the dialog */
 	c->cdr = NULL;
 	if (d->cdr)
@@ -617,6 +628,20 @@ static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct ca
 	else
 		p->exp_head = d;
 	p->exp_tail = d;
+}
+
+bool proxy_emergency_in_dialog(struct proxy *p, const struct sip_msg *m,
+			       const struct net_addr *src)
+{
+	int side;
+	struct dialog *d = m->to.has_tag ? dialog_find(p, m, &side) : NULL;
+
+	return d && d->emergency && same_host(src, &d->way[side].src);
+}
+
+bool proxy_dialog_room(size_t n, uint32_t max, uint32_t reserve, bool emergency)
+{
+	return n < (size_t)max + (emergency ? reserve : 0);
 }
 
 /* ---- life cycle -------------------------------------------------------------------- */
@@ -643,7 +668,7 @@ int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_
 	p->dlg_rec = malloc(sizeof(*p->dlg_rec));
 	rc = !p->out || !p->rec || !p->dlg_rec ? ENOMEM : 0;
 	if (!rc)
-		rc = htab_init(&p->dialogs, c->max_dialogs);
+		rc = htab_init(&p->dialogs, (size_t)c->max_dialogs + c->reserved_dialogs);
 	if (!rc)
 		rc = hash_key_random(&p->loop_key);
 	if (rc) {
@@ -661,7 +686,8 @@ int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_
 void proxy_set_conf(struct proxy *p, const struct proxy_conf *c)
 {
 	p->conf = *c;
-	htab_set_max(&p->dialogs, c->max_dialogs); /* the buckets grow as needed */
+	/* the buckets grow as needed */
+	htab_set_max(&p->dialogs, (size_t)c->max_dialogs + c->reserved_dialogs);
 	proxy_hold_set_max(&p->hold, c->hold_max ? c->hold_max : PROXY_HOLD_MAX_DEFAULT);
 }
 
@@ -707,6 +733,7 @@ void proxy_stats(const struct proxy *p, struct proxy_stats *out)
 	out->dialogs = p->dialogs.n;
 	out->dialog_probes = p->dialogs.probes;
 	out->dialogs_refused = p->dialogs_refused;
+	out->dialogs_reserve_used = p->dialogs_reserve_used;
 	out->holding = p->hold.n;
 	out->held = p->held;
 	out->released = p->released;
@@ -744,6 +771,11 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 	memcpy(ci->klass, sd->klass, sizeof(ci->klass));
 	memcpy(ci->dialed, sd->dialed, sizeof(ci->dialed));
 	memcpy(ci->number, sd->number, sizeof(ci->number));
+	ci->emergency = sd->emergency;
+	if (sd->emergency && sd->location[0] && !(ci->location = strdup(sd->location))) {
+		cdr_info_free(ci);
+		return ENOMEM;
+	}
 	if (!ci->call_id || !ci->caller || !ci->auth_user || !ci->callee || !ci->src) {
 		cdr_info_free(ci);
 		return ENOMEM;
@@ -755,7 +787,8 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 		cdr_write(p, ci, 200, "timeout");
 		return 0;
 	}
-	if (p->dialogs.n >= p->conf.max_dialogs) {
+	if (!proxy_dialog_room(p->dialogs.n, p->conf.max_dialogs, p->conf.reserved_dialogs,
+			       sd->emergency)) {
 		cdr_info_free(ci);
 		return EOVERFLOW;
 	}
@@ -765,6 +798,7 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 		return ENOMEM;
 	}
 	d->cdr = ci;
+	d->emergency = sd->emergency;
 	d->call_id = dup_slice(key.call_id);
 	d->tag[0] = dup_slice(key.from.tag);
 	d->tag[1] = dup_slice(key.to.tag);
@@ -1136,6 +1170,7 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 	}
 	if (m->mid == SIP_M_INVITE) {
 		c->cdr = cdr_info_new(p, m, who);
+		c->emergency = pb && pb->emergency;
 		if (c->cdr && pb && pb->emergency) {
 			c->cdr->emergency = true;
 			c->cdr->location = pb->location ? strdup(pb->location) : NULL;

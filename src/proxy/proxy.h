@@ -82,6 +82,8 @@ struct proxy;
 
 struct proxy_conf {
 	uint32_t max_dialogs;        /* confirmed dialogs held at once */
+	uint32_t reserved_dialogs;   /* more that only emergency calls' dialogs may use
+					([emergency] reserved_dialogs) */
 	uint32_t invite_timeout_s;   /* timer C */
 	bool srtp_required;          /* media = srtp-required (policy_media) */
 	char realm[256];             /* our digest realm: its credentials stay here */
@@ -180,6 +182,7 @@ struct proxy_stats {
 	size_t calls, dialogs;
 	uint64_t dialog_probes;      /* dialog table entries examined by lookups */
 	uint64_t dialogs_refused;    /* not tracked: the table was full */
+	uint64_t dialogs_reserve_used; /* emergency dialogs tracked beyond max_dialogs */
 	size_t holding;              /* answers held for their commit now */
 	uint64_t held, released;     /* answers held; sent once durable */
 	uint64_t hold_full;          /* calls refused (503) and answers whose batch
@@ -192,6 +195,20 @@ struct proxy_stats {
  * Returns 0, ENOMEM, EINVAL, or EIO (no random key). */
 int proxy_new(struct proxy **pp, const struct proxy_conf *c, const struct proxy_ops *ops,
 	      void *arg, struct txn_layer *txn);
+/*
+ * The dialog table's decision (issue 13: an emergency call never loses its
+ * dialog to a table full of ordinary calls): with n dialogs held, may a new
+ * one be tracked? An ordinary call's while n < max; an emergency call's
+ * while n < max + reserve. A pure function of its arguments.
+ */
+bool proxy_dialog_room(size_t n, uint32_t max, uint32_t reserve, bool emergency);
+
+/* Is m a request inside a confirmed emergency call's dialog (restored ones
+ * too), from the address of one of its sides (src)? Such a request (the BYE)
+ * may use the emergency reserves: a caller can hang up whatever the load. */
+bool proxy_emergency_in_dialog(struct proxy *p, const struct sip_msg *m,
+			       const struct net_addr *src);
+
 /* SIGHUP: new settings; a smaller max_dialogs refuses new dialogs until
  * enough have ended, and a shorter invite_timeout applies to new calls. */
 void proxy_set_conf(struct proxy *p, const struct proxy_conf *c);
@@ -334,7 +351,9 @@ void proxy_not_stored(struct proxy *p, uint64_t seq);
  * it (contact[k] NULL or "": not known; see ops->reach). One whose lifetime
  * is over gets its record (hangup "timeout") and ops->dialog_down;
  * otherwise it is confirmed again, so its in-dialog requests are routed and
- * its BYE ends both sides and writes the record with the real end. Returns
+ * its BYE ends both sides and writes the record with the real end. An
+ * emergency call's dialog (d->emergency) keeps its mark and location for
+ * its record and may use the reserve (proxy_dialog_room). Returns
  * 0, EEXIST (it is here already), EOVERFLOW (the table is full), ENOMEM.
  */
 int proxy_restore(struct proxy *p, const struct store_dialog *d, const struct net_msg way[2],

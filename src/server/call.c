@@ -397,6 +397,7 @@ void server_proxy_conf(const struct server *s, const struct conf *c, struct prox
 {
 	memset(pc, 0, sizeof(*pc));
 	pc->max_dialogs = c->max_dialogs;
+	pc->reserved_dialogs = c->emerg.reserved_dialogs;
 	pc->invite_timeout_s = c->invite_timeout;
 	pc->srtp_required = c->media == CONF_MEDIA_SRTP;
 	snprintf(pc->realm, sizeof(pc->realm), "%s", s->realm);
@@ -446,8 +447,13 @@ static int restore_dialog(void *arg, const struct store_dialog *d)
 		if (way[k].tp != NET_UDP && side_find(s, &f[k], k, d->auth_user, d->callee))
 			contact[k] = f[k].key;
 	}
+	/* an emergency call counts again (its record, when written at once
+	 * because its lifetime ran out, ends that) */
+	server_emerg_restored(s, d);
 	rc = proxy_restore(s->proxy, d, way, contact);
 	free(f);
+	if (rc != 0 && rc != EEXIST && d->emergency)
+		server_emerg_forget(s, d->call_id);
 	if (rc == 0)
 		s->restored_dialogs++;
 	else if (rc != EEXIST)

@@ -115,10 +115,23 @@ bool server_emerg_admit(struct server *s, const struct net_msg *in, uint64_t now
 	return true;
 }
 
-bool server_emerg_is(const struct server *s, const struct sip_msg *m)
+static struct ecall *ecall_find(struct server_emerg *e, const char *call_id, size_t len);
+static void ecall_remove(struct server_emerg *e, struct ecall *c);
+
+bool server_emerg_is(const struct server *s, const struct sip_msg *m, const struct net_msg *in)
 {
-	return s->emerg && m->request && m->mid == SIP_M_INVITE && !m->to.has_tag &&
-	       emerg_match(&s->conf.emerg, &s->conf.trunk, &m->ruri) >= 0;
+	if (!s->emerg || !m->request)
+		return false;
+	/* a request inside an emergency call's dialog from one of its sides
+	 * (its BYE, a re-INVITE): hanging up must not wait for room in a full
+	 * table either */
+	if (m->to.has_tag)
+		return s->proxy && proxy_emergency_in_dialog(s->proxy, m, &in->src);
+	/* the CANCEL of an emergency INVITE being sent (matched by Call-ID only:
+	 * the transaction layer then matches it to its INVITE or answers 481) */
+	if (m->mid == SIP_M_CANCEL)
+		return s->emerg->n && ecall_find(s->emerg, m->call_id.p, m->call_id.len) != NULL;
+	return m->mid == SIP_M_INVITE && emerg_match(&s->conf.emerg, &s->conf.trunk, &m->ruri) >= 0;
 }
 
 bool server_emerg_active(const struct server *s)
@@ -138,6 +151,8 @@ bool server_emerg_keeps(const struct server *s, size_t peer, uint32_t used)
 
 static struct ecall *ecall_find(struct server_emerg *e, const char *call_id, size_t len)
 {
+	if (!call_id || !len)
+		return NULL;
 	for (struct htab_node *n = htab_find(&e->calls, htab_hash(&e->calls, call_id, len)); n;
 	     n = htab_next(&e->calls, n)) {
 		struct ecall *c = (struct ecall *)n;
@@ -164,6 +179,19 @@ void server_emerg_ended(struct server *s, struct store_cdr *rec)
 	 * refused INVITE that reuses a Call-ID cannot release a call's count */
 	if (!rec->emergency || !e->n || !(c = ecall_find(e, rec->call_id, strlen(rec->call_id))))
 		return;
+	ecall_remove(e, c);
+}
+
+void server_emerg_forget(struct server *s, const char *call_id)
+{
+	struct ecall *c;
+
+	if (s->emerg && s->emerg->n && (c = ecall_find(s->emerg, call_id, strlen(call_id))))
+		ecall_remove(s->emerg, c);
+}
+
+static void ecall_remove(struct server_emerg *e, struct ecall *c)
+{
 	htab_remove(&e->calls, &c->node);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -183,18 +211,18 @@ static bool busy(const struct server_emerg *e, const char *who)
 	return false;
 }
 
-static void ecall_add(struct server_emerg *e, const struct sip_msg *m, const char *who)
+static void ecall_add(struct server_emerg *e, struct slice call_id, const char *who)
 {
 	struct ecall *c = calloc(1, sizeof(*c));
 
-	if (!c || !(c->call_id = malloc(m->call_id.len + 1))) {
+	if (!c || !(c->call_id = malloc(call_id.len + 1))) {
 		free(c);
 		return;
 	}
-	memcpy(c->call_id, m->call_id.p, m->call_id.len);
-	c->call_id[m->call_id.len] = '\0';
+	memcpy(c->call_id, call_id.p, call_id.len);
+	c->call_id[call_id.len] = '\0';
 	snprintf(c->who, sizeof(c->who), "%s", who);
-	if (htab_insert(&e->calls, &c->node, htab_hash(&e->calls, c->call_id, m->call_id.len))) {
+	if (htab_insert(&e->calls, &c->node, htab_hash(&e->calls, c->call_id, call_id.len))) {
 		ecall_free(c);
 		return;
 	}
@@ -203,6 +231,29 @@ static void ecall_add(struct server_emerg *e, const struct sip_msg *m, const cha
 		e->head->prev = c;
 	e->head = c;
 	e->n++;
+}
+
+void server_emerg_restored(struct server *s, const struct store_dialog *d)
+{
+	struct server_emerg *e = s->emerg;
+	struct net_listen_spec spec;
+	char who[TRUNK_USER_MAX + 2], host[INET6_ADDRSTRLEN], err[128];
+	size_t n, len = strlen(d->call_id);
+
+	if (!e || !d->emergency || ecall_find(e, d->call_id, len))
+		return;
+	/* who placed it, as server_emerg_call names the caller */
+	if (d->auth_user[0]) {
+		snprintf(who, sizeof(who), "u:%.*s", (int)(strlen(d->auth_user) < TRUNK_USER_MAX
+							    ? strlen(d->auth_user) : 0),
+			 d->auth_user);
+	} else if (net_listen_parse(&spec, 1, &n, d->src, err, sizeof(err)) == 0 && n == 1) {
+		net_addr_host(&spec.addr, host, sizeof(host));
+		snprintf(who, sizeof(who), "a:%s", host);
+	} else {
+		snprintf(who, sizeof(who), "a:?");
+	}
+	ecall_add(e, slice_make(d->call_id, len), who);
 }
 
 /* ---- the on-site notification ---------------------------------------------------- */
@@ -523,7 +574,7 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
 		goto out;
 	}
-	ecall_add(e, m, who);
+	ecall_add(e, m->call_id, who);
 	{
 		char pkey[TRUNK_NAME_MAX + 2];
 		snprintf(pkey, sizeof(pkey), "o:%s", tc->peer[first].name);

@@ -352,8 +352,10 @@ void server_emerg_check(const struct server *s);
 /* Before parsing, for a message the guard would drop: true when it is an
  * emergency INVITE and the server-wide emergency bucket has a token. */
 bool server_emerg_admit(struct server *s, const struct net_msg *in, uint64_t now_ms);
-/* Is m an INVITE out of a dialog to an emergency number? */
-bool server_emerg_is(const struct server *s, const struct sip_msg *m);
+/* Is m (received as in) an INVITE out of a dialog to an emergency number,
+ * the CANCEL of one in progress, or a request inside an emergency call's
+ * dialog from one of its sides? All may use the transaction reserve. */
+bool server_emerg_is(const struct server *s, const struct sip_msg *m, const struct net_msg *in);
 /* Emergency calls are in progress (their failover may use the reserve). */
 bool server_emerg_active(const struct server *s);
 /* An ordinary call must not take a slot of peer (used in progress): its
@@ -366,6 +368,14 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 /* A call record is being written: an emergency call's is marked with the
  * location sent, and the call no longer counts. */
 void server_emerg_ended(struct server *s, struct store_cdr *rec);
+/* A kept dialog is being restored after a restart (call.c, before
+ * proxy_restore): an emergency call's counts again against [emergency]
+ * max_calls and its caller's one-at-a-time, until its record is written
+ * (server_emerg_ended; at once when its lifetime ran out). */
+void server_emerg_restored(struct server *s, const struct store_dialog *d);
+/* server_emerg_ended's counterpart when the restore failed: it no longer
+ * counts. */
+void server_emerg_forget(struct server *s, const char *call_id);
 
 /* Write the dialogs and call records of this tick: the store in one
  * transaction, then the CDR log. */

@@ -136,6 +136,9 @@ static void render(void *arg, struct metrics_buf *b)
 	metrics_one(b, "bastion_dialogs_refused_total", METRICS_COUNTER,
 		    "Answered calls not tracked because the dialog table was full.",
 		    ps.dialogs_refused);
+	metrics_one(b, "bastion_dialogs_reserve_used_total", METRICS_COUNTER,
+		    "Emergency calls' dialogs tracked beyond max_dialogs ([emergency] "
+		    "reserved_dialogs).", ps.dialogs_reserve_used);
 	metrics_one(b, "bastion_calls_proxied", METRICS_GAUGE,
 		    "Requests being proxied now (INVITEs ringing included).", ps.calls);
 	metrics_family(b, "bastion_call_attempts_total", METRICS_COUNTER,

@@ -422,7 +422,7 @@ static void on_message(void *arg, const struct net_msg *in)
 	       !m.to.has_tag && !guard_allowed(s->guard, &in->src);
 	/* an emergency call is never shed, and may use the reserved
 	 * transactions (docs/emergency.md) */
-	emerg = server_emerg_is(s, &m);
+	emerg = server_emerg_is(s, &m, in);
 	shed &= !emerg;
 	/* stopping: no new calls or registrations (RFC 3261 21.5.4: 503 with
 	 * Retry-After, so a phone tries again or another node) */

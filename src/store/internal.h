@@ -135,7 +135,8 @@ extern const struct store_field store_dialog_texts[STORE_DIALOG_TEXTS];
 #define STORE_BAN_COLS "addr, until, count, reason, created_at"
 #define STORE_DIALOG_COLS \
 	"call_id, tag0, tag1, way0, way1, local0, local1, caller, auth_user, callee, src, " \
-	"transport, start_at, answer_at, expires_at, peer, class, dialed, number, cseq_delta"
+	"transport, start_at, answer_at, expires_at, peer, class, dialed, number, cseq_delta, " \
+	"emergency, location"
 
 enum store_rec {
 	STORE_REC_USER,     /* struct store_user, STORE_USER_COLS */

@@ -251,7 +251,11 @@ static const char *const migrations[] = {
 	"ALTER TABLE cdrs ADD COLUMN emergency smallint NOT NULL DEFAULT 0"
 	"  CHECK (emergency IN (0, 1));"
 	"ALTER TABLE cdrs ADD COLUMN location text NOT NULL DEFAULT '';",
-	/* 11 -> 12: the toll-fraud counters, as sqlite.c, one row per key and
+	/* 11 -> 12: as sqlite.c, a kept dialog's emergency mark and location. */
+	"ALTER TABLE dialogs ADD COLUMN emergency smallint NOT NULL DEFAULT 0"
+	"  CHECK (emergency IN (0, 1));"
+	"ALTER TABLE dialogs ADD COLUMN location text NOT NULL DEFAULT '';",
+	/* 12 -> 13: the toll-fraud counters, as sqlite.c, one row per key and
 	 * node: each node writes its own counts and reads the others' (no
 	 * trigger: every node rereads them every few seconds instead of being
 	 * told of each call). */
@@ -265,7 +269,7 @@ static const char *const migrations[] = {
 	"CREATE INDEX fraud_counts_updated ON fraud_counts(updated_at);",
 };
 
-_Static_assert(ARRAY_SIZE(migrations) == 12, "keep pg.c's migrations in step with sqlite.c's");
+_Static_assert(ARRAY_SIZE(migrations) == 13, "keep pg.c's migrations in step with sqlite.c's");
 
 int store_pg_schema_latest(void)
 {
@@ -415,7 +419,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_DLG_PUT] = "INSERT INTO dialogs (" DLG_COLS ", node) VALUES ($1::text, $2::text,"
 		       " $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,"
 		       " $10::text, $11::text, $12::text, $13::bigint, $14::bigint, $15::bigint,"
-		       " $16::text, $17::text, $18::text, $19::text, $20::integer, $21::text)"
+		       " $16::text, $17::text, $18::text, $19::text, $20::integer, $21::smallint,"
+		       " $22::text, $23::text)"
 		       " ON CONFLICT (call_id, tag0, tag1) DO UPDATE SET"
 		       " way0 = excluded.way0, way1 = excluded.way1, local0 = excluded.local0,"
 		       " local1 = excluded.local1, caller = excluded.caller,"
@@ -425,6 +430,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		       " expires_at = excluded.expires_at, peer = excluded.peer,"
 		       " class = excluded.class, dialed = excluded.dialed,"
 		       " number = excluded.number, cseq_delta = excluded.cseq_delta,"
+		       " emergency = excluded.emergency, location = excluded.location,"
 		       " node = excluded.node",
 	[ST_DLG_DELETE] = "DELETE FROM dialogs WHERE call_id = $1::text AND tag0 = $2::text"
 			  " AND tag1 = $3::text",
@@ -1979,7 +1985,7 @@ static int pg_dialogs_put(struct store *s, const struct store_dialog *d)
 {
 	struct pg_store *ps = pgs(s);
 	char t1[24], t2[24], t3[24], t4[24];
-	const char *p[STORE_DIALOG_TEXTS + 9];
+	const char *p[STORE_DIALOG_TEXTS + 11];
 	PGresult *res;
 	int e;
 
@@ -1993,8 +1999,10 @@ static int pg_dialogs_put(struct store *s, const struct store_dialog *d)
 	p[STORE_DIALOG_TEXTS + 5] = d->dialed;
 	p[STORE_DIALOG_TEXTS + 6] = d->number;
 	p[STORE_DIALOG_TEXTS + 7] = i64s(t4, d->cseq_delta);
-	p[STORE_DIALOG_TEXTS + 8] = ps->node;
-	e = write_op(ps, ST_DLG_PUT, STORE_DIALOG_TEXTS + 9, p, &res);
+	p[STORE_DIALOG_TEXTS + 8] = d->emergency ? "1" : "0";
+	p[STORE_DIALOG_TEXTS + 9] = d->location;
+	p[STORE_DIALOG_TEXTS + 10] = ps->node;
+	e = write_op(ps, ST_DLG_PUT, STORE_DIALOG_TEXTS + 11, p, &res);
 	PQclear(res);
 	return e;
 }

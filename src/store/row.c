@@ -142,6 +142,8 @@ static const struct col dialog_cols[] = {
 	TEXT(struct store_dialog, dialed, "dialed"),
 	TEXT(struct store_dialog, number, "number"),
 	NUM(struct store_dialog, cseq_delta, "cseq_delta", COL_I32, 0, 1000),
+	INT(struct store_dialog, emergency, "emergency", COL_BOOL),
+	TEXT(struct store_dialog, location, "location"),
 };
 
 #undef TEXT

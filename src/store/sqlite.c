@@ -232,7 +232,14 @@ static const char *const migrations[] = {
 	"  CHECK (emergency IN (0, 1));"
 	"ALTER TABLE cdrs ADD COLUMN location TEXT NOT NULL DEFAULT '';"
 	"PRAGMA user_version = 11;",
-	/* 11 -> 12: the toll-fraud counters of users and peers (calls per
+	/* 11 -> 12: a kept dialog of an emergency call keeps its mark and the
+	 * location sent, so the call restored after a restart is still an
+	 * emergency call (its record, [emergency] max_calls, the dialog reserve). */
+	"ALTER TABLE dialogs ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (emergency IN (0, 1));"
+	"ALTER TABLE dialogs ADD COLUMN location TEXT NOT NULL DEFAULT '';"
+	"PRAGMA user_version = 12;",
+	/* 12 -> 13: the toll-fraud counters of users and peers (calls per
 	 * hour, minutes per day; docs/trunks.md, Limits), kept across a
 	 * restart: one row per key and node ('' here), the counts as text
 	 * (trunk_usage_encode), written behind in the call records' batches. */
@@ -243,7 +250,7 @@ static const char *const migrations[] = {
 	"  updated_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (key, node)"
 	");"
-	"PRAGMA user_version = 12;",
+	"PRAGMA user_version = 13;",
 };
 
 int store_sqlite_schema_latest(void)
@@ -395,9 +402,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BAN_EXPIRE] = "DELETE FROM bans WHERE until <= ?1",
 	[ST_DLG_PUT] = "INSERT OR REPLACE INTO dialogs (call_id, tag0, tag1, way0, way1, local0,"
 		       " local1, caller, auth_user, callee, src, transport, start_at, answer_at,"
-		       " expires_at, peer, class, dialed, number, cseq_delta) VALUES (?1, ?2, ?3,"
-		       " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
-		       " ?20)",
+		       " expires_at, peer, class, dialed, number, cseq_delta, emergency, location)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+		       " ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
 	[ST_DLG_DELETE] = "DELETE FROM dialogs WHERE call_id = ?1 AND tag0 = ?2 AND tag1 = ?3",
 	[ST_DLG_LIST] = "SELECT " STORE_DIALOG_COLS " FROM dialogs ORDER BY expires_at",
 	[ST_LOCK_PUT] = "INSERT INTO locks (name, until, created_at) VALUES (?1, ?2, ?3)"
@@ -1203,6 +1210,8 @@ static int sq_dialogs_put(struct store *s, const struct store_dialog *d)
 	rc |= bind_text(st, 18, d->dialed);
 	rc |= bind_text(st, 19, d->number);
 	rc |= sqlite3_bind_int(st, 20, d->cseq_delta);
+	rc |= sqlite3_bind_int(st, 21, d->emergency ? 1 : 0);
+	rc |= bind_text(st, 22, d->location);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		err = map_err(ss, sqlite3_extended_errcode(ss->db));
 	done(st);

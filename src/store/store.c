@@ -701,7 +701,8 @@ static bool dialog_ok(const struct store_dialog *d)
 	       field_ok(d->transport, sizeof(d->transport), true) &&
 	       field_ok(d->peer, sizeof(d->peer), true) && field_ok(d->klass, sizeof(d->klass), true) &&
 	       field_ok(d->dialed, sizeof(d->dialed), true) &&
-	       field_ok(d->number, sizeof(d->number), true) && d->expires_at > 0 &&
+	       field_ok(d->number, sizeof(d->number), true) &&
+	       field_ok(d->location, sizeof(d->location), true) && d->expires_at > 0 &&
 	       d->cseq_delta >= 0 && d->cseq_delta <= 1000;
 }
 

@@ -452,6 +452,9 @@ struct store_dialog {
 	char number[STORE_NUMBER_MAX];
 	int32_t cseq_delta;                   /* added to the caller's CSeqs toward the callee
 						 (a carrier's challenge answered), 0..1000 */
+	bool emergency;                       /* an emergency call (schema 12): its record
+						 stays marked after a restart */
+	char location[STORE_LOCATION_MAX];    /* with the location that was sent ("" none) */
 };
 
 typedef int(store_dialog_fn)(void *arg, const struct store_dialog *d);

@@ -50,6 +50,8 @@ static struct proxy_verdict last_verdict;
 static size_t ntargets = 2;
 static bool serial;              /* proxy_fork_serial, with an extra header */
 static bool with_cred;           /* serial: the first target has credentials */
+static bool emergency;           /* proxy_fork_serial_body as an emergency call */
+static uint32_t reserved_dialogs; /* proxy_conf.reserved_dialogs of the next setup */
 
 static void peer_init(struct txn_peer *p, const char *ip, uint16_t port)
 {
@@ -117,7 +119,11 @@ static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m
 	}
 
 	(void)arg;
-	if (mode == ON_FORK && serial)
+	if (mode == ON_FORK && emergency) {
+		struct proxy_body pb = { SLICE_NULL, SLICE_NULL, true, true, "country=US;ROOM=201" };
+		last_verdict = proxy_fork_serial_body(P, st, m, from, t, ntargets, SLICE_NULL, &pb,
+						      &who);
+	} else if (mode == ON_FORK && serial)
 		last_verdict = proxy_fork_serial(P, st, m, from, t, ntargets,
 						 SLICE_LIT("X-Extra: kept\r\n"), &who);
 	else if (mode == ON_FORK)
@@ -276,7 +282,7 @@ static int setup(uint32_t max_dialogs)
 {
 	struct txn_conf tc = TXN_CONF_DEFAULT;
 	struct proxy_conf pc = { .max_dialogs = max_dialogs, .invite_timeout_s = 180,
-				 .hold_max = hold_max };
+				 .hold_max = hold_max, .reserved_dialogs = reserved_dialogs };
 	int rc;
 
 	clear();
@@ -736,6 +742,97 @@ static void dialog_table_bound(void)
 	teardown();
 }
 
+/* The decision (issue 13): ordinary dialogs stop at max, an emergency
+ * call's at max + reserve. */
+static void dialog_room_decision(void)
+{
+	CHECK(proxy_dialog_room(0, 2, 0, false));
+	CHECK(proxy_dialog_room(1, 2, 0, false));
+	CHECK(!proxy_dialog_room(2, 2, 0, false));
+	CHECK(!proxy_dialog_room(2, 2, 0, true));  /* no reserve: none beyond */
+	CHECK(!proxy_dialog_room(2, 2, 3, false)); /* the reserve is not for ordinary calls */
+	CHECK(proxy_dialog_room(2, 2, 3, true));
+	CHECK(proxy_dialog_room(4, 2, 3, true));
+	CHECK(!proxy_dialog_room(5, 2, 3, true));
+	CHECK(!proxy_dialog_room(7, 2, 3, true));  /* over (a smaller reload): none */
+	CHECK(proxy_dialog_room(4000000, 4000000, 100000, true));
+	CHECK(!proxy_dialog_room((size_t)4000000 + 100000, 4000000, 100000, true));
+}
+
+/* A table full of ordinary dialogs: an ordinary call's is not tracked, an
+ * emergency call's is (the reserve), its BYE is routed and its record
+ * marked; past the reserve even an emergency call's is not tracked. */
+static void emergency_dialog_uses_the_reserve(void)
+{
+	struct proxy_stats st;
+
+	reserved_dialogs = 1;
+	CHECK_INT(setup(2), 0);
+	ntargets = 1;
+	CHECK_INT(confirm("o1@a"), 0);
+	CHECK_INT(confirm("o2@a"), 0);
+	CHECK_INT(confirm("o3@a"), 0); /* full: not tracked */
+	proxy_stats(P, &st);
+	CHECK_INT(st.dialogs, 2);
+	CHECK_INT(st.dialogs_refused, 1);
+	CHECK_INT(st.dialogs_reserve_used, 0);
+	emergency = true;
+	CHECK_INT(confirm("e1@a"), 0);
+	proxy_stats(P, &st);
+	CHECK_INT(st.dialogs, 3);
+	CHECK_INT(st.dialogs_refused, 1);
+	CHECK_INT(st.dialogs_reserve_used, 1);
+	CHECK_INT(confirm("e2@a"), 0); /* the reserve is used up */
+	proxy_stats(P, &st);
+	CHECK_INT(st.dialogs, 3);
+	CHECK_INT(st.dialogs_refused, 2);
+	emergency = false;
+	/* its in-dialog requests from its sides may use the reserves
+	 * (proxy_emergency_in_dialog); an ordinary dialog's, or an outsider's, not */
+	{
+		static const char bye[] =
+			"BYE sip:1002@192.0.2.21:5062 SIP/2.0\r\n"
+			"Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-q;rport\r\n"
+			"Max-Forwards: 70\r\nFrom: <sip:1001@bastion.test>;tag=ta\r\n"
+			"To: <sip:1002@bastion.test>;tag=b1\r\n"
+			"Call-ID: %s\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+		char buf[512];
+		struct sip_hdr hdrs[16];
+		struct sip_msg m;
+		int n;
+
+		n = snprintf(buf, sizeof(buf), bye, "e1@a");
+		CHECK_INT(sip_msg_parse(&m, hdrs, ARRAY_SIZE(hdrs), buf, (size_t)n, false, NULL), 0);
+		CHECK(proxy_emergency_in_dialog(P, &m, &A.via.src));
+		CHECK(!proxy_emergency_in_dialog(P, &m, &X.via.src));
+		n = snprintf(buf, sizeof(buf), bye, "o1@a");
+		CHECK_INT(sip_msg_parse(&m, hdrs, ARRAY_SIZE(hdrs), buf, (size_t)n, false, NULL), 0);
+		CHECK(!proxy_emergency_in_dialog(P, &m, &A.via.src));
+	}
+	/* the emergency call's BYE is routed, its record marked with the location */
+	mode = ON_IN_DIALOG;
+	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-ebye;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>;tag=b1\n"
+		       "Call-ID: e1@a\nCSeq: 2 BYE\nContent-Length: 0\n\n") == TXN_NEW);
+	CHECK_INT(last_verdict.status, 0);
+	respond(&B1, last_to("192.0.2.21:5062", "BYE "), 200, NULL);
+	CHECK_INT(nrecs, 1);
+	CHECK(recs[0].emergency && strcmp(recs[0].call_id, "e1@a") == 0);
+	CHECK(strcmp(recs[0].location, "country=US;ROOM=201") == 0);
+	CHECK(strcmp(recs[0].hangup, "caller") == 0);
+	/* an ordinary call's BYE for the untracked o3: 481 */
+	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-obye;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>;tag=b1\n"
+		       "Call-ID: o3@a\nCSeq: 2 BYE\nContent-Length: 0\n\n") == TXN_NEW);
+	CHECK_INT(last_verdict.status, 481);
+	teardown();
+	reserved_dialogs = 0;
+}
+
 static void colliding_call_ids_stay_short(void)
 {
 	enum { N = 2000 };
@@ -819,7 +916,61 @@ static void restored_dialog_ends_with_its_record(void)
 	CHECK_INT(proxy_restore(P, &d, way, NULL), 0);
 	CHECK_INT(nrecs, 1);
 	CHECK(strcmp(recs[0].hangup, "timeout") == 0);
+	CHECK(!recs[0].emergency);
 	teardown();
+	keep_dialogs = false;
+}
+
+/* An emergency call's dialog is kept with its mark and location (issue 13);
+ * restored, its record is still marked, and it may use the reserve: a table
+ * full of ordinary dialogs refuses an ordinary one (EOVERFLOW), not it. */
+static void restored_emergency_dialog_keeps_its_mark(void)
+{
+	char text[1024];
+	struct net_msg way[2];
+	static struct store_dialog d, o;
+
+	keep_dialogs = true;
+	nup = ndown = 0;
+	CHECK_INT(setup(10), 0);
+	ntargets = 1;
+	emergency = true;
+	CHECK(feed(&A, invite_text("ke@a", text, sizeof(text))) == TXN_NEW);
+	emergency = false;
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 200, "b1");
+	CHECK_INT(nup, 1);
+	CHECK(kept.emergency && strcmp(kept.location, "country=US;ROOM=201") == 0);
+	d = kept;
+	CHECK(feed(&A, invite_text("ko@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 200, "b1");
+	CHECK_INT(nup, 2);
+	CHECK(!kept.emergency && kept.location[0] == '\0');
+	o = kept;
+	proxy_free(&P);
+	teardown();
+
+	reserved_dialogs = 1;
+	CHECK_INT(setup(1), 0);     /* the next run, with room for one ordinary dialog */
+	way[0] = A.via;
+	way[1] = B1.via;
+	CHECK_INT(proxy_restore(P, &o, way, NULL), 0);
+	snprintf(o.call_id, sizeof(o.call_id), "ko2@a");
+	CHECK_INT(proxy_restore(P, &o, way, NULL), EOVERFLOW); /* an ordinary one: full */
+	CHECK_INT(proxy_restore(P, &d, way, NULL), 0);         /* the emergency one: reserve */
+	mode = ON_IN_DIALOG;
+	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"
+		       "Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-kebye;rport\n"
+		       "Max-Forwards: 70\nFrom: <sip:1001@bastion.test>;tag=ta\n"
+		       "To: <sip:1002@bastion.test>;tag=b1\n"
+		       "Call-ID: ke@a\nCSeq: 2 BYE\nContent-Length: 0\n\n") == TXN_NEW);
+	CHECK_INT(last_verdict.status, 0);
+	respond(&B1, last_to("192.0.2.21:5062", "BYE "), 200, NULL);
+	CHECK_INT(nrecs, 1);
+	CHECK(recs[0].emergency && strcmp(recs[0].call_id, "ke@a") == 0);
+	CHECK(strcmp(recs[0].location, "country=US;ROOM=201") == 0);
+	CHECK(strcmp(recs[0].hangup, "caller") == 0);
+	teardown();
+	reserved_dialogs = 0;
 	keep_dialogs = false;
 }
 
@@ -1100,6 +1251,9 @@ int main(int argc, char **argv)
 		CASE(colliding_call_ids_stay_short),
 		CASE(allocation_failures),
 		CASE(restored_dialog_ends_with_its_record),
+		CASE(restored_emergency_dialog_keeps_its_mark),
+		CASE(dialog_room_decision),
+		CASE(emergency_dialog_uses_the_reserve),
 		CASE(answers_wait_for_their_batch),
 		CASE(hold_bound),
 		CASE(unstored_dialog_is_refused),

@@ -715,7 +715,9 @@ static void digest_dialogs_and_locks(void)
 	d.start_at = 1700000000000;
 	d.answer_at = 1700000001000;
 	d.expires_at = 1700003600000;
-	CHECK_INT(store_batch_begin(a), 0); /* queued with its batch: 16 parameters */
+	d.emergency = true; /* schema 12: an emergency call's mark and location */
+	snprintf(d.location, sizeof(d.location), "country=US;ROOM=12");
+	CHECK_INT(store_batch_begin(a), 0); /* queued with its batch */
 	CHECK_INT(store_dialogs_put(a, &d), 0);
 	CHECK_INT(store_batch_end(a, true), 0);
 	memset(&got, 0, sizeof(got));
@@ -723,6 +725,7 @@ static void digest_dialogs_and_locks(void)
 	CHECK_INT(got.start_at, d.start_at + 1); /* exactly one */
 	CHECK(strcmp(got.way[1], d.way[1]) == 0 && got.expires_at == d.expires_at &&
 	      got.answer_at == d.answer_at && strcmp(got.tag[1], "to-tag") == 0);
+	CHECK(got.emergency && strcmp(got.location, "country=US;ROOM=12") == 0);
 	n = 0;
 	CHECK_INT(store_dialogs_list(b, count_dialog, &n), 0);
 	CHECK_INT(n, 0); /* node-a's call: node-b does not take it in */

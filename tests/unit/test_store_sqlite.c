@@ -1006,6 +1006,18 @@ static void dialogs_keep_outside_fields(void)
 	CHECK(strcmp(back.peer, "carrier") == 0 && strcmp(back.klass, "national") == 0);
 	CHECK(strcmp(back.dialed, "2125550100") == 0 && strcmp(back.number, "+12125550100") == 0);
 	CHECK_INT(back.cseq_delta, 1);
+	CHECK(!back.emergency && back.location[0] == '\0');
+	/* schema 12: an emergency call's dialog keeps its mark and location */
+	d.emergency = true;
+	snprintf(d.location, sizeof(d.location), "country=US;ROOM=2<0>1");
+	CHECK_INT(store_dialogs_put(s, &d), 0);
+	memset(&back, 0, sizeof(back));
+	CHECK_INT(store_dialogs_list(s, got_dialog, &back), 0);
+	CHECK(back.emergency && strcmp(back.location, "country=US;ROOM=2<0>1") == 0);
+	memset(d.location, 'l', sizeof(d.location)); /* not NUL-terminated */
+	CHECK_INT(store_dialogs_put(s, &d), EINVAL);
+	d.location[0] = '\0';
+	d.emergency = false;
 	d.cseq_delta = -1;
 	CHECK_INT(store_dialogs_put(s, &d), EINVAL);
 	d.cseq_delta = 0;
