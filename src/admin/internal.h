@@ -81,6 +81,12 @@ char *admin_conf_read(const char *state, size_t *len);
 /* Write text as the new bastion.conf if it loads with the server's own
  * loader; else say why (what names the command). Returns 0 or 1. */
 int admin_conf_replace(const char *state, const char *text, size_t len, const char *what);
+/* text (NUL-terminated) without the section whose header line is header
+ * (say "[peer gw1]"), from that line to the next section: a new
+ * NUL-terminated allocation of *out_len bytes, or NULL without memory.
+ * *found says whether the section was there. */
+char *admin_conf_drop_section(const char *text, const char *header, size_t *out_len,
+			      bool *found);
 
 /* ---- emergency locations (location.c) ---------------------------------------- */
 /* bastion location add NAME --prefix P[,P] [--civic TEXT] [--elin E164] |

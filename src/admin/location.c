@@ -151,10 +151,9 @@ static int location_add(const char *state, int argc, char **argv)
 static int location_del(const char *state, const char *name)
 {
 	char header[64];
-	char *old, *text, *w;
-	const char *p;
-	size_t len = 0;
-	bool skipping = false, found = false;
+	char *old, *text;
+	size_t len = 0, out_len = 0;
+	bool found;
 	int rc;
 
 	if (!name_ok(name))
@@ -164,29 +163,14 @@ static int location_del(const char *state, const char *name)
 		fprintf(stderr, "bastion: %s/%s: cannot read\n", state, CONF_FILE_NAME);
 		return 1;
 	}
-	if (!(text = malloc(len + 1))) {
+	if (!(text = admin_conf_drop_section(old, header, &out_len, &found))) {
 		free(old);
 		return 1;
 	}
-	w = text;
-	for (p = old; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
-		struct slice line = slice_trim(slice_make(p, n));
-		if (line.len && line.p[0] == '[')
-			skipping = slice_eq(line, slice_cstr(header));
-		found |= skipping;
-		if (!skipping) {
-			memcpy(w, p, n);
-			w += n;
-		}
-		p += n;
-	}
-	*w = '\0';
 	if (!found) {
 		fprintf(stderr, "bastion: location %s: no such location\n", name);
 		rc = 1;
-	} else if ((rc = admin_conf_replace(state, text, (size_t)(w - text), "location del")) == 0) {
+	} else if ((rc = admin_conf_replace(state, text, out_len, "location del")) == 0) {
 		printf("location %s removed from bastion.conf; a running server takes it on SIGHUP\n",
 		       name);
 	}

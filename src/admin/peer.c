@@ -226,6 +226,34 @@ int admin_conf_replace(const char *state, const char *text, size_t len, const ch
 	return replace_conf(state, text, len, what);
 }
 
+char *admin_conf_drop_section(const char *text, const char *header, size_t *out_len,
+			      bool *found)
+{
+	char *out = malloc(strlen(text) + 1), *w = out;
+	bool skipping = false;
+
+	*found = false;
+	if (!out)
+		return NULL;
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		struct slice line = slice_trim(slice_make(p, n));
+
+		if (line.len && line.p[0] == '[')
+			skipping = slice_eq(line, slice_cstr(header));
+		*found |= skipping;
+		if (!skipping) {
+			memcpy(w, p, n);
+			w += n;
+		}
+		p += n;
+	}
+	*w = '\0';
+	*out_len = (size_t)(w - out);
+	return out;
+}
+
 static int peer_add(const char *state, int argc, char **argv)
 {
 	static const char *const opts[][2] = {
@@ -284,43 +312,26 @@ static int peer_add(const char *state, int argc, char **argv)
 
 static int peer_del(const char *state, const char *name)
 {
-	char path[4200], header[256];
-	char *old, *text, *w;
-	const char *p;
-	size_t len = 0;
-	bool skipping = false, found = false;
+	char header[256];
+	char *old, *text;
+	size_t len = 0, out_len = 0;
+	bool found;
 	int rc;
 
 	snprintf(header, sizeof(header), "[peer %s]", name);
-	path_of(path, sizeof(path), state);
-	if (!(old = read_all(path, &len))) {
-		fprintf(stderr, "bastion: %s: cannot read\n", path);
+	if (!(old = admin_conf_read(state, &len))) {
+		fprintf(stderr, "bastion: %s/%s: cannot read\n", state, CONF_FILE_NAME);
 		return 1;
 	}
-	if (!(text = malloc(len + 1))) {
+	if (!(text = admin_conf_drop_section(old, header, &out_len, &found))) {
 		free(old);
 		return 1;
 	}
-	w = text;
-	for (p = old; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
-		struct slice line = slice_trim(slice_make(p, n));
-		if (line.len && line.p[0] == '[')
-			skipping = slice_eq(line, slice_cstr(header));
-		found |= skipping;
-		if (!skipping) {
-			memcpy(w, p, n);
-			w += n;
-		}
-		p += n;
-	}
-	*w = '\0';
 	if (!found) {
 		fprintf(stderr, "bastion: peer %s: no such peer\n", name);
 		rc = 1;
 	} else {
-		rc = replace_conf(state, text, (size_t)(w - text), "peer del");
+		rc = replace_conf(state, text, out_len, "peer del");
 		if (rc == 0)
 			printf("peer %s removed from bastion.conf; a running server takes it on "
 			       "SIGHUP\n", name);
