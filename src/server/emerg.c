@@ -13,7 +13,7 @@
  *   refuse it; class of service, the toll-fraud caps and the peers'
  *   max_calls_out do not apply; ordinary calls are kept off the last
  *   [emergency] reserved_slots of every peer on an emergency route
- *   (server_emerg_keeps);
+ *   (trunk/, from emerg_peer_reserved);
  * - what an attacker gains by dialing it in a flood is bounded: the bucket
  *   past the guard, [emergency] max_calls calls in progress server-wide,
  *   one at a time per account (or per source address when unauthenticated
@@ -137,16 +137,6 @@ bool server_emerg_is(const struct server *s, const struct sip_msg *m, const stru
 bool server_emerg_active(const struct server *s)
 {
 	return s->emerg && s->emerg->n > 0;
-}
-
-bool server_emerg_keeps(const struct server *s, size_t peer, uint32_t used)
-{
-	const struct trunk_peer *p = &s->conf.trunk.peer[peer];
-	uint32_t r = s->conf.emerg.reserved_slots;
-
-	if (!r || !p->max_calls_out || !emerg_peer_reserved(&s->conf.emerg, peer))
-		return false;
-	return p->max_calls_out <= r || used >= p->max_calls_out - r;
 }
 
 static struct ecall *ecall_find(struct server_emerg *e, const char *call_id, size_t len)
@@ -575,11 +565,7 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 		goto out;
 	}
 	ecall_add(e, m->call_id, who);
-	{
-		char pkey[TRUNK_NAME_MAX + 2];
-		snprintf(pkey, sizeof(pkey), "o:%s", tc->peer[first].name);
-		server_trunk_track(s, m, "", pkey);
-	}
+	server_trunk_track(s, m, tc->peer[first].name);
 	snprintf(detail, sizeof(detail), "number %s; callback %s; location (%s) %s", ec->numbers[k],
 		 callback ? callback : "none", how, loc_text[0] ? loc_text : "unknown");
 	server_event(s, EMERG_EVENT_CALL, x->in, m, user, m->ruri_raw, detail, 0);
