@@ -144,7 +144,7 @@ struct server {
 	unsigned char ev_note[SERVER_EV_NOTE_MAX]; /* server_event_durable -> the held answer */
 	size_t ev_note_len;
 	struct metrics_server *metrics; /* [metrics] listen, or NULL (server/observe.c) */
-	struct server_emerg *emerg;    /* emergency calls in progress (server/emerg.c) */
+	struct emerg_state *emerg;     /* emergency calls in progress (emerg/state.c) */
 };
 
 /* How to answer a request: through its server transaction when it has one,
@@ -329,15 +329,14 @@ bool server_trunk_terminated(struct server *s, struct txn_client *ct);
 /* Peer i is marked down by its OPTIONS pings. */
 bool server_trunk_peer_down(const struct server *s, size_t i);
 /* The way to reach address a of peer p (UDP socket, or a connection of
- * ours; TLS checks tls_name). Returns 0 or an errno. */
-int server_trunk_peer_way(struct server *s, const struct trunk_peer *p,
-			  const struct net_listen_spec *a, struct net_msg *way);
+ * ours; TLS checks tls_name); arg is the server. Returns 0 or an errno. */
+int server_trunk_way(void *arg, const struct trunk_peer *p, const struct net_listen_spec *a,
+		     struct net_msg *way);
 /* Count emergency INVITE m (proxy_fork took it) against peer's
  * max_calls_out until its record is written. */
 void server_trunk_track(struct server *s, const struct sip_msg *m, const char *peer);
 
 /* ---- emerg.c: emergency calls (emerg/, docs/emergency.md) ---- */
-struct server_emerg;
 int server_emerg_start(struct server *s);
 void server_emerg_free(struct server *s);
 /* At start and on SIGHUP: a warning for each emergency number with no peer

@@ -36,9 +36,6 @@
 
 struct server_trunks {
 	struct trunk_state *st;
-	/* the client transactions of the pings and REGISTERs in flight; a
-	 * REGISTER's user pointer is its slot in reg (a replaced one too) */
-	struct txn_client *ping[TRUNK_MAX_PEERS], *reg[TRUNK_MAX_PEERS];
 	struct stat secrets_st;    /* st_ino 0: none loaded (absent or refused) */
 	bool secrets_tried;
 	bool shared;               /* PostgreSQL: other nodes count too */
@@ -50,12 +47,6 @@ struct server_trunks {
 static int64_t wall_s(void)
 {
 	return (int64_t)time(NULL);
-}
-
-static int op_way(void *arg, const struct trunk_peer *p, const struct net_listen_spec *a,
-		  struct net_msg *way)
-{
-	return server_trunk_peer_way(arg, p, a, way);
 }
 
 static int op_answer(void *arg, char *out, size_t cap, struct slice chal, struct slice uri,
@@ -202,7 +193,7 @@ int server_trunk_start(struct server *s)
 		.domain = s->conf.domain,
 		.max_calls = s->conf.max_dialogs,
 		.max_usage = (size_t)s->conf.max_users + TRUNK_MAX_PEERS,
-		.way = op_way,
+		.way = server_trunk_way,
 		.answer = op_answer,
 		.arg = s,
 	};
@@ -321,17 +312,17 @@ static void peer_event(struct server *s, const struct trunk_event *ev)
 	log_notice("peer %s: %s", p->name, ev->reason);
 }
 
-/* Start msg to peer i as a client transaction into *ctp (user: user). */
-static void send_msg(struct server *s, struct txn_client **ctp, const struct trunk_msg *msg,
-		     struct slice method, void *user, size_t i, bool reg, uint64_t now)
+/* Start msg as a client transaction; trunk/ keeps its handle. */
+static void send_msg(struct server *s, const struct trunk_msg *msg, uint64_t now)
 {
 	struct txn_peer to = { msg->way, msg->dst };
+	struct txn_client *ct = NULL;
 
-	if (txn_client_start(ctp, s->txn, msg->buf, msg->len, method, slice_cstr(msg->branch), &to,
-			     user, now) != 0) {
-		*ctp = NULL;
-		trunk_state_done(s->trunks->st, i, reg);
-	}
+	if (txn_client_start(&ct, s->txn, msg->buf, msg->len,
+			     msg->reg ? SLICE_LIT("REGISTER") : SLICE_LIT("OPTIONS"),
+			     slice_cstr(msg->branch), &to, msg->user, now) != 0)
+		ct = NULL;
+	trunk_state_sent(s->trunks->st, msg, ct);
 }
 
 /* A TLS peer whose certificate was refused since the last tick (net/:
@@ -379,97 +370,59 @@ void server_trunk_tick(struct server *s, uint64_t now)
 		secrets_load(s);
 	if ((!tk.nping && !tk.nreg) || !(msg = malloc(sizeof(*msg))))
 		return;
-	for (size_t k = 0; k < tk.nping; k++)
-		if (trunk_state_ping(t->st, msg, tk.ping[k], now) == 0)
-			send_msg(s, &t->ping[tk.ping[k]], msg, SLICE_LIT("OPTIONS"), NULL, tk.ping[k],
-				 false, now);
-	for (size_t k = 0; k < tk.nreg; k++) {
-		size_t i = tk.reg[k];
-		if (trunk_state_register(t->st, msg, &ev, i, now) == 0)
-			send_msg(s, &t->reg[i], msg, SLICE_LIT("REGISTER"), &t->reg[i], i, true, now);
+	for (size_t k = 0; k < tk.nping + tk.nreg; k++) {
+		bool reg = k >= tk.nping;
+		if (trunk_state_request(t->st, msg, &ev, reg ? tk.reg[k - tk.nping] : tk.ping[k], reg,
+					now) == 0)
+			send_msg(s, msg, now);
 		peer_event(s, &ev);
 	}
 	OPENSSL_cleanse(msg, sizeof(*msg));
 	free(msg);
 }
 
-/* The peer whose REGISTER ct is (current or replaced), or -1. */
-static int reg_of(const struct server_trunks *t, struct txn_client *ct)
+/* A ping's or REGISTER's final response m, or its timeout (m NULL). */
+static bool outcome(struct server *s, struct txn_client *ct, const struct sip_msg *m)
 {
-	void *u = ct ? txn_client_user(ct) : NULL;
+	struct trunk_event ev = { NULL, 0, "" };
+	struct trunk_msg *msg = NULL;
+	uint64_t now = server_now_ms();
+	bool reg, cur;
+	int i = s->trunks && ct ? trunk_state_txn(s->trunks->st, ct, txn_client_user(ct), &reg, &cur)
+				: -1;
 
-	for (size_t i = 0; t && u && i < TRUNK_MAX_PEERS; i++)
-		if (u == (const void *)&t->reg[i])
-			return (int)i;
-	return -1;
-}
-
-/* The peer whose ping ct is, or -1 (not a ping: the proxy's). */
-static int ping_of(const struct server_trunks *t, struct txn_client *ct)
-{
-	for (size_t i = 0; t && ct && i < TRUNK_MAX_PEERS; i++)
-		if (t->ping[i] == ct)
-			return (int)i;
-	return -1;
+	if (i < 0)
+		return false;
+	if (cur && (msg = malloc(sizeof(*msg))) != NULL &&
+	    trunk_state_outcome(s->trunks->st, msg, &ev, (size_t)i, reg, m, now))
+		send_msg(s, msg, now);
+	if (msg) {
+		OPENSSL_cleanse(msg, sizeof(*msg));
+		free(msg);
+	}
+	peer_event(s, &ev);
+	return true;
 }
 
 bool server_trunk_response(struct server *s, struct txn_client *ct, const struct sip_msg *m)
 {
-	struct server_trunks *t = s->trunks;
-	struct trunk_event ev = { NULL, 0, "" };
-	struct trunk_msg *msg;
-	int i = reg_of(t, ct);
-
-	if (i >= 0) {
-		if (t->reg[i] == ct && (msg = malloc(sizeof(*msg))) != NULL) {
-			uint64_t now = server_now_ms();
-			if (trunk_state_reg_response(t->st, msg, &ev, (size_t)i, m, now))
-				send_msg(s, &t->reg[i], msg, SLICE_LIT("REGISTER"), &t->reg[i],
-					 (size_t)i, true, now);
-			OPENSSL_cleanse(msg, sizeof(*msg));
-			free(msg);
-			peer_event(s, &ev);
-		}
-		return true;
-	}
-	if ((i = ping_of(t, ct)) < 0)
-		return false;
-	trunk_state_ping_answer(t->st, (size_t)i, m->status, &ev);
-	peer_event(s, &ev);
-	return true;
+	return outcome(s, ct, m);
 }
 
 bool server_trunk_timeout(struct server *s, struct txn_client *ct)
 {
-	struct server_trunks *t = s->trunks;
-	struct trunk_event ev = { NULL, 0, "" };
-	int i = reg_of(t, ct);
-
-	if (i >= 0) {
-		if (t->reg[i] == ct)
-			trunk_state_reg_timeout(t->st, (size_t)i, server_now_ms(), &ev);
-	} else if ((i = ping_of(t, ct)) >= 0) {
-		trunk_state_ping_timeout(t->st, (size_t)i, &ev);
-	} else {
-		return false;
-	}
-	peer_event(s, &ev);
-	return true;
+	return outcome(s, ct, NULL);
 }
 
 bool server_trunk_terminated(struct server *s, struct txn_client *ct)
 {
-	struct server_trunks *t = s->trunks;
-	int i = reg_of(t, ct);
-	bool reg = i >= 0;
+	bool reg, cur;
+	int i = s->trunks && ct ? trunk_state_txn(s->trunks->st, ct, txn_client_user(ct), &reg, &cur)
+				: -1;
 
-	if (!reg && (i = ping_of(t, ct)) < 0)
-		return false;
-	if (reg ? t->reg[i] == ct : true) {
-		*(reg ? &t->reg[i] : &t->ping[i]) = NULL;
-		trunk_state_done(t->st, (size_t)i, reg);
-	}
-	return true;
+	if (i >= 0 && cur)
+		trunk_state_txn_end(s->trunks->st, (size_t)i, reg);
+	return i >= 0;
 }
 
 bool server_trunk_peer_down(const struct server *s, size_t i)
@@ -477,9 +430,11 @@ bool server_trunk_peer_down(const struct server *s, size_t i)
 	return s->trunks && trunk_state_peer_down(s->trunks->st, i);
 }
 
-int server_trunk_peer_way(struct server *s, const struct trunk_peer *p,
-			  const struct net_listen_spec *a, struct net_msg *way)
+int server_trunk_way(void *arg, const struct trunk_peer *p, const struct net_listen_spec *a,
+		     struct net_msg *way)
 {
+	struct server *s = arg;
+
 	memset(way, 0, sizeof(*way));
 	if (a->tp == NET_UDP) {
 		way->tp = NET_UDP;

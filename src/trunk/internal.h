@@ -47,6 +47,7 @@ struct tcount {
 struct pstate {
 	char name[TRUNK_NAME_MAX];
 	bool ping_busy;            /* a ping in flight, until trunk_state_done */
+	const void *ping_txn, *reg_txn; /* the caller's handles of those in flight */
 	bool down;
 	bool answered;             /* the ping in flight got a final response */
 	uint64_t next_ms;          /* when to ping next */

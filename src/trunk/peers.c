@@ -93,6 +93,9 @@ int trunk_state_ping(struct trunk_state *st, struct trunk_msg *msg, size_t i, ui
 	if (n < 0 || (size_t)n >= sizeof(msg->buf))
 		return EOVERFLOW;
 	msg->len = (size_t)n;
+	msg->peer = i;
+	msg->reg = false;
+	msg->user = NULL;
 	ps->answered = false;
 	ps->ping_busy = true;
 	return 0;
@@ -143,6 +146,65 @@ void trunk_state_done(struct trunk_state *st, size_t i, bool reg)
 		st->ps[i].reg.busy = false;
 	else
 		st->ps[i].ping_busy = false;
+}
+
+int trunk_state_request(struct trunk_state *st, struct trunk_msg *msg, struct trunk_event *ev,
+			size_t i, bool reg, uint64_t now_ms)
+{
+	memset(ev, 0, sizeof(*ev));
+	return reg ? trunk_state_register(st, msg, ev, i, now_ms) : trunk_state_ping(st, msg, i, now_ms);
+}
+
+void trunk_state_sent(struct trunk_state *st, const struct trunk_msg *msg, const void *txn)
+{
+	struct pstate *ps = &st->ps[msg->peer];
+
+	if (!txn)
+		trunk_state_done(st, msg->peer, msg->reg);
+	if (msg->reg)
+		ps->reg_txn = txn;
+	else
+		ps->ping_txn = txn;
+}
+
+int trunk_state_txn(const struct trunk_state *st, const void *txn, const void *user, bool *reg,
+		    bool *current)
+{
+	for (size_t i = 0; txn && i < TRUNK_MAX_PEERS; i++) {
+		const struct pstate *ps = &st->ps[i];
+		if (user == (const void *)&ps->reg || txn == ps->ping_txn) {
+			*reg = user == (const void *)&ps->reg;
+			*current = txn == (*reg ? ps->reg_txn : ps->ping_txn);
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+bool trunk_state_outcome(struct trunk_state *st, struct trunk_msg *msg, struct trunk_event *ev,
+			 size_t i, bool reg, const struct sip_msg *m, uint64_t now_ms)
+{
+	memset(ev, 0, sizeof(*ev));
+	if (reg && m)
+		return trunk_state_reg_response(st, msg, ev, i, m, now_ms);
+	if (reg)
+		trunk_state_reg_timeout(st, i, now_ms, ev);
+	else if (m)
+		trunk_state_ping_answer(st, i, m->status, ev);
+	else
+		trunk_state_ping_timeout(st, i, ev);
+	return false;
+}
+
+void trunk_state_txn_end(struct trunk_state *st, size_t i, bool reg)
+{
+	if (i >= TRUNK_MAX_PEERS)
+		return;
+	if (reg)
+		st->ps[i].reg_txn = NULL;
+	else
+		st->ps[i].ping_txn = NULL;
+	trunk_state_done(st, i, reg);
 }
 
 /* ---- outbound registration to a carrier ---------------------------------------- */
@@ -215,6 +277,9 @@ int trunk_state_register(struct trunk_state *st, struct trunk_msg *msg, struct t
 		return EOVERFLOW;
 	}
 	msg->len = (size_t)n;
+	msg->peer = i;
+	msg->reg = true;
+	msg->user = r;
 	r->busy = true;
 	return 0;
 }

@@ -657,7 +657,33 @@ struct trunk_msg {
 	char branch[64];
 	struct net_msg way;
 	struct net_addr dst;
+	size_t peer;
+	bool reg;                   /* a REGISTER (else an OPTIONS ping) */
+	void *user;                 /* the tag its client transaction carries */
 };
+
+/* Peer i's ping (reg false) or REGISTER, now: trunk_state_ping or
+ * trunk_state_register. */
+int trunk_state_request(struct trunk_state *st, struct trunk_msg *msg, struct trunk_event *ev,
+			size_t i, bool reg, uint64_t now_ms);
+/* msg went out as the caller's client transaction txn (opaque here; NULL:
+ * it could not be started, nothing is in flight). */
+void trunk_state_sent(struct trunk_state *st, const struct trunk_msg *msg, const void *txn);
+/*
+ * Is txn (whose tag is user) a peer's ping or REGISTER? Returns the peer,
+ * or -1 (not ours: the proxy's). *reg: a REGISTER; *current: the one in
+ * flight (a REGISTER replaced by its answered challenge is still ours, but
+ * its outcome no longer counts).
+ */
+int trunk_state_txn(const struct trunk_state *st, const void *txn, const void *user, bool *reg,
+		    bool *current);
+/* The outcome of peer i's current ping or REGISTER: final response m, or
+ * m NULL for a timeout. True when msg is a request to send now; *ev on a
+ * change of the peer's health or registration. */
+bool trunk_state_outcome(struct trunk_state *st, struct trunk_msg *msg, struct trunk_event *ev,
+			 size_t i, bool reg, const struct sip_msg *m, uint64_t now_ms);
+/* The current ping or REGISTER of peer i ended: nothing in flight. */
+void trunk_state_txn_end(struct trunk_state *st, size_t i, bool reg);
 
 /* Peer i's OPTIONS ping, now (the next one due ping_interval later).
  * Returns 0 (in flight until trunk_state_done), or an errno: none sent. */

@@ -521,6 +521,40 @@ static void test_pings(void)
 	CHECK(!trunk_state_peer_down(st, 0));
 	trunk_state_ping_timeout(st, 0, &ev); /* answered already */
 	CHECK(ev.kind == NULL);
+	/* the caller's transaction handles: the ping in flight is known by its
+	 * handle, a REGISTER by its tag too once replaced */
+	{
+		int h1, h2, h3;
+		bool reg, cur;
+		trunk_state_txn_end(st, 0, false);
+		CHECK_INT(trunk_state_request(st, &mm, &ev, 0, false, 300000), 0);
+		trunk_state_sent(st, &mm, &h1);
+		CHECK_INT(trunk_state_txn(st, &h1, NULL, &reg, &cur), 0);
+		CHECK(!reg && cur);
+		CHECK_INT(trunk_state_txn(st, &h2, NULL, &reg, &cur), -1);
+		CHECK(!trunk_state_outcome(st, &mm, &ev, 0, false, NULL, 300000));
+		CHECK(ev.kind && strcmp(ev.kind, TRUNK_EVENT_PEER_DOWN) == 0);
+		trunk_state_txn_end(st, 0, false);
+		CHECK_INT(trunk_state_txn(st, &h1, NULL, &reg, &cur), -1);
+		/* a REGISTER that could not be started leaves nothing in flight */
+		{
+			struct trunk_secrets sec;
+			int line;
+			CHECK_INT(trunk_secrets_parse(&sec, "[carrier]\nusername = a\npassword = b\n",
+						      &line, err, sizeof(err)), 0);
+			trunk_state_set_secrets(st, &sec);
+		}
+		CHECK_INT(trunk_state_request(st, &mm, &ev, 2, true, 300000), 0);
+		CHECK(mm.reg && mm.user != NULL);
+		trunk_state_sent(st, &mm, NULL);
+		CHECK_INT(trunk_state_request(st, &mm, &ev, 2, true, 300000), 0);
+		trunk_state_sent(st, &mm, &h2);
+		CHECK_INT(trunk_state_txn(st, &h2, mm.user, &reg, &cur), 2);
+		CHECK(reg && cur);
+		trunk_state_sent(st, &mm, &h3); /* replaced (a challenge answered) */
+		CHECK_INT(trunk_state_txn(st, &h2, mm.user, &reg, &cur), 2);
+		CHECK(reg && !cur);
+	}
 	trunk_state_free(&st);
 }
 
