@@ -702,12 +702,14 @@ static int on_round(void *arg, uint64_t now_ms)
 
 	reg = batch_due(&s->batch_since_ms, !behind && registrar_pending(s->reg) > 0,
 			s->conf.batch_wait, now_ms);
+	calls = batch_due(&s->cdr_since_ms, !behind && (s->ncdr_q || s->ndlg_q),
+			  s->conf.batch_wait, now_ms);
+	if (reg == 0 || calls == 0)
+		server_epochs_flush(s); /* the counts of the requests these batches answer */
 	if (reg == 0) {
 		flush_registrations(s, SERVER_BATCH_WAITED);
 		reg = -1;
 	}
-	calls = batch_due(&s->cdr_since_ms, !behind && (s->ncdr_q || s->ndlg_q),
-			  s->conf.batch_wait, now_ms);
 	if (calls == 0) {
 		server_cdr_flush(s, SERVER_BATCH_WAITED);
 		calls = -1;
@@ -731,6 +733,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 	if (s->draining && drained(s, server_now_ms()))
 		s->drain_done = 1;
 	server_guard_tick(s, now_ms);
+	server_epochs_flush(s);
 	server_cdr_flush(s, SERVER_BATCH_TICK);
 	log_tick();
 	flush_registrations(s, SERVER_BATCH_TICK); /* what on_round has not committed yet */
@@ -759,12 +762,13 @@ static void on_tick(void *arg, uint64_t now_ms)
 }
 
 /*
- * The key nonces are made with in this run: HMAC-SHA256(stored key, fresh
+ * The key nonces are made with in this run (and, with several nodes, in
+ * each nonce epoch, nodes.c): HMAC-SHA256(stored key, fresh
  * random bytes). A nonce from before a restart then fails verification and
  * gets a fresh challenge: its nonce-counts were never seen by this run's
  * replay table, so accepting it could accept a replay.
  */
-static int run_key(uint8_t key[AUTH_KEY_LEN])
+int server_run_key(uint8_t key[AUTH_KEY_LEN])
 {
 	uint8_t salt[16], out[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
@@ -817,7 +821,7 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		return e;
 	}
 	memcpy(s->key_file, s->key, AUTH_KEY_LEN);
-	if ((e = run_key(s->key)) != 0) {
+	if ((e = server_run_key(s->key)) != 0) {
 		snprintf(err, errlen, "deriving the nonce key: %s", strerror(e));
 		return e;
 	}
@@ -978,6 +982,7 @@ void server_free(struct server **sp)
 	registrar_free(&s->reg);
 	store_cache_free(&s->cache);
 	store_close(&s->store);
+	server_nodes_free(s);
 	auth_nc_table_free(&s->nc);
 	auth_watch_free(&s->watch);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
@@ -1012,9 +1017,12 @@ static void reload_nonce_key(struct server *s)
 			  strerror(e));
 		return;
 	}
-	if (CRYPTO_memcmp(k, s->key_file, AUTH_KEY_LEN) != 0) {
+	if (CRYPTO_memcmp(k, s->key_file, AUTH_KEY_LEN) != 0 && s->epochs) {
 		memcpy(s->key_file, k, AUTH_KEY_LEN);
-		if (run_key(k) == 0) {
+		server_epochs_rotate(s, "the nonce key file changed");
+	} else if (CRYPTO_memcmp(k, s->key_file, AUTH_KEY_LEN) != 0) {
+		memcpy(s->key_file, k, AUTH_KEY_LEN);
+		if (server_run_key(k) == 0) {
 			memcpy(s->key, k, AUTH_KEY_LEN);
 			log_notice("nonce key replaced from %s: outstanding nonces are refused", path);
 		} else {
