@@ -192,6 +192,16 @@ def test_store_copy_from_sqlite(tmp_path, pg, db, make_server):
     import_users(old, USERS, tmp_path)
     assert cli(old, "user", "identity", "add", "1001", "sip:sales@" + DOMAIN).returncode == 0
     assert cli(old, "ban", "add", "192.0.2.7", "1h").returncode == 0
+    # what a user carries besides its passwords: calling class, civic location,
+    # and a toll-fraud hold (set by the server after a burst; written here)
+    assert cli(old, "user", "set", "1003", "--calling", "national").returncode == 0
+    r = cli(old, "user", "set", "1003", "--location",
+            "country=US;A1=NY;A3=New York;RD=Main Street;HNO=100")
+    assert r.returncode == 0, r.stderr
+    import sqlite3
+    with sqlite3.connect(os.path.join(old.state, "bastion.db")) as con:
+        con.execute("UPDATE users SET fraud_hold = 'burst: 9 calls in 60 s', "
+                    "fraud_hold_at = 1700000000 WHERE name = '1003'")
     wait_for(lambda: old.log_text().count("users reloaded") >= 1, what="user reload")
     p = Phone(old, "1001", USERS["1001"])
     p.register()
@@ -223,6 +233,8 @@ def test_store_copy_from_sqlite(tmp_path, pg, db, make_server):
     assert "sip:sales@" + DOMAIN in out
     out = run_cli("--state", st, "user", "list", env=env).stdout
     assert out.count("old-password-until") == len(USERS), out
+    out = run_cli("--state", st, "user", "show", "1003", env=env).stdout
+    assert "national" in out and "burst: 9 calls in 60 s" in out and "Main Street" in out, out
     # a node on the copy takes both passwords of 1002 until the deadline
     node = Server(tmp_path / "node", free_port(), "", DOMAIN, False, database=url, env=env)
     node.start()
