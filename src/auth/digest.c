@@ -92,15 +92,9 @@ out:
 
 int auth_hex(char *out, size_t cap, const uint8_t *p, size_t n)
 {
-	static const char hx[] = "0123456789abcdef";
-
 	if (!out || cap < 2 * n + 1)
 		return EOVERFLOW;
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hx[p[i] >> 4];
-		out[2 * i + 1] = hx[p[i] & 15];
-	}
-	out[2 * n] = '\0';
+	hex_encode(out, p, n);
 	return 0;
 }
 
