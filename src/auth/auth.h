@@ -136,6 +136,16 @@ int auth_key_generate(const char *path);
  */
 int auth_key_load(uint8_t key[AUTH_KEY_LEN], const char *path);
 
+/*
+ * Replace key (the stored key on entry) by a key for this run:
+ * HMAC-SHA256(stored key, 16 fresh random bytes). Nonces are made with it,
+ * so a nonce from before a restart fails verification and gets a fresh
+ * challenge: its counts were never seen by this run's replay table. Several
+ * nodes derive one per nonce epoch (nodes/). Returns 0, or EIO with key
+ * unchanged.
+ */
+int auth_key_derive(uint8_t key[AUTH_KEY_LEN]);
+
 /* ---- nonces -------------------------------------------------------------- */
 
 struct auth_nc_table;

@@ -12,6 +12,7 @@
 #include "../log/log.h"
 #include "../metrics/metrics.h"
 #include "../net/net.h"
+#include "../nodes/nodes.h"
 #include "../proxy/proxy.h"
 #include "../registrar/registrar.h"
 #include "../store/store.h"
@@ -84,7 +85,7 @@ struct server {
 					   another one in the file (bastion rotate
 					   --nonce-key) derives a new run key */
 	struct auth_nc_table *nc;
-	struct server_epochs *epochs;  /* several nodes: nonce epochs and their leases (nodes.c) */
+	struct nodes_epochs *epochs;   /* several nodes: nonce epochs and their leases (nodes/) */
 	struct auth_watch *watch;      /* phones that do not take SHA-256 */
 	struct auth_server auth;
 	struct net_peer_cert *peer_cert; /* scratch for per-user mutual TLS (about 4 KB) */
@@ -253,23 +254,6 @@ void server_nodes_tick(struct server *s);
 int server_nodes_attach(struct server *s, const char *store_path, char *err, size_t errlen);
 void server_nodes_free(struct server *s);
 
-/* nodes.c, several nodes only (no-ops on one): nonces across nodes
- * (docs/scaling.md). server_epochs_check before a nonce is made or
- * checked: a lease that lapsed starts a new epoch at once.
- * server_epochs_used records an accepted nonce-count (from the auth
- * verdict) for the next batch; server_epochs_flush writes them, before the
- * registrations' and calls' batches, so that a request answered after its
- * batch committed has its count in the database. */
-void server_epochs_check(struct server *s);
-void server_epochs_used(struct server *s, uint32_t epoch, uint64_t seq, uint32_t nc);
-void server_epochs_flush(struct server *s);
-/* A new epoch now (the nonce key file changed, a lease lapsed): the
- * running one's nonces get stale=true from then on. */
-void server_epochs_rotate(struct server *s, const char *why);
-
-/* server.c: a run key derived from the stored nonce key (a fresh one each
- * call). Returns 0 or EIO. */
-int server_run_key(uint8_t key[AUTH_KEY_LEN]);
 /* Store the bans started since the last tick now (at exit). */
 void server_guard_flush(struct server *s);
 /* Create the guard from c and load the stored bans. */
