@@ -315,6 +315,10 @@ enum auth_nc_status auth_epochs_use(struct auth_epochs *ep, uint32_t epoch, uint
 				    uint32_t nc);
 /* Epochs known and held now. */
 void auth_epochs_count(const struct auth_epochs *ep, size_t *known, size_t *held);
+/* The held epochs' numbers into out (at most cap); returns how many. */
+size_t auth_epochs_held(const struct auth_epochs *ep, uint32_t *out, size_t cap);
+/* Give up every held epoch (it stays known: stale); returns how many. */
+size_t auth_epochs_drop_held(struct auth_epochs *ep);
 
 /*
  * Record the use of nonce-count nc (>= 1) with `nonce` (which the caller

@@ -269,3 +269,26 @@ void auth_epochs_count(const struct auth_epochs *ep, size_t *known, size_t *held
 	*known = ep ? ep->n : 0;
 	*held = ep ? held_count(ep) : 0;
 }
+
+size_t auth_epochs_held(const struct auth_epochs *ep, uint32_t *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; ep && i < ep->n && n < cap; i++)
+		if (ep->e[i].held)
+			out[n++] = ep->e[i].id;
+	return n;
+}
+
+size_t auth_epochs_drop_held(struct auth_epochs *ep)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; ep && i < ep->n; i++)
+		if (ep->e[i].held) {
+			held_free(ep->e[i].held);
+			ep->e[i].held = NULL;
+			n++;
+		}
+	return n;
+}

@@ -21,7 +21,8 @@ struct nodes_epochs {
 	struct nodes_epochs_conf c;
 	struct auth_epochs *others;
 	bool leased;                  /* the store has the running epoch's lease */
-	uint64_t valid_until_ms;      /* while leased: the lease holds until then */
+	bool holding;                 /* leased, or holding epochs taken over */
+	uint64_t valid_until_ms;      /* while holding: every lease holds until then */
 	uint64_t next_sync_ms;
 	struct { uint32_t epoch; uint64_t seq; uint32_t nc; } uses[NODES_EPOCH_USES_MAX];
 	size_t nuses;
@@ -120,8 +121,17 @@ void nodes_epochs_rotate(struct nodes_epochs *ep, const char *why)
 
 void nodes_epochs_check(struct nodes_epochs *ep, uint64_t now_ms)
 {
-	if (ep && ep->leased && now_ms >= ep->valid_until_ms)
+	size_t n;
+
+	if (!ep || !ep->holding || now_ms < ep->valid_until_ms)
+		return;
+	ep->holding = false;
+	if (ep->leased)
 		nodes_epochs_rotate(ep, "its lease lapsed: the database was not reached in time");
+	if ((n = auth_epochs_drop_held(ep->others)) != 0)
+		log_warn("%zu nonce epochs taken over from other nodes given up: the lease on them "
+			 "lapsed (their nonces get a fresh challenge)",
+			 n);
 }
 
 void nodes_epochs_used(struct nodes_epochs *ep, uint32_t epoch, uint64_t seq, uint32_t nc)
@@ -252,6 +262,7 @@ static void take_in(struct nodes_epochs *ep, const struct sync_ctx *c, uint64_t 
 {
 	uint32_t own = auth_nc_table_epoch(ep->c.nc);
 	bool own_seen = false, lost = false;
+	size_t known, held;
 
 	auth_epochs_begin(ep->others);
 	for (size_t i = 0; i < c->n; i++) {
@@ -260,10 +271,7 @@ static void take_in(struct nodes_epochs *ep, const struct sync_ctx *c, uint64_t 
 
 		if (e->epoch == own) {
 			own_seen = true;
-			if (e->held)
-				ep->valid_until_ms = sent_ms + NODES_EPOCH_LEASE_MS;
-			else
-				lost = true;
+			lost = !e->held;
 			continue;
 		}
 		if (auth_epochs_put(ep->others, e->epoch, e->key, e->held, &fresh) != 0)
@@ -281,17 +289,25 @@ static void take_in(struct nodes_epochs *ep, const struct sync_ctx *c, uint64_t 
 	}
 	auth_epochs_end(ep->others);
 	if (lost || !own_seen)
-		nodes_epochs_rotate(ep, lost ? "another node took it over" : "the database forgot it");
+		nodes_epochs_rotate(ep, lost ? "its lease was not renewed in time"
+					     : "the database forgot it");
+	/* every lease this round renewed or took holds until sent + lease */
+	auth_epochs_count(ep->others, &known, &held);
+	ep->holding = ep->leased || held > 0;
+	ep->valid_until_ms = sent_ms + NODES_EPOCH_LEASE_MS;
 }
 
 void nodes_epochs_tick(struct nodes_epochs *ep, uint64_t now_ms)
 {
 	struct sync_ctx *c;
+	uint32_t mine[STORE_EPOCHS_MINE_MAX];
+	size_t nmine = 0, known, held;
 	int rc;
 
 	if (!ep || now_ms < ep->next_sync_ms)
 		return;
 	ep->next_sync_ms = now_ms + NODES_EPOCH_SYNC_MS;
+	nodes_epochs_check(ep, now_ms); /* never renew what already ran out here */
 	if (!ep->leased) {
 		rc = store_epoch_start(ep->c.store, auth_nc_table_epoch(ep->c.nc), ep->c.key,
 				       NODES_EPOCH_LEASE_MS);
@@ -302,12 +318,20 @@ void nodes_epochs_tick(struct nodes_epochs *ep, uint64_t now_ms)
 		if (rc)
 			return; /* the store is away: accepted here only, as before */
 		ep->leased = true;
-		ep->valid_until_ms = now_ms + NODES_EPOCH_LEASE_MS;
+		/* until this round's renewal says more */
+		if (!ep->holding || ep->valid_until_ms > now_ms + NODES_EPOCH_LEASE_MS)
+			ep->valid_until_ms = now_ms + NODES_EPOCH_LEASE_MS;
+		ep->holding = true;
 	}
+	mine[nmine++] = auth_nc_table_epoch(ep->c.nc);
+	nmine += auth_epochs_held(ep->others, mine + nmine, STORE_EPOCHS_MINE_MAX - nmine);
+	auth_epochs_count(ep->others, &known, &held);
 	if (!(c = calloc(1, sizeof(*c))))
 		return;
-	rc = store_epochs_sync(ep->c.store, NODES_EPOCH_LEASE_MS, ep->c.nonce_lifetime_s,
-			       AUTH_EPOCHS_HELD_MAX, collect, c);
+	rc = store_epochs_sync(ep->c.store, mine, nmine, NODES_EPOCH_LEASE_MS,
+			       ep->c.nonce_lifetime_s,
+			       held < AUTH_EPOCHS_HELD_MAX ? AUTH_EPOCHS_HELD_MAX - (uint32_t)held : 0,
+			       collect, c);
 	if (rc == 0) {
 		take_in(ep, c, now_ms);
 		trim(ep, (int64_t)time(NULL));

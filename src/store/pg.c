@@ -487,9 +487,13 @@ static const char *const stmt_sql[ST__COUNT] = {
 			   " VALUES ($1::bigint, $2::text, decode($3::text, 'hex'), $2::text,"
 			   " now() + $4::integer * interval '1 millisecond')"
 			   " ON CONFLICT (epoch) DO NOTHING RETURNING epoch",
+	/* Only the epochs this process holds ($3), and only before their lease
+	 * ran out: a lapsed lease is never resurrected, and a previous run's
+	 * epochs (same node) lapse and are taken over. */
 	[ST_EPOCH_RENEW] = "UPDATE nonce_epochs SET expires = now() + $2::integer * interval"
 			   " '1 millisecond' WHERE holder = $1::text AND expires >= now()"
-			   " AND (ends IS NULL OR ends > now())",
+			   " AND (ends IS NULL OR ends > now()) AND epoch = ANY($3::bigint[])"
+			   " RETURNING epoch",
 	/* The old expires in SET: an epoch taken over ends a lifetime after
 	 * its node could last have made a nonce. */
 	[ST_EPOCH_TAKE] = "UPDATE nonce_epochs SET holder = $1::text,"
@@ -497,8 +501,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 			  " expires = now() + $2::integer * interval '1 millisecond'"
 			  " WHERE epoch IN (SELECT epoch FROM nonce_epochs WHERE expires < now()"
 			  " AND coalesce(ends, expires + $3::integer * interval '1 second') > now()"
+			  " AND epoch <> ALL($5::bigint[])"
 			  " ORDER BY expires LIMIT $4::integer FOR UPDATE SKIP LOCKED)"
-			  " AND expires < now()",
+			  " AND expires < now() RETURNING epoch",
 	[ST_EPOCH_END] = "WITH gone AS (DELETE FROM nonce_epochs WHERE coalesce(ends, expires"
 			 " + $1::integer * interval '1 second') <= now() RETURNING epoch)"
 			 " DELETE FROM nonce_uses WHERE epoch IN (SELECT epoch FROM gone)",
@@ -2200,30 +2205,68 @@ static int pg_epoch_start(struct store *s, uint32_t epoch, const uint8_t *key, u
 	return rc;
 }
 
-static int pg_epochs_sync(struct store *s, uint32_t lease_ms, uint32_t lifetime_s,
-			  uint32_t max_take, store_epoch_fn *fn, void *arg)
+/* "{1,2,3}": a bigint[] parameter of at most n epochs (cap >= 12 n + 3). */
+static const char *epoch_array(char *buf, size_t cap, const uint32_t *e, size_t n)
+{
+	size_t o = 0;
+
+	buf[o++] = '{';
+	for (size_t i = 0; i < n && o + 12 < cap; i++)
+		o += (size_t)snprintf(buf + o, cap - o, i ? ",%u" : "%u", e[i]);
+	buf[o++] = '}';
+	buf[o] = '\0';
+	return buf;
+}
+
+/* The epochs a statement returned (RETURNING epoch) into set (at most cap). */
+static size_t returned(PGresult *res, uint32_t *set, size_t n, size_t cap)
+{
+	for (int i = 0; i < PQntuples(res) && n < cap; i++) {
+		int64_t id;
+
+		if (col_i64(&id, res, i, 0) == 0 && id >= 1 && id <= UINT32_MAX)
+			set[n++] = (uint32_t)id;
+	}
+	PQclear(res);
+	return n;
+}
+
+static int pg_epochs_sync(struct store *s, const uint32_t *mine, size_t nmine,
+			  uint32_t lease_ms, uint32_t lifetime_s, uint32_t max_take,
+			  store_epoch_fn *fn, void *arg)
 {
 	struct pg_store *ps = pgs(s);
 	char l[24], life[24], take[24], hex[2 * STORE_EPOCH_KEY_LEN + 1];
-	const char *renew[2] = { ps->node, i64s(l, lease_ms) };
-	const char *took[4] = { ps->node, l, i64s(life, lifetime_s), i64s(take, max_take) };
+	char held_a[12 * STORE_EPOCHS_MINE_MAX + 4];
+	const char *renew[3] = { ps->node, i64s(l, lease_ms),
+				 epoch_array(held_a, sizeof(held_a), mine, nmine) };
+	const char *took[5] = { ps->node, l, i64s(life, lifetime_s), i64s(take, max_take),
+				held_a };
 	const char *ended[2] = { ps->node, life };
+	uint32_t fresh[2 * STORE_EPOCHS_MINE_MAX];
+	size_t nfresh = 0;
 	PGresult *res;
 	int rc, n;
 
-	if (!ps->node[0])
+	if (!ps->node[0] || nmine > STORE_EPOCHS_MINE_MAX)
 		return EINVAL;
 	service(ps);
-	if ((rc = run(ps, ST_EPOCH_RENEW, 2, renew, NULL)) != 0 ||
-	    (max_take && (rc = run(ps, ST_EPOCH_TAKE, 4, took, NULL)) != 0) ||
-	    (rc = run(ps, ST_EPOCH_END, 1, ended + 1, NULL)) != 0 ||
+	if ((rc = run(ps, ST_EPOCH_RENEW, 3, renew, &res)) != 0)
+		return rc;
+	nfresh = returned(res, fresh, nfresh, ARRAY_SIZE(fresh));
+	if (max_take) {
+		if ((rc = run(ps, ST_EPOCH_TAKE, 5, took, &res)) != 0)
+			return rc;
+		nfresh = returned(res, fresh, nfresh, ARRAY_SIZE(fresh));
+	}
+	if ((rc = run(ps, ST_EPOCH_END, 1, ended + 1, NULL)) != 0 ||
 	    (rc = run(ps, ST_EPOCH_LIST, 2, ended, &res)) != 0)
 		return rc;
 	n = PQntuples(res);
 	for (int i = 0; i < n && !rc; i++) {
 		struct store_epoch e = { 0 };
 		int64_t id;
-		const char *held = PQgetvalue(res, i, 3);
+		const char *holder = PQgetvalue(res, i, 3);
 
 		if (col_i64(&id, res, i, 0) || id < 1 || id > UINT32_MAX ||
 		    col_str(hex, sizeof(hex), res, i, 1) ||
@@ -2235,7 +2278,9 @@ static int pg_epochs_sync(struct store *s, uint32_t lease_ms, uint32_t lifetime_
 			break;
 		}
 		e.epoch = (uint32_t)id;
-		e.held = held && held[0] == 't';
+		/* held: ours, with a lease this round renewed or took */
+		for (size_t k = 0; holder && holder[0] == 't' && k < nfresh && !e.held; k++)
+			e.held = fresh[k] == e.epoch;
 		rc = fn(arg, &e);
 		OPENSSL_cleanse(&e, sizeof(e));
 	}

@@ -819,13 +819,14 @@ int store_epoch_start(struct store *s, uint32_t epoch, const uint8_t key[STORE_E
 	return s->ops->epoch_start ? s->ops->epoch_start(s, epoch, key, lease_ms) : ENOSYS;
 }
 
-int store_epochs_sync(struct store *s, uint32_t lease_ms, uint32_t lifetime_s, uint32_t max_take,
-		      store_epoch_fn *fn, void *arg)
+int store_epochs_sync(struct store *s, const uint32_t *mine, size_t nmine, uint32_t lease_ms,
+		      uint32_t lifetime_s, uint32_t max_take, store_epoch_fn *fn, void *arg)
 {
-	if (!s || !fn || lease_ms == 0)
+	if (!s || !fn || lease_ms == 0 || (nmine && !mine) || nmine > STORE_EPOCHS_MINE_MAX)
 		return EINVAL;
 	s->errmsg[0] = '\0';
-	return s->ops->epochs_sync ? s->ops->epochs_sync(s, lease_ms, lifetime_s, max_take, fn, arg)
+	return s->ops->epochs_sync ? s->ops->epochs_sync(s, mine, nmine, lease_ms, lifetime_s,
+							 max_take, fn, arg)
 				   : ENOSYS;
 }
 

@@ -691,7 +691,8 @@ struct store_epoch {
 	uint32_t epoch;
 	uint8_t key[STORE_EPOCH_KEY_LEN];
 	char node[STORE_NODE_MAX];   /* the node that made it */
-	bool held;                   /* this handle's node holds its counts */
+	bool held;                   /* this node holds its counts, with a lease the
+					round renewed or took */
 };
 typedef int(store_epoch_fn)(void *arg, const struct store_epoch *e);
 
@@ -701,12 +702,17 @@ typedef int(store_epoch_fn)(void *arg, const struct store_epoch *e);
 int store_epoch_start(struct store *s, uint32_t epoch, const uint8_t key[STORE_EPOCH_KEY_LEN],
 		      uint32_t lease_ms);
 
-/* One round: renew the leases this node holds; take over at most max_take
- * epochs whose lease lapsed; delete ended epochs and their counts; then call
- * fn for every epoch not ended (at most AUTH_EPOCHS_MAX-worth, oldest
- * dropped). Synchronous. Returns 0, fn's non-zero, ENOTCONN, EIO, ENOSYS. */
-int store_epochs_sync(struct store *s, uint32_t lease_ms, uint32_t lifetime_s, uint32_t max_take,
-		      store_epoch_fn *fn, void *arg);
+/* One round: renew the leases of `mine` (the epochs this process holds: its
+ * own and those it took over; at most STORE_EPOCHS_MINE_MAX) unless they ran
+ * out; take over at most max_take other epochs whose lease lapsed; delete
+ * ended epochs and their counts; then call fn for every epoch not ended
+ * (the 64 with the latest leases), held set for those whose lease this round
+ * renewed or took (an epoch of `mine` that comes back not held is lost:
+ * stop accepting it). Synchronous. Returns 0, fn's non-zero, EINVAL,
+ * ENOTCONN, EIO, ENOSYS. */
+#define STORE_EPOCHS_MINE_MAX 16
+int store_epochs_sync(struct store *s, const uint32_t *mine, size_t nmine, uint32_t lease_ms,
+		      uint32_t lifetime_s, uint32_t max_take, store_epoch_fn *fn, void *arg);
 
 /* Record that nonce-count nc was accepted for (epoch, seq); the highest
  * stays. Joins the open batch like every write. Returns 0, EINVAL (nc 0),

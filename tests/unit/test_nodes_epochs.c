@@ -7,7 +7,9 @@
  * - a dead node's epoch is taken over once its lease lapsed on the
  *   database's clock (a bounded wait on that condition), with the counts the
  *   dead node wrote: its accepted counts refused, the next accepted;
- * - the node that lost its epoch starts another.
+ * - the node that lost its epoch starts another;
+ * - a restarted node does not renew its previous run's epoch, which lapses
+ *   and is taken over; a node that misses its rounds gives up all it held.
  */
 #include "check.h"
 #include "auth/internal.h"
@@ -138,6 +140,47 @@ static void dead_node_taken_over_with_its_counts(void)
 	node_down(&b);
 }
 
+/*
+ * A restart: the node's new process names only its new epoch as its own,
+ * so the previous run's epoch (same node id) is not renewed: it lapses and
+ * is taken over (here by the same node, the only one), with its counts.
+ * Then the node's clock passes the end of its leases without a round: it
+ * gives up what it took over (known: stale) and starts a new epoch.
+ */
+static void restart_lets_the_old_epoch_lapse(void)
+{
+	char url[512];
+	struct node a;
+	uint32_t old;
+	uint64_t t = 9000000, seq;
+	int rounds = 0;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK(node_up(&a, url, "node-a", t));
+	old = auth_nc_table_epoch(a.nc);
+	seq = auth_nc_table_next(a.nc);
+	(void)auth_nc_issue(a.nc);
+	nodes_epochs_used(a.ep, old, seq, 1);
+	nodes_epochs_flush(a.ep);
+	node_down(&a);
+	CHECK(node_up(&a, url, "node-a", t));
+	CHECK(auth_nc_table_epoch(a.nc) != old);
+	do {
+		sleep_ms(200);
+		t += NODES_EPOCH_SYNC_MS;
+		nodes_epochs_tick(a.ep, t);
+	} while (auth_epochs_find(nodes_epochs_others(a.ep), old, NULL) != AUTH_EPOCH_HELD &&
+		 ++rounds < 100);
+	CHECK_INT(auth_epochs_find(nodes_epochs_others(a.ep), old, NULL), AUTH_EPOCH_HELD);
+	CHECK_INT(auth_epochs_use(nodes_epochs_others(a.ep), old, seq, 1), AUTH_NC_REPLAY);
+	/* no round for a whole lease: everything held is given up */
+	nodes_epochs_check(a.ep, t + NODES_EPOCH_LEASE_MS);
+	CHECK_INT(auth_epochs_find(nodes_epochs_others(a.ep), old, NULL), AUTH_EPOCH_KNOWN);
+	CHECK(!nodes_epochs_leased(a.ep));
+	node_down(&a);
+}
+
 /* With one node there is no epochs object, and every call is a no-op. */
 static void null_is_one_node(void)
 {
@@ -162,6 +205,7 @@ int main(int argc, char **argv)
 		CASE(null_is_one_node),
 		CASE(lease_lapse_starts_a_new_epoch),
 		CASE(dead_node_taken_over_with_its_counts),
+		CASE(restart_lets_the_old_epoch_lapse),
 	};
 	int rc;
 

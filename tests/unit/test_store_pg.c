@@ -920,6 +920,7 @@ static void nonce_epochs_lease_and_takeover(void)
 	struct store *a = NULL, *b = NULL;
 	struct epochs_seen es;
 	uint64_t sum = 0;
+	const uint32_t e11 = 11;
 	bool held = false, more = true;
 	int rounds = 0;
 
@@ -938,19 +939,23 @@ static void nonce_epochs_lease_and_takeover(void)
 	CHECK_INT(store_nonce_use_put(a, 11, 4, 0), EINVAL);
 
 	memset(&es, 0, sizeof(es));
-	CHECK_INT(store_epochs_sync(a, 300, 300, 8, seen_epoch, &es), 0);
+	CHECK_INT(store_epochs_sync(a, &e11, 1, 300, 300, 8, seen_epoch, &es), 0);
 	CHECK(listed(&es, 11, &held) && held);
 	CHECK_SLICE(slice_cstr(es.node[0]), "node-a");
+	/* an epoch a does not name as its own is not renewed, so not held */
 	memset(&es, 0, sizeof(es));
-	/* b takes nothing while a's lease holds (b's own round renews nothing) */
-	CHECK_INT(store_epochs_sync(b, 300, 300, 8, seen_epoch, &es), 0);
+	CHECK_INT(store_epochs_sync(a, NULL, 0, 300, 300, 0, seen_epoch, &es), 0);
+	CHECK(listed(&es, 11, &held) && !held);
+	memset(&es, 0, sizeof(es));
+	/* b takes nothing while a's lease holds */
+	CHECK_INT(store_epochs_sync(b, NULL, 0, 300, 300, 8, seen_epoch, &es), 0);
 	CHECK(listed(&es, 11, &held) && !held);
 
 	/* a stops renewing: wait (bounded) until b's round takes the epoch */
 	do {
 		sleep_ms(100);
 		memset(&es, 0, sizeof(es));
-		CHECK_INT(store_epochs_sync(b, 300, 1, 8, seen_epoch, &es), 0);
+		CHECK_INT(store_epochs_sync(b, NULL, 0, 300, 1, 8, seen_epoch, &es), 0);
 	} while (!(listed(&es, 11, &held) && held) && ++rounds < 100);
 	CHECK(held);
 	CHECK_INT(store_nonce_uses_list(b, 11, 10, &more, seen_use, &sum), 0);
@@ -960,9 +965,13 @@ static void nonce_epochs_lease_and_takeover(void)
 	CHECK_INT(store_nonce_uses_list(b, 11, 1, &more, seen_use, &sum), 0);
 	CHECK(more); /* newest first: seq 6 only */
 	CHECK(sum == 6001);
-	/* a's round: the epoch is b's now, and a renews nothing of it */
+	/* b's next round renews it as b's */
 	memset(&es, 0, sizeof(es));
-	CHECK_INT(store_epochs_sync(a, 300, 300, 8, seen_epoch, &es), 0);
+	CHECK_INT(store_epochs_sync(b, &e11, 1, 300, 1, 8, seen_epoch, &es), 0);
+	CHECK(listed(&es, 11, &held) && held);
+	/* a's round: the epoch is b's now; a renews nothing of it */
+	memset(&es, 0, sizeof(es));
+	CHECK_INT(store_epochs_sync(a, &e11, 1, 300, 300, 0, seen_epoch, &es), 0);
 	CHECK(listed(&es, 11, &held) && !held);
 	/* trimming */
 	CHECK_INT(store_nonce_uses_trim(b, 11, 6), 0);
@@ -975,7 +984,7 @@ static void nonce_epochs_lease_and_takeover(void)
 	do {
 		sleep_ms(100);
 		memset(&es, 0, sizeof(es));
-		CHECK_INT(store_epochs_sync(b, 300, 1, 8, seen_epoch, &es), 0);
+		CHECK_INT(store_epochs_sync(b, &e11, 1, 300, 1, 8, seen_epoch, &es), 0);
 	} while (listed(&es, 11, &held) && ++rounds < 100);
 	CHECK(!listed(&es, 11, &held));
 	sum = 0;
