@@ -618,12 +618,18 @@ def test_digest_and_restart_keeps_a_call_on_postgresql(tmp_path, nodes, pg, db):
 
 def test_nonce_of_a_dead_node_accepted_and_replays_refused(tmp_path, pg, db, nodes):
     """docs/scaling.md, Nonces across nodes."""
+    from test_metrics import scrape, value
     url, _ = db
+    mport = free_port()
     a = nodes("127.0.0.1")
-    b = nodes("127.0.0.2")
+    b = nodes("127.0.0.2", extra_conf=f"[metrics]\nlisten = 127.0.0.1:{mport}")
     import_users(a, USERS, tmp_path)
     for n in (a, b):
         wait_for(lambda: "users reloaded" in n.log_text(), what="user reload")
+    m = scrape(mport)
+    assert value(m, "bastion_nonce_epoch_leased") == 1
+    assert value(m, "bastion_nonce_epochs_known") >= 1  # A's
+    assert value(m, "bastion_nonce_epoch_takeovers_total") == 0
     r = Registrar(a, "1001", USERS["1001"])
     first = r.send(r.request())
     assert status_of(first)[0] == 401
@@ -655,4 +661,7 @@ def test_nonce_of_a_dead_node_accepted_and_replays_refused(tmp_path, pg, db, nod
     assert status_of(r.send(r.request(auth=auth(3))))[0] == 200
     assert status_of(r.send(r.request(auth=auth(3))))[0] == 401
     assert status_of(r.send(r.request(auth=auth(4))))[0] == 200
+    m = scrape(mport)
+    assert value(m, "bastion_nonce_epoch_takeovers_total") == 1
+    assert value(m, "bastion_nonce_epochs_held") == 1
     r.close()
