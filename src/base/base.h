@@ -88,6 +88,10 @@ int hex_digit(unsigned char c);
  * true, or false (out partly written) when s is not exactly that. */
 bool hex_decode(uint8_t *out, size_t n, struct slice s);
 
+/* The 2n lowercase hex digits of in[0..n) and a NUL into out (2n + 1
+ * bytes). */
+void hex_encode(char *out, const uint8_t *in, size_t n);
+
 /*
  * Copy s into dst (of size cap) as a printable, escaped and truncated C string
  * for logs: bytes outside printable ASCII become \xNN, and the copy stops at
