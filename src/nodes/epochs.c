@@ -22,6 +22,8 @@ struct nodes_epochs {
 	struct auth_epochs *others;
 	bool leased;                  /* the store has the running epoch's lease */
 	bool holding;                 /* leased, or holding epochs taken over */
+	bool used_unleased;           /* the running epoch took counts before its lease was
+					 stored: it is never stored (see nodes_epochs_used) */
 	uint64_t valid_until_ms;      /* while holding: every lease holds until then */
 	uint64_t next_sync_ms;
 	struct { uint32_t epoch; uint64_t seq; uint32_t nc; } uses[NODES_EPOCH_USES_MAX];
@@ -32,6 +34,8 @@ struct nodes_epochs {
 	int64_t next_mark;
 	uint64_t rotations, takeovers;
 };
+
+static void stop_holding(struct nodes_epochs *ep, const char *why);
 
 static uint32_t fresh_epoch(uint32_t not)
 {
@@ -114,30 +118,54 @@ void nodes_epochs_rotate(struct nodes_epochs *ep, const char *why)
 	OPENSSL_cleanse(k, sizeof(k));
 	auth_nc_table_set_epoch(ep->c.nc, fresh_epoch(old));
 	ep->leased = false;
+	ep->used_unleased = false;
 	ep->rotations++;
 	log_notice("nonce epoch %u started (%s); epoch %u's nonces get a fresh challenge",
 		   auth_nc_table_epoch(ep->c.nc), why, old);
 }
 
-void nodes_epochs_check(struct nodes_epochs *ep, uint64_t now_ms)
+/*
+ * Stop accepting every epoch whose counts another node may need: the
+ * running one (a new epoch starts) and those taken over (given up: their
+ * nonces get a fresh challenge). Called when a lease may lapse before this
+ * node can renew it, or when the counts it accepts cannot reach the
+ * database before another node would take the epoch over.
+ */
+static void stop_holding(struct nodes_epochs *ep, const char *why)
 {
 	size_t n;
 
-	if (!ep || !ep->holding || now_ms < ep->valid_until_ms)
-		return;
 	ep->holding = false;
 	if (ep->leased)
-		nodes_epochs_rotate(ep, "its lease lapsed: the database was not reached in time");
+		nodes_epochs_rotate(ep, why);
 	if ((n = auth_epochs_drop_held(ep->others)) != 0)
-		log_warn("%zu nonce epochs taken over from other nodes given up: the lease on them "
-			 "lapsed (their nonces get a fresh challenge)",
-			 n);
+		log_warn("%zu nonce epochs taken over from other nodes given up (%s): their "
+			 "nonces get a fresh challenge",
+			 n, why);
 }
 
+void nodes_epochs_check(struct nodes_epochs *ep, uint64_t now_ms)
+{
+	if (ep && ep->holding && now_ms >= ep->valid_until_ms)
+		stop_holding(ep, "its lease lapsed: the database was not reached in time");
+}
+
+/*
+ * The running epoch before the database has its lease (the database was
+ * away when it started): its counts are not written, and it is never
+ * stored; the next round that reaches the database starts another epoch
+ * and stores that one. Nobody else can take over an epoch the database
+ * does not know, so those counts are needed nowhere but here, and the
+ * write queue keeps its room for what phones were promised.
+ */
 void nodes_epochs_used(struct nodes_epochs *ep, uint32_t epoch, uint64_t seq, uint32_t nc)
 {
 	if (!ep)
 		return;
+	if (epoch == auth_nc_table_epoch(ep->c.nc) && !ep->leased) {
+		ep->used_unleased = true;
+		return;
+	}
 	if (ep->nuses == NODES_EPOCH_USES_MAX)
 		nodes_epochs_flush(ep);
 	if (ep->nuses == NODES_EPOCH_USES_MAX)
@@ -150,6 +178,7 @@ void nodes_epochs_used(struct nodes_epochs *ep, uint32_t epoch, uint64_t seq, ui
 
 void nodes_epochs_flush(struct nodes_epochs *ep)
 {
+	struct store_backend_stats bs;
 	struct store *st;
 	bool batch;
 	int rc = 0;
@@ -163,6 +192,8 @@ void nodes_epochs_flush(struct nodes_epochs *ep)
 	if (batch && (rc = store_batch_end(st, rc == 0)) != 0)
 		log_warn("nonce counts not stored: %s", store_errmsg(st));
 	ep->nuses = 0; /* a queue full of refused writes is not retried forever */
+	if (rc || (store_backend_stats(st, &bs) == 0 && !bs.connected))
+		stop_holding(ep, "the database is away: its nonce-counts cannot be written");
 }
 
 /* ---- the round --------------------------------------------------------------------------- */
@@ -309,6 +340,14 @@ void nodes_epochs_tick(struct nodes_epochs *ep, uint64_t now_ms)
 	ep->next_sync_ms = now_ms + NODES_EPOCH_SYNC_MS;
 	nodes_epochs_check(ep, now_ms); /* never renew what already ran out here */
 	if (!ep->leased) {
+		struct store_backend_stats bs;
+
+		/* the queue first: counts written while the database was away
+		 * precede the lease that lets another node read them */
+		if (store_backend_stats(ep->c.store, &bs) == 0 && (!bs.connected || bs.queued))
+			return;
+		if (ep->used_unleased)
+			nodes_epochs_rotate(ep, "the running one was used while the database was away");
 		rc = store_epoch_start(ep->c.store, auth_nc_table_epoch(ep->c.nc), ep->c.key,
 				       NODES_EPOCH_LEASE_MS);
 		if (rc == EEXIST) {

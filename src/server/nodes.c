@@ -22,11 +22,6 @@
 #define NODE_ID_FILE "node-id"
 #define JOURNAL_FILE "store-queue.journal"
 #define NODE_ID_BYTES 8
-#define EPOCH_LEASE_MS 4000   /* a lease's length; another node takes over after it */
-#define EPOCH_SYNC_MS 1000    /* renewal, takeover and the others' epochs: every second */
-#define EPOCH_USES_MAX 4096   /* accepted counts waiting for a batch (full: written at once) */
-#define EPOCH_PREV_MAX 4      /* this node's earlier epochs, whose counts are trimmed */
-#define EPOCH_MARKS 8         /* sequence numbers per minute, to trim counts by age */
 
 /* Read STATE/node-id, or make it: 16 lowercase hex digits, written
  * crash-safe (base_file_create). A node's id must differ from every other

@@ -181,6 +181,42 @@ static void restart_lets_the_old_epoch_lapse(void)
 	node_down(&a);
 }
 
+/* Counts taken by an epoch whose lease is not stored yet are not written,
+ * and that epoch is never stored: the next round starts and stores
+ * another. */
+static void unleased_epoch_never_stored(void)
+{
+	char url[512], sql[160];
+	struct node a;
+	struct nodes_epochs_stats st;
+	uint32_t unleased;
+	uint64_t t = 13000000, seq;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK(node_up(&a, url, "node-a", t));
+	nodes_epochs_rotate(a.ep, "test"); /* as after a lease lapsed */
+	unleased = auth_nc_table_epoch(a.nc);
+	CHECK(!nodes_epochs_leased(a.ep));
+	seq = auth_nc_table_next(a.nc);
+	(void)auth_nc_issue(a.nc);
+	nodes_epochs_used(a.ep, unleased, seq, 1);
+	nodes_epochs_flush(a.ep);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM nonce_uses WHERE epoch = %u", unleased);
+	CHECK(tmp_pg_int(tmp_pg_dbname(url), sql) == 0);
+	t += NODES_EPOCH_SYNC_MS;
+	nodes_epochs_tick(a.ep, t);
+	nodes_epochs_stats(a.ep, &st);
+	CHECK(st.leased);
+	CHECK(st.epoch != unleased);
+	CHECK_INT(st.rotations, 2);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM nonce_epochs WHERE epoch = %u", unleased);
+	CHECK(tmp_pg_int(tmp_pg_dbname(url), sql) == 0);
+	/* its nonces are still told apart from forged ones: stale here */
+	CHECK_INT(auth_epochs_find(nodes_epochs_others(a.ep), unleased, NULL), AUTH_EPOCH_KNOWN);
+	node_down(&a);
+}
+
 /* With one node there is no epochs object, and every call is a no-op. */
 static void null_is_one_node(void)
 {
@@ -206,6 +242,7 @@ int main(int argc, char **argv)
 		CASE(lease_lapse_starts_a_new_epoch),
 		CASE(dead_node_taken_over_with_its_counts),
 		CASE(restart_lets_the_old_epoch_lapse),
+		CASE(unleased_epoch_never_stored),
 	};
 	int rc;
 
