@@ -2,8 +2,7 @@
  * emerg: emergency calls (docs/emergency.md; guide: Service Availability >
  * Emergency Services; issue 13).
  *
- * Pure decisions and builders, no I/O, no clock (callers pass the time), no
- * allocation:
+ * Pure decisions and builders, no I/O, no clock (callers pass the time):
  * - recognition: is a dialed number (a sip:/sips: user part or a tel:
  *   number, %-escaped or not, with visual separators, with the outside-line
  *   prefix, as "+" country code and number) one of the configured emergency
@@ -20,7 +19,9 @@
  * - a token bucket that bounds what emergency INVITEs may take past the
  *   guard's budgets.
  *
- * server/emerg.c does the sending; tests/unit/test_emerg.c drives all of it.
+ * struct emerg_state (state.c, below) owns the calls in progress and
+ * allocates; the rest allocates nothing. server/emerg.c does the sending;
+ * tests/unit/test_emerg.c and test_emerg_state.c drive all of it.
  */
 #ifndef BASTION_EMERG_H
 #define BASTION_EMERG_H
@@ -232,5 +233,129 @@ struct emerg_bucket {
 };
 
 bool emerg_bucket_take(struct emerg_bucket *b, uint32_t rate, uint64_t now_ms);
+
+/* ---- the calls in progress and the decisions on a new one (state.c) ---------------
+ *
+ * struct emerg_state owns the emergency calls in progress (a base/hash table
+ * by Call-ID and a list, at most [emergency] max_calls), the bypass bucket,
+ * and the sequence that makes Content-IDs, branches and Call-IDs unique.
+ * Its decisions are values (refuse with a status, or these targets); it
+ * builds what goes out (the body with the PIDF-LO and the headers, the
+ * on-site MESSAGE) as bytes. No I/O, no clock: server/emerg.c hands in the
+ * time, the user's stored location and the address its phone registered
+ * from, authenticates, sends and logs. tests/unit/test_emerg_state.c drives it.
+ */
+struct emerg_state;
+
+struct emerg_env {
+	const struct emerg_conf *conf;   /* reloaded in place (SIGHUP) */
+	const struct trunk_conf *trunk;
+	const char *domain;
+	/* The way to reach address a of peer p. Returns 0 or an errno (skipped). */
+	int (*way)(void *arg, const struct trunk_peer *p, const struct net_listen_spec *a,
+		   struct net_msg *way);
+	void *arg;
+};
+
+/* A new state for env (copied). Returns 0 or ENOMEM; *sp untouched on failure. */
+int emerg_state_new(struct emerg_state **sp, const struct emerg_env *env);
+/* Free it; *sp becomes NULL. NULL is fine. */
+void emerg_state_free(struct emerg_state **sp);
+
+/* Before parsing, for a message the guard would drop: is buf[0..len) an
+ * emergency INVITE, and has the bucket a token at now_ms (taken)? */
+bool emerg_state_admit(struct emerg_state *st, const char *buf, size_t len, uint64_t now_ms);
+/* Is call_id an emergency call in progress? How many are? */
+bool emerg_state_has(const struct emerg_state *st, struct slice call_id);
+size_t emerg_state_calls(const struct emerg_state *st);
+
+/* A call was sent: it counts (against max_calls and its caller's one at a
+ * time) until its record is written. who as in struct emerg_decision. */
+void emerg_state_add(struct emerg_state *st, struct slice call_id, const char *who);
+/* A refused emergency INVITE's record is about to be written (on), or was
+ * (off): it is marked emergency, and counted as refused. */
+void emerg_state_refusing(struct emerg_state *st, bool on);
+/* A call record for call_id is written (emergency: the proxy marked it
+ * one of ours). True when the record must be marked emergency (a refused
+ * call's); the call no longer counts. */
+bool emerg_state_ended(struct emerg_state *st, const char *call_id, bool emergency);
+/* A restored call's count, when its restore failed. */
+void emerg_state_forget(struct emerg_state *st, const char *call_id);
+/* A kept emergency dialog restored after a restart: it counts again; its
+ * caller is auth_user, else the address of src ("udp:HOST:PORT"). */
+void emerg_state_restored(struct emerg_state *st, const char *call_id, const char *auth_user,
+			  const char *src);
+
+#define EMERG_MAX_TARGETS (TRUNK_MAX_PEERS * TRUNK_MAX_ADDRS)
+
+struct emerg_target {
+	struct net_msg way;
+	char contact[160];
+	const char *label;             /* the peer's name, for the call record */
+};
+
+struct emerg_decision {
+	uint16_t status;               /* 0: send to t[0..n) in order; else refuse */
+	const char *reason, *detail;
+	bool no_peer;                  /* the refusal is for no peer: event emergency.no_peer */
+	char who[TRUNK_USER_MAX + 2];  /* "u:NAME" or "a:ADDRESS": one call at a time each */
+	struct emerg_target t[EMERG_MAX_TARGETS];
+	size_t n;
+	int first;                     /* the peer that gets the INVITE first */
+};
+
+/*
+ * An INVITE to emergency number `number` (emerg_match) by user (empty: an
+ * unauthenticated device at src): refused when it routes beyond us (403),
+ * at [emergency] max_calls (503), or while the caller has one in progress
+ * (486); else the targets of the number's peers (emerg_route with down),
+ * 503 with no_peer when none is reachable.
+ */
+void emerg_state_decide(struct emerg_state *st, struct emerg_decision *d, int number,
+			struct slice user, const struct net_addr *src, bool beyond,
+			const bool down[TRUNK_MAX_PEERS]);
+
+/*
+ * Where the caller is: the user's own location (user_text, its stored
+ * form; NULL or "" none), else the [location] of the address its phone
+ * registered from (reg_src; NULL: none), else of src. Fills civ and the
+ * callback number elin; returns "user", "network" or "none".
+ */
+const char *emerg_locate(const struct emerg_conf *ec, const char *user_text,
+			 const struct net_addr *reg_src, const struct net_addr *src,
+			 struct emerg_civic *civ, char *elin, size_t elin_cap);
+
+/* What goes out with an emergency call. */
+struct emerg_send {
+	char *body;                    /* the multipart body (owned); body_len 0: the SDP as is */
+	size_t body_len, body_cap;
+	char ctype[96];                /* its Content-Type, "" with no body */
+	char extra[1024];              /* Geolocation, P-Asserted-Identity, Priority */
+	char loc_text[EMERG_LOC_TEXT_MAX]; /* the location sent, for the record */
+	const char *callback;          /* the callback number, or NULL */
+	char detail[EMERG_LOC_TEXT_MAX + 128]; /* for event emergency.call */
+	char notify[1024];             /* the on-site MESSAGE's text */
+};
+
+/*
+ * Compose o for a call to `number` by user located (how, civ, elin:
+ * emerg_locate), whose phone sent sdp of type sdp_type, at now_ms
+ * (monotonic) and now (unix seconds). Returns 0 or ENOMEM; free o's body
+ * with emerg_send_fini either way.
+ */
+int emerg_state_compose(struct emerg_state *st, struct emerg_send *o, int number,
+			struct slice user, const char *how, const struct emerg_civic *civ,
+			const char *elin, struct slice sdp_type, struct slice sdp, uint64_t now_ms,
+			int64_t now);
+void emerg_send_fini(struct emerg_send *o);
+
+/*
+ * The on-site notification: a MESSAGE (RFC 3428) with text to contact (a
+ * registered phone of the user whose AOR is aor), sent over tp with our
+ * sent-by via, into buf; its branch. Returns 0 or EOVERFLOW.
+ */
+int emerg_state_notify(struct emerg_state *st, char *buf, size_t cap, size_t *len,
+		       char branch[64], const char *contact, enum net_transport tp, const char *via,
+		       const char *aor, const char *text);
 
 #endif

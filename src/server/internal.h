@@ -146,7 +146,7 @@ struct server {
 	unsigned char ev_note[SERVER_EV_NOTE_MAX]; /* server_event_durable -> the held answer */
 	size_t ev_note_len;
 	struct metrics_server *metrics; /* [metrics] listen, or NULL (server/observe.c) */
-	struct server_emerg *emerg;    /* emergency calls in progress (server/emerg.c) */
+	struct emerg_state *emerg;     /* emergency calls in progress (emerg/state.c) */
 };
 
 /* How to answer a request: through its server transaction when it has one,
@@ -319,13 +319,8 @@ void server_trunk_ended(struct server *s, const struct store_cdr *rec);
 bool server_trunk_fraud_pending(const struct server *s);
 void server_trunk_fraud_write(struct server *s);
 /* Per-peer metrics (server/observe.c): calls out and in, failed calls out,
- * up (1) or down (0), for peer i of the configuration. False past the last. */
-struct server_trunk_peer_stats {
-	const char *name;
-	uint64_t calls_out, calls_in, failed_out;
-	bool up;
-};
-bool server_trunk_peer_stats(const struct server *s, size_t i, struct server_trunk_peer_stats *out);
+ * up or down, for peer i of the configuration. False past the last. */
+bool server_trunk_peer_stats(const struct server *s, size_t i, struct trunk_peer_stats *out);
 /* OPTIONS pings of the peers (ping_interval): sent from the tick; the
  * transaction callbacks hand them here first (true: it was a ping). A peer
  * that stops answering is marked down (event peer.down) and left out of
@@ -338,16 +333,14 @@ bool server_trunk_terminated(struct server *s, struct txn_client *ct);
 /* Peer i is marked down by its OPTIONS pings. */
 bool server_trunk_peer_down(const struct server *s, size_t i);
 /* The way to reach address a of peer p (UDP socket, or a connection of
- * ours; TLS checks tls_name). Returns 0 or an errno. */
-int server_trunk_peer_way(struct server *s, const struct trunk_peer *p,
-			  const struct net_listen_spec *a, struct net_msg *way);
-/* Count INVITE m (proxy_fork took it) against user_key ("" none) and
- * peer_key ("o:PEER") until its record is written. */
-void server_trunk_track(struct server *s, const struct sip_msg *m, const char *user_key,
-			const char *peer_key);
+ * ours; TLS checks tls_name); arg is the server. Returns 0 or an errno. */
+int server_trunk_way(void *arg, const struct trunk_peer *p, const struct net_listen_spec *a,
+		     struct net_msg *way);
+/* Count emergency INVITE m (proxy_fork took it) against peer's
+ * max_calls_out until its record is written. */
+void server_trunk_track(struct server *s, const struct sip_msg *m, const char *peer);
 
 /* ---- emerg.c: emergency calls (emerg/, docs/emergency.md) ---- */
-struct server_emerg;
 int server_emerg_start(struct server *s);
 void server_emerg_free(struct server *s);
 /* At start and on SIGHUP: a warning for each emergency number with no peer
@@ -362,9 +355,6 @@ bool server_emerg_admit(struct server *s, const struct net_msg *in, uint64_t now
 bool server_emerg_is(const struct server *s, const struct sip_msg *m, const struct net_msg *in);
 /* Emergency calls are in progress (their failover may use the reserve). */
 bool server_emerg_active(const struct server *s);
-/* An ordinary call must not take a slot of peer (used in progress): its
- * last [emergency] reserved_slots are kept for emergency calls. */
-bool server_emerg_keeps(const struct server *s, size_t peer, uint32_t used);
 /* An out-of-dialog request: when it is an emergency INVITE, authenticate,
  * route, send and notify (true: handled, answered). */
 bool server_emerg_call(struct server *s, struct txn_server *st, const struct server_ctx *x,

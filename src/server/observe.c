@@ -209,7 +209,7 @@ static void render(void *arg, struct metrics_buf *b)
 	/* peers (docs/trunks.md): a peer's name is from bastion.conf (letters,
 	 * digits, - _ .), never from the network */
 	{
-		struct server_trunk_peer_stats p;
+		struct trunk_peer_stats p;
 
 		metrics_family(b, "bastion_peer_up", METRICS_GAUGE,
 			       "1 while a peer answers its OPTIONS pings (or is not pinged), 0 "

@@ -1,11 +1,13 @@
 /*
  * secrets.c: the peers' digest credentials ([trunks] secrets), line by line
- * from the file server/trunk.c reads. Pure; the caller wipes them.
+ * from the file server/trunk.c reads (trunk_secrets_parse takes its whole
+ * text). Pure; the caller wipes them.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <ini.h>
 #include <openssl/crypto.h>
 
 #include "trunk.h"
@@ -89,4 +91,41 @@ const struct trunk_secret *trunk_secret_of(const struct trunk_secrets *t, const 
 void trunk_secrets_wipe(struct trunk_secrets *t)
 {
 	OPENSSL_cleanse(t, sizeof(*t));
+}
+
+struct secrets_parse {
+	struct trunk_secrets *into;
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+static int secrets_line(void *arg, const char *section, const char *key, const char *value)
+{
+	struct secrets_parse *sp = arg;
+
+	if (sp->failed)
+		return 0;
+	if (trunk_secret_set(sp->into, section, key, value, sp->err, sp->errlen) != 0) {
+		sp->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+int trunk_secrets_parse(struct trunk_secrets *out, const char *text, int *line, char *err,
+			size_t errlen)
+{
+	struct secrets_parse sp = { out, err, errlen, false };
+
+	memset(out, 0, sizeof(*out));
+	err[0] = '\0';
+	*line = ini_parse_string(text, secrets_line, &sp);
+	if (*line != 0 || sp.failed || trunk_secrets_check(out, err, errlen) != 0) {
+		if (!err[0])
+			snprintf(err, errlen, "not an INI file");
+		trunk_secrets_wipe(out);
+		return EINVAL;
+	}
+	return 0;
 }

@@ -4,13 +4,16 @@
  * the class of service that decides who may dial what, and the toll-fraud
  * caps on outside calls.
  *
- * Everything here is a pure decision over a struct trunk_conf (filled from
+ * Everything here is a decision over a struct trunk_conf (filled from
  * bastion.conf's [peer NAME], [routes], [classes], [dialplan], [dids] and
  * [calling] sections by conf/, line by line, then checked as a whole by
- * trunk_conf_check) and values the caller hands in: no I/O, no clock, no
- * allocation. server/call.c turns the verdicts into answers, events and
- * proxy_fork targets; unit tests drive every rule without a network
- * (tests/unit/test_trunk.c).
+ * trunk_conf_check) and values the caller hands in: no I/O, no clock. The
+ * rules (trunk.c, fraud.c) allocate nothing; struct trunk_state (state.c,
+ * calls.c, peers.c) owns the bounded tables of what is in progress and
+ * returns its decisions as values. server/trunk.c turns them into answers,
+ * events, proxy_fork targets, client transactions and store writes; unit
+ * tests drive every rule without a network (tests/unit/test_trunk.c,
+ * test_trunk_state.c).
  *
  * Numbers: every form of a dialed number (sip: user part, tel: URI,
  * %-escapes, visual separators, the outside-line prefix, 00/011, national
@@ -49,6 +52,8 @@
 #define TRUNK_EVENT_PEER_REGISTERED "peer.registered"
 #define TRUNK_EVENT_PEER_REGISTER_FAILED "peer.register_failed"
 #define TRUNK_EVENT_PEER_RATE "peer.rate_limit"
+/* policy/'s POLICY_EVENT_SIPS_DOWNGRADE (a unit test holds them equal) */
+#define TRUNK_EVENT_SIPS_DOWNGRADE "sips.downgrade_refused"
 
 /* Number classes, in the order of the calling level needed to dial them. */
 enum trunk_class {
@@ -425,5 +430,297 @@ int trunk_usage_decode(struct trunk_usage *u, struct slice in, int64_t now);
 
 /* Nothing counted any more (the entry may be dropped). */
 bool trunk_usage_idle(struct trunk_usage *u, int64_t now, uint32_t window);
+
+/* ---- the state of outside calls (state.c, calls.c, peers.c) ----------------------
+ *
+ * struct trunk_state owns what the trunk side remembers between requests:
+ * - the outside calls in progress (a table keyed by Call-ID, bounded by
+ *   [proxy] max_dialogs) and their counts per user and per peer, for the
+ *   caps (max_calls_per_user, max_calls_out, max_calls_in);
+ * - the toll-fraud counters of each user and peer (struct trunk_usage, in a
+ *   table bounded by [auth] max_users plus the peers; idle ones swept every
+ *   five minutes), which of them changed since they were stored, and the
+ *   other nodes' counts of the last reread;
+ * - each peer's OPTIONS health (up or down), its calls-per-second buckets,
+ *   its metrics, and the outbound registration state machine;
+ * - the peers' credentials of [trunks] secrets.
+ * Every function returns its decision as a value: refuse with a status, a
+ * reason and an event; fork serially to these targets with these headers;
+ * send this OPTIONS or REGISTER to peer i now; peer i went down. It does no
+ * I/O and reads no clock: the caller passes the time, the store's word (a
+ * user's calling class and fraud hold) and, through struct trunk_env, the
+ * ways to reach a peer and the digest answer of a REGISTER; it turns the
+ * values into answers, sends, events and store writes (server/trunk.c).
+ * tests/unit/test_trunk_state.c drives it without a network.
+ */
+struct trunk_state;
+
+struct trunk_env {
+	const struct trunk_conf *conf;          /* reloaded in place (SIGHUP) */
+	const struct trunk_fraud_conf *fraud;   /* [fraud], the same */
+	const struct net_listen_spec *listeners; /* ours: the sent-by of pings, REGISTERs */
+	size_t nlisteners;
+	const char *domain;                     /* in their From and Call-ID */
+	size_t max_calls;                       /* outside calls tracked at once */
+	size_t max_usage;                       /* toll-fraud counters kept at once */
+	/* The way to reach address a of peer p: a UDP socket, or a connection
+	 * of ours (TLS checks tls_name). Returns 0, or an errno (skipped). */
+	int (*way)(void *arg, const struct trunk_peer *p, const struct net_listen_spec *a,
+		   struct net_msg *way);
+	/* The Authorization value answering challenge chal for a REGISTER to
+	 * uri with sec's credentials and nonce count nc (NUL-terminated into
+	 * out). Returns 0, or an errno (the challenge cannot be answered). */
+	int (*answer)(void *arg, char *out, size_t cap, struct slice chal, struct slice uri,
+		      const struct trunk_secret *sec, uint32_t nc);
+	void *arg;
+};
+
+/* A fraud.alert raised on a user's counters (a burst). */
+struct trunk_alert {
+	bool raised;
+	bool hold;                 /* [fraud] suspend: store the user's hold (why) */
+	char user[TRUNK_USER_MAX];
+	char why[200];             /* the threshold reached */
+	char full[300];            /* why, and what follows from it */
+};
+
+/* A peer's health changed: event kind (NULL: nothing) about peer, why. */
+struct trunk_event {
+	const char *kind;
+	size_t peer;
+	char reason[400];
+};
+
+/*
+ * A new state for env (copied; the pointers in it must outlive the state).
+ * Returns 0, ENOMEM, or the errno of the random key. *sp untouched on failure.
+ */
+int trunk_state_new(struct trunk_state **sp, const struct trunk_env *env);
+/* Free it (the credentials wiped); *sp becomes NULL. NULL is fine. */
+void trunk_state_free(struct trunk_state **sp);
+
+/* The credentials of peers: take *from (wiped afterwards). */
+void trunk_state_set_secrets(struct trunk_state *st, struct trunk_secrets *from);
+const struct trunk_secrets *trunk_state_secrets(const struct trunk_state *st);
+
+/*
+ * Parse the text of a secrets file (INI: [PEER] username, password,
+ * realm) into out (zeroed first). Returns 0, or EINVAL with *line (0: not
+ * a line's fault) and err, which never repeats a value.
+ */
+int trunk_secrets_parse(struct trunk_secrets *out, const char *text, int *line, char *err,
+			size_t errlen);
+
+/* ---- an outside call ---- */
+
+struct trunk_target {
+	struct net_msg way;
+	char contact[200];
+	const char *label;              /* the peer's name */
+	const struct trunk_secret *cred; /* its credentials, or NULL */
+};
+
+/* What the outbound decision reads of a phone's INVITE and its caller. */
+struct trunk_call {
+	const struct sip_uri *ruri;
+	struct slice user;              /* the authenticated caller */
+	const char *calling;            /* the store's calling class of user; "" none */
+	bool hold;                      /* the store has its outside calling on hold */
+	uint64_t cache_version;         /* of the store's word (our own hold until it moves) */
+	bool tls_only;                  /* sips:, or tls-required: TLS peers only */
+	const uint32_t *keep;           /* per peer index: slots kept for emergency calls */
+	int64_t now;                    /* unix seconds */
+	uint64_t now_ms;                /* monotonic */
+};
+
+struct trunk_outbound {
+	struct trunk_verdict v;         /* allow: fork serially to t[0..n); else refuse */
+	uint32_t retry_after;           /* a refusal's Retry-After in seconds; 0 none */
+	bool classified;                /* e164 and klass are known (for the record) */
+	char e164[TRUNK_NUM_MAX];
+	enum trunk_class klass;
+	bool intl;
+	int first;                      /* the peer that gets the INVITE first */
+	struct trunk_target t[TRUNK_MAX_ROUTE_PEERS * TRUNK_MAX_ADDRS];
+	size_t n;
+	char pai[TRUNK_NUM_MAX + 64];   /* our P-Asserted-Identity header line, or "" */
+	char detail[160];
+};
+
+/*
+ * A phone's INVITE to an outside number: normalise, classify, the caller's
+ * class of service, its hold and limits, the dial plan, the peers that are
+ * up, under their caps and calls_per_second, and reachable (env.way).
+ * Returns ENOENT when ruri is no outside number (not ours to decide), else 0
+ * with o's verdict: refused (484, 403 class or limit, 404 no route, 503 rate
+ * with retry_after, 480 no TLS peer, 503 none reachable) or allowed with the
+ * targets. An allowed call is counted only by trunk_state_placed.
+ */
+int trunk_state_outbound(struct trunk_state *st, struct trunk_outbound *o,
+			 const struct trunk_call *c);
+
+/*
+ * The proxy took o's call (Call-ID call_id): it counts against the caps
+ * until trunk_state_ended, and to the caller's and the first peer's
+ * counters (hour, destinations, the peer's rate). A burst on the caller's
+ * counters fills *alert (and, with [fraud] suspend, holds the caller here).
+ */
+void trunk_state_placed(struct trunk_state *st, const struct trunk_outbound *o,
+			const struct trunk_call *c, struct slice call_id, struct trunk_alert *alert);
+
+/* policy/'s POLICY_PAI_MAX + 32 (a unit test holds them equal): the
+ * largest P-Asserted-Identity header line a trusted peer's call carries on */
+#define TRUNK_PAI_MAX 3376
+
+struct trunk_inbound {
+	int peer;                       /* the peer it came from; -1: not a peer */
+	struct trunk_verdict v;         /* allow: to local's phones; else refuse */
+	bool record;                    /* a refused attempt gets its record */
+	uint32_t retry_after;           /* seconds; 0 none */
+	char e164[TRUNK_NUM_MAX];       /* the DID */
+	const char *local;              /* the user it reaches */
+	char pai[TRUNK_PAI_MAX];        /* a trusted peer's P-Asserted-Identity line, or "" */
+};
+
+/*
+ * A request out of a dialog from src over tp: a peer's (its address and a
+ * transport it has)? Then: beyond this server 403 No Transit; a peer's new
+ * INVITE takes a token of its calls_per_second (503 with retry_after); a
+ * number that is no DID 404 (no transit); max_calls_in 503; else allowed to
+ * the DID's user, with the peer's P-Asserted-Identity when it is trusted
+ * with one (RFC 3325; the proxy core removes every received one).
+ */
+void trunk_state_inbound(struct trunk_state *st, struct trunk_inbound *o, const struct sip_msg *m,
+			 const struct net_addr *src, enum net_transport tp, bool beyond,
+			 uint64_t now_ms);
+/* The proxy took a peer's request m: an INVITE counts against its
+ * max_calls_in; any counts in its metrics. */
+void trunk_state_inbound_placed(struct trunk_state *st, int peer, const struct sip_msg *m);
+
+/* An emergency call to peer (by name) counts against its max_calls_out. */
+void trunk_state_track(struct trunk_state *st, struct slice call_id, const char *peer);
+
+/*
+ * A call's record was written: the call no longer counts; its connected
+ * seconds go to the caller's and the peer's counters (peer "": none), a
+ * failed one to the peer's metrics. A burst fills *alert.
+ */
+void trunk_state_ended(struct trunk_state *st, const char *call_id, const char *peer,
+		       int final_status, uint64_t connected_s, int64_t now,
+		       uint64_t cache_version, struct trunk_alert *alert);
+
+/* Does a phone's m name a peer's address in its Request-URI or a Route? */
+bool trunk_bypass(const struct trunk_conf *tc, const struct sip_msg *m,
+		  const struct sip_limits *lim);
+
+/* ---- the counters in the store ---- */
+
+/* Counters changed since they were last handed out? */
+bool trunk_state_dirty(const struct trunk_state *st);
+/*
+ * The next changed counter: *key (valid until the next call into st) and
+ * its text (trunk_usage_encode), *rc that function's result. False when
+ * none is left.
+ */
+bool trunk_state_dirty_next(struct trunk_state *st, const char **key,
+			    char text[TRUNK_USAGE_TEXT_MAX], int *rc);
+
+/* A reread of the stored counters: begin, each row, then end (ok: the
+ * other nodes' counts become those read; else the last reread's stay). */
+struct trunk_sync {
+	int64_t now;
+	bool own;                 /* this node's rows too (at startup: ours go on) */
+	size_t bad;               /* rows not in this build's format */
+	uint64_t others;          /* the other nodes' calls of the last hour */
+};
+void trunk_state_sync_begin(struct trunk_state *st);
+void trunk_state_sync_row(struct trunk_state *st, struct trunk_sync *c, const char *key, bool own,
+			  const char *counts);
+void trunk_state_sync_end(struct trunk_state *st, bool ok);
+
+/* ---- peers: pings, registration, the tick ---- */
+
+struct trunk_tick {
+	bool sync;                  /* reread the other nodes' counters now (shared) */
+	bool secrets;               /* look at the secrets file now */
+	size_t nping, nreg;
+	uint8_t ping[TRUNK_MAX_PEERS], reg[TRUNK_MAX_PEERS]; /* peers to ping, register */
+};
+/* The periodic work at now_ms (unix now): sweep idle counters, and what is due. */
+void trunk_state_tick(struct trunk_state *st, struct trunk_tick *out, uint64_t now_ms, int64_t now,
+		      bool shared);
+
+/* A request to send to a peer. */
+struct trunk_msg {
+	char buf[2048];
+	size_t len;
+	char branch[64];
+	struct net_msg way;
+	struct net_addr dst;
+	size_t peer;
+	bool reg;                   /* a REGISTER (else an OPTIONS ping) */
+	void *user;                 /* the tag its client transaction carries */
+};
+
+/* Peer i's ping (reg false) or REGISTER, now: trunk_state_ping or
+ * trunk_state_register. */
+int trunk_state_request(struct trunk_state *st, struct trunk_msg *msg, struct trunk_event *ev,
+			size_t i, bool reg, uint64_t now_ms);
+/* msg went out as the caller's client transaction txn (opaque here; NULL:
+ * it could not be started, nothing is in flight). */
+void trunk_state_sent(struct trunk_state *st, const struct trunk_msg *msg, const void *txn);
+/*
+ * Is txn (whose tag is user) a peer's ping or REGISTER? Returns the peer,
+ * or -1 (not ours: the proxy's). *reg: a REGISTER; *current: the one in
+ * flight (a REGISTER replaced by its answered challenge is still ours, but
+ * its outcome no longer counts).
+ */
+int trunk_state_txn(const struct trunk_state *st, const void *txn, const void *user, bool *reg,
+		    bool *current);
+/* The outcome of peer i's current ping or REGISTER: final response m, or
+ * m NULL for a timeout. True when msg is a request to send now; *ev on a
+ * change of the peer's health or registration. */
+bool trunk_state_outcome(struct trunk_state *st, struct trunk_msg *msg, struct trunk_event *ev,
+			 size_t i, bool reg, const struct sip_msg *m, uint64_t now_ms);
+/* The current ping or REGISTER of peer i ended: nothing in flight. */
+void trunk_state_txn_end(struct trunk_state *st, size_t i, bool reg);
+
+/* Peer i's OPTIONS ping, now (the next one due ping_interval later).
+ * Returns 0 (in flight until trunk_state_done), or an errno: none sent. */
+int trunk_state_ping(struct trunk_state *st, struct trunk_msg *msg, size_t i, uint64_t now_ms);
+/* The ping got a final response with status, or timed out. */
+void trunk_state_ping_answer(struct trunk_state *st, size_t i, int status, struct trunk_event *ev);
+void trunk_state_ping_timeout(struct trunk_state *st, size_t i, struct trunk_event *ev);
+
+/* Peer i's REGISTER (RFC 3261 10.2), answering the saved challenge when
+ * there is one. Returns 0 (in flight until trunk_state_done), or an errno
+ * (ENOENT: no credentials, with *ev once). */
+int trunk_state_register(struct trunk_state *st, struct trunk_msg *msg, struct trunk_event *ev,
+			 size_t i, uint64_t now_ms);
+/* Its final response m: true when msg is a new REGISTER to send now (the
+ * challenge answered); *ev on a change (registered, failed). */
+bool trunk_state_reg_response(struct trunk_state *st, struct trunk_msg *msg,
+			      struct trunk_event *ev, size_t i, const struct sip_msg *m,
+			      uint64_t now_ms);
+void trunk_state_reg_timeout(struct trunk_state *st, size_t i, uint64_t now_ms,
+			     struct trunk_event *ev);
+/* Peer i's ping (reg false) or REGISTER is no longer in flight. */
+void trunk_state_done(struct trunk_state *st, size_t i, bool reg);
+
+/* Peer i is marked down by its pings. */
+bool trunk_state_peer_down(const struct trunk_state *st, size_t i);
+
+struct trunk_peer_stats {
+	const char *name;
+	uint64_t calls_out, calls_in, failed_out;
+	bool up;
+};
+/* Peer i's metrics; false past the last peer. */
+bool trunk_state_peer_stats(const struct trunk_state *st, size_t i, struct trunk_peer_stats *out);
+
+/* Our sent-by ("host:port", "[v6]:port") for transport tp toward family
+ * fam: the first of listeners l[0..nl) that fits. False: none. */
+bool trunk_sent_by(char *out, size_t cap, const struct net_listen_spec *l, size_t nl,
+		   enum net_transport tp, int fam);
 
 #endif

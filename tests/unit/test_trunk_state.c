@@ -1,0 +1,710 @@
+/*
+ * test_trunk_state: struct trunk_state without a network. The outbound
+ * decision (targets in failover order, our P-Asserted-Identity, every
+ * refusal with its status and event: 484, class, hold, caps, emergency
+ * slots, no route, rate with Retry-After, no TLS peer, none reachable), the
+ * counts a placed call holds until its record, the burst alert and its
+ * hold, the inbound decision (not a peer, transport, no transit, DIDs,
+ * max_calls_in, rate, the trusted PAI), the bypass check, the counters
+ * handed to the store and read back, the OPTIONS pings (down and up) and
+ * the outbound registration (challenge answered, refreshed, failed), and
+ * the secrets file's text.
+ */
+#include "check.h"
+#include "policy/policy.h"
+#include "trunk/trunk.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct trunk_conf tc;
+static struct trunk_fraud_conf fraud;
+static struct net_listen_spec listeners[2];
+static char err[256];
+static int ways_refused;       /* way() fails for peer addresses of this port */
+static unsigned answers;       /* answer() calls */
+
+static int way(void *arg, const struct trunk_peer *p, const struct net_listen_spec *a,
+	       struct net_msg *w)
+{
+	(void)arg;
+	(void)p;
+	memset(w, 0, sizeof(*w));
+	w->tp = a->tp;
+	w->udp_fd = a->tp == NET_UDP ? 3 : -1;
+	return ways_refused && net_addr_port(&a->addr) == ways_refused ? ECONNREFUSED : 0;
+}
+
+static int answer(void *arg, char *out, size_t cap, struct slice chal, struct slice uri,
+		  const struct trunk_secret *sec, uint32_t nc)
+{
+	(void)arg;
+	answers++;
+	if (!memmem(chal.p, chal.len, "realm=\"carrier\"", 15))
+		return EPROTO;
+	snprintf(out, cap, "Digest username=\"%s\", uri=\"%.*s\", nc=%08x", sec->user,
+		 (int)uri.len, uri.p, nc);
+	return 0;
+}
+
+static int set(const char *sec, const char *k, const char *v)
+{
+	return trunk_conf_set(&tc, sec, k, v, 1, err, sizeof(err));
+}
+
+/* Two gateways on +1 (gw1 first), a carrier trunk for +44 that registers,
+ * alice's DID, our listeners. */
+static int setup(struct trunk_state **st)
+{
+	unsigned line;
+	size_t n;
+	struct trunk_env env = { &tc, &fraud, listeners, 2, "example.test", 100, 100, way,
+				 answer, NULL };
+
+	trunk_conf_init(&tc);
+	memset(&fraud, 0, sizeof(fraud));
+	fraud.alert_window = 600;
+	ways_refused = 0;
+	answers = 0;
+	if (net_listen_parse(listeners, 2, &n, "udp:127.0.0.1:5060,tcp:127.0.0.1:5060", err,
+			     sizeof(err)) != 0 || n != 2) {
+		fprintf(stderr, "setup: %s\n", err);
+		return EINVAL;
+	}
+	if (set("peer gw1", "address", "udp:127.0.0.2:5060") || set("peer gw1", "trust_pai", "yes") ||
+	    set("peer gw1", "max_calls_out", "1") || set("peer gw1", "ping_interval", "30") ||
+	    set("peer gw2", "address", "udp:127.0.0.3:5070, tls:127.0.0.3:5071") ||
+	    set("peer gw2", "tls_name", "gw2.example.test") || set("peer gw2", "ping_interval", "0") ||
+	    set("peer carrier", "ping_interval", "0") ||
+	    set("peer carrier", "address", "udp:127.0.0.4:5080") ||
+	    set("peer carrier", "role", "trunk") || set("peer carrier", "register", "yes") ||
+	    set("peer carrier", "max_calls_in", "1") ||
+	    set("routes", "+1", "gw1, gw2") || set("routes", "+44", "carrier") ||
+	    set("dids", "+15551230001", "alice") || trunk_conf_check(&tc, &line, err, sizeof(err))) {
+		fprintf(stderr, "setup: %s\n", err);
+		return EINVAL;
+	}
+	return trunk_state_new(st, &env);
+}
+
+/* An address from "udp:HOST:PORT". */
+static int addr_of(struct net_addr *a, const char *spec)
+{
+	struct net_listen_spec l;
+	size_t n;
+	int rc = net_listen_parse(&l, 1, &n, spec, err, sizeof(err));
+
+	if (rc == 0)
+		*a = l.addr;
+	return rc;
+}
+
+static struct sip_msg msg;
+static struct sip_hdr hdrs[32];
+static char msgbuf[2048];
+
+/* Parse a request to ruri, with extra header lines. */
+static const struct sip_msg *request(const char *method, const char *ruri, const char *call_id,
+				     const char *extra)
+{
+	int n = snprintf(msgbuf, sizeof(msgbuf),
+			 "%s %s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.9;branch=z9hG4bK1\r\n"
+			 "From: <sip:alice@example.test>;tag=1\r\nTo: <%s>\r\n"
+			 "Call-ID: %s\r\nCSeq: 1 %s\r\n%sContent-Length: 0\r\n\r\n",
+			 method, ruri, ruri, call_id, method, extra);
+
+	if (sip_msg_parse(&msg, hdrs, 32, msgbuf, (size_t)n, false, NULL) != 0)
+		return NULL;
+	return &msg;
+}
+
+static struct trunk_call call_of(const struct sip_msg *m, const char *user, int64_t now)
+{
+	return (struct trunk_call){ &m->ruri, slice_cstr(user), "", false, 1, false, NULL, now,
+				    (uint64_t)now * 1000 };
+}
+
+static void test_outbound(void)
+{
+	struct trunk_state *st = NULL;
+	struct trunk_outbound o;
+	struct trunk_alert a;
+	const struct sip_msg *m;
+	struct trunk_call c;
+
+	CHECK_INT(setup(&st), 0);
+	CHECK(st != NULL);
+	/* a name is not an outside number: not ours */
+	m = request("INVITE", "sip:bob@example.test", "c1", "");
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), ENOENT);
+	/* a national call: gw1 then gw2's two addresses, our PAI not sent
+	 * (gw2 is not trusted with it) */
+	m = request("INVITE", "sip:2125550100@example.test", "c2", "");
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	CHECK(o.classified && strcmp(o.e164, "+12125550100") == 0);
+	CHECK_INT(o.n, 3);
+	CHECK_INT(o.first, 0);
+	CHECK(strcmp(o.t[0].contact, "sip:+12125550100@127.0.0.2:5060;user=phone") == 0);
+	CHECK(strcmp(o.t[2].contact, "sip:+12125550100@127.0.0.3:5071;user=phone;transport=tls") == 0);
+	CHECK(strcmp(o.t[1].label, "gw2") == 0);
+	CHECK(o.pai[0] == '\0');
+	trunk_state_placed(st, &o, &c, m->call_id, &a);
+	CHECK(!a.raised);
+	/* gw1 is at its max_calls_out (1): the next call goes to gw2 only,
+	 * which is not trusted with our assertion either */
+	m = request("INVITE", "sip:2125550101@example.test", "c3", "");
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	CHECK_INT(o.first, 1);
+	CHECK_INT(o.n, 2);
+	/* the record of the first call releases gw1 */
+	trunk_state_ended(st, "c2", "gw1", 200, 30, 1000, 1, &a);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.first, 0);
+	/* gw1 alone, trusted: our assertion is its DID */
+	tc.route[0].npeers = 1;
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.n, 1);
+	CHECK(strcmp(o.pai, "P-Asserted-Identity: <tel:+15551230001>\r\n") == 0);
+	/* gw1's last slot is kept for emergency calls: nothing left */
+	{
+		uint32_t keep[TRUNK_MAX_PEERS] = { 1 };
+		c.keep = keep;
+		CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+		CHECK(!o.v.allow);
+		CHECK_INT(o.v.status, 403);
+		CHECK(strcmp(o.v.event, TRUNK_EVENT_FRAUD_LIMIT) == 0);
+		CHECK(strstr(o.v.detail, "max_calls_out") != NULL);
+		c.keep = NULL;
+	}
+	/* unreachable: 503 No Peer Reachable */
+	ways_refused = 5060;
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 503);
+	CHECK(o.v.event == NULL);
+	ways_refused = 0;
+	/* sips: or tls-required: gw1 has no TLS address: 480 */
+	c.tls_only = true;
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 480);
+	CHECK(strcmp(o.v.event, POLICY_EVENT_SIPS_DOWNGRADE) == 0);
+	trunk_state_free(&st);
+	CHECK(st == NULL);
+}
+
+static void test_outbound_refusals(void)
+{
+	struct trunk_state *st = NULL;
+	struct trunk_outbound o;
+	struct trunk_alert a;
+	const struct sip_msg *m;
+	struct trunk_call c;
+
+	CHECK_INT(setup(&st), 0);
+	/* a malformed number: 484, nothing classified */
+	m = request("INVITE", "sip:+12125550100123456@example.test", "r1", "");
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 484);
+	CHECK(!o.classified);
+	/* international, national calling class: 403 call.class_denied */
+	m = request("INVITE", "sip:+442071234567@example.test", "r2", "");
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 403);
+	CHECK(strcmp(o.v.event, TRUNK_EVENT_CLASS_DENIED) == 0);
+	CHECK(strstr(o.v.detail, "+442071234567 is international") != NULL);
+	/* the store's class allows it (carrier registers; no credentials
+	 * needed to route) */
+	c.calling = "international";
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	CHECK(o.intl);
+	/* no route for +33 */
+	m = request("INVITE", "sip:+33142278186@example.test", "r3", "");
+	c = call_of(m, "alice", 1000);
+	c.calling = "international";
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 404);
+	CHECK(strcmp(o.v.event, TRUNK_EVENT_NO_ROUTE) == 0);
+	/* on hold in the store: 403 Outside Calling Suspended */
+	m = request("INVITE", "sip:2125550100@example.test", "r4", "");
+	c = call_of(m, "alice", 1000);
+	c.hold = true;
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 403);
+	CHECK(strcmp(o.v.reason, "Outside Calling Suspended") == 0);
+	c.hold = false;
+	/* [dialplan] max_calls_per_user 1: the second call in progress */
+	tc.max_calls_per_user = 1;
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	trunk_state_placed(st, &o, &c, slice_cstr("r4"), &a);
+	m = request("INVITE", "sip:2125550102@example.test", "r5", "");
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 403);
+	CHECK(strstr(o.v.detail, "max_calls_per_user") != NULL);
+	/* another user is not counted with alice */
+	c = call_of(m, "bob", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	trunk_state_ended(st, "r4", "gw1", 486, 0, 1000, 1, &a);
+	tc.max_calls_per_user = 0;
+	/* [fraud] calls_per_hour 2: the third call in the hour */
+	fraud.user.calls_per_hour = 2;
+	c = call_of(m, "carol", 1000);
+	for (int i = 0; i < 2; i++) {
+		char id[8];
+		snprintf(id, sizeof(id), "h%d", i);
+		CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+		CHECK(o.v.allow);
+		trunk_state_placed(st, &o, &c, slice_cstr(id), &a);
+		trunk_state_ended(st, id, o.t[0].label, 200, 10, 1000, 1, &a);
+	}
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 403);
+	CHECK(strstr(o.v.detail, "calls_per_hour") != NULL);
+	/* an hour later it passes again */
+	c = call_of(m, "carol", 1000 + 3700);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	fraud.user.calls_per_hour = 0;
+	/* gw1 and gw2 at a calls_per_second of 1: the second call within the
+	 * second is 503 with Retry-After 1 */
+	tc.peer[0].calls_per_second = tc.peer[1].calls_per_second = 1;
+	tc.peer[0].max_calls_out = 0;
+	c = call_of(m, "dave", 5000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	trunk_state_placed(st, &o, &c, slice_cstr("p1"), &a);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.first, 1); /* gw1 passed over */
+	trunk_state_placed(st, &o, &c, slice_cstr("p2"), &a);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 503);
+	CHECK(strcmp(o.v.event, TRUNK_EVENT_PEER_RATE) == 0);
+	CHECK_INT(o.retry_after, 1);
+	trunk_state_free(&st);
+}
+
+/* A burst of short international calls raises fraud.alert once; with
+ * suspend the caller is held here until the store's word moves on. */
+static void test_burst_hold(void)
+{
+	struct trunk_state *st = NULL;
+	struct trunk_outbound o;
+	struct trunk_alert a;
+	const struct sip_msg *m;
+	struct trunk_call c;
+	int alerts = 0;
+
+	CHECK_INT(setup(&st), 0);
+	fraud.alert_short_calls = 3;
+	fraud.short_call = 10;
+	fraud.suspend = 1;
+	m = request("INVITE", "sip:+442071234567@example.test", "b0", "");
+	c = call_of(m, "mallory", 2000);
+	c.calling = "international";
+	c.cache_version = 7;
+	for (int i = 0; i < 4; i++) {
+		char id[8];
+		snprintf(id, sizeof(id), "b%d", i);
+		CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+		if (!o.v.allow)
+			break;
+		trunk_state_placed(st, &o, &c, slice_cstr(id), &a);
+		trunk_state_ended(st, id, "carrier", 200, 2, 2000, 7, &a);
+		if (a.raised) {
+			alerts++;
+			CHECK(a.hold);
+			CHECK(strcmp(a.user, "mallory") == 0);
+			CHECK(strstr(a.full, "on hold") != NULL);
+		}
+	}
+	CHECK_INT(alerts, 1);
+	/* held by us while the cache is at the version of the hold */
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(strcmp(o.v.reason, "Outside Calling Suspended") == 0);
+	/* the store took the hold: still held */
+	c.cache_version = 8;
+	c.hold = true;
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(!o.v.allow);
+	/* the administrator lifted it: the burst window is forgiven */
+	c.hold = false;
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	trunk_state_free(&st);
+}
+
+static void test_inbound(void)
+{
+	struct trunk_state *st = NULL;
+	struct trunk_inbound in;
+	struct net_addr src, other;
+	const struct sip_msg *m;
+
+	CHECK_INT(setup(&st), 0);
+	CHECK_INT(addr_of(&src, "udp:127.0.0.4:5080"), 0);
+	CHECK_INT(addr_of(&other, "udp:127.0.0.77:5080"), 0);
+	m = request("INVITE", "sip:+15551230001@example.test", "i1",
+		    "P-Asserted-Identity: <tel:+442070000000>\r\n");
+	CHECK(m != NULL);
+	/* not a peer; a peer's address over a transport it does not have */
+	trunk_state_inbound(st, &in, m, &other, NET_UDP, false, 1000);
+	CHECK_INT(in.peer, -1);
+	trunk_state_inbound(st, &in, m, &src, NET_TCP, false, 1000);
+	CHECK_INT(in.peer, -1);
+	/* Route beyond us: no transit, no record */
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, true, 1000);
+	CHECK_INT(in.peer, 2);
+	CHECK_INT(in.v.status, 403);
+	CHECK(!in.record);
+	/* a DID: allowed to alice; the carrier is not trusted with a PAI */
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK(in.v.allow);
+	CHECK(strcmp(in.local, "alice") == 0 && strcmp(in.e164, "+15551230001") == 0);
+	CHECK(in.pai[0] == '\0');
+	tc.peer[2].trust_pai = true;
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK(strcmp(in.pai, "P-Asserted-Identity: <tel:+442070000000>\r\n") == 0);
+	/* max_calls_in 1: the second call in progress is 503 */
+	trunk_state_inbound_placed(st, in.peer, m);
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK_INT(in.v.status, 503);
+	CHECK(in.record);
+	CHECK(strcmp(in.v.event, TRUNK_EVENT_FRAUD_LIMIT) == 0);
+	trunk_state_ended(st, "i1", "carrier", 200, 5, 1000, 1, &(struct trunk_alert){ 0 });
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK(in.v.allow);
+	/* no DID: 404, recorded (no transit to another peer) */
+	m = request("INVITE", "sip:+12125550100@example.test", "i2", "");
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK_INT(in.v.status, 404);
+	CHECK(in.record);
+	/* calls_per_second 1: each INVITE takes a token */
+	tc.peer[2].calls_per_second = 1;
+	m = request("INVITE", "sip:+15551230001@example.test", "i3", "");
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 9000);
+	CHECK(in.v.allow);
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 9000);
+	CHECK_INT(in.v.status, 503);
+	CHECK(strcmp(in.v.event, TRUNK_EVENT_PEER_RATE) == 0);
+	CHECK_INT(in.retry_after, 1);
+	{
+		struct trunk_peer_stats ps;
+		struct trunk_tick tk;
+		CHECK(trunk_state_peer_stats(st, 2, &ps));
+		CHECK_INT(ps.calls_in, 0); /* not its own until the tick saw the peer */
+		trunk_state_tick(st, &tk, 9000, 9, false);
+		trunk_state_inbound_placed(st, 2, m);
+		CHECK(trunk_state_peer_stats(st, 2, &ps));
+		CHECK_INT(ps.calls_in, 1);
+		CHECK(!trunk_state_peer_stats(st, 3, &ps));
+	}
+	trunk_state_free(&st);
+}
+
+static void test_bypass(void)
+{
+	struct trunk_state *st = NULL;
+	struct sip_limits lim = SIP_LIMITS_DEFAULT;
+
+	CHECK_INT(setup(&st), 0);
+	CHECK(trunk_bypass(&tc, request("INVITE", "sip:2125550100@127.0.0.2", "y1", ""), &lim));
+	CHECK(!trunk_bypass(&tc, request("INVITE", "sip:bob@example.test", "y2", ""), &lim));
+	CHECK(trunk_bypass(&tc, request("INVITE", "sip:bob@example.test", "y3",
+					"Route: <sip:127.0.0.1;lr>, <sip:127.0.0.3:5070;lr>\r\n"),
+			   &lim));
+	trunk_state_free(&st);
+}
+
+/* The counters that changed are handed out once; rows read back count as
+ * ours (at startup) or as the other nodes'. */
+static void test_store_rows(void)
+{
+	struct trunk_state *st = NULL;
+	struct trunk_outbound o;
+	struct trunk_alert a;
+	struct trunk_call c;
+	const struct sip_msg *m;
+	char text[TRUNK_USAGE_TEXT_MAX], saved[TRUNK_USAGE_TEXT_MAX] = "";
+	const char *key;
+	int rc, n = 0;
+
+	CHECK_INT(setup(&st), 0);
+	CHECK(!trunk_state_dirty(st));
+	m = request("INVITE", "sip:2125550100@example.test", "s1", "");
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	trunk_state_placed(st, &o, &c, m->call_id, &a);
+	CHECK(trunk_state_dirty(st));
+	while (trunk_state_dirty_next(st, &key, text, &rc)) {
+		CHECK_INT(rc, 0);
+		CHECK(strcmp(key, "u:alice") == 0 || strcmp(key, "p:gw1") == 0);
+		if (strcmp(key, "p:gw1") == 0)
+			memcpy(saved, text, sizeof(saved));
+		n++;
+	}
+	CHECK_INT(n, 2);
+	CHECK(!trunk_state_dirty(st));
+	trunk_state_free(&st);
+	/* a new run: another node's gw1 row counts against gw1's calls_per_hour */
+	CHECK_INT(setup(&st), 0);
+	tc.peer[0].calls_per_hour = 2;
+	{
+		struct trunk_sync s = { 1000, false, 0, 0 };
+		trunk_state_sync_begin(st);
+		trunk_state_sync_row(st, &s, "p:gw1", false, saved);
+		trunk_state_sync_row(st, &s, "p:gw1", false, saved);
+		trunk_state_sync_row(st, &s, "u:zed", false, "junk");
+		trunk_state_sync_row(st, &s, "p:gw2", true, saved); /* ours: not now */
+		trunk_state_sync_end(st, true);
+		CHECK_INT(s.bad, 1);
+		CHECK_INT(s.others, 2);
+	}
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.first, 1); /* gw1 is at its calls_per_hour */
+	trunk_state_free(&st);
+}
+
+static void test_pings(void)
+{
+	struct trunk_state *st = NULL;
+	struct trunk_tick tk;
+	struct trunk_msg mm;
+	struct trunk_event ev;
+	struct trunk_outbound o;
+	struct trunk_call c;
+	const struct sip_msg *m;
+
+	CHECK_INT(setup(&st), 0);
+	trunk_state_tick(st, &tk, 1000, 1, false);
+	CHECK(tk.secrets && !tk.sync);
+	CHECK_INT(tk.nping, 1);
+	CHECK_INT(tk.ping[0], 0);
+	CHECK_INT(tk.nreg, 1);
+	CHECK_INT(tk.reg[0], 2);
+	CHECK_INT(trunk_state_ping(st, &mm, 0, 1000), 0);
+	CHECK(strncmp(mm.buf, "OPTIONS sip:127.0.0.2:5060 SIP/2.0\r\n", 36) == 0);
+	CHECK(strstr(mm.buf, mm.branch) != NULL);
+	CHECK(strstr(mm.buf, "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKping") != NULL);
+	/* in flight: not again, even when due */
+	trunk_state_tick(st, &tk, 100000, 1, true);
+	CHECK_INT(tk.nping, 0);
+	CHECK(tk.sync);
+	/* no answer: down, left out of the route while gw2 is up */
+	trunk_state_ping_timeout(st, 0, &ev);
+	CHECK(ev.kind && strcmp(ev.kind, TRUNK_EVENT_PEER_DOWN) == 0);
+	CHECK_INT(ev.peer, 0);
+	CHECK(trunk_state_peer_down(st, 0));
+	m = request("INVITE", "sip:2125550100@example.test", "d1", "");
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.first, 1);
+	/* the next ping is answered (any final status): up */
+	trunk_state_done(st, 0, false);
+	trunk_state_tick(st, &tk, 200000, 1, false);
+	CHECK_INT(tk.nping, 1);
+	CHECK_INT(trunk_state_ping(st, &mm, 0, 200000), 0);
+	trunk_state_ping_answer(st, 0, 100, &ev);
+	CHECK(ev.kind == NULL);
+	trunk_state_ping_answer(st, 0, 404, &ev);
+	CHECK(ev.kind && strcmp(ev.kind, TRUNK_EVENT_PEER_UP) == 0);
+	CHECK(!trunk_state_peer_down(st, 0));
+	trunk_state_ping_timeout(st, 0, &ev); /* answered already */
+	CHECK(ev.kind == NULL);
+	/* the caller's transaction handles: the ping in flight is known by its
+	 * handle, a REGISTER by its tag too once replaced */
+	{
+		int h1, h2, h3;
+		bool reg, cur;
+		trunk_state_txn_end(st, 0, false);
+		CHECK_INT(trunk_state_request(st, &mm, &ev, 0, false, 300000), 0);
+		trunk_state_sent(st, &mm, &h1);
+		CHECK_INT(trunk_state_txn(st, &h1, NULL, &reg, &cur), 0);
+		CHECK(!reg && cur);
+		CHECK_INT(trunk_state_txn(st, &h2, NULL, &reg, &cur), -1);
+		CHECK(!trunk_state_outcome(st, &mm, &ev, 0, false, NULL, 300000));
+		CHECK(ev.kind && strcmp(ev.kind, TRUNK_EVENT_PEER_DOWN) == 0);
+		trunk_state_txn_end(st, 0, false);
+		CHECK_INT(trunk_state_txn(st, &h1, NULL, &reg, &cur), -1);
+		/* a REGISTER that could not be started leaves nothing in flight */
+		{
+			struct trunk_secrets sec;
+			int line;
+			CHECK_INT(trunk_secrets_parse(&sec, "[carrier]\nusername = a\npassword = b\n",
+						      &line, err, sizeof(err)), 0);
+			trunk_state_set_secrets(st, &sec);
+		}
+		CHECK_INT(trunk_state_request(st, &mm, &ev, 2, true, 300000), 0);
+		CHECK(mm.reg && mm.user != NULL);
+		trunk_state_sent(st, &mm, NULL);
+		CHECK_INT(trunk_state_request(st, &mm, &ev, 2, true, 300000), 0);
+		trunk_state_sent(st, &mm, &h2);
+		CHECK_INT(trunk_state_txn(st, &h2, mm.user, &reg, &cur), 2);
+		CHECK(reg && cur);
+		trunk_state_sent(st, &mm, &h3); /* replaced (a challenge answered) */
+		CHECK_INT(trunk_state_txn(st, &h2, mm.user, &reg, &cur), 2);
+		CHECK(reg && !cur);
+	}
+	trunk_state_free(&st);
+}
+
+static const struct sip_msg *response(int status, const char *extra)
+{
+	int n = snprintf(msgbuf, sizeof(msgbuf),
+			 "SIP/2.0 %d X\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKreg\r\n"
+			 "From: <sip:acct@127.0.0.4>;tag=1\r\nTo: <sip:acct@127.0.0.4>\r\n"
+			 "Call-ID: r\r\nCSeq: 1 REGISTER\r\n%sContent-Length: 0\r\n\r\n",
+			 status, extra);
+
+	if (sip_msg_parse(&msg, hdrs, 32, msgbuf, (size_t)n, false, NULL) != 0)
+		return NULL;
+	return &msg;
+}
+
+static void test_register(void)
+{
+	struct trunk_state *st = NULL;
+	struct trunk_msg mm;
+	struct trunk_event ev;
+	struct trunk_secrets sec;
+	int line;
+
+	CHECK_INT(setup(&st), 0);
+	{
+		struct trunk_tick tk;
+		trunk_state_tick(st, &tk, 1000, 1, false);
+		CHECK_INT(tk.nreg, 1);
+	}
+	/* no credentials: failed, said once */
+	CHECK_INT(trunk_state_register(st, &mm, &ev, 2, 1000), ENOENT);
+	CHECK(ev.kind && strcmp(ev.kind, TRUNK_EVENT_PEER_REGISTER_FAILED) == 0);
+	CHECK_INT(trunk_state_register(st, &mm, &ev, 2, 1000), ENOENT);
+	CHECK(ev.kind == NULL);
+	CHECK_INT(trunk_secrets_parse(&sec, "[carrier]\nusername = acct\npassword = pw-1\n", &line,
+				      err, sizeof(err)), 0);
+	trunk_state_set_secrets(st, &sec);
+	CHECK(sec.n == 0);
+	CHECK_INT(trunk_state_register(st, &mm, &ev, 2, 1000), 0);
+	CHECK(strncmp(mm.buf, "REGISTER sip:127.0.0.4:5080 SIP/2.0\r\n", 37) == 0);
+	CHECK(strstr(mm.buf, "From: <sip:acct@127.0.0.4>") != NULL);
+	CHECK(strstr(mm.buf, "Authorization") == NULL);
+	/* a challenge it cannot answer (another realm): failed */
+	CHECK(!trunk_state_reg_response(st, &mm, &ev, 2,
+					response(401, "WWW-Authenticate: Digest realm=\"x\", "
+						      "nonce=\"n\"\r\n"), 2000));
+	CHECK(ev.kind == NULL); /* failed already: said once */
+	/* one it can: answered at once, with the nonce count 1 */
+	trunk_state_done(st, 2, true);
+	CHECK_INT(trunk_state_register(st, &mm, &ev, 2, 70000), 0);
+	CHECK(trunk_state_reg_response(st, &mm, &ev, 2,
+				       response(407, "Proxy-Authenticate: Digest "
+						     "realm=\"carrier\", nonce=\"n\"\r\n"), 70000));
+	CHECK(strstr(mm.buf, "Proxy-Authorization: Digest username=\"acct\", "
+			     "uri=\"sip:127.0.0.4:5080\", nc=00000001\r\n") != NULL);
+	CHECK(strstr(mm.buf, "CSeq: 4 REGISTER") != NULL); /* one more each: 1, 2 unanswerable, 3, 4 */
+	/* 200 with a granted expiry: registered (said once) */
+	CHECK(!trunk_state_reg_response(st, &mm, &ev, 2,
+					response(200, "Contact: <sip:acct@127.0.0.1:5060>;"
+						      "expires=120\r\n"), 70000));
+	CHECK(ev.kind && strcmp(ev.kind, TRUNK_EVENT_PEER_REGISTERED) == 0);
+	CHECK(strstr(ev.reason, "registered for 120 s; refreshed every 60 s") != NULL);
+	/* refreshed at half the expiry, with the saved challenge */
+	{
+		struct trunk_tick tk;
+		trunk_state_done(st, 2, true);
+		trunk_state_tick(st, &tk, 70000 + 59000, 1, false);
+		CHECK_INT(tk.nreg, 0);
+		trunk_state_tick(st, &tk, 70000 + 60000, 1, false);
+		CHECK_INT(tk.nreg, 1);
+	}
+	CHECK_INT(trunk_state_register(st, &mm, &ev, 2, 130000), 0);
+	CHECK(strstr(mm.buf, "nc=00000002") != NULL);
+	/* our answer refused (not stale): failed, the challenge dropped */
+	CHECK(!trunk_state_reg_response(st, &mm, &ev, 2,
+					response(401, "WWW-Authenticate: Digest "
+						      "realm=\"carrier\", nonce=\"m\"\r\n"),
+					130000));
+	CHECK(ev.kind && strcmp(ev.kind, TRUNK_EVENT_PEER_REGISTER_FAILED) == 0);
+	CHECK(strstr(ev.reason, "answered 401") != NULL);
+	trunk_state_reg_timeout(st, 2, 140000, &ev);
+	CHECK(ev.kind == NULL); /* failed already */
+	trunk_state_free(&st);
+}
+
+static void test_secrets_text(void)
+{
+	struct trunk_secrets s;
+	int line;
+
+	CHECK_INT(trunk_secrets_parse(&s, "[gw1]\nusername = u\npassword = p\nrealm = r\n", &line,
+				      err, sizeof(err)), 0);
+	CHECK_INT(s.n, 1);
+	CHECK(strcmp(trunk_secret_of(&s, "gw1")->realm, "r") == 0);
+	trunk_secrets_wipe(&s);
+	CHECK_INT(trunk_secrets_parse(&s, "[gw1]\nusername = u\npassword = two words\n", &line,
+				      err, sizeof(err)), EINVAL);
+	CHECK_INT(line, 3);
+	CHECK(strstr(err, "two words") == NULL);
+	CHECK(s.n == 0);
+	CHECK_INT(trunk_secrets_parse(&s, "[gw1]\nusername = u\n", &line, err, sizeof(err)),
+		  EINVAL);
+	CHECK(strstr(err, "needs both") != NULL);
+	CHECK_INT(trunk_secrets_parse(&s, "no section = x\n[", &line, err, sizeof(err)), EINVAL);
+	CHECK(err[0] != '\0');
+}
+
+/* The values trunk/ keeps equal to another layer's. */
+static void test_shared_values(void)
+{
+	CHECK(strcmp(TRUNK_EVENT_SIPS_DOWNGRADE, POLICY_EVENT_SIPS_DOWNGRADE) == 0);
+	CHECK_INT(TRUNK_PAI_MAX, POLICY_PAI_MAX + 32);
+}
+
+static int oom_outbound(void *arg)
+{
+	struct trunk_state *st = NULL;
+	struct trunk_outbound o;
+	struct trunk_alert a;
+	struct trunk_call c;
+	const struct sip_msg *m;
+	int rc;
+
+	(void)arg;
+	if ((rc = setup(&st)) != 0)
+		return rc;
+	m = request("INVITE", "sip:2125550100@example.test", "o1", "");
+	c = call_of(m, "alice", 1000);
+	if ((rc = trunk_state_outbound(st, &o, &c)) == 0 && o.v.allow) {
+		trunk_state_placed(st, &o, &c, m->call_id, &a);
+		trunk_state_ended(st, "o1", "gw1", 200, 1, 1000, 1, &a);
+	}
+	trunk_state_free(&st);
+	return rc;
+}
+
+static void test_oom(void)
+{
+	CHECK(CHECK_OOM_SWEEP(oom_outbound, NULL, 100) > 1);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct check_case cases[] = {
+		CASE(test_outbound),    CASE(test_outbound_refusals), CASE(test_burst_hold),
+		CASE(test_inbound),     CASE(test_bypass),            CASE(test_store_rows),
+		CASE(test_pings),       CASE(test_register),          CASE(test_secrets_text),
+		CASE(test_shared_values), CASE(test_oom),
+	};
+
+	return check_main("trunk_state", cases, ARRAY_SIZE(cases), argc, argv);
+}
