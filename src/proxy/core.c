@@ -96,6 +96,8 @@ struct call {
 	size_t best_tag_len;
 	struct dialog *dlg;        /* an in-dialog request: its dialog */
 	struct cdr_info *cdr;      /* an INVITE out of dialog */
+	char *from_tag;            /* an INVITE: the caller's From tag, for the dialog its
+				      2xx makes (kept here, the request is not parsed again) */
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
 	int32_t cseq_delta;        /* in-dialog: added toward the callee, taken back upstream */
 	bool serial;               /* branches tried one after another (proxy_fork_serial) */
@@ -329,6 +331,7 @@ static void call_free(struct call *c)
 	free(c->body);
 	free(c->body_type);
 	free(c->best_buf);
+	free(c->from_tag);
 	free(c);
 }
 
@@ -581,11 +584,10 @@ static uint64_t dialog_end(struct proxy *p, struct dialog *d, const char *hangup
 static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct call *c,
 			  const struct branch *b)
 {
-	const struct sip_msg *req = c->st ? txn_server_request(c->st) : NULL;
 	struct dialog *d;
 	int side;
 
-	if (!req || !resp->to.has_tag || dialog_find(p, resp, &side))
+	if (!c->st || !c->from_tag || !resp->to.has_tag || dialog_find(p, resp, &side))
 		return;
 	if (!proxy_dialog_room(p->dialogs.n, p->conf.max_dialogs, p->conf.reserved_dialogs,
 			       c->emergency)) {
@@ -601,7 +603,8 @@ static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct ca
 	if (!d)
 		return;
 	d->call_id = dup_slice(resp->call_id);
-	d->tag[0] = dup_slice(req->from.tag);
+	d->tag[0] = c->from_tag; /* the dialog's now */
+	c->from_tag = NULL;
 	d->tag[1] = dup_slice(resp->to.tag);
 	if (!d->call_id || !d->tag[0] || !d->tag[1] ||
 	    htab_insert(&p->dialogs, &d->node,
@@ -1027,6 +1030,10 @@ static struct call *call_new(struct proxy *p, struct txn_server *st, const struc
 
 	if (!c)
 		return NULL;
+	if (m->mid == SIP_M_INVITE && !(c->from_tag = dup_slice(m->from.tag))) {
+		free(c);
+		return NULL;
+	}
 	c->p = p;
 	c->st = st;
 	c->upstream = *from;
