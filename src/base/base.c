@@ -110,6 +110,18 @@ bool hex_decode(uint8_t *out, size_t n, struct slice s)
 	return true;
 }
 
+char *base_strcpy(char *dst, size_t cap, const char *src)
+{
+	size_t n;
+
+	if (cap == 0)
+		return dst;
+	n = strnlen(src, cap - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return dst;
+}
+
 char *slice_repr(char *dst, size_t cap, struct slice s, size_t max_in)
 {
 	size_t o = 0;

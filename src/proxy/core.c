@@ -203,13 +203,13 @@ static struct cdr_info *cdr_info_new(struct proxy *p, const struct sip_msg *m,
 	ci->auth_user = dup_slice(who->user);
 	ci->callee = dup_slice(m->ruri_raw);
 	ci->src = dup_slice(slice_cstr(src));
-	snprintf(ci->transport, sizeof(ci->transport), "%s", net_transport_name(who->in->tp));
+	base_strcpy(ci->transport, sizeof(ci->transport), net_transport_name(who->in->tp));
 	if (who->outside) {
 		const struct proxy_outside *o = who->outside;
-		snprintf(ci->peer, sizeof(ci->peer), "%s", o->peer ? o->peer : "");
-		snprintf(ci->klass, sizeof(ci->klass), "%s", o->klass ? o->klass : "");
-		snprintf(ci->dialed, sizeof(ci->dialed), "%s", o->dialed ? o->dialed : "");
-		snprintf(ci->number, sizeof(ci->number), "%s", o->number ? o->number : "");
+		base_strcpy(ci->peer, sizeof(ci->peer), o->peer ? o->peer : "");
+		base_strcpy(ci->klass, sizeof(ci->klass), o->klass ? o->klass : "");
+		base_strcpy(ci->dialed, sizeof(ci->dialed), o->dialed ? o->dialed : "");
+		base_strcpy(ci->number, sizeof(ci->number), o->number ? o->number : "");
 	}
 	ci->start_ms = p->ops->wall_ms(p->arg);
 	if (!ci->call_id || !ci->caller || !ci->auth_user || !ci->callee || !ci->src) {
@@ -230,24 +230,24 @@ static uint64_t cdr_write(struct proxy *p, struct cdr_info *ci, int status, cons
 	if (!ci)
 		return 0;
 	memset(c, 0, sizeof(*c));
-	snprintf(c->call_id, sizeof(c->call_id), "%s", ci->call_id);
-	snprintf(c->caller, sizeof(c->caller), "%s", ci->caller);
-	snprintf(c->auth_user, sizeof(c->auth_user), "%s", ci->auth_user);
-	snprintf(c->callee, sizeof(c->callee), "%s", ci->callee);
-	snprintf(c->src, sizeof(c->src), "%s", ci->src);
-	snprintf(c->transport, sizeof(c->transport), "%s", ci->transport);
+	base_strcpy(c->call_id, sizeof(c->call_id), ci->call_id);
+	base_strcpy(c->caller, sizeof(c->caller), ci->caller);
+	base_strcpy(c->auth_user, sizeof(c->auth_user), ci->auth_user);
+	base_strcpy(c->callee, sizeof(c->callee), ci->callee);
+	base_strcpy(c->src, sizeof(c->src), ci->src);
+	base_strcpy(c->transport, sizeof(c->transport), ci->transport);
 	c->start_at = ci->start_ms;
 	c->answer_at = ci->answer_ms;
 	c->emergency = ci->emergency;
 	if (ci->location)
-		snprintf(c->location, sizeof(c->location), "%s", ci->location);
+		base_strcpy(c->location, sizeof(c->location), ci->location);
 	c->end_at = p->ops->wall_ms(p->arg);
 	if (c->end_at < c->start_at)
 		c->end_at = c->start_at; /* the clock stepped back */
 	if (c->answer_at > c->end_at)
 		c->answer_at = c->end_at;
 	c->final_status = status;
-	snprintf(c->hangup, sizeof(c->hangup), "%s", ci->answer_ms ? hangup : "none");
+	base_strcpy(c->hangup, sizeof(c->hangup), ci->answer_ms ? hangup : "none");
 	memcpy(c->peer, ci->peer, sizeof(c->peer));
 	memcpy(c->klass, ci->klass, sizeof(c->klass));
 	memcpy(c->dialed, ci->dialed, sizeof(c->dialed));
@@ -529,18 +529,18 @@ static uint64_t dialog_keep(struct proxy *p, const struct dialog *d)
 	if (!p->ops->dialog_up)
 		return 0;
 	memset(sd, 0, sizeof(*sd));
-	snprintf(sd->call_id, sizeof(sd->call_id), "%s", d->call_id);
+	base_strcpy(sd->call_id, sizeof(sd->call_id), d->call_id);
 	for (int k = 0; k < 2; k++) {
-		snprintf(sd->tag[k], sizeof(sd->tag[k]), "%s", d->tag[k]);
+		base_strcpy(sd->tag[k], sizeof(sd->tag[k]), d->tag[k]);
 		addr_text(sd->way[k], sizeof(sd->way[k]), d->way[k].tp, &d->way[k].src);
 		addr_text(sd->local[k], sizeof(sd->local[k]), d->way[k].tp, &d->way[k].local);
 	}
 	if (d->cdr) {
-		snprintf(sd->caller, sizeof(sd->caller), "%s", d->cdr->caller);
-		snprintf(sd->auth_user, sizeof(sd->auth_user), "%s", d->cdr->auth_user);
-		snprintf(sd->callee, sizeof(sd->callee), "%s", d->cdr->callee);
-		snprintf(sd->src, sizeof(sd->src), "%s", d->cdr->src);
-		snprintf(sd->transport, sizeof(sd->transport), "%s", d->cdr->transport);
+		base_strcpy(sd->caller, sizeof(sd->caller), d->cdr->caller);
+		base_strcpy(sd->auth_user, sizeof(sd->auth_user), d->cdr->auth_user);
+		base_strcpy(sd->callee, sizeof(sd->callee), d->cdr->callee);
+		base_strcpy(sd->src, sizeof(sd->src), d->cdr->src);
+		base_strcpy(sd->transport, sizeof(sd->transport), d->cdr->transport);
 		sd->start_at = d->cdr->start_ms;
 		sd->answer_at = d->cdr->answer_ms;
 		memcpy(sd->peer, d->cdr->peer, sizeof(sd->peer));
@@ -548,7 +548,7 @@ static uint64_t dialog_keep(struct proxy *p, const struct dialog *d)
 		memcpy(sd->dialed, d->cdr->dialed, sizeof(sd->dialed));
 		memcpy(sd->number, d->cdr->number, sizeof(sd->number));
 		if (d->cdr->location)
-			snprintf(sd->location, sizeof(sd->location), "%s", d->cdr->location);
+			base_strcpy(sd->location, sizeof(sd->location), d->cdr->location);
 	}
 	sd->emergency = d->emergency;
 	sd->expires_at = wall + (int64_t)(d->expires_ms - now_ms(p));
@@ -767,7 +767,7 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 	ci->auth_user = dup_slice(slice_cstr(sd->auth_user));
 	ci->callee = dup_slice(slice_cstr(sd->callee));
 	ci->src = dup_slice(slice_cstr(sd->src));
-	snprintf(ci->transport, sizeof(ci->transport), "%s", sd->transport);
+	base_strcpy(ci->transport, sizeof(ci->transport), sd->transport);
 	ci->start_ms = sd->start_at;
 	ci->answer_ms = sd->answer_at;
 	memcpy(ci->peer, sd->peer, sizeof(ci->peer));
@@ -1056,7 +1056,7 @@ static struct proxy_verdict refusal(uint16_t status, const char *reason, const c
 	struct proxy_verdict v = { status, reason, event, "" };
 
 	if (detail)
-		snprintf(v.detail, sizeof(v.detail), "%s", detail);
+		base_strcpy(v.detail, sizeof(v.detail), detail);
 	return v;
 }
 
@@ -1193,7 +1193,7 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 	}
 	for (size_t i = 0; i < n; i++) {
 		c->br[i].way = t[i].way;
-		snprintf(c->br[i].label, sizeof(c->br[i].label), "%s", t[i].label ? t[i].label : "");
+		base_strcpy(c->br[i].label, sizeof(c->br[i].label), t[i].label ? t[i].label : "");
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct branch *b = &c->br[i];

@@ -88,9 +88,9 @@ static void op_dialog_down(void *arg, const char *call_id, const char *tag0, con
 	cdr_room(s);
 	o = &s->dlg_q[s->ndlg_q++];
 	o->put = false;
-	snprintf(o->d.call_id, sizeof(o->d.call_id), "%s", call_id);
-	snprintf(o->d.tag[0], sizeof(o->d.tag[0]), "%s", tag0);
-	snprintf(o->d.tag[1], sizeof(o->d.tag[1]), "%s", tag1);
+	base_strcpy(o->d.call_id, sizeof(o->d.call_id), call_id);
+	base_strcpy(o->d.tag[0], sizeof(o->d.tag[0]), tag0);
+	base_strcpy(o->d.tag[1], sizeof(o->d.tag[1]), tag1);
 }
 
 /* Move cdr_durable_k up to what the store says is durable, and send the
