@@ -394,6 +394,7 @@ static void local_hostport(const struct proxy *p, const struct net_msg *way, cha
 {
 	char host[INET6_ADDRSTRLEN];
 	const struct net_addr *a = &way->local;
+	struct sip_buf b;
 
 	if (a->ss.ss_family != AF_INET && a->ss.ss_family != AF_INET6) {
 		for (size_t i = 0; i < p->conf.nlisteners; i++) {
@@ -405,13 +406,48 @@ static void local_hostport(const struct proxy *p, const struct net_msg *way, cha
 		}
 	}
 	net_addr_host(a, host, sizeof(host));
-	snprintf(out, cap, a->ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
-		 net_addr_port(a));
+	/* piece by piece: snprintf costs about a thousand instructions, and a
+	 * call writes this several times */
+	sip_buf_init(&b, out, cap - 1);
+	if (a->ss.ss_family == AF_INET6)
+		sip_buf_put(&b, "[", 1);
+	sip_buf_str(&b, host);
+	sip_buf_str(&b, a->ss.ss_family == AF_INET6 ? "]:" : ":");
+	sip_buf_u32(&b, net_addr_port(a));
+	out[b.overflow ? 0 : b.len] = '\0';
 }
 
 static const char *via_transport(enum net_transport tp)
 {
 	return tp == NET_TCP ? "TCP" : tp == NET_TLS ? "TLS" : "UDP";
+}
+
+/* Our Via for sending on transport tp from hostport, with the branch
+ * "z9hG4bK" HASH TAIL, into via (cap bytes; "" when it does not fit), and
+ * the branch alone into branch (bcap bytes) when branch is not NULL. */
+static void via_write(char *via, size_t cap, char *branch, size_t bcap, enum net_transport tp,
+		      const char *hostport, const char hash[17], const char *tail)
+{
+	struct sip_buf b;
+	size_t start;
+
+	sip_buf_init(&b, via, cap - 1);
+	sip_buf_str(&b, "SIP/2.0/");
+	sip_buf_str(&b, via_transport(tp));
+	sip_buf_put(&b, " ", 1);
+	sip_buf_str(&b, hostport);
+	sip_buf_str(&b, ";branch=");
+	start = b.len;
+	sip_buf_str(&b, "z9hG4bK");
+	sip_buf_str(&b, hash);
+	sip_buf_str(&b, tail);
+	if (branch) {
+		size_t n = b.overflow || b.len - start >= bcap ? 0 : b.len - start;
+		memcpy(branch, via + start, n);
+		branch[n] = '\0';
+	}
+	sip_buf_str(&b, ";rport");
+	via[b.overflow ? 0 : b.len] = '\0';
 }
 
 /* The end of a Record-Route URI naming our side on transport tp. */
@@ -883,18 +919,23 @@ void proxy_tick(struct proxy *p, uint64_t now)
 static int forward(struct proxy *p, struct call *c, struct branch *b, const struct sip_msg *m,
 		   struct slice ruri, bool record_route, struct slice extra, uint32_t skip_routes)
 {
-	char via[300], hostport[INET6_ADDRSTRLEN + 8], rr[600], hash[17], branch[48];
+	char via[300], hostport[INET6_ADDRSTRLEN + 8], rr[600], hash[17], branch[48], seq[18];
 	struct sip_buf out, rrb;
 	struct proxy_fwd f = { 0 };
 	struct txn_peer to = peer_of_way(&b->way);
+	uint64_t v = ++p->branch_seq;
+	size_t i = sizeof(seq) - 1;
 	int rc;
 
 	proxy_loop_hash(&p->loop_key, m, hash);
 	local_hostport(p, &b->way, hostport, sizeof(hostport));
-	snprintf(branch, sizeof(branch), "z9hG4bK%s.%llx", hash,
-		 (unsigned long long)++p->branch_seq);
-	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", via_transport(b->way.tp),
-		 hostport, branch);
+	/* ".SEQ", the branch's number in lowercase hex */
+	seq[i] = '\0';
+	do
+		seq[--i] = "0123456789abcdef"[v & 15];
+	while ((v >>= 4) != 0);
+	seq[--i] = '.';
+	via_write(via, sizeof(via), branch, sizeof(branch), b->way.tp, hostport, hash, seq + i);
 	sip_buf_init(&rrb, rr, sizeof(rr));
 	if (record_route) {
 		/* top: the side facing the target; and, when the caller's side
@@ -1603,8 +1644,7 @@ bool proxy_ack(struct proxy *p, const struct sip_msg *m, const struct net_msg *i
 	proxy_loop_hash(&p->loop_key, m, hash);
 	local_hostport(p, &d->way[1 - side], hostport, sizeof(hostport));
 	/* a stateless forward: the branch is a function of the ACK (16.11) */
-	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=z9hG4bK%s.ack;rport",
-		 via_transport(d->way[1 - side].tp), hostport, hash);
+	via_write(via, sizeof(via), NULL, 0, d->way[1 - side].tp, hostport, hash, ".ack");
 	f.via = slice_cstr(via);
 	f.skip_routes = count_routes(p, m, NULL);
 	f.max_forwards = ((m->have & SIP_HAVE_MAX_FORWARDS) ? m->max_forwards : 70);
