@@ -243,6 +243,24 @@ static int copy_rotation(struct store *dst, const struct store_user *u)
 					   u->changed_at);
 }
 
+/* What the import does not carry: the calling class, a toll-fraud hold
+ * (with when it began) and the civic location for emergency calls. */
+static int copy_user_extras(struct store *src, struct store *dst, const struct store_user *u)
+{
+	char loc[STORE_LOCATION_MAX];
+	int rc;
+
+	if (u->calling[0] && (rc = store_users_set_calling(dst, u->name, u->domain, u->calling)))
+		return rc;
+	if (u->fraud_hold[0] &&
+	    (rc = store_users_set_fraud_hold(dst, u->name, u->domain, u->fraud_hold,
+					     u->fraud_hold_at)))
+		return rc;
+	if ((rc = store_users_get_location(src, loc, sizeof(loc), u->name, u->domain)) != 0)
+		return rc;
+	return loc[0] ? store_users_set_location(dst, u->name, u->domain, loc) : 0;
+}
+
 static int do_copy(struct store *src, struct store *dst, const char *dst_name)
 {
 	struct user_vec users = { 0 };
@@ -291,6 +309,11 @@ static int do_copy(struct store *src, struct store *dst, const char *dst_name)
 						   users.v[i].changed_at)) != 0) {
 			fprintf(stderr, "bastion: store copy: %s@%s: %s\n", got.name, got.domain,
 				store_errmsg(dst));
+			goto out;
+		}
+		if ((rc = copy_user_extras(src, dst, &users.v[i])) != 0) {
+			fprintf(stderr, "bastion: store copy: %s@%s: %s\n", got.name, got.domain,
+				store_errmsg(dst)[0] ? store_errmsg(dst) : strerror(rc));
 			goto out;
 		}
 		if (users.v[i].pw_deadline > 0 && (rc = copy_rotation(dst, &users.v[i])) != 0) {

@@ -136,11 +136,21 @@ int auth_key_generate(const char *path);
  */
 int auth_key_load(uint8_t key[AUTH_KEY_LEN], const char *path);
 
+/*
+ * Replace key (the stored key on entry) by a key for this run:
+ * HMAC-SHA256(stored key, 16 fresh random bytes). Nonces are made with it,
+ * so a nonce from before a restart fails verification and gets a fresh
+ * challenge: its counts were never seen by this run's replay table. Several
+ * nodes derive one per nonce epoch (nodes/). Returns 0, or EIO with key
+ * unchanged.
+ */
+int auth_key_derive(uint8_t key[AUTH_KEY_LEN]);
+
 /* ---- nonces -------------------------------------------------------------- */
 
 struct auth_nc_table;
 
-#define AUTH_NONCE_LEN 43       /* base64url, no padding, of 32 bytes */
+#define AUTH_NONCE_LEN 48       /* base64url, no padding, of 36 bytes */
 #define AUTH_NONCE_SKEW_S 5     /* a nonce up to this far in the future is OK */
 #define AUTH_NONCE_LIFETIME_DEFAULT 300
 
@@ -154,8 +164,9 @@ enum auth_nonce_status {
  * Make a fresh nonce for time `now` (seconds of the wall clock) into out,
  * which receives AUTH_NONCE_LEN characters and a NUL. The replay table t
  * issues its sequence number, so t must be the table that will check the
- * answers (auth_server.nc). Layout before encoding: be64(now) | be64(seq) |
- * HMAC-SHA256(key, "bastion-nonce-2" | be64(now) | be64(seq))[0..16).
+ * answers (auth_server.nc), and its epoch. Layout before encoding:
+ * be64(now) | be32(epoch) | be64(seq) | HMAC-SHA256(key, "bastion-nonce-3" |
+ * be64(now) | be32(epoch) | be64(seq))[0..16).
  * Returns 0, EINVAL (NULL argument) or EIO (HMAC failed; the sequence
  * number is then used up, which is harmless).
  */
@@ -224,6 +235,92 @@ enum auth_nc_status {
 };
 
 /*
+ * The epoch written into the nonces made with t from now on (0 at
+ * creation). A server with one key per run can leave it at 0; several
+ * nodes give each run, and each lapse of a node's lease, a new epoch
+ * (struct auth_epochs below), so that another node can tell whose nonce it
+ * holds.
+ */
+void auth_nc_table_set_epoch(struct auth_nc_table *t, uint32_t epoch);
+uint32_t auth_nc_table_epoch(const struct auth_nc_table *t);
+/* The sequence number the next nonce will carry (every earlier one is
+ * below it): what lets a store forget the counts of nonces older than
+ * their lifetime. */
+uint64_t auth_nc_table_next(const struct auth_nc_table *t);
+
+/* The epoch and sequence number a nonce carries (no key: not verified).
+ * Returns 0 or EBADMSG. */
+int auth_nonce_id(uint32_t *epoch, uint64_t *seq, struct slice nonce);
+
+/* ---- other epochs (several nodes) ------------------------------------------ */
+
+/*
+ * Nonces of epochs other than the table's own: another node's, or this
+ * node's before its lease lapsed (docs/scaling.md). For each epoch the set
+ * knows its key, so a genuine nonce is told from a forged one, and whether
+ * this node HOLDS its nonce-counts:
+ * - KNOWN (not held): another node answers for its counts; a right
+ *   response gets STALE (stale=true, the phone answers a fresh challenge of
+ *   ours), never OK, since the counts it accepted are not here.
+ * - HELD: its node died and this node took the epoch over (the store's
+ *   lease says so). The counts that node accepted were loaded
+ *   (auth_epochs_load_use); a use is OK when nc is above the count known for
+ *   its sequence number, REPLAY when not, UNKNOWN (stale) below the floor
+ *   (counts not loaded) or when the held table is full.
+ * At most AUTH_EPOCHS_MAX epochs, of which AUTH_EPOCHS_HELD_MAX held, each
+ * held one with room for `capacity` counts allocated when it is taken.
+ */
+#define AUTH_EPOCHS_MAX 64
+#define AUTH_EPOCHS_HELD_MAX 8
+
+struct auth_epochs;
+
+enum auth_epoch_kind {
+	AUTH_EPOCH_NONE = 0,    /* not known: its nonce is not ours (BAD_NONCE) */
+	AUTH_EPOCH_KNOWN,
+	AUTH_EPOCH_HELD,
+};
+
+/* capacity: counts per held epoch, AUTH_NC_CAPACITY_MIN..MAX. Returns 0,
+ * EINVAL or ENOMEM. */
+int auth_epochs_new(struct auth_epochs **ep, uint32_t capacity);
+void auth_epochs_free(struct auth_epochs **ep);
+
+/*
+ * Replace the set: auth_epochs_begin, then auth_epochs_put for every epoch
+ * that is to stay or come, then auth_epochs_end, which drops the others. A
+ * held epoch put again as held keeps its counts; one put as held for the
+ * first time starts empty, with *fresh set, and the caller loads its counts
+ * (auth_epochs_load_use, auth_epochs_set_floor) before any request. Returns
+ * 0, EOVERFLOW (AUTH_EPOCHS_MAX known or AUTH_EPOCHS_HELD_MAX held already
+ * put: the epoch stays unknown, its nonces get a fresh challenge) or
+ * ENOMEM.
+ */
+void auth_epochs_begin(struct auth_epochs *ep);
+int auth_epochs_put(struct auth_epochs *ep, uint32_t epoch, const uint8_t key[AUTH_KEY_LEN],
+		    bool held, bool *fresh);
+void auth_epochs_end(struct auth_epochs *ep);
+/* A count the epoch's old node accepted (held epochs only; the highest
+ * count per sequence number stays). EOVERFLOW when the table is full:
+ * set the floor above what was loaded instead. */
+int auth_epochs_load_use(struct auth_epochs *ep, uint32_t epoch, uint64_t seq, uint32_t nc);
+/* Sequence numbers below `seq` are UNKNOWN: their counts were not loaded. */
+void auth_epochs_set_floor(struct auth_epochs *ep, uint32_t epoch, uint64_t seq);
+
+/* What the set knows of epoch; *key its key unless NONE. */
+enum auth_epoch_kind auth_epochs_find(const struct auth_epochs *ep, uint32_t epoch,
+				      const uint8_t **key);
+/* Record use nc of (epoch, seq) in a held epoch: OK, REPLAY or UNKNOWN. */
+enum auth_nc_status auth_epochs_use(struct auth_epochs *ep, uint32_t epoch, uint64_t seq,
+				    uint32_t nc);
+/* Epochs known and held now. */
+void auth_epochs_count(const struct auth_epochs *ep, size_t *known, size_t *held);
+/* The held epochs' numbers into out (at most cap); returns how many. */
+size_t auth_epochs_held(const struct auth_epochs *ep, uint32_t *out, size_t cap);
+/* Give up every held epoch (it stays known: stale); returns how many. */
+size_t auth_epochs_drop_held(struct auth_epochs *ep);
+
+/*
  * Record the use of nonce-count nc (>= 1) with `nonce` (which the caller
  * has checked with auth_nonce_check). Call it only after the response was
  * verified. Cost O(AUTH_NC_WAYS), no allocation.
@@ -281,7 +378,8 @@ enum auth_uri_mode { AUTH_URI_STRICT = 0, AUTH_URI_RELAXED };
 /* The server's side of verification; set once from configuration. */
 struct auth_server {
 	const uint8_t *key;              /* AUTH_KEY_LEN bytes */
-	struct auth_nc_table *nc;        /* replay table, required */
+	struct auth_nc_table *nc;        /* replay table, required; its epoch is the running one */
+	struct auth_epochs *others;      /* other epochs' nonces (several nodes); NULL: none */
 	struct slice realm;              /* must equal the realm parameter exactly */
 	uint32_t nonce_lifetime_s;       /* e.g. AUTH_NONCE_LIFETIME_DEFAULT */
 	unsigned algos;                  /* AUTH_ALGO_BIT(...) of the allowed algorithms */
@@ -317,6 +415,8 @@ struct auth_verdict {
 	enum auth_algo algo;    /* algorithm of the request, once known */
 	uint32_t nc;            /* parsed nonce-count, once known */
 	uint64_t nonce_age;     /* seconds, once the nonce was found genuine */
+	uint32_t epoch;         /* the nonce's epoch and sequence number, once decoded: */
+	uint64_t seq;           /* with nc, what a shared store records of an OK use */
 };
 
 /* Stable short name of a result ("ok", "stale", ...), for counters. */
@@ -333,6 +433,9 @@ const char *auth_result_name(enum auth_result r);
  * Order: parameters (BAD_PARAMS), uri (URI_MISMATCH), nonce (BAD_NONCE),
  * response (WRONG_RESPONSE, compared in constant time), nonce age (STALE),
  * nonce-count (REPLAY, or STALE when the table does not know the nonce).
+ * A nonce of another epoch than srv->nc's is checked with that epoch's key
+ * from srv->others (BAD_NONCE when unknown) and is STALE unless the epoch
+ * is held here, whose counts then decide (auth_epochs_use).
  * The replay table is touched only once the response is right.
  *
  * Returns 0 with *out filled, or EINVAL (NULL arguments, server without key

@@ -92,15 +92,9 @@ out:
 
 int auth_hex(char *out, size_t cap, const uint8_t *p, size_t n)
 {
-	static const char hx[] = "0123456789abcdef";
-
 	if (!out || cap < 2 * n + 1)
 		return EOVERFLOW;
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hx[p[i] >> 4];
-		out[2 * i + 1] = hx[p[i] & 15];
-	}
-	out[2 * n] = '\0';
+	hex_encode(out, p, n);
 	return 0;
 }
 
@@ -249,6 +243,8 @@ int auth_digest_verify(struct auth_verdict *out, const struct auth_server *srv,
 	 * the same as for a known one. */
 	static const uint8_t dummy_ha1[AUTH_HASH_MAX];
 	enum auth_nonce_status ns;
+	enum auth_epoch_kind kind = AUTH_EPOCH_NONE; /* NONE here: the running epoch */
+	const uint8_t *key;
 	enum auth_algo algo;
 	uint8_t want[AUTH_HASH_MAX], got[AUTH_HASH_MAX];
 	size_t n;
@@ -300,8 +296,16 @@ int auth_digest_verify(struct auth_verdict *out, const struct auth_server *srv,
 	if (!auth_uri_match(p->uri, request_uri, srv->uri_mode, srv->own_addrs, srv->n_own_addrs))
 		return verdict(out, AUTH_URI_MISMATCH, "digest uri does not match Request-URI");
 
-	/* The nonce must be ours. */
-	ns = auth_nonce_check(srv->key, p->nonce, now, srv->nonce_lifetime_s, &out->nonce_age);
+	/* The nonce must be ours: of the running epoch, or of one we know. */
+	if (auth_nonce_id(&out->epoch, &out->seq, p->nonce) != 0)
+		return verdict(out, AUTH_BAD_NONCE, "nonce not issued by us");
+	key = srv->key;
+	if (out->epoch != auth_nc_table_epoch(srv->nc)) {
+		kind = auth_epochs_find(srv->others, out->epoch, &key);
+		if (kind == AUTH_EPOCH_NONE)
+			return verdict(out, AUTH_BAD_NONCE, "nonce not issued by us");
+	}
+	ns = auth_nonce_check(key, p->nonce, now, srv->nonce_lifetime_s, &out->nonce_age);
 	if (ns == AUTH_NONCE_BAD)
 		return verdict(out, AUTH_BAD_NONCE, "nonce not issued by us");
 
@@ -317,7 +321,10 @@ int auth_digest_verify(struct auth_verdict *out, const struct auth_server *srv,
 	/* Then freshness and replay. */
 	if (ns == AUTH_NONCE_STALE)
 		return verdict(out, AUTH_STALE, "nonce expired");
-	switch (auth_nc_use(srv->nc, p->nonce, out->nc)) {
+	if (kind == AUTH_EPOCH_KNOWN)
+		return verdict(out, AUTH_STALE, "nonce of another node, which keeps its counts");
+	switch (kind == AUTH_EPOCH_HELD ? auth_epochs_use(srv->others, out->epoch, out->seq, out->nc)
+					: auth_nc_use_seq(srv->nc, out->seq, out->nc)) {
 	case AUTH_NC_OK:
 		return verdict(out, AUTH_OK, "ok");
 	case AUTH_NC_REPLAY:

@@ -9,11 +9,12 @@
 
 #include "auth.h"
 
-#define AUTH_NONCE_RAW 32       /* time 8 | sequence 8 | tag 16 */
+#define AUTH_NONCE_RAW 36       /* time 8 | epoch 4 | sequence 8 | tag 16 */
 #define AUTH_NONCE_TAG 16
 
 struct auth_nonce_raw {
 	uint64_t created;
+	uint32_t epoch;         /* of the table that issued it (auth_nc_table_set_epoch) */
 	uint64_t seq;           /* issued by the replay table (auth_nc_issue) */
 	uint8_t tag[AUTH_NONCE_TAG];
 };

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 int auth_key_generate(const char *path)
@@ -83,4 +85,18 @@ out:
 	if (err)
 		OPENSSL_cleanse(key, AUTH_KEY_LEN);
 	return err;
+}
+
+int auth_key_derive(uint8_t key[AUTH_KEY_LEN])
+{
+	uint8_t salt[16], out[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	if (!key || RAND_bytes(salt, sizeof(salt)) != 1 ||
+	    !HMAC(EVP_sha256(), key, AUTH_KEY_LEN, salt, sizeof(salt), out, &len) ||
+	    len < AUTH_KEY_LEN)
+		return EIO;
+	memcpy(key, out, AUTH_KEY_LEN);
+	OPENSSL_cleanse(out, sizeof(out));
+	return 0;
 }

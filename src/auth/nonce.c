@@ -1,16 +1,19 @@
 /*
  * Server nonces and the challenge header value.
  *
- * A nonce is 32 bytes: the creation time (big-endian seconds), the
- * sequence number the replay table issued for it (big-endian), and the
- * first 16 bytes of HMAC-SHA256 over a domain label, the time and the
- * sequence number, keyed with the server key. The sequence number is what
- * lets the replay table remember every recent nonce exactly in 2 bits
- * (replay.c); the key is derived afresh for each run, so the nonce needs no
- * random bytes to be unpredictable or unique. It is sent as 43 characters
- * of unpadded base64url, which is fixed-length, safe inside a
- * quoted-string, and decoded here in canonical form only, so one nonce has
- * exactly one spelling.
+ * A nonce is 36 bytes: the creation time (big-endian seconds), the epoch
+ * of the table that issued it (big-endian, see below), the sequence number
+ * that table issued for it (big-endian), and the first 16 bytes of
+ * HMAC-SHA256 over a domain label, the time, the epoch and the sequence
+ * number, keyed with the epoch's key. The sequence number is what lets the
+ * replay table remember every recent nonce exactly in 2 bits (replay.c);
+ * the key is derived afresh for each run (and each epoch), so the nonce
+ * needs no random bytes to be unpredictable or unique. The epoch names the
+ * key and the nonce-count state that answers for the nonce: this node's, or,
+ * with several nodes, the one another node held before it died (epochs.c,
+ * docs/scaling.md). It is sent as 48 characters of unpadded base64url,
+ * which is fixed-length, safe inside a quoted-string, and decoded here in
+ * canonical form only, so one nonce has exactly one spelling.
  */
 #include "internal.h"
 
@@ -21,8 +24,10 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#define NONCE_BODY 20 /* time 8 | epoch 4 | sequence 8: what the tag covers */
+
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-static const char nonce_label[] = "bastion-nonce-2";
+static const char nonce_label[] = "bastion-nonce-3";
 
 static int b64_val(unsigned char c)
 {
@@ -39,8 +44,8 @@ static int b64_val(unsigned char c)
 	return -1;
 }
 
-/* 32 bytes -> 43 characters; the last character carries 4 bits. */
-static void b64_encode32(char out[AUTH_NONCE_LEN + 1], const uint8_t in[AUTH_NONCE_RAW])
+/* 36 bytes -> 48 characters, 6 bits each, none left over. */
+static void b64_encode(char out[AUTH_NONCE_LEN + 1], const uint8_t in[AUTH_NONCE_RAW])
 {
 	uint32_t acc = 0;
 	int bits = 0;
@@ -54,8 +59,6 @@ static void b64_encode32(char out[AUTH_NONCE_LEN + 1], const uint8_t in[AUTH_NON
 			out[o++] = b64url[(acc >> bits) & 63];
 		}
 	}
-	if (bits > 0)
-		out[o++] = b64url[(acc << (6 - bits)) & 63];
 	out[o] = '\0';
 }
 
@@ -80,17 +83,31 @@ int auth_nonce_decode(struct auth_nonce_raw *raw, struct slice nonce)
 			b[o++] = (uint8_t)(acc >> bits);
 		}
 	}
-	/* 43 * 6 = 258 bits: the 2 left over must be zero (canonical form). */
-	if (o != AUTH_NONCE_RAW || bits != 2 || (acc & 3u) != 0)
+	/* 48 * 6 = 288 bits = 36 bytes: no bits left over, so one spelling. */
+	if (o != AUTH_NONCE_RAW || bits != 0)
 		return EBADMSG;
 
 	raw->created = 0;
 	for (int i = 0; i < 8; i++)
 		raw->created = (raw->created << 8) | b[i];
+	raw->epoch = 0;
+	for (int i = 8; i < 12; i++)
+		raw->epoch = (raw->epoch << 8) | b[i];
 	raw->seq = 0;
-	for (int i = 8; i < 16; i++)
+	for (int i = 12; i < NONCE_BODY; i++)
 		raw->seq = (raw->seq << 8) | b[i];
-	memcpy(raw->tag, b + 16, AUTH_NONCE_TAG);
+	memcpy(raw->tag, b + NONCE_BODY, AUTH_NONCE_TAG);
+	return 0;
+}
+
+int auth_nonce_id(uint32_t *epoch, uint64_t *seq, struct slice nonce)
+{
+	struct auth_nonce_raw raw;
+
+	if (!epoch || !seq || auth_nonce_decode(&raw, nonce) != 0)
+		return EBADMSG;
+	*epoch = raw.epoch;
+	*seq = raw.seq;
 	return 0;
 }
 
@@ -127,14 +144,14 @@ static EVP_MAC_CTX *keyed_mac(const uint8_t key[AUTH_KEY_LEN])
 }
 
 static int nonce_tag(uint8_t tag[AUTH_NONCE_TAG], const uint8_t key[AUTH_KEY_LEN],
-		     const uint8_t body[16])
+		     const uint8_t body[NONCE_BODY])
 {
 	uint8_t md[EVP_MAX_MD_SIZE];
 	size_t mdlen = 0;
 	EVP_MAC_CTX *ctx = keyed_mac(key);
 
 	if (!ctx || !EVP_MAC_update(ctx, (const uint8_t *)nonce_label, sizeof(nonce_label) - 1) ||
-	    !EVP_MAC_update(ctx, body, 16) || !EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) ||
+	    !EVP_MAC_update(ctx, body, NONCE_BODY) || !EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) ||
 	    mdlen < 32)
 		return EIO;
 	memcpy(tag, md, AUTH_NONCE_TAG);
@@ -148,6 +165,14 @@ static void put_be64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (56 - 8 * i));
 }
 
+static void put_body(uint8_t b[NONCE_BODY], uint64_t created, uint32_t epoch, uint64_t seq)
+{
+	put_be64(b, created);
+	for (int i = 0; i < 4; i++)
+		b[8 + i] = (uint8_t)(epoch >> (24 - 8 * i));
+	put_be64(b + 12, seq);
+}
+
 int auth_nonce_make(const uint8_t key[AUTH_KEY_LEN], struct auth_nc_table *t, uint64_t now,
 		    char out[AUTH_NONCE_LEN + 1])
 {
@@ -156,12 +181,11 @@ int auth_nonce_make(const uint8_t key[AUTH_KEY_LEN], struct auth_nc_table *t, ui
 
 	if (!key || !t || !out)
 		return EINVAL;
-	put_be64(b, now);
-	put_be64(b + 8, auth_nc_issue(t));
-	err = nonce_tag(b + 16, key, b);
+	put_body(b, now, auth_nc_table_epoch(t), auth_nc_issue(t));
+	err = nonce_tag(b + NONCE_BODY, key, b);
 	if (err)
 		return err;
-	b64_encode32(out, b);
+	b64_encode(out, b);
 	return 0;
 }
 
@@ -169,13 +193,12 @@ enum auth_nonce_status auth_nonce_check(const uint8_t key[AUTH_KEY_LEN], struct 
 					uint64_t now, uint32_t lifetime_s, uint64_t *age)
 {
 	struct auth_nonce_raw raw;
-	uint8_t body[16], tag[AUTH_NONCE_TAG];
+	uint8_t body[NONCE_BODY], tag[AUTH_NONCE_TAG];
 	uint64_t a;
 
 	if (!key || auth_nonce_decode(&raw, nonce) != 0)
 		return AUTH_NONCE_BAD;
-	put_be64(body, raw.created);
-	put_be64(body + 8, raw.seq);
+	put_body(body, raw.created, raw.epoch, raw.seq);
 	if (nonce_tag(tag, key, body) != 0 || CRYPTO_memcmp(tag, raw.tag, AUTH_NONCE_TAG) != 0)
 		return AUTH_NONCE_BAD;
 	if (raw.created > now && raw.created - now > AUTH_NONCE_SKEW_S)

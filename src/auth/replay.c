@@ -53,6 +53,7 @@ struct auth_nc_table {
 	uint64_t issued;
 	uint64_t secret;
 	uint64_t tick;
+	uint32_t epoch;         /* written into the nonces made with this table */
 	uint64_t evictions, replays, unknown, outside, forgotten;
 };
 
@@ -103,6 +104,21 @@ out:
 	free(t->slots);
 	free(t);
 	return err;
+}
+
+void auth_nc_table_set_epoch(struct auth_nc_table *t, uint32_t epoch)
+{
+	t->epoch = epoch;
+}
+
+uint32_t auth_nc_table_epoch(const struct auth_nc_table *t)
+{
+	return t ? t->epoch : 0;
+}
+
+uint64_t auth_nc_table_next(const struct auth_nc_table *t)
+{
+	return t ? t->next : 0;
 }
 
 void auth_nc_table_free(struct auth_nc_table **tp)

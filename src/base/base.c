@@ -115,6 +115,17 @@ bool hex_decode(uint8_t *out, size_t n, struct slice s)
 	return true;
 }
 
+void hex_encode(char *out, const uint8_t *in, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
 char *base_strcpy(char *dst, size_t cap, const char *src)
 {
 	size_t n;

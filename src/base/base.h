@@ -88,6 +88,10 @@ int hex_digit(unsigned char c);
  * true, or false (out partly written) when s is not exactly that. */
 bool hex_decode(uint8_t *out, size_t n, struct slice s);
 
+/* The 2n lowercase hex digits of in[0..n) and a NUL into out (2n + 1
+ * bytes). */
+void hex_encode(char *out, const uint8_t *in, size_t n);
+
 /*
  * Copy the C string src into dst (of size cap) as snprintf(dst, cap, "%s",
  * src) does: at most cap - 1 bytes, always NUL-terminated when cap > 0.

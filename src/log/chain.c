@@ -38,17 +38,6 @@ static uint8_t chain_key[LOG_KEY_LEN];
 static bool chain_key_set;
 static uint32_t checkpoint_interval_ms = 300000;
 
-void log_hex(char *out, const uint8_t *p, size_t n)
-{
-	static const char hx[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hx[p[i] >> 4];
-		out[2 * i + 1] = hx[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* SHA-256 fetched once for the process (as the chain key is kept): the
  * one-shot SHA256() looks the algorithm up again for every line. */
 static EVP_MD *line_md;
@@ -76,7 +65,7 @@ int log_checkpoint_mac(char out[65], const uint8_t *key, size_t keylen, uint64_t
 	    !HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, (size_t)n, mac, &len) ||
 	    len != 32)
 		return EIO;
-	log_hex(out, mac, 32);
+	hex_encode(out, mac, 32);
 	return 0;
 }
 
@@ -306,7 +295,7 @@ static int chain_append(struct log_chain *c, chain_fill_fn *fill, void *arg, cha
 			close(rfd);
 		c->torn = false;
 	}
-	log_hex(prev, c->last, 32);
+	hex_encode(prev, c->last, 32);
 	n = fill(arg, c->seq + 1, prev, line, cap);
 	if (n == 0) {
 		note_end_and_unlock(c, 0, 0);
@@ -364,7 +353,7 @@ int log_chain_checkpoint(struct log_chain *c)
 	if (c->fd < 0 || !chain_key_set)
 		return c->fd < 0 ? EBADF : ENOKEY;
 	lock_and_sync(c);
-	log_hex(prev, c->last, 32);
+	hex_encode(prev, c->last, 32);
 	if ((err = log_checkpoint_mac(mac, chain_key, sizeof(chain_key), c->seq + 1, prev)) != 0) {
 		note_end_and_unlock(c, 0, 0);
 		return err;

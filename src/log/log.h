@@ -300,9 +300,8 @@ void log_set_checkpoint_interval(uint32_t seconds);
 /* Periodic work (the server's tick): checkpoints that are due. */
 void log_tick(void);
 
-/* Helpers shared with the verifier: hex of n bytes (out: 2n + 1), the hash
- * of a line (a trailing newline is ignored), the checkpoint MAC. */
-void log_hex(char *out, const uint8_t *p, size_t n);
+/* Helpers shared with the verifier: the hash of a line (a trailing newline
+ * is ignored), the checkpoint MAC (hex: base's hex_encode). */
 void log_line_hash(uint8_t out[32], const char *line, size_t len);
 int log_checkpoint_mac(char out[65], const uint8_t *key, size_t keylen, uint64_t seq,
 		       const char *prev_hex);

@@ -89,8 +89,8 @@ int log_verify_line(struct log_verify *v, const char *line, size_t len)
 		goto out;
 	}
 	log_line_hash(h, line, len);
-	log_hex(h1, v->h1, 32);
-	log_hex(h2, v->h2, 32);
+	hex_encode(h1, v->h1, 32);
+	hex_encode(h2, v->h2, 32);
 	if (!v->started) {
 		static const char zeros[] = "0000000000000000000000000000000000000000000000000000000000000000";
 

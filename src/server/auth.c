@@ -182,6 +182,7 @@ static void authenticate(struct server *s, struct server_auth *v, const struct s
 
 	memset(v, 0, sizeof(*v));
 	v->proxy = proxy;
+	nodes_epochs_check(s->epochs, server_now_ms());
 	rc = auth_request(&ao, &s->auth, m, proxy ? SIP_H_PROXY_AUTHORIZATION : SIP_H_AUTHORIZATION,
 			  lookup_user, offer_user, &lc, (uint64_t)time(NULL));
 	if (rc) {
@@ -218,6 +219,8 @@ static void authenticate(struct server *s, struct server_auth *v, const struct s
 	case AUTH_ACT_OK:
 		break;
 	}
+	/* the count was taken: another node must know it (several nodes) */
+	nodes_epochs_used(s->epochs, ao.verdict.epoch, ao.verdict.seq, ao.verdict.nc);
 	/* A locked user is refused from anywhere but its last good address,
 	 * right password or not, exactly like a wrong one (docs/guard.md). */
 	if (lock_applies && server_guard_locked(s, x->in, ao.user)) {
@@ -288,6 +291,7 @@ static void challenge(struct server *s, const struct server_ctx *x, const struct
 	order[n++] = AUTH_ALGO_SHA256;
 	order[n++] = AUTH_ALGO_MD5;
 
+	nodes_epochs_check(s->epochs, server_now_ms());
 	if (auth_nonce_make(s->key, s->nc, (uint64_t)time(NULL), nonce) != 0) {
 		server_answer(s, x, m, 500, "Nonce Failure", SLICE_NULL);
 		return;

@@ -12,6 +12,7 @@
 #include "../log/log.h"
 #include "../metrics/metrics.h"
 #include "../net/net.h"
+#include "../nodes/nodes.h"
 #include "../proxy/proxy.h"
 #include "../registrar/registrar.h"
 #include "../store/store.h"
@@ -84,6 +85,7 @@ struct server {
 					   another one in the file (bastion rotate
 					   --nonce-key) derives a new run key */
 	struct auth_nc_table *nc;
+	struct nodes_epochs *epochs;   /* several nodes: nonce epochs and their leases (nodes/) */
 	struct auth_watch *watch;      /* phones that do not take SHA-256 */
 	struct auth_server auth;
 	struct net_peer_cert *peer_cert; /* scratch for per-user mutual TLS (about 4 KB) */
@@ -250,6 +252,8 @@ void server_nodes_tick(struct server *s);
  * first start) and open its on-disk write queue (STATE/store-queue.journal),
  * replaying what an earlier run left there. Nothing with SQLite. */
 int server_nodes_attach(struct server *s, const char *store_path, char *err, size_t errlen);
+void server_nodes_free(struct server *s);
+
 /* Store the bans started since the last tick now (at exit). */
 void server_guard_flush(struct server *s);
 /* Create the guard from c and load the stored bans. */

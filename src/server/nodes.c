@@ -5,6 +5,9 @@
  * event and a warning when the database becomes unreachable (the node then
  * serves from its caches and queues its writes), another when it is back
  * and the queue is written. With SQLite there is nothing to do.
+ *
+ * With several nodes it also owns the node's nonce epochs (nodes/: their
+ * leases, the takeover of a dead node's epoch), ticked here.
  */
 #include "internal.h"
 
@@ -65,6 +68,7 @@ static int node_id(char *out, size_t cap, const char *state)
 int server_nodes_attach(struct server *s, const char *store_path, char *err, size_t errlen)
 {
 	char id[64], journal[1100];
+	struct nodes_epochs_conf ec;
 	size_t replayed = 0;
 	int e;
 
@@ -94,6 +98,18 @@ int server_nodes_attach(struct server *s, const char *store_path, char *err, siz
 			   id, replayed, journal);
 	else
 		log_info("store: node %s, write queue %s", id, journal);
+	ec = (struct nodes_epochs_conf){ .store = s->store, .nc = s->nc, .key = s->key,
+					 .key_file = s->key_file,
+					 .nonce_lifetime_s = s->conf.nonce_lifetime,
+					 .capacity = s->conf.nonce_table_size };
+	if ((e = nodes_epochs_new(&s->epochs, &ec, server_now_ms())) != 0) {
+		snprintf(err, errlen, "nonce epochs: %s", strerror(e));
+		return e;
+	}
+	s->auth.others = nodes_epochs_others(s->epochs);
+	log_info("store: node %s makes its nonces under epoch %u%s", id,
+		 auth_nc_table_epoch(s->nc),
+		 nodes_epochs_leased(s->epochs) ? "" : " (lease not yet stored)");
 	return 0;
 }
 
@@ -125,10 +141,17 @@ void server_nodes_tick(struct server *s)
 			   (unsigned long long)st.writes_done, (unsigned long long)st.writes_refused,
 			   (unsigned long long)st.writes_dropped);
 	}
+	nodes_epochs_tick(s->epochs, server_now_ms());
 	rc = registrar_sync(s->reg, (int64_t)time(NULL), &full);
 	if (rc)
 		log_warn("bindings of other nodes not taken in: %s", strerror(rc));
 	else if (full)
 		log_info("bindings reread from the store (changes of other nodes may have been "
 			 "missed)");
+}
+
+void server_nodes_free(struct server *s)
+{
+	nodes_epochs_free(&s->epochs);
+	s->auth.others = NULL;
 }

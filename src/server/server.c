@@ -11,9 +11,6 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "internal.h"
 
@@ -594,6 +591,7 @@ static void apply_conf(struct server *s, const struct conf *c)
 	snprintf(s->realm, sizeof(s->realm), "%s", s->conf.realm[0] ? s->conf.realm : s->conf.domain);
 	s->auth.realm = slice_cstr(s->realm);
 	s->auth.nonce_lifetime_s = c->nonce_lifetime;
+	nodes_epochs_set_lifetime(s->epochs, c->nonce_lifetime);
 	s->auth.uri_mode = c->uri_check == CONF_URI_RELAXED ? AUTH_URI_RELAXED : AUTH_URI_STRICT;
 	s->auth.algos = 0;
 	for (size_t i = 0; i < c->nalgos; i++)
@@ -702,12 +700,14 @@ static int on_round(void *arg, uint64_t now_ms)
 
 	reg = batch_due(&s->batch_since_ms, !behind && registrar_pending(s->reg) > 0,
 			s->conf.batch_wait, now_ms);
+	calls = batch_due(&s->cdr_since_ms, !behind && (s->ncdr_q || s->ndlg_q),
+			  s->conf.batch_wait, now_ms);
+	if (reg == 0 || calls == 0)
+		nodes_epochs_flush(s->epochs); /* the counts of the requests these batches answer */
 	if (reg == 0) {
 		flush_registrations(s, SERVER_BATCH_WAITED);
 		reg = -1;
 	}
-	calls = batch_due(&s->cdr_since_ms, !behind && (s->ncdr_q || s->ndlg_q),
-			  s->conf.batch_wait, now_ms);
 	if (calls == 0) {
 		server_cdr_flush(s, SERVER_BATCH_WAITED);
 		calls = -1;
@@ -731,6 +731,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 	if (s->draining && drained(s, server_now_ms()))
 		s->drain_done = 1;
 	server_guard_tick(s, now_ms);
+	nodes_epochs_flush(s->epochs);
 	server_cdr_flush(s, SERVER_BATCH_TICK);
 	log_tick();
 	flush_registrations(s, SERVER_BATCH_TICK); /* what on_round has not committed yet */
@@ -756,26 +757,6 @@ static void on_tick(void *arg, uint64_t now_ms)
 			log_debug("%zu bindings expired", n);
 		s->next_expiry_ms = now_ms + 1000;
 	}
-}
-
-/*
- * The key nonces are made with in this run: HMAC-SHA256(stored key, fresh
- * random bytes). A nonce from before a restart then fails verification and
- * gets a fresh challenge: its nonce-counts were never seen by this run's
- * replay table, so accepting it could accept a replay.
- */
-static int run_key(uint8_t key[AUTH_KEY_LEN])
-{
-	uint8_t salt[16], out[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-
-	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-	    !HMAC(EVP_sha256(), key, AUTH_KEY_LEN, salt, sizeof(salt), out, &len) ||
-	    len < AUTH_KEY_LEN)
-		return EIO;
-	memcpy(key, out, AUTH_KEY_LEN);
-	OPENSSL_cleanse(out, sizeof(out));
-	return 0;
 }
 
 /* Open what lives in the state directory: store, key, cache, bindings. */
@@ -817,7 +798,7 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		return e;
 	}
 	memcpy(s->key_file, s->key, AUTH_KEY_LEN);
-	if ((e = run_key(s->key)) != 0) {
+	if ((e = auth_key_derive(s->key)) != 0) {
 		snprintf(err, errlen, "deriving the nonce key: %s", strerror(e));
 		return e;
 	}
@@ -978,6 +959,7 @@ void server_free(struct server **sp)
 	registrar_free(&s->reg);
 	store_cache_free(&s->cache);
 	store_close(&s->store);
+	server_nodes_free(s);
 	auth_nc_table_free(&s->nc);
 	auth_watch_free(&s->watch);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
@@ -1012,9 +994,12 @@ static void reload_nonce_key(struct server *s)
 			  strerror(e));
 		return;
 	}
-	if (CRYPTO_memcmp(k, s->key_file, AUTH_KEY_LEN) != 0) {
+	if (CRYPTO_memcmp(k, s->key_file, AUTH_KEY_LEN) != 0 && s->epochs) {
 		memcpy(s->key_file, k, AUTH_KEY_LEN);
-		if (run_key(k) == 0) {
+		nodes_epochs_rotate(s->epochs, "the nonce key file changed");
+	} else if (CRYPTO_memcmp(k, s->key_file, AUTH_KEY_LEN) != 0) {
+		memcpy(s->key_file, k, AUTH_KEY_LEN);
+		if (auth_key_derive(k) == 0) {
 			memcpy(s->key, k, AUTH_KEY_LEN);
 			log_notice("nonce key replaced from %s: outstanding nonces are refused", path);
 		} else {

@@ -92,6 +92,14 @@ struct store_ops {
 	int (*fraud_put)(struct store *s, const char *key, const char *counts, int64_t now);
 	int (*fraud_list)(struct store *s, int64_t now, bool others_only, store_fraud_fn *fn,
 			  void *arg);
+	/* nonce epochs (store_epoch*, store_nonce_use*; NULL: one node) */
+	int (*epoch_start)(struct store *s, uint32_t epoch, const uint8_t *key, uint32_t lease_ms);
+	int (*epochs_sync)(struct store *s, const uint32_t *mine, size_t nmine, uint32_t lease_ms,
+			   uint32_t lifetime_s, uint32_t max_take, store_epoch_fn *fn, void *arg);
+	int (*nonce_use_put)(struct store *s, uint32_t epoch, uint64_t seq, uint32_t nc);
+	int (*nonce_uses_list)(struct store *s, uint32_t epoch, size_t max, bool *more,
+			       store_nonce_use_fn *fn, void *arg);
+	int (*nonce_uses_trim)(struct store *s, uint32_t epoch, uint64_t below);
 };
 
 /* The part of every handle the dispatcher sees; a backend's handle embeds it

@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 
 #include "../base/hash.h"
 
@@ -267,14 +268,34 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (key, node)"
 	");"
 	"CREATE INDEX fraud_counts_updated ON fraud_counts(updated_at);",
-	/* 13 -> 14: nothing here. sqlite.c rebuilds its call records' table to
+	/* 13 -> 14: nonce epochs and the nonce-counts accepted under them
+	 * (store.h, docs/scaling.md): a lease per epoch naming the node that
+	 * holds its counts. Times are the database's clock, so that no two
+	 * nodes' clocks are ever compared. No foreign key from the counts: a
+	 * count written from the queue after a long outage may precede its
+	 * epoch's row; counts go with their epoch when it ends. */
+	"CREATE TABLE nonce_epochs ("
+	"  epoch bigint PRIMARY KEY CHECK (epoch BETWEEN 1 AND 4294967295),"
+	"  node text COLLATE \"C\" NOT NULL CHECK (length(node) BETWEEN 1 AND 64),"
+	"  key bytea NOT NULL CHECK (length(key) = 32),"
+	"  holder text COLLATE \"C\" NOT NULL CHECK (length(holder) BETWEEN 1 AND 64),"
+	"  expires timestamptz NOT NULL,"
+	"  ends timestamptz"
+	");"
+	"CREATE TABLE nonce_uses ("
+	"  epoch bigint NOT NULL,"
+	"  seq bigint NOT NULL CHECK (seq >= 0),"
+	"  nc bigint NOT NULL CHECK (nc BETWEEN 1 AND 4294967295),"
+	"  PRIMARY KEY (epoch, seq)"
+	");",
+	/* 14 -> 15: nothing here. sqlite.c rebuilds its call records' table to
 	 * spell the hangup CHECK as comparisons (SQLite built a temporary
 	 * b-tree for the IN list on every insert); PostgreSQL checks the same
 	 * rule as it is. */
 	"SELECT 1",
 };
 
-_Static_assert(ARRAY_SIZE(migrations) == 14, "keep pg.c's migrations in step with sqlite.c's");
+_Static_assert(ARRAY_SIZE(migrations) == 15, "keep pg.c's migrations in step with sqlite.c's");
 
 int store_pg_schema_latest(void)
 {
@@ -328,6 +349,14 @@ enum stmt_id {
 	ST_FRAUD_PUT,
 	ST_FRAUD_LIST,
 	ST_FRAUD_EXPIRE,
+	ST_EPOCH_START,
+	ST_EPOCH_RENEW,
+	ST_EPOCH_TAKE,
+	ST_EPOCH_END,
+	ST_EPOCH_LIST,
+	ST_NONCE_USE_PUT,
+	ST_NONCE_USES_LIST,
+	ST_NONCE_USES_TRIM,
 	ST__COUNT
 };
 
@@ -458,6 +487,43 @@ static const char *const stmt_sql[ST__COUNT] = {
 			  " WHERE updated_at > $2::bigint AND ($3::integer = 0 OR node <> $1::text)"
 			  " ORDER BY key, node",
 	[ST_FRAUD_EXPIRE] = "DELETE FROM fraud_counts WHERE updated_at <= $1::bigint",
+#define EPOCH_ENDS "coalesce(ends, expires + $2::integer * interval '1 second')"
+	[ST_EPOCH_START] = "INSERT INTO nonce_epochs (epoch, node, key, holder, expires)"
+			   " VALUES ($1::bigint, $2::text, decode($3::text, 'hex'), $2::text,"
+			   " now() + $4::integer * interval '1 millisecond')"
+			   " ON CONFLICT (epoch) DO NOTHING RETURNING epoch",
+	/* Only the epochs this process holds ($3), and only before their lease
+	 * ran out: a lapsed lease is never resurrected, and a previous run's
+	 * epochs (same node) lapse and are taken over. */
+	[ST_EPOCH_RENEW] = "UPDATE nonce_epochs SET expires = now() + $2::integer * interval"
+			   " '1 millisecond' WHERE holder = $1::text AND expires >= now()"
+			   " AND (ends IS NULL OR ends > now()) AND epoch = ANY($3::bigint[])"
+			   " RETURNING epoch",
+	/* The old expires in SET: an epoch taken over ends a lifetime after
+	 * its node could last have made a nonce. */
+	[ST_EPOCH_TAKE] = "UPDATE nonce_epochs SET holder = $1::text,"
+			  " ends = coalesce(ends, expires + $3::integer * interval '1 second'),"
+			  " expires = now() + $2::integer * interval '1 millisecond'"
+			  " WHERE epoch IN (SELECT epoch FROM nonce_epochs WHERE expires < now()"
+			  " AND coalesce(ends, expires + $3::integer * interval '1 second') > now()"
+			  " AND epoch <> ALL($5::bigint[])"
+			  " ORDER BY expires LIMIT $4::integer FOR UPDATE SKIP LOCKED)"
+			  " AND expires < now() RETURNING epoch",
+	[ST_EPOCH_END] = "WITH gone AS (DELETE FROM nonce_epochs WHERE coalesce(ends, expires"
+			 " + $1::integer * interval '1 second') <= now() RETURNING epoch)"
+			 " DELETE FROM nonce_uses WHERE epoch IN (SELECT epoch FROM gone)",
+	[ST_EPOCH_LIST] = "SELECT epoch, encode(key, 'hex'), node, holder = $1::text"
+			  " FROM nonce_epochs WHERE " EPOCH_ENDS " > now()"
+			  " ORDER BY expires DESC LIMIT 64",
+	[ST_NONCE_USE_PUT] = "INSERT INTO nonce_uses (epoch, seq, nc)"
+			     " VALUES ($1::bigint, $2::bigint, $3::bigint)"
+			     " ON CONFLICT (epoch, seq) DO UPDATE SET nc = excluded.nc"
+			     " WHERE nonce_uses.nc < excluded.nc",
+	[ST_NONCE_USES_LIST] = "SELECT seq, nc FROM nonce_uses WHERE epoch = $1::bigint"
+			       " ORDER BY seq DESC LIMIT $2::bigint",
+	[ST_NONCE_USES_TRIM] = "DELETE FROM nonce_uses WHERE epoch = $1::bigint"
+			       " AND seq < $2::bigint",
+#undef EPOCH_ENDS
 };
 
 /* ---- the handle ----------------------------------------------------------------- */
@@ -2122,6 +2188,163 @@ static int pg_fraud_list(struct store *s, int64_t now, bool others_only, store_f
 	return e;
 }
 
+/* ---- nonce epochs (store.h) --------------------------------------------------------------- */
+
+static int pg_epoch_start(struct store *s, uint32_t epoch, const uint8_t *key, uint32_t lease_ms)
+{
+	struct pg_store *ps = pgs(s);
+	char e[24], l[24], hex[2 * STORE_EPOCH_KEY_LEN + 1];
+	const char *p[4] = { i64s(e, epoch), ps->node, hex, i64s(l, lease_ms) };
+	PGresult *res;
+	int rc;
+
+	if (!ps->node[0])
+		return EINVAL; /* store_node_attach first */
+	hex_encode(hex, key, STORE_EPOCH_KEY_LEN);
+	service(ps);
+	if ((rc = run(ps, ST_EPOCH_START, 4, p, &res)) != 0)
+		return rc;
+	rc = PQntuples(res) == 1 ? 0 : EEXIST;
+	PQclear(res);
+	OPENSSL_cleanse(hex, sizeof(hex));
+	return rc;
+}
+
+/* "{1,2,3}": a bigint[] parameter of at most n epochs (cap >= 12 n + 3). */
+static const char *epoch_array(char *buf, size_t cap, const uint32_t *e, size_t n)
+{
+	size_t o = 0;
+
+	buf[o++] = '{';
+	for (size_t i = 0; i < n && o + 12 < cap; i++)
+		o += (size_t)snprintf(buf + o, cap - o, i ? ",%u" : "%u", e[i]);
+	buf[o++] = '}';
+	buf[o] = '\0';
+	return buf;
+}
+
+/* The epochs a statement returned (RETURNING epoch) into set (at most cap). */
+static size_t returned(PGresult *res, uint32_t *set, size_t n, size_t cap)
+{
+	for (int i = 0; i < PQntuples(res) && n < cap; i++) {
+		int64_t id;
+
+		if (col_i64(&id, res, i, 0) == 0 && id >= 1 && id <= UINT32_MAX)
+			set[n++] = (uint32_t)id;
+	}
+	PQclear(res);
+	return n;
+}
+
+static int pg_epochs_sync(struct store *s, const uint32_t *mine, size_t nmine,
+			  uint32_t lease_ms, uint32_t lifetime_s, uint32_t max_take,
+			  store_epoch_fn *fn, void *arg)
+{
+	struct pg_store *ps = pgs(s);
+	char l[24], life[24], take[24], hex[2 * STORE_EPOCH_KEY_LEN + 1];
+	char held_a[12 * STORE_EPOCHS_MINE_MAX + 4];
+	const char *renew[3] = { ps->node, i64s(l, lease_ms),
+				 epoch_array(held_a, sizeof(held_a), mine, nmine) };
+	const char *took[5] = { ps->node, l, i64s(life, lifetime_s), i64s(take, max_take),
+				held_a };
+	const char *ended[2] = { ps->node, life };
+	uint32_t fresh[2 * STORE_EPOCHS_MINE_MAX];
+	size_t nfresh = 0;
+	PGresult *res;
+	int rc, n;
+
+	if (!ps->node[0] || nmine > STORE_EPOCHS_MINE_MAX)
+		return EINVAL;
+	service(ps);
+	if ((rc = run(ps, ST_EPOCH_RENEW, 3, renew, &res)) != 0)
+		return rc;
+	nfresh = returned(res, fresh, nfresh, ARRAY_SIZE(fresh));
+	if (max_take) {
+		if ((rc = run(ps, ST_EPOCH_TAKE, 5, took, &res)) != 0)
+			return rc;
+		nfresh = returned(res, fresh, nfresh, ARRAY_SIZE(fresh));
+	}
+	if ((rc = run(ps, ST_EPOCH_END, 1, ended + 1, NULL)) != 0 ||
+	    (rc = run(ps, ST_EPOCH_LIST, 2, ended, &res)) != 0)
+		return rc;
+	n = PQntuples(res);
+	for (int i = 0; i < n && !rc; i++) {
+		struct store_epoch e = { 0 };
+		int64_t id;
+		const char *holder = PQgetvalue(res, i, 3);
+
+		if (col_i64(&id, res, i, 0) || id < 1 || id > UINT32_MAX ||
+		    col_str(hex, sizeof(hex), res, i, 1) ||
+		    strlen(hex) != 2 * STORE_EPOCH_KEY_LEN ||
+		    !hex_decode(e.key, STORE_EPOCH_KEY_LEN, slice_cstr(hex)) ||
+		    col_str(e.node, sizeof(e.node), res, i, 2)) {
+			store_set_err(s, "a nonce_epochs row has a field out of range");
+			rc = EOVERFLOW;
+			break;
+		}
+		e.epoch = (uint32_t)id;
+		/* held: ours, with a lease this round renewed or took */
+		for (size_t k = 0; holder && holder[0] == 't' && k < nfresh && !e.held; k++)
+			e.held = fresh[k] == e.epoch;
+		rc = fn(arg, &e);
+		OPENSSL_cleanse(&e, sizeof(e));
+	}
+	OPENSSL_cleanse(hex, sizeof(hex));
+	PQclear(res);
+	return rc;
+}
+
+static int pg_nonce_use_put(struct store *s, uint32_t epoch, uint64_t seq, uint32_t nc)
+{
+	char e[24], q[24], c[24];
+	const char *p[3] = { i64s(e, epoch), i64s(q, (int64_t)seq), i64s(c, nc) };
+	PGresult *res;
+	int rc = write_op(pgs(s), ST_NONCE_USE_PUT, 3, p, &res);
+
+	PQclear(res);
+	return rc;
+}
+
+static int pg_nonce_uses_list(struct store *s, uint32_t epoch, size_t max, bool *more,
+			      store_nonce_use_fn *fn, void *arg)
+{
+	struct pg_store *ps = pgs(s);
+	char e[24], m[24];
+	const char *p[2] = { i64s(e, epoch), i64s(m, (int64_t)max + 1) };
+	PGresult *res;
+	int rc, n;
+
+	service(ps);
+	if ((rc = run(ps, ST_NONCE_USES_LIST, 2, p, &res)) != 0)
+		return rc;
+	n = PQntuples(res);
+	*more = (size_t)n > max;
+	for (int i = 0; i < n && (size_t)i < max && !rc; i++) {
+		int64_t seq, nc;
+
+		if (col_i64(&seq, res, i, 0) || col_i64(&nc, res, i, 1) || seq < 0 || nc < 1 ||
+		    nc > UINT32_MAX) {
+			store_set_err(s, "a nonce_uses row has a field out of range");
+			rc = EOVERFLOW;
+			break;
+		}
+		rc = fn(arg, (uint64_t)seq, (uint32_t)nc);
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_nonce_uses_trim(struct store *s, uint32_t epoch, uint64_t below)
+{
+	char e[24], b[24];
+	const char *p[2] = { i64s(e, epoch), i64s(b, (int64_t)below) };
+	PGresult *res;
+	int rc = write_op(pgs(s), ST_NONCE_USES_TRIM, 2, p, &res);
+
+	PQclear(res);
+	return rc;
+}
+
 /* ---- this node and its on-disk queue ------------------------------------------------------- */
 
 /* The statements of this build, in a number: a journal written by a build
@@ -2361,6 +2584,11 @@ static const struct store_ops pg_ops = {
 	.locks_list = pg_locks_list,
 	.fraud_put = pg_fraud_put,
 	.fraud_list = pg_fraud_list,
+	.epoch_start = pg_epoch_start,
+	.epochs_sync = pg_epochs_sync,
+	.nonce_use_put = pg_nonce_use_put,
+	.nonce_uses_list = pg_nonce_uses_list,
+	.nonce_uses_trim = pg_nonce_uses_trim,
 };
 
 int store_pg_open(struct store **sp, const char *conninfo, int *from_version, char *err,

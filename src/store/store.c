@@ -807,3 +807,54 @@ int store_fraud_list(struct store *s, int64_t now, bool others_only, store_fraud
 	s->errmsg[0] = '\0';
 	return s->ops->fraud_list ? s->ops->fraud_list(s, now, others_only, fn, arg) : ENOSYS;
 }
+
+/* ---- nonce epochs ----------------------------------------------------------------------- */
+
+int store_epoch_start(struct store *s, uint32_t epoch, const uint8_t key[STORE_EPOCH_KEY_LEN],
+		      uint32_t lease_ms)
+{
+	if (!s || !key || epoch == 0 || lease_ms == 0)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->epoch_start ? s->ops->epoch_start(s, epoch, key, lease_ms) : ENOSYS;
+}
+
+int store_epochs_sync(struct store *s, const uint32_t *mine, size_t nmine, uint32_t lease_ms,
+		      uint32_t lifetime_s, uint32_t max_take, store_epoch_fn *fn, void *arg)
+{
+	if (!s || !fn || lease_ms == 0 || (nmine && !mine) || nmine > STORE_EPOCHS_MINE_MAX)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->epochs_sync ? s->ops->epochs_sync(s, mine, nmine, lease_ms, lifetime_s,
+							 max_take, fn, arg)
+				   : ENOSYS;
+}
+
+int store_nonce_use_put(struct store *s, uint32_t epoch, uint64_t seq, uint32_t nc)
+{
+	if (!s || nc == 0 || seq > INT64_MAX)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	return s->ops->nonce_use_put ? s->ops->nonce_use_put(s, epoch, seq, nc) : ENOSYS;
+}
+
+int store_nonce_uses_list(struct store *s, uint32_t epoch, size_t max, bool *more,
+			  store_nonce_use_fn *fn, void *arg)
+{
+	if (!s || !fn || !more || max == 0)
+		return EINVAL;
+	*more = false;
+	s->errmsg[0] = '\0';
+	return s->ops->nonce_uses_list ? s->ops->nonce_uses_list(s, epoch, max, more, fn, arg)
+				       : ENOSYS;
+}
+
+int store_nonce_uses_trim(struct store *s, uint32_t epoch, uint64_t below)
+{
+	if (!s)
+		return EINVAL;
+	s->errmsg[0] = '\0';
+	if (below > INT64_MAX)
+		below = INT64_MAX;
+	return s->ops->nonce_uses_trim ? s->ops->nonce_uses_trim(s, epoch, below) : ENOSYS;
+}

@@ -669,6 +669,67 @@ int store_fraud_put(struct store *s, const char *key, const char *counts, int64_
 int store_fraud_list(struct store *s, int64_t now, bool others_only, store_fraud_fn *fn,
 		     void *arg);
 
+/* ---- nonce epochs (several nodes) -------------------------------------------
+ *
+ * How a nonce made by one node is accepted by another without letting a
+ * replay through (docs/scaling.md, auth.h's struct auth_epochs). Each node
+ * makes its nonces under an epoch: a number, a key, and a lease in the
+ * database that names the node holding the epoch's nonce-counts. The node
+ * renews its leases every second and accepts its nonces only while its
+ * lease holds (measured on its own clock from before the renewal was sent,
+ * so it stops before the database's clock ends the lease). When a lease
+ * lapses, any other node may take the epoch over, atomically, and then
+ * accepts its nonces against the counts the first node recorded
+ * (store_nonce_use_put, written in the same batches as the requests they
+ * answered). An epoch taken over ends `lifetime_s` after the lease lapsed:
+ * its node made no nonce after that. PostgreSQL only (ENOSYS on SQLite).
+ */
+#define STORE_EPOCH_KEY_LEN 32
+#define STORE_NODE_MAX 65            /* a node id (store_node_attach) and its NUL */
+
+struct store_epoch {
+	uint32_t epoch;
+	uint8_t key[STORE_EPOCH_KEY_LEN];
+	char node[STORE_NODE_MAX];   /* the node that made it */
+	bool held;                   /* this node holds its counts, with a lease the
+					round renewed or took */
+};
+typedef int(store_epoch_fn)(void *arg, const struct store_epoch *e);
+
+/* Start this node's epoch, held by it for lease_ms (database clock).
+ * Returns 0, EEXIST (the number is taken: draw another), EINVAL (epoch 0),
+ * ENOTCONN, EIO, ENOSYS. */
+int store_epoch_start(struct store *s, uint32_t epoch, const uint8_t key[STORE_EPOCH_KEY_LEN],
+		      uint32_t lease_ms);
+
+/* One round: renew the leases of `mine` (the epochs this process holds: its
+ * own and those it took over; at most STORE_EPOCHS_MINE_MAX) unless they ran
+ * out; take over at most max_take other epochs whose lease lapsed; delete
+ * ended epochs and their counts; then call fn for every epoch not ended
+ * (the 64 with the latest leases), held set for those whose lease this round
+ * renewed or took (an epoch of `mine` that comes back not held is lost:
+ * stop accepting it). Synchronous. Returns 0, fn's non-zero, EINVAL,
+ * ENOTCONN, EIO, ENOSYS. */
+#define STORE_EPOCHS_MINE_MAX 16
+int store_epochs_sync(struct store *s, const uint32_t *mine, size_t nmine, uint32_t lease_ms,
+		      uint32_t lifetime_s, uint32_t max_take, store_epoch_fn *fn, void *arg);
+
+/* Record that nonce-count nc was accepted for (epoch, seq); the highest
+ * stays. Joins the open batch like every write. Returns 0, EINVAL (nc 0),
+ * ENOSPC (queue full), EIO, ENOSYS. */
+int store_nonce_use_put(struct store *s, uint32_t epoch, uint64_t seq, uint32_t nc);
+
+typedef int(store_nonce_use_fn)(void *arg, uint64_t seq, uint32_t nc);
+/* The counts recorded for epoch, highest sequence numbers first, at most
+ * max; *more is set when there were more (the caller refuses the older
+ * ones). Returns 0, fn's non-zero, ENOTCONN, EIO, ENOSYS. */
+int store_nonce_uses_list(struct store *s, uint32_t epoch, size_t max, bool *more,
+			  store_nonce_use_fn *fn, void *arg);
+
+/* Delete epoch's counts of sequence numbers below `below` (nonces older
+ * than their lifetime). Returns 0 or a store error; ENOSYS. */
+int store_nonce_uses_trim(struct store *s, uint32_t epoch, uint64_t below);
+
 /* ---- credential cache ------------------------------------------------------
  *
  * A hash table (base/hash's htab, SipHash-keyed, bounded by max_users)

@@ -12,7 +12,10 @@ root), two nodes on 127.0.0.1 and 127.0.0.2, phones on real sockets.
 - a user disabled and a ban added on one node take effect on the other;
 - PostgreSQL stopped and restarted during a registration load: every
   acknowledged binding is in the database afterwards;
-- one node killed: its phone re-registers on the other and stays callable.
+- one node killed: its phone re-registers on the other and stays callable;
+- nonces across nodes: a live node's nonce gets stale=true elsewhere; once
+  the node dies, another takes its nonce epoch over, accepts the phone's next
+  nonce-count and still refuses the counts the dead node accepted.
 Every wait is bounded by a deadline on a condition, never a fixed sleep.
 """
 import os
@@ -23,8 +26,9 @@ import uuid
 
 import pytest
 
-from conftest import (DOMAIN, Phone, Server, events, free_port, header, hval, import_users,
-                      parse_msg, run_cli, sanitizer_report, status_of)
+from conftest import (DOMAIN, Phone, Registrar, Server, digest_header, events, free_port,
+                      header, hval, import_users, parse_challenges, parse_msg, run_cli,
+                      sanitizer_report, status_of)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tools"))
@@ -188,6 +192,16 @@ def test_store_copy_from_sqlite(tmp_path, pg, db, make_server):
     import_users(old, USERS, tmp_path)
     assert cli(old, "user", "identity", "add", "1001", "sip:sales@" + DOMAIN).returncode == 0
     assert cli(old, "ban", "add", "192.0.2.7", "1h").returncode == 0
+    # what a user carries besides its passwords: calling class, civic location,
+    # and a toll-fraud hold (set by the server after a burst; written here)
+    assert cli(old, "user", "set", "1003", "--calling", "national").returncode == 0
+    r = cli(old, "user", "set", "1003", "--location",
+            "country=US;A1=NY;A3=New York;RD=Main Street;HNO=100")
+    assert r.returncode == 0, r.stderr
+    import sqlite3
+    with sqlite3.connect(os.path.join(old.state, "bastion.db")) as con:
+        con.execute("UPDATE users SET fraud_hold = 'burst: 9 calls in 60 s', "
+                    "fraud_hold_at = 1700000000 WHERE name = '1003'")
     wait_for(lambda: old.log_text().count("users reloaded") >= 1, what="user reload")
     p = Phone(old, "1001", USERS["1001"])
     p.register()
@@ -219,6 +233,8 @@ def test_store_copy_from_sqlite(tmp_path, pg, db, make_server):
     assert "sip:sales@" + DOMAIN in out
     out = run_cli("--state", st, "user", "list", env=env).stdout
     assert out.count("old-password-until") == len(USERS), out
+    out = run_cli("--state", st, "user", "show", "1003", env=env).stdout
+    assert "national" in out and "burst: 9 calls in 60 s" in out and "Main Street" in out, out
     # a node on the copy takes both passwords of 1002 until the deadline
     node = Server(tmp_path / "node", free_port(), "", DOMAIN, False, database=url, env=env)
     node.start()
@@ -598,3 +614,54 @@ def test_digest_and_restart_keeps_a_call_on_postgresql(tmp_path, nodes, pg, db):
     out = wait_for(lambda: [x for x in cli(b, "cdr", "list").stdout.splitlines()
                             if call_id in x], what="call record")
     assert "status 200" in out[0] and "caller" in out[0], out
+
+
+def test_nonce_of_a_dead_node_accepted_and_replays_refused(tmp_path, pg, db, nodes):
+    """docs/scaling.md, Nonces across nodes."""
+    from test_metrics import scrape, value
+    url, _ = db
+    mport = free_port()
+    a = nodes("127.0.0.1")
+    b = nodes("127.0.0.2", extra_conf=f"[metrics]\nlisten = 127.0.0.1:{mport}")
+    import_users(a, USERS, tmp_path)
+    for n in (a, b):
+        wait_for(lambda: "users reloaded" in n.log_text(), what="user reload")
+    m = scrape(mport)
+    assert value(m, "bastion_nonce_epoch_leased") == 1
+    assert value(m, "bastion_nonce_epochs_known") >= 1  # A's
+    assert value(m, "bastion_nonce_epoch_takeovers_total") == 0
+    r = Registrar(a, "1001", USERS["1001"])
+    first = r.send(r.request())
+    assert status_of(first)[0] == 401
+    params = dict(parse_challenges(first))["SHA-256"]
+    uri = f"sip:{DOMAIN}"
+
+    def auth(nc):
+        return digest_header("1001", USERS["1001"], params, "REGISTER", uri, "SHA-256", nc=nc)
+
+    assert status_of(r.send(r.request(auth=auth(1))))[0] == 200
+    # the count A accepted reaches the database with A's batch
+    wait_for(lambda: pg.psql(url.rsplit("/", 1)[1], "SELECT max(nc) FROM nonce_uses") == "1",
+             what="A's nonce-count in the database")
+    # A alive: at B, A's nonce is genuine but its counts are A's: stale=true
+    r.server = b
+    reply = r.send(r.request(auth=auth(2)))
+    assert status_of(reply)[0] == 401
+    assert dict(parse_challenges(reply))["SHA-256"].get("stale") == "true"
+    # A dies; B takes its epoch over once A's lease has lapsed
+    a.proc.kill()
+    a.proc.wait(timeout=10)
+    wait_for(lambda: "taken over (its lease lapsed): 1 counts loaded" in b.log_text(),
+             what="B takes A's nonce epoch over")
+    # the request A accepted, replayed at B: refused
+    reply = r.send(r.request(auth=auth(1)))
+    assert status_of(reply)[0] == 401
+    wait_for(lambda: events(b, "auth.replay"), what="auth.replay at B")
+    # the phone's next count with A's nonce: accepted at B, once
+    assert status_of(r.send(r.request(auth=auth(3))))[0] == 200
+    assert status_of(r.send(r.request(auth=auth(3))))[0] == 401
+    assert status_of(r.send(r.request(auth=auth(4))))[0] == 200
+    m = scrape(mport)
+    assert value(m, "bastion_nonce_epoch_takeovers_total") == 1
+    assert value(m, "bastion_nonce_epochs_held") == 1
+    r.close()

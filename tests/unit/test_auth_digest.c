@@ -299,6 +299,118 @@ static void test_verify_bad_nonce(void)
 	fx_done(&f);
 }
 
+/*
+ * Several nodes (docs/scaling.md): node A's nonces at node B. Unknown epoch:
+ * BAD_NONCE. Known (A alive, its counts in A): a right answer is STALE,
+ * never OK. Held (A's lease lapsed, B took the epoch over with A's recorded
+ * counts): counts above A's are OK, A's and below are REPLAY, never-used
+ * nonces of A are accepted once, and below the floor is STALE.
+ */
+static void test_verify_other_epochs(void)
+{
+	static const uint8_t key_b[AUTH_KEY_LEN] = "ffffffffffffffffffffffffffffffff";
+	struct fixture f;
+	struct auth_server a;
+	struct auth_nc_table *tb = NULL;
+	struct auth_epochs *others = NULL;
+	struct auth_verdict v;
+	char fresh_nonce[AUTH_NONCE_LEN + 1];
+	uint32_t epoch;
+	uint64_t seq, fresh_seq;
+	bool fresh = false;
+
+	CHECK(fx_init(&f, AUTH_ALGO_SHA256));
+	auth_nc_table_set_epoch(f.srv.nc, 7);
+	CHECK(auth_nonce_make(key, f.srv.nc, T0 + 1, f.nonce) == 0);
+	CHECK(auth_nonce_make(key, f.srv.nc, T0 + 1, fresh_nonce) == 0);
+	CHECK_INT(auth_nonce_id(&epoch, &seq, slice_cstr(f.nonce)), 0);
+	CHECK_INT(epoch, 7);
+	CHECK_INT(auth_nonce_id(&epoch, &fresh_seq, slice_cstr(fresh_nonce)), 0);
+	CHECK(fresh_seq == seq + 1);
+	/* A accepts 1 and 2. */
+	CHECK(fx_sign(&f, 1, "s3cret"));
+	CHECK_INT(fx_verify(&f, T0 + 2), AUTH_OK);
+	CHECK(fx_sign(&f, 2, "s3cret"));
+	CHECK_INT(fx_verify(&f, T0 + 2), AUTH_OK);
+	a = f.srv;
+
+	/* Node B: its own key and table (epoch 9), and the set of others. */
+	CHECK_INT(auth_nc_table_new(&tb, AUTH_NC_WINDOW_MIN, 64), 0);
+	auth_nc_table_set_epoch(tb, 9);
+	CHECK_INT(auth_epochs_new(&others, 64), 0);
+	f.srv.key = key_b;
+	f.srv.nc = tb;
+	f.srv.others = others;
+	CHECK(fx_sign(&f, 3, "s3cret"));
+	CHECK_INT(fx_verify(&f, T0 + 3), AUTH_BAD_NONCE);
+
+	/* A alive: B knows the epoch's key, not its counts. */
+	auth_epochs_begin(others);
+	CHECK_INT(auth_epochs_put(others, 7, key, false, &fresh), 0);
+	CHECK(!fresh);
+	auth_epochs_end(others);
+	CHECK_INT(fx_verify(&f, T0 + 3), AUTH_STALE);
+	CHECK(fx_sign(&f, 3, "wrong"));
+	CHECK_INT(fx_verify(&f, T0 + 3), AUTH_WRONG_RESPONSE);
+	/* a nonce claiming epoch 7 under another key is forged */
+	auth_epochs_begin(others);
+	CHECK_INT(auth_epochs_put(others, 7, key_b, false, NULL), 0);
+	auth_epochs_end(others);
+	CHECK(fx_sign(&f, 3, "s3cret"));
+	CHECK_INT(fx_verify(&f, T0 + 3), AUTH_BAD_NONCE);
+
+	/* A died: B holds epoch 7 with the counts A recorded (2 for seq). */
+	auth_epochs_begin(others);
+	CHECK_INT(auth_epochs_put(others, 7, key, true, &fresh), 0);
+	CHECK(fresh);
+	auth_epochs_end(others);
+	CHECK_INT(auth_epochs_load_use(others, 7, seq, 1), 0);
+	CHECK_INT(auth_epochs_load_use(others, 7, seq, 2), 0);
+	CHECK_INT(auth_epochs_load_use(others, 7, seq, 1), 0); /* the highest stays */
+	for (uint32_t nc = 1; nc <= 2; nc++) {
+		CHECK(fx_sign(&f, nc, "s3cret"));
+		CHECK_INT(fx_verify(&f, T0 + 4), AUTH_REPLAY);
+	}
+	CHECK(fx_sign(&f, 3, "s3cret"));
+	CHECK_INT(auth_digest_verify(&v, &f.srv, &f.p, SLICE_LIT("REGISTER"), SLICE_LIT(RURI), f.ha1,
+				     f.ha1_len, f.algo, T0 + 4),
+		  0);
+	CHECK_INT(v.result, AUTH_OK);
+	CHECK_INT(v.epoch, 7);
+	CHECK(v.seq == seq);
+	CHECK_INT(v.nc, 3);
+	CHECK_INT(fx_verify(&f, T0 + 4), AUTH_REPLAY);
+	/* put again as held: the counts stay */
+	auth_epochs_begin(others);
+	CHECK_INT(auth_epochs_put(others, 7, key, true, &fresh), 0);
+	CHECK(!fresh);
+	auth_epochs_end(others);
+	CHECK_INT(fx_verify(&f, T0 + 4), AUTH_REPLAY);
+	/* A's other nonce, never answered: accepted once at B */
+	f.p.nonce = slice_cstr(fresh_nonce);
+	CHECK(fx_sign(&f, 1, "s3cret"));
+	CHECK_INT(fx_verify(&f, T0 + 4), AUTH_OK);
+	CHECK_INT(fx_verify(&f, T0 + 4), AUTH_REPLAY);
+	/* counts below the floor were not loaded: stale, never OK */
+	auth_epochs_set_floor(others, 7, fresh_seq + 1);
+	CHECK(fx_sign(&f, 2, "s3cret"));
+	CHECK_INT(fx_verify(&f, T0 + 4), AUTH_STALE);
+	/* the epoch ended: its nonces are not ours any more */
+	auth_epochs_begin(others);
+	auth_epochs_end(others);
+	CHECK_INT(fx_verify(&f, T0 + 4), AUTH_BAD_NONCE);
+	/* and B's own nonces are checked against B's table, as always */
+	CHECK(auth_nonce_make(key_b, tb, T0 + 4, f.nonce) == 0);
+	f.p.nonce = slice_cstr(f.nonce);
+	CHECK(fx_sign(&f, 1, "s3cret"));
+	CHECK_INT(fx_verify(&f, T0 + 5), AUTH_OK);
+
+	auth_epochs_free(&others);
+	auth_nc_table_free(&tb);
+	f.srv = a;
+	fx_done(&f);
+}
+
 static void test_verify_missing_params(void)
 {
 	struct fixture f;
@@ -596,6 +708,7 @@ int main(int argc, char **argv)
 		CASE(test_verify_replay),
 		CASE(test_verify_stale),
 		CASE(test_verify_bad_nonce),
+		CASE(test_verify_other_epochs),
 		CASE(test_verify_missing_params),
 		CASE(test_verify_qop_and_algorithm),
 		CASE(test_verify_bad_nc_and_response),

@@ -127,7 +127,7 @@ static void rechain(char **l, int n, int from)
 		char *s;
 
 		log_line_hash(h, l[i - 1], strlen(l[i - 1]));
-		log_hex(hex, h, 32);
+		hex_encode(hex, h, 32);
 		json_object_set_new(o, "prev", json_string(hex));
 		s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		free(l[i]);
@@ -244,7 +244,7 @@ static void inserted_line_named(void)
 	l = lines_of(logp, &n);
 	/* a forged line after line 2 that links correctly to line 2 */
 	log_line_hash(h, l[1], strlen(l[1]));
-	log_hex(hex, h, 32);
+	hex_encode(hex, h, 32);
 	snprintf(forged, sizeof(forged),
 		 "{\"time\":\"2026-01-01T00:00:00.000Z\",\"kind\":\"register.ok\","
 		 "\"user\":\"mallory\",\"seq\":3,\"prev\":\"%s\"}", hex);

@@ -2,7 +2,7 @@
  * Unit tests of the call detail records in the store: add and read back
  * every field, the derived duration, ordering by start time, the --since and
  * user filters, the refusals of inconsistent records (nothing written), the
- * migration of a version-1 database, that of a version-13 one (the hangup
+ * migration of a version-1 database, that of a version-14 one (the hangup
  * CHECK without an IN list, which SQLite evaluated with a temporary b-tree on
  * every insert), and a callback stopping the walk.
  */
@@ -345,10 +345,10 @@ static int raw_exec(const char *path, const char *sql)
 	return rc;
 }
 
-/* A version-13 database (its hangup CHECK an IN list) keeps every record,
- * id and field through migration 14, whose table opens no temporary b-tree
+/* A version-14 database (its hangup CHECK an IN list) keeps every record,
+ * id and field through migration 15, whose table opens no temporary b-tree
  * on insert and still refuses a hangup that is not one of the five. */
-static void migrates_version_13(void)
+static void migrates_version_14(void)
 {
 	char path[256];
 	struct store *s = NULL;
@@ -359,7 +359,7 @@ static void migrates_version_13(void)
 
 	SQLITE_ONLY();
 
-	CHECK(store_schema_latest() >= 14);
+	CHECK(store_schema_latest() >= 15);
 	CHECK_INT(store_open(&s, tmp_db(path, sizeof(path)), NULL, 0), 0);
 	CHECK_INT(insert_ephemerals(path), 0); /* a new database has the new table */
 	make_cdr(&c, "a@h", "alice", T0, T0 + 3000, T0 + 68999, 200, "callee");
@@ -378,7 +378,7 @@ static void migrates_version_13(void)
 	CHECK_INT(before.n, 3);
 	store_close(&s);
 
-	/* Back to version 13: the same table with the CHECK as it was. */
+	/* Back to version 14: the same table with the CHECK as it was. */
 	CHECK_INT(raw_exec(path, "PRAGMA writable_schema = ON;"
 				 "UPDATE sqlite_schema SET sql = replace(sql,"
 				 " 'CHECK (hangup = ''caller'' OR hangup = ''callee'' OR hangup = ''none''"
@@ -386,9 +386,9 @@ static void migrates_version_13(void)
 				 " 'CHECK (hangup IN (''caller'', ''callee'', ''none'', ''timeout'',"
 				 " ''server''))') WHERE type = 'table' AND name = 'cdrs';"
 				 "PRAGMA writable_schema = OFF;"
-				 "PRAGMA user_version = 13;"),
+				 "PRAGMA user_version = 14;"),
 		  SQLITE_OK);
-	CHECK_INT(insert_ephemerals(path), 1); /* the version-13 table, as it was */
+	CHECK_INT(insert_ephemerals(path), 1); /* the version-14 table, as it was */
 
 	CHECK_INT(store_open(&s, path, NULL, 0), 0);
 	CHECK_INT(store_schema_version(s, &v), 0);
@@ -424,7 +424,7 @@ int main(int argc, char **argv)
 		CASE(ordering_and_filters),
 		CASE(refusals),
 		CASE(migrates_version_1),
-		CASE(migrates_version_13),
+		CASE(migrates_version_14),
 	};
 	int rc;
 

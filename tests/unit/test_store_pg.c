@@ -866,6 +866,134 @@ static void user_writes_in_a_batch_share_one_transaction(void)
 	store_close(&s);
 }
 
+/* ---- nonce epochs ---------------------------------------------------------------------------- */
+
+struct epochs_seen {
+	uint32_t epoch[8];
+	bool held[8];
+	char node[8][STORE_NODE_MAX];
+	size_t n;
+};
+
+static int seen_epoch(void *arg, const struct store_epoch *e)
+{
+	struct epochs_seen *es = arg;
+
+	if (es->n < 8) {
+		es->epoch[es->n] = e->epoch;
+		es->held[es->n] = e->held;
+		memcpy(es->node[es->n], e->node, sizeof(es->node[0]));
+		es->n++;
+	}
+	return 0;
+}
+
+static int seen_use(void *arg, uint64_t seq, uint32_t nc)
+{
+	uint64_t *sum = arg;
+
+	*sum += seq * 1000 + nc;
+	return 0;
+}
+
+/* Is epoch listed (held by the handle's node when *held)? */
+static bool listed(const struct epochs_seen *es, uint32_t epoch, bool *held)
+{
+	for (size_t i = 0; i < es->n; i++)
+		if (es->epoch[i] == epoch) {
+			*held = es->held[i];
+			return true;
+		}
+	return false;
+}
+
+/*
+ * Node a starts epoch 11 with a short lease and records counts; node b sees
+ * it held by a. a stops renewing (it "dies"): once the database's clock
+ * passes the lease, b's round takes it over, exactly once, and reads a's
+ * counts; a's next round sees it lost. The number cannot be started twice.
+ */
+static void nonce_epochs_lease_and_takeover(void)
+{
+	static const uint8_t key[STORE_EPOCH_KEY_LEN] = { 7, 7, 7 };
+	char url[512], err[512];
+	struct store *a = NULL, *b = NULL;
+	struct epochs_seen es;
+	uint64_t sum = 0;
+	const uint32_t e11 = 11;
+	bool held = false, more = true;
+	int rounds = 0;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK_INT(store_open(&a, url, err, sizeof(err)), 0);
+	CHECK_INT(store_open(&b, url, err, sizeof(err)), 0);
+	CHECK_INT(store_node_attach(a, "node-a", NULL, NULL), 0);
+	CHECK_INT(store_node_attach(b, "node-b", NULL, NULL), 0);
+	CHECK_INT(store_epoch_start(a, 0, key, 300), EINVAL);
+	CHECK_INT(store_epoch_start(a, 11, key, 300), 0);
+	CHECK_INT(store_epoch_start(b, 11, key, 300), EEXIST);
+	CHECK_INT(store_nonce_use_put(a, 11, 5, 2), 0);
+	CHECK_INT(store_nonce_use_put(a, 11, 5, 1), 0); /* the highest stays */
+	CHECK_INT(store_nonce_use_put(a, 11, 6, 1), 0);
+	CHECK_INT(store_nonce_use_put(a, 11, 4, 0), EINVAL);
+
+	memset(&es, 0, sizeof(es));
+	CHECK_INT(store_epochs_sync(a, &e11, 1, 300, 300, 8, seen_epoch, &es), 0);
+	CHECK(listed(&es, 11, &held) && held);
+	CHECK_SLICE(slice_cstr(es.node[0]), "node-a");
+	/* an epoch a does not name as its own is not renewed, so not held */
+	memset(&es, 0, sizeof(es));
+	CHECK_INT(store_epochs_sync(a, NULL, 0, 300, 300, 0, seen_epoch, &es), 0);
+	CHECK(listed(&es, 11, &held) && !held);
+	memset(&es, 0, sizeof(es));
+	/* b takes nothing while a's lease holds */
+	CHECK_INT(store_epochs_sync(b, NULL, 0, 300, 300, 8, seen_epoch, &es), 0);
+	CHECK(listed(&es, 11, &held) && !held);
+
+	/* a stops renewing: wait (bounded) until b's round takes the epoch */
+	do {
+		sleep_ms(100);
+		memset(&es, 0, sizeof(es));
+		CHECK_INT(store_epochs_sync(b, NULL, 0, 300, 1, 8, seen_epoch, &es), 0);
+	} while (!(listed(&es, 11, &held) && held) && ++rounds < 100);
+	CHECK(held);
+	CHECK_INT(store_nonce_uses_list(b, 11, 10, &more, seen_use, &sum), 0);
+	CHECK(!more);
+	CHECK(sum == 5002 + 6001);
+	sum = 0;
+	CHECK_INT(store_nonce_uses_list(b, 11, 1, &more, seen_use, &sum), 0);
+	CHECK(more); /* newest first: seq 6 only */
+	CHECK(sum == 6001);
+	/* b's next round renews it as b's */
+	memset(&es, 0, sizeof(es));
+	CHECK_INT(store_epochs_sync(b, &e11, 1, 300, 1, 8, seen_epoch, &es), 0);
+	CHECK(listed(&es, 11, &held) && held);
+	/* a's round: the epoch is b's now; a renews nothing of it */
+	memset(&es, 0, sizeof(es));
+	CHECK_INT(store_epochs_sync(a, &e11, 1, 300, 300, 0, seen_epoch, &es), 0);
+	CHECK(listed(&es, 11, &held) && !held);
+	/* trimming */
+	CHECK_INT(store_nonce_uses_trim(b, 11, 6), 0);
+	sum = 0;
+	CHECK_INT(store_nonce_uses_list(b, 11, 10, &more, seen_use, &sum), 0);
+	CHECK(sum == 6001);
+	/* an epoch taken over ends a lifetime (here 1 s) after its lease
+	 * lapsed, with its counts: wait (bounded) for a round that deletes it */
+	rounds = 0;
+	do {
+		sleep_ms(100);
+		memset(&es, 0, sizeof(es));
+		CHECK_INT(store_epochs_sync(b, &e11, 1, 300, 1, 8, seen_epoch, &es), 0);
+	} while (listed(&es, 11, &held) && ++rounds < 100);
+	CHECK(!listed(&es, 11, &held));
+	sum = 0;
+	CHECK_INT(store_nonce_uses_list(b, 11, 10, &more, seen_use, &sum), 0);
+	CHECK(sum == 0);
+	store_close(&a);
+	store_close(&b);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -881,6 +1009,7 @@ int main(int argc, char **argv)
 		CASE(digest_dialogs_and_locks),
 		CASE(reconnect_skips_what_the_mark_has),
 		CASE(user_writes_in_a_batch_share_one_transaction),
+		CASE(nonce_epochs_lease_and_takeover),
 	};
 	int rc;
 
