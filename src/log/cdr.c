@@ -27,6 +27,7 @@ static struct log_limit cdr_fail_limit = { .per_sec = 1, .what = "CDR log failur
 
 int log_cdr_reopen(const char *path)
 {
+	cdr_chain.exclusive = true; /* only the server writes call records */
 	return log_chain_swap(&cdr_chain, path);
 }
 

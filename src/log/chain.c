@@ -181,7 +181,14 @@ static void lock_and_sync(struct log_chain *c)
 {
 	struct stat st;
 
+	/* The call-record log has one writer, the server (the command line
+	 * writes only security events): its lines need no lock, and the end it
+	 * knows is the file's. A failed write (end unknown) takes the full path
+	 * once, which rereads the file's last line. */
+	if (c->exclusive && c->end >= 0)
+		return;
 	(void)flock(c->fd, LOCK_EX); /* fails only on a bad fd: then unlocked, as before */
+	c->locked = true;
 	if (fstat(c->fd, &st) != 0) {
 		c->end = -1;
 		return;
@@ -211,7 +218,9 @@ static void note_end_and_unlock(struct log_chain *c, size_t written, int err)
 		c->end = -1;
 	else if (c->end >= 0)
 		c->end += (off_t)written;
-	(void)flock(c->fd, LOCK_UN);
+	if (c->locked)
+		(void)flock(c->fd, LOCK_UN);
+	c->locked = false;
 }
 
 int log_chain_swap(struct log_chain *c, const char *path)

@@ -92,6 +92,9 @@ struct log_chain {
 	off_t end;                     /* the file's size after our last line (-1: unknown) */
 	uint64_t uncovered;            /* lines since the last checkpoint */
 	int64_t first_uncovered_ms;    /* when the first of them was written */
+	bool exclusive;                /* this process is the file's only writer: no lock
+					  and no size check per line while the end is known */
+	bool locked;                   /* this append holds the flock */
 };
 
 #define LOG_CHAIN_INIT { .fd = -1, .end = -1 }

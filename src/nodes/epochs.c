@@ -181,7 +181,7 @@ void nodes_epochs_flush(struct nodes_epochs *ep)
 	struct store_backend_stats bs;
 	struct store *st;
 	bool batch;
-	int rc = 0;
+	int rc = 0, end = 0;
 
 	if (!ep || ep->nuses == 0)
 		return;
@@ -189,10 +189,12 @@ void nodes_epochs_flush(struct nodes_epochs *ep)
 	batch = store_batch_begin(st) == 0;
 	for (size_t i = 0; i < ep->nuses && !rc; i++)
 		rc = store_nonce_use_put(st, ep->uses[i].epoch, ep->uses[i].seq, ep->uses[i].nc);
-	if (batch && (rc = store_batch_end(st, rc == 0)) != 0)
+	if (batch)
+		end = store_batch_end(st, rc == 0);
+	if (rc || end)
 		log_warn("nonce counts not stored: %s", store_errmsg(st));
 	ep->nuses = 0; /* a queue full of refused writes is not retried forever */
-	if (rc || (store_backend_stats(st, &bs) == 0 && !bs.connected))
+	if (rc || end || (store_backend_stats(st, &bs) == 0 && !bs.connected))
 		stop_holding(ep, "the database is away: its nonce-counts cannot be written");
 }
 

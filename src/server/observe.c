@@ -280,24 +280,24 @@ static void render(void *arg, struct metrics_buf *b)
 
 	/* several nodes: this node's nonce epoch and the others' (nodes/) */
 	if (s->epochs) {
-		struct nodes_epochs_stats es2;
+		struct nodes_epochs_stats eps;
 
-		nodes_epochs_stats(s->epochs, &es2);
+		nodes_epochs_stats(s->epochs, &eps);
 		metrics_one(b, "bastion_nonce_epoch_leased", METRICS_GAUGE,
 			    "1 while the store holds this node's lease on its nonce epoch.",
-			    es2.leased);
+			    eps.leased);
 		metrics_one(b, "bastion_nonce_epochs_held", METRICS_GAUGE,
 			    "Other nodes' nonce epochs this node took over (their lease lapsed).",
-			    es2.held);
+			    eps.held);
 		metrics_one(b, "bastion_nonce_epochs_known", METRICS_GAUGE,
 			    "Other nonce epochs whose nonces get stale=true here.",
-			    es2.known - es2.held);
+			    eps.known - eps.held);
 		metrics_one(b, "bastion_nonce_epoch_changes_total", METRICS_COUNTER,
 			    "New nonce epochs of this node after the first (a lease lapsed, the "
 			    "nonce key changed).",
-			    es2.rotations);
+			    eps.rotations);
 		metrics_one(b, "bastion_nonce_epoch_takeovers_total", METRICS_COUNTER,
-			    "Nonce epochs of other nodes taken over.", es2.takeovers);
+			    "Nonce epochs of other nodes taken over.", eps.takeovers);
 	}
 
 	/* the remote log server */

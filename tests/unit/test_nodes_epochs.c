@@ -64,6 +64,31 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* A nonce of n's running epoch answered with count nc, written: its seq. */
+static uint64_t record_use(struct node *n, uint32_t nc)
+{
+	uint64_t seq = auth_nc_table_next(n->nc);
+
+	(void)auth_nc_issue(n->nc);
+	nodes_epochs_used(n->ep, auth_nc_table_epoch(n->nc), seq, nc);
+	nodes_epochs_flush(n->ep);
+	return seq;
+}
+
+/* Run n's rounds (its clock *t a round further each time) until it holds
+ * epoch, within a bounded wait on the database's clock. */
+static bool wait_held(struct node *n, uint32_t epoch, uint64_t *t)
+{
+	for (int rounds = 0; rounds < 100; rounds++) {
+		sleep_ms(200);
+		*t += NODES_EPOCH_SYNC_MS;
+		nodes_epochs_tick(n->ep, *t);
+		if (auth_epochs_find(nodes_epochs_others(n->ep), epoch, NULL) == AUTH_EPOCH_HELD)
+			return true;
+	}
+	return false;
+}
+
 static void lease_lapse_starts_a_new_epoch(void)
 {
 	char url[512];
@@ -103,7 +128,6 @@ static void dead_node_taken_over_with_its_counts(void)
 	struct nodes_epochs_stats st;
 	uint32_t ea;
 	uint64_t t = 5000000, seq;
-	int rounds = 0;
 
 	PG_ONLY();
 	tmp_db(url, sizeof(url));
@@ -113,19 +137,10 @@ static void dead_node_taken_over_with_its_counts(void)
 	/* b knows a's live epoch, holds none */
 	CHECK_INT(auth_epochs_find(nodes_epochs_others(b.ep), ea, NULL), AUTH_EPOCH_KNOWN);
 	/* a accepted count 2 of one nonce and writes it */
-	seq = auth_nc_table_next(a.nc);
-	(void)auth_nc_issue(a.nc);
-	nodes_epochs_used(a.ep, ea, seq, 2);
-	nodes_epochs_flush(a.ep);
+	seq = record_use(&a, 2);
 	/* a dies (no more rounds); b's rounds take its epoch once the lease
-	 * lapsed on the database's clock (bounded wait) */
-	do {
-		sleep_ms(200);
-		t += NODES_EPOCH_SYNC_MS;
-		nodes_epochs_tick(b.ep, t);
-	} while (auth_epochs_find(nodes_epochs_others(b.ep), ea, NULL) != AUTH_EPOCH_HELD &&
-		 ++rounds < 100);
-	CHECK_INT(auth_epochs_find(nodes_epochs_others(b.ep), ea, NULL), AUTH_EPOCH_HELD);
+	 * lapsed on the database's clock */
+	CHECK(wait_held(&b, ea, &t));
 	nodes_epochs_stats(b.ep, &st);
 	CHECK_INT(st.takeovers, 1);
 	CHECK_INT(auth_epochs_use(nodes_epochs_others(b.ep), ea, seq, 2), AUTH_NC_REPLAY);
@@ -153,26 +168,16 @@ static void restart_lets_the_old_epoch_lapse(void)
 	struct node a;
 	uint32_t old;
 	uint64_t t = 9000000, seq;
-	int rounds = 0;
 
 	PG_ONLY();
 	tmp_db(url, sizeof(url));
 	CHECK(node_up(&a, url, "node-a", t));
 	old = auth_nc_table_epoch(a.nc);
-	seq = auth_nc_table_next(a.nc);
-	(void)auth_nc_issue(a.nc);
-	nodes_epochs_used(a.ep, old, seq, 1);
-	nodes_epochs_flush(a.ep);
+	seq = record_use(&a, 1);
 	node_down(&a);
 	CHECK(node_up(&a, url, "node-a", t));
 	CHECK(auth_nc_table_epoch(a.nc) != old);
-	do {
-		sleep_ms(200);
-		t += NODES_EPOCH_SYNC_MS;
-		nodes_epochs_tick(a.ep, t);
-	} while (auth_epochs_find(nodes_epochs_others(a.ep), old, NULL) != AUTH_EPOCH_HELD &&
-		 ++rounds < 100);
-	CHECK_INT(auth_epochs_find(nodes_epochs_others(a.ep), old, NULL), AUTH_EPOCH_HELD);
+	CHECK(wait_held(&a, old, &t));
 	CHECK_INT(auth_epochs_use(nodes_epochs_others(a.ep), old, seq, 1), AUTH_NC_REPLAY);
 	/* no round for a whole lease: everything held is given up */
 	nodes_epochs_check(a.ep, t + NODES_EPOCH_LEASE_MS);
@@ -190,7 +195,7 @@ static void unleased_epoch_never_stored(void)
 	struct node a;
 	struct nodes_epochs_stats st;
 	uint32_t unleased;
-	uint64_t t = 13000000, seq;
+	uint64_t t = 13000000;
 
 	PG_ONLY();
 	tmp_db(url, sizeof(url));
@@ -198,10 +203,7 @@ static void unleased_epoch_never_stored(void)
 	nodes_epochs_rotate(a.ep, "test"); /* as after a lease lapsed */
 	unleased = auth_nc_table_epoch(a.nc);
 	CHECK(!nodes_epochs_leased(a.ep));
-	seq = auth_nc_table_next(a.nc);
-	(void)auth_nc_issue(a.nc);
-	nodes_epochs_used(a.ep, unleased, seq, 1);
-	nodes_epochs_flush(a.ep);
+	(void)record_use(&a, 1);
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM nonce_uses WHERE epoch = %u", unleased);
 	CHECK(tmp_pg_int(tmp_pg_dbname(url), sql) == 0);
 	t += NODES_EPOCH_SYNC_MS;
