@@ -21,9 +21,14 @@ bool slice_caseeq(struct slice a, struct slice b)
 {
 	if (a.len != b.len)
 		return false;
-	for (size_t i = 0; i < a.len; i++)
-		if (ascii_lower((unsigned char)a.p[i]) != ascii_lower((unsigned char)b.p[i]))
+	/* bytes that are equal need no folding: most names arrive spelt as
+	 * we compare them, and this runs for every header line */
+	for (size_t i = 0; i < a.len; i++) {
+		unsigned char x = (unsigned char)a.p[i], y = (unsigned char)b.p[i];
+
+		if (x != y && ascii_lower(x) != ascii_lower(y))
 			return false;
+	}
 	return true;
 }
 
@@ -119,6 +124,18 @@ void hex_encode(char *out, const uint8_t *in, size_t n)
 		out[2 * i + 1] = digits[in[i] & 15];
 	}
 	out[2 * n] = '\0';
+}
+
+char *base_strcpy(char *dst, size_t cap, const char *src)
+{
+	size_t n;
+
+	if (cap == 0)
+		return dst;
+	n = strnlen(src, cap - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return dst;
 }
 
 char *slice_repr(char *dst, size_t cap, struct slice s, size_t max_in)

@@ -17,6 +17,37 @@
 /* Values that look like (part of) a digest credential. */
 static const char *const secret_marks[] = { "response=", "nonce=", "Digest " };
 
+/* Where one of them may start: their first letters, in either case. */
+static const char secret_starts[] = "rRnNdD";
+
+static unsigned char fold(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* Does s begin with mark, ASCII letters in either case? */
+static bool starts_with_folded(const char *s, const char *mark)
+{
+	size_t k = 0;
+
+	while (mark[k] && fold((unsigned char)s[k]) == fold((unsigned char)mark[k]))
+		k++;
+	return mark[k] == '\0';
+}
+
+/* Does s hold one of secret_marks anywhere, ASCII letters in either case?
+ * The marks are compared only where strpbrk finds one could start: three
+ * strcasestr calls per value cost more than building the rest of a call
+ * record's line. */
+static bool has_secret_mark(const char *s)
+{
+	for (const char *p = s; (p = strpbrk(p, secret_starts)) != NULL; p++)
+		for (size_t i = 0; i < ARRAY_SIZE(secret_marks); i++)
+			if (starts_with_folded(p, secret_marks[i]))
+				return true;
+	return false;
+}
+
 int log_file_open(const char *path, int *fdp)
 {
 	struct stat st;
@@ -122,13 +153,10 @@ int log_json_set_str(json_t *obj, const char *key, struct slice s, bool keep_emp
 		return json_object_set_new(obj, key, json_string("")) == 0 ? 0 : ENOMEM;
 	}
 	slice_repr(buf, sizeof(buf), s, LOG_EVENT_FIELD_MAX);
-	for (size_t i = 0; i < ARRAY_SIZE(secret_marks); i++) {
-		if (strcasestr(buf, secret_marks[i])) {
-			snprintf(buf, sizeof(buf), "[redacted]");
-			if (redacted)
-				++*redacted;
-			break;
-		}
+	if (has_secret_mark(buf)) {
+		snprintf(buf, sizeof(buf), "[redacted]");
+		if (redacted)
+			++*redacted;
 	}
 	return json_object_set_new(obj, key, json_string(buf)) == 0 ? 0 : ENOMEM;
 }
@@ -166,13 +194,10 @@ void log_jw_str(struct log_jw *w, const char *key, struct slice s, uint64_t *red
 	buf[0] = '\0';
 	if (s.len) {
 		slice_repr(buf, sizeof(buf), s, LOG_EVENT_FIELD_MAX);
-		for (size_t i = 0; i < ARRAY_SIZE(secret_marks); i++) {
-			if (strcasestr(buf, secret_marks[i])) {
-				v = "[redacted]";
-				if (redacted)
-					++*redacted;
-				break;
-			}
+		if (has_secret_mark(buf)) {
+			v = "[redacted]";
+			if (redacted)
+				++*redacted;
 		}
 	}
 	jw_key(w, key);

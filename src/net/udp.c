@@ -77,7 +77,7 @@ void net_udp_readable(struct net *n, struct net_listener *l)
 	size_t need = (size_t)n->conf.lim.max_message + 1;
 	struct mmsghdr mm[NET_UDP_VEC];
 	struct iovec iov[NET_UDP_VEC];
-	struct net_msg in[NET_UDP_VEC];
+	struct sockaddr_storage from[NET_UDP_VEC];
 	/* CMSG_SPACE is a multiple of the header's alignment: every row aligned */
 	_Alignas(struct cmsghdr) char ctl[NET_UDP_VEC][CMSG_SPACE(sizeof(struct timespec))];
 	int got = 0;
@@ -90,20 +90,23 @@ void net_udp_readable(struct net *n, struct net_listener *l)
 		n->udp_buf = b;
 		n->udp_cap = need * NET_UDP_VEC;
 	}
+	/* The headers point at the same buffers for every recvmmsg; before
+	 * each one only the lengths it overwrites are set again, and a
+	 * net_msg is made only for a datagram that came (filling all
+	 * NET_UDP_VEC of them per wakeup cost more than a datagram's own
+	 * handling at light load, where a wakeup brings one). */
+	for (int i = 0; i < NET_UDP_VEC; i++) {
+		iov[i] = (struct iovec){ .iov_base = n->udp_buf + (size_t)i * need, .iov_len = need };
+		mm[i].msg_hdr = (struct msghdr){ .msg_name = &from[i], .msg_iov = &iov[i],
+						 .msg_iovlen = 1, .msg_control = ctl[i] };
+	}
 	while (got < NET_UDP_BURST) {
 		int k;
 
 		for (int i = 0; i < NET_UDP_VEC; i++) {
-			in[i] = (struct net_msg){ .tp = NET_UDP, .udp_fd = l->io.fd,
-						  .local = l->local };
-			iov[i] = (struct iovec){ .iov_base = n->udp_buf + (size_t)i * need,
-						 .iov_len = need };
-			mm[i].msg_hdr = (struct msghdr){ .msg_name = &in[i].src.ss,
-							 .msg_namelen = sizeof(in[i].src.ss),
-							 .msg_iov = &iov[i],
-							 .msg_iovlen = 1,
-							 .msg_control = ctl[i],
-							 .msg_controllen = sizeof(ctl[i]) };
+			mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			mm[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
+			mm[i].msg_hdr.msg_flags = 0;
 			mm[i].msg_len = 0;
 		}
 		k = recvmmsg(l->io.fd, mm, NET_UDP_VEC, 0, NULL);
@@ -115,20 +118,24 @@ void net_udp_readable(struct net *n, struct net_listener *l)
 			break;
 		}
 		for (int i = 0; i < k; i++) {
-			struct net_msg *m = &in[i];
+			struct net_msg m = { .tp = NET_UDP, .udp_fd = l->io.fd, .local = l->local };
+			socklen_t alen = mm[i].msg_hdr.msg_namelen;
 
-			m->src.len = mm[i].msg_hdr.msg_namelen;
-			m->queued_ms = queued_ms(&mm[i].msg_hdr);
-			m->buf = iov[i].iov_base;
-			m->len = mm[i].msg_len;
-			if (m->len > n->conf.lim.max_message || (mm[i].msg_hdr.msg_flags & MSG_TRUNC)) {
-				m->truncated = true;
-				if (m->len > n->conf.lim.max_message)
-					m->len = n->conf.lim.max_message;
+			if (alen > sizeof(m.src.ss))
+				alen = sizeof(m.src.ss);
+			memcpy(&m.src.ss, &from[i], alen);
+			m.src.len = alen;
+			m.queued_ms = queued_ms(&mm[i].msg_hdr);
+			m.buf = iov[i].iov_base;
+			m.len = mm[i].msg_len;
+			if (m.len > n->conf.lim.max_message || (mm[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+				m.truncated = true;
+				if (m.len > n->conf.lim.max_message)
+					m.len = n->conf.lim.max_message;
 				n->st.udp_truncated++;
 			}
 			n->st.udp_in++;
-			n->recv(n->arg, m);
+			n->recv(n->arg, &m);
 		}
 		got += k;
 		if (k < NET_UDP_VEC)

@@ -96,6 +96,8 @@ struct call {
 	size_t best_tag_len;
 	struct dialog *dlg;        /* an in-dialog request: its dialog */
 	struct cdr_info *cdr;      /* an INVITE out of dialog */
+	char *from_tag;            /* an INVITE: the caller's From tag, for the dialog its
+				      2xx makes (kept here, the request is not parsed again) */
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
 	int32_t cseq_delta;        /* in-dialog: added toward the callee, taken back upstream */
 	bool serial;               /* branches tried one after another (proxy_fork_serial) */
@@ -201,13 +203,13 @@ static struct cdr_info *cdr_info_new(struct proxy *p, const struct sip_msg *m,
 	ci->auth_user = dup_slice(who->user);
 	ci->callee = dup_slice(m->ruri_raw);
 	ci->src = dup_slice(slice_cstr(src));
-	snprintf(ci->transport, sizeof(ci->transport), "%s", net_transport_name(who->in->tp));
+	base_strcpy(ci->transport, sizeof(ci->transport), net_transport_name(who->in->tp));
 	if (who->outside) {
 		const struct proxy_outside *o = who->outside;
-		snprintf(ci->peer, sizeof(ci->peer), "%s", o->peer ? o->peer : "");
-		snprintf(ci->klass, sizeof(ci->klass), "%s", o->klass ? o->klass : "");
-		snprintf(ci->dialed, sizeof(ci->dialed), "%s", o->dialed ? o->dialed : "");
-		snprintf(ci->number, sizeof(ci->number), "%s", o->number ? o->number : "");
+		base_strcpy(ci->peer, sizeof(ci->peer), o->peer ? o->peer : "");
+		base_strcpy(ci->klass, sizeof(ci->klass), o->klass ? o->klass : "");
+		base_strcpy(ci->dialed, sizeof(ci->dialed), o->dialed ? o->dialed : "");
+		base_strcpy(ci->number, sizeof(ci->number), o->number ? o->number : "");
 	}
 	ci->start_ms = p->ops->wall_ms(p->arg);
 	if (!ci->call_id || !ci->caller || !ci->auth_user || !ci->callee || !ci->src) {
@@ -228,24 +230,24 @@ static uint64_t cdr_write(struct proxy *p, struct cdr_info *ci, int status, cons
 	if (!ci)
 		return 0;
 	memset(c, 0, sizeof(*c));
-	snprintf(c->call_id, sizeof(c->call_id), "%s", ci->call_id);
-	snprintf(c->caller, sizeof(c->caller), "%s", ci->caller);
-	snprintf(c->auth_user, sizeof(c->auth_user), "%s", ci->auth_user);
-	snprintf(c->callee, sizeof(c->callee), "%s", ci->callee);
-	snprintf(c->src, sizeof(c->src), "%s", ci->src);
-	snprintf(c->transport, sizeof(c->transport), "%s", ci->transport);
+	base_strcpy(c->call_id, sizeof(c->call_id), ci->call_id);
+	base_strcpy(c->caller, sizeof(c->caller), ci->caller);
+	base_strcpy(c->auth_user, sizeof(c->auth_user), ci->auth_user);
+	base_strcpy(c->callee, sizeof(c->callee), ci->callee);
+	base_strcpy(c->src, sizeof(c->src), ci->src);
+	base_strcpy(c->transport, sizeof(c->transport), ci->transport);
 	c->start_at = ci->start_ms;
 	c->answer_at = ci->answer_ms;
 	c->emergency = ci->emergency;
 	if (ci->location)
-		snprintf(c->location, sizeof(c->location), "%s", ci->location);
+		base_strcpy(c->location, sizeof(c->location), ci->location);
 	c->end_at = p->ops->wall_ms(p->arg);
 	if (c->end_at < c->start_at)
 		c->end_at = c->start_at; /* the clock stepped back */
 	if (c->answer_at > c->end_at)
 		c->answer_at = c->end_at;
 	c->final_status = status;
-	snprintf(c->hangup, sizeof(c->hangup), "%s", ci->answer_ms ? hangup : "none");
+	base_strcpy(c->hangup, sizeof(c->hangup), ci->answer_ms ? hangup : "none");
 	memcpy(c->peer, ci->peer, sizeof(c->peer));
 	memcpy(c->klass, ci->klass, sizeof(c->klass));
 	memcpy(c->dialed, ci->dialed, sizeof(c->dialed));
@@ -329,6 +331,7 @@ static void call_free(struct call *c)
 	free(c->body);
 	free(c->body_type);
 	free(c->best_buf);
+	free(c->from_tag);
 	free(c);
 }
 
@@ -391,6 +394,7 @@ static void local_hostport(const struct proxy *p, const struct net_msg *way, cha
 {
 	char host[INET6_ADDRSTRLEN];
 	const struct net_addr *a = &way->local;
+	struct sip_buf b;
 
 	if (a->ss.ss_family != AF_INET && a->ss.ss_family != AF_INET6) {
 		for (size_t i = 0; i < p->conf.nlisteners; i++) {
@@ -402,13 +406,48 @@ static void local_hostport(const struct proxy *p, const struct net_msg *way, cha
 		}
 	}
 	net_addr_host(a, host, sizeof(host));
-	snprintf(out, cap, a->ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
-		 net_addr_port(a));
+	/* piece by piece: snprintf costs about a thousand instructions, and a
+	 * call writes this several times */
+	sip_buf_init(&b, out, cap - 1);
+	if (a->ss.ss_family == AF_INET6)
+		sip_buf_put(&b, "[", 1);
+	sip_buf_str(&b, host);
+	sip_buf_str(&b, a->ss.ss_family == AF_INET6 ? "]:" : ":");
+	sip_buf_u32(&b, net_addr_port(a));
+	out[b.overflow ? 0 : b.len] = '\0';
 }
 
 static const char *via_transport(enum net_transport tp)
 {
 	return tp == NET_TCP ? "TCP" : tp == NET_TLS ? "TLS" : "UDP";
+}
+
+/* Our Via for sending on transport tp from hostport, with the branch
+ * "z9hG4bK" HASH TAIL, into via (cap bytes; "" when it does not fit), and
+ * the branch alone into branch (bcap bytes) when branch is not NULL. */
+static void via_write(char *via, size_t cap, char *branch, size_t bcap, enum net_transport tp,
+		      const char *hostport, const char hash[17], const char *tail)
+{
+	struct sip_buf b;
+	size_t start;
+
+	sip_buf_init(&b, via, cap - 1);
+	sip_buf_str(&b, "SIP/2.0/");
+	sip_buf_str(&b, via_transport(tp));
+	sip_buf_put(&b, " ", 1);
+	sip_buf_str(&b, hostport);
+	sip_buf_str(&b, ";branch=");
+	start = b.len;
+	sip_buf_str(&b, "z9hG4bK");
+	sip_buf_str(&b, hash);
+	sip_buf_str(&b, tail);
+	if (branch) {
+		size_t n = b.overflow || b.len - start >= bcap ? 0 : b.len - start;
+		memcpy(branch, via + start, n);
+		branch[n] = '\0';
+	}
+	sip_buf_str(&b, ";rport");
+	via[b.overflow ? 0 : b.len] = '\0';
 }
 
 /* The end of a Record-Route URI naming our side on transport tp. */
@@ -526,18 +565,18 @@ static uint64_t dialog_keep(struct proxy *p, const struct dialog *d)
 	if (!p->ops->dialog_up)
 		return 0;
 	memset(sd, 0, sizeof(*sd));
-	snprintf(sd->call_id, sizeof(sd->call_id), "%s", d->call_id);
+	base_strcpy(sd->call_id, sizeof(sd->call_id), d->call_id);
 	for (int k = 0; k < 2; k++) {
-		snprintf(sd->tag[k], sizeof(sd->tag[k]), "%s", d->tag[k]);
+		base_strcpy(sd->tag[k], sizeof(sd->tag[k]), d->tag[k]);
 		addr_text(sd->way[k], sizeof(sd->way[k]), d->way[k].tp, &d->way[k].src);
 		addr_text(sd->local[k], sizeof(sd->local[k]), d->way[k].tp, &d->way[k].local);
 	}
 	if (d->cdr) {
-		snprintf(sd->caller, sizeof(sd->caller), "%s", d->cdr->caller);
-		snprintf(sd->auth_user, sizeof(sd->auth_user), "%s", d->cdr->auth_user);
-		snprintf(sd->callee, sizeof(sd->callee), "%s", d->cdr->callee);
-		snprintf(sd->src, sizeof(sd->src), "%s", d->cdr->src);
-		snprintf(sd->transport, sizeof(sd->transport), "%s", d->cdr->transport);
+		base_strcpy(sd->caller, sizeof(sd->caller), d->cdr->caller);
+		base_strcpy(sd->auth_user, sizeof(sd->auth_user), d->cdr->auth_user);
+		base_strcpy(sd->callee, sizeof(sd->callee), d->cdr->callee);
+		base_strcpy(sd->src, sizeof(sd->src), d->cdr->src);
+		base_strcpy(sd->transport, sizeof(sd->transport), d->cdr->transport);
 		sd->start_at = d->cdr->start_ms;
 		sd->answer_at = d->cdr->answer_ms;
 		memcpy(sd->peer, d->cdr->peer, sizeof(sd->peer));
@@ -545,7 +584,7 @@ static uint64_t dialog_keep(struct proxy *p, const struct dialog *d)
 		memcpy(sd->dialed, d->cdr->dialed, sizeof(sd->dialed));
 		memcpy(sd->number, d->cdr->number, sizeof(sd->number));
 		if (d->cdr->location)
-			snprintf(sd->location, sizeof(sd->location), "%s", d->cdr->location);
+			base_strcpy(sd->location, sizeof(sd->location), d->cdr->location);
 	}
 	sd->emergency = d->emergency;
 	sd->expires_at = wall + (int64_t)(d->expires_ms - now_ms(p));
@@ -581,11 +620,10 @@ static uint64_t dialog_end(struct proxy *p, struct dialog *d, const char *hangup
 static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct call *c,
 			  const struct branch *b)
 {
-	const struct sip_msg *req = c->st ? txn_server_request(c->st) : NULL;
 	struct dialog *d;
 	int side;
 
-	if (!req || !resp->to.has_tag || dialog_find(p, resp, &side))
+	if (!c->st || !c->from_tag || !resp->to.has_tag || dialog_find(p, resp, &side))
 		return;
 	if (!proxy_dialog_room(p->dialogs.n, p->conf.max_dialogs, p->conf.reserved_dialogs,
 			       c->emergency)) {
@@ -601,7 +639,8 @@ static void dialog_create(struct proxy *p, const struct sip_msg *resp, struct ca
 	if (!d)
 		return;
 	d->call_id = dup_slice(resp->call_id);
-	d->tag[0] = dup_slice(req->from.tag);
+	d->tag[0] = c->from_tag; /* the dialog's now */
+	c->from_tag = NULL;
 	d->tag[1] = dup_slice(resp->to.tag);
 	if (!d->call_id || !d->tag[0] || !d->tag[1] ||
 	    htab_insert(&p->dialogs, &d->node,
@@ -764,7 +803,7 @@ int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct n
 	ci->auth_user = dup_slice(slice_cstr(sd->auth_user));
 	ci->callee = dup_slice(slice_cstr(sd->callee));
 	ci->src = dup_slice(slice_cstr(sd->src));
-	snprintf(ci->transport, sizeof(ci->transport), "%s", sd->transport);
+	base_strcpy(ci->transport, sizeof(ci->transport), sd->transport);
 	ci->start_ms = sd->start_at;
 	ci->answer_ms = sd->answer_at;
 	memcpy(ci->peer, sd->peer, sizeof(ci->peer));
@@ -880,18 +919,23 @@ void proxy_tick(struct proxy *p, uint64_t now)
 static int forward(struct proxy *p, struct call *c, struct branch *b, const struct sip_msg *m,
 		   struct slice ruri, bool record_route, struct slice extra, uint32_t skip_routes)
 {
-	char via[300], hostport[INET6_ADDRSTRLEN + 8], rr[600], hash[17], branch[48];
+	char via[300], hostport[INET6_ADDRSTRLEN + 8], rr[600], hash[17], branch[48], seq[18];
 	struct sip_buf out, rrb;
 	struct proxy_fwd f = { 0 };
 	struct txn_peer to = peer_of_way(&b->way);
+	uint64_t v = ++p->branch_seq;
+	size_t i = sizeof(seq) - 1;
 	int rc;
 
 	proxy_loop_hash(&p->loop_key, m, hash);
 	local_hostport(p, &b->way, hostport, sizeof(hostport));
-	snprintf(branch, sizeof(branch), "z9hG4bK%s.%llx", hash,
-		 (unsigned long long)++p->branch_seq);
-	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", via_transport(b->way.tp),
-		 hostport, branch);
+	/* ".SEQ", the branch's number in lowercase hex */
+	seq[i] = '\0';
+	do
+		seq[--i] = "0123456789abcdef"[v & 15];
+	while ((v >>= 4) != 0);
+	seq[--i] = '.';
+	via_write(via, sizeof(via), branch, sizeof(branch), b->way.tp, hostport, hash, seq + i);
 	sip_buf_init(&rrb, rr, sizeof(rr));
 	if (record_route) {
 		/* top: the side facing the target; and, when the caller's side
@@ -1027,6 +1071,10 @@ static struct call *call_new(struct proxy *p, struct txn_server *st, const struc
 
 	if (!c)
 		return NULL;
+	if (m->mid == SIP_M_INVITE && !(c->from_tag = dup_slice(m->from.tag))) {
+		free(c);
+		return NULL;
+	}
 	c->p = p;
 	c->st = st;
 	c->upstream = *from;
@@ -1049,7 +1097,7 @@ static struct proxy_verdict refusal(uint16_t status, const char *reason, const c
 	struct proxy_verdict v = { status, reason, event, "" };
 
 	if (detail)
-		snprintf(v.detail, sizeof(v.detail), "%s", detail);
+		base_strcpy(v.detail, sizeof(v.detail), detail);
 	return v;
 }
 
@@ -1186,7 +1234,7 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 	}
 	for (size_t i = 0; i < n; i++) {
 		c->br[i].way = t[i].way;
-		snprintf(c->br[i].label, sizeof(c->br[i].label), "%s", t[i].label ? t[i].label : "");
+		base_strcpy(c->br[i].label, sizeof(c->br[i].label), t[i].label ? t[i].label : "");
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct branch *b = &c->br[i];
@@ -1596,8 +1644,7 @@ bool proxy_ack(struct proxy *p, const struct sip_msg *m, const struct net_msg *i
 	proxy_loop_hash(&p->loop_key, m, hash);
 	local_hostport(p, &d->way[1 - side], hostport, sizeof(hostport));
 	/* a stateless forward: the branch is a function of the ACK (16.11) */
-	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=z9hG4bK%s.ack;rport",
-		 via_transport(d->way[1 - side].tp), hostport, hash);
+	via_write(via, sizeof(via), NULL, 0, d->way[1 - side].tp, hostport, hash, ".ack");
 	f.via = slice_cstr(via);
 	f.skip_routes = count_routes(p, m, NULL);
 	f.max_forwards = ((m->have & SIP_HAVE_MAX_FORWARDS) ? m->max_forwards : 70);

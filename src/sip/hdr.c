@@ -18,6 +18,9 @@ static size_t skip_lws(struct slice s, size_t i)
 	return i;
 }
 
+/* The bytes that end a list element or start a part it skips whole. */
+static const bool list_special[256] = { [','] = true, ['"'] = true, ['<'] = true };
+
 /* See sip.h. Empty elements (",,") are skipped. */
 int sip_list_next(struct slice *item, struct slice *rest)
 {
@@ -36,18 +39,22 @@ int sip_list_next(struct slice *item, struct slice *rest)
 	}
 	size_t start = i;
 	while (i < s.len && s.p[i] != ',') {
+		/* one table look-up a byte for the plain run (this scans every
+		 * Via, credential and Route value) */
+		while (i < s.len && !list_special[(unsigned char)s.p[i]])
+			i++;
+		if (i == s.len || s.p[i] == ',')
+			break;
 		if (s.p[i] == '"') {
 			size_t q = sip_quoted_len(sip_sub(s, i, s.len));
 			if (q == 0)
 				return EBADMSG;
 			i += q;
-		} else if (s.p[i] == '<') {
+		} else { /* '<': to its '>' */
 			const char *gt = slice_chr(sip_sub(s, i, s.len), '>');
 			if (!gt)
 				return EBADMSG;
 			i = (size_t)(gt - s.p) + 1;
-		} else {
-			i++;
 		}
 	}
 	*item = slice_trim(sip_sub(s, start, i));

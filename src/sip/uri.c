@@ -350,13 +350,18 @@ out:
  * including both quotes; 0 when not terminated inside s. */
 size_t sip_quoted_len(struct slice s)
 {
-	for (size_t i = 1; i < s.len; i++) {
-		if (s.p[i] == '\\') {
-			i++;
-			continue;
-		}
-		if (s.p[i] == '"')
-			return i + 1;
+	size_t i = 1;
+
+	/* memchr for the closing quote and for an escape before it: nonces
+	 * and responses are long and hold neither */
+	while (i < s.len) {
+		const char *q = memchr(s.p + i, '"', s.len - i);
+		size_t run = q ? (size_t)(q - (s.p + i)) : s.len - i;
+		const char *bs = run ? memchr(s.p + i, '\\', run) : NULL;
+
+		if (!bs)
+			return q ? (size_t)(q - s.p) + 1 : 0;
+		i = (size_t)(bs - s.p) + 2; /* the escaped byte is skipped, whatever it is */
 	}
 	return 0;
 }

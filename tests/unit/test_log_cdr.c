@@ -2,7 +2,8 @@
  * test_log_cdr: the call detail record log and cdr_record(). Lines read back
  * are parsed with Jansson and checked key by key; hostile strings (CR LF,
  * quotes, invalid UTF-8, overlong, an array without its NUL, a credential)
- * stay one line of valid JSON, escaped, truncated or redacted; the file is
+ * stay one line of valid JSON, escaped, truncated or redacted (the
+ * credential marks in any case, and the near misses kept); the file is
  * 0600 whatever the umask; reopen moves later lines; cdr_record writes the
  * line even when the store refuses the record.
  */
@@ -297,11 +298,59 @@ static void test_reopen(void)
 	CHECK_INT(nb, 2);
 }
 
+/* The credential marks ("response=", "nonce=", "Digest ") are found in
+ * any case, anywhere, also right after a partial one; a value that only
+ * comes close is written as it is. */
+static void test_marks(void)
+{
+	static const struct {
+		const char *caller;
+		bool redacted;
+	} cases[] = {
+		{ "sip:x@y;RESPONSE=1", true },	 { "sip:x@y;nOnCe=1", true },
+		{ "sip:x@y;cnonce=1", true },	 { "digest abc", true },
+		{ "sip:x@y;rresponse=2", true }, { "sip:x@y;nononce=", true },
+		{ "sip:x@y DIGEST ", true },	 { "sip:digest@y", false },
+		{ "sip:respons=x@y", false },	 { "sip:nonce@y", false },
+		{ "sip:x@y;nonce", false },	 { "sip:x@y;response", false },
+		{ "sip:x@y;Digest", false },	 { "sip:r@n.d", false },
+	};
+	struct log_cdr_stats before, after;
+	json_t *l[ARRAY_SIZE(cases)] = { 0 };
+	struct store_cdr c;
+	size_t want = 0;
+	int n, bad;
+	bool ok = true;
+
+	fresh_paths();
+	log_cdr_stats(&before);
+	CHECK_INT(log_cdr_open(path_a), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		make_cdr(&c);
+		snprintf(c.caller, sizeof(c.caller), "%s", cases[i].caller);
+		log_cdr(&c);
+		want += cases[i].redacted;
+	}
+	log_cdr_close();
+	log_cdr_stats(&after);
+	n = read_lines(path_a, l, (int)ARRAY_SIZE(l), &bad);
+	CHECK_INT(n, (int)ARRAY_SIZE(cases));
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (!str_is(l[i], "caller", cases[i].redacted ? "[redacted]" : cases[i].caller)) {
+			fprintf(stderr, "caller %s: not as expected\n", cases[i].caller);
+			ok = false;
+		}
+	}
+	free_lines(l, n);
+	CHECK(ok);
+	CHECK_INT(after.redacted - before.redacted, want);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
 		CASE(test_fields), CASE(test_hostile), CASE(test_mode),
-		CASE(test_reopen),
+		CASE(test_reopen), CASE(test_marks),
 	};
 	int rc;
 

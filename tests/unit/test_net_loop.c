@@ -645,6 +645,62 @@ static void test_udp_truncated(void)
 	net_free(&s.net);
 }
 
+/* More datagrams at once than one recvmmsg takes (and than one wakeup
+ * drains), from three sources: each is answered at its own source, with its
+ * own length, none truncated. */
+static void test_udp_burst(void)
+{
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
+	struct net_conf c = test_conf();
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	enum { CLIENTS = 3, EACH = 30 };
+	static char data[400];
+	int fd[CLIENTS], got[CLIENTS] = { 0 }, wrong = 0;
+	uint64_t deadline;
+
+	CHECK_INT(srv_start(&s, &c), 0);
+	a.sin_port = htons(s.port);
+	memset(data, 'x', sizeof(data));
+	for (int k = 0; k < CLIENTS; k++) {
+		fd[k] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		CHECK(fd[k] >= 0);
+	}
+	/* client k sends lengths 100k + 10 .. 100k + 39 */
+	for (int i = 0; i < EACH; i++)
+		for (int k = 0; k < CLIENTS; k++)
+			sendto(fd[k], data, (size_t)(100 * k + 10 + i), 0, (struct sockaddr *)&a,
+			       sizeof(a));
+	deadline = now_ms() + 10000;
+	for (int k = 0; k < CLIENTS; k++) {
+		while (got[k] < EACH && now_ms() < deadline) {
+			struct pollfd pfd = { .fd = fd[k], .events = POLLIN };
+			char r[64];
+			unsigned len = 0;
+			int trunc = -1;
+			ssize_t n;
+
+			if (poll(&pfd, 1, 500) != 1)
+				continue;
+			n = recv(fd[k], r, sizeof(r) - 1, 0);
+			if (n <= 0)
+				continue;
+			r[n] = '\0';
+			if (sscanf(r, "len=%u trunc=%d", &len, &trunc) != 2 || trunc != 0 ||
+			    len < 100u * (unsigned)k + 10 || len >= 100u * (unsigned)k + 10 + EACH)
+				wrong++;
+			got[k]++;
+		}
+		close(fd[k]);
+	}
+	srv_stop(&s);
+	for (int k = 0; k < CLIENTS; k++)
+		CHECK_INT(got[k], EACH);
+	CHECK_INT(wrong, 0);
+	CHECK_INT(srv_stats(&s).udp_in, CLIENTS * EACH);
+	CHECK_INT(srv_stats(&s).udp_truncated, 0);
+	net_free(&s.net);
+}
+
 static void test_listen_errors(void)
 {
 	struct net *n = NULL;
@@ -851,6 +907,7 @@ int main(int argc, char **argv)
 		CASE(test_tcp_header_timeout),
 		CASE(test_tcp_idle_timeout),
 		CASE(test_udp_truncated),
+		CASE(test_udp_burst),
 		CASE(test_listen_errors),
 		CASE(test_tcp_record_reuse),
 		CASE(test_tcp_flood_and_resets),

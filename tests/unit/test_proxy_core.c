@@ -360,6 +360,33 @@ static const char *hdr(const char *msg, const char *name, char *out, size_t cap)
 	return out;
 }
 
+/* Our Via on a request we sent: "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK"
+ * HASH (16 lowercase hex digits) TAIL ";rport", TAIL "." and lowercase hex
+ * digits when tail is NULL (a branch's number); the number into *num. */
+static bool our_via(const char *msg, const char *tail, unsigned long long *num)
+{
+	static const char head[] = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK";
+	char v[256], *end = NULL;
+	const char *p = v + sizeof(head) - 1;
+
+	if (!hdr(msg, "Via", v, sizeof(v)) || strncmp(v, head, sizeof(head) - 1) != 0 ||
+	    strspn(p, "0123456789abcdef") != 16)
+		return false;
+	p += 16;
+	if (tail) {
+		if (strncmp(p, tail, strlen(tail)) != 0)
+			return false;
+		p += strlen(tail);
+	} else {
+		if (*p++ != '.' || strspn(p, "0123456789abcdef") == 0)
+			return false;
+		if (num)
+			*num = strtoull(p, &end, 16);
+		p += strspn(p, "0123456789abcdef");
+	}
+	return strcmp(p, ";rport") == 0;
+}
+
 /* The callee's response to the request r (as forwarded to it): status line,
  * its Vias, From, To with tag, Call-ID, CSeq. */
 static void respond_x(const struct txn_peer *from, const char *r, int status, const char *totag,
@@ -418,6 +445,7 @@ static void fork_best_response_dialog_bye(void)
 	char text[1024], tmp[256];
 	const char *r1, *r2;
 	struct proxy_stats st;
+	unsigned long long n1 = 0, n2 = 0;
 
 	CHECK_INT(setup(100), 0);
 	CHECK(feed(&A, invite_text("c1@a", text, sizeof(text))) == TXN_NEW);
@@ -427,6 +455,8 @@ static void fork_best_response_dialog_bye(void)
 	CHECK(r1 && r2);
 	CHECK(strstr(r1, "Record-Route: <sip:10.0.0.1:5060;lr>"));
 	CHECK(hdr(r1, "Max-Forwards", tmp, sizeof(tmp)) && strcmp(tmp, "69") == 0);
+	/* each branch its own number after the loop hash */
+	CHECK(our_via(r1, NULL, &n1) && our_via(r2, NULL, &n2) && n1 != n2);
 	respond(&B2, r2, 486, "b2");                 /* busy: held, not passed on yet */
 	CHECK(!last_to("192.0.2.10:5061", "SIP/2.0 486"));
 	respond(&B1, r1, 180, "b1");
@@ -443,6 +473,7 @@ static void fork_best_response_dialog_bye(void)
 		       "From: <sip:1001@bastion.test>;tag=ta\nTo: <sip:1002@bastion.test>;tag=b1\n"
 		       "Call-ID: c1@a\nCSeq: 1 ACK\nContent-Length: 0\n\n") == TXN_ACK_2XX);
 	CHECK(last_to("192.0.2.21:5062", "ACK "));
+	CHECK(our_via(last_to("192.0.2.21:5062", "ACK "), ".ack", NULL)); /* stateless (16.11) */
 	/* the caller hangs up */
 	mode = ON_IN_DIALOG;
 	CHECK(feed(&A, "BYE sip:1002@192.0.2.21:5062 SIP/2.0\n"

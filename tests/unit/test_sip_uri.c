@@ -396,6 +396,23 @@ static void list_values(void)
 	CHECK_INT(sip_list_next(&item, &rest), EBADMSG);
 	rest = SLICE_LIT("<sip:a");
 	CHECK_INT(sip_list_next(&item, &rest), EBADMSG);
+	/* escapes inside quotes: an escaped quote or comma does not end it,
+	 * an escaped backslash before the quote does; a trailing escape or
+	 * an open quote is malformed */
+	rest = SLICE_LIT("\"a\\\"b,c\" , \"x\\\\\",y, \"\\\\\\\"\"");
+	CHECK_INT(sip_list_next(&item, &rest), 0);
+	CHECK_SLICE(item, "\"a\\\"b,c\"");
+	CHECK_INT(sip_list_next(&item, &rest), 0);
+	CHECK_SLICE(item, "\"x\\\\\"");
+	CHECK_INT(sip_list_next(&item, &rest), 0);
+	CHECK_SLICE(item, "y");
+	CHECK_INT(sip_list_next(&item, &rest), 0);
+	CHECK_SLICE(item, "\"\\\\\\\"\"");
+	CHECK_INT(sip_list_next(&item, &rest), ENODATA);
+	rest = SLICE_LIT("\"ab\\");
+	CHECK_INT(sip_list_next(&item, &rest), EBADMSG);
+	rest = SLICE_LIT("\"ab\\\"");
+	CHECK_INT(sip_list_next(&item, &rest), EBADMSG);
 }
 
 static void params(void)

@@ -2,7 +2,9 @@
  * Unit tests of the call detail records in the store: add and read back
  * every field, the derived duration, ordering by start time, the --since and
  * user filters, the refusals of inconsistent records (nothing written), the
- * migration of a version-1 database, and a callback stopping the walk.
+ * migration of a version-1 database, that of a version-14 one (the hangup
+ * CHECK without an IN list, which SQLite evaluated with a temporary b-tree on
+ * every insert), and a callback stopping the walk.
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -305,6 +307,116 @@ static void migrates_version_1(void)
 	store_close(&s);
 }
 
+/* The temporary b-trees (OpenEphemeral) that SQLite's program for a call
+ * record's INSERT opens, on the file at path; -1 when it cannot tell. */
+static int insert_ephemerals(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int n = -1, rc;
+
+	if (sqlite3_open(path, &db) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "EXPLAIN INSERT INTO cdrs (call_id, caller, callee, src, transport,"
+			       " start_at, end_at, final_status, hangup)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		n += strcmp((const char *)sqlite3_column_text(st, 1), "OpenEphemeral") == 0;
+	if (rc != SQLITE_DONE)
+		n = -1;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* Run sql on the file at path; SQLite's result code. */
+static int raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open(path, &db);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* A version-14 database (its hangup CHECK an IN list) keeps every record,
+ * id and field through migration 15, whose table opens no temporary b-tree
+ * on insert and still refuses a hangup that is not one of the five. */
+static void migrates_version_14(void)
+{
+	char path[256];
+	struct store *s = NULL;
+	struct store_cdr c;
+	struct got before, after;
+	int64_t id = 0;
+	int v = 0;
+
+	SQLITE_ONLY();
+
+	CHECK(store_schema_latest() >= 15);
+	CHECK_INT(store_open(&s, tmp_db(path, sizeof(path)), NULL, 0), 0);
+	CHECK_INT(insert_ephemerals(path), 0); /* a new database has the new table */
+	make_cdr(&c, "a@h", "alice", T0, T0 + 3000, T0 + 68999, 200, "callee");
+	snprintf(c.peer, sizeof(c.peer), "gw1");
+	snprintf(c.klass, sizeof(c.klass), "international");
+	snprintf(c.dialed, sizeof(c.dialed), "011442079460000");
+	snprintf(c.number, sizeof(c.number), "+442079460000");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	make_cdr(&c, "b@h", "", T0 + 10, 0, T0 + 20, 486, "none");
+	c.emergency = true;
+	snprintf(c.location, sizeof(c.location), "country=US;ROOM=101");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	make_cdr(&c, "c@h", "bob", T0 + 30, T0 + 40, T0 + 50, 200, "timeout");
+	CHECK_INT(store_cdr_add(s, NULL, &c), 0);
+	CHECK_INT(list(s, &before, 0, NULL), 0);
+	CHECK_INT(before.n, 3);
+	store_close(&s);
+
+	/* Back to version 14: the same table with the CHECK as it was. */
+	CHECK_INT(raw_exec(path, "PRAGMA writable_schema = ON;"
+				 "UPDATE sqlite_schema SET sql = replace(sql,"
+				 " 'CHECK (hangup = ''caller'' OR hangup = ''callee'' OR hangup = ''none''"
+				 "      OR hangup = ''timeout'' OR hangup = ''server'')',"
+				 " 'CHECK (hangup IN (''caller'', ''callee'', ''none'', ''timeout'',"
+				 " ''server''))') WHERE type = 'table' AND name = 'cdrs';"
+				 "PRAGMA writable_schema = OFF;"
+				 "PRAGMA user_version = 14;"),
+		  SQLITE_OK);
+	CHECK_INT(insert_ephemerals(path), 1); /* the version-14 table, as it was */
+
+	CHECK_INT(store_open(&s, path, NULL, 0), 0);
+	CHECK_INT(store_schema_version(s, &v), 0);
+	CHECK_INT(v, store_schema_latest());
+	CHECK_INT(list(s, &after, 0, NULL), 0);
+	CHECK_INT(after.n, before.n);
+	CHECK(strcmp(after.ids, before.ids) == 0);
+	for (size_t i = 0; i < before.n; i++)
+		CHECK(memcmp(&after.rec[i], &before.rec[i], sizeof(before.rec[i])) == 0);
+	make_cdr(&c, "d@h", "alice", T0 + 60, 0, T0 + 70, 408, "none");
+	CHECK_INT(store_cdr_add(s, &id, &c), 0);
+	CHECK(id > before.rec[2].id);
+	CHECK_INT(list(s, &after, 0, "alice"), 0);
+	CHECK(strcmp(after.ids, "a@h,d@h") == 0); /* the index on the user is back */
+	store_close(&s);
+
+	CHECK_INT(insert_ephemerals(path), 0);
+	/* the table's own rule, past the store's checks */
+	CHECK_INT(raw_exec(path, "INSERT INTO cdrs (call_id, caller, callee, src, transport,"
+				 " start_at, end_at, final_status, hangup) VALUES ('e@h', 'sip:a@h',"
+				 " 'sip:b@h', 'udp:192.0.2.1:5060', 'udp', 1, 2, 404, 'nobody')"),
+		  SQLITE_CONSTRAINT);
+	CHECK_INT(raw_exec(path, "INSERT INTO cdrs (call_id, caller, callee, src, transport,"
+				 " start_at, end_at, final_status, hangup) VALUES ('e@h', 'sip:a@h',"
+				 " 'sip:b@h', 'udp:192.0.2.1:5060', 'udp', 1, 2, 404, 'none')"),
+		  SQLITE_OK);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -312,6 +424,7 @@ int main(int argc, char **argv)
 		CASE(ordering_and_filters),
 		CASE(refusals),
 		CASE(migrates_version_1),
+		CASE(migrates_version_14),
 	};
 	int rc;
 
