@@ -26,7 +26,7 @@ struct nodes_epochs {
 					 stored: it is never stored (see nodes_epochs_used) */
 	uint64_t valid_until_ms;      /* while holding: every lease holds until then */
 	uint64_t next_sync_ms;
-	struct { uint32_t epoch; uint64_t seq; uint32_t nc; } uses[NODES_EPOCH_USES_MAX];
+	struct store_nonce_use uses[NODES_EPOCH_USES_MAX];
 	size_t nuses;
 	struct { uint32_t epoch; int64_t retired; } prev[PREV_MAX];
 	struct { int64_t at; uint64_t seq; } marks[MARKS]; /* a ring */
@@ -187,8 +187,7 @@ void nodes_epochs_flush(struct nodes_epochs *ep)
 		return;
 	st = ep->c.store;
 	batch = store_batch_begin(st) == 0;
-	for (size_t i = 0; i < ep->nuses && !rc; i++)
-		rc = store_nonce_use_put(st, ep->uses[i].epoch, ep->uses[i].seq, ep->uses[i].nc);
+	rc = store_nonce_uses_put(st, ep->uses, ep->nuses);
 	if (batch)
 		end = store_batch_end(st, rc == 0);
 	if (rc || end)

@@ -96,7 +96,7 @@ struct store_ops {
 	int (*epoch_start)(struct store *s, uint32_t epoch, const uint8_t *key, uint32_t lease_ms);
 	int (*epochs_sync)(struct store *s, const uint32_t *mine, size_t nmine, uint32_t lease_ms,
 			   uint32_t lifetime_s, uint32_t max_take, store_epoch_fn *fn, void *arg);
-	int (*nonce_use_put)(struct store *s, uint32_t epoch, uint64_t seq, uint32_t nc);
+	int (*nonce_uses_put)(struct store *s, const struct store_nonce_use *u, size_t n);
 	int (*nonce_uses_list)(struct store *s, uint32_t epoch, size_t max, bool *more,
 			       store_nonce_use_fn *fn, void *arg);
 	int (*nonce_uses_trim)(struct store *s, uint32_t epoch, uint64_t below);

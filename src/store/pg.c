@@ -354,7 +354,7 @@ enum stmt_id {
 	ST_EPOCH_TAKE,
 	ST_EPOCH_END,
 	ST_EPOCH_LIST,
-	ST_NONCE_USE_PUT,
+	ST_NONCE_USES_PUT,
 	ST_NONCE_USES_LIST,
 	ST_NONCE_USES_TRIM,
 	ST__COUNT
@@ -515,10 +515,13 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_EPOCH_LIST] = "SELECT epoch, encode(key, 'hex'), node, holder = $1::text"
 			  " FROM nonce_epochs WHERE " EPOCH_ENDS " > now()"
 			  " ORDER BY expires DESC LIMIT 64",
-	[ST_NONCE_USE_PUT] = "INSERT INTO nonce_uses (epoch, seq, nc)"
-			     " VALUES ($1::bigint, $2::bigint, $3::bigint)"
-			     " ON CONFLICT (epoch, seq) DO UPDATE SET nc = excluded.nc"
-			     " WHERE nonce_uses.nc < excluded.nc",
+	/* Many counts in one statement, the same nonce's highest once (ON
+	 * CONFLICT may touch a row only once per statement). */
+	[ST_NONCE_USES_PUT] = "INSERT INTO nonce_uses (epoch, seq, nc)"
+			      " SELECT e, q, max(c) FROM unnest($1::bigint[], $2::bigint[],"
+			      " $3::bigint[]) AS u(e, q, c) GROUP BY e, q"
+			      " ON CONFLICT (epoch, seq) DO UPDATE SET nc = excluded.nc"
+			      " WHERE nonce_uses.nc < excluded.nc",
 	[ST_NONCE_USES_LIST] = "SELECT seq, nc FROM nonce_uses WHERE epoch = $1::bigint"
 			       " ORDER BY seq DESC LIMIT $2::bigint",
 	[ST_NONCE_USES_TRIM] = "DELETE FROM nonce_uses WHERE epoch = $1::bigint"
@@ -2210,17 +2213,42 @@ static int pg_epoch_start(struct store *s, uint32_t epoch, const uint8_t *key, u
 	return rc;
 }
 
-/* "{1,2,3}": a bigint[] parameter of at most n epochs (cap >= 12 n + 3). */
-static const char *epoch_array(char *buf, size_t cap, const uint32_t *e, size_t n)
-{
-	size_t o = 0;
+/* An array literal "{v1,v2,...}" being built: each number in decimal. */
+struct arr {
+	char *p;
+	size_t len;
+};
 
-	buf[o++] = '{';
-	for (size_t i = 0; i < n && o + 12 < cap; i++)
-		o += (size_t)snprintf(buf + o, cap - o, i ? ",%u" : "%u", e[i]);
-	buf[o++] = '}';
-	buf[o] = '\0';
-	return buf;
+static void arr_add(struct arr *a, uint64_t v)
+{
+	char d[20], sep = a->len ? ',' : '{';
+	size_t k = 0;
+
+	a->p[a->len++] = sep;
+	do
+		d[k++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (k)
+		a->p[a->len++] = d[--k];
+}
+
+static const char *arr_end(struct arr *a)
+{
+	if (a->len == 0)
+		a->p[a->len++] = '{';
+	a->p[a->len++] = '}';
+	a->p[a->len] = '\0';
+	return a->p;
+}
+
+/* "{1,2,3}": a bigint[] parameter of n epochs (buf: at least 11 n + 3). */
+static const char *epoch_array(char *buf, const uint32_t *e, size_t n)
+{
+	struct arr a = { buf, 0 };
+
+	for (size_t i = 0; i < n; i++)
+		arr_add(&a, e[i]);
+	return arr_end(&a);
 }
 
 /* The epochs a statement returned (RETURNING epoch) into set (at most cap). */
@@ -2243,8 +2271,7 @@ static int pg_epochs_sync(struct store *s, const uint32_t *mine, size_t nmine,
 	struct pg_store *ps = pgs(s);
 	char l[24], life[24], take[24], hex[2 * STORE_EPOCH_KEY_LEN + 1];
 	char held_a[12 * STORE_EPOCHS_MINE_MAX + 4];
-	const char *renew[3] = { ps->node, i64s(l, lease_ms),
-				 epoch_array(held_a, sizeof(held_a), mine, nmine) };
+	const char *renew[3] = { ps->node, i64s(l, lease_ms), held_a };
 	const char *took[5] = { ps->node, l, i64s(life, lifetime_s), i64s(take, max_take),
 				held_a };
 	const char *ended[2] = { ps->node, life };
@@ -2255,6 +2282,7 @@ static int pg_epochs_sync(struct store *s, const uint32_t *mine, size_t nmine,
 
 	if (!ps->node[0] || nmine > STORE_EPOCHS_MINE_MAX)
 		return EINVAL;
+	epoch_array(held_a, mine, nmine);
 	service(ps);
 	if ((rc = run(ps, ST_EPOCH_RENEW, 3, renew, &res)) != 0)
 		return rc;
@@ -2294,14 +2322,33 @@ static int pg_epochs_sync(struct store *s, const uint32_t *mine, size_t nmine,
 	return rc;
 }
 
-static int pg_nonce_use_put(struct store *s, uint32_t epoch, uint64_t seq, uint32_t nc)
+static int pg_nonce_uses_put(struct store *s, const struct store_nonce_use *u, size_t n)
 {
-	char e[24], q[24], c[24];
-	const char *p[3] = { i64s(e, epoch), i64s(q, (int64_t)seq), i64s(c, nc) };
-	PGresult *res;
-	int rc = write_op(pgs(s), ST_NONCE_USE_PUT, 3, p, &res);
+	/* per count: a separator and at most 20 digits, in each of three arrays */
+	enum { CAP = STORE_NONCE_USES_PER_WRITE * 21 + 4 };
+	char *buf = malloc(3 * CAP);
+	int rc = 0;
 
-	PQclear(res);
+	if (!buf)
+		return ENOMEM;
+	for (size_t at = 0; at < n && !rc; at += STORE_NONCE_USES_PER_WRITE) {
+		size_t k = n - at < STORE_NONCE_USES_PER_WRITE ? n - at : STORE_NONCE_USES_PER_WRITE;
+		struct arr e = { buf, 0 }, q = { buf + CAP, 0 }, c = { buf + 2 * CAP, 0 };
+		const char *p[3];
+		PGresult *res;
+
+		for (size_t i = 0; i < k; i++) {
+			arr_add(&e, u[at + i].epoch);
+			arr_add(&q, u[at + i].seq);
+			arr_add(&c, u[at + i].nc);
+		}
+		p[0] = arr_end(&e);
+		p[1] = arr_end(&q);
+		p[2] = arr_end(&c);
+		rc = write_op(pgs(s), ST_NONCE_USES_PUT, 3, p, &res);
+		PQclear(res);
+	}
+	free(buf);
 	return rc;
 }
 
@@ -2586,7 +2633,7 @@ static const struct store_ops pg_ops = {
 	.fraud_list = pg_fraud_list,
 	.epoch_start = pg_epoch_start,
 	.epochs_sync = pg_epochs_sync,
-	.nonce_use_put = pg_nonce_use_put,
+	.nonce_uses_put = pg_nonce_uses_put,
 	.nonce_uses_list = pg_nonce_uses_list,
 	.nonce_uses_trim = pg_nonce_uses_trim,
 };

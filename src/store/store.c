@@ -830,12 +830,24 @@ int store_epochs_sync(struct store *s, const uint32_t *mine, size_t nmine, uint3
 				   : ENOSYS;
 }
 
+int store_nonce_uses_put(struct store *s, const struct store_nonce_use *u, size_t n)
+{
+	if (!s || (n && !u))
+		return EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (u[i].nc == 0 || u[i].seq > INT64_MAX)
+			return EINVAL;
+	s->errmsg[0] = '\0';
+	if (!s->ops->nonce_uses_put)
+		return ENOSYS;
+	return n ? s->ops->nonce_uses_put(s, u, n) : 0;
+}
+
 int store_nonce_use_put(struct store *s, uint32_t epoch, uint64_t seq, uint32_t nc)
 {
-	if (!s || nc == 0 || seq > INT64_MAX)
-		return EINVAL;
-	s->errmsg[0] = '\0';
-	return s->ops->nonce_use_put ? s->ops->nonce_use_put(s, epoch, seq, nc) : ENOSYS;
+	const struct store_nonce_use u = { .epoch = epoch, .nc = nc, .seq = seq };
+
+	return store_nonce_uses_put(s, &u, 1);
 }
 
 int store_nonce_uses_list(struct store *s, uint32_t epoch, size_t max, bool *more,

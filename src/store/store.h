@@ -719,6 +719,17 @@ int store_epochs_sync(struct store *s, const uint32_t *mine, size_t nmine, uint3
  * ENOSPC (queue full), EIO, ENOSYS. */
 int store_nonce_use_put(struct store *s, uint32_t epoch, uint64_t seq, uint32_t nc);
 
+/* The same for n counts at once (the same (epoch, seq) may come more than
+ * once: the highest stays), in few statements (STORE_NONCE_USES_PER_WRITE
+ * counts each): what a node writes with each batch. */
+#define STORE_NONCE_USES_PER_WRITE 256
+struct store_nonce_use {
+	uint32_t epoch;
+	uint32_t nc;
+	uint64_t seq;
+};
+int store_nonce_uses_put(struct store *s, const struct store_nonce_use *u, size_t n);
+
 typedef int(store_nonce_use_fn)(void *arg, uint64_t seq, uint32_t nc);
 /* The counts recorded for epoch, highest sequence numbers first, at most
  * max; *more is set when there were more (the caller refuses the older

@@ -937,6 +937,27 @@ static void nonce_epochs_lease_and_takeover(void)
 	CHECK_INT(store_nonce_use_put(a, 11, 5, 1), 0); /* the highest stays */
 	CHECK_INT(store_nonce_use_put(a, 11, 6, 1), 0);
 	CHECK_INT(store_nonce_use_put(a, 11, 4, 0), EINVAL);
+	{
+		/* many at once: more than one statement's worth, and the same
+		 * nonce twice in one statement (its highest count stays) */
+		struct store_nonce_use many[STORE_NONCE_USES_PER_WRITE + 44];
+		uint64_t total = 0;
+
+		for (size_t i = 0; i < ARRAY_SIZE(many); i++)
+			many[i] = (struct store_nonce_use){ .epoch = 12, .seq = 100 + i, .nc = 1 };
+		many[7].seq = 100;
+		many[7].nc = 3;
+		CHECK_INT(store_nonce_uses_put(a, many, ARRAY_SIZE(many)), 0);
+		CHECK_INT(store_nonce_uses_list(a, 12, 1000, &more, seen_use, &total), 0);
+		CHECK(!more);
+		/* seqs 100..399 but 107, each with count 1; seq 100 with 3 */
+		sum = 0;
+		for (size_t i = 0; i < ARRAY_SIZE(many); i++)
+			if (i != 7)
+				sum += (100 + i) * 1000 + (i == 0 ? 3 : 1);
+		CHECK(total == sum);
+		sum = 0;
+	}
 
 	memset(&es, 0, sizeof(es));
 	CHECK_INT(store_epochs_sync(a, &e11, 1, 300, 300, 8, seen_epoch, &es), 0);
