@@ -143,7 +143,8 @@ int auth_epochs_put(struct auth_epochs *ep, uint32_t id, const uint8_t key[AUTH_
 		memset(e, 0, sizeof(*e));
 		e->id = id;
 	}
-	memcpy(e->key, key, AUTH_KEY_LEN);
+	if (e->key != key) /* a caller may hand back the key it found here */
+		memcpy(e->key, key, AUTH_KEY_LEN);
 	e->seen = true;
 	if (!held) {
 		held_free(e->held);

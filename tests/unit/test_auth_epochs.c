@@ -85,6 +85,13 @@ static void test_new_key_starts_over(void)
 	CHECK_INT(auth_epochs_find(ep, 5, &k), AUTH_EPOCH_HELD);
 	CHECK(k && k[0] == 9);
 	CHECK_INT(auth_epochs_use(ep, 5, 1, 1), AUTH_NC_OK);
+	/* putting back the key the set handed out (nodes/ does, for its own
+	 * earlier epochs) keeps it, without copying it onto itself */
+	auth_epochs_begin(ep);
+	CHECK_INT(auth_epochs_put(ep, 5, k, false, NULL), 0);
+	auth_epochs_end(ep);
+	CHECK_INT(auth_epochs_find(ep, 5, &k), AUTH_EPOCH_KNOWN);
+	CHECK(k && k[0] == 9);
 	auth_epochs_free(&ep);
 }
 
