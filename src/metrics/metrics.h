@@ -3,12 +3,16 @@
  * 0.0.4), served over HTTP by an opt-in listener on the server's own event
  * loop.
  *
- * Three parts, each usable alone:
+ * Four parts, each usable alone:
  * - struct metrics_buf renders families and samples (render.c). It escapes
  *   label values and refuses names that are not valid metric or label names,
  *   so nothing a peer sent can break the format; a family is announced (HELP,
  *   TYPE) once, before its samples. The buffer is bounded: past its cap the
  *   rest is dropped and `overflow` set.
+ * - metrics_render() writes Bastion's own families from a struct
+ *   metrics_snapshot of plain numbers (families.c): the names, labels, help
+ *   texts and order that docs/monitoring.md lists live there, and nowhere
+ *   else.
  * - metrics_http_parse() decides what to answer to the bytes of one HTTP
  *   request (http.c). Pure: no I/O. Only `GET /metrics` (a query string is
  *   ignored) is served; HEAD gets the headers only.
@@ -26,7 +30,10 @@
 #include <stdint.h>
 
 #include "../base/base.h"
+#include "../log/log.h"
 #include "../net/net.h"
+#include "../store/store.h"
+#include "../txn/txn.h"
 
 /* ---- rendering -------------------------------------------------------------- */
 
@@ -152,5 +159,89 @@ void metrics_server_set_conf(struct metrics_server *m, const struct metrics_conf
 /* The address bound (with the port the kernel chose for port 0). */
 void metrics_server_addr(const struct metrics_server *m, struct net_addr *out);
 void metrics_server_stats(const struct metrics_server *m, struct metrics_stats *out);
+
+/* ---- Bastion's figures ------------------------------------------------------------ */
+
+/*
+ * What the server exposes, gathered by the server into plain numbers
+ * (server/observe.c) and rendered here, so that the names, labels, help
+ * texts and their order live in one place (docs/monitoring.md lists them).
+ * The lower layers' stats structs are taken whole; the figures of the
+ * layers beside this one (guard, registrar, proxy, nodes, trunk peers) are
+ * copied into fields of their own. Every pointer is borrowed for the call.
+ */
+#define METRICS_SIP_METHODS (SIP_M_UPDATE + 1) /* requests by enum sip_method */
+#define METRICS_TRANSPORTS 3                    /* udp, tcp, tls */
+#define METRICS_BATCH_WHYS 3                    /* waited, full, tick */
+
+/* Security events of one kind (and, for auth.* kinds, one reason: "" when
+ * none), as log_event_counts reports them. */
+struct metrics_event_count {
+	const char *kind, *reason;
+	uint64_t n;
+};
+
+/* A peer's figures (docs/trunks.md); its name is from bastion.conf. */
+struct metrics_peer {
+	const char *name;
+	uint64_t calls_out, calls_in, failed_out;
+	bool up;
+};
+
+struct metrics_snapshot {
+	struct {                       /* SIP traffic (server/) */
+		uint64_t received;
+		uint64_t requests[METRICS_SIP_METHODS][METRICS_TRANSPORTS];
+		uint64_t answered[7];  /* responses sent by class, 1xx..6xx at [1..6] */
+		uint64_t malformed_answered, malformed_dropped;
+	} sip;
+	struct {
+		uint64_t bindings, bindings_limit, aors;
+		/* store batches: registrations [0] and calls [1], by why they were
+		 * committed: waited, full, tick */
+		uint64_t batches[2][METRICS_BATCH_WHYS];
+	} registrar;
+	struct {                       /* the proxy's */
+		uint64_t dialogs, dialogs_limit, dialogs_refused, dialogs_reserve_used;
+		uint64_t proxied;      /* requests being proxied now */
+		uint64_t attempts[7];  /* call attempts ended by class, [1..6] */
+	} calls;
+	struct txn_stats txn;
+	uint64_t txn_limit;
+	const struct metrics_event_count *events; /* security events, nevents of them */
+	size_t nevents;
+	struct {
+		uint64_t dropped_banned, dropped_rate, dropped_scanner; /* before parsing */
+		uint64_t bans, bans_active, locks, locks_active, sources, sources_limit;
+		uint64_t shed;         /* new requests answered 503: overload */
+	} guard;
+	struct net_stats net;
+	uint64_t connections_limit;
+	const struct metrics_peer *peers; /* npeers of them, in the configuration's order */
+	size_t npeers;
+	struct net_lag lag;
+	struct log_event_stats events_log;
+	struct log_cdr_stats cdr_log;
+	bool store_remote;             /* a PostgreSQL store: store is rendered */
+	struct store_backend_stats store;
+	bool nodes;                    /* several nodes: the nonce epochs are rendered */
+	struct {
+		bool leased;
+		uint64_t known, held;  /* other epochs known; of those, taken over */
+		uint64_t rotations, takeovers;
+	} epochs;
+	struct log_remote_stats remote_log;
+	uint64_t remote_log_limit;     /* [log] remote_queue_size in bytes */
+	struct metrics_stats listener; /* this listener's */
+};
+
+/*
+ * Render every family of s into b, in docs/monitoring.md's groups (SIP,
+ * registrar, calls, events, guard, connections and peers, TLS, the loop,
+ * logs, the PostgreSQL store and nodes when present, the remote log, this
+ * listener). Returns 0, or EOVERFLOW when b overflowed (its cap, or a
+ * failed allocation: b holds what fitted).
+ */
+int metrics_render(struct metrics_buf *b, const struct metrics_snapshot *s);
 
 #endif
