@@ -81,4 +81,52 @@ struct nodes_epochs_stats {
 };
 void nodes_epochs_stats(const struct nodes_epochs *ep, struct nodes_epochs_stats *out);
 
+/* ---- this node: its id, its write queue, its store's connection (node.c) ----
+ *
+ * A node of several is named by the id in STATE/node-id (made on its first
+ * start: a copied state directory must not keep the file) and keeps the
+ * writes the database has not taken yet in STATE/store-queue.journal.
+ */
+#define NODES_ID_FILE "node-id"
+#define NODES_JOURNAL_FILE "store-queue.journal"
+#define NODES_ID_MAX 64              /* an id and its NUL */
+#define NODES_ID_DIGITS "63"         /* the longest id, for messages */
+
+/*
+ * Read STATE/node-id into out (cap bytes), or make it: 16 lowercase hex
+ * digits from the CSPRNG, written crash-safe (base_file_create; a node
+ * starting at the same time wins, and its id is read). Returns 0,
+ * ENAMETOOLONG (the path), EINVAL (the file's first line is not 1 to
+ * NODES_ID_MAX - 1 lowercase hex digits, or does not fit out), EIO (no
+ * random bytes), or the errno of open(2) (a link is refused: ELOOP) or of
+ * the write.
+ */
+int nodes_id(char *out, size_t cap, const char *state);
+
+/*
+ * Make store st (a remote one) this node's: nodes_id into id (NODES_ID_MAX
+ * bytes), then store_node_attach with the write queue STATE/store-queue.
+ * journal, whose writes left by an earlier run are replayed (a log line
+ * says how many). Returns 0, also when the database went away during the
+ * replay (logged: the rest is written when it is back); else an errno with
+ * err naming the file or the node.
+ */
+int nodes_attach(struct store *st, const char *state, char *id, char *err, size_t errlen);
+
+/* The store's connection as the tick sees it: */
+enum nodes_store_change {
+	NODES_STORE_SAME = 0,
+	NODES_STORE_LOST,             /* it became unreachable: serving from caches,
+					 writes queued */
+	NODES_STORE_BACK,             /* reachable again, and the queue is written */
+};
+
+/*
+ * Pure: the change since the last call, from bs (store_backend_stats) and
+ * *down (false at start; kept by the caller, updated here). Each change is
+ * reported once: LOST when bs says disconnected while *down is false, BACK
+ * when connected with nothing queued while *down is true.
+ */
+enum nodes_store_change nodes_store_watch(bool *down, const struct store_backend_stats *bs);
+
 #endif
