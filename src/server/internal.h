@@ -44,19 +44,6 @@ struct server_ban_q {
 	char reason[STORE_BAN_REASON_MAX];
 };
 
-/* One extra identity a user may present in From (policy/identity). */
-struct server_ident {
-	char *name;  /* user name (the domain is the served one) */
-	char *uri;
-};
-
-/* Reload the identities from the store (with the user cache). */
-int server_idents_reload(struct server *s);
-void server_idents_free(struct server *s);
-/* The identities of user `name`: *n entries as an array of URI strings in
- * `out` (at most cap). */
-size_t server_idents_of(const struct server *s, struct slice name, const char **out, size_t cap);
-
 /* Room for any response we build: the request's Vias and headers are bounded
  * by max_message (<= 65535) and we add a few hundred bytes. */
 #define SERVER_OUT_CAP (65536 + 2048)
@@ -108,8 +95,7 @@ struct server {
 	uint64_t drain_until_ms;
 	volatile sig_atomic_t drain_done; /* set by the tick: nothing left */
 
-	struct server_ident *idents;   /* extra identities of users, sorted by name */
-	size_t nidents;
+	struct store_idents *idents;   /* extra identities of users (reloaded with the cache) */
 
 	struct txn_layer *txn;
 	struct proxy *proxy;           /* calls and dialogs (proxy/) */
@@ -157,6 +143,14 @@ struct server_ctx {
 };
 
 uint64_t server_now_ms(void);
+
+/* The extra identities user `name` may present in From (policy/identity):
+ * at most cap URI strings into out; returns how many. */
+static inline size_t server_idents_of(const struct server *s, struct slice name,
+				      const char **out, size_t cap)
+{
+	return store_idents_of(s->idents, name, out, cap);
+}
 
 
 /* Answer request m (which has SIP_HAVE_REPLY) with `extra` header lines

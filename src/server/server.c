@@ -746,7 +746,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 			log_warn("user cache refresh failed: %s", strerror(rc));
 		else if (reloaded) {
 			log_info("users reloaded from the store: %zu", store_cache_count(s->cache));
-			if ((rc = server_idents_reload(s)) != 0)
+			if ((rc = store_idents_load(&s->idents, s->store, s->conf.domain)) != 0)
 				log_warn("identities not reloaded: %s", strerror(rc));
 		}
 		s->next_cache_ms = now_ms + 200;
@@ -835,7 +835,7 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 							     : "a crash of the process");
 	if ((e = store_cache_new(&s->cache, c->max_users)) != 0 ||
 	    (e = store_cache_refresh(s->cache, s->store, NULL)) != 0 ||
-	    (e = server_idents_reload(s)) != 0) {
+	    (e = store_idents_load(&s->idents, s->store, s->conf.domain)) != 0) {
 		if (e == EOVERFLOW)
 			snprintf(err, errlen,
 				 "loading users: the store has more than max_users (%u) users; "
@@ -951,7 +951,7 @@ void server_free(struct server **sp)
 	server_trunk_free(s);
 	server_emerg_free(s);
 	txn_layer_free(&s->txn);
-	server_idents_free(s);
+	store_idents_free(&s->idents);
 	if (s->reg)
 		(void)registrar_flush(s->reg); /* answers still held go out while net lives */
 	server_metrics_free(s);

@@ -390,6 +390,28 @@ int store_identities_list(struct store *s, const char *name, const char *domain,
 /* Call fn for every identity of every user, ordered by user id then uri, in
  * one read transaction (for a cache). */
 int store_identities_load_all(struct store *s, store_identity_fn *fn, void *arg);
+
+/*
+ * The identities of one domain's users in memory (idents.c), for the call
+ * path, which runs no SQL: a set sorted by user name, loaded whole from
+ * store_identities_load_all and reloaded with the credential cache (the
+ * same version counter moves for both). Users of other domains cannot call
+ * through this one, so their identities are left out.
+ */
+struct store_idents;
+
+/* Load the identities of the users of domain (ASCII case-insensitive) from
+ * s into a new set and put it in *ip in place of the old one, which is
+ * freed. Returns 0, ENOMEM, or a store error; on failure *ip is untouched
+ * (the old set keeps serving). */
+int store_idents_load(struct store_idents **ip, struct store *s, const char *domain);
+/* Free the set and set *ip to NULL; NULL-safe. */
+void store_idents_free(struct store_idents **ip);
+/* The identities of user name (byte-exact), ordered by uri: at most
+ * cap URI strings into out, valid until the set is freed or replaced.
+ * Returns how many. A NULL set has none. */
+size_t store_idents_of(const struct store_idents *set, struct slice name, const char **out,
+		       size_t cap);
 /* ---- call detail records ------------------------------------------------------
  *
  * One record per call attempt (an INVITE that got a final answer, or was

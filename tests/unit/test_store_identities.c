@@ -2,7 +2,10 @@
  * Unit tests of the users' extra identities in the store (SQLite backend):
  * add, duplicates, unknown users, list per user and load_all, delete, the
  * cascade when the user is deleted, the users change counter, argument
- * checks, and the migration of a version-1 database that has users.
+ * checks, and the migration of a version-1 database that has users. And the
+ * in-memory set the call path reads (struct store_idents): one domain's
+ * users only, looked up by exact name whatever their neighbours, reloaded
+ * in place, the old set kept when a reload fails for lack of memory.
  */
 #include <errno.h>
 #include <time.h>
@@ -297,6 +300,136 @@ static void migrates_version_1(void)
 	store_close(&s);
 }
 
+/* The URIs store_idents_of finds for name, joined by '|', into out. */
+static const char *idents_of(char *out, size_t cap, const struct store_idents *set,
+			     const char *name, size_t max)
+{
+	const char *v[8];
+	size_t n = store_idents_of(set, slice_cstr(name), v, max < 8 ? max : 8);
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "|" : "", v[i]);
+	return out;
+}
+
+/* Users 100, 1001, 10010, 1002 in example.test, 1001 in other.test, with
+ * identities; *s open. */
+static bool idents_fixture(struct store **s, char *path, size_t cap)
+{
+	static const char *const rows[][3] = {
+		{ "1001", "example.test", "tel:+15551230000" },
+		{ "1001", "example.test", "sip:sales@example.test" },
+		{ "1002", "EXAMPLE.test", "sip:sales@example.test" },
+		{ "100", "example.test", "sip:short@example.test" },
+		{ "10010", "example.test", "sip:long@example.test" },
+		{ "1001", "other.test", "sip:elsewhere@other.test" },
+	};
+	struct store_user u;
+	int64_t id1, id2;
+
+	if (!(*s = open_with_users(path, cap, &id1, &id2)))
+		return false;
+	make_user(&u, "100", "example.test");
+	if (store_users_add(*s, NULL, &u) != 0)
+		return false;
+	make_user(&u, "10010", "example.test");
+	if (store_users_add(*s, NULL, &u) != 0)
+		return false;
+	make_user(&u, "1001", "other.test");
+	if (store_users_add(*s, NULL, &u) != 0)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
+		if (store_identities_add(*s, rows[i][0], rows[i][1], rows[i][2]) != 0)
+			return false;
+	return true;
+}
+
+static void idents_set_lookup(void)
+{
+	struct store *s = NULL;
+	struct store_idents *set = NULL;
+	char path[128], got[512];
+	const char *one[1];
+
+	CHECK(idents_fixture(&s, path, sizeof(path)));
+	CHECK_INT(store_idents_of(NULL, SLICE_LIT("1001"), one, 1), 0);
+	CHECK_INT(store_idents_load(&set, s, "Example.Test"), 0);
+	/* exact names, ordered by uri; other.test's 1001 left out */
+	CHECK_SLICE(slice_cstr(idents_of(got, sizeof(got), set, "1001", 8)),
+		    "sip:sales@example.test|tel:+15551230000");
+	CHECK_SLICE(slice_cstr(idents_of(got, sizeof(got), set, "100", 8)),
+		    "sip:short@example.test");
+	CHECK_SLICE(slice_cstr(idents_of(got, sizeof(got), set, "10010", 8)),
+		    "sip:long@example.test");
+	CHECK_SLICE(slice_cstr(idents_of(got, sizeof(got), set, "1002", 8)),
+		    "sip:sales@example.test");
+	/* at most cap; unknown names, prefixes and the empty name find none */
+	CHECK_SLICE(slice_cstr(idents_of(got, sizeof(got), set, "1001", 1)),
+		    "sip:sales@example.test");
+	CHECK_INT(store_idents_of(set, SLICE_LIT("1001"), one, 0), 0);
+	CHECK_INT(store_idents_of(set, SLICE_LIT("10"), one, 1), 0);
+	CHECK_INT(store_idents_of(set, SLICE_LIT("1003"), one, 1), 0);
+	CHECK_INT(store_idents_of(set, SLICE_LIT("100100"), one, 1), 0);
+	CHECK_INT(store_idents_of(set, (struct slice){ NULL, 0 }, one, 1), 0);
+	CHECK_INT(store_idents_of(set, SLICE_LIT("1001\0"), one, 1), 0);
+
+	/* another domain's set */
+	CHECK_INT(store_idents_load(&set, s, "other.test"), 0);
+	CHECK_SLICE(slice_cstr(idents_of(got, sizeof(got), set, "1001", 8)),
+		    "sip:elsewhere@other.test");
+	CHECK_INT(store_idents_of(set, SLICE_LIT("1002"), one, 1), 0);
+	/* a reload sees a deletion */
+	CHECK_INT(store_identities_delete(s, "1001", "other.test", "sip:elsewhere@other.test"), 0);
+	CHECK_INT(store_idents_load(&set, s, "other.test"), 0);
+	CHECK(set != NULL);
+	CHECK_INT(store_idents_of(set, SLICE_LIT("1001"), one, 1), 0);
+	store_idents_free(&set);
+	CHECK(set == NULL);
+	store_idents_free(&set);
+	store_close(&s);
+}
+
+struct idents_oom {
+	struct store *s;
+	struct store_idents *set;      /* the set in place before each run */
+	bool broken;                   /* a run broke the contract (the sweep takes
+					  any result from a run that failed) */
+};
+
+/* A reload with one allocation failing: ENOMEM and the old set in place,
+ * unchanged; or, with none failing, the new set. */
+static int idents_reload_once(void *arg)
+{
+	struct idents_oom *o = arg;
+	struct store_idents *before = o->set;
+	const char *v[2];
+	int rc = store_idents_load(&o->set, o->s, "example.test");
+
+	if (rc) {
+		if (rc != ENOMEM || o->set != before ||
+		    store_idents_of(o->set, SLICE_LIT("1001"), v, 2) != 2)
+			o->broken = true;
+		return rc;
+	}
+	if (store_idents_of(o->set, SLICE_LIT("10010"), v, 2) != 1)
+		o->broken = true;
+	return 0;
+}
+
+static void idents_reload_out_of_memory(void)
+{
+	struct idents_oom o = { 0 };
+	char path[128];
+
+	CHECK(idents_fixture(&o.s, path, sizeof(path)));
+	CHECK_INT(store_idents_load(&o.set, o.s, "example.test"), 0);
+	CHECK(CHECK_OOM_SWEEP(idents_reload_once, &o, 200) > 1);
+	CHECK(!o.broken);
+	store_idents_free(&o.set);
+	store_close(&o.s);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -306,6 +439,8 @@ int main(int argc, char **argv)
 		CASE(changes_move_users_version),
 		CASE(bad_arguments),
 		CASE(migrates_version_1),
+		CASE(idents_set_lookup),
+		CASE(idents_reload_out_of_memory),
 	};
 	int rc;
 
