@@ -14,9 +14,7 @@
  * - a batch the store refuses is counted as unsaved, and not retried;
  * - the allocation-failure sweep over start, load and sync.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <time.h>
 
 #include "check.h"
@@ -27,26 +25,14 @@
 
 #define NOW_S 1795000000LL /* 2026-11-18T11:06:40Z */
 
+/* An address of source s, as guard/ reads one back from the store. */
 static struct net_addr addr(const char *s)
 {
 	struct net_addr a;
+	char key[STORE_BAN_ADDR_MAX];
 
-	memset(&a, 0, sizeof(a));
-	if (strchr(s, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a.ss;
-
-		s6->sin6_family = AF_INET6;
-		if (inet_pton(AF_INET6, s, &s6->sin6_addr) != 1)
-			abort();
-		a.len = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&a.ss;
-
-		s4->sin_family = AF_INET;
-		if (inet_pton(AF_INET, s, &s4->sin_addr) != 1)
-			abort();
-		a.len = sizeof(*s4);
-	}
+	if (guard_key_parse(&a, key, sizeof(key), s, 64) != 0)
+		abort();
 	return a;
 }
 
@@ -86,13 +72,16 @@ static struct guard_conf conf(void)
 	return gc;
 }
 
-static bool node_up(struct node *n, const char *url)
+/* Up on a fresh database. */
+static bool node_up(struct node *n)
 {
 	struct guard_conf gc = conf();
+	char url[512];
 
 	memset(n, 0, sizeof(*n));
 	n->ms = 1000000;
 	n->s = NOW_S;
+	tmp_db(url, sizeof(url));
 	return store_open(&n->st, url, NULL, 0) == 0 && store_open(&n->other, url, NULL, 0) == 0 &&
 	       guard_new(&n->g, &gc, NULL, 0) == 0 && nodes_bans_new(&n->b) == 0 &&
 	       nodes_bans_load(n->b, n->st, n->g, gc.v6_prefix, n->ms, n->s) == 0;
@@ -184,14 +173,12 @@ static bool ban_here(struct node *n, const struct net_addr *src, const char *rea
 
 static void started_ban_written_on_flush(void)
 {
-	char url[512];
 	struct node n;
 	struct net_addr a = addr("192.0.2.1"), c = addr("192.0.2.2");
 	struct guard_ban_info bi;
 	struct got g;
 
-	tmp_db(url, sizeof(url));
-	CHECK(node_up(&n, url));
+	CHECK(node_up(&n));
 	CHECK(ban_here(&n, &a, "scanner"));
 	CHECK_INT(stored(n.st, "192.0.2.1", &g), 0); /* queued, not written yet */
 	CHECK_INT(nodes_bans_flush(n.b, n.st), 0);
@@ -244,14 +231,12 @@ static void started_ban_written_on_flush(void)
 
 static void ban_added_elsewhere_applied(void)
 {
-	char url[512];
 	struct node n;
 	struct store_ban sb;
 	struct net_addr a = addr("192.0.2.7"), v6 = addr("2001:db8:1:2::99");
 	struct guard_ban_info bi;
 
-	tmp_db(url, sizeof(url));
-	CHECK(node_up(&n, url));
+	CHECK(node_up(&n));
 	tick(&n); /* the first sync: next one NODES_BAN_SYNC_MS later */
 	/* `bastion ban add 192.0.2.7 --for 300` (its third ban) */
 	memset(&sb, 0, sizeof(sb));
@@ -281,14 +266,12 @@ static void ban_added_elsewhere_applied(void)
 
 static void ban_deleted_elsewhere_lifted(void)
 {
-	char url[512];
 	struct node n;
 	struct net_addr a = addr("192.0.2.10"), c = addr("192.0.2.11");
 	struct guard_ban_info bi;
 	struct got g;
 
-	tmp_db(url, sizeof(url));
-	CHECK(node_up(&n, url));
+	CHECK(node_up(&n));
 	CHECK(ban_here(&n, &a, "brute force"));
 	CHECK(ban_here(&n, &c, "brute force"));
 	tick(&n);
@@ -305,12 +288,10 @@ static void ban_deleted_elsewhere_lifted(void)
 
 static void lock_stored_elsewhere_applied(void)
 {
-	char url[512];
 	struct node n;
 	struct net_addr a = addr("192.0.2.20");
 
-	tmp_db(url, sizeof(url));
-	CHECK(node_up(&n, url));
+	CHECK(node_up(&n));
 	tick(&n);
 	CHECK(!guard_user_locked(n.g, slice_cstr("bob"), &a, n.ms));
 	/* another node locked bob for 600 s */
@@ -326,13 +307,11 @@ static void lock_stored_elsewhere_applied(void)
 
 static void ended_bans_expire_from_the_store(void)
 {
-	char url[512];
 	struct node n;
 	struct store_ban sb;
 	struct got g;
 
-	tmp_db(url, sizeof(url));
-	CHECK(node_up(&n, url));
+	CHECK(node_up(&n));
 	memset(&sb, 0, sizeof(sb));
 	snprintf(sb.addr, sizeof(sb.addr), "192.0.2.30");
 	sb.until = NOW_S - 1;
@@ -354,13 +333,12 @@ static void ended_bans_expire_from_the_store(void)
  * once, the rest on the flush, none lost; the same for user locks. */
 static void full_queues_are_written_at_once(void)
 {
-	char url[512], name[32];
+	char name[32];
 	struct node n;
 	struct got g;
 	struct net_addr a;
 
-	tmp_db(url, sizeof(url));
-	CHECK(node_up(&n, url));
+	CHECK(node_up(&n));
 	for (uint32_t i = 0; i < NODES_BAN_QUEUE; i++) {
 		a = addr_n(i);
 		CHECK(ban_here(&n, &a, "rate"));
@@ -398,14 +376,12 @@ static void full_queues_are_written_at_once(void)
  * batch; its bans are counted as unsaved and not retried. */
 static void refused_batch_counted_unsaved(void)
 {
-	char url[512];
 	struct node n;
 	struct guard_ban_info bi;
 	struct net_addr a = addr("192.0.2.40");
 	struct got g;
 
-	tmp_db(url, sizeof(url));
-	CHECK(node_up(&n, url));
+	CHECK(node_up(&n));
 	CHECK(ban_here(&n, &a, "rate"));
 	memset(&bi, 0, sizeof(bi));
 	bi.until_ms = n.ms + 60000;
@@ -421,15 +397,13 @@ static void refused_batch_counted_unsaved(void)
 
 static void null_and_bad_arguments(void)
 {
-	char url[512];
 	struct node n;
 	struct guard_ban_info bi = { .addr = "192.0.2.1", .until_ms = 1, .count = 1 };
 
 	CHECK_INT(nodes_bans_new(NULL), EINVAL);
 	nodes_bans_free(NULL);
 	CHECK_INT(nodes_bans_unsaved(NULL), 0);
-	tmp_db(url, sizeof(url));
-	CHECK(node_up(&n, url));
+	CHECK(node_up(&n));
 	CHECK_INT(nodes_bans_load(NULL, n.st, n.g, 64, 0, 0), EINVAL);
 	CHECK_INT(nodes_bans_load(n.b, NULL, n.g, 64, 0, 0), EINVAL);
 	CHECK_INT(nodes_bans_load(n.b, n.st, NULL, 64, 0, 0), EINVAL);
