@@ -216,14 +216,22 @@ void proxy_set_conf(struct proxy *p, const struct proxy_conf *c);
  * free the core. Call before freeing the transaction layer. */
 void proxy_free(struct proxy **pp);
 
+/* What the steps before the fork learnt of request m, so that forwarding it
+ * does not work it out again. */
+struct proxy_checked {
+	char loop_hash[17];          /* proxy_check's proxy_loop_hash of m; "": none */
+};
+
 /*
  * The checks of 16.3 before anything else is spent on an out-of-dialog
  * request: Max-Forwards (483) and loops (482). Also fills *own_routes with
  * the leading Route values naming us and *beyond with whether m has routes
- * past them.
+ * past them, and ck (when the checks got that far: status 0 or 482) with
+ * m's loop hash, for proxy_fork_checked, so that forwarding does not compute
+ * it again. Each out-parameter may be NULL.
  */
 struct proxy_verdict proxy_check(struct proxy *p, const struct sip_msg *m, uint32_t *own_routes,
-				 bool *beyond);
+				 bool *beyond, struct proxy_checked *ck);
 
 /* What the record of a call beyond the building says besides (store_cdr:
  * peer, class, numbers); NULL strings are empty. */
@@ -257,6 +265,14 @@ struct proxy_verdict proxy_media(const struct proxy *p, const struct sip_msg *m)
 struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
 				const struct txn_peer *from, const struct proxy_target *t,
 				size_t n, struct slice extra, const struct proxy_caller *who);
+
+/* proxy_fork for a request whose checks (proxy_check) left ck (NULL: as
+ * proxy_fork). */
+struct proxy_verdict proxy_fork_checked(struct proxy *p, struct txn_server *st,
+					const struct sip_msg *m, const struct txn_peer *from,
+					const struct proxy_target *t, size_t n, struct slice extra,
+					const struct proxy_caller *who,
+					const struct proxy_checked *ck);
 
 /*
  * Like proxy_fork, but the targets are tried one after another (sequential

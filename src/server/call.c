@@ -580,10 +580,11 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	struct server_targets t; /* 30 KB of targets: not zeroed, filled as found */
 	struct proxy_caller who;
 	char aor[STORE_URI_MAX], pai[POLICY_PAI_MAX + 32];
+	struct proxy_checked ck = { "" };
 	struct sip_buf b;
 	bool beyond;
 
-	v = proxy_check(s->proxy, m, NULL, &beyond);
+	v = proxy_check(s->proxy, m, NULL, &beyond, &ck);
 	if (v.status) {
 		server_answer(s, &x, m, v.status, v.reason, SLICE_NULL);
 		return;
@@ -667,7 +668,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		pai[b.overflow ? 0 : b.len] = '\0';
 	}
 	who = (struct proxy_caller){ a.user, x.in, NULL };
-	v = proxy_fork(s->proxy, st, m, from, t.t, t.n, slice_cstr(pai), &who);
+	v = proxy_fork_checked(s->proxy, st, m, from, t.t, t.n, slice_cstr(pai), &who, &ck);
 	if (v.status) {
 		if (v.event)
 			server_event(s, v.event, x.in, m, a.user, m->from.uri.raw, v.detail, v.status);
