@@ -113,6 +113,8 @@ struct call {
 	size_t body_len;
 	char loop_hash[17];        /* the request's proxy_loop_hash, for every branch's Via
 				      (computed once: proxy_check's, or in call_new) */
+	uint32_t cred_hdr;         /* proxy_fwd.credentials_hdr of every branch: the
+				      consumed Proxy-Authorization (proxy_checked) */
 	size_t nbr, nfinal;
 	struct branch br[];
 };
@@ -960,6 +962,7 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 	f.max_forwards = ((m->have & SIP_HAVE_MAX_FORWARDS) ? m->max_forwards : 70) - 1;
 	f.strip_identity = true; /* no trusted peers yet: every source is untrusted */
 	f.drop_credentials_realm = slice_cstr(p->conf.realm);
+	f.credentials_hdr = c->cred_hdr;
 	f.extra = extra;
 	if (c->body_type) {
 		f.replace_body = true;
@@ -1193,6 +1196,11 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 	if (!c)
 		return refusal(500, "Out of Memory", NULL, NULL);
 	c->any_media = pb && pb->any_media;
+	if (ck && ck->credentials && ck->credentials >= m->hdrs &&
+	    ck->credentials < m->hdrs + m->nhdrs)
+		/* an index: later branches are built from the transaction's copy,
+		 * parsed from the same bytes */
+		c->cred_hdr = (uint32_t)(ck->credentials - m->hdrs) + 1;
 	if (serial) {
 		/* the later targets are started from the server transaction's copy
 		 * of the request: keep what else they need */

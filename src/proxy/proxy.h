@@ -42,6 +42,9 @@ struct proxy_fwd {
 	uint32_t max_forwards;      /* the decremented value to write */
 	bool strip_identity;        /* drop P-Asserted-Identity, P-Preferred-Identity, Remote-Party-ID */
 	struct slice drop_credentials_realm; /* drop Proxy-Authorization for this realm (22.3) */
+	uint32_t credentials_hdr;   /* 1 + the index in m->hdrs of a Proxy-Authorization known
+				       to be for that realm (the one authentication consumed):
+				       dropped without parsing it again; 0: none */
 	struct slice extra;         /* header lines to add (e.g. P-Asserted-Identity), CRLF each */
 	bool replace_body;          /* send body with content_type instead of m's body; m's
 				       Content-Type, Content-Encoding, Geolocation and
@@ -217,9 +220,13 @@ void proxy_set_conf(struct proxy *p, const struct proxy_conf *c);
 void proxy_free(struct proxy **pp);
 
 /* What the steps before the fork learnt of request m, so that forwarding it
- * does not work it out again. */
+ * does not work it out again (each was a re-parse or a hash a call). */
 struct proxy_checked {
 	char loop_hash[17];          /* proxy_check's proxy_loop_hash of m; "": none */
+	const struct sip_hdr *credentials; /* the Proxy-Authorization of m that the server's
+					      authentication consumed (credentials for our
+					      realm: dropped, 22.3, without parsing it again),
+					      or NULL */
 };
 
 /*
@@ -266,8 +273,8 @@ struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const st
 				const struct txn_peer *from, const struct proxy_target *t,
 				size_t n, struct slice extra, const struct proxy_caller *who);
 
-/* proxy_fork for a request whose checks (proxy_check) left ck (NULL: as
- * proxy_fork). */
+/* proxy_fork for a request whose checks (proxy_check, authentication) left
+ * ck (NULL: as proxy_fork). */
 struct proxy_verdict proxy_fork_checked(struct proxy *p, struct txn_server *st,
 					const struct sip_msg *m, const struct txn_peer *from,
 					const struct proxy_target *t, size_t n, struct slice extra,

@@ -580,7 +580,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	struct server_targets t; /* 30 KB of targets: not zeroed, filled as found */
 	struct proxy_caller who;
 	char aor[STORE_URI_MAX], pai[POLICY_PAI_MAX + 32];
-	struct proxy_checked ck = { "" };
+	struct proxy_checked ck = { "", NULL };
 	struct sip_buf b;
 	bool beyond;
 
@@ -668,6 +668,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		pai[b.overflow ? 0 : b.len] = '\0';
 	}
 	who = (struct proxy_caller){ a.user, x.in, NULL };
+	ck.credentials = a.credentials; /* the loop hash and credentials once a call */
 	v = proxy_fork_checked(s->proxy, st, m, from, t.t, t.n, slice_cstr(pai), &who, &ck);
 	if (v.status) {
 		if (v.event)

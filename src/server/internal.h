@@ -186,6 +186,7 @@ struct server_auth {
 	enum server_auth_kind kind;
 	bool proxy;                /* 407 and Proxy-Authorization, else 401 */
 	struct slice user;         /* the digest username (valid with the message) */
+	const struct sip_hdr *credentials; /* the header they were in (in the message), or NULL */
 	int64_t user_id;           /* ALLOW: the user's row */
 	bool stale;                /* CHALLENGE */
 	unsigned offer;            /* CHALLENGE: AUTH_ALGO_BIT()s, from the user's setting */

@@ -112,7 +112,7 @@ static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m
 	/* serial: peers, whose record carries the peer, class and numbers */
 	struct proxy_outside out = { NULL, "national", "1-212-555-0100", "+12125550100" };
 	struct proxy_caller who = { SLICE_LIT("1001"), &in, serial ? &out : NULL };
-	struct proxy_checked ck = { "" };
+	struct proxy_checked ck = { "", NULL };
 
 	if (serial) {
 		t[0].label = "gw1";
