@@ -66,9 +66,7 @@ struct registrar {
 	 * too), so each of ours committed but not yet durable remembers the
 	 * store's number it got (a backend that becomes durable later). */
 	uint64_t batch_k;          /* our last committed batch */
-	uint64_t durable_k;        /* our last durable batch */
-	struct { uint64_t k, store_seq; } inflight[REG_INFLIGHT_MAX];
-	size_t ninflight;
+	struct store_inflight inflight; /* our batches committed, not yet durable */
 	struct htab aors;          /* bounded by max_bindings: an AOR has a binding */
 	size_t naors, nbindings;
 	struct store_reg *scratch; /* the row being written (apply) */
@@ -803,30 +801,20 @@ static int apply(struct registrar *r, const struct pending *p)
 	return rc == ENOENT ? 0 : rc; /* the user was deleted meanwhile */
 }
 
-/* Move durable_k up to what the store says is durable. */
-static void update_durable(struct registrar *r)
+/* Our last durable batch, by what the store says is durable. */
+static uint64_t update_durable(struct registrar *r)
 {
-	uint64_t d = r->store ? store_durable_seq(r->store) : 0;
-	size_t i = 0;
-
-	while (i < r->ninflight && r->inflight[i].store_seq <= d)
-		r->durable_k = r->inflight[i++].k;
-	if (i) {
-		memmove(r->inflight, r->inflight + i, (r->ninflight - i) * sizeof(r->inflight[0]));
-		r->ninflight -= i;
-	}
+	return store_inflight_durable(&r->inflight, r->store ? store_durable_seq(r->store) : 0);
 }
 
 static void release(struct registrar *r)
 {
-	update_durable(r);
-	r->stats.released += reg_hold_release(r->hold, r->durable_k, r->send, r->send_arg);
+	r->stats.released += reg_hold_release(r->hold, update_durable(r), r->send, r->send_arg);
 }
 
 bool registrar_is_durable(struct registrar *r, uint64_t seq)
 {
-	update_durable(r);
-	return seq <= r->durable_k;
+	return seq <= update_durable(r);
 }
 
 /* Commit the queue as one batch. *kept tells whether the queue (and the
@@ -840,7 +828,7 @@ static int commit_batch(struct registrar *r, bool *kept)
 	*kept = false;
 	if (!r->store || !batch)
 		return 0;
-	if (r->ninflight == REG_INFLIGHT_MAX) {
+	if (store_inflight_full(&r->inflight)) {
 		*kept = true; /* the store is that far behind making batches durable */
 		return EBUSY;
 	}
@@ -864,8 +852,7 @@ static int commit_batch(struct registrar *r, bool *kept)
 	if (rc == 0) {
 		r->stats.batches++;
 		r->batch_k = seq;
-		r->inflight[r->ninflight].k = seq;
-		r->inflight[r->ninflight++].store_seq = store_seq;
+		store_inflight_push(&r->inflight, seq, store_seq);
 		if (!first)
 			goto out;
 	}

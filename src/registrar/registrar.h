@@ -121,10 +121,6 @@ int registrar_hold(struct registrar *r, uint64_t seq, uint16_t status, const str
 /* Is batch seq (registrar_result.seq; 0 is) durable already? */
 bool registrar_is_durable(struct registrar *r, uint64_t seq);
 
-/* Our batches committed and not yet durable that we follow at once; past
- * it the next batch waits (a backend that lags that far). */
-#define REG_INFLIGHT_MAX 64
-
 struct registrar_stats {
 	uint64_t batches;         /* committed */
 	uint64_t batches_full;    /* of those, committed because batch_max waited */

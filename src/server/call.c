@@ -93,39 +93,11 @@ static void op_dialog_down(void *arg, const char *call_id, const char *tag0, con
 	base_strcpy(o->d.tag[1], sizeof(o->d.tag[1]), tag1);
 }
 
-/* Move cdr_durable_k up to what the store says is durable, and send the
- * answers the proxy held for those batches. */
+/* Send the answers the proxy held for the batches the store made durable. */
 static void cdr_release(struct server *s)
 {
-	uint64_t d = s->store ? store_durable_seq(s->store) : 0;
-	size_t i = 0;
-
-	while (i < s->ncdr_inflight && s->cdr_inflight[i].store_seq <= d)
-		s->cdr_durable_k = s->cdr_inflight[i++].k;
-	if (i) {
-		memmove(s->cdr_inflight, s->cdr_inflight + i,
-			(s->ncdr_inflight - i) * sizeof(s->cdr_inflight[0]));
-		s->ncdr_inflight -= i;
-	}
-	proxy_durable(s->proxy, s->cdr_durable_k);
-}
-
-/* Batch k is committed as the store's store_seq (0: each write was its own
- * transaction, durable when it returned). */
-static void cdr_committed(struct server *s, uint64_t k, uint64_t store_seq)
-{
-	size_t n = s->ncdr_inflight;
-
-	if (n == ARRAY_SIZE(s->cdr_inflight)) {
-		/* a backend that far behind: the newest entry stands for both
-		 * (answers of the older batch wait a little longer) */
-		s->cdr_inflight[n - 1].k = k;
-		s->cdr_inflight[n - 1].store_seq = store_seq;
-		return;
-	}
-	s->cdr_inflight[n].k = k;
-	s->cdr_inflight[n].store_seq = store_seq;
-	s->ncdr_inflight++;
+	proxy_durable(s->proxy, store_inflight_durable(&s->cdr_inflight,
+						       s->store ? store_durable_seq(s->store) : 0));
 }
 
 /* Dialogs and call records are written in batches, like bindings: queued as
@@ -198,7 +170,7 @@ void server_cdr_flush(struct server *s, enum server_batch_why why)
 	if (dialogs_failed)
 		proxy_not_stored(s->proxy, k);
 	else if (s->store)
-		cdr_committed(s, k, store_seq);
+		store_inflight_push(&s->cdr_inflight, k, store_seq); /* 0: durable at once */
 	cdr_release(s);
 }
 

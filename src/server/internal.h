@@ -123,9 +123,8 @@ struct server {
 	 * are numbered 1, 2, ...; answers held by the proxy wait on one
 	 * (proxy_durable). Each committed and not yet durable batch keeps the
 	 * store's number it got (a backend that becomes durable later). */
-	uint64_t cdr_k, cdr_durable_k;
-	struct { uint64_t k, store_seq; } cdr_inflight[REG_INFLIGHT_MAX];
-	size_t ncdr_inflight;
+	uint64_t cdr_k;
+	struct store_inflight cdr_inflight; /* calls' batches committed, not yet durable */
 	bool dialogs_unstored;         /* the backend keeps no dialogs (ENOSYS) */
 	size_t restored_dialogs;
 	struct log_limit cdr_store_limit;
