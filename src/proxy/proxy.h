@@ -368,6 +368,16 @@ void proxy_durable(struct proxy *p, uint64_t durable);
 void proxy_not_stored(struct proxy *p, uint64_t seq);
 
 /*
+ * The two ways of stored dialog d (the text ops->dialog_up was handed, as
+ * "udp:1.2.3.4:5060") back as net_msgs: transport, address and local
+ * address, no socket (udp_fd -1) and no connection. A way that does not
+ * parse has no transport and no address (the side is not reached until it
+ * sends); a local address that does not parse is left empty. Pure: the
+ * caller gives a UDP way a socket of its family before proxy_restore.
+ */
+void proxy_dialog_ways(struct net_msg way[2], const struct store_dialog *d);
+
+/*
  * A dialog kept by an earlier run (ops->dialog_up), with its two ways
  * rebuilt by the caller (UDP ways with a socket) and, for a side reached
  * over TCP or TLS, the registered contact of that side if the caller knows

@@ -379,25 +379,12 @@ void server_proxy_conf(const struct server *s, const struct conf *c, struct prox
 	pc->hold_max = c->queue_max; /* like REGISTER answers: [store] queue_max */
 }
 
-/* A stored way ("udp:1.2.3.4:5060") back as a net_msg: address and
- * transport, a UDP socket of ours, no connection (a TCP or TLS side is
- * reached again once it reconnects). */
-static void way_from_text(const struct server *s, struct net_msg *way, const char *text,
-			  const char *local)
+/* A UDP way from the store (a dialog's, a binding's) has no socket yet:
+ * one of ours of its family. A TCP or TLS side is reached again once it
+ * reconnects. */
+static void udp_socket(const struct server *s, struct net_msg *way)
 {
-	struct net_listen_spec spec;
-	size_t n;
-	char err[128];
-
-	memset(way, 0, sizeof(*way));
-	way->udp_fd = -1;
-	if (net_listen_parse(&spec, 1, &n, text, err, sizeof(err)) == 0 && n == 1) {
-		way->tp = spec.tp;
-		way->src = spec.addr;
-	}
-	if (local[0] && net_listen_parse(&spec, 1, &n, local, err, sizeof(err)) == 0 && n == 1)
-		way->local = spec.addr;
-	if (way->tp == NET_UDP && way->src.ss.ss_family)
+	if (way->tp == NET_UDP && way->udp_fd < 0 && way->src.ss.ss_family)
 		way->udp_fd = net_udp_fd(s->net, way->src.ss.ss_family);
 }
 
@@ -409,8 +396,9 @@ static int restore_dialog(void *arg, const struct store_dialog *d)
 	const char *contact[2] = { NULL, NULL };
 	int rc;
 
-	way_from_text(s, &way[0], d->way[0], d->local[0]);
-	way_from_text(s, &way[1], d->way[1], d->local[1]);
+	proxy_dialog_ways(way, d);
+	udp_socket(s, &way[0]);
+	udp_socket(s, &way[1]);
 	/* a TCP or TLS side: its registered contact now, while its binding
 	 * still names the way the dialog used (the phone may register a new
 	 * flow before the call's next request) */
@@ -479,9 +467,7 @@ static void collect_target(void *arg, const struct reg_binding_view *v)
 	}
 	pt = &t->t[t->n];
 	pt->way = *v->way;
-	/* a binding restored from the store has no socket yet */
-	if (pt->way.tp == NET_UDP && pt->way.udp_fd < 0)
-		pt->way.udp_fd = net_udp_fd(t->s->net, pt->way.src.ss.ss_family);
+	udp_socket(t->s, &pt->way); /* a binding restored from the store */
 	pt->label = NULL;
 	pt->cred = NULL;
 	pt->contact = strdup(v->contact);

@@ -600,6 +600,41 @@ static void loop_hash_once_and_482(void)
 	teardown();
 }
 
+/* A stored dialog's ways back (proxy_dialog_ways, the inverse of what
+ * dialog_up was handed): transport, address, local address, no socket; a
+ * way that does not parse has no address, a bad local address is empty. */
+static void stored_ways_back(void)
+{
+	struct store_dialog d;
+	struct net_msg way[2];
+	char text[64];
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.way[0], sizeof(d.way[0]), "udp:192.0.2.10:5061");
+	snprintf(d.local[0], sizeof(d.local[0]), "udp:10.0.0.1:5060");
+	snprintf(d.way[1], sizeof(d.way[1]), "tcp:[2001:db8::2]:5070");
+	proxy_dialog_ways(way, &d);
+	CHECK_INT(way[0].tp, NET_UDP);
+	CHECK_INT(way[0].udp_fd, -1);
+	net_addr_fmt(text, sizeof(text), way[0].tp, &way[0].src);
+	CHECK(strcmp(text, d.way[0]) == 0);
+	net_addr_fmt(text, sizeof(text), way[0].tp, &way[0].local);
+	CHECK(strcmp(text, d.local[0]) == 0);
+	CHECK_INT(way[1].tp, NET_TCP);
+	CHECK_INT(way[1].udp_fd, -1);
+	CHECK_INT(way[1].src.ss.ss_family, AF_INET6);
+	CHECK_INT(net_addr_port(&way[1].src), 5070);
+	CHECK_INT(way[1].local.ss.ss_family, 0); /* "" unknown */
+	CHECK(!net_msg_conn_alive(&way[1]));
+	/* junk: no way, no local address */
+	snprintf(d.way[0], sizeof(d.way[0]), "carrier-pigeon:1.2.3.4");
+	snprintf(d.local[0], sizeof(d.local[0]), "udp:not-an-address");
+	proxy_dialog_ways(way, &d);
+	CHECK_INT(way[0].src.ss.ss_family, 0);
+	CHECK_INT(way[0].local.ss.ss_family, 0);
+	CHECK_INT(way[0].udp_fd, -1);
+}
+
 static void first_2xx_cancels_the_others(void)
 {
 	char text[1024];
@@ -1368,6 +1403,7 @@ int main(int argc, char **argv)
 		CASE(fork_best_response_dialog_bye),
 		CASE(first_2xx_cancels_the_others),
 		CASE(loop_hash_once_and_482),
+		CASE(stored_ways_back),
 		CASE(cancel_before_ringing),
 		CASE(timer_c_gives_up),
 		CASE(serial_fails_over),
