@@ -1072,6 +1072,40 @@ void registrar_print_contacts(const struct registrar *r, struct slice aor, int64
 	}
 }
 
+bool registrar_flow_find(const struct registrar *r, struct slice aor, const char *want,
+			 const char *received, struct reg_flow *out)
+{
+	struct aor *a = aor_find(r, aor);
+	const struct binding *best = NULL;
+	bool best_alive = false;
+
+	memset(out, 0, sizeof(*out));
+	if (want && !want[0])
+		want = NULL; /* not known */
+	for (const struct binding *x = a ? a->bindings : NULL; x; x = x->next) {
+		bool alive = x->way.tp != NET_UDP && net_msg_conn_alive(&x->way);
+
+		if (!want ? strcmp(x->received, received) != 0
+		    : strncmp(want, "i:", 2) == 0 ? strcmp(x->instance, want + 2) != 0
+		    : strncmp(want, "c:", 2) == 0 ? strcmp(x->contact, want + 2) != 0
+						   : true)
+			continue;
+		if (best && (best_alive || !alive))
+			continue; /* the first live flow wins */
+		best = x;
+		best_alive = alive;
+	}
+	if (!best)
+		return false;
+	out->way = best->way;
+	out->alive = best_alive;
+	base_strcpy(out->contact, sizeof(out->contact), best->contact);
+	base_strcpy(out->key, sizeof(out->key), best->instance[0] ? "i:" : "c:");
+	base_strcpy(out->key + 2, sizeof(out->key) - 2,
+		    best->instance[0] ? best->instance : best->contact);
+	return true;
+}
+
 size_t registrar_lookup(const struct registrar *r, struct slice aor, registrar_binding_fn *fn,
 			void *arg)
 {

@@ -204,61 +204,34 @@ static void op_commit(void *arg)
 
 /* ---- reaching a dialog's TCP or TLS side again ----------------------------------- */
 
-/* The registered binding of a dialog's side: by the key found before when
- * known ("i:" and the device's +sip.instance, which stays when a phone
- * registers a new flow with a new contact, RFC 5626; else "c:" and the
- * contact URI), else the binding registered over the way the dialog used
- * (its received). */
-struct side_find {
-	const char *want;              /* the key, or NULL */
-	char old[STORE_RECEIVED_MAX];  /* the dialog's way, as a binding's received */
-	bool found, alive;
-	struct net_msg way;
-	char contact[STORE_URI_MAX];
-	char key[STORE_URI_MAX + 2];
-};
-
-static void side_match(void *arg, const struct reg_binding_view *v)
-{
-	struct side_find *f = arg;
-	bool alive = v->way->tp != NET_UDP && net_msg_conn_alive(v->way);
-
-	if (!f->want ? strcmp(v->received, f->old) != 0
-	    : strncmp(f->want, "i:", 2) == 0 ? strcmp(v->instance, f->want + 2) != 0
-					     : strcmp(v->contact, f->want + 2) != 0)
-		return;
-	if (f->found && (f->alive || !alive))
-		return; /* the first live flow wins */
-	f->found = true;
-	f->alive = alive;
-	f->way = *v->way;
-	snprintf(f->contact, sizeof(f->contact), "%s", v->contact);
-	snprintf(f->key, sizeof(f->key), "%s%s", v->instance[0] ? "i:" : "c:",
-		 v->instance[0] ? v->instance : v->contact);
-}
-
-/* Find side `side` of a dialog in the registrar: f->old (the way) or
- * want_contact must be set. False when that side is no registered phone. */
-static bool side_find(struct server *s, struct side_find *f, int side, const char *auth_user,
-		      const char *callee)
+/* The registered binding of a dialog's side (registrar_flow_find): by the
+ * key found before when known, else the binding registered over the way the
+ * dialog used (old, as a binding's received). The side's AOR: the caller's
+ * authenticated user, or the callee URI's user, in our domain. False when
+ * that side is no registered phone. */
+static bool side_find(struct server *s, struct reg_flow *f, int side, const char *auth_user,
+		      const char *callee, const char *want, const char *old)
 {
 	char aor[STORE_URI_MAX];
 	struct sip_uri u;
+	struct sip_buf b;
 	enum sip_err e;
-	int n;
 
+	sip_buf_init(&b, aor, sizeof(aor));
+	sip_buf_str(&b, "sip:");
 	if (side == 0) {
-		n = snprintf(aor, sizeof(aor), "sip:%s@%s", auth_user, s->conf.domain);
+		if (!auth_user[0])
+			return false;
+		sip_buf_str(&b, auth_user);
 	} else {
 		if (sip_uri_parse(&u, slice_cstr(callee), &s->conf.lim, &e) != 0 || !u.user.len)
 			return false;
-		n = snprintf(aor, sizeof(aor), "sip:%.*s@%s", (int)u.user.len, u.user.p,
-			     s->conf.domain);
+		sip_buf_slice(&b, u.user);
 	}
-	if (n < 0 || (size_t)n >= sizeof(aor) || (side == 0 && !auth_user[0]))
-		return false;
-	registrar_lookup(s->reg, slice_make(aor, (size_t)n), side_match, f);
-	return f->found;
+	sip_buf_str(&b, "@");
+	sip_buf_str(&b, s->conf.domain);
+	return !b.overflow &&
+	       registrar_flow_find(s->reg, slice_make(aor, b.len), want, old, f);
 }
 
 /*
@@ -277,7 +250,8 @@ static int op_reach(void *arg, const struct proxy_reach *r, struct net_msg *way,
 		    size_t cap)
 {
 	struct server *s = arg;
-	struct side_find *f = calloc(1, sizeof(*f));
+	struct reg_flow *f = malloc(sizeof(*f));
+	char old[STORE_RECEIVED_MAX];
 	struct net_listen_spec spec;
 	struct sip_uri u;
 	struct slice v;
@@ -288,9 +262,8 @@ static int op_reach(void *arg, const struct proxy_reach *r, struct net_msg *way,
 
 	if (!f)
 		return ENOMEM;
-	f->want = r->contact;
-	net_addr_fmt(f->old, sizeof(f->old), way->tp, &way->src);
-	if (!side_find(s, f, r->side, r->auth_user, r->callee))
+	net_addr_fmt(old, sizeof(old), way->tp, &way->src);
+	if (!side_find(s, f, r->side, r->auth_user, r->callee, r->contact, old))
 		goto out;
 	snprintf(contact, cap, "%s", f->key);
 	if (f->alive && f->way.tp == way->tp) {
@@ -392,7 +365,7 @@ static int restore_dialog(void *arg, const struct store_dialog *d)
 {
 	struct server *s = arg;
 	struct net_msg way[2];
-	struct side_find *f = calloc(2, sizeof(*f));
+	struct reg_flow *f = malloc(2 * sizeof(*f));
 	const char *contact[2] = { NULL, NULL };
 	int rc;
 
@@ -402,11 +375,10 @@ static int restore_dialog(void *arg, const struct store_dialog *d)
 	/* a TCP or TLS side: its registered contact now, while its binding
 	 * still names the way the dialog used (the phone may register a new
 	 * flow before the call's next request) */
-	for (int k = 0; k < 2 && f; k++) {
-		snprintf(f[k].old, sizeof(f[k].old), "%s", d->way[k]);
-		if (way[k].tp != NET_UDP && side_find(s, &f[k], k, d->auth_user, d->callee))
+	for (int k = 0; k < 2 && f; k++)
+		if (way[k].tp != NET_UDP &&
+		    side_find(s, &f[k], k, d->auth_user, d->callee, NULL, d->way[k]))
 			contact[k] = f[k].key;
-	}
 	/* an emergency call counts again (its record, when written at once
 	 * because its lifetime ran out, ends that) */
 	server_emerg_restored(s, d);
