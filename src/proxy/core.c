@@ -596,27 +596,11 @@ static uint64_t dialog_keep(struct proxy *p, const struct dialog *d)
 	return p->ops->dialog_up(p->arg, sd);
 }
 
-/* One stored way ("udp:1.2.3.4:5060", dialog_keep's addr_text) back. */
-static void way_from_text(struct net_msg *way, const char *text, const char *local)
-{
-	struct net_listen_spec spec;
-	size_t n;
-	char err[128];
-
-	memset(way, 0, sizeof(*way));
-	way->udp_fd = -1;
-	if (net_listen_parse(&spec, 1, &n, text, err, sizeof(err)) == 0 && n == 1) {
-		way->tp = spec.tp;
-		way->src = spec.addr;
-	}
-	if (local[0] && net_listen_parse(&spec, 1, &n, local, err, sizeof(err)) == 0 && n == 1)
-		way->local = spec.addr;
-}
-
+/* The inverse of dialog_keep's addr_text. */
 void proxy_dialog_ways(struct net_msg way[2], const struct store_dialog *d)
 {
-	way_from_text(&way[0], d->way[0], d->local[0]);
-	way_from_text(&way[1], d->way[1], d->local[1]);
+	net_msg_from_text(&way[0], d->way[0], d->local[0]);
+	net_msg_from_text(&way[1], d->way[1], d->local[1]);
 }
 
 /* End dialog d: its record says who hung up; calls in flight forget it.

@@ -267,22 +267,6 @@ static void binding_remove(struct registrar *r, struct aor *a, struct binding **
 	r->nbindings--;
 }
 
-/* A way back rebuilt from stored "udp:1.2.3.4:5060" text: the address and
- * transport, no socket or connection (see reg_binding_view.way). */
-static void way_from_text(struct net_msg *way, const char *received)
-{
-	struct net_listen_spec spec;
-	size_t n;
-	char err[128];
-
-	memset(way, 0, sizeof(*way));
-	way->udp_fd = -1;
-	if (net_listen_parse(&spec, 1, &n, received, err, sizeof(err)) == 0 && n == 1) {
-		way->tp = spec.tp;
-		way->src = spec.addr;
-	}
-}
-
 struct restore_ctx {
 	struct registrar *r;
 	int64_t now;
@@ -310,7 +294,7 @@ static int restore_one(void *arg, const struct store_reg *sr)
 	b->cseq = sr->cseq;
 	b->q = sr->q;
 	b->reg_id = sr->reg_id;
-	way_from_text(&b->way, sr->received);
+	net_msg_from_text(&b->way, sr->received, NULL);
 	binding_put(x->r, a, b);
 	x->n++;
 	return 0;
@@ -432,7 +416,7 @@ static int sync_one(void *arg, const struct store_reg *sr)
 	if (old && strcmp(old->call_id, b->call_id) == 0 && strcmp(old->received, b->received) == 0)
 		b->way = old->way;
 	else
-		way_from_text(&b->way, sr->received);
+		net_msg_from_text(&b->way, sr->received, NULL);
 	a->user_id = sr->user_id;
 	binding_put(r, a, b);
 	return 0;
