@@ -575,7 +575,9 @@ struct auth_outcome {
 	enum auth_action action;
 	struct auth_verdict verdict;
 	struct slice user;      /* the digest username (as sent; valid with the message) */
-	bool had_credentials;   /* credentials for our realm were present */
+	bool had_credentials;   /* credentials for our realm were present, */
+	const struct sip_hdr *credentials; /* in this header of m (else NULL): the proxy
+					      drops it without parsing it again (22.3) */
 	bool unknown_user, disabled_user;
 	bool old_password;      /* OK or STALE with the password a rotation replaced
 				   (AUTH_CRED_OLD): the caller checks its deadline */

@@ -13,9 +13,9 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 
-/* The first Digest credentials whose realm is ours, or false. */
-static bool find_credentials(struct sip_auth *a, const struct sip_msg *m, enum sip_hdr_id which,
-			     struct slice realm)
+/* The header of the first Digest credentials whose realm is ours, or NULL. */
+static const struct sip_hdr *find_credentials(struct sip_auth *a, const struct sip_msg *m,
+					      enum sip_hdr_id which, struct slice realm)
 {
 	for (const struct sip_hdr *h = sip_msg_hdr(m, which); h; h = sip_msg_hdr_next(m, h)) {
 		struct slice r;
@@ -23,9 +23,9 @@ static bool find_credentials(struct sip_auth *a, const struct sip_msg *m, enum s
 		if (sip_auth_parse(a, h->value) != 0 || !slice_caseeq_cstr(a->scheme, "Digest"))
 			continue;
 		if (sip_auth_param(a, "realm", &r) && slice_eq(r, realm))
-			return true;
+			return h;
 	}
-	return false;
+	return NULL;
 }
 
 /* The digest parameters, in one pass over the credentials. */
@@ -158,7 +158,7 @@ int auth_request(struct auth_outcome *out, const struct auth_server *srv,
 	out->action = AUTH_ACT_CHALLENGE;
 	out->reason = "no credentials";
 	out->offer = srv->algos;
-	if (!find_credentials(&a, m, which, srv->realm)) {
+	if (!(out->credentials = find_credentials(&a, m, which, srv->realm))) {
 		out->offer_user = challenge_user(m, which);
 		out->offer = offer_for(srv, offer, arg, out->offer_user, &out->offer_known);
 		return 0;

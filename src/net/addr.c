@@ -306,3 +306,20 @@ void net_conn_index(struct net *n, struct net_conn *c)
 {
 	net_link_tail(&n->src_buckets[src_bucket(n, &c->peer)], &c->bysrc);
 }
+
+void net_msg_from_text(struct net_msg *way, const char *text, const char *local)
+{
+	struct net_listen_spec spec;
+	size_t n;
+	char err[128];
+
+	memset(way, 0, sizeof(*way));
+	way->udp_fd = -1;
+	if (net_listen_parse(&spec, 1, &n, text, err, sizeof(err)) == 0 && n == 1) {
+		way->tp = spec.tp;
+		way->src = spec.addr;
+	}
+	if (local && local[0] && net_listen_parse(&spec, 1, &n, local, err, sizeof(err)) == 0 &&
+	    n == 1)
+		way->local = spec.addr;
+}

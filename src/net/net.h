@@ -88,6 +88,16 @@ struct net_msg {
 typedef void(net_recv_fn)(void *arg, const struct net_msg *msg);
 
 /*
+ * A way kept as text (net_addr_fmt's "udp:1.2.3.4:5060", and local, the
+ * local address the same way, or "" when unknown) back as a net_msg: the
+ * transport and address, no buffer, no socket (udp_fd -1), no connection.
+ * Text that does not parse leaves no transport (NET_UDP) and no address; a
+ * local that does not parse leaves no local address. The inverse of
+ * net_addr_fmt for the ways the registrar and the proxy store.
+ */
+void net_msg_from_text(struct net_msg *way, const char *text, const char *local);
+
+/*
  * Called by the loop on stream errors the upper layer must answer or count:
  * a framing error on a connection (err is the sip_err; the loop closes the
  * connection after the callback returns, so the callback may still send a 400

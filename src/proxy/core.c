@@ -111,6 +111,10 @@ struct call {
 	char *extra;               /* serial: the extra header lines, for later branches */
 	char *body, *body_type;    /* a body that replaces the request's (proxy_fork_serial_body) */
 	size_t body_len;
+	char loop_hash[17];        /* the request's proxy_loop_hash, for every branch's Via
+				      (computed once: proxy_check's, or in call_new) */
+	uint32_t cred_hdr;         /* proxy_fwd.credentials_hdr of every branch: the
+				      consumed Proxy-Authorization (proxy_checked) */
 	size_t nbr, nfinal;
 	struct branch br[];
 };
@@ -592,6 +596,13 @@ static uint64_t dialog_keep(struct proxy *p, const struct dialog *d)
 	return p->ops->dialog_up(p->arg, sd);
 }
 
+/* The inverse of dialog_keep's addr_text. */
+void proxy_dialog_ways(struct net_msg way[2], const struct store_dialog *d)
+{
+	net_msg_from_text(&way[0], d->way[0], d->local[0]);
+	net_msg_from_text(&way[1], d->way[1], d->local[1]);
+}
+
 /* End dialog d: its record says who hung up; calls in flight forget it.
  * Returns the batch the record waits on (ops->record). */
 static uint64_t dialog_end(struct proxy *p, struct dialog *d, const char *hangup)
@@ -919,7 +930,7 @@ void proxy_tick(struct proxy *p, uint64_t now)
 static int forward(struct proxy *p, struct call *c, struct branch *b, const struct sip_msg *m,
 		   struct slice ruri, bool record_route, struct slice extra, uint32_t skip_routes)
 {
-	char via[300], hostport[INET6_ADDRSTRLEN + 8], rr[600], hash[17], branch[48], seq[18];
+	char via[300], hostport[INET6_ADDRSTRLEN + 8], rr[600], branch[48], seq[18];
 	struct sip_buf out, rrb;
 	struct proxy_fwd f = { 0 };
 	struct txn_peer to = peer_of_way(&b->way);
@@ -927,7 +938,6 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 	size_t i = sizeof(seq) - 1;
 	int rc;
 
-	proxy_loop_hash(&p->loop_key, m, hash);
 	local_hostport(p, &b->way, hostport, sizeof(hostport));
 	/* ".SEQ", the branch's number in lowercase hex */
 	seq[i] = '\0';
@@ -935,7 +945,8 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 		seq[--i] = "0123456789abcdef"[v & 15];
 	while ((v >>= 4) != 0);
 	seq[--i] = '.';
-	via_write(via, sizeof(via), branch, sizeof(branch), b->way.tp, hostport, hash, seq + i);
+	via_write(via, sizeof(via), branch, sizeof(branch), b->way.tp, hostport, c->loop_hash,
+		  seq + i);
 	sip_buf_init(&rrb, rr, sizeof(rr));
 	if (record_route) {
 		/* top: the side facing the target; and, when the caller's side
@@ -958,6 +969,7 @@ static int forward(struct proxy *p, struct call *c, struct branch *b, const stru
 	f.max_forwards = ((m->have & SIP_HAVE_MAX_FORWARDS) ? m->max_forwards : 70) - 1;
 	f.strip_identity = true; /* no trusted peers yet: every source is untrusted */
 	f.drop_credentials_realm = slice_cstr(p->conf.realm);
+	f.credentials_hdr = c->cred_hdr;
 	f.extra = extra;
 	if (c->body_type) {
 		f.replace_body = true;
@@ -1064,8 +1076,10 @@ static void serial_next(struct call *c, uint16_t status)
 
 /* ---- requests -------------------------------------------------------------------- */
 
+/* loop_hash: m's proxy_loop_hash when the caller has it (proxy_check), else
+ * NULL and it is computed here. */
 static struct call *call_new(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
-			     const struct txn_peer *from, size_t nbranches)
+			     const struct txn_peer *from, size_t nbranches, const char *loop_hash)
 {
 	struct call *c = calloc(1, sizeof(*c) + nbranches * sizeof(struct branch));
 
@@ -1079,6 +1093,10 @@ static struct call *call_new(struct proxy *p, struct txn_server *st, const struc
 	c->st = st;
 	c->upstream = *from;
 	c->mid = m->mid;
+	if (loop_hash)
+		memcpy(c->loop_hash, loop_hash, sizeof(c->loop_hash));
+	else
+		proxy_loop_hash(&p->loop_key, m, c->loop_hash);
 	c->nbr = nbranches;
 	for (size_t i = 0; i < nbranches; i++)
 		c->br[i].call = c;
@@ -1102,9 +1120,9 @@ static struct proxy_verdict refusal(uint16_t status, const char *reason, const c
 }
 
 struct proxy_verdict proxy_check(struct proxy *p, const struct sip_msg *m, uint32_t *own_routes,
-				 bool *beyond)
+				 bool *beyond, struct proxy_checked *ck)
 {
-	char hash[17];
+	char mine[17], *hash = ck ? ck->loop_hash : mine;
 	uint32_t total = 0, own = count_routes(p, m, &total);
 
 	if (own_routes)
@@ -1168,7 +1186,7 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 				    const struct sip_msg *m, const struct txn_peer *from,
 				    const struct proxy_target *t, size_t n, struct slice extra,
 				    const struct proxy_caller *who, bool serial,
-				    const struct proxy_body *pb)
+				    const struct proxy_body *pb, const struct proxy_checked *ck)
 {
 	uint32_t skip = count_routes(p, m, NULL);
 	struct call *c;
@@ -1181,10 +1199,15 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 		cdr_write(p, cdr_info_new(p, m, who), 503, "none");
 		return refusal(503, "Server Busy", NULL, NULL);
 	}
-	c = call_new(p, st, m, from, n);
+	c = call_new(p, st, m, from, n, ck && ck->loop_hash[0] ? ck->loop_hash : NULL);
 	if (!c)
 		return refusal(500, "Out of Memory", NULL, NULL);
 	c->any_media = pb && pb->any_media;
+	if (ck && ck->credentials && ck->credentials >= m->hdrs &&
+	    ck->credentials < m->hdrs + m->nhdrs)
+		/* an index: later branches are built from the transaction's copy,
+		 * parsed from the same bytes */
+		c->cred_hdr = (uint32_t)(ck->credentials - m->hdrs) + 1;
 	if (serial) {
 		/* the later targets are started from the server transaction's copy
 		 * of the request: keep what else they need */
@@ -1261,7 +1284,16 @@ struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const st
 				const struct txn_peer *from, const struct proxy_target *t,
 				size_t n, struct slice extra, const struct proxy_caller *who)
 {
-	return fork_to(p, st, m, from, t, n, extra, who, false, NULL);
+	return fork_to(p, st, m, from, t, n, extra, who, false, NULL, NULL);
+}
+
+struct proxy_verdict proxy_fork_checked(struct proxy *p, struct txn_server *st,
+					const struct sip_msg *m, const struct txn_peer *from,
+					const struct proxy_target *t, size_t n, struct slice extra,
+					const struct proxy_caller *who,
+					const struct proxy_checked *ck)
+{
+	return fork_to(p, st, m, from, t, n, extra, who, false, NULL, ck);
 }
 
 struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
@@ -1269,7 +1301,7 @@ struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
 				       const struct proxy_target *t, size_t n, struct slice extra,
 				       const struct proxy_caller *who)
 {
-	return fork_to(p, st, m, from, t, n, extra, who, true, NULL);
+	return fork_to(p, st, m, from, t, n, extra, who, true, NULL, NULL);
 }
 
 struct proxy_verdict proxy_fork_serial_body(struct proxy *p, struct txn_server *st,
@@ -1278,7 +1310,7 @@ struct proxy_verdict proxy_fork_serial_body(struct proxy *p, struct txn_server *
 					    const struct proxy_body *body,
 					    const struct proxy_caller *who)
 {
-	return fork_to(p, st, m, from, t, n, extra, who, true, body);
+	return fork_to(p, st, m, from, t, n, extra, who, true, body, NULL);
 }
 
 /* Side k of d is reached over TCP or TLS on a connection that is gone (a
@@ -1334,7 +1366,7 @@ struct proxy_verdict proxy_in_dialog(struct proxy *p, struct txn_server *st,
 	if (v.status)
 		return v;
 	dialog_reach(p, d, 1 - side);
-	c = call_new(p, st, m, from, 1);
+	c = call_new(p, st, m, from, 1, NULL);
 	if (!c)
 		return refusal(500, "Out of Memory", NULL, NULL);
 	call_attach_dialog(c, d);

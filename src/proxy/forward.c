@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-static bool drops(const struct sip_hdr *h, const struct proxy_fwd *f)
+static bool drops(const struct sip_hdr *h, uint32_t i, const struct proxy_fwd *f)
 {
 	switch (h->id) {
 	case SIP_H_MAX_FORWARDS:
@@ -29,6 +29,8 @@ static bool drops(const struct sip_hdr *h, const struct proxy_fwd *f)
 		struct sip_auth a;
 		struct slice realm;
 		/* credentials meant for us were consumed here (22.3); others go on */
+		if (f->drop_credentials_realm.len && f->credentials_hdr == i + 1)
+			return true; /* authentication parsed it: ours */
 		return f->drop_credentials_realm.len && sip_auth_parse(&a, h->value) == 0 &&
 		       sip_auth_param(&a, "realm", &realm) &&
 		       slice_eq(realm, f->drop_credentials_realm);
@@ -88,7 +90,7 @@ int proxy_build_request(struct sip_buf *b, const struct sip_msg *m, const struct
 	for (uint32_t i = 0; i < m->nhdrs; i++) {
 		const struct sip_hdr *h = &m->hdrs[i];
 
-		if (drops(h, f))
+		if (drops(h, i, f))
 			continue;
 		if (h->id == SIP_H_RECORD_ROUTE && !rr_done) {
 			sip_buf_slice(b, f->record_route);

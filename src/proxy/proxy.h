@@ -42,6 +42,9 @@ struct proxy_fwd {
 	uint32_t max_forwards;      /* the decremented value to write */
 	bool strip_identity;        /* drop P-Asserted-Identity, P-Preferred-Identity, Remote-Party-ID */
 	struct slice drop_credentials_realm; /* drop Proxy-Authorization for this realm (22.3) */
+	uint32_t credentials_hdr;   /* 1 + the index in m->hdrs of a Proxy-Authorization known
+				       to be for that realm (the one authentication consumed):
+				       dropped without parsing it again; 0: none */
 	struct slice extra;         /* header lines to add (e.g. P-Asserted-Identity), CRLF each */
 	bool replace_body;          /* send body with content_type instead of m's body; m's
 				       Content-Type, Content-Encoding, Geolocation and
@@ -216,14 +219,26 @@ void proxy_set_conf(struct proxy *p, const struct proxy_conf *c);
  * free the core. Call before freeing the transaction layer. */
 void proxy_free(struct proxy **pp);
 
+/* What the steps before the fork learnt of request m, so that forwarding it
+ * does not work it out again (each was a re-parse or a hash a call). */
+struct proxy_checked {
+	char loop_hash[17];          /* proxy_check's proxy_loop_hash of m; "": none */
+	const struct sip_hdr *credentials; /* the Proxy-Authorization of m that the server's
+					      authentication consumed (credentials for our
+					      realm: dropped, 22.3, without parsing it again),
+					      or NULL */
+};
+
 /*
  * The checks of 16.3 before anything else is spent on an out-of-dialog
  * request: Max-Forwards (483) and loops (482). Also fills *own_routes with
  * the leading Route values naming us and *beyond with whether m has routes
- * past them.
+ * past them, and ck (when the checks got that far: status 0 or 482) with
+ * m's loop hash, for proxy_fork_checked, so that forwarding does not compute
+ * it again. Each out-parameter may be NULL.
  */
 struct proxy_verdict proxy_check(struct proxy *p, const struct sip_msg *m, uint32_t *own_routes,
-				 bool *beyond);
+				 bool *beyond, struct proxy_checked *ck);
 
 /* What the record of a call beyond the building says besides (store_cdr:
  * peer, class, numbers); NULL strings are empty. */
@@ -257,6 +272,14 @@ struct proxy_verdict proxy_media(const struct proxy *p, const struct sip_msg *m)
 struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
 				const struct txn_peer *from, const struct proxy_target *t,
 				size_t n, struct slice extra, const struct proxy_caller *who);
+
+/* proxy_fork for a request whose checks (proxy_check, authentication) left
+ * ck (NULL: as proxy_fork). */
+struct proxy_verdict proxy_fork_checked(struct proxy *p, struct txn_server *st,
+					const struct sip_msg *m, const struct txn_peer *from,
+					const struct proxy_target *t, size_t n, struct slice extra,
+					const struct proxy_caller *who,
+					const struct proxy_checked *ck);
 
 /*
  * Like proxy_fork, but the targets are tried one after another (sequential
@@ -343,6 +366,16 @@ void proxy_stats(const struct proxy *p, struct proxy_stats *out);
  */
 void proxy_durable(struct proxy *p, uint64_t durable);
 void proxy_not_stored(struct proxy *p, uint64_t seq);
+
+/*
+ * The two ways of stored dialog d (the text ops->dialog_up was handed, as
+ * "udp:1.2.3.4:5060") back as net_msgs: transport, address and local
+ * address, no socket (udp_fd -1) and no connection. A way that does not
+ * parse has no transport and no address (the side is not reached until it
+ * sends); a local address that does not parse is left empty. Pure: the
+ * caller gives a UDP way a socket of its family before proxy_restore.
+ */
+void proxy_dialog_ways(struct net_msg way[2], const struct store_dialog *d);
 
 /*
  * A dialog kept by an earlier run (ops->dialog_up), with its two ways

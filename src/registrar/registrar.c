@@ -66,9 +66,7 @@ struct registrar {
 	 * too), so each of ours committed but not yet durable remembers the
 	 * store's number it got (a backend that becomes durable later). */
 	uint64_t batch_k;          /* our last committed batch */
-	uint64_t durable_k;        /* our last durable batch */
-	struct { uint64_t k, store_seq; } inflight[REG_INFLIGHT_MAX];
-	size_t ninflight;
+	struct store_inflight inflight; /* our batches committed, not yet durable */
 	struct htab aors;          /* bounded by max_bindings: an AOR has a binding */
 	size_t naors, nbindings;
 	struct store_reg *scratch; /* the row being written (apply) */
@@ -269,22 +267,6 @@ static void binding_remove(struct registrar *r, struct aor *a, struct binding **
 	r->nbindings--;
 }
 
-/* A way back rebuilt from stored "udp:1.2.3.4:5060" text: the address and
- * transport, no socket or connection (see reg_binding_view.way). */
-static void way_from_text(struct net_msg *way, const char *received)
-{
-	struct net_listen_spec spec;
-	size_t n;
-	char err[128];
-
-	memset(way, 0, sizeof(*way));
-	way->udp_fd = -1;
-	if (net_listen_parse(&spec, 1, &n, received, err, sizeof(err)) == 0 && n == 1) {
-		way->tp = spec.tp;
-		way->src = spec.addr;
-	}
-}
-
 struct restore_ctx {
 	struct registrar *r;
 	int64_t now;
@@ -312,7 +294,7 @@ static int restore_one(void *arg, const struct store_reg *sr)
 	b->cseq = sr->cseq;
 	b->q = sr->q;
 	b->reg_id = sr->reg_id;
-	way_from_text(&b->way, sr->received);
+	net_msg_from_text(&b->way, sr->received, NULL);
 	binding_put(x->r, a, b);
 	x->n++;
 	return 0;
@@ -434,7 +416,7 @@ static int sync_one(void *arg, const struct store_reg *sr)
 	if (old && strcmp(old->call_id, b->call_id) == 0 && strcmp(old->received, b->received) == 0)
 		b->way = old->way;
 	else
-		way_from_text(&b->way, sr->received);
+		net_msg_from_text(&b->way, sr->received, NULL);
 	a->user_id = sr->user_id;
 	binding_put(r, a, b);
 	return 0;
@@ -803,30 +785,20 @@ static int apply(struct registrar *r, const struct pending *p)
 	return rc == ENOENT ? 0 : rc; /* the user was deleted meanwhile */
 }
 
-/* Move durable_k up to what the store says is durable. */
-static void update_durable(struct registrar *r)
+/* Our last durable batch, by what the store says is durable. */
+static uint64_t update_durable(struct registrar *r)
 {
-	uint64_t d = r->store ? store_durable_seq(r->store) : 0;
-	size_t i = 0;
-
-	while (i < r->ninflight && r->inflight[i].store_seq <= d)
-		r->durable_k = r->inflight[i++].k;
-	if (i) {
-		memmove(r->inflight, r->inflight + i, (r->ninflight - i) * sizeof(r->inflight[0]));
-		r->ninflight -= i;
-	}
+	return store_inflight_durable(&r->inflight, r->store ? store_durable_seq(r->store) : 0);
 }
 
 static void release(struct registrar *r)
 {
-	update_durable(r);
-	r->stats.released += reg_hold_release(r->hold, r->durable_k, r->send, r->send_arg);
+	r->stats.released += reg_hold_release(r->hold, update_durable(r), r->send, r->send_arg);
 }
 
 bool registrar_is_durable(struct registrar *r, uint64_t seq)
 {
-	update_durable(r);
-	return seq <= r->durable_k;
+	return seq <= update_durable(r);
 }
 
 /* Commit the queue as one batch. *kept tells whether the queue (and the
@@ -840,7 +812,7 @@ static int commit_batch(struct registrar *r, bool *kept)
 	*kept = false;
 	if (!r->store || !batch)
 		return 0;
-	if (r->ninflight == REG_INFLIGHT_MAX) {
+	if (store_inflight_full(&r->inflight)) {
 		*kept = true; /* the store is that far behind making batches durable */
 		return EBUSY;
 	}
@@ -864,8 +836,7 @@ static int commit_batch(struct registrar *r, bool *kept)
 	if (rc == 0) {
 		r->stats.batches++;
 		r->batch_k = seq;
-		r->inflight[r->ninflight].k = seq;
-		r->inflight[r->ninflight++].store_seq = store_seq;
+		store_inflight_push(&r->inflight, seq, store_seq);
 		if (!first)
 			goto out;
 	}
@@ -1083,6 +1054,40 @@ void registrar_print_contacts(const struct registrar *r, struct slice aor, int64
 		sip_buf_u32(b, (uint32_t)(x->expires_at - now));
 		sip_buf_str(b, "\r\n");
 	}
+}
+
+bool registrar_flow_find(const struct registrar *r, struct slice aor, const char *want,
+			 const char *received, struct reg_flow *out)
+{
+	struct aor *a = aor_find(r, aor);
+	const struct binding *best = NULL;
+	bool best_alive = false;
+
+	memset(out, 0, sizeof(*out));
+	if (want && !want[0])
+		want = NULL; /* not known */
+	for (const struct binding *x = a ? a->bindings : NULL; x; x = x->next) {
+		bool alive = x->way.tp != NET_UDP && net_msg_conn_alive(&x->way);
+
+		if (!want ? strcmp(x->received, received) != 0
+		    : strncmp(want, "i:", 2) == 0 ? strcmp(x->instance, want + 2) != 0
+		    : strncmp(want, "c:", 2) == 0 ? strcmp(x->contact, want + 2) != 0
+						   : true)
+			continue;
+		if (best && (best_alive || !alive))
+			continue; /* the first live flow wins */
+		best = x;
+		best_alive = alive;
+	}
+	if (!best)
+		return false;
+	out->way = best->way;
+	out->alive = best_alive;
+	base_strcpy(out->contact, sizeof(out->contact), best->contact);
+	base_strcpy(out->key, sizeof(out->key), best->instance[0] ? "i:" : "c:");
+	base_strcpy(out->key + 2, sizeof(out->key) - 2,
+		    best->instance[0] ? best->instance : best->contact);
+	return true;
 }
 
 size_t registrar_lookup(const struct registrar *r, struct slice aor, registrar_binding_fn *fn,

@@ -121,10 +121,6 @@ int registrar_hold(struct registrar *r, uint64_t seq, uint16_t status, const str
 /* Is batch seq (registrar_result.seq; 0 is) durable already? */
 bool registrar_is_durable(struct registrar *r, uint64_t seq);
 
-/* Our batches committed and not yet durable that we follow at once; past
- * it the next batch waits (a backend that lags that far). */
-#define REG_INFLIGHT_MAX 64
-
 struct registrar_stats {
 	uint64_t batches;         /* committed */
 	uint64_t batches_full;    /* of those, committed because batch_max waited */
@@ -239,6 +235,29 @@ typedef void(registrar_binding_fn)(void *arg, const struct reg_binding_view *v);
 /* Call fn for each binding of aor; returns how many. */
 size_t registrar_lookup(const struct registrar *r, struct slice aor, registrar_binding_fn *fn,
 			void *arg);
+
+/* A binding found again for one side of a dialog (registrar_flow_find). */
+struct reg_flow {
+	struct net_msg way;          /* its way back (udp_fd -1 when restored) */
+	bool alive;                  /* over TCP or TLS, with its connection open */
+	char contact[STORE_URI_MAX];
+	char key[STORE_URI_MAX + 2]; /* what finds it again: "i:" and its +sip.instance
+					(which stays when the phone registers a new flow
+					with a new contact, RFC 5626), else "c:" and the
+					contact URI */
+};
+
+/*
+ * The binding of aor that is a dialog's side: the one named by want (a key
+ * from an earlier reg_flow) when want is not NULL or "", else the one registered
+ * over received (a binding's received, "tcp:1.2.3.4:5070": the way the
+ * dialog used). Of several, the first whose connection is alive, else the
+ * first. A want that is neither "i:" nor "c:" matches nothing. True and *out
+ * filled when found; false (and *out zeroed) when that side is no registered
+ * phone now. Pure: reads the bindings, no I/O.
+ */
+bool registrar_flow_find(const struct registrar *r, struct slice aor, const char *want,
+			 const char *received, struct reg_flow *out);
 
 /* Totals, for logs and tests. */
 void registrar_counts(const struct registrar *r, size_t *aors, size_t *bindings);

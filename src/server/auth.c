@@ -192,6 +192,7 @@ static void authenticate(struct server *s, struct server_auth *v, const struct s
 	}
 	watch(s, x, m, &ao);
 	v->user = ao.user;
+	v->credentials = ao.credentials;
 	v->offer = ao.offer;
 	switch (ao.action) {
 	case AUTH_ACT_CHALLENGE:

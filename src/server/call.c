@@ -93,39 +93,11 @@ static void op_dialog_down(void *arg, const char *call_id, const char *tag0, con
 	base_strcpy(o->d.tag[1], sizeof(o->d.tag[1]), tag1);
 }
 
-/* Move cdr_durable_k up to what the store says is durable, and send the
- * answers the proxy held for those batches. */
+/* Send the answers the proxy held for the batches the store made durable. */
 static void cdr_release(struct server *s)
 {
-	uint64_t d = s->store ? store_durable_seq(s->store) : 0;
-	size_t i = 0;
-
-	while (i < s->ncdr_inflight && s->cdr_inflight[i].store_seq <= d)
-		s->cdr_durable_k = s->cdr_inflight[i++].k;
-	if (i) {
-		memmove(s->cdr_inflight, s->cdr_inflight + i,
-			(s->ncdr_inflight - i) * sizeof(s->cdr_inflight[0]));
-		s->ncdr_inflight -= i;
-	}
-	proxy_durable(s->proxy, s->cdr_durable_k);
-}
-
-/* Batch k is committed as the store's store_seq (0: each write was its own
- * transaction, durable when it returned). */
-static void cdr_committed(struct server *s, uint64_t k, uint64_t store_seq)
-{
-	size_t n = s->ncdr_inflight;
-
-	if (n == ARRAY_SIZE(s->cdr_inflight)) {
-		/* a backend that far behind: the newest entry stands for both
-		 * (answers of the older batch wait a little longer) */
-		s->cdr_inflight[n - 1].k = k;
-		s->cdr_inflight[n - 1].store_seq = store_seq;
-		return;
-	}
-	s->cdr_inflight[n].k = k;
-	s->cdr_inflight[n].store_seq = store_seq;
-	s->ncdr_inflight++;
+	proxy_durable(s->proxy, store_inflight_durable(&s->cdr_inflight,
+						       s->store ? store_durable_seq(s->store) : 0));
 }
 
 /* Dialogs and call records are written in batches, like bindings: queued as
@@ -198,7 +170,7 @@ void server_cdr_flush(struct server *s, enum server_batch_why why)
 	if (dialogs_failed)
 		proxy_not_stored(s->proxy, k);
 	else if (s->store)
-		cdr_committed(s, k, store_seq);
+		store_inflight_push(&s->cdr_inflight, k, store_seq); /* 0: durable at once */
 	cdr_release(s);
 }
 
@@ -232,61 +204,34 @@ static void op_commit(void *arg)
 
 /* ---- reaching a dialog's TCP or TLS side again ----------------------------------- */
 
-/* The registered binding of a dialog's side: by the key found before when
- * known ("i:" and the device's +sip.instance, which stays when a phone
- * registers a new flow with a new contact, RFC 5626; else "c:" and the
- * contact URI), else the binding registered over the way the dialog used
- * (its received). */
-struct side_find {
-	const char *want;              /* the key, or NULL */
-	char old[STORE_RECEIVED_MAX];  /* the dialog's way, as a binding's received */
-	bool found, alive;
-	struct net_msg way;
-	char contact[STORE_URI_MAX];
-	char key[STORE_URI_MAX + 2];
-};
-
-static void side_match(void *arg, const struct reg_binding_view *v)
-{
-	struct side_find *f = arg;
-	bool alive = v->way->tp != NET_UDP && net_msg_conn_alive(v->way);
-
-	if (!f->want ? strcmp(v->received, f->old) != 0
-	    : strncmp(f->want, "i:", 2) == 0 ? strcmp(v->instance, f->want + 2) != 0
-					     : strcmp(v->contact, f->want + 2) != 0)
-		return;
-	if (f->found && (f->alive || !alive))
-		return; /* the first live flow wins */
-	f->found = true;
-	f->alive = alive;
-	f->way = *v->way;
-	snprintf(f->contact, sizeof(f->contact), "%s", v->contact);
-	snprintf(f->key, sizeof(f->key), "%s%s", v->instance[0] ? "i:" : "c:",
-		 v->instance[0] ? v->instance : v->contact);
-}
-
-/* Find side `side` of a dialog in the registrar: f->old (the way) or
- * want_contact must be set. False when that side is no registered phone. */
-static bool side_find(struct server *s, struct side_find *f, int side, const char *auth_user,
-		      const char *callee)
+/* The registered binding of a dialog's side (registrar_flow_find): by the
+ * key found before when known, else the binding registered over the way the
+ * dialog used (old, as a binding's received). The side's AOR: the caller's
+ * authenticated user, or the callee URI's user, in our domain. False when
+ * that side is no registered phone. */
+static bool side_find(struct server *s, struct reg_flow *f, int side, const char *auth_user,
+		      const char *callee, const char *want, const char *old)
 {
 	char aor[STORE_URI_MAX];
 	struct sip_uri u;
+	struct sip_buf b;
 	enum sip_err e;
-	int n;
 
+	sip_buf_init(&b, aor, sizeof(aor));
+	sip_buf_str(&b, "sip:");
 	if (side == 0) {
-		n = snprintf(aor, sizeof(aor), "sip:%s@%s", auth_user, s->conf.domain);
+		if (!auth_user[0])
+			return false;
+		sip_buf_str(&b, auth_user);
 	} else {
 		if (sip_uri_parse(&u, slice_cstr(callee), &s->conf.lim, &e) != 0 || !u.user.len)
 			return false;
-		n = snprintf(aor, sizeof(aor), "sip:%.*s@%s", (int)u.user.len, u.user.p,
-			     s->conf.domain);
+		sip_buf_slice(&b, u.user);
 	}
-	if (n < 0 || (size_t)n >= sizeof(aor) || (side == 0 && !auth_user[0]))
-		return false;
-	registrar_lookup(s->reg, slice_make(aor, (size_t)n), side_match, f);
-	return f->found;
+	sip_buf_str(&b, "@");
+	sip_buf_str(&b, s->conf.domain);
+	return !b.overflow &&
+	       registrar_flow_find(s->reg, slice_make(aor, b.len), want, old, f);
 }
 
 /*
@@ -305,7 +250,8 @@ static int op_reach(void *arg, const struct proxy_reach *r, struct net_msg *way,
 		    size_t cap)
 {
 	struct server *s = arg;
-	struct side_find *f = calloc(1, sizeof(*f));
+	struct reg_flow *f = malloc(sizeof(*f));
+	char old[STORE_RECEIVED_MAX];
 	struct net_listen_spec spec;
 	struct sip_uri u;
 	struct slice v;
@@ -316,9 +262,8 @@ static int op_reach(void *arg, const struct proxy_reach *r, struct net_msg *way,
 
 	if (!f)
 		return ENOMEM;
-	f->want = r->contact;
-	net_addr_fmt(f->old, sizeof(f->old), way->tp, &way->src);
-	if (!side_find(s, f, r->side, r->auth_user, r->callee))
+	net_addr_fmt(old, sizeof(old), way->tp, &way->src);
+	if (!side_find(s, f, r->side, r->auth_user, r->callee, r->contact, old))
 		goto out;
 	snprintf(contact, cap, "%s", f->key);
 	if (f->alive && f->way.tp == way->tp) {
@@ -407,25 +352,12 @@ void server_proxy_conf(const struct server *s, const struct conf *c, struct prox
 	pc->hold_max = c->queue_max; /* like REGISTER answers: [store] queue_max */
 }
 
-/* A stored way ("udp:1.2.3.4:5060") back as a net_msg: address and
- * transport, a UDP socket of ours, no connection (a TCP or TLS side is
- * reached again once it reconnects). */
-static void way_from_text(const struct server *s, struct net_msg *way, const char *text,
-			  const char *local)
+/* A UDP way from the store (a dialog's, a binding's) has no socket yet:
+ * one of ours of its family. A TCP or TLS side is reached again once it
+ * reconnects. */
+static void udp_socket(const struct server *s, struct net_msg *way)
 {
-	struct net_listen_spec spec;
-	size_t n;
-	char err[128];
-
-	memset(way, 0, sizeof(*way));
-	way->udp_fd = -1;
-	if (net_listen_parse(&spec, 1, &n, text, err, sizeof(err)) == 0 && n == 1) {
-		way->tp = spec.tp;
-		way->src = spec.addr;
-	}
-	if (local[0] && net_listen_parse(&spec, 1, &n, local, err, sizeof(err)) == 0 && n == 1)
-		way->local = spec.addr;
-	if (way->tp == NET_UDP && way->src.ss.ss_family)
+	if (way->tp == NET_UDP && way->udp_fd < 0 && way->src.ss.ss_family)
 		way->udp_fd = net_udp_fd(s->net, way->src.ss.ss_family);
 }
 
@@ -433,20 +365,20 @@ static int restore_dialog(void *arg, const struct store_dialog *d)
 {
 	struct server *s = arg;
 	struct net_msg way[2];
-	struct side_find *f = calloc(2, sizeof(*f));
+	struct reg_flow *f = malloc(2 * sizeof(*f));
 	const char *contact[2] = { NULL, NULL };
 	int rc;
 
-	way_from_text(s, &way[0], d->way[0], d->local[0]);
-	way_from_text(s, &way[1], d->way[1], d->local[1]);
+	proxy_dialog_ways(way, d);
+	udp_socket(s, &way[0]);
+	udp_socket(s, &way[1]);
 	/* a TCP or TLS side: its registered contact now, while its binding
 	 * still names the way the dialog used (the phone may register a new
 	 * flow before the call's next request) */
-	for (int k = 0; k < 2 && f; k++) {
-		snprintf(f[k].old, sizeof(f[k].old), "%s", d->way[k]);
-		if (way[k].tp != NET_UDP && side_find(s, &f[k], k, d->auth_user, d->callee))
+	for (int k = 0; k < 2 && f; k++)
+		if (way[k].tp != NET_UDP &&
+		    side_find(s, &f[k], k, d->auth_user, d->callee, NULL, d->way[k]))
 			contact[k] = f[k].key;
-	}
 	/* an emergency call counts again (its record, when written at once
 	 * because its lifetime ran out, ends that) */
 	server_emerg_restored(s, d);
@@ -507,9 +439,7 @@ static void collect_target(void *arg, const struct reg_binding_view *v)
 	}
 	pt = &t->t[t->n];
 	pt->way = *v->way;
-	/* a binding restored from the store has no socket yet */
-	if (pt->way.tp == NET_UDP && pt->way.udp_fd < 0)
-		pt->way.udp_fd = net_udp_fd(t->s->net, pt->way.src.ss.ss_family);
+	udp_socket(t->s, &pt->way); /* a binding restored from the store */
 	pt->label = NULL;
 	pt->cred = NULL;
 	pt->contact = strdup(v->contact);
@@ -580,10 +510,11 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	struct server_targets t; /* 30 KB of targets: not zeroed, filled as found */
 	struct proxy_caller who;
 	char aor[STORE_URI_MAX], pai[POLICY_PAI_MAX + 32];
+	struct proxy_checked ck = { "", NULL };
 	struct sip_buf b;
 	bool beyond;
 
-	v = proxy_check(s->proxy, m, NULL, &beyond);
+	v = proxy_check(s->proxy, m, NULL, &beyond, &ck);
 	if (v.status) {
 		server_answer(s, &x, m, v.status, v.reason, SLICE_NULL);
 		return;
@@ -667,7 +598,8 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		pai[b.overflow ? 0 : b.len] = '\0';
 	}
 	who = (struct proxy_caller){ a.user, x.in, NULL };
-	v = proxy_fork(s->proxy, st, m, from, t.t, t.n, slice_cstr(pai), &who);
+	ck.credentials = a.credentials; /* the loop hash and credentials once a call */
+	v = proxy_fork_checked(s->proxy, st, m, from, t.t, t.n, slice_cstr(pai), &who, &ck);
 	if (v.status) {
 		if (v.event)
 			server_event(s, v.event, x.in, m, a.user, m->from.uri.raw, v.detail, v.status);

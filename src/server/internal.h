@@ -100,9 +100,8 @@ struct server {
 	 * are numbered 1, 2, ...; answers held by the proxy wait on one
 	 * (proxy_durable). Each committed and not yet durable batch keeps the
 	 * store's number it got (a backend that becomes durable later). */
-	uint64_t cdr_k, cdr_durable_k;
-	struct { uint64_t k, store_seq; } cdr_inflight[REG_INFLIGHT_MAX];
-	size_t ncdr_inflight;
+	uint64_t cdr_k;
+	struct store_inflight cdr_inflight; /* calls' batches committed, not yet durable */
 	bool dialogs_unstored;         /* the backend keeps no dialogs (ENOSYS) */
 	size_t restored_dialogs;
 	struct log_limit cdr_store_limit;
@@ -163,6 +162,7 @@ struct server_auth {
 	enum server_auth_kind kind;
 	bool proxy;                /* 407 and Proxy-Authorization, else 401 */
 	struct slice user;         /* the digest username (valid with the message) */
+	const struct sip_hdr *credentials; /* the header they were in (in the message), or NULL */
 	int64_t user_id;           /* ALLOW: the user's row */
 	bool stale;                /* CHALLENGE */
 	unsigned offer;            /* CHALLENGE: AUTH_ALGO_BIT()s, from the user's setting */

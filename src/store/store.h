@@ -326,6 +326,30 @@ enum store_durability {
 	STORE_DURABLE_POWER = 1,   /* survives a power cut: WAL, synchronous=FULL */
 };
 
+/*
+ * A writer's own batches between commit and durable (inflight.c). The
+ * writer numbers its batches k = 1, 2, ... (what its held answers wait on);
+ * after committing batch k as the store's store_seq (store_batch_next_seq
+ * before the commit) it pushes the pair, and store_inflight_durable(f,
+ * store_durable_seq(s)) returns the highest k durable so far (0: none yet).
+ * Zero-initialised it is empty. Both numbers must grow from push to push.
+ * At STORE_INFLIGHT_MAX entries (a backend that far behind) a push replaces
+ * the newest entry (its answers wait for the later batch: later, never
+ * early); a writer that would rather not commit then asks
+ * store_inflight_full first. Pure: no store, no allocation.
+ */
+#define STORE_INFLIGHT_MAX 64
+struct store_inflight {
+	struct {
+		uint64_t k, store_seq;
+	} e[STORE_INFLIGHT_MAX];
+	size_t n;
+	uint64_t durable_k;
+};
+bool store_inflight_full(const struct store_inflight *f);
+void store_inflight_push(struct store_inflight *f, uint64_t k, uint64_t store_seq);
+uint64_t store_inflight_durable(struct store_inflight *f, uint64_t durable_seq);
+
 /* Set the durability of s's later commits. Returns 0, EINVAL, EBUSY/EIO. */
 int store_set_durability(struct store *s, enum store_durability d);
 uint64_t store_batch_next_seq(const struct store *s);

@@ -140,6 +140,39 @@ static void test_challenge_text(void)
 		    "Digest realm=\"r\", nonce=\"n\", algorithm=MD5, qop=\"auth\", opaque=\"op\"");
 }
 
+/* Every room short of the whole challenge is EOVERFLOW with an empty,
+ * terminated buffer; the exact room (text and NUL) is enough. Opaque and
+ * stale together, so every piece meets the end of the room once. */
+static void test_challenge_every_cap(void)
+{
+	const char *want = "Digest realm=\"r\", nonce=\"n\", algorithm=SHA-256, qop=\"auth\", "
+			   "opaque=\"op\", stale=true";
+	char buf[128];
+	size_t len = 0;
+
+	for (size_t cap = 0; cap <= strlen(want); cap++) {
+		memset(buf, 'x', sizeof(buf));
+		CHECK_INT(auth_challenge_write(buf, cap, &len, SLICE_LIT("r"), SLICE_LIT("n"),
+					       AUTH_ALGO_SHA256, true, SLICE_LIT("op")),
+			  EOVERFLOW);
+		if (cap)
+			CHECK_INT(buf[0], '\0');
+		else
+			CHECK_INT(buf[0], 'x'); /* no room: nothing written */
+	}
+	memset(buf, 'x', sizeof(buf));
+	CHECK_INT(auth_challenge_write(buf, strlen(want) + 1, &len, SLICE_LIT("r"), SLICE_LIT("n"),
+				       AUTH_ALGO_SHA256, true, SLICE_LIT("op")),
+		  0);
+	CHECK_SLICE(slice_make(buf, len), want);
+	CHECK_INT(buf[len], '\0');
+	/* len may be NULL */
+	CHECK_INT(auth_challenge_write(buf, sizeof(buf), NULL, SLICE_LIT("r"), SLICE_LIT("n"),
+				       AUTH_ALGO_MD5, false, SLICE_NULL),
+		  0);
+	CHECK_SLICE(slice_cstr(buf), "Digest realm=\"r\", nonce=\"n\", algorithm=MD5, qop=\"auth\"");
+}
+
 static void test_challenge_refusals(void)
 {
 	char buf[256];
@@ -297,6 +330,7 @@ int main(int argc, char **argv)
 		CASE(test_nonce_garbage),
 		CASE(test_challenge_text),
 		CASE(test_challenge_refusals),
+		CASE(test_challenge_every_cap),
 		CASE(test_key_generate_and_load),
 		CASE(test_key_refusals),
 	};

@@ -120,6 +120,36 @@ static char *request(char *buf, size_t cap, const char *method, const char *to_u
 	return buf;
 }
 
+/* The outcome names the header its credentials came from (the proxy drops
+ * that one without parsing it again): the first Digest for our realm, past
+ * another realm's and another scheme's; none without credentials. */
+static void test_request_names_its_credentials(void)
+{
+	struct fixture f;
+	struct auth_outcome ao;
+	char buf[2048];
+
+	fixture_init(&f);
+	run(&f, &ao,
+	    request(buf, sizeof(buf), "INVITE", "anyuser", "anyuser",
+		    "Proxy-Authorization: Digest username=\"x\", realm=\"other.example\", "
+		    "nonce=\"n\", uri=\"sip:example.test\", response=\"00\"\r\n"
+		    "Proxy-Authorization: Basic realm=\"example.test\"\r\n"
+		    "Proxy-Authorization: Digest username=\"anyuser\", realm=\"example.test\", "
+		    "nonce=\"n\", uri=\"sip:example.test\", response=\"00\"\r\n"),
+	    SIP_H_PROXY_AUTHORIZATION);
+	CHECK(ao.had_credentials);
+	CHECK(ao.credentials != NULL);
+	CHECK_INT(ao.credentials->id, SIP_H_PROXY_AUTHORIZATION);
+	CHECK(ao.credentials->value.p && memmem(ao.credentials->value.p, ao.credentials->value.len,
+						"username=\"anyuser\"", 18) != NULL);
+	run(&f, &ao, request(buf, sizeof(buf), "INVITE", "anyuser", "anyuser", ""),
+	    SIP_H_PROXY_AUTHORIZATION);
+	CHECK(!ao.had_credentials);
+	CHECK(ao.credentials == NULL);
+	auth_nc_table_free(&f.nc);
+}
+
 static void test_request_offer_without_credentials(void)
 {
 	struct fixture f;
@@ -258,6 +288,7 @@ int main(int argc, char **argv)
 		CASE(test_watch_colliding_names),
 		CASE(test_digest_names),
 		CASE(test_request_offer_without_credentials),
+		CASE(test_request_names_its_credentials),
 		CASE(test_request_algorithm_must_be_offered),
 		CASE(test_watch),
 	};

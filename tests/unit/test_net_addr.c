@@ -164,6 +164,32 @@ static void test_ipv4_text_as_inet_ntop(void)
 	CHECK(small[0] == '\0');
 }
 
+/* net_msg_from_text: net_addr_fmt's text back, both families; junk and an
+ * absent local address leave those empty; never a socket. */
+static void test_msg_from_text(void)
+{
+	struct net_msg w;
+	char text[64];
+
+	net_msg_from_text(&w, "tls:[2001:db8::7]:5061", "tls:[2001:db8::1]:5061");
+	CHECK_INT(w.tp, NET_TLS);
+	CHECK_INT(w.udp_fd, -1);
+	CHECK(w.conn == NULL);
+	CHECK(strcmp(net_addr_fmt(text, sizeof(text), w.tp, &w.src), "tls:[2001:db8::7]:5061") == 0);
+	CHECK(strcmp(net_addr_fmt(text, sizeof(text), w.tp, &w.local), "tls:[2001:db8::1]:5061") ==
+	      0);
+	net_msg_from_text(&w, "udp:192.0.2.4:5070", NULL);
+	CHECK_INT(w.tp, NET_UDP);
+	CHECK(strcmp(net_addr_fmt(text, sizeof(text), w.tp, &w.src), "udp:192.0.2.4:5070") == 0);
+	CHECK_INT(w.local.ss.ss_family, 0);
+	net_msg_from_text(&w, "udp:host.example:5060", "bogus");
+	CHECK_INT(w.src.ss.ss_family, 0);
+	CHECK_INT(w.local.ss.ss_family, 0);
+	CHECK_INT(w.udp_fd, -1);
+	net_msg_from_text(&w, "", "");
+	CHECK_INT(w.src.ss.ss_family, 0);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -172,6 +198,7 @@ int main(int argc, char **argv)
 		CASE(test_parse_errors),
 		CASE(test_addr_format),
 		CASE(test_ipv4_text_as_inet_ntop),
+		CASE(test_msg_from_text),
 	};
 
 	return check_main("net_addr", cases, ARRAY_SIZE(cases), argc, argv);

@@ -52,6 +52,7 @@ static bool serial;              /* proxy_fork_serial, with an extra header */
 static bool with_cred;           /* serial: the first target has credentials */
 static bool emergency;           /* proxy_fork_serial_body as an emergency call */
 static uint32_t reserved_dialogs; /* proxy_conf.reserved_dialogs of the next setup */
+static const char *who_hash;     /* proxy_caller.loop_hash of the next fork (NULL: none) */
 
 static void peer_init(struct txn_peer *p, const char *ip, uint16_t port)
 {
@@ -111,6 +112,7 @@ static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m
 	/* serial: peers, whose record carries the peer, class and numbers */
 	struct proxy_outside out = { NULL, "national", "1-212-555-0100", "+12125550100" };
 	struct proxy_caller who = { SLICE_LIT("1001"), &in, serial ? &out : NULL };
+	struct proxy_checked ck = { "", NULL };
 
 	if (serial) {
 		t[0].label = "gw1";
@@ -126,7 +128,10 @@ static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m
 	} else if (mode == ON_FORK && serial)
 		last_verdict = proxy_fork_serial(P, st, m, from, t, ntargets,
 						 SLICE_LIT("X-Extra: kept\r\n"), &who);
-	else if (mode == ON_FORK)
+	else if (mode == ON_FORK && who_hash) {
+		base_strcpy(ck.loop_hash, sizeof(ck.loop_hash), who_hash);
+		last_verdict = proxy_fork_checked(P, st, m, from, t, ntargets, SLICE_NULL, &who, &ck);
+	} else if (mode == ON_FORK)
 		last_verdict = proxy_fork(P, st, m, from, t, ntargets, SLICE_NULL, &who);
 	else
 		last_verdict = proxy_in_dialog(P, st, m, from);
@@ -503,6 +508,131 @@ static void fork_best_response_dialog_bye(void)
 		       "Call-ID: c1@a\nCSeq: 3 BYE\nContent-Length: 0\n\n") == TXN_NEW);
 	CHECK_INT(last_verdict.status, 481);
 	teardown();
+}
+
+/* text (\n line ends made CRLF) parsed into *m, over buf. */
+static bool parse_text(struct sip_msg *m, struct sip_hdr *hdrs, size_t nhdrs, char *buf,
+		       size_t cap, const char *text)
+{
+	size_t n = 0;
+
+	for (const char *p = text; *p && n + 2 < cap; p++) {
+		if (*p == '\n')
+			buf[n++] = '\r';
+		buf[n++] = *p;
+	}
+	return sip_msg_parse(m, hdrs, nhdrs, buf, n, false, NULL) == 0;
+}
+
+/* The 16 hex digits after "branch=z9hG4bK" in our Via on msg, into out. */
+static bool via_hash(const char *msg, char out[17])
+{
+	char v[256];
+	const char *p;
+
+	if (!hdr(msg, "Via", v, sizeof(v)) || !(p = strstr(v, "branch=z9hG4bK")))
+		return false;
+	p += strlen("branch=z9hG4bK");
+	if (strspn(p, "0123456789abcdef") < 16)
+		return false;
+	memcpy(out, p, 16);
+	out[16] = '\0';
+	return true;
+}
+
+/* 16.3 and 16.6 step 8: proxy_check hands out the request's loop hash and
+ * the fork writes the hash it is given into every branch's Via, so it is
+ * computed once a call (without one, the fork computes the same); and a
+ * request carrying our Via with its own hash is a loop: 482. Our Via under
+ * another host is none. */
+static void loop_hash_once_and_482(void)
+{
+	char text[1024], loopy[1024], buf[2048], h[17] = "", h2[17] = "", got[17];
+	struct sip_hdr hdrs[32];
+	struct sip_msg m;
+	struct proxy_verdict v;
+	struct proxy_checked ck;
+	const char *r1, *r2;
+
+	CHECK_INT(setup(100), 0);
+	invite_text("loop1@a", text, sizeof(text));
+	CHECK(parse_text(&m, hdrs, ARRAY_SIZE(hdrs), buf, sizeof(buf), text));
+	v = proxy_check(P, &m, NULL, NULL, &ck);
+	base_strcpy(h, sizeof(h), ck.loop_hash);
+	CHECK_INT(v.status, 0);
+	CHECK_INT(strspn(h, "0123456789abcdef"), 16);
+	CHECK_INT(strlen(h), 16);
+	/* the fork uses the hash it is handed, not one of its own */
+	who_hash = "0123456789abcdef";
+	CHECK(feed(&A, text) == TXN_NEW);
+	who_hash = NULL;
+	CHECK_INT(last_verdict.status, 0);
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	r2 = last_to("192.0.2.22:5064", "INVITE ");
+	CHECK(r1 && r2 && via_hash(r1, got) && strcmp(got, "0123456789abcdef") == 0);
+	CHECK(via_hash(r2, got) && strcmp(got, "0123456789abcdef") == 0);
+	/* without one it computes what proxy_check gives */
+	invite_text("loop2@a", text, sizeof(text));
+	CHECK(parse_text(&m, hdrs, ARRAY_SIZE(hdrs), buf, sizeof(buf), text));
+	CHECK_INT(proxy_check(P, &m, NULL, NULL, &ck).status, 0);
+	base_strcpy(h2, sizeof(h2), ck.loop_hash);
+	CHECK(strcmp(h, h2) != 0);
+	CHECK(feed(&A, text) == TXN_NEW);
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	CHECK(r1 && strstr(r1, "Call-ID: loop2@a") && via_hash(r1, got) && strcmp(got, h2) == 0);
+	/* the first request back with our Via (its hash) under the same top
+	 * Via: a loop */
+	invite_text("loop1@a", text, sizeof(text));
+	snprintf(loopy, sizeof(loopy), "%.*sVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK%s.1\n%s",
+		 (int)(strstr(text, "Max-Forwards") - text), text, h, strstr(text, "Max-Forwards"));
+	CHECK(parse_text(&m, hdrs, ARRAY_SIZE(hdrs), buf, sizeof(buf), loopy));
+	v = proxy_check(P, &m, NULL, NULL, &ck);
+	base_strcpy(h2, sizeof(h2), ck.loop_hash);
+	CHECK_INT(v.status, 482);
+	CHECK(strcmp(v.reason, "Loop Detected") == 0);
+	CHECK(strcmp(h, h2) == 0);
+	CHECK_INT(proxy_check(P, &m, NULL, NULL, NULL).status, 482); /* the hash not wanted */
+	/* the same branch under a host that is not ours: no loop */
+	snprintf(loopy, sizeof(loopy), "%.*sVia: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bK%s.1\n%s",
+		 (int)(strstr(text, "Max-Forwards") - text), text, h, strstr(text, "Max-Forwards"));
+	CHECK(parse_text(&m, hdrs, ARRAY_SIZE(hdrs), buf, sizeof(buf), loopy));
+	CHECK_INT(proxy_check(P, &m, NULL, NULL, NULL).status, 0);
+	teardown();
+}
+
+/* A stored dialog's ways back (proxy_dialog_ways, the inverse of what
+ * dialog_up was handed): transport, address, local address, no socket; a
+ * way that does not parse has no address, a bad local address is empty. */
+static void stored_ways_back(void)
+{
+	struct store_dialog d;
+	struct net_msg way[2];
+	char text[64];
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.way[0], sizeof(d.way[0]), "udp:192.0.2.10:5061");
+	snprintf(d.local[0], sizeof(d.local[0]), "udp:10.0.0.1:5060");
+	snprintf(d.way[1], sizeof(d.way[1]), "tcp:[2001:db8::2]:5070");
+	proxy_dialog_ways(way, &d);
+	CHECK_INT(way[0].tp, NET_UDP);
+	CHECK_INT(way[0].udp_fd, -1);
+	net_addr_fmt(text, sizeof(text), way[0].tp, &way[0].src);
+	CHECK(strcmp(text, d.way[0]) == 0);
+	net_addr_fmt(text, sizeof(text), way[0].tp, &way[0].local);
+	CHECK(strcmp(text, d.local[0]) == 0);
+	CHECK_INT(way[1].tp, NET_TCP);
+	CHECK_INT(way[1].udp_fd, -1);
+	CHECK_INT(way[1].src.ss.ss_family, AF_INET6);
+	CHECK_INT(net_addr_port(&way[1].src), 5070);
+	CHECK_INT(way[1].local.ss.ss_family, 0); /* "" unknown */
+	CHECK(!net_msg_conn_alive(&way[1]));
+	/* junk: no way, no local address */
+	snprintf(d.way[0], sizeof(d.way[0]), "carrier-pigeon:1.2.3.4");
+	snprintf(d.local[0], sizeof(d.local[0]), "udp:not-an-address");
+	proxy_dialog_ways(way, &d);
+	CHECK_INT(way[0].src.ss.ss_family, 0);
+	CHECK_INT(way[0].local.ss.ss_family, 0);
+	CHECK_INT(way[0].udp_fd, -1);
 }
 
 static void first_2xx_cancels_the_others(void)
@@ -1272,6 +1402,8 @@ int main(int argc, char **argv)
 	static const struct check_case cases[] = {
 		CASE(fork_best_response_dialog_bye),
 		CASE(first_2xx_cancels_the_others),
+		CASE(loop_hash_once_and_482),
+		CASE(stored_ways_back),
 		CASE(cancel_before_ringing),
 		CASE(timer_c_gives_up),
 		CASE(serial_fails_over),

@@ -78,6 +78,59 @@ static void forwarded_request(void)
 	CHECK_SLICE(out.body, "v=0\n");
 }
 
+/* The Proxy-Authorization that authentication consumed (credentials_hdr)
+ * is dropped without parsing it again: named by its index, even one whose
+ * realm would not be ours is taken at its word; the others still by their
+ * realm. An index that names another header drops nothing. */
+static void consumed_credentials_by_index(void)
+{
+	struct sip_buf b;
+	struct proxy_fwd f = {
+		.via = SLICE_LIT("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKbst.1"),
+		.max_forwards = 69,
+		.drop_credentials_realm = SLICE_LIT("example.test"),
+	};
+	uint32_t ours = 0, other = 0;
+
+	CHECK_INT(parse_in(), 0);
+	for (uint32_t i = 0; i < in.nhdrs; i++) {
+		if (in.hdrs[i].id != SIP_H_PROXY_AUTHORIZATION)
+			continue;
+		if (!ours)
+			ours = i + 1;
+		else
+			other = i + 1;
+	}
+	CHECK(ours && other);
+	/* the one authentication used: the same forward as by realm */
+	f.credentials_hdr = ours;
+	sip_buf_init(&b, buf, sizeof(buf));
+	CHECK_INT(proxy_build_request(&b, &in, &f), 0);
+	CHECK_INT(sip_msg_parse(&out, h2, 64, b.p, b.len, true, NULL), 0);
+	CHECK_INT(out.count[SIP_H_PROXY_AUTHORIZATION], 1);
+	CHECK(strstr(b.p, "other.example") != NULL);
+	/* the index is believed, not parsed; the realm check drops ours */
+	f.credentials_hdr = other;
+	sip_buf_init(&b, buf, sizeof(buf));
+	CHECK_INT(proxy_build_request(&b, &in, &f), 0);
+	CHECK_INT(sip_msg_parse(&out, h2, 64, b.p, b.len, true, NULL), 0);
+	CHECK_INT(out.count[SIP_H_PROXY_AUTHORIZATION], 0);
+	/* an index of a header that is no Proxy-Authorization: by realm only */
+	f.credentials_hdr = 1;
+	sip_buf_init(&b, buf, sizeof(buf));
+	CHECK_INT(proxy_build_request(&b, &in, &f), 0);
+	CHECK_INT(sip_msg_parse(&out, h2, 64, b.p, b.len, true, NULL), 0);
+	CHECK_INT(out.count[SIP_H_PROXY_AUTHORIZATION], 1);
+	CHECK_INT(out.count[SIP_H_VIA], in.count[SIP_H_VIA] + 1);
+	/* no realm to drop: nothing dropped, whatever the index */
+	f.drop_credentials_realm = SLICE_NULL;
+	f.credentials_hdr = ours;
+	sip_buf_init(&b, buf, sizeof(buf));
+	CHECK_INT(proxy_build_request(&b, &in, &f), 0);
+	CHECK_INT(sip_msg_parse(&out, h2, 64, b.p, b.len, true, NULL), 0);
+	CHECK_INT(out.count[SIP_H_PROXY_AUTHORIZATION], 2);
+}
+
 /* The emergency INVITE (issue 13): the body replaced (multipart with the
  * PIDF-LO), the request's own Content-Type and location headers gone, the
  * new Content-Type and length written. */
@@ -222,6 +275,7 @@ int main(int argc, char **argv)
 	static const struct check_case cases[] = {
 		CASE(forwarded_request), CASE(body_replaced), CASE(no_record_route_yet), CASE(overflow_reported),
 		CASE(response_without_our_via), CASE(loop_hash_stable),
+		CASE(consumed_credentials_by_index),
 	};
 	return check_main("proxy_forward", cases, ARRAY_SIZE(cases), argc, argv);
 }

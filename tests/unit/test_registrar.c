@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "check.h"
+
+#include <errno.h>
 #include "registrar/registrar.h"
 
 #define AOR "sip:1001@example.test"
@@ -286,6 +288,88 @@ static void dead_flow_grace(void)
 	src.tp = NET_UDP;
 }
 
+/* A dialog's side found again (registrar_flow_find): by the way it
+ * registered over, then by the key that gives back ("i:" instance, else
+ * "c:" contact), the instance's new flow found under the old key; no such
+ * phone, an unknown key or another AOR: not found. */
+static void flow_found_again(void)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&src.src.ss;
+	struct reg_flow f;
+	char key[sizeof(f.key)];
+
+	setup();
+	src.tp = NET_TCP; /* no connection behind it: not alive */
+	CHECK_INT(do_register("f1", 1, "Contact: <sip:1001@192.0.2.1:5070;transport=tcp>;" INST "\r\n", 1000), 0);
+	src.tp = NET_UDP;
+	sin->sin_port = htons(5080);
+	CHECK_INT(do_register("f2", 1, "Contact: <sip:1001@192.0.2.1:5080>\r\n", 1000), 0);
+	CHECK_INT(count(), 2);
+	/* by the way the dialog used */
+	CHECK(registrar_flow_find(r, SLICE_LIT(AOR), NULL, "tcp:192.0.2.1:5060", &f));
+	CHECK_INT(f.way.tp, NET_TCP);
+	CHECK(!f.alive);
+	CHECK(strcmp(f.contact, "sip:1001@192.0.2.1:5070;transport=tcp") == 0);
+	CHECK(strncmp(f.key, "i:", 2) == 0 && strstr(f.key, "urn:uuid:") != NULL);
+	base_strcpy(key, sizeof(key), f.key);
+	CHECK(registrar_flow_find(r, SLICE_LIT(AOR), NULL, "udp:192.0.2.1:5080", &f));
+	CHECK(strcmp(f.key, "c:sip:1001@192.0.2.1:5080") == 0);
+	/* by its key; "" is no key */
+	CHECK(registrar_flow_find(r, SLICE_LIT(AOR), "c:sip:1001@192.0.2.1:5080", "x", &f));
+	CHECK_INT(f.way.tp, NET_UDP);
+	CHECK(registrar_flow_find(r, SLICE_LIT(AOR), "", "udp:192.0.2.1:5080", &f));
+	/* the device registers a new flow with a new contact: its key finds it */
+	src.tp = NET_TCP;
+	sin->sin_port = htons(6000);
+	CHECK_INT(do_register("f3", 1, "Contact: <sip:1001@192.0.2.1:6000;transport=tcp>;" INST "\r\n", 1010), 0);
+	src.tp = NET_UDP;
+	sin->sin_port = htons(5060);
+	CHECK(registrar_flow_find(r, SLICE_LIT(AOR), key, NULL, &f));
+	CHECK(strcmp(f.contact, "sip:1001@192.0.2.1:6000;transport=tcp") == 0);
+	CHECK(strcmp(f.key, key) == 0);
+	/* nothing of that */
+	CHECK(!registrar_flow_find(r, SLICE_LIT(AOR), NULL, "tcp:192.0.2.9:5060", &f));
+	CHECK(f.contact[0] == '\0');
+	CHECK(!registrar_flow_find(r, SLICE_LIT(AOR), "i:urn:uuid:nobody", NULL, &f));
+	CHECK(!registrar_flow_find(r, SLICE_LIT(AOR), "x:sip:1001@192.0.2.1:5080", NULL, &f));
+	CHECK(!registrar_flow_find(r, SLICE_LIT("sip:1002@example.test"), NULL,
+				   "udp:192.0.2.1:5080", &f));
+}
+
+/* Under every allocation failure: a registrar made, a binding registered
+ * (or refused with ENOMEM), and found again only when it was stored. */
+static int flow_life(void *arg)
+{
+	struct registrar *x = NULL;
+	struct registrar_req q = { &m, SLICE_LIT(AOR), 1, &src, 1000 };
+	struct registrar_result rr;
+	struct reg_flow f;
+	int rc;
+
+	(void)arg;
+	if ((rc = registrar_new(&x, &conf, NULL)) != 0)
+		return rc;
+	if (msg("o1", 1, "Contact: <sip:1001@192.0.2.1:5070>\r\n") != 0) {
+		rc = EPROTO;
+		goto out;
+	}
+	rc = registrar_register(x, &q, &rr);
+	if (rc == 0 && rr.status == 200 &&
+	    !registrar_flow_find(x, SLICE_LIT(AOR), NULL, "udp:192.0.2.1:5060", &f))
+		rc = EPROTO;
+	else if (rc == 0 && rr.status != 200)
+		rc = ENOMEM; /* refused for want of memory: fine in a failing run */
+out:
+	registrar_free(&x);
+	return rc;
+}
+
+static void flow_allocation_failures(void)
+{
+	setup();
+	CHECK(CHECK_OOM_SWEEP(flow_life, NULL, 500) > 1);
+}
+
 static struct net_msg seen_way;
 
 static void keep_way(void *arg, const struct reg_binding_view *v)
@@ -347,6 +431,8 @@ int main(int argc, char **argv)
 		CASE(total_cap),	  CASE(bad_contacts),		    CASE(no_contact_lists),
 		CASE(expiry_sweep),	  CASE(persist_and_restore),
 		CASE(instance_replaces_and_unregisters), CASE(dead_flow_grace),
+		CASE(flow_found_again),
+		CASE(flow_allocation_failures),
 	};
 	int rc = check_main("registrar", cases, ARRAY_SIZE(cases), argc, argv);
 
