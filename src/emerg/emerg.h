@@ -255,6 +255,8 @@ struct emerg_env {
 	int (*way)(void *arg, const struct trunk_peer *p, const struct net_listen_spec *a,
 		   struct net_msg *way);
 	void *arg;
+	const struct net_listen_spec *listeners; /* ours: the sent-by of a notification */
+	size_t nlisteners;
 };
 
 /* A new state for env (copied). Returns 0 or ENOMEM; *sp untouched on failure. */
@@ -351,11 +353,35 @@ void emerg_send_fini(struct emerg_send *o);
 
 /*
  * The on-site notification: a MESSAGE (RFC 3428) with text to contact (a
- * registered phone of the user whose AOR is aor), sent over tp with our
- * sent-by via, into buf; its branch. Returns 0 or EOVERFLOW.
+ * registered phone of the user whose AOR is aor), sent the way `way` (its
+ * transport, and its family for our sent-by: the first of env's listeners
+ * that fits), into buf; its branch. Returns 0, ENOENT (no listener of
+ * ours fits the way: nothing built) or EOVERFLOW.
  */
 int emerg_state_notify(struct emerg_state *st, char *buf, size_t cap, size_t *len,
-		       char branch[64], const char *contact, enum net_transport tp, const char *via,
+		       char branch[64], const char *contact, const struct net_msg *way,
 		       const char *aor, const char *text);
+
+/* A user's AOR in our domain ("sip:USER@DOMAIN") into out. Returns 0, or
+ * EOVERFLOW (user empty or too long for cap). */
+int emerg_state_aor(const struct emerg_state *st, char *out, size_t cap, size_t *len,
+		    struct slice user);
+
+/* The number as dialed (the Request-URI's user part), for the call record:
+ * as it is when it fits cap with its NUL, else "". */
+void emerg_dialed(char *out, size_t cap, const struct sip_uri *ruri);
+
+/* What the authentication step's result makes of an emergency caller. */
+enum emerg_caller {
+	EMERG_CALLER_USER,      /* authenticated: the call is the user's */
+	EMERG_CALLER_DEVICE,    /* an unauthenticated device ([emergency]
+				   allow_unauthenticated); with wrong credentials
+				   the authentication's event is logged first */
+	EMERG_CALLER_REFUSE,    /* answer as the authentication step says; when it
+				   denied, event emergency.refused first */
+};
+/* authenticated: the step allowed the caller; else it denied or would
+ * challenge, and [emergency] allow_unauthenticated decides. */
+enum emerg_caller emerg_caller_of(const struct emerg_conf *ec, bool authenticated);
 
 #endif

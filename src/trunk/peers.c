@@ -413,3 +413,21 @@ bool trunk_state_peer_stats(const struct trunk_state *st, size_t i, struct trunk
 	out->up = !ps->down;
 	return true;
 }
+
+bool trunk_state_tls_refused(struct trunk_state *st, struct trunk_event *ev, uint64_t total,
+			     const struct net_tls_refusal *r)
+{
+	int pi;
+
+	if (total == st->tls_refused_seen)
+		return false;
+	snprintf(ev->reason, sizeof(ev->reason),
+		 "certificate refused (%s; it must name %s)%s: nothing sent, calls fail over to the "
+		 "next peer", r->why, r->name,
+		 total - st->tls_refused_seen > 1 ? ", and earlier refusals" : "");
+	st->tls_refused_seen = total;
+	pi = trunk_peer_of(st->env.conf, &r->addr);
+	ev->kind = pi < 0 ? NULL : TRUNK_EVENT_PEER_TLS_REFUSED;
+	ev->peer = pi < 0 ? 0 : (size_t)pi;
+	return true;
+}

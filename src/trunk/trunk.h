@@ -511,6 +511,35 @@ const struct trunk_secrets *trunk_state_secrets(const struct trunk_state *st);
 int trunk_secrets_parse(struct trunk_secrets *out, const char *text, int *line, char *err,
 			size_t errlen);
 
+/* What looking at the secrets file came to (trunk_state_secrets_load). */
+enum trunk_secrets_result {
+	TRUNK_SECRETS_SAME,     /* nothing changed, or nothing new to say */
+	TRUNK_SECRETS_GONE,     /* the file was removed: no credentials now (a notice) */
+	TRUNK_SECRETS_FAILED,   /* not loaded; the credentials stay as they were (an error) */
+	TRUNK_SECRETS_LOADED,   /* the file's credentials are st's now */
+};
+
+/*
+ * Look at the [trunks] secrets file at path (the only file trunk/ reads)
+ * and take its credentials when it changed since the last look (its
+ * device, inode, size, mode and mtime) or on the first: a regular file of
+ * at most TRUNK_SECRETS_FILE_MAX bytes that only its owner may read, never
+ * through a link. A file that is refused or does not parse is not looked at
+ * again until it changes, and keeps the credentials st had; an absent one
+ * means none (GONE once, when one was loaded; an error opening it is said
+ * once). *res says which; msg gets the line to log with it, naming path
+ * (never a value of the file): "" for SAME. Returns 0, or ENOMEM (*res
+ * SAME, and the file is not looked at again until it changes).
+ */
+#define TRUNK_SECRETS_FILE_MAX 65536
+int trunk_state_secrets_load(struct trunk_state *st, enum trunk_secrets_result *res,
+			     const char *path, char *msg, size_t cap);
+/* The first credentials after *after (NULL: from the start) whose section
+ * names no peer of c, or NULL: for a warning after a load. */
+const struct trunk_secret *trunk_secrets_unknown(const struct trunk_secrets *t,
+						 const struct trunk_conf *c,
+						 const struct trunk_secret *after);
+
 /* ---- an outside call ---- */
 
 struct trunk_target {
@@ -709,6 +738,19 @@ void trunk_state_done(struct trunk_state *st, size_t i, bool reg);
 
 /* Peer i is marked down by its pings. */
 bool trunk_state_peer_down(const struct trunk_state *st, size_t i);
+
+/*
+ * The outbound TLS refusals: total is net/'s count of refused peer
+ * certificates (net_stats' tls_peer_refused), r the last one
+ * (net_tls_last_refusal; RFC 5922 7.1: chain, or a name that is not the
+ * peer's tls_name). False when total did not move since the last call;
+ * else true with ev: kind TRUNK_EVENT_PEER_TLS_REFUSED and the peer r's
+ * address belongs to, or kind NULL when it is no peer's; its reason says
+ * why, the name it must carry, "and earlier refusals" when more than one,
+ * and that calls fail over (nothing was sent to it).
+ */
+bool trunk_state_tls_refused(struct trunk_state *st, struct trunk_event *ev, uint64_t total,
+			     const struct net_tls_refusal *r);
 
 struct trunk_peer_stats {
 	const char *name;
