@@ -168,6 +168,11 @@ bool emerg_reachable(const struct emerg_conf *c, const struct trunk_conf *tc, si
 /* Is peer i on some emergency route (its last reserved_slots calls are
  * kept from ordinary traffic)? */
 bool emerg_peer_reserved(const struct emerg_conf *c, size_t i);
+/* The slots ordinary calls keep off, per peer of the first npeers (at most
+ * TRUNK_MAX_PEERS): reserved_slots for a peer on an emergency route, else 0
+ * (struct trunk_call's keep). */
+void emerg_reserved_slots(const struct emerg_conf *c, uint32_t keep[TRUNK_MAX_PEERS],
+			  size_t npeers);
 
 /* ---- locations ----------------------------------------------------------------- */
 
@@ -241,9 +246,11 @@ bool emerg_bucket_take(struct emerg_bucket *b, uint32_t rate, uint64_t now_ms);
  * and the sequence that makes Content-IDs, branches and Call-IDs unique.
  * Its decisions are values (refuse with a status, or these targets); it
  * builds what goes out (the body with the PIDF-LO and the headers, the
- * on-site MESSAGE) as bytes. No I/O, no clock: server/emerg.c hands in the
- * time, the user's stored location and the address its phone registered
- * from, authenticates, sends and logs. tests/unit/test_emerg_state.c drives it.
+ * on-site MESSAGE with our sent-by of env's listeners) as bytes, and says
+ * whether an unauthenticated caller gets through. No I/O, no clock:
+ * server/emerg.c hands in the time, the user's stored location and the
+ * address its phone registered from, authenticates, sends and logs.
+ * tests/unit/test_emerg_state.c drives it.
  */
 struct emerg_state;
 

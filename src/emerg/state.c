@@ -4,7 +4,9 @@
  * server-wide cap and one call at a time per caller, the route's targets,
  * where the caller is, and what goes to the emergency service (the body
  * with the PIDF-LO, Geolocation, the callback number, Priority) and to the
- * on-site phones (the MESSAGE). No I/O, no clock: server/emerg.c hands in
+ * on-site phones (the MESSAGE, to each phone's AOR, with our sent-by for
+ * its way); who the caller is once authentication has spoken, and the
+ * number as dialed for the record. No I/O, no clock: server/emerg.c hands in
  * the time, the store's location of the user and the address its phone
  * registered from, and sends what is built here.
  */

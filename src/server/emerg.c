@@ -15,7 +15,6 @@
  * the last [emergency] reserved_slots of their peers (server/trunk.c).
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

@@ -9,23 +9,19 @@
  *   allowed call into proxy_fork_serial (outbound) or proxy_fork (inbound);
  * - starts the OPTIONS pings and REGISTERs trunk/ builds as client
  *   transactions and hands their outcome back; logs the peers' events;
- * - the store I/O: the toll-fraud counters that changed are written in the
- *   next batch of call records (server_trunk_fraud_write, from
- *   server_cdr_flush: never a write on the call's path), this node's rows
- *   are read back at startup, and on a shared store (PostgreSQL) the other
- *   nodes' rows are reread every two seconds; a burst's hold goes to the
- *   user's row (users.fraud_hold), where the cache and every node see it;
- * - the [trunks] secrets file: read when it changes, refused unless only
- *   its owner may read it, never logged.
+ * - owns nodes/fraud.c's object, which keeps the toll-fraud counters in
+ *   step with the store: written with the next batch of call records
+ *   (server_trunk_fraud_write, from server_cdr_flush), read back at
+ *   startup, the other nodes' reread when trunk/ says, a burst's hold
+ *   stored with the user;
+ * - logs what trunk_state_secrets_load says of the [trunks] secrets file
+ *   (its content never).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -337,19 +333,6 @@ bool server_trunk_bypass(struct server *s, const struct server_ctx *x, const str
 	return true;
 }
 
-/* The Request-URI's user part as dialed, for the call record: printable
- * bytes only, cut to fit. */
-static void dialed_of(char out[STORE_DIALED_MAX], const struct sip_msg *m)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < m->ruri.user.len && n < STORE_DIALED_MAX - 1; i++) {
-		unsigned char ch = (unsigned char)m->ruri.user.p[i];
-		out[n++] = ch > 0x20 && ch < 0x7f ? (char)ch : '?';
-	}
-	out[n] = '\0';
-}
-
 /* Refuse an outside call: the event, the record (when asked, with its
  * class and numbers, so that refused attempts show in `bastion cdr list`),
  * the answer (with Retry-After when retry_after). */
@@ -390,8 +373,7 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 	if (store_cache_lookup(s->cache, &e, user, slice_cstr(s->conf.domain)) != 0)
 		memset(&e, 0, sizeof(e));
 	/* the last slots of a peer on an emergency route are kept for them */
-	for (size_t i = 0; i < s->conf.trunk.npeers && i < TRUNK_MAX_PEERS; i++)
-		keep[i] = emerg_peer_reserved(&s->conf.emerg, i) ? s->conf.emerg.reserved_slots : 0;
+	emerg_reserved_slots(&s->conf.emerg, keep, s->conf.trunk.npeers);
 	c = (struct trunk_call){ &m->ruri, user, e.calling, e.fraud_hold,
 				 store_cache_version(s->cache),
 				 m->ruri.scheme == SIP_SCHEME_SIPS ||
@@ -405,7 +387,7 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		free(o);
 		return false;
 	}
-	dialed_of(dialed, m);
+	trunk_dialed(dialed, sizeof(dialed), m->ruri.user);
 	if (o->classified) {
 		out.klass = trunk_class_name(o->klass);
 		out.number = o->e164;
@@ -461,7 +443,7 @@ bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct 
 	 * a busy gateway is not banned for its call rate (its caps limit it) */
 	server_guard_refund(s, &from->via.src);
 	out.peer = p->name;
-	dialed_of(dialed, m);
+	trunk_dialed(dialed, sizeof(dialed), m->ruri.user);
 	out.number = o.e164[0] ? o.e164 : NULL;
 	if (!o.v.allow) {
 		refuse(s, x, m, &who, &o.v, o.retry_after, o.record);

@@ -137,6 +137,18 @@ int trunk_secrets_parse(struct trunk_secrets *out, const char *text, int *line, 
 	return 0;
 }
 
+void trunk_state_set_secrets(struct trunk_state *st, struct trunk_secrets *from)
+{
+	trunk_secrets_wipe(&st->secrets);
+	st->secrets = *from;
+	trunk_secrets_wipe(from);
+}
+
+const struct trunk_secrets *trunk_state_secrets(const struct trunk_state *st)
+{
+	return &st->secrets;
+}
+
 const struct trunk_secret *trunk_secrets_unknown(const struct trunk_secrets *t,
 						 const struct trunk_conf *c,
 						 const struct trunk_secret *after)

@@ -7,11 +7,13 @@
  * Everything here is a decision over a struct trunk_conf (filled from
  * bastion.conf's [peer NAME], [routes], [classes], [dialplan], [dids] and
  * [calling] sections by conf/, line by line, then checked as a whole by
- * trunk_conf_check) and values the caller hands in: no I/O, no clock. The
+ * trunk_conf_check) and values the caller hands in: no I/O but the
+ * [trunks] secrets file it reads when it changed (secrets.c), no clock. The
  * rules (trunk.c, fraud.c) allocate nothing; struct trunk_state (state.c,
  * calls.c, peers.c) owns the bounded tables of what is in progress and
  * returns its decisions as values. server/trunk.c turns them into answers,
- * events, proxy_fork targets, client transactions and store writes; unit
+ * events, proxy_fork targets, client transactions and log lines, and
+ * nodes/fraud.c keeps the toll-fraud counters in step with the store; unit
  * tests drive every rule without a network (tests/unit/test_trunk.c,
  * test_trunk_state.c).
  *
@@ -211,6 +213,10 @@ int trunk_normalise(char out[TRUNK_NUM_MAX], const struct sip_uri *uri, const st
 
 /* Same, from the user part alone (already taken from a URI, still escaped). */
 int trunk_normalise_user(char out[TRUNK_NUM_MAX], struct slice user, const struct trunk_conf *c);
+
+/* A number as dialed (a Request-URI's user part) for a call record, into
+ * out: printable bytes as they are, others as '?', cut to cap - 1. */
+void trunk_dialed(char *out, size_t cap, struct slice user);
 
 /* The class of an E.164 number: the class with the longest matching
  * pattern; on a tie the dearer class. International when nothing matches. */
@@ -443,14 +449,17 @@ bool trunk_usage_idle(struct trunk_usage *u, int64_t now, uint32_t window);
  *   other nodes' counts of the last reread;
  * - each peer's OPTIONS health (up or down), its calls-per-second buckets,
  *   its metrics, and the outbound registration state machine;
- * - the peers' credentials of [trunks] secrets.
+ * - the peers' credentials of [trunks] secrets, and what the file was
+ *   when last looked at (trunk_state_secrets_load reads it when it changed:
+ *   the one I/O here).
  * Every function returns its decision as a value: refuse with a status, a
  * reason and an event; fork serially to these targets with these headers;
- * send this OPTIONS or REGISTER to peer i now; peer i went down. It does no
- * I/O and reads no clock: the caller passes the time, the store's word (a
- * user's calling class and fraud hold) and, through struct trunk_env, the
- * ways to reach a peer and the digest answer of a REGISTER; it turns the
- * values into answers, sends, events and store writes (server/trunk.c).
+ * send this OPTIONS or REGISTER to peer i now; peer i went down; this line
+ * about the secrets file. It reads no clock: the caller passes the time, the
+ * store's word (a user's calling class and fraud hold) and, through struct
+ * trunk_env, the ways to reach a peer and the digest answer of a REGISTER;
+ * it turns the values into answers, sends, events and log lines
+ * (server/trunk.c); nodes/fraud.c writes and rereads the counters.
  * tests/unit/test_trunk_state.c drives it without a network.
  */
 struct trunk_state;
