@@ -284,13 +284,7 @@ bool server_trunk_timeout(struct server *s, struct txn_client *ct)
 
 bool server_trunk_terminated(struct server *s, struct txn_client *ct)
 {
-	bool reg, cur;
-	int i = s->trunks && ct ? trunk_state_txn(s->trunks->st, ct, txn_client_user(ct), &reg, &cur)
-				: -1;
-
-	if (i >= 0 && cur)
-		trunk_state_txn_end(s->trunks->st, (size_t)i, reg);
-	return i >= 0;
+	return s->trunks && ct && trunk_state_txn_ended(s->trunks->st, ct, txn_client_user(ct));
 }
 
 bool server_trunk_peer_down(const struct server *s, size_t i)

@@ -207,6 +207,16 @@ void trunk_state_txn_end(struct trunk_state *st, size_t i, bool reg)
 	trunk_state_done(st, i, reg);
 }
 
+bool trunk_state_txn_ended(struct trunk_state *st, const void *txn, const void *user)
+{
+	bool reg, cur;
+	int i = trunk_state_txn(st, txn, user, &reg, &cur);
+
+	if (i >= 0 && cur)
+		trunk_state_txn_end(st, (size_t)i, reg);
+	return i >= 0;
+}
+
 /* ---- outbound registration to a carrier ---------------------------------------- */
 
 int trunk_state_register(struct trunk_state *st, struct trunk_msg *msg, struct trunk_event *ev,

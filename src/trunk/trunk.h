@@ -722,6 +722,10 @@ bool trunk_state_outcome(struct trunk_state *st, struct trunk_msg *msg, struct t
 			 size_t i, bool reg, const struct sip_msg *m, uint64_t now_ms);
 /* The current ping or REGISTER of peer i ended: nothing in flight. */
 void trunk_state_txn_end(struct trunk_state *st, size_t i, bool reg);
+/* Client transaction txn (tag user) ended: true when it was a peer's ping
+ * or REGISTER (trunk_state_txn), and when it was the one in flight its
+ * peer has nothing in flight now (trunk_state_txn_end); false: not ours. */
+bool trunk_state_txn_ended(struct trunk_state *st, const void *txn, const void *user);
 
 /* Peer i's OPTIONS ping, now (the next one due ping_interval later).
  * Returns 0 (in flight until trunk_state_done), or an errno: none sent. */

@@ -558,6 +558,15 @@ static void test_pings(void)
 		trunk_state_sent(st, &mm, &h3); /* replaced (a challenge answered) */
 		CHECK_INT(trunk_state_txn(st, &h2, mm.user, &reg, &cur), 2);
 		CHECK(reg && !cur);
+		/* the replaced one ends: ours, the one in flight stays */
+		CHECK(trunk_state_txn_ended(st, &h2, mm.user));
+		CHECK_INT(trunk_state_txn(st, &h3, mm.user, &reg, &cur), 2);
+		CHECK(reg && cur);
+		/* the one in flight ends: nothing is, a stranger is not ours */
+		CHECK(trunk_state_txn_ended(st, &h3, mm.user));
+		CHECK_INT(trunk_state_txn(st, &h3, mm.user, &reg, &cur), 2);
+		CHECK(reg && !cur);
+		CHECK(!trunk_state_txn_ended(st, &h1, NULL));
 	}
 	trunk_state_free(&st);
 }
