@@ -133,7 +133,7 @@ struct conf {
 	/* [peer NAME], [routes], [classes], [dialplan], [dids], [calling]:
 	 * peers and the dial plan (trunk/, docs/trunks.md) */
 	struct trunk_conf trunk;
-	/* [trunks] secrets: the peers' credentials file (server/trunk.c) */
+	/* [trunks] secrets: the peers' credentials file (trunk/secrets.c) */
 	char trunk_secrets[256];
 	/* [fraud]: the users' toll-fraud limits and the burst alert (trunk/fraud.c) */
 	struct trunk_fraud_conf fraud;

@@ -168,6 +168,11 @@ bool emerg_reachable(const struct emerg_conf *c, const struct trunk_conf *tc, si
 /* Is peer i on some emergency route (its last reserved_slots calls are
  * kept from ordinary traffic)? */
 bool emerg_peer_reserved(const struct emerg_conf *c, size_t i);
+/* The slots ordinary calls keep off, per peer of the first npeers (at most
+ * TRUNK_MAX_PEERS): reserved_slots for a peer on an emergency route, else 0
+ * (struct trunk_call's keep). */
+void emerg_reserved_slots(const struct emerg_conf *c, uint32_t keep[TRUNK_MAX_PEERS],
+			  size_t npeers);
 
 /* ---- locations ----------------------------------------------------------------- */
 
@@ -241,9 +246,11 @@ bool emerg_bucket_take(struct emerg_bucket *b, uint32_t rate, uint64_t now_ms);
  * and the sequence that makes Content-IDs, branches and Call-IDs unique.
  * Its decisions are values (refuse with a status, or these targets); it
  * builds what goes out (the body with the PIDF-LO and the headers, the
- * on-site MESSAGE) as bytes. No I/O, no clock: server/emerg.c hands in the
- * time, the user's stored location and the address its phone registered
- * from, authenticates, sends and logs. tests/unit/test_emerg_state.c drives it.
+ * on-site MESSAGE with our sent-by of env's listeners) as bytes, and says
+ * whether an unauthenticated caller gets through. No I/O, no clock:
+ * server/emerg.c hands in the time, the user's stored location and the
+ * address its phone registered from, authenticates, sends and logs.
+ * tests/unit/test_emerg_state.c drives it.
  */
 struct emerg_state;
 
@@ -255,6 +262,8 @@ struct emerg_env {
 	int (*way)(void *arg, const struct trunk_peer *p, const struct net_listen_spec *a,
 		   struct net_msg *way);
 	void *arg;
+	const struct net_listen_spec *listeners; /* ours: the sent-by of a notification */
+	size_t nlisteners;
 };
 
 /* A new state for env (copied). Returns 0 or ENOMEM; *sp untouched on failure. */
@@ -351,11 +360,35 @@ void emerg_send_fini(struct emerg_send *o);
 
 /*
  * The on-site notification: a MESSAGE (RFC 3428) with text to contact (a
- * registered phone of the user whose AOR is aor), sent over tp with our
- * sent-by via, into buf; its branch. Returns 0 or EOVERFLOW.
+ * registered phone of the user whose AOR is aor), sent the way `way` (its
+ * transport, and its family for our sent-by: the first of env's listeners
+ * that fits), into buf; its branch. Returns 0, ENOENT (no listener of
+ * ours fits the way: nothing built) or EOVERFLOW.
  */
 int emerg_state_notify(struct emerg_state *st, char *buf, size_t cap, size_t *len,
-		       char branch[64], const char *contact, enum net_transport tp, const char *via,
+		       char branch[64], const char *contact, const struct net_msg *way,
 		       const char *aor, const char *text);
+
+/* A user's AOR in our domain ("sip:USER@DOMAIN") into out. Returns 0, or
+ * EOVERFLOW (user empty or too long for cap). */
+int emerg_state_aor(const struct emerg_state *st, char *out, size_t cap, size_t *len,
+		    struct slice user);
+
+/* The number as dialed (the Request-URI's user part), for the call record:
+ * as it is when it fits cap with its NUL, else "". */
+void emerg_dialed(char *out, size_t cap, const struct sip_uri *ruri);
+
+/* What the authentication step's result makes of an emergency caller. */
+enum emerg_caller {
+	EMERG_CALLER_USER,      /* authenticated: the call is the user's */
+	EMERG_CALLER_DEVICE,    /* an unauthenticated device ([emergency]
+				   allow_unauthenticated); with wrong credentials
+				   the authentication's event is logged first */
+	EMERG_CALLER_REFUSE,    /* answer as the authentication step says; when it
+				   denied, event emergency.refused first */
+};
+/* authenticated: the step allowed the caller; else it denied or would
+ * challenge, and [emergency] allow_unauthenticated decides. */
+enum emerg_caller emerg_caller_of(const struct emerg_conf *ec, bool authenticated);
 
 #endif

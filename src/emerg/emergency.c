@@ -473,6 +473,13 @@ bool emerg_peer_reserved(const struct emerg_conf *c, size_t i)
 	return false;
 }
 
+void emerg_reserved_slots(const struct emerg_conf *c, uint32_t keep[TRUNK_MAX_PEERS],
+			  size_t npeers)
+{
+	for (size_t i = 0; i < npeers && i < TRUNK_MAX_PEERS; i++)
+		keep[i] = emerg_peer_reserved(c, i) ? c->reserved_slots : 0;
+}
+
 const struct emerg_location *emerg_location_of(const struct emerg_conf *c, const struct net_addr *a)
 {
 	for (size_t i = 0; i < c->nlocs; i++)

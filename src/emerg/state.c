@@ -4,7 +4,9 @@
  * server-wide cap and one call at a time per caller, the route's targets,
  * where the caller is, and what goes to the emergency service (the body
  * with the PIDF-LO, Geolocation, the callback number, Priority) and to the
- * on-site phones (the MESSAGE). No I/O, no clock: server/emerg.c hands in
+ * on-site phones (the MESSAGE, to each phone's AOR, with our sent-by for
+ * its way); who the caller is once authentication has spoken, and the
+ * number as dialed for the record. No I/O, no clock: server/emerg.c hands in
  * the time, the store's location of the user and the address its phone
  * registered from, and sends what is built here.
  */
@@ -368,13 +370,19 @@ void emerg_send_fini(struct emerg_send *o)
 }
 
 int emerg_state_notify(struct emerg_state *st, char *buf, size_t cap, size_t *len,
-		       char branch[64], const char *contact, enum net_transport tp, const char *via,
+		       char branch[64], const char *contact, const struct net_msg *way,
 		       const char *aor, const char *text)
 {
-	unsigned long long seq = (unsigned long long)++st->seq;
+	char via[INET6_ADDRSTRLEN + 8];
+	enum net_transport tp = way->tp;
 	const char *d = st->env.domain;
+	unsigned long long seq;
 	int n;
 
+	if (!trunk_sent_by(via, sizeof(via), st->env.listeners, st->env.nlisteners, tp,
+			   way->src.ss.ss_family))
+		return ENOENT;
+	seq = (unsigned long long)++st->seq;
 	snprintf(branch, 64, "z9hG4bKemerg%llx", seq);
 	n = snprintf(buf, cap,
 		     "MESSAGE %s SIP/2.0\r\n"
@@ -392,4 +400,36 @@ int emerg_state_notify(struct emerg_state *st, char *buf, size_t cap, size_t *le
 		return EOVERFLOW;
 	*len = (size_t)n;
 	return 0;
+}
+
+int emerg_state_aor(const struct emerg_state *st, char *out, size_t cap, size_t *len,
+		    struct slice user)
+{
+	int n;
+
+	if (!user.len)
+		return EOVERFLOW;
+	n = snprintf(out, cap, "sip:%.*s@%s", (int)user.len, user.p, st->env.domain);
+	if (n < 0 || (size_t)n >= cap)
+		return EOVERFLOW;
+	*len = (size_t)n;
+	return 0;
+}
+
+void emerg_dialed(char *out, size_t cap, const struct sip_uri *ruri)
+{
+	size_t n = ruri->user.len < cap ? ruri->user.len : 0;
+
+	if (n)
+		memcpy(out, ruri->user.p, n);
+	out[n] = '\0';
+}
+
+enum emerg_caller emerg_caller_of(const struct emerg_conf *ec, bool authenticated)
+{
+	if (authenticated)
+		return EMERG_CALLER_USER;
+	/* wrong credentials, or none: connected as an unauthenticated device
+	 * where the site allows it */
+	return ec->allow_unauthenticated ? EMERG_CALLER_DEVICE : EMERG_CALLER_REFUSE;
 }

@@ -1,10 +1,11 @@
 /*
  * nodes/: what one node of several does so that they act as one, above the
  * store, auth and guard layers (docs/scaling.md): this node's in-memory state
- * kept in step with the shared store. Three parts: nonce epochs; the
+ * kept in step with the shared store. Four parts: nonce epochs; the
  * guard's bans and user locks (below), which the CLI (`bastion ban`) and the
- * other nodes write to the store too; and this node's id, its write queue
- * and its store's connection (node.c, at the end).
+ * other nodes write to the store too; trunk/'s toll-fraud counters
+ * (fraud.c, below); and this node's id, its write queue and its store's
+ * connection (node.c, at the end).
  *
  * A node makes its nonces under an epoch (auth.h: the number in every
  * nonce, and a key derived for it) whose lease in the shared store
@@ -29,7 +30,9 @@
 
 #include "../auth/auth.h"
 #include "../guard/guard.h"
+#include "../log/log.h"
 #include "../store/store.h"
+#include "../trunk/trunk.h"
 
 #define NODES_EPOCH_LEASE_MS 4000  /* a lease's length; another node takes over after it */
 #define NODES_EPOCH_SYNC_MS 1000   /* renewal, takeover and the others' epochs */
@@ -164,6 +167,46 @@ void nodes_bans_tick(struct nodes_bans *b, struct store *st, struct guard *g,
 
 /* Bans started here that the store did not take (a failed batch), so far. */
 uint64_t nodes_bans_unsaved(const struct nodes_bans *b);
+
+/* ---- toll-fraud counters in the store (fraud.c) ------------------------------------
+ *
+ * trunk/'s counters (struct trunk_state) written to and read from the store
+ * (store.h, toll-fraud counters): the changed ones in the next batch of call
+ * records, never on a call's path; this node's rows read back at startup
+ * (a restart goes on counting where it stopped); on a shared store the other
+ * nodes' rows reread when trunk_state_tick says; a burst's hold stored with
+ * the user (users.fraud_hold), where the cache and every node see it. Each
+ * failure is logged here, with the words the operator knows; the calls go
+ * on (a failed reread keeps the last one's counts).
+ */
+struct nodes_fraud;
+
+struct nodes_fraud_conf {
+	struct store *store;            /* NULL: no store, nothing read or written */
+	struct trunk_state *trunk;      /* the counters (outlives this) */
+	const char *domain;             /* the users' domain, for a hold */
+	struct log_limit *limit;        /* the budget of write-failure lines (shared
+					   with the call records' store failures) */
+};
+
+/* Returns 0, EINVAL, ENOMEM; *fp untouched on failure. */
+int nodes_fraud_new(struct nodes_fraud **fp, const struct nodes_fraud_conf *c);
+/* *fp becomes NULL. NULL is fine. */
+void nodes_fraud_free(struct nodes_fraud **fp);
+/* Read the stored counters at now (unix seconds): with own (at startup)
+ * this node's rows of an earlier run too, always the other nodes'. Returns
+ * 0 or the store's error (logged once until a read works again; ENOSYS:
+ * the backend keeps none). */
+int nodes_fraud_read(struct nodes_fraud *f, bool own, int64_t now);
+/* Counters changed since the last write? (NULL: false) */
+bool nodes_fraud_pending(const struct nodes_fraud *f);
+/* Write the changed counters at now into the open batch (store_batch_begin,
+ * the caller's). Returns how many were not stored (logged within limit). */
+size_t nodes_fraud_write(struct nodes_fraud *f, int64_t now);
+/* Store the hold a's burst asked for (a->raised and a->hold), logged when
+ * it fails: the server holds the user itself until its users change.
+ * Returns 0, or the store's error (EINVAL without a store). */
+int nodes_fraud_hold(struct nodes_fraud *f, const struct trunk_alert *a);
 
 /* ---- this node: its id, its write queue, its store's connection (node.c) ----
  *

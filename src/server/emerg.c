@@ -15,7 +15,6 @@
  * the last [emergency] reserved_slots of their peers (server/trunk.c).
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,7 +24,7 @@
 int server_emerg_start(struct server *s)
 {
 	struct emerg_env env = { &s->conf.emerg, &s->conf.trunk, s->conf.domain,
-				 server_trunk_way, s };
+				 server_trunk_way, s, s->conf.listeners, s->conf.nlisteners };
 
 	return emerg_state_new(&s->emerg, &env);
 }
@@ -99,27 +98,23 @@ void server_emerg_restored(struct server *s, const struct store_dialog *d)
 static void notify(struct server *s, const char *text)
 {
 	struct server_targets *t = malloc(sizeof(*t));
-	char *buf = malloc(4096), aor[STORE_URI_MAX], via[INET6_ADDRSTRLEN + 8], branch[64];
+	char *buf = malloc(4096), aor[STORE_URI_MAX], branch[64];
+	size_t n, len;
 
 	for (size_t u = 0; t && buf && u < s->conf.emerg.nnotify; u++) {
 		const char *name = s->conf.emerg.notify[u];
-		int n = snprintf(aor, sizeof(aor), "sip:%s@%s", name, s->conf.domain);
 
-		if (n < 0 || (size_t)n >= sizeof(aor))
+		if (emerg_state_aor(s->emerg, aor, sizeof(aor), &n, slice_cstr(name)) != 0)
 			continue;
-		server_collect_targets(s, t, slice_make(aor, (size_t)n), false);
+		server_collect_targets(s, t, slice_make(aor, n), false);
 		if (t->n == 0)
 			log_warn("emergency notification: %s has no registered phone", name);
 		for (size_t i = 0; i < t->n; i++) {
 			struct txn_peer to = { t->t[i].way, t->t[i].way.src };
-			const struct net_msg *w = &t->t[i].way;
 			struct txn_client *ct;
-			size_t len;
 
-			if (!trunk_sent_by(via, sizeof(via), s->conf.listeners, s->conf.nlisteners,
-					   w->tp, w->src.ss.ss_family) ||
-			    emerg_state_notify(s->emerg, buf, 4096, &len, branch, t->t[i].contact,
-					       w->tp, via, aor, text) != 0)
+			if (emerg_state_notify(s->emerg, buf, 4096, &len, branch, t->t[i].contact,
+					       &t->t[i].way, aor, text) != 0)
 				continue;
 			txn_layer_priority(s->txn, true);
 			if (txn_client_start(&ct, s->txn, buf, len, SLICE_LIT("MESSAGE"),
@@ -143,8 +138,7 @@ static const char *locate(struct server *s, const struct net_msg *in, struct sli
 	struct net_addr reg;
 	bool have_reg = false;
 	char aor[STORE_URI_MAX], name[STORE_NAME_MAX], text[STORE_LOCATION_MAX] = "";
-	const char *how;
-	int n;
+	size_t n;
 
 	if (user.len && user.len < STORE_NAME_MAX && s->store) {
 		memcpy(name, user.p, user.len);
@@ -152,19 +146,16 @@ static const char *locate(struct server *s, const struct net_msg *in, struct sli
 		if (store_users_get_location(s->store, text, sizeof(text), name, s->conf.domain) != 0)
 			text[0] = '\0';
 	}
-	if (user.len && (t = malloc(sizeof(*t))) != NULL) {
-		n = snprintf(aor, sizeof(aor), "sip:%.*s@%s", (int)user.len, user.p, s->conf.domain);
-		if (n > 0 && (size_t)n < sizeof(aor)) {
-			server_collect_targets(s, t, slice_make(aor, (size_t)n), false);
-			if ((have_reg = t->n > 0))
-				reg = t->t[0].way.src;
-			server_targets_free(t);
-		}
+	if (emerg_state_aor(s->emerg, aor, sizeof(aor), &n, user) == 0 &&
+	    (t = malloc(sizeof(*t))) != NULL) {
+		server_collect_targets(s, t, slice_make(aor, n), false);
+		if ((have_reg = t->n > 0))
+			reg = t->t[0].way.src;
+		server_targets_free(t);
 		free(t);
 	}
-	how = emerg_locate(&s->conf.emerg, text, have_reg ? &reg : NULL, &in->src, civ, elin,
-			   elin_cap);
-	return how;
+	return emerg_locate(&s->conf.emerg, text, have_reg ? &reg : NULL, &in->src, civ, elin,
+			    elin_cap);
 }
 
 static void refuse(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
@@ -193,6 +184,7 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 	struct proxy_verdict pv;
 	struct proxy_outside out;
 	struct proxy_caller pc;
+	enum emerg_caller caller;
 	int k;
 
 	if (!s->emerg || m->mid != SIP_M_INVITE || (k = emerg_match(ec, &s->conf.trunk, &m->ruri)) < 0)
@@ -200,13 +192,14 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 	/* the caller is a user (a lock from brute-force counting does not
 	 * refuse it); an unauthenticated device only when the site allows it */
 	server_authenticate_emergency(s, &a, x, m, m->from.uri.raw);
-	if (a.kind == SERVER_AUTH_ALLOW) {
+	caller = emerg_caller_of(ec, a.kind == SERVER_AUTH_ALLOW);
+	if (caller == EMERG_CALLER_USER) {
 		user = a.user;
-	} else if (a.kind == SERVER_AUTH_DENY && ec->allow_unauthenticated) {
+	} else if (caller == EMERG_CALLER_DEVICE && a.kind == SERVER_AUTH_DENY) {
 		/* wrong credentials: connected as an unauthenticated device */
 		if (a.event)
 			server_event(s, a.event, x->in, m, a.user, m->from.uri.raw, a.detail, a.status);
-	} else if (!ec->allow_unauthenticated || a.kind == SERVER_AUTH_DENY) {
+	} else if (caller == EMERG_CALLER_REFUSE) {
 		if (a.kind == SERVER_AUTH_DENY)
 			server_event(s, EMERG_EVENT_REFUSED, x->in, m, a.user, m->ruri_raw,
 				     "an emergency call whose caller did not authenticate "
@@ -243,9 +236,7 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 		}
 	}
 	/* the record: class "emergency", the number as dialed and as routed */
-	snprintf(dialed, sizeof(dialed), "%.*s",
-		 (int)(m->ruri.user.len < sizeof(dialed) ? m->ruri.user.len : 0),
-		 m->ruri.user.p ? m->ruri.user.p : "");
+	emerg_dialed(dialed, sizeof(dialed), &m->ruri);
 	out = (struct proxy_outside){ NULL, "emergency", dialed, ec->numbers[k] };
 	pc = (struct proxy_caller){ user, x->in, &out };
 	for (size_t i = 0; i < d->n; i++)

@@ -9,39 +9,29 @@
  *   allowed call into proxy_fork_serial (outbound) or proxy_fork (inbound);
  * - starts the OPTIONS pings and REGISTERs trunk/ builds as client
  *   transactions and hands their outcome back; logs the peers' events;
- * - the store I/O: the toll-fraud counters that changed are written in the
- *   next batch of call records (server_trunk_fraud_write, from
- *   server_cdr_flush: never a write on the call's path), this node's rows
- *   are read back at startup, and on a shared store (PostgreSQL) the other
- *   nodes' rows are reread every two seconds; a burst's hold goes to the
- *   user's row (users.fraud_hold), where the cache and every node see it;
- * - the [trunks] secrets file: read when it changes, refused unless only
- *   its owner may read it, never logged.
+ * - owns nodes/fraud.c's object, which keeps the toll-fraud counters in
+ *   step with the store: written with the next batch of call records
+ *   (server_trunk_fraud_write, from server_cdr_flush), read back at
+ *   startup, the other nodes' reread when trunk/ says, a burst's hold
+ *   stored with the user;
+ * - logs what trunk_state_secrets_load says of the [trunks] secrets file
+ *   (its content never).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "internal.h"
 
-#define SECRETS_FILE_MAX 65536
-
 struct server_trunks {
 	struct trunk_state *st;
-	struct stat secrets_st;    /* st_ino 0: none loaded (absent or refused) */
-	bool secrets_tried;
+	struct nodes_fraud *fraud; /* the counters in the store (nodes/fraud.c) */
 	bool shared;               /* PostgreSQL: other nodes count too */
-	bool sync_failed;          /* the last reread failed (logged once) */
-	uint64_t others_seen;      /* their calls of the last hour at the last reread */
-	uint64_t tls_refused_seen; /* net_stats' tls_peer_refused at the last tick */
 };
 
 static int64_t wall_s(void)
@@ -64,122 +54,27 @@ static int op_answer(void *arg, char *out, size_t cap, struct slice chal, struct
 				  slice_cstr(sec->realm), slice_cstr(cn_hex), nc);
 }
 
-/* Read the secrets file when it changed (or first): a regular file only its
- * owner may read; a missing one means no credentials. A refused file keeps
- * what was loaded, and says why once. Nothing of its content is logged. */
+/* Look at the secrets file (trunk_state_secrets_load: when it changed, or
+ * first) and log what came of it; nothing of its content is logged. */
 static void secrets_load(struct server *s)
 {
-	struct server_trunks *t = s->trunks;
-	char path[1100], err[200], *buf = NULL;
-	struct trunk_secrets *tmp = NULL;
-	struct stat st;
-	ssize_t got;
-	size_t len = 0;
-	int fd, line;
+	const struct trunk_secret *u = NULL;
+	enum trunk_secrets_result res;
+	char path[1100], msg[1600];
 
 	if (!s->conf.trunk_secrets[0] ||
-	    conf_state_path(path, sizeof(path), s->state, s->conf.trunk_secrets) != 0)
+	    conf_state_path(path, sizeof(path), s->state, s->conf.trunk_secrets) != 0 ||
+	    trunk_state_secrets_load(s->trunks->st, &res, path, msg, sizeof(msg)) != 0)
 		return;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		if (errno == ENOENT && t->secrets_st.st_ino) {
-			struct trunk_secrets none = { .n = 0 };
-			log_notice("%s is gone: no peer credentials", path);
-			trunk_state_set_secrets(t->st, &none);
-			memset(&t->secrets_st, 0, sizeof(t->secrets_st));
-		} else if (errno != ENOENT && !t->secrets_tried) {
-			log_error("%s: %s: peer credentials not loaded", path, strerror(errno));
-		}
-		t->secrets_tried = true;
-		return;
-	}
-	if (fstat(fd, &st) != 0 ||
-	    (t->secrets_st.st_ino == st.st_ino && t->secrets_st.st_dev == st.st_dev &&
-	     t->secrets_st.st_size == st.st_size && t->secrets_st.st_mode == st.st_mode &&
-	     t->secrets_st.st_mtim.tv_sec == st.st_mtim.tv_sec &&
-	     t->secrets_st.st_mtim.tv_nsec == st.st_mtim.tv_nsec))
-		goto out; /* unchanged */
-	t->secrets_tried = true;
-	t->secrets_st = st; /* tried: not again until it changes */
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_size > SECRETS_FILE_MAX) {
-		log_error("%s: refused: it must be a regular file of at most %d bytes that only "
-			  "its owner may read (chmod 600); the peer credentials stay as they were",
-			  path, SECRETS_FILE_MAX);
-		goto out;
-	}
-	if (!(buf = malloc((size_t)st.st_size + 1)) || !(tmp = calloc(1, sizeof(*tmp))))
-		goto out;
-	while (len < (size_t)st.st_size &&
-	       (got = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
-		len += (size_t)got;
-	buf[len] = '\0';
-	if (trunk_secrets_parse(tmp, buf, &line, err, sizeof(err)) != 0) {
-		log_error("%s:%d: %s; the peer credentials stay as they were", path, line, err);
-		goto out;
-	}
-	log_info("%s: credentials of %zu peer(s) loaded", path, tmp->n);
-	for (size_t i = 0; i < tmp->n; i++) {
-		bool known = false;
-		for (size_t j = 0; j < s->conf.trunk.npeers; j++)
-			known |= strcmp(s->conf.trunk.peer[j].name, tmp->s[i].peer) == 0;
-		if (!known)
-			log_warn("%s: [%s] names no peer of bastion.conf", path, tmp->s[i].peer);
-	}
-	trunk_state_set_secrets(t->st, tmp);
-out:
-	if (buf) {
-		OPENSSL_cleanse(buf, len);
-		free(buf);
-	}
-	if (tmp) {
-		trunk_secrets_wipe(tmp);
-		free(tmp);
-	}
-	close(fd);
-}
-
-struct sync_arg {
-	struct trunk_state *st;
-	struct trunk_sync c;
-};
-
-static int sync_row(void *arg, const char *key, bool own, const char *counts)
-{
-	struct sync_arg *a = arg;
-
-	trunk_state_sync_row(a->st, &a->c, key, own, counts);
-	return 0;
-}
-
-/* Read the counters of the store: with own (at startup), this node's rings
- * of an earlier run, so that a restart goes on counting where it stopped;
- * always the other nodes' counts (a shared store). */
-static void fraud_sync(struct server *s, bool own)
-{
-	struct server_trunks *t = s->trunks;
-	struct sync_arg a = { t->st, { wall_s(), own, 0, 0 } };
-	int rc;
-
-	if (!s->store)
-		return;
-	trunk_state_sync_begin(t->st);
-	rc = store_fraud_list(s->store, a.c.now, !own, sync_row, &a);
-	if (rc && rc != ENOSYS && !t->sync_failed)
-		log_warn("toll-fraud counters not read from the store (%s%s%s)%s", strerror(rc),
-			 store_errmsg(s->store)[0] ? ": " : "", store_errmsg(s->store),
-			 own ? ": counting starts from zero"
-			     : ": the other nodes' counts of the last reread stand until it works");
-	else if (!rc && t->sync_failed)
-		log_notice("toll-fraud counters read from the store again");
-	t->sync_failed = rc && rc != ENOSYS;
-	trunk_state_sync_end(t->st, !rc); /* a failed reread keeps the last */
-	if (a.c.bad)
-		log_warn("%zu stored toll-fraud counters ignored: not in this build's format", a.c.bad);
-	if (!rc && a.c.others != t->others_seen) {
-		t->others_seen = a.c.others;
-		log_info("toll-fraud counters: other nodes placed %llu outside calls in the last "
-			 "hour", (unsigned long long)a.c.others);
-	}
+	if (res == TRUNK_SECRETS_GONE)
+		log_notice("%s", msg);
+	else if (res == TRUNK_SECRETS_FAILED)
+		log_error("%s", msg);
+	else if (res == TRUNK_SECRETS_LOADED)
+		log_info("%s", msg);
+	while (res == TRUNK_SECRETS_LOADED &&
+	       (u = trunk_secrets_unknown(trunk_state_secrets(s->trunks->st), &s->conf.trunk, u)))
+		log_warn("%s: [%s] names no peer of bastion.conf", path, u->peer);
 }
 
 int server_trunk_start(struct server *s)
@@ -201,14 +96,17 @@ int server_trunk_start(struct server *s)
 
 	if (!t)
 		return ENOMEM;
-	if ((rc = trunk_state_new(&t->st, &env)) != 0) {
+	if ((rc = trunk_state_new(&t->st, &env)) != 0 ||
+	    (rc = nodes_fraud_new(&t->fraud, &(struct nodes_fraud_conf){
+					  s->store, t->st, s->conf.domain, &s->cdr_store_limit })) != 0) {
+		trunk_state_free(&t->st);
 		free(t);
 		return rc;
 	}
 	s->trunks = t;
 	secrets_load(s);
 	t->shared = store_is_remote(s->conf.database);
-	fraud_sync(s, true);
+	nodes_fraud_read(t->fraud, true, wall_s());
 	return 0;
 }
 
@@ -216,6 +114,7 @@ void server_trunk_free(struct server *s)
 {
 	if (!s->trunks)
 		return;
+	nodes_fraud_free(&s->trunks->fraud);
 	trunk_state_free(&s->trunks->st);
 	free(s->trunks);
 	s->trunks = NULL;
@@ -226,8 +125,6 @@ void server_trunk_free(struct server *s)
 static void alert(struct server *s, const struct trunk_alert *a, const struct net_msg *in,
 		  const struct sip_msg *m)
 {
-	int rc;
-
 	if (!a->raised)
 		return;
 	if (in && m) {
@@ -239,39 +136,18 @@ static void alert(struct server *s, const struct trunk_alert *a, const struct ne
 		log_event(&e);
 	}
 	log_warn("fraud alert for %.64s: %s", a->user, a->full);
-	if (!a->hold)
-		return;
-	rc = s->store ? store_users_set_fraud_hold(s->store, a->user, s->conf.domain, a->why, 0)
-		      : EINVAL;
-	if (rc)
-		log_error("fraud hold of %s not stored (%s): held by this server until its users "
-			  "change", a->user, strerror(rc));
+	nodes_fraud_hold(s->trunks->fraud, a);
 }
 
 bool server_trunk_fraud_pending(const struct server *s)
 {
-	return s->trunks && trunk_state_dirty(s->trunks->st);
+	return s->trunks && nodes_fraud_pending(s->trunks->fraud);
 }
 
 void server_trunk_fraud_write(struct server *s)
 {
-	char text[TRUNK_USAGE_TEXT_MAX];
-	const char *key;
-	int64_t now = wall_s();
-	size_t failed = 0;
-	int rc = 0, first = 0;
-
-	while (s->trunks && trunk_state_dirty_next(s->trunks->st, &key, text, &rc)) {
-		if (!s->store)
-			continue;
-		if (rc || (rc = store_fraud_put(s->store, key, text, now)) != 0) {
-			failed++;
-			first = first ? first : rc;
-		}
-	}
-	if (failed && first != ENOSYS && log_limit_allow(&s->cdr_store_limit, (uint64_t)now))
-		log_error("toll-fraud counters of %zu users and peers not stored (%s): a restart "
-			  "would forget their calls since the last write", failed, strerror(first));
+	if (s->trunks)
+		nodes_fraud_write(s->trunks->fraud, wall_s());
 }
 
 void server_trunk_track(struct server *s, const struct sip_msg *m, const char *peer)
@@ -325,32 +201,24 @@ static void send_msg(struct server *s, const struct trunk_msg *msg, uint64_t now
 	trunk_state_sent(s->trunks->st, msg, ct);
 }
 
-/* A TLS peer whose certificate was refused since the last tick (net/:
- * chain, or a name that is not its tls_name, RFC 5922 7.1): event
- * peer.tls_refused naming it. Nothing was sent to it; the call's
- * transaction times out and fails over to the route's next peer. */
+/* A TLS peer whose certificate was refused since the last tick
+ * (trunk_state_tls_refused): event peer.tls_refused naming it. Nothing was
+ * sent to it; the call's transaction times out and fails over to the
+ * route's next peer. */
 static void tls_refusals(struct server *s)
 {
-	struct server_trunks *t = s->trunks;
 	struct net_stats ns;
 	struct net_tls_refusal r;
-	struct trunk_event ev = { TRUNK_EVENT_PEER_TLS_REFUSED, 0, "" };
-	int pi;
+	struct trunk_event ev;
 
 	net_stats(s->net, &ns);
-	if (ns.tls_peer_refused == t->tls_refused_seen)
-		return;
 	net_tls_last_refusal(s->net, &r);
-	snprintf(ev.reason, sizeof(ev.reason), "certificate refused (%s; it must name %s)%s: "
-		 "nothing sent, calls fail over to the next peer", r.why, r.name,
-		 ns.tls_peer_refused - t->tls_refused_seen > 1 ? ", and earlier refusals" : "");
-	t->tls_refused_seen = ns.tls_peer_refused;
-	if ((pi = trunk_peer_of(&s->conf.trunk, &r.addr)) < 0) {
-		log_warn("outbound TLS connection refused: %s", ev.reason);
+	if (!trunk_state_tls_refused(s->trunks->st, &ev, ns.tls_peer_refused, &r))
 		return;
-	}
-	ev.peer = (size_t)pi;
-	peer_event(s, &ev);
+	if (ev.kind)
+		peer_event(s, &ev);
+	else
+		log_warn("outbound TLS connection refused: %s", ev.reason);
 }
 
 void server_trunk_tick(struct server *s, uint64_t now)
@@ -364,7 +232,7 @@ void server_trunk_tick(struct server *s, uint64_t now)
 		return;
 	trunk_state_tick(t->st, &tk, now, wall_s(), t->shared);
 	if (tk.sync)
-		fraud_sync(s, false);
+		nodes_fraud_read(t->fraud, false, wall_s());
 	tls_refusals(s);
 	if (tk.secrets)
 		secrets_load(s);
@@ -416,13 +284,7 @@ bool server_trunk_timeout(struct server *s, struct txn_client *ct)
 
 bool server_trunk_terminated(struct server *s, struct txn_client *ct)
 {
-	bool reg, cur;
-	int i = s->trunks && ct ? trunk_state_txn(s->trunks->st, ct, txn_client_user(ct), &reg, &cur)
-				: -1;
-
-	if (i >= 0 && cur)
-		trunk_state_txn_end(s->trunks->st, (size_t)i, reg);
-	return i >= 0;
+	return s->trunks && ct && trunk_state_txn_ended(s->trunks->st, ct, txn_client_user(ct));
 }
 
 bool server_trunk_peer_down(const struct server *s, size_t i)
@@ -465,19 +327,6 @@ bool server_trunk_bypass(struct server *s, const struct server_ctx *x, const str
 	return true;
 }
 
-/* The Request-URI's user part as dialed, for the call record: printable
- * bytes only, cut to fit. */
-static void dialed_of(char out[STORE_DIALED_MAX], const struct sip_msg *m)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < m->ruri.user.len && n < STORE_DIALED_MAX - 1; i++) {
-		unsigned char ch = (unsigned char)m->ruri.user.p[i];
-		out[n++] = ch > 0x20 && ch < 0x7f ? (char)ch : '?';
-	}
-	out[n] = '\0';
-}
-
 /* Refuse an outside call: the event, the record (when asked, with its
  * class and numbers, so that refused attempts show in `bastion cdr list`),
  * the answer (with Retry-After when retry_after). */
@@ -518,8 +367,7 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 	if (store_cache_lookup(s->cache, &e, user, slice_cstr(s->conf.domain)) != 0)
 		memset(&e, 0, sizeof(e));
 	/* the last slots of a peer on an emergency route are kept for them */
-	for (size_t i = 0; i < s->conf.trunk.npeers && i < TRUNK_MAX_PEERS; i++)
-		keep[i] = emerg_peer_reserved(&s->conf.emerg, i) ? s->conf.emerg.reserved_slots : 0;
+	emerg_reserved_slots(&s->conf.emerg, keep, s->conf.trunk.npeers);
 	c = (struct trunk_call){ &m->ruri, user, e.calling, e.fraud_hold,
 				 store_cache_version(s->cache),
 				 m->ruri.scheme == SIP_SCHEME_SIPS ||
@@ -533,7 +381,7 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		free(o);
 		return false;
 	}
-	dialed_of(dialed, m);
+	trunk_dialed(dialed, sizeof(dialed), m->ruri.user);
 	if (o->classified) {
 		out.klass = trunk_class_name(o->klass);
 		out.number = o->e164;
@@ -589,7 +437,7 @@ bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct 
 	 * a busy gateway is not banned for its call rate (its caps limit it) */
 	server_guard_refund(s, &from->via.src);
 	out.peer = p->name;
-	dialed_of(dialed, m);
+	trunk_dialed(dialed, sizeof(dialed), m->ruri.user);
 	out.number = o.e164[0] ? o.e164 : NULL;
 	if (!o.v.allow) {
 		refuse(s, x, m, &who, &o.v, o.retry_after, o.record);

@@ -79,7 +79,15 @@ struct trunk_state {
 	uint64_t next_sweep_ms, next_sync_ms, next_secrets_ms;
 	struct hash_key dest_key;  /* keys the destination map of the burst alert */
 	struct trunk_secrets secrets;
+	struct secrets_seen {      /* the secrets file when last looked at (secrets.c) */
+		bool loaded;       /* st_ino etc. set: a file was taken or refused */
+		bool tried;        /* looked at once: an error opening it was said */
+		uint64_t dev, ino, size;
+		uint32_t mode;
+		int64_t mtime_s, mtime_ns;
+	} secrets_seen;
 	struct tusage *dirty;      /* changed since the last write, through next_dirty */
+	uint64_t tls_refused_seen; /* net/'s count of refused peer certificates, last look */
 };
 
 /* state.c, for calls.c and peers.c */

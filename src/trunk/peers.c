@@ -207,6 +207,16 @@ void trunk_state_txn_end(struct trunk_state *st, size_t i, bool reg)
 	trunk_state_done(st, i, reg);
 }
 
+bool trunk_state_txn_ended(struct trunk_state *st, const void *txn, const void *user)
+{
+	bool reg, cur;
+	int i = trunk_state_txn(st, txn, user, &reg, &cur);
+
+	if (i >= 0 && cur)
+		trunk_state_txn_end(st, (size_t)i, reg);
+	return i >= 0;
+}
+
 /* ---- outbound registration to a carrier ---------------------------------------- */
 
 int trunk_state_register(struct trunk_state *st, struct trunk_msg *msg, struct trunk_event *ev,
@@ -411,5 +421,23 @@ bool trunk_state_peer_stats(const struct trunk_state *st, size_t i, struct trunk
 	out->calls_in = ps->calls_in;
 	out->failed_out = ps->failed_out;
 	out->up = !ps->down;
+	return true;
+}
+
+bool trunk_state_tls_refused(struct trunk_state *st, struct trunk_event *ev, uint64_t total,
+			     const struct net_tls_refusal *r)
+{
+	int pi;
+
+	if (total == st->tls_refused_seen)
+		return false;
+	snprintf(ev->reason, sizeof(ev->reason),
+		 "certificate refused (%s; it must name %s)%s: nothing sent, calls fail over to the "
+		 "next peer", r->why, r->name,
+		 total - st->tls_refused_seen > 1 ? ", and earlier refusals" : "");
+	st->tls_refused_seen = total;
+	pi = trunk_peer_of(st->env.conf, &r->addr);
+	ev->kind = pi < 0 ? NULL : TRUNK_EVENT_PEER_TLS_REFUSED;
+	ev->peer = pi < 0 ? 0 : (size_t)pi;
 	return true;
 }

@@ -68,17 +68,6 @@ void trunk_state_free(struct trunk_state **sp)
 	*sp = NULL;
 }
 
-void trunk_state_set_secrets(struct trunk_state *st, struct trunk_secrets *from)
-{
-	trunk_secrets_wipe(&st->secrets);
-	st->secrets = *from;
-	trunk_secrets_wipe(from);
-}
-
-const struct trunk_secrets *trunk_state_secrets(const struct trunk_state *st)
-{
-	return &st->secrets;
-}
 
 /* ---- calls in progress and their counts ----------------------------------------- */
 

@@ -689,6 +689,18 @@ static int hexval(char ch)
 	return -1;
 }
 
+void trunk_dialed(char *out, size_t cap, struct slice user)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < user.len && n + 1 < cap; i++) {
+		unsigned char ch = (unsigned char)user.p[i];
+		out[n++] = ch > 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	if (cap)
+		out[n] = '\0';
+}
+
 int trunk_normalise_user(char out[TRUNK_NUM_MAX], struct slice user, const struct trunk_conf *c)
 {
 	char d[TRUNK_NUM_MAX + 8];

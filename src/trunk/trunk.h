@@ -7,11 +7,13 @@
  * Everything here is a decision over a struct trunk_conf (filled from
  * bastion.conf's [peer NAME], [routes], [classes], [dialplan], [dids] and
  * [calling] sections by conf/, line by line, then checked as a whole by
- * trunk_conf_check) and values the caller hands in: no I/O, no clock. The
+ * trunk_conf_check) and values the caller hands in: no I/O but the
+ * [trunks] secrets file it reads when it changed (secrets.c), no clock. The
  * rules (trunk.c, fraud.c) allocate nothing; struct trunk_state (state.c,
  * calls.c, peers.c) owns the bounded tables of what is in progress and
  * returns its decisions as values. server/trunk.c turns them into answers,
- * events, proxy_fork targets, client transactions and store writes; unit
+ * events, proxy_fork targets, client transactions and log lines, and
+ * nodes/fraud.c keeps the toll-fraud counters in step with the store; unit
  * tests drive every rule without a network (tests/unit/test_trunk.c,
  * test_trunk_state.c).
  *
@@ -211,6 +213,10 @@ int trunk_normalise(char out[TRUNK_NUM_MAX], const struct sip_uri *uri, const st
 
 /* Same, from the user part alone (already taken from a URI, still escaped). */
 int trunk_normalise_user(char out[TRUNK_NUM_MAX], struct slice user, const struct trunk_conf *c);
+
+/* A number as dialed (a Request-URI's user part) for a call record, into
+ * out: printable bytes as they are, others as '?', cut to cap - 1. */
+void trunk_dialed(char *out, size_t cap, struct slice user);
 
 /* The class of an E.164 number: the class with the longest matching
  * pattern; on a tie the dearer class. International when nothing matches. */
@@ -443,14 +449,17 @@ bool trunk_usage_idle(struct trunk_usage *u, int64_t now, uint32_t window);
  *   other nodes' counts of the last reread;
  * - each peer's OPTIONS health (up or down), its calls-per-second buckets,
  *   its metrics, and the outbound registration state machine;
- * - the peers' credentials of [trunks] secrets.
+ * - the peers' credentials of [trunks] secrets, and what the file was
+ *   when last looked at (trunk_state_secrets_load reads it when it changed:
+ *   the one I/O here).
  * Every function returns its decision as a value: refuse with a status, a
  * reason and an event; fork serially to these targets with these headers;
- * send this OPTIONS or REGISTER to peer i now; peer i went down. It does no
- * I/O and reads no clock: the caller passes the time, the store's word (a
- * user's calling class and fraud hold) and, through struct trunk_env, the
- * ways to reach a peer and the digest answer of a REGISTER; it turns the
- * values into answers, sends, events and store writes (server/trunk.c).
+ * send this OPTIONS or REGISTER to peer i now; peer i went down; this line
+ * about the secrets file. It reads no clock: the caller passes the time, the
+ * store's word (a user's calling class and fraud hold) and, through struct
+ * trunk_env, the ways to reach a peer and the digest answer of a REGISTER;
+ * it turns the values into answers, sends, events and log lines
+ * (server/trunk.c); nodes/fraud.c writes and rereads the counters.
  * tests/unit/test_trunk_state.c drives it without a network.
  */
 struct trunk_state;
@@ -510,6 +519,35 @@ const struct trunk_secrets *trunk_state_secrets(const struct trunk_state *st);
  */
 int trunk_secrets_parse(struct trunk_secrets *out, const char *text, int *line, char *err,
 			size_t errlen);
+
+/* What looking at the secrets file came to (trunk_state_secrets_load). */
+enum trunk_secrets_result {
+	TRUNK_SECRETS_SAME,     /* nothing changed, or nothing new to say */
+	TRUNK_SECRETS_GONE,     /* the file was removed: no credentials now (a notice) */
+	TRUNK_SECRETS_FAILED,   /* not loaded; the credentials stay as they were (an error) */
+	TRUNK_SECRETS_LOADED,   /* the file's credentials are st's now */
+};
+
+/*
+ * Look at the [trunks] secrets file at path (the only file trunk/ reads)
+ * and take its credentials when it changed since the last look (its
+ * device, inode, size, mode and mtime) or on the first: a regular file of
+ * at most TRUNK_SECRETS_FILE_MAX bytes that only its owner may read, never
+ * through a link. A file that is refused or does not parse is not looked at
+ * again until it changes, and keeps the credentials st had; an absent one
+ * means none (GONE once, when one was loaded; an error opening it is said
+ * once). *res says which; msg gets the line to log with it, naming path
+ * (never a value of the file): "" for SAME. Returns 0, or ENOMEM (*res
+ * SAME, and the file is not looked at again until it changes).
+ */
+#define TRUNK_SECRETS_FILE_MAX 65536
+int trunk_state_secrets_load(struct trunk_state *st, enum trunk_secrets_result *res,
+			     const char *path, char *msg, size_t cap);
+/* The first credentials after *after (NULL: from the start) whose section
+ * names no peer of c, or NULL: for a warning after a load. */
+const struct trunk_secret *trunk_secrets_unknown(const struct trunk_secrets *t,
+						 const struct trunk_conf *c,
+						 const struct trunk_secret *after);
 
 /* ---- an outside call ---- */
 
@@ -684,6 +722,10 @@ bool trunk_state_outcome(struct trunk_state *st, struct trunk_msg *msg, struct t
 			 size_t i, bool reg, const struct sip_msg *m, uint64_t now_ms);
 /* The current ping or REGISTER of peer i ended: nothing in flight. */
 void trunk_state_txn_end(struct trunk_state *st, size_t i, bool reg);
+/* Client transaction txn (tag user) ended: true when it was a peer's ping
+ * or REGISTER (trunk_state_txn), and when it was the one in flight its
+ * peer has nothing in flight now (trunk_state_txn_end); false: not ours. */
+bool trunk_state_txn_ended(struct trunk_state *st, const void *txn, const void *user);
 
 /* Peer i's OPTIONS ping, now (the next one due ping_interval later).
  * Returns 0 (in flight until trunk_state_done), or an errno: none sent. */
@@ -709,6 +751,19 @@ void trunk_state_done(struct trunk_state *st, size_t i, bool reg);
 
 /* Peer i is marked down by its pings. */
 bool trunk_state_peer_down(const struct trunk_state *st, size_t i);
+
+/*
+ * The outbound TLS refusals: total is net/'s count of refused peer
+ * certificates (net_stats' tls_peer_refused), r the last one
+ * (net_tls_last_refusal; RFC 5922 7.1: chain, or a name that is not the
+ * peer's tls_name). False when total did not move since the last call;
+ * else true with ev: kind TRUNK_EVENT_PEER_TLS_REFUSED and the peer r's
+ * address belongs to, or kind NULL when it is no peer's; its reason says
+ * why, the name it must carry, "and earlier refusals" when more than one,
+ * and that calls fail over (nothing was sent to it).
+ */
+bool trunk_state_tls_refused(struct trunk_state *st, struct trunk_event *ev, uint64_t total,
+			     const struct net_tls_refusal *r);
 
 struct trunk_peer_stats {
 	const char *name;

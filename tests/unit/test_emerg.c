@@ -176,6 +176,14 @@ static void test_route_choice(void)
 	CHECK(emerg_peer_reserved(&ec, 0));
 	CHECK(emerg_peer_reserved(&ec, 1));
 	CHECK(!emerg_peer_reserved(&ec, 3));
+	{
+		uint32_t keep[TRUNK_MAX_PEERS];
+		memset(keep, 0xff, sizeof(keep));
+		ec.reserved_slots = 2;
+		emerg_reserved_slots(&ec, keep, tc.npeers);
+		CHECK(keep[0] == 2 && keep[1] == 2 && keep[2] == 0 && keep[3] == 0);
+		CHECK(keep[4] == UINT32_MAX); /* past npeers: untouched */
+	}
 }
 
 static void test_reachable(void)

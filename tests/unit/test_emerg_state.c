@@ -17,6 +17,7 @@
 
 static struct trunk_conf tc;
 static struct emerg_conf ec;
+static struct net_listen_spec listeners[2];
 static char err[256];
 static int refused_port;
 
@@ -56,8 +57,12 @@ static int eset(const char *sec, const char *k, const char *v)
 static int setup(struct emerg_state **st)
 {
 	unsigned line;
-	struct emerg_env env = { &ec, &tc, "example.test", way, NULL };
+	struct emerg_env env = { &ec, &tc, "example.test", way, NULL, listeners, 2 };
+	size_t nl;
 
+	if (net_listen_parse(listeners, 2, &nl, "udp:127.0.0.1:5060,tcp:127.0.0.1:5061", err,
+			     sizeof(err)) != 0 || nl != 2)
+		return EINVAL;
 	trunk_conf_init(&tc);
 	memset(&ec, 0, sizeof(ec));
 	emerg_conf_init(&ec);
@@ -214,7 +219,8 @@ static void test_compose(void)
 	struct emerg_civic civ;
 	struct emerg_send o;
 	struct net_addr reg;
-	char elin[TRUNK_NUM_MAX], buf[2048], branch[64];
+	char elin[TRUNK_NUM_MAX], buf[2048], branch[64], aor[64];
+	struct net_msg w;
 	const char *how;
 	size_t len;
 
@@ -245,16 +251,58 @@ static void test_compose(void)
 	CHECK(strcmp(o.extra, "Priority: emergency\r\n") == 0);
 	CHECK(strstr(o.notify, "by an unauthenticated device") != NULL);
 	/* the MESSAGE to a phone of the notify user */
+	/* the MESSAGE to a phone of the notify user, with our sent-by of the
+	 * way's transport and family */
+	w = (struct net_msg){ .tp = NET_TCP };
+	CHECK_INT(addr_of(&w.src, "udp:127.0.0.9:5999"), 0);
 	CHECK_INT(emerg_state_notify(st, buf, sizeof(buf), &len, branch, "sip:ops@127.0.0.6:5060",
-				     NET_TCP, "127.0.0.1:5060", "sip:ops@example.test", o.notify), 0);
+				     &w, "sip:ops@example.test", o.notify), 0);
 	CHECK(strncmp(buf, "MESSAGE sip:ops@127.0.0.6:5060 SIP/2.0\r\nVia: SIP/2.0/TCP "
-			   "127.0.0.1:5060;branch=z9hG4bKemerg", 78) == 0);
+			   "127.0.0.1:5061;branch=z9hG4bKemerg", 78) == 0);
 	CHECK(strstr(buf, branch) != NULL);
 	CHECK(len == strlen(buf) && strstr(buf, o.notify) != NULL);
-	CHECK_INT(emerg_state_notify(st, buf, 64, &len, branch, "sip:ops@127.0.0.6", NET_UDP, "x",
+	w.tp = NET_UDP;
+	CHECK_INT(emerg_state_notify(st, buf, 64, &len, branch, "sip:ops@127.0.0.6", &w,
 				     "sip:ops@example.test", o.notify), EOVERFLOW);
+	/* no listener of ours for TLS: nothing built */
+	w.tp = NET_TLS;
+	CHECK_INT(emerg_state_notify(st, buf, sizeof(buf), &len, branch, "sip:ops@127.0.0.6", &w,
+				     "sip:ops@example.test", o.notify), ENOENT);
+	/* the notify user's AOR */
+	CHECK_INT(emerg_state_aor(st, aor, sizeof(aor), &len, slice_cstr("ops")), 0);
+	CHECK(strcmp(aor, "sip:ops@example.test") == 0 && len == strlen(aor));
+	CHECK_INT(emerg_state_aor(st, aor, sizeof(aor), &len, SLICE_NULL), EOVERFLOW);
+	CHECK_INT(emerg_state_aor(st, aor, 12, &len, slice_cstr("ops")), EOVERFLOW);
 	emerg_send_fini(&o);
 	emerg_state_free(&st);
+}
+
+/* Who the caller is after the authentication step, and the number as
+ * dialed for the record. */
+static void test_caller(void)
+{
+	struct sip_uri u = { 0 };
+	char d[8];
+
+	emerg_conf_init(&ec);
+	ec.allow_unauthenticated = false;
+	CHECK_INT(emerg_caller_of(&ec, true), EMERG_CALLER_USER);
+	CHECK_INT(emerg_caller_of(&ec, false), EMERG_CALLER_REFUSE);
+	ec.allow_unauthenticated = true;
+	CHECK_INT(emerg_caller_of(&ec, true), EMERG_CALLER_USER);
+	CHECK_INT(emerg_caller_of(&ec, false), EMERG_CALLER_DEVICE);
+	u.user = slice_cstr("911");
+	emerg_dialed(d, sizeof(d), &u);
+	CHECK(strcmp(d, "911") == 0);
+	u.user = slice_cstr("1234567"); /* fits with its NUL */
+	emerg_dialed(d, sizeof(d), &u);
+	CHECK(strcmp(d, "1234567") == 0);
+	u.user = slice_cstr("12345678"); /* does not: none */
+	emerg_dialed(d, sizeof(d), &u);
+	CHECK(d[0] == '\0');
+	u.user = SLICE_NULL;
+	emerg_dialed(d, sizeof(d), &u);
+	CHECK(d[0] == '\0');
 }
 
 static int oom_call(void *arg)
@@ -291,7 +339,7 @@ int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
 		CASE(test_admit),  CASE(test_decide),  CASE(test_records),
-		CASE(test_locate), CASE(test_compose), CASE(test_oom),
+		CASE(test_locate), CASE(test_compose), CASE(test_caller), CASE(test_oom),
 	};
 
 	return check_main("emerg_state", cases, ARRAY_SIZE(cases), argc, argv);

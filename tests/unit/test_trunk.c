@@ -671,7 +671,24 @@ static void test_usage_text(void)
 	CHECK_INT(trunk_usage_encode(t2, 20, &u), EOVERFLOW);
 }
 
+/* The number as dialed, for a record: printable as is, others '?', cut. */
+static void test_dialed(void)
+{
+	char d[8];
+
+	trunk_dialed(d, sizeof(d), slice_cstr("+1212"));
+	CHECK(strcmp(d, "+1212") == 0);
+	trunk_dialed(d, sizeof(d), slice_make("9 1\x01\x7f\xc3", 6));
+	CHECK(strcmp(d, "9?1???") == 0);
+	CHECK(strlen(d) == 6);
+	trunk_dialed(d, sizeof(d), slice_cstr("123456789"));
+	CHECK(strcmp(d, "1234567") == 0);
+	trunk_dialed(d, sizeof(d), SLICE_NULL);
+	CHECK(d[0] == '\0');
+}
+
 static const struct check_case cases[] = {
+	CASE(test_dialed),
 	CASE(test_normalise_nanp),
 	CASE(test_normalise_outside_prefix),
 	CASE(test_normalise_generic),

@@ -7,8 +7,9 @@
  * hold, the inbound decision (not a peer, transport, no transit, DIDs,
  * max_calls_in, rate, the trusted PAI), the bypass check, the counters
  * handed to the store and read back, the OPTIONS pings (down and up) and
- * the outbound registration (challenge answered, refreshed, failed), and
- * the secrets file's text.
+ * the outbound registration (challenge answered, refreshed, failed), the
+ * refused TLS peers, and the secrets file (its text; read when it changed,
+ * refused for its mode or a link, gone).
  */
 #include "check.h"
 #include "policy/policy.h"
@@ -17,7 +18,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static struct trunk_conf tc;
 static struct trunk_fraud_conf fraud;
@@ -554,6 +558,15 @@ static void test_pings(void)
 		trunk_state_sent(st, &mm, &h3); /* replaced (a challenge answered) */
 		CHECK_INT(trunk_state_txn(st, &h2, mm.user, &reg, &cur), 2);
 		CHECK(reg && !cur);
+		/* the replaced one ends: ours, the one in flight stays */
+		CHECK(trunk_state_txn_ended(st, &h2, mm.user));
+		CHECK_INT(trunk_state_txn(st, &h3, mm.user, &reg, &cur), 2);
+		CHECK(reg && cur);
+		/* the one in flight ends: nothing is, a stranger is not ours */
+		CHECK(trunk_state_txn_ended(st, &h3, mm.user));
+		CHECK_INT(trunk_state_txn(st, &h3, mm.user, &reg, &cur), 2);
+		CHECK(reg && !cur);
+		CHECK(!trunk_state_txn_ended(st, &h1, NULL));
 	}
 	trunk_state_free(&st);
 }
@@ -663,6 +676,119 @@ static void test_secrets_text(void)
 	CHECK(err[0] != '\0');
 }
 
+static char sdir[64];
+
+/* Write the secrets file in a fresh scratch directory (mode mode). */
+static int secrets_write(char *path, size_t cap, const char *text, unsigned mode)
+{
+	FILE *f;
+
+	snprintf(path, cap, "%s/secrets.conf", sdir);
+	unlink(path);
+	if (!(f = fopen(path, "w")))
+		return errno;
+	fputs(text, f);
+	fclose(f);
+	return chmod(path, mode) == 0 ? 0 : errno;
+}
+
+/* The secrets file: absent (nothing said), loaded, unchanged, refused for
+ * its mode (the old credentials stay), a line that does not parse (its
+ * number, no value echoed), a section naming no peer, removed (gone, once),
+ * a link (refused, once). */
+static void test_secrets_file(void)
+{
+	struct trunk_state *st = NULL;
+	enum trunk_secrets_result res;
+	char path[128], link[128], said[1600];
+	const struct trunk_secrets *sec;
+	const struct trunk_secret *u;
+
+	snprintf(sdir, sizeof(sdir), "/tmp/bastion-secrets-XXXXXX");
+	CHECK(mkdtemp(sdir) != NULL);
+	CHECK_INT(setup(&st), 0);
+	snprintf(path, sizeof(path), "%s/secrets.conf", sdir);
+	CHECK_INT(trunk_state_secrets_load(st, &res, path, said, sizeof(said)), 0);
+	CHECK(res == TRUNK_SECRETS_SAME && said[0] == '\0');
+	CHECK_INT(secrets_write(path, sizeof(path),
+				"[carrier]\nusername = acct\npassword = pw-1\n[nobody]\n"
+				"username = x\npassword = y\n", 0600), 0);
+	CHECK_INT(trunk_state_secrets_load(st, &res, path, said, sizeof(said)), 0);
+	CHECK(res == TRUNK_SECRETS_LOADED);
+	CHECK(strstr(said, "secrets.conf: credentials of 2 peer(s) loaded") != NULL);
+	sec = trunk_state_secrets(st);
+	CHECK(sec->n == 2 && strcmp(trunk_secret_of(sec, "carrier")->password, "pw-1") == 0);
+	u = trunk_secrets_unknown(sec, &tc, NULL);
+	CHECK(u && strcmp(u->peer, "nobody") == 0);
+	CHECK(trunk_secrets_unknown(sec, &tc, u) == NULL);
+	/* unchanged: nothing */
+	CHECK_INT(trunk_state_secrets_load(st, &res, path, said, sizeof(said)), 0);
+	CHECK(res == TRUNK_SECRETS_SAME && said[0] == '\0');
+	/* readable by others: refused, the credentials stay, said once */
+	CHECK_INT(secrets_write(path, sizeof(path), "[carrier]\nusername = a\npassword = pw-2\n",
+				0644), 0);
+	CHECK_INT(trunk_state_secrets_load(st, &res, path, said, sizeof(said)), 0);
+	CHECK(res == TRUNK_SECRETS_FAILED);
+	CHECK(strstr(said, "refused: it must be a regular file of at most 65536 bytes that only "
+			  "its owner may read (chmod 600)") != NULL);
+	CHECK(strcmp(trunk_secret_of(trunk_state_secrets(st), "carrier")->password, "pw-1") == 0);
+	CHECK_INT(trunk_state_secrets_load(st, &res, path, said, sizeof(said)), 0);
+	CHECK(res == TRUNK_SECRETS_SAME);
+	/* a line that does not parse: its number, never the value */
+	CHECK_INT(secrets_write(path, sizeof(path), "[carrier]\nusername = a\npassword = pw 3\n",
+				0600), 0);
+	CHECK_INT(trunk_state_secrets_load(st, &res, path, said, sizeof(said)), 0);
+	CHECK(res == TRUNK_SECRETS_FAILED);
+	CHECK(strstr(said, "secrets.conf:3: [carrier] password: empty") != NULL);
+	CHECK(strstr(said, "; the peer credentials stay as they were") != NULL);
+	CHECK(strstr(said, "pw 3") == NULL);
+	CHECK(strcmp(trunk_secret_of(trunk_state_secrets(st), "carrier")->password, "pw-1") == 0);
+	/* removed: none, said once */
+	CHECK(unlink(path) == 0);
+	CHECK_INT(trunk_state_secrets_load(st, &res, path, said, sizeof(said)), 0);
+	CHECK(res == TRUNK_SECRETS_GONE && strstr(said, "secrets.conf is gone: no peer credentials"));
+	CHECK(trunk_state_secrets(st)->n == 0);
+	CHECK_INT(trunk_state_secrets_load(st, &res, path, said, sizeof(said)), 0);
+	CHECK(res == TRUNK_SECRETS_SAME);
+	trunk_state_free(&st);
+	/* a link to a good file: refused (never followed), said once */
+	CHECK_INT(setup(&st), 0);
+	CHECK_INT(secrets_write(path, sizeof(path), "[carrier]\nusername = a\npassword = b\n",
+				0600), 0);
+	snprintf(link, sizeof(link), "%s/link.conf", sdir);
+	CHECK(symlink(path, link) == 0);
+	CHECK_INT(trunk_state_secrets_load(st, &res, link, said, sizeof(said)), 0);
+	CHECK(res == TRUNK_SECRETS_FAILED && strstr(said, ": peer credentials not loaded"));
+	CHECK_INT(trunk_state_secrets_load(st, &res, link, said, sizeof(said)), 0);
+	CHECK(res == TRUNK_SECRETS_SAME && trunk_state_secrets(st)->n == 0);
+	trunk_state_free(&st);
+	unlink(link);
+	unlink(path);
+	rmdir(sdir);
+}
+
+/* A refused peer certificate: the event names the peer its address
+ * belongs to, or none; nothing when the count did not move. */
+static void test_tls_refused(void)
+{
+	struct trunk_state *st = NULL;
+	struct net_tls_refusal r = { .name = "gw2.example.test", .why = "name mismatch" };
+	struct trunk_event ev;
+
+	CHECK_INT(setup(&st), 0);
+	CHECK(!trunk_state_tls_refused(st, &ev, 0, &r));
+	CHECK_INT(addr_of(&r.addr, "udp:127.0.0.3:5071"), 0);
+	CHECK(trunk_state_tls_refused(st, &ev, 1, &r));
+	CHECK(ev.kind && strcmp(ev.kind, TRUNK_EVENT_PEER_TLS_REFUSED) == 0 && ev.peer == 1);
+	CHECK(strcmp(ev.reason, "certificate refused (name mismatch; it must name "
+				"gw2.example.test): nothing sent, calls fail over to the next peer") == 0);
+	CHECK(!trunk_state_tls_refused(st, &ev, 1, &r));
+	CHECK_INT(addr_of(&r.addr, "udp:127.0.0.99:5071"), 0);
+	CHECK(trunk_state_tls_refused(st, &ev, 4, &r));
+	CHECK(ev.kind == NULL && strstr(ev.reason, "gw2.example.test), and earlier refusals: "));
+	trunk_state_free(&st);
+}
+
 /* The values trunk/ keeps equal to another layer's. */
 static void test_shared_values(void)
 {
@@ -692,9 +818,35 @@ static int oom_outbound(void *arg)
 	return rc;
 }
 
+/* Load a secrets file with the nth allocation failing. */
+static int oom_secrets(void *arg)
+{
+	struct trunk_state *st = NULL;
+	enum trunk_secrets_result res;
+	char said[1600];
+	int rc;
+
+	if ((rc = setup(&st)) != 0)
+		return rc;
+	rc = trunk_state_secrets_load(st, &res, arg, said, sizeof(said));
+	if (rc == 0 && res != TRUNK_SECRETS_LOADED)
+		rc = EINVAL;
+	trunk_state_free(&st);
+	return rc;
+}
+
 static void test_oom(void)
 {
+	char path[128];
+
 	CHECK(CHECK_OOM_SWEEP(oom_outbound, NULL, 100) > 1);
+	snprintf(sdir, sizeof(sdir), "/tmp/bastion-secrets-XXXXXX");
+	CHECK(mkdtemp(sdir) != NULL);
+	CHECK_INT(secrets_write(path, sizeof(path), "[carrier]\nusername = a\npassword = b\n",
+				0600), 0);
+	CHECK(CHECK_OOM_SWEEP(oom_secrets, path, 100) > 1);
+	unlink(path);
+	rmdir(sdir);
 }
 
 int main(int argc, char **argv)
@@ -703,7 +855,8 @@ int main(int argc, char **argv)
 		CASE(test_outbound),    CASE(test_outbound_refusals), CASE(test_burst_hold),
 		CASE(test_inbound),     CASE(test_bypass),            CASE(test_store_rows),
 		CASE(test_pings),       CASE(test_register),          CASE(test_secrets_text),
-		CASE(test_shared_values), CASE(test_oom),
+		CASE(test_secrets_file), CASE(test_tls_refused),      CASE(test_shared_values),
+		CASE(test_oom),
 	};
 
 	return check_main("trunk_state", cases, ARRAY_SIZE(cases), argc, argv);
