@@ -37,6 +37,14 @@ struct net_addr {
  * host must hold INET6_ADDRSTRLEN bytes. */
 void net_addr_host(const struct net_addr *a, char *host, size_t cap);
 uint16_t net_addr_port(const struct net_addr *a);
+/*
+ * Where a UDP response to a request from src, whose top Via is via, goes
+ * (RFC 3261 18.2.2 with RFC 3581), into *dst: always src's address (never
+ * maddr or the sent-by host, which would let a forged Via aim our replies at
+ * a third party); src's port when the client asked with rport, else the
+ * sent-by port, else 5060. Pure.
+ */
+void net_reply_addr(struct net_addr *dst, const struct net_addr *src, const struct sip_via *via);
 /* "udp:127.0.0.1:5060" / "tcp:[::1]:5060" into buf. */
 char *net_addr_fmt(char *buf, size_t cap, enum net_transport tp, const struct net_addr *a);
 
