@@ -277,11 +277,20 @@ enum net_tls_verify {
 	NET_TLS_VERIFY_REQUIRE,   /* a verified certificate is required */
 };
 
+/* Bytes of a passphrase read from passphrase_file, the NUL included: a
+ * longer first line is cut there. */
+#define NET_TLS_PASSPHRASE_MAX 1024
+
 /* What net_tls_load reads. Paths are used as given (resolve them first). */
 struct net_tls_conf {
 	const char *cert_file;        /* PEM: the server certificate, then any chain */
 	const char *key_file;         /* PEM private key, plain or encrypted (PKCS#8) */
 	const char *passphrase;       /* for an encrypted key_file, or NULL */
+	const char *passphrase_file;  /* or NULL; else the passphrase is its first
+	                                 line (in place of passphrase), read before
+	                                 anything else: refused when others may read
+	                                 the file (EACCES) or the line is empty
+	                                 (EINVAL), and wiped from memory after use */
 	const char *ca_file;          /* PEM CA certificates client certificates must
 	                                 chain to; needed unless verify is NONE */
 	enum net_tls_verify verify;
@@ -302,9 +311,10 @@ struct net_tls_conf {
  * is not readable by others. On success any previous
  * context is released and the session ticket keys are renewed (tickets
  * issued under the old certificate no longer resume). Returns 0, or an
- * errno (EINVAL: the files are wrong; EACCES: a key readable by others;
- * ENOMEM) with err saying which file and why; on failure the running
- * context, if any, stays in use.
+ * errno (EINVAL: the files are wrong or the passphrase empty; EACCES: a key
+ * or passphrase file readable by others; ENOMEM; the errno of opening the
+ * passphrase file) with err saying which file and why; on failure the
+ * running context, if any, stays in use.
  */
 int net_tls_load(struct net *n, const struct net_tls_conf *conf, char *err, size_t errlen);
 
