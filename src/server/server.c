@@ -215,24 +215,18 @@ static void log_refusal(struct server *s, const struct net_msg *in, const char *
 static void refuse(struct server *s, const struct net_msg *in, const struct sip_msg *m,
 		   enum sip_err err)
 {
-	bool answerable = m->request && (m->have & SIP_HAVE_REPLY) == SIP_HAVE_REPLY &&
-			  m->mid != SIP_M_ACK;
+	struct server_ctx x = { in, NULL };
+	const char *reason;
+	uint16_t status;
 
-	if (!answerable) {
+	if (!sip_refusal(m, err, &status, &reason)) {
 		s->stats.dropped_malformed++;
 		log_refusal(s, in, "dropped malformed message", m);
 		return;
 	}
 	s->stats.refused[err]++;
 	log_refusal(s, in, "refused malformed request", m);
-	/* RFC 3261 8.2.1 inspects the method before anything else: an unknown
-	 * method is 501 however the rest is written (RFC 4475 3.1.1.2, 3.1.2.18). */
-	struct server_ctx x = { in, NULL };
-
-	if (m->method.len && m->err != SIP_E_METHOD && m->mid == SIP_M_OTHER)
-		server_answer(s, &x, m, 501, "Not Implemented", SLICE_NULL);
-	else
-		server_answer(s, &x, m, sip_err_status(err), sip_err_reason(err), SLICE_NULL);
+	server_answer(s, &x, m, status, reason, SLICE_NULL);
 }
 
 /* Decide and hand a new request on: to the registrar, to the proxy (which
@@ -558,21 +552,6 @@ static void flush_registrations(struct server *s, enum server_batch_why why)
 	s->batches[0][why] += after.batches - before.batches;
 }
 
-/* When a batch that began waiting at *since (set here on the first round
- * that sees it) is due: 0 now, else the ms left; -1 with nothing waiting. */
-static int batch_due(uint64_t *since, bool waiting, uint32_t wait_ms, uint64_t now_ms)
-{
-	if (!waiting) {
-		*since = 0;
-		return -1;
-	}
-	if (!*since)
-		*since = now_ms;
-	if (now_ms - *since >= wait_ms)
-		return 0;
-	return (int)(*since + wait_ms - now_ms);
-}
-
 /* Group commit after a round of events, for the registrar's batch and for
  * calls' (dialogs and call records, call.c): a batch is committed once its
  * oldest change has waited batch_wait ms, or at once when it reaches
@@ -588,10 +567,10 @@ static int on_round(void *arg, uint64_t now_ms)
 	bool behind = s->conf.durability == CONF_DURABLE_NONE;
 	int reg, calls;
 
-	reg = batch_due(&s->batch_since_ms, !behind && registrar_pending(s->reg) > 0,
-			s->conf.batch_wait, now_ms);
-	calls = batch_due(&s->cdr_since_ms, !behind && (s->ncdr_q || s->ndlg_q),
-			  s->conf.batch_wait, now_ms);
+	reg = store_batch_due(&s->batch_since_ms, !behind && registrar_pending(s->reg) > 0,
+			      s->conf.batch_wait, now_ms);
+	calls = store_batch_due(&s->cdr_since_ms, !behind && (s->ncdr_q || s->ndlg_q),
+				s->conf.batch_wait, now_ms);
 	if (reg == 0 || calls == 0)
 		nodes_epochs_flush(s->epochs); /* the counts of the requests these batches answer */
 	if (reg == 0) {
