@@ -7,6 +7,10 @@
  * globals, no allocation: every rule is unit-testable without a network, and
  * the caller turns the verdict into a response, a log record and a counter.
  *
+ * The route (route.c) says where a new request goes: answered here (405,
+ * 501, 416, 481, 420, the 200 to OPTIONS), to the registrar, or to the
+ * proxy.
+ *
  * The identity policy (identity.c, docs/identity.md) enforces who a caller
  * may claim to be (RFC 3261 From against the authenticated user) and
  * asserts the identity to trusted peers (RFC 3325 P-Asserted-Identity,
