@@ -76,43 +76,14 @@ void server_answer(struct server *s, const struct server_ctx *x, const struct si
 
 /* ---- answers and events held for their commit (group commit) ---------------- */
 
-/* The fixed part of a packed event; user, aor, call_id and user_agent follow. */
-struct ev_note_hdr {
-	const char *kind, *reason; /* string literals */
-	struct net_addr src;
-	enum net_transport tp;
-	int status;
-	bool has_src;
-	uint16_t len[4];
-};
-
-_Static_assert(sizeof(struct ev_note_hdr) <= 256, "SERVER_EV_NOTE_MAX leaves 256 for the header");
-
+/* Record an event packed by server_event_durable (log_event_pack). */
 static void ev_note_record(const void *note, size_t note_len)
 {
-	struct ev_note_hdr h;
-	struct log_event e = { 0 };
-	const char *p = (const char *)note + sizeof(h);
-	struct slice f[4];
+	struct log_event e;
+	struct net_addr src;
 
-	if (note_len < sizeof(h))
-		return;
-	memcpy(&h, note, sizeof(h));
-	for (size_t i = 0; i < 4; i++) {
-		f[i] = slice_make(p, h.len[i]);
-		p += h.len[i];
-	}
-	e.kind = h.kind;
-	e.reason = h.reason;
-	e.src = &h.src;
-	e.tp = h.tp;
-	e.has_src = h.has_src;
-	e.status = h.status;
-	e.user = f[0];
-	e.aor = f[1];
-	e.call_id = f[2];
-	e.user_agent = f[3];
-	log_event(&e);
+	if (log_event_unpack(&e, &src, note, note_len))
+		log_event(&e);
 }
 
 void server_event_durable(struct server *s, uint64_t seq, const char *kind,
@@ -120,25 +91,18 @@ void server_event_durable(struct server *s, uint64_t seq, const char *kind,
 			  struct slice aor, const char *reason, int status)
 {
 	const struct sip_hdr *ua = sip_msg_hdr(m, SIP_H_USER_AGENT);
-	struct ev_note_hdr h = { kind, reason, in->src, in->tp, status, true, { 0 } };
-	struct slice f[4] = { user, aor, (m->have & SIP_HAVE_CALL_ID) ? m->call_id : SLICE_NULL,
-			      ua ? ua->value : SLICE_NULL };
-	unsigned char *p = s->ev_note + sizeof(h);
+	const struct log_event e = {
+		.kind = kind, .src = &in->src, .tp = in->tp, .has_src = true,
+		.user = user, .aor = aor,
+		.call_id = (m->have & SIP_HAVE_CALL_ID) ? m->call_id : SLICE_NULL,
+		.user_agent = ua ? ua->value : SLICE_NULL, .reason = reason, .status = status,
+	};
 
 	if (seq == 0 || registrar_is_durable(s->reg, seq)) {
 		server_event(s, kind, in, m, user, aor, reason, status);
 		return;
 	}
-	for (size_t i = 0; i < 4; i++) {
-		/* one byte more than the log keeps, so it still marks the cut */
-		h.len[i] = (uint16_t)(f[i].len > LOG_EVENT_FIELD_MAX ? LOG_EVENT_FIELD_MAX + 1
-								      : f[i].len);
-		if (h.len[i])
-			memcpy(p, f[i].p, h.len[i]);
-		p += h.len[i];
-	}
-	memcpy(s->ev_note, &h, sizeof(h));
-	s->ev_note_len = (size_t)(p - s->ev_note);
+	s->ev_note_len = log_event_pack(s->ev_note, &e);
 }
 
 void server_answer_durable(struct server *s, const struct server_ctx *x,
