@@ -323,21 +323,6 @@ static int chain_append(struct log_chain *c, chain_fill_fn *fill, void *arg, cha
 	return 0;
 }
 
-static size_t fill_obj(void *arg, uint64_t seq, const char *prev, char *line, size_t cap)
-{
-	json_t *obj = arg;
-
-	if (json_object_set_new(obj, "seq", json_integer((json_int_t)seq)) != 0 ||
-	    json_object_set_new(obj, "prev", json_string(prev)) != 0)
-		return 0;
-	return log_json_line(line, cap, obj);
-}
-
-int log_chain_write(struct log_chain *c, json_t *obj, char *line, size_t cap, size_t *np)
-{
-	return chain_append(c, fill_obj, obj, line, cap, np);
-}
-
 static size_t fill_jw(void *arg, uint64_t seq, const char *prev, char *line, size_t cap)
 {
 	struct log_jw *w = arg;

@@ -1,6 +1,7 @@
 /*
- * event: the security event log. One JSON object per line (built with
- * Jansson), appended with a single write(2) to a file of mode 0600 and
+ * event: the security event log. One JSON object per line (written
+ * straight into the line's buffer, log_jw: building and dumping a Jansson
+ * object was a fifth of a REGISTER's instructions), appended with a single write(2) to a file of mode 0600 and
  * optionally copied to syslog; the file, JSON and write helpers are shared
  * with the CDR log (internal.h, json.c). Every string value is escaped with
  * slice_repr and truncated, then scrubbed of anything that looks like a
@@ -9,7 +10,6 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,43 +133,37 @@ void log_events_stats(struct log_event_stats *out)
 	*out = ev_stats;
 }
 
-static int set_str(json_t *obj, const char *key, struct slice s)
+/* key: s escaped and scrubbed; an empty s is left out */
+static void put_str(struct log_jw *w, const char *key, struct slice s)
 {
-	return log_json_set_str(obj, key, s, false, &ev_stats.redacted);
+	if (s.len)
+		log_jw_str(w, key, s, &ev_stats.redacted);
 }
 
-/* The JSON object of e (the chain adds seq and prev), or NULL. */
-static json_t *build_obj(const struct log_event *e)
+/* The object of e written into w's buffer, left open: the chain adds seq and
+ * prev and closes it (log_jw_end), or log_jw_close does. */
+static void build_line(struct log_jw *w, const struct log_event *e, char *line, size_t cap)
 {
-	char stamp[48], host[INET6_ADDRSTRLEN];
-	json_t *obj;
-	int err = 0;
+	char host[INET6_ADDRSTRLEN];
 
-	log_stamp_ms(stamp, sizeof(stamp), log_now_ms());
-	obj = json_pack("{s:s}", "time", stamp);
-	if (!obj)
-		return NULL;
-	err |= set_str(obj, "kind", slice_cstr(e->kind));
+	log_jw_begin(w, line, cap);
+	log_jw_time(w, "time", log_now_ms());
+	put_str(w, "kind", slice_cstr(e->kind));
 	if (e->has_src && e->src) {
 		net_addr_host(e->src, host, sizeof(host));
-		err |= set_str(obj, "src", slice_cstr(host));
-		err |= json_object_set_new(obj, "port", json_integer(net_addr_port(e->src)));
-		err |= set_str(obj, "transport", slice_cstr(net_transport_name(e->tp)));
+		put_str(w, "src", slice_cstr(host));
+		log_jw_int(w, "port", net_addr_port(e->src));
+		put_str(w, "transport", slice_cstr(net_transport_name(e->tp)));
 	}
-	err |= set_str(obj, "user", e->user);
-	err |= set_str(obj, "aor", e->aor);
-	err |= set_str(obj, "call_id", e->call_id);
-	err |= set_str(obj, "user_agent", e->user_agent);
-	err |= set_str(obj, "reason", slice_cstr(e->reason));
-	err |= set_str(obj, "os_user", e->os_user);
-	err |= set_str(obj, "sudo_user", e->sudo_user);
+	put_str(w, "user", e->user);
+	put_str(w, "aor", e->aor);
+	put_str(w, "call_id", e->call_id);
+	put_str(w, "user_agent", e->user_agent);
+	put_str(w, "reason", slice_cstr(e->reason));
+	put_str(w, "os_user", e->os_user);
+	put_str(w, "sudo_user", e->sudo_user);
 	if (e->status)
-		err |= json_object_set_new(obj, "status", json_integer(e->status));
-	if (err) {
-		json_decref(obj);
-		return NULL;
-	}
-	return obj;
+		log_jw_int(w, "status", e->status);
 }
 
 static void lost(const char *kind, const char *why)
@@ -185,8 +179,8 @@ static void lost(const char *kind, const char *why)
 void log_event(const struct log_event *e)
 {
 	char line[LINE_MAX_BYTES];
+	struct log_jw w;
 	size_t n = 0;
-	json_t *obj;
 	int err = 0;
 
 	if (e && e->kind && e->kind[0])
@@ -197,17 +191,12 @@ void log_event(const struct log_event *e)
 		lost(NULL, "no kind given");
 		return;
 	}
-	obj = build_obj(e);
-	if (!obj) {
-		lost(e->kind, "JSON not built");
-		return;
-	}
+	build_line(&w, e, line, sizeof(line));
 	/* the file's line carries the chain; syslog gets the same line */
 	if (ev_chain.fd >= 0)
-		err = log_chain_write(&ev_chain, obj, line, sizeof(line), &n);
+		err = log_chain_write_jw(&ev_chain, &w, &n);
 	else
-		n = log_json_line(line, sizeof(line), obj);
-	json_decref(obj);
+		n = log_jw_close(&w);
 	if (n == 0 && !err)
 		err = ENOMEM;
 	if (n)

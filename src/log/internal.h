@@ -36,21 +36,14 @@ void log_stamp_ms(char *out, size_t cap, int64_t unix_ms);
 int64_t log_now_ms(void);
 
 /*
- * Set key to the escaped, truncated (LOG_EVENT_FIELD_MAX input bytes) and
- * scrubbed value of s: a value that looks like a digest credential becomes
- * "[redacted]" and *redacted is incremented. An empty s sets nothing unless
- * keep_empty, which sets "". Returns 0 or ENOMEM.
- */
-int log_json_set_str(json_t *obj, const char *key, struct slice s, bool keep_empty,
-		     uint64_t *redacted);
-
-/*
  * A JSON object written straight into a caller's buffer, for the lines
- * written once per call (the CDR): building a jansson object and dumping it
- * was a sixth of a call's instructions. Strings go through the same
- * escaping, truncation and scrubbing as log_json_set_str. The object is
- * left open: the chain adds seq and prev and closes it. Any overflow sets
- * err and the line is not written.
+ * written once per call or request (the CDR, the security events): building
+ * a jansson object and dumping it was a sixth of a call's instructions.
+ * String values are escaped (slice_repr, then JSON's \" and \\), truncated
+ * to LOG_EVENT_FIELD_MAX input bytes, and scrubbed: a value that looks like a
+ * digest credential becomes "[redacted]". The object is left open: the
+ * chain adds seq and prev and closes it (log_jw_end), or log_jw_close closes
+ * it bare. Any overflow sets err and the line is not written.
  */
 struct log_jw {
 	char *p;
@@ -67,6 +60,9 @@ void log_jw_bool(struct log_jw *w, const char *key, bool v);
 /* Add seq and prev, close the object and end the line; its length, or 0
  * when it did not fit (the chain calls it). */
 size_t log_jw_end(struct log_jw *w, uint64_t seq, const char *prev_hex);
+/* Close the object and end the line, without seq and prev (a line that no
+ * file's chain carries: syslog or the remote log only); its length, or 0. */
+size_t log_jw_close(struct log_jw *w);
 
 /* Dump obj compactly (keys in insertion order) into line, newline-terminated.
  * Returns the length, or 0 when out of memory or longer than cap - 1. */
@@ -107,12 +103,10 @@ int log_chain_swap(struct log_chain *c, const char *path);
 /* Checkpoint (when needed) and close; the chain state is reset (a later
  * open of a file with lines resumes from its last line). */
 void log_chain_close(struct log_chain *c);
-/* Add seq and prev to obj, dump it into line (cap) and append it. Returns 0
- * with *np the line length, ENOMEM (too long or no memory), EBADF (closed),
- * or the errno of write. */
-int log_chain_write(struct log_chain *c, json_t *obj, char *line, size_t cap, size_t *np);
-/* The same for an open object written with log_jw (its buffer is the line:
- * seq, prev and the closing brace are added to it). */
+/* Add seq and prev to an open object written with log_jw (its buffer is the
+ * line: seq, prev and the closing brace are added to it) and append it.
+ * Returns 0 with *np the line length, ENOMEM (too long), EBADF (closed), or
+ * the errno of write. */
 int log_chain_write_jw(struct log_chain *c, struct log_jw *w, size_t *np);
 /* Append a checkpoint line now. Returns 0, EBADF, ENOKEY (no key loaded) or
  * an errno. */

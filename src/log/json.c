@@ -142,25 +142,6 @@ void log_stamp_ms(char *out, size_t cap, int64_t unix_ms)
 	memcpy(out, buf, (size_t)(p - buf) + 1);
 }
 
-int log_json_set_str(json_t *obj, const char *key, struct slice s, bool keep_empty,
-		     uint64_t *redacted)
-{
-	char buf[LOG_FIELD_REPR_CAP];
-
-	if (s.len == 0) {
-		if (!keep_empty)
-			return 0;
-		return json_object_set_new(obj, key, json_string("")) == 0 ? 0 : ENOMEM;
-	}
-	slice_repr(buf, sizeof(buf), s, LOG_EVENT_FIELD_MAX);
-	if (has_secret_mark(buf)) {
-		snprintf(buf, sizeof(buf), "[redacted]");
-		if (redacted)
-			++*redacted;
-	}
-	return json_object_set_new(obj, key, json_string(buf)) == 0 ? 0 : ENOMEM;
-}
-
 static void jw_put(struct log_jw *w, const char *s, size_t n)
 {
 	if (w->err || n > w->cap - w->len) {
@@ -259,6 +240,12 @@ size_t log_jw_end(struct log_jw *w, uint64_t seq, const char *prev_hex)
 	jw_put(w, "\"", 1);
 	jw_put(w, prev_hex, strlen(prev_hex));
 	jw_put(w, "\"}\n", 3);
+	return w->err ? 0 : w->len;
+}
+
+size_t log_jw_close(struct log_jw *w)
+{
+	jw_put(w, "}\n", 2);
 	return w->err ? 0 : w->len;
 }
 
