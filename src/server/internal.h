@@ -19,8 +19,6 @@
 #include "../txn/txn.h"
 #include "server.h"
 
-#define SERVER_BAN_QUEUE 4096 /* bans started in one tick, to be stored */
-#define SERVER_LOCK_QUEUE 64  /* user locks started in one tick, to be stored */
 /* Why a batch of the store was committed (bastion_store_batches_total). */
 enum server_batch_why {
 	SERVER_BATCH_WAITED, /* its oldest change waited [store] batch_wait */
@@ -35,13 +33,6 @@ enum server_batch_why {
 struct server_dlg_op {
 	bool put;                      /* else delete (d's key only) */
 	struct store_dialog d;
-};
-
-struct server_ban_q {
-	char addr[STORE_BAN_ADDR_MAX];
-	uint64_t until_ms;
-	uint32_t count;
-	char reason[STORE_BAN_REASON_MAX];
 };
 
 /* One extra identity a user may present in From (policy/identity). */
@@ -132,15 +123,7 @@ struct server {
 	struct guard *guard;           /* admission, bans, brute force (server/guard.c) */
 	uint32_t guard_prefix;         /* its IPv6 grouping, for ban keys */
 	char guard_err[256];           /* why the last reload kept the old guard */
-	struct server_ban_q *ban_q;    /* SERVER_BAN_QUEUE entries, allocated at start */
-	size_t nban_q;
-	int64_t ban_data_version;      /* store_data_version at the last ban sync */
-	struct server_lock_q {         /* user locks started this tick, to be stored */
-		char name[STORE_NAME_MAX];
-		int64_t until;         /* unix seconds */
-	} lock_q[SERVER_LOCK_QUEUE];
-	size_t nlock_q;
-	uint64_t next_ban_sync_ms, next_ban_expire_ms;
+	struct nodes_bans *bans;       /* the guard's bans and locks to and from the store */
 
 	unsigned char ev_note[SERVER_EV_NOTE_MAX]; /* server_event_durable -> the held answer */
 	size_t ev_note_len;

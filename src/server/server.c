@@ -710,8 +710,7 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	s->idv = calloc(1, sizeof(*s->idv));
 	s->cdr_q = calloc(SERVER_CDR_BATCH, sizeof(*s->cdr_q));
 	s->dlg_q = calloc(SERVER_CDR_BATCH, sizeof(*s->dlg_q));
-	s->ban_q = calloc(SERVER_BAN_QUEUE, sizeof(*s->ban_q));
-	if (!s->out || !s->peer_cert || !s->idv || !s->cdr_q || !s->dlg_q || !s->ban_q || alloc_buffers(s, c->lim.max_headers) != 0) {
+	if (!s->out || !s->peer_cert || !s->idv || !s->cdr_q || !s->dlg_q || alloc_buffers(s, c->lim.max_headers) != 0) {
 		rc = ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -773,7 +772,7 @@ void server_free(struct server **sp)
 
 	if (!s)
 		return;
-	if (s->guard && s->store && s->ban_q)
+	if (s->guard && s->store && s->bans)
 		server_guard_flush(s); /* the bans of the last tick */
 	guard_free(&s->guard);
 	if (s->cdr_q && s->dlg_q)
@@ -807,7 +806,7 @@ void server_free(struct server **sp)
 	free(s->idv);
 	free(s->cdr_q);
 	free(s->dlg_q);
-	free(s->ban_q);
+	nodes_bans_free(&s->bans);
 	free(s);
 	*sp = NULL;
 }
