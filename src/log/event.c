@@ -210,3 +210,68 @@ void log_event(const struct log_event *e)
 	}
 	ev_stats.written++;
 }
+
+/* ---- events held for later (log_event_pack) ---------------------------------- */
+
+/* The fixed part of a packed event; user, aor, call_id and user_agent follow. */
+struct packed_hdr {
+	const char *kind, *reason; /* string literals */
+	struct net_addr src;
+	enum net_transport tp;
+	int status;
+	bool has_src;
+	uint16_t len[4];
+};
+
+_Static_assert(sizeof(struct packed_hdr) <= 256, "LOG_EVENT_PACKED_MAX leaves 256 for the header");
+
+size_t log_event_pack(void *out, const struct log_event *e)
+{
+	struct packed_hdr h = { .kind = e->kind, .reason = e->reason, .tp = e->tp,
+				.status = e->status, .has_src = e->has_src };
+	const struct slice f[4] = { e->user, e->aor, e->call_id, e->user_agent };
+	unsigned char *p = (unsigned char *)out + sizeof(h);
+
+	if (e->has_src && e->src)
+		h.src = *e->src;
+	for (size_t i = 0; i < 4; i++) {
+		h.len[i] = (uint16_t)(f[i].len > LOG_EVENT_FIELD_MAX ? LOG_EVENT_FIELD_MAX + 1
+								      : f[i].len);
+		if (h.len[i])
+			memcpy(p, f[i].p, h.len[i]);
+		p += h.len[i];
+	}
+	memcpy(out, &h, sizeof(h));
+	return (size_t)(p - (unsigned char *)out);
+}
+
+bool log_event_unpack(struct log_event *e, struct net_addr *src, const void *note, size_t len)
+{
+	struct packed_hdr h;
+	const char *p = (const char *)note + sizeof(h);
+	size_t need = sizeof(h);
+
+	if (len < sizeof(h))
+		return false;
+	memcpy(&h, note, sizeof(h));
+	for (size_t i = 0; i < 4; i++)
+		need += h.len[i];
+	if (need > len)
+		return false;
+	*e = (struct log_event){ 0 };
+	*src = h.src;
+	e->kind = h.kind;
+	e->reason = h.reason;
+	e->src = src;
+	e->tp = h.tp;
+	e->has_src = h.has_src;
+	e->status = h.status;
+	e->user = slice_make(p, h.len[0]);
+	p += h.len[0];
+	e->aor = slice_make(p, h.len[1]);
+	p += h.len[1];
+	e->call_id = slice_make(p, h.len[2]);
+	p += h.len[2];
+	e->user_agent = slice_make(p, h.len[3]);
+	return true;
+}

@@ -98,6 +98,30 @@ struct log_event {
 	struct slice sudo_user;        /* admin.* events: $SUDO_USER, when set */
 };
 
+/* Room for a packed event (log_event_pack): a fixed part and four fields of
+ * at most LOG_EVENT_FIELD_MAX + 1 bytes (one more than the log keeps, so that
+ * the packed copy still marks a cut). */
+#define LOG_EVENT_PACKED_MAX (256 + 4 * (LOG_EVENT_FIELD_MAX + 1))
+
+/*
+ * Pack e into out (LOG_EVENT_PACKED_MAX bytes, any alignment) to be recorded
+ * later, when the change it reports is durable: kind and reason are kept as
+ * pointers (string literals, which outlive the copy), the source address,
+ * transport, has_src and status by value, and user, aor, call_id and
+ * user_agent as bytes, each cut to LOG_EVENT_FIELD_MAX + 1. os_user and
+ * sudo_user are not kept (admin events are never held). Returns the bytes
+ * used. Pure.
+ */
+size_t log_event_pack(void *out, const struct log_event *e);
+
+/*
+ * The event packed in note[0..len) into *e, its strings pointing into note
+ * and its source address copied to *src (e->src = src). Returns false, *e
+ * untouched, when note is shorter than what its fixed part says it holds.
+ * Pure; log_event(e) records it.
+ */
+bool log_event_unpack(struct log_event *e, struct net_addr *src, const void *note, size_t len);
+
 struct log_event_stats {
 	uint64_t written;   /* events recorded (file write done, or syslog only) */
 	uint64_t failed;    /* events lost: JSON not built or write(2) failed/short */

@@ -1,8 +1,9 @@
 /*
  * addr: socket addresses as text. Formatting for logs and Via/received=,
- * and the parser of the listen list from the configuration. Only numeric
- * addresses are accepted (inet_pton): resolving names at start-up would make
- * the listen set depend on DNS.
+ * the parser of the listen list from the configuration, and where a UDP
+ * response goes (net_reply_addr). Only numeric addresses are accepted
+ * (inet_pton): resolving names at start-up would make the listen set depend
+ * on DNS.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -70,6 +71,17 @@ uint16_t net_addr_port(const struct net_addr *a)
 	if (a->ss.ss_family == AF_INET6)
 		return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
 	return 0;
+}
+
+void net_reply_addr(struct net_addr *dst, const struct net_addr *src, const struct sip_via *via)
+{
+	uint16_t port = via->has_rport ? net_addr_port(src) : (via->has_port ? via->port : 5060);
+
+	*dst = *src;
+	if (dst->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&dst->ss)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)&dst->ss)->sin_port = htons(port);
 }
 
 /* Append s to buf[*o..cap-1), truncating; buf stays NUL-terminated. */

@@ -37,6 +37,14 @@ struct net_addr {
  * host must hold INET6_ADDRSTRLEN bytes. */
 void net_addr_host(const struct net_addr *a, char *host, size_t cap);
 uint16_t net_addr_port(const struct net_addr *a);
+/*
+ * Where a UDP response to a request from src, whose top Via is via, goes
+ * (RFC 3261 18.2.2 with RFC 3581), into *dst: always src's address (never
+ * maddr or the sent-by host, which would let a forged Via aim our replies at
+ * a third party); src's port when the client asked with rport, else the
+ * sent-by port, else 5060. Pure.
+ */
+void net_reply_addr(struct net_addr *dst, const struct net_addr *src, const struct sip_via *via);
 /* "udp:127.0.0.1:5060" / "tcp:[::1]:5060" into buf. */
 char *net_addr_fmt(char *buf, size_t cap, enum net_transport tp, const struct net_addr *a);
 
@@ -279,11 +287,20 @@ enum net_tls_verify {
 	NET_TLS_VERIFY_REQUIRE,   /* a verified certificate is required */
 };
 
+/* Bytes of a passphrase read from passphrase_file, the NUL included: a
+ * longer first line is cut there. */
+#define NET_TLS_PASSPHRASE_MAX 1024
+
 /* What net_tls_load reads. Paths are used as given (resolve them first). */
 struct net_tls_conf {
 	const char *cert_file;        /* PEM: the server certificate, then any chain */
 	const char *key_file;         /* PEM private key, plain or encrypted (PKCS#8) */
 	const char *passphrase;       /* for an encrypted key_file, or NULL */
+	const char *passphrase_file;  /* or NULL; else the passphrase is its first
+	                                 line (in place of passphrase), read before
+	                                 anything else: refused when others may read
+	                                 the file (EACCES) or the line is empty
+	                                 (EINVAL), and wiped from memory after use */
 	const char *ca_file;          /* PEM CA certificates client certificates must
 	                                 chain to; needed unless verify is NONE */
 	enum net_tls_verify verify;
@@ -304,9 +321,10 @@ struct net_tls_conf {
  * is not readable by others. On success any previous
  * context is released and the session ticket keys are renewed (tickets
  * issued under the old certificate no longer resume). Returns 0, or an
- * errno (EINVAL: the files are wrong; EACCES: a key readable by others;
- * ENOMEM) with err saying which file and why; on failure the running
- * context, if any, stays in use.
+ * errno (EINVAL: the files are wrong or the passphrase empty; EACCES: a key
+ * or passphrase file readable by others; ENOMEM; the errno of opening the
+ * passphrase file) with err saying which file and why; on failure the
+ * running context, if any, stays in use.
  */
 int net_tls_load(struct net *n, const struct net_tls_conf *conf, char *err, size_t errlen);
 

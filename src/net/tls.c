@@ -36,8 +36,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
@@ -188,6 +190,38 @@ static int pass_cb(char *buf, int size, int rwflag, void *u)
 		return -1;
 	memcpy(buf, p->pass, len);
 	return (int)len;
+}
+
+/* The first line of the passphrase file, which others must not read. */
+static int read_passphrase(char *out, size_t cap, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	ssize_t r;
+	size_t n = 0;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(rc));
+		return rc;
+	}
+	if (fstat(fd, &st) != 0 || (st.st_mode & S_IRWXO)) {
+		rc = EACCES;
+		snprintf(err, errlen, "%s: passphrase file readable by others; chmod 600 it", path);
+		goto out;
+	}
+	while (n + 1 < cap && (r = read(fd, out + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	out[n] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	if (!*out) {
+		rc = EINVAL;
+		snprintf(err, errlen, "%s: empty passphrase", path);
+	}
+out:
+	close(fd);
+	return rc;
 }
 
 /* Read the private key; refuse one whose file others may read. */
@@ -390,7 +424,7 @@ fail:
 	return rc;
 }
 
-int net_tls_load(struct net *n, const struct net_tls_conf *conf, char *err, size_t errlen)
+static int load(struct net *n, const struct net_tls_conf *conf, char *err, size_t errlen)
 {
 	SSL_CTX *client = NULL;
 	struct net_tls *t = n->tls;
@@ -459,6 +493,23 @@ fail:
 	if (fresh)
 		free(t);
 	ERR_clear_error();
+	return rc;
+}
+
+int net_tls_load(struct net *n, const struct net_tls_conf *conf, char *err, size_t errlen)
+{
+	char pass[NET_TLS_PASSPHRASE_MAX];
+	struct net_tls_conf c;
+	int rc;
+
+	if (!conf || !conf->passphrase_file)
+		return load(n, conf, err, errlen);
+	c = *conf;
+	if ((rc = read_passphrase(pass, sizeof(pass), conf->passphrase_file, err, errlen)) == 0) {
+		c.passphrase = pass;
+		rc = load(n, &c, err, errlen);
+	}
+	OPENSSL_cleanse(pass, sizeof(pass));
 	return rc;
 }
 

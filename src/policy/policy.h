@@ -7,6 +7,10 @@
  * globals, no allocation: every rule is unit-testable without a network, and
  * the caller turns the verdict into a response, a log record and a counter.
  *
+ * The route (route.c) says where a new request goes: answered here (405,
+ * 501, 416, 481, 420, the 200 to OPTIONS), to the registrar, or to the
+ * proxy.
+ *
  * The identity policy (identity.c, docs/identity.md) enforces who a caller
  * may claim to be (RFC 3261 From against the authenticated user) and
  * asserts the identity to trusted peers (RFC 3325 P-Asserted-Identity,
@@ -26,6 +30,39 @@ struct policy_verdict {
 	const char *event;     /* security event kind to record, or NULL */
 	const char *detail;    /* which rule decided, static text for logs, never NULL */
 };
+
+/* ---- where a new request goes (route.c) ---------------------------------- */
+
+/* The methods this server handles (the Allow header of 405, 501 and the 200
+ * to OPTIONS). */
+#define POLICY_ALLOW "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE, " \
+		     "PRACK, SUBSCRIBE, NOTIFY, REFER"
+
+/* What becomes of a new request: answered here with status (0: nothing is
+ * sent) and its reason phrase, or handed to the registrar or the proxy. The
+ * extra headers a status needs (Allow on 405/501/200, Unsupported on 420)
+ * are the answer builder's (proxy_build_answer). */
+struct policy_route {
+	uint16_t status;        /* 0: no answer here (see registrar and proxy) */
+	const char *reason;     /* static, or NULL with status 0 */
+	bool registrar;         /* hand the request to the registrar */
+	bool proxy;             /* hand it to the proxy (server/call.c) */
+};
+
+/*
+ * Decide what becomes of a new request that parsed (m->request) into *r.
+ * The order is RFC 3261 8.2: method (405 PUBLISH, 501 an unknown one),
+ * Request-URI scheme (416), CANCEL that matched no transaction (481),
+ * required extensions (420: we support none; Require counts only for a
+ * request for us, Proxy-Require always, 16.3 step 2); then REGISTER goes to
+ * the registrar, OPTIONS outside a dialog is answered 200 here, everything
+ * else goes to the proxy. ACK gets nothing.
+ */
+void policy_route(struct policy_route *r, const struct sip_msg *m);
+
+/* Is request m for this server itself rather than to be proxied: REGISTER,
+ * or OPTIONS outside a dialog (a keep-alive ping)? */
+bool policy_request_is_ours(const struct sip_msg *m);
 
 /* ---- identity ----------------------------------------------------------- */
 

@@ -2,10 +2,10 @@
  * proxy: stateful proxying (RFC 3261 16).
  *
  * This header has two parts: the pure message builders (forwarded requests
- * and responses), and the proxy core (struct proxy): calls, their branches
- * and forking, the best-response choice (16.7), CANCEL, timer C, confirmed
- * dialogs, the call detail record of every attempt, and the ACK, BYE and Via
- * it builds itself. server/ authenticates and decides who may call whom,
+ * and responses, and the answers the server writes itself), and the proxy
+ * core (struct proxy): calls, their branches and forking, the best-response
+ * choice (16.7), CANCEL, timer C, confirmed dialogs, the call detail record
+ * of every attempt, and the ACK, BYE and Via it builds itself. server/ authenticates and decides who may call whom,
  * then hands the request and its targets to the core; the transaction
  * layer's callbacks drive it from there.
  *
@@ -78,6 +78,45 @@ int proxy_build_response_cseq(struct sip_buf *b, const struct sip_msg *m, int32_
  * a secret key nobody can make two different requests collide on purpose.
  */
 void proxy_loop_hash(const struct hash_key *k, const struct sip_msg *m, char out[17]);
+
+/* ---- answers of our own (pure, answer.c) ------------------------------------ */
+
+/* Room for the header lines an answer adds (Allow, Unsupported, the
+ * caller's): more is refused, not cut. */
+#define PROXY_ANSWER_EXTRA_MAX 8192
+
+/* A response the server writes itself to a request it does not forward. */
+struct proxy_answer {
+	uint16_t status;
+	const char *reason;
+	struct slice more;              /* more header lines, each ending in CRLF, or empty */
+	const struct net_addr *src;     /* the request's source: received= and rport= */
+	const struct hash_key *tag_key; /* keys our To-tag */
+	const char *server;             /* Server header value, or NULL for none */
+};
+
+/* The To-tags of an answer. to_tag may point into ours: keep them together. */
+struct proxy_answer_tag {
+	char ours[17];       /* ours, 16 hex digits: the same for every
+				retransmission of the request (8.2.6.2) and
+				unpredictable without the key */
+	struct slice to_tag; /* the tag the answer's To carries: the request's,
+				else ours (empty for a 100) */
+};
+
+/*
+ * Write the answer a to request m (which has SIP_HAVE_REPLY) into b:
+ * sip_reply_build with an Allow header (POLICY_ALLOW) on 405, 501 and a 200
+ * to OPTIONS, Unsupported on 420 listing every option of Proxy-Require, and
+ * of Require when the request was for us (policy_request_is_ours), then
+ * a->more; our To-tag on a To without one unless the status is 100. Fills
+ * *tag. Returns 0; EMSGSIZE when the added header lines exceed
+ * PROXY_ANSWER_EXTRA_MAX (b untouched); EOVERFLOW when the answer does not
+ * fit in b; EINVAL from sip_reply_build. No I/O, no allocation: the caller
+ * sends b (net_reply_addr says where, over UDP).
+ */
+int proxy_build_answer(struct sip_buf *b, struct proxy_answer_tag *tag, const struct sip_msg *m,
+		       const struct proxy_answer *a);
 
 /* ---- the proxy core ------------------------------------------------------------ */
 

@@ -39,10 +39,9 @@ struct server_dlg_op {
  * by max_message (<= 65535) and we add a few hundred bytes. */
 #define SERVER_OUT_CAP (65536 + 2048)
 
-/* A security event waiting to travel with a held answer (server.c): a
- * header and four strings of at most LOG_EVENT_FIELD_MAX + 1 bytes (one more
- * than the log keeps, so that it still marks a cut). */
-#define SERVER_EV_NOTE_MAX (256 + 4 * (LOG_EVENT_FIELD_MAX + 1))
+/* A security event waiting to travel with a held answer (server.c):
+ * packed by log_event_pack. */
+#define SERVER_EV_NOTE_MAX LOG_EVENT_PACKED_MAX
 
 struct server {
 	struct conf conf;

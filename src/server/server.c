@@ -22,97 +22,7 @@ static uint64_t now_seconds(void)
 	return (uint64_t)ts.tv_sec;
 }
 
-/* ---- decisions ------------------------------------------------------------ */
-
-/* We support no extension. As the target of a request (REGISTER, OPTIONS)
- * Require and Proxy-Require both apply; as a proxy only Proxy-Require does,
- * Require is for the far end (RFC 3261 16.3 step 2). */
-static bool has_required_extension(const struct sip_msg *m, bool as_proxy)
-{
-	return m->count[SIP_H_PROXY_REQUIRE] || (!as_proxy && m->count[SIP_H_REQUIRE]);
-}
-
-struct server_verdict server_decide(const struct sip_msg *m)
-{
-	struct server_verdict v = { 0, NULL, false, false };
-
-	switch (m->mid) {
-	case SIP_M_ACK:
-		return v; /* an ACK never gets a response */
-	case SIP_M_OTHER:
-		return (struct server_verdict){ 501, "Not Implemented", false, false };
-	case SIP_M_PUBLISH:
-		return (struct server_verdict){ 405, "Method Not Allowed", false, false };
-	default:
-		break;
-	}
-	if (m->ruri.scheme == SIP_SCHEME_OTHER)
-		return (struct server_verdict){ 416, "Unsupported URI Scheme", false, false };
-	if (m->mid == SIP_M_CANCEL) /* a matching CANCEL never gets here (txn/) */
-		return (struct server_verdict){ 481, "Call/Transaction Does Not Exist", false, false };
-	/* OPTIONS outside a dialog is for this server (keep-alive pings) */
-	bool ours = m->mid == SIP_M_REGISTER || (m->mid == SIP_M_OPTIONS && !m->to.has_tag);
-	if (has_required_extension(m, !ours))
-		return (struct server_verdict){ 420, "Bad Extension", false, false };
-	if (m->mid == SIP_M_REGISTER)
-		return (struct server_verdict){ 0, NULL, true, false };
-	if (ours)
-		return (struct server_verdict){ 200, "OK", false, false };
-	return (struct server_verdict){ 0, NULL, false, true };
-}
-
 /* ---- replies -------------------------------------------------------------- */
-
-/* A To-tag that is the same for retransmissions of one request (RFC 3261
- * 8.2.6.2) and unpredictable across requests: SipHash under the server's
- * key over Call-ID, From-tag and branch, each with its length. */
-static void make_tag(const struct server *s, const struct sip_msg *m, char out[17])
-{
-	const struct slice parts[] = { m->call_id, m->from.tag, m->via.branch };
-
-	hash_parts_hex(&s->tag_key, parts, ARRAY_SIZE(parts), out);
-}
-
-/* Where a UDP response goes (RFC 3261 18.2.2 with RFC 3581): always the
- * packet's source address (we never follow maddr or the sent-by host, which
- * would let a forged Via aim our replies at a third party); the source port
- * when the client asked with rport, else the sent-by port or 5060. */
-static void reply_destination(const struct net_msg *in, const struct sip_msg *m,
-			      struct net_addr *dst)
-{
-	uint16_t port = m->via.has_rport ? net_addr_port(&in->src)
-					 : (m->via.has_port ? m->via.port : 5060);
-
-	*dst = in->src;
-	if (dst->ss.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&dst->ss)->sin6_port = htons(port);
-	else
-		((struct sockaddr_in *)&dst->ss)->sin_port = htons(port);
-}
-
-/* Unsupported: every option we were required to support (we support none):
- * Proxy-Require, and Require when the request was for us. */
-static void put_unsupported(struct sip_buf *b, const struct sip_msg *m)
-{
-	bool ours = m->mid == SIP_M_REGISTER || (m->mid == SIP_M_OPTIONS && !m->to.has_tag);
-	const enum sip_hdr_id ids[] = { ours ? SIP_H_REQUIRE : SIP_H_PROXY_REQUIRE,
-					SIP_H_PROXY_REQUIRE };
-	bool first = true;
-
-	sip_buf_str(b, "Unsupported: ");
-	for (size_t k = 0; k < (ours ? 2u : 1u); k++) {
-		for (const struct sip_hdr *h = sip_msg_hdr(m, ids[k]); h; h = sip_msg_hdr_next(m, h)) {
-			struct slice rest = h->value, item;
-			while (sip_list_next(&item, &rest) == 0) {
-				if (!first)
-					sip_buf_str(b, ", ");
-				sip_buf_slice(b, item);
-				first = false;
-			}
-		}
-	}
-	sip_buf_str(b, "\r\n");
-}
 
 uint64_t server_now_ms(void)
 {
@@ -122,62 +32,42 @@ uint64_t server_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Build the response to m into s->out; its length, or 0 when it could not
- * be built (logged). *to_tag is the To tag it carries (in tag, or the
- * request's). */
+/* Build the response to m into s->out (proxy_build_answer); its length, or
+ * 0 when it could not be built (logged). *tag gets the To tag it carries. */
 static size_t build_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-			   uint16_t status, const char *reason, struct slice more, char tag[17],
-			   struct slice *to_tag)
+			   uint16_t status, const char *reason, struct slice more,
+			   struct proxy_answer_tag *tag)
 {
-	char extra_mem[8192], host[INET6_ADDRSTRLEN];
-	struct sip_buf extra, out;
-	struct sip_reply_opts opts = { 0 };
-
-	sip_buf_init(&extra, extra_mem, sizeof(extra_mem));
-	if (status == 405 || status == 501 || (status == 200 && m->mid == SIP_M_OPTIONS))
-		sip_buf_str(&extra, "Allow: " SERVER_ALLOW "\r\n");
-	if (status == 420)
-		put_unsupported(&extra, m);
-	sip_buf_slice(&extra, more);
-	if (extra.overflow) {
-		log_warn("response %u: extra headers over %zu bytes; not sent", status,
-			 sizeof(extra_mem));
-		return 0;
-	}
-
-	net_addr_host(&x->in->src, host, sizeof(host));
-	make_tag(s, m, tag);
-	opts.to_tag = status > 100 ? slice_cstr(tag) : SLICE_NULL;
-	opts.src_ip = host;
-	opts.src_port = net_addr_port(&x->in->src);
-	opts.server = s->conf.server_header[0] ? s->conf.server_header : NULL;
-	opts.extra = slice_make(extra.p, extra.len);
+	const struct proxy_answer a = { status, reason, more, &x->in->src, &s->tag_key,
+					s->conf.server_header[0] ? s->conf.server_header : NULL };
+	struct sip_buf out;
+	int rc;
 
 	sip_buf_init(&out, s->out, SERVER_OUT_CAP);
-	if (sip_reply_build(&out, m, status, reason, &opts) != 0 || out.overflow) {
+	if ((rc = proxy_build_answer(&out, tag, m, &a)) == 0)
+		return out.len;
+	if (rc == EMSGSIZE)
+		log_warn("response %u: extra headers over %d bytes; not sent", status,
+			 PROXY_ANSWER_EXTRA_MAX);
+	else
 		log_warn("response %u did not fit in %d bytes; not sent", status, SERVER_OUT_CAP);
-		return 0;
-	}
-	/* the To tag the reply carries: the request's, else ours */
-	*to_tag = m->to.has_tag ? m->to.tag : opts.to_tag;
-	return out.len;
+	return 0;
 }
 
 void server_answer(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 		   uint16_t status, const char *reason, struct slice more)
 {
 	struct net_addr dst;
-	struct slice to_tag;
-	char tag[17];
-	size_t len = build_answer(s, x, m, status, reason, more, tag, &to_tag);
+	struct proxy_answer_tag tag;
+	size_t len = build_answer(s, x, m, status, reason, more, &tag);
 	int rc;
 
 	if (len == 0)
 		return;
 	if (x->st) {
-		rc = txn_server_respond_tag(x->st, status, s->out, len, to_tag, server_now_ms());
+		rc = txn_server_respond_tag(x->st, status, s->out, len, tag.to_tag, server_now_ms());
 	} else {
-		reply_destination(x->in, m, &dst);
+		net_reply_addr(&dst, &x->in->src, &m->via);
 		rc = net_send(s->net, x->in, &dst, s->out, len);
 	}
 	if (rc == 0)
@@ -186,43 +76,14 @@ void server_answer(struct server *s, const struct server_ctx *x, const struct si
 
 /* ---- answers and events held for their commit (group commit) ---------------- */
 
-/* The fixed part of a packed event; user, aor, call_id and user_agent follow. */
-struct ev_note_hdr {
-	const char *kind, *reason; /* string literals */
-	struct net_addr src;
-	enum net_transport tp;
-	int status;
-	bool has_src;
-	uint16_t len[4];
-};
-
-_Static_assert(sizeof(struct ev_note_hdr) <= 256, "SERVER_EV_NOTE_MAX leaves 256 for the header");
-
+/* Record an event packed by server_event_durable (log_event_pack). */
 static void ev_note_record(const void *note, size_t note_len)
 {
-	struct ev_note_hdr h;
-	struct log_event e = { 0 };
-	const char *p = (const char *)note + sizeof(h);
-	struct slice f[4];
+	struct log_event e;
+	struct net_addr src;
 
-	if (note_len < sizeof(h))
-		return;
-	memcpy(&h, note, sizeof(h));
-	for (size_t i = 0; i < 4; i++) {
-		f[i] = slice_make(p, h.len[i]);
-		p += h.len[i];
-	}
-	e.kind = h.kind;
-	e.reason = h.reason;
-	e.src = &h.src;
-	e.tp = h.tp;
-	e.has_src = h.has_src;
-	e.status = h.status;
-	e.user = f[0];
-	e.aor = f[1];
-	e.call_id = f[2];
-	e.user_agent = f[3];
-	log_event(&e);
+	if (log_event_unpack(&e, &src, note, note_len))
+		log_event(&e);
 }
 
 void server_event_durable(struct server *s, uint64_t seq, const char *kind,
@@ -230,25 +91,18 @@ void server_event_durable(struct server *s, uint64_t seq, const char *kind,
 			  struct slice aor, const char *reason, int status)
 {
 	const struct sip_hdr *ua = sip_msg_hdr(m, SIP_H_USER_AGENT);
-	struct ev_note_hdr h = { kind, reason, in->src, in->tp, status, true, { 0 } };
-	struct slice f[4] = { user, aor, (m->have & SIP_HAVE_CALL_ID) ? m->call_id : SLICE_NULL,
-			      ua ? ua->value : SLICE_NULL };
-	unsigned char *p = s->ev_note + sizeof(h);
+	const struct log_event e = {
+		.kind = kind, .src = &in->src, .tp = in->tp, .has_src = true,
+		.user = user, .aor = aor,
+		.call_id = (m->have & SIP_HAVE_CALL_ID) ? m->call_id : SLICE_NULL,
+		.user_agent = ua ? ua->value : SLICE_NULL, .reason = reason, .status = status,
+	};
 
 	if (seq == 0 || registrar_is_durable(s->reg, seq)) {
 		server_event(s, kind, in, m, user, aor, reason, status);
 		return;
 	}
-	for (size_t i = 0; i < 4; i++) {
-		/* one byte more than the log keeps, so it still marks the cut */
-		h.len[i] = (uint16_t)(f[i].len > LOG_EVENT_FIELD_MAX ? LOG_EVENT_FIELD_MAX + 1
-								      : f[i].len);
-		if (h.len[i])
-			memcpy(p, f[i].p, h.len[i]);
-		p += h.len[i];
-	}
-	memcpy(s->ev_note, &h, sizeof(h));
-	s->ev_note_len = (size_t)(p - s->ev_note);
+	s->ev_note_len = log_event_pack(s->ev_note, &e);
 }
 
 void server_answer_durable(struct server *s, const struct server_ctx *x,
@@ -266,11 +120,10 @@ void server_answer_durable(struct server *s, const struct server_ctx *x,
 		server_answer(s, x, m, status, reason, more);
 		return;
 	}
-	struct slice to_tag;
-	char tag[17];
+	struct proxy_answer_tag tag;
 
-	if ((len = build_answer(s, x, m, status, reason, more, tag, &to_tag)) != 0) {
-		reply_destination(x->in, m, &dst);
+	if ((len = build_answer(s, x, m, status, reason, more, &tag)) != 0) {
+		net_reply_addr(&dst, &x->in->src, &m->via);
 		rc = registrar_hold(s->reg, seq, status, x->in, &dst, s->out, len, s->ev_note,
 				    note_len);
 	}
@@ -326,24 +179,18 @@ static void log_refusal(struct server *s, const struct net_msg *in, const char *
 static void refuse(struct server *s, const struct net_msg *in, const struct sip_msg *m,
 		   enum sip_err err)
 {
-	bool answerable = m->request && (m->have & SIP_HAVE_REPLY) == SIP_HAVE_REPLY &&
-			  m->mid != SIP_M_ACK;
+	struct server_ctx x = { in, NULL };
+	const char *reason;
+	uint16_t status;
 
-	if (!answerable) {
+	if (!sip_refusal(m, err, &status, &reason)) {
 		s->stats.dropped_malformed++;
 		log_refusal(s, in, "dropped malformed message", m);
 		return;
 	}
 	s->stats.refused[err]++;
 	log_refusal(s, in, "refused malformed request", m);
-	/* RFC 3261 8.2.1 inspects the method before anything else: an unknown
-	 * method is 501 however the rest is written (RFC 4475 3.1.1.2, 3.1.2.18). */
-	struct server_ctx x = { in, NULL };
-
-	if (m->method.len && m->err != SIP_E_METHOD && m->mid == SIP_M_OTHER)
-		server_answer(s, &x, m, 501, "Not Implemented", SLICE_NULL);
-	else
-		server_answer(s, &x, m, sip_err_status(err), sip_err_reason(err), SLICE_NULL);
+	server_answer(s, &x, m, status, reason, SLICE_NULL);
 }
 
 /* Decide and hand a new request on: to the registrar, to the proxy (which
@@ -352,18 +199,19 @@ static void refuse(struct server *s, const struct net_msg *in, const struct sip_
 static void dispatch(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
 		     const struct txn_peer *from)
 {
-	struct server_verdict v = server_decide(m);
+	struct policy_route v;
 	struct policy_verdict pv;
 
+	policy_route(&v, m);
 	policy_transport(&pv, m, x->in->tp == NET_TLS, s->conf.signaling == CONF_SIGNALING_TLS);
 	if (!pv.allow) {
 		server_event(s, pv.event, x->in, m, SLICE_NULL, m->ruri_raw, pv.detail, pv.status);
 		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
 		return;
 	}
-	if (v.register_)
+	if (v.registrar)
 		server_register(s, x, m);
-	else if (v.call && x->st && from)
+	else if (v.proxy && x->st && from)
 		server_call_request(s, x->st, m, from);
 	else if (v.status)
 		server_answer(s, x, m, v.status, v.reason, SLICE_NULL);
@@ -372,14 +220,14 @@ static void dispatch(struct server *s, const struct server_ctx *x, const struct 
 }
 
 /* The transaction layer's view of where a message came from: the way it
- * came, and the address a response goes to (reply_destination). */
+ * came, and the address a response goes to (net_reply_addr). */
 static void peer_of(struct txn_peer *p, const struct net_msg *in, const struct sip_msg *m)
 {
 	p->via = *in;
 	p->via.buf = NULL;
 	p->via.len = 0;
 	if (m->request && (m->have & SIP_HAVE_VIA))
-		reply_destination(in, m, &p->dst);
+		net_reply_addr(&p->dst, &in->src, &m->via);
 	else
 		p->dst = in->src;
 }
@@ -668,21 +516,6 @@ static void flush_registrations(struct server *s, enum server_batch_why why)
 	s->batches[0][why] += after.batches - before.batches;
 }
 
-/* When a batch that began waiting at *since (set here on the first round
- * that sees it) is due: 0 now, else the ms left; -1 with nothing waiting. */
-static int batch_due(uint64_t *since, bool waiting, uint32_t wait_ms, uint64_t now_ms)
-{
-	if (!waiting) {
-		*since = 0;
-		return -1;
-	}
-	if (!*since)
-		*since = now_ms;
-	if (now_ms - *since >= wait_ms)
-		return 0;
-	return (int)(*since + wait_ms - now_ms);
-}
-
 /* Group commit after a round of events, for the registrar's batch and for
  * calls' (dialogs and call records, call.c): a batch is committed once its
  * oldest change has waited batch_wait ms, or at once when it reaches
@@ -698,10 +531,10 @@ static int on_round(void *arg, uint64_t now_ms)
 	bool behind = s->conf.durability == CONF_DURABLE_NONE;
 	int reg, calls;
 
-	reg = batch_due(&s->batch_since_ms, !behind && registrar_pending(s->reg) > 0,
-			s->conf.batch_wait, now_ms);
-	calls = batch_due(&s->cdr_since_ms, !behind && (s->ncdr_q || s->ndlg_q),
-			  s->conf.batch_wait, now_ms);
+	reg = store_batch_due(&s->batch_since_ms, !behind && registrar_pending(s->reg) > 0,
+			      s->conf.batch_wait, now_ms);
+	calls = store_batch_due(&s->cdr_since_ms, !behind && (s->ncdr_q || s->ndlg_q),
+				s->conf.batch_wait, now_ms);
 	if (reg == 0 || calls == 0)
 		nodes_epochs_flush(s->epochs); /* the counts of the requests these batches answer */
 	if (reg == 0) {

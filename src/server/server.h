@@ -1,7 +1,7 @@
 /*
  * server: the dispatcher. It owns the event loop (net/) and the objects of
  * the other layers, receives every message, runs the guard, parses (sip/),
- * hands requests to the transaction layer, decides (server_decide), and
+ * hands requests to the transaction layer, decides (policy_route), and
  * routes: REGISTER through the one authentication step (auth.c) to the
  * registrar (register.c), other requests through admission (call.c: the
  * same authentication step with 407, identity policy, targets) to the proxy
@@ -18,30 +18,6 @@
 #include "../auth/auth.h"
 #include "../conf/conf.h"
 #include "../sip/sip.h"
-
-/* The methods this server handles (Allow header). */
-#define SERVER_ALLOW "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE, " \
-		     "PRACK, SUBSCRIBE, NOTIFY, REFER"
-
-/* What the stateless layer does with a request: a status to answer with (0:
- * send nothing) and its reason phrase. Extra headers that the status needs
- * (Allow on 405/501/200, Unsupported on 420) are derived from the status by
- * the caller. */
-struct server_verdict {
-	uint16_t status;        /* 0: no answer here (see register_ and call) */
-	const char *reason;
-	bool register_;         /* hand the request to the registrar */
-	bool call;              /* hand it to the proxy (server/call.c) */
-};
-
-/*
- * Decide what to do with a new request that parsed (m->request). Pure: no
- * I/O. The order is RFC 3261 8.2: method (405/501), Request-URI scheme
- * (416), required extensions (420); then REGISTER goes to the registrar,
- * OPTIONS outside a dialog is answered 200 here, everything else goes to the
- * proxy. ACK gets nothing; a CANCEL that matched nothing 481.
- */
-struct server_verdict server_decide(const struct sip_msg *m);
 
 /* Counters of everything the server refused or dropped. */
 #define SERVER_METHODS (SIP_M_UPDATE + 1)

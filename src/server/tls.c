@@ -6,17 +6,11 @@
  * bound to its client certificate). The transport itself is in net/tls.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "internal.h"
-
-#define PASSPHRASE_MAX 1024
 
 static bool has_tls_listener(const struct conf *c)
 {
@@ -52,45 +46,12 @@ int server_tls_library_check(char *err, size_t errlen)
 	return 0;
 }
 
-/* The first line of the passphrase file, which others must not read. */
-static int read_passphrase(char *out, size_t cap, const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-	ssize_t r;
-	size_t n = 0;
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(rc));
-		return rc;
-	}
-	if (fstat(fd, &st) != 0 || (st.st_mode & S_IRWXO)) {
-		rc = EACCES;
-		snprintf(err, errlen, "%s: passphrase file readable by others; chmod 600 it", path);
-		goto out;
-	}
-	while (n + 1 < cap && (r = read(fd, out + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	out[n] = '\0';
-	out[strcspn(out, "\r\n")] = '\0';
-	if (!*out) {
-		rc = EINVAL;
-		snprintf(err, errlen, "%s: empty passphrase", path);
-	}
-out:
-	close(fd);
-	return rc;
-}
-
-/* Load c's [tls] files into the loop. */
+/* Load c's [tls] files into the loop: the paths resolved against the
+ * state directory; net_tls_load reads them (the passphrase file too). */
 static int load(struct server *s, const struct conf *c, char *err, size_t errlen)
 {
-	char cert[1100], key[1100], ca[1100], crl[1100], ppath[1100], pass[PASSPHRASE_MAX];
-	char peer_ca[1100];
+	char cert[1100], key[1100], ca[1100], crl[1100], ppath[1100], peer_ca[1100];
 	struct net_tls_conf tc = { 0 };
-	int rc;
 
 	if (conf_state_path(cert, sizeof(cert), s->state, c->tls_certificate) ||
 	    conf_state_path(key, sizeof(key), s->state, c->tls_key) ||
@@ -121,14 +82,9 @@ static int load(struct server *s, const struct conf *c, char *err, size_t errlen
 			snprintf(err, errlen, "TLS passphrase file path too long");
 			return ENAMETOOLONG;
 		}
-		if ((rc = read_passphrase(pass, sizeof(pass), ppath, err, errlen)) != 0)
-			goto out;
-		tc.passphrase = pass;
+		tc.passphrase_file = ppath;
 	}
-	rc = net_tls_load(s->net, &tc, err, errlen);
-out:
-	OPENSSL_cleanse(pass, sizeof(pass));
-	return rc;
+	return net_tls_load(s->net, &tc, err, errlen);
 }
 
 int server_tls_start(struct server *s, const struct conf *c, char *err, size_t errlen)

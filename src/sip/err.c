@@ -1,7 +1,8 @@
 /*
  * sip/err.c: the table behind enum sip_err: a reason phrase for the
  * response, the status code that carries it and a stable key for counters.
- * One row per code, in enum order (checked by a static assertion).
+ * One row per code, in enum order (checked by a static assertion). And
+ * which of the refused messages get that answer (sip_refusal).
  */
 #include "sip.h"
 
@@ -74,4 +75,19 @@ uint16_t sip_err_status(enum sip_err e)
 const char *sip_err_name(enum sip_err e)
 {
 	return (unsigned)e >= SIP_E__COUNT ? "unknown" : err_row(e)->name;
+}
+
+bool sip_refusal(const struct sip_msg *m, enum sip_err err, uint16_t *status,
+		 const char **reason)
+{
+	if (!m->request || (m->have & SIP_HAVE_REPLY) != SIP_HAVE_REPLY || m->mid == SIP_M_ACK)
+		return false;
+	if (m->method.len && m->err != SIP_E_METHOD && m->mid == SIP_M_OTHER) {
+		*status = 501;
+		*reason = "Not Implemented";
+	} else {
+		*status = sip_err_status(err);
+		*reason = sip_err_reason(err);
+	}
+	return true;
 }

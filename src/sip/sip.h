@@ -359,6 +359,18 @@ struct sip_msg {
 int sip_msg_parse(struct sip_msg *m, struct sip_hdr *hdrs, uint32_t cap, const char *buf,
 		  size_t len, bool stream, const struct sip_limits *lim);
 
+/*
+ * What a message m that failed with err (sip_msg_parse's m->err, or a limit
+ * hit before parsing) gets: false when it cannot be answered (a response,
+ * an ACK, or a request whose Via, Call-ID or CSeq did not parse): drop it.
+ * Else true with the status and reason to answer: 501 when the method is
+ * one we do not know however the rest is written (RFC 3261 8.2.1 inspects
+ * the method first; RFC 4475 3.1.1.2, 3.1.2.18), else sip_err_status(err).
+ * Pure.
+ */
+bool sip_refusal(const struct sip_msg *m, enum sip_err err, uint16_t *status,
+		 const char **reason);
+
 /* Header access. sip_msg_hdr returns the first field with id, or NULL;
  * sip_msg_hdr_next the next one after `prev` with the same id (for
  * SIP_H_OTHER, compare names yourself or use sip_msg_hdr_named). */

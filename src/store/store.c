@@ -508,6 +508,19 @@ uint64_t store_batch_next_seq(const struct store *s)
 	return s ? s->committed_seq + 1 : 0;
 }
 
+int store_batch_due(uint64_t *since, bool waiting, uint32_t wait_ms, uint64_t now_ms)
+{
+	if (!waiting) {
+		*since = 0;
+		return -1;
+	}
+	if (!*since)
+		*since = now_ms;
+	if (now_ms - *since >= wait_ms)
+		return 0;
+	return (int)(*since + wait_ms - now_ms);
+}
+
 uint64_t store_durable_seq(struct store *s)
 {
 	if (!s)

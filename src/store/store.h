@@ -355,6 +355,16 @@ int store_set_durability(struct store *s, enum store_durability d);
 uint64_t store_batch_next_seq(const struct store *s);
 uint64_t store_durable_seq(struct store *s);
 
+/*
+ * When a batch of writes that began waiting at *since is due (group commit:
+ * committed once its oldest change has waited wait_ms, so one commit is
+ * shared by everything that arrived meanwhile). waiting: changes are queued.
+ * Returns 0 when due now, else the ms left; -1 with nothing waiting. Keeps
+ * the clock in *since (0: none): set on the first call that sees changes
+ * waiting, cleared on one that sees none. Pure: the time is passed in.
+ */
+int store_batch_due(uint64_t *since, bool waiting, uint32_t wait_ms, uint64_t now_ms);
+
 /* Insert or replace the binding (aor, contact); sets *id (if not NULL) to its
  * row id. Returns 0, ENOENT when user_id names no user, EINVAL (empty aor,
  * contact, received, transport or call_id; q > 1000), EBUSY/EIO. */

@@ -378,7 +378,7 @@ def test_encrypted_keys(tmp_path):
     log = open(os.path.join(state, "serve.log"), "wb")
     proc = subprocess.Popen([BIN, "--state", state, "serve"], stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 90
         while "ready:" not in open(os.path.join(state, "serve.log")).read():
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)

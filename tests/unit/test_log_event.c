@@ -3,7 +3,7 @@
  * parsed with Jansson and checked field by field; hostile bytes stay one line
  * of valid JSON, escaped and truncated; credentials are redacted; the file is
  * 0600; reopen moves later events; four processes appending at once produce
- * only whole lines.
+ * only whole lines; an event packed to be recorded later comes back whole.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -444,12 +444,72 @@ static void test_concurrent(void)
 	CHECK_INT(good, WRITERS * PER_WRITER);
 }
 
+/* An event packed to wait for its batch (log_event_pack) comes back whole:
+ * the same kind, reason, source, transport, status and fields, each cut to
+ * one byte more than the log keeps; a short or lying note is refused. */
+static void test_pack(void)
+{
+	static unsigned char note[LOG_EVENT_PACKED_MAX + 1], odd[LOG_EVENT_PACKED_MAX + 8];
+	static char longer[LOG_EVENT_FIELD_MAX + 50];
+	struct net_addr src = { 0 }, back_src;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&src.ss;
+	struct log_event e = { 0 }, back;
+	size_t n, big;
+
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(5070);
+	inet_pton(AF_INET, "192.0.2.9", &s4->sin_addr);
+	src.len = sizeof(*s4);
+	memset(longer, 'x', sizeof(longer));
+	e.kind = "register.ok";
+	e.reason = "because";
+	e.src = &src;
+	e.tp = NET_TLS;
+	e.has_src = true;
+	e.status = 200;
+	e.user = SLICE_LIT("alice");
+	e.aor = SLICE_NULL;
+	e.call_id = slice_make(longer, sizeof(longer));
+	e.user_agent = SLICE_LIT("phone/1.0");
+	n = log_event_pack(note, &e);
+	CHECK(n <= LOG_EVENT_PACKED_MAX);
+	CHECK(log_event_unpack(&back, &back_src, note, n));
+	CHECK(back.kind == e.kind && back.reason == e.reason);
+	CHECK(back.src == &back_src && memcmp(&back_src, &src, sizeof(src)) == 0);
+	CHECK_INT(back.tp, NET_TLS);
+	CHECK(back.has_src);
+	CHECK_INT(back.status, 200);
+	CHECK_SLICE(back.user, "alice");
+	CHECK_INT(back.aor.len, 0);
+	CHECK_INT(back.call_id.len, LOG_EVENT_FIELD_MAX + 1);
+	CHECK(memcmp(back.call_id.p, longer, LOG_EVENT_FIELD_MAX + 1) == 0);
+	CHECK_SLICE(back.user_agent, "phone/1.0");
+	CHECK_INT(back.os_user.len, 0);
+	/* every field at its longest fits, at any alignment */
+	e.user = e.aor = e.user_agent = e.call_id;
+	big = log_event_pack(odd + 1, &e);
+	CHECK(big <= LOG_EVENT_PACKED_MAX);
+	CHECK(log_event_unpack(&back, &back_src, odd + 1, big));
+	CHECK_INT(back.user_agent.len, LOG_EVENT_FIELD_MAX + 1);
+	/* a note cut short is refused, *e untouched */
+	back.kind = "untouched";
+	CHECK(!log_event_unpack(&back, &back_src, odd + 1, big - 1));
+	CHECK(!log_event_unpack(&back, &back_src, note, 3));
+	CHECK(strcmp(back.kind, "untouched") == 0);
+	/* no source: none comes back */
+	e.has_src = false;
+	e.src = NULL;
+	n = log_event_pack(note, &e);
+	CHECK(log_event_unpack(&back, &back_src, note, n));
+	CHECK(!back.has_src);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
 		CASE(test_fields),     CASE(test_hostile),       CASE(test_redaction),
 		CASE(test_mode),       CASE(test_reopen),        CASE(test_counters),
-		CASE(test_warning_kinds), CASE(test_concurrent),
+		CASE(test_warning_kinds), CASE(test_concurrent), CASE(test_pack),
 	};
 	int rc;
 

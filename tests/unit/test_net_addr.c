@@ -1,10 +1,11 @@
 /*
  * test_net_addr: the listen-list parser (valid lists and every refusal) and
- * address formatting.
+ * address formatting; where a UDP response goes (net_reply_addr).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 
 #include "check.h"
 #include "net/net.h"
@@ -190,6 +191,55 @@ static void test_msg_from_text(void)
 	CHECK_INT(w.src.ss.ss_family, 0);
 }
 
+/* An address from the listen-list syntax, e.g. "udp:192.0.2.7:6000". */
+static struct net_addr addr_of(const char *spec)
+{
+	struct net_listen_spec one[1];
+	size_t n = 0;
+
+	if (net_listen_parse(one, 1, &n, spec, err, sizeof(err)) != 0 || n != 1)
+		abort();
+	return one[0].addr;
+}
+
+/* Where a UDP response goes: the packet's source address always; the
+ * source port with rport, else the Via's port, else 5060 (RFC 3581, RFC
+ * 3261 18.2.2). The Via host and maddr are never followed. */
+static void test_reply_addr(void)
+{
+	struct net_addr src = addr_of("udp:192.0.2.7:6000"), dst;
+	struct sip_via via = { 0 };
+	char host[INET6_ADDRSTRLEN];
+
+	via.host = SLICE_LIT("203.0.113.9");
+	via.maddr = SLICE_LIT("203.0.113.10");
+	via.has_maddr = true;
+	via.port = 5070;
+	via.has_port = true;
+	via.has_rport = true;
+	net_reply_addr(&dst, &src, &via);
+	net_addr_host(&dst, host, sizeof(host));
+	CHECK(strcmp(host, "192.0.2.7") == 0);
+	CHECK_INT(net_addr_port(&dst), 6000);
+	CHECK_INT(dst.len, src.len);
+	via.has_rport = false;
+	net_reply_addr(&dst, &src, &via);
+	net_addr_host(&dst, host, sizeof(host));
+	CHECK(strcmp(host, "192.0.2.7") == 0);
+	CHECK_INT(net_addr_port(&dst), 5070);
+	via.has_port = false;
+	net_reply_addr(&dst, &src, &via);
+	CHECK_INT(net_addr_port(&dst), 5060);
+	src = addr_of("udp:[2001:db8::5]:7000");
+	net_reply_addr(&dst, &src, &via);
+	net_addr_host(&dst, host, sizeof(host));
+	CHECK(strcmp(host, "2001:db8::5") == 0);
+	CHECK_INT(net_addr_port(&dst), 5060);
+	via.has_rport = true;
+	net_reply_addr(&dst, &src, &via);
+	CHECK_INT(net_addr_port(&dst), 7000);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -199,6 +249,7 @@ int main(int argc, char **argv)
 		CASE(test_addr_format),
 		CASE(test_ipv4_text_as_inet_ntop),
 		CASE(test_msg_from_text),
+		CASE(test_reply_addr),
 	};
 
 	return check_main("net_addr", cases, ARRAY_SIZE(cases), argc, argv);

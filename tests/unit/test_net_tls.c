@@ -155,6 +155,7 @@ static void remove_certs(void)
 		"ca.crt",      "server.crt",  "server.key",  "server2.crt", "server2.key",
 		"locked.crt",  "locked.key",  "alice.crt",   "alice.key",   "mallory.crt",
 		"mallory.key", "expired.crt", "expired.key", "garbage.crt", "open.key",
+		"pass",        "pass.open",   "pass.empty",
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -969,6 +970,81 @@ static void test_tls_load_refusals(void)
 	net_free(&n);
 }
 
+/* Write text to name under dir with mode; false when it could not be. */
+static bool write_file(const char *name, const char *text, mode_t mode)
+{
+	int fd = open(file(name), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	size_t n = strlen(text);
+	bool ok = fd >= 0 && write(fd, text, n) == (ssize_t)n;
+
+	if (fd >= 0)
+		close(fd);
+	return ok && chmod(file(name), mode) == 0;
+}
+
+/* One load of the encrypted key with its passphrase file, on a fresh
+ * loop: the allocation-failure sweep's scenario. */
+static int load_locked(void *arg)
+{
+	struct net_conf conf = test_conf();
+	struct net_tls_conf t = tls_conf("locked", NET_TLS_VERIFY_NONE);
+	struct net *n = NULL;
+	char err[512];
+	int rc;
+
+	(void)arg;
+	t.passphrase_file = file("pass");
+	if ((rc = net_new(&n, &conf, on_recv, on_stream_error, NULL)) != 0)
+		return rc;
+	rc = net_tls_load(n, &t, err, sizeof(err));
+	net_free(&n);
+	return rc;
+}
+
+/* The key's passphrase read from a file (net_tls_load's passphrase_file):
+ * its first line only, refused when missing, readable by others or empty,
+ * each with the file named; read before the certificate is looked at. */
+static void test_tls_passphrase_file(void)
+{
+	struct net_conf conf = test_conf();
+	struct net_tls_conf t = tls_conf("locked", NET_TLS_VERIFY_NONE);
+	struct net *n = NULL;
+	char err[512], desc[256], want[200];
+
+	CHECK(write_file("pass", "a long test passphrase\nsecond line\n", 0600));
+	CHECK(write_file("pass.open", "a long test passphrase\n", 0644));
+	CHECK(write_file("pass.empty", "\r\nsecond line\n", 0600));
+	CHECK_INT(net_new(&n, &conf, on_recv, on_stream_error, NULL), 0);
+	t.passphrase_file = file("nosuch.pass");
+	CHECK_INT(net_tls_load(n, &t, err, sizeof(err)), ENOENT);
+	snprintf(want, sizeof(want), "%s: %s", file("nosuch.pass"), strerror(ENOENT));
+	CHECK(strcmp(err, want) == 0);
+	t.passphrase_file = file("pass.open");
+	CHECK_INT(net_tls_load(n, &t, err, sizeof(err)), EACCES);
+	snprintf(want, sizeof(want), "%s: passphrase file readable by others; chmod 600 it",
+		 file("pass.open"));
+	CHECK(strcmp(err, want) == 0);
+	t.passphrase_file = file("pass.empty");
+	CHECK_INT(net_tls_load(n, &t, err, sizeof(err)), EINVAL);
+	snprintf(want, sizeof(want), "%s: empty passphrase", file("pass.empty"));
+	CHECK(strcmp(err, want) == 0);
+	/* the passphrase file is read first: a missing certificate is not reached */
+	t.cert_file = file("nosuch.crt");
+	CHECK_INT(net_tls_load(n, &t, err, sizeof(err)), EINVAL);
+	CHECK(strstr(err, "empty passphrase") != NULL);
+	net_tls_describe(n, desc, sizeof(desc));
+	CHECK(strcmp(desc, "none") == 0);
+	/* the file's first line wins over passphrase */
+	t = tls_conf("locked", NET_TLS_VERIFY_NONE);
+	t.passphrase = "not the passphrase";
+	t.passphrase_file = file("pass");
+	CHECK_INT(net_tls_load(n, &t, err, sizeof(err)), 0);
+	net_tls_describe(n, desc, sizeof(desc));
+	CHECK(strstr(desc, "server-locked") != NULL);
+	net_free(&n);
+	CHECK(CHECK_OOM_SWEEP(load_locked, NULL, 200) >= 2);
+}
+
 /* A second connection resumes with the session ticket of the first. */
 static void test_tls_resumption(void)
 {
@@ -1171,6 +1247,7 @@ int main(int argc, char **argv)
 		CASE(test_tls_client_certificates),
 		CASE(test_tls_reload),
 		CASE(test_tls_load_refusals),
+		CASE(test_tls_passphrase_file),
 		CASE(test_tls_resumption),
 		CASE(test_tls_max_connections),
 		CASE(test_name_matches),

@@ -512,6 +512,59 @@ static void control_byte_every_offset(void)
 	}
 }
 
+/* Which refused messages are answered, and with what (sip_refusal). */
+static void refusal(void)
+{
+	static const char base[] = "%s sip:bob@example.com SIP/2.0\r\n"
+				   "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+				   "From: <sip:a@example.com>;tag=1\r\n"
+				   "To: <sip:bob@example.com>\r\n"
+				   "Call-ID: r@test\r\n"
+				   "CSeq: 1 %s\r\n"
+				   "%s"
+				   "Content-Length: 0\r\n\r\n";
+	char buf[1024];
+	const char *reason = NULL;
+	uint16_t status = 0;
+
+	/* a known method with a bad header: the header's status */
+	snprintf(buf, sizeof(buf), base, "INVITE", "INVITE", "Max-Forwards: 7x\r\n");
+	CHECK(parse(buf, false) != 0);
+	CHECK(sip_refusal(&m, m.err, &status, &reason));
+	CHECK_INT(status, sip_err_status(m.err));
+	CHECK(strcmp(reason, sip_err_reason(m.err)) == 0);
+	/* a limit hit before parsing: that limit's status */
+	CHECK(sip_refusal(&m, SIP_E_MESSAGE_TOO_LARGE, &status, &reason));
+	CHECK_INT(status, 513);
+	/* an unknown method is 501 however the rest is written */
+	snprintf(buf, sizeof(buf), base, "FROB", "FROB", "Max-Forwards: 7x\r\n");
+	CHECK(parse(buf, false) != 0);
+	CHECK(sip_refusal(&m, m.err, &status, &reason));
+	CHECK_INT(status, 501);
+	CHECK(strcmp(reason, "Not Implemented") == 0);
+	/* a method that is not a token is the parser's 400 */
+	snprintf(buf, sizeof(buf), base, "FR\"OB", "FROB", "");
+	CHECK(parse(buf, false) != 0);
+	CHECK_INT(m.err, SIP_E_METHOD);
+	CHECK(sip_refusal(&m, m.err, &status, &reason));
+	CHECK_INT(status, sip_err_status(SIP_E_METHOD));
+	CHECK(status != 501);
+	/* an ACK is never answered */
+	snprintf(buf, sizeof(buf), base, "ACK", "ACK", "Max-Forwards: 7x\r\n");
+	CHECK(parse(buf, false) != 0);
+	CHECK(!sip_refusal(&m, m.err, &status, &reason));
+	/* nor a request without one Call-ID to answer with */
+	snprintf(buf, sizeof(buf), base, "INVITE", "INVITE", "Call-ID: second@test\r\n");
+	CHECK(parse(buf, false) != 0);
+	CHECK(!sip_refusal(&m, m.err, &status, &reason));
+	/* nor a response */
+	CHECK(parse("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+		    "From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n"
+		    "Call-ID: r@test\r\nCSeq: 1 INVITE\r\nContent-Length: x\r\n\r\n",
+		    false) != 0);
+	CHECK(!sip_refusal(&m, m.err, &status, &reason));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -519,7 +572,7 @@ int main(int argc, char **argv)
 		CASE(malformed_headers), CASE(malformed_headers2), CASE(duplicates),
 		CASE(lexical),	     CASE(body_modes),	   CASE(limits),
 		CASE(header_flood),  CASE(truncation),	   CASE(non_ascii),
-		CASE(control_byte_every_offset),
+		CASE(control_byte_every_offset), CASE(refusal),
 	};
 	return check_main("sip_msg", cases, ARRAY_SIZE(cases), argc, argv);
 }
