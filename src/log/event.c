@@ -1,11 +1,12 @@
 /*
- * event: the security event log. One JSON object per line (written
- * straight into the line's buffer, log_jw: building and dumping a Jansson
- * object was a fifth of a REGISTER's instructions), appended with a single write(2) to a file of mode 0600 and
- * optionally copied to syslog; the file, JSON and write helpers are shared
- * with the CDR log (internal.h, json.c). Every string value is escaped with
- * slice_repr and truncated, then scrubbed of anything that looks like a
- * digest credential; log.h describes the format and the guarantees.
+ * event: the security event log. One JSON object per line, written
+ * straight into the line's buffer (log_jw: building and dumping a Jansson
+ * object was a fifth of a REGISTER's instructions), appended with a single
+ * write(2) to a file of mode 0600 and optionally copied to syslog; the
+ * file, JSON and write helpers are shared with the CDR log (internal.h,
+ * json.c). Every string value is escaped with slice_repr and truncated,
+ * then scrubbed of anything that looks like a digest credential; log.h
+ * describes the format and the guarantees.
  */
 #include "internal.h"
 

@@ -67,8 +67,8 @@ bool log_limit_allow(struct log_limit *l, uint64_t now_s);
  * outside printable ASCII (NUL, CR, LF, invalid or even valid UTF-8) and the
  * backslash appear as the four characters \xNN, and at most
  * LOG_EVENT_FIELD_MAX input bytes of a value are kept ("..." marks the cut).
- * The value is therefore always valid UTF-8 for Jansson and the line always
- * one line.
+ * The value is therefore always printable ASCII, of which JSON escapes only
+ * the quote and the backslash, and the line always one line.
  *
  * Secrets never reach the log. There is no field for a password, a digest
  * response or a nonce, and as a second line of defence every value that looks
