@@ -13,8 +13,8 @@
  * dialog they claim.
  *
  * This file also adapts the core's needs (struct proxy_ops) to the server:
- * answers, sends, records (to the store and the CDR log), events, the
- * guard's refunds.
+ * answers, sends, records (to the store through the calls' batch,
+ * store_calls, and to the CDR log), events, the guard's refunds.
  */
 #include <errno.h>
 #include <stdio.h>
