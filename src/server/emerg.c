@@ -7,7 +7,8 @@
  * MESSAGE. This file carries them out: authentication (a brute-force lock
  * does not refuse an emergency call; [emergency] allow_unauthenticated lets
  * a device without credentials through), the store's location of the user,
- * the address its phone registered from, proxy_fork_serial_body, the event
+ * the address its phone registered from, proxy_fork (serial, the body
+ * replaced, with proxy_check's loop hash), the event
  * emergency.call, the log, and the MESSAGEs to the registered phones of
  * [emergency] notify. The overload 503 does not shed these calls and their
  * transactions may use a reserve (server.c, server_emerg_is); class of
@@ -169,7 +170,8 @@ static void refuse(struct server *s, const struct server_ctx *x, const struct si
 }
 
 bool server_emerg_call(struct server *s, struct txn_server *st, const struct server_ctx *x,
-		       const struct sip_msg *m, const struct txn_peer *from, bool beyond)
+		       const struct sip_msg *m, const struct txn_peer *from, bool beyond,
+		       const struct proxy_checked *ck)
 {
 	const struct emerg_conf *ec = &s->conf.emerg;
 	struct server_auth a;
@@ -243,11 +245,18 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 		t[i] = (struct proxy_target){ d->t[i].way, d->t[i].contact, d->t[i].label, NULL };
 	{
 		/* the location goes with the SDP (without a place: the phone's body
-		 * as it is); the media policy does not refuse the service's answer */
+		 * as it is); the media policy does not refuse the service's answer;
+		 * the loop hash is proxy_check's, the credentials authentication's */
 		struct proxy_body pb = { slice_cstr(o.ctype), slice_make(o.body, o.body_len), true,
 					 true, o.loc_text };
-		pv = proxy_fork_serial_body(s->proxy, st, m, from, t, d->n, slice_cstr(o.extra), &pb,
-					    &pc);
+		struct proxy_checked c = { "", a.credentials };
+
+		if (ck)
+			memcpy(c.loop_hash, ck->loop_hash, sizeof(c.loop_hash));
+		pv = proxy_fork(s->proxy, st, m, from, t, d->n,
+				&(struct proxy_fork_opts){ .serial = true,
+							   .extra = slice_cstr(o.extra),
+							   .body = &pb, .checked = &c, .who = &pc });
 	}
 	if (pv.status) {
 		if (pv.event)

@@ -6,7 +6,8 @@
  * - reads the message and the store's word on the caller (its calling class
  *   and fraud hold, through the credential cache) and hands them in;
  * - turns a refusal into its event, its call record and the answer, an
- *   allowed call into proxy_fork_serial (outbound) or proxy_fork (inbound);
+ *   allowed call into proxy_fork, serial (outbound) or parallel (inbound),
+ *   with the loop hash proxy_check computed (server/call.c);
  * - starts the OPTIONS pings and REGISTERs trunk/ builds as client
  *   transactions and hands their outcome back; logs the peers' events;
  * - owns nodes/fraud.c's object, which keeps the toll-fraud counters in
@@ -346,7 +347,8 @@ static void refuse(struct server *s, const struct server_ctx *x, const struct si
 }
 
 bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
-			   const struct sip_msg *m, const struct txn_peer *from, struct slice user)
+			   const struct sip_msg *m, const struct txn_peer *from, struct slice user,
+			   const struct proxy_checked *ck)
 {
 	char dialed[STORE_DIALED_MAX];
 	uint32_t keep[TRUNK_MAX_PEERS] = { 0 };
@@ -397,7 +399,9 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		t[i] = (struct proxy_target){ o->t[i].way, o->t[i].contact, o->t[i].label,
 					      sec ? &cred[i] : NULL };
 	}
-	pv = proxy_fork_serial(s->proxy, st, m, from, t, o->n, slice_cstr(o->pai), &who);
+	pv = proxy_fork(s->proxy, st, m, from, t, o->n,
+			&(struct proxy_fork_opts){ .serial = true, .extra = slice_cstr(o->pai),
+						   .checked = ck, .who = &who });
 	if (pv.status) {
 		if (pv.event)
 			server_event(s, pv.event, x->in, m, user, m->from.uri.raw, pv.detail, pv.status);
@@ -415,7 +419,8 @@ out:
 }
 
 bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
-			  const struct sip_msg *m, const struct txn_peer *from, bool beyond)
+			  const struct sip_msg *m, const struct txn_peer *from, bool beyond,
+			  const struct proxy_checked *ck)
 {
 	char aor[STORE_URI_MAX], dialed[STORE_DIALED_MAX];
 	struct server_targets *t = NULL;
@@ -461,7 +466,9 @@ bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct 
 		server_answer(s, x, m, 480, "Temporarily Unavailable", SLICE_NULL);
 		goto out;
 	}
-	pv = proxy_fork(s->proxy, st, m, from, t->t, t->n, slice_cstr(o.pai), &who);
+	pv = proxy_fork(s->proxy, st, m, from, t->t, t->n,
+			&(struct proxy_fork_opts){ .extra = slice_cstr(o.pai), .checked = ck,
+						   .who = &who });
 	if (pv.status) {
 		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
 	} else {
