@@ -171,7 +171,7 @@ static void refuse(struct server *s, const struct server_ctx *x, const struct si
 
 bool server_emerg_call(struct server *s, struct txn_server *st, const struct server_ctx *x,
 		       const struct sip_msg *m, const struct txn_peer *from, bool beyond,
-		       const struct proxy_checked *ck)
+		       struct proxy_checked *ck)
 {
 	const struct emerg_conf *ec = &s->conf.emerg;
 	struct server_auth a;
@@ -244,14 +244,12 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 		 * the loop hash is proxy_check's, the credentials authentication's */
 		struct proxy_body pb = { slice_cstr(o.ctype), slice_make(o.body, o.body_len), true,
 					 true, o.loc_text };
-		struct proxy_checked c = { "", a.credentials };
 
-		if (ck)
-			memcpy(c.loop_hash, ck->loop_hash, sizeof(c.loop_hash));
+		ck->credentials = a.credentials;
 		pv = proxy_fork(s->proxy, st, m, from, t, d->n,
 				&(struct proxy_fork_opts){ .serial = true,
 							   .extra = slice_cstr(o.extra),
-							   .body = &pb, .checked = &c, .who = &pc });
+							   .body = &pb, .checked = ck, .who = &pc });
 	}
 	if (pv.status) {
 		if (pv.event)

@@ -336,10 +336,12 @@ bool server_emerg_is(const struct server *s, const struct sip_msg *m, const stru
 /* Emergency calls are in progress (their failover may use the reserve). */
 bool server_emerg_active(const struct server *s);
 /* An out-of-dialog request: when it is an emergency INVITE, authenticate,
- * route, send and notify (true: handled, answered). */
+ * route, send and notify (true: handled, answered). ck is proxy_check's
+ * (not NULL): the fork takes its loop hash, with the credentials
+ * authentication consumed set here. */
 bool server_emerg_call(struct server *s, struct txn_server *st, const struct server_ctx *x,
 		       const struct sip_msg *m, const struct txn_peer *from, bool beyond,
-		       const struct proxy_checked *ck);
+		       struct proxy_checked *ck);
 /* A call record is being written: an emergency call's is marked with the
  * location sent, and the call no longer counts. */
 void server_emerg_ended(struct server *s, struct store_cdr *rec);
