@@ -54,6 +54,8 @@ static bool with_cred;           /* serial: the first target has credentials */
 static bool emergency;           /* serial, the body replaced, as an emergency call */
 static uint32_t reserved_dialogs; /* proxy_conf.reserved_dialogs of the next setup */
 static const char *who_hash;     /* proxy_checked.loop_hash of the next fork (NULL: none) */
+static bool consumed;            /* proxy_checked.credentials: the request's Proxy-Authorization
+				    for our realm (authentication consumed it) */
 
 static void peer_init(struct txn_peer *p, const char *ip, uint16_t port)
 {
@@ -139,6 +141,12 @@ static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m
 		base_strcpy(ck.loop_hash, sizeof(ck.loop_hash), who_hash);
 		o.checked = &ck;
 	}
+	for (size_t i = 0; consumed && i < m->nhdrs; i++)
+		if (m->hdrs[i].id == SIP_H_PROXY_AUTHORIZATION &&
+		    memmem(m->hdrs[i].value.p, m->hdrs[i].value.len, "bastion.test", 12)) {
+			ck.credentials = &m->hdrs[i];
+			o.checked = &ck;
+		}
 	last_verdict = proxy_fork(P, st, m, from, t, ntargets, &o);
 }
 
@@ -650,6 +658,31 @@ static void serial_loop_hash_once(void)
 	respond(&B1, r1, 500, "b1");
 	r2 = last_to("192.0.2.22:5064", "INVITE ");
 	CHECK(r2 && via_hash(r2, got) && strcmp(got, "ffeeddccbbaa9988") == 0);
+	teardown();
+
+	/* the consumed credentials (ours) are dropped on the later branch too,
+	 * found by their place in the transaction's copy; another realm's go on */
+	CHECK_INT(setup(100), 0);
+	serial = consumed = true;
+	invite_text("sl4@a", text, sizeof(text));
+	{
+		char with[1400];
+		const char *cl = strstr(text, "Content-Length");
+		snprintf(with, sizeof(with),
+			 "%.*sProxy-Authorization: Digest username=\"x\", realm=\"carrier\", "
+			 "nonce=\"n1\", uri=\"sip:1002@bastion.test\", response=\"00\"\n"
+			 "Proxy-Authorization: Digest username=\"1001\", realm=\"bastion.test\", "
+			 "nonce=\"n2\", uri=\"sip:1002@bastion.test\", response=\"00\"\n%s",
+			 (int)(cl - text), text, cl);
+		CHECK(feed(&A, with) == TXN_NEW);
+	}
+	consumed = false;
+	CHECK_INT(last_verdict.status, 0);
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	CHECK(r1 && strstr(r1, "realm=\"carrier\"") && !strstr(r1, "realm=\"bastion.test\""));
+	respond(&B1, r1, 503, "b1");
+	r2 = last_to("192.0.2.22:5064", "INVITE ");
+	CHECK(r2 && strstr(r2, "realm=\"carrier\"") && !strstr(r2, "realm=\"bastion.test\""));
 	teardown();
 
 	/* without one, each call's serial branches share the hash it computed */
