@@ -10,6 +10,9 @@
  * refused for room: there is at most one per INVITE). After it is sent the
  * INVITE gets 64*T1 for a final response before it is given up as timed
  * out (9.1).
+ * Once a final response came, the request is never sent again (the ACK for
+ * a non-2xx is built then, a CANCEL only before): its copy is let go
+ * (drop_request), so the 32 s of timers M and D do not hold it.
  */
 #include "internal.h"
 
@@ -18,6 +21,14 @@
 
 /* Timer D: "> 32 s" for unreliable transports (Table 4). */
 #define TXN_TIMER_D_MS 32000u
+
+/* After a final response: the request will not be sent again. */
+static void drop_request(struct txn_client *ct)
+{
+	free(ct->req);
+	ct->req = NULL;
+	ct->req_len = 0;
+}
 
 void txn_client_destroy(struct txn_client *ct)
 {
@@ -138,8 +149,8 @@ static char *build_hop(struct txn_client *ct, const char *method, const struct s
 	size_t cap;
 	char *mem;
 
-	if (txn_parse_scratch(ct->t.l, &m, ct->req, ct->req_len) != 0)
-		return NULL;
+	if (!ct->req || txn_parse_scratch(ct->t.l, &m, ct->req, ct->req_len) != 0)
+		return NULL; /* dropped after a final response: nothing to build from */
 	from = sip_msg_hdr(&m, SIP_H_FROM);
 	rto = to ? to : sip_msg_hdr(&m, SIP_H_TO);
 	if (!from || !rto || !(m.have & SIP_HAVE_CALL_ID) || !(m.have & SIP_HAVE_CSEQ))
@@ -238,6 +249,7 @@ static enum txn_recv invite_response(struct txn_client *ct, const struct sip_msg
 			txn_timer_stop(t, TXN_T_RETX);
 			txn_timer_set(t, TXN_T_END, now_ms + 64ULL * l->conf.t1_ms);
 			pass_up(ct, m);
+			drop_request(ct);
 		} else {
 			txn_set_state(t, TXN_S_COMPLETED);
 			txn_timer_stop(t, TXN_T_RETX);
@@ -246,6 +258,7 @@ static enum txn_recv invite_response(struct txn_client *ct, const struct sip_msg
 				txn_send(t, ct->ack, ct->ack_len);
 			txn_timer_set(t, TXN_T_END, now_ms + (t->reliable ? 0 : TXN_TIMER_D_MS));
 			pass_up(ct, m);
+			drop_request(ct);
 		}
 		return TXN_RESPONSE;
 	case TXN_S_ACCEPTED:
@@ -285,6 +298,8 @@ static enum txn_recv non_invite_response(struct txn_client *ct, const struct sip
 		txn_timer_set(t, TXN_T_END, now_ms + (t->reliable ? 0 : l->conf.t4_ms));
 	}
 	pass_up(ct, m);
+	if (t->state == TXN_S_COMPLETED)
+		drop_request(ct);
 	return t->internal ? TXN_ABSORBED : TXN_RESPONSE;
 }
 
@@ -323,6 +338,8 @@ void txn_client_timer(struct txn_client *ct, int slot, uint64_t now_ms)
 		} else {
 			return;
 		}
+		if (!ct->req)
+			return; /* cannot happen: dropped only after a final response */
 		txn_send(t, ct->req, ct->req_len);
 		l->stats.retransmissions_sent++;
 		txn_timer_set(t, TXN_T_RETX, now_ms + t->retx_ivl);

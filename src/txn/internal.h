@@ -50,15 +50,21 @@ struct txn {
 	bool legacy;                    /* matched by the RFC 2543 rules (17.2.3) */
 };
 
+/* The request of a server transaction, parsed (txn_server_request): one
+ * allocation, made only for the transactions whose user asks. */
+struct txn_server_parse {
+	struct sip_msg msg;
+	struct sip_hdr hdrs[];          /* exactly the request's header count */
+};
+
 struct txn_server {
 	struct txn t;
 	char *req;                      /* copy of the request bytes */
 	size_t req_len;
-	struct slice to_tag;            /* the request's To tag, in req */
+	struct slice to_tag;            /* the request's To tag, in req (or tag_mem once
+					   req is released) */
 	uint32_t nhdrs;                 /* the request's header count */
-	bool parsed;                    /* msg and hdrs are made (txn_server_request) */
-	struct sip_hdr *hdrs;           /* exactly nhdrs entries, once parsed */
-	struct sip_msg msg;             /* parsed from req on first use */
+	struct txn_server_parse *parse; /* parsed from req on first use, else NULL */
 	char *resp;                     /* last response sent, for retransmission */
 	size_t resp_len;
 	uint16_t status;                /* of the last response, 0 for none */

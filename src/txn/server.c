@@ -10,6 +10,11 @@
  * count) only when the user asks for it (txn_server_request): most
  * transactions (a challenged INVITE, a BYE) never need it, and parsing every
  * copy was a sixth of a proxied call's cost.
+ * A non-INVITE transaction that has sent its final response only answers
+ * retransmissions, with the response it keeps, for 64*T1 (timer J): at the
+ * next tick it lets go of the request's copy and its parse (release_request),
+ * so the 32 s it waits hold a third of the memory. Every call leaves one (its
+ * BYE), and memory touched for the first time costs a page fault.
  * A CANCEL that matches an INVITE transaction opens a non-INVITE server
  * transaction of the layer's own: the layer answers it with 200 and tells the
  * user through ops->cancel; retransmitted CANCELs are absorbed by it. Such a
@@ -26,9 +31,27 @@
 void txn_server_destroy(struct txn_server *st)
 {
 	free(st->req);
-	free(st->hdrs);
+	free(st->parse);
 	free(st->resp);
 	free(st);
+}
+
+/* A completed non-INVITE transaction no longer needs its request: keep the
+ * To tag (RFC 2543 matching, txn_lookup) in tag_mem, which such a
+ * transaction does not use (keep_response keeps tags for INVITEs only); a
+ * longer tag keeps the copy. After it txn_server_request gives NULL. */
+static void release_request(struct txn_server *st)
+{
+	if (st->t.invite || !st->req || st->to_tag.len > sizeof(st->tag_mem))
+		return;
+	if (st->to_tag.len)
+		memcpy(st->tag_mem, st->to_tag.p, st->to_tag.len);
+	st->to_tag = slice_make(st->tag_mem, st->to_tag.len);
+	free(st->parse);
+	st->parse = NULL;
+	free(st->req);
+	st->req = NULL;
+	st->req_len = 0;
 }
 
 /* Open a server transaction for request m with key (copied). Returns 0,
@@ -265,6 +288,10 @@ static int respond(struct txn_server *st, uint16_t status, const char *buf, size
 		} else {
 			txn_timer_set(t, TXN_T_END,
 				      now_ms + (t->reliable ? 0 : 64ULL * l->conf.t1_ms));
+			/* the request's copy goes at the next tick, not now: the
+			 * user may still read it in this call (release_request) */
+			if (!t->reliable)
+				txn_timer_set(t, TXN_T_RETX, now_ms);
 		}
 	}
 	if (rc && t->reliable)
@@ -289,6 +316,10 @@ void txn_server_timer(struct txn_server *st, int slot, uint64_t now_ms)
 	struct txn *t = &st->t;
 	struct txn_layer *l = t->l;
 
+	if (slot == TXN_T_RETX && !t->invite) {
+		release_request(st); /* non-INVITE: no timer G */
+		return;
+	}
 	if (slot == TXN_T_RETX) {
 		/* Timer G: retransmit the final response, T1, 2T1 ... up to T2. */
 		if (t->state != TXN_S_COMPLETED || !st->resp)
@@ -315,17 +346,20 @@ void *txn_server_user(const struct txn_server *st)
 
 const struct sip_msg *txn_server_request(struct txn_server *st)
 {
-	if (!st->parsed) {
-		st->hdrs = calloc(st->nhdrs, sizeof(*st->hdrs));
-		if (!st->hdrs || txn_parse_copy(&st->msg, st->hdrs, st->nhdrs, st->req,
-						st->req_len) != 0 || !st->msg.request) {
-			free(st->hdrs);
-			st->hdrs = NULL;
-			return NULL; /* out of memory (the bytes parsed once already) */
-		}
-		st->parsed = true;
+	struct txn_server_parse *p;
+
+	if (st->parse)
+		return &st->parse->msg;
+	if (!st->req)
+		return NULL; /* released: a non-INVITE past its final response */
+	p = malloc(sizeof(*p) + (size_t)st->nhdrs * sizeof(p->hdrs[0]));
+	if (!p || txn_parse_copy(&p->msg, p->hdrs, st->nhdrs, st->req, st->req_len) != 0 ||
+	    !p->msg.request) {
+		free(p);
+		return NULL; /* out of memory (the bytes parsed once already) */
 	}
-	return &st->msg;
+	st->parse = p;
+	return &p->msg;
 }
 
 const struct txn_peer *txn_server_peer(const struct txn_server *st)

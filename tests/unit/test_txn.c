@@ -646,6 +646,99 @@ static void non_invite_client(void)
 	finish();
 }
 
+/* After its final response a transaction lets go of the request's copy:
+ * a non-INVITE server's at the next tick (the user may read it until then),
+ * with its To tag kept for RFC 2543 matching (a longer one keeps the copy);
+ * a client's at once, the ACK for a non-2xx built before. Retransmissions
+ * are still answered from what is kept. */
+static void final_lets_go_of_request(void)
+{
+	char b[1024], b2[1024], longtag[80];
+	struct txn_server *st, *st2;
+	struct txn_client *ct;
+
+	CHECK_INT(setup(), 0);
+	/* an old-style (no cookie) in-dialog request: matched by its To tag */
+	req(b, sizeof(b), "BYE", VIA_OLD, "BYE", "ft", "tt");
+	CHECK_INT(feed(b, &udp), TXN_NEW);
+	st = last_st;
+	CHECK_INT(respond(st, 200, "OK", NULL), 0);
+	CHECK(txn_server_request(st) != NULL); /* still this event's */
+	CHECK_SLICE(txn_server_request(st)->method, "BYE");
+	advance(1);
+	CHECK(st->req == NULL);
+	CHECK(st->parse == NULL);
+	CHECK(txn_server_request(st) == NULL);
+	size_t n = nsent;
+	CHECK_INT(feed(b, &udp), TXN_ABSORBED); /* matched by the kept tag */
+	CHECK_INT(nsent, n + 1);
+	CHECK_INT(sent[n].len, sent[n - 1].len);
+	CHECK(memcmp(sent[n].buf, sent[n - 1].buf, sent[n].len) == 0);
+	req(b2, sizeof(b2), "BYE", VIA_OLD, "BYE", "ft", "other");
+	CHECK_INT(feed(b2, &udp), TXN_NEW); /* another To tag: another transaction */
+	CHECK(last_st != st);
+	/* a To tag longer than the room for it keeps the copy */
+	memset(longtag, 'x', 70);
+	longtag[70] = '\0';
+	req(b2, sizeof(b2), "BYE", VIA_OLD, "BYE", "ft2", longtag);
+	CHECK_INT(feed(b2, &udp), TXN_NEW);
+	st2 = last_st;
+	CHECK_INT(respond(st2, 200, "OK", NULL), 0);
+	advance(1);
+	CHECK(txn_server_request(st2) != NULL);
+	n = nsent;
+	CHECK_INT(feed(b2, &udp), TXN_ABSORBED);
+	CHECK_INT(nsent, n + 1);
+	/* an INVITE server transaction keeps it (a late 2xx is still forwarded) */
+	req(b2, sizeof(b2), "INVITE", VIA_B, "INVITE", "ft3", NULL);
+	CHECK_INT(feed(b2, &udp), TXN_NEW);
+	CHECK_INT(respond(last_st, 486, "Busy Here", "tt"), 0);
+	advance(1);
+	CHECK(txn_server_request(last_st) != NULL);
+	/* timer J still ends the released one */
+	advance(64 * T1);
+	CHECK_INT(bad_term, 0);
+	finish();
+
+	/* clients: a non-INVITE's at its final response */
+	CHECK_INT(setup(), 0);
+	CHECK_INT(txn_client_new(&ct, L, cli_message, strlen(cli_message), &udp, NULL, now), 0);
+	live_add(ct);
+	resp(b, sizeof(b), 100, "z9hG4bKcli2", 3, "MESSAGE", NULL);
+	CHECK_INT(feed(b, &udp), TXN_RESPONSE);
+	CHECK(ct->req != NULL);
+	resp(b, sizeof(b), 200, "z9hG4bKcli2", 3, "MESSAGE", "rt");
+	CHECK_INT(feed(b, &udp), TXN_RESPONSE);
+	CHECK(ct->req == NULL);
+	CHECK_INT(feed(b, &udp), TXN_ABSORBED);
+	/* an INVITE's at a non-2xx, its ACK still sent again */
+	CHECK_INT(txn_client_new(&ct, L, cli_invite, strlen(cli_invite), &udp, NULL, now), 0);
+	live_add(ct);
+	resp(b, sizeof(b), 486, CLI_BRANCH, 7, "INVITE", "rt");
+	n = nsent;
+	CHECK_INT(feed(b, &udp), TXN_RESPONSE);
+	CHECK(ct->req == NULL);
+	CHECK(ct->ack != NULL);
+	CHECK_INT(nsent, n + 1); /* the ACK */
+	CHECK_INT(feed(b, &udp), TXN_ABSORBED);
+	CHECK_INT(nsent, n + 2);
+	CHECK(memcmp(sent[n + 1].buf, sent[n].buf, sent[n].len) == 0);
+	advance(32000);
+	/* and at a 2xx (Accepted still passes 2xx up) */
+	CHECK_INT(txn_client_new(&ct, L, cli_invite, strlen(cli_invite), &udp, NULL, now), 0);
+	live_add(ct);
+	resp(b, sizeof(b), 200, CLI_BRANCH, 7, "INVITE", "rt");
+	CHECK_INT(feed(b, &udp), TXN_RESPONSE);
+	CHECK(ct->req == NULL);
+	unsigned r = nresp;
+	CHECK_INT(feed(b, &udp), TXN_RESPONSE);
+	CHECK_INT(nresp, r + 1);
+	advance(64 * T1);
+	CHECK_INT(bad_term, 0);
+	CHECK_INT(ntimeout, 0);
+	finish();
+}
+
 static void cancel_before_provisional(void)
 {
 	char b[1024];
@@ -1247,6 +1340,7 @@ int main(int argc, char **argv)
 		CASE(invite_client_timeout),
 		CASE(invite_client_2xx_accepted),
 		CASE(non_invite_client),
+		CASE(final_lets_go_of_request),
 		CASE(cancel_before_provisional),
 		CASE(cancel_after_provisional),
 		CASE(cancel_server),
