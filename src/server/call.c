@@ -13,8 +13,8 @@
  * dialog they claim.
  *
  * This file also adapts the core's needs (struct proxy_ops) to the server:
- * answers, sends, records (to the store and the CDR log), events, the
- * guard's refunds.
+ * answers, sends, records (to the store through the calls' batch,
+ * store_calls, and to the CDR log), events, the guard's refunds.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,53 +52,66 @@ static bool commit_waits(const struct server *s)
  * answer that waits for it) always goes in the next one. */
 static void cdr_room(struct server *s)
 {
-	if (s->ncdr_q == SERVER_CDR_BATCH || s->ndlg_q == SERVER_CDR_BATCH ||
-	    (s->conf.batch_max && s->ncdr_q + s->ndlg_q >= s->conf.batch_max))
+	if (store_calls_full(s->calls, s->conf.batch_max))
 		server_cdr_flush(s, SERVER_BATCH_FULL);
 }
 
-/* Confirmed dialogs are stored in calls' batch: a put when the 2xx
- * confirms one (the 2xx waits for the batch: the proxy holds it), a delete
- * when it ends; a dialog that ends within the batch it began in never
- * reaches the store. */
+/* Confirmed dialogs are stored in calls' batch (store_calls): a put when
+ * the 2xx confirms one (the 2xx waits for the batch: the proxy holds it), a
+ * delete when it ends; a dialog that ends within the batch it began in
+ * never reaches the store. */
 static uint64_t op_dialog_up(void *arg, const struct store_dialog *d)
 {
 	struct server *s = arg;
+	uint64_t k;
 
 	cdr_room(s);
-	s->dlg_q[s->ndlg_q].put = true;
-	s->dlg_q[s->ndlg_q++].d = *d;
-	return commit_waits(s) && !s->dialogs_unstored ? s->cdr_k + 1 : 0;
+	k = store_calls_dialog_put(s->calls, d);
+	return commit_waits(s) ? k : 0;
 }
 
 static void op_dialog_down(void *arg, const char *call_id, const char *tag0, const char *tag1)
 {
 	struct server *s = arg;
-	struct server_dlg_op *o;
 
-	for (size_t i = s->ndlg_q; i-- > 0;) {
-		o = &s->dlg_q[i];
-		if (o->put && !strcmp(o->d.call_id, call_id) && !strcmp(o->d.tag[0], tag0) &&
-		    !strcmp(o->d.tag[1], tag1)) {
-			/* never stored: forget the put */
-			s->dlg_q[i] = s->dlg_q[--s->ndlg_q];
-			return;
-		}
-	}
+	if (store_calls_dialog_forget(s->calls, call_id, tag0, tag1))
+		return; /* never stored */
 	cdr_room(s);
-	o = &s->dlg_q[s->ndlg_q++];
-	o->put = false;
-	base_strcpy(o->d.call_id, sizeof(o->d.call_id), call_id);
-	base_strcpy(o->d.tag[0], sizeof(o->d.tag[0]), tag0);
-	base_strcpy(o->d.tag[1], sizeof(o->d.tag[1]), tag1);
+	(void)store_calls_dialog_delete(s->calls, call_id, tag0, tag1); /* room made */
 }
 
 /* Send the answers the proxy held for the batches the store made durable. */
 static void cdr_release(struct server *s)
 {
-	proxy_durable(s->proxy, store_inflight_durable(&s->cdr_inflight,
-						       s->store ? store_durable_seq(s->store) : 0));
+	proxy_durable(s->proxy, store_calls_durable(s->calls, s->store));
 }
+
+static void dialog_failed(void *arg, const struct store_dialog *d, bool put, int rc)
+{
+	struct server *s = arg;
+
+	if (log_limit_allow(&s->cdr_store_limit, (uint64_t)time(NULL)))
+		log_error("dialog %s not %s: %s", d->call_id, put ? "stored" : "removed",
+			  strerror(rc));
+}
+
+static void record_failed(void *arg, const struct store_cdr *c, int rc)
+{
+	struct server *s = arg;
+	char cid[80];
+
+	if (log_limit_allow(&s->cdr_store_limit, (uint64_t)time(NULL)))
+		log_error("call record %s not stored: %s%s%s",
+			  slice_repr(cid, sizeof(cid), slice_cstr(c->call_id), 16), strerror(rc),
+			  store_errmsg(s->store)[0] ? ": " : "", store_errmsg(s->store));
+}
+
+static void fraud_inside(void *arg)
+{
+	server_trunk_fraud_write(arg); /* the toll-fraud counters ride in the same batch */
+}
+
+static const struct store_calls_ops calls_ops = { dialog_failed, record_failed, fraud_inside };
 
 /* Dialogs and call records are written in batches, like bindings: queued as
  * calls are confirmed and end, and written in one transaction once the
@@ -108,69 +121,28 @@ static void cdr_release(struct server *s)
  * One commit per call was a sixth of a call's cost. The answers that tell
  * about a dialog or a BYE-ended call wait for their batch (group commit:
  * proxy_durable); a batch whose dialogs may not be stored is reported to
- * the proxy (proxy_not_stored), which refuses those calls. */
+ * the proxy (proxy_not_stored), which refuses those calls. The queue, the
+ * transaction and the batch numbers are store_calls'. */
 void server_cdr_flush(struct server *s, enum server_batch_why why)
 {
-	bool batch = false, dialogs_failed = false;
-	uint64_t k, store_seq = 0;
-	int rc;
+	struct store_calls_result r;
 
 	s->cdr_since_ms = 0;
-	if (!s->ncdr_q && !s->ndlg_q && !server_trunk_fraud_pending(s)) {
+	if (!store_calls_pending(s->calls) && !server_trunk_fraud_pending(s)) {
 		cdr_release(s); /* a backend that becomes durable later */
 		return;
 	}
-	k = ++s->cdr_k;
 	s->batches[1][why]++;
-	if (s->store)
-		batch = store_batch_begin(s->store) == 0; /* else: one transaction each */
-	for (size_t i = 0; s->store && i < s->ndlg_q; i++) {
-		const struct store_dialog *d = &s->dlg_q[i].d;
-		rc = s->dlg_q[i].put ? store_dialogs_put(s->store, d)
-				     : store_dialogs_delete(s->store, d->call_id, d->tag[0], d->tag[1]);
-		if (rc == ENOSYS)
-			s->dialogs_unstored = true; /* later 2xx do not wait */
-		else if (rc && s->dlg_q[i].put)
-			dialogs_failed = true;
-		if (rc && rc != ENOSYS && log_limit_allow(&s->cdr_store_limit, (uint64_t)time(NULL)))
-			log_error("dialog %s not %s: %s", d->call_id,
-				  s->dlg_q[i].put ? "stored" : "removed", strerror(rc));
-	}
-	s->ndlg_q = 0;
-	for (size_t i = 0; i < s->ncdr_q; i++) {
-		struct store_cdr *c = &s->cdr_q[i];
-		int64_t id = 0;
-
-		rc = s->store ? store_cdr_add(s->store, &id, c) : 0;
-		if (rc && log_limit_allow(&s->cdr_store_limit, (uint64_t)time(NULL))) {
-			char cid[80];
-			log_error("call record %s not stored: %s%s%s",
-				  slice_repr(cid, sizeof(cid), slice_cstr(c->call_id), 16),
-				  strerror(rc), store_errmsg(s->store)[0] ? ": " : "",
-				  store_errmsg(s->store));
-		}
-		c->id = rc ? 0 : id;
-	}
-	server_trunk_fraud_write(s); /* the toll-fraud counters ride in the same batch */
-	if (batch) {
-		store_seq = store_batch_next_seq(s->store); /* the number this commit gets */
-		if ((rc = store_batch_end(s->store, true)) != 0) {
-			log_error("%zu call records and dialogs not stored: %s", s->ncdr_q,
-				  strerror(rc));
-			dialogs_failed = true;
-			for (size_t i = 0; i < s->ncdr_q; i++)
-				s->cdr_q[i].id = 0;
-		}
-	}
+	r = store_calls_commit(s->calls, s->store, &calls_ops, s);
+	if (r.rc)
+		log_error("%zu call records and dialogs not stored: %s", r.nrecords,
+			  strerror(r.rc));
 	/* the line is written even when the store failed: that copy survives */
-	for (size_t i = 0; i < s->ncdr_q; i++)
-		log_cdr(&s->cdr_q[i]);
-	s->ncdr_q = 0;
+	for (size_t i = 0; i < r.nrecords; i++)
+		log_cdr(&r.records[i]);
 	/* the queues are empty again: what the proxy does now may queue more */
-	if (dialogs_failed)
-		proxy_not_stored(s->proxy, k);
-	else if (s->store)
-		store_inflight_push(&s->cdr_inflight, k, store_seq); /* 0: durable at once */
+	if (r.dialogs_failed)
+		proxy_not_stored(s->proxy, r.k);
 	cdr_release(s);
 }
 
@@ -184,15 +156,16 @@ void server_cdr_flush(struct server *s, enum server_batch_why why)
 static uint64_t op_record(void *arg, const struct store_cdr *rec)
 {
 	struct server *s = arg;
+	struct store_cdr *c;
 
 	server_trunk_ended(s, rec);
 
 	cdr_room(s);
-	s->cdr_q[s->ncdr_q] = *rec;
-	server_emerg_ended(s, &s->cdr_q[s->ncdr_q++]); /* marks an emergency call's record */
+	if ((c = store_calls_record(s->calls, rec)) != NULL)
+		server_emerg_ended(s, c); /* marks an emergency call's record */
 	if (commit_waits(s) &&
 	    (strcmp(rec->hangup, "caller") == 0 || strcmp(rec->hangup, "callee") == 0))
-		return s->cdr_k + 1;
+		return store_calls_next(s->calls);
 	return 0;
 }
 
@@ -412,7 +385,7 @@ void server_dialogs_restore(struct server *s)
 	int rc = store_dialogs_list(s->store, restore_dialog, s);
 
 	if (rc == ENOSYS)
-		s->dialogs_unstored = true; /* the 2xx of a call has nothing to wait for */
+		store_calls_no_dialogs(s->calls); /* the 2xx of a call has nothing to wait for */
 	if (rc && rc != ENOSYS)
 		log_warn("dialogs not restored: %s", strerror(rc));
 	else if (s->restored_dialogs)

@@ -27,14 +27,6 @@ enum server_batch_why {
 	SERVER_BATCH_WHYS
 };
 
-#define SERVER_CDR_BATCH 256  /* call records written in one transaction at most */
-
-/* A dialog write waiting for the tick (server/call.c). */
-struct server_dlg_op {
-	bool put;                      /* else delete (d's key only) */
-	struct store_dialog d;
-};
-
 /* Room for any response we build: the request's Vias and headers are bounded
  * by max_message (<= 65535) and we add a few hundred bytes. */
 #define SERVER_OUT_CAP (65536 + 2048)
@@ -76,7 +68,7 @@ struct server {
 	size_t n_own;
 	uint64_t next_expiry_ms, next_cache_ms;
 	uint64_t batch_since_ms;        /* when the registrar's batch began waiting; 0: none */
-	uint64_t cdr_since_ms;          /* when calls' batch (cdr_q, dlg_q) did; 0: none */
+	uint64_t cdr_since_ms;          /* when calls' batch (calls) did; 0: none */
 	/* Batches committed, registrations' [0] and calls' [1], by why (the
 	 * registrar counts its batch_max ones itself) */
 	uint64_t batches[2][SERVER_BATCH_WHYS];
@@ -91,17 +83,9 @@ struct server {
 	struct proxy *proxy;           /* calls and dialogs (proxy/) */
 	struct policy_identity_verdict *idv; /* scratch of server/call.c (large) */
 	struct server_trunks *trunks;  /* outside calls in progress, for the caps (trunk.c) */
-	struct store_cdr *cdr_q;       /* SERVER_CDR_BATCH records waiting for their batch */
-	size_t ncdr_q;
-	struct server_dlg_op *dlg_q;   /* SERVER_CDR_BATCH dialog writes waiting too */
-	size_t ndlg_q;
-	/* Group commit of those (call.c): the batches server_cdr_flush commits
-	 * are numbered 1, 2, ...; answers held by the proxy wait on one
-	 * (proxy_durable). Each committed and not yet durable batch keeps the
-	 * store's number it got (a backend that becomes durable later). */
-	uint64_t cdr_k;
-	struct store_inflight cdr_inflight; /* calls' batches committed, not yet durable */
-	bool dialogs_unstored;         /* the backend keeps no dialogs (ENOSYS) */
+	/* calls' batch: dialogs and records waiting, their batch numbers that
+	 * answers held by the proxy wait on (proxy_durable); call.c commits it */
+	struct store_calls *calls;
 	size_t restored_dialogs;
 	struct log_limit cdr_store_limit;
 

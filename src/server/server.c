@@ -533,7 +533,7 @@ static int on_round(void *arg, uint64_t now_ms)
 
 	reg = store_batch_due(&s->batch_since_ms, !behind && registrar_pending(s->reg) > 0,
 			      s->conf.batch_wait, now_ms);
-	calls = store_batch_due(&s->cdr_since_ms, !behind && (s->ncdr_q || s->ndlg_q),
+	calls = store_batch_due(&s->cdr_since_ms, !behind && store_calls_pending(s->calls) > 0,
 				s->conf.batch_wait, now_ms);
 	if (reg == 0 || calls == 0)
 		nodes_epochs_flush(s->epochs); /* the counts of the requests these batches answer */
@@ -708,9 +708,8 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 	s->out = malloc(SERVER_OUT_CAP);
 	s->peer_cert = calloc(1, sizeof(*s->peer_cert));
 	s->idv = calloc(1, sizeof(*s->idv));
-	s->cdr_q = calloc(SERVER_CDR_BATCH, sizeof(*s->cdr_q));
-	s->dlg_q = calloc(SERVER_CDR_BATCH, sizeof(*s->dlg_q));
-	if (!s->out || !s->peer_cert || !s->idv || !s->cdr_q || !s->dlg_q || alloc_buffers(s, c->lim.max_headers) != 0) {
+	if (!s->out || !s->peer_cert || !s->idv || store_calls_new(&s->calls) != 0 ||
+	    alloc_buffers(s, c->lim.max_headers) != 0) {
 		rc = ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -775,10 +774,10 @@ void server_free(struct server **sp)
 	if (s->guard && s->store && s->bans)
 		server_guard_flush(s); /* the bans of the last tick */
 	guard_free(&s->guard);
-	if (s->cdr_q && s->dlg_q)
+	if (s->calls)
 		server_cdr_flush(s, SERVER_BATCH_TICK); /* answers held for it go out while txn and net live */
 	proxy_free(&s->proxy); /* dialogs still up get their records */
-	if (s->cdr_q && s->dlg_q)
+	if (s->calls)
 		server_cdr_flush(s, SERVER_BATCH_TICK);
 	server_trunk_free(s);
 	server_emerg_free(s);
@@ -804,8 +803,7 @@ void server_free(struct server **sp)
 	free(s->out);
 	free(s->peer_cert);
 	free(s->idv);
-	free(s->cdr_q);
-	free(s->dlg_q);
+	store_calls_free(&s->calls);
 	nodes_bans_free(&s->bans);
 	free(s);
 	*sp = NULL;

@@ -555,6 +555,103 @@ int store_cdr_add(struct store *s, int64_t *id, const struct store_cdr *c);
 int store_cdr_list(struct store *s, int64_t since, const char *user, store_cdr_fn *fn,
 		   void *arg);
 
+/* ---- the calls' batch -------------------------------------------------------------
+ *
+ * Confirmed dialogs and call records are written in batches (calls.c), like
+ * bindings: queued as calls are confirmed and end, and written in one
+ * transaction (group commit: one commit per call was a sixth of a call's
+ * cost). struct store_calls is that queue and its batch numbers: a dialog's
+ * put when a 2xx confirms it, its delete when it ends (a dialog that ends
+ * within the batch it began in never reaches the store: the delete forgets
+ * the put), each call record; store_calls_commit writes them all, and the
+ * caller's own writes (the toll-fraud counters) through ops->inside, in one
+ * transaction, and returns what became of them as a value. Its batches are
+ * numbered k = 1, 2, ... in commit order (what held answers wait on); each
+ * committed one is tracked to durable (store_inflight). At most
+ * STORE_CALLS_MAX dialog writes and as many records wait: the caller asks
+ * store_calls_full before queueing and commits first when it is. Every
+ * operation costs at most STORE_CALLS_MAX steps, whatever the number of
+ * calls in progress. No clock, no log: what failed goes to ops.
+ */
+#define STORE_CALLS_MAX 256
+
+struct store_calls;
+
+/* What store_calls_commit tells its caller while the transaction is open;
+ * any may be NULL. */
+struct store_calls_ops {
+	/* dialog d's put (put) or delete failed with rc (never ENOSYS) */
+	void (*dialog_failed)(void *arg, const struct store_dialog *d, bool put, int rc);
+	/* record c failed with rc; store_errmsg says more, now */
+	void (*record_failed)(void *arg, const struct store_cdr *c, int rc);
+	/* the caller's writes that ride in the same transaction, after the
+	 * batch's own (called without a store too) */
+	void (*inside)(void *arg);
+};
+
+/* What a commit did. records and nrecords: the batch's records in the order
+ * queued, each with the row id the store gave (0: not stored: no store, its
+ * write failed, or the commit did); they stay readable until the next call
+ * that queues or commits on the same queue. */
+struct store_calls_result {
+	uint64_t k;              /* this batch's number */
+	int rc;                  /* the commit's: 0, or why none of the batch was kept */
+	bool dialogs_failed;     /* a dialog's put failed, or the commit: its calls
+				    may not wait for it (proxy_not_stored(k)) */
+	bool dialogs_unstored;   /* the backend keeps no dialogs (ENOSYS), from now on */
+	const struct store_cdr *records;
+	size_t nrecords;
+};
+
+/* An empty queue (about 1.8 MB: the two arrays), batch 0 committed. 0 or
+ * ENOMEM (*qp untouched). */
+int store_calls_new(struct store_calls **qp);
+/* Free it with whatever still waits (the caller commits first); NULL. */
+void store_calls_free(struct store_calls **qp);
+
+/* Full: either queue holds STORE_CALLS_MAX, or both hold batch_max (0: no
+ * such bound) together. A full queue takes nothing more: commit first, so
+ * that the new entry (and the answer that waits for it) goes in the next. */
+bool store_calls_full(const struct store_calls *q, uint32_t batch_max);
+/* Dialog writes and records waiting. */
+size_t store_calls_pending(const struct store_calls *q);
+/* The number the next commit gets: what an entry queued now waits on. */
+uint64_t store_calls_next(const struct store_calls *q);
+
+/* Queue a put of d (copied). Returns the batch it goes in, or 0 when the
+ * backend keeps no dialogs (nothing to wait for) or the queue is full (not
+ * queued). */
+uint64_t store_calls_dialog_put(struct store_calls *q, const struct store_dialog *d);
+/* A dialog ended: true when a put of (call_id, tag0, tag1) still waits, which
+ * is forgotten (never stored, nothing to delete). */
+bool store_calls_dialog_forget(struct store_calls *q, const char *call_id, const char *tag0,
+			       const char *tag1);
+/* Queue its delete (after store_calls_dialog_forget said false). The
+ * strings are copied, truncated to their store_dialog arrays. 0 or
+ * EOVERFLOW (full: not queued). */
+int store_calls_dialog_delete(struct store_calls *q, const char *call_id, const char *tag0,
+			      const char *tag1);
+/* Queue a copy of rec; returns the copy (the caller may mark it before the
+ * commit, until the next call on q), or NULL when full (not queued). */
+struct store_cdr *store_calls_record(struct store_calls *q, const struct store_cdr *rec);
+/* The backend keeps no dialogs (store_dialogs_list said ENOSYS): later puts
+ * return 0. */
+void store_calls_no_dialogs(struct store_calls *q);
+
+/*
+ * Write the batch to s (NULL: no store; the records come back with id 0)
+ * in one transaction (each write its own when store_batch_begin fails):
+ * the dialog writes in order, then the records in order, then ops->inside;
+ * the queue is empty after it. Commits even an empty batch (ops->inside may
+ * have writes). A committed batch whose dialogs were all kept is tracked
+ * until durable (store_calls_durable).
+ */
+struct store_calls_result store_calls_commit(struct store_calls *q, struct store *s,
+					     const struct store_calls_ops *ops, void *arg);
+/* The highest batch durable on s now (0: none yet; NULL s: none but those
+ * already known). */
+uint64_t store_calls_durable(struct store_calls *q, struct store *s);
+
 /* ---- bans ------------------------------------------------------------------------
  *
  * The guard's bans of source addresses (guard/guard.h), kept so that they
