@@ -306,7 +306,10 @@ struct emerg_target {
 struct emerg_decision {
 	uint16_t status;               /* 0: send to t[0..n) in order; else refuse */
 	const char *reason, *detail;
-	bool no_peer;                  /* the refusal is for no peer: event emergency.no_peer */
+	const char *event;             /* an event to record before the refusal's own, with
+					  event_detail: emergency.no_peer when no peer is
+					  reachable; else NULL */
+	const char *event_detail;
 	char who[TRUNK_USER_MAX + 2];  /* "u:NAME" or "a:ADDRESS": one call at a time each */
 	struct emerg_target t[EMERG_MAX_TARGETS];
 	size_t n;
@@ -318,7 +321,7 @@ struct emerg_decision {
  * unauthenticated device at src): refused when it routes beyond us (403),
  * at [emergency] max_calls (503), or while the caller has one in progress
  * (486); else the targets of the number's peers (emerg_route with down),
- * 503 with no_peer when none is reachable.
+ * 503 with event emergency.no_peer when none is reachable.
  */
 void emerg_state_decide(struct emerg_state *st, struct emerg_decision *d, int number,
 			struct slice user, const struct net_addr *src, bool beyond,
@@ -387,8 +390,19 @@ enum emerg_caller {
 	EMERG_CALLER_REFUSE,    /* answer as the authentication step says; when it
 				   denied, event emergency.refused first */
 };
-/* authenticated: the step allowed the caller; else it denied or would
- * challenge, and [emergency] allow_unauthenticated decides. */
-enum emerg_caller emerg_caller_of(const struct emerg_conf *ec, bool authenticated);
+/* The authentication step's result, made into what happens to the caller. */
+struct emerg_caller_verdict {
+	enum emerg_caller who;
+	bool auth_event;               /* record the authentication step's own event
+					  first (DEVICE: its credentials were wrong) */
+	const char *refused;           /* REFUSE after a denial: record event
+					  emergency.refused with this detail first;
+					  else NULL */
+};
+/* authenticated: the step allowed the caller; else it denied (denied: wrong
+ * credentials, a disabled user) or would challenge (no credentials), and
+ * [emergency] allow_unauthenticated decides. A pure function. */
+void emerg_caller_decide(struct emerg_caller_verdict *v, const struct emerg_conf *ec,
+			 bool authenticated, bool denied);
 
 #endif

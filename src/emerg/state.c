@@ -272,7 +272,9 @@ void emerg_state_decide(struct emerg_state *st, struct emerg_decision *d, int nu
 	}
 	if (d->n == 0) {
 		refuse(d, 503, "No Emergency Route", "no peer on the emergency route nor any gateway");
-		d->no_peer = true;
+		d->event = EMERG_EVENT_NO_PEER;
+		d->event_detail = "an emergency call and no peer to send it to: configure "
+				  "[emergency_routes] and peers (docs/emergency.md)";
 	}
 }
 
@@ -425,11 +427,21 @@ void emerg_dialed(char *out, size_t cap, const struct sip_uri *ruri)
 	out[n] = '\0';
 }
 
-enum emerg_caller emerg_caller_of(const struct emerg_conf *ec, bool authenticated)
+void emerg_caller_decide(struct emerg_caller_verdict *v, const struct emerg_conf *ec,
+			 bool authenticated, bool denied)
 {
-	if (authenticated)
-		return EMERG_CALLER_USER;
-	/* wrong credentials, or none: connected as an unauthenticated device
-	 * where the site allows it */
-	return ec->allow_unauthenticated ? EMERG_CALLER_DEVICE : EMERG_CALLER_REFUSE;
+	memset(v, 0, sizeof(*v));
+	if (authenticated) {
+		v->who = EMERG_CALLER_USER;
+	} else if (ec->allow_unauthenticated) {
+		/* wrong credentials, or none: connected as an unauthenticated
+		 * device, the wrong ones still recorded */
+		v->who = EMERG_CALLER_DEVICE;
+		v->auth_event = denied;
+	} else {
+		v->who = EMERG_CALLER_REFUSE;
+		if (denied)
+			v->refused = "an emergency call whose caller did not authenticate "
+				     "([emergency] allow_unauthenticated = no)";
+	}
 }

@@ -100,7 +100,7 @@ struct call {
 				      2xx makes (kept here, the request is not parsed again) */
 	int from_side;             /* which side sent it (0 caller, 1 callee) */
 	int32_t cseq_delta;        /* in-dialog: added toward the callee, taken back upstream */
-	bool serial;               /* branches tried one after another (proxy_fork_serial) */
+	bool serial;               /* branches tried one after another (proxy_fork_opts.serial) */
 	bool any_media;            /* answers are not held to the media policy (emergency) */
 	bool emergency;            /* an emergency call: its dialog may use the reserve */
 	size_t nstarted;           /* serial: branches started so far */
@@ -109,7 +109,7 @@ struct call {
 	uint32_t nheld;            /* its answers in p->hold */
 	bool unstored;             /* refused: its dialog's row was not stored */
 	char *extra;               /* serial: the extra header lines, for later branches */
-	char *body, *body_type;    /* a body that replaces the request's (proxy_fork_serial_body) */
+	char *body, *body_type;    /* a body that replaces the request's (proxy_fork_opts.body) */
 	size_t body_len;
 	char loop_hash[17];        /* the request's proxy_loop_hash, for every branch's Via
 				      (computed once: proxy_check's, or in call_new) */
@@ -1182,12 +1182,15 @@ static struct branch_cred *cred_copy(const struct proxy_cred *pc)
 	return bc;
 }
 
-static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
-				    const struct sip_msg *m, const struct txn_peer *from,
-				    const struct proxy_target *t, size_t n, struct slice extra,
-				    const struct proxy_caller *who, bool serial,
-				    const struct proxy_body *pb, const struct proxy_checked *ck)
+struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
+				const struct txn_peer *from, const struct proxy_target *t,
+				size_t n, const struct proxy_fork_opts *o)
 {
+	const struct proxy_checked *ck = o->checked;
+	const struct proxy_body *pb = o->body;
+	const struct proxy_caller *who = o->who;
+	struct slice extra = o->extra;
+	bool serial = o->serial;
 	uint32_t skip = count_routes(p, m, NULL);
 	struct call *c;
 
@@ -1278,39 +1281,6 @@ static struct proxy_verdict fork_to(struct proxy *p, struct txn_server *st,
 		return refusal(503, "Service Unavailable", NULL, NULL);
 	}
 	return refusal(0, NULL, NULL, NULL);
-}
-
-struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
-				const struct txn_peer *from, const struct proxy_target *t,
-				size_t n, struct slice extra, const struct proxy_caller *who)
-{
-	return fork_to(p, st, m, from, t, n, extra, who, false, NULL, NULL);
-}
-
-struct proxy_verdict proxy_fork_checked(struct proxy *p, struct txn_server *st,
-					const struct sip_msg *m, const struct txn_peer *from,
-					const struct proxy_target *t, size_t n, struct slice extra,
-					const struct proxy_caller *who,
-					const struct proxy_checked *ck)
-{
-	return fork_to(p, st, m, from, t, n, extra, who, false, NULL, ck);
-}
-
-struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
-				       const struct sip_msg *m, const struct txn_peer *from,
-				       const struct proxy_target *t, size_t n, struct slice extra,
-				       const struct proxy_caller *who)
-{
-	return fork_to(p, st, m, from, t, n, extra, who, true, NULL, NULL);
-}
-
-struct proxy_verdict proxy_fork_serial_body(struct proxy *p, struct txn_server *st,
-					    const struct sip_msg *m, const struct txn_peer *from,
-					    const struct proxy_target *t, size_t n, struct slice extra,
-					    const struct proxy_body *body,
-					    const struct proxy_caller *who)
-{
-	return fork_to(p, st, m, from, t, n, extra, who, true, body, NULL);
 }
 
 /* Side k of d is reached over TCP or TLS on a connection that is gone (a

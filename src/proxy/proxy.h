@@ -273,8 +273,8 @@ struct proxy_checked {
  * request: Max-Forwards (483) and loops (482). Also fills *own_routes with
  * the leading Route values naming us and *beyond with whether m has routes
  * past them, and ck (when the checks got that far: status 0 or 482) with
- * m's loop hash, for proxy_fork_checked, so that forwarding does not compute
- * it again. Each out-parameter may be NULL.
+ * m's loop hash, for proxy_fork (proxy_fork_opts.checked), so that
+ * forwarding does not compute it again. Each out-parameter may be NULL.
  */
 struct proxy_verdict proxy_check(struct proxy *p, const struct sip_msg *m, uint32_t *own_routes,
 				 bool *beyond, struct proxy_checked *ck);
@@ -301,39 +301,6 @@ struct proxy_caller {
  * looking for targets (and records the refused attempt). */
 struct proxy_verdict proxy_media(const struct proxy *p, const struct sip_msg *m);
 
-/*
- * Fork request m (server transaction st, from `from`) to targets t[0..n),
- * 1 <= n <= 100, with `extra` header lines (e.g. P-Asserted-Identity). An
- * INVITE gets timer C and a call record. Refused with 503 when no branch
- * could be started (the record of an INVITE is written). The caller answers
- * a refusal.
- */
-struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
-				const struct txn_peer *from, const struct proxy_target *t,
-				size_t n, struct slice extra, const struct proxy_caller *who);
-
-/* proxy_fork for a request whose checks (proxy_check, authentication) left
- * ck (NULL: as proxy_fork). */
-struct proxy_verdict proxy_fork_checked(struct proxy *p, struct txn_server *st,
-					const struct sip_msg *m, const struct txn_peer *from,
-					const struct proxy_target *t, size_t n, struct slice extra,
-					const struct proxy_caller *who,
-					const struct proxy_checked *ck);
-
-/*
- * Like proxy_fork, but the targets are tried one after another (sequential
- * search, RFC 3261 16.6): the next starts only when the one before ended
- * with 408, a 5xx, a transaction timeout, or could not be sent; any other
- * final response (2xx, 3xx, another 4xx, 6xx), a CANCEL or timer C ends the
- * search, and the best response so far goes upstream (16.7). For peers
- * (gateways, trunks): one call never rings two of them at once. The
- * targets' contacts and extra are copied.
- */
-struct proxy_verdict proxy_fork_serial(struct proxy *p, struct txn_server *st,
-				       const struct sip_msg *m, const struct txn_peer *from,
-				       const struct proxy_target *t, size_t n, struct slice extra,
-				       const struct proxy_caller *who);
-
 /* A body that replaces the request's: its Content-Type value and bytes
  * (content_type empty: the request's own body goes on). */
 struct proxy_body {
@@ -345,17 +312,51 @@ struct proxy_body {
 	const char *location;        /* with this location (copied; may be NULL) */
 };
 
+/* How proxy_fork forks a request (zero-initialise, then set what applies). */
+struct proxy_fork_opts {
+	bool serial;                 /* one target after another (below), else all at once */
+	struct slice extra;          /* header lines to add, each ending CRLF: the
+					P-Asserted-Identity we vouch for (RFC 3325), an
+					emergency call's Geolocation; empty: none */
+	const struct proxy_body *body;       /* replaces the request's body, or NULL */
+	const struct proxy_checked *checked; /* what proxy_check and authentication
+						learnt of m (its loop hash, the consumed
+						Proxy-Authorization), or NULL: the fork
+						works the loop hash out itself */
+	const struct proxy_caller *who;      /* who placed it, for its record (not NULL) */
+};
+
 /*
- * proxy_fork_serial, with the request's body replaced by body (copied) on
- * every branch when its content_type is set: the emergency INVITE's multipart SDP and PIDF-LO (RFC 6442).
- * The request's own Content-Type, Content-Encoding and Geolocation headers
- * do not go out; the caller's extra lines carry the new Geolocation.
+ * Fork request m (server transaction st, from `from`) to targets t[0..n),
+ * 1 <= n <= 100, as o says. The one way a request out of a dialog leaves
+ * the core.
+ *
+ * - All at once (o->serial false): a branch per target (16.6), the best
+ *   final response goes upstream (16.7), a 2xx cancels the others.
+ * - Serial (o->serial, sequential search, 16.6): the next target starts
+ *   only when the one before ended with 408, a 5xx, a transaction timeout,
+ *   or could not be sent; any other final response (2xx, 3xx, another 4xx,
+ *   6xx), a CANCEL or timer C ends the search, and the best response so far
+ *   goes upstream. For peers (gateways, trunks): one call never rings two
+ *   of them at once. The targets' contacts, credentials and o->extra are
+ *   copied (later targets are started from the transaction's copy of m).
+ * - o->body with its content_type set: the request's body is replaced by
+ *   it (copied) on every branch, the emergency INVITE's multipart SDP and
+ *   PIDF-LO (RFC 6442); m's Content-Type, Content-Encoding, Geolocation and
+ *   Geolocation-Routing do not go out (o->extra carries the new
+ *   Geolocation). Its any_media, emergency and location apply either way.
+ * - o->checked with a loop hash: every branch's Via carries that hash (16.6
+ *   step 8), so it is computed once a call; with credentials, that
+ *   Proxy-Authorization is dropped without parsing it again (22.3).
+ *
+ * An INVITE gets timer C and a call record. Refused (the caller answers,
+ * and records an event when the verdict names one) with 500 when n is out
+ * of range or memory ran out, 503 when hold_max answers are held or no
+ * branch could be started (the record of an INVITE is written).
  */
-struct proxy_verdict proxy_fork_serial_body(struct proxy *p, struct txn_server *st,
-					    const struct sip_msg *m, const struct txn_peer *from,
-					    const struct proxy_target *t, size_t n, struct slice extra,
-					    const struct proxy_body *body,
-					    const struct proxy_caller *who);
+struct proxy_verdict proxy_fork(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
+				const struct txn_peer *from, const struct proxy_target *t,
+				size_t n, const struct proxy_fork_opts *o);
 
 /* An authenticated INVITE that goes nowhere: write its record with status. */
 void proxy_record_refused(struct proxy *p, const struct sip_msg *m,

@@ -500,16 +500,17 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	    trunk_peer_of(&s->conf.trunk, &from->via.src) >= 0)
 		server_answer(s, &x, m, 100, "Trying", SLICE_NULL);
 	/* a peer (gateway, trunk): not challenged, to local users only */
-	if (server_trunk_inbound(s, st, &x, m, from, beyond))
+	if (server_trunk_inbound(s, st, &x, m, from, beyond, &ck))
 		return;
 	/* an emergency number: always connected (docs/emergency.md) */
-	if (server_emerg_call(s, st, &x, m, from, beyond))
+	if (server_emerg_call(s, st, &x, m, from, beyond, &ck))
 		return;
 	server_authenticate(s, &a, &x, m, true, m->from.uri.raw);
 	if (a.kind != SERVER_AUTH_ALLOW) {
 		server_auth_refuse(s, &x, m, &a, m->from.uri.raw);
 		return;
 	}
+	ck.credentials = a.credentials; /* the loop hash and credentials once a call */
 	server_auth_note(s, &x, m, &a, m->from.uri.raw);
 	if (m->mid == SIP_M_INVITE)
 		server_answer(s, &x, m, 100, "Trying", SLICE_NULL);
@@ -528,7 +529,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	    store_cache_lookup(s->cache, &e, m->ruri.user, slice_cstr(s->conf.domain)) != 0) {
 		/* not a local user: a number beyond the building, through the
 		 * dial plan, or nobody */
-		if (server_trunk_outbound(s, st, &x, m, from, a.user))
+		if (server_trunk_outbound(s, st, &x, m, from, a.user, &ck))
 			return;
 		server_refuse_attempt(s, &x, m, a.user, 404, "Not Found");
 		return;
@@ -571,8 +572,9 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 		pai[b.overflow ? 0 : b.len] = '\0';
 	}
 	who = (struct proxy_caller){ a.user, x.in, NULL };
-	ck.credentials = a.credentials; /* the loop hash and credentials once a call */
-	v = proxy_fork_checked(s->proxy, st, m, from, t.t, t.n, slice_cstr(pai), &who, &ck);
+	v = proxy_fork(s->proxy, st, m, from, t.t, t.n,
+		       &(struct proxy_fork_opts){ .extra = slice_cstr(pai), .checked = &ck,
+						  .who = &who });
 	if (v.status) {
 		if (v.event)
 			server_event(s, v.event, x.in, m, a.user, m->from.uri.raw, v.detail, v.status);

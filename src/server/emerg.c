@@ -7,7 +7,8 @@
  * MESSAGE. This file carries them out: authentication (a brute-force lock
  * does not refuse an emergency call; [emergency] allow_unauthenticated lets
  * a device without credentials through), the store's location of the user,
- * the address its phone registered from, proxy_fork_serial_body, the event
+ * the address its phone registered from, proxy_fork (serial, the body
+ * replaced, with proxy_check's loop hash), the event
  * emergency.call, the log, and the MESSAGEs to the registered phones of
  * [emergency] notify. The overload 503 does not shed these calls and their
  * transactions may use a reserve (server.c, server_emerg_is); class of
@@ -169,7 +170,8 @@ static void refuse(struct server *s, const struct server_ctx *x, const struct si
 }
 
 bool server_emerg_call(struct server *s, struct txn_server *st, const struct server_ctx *x,
-		       const struct sip_msg *m, const struct txn_peer *from, bool beyond)
+		       const struct sip_msg *m, const struct txn_peer *from, bool beyond,
+		       struct proxy_checked *ck)
 {
 	const struct emerg_conf *ec = &s->conf.emerg;
 	struct server_auth a;
@@ -184,7 +186,7 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 	struct proxy_verdict pv;
 	struct proxy_outside out;
 	struct proxy_caller pc;
-	enum emerg_caller caller;
+	struct emerg_caller_verdict cv;
 	int k;
 
 	if (!s->emerg || m->mid != SIP_M_INVITE || (k = emerg_match(ec, &s->conf.trunk, &m->ruri)) < 0)
@@ -192,21 +194,18 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 	/* the caller is a user (a lock from brute-force counting does not
 	 * refuse it); an unauthenticated device only when the site allows it */
 	server_authenticate_emergency(s, &a, x, m, m->from.uri.raw);
-	caller = emerg_caller_of(ec, a.kind == SERVER_AUTH_ALLOW);
-	if (caller == EMERG_CALLER_USER) {
-		user = a.user;
-	} else if (caller == EMERG_CALLER_DEVICE && a.kind == SERVER_AUTH_DENY) {
-		/* wrong credentials: connected as an unauthenticated device */
-		if (a.event)
-			server_event(s, a.event, x->in, m, a.user, m->from.uri.raw, a.detail, a.status);
-	} else if (caller == EMERG_CALLER_REFUSE) {
-		if (a.kind == SERVER_AUTH_DENY)
-			server_event(s, EMERG_EVENT_REFUSED, x->in, m, a.user, m->ruri_raw,
-				     "an emergency call whose caller did not authenticate "
-				     "([emergency] allow_unauthenticated = no)", a.status);
+	emerg_caller_decide(&cv, ec, a.kind == SERVER_AUTH_ALLOW, a.kind == SERVER_AUTH_DENY);
+	if (cv.auth_event && a.event)
+		server_event(s, a.event, x->in, m, a.user, m->from.uri.raw, a.detail, a.status);
+	if (cv.refused)
+		server_event(s, EMERG_EVENT_REFUSED, x->in, m, a.user, m->ruri_raw, cv.refused,
+			     a.status);
+	if (cv.who == EMERG_CALLER_REFUSE) {
 		server_auth_refuse(s, x, m, &a, m->from.uri.raw);
 		return true;
 	}
+	if (cv.who == EMERG_CALLER_USER)
+		user = a.user;
 	/* RFC 3261 17.2.1: it may be forwarded now (server/call.c does the same
 	 * once a user is authenticated) */
 	server_answer(s, x, m, 100, "Trying", SLICE_NULL);
@@ -217,10 +216,8 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 		return true;
 	}
 	emerg_state_decide(s->emerg, d, k, user, &x->in->src, beyond, down);
-	if (d->no_peer)
-		server_event(s, EMERG_EVENT_NO_PEER, x->in, m, user, m->ruri_raw,
-			     "an emergency call and no peer to send it to: configure "
-			     "[emergency_routes] and peers (docs/emergency.md)", 503);
+	if (d->event)
+		server_event(s, d->event, x->in, m, user, m->ruri_raw, d->event_detail, d->status);
 	if (d->status) {
 		refuse(s, x, m, user, d->status, d->reason, d->detail);
 		goto out;
@@ -243,11 +240,16 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 		t[i] = (struct proxy_target){ d->t[i].way, d->t[i].contact, d->t[i].label, NULL };
 	{
 		/* the location goes with the SDP (without a place: the phone's body
-		 * as it is); the media policy does not refuse the service's answer */
+		 * as it is); the media policy does not refuse the service's answer;
+		 * the loop hash is proxy_check's, the credentials authentication's */
 		struct proxy_body pb = { slice_cstr(o.ctype), slice_make(o.body, o.body_len), true,
 					 true, o.loc_text };
-		pv = proxy_fork_serial_body(s->proxy, st, m, from, t, d->n, slice_cstr(o.extra), &pb,
-					    &pc);
+
+		ck->credentials = a.credentials;
+		pv = proxy_fork(s->proxy, st, m, from, t, d->n,
+				&(struct proxy_fork_opts){ .serial = true,
+							   .extra = slice_cstr(o.extra),
+							   .body = &pb, .checked = ck, .who = &pc });
 	}
 	if (pv.status) {
 		if (pv.event)

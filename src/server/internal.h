@@ -237,9 +237,12 @@ int server_trunk_start(struct server *s);
 void server_trunk_free(struct server *s);
 /* A request out of dialog from a peer's address: routed to a local user by
  * its DID, never challenged, never on to another peer. True when m came
- * from a peer (and was handled); false: not a peer, carry on. */
+ * from a peer (and was handled); false: not a peer, carry on. ck is what
+ * proxy_check left (its loop hash), handed to the fork: here and in
+ * server_trunk_outbound and server_emerg_call. */
 bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
-			  const struct sip_msg *m, const struct txn_peer *from, bool beyond);
+			  const struct sip_msg *m, const struct txn_peer *from, bool beyond,
+			  const struct proxy_checked *ck);
 /* A phone's request whose Request-URI or Route names a peer: refused (403,
  * call.gateway_bypass). True when refused. */
 bool server_trunk_bypass(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
@@ -249,7 +252,8 @@ bool server_trunk_bypass(struct server *s, const struct server_ctx *x, const str
  * plan decide, and it goes to the peers in order. False when it is no
  * outside number (the caller answers 404). */
 bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
-			   const struct sip_msg *m, const struct txn_peer *from, struct slice user);
+			   const struct sip_msg *m, const struct txn_peer *from, struct slice user,
+			   const struct proxy_checked *ck);
 /* A call ended (its record rec was written): release its caps, count its
  * minutes to the caller and the peer, look for a burst of short calls. */
 void server_trunk_ended(struct server *s, const struct store_cdr *rec);
@@ -295,9 +299,12 @@ bool server_emerg_is(const struct server *s, const struct sip_msg *m, const stru
 /* Emergency calls are in progress (their failover may use the reserve). */
 bool server_emerg_active(const struct server *s);
 /* An out-of-dialog request: when it is an emergency INVITE, authenticate,
- * route, send and notify (true: handled, answered). */
+ * route, send and notify (true: handled, answered). ck is proxy_check's
+ * (not NULL): the fork takes its loop hash, with the credentials
+ * authentication consumed set here. */
 bool server_emerg_call(struct server *s, struct txn_server *st, const struct server_ctx *x,
-		       const struct sip_msg *m, const struct txn_peer *from, bool beyond);
+		       const struct sip_msg *m, const struct txn_peer *from, bool beyond,
+		       struct proxy_checked *ck);
 /* A call record is being written: an emergency call's is marked with the
  * location sent, and the call no longer counts. */
 void server_emerg_ended(struct server *s, struct store_cdr *rec);

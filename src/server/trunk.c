@@ -6,7 +6,8 @@
  * - reads the message and the store's word on the caller (its calling class
  *   and fraud hold, through the credential cache) and hands them in;
  * - turns a refusal into its event, its call record and the answer, an
- *   allowed call into proxy_fork_serial (outbound) or proxy_fork (inbound);
+ *   allowed call into proxy_fork, serial (outbound) or parallel (inbound),
+ *   with the loop hash proxy_check computed (server/call.c);
  * - starts the OPTIONS pings and REGISTERs trunk/ builds as client
  *   transactions and hands their outcome back; logs the peers' events;
  * - owns nodes/fraud.c's object, which keeps the toll-fraud counters in
@@ -27,6 +28,10 @@
 #include <openssl/rand.h>
 
 #include "internal.h"
+
+/* trunk/'s records and addresses go to the store as they are */
+_Static_assert(TRUNK_DIALED_MAX == STORE_DIALED_MAX, "trunk_record.dialed is store_cdr.dialed");
+_Static_assert(TRUNK_AOR_MAX == STORE_URI_MAX, "trunk_inbound.aor is an address of record");
 
 struct server_trunks {
 	struct trunk_state *st;
@@ -346,14 +351,14 @@ static void refuse(struct server *s, const struct server_ctx *x, const struct si
 }
 
 bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
-			   const struct sip_msg *m, const struct txn_peer *from, struct slice user)
+			   const struct sip_msg *m, const struct txn_peer *from, struct slice user,
+			   const struct proxy_checked *ck)
 {
-	char dialed[STORE_DIALED_MAX];
 	uint32_t keep[TRUNK_MAX_PEERS] = { 0 };
 	struct trunk_outbound *o;
 	struct proxy_target t[TRUNK_MAX_ROUTE_PEERS * TRUNK_MAX_ADDRS];
 	struct proxy_cred cred[TRUNK_MAX_ROUTE_PEERS * TRUNK_MAX_ADDRS];
-	struct proxy_outside out = { NULL, NULL, dialed, NULL };
+	struct proxy_outside out;
 	struct proxy_caller who = { user, x->in, &out };
 	struct store_cache_entry e;
 	struct trunk_alert a;
@@ -381,11 +386,7 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		free(o);
 		return false;
 	}
-	trunk_dialed(dialed, sizeof(dialed), m->ruri.user);
-	if (o->classified) {
-		out.klass = trunk_class_name(o->klass);
-		out.number = o->e164;
-	}
+	out = (struct proxy_outside){ o->rec.peer, o->rec.klass, o->rec.dialed, o->rec.number };
 	if (!o->v.allow) {
 		refuse(s, x, m, &who, &o->v, o->retry_after, true);
 		goto out;
@@ -397,7 +398,9 @@ bool server_trunk_outbound(struct server *s, struct txn_server *st, const struct
 		t[i] = (struct proxy_target){ o->t[i].way, o->t[i].contact, o->t[i].label,
 					      sec ? &cred[i] : NULL };
 	}
-	pv = proxy_fork_serial(s->proxy, st, m, from, t, o->n, slice_cstr(o->pai), &who);
+	pv = proxy_fork(s->proxy, st, m, from, t, o->n,
+			&(struct proxy_fork_opts){ .serial = true, .extra = slice_cstr(o->pai),
+						   .checked = ck, .who = &who });
 	if (pv.status) {
 		if (pv.event)
 			server_event(s, pv.event, x->in, m, user, m->from.uri.raw, pv.detail, pv.status);
@@ -415,16 +418,14 @@ out:
 }
 
 bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
-			  const struct sip_msg *m, const struct txn_peer *from, bool beyond)
+			  const struct sip_msg *m, const struct txn_peer *from, bool beyond,
+			  const struct proxy_checked *ck)
 {
-	char aor[STORE_URI_MAX], dialed[STORE_DIALED_MAX];
 	struct server_targets *t = NULL;
 	struct proxy_verdict pv;
-	struct proxy_outside out = { NULL, NULL, dialed, NULL };
+	struct proxy_outside out;
 	struct proxy_caller who = { SLICE_NULL, x->in, &out };
-	struct trunk_inbound o; /* 3.4 KB */
-	const struct trunk_peer *p;
-	int n;
+	struct trunk_inbound o; /* 4.4 KB */
 
 	if (!s->trunks)
 		return false;
@@ -432,19 +433,15 @@ bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct 
 			    server_now_ms());
 	if (o.peer < 0)
 		return false;
-	p = &s->conf.trunk.peer[o.peer];
 	/* a peer's traffic is admitted work: the guard gives its cost back, so
 	 * a busy gateway is not banned for its call rate (its caps limit it) */
 	server_guard_refund(s, &from->via.src);
-	out.peer = p->name;
-	trunk_dialed(dialed, sizeof(dialed), m->ruri.user);
-	out.number = o.e164[0] ? o.e164 : NULL;
+	out = (struct proxy_outside){ o.rec.peer, o.rec.klass, o.rec.dialed, o.rec.number };
 	if (!o.v.allow) {
 		refuse(s, x, m, &who, &o.v, o.retry_after, o.record);
 		return true;
 	}
-	n = snprintf(aor, sizeof(aor), "sip:%s@%s", o.local, s->conf.domain);
-	if (n < 0 || (size_t)n >= sizeof(aor) || !(t = malloc(sizeof(*t)))) {
+	if (!(t = malloc(sizeof(*t)))) {
 		server_answer(s, x, m, 500, "Server Internal Error", SLICE_NULL);
 		return true;
 	}
@@ -455,18 +452,20 @@ bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct 
 		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
 		goto out;
 	}
-	server_collect_targets(s, t, slice_make(aor, (size_t)n), m->ruri.scheme == SIP_SCHEME_SIPS);
+	server_collect_targets(s, t, slice_cstr(o.aor), m->ruri.scheme == SIP_SCHEME_SIPS);
 	if (t->n == 0) {
 		proxy_record_refused(s->proxy, m, &who, 480);
 		server_answer(s, x, m, 480, "Temporarily Unavailable", SLICE_NULL);
 		goto out;
 	}
-	pv = proxy_fork(s->proxy, st, m, from, t->t, t->n, slice_cstr(o.pai), &who);
+	pv = proxy_fork(s->proxy, st, m, from, t->t, t->n,
+			&(struct proxy_fork_opts){ .extra = slice_cstr(o.pai), .checked = ck,
+						   .who = &who });
 	if (pv.status) {
 		server_answer(s, x, m, pv.status, pv.reason, SLICE_NULL);
 	} else {
 		trunk_state_inbound_placed(s->trunks->st, o.peer, m);
-		log_info("inbound call from peer %s to %s (DID %s)", p->name, o.local, o.e164);
+		log_info("inbound call from peer %s to %s (DID %s)", o.rec.peer, o.local, o.e164);
 	}
 	server_targets_free(t);
 out:

@@ -170,6 +170,7 @@ int trunk_state_outbound(struct trunk_state *st, struct trunk_outbound *o,
 	rc = trunk_normalise(o->e164, c->ruri, tc);
 	if (rc == ENOENT)
 		return ENOENT;
+	trunk_dialed(o->rec.dialed, sizeof(o->rec.dialed), c->ruri->user);
 	if (rc) {
 		o->e164[0] = '\0';
 		refuse(&o->v, 484, "Address Incomplete", NULL, NULL);
@@ -177,6 +178,8 @@ int trunk_state_outbound(struct trunk_state *st, struct trunk_outbound *o,
 	}
 	o->classified = true;
 	o->klass = trunk_classify(tc, o->e164);
+	o->rec.klass = trunk_class_name(o->klass);
+	o->rec.number = o->e164;
 	o->intl = trunk_class_intl(o->klass);
 	/* the calling class: the user's in the store, else its [calling] line
 	 * in bastion.conf (kept as a fallback), else [dialplan] calling */
@@ -281,7 +284,7 @@ void trunk_state_inbound(struct trunk_state *st, struct trunk_inbound *o, const 
 	const struct trunk_peer *p;
 	char pkey[TRUNK_NAME_MAX + 2];
 	bool tp_ok = false;
-	int pi;
+	int pi, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->peer = -1;
@@ -295,6 +298,8 @@ void trunk_state_inbound(struct trunk_state *st, struct trunk_inbound *o, const 
 	if (!tp_ok)
 		return;
 	o->peer = pi;
+	o->rec.peer = p->name;
+	trunk_dialed(o->rec.dialed, sizeof(o->rec.dialed), m->ruri.user);
 	if (beyond) {
 		refuse(&o->v, 403, "No Transit", NULL, NULL);
 		return;
@@ -318,12 +323,19 @@ void trunk_state_inbound(struct trunk_state *st, struct trunk_inbound *o, const 
 		o->record = true;
 		return;
 	}
+	o->rec.number = o->e164;
 	snprintf(pkey, sizeof(pkey), "i:%s", p->name);
 	trunk_cap(&o->v, trunk_count_of(st, pkey), p->max_calls_in, "peer max_calls_in");
 	if (!o->v.allow) {
 		refuse(&o->v, 503, "Peer Call Limit Reached", o->v.event,
 		       "the peer's calls in progress reached its max_calls_in");
 		o->record = true;
+		return;
+	}
+	rc = snprintf(o->aor, sizeof(o->aor), "sip:%s@%s", o->local, st->env.domain);
+	if (rc < 0 || (size_t)rc >= sizeof(o->aor)) {
+		o->aor[0] = '\0';
+		refuse(&o->v, 500, "Server Internal Error", NULL, NULL);
 		return;
 	}
 	/* RFC 3325: a trusted peer's assertion is passed on; an untrusted one's

@@ -42,6 +42,9 @@
 #define TRUNK_NAME_MAX 32
 #define TRUNK_NUM_MAX 24           /* a normalised number with its NUL ("+" 15 digits) */
 #define TRUNK_USER_MAX 128
+#define TRUNK_DIALED_MAX 128       /* the number as dialed, for a call record (the
+				      store's STORE_DIALED_MAX) */
+#define TRUNK_AOR_MAX 1024         /* a DID user's address of record (STORE_URI_MAX) */
 
 #define TRUNK_EVENT_CLASS_DENIED "call.class_denied"
 #define TRUNK_EVENT_FRAUD_LIMIT "fraud.limit"
@@ -551,6 +554,18 @@ const struct trunk_secret *trunk_secrets_unknown(const struct trunk_secrets *t,
 
 /* ---- an outside call ---- */
 
+/* What the record of an outside call says of it besides the proxy's own
+ * (proxy_outside; server/trunk.c hands these on as they are). */
+struct trunk_record {
+	const char *peer;               /* inbound: the peer's name; outbound NULL */
+	const char *klass;              /* outbound, once classified: its class's name
+					   (trunk_class_name), else NULL */
+	char dialed[TRUNK_DIALED_MAX];  /* the Request-URI's user as dialed (trunk_dialed) */
+	const char *number;             /* the number as routed (E.164: outbound once
+					   normalised, inbound the DID), pointing into
+					   the decision that holds it; NULL unknown */
+};
+
 struct trunk_target {
 	struct net_msg way;
 	char contact[200];
@@ -583,6 +598,7 @@ struct trunk_outbound {
 	size_t n;
 	char pai[TRUNK_NUM_MAX + 64];   /* our P-Asserted-Identity header line, or "" */
 	char detail[160];
+	struct trunk_record rec;        /* for its record, allowed or refused */
 };
 
 /*
@@ -592,7 +608,8 @@ struct trunk_outbound {
  * Returns ENOENT when ruri is no outside number (not ours to decide), else 0
  * with o's verdict: refused (484, 403 class or limit, 404 no route, 503 rate
  * with retry_after, 480 no TLS peer, 503 none reachable) or allowed with the
- * targets. An allowed call is counted only by trunk_state_placed.
+ * targets; either way o->rec says what the call's record carries. An allowed
+ * call is counted only by trunk_state_placed.
  */
 int trunk_state_outbound(struct trunk_state *st, struct trunk_outbound *o,
 			 const struct trunk_call *c);
@@ -617,16 +634,20 @@ struct trunk_inbound {
 	uint32_t retry_after;           /* seconds; 0 none */
 	char e164[TRUNK_NUM_MAX];       /* the DID */
 	const char *local;              /* the user it reaches */
+	char aor[TRUNK_AOR_MAX];        /* allowed: local's address of record, "sip:" local
+					   "@" the domain (env.domain) */
 	char pai[TRUNK_PAI_MAX];        /* a trusted peer's P-Asserted-Identity line, or "" */
+	struct trunk_record rec;        /* a peer's request: for its record */
 };
 
 /*
  * A request out of a dialog from src over tp: a peer's (its address and a
  * transport it has)? Then: beyond this server 403 No Transit; a peer's new
  * INVITE takes a token of its calls_per_second (503 with retry_after); a
- * number that is no DID 404 (no transit); max_calls_in 503; else allowed to
- * the DID's user, with the peer's P-Asserted-Identity when it is trusted
- * with one (RFC 3325; the proxy core removes every received one).
+ * number that is no DID 404 (no transit); max_calls_in 503; an address of
+ * record that does not fit 500; else allowed to the DID's user, with the
+ * peer's P-Asserted-Identity when it is trusted with one (RFC 3325; the
+ * proxy core removes every received one). A peer's request fills o->rec.
  */
 void trunk_state_inbound(struct trunk_state *st, struct trunk_inbound *o, const struct sip_msg *m,
 			 const struct net_addr *src, enum net_transport tp, bool beyond,

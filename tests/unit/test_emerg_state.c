@@ -138,7 +138,7 @@ static void test_decide(void)
 	emerg_state_decide(st, &d, 0, slice_cstr("bob"), &src, false, down);
 	CHECK_INT(d.status, 503);
 	CHECK(strcmp(d.reason, "Emergency Capacity Reached") == 0);
-	CHECK(!d.no_peer);
+	CHECK(d.event == NULL);
 	/* a record releases the call; only an emergency one does */
 	CHECK(emerg_state_has(st, slice_cstr("e1")));
 	CHECK(!emerg_state_ended(st, "e1", false));
@@ -146,12 +146,13 @@ static void test_decide(void)
 	CHECK(!emerg_state_ended(st, "e1", true));
 	CHECK_INT(emerg_state_calls(st), 1);
 	CHECK(!emerg_state_has(st, slice_cstr("e1")));
-	/* no reachable peer: 503, no_peer */
+	/* no reachable peer: 503, event emergency.no_peer with what to do */
 	refused_port = 5060;
 	tc.peer[0].naddr = 1;
 	emerg_state_decide(st, &d, 0, slice_cstr("bob"), &src, false, down);
 	CHECK_INT(d.status, 503);
-	CHECK(d.no_peer);
+	CHECK(d.event && strcmp(d.event, EMERG_EVENT_NO_PEER) == 0);
+	CHECK(d.event_detail && strstr(d.event_detail, "[emergency_routes]"));
 	emerg_state_free(&st);
 }
 
@@ -284,13 +285,26 @@ static void test_caller(void)
 	struct sip_uri u = { 0 };
 	char d[8];
 
+	struct emerg_caller_verdict v;
+
 	emerg_conf_init(&ec);
 	ec.allow_unauthenticated = false;
-	CHECK_INT(emerg_caller_of(&ec, true), EMERG_CALLER_USER);
-	CHECK_INT(emerg_caller_of(&ec, false), EMERG_CALLER_REFUSE);
+	emerg_caller_decide(&v, &ec, true, false);
+	CHECK(v.who == EMERG_CALLER_USER && !v.auth_event && !v.refused);
+	/* no credentials: the challenge, no event; wrong ones: emergency.refused */
+	emerg_caller_decide(&v, &ec, false, false);
+	CHECK(v.who == EMERG_CALLER_REFUSE && !v.auth_event && !v.refused);
+	emerg_caller_decide(&v, &ec, false, true);
+	CHECK(v.who == EMERG_CALLER_REFUSE && !v.auth_event && v.refused &&
+	      strstr(v.refused, "allow_unauthenticated = no"));
 	ec.allow_unauthenticated = true;
-	CHECK_INT(emerg_caller_of(&ec, true), EMERG_CALLER_USER);
-	CHECK_INT(emerg_caller_of(&ec, false), EMERG_CALLER_DEVICE);
+	emerg_caller_decide(&v, &ec, true, false);
+	CHECK(v.who == EMERG_CALLER_USER && !v.auth_event && !v.refused);
+	/* a device: connected; wrong credentials are still recorded */
+	emerg_caller_decide(&v, &ec, false, false);
+	CHECK(v.who == EMERG_CALLER_DEVICE && !v.auth_event && !v.refused);
+	emerg_caller_decide(&v, &ec, false, true);
+	CHECK(v.who == EMERG_CALLER_DEVICE && v.auth_event && !v.refused);
 	u.user = slice_cstr("911");
 	emerg_dialed(d, sizeof(d), &u);
 	CHECK(strcmp(d, "911") == 0);

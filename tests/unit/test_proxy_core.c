@@ -2,7 +2,8 @@
  * test_proxy_core: the proxy core (proxy/core.c) driven through a real
  * transaction layer with a fake clock and captured sends, no sockets. The
  * test plays the server: it parses the messages each side sends, feeds them
- * to txn_receive, and hands new requests to proxy_fork or proxy_in_dialog.
+ * to txn_receive, and hands new requests to proxy_fork (parallel, serial, or
+ * serial with the body replaced) or proxy_in_dialog.
  *
  * Cases: a fork to two contacts where the best final response wins and the
  * 2xx confirms a dialog whose ACK and BYE follow it, with the record naming
@@ -48,11 +49,13 @@ static struct txn_peer A, B1, B2, X; /* caller, two callee contacts, an outsider
 static enum { ON_FORK, ON_IN_DIALOG } mode;
 static struct proxy_verdict last_verdict;
 static size_t ntargets = 2;
-static bool serial;              /* proxy_fork_serial, with an extra header */
+static bool serial;              /* proxy_fork_opts.serial, with an extra header */
 static bool with_cred;           /* serial: the first target has credentials */
-static bool emergency;           /* proxy_fork_serial_body as an emergency call */
+static bool emergency;           /* serial, the body replaced, as an emergency call */
 static uint32_t reserved_dialogs; /* proxy_conf.reserved_dialogs of the next setup */
-static const char *who_hash;     /* proxy_caller.loop_hash of the next fork (NULL: none) */
+static const char *who_hash;     /* proxy_checked.loop_hash of the next fork (NULL: none) */
+static bool consumed;            /* proxy_checked.credentials: the request's Proxy-Authorization
+				    for our realm (authentication consumed it) */
 
 static void peer_init(struct txn_peer *p, const char *ip, uint16_t port)
 {
@@ -113,6 +116,8 @@ static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m
 	struct proxy_outside out = { NULL, "national", "1-212-555-0100", "+12125550100" };
 	struct proxy_caller who = { SLICE_LIT("1001"), &in, serial ? &out : NULL };
 	struct proxy_checked ck = { "", NULL };
+	struct proxy_body pb = { SLICE_NULL, SLICE_NULL, true, true, "country=US;ROOM=201" };
+	struct proxy_fork_opts o = { .who = &who };
 
 	if (serial) {
 		t[0].label = "gw1";
@@ -121,20 +126,28 @@ static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m
 	}
 
 	(void)arg;
-	if (mode == ON_FORK && emergency) {
-		struct proxy_body pb = { SLICE_NULL, SLICE_NULL, true, true, "country=US;ROOM=201" };
-		last_verdict = proxy_fork_serial_body(P, st, m, from, t, ntargets, SLICE_NULL, &pb,
-						      &who);
-	} else if (mode == ON_FORK && serial)
-		last_verdict = proxy_fork_serial(P, st, m, from, t, ntargets,
-						 SLICE_LIT("X-Extra: kept\r\n"), &who);
-	else if (mode == ON_FORK && who_hash) {
-		base_strcpy(ck.loop_hash, sizeof(ck.loop_hash), who_hash);
-		last_verdict = proxy_fork_checked(P, st, m, from, t, ntargets, SLICE_NULL, &who, &ck);
-	} else if (mode == ON_FORK)
-		last_verdict = proxy_fork(P, st, m, from, t, ntargets, SLICE_NULL, &who);
-	else
+	if (mode != ON_FORK) {
 		last_verdict = proxy_in_dialog(P, st, m, from);
+		return;
+	}
+	if (emergency) {
+		o.serial = true;
+		o.body = &pb;
+	} else if (serial) {
+		o.serial = true;
+		o.extra = SLICE_LIT("X-Extra: kept\r\n");
+	}
+	if (who_hash) {
+		base_strcpy(ck.loop_hash, sizeof(ck.loop_hash), who_hash);
+		o.checked = &ck;
+	}
+	for (size_t i = 0; consumed && i < m->nhdrs; i++)
+		if (m->hdrs[i].id == SIP_H_PROXY_AUTHORIZATION &&
+		    memmem(m->hdrs[i].value.p, m->hdrs[i].value.len, "bastion.test", 12)) {
+			ck.credentials = &m->hdrs[i];
+			o.checked = &ck;
+		}
+	last_verdict = proxy_fork(P, st, m, from, t, ntargets, &o);
 }
 
 static void on_cancel(void *arg, struct txn_server *st)
@@ -597,6 +610,95 @@ static void loop_hash_once_and_482(void)
 		 (int)(strstr(text, "Max-Forwards") - text), text, h, strstr(text, "Max-Forwards"));
 	CHECK(parse_text(&m, hdrs, ARRAY_SIZE(hdrs), buf, sizeof(buf), loopy));
 	CHECK_INT(proxy_check(P, &m, NULL, NULL, NULL).status, 0);
+	teardown();
+}
+
+/* The serial fork (trunk and emergency calls) takes the checked hash too:
+ * the first target's Via, the INVITE resubmitted with credentials after a
+ * 407, and the next target's after a 503 (both started later, from the
+ * transaction's copy of the request) all carry the hash it was handed, none
+ * one of its own; the same with the body replaced (an emergency call). */
+static void serial_loop_hash_once(void)
+{
+	static const char chal[] = "Proxy-Authenticate: Digest realm=\"carrier\", "
+				   "nonce=\"abc123\", qop=\"auth\", algorithm=MD5\n";
+	char text[1024], got[17];
+	const char *r1, *r1b, *r2;
+
+	CHECK_INT(setup(100), 0);
+	serial = with_cred = true;
+	who_hash = "00112233445566ff";
+	CHECK(feed(&A, invite_text("sl1@a", text, sizeof(text))) == TXN_NEW);
+	who_hash = NULL;
+	CHECK_INT(last_verdict.status, 0);
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	CHECK(r1 && via_hash(r1, got) && strcmp(got, "00112233445566ff") == 0);
+	respond_x(&B1, r1, 407, "b1", chal);
+	r1b = last_to("192.0.2.21:5062", "INVITE ");
+	CHECK(r1b && r1b != r1 && strstr(r1b, "Proxy-Authorization: "));
+	CHECK(via_hash(r1b, got) && strcmp(got, "00112233445566ff") == 0);
+	respond(&B1, r1b, 503, "b1");
+	r2 = last_to("192.0.2.22:5064", "INVITE ");
+	CHECK(r2 && via_hash(r2, got) && strcmp(got, "00112233445566ff") == 0);
+	respond(&B2, r2, 200, "b2");
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 200") != NULL);
+	teardown();
+
+	/* the emergency call's fork: serial, its body replaced */
+	CHECK_INT(setup(100), 0);
+	emergency = true;
+	who_hash = "ffeeddccbbaa9988";
+	CHECK(feed(&A, invite_text("sl2@a", text, sizeof(text))) == TXN_NEW);
+	who_hash = NULL;
+	emergency = false;
+	CHECK_INT(last_verdict.status, 0);
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	CHECK(r1 && via_hash(r1, got) && strcmp(got, "ffeeddccbbaa9988") == 0);
+	CHECK(last_to("192.0.2.22:5064", "INVITE ") == NULL); /* waits its turn */
+	respond(&B1, r1, 500, "b1");
+	r2 = last_to("192.0.2.22:5064", "INVITE ");
+	CHECK(r2 && via_hash(r2, got) && strcmp(got, "ffeeddccbbaa9988") == 0);
+	teardown();
+
+	/* the consumed credentials (ours) are dropped on the later branch too,
+	 * found by their place in the transaction's copy; another realm's go on */
+	CHECK_INT(setup(100), 0);
+	serial = consumed = true;
+	invite_text("sl4@a", text, sizeof(text));
+	{
+		char with[1400];
+		const char *cl = strstr(text, "Content-Length");
+		snprintf(with, sizeof(with),
+			 "%.*sProxy-Authorization: Digest username=\"x\", realm=\"carrier\", "
+			 "nonce=\"n1\", uri=\"sip:1002@bastion.test\", response=\"00\"\n"
+			 "Proxy-Authorization: Digest username=\"1001\", realm=\"bastion.test\", "
+			 "nonce=\"n2\", uri=\"sip:1002@bastion.test\", response=\"00\"\n%s",
+			 (int)(cl - text), text, cl);
+		CHECK(feed(&A, with) == TXN_NEW);
+	}
+	consumed = false;
+	CHECK_INT(last_verdict.status, 0);
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	CHECK(r1 && strstr(r1, "realm=\"carrier\"") && !strstr(r1, "realm=\"bastion.test\""));
+	respond(&B1, r1, 503, "b1");
+	r2 = last_to("192.0.2.22:5064", "INVITE ");
+	CHECK(r2 && strstr(r2, "realm=\"carrier\"") && !strstr(r2, "realm=\"bastion.test\""));
+	teardown();
+
+	/* without one, each call's serial branches share the hash it computed */
+	CHECK_INT(setup(100), 0);
+	serial = true;
+	CHECK(feed(&A, invite_text("sl3@a", text, sizeof(text))) == TXN_NEW);
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	CHECK(r1 && via_hash(r1, got));
+	CHECK(strcmp(got, "00112233445566ff") != 0 && strcmp(got, "ffeeddccbbaa9988") != 0);
+	{
+		char first[17];
+		memcpy(first, got, sizeof(first));
+		respond(&B1, r1, 503, "b1");
+		r2 = last_to("192.0.2.22:5064", "INVITE ");
+		CHECK(r2 && via_hash(r2, got) && strcmp(got, first) == 0);
+	}
 	teardown();
 }
 
@@ -1403,6 +1505,7 @@ int main(int argc, char **argv)
 		CASE(fork_best_response_dialog_bye),
 		CASE(first_2xx_cancels_the_others),
 		CASE(loop_hash_once_and_482),
+		CASE(serial_loop_hash_once),
 		CASE(stored_ways_back),
 		CASE(cancel_before_ringing),
 		CASE(timer_c_gives_up),

@@ -415,6 +415,89 @@ static void test_inbound(void)
 	trunk_state_free(&st);
 }
 
+/* What an outside call's record carries (trunk_record) and where a peer's
+ * call goes (the DID user's address of record), as values: outbound the
+ * number as dialed, and once normalised its class and E.164 form; inbound
+ * the peer, the dialed number and the DID once it is one. */
+static void test_record_values(void)
+{
+	struct trunk_state *st = NULL;
+	struct trunk_outbound o;
+	struct trunk_inbound in;
+	struct net_addr src;
+	const struct sip_msg *m;
+	struct trunk_call c;
+	char domain[1100];
+
+	CHECK_INT(setup(&st), 0);
+	m = request("INVITE", "sip:2125550100@example.test", "v1", "");
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	CHECK(o.rec.peer == NULL);
+	CHECK(o.rec.klass && strcmp(o.rec.klass, trunk_class_name(o.klass)) == 0);
+	CHECK(strcmp(o.rec.dialed, "2125550100") == 0);
+	CHECK(o.rec.number == o.e164 && strcmp(o.rec.number, "+12125550100") == 0);
+	/* refused before it was classified: the number as dialed only */
+	m = request("INVITE", "sip:+12125550100123456@example.test", "v2", "");
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 484);
+	CHECK(o.rec.klass == NULL && o.rec.number == NULL);
+	CHECK(strcmp(o.rec.dialed, "+12125550100123456") == 0);
+	/* refused after: class and number too */
+	m = request("INVITE", "sip:+442071234567@example.test", "v3", "");
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 403);
+	CHECK(o.rec.klass && strcmp(o.rec.number, "+442071234567") == 0);
+	/* inbound to a DID: the peer, the number, alice's address of record */
+	CHECK_INT(addr_of(&src, "udp:127.0.0.4:5080"), 0);
+	m = request("INVITE", "sip:+15551230001@example.test", "v4", "");
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK(in.v.allow);
+	CHECK(strcmp(in.rec.peer, "carrier") == 0 && in.rec.klass == NULL);
+	CHECK(strcmp(in.rec.dialed, "+15551230001") == 0);
+	CHECK(in.rec.number == in.e164 && strcmp(in.rec.number, "+15551230001") == 0);
+	CHECK(strcmp(in.aor, "sip:alice@example.test") == 0);
+	/* no DID, or beyond us: the peer and the dialed number, no number */
+	m = request("INVITE", "sip:+12125550100@example.test", "v5", "");
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK_INT(in.v.status, 404);
+	CHECK(strcmp(in.rec.peer, "carrier") == 0 && in.rec.number == NULL);
+	CHECK(strcmp(in.rec.dialed, "+12125550100") == 0 && in.aor[0] == '\0');
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, true, 1000);
+	CHECK_INT(in.v.status, 403);
+	CHECK(strcmp(in.rec.peer, "carrier") == 0 && in.rec.number == NULL);
+	/* not a peer: nothing */
+	CHECK_INT(addr_of(&src, "udp:127.0.0.77:5080"), 0);
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK(in.rec.peer == NULL && in.rec.dialed[0] == '\0');
+	trunk_state_free(&st);
+
+	/* an address of record that does not fit: 500, not cut */
+	memset(domain, 'd', sizeof(domain) - 1);
+	domain[sizeof(domain) - 1] = '\0';
+	CHECK_INT(setup(&st), 0);
+	trunk_state_free(&st);
+	{
+		struct trunk_env env = { &tc, &fraud, listeners, 2, domain, 100, 100, way, answer,
+					 NULL };
+		CHECK_INT(trunk_state_new(&st, &env), 0);
+	}
+	CHECK_INT(addr_of(&src, "udp:127.0.0.4:5080"), 0);
+	m = request("INVITE", "sip:+15551230001@example.test", "v6", "");
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK_INT(in.v.status, 500);
+	CHECK(!in.record && in.aor[0] == '\0');
+	domain[TRUNK_AOR_MAX - 1 - 10] = '\0'; /* "sip:alice@" and this: 1023 bytes, fits */
+	m = request("INVITE", "sip:+15551230001@example.test", "v7", "");
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK(in.v.allow);
+	CHECK_INT(strlen(in.aor), TRUNK_AOR_MAX - 1);
+	trunk_state_free(&st);
+}
+
 static void test_bypass(void)
 {
 	struct trunk_state *st = NULL;
@@ -853,7 +936,8 @@ int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
 		CASE(test_outbound),    CASE(test_outbound_refusals), CASE(test_burst_hold),
-		CASE(test_inbound),     CASE(test_bypass),            CASE(test_store_rows),
+		CASE(test_inbound),     CASE(test_record_values), CASE(test_bypass),
+		CASE(test_store_rows),
 		CASE(test_pings),       CASE(test_register),          CASE(test_secrets_text),
 		CASE(test_secrets_file), CASE(test_tls_refused),      CASE(test_shared_values),
 		CASE(test_oom),
