@@ -635,4 +635,218 @@ struct auth_deadline_verdict {
 void auth_deadline_check(struct auth_deadline_verdict *v, int64_t deadline, bool has_old,
 			 bool used_old, int64_t now);
 
+/*
+ * The Warning header line (CRLF included) that tells a user who
+ * authenticated with a password under a rotation's deadline (a verdict of
+ * AUTH_DEADLINE_WARN) by when it stops working:
+ *   Warning: 399 DOMAIN "This password stops working at YYYY-MM-DDTHH:MM:SSZ: ask
+ *   the administrator for the new one"
+ * (RFC 3261 20.43: warn-code 399, miscellaneous; our domain as the agent).
+ * Returns its length, written into out with a NUL; 0 when there is nothing
+ * to say (deadline <= 0) or it does not fit in cap.
+ */
+int auth_deadline_warning(char *out, size_t cap, struct slice domain, int64_t deadline);
+
+/* ---- the authentication step's decision (step.c) ----------------------------- */
+
+/*
+ * What one request's authentication comes to, for the registrar (401,
+ * Authorization) and the proxy (407, Proxy-Authorization) alike: allow (as
+ * the user's row), challenge (stale or not, offering `offer`), or deny
+ * (status and reason). Every refusal carries the security event to record
+ * (auth.replay, auth.bad_nonce, auth.failure, register.unknown_user,
+ * auth.password_expired, tls.client_cert_refused, ...), so both paths log
+ * the same events. The caller does the I/O around it: the credential cache
+ * (one lookup per request, through auth_request's callbacks), the
+ * brute-force lock, the peer's certificate, the guard (`guard` below),
+ * events and the answer.
+ */
+enum auth_step_kind {
+	AUTH_STEP_DENY = 0,        /* answer status/reason */
+	AUTH_STEP_CHALLENGE,       /* 401/407 with a fresh nonce (stale, offer) */
+	AUTH_STEP_ALLOW,           /* authenticated as user (user_id) */
+};
+
+/* What the brute-force guard is to be told of this request. */
+enum auth_step_guard {
+	AUTH_STEP_GUARD_NONE = 0,
+	AUTH_STEP_GUARD_FAILED,    /* a wrong response (or a locked user's): count it;
+				      guard_known says whether the name is an account */
+	AUTH_STEP_GUARD_OK,        /* proved: the source becomes the user's last good one */
+};
+
+struct auth_step {
+	enum auth_step_kind kind;
+	bool proxy;                /* 407 and Proxy-Authorization, else 401 */
+	struct slice user;         /* the digest username (valid with the message) */
+	const struct sip_hdr *credentials; /* the header they were in (in the message), or NULL */
+	int64_t user_id;           /* ALLOW: the user's row */
+	bool stale;                /* CHALLENGE */
+	unsigned offer;            /* CHALLENGE: AUTH_ALGO_BIT()s, from the user's setting */
+	uint16_t status;           /* the answer's status */
+	const char *reason;        /* DENY: its reason phrase */
+	const char *event, *detail; /* a security event to record, or NULL; with ALLOW, the
+				       password deadline's warning (the caller records it) */
+	int64_t pw_deadline;       /* ALLOW: > 0 when the user must be told to change its
+				      password by then (auth_deadline_warning) */
+	enum auth_step_guard guard;
+	bool guard_known;
+};
+
+/* The facts of the user's cache entry the step needs, read by the caller
+ * from the same lookup auth_request's callbacks made. */
+struct auth_step_entry {
+	bool found;                /* still there after the digest (else: gone since) */
+	int64_t user_id;
+	int64_t pw_deadline;       /* 0: none */
+	bool has_old;              /* an old password (a rotation's) is stored */
+	bool require_client_cert;  /* per-user mutual TLS */
+};
+
+/* The verdict on the peer's client certificate (policy_client_cert), for
+ * a user whose entry requires one. */
+struct auth_step_cert {
+	bool checked;              /* the caller looked (auth_step_wants_cert) */
+	bool allow;
+	uint16_t status;           /* !allow: the refusal */
+	const char *reason, *event, *detail;
+};
+
+struct auth_step_in {
+	const struct auth_outcome *ao; /* auth_request's; NULL: it failed internally */
+	bool proxy;
+	bool is_register;          /* an unknown user's event is register.unknown_user */
+	bool locked;               /* brute-force lock from this source (the caller leaves
+				      it false where a lock does not apply: emergency) */
+	struct auth_step_entry entry;     /* looked at for an OK outcome */
+	struct auth_deadline_verdict deadline; /* auth_deadline_check of the entry */
+	struct auth_step_cert cert;       /* when auth_step_wants_cert */
+};
+
+/*
+ * Does the decision reach the client certificate? True for an OK outcome
+ * of a user not locked, still in the cache, whose deadline has not passed
+ * and whose entry requires a certificate: only then does the caller read
+ * the peer's certificate and fill in->cert (so a refused source never
+ * becomes a user's last good address, and no other request pays for it).
+ */
+bool auth_step_wants_cert(const struct auth_step_in *in);
+
+/*
+ * The step's verdict, in this order (pure; every row is unit-tested):
+ * - no outcome (internal failure): DENY 500 "Authentication Failure";
+ * - CHALLENGE: 401/407, event auth.replay or auth.bad_nonce when credentials
+ *   came with a replayed count or a nonce not ours, detail the outcome's reason;
+ * - STALE: 401/407 with stale=true, no event;
+ * - FAIL: DENY 403 "Forbidden", event register.unknown_user (unknown name on
+ *   a REGISTER) or auth.failure; a wrong response is counted by the guard;
+ * - OK, locked: DENY 403 auth.failure "user locked", counted as a failure of
+ *   a known user;
+ * - OK, entry gone: DENY 403, no event;
+ * - OK, deadline EXPIRED: DENY 403 with the deadline's phrase and event;
+ * - OK, certificate required and refused (or not looked at: fail closed):
+ *   DENY with the certificate verdict's status, reason, event;
+ * - else ALLOW as entry.user_id, the guard told of the success; with a
+ *   deadline WARN, its event and pw_deadline for the Warning line.
+ * user, credentials and offer come from the outcome.
+ */
+void auth_step_decide(struct auth_step *v, const struct auth_step_in *in);
+
+/* The site's challenge order and what one challenge offers. */
+struct auth_challenge_in {
+	const enum auth_algo *order; /* [auth] algorithms in their order (at most 2 used) */
+	size_t n_order;
+	unsigned offer;            /* AUTH_ALGO_BIT()s (auth_step.offer) */
+	bool proxy;                /* Proxy-Authenticate, else WWW-Authenticate */
+	bool stale;
+	struct slice realm, nonce;
+};
+
+/*
+ * The header block of a 401/407: one "WWW-Authenticate: <value>\r\n"
+ * ("Proxy-Authenticate: " for the proxy) per algorithm in in->offer, each
+ * once, in the order of in->order (SHA-256 first by default, RFC 8760 2.4),
+ * then any the site does not list (a user's own setting), SHA-256 first;
+ * each value as auth_challenge_write. Written into buf (cap bytes, with a
+ * NUL), *len its length. No snprintf: it runs for every challenge. Returns
+ * 0, EINVAL (a realm or nonce auth_challenge_write refuses) or EOVERFLOW;
+ * *len is 0 on failure.
+ */
+int auth_challenge_block(char *buf, size_t cap, size_t *len, const struct auth_challenge_in *in);
+
+/* ---- the site's authentication state (site.c) -------------------------------- */
+
+/*
+ * What a server authenticates with: the nonce key of this run (derived
+ * from the state's key file), the key file's own bytes (a reload that finds
+ * another one derives anew), the nonce-count table, the watch for phones
+ * that do not take SHA-256, the digest settings (struct auth_server srv,
+ * which auth_request takes) and the challenge order. The fields are read
+ * by the caller; nodes/ replaces key and sets srv.others with several
+ * nodes; everything else changes through the functions below.
+ */
+#define AUTH_REALM_MAX 256
+
+struct auth_site {
+	uint8_t key[AUTH_KEY_LEN];       /* the run's nonce key (auth_key_derive) */
+	uint8_t key_file[AUTH_KEY_LEN];  /* the stored key it came from */
+	struct auth_nc_table *nc;
+	struct auth_watch *watch;
+	struct auth_server srv;          /* key, nc, realm, ... point into this struct */
+	char realm[AUTH_REALM_MAX];
+	enum auth_algo order[2];         /* [auth] algorithms, in order */
+	size_t n_order;
+};
+
+struct auth_site_conf {
+	struct slice realm;              /* copied; at most AUTH_REALM_MAX - 1 bytes */
+	uint32_t nonce_lifetime_s;
+	enum auth_uri_mode uri_mode;
+	const uint8_t *algos;            /* enum auth_algo values, in order ([auth] algorithms) */
+	size_t nalgos;                   /* at most 2 are kept */
+	const struct slice *own_addrs;   /* "host:port" of this server (relaxed uri check); */
+	size_t n_own_addrs;              /*   the caller's, alive as long as the site */
+	uint32_t nonce_window, nonce_table_size; /* the table's bounds (at _new only) */
+};
+
+/*
+ * Load the key file key_path (auth_key_load's checks), derive the run's
+ * key, make the nonce-count table and the watch, apply c. Returns 0, or an
+ * errno with a message naming the problem in err (the key file's path, and
+ * that 'bastion init' makes one); *sp untouched on failure.
+ */
+int auth_site_new(struct auth_site **sp, const struct auth_site_conf *c, const char *key_path,
+		  char *err, size_t errlen);
+/* Wipe the keys and free; NULL-safe, *sp becomes NULL. */
+void auth_site_free(struct auth_site **sp);
+/* The settings a reload may change (realm, lifetime, uri mode, algorithms,
+ * own addresses); the table's bounds stay. */
+void auth_site_set_conf(struct auth_site *s, const struct auth_site_conf *c);
+
+enum auth_key_reload_what {
+	AUTH_KEY_SAME = 0,         /* the file holds the key already in use */
+	AUTH_KEY_UNREAD,           /* not read (err): the running key stays */
+	AUTH_KEY_CHANGED,          /* another key: key_file taken; the caller (several
+				      nodes) starts a new epoch, which derives */
+	AUTH_KEY_REPLACED,         /* another key: the run's key derived from it */
+	AUTH_KEY_DERIVE_FAILED,    /* another key, its derivation failed: the running key
+				      stays (key_file is the new one) */
+};
+
+struct auth_key_reload {
+	enum auth_key_reload_what what;
+	int err;                   /* UNREAD: auth_key_load's errno */
+	char msg[1200];            /* UNREAD, REPLACED, DERIVE_FAILED: the log line */
+};
+
+/*
+ * SIGHUP: reread the key file (bastion rotate --nonce-key). A changed key
+ * gives a new run key at once (derive true; with several nodes, derive
+ * false: the caller's new epoch does it), and every outstanding nonce then
+ * fails its HMAC and gets a fresh challenge. A file that cannot be read
+ * keeps the running key. The outcome and its log line come back in *r.
+ */
+void auth_site_reload_key(struct auth_site *s, const char *key_path, bool derive,
+			  struct auth_key_reload *r);
+
 #endif

@@ -13,6 +13,9 @@
  *   deadline (`bastion user passwd`, which clears the mark); until then the
  *   user is told at each authentication, from then on it is refused.
  */
+#include <stdio.h>
+#include <time.h>
+
 #include "auth.h"
 
 void auth_deadline_check(struct auth_deadline_verdict *v, int64_t deadline, bool has_old,
@@ -42,4 +45,25 @@ void auth_deadline_check(struct auth_deadline_verdict *v, int64_t deadline, bool
 		v->detail = "the password must be changed by its deadline "
 			    "(bastion user passwd NAME)";
 	}
+}
+
+int auth_deadline_warning(char *out, size_t cap, struct slice domain, int64_t deadline)
+{
+	char when[32];
+	time_t t = (time_t)deadline;
+	struct tm tm;
+	int n;
+
+	if (!out || cap == 0 || deadline <= 0 || domain.len > (size_t)INT32_MAX ||
+	    !gmtime_r(&t, &tm) || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return 0;
+	/* RFC 3261 20.43: warn-code 399 (miscellaneous), our domain as agent */
+	n = snprintf(out, cap, "Warning: 399 %.*s \"This password stops working at %s: ask the "
+		     "administrator for the new one\"\r\n", (int)domain.len, domain.p ? domain.p : "",
+		     when);
+	if (n <= 0 || (size_t)n >= cap) {
+		out[0] = '\0';
+		return 0;
+	}
+	return n;
 }

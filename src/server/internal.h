@@ -49,14 +49,8 @@ struct server {
 	struct store *store;
 	struct store_cache *cache;
 	struct registrar *reg;
-	uint8_t key[AUTH_KEY_LEN];     /* nonce HMAC key of this run (derived, see run_key) */
-	uint8_t key_file[AUTH_KEY_LEN]; /* the stored key it came from: a reload that finds
-					   another one in the file (bastion rotate
-					   --nonce-key) derives a new run key */
-	struct auth_nc_table *nc;
+	struct auth_site *site;        /* nonce key, nonce-count table, watch, digest settings */
 	struct nodes_epochs *epochs;   /* several nodes: nonce epochs and their leases (nodes/) */
-	struct auth_watch *watch;      /* phones that do not take SHA-256 */
-	struct auth_server auth;
 	struct net_peer_cert *peer_cert; /* scratch for per-user mutual TLS (about 4 KB) */
 	char realm[256];
 	/* this server's addresses as "host" and "host:port", for AOR checks and
@@ -135,27 +129,12 @@ void server_answer_durable(struct server *s, const struct server_ctx *x,
 bool server_host_is_ours(const struct server *s, struct slice host);
 
 /* ---- auth.c: one authentication step for every method ---- */
-enum server_auth_kind {
-	SERVER_AUTH_DENY = 0,      /* answer status/reason */
-	SERVER_AUTH_CHALLENGE,     /* 401/407 with a fresh nonce (stale, offer) */
-	SERVER_AUTH_ALLOW,         /* authenticated as user (user_id) */
-};
-
-struct server_auth {
-	enum server_auth_kind kind;
-	bool proxy;                /* 407 and Proxy-Authorization, else 401 */
-	struct slice user;         /* the digest username (valid with the message) */
-	const struct sip_hdr *credentials; /* the header they were in (in the message), or NULL */
-	int64_t user_id;           /* ALLOW: the user's row */
-	bool stale;                /* CHALLENGE */
-	unsigned offer;            /* CHALLENGE: AUTH_ALGO_BIT()s, from the user's setting */
-	uint16_t status;           /* the answer's status */
-	const char *reason;        /* DENY: its reason phrase */
-	const char *event, *detail; /* a security event to record, or NULL; with ALLOW, the
-				       password deadline's warning (the caller records it) */
-	int64_t pw_deadline;       /* ALLOW: > 0 when the user must be told to change its
-				      password by then (auth_deadline_check) */
-};
+/* The step's value is auth/'s (struct auth_step, auth_step_decide); the
+ * request path's files name it as before. */
+#define server_auth auth_step
+#define SERVER_AUTH_DENY AUTH_STEP_DENY
+#define SERVER_AUTH_CHALLENGE AUTH_STEP_CHALLENGE
+#define SERVER_AUTH_ALLOW AUTH_STEP_ALLOW
 
 /*
  * Authenticate request m (as a registrar: 401, Authorization; as a proxy:

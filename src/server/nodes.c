@@ -28,17 +28,17 @@ int server_nodes_attach(struct server *s, const char *store_path, char *err, siz
 		return 0;
 	if ((e = nodes_attach(s->store, s->state, id, err, errlen)) != 0)
 		return e;
-	ec = (struct nodes_epochs_conf){ .store = s->store, .nc = s->nc, .key = s->key,
-					 .key_file = s->key_file,
+	ec = (struct nodes_epochs_conf){ .store = s->store, .nc = s->site->nc,
+					 .key = s->site->key, .key_file = s->site->key_file,
 					 .nonce_lifetime_s = s->conf.nonce_lifetime,
 					 .capacity = s->conf.nonce_table_size };
 	if ((e = nodes_epochs_new(&s->epochs, &ec, server_now_ms())) != 0) {
 		snprintf(err, errlen, "nonce epochs: %s", strerror(e));
 		return e;
 	}
-	s->auth.others = nodes_epochs_others(s->epochs);
+	s->site->srv.others = nodes_epochs_others(s->epochs);
 	log_info("store: node %s makes its nonces under epoch %u%s", id,
-		 auth_nc_table_epoch(s->nc),
+		 auth_nc_table_epoch(s->site->nc),
 		 nodes_epochs_leased(s->epochs) ? "" : " (lease not yet stored)");
 	return 0;
 }
@@ -84,5 +84,6 @@ void server_nodes_tick(struct server *s)
 void server_nodes_free(struct server *s)
 {
 	nodes_epochs_free(&s->epochs);
-	s->auth.others = NULL;
+	if (s->site)
+		s->site->srv.others = NULL;
 }

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-
 #include "internal.h"
 
 static uint64_t now_seconds(void)
@@ -431,19 +429,36 @@ static void registrar_conf_of(const struct conf *c, struct registrar_conf *rc)
 	rc->write_behind = c->durability == CONF_DURABLE_NONE;
 }
 
+/* The auth site's settings from c (the realm chosen in apply_conf, the
+ * listeners' addresses from own_addresses). */
+static void auth_site_conf_of(const struct server *s, const struct conf *c,
+			      struct auth_site_conf *ac)
+{
+	*ac = (struct auth_site_conf){
+		.realm = slice_cstr(s->realm),
+		.nonce_lifetime_s = c->nonce_lifetime,
+		.uri_mode = c->uri_check == CONF_URI_RELAXED ? AUTH_URI_RELAXED : AUTH_URI_STRICT,
+		.algos = c->algos,
+		.nalgos = c->nalgos,
+		.own_addrs = s->own_slices,
+		.n_own_addrs = s->n_own,
+		.nonce_window = c->nonce_window,
+		.nonce_table_size = c->nonce_table_size,
+	};
+}
+
 static void apply_conf(struct server *s, const struct conf *c)
 {
 	s->conf = *c;
 	log_set_level((enum log_level)c->log_level);
 	s->refusal_log.per_sec = c->refusal_log_rate;
 	snprintf(s->realm, sizeof(s->realm), "%s", s->conf.realm[0] ? s->conf.realm : s->conf.domain);
-	s->auth.realm = slice_cstr(s->realm);
-	s->auth.nonce_lifetime_s = c->nonce_lifetime;
 	nodes_epochs_set_lifetime(s->epochs, c->nonce_lifetime);
-	s->auth.uri_mode = c->uri_check == CONF_URI_RELAXED ? AUTH_URI_RELAXED : AUTH_URI_STRICT;
-	s->auth.algos = 0;
-	for (size_t i = 0; i < c->nalgos; i++)
-		s->auth.algos |= AUTH_ALGO_BIT((enum auth_algo)c->algos[i]);
+	if (s->site) {
+		struct auth_site_conf ac;
+		auth_site_conf_of(s, c, &ac);
+		auth_site_set_conf(s->site, &ac);
+	}
 	if (s->reg) {
 		struct registrar_conf rc;
 		registrar_conf_of(c, &rc);
@@ -484,8 +499,6 @@ static void own_addresses(struct server *s)
 		s->own_host_slices[s->n_own] = slice_cstr(s->own_host[s->n_own]);
 		s->n_own++;
 	}
-	s->auth.own_addrs = s->own_slices;
-	s->auth.n_own_addrs = s->n_own;
 }
 
 /* Is the graceful stop over: nothing in progress, or the grace spent? A
@@ -597,6 +610,7 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 {
 	char path[1100];
 	struct registrar_conf rc;
+	struct auth_site_conf ac;
 	size_t n;
 	int e;
 
@@ -623,29 +637,14 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 		snprintf(err, errlen, "%s: cannot open the CDR log: %s", path, strerror(e));
 		return e;
 	}
-	if ((e = conf_state_path(path, sizeof(path), s->state, STATE_KEY_FILE)) != 0 ||
-	    (e = auth_key_load(s->key, path)) != 0) {
-		snprintf(err, errlen,
-			 "%s: cannot load the nonce key (%s); a state made by 'bastion init' has one",
-			 path, strerror(e));
+	/* the nonce key of this run, its nonce-count table, the digest watch */
+	auth_site_conf_of(s, c, &ac);
+	if ((e = conf_state_path(path, sizeof(path), s->state, STATE_KEY_FILE)) != 0) {
+		snprintf(err, errlen, "%s: nonce key path: %s", path, strerror(e));
 		return e;
 	}
-	memcpy(s->key_file, s->key, AUTH_KEY_LEN);
-	if ((e = auth_key_derive(s->key)) != 0) {
-		snprintf(err, errlen, "deriving the nonce key: %s", strerror(e));
+	if ((e = auth_site_new(&s->site, &ac, path, err, errlen)) != 0)
 		return e;
-	}
-	s->auth.key = s->key;
-	/* Nonces of this run only: run_key, and the table issues their sequence numbers. */
-	if ((e = auth_nc_table_new(&s->nc, c->nonce_window, c->nonce_table_size)) != 0) {
-		snprintf(err, errlen, "nonce table: %s", strerror(e));
-		return e;
-	}
-	s->auth.nc = s->nc;
-	if ((e = auth_watch_new(&s->watch)) != 0) {
-		snprintf(err, errlen, "digest watch table: %s", strerror(e));
-		return e;
-	}
 	if ((e = store_location(path, sizeof(path), s->state, c->database)) != 0 ||
 	    (e = store_open(&s->store, path, err, errlen)) != 0)
 		return e;
@@ -791,10 +790,7 @@ void server_free(struct server **sp)
 	store_cache_free(&s->cache);
 	store_close(&s->store);
 	server_nodes_free(s);
-	auth_nc_table_free(&s->nc);
-	auth_watch_free(&s->watch);
-	OPENSSL_cleanse(s->key, sizeof(s->key));
-	OPENSSL_cleanse(s->key_file, sizeof(s->key_file));
+	auth_site_free(&s->site);
 	log_events_close();
 	log_cdr_close();
 	log_remote_stop();
@@ -810,33 +806,27 @@ void server_free(struct server **sp)
 }
 
 /* On reload: a nonce key file that changed (bastion rotate --nonce-key)
- * gives a new run key at once; every outstanding nonce then fails its HMAC
- * and gets a fresh challenge. A file that cannot be read keeps the old key. */
+ * gives a new run key at once (several nodes: a new epoch); every
+ * outstanding nonce then fails its HMAC and gets a fresh challenge. A file
+ * that cannot be read keeps the old key (auth_site_reload_key). */
 static void reload_nonce_key(struct server *s)
 {
-	uint8_t k[AUTH_KEY_LEN];
+	struct auth_key_reload r;
 	char path[1100];
 	int e;
 
-	if ((e = conf_state_path(path, sizeof(path), s->state, STATE_KEY_FILE)) != 0 ||
-	    (e = auth_key_load(k, path)) != 0) {
+	if ((e = conf_state_path(path, sizeof(path), s->state, STATE_KEY_FILE)) != 0) {
 		log_error("reload: nonce key %s not read, keeping the running one: %s", path,
 			  strerror(e));
 		return;
 	}
-	if (CRYPTO_memcmp(k, s->key_file, AUTH_KEY_LEN) != 0 && s->epochs) {
-		memcpy(s->key_file, k, AUTH_KEY_LEN);
+	auth_site_reload_key(s->site, path, s->epochs == NULL, &r);
+	if (r.what == AUTH_KEY_CHANGED)
 		nodes_epochs_rotate(s->epochs, "the nonce key file changed");
-	} else if (CRYPTO_memcmp(k, s->key_file, AUTH_KEY_LEN) != 0) {
-		memcpy(s->key_file, k, AUTH_KEY_LEN);
-		if (auth_key_derive(k) == 0) {
-			memcpy(s->key, k, AUTH_KEY_LEN);
-			log_notice("nonce key replaced from %s: outstanding nonces are refused", path);
-		} else {
-			log_error("reload: deriving the new nonce key failed; keeping the running one");
-		}
-	}
-	OPENSSL_cleanse(k, sizeof(k));
+	else if (r.what == AUTH_KEY_REPLACED)
+		log_notice("%s", r.msg);
+	else if (r.msg[0])
+		log_error("%s", r.msg);
 }
 
 static void reload(struct server *s, const char *conf_path)
@@ -964,5 +954,5 @@ int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *s
 void server_get_stats(const struct server *s, struct server_stats *out)
 {
 	*out = s->stats;
-	auth_nc_table_stats(s->nc, &out->nonces);
+	auth_nc_table_stats(s->site ? s->site->nc : NULL, &out->nonces);
 }

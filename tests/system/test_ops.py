@@ -540,6 +540,29 @@ def test_rotate_nonce_key_and_passwords_live(make_server, tmp_path):
     assert r.returncode == 1 and "must not exist" in r.stderr
 
 
+def test_reload_with_unreadable_nonce_key_keeps_the_running_one(make_server, tmp_path):
+    """SIGHUP with a nonce key file the server may not use (group-readable):
+    the reload says so, word for word, and the running key keeps serving."""
+    import signal
+    s = make_server()
+    import_users(s, USERS, tmp_path)
+    from conftest import Registrar
+    reg = Registrar(s, "1001", USERS["1001"])
+    assert status_of(reg.register())[0] == 200
+    key = os.path.join(s.state, "nonce.key")
+    os.chmod(key, 0o640)
+    try:
+        s.signal(signal.SIGHUP)
+        s.wait_log(f"reload: nonce key {key} not read, keeping the running one: "
+                   "Permission denied", timeout=30)
+        s.wait_log("configuration reloaded from", timeout=30)
+        assert "nonce key replaced" not in s.log_text()
+        assert status_of(reg.register())[0] == 200
+    finally:
+        os.chmod(key, 0o600)
+    reg.close()
+
+
 def reg_status(reg, password=None):
     r = reg.register(password=password)
     return (status_of(r) or (None, ""))[0], r
