@@ -158,7 +158,7 @@ static void client_cert(struct server *s, const struct server_ctx *x, struct sli
 	*c = (struct auth_step_cert){ true, v.allow, v.status, v.reason, v.event, v.detail };
 }
 
-static void authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
+static void authenticate(struct server *s, struct auth_step *v, const struct server_ctx *x,
 			 const struct sip_msg *m, bool proxy, struct slice aor, bool lock_applies)
 {
 	struct lookup_ctx lc = { .s = s };
@@ -203,13 +203,13 @@ static void authenticate(struct server *s, struct server_auth *v, const struct s
 	OPENSSL_cleanse(&lc.e, sizeof(lc.e));
 }
 
-void server_authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
+void server_authenticate(struct server *s, struct auth_step *v, const struct server_ctx *x,
 			 const struct sip_msg *m, bool proxy, struct slice aor)
 {
 	authenticate(s, v, x, m, proxy, aor, true);
 }
 
-void server_authenticate_emergency(struct server *s, struct server_auth *v,
+void server_authenticate_emergency(struct server *s, struct auth_step *v,
 				   const struct server_ctx *x, const struct sip_msg *m,
 				   struct slice aor)
 {
@@ -219,7 +219,7 @@ void server_authenticate_emergency(struct server *s, struct server_auth *v,
 /* 401 with one WWW-Authenticate (407: Proxy-Authenticate) per algorithm
  * the step offers (auth_challenge_block: the site's order first). */
 static void challenge(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-		      const struct server_auth *v)
+		      const struct auth_step *v)
 {
 	char nonce[AUTH_NONCE_LEN + 1], lines[1024];
 	struct auth_challenge_in in = { s->site->order, s->site->n_order, v->offer, v->proxy,
@@ -239,27 +239,27 @@ static void challenge(struct server *s, const struct server_ctx *x, const struct
 }
 
 void server_auth_refuse(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-			const struct server_auth *v, struct slice aor)
+			const struct auth_step *v, struct slice aor)
 {
 	if (v->event)
 		server_event(s, v->event, x->in, m, v->user, aor, v->detail, v->status);
-	if (v->kind == SERVER_AUTH_CHALLENGE)
+	if (v->kind == AUTH_STEP_CHALLENGE)
 		challenge(s, x, m, v);
 	else
 		server_answer(s, x, m, v->status, v->reason, SLICE_NULL);
 }
 
 void server_auth_note(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-		      const struct server_auth *v, struct slice aor)
+		      const struct auth_step *v, struct slice aor)
 {
-	if (v->kind == SERVER_AUTH_ALLOW && v->event)
+	if (v->kind == AUTH_STEP_ALLOW && v->event)
 		server_event(s, v->event, x->in, m, v->user, aor, v->detail, 0);
 }
 
 int server_auth_warning(char *out, size_t cap, const struct server *s,
-			const struct server_auth *v)
+			const struct auth_step *v)
 {
-	if (v->kind != SERVER_AUTH_ALLOW)
+	if (v->kind != AUTH_STEP_ALLOW)
 		return 0;
 	return auth_deadline_warning(out, cap, slice_cstr(s->conf.domain), v->pw_deadline);
 }

@@ -477,7 +477,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 			  const struct txn_peer *from)
 {
 	struct server_ctx x = { &from->via, st };
-	struct server_auth a;
+	struct auth_step a;
 	struct proxy_verdict v;
 	struct store_cache_entry e;
 	struct server_targets t; /* 30 KB of targets: not zeroed, filled as found */
@@ -506,7 +506,7 @@ static void out_of_dialog(struct server *s, struct txn_server *st, const struct 
 	if (server_emerg_call(s, st, &x, m, from, beyond, &ck))
 		return;
 	server_authenticate(s, &a, &x, m, true, m->from.uri.raw);
-	if (a.kind != SERVER_AUTH_ALLOW) {
+	if (a.kind != AUTH_STEP_ALLOW) {
 		server_auth_refuse(s, &x, m, &a, m->from.uri.raw);
 		return;
 	}

@@ -174,7 +174,7 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 		       struct proxy_checked *ck)
 {
 	const struct emerg_conf *ec = &s->conf.emerg;
-	struct server_auth a;
+	struct auth_step a;
 	struct slice user = SLICE_NULL;
 	struct emerg_civic civ;
 	struct emerg_decision *d = NULL;
@@ -194,7 +194,7 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 	/* the caller is a user (a lock from brute-force counting does not
 	 * refuse it); an unauthenticated device only when the site allows it */
 	server_authenticate_emergency(s, &a, x, m, m->from.uri.raw);
-	emerg_caller_decide(&cv, ec, a.kind == SERVER_AUTH_ALLOW, a.kind == SERVER_AUTH_DENY);
+	emerg_caller_decide(&cv, ec, a.kind == AUTH_STEP_ALLOW, a.kind == AUTH_STEP_DENY);
 	if (cv.auth_event && a.event)
 		server_event(s, a.event, x->in, m, a.user, m->from.uri.raw, a.detail, a.status);
 	if (cv.refused)

@@ -129,12 +129,7 @@ void server_answer_durable(struct server *s, const struct server_ctx *x,
 bool server_host_is_ours(const struct server *s, struct slice host);
 
 /* ---- auth.c: one authentication step for every method ---- */
-/* The step's value is auth/'s (struct auth_step, auth_step_decide); the
- * request path's files name it as before. */
-#define server_auth auth_step
-#define SERVER_AUTH_DENY AUTH_STEP_DENY
-#define SERVER_AUTH_CHALLENGE AUTH_STEP_CHALLENGE
-#define SERVER_AUTH_ALLOW AUTH_STEP_ALLOW
+/* The step's value is auth/'s (struct auth_step, auth_step_decide). */
 
 /*
  * Authenticate request m (as a registrar: 401, Authorization; as a proxy:
@@ -144,24 +139,24 @@ bool server_host_is_ours(const struct server *s, struct slice host);
  * request is about, for the guard and events. Pure of answers: the caller
  * sends server_auth_refuse() for anything but ALLOW.
  */
-void server_authenticate(struct server *s, struct server_auth *v, const struct server_ctx *x,
+void server_authenticate(struct server *s, struct auth_step *v, const struct server_ctx *x,
 			 const struct sip_msg *m, bool proxy, struct slice aor);
 /* The same for an emergency call (server/emerg.c): a brute-force lock of
  * the user does not refuse it (the digest must still be right). */
-void server_authenticate_emergency(struct server *s, struct server_auth *v,
+void server_authenticate_emergency(struct server *s, struct auth_step *v,
 				   const struct server_ctx *x, const struct sip_msg *m,
 				   struct slice aor);
 /* For an ALLOW: record the password deadline's warning event, if any. */
 void server_auth_note(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-		      const struct server_auth *v, struct slice aor);
+		      const struct auth_step *v, struct slice aor);
 /* For an ALLOW whose user must change its password: the Warning header line
  * (CRLF included) telling it by when, into out; returns its length, 0 when
  * there is nothing to say (or it does not fit). */
 int server_auth_warning(char *out, size_t cap, const struct server *s,
-			const struct server_auth *v);
+			const struct auth_step *v);
 /* Record v's event (if any) and answer: the challenge, or the refusal. */
 void server_auth_refuse(struct server *s, const struct server_ctx *x, const struct sip_msg *m,
-			const struct server_auth *v, struct slice aor);
+			const struct auth_step *v, struct slice aor);
 
 /* ---- guard.c ---- */
 enum guard_req server_guard_kind(const char *p, size_t len);

@@ -65,7 +65,7 @@ bool server_host_is_ours(const struct server *s, struct slice host)
 void server_register(struct server *s, const struct server_ctx *x, const struct sip_msg *m)
 {
 	const struct net_msg *in = x->in;
-	struct server_auth v;
+	struct auth_step v;
 	struct registrar_req rq;
 	struct registrar_result res;
 	const struct sip_uri *to = &m->to.uri;
@@ -84,7 +84,7 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
 		return;
 	}
 	server_authenticate(s, &v, x, m, false, to->raw);
-	if (v.kind != SERVER_AUTH_ALLOW) {
+	if (v.kind != AUTH_STEP_ALLOW) {
 		server_auth_refuse(s, x, m, &v, to->raw);
 		return;
 	}
