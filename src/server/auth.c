@@ -27,8 +27,20 @@ struct lookup_ctx {
 	struct server *s;
 	struct store_cache_entry e;
 	struct slice user;
-	bool found;
+	bool looked, found;
 };
+
+/* The user's entry, looked up once per name (found or not). */
+static bool lookup_once(struct lookup_ctx *lc, struct slice user)
+{
+	if (!lc->looked || !slice_eq(lc->user, user)) {
+		lc->found = store_cache_lookup(lc->s->cache, &lc->e, user,
+					       slice_cstr(lc->s->conf.domain)) == 0;
+		lc->user = user;
+		lc->looked = true;
+	}
+	return lc->found;
+}
 
 /* auth_lookup_fn over the credential cache (no SQL on this path); looks the
  * user up once and answers a second algorithm from the same entry. */
@@ -39,12 +51,7 @@ static int lookup_user(void *arg, struct slice user, enum auth_algo algo,
 	struct server *s = lc->s;
 	struct slice hex;
 
-	if (!lc->found || !slice_eq(lc->user, user)) {
-		lc->found = store_cache_lookup(s->cache, &lc->e, user,
-					       slice_cstr(s->conf.domain)) == 0;
-		lc->user = user;
-	}
-	if (!lc->found)
+	if (!lookup_once(lc, user))
 		return ENOENT;
 	if (!lc->e.enabled)
 		return EACCES;
@@ -66,12 +73,7 @@ static unsigned offer_user(void *arg, struct slice user)
 	struct server *s = lc->s;
 	unsigned have = 0;
 
-	if (!lc->found || !slice_eq(lc->user, user)) {
-		lc->found = store_cache_lookup(s->cache, &lc->e, user,
-					       slice_cstr(s->conf.domain)) == 0;
-		lc->user = user;
-	}
-	if (!lc->found)
+	if (!lookup_once(lc, user))
 		return 0;
 	if (lc->e.ha1_md5[0])
 		have |= AUTH_ALGO_BIT(AUTH_ALGO_MD5);
