@@ -49,8 +49,8 @@ struct txn_ops {
 	int (*send)(void *arg, const struct txn_peer *to, const char *buf, size_t len);
 	/* A new request opened server transaction st (never a retransmission,
 	 * never an ACK or a matched CANCEL). m is the message as received,
-	 * valid during the call; txn_server_request(st) gives a copy that lives
-	 * with st. The user answers with txn_server_respond, now or later. */
+	 * valid during the call; txn_server_request(st) gives a copy (see there
+	 * for how long). The user answers with txn_server_respond, now or later. */
 	void (*request)(void *arg, struct txn_server *st, const struct sip_msg *m,
 			const struct txn_peer *from);
 	/* A CANCEL matched INVITE server transaction st (9.2). The layer has
@@ -168,9 +168,10 @@ void txn_tick(struct txn_layer *l, uint64_t now_ms);
 void *txn_client_user(const struct txn_client *ct);
 void txn_server_set_user(struct txn_server *st, void *user);
 void *txn_server_user(const struct txn_server *st);
-/* The request that opened st, as received (valid while st lives), parsed
- * from the transaction's copy on first use; NULL when that parse has no
- * memory. */
+/* The request that opened st, as received, parsed from the transaction's
+ * copy on first use; NULL when that parse has no memory, or once a
+ * non-INVITE st is past its final response and a tick (the copy is let go
+ * then: txn/server.c). Valid until then. */
 const struct sip_msg *txn_server_request(struct txn_server *st);
 const struct txn_peer *txn_server_peer(const struct txn_server *st);
 
