@@ -579,6 +579,23 @@ void conf_guard(const struct conf *c, struct conf_guard *out)
 	out->gc.scanners_n = split_list(c->scanners, &buf, &room, out->scanners, GUARD_SCANNER_MAX);
 }
 
+bool conf_guard_same(const struct conf *a, const struct conf *b)
+{
+#define SAME(f) (a->f == b->f)
+	return SAME(guard_sources) && SAME(guard_users) && SAME(guard_v6_prefix) && SAME(rate) &&
+	       SAME(invite_rate) && SAME(register_rate) && SAME(auth_credit) &&
+	       SAME(auth_ceiling) && SAME(trust_window) && SAME(ban_drops) && SAME(ban_grace) &&
+	       SAME(ban_time) && SAME(ban_max) && SAME(fail_window) &&
+	       SAME(source_fail_limit) && SAME(user_fail_limit) && SAME(lock_time) &&
+	       strcmp(a->allow, b->allow) == 0 && strcmp(a->scanners, b->scanners) == 0;
+#undef SAME
+}
+
+const char *conf_realm(const struct conf *c)
+{
+	return c->realm[0] ? c->realm : c->domain;
+}
+
 static void write_range(FILE *f, const struct conf_row *s)
 {
 	if (s->type == CONF_U32) {
