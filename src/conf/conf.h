@@ -217,6 +217,24 @@ void conf_show(FILE *f, const struct conf *c);
 /* The net/ settings derived from c. */
 void conf_net(const struct conf *c, struct net_conf *out);
 
+/*
+ * The [tls] settings of c as net/'s struct net_tls_conf (out->tc), each file
+ * resolved against the state directory into out's buffers: the CA only
+ * when [tls] ca is set, the peers' CAs when peer_ca is, the passphrase file
+ * when key_passphrase_file is, the revocation list when crl is (the caller
+ * drops it while the file does not exist yet: `bastion rotate
+ * --client-certs` makes it; one whose path is too long is left out, as
+ * before). Returns 0, or ENAMETOOLONG with err naming the setting ("TLS file
+ * path too long", "TLS peer_ca path too long", "TLS passphrase file path
+ * too long"). No I/O.
+ */
+struct conf_tls {
+	struct net_tls_conf tc;
+	char cert[1100], key[1100], ca[1100], crl[1100], passphrase[1100], peer_ca[1100];
+};
+int conf_tls(struct conf_tls *out, const struct conf *c, const char *state, char *err,
+	     size_t errlen);
+
 /* The digest realm: [auth] realm, or the domain when that is empty. The
  * string is c's. */
 const char *conf_realm(const struct conf *c);

@@ -2,9 +2,11 @@
  * Unit tests of conf/'s values for a reload and for the layers below it:
  * conf_reload_merge (which settings only a restart changes, the warning for
  * each group, word for word, since the system tests grep them),
- * conf_guard_same (every [guard] row that the guard reads) and conf_realm.
+ * conf_guard_same (every [guard] row that the guard reads), conf_tls
+ * (the [tls] files as net/'s settings) and conf_realm.
  * Values are set through conf_set, as a file would set them.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -231,6 +233,72 @@ static void test_guard_same(void)
 	CHECK_INT(rows, 19);
 }
 
+/* conf_tls: [tls] as net/'s settings, the files resolved against the state
+ * directory (an absolute path kept), the optional ones only when set. */
+static void test_tls(void)
+{
+	static struct conf_tls t; /* 6.6 KB of paths */
+	struct conf c;
+	char err[300] = "";
+
+	conf_defaults(&c);
+	CHECK(set(&c, "tls", "certificate", "/etc/bastion/pbx.crt"));
+	CHECK(set(&c, "tls", "verify_client", "optional"));
+	CHECK(set(&c, "tls", "ticket_lifetime", "77"));
+	CHECK(set(&c, "tls", "crl", "revoked.pem"));
+	memset(&t, 0x5a, sizeof(t));
+	CHECK_INT(conf_tls(&t, &c, "/var/lib/bastion", err, sizeof(err)), 0);
+	CHECK(strcmp(t.tc.cert_file, "/etc/bastion/pbx.crt") == 0);
+	CHECK(strcmp(t.tc.key_file, "/var/lib/bastion/server.key") == 0);
+	CHECK(strcmp(t.tc.ca_file, "/var/lib/bastion/ca.crt") == 0);
+	CHECK(strcmp(t.tc.crl_file, "/var/lib/bastion/revoked.pem") == 0);
+	CHECK_INT(t.tc.verify, NET_TLS_VERIFY_OPTIONAL);
+	CHECK_INT(t.tc.ticket_lifetime_s, 77);
+	CHECK(t.tc.passphrase == NULL);
+	CHECK(t.tc.passphrase_file == NULL);
+	CHECK(t.tc.peer_ca_file == NULL);
+
+	CHECK(set(&c, "tls", "verify_client", "require"));
+	CHECK(set(&c, "tls", "ca", ""));
+	CHECK(set(&c, "tls", "crl", ""));
+	CHECK(set(&c, "tls", "key_passphrase_file", "key.pass"));
+	CHECK(set(&c, "tls", "peer_ca", "/etc/ssl/peers.pem"));
+	CHECK_INT(conf_tls(&t, &c, "state", err, sizeof(err)), 0);
+	CHECK_INT(t.tc.verify, NET_TLS_VERIFY_REQUIRE);
+	CHECK(t.tc.ca_file == NULL);
+	CHECK(t.tc.crl_file == NULL);
+	CHECK(strcmp(t.tc.passphrase_file, "state/key.pass") == 0);
+	CHECK(strcmp(t.tc.peer_ca_file, "/etc/ssl/peers.pem") == 0);
+	CHECK(set(&c, "tls", "verify_client", "none"));
+	CHECK_INT(conf_tls(&t, &c, "state", err, sizeof(err)), 0);
+	CHECK_INT(t.tc.verify, NET_TLS_VERIFY_NONE);
+
+	/* a state directory so long that a path does not fit: each named */
+	{
+		static char state[1200];
+
+		memset(state, 'd', 1095); /* a file name of 4 bytes or more does not fit */
+		state[1095] = '\0';
+		conf_defaults(&c);
+		CHECK_INT(conf_tls(&t, &c, state, err, sizeof(err)), ENAMETOOLONG);
+		CHECK(strcmp(err, "TLS file path too long") == 0);
+		/* the main files absolute: then the peers' CAs, then the passphrase */
+		CHECK(set(&c, "tls", "certificate", "/c.crt"));
+		CHECK(set(&c, "tls", "key", "/c.key"));
+		CHECK(set(&c, "tls", "ca", "/ca.crt"));
+		CHECK(set(&c, "tls", "crl", "crl.pem")); /* too long: left out */
+		CHECK_INT(conf_tls(&t, &c, state, err, sizeof(err)), 0);
+		CHECK(t.tc.crl_file == NULL);
+		CHECK(set(&c, "tls", "peer_ca", "peers.pem"));
+		CHECK_INT(conf_tls(&t, &c, state, err, sizeof(err)), ENAMETOOLONG);
+		CHECK(strcmp(err, "TLS peer_ca path too long") == 0);
+		CHECK(set(&c, "tls", "peer_ca", "/peers.pem"));
+		CHECK(set(&c, "tls", "key_passphrase_file", "key.pass"));
+		CHECK_INT(conf_tls(&t, &c, state, err, sizeof(err)), ENAMETOOLONG);
+		CHECK(strcmp(err, "TLS passphrase file path too long") == 0);
+	}
+}
+
 static void test_realm(void)
 {
 	struct conf c;
@@ -247,6 +315,7 @@ int main(int argc, char **argv)
 	static const struct check_case cases[] = {
 		CASE(test_each_group_alone), CASE(test_parsed_values_kept), CASE(test_all_groups),
 		CASE(test_nothing_to_restart), CASE(test_guard_same),      CASE(test_realm),
+		CASE(test_tls),
 	};
 
 	return check_main("conf_reload", cases, ARRAY_SIZE(cases), argc, argv);
