@@ -36,18 +36,30 @@ static bool err_is_limit(enum sip_err e)
  * control byte inside the line does not break the framing: it is reported
  * through *ctl (offset, or SIZE_MAX when none) and the scan goes on.
  */
-/* True when none of the 8 bytes in x is below 0x20 or 0x7f: bytes the
+/* Zero when none of the 8 bytes in x is below 0x20 or 0x7f: bytes the
  * scan below passes over without a second look. (Bit tricks of "Bit
  * Twiddling Hacks": a byte below 0x20 or equal to 0x7f sets its high bit in
- * lt or eq; a borrow may mark a clean byte too, which only sends that word
- * to the byte-by-byte path.) */
-static inline bool word_plain(uint64_t x)
+ * lt or eq; a borrow may mark a clean byte too, but only one above a marked
+ * byte, so the lowest mark is always a byte to look at.) */
+static inline uint64_t word_marks(uint64_t x)
 {
 	uint64_t lt = (x - 0x2020202020202020ULL) & ~x & 0x8080808080808080ULL;
 	uint64_t y = x ^ 0x7f7f7f7f7f7f7f7fULL;
 	uint64_t eq = (y - 0x0101010101010101ULL) & ~y & 0x8080808080808080ULL;
 
-	return !(lt | eq);
+	return lt | eq;
+}
+
+/* Bytes of the word loaded from p before its first marked byte (marks !=
+ * 0): the clean ones the byte-by-byte path need not look at. */
+static inline size_t clean_prefix(uint64_t marks)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (size_t)__builtin_ctzll(marks) / 8;
+#else
+	(void)marks;
+	return 0;
+#endif
 }
 
 static enum sip_err line_end(const char *p, size_t n, size_t i, size_t *cr, size_t *bad,
@@ -58,11 +70,16 @@ static enum sip_err line_end(const char *p, size_t n, size_t i, size_t *cr, size
 		unsigned char c;
 		uint64_t w;
 
-		/* eight plain bytes at a time: most of a line */
+		/* eight plain bytes at a time: most of a line; then straight
+		 * to the first byte that needs a look (the CR, mostly) */
 		while (i + 8 <= n) {
+			uint64_t marks;
+
 			memcpy(&w, p + i, sizeof(w));
-			if (!word_plain(w))
+			if ((marks = word_marks(w)) != 0) {
+				i += clean_prefix(marks);
 				break;
+			}
 			i += 8;
 		}
 		if (i >= n)
