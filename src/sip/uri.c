@@ -147,11 +147,9 @@ int sip_hostport_parse(struct slice s, struct slice *host, enum sip_host_type *t
 			p = sip_sub(s, hl + 1, s.len);
 			with_port = true;
 		}
-		bool digits_dots = h.len > 0;
-		for (size_t i = 0; i < h.len; i++)
-			if (!((h.p[i] >= '0' && h.p[i] <= '9') || h.p[i] == '.'))
-				digits_dots = false;
-		if (digits_dots && ipv4_ok(h))
+		/* ipv4_ok accepts digits and dots only: a name fails it at
+		 * its first letter */
+		if (ipv4_ok(h))
 			*type = SIP_HOST_IPV4;
 		else if (hostname_ok(h))
 			*type = SIP_HOST_NAME;
