@@ -13,6 +13,9 @@
 #include "internal.h"
 
 #include <errno.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static void note(struct sip_msg *m, enum sip_err e, const char *at)
 {
@@ -62,26 +65,48 @@ static inline size_t clean_prefix(uint64_t marks)
 #endif
 }
 
+/* The end of the run of plain bytes (0x20..0x7e, 0x80..0xff) that starts
+ * at i: the offset of the first byte the caller must look at, or of the
+ * last few (fewer than a word) left for it to look at one by one. Sixteen
+ * bytes a step with SSE2 (every x86-64), eight with the word tricks above
+ * elsewhere and for what is left. */
+static inline size_t plain_run(const char *p, size_t n, size_t i)
+{
+#if defined(__SSE2__)
+	const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+
+	while (i + 16 <= n) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		/* x >= 0x20 unsigned: max(x, 0x20) == x */
+		unsigned ok = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(x, space), x));
+		unsigned bad = ~ok | (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, del));
+
+		if ((bad &= 0xffffu) != 0)
+			return i + (size_t)__builtin_ctz(bad);
+		i += 16;
+	}
+#endif
+	while (i + 8 <= n) {
+		uint64_t w, marks;
+
+		memcpy(&w, p + i, sizeof(w));
+		if ((marks = word_marks(w)) != 0)
+			return i + clean_prefix(marks);
+		i += 8;
+	}
+	return i;
+}
+
 static enum sip_err line_end(const char *p, size_t n, size_t i, size_t *cr, size_t *bad,
 			     size_t *ctl)
 {
 	*ctl = SIZE_MAX;
 	for (; i < n; i++) {
 		unsigned char c;
-		uint64_t w;
 
-		/* eight plain bytes at a time: most of a line; then straight
-		 * to the first byte that needs a look (the CR, mostly) */
-		while (i + 8 <= n) {
-			uint64_t marks;
-
-			memcpy(&w, p + i, sizeof(w));
-			if ((marks = word_marks(w)) != 0) {
-				i += clean_prefix(marks);
-				break;
-			}
-			i += 8;
-		}
+		/* most of a line at once, then straight to the first byte that
+		 * needs a look (the CR, mostly) */
+		i = plain_run(p, n, i);
 		if (i >= n)
 			break;
 		c = (unsigned char)p[i];
