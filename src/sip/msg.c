@@ -32,13 +32,6 @@ static bool err_is_limit(enum sip_err e)
 	       e == SIP_E_BODY_TOO_LARGE;
 }
 
-/*
- * Find the CR of the CRLF ending the physical line that starts at i. Every
- * byte is checked. Returns SIP_E_NONE with *cr set, or a framing error
- * (bare LF, lone CR, no line end) with *bad set to the offending offset. A
- * control byte inside the line does not break the framing: it is reported
- * through *ctl (offset, or SIZE_MAX when none) and the scan goes on.
- */
 /* Zero when none of the 8 bytes in x is below 0x20 or 0x7f: bytes the
  * scan below passes over without a second look. (Bit tricks of "Bit
  * Twiddling Hacks": a byte below 0x20 or equal to 0x7f sets its high bit in
@@ -97,6 +90,13 @@ static inline size_t plain_run(const char *p, size_t n, size_t i)
 	return i;
 }
 
+/*
+ * Find the CR of the CRLF ending the physical line that starts at i. Every
+ * byte is checked. Returns SIP_E_NONE with *cr set, or a framing error
+ * (bare LF, lone CR, no line end) with *bad set to the offending offset. A
+ * control byte inside the line does not break the framing: it is reported
+ * through *ctl (offset, or SIZE_MAX when none) and the scan goes on.
+ */
 static enum sip_err line_end(const char *p, size_t n, size_t i, size_t *cr, size_t *bad,
 			     size_t *ctl)
 {
