@@ -32,9 +32,19 @@ bool slice_caseeq(struct slice a, struct slice b)
 	return true;
 }
 
+/* Without strlen(s): a mismatch (most calls: a parameter or header name
+ * against each name we know) ends at its first byte. */
 bool slice_caseeq_cstr(struct slice a, const char *s)
 {
-	return slice_caseeq(a, slice_cstr(s));
+	size_t i;
+
+	for (i = 0; i < a.len; i++) {
+		unsigned char x = (unsigned char)a.p[i], y = (unsigned char)s[i];
+
+		if (y == '\0' || (x != y && ascii_lower(x) != ascii_lower(y)))
+			return false;
+	}
+	return s[i] == '\0';
 }
 
 static inline bool is_lws(char c)

@@ -55,25 +55,45 @@ void hash_begin(struct hash_state *st, const struct hash_key *k)
 	st->total = 0;
 }
 
+/* The first n (< 8) bytes at p as the low bytes of a little-endian word:
+ * the tail of a message, or what completes a pending word. */
+static inline uint64_t le64_part(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	switch (n) {
+	case 7: v |= (uint64_t)p[6] << 48; /* fall through */
+	case 6: v |= (uint64_t)p[5] << 40; /* fall through */
+	case 5: v |= (uint64_t)p[4] << 32; /* fall through */
+	case 4: v |= (uint64_t)p[3] << 24; /* fall through */
+	case 3: v |= (uint64_t)p[2] << 16; /* fall through */
+	case 2: v |= (uint64_t)p[1] << 8; /* fall through */
+	case 1: v |= (uint64_t)p[0]; /* fall through */
+	default: break;
+	}
+	return v;
+}
+
 void hash_feed(struct hash_state *st, const void *p, size_t n)
 {
 	const uint8_t *in = p;
 	size_t have = st->total & 7, i = 0;
 
 	st->total += n;
-	/* complete a pending word */
+	/* complete a pending word (parts of hash_parts_hex: a 4-byte length,
+	 * then bytes) */
 	if (have) {
-		for (; i < n && have < 8; i++, have++)
-			st->tail |= (uint64_t)in[i] << (8 * have);
-		if (have < 8)
+		i = 8 - have < n ? 8 - have : n;
+		st->tail |= le64_part(in, i) << (8 * have);
+		if (have + i < 8)
 			return;
 		compress(st, st->tail);
 		st->tail = 0;
 	}
 	for (; i + 8 <= n; i += 8)
 		compress(st, le64(in + i));
-	for (size_t j = 0; i < n; i++, j++)
-		st->tail |= (uint64_t)in[i] << (8 * j);
+	if (i < n)
+		st->tail = le64_part(in + i, n - i);
 }
 
 uint64_t hash_end(struct hash_state *st)

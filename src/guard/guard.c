@@ -81,7 +81,9 @@ struct guard {
 	size_t allow_n;
 	struct slice scan[GUARD_SCANNER_MAX];
 	size_t scan_n;
-	uint8_t scan_first[256];        /* folded first byte -> 1 when a name starts so */
+	uint64_t scan_at[3][256];       /* [j][folded byte]: bit k set when name k has that
+					   byte at j, or is shorter than j + 1 (a filter:
+					   few places in a URI pass all three) */
 	char *scan_buf;
 	struct guard_stats stats;       /* counters only; active counts computed */
 };
@@ -453,7 +455,14 @@ static int scanners_copy(struct guard *g, const char *const *list, size_t n)
 
 		memcpy(g->scan_buf + off, list[i], len);
 		g->scan[i] = slice_make(g->scan_buf + off, len);
-		g->scan_first[fold((unsigned char)list[i][0])] = 1;
+		for (size_t j = 0; j < 3; j++) {
+			if (j < len) {
+				g->scan_at[j][fold((unsigned char)list[i][j])] |= 1ULL << i;
+				continue;
+			}
+			for (size_t c = 0; c < 256; c++)
+				g->scan_at[j][c] |= 1ULL << i;
+		}
 		off += len;
 	}
 	g->scan_n = n;
@@ -925,20 +934,27 @@ bool guard_user_locked(struct guard *g, struct slice user, const struct net_addr
 /* ---- scanners ---- */
 
 
-/* Does hay hold any scanner name (ASCII case folded)? One pass over hay: only
- * where a name could start are the names compared. */
+/* Does hay hold any scanner name (ASCII case folded)? One pass over hay:
+ * the names whose first three bytes match at a place (scan_at, one table
+ * look-up a byte) are the only ones compared there. */
 static bool contains_any(const struct guard *g, struct slice hay)
 {
+	_Static_assert(GUARD_SCANNER_MAX <= 64, "scan_at holds a name a bit");
 	for (size_t i = 0; i < hay.len; i++) {
-		unsigned char c = fold((unsigned char)hay.p[i]);
+		uint64_t cand = g->scan_at[0][fold((unsigned char)hay.p[i])];
 
-		if (!g->scan_first[c])
+		if (!cand)
 			continue;
-		for (size_t k = 0; k < g->scan_n; k++) {
-			struct slice nd = g->scan[k];
+		/* past hay's end, only names too long to fit are left: the
+		 * length check below drops them */
+		if (i + 1 < hay.len)
+			cand &= g->scan_at[1][fold((unsigned char)hay.p[i + 1])];
+		if (i + 2 < hay.len)
+			cand &= g->scan_at[2][fold((unsigned char)hay.p[i + 2])];
+		for (; cand; cand &= cand - 1) {
+			struct slice nd = g->scan[__builtin_ctzll(cand)];
 
-			if (nd.len <= hay.len - i && fold((unsigned char)nd.p[0]) == c &&
-			    slice_caseeq(slice_make(hay.p + i, nd.len), nd))
+			if (nd.len <= hay.len - i && slice_caseeq(slice_make(hay.p + i, nd.len), nd))
 				return true;
 		}
 	}

@@ -154,6 +154,7 @@ struct proxy {
 	struct proxy_hold hold;    /* answers waiting for their batch (hold.c) */
 	uint64_t durable;          /* every batch up to this one is durable */
 	uint64_t held, released, hold_full, unstored;
+	uint64_t loop_hashes;      /* proxy_stats.loop_hashes */
 	struct log_limit hold_log;
 };
 
@@ -487,15 +488,28 @@ static uint32_t count_routes(const struct proxy *p, const struct sip_msg *m, uin
 	return own;
 }
 
-/* Loop detection (16.3 step 4): one of our Vias carrying this request's hash. */
-static bool looped(const struct proxy *p, const struct sip_msg *m, const char *hash)
+/* m's proxy_loop_hash, counted (proxy_stats.loop_hashes). */
+static void count_loop_hash(struct proxy *p, const struct sip_msg *m, char out[17])
+{
+	p->loop_hashes++;
+	proxy_loop_hash(&p->loop_key, m, out);
+}
+
+/* Loop detection (16.3 step 4): one of our Vias carrying this request's hash.
+ * The hash (hash[0] == '\0': not computed yet) is computed only when a Via of
+ * ours with a branch long enough to hold one is found: a request from a phone
+ * carries none, and one that is answered here (a challenge) never needs it. */
+static bool looped(struct proxy *p, const struct sip_msg *m, char hash[17])
 {
 	for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_H_VIA); h; h = sip_msg_hdr_next(m, h)) {
 		struct slice rest = h->value;
 		struct sip_via v;
 		while (sip_via_next(&v, &rest, &p->conf.lim) == 0) {
-			if (p->ops->ours(p->arg, v.host) && v.branch.len > 7 + 16 &&
-			    memcmp(v.branch.p + 7, hash, 16) == 0)
+			if (v.branch.len <= 7 + 16 || !p->ops->ours(p->arg, v.host))
+				continue;
+			if (!hash[0])
+				count_loop_hash(p, m, hash);
+			if (memcmp(v.branch.p + 7, hash, 16) == 0)
 				return true;
 		}
 	}
@@ -789,6 +803,7 @@ void proxy_stats(const struct proxy *p, struct proxy_stats *out)
 	out->released = p->released;
 	out->hold_full = p->hold_full;
 	out->unstored = p->unstored;
+	out->loop_hashes = p->loop_hashes;
 }
 
 int proxy_restore(struct proxy *p, const struct store_dialog *sd, const struct net_msg way[2],
@@ -1100,7 +1115,7 @@ static struct call *call_new(struct proxy *p, struct txn_server *st, const struc
 	if (loop_hash)
 		memcpy(c->loop_hash, loop_hash, sizeof(c->loop_hash));
 	else
-		proxy_loop_hash(&p->loop_key, m, c->loop_hash);
+		count_loop_hash(p, m, c->loop_hash);
 	c->nbr = nbranches;
 	for (size_t i = 0; i < nbranches; i++)
 		c->br[i].call = c;
@@ -1126,7 +1141,7 @@ static struct proxy_verdict refusal(uint16_t status, const char *reason, const c
 struct proxy_verdict proxy_check(struct proxy *p, const struct sip_msg *m, uint32_t *own_routes,
 				 bool *beyond, struct proxy_checked *ck)
 {
-	char mine[17], *hash = ck ? ck->loop_hash : mine;
+	char mine[17] = "", *hash = ck ? ck->loop_hash : mine;
 	uint32_t total = 0, own = count_routes(p, m, &total);
 
 	if (own_routes)
@@ -1136,7 +1151,7 @@ struct proxy_verdict proxy_check(struct proxy *p, const struct sip_msg *m, uint3
 	/* 16.3: Max-Forwards and loops */
 	if ((m->have & SIP_HAVE_MAX_FORWARDS) && m->max_forwards == 0)
 		return refusal(483, "Too Many Hops", NULL, NULL);
-	proxy_loop_hash(&p->loop_key, m, hash);
+	hash[0] = '\0'; /* computed by looped() if a Via of ours asks, else by the fork */
 	if (looped(p, m, hash))
 		return refusal(482, "Loop Detected", NULL, NULL);
 	return refusal(0, NULL, NULL, NULL);
@@ -1415,7 +1430,7 @@ static void end_callee_leg(struct proxy *p, const struct branch *b, const struct
 		if (sip_contact_next(&ct, &rest, &p->conf.lim) == 0 && !ct.star)
 			target = ct.na.uri.raw;
 	}
-	proxy_loop_hash(&p->loop_key, resp, hash);
+	count_loop_hash(p, resp, hash);
 	local_hostport(p, &b->way, hostport, sizeof(hostport));
 	for (int i = 0; i < 2; i++) {
 		const char *method = i ? "BYE" : "ACK";
@@ -1647,7 +1662,7 @@ bool proxy_ack(struct proxy *p, const struct sip_msg *m, const struct net_msg *i
 		return false;
 	p->ops->refund(p->arg, &in->src);
 	to = peer_of_way(&d->way[1 - side]);
-	proxy_loop_hash(&p->loop_key, m, hash);
+	count_loop_hash(p, m, hash);
 	local_hostport(p, &d->way[1 - side], hostport, sizeof(hostport));
 	/* a stateless forward: the branch is a function of the ACK (16.11) */
 	via_write(via, sizeof(via), NULL, 0, d->way[1 - side].tp, hostport, hash, ".ack");

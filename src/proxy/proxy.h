@@ -239,6 +239,9 @@ struct proxy_stats {
 					was committed at once: hold_max reached */
 	uint64_t unstored;           /* calls refused because their dialog's row was
 					not stored (proxy_not_stored) */
+	uint64_t loop_hashes;        /* requests' loop hashes computed (proxy_loop_hash),
+					counted so that tests show each request is hashed
+					at most once, and one answered here not at all */
 };
 
 /* A core over transaction layer txn (which the caller owns and drives).
@@ -269,7 +272,8 @@ void proxy_free(struct proxy **pp);
 /* What the steps before the fork learnt of request m, so that forwarding it
  * does not work it out again (each was a re-parse or a hash a call). */
 struct proxy_checked {
-	char loop_hash[17];          /* proxy_check's proxy_loop_hash of m; "": none */
+	char loop_hash[17];          /* proxy_check's proxy_loop_hash of m; "": not
+					computed (proxy_fork computes it) */
 	const struct sip_hdr *credentials; /* the Proxy-Authorization of m that the server's
 					      authentication consumed (credentials for our
 					      realm: dropped, 22.3, without parsing it again),
@@ -280,9 +284,11 @@ struct proxy_checked {
  * The checks of 16.3 before anything else is spent on an out-of-dialog
  * request: Max-Forwards (483) and loops (482). Also fills *own_routes with
  * the leading Route values naming us and *beyond with whether m has routes
- * past them, and ck (when the checks got that far: status 0 or 482) with
- * m's loop hash, for proxy_fork (proxy_fork_opts.checked), so that
- * forwarding does not compute it again. Each out-parameter may be NULL.
+ * past them, and ck->loop_hash with m's loop hash when the loop check had to
+ * compute it (a Via of ours with a branch long enough to carry one), else
+ * "": for proxy_fork (proxy_fork_opts.checked), which computes it only when
+ * it is still missing. A request answered here (a challenge, a refusal)
+ * computes none. Each out-parameter may be NULL.
  */
 struct proxy_verdict proxy_check(struct proxy *p, const struct sip_msg *m, uint32_t *own_routes,
 				 bool *beyond, struct proxy_checked *ck);

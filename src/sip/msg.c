@@ -13,6 +13,9 @@
 #include "internal.h"
 
 #include <errno.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static void note(struct sip_msg *m, enum sip_err e, const char *at)
 {
@@ -29,6 +32,64 @@ static bool err_is_limit(enum sip_err e)
 	       e == SIP_E_BODY_TOO_LARGE;
 }
 
+/* Zero when none of the 8 bytes in x is below 0x20 or 0x7f: bytes the
+ * scan below passes over without a second look. (Bit tricks of "Bit
+ * Twiddling Hacks": a byte below 0x20 or equal to 0x7f sets its high bit in
+ * lt or eq; a borrow may mark a clean byte too, but only one above a marked
+ * byte, so the lowest mark is always a byte to look at.) */
+static inline uint64_t word_marks(uint64_t x)
+{
+	uint64_t lt = (x - 0x2020202020202020ULL) & ~x & 0x8080808080808080ULL;
+	uint64_t y = x ^ 0x7f7f7f7f7f7f7f7fULL;
+	uint64_t eq = (y - 0x0101010101010101ULL) & ~y & 0x8080808080808080ULL;
+
+	return lt | eq;
+}
+
+/* Bytes of the word loaded from p before its first marked byte (marks !=
+ * 0): the clean ones the byte-by-byte path need not look at. */
+static inline size_t clean_prefix(uint64_t marks)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (size_t)__builtin_ctzll(marks) / 8;
+#else
+	(void)marks;
+	return 0;
+#endif
+}
+
+/* The end of the run of plain bytes (0x20..0x7e, 0x80..0xff) that starts
+ * at i: the offset of the first byte the caller must look at, or of the
+ * last few (fewer than a word) left for it to look at one by one. Sixteen
+ * bytes a step with SSE2 (every x86-64), eight with the word tricks above
+ * elsewhere and for what is left. */
+static inline size_t plain_run(const char *p, size_t n, size_t i)
+{
+#if defined(__SSE2__)
+	const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+
+	while (i + 16 <= n) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		/* x >= 0x20 unsigned: max(x, 0x20) == x */
+		unsigned ok = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(x, space), x));
+		unsigned bad = ~ok | (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, del));
+
+		if ((bad &= 0xffffu) != 0)
+			return i + (size_t)__builtin_ctz(bad);
+		i += 16;
+	}
+#endif
+	while (i + 8 <= n) {
+		uint64_t w, marks;
+
+		memcpy(&w, p + i, sizeof(w));
+		if ((marks = word_marks(w)) != 0)
+			return i + clean_prefix(marks);
+		i += 8;
+	}
+	return i;
+}
+
 /*
  * Find the CR of the CRLF ending the physical line that starts at i. Every
  * byte is checked. Returns SIP_E_NONE with *cr set, or a framing error
@@ -36,35 +97,16 @@ static bool err_is_limit(enum sip_err e)
  * control byte inside the line does not break the framing: it is reported
  * through *ctl (offset, or SIZE_MAX when none) and the scan goes on.
  */
-/* True when none of the 8 bytes in x is below 0x20 or 0x7f: bytes the
- * scan below passes over without a second look. (Bit tricks of "Bit
- * Twiddling Hacks": a byte below 0x20 or equal to 0x7f sets its high bit in
- * lt or eq; a borrow may mark a clean byte too, which only sends that word
- * to the byte-by-byte path.) */
-static inline bool word_plain(uint64_t x)
-{
-	uint64_t lt = (x - 0x2020202020202020ULL) & ~x & 0x8080808080808080ULL;
-	uint64_t y = x ^ 0x7f7f7f7f7f7f7f7fULL;
-	uint64_t eq = (y - 0x0101010101010101ULL) & ~y & 0x8080808080808080ULL;
-
-	return !(lt | eq);
-}
-
 static enum sip_err line_end(const char *p, size_t n, size_t i, size_t *cr, size_t *bad,
 			     size_t *ctl)
 {
 	*ctl = SIZE_MAX;
 	for (; i < n; i++) {
 		unsigned char c;
-		uint64_t w;
 
-		/* eight plain bytes at a time: most of a line */
-		while (i + 8 <= n) {
-			memcpy(&w, p + i, sizeof(w));
-			if (!word_plain(w))
-				break;
-			i += 8;
-		}
+		/* most of a line at once, then straight to the first byte that
+		 * needs a look (the CR, mostly) */
+		i = plain_run(p, n, i);
 		if (i >= n)
 			break;
 		c = (unsigned char)p[i];

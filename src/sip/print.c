@@ -38,13 +38,6 @@ void sip_buf_slice(struct sip_buf *b, struct slice s)
 	sip_buf_put(b, s.p, s.len);
 }
 
-/* See sip.h. NULL appends nothing. */
-void sip_buf_str(struct sip_buf *b, const char *s)
-{
-	if (s)
-		sip_buf_put(b, s, strlen(s));
-}
-
 /* See sip.h. */
 void sip_buf_u32(struct sip_buf *b, uint32_t v)
 {

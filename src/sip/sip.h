@@ -404,7 +404,14 @@ struct sip_buf {
 void sip_buf_init(struct sip_buf *b, char *mem, size_t cap);
 void sip_buf_put(struct sip_buf *b, const void *p, size_t n);
 void sip_buf_slice(struct sip_buf *b, struct slice s);
-void sip_buf_str(struct sip_buf *b, const char *s);
+/* s's bytes up to its NUL; NULL appends nothing. Inline, so that the length
+ * of a string literal (most calls: the fixed parts of a message we build) is
+ * known when compiling. */
+static inline void sip_buf_str(struct sip_buf *b, const char *s)
+{
+	if (s)
+		sip_buf_put(b, s, strlen(s));
+}
 void sip_buf_u32(struct sip_buf *b, uint32_t v);
 
 /* Write m back out: start line, every header in order as "Name: value",

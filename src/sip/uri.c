@@ -12,6 +12,22 @@
 #include <arpa/inet.h>
 #include <errno.h>
 
+/* The bytes no URI holds anywhere: controls, SP, DEL, non-ASCII and
+ * < > " \\ { } | ^ ` (RFC 3261 25.1 has none of them outside quoted
+ * strings). A bitmap, one test a byte: every URI of a message is scanned. */
+static const uint64_t uri_refused_map[4] = {
+	0x50000005ffffffffULL, /* 0x00-0x20, '"', '<', '>' */
+	0xb800000150000000ULL, /* '\\', '^', '`', '{', '|', '}', 0x7f */
+	UINT64_MAX, UINT64_MAX, /* 0x80-0xff */
+};
+
+static inline bool uri_refused(char ch)
+{
+	unsigned char c = (unsigned char)ch;
+
+	return (uri_refused_map[c >> 6] >> (c & 63)) & 1;
+}
+
 /* Validate s as 1*(class / escaped). */
 static bool chars_ok(struct slice s, unsigned cls, bool allow_empty)
 {
@@ -131,11 +147,9 @@ int sip_hostport_parse(struct slice s, struct slice *host, enum sip_host_type *t
 			p = sip_sub(s, hl + 1, s.len);
 			with_port = true;
 		}
-		bool digits_dots = h.len > 0;
-		for (size_t i = 0; i < h.len; i++)
-			if (!((h.p[i] >= '0' && h.p[i] <= '9') || h.p[i] == '.'))
-				digits_dots = false;
-		if (digits_dots && ipv4_ok(h))
+		/* ipv4_ok accepts digits and dots only: a name fails it at
+		 * its first letter */
+		if (ipv4_ok(h))
 			*type = SIP_HOST_IPV4;
 		else if (hostname_ok(h))
 			*type = SIP_HOST_NAME;
@@ -225,18 +239,26 @@ static int parse_sip(struct sip_uri *uri, struct slice rest, enum sip_err *err)
 
 	if (at) {
 		struct slice ui = slice_make(rest.p, (size_t)(at - rest.p));
-		bool is_userinfo = ui.len > 0;
+		bool is_userinfo = ui.len > 0, colon = false, pct = false;
 		for (size_t i = 0; i < ui.len && is_userinfo; i++) {
 			char c = ui.p[i];
-			if (!sip_is(c, SIP_C_UNRES | SIP_C_USER) && c != '%' && c != ':')
+			if (sip_is(c, SIP_C_UNRES | SIP_C_USER))
+				continue;
+			if (c == '%')
+				pct = true;
+			else if (c == ':')
+				colon = true;
+			else
 				is_userinfo = false;
 		}
 		if (is_userinfo) {
-			if (slice_chr(ui, ':')) {
+			if (colon) {
 				*err = SIP_E_URI_PASSWORD;
 				return EBADMSG;
 			}
-			if (!chars_ok(ui, SIP_C_UNRES | SIP_C_USER, false))
+			/* every byte is of the class already: only escapes
+			 * are left to check */
+			if (pct && !chars_ok(ui, SIP_C_UNRES | SIP_C_USER, false))
 				return EBADMSG;
 			uri->user = ui;
 			rest = slice_make(at + 1, rest.len - ui.len - 1);
@@ -300,12 +322,9 @@ int sip_uri_parse(struct sip_uri *uri, struct slice in, const struct sip_limits 
 		e = SIP_E_URI_TOO_LONG;
 		goto out;
 	}
-	for (size_t i = 0; i < in.len; i++) {
-		unsigned char c = (unsigned char)in.p[i];
-		if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' ||
-		    c == '{' || c == '}' || c == '|' || c == '^' || c == '`')
+	for (size_t i = 0; i < in.len; i++)
+		if (uri_refused(in.p[i]))
 			goto out;
-	}
 	const char *colon = slice_chr(in, ':');
 	if (!colon)
 		goto out;

@@ -710,6 +710,58 @@ static void test_scanner(void)
 	guard_free(&g);
 }
 
+/* The three-byte filter in front of the comparison: names shorter than
+ * three bytes, a name at the very end of the value, names sharing their
+ * first bytes, and all GUARD_SCANNER_MAX names (one bit each). */
+static void test_scanner_filter(void)
+{
+	static const char *const short_ones[] = { "7", "kw", "abcdef", "abd" };
+	static char names[GUARD_SCANNER_MAX][8];
+	const char *many[GUARD_SCANNER_MAX];
+	struct guard_conf c = GUARD_CONF_DEFAULT;
+	struct guard *g;
+
+	c.scanners = short_ones;
+	c.scanners_n = ARRAY_SIZE(short_ones);
+	g = make(&c);
+	CHECK(g);
+	CHECK(guard_scanner(g, SLICE_LIT("7"), SLICE_NULL));
+	CHECK(guard_scanner(g, SLICE_LIT("ua..7"), SLICE_NULL));
+	CHECK(guard_scanner(g, SLICE_LIT("zzKW"), SLICE_NULL));
+	CHECK(guard_scanner(g, SLICE_LIT("kwx"), SLICE_NULL));
+	CHECK(guard_scanner(g, SLICE_LIT("zzABCDEF"), SLICE_NULL));
+	CHECK(guard_scanner(g, SLICE_NULL, SLICE_LIT("sip:abd@x")));
+	CHECK(!guard_scanner(g, SLICE_LIT("zzk"), SLICE_LIT("sip:abcdeX@x")));
+	CHECK(!guard_scanner(g, SLICE_LIT("ab"), SLICE_LIT("abc")));
+	CHECK(!guard_scanner(g, slice_make("abcdef", 5), slice_make("xkw", 2)));
+	{
+		/* a name at the end of a value that ends its heap block: the
+		 * filter reads no byte past the slice (ASan) */
+		char *end = malloc(3);
+
+		CHECK(end);
+		memcpy(end, "zkw", 3);
+		CHECK(guard_scanner(g, slice_make(end, 3), SLICE_NULL));
+		CHECK(!guard_scanner(g, slice_make(end, 2), SLICE_NULL));
+		free(end);
+	}
+	guard_free(&g);
+
+	for (int i = 0; i < GUARD_SCANNER_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "n%02d", i);
+		many[i] = names[i];
+	}
+	c.scanners = many;
+	c.scanners_n = GUARD_SCANNER_MAX;
+	g = make(&c);
+	CHECK(g);
+	CHECK(guard_scanner(g, SLICE_LIT("xN00x"), SLICE_NULL));
+	CHECK(guard_scanner(g, SLICE_NULL, SLICE_LIT("sip:n63@x")));
+	CHECK(guard_scanner(g, SLICE_LIT("n31"), SLICE_NULL));
+	CHECK(!guard_scanner(g, SLICE_LIT("n64 n6 n"), SLICE_NULL));
+	guard_free(&g);
+}
+
 static void test_conf_errors(void)
 {
 	static const char *const bad_allow[] = { "192.0.2.0/24", "192.0.2.0/40" };
@@ -1001,6 +1053,7 @@ int main(int argc, char **argv)
 		CASE(test_user_table_spray),
 		CASE(test_window_reset),
 		CASE(test_scanner),
+		CASE(test_scanner_filter),
 		CASE(test_conf_errors),
 		CASE(test_refund),
 		CASE(test_cidr_check),

@@ -553,63 +553,81 @@ static bool via_hash(const char *msg, char out[17])
 	return true;
 }
 
-/* 16.3 and 16.6 step 8: proxy_check hands out the request's loop hash and
- * the fork writes the hash it is given into every branch's Via, so it is
- * computed once a call (without one, the fork computes the same); and a
- * request carrying our Via with its own hash is a loop: 482. Our Via under
- * another host is none. */
+/* Loop hashes computed so far (proxy_stats.loop_hashes). */
+static uint64_t hashes(void)
+{
+	struct proxy_stats st;
+
+	proxy_stats(P, &st);
+	return st.loop_hashes;
+}
+
+/* 16.3 and 16.6 step 8: the loop hash is computed at most once a request,
+ * and only when needed. proxy_check computes none for a request without a
+ * Via of ours (a phone's INVITE: it may well be answered here, a 407), the
+ * fork writes the hash it is handed into every branch's Via, or computes it
+ * once when handed none; a request carrying our Via with its own hash is a
+ * loop: 482, and proxy_check hands out the hash it computed for it. Our Via
+ * under another host is none, and costs no hash. */
 static void loop_hash_once_and_482(void)
 {
-	char text[1024], loopy[1024], buf[2048], h[17] = "", h2[17] = "", got[17];
+	char text[1024], loopy[1024], buf[2048], h[17] = "", got[17];
 	struct sip_hdr hdrs[32];
 	struct sip_msg m;
 	struct proxy_verdict v;
 	struct proxy_checked ck;
 	const char *r1, *r2;
+	uint64_t n0;
 
 	CHECK_INT(setup(100), 0);
 	invite_text("loop1@a", text, sizeof(text));
 	CHECK(parse_text(&m, hdrs, ARRAY_SIZE(hdrs), buf, sizeof(buf), text));
+	n0 = hashes();
+	memset(ck.loop_hash, 'x', sizeof(ck.loop_hash));
 	v = proxy_check(P, &m, NULL, NULL, &ck);
-	base_strcpy(h, sizeof(h), ck.loop_hash);
 	CHECK_INT(v.status, 0);
-	CHECK_INT(strspn(h, "0123456789abcdef"), 16);
-	CHECK_INT(strlen(h), 16);
+	CHECK_INT(ck.loop_hash[0], '\0'); /* none computed: it may be challenged */
+	CHECK_INT(hashes(), n0);
 	/* the fork uses the hash it is handed, not one of its own */
 	who_hash = "0123456789abcdef";
 	CHECK(feed(&A, text) == TXN_NEW);
 	who_hash = NULL;
+	CHECK_INT(hashes(), n0);
 	CHECK_INT(last_verdict.status, 0);
 	r1 = last_to("192.0.2.21:5062", "INVITE ");
 	r2 = last_to("192.0.2.22:5064", "INVITE ");
 	CHECK(r1 && r2 && via_hash(r1, got) && strcmp(got, "0123456789abcdef") == 0);
 	CHECK(via_hash(r2, got) && strcmp(got, "0123456789abcdef") == 0);
-	/* without one it computes what proxy_check gives */
+	/* without one it computes it, once for all branches */
 	invite_text("loop2@a", text, sizeof(text));
-	CHECK(parse_text(&m, hdrs, ARRAY_SIZE(hdrs), buf, sizeof(buf), text));
-	CHECK_INT(proxy_check(P, &m, NULL, NULL, &ck).status, 0);
-	base_strcpy(h2, sizeof(h2), ck.loop_hash);
-	CHECK(strcmp(h, h2) != 0);
 	CHECK(feed(&A, text) == TXN_NEW);
+	CHECK_INT(hashes(), n0 + 1);
 	r1 = last_to("192.0.2.21:5062", "INVITE ");
-	CHECK(r1 && strstr(r1, "Call-ID: loop2@a") && via_hash(r1, got) && strcmp(got, h2) == 0);
+	r2 = last_to("192.0.2.22:5064", "INVITE ");
+	CHECK(r1 && strstr(r1, "Call-ID: loop2@a") && via_hash(r1, h));
+	CHECK_INT(strspn(h, "0123456789abcdef"), 16);
+	CHECK(strcmp(h, "0123456789abcdef") != 0);
+	CHECK(r2 && via_hash(r2, got) && strcmp(got, h) == 0);
 	/* the first request back with our Via (its hash) under the same top
-	 * Via: a loop */
-	invite_text("loop1@a", text, sizeof(text));
+	 * Via: a loop, found with one hash, which proxy_check hands out */
 	snprintf(loopy, sizeof(loopy), "%.*sVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK%s.1\n%s",
 		 (int)(strstr(text, "Max-Forwards") - text), text, h, strstr(text, "Max-Forwards"));
 	CHECK(parse_text(&m, hdrs, ARRAY_SIZE(hdrs), buf, sizeof(buf), loopy));
+	n0 = hashes();
 	v = proxy_check(P, &m, NULL, NULL, &ck);
-	base_strcpy(h2, sizeof(h2), ck.loop_hash);
 	CHECK_INT(v.status, 482);
 	CHECK(strcmp(v.reason, "Loop Detected") == 0);
-	CHECK(strcmp(h, h2) == 0);
+	CHECK(strcmp(ck.loop_hash, h) == 0);
+	CHECK_INT(hashes(), n0 + 1);
 	CHECK_INT(proxy_check(P, &m, NULL, NULL, NULL).status, 482); /* the hash not wanted */
-	/* the same branch under a host that is not ours: no loop */
+	/* the same branch under a host that is not ours: no loop, no hash */
 	snprintf(loopy, sizeof(loopy), "%.*sVia: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bK%s.1\n%s",
 		 (int)(strstr(text, "Max-Forwards") - text), text, h, strstr(text, "Max-Forwards"));
 	CHECK(parse_text(&m, hdrs, ARRAY_SIZE(hdrs), buf, sizeof(buf), loopy));
-	CHECK_INT(proxy_check(P, &m, NULL, NULL, NULL).status, 0);
+	n0 = hashes();
+	CHECK_INT(proxy_check(P, &m, NULL, NULL, &ck).status, 0);
+	CHECK_INT(ck.loop_hash[0], '\0');
+	CHECK_INT(hashes(), n0);
 	teardown();
 }
 
@@ -617,15 +635,18 @@ static void loop_hash_once_and_482(void)
  * the first target's Via, the INVITE resubmitted with credentials after a
  * 407, and the next target's after a 503 (both started later, from the
  * transaction's copy of the request) all carry the hash it was handed, none
- * one of its own; the same with the body replaced (an emergency call). */
+ * one of its own (none is computed); the same with the body replaced (an
+ * emergency call). Handed none, it computes one for all the branches. */
 static void serial_loop_hash_once(void)
 {
 	static const char chal[] = "Proxy-Authenticate: Digest realm=\"carrier\", "
 				   "nonce=\"abc123\", qop=\"auth\", algorithm=MD5\n";
 	char text[1024], got[17];
 	const char *r1, *r1b, *r2;
+	uint64_t n0;
 
 	CHECK_INT(setup(100), 0);
+	n0 = hashes();
 	serial = with_cred = true;
 	who_hash = "00112233445566ff";
 	CHECK(feed(&A, invite_text("sl1@a", text, sizeof(text))) == TXN_NEW);
@@ -642,10 +663,12 @@ static void serial_loop_hash_once(void)
 	CHECK(r2 && via_hash(r2, got) && strcmp(got, "00112233445566ff") == 0);
 	respond(&B2, r2, 200, "b2");
 	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 200") != NULL);
+	CHECK_INT(hashes(), n0);
 	teardown();
 
 	/* the emergency call's fork: serial, its body replaced */
 	CHECK_INT(setup(100), 0);
+	n0 = hashes();
 	emergency = true;
 	who_hash = "ffeeddccbbaa9988";
 	CHECK(feed(&A, invite_text("sl2@a", text, sizeof(text))) == TXN_NEW);
@@ -658,6 +681,7 @@ static void serial_loop_hash_once(void)
 	respond(&B1, r1, 500, "b1");
 	r2 = last_to("192.0.2.22:5064", "INVITE ");
 	CHECK(r2 && via_hash(r2, got) && strcmp(got, "ffeeddccbbaa9988") == 0);
+	CHECK_INT(hashes(), n0);
 	teardown();
 
 	/* the consumed credentials (ours) are dropped on the later branch too,
@@ -687,6 +711,7 @@ static void serial_loop_hash_once(void)
 
 	/* without one, each call's serial branches share the hash it computed */
 	CHECK_INT(setup(100), 0);
+	n0 = hashes();
 	serial = true;
 	CHECK(feed(&A, invite_text("sl3@a", text, sizeof(text))) == TXN_NEW);
 	r1 = last_to("192.0.2.21:5062", "INVITE ");
@@ -699,6 +724,7 @@ static void serial_loop_hash_once(void)
 		r2 = last_to("192.0.2.22:5064", "INVITE ");
 		CHECK(r2 && via_hash(r2, got) && strcmp(got, first) == 0);
 	}
+	CHECK_INT(hashes(), n0 + 1);
 	teardown();
 }
 
