@@ -659,6 +659,31 @@ void trunk_state_inbound_placed(struct trunk_state *st, int peer, const struct s
 /* An emergency call to peer (by name) counts against its max_calls_out. */
 void trunk_state_track(struct trunk_state *st, struct slice call_id, const char *peer);
 
+/* What a kept dialog says of its call (store_dialog's record fields), for
+ * trunk_state_restored. NULL strings are empty. */
+struct trunk_kept {
+	const char *call_id;
+	const char *peer;               /* the peer that took it ("": no outside call) */
+	const char *klass;              /* its class's name, "emergency", or "" for a
+					   call in from the peer */
+	const char *user;               /* the caller's name (outbound), "" none */
+	bool emergency;
+};
+
+/*
+ * A kept outside call restored after a restart counts again until its record
+ * is written (trunk_state_ended, which also adds its minutes): a call out
+ * against the max_calls_out of the peer that took it and, unless an
+ * emergency call, its caller's max_calls_per_user; a call in (no class)
+ * against the peer's max_calls_in. Returns true when it now counts; false
+ * when it is no outside call (no peer), already counts (the same Call-ID
+ * twice), or the table of calls is full or out of memory.
+ */
+bool trunk_state_restored(struct trunk_state *st, const struct trunk_kept *k);
+/* A call counted by trunk_state_restored whose restore failed: it no longer
+ * counts, and nothing goes to the counters. Unknown call_id: nothing. */
+void trunk_state_forget(struct trunk_state *st, const char *call_id);
+
 /*
  * A call's record was written: the call no longer counts; its connected
  * seconds go to the caller's and the peer's counters (peer "": none), a
