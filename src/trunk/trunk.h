@@ -119,8 +119,10 @@ struct trunk_peer {
 	uint32_t register_expires;  /* seconds asked for */
 };
 
+/* A route: a [routes] pattern, or an [emergency_routes] number (emerg/
+ * uses this type too), and the peers it goes to in order. */
 struct trunk_route {
-	char pattern[TRUNK_PATTERN_MAX];
+	char key[TRUNK_PATTERN_MAX];
 	unsigned line;
 	char peer_names[TRUNK_MAX_ROUTE_PEERS][TRUNK_NAME_MAX]; /* as written, checked later */
 	uint8_t peers[TRUNK_MAX_ROUTE_PEERS];                   /* indices, after the check */
@@ -185,6 +187,22 @@ int trunk_conf_set(struct trunk_conf *c, const char *section, const char *key, c
  * Returns 0 or EINVAL with *line (may be 0) and err.
  */
 int trunk_conf_check(struct trunk_conf *c, unsigned *line, char *err, size_t errlen);
+
+/*
+ * The shape [routes] and [emergency_routes] share, what ("route",
+ * "emergency route") naming the table in the messages. trunk_route_new: a
+ * route for key (checked by the caller) at line, in routes[0..n) with room
+ * for max: *rp is routes[n], zeroed, with key and line, for the caller to
+ * fill its peer_names and then count; EINVAL when key is set already
+ * ("WHAT KEY is set twice"), there is no room ("more than MAX WHATs") or key
+ * does not fit. trunk_route_resolve: r's peer names to indices into c's
+ * peers; EINVAL with *line r's for a name that is no peer ("WHAT KEY:
+ * unknown peer "NAME""). Both return 0 or EINVAL with err.
+ */
+int trunk_route_new(struct trunk_route **rp, struct trunk_route *routes, size_t n, size_t max,
+		    const char *what, const char *key, unsigned line, char *err, size_t errlen);
+int trunk_route_resolve(struct trunk_route *r, const struct trunk_conf *c, const char *what,
+			unsigned *line, char *err, size_t errlen);
 
 const char *trunk_class_name(enum trunk_class k);
 const char *trunk_level_name(enum trunk_level l);
