@@ -285,38 +285,42 @@ static bool same_ip(const struct net_addr *a, const struct net_addr *b)
 	return false;
 }
 
-/* SipHash over the IP bytes under the loop's key (base/hash): a UDP source
- * address is the sender's choice, so the bucket must not be predictable. */
-static size_t src_bucket(const struct net *n, const struct net_addr *a)
+/* The index's SipHash of the IP bytes (base/hash): a source address is the
+ * sender's choice, so where it lands must not be predictable. */
+static uint64_t src_hash(const struct net *n, const struct net_addr *a)
 {
-	const uint8_t *p = NULL;
-	uint64_t h;
-	size_t len = 0;
-
-	if (a->ss.ss_family == AF_INET) {
-		p = (const uint8_t *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
-		len = 4;
-	} else if (a->ss.ss_family == AF_INET6) {
-		p = (const uint8_t *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
-		len = 16;
-	}
-	h = hash_siphash(&n->src_key, p, len);
-	return (size_t)(h ^ (h >> 32)) % NET_SRC_BUCKETS;
+	if (a->ss.ss_family == AF_INET6)
+		return htab_hash(&n->by_src,
+				 &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, 16);
+	return htab_hash(&n->by_src, &((const struct sockaddr_in *)&a->ss)->sin_addr, 4);
 }
 
+/* Walks only the connections whose IP has the same 64-bit hash (at most
+ * max_per_source of them, and those of a rare full collision), so the cost
+ * does not grow with the connections held. */
 uint32_t net_conns_from(const struct net *n, const struct net_addr *a)
 {
-	const struct net_link *head = &n->src_buckets[src_bucket(n, a)];
+	uint64_t h = src_hash(n, a);
 	uint32_t count = 0;
 
-	for (const struct net_link *l = head->next; l != head; l = l->next)
-		count += same_ip(&net_container(l, struct net_conn, bysrc)->peer, a);
+	for (const struct htab_node *x = htab_find(&n->by_src, h); x; x = htab_next(&n->by_src, x))
+		count += same_ip(&net_container(x, struct net_conn, bysrc)->peer, a);
 	return count;
 }
 
-void net_conn_index(struct net *n, struct net_conn *c)
+int net_conn_index(struct net *n, struct net_conn *c)
 {
-	net_link_tail(&n->src_buckets[src_bucket(n, &c->peer)], &c->bysrc);
+	int rc = htab_insert(&n->by_src, &c->bysrc, src_hash(n, &c->peer));
+
+	c->indexed = rc == 0;
+	return rc;
+}
+
+void net_conn_unindex(struct net *n, struct net_conn *c)
+{
+	if (c->indexed)
+		htab_remove(&n->by_src, &c->bysrc);
+	c->indexed = false;
 }
 
 void net_msg_from_text(struct net_msg *way, const char *text, const char *local)

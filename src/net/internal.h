@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include "../base/hash.h"
 #include "net.h"
 
 /* What an epoll event points at: the first member of a listener or conn. */
@@ -59,7 +60,8 @@ struct net_conn {
 
 	struct net_link lru;            /* n->lru, by last read */
 	struct net_link partial;        /* n->partial, by start of the pending message */
-	struct net_link bysrc;          /* n->src_buckets[hash of the peer's IP] */
+	struct htab_node bysrc;         /* n->by_src, under the hash of the peer's IP */
+	bool indexed;                   /* in n->by_src */
 	struct net_conn *next_free;     /* n->free, or n->reap */
 	uint64_t last_active_ms;
 	uint64_t msg_start_ms;
@@ -83,8 +85,6 @@ struct net_conn {
 
 struct net_tls;                 /* tls.c: the server context and ticket keys */
 
-#define NET_SRC_BUCKETS 1024
-
 struct net {
 	struct net_conf conf;
 	net_recv_fn *recv;
@@ -101,8 +101,9 @@ struct net {
 	size_t udp_cap;
 
 	struct net_link lru, partial;
-	struct net_link src_buckets[NET_SRC_BUCKETS]; /* open connections by peer IP */
-	struct hash_key src_key;       /* base/hash: sources are the peer's choice */
+	/* open connections by peer IP (base/hash: keyed, since a source is the
+	 * peer's choice; bounded by max_connections, buckets grown with it) */
+	struct htab by_src;
 	uint64_t next_slow_scan_ms;     /* min_rate is checked at most every 250 ms */
 	struct net_conn *free, *reap;
 	struct net_stats st;
@@ -164,8 +165,11 @@ void net_reap(struct net *n);
 
 /* Connections open from a's IP address (the port is ignored). */
 uint32_t net_conns_from(const struct net *n, const struct net_addr *a);
-/* Index c under its peer's IP; undone by net_link_del(&c->bysrc). */
-void net_conn_index(struct net *n, struct net_conn *c);
+/* Index c under its peer's IP. Returns 0, or EOVERFLOW when the index holds
+ * max_connections already (the caller refuses c). */
+int net_conn_index(struct net *n, struct net_conn *c);
+/* Take c out of the index (nothing when it is not in). */
+void net_conn_unindex(struct net *n, struct net_conn *c);
 
 /* udp.c */
 int net_udp_open(struct net *n, struct net_listener *l);

@@ -65,15 +65,14 @@ int net_new(struct net **np, const struct net_conf *conf, net_recv_fn *recv,
 	n->spare_fd = -1;
 	net_link_init(&n->lru);
 	net_link_init(&n->partial);
-	for (size_t i = 0; i < NET_SRC_BUCKETS; i++)
-		net_link_init(&n->src_buckets[i]);
-	if (hash_key_random(&n->src_key) != 0) {
+	if ((rc = htab_init(&n->by_src, conf->max_connections ? conf->max_connections : 1)) != 0) {
 		free(n);
-		return EIO;
+		return rc;
 	}
 	n->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (n->epfd < 0) {
 		rc = errno;
+		htab_fini(&n->by_src);
 		free(n);
 		goto out;
 	}
@@ -112,6 +111,7 @@ void net_free(struct net **np)
 		close(n->spare_fd);
 	close(n->epfd);
 	free(n->udp_buf);
+	htab_fini(&n->by_src);
 	free(n);
 	*np = NULL;
 }
@@ -121,6 +121,7 @@ void net_set_conf(struct net *n, const struct net_conf *conf)
 	if (!conf || conf->lim.max_message == 0)
 		return;
 	n->conf = *conf;
+	htab_set_max(&n->by_src, conf->max_connections ? conf->max_connections : 1);
 }
 
 int net_listen(struct net *n, const struct net_listen_spec *specs, size_t count, char *errbuf,

@@ -97,7 +97,6 @@ static struct net_conn *conn_get(struct net *n)
 	c->gen = 1;
 	net_link_init(&c->lru);
 	net_link_init(&c->partial);
-	net_link_init(&c->bysrc);
 	return c;
 }
 
@@ -127,7 +126,7 @@ void net_tcp_acceptable(struct net *n, struct net_listener *l)
 		struct net_addr peer = { .len = sizeof(peer.ss) };
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
 		socklen_t llen;
-		int fd, one = 1;
+		int fd, one = 1, idx;
 
 		fd = accept4(l->io.fd, (struct sockaddr *)&peer.ss, &peer.len,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -175,10 +174,11 @@ void net_tcp_acceptable(struct net *n, struct net_listener *l)
 		}
 		c->last_active_ms = n->now_ms;
 		net_link_tail(&n->lru, &c->lru);
-		net_conn_index(n, c);
+		/* the index is bounded by max_connections, checked above */
+		idx = net_conn_index(n, c);
 		n->st.conn_open++;
 		n->st.conn_accepted++;
-		if (l->tp == NET_TLS && net_tls_conn_start(n, c) != 0) {
+		if (idx != 0 || (l->tp == NET_TLS && net_tls_conn_start(n, c) != 0)) {
 			net_conn_close_now(n, c);
 			n->st.conn_refused++;
 		}
@@ -206,7 +206,7 @@ void net_conn_close_now(struct net *n, struct net_conn *c)
 	c->gen++;
 	net_link_del(&c->lru);
 	net_link_del(&c->partial);
-	net_link_del(&c->bysrc);
+	net_conn_unindex(n, c);
 	free(c->in);
 	free(c->out);
 	c->in = c->out = NULL;
@@ -560,7 +560,7 @@ int net_connect(struct net *n, enum net_transport tp, const struct net_addr *dst
 	struct net_conn *c;
 	socklen_t llen;
 	uint64_t now;
-	int fd, one = 1, rc;
+	int fd, one = 1, rc, idx;
 
 	if (!n || !dst || !way || tp == NET_UDP || (tp == NET_TLS && (!host || !*host || !n->tls)))
 		return EINVAL;
@@ -601,12 +601,16 @@ int net_connect(struct net *n, enum net_transport tp, const struct net_addr *dst
 	now = net_now_ms(); /* may be called outside the loop's callbacks */
 	c->last_active_ms = now;
 	net_link_tail(&n->lru, &c->lru);
-	net_conn_index(n, c);
+	idx = net_conn_index(n, c); /* bounded by max_connections, checked above */
 	/* connecting (and the TLS handshake) must end within header_timeout */
 	c->msg_start_ms = now;
 	net_link_tail(&n->partial, &c->partial);
 	n->st.conn_open++;
 	n->st.conn_outbound++;
+	if (idx != 0) {
+		net_conn_close_now(n, c);
+		return idx;
+	}
 	if (tp == NET_TLS && (rc = net_tls_client_start(n, c, host)) != 0) {
 		net_conn_close_now(n, c);
 		return rc;

@@ -1011,6 +1011,10 @@ static void maybe_send_best(struct call *c)
 	if (c->best_buf) {
 		send_upstream(c, c->best, c->best_buf, c->best_len,
 			      slice_make(c->best_tag, c->best_tag_len));
+		/* sent, or held as a copy: the call (kept for its timers) no
+		 * longer needs these bytes */
+		free(c->best_buf);
+		c->best_buf = NULL;
 		return;
 	}
 	req = c->st ? txn_server_request(c->st) : NULL;

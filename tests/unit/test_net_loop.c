@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "net/internal.h" /* the source index's probes */
 #include "net/net.h"
 
 struct srv {
@@ -219,6 +220,24 @@ static int tcp_connect(uint16_t port)
 		return -1;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* As tcp_connect, from source address src (any of 127.0.0.0/8). */
+static int tcp_connect_from(uint16_t port, uint32_t src)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(src) };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&from, sizeof(from)) != 0 ||
+	    connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -550,6 +569,54 @@ static void test_tcp_max_connections(void)
 	CHECK_INT(rc[2], 1);
 	CHECK_INT(srv_stats(&s).conn_refused, 1);
 	CHECK_INT(srv_stats(&s).conn_accepted, 2);
+	net_free(&s.net);
+}
+
+/* max_per_source counts the connections of one IP through a keyed table
+ * sized by max_connections: with many sources connected, the count for a
+ * new connection examines a few entries, not every connection (a fixed
+ * number of buckets made it a walk that grew with the connections held). */
+static void test_tcp_per_source_index(void)
+{
+	enum { SOURCES = 250 };
+	static struct srv s; /* outlives a failed CHECK; see srv_start */
+	static int fd[SOURCES + 3];
+	struct net_conf c = test_conf();
+	char buf[256];
+	size_t len;
+	int ok = 0, rc[3], i;
+
+	c.max_connections = 1000;
+	c.max_per_source = 2;
+	CHECK_INT(srv_start(&s, &c), 0);
+	/* 250 sources, one connection each; 127.1.0.1 and so on */
+	for (i = 0; i < SOURCES + 3; i++) {
+		uint32_t src = i < SOURCES ? 0x7f010000u + 1u + (uint32_t)i : 0x7f020001u;
+
+		fd[i] = tcp_connect_from(s.port, src);
+		CHECK(fd[i] >= 0);
+		/* A ping round trip proves (or disproves) the server kept it. */
+		send(fd[i], "\r\n\r\n", 4, MSG_NOSIGNAL);
+		len = 0;
+		buf[0] = '\0';
+		if (i < SOURCES)
+			ok += read_until(fd[i], buf, sizeof(buf), &len, "\r\n", 1, 10000) == 0;
+		else
+			rc[i - SOURCES] = read_until(fd[i], buf, sizeof(buf), &len, "\r\n", 1, 10000);
+	}
+	for (i = 0; i < SOURCES + 3; i++)
+		close(fd[i]);
+	srv_stop(&s);
+	CHECK_INT(ok, SOURCES);
+	/* the third from 127.2.0.1 is over max_per_source */
+	CHECK_INT(rc[0], 0);
+	CHECK_INT(rc[1], 0);
+	CHECK_INT(rc[2], 1);
+	CHECK_INT(srv_stats(&s).conn_refused_source, 1);
+	CHECK_INT(srv_stats(&s).conn_accepted, SOURCES + 2);
+	/* 253 counts: each examines about one entry (the table's load is at
+	 * most one), plus the same source's earlier connections */
+	CHECK(s.net->by_src.probes <= 4u * (SOURCES + 3));
 	net_free(&s.net);
 }
 
@@ -904,6 +971,7 @@ int main(int argc, char **argv)
 		CASE(test_tcp_missing_content_length),
 		CASE(test_tcp_too_large),
 		CASE(test_tcp_max_connections),
+		CASE(test_tcp_per_source_index),
 		CASE(test_tcp_header_timeout),
 		CASE(test_tcp_idle_timeout),
 		CASE(test_udp_truncated),
