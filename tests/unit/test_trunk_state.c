@@ -3,7 +3,8 @@
  * decision (targets in failover order, our P-Asserted-Identity, every
  * refusal with its status and event: 484, class, hold, caps, emergency
  * slots, no route, rate with Retry-After, no TLS peer, none reachable), the
- * counts a placed call holds until its record, the burst alert and its
+ * counts a placed call holds until its record (and a call restored after a
+ * restart, or forgotten when its restore failed), the burst alert and its
  * hold, the inbound decision (not a peer, transport, no transit, DIDs,
  * max_calls_in, rate, the trusted PAI), the bypass check, the counters
  * handed to the store and read back, the OPTIONS pings (down and up) and
