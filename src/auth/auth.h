@@ -809,6 +809,19 @@ struct auth_site_conf {
 	uint32_t nonce_window, nonce_table_size; /* the table's bounds (at _new only) */
 };
 
+struct conf;
+
+/*
+ * ac from the server's configuration c ([auth]: the realm, or the domain
+ * when it is empty, the nonce lifetime, uri_check, the algorithms, the
+ * nonce-count table's bounds) and this server's own "host:port" addresses
+ * (own, n_own: the caller's, alive as long as the site). ac's realm and
+ * algorithms point into c, which auth_site_new and auth_site_set_conf copy.
+ * Pure; every field of ac is set.
+ */
+void auth_site_conf_from(struct auth_site_conf *ac, const struct conf *c,
+			 const struct slice *own, size_t n_own);
+
 /*
  * Load the key file key_path (auth_key_load's checks), derive the run's
  * key, make the nonce-count table and the watch, apply c. Returns 0, or an

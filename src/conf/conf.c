@@ -579,6 +579,62 @@ void conf_guard(const struct conf *c, struct conf_guard *out)
 	out->gc.scanners_n = split_list(c->scanners, &buf, &room, out->scanners, GUARD_SCANNER_MAX);
 }
 
+bool conf_guard_same(const struct conf *a, const struct conf *b)
+{
+#define SAME(f) (a->f == b->f)
+	return SAME(guard_sources) && SAME(guard_users) && SAME(guard_v6_prefix) && SAME(rate) &&
+	       SAME(invite_rate) && SAME(register_rate) && SAME(auth_credit) &&
+	       SAME(auth_ceiling) && SAME(trust_window) && SAME(ban_drops) && SAME(ban_grace) &&
+	       SAME(ban_time) && SAME(ban_max) && SAME(fail_window) &&
+	       SAME(source_fail_limit) && SAME(user_fail_limit) && SAME(lock_time) &&
+	       strcmp(a->allow, b->allow) == 0 && strcmp(a->scanners, b->scanners) == 0;
+#undef SAME
+}
+
+int conf_tls(struct conf_tls *out, const struct conf *c, const char *state, char *err,
+	     size_t errlen)
+{
+	struct net_tls_conf *tc = &out->tc;
+
+	*tc = (struct net_tls_conf){ 0 };
+	if (conf_state_path(out->cert, sizeof(out->cert), state, c->tls_certificate) ||
+	    conf_state_path(out->key, sizeof(out->key), state, c->tls_key) ||
+	    conf_state_path(out->ca, sizeof(out->ca), state, c->tls_ca)) {
+		snprintf(err, errlen, "TLS file path too long");
+		return ENAMETOOLONG;
+	}
+	tc->cert_file = out->cert;
+	tc->key_file = out->key;
+	tc->ca_file = c->tls_ca[0] ? out->ca : NULL;
+	tc->verify = c->tls_verify_client == CONF_TLS_VERIFY_REQUIRE    ? NET_TLS_VERIFY_REQUIRE
+		     : c->tls_verify_client == CONF_TLS_VERIFY_OPTIONAL ? NET_TLS_VERIFY_OPTIONAL
+									: NET_TLS_VERIFY_NONE;
+	tc->ticket_lifetime_s = c->tls_ticket_lifetime;
+	if (c->tls_peer_ca[0]) {
+		if (conf_state_path(out->peer_ca, sizeof(out->peer_ca), state, c->tls_peer_ca)) {
+			snprintf(err, errlen, "TLS peer_ca path too long");
+			return ENAMETOOLONG;
+		}
+		tc->peer_ca_file = out->peer_ca;
+	}
+	if (c->tls_crl[0] && conf_state_path(out->crl, sizeof(out->crl), state, c->tls_crl) == 0)
+		tc->crl_file = out->crl;
+	if (c->tls_key_passphrase_file[0]) {
+		if (conf_state_path(out->passphrase, sizeof(out->passphrase), state,
+				    c->tls_key_passphrase_file)) {
+			snprintf(err, errlen, "TLS passphrase file path too long");
+			return ENAMETOOLONG;
+		}
+		tc->passphrase_file = out->passphrase;
+	}
+	return 0;
+}
+
+const char *conf_realm(const struct conf *c)
+{
+	return c->realm[0] ? c->realm : c->domain;
+}
+
 static void write_range(FILE *f, const struct conf_row *s)
 {
 	if (s->type == CONF_U32) {

@@ -12,6 +12,8 @@
 #ifndef BASTION_CONF_H
 #define BASTION_CONF_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../guard/guard.h"
@@ -166,6 +168,10 @@ struct conf_guard {
 	const char *scanners[GUARD_SCANNER_MAX];
 };
 void conf_guard(const struct conf *c, struct conf_guard *out);
+/* Whether a and b give the guard the same settings (conf_guard's fields,
+ * its lists compared as written). A reload keeps the running guard, with
+ * its rates, trust and failure counts, when they do. */
+bool conf_guard_same(const struct conf *a, const struct conf *b);
 
 enum conf_bool { CONF_NO = 0, CONF_YES = 1 };
 enum conf_uri_check { CONF_URI_STRICT = 0, CONF_URI_RELAXED };
@@ -210,6 +216,61 @@ void conf_show(FILE *f, const struct conf *c);
 
 /* The net/ settings derived from c. */
 void conf_net(const struct conf *c, struct net_conf *out);
+
+/*
+ * The [tls] settings of c as net/'s struct net_tls_conf (out->tc), each file
+ * resolved against the state directory into out's buffers: the CA only
+ * when [tls] ca is set, the peers' CAs when peer_ca is, the passphrase file
+ * when key_passphrase_file is, the revocation list when crl is (the caller
+ * drops it while the file does not exist yet: `bastion rotate
+ * --client-certs` makes it; one whose path is too long is left out, as
+ * before). Returns 0, or ENAMETOOLONG with err naming the setting ("TLS file
+ * path too long", "TLS peer_ca path too long", "TLS passphrase file path
+ * too long"). No I/O.
+ */
+struct conf_tls {
+	struct net_tls_conf tc;
+	char cert[1100], key[1100], ca[1100], crl[1100], passphrase[1100], peer_ca[1100];
+};
+int conf_tls(struct conf_tls *out, const struct conf *c, const char *state, char *err,
+	     size_t errlen);
+
+/* The digest realm: [auth] realm, or the domain when that is empty. The
+ * string is c's. */
+const char *conf_realm(const struct conf *c);
+
+/*
+ * What a reload (SIGHUP) may not change: the groups of settings that only a
+ * restart applies, in the order their warnings are logged.
+ */
+enum conf_restart {
+	CONF_RESTART_LISTEN = 0, /* [server] listen (and the listeners parsed from it) */
+	CONF_RESTART_RESERVE,    /* [emergency] reserved_transactions */
+	CONF_RESTART_STATE,      /* database, nonce_window, nonce_table_size, max_users */
+	CONF_RESTART_METRICS,    /* [metrics] listen (its address, and tls) */
+	CONF_RESTART_REMOTE,     /* [log] remote (its host and port, remote_queue_size) */
+	CONF_RESTART__COUNT
+};
+
+/* The outcome of conf_reload_merge: which groups the new file changed, and
+ * the warning for each, ready to log (static strings, in group order). */
+struct conf_reload {
+	uint32_t changed;                          /* bit (1u << enum conf_restart) */
+	size_t nwarnings;
+	const char *warning[CONF_RESTART__COUNT];
+};
+
+/*
+ * The reload's rule, as a value: next (a freshly loaded file) gets back
+ * running's value of every setting only a restart applies (listen and the
+ * listeners, [emergency] reserved_transactions, database, nonce_window,
+ * nonce_table_size, max_users, [metrics] listen, its address and tls,
+ * [log] remote, its host, port and remote_queue_size), so that next is
+ * what the running server applies. out says which groups next had changed,
+ * each with the warning the server logs ("reload: listen changed; the new
+ * listeners need a restart", ...). Pure: no I/O, no allocation.
+ */
+void conf_reload_merge(struct conf *next, const struct conf *running, struct conf_reload *out);
 
 /* Write a complete, commented bastion.conf: domain, listen and (unless it
  * is the default, minimum) profile set, every other setting present as a comment showing its value under that

@@ -8,8 +8,9 @@
  * The security event log (event.c) is the other half: one JSON object per line
  * in its own file (mode 0600), optionally copied to syslog (LOG_AUTH), for the
  * auditor and for tools like fail2ban. Call detail records (cdr.c) have their
- * own JSON-lines file, written with the same care; cdr_record() puts a record
- * in the store and in that file at once.
+ * own JSON-lines file, written with the same care (the server hands each
+ * record to the store and to this file). log_files_open opens the files of a
+ * run together, and reopens them on a reload (files.c).
  */
 #ifndef BASTION_LOG_H
 #define BASTION_LOG_H
@@ -323,6 +324,45 @@ void log_key_forget(void);
 void log_set_checkpoint_interval(uint32_t seconds);
 /* Periodic work (the server's tick): checkpoints that are due. */
 void log_tick(void);
+
+/*
+ * The log files of a run together (files.c): the checkpoints' key, the
+ * security log and the CDR log, their paths resolved by the caller (server/,
+ * against the state directory). A path the caller could not resolve has
+ * that errno in err (ENAMETOOLONG) and in path its text as far as it went.
+ */
+struct log_file {
+	const char *path;
+	int err;
+};
+struct log_files {
+	struct log_file key;           /* the checkpoints' key, made at first start */
+	struct log_file events;        /* the security log */
+	struct log_file cdr;           /* the call-record log; path "" for none */
+	bool syslog;                   /* security events to syslog too */
+	uint32_t checkpoint_interval;  /* seconds */
+};
+enum log_files_when { LOG_FILES_START = 0, LOG_FILES_RELOAD };
+
+/*
+ * Open the log files at start, or reopen them on a reload (SIGHUP: a path
+ * may have changed, or logrotate moved the file).
+ * - LOG_FILES_START: load the key (log_key_load, made when missing), set the
+ *   checkpoint interval, open the security log, then the CDR log. The first
+ *   failure stops: its errno is returned and err says "PATH: cannot load the
+ *   log key: WHY" (with " (it must be mode 0600)" for EACCES), "PATH: cannot
+ *   open the security log: WHY" or "PATH: cannot open the CDR log: WHY".
+ *   What was opened stays so until log_files_close.
+ * - LOG_FILES_RELOAD: the key stays. Each file is reopened on its own; one
+ *   that cannot be keeps the old one and is logged as an error ("reload:
+ *   security log PATH not reopened: WHY", "reload: CDR log PATH not
+ *   reopened: WHY"); then the checkpoint interval is set. Returns 0.
+ */
+int log_files_open(const struct log_files *f, enum log_files_when when, char *err,
+		   size_t errlen);
+/* Close the security log and the CDR log (each with its last checkpoint)
+ * and forget the key. Safe when none is open. */
+void log_files_close(void);
 
 /* Helpers shared with the verifier: the hash of a line (a trailing newline
  * is ignored), the checkpoint MAC (hex: base's hex_encode). */

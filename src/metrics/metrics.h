@@ -127,6 +127,14 @@ struct metrics_conf {
 	const char *client_ca;         /* PEM CAs a client certificate must chain to */
 };
 
+struct conf;
+
+/* mc from the server's configuration c ([metrics]: the parsed listen
+ * address, max_request, timeout, max_connections), with max_response 4 MiB
+ * and plain HTTP: the caller sets the three files for tls. Pure; every
+ * field of mc is set. */
+void metrics_conf_from(struct metrics_conf *mc, const struct conf *c);
+
 /* Fill b with the current figures. Must only read. */
 typedef void(metrics_render_fn)(void *arg, struct metrics_buf *b);
 

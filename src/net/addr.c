@@ -221,6 +221,14 @@ out:
 	return rc;
 }
 
+bool net_listen_has(const struct net_listen_spec *specs, size_t n, enum net_transport tp)
+{
+	for (size_t i = 0; i < n; i++)
+		if (specs[i].tp == tp)
+			return true;
+	return false;
+}
+
 int net_listen_parse(struct net_listen_spec *out, size_t cap, size_t *n, const char *list,
 		     char *errbuf, size_t errlen)
 {

@@ -75,6 +75,8 @@ struct net_listen_spec {
  */
 int net_listen_parse(struct net_listen_spec *out, size_t cap, size_t *n, const char *list,
 		     char *errbuf, size_t errlen);
+/* Does any of the n listeners in specs use transport tp? Pure. */
+bool net_listen_has(const struct net_listen_spec *specs, size_t n, enum net_transport tp);
 
 struct net_conf {
 	struct sip_limits lim;         /* stream framing and buffer sizes */

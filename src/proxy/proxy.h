@@ -137,6 +137,14 @@ struct proxy_conf {
 					503 and an answer's batch is committed at once */
 };
 
+struct conf;
+
+/* pc from the server's configuration c: [proxy] max_dialogs and
+ * invite_timeout, [emergency] reserved_dialogs, srtp_required from [policy]
+ * media, the digest realm (conf_realm), the listeners, [limits], and
+ * hold_max from [store] queue_max. Pure; every field of pc is set. */
+void proxy_conf_from(struct proxy_conf *pc, const struct conf *c);
+
 /* A side of a dialog to be reached again (proxy_ops.reach). */
 struct proxy_reach {
 	int side;                    /* 0 the caller, 1 the callee */

@@ -35,6 +35,12 @@ struct registrar_conf {
 };
 
 struct registrar;
+struct conf;
+
+/* rc from the server's configuration c: [registrar]'s bounds and
+ * flow_grace, [store] batch_max and queue_max, and write_behind when [store]
+ * durability is none. Pure; every field of rc is set. */
+void registrar_conf_from(struct registrar_conf *rc, const struct conf *c);
 
 /* A read-only view of one binding, for listings and (later) routing. */
 struct reg_binding_view {

@@ -311,20 +311,6 @@ static const struct proxy_ops proxy_ops = {
 	.reach = op_reach,
 };
 
-void server_proxy_conf(const struct server *s, const struct conf *c, struct proxy_conf *pc)
-{
-	memset(pc, 0, sizeof(*pc));
-	pc->max_dialogs = c->max_dialogs;
-	pc->reserved_dialogs = c->emerg.reserved_dialogs;
-	pc->invite_timeout_s = c->invite_timeout;
-	pc->srtp_required = c->media == CONF_MEDIA_SRTP;
-	snprintf(pc->realm, sizeof(pc->realm), "%s", s->realm);
-	memcpy(pc->listeners, c->listeners, sizeof(pc->listeners));
-	pc->nlisteners = c->nlisteners;
-	pc->lim = c->lim;
-	pc->hold_max = c->queue_max; /* like REGISTER answers: [store] queue_max */
-}
-
 /* A UDP way from the store (a dialog's, a binding's) has no socket yet:
  * one of ours of its family. A TCP or TLS side is reached again once it
  * reconnects. */
@@ -376,7 +362,7 @@ int server_proxy_start(struct server *s, const struct conf *c, char *err, size_t
 	struct proxy_conf pc;
 	int rc;
 
-	server_proxy_conf(s, c, &pc);
+	proxy_conf_from(&pc, c);
 	rc = proxy_new(&s->proxy, &pc, &proxy_ops, s, s->txn);
 	if (rc) {
 		snprintf(err, errlen, "proxy: %s", strerror(rc));

@@ -195,18 +195,6 @@ int server_guard_start(struct server *s, const struct conf *c, char *err, size_t
 	return 0;
 }
 
-static bool guard_conf_same(const struct conf *a, const struct conf *b)
-{
-#define SAME(f) (a->f == b->f)
-	return SAME(guard_sources) && SAME(guard_users) && SAME(guard_v6_prefix) && SAME(rate) &&
-	       SAME(invite_rate) && SAME(register_rate) && SAME(auth_credit) &&
-	       SAME(auth_ceiling) && SAME(trust_window) && SAME(ban_drops) && SAME(ban_grace) &&
-	       SAME(ban_time) && SAME(ban_max) && SAME(fail_window) &&
-	       SAME(source_fail_limit) && SAME(user_fail_limit) && SAME(lock_time) &&
-	       strcmp(a->allow, b->allow) == 0 && strcmp(a->scanners, b->scanners) == 0;
-#undef SAME
-}
-
 int server_guard_reload(struct server *s, const struct conf *c)
 {
 	struct guard *old = s->guard;
@@ -216,7 +204,7 @@ int server_guard_reload(struct server *s, const struct conf *c)
 
 	/* Rates, trust, failure counts and locks live in the guard only: keep
 	 * it unless its settings changed. Bans come back from the store. */
-	if (guard_conf_same(&s->conf, c))
+	if (conf_guard_same(&s->conf, c))
 		return 0;
 	server_guard_flush(s);
 	s->guard = NULL;

@@ -206,8 +206,7 @@ void server_register(struct server *s, const struct server_ctx *x, const struct 
  * their dialog (proxy/). */
 void server_call_request(struct server *s, struct txn_server *st, const struct sip_msg *m,
 			 const struct txn_peer *from);
-/* The proxy core's settings from c; start the core over s->txn. */
-void server_proxy_conf(const struct server *s, const struct conf *c, struct proxy_conf *pc);
+/* Start the proxy core over s->txn with c's settings (proxy_conf_from). */
 int server_proxy_start(struct server *s, const struct conf *c, char *err, size_t errlen);
 /* The contacts of aor from the registrar as proxy targets (each the way it
  * registered; a sips: request or contact over TLS only, else counted in

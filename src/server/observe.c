@@ -110,16 +110,6 @@ static void render(void *arg, struct metrics_buf *b)
 	metrics_render(b, &m); /* an overflow is b's to report (500) */
 }
 
-static void metrics_conf_of(const struct conf *c, struct metrics_conf *mc)
-{
-	*mc = (struct metrics_conf){ 0 }; /* plain HTTP unless the caller sets the files */
-	mc->addr = c->metrics_addr;
-	mc->max_request = c->metrics_max_request;
-	mc->timeout_ms = c->metrics_timeout * 1000u;
-	mc->max_connections = c->metrics_max_connections;
-	mc->max_response = 4u << 20;
-}
-
 int server_metrics_start(struct server *s, const struct conf *c, char *err, size_t errlen)
 {
 	char cert[1100], key[1100], ca[1100], why[1200];
@@ -130,7 +120,7 @@ int server_metrics_start(struct server *s, const struct conf *c, char *err, size
 
 	if (!c->metrics_listen[0])
 		return 0;
-	metrics_conf_of(c, &mc);
+	metrics_conf_from(&mc, c);
 	if (c->metrics_tls == CONF_YES) {
 		if (conf_state_path(cert, sizeof(cert), s->state, c->tls_certificate) != 0 ||
 		    conf_state_path(key, sizeof(key), s->state, c->tls_key) != 0 ||
@@ -159,11 +149,9 @@ void server_metrics_reload(struct server *s, const struct conf *c)
 {
 	struct metrics_conf mc;
 
-	if (strcmp(c->metrics_listen, s->conf.metrics_listen) != 0)
-		log_warn("reload: [metrics] listen changed; the new listener needs a restart");
 	if (!s->metrics)
 		return;
-	metrics_conf_of(c, &mc);
+	metrics_conf_from(&mc, c);
 	metrics_server_set_conf(s->metrics, &mc);
 }
 

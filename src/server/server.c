@@ -416,62 +416,30 @@ static int alloc_buffers(struct server *s, uint32_t max_headers)
 	return 0;
 }
 
-static void registrar_conf_of(const struct conf *c, struct registrar_conf *rc)
-{
-	rc->min_expires = c->min_expires;
-	rc->max_expires = c->max_expires;
-	rc->default_expires = c->default_expires;
-	rc->max_contacts = c->max_contacts;
-	rc->max_bindings = c->max_bindings;
-	rc->flow_grace = c->flow_grace;
-	rc->batch_max = c->batch_max;
-	rc->queue_max = c->queue_max;
-	rc->write_behind = c->durability == CONF_DURABLE_NONE;
-}
-
-/* The auth site's settings from c (the realm chosen in apply_conf, the
- * listeners' addresses from own_addresses). */
-static void auth_site_conf_of(const struct server *s, const struct conf *c,
-			      struct auth_site_conf *ac)
-{
-	*ac = (struct auth_site_conf){
-		.realm = slice_cstr(s->realm),
-		.nonce_lifetime_s = c->nonce_lifetime,
-		.uri_mode = c->uri_check == CONF_URI_RELAXED ? AUTH_URI_RELAXED : AUTH_URI_STRICT,
-		.algos = c->algos,
-		.nalgos = c->nalgos,
-		.own_addrs = s->own_slices,
-		.n_own_addrs = s->n_own,
-		.nonce_window = c->nonce_window,
-		.nonce_table_size = c->nonce_table_size,
-	};
-}
-
+/* Hand c to every layer built so far (each reads its own settings:
+ * LAYER_conf_from). */
 static void apply_conf(struct server *s, const struct conf *c)
 {
 	s->conf = *c;
 	log_set_level((enum log_level)c->log_level);
 	s->refusal_log.per_sec = c->refusal_log_rate;
-	snprintf(s->realm, sizeof(s->realm), "%s", s->conf.realm[0] ? s->conf.realm : s->conf.domain);
+	snprintf(s->realm, sizeof(s->realm), "%s", conf_realm(c));
 	nodes_epochs_set_lifetime(s->epochs, c->nonce_lifetime);
 	if (s->site) {
 		struct auth_site_conf ac;
-		auth_site_conf_of(s, c, &ac);
+		auth_site_conf_from(&ac, c, s->own_slices, s->n_own);
 		auth_site_set_conf(s->site, &ac);
 	}
 	if (s->reg) {
 		struct registrar_conf rc;
-		registrar_conf_of(c, &rc);
+		registrar_conf_from(&rc, c);
 		registrar_set_conf(s->reg, &rc);
 	}
-	if (s->store &&
-	    store_set_durability(s->store, c->durability == CONF_DURABLE_POWER
-						   ? STORE_DURABLE_POWER
-						   : STORE_DURABLE_PROCESS) != 0)
+	if (s->store && store_set_durability(s->store, store_durability_from(c)) != 0)
 		log_error("store durability not changed: %s", store_errmsg(s->store));
 	if (s->proxy) {
 		struct proxy_conf pc;
-		server_proxy_conf(s, c, &pc);
+		proxy_conf_from(&pc, c);
 		proxy_set_conf(s->proxy, &pc);
 	}
 }
@@ -605,40 +573,46 @@ static void on_tick(void *arg, uint64_t now_ms)
 	}
 }
 
-/* Open what lives in the state directory: store, key, cache, bindings. */
+/* Where the log files of c are: their paths resolved against the state
+ * directory into p (log_files_open reports one that could not be). */
+struct log_paths {
+	char key[1100], events[1100], cdr[1100];
+};
+
+static void log_files_of(struct log_files *f, struct log_paths *p, const struct server *s,
+			 const struct conf *c)
+{
+	*f = (struct log_files){ .key = { p->key, 0 }, .events = { p->events, 0 },
+				 .cdr = { p->cdr, 0 }, .syslog = c->syslog == CONF_YES,
+				 .checkpoint_interval = c->checkpoint_interval };
+	f->key.err = conf_state_path(p->key, sizeof(p->key), s->state, c->log_key);
+	f->events.err = conf_state_path(p->events, sizeof(p->events), s->state, c->security_log);
+	/* An empty cdr_log keeps the records in the database only. */
+	p->cdr[0] = '\0';
+	if (c->cdr_log[0])
+		f->cdr.err = conf_state_path(p->cdr, sizeof(p->cdr), s->state, c->cdr_log);
+}
+
+/* Open what lives in the state directory: logs, store, key, cache, bindings. */
 static int open_state(struct server *s, const struct conf *c, char *err, size_t errlen)
 {
 	char path[1100];
+	struct log_paths lp;
+	struct log_files lf;
 	struct registrar_conf rc;
 	struct auth_site_conf ac;
+	enum store_durability durable = store_durability_from(c);
 	size_t n;
 	int e;
 
-	/* the key of the logs' checkpoints, made on first start (log.h) */
-	if ((e = conf_state_path(path, sizeof(path), s->state, c->log_key)) != 0 ||
-	    (e = log_key_load(path, true)) != 0) {
-		snprintf(err, errlen, "%s: cannot load the log key: %s%s", path, strerror(e),
-			 e == EACCES ? " (it must be mode 0600)" : "");
+	/* the logs' checkpoint key (made on first start), the security and
+	 * CDR logs, then the remote copy of the security events */
+	log_files_of(&lf, &lp, s, c);
+	if ((e = log_files_open(&lf, LOG_FILES_START, err, errlen)) != 0 ||
+	    (e = server_remote_log_start(s, c, err, errlen)) != 0)
 		return e;
-	}
-	log_set_checkpoint_interval(c->checkpoint_interval);
-	if ((e = conf_state_path(path, sizeof(path), s->state, c->security_log)) != 0 ||
-	    (e = log_events_open(path, c->syslog == CONF_YES)) != 0) {
-		snprintf(err, errlen, "%s: cannot open the security log: %s", path, strerror(e));
-		return e;
-	}
-	if ((e = server_remote_log_start(s, c, err, errlen)) != 0)
-		return e;
-	/* An empty cdr_log keeps the records in the database only. */
-	path[0] = '\0';
-	if ((c->cdr_log[0] &&
-	     (e = conf_state_path(path, sizeof(path), s->state, c->cdr_log)) != 0) ||
-	    (e = log_cdr_open(path)) != 0) {
-		snprintf(err, errlen, "%s: cannot open the CDR log: %s", path, strerror(e));
-		return e;
-	}
 	/* the nonce key of this run, its nonce-count table, the digest watch */
-	auth_site_conf_of(s, c, &ac);
+	auth_site_conf_from(&ac, c, s->own_slices, s->n_own);
 	if ((e = conf_state_path(path, sizeof(path), s->state, STATE_KEY_FILE)) != 0) {
 		snprintf(err, errlen, "%s: nonce key path: %s", path, strerror(e));
 		return e;
@@ -651,9 +625,7 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 	if ((e = server_nodes_attach(s, path, err, errlen)) != 0)
 		return e;
 	store_set_queue_max(s->store, c->write_queue_max);
-	if ((e = store_set_durability(s->store, c->durability == CONF_DURABLE_POWER
-							 ? STORE_DURABLE_POWER
-							 : STORE_DURABLE_PROCESS)) != 0) {
+	if ((e = store_set_durability(s->store, durable)) != 0) {
 		snprintf(err, errlen, "store durability: %s", strerror(e));
 		return e;
 	}
@@ -662,9 +634,8 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 			 "their bindings are stored; a crash loses the last 50 ms of them)");
 	else
 		log_info("store durability: %s (acknowledged changes survive %s)",
-			 c->durability == CONF_DURABLE_POWER ? "power" : "process",
-			 c->durability == CONF_DURABLE_POWER ? "a power cut"
-							     : "a crash of the process");
+			 durable == STORE_DURABLE_POWER ? "power" : "process",
+			 durable == STORE_DURABLE_POWER ? "a power cut" : "a crash of the process");
 	if ((e = store_cache_new(&s->cache, c->max_users)) != 0 ||
 	    (e = store_cache_refresh(s->cache, s->store, NULL)) != 0 ||
 	    (e = store_idents_load(&s->idents, s->store, s->conf.domain)) != 0) {
@@ -676,7 +647,7 @@ static int open_state(struct server *s, const struct conf *c, char *err, size_t 
 			snprintf(err, errlen, "loading users: %s", strerror(e));
 		return e;
 	}
-	registrar_conf_of(c, &rc);
+	registrar_conf_from(&rc, c);
 	if ((e = registrar_new(&s->reg, &rc, s->store)) != 0 ||
 	    (e = registrar_restore(s->reg, (int64_t)time(NULL), &n)) != 0) {
 		snprintf(err, errlen, "restoring registrations: %s", strerror(e));
@@ -692,6 +663,7 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 {
 	struct server *s;
 	struct net_conf nc;
+	struct txn_conf tc;
 	int rc;
 
 	s = calloc(1, sizeof(*s));
@@ -721,14 +693,10 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 		goto fail;
 	if ((rc = server_guard_start(s, c, err, errlen)) != 0)
 		goto fail;
-	{
-		struct txn_conf tc = TXN_CONF_DEFAULT;
-		tc.max_transactions = c->max_transactions;
-		tc.reserve = c->emerg.reserved_transactions;
-		if ((rc = txn_layer_new(&s->txn, &tc, &txn_ops, s)) != 0) {
-			snprintf(err, errlen, "transaction layer: %s", strerror(rc));
-			goto fail;
-		}
+	txn_conf_from(&tc, c);
+	if ((rc = txn_layer_new(&s->txn, &tc, &txn_ops, s)) != 0) {
+		snprintf(err, errlen, "transaction layer: %s", strerror(rc));
+		goto fail;
 	}
 	if ((rc = server_proxy_start(s, c, err, errlen)) != 0)
 		goto fail;
@@ -791,10 +759,8 @@ void server_free(struct server **sp)
 	store_close(&s->store);
 	server_nodes_free(s);
 	auth_site_free(&s->site);
-	log_events_close();
-	log_cdr_close();
+	log_files_close();
 	log_remote_stop();
-	log_key_forget();
 	free(s->hdrs);
 	free(s->out);
 	free(s->peer_cert);
@@ -832,24 +798,20 @@ static void reload_nonce_key(struct server *s)
 static void reload(struct server *s, const char *conf_path)
 {
 	struct conf c;
+	struct conf_reload r;
 	struct net_conf nc;
+	struct log_paths lp;
+	struct log_files lf;
 	char err[600];
 
 	if (conf_load(&c, conf_path, err, sizeof(err)) != 0) {
 		log_error("reload refused, keeping the running configuration: %s", err);
 		return;
 	}
-	if (strcmp(c.listen, s->conf.listen) != 0)
-		log_warn("reload: listen changed; the new listeners need a restart");
-	if (c.emerg.reserved_transactions != s->conf.emerg.reserved_transactions) {
-		log_warn("reload: [emergency] reserved_transactions changes need a restart");
-		c.emerg.reserved_transactions = s->conf.emerg.reserved_transactions;
-	}
-	if (strcmp(c.database, s->conf.database) != 0 ||
-	    c.nonce_table_size != s->conf.nonce_table_size || c.nonce_window != s->conf.nonce_window ||
-	    c.max_users != s->conf.max_users)
-		log_warn("reload: database, nonce_window, nonce_table_size and max_users changes "
-			 "need a restart");
+	/* keep what only a restart changes (conf_reload_merge says what) */
+	conf_reload_merge(&c, &s->conf, &r);
+	for (size_t i = 0; i < r.nwarnings; i++)
+		log_warn("%s", r.warning[i]);
 	if (c.lim.max_headers != s->hdr_cap && alloc_buffers(s, c.lim.max_headers) != 0) {
 		log_error("reload refused: out of memory");
 		return;
@@ -858,42 +820,12 @@ static void reload(struct server *s, const char *conf_path)
 		log_error("reload refused, keeping the running configuration: %s", s->guard_err);
 		return;
 	}
-	server_metrics_reload(s, &c); /* warns when its address changed */
-	if (strcmp(c.remote, s->conf.remote) != 0)
-		log_warn("reload: [log] remote changed; it needs a restart");
-	/* the remote log sender keeps its settings until a restart */
-	memcpy(c.remote, s->conf.remote, sizeof(c.remote));
-	memcpy(c.remote_host, s->conf.remote_host, sizeof(c.remote_host));
-	c.remote_port = s->conf.remote_port;
-	c.remote_queue_size = s->conf.remote_queue_size;
-	/* Keep what only a restart changes. */
-	memcpy(c.metrics_listen, s->conf.metrics_listen, sizeof(c.metrics_listen));
-	c.metrics_addr = s->conf.metrics_addr;
-	c.metrics_tls = s->conf.metrics_tls;
-	memcpy(c.listen, s->conf.listen, sizeof(c.listen));
-	memcpy(c.listeners, s->conf.listeners, sizeof(c.listeners));
-	c.nlisteners = s->conf.nlisteners;
-	memcpy(c.database, s->conf.database, sizeof(c.database));
-	c.nonce_table_size = s->conf.nonce_table_size;
-	c.max_users = s->conf.max_users;
-	c.nonce_window = s->conf.nonce_window;
-	/* Reopen the security log (its path may have changed; logrotate moves
-	 * the file and sends SIGHUP). A failure keeps the old one. */
-	{
-		char path[1100];
-		int e = conf_state_path(path, sizeof(path), s->state, c.security_log);
-		if (e == 0)
-			e = log_events_reopen(path, c.syslog == CONF_YES);
-		if (e)
-			log_error("reload: security log %s not reopened: %s", path, strerror(e));
-		path[0] = '\0';
-		e = c.cdr_log[0] ? conf_state_path(path, sizeof(path), s->state, c.cdr_log) : 0;
-		if (e == 0)
-			e = log_cdr_reopen(path);
-		if (e)
-			log_error("reload: CDR log %s not reopened: %s", path, strerror(e));
-	}
-	log_set_checkpoint_interval(c.checkpoint_interval);
+	server_metrics_reload(s, &c);
+	/* The security and CDR logs reopened (a path may have changed;
+	 * logrotate moves the files and sends SIGHUP); a failure keeps the old
+	 * file. */
+	log_files_of(&lf, &lp, s, &c);
+	(void)log_files_open(&lf, LOG_FILES_RELOAD, NULL, 0);
 	apply_conf(s, &c);
 	server_emerg_check(s);
 	conf_net(&c, &nc);

@@ -48,9 +48,10 @@ int server_new(struct server **sp, const struct conf *c, const char *state, char
 void server_free(struct server **sp);
 
 /* Run until *stop. Each time *reload is set (SIGHUP), re-read conf_path:
- * a good file replaces the running configuration (listeners excepted: they
- * need a restart, which is logged), a bad one is refused with its error
- * logged and the old configuration kept. Returns 0 or a fatal errno. */
+ * a good file replaces the running configuration (except the settings only
+ * a restart changes, conf_reload_merge's, each group's change logged as a
+ * warning), a bad one is refused with its error logged and the old
+ * configuration kept. Returns 0 or a fatal errno. */
 int server_run(struct server *s, const char *conf_path, volatile sig_atomic_t *stop,
 	       volatile sig_atomic_t *reload);
 

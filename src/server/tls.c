@@ -1,7 +1,8 @@
 /*
  * server/tls: the server's side of TLS: the library guard at startup, the
- * certificate and key named by [tls] loaded into the loop (at startup and on
- * SIGHUP, where a bad file is refused and the running certificate kept),
+ * certificate and key named by [tls] (conf_tls resolves them) loaded into
+ * the loop (at startup and on SIGHUP, where a bad file is refused and the
+ * running certificate kept),
  * the TLS counters logged at shutdown, and per-user mutual TLS (a user
  * bound to its client certificate). The transport itself is in net/tls.c.
  */
@@ -14,10 +15,7 @@
 
 static bool has_tls_listener(const struct conf *c)
 {
-	for (size_t i = 0; i < c->nlisteners; i++)
-		if (c->listeners[i].tp == NET_TLS)
-			return true;
-	return false;
+	return net_listen_has(c->listeners, c->nlisteners, NET_TLS);
 }
 
 int server_tls_library_check(char *err, size_t errlen)
@@ -46,45 +44,19 @@ int server_tls_library_check(char *err, size_t errlen)
 	return 0;
 }
 
-/* Load c's [tls] files into the loop: the paths resolved against the
- * state directory; net_tls_load reads them (the passphrase file too). */
+/* Load c's [tls] files into the loop (conf_tls resolves them against the
+ * state directory); net_tls_load reads them (the passphrase file too). */
 static int load(struct server *s, const struct conf *c, char *err, size_t errlen)
 {
-	char cert[1100], key[1100], ca[1100], crl[1100], ppath[1100], peer_ca[1100];
-	struct net_tls_conf tc = { 0 };
+	struct conf_tls t;
+	int rc;
 
-	if (conf_state_path(cert, sizeof(cert), s->state, c->tls_certificate) ||
-	    conf_state_path(key, sizeof(key), s->state, c->tls_key) ||
-	    conf_state_path(ca, sizeof(ca), s->state, c->tls_ca)) {
-		snprintf(err, errlen, "TLS file path too long");
-		return ENAMETOOLONG;
-	}
-	tc.cert_file = cert;
-	tc.key_file = key;
-	tc.ca_file = c->tls_ca[0] ? ca : NULL;
-	tc.verify = c->tls_verify_client == CONF_TLS_VERIFY_REQUIRE    ? NET_TLS_VERIFY_REQUIRE
-		    : c->tls_verify_client == CONF_TLS_VERIFY_OPTIONAL ? NET_TLS_VERIFY_OPTIONAL
-								       : NET_TLS_VERIFY_NONE;
-	tc.ticket_lifetime_s = c->tls_ticket_lifetime;
-	if (c->tls_peer_ca[0]) {
-		if (conf_state_path(peer_ca, sizeof(peer_ca), s->state, c->tls_peer_ca)) {
-			snprintf(err, errlen, "TLS peer_ca path too long");
-			return ENAMETOOLONG;
-		}
-		tc.peer_ca_file = peer_ca;
-	}
+	if ((rc = conf_tls(&t, c, s->state, err, errlen)) != 0)
+		return rc;
 	/* the revocation list of `bastion rotate --client-certs`, once it exists */
-	if (c->tls_crl[0] && conf_state_path(crl, sizeof(crl), s->state, c->tls_crl) == 0 &&
-	    access(crl, F_OK) == 0)
-		tc.crl_file = crl;
-	if (c->tls_key_passphrase_file[0]) {
-		if (conf_state_path(ppath, sizeof(ppath), s->state, c->tls_key_passphrase_file)) {
-			snprintf(err, errlen, "TLS passphrase file path too long");
-			return ENAMETOOLONG;
-		}
-		tc.passphrase_file = ppath;
-	}
-	return net_tls_load(s->net, &tc, err, errlen);
+	if (t.tc.crl_file && access(t.tc.crl_file, F_OK) != 0)
+		t.tc.crl_file = NULL;
+	return net_tls_load(s->net, &t.tc, err, errlen);
 }
 
 int server_tls_start(struct server *s, const struct conf *c, char *err, size_t errlen)

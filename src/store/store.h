@@ -326,6 +326,12 @@ enum store_durability {
 	STORE_DURABLE_POWER = 1,   /* survives a power cut: WAL, synchronous=FULL */
 };
 
+struct conf;
+/* The durability of the server's configuration c ([store] durability):
+ * power is STORE_DURABLE_POWER; process, and none (whose write-behind is
+ * the registrar's: registrar_conf.write_behind), STORE_DURABLE_PROCESS. */
+enum store_durability store_durability_from(const struct conf *c);
+
 /*
  * A writer's own batches between commit and durable (inflight.c). The
  * writer numbers its batches k = 1, 2, ... (what its held answers wait on);

@@ -39,6 +39,14 @@ struct txn_conf {
 #define TXN_CONF_DEFAULT \
 	((struct txn_conf){ .t1_ms = 500, .t2_ms = 4000, .t4_ms = 5000, .max_transactions = 65536 })
 
+struct conf;
+
+/* tc from the server's configuration c: RFC 3261's timers (T1, T2, T4 as
+ * TXN_CONF_DEFAULT has them: not settings), [proxy] max_transactions, and
+ * the reserve from [emergency] reserved_transactions. Pure; every field of
+ * tc is set. */
+void txn_conf_from(struct txn_conf *tc, const struct conf *c);
+
 struct txn_layer;
 struct txn_server;
 struct txn_client;

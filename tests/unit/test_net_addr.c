@@ -240,6 +240,19 @@ static void test_reply_addr(void)
 	CHECK_INT(net_addr_port(&dst), 7000);
 }
 
+/* net_listen_has: whether any listener uses a transport. */
+static void test_listen_has(void)
+{
+	CHECK_INT(parse("udp:127.0.0.1:5060,tcp:127.0.0.1:5060"), 0);
+	CHECK(net_listen_has(specs, nspecs, NET_UDP));
+	CHECK(net_listen_has(specs, nspecs, NET_TCP));
+	CHECK(!net_listen_has(specs, nspecs, NET_TLS));
+	CHECK_INT(parse("udp:127.0.0.1:5060,tcp:127.0.0.1:5060,tls:[::1]:5061"), 0);
+	CHECK(net_listen_has(specs, nspecs, NET_TLS));
+	CHECK(!net_listen_has(specs, 2, NET_TLS)); /* only the first n count */
+	CHECK(!net_listen_has(specs, 0, NET_UDP));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct check_case cases[] = {
@@ -250,6 +263,7 @@ int main(int argc, char **argv)
 		CASE(test_ipv4_text_as_inet_ntop),
 		CASE(test_msg_from_text),
 		CASE(test_reply_addr),
+		CASE(test_listen_has),
 	};
 
 	return check_main("net_addr", cases, ARRAY_SIZE(cases), argc, argv);
