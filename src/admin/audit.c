@@ -601,7 +601,7 @@ static void run_emergency(const struct audit_facts *f, struct audit_result *r)
 		bool own = false;
 
 		for (size_t i = 0; i < ec->nroutes; i++)
-			own |= strcmp(ec->route[i].number, ec->numbers[k]) == 0;
+			own |= strcmp(ec->route[i].key, ec->numbers[k]) == 0;
 		if (!emerg_reachable(ec, tc, k, f->c->listeners, f->c->nlisteners)) {
 			r->status = AUDIT_FAIL;
 			len += (size_t)snprintf(r->found + len, len < sizeof(r->found)

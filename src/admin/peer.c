@@ -132,7 +132,7 @@ static int peer_show(const struct conf *c, const char *name)
 		for (size_t r = 0; r < tc->nroutes; r++)
 			for (size_t k = 0; k < tc->route[r].npeers; k++)
 				if (tc->route[r].peers[k] == i)
-					printf(" %s (choice %zu)", tc->route[r].pattern, k + 1);
+					printf(" %s (choice %zu)", tc->route[r].key, k + 1);
 		printf("\n");
 		return 0;
 	}

@@ -70,14 +70,6 @@ struct emerg_location {
 	struct emerg_civic civic;
 };
 
-struct emerg_route {
-	char number[EMERG_NUMBER_MAX];
-	unsigned line;
-	char peer_names[TRUNK_MAX_ROUTE_PEERS][TRUNK_NAME_MAX];
-	uint8_t peers[TRUNK_MAX_ROUTE_PEERS]; /* indices into trunk_conf.peer, after the check */
-	size_t npeers;
-};
-
 struct emerg_conf {
 	/* [emergency], from the settings table (conf/) */
 	char numbers_text[128];    /* "911, 112, 933" */
@@ -95,7 +87,7 @@ struct emerg_conf {
 	char notify[EMERG_MAX_NOTIFY][TRUNK_USER_MAX];
 	size_t nnotify;
 	/* [emergency_routes] and [location NAME] */
-	struct emerg_route route[EMERG_MAX_NUMBERS];
+	struct trunk_route route[EMERG_MAX_NUMBERS]; /* key: the number */
 	size_t nroutes;
 	struct emerg_location loc[EMERG_MAX_LOCATIONS];
 	size_t nlocs;

@@ -128,7 +128,7 @@ static int location_set(struct emerg_conf *c, const char *name, const char *key,
 int emerg_conf_set(struct emerg_conf *c, const char *section, const char *key, const char *value,
 		   unsigned line, char *err, size_t errlen)
 {
-	struct emerg_route *r;
+	struct trunk_route *r;
 	const char *p = value;
 	struct slice w;
 
@@ -143,20 +143,9 @@ int emerg_conf_set(struct emerg_conf *c, const char *section, const char *key, c
 			 "from [emergency] numbers", key);
 		return EINVAL;
 	}
-	for (size_t i = 0; i < c->nroutes; i++) {
-		if (strcmp(c->route[i].number, key) == 0) {
-			snprintf(err, errlen, "emergency route %s is set twice", key);
-			return EINVAL;
-		}
-	}
-	if (c->nroutes == EMERG_MAX_NUMBERS) {
-		snprintf(err, errlen, "more than %d emergency routes", EMERG_MAX_NUMBERS);
+	if (trunk_route_new(&r, c->route, c->nroutes, EMERG_MAX_NUMBERS, "emergency route", key,
+			    line, err, errlen) != 0)
 		return EINVAL;
-	}
-	r = &c->route[c->nroutes];
-	memset(r, 0, sizeof(*r));
-	snprintf(r->number, sizeof(r->number), "%s", key);
-	r->line = line;
 	while (next_word(&p, &w)) {
 		if (w.len == 0 || w.len >= TRUNK_NAME_MAX) {
 			snprintf(err, errlen, "emergency route %s: empty or overlong peer name", key);
@@ -237,30 +226,19 @@ int emerg_conf_check(struct emerg_conf *c, const struct trunk_conf *tc, unsigned
 		c->notify[c->nnotify++][w.len] = '\0';
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {
-		struct emerg_route *r = &c->route[i];
+		struct trunk_route *r = &c->route[i];
 		bool known = false;
 
 		for (size_t k = 0; k < c->nnumbers; k++)
-			known |= strcmp(c->numbers[k], r->number) == 0;
+			known |= strcmp(c->numbers[k], r->key) == 0;
 		if (!known) {
 			*line = r->line;
 			snprintf(err, errlen, "emergency route %s: not one of [emergency] numbers",
-				 r->number);
+				 r->key);
 			return EINVAL;
 		}
-		for (size_t j = 0; j < r->npeers; j++) {
-			size_t k;
-			for (k = 0; k < tc->npeers; k++)
-				if (strcmp(tc->peer[k].name, r->peer_names[j]) == 0)
-					break;
-			if (k == tc->npeers) {
-				*line = r->line;
-				snprintf(err, errlen, "emergency route %s: unknown peer \"%s\"", r->number,
-					 r->peer_names[j]);
-				return EINVAL;
-			}
-			r->peers[j] = (uint8_t)k;
-		}
+		if (trunk_route_resolve(r, tc, "emergency route", line, err, errlen) != 0)
+			return EINVAL;
 	}
 	for (size_t i = 0; i < c->nlocs; i++) {
 		for (size_t j = i + 1; j < c->nlocs; j++) {
@@ -404,12 +382,12 @@ static bool in_list(const uint8_t *l, size_t n, uint8_t v)
 size_t emerg_route(const struct emerg_conf *c, const struct trunk_conf *tc, size_t n,
 		   const bool down[TRUNK_MAX_PEERS], uint8_t out[TRUNK_MAX_PEERS])
 {
-	const struct emerg_route *r = NULL;
+	const struct trunk_route *r = NULL;
 	size_t k = 0;
 
 	if (n < c->nnumbers)
 		for (size_t i = 0; i < c->nroutes; i++)
-			if (strcmp(c->route[i].number, c->numbers[n]) == 0)
+			if (strcmp(c->route[i].key, c->numbers[n]) == 0)
 				r = &c->route[i];
 	for (size_t i = 0; r && i < r->npeers && k < TRUNK_MAX_PEERS; i++)
 		if (!down[r->peers[i]] && !in_list(out, k, r->peers[i]))
@@ -455,7 +433,7 @@ bool emerg_reachable(const struct emerg_conf *c, const struct trunk_conf *tc, si
 		return false;
 	for (size_t r = 0; n < c->nnumbers && r < c->nroutes; r++) {
 		size_t own = 0;
-		if (strcmp(c->route[r].number, c->numbers[n]) != 0)
+		if (strcmp(c->route[r].key, c->numbers[n]) != 0)
 			continue;
 		for (size_t i = 0; i < c->route[r].npeers; i++)
 			own += usable_addrs(&tc->peer[c->route[r].peers[i]], l, nl);

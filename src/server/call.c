@@ -326,6 +326,7 @@ static int restore_dialog(void *arg, const struct store_dialog *d)
 	struct net_msg way[2];
 	struct reg_flow *f = malloc(2 * sizeof(*f));
 	const char *contact[2] = { NULL, NULL };
+	bool counted;
 	int rc;
 
 	proxy_dialog_ways(way, d);
@@ -338,13 +339,17 @@ static int restore_dialog(void *arg, const struct store_dialog *d)
 		if (way[k].tp != NET_UDP &&
 		    side_find(s, &f[k], k, d->auth_user, d->callee, NULL, d->way[k]))
 			contact[k] = f[k].key;
-	/* an emergency call counts again (its record, when written at once
-	 * because its lifetime ran out, ends that) */
+	/* an emergency call counts again, and an outside call against its
+	 * peer's caps (its record, when written at once because its lifetime
+	 * ran out, ends that) */
 	server_emerg_restored(s, d);
+	counted = server_trunk_restored(s, d);
 	rc = proxy_restore(s->proxy, d, way, contact);
 	free(f);
 	if (rc != 0 && rc != EEXIST && d->emergency)
 		server_emerg_forget(s, d->call_id);
+	if (rc != 0 && rc != EEXIST && counted)
+		server_trunk_forget(s, d->call_id);
 	if (rc == 0)
 		s->restored_dialogs++;
 	else if (rc != EEXIST)

@@ -276,6 +276,14 @@ int server_trunk_way(void *arg, const struct trunk_peer *p, const struct net_lis
 /* Count emergency INVITE m (proxy_fork took it) against peer's
  * max_calls_out until its record is written. */
 void server_trunk_track(struct server *s, const struct sip_msg *m, const char *peer);
+/* A kept dialog is being restored after a restart (call.c, before
+ * proxy_restore): an outside call counts again against its peer's
+ * max_calls_out (or max_calls_in) and its caller's max_calls_per_user until
+ * its record is written (server_trunk_ended; at once when its lifetime ran
+ * out). True when it now counts: then server_trunk_forget undoes it if the
+ * restore fails. */
+bool server_trunk_restored(struct server *s, const struct store_dialog *d);
+void server_trunk_forget(struct server *s, const char *call_id);
 
 /* ---- emerg.c: emergency calls (emerg/, docs/emergency.md) ---- */
 int server_emerg_start(struct server *s);

@@ -161,6 +161,20 @@ void server_trunk_track(struct server *s, const struct sip_msg *m, const char *p
 		trunk_state_track(s->trunks->st, m->call_id, peer);
 }
 
+bool server_trunk_restored(struct server *s, const struct store_dialog *d)
+{
+	return s->trunks &&
+	       trunk_state_restored(s->trunks->st,
+				    &(struct trunk_kept){ d->call_id, d->peer, d->klass,
+							  d->auth_user, d->emergency });
+}
+
+void server_trunk_forget(struct server *s, const char *call_id)
+{
+	if (s->trunks)
+		trunk_state_forget(s->trunks->st, call_id);
+}
+
 void server_trunk_ended(struct server *s, const struct store_cdr *rec)
 {
 	struct trunk_alert a;

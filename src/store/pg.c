@@ -215,7 +215,8 @@ static const char *const migrations[] = {
 	/* 8 -> 9: sqlite.c's password-rotation columns (old password, deadline).
 	 * Without sqlite.c's CHECKs (this migration shipped before the columns
 	 * were used here): the shared row reader refuses an old HA1 that is not
-	 * lowercase hex of its length and a negative deadline instead. */
+	 * lowercase hex of its length and a negative deadline instead; 15 -> 16
+	 * adds the CHECKs. */
 	"ALTER TABLE users ADD COLUMN old_realm text NOT NULL DEFAULT '';"
 	"ALTER TABLE users ADD COLUMN old_ha1_md5 text NOT NULL DEFAULT '';"
 	"ALTER TABLE users ADD COLUMN old_ha1_sha256 text NOT NULL DEFAULT '';"
@@ -293,9 +294,23 @@ static const char *const migrations[] = {
 	 * b-tree for the IN list on every insert); PostgreSQL checks the same
 	 * rule as it is. */
 	"SELECT 1",
+	/* 15 -> 16: the CHECKs sqlite.c's 9 gave the password-rotation
+	 * columns, which 8 -> 9 here left to the row reader: an old HA1 is
+	 * empty or lowercase hex of its length, the old realm at most 255
+	 * characters, the deadline not negative. A row written around Bastion
+	 * that breaks one fails this migration (PostgreSQL names the
+	 * constraint) and leaves the schema at 15, for the administrator to
+	 * correct: nothing is rewritten here. */
+	"ALTER TABLE users"
+	"  ADD CONSTRAINT users_old_realm_check CHECK (length(old_realm) <= 255),"
+	"  ADD CONSTRAINT users_old_ha1_md5_check"
+	"    CHECK (old_ha1_md5 = '' OR old_ha1_md5 COLLATE \"C\" ~ '^[0-9a-f]{32}$'),"
+	"  ADD CONSTRAINT users_old_ha1_sha256_check"
+	"    CHECK (old_ha1_sha256 = '' OR old_ha1_sha256 COLLATE \"C\" ~ '^[0-9a-f]{64}$'),"
+	"  ADD CONSTRAINT users_pw_deadline_check CHECK (pw_deadline >= 0);",
 };
 
-_Static_assert(ARRAY_SIZE(migrations) == 15, "keep pg.c's migrations in step with sqlite.c's");
+_Static_assert(ARRAY_SIZE(migrations) == 16, "keep pg.c's migrations in step with sqlite.c's");
 
 int store_pg_schema_latest(void)
 {

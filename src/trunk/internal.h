@@ -94,8 +94,8 @@ struct trunk_state {
 uint32_t trunk_count_of(struct trunk_state *st, const char *key);
 struct tusage *trunk_usage_of(struct trunk_state *st, const char *key, bool create);
 void trunk_usage_dirty(struct trunk_state *st, struct tusage *u);
-void trunk_track(struct trunk_state *st, struct slice call_id, const char *user_key,
-		 const char *peer_key, bool intl);
+int trunk_track(struct trunk_state *st, struct slice call_id, const char *user_key,
+		const char *peer_key, bool intl);
 void trunk_burst_check(struct trunk_state *st, struct tusage *u, struct slice user, int64_t now,
 		       uint64_t cache_version, struct trunk_alert *alert);
 bool trunk_held(struct trunk_state *st, struct tusage *u, bool store_hold, uint64_t version);

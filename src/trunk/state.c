@@ -120,27 +120,44 @@ static int count_add(struct trunk_state *st, const char *key, int delta)
 	return 0;
 }
 
-void trunk_track(struct trunk_state *st, struct slice call_id, const char *user_key,
-		 const char *peer_key, bool intl)
+/* The call in progress of call_id, or NULL. */
+static struct tcall *call_find(struct trunk_state *st, const char *call_id)
+{
+	size_t len = strlen(call_id);
+
+	if (!st->calls.n)
+		return NULL;
+	for (struct htab_node *n = htab_find(&st->calls, htab_hash(&st->calls, call_id, len)); n;
+	     n = htab_next(&st->calls, n))
+		if (strcmp(((struct tcall *)n)->call_id, call_id) == 0)
+			return (struct tcall *)n;
+	return NULL;
+}
+
+int trunk_track(struct trunk_state *st, struct slice call_id, const char *user_key,
+		const char *peer_key, bool intl)
 {
 	struct tcall *c = calloc(1, sizeof(*c));
+	int rc;
 
 	if (!c || !(c->call_id = malloc(call_id.len + 1))) {
 		free(c);
-		return;
+		return ENOMEM;
 	}
 	memcpy(c->call_id, call_id.p, call_id.len);
 	c->call_id[call_id.len] = '\0';
 	snprintf(c->user_key, sizeof(c->user_key), "%s", user_key);
 	snprintf(c->peer_key, sizeof(c->peer_key), "%s", peer_key);
 	c->intl = intl;
-	if (htab_insert(&st->calls, &c->node, htab_hash(&st->calls, c->call_id, call_id.len))) {
+	if ((rc = htab_insert(&st->calls, &c->node,
+			      htab_hash(&st->calls, c->call_id, call_id.len))) != 0) {
 		free_call(&c->node, NULL);
-		return;
+		return rc;
 	}
 	if (user_key[0])
 		(void)count_add(st, user_key, 1);
 	(void)count_add(st, peer_key, 1);
+	return 0;
 }
 
 void trunk_state_track(struct trunk_state *st, struct slice call_id, const char *peer)
@@ -148,7 +165,42 @@ void trunk_state_track(struct trunk_state *st, struct slice call_id, const char 
 	char pkey[TRUNK_NAME_MAX + 2];
 
 	snprintf(pkey, sizeof(pkey), "o:%s", peer);
-	trunk_track(st, call_id, "", pkey, false); /* emergency calls: no class */
+	(void)trunk_track(st, call_id, "", pkey, false); /* emergency calls: no class */
+}
+
+bool trunk_state_restored(struct trunk_state *st, const struct trunk_kept *k)
+{
+	const char *peer = k->peer ? k->peer : "", *klass = k->klass ? k->klass : "";
+	const char *user = k->user ? k->user : "";
+	char ukey[TRUNK_USER_MAX + 2] = "", pkey[TRUNK_NAME_MAX + 2];
+	bool intl = false;
+
+	if (!k->call_id || !k->call_id[0] || !peer[0] || strlen(peer) >= TRUNK_NAME_MAX ||
+	    call_find(st, k->call_id))
+		return false;
+	/* a call in from the peer has no class (trunk_inbound's record) */
+	snprintf(pkey, sizeof(pkey), "%c:%s", klass[0] ? 'o' : 'i', peer);
+	for (int i = 0; i < TRUNK_CLASS_COUNT; i++)
+		if (strcmp(klass, trunk_class_name((enum trunk_class)i)) == 0)
+			intl = trunk_class_intl((enum trunk_class)i);
+	/* the caller's calls in progress, as trunk_state_placed counts them:
+	 * not an emergency call's (trunk_state_track), not a call in */
+	if (klass[0] && !k->emergency && user[0] && strlen(user) < TRUNK_USER_MAX)
+		snprintf(ukey, sizeof(ukey), "u:%s", user);
+	return trunk_track(st, slice_cstr(k->call_id), ukey, pkey, intl) == 0;
+}
+
+void trunk_state_forget(struct trunk_state *st, const char *call_id)
+{
+	struct tcall *c = call_find(st, call_id);
+
+	if (!c)
+		return;
+	if (c->user_key[0])
+		(void)count_add(st, c->user_key, -1);
+	(void)count_add(st, c->peer_key, -1);
+	htab_remove(&st->calls, &c->node);
+	free_call(&c->node, NULL);
 }
 
 /* ---- toll-fraud counters ------------------------------------------------------- */
@@ -382,45 +434,38 @@ void trunk_state_ended(struct trunk_state *st, const char *call_id, const char *
 		       uint64_t cache_version, struct trunk_alert *alert)
 {
 	const struct trunk_fraud_conf *f = st->env.fraud;
-	size_t len = strlen(call_id);
+	struct tcall *c = call_find(st, call_id);
+	struct tusage *u;
+	char pkey[TRUNK_NAME_MAX + 2];
 
 	memset(alert, 0, sizeof(*alert));
-	if (!st->calls.n)
+	if (!c)
 		return;
-	for (struct htab_node *n = htab_find(&st->calls, htab_hash(&st->calls, call_id, len)); n;
-	     n = htab_next(&st->calls, n)) {
-		struct tcall *c = (struct tcall *)n;
-		struct tusage *u;
-		char pkey[TRUNK_NAME_MAX + 2];
-		if (strcmp(c->call_id, call_id) != 0)
-			continue;
-		if (c->user_key[0]) {
-			(void)count_add(st, c->user_key, -1);
-			/* the minutes, and a short international call, to the caller */
-			if ((u = trunk_usage_of(st, c->user_key, true)) != NULL) {
+	if (c->user_key[0]) {
+		(void)count_add(st, c->user_key, -1);
+		/* the minutes, and a short international call, to the caller */
+		if ((u = trunk_usage_of(st, c->user_key, true)) != NULL) {
+			trunk_usage_ended(&u->u, c->intl, connected_s, now, f->alert_window,
+					  f->short_call);
+			trunk_usage_dirty(st, u);
+			trunk_burst_check(st, u, slice_cstr(c->user_key + 2), now, cache_version,
+					  alert);
+		}
+		/* and to the peer that took it */
+		if (peer[0]) {
+			snprintf(pkey, sizeof(pkey), "p:%s", peer);
+			if ((u = trunk_usage_of(st, pkey, true)) != NULL) {
 				trunk_usage_ended(&u->u, c->intl, connected_s, now, f->alert_window,
 						  f->short_call);
 				trunk_usage_dirty(st, u);
-				trunk_burst_check(st, u, slice_cstr(c->user_key + 2), now,
-						  cache_version, alert);
 			}
-			/* and to the peer that took it */
-			if (peer[0]) {
-				snprintf(pkey, sizeof(pkey), "p:%s", peer);
-				if ((u = trunk_usage_of(st, pkey, true)) != NULL) {
-					trunk_usage_ended(&u->u, c->intl, connected_s, now,
-							  f->alert_window, f->short_call);
-					trunk_usage_dirty(st, u);
-				}
-				for (size_t i = 0; i < st->env.conf->npeers && i < TRUNK_MAX_PEERS; i++)
-					if (strcmp(st->env.conf->peer[i].name, peer) == 0 &&
-					    final_status / 100 != 2)
-						st->ps[i].failed_out++;
-			}
+			for (size_t i = 0; i < st->env.conf->npeers && i < TRUNK_MAX_PEERS; i++)
+				if (strcmp(st->env.conf->peer[i].name, peer) == 0 &&
+				    final_status / 100 != 2)
+					st->ps[i].failed_out++;
 		}
-		(void)count_add(st, c->peer_key, -1);
-		htab_remove(&st->calls, n);
-		free_call(n, NULL);
-		return;
 	}
+	(void)count_add(st, c->peer_key, -1);
+	htab_remove(&st->calls, &c->node);
+	free_call(&c->node, NULL);
 }

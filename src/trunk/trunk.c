@@ -282,8 +282,7 @@ static int add_route_peer(void *arg, const char *w)
 	struct trunk_route *r = x->route;
 
 	if (r->npeers == TRUNK_MAX_ROUTE_PEERS || strlen(w) >= TRUNK_NAME_MAX) {
-		snprintf(x->err, x->errlen, "route %s: too many peers or a name too long",
-			 r->pattern);
+		snprintf(x->err, x->errlen, "route %s: too many peers or a name too long", r->key);
 		return EINVAL;
 	}
 	strcpy(r->peer_names[r->npeers++], w);
@@ -454,28 +453,14 @@ int trunk_conf_set(struct trunk_conf *c, const char *section, const char *key, c
 	if (strncmp(section, "peer ", 5) == 0)
 		return peer_set(c, section + 5, key, value, line, err, errlen);
 	if (strcmp(section, "routes") == 0) {
-		struct trunk_route *r;
 		if (!trunk_pattern_ok(key)) {
 			snprintf(err, errlen, "route pattern \"%.40s\" does not parse (\"+\" then "
 				 "digits or X)", key);
 			return EINVAL;
 		}
-		for (size_t i = 0; i < c->nroutes; i++) {
-			if (strcmp(c->route[i].pattern, key) == 0) {
-				snprintf(err, errlen, "route %s is set twice", key);
-				return EINVAL;
-			}
-		}
-		if (c->nroutes == TRUNK_MAX_ROUTES) {
-			snprintf(err, errlen, "more than %d routes", TRUNK_MAX_ROUTES);
-			return EINVAL;
-		}
-		r = &c->route[c->nroutes];
-		memset(r, 0, sizeof(*r));
-		strcpy(r->pattern, key);
-		r->line = line;
-		x.route = r;
-		if (each_word(value, add_route_peer, &x, err, errlen) != 0)
+		if (trunk_route_new(&x.route, c->route, c->nroutes, TRUNK_MAX_ROUTES, "route", key,
+				    line, err, errlen) != 0 ||
+		    each_word(value, add_route_peer, &x, err, errlen) != 0)
 			return EINVAL;
 		c->nroutes++;
 		return 0;
@@ -656,23 +641,56 @@ int trunk_conf_check(struct trunk_conf *c, unsigned *line, char *err, size_t err
 			}
 		}
 	}
-	for (size_t i = 0; i < c->nroutes; i++) {
-		struct trunk_route *r = &c->route[i];
-		for (size_t k = 0; k < r->npeers; k++) {
-			size_t j;
-			for (j = 0; j < c->npeers; j++)
-				if (strcmp(c->peer[j].name, r->peer_names[k]) == 0)
-					break;
-			if (j == c->npeers) {
-				*line = r->line;
-				snprintf(err, errlen, "route %s: unknown peer \"%s\"", r->pattern,
-					 r->peer_names[k]);
-				return EINVAL;
-			}
-			r->peers[k] = (uint8_t)j;
+	for (size_t i = 0; i < c->nroutes; i++)
+		if (trunk_route_resolve(&c->route[i], c, "route", line, err, errlen) != 0)
+			return EINVAL;
+	class_defaults(c);
+	return 0;
+}
+
+int trunk_route_new(struct trunk_route **rp, struct trunk_route *routes, size_t n, size_t max,
+		    const char *what, const char *key, unsigned line, char *err, size_t errlen)
+{
+	struct trunk_route *r;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(routes[i].key, key) == 0) {
+			snprintf(err, errlen, "%s %s is set twice", what, key);
+			return EINVAL;
 		}
 	}
-	class_defaults(c);
+	if (n >= max) {
+		snprintf(err, errlen, "more than %zu %ss", max, what);
+		return EINVAL;
+	}
+	r = &routes[n];
+	if (strlen(key) >= sizeof(r->key)) {
+		snprintf(err, errlen, "%s \"%.40s\" is too long", what, key);
+		return EINVAL;
+	}
+	memset(r, 0, sizeof(*r));
+	memcpy(r->key, key, strlen(key) + 1);
+	r->line = line;
+	*rp = r;
+	return 0;
+}
+
+int trunk_route_resolve(struct trunk_route *r, const struct trunk_conf *c, const char *what,
+			unsigned *line, char *err, size_t errlen)
+{
+	for (size_t k = 0; k < r->npeers; k++) {
+		size_t j;
+		for (j = 0; j < c->npeers; j++)
+			if (strcmp(c->peer[j].name, r->peer_names[k]) == 0)
+				break;
+		if (j == c->npeers) {
+			*line = r->line;
+			snprintf(err, errlen, "%s %s: unknown peer \"%s\"", what, r->key,
+				 r->peer_names[k]);
+			return EINVAL;
+		}
+		r->peers[k] = (uint8_t)j;
+	}
 	return 0;
 }
 
@@ -836,7 +854,7 @@ size_t trunk_route(const struct trunk_conf *c, const char *e164, uint8_t out[TRU
 		return n;
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {
-		size_t l = pattern_match(c->route[i].pattern, e164);
+		size_t l = pattern_match(c->route[i].key, e164);
 		if (l > best_len) {
 			best = &c->route[i];
 			best_len = l;

@@ -119,8 +119,10 @@ struct trunk_peer {
 	uint32_t register_expires;  /* seconds asked for */
 };
 
+/* A route: a [routes] pattern, or an [emergency_routes] number (emerg/
+ * uses this type too), and the peers it goes to in order. */
 struct trunk_route {
-	char pattern[TRUNK_PATTERN_MAX];
+	char key[TRUNK_PATTERN_MAX];
 	unsigned line;
 	char peer_names[TRUNK_MAX_ROUTE_PEERS][TRUNK_NAME_MAX]; /* as written, checked later */
 	uint8_t peers[TRUNK_MAX_ROUTE_PEERS];                   /* indices, after the check */
@@ -185,6 +187,22 @@ int trunk_conf_set(struct trunk_conf *c, const char *section, const char *key, c
  * Returns 0 or EINVAL with *line (may be 0) and err.
  */
 int trunk_conf_check(struct trunk_conf *c, unsigned *line, char *err, size_t errlen);
+
+/*
+ * The shape [routes] and [emergency_routes] share, what ("route",
+ * "emergency route") naming the table in the messages. trunk_route_new: a
+ * route for key (checked by the caller) at line, in routes[0..n) with room
+ * for max: *rp is routes[n], zeroed, with key and line, for the caller to
+ * fill its peer_names and then count; EINVAL when key is set already
+ * ("WHAT KEY is set twice"), there is no room ("more than MAX WHATs") or key
+ * does not fit. trunk_route_resolve: r's peer names to indices into c's
+ * peers; EINVAL with *line r's for a name that is no peer ("WHAT KEY:
+ * unknown peer "NAME""). Both return 0 or EINVAL with err.
+ */
+int trunk_route_new(struct trunk_route **rp, struct trunk_route *routes, size_t n, size_t max,
+		    const char *what, const char *key, unsigned line, char *err, size_t errlen);
+int trunk_route_resolve(struct trunk_route *r, const struct trunk_conf *c, const char *what,
+			unsigned *line, char *err, size_t errlen);
 
 const char *trunk_class_name(enum trunk_class k);
 const char *trunk_level_name(enum trunk_level l);
@@ -658,6 +676,31 @@ void trunk_state_inbound_placed(struct trunk_state *st, int peer, const struct s
 
 /* An emergency call to peer (by name) counts against its max_calls_out. */
 void trunk_state_track(struct trunk_state *st, struct slice call_id, const char *peer);
+
+/* What a kept dialog says of its call (store_dialog's record fields), for
+ * trunk_state_restored. NULL strings are empty. */
+struct trunk_kept {
+	const char *call_id;
+	const char *peer;               /* the peer that took it ("": no outside call) */
+	const char *klass;              /* its class's name, "emergency", or "" for a
+					   call in from the peer */
+	const char *user;               /* the caller's name (outbound), "" none */
+	bool emergency;
+};
+
+/*
+ * A kept outside call restored after a restart counts again until its record
+ * is written (trunk_state_ended, which also adds its minutes): a call out
+ * against the max_calls_out of the peer that took it and, unless an
+ * emergency call, its caller's max_calls_per_user; a call in (no class)
+ * against the peer's max_calls_in. Returns true when it now counts; false
+ * when it is no outside call (no peer), already counts (the same Call-ID
+ * twice), or the table of calls is full or out of memory.
+ */
+bool trunk_state_restored(struct trunk_state *st, const struct trunk_kept *k);
+/* A call counted by trunk_state_restored whose restore failed: it no longer
+ * counts, and nothing goes to the counters. Unknown call_id: nothing. */
+void trunk_state_forget(struct trunk_state *st, const char *call_id);
 
 /*
  * A call's record was written: the call no longer counts; its connected

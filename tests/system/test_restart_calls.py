@@ -11,8 +11,12 @@ has no connection to be reached on. For an in-dialog request to such a side
   check) it uses the phone's registered flow once the phone registers again
   (RFC 5626: same +sip.instance and reg-id, a new connection and contact).
 Both end the call on both sides and write the record with its real end.
+
+A restored call through a peer (docs/trunks.md, Limits) still counts
+against the peer's max_calls_out: a restart hands no peer a fresh cap.
 """
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -21,7 +25,7 @@ import uuid
 
 import pytest
 
-from conftest import DOMAIN, Phone, cdrs, hval, import_users
+from conftest import DOMAIN, Phone, cdrs, events, hval, import_users
 
 USERS = {"1001": "correct-horse-1001", "1002": "battery-staple-1002"}
 
@@ -193,3 +197,57 @@ def test_restored_tcp_caller_is_reached_at_its_contact(make_server, tmp_path):
     wait_until(lambda: dialog_stored(s, call_id) == 0, "the dialog's row removed")
     a.close()
     b.close()
+
+
+def test_restored_outside_call_counts_against_the_peers_max_calls_out(make_server, tmp_path):
+    """gw1 (SIPp) may carry one call at a time (max_calls_out = 1). 1001's
+    call out is up; the server is killed and started again. The restored call
+    still counts: 1002's call out gets 403 Outside Call Limit Reached with a
+    fraud.limit event naming max_calls_out, and nothing reaches gw1. 1001's
+    BYE reaches gw1 and writes the record; then gw1 takes a call again."""
+    from test_emergency import sipp_psap
+    from test_trunks import Gateway, call, kernel_port, sipp_done, trunk_conf
+    port = kernel_port("127.0.0.2")
+    conf = trunk_conf([("127.0.0.2", port)]).replace("[peer gw1]\n",
+                                                     "[peer gw1]\nmax_calls_out = 1\n")
+    s = make_server(conf, start=False)
+    import_users(s, USERS, tmp_path)
+    s.start()
+    gw, log = sipp_psap(tmp_path, "127.0.0.2", port, "gateway_uas.xml",
+                        ruri=r"^INVITE sip:\+12125550100@127\.0\.0\.2:" + str(port))
+    try:
+        a = Phone(s, "1001", USERS["1001"])
+        cid = call(a, f"sip:+12125550100@{DOMAIN}")
+        _, ok, _ = a.expect_status(200, "INVITE", timeout=20)
+        totag = re.search(r";tag=([^;>\s]+)", hval(ok, "To")[0]).group(1)
+        a.in_dialog("ACK", ok, cid, a.cseq, totag, a.tag)
+        assert dialog_stored(s, cid) == 1
+        # the ACK is relayed statelessly: gw1 must have it before the kill
+        wait_until(lambda: b"\nACK sip:" in log.read_bytes(), "gw1 got the ACK")
+        restart(s, "sigkill")
+
+        b = Phone(s, "1002", USERS["1002"])
+        call(b, f"sip:+12125550101@{DOMAIN}")
+        start, _, _ = b.expect_status(403, "INVITE", timeout=10)
+        assert "Outside Call Limit Reached" in start
+        assert any("max_calls_out" in e["reason"] for e in events(s, "fraud.limit"))
+
+        a.in_dialog("BYE", ok, cid, a.cseq + 1, totag, a.tag)
+        a.expect_status(200, "BYE", timeout=10)
+        sipp_done(gw, tmp_path, "127.0.0.2")
+        gw = None
+        assert log.read_bytes().count(b"\nINVITE sip:") == 1  # 1002's never reached it
+    finally:
+        if gw is not None and gw.poll() is None:
+            gw.kill()
+            gw.wait()
+    (rec,) = [r for r in cdrs(s, timeout=10) if r["call_id"] == cid]
+    assert rec["status"] == 200 and rec["hangup"] == "caller" and rec["peer"] == "gw1", rec
+    # the record released the count: gw1 takes the next call
+    g = Gateway("127.0.0.2", port)  # where SIPp was
+    c = Phone(s, "1002", USERS["1002"])
+    call(c, f"sip:+12125550102@{DOMAIN}")
+    _, h, _ = g.expect_invite(timeout=10)
+    g.respond(s, h, 486, "Busy Here")
+    c.expect_status(486, "INVITE", timeout=10)
+    g.close()

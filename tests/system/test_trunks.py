@@ -45,10 +45,10 @@ class Gateway:
     """A gateway (or an impostor) on its own UDP socket: sees what Bastion
     sends it, answers, and places calls of its own."""
 
-    def __init__(self, ip):
+    def __init__(self, ip, port=0):
         self.ip = ip
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((ip, 0))
+        self.sock.bind((ip, port))  # 0: from the kernel
         self.port = self.sock.getsockname()[1]
         self.queue = []
         self.seen = set()   # Call-IDs of INVITEs taken: their retransmissions are no news

@@ -111,6 +111,59 @@ static void test_refusals(void)
 	expect_refused("[tls]\nkey_passphrase = secret\n", "2", "unknown key");
 }
 
+/* The route tables, [routes] and [emergency_routes], which share their
+ * shape: every refusal of each, word for word, with its line. */
+static void test_route_tables(void)
+{
+	static const char peer[] = "[peer gw1]\naddress = udp:127.0.0.2:5060\n";
+	char text[2048], *p;
+	size_t n;
+
+	/* [routes] */
+	snprintf(text, sizeof(text), "%s[routes]\n44 = gw1\n", peer);
+	expect_refused(text, "4", "route pattern \"44\" does not parse (\"+\" then digits or X)");
+	snprintf(text, sizeof(text), "%s[routes]\n+1 = gw1\n+1 = gw1\n", peer);
+	expect_refused(text, "5", "route +1 is set twice");
+	p = text + snprintf(text, sizeof(text), "%s[routes]\n", peer);
+	for (int i = 0; i <= 32; i++)
+		p += snprintf(p, sizeof(text) - (size_t)(p - text), "+%d = gw1\n", 10 + i);
+	expect_refused(text, "36", "more than 32 routes");
+	snprintf(text, sizeof(text), "%s[routes]\n+1 = gw1,\n", peer);
+	expect_refused(text, "4", "an empty or too long item in \"gw1,\"");
+	snprintf(text, sizeof(text), "%s[routes]\n+1 = a, b, c, d, e, f, g, h, i\n", peer);
+	expect_refused(text, "4", "route +1: too many peers or a name too long");
+	snprintf(text, sizeof(text), "%s[routes]\n+1 = %040d\n", peer, 0);
+	expect_refused(text, "4", "route +1: too many peers or a name too long");
+	snprintf(text, sizeof(text), "%s[routes]\n+1 = gw1, gw9\n", peer);
+	expect_refused(text, "4", "route +1: unknown peer \"gw9\"");
+
+	/* [emergency_routes] */
+	snprintf(text, sizeof(text), "%s[emergency_routes]\n+911 = gw1\n", peer);
+	expect_refused(text, "4", "emergency route \"+911\": an emergency number (digits) from "
+		       "[emergency] numbers");
+	snprintf(text, sizeof(text), "%s[emergency_routes]\n123456789 = gw1\n", peer);
+	expect_refused(text, "4", "emergency route \"123456789\": an emergency number");
+	snprintf(text, sizeof(text), "%s[emergency_routes]\n911 = gw1\n911 = gw1\n", peer);
+	expect_refused(text, "5", "emergency route 911 is set twice");
+	p = text + snprintf(text, sizeof(text), "%s[emergency_routes]\n", peer);
+	for (n = 0; n <= 8; n++)
+		p += snprintf(p, sizeof(text) - (size_t)(p - text), "%zu = gw1\n", 100 + n);
+	expect_refused(text, "12", "more than 8 emergency routes");
+	snprintf(text, sizeof(text), "%s[emergency_routes]\n911 = gw1, , gw1\n", peer);
+	expect_refused(text, "4", "emergency route 911: empty or overlong peer name");
+	snprintf(text, sizeof(text), "%s[emergency_routes]\n911 = %040d\n", peer, 0);
+	expect_refused(text, "4", "emergency route 911: empty or overlong peer name");
+	snprintf(text, sizeof(text), "%s[emergency_routes]\n911 = a, b, c, d, e, f, g, h, i\n",
+		 peer);
+	expect_refused(text, "4", "emergency route 911: more than 8 peers");
+	snprintf(text, sizeof(text), "%s[emergency_routes]\n911 =\n", peer);
+	expect_refused(text, "4", "emergency route 911 names no peer");
+	snprintf(text, sizeof(text), "%s[emergency_routes]\n911 = gw1, gw9\n", peer);
+	expect_refused(text, "4", "emergency route 911: unknown peer \"gw9\"");
+	snprintf(text, sizeof(text), "%s[emergency_routes]\n999 = gw1\n", peer);
+	expect_refused(text, "4", "emergency route 999: not one of [emergency] numbers");
+}
+
 static void test_tls_settings(void)
 {
 	struct conf c;
@@ -290,7 +343,7 @@ int main(int argc, char **argv)
 		CASE(test_defaults),   CASE(test_load_good),        CASE(test_refusals),
 		CASE(test_missing_file), CASE(test_initial_round_trip), CASE(test_reference),
 		CASE(test_net_conf),   CASE(test_tls_settings),      CASE(test_profiles),
-		CASE(test_rows_assembled),
+		CASE(test_rows_assembled), CASE(test_route_tables),
 	};
 	int rc;
 

@@ -866,6 +866,81 @@ static void user_writes_in_a_batch_share_one_transaction(void)
 	store_close(&s);
 }
 
+/* The password-rotation columns carry SQLite's CHECKs (migration 16): a bad
+ * old realm, old HA1 (not lowercase hex of its length) or a negative
+ * deadline written around Bastion is refused by the database itself; good
+ * ones pass. A database at 15 holding a bad row fails the migration with
+ * PostgreSQL's word naming the constraint and stays at 15 (nothing is
+ * rewritten); corrected, it migrates. */
+static void rotation_columns_checked(void)
+{
+	static const char *const bad[] = {
+		"old_realm = repeat('r', 256)",
+		"old_ha1_md5 = '0123456789abcdef0123456789abcde'",       /* 31 */
+		"old_ha1_md5 = '0123456789ABCDEF0123456789ABCDEF'",      /* not lowercase */
+		"old_ha1_md5 = '0123456789abcdef0123456789abcdeg'",
+		"old_ha1_sha256 = repeat('0', 63)",
+		"old_ha1_sha256 = repeat('a', 63) || 'x'",
+		"old_ha1_sha256 = repeat('0', 65)",
+		"pw_deadline = -1",
+	};
+	static const char *const good[] = {
+		"old_realm = repeat('r', 255)",
+		"old_ha1_md5 = '" MD5_A "'",
+		"old_ha1_sha256 = repeat('0123456789abcdef', 4)",
+		"pw_deadline = 0",
+		"old_realm = '', old_ha1_md5 = '', old_ha1_sha256 = '', pw_deadline = 5000",
+	};
+	char url[512], err[512], sql[256];
+	struct store *s = NULL;
+	struct store_user u, got;
+	int from = -1, v = 0;
+
+	PG_ONLY();
+	tmp_db(url, sizeof(url));
+	CHECK_INT(store_open(&s, url, err, sizeof(err)), 0);
+	make_user(&u, "alice", "example.test");
+	CHECK_INT(store_users_add(s, NULL, &u), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		snprintf(sql, sizeof(sql), "UPDATE users SET %s WHERE name = 'alice'", bad[i]);
+		if (tmp_pg_exec(db_name(url), sql) != -1)
+			check_fail(__FILE__, __LINE__, "accepted: %s", bad[i]);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		snprintf(sql, sizeof(sql), "UPDATE users SET %s WHERE name = 'alice'", good[i]);
+		if (tmp_pg_exec(db_name(url), sql) != 0)
+			check_fail(__FILE__, __LINE__, "refused: %s", good[i]);
+	}
+	CHECK_INT(store_users_get(s, &got, "alice", "example.test"), 0);
+	CHECK_INT(got.pw_deadline, 5000);
+	store_close(&s);
+
+	/* back to 15 with a bad row: the migration is refused, as a whole */
+	CHECK_INT(tmp_pg_exec(db_name(url),
+			      "ALTER TABLE users DROP CONSTRAINT users_old_realm_check,"
+			      " DROP CONSTRAINT users_old_ha1_md5_check,"
+			      " DROP CONSTRAINT users_old_ha1_sha256_check,"
+			      " DROP CONSTRAINT users_pw_deadline_check;"
+			      "UPDATE bastion_schema SET version = 15;"
+			      "UPDATE users SET old_ha1_md5 = 'NOT-HEX', pw_deadline = 7000"
+			      " WHERE name = 'alice'"), 0);
+	CHECK(store_open_migrate(&s, url, &from, err, sizeof(err)) != 0);
+	CHECK(s == NULL);
+	CHECK(strstr(err, "migration 15 -> 16 failed") != NULL);
+	CHECK(strstr(err, "users_old_ha1_md5_check") != NULL);
+	CHECK_INT(tmp_pg_int(db_name(url), "SELECT version FROM bastion_schema"), 15);
+	CHECK_INT(tmp_pg_int(db_name(url), "SELECT count(*) FROM users WHERE"
+					   " old_ha1_md5 = 'NOT-HEX' AND pw_deadline = 7000"), 1);
+	/* corrected: it migrates, and the CHECKs are there again */
+	CHECK_INT(tmp_pg_exec(db_name(url), "UPDATE users SET old_ha1_md5 = ''"), 0);
+	CHECK_INT(store_open_migrate(&s, url, &from, err, sizeof(err)), 0);
+	CHECK_INT(from, 15);
+	CHECK_INT(store_schema_version(s, &v), 0);
+	CHECK_INT(v, store_schema_latest());
+	CHECK_INT(tmp_pg_exec(db_name(url), "UPDATE users SET pw_deadline = -1") == -1, 1);
+	store_close(&s);
+}
+
 /* ---- nonce epochs ---------------------------------------------------------------------------- */
 
 struct epochs_seen {
@@ -1031,6 +1106,7 @@ int main(int argc, char **argv)
 		CASE(reconnect_skips_what_the_mark_has),
 		CASE(user_writes_in_a_batch_share_one_transaction),
 		CASE(nonce_epochs_lease_and_takeover),
+		CASE(rotation_columns_checked),
 	};
 	int rc;
 

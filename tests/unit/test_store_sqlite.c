@@ -1028,9 +1028,10 @@ static void dialogs_keep_outside_fields(void)
 
 /* The password-rotation columns written by other means with what no
  * rotation writes (an old HA1 that is not lowercase hex of its length, a
- * negative deadline) never reach a caller, on either backend: SQLite's
- * CHECKs refuse the write; PostgreSQL's schema 9 has no CHECKs, and the
- * shared row reader (row.c) refuses the row (EOVERFLOW, the row named). */
+ * negative deadline) never reach a caller, on either backend: the CHECKs
+ * refuse the write (SQLite's since schema 9, PostgreSQL's since 16); and
+ * where they are gone (dropped by hand on PostgreSQL), the shared row
+ * reader (row.c) refuses the row (EOVERFLOW, the row named). */
 static void bad_rotation_columns_refused(void)
 {
 	static const char *const bad[] = {
@@ -1048,14 +1049,15 @@ static void bad_rotation_columns_refused(void)
 	CHECK_INT(store_open(&s, path, err, sizeof(err)), 0);
 	make_user(&u, "alice", "example.com");
 	CHECK_INT(store_users_add(s, NULL, &u), 0);
-	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		int rc = raw_exec(path, bad[i]);
-
-		if (!tmp_pg()) {
-			CHECK(rc != SQLITE_OK);
-			continue;
-		}
-		CHECK_INT(rc, SQLITE_OK);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		CHECK(raw_exec(path, bad[i]) != SQLITE_OK);
+	if (tmp_pg())
+		CHECK_INT(raw_exec(path, "ALTER TABLE users DROP CONSTRAINT users_old_realm_check,"
+					 " DROP CONSTRAINT users_old_ha1_md5_check,"
+					 " DROP CONSTRAINT users_old_ha1_sha256_check,"
+					 " DROP CONSTRAINT users_pw_deadline_check"), SQLITE_OK);
+	for (size_t i = 0; tmp_pg() && i < ARRAY_SIZE(bad); i++) {
+		CHECK_INT(raw_exec(path, bad[i]), SQLITE_OK);
 		CHECK_INT(store_users_get(s, &u, "alice", "example.com"), EOVERFLOW);
 		CHECK(strstr(store_errmsg(s), "alice@example.com") != NULL);
 		n = 0;

@@ -3,7 +3,8 @@
  * decision (targets in failover order, our P-Asserted-Identity, every
  * refusal with its status and event: 484, class, hold, caps, emergency
  * slots, no route, rate with Retry-After, no TLS peer, none reachable), the
- * counts a placed call holds until its record, the burst alert and its
+ * counts a placed call holds until its record (and a call restored after a
+ * restart, or forgotten when its restore failed), the burst alert and its
  * hold, the inbound decision (not a peer, transport, no transit, DIDs,
  * max_calls_in, rate, the trusted PAI), the bypass check, the counters
  * handed to the store and read back, the OPTIONS pings (down and up) and
@@ -200,6 +201,114 @@ static void test_outbound(void)
 	CHECK(strcmp(o.v.event, POLICY_EVENT_SIPS_DOWNGRADE) == 0);
 	trunk_state_free(&st);
 	CHECK(st == NULL);
+}
+
+/* Drain the changed counters; true when key was among them. */
+static bool dirty_has(struct trunk_state *st, const char *want)
+{
+	char text[TRUNK_USAGE_TEXT_MAX];
+	const char *key;
+	bool seen = false;
+	int rc;
+
+	for (int i = 0; i < 64 && trunk_state_dirty_next(st, &key, text, &rc); i++)
+		seen |= strcmp(key, want) == 0;
+	return seen;
+}
+
+/* A kept call restored after a restart counts again, as it did when placed
+ * (the toll-fraud cap bypass of a restart): a call out against its peer's
+ * max_calls_out and its caller's max_calls_per_user, an emergency call
+ * against the peer's only, a call in against max_calls_in; its record
+ * releases it and gives its minutes to the counters; a failed restore
+ * forgets it without counting anything. */
+static void test_restored(void)
+{
+	struct trunk_state *st = NULL;
+	struct trunk_outbound o;
+	struct trunk_inbound in;
+	struct trunk_alert a;
+	struct net_addr src;
+	const struct sip_msg *m;
+	struct trunk_call c;
+	char longname[TRUNK_NAME_MAX + 8];
+
+	CHECK_INT(setup(&st), 0);
+	/* a call between local users, and a peer name too long to count */
+	CHECK(!trunk_state_restored(st, &(struct trunk_kept){ "k0", "", "", "alice", false }));
+	memset(longname, 'p', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK(!trunk_state_restored(st, &(struct trunk_kept){ "k0", longname, "national", "alice",
+							       false }));
+	CHECK(!trunk_state_restored(st, &(struct trunk_kept){ NULL, "gw1", "national", "", false }));
+	/* alice's call out through gw1 (max_calls_out 1): counted once */
+	CHECK(trunk_state_restored(st, &(struct trunk_kept){ "k1", "gw1", "national", "alice",
+							      false }));
+	CHECK(!trunk_state_restored(st, &(struct trunk_kept){ "k1", "gw1", "national", "alice",
+							       false }));
+	m = request("INVITE", "sip:2125550100@example.test", "n1", "");
+	c = call_of(m, "bob", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	CHECK_INT(o.first, 1); /* gw1 is at its cap: gw2 */
+	tc.route[0].npeers = 1; /* gw1 alone: refused */
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 403);
+	CHECK(strstr(o.v.detail, "max_calls_out") != NULL);
+	/* its record: gw1 free again; its minutes to alice and gw1 */
+	(void)dirty_has(st, "");
+	trunk_state_ended(st, "k1", "gw1", 200, 600, 1000, 1, &a);
+	CHECK(trunk_state_dirty(st));
+	CHECK(dirty_has(st, "u:alice"));
+	trunk_state_ended(st, "k1", "gw1", 200, 600, 1000, 1, &a);
+	CHECK(!trunk_state_dirty(st)); /* once only */
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	CHECK_INT(o.first, 0);
+	/* the caller's calls in progress: max_calls_per_user 1 */
+	tc.max_calls_per_user = 1;
+	CHECK(trunk_state_restored(st, &(struct trunk_kept){ "k2", "gw2", "international", "alice",
+							      false }));
+	c = call_of(m, "alice", 1000);
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 403);
+	CHECK(strstr(o.v.detail, "max_calls_per_user") != NULL);
+	/* the restore failed: forgotten, nothing counted */
+	trunk_state_forget(st, "k2");
+	trunk_state_forget(st, "k2");
+	CHECK(!trunk_state_dirty(st));
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	/* an emergency call: the peer's cap, not the caller's */
+	CHECK(trunk_state_restored(st, &(struct trunk_kept){ "k3", "gw1", "emergency", "alice",
+							      true }));
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK_INT(o.v.status, 403);
+	CHECK(strstr(o.v.detail, "max_calls_out") != NULL);
+	tc.route[0].npeers = 2;
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	CHECK_INT(o.first, 1);
+	trunk_state_ended(st, "k3", "gw1", 200, 60, 1000, 1, &a);
+	CHECK(!trunk_state_dirty(st)); /* no caller's counters, as when placed */
+	/* a call in from the carrier (no class): its max_calls_in is 1 */
+	CHECK(trunk_state_restored(st, &(struct trunk_kept){ "k4", "carrier", "", "", false }));
+	CHECK_INT(addr_of(&src, "udp:127.0.0.4:5080"), 0);
+	m = request("INVITE", "sip:+15551230001@example.test", "i9", "");
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK_INT(in.v.status, 503);
+	CHECK(strstr(in.v.detail, "max_calls_in") != NULL);
+	/* (counted apart from calls out: the carrier still takes calls out) */
+	m = request("INVITE", "sip:+442070000000@example.test", "n2", "");
+	c = call_of(m, "bob", 1000);
+	c.calling = "international";
+	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
+	CHECK(o.v.allow);
+	trunk_state_ended(st, "k4", "carrier", 200, 60, 1000, 1, &a);
+	m = request("INVITE", "sip:+15551230001@example.test", "i9", "");
+	trunk_state_inbound(st, &in, m, &src, NET_UDP, false, 1000);
+	CHECK(in.v.allow);
+	trunk_state_free(&st);
 }
 
 static void test_outbound_refusals(void)
@@ -901,6 +1010,26 @@ static int oom_outbound(void *arg)
 	return rc;
 }
 
+/* A restored call with the nth allocation failing: not counted, nothing
+ * leaked; when counted, its record releases it. */
+static int oom_restored(void *arg)
+{
+	struct trunk_state *st = NULL;
+	struct trunk_alert a;
+	int rc;
+
+	(void)arg;
+	if ((rc = setup(&st)) != 0)
+		return rc;
+	if (trunk_state_restored(st, &(struct trunk_kept){ "r1", "gw1", "national", "alice",
+							    false }))
+		trunk_state_ended(st, "r1", "gw1", 200, 1, 1000, 1, &a);
+	else
+		rc = ENOMEM;
+	trunk_state_free(&st);
+	return rc;
+}
+
 /* Load a secrets file with the nth allocation failing. */
 static int oom_secrets(void *arg)
 {
@@ -923,6 +1052,7 @@ static void test_oom(void)
 	char path[128];
 
 	CHECK(CHECK_OOM_SWEEP(oom_outbound, NULL, 100) > 1);
+	CHECK(CHECK_OOM_SWEEP(oom_restored, NULL, 100) > 1);
 	snprintf(sdir, sizeof(sdir), "/tmp/bastion-secrets-XXXXXX");
 	CHECK(mkdtemp(sdir) != NULL);
 	CHECK_INT(secrets_write(path, sizeof(path), "[carrier]\nusername = a\npassword = b\n",
@@ -937,7 +1067,7 @@ int main(int argc, char **argv)
 	static const struct check_case cases[] = {
 		CASE(test_outbound),    CASE(test_outbound_refusals), CASE(test_burst_hold),
 		CASE(test_inbound),     CASE(test_record_values), CASE(test_bypass),
-		CASE(test_store_rows),
+		CASE(test_store_rows),  CASE(test_restored),
 		CASE(test_pings),       CASE(test_register),          CASE(test_secrets_text),
 		CASE(test_secrets_file), CASE(test_tls_refused),      CASE(test_shared_values),
 		CASE(test_oom),
