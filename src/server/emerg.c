@@ -8,7 +8,7 @@
  * does not refuse an emergency call; [emergency] allow_unauthenticated lets
  * a device without credentials through), the store's location of the user,
  * the address its phone registered from, proxy_fork (serial, the body
- * replaced, with proxy_check's loop hash), the event
+ * replaced, with proxy_check's value: its loop hash when it computed one), the event
  * emergency.call, the log, and the MESSAGEs to the registered phones of
  * [emergency] notify. The overload 503 does not shed these calls and their
  * transactions may use a reserve (server.c, server_emerg_is); class of
@@ -241,7 +241,8 @@ bool server_emerg_call(struct server *s, struct txn_server *st, const struct ser
 	{
 		/* the location goes with the SDP (without a place: the phone's body
 		 * as it is); the media policy does not refuse the service's answer;
-		 * the loop hash is proxy_check's, the credentials authentication's */
+		 * the loop hash is proxy_check's when it computed one (else the
+		 * fork's), the credentials authentication's */
 		struct proxy_body pb = { slice_cstr(o.ctype), slice_make(o.body, o.body_len), true,
 					 true, o.loc_text };
 

@@ -232,7 +232,7 @@ void server_trunk_free(struct server *s);
 /* A request out of dialog from a peer's address: routed to a local user by
  * its DID, never challenged, never on to another peer. True when m came
  * from a peer (and was handled); false: not a peer, carry on. ck is what
- * proxy_check left (its loop hash), handed to the fork: here and in
+ * proxy_check left (its loop hash, when it computed one), handed to the fork: here and in
  * server_trunk_outbound and server_emerg_call. */
 bool server_trunk_inbound(struct server *s, struct txn_server *st, const struct server_ctx *x,
 			  const struct sip_msg *m, const struct txn_peer *from, bool beyond,
@@ -302,7 +302,7 @@ bool server_emerg_is(const struct server *s, const struct sip_msg *m, const stru
 bool server_emerg_active(const struct server *s);
 /* An out-of-dialog request: when it is an emergency INVITE, authenticate,
  * route, send and notify (true: handled, answered). ck is proxy_check's
- * (not NULL): the fork takes its loop hash, with the credentials
+ * (not NULL): the fork takes its loop hash (computes it when empty), with the credentials
  * authentication consumed set here. */
 bool server_emerg_call(struct server *s, struct txn_server *st, const struct server_ctx *x,
 		       const struct sip_msg *m, const struct txn_peer *from, bool beyond,

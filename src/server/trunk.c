@@ -7,7 +7,8 @@
  *   and fraud hold, through the credential cache) and hands them in;
  * - turns a refusal into its event, its call record and the answer, an
  *   allowed call into proxy_fork, serial (outbound) or parallel (inbound),
- *   with the loop hash proxy_check computed (server/call.c);
+ *   with proxy_check's value (server/call.c: its loop hash, when it
+ *   computed one; else the fork computes it once);
  * - starts the OPTIONS pings and REGISTERs trunk/ builds as client
  *   transactions and hands their outcome back; logs the peers' events;
  * - owns nodes/fraud.c's object, which keeps the toll-fraud counters in
