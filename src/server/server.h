@@ -5,7 +5,9 @@
  * routes: REGISTER through the one authentication step (auth.c) to the
  * registrar (register.c), other requests through admission (call.c: the
  * same authentication step with 407, identity policy, targets) to the proxy
- * core (proxy/). OPTIONS outside a dialog is answered 200 here; other methods
+ * core (proxy/); a trunk peer's request, a call to an outside number and an
+ * emergency call go through trunk/'s and emerg/'s decisions (trunk.c,
+ * emerg.c) to the same core. OPTIONS outside a dialog is answered 200 here; other methods
  * get 405 or 501, a malformed request 400 with a reason phrase naming the
  * fault (when Via, From, To, Call-ID and CSeq can be read; dropped otherwise).
  * It counts everything it refused or dropped (server_get_stats).
