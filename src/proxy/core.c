@@ -104,6 +104,8 @@ struct call {
 	bool any_media;            /* answers are not held to the media policy (emergency) */
 	bool emergency;            /* an emergency call: its dialog may use the reserve */
 	size_t nstarted;           /* serial: branches started so far */
+	size_t counted;            /* serial: the branch whose label the owner counts the
+				      call against (the first, or ops->failover's last yes) */
 	uint64_t wait_seq;         /* the batch its final answer waits on (a dialog's
 				      row, a BYE's record); 0: none */
 	uint32_t nheld;            /* its answers in p->hold */
@@ -1069,10 +1071,27 @@ static bool fails_over(uint16_t status)
 	return status == 408 || (status >= 500 && status < 600);
 }
 
+/* Serial: may the call (request req) move on to branch i? Yes, unless its
+ * label names another peer than the one the owner counts the call against
+ * and the owner says no (ops->failover); a yes moves that count. */
+static bool may_fail_over(struct call *c, size_t i, const struct sip_msg *req)
+{
+	const struct proxy_ops *ops = c->p->ops;
+	const char *label = c->br[i].label;
+
+	if (!ops->failover || !label[0] || strcmp(label, c->br[c->counted].label) == 0)
+		return true;
+	if (!ops->failover(c->p->arg, req->call_id, label))
+		return false;
+	c->counted = i;
+	return true;
+}
+
 /* A branch of a serial call ended with status: start the next target while
  * the status fails over and the call is still wanted (not answered,
- * cancelled or out of time); else close the branches never started, so the
- * best response goes upstream. Call before maybe_send_best. */
+ * cancelled or out of time) and its owner lets it go there (may_fail_over);
+ * else close the branches never started, so the best response goes
+ * upstream. Call before maybe_send_best. */
 static void serial_next(struct call *c, uint16_t status)
 {
 	const struct sip_msg *req;
@@ -1081,8 +1100,10 @@ static void serial_next(struct call *c, uint16_t status)
 		return;
 	req = c->st ? txn_server_request(c->st) : NULL;
 	while (c->nstarted < c->nbr) {
-		struct branch *b = &c->br[c->nstarted++];
+		size_t i = c->nstarted++;
+		struct branch *b = &c->br[i];
 		if (req && fails_over(status) && !c->final_sent && !c->cancelled && !c->timer_c &&
+		    may_fail_over(c, i, req) &&
 		    forward(c->p, c, b, req, slice_cstr(b->contact), true,
 			    slice_cstr(c->extra), count_routes(c->p, req, NULL)) == 0) {
 			note_peer(c, b);

@@ -200,6 +200,13 @@ struct proxy_ops {
 	 * as r->contact next time (the phone may register a new flow meanwhile). */
 	int (*reach)(void *arg, const struct proxy_reach *r, struct net_msg *way, char *contact,
 		     size_t cap);
+	/* Optional: a serial call (Call-ID call_id) is about to fail over to a
+	 * target labelled label (a peer's name) other than the label the
+	 * owner counts it against (the first target's, or the last one this
+	 * said yes to). True: try it (the owner counts the call against label
+	 * from now on); false: that target is not tried (its status is 503,
+	 * as for one that could not be sent) and the next one is asked. */
+	bool (*failover)(void *arg, struct slice call_id, const char *label);
 };
 
 /* A refusal as a value: status 0 means the core took the request. The
@@ -352,7 +359,8 @@ struct proxy_fork_opts {
  *   or could not be sent; any other final response (2xx, 3xx, another 4xx,
  *   6xx), a CANCEL or timer C ends the search, and the best response so far
  *   goes upstream. For peers (gateways, trunks): one call never rings two
- *   of them at once. The targets' contacts, credentials and o->extra are
+ *   of them at once. A later target labelled with another peer is tried
+ *   only when ops->failover (when set) says yes. The targets' contacts, credentials and o->extra are
  *   copied (later targets are started from the transaction's copy of m).
  * - o->body with its content_type set: the request's body is replaced by
  *   it (copied) on every branch, the emergency INVITE's multipart SDP and

@@ -309,6 +309,7 @@ static const struct proxy_ops proxy_ops = {
 	.dialog_down = op_dialog_down,
 	.commit = op_commit,
 	.reach = op_reach,
+	.failover = server_trunk_failover,
 };
 
 /* A UDP way from the store (a dialog's, a binding's) has no socket yet:

@@ -276,6 +276,10 @@ int server_trunk_way(void *arg, const struct trunk_peer *p, const struct net_lis
 /* Count emergency INVITE m (proxy_fork took it) against peer's
  * max_calls_out until its record is written. */
 void server_trunk_track(struct server *s, const struct sip_msg *m, const char *peer);
+/* proxy_ops.failover (arg is the server): may serial call call_id fail
+ * over to peer? trunk_state_failover with the slots the peer keeps for
+ * emergency calls; a refusal is logged. */
+bool server_trunk_failover(void *arg, struct slice call_id, const char *peer);
 /* A kept dialog is being restored after a restart (call.c, before
  * proxy_restore): an outside call counts again against its peer's
  * max_calls_out (or max_calls_in) and its caller's max_calls_per_user until

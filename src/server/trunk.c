@@ -8,7 +8,9 @@
  * - turns a refusal into its event, its call record and the answer, an
  *   allowed call into proxy_fork, serial (outbound) or parallel (inbound),
  *   with proxy_check's value (server/call.c: its loop hash, when it
- *   computed one; else the fork computes it once);
+ *   computed one; else the fork computes it once); a serial call fails
+ *   over to another peer only when trunk/ moves its count there
+ *   (server_trunk_failover, the core's proxy_ops.failover);
  * - starts the OPTIONS pings and REGISTERs trunk/ builds as client
  *   transactions and hands their outcome back; logs the peers' events;
  * - owns nodes/fraud.c's object, which keeps the toll-fraud counters in
@@ -160,6 +162,25 @@ void server_trunk_track(struct server *s, const struct sip_msg *m, const char *p
 {
 	if (s->trunks && m->mid == SIP_M_INVITE)
 		trunk_state_track(s->trunks->st, m->call_id, peer);
+}
+
+bool server_trunk_failover(void *arg, struct slice call_id, const char *peer)
+{
+	struct server *s = arg;
+	uint32_t keep[TRUNK_MAX_PEERS] = { 0 };
+	size_t i = 0;
+
+	if (!s->trunks)
+		return true;
+	emerg_reserved_slots(&s->conf.emerg, keep, s->conf.trunk.npeers);
+	while (i < s->conf.trunk.npeers && i < TRUNK_MAX_PEERS &&
+	       strcmp(s->conf.trunk.peer[i].name, peer) != 0)
+		i++;
+	if (trunk_state_failover(s->trunks->st, call_id, peer, i < TRUNK_MAX_PEERS ? keep[i] : 0))
+		return true;
+	log_notice("call %.*s not failed over to peer %s: no room under its max_calls_out",
+		   (int)(call_id.len < 64 ? call_id.len : 64), call_id.p ? call_id.p : "", peer);
+	return false;
 }
 
 bool server_trunk_restored(struct server *s, const struct store_dialog *d)

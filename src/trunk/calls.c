@@ -99,10 +99,8 @@ static void targets(struct trunk_state *st, struct trunk_outbound *o, const stru
 
 		snprintf(pkey, sizeof(pkey), "o:%s", p->name);
 		used = trunk_count_of(st, pkey);
-		trunk_cap(&v, used, p->max_calls_out, "peer");
 		/* the last slots of a peer on an emergency route are not for us */
-		if (!v.allow || (keep && p->max_calls_out &&
-				 (p->max_calls_out <= keep || used >= p->max_calls_out - keep))) {
+		if (!trunk_peer_room(used, p->max_calls_out, keep)) {
 			*at_cap = true;
 			*limit_detail = "every peer of the route is at its max_calls_out";
 			continue;

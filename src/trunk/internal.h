@@ -17,6 +17,8 @@ struct tcall {
 	char user_key[TRUNK_USER_MAX + 2]; /* "u:NAME" or "" */
 	char peer_key[TRUNK_NAME_MAX + 2]; /* "o:PEER" or "i:PEER" */
 	bool intl;                 /* an international (or premium) number */
+	bool emergency;            /* trunk_state_track's (or a restored one): it moves
+				      to the peer it fails over to past any cap */
 };
 
 /* The toll-fraud counters of a user ("u:NAME") or a peer ("p:NAME"). */
@@ -99,5 +101,9 @@ int trunk_track(struct trunk_state *st, struct slice call_id, const char *user_k
 void trunk_burst_check(struct trunk_state *st, struct tusage *u, struct slice user, int64_t now,
 		       uint64_t cache_version, struct trunk_alert *alert);
 bool trunk_held(struct trunk_state *st, struct tusage *u, bool store_hold, uint64_t version);
+/* Has a peer with `used` calls out in progress room for one more under its
+ * max_calls_out (0: no cap) less the `keep` slots kept for emergency
+ * calls? The one test of targets() and trunk_state_failover. */
+bool trunk_peer_room(uint32_t used, uint32_t max_calls_out, uint32_t keep);
 
 #endif

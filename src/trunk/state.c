@@ -5,7 +5,8 @@
  * since they were stored and the other nodes' counts read back. The caps
  * count a call from trunk_state_placed (or _inbound_placed, _track) until
  * its record is written (trunk_state_ended), which happens exactly once per
- * call the proxy took.
+ * call the proxy took, against the peer trying it or that took it
+ * (trunk_state_failover moves it along a serial call's peers).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -120,18 +121,30 @@ static int count_add(struct trunk_state *st, const char *key, int delta)
 	return 0;
 }
 
-/* The call in progress of call_id, or NULL. */
+/* The call in progress of Call-ID id, or NULL. */
+static struct tcall *call_find_s(struct trunk_state *st, struct slice id)
+{
+	if (!st->calls.n || !id.p)
+		return NULL;
+	for (struct htab_node *n = htab_find(&st->calls, htab_hash(&st->calls, id.p, id.len)); n;
+	     n = htab_next(&st->calls, n)) {
+		const char *cid = ((struct tcall *)n)->call_id;
+		if (strncmp(cid, id.p, id.len) == 0 && cid[id.len] == '\0')
+			return (struct tcall *)n;
+	}
+	return NULL;
+}
+
 static struct tcall *call_find(struct trunk_state *st, const char *call_id)
 {
-	size_t len = strlen(call_id);
+	return call_find_s(st, slice_cstr(call_id));
+}
 
-	if (!st->calls.n)
-		return NULL;
-	for (struct htab_node *n = htab_find(&st->calls, htab_hash(&st->calls, call_id, len)); n;
-	     n = htab_next(&st->calls, n))
-		if (strcmp(((struct tcall *)n)->call_id, call_id) == 0)
-			return (struct tcall *)n;
-	return NULL;
+bool trunk_peer_room(uint32_t used, uint32_t max_calls_out, uint32_t keep)
+{
+	if (max_calls_out == 0)
+		return true;
+	return keep < max_calls_out && used < max_calls_out - keep;
 }
 
 int trunk_track(struct trunk_state *st, struct slice call_id, const char *user_key,
@@ -164,8 +177,42 @@ void trunk_state_track(struct trunk_state *st, struct slice call_id, const char 
 {
 	char pkey[TRUNK_NAME_MAX + 2];
 
+	struct tcall *c;
+
 	snprintf(pkey, sizeof(pkey), "o:%s", peer);
-	(void)trunk_track(st, call_id, "", pkey, false); /* emergency calls: no class */
+	/* emergency calls: no class */
+	if (trunk_track(st, call_id, "", pkey, false) == 0 && (c = call_find_s(st, call_id)))
+		c->emergency = true;
+}
+
+bool trunk_state_failover(struct trunk_state *st, struct slice call_id, const char *peer,
+			  uint32_t keep)
+{
+	const struct trunk_conf *tc = st->env.conf;
+	struct tcall *c = call_find_s(st, call_id);
+	const struct trunk_peer *p = NULL;
+	char pkey[TRUNK_NAME_MAX + 2];
+
+	if (!c || c->peer_key[0] != 'o' || !peer)
+		return true; /* no outside call out that trunk/ counts */
+	for (size_t i = 0; i < tc->npeers && !p; i++)
+		if (strcmp(tc->peer[i].name, peer) == 0)
+			p = &tc->peer[i];
+	/* no peer of ours by that name (a reload took it away): its cap is
+	 * not known, so only an emergency call goes (counted where it was) */
+	if (!p)
+		return c->emergency;
+	snprintf(pkey, sizeof(pkey), "o:%s", p->name);
+	if (strcmp(pkey, c->peer_key) == 0)
+		return true;
+	if (!c->emergency && !trunk_peer_room(trunk_count_of(st, pkey), p->max_calls_out, keep))
+		return false;
+	if (count_add(st, pkey, 1) != 0)
+		return c->emergency; /* out of memory: not counted, so not tried */
+	(void)count_add(st, c->peer_key, -1);
+	_Static_assert(sizeof(pkey) == sizeof(c->peer_key), "a peer key fits a call's");
+	memcpy(c->peer_key, pkey, sizeof(pkey));
+	return true;
 }
 
 bool trunk_state_restored(struct trunk_state *st, const struct trunk_kept *k)
@@ -174,6 +221,7 @@ bool trunk_state_restored(struct trunk_state *st, const struct trunk_kept *k)
 	const char *user = k->user ? k->user : "";
 	char ukey[TRUNK_USER_MAX + 2] = "", pkey[TRUNK_NAME_MAX + 2];
 	bool intl = false;
+	struct tcall *c;
 
 	if (!k->call_id || !k->call_id[0] || !peer[0] || strlen(peer) >= TRUNK_NAME_MAX ||
 	    call_find(st, k->call_id))
@@ -187,7 +235,11 @@ bool trunk_state_restored(struct trunk_state *st, const struct trunk_kept *k)
 	 * not an emergency call's (trunk_state_track), not a call in */
 	if (klass[0] && !k->emergency && user[0] && strlen(user) < TRUNK_USER_MAX)
 		snprintf(ukey, sizeof(ukey), "u:%s", user);
-	return trunk_track(st, slice_cstr(k->call_id), ukey, pkey, intl) == 0;
+	if (trunk_track(st, slice_cstr(k->call_id), ukey, pkey, intl) != 0)
+		return false;
+	if ((c = call_find(st, k->call_id)) != NULL)
+		c->emergency = k->emergency;
+	return true;
 }
 
 void trunk_state_forget(struct trunk_state *st, const char *call_id)

@@ -634,7 +634,8 @@ int trunk_state_outbound(struct trunk_state *st, struct trunk_outbound *o,
 
 /*
  * The proxy took o's call (Call-ID call_id): it counts against the caps
- * until trunk_state_ended, and to the caller's and the first peer's
+ * (the first peer's until trunk_state_failover moves it) until
+ * trunk_state_ended, and to the caller's and the first peer's
  * counters (hour, destinations, the peer's rate). A burst on the caller's
  * counters fills *alert (and, with [fraud] suspend, holds the caller here).
  */
@@ -676,6 +677,28 @@ void trunk_state_inbound_placed(struct trunk_state *st, int peer, const struct s
 
 /* An emergency call to peer (by name) counts against its max_calls_out. */
 void trunk_state_track(struct trunk_state *st, struct slice call_id, const char *peer);
+
+/*
+ * A serial call out (Call-ID call_id) fails over to peer (by name), another
+ * peer than the one it counts against: may that peer be tried? A call out
+ * counts against the max_calls_out of the peer trying it or that took it
+ * (docs/trunks.md, Limits), so:
+ * - true, and the call now counts against peer (the one before gets its
+ *   slot back), when peer has room under its max_calls_out less `keep`
+ *   (the slots an ordinary call keeps off for emergency calls: struct
+ *   trunk_call's keep of that peer);
+ * - false, nothing changed, when it has none, or is no peer of the
+ *   configuration (its cap is not known), or the count cannot be kept (out
+ *   of memory): the caller does not try that peer;
+ * - an emergency call (trunk_state_track, or restored as one) is never
+ *   refused: it moves past any cap (docs/emergency.md);
+ * - a call trunk/ does not count as a call out, or the peer it already
+ *   counts against: true, nothing changes.
+ * Only the count of calls in progress moves: the call per hour and the
+ * calls_per_second token stay with the first peer (trunk_state_placed).
+ */
+bool trunk_state_failover(struct trunk_state *st, struct slice call_id, const char *peer,
+			  uint32_t keep);
 
 /* What a kept dialog says of its call (store_dialog's record fields), for
  * trunk_state_restored. NULL strings are empty. */

@@ -43,7 +43,7 @@ static struct store_cdr recs[8];
 static size_t nrecs;
 static const char *events[8];
 static size_t nevents, nrefunds;
-static struct txn_peer A, B1, B2, X; /* caller, two callee contacts, an outsider */
+static struct txn_peer A, B1, B2, B3, X; /* caller, three callee contacts, an outsider */
 
 /* what to do with the next new request (the test's "server") */
 static enum { ON_FORK, ON_IN_DIALOG } mode;
@@ -56,6 +56,8 @@ static uint32_t reserved_dialogs; /* proxy_conf.reserved_dialogs of the next set
 static const char *who_hash;     /* proxy_checked.loop_hash of the next fork (NULL: none) */
 static bool consumed;            /* proxy_checked.credentials: the request's Proxy-Authorization
 				    for our realm (authentication consumed it) */
+static const char *labels[3];    /* serial: the targets' labels (setup: gw1, gw2, gw3) */
+static bool with_failover;       /* the next setup's ops have failover (below) */
 
 static void peer_init(struct txn_peer *p, const char *ip, uint16_t port)
 {
@@ -108,8 +110,9 @@ static int txn_send(void *arg, const struct txn_peer *to, const char *buf, size_
 static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m,
 		       const struct txn_peer *from)
 {
-	struct proxy_target t[2] = { { B1.via, "sip:1002@192.0.2.21:5062", NULL, NULL },
-				     { B2.via, "sip:1002@192.0.2.22:5064", NULL, NULL } };
+	struct proxy_target t[3] = { { B1.via, "sip:1002@192.0.2.21:5062", NULL, NULL },
+				     { B2.via, "sip:1002@192.0.2.22:5064", NULL, NULL },
+				     { B3.via, "sip:1002@192.0.2.23:5066", NULL, NULL } };
 	static const struct proxy_cred cred = { "acct", "carrier-secret", NULL };
 	struct net_msg in = from->via;
 	/* serial: peers, whose record carries the peer, class and numbers */
@@ -120,8 +123,9 @@ static void on_request(void *arg, struct txn_server *st, const struct sip_msg *m
 	struct proxy_fork_opts o = { .who = &who };
 
 	if (serial) {
-		t[0].label = "gw1";
-		t[1].label = "gw2";
+		t[0].label = labels[0];
+		t[1].label = labels[1];
+		t[2].label = labels[2];
 		t[0].cred = with_cred ? &cred : NULL;
 	}
 
@@ -242,7 +246,7 @@ static int64_t op_wall(void *arg)
 
 static const struct proxy_ops pops = { op_answer, op_send, op_record, op_event, op_refund,
 				       op_ours,   op_now,  op_wall,   NULL,     NULL,
-				       NULL,      NULL };
+				       NULL,      NULL,    NULL };
 
 /* With dialogs kept: the last one handed up, and the count of ends. */
 static struct store_dialog kept;
@@ -292,7 +296,30 @@ static int op_reach(void *arg, const struct proxy_reach *r, struct net_msg *way,
 
 static const struct proxy_ops pops_keep = { op_answer, op_send, op_record, op_event, op_refund,
 					    op_ours,   op_now,  op_wall,   op_up,    op_down,
-					    op_commit, op_reach };
+					    op_commit, op_reach, NULL };
+
+/* The owner's word on a serial call's failover (ops->failover): what it was
+ * asked, in order, and the label it refuses (NULL: none). */
+static char asked_cid[8][32], asked_label[8][16];
+static size_t nasked;
+static const char *refuse_label;
+
+static bool op_failover(void *arg, struct slice call_id, const char *label)
+{
+	(void)arg;
+	if (nasked < ARRAY_SIZE(asked_cid)) {
+		snprintf(asked_cid[nasked], sizeof(asked_cid[0]), "%.*s", (int)call_id.len,
+			 call_id.p);
+		snprintf(asked_label[nasked], sizeof(asked_label[0]), "%s", label);
+	}
+	nasked++;
+	return !refuse_label || strcmp(label, refuse_label) != 0;
+}
+
+static const struct proxy_ops pops_failover = { op_answer, op_send,  op_record, op_event,
+						op_refund, op_ours,  op_now,    op_wall,
+						NULL,      NULL,     NULL,      NULL,
+						op_failover };
 static bool keep_dialogs;
 static uint32_t hold_max;
 
@@ -307,7 +334,13 @@ static int setup(uint32_t max_dialogs)
 	peer_init(&A, "192.0.2.10", 5061);
 	peer_init(&B1, "192.0.2.21", 5062);
 	peer_init(&B2, "192.0.2.22", 5064);
+	peer_init(&B3, "192.0.2.23", 5066);
 	peer_init(&X, "198.51.100.7", 5066);
+	labels[0] = "gw1";
+	labels[1] = "gw2";
+	labels[2] = "gw3";
+	nasked = 0;
+	refuse_label = NULL;
 	snprintf(pc.realm, sizeof(pc.realm), "bastion.test");
 	pc.lim = SIP_LIMITS_DEFAULT;
 	mode = ON_FORK;
@@ -317,7 +350,8 @@ static int setup(uint32_t max_dialogs)
 	ncommits = 0;
 	if ((rc = txn_layer_new(&L, &tc, &tops, NULL)) != 0)
 		return rc;
-	return proxy_new(&P, &pc, keep_dialogs ? &pops_keep : &pops, NULL, L);
+	return proxy_new(&P, &pc, keep_dialogs ? &pops_keep : with_failover ? &pops_failover : &pops,
+			 NULL, L);
 }
 
 static void teardown(void)
@@ -726,6 +760,106 @@ static void serial_loop_hash_once(void)
 	}
 	CHECK_INT(hashes(), n0 + 1);
 	teardown();
+}
+
+/* A serial call fails over to another peer only when the owner says yes
+ * (ops->failover, asked with the call's Call-ID and the target's label, for
+ * a label other than the one the call counts against): a no skips that
+ * target and the next one is asked; the caller's final is the best of the
+ * targets tried. */
+static void serial_failover_asks_the_owner(void)
+{
+	char text[1024];
+	const char *r1, *r3;
+
+	/* gw2 refused: not tried; gw3 asked and tried, and its 200 goes up */
+	with_failover = true;
+	CHECK_INT(setup(100), 0);
+	serial = true;
+	ntargets = 3;
+	refuse_label = "gw2";
+	CHECK(feed(&A, invite_text("fo1@a", text, sizeof(text))) == TXN_NEW);
+	CHECK_INT(last_verdict.status, 0);
+	CHECK_INT(nasked, 0); /* the first target is not asked: the call counts there */
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	CHECK(r1 != NULL);
+	respond(&B1, r1, 503, "b1");
+	CHECK_INT(nasked, 2);
+	CHECK(strcmp(asked_cid[0], "fo1@a") == 0 && strcmp(asked_label[0], "gw2") == 0);
+	CHECK(strcmp(asked_cid[1], "fo1@a") == 0 && strcmp(asked_label[1], "gw3") == 0);
+	CHECK(last_to("192.0.2.22:5064", "INVITE ") == NULL);
+	r3 = last_to("192.0.2.23:5066", "INVITE sip:1002@192.0.2.23:5066");
+	CHECK(r3 != NULL);
+	respond(&B3, r3, 200, "b3");
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 200") != NULL);
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 503") == NULL);
+	teardown();
+
+	/* the only other peer refused: the caller gets gw1's 503, its record
+	 * names gw1 */
+	CHECK_INT(setup(100), 0);
+	serial = true;
+	refuse_label = "gw2";
+	CHECK(feed(&A, invite_text("fo2@a", text, sizeof(text))) == TXN_NEW);
+	r1 = last_to("192.0.2.21:5062", "INVITE ");
+	CHECK(r1 != NULL);
+	respond(&B1, r1, 503, "b1");
+	CHECK_INT(nasked, 1);
+	CHECK(last_to("192.0.2.22:5064", "INVITE ") == NULL);
+	r1 = last_to("192.0.2.10:5061", "SIP/2.0 503");
+	CHECK(r1 != NULL && strstr(r1, "tag=b1") != NULL); /* gw1's own answer */
+	CHECK_INT(nrecs, 1);
+	CHECK_INT(recs[0].final_status, 503);
+	CHECK(strcmp(recs[0].peer, "gw1") == 0);
+	teardown();
+
+	/* a yes moves the call: gw2's second address is not asked again */
+	CHECK_INT(setup(100), 0);
+	serial = true;
+	ntargets = 3;
+	labels[2] = "gw2";
+	CHECK(feed(&A, invite_text("fo3@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 503, "b1");
+	CHECK_INT(nasked, 1);
+	r1 = last_to("192.0.2.22:5064", "INVITE ");
+	CHECK(r1 != NULL);
+	respond(&B2, r1, 500, "b2");
+	CHECK_INT(nasked, 1);
+	r3 = last_to("192.0.2.23:5066", "INVITE ");
+	CHECK(r3 != NULL);
+	respond(&B3, r3, 486, "b3");
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 486") != NULL);
+	teardown();
+
+	/* a no is asked again of the same peer's next address (the call still
+	 * counts against gw1), and neither is tried */
+	CHECK_INT(setup(100), 0);
+	serial = true;
+	ntargets = 3;
+	labels[2] = "gw2";
+	refuse_label = "gw2";
+	CHECK(feed(&A, invite_text("fo4@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 408, "b1");
+	CHECK_INT(nasked, 2);
+	CHECK(last_to("192.0.2.22:5064", "INVITE ") == NULL);
+	CHECK(last_to("192.0.2.23:5066", "INVITE ") == NULL);
+	CHECK(last_to("192.0.2.10:5061", "SIP/2.0 408") != NULL);
+	teardown();
+
+	/* the same label, and no label, are not asked */
+	CHECK_INT(setup(100), 0);
+	serial = true;
+	ntargets = 3;
+	labels[1] = "gw1";
+	labels[2] = NULL;
+	refuse_label = "gw1";
+	CHECK(feed(&A, invite_text("fo5@a", text, sizeof(text))) == TXN_NEW);
+	respond(&B1, last_to("192.0.2.21:5062", "INVITE "), 503, "b1");
+	respond(&B2, last_to("192.0.2.22:5064", "INVITE "), 503, "b2");
+	CHECK(last_to("192.0.2.23:5066", "INVITE ") != NULL);
+	CHECK_INT(nasked, 0);
+	teardown();
+	with_failover = false;
 }
 
 /* A stored dialog's ways back (proxy_dialog_ways, the inverse of what
@@ -1538,6 +1672,7 @@ int main(int argc, char **argv)
 		CASE(serial_fails_over),
 		CASE(serial_stops_on_answer),
 		CASE(serial_answers_a_challenge),
+		CASE(serial_failover_asks_the_owner),
 		CASE(in_dialog_checks),
 		CASE(dialog_table_bound),
 		CASE(colliding_call_ids_stay_short),
