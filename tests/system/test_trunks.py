@@ -165,12 +165,16 @@ def users_of(tmp_path):
     return add
 
 
-def sipp_gateway(tmp_path, ip, port, scenario, ruri=".", pai="."):
+def sipp_gateway(tmp_path, ip, port, scenario, ruri=".", pai=".", calls=1, trace=False):
+    """SIPp as a gateway on ip:port for `calls` calls; with trace, every
+    message it sees goes to tmp_path/msgs.IP.log (sipp_invites reads it)."""
     text = open(os.path.join(SCEN, scenario)).read()
     text = text.replace("@RURI@", html.escape(ruri)).replace("@PAI@", html.escape(pai))
     path = tmp_path / f"{scenario}.{ip}.xml"
     path.write_text(text)
-    proc = subprocess.Popen(["sipp", "-sf", str(path), "-i", ip, "-p", str(port), "-m", "1",
+    extra = ["-trace_msg", "-message_file", str(tmp_path / f"msgs.{ip}.log")] if trace else []
+    proc = subprocess.Popen(["sipp", "-sf", str(path), "-i", ip, "-p", str(port),
+                             "-m", str(calls), *extra,
                              "-t", "u1", "-nostdin", "-timeout", "60s", "-timeout_error",
                              "-trace_err", "-error_file", str(tmp_path / f"err.{ip}.log")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -197,6 +201,27 @@ def sipp_done(proc, tmp_path, ip):
             proc.wait()
     err = tmp_path / f"err.{ip}.log"
     assert proc.returncode == 0, out[-1500:] + (err.read_text()[-1500:] if err.exists() else "")
+
+
+def sipp_invites(tmp_path, ip):
+    """The Call-IDs of the INVITEs a traced SIPp gateway received (each
+    once, whatever was retransmitted)."""
+    path = tmp_path / f"msgs.{ip}.log"
+    text = path.read_text(errors="replace") if path.exists() else ""
+    got = set()
+    for block in re.split(r"^-{10,} [^\n]*\n", text, flags=re.M):
+        lines = [ln.strip() for ln in block.splitlines()]
+        first = next((ln for ln in lines[1:] if ln), "")
+        if lines and "message received" in lines[0] and first.startswith("INVITE "):
+            got.update(ln.split(":", 1)[1].strip() for ln in lines
+                       if ln.lower().startswith("call-id:"))
+    return got
+
+
+def final_response(phone, timeout=15.0):
+    """The first final response to an INVITE the phone gets (any status)."""
+    return phone.expect(lambda st, h: re.match(r"SIP/2\.0 [2-6]\d\d ", st) is not None and
+                        hval(h, "CSeq")[0].endswith(" INVITE"), timeout, "final to INVITE")
 
 
 def finish_call(phone, hdrs_ok, call_id):
@@ -236,6 +261,77 @@ def test_failover_when_the_first_gateway_answers_503(make_server, users_of, tmp_
     finish_call(a, hdrs, cid)
     sipp_done(down, tmp_path, "127.0.0.2")
     sipp_done(up, tmp_path, "127.0.0.3")
+
+
+def test_failover_counts_against_the_peer_that_took_the_call(make_server, users_of, tmp_path):
+    """A serial call that fails over counts against the peer it moved to
+    (docs/trunks.md, Limits). gw1 (SIPp) answers every INVITE 503 and may
+    carry many calls; gw2 (SIPp) answers 200 and may carry one. Call 1 fails
+    over to gw2 and connects, and then counts against gw2, not gw1: call 2
+    gets gw1's 503 and never reaches gw2, which is at its cap (so not among
+    call 2's peers at all)."""
+    p1, p2 = kernel_port("127.0.0.2"), kernel_port("127.0.0.3")
+    conf = trunk_conf([("127.0.0.2", p1), ("127.0.0.3", p2)],
+                      "\n[routes]\n+1 = gw1, gw2\n[dialplan]\nmax_calls_per_user = 0\n")
+    conf = conf.replace("[peer gw1]\n", "[peer gw1]\nmax_calls_out = 100\n")
+    conf = conf.replace("[peer gw2]\n", "[peer gw2]\nmax_calls_out = 1\n")
+    s = users_of(make_server(conf))
+    down = sipp_gateway(tmp_path, "127.0.0.2", p1, "gateway_503.xml", calls=2)
+    up = sipp_gateway(tmp_path, "127.0.0.3", p2, "gateway_uas.xml", trace=True)
+    a = Phone(s, "1001", USERS["1001"])
+    cid1 = call(a, f"sip:+12125550100@{DOMAIN}")
+    _, ok1, _ = a.expect_status(200, "INVITE", timeout=15)
+    b = Phone(s, "1001", USERS["1001"])
+    cid2 = call(b, f"sip:+12125550101@{DOMAIN}")
+    start, hdrs2, _ = final_response(b)
+    assert not start.startswith("SIP/2.0 2"), start
+    assert start.startswith("SIP/2.0 503 "), start      # gw1's answer: the best one tried
+    # the records: call 2 failed at gw1; call 1 is gw2's and ends cleanly
+    finish_call(a, ok1, cid1)
+    sipp_done(down, tmp_path, "127.0.0.2")
+    sipp_done(up, tmp_path, "127.0.0.3")
+    assert sipp_invites(tmp_path, "127.0.0.3") == {cid1}   # its whole log, once it exited
+    recs = {r["call_id"]: r for r in cdrs(s, wait_for=2, timeout=15)}
+    assert recs[cid1]["status"] == 200 and recs[cid1]["peer"] == "gw2", recs[cid1]
+    assert recs[cid2]["status"] == 503 and recs[cid2]["peer"] == "gw1", recs[cid2]
+
+
+def test_failover_skips_a_peer_that_filled_up_meanwhile(make_server, users_of):
+    """The cap is asked again when a call fails over (proxy_ops.failover):
+    calls 1 and 2 both ring at gw1 while gw2 (max_calls_out 1) is free; gw1
+    then answers call 1 503 and it moves to gw2, which takes it; when gw1
+    answers call 2 503, gw2 is full: it is not tried, and the caller gets
+    gw1's 503."""
+    g1, g2 = Gateway("127.0.0.2"), Gateway("127.0.0.3")
+    conf = trunk_conf([g1, g2], "\n[routes]\n+1 = gw1, gw2\n[dialplan]\n"
+                      "max_calls_per_user = 0\n")
+    conf = conf.replace("[peer gw2]\n", "[peer gw2]\nmax_calls_out = 1\n")
+    s = users_of(make_server(conf))
+    a, b = Phone(s, "1001", USERS["1001"]), Phone(s, "1001", USERS["1001"])
+    cid1 = call(a, f"sip:+12125550100@{DOMAIN}")
+    _, h1, _ = g1.expect_invite(timeout=10)
+    g1.respond(s, h1, 180, "Ringing")
+    cid2 = call(b, f"sip:+12125550101@{DOMAIN}")
+    _, h2, _ = g1.expect_invite(timeout=10)
+    g1.respond(s, h2, 180, "Ringing")
+    assert hval(h1, "Call-ID")[0] != hval(h2, "Call-ID")[0]
+    g1.respond(s, h1, 503, "Service Unavailable")
+    _, h1b, _ = g2.expect_invite(timeout=10)
+    g2.respond(s, h1b, 180, "Ringing")
+    g1.respond(s, h2, 503, "Service Unavailable")
+    start, _, _ = final_response(b)
+    assert start.startswith("SIP/2.0 503 Service Unavailable"), start
+    s.wait_log(f"call {cid2} not failed over to peer gw2: no room under its max_calls_out",
+               timeout=15)
+    g2.no_invite(0.5)
+    # gw2 ends call 1: both records, each naming the peer it ended at
+    g2.respond(s, h1b, 486, "Busy Here")
+    a.expect_status(486, "INVITE", timeout=10)
+    recs = {r["call_id"]: r for r in cdrs(s, wait_for=2, timeout=15)}
+    assert recs[cid1]["status"] == 486 and recs[cid1]["peer"] == "gw2", recs[cid1]
+    assert recs[cid2]["status"] == 503 and recs[cid2]["peer"] == "gw1", recs[cid2]
+    g1.close()
+    g2.close()
 
 
 NUMBER_FORMS = [
