@@ -168,15 +168,12 @@ bool server_trunk_failover(void *arg, struct slice call_id, const char *peer)
 {
 	struct server *s = arg;
 	uint32_t keep[TRUNK_MAX_PEERS] = { 0 };
-	size_t i = 0;
 
 	if (!s->trunks)
 		return true;
+	/* the last slots of a peer on an emergency route, as for the routing */
 	emerg_reserved_slots(&s->conf.emerg, keep, s->conf.trunk.npeers);
-	while (i < s->conf.trunk.npeers && i < TRUNK_MAX_PEERS &&
-	       strcmp(s->conf.trunk.peer[i].name, peer) != 0)
-		i++;
-	if (trunk_state_failover(s->trunks->st, call_id, peer, i < TRUNK_MAX_PEERS ? keep[i] : 0))
+	if (trunk_state_failover(s->trunks->st, call_id, peer, keep))
 		return true;
 	log_notice("call %.*s not failed over to peer %s: no room under its max_calls_out",
 		   (int)(call_id.len < 64 ? call_id.len : 64), call_id.p ? call_id.p : "", peer);

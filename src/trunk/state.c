@@ -186,26 +186,28 @@ void trunk_state_track(struct trunk_state *st, struct slice call_id, const char 
 }
 
 bool trunk_state_failover(struct trunk_state *st, struct slice call_id, const char *peer,
-			  uint32_t keep)
+			  const uint32_t *keep)
 {
 	const struct trunk_conf *tc = st->env.conf;
 	struct tcall *c = call_find_s(st, call_id);
-	const struct trunk_peer *p = NULL;
+	const struct trunk_peer *p;
 	char pkey[TRUNK_NAME_MAX + 2];
+	size_t i = 0;
 
 	if (!c || c->peer_key[0] != 'o' || !peer)
 		return true; /* no outside call out that trunk/ counts */
-	for (size_t i = 0; i < tc->npeers && !p; i++)
-		if (strcmp(tc->peer[i].name, peer) == 0)
-			p = &tc->peer[i];
+	while (i < tc->npeers && strcmp(tc->peer[i].name, peer) != 0)
+		i++;
 	/* no peer of ours by that name (a reload took it away): its cap is
 	 * not known, so only an emergency call goes (counted where it was) */
-	if (!p)
+	if (i == tc->npeers)
 		return c->emergency;
+	p = &tc->peer[i];
 	snprintf(pkey, sizeof(pkey), "o:%s", p->name);
 	if (strcmp(pkey, c->peer_key) == 0)
 		return true;
-	if (!c->emergency && !trunk_peer_room(trunk_count_of(st, pkey), p->max_calls_out, keep))
+	if (!c->emergency && !trunk_peer_room(trunk_count_of(st, pkey), p->max_calls_out,
+					      keep && i < TRUNK_MAX_PEERS ? keep[i] : 0))
 		return false;
 	if (count_add(st, pkey, 1) != 0)
 		return c->emergency; /* out of memory: not counted, so not tried */

@@ -684,9 +684,9 @@ void trunk_state_track(struct trunk_state *st, struct slice call_id, const char 
  * counts against the max_calls_out of the peer trying it or that took it
  * (docs/trunks.md, Limits), so:
  * - true, and the call now counts against peer (the one before gets its
- *   slot back), when peer has room under its max_calls_out less `keep`
- *   (the slots an ordinary call keeps off for emergency calls: struct
- *   trunk_call's keep of that peer);
+ *   slot back), when peer has room under its max_calls_out less its entry
+ *   of `keep` (the slots an ordinary call keeps off for emergency calls, by
+ *   peer index as struct trunk_call's keep; NULL: none);
  * - false, nothing changed, when it has none, or is no peer of the
  *   configuration (its cap is not known), or the count cannot be kept (out
  *   of memory): the caller does not try that peer;
@@ -698,7 +698,7 @@ void trunk_state_track(struct trunk_state *st, struct slice call_id, const char 
  * calls_per_second token stay with the first peer (trunk_state_placed).
  */
 bool trunk_state_failover(struct trunk_state *st, struct slice call_id, const char *peer,
-			  uint32_t keep);
+			  const uint32_t *keep);
 
 /* What a kept dialog says of its call (store_dialog's record fields), for
  * trunk_state_restored. NULL strings are empty. */

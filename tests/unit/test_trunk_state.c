@@ -323,6 +323,16 @@ static unsigned peers_of(const struct trunk_outbound *o)
 	return bits;
 }
 
+/* trunk_state_failover with every peer keeping k slots for emergency calls */
+static bool failover(struct trunk_state *st, struct slice call_id, const char *peer, uint32_t k)
+{
+	uint32_t keep[TRUNK_MAX_PEERS];
+
+	for (size_t i = 0; i < TRUNK_MAX_PEERS; i++)
+		keep[i] = k;
+	return trunk_state_failover(st, call_id, peer, keep);
+}
+
 /* A serial call that fails over counts against the peer it moved to
  * (trunk_state_failover), seen through trunk_state_outbound's decisions:
  * gw1 and gw2 each take one call out (max_calls_out 1). */
@@ -349,13 +359,13 @@ static void test_failover(void)
 	CHECK(o.v.allow && o.first == 1);
 	CHECK_INT(peers_of(&o), 2u);
 	/* f1 fails over to gw2: gw1 has room again, gw2 is at its cap */
-	CHECK(trunk_state_failover(st, SLICE_LIT("f1"), "gw2", 0));
+	CHECK(failover(st, SLICE_LIT("f1"), "gw2", 0));
 	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
 	CHECK(o.v.allow && o.first == 0);
 	CHECK_INT(peers_of(&o), 1u);
 	trunk_state_placed(st, &o, &c, m->call_id, &a);
 	/* f2 may not move to gw2 (full): nothing changed, both are full */
-	CHECK(!trunk_state_failover(st, SLICE_LIT("f2"), "gw2", 0));
+	CHECK(!failover(st, SLICE_LIT("f2"), "gw2", 0));
 	m = request("INVITE", "sip:2125550102@example.test", "f3", "");
 	c = call_of(m, "carol", 1000);
 	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
@@ -364,48 +374,48 @@ static void test_failover(void)
 	/* gw2 at 2: one more fits, unless its last slot is kept for
 	 * emergency calls */
 	tc.peer[1].max_calls_out = 2;
-	CHECK(!trunk_state_failover(st, SLICE_LIT("f2"), "gw2", 1));
-	CHECK(!trunk_state_failover(st, SLICE_LIT("f2"), "gw2", 2));
-	CHECK(trunk_state_failover(st, SLICE_LIT("f2"), "gw2", 0));
+	CHECK(!failover(st, SLICE_LIT("f2"), "gw2", 1));
+	CHECK(!failover(st, SLICE_LIT("f2"), "gw2", 2));
+	CHECK(failover(st, SLICE_LIT("f2"), "gw2", 0));
 	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
 	CHECK(o.v.allow && o.first == 0);
 	CHECK_INT(peers_of(&o), 1u);
 	/* and back to gw1 (which has room): gw2 has a slot again */
-	CHECK(trunk_state_failover(st, SLICE_LIT("f2"), "gw1", 0));
+	CHECK(failover(st, SLICE_LIT("f2"), "gw1", 0));
 	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
 	CHECK(o.v.allow && o.first == 1);
 	CHECK_INT(peers_of(&o), 2u);
-	CHECK(trunk_state_failover(st, SLICE_LIT("f2"), "gw2", 0));
+	CHECK(failover(st, SLICE_LIT("f2"), "gw2", 0));
 	tc.peer[1].max_calls_out = 1;
 	/* gw2 holds f1 and f2, over its cap of 1 (set lower since): a call
 	 * not tracked (f3), the peer a call already counts against, and
 	 * Call-IDs that only share a prefix change nothing */
-	CHECK(trunk_state_failover(st, SLICE_LIT("f3"), "gw2", 0));
-	CHECK(trunk_state_failover(st, SLICE_LIT("f1"), "gw2", 0));
-	CHECK(trunk_state_failover(st, SLICE_LIT(""), "gw1", 0));
-	CHECK(trunk_state_failover(st, SLICE_LIT("f"), "gw1", 0)); /* a prefix is not f1 */
-	CHECK(trunk_state_failover(st, SLICE_LIT("f12"), "gw1", 0));
+	CHECK(failover(st, SLICE_LIT("f3"), "gw2", 0));
+	CHECK(failover(st, SLICE_LIT("f1"), "gw2", 0));
+	CHECK(failover(st, SLICE_LIT(""), "gw1", 0));
+	CHECK(failover(st, SLICE_LIT("f"), "gw1", 0)); /* a prefix is not f1 */
+	CHECK(failover(st, SLICE_LIT("f12"), "gw1", 0));
 	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
 	CHECK(o.v.allow && o.first == 0 && peers_of(&o) == 1u);
 	/* no peer of ours by that name: its cap is not known, refused */
-	CHECK(!trunk_state_failover(st, SLICE_LIT("f1"), "gw9", 0));
+	CHECK(!failover(st, SLICE_LIT("f1"), "gw9", 0));
 	/* an emergency call always moves, past any cap and kept slot */
 	trunk_state_track(st, SLICE_LIT("e1"), "gw1");
 	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
 	CHECK_INT(o.v.status, 403); /* gw1 full with it */
-	CHECK(trunk_state_failover(st, SLICE_LIT("e1"), "gw2", 5));
+	CHECK(failover(st, SLICE_LIT("e1"), "gw2", 5));
 	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
 	CHECK(o.v.allow && o.first == 0); /* gw1 free again */
-	CHECK(trunk_state_failover(st, SLICE_LIT("e1"), "gw9", 0)); /* unknown: stays */
+	CHECK(failover(st, SLICE_LIT("e1"), "gw9", 0)); /* unknown: stays */
 	/* a call in from a peer does not move (calls in are not forked
 	 * serially over peers) */
 	CHECK(trunk_state_restored(st, &(struct trunk_kept){ "i1", "carrier", "", "", false }));
-	CHECK(trunk_state_failover(st, SLICE_LIT("i1"), "gw1", 0));
+	CHECK(failover(st, SLICE_LIT("i1"), "gw1", 0));
 	CHECK_INT(trunk_state_outbound(st, &o, &c), 0);
 	CHECK(o.v.allow && o.first == 0);
 	/* a restored emergency call moves like a tracked one */
 	CHECK(trunk_state_restored(st, &(struct trunk_kept){ "e2", "gw1", "emergency", "", true }));
-	CHECK(trunk_state_failover(st, SLICE_LIT("e2"), "gw2", 0));
+	CHECK(failover(st, SLICE_LIT("e2"), "gw2", 0));
 	/* the records free the peers they were counted against at the end:
 	 * f1, f2, e1, e2 on gw2 */
 	trunk_state_ended(st, "f1", "gw2", 200, 30, 1000, 1, &a);
